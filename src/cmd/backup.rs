@@ -1,0 +1,105 @@
+//! `sqlguard backup`: one backup run of one type.
+
+use serde::Serialize;
+
+use super::{table, Context, Printer};
+use crate::backup::{self, BackupRequest};
+use crate::duration::compact;
+use crate::error::Error;
+use crate::exit::ExitCode;
+use crate::index::{BackupRecord, Status, SCHEMA_VERSION};
+use crate::ui::human_bytes;
+
+/// Dump the selected databases and store them on every storage of the backup type.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Backup type: its storages, compression and retention come from the config
+    #[arg(
+        long = "type",
+        short = 't',
+        value_name = "TYPE",
+        default_value = "manual"
+    )]
+    pub backup_type: String,
+    /// Only this server (repeatable; default: every configured server)
+    #[arg(long, value_name = "NAME")]
+    pub server: Vec<String>,
+    /// Only this database (repeatable; default: the server's databases.include/exclude)
+    #[arg(long = "db", value_name = "NAME")]
+    pub databases: Vec<String>,
+}
+
+/// The JSON document of a backup run.
+#[derive(Debug, Serialize)]
+pub struct BackupReport<'a> {
+    pub schema_version: u32,
+    #[serde(rename = "type")]
+    pub backup_type: &'a str,
+    pub ok: bool,
+    pub interrupted: bool,
+    pub backups: &'a [BackupRecord],
+    pub errors: &'a [String],
+}
+
+/// Runs the backup and prints one row per database and storage.
+pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
+    let req = BackupRequest {
+        backup_type: args.backup_type.clone(),
+        servers: args.server.clone(),
+        databases: args.databases.clone(),
+    };
+    let outcome = backup::run(&ctx.settings, &req, &ctx.ui, &ctx.cancel)?;
+    if ctx.json {
+        Printer::json(&BackupReport {
+            schema_version: SCHEMA_VERSION,
+            backup_type: &args.backup_type,
+            ok: outcome.all_ok(),
+            interrupted: outcome.interrupted,
+            backups: &outcome.records,
+            errors: &outcome.errors,
+        })?;
+    } else if !outcome.records.is_empty() {
+        let mut t = table(
+            &[
+                "SERVER",
+                "DATABASE",
+                "STORAGE",
+                "STATUS",
+                "SIZE",
+                "RAW",
+                "TIME",
+                "ID / ERROR",
+            ],
+            ctx.ui.color(),
+        );
+        for r in &outcome.records {
+            let ok = r.status == Status::Success;
+            t.add_row(vec![
+                r.server.clone(),
+                r.database.clone(),
+                r.storage.clone(),
+                r.status.as_str().to_string(),
+                if ok {
+                    human_bytes(r.compressed_bytes)
+                } else {
+                    "-".into()
+                },
+                human_bytes(r.raw_bytes),
+                compact(r.duration_seconds.round() as u64),
+                if ok {
+                    r.id.clone()
+                } else {
+                    r.error.clone().unwrap_or_default()
+                },
+            ]);
+        }
+        Printer::line(&t.to_string())?;
+    }
+    Ok(if outcome.interrupted {
+        ExitCode::Interrupted
+    } else if outcome.all_ok() {
+        ExitCode::Success
+    } else {
+        ExitCode::Failure
+    })
+}

@@ -1,0 +1,184 @@
+//! `sqlguard list`: the backups recorded in the indexes, newest first.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::{table, Context, Printer};
+use crate::duration::{compact, HumanDuration};
+use crate::error::Error;
+use crate::exit::ExitCode;
+use crate::index::{BackupRecord, IndexStore, Status, SCHEMA_VERSION};
+use crate::storage;
+use crate::ui::human_bytes;
+
+/// List backups with filters.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Only this server
+    #[arg(long, value_name = "NAME")]
+    pub server: Option<String>,
+    /// Only this database (repeatable)
+    #[arg(long = "db", value_name = "NAME")]
+    pub databases: Vec<String>,
+    /// Only this backup type
+    #[arg(long = "type", short = 't', value_name = "TYPE")]
+    pub backup_type: Option<String>,
+    /// Only this storage
+    #[arg(long, value_name = "NAME")]
+    pub storage: Option<String>,
+    /// Only backups with this status
+    #[arg(long, value_enum)]
+    pub status: Option<Status>,
+    /// Only backups started since: a duration back from now (36h, 7d) or a date (2026-11-01,
+    /// 2026-11-01T00:00:00Z)
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub since: Option<DateTime<Utc>>,
+    /// At most this many rows (the newest)
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+/// Parses `--since`: a duration back from now, an RFC 3339 time or a `YYYY-MM-DD` date (UTC).
+pub fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(d) = s.parse::<HumanDuration>() {
+        return Ok(Utc::now() - d.to_chrono());
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
+    Err(format!(
+        "'{s}' is neither a duration (36h, 7d) nor a date (2026-11-01 or 2026-11-01T00:00:00Z)"
+    ))
+}
+
+/// The JSON document of `list`.
+#[derive(Debug, Serialize)]
+pub struct ListReport {
+    pub schema_version: u32,
+    pub backups: Vec<BackupRecord>,
+}
+
+/// Reads the index of every selected server on every selected storage and filters it.
+///
+/// Fails when an index cannot be read or is damaged.
+pub fn collect(args: &Args, ctx: &Context) -> Result<Vec<BackupRecord>, Error> {
+    let s = &ctx.settings;
+    if let Some(name) = &args.server {
+        if !s.servers.iter().any(|c| &c.name == name) {
+            return Err(Error::Usage(format!(
+                "unknown server '{name}' (see `sqlguard config show`)"
+            )));
+        }
+    }
+    if let Some(name) = &args.storage {
+        if s.storage(name).is_none() {
+            return Err(Error::Usage(format!(
+                "unknown storage '{name}' (see `sqlguard config show`)"
+            )));
+        }
+    }
+    let mut rows = Vec::new();
+    for st in s
+        .storages
+        .iter()
+        .filter(|st| args.storage.as_ref().is_none_or(|n| n == &st.name))
+    {
+        let storage = storage::open(st);
+        for server in s
+            .servers
+            .iter()
+            .filter(|sv| args.server.as_ref().is_none_or(|n| n == &sv.name))
+        {
+            let index = IndexStore::new(storage.as_ref(), &server.name).load()?;
+            rows.extend(index.backups.into_iter().filter(|r| {
+                (args.databases.is_empty() || args.databases.contains(&r.database))
+                    && args
+                        .backup_type
+                        .as_ref()
+                        .is_none_or(|t| t == &r.backup_type)
+                    && args.status.is_none_or(|st| st == r.status)
+                    && args.since.is_none_or(|t| r.started_at >= t)
+            }));
+        }
+    }
+    rows.sort_by(|a, b| {
+        b.started_at
+            .cmp(&a.started_at)
+            .then_with(|| b.id.cmp(&a.id))
+            .then_with(|| a.storage.cmp(&b.storage))
+    });
+    if let Some(n) = args.limit {
+        rows.truncate(n);
+    }
+    Ok(rows)
+}
+
+/// Prints the list as a table or JSON.
+pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
+    let rows = collect(args, ctx)?;
+    if ctx.json {
+        Printer::json(&ListReport {
+            schema_version: SCHEMA_VERSION,
+            backups: rows,
+        })?;
+        return Ok(ExitCode::Success);
+    }
+    if rows.is_empty() {
+        Printer::line("no backups match")?;
+        return Ok(ExitCode::Success);
+    }
+    let now = Utc::now();
+    let any_failed = rows.iter().any(|r| r.status == Status::Failed);
+    let mut header = vec![
+        "ID",
+        "SERVER",
+        "DATABASE",
+        "TYPE",
+        "STORAGE",
+        "STATUS",
+        "STARTED (UTC)",
+        "AGE",
+        "TIME",
+        "SIZE",
+        "RAW",
+    ];
+    if any_failed {
+        header.push("ERROR");
+    }
+    let mut t = table(&header, ctx.ui.color());
+    for r in &rows {
+        let ok = r.status == Status::Success;
+        let mut row = vec![
+            r.id.clone(),
+            r.server.clone(),
+            r.database.clone(),
+            r.backup_type.clone(),
+            r.storage.clone(),
+            r.status.as_str().to_string(),
+            r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            compact((now - r.started_at).num_seconds().max(0) as u64),
+            compact(r.duration_seconds.round() as u64),
+            if ok {
+                human_bytes(r.compressed_bytes)
+            } else {
+                "-".into()
+            },
+            human_bytes(r.raw_bytes),
+        ];
+        if any_failed {
+            let e = r.error.clone().unwrap_or_default();
+            let short: String = e.chars().take(80).collect();
+            row.push(if short.len() < e.len() {
+                format!("{short}…")
+            } else {
+                short
+            });
+        }
+        t.add_row(row);
+    }
+    Printer::line(&t.to_string())?;
+    Ok(ExitCode::Success)
+}

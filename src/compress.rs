@@ -1,0 +1,234 @@
+//! Streaming compression: zstd (multi-threaded, the default), xz (liblzma, multi-threaded) or none.
+//!
+//! Owns the choice of encoder, its level and thread count, and the file extension each algorithm
+//! gives an object. It never buffers a whole stream: encoders write through to the writer they wrap.
+
+use std::io::{self, Read, Write};
+
+use serde::{Deserialize, Serialize};
+
+/// A compression algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// Zstandard: fast, multi-threaded; `zstd -d` restores.
+    Zstd,
+    /// xz (LZMA2): slow, smaller at high levels, for long-kept tiers; `xz -d` restores.
+    Xz,
+    /// No compression.
+    None,
+}
+
+impl Algorithm {
+    /// The object name suffix, e.g. `sql.zst`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Algorithm::Zstd => "sql.zst",
+            Algorithm::Xz => "sql.xz",
+            Algorithm::None => "sql",
+        }
+    }
+
+    /// The level used when the config names none.
+    pub fn default_level(self) -> i32 {
+        match self {
+            Algorithm::Zstd => 3,
+            Algorithm::Xz => 6,
+            Algorithm::None => 0,
+        }
+    }
+
+    /// The accepted levels, inclusive.
+    pub fn level_range(self) -> (i32, i32) {
+        match self {
+            Algorithm::Zstd => (1, 19),
+            Algorithm::Xz => (0, 9),
+            Algorithm::None => (0, 0),
+        }
+    }
+
+    /// The lowercase name used in config, index and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Zstd => "zstd",
+            Algorithm::Xz => "xz",
+            Algorithm::None => "none",
+        }
+    }
+}
+
+impl std::str::FromStr for Algorithm {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "zstd" => Ok(Algorithm::Zstd),
+            "xz" => Ok(Algorithm::Xz),
+            "none" => Ok(Algorithm::None),
+            other => Err(format!(
+                "unknown compression '{other}' (use zstd, xz or none)"
+            )),
+        }
+    }
+}
+
+/// Resolved compression settings of a backup type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Compression {
+    pub algorithm: Algorithm,
+    pub level: i32,
+    /// Worker threads; 0 means one per available core.
+    pub threads: u32,
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Compression {
+            algorithm: Algorithm::Zstd,
+            level: Algorithm::Zstd.default_level(),
+            threads: 0,
+        }
+    }
+}
+
+impl Compression {
+    /// The thread count to use, with 0 resolved to the number of cores.
+    pub fn effective_threads(&self) -> u32 {
+        if self.threads > 0 {
+            return self.threads;
+        }
+        std::thread::available_parallelism()
+            .map(|n| u32::try_from(n.get()).unwrap_or(1))
+            .unwrap_or(1)
+    }
+}
+
+/// A streaming encoder that hands back its inner writer when finished.
+pub trait Encoder<W: Write>: Write {
+    /// Flushes the final frame or block and returns the inner writer.
+    fn finish(self: Box<Self>) -> io::Result<W>;
+}
+
+impl<W: Write> Encoder<W> for zstd::stream::write::Encoder<'static, W> {
+    fn finish(self: Box<Self>) -> io::Result<W> {
+        zstd::stream::write::Encoder::finish(*self)
+    }
+}
+
+impl<W: Write> Encoder<W> for liblzma::write::XzEncoder<W> {
+    fn finish(self: Box<Self>) -> io::Result<W> {
+        liblzma::write::XzEncoder::finish(*self)
+    }
+}
+
+/// The `none` algorithm: bytes pass through unchanged.
+#[derive(Debug)]
+struct Plain<W>(W);
+
+impl<W: Write> Write for Plain<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<W: Write> Encoder<W> for Plain<W> {
+    fn finish(mut self: Box<Self>) -> io::Result<W> {
+        self.0.flush()?;
+        Ok(self.0)
+    }
+}
+
+/// Wraps `inner` in the encoder that `c` describes.
+///
+/// Fails when the compression library rejects the level or cannot start its worker threads.
+pub fn encoder<W: Write + Send + 'static>(
+    c: &Compression,
+    inner: W,
+) -> io::Result<Box<dyn Encoder<W> + Send>> {
+    let threads = c.effective_threads();
+    Ok(match c.algorithm {
+        Algorithm::Zstd => {
+            let mut e = zstd::stream::write::Encoder::new(inner, c.level)?;
+            e.include_checksum(true)?;
+            if threads > 1 {
+                e.multithread(threads)?;
+            }
+            Box::new(e)
+        }
+        Algorithm::Xz => {
+            let stream = liblzma::stream::MtStreamBuilder::new()
+                .threads(threads)
+                .preset(u32::try_from(c.level).unwrap_or(6))
+                .check(liblzma::stream::Check::Crc64)
+                .encoder()
+                .map_err(io::Error::other)?;
+            Box::new(liblzma::write::XzEncoder::new_stream(inner, stream))
+        }
+        Algorithm::None => Box::new(Plain(inner)),
+    })
+}
+
+/// Wraps `inner` in the decoder for `algorithm`; reading it yields the plain SQL.
+pub fn decoder<'a, R: Read + Send + 'a>(
+    algorithm: Algorithm,
+    inner: R,
+) -> io::Result<Box<dyn Read + Send + 'a>> {
+    Ok(match algorithm {
+        Algorithm::Zstd => Box::new(zstd::stream::read::Decoder::new(inner)?),
+        Algorithm::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(inner)),
+        Algorithm::None => Box::new(inner),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(algorithm: Algorithm, threads: u32) {
+        let data: Vec<u8> = (0..300_000u32)
+            .flat_map(|i| format!("INSERT INTO t VALUES ({i},'row {i}');\n").into_bytes())
+            .collect();
+        let c = Compression {
+            algorithm,
+            level: algorithm.default_level().min(3),
+            threads,
+        };
+        let mut enc = encoder(&c, Vec::new()).unwrap();
+        for chunk in data.chunks(65_536) {
+            enc.write_all(chunk).unwrap();
+        }
+        let compressed = enc.finish().unwrap();
+        if algorithm != Algorithm::None {
+            assert!(
+                compressed.len() < data.len() / 3,
+                "{algorithm:?} did not compress"
+            );
+        }
+        let mut out = Vec::new();
+        decoder(algorithm, compressed.as_slice())
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, data);
+    }
+
+    #[test]
+    fn every_algorithm_round_trips_single_and_multi_threaded() {
+        for a in [Algorithm::Zstd, Algorithm::Xz, Algorithm::None] {
+            round_trip(a, 1);
+            round_trip(a, 2);
+        }
+    }
+
+    #[test]
+    fn names_parse_and_reject() {
+        assert_eq!("ZSTD".parse::<Algorithm>().unwrap(), Algorithm::Zstd);
+        assert!("gzip"
+            .parse::<Algorithm>()
+            .unwrap_err()
+            .contains("zstd, xz or none"));
+    }
+}

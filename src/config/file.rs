@@ -1,0 +1,127 @@
+//! The YAML config file, exactly as written: every struct rejects unknown keys.
+//!
+//! This module only describes and parses the file. Defaults, environment overrides, `${VAR}`
+//! expansion, secret files and cross-checks happen once, in [`super::settings`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::duration::HumanDuration;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Database servers by name.
+    #[serde(default)]
+    pub servers: BTreeMap<String, ServerFile>,
+    /// Storages by name.
+    #[serde(default)]
+    pub storage: BTreeMap<String, StorageFile>,
+    /// Backup types by name; absent means the built-in hourly/daily/weekly/monthly/manual set.
+    pub backup_types: Option<BTreeMap<String, BackupTypeFile>>,
+    /// Directory for lock files of non-local storages.
+    pub lock_dir: Option<String>,
+}
+
+/// One database server.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub socket: Option<String>,
+    pub user: Option<String>,
+    /// Inline password; `${VAR}` references are expanded. Prefer `password_file` or the environment.
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+    pub tls: Option<TlsFile>,
+    pub databases: Option<DatabasesFile>,
+    /// Extra options appended to the dump tool's command line.
+    #[serde(default)]
+    pub dump_options: Vec<String>,
+    /// Dump tool to run instead of `mariadb-dump`/`mysqldump` found on PATH.
+    pub dump_tool: Option<String>,
+    /// Client to run instead of `mariadb`/`mysql` found on PATH (for discovery).
+    pub client_tool: Option<String>,
+}
+
+/// TLS towards the database server.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    pub mode: Option<TlsMode>,
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+}
+
+/// How strictly the connection to the database server uses TLS.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsMode {
+    /// Whatever the client tool does by default.
+    #[default]
+    Default,
+    Disabled,
+    Required,
+    VerifyCa,
+    VerifyIdentity,
+}
+
+/// Which databases of a server to back up.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabasesFile {
+    pub include: Option<Vec<String>>,
+    pub exclude: Option<Vec<String>>,
+}
+
+/// One storage target.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageFile {
+    #[serde(rename = "type")]
+    pub kind: Option<StorageKindName>,
+    /// Local directory (type `local`).
+    pub path: Option<String>,
+}
+
+/// The kinds of storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageKindName {
+    Local,
+}
+
+/// One backup type (hourly, daily, … or a custom name).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupTypeFile {
+    /// Cron expression (5 fields) saying how often this type runs.
+    pub schedule: Option<String>,
+    /// Storage names; absent means every storage.
+    pub storages: Option<Vec<String>>,
+    pub compression: Option<CompressionFile>,
+    pub retention: Option<RetentionFile>,
+}
+
+/// Compression of a backup type.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompressionFile {
+    pub algorithm: Option<crate::compress::Algorithm>,
+    pub level: Option<i32>,
+    pub threads: Option<u32>,
+}
+
+/// Retention of a backup type.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionFile {
+    pub keep_last: Option<u32>,
+    pub keep_within: Option<HumanDuration>,
+    pub forever: Option<bool>,
+    pub failed_keep_within: Option<HumanDuration>,
+}

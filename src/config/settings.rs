@@ -1,0 +1,923 @@
+//! Resolves flags > environment > file > defaults into one [`Settings`] value, once per run.
+//!
+//! Owns: finding the config file, `${VAR}` expansion, reading `*_file` secrets, the environment
+//! overrides (via envy), built-in defaults and every cross-check between sections. It must not
+//! connect to anything: a config that resolves is valid, whether or not the servers are up.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::file::{self, FileConfig, StorageKindName, TlsMode};
+use super::ConfigError;
+use crate::compress::{Algorithm, Compression};
+use crate::duration::HumanDuration;
+use crate::env_vars as ev;
+use crate::secret::Secret;
+
+/// Places searched for a config file when neither `--config` nor `SQLGUARD_CONFIG` names one.
+pub const DEFAULT_CONFIG_PATHS: &[&str] = &["sqlguard.yaml", "/etc/sqlguard/config.yaml"];
+
+/// Databases that are never backed up unless named literally in `include` or `--db`.
+pub const SYSTEM_DATABASES: &[&str] = &["information_schema", "performance_schema", "mysql", "sys"];
+
+/// The built-in backup types used when the file has no `backup_types` section.
+const DEFAULT_TYPES: &[(&str, Option<&str>, u32)] = &[
+    ("hourly", Some("0 * * * *"), 24),
+    ("daily", Some("30 2 * * *"), 7),
+    ("weekly", Some("0 3 * * 0"), 4),
+    ("monthly", Some("0 4 1 * *"), 12),
+    ("manual", None, 10),
+];
+
+/// How long records of failed runs stay in the index by default.
+pub const DEFAULT_FAILED_KEEP_WITHIN: HumanDuration = HumanDuration(7 * 86_400);
+
+/// The resolved configuration of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// The file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    pub servers: Vec<ServerSettings>,
+    pub storages: Vec<StorageSettings>,
+    pub backup_types: Vec<BackupTypeSettings>,
+    pub lock_dir: PathBuf,
+    /// Non-fatal findings (unknown `SQLGUARD_*` variables, …) for the caller to print.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// One database server, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerSettings {
+    pub name: String,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub socket: Option<PathBuf>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    pub tls: TlsSettings,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub dump_options: Vec<String>,
+    pub dump_tool: Option<PathBuf>,
+    pub client_tool: Option<PathBuf>,
+}
+
+/// TLS towards a database server.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TlsSettings {
+    pub mode: TlsMode,
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// One storage target, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct StorageSettings {
+    pub name: String,
+    #[serde(flatten)]
+    pub kind: StorageKind,
+}
+
+/// Where a storage keeps its objects.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StorageKind {
+    Local { path: PathBuf },
+}
+
+/// One backup type, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupTypeSettings {
+    pub name: String,
+    pub schedule: Option<String>,
+    pub storages: Vec<String>,
+    pub compression: Compression,
+    pub retention: Retention,
+}
+
+/// Retention rules of a backup type. At least one of `keep_last`, `keep_within`, `forever` is set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    pub keep_last: Option<u32>,
+    pub keep_within: Option<HumanDuration>,
+    pub forever: bool,
+    pub failed_keep_within: HumanDuration,
+}
+
+/// Settings that the environment may override, read with envy from `SQLGUARD_*`.
+#[derive(Debug, Default, Deserialize)]
+struct EnvOverrides {
+    config: Option<String>,
+    server_name: Option<String>,
+    db_host: Option<String>,
+    db_port: Option<u16>,
+    db_socket: Option<String>,
+    db_user: Option<String>,
+    db_password: Option<String>,
+    db_password_file: Option<String>,
+    databases: Option<String>,
+    exclude_databases: Option<String>,
+    storage_path: Option<String>,
+    compression: Option<String>,
+    compression_level: Option<i32>,
+    compression_threads: Option<u32>,
+    lock_dir: Option<String>,
+}
+
+impl EnvOverrides {
+    fn sets_server(&self) -> bool {
+        self.server_name.is_some()
+            || self.db_host.is_some()
+            || self.db_port.is_some()
+            || self.db_socket.is_some()
+            || self.db_user.is_some()
+            || self.db_password.is_some()
+            || self.db_password_file.is_some()
+            || self.databases.is_some()
+            || self.exclude_databases.is_some()
+    }
+}
+
+/// Context for resolving values: the environment and where values came from, for messages.
+struct Ctx<'a> {
+    env: &'a HashMap<String, String>,
+    origin: String,
+}
+
+impl Ctx<'_> {
+    fn invalid(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            origin: self.origin.clone(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Expands `${VAR}` references (`$${` writes a literal `${`). Fails on an unset variable.
+    fn expand(&self, key: &str, value: &str) -> Result<String, ConfigError> {
+        let mut out = String::with_capacity(value.len());
+        let mut rest = value;
+        while let Some(pos) = rest.find('$') {
+            out.push_str(&rest[..pos]);
+            let after = &rest[pos..];
+            if after.starts_with("$${") {
+                out.push_str("${");
+                rest = &after[3..];
+            } else if let Some(body) = after.strip_prefix("${") {
+                let end = body.find('}').ok_or_else(|| {
+                    self.invalid(
+                        key,
+                        "unterminated `${` (write `${NAME}`, or `$${` for a literal)",
+                    )
+                })?;
+                let name = &body[..end];
+                let v = self.env.get(name).ok_or_else(|| {
+                    self.invalid(
+                        key,
+                        format!("refers to environment variable {name}, which is not set (export it, or change the value)"),
+                    )
+                })?;
+                out.push_str(v);
+                rest = &body[end + 1..];
+            } else {
+                out.push('$');
+                rest = &after[1..];
+            }
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn expand_opt(&self, key: &str, value: Option<&String>) -> Result<Option<String>, ConfigError> {
+        value.map(|v| self.expand(key, v)).transpose()
+    }
+}
+
+/// Reads a secret from a file: the first line, without its line ending.
+fn read_secret_file(path: &Path, key: &str, origin: &str) -> Result<Secret, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+        origin: origin.to_string(),
+        key: key.to_string(),
+        message: format!("cannot read secret file {}: {e}", path.display()),
+    })?;
+    Ok(Secret::new(text.lines().next().unwrap_or("").to_string()))
+}
+
+/// Checks a name used in paths, metrics labels and flags.
+fn check_name(ctx: &Ctx, key: &str, name: &str) -> Result<(), ConfigError> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ctx.invalid(
+            key,
+            format!("name '{name}' is not allowed: use letters, digits, '_', '.', '-', starting with a letter or digit"),
+        ))
+    }
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Dump options that would break sqlguard's guarantees, and why.
+const FORBIDDEN_DUMP_OPTIONS: &[(&str, &str)] = &[
+    ("--password", "a password on the command line is visible in ps; use password_file or SQLGUARD_DB_PASSWORD"),
+    ("-p", "a password on the command line is visible in ps; use password_file or SQLGUARD_DB_PASSWORD"),
+    ("--databases", "sqlguard dumps one database per backup so that it restores into any name"),
+    ("-B", "sqlguard dumps one database per backup so that it restores into any name"),
+    ("--all-databases", "sqlguard dumps one database per backup; select them with databases.include"),
+    ("-A", "sqlguard dumps one database per backup; select them with databases.include"),
+    ("--result-file", "sqlguard reads the dump from the tool's standard output"),
+    ("-r", "sqlguard reads the dump from the tool's standard output"),
+    ("--tab", "sqlguard reads the dump from the tool's standard output"),
+    ("-T", "sqlguard reads the dump from the tool's standard output"),
+    ("--skip-comments", "the completion trailer comment is how sqlguard knows a dump is whole"),
+    ("--compact", "the completion trailer comment is how sqlguard knows a dump is whole"),
+    ("--defaults-file", "sqlguard passes the connection through its own defaults file"),
+    ("--defaults-extra-file", "sqlguard passes the connection through its own defaults file"),
+    ("--no-defaults", "sqlguard passes the connection through its own defaults file"),
+];
+
+fn check_dump_option(ctx: &Ctx, key: &str, opt: &str) -> Result<(), ConfigError> {
+    for (bad, why) in FORBIDDEN_DUMP_OPTIONS {
+        let hit = if bad.starts_with("--") {
+            opt == *bad || opt.starts_with(&format!("{bad}="))
+        } else {
+            opt.starts_with(bad) && !opt.starts_with("--")
+        };
+        if hit {
+            return Err(ctx.invalid(key, format!("option '{opt}' is not allowed: {why}")));
+        }
+    }
+    if !opt.starts_with('-') {
+        return Err(ctx.invalid(
+            key,
+            format!("'{opt}' is not an option; databases are chosen with databases.include"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a 5-field cron expression's shape (minute hour day-of-month month day-of-week).
+fn check_schedule(ctx: &Ctx, key: &str, expr: &str) -> Result<(), ConfigError> {
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    let ok = fields.len() == 5
+        && fields.iter().all(|f| {
+            f.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | '/' | ',' | '-'))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ctx.invalid(
+            key,
+            format!("'{expr}' is not a cron expression: write five fields, minute hour day month weekday, e.g. \"30 2 * * *\""),
+        ))
+    }
+}
+
+impl Settings {
+    /// Resolves the settings of one run.
+    ///
+    /// `config_flag` is `--config`; `env` is the process environment. Fails with a
+    /// [`ConfigError`] naming the file or variable and the key when anything is wrong.
+    pub fn resolve(
+        config_flag: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Settings, ConfigError> {
+        let mut warnings = Vec::new();
+        let known: Vec<&str> = ev::ALL.iter().map(|(n, _)| *n).collect();
+        for name in env.keys() {
+            if name.starts_with(ev::PREFIX) && !known.contains(&name.as_str()) {
+                warnings.push(format!(
+                    "ignoring unknown environment variable {name} (see `sqlguard --help` for the list)"
+                ));
+            }
+        }
+        warnings.sort();
+        let overrides: EnvOverrides = envy::prefixed(ev::PREFIX)
+            .from_iter(env.iter().map(|(k, v)| (k.clone(), v.clone())))
+            .map_err(|e| ConfigError::Env {
+                var: format!("{}*", ev::PREFIX),
+                message: e.to_string(),
+            })?;
+
+        let config_file = match (config_flag, &overrides.config) {
+            (Some(p), _) => Some(p.to_path_buf()),
+            (None, Some(p)) => Some(PathBuf::from(p)),
+            (None, None) => DEFAULT_CONFIG_PATHS
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.is_file()),
+        };
+        let file = match &config_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                parse_file(path, &text)?
+            }
+            None => FileConfig::default(),
+        };
+        let origin = config_file
+            .as_ref()
+            .map(|p| format!("config file {}", p.display()))
+            .unwrap_or_else(|| "environment".to_string());
+        let ctx = Ctx { env, origin };
+
+        let servers = resolve_servers(&ctx, &file, &overrides)?;
+        let storages = resolve_storages(&ctx, &file, &overrides)?;
+        let backup_types = resolve_types(&ctx, &file, &overrides, &storages)?;
+        let lock_dir = match (&overrides.lock_dir, &file.lock_dir) {
+            (Some(d), _) => PathBuf::from(d),
+            (None, Some(d)) => PathBuf::from(ctx.expand("lock_dir", d)?),
+            (None, None) => std::env::temp_dir().join("sqlguard-locks"),
+        };
+        Ok(Settings {
+            config_file,
+            servers,
+            storages,
+            backup_types,
+            lock_dir,
+            warnings,
+        })
+    }
+
+    /// The backup type called `name`.
+    pub fn backup_type(&self, name: &str) -> Option<&BackupTypeSettings> {
+        self.backup_types.iter().find(|t| t.name == name)
+    }
+
+    /// The storage called `name`.
+    pub fn storage(&self, name: &str) -> Option<&StorageSettings> {
+        self.storages.iter().find(|s| s.name == name)
+    }
+
+    /// The settings as YAML, secrets shown as `***`.
+    pub fn to_redacted_yaml(&self) -> String {
+        yaml_serde::to_string(self).unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
+    }
+}
+
+/// Parses the file text; the error carries the YAML library's line and column.
+fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+    if text.trim().is_empty() {
+        return Ok(FileConfig::default());
+    }
+    yaml_serde::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+fn resolve_servers(
+    ctx: &Ctx,
+    file: &FileConfig,
+    env: &EnvOverrides,
+) -> Result<Vec<ServerSettings>, ConfigError> {
+    let mut entries: Vec<(String, Option<&file::ServerFile>)> = file
+        .servers
+        .iter()
+        .map(|(n, s)| (n.clone(), Some(s)))
+        .collect();
+    if env.sets_server() {
+        match entries.len() {
+            0 => entries.push((
+                env.server_name.clone().unwrap_or_else(|| "default".into()),
+                None,
+            )),
+            1 => {
+                if let Some(n) = &env.server_name {
+                    entries[0].0 = n.clone();
+                }
+            }
+            n => {
+                return Err(ConfigError::Env {
+                    var: "SQLGUARD_DB_*".into(),
+                    message: format!(
+                        "the config file has {n} servers and the environment can only configure one; set these keys in the file instead"
+                    ),
+                })
+            }
+        }
+    }
+    if entries.is_empty() {
+        return Err(ctx.invalid(
+            "servers",
+            format!(
+                "no database server configured: add a `servers:` section or set {} (and {})",
+                ev::DB_HOST,
+                ev::DB_USER
+            ),
+        ));
+    }
+    let empty = file::ServerFile::default();
+    let mut out = Vec::new();
+    for (name, sf) in entries {
+        let apply_env = env.sets_server();
+        let sf = sf.unwrap_or(&empty);
+        let key = |k: &str| format!("servers.{name}.{k}");
+        check_name(ctx, &format!("servers.{name}"), &name)?;
+        let pick = |env_v: &Option<String>,
+                    file_v: Option<&String>,
+                    k: &str|
+         -> Result<Option<String>, ConfigError> {
+            match env_v {
+                Some(v) if apply_env => Ok(Some(v.clone())),
+                _ => ctx.expand_opt(&key(k), file_v),
+            }
+        };
+        let socket = pick(&env.db_socket, sf.socket.as_ref(), "socket")?.map(PathBuf::from);
+        let mut host = pick(&env.db_host, sf.host.as_ref(), "host")?;
+        let mut port = if apply_env {
+            env.db_port.or(sf.port)
+        } else {
+            sf.port
+        };
+        if socket.is_none() {
+            host.get_or_insert_with(|| "127.0.0.1".to_string());
+            port.get_or_insert(3306);
+        }
+        let user = pick(&env.db_user, sf.user.as_ref(), "user")?;
+        if sf.password.is_some() && sf.password_file.is_some() {
+            return Err(ctx.invalid(key("password"), "set password or password_file, not both"));
+        }
+        let password = if let (true, Some(p)) = (apply_env, &env.db_password) {
+            Some(Secret::new(p.clone()))
+        } else if let (true, Some(f)) = (apply_env, &env.db_password_file) {
+            Some(read_secret_file(
+                Path::new(f),
+                ev::DB_PASSWORD_FILE,
+                "environment",
+            )?)
+        } else if let Some(p) = &sf.password {
+            Some(Secret::new(ctx.expand(&key("password"), p)?))
+        } else if let Some(f) = &sf.password_file {
+            let path = PathBuf::from(ctx.expand(&key("password_file"), f)?);
+            Some(read_secret_file(&path, &key("password_file"), &ctx.origin)?)
+        } else {
+            None
+        };
+        let tls = match &sf.tls {
+            Some(t) => TlsSettings {
+                mode: t.mode.unwrap_or_default(),
+                ca: ctx
+                    .expand_opt(&key("tls.ca"), t.ca.as_ref())?
+                    .map(PathBuf::from),
+                cert: ctx
+                    .expand_opt(&key("tls.cert"), t.cert.as_ref())?
+                    .map(PathBuf::from),
+                key: ctx
+                    .expand_opt(&key("tls.key"), t.key.as_ref())?
+                    .map(PathBuf::from),
+            },
+            None => TlsSettings::default(),
+        };
+        let dbs = sf.databases.as_ref();
+        let mut include = dbs
+            .and_then(|d| d.include.clone())
+            .unwrap_or_else(|| vec!["*".to_string()]);
+        let mut exclude = dbs.and_then(|d| d.exclude.clone()).unwrap_or_default();
+        if apply_env {
+            if let Some(v) = &env.databases {
+                include = split_list(v);
+            }
+            if let Some(v) = &env.exclude_databases {
+                exclude = split_list(v);
+            }
+        }
+        if include.is_empty() {
+            return Err(ctx.invalid(
+                key("databases.include"),
+                "is empty: nothing would be backed up (use [\"*\"] for all)",
+            ));
+        }
+        for p in include.iter().chain(&exclude) {
+            glob::Pattern::new(p).map_err(|e| {
+                ctx.invalid(key("databases"), format!("'{p}' is not a valid glob: {e}"))
+            })?;
+        }
+        for o in &sf.dump_options {
+            check_dump_option(ctx, &key("dump_options"), o)?;
+        }
+        out.push(ServerSettings {
+            name: name.clone(),
+            host,
+            port,
+            socket,
+            user,
+            password,
+            tls,
+            include,
+            exclude,
+            dump_options: sf.dump_options.clone(),
+            dump_tool: ctx
+                .expand_opt(&key("dump_tool"), sf.dump_tool.as_ref())?
+                .map(PathBuf::from),
+            client_tool: ctx
+                .expand_opt(&key("client_tool"), sf.client_tool.as_ref())?
+                .map(PathBuf::from),
+        });
+    }
+    Ok(out)
+}
+
+fn resolve_storages(
+    ctx: &Ctx,
+    file: &FileConfig,
+    env: &EnvOverrides,
+) -> Result<Vec<StorageSettings>, ConfigError> {
+    let mut out = Vec::new();
+    for (name, sf) in &file.storage {
+        let key = |k: &str| format!("storage.{name}.{k}");
+        check_name(ctx, &format!("storage.{name}"), name)?;
+        let kind = match sf.kind {
+            Some(StorageKindName::Local) => {
+                let path = sf
+                    .path
+                    .as_ref()
+                    .ok_or_else(|| ctx.invalid(key("path"), "is required for a local storage"))?;
+                StorageKind::Local {
+                    path: PathBuf::from(ctx.expand(&key("path"), path)?),
+                }
+            }
+            None => return Err(ctx.invalid(key("type"), "is required: local")),
+        };
+        out.push(StorageSettings {
+            name: name.clone(),
+            kind,
+        });
+    }
+    if let Some(p) = &env.storage_path {
+        let locals: Vec<usize> = out
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s.kind, StorageKind::Local { .. }))
+            .map(|(i, _)| i)
+            .collect();
+        match locals.as_slice() {
+            [] => out.push(StorageSettings {
+                name: "local".into(),
+                kind: StorageKind::Local { path: p.into() },
+            }),
+            [i] => out[*i].kind = StorageKind::Local { path: p.into() },
+            _ => {
+                return Err(ConfigError::Env {
+                    var: ev::STORAGE_PATH.into(),
+                    message:
+                        "the config file has several local storages; set their paths in the file"
+                            .into(),
+                })
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(ctx.invalid(
+            "storage",
+            format!(
+                "no storage configured: add a `storage:` section or set {}",
+                ev::STORAGE_PATH
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+fn resolve_retention(
+    ctx: &Ctx,
+    key: &str,
+    r: Option<&file::RetentionFile>,
+) -> Result<Retention, ConfigError> {
+    let r = r.cloned().unwrap_or_default();
+    let forever = r.forever.unwrap_or(false);
+    if r.keep_last.is_none() && r.keep_within.is_none() && !forever {
+        return Err(ctx.invalid(
+            key,
+            "has no rule: set keep_last, keep_within, or `forever: true` to keep every backup",
+        ));
+    }
+    if forever && (r.keep_last.is_some() || r.keep_within.is_some()) {
+        return Err(ctx.invalid(
+            key,
+            "`forever: true` cannot be combined with keep_last or keep_within",
+        ));
+    }
+    if r.keep_last == Some(0) {
+        return Err(ctx.invalid(format!("{key}.keep_last"), "must be at least 1"));
+    }
+    Ok(Retention {
+        keep_last: r.keep_last,
+        keep_within: r.keep_within,
+        forever,
+        failed_keep_within: r.failed_keep_within.unwrap_or(DEFAULT_FAILED_KEEP_WITHIN),
+    })
+}
+
+fn resolve_compression(
+    ctx: &Ctx,
+    key: &str,
+    c: Option<&file::CompressionFile>,
+    env: &EnvOverrides,
+) -> Result<Compression, ConfigError> {
+    let mut algorithm = c.and_then(|c| c.algorithm).unwrap_or(Algorithm::Zstd);
+    let mut level = c.and_then(|c| c.level);
+    let mut threads = c.and_then(|c| c.threads).unwrap_or(0);
+    if let Some(a) = &env.compression {
+        algorithm = a.parse().map_err(|m| ConfigError::Env {
+            var: ev::COMPRESSION.into(),
+            message: m,
+        })?;
+        level = None;
+    }
+    if let Some(l) = env.compression_level {
+        level = Some(l);
+    }
+    if let Some(t) = env.compression_threads {
+        threads = t;
+    }
+    let level = level.unwrap_or(algorithm.default_level());
+    let (lo, hi) = algorithm.level_range();
+    if level < lo || level > hi {
+        return Err(ctx.invalid(
+            format!("{key}.level"),
+            format!(
+                "{level} is out of range for {}: use {lo} to {hi}",
+                algorithm.as_str()
+            ),
+        ));
+    }
+    Ok(Compression {
+        algorithm,
+        level,
+        threads,
+    })
+}
+
+fn resolve_types(
+    ctx: &Ctx,
+    file: &FileConfig,
+    env: &EnvOverrides,
+    storages: &[StorageSettings],
+) -> Result<Vec<BackupTypeSettings>, ConfigError> {
+    let all_storages: Vec<String> = storages.iter().map(|s| s.name.clone()).collect();
+    let defaults: BTreeMap<String, file::BackupTypeFile>;
+    let types = match &file.backup_types {
+        Some(t) => t,
+        None => {
+            defaults = DEFAULT_TYPES
+                .iter()
+                .map(|(n, sched, keep)| {
+                    let t = file::BackupTypeFile {
+                        schedule: sched.map(String::from),
+                        retention: Some(file::RetentionFile {
+                            keep_last: Some(*keep),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    };
+                    (n.to_string(), t)
+                })
+                .collect();
+            &defaults
+        }
+    };
+    if types.is_empty() {
+        return Err(ctx.invalid("backup_types", "is empty: define at least one type, or remove the section to use the built-in hourly/daily/weekly/monthly/manual"));
+    }
+    let mut out = Vec::new();
+    for (name, t) in types {
+        let key = |k: &str| format!("backup_types.{name}.{k}");
+        check_name(ctx, &format!("backup_types.{name}"), name)?;
+        if let Some(s) = &t.schedule {
+            check_schedule(ctx, &key("schedule"), s)?;
+        }
+        let names = t.storages.clone().unwrap_or_else(|| all_storages.clone());
+        if names.is_empty() {
+            return Err(ctx.invalid(key("storages"), "is empty: name at least one storage"));
+        }
+        for s in &names {
+            if !all_storages.contains(s) {
+                return Err(ctx.invalid(
+                    key("storages"),
+                    format!(
+                        "unknown storage '{s}' (configured: {})",
+                        all_storages.join(", ")
+                    ),
+                ));
+            }
+        }
+        out.push(BackupTypeSettings {
+            name: name.clone(),
+            schedule: t.schedule.clone(),
+            storages: names,
+            compression: resolve_compression(
+                ctx,
+                &key("compression"),
+                t.compression.as_ref(),
+                env,
+            )?,
+            retention: resolve_retention(ctx, &key("retention"), t.retention.as_ref())?,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn from_yaml(yaml: &str, e: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(yaml.as_bytes()).unwrap();
+        Settings::resolve(Some(f.path()), &env(e))
+    }
+
+    const MINIMAL: &str = "servers:\n  main:\n    user: backup\nstorage:\n  local:\n    type: local\n    path: /tmp/x\n";
+
+    #[test]
+    fn environment_alone_configures_one_server_and_local_storage() {
+        let s = Settings::resolve(
+            None,
+            &env(&[
+                (ev::DB_HOST, "db.example"),
+                (ev::DB_PORT, "3307"),
+                (ev::DB_USER, "bk"),
+                (ev::DB_PASSWORD, "pw"),
+                (ev::STORAGE_PATH, "/var/backups/sql"),
+                (ev::DATABASES, "shop, crm_*"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.servers.len(), 1);
+        let srv = &s.servers[0];
+        assert_eq!(srv.name, "default");
+        assert_eq!(srv.host.as_deref(), Some("db.example"));
+        assert_eq!(srv.port, Some(3307));
+        assert_eq!(srv.password.as_ref().unwrap().expose(), "pw");
+        assert_eq!(srv.include, vec!["shop", "crm_*"]);
+        assert_eq!(s.storages[0].name, "local");
+        let names: Vec<_> = s.backup_types.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["daily", "hourly", "manual", "monthly", "weekly"]);
+    }
+
+    #[test]
+    fn environment_beats_file_and_file_beats_defaults() {
+        let s = from_yaml(
+            "servers:\n  main:\n    host: filehost\n    port: 3310\n    user: u\nstorage:\n  local:\n    type: local\n    path: /from/file\n",
+            &[(ev::DB_HOST, "envhost"), (ev::STORAGE_PATH, "/from/env")],
+        )
+        .unwrap();
+        assert_eq!(s.servers[0].name, "main");
+        assert_eq!(s.servers[0].host.as_deref(), Some("envhost"));
+        assert_eq!(s.servers[0].port, Some(3310));
+        assert!(
+            matches!(&s.storages[0].kind, StorageKind::Local { path } if path == Path::new("/from/env"))
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_the_key_and_line() {
+        let e = from_yaml("servers:\n  main:\n    hots: x\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("hots"), "{e}");
+        assert!(e.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn bad_duration_names_the_line() {
+        let e = from_yaml(
+            &format!("{MINIMAL}backup_types:\n  daily:\n    retention:\n      keep_within: 7x\n"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("7x") && e.contains("line 11"), "{e}");
+    }
+
+    #[test]
+    fn a_type_without_retention_is_an_error() {
+        let e = from_yaml(
+            &format!("{MINIMAL}backup_types:\n  daily:\n    schedule: \"0 2 * * *\"\n"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("backup_types.daily.retention") && e.contains("forever"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn variable_references_expand_and_missing_ones_are_named() {
+        let s = from_yaml(
+            "servers:\n  main:\n    password: \"${DBPW}\"\n    user: \"u$${x}\"\nstorage:\n  l:\n    type: local\n    path: /b\n",
+            &[("DBPW", "s3cr$t")],
+        )
+        .unwrap();
+        assert_eq!(s.servers[0].password.as_ref().unwrap().expose(), "s3cr$t");
+        assert_eq!(s.servers[0].user.as_deref(), Some("u${x}"));
+        let e = from_yaml("servers:\n  main:\n    password: \"${NOPE}\"\nstorage:\n  l:\n    type: local\n    path: /b\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("NOPE") && e.contains("servers.main.password"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn password_file_reads_the_first_line_and_is_redacted_in_show() {
+        let mut pw = tempfile::NamedTempFile::new().unwrap();
+        writeln!(pw, "topsecret\nignored").unwrap();
+        let s = from_yaml(
+            &format!("servers:\n  main:\n    password_file: {}\nstorage:\n  l:\n    type: local\n    path: /b\n", pw.path().display()),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            s.servers[0].password.as_ref().unwrap().expose(),
+            "topsecret"
+        );
+        let shown = s.to_redacted_yaml();
+        assert!(
+            !shown.contains("topsecret") && shown.contains("***"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn dangerous_dump_options_are_refused() {
+        for opt in [
+            "--password=x",
+            "-psecret",
+            "--databases",
+            "--skip-comments",
+            "-A",
+            "shop",
+        ] {
+            let e = from_yaml(
+                &format!("servers:\n  main:\n    dump_options: [\"{opt}\"]\nstorage:\n  l:\n    type: local\n    path: /b\n"),
+                &[],
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("dump_options"), "{opt}: {e}");
+        }
+    }
+
+    #[test]
+    fn types_name_known_storages_and_valid_levels() {
+        let e = from_yaml(&format!("{MINIMAL}backup_types:\n  daily:\n    storages: [s3]\n    retention: {{keep_last: 3}}\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown storage 's3'"), "{e}");
+        let e = from_yaml(&format!("{MINIMAL}backup_types:\n  daily:\n    compression: {{algorithm: xz, level: 12}}\n    retention: {{keep_last: 3}}\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("0 to 9"), "{e}");
+    }
+
+    #[test]
+    fn unknown_prefixed_variables_warn() {
+        let s = from_yaml(MINIMAL, &[("SQLGUARD_DB_PASWORD", "x")]).unwrap();
+        assert!(s.warnings[0].contains("SQLGUARD_DB_PASWORD"));
+    }
+
+    #[test]
+    fn several_servers_refuse_single_server_environment() {
+        let e = from_yaml(
+            "servers:\n  a: {}\n  b: {}\nstorage:\n  l:\n    type: local\n    path: /b\n",
+            &[(ev::DB_HOST, "h")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("2 servers"), "{e}");
+    }
+}

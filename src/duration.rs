@@ -1,0 +1,162 @@
+//! Human durations as operators write them in config and flags: `90m`, `36h`, `7d`, `4w`, `1h30m`.
+//!
+//! Owns parsing and printing only; it knows nothing of retention or schedules.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A whole number of seconds, written with units `s`, `m`, `h`, `d` and `w`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HumanDuration(pub u64);
+
+/// Why a duration did not parse; the message shows the accepted forms.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid duration '{input}': {why} (write a number and a unit s, m, h, d or w, e.g. 90m, 36h, 7d, 4w)")]
+pub struct DurationError {
+    input: String,
+    why: &'static str,
+}
+
+impl HumanDuration {
+    /// The duration in seconds.
+    pub fn as_secs(self) -> u64 {
+        self.0
+    }
+
+    /// The duration as a chrono value, for date arithmetic.
+    pub fn to_chrono(self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::try_from(self.0).unwrap_or(i64::MAX))
+    }
+}
+
+impl FromStr for HumanDuration {
+    type Err = DurationError;
+
+    /// Fails on an empty string, a number without a unit, an unknown unit or an overflow.
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let err = |why| DurationError {
+            input: input.to_string(),
+            why,
+        };
+        let s = input.trim();
+        if s.is_empty() {
+            return Err(err("it is empty"));
+        }
+        let mut total: u64 = 0;
+        let mut digits = String::new();
+        for c in s.chars() {
+            if c.is_ascii_digit() {
+                digits.push(c);
+                continue;
+            }
+            let unit = match c {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86_400,
+                'w' => 604_800,
+                _ => return Err(err("unknown unit")),
+            };
+            if digits.is_empty() {
+                return Err(err("a unit without a number"));
+            }
+            let n: u64 = digits.parse().map_err(|_| err("number too large"))?;
+            total = n
+                .checked_mul(unit)
+                .and_then(|v| total.checked_add(v))
+                .ok_or_else(|| err("number too large"))?;
+            digits.clear();
+        }
+        if !digits.is_empty() {
+            return Err(err("a number without a unit"));
+        }
+        Ok(HumanDuration(total))
+    }
+}
+
+impl fmt::Display for HumanDuration {
+    /// Prints an exact form in days, hours, minutes and seconds, e.g. `1h30m`, `7d`, `28d`, `0s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == 0 {
+            return f.write_str("0s");
+        }
+        let mut rest = self.0;
+        for (unit, secs) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+            if rest >= secs {
+                write!(f, "{}{}", rest / secs, unit)?;
+                rest %= secs;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Prints an age or a run time compactly for tables: `42s`, `5m`, `3h12m`, `2d4h`.
+pub fn compact(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{}s", secs / 60, secs % 60),
+        3600..86_400 => format!("{}h{}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d{}h", secs / 86_400, secs % 86_400 / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_forms() {
+        for (s, secs) in [
+            ("90m", 5400),
+            ("36h", 129_600),
+            ("7d", 604_800),
+            ("4w", 2_419_200),
+            ("1h30m", 5400),
+            ("45s", 45),
+            (" 2d ", 172_800),
+        ] {
+            assert_eq!(s.parse::<HumanDuration>().unwrap().as_secs(), secs, "{s}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_forms_with_the_accepted_ones_named() {
+        for s in ["", "7", "d", "7x", "1.5h", "-3d", "99999999999999999999w"] {
+            let e = s.parse::<HumanDuration>().unwrap_err().to_string();
+            assert!(e.contains("e.g. 90m"), "{s}: {e}");
+        }
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for s in ["1h30m", "7d", "0s", "9d3h4m5s"] {
+            let d: HumanDuration = s.parse().unwrap();
+            assert_eq!(d.to_string(), s);
+        }
+        assert_eq!("4w".parse::<HumanDuration>().unwrap().to_string(), "28d");
+    }
+
+    #[test]
+    fn compact_ages() {
+        assert_eq!(compact(5), "5s");
+        assert_eq!(compact(125), "2m5s");
+        assert_eq!(compact(3 * 3600 + 720), "3h12m");
+        assert_eq!(compact(2 * 86_400 + 4 * 3600), "2d4h");
+    }
+}

@@ -1,0 +1,88 @@
+//! Every environment variable that sqlguard reads, declared once, with its documentation.
+//!
+//! Nothing outside `config::settings` reads the environment: the binary collects `std::env::vars()`
+//! once and hands them to [`crate::config::Settings::resolve`]. The README's environment table is
+//! checked against [`ALL`] by a test, so this list and the docs cannot drift apart.
+
+/// Prefix shared by every sqlguard variable; unknown variables with it are warned about.
+pub const PREFIX: &str = "SQLGUARD_";
+
+/// Path of the YAML config file (same as `--config`).
+pub const CONFIG: &str = "SQLGUARD_CONFIG";
+/// Name of the single server configured from the environment (default `default`).
+pub const SERVER_NAME: &str = "SQLGUARD_SERVER_NAME";
+/// Database server host.
+pub const DB_HOST: &str = "SQLGUARD_DB_HOST";
+/// Database server TCP port.
+pub const DB_PORT: &str = "SQLGUARD_DB_PORT";
+/// Database server Unix socket (used instead of host/port).
+pub const DB_SOCKET: &str = "SQLGUARD_DB_SOCKET";
+/// Database user.
+pub const DB_USER: &str = "SQLGUARD_DB_USER";
+/// Database password (never put it on a command line).
+pub const DB_PASSWORD: &str = "SQLGUARD_DB_PASSWORD";
+/// File whose first line is the database password.
+pub const DB_PASSWORD_FILE: &str = "SQLGUARD_DB_PASSWORD_FILE";
+/// Comma-separated database names or globs to back up (default `*`).
+pub const DATABASES: &str = "SQLGUARD_DATABASES";
+/// Comma-separated database names or globs to skip.
+pub const EXCLUDE_DATABASES: &str = "SQLGUARD_EXCLUDE_DATABASES";
+/// Directory of the local storage (creates or overrides the single local storage).
+pub const STORAGE_PATH: &str = "SQLGUARD_STORAGE_PATH";
+/// Compression for every backup type: `zstd`, `xz` or `none`.
+pub const COMPRESSION: &str = "SQLGUARD_COMPRESSION";
+/// Compression level for every backup type.
+pub const COMPRESSION_LEVEL: &str = "SQLGUARD_COMPRESSION_LEVEL";
+/// Compressor threads for every backup type (0 = one per core).
+pub const COMPRESSION_THREADS: &str = "SQLGUARD_COMPRESSION_THREADS";
+/// Directory for sqlguard's lock files (default `/run/lock/sqlguard` as root, else a temp dir).
+pub const LOCK_DIR: &str = "SQLGUARD_LOCK_DIR";
+
+/// Every variable above with a one-line description, in documentation order.
+pub const ALL: &[(&str, &str)] = &[
+    (CONFIG, "Path of the YAML config file (same as --config)."),
+    (
+        SERVER_NAME,
+        "Name of the server configured from the environment (default `default`).",
+    ),
+    (DB_HOST, "Database server host (default 127.0.0.1)."),
+    (DB_PORT, "Database server TCP port (default 3306)."),
+    (
+        DB_SOCKET,
+        "Database server Unix socket, used instead of host and port.",
+    ),
+    (DB_USER, "Database user."),
+    (
+        DB_PASSWORD,
+        "Database password; reaches the dump tool through a 0600 defaults file only.",
+    ),
+    (
+        DB_PASSWORD_FILE,
+        "File whose first line is the database password.",
+    ),
+    (
+        DATABASES,
+        "Comma-separated database names or globs to back up (default `*`).",
+    ),
+    (
+        EXCLUDE_DATABASES,
+        "Comma-separated database names or globs to skip.",
+    ),
+    (
+        STORAGE_PATH,
+        "Directory of the local storage (creates or overrides the one local storage).",
+    ),
+    (
+        COMPRESSION,
+        "Compression of every backup type: zstd, xz or none.",
+    ),
+    (COMPRESSION_LEVEL, "Compression level of every backup type."),
+    (
+        COMPRESSION_THREADS,
+        "Compressor threads of every backup type (0 = one per core).",
+    ),
+    (
+        LOCK_DIR,
+        "Directory for lock files of storages that are not local directories.",
+    ),
+];

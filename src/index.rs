@@ -1,0 +1,354 @@
+//! The backup index and the per-backup manifests: the single source of truth for list, prune,
+//! report and metrics.
+//!
+//! One index per server and storage, at `<server>/index.json`, with one [`BackupRecord`] per
+//! backup copy held (or attempted) there; a manifest beside each object holds the same record so
+//! that [`IndexStore::rebuild`] can recreate a lost index. Updates are read-merge-write cycles
+//! under the storage's lock, written atomically, so concurrent runs never lose a record. A damaged
+//! index is an error naming the file and the fix, never silently reset.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::compress::Algorithm;
+use crate::layout;
+use crate::storage::{Storage, StorageError};
+
+/// Version of the index document and of the record shape in JSON output.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Outcome of one backup copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Success,
+    Failed,
+}
+
+impl Status {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Success => "success",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// One backup copy on one storage, as recorded in the index and its manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupRecord {
+    pub id: String,
+    pub server: String,
+    pub database: String,
+    #[serde(rename = "type")]
+    pub backup_type: String,
+    pub storage: String,
+    pub status: Status,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub duration_seconds: f64,
+    /// Bytes the dump tool produced.
+    pub raw_bytes: u64,
+    /// Bytes stored (the object's size).
+    pub compressed_bytes: u64,
+    /// SHA-256 of the stored object, lowercase hex.
+    pub sha256: Option<String>,
+    pub compression: Algorithm,
+    pub compression_level: i32,
+    /// Object key relative to the storage root; absent for failures.
+    pub key: Option<String>,
+    pub manifest_key: Option<String>,
+    pub server_version: Option<String>,
+    pub dump_tool: Option<String>,
+    pub dump_tool_version: Option<String>,
+    pub sqlguard_version: String,
+    /// Why the backup failed; absent on success.
+    pub error: Option<String>,
+}
+
+/// The index document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Index {
+    pub schema_version: u32,
+    pub server: String,
+    pub backups: Vec<BackupRecord>,
+}
+
+impl Index {
+    /// An empty index for `server`.
+    pub fn empty(server: &str) -> Self {
+        Index {
+            schema_version: SCHEMA_VERSION,
+            server: server.to_string(),
+            backups: Vec::new(),
+        }
+    }
+
+    /// Adds or replaces (by id) a record, keeping records ordered by start time then id.
+    pub fn upsert(&mut self, record: BackupRecord) {
+        self.backups.retain(|r| r.id != record.id);
+        self.backups.push(record);
+        self.backups.sort_by(|a, b| {
+            a.started_at
+                .cmp(&b.started_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+    }
+}
+
+/// Index failures; each names the storage and the object.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("index {key} on storage '{storage}' ({location}) is damaged: {message}; nothing was changed. Run `sqlguard index rebuild --server {server} --storage {storage}` to rebuild it from the manifests")]
+    Damaged {
+        storage: String,
+        location: String,
+        key: String,
+        server: String,
+        message: String,
+    },
+    #[error("index {key} on storage '{storage}' has schema version {found}, newer than this sqlguard understands ({SCHEMA_VERSION}); upgrade sqlguard")]
+    Newer {
+        storage: String,
+        key: String,
+        found: u32,
+    },
+}
+
+/// Reads and updates the index of one server on one storage.
+#[derive(Debug)]
+pub struct IndexStore<'a> {
+    storage: &'a dyn Storage,
+    server: String,
+}
+
+/// Only the version, to refuse newer documents before parsing the rest.
+#[derive(Deserialize)]
+struct VersionProbe {
+    schema_version: u32,
+}
+
+impl<'a> IndexStore<'a> {
+    /// The index of `server` on `storage`.
+    pub fn new(storage: &'a dyn Storage, server: &str) -> Self {
+        IndexStore {
+            storage,
+            server: server.to_string(),
+        }
+    }
+
+    fn key(&self) -> String {
+        layout::index_key(&self.server)
+    }
+
+    fn damaged(&self, message: String) -> IndexError {
+        IndexError::Damaged {
+            storage: self.storage.name().to_string(),
+            location: self.storage.location(),
+            key: self.key(),
+            server: self.server.clone(),
+            message,
+        }
+    }
+
+    /// Reads the index; a missing index is empty.
+    ///
+    /// Fails when the storage cannot be read, when the document does not parse (`Damaged`) or
+    /// when it was written by a newer sqlguard (`Newer`).
+    pub fn load(&self) -> Result<Index, IndexError> {
+        let Some(bytes) = self.storage.get_bytes(&self.key())? else {
+            return Ok(Index::empty(&self.server));
+        };
+        let probe: VersionProbe =
+            serde_json::from_slice(&bytes).map_err(|e| self.damaged(e.to_string()))?;
+        if probe.schema_version > SCHEMA_VERSION {
+            return Err(IndexError::Newer {
+                storage: self.storage.name().to_string(),
+                key: self.key(),
+                found: probe.schema_version,
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| self.damaged(e.to_string()))
+    }
+
+    /// Reads the index, lets `change` modify it, and writes it back atomically, all under the
+    /// storage's lock so that concurrent runs serialize. Returns the index as written.
+    ///
+    /// Fails, writing nothing, when the index cannot be read or is damaged; fails when it cannot
+    /// be written.
+    pub fn update(&self, change: impl FnOnce(&mut Index)) -> Result<Index, IndexError> {
+        let _lock = self
+            .storage
+            .lock(&format!("{}index", layout::server_prefix(&self.server)))?;
+        let mut index = self.load()?;
+        change(&mut index);
+        self.write(&index)?;
+        Ok(index)
+    }
+
+    fn write(&self, index: &Index) -> Result<(), IndexError> {
+        let mut bytes = serde_json::to_vec_pretty(index).expect("index serializes");
+        bytes.push(b'\n');
+        self.storage.put_bytes(&self.key(), &bytes)?;
+        Ok(())
+    }
+
+    /// Writes the manifest of a successful record beside its object.
+    pub fn write_manifest(&self, record: &BackupRecord) -> Result<(), IndexError> {
+        if let Some(key) = &record.manifest_key {
+            let mut bytes = serde_json::to_vec_pretty(record).expect("record serializes");
+            bytes.push(b'\n');
+            self.storage.put_bytes(key, &bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the index from the manifests found under the server's prefix, keeping the
+    /// damaged or old index beside it as `index.json.bak-<time>`. Returns the new index and the
+    /// manifests that could not be read.
+    ///
+    /// Fails when the storage cannot be listed or written.
+    pub fn rebuild(&self, now: DateTime<Utc>) -> Result<(Index, Vec<String>), IndexError> {
+        let _lock = self
+            .storage
+            .lock(&format!("{}index", layout::server_prefix(&self.server)))?;
+        let mut index = Index::empty(&self.server);
+        let mut unreadable = Vec::new();
+        for meta in self.storage.list(&layout::server_prefix(&self.server))? {
+            if !meta.key.ends_with(layout::MANIFEST_SUFFIX) {
+                continue;
+            }
+            let parsed = self
+                .storage
+                .get_bytes(&meta.key)?
+                .and_then(|b| serde_json::from_slice::<BackupRecord>(&b).ok());
+            match parsed {
+                Some(mut r) if r.server == self.server => {
+                    r.storage = self.storage.name().to_string();
+                    let object_present = match &r.key {
+                        Some(k) => self.storage.stat(k)?.is_some(),
+                        None => false,
+                    };
+                    if object_present {
+                        index.upsert(r);
+                    } else {
+                        unreadable.push(format!("{} (its object is missing)", meta.key));
+                    }
+                }
+                _ => unreadable.push(meta.key),
+            }
+        }
+        if let Some(old) = self.storage.get_bytes(&self.key())? {
+            let backup = format!("{}.bak-{}", self.key(), now.format("%Y%m%dT%H%M%SZ"));
+            self.storage.put_bytes(&backup, &old)?;
+        }
+        self.write(&index)?;
+        Ok((index, unreadable))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::memory::MemoryStorage;
+
+    pub(crate) fn record(id: &str, db: &str, status: Status) -> BackupRecord {
+        let t = Utc::now();
+        BackupRecord {
+            id: id.into(),
+            server: "main".into(),
+            database: db.into(),
+            backup_type: "daily".into(),
+            storage: "mem".into(),
+            status,
+            started_at: t,
+            finished_at: t,
+            duration_seconds: 1.0,
+            raw_bytes: 10,
+            compressed_bytes: 5,
+            sha256: None,
+            compression: Algorithm::Zstd,
+            compression_level: 3,
+            key: Some(format!("main/{db}/daily/{id}.sql.zst")),
+            manifest_key: Some(format!("main/{db}/daily/{id}.manifest.json")),
+            server_version: None,
+            dump_tool: None,
+            dump_tool_version: None,
+            sqlguard_version: "test".into(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn missing_index_is_empty_and_updates_land() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        assert!(store.load().unwrap().backups.is_empty());
+        store
+            .update(|i| i.upsert(record("a", "shop", Status::Success)))
+            .unwrap();
+        store
+            .update(|i| i.upsert(record("b", "shop", Status::Failed)))
+            .unwrap();
+        let ids: Vec<_> = store
+            .load()
+            .unwrap()
+            .backups
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[test]
+    fn damaged_index_is_reported_and_left_alone() {
+        let s = MemoryStorage::new("mem");
+        s.put_bytes(
+            "main/index.json",
+            b"{\"schema_version\": 1, \"backups\": [tru",
+        )
+        .unwrap();
+        let store = IndexStore::new(&s, "main");
+        let e = store.update(|i| i.backups.clear()).unwrap_err().to_string();
+        assert!(e.contains("damaged") && e.contains("index rebuild"), "{e}");
+        assert_eq!(
+            s.get_bytes("main/index.json").unwrap().unwrap(),
+            b"{\"schema_version\": 1, \"backups\": [tru"
+        );
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let s = MemoryStorage::new("mem");
+        s.put_bytes("main/index.json", b"{\"schema_version\": 99}")
+            .unwrap();
+        let e = IndexStore::new(&s, "main").load().unwrap_err().to_string();
+        assert!(e.contains("upgrade sqlguard"), "{e}");
+    }
+
+    #[test]
+    fn rebuild_recreates_the_index_from_manifests() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        for id in ["a", "b"] {
+            let r = record(id, "shop", Status::Success);
+            s.put_bytes(r.key.as_ref().unwrap(), b"data").unwrap();
+            store.write_manifest(&r).unwrap();
+            store.update(|i| i.upsert(r)).unwrap();
+        }
+        let orphan = record("c", "shop", Status::Success);
+        store.write_manifest(&orphan).unwrap();
+        let before = store.load().unwrap();
+        s.put_bytes("main/index.json", b"garbage").unwrap();
+        let (rebuilt, skipped) = store.rebuild(Utc::now()).unwrap();
+        assert_eq!(rebuilt.backups, before.backups);
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert!(s
+            .keys()
+            .iter()
+            .any(|k| k.starts_with("main/index.json.bak-")));
+    }
+}

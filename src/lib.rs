@@ -1,0 +1,24 @@
+//! sqlguard: boringly reliable MySQL/MariaDB backups.
+//!
+//! The library owns the domain; `main.rs` only parses, resolves settings, dispatches and maps the
+//! result to an exit code. See ARCHITECTURE.md for the map of modules and the data path.
+
+pub mod backup;
+pub mod cli;
+pub mod cmd;
+pub mod compress;
+pub mod config;
+pub mod duration;
+pub mod env_vars;
+pub mod error;
+pub mod exit;
+pub mod index;
+pub mod layout;
+pub mod mysql;
+pub mod pipeline;
+pub mod secret;
+pub mod storage;
+pub mod ui;
+
+/// This build's version, recorded in every backup record.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,71 @@
+//! The `sqlguard` binary: parse, resolve settings once, dispatch, map the result to an exit code.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use sqlguard::cli::{Cli, Command};
+use sqlguard::cmd::{self, Context};
+use sqlguard::config::Settings;
+use sqlguard::exit::ExitCode;
+use sqlguard::ui::Ui;
+
+fn main() {
+    let cli = Cli::parse();
+    let code = run(cli);
+    std::process::exit(code.code());
+}
+
+fn run(cli: Cli) -> ExitCode {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let g = &cli.global;
+    let ui = Ui::new(
+        g.quiet,
+        g.verbose,
+        g.no_progress,
+        env.contains_key("NO_COLOR"),
+    );
+    let settings = match Settings::resolve(g.config.as_deref(), &env) {
+        Ok(s) => s,
+        Err(e) => {
+            ui.error(&format!("{e:#}"));
+            return ExitCode::Usage;
+        }
+    };
+    for w in &settings.warnings {
+        ui.warn(w);
+    }
+    let cancel = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal exits at once; the first asks the run to stop cleanly.
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&cancel));
+        let _ = signal_hook::flag::register(sig, Arc::clone(&cancel));
+    }
+    let ctx = Context {
+        settings,
+        ui,
+        json: g.json,
+        cancel,
+    };
+    let result = match &cli.command {
+        Command::Backup(a) => cmd::backup::run(a, &ctx),
+        Command::List(a) => cmd::list::run(a, &ctx),
+        Command::Config(c) => cmd::config::run(c, &ctx),
+        Command::Index(c) => cmd::index::run(c, &ctx),
+    };
+    match result {
+        Ok(code) => code,
+        Err(sqlguard::error::Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::Success
+        }
+        Err(e) => {
+            let err = anyhow::Error::new(e);
+            ctx.ui.error(&format!("{err:#}"));
+            err.downcast_ref::<sqlguard::error::Error>()
+                .map(|e| e.exit_code())
+                .unwrap_or(ExitCode::Failure)
+        }
+    }
+}

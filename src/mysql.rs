@@ -1,0 +1,699 @@
+//! Talking to MySQL and MariaDB through their own client tools: tool and server detection, the
+//! 0600 defaults file that carries the connection and password, database discovery, and the
+//! dump command line chosen by flavour and version.
+//!
+//! It must never put a password on a command line: every tool gets `--defaults-file=<0600 file>`
+//! as its first argument and nothing secret after it. It does not read or write backups.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::Serialize;
+
+use crate::config::file::TlsMode;
+use crate::config::settings::SYSTEM_DATABASES;
+use crate::config::ServerSettings;
+
+/// Which family a tool or server belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    MariaDb,
+    MySql,
+}
+
+/// A `major.minor.patch` version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Version(pub u32, pub u32, pub u32);
+
+impl Version {
+    /// Parses the leading `x.y[.z]` of `s`.
+    fn parse_prefix(s: &str) -> Option<Version> {
+        let end = s
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len());
+        let mut parts = s[..end].split('.').map(|p| p.parse::<u32>().ok());
+        let major = parts.next()??;
+        let minor = parts.next()??;
+        let patch = parts.next().flatten().unwrap_or(0);
+        Some(Version(major, minor, patch))
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
+}
+
+/// A detected client tool (dump tool or SQL client).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ToolInfo {
+    pub program: PathBuf,
+    pub flavor: Flavor,
+    pub version: Version,
+    /// The tool's own `--version` line.
+    pub banner: String,
+}
+
+/// A detected server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerInfo {
+    pub flavor: Flavor,
+    pub version: Version,
+    /// `SELECT VERSION()` as the server reports it.
+    pub version_string: String,
+}
+
+/// A database of a server with its estimated size from information_schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Database {
+    pub name: String,
+    pub estimated_bytes: u64,
+}
+
+/// Failures talking to a server or running its tools; each names the server.
+#[derive(Debug, thiserror::Error)]
+pub enum MysqlError {
+    #[error("server '{server}': cannot run {program}: {source} (install mariadb-client, or set servers.{server}.{key})")]
+    ToolMissing {
+        server: String,
+        program: String,
+        key: &'static str,
+        source: std::io::Error,
+    },
+    #[error("server '{server}': cannot understand `{program} --version` output: {output:?}")]
+    ToolVersion {
+        server: String,
+        program: String,
+        output: String,
+    },
+    #[error("server '{server}': {what} failed: {message}")]
+    Query {
+        server: String,
+        what: &'static str,
+        message: String,
+    },
+    #[error("server '{server}': cannot write the client defaults file: {source}")]
+    DefaultsFile {
+        server: String,
+        source: std::io::Error,
+    },
+}
+
+/// Parses a tool's `--version` banner into flavour and version.
+pub fn parse_tool_banner(banner: &str) -> Option<(Flavor, Version)> {
+    if let Some(pos) = banner.find("-MariaDB") {
+        let start = banner[..pos]
+            .rfind(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        return Version::parse_prefix(&banner[start..pos]).map(|v| (Flavor::MariaDb, v));
+    }
+    if let Some(pos) = banner.find("Distrib ") {
+        return Version::parse_prefix(&banner[pos + 8..]).map(|v| (Flavor::MySql, v));
+    }
+    let pos = banner.find("Ver ")?;
+    Version::parse_prefix(&banner[pos + 4..]).map(|v| (Flavor::MySql, v))
+}
+
+/// Parses `SELECT VERSION()` output.
+pub fn parse_server_version(s: &str) -> Option<ServerInfo> {
+    let version = Version::parse_prefix(s.trim())?;
+    let flavor = if s.contains("MariaDB") {
+        Flavor::MariaDb
+    } else {
+        Flavor::MySql
+    };
+    Some(ServerInfo {
+        flavor,
+        version,
+        version_string: s.trim().to_string(),
+    })
+}
+
+/// Finds and identifies a tool: `configured`, else the first of `candidates` that runs.
+///
+/// Fails when none runs or its banner cannot be parsed.
+pub fn detect_tool(
+    server: &str,
+    configured: Option<&Path>,
+    candidates: &[&str],
+    key: &'static str,
+) -> Result<ToolInfo, MysqlError> {
+    let programs: Vec<PathBuf> = match configured {
+        Some(p) => vec![p.to_path_buf()],
+        None => candidates.iter().map(PathBuf::from).collect(),
+    };
+    let mut last_err = None;
+    for program in programs {
+        match Command::new(&program)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+        {
+            Ok(out) => {
+                let banner = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                let (flavor, version) =
+                    parse_tool_banner(&banner).ok_or_else(|| MysqlError::ToolVersion {
+                        server: server.to_string(),
+                        program: program.display().to_string(),
+                        output: banner.clone(),
+                    })?;
+                return Ok(ToolInfo {
+                    program,
+                    flavor,
+                    version,
+                    banner,
+                });
+            }
+            Err(e) => last_err = Some((program, e)),
+        }
+    }
+    let (program, source) = last_err.expect("at least one candidate");
+    Err(MysqlError::ToolMissing {
+        server: server.to_string(),
+        program: program.display().to_string(),
+        key,
+        source,
+    })
+}
+
+/// The dump tools tried in order when none is configured.
+pub const DUMP_TOOLS: &[&str] = &["mariadb-dump", "mysqldump"];
+/// The SQL clients tried in order when none is configured.
+pub const CLIENT_TOOLS: &[&str] = &["mariadb", "mysql"];
+
+/// Quotes a value for a MySQL/MariaDB option file: double quotes, with `\`, `"` and control
+/// characters escaped the way both parsers read them back.
+pub fn quote_option_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A private option file (mode 0600, removed on drop) holding the connection and the password.
+/// Its path goes on the command line as `--defaults-file=…`; its content never does.
+#[derive(Debug)]
+pub struct DefaultsFile {
+    file: tempfile::NamedTempFile,
+}
+
+impl DefaultsFile {
+    /// Writes the `[client]` group for `server`.
+    ///
+    /// Fails when the temp file cannot be created or written.
+    pub fn create(server: &ServerSettings) -> Result<DefaultsFile, MysqlError> {
+        let mut text = String::from("[client]\n");
+        let mut line = |k: &str, v: &str| {
+            text.push_str(&format!("{k}={}\n", quote_option_value(v)));
+        };
+        if let Some(s) = &server.socket {
+            line("socket", &s.to_string_lossy());
+            line("protocol", "socket");
+        } else {
+            if let Some(h) = &server.host {
+                line("host", h);
+            }
+            if let Some(p) = server.port {
+                line("port", &p.to_string());
+            }
+            line("protocol", "tcp");
+        }
+        if let Some(u) = &server.user {
+            line("user", u);
+        }
+        if let Some(p) = &server.password {
+            line("password", p.expose());
+        }
+        let err = |source| MysqlError::DefaultsFile {
+            server: server.name.clone(),
+            source,
+        };
+        // tempfile creates the file with mode 0600.
+        let mut file = tempfile::Builder::new()
+            .prefix("sqlguard-client-")
+            .suffix(".cnf")
+            .tempfile()
+            .map_err(err)?;
+        file.write_all(text.as_bytes()).map_err(err)?;
+        file.flush().map_err(err)?;
+        Ok(DefaultsFile { file })
+    }
+
+    /// The first argument to give every client tool.
+    pub fn arg(&self) -> String {
+        format!("--defaults-file={}", self.file.path().display())
+    }
+}
+
+/// TLS arguments for a tool of `flavor`.
+pub fn tls_args(flavor: Flavor, server: &ServerSettings) -> Vec<String> {
+    let tls = &server.tls;
+    let mut args = Vec::new();
+    match (flavor, tls.mode) {
+        (_, TlsMode::Default) => {}
+        (Flavor::MariaDb, TlsMode::Disabled) => args.push("--skip-ssl".into()),
+        (Flavor::MariaDb, TlsMode::Required) => args.push("--ssl".into()),
+        (Flavor::MariaDb, TlsMode::VerifyCa | TlsMode::VerifyIdentity) => {
+            args.push("--ssl".into());
+            args.push("--ssl-verify-server-cert".into());
+        }
+        (Flavor::MySql, m) => {
+            let mode = match m {
+                TlsMode::Disabled => "DISABLED",
+                TlsMode::Required => "REQUIRED",
+                TlsMode::VerifyCa => "VERIFY_CA",
+                _ => "VERIFY_IDENTITY",
+            };
+            args.push(format!("--ssl-mode={mode}"));
+        }
+    }
+    for (flag, path) in [
+        ("--ssl-ca", &tls.ca),
+        ("--ssl-cert", &tls.cert),
+        ("--ssl-key", &tls.key),
+    ] {
+        if let Some(p) = path {
+            args.push(format!("{flag}={}", p.display()));
+        }
+    }
+    args
+}
+
+/// The dump options sqlguard always uses, chosen by the dump tool's and the server's flavour and
+/// version (the flag matrix). The database name and the defaults file are added by the caller.
+pub fn dump_flags(tool: &ToolInfo, server: &ServerInfo) -> Vec<String> {
+    let mut f: Vec<String> = [
+        "--single-transaction",
+        "--skip-lock-tables",
+        "--quick",
+        "--routines",
+        "--triggers",
+        "--events",
+        "--hex-blob",
+        "--default-character-set=utf8mb4",
+        "--no-tablespaces",
+        "--max-allowed-packet=1G",
+        "--comments",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if tool.flavor == Flavor::MySql {
+        // GTID statements would make the dump unrestorable into a server with its own GTIDs.
+        if tool.version >= Version(5, 6, 9) {
+            f.push("--set-gtid-purged=OFF".into());
+        }
+        // MySQL 8 clients read COLUMN_STATISTICS, which MariaDB and MySQL < 8 do not have.
+        if tool.version >= Version(8, 0, 2)
+            && (server.flavor == Flavor::MariaDb || server.version < Version(8, 0, 0))
+        {
+            f.push("--column-statistics=0".into());
+        }
+    }
+    f
+}
+
+/// The trailer every complete dump ends with (the dump tools write it when comments are on).
+pub const COMPLETION_TRAILER: &str = "-- Dump completed";
+
+/// Whether the last bytes of a dump carry the completion trailer.
+pub fn has_completion_trailer(tail: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(tail);
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| l.starts_with(COMPLETION_TRAILER))
+}
+
+/// Undoes the escaping of the client's `--batch` output (`\\`, `\n`, `\t`, `\0`).
+fn unescape_batch(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('0') => out.push('\0'),
+            Some('\\') => out.push('\\'),
+            Some(o) => {
+                out.push('\\');
+                out.push(o);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// Runs one query through the SQL client and returns its rows as unescaped fields.
+///
+/// Fails with the client's stderr (secrets redacted) when it exits non-zero.
+pub fn query(
+    server: &ServerSettings,
+    client: &ToolInfo,
+    defaults: &DefaultsFile,
+    what: &'static str,
+    sql: &str,
+) -> Result<Vec<Vec<String>>, MysqlError> {
+    let out = Command::new(&client.program)
+        .arg(defaults.arg())
+        .args(tls_args(client.flavor, server))
+        .args([
+            "--batch",
+            "--skip-column-names",
+            "--connect-timeout=10",
+            "-e",
+            sql,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| MysqlError::Query {
+            server: server.name.clone(),
+            what,
+            message: format!("cannot run {}: {e}", client.program.display()),
+        })?;
+    if !out.status.success() {
+        let mut message = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if let Some(p) = &server.password {
+            message = p.redact_in(&message);
+        }
+        if message.is_empty() {
+            message = format!("{} exited with {}", client.program.display(), out.status);
+        }
+        return Err(MysqlError::Query {
+            server: server.name.clone(),
+            what,
+            message,
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(unescape_batch).collect())
+        .collect())
+}
+
+/// Connects and reads the server's version.
+pub fn server_info(
+    server: &ServerSettings,
+    client: &ToolInfo,
+    defaults: &DefaultsFile,
+) -> Result<ServerInfo, MysqlError> {
+    let rows = query(server, client, defaults, "connecting", "SELECT VERSION()")?;
+    let v = rows
+        .first()
+        .and_then(|r| r.first())
+        .cloned()
+        .unwrap_or_default();
+    parse_server_version(&v).ok_or_else(|| MysqlError::Query {
+        server: server.name.clone(),
+        what: "reading the server version",
+        message: format!("unexpected VERSION() result {v:?}"),
+    })
+}
+
+/// Lists the server's databases with their estimated sizes.
+pub fn list_databases(
+    server: &ServerSettings,
+    client: &ToolInfo,
+    defaults: &DefaultsFile,
+) -> Result<Vec<Database>, MysqlError> {
+    let sql = "SELECT s.SCHEMA_NAME, COALESCE(SUM(t.DATA_LENGTH + t.INDEX_LENGTH), 0) \
+               FROM information_schema.SCHEMATA s \
+               LEFT JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = s.SCHEMA_NAME \
+               GROUP BY s.SCHEMA_NAME ORDER BY s.SCHEMA_NAME";
+    let rows = query(server, client, defaults, "listing databases", sql)?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| r.len() == 2)
+        .map(|r| Database {
+            estimated_bytes: r[1].parse().unwrap_or(0),
+            name: r[0].clone(),
+        })
+        .collect())
+}
+
+/// The databases to back up, and the explicitly requested ones that do not exist.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Selection {
+    pub selected: Vec<Database>,
+    pub missing: Vec<String>,
+}
+
+fn is_literal(pattern: &str) -> bool {
+    !pattern.contains(['*', '?', '['])
+}
+
+/// Applies `--db` (when given, exactly those) or the server's include/exclude globs. System
+/// databases are skipped unless named literally.
+pub fn select_databases(all: &[Database], server: &ServerSettings, only: &[String]) -> Selection {
+    let matches = |pats: &[String], name: &str| {
+        pats.iter().any(|p| {
+            glob::Pattern::new(p)
+                .map(|g| g.matches(name))
+                .unwrap_or(false)
+        })
+    };
+    let mut selected = Vec::new();
+    let mut missing = Vec::new();
+    if !only.is_empty() {
+        for name in only {
+            match all.iter().find(|d| &d.name == name) {
+                Some(d) => selected.push(d.clone()),
+                None => missing.push(name.clone()),
+            }
+        }
+        return Selection { selected, missing };
+    }
+    for d in all {
+        let literal = server.include.iter().any(|p| is_literal(p) && p == &d.name);
+        if SYSTEM_DATABASES.contains(&d.name.as_str()) && !literal {
+            continue;
+        }
+        if matches(&server.include, &d.name) && !matches(&server.exclude, &d.name) {
+            selected.push(d.clone());
+        }
+    }
+    for p in server.include.iter().filter(|p| is_literal(p)) {
+        if !all.iter().any(|d| &d.name == p) {
+            missing.push(p.clone());
+        }
+    }
+    Selection { selected, missing }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool(flavor: Flavor, v: Version) -> ToolInfo {
+        ToolInfo {
+            program: "x".into(),
+            flavor,
+            version: v,
+            banner: String::new(),
+        }
+    }
+
+    fn srv(flavor: Flavor, v: Version) -> ServerInfo {
+        ServerInfo {
+            flavor,
+            version: v,
+            version_string: String::new(),
+        }
+    }
+
+    #[test]
+    fn banners_of_known_tools_parse() {
+        let cases = [
+            ("mysqldump  Ver 10.19 Distrib 10.11.6-MariaDB, for debian-linux-gnu (x86_64)", Flavor::MariaDb, Version(10, 11, 6)),
+            ("mariadb-dump from 11.4.2-MariaDB, client 10.19 for debian-linux-gnu (x86_64)", Flavor::MariaDb, Version(11, 4, 2)),
+            ("mariadb  Ver 15.1 Distrib 10.11.19-MariaDB, for debian-linux-gnu (x86_64) using  EditLine wrapper", Flavor::MariaDb, Version(10, 11, 19)),
+            ("mysqldump  Ver 8.0.36 for Linux on x86_64 (MySQL Community Server - GPL)", Flavor::MySql, Version(8, 0, 36)),
+            ("mysqldump  Ver 8.4.0 for Linux on x86_64 (MySQL Community Server - GPL)", Flavor::MySql, Version(8, 4, 0)),
+            ("mysqldump  Ver 10.13 Distrib 5.7.44, for Linux (x86_64)", Flavor::MySql, Version(5, 7, 44)),
+        ];
+        for (banner, flavor, version) in cases {
+            assert_eq!(
+                parse_tool_banner(banner),
+                Some((flavor, version)),
+                "{banner}"
+            );
+        }
+        assert_eq!(parse_tool_banner("something else"), None);
+    }
+
+    #[test]
+    fn server_versions_parse() {
+        let m = parse_server_version("10.11.19-MariaDB-0+deb12u1").unwrap();
+        assert_eq!(
+            (m.flavor, m.version),
+            (Flavor::MariaDb, Version(10, 11, 19))
+        );
+        let o = parse_server_version("8.0.36\n").unwrap();
+        assert_eq!((o.flavor, o.version), (Flavor::MySql, Version(8, 0, 36)));
+    }
+
+    /// The flag matrix: (tool, server) -> flags that must and must not appear.
+    #[test]
+    fn flag_matrix() {
+        let mariadb_tool = tool(Flavor::MariaDb, Version(10, 11, 6));
+        let mysql8_tool = tool(Flavor::MySql, Version(8, 0, 36));
+        let mysql84_tool = tool(Flavor::MySql, Version(8, 4, 0));
+        let mysql57_tool = tool(Flavor::MySql, Version(5, 7, 44));
+        let mariadb_srv = srv(Flavor::MariaDb, Version(10, 11, 19));
+        let mysql8_srv = srv(Flavor::MySql, Version(8, 0, 36));
+        let mysql57_srv = srv(Flavor::MySql, Version(5, 7, 44));
+        type Case<'a> = (&'a ToolInfo, &'a ServerInfo, &'a [&'a str], &'a [&'a str]);
+        let cases: &[Case] = &[
+            (
+                &mariadb_tool,
+                &mariadb_srv,
+                &[],
+                &["--set-gtid-purged=OFF", "--column-statistics=0"],
+            ),
+            (
+                &mariadb_tool,
+                &mysql8_srv,
+                &[],
+                &["--set-gtid-purged=OFF", "--column-statistics=0"],
+            ),
+            (
+                &mysql8_tool,
+                &mysql8_srv,
+                &["--set-gtid-purged=OFF"],
+                &["--column-statistics=0"],
+            ),
+            (
+                &mysql8_tool,
+                &mariadb_srv,
+                &["--set-gtid-purged=OFF", "--column-statistics=0"],
+                &[],
+            ),
+            (&mysql8_tool, &mysql57_srv, &["--column-statistics=0"], &[]),
+            (
+                &mysql84_tool,
+                &mysql8_srv,
+                &["--set-gtid-purged=OFF"],
+                &["--column-statistics=0"],
+            ),
+            (
+                &mysql57_tool,
+                &mysql57_srv,
+                &["--set-gtid-purged=OFF"],
+                &["--column-statistics=0"],
+            ),
+        ];
+        for (t, s, must, must_not) in cases {
+            let flags = dump_flags(t, s);
+            for common in [
+                "--single-transaction",
+                "--routines",
+                "--triggers",
+                "--events",
+                "--hex-blob",
+                "--comments",
+            ] {
+                assert!(
+                    flags.iter().any(|f| f == common),
+                    "{t:?} {s:?}: missing {common}"
+                );
+            }
+            assert!(!flags
+                .iter()
+                .any(|f| f == "--databases" || f.starts_with("--password")));
+            for m in *must {
+                assert!(flags.iter().any(|f| f == m), "{t:?} {s:?}: missing {m}");
+            }
+            for m in *must_not {
+                assert!(!flags.iter().any(|f| f == m), "{t:?} {s:?}: has {m}");
+            }
+        }
+    }
+
+    #[test]
+    fn option_values_are_quoted_for_option_files() {
+        assert_eq!(quote_option_value(r#"a"b\c#d e"#), r#""a\"b\\c#d e""#);
+        assert_eq!(quote_option_value("x\ny"), "\"x\\ny\"");
+    }
+
+    #[test]
+    fn trailer_detection() {
+        assert!(has_completion_trailer(
+            b"...\n-- Dump completed on 2026-11-28  2:45:00\n"
+        ));
+        assert!(has_completion_trailer(b"-- Dump completed\n\n"));
+        assert!(!has_completion_trailer(
+            b"INSERT INTO t VALUES (1,'-- Dump completed')"
+        ));
+        assert!(!has_completion_trailer(b"INSERT INTO t VALUES (1"));
+    }
+
+    #[test]
+    fn batch_fields_unescape() {
+        assert_eq!(unescape_batch(r"a\tb\nc\\d\0"), "a\tb\nc\\d\0");
+    }
+
+    #[test]
+    fn selection_skips_system_databases_and_reports_missing_literals() {
+        let db = |n: &str| Database {
+            name: n.into(),
+            estimated_bytes: 0,
+        };
+        let all = vec![
+            db("mysql"),
+            db("shop"),
+            db("shop_test"),
+            db("crm"),
+            db("sys"),
+        ];
+        let mut s = ServerSettings {
+            name: "m".into(),
+            host: None,
+            port: None,
+            socket: None,
+            user: None,
+            password: None,
+            tls: Default::default(),
+            include: vec!["*".into()],
+            exclude: vec!["*_test".into()],
+            dump_options: vec![],
+            dump_tool: None,
+            client_tool: None,
+        };
+        let names = |sel: &Selection| {
+            sel.selected
+                .iter()
+                .map(|d| d.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&select_databases(&all, &s, &[])), ["shop", "crm"]);
+        s.include = vec!["mysql".into(), "gone".into(), "sh*".into()];
+        let sel = select_databases(&all, &s, &[]);
+        assert_eq!(names(&sel), ["mysql", "shop"]);
+        assert_eq!(sel.missing, ["gone"]);
+        let sel = select_databases(&all, &s, &["crm".into(), "nope".into()]);
+        assert_eq!(
+            (names(&sel), sel.missing),
+            (vec!["crm".to_string()], vec!["nope".to_string()])
+        );
+    }
+}

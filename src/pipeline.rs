@@ -1,0 +1,440 @@
+//! The data path of one backup: source (the dump tool's stdout) → compressor → SHA-256 and byte
+//! counters → every storage writer at once, each on its own thread behind a bounded channel.
+//!
+//! Memory is bounded: one read buffer, the compressor's window, and at most [`LANE_DEPTH`] chunks
+//! of [`CHUNK`] bytes queued per storage, whatever the size of the database. This module decides
+//! nothing about success: it reports what happened, and the caller commits or aborts the writers.
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use sha2::{Digest, Sha256};
+
+use crate::compress::{self, Compression};
+use crate::storage::ObjectWriter;
+
+/// Size of the chunks read from the source and handed to storage threads.
+pub const CHUNK: usize = 1 << 20;
+/// Chunks that may wait in each storage's queue.
+pub const LANE_DEPTH: usize = 4;
+/// Bytes of the source's end kept to check the dump's completion trailer.
+pub const TAIL: usize = 512;
+
+/// A storage writer to feed, with the storage's name.
+pub struct Sink {
+    pub storage: String,
+    pub writer: Box<dyn ObjectWriter>,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sink({})", self.storage)
+    }
+}
+
+/// What happened to one storage's copy of the stream.
+pub struct LaneOutcome {
+    pub storage: String,
+    /// The writer, ready to commit, or why writing to it failed (it was aborted).
+    pub result: Result<Box<dyn ObjectWriter>, String>,
+}
+
+impl std::fmt::Debug for LaneOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "LaneOutcome({}, ok={})",
+            self.storage,
+            self.result.is_ok()
+        )
+    }
+}
+
+/// What the stream did.
+#[derive(Debug)]
+pub struct StreamOutcome {
+    pub raw_bytes: u64,
+    pub compressed_bytes: u64,
+    /// SHA-256 of the compressed stream, lowercase hex.
+    pub sha256: String,
+    /// The last [`TAIL`] bytes of the source.
+    pub tail: Vec<u8>,
+    /// Why the stream stopped early: a read, compression or all-storages failure.
+    pub error: Option<String>,
+    /// The cancel flag was seen.
+    pub cancelled: bool,
+    pub lanes: Vec<LaneOutcome>,
+}
+
+struct Lane {
+    storage: String,
+    tx: Option<SyncSender<Arc<[u8]>>>,
+    handle: Option<JoinHandle<Result<Box<dyn ObjectWriter>, String>>>,
+}
+
+/// Hashes, counts and fans compressed bytes out to the storage threads.
+struct Fanout {
+    hasher: Sha256,
+    bytes: u64,
+    buf: Vec<u8>,
+    lanes: Vec<Lane>,
+}
+
+impl Fanout {
+    fn new(sinks: Vec<Sink>) -> Fanout {
+        let lanes = sinks
+            .into_iter()
+            .map(|sink| {
+                let (tx, rx) = sync_channel::<Arc<[u8]>>(LANE_DEPTH);
+                let storage = sink.storage.clone();
+                let mut writer = sink.writer;
+                let handle = std::thread::Builder::new()
+                    .name(format!("store-{storage}"))
+                    .spawn(move || {
+                        for chunk in rx {
+                            if let Err(e) = writer.write_all(&chunk) {
+                                writer.abort();
+                                return Err(e.to_string());
+                            }
+                        }
+                        Ok(writer)
+                    })
+                    .expect("spawn storage thread");
+                Lane {
+                    storage,
+                    tx: Some(tx),
+                    handle: Some(handle),
+                }
+            })
+            .collect();
+        Fanout {
+            hasher: Sha256::new(),
+            bytes: 0,
+            buf: Vec::with_capacity(CHUNK),
+            lanes,
+        }
+    }
+
+    /// Sends the buffered bytes to every live lane; fails when no lane is left.
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk: Arc<[u8]> = Arc::from(std::mem::take(&mut self.buf).into_boxed_slice());
+        self.buf.reserve(CHUNK);
+        for lane in &mut self.lanes {
+            if let Some(tx) = &lane.tx {
+                if tx.send(Arc::clone(&chunk)).is_err() {
+                    lane.tx = None;
+                }
+            }
+        }
+        if self.lanes.iter().all(|l| l.tx.is_none()) {
+            return Err(io::Error::other("every storage failed"));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Vec<LaneOutcome> {
+        let _ = self.send();
+        self.lanes
+            .iter_mut()
+            .map(|lane| {
+                lane.tx = None;
+                let result = match lane.handle.take().map(JoinHandle::join) {
+                    Some(Ok(r)) => r,
+                    Some(Err(_)) => Err("storage thread panicked".to_string()),
+                    None => Err("storage already finished".to_string()),
+                };
+                LaneOutcome {
+                    storage: lane.storage.clone(),
+                    result,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The encoder's inner writer: a handle on the shared fan-out, so that the fan-out can be
+/// finished even when the encoder failed.
+#[derive(Clone)]
+struct FanoutHandle(Arc<Mutex<Fanout>>);
+
+impl Write for FanoutHandle {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let mut f = self.0.lock().map_err(|_| io::Error::other("poisoned"))?;
+        f.hasher.update(data);
+        f.bytes += data.len() as u64;
+        let mut rest = data;
+        while !rest.is_empty() {
+            let room = CHUNK - f.buf.len();
+            let n = room.min(rest.len());
+            f.buf.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            if f.buf.len() >= CHUNK {
+                f.send()?;
+            }
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Streams `source` through `compression` into every sink.
+///
+/// Never fails as a whole: read, compression and storage failures are reported in the outcome.
+/// `progress` is called with the raw bytes read so far; `cancel` is checked between chunks.
+pub fn stream(
+    source: &mut dyn Read,
+    compression: &Compression,
+    sinks: Vec<Sink>,
+    progress: &mut dyn FnMut(u64),
+    cancel: &AtomicBool,
+) -> StreamOutcome {
+    let fanout = Arc::new(Mutex::new(Fanout::new(sinks)));
+    let mut raw_bytes = 0u64;
+    let mut tail: Vec<u8> = Vec::with_capacity(2 * TAIL);
+    let mut error = None;
+    let mut cancelled = false;
+    match compress::encoder(compression, FanoutHandle(Arc::clone(&fanout))) {
+        Err(e) => {
+            error = Some(format!(
+                "cannot start the {} compressor: {e}",
+                compression.algorithm.as_str()
+            ))
+        }
+        Ok(mut enc) => {
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                if cancel.load(Ordering::Relaxed) {
+                    cancelled = true;
+                    break;
+                }
+                let n = match source.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        error = Some(format!("reading the dump: {e}"));
+                        break;
+                    }
+                };
+                raw_bytes += n as u64;
+                let chunk = &buf[..n];
+                if chunk.len() >= TAIL {
+                    tail.clear();
+                    tail.extend_from_slice(&chunk[chunk.len() - TAIL..]);
+                } else {
+                    tail.extend_from_slice(chunk);
+                    if tail.len() > TAIL {
+                        tail.drain(..tail.len() - TAIL);
+                    }
+                }
+                if let Err(e) = enc.write_all(chunk) {
+                    error = Some(format!("writing the compressed stream: {e}"));
+                    break;
+                }
+                progress(raw_bytes);
+            }
+            if error.is_none() && !cancelled {
+                if let Err(e) = enc.finish() {
+                    error = Some(format!("finishing the compressed stream: {e}"));
+                }
+            }
+        }
+    }
+    let mut f = fanout.lock().expect("fan-out not poisoned");
+    let lanes = f.finish();
+    let hasher = std::mem::take(&mut f.hasher);
+    StreamOutcome {
+        raw_bytes,
+        compressed_bytes: f.bytes,
+        sha256: hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        tail,
+        error,
+        cancelled,
+        lanes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compress::Algorithm;
+    use crate::storage::memory::MemoryStorage;
+    use crate::storage::Storage;
+
+    fn sql(rows: u32) -> Vec<u8> {
+        let mut v: Vec<u8> = (0..rows)
+            .flat_map(|i| format!("INSERT INTO t VALUES ({i},'{}');\n", i * 7919).into_bytes())
+            .collect();
+        v.extend_from_slice(b"-- Dump completed on 2026-11-28\n");
+        v
+    }
+
+    #[test]
+    fn fans_out_identical_bytes_with_matching_hash() {
+        let a = MemoryStorage::new("a");
+        let b = MemoryStorage::new("b");
+        let data = sql(200_000);
+        let sinks = vec![
+            Sink {
+                storage: "a".into(),
+                writer: a.put_stream("k", None).unwrap(),
+            },
+            Sink {
+                storage: "b".into(),
+                writer: b.put_stream("k", None).unwrap(),
+            },
+        ];
+        let mut last = 0;
+        let out = stream(
+            &mut data.as_slice(),
+            &Compression::default(),
+            sinks,
+            &mut |n| last = n,
+            &AtomicBool::new(false),
+        );
+        assert!(out.error.is_none() && !out.cancelled);
+        assert_eq!(out.raw_bytes, data.len() as u64);
+        assert_eq!(last, out.raw_bytes);
+        assert!(crate::mysql::has_completion_trailer(&out.tail));
+        for lane in out.lanes {
+            lane.result.unwrap().commit().unwrap();
+        }
+        let (ga, gb) = (
+            a.get_bytes("k").unwrap().unwrap(),
+            b.get_bytes("k").unwrap().unwrap(),
+        );
+        assert_eq!(ga, gb);
+        assert_eq!(ga.len() as u64, out.compressed_bytes);
+        let hex: String = Sha256::digest(&ga)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(hex, out.sha256);
+        let mut plain = Vec::new();
+        compress::decoder(Algorithm::Zstd, ga.as_slice())
+            .unwrap()
+            .read_to_end(&mut plain)
+            .unwrap();
+        assert_eq!(plain, data);
+    }
+
+    /// A writer that fails after `ok` bytes.
+    struct Failing {
+        ok: usize,
+    }
+    impl Write for Failing {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            if b.len() > self.ok {
+                return Err(io::Error::other("disk full"));
+            }
+            self.ok -= b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    impl ObjectWriter for Failing {
+        fn commit(self: Box<Self>) -> Result<(), crate::storage::StorageError> {
+            Ok(())
+        }
+        fn abort(self: Box<Self>) {}
+    }
+
+    #[test]
+    fn one_failed_storage_does_not_stop_the_others() {
+        let good = MemoryStorage::new("good");
+        let data = sql(300_000);
+        let sinks = vec![
+            Sink {
+                storage: "bad".into(),
+                writer: Box::new(Failing { ok: 10 }),
+            },
+            Sink {
+                storage: "good".into(),
+                writer: good.put_stream("k", None).unwrap(),
+            },
+        ];
+        let none = Compression {
+            algorithm: Algorithm::None,
+            level: 0,
+            threads: 1,
+        };
+        let out = stream(
+            &mut data.as_slice(),
+            &none,
+            sinks,
+            &mut |_| {},
+            &AtomicBool::new(false),
+        );
+        assert!(out.error.is_none(), "{:?}", out.error);
+        assert!(out.lanes[0]
+            .result
+            .as_ref()
+            .err()
+            .unwrap()
+            .contains("disk full"));
+        out.lanes
+            .into_iter()
+            .nth(1)
+            .unwrap()
+            .result
+            .unwrap()
+            .commit()
+            .unwrap();
+        assert_eq!(good.get_bytes("k").unwrap().unwrap(), data);
+    }
+
+    #[test]
+    fn every_storage_failing_stops_the_stream() {
+        let data = sql(300_000);
+        let sinks = vec![Sink {
+            storage: "bad".into(),
+            writer: Box::new(Failing { ok: 10 }),
+        }];
+        let none = Compression {
+            algorithm: Algorithm::None,
+            level: 0,
+            threads: 1,
+        };
+        let out = stream(
+            &mut data.as_slice(),
+            &none,
+            sinks,
+            &mut |_| {},
+            &AtomicBool::new(false),
+        );
+        assert!(out.error.unwrap().contains("every storage failed"));
+        assert!(out.raw_bytes < data.len() as u64);
+    }
+
+    #[test]
+    fn cancel_stops_before_reading() {
+        let m = MemoryStorage::new("m");
+        let sinks = vec![Sink {
+            storage: "m".into(),
+            writer: m.put_stream("k", None).unwrap(),
+        }];
+        let out = stream(
+            &mut sql(10).as_slice(),
+            &Compression::default(),
+            sinks,
+            &mut |_| {},
+            &AtomicBool::new(true),
+        );
+        assert!(out.cancelled);
+        assert_eq!(out.raw_bytes, 0);
+    }
+}

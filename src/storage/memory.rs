@@ -1,0 +1,150 @@
+//! An in-memory [`Storage`] for unit tests of the layers above storage. Never used by the binary.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::sync::{Arc, Mutex};
+
+use super::{ObjectMeta, ObjectWriter, Storage, StorageError, StorageLock};
+
+/// Objects in a shared map; clones see the same objects.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStorage {
+    name: String,
+    objects: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
+    lock_dir: Arc<Option<tempfile::TempDir>>,
+}
+
+impl MemoryStorage {
+    /// An empty storage called `name`.
+    pub fn new(name: &str) -> Self {
+        MemoryStorage {
+            name: name.to_string(),
+            objects: Arc::default(),
+            lock_dir: Arc::new(tempfile::tempdir().ok()),
+        }
+    }
+
+    /// Every key held, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        self.objects
+            .lock()
+            .expect("poisoned")
+            .keys()
+            .cloned()
+            .collect()
+    }
+}
+
+#[derive(Debug)]
+struct MemoryWriter {
+    storage: MemoryStorage,
+    key: String,
+    buf: Vec<u8>,
+}
+
+impl Write for MemoryWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ObjectWriter for MemoryWriter {
+    fn commit(self: Box<Self>) -> Result<(), StorageError> {
+        let w = *self;
+        w.storage
+            .objects
+            .lock()
+            .expect("poisoned")
+            .insert(w.key, w.buf);
+        Ok(())
+    }
+    fn abort(self: Box<Self>) {}
+}
+
+impl Storage for MemoryStorage {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn location(&self) -> String {
+        format!("memory:{}", self.name)
+    }
+    fn put_stream(
+        &self,
+        key: &str,
+        _size_hint: Option<u64>,
+    ) -> Result<Box<dyn ObjectWriter>, StorageError> {
+        Ok(Box::new(MemoryWriter {
+            storage: self.clone(),
+            key: key.to_string(),
+            buf: Vec::new(),
+        }))
+    }
+    fn put_bytes(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
+        self.objects
+            .lock()
+            .expect("poisoned")
+            .insert(key.to_string(), data.to_vec());
+        Ok(())
+    }
+    fn get(&self, key: &str) -> Result<Box<dyn Read + Send>, StorageError> {
+        match self.objects.lock().expect("poisoned").get(key) {
+            Some(v) => Ok(Box::new(io::Cursor::new(v.clone()))),
+            None => Err(StorageError::NotFound {
+                storage: self.name.clone(),
+                location: key.to_string(),
+            }),
+        }
+    }
+    fn stat(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
+        Ok(self
+            .objects
+            .lock()
+            .expect("poisoned")
+            .get(key)
+            .map(|v| ObjectMeta {
+                key: key.to_string(),
+                size: v.len() as u64,
+                modified: None,
+            }))
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
+        Ok(self
+            .objects
+            .lock()
+            .expect("poisoned")
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| ObjectMeta {
+                key: k.clone(),
+                size: v.len() as u64,
+                modified: None,
+            })
+            .collect())
+    }
+    fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.objects.lock().expect("poisoned").remove(key);
+        Ok(())
+    }
+    fn lock(&self, name: &str) -> Result<StorageLock, StorageError> {
+        let dir = (*self.lock_dir).as_ref().expect("temp dir for locks");
+        let path = dir.path().join(name.replace('/', "%2F"));
+        StorageLock::acquire(&path).map_err(|source| StorageError::Io {
+            storage: self.name.clone(),
+            op: "locking",
+            location: path.display().to_string(),
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn behaviour_suite() {
+        super::super::behaviour::run_all(&super::MemoryStorage::new("mem"), "srv/");
+    }
+}

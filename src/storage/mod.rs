@@ -1,0 +1,212 @@
+//! Where backups live: a small [`Storage`] trait with a written contract, its implementations
+//! (local directory; an in-memory one for unit tests) and the one factory that picks them.
+//!
+//! Keys are `/`-separated paths relative to the storage root (see [`crate::layout`]). This module
+//! knows nothing of indexes, retention or dumps; it moves bytes and reports failures by key.
+
+pub mod local;
+pub mod memory;
+
+use std::fmt;
+use std::io::{Read, Write};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::{StorageKind, StorageSettings};
+
+/// Metadata of one stored object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectMeta {
+    pub key: String,
+    pub size: u64,
+    pub modified: Option<DateTime<Utc>>,
+}
+
+/// A storage failure, naming the storage, the key and what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("storage '{storage}': {op} {location}: {source}")]
+    Io {
+        storage: String,
+        op: &'static str,
+        location: String,
+        source: std::io::Error,
+    },
+    #[error("storage '{storage}': {location} does not exist")]
+    NotFound { storage: String, location: String },
+}
+
+impl StorageError {
+    /// Whether the error says the object is missing.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StorageError::NotFound { .. })
+    }
+}
+
+/// An object being written. Nothing is visible under its key until [`ObjectWriter::commit`]
+/// returns `Ok`; [`ObjectWriter::abort`], or dropping the writer, leaves nothing under the key.
+pub trait ObjectWriter: Write + Send {
+    /// Makes every written byte durable and visible under the key.
+    fn commit(self: Box<Self>) -> Result<(), StorageError>;
+    /// Discards what was written. Never fails: leftovers are the orphan cleaner's job.
+    fn abort(self: Box<Self>);
+}
+
+/// An exclusive lock held until dropped.
+pub struct StorageLock {
+    _file: std::fs::File,
+}
+
+impl fmt::Debug for StorageLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StorageLock")
+    }
+}
+
+impl StorageLock {
+    /// Blocks until the lock file at `path` is exclusively locked, creating it (0600) if needed.
+    pub fn acquire(path: &std::path::Path) -> std::io::Result<StorageLock> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(path)?;
+        file.lock()?;
+        Ok(StorageLock { _file: file })
+    }
+}
+
+/// A place that holds backup objects, manifests and indexes.
+///
+/// The contract each implementation keeps (tested by one behaviour suite against all of them):
+/// - `put_stream` writes atomically: the key shows either nothing or the whole committed object;
+/// - `put_bytes` replaces an existing object atomically;
+/// - `get` and `get_bytes` of a missing key give `NotFound` and `Ok(None)` respectively;
+/// - `list` of a prefix that matches nothing is empty, and returns keys in ascending order;
+/// - `delete` of a missing key succeeds;
+/// - `lock` serializes read-modify-write cycles between processes on this host.
+pub trait Storage: Send + Sync + fmt::Debug {
+    /// The configured name.
+    fn name(&self) -> &str;
+    /// Where it is, for messages: a directory or `s3://bucket/prefix`.
+    fn location(&self) -> String;
+    /// Starts writing `key`; `size_hint` is the expected size, if known.
+    fn put_stream(
+        &self,
+        key: &str,
+        size_hint: Option<u64>,
+    ) -> Result<Box<dyn ObjectWriter>, StorageError>;
+    /// Writes a small object at once, replacing any previous one atomically.
+    fn put_bytes(&self, key: &str, data: &[u8]) -> Result<(), StorageError>;
+    /// Opens `key` for reading.
+    fn get(&self, key: &str) -> Result<Box<dyn Read + Send>, StorageError>;
+    /// Reads a small object whole; `Ok(None)` when it does not exist.
+    fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        match self.get(key) {
+            Ok(mut r) => {
+                let mut buf = Vec::new();
+                r.read_to_end(&mut buf).map_err(|source| StorageError::Io {
+                    storage: self.name().to_string(),
+                    op: "reading",
+                    location: key.to_string(),
+                    source,
+                })?;
+                Ok(Some(buf))
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+    /// Size and time of `key`; `Ok(None)` when it does not exist.
+    fn stat(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError>;
+    /// Every object whose key starts with `prefix`, sorted by key.
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError>;
+    /// Deletes `key`; a missing key succeeds.
+    fn delete(&self, key: &str) -> Result<(), StorageError>;
+    /// Takes the exclusive lock called `name` (e.g. `main/index`), blocking until it is free.
+    fn lock(&self, name: &str) -> Result<StorageLock, StorageError>;
+}
+
+/// Opens the storage that `settings` describes. Opening does no I/O; failures surface on use.
+pub fn open(settings: &StorageSettings) -> Box<dyn Storage> {
+    match &settings.kind {
+        StorageKind::Local { path } => Box::new(local::LocalStorage::new(&settings.name, path)),
+    }
+}
+
+/// The behaviour suite every [`Storage`] implementation must pass. Called from the unit tests
+/// of each implementation, and from the integration tests against real servers.
+#[doc(hidden)]
+pub mod behaviour {
+    use super::*;
+
+    fn read_all(s: &dyn Storage, key: &str) -> Vec<u8> {
+        let mut buf = Vec::new();
+        s.get(key).unwrap().read_to_end(&mut buf).unwrap();
+        buf
+    }
+
+    /// Runs every contract check against `s`, which must be empty below `base` (ends with `/`).
+    pub fn run_all(s: &dyn Storage, base: &str) {
+        let k = |x: &str| format!("{base}{x}");
+        // Streamed put: invisible until commit.
+        let mut w = s.put_stream(&k("db/daily/a.sql.zst"), Some(10)).unwrap();
+        w.write_all(b"hello ").unwrap();
+        w.write_all(b"world").unwrap();
+        assert!(
+            s.stat(&k("db/daily/a.sql.zst")).unwrap().is_none(),
+            "visible before commit"
+        );
+        w.commit().unwrap();
+        assert_eq!(read_all(s, &k("db/daily/a.sql.zst")), b"hello world");
+        assert_eq!(s.stat(&k("db/daily/a.sql.zst")).unwrap().unwrap().size, 11);
+        // Aborted put leaves nothing.
+        let mut w = s.put_stream(&k("db/daily/b.sql.zst"), None).unwrap();
+        w.write_all(b"partial").unwrap();
+        w.abort();
+        assert!(
+            s.stat(&k("db/daily/b.sql.zst")).unwrap().is_none(),
+            "aborted object visible"
+        );
+        // Dropped put leaves nothing.
+        {
+            let mut w = s.put_stream(&k("db/daily/c.sql.zst"), None).unwrap();
+            w.write_all(b"partial").unwrap();
+        }
+        assert!(
+            s.stat(&k("db/daily/c.sql.zst")).unwrap().is_none(),
+            "dropped object visible"
+        );
+        // put_bytes replaces.
+        s.put_bytes(&k("index.json"), b"{1}").unwrap();
+        s.put_bytes(&k("index.json"), b"{2}").unwrap();
+        assert_eq!(s.get_bytes(&k("index.json")).unwrap().unwrap(), b"{2}");
+        // Missing keys.
+        assert!(s.get(&k("nope")).err().unwrap().is_not_found());
+        assert!(s.get_bytes(&k("nope")).unwrap().is_none());
+        assert!(s.stat(&k("nope")).unwrap().is_none());
+        s.delete(&k("nope")).unwrap();
+        // Listing.
+        assert!(s.list(&k("missing/")).unwrap().is_empty());
+        let keys: Vec<String> = s
+            .list(base)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.key)
+            .filter(|key| !key.rsplit('/').next().unwrap_or("").starts_with('.'))
+            .collect();
+        assert_eq!(keys, vec![k("db/daily/a.sql.zst"), k("index.json")]);
+        assert_eq!(s.list(&k("db/")).unwrap().len(), 1);
+        // Delete.
+        s.delete(&k("db/daily/a.sql.zst")).unwrap();
+        assert!(s.stat(&k("db/daily/a.sql.zst")).unwrap().is_none());
+        s.delete(&k("index.json")).unwrap();
+        // Lock is exclusive within the process too (it is per open file description).
+        let l = s.lock(&k("index")).unwrap();
+        drop(l);
+        let _again = s.lock(&k("index")).unwrap();
+    }
+}

@@ -1,0 +1,133 @@
+//! Where human-facing output goes: log lines and progress bars on stderr, results on stdout.
+//!
+//! Log lines are short and plain so that cron mail stays readable; `--verbose` adds detail and
+//! `--quiet` keeps only errors. Progress bars appear only when stderr is a terminal and
+//! `--no-progress` is not given. Nothing here decides what a command does.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// How much to log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+/// The output settings of one run.
+#[derive(Debug, Clone)]
+pub struct Ui {
+    level: Level,
+    progress: bool,
+    color: bool,
+}
+
+impl Ui {
+    /// Output for an interactive or scheduled run.
+    pub fn new(quiet: bool, verbose: bool, no_progress: bool, no_color: bool) -> Ui {
+        let tty = std::io::stderr().is_terminal();
+        Ui {
+            level: if quiet {
+                Level::Error
+            } else if verbose {
+                Level::Debug
+            } else {
+                Level::Info
+            },
+            progress: tty && !no_progress && !quiet,
+            color: std::io::stdout().is_terminal() && !no_color,
+        }
+    }
+
+    /// Silent output, for tests of the library.
+    pub fn silent() -> Ui {
+        Ui {
+            level: Level::Error,
+            progress: false,
+            color: false,
+        }
+    }
+
+    /// Whether colour may be used on stdout (a terminal, and no `NO_COLOR`).
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
+    fn log(&self, level: Level, tag: &str, msg: &str) {
+        if level <= self.level {
+            eprintln!("sqlguard: {tag}{msg}");
+        }
+    }
+
+    /// An error line.
+    pub fn error(&self, msg: &str) {
+        self.log(Level::Error, "error: ", msg);
+    }
+
+    /// A warning line.
+    pub fn warn(&self, msg: &str) {
+        self.log(Level::Warn, "warning: ", msg);
+    }
+
+    /// A normal progress line.
+    pub fn info(&self, msg: &str) {
+        self.log(Level::Info, "", msg);
+    }
+
+    /// Detail shown with `--verbose`.
+    pub fn debug(&self, msg: &str) {
+        self.log(Level::Debug, "", msg);
+    }
+
+    /// A byte progress bar towards `estimate` (0 = unknown), or a hidden one off a terminal.
+    pub fn bytes_bar(&self, label: &str, estimate: u64) -> ProgressBar {
+        if !self.progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(
+            (estimate > 0).then_some(estimate),
+            ProgressDrawTarget::stderr(),
+        );
+        let template = if estimate > 0 {
+            "{prefix} [{bar:30}] {bytes}/~{total_bytes} {bytes_per_sec} eta {eta}"
+        } else {
+            "{prefix} {spinner} {bytes} {bytes_per_sec}"
+        };
+        bar.set_style(
+            ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(label.to_string());
+        bar
+    }
+}
+
+/// Formats a byte count for people: `512 B`, `1.5 KiB`, `3.2 GiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn human_bytes() {
+        assert_eq!(super::human_bytes(512), "512 B");
+        assert_eq!(super::human_bytes(1536), "1.5 KiB");
+        assert_eq!(super::human_bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
+    }
+}
