@@ -28,6 +28,7 @@ start)
   mariadbd --no-defaults "${user_args[@]}" --datadir="$dir/data" --socket="$dir/sock" \
     --port="$port" --bind-address=127.0.0.1 --pid-file="$dir/pid" --log-error="$dir/err.log" \
     --skip-name-resolve --innodb-buffer-pool-size=256M --max-allowed-packet=256M \
+    --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
     </dev/null >/dev/null 2>&1 &
   # Before the password is set, root logs in over the socket without one.
   [ -n "${fresh:-}" ] && printf '[client]\nuser=root\nsocket=%s\n' "$dir/sock" >"$dir/client.cnf"

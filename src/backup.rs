@@ -9,6 +9,7 @@
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -114,7 +115,7 @@ pub fn run(
     settings: &Settings,
     req: &BackupRequest,
     ui: &Ui,
-    cancel: &AtomicBool,
+    cancel: &Arc<AtomicBool>,
 ) -> Result<BackupOutcome, BackupError> {
     let btype = settings.backup_type(&req.backup_type).ok_or_else(|| {
         BackupError::UnknownType(
@@ -211,7 +212,7 @@ fn backup_server(
     req: &BackupRequest,
     storages: &[Box<dyn Storage>],
     ui: &Ui,
-    cancel: &AtomicBool,
+    cancel: &Arc<AtomicBool>,
     outcome: &mut BackupOutcome,
 ) {
     let attempt_for = |database: &str| Attempt {
@@ -347,7 +348,7 @@ fn backup_database(
     estimate: u64,
     storages: &[Box<dyn Storage>],
     ui: &Ui,
-    cancel: &AtomicBool,
+    cancel: &Arc<AtomicBool>,
     outcome: &mut BackupOutcome,
 ) {
     let server = ctx.server;
@@ -409,8 +410,10 @@ fn backup_database(
         }
     };
     let stderr = drain_stderr(&mut child);
-    let bar = ui.bytes_bar(&format!("{}/{db}", server.name), estimate);
     let mut stdout = child.stdout.take().expect("stdout is piped");
+    let stop = Arc::new(AtomicBool::new(false));
+    let reaper = reap(child, Arc::clone(&stop), Arc::clone(cancel));
+    let bar = ui.bytes_bar(&format!("{}/{db}", server.name), estimate);
     let streamed = pipeline::stream(
         &mut stdout,
         &attempt.btype.compression,
@@ -420,15 +423,18 @@ fn backup_database(
     );
     bar.finish_and_clear();
     if streamed.error.is_some() || streamed.cancelled {
-        let _ = child.kill();
+        stop.store(true, Ordering::Relaxed);
     }
     drop(stdout);
-    let status = child.wait();
+    let status = reaper
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("reaper panicked")));
     let stderr_text = redact(stderr.and_then(|h| h.join().ok()).unwrap_or_default());
+    let cancelled = streamed.cancelled || cancel.load(Ordering::Relaxed);
 
     // Decide whether the dump as a whole is good.
     let dump_error: Option<String> =
-        if streamed.cancelled {
+        if cancelled {
             outcome.interrupted = true;
             Some("interrupted by a signal".to_string())
         } else if let Some(e) = &streamed.error {
@@ -518,6 +524,26 @@ fn backup_database(
         let record = attempt.record(&name, Status::Failed, Some(err));
         save(storage.as_ref(), record, ui, outcome);
     }
+}
+
+/// Waits for the dump tool on its own thread, killing it as soon as `stop` or `cancel` is set, so
+/// that a signal ends a dump that is stalled (waiting on a lock, say) without waiting for output.
+fn reap(
+    mut child: Child,
+    stop: Arc<AtomicBool>,
+    cancel: Arc<AtomicBool>,
+) -> JoinHandle<std::io::Result<std::process::ExitStatus>> {
+    std::thread::spawn(move || loop {
+        if stop.load(Ordering::Relaxed) || cancel.load(Ordering::Relaxed) {
+            let _ = child.kill();
+            return child.wait();
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            Err(e) => return Err(e),
+        }
+    })
 }
 
 /// "exit code 2" or "killed by signal 9".

@@ -262,7 +262,8 @@ fn check_dump_option(ctx: &Ctx, key: &str, opt: &str) -> Result<(), ConfigError>
             opt.starts_with(bad) && !opt.starts_with("--")
         };
         if hit {
-            return Err(ctx.invalid(key, format!("option '{opt}' is not allowed: {why}")));
+            // Name the option only: its value may be a secret.
+            return Err(ctx.invalid(key, format!("option '{bad}' is not allowed: {why}")));
         }
     }
     if !opt.starts_with('-') {

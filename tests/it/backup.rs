@@ -1,0 +1,260 @@
+//! Backups of real databases restore with standard tools only, and are recorded faithfully.
+
+use std::collections::BTreeSet;
+
+use crate::support::{mariadb, sha256_file, Env};
+
+/// Backs up a shop database with `compression`, restores it with only `<tool> -d | mariadb`
+/// into a new database, and compares every table's CHECKSUM TABLE and every object.
+fn round_trip(compression: &str, level: i32) {
+    let db = mariadb();
+    let name = db.create_shop("rt", 3000);
+    let env = Env::new();
+    env.write_config(
+        "",
+        &format!(
+            "storage:\n  local:\n    type: local\n    path: {{storage}}\nbackup_types:\n  daily:\n    compression: {{algorithm: {compression}, level: {level}, threads: 2}}\n    retention: {{keep_last: 3}}\n"
+        ),
+    );
+    env.run(&["backup", "--type", "daily", "--db", &name])
+        .expect(0);
+    let list = env.list(&["--db", &name]);
+    assert_eq!(list.schema_version, 1);
+    assert_eq!(list.backups.len(), 1);
+    let r = &list.backups[0];
+    assert_eq!(
+        (
+            r.status.as_str(),
+            r.backup_type.as_str(),
+            r.compression.as_str()
+        ),
+        ("success", "daily", compression)
+    );
+    let key = r.key.clone().unwrap();
+    let ext = if compression == "zstd" {
+        "sql.zst"
+    } else {
+        "sql.xz"
+    };
+    assert!(
+        key.starts_with(&format!("main/{name}/daily/")) && key.ends_with(ext),
+        "{key}"
+    );
+    let path = env.storage().join(&key);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), r.compressed_bytes);
+    assert_eq!(
+        Some(sha256_file(&path)),
+        r.sha256,
+        "index hash differs from sha256sum"
+    );
+    let plain = env.read_object(&key, compression);
+    assert_eq!(plain.len() as u64, r.raw_bytes);
+    assert!(r.server_version.as_deref().unwrap().contains("MariaDB"));
+
+    let restored = db.create_db("rt_restored");
+    db.restore(&restored, &plain);
+    let (a, b) = (db.checksums(&name), db.checksums(&restored));
+    assert_eq!(a.len(), 6, "{a:?}");
+    assert_eq!(a, b, "CHECKSUM TABLE differs after restore");
+    assert_eq!(db.objects(&name), db.objects(&restored));
+    let objects: BTreeSet<String> = db.objects(&restored).into_iter().collect();
+    for o in [
+        "view:order_totals",
+        "trigger:orders_status_audit",
+        "function:order_count",
+        "procedure:cancel_stale_orders",
+        "event:purge_audit_log",
+    ] {
+        assert!(
+            objects.contains(o),
+            "{o} missing after restore: {objects:?}"
+        );
+    }
+    // The manifest beside the object holds the same record.
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.storage().join(r.manifest_key.as_ref().unwrap())).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["id"], r.id.as_str());
+    assert_eq!(manifest["sha256"], r.sha256.as_deref().unwrap());
+}
+
+#[test]
+fn zstd_backup_restores_with_zstd_and_mysql() {
+    round_trip("zstd", 3);
+}
+
+#[test]
+fn xz_backup_restores_with_xz_and_mysql() {
+    round_trip("xz", 1);
+}
+
+#[test]
+fn hostile_database_names_back_up_restore_and_stay_in_their_directory() {
+    let db = mariadb();
+    let name = format!("we`ird db.ü-{:06x}", fastrand::u32(..0xffffff));
+    let q = name.replace('`', "``");
+    db.sql(None, &format!("CREATE DATABASE `{q}` CHARACTER SET utf8mb4; CREATE TABLE `{q}`.`t t` (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO `{q}`.`t t` VALUES (1, 'ünï ☃'), (2, NULL);"));
+    let env = Env::new();
+    env.write_local_config("");
+    env.run(&["backup", "--db", &name]).expect(0);
+    let list = env.list(&[]);
+    let r = &list.backups[0];
+    assert_eq!(r.database, name);
+    let key = r.key.clone().unwrap();
+    let dir = key.split('/').nth(1).unwrap();
+    assert!(dir.starts_with("we%60ird%20db.%C3%BC-"), "{key}");
+    assert!(env.storage().join(&key).is_file());
+    let restored = db.create_db("weird_restored");
+    db.restore(&restored, &env.read_object(&key, "zstd"));
+    assert_eq!(
+        db.checksums(&name).values().collect::<Vec<_>>(),
+        db.checksums(&restored).values().collect::<Vec<_>>()
+    );
+    db.sql(None, &format!("DROP DATABASE `{q}`"));
+}
+
+#[test]
+fn files_are_0600_and_directories_0700() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = mariadb();
+    let name = db.create_shop("perm", 100);
+    let env = Env::new();
+    env.write_local_config("");
+    env.run(&["backup", "--db", &name]).expect(0);
+    for f in env.stored_files() {
+        let p = env.storage().join(&f);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "{f}"
+        );
+        let mut d = p.parent().unwrap().to_path_buf();
+        while d != env.storage() {
+            assert_eq!(
+                std::fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+                0o700,
+                "{}",
+                d.display()
+            );
+            d = d.parent().unwrap().to_path_buf();
+        }
+    }
+}
+
+#[test]
+fn concurrent_runs_both_land_in_the_index() {
+    let db = mariadb();
+    let a = db.create_shop("conc_a", 2000);
+    let b = db.create_shop("conc_b", 2000);
+    let env = Env::new();
+    env.write_local_config("");
+    // Four runs at once, two per database: every record must survive the read-merge-write.
+    let children: Vec<_> = [&a, &b, &a, &b]
+        .iter()
+        .map(|n| {
+            env.cmd()
+                .args(["backup", "--type", "daily", "--db", n])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let list = env.list(&["--type", "daily"]);
+    assert_eq!(list.backups.len(), 4, "{:?}", list.backups);
+    let ids: BTreeSet<_> = list.backups.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(ids.len(), 4);
+    for r in &list.backups {
+        assert!(env.storage().join(r.key.as_ref().unwrap()).is_file());
+    }
+}
+
+#[test]
+fn list_filters_sorts_and_json_agrees_with_the_table() {
+    let db = mariadb();
+    let a = db.create_shop("lst_a", 100);
+    let b = db.create_shop("lst_b", 100);
+    let env = Env::new();
+    env.write_local_config("");
+    env.run(&["backup", "--type", "daily", "--db", &a])
+        .expect(0);
+    env.run(&["backup", "--type", "hourly", "--db", &a, "--db", &b])
+        .expect(0);
+    env.run(&["backup", "--db", "nope_missing"]).expect(1);
+    let all = env.list(&[]);
+    assert_eq!(all.backups.len(), 4);
+    let starts: Vec<_> = all.backups.iter().map(|r| r.started_at.clone()).collect();
+    let mut sorted = starts.clone();
+    sorted.sort_by(|x, y| y.cmp(x));
+    assert_eq!(starts, sorted, "not newest first");
+    assert_eq!(env.list(&["--db", &a]).backups.len(), 2);
+    assert_eq!(env.list(&["--type", "hourly"]).backups.len(), 2);
+    assert_eq!(env.list(&["--status", "failed"]).backups.len(), 1);
+    assert_eq!(env.list(&["--limit", "1"]).backups.len(), 1);
+    assert_eq!(env.list(&["--since", "1h"]).backups.len(), 4);
+    assert_eq!(env.list(&["--since", "2999-01-01"]).backups.len(), 0);
+    // The table shows the same rows, in the same order.
+    let table = env.run(&["list"]);
+    table.expect(0);
+    let ids: Vec<&str> = table
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    let json_ids: Vec<&str> = all.backups.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, json_ids);
+    assert!(table.stdout.contains("does not exist"), "{}", table.stdout);
+}
+
+#[test]
+fn list_into_a_closed_pipe_is_not_an_error() {
+    let db = mariadb();
+    let a = db.create_shop("pipe", 50);
+    let env = Env::new();
+    env.write_local_config("");
+    for _ in 0..3 {
+        env.run(&["backup", "--db", &a]).expect(0);
+    }
+    let mut child = env
+        .cmd()
+        .arg("list")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn index_rebuild_recreates_a_lost_index() {
+    let db = mariadb();
+    let a = db.create_shop("rebuild", 50);
+    let env = Env::new();
+    env.write_local_config("");
+    env.run(&["backup", "--db", &a]).expect(0);
+    env.run(&["backup", "--type", "daily", "--db", &a])
+        .expect(0);
+    let before = env.list(&[]);
+    std::fs::write(env.storage().join("main/index.json"), b"{ not json").unwrap();
+    let r = env.run(&["list"]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains("main/index.json") && r.stderr.contains("index rebuild"),
+        "{}",
+        r.stderr
+    );
+    env.run(&["index", "rebuild"]).expect(0);
+    let after = env.list(&[]);
+    let ids =
+        |d: &crate::support::ListDoc| d.backups.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&before), ids(&after));
+    assert!(env
+        .stored_files()
+        .iter()
+        .any(|f| f.starts_with("main/index.json.bak-")));
+}

@@ -1,0 +1,116 @@
+//! Config errors exit 2 and name the file, line and key; secrets never show.
+
+use crate::support::Env;
+
+#[test]
+fn unknown_key_exits_2_naming_file_line_and_key() {
+    let env = Env::new();
+    env.write_local_config("pasword: x");
+    let r = env.run(&["config", "check"]);
+    r.expect(2);
+    assert!(r.stderr.contains("sqlguard.yaml"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("pasword") && r.stderr.contains("line 7"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn bad_duration_exits_2_naming_the_value_and_line() {
+    let env = Env::new();
+    env.write_config(
+        "",
+        "storage:\n  local:\n    type: local\n    path: {storage}\nbackup_types:\n  daily:\n    retention:\n      keep_within: 7days\n",
+    );
+    let r = env.run(&["config", "check"]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("7days") && r.stderr.contains("line 14"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("e.g. 90m"), "{}", r.stderr);
+}
+
+#[test]
+fn missing_config_file_exits_2_naming_it() {
+    let env = Env::new();
+    let r = env.run(&["list"]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("sqlguard.yaml") && r.stderr.contains("No such file"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn retention_typo_is_an_error_not_keep_forever() {
+    let env = Env::new();
+    env.write_config(
+        "",
+        "storage:\n  local:\n    type: local\n    path: {storage}\nbackup_types:\n  daily:\n    retention:\n      keep_lsat: 7\n",
+    );
+    let r = env.run(&["config", "check"]);
+    r.expect(2);
+    assert!(r.stderr.contains("keep_lsat"), "{}", r.stderr);
+}
+
+#[test]
+fn environment_alone_configures_a_working_setup_and_show_redacts() {
+    let env = Env::new();
+    let db = crate::support::mariadb();
+    let mut c = std::process::Command::new(crate::support::BIN);
+    c.current_dir(env.dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("SQLGUARD_DB_HOST", "127.0.0.1")
+        .env("SQLGUARD_DB_PORT", db.port.to_string())
+        .env("SQLGUARD_DB_USER", "root")
+        .env("SQLGUARD_DB_PASSWORD", db.password())
+        .env("SQLGUARD_STORAGE_PATH", env.storage());
+    let r = crate::support::Run::from(c.args(["--json", "config", "show"]).output().unwrap());
+    r.expect(0);
+    assert!(
+        !r.stdout.contains(&db.password()),
+        "password leaked into config show"
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["servers"][0]["password"], "***");
+    assert_eq!(v["servers"][0]["port"], db.port);
+    assert_eq!(v["storages"][0]["path"], env.storage().to_str().unwrap());
+}
+
+#[test]
+fn exit_code_2_for_unknown_type_and_usage_errors() {
+    let env = Env::new();
+    env.write_local_config("");
+    let r = env.run(&["backup", "--type", "yearly"]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("unknown backup type 'yearly'"),
+        "{}",
+        r.stderr
+    );
+    env.run(&["list", "--since", "yesterday"]).expect(2);
+    env.run(&["frobnicate"]).expect(2);
+}
+
+#[test]
+fn dump_options_with_a_password_are_refused() {
+    let env = Env::new();
+    env.write_local_config("dump_options: [\"--password=oops\"]");
+    let r = env.run(&["config", "check"]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("servers.main.dump_options"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("oops"),
+        "the refused option's value leaked: {}",
+        r.stderr
+    );
+}

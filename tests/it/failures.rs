@@ -1,0 +1,318 @@
+//! Failures are recorded as failures with a useful error, leave no partial object, and never
+//! stop the other databases; secrets never reach argv or output.
+
+use std::time::Duration;
+
+use crate::support::{mariadb, read, write_script, Env, Run};
+
+/// Files in the storage other than the index, its lock and its backups' manifests and objects
+/// of successful records: there must be none (no temp files, no partial objects).
+fn assert_no_partial_files(env: &Env) {
+    let list = env.list(&[]);
+    let owned: Vec<String> = list
+        .backups
+        .iter()
+        .filter(|r| r.status == "success")
+        .flat_map(|r| [r.key.clone().unwrap(), r.manifest_key.clone().unwrap()])
+        .collect();
+    for f in env.stored_files() {
+        let known = f.ends_with("index.json") || f.ends_with(".index.lock") || owned.contains(&f);
+        assert!(known, "unexpected file in storage: {f}");
+    }
+}
+
+#[test]
+fn wrong_password_fails_with_access_denied_and_no_object() {
+    let db = mariadb();
+    let name = db.create_shop("badpw", 50);
+    let env = Env::new();
+    std::fs::write(env.path("pw"), "definitely-wrong\n").unwrap();
+    let cfg = format!(
+        "servers:\n  main:\n    host: 127.0.0.1\n    port: {}\n    user: root\n    password_file: {}\n    databases:\n      include: [\"{name}\"]\nstorage:\n  local:\n    type: local\n    path: {}\n",
+        db.port,
+        env.path("pw").display(),
+        env.storage().display()
+    );
+    std::fs::write(env.config(), cfg).unwrap();
+    let r = env.run(&["backup"]);
+    r.expect(1);
+    assert!(r.stderr.contains("Access denied"), "{}", r.stderr);
+    assert!(!r.stderr.contains("definitely-wrong") && !r.stdout.contains("definitely-wrong"));
+    let list = env.list(&[]);
+    assert_eq!(list.backups.len(), 1);
+    let rec = &list.backups[0];
+    assert_eq!(
+        (rec.status.as_str(), rec.database.as_str()),
+        ("failed", name.as_str())
+    );
+    assert!(rec.error.as_deref().unwrap().contains("Access denied"));
+    assert!(rec.key.is_none());
+    assert_no_partial_files(&env);
+}
+
+#[test]
+fn server_down_fails_every_requested_database() {
+    let env = Env::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        env.config(),
+        format!(
+            "servers:\n  main:\n    host: 127.0.0.1\n    port: {port}\n    user: root\nstorage:\n  local:\n    type: local\n    path: {}\n",
+            env.storage().display()
+        ),
+    )
+    .unwrap();
+    let r = env.run(&["backup", "--db", "shop", "--db", "crm"]);
+    r.expect(1);
+    assert!(r.stderr.contains("Can't connect"), "{}", r.stderr);
+    let list = env.list(&["--status", "failed"]);
+    let mut dbs: Vec<_> = list.backups.iter().map(|r| r.database.clone()).collect();
+    dbs.sort();
+    assert_eq!(dbs, ["crm", "shop"]);
+    assert!(list.backups[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("server 'main'"));
+    assert_no_partial_files(&env);
+}
+
+#[test]
+fn unknown_database_fails_alone_and_the_others_are_backed_up() {
+    let db = mariadb();
+    let good = db.create_shop("known", 50);
+    let env = Env::new();
+    env.write_local_config("");
+    let r = env.run(&["backup", "--db", "no_such_db_x", "--db", &good]);
+    r.expect(1);
+    let list = env.list(&[]);
+    let by_db = |n: &str| {
+        list.backups
+            .iter()
+            .find(|r| r.database == n)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_db(&good).status, "success");
+    let bad = by_db("no_such_db_x");
+    assert_eq!(bad.status, "failed");
+    assert!(bad.error.unwrap().contains("does not exist"));
+}
+
+/// A dump tool wrapper around the real mariadb-dump that misbehaves for one database.
+fn misbehaving_tool(env: &Env, victim: &str, behaviour: &str) -> String {
+    let path = env.path("dump-wrapper");
+    write_script(
+        &path,
+        &format!(
+            "[ \"$1\" = --version ] && exec mariadb-dump --version\n\
+             for last; do :; done\n\
+             if [ \"$last\" = '{victim}' ]; then\n{behaviour}\nfi\n\
+             exec mariadb-dump \"$@\""
+        ),
+    );
+    path.display().to_string()
+}
+
+#[test]
+fn dump_killed_mid_stream_is_a_failure_with_no_partial_object() {
+    let db = mariadb();
+    let victim = db.create_shop("killed", 3000);
+    let good = db.create_shop("survivor", 100);
+    let env = Env::new();
+    // The real dump streams ~100 KB, then the dump process is killed with SIGKILL.
+    let tool = misbehaving_tool(
+        &env,
+        &victim,
+        "mariadb-dump \"$@\" | head -c 100000\nkill -9 $$",
+    );
+    env.write_local_config(&format!("dump_tool: {tool}"));
+    let r = env.run(&["backup", "--db", &victim, "--db", &good]);
+    r.expect(1);
+    let list = env.list(&[]);
+    let rec = list.backups.iter().find(|r| r.database == victim).unwrap();
+    assert_eq!(rec.status, "failed");
+    assert!(
+        rec.error.as_deref().unwrap().contains("killed by signal 9"),
+        "{:?}",
+        rec.error
+    );
+    assert!(rec.raw_bytes > 0 && rec.key.is_none());
+    assert_eq!(
+        list.backups
+            .iter()
+            .find(|r| r.database == good)
+            .unwrap()
+            .status,
+        "success"
+    );
+    assert_no_partial_files(&env);
+}
+
+#[test]
+fn dump_cut_short_with_exit_0_is_a_failure() {
+    let db = mariadb();
+    let victim = db.create_shop("truncated", 3000);
+    let env = Env::new();
+    // Exit status 0 but no completion trailer: only the trailer check can catch this.
+    let tool = misbehaving_tool(&env, &victim, "mariadb-dump \"$@\" | head -c 50000\nexit 0");
+    env.write_local_config(&format!("dump_tool: {tool}"));
+    let r = env.run(&["backup", "--db", &victim]);
+    r.expect(1);
+    let rec = env.list(&[]).backups.remove(0);
+    assert_eq!(rec.status, "failed");
+    assert!(
+        rec.error.as_deref().unwrap().contains("completion trailer"),
+        "{:?}",
+        rec.error
+    );
+    assert_no_partial_files(&env);
+}
+
+#[test]
+fn dump_tool_error_text_reaches_the_record() {
+    let db = mariadb();
+    let victim = db.create_shop("stderr", 10);
+    let env = Env::new();
+    let tool = misbehaving_tool(
+        &env,
+        &victim,
+        "echo 'mariadb-dump: Got error: 1044: Access denied to database' >&2\nexit 2",
+    );
+    env.write_local_config(&format!("dump_tool: {tool}"));
+    env.run(&["backup", "--db", &victim]).expect(1);
+    let rec = env.list(&[]).backups.remove(0);
+    let e = rec.error.unwrap();
+    assert!(
+        e.contains("exit code 2") && e.contains("Got error: 1044"),
+        "{e}"
+    );
+}
+
+#[test]
+fn sigterm_stops_a_stalled_dump_records_it_and_exits_130() {
+    let db = mariadb();
+    let victim = db.create_shop("sigterm", 100);
+    let env = Env::new();
+    // Sends part of the dump, then stalls (as a dump waiting on a lock would).
+    let tool = misbehaving_tool(
+        &env,
+        &victim,
+        "mariadb-dump \"$@\" | head -c 20000\nexec sleep 60",
+    );
+    env.write_local_config(&format!("dump_tool: {tool}"));
+    let child = env
+        .cmd()
+        .args(["backup", "--db", &victim])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the dump has started writing (a temp file appears), then stop sqlguard.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !env.stored_files().iter().any(|f| f.ends_with(".tmp")) {
+        assert!(std::time::Instant::now() < deadline, "dump never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let started = std::time::Instant::now();
+    let r = Run::from(child.wait_with_output().unwrap());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?} to stop",
+        started.elapsed()
+    );
+    r.expect(130);
+    let rec = env.list(&[]).backups.remove(0);
+    assert_eq!(rec.status, "failed");
+    assert!(rec.error.unwrap().contains("interrupted"));
+    assert_no_partial_files(&env);
+}
+
+#[test]
+fn password_never_appears_in_argv_ps_or_output() {
+    let db = mariadb();
+    let name = db.create_shop("secret", 200);
+    let password = format!("S3cr\"et'#{:x} ;\\x", fastrand::u32(..));
+    let user = format!("bk{:x}", fastrand::u32(..));
+    let sql_pw = password.replace('\\', "\\\\").replace('\'', "\\'");
+    db.sql(None, &format!("CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{sql_pw}'; GRANT ALL ON *.* TO '{user}'@'127.0.0.1';"));
+    let env = Env::new();
+    // Wrappers record their own argv, the whole process table and their defaults file's mode.
+    let log = env.path("argv.log");
+    for (tool, real) in [("dump", "mariadb-dump"), ("client", "mariadb")] {
+        write_script(
+            &env.path(tool),
+            &format!(
+                "printf '%s\\n' \"{tool}: $*\" >> {log}\n\
+                 ps -eo args >> {log}\n\
+                 for a; do case \"$a\" in --defaults-file=*) f=${{a#--defaults-file=}}; echo \"defaults=$f mode=$(stat -c %a \"$f\")\" >> {log};; esac; done\n\
+                 exec {real} \"$@\"",
+                log = log.display()
+            ),
+        );
+    }
+    std::fs::write(env.path("pw"), format!("{password}\n")).unwrap();
+    std::fs::write(
+        env.config(),
+        format!(
+            "servers:\n  main:\n    host: 127.0.0.1\n    port: {}\n    user: {user}\n    password_file: {}\n    dump_tool: {}\n    client_tool: {}\nstorage:\n  local:\n    type: local\n    path: {}\n",
+            db.port,
+            env.path("pw").display(),
+            env.path("dump").display(),
+            env.path("client").display(),
+            env.storage().display()
+        ),
+    )
+    .unwrap();
+    let r = env.run(&["-v", "backup", "--db", &name]);
+    r.expect(0);
+    let logged = read(&log);
+    assert!(
+        logged.contains("dump: --defaults-file="),
+        "wrapper did not run: {logged}"
+    );
+    assert!(
+        logged.contains("client: --defaults-file="),
+        "wrapper did not run: {logged}"
+    );
+    let modes: Vec<&str> = logged
+        .lines()
+        .filter(|l| l.starts_with("defaults="))
+        .collect();
+    assert!(
+        modes.len() >= 2 && modes.iter().all(|l| l.ends_with("mode=600")),
+        "{modes:?}"
+    );
+    for needle in [password.as_str(), "S3cr"] {
+        assert!(!logged.contains(needle), "password in argv or ps: {logged}");
+        assert!(
+            !r.stderr.contains(needle) && !r.stdout.contains(needle),
+            "password in output"
+        );
+    }
+    let show = env.run(&["config", "show"]);
+    assert!(!show.stdout.contains("S3cr") && show.stdout.contains("***"));
+    // Every defaults file is gone after the run.
+    for line in logged.lines().filter(|l| l.starts_with("defaults=")) {
+        let f = line
+            .trim_start_matches("defaults=")
+            .split(" mode=")
+            .next()
+            .unwrap();
+        assert!(
+            !std::path::Path::new(f).exists(),
+            "defaults file left behind: {f}"
+        );
+    }
+    // And the password really worked (the wrappers ran the real tools through the file).
+    assert_eq!(env.list(&[]).backups[0].status, "success");
+}

@@ -1,0 +1,7 @@
+//! Integration tests: the real `sqlguard` binary against a real MariaDB server (and, where the
+//! issue needs them, a real S3-compatible server and Pushgateway), all on 127.0.0.1.
+
+mod backup;
+mod config;
+mod failures;
+mod support;

@@ -1,0 +1,413 @@
+//! Test support: the real `sqlguard` binary, a shared private MariaDB server, and temp workspaces.
+//!
+//! The MariaDB server is started once (by the project's own `scripts/mariadb.sh`) under a file
+//! lock in the target directory and reused by every test process, so `cargo test` and
+//! `cargo nextest` both work on a machine that has the Debian packages. Tests isolate themselves
+//! by creating databases with unique names.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sqlguard");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The shared MariaDB server.
+pub struct MariaDb {
+    pub dir: PathBuf,
+    pub port: u16,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The shared server, started on first use.
+pub fn mariadb() -> &'static MariaDb {
+    static DB: OnceLock<MariaDb> = OnceLock::new();
+    DB.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("it-mariadb");
+        fs::create_dir_all(&dir).unwrap();
+        let lock = fs::File::create(dir.with_extension("lock")).unwrap();
+        lock.lock().unwrap();
+        let alive = fs::read_to_string(dir.join("pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        let port = if alive {
+            fs::read_to_string(dir.join("port"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        } else {
+            let port = free_port();
+            let out = Command::new("bash")
+                .arg(format!("{ROOT}/scripts/mariadb.sh"))
+                .args(["start", dir.to_str().unwrap(), &port.to_string()])
+                .stdin(Stdio::null())
+                .output()
+                .expect(
+                    "run scripts/mariadb.sh (is mariadb-server installed? run scripts/test.sh)",
+                );
+            assert!(
+                out.status.success(),
+                "starting MariaDB failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            port
+        };
+        MariaDb { dir, port }
+    })
+}
+
+impl MariaDb {
+    pub fn password_file(&self) -> PathBuf {
+        self.dir.join("root-password")
+    }
+
+    pub fn password(&self) -> String {
+        fs::read_to_string(self.password_file())
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// Runs SQL as root through the socket; panics on failure. Returns tab-separated rows.
+    pub fn sql(&self, db: Option<&str>, sql: &str) -> String {
+        let mut cmd = Command::new("mariadb");
+        cmd.arg(format!(
+            "--defaults-file={}",
+            self.dir.join("client.cnf").display()
+        ))
+        .args([
+            "--batch",
+            "--skip-column-names",
+            "--default-character-set=utf8mb4",
+        ]);
+        if let Some(db) = db {
+            cmd.arg(format!("--database={db}"));
+        }
+        let out = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(sql.as_bytes())?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "SQL failed: {sql}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Pipes `input` (a plain SQL dump) into `db`, as `mysql` would restore it.
+    pub fn restore(&self, db: &str, input: &[u8]) {
+        let mut child = Command::new("mariadb")
+            .arg(format!(
+                "--defaults-file={}",
+                self.dir.join("client.cnf").display()
+            ))
+            .arg(format!("--database={db}"))
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(input).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "restore failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Creates an empty database with a unique name starting with `prefix`.
+    pub fn create_db(&self, prefix: &str) -> String {
+        let name = format!("{prefix}_{:08x}", fastrand::u32(..));
+        self.sql(
+            None,
+            &format!("CREATE DATABASE `{}`", name.replace('`', "``")),
+        );
+        name
+    }
+
+    /// Creates a database filled by scripts/shop.sql with `scale` orders.
+    pub fn create_shop(&self, prefix: &str, scale: u32) -> String {
+        let name = self.create_db(prefix);
+        let script = fs::read_to_string(format!("{ROOT}/scripts/shop.sql")).unwrap();
+        self.sql(Some(&name), &format!("SET @scale={scale};\n{script}"));
+        name
+    }
+
+    /// `CHECKSUM TABLE` of every base table, by table name.
+    pub fn checksums(&self, db: &str) -> BTreeMap<String, String> {
+        let q = |s: &str| s.replace('`', "``");
+        let tables = self.sql(
+            None,
+            &format!(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}' AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1",
+                db.replace('\'', "''")
+            ),
+        );
+        tables
+            .lines()
+            .map(|t| {
+                let row = self.sql(None, &format!("CHECKSUM TABLE `{}`.`{}`", q(db), q(t)));
+                let sum = row.trim().rsplit('\t').next().unwrap().to_string();
+                (t.to_string(), sum)
+            })
+            .collect()
+    }
+
+    /// Names of the views, triggers, routines and events of `db`.
+    pub fn objects(&self, db: &str) -> Vec<String> {
+        let d = db.replace('\'', "''");
+        let out = self.sql(
+            None,
+            &format!(
+                "SELECT CONCAT('view:', TABLE_NAME) FROM information_schema.VIEWS WHERE TABLE_SCHEMA='{d}'
+                 UNION ALL SELECT CONCAT('trigger:', TRIGGER_NAME) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='{d}'
+                 UNION ALL SELECT CONCAT(LOWER(ROUTINE_TYPE), ':', ROUTINE_NAME) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA='{d}'
+                 UNION ALL SELECT CONCAT('event:', EVENT_NAME) FROM information_schema.EVENTS WHERE EVENT_SCHEMA='{d}'
+                 ORDER BY 1"
+            ),
+        );
+        out.lines().map(String::from).collect()
+    }
+}
+
+/// A temp workspace with a config file and a local storage directory.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::Builder::new()
+                .prefix("sqlguard-it-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn storage(&self) -> PathBuf {
+        self.path("backups")
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path("sqlguard.yaml")
+    }
+
+    /// Writes the config: a server block for the shared MariaDB (`server_extra` indented under it)
+    /// plus `rest` (storage and types), with `{storage}` replaced by the storage directory.
+    pub fn write_config(&self, server_extra: &str, rest: &str) {
+        let db = mariadb();
+        let mut text = format!(
+            "servers:\n  main:\n    host: 127.0.0.1\n    port: {}\n    user: root\n    password_file: {}\n",
+            db.port,
+            db.password_file().display()
+        );
+        for line in server_extra.lines() {
+            text.push_str(&format!("    {line}\n"));
+        }
+        text.push_str(&rest.replace("{storage}", self.storage().to_str().unwrap()));
+        fs::write(self.config(), text).unwrap();
+    }
+
+    /// A config with one local storage and the built-in types.
+    pub fn write_local_config(&self, server_extra: &str) {
+        self.write_config(
+            server_extra,
+            "storage:\n  local:\n    type: local\n    path: {storage}\n",
+        );
+    }
+
+    /// The binary with a clean environment (no SQLGUARD_* from the caller) and this config.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SQLGUARD_") || k == "NO_COLOR" {
+                c.env_remove(k);
+            }
+        }
+        c.current_dir(self.dir.path())
+            .arg("--config")
+            .arg(self.config())
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs the binary with `args`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.cmd().args(args).output().unwrap())
+    }
+
+    /// Every file under the storage directory, relative, sorted.
+    pub fn stored_files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(&self.storage(), &self.storage(), &mut out);
+        out.sort();
+        out
+    }
+
+    /// The list as typed JSON.
+    pub fn list(&self, extra: &[&str]) -> ListDoc {
+        let mut args = vec!["list", "--json"];
+        args.extend_from_slice(extra);
+        let r = self.run(&args);
+        assert_eq!(r.code, 0, "list failed: {}", r.stderr);
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("list --json: {e}\n{}", r.stdout))
+    }
+
+    /// Reads and decompresses a stored object.
+    pub fn read_object(&self, key: &str, compression: &str) -> Vec<u8> {
+        let tool = match compression {
+            "zstd" => "zstd",
+            "xz" => "xz",
+            _ => "cat",
+        };
+        let path = self.storage().join(key);
+        let out = Command::new(tool)
+            .args(if tool == "cat" { vec![] } else { vec!["-dc"] })
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{tool} -d {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            walk(root, &p, out);
+        } else {
+            out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+        }
+    }
+}
+
+/// A finished run of the binary.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// Asserts the exit code, showing the output when it differs.
+    pub fn expect(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code, code,
+            "exit code {}, wanted {code}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// The `list --json` document, typed.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListDoc {
+    pub schema_version: u32,
+    pub backups: Vec<Record>,
+}
+
+/// One record as scripts see it (every field, so that a new or renamed one fails the tests).
+#[allow(dead_code)]
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    pub id: String,
+    pub server: String,
+    pub database: String,
+    #[serde(rename = "type")]
+    pub backup_type: String,
+    pub storage: String,
+    pub status: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_seconds: f64,
+    pub raw_bytes: u64,
+    pub compressed_bytes: u64,
+    pub sha256: Option<String>,
+    pub compression: String,
+    pub compression_level: i32,
+    pub key: Option<String>,
+    pub manifest_key: Option<String>,
+    pub server_version: Option<String>,
+    pub dump_tool: Option<String>,
+    pub dump_tool_version: Option<String>,
+    pub sqlguard_version: String,
+    pub error: Option<String>,
+}
+
+/// SHA-256 of a file, via the system's sha256sum (independent of sqlguard's own hashing).
+pub fn sha256_file(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Writes an executable shell script.
+pub fn write_script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Reads a whole file as a string ("" when missing).
+pub fn read(path: &Path) -> String {
+    let mut s = String::new();
+    if let Ok(mut f) = fs::File::open(path) {
+        f.read_to_string(&mut s).unwrap();
+    }
+    s
+}
