@@ -60,6 +60,18 @@ pub enum BackupError {
     UnknownServer(String, String),
 }
 
+/// A storage of the run, and why it cannot be used (its preflight check failed), if it cannot.
+struct Target {
+    storage: Box<dyn Storage>,
+    broken: Option<String>,
+}
+
+impl Target {
+    fn name(&self) -> &str {
+        self.storage.name()
+    }
+}
+
 /// Facts shared by every database of one server in a run.
 struct ServerContext<'a> {
     server: &'a ServerSettings,
@@ -141,13 +153,26 @@ pub fn run(
             ));
         }
     }
-    let storages: Vec<Box<dyn Storage>> = btype
-        .storages
-        .iter()
-        .filter_map(|n| settings.storage(n))
-        .map(storage::open)
-        .collect();
+    let sctx = storage::StorageContext::new(settings, ui);
     let mut outcome = BackupOutcome::default();
+    // Open and check every storage first: a storage that is down, or whose bucket or
+    // credentials are wrong, fails fast and alone, before any dump runs.
+    let mut storages: Vec<Target> = Vec::new();
+    for st in btype.storages.iter().filter_map(|n| settings.storage(n)) {
+        match storage::open(st, &sctx) {
+            Ok(s) => {
+                let broken = s.preflight().err().map(|e| e.to_string());
+                if let Some(e) = &broken {
+                    ui.error(e);
+                }
+                storages.push(Target { storage: s, broken });
+            }
+            Err(e) => {
+                ui.error(&e.to_string());
+                outcome.errors.push(e.to_string());
+            }
+        }
+    }
     for server in settings
         .servers
         .iter()
@@ -210,7 +235,7 @@ fn backup_server(
     server: &ServerSettings,
     btype: &BackupTypeSettings,
     req: &BackupRequest,
-    storages: &[Box<dyn Storage>],
+    storages: &[Target],
     ui: &Ui,
     cancel: &Arc<AtomicBool>,
     outcome: &mut BackupOutcome,
@@ -292,33 +317,78 @@ fn backup_server(
 /// Records the same status for `attempt` in every storage's index.
 fn record_everywhere(
     attempt: &Attempt,
-    storages: &[Box<dyn Storage>],
+    storages: &[Target],
     status: Status,
     error: Option<String>,
     ui: &Ui,
     outcome: &mut BackupOutcome,
 ) {
-    for s in storages {
-        let r = attempt.record(s.name(), status, error.clone());
-        save(s.as_ref(), r, ui, outcome);
+    for t in storages {
+        let error = match (&t.broken, &error) {
+            (Some(b), None) => Some(b.clone()),
+            _ => error.clone(),
+        };
+        let status = if t.broken.is_some() {
+            Status::Failed
+        } else {
+            status
+        };
+        save(
+            t,
+            storages,
+            attempt.record(t.name(), status, error),
+            ui,
+            outcome,
+        );
     }
 }
 
-/// Writes the manifest (successes) and the index record of one copy.
-fn save(storage: &dyn Storage, record: BackupRecord, ui: &Ui, outcome: &mut BackupOutcome) {
-    let store = IndexStore::new(storage, &record.server);
-    let written = store
-        .write_manifest(&record)
-        .and_then(|()| store.update(|i| i.upsert(record.clone())));
-    if let Err(e) = written {
-        let msg = format!(
-            "backup {} of '{}' could not be recorded on storage '{}': {e}",
-            record.id,
-            record.database,
-            storage.name()
-        );
-        ui.error(&msg);
-        outcome.errors.push(msg);
+/// Writes the manifest (successes) and the index record of one copy on its own storage. When a
+/// failure cannot be recorded there (the storage is unreachable), it is recorded in the indexes
+/// of the run's other storages instead, so that `list` and the metrics still show it.
+fn save(
+    target: &Target,
+    all: &[Target],
+    record: BackupRecord,
+    ui: &Ui,
+    outcome: &mut BackupOutcome,
+) {
+    let own = match &target.broken {
+        Some(why) => Err(why.clone()),
+        None => {
+            let store = IndexStore::new(target.storage.as_ref(), &record.server);
+            store
+                .write_manifest(&record)
+                .and_then(|()| store.update(|i| i.upsert(record.clone())))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    };
+    if let Err(e) = own {
+        if target.broken.is_none() {
+            let msg = format!(
+                "backup {} of '{}' could not be recorded on storage '{}': {e}",
+                record.id,
+                record.database,
+                target.name()
+            );
+            ui.error(&msg);
+            outcome.errors.push(msg);
+        }
+        if record.status == Status::Failed {
+            for other in all
+                .iter()
+                .filter(|o| o.name() != target.name() && o.broken.is_none())
+            {
+                let witness = IndexStore::new(other.storage.as_ref(), &record.server);
+                if let Err(e) = witness.update(|i| i.upsert(record.clone())) {
+                    ui.debug(&format!(
+                        "could not record the failure on '{}' either: {e}",
+                        other.name()
+                    ));
+                }
+            }
+        }
     }
     outcome.records.push(record);
 }
@@ -346,7 +416,7 @@ fn backup_database(
     ctx: &ServerContext,
     attempt: &Attempt,
     estimate: u64,
-    storages: &[Box<dyn Storage>],
+    storages: &[Target],
     ui: &Ui,
     cancel: &Arc<AtomicBool>,
     outcome: &mut BackupOutcome,
@@ -365,14 +435,41 @@ fn backup_database(
     // Open a writer on every storage; one that cannot open fails alone.
     let mut sinks = Vec::new();
     let mut failed: Vec<(String, String)> = Vec::new();
-    for s in storages {
-        match s.put_stream(&key, (estimate > 0).then_some(estimate)) {
+    for t in storages {
+        if let Some(why) = &t.broken {
+            failed.push((t.name().to_string(), why.clone()));
+            continue;
+        }
+        match t
+            .storage
+            .put_stream(&key, (estimate > 0).then_some(estimate))
+        {
             Ok(writer) => sinks.push(Sink {
-                storage: s.name().to_string(),
+                storage: t.name().to_string(),
                 writer,
             }),
-            Err(e) => failed.push((s.name().to_string(), e.to_string())),
+            Err(e) => failed.push((t.name().to_string(), e.to_string())),
         }
+    }
+    if sinks.is_empty() {
+        for (name, err) in failed {
+            let target = storages
+                .iter()
+                .find(|t| t.name() == name)
+                .expect("known storage");
+            ui.error(&format!(
+                "{}/{db}: storage '{name}' failed: {err}",
+                server.name
+            ));
+            save(
+                target,
+                storages,
+                attempt.record(&name, Status::Failed, Some(err)),
+                ui,
+                outcome,
+            );
+        }
+        return;
     }
 
     let mut args = vec![ctx.defaults.arg()];
@@ -469,10 +566,11 @@ fn backup_database(
 
     let manifest_key = layout::manifest_key(&server.name, db, &attempt.btype.name, &attempt.id);
     for lane in streamed.lanes {
-        let storage = storages
+        let target = storages
             .iter()
-            .find(|s| s.name() == lane.storage)
+            .find(|t| t.name() == lane.storage)
             .expect("lane of a known storage");
+        let storage = &target.storage;
         let result: Result<(), String> = match (lane.result, &dump_error) {
             (Ok(writer), None) => writer.commit().map_err(|e| e.to_string()),
             (Ok(writer), Some(e)) => {
@@ -510,19 +608,19 @@ fn backup_database(
                 record.error.as_deref().unwrap_or("")
             ));
         }
-        save(storage.as_ref(), record, ui, outcome);
+        save(target, storages, record, ui, outcome);
     }
     for (name, err) in failed {
-        let storage = storages
+        let target = storages
             .iter()
-            .find(|s| s.name() == name)
+            .find(|t| t.name() == name)
             .expect("known storage");
         ui.error(&format!(
             "{}/{db}: storage '{name}' failed: {err}",
             server.name
         ));
         let record = attempt.record(&name, Status::Failed, Some(err));
-        save(storage.as_ref(), record, ui, outcome);
+        save(target, storages, record, ui, outcome);
     }
 }
 

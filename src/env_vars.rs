@@ -35,6 +35,20 @@ pub const COMPRESSION: &str = "SQLGUARD_COMPRESSION";
 pub const COMPRESSION_LEVEL: &str = "SQLGUARD_COMPRESSION_LEVEL";
 /// Compressor threads for every backup type (0 = one per core).
 pub const COMPRESSION_THREADS: &str = "SQLGUARD_COMPRESSION_THREADS";
+/// S3 bucket (creates or overrides the one S3 storage).
+pub const S3_BUCKET: &str = "SQLGUARD_S3_BUCKET";
+/// S3 endpoint URL.
+pub const S3_ENDPOINT: &str = "SQLGUARD_S3_ENDPOINT";
+/// S3 region.
+pub const S3_REGION: &str = "SQLGUARD_S3_REGION";
+/// Key prefix inside the S3 bucket.
+pub const S3_PREFIX: &str = "SQLGUARD_S3_PREFIX";
+/// `true` for path-style S3 addressing.
+pub const S3_PATH_STYLE: &str = "SQLGUARD_S3_PATH_STYLE";
+/// The usual AWS access key variable, used by S3 storages that name no key of their own.
+pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+/// The usual AWS secret key variable, used by S3 storages that name no key of their own.
+pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
 /// Directory for sqlguard's lock files (default `/run/lock/sqlguard` as root, else a temp dir).
 pub const LOCK_DIR: &str = "SQLGUARD_LOCK_DIR";
 

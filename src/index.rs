@@ -85,9 +85,11 @@ impl Index {
         }
     }
 
-    /// Adds or replaces (by id) a record, keeping records ordered by start time then id.
+    /// Adds or replaces (by id and storage) a record, keeping records ordered by start time
+    /// then id.
     pub fn upsert(&mut self, record: BackupRecord) {
-        self.backups.retain(|r| r.id != record.id);
+        self.backups
+            .retain(|r| !(r.id == record.id && r.storage == record.storage));
         self.backups.push(record);
         self.backups.sort_by(|a, b| {
             a.started_at

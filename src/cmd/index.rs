@@ -56,7 +56,7 @@ pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
         .iter()
         .filter(|x| only_storage.as_ref().is_none_or(|n| n == &x.name))
     {
-        let storage = storage::open(st);
+        let storage = storage::open(st, &storage::StorageContext::new(s, &ctx.ui))?;
         for sv in s
             .servers
             .iter()

@@ -23,7 +23,7 @@ pub struct Args {
     /// Only this backup type
     #[arg(long = "type", short = 't', value_name = "TYPE")]
     pub backup_type: Option<String>,
-    /// Only this storage
+    /// Only copies on this storage
     #[arg(long, value_name = "NAME")]
     pub storage: Option<String>,
     /// Only backups with this status
@@ -59,12 +59,22 @@ pub fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
 pub struct ListReport {
     pub schema_version: u32,
     pub backups: Vec<BackupRecord>,
+    /// Indexes that could not be read (unreachable storage, damaged index), one message each.
+    pub errors: Vec<String>,
 }
 
-/// Reads the index of every selected server on every selected storage and filters it.
+/// Records from the readable indexes, and an error for each index that could not be read.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub rows: Vec<BackupRecord>,
+    pub errors: Vec<String>,
+}
+
+/// Reads the index of every selected server on every selected storage and filters it. An index
+/// that cannot be read does not hide the others: its error is collected.
 ///
-/// Fails when an index cannot be read or is damaged.
-pub fn collect(args: &Args, ctx: &Context) -> Result<Vec<BackupRecord>, Error> {
+/// Fails for an unknown `--server` or `--storage`.
+pub fn collect(args: &Args, ctx: &Context) -> Result<Collected, Error> {
     let s = &ctx.settings;
     if let Some(name) = &args.server {
         if !s.servers.iter().any(|c| &c.name == name) {
@@ -81,20 +91,41 @@ pub fn collect(args: &Args, ctx: &Context) -> Result<Vec<BackupRecord>, Error> {
         }
     }
     let mut rows = Vec::new();
-    for st in s
-        .storages
-        .iter()
-        .filter(|st| args.storage.as_ref().is_none_or(|n| n == &st.name))
-    {
-        let storage = storage::open(st);
+    let mut errors = Vec::new();
+    let sctx = storage::StorageContext::new(s, &ctx.ui);
+    // Every index is read even with --storage: a failure of a copy on an unreachable storage is
+    // recorded (as a witness) in the other storages' indexes. Only the named storage's own
+    // errors count then.
+    for st in &s.storages {
+        let mut report = |e: String| {
+            if args.storage.as_ref().is_none_or(|n| n == &st.name) {
+                errors.push(e);
+            } else {
+                ctx.ui.debug(&e);
+            }
+        };
+        let storage = match storage::open(st, &sctx) {
+            Ok(storage) => storage,
+            Err(e) => {
+                report(e.to_string());
+                continue;
+            }
+        };
         for server in s
             .servers
             .iter()
             .filter(|sv| args.server.as_ref().is_none_or(|n| n == &sv.name))
         {
-            let index = IndexStore::new(storage.as_ref(), &server.name).load()?;
+            let index = match IndexStore::new(storage.as_ref(), &server.name).load() {
+                Ok(i) => i,
+                Err(e) => {
+                    report(e.to_string());
+                    continue;
+                }
+            };
             rows.extend(index.backups.into_iter().filter(|r| {
-                (args.databases.is_empty() || args.databases.contains(&r.database))
+                args.storage.as_ref().is_none_or(|n| n == &r.storage)
+                    && (args.databases.is_empty() || args.databases.contains(&r.database))
                     && args
                         .backup_type
                         .as_ref()
@@ -104,6 +135,9 @@ pub fn collect(args: &Args, ctx: &Context) -> Result<Vec<BackupRecord>, Error> {
             }));
         }
     }
+    // A failure recorded as a witness in another storage's index appears once.
+    let mut seen = std::collections::HashSet::new();
+    rows.retain(|r| seen.insert((r.id.clone(), r.storage.clone())));
     rows.sort_by(|a, b| {
         b.started_at
             .cmp(&a.started_at)
@@ -113,22 +147,31 @@ pub fn collect(args: &Args, ctx: &Context) -> Result<Vec<BackupRecord>, Error> {
     if let Some(n) = args.limit {
         rows.truncate(n);
     }
-    Ok(rows)
+    Ok(Collected { rows, errors })
 }
 
 /// Prints the list as a table or JSON.
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
-    let rows = collect(args, ctx)?;
+    let Collected { rows, errors } = collect(args, ctx)?;
+    for e in &errors {
+        ctx.ui.error(e);
+    }
+    let code = if errors.is_empty() {
+        ExitCode::Success
+    } else {
+        ExitCode::Failure
+    };
     if ctx.json {
         Printer::json(&ListReport {
             schema_version: SCHEMA_VERSION,
             backups: rows,
+            errors,
         })?;
-        return Ok(ExitCode::Success);
+        return Ok(code);
     }
     if rows.is_empty() {
         Printer::line("no backups match")?;
-        return Ok(ExitCode::Success);
+        return Ok(code);
     }
     let now = Utc::now();
     let any_failed = rows.iter().any(|r| r.status == Status::Failed);
@@ -180,5 +223,5 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         t.add_row(row);
     }
     Printer::line(&t.to_string())?;
-    Ok(ExitCode::Success)
+    Ok(code)
 }

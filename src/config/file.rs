@@ -23,6 +23,18 @@ pub struct FileConfig {
     pub backup_types: Option<BTreeMap<String, BackupTypeFile>>,
     /// Directory for lock files of non-local storages.
     pub lock_dir: Option<String>,
+    /// Retries of transient storage failures.
+    pub retry: Option<RetryFile>,
+}
+
+/// Retries of transient storage failures (connection errors, timeouts, HTTP 5xx, 429).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryFile {
+    /// Attempts in all, the first included.
+    pub attempts: Option<u32>,
+    /// Upper bound of the exponential backoff between attempts.
+    pub max_backoff: Option<HumanDuration>,
 }
 
 /// One database server.
@@ -79,13 +91,33 @@ pub struct DatabasesFile {
 }
 
 /// One storage target.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageFile {
     #[serde(rename = "type")]
     pub kind: Option<StorageKindName>,
     /// Local directory (type `local`).
     pub path: Option<String>,
+    /// S3 endpoint URL, e.g. `https://s3.eu-central-1.amazonaws.com` (type `s3`).
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub bucket: Option<String>,
+    /// Key prefix inside the bucket.
+    pub prefix: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`) instead of virtual-host style.
+    pub path_style: Option<bool>,
+    pub access_key_id: Option<String>,
+    pub access_key_id_file: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub secret_access_key_file: Option<String>,
+    /// PEM file of extra CA certificates to trust for this endpoint.
+    pub ca_file: Option<String>,
+    /// `x-amz-storage-class` of uploaded backups, e.g. `STANDARD_IA`.
+    pub storage_class: Option<String>,
+    /// `x-amz-server-side-encryption` of uploads: `AES256` or `aws:kms`.
+    pub sse: Option<String>,
+    /// KMS key id for `sse: aws:kms`.
+    pub sse_kms_key_id: Option<String>,
 }
 
 /// The kinds of storage.
@@ -93,6 +125,7 @@ pub struct StorageFile {
 #[serde(rename_all = "snake_case")]
 pub enum StorageKindName {
     Local,
+    S3,
 }
 
 /// One backup type (hourly, daily, … or a custom name).

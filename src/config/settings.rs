@@ -43,6 +43,7 @@ pub struct Settings {
     pub storages: Vec<StorageSettings>,
     pub backup_types: Vec<BackupTypeSettings>,
     pub lock_dir: PathBuf,
+    pub retry: RetrySettings,
     /// Non-fatal findings (unknown `SQLGUARD_*` variables, …) for the caller to print.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -87,6 +88,43 @@ pub struct StorageSettings {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StorageKind {
     Local { path: PathBuf },
+    S3(Box<S3Settings>),
+}
+
+/// An S3-compatible bucket, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct S3Settings {
+    /// `https://…` (or `http://…` only when the endpoint says so).
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    /// Key prefix without leading or trailing `/`; empty for the bucket root.
+    pub prefix: String,
+    pub path_style: bool,
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub ca_file: Option<PathBuf>,
+    pub storage_class: Option<String>,
+    pub sse: Option<String>,
+    pub sse_kms_key_id: Option<String>,
+}
+
+/// Retries of transient storage failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RetrySettings {
+    /// Attempts in all, the first included (at least 1).
+    pub attempts: u32,
+    /// Upper bound of the backoff between attempts.
+    pub max_backoff: HumanDuration,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            attempts: 5,
+            max_backoff: HumanDuration(30),
+        }
+    }
 }
 
 /// One backup type, resolved.
@@ -122,6 +160,11 @@ struct EnvOverrides {
     databases: Option<String>,
     exclude_databases: Option<String>,
     storage_path: Option<String>,
+    s3_bucket: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_prefix: Option<String>,
+    s3_path_style: Option<bool>,
     compression: Option<String>,
     compression_level: Option<i32>,
     compression_threads: Option<u32>,
@@ -164,9 +207,9 @@ impl Ctx<'_> {
         while let Some(pos) = rest.find('$') {
             out.push_str(&rest[..pos]);
             let after = &rest[pos..];
-            if after.starts_with("$${") {
+            if let Some(tail) = after.strip_prefix("$${") {
                 out.push_str("${");
-                rest = &after[3..];
+                rest = tail;
             } else if let Some(body) = after.strip_prefix("${") {
                 let end = body.find('}').ok_or_else(|| {
                     self.invalid(
@@ -345,6 +388,22 @@ impl Settings {
 
         let servers = resolve_servers(&ctx, &file, &overrides)?;
         let storages = resolve_storages(&ctx, &file, &overrides)?;
+        let retry = match &file.retry {
+            None => RetrySettings::default(),
+            Some(r) => {
+                let d = RetrySettings::default();
+                let attempts = r.attempts.unwrap_or(d.attempts);
+                if attempts == 0 {
+                    return Err(
+                        ctx.invalid("retry.attempts", "must be at least 1 (1 means no retry)")
+                    );
+                }
+                RetrySettings {
+                    attempts,
+                    max_backoff: r.max_backoff.unwrap_or(d.max_backoff),
+                }
+            }
+        };
         let backup_types = resolve_types(&ctx, &file, &overrides, &storages)?;
         let lock_dir = match (&overrides.lock_dir, &file.lock_dir) {
             (Some(d), _) => PathBuf::from(d),
@@ -357,6 +416,7 @@ impl Settings {
             storages,
             backup_types,
             lock_dir,
+            retry,
             warnings,
         })
     }
@@ -540,17 +600,220 @@ fn resolve_servers(
     Ok(out)
 }
 
+/// Keys of a storage section that only one kind accepts, to name a misplaced one.
+fn misplaced_keys(sf: &file::StorageFile, kind: StorageKindName) -> Vec<&'static str> {
+    let s3_keys: [(&str, bool); 13] = [
+        ("endpoint", sf.endpoint.is_some()),
+        ("region", sf.region.is_some()),
+        ("bucket", sf.bucket.is_some()),
+        ("prefix", sf.prefix.is_some()),
+        ("path_style", sf.path_style.is_some()),
+        ("access_key_id", sf.access_key_id.is_some()),
+        ("access_key_id_file", sf.access_key_id_file.is_some()),
+        ("secret_access_key", sf.secret_access_key.is_some()),
+        (
+            "secret_access_key_file",
+            sf.secret_access_key_file.is_some(),
+        ),
+        ("ca_file", sf.ca_file.is_some()),
+        ("storage_class", sf.storage_class.is_some()),
+        ("sse", sf.sse.is_some()),
+        ("sse_kms_key_id", sf.sse_kms_key_id.is_some()),
+    ];
+    match kind {
+        StorageKindName::Local => s3_keys
+            .iter()
+            .filter(|(_, set)| *set)
+            .map(|(k, _)| *k)
+            .collect(),
+        StorageKindName::S3 => {
+            if sf.path.is_some() {
+                vec!["path"]
+            } else {
+                vec![]
+            }
+        }
+    }
+}
+
+/// Picks a secret from an inline value, a `*_file`, or an environment variable, in that order.
+fn pick_secret(
+    ctx: &Ctx,
+    key: &str,
+    inline: Option<&String>,
+    file_key: &str,
+    file: Option<&String>,
+    env_var: &str,
+) -> Result<Option<Secret>, ConfigError> {
+    if inline.is_some() && file.is_some() {
+        return Err(ctx.invalid(key, format!("set {key} or {file_key}, not both")));
+    }
+    if let Some(v) = inline {
+        return Ok(Some(Secret::new(ctx.expand(key, v)?)));
+    }
+    if let Some(f) = file {
+        let path = PathBuf::from(ctx.expand(file_key, f)?);
+        return read_secret_file(&path, file_key, &ctx.origin).map(Some);
+    }
+    Ok(ctx.env.get(env_var).map(|v| Secret::new(v.clone())))
+}
+
+fn resolve_s3(ctx: &Ctx, name: &str, sf: &file::StorageFile) -> Result<S3Settings, ConfigError> {
+    let key = |k: &str| format!("storage.{name}.{k}");
+    let bucket = ctx
+        .expand_opt(&key("bucket"), sf.bucket.as_ref())?
+        .ok_or_else(|| ctx.invalid(key("bucket"), "is required for an s3 storage"))?;
+    let region = ctx
+        .expand_opt(&key("region"), sf.region.as_ref())?
+        .unwrap_or_else(|| "us-east-1".to_string());
+    let endpoint = ctx
+        .expand_opt(&key("endpoint"), sf.endpoint.as_ref())?
+        .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+    if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
+        return Err(ctx.invalid(
+            key("endpoint"),
+            format!("'{endpoint}' must start with https:// (or http:// for a server without TLS)"),
+        ));
+    }
+    let prefix = ctx
+        .expand_opt(&key("prefix"), sf.prefix.as_ref())?
+        .unwrap_or_default()
+        .trim_matches('/')
+        .to_string();
+    let access = pick_secret(
+        ctx,
+        &key("access_key_id"),
+        sf.access_key_id.as_ref(),
+        &key("access_key_id_file"),
+        sf.access_key_id_file.as_ref(),
+        ev::AWS_ACCESS_KEY_ID,
+    )?;
+    let secret = pick_secret(
+        ctx,
+        &key("secret_access_key"),
+        sf.secret_access_key.as_ref(),
+        &key("secret_access_key_file"),
+        sf.secret_access_key_file.as_ref(),
+        ev::AWS_SECRET_ACCESS_KEY,
+    )?;
+    let (Some(access), Some(secret)) = (access, secret) else {
+        return Err(ctx.invalid(
+            key("secret_access_key"),
+            format!(
+                "no credentials: set access_key_id and secret_access_key (or their *_file keys), or export {} and {}",
+                ev::AWS_ACCESS_KEY_ID,
+                ev::AWS_SECRET_ACCESS_KEY
+            ),
+        ));
+    };
+    let sse = ctx.expand_opt(&key("sse"), sf.sse.as_ref())?;
+    if let Some(v) = &sse {
+        if v != "AES256" && v != "aws:kms" {
+            return Err(ctx.invalid(key("sse"), format!("'{v}' is not AES256 or aws:kms")));
+        }
+    }
+    if sf.sse_kms_key_id.is_some() && sse.as_deref() != Some("aws:kms") {
+        return Err(ctx.invalid(key("sse_kms_key_id"), "needs `sse: aws:kms`"));
+    }
+    let ca_file = ctx
+        .expand_opt(&key("ca_file"), sf.ca_file.as_ref())?
+        .map(PathBuf::from);
+    if let Some(ca) = &ca_file {
+        std::fs::metadata(ca).map_err(|e| {
+            ctx.invalid(key("ca_file"), format!("cannot read {}: {e}", ca.display()))
+        })?;
+    }
+    Ok(S3Settings {
+        endpoint: endpoint.trim_end_matches('/').to_string(),
+        region,
+        bucket,
+        prefix,
+        path_style: sf.path_style.unwrap_or(false),
+        access_key_id: access.expose().to_string(),
+        secret_access_key: secret,
+        ca_file,
+        storage_class: ctx.expand_opt(&key("storage_class"), sf.storage_class.as_ref())?,
+        sse,
+        sse_kms_key_id: ctx.expand_opt(&key("sse_kms_key_id"), sf.sse_kms_key_id.as_ref())?,
+    })
+}
+
 fn resolve_storages(
     ctx: &Ctx,
     file: &FileConfig,
     env: &EnvOverrides,
 ) -> Result<Vec<StorageSettings>, ConfigError> {
     let mut out = Vec::new();
+    let mut sections: Vec<(String, file::StorageFile)> = Vec::new();
     for (name, sf) in &file.storage {
+        sections.push((name.clone(), sf.clone()));
+    }
+    // SQLGUARD_S3_*: create the storage `s3`, or override the one S3 storage.
+    if env.s3_bucket.is_some() || env.s3_endpoint.is_some() || env.s3_prefix.is_some() {
+        let s3: Vec<usize> = sections
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, s))| s.kind == Some(StorageKindName::S3))
+            .map(|(i, _)| i)
+            .collect();
+        let i = match s3.as_slice() {
+            [] => {
+                sections.push((
+                    "s3".to_string(),
+                    file::StorageFile {
+                        kind: Some(StorageKindName::S3),
+                        ..Default::default()
+                    },
+                ));
+                sections.len() - 1
+            }
+            [i] => *i,
+            _ => {
+                return Err(ConfigError::Env {
+                    var: "SQLGUARD_S3_*".into(),
+                    message: "the config file has several S3 storages; set their keys in the file"
+                        .into(),
+                })
+            }
+        };
+        let sf = &mut sections[i].1;
+        if let Some(v) = &env.s3_bucket {
+            sf.bucket = Some(v.clone());
+        }
+        if let Some(v) = &env.s3_endpoint {
+            sf.endpoint = Some(v.clone());
+        }
+        if let Some(v) = &env.s3_region {
+            sf.region = Some(v.clone());
+        }
+        if let Some(v) = &env.s3_prefix {
+            sf.prefix = Some(v.clone());
+        }
+        if let Some(v) = env.s3_path_style {
+            sf.path_style = Some(v);
+        }
+    }
+    for (name, sf) in &sections {
         let key = |k: &str| format!("storage.{name}.{k}");
         check_name(ctx, &format!("storage.{name}"), name)?;
-        let kind = match sf.kind {
-            Some(StorageKindName::Local) => {
+        let Some(kind_name) = sf.kind else {
+            return Err(ctx.invalid(key("type"), "is required: local or s3"));
+        };
+        if let Some(k) = misplaced_keys(sf, kind_name).first() {
+            return Err(ctx.invalid(
+                key(k),
+                format!(
+                    "is not a key of a {} storage",
+                    if kind_name == StorageKindName::S3 {
+                        "s3"
+                    } else {
+                        "local"
+                    }
+                ),
+            ));
+        }
+        let kind = match kind_name {
+            StorageKindName::Local => {
                 let path = sf
                     .path
                     .as_ref()
@@ -559,7 +822,7 @@ fn resolve_storages(
                     path: PathBuf::from(ctx.expand(&key("path"), path)?),
                 }
             }
-            None => return Err(ctx.invalid(key("type"), "is required: local")),
+            StorageKindName::S3 => StorageKind::S3(Box::new(resolve_s3(ctx, name, sf)?)),
         };
         out.push(StorageSettings {
             name: name.clone(),
@@ -593,8 +856,9 @@ fn resolve_storages(
         return Err(ctx.invalid(
             "storage",
             format!(
-                "no storage configured: add a `storage:` section or set {}",
-                ev::STORAGE_PATH
+                "no storage configured: add a `storage:` section or set {} or {}",
+                ev::STORAGE_PATH,
+                ev::S3_BUCKET
             ),
         ));
     }

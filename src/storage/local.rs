@@ -232,6 +232,20 @@ impl Storage for LocalStorage {
         }
     }
 
+    fn preflight(&self) -> Result<(), StorageError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)
+            .map_err(|e| self.err("creating directory", &self.root, e))?;
+        tempfile::Builder::new()
+            .prefix(".sqlguard-preflight.")
+            .suffix(TEMP_SUFFIX)
+            .tempfile_in(&self.root)
+            .map(drop)
+            .map_err(|e| self.err("writing a test file in", &self.root, e))
+    }
+
     fn lock(&self, name: &str) -> Result<StorageLock, StorageError> {
         let path = self.path(&format!("{name}.lock"));
         let path = match (path.parent(), path.file_name()) {

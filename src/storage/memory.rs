@@ -129,6 +129,9 @@ impl Storage for MemoryStorage {
         self.objects.lock().expect("poisoned").remove(key);
         Ok(())
     }
+    fn preflight(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
     fn lock(&self, name: &str) -> Result<StorageLock, StorageError> {
         let dir = (*self.lock_dir).as_ref().expect("temp dir for locks");
         let path = dir.path().join(name.replace('/', "%2F"));

@@ -6,6 +6,7 @@
 
 pub mod local;
 pub mod memory;
+pub mod s3;
 
 use std::fmt;
 use std::io::{Read, Write};
@@ -35,6 +36,12 @@ pub enum StorageError {
     },
     #[error("storage '{storage}': {location} does not exist")]
     NotFound { storage: String, location: String },
+    #[error("storage '{storage}' ({location}): {message}")]
+    Remote {
+        storage: String,
+        location: String,
+        message: String,
+    },
 }
 
 impl StorageError {
@@ -128,13 +135,48 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn delete(&self, key: &str) -> Result<(), StorageError>;
     /// Takes the exclusive lock called `name` (e.g. `main/index`), blocking until it is free.
     fn lock(&self, name: &str) -> Result<StorageLock, StorageError>;
+    /// Checks, before any dump runs, that the storage can be used: the directory can be created
+    /// and written, or the bucket exists and the credentials are accepted. Cheap: at most one
+    /// small request or file.
+    fn preflight(&self) -> Result<(), StorageError>;
 }
 
-/// Opens the storage that `settings` describes. Opening does no I/O; failures surface on use.
-pub fn open(settings: &StorageSettings) -> Box<dyn Storage> {
-    match &settings.kind {
-        StorageKind::Local { path } => Box::new(local::LocalStorage::new(&settings.name, path)),
+/// What every storage of a run shares: where host-side locks live, the retry policy, the log.
+#[derive(Debug, Clone)]
+pub struct StorageContext {
+    pub lock_dir: std::path::PathBuf,
+    pub retry: crate::config::settings::RetrySettings,
+    pub ui: crate::ui::Ui,
+}
+
+impl StorageContext {
+    /// The context of a run with these settings.
+    pub fn new(settings: &crate::config::Settings, ui: &crate::ui::Ui) -> Self {
+        StorageContext {
+            lock_dir: settings.lock_dir.clone(),
+            retry: settings.retry,
+            ui: ui.clone(),
+        }
     }
+}
+
+/// Opens the storage that `settings` describes. Opening sends no request; failures surface on use.
+///
+/// Fails only when a client cannot be built from the settings (an unusable endpoint, say).
+pub fn open(
+    settings: &StorageSettings,
+    ctx: &StorageContext,
+) -> Result<Box<dyn Storage>, StorageError> {
+    Ok(match &settings.kind {
+        StorageKind::Local { path } => Box::new(local::LocalStorage::new(&settings.name, path)),
+        StorageKind::S3(s3) => Box::new(s3::S3Storage::new(
+            &settings.name,
+            s3,
+            ctx.retry,
+            ctx.lock_dir.clone(),
+            ctx.ui.clone(),
+        )?),
+    })
 }
 
 /// The behaviour suite every [`Storage`] implementation must pass. Called from the unit tests
@@ -152,6 +194,7 @@ pub mod behaviour {
     /// Runs every contract check against `s`, which must be empty below `base` (ends with `/`).
     pub fn run_all(s: &dyn Storage, base: &str) {
         let k = |x: &str| format!("{base}{x}");
+        s.preflight().unwrap();
         // Streamed put: invisible until commit.
         let mut w = s.put_stream(&k("db/daily/a.sql.zst"), Some(10)).unwrap();
         w.write_all(b"hello ").unwrap();

@@ -4,4 +4,5 @@
 mod backup;
 mod config;
 mod failures;
+mod s3;
 mod support;

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what sqlguard needs on Debian, skipping what is already there.
+#   scripts/install-deps.sh          # runtime: MariaDB server and client, zstd, xz
+#   scripts/install-deps.sh --test   # plus everything the test suite runs against
+set -euo pipefail
+
+want_test=
+[ "${1:-}" = --test ] && want_test=1
+
+sudo=
+[ "$(id -u)" = 0 ] || sudo=sudo
+
+pkgs=(mariadb-server mariadb-client zstd xz-utils procps)
+if [ -n "$want_test" ]; then
+  pkgs+=(time curl)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ -n "$want_test" ]; then
+  # The S3-compatible test server, from crates.io (0.15+ needs a newer rustc). Built once, then
+  # kept in cargo's bin directory.
+  if ! command -v s3s-fs >/dev/null && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; then
+    echo "installing s3s-fs (S3-compatible test server; about 2 minutes)"
+    cargo install s3s-fs --version 0.14.1 --features binary --locked -q
+  fi
+fi

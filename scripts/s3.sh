@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Starts or stops a private S3-compatible server (s3s-fs) on 127.0.0.1 for tests and demos.
+#   scripts/s3.sh start DIR PORT   # objects under DIR/data/<bucket>/; keys in DIR/access-key, DIR/secret-key
+#   scripts/s3.sh stop DIR
+# A bucket is a directory: `mkdir DIR/data/NAME` creates bucket NAME.
+set -euo pipefail
+
+cmd=${1:?usage: s3.sh start DIR PORT | stop DIR}
+dir=${2:?directory}
+dir=$(mkdir -p "$dir" && cd "$dir" && pwd)
+bin=$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")
+
+case "$cmd" in
+start)
+  port=${3:?port}
+  if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+    echo "s3s-fs already running in $dir (pid $(cat "$dir/pid"))"; exit 0
+  fi
+  [ -x "$bin" ] || { echo "s3s-fs is not installed: run scripts/install-deps.sh --test" >&2; exit 1; }
+  mkdir -p "$dir/data"
+  (umask 077
+   [ -f "$dir/access-key" ] || echo "sqlguard-test" >"$dir/access-key"
+   [ -f "$dir/secret-key" ] || head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$dir/secret-key")
+  # The secret reaches s3s-fs on its command line: acceptable for a throwaway test server only.
+  "$bin" --host 127.0.0.1 --port "$port" --access-key "$(cat "$dir/access-key")" \
+    --secret-key "$(cat "$dir/secret-key")" "$dir/data" </dev/null >"$dir/log" 2>&1 &
+  echo $! >"$dir/pid"
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port" >"$dir/port"; echo "s3s-fs ready on 127.0.0.1:$port (data in $dir/data)"; exit 0
+    fi
+    kill -0 "$(cat "$dir/pid")" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "s3s-fs did not start; see $dir/log:" >&2; cat "$dir/log" >&2; exit 1
+  ;;
+stop)
+  [ -f "$dir/pid" ] && { kill "$(cat "$dir/pid")" 2>/dev/null || true; rm -f "$dir/pid"; }
+  ;;
+*) echo "usage: s3.sh start DIR PORT | stop DIR" >&2; exit 2 ;;
+esac

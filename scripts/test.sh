@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite: installs the test dependencies, then format, lint, and every test
+# (unit and integration, against real servers started on 127.0.0.1).
+#   scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh --test
+cleanup() { scripts/mariadb.sh stop target/tmp/it-mariadb >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+cargo fmt --check
+cargo clippy --locked --all-targets -q -- -D warnings
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --locked --no-fail-fast
+else
+  cargo test --locked --no-fail-fast
+fi

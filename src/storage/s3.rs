@@ -1,0 +1,677 @@
+//! An S3-compatible bucket as storage, through rust-s3's blocking rustls client (no OpenSSL).
+//!
+//! Objects are uploaded with multipart uploads whose part size is chosen from the estimated size
+//! and grows as the upload goes on, so that memory stays at one part and objects up to S3's
+//! 5 TiB limit fit in 10,000 parts. An upload that fails or is dropped is aborted, so nothing is
+//! ever visible under the final key until `commit` completes it. Transient failures (connection
+//! errors, timeouts, HTTP 5xx, 429, throttling) are retried with exponential backoff and jitter;
+//! permanent ones fail at once with a message that names the bucket, the endpoint and the fix.
+//! Index updates are serialized by a lock file on this host (in `lock_dir`).
+
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use s3::creds::Credentials;
+use s3::error::S3Error;
+use s3::request::Request;
+use s3::serde_types::Part;
+use s3::{Bucket, Region};
+use sha2::{Digest, Sha256};
+
+use super::{ObjectMeta, ObjectWriter, Storage, StorageError, StorageLock};
+use crate::config::settings::{RetrySettings, S3Settings};
+use crate::ui::Ui;
+
+/// Smallest part S3 accepts (except the last one).
+const MIN_PART: usize = 5 << 20;
+/// The part size sqlguard starts from when the estimate is small.
+pub const DEFAULT_PART: usize = 8 << 20;
+/// S3's limit on parts per upload.
+const MAX_PARTS: u32 = 10_000;
+/// S3's limit on one part.
+const MAX_PART: usize = 5 << 30;
+/// Parts uploaded before the part size doubles.
+const PARTS_PER_TIER: u32 = 1_000;
+/// Per-request timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The part size to start an upload with, from the estimated object size: the default 8 MiB
+/// unless the estimate would need more than ~9,000 parts.
+pub fn initial_part_size(estimate: Option<u64>) -> usize {
+    let Some(est) = estimate else {
+        return DEFAULT_PART;
+    };
+    let want = est.div_ceil(9_000);
+    let mib = want.div_ceil(1 << 20).saturating_mul(1 << 20);
+    usize::try_from(mib)
+        .unwrap_or(MAX_PART)
+        .clamp(DEFAULT_PART, MAX_PART)
+}
+
+/// The size of part `number` (1-based) for an upload that started at `initial`: doubles every
+/// 1,000 parts, so that an underestimated dump still fits (8 MiB start → over 8 TiB in 10,000).
+pub fn part_size(initial: usize, number: u32) -> usize {
+    let tier = (number.saturating_sub(1)) / PARTS_PER_TIER;
+    initial.saturating_mul(1usize << tier.min(20)).min(MAX_PART)
+}
+
+/// How a failed request should be treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    Transient,
+    Permanent,
+}
+
+/// Classifies a rust-s3 error: connection problems, timeouts, 5xx, 429 and throttling are
+/// transient; everything else (403, 404, bad request, …) is permanent.
+pub fn classify(e: &S3Error) -> Failure {
+    match e {
+        S3Error::HttpFailWithBody(status, body) => {
+            if *status >= 500
+                || *status == 429
+                || *status == 408
+                || body.contains("SlowDown")
+                || body.contains("Throttl")
+            {
+                Failure::Transient
+            } else {
+                Failure::Permanent
+            }
+        }
+        S3Error::Atto(_) | S3Error::Io(_) => Failure::Transient,
+        _ => Failure::Permanent,
+    }
+}
+
+/// An S3 bucket (and key prefix) as a [`Storage`].
+#[derive(Debug, Clone)]
+pub struct S3Storage {
+    name: String,
+    settings: S3Settings,
+    /// For reads, lists and deletes.
+    bucket: Box<Bucket>,
+    /// For uploads: carries the storage class and encryption headers.
+    upload: Box<Bucket>,
+    retry: RetrySettings,
+    lock_dir: PathBuf,
+    ui: Ui,
+}
+
+impl S3Storage {
+    /// Prepares a client; no request is sent.
+    ///
+    /// Fails when the endpoint or the credentials cannot be used to build a client.
+    pub fn new(
+        name: &str,
+        settings: &S3Settings,
+        retry: RetrySettings,
+        lock_dir: PathBuf,
+        ui: Ui,
+    ) -> Result<S3Storage, StorageError> {
+        // sqlguard retries itself, with its own classification and log lines.
+        s3::set_retries(0);
+        let fail = |message: String| StorageError::Remote {
+            storage: name.to_string(),
+            location: location(settings),
+            message,
+        };
+        let region = Region::Custom {
+            region: settings.region.clone(),
+            endpoint: settings.endpoint.clone(),
+        };
+        let creds = Credentials::new(
+            Some(&settings.access_key_id),
+            Some(settings.secret_access_key.expose()),
+            None,
+            None,
+            None,
+        )
+        .map_err(|e| fail(format!("credentials: {e}")))?;
+        let mut bucket = Bucket::new(&settings.bucket, region, creds)
+            .map_err(|e| fail(format!("client: {e}")))?
+            .with_request_timeout(REQUEST_TIMEOUT)
+            .map_err(|e| fail(format!("client: {e}")))?;
+        if settings.path_style {
+            bucket = bucket.with_path_style();
+        }
+        let mut headers = http::HeaderMap::new();
+        let mut add = |k: &'static str, v: &Option<String>| -> Result<(), StorageError> {
+            if let Some(v) = v {
+                let value = v
+                    .parse()
+                    .map_err(|_| fail(format!("invalid {k} header value '{v}'")))?;
+                headers.insert(k, value);
+            }
+            Ok(())
+        };
+        add("x-amz-storage-class", &settings.storage_class)?;
+        add("x-amz-server-side-encryption", &settings.sse)?;
+        add(
+            "x-amz-server-side-encryption-aws-kms-key-id",
+            &settings.sse_kms_key_id,
+        )?;
+        let upload = Box::new(
+            bucket
+                .with_extra_headers(headers)
+                .map_err(|e| fail(format!("client: {e}")))?,
+        );
+        Ok(S3Storage {
+            name: name.to_string(),
+            settings: settings.clone(),
+            bucket,
+            upload,
+            retry,
+            lock_dir,
+            ui,
+        })
+    }
+
+    fn full_key(&self, key: &str) -> String {
+        if self.settings.prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}/{key}", self.settings.prefix)
+        }
+    }
+
+    fn strip(&self, full: &str) -> String {
+        if self.settings.prefix.is_empty() {
+            full.to_string()
+        } else {
+            full.strip_prefix(&format!("{}/", self.settings.prefix))
+                .unwrap_or(full)
+                .to_string()
+        }
+    }
+
+    /// A permanent or exhausted failure, with a message that says what to check.
+    fn error(&self, op: &str, key: &str, e: &S3Error) -> StorageError {
+        let s = &self.settings;
+        let hint = match e {
+            S3Error::HttpFailWithBody(403, body) if body.contains("SignatureDoesNotMatch") => format!(
+                "the secret key does not match the access key '{}': check storage.{}.secret_access_key",
+                s.access_key_id, self.name
+            ),
+            S3Error::HttpFailWithBody(403, _) => format!(
+                "access denied: check the credentials of storage '{}' and that they may write to bucket '{}'",
+                self.name, s.bucket
+            ),
+            S3Error::HttpFailWithBody(404, body) if body.contains("NoSuchBucket") => format!(
+                "bucket '{}' does not exist at {}: create it, or fix storage.{}.bucket",
+                s.bucket, s.endpoint, self.name
+            ),
+            S3Error::HttpFailWithBody(status, body) => {
+                let code = xml_tag(body, "Code").unwrap_or_default();
+                let msg = xml_tag(body, "Message").unwrap_or_else(|| body.chars().take(200).collect());
+                format!("HTTP {status} {code}: {msg}")
+            }
+            S3Error::Atto(err) => format!("cannot reach {}: {err} (is the endpoint right and the server up?)", s.endpoint),
+            other => other.to_string(),
+        };
+        StorageError::Remote {
+            storage: self.name.clone(),
+            location: format!("{} key {}", location(s), self.full_key(key)),
+            message: format!("{op}: {hint}"),
+        }
+    }
+
+    /// Runs `f` until it succeeds, fails permanently, or the attempts are used up; each retry
+    /// is logged with its reason.
+    fn with_retry<T>(
+        &self,
+        op: &str,
+        key: &str,
+        mut f: impl FnMut() -> Result<T, S3Error>,
+    ) -> Result<T, StorageError> {
+        let mut attempt = 1;
+        loop {
+            match f() {
+                Ok(v) => return Ok(v),
+                Err(e) if classify(&e) == Failure::Transient && attempt < self.retry.attempts => {
+                    let delay = backoff(attempt, self.retry.max_backoff.as_secs());
+                    self.ui.warn(&format!(
+                        "storage '{}': {op} {}: {} — retrying in {:.1}s (attempt {} of {})",
+                        self.name,
+                        self.full_key(key),
+                        short(&e),
+                        delay.as_secs_f64(),
+                        attempt + 1,
+                        self.retry.attempts
+                    ));
+                    std::thread::sleep(delay);
+                    attempt += 1;
+                }
+                Err(e) => return Err(self.error(op, key, &e)),
+            }
+        }
+    }
+
+    /// Uploads one part without rust-s3's abort-on-error, so that a transient failure can be
+    /// retried within the same upload.
+    fn put_part(
+        &self,
+        full: &str,
+        upload_id: &str,
+        number: u32,
+        data: &[u8],
+    ) -> Result<Part, S3Error> {
+        let command = s3::command::Command::PutObject {
+            content: data,
+            multipart: Some(s3::command::Multipart::new(number, upload_id)),
+            custom_headers: None,
+            content_type: "application/octet-stream",
+        };
+        let request = s3::request::blocking::AttoRequest::new(&self.bucket, full, command)?;
+        let response = request.response_data(true)?;
+        Ok(Part {
+            etag: response.as_str()?.to_string(),
+            part_number: number,
+        })
+    }
+}
+
+/// `s3://bucket/prefix`.
+fn location(s: &S3Settings) -> String {
+    if s.prefix.is_empty() {
+        format!("s3://{}", s.bucket)
+    } else {
+        format!("s3://{}/{}", s.bucket, s.prefix)
+    }
+}
+
+/// Exponential backoff with full jitter: up to 0.5 s × 2^(attempt-1), capped.
+fn backoff(attempt: u32, max_secs: u64) -> Duration {
+    let cap = Duration::from_secs(max_secs.max(1));
+    let base = Duration::from_millis(500).saturating_mul(1u32 << attempt.min(16).saturating_sub(1));
+    let ceiling = base.min(cap);
+    ceiling.mul_f64(0.5 + fastrand::f64() / 2.0)
+}
+
+fn short(e: &S3Error) -> String {
+    match e {
+        S3Error::HttpFailWithBody(status, body) => {
+            format!(
+                "HTTP {status} {}",
+                xml_tag(body, "Code").unwrap_or_default()
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The text of the first `<tag>…</tag>` in an S3 XML error body.
+fn xml_tag(body: &str, tag: &str) -> Option<String> {
+    let start = body.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = body[start..].find(&format!("</{tag}>"))? + start;
+    Some(body[start..end].to_string())
+}
+
+/// An object being uploaded.
+#[derive(Debug)]
+struct S3Writer {
+    storage: S3Storage,
+    key: String,
+    full: String,
+    buf: Vec<u8>,
+    initial_part: usize,
+    upload_id: Option<String>,
+    parts: Vec<Part>,
+    written: u64,
+    done: bool,
+}
+
+impl S3Writer {
+    fn next_part_size(&self) -> usize {
+        part_size(
+            self.initial_part,
+            u32::try_from(self.parts.len()).unwrap_or(u32::MAX) + 1,
+        )
+    }
+
+    fn io_err(e: StorageError) -> io::Error {
+        io::Error::other(e.to_string())
+    }
+
+    /// Uploads `buf` as the next part, starting the multipart upload first if needed.
+    fn flush_part(&mut self) -> Result<(), StorageError> {
+        let number = u32::try_from(self.parts.len()).unwrap_or(u32::MAX) + 1;
+        if number > MAX_PARTS {
+            return Err(StorageError::Remote {
+                storage: self.storage.name.clone(),
+                location: location(&self.storage.settings),
+                message: format!("{} is larger than 10,000 parts allow", self.full),
+            });
+        }
+        if self.upload_id.is_none() {
+            let s = &self.storage;
+            let r = s.with_retry("starting upload of", &self.key, || {
+                s.upload
+                    .initiate_multipart_upload(&self.full, "application/octet-stream")
+            })?;
+            self.upload_id = Some(r.upload_id);
+        }
+        let id = self.upload_id.clone().expect("upload started");
+        let s = self.storage.clone();
+        let data = std::mem::take(&mut self.buf);
+        let part = s.with_retry(&format!("uploading part {number} of"), &self.key, || {
+            s.put_part(&self.full, &id, number, &data)
+        })?;
+        self.parts.push(part);
+        s.ui.debug(&format!(
+            "storage '{}': uploaded part {number} ({} bytes) of {}",
+            s.name,
+            data.len(),
+            self.full
+        ));
+        self.buf = Vec::with_capacity(self.next_part_size().min(64 << 20));
+        Ok(())
+    }
+
+    fn abort_upload(&mut self) {
+        if let Some(id) = self.upload_id.take() {
+            let s = self.storage.clone();
+            if let Err(e) = s.with_retry("aborting upload of", &self.key, || {
+                s.bucket.abort_upload(&self.full, &id)
+            }) {
+                s.ui.warn(&format!("{e} (prune removes the leftover upload later)"));
+            }
+        }
+    }
+}
+
+impl Write for S3Writer {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let room = self.next_part_size().saturating_sub(self.buf.len());
+            let n = room.min(rest.len());
+            self.buf.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            if self.buf.len() >= self.next_part_size() {
+                self.flush_part().map_err(Self::io_err)?;
+            }
+        }
+        self.written += data.len() as u64;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ObjectWriter for S3Writer {
+    fn commit(mut self: Box<Self>) -> Result<(), StorageError> {
+        let s = self.storage.clone();
+        if self.upload_id.is_none() && self.buf.len() < MIN_PART.max(DEFAULT_PART) {
+            // Small object: one PUT.
+            let data = std::mem::take(&mut self.buf);
+            s.with_retry("uploading", &self.key, || {
+                s.upload.put_object(&self.full, &data).map(|_| ())
+            })?;
+            self.done = true;
+            return Ok(());
+        }
+        if !self.buf.is_empty() {
+            self.flush_part()?;
+        }
+        let id = self.upload_id.clone().expect("upload started");
+        let parts = self.parts.clone();
+        let completed = s.with_retry("completing upload of", &self.key, || {
+            s.bucket
+                .complete_multipart_upload(&self.full, &id, parts.clone())
+                .map(|_| ())
+        });
+        if let Err(e) = completed {
+            // The completion may have landed before the connection dropped: accept it only
+            // when the object is there with every byte.
+            if s.stat(&self.key)?.is_some_and(|m| m.size == self.written) {
+                self.done = true;
+                return Ok(());
+            }
+            self.abort_upload();
+            return Err(e);
+        }
+        self.done = true;
+        self.upload_id = None;
+        Ok(())
+    }
+
+    fn abort(mut self: Box<Self>) {
+        self.abort_upload();
+        self.done = true;
+    }
+}
+
+impl Drop for S3Writer {
+    fn drop(&mut self) {
+        if !self.done {
+            self.abort_upload();
+        }
+    }
+}
+
+impl Storage for S3Storage {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn location(&self) -> String {
+        location(&self.settings)
+    }
+
+    fn put_stream(
+        &self,
+        key: &str,
+        size_hint: Option<u64>,
+    ) -> Result<Box<dyn ObjectWriter>, StorageError> {
+        let initial = initial_part_size(size_hint);
+        Ok(Box::new(S3Writer {
+            storage: self.clone(),
+            key: key.to_string(),
+            full: self.full_key(key),
+            buf: Vec::with_capacity(initial.min(64 << 20)),
+            initial_part: initial,
+            upload_id: None,
+            parts: Vec::new(),
+            written: 0,
+            done: false,
+        }))
+    }
+
+    fn put_bytes(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
+        let full = self.full_key(key);
+        self.with_retry("uploading", key, || {
+            self.upload.put_object(&full, data).map(|_| ())
+        })
+    }
+
+    fn get(&self, key: &str) -> Result<Box<dyn Read + Send>, StorageError> {
+        // Fail early (and clearly) on a missing object, then stream the body through a pipe.
+        if self.stat(key)?.is_none() {
+            return Err(StorageError::NotFound {
+                storage: self.name.clone(),
+                location: format!("{} key {}", self.location(), self.full_key(key)),
+            });
+        }
+        let (reader, mut writer) = io::pipe().map_err(|source| StorageError::Io {
+            storage: self.name.clone(),
+            op: "creating a pipe for",
+            location: key.to_string(),
+            source,
+        })?;
+        let bucket = self.bucket.clone();
+        let full = self.full_key(key);
+        std::thread::spawn(move || {
+            if let Err(e) = bucket.get_object_to_writer(&full, &mut writer) {
+                // The reader sees a truncated stream; make it an error it cannot miss.
+                let _ =
+                    writer.write_all(format!("\n-- sqlguard: download failed: {e}\n").as_bytes());
+            }
+        });
+        Ok(Box::new(reader))
+    }
+
+    fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let full = self.full_key(key);
+        let r = self.with_retry("reading", key, || match self.bucket.get_object(&full) {
+            Ok(r) => Ok(Some(r.to_vec())),
+            Err(S3Error::HttpFailWithBody(404, body))
+                if body.contains("NoSuchKey") || body.is_empty() =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        })?;
+        Ok(r)
+    }
+
+    fn stat(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
+        let full = self.full_key(key);
+        self.with_retry("reading metadata of", key, || {
+            match self.bucket.head_object(&full) {
+                Ok((head, _)) => Ok(Some(ObjectMeta {
+                    key: key.to_string(),
+                    size: head
+                        .content_length
+                        .and_then(|l| u64::try_from(l).ok())
+                        .unwrap_or(0),
+                    modified: head
+                        .last_modified
+                        .as_deref()
+                        .and_then(|t| DateTime::parse_from_rfc2822(t).ok())
+                        .map(|t| t.with_timezone(&Utc)),
+                })),
+                Err(S3Error::HttpFailWithBody(404, _)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
+        let full = self.full_key(prefix);
+        let pages = self.with_retry("listing", prefix, || self.bucket.list(full.clone(), None))?;
+        let mut out: Vec<ObjectMeta> = pages
+            .into_iter()
+            .flat_map(|p| p.contents)
+            .map(|o| ObjectMeta {
+                key: self.strip(&o.key),
+                size: o.size,
+                modified: DateTime::parse_from_rfc3339(&o.last_modified)
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc)),
+            })
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StorageError> {
+        let full = self.full_key(key);
+        self.with_retry("deleting", key, || match self.bucket.delete_object(&full) {
+            Ok(_) | Err(S3Error::HttpFailWithBody(404, _)) => Ok(()),
+            Err(e) => Err(e),
+        })
+    }
+
+    fn preflight(&self) -> Result<(), StorageError> {
+        let prefix = self.full_key("");
+        self.with_retry("checking bucket", "", || {
+            self.bucket
+                .list_page(prefix.clone(), None, None, None, Some(1))
+                .map(|_| ())
+        })
+    }
+
+    fn lock(&self, name: &str) -> Result<StorageLock, StorageError> {
+        let id: String =
+            Sha256::digest(format!("{}|{}", self.settings.endpoint, self.location()).as_bytes())
+                .iter()
+                .take(8)
+                .map(|b| format!("{b:02x}"))
+                .collect();
+        let file = format!("{}-{id}-{}.lock", self.name, name.replace('/', "_"));
+        let path = self.lock_dir.join(file);
+        let io_err = |source| StorageError::Io {
+            storage: self.name.clone(),
+            op: "locking",
+            location: path.display().to_string(),
+            source,
+        };
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.lock_dir)
+                .map_err(io_err)?;
+        }
+        StorageLock::acquire(&path).map_err(io_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_sizes_fit_five_tebibytes_in_ten_thousand_parts() {
+        assert_eq!(initial_part_size(None), DEFAULT_PART);
+        assert_eq!(initial_part_size(Some(1 << 30)), DEFAULT_PART);
+        let big = initial_part_size(Some(2 << 40));
+        assert!(big > DEFAULT_PART && big.is_multiple_of(1 << 20), "{big}");
+        // Even starting at 8 MiB (an estimate far too low), 10,000 growing parts hold 5 TiB.
+        let total: u64 = (1..=MAX_PARTS)
+            .map(|n| part_size(DEFAULT_PART, n) as u64)
+            .sum();
+        assert!(total >= 5 << 40, "{total}");
+        assert_eq!(part_size(DEFAULT_PART, 1), DEFAULT_PART);
+        assert_eq!(part_size(DEFAULT_PART, 1000), DEFAULT_PART);
+        assert_eq!(part_size(DEFAULT_PART, 1001), 2 * DEFAULT_PART);
+        assert!(part_size(DEFAULT_PART, 10_000) <= MAX_PART);
+    }
+
+    #[test]
+    fn failures_are_classified() {
+        let http = |s, b: &str| S3Error::HttpFailWithBody(s, b.to_string());
+        for e in [
+            http(500, ""),
+            http(503, "<Code>SlowDown</Code>"),
+            http(429, ""),
+            http(400, "<Code>Throttling</Code>"),
+        ] {
+            assert_eq!(classify(&e), Failure::Transient, "{e}");
+        }
+        for e in [
+            http(403, "<Code>SignatureDoesNotMatch</Code>"),
+            http(404, "<Code>NoSuchBucket</Code>"),
+            http(400, ""),
+        ] {
+            assert_eq!(classify(&e), Failure::Permanent, "{e}");
+        }
+        assert_eq!(
+            classify(&S3Error::Io(io::Error::other("reset"))),
+            Failure::Transient
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for attempt in 1..10 {
+            let d = backoff(attempt, 5);
+            assert!(d <= Duration::from_secs(5), "{d:?}");
+        }
+        assert!(backoff(1, 30) <= Duration::from_millis(500));
+    }
+
+    #[test]
+    fn xml_error_codes_are_read() {
+        assert_eq!(
+            xml_tag("<Error><Code>NoSuchBucket</Code></Error>", "Code").as_deref(),
+            Some("NoSuchBucket")
+        );
+        assert_eq!(xml_tag("nothing", "Code"), None);
+    }
+}

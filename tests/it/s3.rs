@@ -1,0 +1,317 @@
+//! S3-compatible storage against a real server (s3s-fs): the storage contract, local + S3 in one
+//! run, multipart uploads, retries, and every fault leaving the local copy intact.
+
+use std::io::{BufRead, BufReader, Read};
+use std::time::{Duration, Instant};
+
+use sqlguard::config::settings::{RetrySettings, S3Settings};
+use sqlguard::secret::Secret;
+use sqlguard::storage::s3::S3Storage;
+use sqlguard::storage::Storage;
+use sqlguard::ui::Ui;
+
+use crate::support::{mariadb, s3, Env, Record, Run, S3};
+
+fn settings(server: &S3, bucket: &str, prefix: &str) -> S3Settings {
+    S3Settings {
+        endpoint: server.endpoint(),
+        region: "us-east-1".into(),
+        bucket: bucket.into(),
+        prefix: prefix.into(),
+        path_style: true,
+        access_key_id: server.access_key(),
+        secret_access_key: Secret::new(server.secret_key()),
+        ca_file: None,
+        storage_class: None,
+        sse: None,
+        sse_kms_key_id: None,
+    }
+}
+
+fn storage(server: &S3, bucket: &str, prefix: &str) -> S3Storage {
+    let locks = tempfile::tempdir().unwrap().keep();
+    S3Storage::new(
+        "s3",
+        &settings(server, bucket, prefix),
+        RetrySettings::default(),
+        locks,
+        Ui::silent(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn behaviour_suite_passes_on_a_real_s3_server() {
+    let server = s3();
+    let bucket = server.bucket("behaviour");
+    sqlguard::storage::behaviour::run_all(&storage(server, &bucket, ""), "srv/");
+    let prefixed = server.bucket("behaviour-prefix");
+    sqlguard::storage::behaviour::run_all(&storage(server, &prefixed, "team/prod"), "srv/");
+    assert!(server
+        .keys(&prefixed)
+        .iter()
+        .all(|k| k.starts_with("team/prod/")));
+}
+
+/// A config with a local storage and the S3 storage `offsite`, both used by `daily`.
+fn two_storage_config(env: &Env, server: &S3, bucket: &str, server_extra: &str, compression: &str) {
+    env.write_config(
+        server_extra,
+        &format!(
+            "storage:\n  local:\n    type: local\n    path: {{storage}}\n{}retry: {{attempts: 3, max_backoff: 1s}}\nbackup_types:\n  daily:\n    storages: [local, offsite]\n    compression: {{algorithm: {compression}{}}}\n    retention: {{keep_last: 7}}\n",
+            server.storage_yaml("offsite", bucket),
+            if compression == "none" { "" } else { ", level: 1" }
+        ),
+    );
+}
+
+fn by_storage<'a>(records: &'a [Record], storage: &str) -> &'a Record {
+    records
+        .iter()
+        .find(|r| r.storage == storage)
+        .unwrap_or_else(|| panic!("no record for {storage}: {records:?}"))
+}
+
+#[test]
+fn local_and_s3_copies_are_identical_and_the_s3_copy_restores() {
+    let db = mariadb();
+    let name = db.create_shop("s3rt", 2000);
+    let server = s3();
+    let bucket = server.bucket("copies");
+    let env = Env::new();
+    two_storage_config(&env, server, &bucket, "", "zstd");
+    env.run(&["backup", "--type", "daily", "--db", &name])
+        .expect(0);
+    let list = env.list(&[]);
+    assert_eq!(list.backups.len(), 2);
+    let (local, remote) = (
+        by_storage(&list.backups, "local"),
+        by_storage(&list.backups, "offsite"),
+    );
+    assert_eq!(
+        (local.status.as_str(), remote.status.as_str()),
+        ("success", "success")
+    );
+    assert_eq!(local.key, remote.key);
+    assert_eq!(local.sha256, remote.sha256);
+    let key = local.key.clone().unwrap();
+    let on_disk = std::fs::read(env.storage().join(&key)).unwrap();
+    // Read the S3 copy back through the S3 API, not from s3s-fs's directory.
+    let mut via_api = Vec::new();
+    storage(server, &bucket, "")
+        .get(&key)
+        .unwrap()
+        .read_to_end(&mut via_api)
+        .unwrap();
+    assert_eq!(on_disk, via_api, "local and S3 objects differ");
+    let plain = zstd::decode_all(via_api.as_slice()).unwrap();
+    let restored = db.create_db("s3rt_restored");
+    db.restore(&restored, &plain);
+    assert_eq!(db.checksums(&name), db.checksums(&restored));
+    // The index and manifest live in the bucket beside the object.
+    let keys = server.keys(&bucket);
+    assert!(keys.contains(&"main/index.json".to_string()), "{keys:?}");
+    assert!(
+        keys.contains(remote.manifest_key.as_ref().unwrap()),
+        "{keys:?}"
+    );
+    assert_eq!(env.list(&["--storage", "offsite"]).backups.len(), 1);
+}
+
+#[test]
+fn a_large_dump_goes_up_in_several_parts() {
+    let db = mariadb();
+    let name = db.create_shop("s3big", 420_000);
+    let server = s3();
+    let bucket = server.bucket("big");
+    let env = Env::new();
+    two_storage_config(&env, server, &bucket, "", "none");
+    let r = env.run(&["-v", "backup", "--type", "daily", "--db", &name]);
+    r.expect(0);
+    let parts = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("storage 'offsite': uploaded part"))
+        .count();
+    let list = env.list(&["--storage", "offsite"]);
+    let rec = &list.backups[0];
+    assert!(
+        rec.compressed_bytes > 64 << 20,
+        "dump too small for the test: {}",
+        rec.compressed_bytes
+    );
+    assert!(parts >= 8, "{parts} parts:\n{}", r.stderr);
+    let path = server.object_path(&bucket, rec.key.as_ref().unwrap());
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        rec.compressed_bytes
+    );
+    assert_eq!(Some(crate::support::sha256_file(&path)), rec.sha256);
+    assert!(
+        server.open_uploads().is_empty()
+            || !server.open_uploads().iter().any(|u| u.contains(".part-")),
+        "{:?}",
+        server.open_uploads()
+    );
+}
+
+/// The shape every S3 fault must have: exit 1, the S3 copy recorded as failed with `expected`
+/// in its error, nothing under the final key, and the local copy intact and recorded.
+fn assert_fault(env: &Env, r: &Run, server_keys: &[String], expected: &str) {
+    r.expect(1);
+    let list = env.list(&[]);
+    let local = by_storage(&list.backups, "local");
+    let remote = by_storage(&list.backups, "offsite");
+    assert_eq!(local.status, "success");
+    let path = env.storage().join(local.key.as_ref().unwrap());
+    assert_eq!(
+        Some(crate::support::sha256_file(&path)),
+        local.sha256,
+        "local copy damaged"
+    );
+    assert_eq!(remote.status, "failed");
+    let err = remote.error.clone().unwrap();
+    assert!(
+        err.contains(expected),
+        "error {err:?} does not say {expected:?}"
+    );
+    assert!(remote.key.is_none());
+    let key = local.key.clone().unwrap();
+    assert!(
+        !server_keys.contains(&key),
+        "object visible under the final key"
+    );
+    assert!(
+        r.stderr.contains("offsite"),
+        "the log does not name the failed storage: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn s3_down_at_start_fails_that_storage_only() {
+    let db = mariadb();
+    let name = db.create_shop("s3down", 200);
+    let env = Env::new();
+    let server = S3::private(&env.path("s3"));
+    let bucket = server.bucket("down");
+    two_storage_config(&env, &server, &bucket, "", "zstd");
+    server.kill();
+    let r = env.run(&["backup", "--type", "daily", "--db", &name]);
+    assert_fault(&env, &r, &server.keys(&bucket), "cannot reach");
+    assert!(
+        r.stderr.contains("retrying"),
+        "a connection failure is transient and retried: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn s3_killed_mid_upload_leaves_no_object_and_the_local_copy() {
+    let db = mariadb();
+    let name = db.create_shop("s3kill", 420_000);
+    let env = Env::new();
+    let server = S3::private(&env.path("s3"));
+    let bucket = server.bucket("kill");
+    two_storage_config(&env, &server, &bucket, "", "none");
+    let child = env
+        .cmd()
+        .args(["backup", "--type", "daily", "--db", &name])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.open_uploads().iter().any(|f| f.contains(".part-")) {
+        assert!(Instant::now() < deadline, "the upload never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.kill();
+    let r = Run::from(child.wait_with_output().unwrap());
+    assert_fault(&env, &r, &server.keys(&bucket), "offsite");
+}
+
+#[test]
+fn wrong_secret_key_fails_at_once_naming_the_fix() {
+    let db = mariadb();
+    let name = db.create_shop("s3key", 100);
+    let server = s3();
+    let bucket = server.bucket("badkey");
+    let env = Env::new();
+    two_storage_config(&env, server, &bucket, "", "zstd");
+    let cfg = std::fs::read_to_string(env.config())
+        .unwrap()
+        .replace(&server.secret_key(), "not-the-secret");
+    std::fs::write(env.config(), cfg).unwrap();
+    let r = env.run(&["backup", "--type", "daily", "--db", &name]);
+    assert_fault(&env, &r, &server.keys(&bucket), "secret key does not match");
+    assert!(
+        !r.stderr.contains("retrying"),
+        "a permanent failure must not be retried: {}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("not-the-secret"), "secret in the log");
+}
+
+#[test]
+fn missing_bucket_fails_at_once_naming_bucket_and_endpoint() {
+    let db = mariadb();
+    let name = db.create_shop("s3nobucket", 100);
+    let server = s3();
+    let env = Env::new();
+    let missing = format!("no-such-bucket-{:08x}", fastrand::u32(..));
+    two_storage_config(&env, server, &missing, "", "zstd");
+    let r = env.run(&["backup", "--type", "daily", "--db", &name]);
+    assert_fault(&env, &r, &[], &format!("bucket '{missing}' does not exist"));
+    assert!(
+        !server.dir.join("data").join(&missing).exists(),
+        "the upload went ahead"
+    );
+    let remote = env.list(&["--storage", "offsite"]).backups.remove(0);
+    assert!(remote.error.unwrap().contains(&server.endpoint()));
+}
+
+#[test]
+fn a_transient_failure_is_retried_visibly_and_ends_in_success() {
+    let db = mariadb();
+    let name = db.create_shop("s3retry", 200);
+    let env = Env::new();
+    let server = S3::private(&env.path("s3"));
+    let bucket = server.bucket("retry");
+    env.write_config(
+        "",
+        &format!(
+            "storage:\n{}retry: {{attempts: 8, max_backoff: 2s}}\nbackup_types:\n  daily:\n    retention: {{keep_last: 7}}\n",
+            server.storage_yaml("offsite", &bucket)
+        ),
+    );
+    server.kill();
+    let mut child = env
+        .cmd()
+        .args(["backup", "--type", "daily", "--db", &name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bring the server back as soon as sqlguard says it is retrying.
+    let mut log = String::new();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("retrying") {
+            server.restart();
+            break;
+        }
+    }
+    for line in lines {
+        log.push_str(&line.unwrap());
+        log.push('\n');
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{log}");
+    assert!(log.contains("retrying in"), "{log}");
+    let rec = env.list(&[]).backups.remove(0);
+    assert_eq!(rec.status, "success");
+    assert!(server.keys(&bucket).contains(rec.key.as_ref().unwrap()));
+}
