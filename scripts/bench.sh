@@ -2,7 +2,7 @@
 # Benchmark (not a test): sqlguard against the plain shell pipelines it replaces, in the same run,
 # on a generated database of a few hundred MB. Prints wall-time ratios and peak RSS.
 #   scripts/bench.sh [SCALE] [XZ_LEVEL]    # SCALE orders (default 2000000 ≈ 350 MB of SQL)
-# Set BENCH_SKIP_XZ=1 to skip the (slow) xz pair.
+# Set BENCH_SKIP_XZ=1 to skip the (slow) xz pair, BENCH_SKIP_S3=1 to skip the S3 pairs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -39,7 +39,19 @@ dump=(mariadb-dump --defaults-file="$work/client.cnf" --single-transaction --ski
       --routines --triggers --events --hex-blob --default-character-set=utf8mb4 --no-tablespaces
       --max-allowed-packet=1G --comments -- "$db")
 
-config() { # $1 algorithm, $2 level
+config() { # $1 algorithm, $2 level, $3 storage (local | s3)
+  local storage_yaml="  local: {type: local, path: $work/store}"
+  if [ "${3:-local}" = s3 ]; then
+    storage_yaml="  local:
+    type: s3
+    endpoint: http://127.0.0.1:$s3_port
+    bucket: $bucket
+    path_style: true
+    access_key_id: $(cat "$work/s3/access-key")
+    secret_access_key: $(cat "$work/s3/secret-key")"
+  fi
+  local level_yaml=", level: $2"
+  [ "$1" = none ] && level_yaml=
   cat >"$work/sqlguard.yaml" <<YAML
 servers:
   bench:
@@ -49,10 +61,10 @@ servers:
     password_file: $work/mariadb/root-password
     databases: {include: ["$db"]}
 storage:
-  local: {type: local, path: $work/store}
+$storage_yaml
 backup_types:
   manual:
-    compression: {algorithm: $1, level: $2, threads: 0}
+    compression: {algorithm: $1$level_yaml, threads: 0}
     retention: {keep_last: 1}
 YAML
 }
@@ -78,6 +90,24 @@ measure "sqlguard-zstd-3" "$bin" --config "$work/sqlguard.yaml" --no-progress -q
 ls -l "$work/base.zst" | awk '{print "baseline zstd bytes:", $5}'
 "$bin" --config "$work/sqlguard.yaml" list --json | awk -F': ' '/compressed_bytes/ {print "sqlguard zstd bytes:", $2}' | head -1
 
+if [ -z "${BENCH_SKIP_S3:-}" ]; then
+  # The same backup to an S3-compatible server on loopback (s3s-fs) against local storage,
+  # once zstd-compressed and once uncompressed (many multipart parts: shows memory stays flat).
+  s3_port=${BENCH_S3_PORT:-3397}
+  scripts/s3.sh start "$work/s3" "$s3_port" >/dev/null
+  bucket=bench-$$
+  mkdir -p "$work/s3/data/$bucket"
+  for algo in zstd none; do
+    rm -rf "$work/store"
+    config "$algo" 3 local
+    measure "sqlguard-$algo-local" "$bin" --config "$work/sqlguard.yaml" --no-progress -q backup
+    config "$algo" 3 s3
+    measure "sqlguard-$algo-s3" "$bin" --config "$work/sqlguard.yaml" --no-progress -q backup
+  done
+  rm -rf "$work/s3/data/$bucket" "$work/store"
+  scripts/s3.sh stop "$work/s3"
+fi
+
 if [ -z "${BENCH_SKIP_XZ:-}" ]; then
   rm -rf "$work/store"
   measure "dump|xz-$xz_level-T0" bash -c "$(printf '%q ' "${dump[@]}") | xz -$xz_level -T0 > $work/base.xz"
@@ -89,6 +119,9 @@ echo
 echo "== ratios (sqlguard / shell pipeline; <= 1.05 is the target) =="
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 echo "zstd wall: $(ratio "${wall[sqlguard-zstd-3]}" "${wall[dump|zstd-3-T0]}")   sqlguard peak RSS: $((rss[sqlguard-zstd-3] / 1024)) MiB (target < 100)"
+if [ -z "${BENCH_SKIP_S3:-}" ]; then
+  echo "s3/local wall, zstd: $(ratio "${wall[sqlguard-zstd-s3]}" "${wall[sqlguard-zstd-local]}")   none: $(ratio "${wall[sqlguard-none-s3]}" "${wall[sqlguard-none-local]}")   peak RSS to S3, none: $((rss[sqlguard-none-s3] / 1024)) MiB"
+fi
 if [ -z "${BENCH_SKIP_XZ:-}" ]; then
   echo "xz wall:   $(ratio "${wall[sqlguard-xz-$xz_level]}" "${wall[dump|xz-$xz_level-T0]}")   sqlguard peak RSS: $((rss[sqlguard-xz-$xz_level] / 1024)) MiB"
 fi

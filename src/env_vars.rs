@@ -96,7 +96,47 @@ pub const ALL: &[(&str, &str)] = &[
         "Compressor threads of every backup type (0 = one per core).",
     ),
     (
+        S3_BUCKET,
+        "S3 bucket; creates the S3 storage `s3`, or overrides the one S3 storage.",
+    ),
+    (
+        S3_ENDPOINT,
+        "S3 endpoint URL (http:// only for endpoints without TLS).",
+    ),
+    (S3_REGION, "S3 region (default us-east-1)."),
+    (S3_PREFIX, "Key prefix inside the S3 bucket."),
+    (
+        S3_PATH_STYLE,
+        "`true` for path-style S3 addressing (most non-AWS servers).",
+    ),
+    (
         LOCK_DIR,
         "Directory for lock files of storages that are not local directories.",
     ),
 ];
+
+/// Variables read from outside sqlguard's namespace, with their meaning.
+pub const FOREIGN: &[(&str, &str)] = &[
+    (
+        AWS_ACCESS_KEY_ID,
+        "S3 access key, for S3 storages whose config names none.",
+    ),
+    (
+        AWS_SECRET_ACCESS_KEY,
+        "S3 secret key, for S3 storages whose config names none.",
+    ),
+    ("NO_COLOR", "Set (to anything) to disable colour in tables."),
+];
+
+#[cfg(test)]
+mod tests {
+    /// The README documents every variable (and so cannot drift from this list).
+    #[test]
+    fn readme_documents_every_variable() {
+        let readme = include_str!("../README.md");
+        for (name, doc) in super::ALL.iter().chain(super::FOREIGN) {
+            let row = format!("| `{name}` | {doc} |");
+            assert!(readme.contains(&row), "README lacks the row: {row}");
+        }
+    }
+}

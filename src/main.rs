@@ -37,6 +37,16 @@ fn run(cli: Cli) -> ExitCode {
     for w in &settings.warnings {
         ui.warn(w);
     }
+    // A custom CA for S3 endpoints reaches the TLS client through SSL_CERT_FILE, which it reads
+    // (with the system store) on each connection. Set here, before any thread starts.
+    match settings.s3_ca_file() {
+        Ok(Some(ca)) => std::env::set_var("SSL_CERT_FILE", ca),
+        Ok(None) => {}
+        Err(e) => {
+            ui.error(&format!("{e:#}"));
+            return ExitCode::Usage;
+        }
+    }
     let cancel = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second signal exits at once; the first asks the run to stop cleanly.

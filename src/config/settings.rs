@@ -431,6 +431,32 @@ impl Settings {
         self.storages.iter().find(|s| s.name == name)
     }
 
+    /// The one CA file that S3 storages ask to trust, if any.
+    ///
+    /// Fails when two storages name different files: the TLS client takes one for the process.
+    pub fn s3_ca_file(&self) -> Result<Option<&Path>, ConfigError> {
+        let mut found: Option<(&str, &Path)> = None;
+        for st in &self.storages {
+            if let StorageKind::S3(s3) = &st.kind {
+                if let Some(ca) = &s3.ca_file {
+                    match found {
+                        Some((other, path)) if path != ca.as_path() => {
+                            return Err(ConfigError::Invalid {
+                                origin: "config".into(),
+                                key: format!("storage.{}.ca_file", st.name),
+                                message: format!(
+                                    "differs from storage.{other}.ca_file: put both CAs in one PEM file and name it in both"
+                                ),
+                            })
+                        }
+                        _ => found = Some((&st.name, ca)),
+                    }
+                }
+            }
+        }
+        Ok(found.map(|(_, p)| p))
+    }
+
     /// The settings as YAML, secrets shown as `***`.
     pub fn to_redacted_yaml(&self) -> String {
         yaml_serde::to_string(self).unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
@@ -1167,6 +1193,60 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("0 to 9"), "{e}");
+    }
+
+    #[test]
+    fn environment_alone_configures_s3_with_aws_credentials() {
+        let s = Settings::resolve(
+            None,
+            &env(&[
+                (ev::DB_USER, "bk"),
+                (ev::S3_BUCKET, "backups"),
+                (ev::S3_ENDPOINT, "http://127.0.0.1:9000/"),
+                (ev::S3_PATH_STYLE, "true"),
+                (ev::S3_PREFIX, "/prod/"),
+                (ev::AWS_ACCESS_KEY_ID, "AK"),
+                (ev::AWS_SECRET_ACCESS_KEY, "SK"),
+            ]),
+        )
+        .unwrap();
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        let StorageKind::S3(s3) = &s.storages[0].kind else {
+            panic!("not s3")
+        };
+        assert_eq!(
+            (s3.bucket.as_str(), s3.prefix.as_str(), s3.endpoint.as_str()),
+            ("backups", "prod", "http://127.0.0.1:9000")
+        );
+        assert!(s3.path_style);
+        assert_eq!(s3.secret_access_key.expose(), "SK");
+        assert!(!s.to_redacted_yaml().contains("SK\n"));
+    }
+
+    #[test]
+    fn s3_without_credentials_or_with_local_keys_is_refused() {
+        let e = from_yaml(
+            "servers:\n  m: {}\nstorage:\n  o:\n    type: s3\n    bucket: b\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("no credentials") && e.contains("AWS_ACCESS_KEY_ID"),
+            "{e}"
+        );
+        let e = from_yaml(
+            "servers:\n  m: {}\nstorage:\n  o:\n    type: local\n    path: /x\n    bucket: b\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("storage.o.bucket") && e.contains("not a key of a local storage"),
+            "{e}"
+        );
+        let e = from_yaml("servers:\n  m: {}\nstorage:\n  o:\n    type: s3\n    bucket: b\n    endpoint: s3.example.com\n", &[(ev::AWS_ACCESS_KEY_ID, "a"), (ev::AWS_SECRET_ACCESS_KEY, "b")]).unwrap_err().to_string();
+        assert!(e.contains("https://"), "{e}");
     }
 
     #[test]
