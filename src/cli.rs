@@ -60,6 +60,8 @@ pub enum Command {
     Backup(cmd::backup::Args),
     /// List backups from the index, newest first
     List(cmd::list::Args),
+    /// Apply retention: delete what the policy no longer keeps (--dry-run shows the plan)
+    Prune(cmd::prune::Args),
     /// Validate the configuration or show it resolved
     #[command(subcommand)]
     Config(cmd::config::Command),

@@ -66,6 +66,15 @@ pub fn server_prefix(server: &str) -> String {
     format!("{}/", encode_component(server))
 }
 
+/// Whether `key` may be deleted on behalf of `server`'s index: it lies under the server's prefix
+/// and has no empty, `.` or `..` component, so a tampered index cannot point outside.
+pub fn is_owned_key(server: &str, key: &str) -> bool {
+    key.starts_with(&server_prefix(server))
+        && key
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
 /// A new backup id: UTC start time to the second plus 8 random hex digits, e.g.
 /// `20261128T024500Z_9f3a61c2`. Ids sort by start time.
 pub fn new_id(started: DateTime<Utc>) -> String {
@@ -155,5 +164,20 @@ mod tests {
             "main/db/daily/X.manifest.json"
         );
         assert_eq!(index_key("main"), "main/index.json");
+    }
+
+    #[test]
+    fn owned_keys_stay_under_the_server() {
+        assert!(is_owned_key("main", "main/shop/daily/x.sql.zst"));
+        for k in [
+            "other/shop/x",
+            "main/../etc/passwd",
+            "main//x",
+            "/main/x",
+            "main/./x",
+            "mainx/y",
+        ] {
+            assert!(!is_owned_key("main", k), "{k}");
+        }
     }
 }

@@ -16,6 +16,8 @@ pub mod index;
 pub mod layout;
 pub mod mysql;
 pub mod pipeline;
+pub mod prune;
+pub mod retention;
 pub mod secret;
 pub mod storage;
 pub mod ui;

@@ -62,6 +62,7 @@ fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Backup(a) => cmd::backup::run(a, &ctx),
         Command::List(a) => cmd::list::run(a, &ctx),
+        Command::Prune(a) => cmd::prune::run(a, &ctx),
         Command::Config(c) => cmd::config::run(c, &ctx),
         Command::Index(c) => cmd::index::run(c, &ctx),
     };

@@ -8,6 +8,7 @@ use crate::duration::compact;
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::index::{BackupRecord, Status, SCHEMA_VERSION};
+use crate::prune::PruneRequest;
 use crate::ui::human_bytes;
 
 /// Dump the selected databases and store them on every storage of the backup type.
@@ -39,6 +40,9 @@ pub struct BackupReport<'a> {
     pub interrupted: bool,
     pub backups: &'a [BackupRecord],
     pub errors: &'a [String],
+    /// The prune that followed, when `prune_after_backup` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prune: Option<&'a crate::prune::PruneOutcome>,
 }
 
 /// Runs the backup and prints one row per database and storage.
@@ -49,6 +53,16 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         databases: args.databases.clone(),
     };
     let outcome = backup::run(&ctx.settings, &req, &ctx.ui, &ctx.cancel)?;
+    let pruned = if ctx.settings.prune_after_backup && !outcome.interrupted {
+        ctx.ui.info("pruning (prune_after_backup)");
+        let req = PruneRequest {
+            servers: args.server.clone(),
+            ..Default::default()
+        };
+        Some(super::prune::execute(&req, ctx)?)
+    } else {
+        None
+    };
     if ctx.json {
         Printer::json(&BackupReport {
             schema_version: SCHEMA_VERSION,
@@ -57,47 +71,54 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             interrupted: outcome.interrupted,
             backups: &outcome.records,
             errors: &outcome.errors,
+            prune: pruned.as_ref(),
         })?;
-    } else if !outcome.records.is_empty() {
-        let mut t = table(
-            &[
-                "SERVER",
-                "DATABASE",
-                "STORAGE",
-                "STATUS",
-                "SIZE",
-                "RAW",
-                "TIME",
-                "ID / ERROR",
-            ],
-            ctx.ui.color(),
-        );
-        for r in &outcome.records {
-            let ok = r.status == Status::Success;
-            t.add_row(vec![
-                r.server.clone(),
-                r.database.clone(),
-                r.storage.clone(),
-                r.status.as_str().to_string(),
-                if ok {
-                    human_bytes(r.compressed_bytes)
-                } else {
-                    "-".into()
-                },
-                human_bytes(r.raw_bytes),
-                compact(r.duration_seconds.round() as u64),
-                if ok {
-                    r.id.clone()
-                } else {
-                    r.error.clone().unwrap_or_default()
-                },
-            ]);
+    } else {
+        if !outcome.records.is_empty() {
+            let mut t = table(
+                &[
+                    "SERVER",
+                    "DATABASE",
+                    "STORAGE",
+                    "STATUS",
+                    "SIZE",
+                    "RAW",
+                    "TIME",
+                    "ID / ERROR",
+                ],
+                ctx.ui.color(),
+            );
+            for r in &outcome.records {
+                let ok = r.status == Status::Success;
+                t.add_row(vec![
+                    r.server.clone(),
+                    r.database.clone(),
+                    r.storage.clone(),
+                    r.status.as_str().to_string(),
+                    if ok {
+                        human_bytes(r.compressed_bytes)
+                    } else {
+                        "-".into()
+                    },
+                    human_bytes(r.raw_bytes),
+                    compact(r.duration_seconds.round() as u64),
+                    if ok {
+                        r.id.clone()
+                    } else {
+                        r.error.clone().unwrap_or_default()
+                    },
+                ]);
+            }
+            Printer::line(&t.to_string())?;
         }
-        Printer::line(&t.to_string())?;
+        if let Some(p) = &pruned {
+            super::prune::print(p, ctx)?;
+        }
     }
+    let ok = outcome.all_ok() && pruned.as_ref().is_none_or(|p| p.all_ok());
     Ok(if outcome.interrupted {
         ExitCode::Interrupted
-    } else if outcome.all_ok() {
+    } else if ok {
         ExitCode::Success
     } else {
         ExitCode::Failure

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod config;
 pub mod index;
 pub mod list;
+pub mod prune;
 
 use std::io::Write;
 use std::sync::atomic::AtomicBool;

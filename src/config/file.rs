@@ -25,6 +25,10 @@ pub struct FileConfig {
     pub lock_dir: Option<String>,
     /// Retries of transient storage failures.
     pub retry: Option<RetryFile>,
+    /// Run a prune after every backup run (one timer for both).
+    pub prune_after_backup: Option<bool>,
+    /// Temp files and incomplete uploads older than this are orphans that prune removes.
+    pub orphan_min_age: Option<HumanDuration>,
 }
 
 /// Retries of transient storage failures (connection errors, timeouts, HTTP 5xx, 429).
@@ -138,6 +142,9 @@ pub struct BackupTypeFile {
     pub storages: Option<Vec<String>>,
     pub compression: Option<CompressionFile>,
     pub retention: Option<RetentionFile>,
+    /// Retention for some storages instead of `retention`, by storage name.
+    #[serde(default)]
+    pub storage_retention: BTreeMap<String, RetentionFile>,
 }
 
 /// Compression of a backup type.

@@ -31,6 +31,9 @@ const DEFAULT_TYPES: &[(&str, Option<&str>, u32)] = &[
     ("manual", None, 10),
 ];
 
+/// Age after which a temp file or incomplete upload is an orphan (its run is surely gone).
+pub const DEFAULT_ORPHAN_MIN_AGE: HumanDuration = HumanDuration(6 * 3600);
+
 /// How long records of failed runs stay in the index by default.
 pub const DEFAULT_FAILED_KEEP_WITHIN: HumanDuration = HumanDuration(7 * 86_400);
 
@@ -44,6 +47,8 @@ pub struct Settings {
     pub backup_types: Vec<BackupTypeSettings>,
     pub lock_dir: PathBuf,
     pub retry: RetrySettings,
+    pub prune_after_backup: bool,
+    pub orphan_min_age: HumanDuration,
     /// Non-fatal findings (unknown `SQLGUARD_*` variables, …) for the caller to print.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -135,6 +140,8 @@ pub struct BackupTypeSettings {
     pub storages: Vec<String>,
     pub compression: Compression,
     pub retention: Retention,
+    /// Retention that replaces `retention` on these storages.
+    pub storage_retention: BTreeMap<String, Retention>,
 }
 
 /// Retention rules of a backup type. At least one of `keep_last`, `keep_within`, `forever` is set.
@@ -417,6 +424,8 @@ impl Settings {
             backup_types,
             lock_dir,
             retry,
+            prune_after_backup: file.prune_after_backup.unwrap_or(false),
+            orphan_min_age: file.orphan_min_age.unwrap_or(DEFAULT_ORPHAN_MIN_AGE),
             warnings,
         })
     }
@@ -424,6 +433,12 @@ impl Settings {
     /// The backup type called `name`.
     pub fn backup_type(&self, name: &str) -> Option<&BackupTypeSettings> {
         self.backup_types.iter().find(|t| t.name == name)
+    }
+
+    /// The retention of `backup_type` on `storage`: the storage's override, else the type's.
+    pub fn retention(&self, backup_type: &str, storage: &str) -> Option<&Retention> {
+        let t = self.backup_type(backup_type)?;
+        Some(t.storage_retention.get(storage).unwrap_or(&t.retention))
     }
 
     /// The storage called `name`.
@@ -1025,6 +1040,25 @@ fn resolve_types(
                 env,
             )?,
             retention: resolve_retention(ctx, &key("retention"), t.retention.as_ref())?,
+            storage_retention: t
+                .storage_retention
+                .iter()
+                .map(|(st, r)| {
+                    if !all_storages.contains(st) {
+                        return Err(ctx.invalid(
+                            key(&format!("storage_retention.{st}")),
+                            format!(
+                                "unknown storage '{st}' (configured: {})",
+                                all_storages.join(", ")
+                            ),
+                        ));
+                    }
+                    Ok((
+                        st.clone(),
+                        resolve_retention(ctx, &key(&format!("storage_retention.{st}")), Some(r))?,
+                    ))
+                })
+                .collect::<Result<_, _>>()?,
         });
     }
     Ok(out)

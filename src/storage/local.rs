@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use super::{ObjectMeta, ObjectWriter, Storage, StorageError, StorageLock};
+use super::{ObjectMeta, ObjectWriter, Orphan, Storage, StorageError, StorageLock};
 
 /// Suffix of the temp files that uncommitted writes use.
 pub const TEMP_SUFFIX: &str = ".tmp";
@@ -127,6 +127,11 @@ impl LocalStorage {
     }
 }
 
+/// Whether a file name is one of sqlguard's temp names: `.<name>.<random>.tmp`.
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(TEMP_SUFFIX) && name.matches('.').count() >= 3
+}
+
 /// Syncs a directory so that a rename in it survives a crash.
 fn sync_dir(dir: &Path) -> io::Result<()> {
     fs::File::open(dir)?.sync_all()
@@ -230,6 +235,37 @@ impl Storage for LocalStorage {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(self.err("deleting", &path, e)),
         }
+    }
+
+    fn orphans(
+        &self,
+        prefix: &str,
+        older_than: DateTime<Utc>,
+    ) -> Result<Vec<Orphan>, StorageError> {
+        Ok(self
+            .list(prefix)?
+            .into_iter()
+            .filter(|m| is_temp_name(m.key.rsplit('/').next().unwrap_or("")))
+            .filter(|m| m.modified.is_some_and(|t| t < older_than))
+            .map(|m| Orphan {
+                kind: "temp_file",
+                key: m.key,
+                upload_id: None,
+                size: m.size,
+                modified: m.modified,
+            })
+            .collect())
+    }
+
+    fn remove_orphan(&self, orphan: &Orphan) -> Result<(), StorageError> {
+        if !is_temp_name(orphan.key.rsplit('/').next().unwrap_or("")) {
+            return Err(self.err(
+                "refusing to remove",
+                &self.path(&orphan.key),
+                io::Error::other("not a sqlguard temp file"),
+            ));
+        }
+        self.delete(&orphan.key)
     }
 
     fn preflight(&self) -> Result<(), StorageError> {

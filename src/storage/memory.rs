@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex};
 
-use super::{ObjectMeta, ObjectWriter, Storage, StorageError, StorageLock};
+use super::{ObjectMeta, ObjectWriter, Orphan, Storage, StorageError, StorageLock};
 
 /// Objects in a shared map; clones see the same objects.
 #[derive(Debug, Clone, Default)]
@@ -127,6 +127,17 @@ impl Storage for MemoryStorage {
     }
     fn delete(&self, key: &str) -> Result<(), StorageError> {
         self.objects.lock().expect("poisoned").remove(key);
+        Ok(())
+    }
+    fn orphans(
+        &self,
+        _prefix: &str,
+        _older_than: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Orphan>, StorageError> {
+        // Uncommitted writes live in their writer only: nothing is ever left behind.
+        Ok(Vec::new())
+    }
+    fn remove_orphan(&self, _orphan: &Orphan) -> Result<(), StorageError> {
         Ok(())
     }
     fn preflight(&self) -> Result<(), StorageError> {

@@ -24,6 +24,18 @@ pub struct ObjectMeta {
     pub modified: Option<DateTime<Utc>>,
 }
 
+/// Something a killed run left behind: a temp file, or an incomplete multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Orphan {
+    /// `temp_file` or `upload`.
+    pub kind: &'static str,
+    pub key: String,
+    /// The upload id, for incomplete uploads.
+    pub upload_id: Option<String>,
+    pub size: u64,
+    pub modified: Option<DateTime<Utc>>,
+}
+
 /// A storage failure, naming the storage, the key and what was being done.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -135,6 +147,12 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn delete(&self, key: &str) -> Result<(), StorageError>;
     /// Takes the exclusive lock called `name` (e.g. `main/index`), blocking until it is free.
     fn lock(&self, name: &str) -> Result<StorageLock, StorageError>;
+    /// Leftovers of killed runs under `prefix` last touched before `older_than`: temp files of
+    /// uncommitted writes, incomplete multipart uploads. Only sqlguard's own temp names match.
+    fn orphans(&self, prefix: &str, older_than: DateTime<Utc>)
+        -> Result<Vec<Orphan>, StorageError>;
+    /// Removes an orphan found by [`Storage::orphans`]; one already gone succeeds.
+    fn remove_orphan(&self, orphan: &Orphan) -> Result<(), StorageError>;
     /// Checks, before any dump runs, that the storage can be used: the directory can be created
     /// and written, or the bucket exists and the credentials are accepted. Cheap: at most one
     /// small request or file.
@@ -247,6 +265,23 @@ pub mod behaviour {
         s.delete(&k("db/daily/a.sql.zst")).unwrap();
         assert!(s.stat(&k("db/daily/a.sql.zst")).unwrap().is_none());
         s.delete(&k("index.json")).unwrap();
+        // A fresh uncommitted write is not an orphan yet; with a cut-off in the future it is.
+        let mut w = s.put_stream(&k("db/daily/d.sql.zst"), None).unwrap();
+        w.write_all(b"in progress").unwrap();
+        w.flush().unwrap();
+        let past = Utc::now() - chrono::Duration::hours(1);
+        assert!(
+            s.orphans(base, past).unwrap().is_empty(),
+            "a fresh write counted as an orphan"
+        );
+        let future = Utc::now() + chrono::Duration::hours(1);
+        for o in s.orphans(base, future).unwrap() {
+            assert!(o.key.starts_with(base), "{o:?}");
+            s.remove_orphan(&o).unwrap();
+            s.remove_orphan(&o).unwrap();
+        }
+        w.abort();
+        assert!(s.orphans(base, future).unwrap().is_empty());
         // Lock is exclusive within the process too (it is per open file description).
         let l = s.lock(&k("index")).unwrap();
         drop(l);

@@ -20,7 +20,7 @@ use s3::serde_types::Part;
 use s3::{Bucket, Region};
 use sha2::{Digest, Sha256};
 
-use super::{ObjectMeta, ObjectWriter, Storage, StorageError, StorageLock};
+use super::{ObjectMeta, ObjectWriter, Orphan, Storage, StorageError, StorageLock};
 use crate::config::settings::{RetrySettings, S3Settings};
 use crate::ui::Ui;
 
@@ -69,7 +69,7 @@ pub enum Failure {
 pub fn classify(e: &S3Error) -> Failure {
     match e {
         S3Error::HttpFailWithBody(status, body) => {
-            if *status >= 500
+            if (*status >= 500 && *status != 501 && *status != 505)
                 || *status == 429
                 || *status == 408
                 || body.contains("SlowDown")
@@ -576,6 +576,60 @@ impl Storage for S3Storage {
         })
     }
 
+    fn orphans(
+        &self,
+        prefix: &str,
+        older_than: DateTime<Utc>,
+    ) -> Result<Vec<Orphan>, StorageError> {
+        let full = self.full_key(prefix);
+        let listed = self.with_retry("listing incomplete uploads under", prefix, || {
+            self.bucket.list_multiparts_uploads(Some(&full), None)
+        });
+        let pages = match listed {
+            Ok(p) => p,
+            Err(e)
+                if e.to_string().contains("NotImplemented")
+                    || e.to_string().contains("HTTP 501") =>
+            {
+                self.ui.warn(&format!(
+                    "storage '{}': the server cannot list incomplete uploads; add a lifecycle rule (AbortIncompleteMultipartUpload) to the bucket instead",
+                    self.name
+                ));
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(pages
+            .into_iter()
+            .flat_map(|p| p.uploads)
+            .filter_map(|u| {
+                let initiated = DateTime::parse_from_rfc3339(&u.initiated)
+                    .ok()?
+                    .with_timezone(&Utc);
+                (initiated < older_than).then(|| Orphan {
+                    kind: "upload",
+                    key: self.strip(&u.key),
+                    upload_id: Some(u.id),
+                    size: 0,
+                    modified: Some(initiated),
+                })
+            })
+            .collect())
+    }
+
+    fn remove_orphan(&self, orphan: &Orphan) -> Result<(), StorageError> {
+        let Some(id) = &orphan.upload_id else {
+            return Ok(());
+        };
+        let full = self.full_key(&orphan.key);
+        self.with_retry("aborting upload of", &orphan.key, || {
+            match self.bucket.abort_upload(&full, id) {
+                Ok(()) | Err(S3Error::HttpFailWithBody(404, _)) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
     fn preflight(&self) -> Result<(), StorageError> {
         let prefix = self.full_key("");
         self.with_retry("checking bucket", "", || {
@@ -648,6 +702,7 @@ mod tests {
             http(403, "<Code>SignatureDoesNotMatch</Code>"),
             http(404, "<Code>NoSuchBucket</Code>"),
             http(400, ""),
+            http(501, "<Code>NotImplemented</Code>"),
         ] {
             assert_eq!(classify(&e), Failure::Permanent, "{e}");
         }

@@ -4,5 +4,6 @@
 mod backup;
 mod config;
 mod failures;
+mod prune;
 mod s3;
 mod support;

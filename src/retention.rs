@@ -1,0 +1,614 @@
+//! Retention: a pure planner that decides, for every record of one storage's index, whether it is
+//! kept or removed, and says why. No I/O here; [`crate::prune`] applies a plan.
+//!
+//! Rules (per server, database, type and storage): a successful backup is kept when it is among
+//! the `keep_last` newest successful ones, or younger than `keep_within`, or the type keeps
+//! `forever`. Only successes count toward `keep_last`, so failures never push good backups out.
+//! Floor: the newest successful backup of each server/database on a storage is always kept,
+//! whatever its type. Failed records are kept for their type's `failed_keep_within`. Records from
+//! the future (clock skew) and of types that are no longer configured are kept.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::Retention;
+use crate::duration::{compact, HumanDuration};
+use crate::index::{BackupRecord, Status};
+
+/// Kept or removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Keep,
+    Remove,
+}
+
+/// The decision about one record, with its reason.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanItem {
+    #[serde(flatten)]
+    pub record: BackupRecord,
+    pub decision: Decision,
+    pub reason: String,
+}
+
+/// Decisions for every record given to [`plan`], in the order given.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    pub items: Vec<PlanItem>,
+}
+
+impl Plan {
+    /// The records to remove.
+    pub fn removals(&self) -> impl Iterator<Item = &PlanItem> {
+        self.items.iter().filter(|i| i.decision == Decision::Remove)
+    }
+
+    /// Number of records removed and stored bytes freed.
+    pub fn removed_totals(&self) -> (usize, u64) {
+        self.removals()
+            .fold((0, 0), |(n, b), i| (n + 1, b + i.record.compressed_bytes))
+    }
+}
+
+/// The policy that applies to a record, by its type and storage; `None` when the type is not
+/// configured.
+pub trait PolicyLookup {
+    fn policy(&self, backup_type: &str, storage: &str) -> Option<&Retention>;
+}
+
+impl PolicyLookup for crate::config::Settings {
+    fn policy(&self, backup_type: &str, storage: &str) -> Option<&Retention> {
+        self.retention(backup_type, storage)
+    }
+}
+
+fn age(now: DateTime<Utc>, t: DateTime<Utc>) -> u64 {
+    u64::try_from((now - t).num_seconds()).unwrap_or(0)
+}
+
+/// Decides every record. Pure: same input, same plan.
+pub fn plan(entries: &[BackupRecord], policies: &dyn PolicyLookup, now: DateTime<Utc>) -> Plan {
+    // Newest first, ties broken by id so that equal timestamps decide the same way every time.
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by(|&a, &b| {
+        entries[b]
+            .started_at
+            .cmp(&entries[a].started_at)
+            .then_with(|| entries[b].id.cmp(&entries[a].id))
+    });
+
+    // Floor: the newest success per (server, database, storage), whatever its type and age.
+    let mut floor: HashSet<usize> = HashSet::new();
+    let mut floor_seen: HashSet<(&str, &str, &str)> = HashSet::new();
+    for &i in &order {
+        let r = &entries[i];
+        if r.status == Status::Success
+            && floor_seen.insert((r.server.as_str(), r.database.as_str(), r.storage.as_str()))
+        {
+            floor.insert(i);
+        }
+    }
+
+    let mut rank: HashMap<(&str, &str, &str, &str), usize> = HashMap::new();
+    let mut decisions: Vec<Option<(Decision, String)>> = vec![None; entries.len()];
+    for &i in &order {
+        let r = &entries[i];
+        let a = age(now, r.started_at);
+        let decided = if r.started_at > now {
+            (
+                Decision::Keep,
+                "started in the future (clock skew?): kept".to_string(),
+            )
+        } else if let Some(p) = policies.policy(&r.backup_type, &r.storage) {
+            match r.status {
+                Status::Failed => {
+                    if a <= p.failed_keep_within.as_secs() {
+                        (
+                            Decision::Keep,
+                            format!(
+                                "failed run, within failed_keep_within {} (age {})",
+                                p.failed_keep_within,
+                                compact(a)
+                            ),
+                        )
+                    } else {
+                        (
+                            Decision::Remove,
+                            format!(
+                                "failed run older than failed_keep_within {} (age {})",
+                                p.failed_keep_within,
+                                compact(a)
+                            ),
+                        )
+                    }
+                }
+                Status::Success => {
+                    let n = rank
+                        .entry((
+                            r.server.as_str(),
+                            r.database.as_str(),
+                            r.backup_type.as_str(),
+                            r.storage.as_str(),
+                        ))
+                        .or_insert(0);
+                    *n += 1;
+                    let position = *n;
+                    decide_success(p, position, a, floor.contains(&i))
+                }
+            }
+        } else {
+            (
+                Decision::Keep,
+                format!("type '{}' is not configured: kept", r.backup_type),
+            )
+        };
+        decisions[i] = Some(decided);
+    }
+    Plan {
+        items: entries
+            .iter()
+            .zip(decisions)
+            .map(|(r, d)| {
+                let (decision, reason) = d.expect("every entry decided");
+                PlanItem {
+                    record: r.clone(),
+                    decision,
+                    reason,
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The decision for the `position`-th newest success (1-based) of its group, `age` seconds old.
+fn decide_success(p: &Retention, position: usize, age: u64, is_floor: bool) -> (Decision, String) {
+    if p.forever {
+        return (Decision::Keep, "forever".to_string());
+    }
+    let mut kept_by = Vec::new();
+    if let Some(n) = p.keep_last {
+        if position <= n as usize {
+            kept_by.push(format!("keep_last {n} (#{position} newest)"));
+        }
+    }
+    if let Some(w) = p.keep_within {
+        if age <= w.as_secs() {
+            kept_by.push(format!("keep_within {w} (age {})", compact(age)));
+        }
+    }
+    if !kept_by.is_empty() {
+        return (Decision::Keep, kept_by.join(", "));
+    }
+    if is_floor {
+        return (
+            Decision::Keep,
+            "newest successful backup of this database on this storage (never removed)".to_string(),
+        );
+    }
+    let mut why = Vec::new();
+    if let Some(n) = p.keep_last {
+        why.push(format!("beyond keep_last {n} (#{position} newest)"));
+    }
+    if let Some(w) = p.keep_within {
+        why.push(format!(
+            "older than keep_within {} (age {})",
+            HumanDuration(w.as_secs()),
+            compact(age)
+        ));
+    }
+    (Decision::Remove, why.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compress::Algorithm;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
+    }
+
+    fn rec(
+        id: &str,
+        db: &str,
+        t: &str,
+        storage: &str,
+        status: Status,
+        hours_ago: i64,
+    ) -> BackupRecord {
+        let started = now() - chrono::Duration::hours(hours_ago);
+        BackupRecord {
+            id: id.into(),
+            server: "main".into(),
+            database: db.into(),
+            backup_type: t.into(),
+            storage: storage.into(),
+            status,
+            started_at: started,
+            finished_at: started,
+            duration_seconds: 1.0,
+            raw_bytes: 100,
+            compressed_bytes: 10,
+            sha256: None,
+            compression: Algorithm::Zstd,
+            compression_level: 3,
+            key: (status == Status::Success).then(|| format!("main/{db}/{t}/{id}.sql.zst")),
+            manifest_key: None,
+            server_version: None,
+            dump_tool: None,
+            dump_tool_version: None,
+            sqlguard_version: "t".into(),
+            error: None,
+        }
+    }
+
+    fn ok(id: &str, hours_ago: i64) -> BackupRecord {
+        rec(id, "shop", "daily", "local", Status::Success, hours_ago)
+    }
+
+    fn failed(id: &str, hours_ago: i64) -> BackupRecord {
+        rec(id, "shop", "daily", "local", Status::Failed, hours_ago)
+    }
+
+    fn policy(keep_last: Option<u32>, within: Option<&str>) -> Retention {
+        Retention {
+            keep_last,
+            keep_within: within.map(|w| w.parse().unwrap()),
+            forever: false,
+            failed_keep_within: "7d".parse().unwrap(),
+        }
+    }
+
+    /// Policies by (type, storage); `("daily", "*")` applies to every storage.
+    struct Table(Vec<((&'static str, &'static str), Retention)>);
+
+    impl PolicyLookup for Table {
+        fn policy(&self, t: &str, s: &str) -> Option<&Retention> {
+            self.0
+                .iter()
+                .find(|((pt, ps), _)| *pt == t && *ps == s)
+                .or_else(|| self.0.iter().find(|((pt, ps), _)| *pt == t && *ps == "*"))
+                .map(|(_, p)| p)
+        }
+    }
+
+    fn daily(p: Retention) -> Table {
+        Table(vec![(("daily", "*"), p)])
+    }
+
+    fn removed(entries: &[BackupRecord], t: &Table) -> Vec<String> {
+        let mut ids: Vec<String> = plan(entries, t, now())
+            .removals()
+            .map(|i| i.record.id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// (name, entries, policies, expected removed ids)
+    type Case = (&'static str, Vec<BackupRecord>, Table, Vec<&'static str>);
+
+    fn cases() -> Vec<Case> {
+        let days = |n: i64| n * 24;
+        vec![
+            ("empty index", vec![], daily(policy(Some(3), None)), vec![]),
+            (
+                "keep_last 3 of 5",
+                (1..=5).map(|i| ok(&format!("b{i}"), days(i))).collect(),
+                daily(policy(Some(3), None)),
+                vec!["b4", "b5"],
+            ),
+            (
+                "keep_last larger than count",
+                (1..=2).map(|i| ok(&format!("b{i}"), days(i))).collect(),
+                daily(policy(Some(7), None)),
+                vec![],
+            ),
+            (
+                "keep_last 1",
+                (1..=4).map(|i| ok(&format!("b{i}"), days(i))).collect(),
+                daily(policy(Some(1), None)),
+                vec!["b2", "b3", "b4"],
+            ),
+            (
+                "keep_within 3d",
+                (1..=5).map(|i| ok(&format!("b{i}"), days(i))).collect(),
+                daily(policy(None, Some("3d"))),
+                vec!["b4", "b5"],
+            ),
+            (
+                "keep_within boundary is inclusive",
+                vec![ok("b1", 1), ok("b2", 72), ok("b3", 73)],
+                daily(policy(None, Some("3d"))),
+                vec!["b3"],
+            ),
+            (
+                "either rule keeps",
+                (1..=6).map(|i| ok(&format!("b{i}"), days(i))).collect(),
+                daily(policy(Some(2), Some("4d"))),
+                vec!["b5", "b6"],
+            ),
+            (
+                "keep_last beyond window",
+                (1..=6).map(|i| ok(&format!("b{i}"), days(i))).collect(),
+                daily(policy(Some(5), Some("1d"))),
+                vec!["b6"],
+            ),
+            (
+                "forever keeps all",
+                (1..=6)
+                    .map(|i| ok(&format!("b{i}"), days(i * 100)))
+                    .collect(),
+                daily(Retention {
+                    forever: true,
+                    ..policy(None, None)
+                }),
+                vec![],
+            ),
+            (
+                "failures do not count toward keep_last",
+                vec![
+                    failed("f1", 1),
+                    failed("f2", 2),
+                    ok("b1", 3),
+                    ok("b2", 4),
+                    ok("b3", 30),
+                ],
+                daily(policy(Some(2), None)),
+                vec!["b3"],
+            ),
+            (
+                "failures age out after 7d",
+                vec![
+                    failed("f1", days(2)),
+                    failed("f2", days(8)),
+                    ok("b1", days(9)),
+                ],
+                daily(policy(Some(2), None)),
+                vec!["f2"],
+            ),
+            (
+                "15 failed nights with a 14-day window keep the last good backup",
+                (1..=15)
+                    .map(|i| failed(&format!("f{i:02}"), days(i)))
+                    .chain([ok("good", days(16))])
+                    .collect(),
+                daily(policy(None, Some("14d"))),
+                vec!["f08", "f09", "f10", "f11", "f12", "f13", "f14", "f15"],
+            ),
+            (
+                "floor keeps the newest success even beyond every rule",
+                vec![ok("old1", days(40)), ok("old2", days(50))],
+                daily(policy(None, Some("7d"))),
+                vec!["old2"],
+            ),
+            (
+                "floor is per database",
+                vec![
+                    rec("a", "shop", "daily", "local", Status::Success, days(30)),
+                    rec("b", "crm", "daily", "local", Status::Success, days(30)),
+                    rec("c", "crm", "daily", "local", Status::Success, days(31)),
+                ],
+                daily(policy(None, Some("7d"))),
+                vec!["c"],
+            ),
+            (
+                "floor is per storage",
+                vec![
+                    rec("l", "shop", "daily", "local", Status::Success, days(30)),
+                    rec("s", "shop", "daily", "s3", Status::Success, days(30)),
+                    rec("s-old", "shop", "daily", "s3", Status::Success, days(31)),
+                ],
+                daily(policy(None, Some("7d"))),
+                vec!["s-old"],
+            ),
+            (
+                "floor spans types: a newer hourly makes an old daily removable",
+                vec![
+                    rec("h", "shop", "hourly", "local", Status::Success, 1),
+                    rec("d", "shop", "daily", "local", Status::Success, days(30)),
+                ],
+                Table(vec![
+                    (("daily", "*"), policy(None, Some("7d"))),
+                    (("hourly", "*"), policy(Some(24), None)),
+                ]),
+                vec!["d"],
+            ),
+            (
+                "groups are per type",
+                vec![
+                    rec("h1", "shop", "hourly", "local", Status::Success, 1),
+                    rec("h2", "shop", "hourly", "local", Status::Success, 2),
+                    rec("d1", "shop", "daily", "local", Status::Success, 3),
+                    rec("d2", "shop", "daily", "local", Status::Success, 27),
+                ],
+                Table(vec![
+                    (("daily", "*"), policy(Some(2), None)),
+                    (("hourly", "*"), policy(Some(1), None)),
+                ]),
+                vec!["h2"],
+            ),
+            (
+                "per-storage override",
+                (1..=4)
+                    .flat_map(|i| {
+                        [
+                            rec(
+                                &format!("l{i}"),
+                                "shop",
+                                "daily",
+                                "local",
+                                Status::Success,
+                                days(i),
+                            ),
+                            rec(
+                                &format!("s{i}"),
+                                "shop",
+                                "daily",
+                                "s3",
+                                Status::Success,
+                                days(i),
+                            ),
+                        ]
+                    })
+                    .collect(),
+                Table(vec![
+                    (("daily", "local"), policy(Some(1), None)),
+                    (("daily", "*"), policy(Some(3), None)),
+                ]),
+                vec!["l2", "l3", "l4", "s4"],
+            ),
+            (
+                "equal timestamps break ties by id",
+                vec![ok("b", 5), ok("a", 5), ok("c", 5)],
+                daily(policy(Some(2), None)),
+                vec!["a"],
+            ),
+            (
+                "entries from the future are kept",
+                vec![ok("future", -48), ok("b1", days(1)), ok("b2", days(2))],
+                daily(policy(Some(1), None)),
+                vec!["b2"],
+            ),
+            (
+                "unconfigured type is kept",
+                vec![rec(
+                    "x",
+                    "shop",
+                    "yearly",
+                    "local",
+                    Status::Success,
+                    days(900),
+                )],
+                daily(policy(Some(1), None)),
+                vec![],
+            ),
+            (
+                "failed record of an unconfigured type is kept",
+                vec![rec(
+                    "x",
+                    "shop",
+                    "yearly",
+                    "local",
+                    Status::Failed,
+                    days(900),
+                )],
+                daily(policy(Some(1), None)),
+                vec![],
+            ),
+            (
+                "witness failure of another storage ages out",
+                vec![
+                    rec("w", "shop", "daily", "s3", Status::Failed, days(10)),
+                    ok("b1", 1),
+                ],
+                daily(policy(Some(1), None)),
+                vec!["w"],
+            ),
+            (
+                "one success, older than everything, is the floor",
+                vec![ok("only", days(3650))],
+                daily(policy(Some(1), Some("1d"))),
+                vec![],
+            ),
+            (
+                "many backups, keep_within 36h hourly",
+                (0..72)
+                    .map(|h| {
+                        rec(
+                            &format!("h{h:02}"),
+                            "shop",
+                            "hourly",
+                            "local",
+                            Status::Success,
+                            h,
+                        )
+                    })
+                    .collect(),
+                Table(vec![(("hourly", "*"), policy(None, Some("36h")))]),
+                (37..72)
+                    .map(|h| Box::leak(format!("h{h:02}").into_boxed_str()) as &str)
+                    .collect(),
+            ),
+            (
+                "mixed failures and successes in a run of nights",
+                vec![
+                    ok("n1", 24),
+                    failed("n2", 48),
+                    ok("n3", 72),
+                    failed("n4", 96),
+                    ok("n5", 120),
+                    failed("n6", 24 * 9),
+                ],
+                daily(policy(Some(2), None)),
+                vec!["n5", "n6"],
+            ),
+        ]
+    }
+
+    #[test]
+    fn planner_table() {
+        let all = cases();
+        assert!(all.len() >= 25, "{} cases", all.len());
+        for (name, entries, table, want) in all {
+            assert_eq!(removed(&entries, &table), want, "case: {name}");
+        }
+    }
+
+    #[test]
+    fn every_decision_has_a_reason_and_the_plan_keeps_order() {
+        let entries: Vec<_> = (1..=5)
+            .map(|i| ok(&format!("b{i}"), i * 24))
+            .chain([failed("f", 1)])
+            .collect();
+        let p = plan(&entries, &daily(policy(Some(2), Some("3d"))), now());
+        assert_eq!(p.items.len(), entries.len());
+        for (item, e) in p.items.iter().zip(&entries) {
+            assert_eq!(item.record.id, e.id);
+            assert!(!item.reason.is_empty());
+        }
+        let reasons: Vec<_> = p.items.iter().map(|i| i.reason.as_str()).collect();
+        assert!(
+            reasons[0].contains("keep_last 2 (#1 newest)"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[4].contains("beyond keep_last 2")
+                && reasons[4].contains("older than keep_within 3d"),
+            "{reasons:?}"
+        );
+        assert!(reasons[5].contains("failed run"), "{reasons:?}");
+        assert_eq!(p.removed_totals(), (2, 20));
+    }
+
+    #[test]
+    fn ages_are_utc_so_dst_changes_do_not_matter() {
+        // Europe switched from summer time on 2026-10-25 01:00 UTC: a local-time planner would see
+        // 25 hours between these two; in UTC they are exactly 24 hours apart.
+        let now = Utc.with_ymd_and_hms(2026, 10, 25, 12, 0, 0).unwrap();
+        let mut before = ok("before", 0);
+        before.started_at = Utc.with_ymd_and_hms(2026, 10, 24, 12, 0, 0).unwrap();
+        let mut newest = ok("newest", 0);
+        newest.started_at = now;
+        let p = plan(&[newest, before], &daily(policy(None, Some("1d"))), now);
+        assert!(p.removals().next().is_none(), "{p:?}");
+        assert!(
+            p.items[1].reason.contains("age 1d0h"),
+            "{:?}",
+            p.items[1].reason
+        );
+    }
+
+    #[test]
+    fn planning_is_deterministic() {
+        let entries: Vec<_> = (0..200)
+            .map(|i| ok(&format!("b{i:03}"), (i * 7) % 50))
+            .collect();
+        let t = daily(policy(Some(10), Some("1d")));
+        assert_eq!(plan(&entries, &t, now()), plan(&entries, &t, now()));
+    }
+}

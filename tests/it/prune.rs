@@ -1,0 +1,325 @@
+//! Prune on real storages: exactly the planned objects go, nothing else is touched, the index
+//! matches the storage afterwards, and an interrupted prune is finished by the next one.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+
+use crate::support::{mariadb, s3, Env, Run};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PruneDoc {
+    schema_version: u32,
+    dry_run: bool,
+    entries: Vec<Entry>,
+    orphans: Vec<OrphanDoc>,
+    errors: Vec<String>,
+    interrupted: bool,
+    removed_entries: usize,
+    removed_bytes: u64,
+    kept_entries: usize,
+}
+
+#[derive(Debug, Deserialize)]
+struct Entry {
+    id: String,
+    storage: String,
+    key: Option<String>,
+    manifest_key: Option<String>,
+    compressed_bytes: u64,
+    decision: String,
+    reason: String,
+    done: bool,
+    prune_error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OrphanDoc {
+    storage: String,
+    kind: String,
+    key: String,
+    done: bool,
+}
+
+fn prune(env: &Env, args: &[&str]) -> (Run, PruneDoc) {
+    let mut a = vec!["--json", "prune"];
+    a.extend_from_slice(args);
+    let r = env.run(&a);
+    let doc: PruneDoc = serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", r.stdout, r.stderr));
+    assert_eq!(doc.schema_version, 1);
+    (r, doc)
+}
+
+/// Where the test's objects live: a local directory or a bucket of the shared S3 server.
+enum Place {
+    Local,
+    S3(String),
+}
+
+impl Place {
+    fn storage_yaml(&self) -> String {
+        match self {
+            Place::Local => "  store:\n    type: local\n    path: {storage}\n".to_string(),
+            Place::S3(bucket) => s3().storage_yaml("store", bucket),
+        }
+    }
+
+    fn files(&self, env: &Env) -> BTreeSet<String> {
+        match self {
+            Place::Local => env.stored_files().into_iter().collect(),
+            Place::S3(bucket) => s3().keys(bucket).into_iter().collect(),
+        }
+    }
+
+    fn write(&self, env: &Env, key: &str, data: &[u8]) {
+        let path = match self {
+            Place::Local => env.storage().join(key),
+            Place::S3(bucket) => s3().object_path(bucket, key),
+        };
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+
+    fn remove(&self, env: &Env, key: &str) {
+        let path = match self {
+            Place::Local => env.storage().join(key),
+            Place::S3(bucket) => s3().object_path(bucket, key),
+        };
+        std::fs::remove_file(path).unwrap();
+    }
+}
+
+fn setup(place: &Place, extra: &str) -> (Env, String) {
+    let db = mariadb();
+    let name = db.create_shop("prune", 50);
+    let env = Env::new();
+    env.write_config(
+        "",
+        &format!(
+            "storage:\n{}backup_types:\n  daily:\n    retention: {{keep_last: 2}}\n  manual:\n    retention: {{keep_last: 1}}\n{extra}",
+            place.storage_yaml()
+        ),
+    );
+    (env, name)
+}
+
+/// Every successful record's object and manifest exist, and every backup object under the
+/// server's prefix has a record.
+fn assert_index_matches_storage(env: &Env, place: &Place) {
+    let list = env.list(&[]);
+    let files = place.files(env);
+    let mut owned = BTreeSet::new();
+    for r in list.backups.iter().filter(|r| r.status == "success") {
+        for k in [r.key.clone().unwrap(), r.manifest_key.clone().unwrap()] {
+            assert!(files.contains(&k), "index names {k}, which is gone");
+            owned.insert(k);
+        }
+    }
+    for f in files
+        .iter()
+        .filter(|f| f.starts_with("main/") && (f.contains(".sql") || f.ends_with(".manifest.json")))
+    {
+        assert!(owned.contains(f), "{f} is stored but not in the index");
+    }
+}
+
+fn exactly_the_planned_objects_go(place: Place) {
+    let (env, name) = setup(&place, "");
+    for _ in 0..4 {
+        env.run(&["backup", "--type", "daily", "--db", &name])
+            .expect(0);
+    }
+    env.run(&["backup", "--db", &name]).expect(0);
+    // Things prune must never touch: a file beside the backups, one at the root, another server.
+    place.write(
+        &env,
+        &format!("main/{name}/daily/NOTES.txt"),
+        b"operator notes",
+    );
+    place.write(&env, "README", b"hands off");
+    place.write(
+        &env,
+        "other-server/db/daily/20200101T000000Z_00000000.sql.zst",
+        b"not ours",
+    );
+    let before = place.files(&env);
+
+    let (r, plan) = prune(&env, &["--dry-run"]);
+    r.expect(0);
+    assert!(plan.dry_run);
+    assert_eq!(place.files(&env), before, "dry run changed the storage");
+    let planned: Vec<&Entry> = plan
+        .entries
+        .iter()
+        .filter(|e| e.decision == "remove")
+        .collect();
+    assert_eq!(planned.len(), 2, "{:?}", plan.entries);
+    assert_eq!(plan.removed_entries, 2);
+    assert_eq!(plan.kept_entries, 3);
+    assert!(planned
+        .iter()
+        .all(|e| e.reason.contains("beyond keep_last 2") && !e.done));
+    assert_eq!(
+        plan.removed_bytes,
+        planned.iter().map(|e| e.compressed_bytes).sum::<u64>()
+    );
+
+    let (r, done) = prune(&env, &[]);
+    r.expect(0);
+    assert!(done.errors.is_empty() && !done.interrupted);
+    let removed: Vec<&Entry> = done
+        .entries
+        .iter()
+        .filter(|e| e.decision == "remove")
+        .collect();
+    let ids = |v: &[&Entry]| v.iter().map(|e| e.id.clone()).collect::<BTreeSet<_>>();
+    assert_eq!(
+        ids(&removed),
+        ids(&planned),
+        "prune did something else than the plan"
+    );
+    assert!(removed
+        .iter()
+        .all(|e| e.done && e.prune_error.is_none() && e.storage == "store"));
+    let mut expected = before.clone();
+    for e in &removed {
+        expected.remove(e.key.as_ref().unwrap());
+        expected.remove(e.manifest_key.as_ref().unwrap());
+    }
+    let after = place.files(&env);
+    // The index itself is rewritten, not removed; everything else is exactly as before.
+    assert_eq!(after, expected);
+    assert_index_matches_storage(&env, &place);
+    assert_eq!(env.list(&[]).backups.len(), 3);
+    // A second prune has nothing to do.
+    let (_, again) = prune(&env, &[]);
+    assert_eq!(again.removed_entries, 0);
+}
+
+#[test]
+fn local_prune_removes_exactly_the_planned_objects() {
+    exactly_the_planned_objects_go(Place::Local);
+}
+
+#[test]
+fn s3_prune_removes_exactly_the_planned_objects() {
+    exactly_the_planned_objects_go(Place::S3(s3().bucket("prune")));
+}
+
+fn an_interrupted_prune_is_finished_by_the_next(place: Place) {
+    let (env, name) = setup(&place, "");
+    for _ in 0..5 {
+        env.run(&["backup", "--type", "daily", "--db", &name])
+            .expect(0);
+    }
+    let (_, plan) = prune(&env, &["--dry-run"]);
+    let planned: Vec<&Entry> = plan
+        .entries
+        .iter()
+        .filter(|e| e.decision == "remove")
+        .collect();
+    assert_eq!(planned.len(), 3);
+    // The state a prune killed between deletes leaves: some objects gone, the index unchanged.
+    place.remove(&env, planned[0].key.as_ref().unwrap());
+    place.remove(&env, planned[0].manifest_key.as_ref().unwrap());
+    place.remove(&env, planned[1].key.as_ref().unwrap());
+    assert_eq!(env.list(&[]).backups.len(), 5, "list must still work");
+    let (r, done) = prune(&env, &[]);
+    r.expect(0);
+    assert_eq!(done.removed_entries, 3, "{:?}", done.entries);
+    assert_index_matches_storage(&env, &place);
+    assert_eq!(env.list(&[]).backups.len(), 2);
+}
+
+#[test]
+fn local_interrupted_prune_is_finished_by_the_next() {
+    an_interrupted_prune_is_finished_by_the_next(Place::Local);
+}
+
+#[test]
+fn s3_interrupted_prune_is_finished_by_the_next() {
+    an_interrupted_prune_is_finished_by_the_next(Place::S3(s3().bucket("prune-kill")));
+}
+
+#[test]
+fn orphaned_temp_files_are_removed_only_when_old_and_ours() {
+    let place = Place::Local;
+    let (env, name) = setup(&place, "");
+    env.run(&["backup", "--type", "daily", "--db", &name])
+        .expect(0);
+    let dir = format!("main/{name}/daily");
+    let old = format!("{dir}/.20200101T000000Z_dead0000.sql.zst.Ab3xYz.tmp");
+    let fresh = format!("{dir}/.20261128T000000Z_live0000.sql.zst.Qw8eRt.tmp");
+    let foreign = format!("{dir}/.keep");
+    for k in [&old, &fresh, &foreign] {
+        place.write(&env, k, b"partial");
+    }
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "2 days ago"])
+        .arg(env.storage().join(&old))
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    let (_, dry) = prune(&env, &["--dry-run"]);
+    assert_eq!(dry.orphans.len(), 1, "{:?}", dry.orphans);
+    assert!(
+        env.storage().join(&old).exists(),
+        "dry run removed an orphan"
+    );
+    let (r, done) = prune(&env, &[]);
+    r.expect(0);
+    assert_eq!(done.orphans.len(), 1);
+    let o = &done.orphans[0];
+    assert_eq!(
+        (o.kind.as_str(), o.key.as_str(), o.storage.as_str(), o.done),
+        ("temp_file", old.as_str(), "store", true)
+    );
+    assert!(!env.storage().join(&old).exists());
+    assert!(
+        env.storage().join(&fresh).exists(),
+        "a fresh temp file may belong to a running backup"
+    );
+    assert!(env.storage().join(&foreign).exists(), "not sqlguard's file");
+}
+
+#[test]
+fn prune_after_backup_keeps_the_policy_with_one_timer() {
+    let (env, name) = setup(&Place::Local, "prune_after_backup: true\n");
+    for _ in 0..4 {
+        let r = env.run(&["backup", "--type", "daily", "--db", &name]);
+        r.expect(0);
+    }
+    let list = env.list(&["--type", "daily"]);
+    assert_eq!(list.backups.len(), 2);
+    assert_index_matches_storage(&env, &Place::Local);
+    let r = env.run(&["--json", "backup", "--type", "daily", "--db", &name]);
+    r.expect(0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        v["prune"]["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["decision"] == "remove")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn type_filter_only_removes_that_type_and_unknown_names_exit_2() {
+    let (env, name) = setup(&Place::Local, "");
+    for _ in 0..3 {
+        env.run(&["backup", "--type", "daily", "--db", &name])
+            .expect(0);
+        env.run(&["backup", "--db", &name]).expect(0);
+    }
+    let (_, doc) = prune(&env, &["--type", "manual"]);
+    assert_eq!(doc.removed_entries, 2);
+    assert_eq!(env.list(&["--type", "daily"]).backups.len(), 3);
+    assert_eq!(env.list(&["--type", "manual"]).backups.len(), 1);
+    env.run(&["prune", "--type", "yearly"]).expect(2);
+    env.run(&["prune", "--storage", "nope"]).expect(2);
+}
