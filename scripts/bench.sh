@@ -125,3 +125,7 @@ fi
 if [ -z "${BENCH_SKIP_XZ:-}" ]; then
   echo "xz wall:   $(ratio "${wall[sqlguard-xz-$xz_level]}" "${wall[dump|xz-$xz_level-T0]}")   sqlguard peak RSS: $((rss[sqlguard-xz-$xz_level] / 1024)) MiB"
 fi
+
+echo
+echo "== retention planning =="
+cargo bench --locked -q --bench retention 2>/dev/null | tail -1

@@ -32,4 +32,9 @@ if [ -n "$want_test" ]; then
     echo "installing s3s-fs (S3-compatible test server; about 2 minutes)"
     cargo install s3s-fs --version 0.14.1 --features binary --locked -q
   fi
+  # moto's S3 server: the only one here that lists in-progress multipart uploads.
+  if ! command -v moto_server >/dev/null; then
+    echo "installing moto (S3 server for the incomplete-upload tests)"
+    python3 -m pip install -q --disable-pip-version-check 'moto[server]'
+  fi
 fi

@@ -323,3 +323,77 @@ fn type_filter_only_removes_that_type_and_unknown_names_exit_2() {
     env.run(&["prune", "--type", "yearly"]).expect(2);
     env.run(&["prune", "--storage", "nope"]).expect(2);
 }
+
+#[test]
+fn incomplete_uploads_of_killed_runs_are_aborted_by_prune() {
+    use sqlguard::storage::Storage;
+    use std::io::Write;
+    // moto, because s3s-fs cannot list in-progress uploads.
+    let endpoint = crate::support::moto();
+    let bucket = format!("orphans-{:08x}", fastrand::u32(..));
+    let created = std::process::Command::new("curl")
+        .args(["-sf", "-X", "PUT", &format!("{endpoint}/{bucket}")])
+        .status()
+        .unwrap();
+    assert!(created.success());
+    let settings = sqlguard::config::settings::S3Settings {
+        endpoint: endpoint.to_string(),
+        region: "us-east-1".into(),
+        bucket: bucket.clone(),
+        prefix: String::new(),
+        path_style: true,
+        access_key_id: "test".into(),
+        secret_access_key: sqlguard::secret::Secret::new("test"),
+        ca_file: None,
+        storage_class: None,
+        sse: None,
+        sse_kms_key_id: None,
+    };
+    let locks = tempfile::tempdir().unwrap();
+    let s3 = sqlguard::storage::s3::S3Storage::new(
+        "store",
+        &settings,
+        Default::default(),
+        locks.path().into(),
+        sqlguard::ui::Ui::silent(),
+    )
+    .unwrap();
+    // A run killed mid-upload: one part sent, then the process is gone (no abort, no drop).
+    let mut w = s3
+        .put_stream("main/shop/daily/20261128T000000Z_deadbeef.sql.zst", None)
+        .unwrap();
+    w.write_all(&vec![7u8; 9 << 20]).unwrap();
+    std::mem::forget(w);
+    let future = chrono::Utc::now() + chrono::Duration::hours(1);
+    assert_eq!(
+        s3.orphans("main/", future).unwrap().len(),
+        1,
+        "the upload is not open"
+    );
+
+    let env = Env::new();
+    env.write_config(
+        "",
+        &format!(
+            "storage:\n  store:\n    type: s3\n    endpoint: {endpoint}\n    bucket: {bucket}\n    path_style: true\n    access_key_id: test\n    secret_access_key: test\norphan_min_age: 2s\n"
+        ),
+    );
+    let (_, fresh) = prune(&env, &["--dry-run"]);
+    assert!(
+        fresh.orphans.is_empty(),
+        "an upload younger than orphan_min_age is not an orphan: {:?}",
+        fresh.orphans
+    );
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    let (_, dry) = prune(&env, &["--dry-run"]);
+    assert_eq!(dry.orphans.len(), 1, "{:?}", dry.orphans);
+    assert_eq!(dry.orphans[0].kind, "upload");
+    assert!(!dry.orphans[0].done);
+    let (r, done) = prune(&env, &[]);
+    r.expect(0);
+    assert!(done.orphans[0].done, "{:?}", done.orphans);
+    assert!(
+        s3.orphans("main/", future).unwrap().is_empty(),
+        "upload still open after prune"
+    );
+}

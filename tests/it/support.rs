@@ -86,6 +86,16 @@ pub struct S3 {
     private: bool,
 }
 
+/// The shared moto S3 server (for what s3s-fs cannot do), started on first use; returns its
+/// endpoint.
+pub fn moto() -> &'static str {
+    static M: OnceLock<String> = OnceLock::new();
+    M.get_or_init(|| {
+        let (_, port) = shared_service("it-moto", "moto.sh");
+        format!("http://127.0.0.1:{port}")
+    })
+}
+
 /// The shared S3 server, started on first use.
 pub fn s3() -> &'static S3 {
     static S: OnceLock<S3> = OnceLock::new();
