@@ -12,7 +12,7 @@ sudo=
 
 pkgs=(mariadb-server mariadb-client zstd xz-utils procps)
 if [ -n "$want_test" ]; then
-  pkgs+=(time curl)
+  pkgs+=(time curl prometheus-pushgateway prometheus)
 fi
 
 missing=()

@@ -51,6 +51,9 @@ pub struct GlobalArgs {
     /// Never draw progress bars (they are drawn only when stderr is a terminal)
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]
+    #[arg(long, global = true)]
+    pub no_push: bool,
 }
 
 /// The subcommands.

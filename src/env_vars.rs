@@ -35,6 +35,10 @@ pub const COMPRESSION: &str = "SQLGUARD_COMPRESSION";
 pub const COMPRESSION_LEVEL: &str = "SQLGUARD_COMPRESSION_LEVEL";
 /// Compressor threads for every backup type (0 = one per core).
 pub const COMPRESSION_THREADS: &str = "SQLGUARD_COMPRESSION_THREADS";
+/// Pushgateway URL (creates or overrides `metrics.pushgateway`).
+pub const PUSHGATEWAY_URL: &str = "SQLGUARD_PUSHGATEWAY_URL";
+/// `true` to skip pushing metrics (same as `--no-push`).
+pub const NO_PUSH: &str = "SQLGUARD_NO_PUSH";
 /// S3 bucket (creates or overrides the one S3 storage).
 pub const S3_BUCKET: &str = "SQLGUARD_S3_BUCKET";
 /// S3 endpoint URL.
@@ -108,6 +112,14 @@ pub const ALL: &[(&str, &str)] = &[
     (
         S3_PATH_STYLE,
         "`true` for path-style S3 addressing (most non-AWS servers).",
+    ),
+    (
+        PUSHGATEWAY_URL,
+        "Pushgateway URL (sets metrics.pushgateway).",
+    ),
+    (
+        NO_PUSH,
+        "`true` to skip pushing metrics (same as --no-push).",
     ),
     (
         LOCK_DIR,

@@ -4,6 +4,7 @@
 //! result to an exit code. See ARCHITECTURE.md for the map of modules and the data path.
 
 pub mod backup;
+pub mod catalog;
 pub mod cli;
 pub mod cmd;
 pub mod compress;
@@ -14,10 +15,12 @@ pub mod error;
 pub mod exit;
 pub mod index;
 pub mod layout;
+pub mod metrics;
 pub mod mysql;
 pub mod pipeline;
 pub mod prune;
 pub mod retention;
+pub mod schedule;
 pub mod secret;
 pub mod storage;
 pub mod ui;

@@ -27,7 +27,7 @@ fn run(cli: Cli) -> ExitCode {
         g.no_progress,
         env.contains_key("NO_COLOR"),
     );
-    let settings = match Settings::resolve(g.config.as_deref(), &env) {
+    let settings = match Settings::resolve_with(g.config.as_deref(), g.no_push, &env) {
         Ok(s) => s,
         Err(e) => {
             ui.error(&format!("{e:#}"));

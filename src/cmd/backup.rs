@@ -8,6 +8,7 @@ use crate::duration::compact;
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::index::{BackupRecord, Status, SCHEMA_VERSION};
+use crate::metrics::RunSummary;
 use crate::prune::PruneRequest;
 use crate::ui::human_bytes;
 
@@ -52,6 +53,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         servers: args.server.clone(),
         databases: args.databases.clone(),
     };
+    let started = chrono::Utc::now();
+    let clock = std::time::Instant::now();
     let outcome = backup::run(&ctx.settings, &req, &ctx.ui, &ctx.cancel)?;
     let pruned = if ctx.settings.prune_after_backup && !outcome.interrupted {
         ctx.ui.info("pruning (prune_after_backup)");
@@ -116,11 +119,33 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         }
     }
     let ok = outcome.all_ok() && pruned.as_ref().is_none_or(|p| p.all_ok());
-    Ok(if outcome.interrupted {
+    let code = if outcome.interrupted {
         ExitCode::Interrupted
     } else if ok {
         ExitCode::Success
     } else {
         ExitCode::Failure
-    })
+    };
+    let run = RunSummary {
+        command: "backup",
+        backup_type: Some(args.backup_type.clone()),
+        started,
+        duration_seconds: clock.elapsed().as_secs_f64(),
+        ok: outcome.all_ok(),
+        servers: args.server.clone(),
+        pruned: None,
+    };
+    let mut code = ctx.push_metrics(&run, code);
+    if let Some(p) = &pruned {
+        let (entries, bytes) = p.removed();
+        let prune_run = RunSummary {
+            command: "prune",
+            backup_type: None,
+            ok: p.all_ok(),
+            pruned: Some((entries, bytes, p.orphans.iter().filter(|o| o.done).count())),
+            ..run
+        };
+        code = ctx.push_metrics(&prune_run, code);
+    }
+    Ok(code)
 }

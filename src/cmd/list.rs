@@ -7,8 +7,7 @@ use super::{table, Context, Printer};
 use crate::duration::{compact, HumanDuration};
 use crate::error::Error;
 use crate::exit::ExitCode;
-use crate::index::{BackupRecord, IndexStore, Status, SCHEMA_VERSION};
-use crate::storage;
+use crate::index::{BackupRecord, Status, SCHEMA_VERSION};
 use crate::ui::human_bytes;
 
 /// List backups with filters.
@@ -90,54 +89,32 @@ pub fn collect(args: &Args, ctx: &Context) -> Result<Collected, Error> {
             )));
         }
     }
-    let mut rows = Vec::new();
+    let catalog = crate::catalog::load(s, &ctx.ui, &[]);
+    // Only the named storage's own errors count with --storage: a failure of a copy on an
+    // unreachable storage is recorded (as a witness) in the other storages' indexes.
     let mut errors = Vec::new();
-    let sctx = storage::StorageContext::new(s, &ctx.ui);
-    // Every index is read even with --storage: a failure of a copy on an unreachable storage is
-    // recorded (as a witness) in the other storages' indexes. Only the named storage's own
-    // errors count then.
-    for st in &s.storages {
-        let mut report = |e: String| {
-            if args.storage.as_ref().is_none_or(|n| n == &st.name) {
-                errors.push(e);
-            } else {
-                ctx.ui.debug(&e);
-            }
-        };
-        let storage = match storage::open(st, &sctx) {
-            Ok(storage) => storage,
-            Err(e) => {
-                report(e.to_string());
-                continue;
-            }
-        };
-        for server in s
-            .servers
-            .iter()
-            .filter(|sv| args.server.as_ref().is_none_or(|n| n == &sv.name))
-        {
-            let index = match IndexStore::new(storage.as_ref(), &server.name).load() {
-                Ok(i) => i,
-                Err(e) => {
-                    report(e.to_string());
-                    continue;
-                }
-            };
-            rows.extend(index.backups.into_iter().filter(|r| {
-                args.storage.as_ref().is_none_or(|n| n == &r.storage)
-                    && (args.databases.is_empty() || args.databases.contains(&r.database))
-                    && args
-                        .backup_type
-                        .as_ref()
-                        .is_none_or(|t| t == &r.backup_type)
-                    && args.status.is_none_or(|st| st == r.status)
-                    && args.since.is_none_or(|t| r.started_at >= t)
-            }));
+    for (storage, e) in catalog.errors {
+        if args.storage.as_ref().is_none_or(|n| n == &storage) {
+            errors.push(e);
+        } else {
+            ctx.ui.debug(&e);
         }
     }
-    // A failure recorded as a witness in another storage's index appears once.
-    let mut seen = std::collections::HashSet::new();
-    rows.retain(|r| seen.insert((r.id.clone(), r.storage.clone())));
+    let mut rows: Vec<BackupRecord> = catalog
+        .records
+        .into_iter()
+        .filter(|r| {
+            args.storage.as_ref().is_none_or(|n| n == &r.storage)
+                && args.server.as_ref().is_none_or(|n| n == &r.server)
+                && (args.databases.is_empty() || args.databases.contains(&r.database))
+                && args
+                    .backup_type
+                    .as_ref()
+                    .is_none_or(|t| t == &r.backup_type)
+                && args.status.is_none_or(|st| st == r.status)
+                && args.since.is_none_or(|t| r.started_at >= t)
+        })
+        .collect();
     rows.sort_by(|a, b| {
         b.started_at
             .cmp(&a.started_at)

@@ -26,6 +26,24 @@ pub struct Context {
     pub cancel: Arc<AtomicBool>,
 }
 
+impl Context {
+    /// Pushes the run's metrics; turns a failed push into a failure only when metrics are
+    /// required.
+    pub fn push_metrics(
+        &self,
+        run: &crate::metrics::RunSummary,
+        code: crate::exit::ExitCode,
+    ) -> crate::exit::ExitCode {
+        let pushed = crate::metrics::push_run(&self.settings, &self.ui, run);
+        let required = self.settings.metrics.as_ref().is_some_and(|m| m.required);
+        if !pushed && required && code == crate::exit::ExitCode::Success {
+            crate::exit::ExitCode::Failure
+        } else {
+            code
+        }
+    }
+}
+
 /// Writes results to stdout.
 #[derive(Debug, Clone, Copy)]
 pub struct Printer;

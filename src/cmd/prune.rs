@@ -131,13 +131,33 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         servers: args.server.clone(),
         storage: args.storage.clone(),
     };
+    let started = Utc::now();
+    let clock = std::time::Instant::now();
     let outcome = execute(&req, ctx)?;
     print(&outcome, ctx)?;
-    Ok(if outcome.interrupted {
+    let code = if outcome.interrupted {
         ExitCode::Interrupted
     } else if outcome.all_ok() {
         ExitCode::Success
     } else {
         ExitCode::Failure
-    })
+    };
+    if args.dry_run {
+        return Ok(code);
+    }
+    let (entries, bytes) = outcome.removed();
+    let run = crate::metrics::RunSummary {
+        command: "prune",
+        backup_type: None,
+        started,
+        duration_seconds: clock.elapsed().as_secs_f64(),
+        ok: outcome.all_ok(),
+        servers: args.server.clone(),
+        pruned: Some((
+            entries,
+            bytes,
+            outcome.orphans.iter().filter(|o| o.done).count(),
+        )),
+    };
+    Ok(ctx.push_metrics(&run, code))
 }

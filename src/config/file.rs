@@ -29,6 +29,32 @@ pub struct FileConfig {
     pub prune_after_backup: Option<bool>,
     /// Temp files and incomplete uploads older than this are orphans that prune removes.
     pub orphan_min_age: Option<HumanDuration>,
+    /// Prometheus Pushgateway.
+    pub metrics: Option<MetricsFile>,
+}
+
+/// Where and how each run pushes its metrics.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsFile {
+    /// Pushgateway base URL, e.g. `http://pushgateway:9091`.
+    pub pushgateway: Option<String>,
+    /// `job` grouping label (default `sqlguard`).
+    pub job: Option<String>,
+    /// `instance` grouping label (default: this host's name).
+    pub instance: Option<String>,
+    /// Extra grouping labels, e.g. `{env: prod}`.
+    #[serde(default)]
+    pub grouping: BTreeMap<String, String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+    /// PEM file of CAs for an https Pushgateway.
+    pub ca_file: Option<String>,
+    /// Timeout of each push (default 5s).
+    pub timeout: Option<HumanDuration>,
+    /// When true, a failed push makes the run exit 1.
+    pub required: Option<bool>,
 }
 
 /// Retries of transient storage failures (connection errors, timeouts, HTTP 5xx, 429).

@@ -49,6 +49,8 @@ pub struct Settings {
     pub retry: RetrySettings,
     pub prune_after_backup: bool,
     pub orphan_min_age: HumanDuration,
+    /// Where runs push metrics; `None` when no Pushgateway is configured or pushing is off.
+    pub metrics: Option<MetricsSettings>,
     /// Non-fatal findings (unknown `SQLGUARD_*` variables, …) for the caller to print.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -114,6 +116,104 @@ pub struct S3Settings {
     pub sse_kms_key_id: Option<String>,
 }
 
+/// The Pushgateway and the grouping of pushed metrics.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricsSettings {
+    pub pushgateway: String,
+    pub job: String,
+    pub instance: String,
+    /// Extra grouping labels, in order.
+    pub grouping: Vec<(String, String)>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: HumanDuration,
+    pub required: bool,
+}
+
+/// Labels sqlguard itself uses in grouping keys or metrics; extra grouping labels must differ.
+pub const RESERVED_LABELS: &[&str] = &[
+    "job", "instance", "server", "database", "type", "storage", "command",
+];
+
+/// This host's name, for the default `instance` label.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+fn resolve_metrics(
+    ctx: &Ctx,
+    m: Option<&file::MetricsFile>,
+    env: &EnvOverrides,
+    no_push: bool,
+) -> Result<Option<MetricsSettings>, ConfigError> {
+    if no_push || env.no_push.unwrap_or(false) {
+        return Ok(None);
+    }
+    let empty = file::MetricsFile::default();
+    let m = m.unwrap_or(&empty);
+    let url = match (&env.pushgateway_url, &m.pushgateway) {
+        (Some(u), _) => u.clone(),
+        (None, Some(u)) => ctx.expand("metrics.pushgateway", u)?,
+        (None, None) => return Ok(None),
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(ctx.invalid(
+            "metrics.pushgateway",
+            format!("'{url}' must start with http:// or https://"),
+        ));
+    }
+    let label_ok = |l: &str| {
+        l.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let mut grouping = Vec::new();
+    for (k, v) in &m.grouping {
+        if !label_ok(k) || RESERVED_LABELS.contains(&k.as_str()) {
+            return Err(ctx.invalid(
+                format!("metrics.grouping.{k}"),
+                format!(
+                    "'{k}' cannot be a grouping label: use [A-Za-z_][A-Za-z0-9_]* and none of {}",
+                    RESERVED_LABELS.join(", ")
+                ),
+            ));
+        }
+        grouping.push((k.clone(), ctx.expand(&format!("metrics.grouping.{k}"), v)?));
+    }
+    let password = pick_secret(
+        ctx,
+        "metrics.password",
+        m.password.as_ref(),
+        "metrics.password_file",
+        m.password_file.as_ref(),
+        "",
+    )?;
+    let ca_file = ctx
+        .expand_opt("metrics.ca_file", m.ca_file.as_ref())?
+        .map(PathBuf::from);
+    Ok(Some(MetricsSettings {
+        pushgateway: url.trim_end_matches('/').to_string(),
+        job: ctx
+            .expand_opt("metrics.job", m.job.as_ref())?
+            .unwrap_or_else(|| "sqlguard".into()),
+        instance: ctx
+            .expand_opt("metrics.instance", m.instance.as_ref())?
+            .unwrap_or_else(hostname),
+        grouping,
+        username: ctx.expand_opt("metrics.username", m.username.as_ref())?,
+        password,
+        ca_file,
+        timeout: m.timeout.unwrap_or(HumanDuration(5)),
+        required: m.required.unwrap_or(false),
+    }))
+}
+
 /// Retries of transient storage failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct RetrySettings {
@@ -172,6 +272,8 @@ struct EnvOverrides {
     s3_region: Option<String>,
     s3_prefix: Option<String>,
     s3_path_style: Option<bool>,
+    pushgateway_url: Option<String>,
+    no_push: Option<bool>,
     compression: Option<String>,
     compression_level: Option<i32>,
     compression_threads: Option<u32>,
@@ -325,22 +427,11 @@ fn check_dump_option(ctx: &Ctx, key: &str, opt: &str) -> Result<(), ConfigError>
     Ok(())
 }
 
-/// Checks a 5-field cron expression's shape (minute hour day-of-month month day-of-week).
+/// Checks a five-field cron expression.
 fn check_schedule(ctx: &Ctx, key: &str, expr: &str) -> Result<(), ConfigError> {
-    let fields: Vec<&str> = expr.split_whitespace().collect();
-    let ok = fields.len() == 5
-        && fields.iter().all(|f| {
-            f.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | '/' | ',' | '-'))
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(ctx.invalid(
-            key,
-            format!("'{expr}' is not a cron expression: write five fields, minute hour day month weekday, e.g. \"30 2 * * *\""),
-        ))
-    }
+    crate::schedule::parse(expr)
+        .map(drop)
+        .map_err(|m| ctx.invalid(key, m))
 }
 
 impl Settings {
@@ -350,6 +441,15 @@ impl Settings {
     /// [`ConfigError`] naming the file or variable and the key when anything is wrong.
     pub fn resolve(
         config_flag: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Settings, ConfigError> {
+        Self::resolve_with(config_flag, false, env)
+    }
+
+    /// [`Settings::resolve`] with `--no-push`.
+    pub fn resolve_with(
+        config_flag: Option<&Path>,
+        no_push: bool,
         env: &HashMap<String, String>,
     ) -> Result<Settings, ConfigError> {
         let mut warnings = Vec::new();
@@ -425,6 +525,7 @@ impl Settings {
             lock_dir,
             retry,
             prune_after_backup: file.prune_after_backup.unwrap_or(false),
+            metrics: resolve_metrics(&ctx, file.metrics.as_ref(), &overrides, no_push)?,
             orphan_min_age: file.orphan_min_age.unwrap_or(DEFAULT_ORPHAN_MIN_AGE),
             warnings,
         })
@@ -446,7 +547,7 @@ impl Settings {
         self.storages.iter().find(|s| s.name == name)
     }
 
-    /// The one CA file that S3 storages ask to trust, if any.
+    /// The one CA file that S3 storages and the Pushgateway ask to trust, if any.
     ///
     /// Fails when two storages name different files: the TLS client takes one for the process.
     pub fn s3_ca_file(&self) -> Result<Option<&Path>, ConfigError> {
@@ -468,6 +569,18 @@ impl Settings {
                     }
                 }
             }
+        }
+        if let Some(ca) = self.metrics.as_ref().and_then(|m| m.ca_file.as_deref()) {
+            if let Some((other, path)) = found {
+                if path != ca {
+                    return Err(ConfigError::Invalid {
+                        origin: "config".into(),
+                        key: "metrics.ca_file".into(),
+                        message: format!("differs from storage.{other}.ca_file: put both CAs in one PEM file and name it in both"),
+                    });
+                }
+            }
+            return Ok(Some(ca));
         }
         Ok(found.map(|(_, p)| p))
     }
@@ -695,6 +808,9 @@ fn pick_secret(
     if let Some(f) = file {
         let path = PathBuf::from(ctx.expand(file_key, f)?);
         return read_secret_file(&path, file_key, &ctx.origin).map(Some);
+    }
+    if env_var.is_empty() {
+        return Ok(None);
     }
     Ok(ctx.env.get(env_var).map(|v| Secret::new(v.clone())))
 }

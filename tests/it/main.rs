@@ -3,7 +3,9 @@
 
 mod backup;
 mod config;
+mod contrib;
 mod failures;
+mod metrics;
 mod prune;
 mod s3;
 mod support;

@@ -86,6 +86,77 @@ pub struct S3 {
     private: bool,
 }
 
+/// The shared Pushgateway, started on first use; returns its base URL. Tests isolate themselves
+/// with a unique `instance` label.
+pub fn pushgateway() -> &'static str {
+    static P: OnceLock<String> = OnceLock::new();
+    P.get_or_init(|| {
+        let (_, port) = shared_service("it-pushgateway", "pushgateway.sh");
+        format!("http://127.0.0.1:{port}")
+    })
+}
+
+/// One sample scraped from the Pushgateway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// Scrapes the Pushgateway's `/metrics` and keeps the samples of `instance`.
+pub fn scrape(instance: &str) -> Vec<Sample> {
+    let out = Command::new("curl")
+        .args(["-sf", &format!("{}/metrics", pushgateway())])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut samples = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (head, value) = line.rsplit_once(' ').unwrap();
+        let (name, labels) = match head.split_once('{') {
+            Some((n, rest)) => (n, rest.trim_end_matches('}')),
+            None => (head, ""),
+        };
+        let mut map = BTreeMap::new();
+        // Label values here never contain `",` or escapes; split on `",`.
+        for pair in labels.split("\",").filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap();
+            map.insert(k.to_string(), v.trim_matches('"').to_string());
+        }
+        if map.get("instance").map(String::as_str) == Some(instance) {
+            samples.push(Sample {
+                name: name.to_string(),
+                labels: map,
+                value: value.parse().unwrap(),
+            });
+        }
+    }
+    samples
+}
+
+/// The value of the one sample named `name` whose labels include `labels`.
+pub fn sample(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let found: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .collect();
+    assert!(
+        found.len() <= 1,
+        "several samples match {name} {labels:?}: {found:?}"
+    );
+    found.first().map(|s| s.value)
+}
+
 /// The shared moto S3 server (for what s3s-fs cannot do), started on first use; returns its
 /// endpoint.
 pub fn moto() -> &'static str {

@@ -1,0 +1,60 @@
+//! Every record of every configured index, read once: what list, report and metrics derive
+//! their figures from.
+//!
+//! An index that cannot be read (unreachable storage, damaged file) does not hide the others:
+//! its error is collected beside the records. A failure recorded as a witness on several
+//! storages appears once.
+
+use std::collections::HashSet;
+
+use crate::config::Settings;
+use crate::index::{BackupRecord, IndexStore};
+use crate::storage::{self, StorageContext};
+use crate::ui::Ui;
+
+/// Records from the readable indexes, and why the others could not be read.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// Sorted by start time, oldest first.
+    pub records: Vec<BackupRecord>,
+    /// One message per unreadable index, with the storage it belongs to.
+    pub errors: Vec<(String, String)>,
+}
+
+/// Reads the index of every configured server (or only `servers`, when not empty) on every
+/// configured storage.
+pub fn load(settings: &Settings, ui: &Ui, servers: &[String]) -> Catalog {
+    let sctx = StorageContext::new(settings, ui);
+    let mut out = Catalog::default();
+    let mut seen = HashSet::new();
+    for st in &settings.storages {
+        let storage = match storage::open(st, &sctx) {
+            Ok(s) => s,
+            Err(e) => {
+                out.errors.push((st.name.clone(), e.to_string()));
+                continue;
+            }
+        };
+        for server in settings
+            .servers
+            .iter()
+            .filter(|s| servers.is_empty() || servers.contains(&s.name))
+        {
+            match IndexStore::new(storage.as_ref(), &server.name).load() {
+                Ok(index) => out.records.extend(
+                    index
+                        .backups
+                        .into_iter()
+                        .filter(|r| seen.insert((r.id.clone(), r.storage.clone()))),
+                ),
+                Err(e) => out.errors.push((st.name.clone(), e.to_string())),
+            }
+        }
+    }
+    out.records.sort_by(|a, b| {
+        a.started_at
+            .cmp(&b.started_at)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    out
+}

@@ -1,0 +1,416 @@
+//! Prometheus metrics, pushed to a Pushgateway at the end of every backup and prune.
+//!
+//! Values are derived from the indexes (via [`crate::catalog`]) as well as from the run, and each
+//! push replaces (HTTP PUT) only groups that the pushed values describe completely, so that no
+//! run erases another's metrics:
+//!
+//! | grouping key (after `job`, `instance`, extra labels) | metrics |
+//! | --- | --- |
+//! | `server`, `type` | `sqlguard_backup_*` per database, from the index: a failed run leaves the last success in place |
+//! | `storage` | `sqlguard_storage_backups`, `sqlguard_storage_bytes` per server, from the index |
+//! | `command`, and `type` for backups | `sqlguard_run_*` of the last run of that command, `sqlguard_prune_*` |
+//!
+//! The metrics are encoded with the `prometheus` crate and sent with attohttpc, the HTTP client
+//! that rust-s3 already brings (the crate's own `push` feature would add a second HTTP and TLS
+//! stack). A Pushgateway that is down or slow costs one warning and a short timeout.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use prometheus::{Encoder, GaugeVec, Opts, Registry, TextEncoder};
+
+use crate::catalog::Catalog;
+use crate::config::settings::MetricsSettings;
+use crate::config::Settings;
+use crate::index::{BackupRecord, Status};
+use crate::ui::Ui;
+
+/// What one run did, for the `sqlguard_run_*` metrics.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// `backup` or `prune`.
+    pub command: &'static str,
+    /// The backup type, for backups.
+    pub backup_type: Option<String>,
+    pub started: DateTime<Utc>,
+    pub duration_seconds: f64,
+    pub ok: bool,
+    /// Servers the run covered (empty: all).
+    pub servers: Vec<String>,
+    /// Prune only: removed entries, removed bytes, removed orphans.
+    pub pruned: Option<(usize, u64, usize)>,
+}
+
+/// One Pushgateway group: its grouping labels and the metrics to PUT.
+#[derive(Debug)]
+pub struct Group {
+    pub labels: Vec<(String, String)>,
+    pub registry: Registry,
+}
+
+impl Group {
+    fn new(labels: Vec<(String, String)>) -> Group {
+        Group {
+            labels,
+            registry: Registry::new(),
+        }
+    }
+
+    fn gauge(&self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+        let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+        self.registry
+            .register(Box::new(g.clone()))
+            .expect("metric registered once per group");
+        g
+    }
+
+    /// The group in the text exposition format.
+    pub fn encode(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding cannot fail");
+        String::from_utf8(buf).expect("text format is UTF-8")
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> f64 {
+    t.timestamp_millis() as f64 / 1000.0
+}
+
+/// The `server`/`type` groups: per database, the state of its backups of that type.
+fn backup_groups(
+    settings: &Settings,
+    catalog: &Catalog,
+    servers: &[String],
+    types: &[String],
+    now: DateTime<Utc>,
+) -> Vec<Group> {
+    let mut out = Vec::new();
+    for server in settings
+        .servers
+        .iter()
+        .filter(|s| servers.is_empty() || servers.contains(&s.name))
+    {
+        for t in types {
+            let g = Group::new(vec![
+                ("server".into(), server.name.clone()),
+                ("type".into(), t.clone()),
+            ]);
+            let l = &["server", "database", "type"];
+            let last_success = g.gauge(
+                "sqlguard_backup_last_success_timestamp_seconds",
+                "Finish time of the newest successful backup (any storage).",
+                l,
+            );
+            let last_status = g.gauge(
+                "sqlguard_backup_last_status",
+                "1 when the newest backup run succeeded on every storage, else 0.",
+                l,
+            );
+            let last_run = g.gauge(
+                "sqlguard_backup_last_run_timestamp_seconds",
+                "Start time of the newest backup run, successful or not.",
+                l,
+            );
+            let last_duration = g.gauge(
+                "sqlguard_backup_last_duration_seconds",
+                "Duration of the newest successful backup.",
+                l,
+            );
+            let last_size = g.gauge(
+                "sqlguard_backup_last_size_bytes",
+                "Stored (compressed) size of the newest successful backup.",
+                l,
+            );
+            let last_raw = g.gauge(
+                "sqlguard_backup_last_raw_size_bytes",
+                "Dump (uncompressed) size of the newest successful backup.",
+                l,
+            );
+            let storage_status = g.gauge(
+                "sqlguard_backup_storage_last_status",
+                "1 when the newest copy on this storage succeeded, else 0.",
+                &["server", "database", "type", "storage"],
+            );
+            let interval = g.gauge(
+                "sqlguard_backup_expected_interval_seconds",
+                "Longest gap between two scheduled runs of this type (from its cron expression).",
+                &["server", "type"],
+            );
+            if let Some(iv) = settings
+                .backup_type(t)
+                .and_then(|bt| bt.schedule.as_deref())
+                .and_then(|s| crate::schedule::max_interval(s, now))
+            {
+                interval
+                    .with_label_values(&[&server.name, t])
+                    .set(iv.num_seconds() as f64);
+            }
+            let mut by_db: BTreeMap<&str, Vec<&BackupRecord>> = BTreeMap::new();
+            for r in catalog
+                .records
+                .iter()
+                .filter(|r| r.server == server.name && &r.backup_type == t)
+            {
+                by_db.entry(r.database.as_str()).or_default().push(r);
+            }
+            for (db, records) in by_db {
+                let labels = [server.name.as_str(), db, t.as_str()];
+                // Records are oldest first.
+                let newest = records.last().expect("at least one record");
+                let run: Vec<&&BackupRecord> =
+                    records.iter().filter(|r| r.id == newest.id).collect();
+                let run_ok = run.iter().all(|r| r.status == Status::Success);
+                last_status
+                    .with_label_values(&labels)
+                    .set(if run_ok { 1.0 } else { 0.0 });
+                last_run
+                    .with_label_values(&labels)
+                    .set(ts(newest.started_at));
+                if let Some(s) = records.iter().rev().find(|r| r.status == Status::Success) {
+                    last_success
+                        .with_label_values(&labels)
+                        .set(ts(s.finished_at));
+                    last_duration
+                        .with_label_values(&labels)
+                        .set(s.duration_seconds);
+                    last_size
+                        .with_label_values(&labels)
+                        .set(s.compressed_bytes as f64);
+                    last_raw.with_label_values(&labels).set(s.raw_bytes as f64);
+                }
+                let mut per_storage: BTreeMap<&str, &BackupRecord> = BTreeMap::new();
+                for r in &records {
+                    per_storage.insert(r.storage.as_str(), r);
+                }
+                for (storage, r) in per_storage {
+                    storage_status
+                        .with_label_values(&[server.name.as_str(), db, t.as_str(), storage])
+                        .set(if r.status == Status::Success {
+                            1.0
+                        } else {
+                            0.0
+                        });
+                }
+            }
+            out.push(g);
+        }
+    }
+    out
+}
+
+/// The `storage` groups: what each storage holds, per server.
+fn storage_groups(settings: &Settings, catalog: &Catalog) -> Vec<Group> {
+    settings
+        .storages
+        .iter()
+        .filter(|st| !catalog.errors.iter().any(|(s, _)| s == &st.name))
+        .map(|st| {
+            let g = Group::new(vec![("storage".into(), st.name.clone())]);
+            let count = g.gauge(
+                "sqlguard_storage_backups",
+                "Successful backups held on the storage.",
+                &["storage", "server"],
+            );
+            let bytes = g.gauge(
+                "sqlguard_storage_bytes",
+                "Bytes of successful backups held on the storage.",
+                &["storage", "server"],
+            );
+            for server in &settings.servers {
+                let held: Vec<&BackupRecord> = catalog
+                    .records
+                    .iter()
+                    .filter(|r| {
+                        r.storage == st.name
+                            && r.server == server.name
+                            && r.status == Status::Success
+                    })
+                    .collect();
+                let l = [st.name.as_str(), server.name.as_str()];
+                count.with_label_values(&l).set(held.len() as f64);
+                bytes
+                    .with_label_values(&l)
+                    .set(held.iter().map(|r| r.compressed_bytes as f64).sum());
+            }
+            g
+        })
+        .collect()
+}
+
+/// The `command` group of this run.
+fn run_group(run: &RunSummary) -> Group {
+    let mut key = vec![("command".to_string(), run.command.to_string())];
+    if let Some(t) = &run.backup_type {
+        key.push(("type".into(), t.clone()));
+    }
+    let g = Group::new(key);
+    let names: Vec<&str> = if run.backup_type.is_some() {
+        vec!["command", "type"]
+    } else {
+        vec!["command"]
+    };
+    let values: Vec<&str> = std::iter::once(run.command)
+        .chain(run.backup_type.as_deref())
+        .collect();
+    g.gauge(
+        "sqlguard_run_last_status",
+        "1 when the last run of this command succeeded, else 0.",
+        &names,
+    )
+    .with_label_values(&values)
+    .set(if run.ok { 1.0 } else { 0.0 });
+    g.gauge(
+        "sqlguard_run_last_start_timestamp_seconds",
+        "Start time of the last run of this command.",
+        &names,
+    )
+    .with_label_values(&values)
+    .set(ts(run.started));
+    g.gauge(
+        "sqlguard_run_last_duration_seconds",
+        "Duration of the last run of this command.",
+        &names,
+    )
+    .with_label_values(&values)
+    .set(run.duration_seconds);
+    if let Some((entries, bytes, orphans)) = run.pruned {
+        g.gauge(
+            "sqlguard_prune_removed_backups",
+            "Index entries the last prune removed.",
+            &[],
+        )
+        .with_label_values::<&str>(&[])
+        .set(entries as f64);
+        g.gauge(
+            "sqlguard_prune_removed_bytes",
+            "Stored bytes the last prune freed.",
+            &[],
+        )
+        .with_label_values::<&str>(&[])
+        .set(bytes as f64);
+        g.gauge(
+            "sqlguard_prune_removed_orphans",
+            "Orphans (temp files, incomplete uploads) the last prune removed.",
+            &[],
+        )
+        .with_label_values::<&str>(&[])
+        .set(orphans as f64);
+    }
+    g
+}
+
+/// Every group a run pushes.
+pub fn groups(
+    settings: &Settings,
+    catalog: &Catalog,
+    run: &RunSummary,
+    now: DateTime<Utc>,
+) -> Vec<Group> {
+    let mut out = Vec::new();
+    if let Some(t) = &run.backup_type {
+        out.extend(backup_groups(
+            settings,
+            catalog,
+            &run.servers,
+            std::slice::from_ref(t),
+            now,
+        ));
+    }
+    out.extend(storage_groups(settings, catalog));
+    out.push(run_group(run));
+    out
+}
+
+/// A path segment of a grouping key: plain when safe, else the Pushgateway's `@base64` form.
+fn segment(name: &str, value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if plain {
+        format!("{name}/{value}")
+    } else {
+        let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value);
+        format!(
+            "{name}@base64/{}",
+            if enc.is_empty() { "=".to_string() } else { enc }
+        )
+    }
+}
+
+/// The URL of a group.
+pub fn group_url(m: &MetricsSettings, group: &Group) -> String {
+    let mut url = format!("{}/metrics/{}", m.pushgateway, segment("job", &m.job));
+    for (k, v) in std::iter::once(&("instance".to_string(), m.instance.clone()))
+        .chain(&m.grouping)
+        .chain(&group.labels)
+    {
+        url.push('/');
+        url.push_str(&segment(k, v));
+    }
+    url
+}
+
+fn put(m: &MetricsSettings, group: &Group) -> Result<(), String> {
+    let url = group_url(m, group);
+    let mut req = attohttpc::put(&url)
+        .timeout(Duration::from_secs(m.timeout.as_secs().max(1)))
+        .header("Content-Type", "text/plain; version=0.0.4");
+    if let Some(user) = &m.username {
+        req = req.basic_auth(user, m.password.as_ref().map(|p| p.expose()));
+    }
+    let resp = req.text(group.encode()).send().map_err(|e| e.to_string())?;
+    if resp.is_success() {
+        Ok(())
+    } else {
+        let status = resp.status();
+        let body = resp.text().unwrap_or_default();
+        Err(format!("HTTP {status}: {}", body.trim()))
+    }
+}
+
+/// Pushes the metrics of a run, if a Pushgateway is configured.
+///
+/// Returns `false` when pushing failed (after one warning naming the URL); the caller decides
+/// whether that changes the exit status (`metrics.required`).
+pub fn push_run(settings: &Settings, ui: &Ui, run: &RunSummary) -> bool {
+    let Some(m) = &settings.metrics else {
+        return true;
+    };
+    let catalog = crate::catalog::load(settings, ui, &[]);
+    for (_, e) in &catalog.errors {
+        ui.debug(&format!("metrics: {e}"));
+    }
+    for g in groups(settings, &catalog, run, Utc::now()) {
+        if let Err(e) = put(m, &g) {
+            ui.warn(&format!(
+                "could not push metrics to the Pushgateway at {}: {e}{}",
+                m.pushgateway,
+                if m.required {
+                    ""
+                } else {
+                    " (metrics.required is false: exit status unchanged)"
+                }
+            ));
+            return false;
+        }
+    }
+    ui.debug(&format!("metrics pushed to {}", m.pushgateway));
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_label_values_use_base64() {
+        assert_eq!(segment("server", "db-1.prod"), "server/db-1.prod");
+        assert_eq!(segment("server", "a/b"), "server@base64/YS9i");
+        assert_eq!(segment("x", ""), "x@base64/=");
+    }
+}
