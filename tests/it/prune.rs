@@ -378,13 +378,8 @@ fn incomplete_uploads_of_killed_runs_are_aborted_by_prune() {
             "storage:\n  store:\n    type: s3\n    endpoint: {endpoint}\n    bucket: {bucket}\n    path_style: true\n    access_key_id: test\n    secret_access_key: test\norphan_min_age: 2s\n"
         ),
     );
-    let (_, fresh) = prune(&env, &["--dry-run"]);
-    assert!(
-        fresh.orphans.is_empty(),
-        "an upload younger than orphan_min_age is not an orphan: {:?}",
-        fresh.orphans
-    );
-    std::thread::sleep(std::time::Duration::from_millis(3100));
+    // moto reports a fixed Initiated time (2010) for every upload, so the age cut-off cannot be
+    // seen here; the local temp-file test and the storage behaviour suite cover it.
     let (_, dry) = prune(&env, &["--dry-run"]);
     assert_eq!(dry.orphans.len(), 1, "{:?}", dry.orphans);
     assert_eq!(dry.orphans[0].kind, "upload");
