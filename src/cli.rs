@@ -63,6 +63,8 @@ pub enum Command {
     Backup(cmd::backup::Args),
     /// List backups from the index, newest first
     List(cmd::list::Args),
+    /// Status at a glance: a table, JSON, or a self-contained HTML dashboard
+    Report(cmd::report::Args),
     /// Apply retention: delete what the policy no longer keeps (--dry-run shows the plan)
     Prune(cmd::prune::Args),
     /// Validate the configuration or show it resolved

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod mysql;
 pub mod pipeline;
 pub mod prune;
+pub mod report;
 pub mod retention;
 pub mod schedule;
 pub mod secret;

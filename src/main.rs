@@ -63,6 +63,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Backup(a) => cmd::backup::run(a, &ctx),
         Command::List(a) => cmd::list::run(a, &ctx),
         Command::Prune(a) => cmd::prune::run(a, &ctx),
+        Command::Report(a) => cmd::report::run(a, &ctx),
         Command::Config(c) => cmd::config::run(c, &ctx),
         Command::Index(c) => cmd::index::run(c, &ctx),
     };

@@ -126,6 +126,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     } else {
         ExitCode::Failure
     };
+    super::report::refresh_configured_html(ctx);
     let run = RunSummary {
         command: "backup",
         backup_type: Some(args.backup_type.clone()),

@@ -7,6 +7,7 @@ pub mod config;
 pub mod index;
 pub mod list;
 pub mod prune;
+pub mod report;
 
 use std::io::Write;
 use std::sync::atomic::AtomicBool;

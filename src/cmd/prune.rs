@@ -145,6 +145,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     if args.dry_run {
         return Ok(code);
     }
+    super::report::refresh_configured_html(ctx);
     let (entries, bytes) = outcome.removed();
     let run = crate::metrics::RunSummary {
         command: "prune",

@@ -31,6 +31,16 @@ pub struct FileConfig {
     pub orphan_min_age: Option<HumanDuration>,
     /// Prometheus Pushgateway.
     pub metrics: Option<MetricsFile>,
+    /// The HTML report that every backup and prune rewrites.
+    pub report: Option<ReportFile>,
+}
+
+/// The report kept up to date by every run.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportFile {
+    /// Path of the HTML dashboard to rewrite (atomically) after every backup and prune.
+    pub html: Option<String>,
 }
 
 /// Where and how each run pushes its metrics.

@@ -51,6 +51,8 @@ pub struct Settings {
     pub orphan_min_age: HumanDuration,
     /// Where runs push metrics; `None` when no Pushgateway is configured or pushing is off.
     pub metrics: Option<MetricsSettings>,
+    /// The HTML report every backup and prune rewrites.
+    pub report_html: Option<PathBuf>,
     /// Non-fatal findings (unknown `SQLGUARD_*` variables, …) for the caller to print.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -526,6 +528,13 @@ impl Settings {
             retry,
             prune_after_backup: file.prune_after_backup.unwrap_or(false),
             metrics: resolve_metrics(&ctx, file.metrics.as_ref(), &overrides, no_push)?,
+            report_html: file
+                .report
+                .as_ref()
+                .and_then(|r| r.html.as_ref())
+                .map(|h| ctx.expand("report.html", h))
+                .transpose()?
+                .map(PathBuf::from),
             orphan_min_age: file.orphan_min_age.unwrap_or(DEFAULT_ORPHAN_MIN_AGE),
             warnings,
         })

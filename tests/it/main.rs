@@ -2,10 +2,12 @@
 //! issue needs them, a real S3-compatible server and Pushgateway), all on 127.0.0.1.
 
 mod backup;
+mod browser;
 mod config;
 mod contrib;
 mod failures;
 mod metrics;
 mod prune;
+mod report;
 mod s3;
 mod support;
