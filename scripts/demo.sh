@@ -49,7 +49,10 @@ set -x
 "$bin" config check
 "$bin" backup --type daily
 "$bin" list
+"$bin" report
+"$bin" report --format html -o "$demo/report.html"
 { set +x; } 2>/dev/null
 echo
+echo "The dashboard is $demo/report.html (open it in a browser)."
 echo "Backups are in $demo/backups. Try: SQLGUARD_CONFIG=$demo/sqlguard.yaml $bin list --json"
 echo "Stop the demo server with: scripts/mariadb.sh stop $demo/mariadb"

@@ -123,12 +123,13 @@ impl Attempt<'_> {
 ///
 /// Fails only for a request that cannot start (unknown type or server); every other failure is
 /// recorded in the outcome and the indexes. `cancel` is set by the signal handler.
-pub fn run(
-    settings: &Settings,
+/// Checks that the request names a configured type and servers; returns the type.
+///
+/// Fails with `UnknownType` or `UnknownServer` (exit code 2).
+pub fn validate<'a>(
+    settings: &'a Settings,
     req: &BackupRequest,
-    ui: &Ui,
-    cancel: &Arc<AtomicBool>,
-) -> Result<BackupOutcome, BackupError> {
+) -> Result<&'a BackupTypeSettings, BackupError> {
     let btype = settings.backup_type(&req.backup_type).ok_or_else(|| {
         BackupError::UnknownType(
             req.backup_type.clone(),
@@ -153,6 +154,16 @@ pub fn run(
             ));
         }
     }
+    Ok(btype)
+}
+
+pub fn run(
+    settings: &Settings,
+    req: &BackupRequest,
+    ui: &Ui,
+    cancel: &Arc<AtomicBool>,
+) -> Result<BackupOutcome, BackupError> {
+    let btype = validate(settings, req)?;
     let sctx = storage::StorageContext::new(settings, ui);
     let mut outcome = BackupOutcome::default();
     // Open and check every storage first: a storage that is down, or whose bucket or

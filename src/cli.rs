@@ -9,23 +9,34 @@ use clap::{Parser, Subcommand};
 
 use crate::cmd;
 
-const AFTER_HELP: &str = "\
-Exit codes:
-  0    everything succeeded
-  1    the run completed but something failed (a database, a storage, a verification)
-  2    usage or configuration error; nothing was done
-  3    another run holds the lock
-  130  interrupted (SIGINT or SIGTERM)
+/// Exit codes and where the config comes from, for `--help`.
+fn after_help() -> String {
+    let mut s = String::from("Exit codes:\n");
+    for (code, meaning) in crate::exit::ExitCode::TABLE {
+        s.push_str(&format!("  {code:<4} {meaning}\n"));
+    }
+    s.push_str("\nConfig: --config FILE, else $SQLGUARD_CONFIG, else ./sqlguard.yaml, else /etc/sqlguard/config.yaml.");
+    s
+}
 
-Config: --config FILE, else $SQLGUARD_CONFIG, else ./sqlguard.yaml, else /etc/sqlguard/config.yaml;
-environment variables SQLGUARD_* override the file (see the README or `man sqlguard`).";
+/// `after_help` plus every environment variable, for `--help` and the man page.
+fn after_long_help() -> String {
+    let mut s = after_help();
+    s.push_str(
+        "\n\nEnvironment variables override the file (flags > environment > file > defaults):\n",
+    );
+    for (name, doc) in crate::env_vars::ALL.iter().chain(crate::env_vars::FOREIGN) {
+        s.push_str(&format!("  {name}\n      {}\n", doc.replace('`', "")));
+    }
+    s
+}
 
 /// Boringly reliable MySQL/MariaDB backups.
 ///
 /// Each invocation loads the config, performs exactly one run (backup, list, ...), and exits with
 /// a meaningful code. Passwords never appear on a command line.
 #[derive(Debug, Parser)]
-#[command(name = "sqlguard", version, after_help = AFTER_HELP, max_term_width = 100)]
+#[command(name = "sqlguard", version, after_help = after_help(), after_long_help = after_long_help(), max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -67,12 +78,17 @@ pub enum Command {
     Report(cmd::report::Args),
     /// Apply retention: delete what the policy no longer keeps (--dry-run shows the plan)
     Prune(cmd::prune::Args),
+    /// Write crontab lines or systemd timer + service units from the config's schedules
+    Schedule(cmd::schedule::Args),
     /// Validate the configuration or show it resolved
     #[command(subcommand)]
     Config(cmd::config::Command),
     /// Maintain the backup index
     #[command(subcommand)]
     Index(cmd::index::Command),
+    /// Write the man pages and shell completions (for packagers and the repository)
+    #[command(hide = true)]
+    Generate(cmd::generate::Args),
 }
 
 #[cfg(test)]

@@ -123,7 +123,7 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     (
         LOCK_DIR,
-        "Directory for lock files of storages that are not local directories.",
+        "Directory for job locks and for index locks of S3 storages.",
     ),
 ];
 

@@ -13,6 +13,8 @@ pub enum Error {
     Index(#[from] crate::index::IndexError),
     #[error(transparent)]
     Storage(#[from] crate::storage::StorageError),
+    #[error(transparent)]
+    Locked(#[from] crate::joblock::LockError),
     /// A flag or argument that makes no sense with the configuration.
     #[error("{0}")]
     Usage(String),
@@ -26,6 +28,7 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Config(_) | Error::Backup(_) | Error::Usage(_) => ExitCode::Usage,
+            Error::Locked(crate::joblock::LockError::Held { .. }) => ExitCode::Locked,
             _ => ExitCode::Failure,
         }
     }

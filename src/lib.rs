@@ -14,6 +14,7 @@ pub mod env_vars;
 pub mod error;
 pub mod exit;
 pub mod index;
+pub mod joblock;
 pub mod layout;
 pub mod metrics;
 pub mod mysql;

@@ -19,6 +19,21 @@ fn main() {
 }
 
 fn run(cli: Cli) -> ExitCode {
+    if let Command::Generate(a) = &cli.command {
+        // Needs no config: it only renders the command-line definitions.
+        return match cmd::generate::write_all(&a.out) {
+            Ok(files) => {
+                for f in files {
+                    eprintln!("sqlguard: wrote {}", f.display());
+                }
+                ExitCode::Success
+            }
+            Err(e) => {
+                eprintln!("sqlguard: error: writing to {}: {e}", a.out.display());
+                ExitCode::Failure
+            }
+        };
+    }
     let env: HashMap<String, String> = std::env::vars().collect();
     let g = &cli.global;
     let ui = Ui::new(
@@ -64,8 +79,10 @@ fn run(cli: Cli) -> ExitCode {
         Command::List(a) => cmd::list::run(a, &ctx),
         Command::Prune(a) => cmd::prune::run(a, &ctx),
         Command::Report(a) => cmd::report::run(a, &ctx),
+        Command::Schedule(a) => cmd::schedule::run(a, &ctx),
         Command::Config(c) => cmd::config::run(c, &ctx),
         Command::Index(c) => cmd::index::run(c, &ctx),
+        Command::Generate(_) => unreachable!("handled before the config is read"),
     };
     match result {
         Ok(code) => code,

@@ -95,3 +95,212 @@ mod tests {
         assert_eq!(stale_after("30 2 * * *", at()), Some(Duration::hours(25)));
     }
 }
+
+/// Converts a five-field cron expression to a systemd `OnCalendar=` value.
+///
+/// Fails for what systemd cannot say the same way: day-of-month and day-of-week both restricted
+/// (cron runs when either matches, systemd only when both do), and croner's extensions
+/// (`L`, `W`, `#`, `?`).
+pub fn to_on_calendar(expr: &str) -> Result<String, String> {
+    parse(expr)?;
+    let f: Vec<&str> = expr.split_whitespace().collect();
+    let (min, hour, dom, mon, dow) = (f[0], f[1], f[2], f[3], f[4]);
+    if dom != "*" && dow != "*" {
+        return Err(format!(
+            "'{expr}' restricts both day-of-month and day-of-week: cron runs when either matches, systemd only when both do; split it into two backup types"
+        ));
+    }
+    let minute = field(expr, min, 0, 59, 0, &[])?;
+    let hour = field(expr, hour, 0, 23, 0, &[])?;
+    let day = field(expr, dom, 1, 31, 1, &[])?;
+    let month = field(expr, mon, 1, 12, 1, &MONTHS)?;
+    let weekdays = if dow == "*" {
+        String::new()
+    } else {
+        format!("{} ", weekday_field(expr, dow)?)
+    };
+    let pad = |s: String| {
+        if s.len() == 1 && s != "*" {
+            format!("0{s}")
+        } else {
+            s
+        }
+    };
+    Ok(format!(
+        "{weekdays}*-{}-{} {}:{}:00",
+        pad(month),
+        pad(day),
+        pad(hour),
+        pad(minute)
+    ))
+}
+
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+
+fn unsupported(expr: &str, part: &str) -> String {
+    format!("'{expr}': '{part}' has no systemd OnCalendar equivalent; use plain numbers, ranges, lists and steps")
+}
+
+/// A number or (for months) a name.
+fn value(expr: &str, s: &str, names: &[&str], offset: u32) -> Result<u32, String> {
+    if let Ok(n) = s.parse::<u32>() {
+        return Ok(n);
+    }
+    names
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(s))
+        .map(|i| i as u32 + offset)
+        .ok_or_else(|| unsupported(expr, s))
+}
+
+/// Converts one minute/hour/day/month field: `*`, `*/n`, `a`, `a-b`, `a-b/n`, lists.
+fn field(
+    expr: &str,
+    f: &str,
+    lo: u32,
+    hi: u32,
+    first: u32,
+    names: &[&str],
+) -> Result<String, String> {
+    if f.contains(['L', 'W', '#', '?']) {
+        return Err(unsupported(expr, f));
+    }
+    let mut parts = Vec::new();
+    for item in f.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => (
+                r,
+                Some(s.parse::<u32>().map_err(|_| unsupported(expr, item))?),
+            ),
+            None => (item, None),
+        };
+        match (range, step) {
+            ("*", None) => parts.push("*".to_string()),
+            ("*", Some(s)) => parts.push(format!("{first}/{s}")),
+            (r, step) => {
+                let (a, b) = match r.split_once('-') {
+                    Some((a, b)) => (value(expr, a, names, 1)?, Some(value(expr, b, names, 1)?)),
+                    None => (value(expr, r, names, 1)?, None),
+                };
+                if a < lo || a > hi || b.is_some_and(|b| b < a || b > hi) {
+                    return Err(unsupported(expr, item));
+                }
+                match (b, step) {
+                    (None, None) => parts.push(a.to_string()),
+                    (None, Some(s)) => parts.push(format!("{a}/{s}")),
+                    (Some(b), None) => parts.push(format!("{a}..{b}")),
+                    // Ranges with steps become explicit lists: every systemd version reads those.
+                    (Some(b), Some(s)) => {
+                        parts.extend((a..=b).step_by(s.max(1) as usize).map(|v| v.to_string()))
+                    }
+                }
+            }
+        }
+    }
+    Ok(parts.join(","))
+}
+
+/// Converts the day-of-week field to systemd names (`Mon..Fri`, `Sat,Sun`).
+fn weekday_field(expr: &str, f: &str) -> Result<String, String> {
+    let day = |s: &str| -> Result<u32, String> {
+        let n = value(expr, s, &DAYS, 0)?;
+        if n > 7 {
+            return Err(unsupported(expr, s));
+        }
+        Ok(n % 7)
+    };
+    let mut out = Vec::new();
+    for item in f.split(',') {
+        if item.contains(['L', '#', '?']) {
+            return Err(unsupported(expr, item));
+        }
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => (
+                r,
+                Some(s.parse::<usize>().map_err(|_| unsupported(expr, item))?),
+            ),
+            None => (item, None),
+        };
+        let (a, b) = match range {
+            "*" => (0, 6),
+            r => match r.split_once('-') {
+                Some((a, b)) => {
+                    let (a, b) = (day(a)?, value(expr, b, &DAYS, 0)?);
+                    // `5-7` and `5-0` both end on Sunday.
+                    (a, if b == 7 || (b == 0 && a > 0) { 7 } else { b })
+                }
+                None => (day(r)?, day(r)?),
+            },
+        };
+        if b < a {
+            return Err(unsupported(expr, item));
+        }
+        match step {
+            None if a != b => {
+                if b == 7 {
+                    out.push(format!("{}..Sat,Sun", DAYS[a as usize]));
+                } else {
+                    out.push(format!("{}..{}", DAYS[a as usize], DAYS[b as usize]));
+                }
+            }
+            None => out.push(DAYS[a as usize].to_string()),
+            Some(s) => out.extend(
+                (a..=b)
+                    .step_by(s.max(1))
+                    .map(|d| DAYS[(d % 7) as usize].to_string()),
+            ),
+        }
+    }
+    Ok(out.join(","))
+}
+
+/// The cron → `OnCalendar=` conversion table: unit-tested here, and checked row by row against
+/// `systemd-analyze calendar` by the integration tests.
+pub const CONVERSION_TABLE: &[(&str, &str)] = &[
+    ("30 2 * * *", "*-*-* 02:30:00"),
+    ("0 * * * *", "*-*-* *:00:00"),
+    ("*/15 * * * *", "*-*-* *:0/15:00"),
+    ("0 */6 * * *", "*-*-* 0/6:00:00"),
+    ("5 1-5 * * *", "*-*-* 1..5:05:00"),
+    ("0 6,18 * * *", "*-*-* 6,18:00:00"),
+    ("0 0-12/4 * * *", "*-*-* 0,4,8,12:00:00"),
+    ("0 3 * * 0", "Sun *-*-* 03:00:00"),
+    ("0 3 * * 7", "Sun *-*-* 03:00:00"),
+    ("0 1 * * 1-5", "Mon..Fri *-*-* 01:00:00"),
+    ("0 1 * * mon-fri", "Mon..Fri *-*-* 01:00:00"),
+    ("0 9 * * sat,sun", "Sat,Sun *-*-* 09:00:00"),
+    ("0 9 * * 5-7", "Fri..Sat,Sun *-*-* 09:00:00"),
+    ("0 12 * * */2", "Sun,Tue,Thu,Sat *-*-* 12:00:00"),
+    ("0 4 1 * *", "*-*-01 04:00:00"),
+    ("0 4 1,15 * *", "*-*-1,15 04:00:00"),
+    ("0 5 1 */3 *", "*-1/3-01 05:00:00"),
+    ("0 5 1 jan,jul *", "*-1,7-01 05:00:00"),
+    ("0 5 1 1-6 *", "*-1..6-01 05:00:00"),
+    ("15 4 */2 * *", "*-*-1/2 04:15:00"),
+];
+
+#[cfg(test)]
+mod conversion_tests {
+    use super::*;
+
+    #[test]
+    fn conversion_table() {
+        for (cron, systemd) in CONVERSION_TABLE {
+            assert_eq!(to_on_calendar(cron).as_deref(), Ok(*systemd), "{cron}");
+        }
+    }
+
+    #[test]
+    fn unconvertible_expressions_say_why() {
+        let e = to_on_calendar("0 4 1 * 1").unwrap_err();
+        assert!(e.contains("either matches"), "{e}");
+        for bad in ["0 4 L * *", "0 4 * * 5#3", "0 4 * * 5L"] {
+            if let Err(e) = to_on_calendar(bad) {
+                assert!(e.contains(bad), "{bad}: {e}");
+            }
+        }
+    }
+}

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::{table, Context, Printer};
 use crate::backup::{self, BackupRequest};
-use crate::duration::compact;
+use crate::duration::{compact, HumanDuration};
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::index::{BackupRecord, Status, SCHEMA_VERSION};
@@ -29,6 +29,10 @@ pub struct Args {
     /// Only this database (repeatable; default: the server's databases.include/exclude)
     #[arg(long = "db", value_name = "NAME")]
     pub databases: Vec<String>,
+    /// When the same job (server + backup + type) is running, wait up to this long instead of
+    /// exiting 3
+    #[arg(long, value_name = "DURATION")]
+    pub wait: Option<HumanDuration>,
 }
 
 /// The JSON document of a backup run.
@@ -53,6 +57,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         servers: args.server.clone(),
         databases: args.databases.clone(),
     };
+    backup::validate(&ctx.settings, &req)?;
+    let _locks = ctx.lock_jobs(&args.server, "backup", Some(&args.backup_type), args.wait)?;
     let started = chrono::Utc::now();
     let clock = std::time::Instant::now();
     let outcome = backup::run(&ctx.settings, &req, &ctx.ui, &ctx.cancel)?;
@@ -62,6 +68,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             servers: args.server.clone(),
             ..Default::default()
         };
+        let _prune_locks = ctx.lock_jobs(&args.server, "prune", None, args.wait)?;
         Some(super::prune::execute(&req, ctx)?)
     } else {
         None

@@ -4,10 +4,12 @@
 
 pub mod backup;
 pub mod config;
+pub mod generate;
 pub mod index;
 pub mod list;
 pub mod prune;
 pub mod report;
+pub mod schedule;
 
 use std::io::Write;
 use std::sync::atomic::AtomicBool;
@@ -28,6 +30,49 @@ pub struct Context {
 }
 
 impl Context {
+    /// Takes the job lock of `command` (and `backup_type`) for each of `servers` (all configured
+    /// servers when empty), waiting up to `wait`. The locks are held until dropped.
+    ///
+    /// Fails with exit code 3 when another run holds one of them.
+    pub fn lock_jobs(
+        &self,
+        servers: &[String],
+        command: &str,
+        backup_type: Option<&str>,
+        wait: Option<crate::duration::HumanDuration>,
+    ) -> Result<Vec<crate::joblock::JobLock>, crate::error::Error> {
+        let me = crate::joblock::Holder {
+            pid: std::process::id(),
+            host: crate::config::settings::hostname(),
+            started_at: chrono::Utc::now(),
+            command: match backup_type {
+                Some(t) => format!("{command} --type {t}"),
+                None => command.to_string(),
+            },
+        };
+        let mut names: Vec<&str> = self
+            .settings
+            .servers
+            .iter()
+            .map(|s| s.name.as_str())
+            .filter(|n| servers.is_empty() || servers.iter().any(|s| s == n))
+            .collect();
+        names.sort_unstable();
+        let mut held = Vec::new();
+        for server in names {
+            held.push(crate::joblock::acquire(
+                &self.settings.lock_dir,
+                server,
+                command,
+                backup_type,
+                &me,
+                wait.map(|w| std::time::Duration::from_secs(w.as_secs())),
+                &self.ui,
+            )?);
+        }
+        Ok(held)
+    }
+
     /// Pushes the run's metrics; turns a failed push into a failure only when metrics are
     /// required.
     pub fn push_metrics(

@@ -26,6 +26,10 @@ pub struct Args {
     /// Only this storage
     #[arg(long, value_name = "NAME")]
     pub storage: Option<String>,
+    /// When another prune of the same server is running, wait up to this long instead of
+    /// exiting 3
+    #[arg(long, value_name = "DURATION")]
+    pub wait: Option<crate::duration::HumanDuration>,
 }
 
 /// The JSON document of `prune`.
@@ -130,6 +134,12 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         backup_type: args.backup_type.clone(),
         servers: args.server.clone(),
         storage: args.storage.clone(),
+    };
+    // A dry run changes nothing and needs no lock.
+    let _locks = if args.dry_run {
+        Vec::new()
+    } else {
+        ctx.lock_jobs(&args.server, "prune", None, args.wait)?
     };
     let started = Utc::now();
     let clock = std::time::Instant::now();

@@ -27,6 +27,8 @@ pub struct FileConfig {
     pub retry: Option<RetryFile>,
     /// Run a prune after every backup run (one timer for both).
     pub prune_after_backup: Option<bool>,
+    /// Cron expression for `sqlguard schedule`'s prune entry (default `15 5 * * *`).
+    pub prune_schedule: Option<String>,
     /// Temp files and incomplete uploads older than this are orphans that prune removes.
     pub orphan_min_age: Option<HumanDuration>,
     /// Prometheus Pushgateway.
@@ -200,4 +202,65 @@ pub struct RetentionFile {
     pub keep_within: Option<HumanDuration>,
     pub forever: Option<bool>,
     pub failed_keep_within: Option<HumanDuration>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FileConfig;
+
+    /// The keys a section accepts, as the parser lists them for an unknown one.
+    fn keys_of(yaml_with_bogus: &str) -> Vec<String> {
+        let err = yaml_serde::from_str::<FileConfig>(yaml_with_bogus)
+            .unwrap_err()
+            .to_string();
+        let list = err
+            .split("expected one of ")
+            .nth(1)
+            .or_else(|| err.split("expected ").nth(1))
+            .unwrap_or_else(|| panic!("{err}"));
+        list.split([',', ' '])
+            .filter_map(|k| k.split('`').nth(1).map(String::from))
+            .collect()
+    }
+
+    /// Every key of every section is documented in the README's configuration reference, so the
+    /// docs cannot fall behind the schema.
+    #[test]
+    fn readme_documents_every_config_key() {
+        let readme = include_str!("../../README.md");
+        let reference = readme
+            .split("## Configuration")
+            .nth(1)
+            .and_then(|s| s.split("### Environment").next())
+            .expect("README has a configuration reference");
+        let sections = [
+            "bogus: 1",
+            "servers: {m: {bogus: 1}}",
+            "servers: {m: {tls: {bogus: 1}}}",
+            "servers: {m: {databases: {bogus: 1}}}",
+            "storage: {s: {bogus: 1}}",
+            "backup_types: {t: {bogus: 1}}",
+            "backup_types: {t: {compression: {bogus: 1}}}",
+            "backup_types: {t: {retention: {bogus: 1}}}",
+            "retry: {bogus: 1}",
+            "metrics: {bogus: 1}",
+            "report: {bogus: 1}",
+        ];
+        let mut total = 0;
+        for s in sections {
+            for key in keys_of(s) {
+                total += 1;
+                let documented = reference.contains(&format!("`{key}`"))
+                    || reference.contains(&format!(".{key}`"))
+                    || reference.contains(&format!(".{key},"))
+                    || reference.contains(&format!("`.{key}"))
+                    || reference.contains(&format!("{key}:"));
+                assert!(
+                    documented,
+                    "README's configuration reference does not document `{key}` (section {s})"
+                );
+            }
+        }
+        assert!(total > 50, "only {total} keys found");
+    }
 }

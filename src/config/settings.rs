@@ -34,6 +34,14 @@ const DEFAULT_TYPES: &[(&str, Option<&str>, u32)] = &[
 /// Age after which a temp file or incomplete upload is an orphan (its run is surely gone).
 pub const DEFAULT_ORPHAN_MIN_AGE: HumanDuration = HumanDuration(6 * 3600);
 
+/// When prune runs by default (daily, after the nightly backups).
+pub const DEFAULT_PRUNE_SCHEDULE: &str = "15 5 * * *";
+
+/// The lock directory used when the config names none.
+pub fn default_lock_dir() -> PathBuf {
+    std::env::temp_dir().join("sqlguard-locks")
+}
+
 /// How long records of failed runs stay in the index by default.
 pub const DEFAULT_FAILED_KEEP_WITHIN: HumanDuration = HumanDuration(7 * 86_400);
 
@@ -48,6 +56,8 @@ pub struct Settings {
     pub lock_dir: PathBuf,
     pub retry: RetrySettings,
     pub prune_after_backup: bool,
+    /// When `sqlguard schedule` runs prune.
+    pub prune_schedule: String,
     pub orphan_min_age: HumanDuration,
     /// Where runs push metrics; `None` when no Pushgateway is configured or pushing is off.
     pub metrics: Option<MetricsSettings>,
@@ -138,8 +148,8 @@ pub const RESERVED_LABELS: &[&str] = &[
     "job", "instance", "server", "database", "type", "storage", "command",
 ];
 
-/// This host's name, for the default `instance` label.
-fn hostname() -> String {
+/// This host's name, for the default `instance` label and lock holders.
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .ok()
@@ -517,7 +527,7 @@ impl Settings {
         let lock_dir = match (&overrides.lock_dir, &file.lock_dir) {
             (Some(d), _) => PathBuf::from(d),
             (None, Some(d)) => PathBuf::from(ctx.expand("lock_dir", d)?),
-            (None, None) => std::env::temp_dir().join("sqlguard-locks"),
+            (None, None) => default_lock_dir(),
         };
         Ok(Settings {
             config_file,
@@ -527,6 +537,13 @@ impl Settings {
             lock_dir,
             retry,
             prune_after_backup: file.prune_after_backup.unwrap_or(false),
+            prune_schedule: match &file.prune_schedule {
+                Some(s) => {
+                    check_schedule(&ctx, "prune_schedule", s)?;
+                    s.clone()
+                }
+                None => DEFAULT_PRUNE_SCHEDULE.to_string(),
+            },
             metrics: resolve_metrics(&ctx, file.metrics.as_ref(), &overrides, no_push)?,
             report_html: file
                 .report

@@ -149,12 +149,15 @@ fn concurrent_runs_both_land_in_the_index() {
     let b = db.create_shop("conc_b", 2000);
     let env = Env::new();
     env.write_local_config("");
-    // Four runs at once, two per database: every record must survive the read-merge-write.
-    let children: Vec<_> = [&a, &b, &a, &b]
+    // Four jobs at once into one index (the hourly, daily, weekly and monthly at midnight), on
+    // two databases: every record must survive the read-merge-write.
+    let children: Vec<_> = ["hourly", "daily", "weekly", "monthly"]
         .iter()
-        .map(|n| {
+        .enumerate()
+        .map(|(i, t)| {
+            let db = if i % 2 == 0 { &a } else { &b };
             env.cmd()
-                .args(["backup", "--type", "daily", "--db", n])
+                .args(["backup", "--type", t, "--db", db])
                 .stdout(std::process::Stdio::null())
                 .spawn()
                 .unwrap()
@@ -163,7 +166,7 @@ fn concurrent_runs_both_land_in_the_index() {
     for mut c in children {
         assert!(c.wait().unwrap().success());
     }
-    let list = env.list(&["--type", "daily"]);
+    let list = env.list(&[]);
     assert_eq!(list.backups.len(), 4, "{:?}", list.backups);
     let ids: BTreeSet<_> = list.backups.iter().map(|r| r.id.clone()).collect();
     assert_eq!(ids.len(), 4);

@@ -7,6 +7,7 @@ mod config;
 mod contrib;
 mod failures;
 mod metrics;
+mod ops;
 mod prune;
 mod report;
 mod s3;

@@ -455,7 +455,8 @@ impl Env {
         );
     }
 
-    /// The binary with a clean environment (no SQLGUARD_* from the caller) and this config.
+    /// The binary with a clean environment (no SQLGUARD_* from the caller), this config, and
+    /// this workspace's lock directory.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(BIN);
         for (k, _) in std::env::vars() {
@@ -463,6 +464,8 @@ impl Env {
                 c.env_remove(k);
             }
         }
+        // Job locks per workspace: tests of different workspaces never contend.
+        c.env("SQLGUARD_LOCK_DIR", self.path("locks"));
         c.current_dir(self.dir.path())
             .arg("--config")
             .arg(self.config())
@@ -620,6 +623,14 @@ pub fn write_script(path: &Path, body: &str) {
     use std::os::unix::fs::PermissionsExt;
     fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// This host's name, as sqlguard reports it.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
 }
 
 /// Reads a whole file as a string ("" when missing).

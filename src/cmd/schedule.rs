@@ -1,0 +1,244 @@
+//! `sqlguard schedule`: crontab lines or systemd timer + service units from the config's schedules.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::{Context, Printer};
+use crate::config::settings::default_lock_dir;
+use crate::config::StorageKind;
+use crate::error::Error;
+use crate::exit::ExitCode;
+use crate::schedule::to_on_calendar;
+
+/// What to emit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A cron.d file (with a user column), for /etc/cron.d/sqlguard
+    Cron,
+    /// Lines for `crontab -e` (no user column)
+    Crontab,
+    /// systemd .service + .timer pairs, for /etc/systemd/system
+    Systemd,
+}
+
+/// Write scheduler entries for every scheduled backup type, and prune.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Scheduler to write for
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Format,
+    /// Write files into this directory instead of printing them
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// The sqlguard binary the entries run
+    #[arg(long, value_name = "PATH", default_value = "/usr/local/bin/sqlguard")]
+    pub binary: PathBuf,
+    /// The config path the entries pass (default: the config this run loaded)
+    #[arg(long, value_name = "PATH")]
+    pub config_path: Option<PathBuf>,
+    /// The user the jobs run as
+    #[arg(long, value_name = "NAME", default_value = "sqlguard")]
+    pub user: String,
+    /// systemd only: RandomizedDelaySec= of every timer, e.g. 5m
+    #[arg(long, value_name = "DURATION")]
+    pub randomized_delay: Option<crate::duration::HumanDuration>,
+}
+
+/// One scheduled job.
+struct Job {
+    /// `backup-daily`, `prune`.
+    id: String,
+    description: String,
+    cron: String,
+    args: String,
+}
+
+fn jobs(ctx: &Context) -> (Vec<Job>, Vec<String>) {
+    let s = &ctx.settings;
+    let mut jobs = Vec::new();
+    let mut notes = Vec::new();
+    for t in &s.backup_types {
+        match &t.schedule {
+            Some(cron) => jobs.push(Job {
+                id: format!("backup-{}", t.name),
+                description: format!("sqlguard {} backup", t.name),
+                cron: cron.clone(),
+                args: format!("backup --type {}", t.name),
+            }),
+            None => notes.push(format!(
+                "backup type '{}' has no schedule: not scheduled",
+                t.name
+            )),
+        }
+    }
+    if s.prune_after_backup {
+        notes
+            .push("prune_after_backup is set: every backup prunes, no separate prune entry".into());
+    } else {
+        jobs.push(Job {
+            id: "prune".into(),
+            description: "sqlguard prune".into(),
+            cron: s.prune_schedule.clone(),
+            args: "prune".into(),
+        });
+    }
+    (jobs, notes)
+}
+
+fn config_path(args: &Args, ctx: &Context) -> Result<PathBuf, Error> {
+    if let Some(p) = &args.config_path {
+        return Ok(p.clone());
+    }
+    match &ctx.settings.config_file {
+        Some(p) => Ok(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
+        None => Err(Error::Usage(
+            "this run has no config file (environment only): pass --config-path with the path the jobs should use".into(),
+        )),
+    }
+}
+
+fn command_line(args: &Args, config: &Path, job: &Job, quiet: bool) -> String {
+    format!(
+        "{} --config {} --no-progress{} {}",
+        args.binary.display(),
+        config.display(),
+        if quiet { " --quiet" } else { "" },
+        job.args
+    )
+}
+
+/// Directories the service must be able to write: local storages, the report, the lock dir.
+fn writable_paths(ctx: &Context) -> Vec<String> {
+    let s = &ctx.settings;
+    let mut out: Vec<String> = s
+        .storages
+        .iter()
+        .filter_map(|st| match &st.kind {
+            StorageKind::Local { path } => Some(path.display().to_string()),
+            StorageKind::S3(_) => None,
+        })
+        .collect();
+    if let Some(dir) = s.report_html.as_ref().and_then(|p| p.parent()) {
+        out.push(dir.display().to_string());
+    }
+    if s.lock_dir != default_lock_dir() {
+        out.push(s.lock_dir.display().to_string());
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn cron_file(args: &Args, ctx: &Context, config: &Path, with_user: bool) -> Result<String, Error> {
+    let (jobs, notes) = jobs(ctx);
+    let mut out = format!(
+        "# sqlguard schedule, from {} (`sqlguard schedule --format {}`).\n# Output goes to cron mail only on errors (--quiet); exit codes are in `man sqlguard`.\n",
+        config.display(),
+        if with_user { "cron" } else { "crontab" }
+    );
+    for n in notes {
+        let _ = writeln!(out, "# {n}");
+    }
+    out.push_str(
+        "SHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n",
+    );
+    for j in jobs {
+        crate::schedule::parse(&j.cron).map_err(Error::Usage)?;
+        let user = if with_user {
+            format!(" {}", args.user)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "{}{user} {}",
+            j.cron,
+            command_line(args, config, &j, true)
+        );
+    }
+    Ok(out)
+}
+
+fn systemd_units(
+    args: &Args,
+    ctx: &Context,
+    config: &Path,
+) -> Result<Vec<(String, String)>, Error> {
+    let (jobs, _) = jobs(ctx);
+    let writable = writable_paths(ctx);
+    let explicit_lock_dir = ctx.settings.lock_dir != default_lock_dir();
+    let mut files = Vec::new();
+    for j in jobs {
+        let calendar = to_on_calendar(&j.cron)
+            .map_err(|e| Error::Usage(format!("cannot write a timer for {}: {e}", j.id)))?;
+        let unit = format!("sqlguard-{}", j.id);
+        let mut service = format!(
+            "# Generated by `sqlguard schedule --format systemd` from {config}.\n[Unit]\nDescription={desc}\nDocumentation=man:sqlguard(1)\nWants=network-online.target\nAfter=network-online.target\n\n[Service]\nType=oneshot\nUser={user}\nGroup={user}\nExecStart={cmd}\n",
+            config = config.display(),
+            desc = j.description,
+            user = args.user,
+            cmd = command_line(args, config, &j, false),
+        );
+        if !explicit_lock_dir {
+            // Job locks must outlive each run and be shared by every unit: a runtime directory
+            // that is kept, instead of the (private) temp directory.
+            service.push_str("Environment=SQLGUARD_LOCK_DIR=/run/sqlguard\nRuntimeDirectory=sqlguard\nRuntimeDirectoryPreserve=yes\n");
+        }
+        service.push_str(
+            "Nice=10\nIOSchedulingClass=best-effort\nIOSchedulingPriority=7\n# Hardening: read-only system, private /tmp, no privilege gain.\nProtectSystem=strict\nProtectHome=yes\nPrivateTmp=yes\nPrivateDevices=yes\nNoNewPrivileges=yes\nProtectKernelTunables=yes\nProtectKernelModules=yes\nProtectKernelLogs=yes\nProtectControlGroups=yes\nProtectClock=yes\nProtectHostname=yes\nRestrictSUIDSGID=yes\nRestrictRealtime=yes\nRestrictNamespaces=yes\nLockPersonality=yes\nMemoryDenyWriteExecute=yes\nSystemCallArchitectures=native\nRestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\nCapabilityBoundingSet=\nUMask=0077\n",
+        );
+        for p in &writable {
+            let _ = writeln!(service, "ReadWritePaths={p}");
+        }
+        let mut timer = format!(
+            "# Generated by `sqlguard schedule --format systemd` from {config}.\n# cron: {cron}\n[Unit]\nDescription={desc} timer\nDocumentation=man:sqlguard(1)\n\n[Timer]\nOnCalendar={calendar}\nPersistent=true\n",
+            config = config.display(),
+            cron = j.cron,
+            desc = j.description,
+        );
+        if let Some(d) = args.randomized_delay {
+            let _ = writeln!(timer, "RandomizedDelaySec={}", d.as_secs());
+        }
+        let _ = write!(
+            timer,
+            "Unit={unit}.service\n\n[Install]\nWantedBy=timers.target\n"
+        );
+        files.push((format!("{unit}.service"), service));
+        files.push((format!("{unit}.timer"), timer));
+    }
+    Ok(files)
+}
+
+/// Runs the schedule subcommand.
+pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
+    let config = config_path(args, ctx)?;
+    let files: Vec<(String, String)> = match args.format {
+        Format::Cron => vec![("sqlguard".to_string(), cron_file(args, ctx, &config, true)?)],
+        Format::Crontab => vec![(
+            "sqlguard.crontab".to_string(),
+            cron_file(args, ctx, &config, false)?,
+        )],
+        Format::Systemd => systemd_units(args, ctx, &config)?,
+    };
+    match &args.output_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            for (name, text) in &files {
+                std::fs::write(dir.join(name), text)?;
+                ctx.ui.info(&format!("wrote {}", dir.join(name).display()));
+            }
+            if args.format == Format::Systemd {
+                ctx.ui.info(
+                    "then: systemctl daemon-reload && systemctl enable --now sqlguard-*.timer",
+                );
+            }
+        }
+        None if files.len() == 1 => Printer::line(files[0].1.trim_end())?,
+        None => {
+            for (name, text) in &files {
+                Printer::line(&format!("# ---- {name}\n{}", text.trim_end()))?;
+            }
+        }
+    }
+    Ok(ExitCode::Success)
+}

@@ -1,0 +1,272 @@
+//! Overlap protection: one lock per job (server + command + type) on this host, so that a slow
+//! daily backup and the next timer tick never run the same job twice at once.
+//!
+//! The lock is an exclusive `flock` on `<lock_dir>/job-<server>-<command>[-<type>].lock`, which
+//! the kernel releases when the process dies, however it dies. The file holds who took it (pid,
+//! host, start time, command) so that a refused run can name the holder, and is emptied on a
+//! clean release: a lock file that still names a holder but is not locked was left by a killed
+//! run, and taking it over is reported.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::layout::encode_component;
+use crate::ui::Ui;
+
+/// Who holds (or held) a job lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub pid: u32,
+    pub host: String,
+    pub started_at: DateTime<Utc>,
+    pub command: String,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pid {} on {} since {} ({})",
+            self.pid,
+            self.host,
+            self.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            self.command
+        )
+    }
+}
+
+/// Why a job lock was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("another run holds the lock of job '{job}': {} (lock file {}); wait for it, or pass --wait DURATION", .holder.as_ref().map(|h| h.to_string()).unwrap_or_else(|| "holder unknown".into()), .path.display())]
+    Held {
+        job: String,
+        path: PathBuf,
+        holder: Option<Holder>,
+    },
+    #[error("cannot use lock file {}: {source} (set lock_dir or SQLGUARD_LOCK_DIR to a writable directory)", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A held job lock; released (and its file emptied) on drop.
+#[derive(Debug)]
+pub struct JobLock {
+    file: File,
+}
+
+impl Drop for JobLock {
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+    }
+}
+
+/// The name of a job: `backup daily on main`.
+pub fn job_name(server: &str, command: &str, backup_type: Option<&str>) -> String {
+    match backup_type {
+        Some(t) => format!("{command} {t} on {server}"),
+        None => format!("{command} on {server}"),
+    }
+}
+
+fn path_for(dir: &Path, server: &str, command: &str, backup_type: Option<&str>) -> PathBuf {
+    let mut name = format!(
+        "job-{}-{}",
+        encode_component(server),
+        encode_component(command)
+    );
+    if let Some(t) = backup_type {
+        name.push('-');
+        name.push_str(&encode_component(t));
+    }
+    dir.join(format!("{name}.lock"))
+}
+
+fn read_holder(file: &mut File) -> Option<Holder> {
+    let mut text = String::new();
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.read_to_string(&mut text).ok()?;
+    serde_json::from_str(text.trim()).ok()
+}
+
+/// Takes the lock of a job, waiting up to `wait` for a running holder to finish.
+///
+/// Fails with `Held` (exit code 3) when another process holds it after the wait, and with `Io`
+/// when the lock directory cannot be used.
+pub fn acquire(
+    dir: &Path,
+    server: &str,
+    command: &str,
+    backup_type: Option<&str>,
+    me: &Holder,
+    wait: Option<Duration>,
+    ui: &Ui,
+) -> Result<JobLock, LockError> {
+    let path = path_for(dir, server, command, backup_type);
+    let io = |source| LockError::Io {
+        path: path.clone(),
+        source,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io)?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io)?;
+    let deadline = wait.map(|w| Instant::now() + w);
+    let mut announced = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = read_holder(&mut file);
+                match deadline {
+                    Some(d) if Instant::now() < d => {
+                        if !announced {
+                            ui.info(&format!(
+                                "waiting for {} to finish job '{}'",
+                                holder
+                                    .as_ref()
+                                    .map(|h| h.to_string())
+                                    .unwrap_or_else(|| "another run".into()),
+                                job_name(server, command, backup_type)
+                            ));
+                            announced = true;
+                        }
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                    _ => {
+                        return Err(LockError::Held {
+                            job: job_name(server, command, backup_type),
+                            path,
+                            holder,
+                        })
+                    }
+                }
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+    }
+    if let Some(previous) = read_holder(&mut file) {
+        ui.warn(&format!(
+            "taking over the lock of job '{}' left by {}, which is gone",
+            job_name(server, command, backup_type),
+            previous
+        ));
+    }
+    let text = serde_json::to_string(me).expect("holder serializes");
+    file.set_len(0).map_err(io)?;
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    file.write_all(text.as_bytes()).map_err(io)?;
+    file.flush().map_err(io)?;
+    Ok(JobLock { file })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn me(pid: u32) -> Holder {
+        Holder {
+            pid,
+            host: "h".into(),
+            started_at: Utc::now(),
+            command: "backup --type daily".into(),
+        }
+    }
+
+    #[test]
+    fn a_held_lock_names_its_holder_and_is_free_after_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let ui = Ui::silent();
+        let first = acquire(
+            dir.path(),
+            "main",
+            "backup",
+            Some("daily"),
+            &me(1),
+            None,
+            &ui,
+        )
+        .unwrap();
+        let e = acquire(
+            dir.path(),
+            "main",
+            "backup",
+            Some("daily"),
+            &me(2),
+            None,
+            &ui,
+        )
+        .unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("pid 1 on h")
+                && msg.contains("backup daily on main")
+                && msg.contains("--wait"),
+            "{msg}"
+        );
+        // Other jobs are independent.
+        let _hourly = acquire(
+            dir.path(),
+            "main",
+            "backup",
+            Some("hourly"),
+            &me(3),
+            None,
+            &ui,
+        )
+        .unwrap();
+        let _prune = acquire(dir.path(), "main", "prune", None, &me(4), None, &ui).unwrap();
+        drop(first);
+        let again = acquire(
+            dir.path(),
+            "main",
+            "backup",
+            Some("daily"),
+            &me(5),
+            None,
+            &ui,
+        )
+        .unwrap();
+        drop(again);
+        let content =
+            std::fs::read_to_string(path_for(dir.path(), "main", "backup", Some("daily"))).unwrap();
+        assert!(content.is_empty(), "a clean release empties the file");
+    }
+
+    #[test]
+    fn wait_gives_up_after_the_duration() {
+        let dir = tempfile::tempdir().unwrap();
+        let ui = Ui::silent();
+        let _held = acquire(dir.path(), "m", "prune", None, &me(1), None, &ui).unwrap();
+        let t = Instant::now();
+        let e = acquire(
+            dir.path(),
+            "m",
+            "prune",
+            None,
+            &me(2),
+            Some(Duration::from_millis(500)),
+            &ui,
+        );
+        assert!(e.is_err());
+        assert!(t.elapsed() >= Duration::from_millis(500));
+    }
+}

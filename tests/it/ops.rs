@@ -1,0 +1,552 @@
+//! The operations kit: examples pass config check, schedules convert and verify with systemd's
+//! own tools, overlapping runs exit 3, and the generated man pages, completions and contrib files
+//! are current and load.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{mariadb, write_script, Env, Run, BIN};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Set UPDATE_SNAPSHOTS=1 to rewrite the committed generated files instead of failing.
+fn update() -> bool {
+    std::env::var_os("UPDATE_SNAPSHOTS").is_some()
+}
+
+/// A copy of an example whose /etc/sqlguard/ files live in a temp dir (with dummy secrets).
+fn example(name: &str, dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(format!("{ROOT}/examples/{name}")).unwrap();
+    for f in ["db-password", "db-ca.pem", "s3-access-key", "s3-secret-key"] {
+        std::fs::write(dir.join(f), "dummy\n").unwrap();
+    }
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        text.replace("/etc/sqlguard/", &format!("{}/", dir.display())),
+    )
+    .unwrap();
+    path
+}
+
+/// The binary with a clean environment plus `vars`.
+fn sqlguard(vars: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .stdin(Stdio::null());
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    Run::from(c.args(args).output().unwrap())
+}
+
+const DUMMY_SECRETS: &[(&str, &str)] = &[
+    ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+    ("AWS_SECRET_ACCESS_KEY", "example-secret"),
+    ("PRIMARY_DB_PASSWORD", "p"),
+    ("REPLICA_DB_PASSWORD", "r"),
+];
+
+#[test]
+fn every_example_passes_config_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(format!("{ROOT}/examples")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let r = if name.ends_with(".yaml") {
+            let path = example(&name, dir.path());
+            sqlguard(
+                DUMMY_SECRETS,
+                &["--config", path.to_str().unwrap(), "config", "check"],
+            )
+        } else if name.ends_with(".env") {
+            // Environment only: the variables of the file, and no config file at all.
+            let text = std::fs::read_to_string(format!("{ROOT}/examples/{name}")).unwrap();
+            std::fs::write(dir.path().join("pw"), "x\n").unwrap();
+            let pw = dir.path().join("pw");
+            let mut vars: Vec<(String, String)> = text
+                .lines()
+                .filter(|l| !l.starts_with('#') && l.contains('='))
+                .map(|l| {
+                    let (k, v) = l.split_once('=').unwrap();
+                    (
+                        k.to_string(),
+                        v.replace("/run/secrets/db-password", pw.to_str().unwrap()),
+                    )
+                })
+                .collect();
+            vars.extend(
+                DUMMY_SECRETS
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string())),
+            );
+            let refs: Vec<(&str, &str)> =
+                vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let mut c = Command::new(BIN);
+            c.env_clear()
+                .env("PATH", std::env::var("PATH").unwrap())
+                .current_dir(dir.path());
+            for (k, v) in &refs {
+                c.env(k, v);
+            }
+            let r = Run::from(c.args(["config", "check"]).output().unwrap());
+            assert!(r.stdout.contains("environment only"), "{}", r.stdout);
+            assert!(!r.stderr.contains("warning"), "{name}: {}", r.stderr);
+            r
+        } else {
+            continue;
+        };
+        assert_eq!(r.code, 0, "examples/{name}: {}", r.stderr);
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} examples");
+}
+
+#[test]
+fn kubernetes_manifest_parses_and_its_config_checks() {
+    let text = std::fs::read_to_string(format!("{ROOT}/contrib/kubernetes/cronjob.yaml")).unwrap();
+    let docs: Vec<serde_json::Value> = text
+        .split("\n---\n")
+        .map(|d| yaml_serde::from_str(d).unwrap_or_else(|e| panic!("{e}\n{d}")))
+        .collect();
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "CronJob").count(),
+        5,
+        "{kinds:?}"
+    );
+    let config = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap()["data"]["config.yaml"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["db-password", "s3-access-key", "s3-secret-key"] {
+        std::fs::write(dir.path().join(f), "dummy\n").unwrap();
+    }
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(
+        &cfg,
+        config.replace(
+            "/run/secrets/sqlguard/",
+            &format!("{}/", dir.path().display()),
+        ),
+    )
+    .unwrap();
+    let r = sqlguard(&[], &["--config", cfg.to_str().unwrap(), "config", "check"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for d in docs.iter().filter(|d| d["kind"] == "CronJob") {
+        let spec = &d["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+        let args: Vec<String> = spec["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(d["spec"]["concurrencyPolicy"], "Forbid");
+        // The CronJob's schedule is the type's schedule in the config.
+        if let Some(i) = args.iter().position(|a| a == "--type") {
+            let t = &args[i + 1];
+            let in_config = config
+                .lines()
+                .skip_while(|l| l.trim() != format!("{t}:"))
+                .nth(1)
+                .unwrap();
+            assert!(
+                in_config.contains(d["spec"]["schedule"].as_str().unwrap()),
+                "{t}: {in_config}"
+            );
+        }
+    }
+}
+
+fn systemd_analyze(args: &[&str], dir: &Path) -> (bool, String) {
+    let out = Command::new("systemd-analyze")
+        .args(args)
+        .current_dir(dir)
+        .env("TZ", "UTC")
+        .output()
+        .expect("systemd-analyze (Debian package systemd) is installed by scripts/install-deps.sh --test");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The next `n` run times of a cron expression, by croner, in systemd-analyze's format.
+fn croner_next(expr: &str, from: chrono::DateTime<chrono::Utc>, n: usize) -> Vec<String> {
+    use std::str::FromStr;
+    let cron = croner::Cron::from_str(expr).unwrap();
+    cron.iter_after(from)
+        .take(n)
+        .map(|t| t.format("%a %Y-%m-%d %H:%M:%S UTC").to_string())
+        .collect()
+}
+
+#[test]
+fn systemd_analyze_calendar_agrees_with_the_conversion_table() {
+    let dir = tempfile::tempdir().unwrap();
+    for (cron, calendar) in sqlguard::schedule::CONVERSION_TABLE {
+        let mut last = String::new();
+        let mut agreed = false;
+        for _ in 0..2 {
+            // Retry once in case a minute boundary passes between the two computations.
+            let now = chrono::Utc::now();
+            let (ok, text) = systemd_analyze(&["calendar", "--iterations=6", calendar], dir.path());
+            assert!(
+                ok,
+                "systemd-analyze rejects {calendar:?} (from {cron:?}):\n{text}"
+            );
+            let theirs: Vec<String> = text
+                .lines()
+                .filter_map(|l| l.split_once(": ").map(|(k, v)| (k.trim(), v.trim())))
+                .filter(|(k, _)| *k == "Next elapse" || k.starts_with("Iter."))
+                .map(|(_, v)| v.to_string())
+                .collect();
+            let ours = croner_next(cron, now, 6);
+            if theirs == ours {
+                agreed = true;
+                break;
+            }
+            last = format!("{cron} -> {calendar}\nsystemd: {theirs:?}\ncroner:  {ours:?}");
+        }
+        assert!(agreed, "{last}");
+    }
+}
+
+/// Replaces the binary path of units with the built binary so that verify finds it.
+fn units_for_verify(src: &Path, dst: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(src).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("/usr/local/bin/sqlguard", BIN);
+        std::fs::write(dst.join(&name), text).unwrap();
+        names.push(format!("./{name}"));
+    }
+    names.sort();
+    names
+}
+
+#[test]
+fn generated_and_contrib_systemd_units_pass_systemd_analyze_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = example("local-s3.yaml", dir.path());
+    let out = dir.path().join("units");
+    let r = sqlguard(
+        DUMMY_SECRETS,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "schedule",
+            "--format",
+            "systemd",
+            "--config-path",
+            "/etc/sqlguard/config.yaml",
+            "--randomized-delay",
+            "5m",
+            "--output-dir",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The committed contrib units are exactly what the generator writes for the example.
+    let contrib = PathBuf::from(format!("{ROOT}/contrib/systemd"));
+    for e in std::fs::read_dir(&out).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_owned();
+        let generated = std::fs::read_to_string(&p).unwrap();
+        if update() {
+            std::fs::write(contrib.join(&name), &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(contrib.join(&name)).unwrap_or_default();
+        assert_eq!(
+            committed, generated,
+            "contrib/systemd/{name:?} is stale: run UPDATE_SNAPSHOTS=1 cargo test ops::"
+        );
+    }
+    for src in [&out, &contrib] {
+        let verify_dir = tempfile::tempdir().unwrap();
+        let units = units_for_verify(src, verify_dir.path());
+        assert_eq!(units.len(), 10, "{units:?}");
+        let mut args = vec!["verify", "--man=no"];
+        args.extend(units.iter().map(String::as_str));
+        let (ok, text) = systemd_analyze(&args, verify_dir.path());
+        assert!(
+            ok && text.trim().is_empty(),
+            "systemd-analyze verify on {}:\n{text}",
+            src.display()
+        );
+    }
+    let daily = std::fs::read_to_string(out.join("sqlguard-backup-daily.service")).unwrap();
+    for line in [
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "PrivateTmp=yes",
+        "User=sqlguard",
+        "ReadWritePaths=/var/backups/sqlguard",
+        "ReadWritePaths=/var/www/backups",
+    ] {
+        assert!(daily.contains(line), "missing {line}:\n{daily}");
+    }
+    let timer = std::fs::read_to_string(out.join("sqlguard-backup-daily.timer")).unwrap();
+    assert!(
+        timer.contains("OnCalendar=*-*-* 02:30:00")
+            && timer.contains("Persistent=true")
+            && timer.contains("RandomizedDelaySec=300"),
+        "{timer}"
+    );
+}
+
+#[test]
+fn cron_output_matches_contrib_and_unconvertible_schedules_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = example("local-s3.yaml", dir.path());
+    let r = sqlguard(
+        DUMMY_SECRETS,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "schedule",
+            "--format",
+            "cron",
+            "--config-path",
+            "/etc/sqlguard/config.yaml",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let contrib = format!("{ROOT}/contrib/cron/sqlguard");
+    if update() {
+        std::fs::write(&contrib, format!("{}\n", r.stdout.trim_end())).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(&contrib).unwrap().trim_end(),
+        r.stdout.trim_end(),
+        "contrib/cron/sqlguard is stale"
+    );
+    assert!(r.stdout.contains("30 2 * * * sqlguard /usr/local/bin/sqlguard --config /etc/sqlguard/config.yaml --no-progress --quiet backup --type daily"));
+    assert!(r.stdout.contains("15 5 * * * sqlguard ") && r.stdout.contains(" prune"));
+    let crontab = sqlguard(
+        DUMMY_SECRETS,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "schedule",
+            "--format",
+            "crontab",
+        ],
+    );
+    assert!(
+        crontab.stdout.contains(&format!(
+            "30 2 * * * /usr/local/bin/sqlguard --config {}",
+            cfg.display()
+        )),
+        "{}",
+        crontab.stdout
+    );
+
+    let env = Env::new();
+    env.write_config("", "storage:\n  l:\n    type: local\n    path: {storage}\nbackup_types:\n  odd:\n    schedule: \"0 4 1 * 1\"\n    retention: {keep_last: 1}\n");
+    let r = env.run(&["schedule", "--format", "systemd"]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("backup-odd") && r.stderr.contains("either matches"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn overlapping_runs_of_the_same_job_exit_3_and_a_stale_lock_is_taken_over() {
+    let db = mariadb();
+    let name = db.create_shop("overlap", 50);
+    let env = Env::new();
+    // The dump stalls for a while, as a big database would.
+    write_script(
+        &env.path("slow"),
+        "[ \"$1\" = --version ] && exec mariadb-dump --version\nsleep 30\nexec mariadb-dump \"$@\"",
+    );
+    env.write_config(
+        &format!("dump_tool: {}", env.path("slow").display()),
+        &format!(
+            "storage:\n  local:\n    type: local\n    path: {{storage}}\nlock_dir: {}\n",
+            env.path("locks").display()
+        ),
+    );
+    let mut first = env
+        .cmd()
+        .args(["backup", "--type", "daily", "--db", &name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = env.path("locks/job-main-backup-daily.lock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&lock)
+        .map(|s| s.is_empty())
+        .unwrap_or(true)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first run never took its lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = Instant::now();
+    let second = env.run(&["backup", "--type", "daily", "--db", &name]);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+    second.expect(3);
+    assert!(
+        second.stderr.contains(&format!("pid {}", first.id())),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains(&crate::support::hostname()) && second.stderr.contains(" UTC"),
+        "{}",
+        second.stderr
+    );
+    // Other jobs are not blocked (prune takes its own lock).
+    env.run(&["prune"]).expect(0);
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first run ended too early for this test"
+    );
+
+    // The first run is killed (no clean release): the next run takes the lock over and says so.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let cfg = std::fs::read_to_string(env.config()).unwrap().replace(
+        &format!("    dump_tool: {}\n", env.path("slow").display()),
+        "",
+    );
+    std::fs::write(env.config(), cfg).unwrap();
+    let r = env.run(&["backup", "--type", "daily", "--db", &name]);
+    r.expect(0);
+    assert!(
+        r.stderr
+            .contains("taking over the lock of job 'backup daily on main'"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn wait_lets_the_second_run_follow_the_first() {
+    let db = mariadb();
+    let name = db.create_shop("waiting", 20);
+    let env = Env::new();
+    write_script(
+        &env.path("slow"),
+        "[ \"$1\" = --version ] && exec mariadb-dump --version\nsleep 2\nexec mariadb-dump \"$@\"",
+    );
+    env.write_config(
+        &format!("dump_tool: {}", env.path("slow").display()),
+        &format!(
+            "storage:\n  local:\n    type: local\n    path: {{storage}}\nlock_dir: {}\n",
+            env.path("locks").display()
+        ),
+    );
+    let first = env
+        .cmd()
+        .args(["backup", "--db", &name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = env.path("locks/job-main-backup-manual.lock");
+    while std::fs::read_to_string(&lock)
+        .map(|s| s.is_empty())
+        .unwrap_or(true)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = env.run(&["backup", "--db", &name, "--wait", "1m"]);
+    second.expect(0);
+    assert!(
+        second.stderr.contains("waiting for pid"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(Run::from(first.wait_with_output().unwrap()).code, 0);
+    assert_eq!(env.list(&[]).backups.len(), 2);
+}
+
+#[test]
+fn man_pages_and_completions_are_current_and_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = sqlguard(&[], &["generate", "--out", dir.path().to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut count = 0;
+    for sub in ["man", "completions"] {
+        for e in std::fs::read_dir(dir.path().join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            let rel = format!("{sub}/{}", p.file_name().unwrap().to_string_lossy());
+            let generated = std::fs::read(&p).unwrap();
+            if update() {
+                std::fs::write(format!("{ROOT}/{rel}"), &generated).unwrap();
+            }
+            let committed = std::fs::read(format!("{ROOT}/{rel}")).unwrap_or_default();
+            assert!(
+                committed == generated,
+                "{rel} is stale: run `cargo run -- generate --out .`"
+            );
+            count += 1;
+        }
+    }
+    assert!(count >= 10, "{count} files");
+    // The man page renders.
+    let man = Command::new("man")
+        .args(["-l", &format!("{ROOT}/man/sqlguard.1")])
+        .env("MANPAGER", "cat")
+        .env("PAGER", "cat")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        man.status.success()
+            && text.contains("Exit codes")
+            && text.contains("SQLGUARD_DB_PASSWORD"),
+        "{text}"
+    );
+    let sub = Command::new("man")
+        .args(["-l", &format!("{ROOT}/man/sqlguard-backup.1")])
+        .env("MANPAGER", "cat")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&sub.stdout).contains("--type"));
+    // The completion scripts parse in their shells, and bash registers the completion.
+    for (shell, file) in [
+        ("bash", "sqlguard.bash"),
+        ("zsh", "_sqlguard"),
+        ("fish", "sqlguard.fish"),
+    ] {
+        let st = Command::new(shell)
+            .args(["-n", &format!("{ROOT}/completions/{file}")])
+            .status()
+            .unwrap_or_else(|e| panic!("{shell}: {e}"));
+        assert!(st.success(), "{shell} -n {file}");
+    }
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            &format!("source {ROOT}/completions/sqlguard.bash && complete -p sqlguard"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("sqlguard"),
+        "{out:?}"
+    );
+}
