@@ -12,7 +12,7 @@ sudo=
 
 pkgs=(mariadb-server mariadb-client zstd xz-utils procps)
 if [ -n "$want_test" ]; then
-  pkgs+=(time curl prometheus-pushgateway prometheus chromium chromium-driver systemd man-db groff-base zsh fish)
+  pkgs+=(time curl prometheus-pushgateway prometheus chromium chromium-driver systemd man-db groff-base zsh fish stunnel4 openssl)
 fi
 
 missing=()

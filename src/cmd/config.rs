@@ -58,7 +58,16 @@ pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
         }
         Command::Show => {
             if ctx.json {
-                Printer::json(s)?;
+                #[derive(Serialize)]
+                struct Doc<'a> {
+                    schema_version: u32,
+                    #[serde(flatten)]
+                    settings: &'a crate::config::Settings,
+                }
+                Printer::json(&Doc {
+                    schema_version: 1,
+                    settings: s,
+                })?;
             } else {
                 Printer::line(s.to_redacted_yaml().trim_end())?;
             }

@@ -220,6 +220,27 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         )],
         Format::Systemd => systemd_units(args, ctx, &config)?,
     };
+    if ctx.json {
+        #[derive(serde::Serialize)]
+        struct File<'a> {
+            name: &'a str,
+            content: &'a str,
+        }
+        #[derive(serde::Serialize)]
+        struct Doc<'a> {
+            schema_version: u32,
+            files: Vec<File<'a>>,
+        }
+        let files = files
+            .iter()
+            .map(|(name, content)| File { name, content })
+            .collect();
+        Printer::json(&Doc {
+            schema_version: 1,
+            files,
+        })?;
+        return Ok(ExitCode::Success);
+    }
     match &args.output_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)?;

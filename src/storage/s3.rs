@@ -80,6 +80,8 @@ pub fn classify(e: &S3Error) -> Failure {
                 Failure::Permanent
             }
         }
+        // An untrusted certificate will not become trusted by retrying.
+        S3Error::Atto(e) if e.to_string().contains("certificate") => Failure::Permanent,
         S3Error::Atto(_) | S3Error::Io(_) => Failure::Transient,
         _ => Failure::Permanent,
     }
@@ -207,12 +209,21 @@ impl S3Storage {
                 let msg = xml_tag(body, "Message").unwrap_or_else(|| body.chars().take(200).collect());
                 format!("HTTP {status} {code}: {msg}")
             }
+            S3Error::Atto(err) if err.to_string().contains("certificate") => format!(
+                "the TLS certificate of {} is not trusted ({err}): set storage.{}.ca_file to the PEM file of its CA",
+                s.endpoint, self.name
+            ),
             S3Error::Atto(err) => format!("cannot reach {}: {err} (is the endpoint right and the server up?)", s.endpoint),
             other => other.to_string(),
         };
+        let location = if key.is_empty() {
+            location(s)
+        } else {
+            format!("{} key {}", location(s), self.full_key(key))
+        };
         StorageError::Remote {
             storage: self.name.clone(),
-            location: format!("{} key {}", location(s), self.full_key(key)),
+            location,
             message: format!("{op}: {hint}"),
         }
     }

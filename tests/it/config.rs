@@ -77,6 +77,7 @@ fn environment_alone_configures_a_working_setup_and_show_redacts() {
         "password leaked into config show"
     );
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["schema_version"], 1);
     assert_eq!(v["servers"][0]["password"], "***");
     assert_eq!(v["servers"][0]["port"], db.port);
     assert_eq!(v["storages"][0]["path"], env.storage().to_str().unwrap());

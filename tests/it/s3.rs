@@ -315,3 +315,171 @@ fn a_transient_failure_is_retried_visibly_and_ends_in_success() {
     assert_eq!(rec.status, "success");
     assert!(server.keys(&bucket).contains(rec.key.as_ref().unwrap()));
 }
+
+/// An https endpoint in front of an S3 server: stunnel (Debian's stunnel4) with a throwaway
+/// self-signed certificate for 127.0.0.1. Stopped when dropped.
+struct TlsProxy {
+    child: std::process::Child,
+    port: u16,
+    ca: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsProxy {
+    fn start(backend: u16) -> TlsProxy {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(
+            dir.path().join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        // A throwaway CA, and a server certificate for 127.0.0.1 signed by it.
+        let steps: [&[&str]; 3] = [
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=sqlguard test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ],
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "req.csr",
+            ],
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "req.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+                "-out",
+                "cert.pem",
+            ],
+        ];
+        for args in steps {
+            let made = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert!(
+                made.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&made.stderr)
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conf = dir.path().join("stunnel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "foreground = yes\npid =\n[s3]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{backend}\ncert = {}\nkey = {}\n",
+                cert.display(),
+                key.display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new("stunnel4")
+            .arg(&conf)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("stunnel4 is installed by scripts/install-deps.sh --test");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "stunnel did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TlsProxy {
+            child,
+            port,
+            ca,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn https_endpoints_need_a_trusted_certificate_and_ca_file_provides_one() {
+    let db = mariadb();
+    let name = db.create_shop("s3tls", 100);
+    let server = s3();
+    let bucket = server.bucket("tls");
+    let proxy = TlsProxy::start(server.port);
+    let env = Env::new();
+    let config = |ca: &str| {
+        format!(
+            "storage:\n  offsite:\n    type: s3\n    endpoint: https://127.0.0.1:{}\n    bucket: {bucket}\n    path_style: true\n    access_key_id: {}\n    secret_access_key: {}\n{ca}retry: {{attempts: 2, max_backoff: 1s}}\n",
+            proxy.port,
+            server.access_key(),
+            server.secret_key()
+        )
+    };
+    // A self-signed certificate is refused, permanently, with the fix named.
+    env.write_config("", &config(""));
+    let r = env.run(&["backup", "--db", &name]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains("certificate") && r.stderr.contains("ca_file"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("retrying"),
+        "a certificate failure is not transient: {}",
+        r.stderr
+    );
+    assert!(server.keys(&bucket).is_empty());
+    // Trusting its CA makes the same endpoint work; the bytes went through TLS (the proxy
+    // speaks nothing else).
+    env.write_config(
+        "",
+        &config(&format!("    ca_file: {}\n", proxy.ca.display())),
+    );
+    env.run(&["backup", "--db", &name]).expect(0);
+    let rec = env
+        .list(&[])
+        .backups
+        .into_iter()
+        .find(|r| r.status == "success")
+        .unwrap();
+    assert!(server.keys(&bucket).contains(rec.key.as_ref().unwrap()));
+}
