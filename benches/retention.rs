@@ -5,7 +5,6 @@
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
-use sqlguard::compress::Algorithm;
 use sqlguard::config::Retention;
 use sqlguard::index::{BackupRecord, Status};
 use sqlguard::retention::{plan, PolicyLookup};
@@ -28,33 +27,23 @@ fn main() {
     let entries: Vec<BackupRecord> = (0..n)
         .map(|i| {
             let started = now - Duration::minutes((i as i64) * 7);
-            BackupRecord {
-                id: format!("{}_{i:08x}", started.format("%Y%m%dT%H%M%SZ")),
-                server: format!("srv{}", i % 3),
-                database: format!("db{}", i % 50),
-                backup_type: types[i % 4].into(),
-                storage: if i % 2 == 0 { "local" } else { "s3" }.into(),
-                status: if i % 17 == 0 {
-                    Status::Failed
-                } else {
-                    Status::Success
-                },
-                started_at: started,
-                finished_at: started,
-                duration_seconds: 12.0,
-                raw_bytes: 1 << 30,
-                compressed_bytes: 1 << 28,
-                sha256: Some("0".repeat(64)),
-                compression: Algorithm::Zstd,
-                compression_level: 3,
-                key: Some(format!("srv/db/t/{i}.sql.zst")),
-                manifest_key: None,
-                server_version: None,
-                dump_tool: None,
-                dump_tool_version: None,
-                sqlguard_version: "bench".into(),
-                error: None,
-            }
+            let id = format!("{}_{i:08x}", started.format("%Y%m%dT%H%M%SZ"));
+            let status = if i % 17 == 0 {
+                Status::Failed
+            } else {
+                Status::Success
+            };
+            let storage = if i % 2 == 0 { "local" } else { "s3" };
+            let mut r = BackupRecord::sample(
+                &id,
+                &format!("db{}", i % 50),
+                types[i % 4],
+                storage,
+                status,
+                started,
+            );
+            r.server = format!("srv{}", i % 3);
+            r
         })
         .collect();
     let r = |keep_last, within: Option<&str>| Retention {

@@ -4,23 +4,18 @@
 #   scripts/moto.sh start DIR PORT
 #   scripts/moto.sh stop DIR
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 cmd=${1:?usage: moto.sh start DIR PORT | stop DIR}
-dir=${2:?directory}
-dir=$(mkdir -p "$dir" && cd "$dir" && pwd)
+dir=$(mkdir -p "${2:?directory}" && cd "$2" && pwd)
 case "$cmd" in
 start)
   port=${3:?port}
-  if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then exit 0; fi
+  svc_alive "$dir" && exit 0
   command -v moto_server >/dev/null || { echo "moto_server missing: run scripts/install-deps.sh --test" >&2; exit 1; }
   moto_server -H 127.0.0.1 -p "$port" </dev/null >"$dir/log" 2>&1 &
   echo $! >"$dir/pid"
-  for _ in $(seq 1 200); do
-    if curl -sf "http://127.0.0.1:$port/" >/dev/null 2>&1; then echo "$port" >"$dir/port"; exit 0; fi
-    kill -0 "$(cat "$dir/pid")" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "moto_server did not start; see $dir/log" >&2; cat "$dir/log" >&2; exit 1
+  svc_wait "$dir" "$port" moto curl -sf "http://127.0.0.1:$port/"
   ;;
-stop) [ -f "$dir/pid" ] && { kill "$(cat "$dir/pid")" 2>/dev/null || true; rm -f "$dir/pid"; } ;;
-*) exit 2 ;;
+stop) svc_stop "$dir" ;;
+*) echo "usage: moto.sh start DIR PORT | stop DIR" >&2; exit 2 ;;
 esac

@@ -4,18 +4,15 @@
 #   scripts/s3.sh stop DIR
 # A bucket is a directory: `mkdir DIR/data/NAME` creates bucket NAME.
 set -euo pipefail
-
+. "$(dirname "$0")/lib.sh"
 cmd=${1:?usage: s3.sh start DIR PORT | stop DIR}
-dir=${2:?directory}
-dir=$(mkdir -p "$dir" && cd "$dir" && pwd)
+dir=$(mkdir -p "${2:?directory}" && cd "$2" && pwd)
 bin=$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")
 
 case "$cmd" in
 start)
   port=${3:?port}
-  if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
-    echo "s3s-fs already running in $dir (pid $(cat "$dir/pid"))"; exit 0
-  fi
+  svc_alive "$dir" && exit 0
   [ -x "$bin" ] || { echo "s3s-fs is not installed: run scripts/install-deps.sh --test" >&2; exit 1; }
   mkdir -p "$dir/data"
   (umask 077
@@ -25,17 +22,8 @@ start)
   "$bin" --host 127.0.0.1 --port "$port" --access-key "$(cat "$dir/access-key")" \
     --secret-key "$(cat "$dir/secret-key")" "$dir/data" </dev/null >"$dir/log" 2>&1 &
   echo $! >"$dir/pid"
-  for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port" >"$dir/port"; echo "s3s-fs ready on 127.0.0.1:$port (data in $dir/data)"; exit 0
-    fi
-    kill -0 "$(cat "$dir/pid")" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "s3s-fs did not start; see $dir/log:" >&2; cat "$dir/log" >&2; exit 1
+  svc_wait "$dir" "$port" s3s-fs tcp_open "$port"
   ;;
-stop)
-  [ -f "$dir/pid" ] && { kill "$(cat "$dir/pid")" 2>/dev/null || true; rm -f "$dir/pid"; }
-  ;;
+stop) svc_stop "$dir" ;;
 *) echo "usage: s3.sh start DIR PORT | stop DIR" >&2; exit 2 ;;
 esac

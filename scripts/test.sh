@@ -6,7 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh --test
-cleanup() { scripts/mariadb.sh stop target/tmp/it-mariadb >/dev/null 2>&1 || true; }
+# The tests start shared servers under target/tmp and leave them for the next test process.
+cleanup() {
+  scripts/mariadb.sh stop target/tmp/it-mariadb >/dev/null 2>&1 || true
+  for s in s3 moto pushgateway; do scripts/$s.sh stop "target/tmp/it-$s" >/dev/null 2>&1 || true; done
+}
 trap cleanup EXIT
 
 cargo fmt --check

@@ -463,23 +463,7 @@ fn backup_database(
         }
     }
     if sinks.is_empty() {
-        for (name, err) in failed {
-            let target = storages
-                .iter()
-                .find(|t| t.name() == name)
-                .expect("known storage");
-            ui.error(&format!(
-                "{}/{db}: storage '{name}' failed: {err}",
-                server.name
-            ));
-            save(
-                target,
-                storages,
-                attempt.record(&name, Status::Failed, Some(err)),
-                ui,
-                outcome,
-            );
-        }
+        record_unopened(attempt, storages, failed, ui, outcome);
         return;
     }
 
@@ -621,14 +605,26 @@ fn backup_database(
         }
         save(target, storages, record, ui, outcome);
     }
+    record_unopened(attempt, storages, failed, ui, outcome);
+}
+
+/// Records a failed copy for each storage that could not even take the stream (broken in its
+/// preflight check, or refusing to open a writer).
+fn record_unopened(
+    attempt: &Attempt,
+    storages: &[Target],
+    failed: Vec<(String, String)>,
+    ui: &Ui,
+    outcome: &mut BackupOutcome,
+) {
     for (name, err) in failed {
         let target = storages
             .iter()
             .find(|t| t.name() == name)
             .expect("known storage");
         ui.error(&format!(
-            "{}/{db}: storage '{name}' failed: {err}",
-            server.name
+            "{}/{}: storage '{name}' failed: {err}",
+            attempt.server, attempt.database
         ));
         let record = attempt.record(&name, Status::Failed, Some(err));
         save(target, storages, record, ui, outcome);

@@ -67,6 +67,45 @@ pub struct BackupRecord {
     pub error: Option<String>,
 }
 
+impl BackupRecord {
+    /// A record with plausible values (server `main`, 100 raw and 10 stored bytes for a success,
+    /// keys under the layout, one minute long), for tests and benchmarks.
+    #[doc(hidden)]
+    pub fn sample(
+        id: &str,
+        database: &str,
+        backup_type: &str,
+        storage: &str,
+        status: Status,
+        started_at: DateTime<Utc>,
+    ) -> BackupRecord {
+        let ok = status == Status::Success;
+        BackupRecord {
+            id: id.into(),
+            server: "main".into(),
+            database: database.into(),
+            backup_type: backup_type.into(),
+            storage: storage.into(),
+            status,
+            started_at,
+            finished_at: started_at + chrono::Duration::minutes(1),
+            duration_seconds: 60.0,
+            raw_bytes: 100,
+            compressed_bytes: if ok { 10 } else { 0 },
+            sha256: None,
+            compression: Algorithm::Zstd,
+            compression_level: 3,
+            key: ok.then(|| layout::object_key("main", database, backup_type, id, Algorithm::Zstd)),
+            manifest_key: ok.then(|| layout::manifest_key("main", database, backup_type, id)),
+            server_version: None,
+            dump_tool: None,
+            dump_tool_version: None,
+            sqlguard_version: crate::VERSION.into(),
+            error: (!ok).then(|| "boom".to_string()),
+        }
+    }
+}
+
 /// The index document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Index {
@@ -257,31 +296,8 @@ mod tests {
     use super::*;
     use crate::storage::memory::MemoryStorage;
 
-    pub(crate) fn record(id: &str, db: &str, status: Status) -> BackupRecord {
-        let t = Utc::now();
-        BackupRecord {
-            id: id.into(),
-            server: "main".into(),
-            database: db.into(),
-            backup_type: "daily".into(),
-            storage: "mem".into(),
-            status,
-            started_at: t,
-            finished_at: t,
-            duration_seconds: 1.0,
-            raw_bytes: 10,
-            compressed_bytes: 5,
-            sha256: None,
-            compression: Algorithm::Zstd,
-            compression_level: 3,
-            key: Some(format!("main/{db}/daily/{id}.sql.zst")),
-            manifest_key: Some(format!("main/{db}/daily/{id}.manifest.json")),
-            server_version: None,
-            dump_tool: None,
-            dump_tool_version: None,
-            sqlguard_version: "test".into(),
-            error: None,
-        }
+    fn record(id: &str, db: &str, status: Status) -> BackupRecord {
+        BackupRecord::sample(id, db, "daily", "mem", status, Utc::now())
     }
 
     #[test]

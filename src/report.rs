@@ -280,7 +280,6 @@ pub fn write_html(report: &Report, path: &std::path::Path) -> std::io::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compress::Algorithm;
     use chrono::TimeZone;
     use std::collections::HashMap;
 
@@ -304,30 +303,17 @@ mod tests {
         hours_ago: i64,
         size: u64,
     ) -> BackupRecord {
-        let started = now() - Duration::hours(hours_ago);
-        BackupRecord {
-            id: id.into(),
-            server: "main".into(),
-            database: db.into(),
-            backup_type: t.into(),
-            storage: storage.into(),
-            status: if ok { Status::Success } else { Status::Failed },
-            started_at: started,
-            finished_at: started + Duration::minutes(1),
-            duration_seconds: 60.0,
-            raw_bytes: size * 4,
-            compressed_bytes: if ok { size } else { 0 },
-            sha256: None,
-            compression: Algorithm::Zstd,
-            compression_level: 3,
-            key: None,
-            manifest_key: None,
-            server_version: None,
-            dump_tool: None,
-            dump_tool_version: None,
-            sqlguard_version: "t".into(),
-            error: (!ok).then(|| "boom".to_string()),
-        }
+        let status = if ok { Status::Success } else { Status::Failed };
+        let mut r = BackupRecord::sample(
+            id,
+            db,
+            t,
+            storage,
+            status,
+            now() - Duration::hours(hours_ago),
+        );
+        r.compressed_bytes = if ok { size } else { 0 };
+        r
     }
 
     fn build_from(records: Vec<BackupRecord>) -> Report {

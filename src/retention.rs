@@ -205,7 +205,6 @@ fn decide_success(p: &Retention, position: usize, age: u64, is_floor: bool) -> (
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compress::Algorithm;
     use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {
@@ -220,30 +219,14 @@ mod tests {
         status: Status,
         hours_ago: i64,
     ) -> BackupRecord {
-        let started = now() - chrono::Duration::hours(hours_ago);
-        BackupRecord {
-            id: id.into(),
-            server: "main".into(),
-            database: db.into(),
-            backup_type: t.into(),
-            storage: storage.into(),
+        BackupRecord::sample(
+            id,
+            db,
+            t,
+            storage,
             status,
-            started_at: started,
-            finished_at: started,
-            duration_seconds: 1.0,
-            raw_bytes: 100,
-            compressed_bytes: 10,
-            sha256: None,
-            compression: Algorithm::Zstd,
-            compression_level: 3,
-            key: (status == Status::Success).then(|| format!("main/{db}/{t}/{id}.sql.zst")),
-            manifest_key: None,
-            server_version: None,
-            dump_tool: None,
-            dump_tool_version: None,
-            sqlguard_version: "t".into(),
-            error: None,
-        }
+            now() - chrono::Duration::hours(hours_ago),
+        )
     }
 
     fn ok(id: &str, hours_ago: i64) -> BackupRecord {

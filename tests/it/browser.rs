@@ -152,6 +152,14 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// Console errors and failed loads (browser log entries of level SEVERE) so far.
+    pub fn console_errors(&self) -> Vec<Value> {
+        self.log("browser")
+            .into_iter()
+            .filter(|e| e["level"] == "SEVERE")
+            .collect()
+    }
+
     /// Every request the browser made, as (document that made it, requested URL), from the
     /// performance log.
     pub fn requests(&self) -> Vec<(String, String)> {

@@ -363,31 +363,25 @@ fn cron_output_matches_contrib_and_unconvertible_schedules_fail_clearly() {
     );
 }
 
-#[test]
-fn overlapping_runs_of_the_same_job_exit_3_and_a_stale_lock_is_taken_over() {
-    let db = mariadb();
-    let name = db.create_shop("overlap", 50);
-    let env = Env::new();
-    // The dump stalls for a while, as a big database would.
+/// Starts a backup of `db` whose dump stalls for `seconds` first (as a big database would), and
+/// returns once it holds its job lock.
+fn start_slow_backup(env: &Env, db: &str, backup_type: &str, seconds: u32) -> std::process::Child {
     write_script(
         &env.path("slow"),
-        "[ \"$1\" = --version ] && exec mariadb-dump --version\nsleep 30\nexec mariadb-dump \"$@\"",
+        &format!("[ \"$1\" = --version ] && exec mariadb-dump --version\nsleep {seconds}\nexec mariadb-dump \"$@\""),
     );
     env.write_config(
         &format!("dump_tool: {}", env.path("slow").display()),
-        &format!(
-            "storage:\n  local:\n    type: local\n    path: {{storage}}\nlock_dir: {}\n",
-            env.path("locks").display()
-        ),
+        "storage:\n  local:\n    type: local\n    path: {storage}\n",
     );
-    let mut first = env
+    let child = env
         .cmd()
-        .args(["backup", "--type", "daily", "--db", &name])
+        .args(["backup", "--type", backup_type, "--db", db])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let lock = env.path("locks/job-main-backup-daily.lock");
+    let lock = env.path(&format!("locks/job-main-backup-{backup_type}.lock"));
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::fs::read_to_string(&lock)
         .map(|s| s.is_empty())
@@ -399,6 +393,15 @@ fn overlapping_runs_of_the_same_job_exit_3_and_a_stale_lock_is_taken_over() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    child
+}
+
+#[test]
+fn overlapping_runs_of_the_same_job_exit_3_and_a_stale_lock_is_taken_over() {
+    let db = mariadb();
+    let name = db.create_shop("overlap", 50);
+    let env = Env::new();
+    let mut first = start_slow_backup(&env, &name, "daily", 30);
     let started = Instant::now();
     let second = env.run(&["backup", "--type", "daily", "--db", &name]);
     assert!(
@@ -447,31 +450,7 @@ fn wait_lets_the_second_run_follow_the_first() {
     let db = mariadb();
     let name = db.create_shop("waiting", 20);
     let env = Env::new();
-    write_script(
-        &env.path("slow"),
-        "[ \"$1\" = --version ] && exec mariadb-dump --version\nsleep 2\nexec mariadb-dump \"$@\"",
-    );
-    env.write_config(
-        &format!("dump_tool: {}", env.path("slow").display()),
-        &format!(
-            "storage:\n  local:\n    type: local\n    path: {{storage}}\nlock_dir: {}\n",
-            env.path("locks").display()
-        ),
-    );
-    let first = env
-        .cmd()
-        .args(["backup", "--db", &name])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lock = env.path("locks/job-main-backup-manual.lock");
-    while std::fs::read_to_string(&lock)
-        .map(|s| s.is_empty())
-        .unwrap_or(true)
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let first = start_slow_backup(&env, &name, "manual", 2);
     let second = env.run(&["backup", "--db", &name, "--wait", "1m"]);
     second.expect(0);
     assert!(

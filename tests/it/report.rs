@@ -240,11 +240,7 @@ fn html_dashboard_filters_keep_state_in_the_url_and_stay_offline() {
     b.goto(&url);
     b.wait_ready();
     std::fs::write(artifacts().join("report.png"), b.screenshot()).unwrap();
-    let errors: Vec<_> = b
-        .log("browser")
-        .into_iter()
-        .filter(|e| e["level"] == "SEVERE")
-        .collect();
+    let errors = b.console_errors();
     assert!(errors.is_empty(), "console errors: {errors:?}");
     let requests = b.requests();
     let ours: Vec<&(String, String)> = requests
@@ -281,33 +277,23 @@ fn html_dashboard_with_ten_thousand_backups_renders_and_filters() {
     let records: Vec<BackupRecord> = (0..10_000)
         .map(|i| {
             let started = now - chrono::Duration::minutes(i * 30);
-            BackupRecord {
-                id: format!("{}_{i:08x}", started.format("%Y%m%dT%H%M%SZ")),
-                server: "main".into(),
-                database: format!("db{}", i % 40),
-                backup_type: ["hourly", "daily"][(i % 2) as usize].into(),
-                storage: "local".into(),
-                status: if i % 23 == 0 {
-                    Status::Failed
-                } else {
-                    Status::Success
-                },
-                started_at: started,
-                finished_at: started + chrono::Duration::seconds(90),
-                duration_seconds: 90.0 + (i % 7) as f64,
-                raw_bytes: 4_000_000 + i as u64 * 10,
-                compressed_bytes: 1_000_000 + i as u64 * 3,
-                sha256: None,
-                compression: sqlguard::compress::Algorithm::Zstd,
-                compression_level: 3,
-                key: None,
-                manifest_key: None,
-                server_version: None,
-                dump_tool: None,
-                dump_tool_version: None,
-                sqlguard_version: "test".into(),
-                error: (i % 23 == 0).then(|| format!("error {i}")),
-            }
+            let id = format!("{}_{i:08x}", started.format("%Y%m%dT%H%M%SZ"));
+            let status = if i % 23 == 0 {
+                Status::Failed
+            } else {
+                Status::Success
+            };
+            let t = ["hourly", "daily"][(i % 2) as usize];
+            let mut r =
+                BackupRecord::sample(&id, &format!("db{}", i % 40), t, "local", status, started);
+            r.duration_seconds = 90.0 + (i % 7) as f64;
+            r.raw_bytes = 4_000_000 + i as u64 * 10;
+            r.compressed_bytes = if status == Status::Success {
+                1_000_000 + i as u64 * 3
+            } else {
+                0
+            };
+            r
         })
         .collect();
     IndexStore::new(&storage, "main")
@@ -346,11 +332,7 @@ fn html_dashboard_with_ten_thousand_backups_renders_and_filters() {
         b.js("return document.querySelectorAll('#backups tbody tr[data-id]').length;"),
         250
     );
-    let errors: Vec<_> = b
-        .log("browser")
-        .into_iter()
-        .filter(|e| e["level"] == "SEVERE")
-        .collect();
+    let errors = b.console_errors();
     assert!(errors.is_empty(), "console errors: {errors:?}");
     std::fs::write(artifacts().join("report-10k.png"), b.screenshot()).unwrap();
     // The figure for the issue note (a benchmark, not an assertion).
