@@ -261,3 +261,42 @@ fn index_rebuild_recreates_a_lost_index() {
         .iter()
         .any(|f| f.starts_with("main/index.json.bak-")));
 }
+
+#[test]
+fn progress_bar_only_on_a_terminal() {
+    let db = mariadb();
+    let name = db.create_shop("progress", 2000);
+    let env = Env::new();
+    // The dump pauses half-way so that the bar is drawn mid-stream.
+    crate::support::write_script(
+        &env.path("slowish"),
+        "[ \"$1\" = --version ] && exec mariadb-dump --version\nmariadb-dump \"$@\" > \"$0.out\" || exit $?\nhead -c 100000 \"$0.out\"\nsleep 1\ntail -c +100001 \"$0.out\"",
+    );
+    env.write_local_config(&format!("dump_tool: {}", env.path("slowish").display()));
+    // Off a terminal (cron): plain lines, no escape sequences.
+    let plain = env.run(&["backup", "--db", &name]);
+    plain.expect(0);
+    assert!(!plain.stderr.contains('\u{1b}'), "{:?}", plain.stderr);
+    // On a terminal (script(1) gives the run a pty): a bar with the database and byte counts.
+    let cmd = format!(
+        "SQLGUARD_LOCK_DIR={} {} --config {} backup --db {name}",
+        env.path("locks").display(),
+        crate::support::BIN,
+        env.config().display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .output()
+        .expect("script(1) from util-linux");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains('\u{1b}') && text.contains(&format!("main/{name} [")), "no progress bar drawn: {text:?}");
+    assert!(text.contains("eta"), "{text:?}");
+    // --no-progress turns it off on a terminal too.
+    let out = std::process::Command::new("script")
+        .args(["-qfec", &format!("{cmd} --no-progress"), "/dev/null"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains(&format!("main/{name} [")), "{text:?}");
+}
