@@ -377,15 +377,14 @@ fn put(m: &MetricsSettings, group: &Group) -> Result<(), String> {
 ///
 /// Returns `false` when pushing failed (after one warning naming the URL); the caller decides
 /// whether that changes the exit status (`metrics.required`).
-pub fn push_run(settings: &Settings, ui: &Ui, run: &RunSummary) -> bool {
+pub fn push_run(settings: &Settings, ui: &Ui, run: &RunSummary, catalog: &Catalog) -> bool {
     let Some(m) = &settings.metrics else {
         return true;
     };
-    let catalog = crate::catalog::load(settings, ui, &[]);
     for (_, e) in &catalog.errors {
         ui.debug(&format!("metrics: {e}"));
     }
-    for g in groups(settings, &catalog, run, Utc::now()) {
+    for g in groups(settings, catalog, run, Utc::now()) {
         if let Err(e) = put(m, &g) {
             ui.warn(&format!(
                 "could not push metrics to the Pushgateway at {}: {e}{}",

@@ -133,7 +133,6 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     } else {
         ExitCode::Failure
     };
-    super::report::refresh_configured_html(ctx);
     let run = RunSummary {
         command: "backup",
         backup_type: Some(args.backup_type.clone()),
@@ -143,17 +142,17 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         servers: args.server.clone(),
         pruned: None,
     };
-    let mut code = ctx.push_metrics(&run, code);
+    let mut runs = vec![run.clone()];
     if let Some(p) = &pruned {
         let (entries, bytes) = p.removed();
-        let prune_run = RunSummary {
+        runs.push(RunSummary {
             command: "prune",
             backup_type: None,
             ok: p.all_ok(),
             pruned: Some((entries, bytes, p.orphans.iter().filter(|o| o.done).count())),
             ..run
-        };
-        code = ctx.push_metrics(&prune_run, code);
+        });
     }
+    let code = ctx.finish(&runs, code);
     Ok(code)
 }

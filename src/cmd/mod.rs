@@ -73,20 +73,29 @@ impl Context {
         Ok(held)
     }
 
-    /// Pushes the run's metrics; turns a failed push into a failure only when metrics are
-    /// required.
-    pub fn push_metrics(
+    /// After a run that changed the indexes: reads them once, rewrites the configured HTML
+    /// report and pushes the metrics of `runs`. A failed push changes `code` only when metrics
+    /// are required, and warns once however many runs there are.
+    pub fn finish(
         &self,
-        run: &crate::metrics::RunSummary,
+        runs: &[crate::metrics::RunSummary],
         code: crate::exit::ExitCode,
     ) -> crate::exit::ExitCode {
-        let pushed = crate::metrics::push_run(&self.settings, &self.ui, run);
-        let required = self.settings.metrics.as_ref().is_some_and(|m| m.required);
-        if !pushed && required && code == crate::exit::ExitCode::Success {
-            crate::exit::ExitCode::Failure
-        } else {
-            code
+        if self.settings.metrics.is_none() && self.settings.report_html.is_none() {
+            return code;
         }
+        let catalog = crate::catalog::load(&self.settings, &self.ui, &[]);
+        report::write_configured_html(self, &catalog);
+        for run in runs {
+            if !crate::metrics::push_run(&self.settings, &self.ui, run, &catalog) {
+                let required = self.settings.metrics.as_ref().is_some_and(|m| m.required);
+                if required && code == crate::exit::ExitCode::Success {
+                    return crate::exit::ExitCode::Failure;
+                }
+                break;
+            }
+        }
+        code
     }
 }
 

@@ -155,7 +155,6 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     if args.dry_run {
         return Ok(code);
     }
-    super::report::refresh_configured_html(ctx);
     let (entries, bytes) = outcome.removed();
     let run = crate::metrics::RunSummary {
         command: "prune",
@@ -170,5 +169,5 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             outcome.orphans.iter().filter(|o| o.done).count(),
         )),
     };
-    Ok(ctx.push_metrics(&run, code))
+    Ok(ctx.finish(&[run], code))
 }

@@ -40,13 +40,18 @@ pub fn build(ctx: &Context, window: HumanDuration) -> Report {
     report::build(&ctx.settings, &catalog, window.to_chrono(), Utc::now())
 }
 
-/// Rewrites the configured `report.html`, if any (after backup and prune). A failure is a
-/// warning: the backup itself is not affected.
-pub fn refresh_configured_html(ctx: &Context) {
+/// Rewrites the configured `report.html`, if any, from `catalog` (after backup and prune). A
+/// failure is a warning: the run itself is not affected.
+pub fn write_configured_html(ctx: &Context, catalog: &crate::catalog::Catalog) {
     let Some(path) = &ctx.settings.report_html else {
         return;
     };
-    let r = build(ctx, HumanDuration(30 * 86_400));
+    let r = report::build(
+        &ctx.settings,
+        catalog,
+        chrono::Duration::days(30),
+        Utc::now(),
+    );
     match report::write_html(&r, path) {
         Ok(()) => ctx
             .ui

@@ -290,7 +290,10 @@ fn progress_bar_only_on_a_terminal() {
         .expect("script(1) from util-linux");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains('\u{1b}') && text.contains(&format!("main/{name} [")), "no progress bar drawn: {text:?}");
+    assert!(
+        text.contains('\u{1b}') && text.contains(&format!("main/{name} [")),
+        "no progress bar drawn: {text:?}"
+    );
     assert!(text.contains("eta"), "{text:?}");
     // --no-progress turns it off on a terminal too.
     let out = std::process::Command::new("script")
