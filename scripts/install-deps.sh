@@ -36,5 +36,8 @@ if [ -n "$want_test" ]; then
   if ! command -v moto_server >/dev/null; then
     echo "installing moto (S3 server for the incomplete-upload tests)"
     python3 -m pip install -q --disable-pip-version-check 'moto[server]'
+    # Under pyenv the new console script needs a shim.
+    if command -v pyenv >/dev/null; then pyenv rehash; fi
+    command -v moto_server >/dev/null || { echo "moto_server is not on PATH after installing moto" >&2; exit 1; }
   fi
 fi

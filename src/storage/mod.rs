@@ -282,6 +282,24 @@ pub mod behaviour {
         }
         w.abort();
         assert!(s.orphans(base, future).unwrap().is_empty());
+        // Encoded names (layout::encode_component) survive the trip: `%` and `.` in keys.
+        let odd = k(&format!(
+            "{}/{}/x.sql.zst",
+            crate::layout::encode_component("my db ü"),
+            crate::layout::encode_component("..")
+        ));
+        s.put_bytes(&odd, b"odd").unwrap();
+        assert_eq!(s.get_bytes(&odd).unwrap().unwrap(), b"odd");
+        assert_eq!(
+            s.list(&k("my%20db"))
+                .unwrap()
+                .into_iter()
+                .map(|m| m.key)
+                .collect::<Vec<_>>(),
+            vec![odd.clone()]
+        );
+        s.delete(&odd).unwrap();
+        assert!(s.stat(&odd).unwrap().is_none());
         // Lock is exclusive within the process too (it is per open file description).
         let l = s.lock(&k("index")).unwrap();
         drop(l);

@@ -94,8 +94,10 @@ pub struct S3Storage {
     settings: S3Settings,
     /// For reads, lists and deletes.
     bucket: Box<Bucket>,
-    /// For uploads: carries the storage class and encryption headers.
+    /// For backup objects: carries the storage class and encryption headers.
     upload: Box<Bucket>,
+    /// For indexes and manifests: carries the encryption headers only.
+    meta: Box<Bucket>,
     retry: RetrySettings,
     lock_dir: PathBuf,
     ui: Ui,
@@ -138,32 +140,49 @@ impl S3Storage {
         if settings.path_style {
             bucket = bucket.with_path_style();
         }
-        let mut headers = http::HeaderMap::new();
-        let mut add = |k: &'static str, v: &Option<String>| -> Result<(), StorageError> {
-            if let Some(v) = v {
-                let value = v
-                    .parse()
-                    .map_err(|_| fail(format!("invalid {k} header value '{v}'")))?;
-                headers.insert(k, value);
-            }
-            Ok(())
+        let header = |k: &'static str,
+                      v: &str|
+         -> Result<(http::HeaderName, http::HeaderValue), StorageError> {
+            let value = v
+                .parse()
+                .map_err(|_| fail(format!("invalid {k} header value '{v}'")))?;
+            Ok((http::HeaderName::from_static(k), value))
         };
-        add("x-amz-storage-class", &settings.storage_class)?;
-        add("x-amz-server-side-encryption", &settings.sse)?;
-        add(
-            "x-amz-server-side-encryption-aws-kms-key-id",
-            &settings.sse_kms_key_id,
-        )?;
-        let upload = Box::new(
-            bucket
-                .with_extra_headers(headers)
-                .map_err(|e| fail(format!("client: {e}")))?,
-        );
+        // Encryption applies to everything written; the storage class only to backup objects,
+        // so that an archive class never makes the index or a manifest slow or costly to read.
+        let mut encryption = http::HeaderMap::new();
+        for (k, v) in [
+            ("x-amz-server-side-encryption", &settings.sse),
+            (
+                "x-amz-server-side-encryption-aws-kms-key-id",
+                &settings.sse_kms_key_id,
+            ),
+        ] {
+            if let Some(v) = v {
+                let (k, v) = header(k, v)?;
+                encryption.insert(k, v);
+            }
+        }
+        let mut objects = encryption.clone();
+        if let Some(class) = &settings.storage_class {
+            let (k, v) = header("x-amz-storage-class", class)?;
+            objects.insert(k, v);
+        }
+        let client = |headers| -> Result<Box<Bucket>, StorageError> {
+            Ok(Box::new(
+                bucket
+                    .with_extra_headers(headers)
+                    .map_err(|e| fail(format!("client: {e}")))?,
+            ))
+        };
+        let upload = client(objects)?;
+        let meta = client(encryption)?;
         Ok(S3Storage {
             name: name.to_string(),
             settings: settings.clone(),
             bucket,
             upload,
+            meta,
             retry,
             lock_dir,
             ui,
@@ -205,9 +224,11 @@ impl S3Storage {
                 s.bucket, s.endpoint, self.name
             ),
             S3Error::HttpFailWithBody(status, body) => {
-                let code = xml_tag(body, "Code").unwrap_or_default();
-                let msg = xml_tag(body, "Message").unwrap_or_else(|| body.chars().take(200).collect());
-                format!("HTTP {status} {code}: {msg}")
+                match (xml_tag(body, "Code"), xml_tag(body, "Message")) {
+                    (Some(code), Some(msg)) => format!("HTTP {status} {code}: {msg}"),
+                    (Some(code), None) => format!("HTTP {status} {code}"),
+                    _ => format!("HTTP {status}: {}", body.chars().take(200).collect::<String>()),
+                }
             }
             S3Error::Atto(err) if err.to_string().contains("certificate") => format!(
                 "the TLS certificate of {} is not trusted ({err}): set storage.{}.ca_file to the PEM file of its CA",
@@ -495,7 +516,7 @@ impl Storage for S3Storage {
     fn put_bytes(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
         let full = self.full_key(key);
         self.with_retry("uploading", key, || {
-            self.upload.put_object(&full, data).map(|_| ())
+            self.meta.put_object(&full, data).map(|_| ())
         })
     }
 

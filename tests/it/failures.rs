@@ -264,7 +264,7 @@ fn password_never_appears_in_argv_ps_or_output() {
     std::fs::write(
         env.config(),
         format!(
-            "servers:\n  main:\n    host: 127.0.0.1\n    port: {}\n    user: {user}\n    password_file: {}\n    dump_tool: {}\n    client_tool: {}\nstorage:\n  local:\n    type: local\n    path: {}\n",
+            "servers:\n  main:\n    host: 127.0.0.1\n    port: {}\n    user: {user}\n    password_file: {}\n    dump_tool: {}\n    client_tool: {}\n    dump_options: [\"--skip-dump-date\"]\nstorage:\n  local:\n    type: local\n    path: {}\n",
             db.port,
             env.path("pw").display(),
             env.path("dump").display(),
@@ -284,6 +284,15 @@ fn password_never_appears_in_argv_ps_or_output() {
         logged.contains("client: --defaults-file="),
         "wrapper did not run: {logged}"
     );
+    // Extra dump options from the config reach the tool, after sqlguard's own.
+    let dump_line = logged
+        .lines()
+        .find(|l| l.starts_with("dump: --defaults-file="))
+        .unwrap();
+    let extra = dump_line
+        .find("--skip-dump-date")
+        .expect("dump_options passed");
+    assert!(dump_line.find("--comments").unwrap() < extra, "{dump_line}");
     let modes: Vec<&str> = logged
         .lines()
         .filter(|l| l.starts_with("defaults="))

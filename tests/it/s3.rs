@@ -483,3 +483,60 @@ fn https_endpoints_need_a_trusted_certificate_and_ca_file_provides_one() {
         .unwrap();
     assert!(server.keys(&bucket).contains(rec.key.as_ref().unwrap()));
 }
+
+/// (storage class, server-side encryption) of an object, from a signed HEAD request.
+fn head(endpoint: &str, bucket: &str, key: &str) -> (Option<String>, Option<String>) {
+    let region = s3::Region::Custom {
+        region: "us-east-1".into(),
+        endpoint: endpoint.into(),
+    };
+    let creds = s3::creds::Credentials::new(Some("test"), Some("test"), None, None, None).unwrap();
+    let b = s3::Bucket::new(bucket, region, creds)
+        .unwrap()
+        .with_path_style();
+    let (h, status) = b
+        .head_object(key)
+        .unwrap_or_else(|e| panic!("HEAD {key}: {e}"));
+    assert_eq!(status, 200);
+    (h.storage_class, h.server_side_encryption)
+}
+
+#[test]
+fn storage_class_goes_on_backups_and_encryption_on_everything() {
+    // moto, because s3s-fs rejects storage classes.
+    let db = mariadb();
+    let name = db.create_shop("s3class", 50);
+    let endpoint = crate::support::moto();
+    let bucket = format!("class-{:08x}", fastrand::u32(..));
+    assert!(std::process::Command::new("curl")
+        .args(["-sf", "-X", "PUT", &format!("{endpoint}/{bucket}")])
+        .status()
+        .unwrap()
+        .success());
+    let env = Env::new();
+    env.write_config(
+        "",
+        &format!(
+            "storage:\n  offsite:\n    type: s3\n    endpoint: {endpoint}\n    bucket: {bucket}\n    path_style: true\n    access_key_id: test\n    secret_access_key: test\n    storage_class: STANDARD_IA\n    sse: AES256\n"
+        ),
+    );
+    env.run(&["backup", "--db", &name]).expect(0);
+    let rec = env.list(&[]).backups.remove(0);
+    let (class, sse) = head(endpoint, &bucket, rec.key.as_ref().unwrap());
+    assert_eq!(
+        (class.as_deref(), sse.as_deref()),
+        (Some("STANDARD_IA"), Some("AES256"))
+    );
+    for meta in [
+        "main/index.json".to_string(),
+        rec.manifest_key.clone().unwrap(),
+    ] {
+        let (class, sse) = head(endpoint, &bucket, &meta);
+        assert_ne!(
+            class.as_deref(),
+            Some("STANDARD_IA"),
+            "{meta} got the backups' storage class"
+        );
+        assert_eq!(sse.as_deref(), Some("AES256"), "{meta} is not encrypted");
+    }
+}
