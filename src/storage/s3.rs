@@ -340,6 +340,38 @@ fn xml_tag(body: &str, tag: &str) -> Option<String> {
     Some(body[start..end].to_string())
 }
 
+/// The body of a download, streamed from the thread that fetches it. The end of the stream is
+/// an error, not a clean end, when the download failed or came up short.
+struct DownloadReader {
+    pipe: io::PipeReader,
+    handle: Option<std::thread::JoinHandle<Result<(), String>>>,
+    read: u64,
+    expected: Option<u64>,
+    what: String,
+}
+
+impl Read for DownloadReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.pipe.read(buf)?;
+        self.read += n as u64;
+        if n == 0 && !buf.is_empty() {
+            if let Some(h) = self.handle.take() {
+                let outcome = h
+                    .join()
+                    .unwrap_or_else(|_| Err("download thread panicked".into()));
+                outcome.map_err(|e| io::Error::other(format!("downloading {}: {e}", self.what)))?;
+                if let Some(size) = self.expected.filter(|s| *s != self.read) {
+                    return Err(io::Error::other(format!(
+                        "downloading {}: got {} of {size} bytes",
+                        self.what, self.read
+                    )));
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// An object being uploaded.
 #[derive(Debug)]
 struct S3Writer {
@@ -522,12 +554,12 @@ impl Storage for S3Storage {
 
     fn get(&self, key: &str) -> Result<Box<dyn Read + Send>, StorageError> {
         // Fail early (and clearly) on a missing object, then stream the body through a pipe.
-        if self.stat(key)?.is_none() {
+        let Some(meta) = self.stat(key)? else {
             return Err(StorageError::NotFound {
                 storage: self.name.clone(),
                 location: format!("{} key {}", self.location(), self.full_key(key)),
             });
-        }
+        };
         let (reader, mut writer) = io::pipe().map_err(|source| StorageError::Io {
             storage: self.name.clone(),
             op: "creating a pipe for",
@@ -536,13 +568,22 @@ impl Storage for S3Storage {
         })?;
         let bucket = self.bucket.clone();
         let full = self.full_key(key);
-        std::thread::spawn(move || {
-            if let Err(e) = bucket.get_object_to_writer(&full, &mut writer) {
-                // The reader sees a truncated stream; make it an error it cannot miss.
-                let _ =
-                    writer.write_all(format!("\n-- sqlguard: download failed: {e}\n").as_bytes());
+        let handle = std::thread::spawn(move || -> Result<(), String> {
+            let status = bucket
+                .get_object_to_writer(&full, &mut writer)
+                .map_err(|e| e.to_string())?;
+            if !(200..300).contains(&status) {
+                return Err(format!("HTTP {status}"));
             }
+            Ok(())
         });
+        let reader = DownloadReader {
+            pipe: reader,
+            handle: Some(handle),
+            read: 0,
+            expected: Some(meta.size),
+            what: format!("{} key {}", self.location(), self.full_key(key)),
+        };
         Ok(Box::new(reader))
     }
 

@@ -540,3 +540,25 @@ fn storage_class_goes_on_backups_and_encryption_on_everything() {
         assert_eq!(sse.as_deref(), Some("AES256"), "{meta} is not encrypted");
     }
 }
+
+#[test]
+fn a_download_cut_short_is_an_error_not_a_short_file() {
+    use std::io::Write;
+    let env = Env::new();
+    let server = S3::private(&env.path("s3"));
+    let bucket = server.bucket("cut");
+    let s = storage(&server, &bucket, "");
+    let mut w = s.put_stream("srv/big.sql", None).unwrap();
+    w.write_all(&vec![42u8; 40 << 20]).unwrap();
+    w.commit().unwrap();
+    let mut r = s.get("srv/big.sql").unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    r.read_exact(&mut buf).unwrap();
+    server.kill();
+    let mut rest = Vec::new();
+    let e = r
+        .read_to_end(&mut rest)
+        .expect_err("a truncated download read as complete");
+    assert!(e.to_string().contains("srv/big.sql"), "{e}");
+    assert!(rest.len() < 40 << 20);
+}
