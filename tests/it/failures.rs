@@ -325,3 +325,92 @@ fn password_never_appears_in_argv_ps_or_output() {
     // And the password really worked (the wrappers ran the real tools through the file).
     assert_eq!(env.list(&[]).backups[0].status, "success");
 }
+
+/// A 1 MiB tmpfs, unmounted when dropped (the tests run as root, as CI does).
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(path: std::path::PathBuf) -> SmallDisk {
+        std::fs::create_dir_all(&path).unwrap();
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "mounting a tmpfs needs root (CI runs as root)"
+        );
+        SmallDisk { path }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_that_storage_leaves_nothing_and_keeps_the_other_copy() {
+    let db = mariadb();
+    let name = db.create_shop("fulldisk", 10_000);
+    let env = Env::new();
+    let disk = SmallDisk::mount(env.path("small"));
+    env.write_config(
+        "",
+        &format!(
+            "storage:\n  local:\n    type: local\n    path: {{storage}}\n  tiny:\n    type: local\n    path: {}\nbackup_types:\n  manual:\n    compression: {{algorithm: none}}\n    retention: {{keep_last: 3}}\n",
+            disk.path.join("backups").display()
+        ),
+    );
+    let r = env.run(&["backup", "--db", &name]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains("No space left on device") && r.stderr.contains("tiny"),
+        "{}",
+        r.stderr
+    );
+    let list = env.list(&[]);
+    let tiny = list
+        .backups
+        .iter()
+        .find(|b| b.storage == "tiny")
+        .expect("the failure is recorded");
+    assert_eq!(tiny.status, "failed");
+    assert!(
+        tiny.error
+            .as_deref()
+            .unwrap()
+            .contains("No space left on device"),
+        "{:?}",
+        tiny.error
+    );
+    let local = list.backups.iter().find(|b| b.storage == "local").unwrap();
+    assert_eq!(local.status, "success");
+    assert!(
+        local.raw_bytes > 1 << 20,
+        "the dump must not fit the small disk"
+    );
+    // Nothing partial stays on the full disk: at most the index and its lock.
+    let mut left = Vec::new();
+    let mut stack = vec![disk.path.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                left.push(p.file_name().unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    assert!(
+        left.iter().all(|f| f == "index.json" || f == ".index.lock"),
+        "{left:?}"
+    );
+}
