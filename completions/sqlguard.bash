@@ -22,6 +22,9 @@ _sqlguard() {
             sqlguard,config)
                 cmd="sqlguard__subcmd__config"
                 ;;
+            sqlguard,fetch)
+                cmd="sqlguard__subcmd__fetch"
+                ;;
             sqlguard,generate)
                 cmd="sqlguard__subcmd__generate"
                 ;;
@@ -40,8 +43,14 @@ _sqlguard() {
             sqlguard,report)
                 cmd="sqlguard__subcmd__report"
                 ;;
+            sqlguard,restore)
+                cmd="sqlguard__subcmd__restore"
+                ;;
             sqlguard,schedule)
                 cmd="sqlguard__subcmd__schedule"
+                ;;
+            sqlguard,verify)
+                cmd="sqlguard__subcmd__verify"
                 ;;
             sqlguard__subcmd__config,check)
                 cmd="sqlguard__subcmd__config__subcmd__check"
@@ -67,6 +76,9 @@ _sqlguard() {
             sqlguard__subcmd__help,config)
                 cmd="sqlguard__subcmd__help__subcmd__config"
                 ;;
+            sqlguard__subcmd__help,fetch)
+                cmd="sqlguard__subcmd__help__subcmd__fetch"
+                ;;
             sqlguard__subcmd__help,generate)
                 cmd="sqlguard__subcmd__help__subcmd__generate"
                 ;;
@@ -85,8 +97,14 @@ _sqlguard() {
             sqlguard__subcmd__help,report)
                 cmd="sqlguard__subcmd__help__subcmd__report"
                 ;;
+            sqlguard__subcmd__help,restore)
+                cmd="sqlguard__subcmd__help__subcmd__restore"
+                ;;
             sqlguard__subcmd__help,schedule)
                 cmd="sqlguard__subcmd__help__subcmd__schedule"
+                ;;
+            sqlguard__subcmd__help,verify)
+                cmd="sqlguard__subcmd__help__subcmd__verify"
                 ;;
             sqlguard__subcmd__help__subcmd__config,check)
                 cmd="sqlguard__subcmd__help__subcmd__config__subcmd__check"
@@ -116,7 +134,7 @@ _sqlguard() {
 
     case "${cmd}" in
         sqlguard)
-            opts="-c -q -v -h -V --config --json --quiet --verbose --no-progress --no-push --help --version backup list report prune schedule config index generate help"
+            opts="-c -q -v -h -V --config --json --quiet --verbose --no-progress --no-push --help --version backup list report verify fetch restore prune schedule config index generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -301,6 +319,40 @@ _sqlguard() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        sqlguard__subcmd__fetch)
+            opts="-o -d -c -q -v -h --storage --output --decompress --config --json --quiet --verbose --no-progress --no-push --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --storage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         sqlguard__subcmd__generate)
             opts="-c -q -v -h --out --config --json --quiet --verbose --no-progress --no-push --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -328,7 +380,7 @@ _sqlguard() {
             return 0
             ;;
         sqlguard__subcmd__help)
-            opts="backup list report prune schedule config index generate help"
+            opts="backup list report verify fetch restore prune schedule config index generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -386,6 +438,20 @@ _sqlguard() {
         sqlguard__subcmd__help__subcmd__config__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sqlguard__subcmd__help__subcmd__fetch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -495,7 +561,35 @@ _sqlguard() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        sqlguard__subcmd__help__subcmd__restore)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         sqlguard__subcmd__help__subcmd__schedule)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sqlguard__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -741,6 +835,40 @@ _sqlguard() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        sqlguard__subcmd__restore)
+            opts="-c -q -v -h --to-server --to-database --force --storage --config --json --quiet --verbose --no-progress --no-push --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --storage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         sqlguard__subcmd__schedule)
             opts="-f -o -c -q -v -h --format --output-dir --binary --config-path --user --randomized-delay --config --json --quiet --verbose --no-progress --no-push --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -777,6 +905,48 @@ _sqlguard() {
                     return 0
                     ;;
                 --randomized-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sqlguard__subcmd__verify)
+            opts="-t -c -q -v -h --latest --restore-test --server --db --type --storage --config --json --quiet --verbose --no-progress --no-push --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --storage)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

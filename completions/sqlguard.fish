@@ -35,6 +35,9 @@ complete -c sqlguard -n "__fish_sqlguard_needs_command" -s V -l version -d 'Prin
 complete -c sqlguard -n "__fish_sqlguard_needs_command" -f -a "backup" -d 'Dump databases, compress, and store them on every storage of the backup type'
 complete -c sqlguard -n "__fish_sqlguard_needs_command" -f -a "list" -d 'List backups from the index, newest first'
 complete -c sqlguard -n "__fish_sqlguard_needs_command" -f -a "report" -d 'Status at a glance: a table, JSON, or a self-contained HTML dashboard'
+complete -c sqlguard -n "__fish_sqlguard_needs_command" -f -a "verify" -d 'Prove backups intact: SHA-256, sizes, full decompression, trailer; --restore-test too'
+complete -c sqlguard -n "__fish_sqlguard_needs_command" -f -a "fetch" -d 'Download a backup to a file or stdout, checked against the index'
+complete -c sqlguard -n "__fish_sqlguard_needs_command" -f -a "restore" -d 'Stream a backup into a database of a configured server'
 complete -c sqlguard -n "__fish_sqlguard_needs_command" -f -a "prune" -d 'Apply retention: delete what the policy no longer keeps (--dry-run shows the plan)'
 complete -c sqlguard -n "__fish_sqlguard_needs_command" -f -a "schedule" -d 'Write crontab lines or systemd timer + service units from the config\'s schedules'
 complete -c sqlguard -n "__fish_sqlguard_needs_command" -f -a "config" -d 'Validate the configuration or show it resolved'
@@ -79,6 +82,40 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand report" -s v -l verbos
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand report" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand report" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand report" -s h -l help -d 'Print help'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -l server -d 'Only this server (repeatable)' -r
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -l db -d 'Only this database (repeatable)' -r
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -s t -l type -d 'Only this backup type' -r
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -l storage -d 'Only copies on this storage' -r
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -s c -l config -d 'YAML config file [env: SQLGUARD_CONFIG]' -r -F
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -l latest -d 'Verify the newest backup of each database on each storage'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -l restore-test -d 'Also restore each copy into a scratch database on its server, then drop it'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -l json -d 'Print the result as a versioned JSON document on stdout'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -s q -l quiet -d 'Log only errors'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -l storage -d 'The storage to read from (default: the first that holds a good copy)' -r
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -s o -l output -d 'Output file (written to a temp name, renamed when every check passed); `-` or absent: stdout' -r -F
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -s c -l config -d 'YAML config file [env: SQLGUARD_CONFIG]' -r -F
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -s d -l decompress -d 'Write the plain SQL instead of the compressed file'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -l json -d 'Print the result as a versioned JSON document on stdout'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -s q -l quiet -d 'Log only errors'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -s h -l help -d 'Print help'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l to-server -d 'The server to restore into (a configured server name)' -r
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l to-database -d 'The database to restore into (default: the backup\'s database); created when missing' -r
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l storage -d 'The storage to read from (default: the first that holds a good copy)' -r
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -s c -l config -d 'YAML config file [env: SQLGUARD_CONFIG]' -r -F
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l force -d 'Restore even into a database that already has tables'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l json -d 'Print the result as a versioned JSON document on stdout'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -s q -l quiet -d 'Log only errors'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -s h -l help -d 'Print help'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand prune" -s t -l type -d 'Only remove backups of this type (every type still counts for the newest-backup floor)' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand prune" -l server -d 'Only this server (repeatable)' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand prune" -l storage -d 'Only this storage' -r
@@ -161,15 +198,18 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand generate" -s v -l verb
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand generate" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand generate" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand generate" -s h -l help -d 'Print help'
-complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report prune schedule config index generate help" -f -a "backup" -d 'Dump databases, compress, and store them on every storage of the backup type'
-complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report prune schedule config index generate help" -f -a "list" -d 'List backups from the index, newest first'
-complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report prune schedule config index generate help" -f -a "report" -d 'Status at a glance: a table, JSON, or a self-contained HTML dashboard'
-complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report prune schedule config index generate help" -f -a "prune" -d 'Apply retention: delete what the policy no longer keeps (--dry-run shows the plan)'
-complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report prune schedule config index generate help" -f -a "schedule" -d 'Write crontab lines or systemd timer + service units from the config\'s schedules'
-complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report prune schedule config index generate help" -f -a "config" -d 'Validate the configuration or show it resolved'
-complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report prune schedule config index generate help" -f -a "index" -d 'Maintain the backup index'
-complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report prune schedule config index generate help" -f -a "generate" -d 'Write the man pages and shell completions (for packagers and the repository)'
-complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report prune schedule config index generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report verify fetch restore prune schedule config index generate help" -f -a "backup" -d 'Dump databases, compress, and store them on every storage of the backup type'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report verify fetch restore prune schedule config index generate help" -f -a "list" -d 'List backups from the index, newest first'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report verify fetch restore prune schedule config index generate help" -f -a "report" -d 'Status at a glance: a table, JSON, or a self-contained HTML dashboard'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report verify fetch restore prune schedule config index generate help" -f -a "verify" -d 'Prove backups intact: SHA-256, sizes, full decompression, trailer; --restore-test too'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report verify fetch restore prune schedule config index generate help" -f -a "fetch" -d 'Download a backup to a file or stdout, checked against the index'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report verify fetch restore prune schedule config index generate help" -f -a "restore" -d 'Stream a backup into a database of a configured server'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report verify fetch restore prune schedule config index generate help" -f -a "prune" -d 'Apply retention: delete what the policy no longer keeps (--dry-run shows the plan)'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report verify fetch restore prune schedule config index generate help" -f -a "schedule" -d 'Write crontab lines or systemd timer + service units from the config\'s schedules'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report verify fetch restore prune schedule config index generate help" -f -a "config" -d 'Validate the configuration or show it resolved'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report verify fetch restore prune schedule config index generate help" -f -a "index" -d 'Maintain the backup index'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report verify fetch restore prune schedule config index generate help" -f -a "generate" -d 'Write the man pages and shell completions (for packagers and the repository)'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report verify fetch restore prune schedule config index generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the config file and environment; exit 2 with the file, line and key on error'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the resolved configuration (YAML, or JSON with --json), secrets shown as ***'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and __fish_seen_subcommand_from index" -f -a "rebuild" -d 'Rebuild the index from the manifests beside the backups (the old index is kept as index.json.bak-<time>)'

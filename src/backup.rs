@@ -6,7 +6,6 @@
 //! completion trailer, and the storage committed every byte. Anything else is recorded as failed
 //! with the reason, and the storage writer is aborted so that no partial object is left behind.
 
-use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -115,6 +114,7 @@ impl Attempt<'_> {
             dump_tool_version: None,
             sqlguard_version: crate::VERSION.to_string(),
             error,
+            verification: None,
         }
     }
 }
@@ -404,25 +404,6 @@ fn save(
     outcome.records.push(record);
 }
 
-/// Drains a child's stderr, keeping its last 64 KiB.
-fn drain_stderr(child: &mut Child) -> Option<JoinHandle<String>> {
-    let mut err = child.stderr.take()?;
-    Some(std::thread::spawn(move || {
-        let mut kept: Vec<u8> = Vec::new();
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = err.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            kept.extend_from_slice(&buf[..n]);
-            if kept.len() > 65_536 {
-                kept.drain(..kept.len() - 65_536);
-            }
-        }
-        String::from_utf8_lossy(&kept).trim().to_string()
-    }))
-}
-
 fn backup_database(
     ctx: &ServerContext,
     attempt: &Attempt,
@@ -501,7 +482,7 @@ fn backup_database(
             return;
         }
     };
-    let stderr = drain_stderr(&mut child);
+    let stderr = mysql::drain_stderr(&mut child);
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let stop = Arc::new(AtomicBool::new(false));
     let reaper = reap(child, Arc::clone(&stop), Arc::clone(cancel));

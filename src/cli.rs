@@ -76,6 +76,12 @@ pub enum Command {
     List(cmd::list::Args),
     /// Status at a glance: a table, JSON, or a self-contained HTML dashboard
     Report(cmd::report::Args),
+    /// Prove backups intact: SHA-256, sizes, full decompression, trailer; --restore-test too
+    Verify(cmd::verify::Args),
+    /// Download a backup to a file or stdout, checked against the index
+    Fetch(cmd::fetch::Args),
+    /// Stream a backup into a database of a configured server
+    Restore(cmd::restore::Args),
     /// Apply retention: delete what the policy no longer keeps (--dry-run shows the plan)
     Prune(cmd::prune::Args),
     /// Write crontab lines or systemd timer + service units from the config's schedules

@@ -171,6 +171,34 @@ pub fn encoder<W: Write + Send + 'static>(
     })
 }
 
+impl<W: Write> Encoder<W> for zstd::stream::write::Decoder<'static, W> {
+    fn finish(mut self: Box<Self>) -> io::Result<W> {
+        self.flush()?;
+        Ok(self.into_inner())
+    }
+}
+
+impl<W: Write> Encoder<W> for liblzma::write::XzDecoder<W> {
+    fn finish(self: Box<Self>) -> io::Result<W> {
+        liblzma::write::XzDecoder::finish(*self)
+    }
+}
+
+/// A decoder that is written compressed bytes and writes the plain SQL into `inner`: the
+/// push-side twin of [`decoder`], for streams whose every compressed byte must also be hashed.
+///
+/// Fails when the compression library cannot start.
+pub fn write_decoder<W: Write + Send + 'static>(
+    algorithm: Algorithm,
+    inner: W,
+) -> io::Result<Box<dyn Encoder<W> + Send>> {
+    Ok(match algorithm {
+        Algorithm::Zstd => Box::new(zstd::stream::write::Decoder::new(inner)?),
+        Algorithm::Xz => Box::new(liblzma::write::XzDecoder::new_multi_decoder(inner)),
+        Algorithm::None => Box::new(Plain(inner)),
+    })
+}
+
 /// Wraps `inner` in the decoder for `algorithm`; reading it yields the plain SQL.
 pub fn decoder<'a, R: Read + Send + 'a>(
     algorithm: Algorithm,
@@ -213,6 +241,11 @@ mod tests {
             .read_to_end(&mut out)
             .unwrap();
         assert_eq!(out, data);
+        let mut pushed = write_decoder(algorithm, Vec::new()).unwrap();
+        for chunk in compressed.chunks(10_000) {
+            pushed.write_all(chunk).unwrap();
+        }
+        assert_eq!(pushed.finish().unwrap(), data);
     }
 
     #[test]

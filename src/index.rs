@@ -65,6 +65,20 @@ pub struct BackupRecord {
     pub sqlguard_version: String,
     /// Why the backup failed; absent on success.
     pub error: Option<String>,
+    /// The last `sqlguard verify` of this copy; absent until verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+}
+
+/// The outcome of verifying one stored copy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    pub verified_at: DateTime<Utc>,
+    pub ok: bool,
+    /// Whether the copy was also restored into a scratch database.
+    pub restore_tested: bool,
+    /// What failed; absent when `ok`.
+    pub error: Option<String>,
 }
 
 impl BackupRecord {
@@ -102,6 +116,7 @@ impl BackupRecord {
             dump_tool_version: None,
             sqlguard_version: crate::VERSION.into(),
             error: (!ok).then(|| "boom".to_string()),
+            verification: None,
         }
     }
 }

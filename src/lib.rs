@@ -26,6 +26,7 @@ pub mod schedule;
 pub mod secret;
 pub mod storage;
 pub mod ui;
+pub mod verify;
 
 /// This build's version, recorded in every backup record.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -41,6 +41,8 @@ pub struct RunSummary {
     pub servers: Vec<String>,
     /// Prune only: removed entries, removed bytes, removed orphans.
     pub pruned: Option<(usize, u64, usize)>,
+    /// Backup types whose `server`/`type` groups this run refreshes (from the index).
+    pub refresh_types: Vec<String>,
 }
 
 /// One Pushgateway group: its grouping labels and the metrics to PUT.
@@ -135,6 +137,17 @@ fn backup_groups(
                 "1 when the newest copy on this storage succeeded, else 0.",
                 &["server", "database", "type", "storage"],
             );
+            let vl = &["server", "database", "type", "storage"];
+            let verified_at = g.gauge(
+                "sqlguard_verify_last_timestamp_seconds",
+                "When the newest verified copy on this storage was last verified.",
+                vl,
+            );
+            let verified_ok = g.gauge(
+                "sqlguard_verify_last_status",
+                "1 when the last verification of this storage's newest verified copy passed, else 0.",
+                vl,
+            );
             let interval = g.gauge(
                 "sqlguard_backup_expected_interval_seconds",
                 "Longest gap between two scheduled runs of this type (from its cron expression).",
@@ -185,6 +198,24 @@ fn backup_groups(
                 let mut per_storage: BTreeMap<&str, &BackupRecord> = BTreeMap::new();
                 for r in &records {
                     per_storage.insert(r.storage.as_str(), r);
+                }
+                let mut verified: BTreeMap<&str, (DateTime<Utc>, bool)> = BTreeMap::new();
+                for r in &records {
+                    if let Some(v) = &r.verification {
+                        let e = verified
+                            .entry(r.storage.as_str())
+                            .or_insert((v.verified_at, v.ok));
+                        if v.verified_at >= e.0 {
+                            *e = (v.verified_at, v.ok);
+                        }
+                    }
+                }
+                for (storage, (at, ok)) in verified {
+                    let l = [server.name.as_str(), db, t.as_str(), storage];
+                    verified_at.with_label_values(&l).set(ts(at));
+                    verified_ok
+                        .with_label_values(&l)
+                        .set(if ok { 1.0 } else { 0.0 });
                 }
                 for (storage, r) in per_storage {
                     storage_status
@@ -311,15 +342,13 @@ pub fn groups(
     now: DateTime<Utc>,
 ) -> Vec<Group> {
     let mut out = Vec::new();
-    if let Some(t) = &run.backup_type {
-        out.extend(backup_groups(
-            settings,
-            catalog,
-            &run.servers,
-            std::slice::from_ref(t),
-            now,
-        ));
-    }
+    out.extend(backup_groups(
+        settings,
+        catalog,
+        &run.servers,
+        &run.refresh_types,
+        now,
+    ));
     out.extend(storage_groups(settings, catalog));
     out.push(run_group(run));
     out
@@ -385,6 +414,7 @@ pub fn push_run(settings: &Settings, ui: &Ui, run: &RunSummary, catalog: &Catalo
         ui.debug(&format!("metrics: {e}"));
     }
     for g in groups(settings, catalog, run, Utc::now()) {
+        ui.debug(&format!("metrics: PUT {}", group_url(m, &g)));
         if let Err(e) = put(m, &g) {
             ui.warn(&format!(
                 "could not push metrics to the Pushgateway at {}: {e}{}",

@@ -451,6 +451,97 @@ pub fn list_databases(
         .collect())
 }
 
+/// Drains a child's stderr on a thread, keeping its last 64 KiB.
+pub fn drain_stderr(child: &mut std::process::Child) -> Option<std::thread::JoinHandle<String>> {
+    use std::io::Read;
+    let mut err = child.stderr.take()?;
+    Some(std::thread::spawn(move || {
+        let mut kept: Vec<u8> = Vec::new();
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = err.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            kept.extend_from_slice(&buf[..n]);
+            if kept.len() > 65_536 {
+                kept.drain(..kept.len() - 65_536);
+            }
+        }
+        String::from_utf8_lossy(&kept).trim().to_string()
+    }))
+}
+
+/// Quotes an identifier for SQL: backticks, with backticks doubled.
+pub fn quote_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// Quotes a string literal for SQL.
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// Number of tables and views in `database`, or `None` when it does not exist.
+pub fn table_count(
+    server: &ServerSettings,
+    client: &ToolInfo,
+    defaults: &DefaultsFile,
+    database: &str,
+) -> Result<Option<u64>, MysqlError> {
+    let sql = format!(
+        "SELECT (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {l}), \
+         (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {l})",
+        l = quote_literal(database)
+    );
+    let rows = query(
+        server,
+        client,
+        defaults,
+        "inspecting the target database",
+        &sql,
+    )?;
+    let row = rows.first().cloned().unwrap_or_default();
+    let exists = row.first().is_some_and(|v| v != "0");
+    Ok(exists.then(|| row.get(1).and_then(|v| v.parse().ok()).unwrap_or(0)))
+}
+
+/// Runs one statement (CREATE/DROP DATABASE) through the client.
+pub fn execute(
+    server: &ServerSettings,
+    client: &ToolInfo,
+    defaults: &DefaultsFile,
+    what: &'static str,
+    sql: &str,
+) -> Result<(), MysqlError> {
+    query(server, client, defaults, what, sql).map(drop)
+}
+
+/// Starts the client reading SQL from its stdin into `database` (a restore).
+///
+/// Fails when the client cannot be started.
+pub fn restore_child(
+    server: &ServerSettings,
+    client: &ToolInfo,
+    defaults: &DefaultsFile,
+    database: &str,
+) -> Result<std::process::Child, MysqlError> {
+    Command::new(&client.program)
+        .arg(defaults.arg())
+        .args(tls_args(client.flavor, server))
+        .arg("--default-character-set=utf8mb4")
+        .arg("--max-allowed-packet=1G")
+        .arg(format!("--database={database}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| MysqlError::Query {
+            server: server.name.clone(),
+            what: "starting the restore",
+            message: format!("cannot run {}: {e}", client.program.display()),
+        })
+}
+
 /// The databases to back up, and the explicitly requested ones that do not exist.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Selection {

@@ -141,6 +141,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         ok: outcome.all_ok(),
         servers: args.server.clone(),
         pruned: None,
+        refresh_types: vec![args.backup_type.clone()],
     };
     let mut runs = vec![run.clone()];
     if let Some(p) = &pruned {
@@ -150,6 +151,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             backup_type: None,
             ok: p.all_ok(),
             pruned: Some((entries, bytes, p.orphans.iter().filter(|o| o.done).count())),
+            refresh_types: Vec::new(),
             ..run
         });
     }

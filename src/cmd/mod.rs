@@ -4,12 +4,15 @@
 
 pub mod backup;
 pub mod config;
+pub mod fetch;
 pub mod generate;
 pub mod index;
 pub mod list;
 pub mod prune;
 pub mod report;
+pub mod restore;
 pub mod schedule;
+pub mod verify;
 
 use std::io::Write;
 use std::sync::atomic::AtomicBool;

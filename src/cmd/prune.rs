@@ -168,6 +168,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             bytes,
             outcome.orphans.iter().filter(|o| o.done).count(),
         )),
+        refresh_types: Vec::new(),
     };
     Ok(ctx.finish(&[run], code))
 }

@@ -12,3 +12,4 @@ mod prune;
 mod report;
 mod s3;
 mod support;
+mod verify;

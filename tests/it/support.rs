@@ -606,6 +606,8 @@ pub struct Record {
     pub dump_tool_version: Option<String>,
     pub sqlguard_version: String,
     pub error: Option<String>,
+    #[serde(default)]
+    pub verification: Option<serde_json::Value>,
 }
 
 /// SHA-256 of a file, via the system's sha256sum (independent of sqlguard's own hashing).
