@@ -55,7 +55,7 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand backup" -s v -l verbos
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand backup" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand backup" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand backup" -s h -l help -d 'Print help'
-complete -c sqlguard -n "__fish_sqlguard_using_subcommand list" -l server -d 'Only this server' -r
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand list" -l server -d 'Only this server (repeatable)' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand list" -l db -d 'Only this database (repeatable)' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand list" -s t -l type -d 'Only this backup type' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand list" -l storage -d 'Only copies on this storage' -r

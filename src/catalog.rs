@@ -12,6 +12,58 @@ use crate::index::{BackupRecord, IndexStore};
 use crate::storage::{self, StorageContext};
 use crate::ui::Ui;
 
+/// The record filters that list, verify and friends share (`--server`, `--db`, `--type`,
+/// `--storage`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RecordFilter {
+    /// Only this server (repeatable)
+    #[arg(long = "server", value_name = "NAME")]
+    pub servers: Vec<String>,
+    /// Only this database (repeatable)
+    #[arg(long = "db", value_name = "NAME")]
+    pub databases: Vec<String>,
+    /// Only this backup type
+    #[arg(long = "type", short = 't', value_name = "TYPE")]
+    pub backup_type: Option<String>,
+    /// Only copies on this storage
+    #[arg(long, value_name = "NAME")]
+    pub storage: Option<String>,
+}
+
+impl RecordFilter {
+    /// Checks that the servers and storage named are configured.
+    ///
+    /// Fails with a message naming the unknown one.
+    pub fn validate(&self, settings: &Settings) -> Result<(), String> {
+        for name in &self.servers {
+            if !settings.servers.iter().any(|c| &c.name == name) {
+                return Err(format!(
+                    "unknown server '{name}' (see `sqlguard config show`)"
+                ));
+            }
+        }
+        if let Some(name) = &self.storage {
+            if settings.storage(name).is_none() {
+                return Err(format!(
+                    "unknown storage '{name}' (see `sqlguard config show`)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `r` passes every filter given.
+    pub fn matches(&self, r: &BackupRecord) -> bool {
+        (self.servers.is_empty() || self.servers.contains(&r.server))
+            && (self.databases.is_empty() || self.databases.contains(&r.database))
+            && self
+                .backup_type
+                .as_ref()
+                .is_none_or(|t| t == &r.backup_type)
+            && self.storage.as_ref().is_none_or(|s| s == &r.storage)
+    }
+}
+
 /// Records from the readable indexes, and why the others could not be read.
 #[derive(Debug, Default)]
 pub struct Catalog {

@@ -257,10 +257,7 @@ pub struct VerifyRequest {
     /// Backup ids; empty with `latest` means the newest copy of each database.
     pub ids: Vec<String>,
     pub latest: bool,
-    pub servers: Vec<String>,
-    pub databases: Vec<String>,
-    pub backup_type: Option<String>,
-    pub storage: Option<String>,
+    pub filter: crate::catalog::RecordFilter,
     pub restore_test: bool,
 }
 
@@ -283,10 +280,7 @@ pub fn select(records: &[BackupRecord], req: &VerifyRequest) -> Vec<BackupRecord
         .iter()
         .filter(|r| r.status == Status::Success && r.key.is_some())
         .filter(|r| req.ids.is_empty() || req.ids.iter().any(|id| id == &r.id))
-        .filter(|r| req.servers.is_empty() || req.servers.contains(&r.server))
-        .filter(|r| req.databases.is_empty() || req.databases.contains(&r.database))
-        .filter(|r| req.backup_type.as_ref().is_none_or(|t| t == &r.backup_type))
-        .filter(|r| req.storage.as_ref().is_none_or(|s| s == &r.storage))
+        .filter(|r| req.filter.matches(r))
         .cloned()
         .collect();
     if req.latest {
@@ -317,7 +311,8 @@ pub fn run(
             "name the backups to verify (ids from `sqlguard list`), or pass --latest".into(),
         );
     }
-    let catalog = crate::catalog::load(settings, ui, &req.servers);
+    req.filter.validate(settings)?;
+    let catalog = crate::catalog::load(settings, ui, &req.filter.servers);
     for (_, e) in &catalog.errors {
         ui.error(e);
     }

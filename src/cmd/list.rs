@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::{table, Context, Printer};
+use crate::catalog::RecordFilter;
 use crate::duration::{compact, HumanDuration};
 use crate::error::Error;
 use crate::exit::ExitCode;
@@ -13,18 +14,8 @@ use crate::ui::human_bytes;
 /// List backups with filters.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Only this server
-    #[arg(long, value_name = "NAME")]
-    pub server: Option<String>,
-    /// Only this database (repeatable)
-    #[arg(long = "db", value_name = "NAME")]
-    pub databases: Vec<String>,
-    /// Only this backup type
-    #[arg(long = "type", short = 't', value_name = "TYPE")]
-    pub backup_type: Option<String>,
-    /// Only copies on this storage
-    #[arg(long, value_name = "NAME")]
-    pub storage: Option<String>,
+    #[command(flatten)]
+    pub filter: RecordFilter,
     /// Only backups with this status
     #[arg(long, value_enum)]
     pub status: Option<Status>,
@@ -75,26 +66,13 @@ pub struct Collected {
 /// Fails for an unknown `--server` or `--storage`.
 pub fn collect(args: &Args, ctx: &Context) -> Result<Collected, Error> {
     let s = &ctx.settings;
-    if let Some(name) = &args.server {
-        if !s.servers.iter().any(|c| &c.name == name) {
-            return Err(Error::Usage(format!(
-                "unknown server '{name}' (see `sqlguard config show`)"
-            )));
-        }
-    }
-    if let Some(name) = &args.storage {
-        if s.storage(name).is_none() {
-            return Err(Error::Usage(format!(
-                "unknown storage '{name}' (see `sqlguard config show`)"
-            )));
-        }
-    }
+    args.filter.validate(s).map_err(Error::Usage)?;
     let catalog = crate::catalog::load(s, &ctx.ui, &[]);
     // Only the named storage's own errors count with --storage: a failure of a copy on an
     // unreachable storage is recorded (as a witness) in the other storages' indexes.
     let mut errors = Vec::new();
     for (storage, e) in catalog.errors {
-        if args.storage.as_ref().is_none_or(|n| n == &storage) {
+        if args.filter.storage.as_ref().is_none_or(|n| n == &storage) {
             errors.push(e);
         } else {
             ctx.ui.debug(&e);
@@ -104,13 +82,7 @@ pub fn collect(args: &Args, ctx: &Context) -> Result<Collected, Error> {
         .records
         .into_iter()
         .filter(|r| {
-            args.storage.as_ref().is_none_or(|n| n == &r.storage)
-                && args.server.as_ref().is_none_or(|n| n == &r.server)
-                && (args.databases.is_empty() || args.databases.contains(&r.database))
-                && args
-                    .backup_type
-                    .as_ref()
-                    .is_none_or(|t| t == &r.backup_type)
+            args.filter.matches(r)
                 && args.status.is_none_or(|st| st == r.status)
                 && args.since.is_none_or(|t| r.started_at >= t)
         })

@@ -22,18 +22,8 @@ pub struct Args {
     /// Also restore each copy into a scratch database on its server, then drop it
     #[arg(long)]
     pub restore_test: bool,
-    /// Only this server (repeatable)
-    #[arg(long, value_name = "NAME")]
-    pub server: Vec<String>,
-    /// Only this database (repeatable)
-    #[arg(long = "db", value_name = "NAME")]
-    pub databases: Vec<String>,
-    /// Only this backup type
-    #[arg(long = "type", short = 't', value_name = "TYPE")]
-    pub backup_type: Option<String>,
-    /// Only copies on this storage
-    #[arg(long, value_name = "NAME")]
-    pub storage: Option<String>,
+    #[command(flatten)]
+    pub filter: crate::catalog::RecordFilter,
 }
 
 /// The JSON document of `verify`.
@@ -49,10 +39,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let req = VerifyRequest {
         ids: args.ids.clone(),
         latest: args.latest,
-        servers: args.server.clone(),
-        databases: args.databases.clone(),
-        backup_type: args.backup_type.clone(),
-        storage: args.storage.clone(),
+        filter: args.filter.clone(),
         restore_test: args.restore_test,
     };
     let started = Utc::now();
@@ -112,7 +99,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         started,
         duration_seconds: clock.elapsed().as_secs_f64(),
         ok,
-        servers: args.server.clone(),
+        servers: args.filter.servers.clone(),
         pruned: None,
         refresh_types: types,
     };
