@@ -1100,6 +1100,12 @@ fn resolve_compression(
     if let Some(t) = env.compression_threads {
         threads = t;
     }
+    if algorithm == Algorithm::None && level.is_some_and(|l| l != 0) {
+        return Err(ctx.invalid(
+            format!("{key}.level"),
+            "compression `none` takes no level: remove it, or pick zstd or xz",
+        ));
+    }
     let level = level.unwrap_or(algorithm.default_level());
     let (lo, hi) = algorithm.level_range();
     if level < lo || level > hi {
