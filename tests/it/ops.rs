@@ -529,3 +529,39 @@ fn man_pages_and_completions_are_current_and_load() {
         "{out:?}"
     );
 }
+
+#[test]
+fn config_show_of_the_typical_example_matches_its_snapshot() {
+    // A snapshot that changes is reviewed: run with UPDATE_SNAPSHOTS=1, then read the diff.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = example("local-s3.yaml", dir.path());
+    let r = sqlguard(
+        DUMMY_SECRETS,
+        &["--config", cfg.to_str().unwrap(), "config", "show"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let shown = r
+        .stdout
+        .replace(&cfg.display().to_string(), "/etc/sqlguard/config.yaml")
+        .replace(
+            &std::env::temp_dir()
+                .join("sqlguard-locks")
+                .display()
+                .to_string(),
+            "<temp>/sqlguard-locks",
+        )
+        .replace(
+            &format!("instance: {}\n", crate::support::hostname()),
+            "instance: <hostname>\n",
+        );
+    assert!(!shown.contains("example-secret"), "a secret in config show");
+    let snapshot = format!("{ROOT}/tests/snapshots/config-show-local-s3.yaml");
+    if update() {
+        std::fs::write(&snapshot, &shown).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(&snapshot).unwrap_or_default(),
+        shown,
+        "config show changed: review, then UPDATE_SNAPSHOTS=1"
+    );
+}
