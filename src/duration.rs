@@ -1,6 +1,7 @@
 //! Human durations as operators write them in config and flags: `90m`, `36h`, `7d`, `4w`, `1h30m`.
 //!
-//! Owns parsing and printing only; it knows nothing of retention or schedules.
+//! Parsing is humantime's; this module adds whole-second values, serde, and a compact display
+//! (`7d`, `1h30m`). It knows nothing of retention or schedules.
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,7 +17,7 @@ pub struct HumanDuration(pub u64);
 #[error("invalid duration '{input}': {why} (write a number and a unit s, m, h, d or w, e.g. 90m, 36h, 7d, 4w)")]
 pub struct DurationError {
     input: String,
-    why: &'static str,
+    why: String,
 }
 
 impl HumanDuration {
@@ -34,45 +35,24 @@ impl HumanDuration {
 impl FromStr for HumanDuration {
     type Err = DurationError;
 
-    /// Fails on an empty string, a number without a unit, an unknown unit or an overflow.
+    /// Parses with humantime (`90m`, `36h`, `7d`, `4w`, `1h30m`, `2 days`), in whole seconds.
+    ///
+    /// Fails on an empty string, a number without a unit, an unknown unit, a fraction of a
+    /// second or an overflow.
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let err = |why| DurationError {
+        let err = |why: String| DurationError {
             input: input.to_string(),
             why,
         };
         let s = input.trim();
         if s.is_empty() {
-            return Err(err("it is empty"));
+            return Err(err("it is empty".into()));
         }
-        let mut total: u64 = 0;
-        let mut digits = String::new();
-        for c in s.chars() {
-            if c.is_ascii_digit() {
-                digits.push(c);
-                continue;
-            }
-            let unit = match c {
-                's' => 1,
-                'm' => 60,
-                'h' => 3600,
-                'd' => 86_400,
-                'w' => 604_800,
-                _ => return Err(err("unknown unit")),
-            };
-            if digits.is_empty() {
-                return Err(err("a unit without a number"));
-            }
-            let n: u64 = digits.parse().map_err(|_| err("number too large"))?;
-            total = n
-                .checked_mul(unit)
-                .and_then(|v| total.checked_add(v))
-                .ok_or_else(|| err("number too large"))?;
-            digits.clear();
+        let d = humantime::parse_duration(s).map_err(|e| err(e.to_string()))?;
+        if d.subsec_nanos() != 0 {
+            return Err(err("it is not a whole number of seconds".into()));
         }
-        if !digits.is_empty() {
-            return Err(err("a number without a unit"));
-        }
-        Ok(HumanDuration(total))
+        Ok(HumanDuration(d.as_secs()))
     }
 }
 
@@ -129,6 +109,8 @@ mod tests {
             ("4w", 2_419_200),
             ("1h30m", 5400),
             ("45s", 45),
+            ("1.5h", 5400),
+            ("2 days", 172_800),
             (" 2d ", 172_800),
         ] {
             assert_eq!(s.parse::<HumanDuration>().unwrap().as_secs(), secs, "{s}");
@@ -137,7 +119,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_forms_with_the_accepted_ones_named() {
-        for s in ["", "7", "d", "7x", "1.5h", "-3d", "99999999999999999999w"] {
+        for s in ["", "7", "d", "7x", "0.5s", "-3d", "99999999999999999999w"] {
             let e = s.parse::<HumanDuration>().unwrap_err().to_string();
             assert!(e.contains("e.g. 90m"), "{s}: {e}");
         }

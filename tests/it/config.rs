@@ -21,12 +21,12 @@ fn bad_duration_exits_2_naming_the_value_and_line() {
     let env = Env::new();
     env.write_config(
         "",
-        "storage:\n  local:\n    type: local\n    path: {storage}\nbackup_types:\n  daily:\n    retention:\n      keep_within: 7days\n",
+        "storage:\n  local:\n    type: local\n    path: {storage}\nbackup_types:\n  daily:\n    retention:\n      keep_within: 7dayz\n",
     );
     let r = env.run(&["config", "check"]);
     r.expect(2);
     assert!(
-        r.stderr.contains("7days") && r.stderr.contains("line 14"),
+        r.stderr.contains("7dayz") && r.stderr.contains("line 14"),
         "{}",
         r.stderr
     );
