@@ -331,7 +331,15 @@ pub fn run(
             break;
         }
         let started = std::time::Instant::now();
-        let outcome = verify_one(settings, &sctx, &record, req.restore_test, cancel);
+        // One client per copy, for the check and for recording its outcome.
+        let storage = settings
+            .storage(&record.storage)
+            .ok_or_else(|| format!("storage '{}' is not configured", record.storage))
+            .and_then(|st| storage::open(st, &sctx).map_err(|e| e.to_string()));
+        let outcome = storage
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|s| verify_one(settings, s.as_ref(), &record, req.restore_test, cancel));
         let (checked, restored_tables, problem) = match outcome {
             Ok((c, t)) => {
                 let p = (!c.problems.is_empty()).then(|| c.problems.join("; "));
@@ -364,23 +372,18 @@ pub fn run(
             restore_tested: req.restore_test,
             error: problem.clone(),
         };
-        if let Some(st) = settings.storage(&record.storage) {
-            let stored = storage::open(st, &sctx)
-                .map_err(|e| e.to_string())
-                .and_then(|s| {
-                    IndexStore::new(s.as_ref(), &record.server)
-                        .update(|i| {
-                            for r in i
-                                .backups
-                                .iter_mut()
-                                .filter(|r| r.id == record.id && r.storage == record.storage)
-                            {
-                                r.verification = Some(verification.clone());
-                            }
-                        })
-                        .map(drop)
-                        .map_err(|e| e.to_string())
-                });
+        if let Ok(storage) = &storage {
+            let stored = IndexStore::new(storage.as_ref(), &record.server)
+                .update(|i| {
+                    for r in i
+                        .backups
+                        .iter_mut()
+                        .filter(|r| r.id == record.id && r.storage == record.storage)
+                    {
+                        r.verification = Some(verification.clone());
+                    }
+                })
+                .map(drop);
             if let Err(e) = stored {
                 ui.warn(&format!(
                     "could not record the verification in the index: {e}"
@@ -403,17 +406,13 @@ pub fn run(
 
 fn verify_one(
     settings: &Settings,
-    sctx: &StorageContext,
+    storage: &dyn Storage,
     record: &BackupRecord,
     restore_test: bool,
     cancel: &AtomicBool,
 ) -> Result<(Checked, Option<u64>), String> {
-    let st = settings
-        .storage(&record.storage)
-        .ok_or_else(|| format!("storage '{}' is not configured", record.storage))?;
-    let storage = storage::open(st, sctx).map_err(|e| e.to_string())?;
     if !restore_test {
-        return check_copy(storage.as_ref(), record, None, None, true, cancel).map(|c| (c, None));
+        return check_copy(storage, record, None, None, true, cancel).map(|c| (c, None));
     }
     let server = settings
         .servers
@@ -435,7 +434,7 @@ fn verify_one(
         ),
     )?;
     let restored = target
-        .restore(storage.as_ref(), record, &scratch, cancel)
+        .restore(storage, record, &scratch, cancel)
         .and_then(|c| target.table_count(&scratch).map(|n| (c, n)));
     let dropped = target.execute(
         "dropping the scratch database",
