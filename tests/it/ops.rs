@@ -30,6 +30,16 @@ fn example(name: &str, dir: &Path) -> PathBuf {
     path
 }
 
+/// Runs the binary on a copy of `examples/local-s3.yaml` (dummy secrets) with `args` after
+/// `--config FILE`.
+fn on_typical_example(dir: &Path, args: &[&str]) -> (PathBuf, Run) {
+    let cfg = example("local-s3.yaml", dir);
+    let mut all = vec!["--config", cfg.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let r = sqlguard(DUMMY_SECRETS, &all);
+    (cfg, r)
+}
+
 /// The binary with a clean environment plus `vars`.
 fn sqlguard(vars: &[(&str, &str)], args: &[&str]) -> Run {
     let mut c = Command::new(BIN);
@@ -238,13 +248,10 @@ fn units_for_verify(src: &Path, dst: &Path) -> Vec<String> {
 #[test]
 fn generated_and_contrib_systemd_units_pass_systemd_analyze_verify() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = example("local-s3.yaml", dir.path());
     let out = dir.path().join("units");
-    let r = sqlguard(
-        DUMMY_SECRETS,
+    let (_, r) = on_typical_example(
+        dir.path(),
         &[
-            "--config",
-            cfg.to_str().unwrap(),
             "schedule",
             "--format",
             "systemd",
@@ -308,12 +315,9 @@ fn generated_and_contrib_systemd_units_pass_systemd_analyze_verify() {
 #[test]
 fn cron_output_matches_contrib_and_unconvertible_schedules_fail_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = example("local-s3.yaml", dir.path());
-    let r = sqlguard(
-        DUMMY_SECRETS,
+    let (cfg, r) = on_typical_example(
+        dir.path(),
         &[
-            "--config",
-            cfg.to_str().unwrap(),
             "schedule",
             "--format",
             "cron",
@@ -534,11 +538,7 @@ fn man_pages_and_completions_are_current_and_load() {
 fn config_show_of_the_typical_example_matches_its_snapshot() {
     // A snapshot that changes is reviewed: run with UPDATE_SNAPSHOTS=1, then read the diff.
     let dir = tempfile::tempdir().unwrap();
-    let cfg = example("local-s3.yaml", dir.path());
-    let r = sqlguard(
-        DUMMY_SECRETS,
-        &["--config", cfg.to_str().unwrap(), "config", "show"],
-    );
+    let (cfg, r) = on_typical_example(dir.path(), &["config", "show"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let shown = r
         .stdout

@@ -30,6 +30,15 @@ struct Checked {
     sha256: String,
 }
 
+/// The pushed `sqlguard_verify_last_status` of a database's copy on `storage`.
+fn verify_status(instance: &str, db: &str, storage: &str) -> Option<f64> {
+    sample(
+        &scrape(instance),
+        "sqlguard_verify_last_status",
+        &[("database", db), ("storage", storage)],
+    )
+}
+
 fn verify(env: &Env, args: &[&str]) -> (i32, VerifyDoc) {
     let mut a = vec!["--json", "verify"];
     a.extend_from_slice(args);
@@ -74,15 +83,7 @@ fn intact_copies_pass_and_a_damaged_one_is_caught_and_recorded() {
         assert_eq!(Some(&v.checked.sha256), rec.sha256.as_ref());
     }
     assert_eq!(rec.verification.as_ref().unwrap()["ok"], true);
-    let s = scrape(&instance);
-    assert_eq!(
-        sample(
-            &s,
-            "sqlguard_verify_last_status",
-            &[("database", name.as_str()), ("storage", "local")]
-        ),
-        Some(1.0)
-    );
+    assert_eq!(verify_status(&instance, &name, "local"), Some(1.0));
 
     // Flip one byte in the middle of the local copy.
     let path = env.storage().join(rec.key.as_ref().unwrap());
@@ -108,23 +109,8 @@ fn intact_copies_pass_and_a_damaged_one_is_caught_and_recorded() {
     assert_eq!(local.id, rec.id);
     let after = env.list(&["--storage", "local"]).backups.remove(0);
     assert_eq!(after.verification.as_ref().unwrap()["ok"], false);
-    let s = scrape(&instance);
-    assert_eq!(
-        sample(
-            &s,
-            "sqlguard_verify_last_status",
-            &[("database", name.as_str()), ("storage", "local")]
-        ),
-        Some(0.0)
-    );
-    assert_eq!(
-        sample(
-            &s,
-            "sqlguard_verify_last_status",
-            &[("database", name.as_str()), ("storage", "offsite")]
-        ),
-        Some(1.0)
-    );
+    assert_eq!(verify_status(&instance, &name, "local"), Some(0.0));
+    assert_eq!(verify_status(&instance, &name, "offsite"), Some(1.0));
 
     // A truncated copy (a disk that lost the end) is caught too.
     std::fs::write(&path, &bytes[..mid]).unwrap();
