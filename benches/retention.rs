@@ -5,8 +5,8 @@
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
-use sqlguard::config::Retention;
 use sqlguard::index::{BackupRecord, Status};
+use sqlguard::retention::Retention;
 use sqlguard::retention::{plan, PolicyLookup};
 
 struct Policies(Vec<(&'static str, Retention)>);

@@ -19,6 +19,11 @@ use serde::{Deserialize, Serialize};
 use crate::layout::encode_component;
 use crate::ui::Ui;
 
+/// The lock directory used when the config names none.
+pub fn default_lock_dir() -> PathBuf {
+    std::env::temp_dir().join("sqlguard-locks")
+}
+
 /// Who holds (or held) a job lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {

@@ -13,6 +13,7 @@ pub mod duration;
 pub mod env_vars;
 pub mod error;
 pub mod exit;
+pub mod host;
 pub mod index;
 pub mod joblock;
 pub mod layout;

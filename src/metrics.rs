@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use prometheus::{Encoder, GaugeVec, Opts, Registry, TextEncoder};
 
 use crate::catalog::Catalog;
-use crate::config::settings::MetricsSettings;
+use crate::config::MetricsSettings;
 use crate::config::Settings;
 use crate::index::{BackupRecord, Status};
 use crate::ui::Ui;

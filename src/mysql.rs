@@ -12,8 +12,10 @@ use std::process::{Command, Stdio};
 use serde::Serialize;
 
 use crate::config::file::TlsMode;
-use crate::config::settings::SYSTEM_DATABASES;
 use crate::config::ServerSettings;
+
+/// Databases that are never backed up unless named literally in `include` or `--db`.
+pub const SYSTEM_DATABASES: &[&str] = &["information_schema", "performance_schema", "mysql", "sys"];
 
 /// Which family a tool or server belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

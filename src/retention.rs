@@ -11,11 +11,19 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::config::Retention;
 use crate::duration::{compact, HumanDuration};
 use crate::index::{BackupRecord, Status};
+
+/// Retention rules of a backup type. At least one of `keep_last`, `keep_within`, `forever` is set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    pub keep_last: Option<u32>,
+    pub keep_within: Option<HumanDuration>,
+    pub forever: bool,
+    pub failed_keep_within: HumanDuration,
+}
 
 /// Kept or removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -46,7 +46,7 @@ impl Context {
     ) -> Result<Vec<crate::joblock::JobLock>, crate::error::Error> {
         let me = crate::joblock::Holder {
             pid: std::process::id(),
-            host: crate::config::settings::hostname(),
+            host: crate::host::hostname(),
             started_at: chrono::Utc::now(),
             command: match backup_type {
                 Some(t) => format!("{command} --type {t}"),

@@ -4,10 +4,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::{Context, Printer};
-use crate::config::settings::default_lock_dir;
 use crate::config::StorageKind;
 use crate::error::Error;
 use crate::exit::ExitCode;
+use crate::joblock::default_lock_dir;
 use crate::schedule::to_on_calendar;
 
 /// What to emit.

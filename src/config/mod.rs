@@ -1,17 +1,36 @@
-//! Configuration: the YAML file ([`file`]), the environment, and the one place where they are merged
-//! into [`Settings`] ([`settings`]).
+//! Configuration: the YAML file ([`file`]), the environment ([`env`]), and the one place where
+//! they are merged into [`Settings`] ([`settings`]), one module per section.
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | [`file`] | the YAML schema as written; every struct rejects unknown keys |
+//! | [`env`] | the `SQLGUARD_*` overrides, read and typed |
+//! | [`values`] | one value: `${VAR}`, `*_file` secrets, names, lists, cron expressions |
+//! | [`server`], [`dump_options`] | `servers` |
+//! | [`storage`] | `storage` |
+//! | [`backup_types`] | `backup_types` |
+//! | [`metrics`] | `metrics` |
+//! | [`settings`] | the whole: file discovery, top-level keys, lookups, `config show` |
 //!
 //! Commands receive a resolved `Settings`; they never read the file or the environment themselves.
 
+pub mod backup_types;
+pub mod dump_options;
+pub mod env;
 pub mod file;
+pub mod metrics;
+pub mod server;
 pub mod settings;
+pub mod storage;
+pub mod values;
 
 use std::path::PathBuf;
 
-pub use settings::{
-    BackupTypeSettings, Retention, ServerSettings, Settings, StorageKind, StorageSettings,
-    TlsSettings,
-};
+pub use backup_types::BackupTypeSettings;
+pub use metrics::MetricsSettings;
+pub use server::{ServerSettings, TlsSettings};
+pub use settings::Settings;
+pub use storage::{S3Settings, StorageKind, StorageSettings};
 
 /// Everything that can be wrong with the configuration. Each variant names the file or variable
 /// and the key involved, and the message says how to fix it. Maps to exit code 2.
@@ -34,4 +53,29 @@ pub enum ConfigError {
     },
     #[error("environment variable {var}: {message}")]
     Env { var: String, message: String },
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    pub use std::collections::HashMap;
+    pub use std::io::Write;
+    pub use std::path::Path;
+
+    pub use super::{ConfigError, Settings, StorageKind};
+    pub use crate::env_vars as ev;
+
+    pub fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    pub fn from_yaml(yaml: &str, e: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(yaml.as_bytes()).unwrap();
+        Settings::resolve(Some(f.path()), &env(e))
+    }
+
+    pub const MINIMAL: &str = "servers:\n  main:\n    user: backup\nstorage:\n  local:\n    type: local\n    path: /tmp/x\n";
 }

@@ -159,11 +159,29 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn preflight(&self) -> Result<(), StorageError>;
 }
 
+/// Retries of transient storage failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RetrySettings {
+    /// Attempts in all, the first included (at least 1).
+    pub attempts: u32,
+    /// Upper bound of the backoff between attempts.
+    pub max_backoff: crate::duration::HumanDuration,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            attempts: 5,
+            max_backoff: crate::duration::HumanDuration(30),
+        }
+    }
+}
+
 /// What every storage of a run shares: where host-side locks live, the retry policy, the log.
 #[derive(Debug, Clone)]
 pub struct StorageContext {
     pub lock_dir: std::path::PathBuf,
-    pub retry: crate::config::settings::RetrySettings,
+    pub retry: RetrySettings,
     pub ui: crate::ui::Ui,
 }
 

@@ -20,8 +20,9 @@ use s3::serde_types::Part;
 use s3::{Bucket, Region};
 use sha2::{Digest, Sha256};
 
+use super::RetrySettings;
 use super::{ObjectMeta, ObjectWriter, Orphan, Storage, StorageError, StorageLock};
-use crate::config::settings::{RetrySettings, S3Settings};
+use crate::config::S3Settings;
 use crate::ui::Ui;
 
 /// Smallest part S3 accepts (except the last one).

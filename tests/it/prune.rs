@@ -336,7 +336,7 @@ fn incomplete_uploads_of_killed_runs_are_aborted_by_prune() {
         .status()
         .unwrap();
     assert!(created.success());
-    let settings = sqlguard::config::settings::S3Settings {
+    let settings = sqlguard::config::S3Settings {
         endpoint: endpoint.to_string(),
         region: "us-east-1".into(),
         bucket: bucket.clone(),

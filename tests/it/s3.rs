@@ -4,9 +4,10 @@
 use std::io::{BufRead, BufReader, Read};
 use std::time::{Duration, Instant};
 
-use sqlguard::config::settings::{RetrySettings, S3Settings};
+use sqlguard::config::S3Settings;
 use sqlguard::secret::Secret;
 use sqlguard::storage::s3::S3Storage;
+use sqlguard::storage::RetrySettings;
 use sqlguard::storage::Storage;
 use sqlguard::ui::Ui;
 

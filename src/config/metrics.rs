@@ -1,0 +1,102 @@
+//! The `metrics` section: the Pushgateway, the grouping of pushed metrics, basic auth and TLS,
+//! and the `SQLGUARD_PUSHGATEWAY_URL` / `SQLGUARD_NO_PUSH` overrides.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::env::EnvOverrides;
+use super::file;
+use super::values::{pick_secret, Ctx};
+use super::ConfigError;
+use crate::duration::HumanDuration;
+use crate::secret::Secret;
+
+/// The Pushgateway and the grouping of pushed metrics.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricsSettings {
+    pub pushgateway: String,
+    pub job: String,
+    pub instance: String,
+    /// Extra grouping labels, in order.
+    pub grouping: Vec<(String, String)>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: HumanDuration,
+    pub required: bool,
+}
+
+/// Labels sqlguard itself uses in grouping keys or metrics; extra grouping labels must differ.
+pub const RESERVED_LABELS: &[&str] = &[
+    "job", "instance", "server", "database", "type", "storage", "command",
+];
+
+pub(super) fn resolve_metrics(
+    ctx: &Ctx,
+    m: Option<&file::MetricsFile>,
+    env: &EnvOverrides,
+    no_push: bool,
+) -> Result<Option<MetricsSettings>, ConfigError> {
+    if no_push || env.no_push.unwrap_or(false) {
+        return Ok(None);
+    }
+    let empty = file::MetricsFile::default();
+    let m = m.unwrap_or(&empty);
+    let url = match (&env.pushgateway_url, &m.pushgateway) {
+        (Some(u), _) => u.clone(),
+        (None, Some(u)) => ctx.expand("metrics.pushgateway", u)?,
+        (None, None) => return Ok(None),
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(ctx.invalid(
+            "metrics.pushgateway",
+            format!("'{url}' must start with http:// or https://"),
+        ));
+    }
+    let label_ok = |l: &str| {
+        l.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let mut grouping = Vec::new();
+    for (k, v) in &m.grouping {
+        if !label_ok(k) || RESERVED_LABELS.contains(&k.as_str()) {
+            return Err(ctx.invalid(
+                format!("metrics.grouping.{k}"),
+                format!(
+                    "'{k}' cannot be a grouping label: use [A-Za-z_][A-Za-z0-9_]* and none of {}",
+                    RESERVED_LABELS.join(", ")
+                ),
+            ));
+        }
+        grouping.push((k.clone(), ctx.expand(&format!("metrics.grouping.{k}"), v)?));
+    }
+    let password = pick_secret(
+        ctx,
+        "metrics.password",
+        m.password.as_ref(),
+        "metrics.password_file",
+        m.password_file.as_ref(),
+        "",
+    )?;
+    let ca_file = ctx
+        .expand_opt("metrics.ca_file", m.ca_file.as_ref())?
+        .map(PathBuf::from);
+    Ok(Some(MetricsSettings {
+        pushgateway: url.trim_end_matches('/').to_string(),
+        job: ctx
+            .expand_opt("metrics.job", m.job.as_ref())?
+            .unwrap_or_else(|| "sqlguard".into()),
+        instance: ctx
+            .expand_opt("metrics.instance", m.instance.as_ref())?
+            .unwrap_or_else(crate::host::hostname),
+        grouping,
+        username: ctx.expand_opt("metrics.username", m.username.as_ref())?,
+        password,
+        ca_file,
+        timeout: m.timeout.unwrap_or(HumanDuration(5)),
+        required: m.required.unwrap_or(false),
+    }))
+}

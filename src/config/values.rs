@@ -1,0 +1,190 @@
+//! Resolving one value of the configuration: `${VAR}` expansion, secrets read from `*_file` keys
+//! or the environment, names, lists and cron expressions, with errors that name the key.
+//!
+//! Knows nothing of sections: each section's module calls these with its own keys.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::ConfigError;
+use crate::secret::Secret;
+
+/// Context for resolving values: the environment and where values came from, for messages.
+pub(super) struct Ctx<'a> {
+    pub(super) env: &'a HashMap<String, String>,
+    pub(super) origin: String,
+}
+
+impl Ctx<'_> {
+    pub(super) fn invalid(
+        &self,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            origin: self.origin.clone(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Expands `${VAR}` references (`$${` writes a literal `${`). Fails on an unset variable.
+    pub(super) fn expand(&self, key: &str, value: &str) -> Result<String, ConfigError> {
+        let mut out = String::with_capacity(value.len());
+        let mut rest = value;
+        while let Some(pos) = rest.find('$') {
+            out.push_str(&rest[..pos]);
+            let after = &rest[pos..];
+            if let Some(tail) = after.strip_prefix("$${") {
+                out.push_str("${");
+                rest = tail;
+            } else if let Some(body) = after.strip_prefix("${") {
+                let end = body.find('}').ok_or_else(|| {
+                    self.invalid(
+                        key,
+                        "unterminated `${` (write `${NAME}`, or `$${` for a literal)",
+                    )
+                })?;
+                let name = &body[..end];
+                let v = self.env.get(name).ok_or_else(|| {
+                    self.invalid(
+                        key,
+                        format!("refers to environment variable {name}, which is not set (export it, or change the value)"),
+                    )
+                })?;
+                out.push_str(v);
+                rest = &body[end + 1..];
+            } else {
+                out.push('$');
+                rest = &after[1..];
+            }
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    pub(super) fn expand_opt(
+        &self,
+        key: &str,
+        value: Option<&String>,
+    ) -> Result<Option<String>, ConfigError> {
+        value.map(|v| self.expand(key, v)).transpose()
+    }
+}
+
+/// Reads a secret from a file: the first line, without its line ending.
+pub(super) fn read_secret_file(
+    path: &Path,
+    key: &str,
+    origin: &str,
+) -> Result<Secret, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+        origin: origin.to_string(),
+        key: key.to_string(),
+        message: format!("cannot read secret file {}: {e}", path.display()),
+    })?;
+    Ok(Secret::new(text.lines().next().unwrap_or("").to_string()))
+}
+
+/// Checks a name used in paths, metrics labels and flags.
+pub(super) fn check_name(ctx: &Ctx, key: &str, name: &str) -> Result<(), ConfigError> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ctx.invalid(
+            key,
+            format!("name '{name}' is not allowed: use letters, digits, '_', '.', '-', starting with a letter or digit"),
+        ))
+    }
+}
+
+pub(super) fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Picks a secret from an inline value, a `*_file`, or an environment variable, in that order.
+pub(super) fn pick_secret(
+    ctx: &Ctx,
+    key: &str,
+    inline: Option<&String>,
+    file_key: &str,
+    file: Option<&String>,
+    env_var: &str,
+) -> Result<Option<Secret>, ConfigError> {
+    if inline.is_some() && file.is_some() {
+        return Err(ctx.invalid(key, format!("set {key} or {file_key}, not both")));
+    }
+    if let Some(v) = inline {
+        return Ok(Some(Secret::new(ctx.expand(key, v)?)));
+    }
+    if let Some(f) = file {
+        let path = PathBuf::from(ctx.expand(file_key, f)?);
+        return read_secret_file(&path, file_key, &ctx.origin).map(Some);
+    }
+    if env_var.is_empty() {
+        return Ok(None);
+    }
+    Ok(ctx.env.get(env_var).map(|v| Secret::new(v.clone())))
+}
+
+/// Checks a five-field cron expression.
+pub(super) fn check_schedule(ctx: &Ctx, key: &str, expr: &str) -> Result<(), ConfigError> {
+    crate::schedule::parse(expr)
+        .map(drop)
+        .map_err(|m| ctx.invalid(key, m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+
+    #[test]
+    fn variable_references_expand_and_missing_ones_are_named() {
+        let s = from_yaml(
+            "servers:\n  main:\n    password: \"${DBPW}\"\n    user: \"u$${x}\"\nstorage:\n  l:\n    type: local\n    path: /b\n",
+            &[("DBPW", "s3cr$t")],
+        )
+        .unwrap();
+        assert_eq!(s.servers[0].password.as_ref().unwrap().expose(), "s3cr$t");
+        assert_eq!(s.servers[0].user.as_deref(), Some("u${x}"));
+        let e = from_yaml("servers:\n  main:\n    password: \"${NOPE}\"\nstorage:\n  l:\n    type: local\n    path: /b\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("NOPE") && e.contains("servers.main.password"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn password_file_reads_the_first_line_and_is_redacted_in_show() {
+        let mut pw = tempfile::NamedTempFile::new().unwrap();
+        writeln!(pw, "topsecret\nignored").unwrap();
+        let s = from_yaml(
+            &format!("servers:\n  main:\n    password_file: {}\nstorage:\n  l:\n    type: local\n    path: /b\n", pw.path().display()),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            s.servers[0].password.as_ref().unwrap().expose(),
+            "topsecret"
+        );
+        let shown = s.to_redacted_yaml();
+        assert!(
+            !shown.contains("topsecret") && shown.contains("***"),
+            "{shown}"
+        );
+    }
+}
