@@ -6,7 +6,7 @@
 //! completion trailer, and the storage committed every byte. Anything else is recorded as failed
 //! with the reason, and the storage writer is aborted so that no partial object is left behind.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -464,7 +464,7 @@ fn backup_database(
         Some(p) => p.redact_in(&s),
         None => s,
     };
-    let spawned = Command::new(&ctx.dump_tool.program)
+    let spawned = crate::process::command(&ctx.dump_tool.program)
         .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -20,6 +20,7 @@ pub mod layout;
 pub mod metrics;
 pub mod mysql;
 pub mod pipeline;
+pub mod process;
 pub mod prune;
 pub mod report;
 pub mod retention;

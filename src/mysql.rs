@@ -7,7 +7,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use serde::Serialize;
 
@@ -97,7 +97,7 @@ pub enum MysqlError {
         what: &'static str,
         message: String,
     },
-    #[error("server '{server}': cannot write the client defaults file: {source}")]
+    #[error("server '{server}': cannot create the private client option file: {source}")]
     DefaultsFile {
         server: String,
         source: std::io::Error,
@@ -150,7 +150,7 @@ pub fn detect_tool(
     };
     let mut last_err = None;
     for program in programs {
-        match Command::new(&program)
+        match crate::process::command(&program)
             .arg("--version")
             .stdin(Stdio::null())
             .output()
@@ -207,17 +207,24 @@ pub fn quote_option_value(v: &str) -> String {
     out
 }
 
-/// A private option file (mode 0600, removed on drop) holding the connection and the password.
-/// Its path goes on the command line as `--defaults-file=…`; its content never does.
+/// The connection and password for a client tool, in a private in-memory option file.
+///
+/// The text lives in a memfd (RAM only, mode 0600) that this process holds open with
+/// close-on-exec: no child inherits it, and it vanishes with the process however it ends,
+/// SIGKILL included, so no plaintext secret is ever left on disk. The tool reads it through
+/// `--defaults-file=/proc/<our pid>/fd/<n>`, which only the same user may open; the path goes on
+/// the command line, the content never does.
 #[derive(Debug)]
 pub struct DefaultsFile {
-    file: tempfile::NamedTempFile,
+    file: std::fs::File,
+    path: String,
 }
 
 impl DefaultsFile {
     /// Writes the `[client]` group for `server`.
     ///
-    /// Fails when the temp file cannot be created or written.
+    /// Fails when the in-memory file cannot be created (no memfd support) or `/proc` is not
+    /// mounted, so that a tool could not read it.
     pub fn create(server: &ServerSettings) -> Result<DefaultsFile, MysqlError> {
         let mut text = String::from("[client]\n");
         let mut line = |k: &str, v: &str| {
@@ -241,24 +248,38 @@ impl DefaultsFile {
         if let Some(p) = &server.password {
             line("password", p.expose());
         }
-        let err = |source| MysqlError::DefaultsFile {
-            server: server.name.clone(),
+        Self::from_text(&server.name, &text)
+    }
+
+    /// An option file holding `text`.
+    ///
+    /// Fails as [`DefaultsFile::create`] does.
+    pub fn from_text(server: &str, text: &str) -> Result<DefaultsFile, MysqlError> {
+        use std::os::fd::AsRawFd;
+        let err = |source: std::io::Error| MysqlError::DefaultsFile {
+            server: server.to_string(),
             source,
         };
-        // tempfile creates the file with mode 0600.
-        let mut file = tempfile::Builder::new()
-            .prefix("sqlguard-client-")
-            .suffix(".cnf")
-            .tempfile()
-            .map_err(err)?;
+        let fd = rustix::fs::memfd_create("sqlguard-client.cnf", rustix::fs::MemfdFlags::CLOEXEC)
+            .map_err(|e| err(e.into()))?;
+        // memfds start 0777; the client tools ignore a world-writable option file.
+        rustix::fs::fchmod(&fd, rustix::fs::Mode::from_raw_mode(0o600))
+            .map_err(|e| err(e.into()))?;
+        let mut file = std::fs::File::from(fd);
         file.write_all(text.as_bytes()).map_err(err)?;
-        file.flush().map_err(err)?;
-        Ok(DefaultsFile { file })
+        let path = format!("/proc/{}/fd/{}", std::process::id(), file.as_raw_fd());
+        if !Path::new(&path).exists() {
+            return Err(err(std::io::Error::other(
+                "/proc is not mounted, so the client tools cannot read the in-memory option file",
+            )));
+        }
+        Ok(DefaultsFile { file, path })
     }
 
     /// The first argument to give every client tool.
     pub fn arg(&self) -> String {
-        format!("--defaults-file={}", self.file.path().display())
+        let _ = &self.file;
+        format!("--defaults-file={}", self.path)
     }
 }
 
@@ -376,7 +397,7 @@ pub fn query(
     what: &'static str,
     sql: &str,
 ) -> Result<Vec<Vec<String>>, MysqlError> {
-    let out = Command::new(&client.program)
+    let out = crate::process::command(&client.program)
         .arg(defaults.arg())
         .args(tls_args(client.flavor, server))
         .args([
@@ -527,7 +548,7 @@ pub fn restore_child(
     defaults: &DefaultsFile,
     database: &str,
 ) -> Result<std::process::Child, MysqlError> {
-    Command::new(&client.program)
+    crate::process::command(&client.program)
         .arg(defaults.arg())
         .args(tls_args(client.flavor, server))
         .arg("--default-character-set=utf8mb4")

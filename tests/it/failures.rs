@@ -238,7 +238,7 @@ fn sigterm_stops_a_stalled_dump_records_it_and_exits_130() {
 }
 
 #[test]
-fn password_never_appears_in_argv_ps_or_output() {
+fn password_never_appears_in_argv_ps_environment_or_output() {
     let db = mariadb();
     let name = db.create_shop("secret", 200);
     let password = format!("S3cr\"et'#{:x} ;\\x", fastrand::u32(..));
@@ -246,7 +246,8 @@ fn password_never_appears_in_argv_ps_or_output() {
     let sql_pw = password.replace('\\', "\\\\").replace('\'', "\\'");
     db.sql(None, &format!("CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{sql_pw}'; GRANT ALL ON *.* TO '{user}'@'127.0.0.1';"));
     let env = Env::new();
-    // Wrappers record their own argv, the whole process table and their defaults file's mode.
+    // Wrappers record their own argv and environment, the whole process table and their defaults
+    // file's mode (issue 10: children get a scrubbed environment).
     let log = env.path("argv.log");
     for (tool, real) in [("dump", "mariadb-dump"), ("client", "mariadb")] {
         write_script(
@@ -254,7 +255,8 @@ fn password_never_appears_in_argv_ps_or_output() {
             &format!(
                 "printf '%s\\n' \"{tool}: $*\" >> {log}\n\
                  ps -eo args >> {log}\n\
-                 for a; do case \"$a\" in --defaults-file=*) f=${{a#--defaults-file=}}; echo \"defaults=$f mode=$(stat -c %a \"$f\")\" >> {log};; esac; done\n\
+                 env | sed 's/^/env: /' >> {log}\n\
+                 for a; do case \"$a\" in --defaults-file=*) f=${{a#--defaults-file=}}; echo \"defaults=$f mode=$(stat -L -c %a \"$f\")\" >> {log};; esac; done\n\
                  exec {real} \"$@\"",
                 log = log.display()
             ),
@@ -273,9 +275,29 @@ fn password_never_appears_in_argv_ps_or_output() {
         ),
     )
     .unwrap();
-    let r = env.run(&["-v", "backup", "--db", &name]);
+    let aws_secret = format!("awsSecret{:x}", fastrand::u32(..));
+    let r = Run::from(
+        env.cmd()
+            .args(["-v", "backup", "--db", &name])
+            .env("AWS_SECRET_ACCESS_KEY", &aws_secret)
+            .env("MYSQL_PWD", &aws_secret)
+            .env("SQLGUARD_DB_PASSWORD_FILE", env.path("pw"))
+            .output()
+            .unwrap(),
+    );
     r.expect(0);
     let logged = read(&log);
+    let child_env: Vec<&str> = logged.lines().filter(|l| l.starts_with("env: ")).collect();
+    assert!(
+        child_env.iter().any(|l| l.starts_with("env: PATH=")),
+        "{logged}"
+    );
+    for l in &child_env {
+        assert!(
+            !l.contains(&aws_secret) && !l.contains("SQLGUARD_") && !l.contains("AWS_"),
+            "a secret variable reached a child: {l}"
+        );
+    }
     assert!(
         logged.contains("dump: --defaults-file="),
         "wrapper did not run: {logged}"
