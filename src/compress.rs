@@ -91,7 +91,47 @@ impl Default for Compression {
     }
 }
 
+/// The most compressor threads a backup type may ask for (more is a typo, and both libraries
+/// refuse or exhaust memory far below `u32::MAX`).
+pub const MAX_THREADS: u32 = 128;
+
+/// The uncompressed size of each xz block when several threads compress. liblzma's default
+/// (three times the dictionary: 24 MiB at level 6) makes the encoder take input in bursts a
+/// whole block per thread apart, tens of seconds at high levels, long enough for the server to
+/// drop the dump's connection (`net_write_timeout`). Small blocks keep the dump read steadily,
+/// at the cost of a slightly larger file.
+pub const XZ_MT_BLOCK: u64 = 2 << 20;
+
 impl Compression {
+    /// Checks that the compressor can start with these settings on this machine, so that a
+    /// config that passes `config check` does not fail every run.
+    ///
+    /// Fails naming the limit: more than [`MAX_THREADS`] threads, or an xz encoder that would
+    /// need more than half of this machine's memory.
+    pub fn check(&self) -> Result<(), String> {
+        if self.threads > MAX_THREADS {
+            return Err(format!(
+                "{} threads is more than the {MAX_THREADS} sqlguard allows (0 means one per core)",
+                self.threads
+            ));
+        }
+        if self.algorithm == Algorithm::Xz && self.effective_threads() > 1 {
+            let need = xz_mt_builder(self).memusage();
+            if let Some(total) = total_memory() {
+                if need > total / 2 {
+                    return Err(format!(
+                        "xz level {} with {} threads needs about {} MiB of memory, more than half of this machine's {} MiB: use fewer threads or a lower level",
+                        self.level,
+                        self.effective_threads(),
+                        need >> 20,
+                        total >> 20
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The thread count to use, with 0 resolved to the number of cores.
     pub fn effective_threads(&self) -> u32 {
         if self.threads > 0 {
@@ -158,17 +198,39 @@ pub fn encoder<W: Write + Send + 'static>(
             }
             Box::new(e)
         }
+        Algorithm::Xz if threads <= 1 => {
+            // The single-threaded encoder takes input continuously, never in bursts.
+            let stream = liblzma::stream::Stream::new_easy_encoder(
+                u32::try_from(c.level).unwrap_or(6),
+                liblzma::stream::Check::Crc64,
+            )
+            .map_err(io::Error::other)?;
+            Box::new(liblzma::write::XzEncoder::new_stream(inner, stream))
+        }
         Algorithm::Xz => {
-            let stream = liblzma::stream::MtStreamBuilder::new()
-                .threads(threads)
-                .preset(u32::try_from(c.level).unwrap_or(6))
-                .check(liblzma::stream::Check::Crc64)
-                .encoder()
-                .map_err(io::Error::other)?;
+            let stream = xz_mt_builder(c).encoder().map_err(io::Error::other)?;
             Box::new(liblzma::write::XzEncoder::new_stream(inner, stream))
         }
         Algorithm::None => Box::new(Plain(inner)),
     })
+}
+
+/// The multi-threaded xz encoder's settings for `c`.
+fn xz_mt_builder(c: &Compression) -> liblzma::stream::MtStreamBuilder {
+    let mut b = liblzma::stream::MtStreamBuilder::new();
+    b.threads(c.effective_threads())
+        .preset(u32::try_from(c.level).unwrap_or(6))
+        .block_size(XZ_MT_BLOCK)
+        .check(liblzma::stream::Check::Crc64);
+    b
+}
+
+/// This machine's memory, from `/proc/meminfo`.
+fn total_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
 }
 
 impl<W: Write> Encoder<W> for zstd::stream::write::Decoder<'static, W> {
@@ -253,6 +315,33 @@ mod tests {
         for a in [Algorithm::Zstd, Algorithm::Xz, Algorithm::None] {
             round_trip(a, 1);
             round_trip(a, 2);
+        }
+    }
+
+    /// Issue 10: settings the libraries would refuse fail the config, not every run.
+    #[test]
+    fn impossible_thread_counts_and_memory_are_refused() {
+        for algorithm in [Algorithm::Zstd, Algorithm::Xz] {
+            let c = Compression {
+                algorithm,
+                level: algorithm.default_level(),
+                threads: u32::MAX,
+            };
+            assert!(c.check().unwrap_err().contains("threads"), "{algorithm:?}");
+        }
+        let fine = Compression {
+            algorithm: Algorithm::Xz,
+            level: 6,
+            threads: 2,
+        };
+        fine.check().unwrap();
+        let huge = Compression {
+            algorithm: Algorithm::Xz,
+            level: 9,
+            threads: MAX_THREADS,
+        };
+        if total_memory().is_some_and(|t| t < 64 << 30) {
+            assert!(huge.check().unwrap_err().contains("memory"));
         }
     }
 

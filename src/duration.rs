@@ -20,6 +20,10 @@ pub struct DurationError {
     why: String,
 }
 
+/// The longest duration sqlguard accepts: a hundred years. Longer values are typos, and date
+/// arithmetic with them could leave the calendar.
+pub const MAX_SECS: u64 = 100 * 31_556_952;
+
 impl HumanDuration {
     /// The duration in seconds.
     pub fn as_secs(self) -> u64 {
@@ -28,7 +32,17 @@ impl HumanDuration {
 
     /// The duration as a chrono value, for date arithmetic.
     pub fn to_chrono(self) -> chrono::Duration {
-        chrono::Duration::seconds(i64::try_from(self.0).unwrap_or(i64::MAX))
+        i64::try_from(self.0)
+            .ok()
+            .and_then(chrono::Duration::try_seconds)
+            .unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// The time this long before `t`, or the earliest representable time when that would leave
+    /// the calendar (never a panic).
+    pub fn before(self, t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        t.checked_sub_signed(self.to_chrono())
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
     }
 }
 
@@ -51,6 +65,9 @@ impl FromStr for HumanDuration {
         let d = humantime::parse_duration(s).map_err(|e| err(e.to_string()))?;
         if d.subsec_nanos() != 0 {
             return Err(err("it is not a whole number of seconds".into()));
+        }
+        if d.as_secs() > MAX_SECS {
+            return Err(err("it is longer than 100 years".into()));
         }
         Ok(HumanDuration(d.as_secs()))
     }
@@ -119,7 +136,19 @@ mod tests {
 
     #[test]
     fn rejects_bad_forms_with_the_accepted_ones_named() {
-        for s in ["", "7", "d", "7x", "0.5s", "-3d", "99999999999999999999w"] {
+        for s in [
+            "",
+            "7",
+            "d",
+            "7x",
+            "0.5s",
+            "-3d",
+            "99999999999999999999w",
+            // Issue 10: durations that parse but leave the calendar (exit 101 before).
+            "9999999999999w",
+            "300000000w",
+            "5300w",
+        ] {
             let e = s.parse::<HumanDuration>().unwrap_err().to_string();
             assert!(e.contains("e.g. 90m"), "{s}: {e}");
         }

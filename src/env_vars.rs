@@ -23,6 +23,10 @@ pub const DB_USER: &str = "SQLGUARD_DB_USER";
 pub const DB_PASSWORD: &str = "SQLGUARD_DB_PASSWORD";
 /// File whose first line is the database password.
 pub const DB_PASSWORD_FILE: &str = "SQLGUARD_DB_PASSWORD_FILE";
+/// TLS mode towards the database server.
+pub const DB_TLS_MODE: &str = "SQLGUARD_DB_TLS_MODE";
+/// CA certificate file that verifies the database server.
+pub const DB_TLS_CA: &str = "SQLGUARD_DB_TLS_CA";
 /// Comma-separated database names or globs to back up (default `*`).
 pub const DATABASES: &str = "SQLGUARD_DATABASES";
 /// Comma-separated database names or globs to skip.
@@ -77,6 +81,14 @@ pub const ALL: &[(&str, &str)] = &[
     (
         DB_PASSWORD_FILE,
         "File whose first line is the database password.",
+    ),
+    (
+        DB_TLS_MODE,
+        "TLS to the database server: default, disabled, required, verify_ca or verify_identity.",
+    ),
+    (
+        DB_TLS_CA,
+        "PEM file of the CA that signed the database server's certificate.",
     ),
     (
         DATABASES,

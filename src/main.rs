@@ -1,6 +1,5 @@
 //! The `sqlguard` binary: parse, resolve settings once, dispatch, map the result to an exit code.
 
-use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -34,14 +33,9 @@ fn run(cli: Cli) -> ExitCode {
             }
         };
     }
-    let env: HashMap<String, String> = std::env::vars().collect();
+    let env = sqlguard::config::env::Environment::from_process();
     let g = &cli.global;
-    let ui = Ui::new(
-        g.quiet,
-        g.verbose,
-        g.no_progress,
-        env.contains_key("NO_COLOR"),
-    );
+    let ui = Ui::new(g.quiet, g.verbose, g.no_progress, env.contains("NO_COLOR"));
     let settings = match Settings::resolve_with(g.config.as_deref(), g.no_push, &env) {
         Ok(s) => s,
         Err(e) => {

@@ -121,7 +121,7 @@ pub fn run(
         ..Default::default()
     };
     let sctx = StorageContext::new(settings, ui);
-    let orphan_cutoff = now - settings.orphan_min_age.to_chrono();
+    let orphan_cutoff = settings.orphan_min_age.before(now);
     for st in settings
         .storages
         .iter()

@@ -98,7 +98,9 @@ pub fn build(
     window: Duration,
     now: DateTime<Utc>,
 ) -> Report {
-    let since = now - window;
+    let since = now
+        .checked_sub_signed(window)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let mut groups: BTreeMap<(&str, &str, &str), Vec<&BackupRecord>> = BTreeMap::new();
     for r in &catalog.records {
         groups
@@ -291,7 +293,7 @@ mod tests {
         let yaml = "servers:\n  main: {}\nstorage:\n  local: {type: local, path: /x}\n  s3: {type: local, path: /y}\nbackup_types:\n  daily:\n    schedule: \"30 2 * * *\"\n    retention: {keep_last: 7}\n  manual:\n    retention: {keep_last: 7}\n";
         let mut f = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(&mut f, yaml.as_bytes()).unwrap();
-        Settings::resolve(Some(f.path()), &HashMap::new()).unwrap()
+        Settings::resolve(Some(f.path()), &HashMap::new().into()).unwrap()
     }
 
     fn rec(

@@ -54,6 +54,28 @@ impl Serialize for Secret {
     }
 }
 
+/// `url` with any credential in it printed as `***`: the user name and password of its authority
+/// and the values of its query parameters. Text that is not a URL is returned as is.
+pub fn redact_url(text: &str) -> String {
+    let Ok(mut url) = url::Url::parse(text) else {
+        return text.to_string();
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        let _ = url.set_username(REDACTED);
+        let _ = url.set_password(None);
+    }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, _)| (k.into_owned(), REDACTED.to_string()))
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    let out = url.to_string();
+    // The `url` crate percent-encodes `*` in user names; keep the mark readable.
+    out.replace("%2A%2A%2A", REDACTED)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +87,20 @@ mod tests {
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"***\"");
         assert_eq!(s.redact_in("bad hunter2 here"), "bad *** here");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    /// Issue 10: any credential in any URL prints as `***`.
+    #[test]
+    fn urls_print_without_credentials() {
+        assert_eq!(
+            redact_url("http://user:pa%40ss@gw.example:9091/path"),
+            "http://***@gw.example:9091/path"
+        );
+        assert_eq!(
+            redact_url("https://hc.example/ping?token=abc&x=1"),
+            "https://hc.example/ping?token=***&x=***"
+        );
+        assert_eq!(redact_url("http://gw:9091"), "http://gw:9091/");
+        assert_eq!(redact_url("not a url"), "not a url");
     }
 }

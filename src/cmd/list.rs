@@ -31,7 +31,7 @@ pub struct Args {
 /// Parses `--since`: a duration back from now, an RFC 3339 time or a `YYYY-MM-DD` date (UTC).
 pub fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(d) = s.parse::<HumanDuration>() {
-        return Ok(Utc::now() - d.to_chrono());
+        return Ok(d.before(Utc::now()));
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::env::EnvOverrides;
 use super::file::{self, FileConfig};
 use super::storage::StorageSettings;
-use super::values::{check_name, check_schedule, Ctx};
+use super::values::{check_distinct_ignoring_case, check_name, check_schedule, Ctx};
 use super::ConfigError;
 use crate::compress::{Algorithm, Compression};
 use crate::duration::HumanDuration;
@@ -108,11 +108,14 @@ fn resolve_compression(
             ),
         ));
     }
-    Ok(Compression {
+    let c = Compression {
         algorithm,
         level,
         threads,
-    })
+    };
+    c.check()
+        .map_err(|m| ctx.invalid(format!("{key}.threads"), m))?;
+    Ok(c)
 }
 
 pub(super) fn resolve_types(
@@ -122,7 +125,7 @@ pub(super) fn resolve_types(
     storages: &[StorageSettings],
 ) -> Result<Vec<BackupTypeSettings>, ConfigError> {
     let all_storages: Vec<String> = storages.iter().map(|s| s.name.clone()).collect();
-    let defaults: BTreeMap<String, file::BackupTypeFile>;
+    let defaults: file::UniqueMap<file::BackupTypeFile>;
     let types = match &file.backup_types {
         Some(t) => t,
         None => {
@@ -146,6 +149,7 @@ pub(super) fn resolve_types(
     if types.is_empty() {
         return Err(ctx.invalid("backup_types", "is empty: define at least one type, or remove the section to use the built-in hourly/daily/weekly/monthly/manual"));
     }
+    check_distinct_ignoring_case(ctx, "backup_types", types.keys())?;
     let mut out = Vec::new();
     for (name, t) in types {
         let key = |k: &str| format!("backup_types.{name}.{k}");

@@ -4,10 +4,77 @@
 //! expansion, secret files and cross-checks happen once, in [`super::settings`].
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 
-use serde::Deserialize;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use crate::duration::HumanDuration;
+
+/// A map of named sections (servers, storages, types, labels) that refuses a name written twice:
+/// serde's own maps keep the last one silently, so two `main:` servers would quietly become one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UniqueMap<V>(pub BTreeMap<String, V>);
+
+impl<V> Default for UniqueMap<V> {
+    fn default() -> Self {
+        UniqueMap(BTreeMap::new())
+    }
+}
+
+impl<V> std::ops::Deref for UniqueMap<V> {
+    type Target = BTreeMap<String, V>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<V> std::ops::DerefMut for UniqueMap<V> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl<V> FromIterator<(String, V)> for UniqueMap<V> {
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(iter: I) -> Self {
+        UniqueMap(iter.into_iter().collect())
+    }
+}
+
+impl<'a, V> IntoIterator for &'a UniqueMap<V> {
+    type Item = (&'a String, &'a V);
+    type IntoIter = std::collections::btree_map::Iter<'a, String, V>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for UniqueMap<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Unique<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for Unique<V> {
+            type Value = UniqueMap<V>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of names")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if out.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format!(
+                            "`{key}` is defined twice in this map (the second would silently replace the first)"
+                        )));
+                    }
+                    let value = map.next_value()?;
+                    out.insert(key, value);
+                }
+                Ok(UniqueMap(out))
+            }
+        }
+        d.deserialize_map(Unique(PhantomData))
+    }
+}
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
@@ -15,12 +82,12 @@ use crate::duration::HumanDuration;
 pub struct FileConfig {
     /// Database servers by name.
     #[serde(default)]
-    pub servers: BTreeMap<String, ServerFile>,
+    pub servers: UniqueMap<ServerFile>,
     /// Storages by name.
     #[serde(default)]
-    pub storage: BTreeMap<String, StorageFile>,
+    pub storage: UniqueMap<StorageFile>,
     /// Backup types by name; absent means the built-in hourly/daily/weekly/monthly/manual set.
-    pub backup_types: Option<BTreeMap<String, BackupTypeFile>>,
+    pub backup_types: Option<UniqueMap<BackupTypeFile>>,
     /// Directory for lock files of non-local storages.
     pub lock_dir: Option<String>,
     /// Retries of transient storage failures.
@@ -57,7 +124,7 @@ pub struct MetricsFile {
     pub instance: Option<String>,
     /// Extra grouping labels, e.g. `{env: prod}`.
     #[serde(default)]
-    pub grouping: BTreeMap<String, String>,
+    pub grouping: UniqueMap<String>,
     pub username: Option<String>,
     pub password: Option<String>,
     pub password_file: Option<String>,
@@ -124,6 +191,22 @@ pub enum TlsMode {
     VerifyIdentity,
 }
 
+impl TlsMode {
+    /// Parses the config spelling (`verify_identity`, …); `None` for anything else.
+    pub fn parse(s: &str) -> Option<TlsMode> {
+        Some(
+            match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+                "default" => TlsMode::Default,
+                "disabled" => TlsMode::Disabled,
+                "required" => TlsMode::Required,
+                "verify_ca" => TlsMode::VerifyCa,
+                "verify_identity" => TlsMode::VerifyIdentity,
+                _ => return None,
+            },
+        )
+    }
+}
+
 /// Which databases of a server to back up.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -182,7 +265,7 @@ pub struct BackupTypeFile {
     pub retention: Option<RetentionFile>,
     /// Retention for some storages instead of `retention`, by storage name.
     #[serde(default)]
-    pub storage_retention: BTreeMap<String, RetentionFile>,
+    pub storage_retention: UniqueMap<RetentionFile>,
 }
 
 /// Compression of a backup type.

@@ -10,7 +10,7 @@ use super::file;
 use super::values::{pick_secret, Ctx};
 use super::ConfigError;
 use crate::duration::HumanDuration;
-use crate::secret::Secret;
+use crate::secret::{redact_url, Secret};
 
 /// The Pushgateway and the grouping of pushed metrics.
 #[derive(Debug, Clone, Serialize)]
@@ -51,9 +51,36 @@ pub(super) fn resolve_metrics(
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(ctx.invalid(
             "metrics.pushgateway",
-            format!("'{url}' must start with http:// or https://"),
+            format!("'{}' must start with http:// or https://", redact_url(&url)),
         ));
     }
+    // Credentials written into the URL move to basic auth, so the URL prints safely.
+    let mut parsed = url::Url::parse(&url).map_err(|e| {
+        ctx.invalid(
+            "metrics.pushgateway",
+            format!("'{}' is not a URL: {e}", redact_url(&url)),
+        )
+    })?;
+    let mut url_user = None;
+    let mut url_password = None;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        if m.username.is_some() || m.password.is_some() || m.password_file.is_some() {
+            return Err(ctx.invalid(
+                "metrics.pushgateway",
+                "has credentials in the URL and in metrics.username/password: keep one",
+            ));
+        }
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        url_user = Some(decode(parsed.username()));
+        url_password = parsed.password().map(|p| Secret::new(decode(p)));
+        let _ = parsed.set_username("");
+        let _ = parsed.set_password(None);
+    }
+    let url = parsed.to_string();
     let label_ok = |l: &str| {
         l.chars()
             .next()
@@ -73,14 +100,17 @@ pub(super) fn resolve_metrics(
         }
         grouping.push((k.clone(), ctx.expand(&format!("metrics.grouping.{k}"), v)?));
     }
-    let password = pick_secret(
-        ctx,
-        "metrics.password",
-        m.password.as_ref(),
-        "metrics.password_file",
-        m.password_file.as_ref(),
-        "",
-    )?;
+    let password = match url_password {
+        Some(p) => Some(p),
+        None => pick_secret(
+            ctx,
+            "metrics.password",
+            m.password.as_ref(),
+            "metrics.password_file",
+            m.password_file.as_ref(),
+            "",
+        )?,
+    };
     let ca_file = ctx
         .expand_opt("metrics.ca_file", m.ca_file.as_ref())?
         .map(PathBuf::from);
@@ -93,10 +123,16 @@ pub(super) fn resolve_metrics(
             .expand_opt("metrics.instance", m.instance.as_ref())?
             .unwrap_or_else(crate::host::hostname),
         grouping,
-        username: ctx.expand_opt("metrics.username", m.username.as_ref())?,
+        username: match url_user {
+            Some(u) => Some(u),
+            None => ctx.expand_opt("metrics.username", m.username.as_ref())?,
+        },
         password,
         ca_file,
-        timeout: m.timeout.unwrap_or(HumanDuration(5)),
+        timeout: match m.timeout.unwrap_or(HumanDuration(5)) {
+            t if (1..=600).contains(&t.as_secs()) => t,
+            t => return Err(ctx.invalid("metrics.timeout", format!("{t} is outside 1s to 10m"))),
+        },
         required: m.required.unwrap_or(false),
     }))
 }

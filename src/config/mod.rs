@@ -64,11 +64,12 @@ pub(crate) mod test_support {
     pub use super::{ConfigError, Settings, StorageKind};
     pub use crate::env_vars as ev;
 
-    pub fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pub fn env(pairs: &[(&str, &str)]) -> super::env::Environment {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+            .collect::<HashMap<String, String>>()
+            .into()
     }
 
     pub fn from_yaml(yaml: &str, e: &[(&str, &str)]) -> Result<Settings, ConfigError> {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::dump_options::check_dump_option;
 use super::env::EnvOverrides;
 use super::file::{self, FileConfig, TlsMode};
-use super::values::{check_name, read_secret_file, split_list, Ctx};
+use super::values::{check_distinct_ignoring_case, check_name, read_secret_file, split_list, Ctx};
 use super::ConfigError;
 use crate::env_vars as ev;
 use crate::secret::Secret;
@@ -39,10 +39,40 @@ pub struct TlsSettings {
     pub key: Option<PathBuf>,
 }
 
+/// Whether `host` is this machine (the password never leaves it).
+pub fn is_loopback(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A warning when `server` sends its password over the network without checking who answers.
+fn identity_warning(server: &ServerSettings) -> Option<String> {
+    let host = server.host.as_deref().filter(|_| server.socket.is_none())?;
+    if is_loopback(host) || matches!(server.tls.mode, TlsMode::VerifyCa | TlsMode::VerifyIdentity) {
+        return None;
+    }
+    Some(format!(
+        "servers.{}: the password goes to {host}:{} without checking the server's identity (tls.mode is {}): set servers.{}.tls.mode to verify_identity (with tls.ca) so that an impostor cannot receive it",
+        server.name,
+        server.port.unwrap_or(3306),
+        match server.tls.mode {
+            TlsMode::Default => "default",
+            TlsMode::Disabled => "disabled",
+            _ => "required",
+        },
+        server.name
+    ))
+}
+
+/// Resolves every server; a server that will send its password over the network without
+/// verifying the server's identity adds a warning (once per run).
 pub(super) fn resolve_servers(
     ctx: &Ctx,
     file: &FileConfig,
     env: &EnvOverrides,
+    warnings: &mut Vec<String>,
 ) -> Result<Vec<ServerSettings>, ConfigError> {
     let mut entries: Vec<(String, Option<&file::ServerFile>)> = file
         .servers
@@ -62,9 +92,9 @@ pub(super) fn resolve_servers(
             }
             n => {
                 return Err(ConfigError::Env {
-                    var: "SQLGUARD_DB_*".into(),
+                    var: env.server_vars().join(", "),
                     message: format!(
-                        "the config file has {n} servers and the environment can only configure one; set these keys in the file instead"
+                        "the config file has {n} servers and these variables can only configure one; set the keys in the file instead"
                     ),
                 })
             }
@@ -80,6 +110,7 @@ pub(super) fn resolve_servers(
             ),
         ));
     }
+    check_distinct_ignoring_case(ctx, "servers", entries.iter().map(|(n, _)| n))?;
     let empty = file::ServerFile::default();
     let mut out = Vec::new();
     for (name, sf) in entries {
@@ -103,6 +134,9 @@ pub(super) fn resolve_servers(
         } else {
             sf.port
         };
+        if port == Some(0) {
+            return Err(ctx.invalid(key("port"), "0 is not a TCP port (1-65535)"));
+        }
         if socket.is_none() {
             host.get_or_insert_with(|| "127.0.0.1".to_string());
             port.get_or_insert(3306);
@@ -127,7 +161,7 @@ pub(super) fn resolve_servers(
         } else {
             None
         };
-        let tls = match &sf.tls {
+        let mut tls = match &sf.tls {
             Some(t) => TlsSettings {
                 mode: t.mode.unwrap_or_default(),
                 ca: ctx
@@ -142,6 +176,14 @@ pub(super) fn resolve_servers(
             },
             None => TlsSettings::default(),
         };
+        if apply_env {
+            if let Some(m) = env.db_tls_mode {
+                tls.mode = m;
+            }
+            if let Some(ca) = &env.db_tls_ca {
+                tls.ca = Some(PathBuf::from(ca));
+            }
+        }
         let dbs = sf.databases.as_ref();
         let mut include = dbs
             .and_then(|d| d.include.clone())
@@ -188,5 +230,6 @@ pub(super) fn resolve_servers(
                 .map(PathBuf::from),
         });
     }
+    warnings.extend(out.iter().filter_map(identity_warning));
     Ok(out)
 }

@@ -5,13 +5,12 @@
 //! resolved by its own module. It must not connect to anything: a config that resolves is
 //! valid, whether or not the servers are up.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::backup_types::{resolve_types, BackupTypeSettings};
-use super::env::EnvOverrides;
+use super::env::{EnvOverrides, Environment};
 use super::file::FileConfig;
 use super::metrics::{resolve_metrics, MetricsSettings};
 use super::server::{resolve_servers, ServerSettings};
@@ -60,10 +59,7 @@ impl Settings {
     ///
     /// `config_flag` is `--config`; `env` is the process environment. Fails with a
     /// [`ConfigError`] naming the file or variable and the key when anything is wrong.
-    pub fn resolve(
-        config_flag: Option<&Path>,
-        env: &HashMap<String, String>,
-    ) -> Result<Settings, ConfigError> {
+    pub fn resolve(config_flag: Option<&Path>, env: &Environment) -> Result<Settings, ConfigError> {
         Self::resolve_with(config_flag, false, env)
     }
 
@@ -71,11 +67,11 @@ impl Settings {
     pub fn resolve_with(
         config_flag: Option<&Path>,
         no_push: bool,
-        env: &HashMap<String, String>,
+        env: &Environment,
     ) -> Result<Settings, ConfigError> {
         let mut warnings = Vec::new();
         let known: Vec<&str> = ev::ALL.iter().map(|(n, _)| *n).collect();
-        for name in env.keys() {
+        for (name, _) in env.iter() {
             if name.starts_with(ev::PREFIX) && !known.contains(&name.as_str()) {
                 warnings.push(format!(
                     "ignoring unknown environment variable {name} (see `sqlguard --help` for the list)"
@@ -83,12 +79,7 @@ impl Settings {
             }
         }
         warnings.sort();
-        let overrides: EnvOverrides = envy::prefixed(ev::PREFIX)
-            .from_iter(env.iter().map(|(k, v)| (k.clone(), v.clone())))
-            .map_err(|e| ConfigError::Env {
-                var: format!("{}*", ev::PREFIX),
-                message: e.to_string(),
-            })?;
+        let overrides = EnvOverrides::read(env)?;
 
         let config_file = match (config_flag, &overrides.config) {
             (Some(p), _) => Some(p.to_path_buf()),
@@ -114,21 +105,28 @@ impl Settings {
             .unwrap_or_else(|| "environment".to_string());
         let ctx = Ctx { env, origin };
 
-        let servers = resolve_servers(&ctx, &file, &overrides)?;
+        let servers = resolve_servers(&ctx, &file, &overrides, &mut warnings)?;
         let storages = resolve_storages(&ctx, &file, &overrides)?;
         let retry = match &file.retry {
             None => RetrySettings::default(),
             Some(r) => {
                 let d = RetrySettings::default();
                 let attempts = r.attempts.unwrap_or(d.attempts);
-                if attempts == 0 {
+                if !(1..=100).contains(&attempts) {
                     return Err(
-                        ctx.invalid("retry.attempts", "must be at least 1 (1 means no retry)")
+                        ctx.invalid("retry.attempts", "must be 1 to 100 (1 means no retry)")
                     );
+                }
+                let max_backoff = r.max_backoff.unwrap_or(d.max_backoff);
+                if max_backoff.as_secs() > 3600 {
+                    return Err(ctx.invalid(
+                        "retry.max_backoff",
+                        format!("{max_backoff} is longer than the 1h sqlguard allows between two attempts"),
+                    ));
                 }
                 RetrySettings {
                     attempts,
-                    max_backoff: r.max_backoff.unwrap_or(d.max_backoff),
+                    max_backoff,
                 }
             }
         };
@@ -259,5 +257,109 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("7x") && e.contains("line 11"), "{e}");
+    }
+
+    /// Issue 10: an empty string where a value is expected is an error naming the key, never
+    /// "the current directory".
+    #[test]
+    fn empty_values_are_errors_naming_the_key() {
+        let base = "servers:\n  main: {}\nstorage:\n  l: {type: local, path: /b}\n";
+        for (yaml, key) in [
+            (
+                "servers:\n  main: {}\nstorage:\n  l: {type: local, path: \"\"}\n".to_string(),
+                "storage.l.path",
+            ),
+            (
+                "servers:\n  main: {socket: \" \"}\nstorage:\n  l: {type: local, path: /b}\n"
+                    .to_string(),
+                "servers.main.socket",
+            ),
+            (
+                "servers:\n  main: {password_file: \"\"}\nstorage:\n  l: {type: local, path: /b}\n"
+                    .to_string(),
+                "servers.main.password_file",
+            ),
+            (
+                "servers:\n  main: {host: \"${EMPTY}\"}\nstorage:\n  l: {type: local, path: /b}\n"
+                    .to_string(),
+                "servers.main.host",
+            ),
+            (format!("{base}lock_dir: \"\"\n"), "lock_dir"),
+            (format!("{base}report:\n  html: \"\"\n"), "report.html"),
+        ] {
+            let e = from_yaml(&yaml, &[("EMPTY", "")]).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains("empty"), "{key}: {e}");
+        }
+    }
+
+    /// Issue 10: a name written twice is an error naming it and the line, not "the last wins".
+    #[test]
+    fn duplicate_names_are_errors() {
+        for yaml in [
+            "servers:\n  main: {user: a}\n  main: {user: b}\nstorage:\n  l: {type: local, path: /b}\n",
+            "servers:\n  main: {}\nstorage:\n  l: {type: local, path: /b}\n  l: {type: local, path: /c}\n",
+            "servers:\n  main: {}\nstorage:\n  l: {type: local, path: /b}\nbackup_types:\n  d: {retention: {keep_last: 1}}\n  d: {retention: {keep_last: 2}}\n",
+        ] {
+            let e = from_yaml(yaml, &[]).unwrap_err().to_string();
+            assert!(e.contains("defined twice") && e.contains("line"), "{e}");
+        }
+    }
+
+    /// Issue 10: names that differ only in case would share a directory on a case-insensitive
+    /// filesystem; names longer than a path component allows are refused too.
+    #[test]
+    fn names_differing_only_in_case_or_too_long_are_refused() {
+        let e = from_yaml(
+            "servers:\n  main: {}\n  Main: {}\nstorage:\n  l: {type: local, path: /b}\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("only in case"), "{e}");
+        let long = "s".repeat(65);
+        let e = from_yaml(
+            &format!("servers:\n  {long}: {{}}\nstorage:\n  l: {{type: local, path: /b}}\n"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("longer than 64"), "{e}");
+    }
+
+    /// Issue 10: credentials in a URL move to basic auth and never print; a password sent to a
+    /// remote server without an identity check is warned about, naming the key.
+    #[test]
+    fn url_credentials_are_taken_out_and_remote_servers_without_identity_checks_warn() {
+        let s = from_yaml(
+            "servers:\n  main: {host: db.example}\n  local: {host: 127.0.0.1}\n  safe: {host: db2.example, tls: {mode: verify_identity}}\nstorage:\n  l: {type: local, path: /b}\nmetrics:\n  pushgateway: http://bob:p%40ss@gw.example:9091\n",
+            &[],
+        )
+        .unwrap();
+        let m = s.metrics.as_ref().unwrap();
+        assert_eq!(m.pushgateway, "http://gw.example:9091");
+        assert_eq!(m.username.as_deref(), Some("bob"));
+        assert_eq!(m.password.as_ref().unwrap().expose(), "p@ss");
+        let shown = s.to_redacted_yaml();
+        assert!(
+            !shown.contains("p@ss") && !shown.contains("p%40ss"),
+            "{shown}"
+        );
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        assert!(
+            s.warnings[0].contains("servers.main.tls.mode")
+                && s.warnings[0].contains("db.example:3306"),
+            "{:?}",
+            s.warnings
+        );
+        let e = from_yaml(
+            "servers:\n  main: {}\nstorage:\n  o: {type: s3, bucket: b, endpoint: \"https://AK:SK@s3.example\", access_key_id: a, secret_access_key: b}\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("carries credentials") && !e.contains("SK@"),
+            "{e}"
+        );
     }
 }

@@ -7,10 +7,10 @@ use serde::Serialize;
 
 use super::env::EnvOverrides;
 use super::file::{self, FileConfig, StorageKindName};
-use super::values::{check_name, pick_secret, Ctx};
+use super::values::{check_distinct_ignoring_case, check_name, pick_secret, Ctx};
 use super::ConfigError;
 use crate::env_vars as ev;
-use crate::secret::Secret;
+use crate::secret::{redact_url, Secret};
 
 /// One storage target, resolved.
 #[derive(Debug, Clone, Serialize)]
@@ -96,11 +96,35 @@ fn resolve_s3(ctx: &Ctx, name: &str, sf: &file::StorageFile) -> Result<S3Setting
     if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
         return Err(ctx.invalid(
             key("endpoint"),
-            format!("'{endpoint}' must start with https:// (or http:// for a server without TLS)"),
+            format!(
+                "'{}' must start with https:// (or http:// for a server without TLS)",
+                redact_url(&endpoint)
+            ),
         ));
     }
-    let prefix = ctx
-        .expand_opt(&key("prefix"), sf.prefix.as_ref())?
+    match url::Url::parse(&endpoint) {
+        Err(e) => {
+            return Err(ctx.invalid(
+                key("endpoint"),
+                format!("'{}' is not a URL: {e}", redact_url(&endpoint)),
+            ))
+        }
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+            return Err(ctx.invalid(
+                key("endpoint"),
+                format!(
+                    "'{}' carries credentials: put them in access_key_id and secret_access_key (or their *_file keys) instead",
+                    redact_url(&endpoint)
+                ),
+            ))
+        }
+        Ok(_) => {}
+    }
+    let prefix = sf
+        .prefix
+        .as_ref()
+        .map(|p| ctx.expand_allow_empty(&key("prefix"), p))
+        .transpose()?
         .unwrap_or_default()
         .trim_matches('/')
         .to_string();
@@ -194,7 +218,7 @@ pub(super) fn resolve_storages(
             [i] => *i,
             _ => {
                 return Err(ConfigError::Env {
-                    var: "SQLGUARD_S3_*".into(),
+                    var: env.s3_vars().join(", "),
                     message: "the config file has several S3 storages; set their keys in the file"
                         .into(),
                 })
@@ -217,6 +241,7 @@ pub(super) fn resolve_storages(
             sf.path_style = Some(v);
         }
     }
+    check_distinct_ignoring_case(ctx, "storage", sections.iter().map(|(n, _)| n))?;
     for (name, sf) in &sections {
         let key = |k: &str| format!("storage.{name}.{k}");
         check_name(ctx, &format!("storage.{name}"), name)?;

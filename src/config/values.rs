@@ -3,15 +3,15 @@
 //!
 //! Knows nothing of sections: each section's module calls these with its own keys.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::env::Environment;
 use super::ConfigError;
 use crate::secret::Secret;
 
 /// Context for resolving values: the environment and where values came from, for messages.
 pub(super) struct Ctx<'a> {
-    pub(super) env: &'a HashMap<String, String>,
+    pub(super) env: &'a Environment,
     pub(super) origin: String,
 }
 
@@ -28,8 +28,27 @@ impl Ctx<'_> {
         }
     }
 
-    /// Expands `${VAR}` references (`$${` writes a literal `${`). Fails on an unset variable.
+    /// Expands `${VAR}` references (`$${` writes a literal `${`). Fails on an unset variable, and
+    /// on a value that is empty (or blank) once expanded: an empty path would silently mean the
+    /// current directory, an empty host the default one.
     pub(super) fn expand(&self, key: &str, value: &str) -> Result<String, ConfigError> {
+        let out = self.expand_allow_empty(key, value)?;
+        if out.trim().is_empty() {
+            return Err(self.invalid(
+                key,
+                if value.trim().is_empty() {
+                    "is empty: give it a value, or remove the key to use the default".to_string()
+                } else {
+                    format!("'{value}' expands to an empty value: set the variable it names")
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// [`Ctx::expand`] for the few keys where empty means something (an S3 prefix: the bucket
+    /// root).
+    pub(super) fn expand_allow_empty(&self, key: &str, value: &str) -> Result<String, ConfigError> {
         let mut out = String::with_capacity(value.len());
         let mut rest = value;
         while let Some(pos) = rest.find('$') {
@@ -46,6 +65,12 @@ impl Ctx<'_> {
                     )
                 })?;
                 let name = &body[..end];
+                if self.env.is_non_utf8(name) {
+                    return Err(self.invalid(
+                        key,
+                        format!("refers to environment variable {name}, which is not valid UTF-8"),
+                    ));
+                }
                 let v = self.env.get(name).ok_or_else(|| {
                     self.invalid(
                         key,
@@ -83,11 +108,31 @@ pub(super) fn read_secret_file(
         key: key.to_string(),
         message: format!("cannot read secret file {}: {e}", path.display()),
     })?;
-    Ok(Secret::new(text.lines().next().unwrap_or("").to_string()))
+    let first = text.lines().next().unwrap_or("");
+    if first.is_empty() {
+        return Err(ConfigError::Invalid {
+            origin: origin.to_string(),
+            key: key.to_string(),
+            message: format!(
+                "secret file {} is empty (its first line is the secret)",
+                path.display()
+            ),
+        });
+    }
+    Ok(Secret::new(first.to_string()))
 }
+
+/// The longest name of a server, storage or backup type: it is a path component and a label.
+pub const MAX_NAME_LEN: usize = 64;
 
 /// Checks a name used in paths, metrics labels and flags.
 pub(super) fn check_name(ctx: &Ctx, key: &str, name: &str) -> Result<(), ConfigError> {
+    if name.len() > MAX_NAME_LEN {
+        return Err(ctx.invalid(
+            key,
+            format!("name '{name}' is longer than {MAX_NAME_LEN} characters"),
+        ));
+    }
     let ok = !name.is_empty()
         && name
             .chars()
@@ -104,6 +149,25 @@ pub(super) fn check_name(ctx: &Ctx, key: &str, name: &str) -> Result<(), ConfigE
             format!("name '{name}' is not allowed: use letters, digits, '_', '.', '-', starting with a letter or digit"),
         ))
     }
+}
+
+/// Checks that no two names of a section differ only in case: each is a directory of the storage
+/// layout, and on a case-insensitive filesystem or bucket console two such directories are one.
+pub(super) fn check_distinct_ignoring_case<'a>(
+    ctx: &Ctx,
+    section: &str,
+    names: impl IntoIterator<Item = &'a String>,
+) -> Result<(), ConfigError> {
+    let mut seen: std::collections::BTreeMap<String, &String> = Default::default();
+    for n in names {
+        if let Some(other) = seen.insert(n.to_ascii_lowercase(), n) {
+            return Err(ctx.invalid(
+                format!("{section}.{n}"),
+                format!("differs from `{other}` only in case; on a case-insensitive filesystem both would be one directory: rename one"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn split_list(s: &str) -> Vec<String> {
@@ -136,7 +200,7 @@ pub(super) fn pick_secret(
     if env_var.is_empty() {
         return Ok(None);
     }
-    Ok(ctx.env.get(env_var).map(|v| Secret::new(v.clone())))
+    Ok(ctx.env.get(env_var).map(Secret::new))
 }
 
 /// Checks a five-field cron expression.
