@@ -38,7 +38,17 @@ pub struct BackupOutcome {
     pub records: Vec<BackupRecord>,
     /// Problems that are not one copy's failure (an index that could not be written, …).
     pub errors: Vec<String>,
+    /// Every database of a reached server that the run left out, and why.
+    pub excluded: Vec<ExcludedDatabase>,
     pub interrupted: bool,
+}
+
+/// A database of a server that the run did not back up, by its exact name, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExcludedDatabase {
+    pub server: String,
+    pub database: String,
+    pub reason: String,
 }
 
 impl BackupOutcome {
@@ -292,6 +302,28 @@ fn backup_server(
         }
     };
     let selection = mysql::select_databases(&all, server, &req.databases);
+    let patterned: Vec<String> = selection
+        .excluded
+        .iter()
+        .filter(|e| {
+            req.databases.is_empty() && !mysql::SYSTEM_DATABASES.contains(&e.database.as_str())
+        })
+        .map(|e| format!("{} ({})", e.database, e.reason))
+        .collect();
+    if !patterned.is_empty() {
+        ui.info(&format!(
+            "server '{}': not backed up: {}",
+            server.name,
+            patterned.join(", ")
+        ));
+    }
+    outcome
+        .excluded
+        .extend(selection.excluded.iter().map(|e| ExcludedDatabase {
+            server: server.name.clone(),
+            database: e.database.clone(),
+            reason: e.reason.clone(),
+        }));
     for name in &selection.missing {
         let attempt = attempt_for(name);
         let msg = format!(

@@ -404,6 +404,7 @@ pub fn query(
             "--batch",
             "--skip-column-names",
             "--connect-timeout=10",
+            "--default-character-set=utf8mb4",
             "-e",
             sql,
         ])
@@ -453,23 +454,39 @@ pub fn server_info(
     })
 }
 
-/// Lists the server's databases with their estimated sizes.
+/// Lists the server's databases with their estimated sizes, every schema byte-exactly.
+///
+/// information_schema compares names with a case-insensitive collation, so a `GROUP BY` or a
+/// join on the name would merge `shop` and `Shop` (both real with `lower_case_table_names=0`):
+/// schemas and sizes come from two tagged halves of one query, sizes grouped by the binary
+/// name, and are matched here byte for byte.
 pub fn list_databases(
     server: &ServerSettings,
     client: &ToolInfo,
     defaults: &DefaultsFile,
 ) -> Result<Vec<Database>, MysqlError> {
-    let sql = "SELECT s.SCHEMA_NAME, COALESCE(SUM(t.DATA_LENGTH + t.INDEX_LENGTH), 0) \
-               FROM information_schema.SCHEMATA s \
-               LEFT JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = s.SCHEMA_NAME \
-               GROUP BY s.SCHEMA_NAME ORDER BY s.SCHEMA_NAME";
+    let sql = "SELECT 's', SCHEMA_NAME, 0 FROM information_schema.SCHEMATA \
+               UNION ALL \
+               SELECT 't', MIN(TABLE_SCHEMA), COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) \
+               FROM information_schema.TABLES GROUP BY BINARY TABLE_SCHEMA";
     let rows = query(server, client, defaults, "listing databases", sql)?;
-    Ok(rows
+    let mut sizes: std::collections::HashMap<String, u64> = Default::default();
+    let mut names = Vec::new();
+    for r in rows.into_iter().filter(|r| r.len() == 3) {
+        match r[0].as_str() {
+            "s" => names.push(r[1].clone()),
+            _ => {
+                sizes.insert(r[1].clone(), r[2].parse().unwrap_or(0));
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    Ok(names
         .into_iter()
-        .filter(|r| r.len() == 2)
-        .map(|r| Database {
-            estimated_bytes: r[1].parse().unwrap_or(0),
-            name: r[0].clone(),
+        .map(|name| Database {
+            estimated_bytes: sizes.get(&name).copied().unwrap_or(0),
+            name,
         })
         .collect())
 }
@@ -512,8 +529,8 @@ pub fn table_count(
     database: &str,
 ) -> Result<Option<u64>, MysqlError> {
     let sql = format!(
-        "SELECT (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {l}), \
-         (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {l})",
+        "SELECT (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE BINARY SCHEMA_NAME = BINARY {l}), \
+         (SELECT COUNT(*) FROM information_schema.TABLES WHERE BINARY TABLE_SCHEMA = BINARY {l})",
         l = quote_literal(database)
     );
     let rows = query(
@@ -565,11 +582,21 @@ pub fn restore_child(
         })
 }
 
-/// The databases to back up, and the explicitly requested ones that do not exist.
+/// A database of the server that a run does not back up, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Excluded {
+    pub database: String,
+    pub reason: String,
+}
+
+/// The databases to back up, the explicitly requested ones that do not exist, and every other
+/// database of the server with the reason it is left out (so that each database is either
+/// backed up or reported, by its exact name).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Selection {
     pub selected: Vec<Database>,
     pub missing: Vec<String>,
+    pub excluded: Vec<Excluded>,
 }
 
 fn is_literal(pattern: &str) -> bool {
@@ -577,17 +604,26 @@ fn is_literal(pattern: &str) -> bool {
 }
 
 /// Applies `--db` (when given, exactly those) or the server's include/exclude globs. System
-/// databases are skipped unless named literally.
+/// databases are skipped unless named literally. Names compare byte for byte.
 pub fn select_databases(all: &[Database], server: &ServerSettings, only: &[String]) -> Selection {
-    let matches = |pats: &[String], name: &str| {
-        pats.iter().any(|p| {
-            glob::Pattern::new(p)
-                .map(|g| g.matches(name))
-                .unwrap_or(false)
-        })
+    let first_match = |pats: &[String], name: &str| {
+        pats.iter()
+            .find(|p| {
+                glob::Pattern::new(p)
+                    .map(|g| g.matches(name))
+                    .unwrap_or(false)
+            })
+            .cloned()
     };
     let mut selected = Vec::new();
     let mut missing = Vec::new();
+    let mut excluded = Vec::new();
+    let mut exclude = |d: &Database, reason: String| {
+        excluded.push(Excluded {
+            database: d.name.clone(),
+            reason,
+        })
+    };
     if !only.is_empty() {
         for name in only {
             match all.iter().find(|d| &d.name == name) {
@@ -595,15 +631,31 @@ pub fn select_databases(all: &[Database], server: &ServerSettings, only: &[Strin
                 None => missing.push(name.clone()),
             }
         }
-        return Selection { selected, missing };
+        for d in all.iter().filter(|d| !only.contains(&d.name)) {
+            exclude(d, "not named by --db".into());
+        }
+        return Selection {
+            selected,
+            missing,
+            excluded,
+        };
     }
     for d in all {
         let literal = server.include.iter().any(|p| is_literal(p) && p == &d.name);
         if SYSTEM_DATABASES.contains(&d.name.as_str()) && !literal {
+            exclude(
+                d,
+                "system database (name it in databases.include to back it up)".into(),
+            );
             continue;
         }
-        if matches(&server.include, &d.name) && !matches(&server.exclude, &d.name) {
-            selected.push(d.clone());
+        match (
+            first_match(&server.include, &d.name),
+            first_match(&server.exclude, &d.name),
+        ) {
+            (Some(_), None) => selected.push(d.clone()),
+            (Some(_), Some(p)) => exclude(d, format!("excluded by '{p}'")),
+            (None, _) => exclude(d, "not matched by databases.include".into()),
         }
     }
     for p in server.include.iter().filter(|p| is_literal(p)) {
@@ -611,7 +663,11 @@ pub fn select_databases(all: &[Database], server: &ServerSettings, only: &[Strin
             missing.push(p.clone());
         }
     }
-    Selection { selected, missing }
+    Selection {
+        selected,
+        missing,
+        excluded,
+    }
 }
 
 #[cfg(test)]
@@ -804,10 +860,25 @@ mod tests {
         let sel = select_databases(&all, &s, &[]);
         assert_eq!(names(&sel), ["mysql", "shop"]);
         assert_eq!(sel.missing, ["gone"]);
+        let excluded = |sel: &Selection| {
+            sel.excluded
+                .iter()
+                .map(|e| format!("{}: {}", e.database, e.reason))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            excluded(&sel),
+            [
+                "shop_test: excluded by '*_test'",
+                "crm: not matched by databases.include",
+                "sys: system database (name it in databases.include to back it up)"
+            ]
+        );
         let sel = select_databases(&all, &s, &["crm".into(), "nope".into()]);
         assert_eq!(
-            (names(&sel), sel.missing),
+            (names(&sel), sel.missing.clone()),
             (vec!["crm".to_string()], vec!["nope".to_string()])
         );
+        assert_eq!(sel.excluded.len() + sel.selected.len(), all.len());
     }
 }

@@ -45,6 +45,8 @@ pub struct BackupReport<'a> {
     pub interrupted: bool,
     pub backups: &'a [BackupRecord],
     pub errors: &'a [String],
+    /// Databases of the reached servers that the run left out, with the reason.
+    pub excluded: &'a [crate::backup::ExcludedDatabase],
     /// The prune that followed, when `prune_after_backup` is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prune: Option<&'a crate::prune::PruneOutcome>,
@@ -81,6 +83,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             interrupted: outcome.interrupted,
             backups: &outcome.records,
             errors: &outcome.errors,
+            excluded: &outcome.excluded,
             prune: pruned.as_ref(),
         })?;
     } else {

@@ -12,4 +12,5 @@ mod prune;
 mod report;
 mod s3;
 mod support;
+mod trust;
 mod verify;
