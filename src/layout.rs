@@ -116,6 +116,36 @@ pub fn server_prefix(server: &str) -> String {
     format!("{}/", encode_component(server))
 }
 
+/// The longest key sqlguard uses (S3's limit).
+pub const MAX_KEY: usize = 1024;
+
+/// Checks that `key` is a key relative to a storage root: not empty, not absolute, no empty,
+/// `.` or `..` component, no NUL byte, at most [`MAX_KEY`] bytes. Every storage calls this
+/// before any I/O, so a record from a tampered index cannot reach outside the root.
+///
+/// Fails with the reason.
+pub fn check_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("it is empty".into());
+    }
+    if key.len() > MAX_KEY {
+        return Err(format!("it is longer than {MAX_KEY} bytes"));
+    }
+    if key.starts_with('/') {
+        return Err("it is absolute".into());
+    }
+    if key.contains('\0') {
+        return Err("it contains a NUL byte".into());
+    }
+    if key
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err("it has an empty, '.' or '..' component".into());
+    }
+    Ok(())
+}
+
 /// Whether `key` may be deleted on behalf of `server`'s index: it lies under the server's prefix
 /// and has no empty, `.` or `..` component, so a tampered index cannot point outside.
 pub fn is_owned_key(server: &str, key: &str) -> bool {

@@ -1,19 +1,33 @@
 //! A local directory as storage: temp file + fsync + rename, files 0600, directories 0700.
 //!
+//! Every operation stays inside the storage root: keys are checked ([`crate::layout::check_key`]:
+//! no absolute keys, no `.` or `..`), and paths are walked one directory at a time from a handle
+//! on the root with `openat(O_NOFOLLOW)`, so a symbolic link anywhere below the root (a swapped
+//! directory, a planted link) is refused instead of followed: nothing is read, written or
+//! deleted outside the root. The root itself may be a link the operator made.
+//!
 //! Temp files are hidden (`.<name>.<random>.tmp`) in the object's own directory so that the final
 //! rename is atomic; a killed run can leave one behind, which prune's orphan cleaning removes.
 
 use std::fs;
 use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags};
 
 use super::{ObjectMeta, ObjectWriter, Orphan, Storage, StorageError, StorageLock};
 
 /// Suffix of the temp files that uncommitted writes use.
 pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// How directories below the root are opened: never through a symbolic link.
+const DIR: OFlags = OFlags::DIRECTORY
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC)
+    .union(OFlags::RDONLY);
 
 /// A storage rooted at a local directory.
 #[derive(Debug, Clone)]
@@ -31,6 +45,7 @@ impl LocalStorage {
         }
     }
 
+    /// Where `key` is, for messages (the walk itself never uses this path).
     fn path(&self, key: &str) -> PathBuf {
         self.root.join(key)
     }
@@ -42,6 +57,11 @@ impl LocalStorage {
                 location: path.display().to_string(),
             };
         }
+        let source = if source.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+            io::Error::other("a symbolic link is in the way, and links below the storage root are never followed")
+        } else {
+            source
+        };
         StorageError::Io {
             storage: self.name.clone(),
             op,
@@ -50,77 +70,168 @@ impl LocalStorage {
         }
     }
 
-    /// Creates the parent directory of `path` (mode 0700) and returns it.
-    fn ensure_parent(&self, path: &Path) -> Result<PathBuf, StorageError> {
-        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| self.err("creating directory", &dir, e))?;
-        Ok(dir)
+    fn check(&self, key: &str) -> Result<(), StorageError> {
+        crate::layout::check_key(key).map_err(|reason| StorageError::InvalidKey {
+            storage: self.name.clone(),
+            key: key.to_string(),
+            reason,
+        })
+    }
+
+    fn open_root(&self) -> io::Result<OwnedFd> {
+        Ok(rustix::fs::open(
+            &self.root,
+            OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::RDONLY,
+            Mode::empty(),
+        )?)
+    }
+
+    /// Opens the directory made of `components` below the root, one level at a time without
+    /// following links; creates missing levels (0700) when `create`. `Ok(None)` when a level is
+    /// missing and `create` is false.
+    fn open_dir(&self, components: &[&str], create: bool) -> io::Result<Option<OwnedFd>> {
+        if create {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.root)?;
+        }
+        let mut dir = match self.open_root() {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !create => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        for c in components {
+            if create {
+                match rustix::fs::mkdirat(&dir, *c, Mode::from_raw_mode(0o700)) {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            dir = match rustix::fs::openat(&dir, *c, DIR, Mode::empty()) {
+                Ok(d) => d,
+                Err(rustix::io::Errno::NOENT) if !create => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+        }
+        Ok(Some(dir))
+    }
+
+    /// The directory holding `key` and the key's last component.
+    fn parent<'k>(
+        &self,
+        key: &'k str,
+        create: bool,
+    ) -> Result<Option<(OwnedFd, &'k str)>, StorageError> {
+        self.check(key)?;
+        let (dirs, file) = match key.rsplit_once('/') {
+            Some((d, f)) => (d.split('/').collect::<Vec<_>>(), f),
+            None => (Vec::new(), key),
+        };
+        let dir = self.open_dir(&dirs, create).map_err(|e| {
+            self.err(
+                if create {
+                    "creating directory for"
+                } else {
+                    "opening directory of"
+                },
+                &self.path(key),
+                e,
+            )
+        })?;
+        Ok(dir.map(|d| (d, file)))
     }
 
     fn writer(&self, key: &str, replace: bool) -> Result<LocalWriter, StorageError> {
         let path = self.path(key);
-        let dir = self.ensure_parent(&path)?;
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        // tempfile creates the file 0600 with a random name, and removes it when dropped.
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{file_name}."))
-            .suffix(TEMP_SUFFIX)
-            .tempfile_in(&dir)
-            .map_err(|e| self.err("creating temp file in", &dir, e))?;
-        Ok(LocalWriter {
-            storage: self.clone(),
-            tmp: Some(tmp),
-            path,
-            dir,
-            replace,
-        })
+        let (dir, name) = self.parent(key, true)?.expect("a created directory exists");
+        // A random hidden name beside the object, created exclusively (0600), never through a
+        // link.
+        let mut last = None;
+        for _ in 0..16 {
+            let tmp = format!(".{name}.{:08x}{TEMP_SUFFIX}", fastrand::u32(..));
+            match rustix::fs::openat(
+                &dir,
+                tmp.as_str(),
+                OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                Mode::from_raw_mode(0o600),
+            ) {
+                Ok(fd) => {
+                    return Ok(LocalWriter {
+                        storage: self.clone(),
+                        dir,
+                        tmp,
+                        name: name.to_string(),
+                        file: Some(fs::File::from(fd)),
+                        path,
+                        replace,
+                    })
+                }
+                Err(rustix::io::Errno::EXIST) => last = Some(rustix::io::Errno::EXIST),
+                Err(e) => return Err(self.err("creating temp file for", &path, e.into())),
+            }
+        }
+        Err(self.err(
+            "creating temp file for",
+            &path,
+            last.map(io::Error::from)
+                .unwrap_or_else(|| io::Error::other("no free temp name")),
+        ))
     }
 
-    fn meta(&self, key: String, md: &fs::Metadata) -> ObjectMeta {
+    fn meta(&self, key: String, st: &rustix::fs::Stat) -> ObjectMeta {
+        let secs = st.st_mtime;
         ObjectMeta {
             key,
-            size: md.len(),
-            modified: md.modified().ok().map(DateTime::<Utc>::from),
+            size: u64::try_from(st.st_size).unwrap_or(0),
+            modified: DateTime::<Utc>::from_timestamp(secs, 0),
         }
     }
 
+    /// Lists regular files below `dir` (whose key is `rel`) that start with `prefix`; links are
+    /// neither followed nor listed.
     fn walk(
         &self,
-        dir: &Path,
+        dir: &OwnedFd,
+        rel: &str,
         prefix: &str,
         out: &mut Vec<ObjectMeta>,
     ) -> Result<(), StorageError> {
-        let entries = match fs::read_dir(dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(self.err("listing", dir, e)),
-        };
+        let here = || self.path(rel);
+        let entries =
+            rustix::fs::Dir::read_from(dir).map_err(|e| self.err("listing", &here(), e.into()))?;
         for entry in entries {
-            let entry = entry.map_err(|e| self.err("listing", dir, e))?;
-            let path = entry.path();
-            let md = entry
-                .metadata()
-                .map_err(|e| self.err("reading metadata of", &path, e))?;
-            let Ok(rel) = path.strip_prefix(&self.root) else {
+            let entry = entry.map_err(|e| self.err("listing", &here(), e.into()))?;
+            let Ok(name) = entry.file_name().to_str() else {
                 continue;
             };
-            let key = rel.to_string_lossy().into_owned();
-            if md.is_dir() {
-                if prefix.starts_with(&format!("{key}/"))
-                    || key.starts_with(prefix)
-                    || prefix.is_empty()
+            if name == "." || name == ".." {
+                continue;
+            }
+            let key = if rel.is_empty() {
+                name.to_string()
+            } else {
+                format!("{rel}/{name}")
+            };
+            let st = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                Err(rustix::io::Errno::NOENT) => continue,
+                Err(e) => return Err(self.err("reading metadata of", &self.path(&key), e.into())),
+            };
+            match FileType::from_raw_mode(st.st_mode) {
+                FileType::Directory
+                    if prefix.starts_with(&format!("{key}/")) || key.starts_with(prefix) =>
                 {
-                    self.walk(&path, prefix, out)?;
+                    match rustix::fs::openat(dir, name, DIR, Mode::empty()) {
+                        Ok(sub) => self.walk(&sub, &key, prefix, out)?,
+                        Err(rustix::io::Errno::NOENT | rustix::io::Errno::LOOP) => {}
+                        Err(e) => return Err(self.err("listing", &self.path(&key), e.into())),
+                    }
                 }
-            } else if md.is_file() && key.starts_with(prefix) {
-                out.push(self.meta(key, &md));
+                FileType::RegularFile if key.starts_with(prefix) => {
+                    out.push(self.meta(key, &st));
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -132,25 +243,66 @@ pub fn is_temp_name(name: &str) -> bool {
     name.starts_with('.') && name.ends_with(TEMP_SUFFIX) && name.matches('.').count() >= 3
 }
 
-/// Syncs a directory so that a rename in it survives a crash.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs::File::open(dir)?.sync_all()
-}
-
-/// An uncommitted local object.
+/// An uncommitted local object: a temp file in its directory, held by handle.
 #[derive(Debug)]
 pub struct LocalWriter {
     storage: LocalStorage,
-    tmp: Option<tempfile::NamedTempFile>,
+    dir: OwnedFd,
+    tmp: String,
+    name: String,
+    file: Option<fs::File>,
+    /// For messages.
     path: PathBuf,
-    dir: PathBuf,
     replace: bool,
+}
+
+impl LocalWriter {
+    fn remove_temp(&mut self) {
+        if self.file.take().is_some() {
+            let _ = rustix::fs::unlinkat(&self.dir, self.tmp.as_str(), AtFlags::empty());
+        }
+    }
+
+    /// Moves the temp file onto the object's name: refusing to replace an existing object
+    /// unless `replace`.
+    fn rename(&self) -> io::Result<()> {
+        if self.replace {
+            return Ok(rustix::fs::renameat(
+                &self.dir,
+                self.tmp.as_str(),
+                &self.dir,
+                self.name.as_str(),
+            )?);
+        }
+        match rustix::fs::renameat_with(
+            &self.dir,
+            self.tmp.as_str(),
+            &self.dir,
+            self.name.as_str(),
+            RenameFlags::NOREPLACE,
+        ) {
+            Ok(()) => Ok(()),
+            // Filesystems without RENAME_NOREPLACE: a hard link also refuses an existing name.
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+                rustix::fs::linkat(
+                    &self.dir,
+                    self.tmp.as_str(),
+                    &self.dir,
+                    self.name.as_str(),
+                    AtFlags::empty(),
+                )?;
+                let _ = rustix::fs::unlinkat(&self.dir, self.tmp.as_str(), AtFlags::empty());
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 impl Write for LocalWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.tmp {
-            Some(t) => t.as_file_mut().write(buf),
+        match &mut self.file {
+            Some(f) => f.write(buf),
             None => Err(io::Error::other("write after commit")),
         }
     }
@@ -161,23 +313,35 @@ impl Write for LocalWriter {
 
 impl ObjectWriter for LocalWriter {
     fn commit(mut self: Box<Self>) -> Result<(), StorageError> {
-        let tmp = self.tmp.take().expect("committed once");
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| self.storage.err("syncing", tmp.path(), e))?;
-        let persisted = if self.replace {
-            tmp.persist(&self.path)
-        } else {
-            tmp.persist_noclobber(&self.path)
+        let s = self.storage.clone();
+        let path = self.path.clone();
+        let synced = match &self.file {
+            Some(f) => f.sync_all(),
+            None => Err(io::Error::other("committed twice")),
         };
-        persisted.map_err(|e| self.storage.err("renaming into", &self.path, e.error))?;
-        sync_dir(&self.dir).map_err(|e| self.storage.err("syncing directory", &self.dir, e))?;
+        if let Err(e) = synced {
+            self.remove_temp();
+            return Err(s.err("syncing", &path, e));
+        }
+        if let Err(e) = self.rename() {
+            self.remove_temp();
+            return Err(s.err("renaming into", &path, e));
+        }
+        // The temp name is gone: nothing to remove on drop.
+        self.file = None;
+        rustix::fs::fsync(self.dir.as_fd())
+            .map_err(|e| s.err("syncing directory of", &path, e.into()))?;
         Ok(())
     }
 
     fn abort(mut self: Box<Self>) {
-        // Dropping the NamedTempFile removes it.
-        self.tmp.take();
+        self.remove_temp();
+    }
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        self.remove_temp();
     }
 }
 
@@ -206,34 +370,61 @@ impl Storage for LocalStorage {
     }
 
     fn get(&self, key: &str) -> Result<Box<dyn Read + Send>, StorageError> {
-        let path = self.path(key);
-        let f = fs::File::open(&path).map_err(|e| self.err("opening", &path, e))?;
+        let f = self.open_file(key)?.ok_or_else(|| StorageError::NotFound {
+            storage: self.name.clone(),
+            location: self.path(key).display().to_string(),
+        })?;
         Ok(Box::new(io::BufReader::with_capacity(1 << 20, f)))
     }
 
+    fn open_file(&self, key: &str) -> Result<Option<fs::File>, StorageError> {
+        let Some((dir, name)) = self.parent(key, false)? else {
+            return Ok(None);
+        };
+        match rustix::fs::openat(
+            &dir,
+            name,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+        ) {
+            Ok(fd) => Ok(Some(fs::File::from(fd))),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(self.err("opening", &self.path(key), e.into())),
+        }
+    }
+
     fn stat(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
-        let path = self.path(key);
-        match fs::metadata(&path) {
-            Ok(md) if md.is_file() => Ok(Some(self.meta(key.to_string(), &md))),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.err("reading metadata of", &path, e)),
+        let Some((dir, name)) = self.parent(key, false)? else {
+            return Ok(None);
+        };
+        match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
+                Ok(Some(self.meta(key.to_string(), &st)))
+            }
+            Ok(_) | Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(self.err("reading metadata of", &self.path(key), e.into())),
         }
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
         let mut out = Vec::new();
-        self.walk(&self.root, prefix, &mut out)?;
+        let root = match self.open_root() {
+            Ok(r) => r,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(self.err("listing", &self.root, e)),
+        };
+        self.walk(&root, "", prefix, &mut out)?;
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }
 
     fn delete(&self, key: &str) -> Result<(), StorageError> {
-        let path = self.path(key);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(self.err("deleting", &path, e)),
+        let Some((dir, name)) = self.parent(key, false)? else {
+            return Ok(());
+        };
+        match rustix::fs::unlinkat(&dir, name, AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+            Err(e) => Err(self.err("deleting", &self.path(key), e.into())),
         }
     }
 
@@ -269,27 +460,38 @@ impl Storage for LocalStorage {
     }
 
     fn preflight(&self) -> Result<(), StorageError> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.root)
-            .map_err(|e| self.err("creating directory", &self.root, e))?;
-        tempfile::Builder::new()
-            .prefix(".sqlguard-preflight.")
-            .suffix(TEMP_SUFFIX)
-            .tempfile_in(&self.root)
-            .map(drop)
-            .map_err(|e| self.err("writing a test file in", &self.root, e))
+        let root = self
+            .open_dir(&[], true)
+            .map_err(|e| self.err("creating directory", &self.root, e))?
+            .expect("created");
+        let probe = format!(".sqlguard-preflight.{:08x}{TEMP_SUFFIX}", fastrand::u32(..));
+        rustix::fs::openat(
+            &root,
+            probe.as_str(),
+            OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(|e| self.err("writing a test file in", &self.root, e.into()))?;
+        let _ = rustix::fs::unlinkat(&root, probe.as_str(), AtFlags::empty());
+        Ok(())
     }
 
     fn lock(&self, name: &str) -> Result<StorageLock, StorageError> {
-        let path = self.path(&format!("{name}.lock"));
-        let path = match (path.parent(), path.file_name()) {
-            (Some(dir), Some(file)) => dir.join(format!(".{}", file.to_string_lossy())),
-            _ => path,
+        // `main/index` locks `main/.index.lock`.
+        let key = match name.rsplit_once('/') {
+            Some((d, f)) => format!("{d}/.{f}.lock"),
+            None => format!(".{name}.lock"),
         };
-        self.ensure_parent(&path)?;
-        StorageLock::acquire(&path).map_err(|e| self.err("locking", &path, e))
+        let path = self.path(&key);
+        let (dir, file) = self.parent(&key, true)?.expect("created");
+        let fd = rustix::fs::openat(
+            &dir,
+            file,
+            OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(|e| self.err("locking", &path, e.into()))?;
+        StorageLock::from_file(fs::File::from(fd)).map_err(|e| self.err("locking", &path, e))
     }
 }
 
@@ -332,5 +534,52 @@ mod tests {
             }
         }
         panic!("second commit replaced the object");
+    }
+
+    /// Issue 10, item 4: no read, write or delete leaves the root, through a key or a link.
+    #[test]
+    fn nothing_leaves_the_root_through_keys_or_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::create_dir_all(outside.join("daily")).unwrap();
+        fs::write(outside.join("secret"), b"not yours").unwrap();
+        fs::write(outside.join("daily/x.sql.zst"), b"not yours").unwrap();
+        let root = dir.path().join("root");
+        let s = LocalStorage::new("local", &root);
+        s.preflight().unwrap();
+        for key in [
+            "/etc/passwd",
+            "../outside/secret",
+            "main/../../outside/secret",
+            "main//x",
+            "main/./x",
+            "",
+            "main/x/",
+        ] {
+            assert!(
+                matches!(s.get(key), Err(StorageError::InvalidKey { .. })),
+                "{key}"
+            );
+            assert!(s.delete(key).is_err(), "{key}");
+            assert!(s.put_bytes(key, b"x").is_err(), "{key}");
+            assert!(s.stat(key).is_err(), "{key}");
+        }
+        // A directory inside the root that is a link to somewhere else.
+        fs::create_dir_all(root.join("main")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("main/db")).unwrap();
+        std::os::unix::fs::symlink(outside.join("secret"), root.join("main/file")).unwrap();
+        assert!(s.delete("main/db/daily/x.sql.zst").is_err());
+        assert!(s.get("main/db/daily/x.sql.zst").is_err());
+        assert!(s.get("main/file").is_err());
+        assert!(s.put_bytes("main/db/new", b"x").is_err());
+        assert_eq!(s.stat("main/file").unwrap(), None);
+        assert!(s.list("main/").unwrap().is_empty());
+        s.delete("main/file").unwrap();
+        assert_eq!(
+            fs::read(outside.join("daily/x.sql.zst")).unwrap(),
+            b"not yours"
+        );
+        assert_eq!(fs::read(outside.join("secret")).unwrap(), b"not yours");
+        assert!(!outside.join("new").exists());
     }
 }

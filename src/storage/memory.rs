@@ -77,6 +77,7 @@ impl Storage for MemoryStorage {
         key: &str,
         _size_hint: Option<u64>,
     ) -> Result<Box<dyn ObjectWriter>, StorageError> {
+        super::check_key(&self.name, key)?;
         Ok(Box::new(MemoryWriter {
             storage: self.clone(),
             key: key.to_string(),
@@ -84,6 +85,7 @@ impl Storage for MemoryStorage {
         }))
     }
     fn put_bytes(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
+        super::check_key(&self.name, key)?;
         self.objects
             .lock()
             .expect("poisoned")
@@ -91,6 +93,7 @@ impl Storage for MemoryStorage {
         Ok(())
     }
     fn get(&self, key: &str) -> Result<Box<dyn Read + Send>, StorageError> {
+        super::check_key(&self.name, key)?;
         match self.objects.lock().expect("poisoned").get(key) {
             Some(v) => Ok(Box::new(io::Cursor::new(v.clone()))),
             None => Err(StorageError::NotFound {
@@ -100,6 +103,7 @@ impl Storage for MemoryStorage {
         }
     }
     fn stat(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
+        super::check_key(&self.name, key)?;
         Ok(self
             .objects
             .lock()
@@ -112,6 +116,7 @@ impl Storage for MemoryStorage {
             }))
     }
     fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
+        super::check_prefix(&self.name, prefix)?;
         Ok(self
             .objects
             .lock()
@@ -126,14 +131,16 @@ impl Storage for MemoryStorage {
             .collect())
     }
     fn delete(&self, key: &str) -> Result<(), StorageError> {
+        super::check_key(&self.name, key)?;
         self.objects.lock().expect("poisoned").remove(key);
         Ok(())
     }
     fn orphans(
         &self,
-        _prefix: &str,
+        prefix: &str,
         _older_than: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<Orphan>, StorageError> {
+        super::check_prefix(&self.name, prefix)?;
         // Uncommitted writes live in their writer only: nothing is ever left behind.
         Ok(Vec::new())
     }

@@ -48,12 +48,38 @@ pub enum StorageError {
     },
     #[error("storage '{storage}': {location} does not exist")]
     NotFound { storage: String, location: String },
+    /// A key that would leave the storage root or is not a key at all (from a tampered index,
+    /// say); refused before any I/O.
+    #[error("storage '{storage}': refusing key '{key}': {reason}")]
+    InvalidKey {
+        storage: String,
+        key: String,
+        reason: String,
+    },
     #[error("storage '{storage}' ({location}): {message}")]
     Remote {
         storage: String,
         location: String,
         message: String,
     },
+}
+
+/// Checks `key` for `storage` ([`crate::layout::check_key`]); every implementation calls it
+/// before any I/O.
+pub fn check_key(storage: &str, key: &str) -> Result<(), StorageError> {
+    crate::layout::check_key(key).map_err(|reason| StorageError::InvalidKey {
+        storage: storage.to_string(),
+        key: key.to_string(),
+        reason,
+    })
+}
+
+/// Checks a listing prefix: empty (everything) or a key, optionally ending with `/`.
+pub fn check_prefix(storage: &str, prefix: &str) -> Result<(), StorageError> {
+    if prefix.is_empty() {
+        return Ok(());
+    }
+    check_key(storage, prefix.strip_suffix('/').unwrap_or(prefix))
 }
 
 impl StorageError {
@@ -93,6 +119,11 @@ impl StorageLock {
             .write(true)
             .mode(0o600)
             .open(path)?;
+        Self::from_file(file)
+    }
+
+    /// Blocks until `file` is exclusively locked.
+    pub fn from_file(file: std::fs::File) -> std::io::Result<StorageLock> {
         file.lock()?;
         Ok(StorageLock { _file: file })
     }
@@ -101,6 +132,9 @@ impl StorageLock {
 /// A place that holds backup objects, manifests and indexes.
 ///
 /// The contract each implementation keeps (tested by one behaviour suite against all of them):
+/// - every key is checked with [`crate::layout::check_key`] before any I/O: an absolute key, a
+///   `.` or `..` component or an empty one is refused with `InvalidKey`, and nothing is ever
+///   read, written or deleted outside the storage root;
 /// - `put_stream` writes atomically: the key shows either nothing or the whole committed object;
 /// - `put_bytes` replaces an existing object atomically;
 /// - `get` and `get_bytes` of a missing key give `NotFound` and `Ok(None)` respectively;
@@ -122,6 +156,13 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn put_bytes(&self, key: &str, data: &[u8]) -> Result<(), StorageError>;
     /// Opens `key` for reading.
     fn get(&self, key: &str) -> Result<Box<dyn Read + Send>, StorageError>;
+    /// The object as a local file handle, when the storage keeps objects in local files
+    /// (`Ok(None)` otherwise, or when it does not exist): a restore reads such a copy twice
+    /// through one handle instead of spooling it, and a rename cannot swap it between the two.
+    fn open_file(&self, key: &str) -> Result<Option<std::fs::File>, StorageError> {
+        let _ = key;
+        Ok(None)
+    }
     /// Reads a small object whole; `Ok(None)` when it does not exist.
     fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         match self.get(key) {
@@ -318,6 +359,32 @@ pub mod behaviour {
         );
         s.delete(&odd).unwrap();
         assert!(s.stat(&odd).unwrap().is_none());
+        // Keys that would leave the root are refused before any I/O (issue 10).
+        for bad in [
+            "/etc/passwd",
+            "../x",
+            &k("../../x"),
+            &k("a//b"),
+            &k("./x"),
+            "",
+        ] {
+            assert!(
+                matches!(s.get(bad), Err(StorageError::InvalidKey { .. })),
+                "get {bad}"
+            );
+            assert!(
+                matches!(s.put_bytes(bad, b"x"), Err(StorageError::InvalidKey { .. })),
+                "put {bad}"
+            );
+            assert!(
+                matches!(s.delete(bad), Err(StorageError::InvalidKey { .. })),
+                "delete {bad}"
+            );
+            assert!(
+                matches!(s.stat(bad), Err(StorageError::InvalidKey { .. })),
+                "stat {bad}"
+            );
+        }
         // Lock is exclusive within the process too (it is per open file description).
         let l = s.lock(&k("index")).unwrap();
         drop(l);

@@ -532,6 +532,7 @@ impl Storage for S3Storage {
         key: &str,
         size_hint: Option<u64>,
     ) -> Result<Box<dyn ObjectWriter>, StorageError> {
+        super::check_key(&self.name, key)?;
         let initial = initial_part_size(size_hint);
         Ok(Box::new(S3Writer {
             storage: self.clone(),
@@ -547,6 +548,7 @@ impl Storage for S3Storage {
     }
 
     fn put_bytes(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
+        super::check_key(&self.name, key)?;
         let full = self.full_key(key);
         self.with_retry("uploading", key, || {
             self.meta.put_object(&full, data).map(|_| ())
@@ -554,6 +556,7 @@ impl Storage for S3Storage {
     }
 
     fn get(&self, key: &str) -> Result<Box<dyn Read + Send>, StorageError> {
+        super::check_key(&self.name, key)?;
         // Fail early (and clearly) on a missing object, then stream the body through a pipe.
         let Some(meta) = self.stat(key)? else {
             return Err(StorageError::NotFound {
@@ -589,6 +592,7 @@ impl Storage for S3Storage {
     }
 
     fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        super::check_key(&self.name, key)?;
         let full = self.full_key(key);
         let r = self.with_retry("reading", key, || match self.bucket.get_object(&full) {
             Ok(r) => Ok(Some(r.to_vec())),
@@ -603,6 +607,7 @@ impl Storage for S3Storage {
     }
 
     fn stat(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
+        super::check_key(&self.name, key)?;
         let full = self.full_key(key);
         self.with_retry("reading metadata of", key, || {
             match self.bucket.head_object(&full) {
@@ -625,6 +630,7 @@ impl Storage for S3Storage {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
+        super::check_prefix(&self.name, prefix)?;
         let full = self.full_key(prefix);
         let pages = self.with_retry("listing", prefix, || self.bucket.list(full.clone(), None))?;
         let mut out: Vec<ObjectMeta> = pages
@@ -643,6 +649,7 @@ impl Storage for S3Storage {
     }
 
     fn delete(&self, key: &str) -> Result<(), StorageError> {
+        super::check_key(&self.name, key)?;
         let full = self.full_key(key);
         self.with_retry("deleting", key, || match self.bucket.delete_object(&full) {
             Ok(_) | Err(S3Error::HttpFailWithBody(404, _)) => Ok(()),
@@ -655,6 +662,7 @@ impl Storage for S3Storage {
         prefix: &str,
         older_than: DateTime<Utc>,
     ) -> Result<Vec<Orphan>, StorageError> {
+        super::check_prefix(&self.name, prefix)?;
         let full = self.full_key(prefix);
         let listed = self.with_retry("listing incomplete uploads under", prefix, || {
             self.bucket.list_multiparts_uploads(Some(&full), None)
@@ -692,6 +700,7 @@ impl Storage for S3Storage {
     }
 
     fn remove_orphan(&self, orphan: &Orphan) -> Result<(), StorageError> {
+        super::check_key(&self.name, &orphan.key)?;
         let Some(id) = &orphan.upload_id else {
             return Ok(());
         };
