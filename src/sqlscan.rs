@@ -1,0 +1,926 @@
+//! Reading a dump's SQL as statements, the way the `mariadb`/`mysql` client splits it, without
+//! buffering it: quotes (`'`, `"`, `` ` ``, with backslash escapes), comments (`-- `, `#`,
+//! `/* */`), executable comments (`/*!50003 … */`, `/*M!100101 … */`, whose content is code),
+//! and `DELIMITER` lines.
+//!
+//! [`Splitter::feed`] takes chunks of any size and reports, per statement, its bytes in order
+//! ([`Event::Bytes`]), its head once known ([`Event::Head`]: the first [`HEAD_LEN`] bytes of
+//! code, comments dropped and whitespace collapsed, enough to classify it), and its end
+//! ([`Event::End`]). Memory is bounded by the head, whatever the statement's size. Outside
+//! quotes and comments a backslash is a client command (`\!` runs a shell), which a dump never
+//! holds: it is reported as [`Event::ClientCommand`].
+//!
+//! [`classify`] turns a head into a [`Kind`]; [`Policy`] decides whether a restore may run it.
+//! This module does no I/O.
+
+/// Bytes of code kept to classify a statement.
+pub const HEAD_LEN: usize = 512;
+
+/// Executable comments gated on this version or later run on no server: they are comments.
+const NEVER_VERSION: u32 = 900_000;
+
+/// What the splitter reports.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// Bytes of the current statement, in order (the delimiter and what follows it up to the
+    /// next statement belong to it).
+    Bytes(&'a [u8]),
+    /// The head of the current statement, once known (before or after some of its bytes).
+    Head(&'a Head),
+    /// The current statement ended.
+    End,
+    /// A backslash outside quotes and comments: a client command.
+    ClientCommand(u8),
+}
+
+/// The start of a statement's code: comments dropped, executable comments opened, whitespace
+/// collapsed to one space, quotes kept as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Head {
+    pub text: Vec<u8>,
+    /// A `DELIMITER` line: the new delimiter.
+    pub delimiter: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Normal,
+    /// In a quote; the byte that closes it.
+    Quote(u8),
+    /// After a backslash inside a `'` or `"` quote.
+    Escape(u8),
+    /// Saw `-` in normal text: a comment if another `-` and a space follow.
+    Dash,
+    /// Saw `--`: a comment if whitespace (or the line's end) follows.
+    DashDash,
+    LineComment,
+    /// Saw `/`: a comment if `*` follows.
+    Slash,
+    /// Just after `/*`: `!` or `M!` makes it executable.
+    CommentStart,
+    /// Saw `/*M`.
+    CommentM,
+    /// Digits of an executable comment's version, so far.
+    ExecVersion(u32),
+    /// In a comment; whether its content is code, and whether a `*` was just seen.
+    Comment {
+        exec: bool,
+        star: bool,
+    },
+    /// The rest of a `DELIMITER` line.
+    DelimiterLine,
+}
+
+/// A streaming statement splitter; see the module docs.
+#[derive(Debug)]
+pub struct Splitter {
+    state: State,
+    delimiter: Vec<u8>,
+    /// How many bytes of the delimiter matched so far.
+    matched: usize,
+    head: Head,
+    head_done: bool,
+    /// The statement holds only whitespace and comments so far.
+    blank: bool,
+    at_line_start: bool,
+    /// Bytes of a possible `DELIMITER` keyword at the start of a line.
+    keyword: usize,
+    last_space: bool,
+    new_delimiter: Vec<u8>,
+}
+
+impl Default for Splitter {
+    fn default() -> Self {
+        Splitter::new()
+    }
+}
+
+const DELIMITER_WORD: &[u8] = b"DELIMITER";
+
+impl Splitter {
+    /// A splitter at the start of a dump (delimiter `;`).
+    pub fn new() -> Splitter {
+        Splitter {
+            state: State::Normal,
+            delimiter: b";".to_vec(),
+            matched: 0,
+            head: Head::default(),
+            head_done: false,
+            blank: true,
+            at_line_start: true,
+            keyword: 0,
+            last_space: true,
+            new_delimiter: Vec::new(),
+        }
+    }
+
+    /// The current delimiter.
+    pub fn delimiter(&self) -> &[u8] {
+        &self.delimiter
+    }
+
+    fn push_head(&mut self, b: u8) {
+        if self.head_done {
+            return;
+        }
+        let space = b.is_ascii_whitespace();
+        if space {
+            if self.last_space || self.head.text.is_empty() {
+                return;
+            }
+            self.head.text.push(b' ');
+        } else {
+            self.head.text.push(b);
+        }
+        self.last_space = space;
+    }
+
+    fn code(&mut self, b: u8) {
+        if !b.is_ascii_whitespace() {
+            self.blank = false;
+        }
+        self.push_head(b);
+    }
+
+    /// Feeds the next chunk of the dump; `on` receives the events in order.
+    ///
+    /// Fails only when `on` fails (the caller's I/O), returning its error.
+    pub fn feed<E>(
+        &mut self,
+        chunk: &[u8],
+        on: &mut dyn FnMut(Event) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut start = 0;
+        for (i, &b) in chunk.iter().enumerate() {
+            let ended = self.step(b, on)?;
+            if ended {
+                on(Event::Bytes(&chunk[start..=i]))?;
+                self.finish_head(on)?;
+                on(Event::End)?;
+                self.reset();
+                start = i + 1;
+            } else if !self.head_done && self.head.text.len() >= HEAD_LEN {
+                self.head_done = true;
+                on(Event::Head(&self.head))?;
+            }
+        }
+        if start < chunk.len() {
+            on(Event::Bytes(&chunk[start..]))?;
+        }
+        Ok(())
+    }
+
+    /// Ends the dump: reports the last statement (one without a delimiter, or only comments).
+    ///
+    /// Fails only when `on` fails.
+    pub fn finish<E>(&mut self, on: &mut dyn FnMut(Event) -> Result<(), E>) -> Result<(), E> {
+        if self.keyword > 0 {
+            for &k in &DELIMITER_WORD[..self.keyword] {
+                self.code(k);
+            }
+        }
+        self.finish_head(on)?;
+        on(Event::End)?;
+        self.reset();
+        Ok(())
+    }
+
+    fn finish_head<E>(&mut self, on: &mut dyn FnMut(Event) -> Result<(), E>) -> Result<(), E> {
+        if !self.head_done {
+            self.head_done = true;
+            while self.head.text.last() == Some(&b' ') {
+                self.head.text.pop();
+            }
+            on(Event::Head(&self.head))?;
+        }
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.head = Head::default();
+        self.head_done = false;
+        self.blank = true;
+        self.matched = 0;
+        self.keyword = 0;
+        self.last_space = true;
+        if self.state != State::Normal {
+            self.state = State::Normal;
+        }
+    }
+
+    /// Advances by one byte; returns whether the statement ended with it.
+    fn step<E>(&mut self, b: u8, on: &mut dyn FnMut(Event) -> Result<(), E>) -> Result<bool, E> {
+        let line_start = self.at_line_start;
+        self.at_line_start = b == b'\n';
+        match self.state {
+            State::Normal => {
+                // A `DELIMITER` client command, at the start of a line of a blank statement.
+                if self.blank
+                    && (line_start || self.keyword > 0)
+                    && self.keyword < DELIMITER_WORD.len()
+                {
+                    if b.to_ascii_uppercase() == DELIMITER_WORD[self.keyword] {
+                        // Not code yet: it may still turn out to be an ordinary word.
+                        self.keyword += 1;
+                        return Ok(false);
+                    } else if self.keyword > 0 {
+                        // An ordinary word after all: its letters are code.
+                        for &k in &DELIMITER_WORD[..self.keyword] {
+                            self.code(k);
+                        }
+                        self.keyword = 0;
+                    }
+                } else if self.keyword == DELIMITER_WORD.len() {
+                    self.keyword = 0;
+                    if b == b' ' || b == b'\t' {
+                        self.state = State::DelimiterLine;
+                        self.new_delimiter.clear();
+                        return Ok(false);
+                    }
+                    for &k in DELIMITER_WORD {
+                        self.code(k);
+                    }
+                }
+                // The delimiter.
+                if b == self.delimiter[self.matched] {
+                    self.matched += 1;
+                    if self.matched == self.delimiter.len() {
+                        self.matched = 0;
+                        return Ok(true);
+                    }
+                    return Ok(false);
+                }
+                if self.matched > 0 {
+                    let partial = self.delimiter[..self.matched].to_vec();
+                    self.matched = 0;
+                    for p in partial {
+                        self.code(p);
+                    }
+                    if b == self.delimiter[0] {
+                        self.matched = 1;
+                        return Ok(false);
+                    }
+                }
+                match b {
+                    b'\'' | b'"' | b'`' => {
+                        self.state = State::Quote(b);
+                        self.code(b);
+                    }
+                    b'-' => self.state = State::Dash,
+                    b'#' => self.state = State::LineComment,
+                    b'/' => self.state = State::Slash,
+                    b'\\' => {
+                        self.blank = false;
+                        on(Event::ClientCommand(b))?;
+                        self.code(b);
+                    }
+                    _ => self.code(b),
+                }
+            }
+            State::Quote(q) => {
+                self.push_head(b);
+                if b == q {
+                    self.state = State::Normal;
+                } else if b == b'\\' && q != b'`' {
+                    self.state = State::Escape(q);
+                }
+            }
+            State::Escape(q) => {
+                self.push_head(b);
+                self.state = State::Quote(q);
+            }
+            State::Dash => {
+                if b == b'-' {
+                    self.state = State::DashDash;
+                } else {
+                    self.code(b'-');
+                    self.state = State::Normal;
+                    return self.step_again(b, on);
+                }
+            }
+            State::DashDash => {
+                if b.is_ascii_whitespace() || b.is_ascii_control() {
+                    self.state = if b == b'\n' {
+                        State::Normal
+                    } else {
+                        State::LineComment
+                    };
+                } else {
+                    self.code(b'-');
+                    self.code(b'-');
+                    self.state = State::Normal;
+                    return self.step_again(b, on);
+                }
+            }
+            State::LineComment => {
+                if b == b'\n' {
+                    self.state = State::Normal;
+                }
+            }
+            State::Slash => {
+                if b == b'*' {
+                    self.state = State::CommentStart;
+                } else {
+                    self.code(b'/');
+                    self.state = State::Normal;
+                    return self.step_again(b, on);
+                }
+            }
+            State::CommentStart => {
+                self.state = match b {
+                    b'!' => State::ExecVersion(0),
+                    b'M' => State::CommentM,
+                    b'*' => State::Comment {
+                        exec: false,
+                        star: true,
+                    },
+                    _ => State::Comment {
+                        exec: false,
+                        star: false,
+                    },
+                };
+            }
+            State::CommentM => {
+                self.state = if b == b'!' {
+                    State::ExecVersion(0)
+                } else {
+                    State::Comment {
+                        exec: false,
+                        star: b == b'*',
+                    }
+                };
+            }
+            State::ExecVersion(v) => {
+                if b.is_ascii_digit() {
+                    let v = v.saturating_mul(10).saturating_add(u32::from(b - b'0'));
+                    self.state = State::ExecVersion(v);
+                } else {
+                    // A version no server has (`/*M!999999\- enable the sandbox mode */`)
+                    // never runs: that is a plain comment.
+                    self.state = State::Comment {
+                        exec: v < NEVER_VERSION,
+                        star: false,
+                    };
+                    return self.step_again(b, on);
+                }
+            }
+            State::Comment { exec, star } => {
+                if star && b == b'/' {
+                    self.state = State::Normal;
+                    if exec {
+                        self.push_head(b' ');
+                    }
+                } else {
+                    if exec {
+                        if star {
+                            self.code(b'*');
+                        }
+                        if b != b'*' {
+                            self.code(b);
+                        }
+                    }
+                    self.state = State::Comment {
+                        exec,
+                        star: b == b'*',
+                    };
+                }
+            }
+            State::DelimiterLine => {
+                if b == b'\n' {
+                    let d: Vec<u8> = self.new_delimiter.trim_ascii().to_vec();
+                    self.state = State::Normal;
+                    self.head.text = b"DELIMITER".to_vec();
+                    if !d.is_empty() {
+                        self.delimiter = d.clone();
+                        self.head.delimiter = Some(d);
+                    }
+                    return Ok(true);
+                }
+                self.new_delimiter.push(b);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Processes `b` again in the state the previous byte left (a lookahead that failed).
+    fn step_again<E>(
+        &mut self,
+        b: u8,
+        on: &mut dyn FnMut(Event) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        self.at_line_start = false;
+        self.step(b, on)
+    }
+}
+
+/// What a statement does, from its head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// Only comments and whitespace.
+    Empty,
+    /// A `DELIMITER` client command.
+    Delimiter,
+    /// `SET …` of session or user variables.
+    Set,
+    /// `SET GLOBAL`, `SET PASSWORD`, … : reaches beyond the session.
+    SetGlobal,
+    /// `INSERT`/`REPLACE INTO <table>`.
+    Insert { table: Name },
+    /// `CREATE TABLE <table>`.
+    CreateTable { table: Name },
+    /// `DROP TABLE [IF EXISTS] <table>`.
+    DropTable { table: Name },
+    /// `ALTER TABLE <table>` (`DISABLE KEYS`, …).
+    AlterTable { table: Name },
+    /// `LOCK TABLES` / `UNLOCK TABLES`.
+    Lock,
+    /// Views, triggers, routines, events, sequences, indexes: created or dropped.
+    Object {
+        verb: String,
+        object: String,
+        name: Name,
+    },
+    /// `ALTER DATABASE <name> …` (the dump tools write it around routines).
+    AlterDatabase { database: Name },
+    /// `COMMIT`, `START TRANSACTION`, `DO …`, `SELECT SETVAL(…)`, …: harmless in a session.
+    Session,
+    /// `USE <database>`.
+    Use { database: Name },
+    /// Anything else, with its leading words.
+    Other(String),
+}
+
+/// An identifier as written: optionally qualified by a database.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Name {
+    pub database: Option<String>,
+    pub name: String,
+}
+
+/// Words and quoted identifiers of a head.
+fn tokens(text: &[u8]) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < text.len() {
+        let b = text[i];
+        if b.is_ascii_whitespace() {
+            i += 1;
+        } else if b == b'`' {
+            let mut name = Vec::new();
+            i += 1;
+            while i < text.len() {
+                if text[i] == b'`' {
+                    if text.get(i + 1) == Some(&b'`') {
+                        name.push(b'`');
+                        i += 2;
+                        continue;
+                    }
+                    i += 1;
+                    break;
+                }
+                name.push(text[i]);
+                i += 1;
+            }
+            out.push(Token::Ident(String::from_utf8_lossy(&name).into_owned()));
+        } else if b == b'\'' || b == b'"' {
+            // Skip a string.
+            i += 1;
+            while i < text.len() && text[i] != b {
+                if text[i] == b'\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            i += 1;
+            out.push(Token::Symbol(b));
+        } else if b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80 || b == b'@' {
+            let s = i;
+            while i < text.len()
+                && (text[i].is_ascii_alphanumeric()
+                    || matches!(text[i], b'_' | b'$' | b'@')
+                    || text[i] >= 0x80)
+            {
+                i += 1;
+            }
+            out.push(Token::Word(
+                String::from_utf8_lossy(&text[s..i]).into_owned(),
+            ));
+        } else {
+            out.push(Token::Symbol(b));
+            i += 1;
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Word(String),
+    Ident(String),
+    Symbol(u8),
+}
+
+impl Token {
+    fn is(&self, word: &str) -> bool {
+        matches!(self, Token::Word(w) if w.eq_ignore_ascii_case(word))
+    }
+    fn upper(&self) -> String {
+        match self {
+            Token::Word(w) => w.to_ascii_uppercase(),
+            Token::Ident(i) => i.clone(),
+            Token::Symbol(b) => char::from(*b).to_string(),
+        }
+    }
+}
+
+/// Reads `[db.]name` at `t[i..]`.
+fn name_at(t: &[Token], i: usize) -> Name {
+    let part = |k: usize| match t.get(k) {
+        Some(Token::Ident(s)) | Some(Token::Word(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let first = part(i).unwrap_or_default();
+    if t.get(i + 1) == Some(&Token::Symbol(b'.')) {
+        if let Some(second) = part(i + 2) {
+            return Name {
+                database: Some(first),
+                name: second,
+            };
+        }
+    }
+    Name {
+        database: None,
+        name: first,
+    }
+}
+
+/// Object kinds a dump creates and drops, besides tables.
+const OBJECTS: &[&str] = &[
+    "VIEW",
+    "TRIGGER",
+    "FUNCTION",
+    "PROCEDURE",
+    "EVENT",
+    "SEQUENCE",
+    "INDEX",
+];
+/// Object kinds a restore of one database never creates or drops.
+const FOREIGN_OBJECTS: &[&str] = &[
+    "DATABASE",
+    "SCHEMA",
+    "USER",
+    "ROLE",
+    "SERVER",
+    "TABLESPACE",
+    "LOGFILE",
+    "PACKAGE",
+];
+/// Words that may stand between CREATE and the object kind.
+const CREATE_MODIFIERS: &[&str] = &[
+    "OR",
+    "REPLACE",
+    "ALGORITHM",
+    "DEFINER",
+    "SQL",
+    "SECURITY",
+    "INVOKER",
+    "UNDEFINED",
+    "MERGE",
+    "TEMPTABLE",
+    "AGGREGATE",
+    "UNIQUE",
+    "FULLTEXT",
+    "SPATIAL",
+    "IF",
+    "NOT",
+    "EXISTS",
+    "TEMPORARY",
+];
+
+/// Classifies a statement by its head.
+pub fn classify(head: &Head) -> Kind {
+    if head.delimiter.is_some() || head.text == b"DELIMITER" {
+        return Kind::Delimiter;
+    }
+    let t = tokens(&head.text);
+    let Some(first) = t.first() else {
+        return Kind::Empty;
+    };
+    let words: Vec<String> = t.iter().take(4).map(Token::upper).collect();
+    let other = || Kind::Other(words.join(" "));
+    match first.upper().as_str() {
+        "SET" => {
+            let reaches_out = t.iter().any(|w| {
+                w.is("GLOBAL")
+                    || w.is("PERSIST")
+                    || w.is("PERSIST_ONLY")
+                    || w.is("PASSWORD")
+                    || w.is("ROLE")
+                    || matches!(w, Token::Word(x) if x.to_ascii_uppercase().starts_with("@@GLOBAL")
+                        || x.to_ascii_uppercase().starts_with("@@PERSIST"))
+            });
+            if reaches_out {
+                Kind::SetGlobal
+            } else {
+                Kind::Set
+            }
+        }
+        "INSERT" | "REPLACE" => {
+            let mut i = 1;
+            while t.get(i).is_some_and(|w| {
+                w.is("IGNORE") || w.is("LOW_PRIORITY") || w.is("DELAYED") || w.is("HIGH_PRIORITY")
+            }) {
+                i += 1;
+            }
+            if t.get(i).is_some_and(|w| w.is("INTO")) {
+                i += 1;
+            }
+            Kind::Insert {
+                table: name_at(&t, i),
+            }
+        }
+        "LOCK" | "UNLOCK" if t.get(1).is_some_and(|w| w.is("TABLES") || w.is("TABLE")) => {
+            Kind::Lock
+        }
+        "COMMIT" | "ROLLBACK" | "BEGIN" | "DO" => Kind::Session,
+        "START" if t.get(1).is_some_and(|w| w.is("TRANSACTION")) => Kind::Session,
+        "SELECT" if t.get(1).is_some_and(|w| w.is("SETVAL") || w.is("NEXTVAL")) => Kind::Session,
+        "USE" => Kind::Use {
+            database: Name {
+                database: None,
+                name: name_at(&t, 1).name,
+            },
+        },
+        "ALTER" if t.get(1).is_some_and(|w| w.is("TABLE")) => Kind::AlterTable {
+            table: name_at(&t, 2),
+        },
+        "ALTER" if t.get(1).is_some_and(|w| w.is("DATABASE") || w.is("SCHEMA")) => {
+            Kind::AlterDatabase {
+                database: name_at(&t, 2),
+            }
+        }
+        verb @ ("CREATE" | "DROP") => {
+            // Skip modifiers (OR REPLACE, ALGORITHM=…, DEFINER=`u`@`h`, SQL SECURITY …) up to
+            // the word that says what is created or dropped.
+            let mut i = 1;
+            while let Some(w) = t.get(i) {
+                let skippable = match w {
+                    Token::Word(x) => {
+                        let u = x.to_ascii_uppercase();
+                        !(u == "TABLE"
+                            || OBJECTS.contains(&u.as_str())
+                            || FOREIGN_OBJECTS.contains(&u.as_str()))
+                            && (CREATE_MODIFIERS.contains(&u.as_str())
+                                || u == "CURRENT_USER"
+                                || u.starts_with('@'))
+                    }
+                    Token::Ident(_) => true,
+                    Token::Symbol(b) => matches!(b, b'=' | b'(' | b')' | b'@'),
+                };
+                if !skippable || i > 16 {
+                    break;
+                }
+                i += 1;
+            }
+            let Some(kind) = t.get(i).map(Token::upper) else {
+                return other();
+            };
+            let mut j = i + 1;
+            while t
+                .get(j)
+                .is_some_and(|w| w.is("IF") || w.is("NOT") || w.is("EXISTS"))
+            {
+                j += 1;
+            }
+            let name = name_at(&t, j);
+            match kind.as_str() {
+                "TABLE" if verb == "CREATE" => Kind::CreateTable { table: name },
+                "TABLE" => Kind::DropTable { table: name },
+                k if OBJECTS.contains(&k) => Kind::Object {
+                    verb: verb.to_string(),
+                    object: k.to_string(),
+                    name,
+                },
+                _ => other(),
+            }
+        }
+        _ => other(),
+    }
+}
+
+/// What a restore lets through: the statements a single-database dump holds, aimed at the
+/// target database only.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// The database the dump was taken from (an `ALTER DATABASE` of it is aimed at the target).
+    pub source: String,
+    /// The database being restored into.
+    pub target: String,
+}
+
+/// A policy's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// Run it with `ALTER DATABASE` aimed at the target instead (the dump named its source).
+    RetargetDatabase,
+    Refuse(String),
+}
+
+impl Policy {
+    /// Decides one statement.
+    pub fn check(&self, kind: &Kind) -> Verdict {
+        let qualified = |n: &Name, what: &str| match &n.database {
+            Some(db) if db != &self.target => Verdict::Refuse(format!(
+                "{what} names another database (`{db}`.`{}`)",
+                n.name
+            )),
+            _ => Verdict::Allow,
+        };
+        match kind {
+            Kind::Empty | Kind::Delimiter | Kind::Set | Kind::Lock | Kind::Session => {
+                Verdict::Allow
+            }
+            Kind::Insert { table } => qualified(table, "an INSERT"),
+            Kind::CreateTable { table } => qualified(table, "a CREATE TABLE"),
+            Kind::DropTable { table } => qualified(table, "a DROP TABLE"),
+            Kind::AlterTable { table } => qualified(table, "an ALTER TABLE"),
+            Kind::Object {
+                verb, object, name, ..
+            } => qualified(name, &format!("a {verb} {object}")),
+            Kind::AlterDatabase { database } if database.name == self.target => Verdict::Allow,
+            Kind::AlterDatabase { database } if database.name == self.source => {
+                Verdict::RetargetDatabase
+            }
+            Kind::AlterDatabase { database } => {
+                Verdict::Refuse(format!("it alters another database (`{}`)", database.name))
+            }
+            Kind::SetGlobal => Verdict::Refuse(
+                "it sets a global variable, a password or a role, which a dump never does".into(),
+            ),
+            Kind::Use { database } => Verdict::Refuse(format!(
+                "it switches to database `{}`; a sqlguard dump holds one database and never does",
+                database.name
+            )),
+            Kind::Other(words) => Verdict::Refuse(format!(
+                "`{words} …` is not a statement a database dump holds"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Splits `text` fed in chunks of `size`, returning (statement text, head, kind) triples.
+    fn split(text: &[u8], size: usize) -> Vec<(String, Kind)> {
+        let mut s = Splitter::new();
+        let mut out = Vec::new();
+        let mut cur = Vec::new();
+        let mut kind = None;
+        let mut handle = |e: Event| -> Result<(), ()> {
+            match e {
+                Event::Bytes(b) => cur.extend_from_slice(b),
+                Event::Head(h) => kind = Some(classify(h)),
+                Event::End => {
+                    out.push((
+                        String::from_utf8_lossy(&std::mem::take(&mut cur)).into_owned(),
+                        kind.take().expect("head before end"),
+                    ));
+                }
+                Event::ClientCommand(_) => {}
+            }
+            Ok(())
+        };
+        for c in text.chunks(size) {
+            s.feed(c, &mut handle).unwrap();
+        }
+        s.finish(&mut handle).unwrap();
+        out
+    }
+
+    const DUMP: &str = "/*M!999999\\- enable the sandbox mode */ \n-- MariaDB dump 10.19\n/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;\n/*!40101 SET NAMES utf8mb4 */;\n\n--\n-- Table structure for table `t;x`\n--\n\nDROP TABLE IF EXISTS `t;x`;\n/*!40101 SET @saved_cs_client     = @@character_set_client */;\nCREATE TABLE `t;x` (\n  `a` int(11) DEFAULT NULL COMMENT 'semi; colon -- not a comment',\n  `b` text\n) ENGINE=InnoDB;\nLOCK TABLES `t;x` WRITE;\n/*!40000 ALTER TABLE `t;x` DISABLE KEYS */;\nINSERT INTO `t;x` VALUES\n(1,'it''s; \\'fine\\' /* no */'),\n(2,\"dq;\\\"\");\nUNLOCK TABLES;\nDELIMITER ;;\n/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER tr BEFORE INSERT ON `t;x` FOR EACH ROW BEGIN SET NEW.a = 1; SET NEW.b = 'x;;y'; END */;;\nDELIMITER ;\n/*!50003 DROP PROCEDURE IF EXISTS `p` */;\nDELIMITER ;;\nCREATE DEFINER=`root`@`localhost` PROCEDURE `p`()\nBEGIN\n  SELECT 1;\nEND ;;\nDELIMITER ;\n-- Dump completed on 2026-11-29  1:00:00\n";
+
+    #[test]
+    fn a_dump_splits_the_way_the_client_splits_it_whatever_the_chunks() {
+        let want = split(DUMP.as_bytes(), DUMP.len());
+        for size in [1, 2, 3, 7, 64] {
+            assert_eq!(split(DUMP.as_bytes(), size), want, "chunk size {size}");
+        }
+        let kinds: Vec<&Kind> = want.iter().map(|(_, k)| k).collect();
+        let t = |n: &str| Name {
+            database: None,
+            name: n.into(),
+        };
+        assert_eq!(
+            kinds,
+            vec![
+                &Kind::Set,
+                &Kind::Set,
+                &Kind::DropTable { table: t("t;x") },
+                &Kind::Set,
+                &Kind::CreateTable { table: t("t;x") },
+                &Kind::Lock,
+                &Kind::AlterTable { table: t("t;x") },
+                &Kind::Insert { table: t("t;x") },
+                &Kind::Lock,
+                &Kind::Delimiter,
+                &Kind::Object {
+                    verb: "CREATE".into(),
+                    object: "TRIGGER".into(),
+                    name: t("tr")
+                },
+                &Kind::Delimiter,
+                &Kind::Object {
+                    verb: "DROP".into(),
+                    object: "PROCEDURE".into(),
+                    name: t("p")
+                },
+                &Kind::Delimiter,
+                &Kind::Object {
+                    verb: "CREATE".into(),
+                    object: "PROCEDURE".into(),
+                    name: t("p")
+                },
+                &Kind::Delimiter,
+                &Kind::Empty,
+            ]
+        );
+        // Nothing is lost or duplicated: the statements put back together are the dump.
+        let joined: String = want.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(joined, DUMP);
+        assert!(want[7].0.contains("(2,\"dq;\\\"\");"), "{}", want[7].0);
+    }
+
+    #[test]
+    fn client_commands_outside_quotes_are_reported() {
+        let mut s = Splitter::new();
+        let mut seen = Vec::new();
+        let mut on = |e: Event| -> Result<(), ()> {
+            if let Event::ClientCommand(b) = e {
+                seen.push(b);
+            }
+            Ok(())
+        };
+        s.feed(
+            b"INSERT INTO t VALUES ('a\\!b');\n/* \\! no */\n\\! touch /tmp/x\n",
+            &mut on,
+        )
+        .unwrap();
+        assert_eq!(seen, vec![b'\\']);
+    }
+
+    #[test]
+    fn the_policy_refuses_what_a_single_database_dump_never_holds() {
+        let p = Policy {
+            source: "shop".into(),
+            target: "shop_copy".into(),
+        };
+        let verdict = |sql: &str| {
+            let (_, k) = split(sql.as_bytes(), 5).into_iter().next().unwrap();
+            p.check(&k)
+        };
+        for sql in [
+            "SET NAMES utf8mb4;",
+            "/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE */;",
+            "INSERT INTO `t` VALUES (1);",
+            "INSERT INTO `shop_copy`.`t` VALUES (1);",
+            "CREATE TABLE t (a int);",
+            "/*!50001 CREATE ALGORITHM=UNDEFINED */ /*!50013 DEFINER=`root`@`localhost` SQL SECURITY DEFINER */ /*!50001 VIEW `v` AS select 1 AS `x` */;",
+            "DROP TABLE IF EXISTS `t`;",
+            "LOCK TABLES `t` WRITE;",
+            "COMMIT;",
+            "-- only a comment\n",
+        ] {
+            assert_eq!(verdict(sql), Verdict::Allow, "{sql}");
+        }
+        assert_eq!(
+            verdict("ALTER DATABASE `shop` CHARACTER SET latin1 ;"),
+            Verdict::RetargetDatabase
+        );
+        for sql in [
+            "DROP DATABASE victim;",
+            "/*!40000 DROP DATABASE victim */;",
+            "drop schema victim;",
+            "USE other_db;",
+            "INSERT INTO `victim`.`t` VALUES (1);",
+            "DROP TABLE IF EXISTS victim.t;",
+            "SET GLOBAL general_log = 1;",
+            "SET @x = 1, GLOBAL read_only = 1;",
+            "SET @@global.read_only = 1;",
+            "SET PASSWORD FOR root = 'x';",
+            "GRANT ALL ON *.* TO x;",
+            "CREATE USER x;",
+            "CREATE DATABASE y;",
+            "SELECT * FROM mysql.user INTO OUTFILE '/tmp/x';",
+            "LOAD DATA INFILE '/etc/passwd' INTO TABLE t;",
+            "SHUTDOWN;",
+            "INSTALL SONAME 'x';",
+            "ALTER DATABASE other CHARACTER SET latin1;",
+            "system touch /tmp/x;",
+        ] {
+            assert!(matches!(verdict(sql), Verdict::Refuse(_)), "{sql}");
+        }
+    }
+}
