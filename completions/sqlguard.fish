@@ -96,7 +96,7 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -l no-progress
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -s h -l help -d 'Print help'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -l storage -d 'The storage to read from (default: the first that holds a good copy)' -r
-complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -s o -l output -d 'Output file (written to a temp name, renamed when every check passed); `-` or absent: stdout' -r -F
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -s o -l output -d 'Output file (written to a temp name, renamed when every check passed); `-` or absent: stdout (written once the copy is proven)' -r -F
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -s c -l config -d 'YAML config file [env: SQLGUARD_CONFIG]' -r -F
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -s d -l decompress -d 'Write the plain SQL instead of the compressed file'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -l json -d 'Print the result as a versioned JSON document on stdout'

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
+use crate::config::settings::Unknown;
 use crate::config::{BackupTypeSettings, ServerSettings, Settings};
 use crate::index::{BackupRecord, IndexStore, Status};
 use crate::layout;
@@ -58,15 +59,6 @@ impl BackupOutcome {
             && !self.interrupted
             && self.records.iter().all(|r| r.status == Status::Success)
     }
-}
-
-/// A request that cannot run at all; maps to exit code 2.
-#[derive(Debug, thiserror::Error)]
-pub enum BackupError {
-    #[error("unknown backup type '{0}' (configured: {1}); add it under backup_types or pick another with --type")]
-    UnknownType(String, String),
-    #[error("unknown server '{0}' (configured: {1})")]
-    UnknownServer(String, String),
 }
 
 /// A storage of the run, and why it cannot be used (its preflight check failed), if it cannot.
@@ -135,34 +127,14 @@ impl Attempt<'_> {
 /// recorded in the outcome and the indexes. `cancel` is set by the signal handler.
 /// Checks that the request names a configured type and servers; returns the type.
 ///
-/// Fails with `UnknownType` or `UnknownServer` (exit code 2).
+/// Fails with [`Unknown`] (exit code 2).
 pub fn validate<'a>(
     settings: &'a Settings,
     req: &BackupRequest,
-) -> Result<&'a BackupTypeSettings, BackupError> {
-    let btype = settings.backup_type(&req.backup_type).ok_or_else(|| {
-        BackupError::UnknownType(
-            req.backup_type.clone(),
-            settings
-                .backup_types
-                .iter()
-                .map(|t| t.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        )
-    })?;
+) -> Result<&'a BackupTypeSettings, Unknown> {
+    let btype = settings.backup_type(&req.backup_type)?;
     for s in &req.servers {
-        if !settings.servers.iter().any(|c| &c.name == s) {
-            return Err(BackupError::UnknownServer(
-                s.clone(),
-                settings
-                    .servers
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ));
-        }
+        settings.server(s)?;
     }
     Ok(btype)
 }
@@ -172,14 +144,18 @@ pub fn run(
     req: &BackupRequest,
     ui: &Ui,
     cancel: &Arc<AtomicBool>,
-) -> Result<BackupOutcome, BackupError> {
+) -> Result<BackupOutcome, Unknown> {
     let btype = validate(settings, req)?;
     let sctx = storage::StorageContext::new(settings, ui);
     let mut outcome = BackupOutcome::default();
     // Open and check every storage first: a storage that is down, or whose bucket or
     // credentials are wrong, fails fast and alone, before any dump runs.
     let mut storages: Vec<Target> = Vec::new();
-    for st in btype.storages.iter().filter_map(|n| settings.storage(n)) {
+    for st in btype
+        .storages
+        .iter()
+        .filter_map(|n| settings.storage(n).ok())
+    {
         match storage::open(st, &sctx) {
             Ok(s) => {
                 let broken = s.preflight().err().map(|e| e.to_string());

@@ -33,21 +33,13 @@ pub struct RecordFilter {
 impl RecordFilter {
     /// Checks that the servers and storage named are configured.
     ///
-    /// Fails with a message naming the unknown one.
-    pub fn validate(&self, settings: &Settings) -> Result<(), String> {
+    /// Fails with [`Unknown`] naming the unknown one (exit code 2).
+    pub fn validate(&self, settings: &Settings) -> Result<(), crate::config::settings::Unknown> {
         for name in &self.servers {
-            if !settings.servers.iter().any(|c| &c.name == name) {
-                return Err(format!(
-                    "unknown server '{name}' (see `sqlguard config show`)"
-                ));
-            }
+            settings.server(name)?;
         }
         if let Some(name) = &self.storage {
-            if settings.storage(name).is_none() {
-                return Err(format!(
-                    "unknown storage '{name}' (see `sqlguard config show`)"
-                ));
-            }
+            settings.storage(name)?;
         }
         Ok(())
     }

@@ -155,6 +155,7 @@ fn backup_groups(
             );
             if let Some(iv) = settings
                 .backup_type(t)
+                .ok()
                 .and_then(|bt| bt.schedule.as_deref())
                 .and_then(|s| crate::schedule::max_interval(s, now))
             {

@@ -556,30 +556,41 @@ pub fn execute(
     query(server, client, defaults, what, sql).map(drop)
 }
 
-/// Starts the client reading SQL from its stdin into `database` (a restore).
+/// Starts the client reading SQL from its stdin, with `extra` options after the connection's
+/// (`--database=…`, `--sandbox`, …). `what` names the job in errors.
 ///
 /// Fails when the client cannot be started.
-pub fn restore_child(
+pub fn client_child(
     server: &ServerSettings,
     client: &ToolInfo,
     defaults: &DefaultsFile,
-    database: &str,
+    extra: &[String],
+    what: &'static str,
 ) -> Result<std::process::Child, MysqlError> {
     crate::process::command(&client.program)
         .arg(defaults.arg())
         .args(tls_args(client.flavor, server))
-        .arg("--default-character-set=utf8mb4")
-        .arg("--max-allowed-packet=1G")
-        .arg(format!("--database={database}"))
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| MysqlError::Query {
             server: server.name.clone(),
-            what: "starting the restore",
+            what,
             message: format!("cannot run {}: {e}", client.program.display()),
         })
+}
+
+/// A tool's `--help` text (empty when it cannot be run), to learn which options it has.
+pub fn tool_help(tool: &ToolInfo) -> String {
+    crate::process::command(&tool.program)
+        .args(["--no-defaults", "--help"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
 }
 
 /// A database of the server that a run does not back up, and why.

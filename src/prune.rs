@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::config::settings::Unknown;
 use crate::config::Settings;
 use crate::index::{BackupRecord, IndexStore};
 use crate::layout;
@@ -86,11 +87,6 @@ impl PruneOutcome {
     }
 }
 
-/// Unknown names in a request; maps to exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct PruneError(pub String);
-
 /// Plans and (unless `dry_run`) applies retention on every selected storage and server.
 ///
 /// Fails only for unknown names in the request; storage and index failures are in the outcome.
@@ -100,21 +96,15 @@ pub fn run(
     ui: &Ui,
     cancel: &AtomicBool,
     now: DateTime<Utc>,
-) -> Result<PruneOutcome, PruneError> {
+) -> Result<PruneOutcome, Unknown> {
     if let Some(t) = &req.backup_type {
-        if settings.backup_type(t).is_none() {
-            return Err(PruneError(format!("unknown backup type '{t}'")));
-        }
+        settings.backup_type(t)?;
     }
     if let Some(s) = &req.storage {
-        if settings.storage(s).is_none() {
-            return Err(PruneError(format!("unknown storage '{s}'")));
-        }
+        settings.storage(s)?;
     }
     for s in &req.servers {
-        if !settings.servers.iter().any(|c| &c.name == s) {
-            return Err(PruneError(format!("unknown server '{s}'")));
-        }
+        settings.server(s)?;
     }
     let mut out = PruneOutcome {
         dry_run: req.dry_run,

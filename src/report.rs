@@ -129,6 +129,7 @@ pub fn build(
             .find(|r| last_success.is_some_and(|l| r.id != l.id));
         let stale_after = settings
             .backup_type(btype)
+            .ok()
             .and_then(|t| t.schedule.as_deref())
             .and_then(|s| crate::schedule::stale_after(s, now));
         let age = last_success.map(|s| (now - s.finished_at).num_seconds().max(0));

@@ -14,10 +14,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::compress;
-use crate::config::{ServerSettings, Settings};
+use crate::config::Settings;
 use crate::index::{BackupRecord, IndexStore, Status, Verification};
-use crate::mysql::{self, DefaultsFile};
+use crate::mysql;
 use crate::pipeline::{CHUNK, TAIL};
+use crate::restore::RestoreError;
 use crate::storage::{self, Storage, StorageContext};
 use crate::ui::Ui;
 
@@ -70,12 +71,15 @@ pub fn check_copy(
     sql: Option<Box<dyn Write + Send>>,
     decode: bool,
     cancel: &AtomicBool,
-) -> Result<Checked, String> {
+) -> Result<Checked, RestoreError> {
     let key = record
         .key
         .as_ref()
-        .ok_or_else(|| format!("backup {} has no stored object (it failed)", record.id))?;
-    let mut src = storage.get(key).map_err(|e| e.to_string())?;
+        .ok_or_else(|| RestoreError::NoSuchBackup {
+            id: record.id.clone(),
+            storage: Some(record.storage.clone()),
+        })?;
+    let mut src = storage.get(key)?;
     let decode = decode || sql.is_some();
     let mut decoder = if decode {
         let sink = SqlSink {
@@ -83,7 +87,7 @@ pub fn check_copy(
             tail: Vec::new(),
             out: sql,
         };
-        Some(compress::write_decoder(record.compression, sink).map_err(|e| e.to_string())?)
+        Some(compress::write_decoder(record.compression, sink).map_err(RestoreError::Output)?)
     } else {
         None
     };
@@ -110,8 +114,7 @@ pub fn check_copy(
         hasher.update(&buf[..n]);
         checked.compressed_bytes += n as u64;
         if let Some(out) = compressed.as_mut() {
-            out.write_all(&buf[..n])
-                .map_err(|e| format!("writing the output: {e}"))?;
+            out.write_all(&buf[..n]).map_err(RestoreError::Output)?;
         }
         if let (Some(d), None) = (decoder.as_mut(), &decode_error) {
             if let Err(e) = d.write_all(&buf[..n]) {
@@ -171,86 +174,6 @@ pub fn check_copy(
     Ok(checked)
 }
 
-/// Connection to a server for restores: its defaults file and client.
-pub struct Target<'a> {
-    pub server: &'a ServerSettings,
-    defaults: DefaultsFile,
-    client: mysql::ToolInfo,
-}
-
-impl std::fmt::Debug for Target<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Target({})", self.server.name)
-    }
-}
-
-impl<'a> Target<'a> {
-    /// Prepares the client for `server`.
-    ///
-    /// Fails when the defaults file cannot be written or no client tool runs.
-    pub fn new(server: &'a ServerSettings) -> Result<Target<'a>, String> {
-        let defaults = DefaultsFile::create(server).map_err(|e| e.to_string())?;
-        let client = mysql::detect_tool(
-            &server.name,
-            server.client_tool.as_deref(),
-            mysql::CLIENT_TOOLS,
-            "client_tool",
-        )
-        .map_err(|e| e.to_string())?;
-        Ok(Target {
-            server,
-            defaults,
-            client,
-        })
-    }
-
-    /// Tables in `database`, `None` when it does not exist.
-    pub fn table_count(&self, database: &str) -> Result<Option<u64>, String> {
-        mysql::table_count(self.server, &self.client, &self.defaults, database)
-            .map_err(|e| e.to_string())
-    }
-
-    /// Runs one statement.
-    pub fn execute(&self, what: &'static str, sql: &str) -> Result<(), String> {
-        mysql::execute(self.server, &self.client, &self.defaults, what, sql)
-            .map_err(|e| e.to_string())
-    }
-
-    /// Streams `record`'s copy on `storage` into `database` (which must exist), checking the
-    /// copy on the way. Returns the checks; an error when the restore itself failed.
-    pub fn restore(
-        &self,
-        storage: &dyn Storage,
-        record: &BackupRecord,
-        database: &str,
-        cancel: &AtomicBool,
-    ) -> Result<Checked, String> {
-        let mut child = mysql::restore_child(self.server, &self.client, &self.defaults, database)
-            .map_err(|e| e.to_string())?;
-        let stderr = mysql::drain_stderr(&mut child);
-        let stdin = child.stdin.take().expect("stdin is piped");
-        let checked = check_copy(storage, record, None, Some(Box::new(stdin)), true, cancel);
-        let status = child.wait().map_err(|e| e.to_string())?;
-        let mut err = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
-        if let Some(p) = &self.server.password {
-            err = p.redact_in(&err);
-        }
-        let checked = checked?;
-        if !status.success() {
-            return Err(format!(
-                "{} failed ({status}){}",
-                self.client.program.display(),
-                if err.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {err}")
-                }
-            ));
-        }
-        Ok(checked)
-    }
-}
-
 /// Which copies to verify.
 #[derive(Debug, Clone, Default)]
 pub struct VerifyRequest {
@@ -297,31 +220,51 @@ pub fn select(records: &[BackupRecord], req: &VerifyRequest) -> Vec<BackupRecord
     picked
 }
 
+/// Why a verify run could not start (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("name the backups to verify (ids from `sqlguard list`), or pass --latest")]
+    NothingNamed,
+    #[error(transparent)]
+    Unknown(#[from] crate::config::settings::Unknown),
+    #[error("no successful backup with id {0} (see `sqlguard list`)")]
+    NoSuchBackup(String),
+}
+
+/// What a verify run found: each copy's result, and the indexes it could not read (a damaged
+/// index is a failure, never "nothing to verify").
+#[derive(Debug, Default)]
+pub struct VerifyOutcome {
+    pub results: Vec<VerifyResult>,
+    pub errors: Vec<String>,
+}
+
 /// Verifies every selected copy and records the outcome in its index.
 ///
-/// Fails only for a request that names nothing to verify; each copy's outcome is in the results.
+/// Fails only for a request that names nothing to verify, an unknown name, or an id without a
+/// successful copy; each copy's outcome, and each unreadable index, is in the outcome.
 pub fn run(
     settings: &Settings,
     req: &VerifyRequest,
     ui: &Ui,
     cancel: &AtomicBool,
-) -> Result<Vec<VerifyResult>, String> {
+) -> Result<VerifyOutcome, VerifyError> {
     if req.ids.is_empty() && !req.latest {
-        return Err(
-            "name the backups to verify (ids from `sqlguard list`), or pass --latest".into(),
-        );
+        return Err(VerifyError::NothingNamed);
     }
     req.filter.validate(settings)?;
     let catalog = crate::catalog::load(settings, ui, &req.filter.servers);
-    for (_, e) in &catalog.errors {
-        ui.error(e);
+    let mut errors = Vec::new();
+    for (storage, e) in &catalog.errors {
+        if req.filter.storage.as_ref().is_none_or(|s| s == storage) {
+            ui.error(e);
+            errors.push(e.clone());
+        }
     }
     let chosen = select(&catalog.records, req);
     for id in &req.ids {
-        if !chosen.iter().any(|r| &r.id == id) {
-            return Err(format!(
-                "no successful backup with id {id} (see `sqlguard list`)"
-            ));
+        if !chosen.iter().any(|r| &r.id == id) && errors.is_empty() {
+            return Err(VerifyError::NoSuchBackup(id.clone()));
         }
     }
     let sctx = StorageContext::new(settings, ui);
@@ -334,7 +277,7 @@ pub fn run(
         // One client per copy, for the check and for recording its outcome.
         let storage = settings
             .storage(&record.storage)
-            .ok_or_else(|| format!("storage '{}' is not configured", record.storage))
+            .map_err(|e| e.to_string())
             .and_then(|st| storage::open(st, &sctx).map_err(|e| e.to_string()));
         let outcome = storage
             .as_ref()
@@ -401,7 +344,7 @@ pub fn run(
             problem,
         });
     }
-    Ok(results)
+    Ok(VerifyOutcome { results, errors })
 }
 
 fn verify_one(
@@ -412,36 +355,56 @@ fn verify_one(
     cancel: &AtomicBool,
 ) -> Result<(Checked, Option<u64>), String> {
     if !restore_test {
-        return check_copy(storage, record, None, None, true, cancel).map(|c| (c, None));
+        return check_copy(storage, record, None, None, true, cancel)
+            .map_err(|e| e.to_string())
+            .map(|c| (c, None));
     }
-    let server = settings
-        .servers
-        .iter()
-        .find(|s| s.name == record.server)
-        .ok_or_else(|| {
-            format!(
-                "server '{}' is not configured: cannot restore-test",
-                record.server
-            )
-        })?;
-    let target = Target::new(server)?;
+    let server = settings.server(&record.server).map_err(|e| {
+        format!("{e}: cannot restore-test a backup of a server that is not configured")
+    })?;
+    // The copy is proven before the scratch database exists, let alone receives a byte.
+    let copy = match crate::restore::CheckedCopy::fetch(storage, record, "restored", cancel) {
+        Ok(c) => c,
+        Err(crate::restore::RestoreError::FailedChecks { problems, .. }) => {
+            return Ok((
+                Checked {
+                    problems: vec![problems],
+                    ..Default::default()
+                },
+                None,
+            ))
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut checked = Checked {
+        compressed_bytes: copy.size,
+        sha256: copy.sha256.clone(),
+        ..Default::default()
+    };
+    let target = crate::restore::Target::new(server).map_err(|e| e.to_string())?;
     let scratch = format!("sqlguard_verify_{:08x}", fastrand::u32(..));
-    target.execute(
-        "creating the scratch database",
-        &format!(
-            "CREATE DATABASE {} CHARACTER SET utf8mb4",
-            mysql::quote_ident(&scratch)
-        ),
-    )?;
-    let restored = target
-        .restore(storage, record, &scratch, cancel)
-        .and_then(|c| target.table_count(&scratch).map(|n| (c, n)));
+    target
+        .execute(
+            "creating the scratch database",
+            &format!(
+                "CREATE DATABASE {} CHARACTER SET utf8mb4",
+                mysql::quote_ident(&scratch)
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+    let restored = target.load(copy, record, &scratch, cancel).and_then(|l| {
+        target
+            .table_count(&scratch)
+            .map(|n| (l, n))
+            .map_err(|e| e.to_string())
+    });
     let dropped = target.execute(
         "dropping the scratch database",
         &format!("DROP DATABASE {}", mysql::quote_ident(&scratch)),
     );
-    let (checked, tables) =
+    let (loaded, tables) =
         restored.map_err(|e| format!("restore into scratch database {scratch} failed: {e}"))?;
-    dropped?;
+    dropped.map_err(|e| e.to_string())?;
+    checked.raw_bytes = loaded.raw_bytes;
     Ok((checked, tables))
 }

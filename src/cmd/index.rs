@@ -41,14 +41,10 @@ pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
     } = cmd;
     let s = &ctx.settings;
     if let Some(n) = server {
-        if !s.servers.iter().any(|x| &x.name == n) {
-            return Err(Error::Usage(format!("unknown server '{n}'")));
-        }
+        s.server(n)?;
     }
     if let Some(n) = only_storage {
-        if s.storage(n).is_none() {
-            return Err(Error::Usage(format!("unknown storage '{n}'")));
-        }
+        s.storage(n)?;
     }
     let mut done = Vec::new();
     for st in s

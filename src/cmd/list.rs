@@ -66,7 +66,7 @@ pub struct Collected {
 /// Fails for an unknown `--server` or `--storage`.
 pub fn collect(args: &Args, ctx: &Context) -> Result<Collected, Error> {
     let s = &ctx.settings;
-    args.filter.validate(s).map_err(Error::Usage)?;
+    args.filter.validate(s)?;
     let catalog = crate::catalog::load(s, &ctx.ui, &[]);
     // Only the named storage's own errors count with --storage: a failure of a copy on an
     // unreachable storage is recorded (as a witness) in the other storages' indexes.

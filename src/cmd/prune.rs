@@ -45,7 +45,13 @@ pub struct PruneReport<'a> {
 
 /// Runs prune (also used after a backup when `prune_after_backup` is set).
 pub fn execute(req: &PruneRequest, ctx: &Context) -> Result<PruneOutcome, Error> {
-    prune::run(&ctx.settings, req, &ctx.ui, &ctx.cancel, Utc::now()).map_err(|e| Error::Usage(e.0))
+    Ok(prune::run(
+        &ctx.settings,
+        req,
+        &ctx.ui,
+        &ctx.cancel,
+        Utc::now(),
+    )?)
 }
 
 /// Prints the outcome as a table (every decision) or JSON.

@@ -44,16 +44,20 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     };
     let started = Utc::now();
     let clock = std::time::Instant::now();
-    let results = verify::run(&ctx.settings, &req, &ctx.ui, &ctx.cancel).map_err(Error::Usage)?;
-    let ok = results.iter().all(|r| r.ok);
+    let outcome = verify::run(&ctx.settings, &req, &ctx.ui, &ctx.cancel)?;
+    let results = outcome.results;
+    // A damaged or unreachable index is a failure, never "nothing to verify" (issue 10).
+    let ok = results.iter().all(|r| r.ok) && outcome.errors.is_empty();
     if ctx.json {
         Printer::json(&VerifyReport {
             schema_version: crate::index::SCHEMA_VERSION,
             ok,
             verified: &results,
         })?;
-    } else if results.is_empty() {
+    } else if results.is_empty() && outcome.errors.is_empty() {
         Printer::line("no backup matches")?;
+    } else if results.is_empty() {
+        Printer::line("nothing verified: an index could not be read (see above)")?;
     } else {
         let mut t = table(
             &[

@@ -54,6 +54,35 @@ pub struct Settings {
     pub warnings: Vec<String>,
 }
 
+/// A name that the configuration does not define: a request error (exit code 2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} '{name}' (configured: {configured}; see `sqlguard config show`)")]
+pub struct Unknown {
+    pub kind: &'static str,
+    pub name: String,
+    pub configured: String,
+}
+
+fn find<'a, T>(
+    items: &'a [T],
+    name_of: impl Fn(&T) -> &String,
+    kind: &'static str,
+    name: &str,
+) -> Result<&'a T, Unknown> {
+    items
+        .iter()
+        .find(|i| name_of(i) == name)
+        .ok_or_else(|| Unknown {
+            kind,
+            name: name.to_string(),
+            configured: items
+                .iter()
+                .map(|i| name_of(i).as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
 impl Settings {
     /// Resolves the settings of one run.
     ///
@@ -165,19 +194,31 @@ impl Settings {
     }
 
     /// The backup type called `name`.
-    pub fn backup_type(&self, name: &str) -> Option<&BackupTypeSettings> {
-        self.backup_types.iter().find(|t| t.name == name)
+    ///
+    /// Fails with [`Unknown`] (a request error, exit code 2) naming the configured ones.
+    pub fn backup_type(&self, name: &str) -> Result<&BackupTypeSettings, Unknown> {
+        find(&self.backup_types, |t| &t.name, "backup type", name)
     }
 
-    /// The retention of `backup_type` on `storage`: the storage's override, else the type's.
+    /// The retention of `backup_type` on `storage`: the storage's override, else the type's;
+    /// `None` for a type that is not configured.
     pub fn retention(&self, backup_type: &str, storage: &str) -> Option<&Retention> {
-        let t = self.backup_type(backup_type)?;
+        let t = self.backup_type(backup_type).ok()?;
         Some(t.storage_retention.get(storage).unwrap_or(&t.retention))
     }
 
     /// The storage called `name`.
-    pub fn storage(&self, name: &str) -> Option<&StorageSettings> {
-        self.storages.iter().find(|s| s.name == name)
+    ///
+    /// Fails with [`Unknown`] naming the configured ones.
+    pub fn storage(&self, name: &str) -> Result<&StorageSettings, Unknown> {
+        find(&self.storages, |s| &s.name, "storage", name)
+    }
+
+    /// The server called `name`.
+    ///
+    /// Fails with [`Unknown`] naming the configured ones.
+    pub fn server(&self, name: &str) -> Result<&ServerSettings, Unknown> {
+        find(&self.servers, |s| &s.name, "server", name)
     }
 
     /// The one CA file that S3 storages and the Pushgateway ask to trust, if any.

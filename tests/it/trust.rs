@@ -93,3 +93,332 @@ fn a_64_character_non_ascii_name_is_backed_up_under_a_short_key() {
     assert!(sql.contains("VALUES\n(7)"), "{sql}");
     db.sql(None, &format!("DROP DATABASE `{name}`"));
 }
+
+/// Rewrites the `key` of every record (and manifest key) of the index at `index` with `f`.
+fn tamper_keys(index: &std::path::Path, f: impl Fn(&str) -> String) {
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(index).unwrap()).unwrap();
+    for r in doc["backups"].as_array_mut().unwrap() {
+        if let Some(k) = r["key"].as_str().map(&f) {
+            r["key"] = k.into();
+        }
+    }
+    std::fs::write(index, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+}
+
+/// Issue 10, item 4: a record's key is data, not a path. fetch, verify and restore refuse an
+/// absolute key or one with `..` (they read from outside the root before), and prune does not
+/// delete through a symbolic link planted inside the root.
+#[test]
+fn keys_and_links_never_lead_outside_the_storage_root() {
+    let db = mariadb();
+    let name = db.create_shop("escape", 20);
+    let env = Env::new();
+    env.write_config(
+        "",
+        "storage:\n  local:\n    type: local\n    path: {storage}\nbackup_types:\n  manual:\n    retention: {keep_last: 1}\n",
+    );
+    env.run(&["backup", "--db", &name]).expect(0);
+    let first = env.list(&[]).backups[0].clone();
+    let outside = env.path("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let bait = outside.join("bait.sql.zst");
+    std::fs::copy(env.storage().join(first.key.as_deref().unwrap()), &bait).unwrap();
+    let index = env.storage().join("main/index.json");
+    for evil in [
+        bait.display().to_string(),
+        "main/../../outside/bait.sql.zst".into(),
+    ] {
+        let original = std::fs::read(&index).unwrap();
+        tamper_keys(&index, |_| evil.clone());
+        for args in [
+            vec!["fetch", first.id.as_str(), "-o", "out.sql.zst"],
+            vec!["verify", first.id.as_str()],
+            vec![
+                "restore",
+                first.id.as_str(),
+                "--to-server",
+                "main",
+                "--to-database",
+                "escape_x",
+            ],
+        ] {
+            let r = env.run(&args);
+            assert_eq!(
+                r.code, 1,
+                "{args:?} with key {evil}: {}{}",
+                r.stdout, r.stderr
+            );
+            assert!(r.stderr.contains("refusing key"), "{args:?}: {}", r.stderr);
+        }
+        assert!(!env.path("out.sql.zst").exists());
+        std::fs::write(&index, original).unwrap();
+    }
+    assert!(db
+        .sql(None, "SHOW DATABASES LIKE 'escape_x'")
+        .trim()
+        .is_empty());
+    // Prune through a planted link: the database directory now points outside.
+    env.run(&["backup", "--db", &name]).expect(0);
+    let dir = env.storage().join("main").join(&name);
+    let moved = env.path("moved");
+    std::fs::rename(&dir, &moved).unwrap();
+    std::fs::create_dir_all(outside.join("manual")).unwrap();
+    let target = outside.join("manual").join(
+        std::path::Path::new(first.key.as_deref().unwrap())
+            .file_name()
+            .unwrap(),
+    );
+    std::fs::write(&target, b"not sqlguard's").unwrap();
+    std::os::unix::fs::symlink(&outside, &dir).unwrap();
+    let r = env.run(&["prune"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(std::fs::read(&target).unwrap(), b"not sqlguard's");
+    // The record stays: its object was not proven gone.
+    assert!(env.list(&[]).backups.iter().any(|r| r.id == first.id));
+}
+
+/// Replaces the stored object of `rec` with `sql` compressed by zstd. With `fix_index`, the
+/// attacker also rewrites the index (size, SHA-256, raw size), so that only sqlguard's own
+/// statement guard and the client's sandbox stand between the SQL and the server.
+fn forge(env: &Env, rec: &crate::support::Record, sql: &[u8], fix_index: bool) {
+    use std::io::Write;
+    let path = env.storage().join(rec.key.as_deref().unwrap());
+    let mut z = std::process::Command::new("zstd")
+        .args(["-q", "-c"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    z.stdin.take().unwrap().write_all(sql).unwrap();
+    let out = z.wait_with_output().unwrap();
+    std::fs::write(&path, &out.stdout).unwrap();
+    if fix_index {
+        let index = env.storage().join("main/index.json");
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&index).unwrap()).unwrap();
+        for r in doc["backups"].as_array_mut().unwrap() {
+            if r["id"] == rec.id.as_str() {
+                r["sha256"] = crate::support::sha256_file(&path).into();
+                r["compressed_bytes"] = out.stdout.len().into();
+                r["raw_bytes"] = sql.len().into();
+            }
+        }
+        std::fs::write(&index, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    }
+}
+
+/// Issue 10, item 3: a replaced object never reaches a database. Restore, restore tests and
+/// fetch to stdout prove size and SHA-256 first: the swapped-in `DROP DATABASE victim` (which
+/// ran before) is refused before anything is sent, and the victim keeps its tables.
+#[test]
+fn a_replaced_object_is_refused_before_any_byte_reaches_a_database() {
+    let db = mariadb();
+    let name = db.create_shop("swap", 20);
+    let victim = db.create_shop("victim", 5);
+    let before = db.checksums(&victim);
+    let env = Env::new();
+    env.write_local_config("");
+    env.run(&["backup", "--db", &name]).expect(0);
+    let rec = env.list(&[]).backups.remove(0);
+    forge(
+        &env,
+        &rec,
+        format!("DROP DATABASE `{victim}`;\n-- Dump completed on 2026-11-29\n").as_bytes(),
+        false,
+    );
+    for args in [
+        vec![
+            "restore",
+            rec.id.as_str(),
+            "--to-server",
+            "main",
+            "--to-database",
+            "swap_target",
+        ],
+        vec!["verify", rec.id.as_str(), "--restore-test"],
+        vec!["fetch", rec.id.as_str(), "--decompress"],
+    ] {
+        let r = env.run(&args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("SHA-256"), "{args:?}: {}", r.stderr);
+        assert!(
+            !r.stdout.contains("DROP DATABASE"),
+            "{args:?} wrote unchecked bytes"
+        );
+    }
+    assert_eq!(db.checksums(&victim), before, "the victim was touched");
+    assert!(db
+        .sql(None, "SHOW DATABASES LIKE 'swap_target'")
+        .trim()
+        .is_empty());
+}
+
+/// Issue 10, item 3: checked bytes are still SQL from a storage. Even with the index rewritten
+/// to match, a client command (`\! touch FILE`), a `USE other_db`, a statement on another
+/// database or a global setting is refused; the restore fails naming it, the file is not
+/// created, the other database keeps its data, and the database the restore created is dropped.
+#[test]
+fn client_commands_and_statements_outside_the_dump_are_refused() {
+    let db = mariadb();
+    let name = db.create_shop("hostile", 5);
+    let other = db.create_shop("bystander", 5);
+    let before = db.checksums(&other);
+    let env = Env::new();
+    // The client records its arguments: the restore must run it in its sandbox mode.
+    let argv = env.path("client-argv");
+    crate::support::write_script(
+        &env.path("client"),
+        &format!("echo \"$@\" >> {}\nexec mariadb \"$@\"", argv.display()),
+    );
+    env.write_local_config(&format!("client_tool: {}", env.path("client").display()));
+    env.run(&["backup", "--db", &name]).expect(0);
+    let rec = env.list(&[]).backups.remove(0);
+    let plain = env.read_object(rec.key.as_deref().unwrap(), "zstd");
+    let marker = env.path("pwned");
+    let trailer = b"-- Dump completed on 2026-11-29\n";
+    for (evil, why) in [
+        (
+            format!("\\! touch {}\n", marker.display()),
+            "client command",
+        ),
+        (
+            format!("USE `{other}`;\nDROP TABLE customers;\n"),
+            "switches to database",
+        ),
+        (
+            format!("DROP TABLE `{other}`.`customers`;\n"),
+            "names another database",
+        ),
+        ("SET GLOBAL max_connections = 1;\n".to_string(), "global"),
+        (
+            format!("DROP DATABASE `{other}`;\n"),
+            "not a statement a database dump holds",
+        ),
+    ] {
+        // Cut after a statement, so that the injected line stands alone.
+        let half = &plain[..plain.len() / 2];
+        let cut = half.windows(2).rposition(|w| w == b";\n").unwrap() + 2;
+        let mut sql = plain[..cut].to_vec();
+        sql.extend_from_slice(evil.as_bytes());
+        sql.extend_from_slice(trailer);
+        forge(&env, &rec, &sql, true);
+        let target = format!("hostile_t_{:08x}", fastrand::u32(..));
+        let r = env.run(&[
+            "restore",
+            &rec.id,
+            "--to-server",
+            "main",
+            "--to-database",
+            &target,
+        ]);
+        assert_eq!(r.code, 1, "{why}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("refused") && r.stderr.contains(why),
+            "{why}: {}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("was dropped"), "{why}: {}", r.stderr);
+        assert!(db
+            .sql(None, &format!("SHOW DATABASES LIKE '{target}'"))
+            .trim()
+            .is_empty());
+        let r = env.run(&["verify", &rec.id, "--restore-test"]);
+        assert_eq!(r.code, 1, "{why}: {}", r.stderr);
+        assert!(r.stderr.contains("refused"), "{why}: {}", r.stderr);
+    }
+    assert!(!marker.exists(), "a client command ran");
+    let runs = crate::support::read(&argv);
+    assert!(
+        runs.lines()
+            .any(|l| l.contains("--database=hostile_t_") && l.contains("--sandbox")),
+        "{runs}"
+    );
+    assert_eq!(db.checksums(&other), before, "another database was touched");
+}
+
+/// Issue 10, item 3: a backup held on two storages must be the same bytes on both; when the
+/// index says otherwise, restore refuses and names both copies.
+#[test]
+fn copies_that_disagree_are_refused() {
+    let db = mariadb();
+    let name = db.create_shop("twins", 5);
+    let env = Env::new();
+    env.write_config(
+        "",
+        "storage:\n  a:\n    type: local\n    path: {storage}/a\n  b:\n    type: local\n    path: {storage}/b\n",
+    );
+    env.run(&["backup", "--db", &name]).expect(0);
+    let index = env.storage().join("b/main/index.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index).unwrap()).unwrap();
+    doc["backups"][0]["sha256"] = "00".repeat(32).into();
+    std::fs::write(&index, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let id = env.list(&[]).backups[0].id.clone();
+    let r = env.run(&[
+        "restore",
+        &id,
+        "--to-server",
+        "main",
+        "--to-database",
+        "twins_x",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("disagree") && r.stderr.contains("'b'"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Issue 11: exit 2 means "nothing was done, fix the request"; a server that is down during a
+/// restore, or a storage that cannot be read during fetch, is a failure of the run (exit 1).
+#[test]
+fn runtime_failures_of_restore_and_fetch_exit_1_and_request_errors_exit_2() {
+    let db = mariadb();
+    let name = db.create_shop("exits", 5);
+    let env = Env::new();
+    env.write_local_config("");
+    env.run(&["backup", "--db", &name]).expect(0);
+    let id = env.list(&[]).backups[0].id.clone();
+    // A second server entry that points at a closed port.
+    let cfg = std::fs::read_to_string(env.config()).unwrap();
+    let down = cfg.replacen(
+        "servers:\n",
+        "servers:\n  down:\n    host: 127.0.0.1\n    port: 9\n    user: root\n    password: x\n",
+        1,
+    );
+    std::fs::write(env.config(), down).unwrap();
+    let r = env.run(&["restore", &id, "--to-server", "down", "--to-database", "x"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("127.0.0.1"), "{}", r.stderr);
+    // The storage directory becomes unreadable: a file where the server directory was.
+    let moved = env.path("moved");
+    std::fs::rename(env.storage().join("main").join(&name), &moved).unwrap();
+    let r = env.run(&["fetch", &id, "-o", "x.sql.zst"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    for (args, want) in [
+        (
+            vec![
+                "restore",
+                "20200101T000000Z_00000000",
+                "--to-server",
+                "main",
+            ],
+            "no successful copy",
+        ),
+        (
+            vec!["restore", &id, "--to-server", "nope"],
+            "unknown server 'nope'",
+        ),
+        (
+            vec!["fetch", &id, "--storage", "nope"],
+            "unknown storage 'nope'",
+        ),
+        (vec!["verify"], "name the backups"),
+    ] {
+        let r = env.run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(want), "{args:?}: {}", r.stderr);
+    }
+}

@@ -1,0 +1,1003 @@
+//! Getting a backup back: which copy to read ([`select_copy`], pure), proving its bytes before
+//! anything uses them ([`CheckedCopy`]), and loading proven bytes into a server ([`Target`]),
+//! statement by statement under a [`Policy`], through the client in its sandbox mode.
+//!
+//! The order is the guarantee: nothing reaches a database, stdout or a file until the object's
+//! size and SHA-256 match the index. A copy on a local storage is hashed through one open
+//! handle and then read again through the same handle (a rename cannot swap it in between); a
+//! copy on any other storage is downloaded once into an unlinked private temp file in the temp
+//! directory (so it needs free space there equal to the compressed size, and a kill leaves
+//! nothing), hashed on the way, then read from there. Checked bytes are still SQL from a
+//! storage: the client runs with `--sandbox` when it has it, and sqlguard itself refuses any
+//! client command and any statement a single-database dump never holds (see
+//! [`crate::sqlscan::Policy`]).
+
+use std::io::{self, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::compress;
+use crate::config::settings::Unknown;
+use crate::config::{ServerSettings, Settings};
+use crate::index::{BackupRecord, Status};
+use crate::mysql::{self, DefaultsFile, MysqlError};
+use crate::pipeline::{CHUNK, TAIL};
+use crate::sqlscan::{self, Event, Policy, Splitter, Verdict};
+use crate::storage::{self, Storage, StorageContext, StorageError};
+use crate::ui::{human_bytes, Ui};
+
+/// Why a fetch, restore or restore test did not happen or did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// No successful copy matches the request (exit code 2).
+    #[error("no successful copy of backup {id}{} (see `sqlguard list`)", .storage.as_ref().map(|s| format!(" on storage '{s}'")).unwrap_or_default())]
+    NoSuchBackup { id: String, storage: Option<String> },
+    /// A name the configuration does not define (exit code 2).
+    #[error(transparent)]
+    Unknown(#[from] Unknown),
+    /// The target database has tables and `--force` was not given (exit code 2).
+    #[error("database '{database}' on server '{server}' already has {tables} tables: restore into another with --to-database, or pass --force")]
+    TargetNotEmpty {
+        server: String,
+        database: String,
+        tables: u64,
+    },
+    #[error("the copies of backup {id} disagree: {detail}; nothing was restored (run `sqlguard verify {id}` to find the good one, then pass --storage)")]
+    CopiesDisagree { id: String, detail: String },
+    #[error(
+        "backup {id} on storage '{storage}' failed its checks, so nothing was {what}: {problems}"
+    )]
+    FailedChecks {
+        id: String,
+        storage: String,
+        what: &'static str,
+        problems: String,
+    },
+    #[error("checking backup {id}: the temp directory {dir} has {free} free, and the copy needs {need} (set TMPDIR to a larger one)")]
+    NoSpace {
+        id: String,
+        dir: String,
+        free: String,
+        need: String,
+    },
+    #[error("checking backup {id} in the temp directory {dir}: {source}")]
+    Spool {
+        id: String,
+        dir: String,
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Server(#[from] MysqlError),
+    #[error("restoring backup {id} into {server}/{database} failed: {message}{}", if *.dropped { " (the database this restore created was dropped)" } else { "; the database may be incomplete" })]
+    Load {
+        id: String,
+        server: String,
+        database: String,
+        message: String,
+        dropped: bool,
+    },
+    #[error("writing the output: {0}")]
+    Output(io::Error),
+    #[error("interrupted by a signal")]
+    Interrupted,
+}
+
+impl RestoreError {
+    /// Whether the request itself was wrong (nothing was done): exit code 2.
+    pub fn is_request(&self) -> bool {
+        matches!(
+            self,
+            RestoreError::NoSuchBackup { .. }
+                | RestoreError::Unknown(_)
+                | RestoreError::TargetNotEmpty { .. }
+        )
+    }
+}
+
+/// Picks the copy of backup `id` to read: the one on `storage` when named, else the first
+/// successful one. Every successful copy of a backup holds the same bytes, so their sizes and
+/// SHA-256s must agree; copies that disagree are refused, naming them.
+///
+/// Fails with `NoSuchBackup` or `CopiesDisagree`.
+pub fn select_copy<'a>(
+    records: &'a [BackupRecord],
+    id: &str,
+    storage: Option<&str>,
+) -> Result<&'a BackupRecord, RestoreError> {
+    let copies: Vec<&BackupRecord> = records
+        .iter()
+        .filter(|r| r.id == id && r.status == Status::Success && r.key.is_some())
+        .collect();
+    let none = || RestoreError::NoSuchBackup {
+        id: id.to_string(),
+        storage: storage.map(String::from),
+    };
+    let chosen = *copies
+        .iter()
+        .find(|r| storage.is_none_or(|s| s == r.storage))
+        .ok_or_else(none)?;
+    let differ: Vec<String> = copies
+        .iter()
+        .filter(|r| (&r.sha256, r.compressed_bytes) != (&chosen.sha256, chosen.compressed_bytes))
+        .map(|r| {
+            format!(
+                "'{}' has {} bytes with SHA-256 {}",
+                r.storage,
+                r.compressed_bytes,
+                r.sha256.as_deref().unwrap_or("none")
+            )
+        })
+        .collect();
+    if !differ.is_empty() {
+        return Err(RestoreError::CopiesDisagree {
+            id: id.to_string(),
+            detail: format!(
+                "'{}' has {} bytes with SHA-256 {}, {}",
+                chosen.storage,
+                chosen.compressed_bytes,
+                chosen.sha256.as_deref().unwrap_or("none"),
+                differ.join(", ")
+            ),
+        });
+    }
+    Ok(chosen)
+}
+
+/// A stored copy whose size and SHA-256 have been proven equal to its record, held open for
+/// reading from its first byte.
+#[derive(Debug)]
+pub struct CheckedCopy {
+    file: std::fs::File,
+    pub size: u64,
+    pub sha256: String,
+    /// Where the bytes were read from: the storage itself, or a spooled temp copy.
+    pub spooled: bool,
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Copies `from` into `to` (when given) while hashing, checking `cancel` between chunks.
+fn hash_through(
+    from: &mut dyn Read,
+    mut to: Option<&mut dyn Write>,
+    cancel: &AtomicBool,
+) -> Result<(u64, String), io::Error> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut n_total = 0u64;
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::other("interrupted by a signal"));
+        }
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        n_total += n as u64;
+        if let Some(t) = to.as_mut() {
+            t.write_all(&buf[..n])?;
+        }
+    }
+    Ok((n_total, hex(&hasher.finalize())))
+}
+
+impl CheckedCopy {
+    /// Reads the copy of `record` on `storage` once, hashing it, and proves it against the
+    /// record (see the module docs for where the bytes are kept).
+    ///
+    /// Fails with `FailedChecks` when size or SHA-256 differ (nothing else has read a byte),
+    /// `NoSpace` when the temp directory cannot hold a copy, and storage errors.
+    pub fn fetch(
+        storage: &dyn Storage,
+        record: &BackupRecord,
+        what: &'static str,
+        cancel: &AtomicBool,
+    ) -> Result<CheckedCopy, RestoreError> {
+        let key = record
+            .key
+            .as_deref()
+            .ok_or_else(|| RestoreError::NoSuchBackup {
+                id: record.id.clone(),
+                storage: Some(record.storage.clone()),
+            })?;
+        let failed = |problems: String| RestoreError::FailedChecks {
+            id: record.id.clone(),
+            storage: record.storage.clone(),
+            what,
+            problems,
+        };
+        let read_err = |e: io::Error| {
+            if cancel.load(Ordering::Relaxed) {
+                RestoreError::Interrupted
+            } else {
+                failed(format!("reading the object failed: {e}"))
+            }
+        };
+        let (mut file, spooled) = match storage.open_file(key)? {
+            Some(f) => (f, false),
+            None => (Self::spool_file(storage, record, key)?, true),
+        };
+        let (size, sha256) = if spooled {
+            let mut src = storage.get(key)?;
+            let mut sink = io::BufWriter::with_capacity(CHUNK, &file);
+            let r = hash_through(&mut src, Some(&mut sink), cancel).map_err(read_err)?;
+            sink.flush().map_err(|e| RestoreError::Spool {
+                id: record.id.clone(),
+                dir: temp_dir().display().to_string(),
+                source: e,
+            })?;
+            r
+        } else {
+            hash_through(&mut file, None, cancel).map_err(read_err)?
+        };
+        let mut problems = Vec::new();
+        if record.sha256.as_deref() != Some(sha256.as_str()) {
+            problems.push(format!(
+                "SHA-256 {sha256} differs from the index ({}): the stored object changed or is corrupt",
+                record.sha256.as_deref().unwrap_or("none")
+            ));
+        }
+        if size != record.compressed_bytes {
+            problems.push(format!(
+                "the object has {size} bytes, the index says {}",
+                record.compressed_bytes
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(failed(problems.join("; ")));
+        }
+        file.rewind().map_err(read_err)?;
+        Ok(CheckedCopy {
+            file,
+            size,
+            sha256,
+            spooled,
+        })
+    }
+
+    /// An unlinked private file in the temp directory, after checking it has room.
+    fn spool_file(
+        storage: &dyn Storage,
+        record: &BackupRecord,
+        key: &str,
+    ) -> Result<std::fs::File, RestoreError> {
+        let dir = temp_dir();
+        let need = storage
+            .stat(key)?
+            .map(|m| m.size)
+            .unwrap_or(record.compressed_bytes);
+        if let Ok(st) = rustix::fs::statvfs(&dir) {
+            let free = st.f_bavail.saturating_mul(st.f_frsize);
+            if free < need {
+                return Err(RestoreError::NoSpace {
+                    id: record.id.clone(),
+                    dir: dir.display().to_string(),
+                    free: human_bytes(free),
+                    need: human_bytes(need),
+                });
+            }
+        }
+        tempfile::tempfile_in(&dir).map_err(|source| RestoreError::Spool {
+            id: record.id.clone(),
+            dir: dir.display().to_string(),
+            source,
+        })
+    }
+
+    /// The proven bytes, from the first.
+    pub fn into_reader(self) -> std::fs::File {
+        self.file
+    }
+}
+
+/// Where checked copies of remote objects are spooled: `$TMPDIR`, else `/tmp`.
+pub fn temp_dir() -> PathBuf {
+    std::env::temp_dir()
+}
+
+/// Counts the decoded SQL, keeps its tail, and runs it through the statement policy into the
+/// client, statement by statement: a statement's first bytes wait until its head is known, then
+/// it streams. Memory stays bounded by the head (and by [`MAX_PENDING`] of leading comments).
+pub struct Guard<W: Write> {
+    inner: W,
+    splitter: Splitter,
+    policy: Policy,
+    pending: Vec<u8>,
+    mode: Mode,
+    /// Plain SQL bytes seen.
+    pub count: u64,
+    /// Statements sent.
+    pub statements: u64,
+    tail: Vec<u8>,
+}
+
+impl<W: Write> std::fmt::Debug for Guard<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Guard({} statements)", self.statements)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The statement's head is not known yet: hold its bytes.
+    Holding,
+    /// Allowed: bytes go through.
+    Passing,
+    /// An `ALTER DATABASE` of the dump's own database: held whole, then aimed at the target.
+    Retarget,
+}
+
+/// Bytes of a statement that may wait for its head (leading comments, mostly).
+pub const MAX_PENDING: usize = 16 << 20;
+
+fn refused(why: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("refused: {why}"))
+}
+
+impl<W: Write> Guard<W> {
+    /// A guard in front of `inner`.
+    pub fn new(inner: W, policy: Policy) -> Guard<W> {
+        Guard {
+            inner,
+            splitter: Splitter::new(),
+            policy,
+            pending: Vec::new(),
+            mode: Mode::Holding,
+            count: 0,
+            statements: 0,
+            tail: Vec::with_capacity(2 * TAIL),
+        }
+    }
+
+    /// The last bytes of the SQL seen, for the trailer check.
+    pub fn tail(&self) -> &[u8] {
+        &self.tail
+    }
+
+    /// Ends the stream: the last statement (usually the trailer comment) goes through.
+    ///
+    /// Fails when it is refused or cannot be written.
+    pub fn finish(mut self) -> io::Result<W> {
+        let mut splitter = std::mem::take(&mut self.splitter);
+        splitter.finish(&mut |e| self.handle(e))?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+
+    fn handle(&mut self, e: Event) -> io::Result<()> {
+        match e {
+            Event::Bytes(b) => match self.mode {
+                Mode::Passing => self.inner.write_all(b)?,
+                Mode::Holding | Mode::Retarget => {
+                    if self.pending.len() + b.len() > MAX_PENDING {
+                        return Err(refused(format!(
+                            "a statement with more than {} before any code",
+                            human_bytes(MAX_PENDING as u64)
+                        )));
+                    }
+                    self.pending.extend_from_slice(b);
+                }
+            },
+            Event::Head(h) => {
+                let kind = sqlscan::classify(h);
+                match self.policy.check(&kind) {
+                    Verdict::Allow => {
+                        self.inner.write_all(&self.pending)?;
+                        self.pending.clear();
+                        self.mode = Mode::Passing;
+                    }
+                    Verdict::RetargetDatabase => self.mode = Mode::Retarget,
+                    Verdict::Refuse(why) => {
+                        let start: String = String::from_utf8_lossy(&h.text)
+                            .chars()
+                            .take(80)
+                            .collect();
+                        return Err(refused(format!("{why}: {start}")));
+                    }
+                }
+            }
+            Event::End => {
+                if self.mode == Mode::Retarget {
+                    let text = retarget(&self.pending, &self.policy.source, &self.policy.target);
+                    self.inner.write_all(&text)?;
+                }
+                self.pending.clear();
+                self.mode = Mode::Holding;
+                self.statements += 1;
+            }
+            Event::ClientCommand(_) => {
+                return Err(refused(
+                    "a client command (a backslash outside quotes, e.g. \\! to run a shell), which a dump never holds".into(),
+                ))
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `ALTER DATABASE <source> …` aimed at `target` instead.
+fn retarget(statement: &[u8], source: &str, target: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(statement);
+    let quoted = mysql::quote_ident(source);
+    let out = if text.contains(&quoted) {
+        text.replacen(&quoted, &mysql::quote_ident(target), 1)
+    } else {
+        text.replacen(source, &mysql::quote_ident(target), 1)
+    };
+    out.into_bytes()
+}
+
+impl<W: Write> Write for Guard<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.count += buf.len() as u64;
+        if buf.len() >= TAIL {
+            self.tail.clear();
+            self.tail.extend_from_slice(&buf[buf.len() - TAIL..]);
+        } else {
+            self.tail.extend_from_slice(buf);
+            if self.tail.len() > 2 * TAIL {
+                self.tail.drain(..self.tail.len() - TAIL);
+            }
+        }
+        let mut splitter = std::mem::take(&mut self.splitter);
+        let r = splitter.feed(buf, &mut |e| self.handle(e));
+        self.splitter = splitter;
+        r.map(|()| buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// How the client is kept from acting outside the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientSandbox {
+    /// MariaDB's `--sandbox`: no `\!`, `source`, `tee` or other client commands.
+    Sandbox,
+    /// MySQL's `--system-command=OFF`.
+    NoSystemCommand,
+    /// Neither: sqlguard's own statement check is the only guard.
+    None,
+}
+
+/// A connection to a server for restores: its option file and client.
+pub struct Target<'a> {
+    pub server: &'a ServerSettings,
+    defaults: DefaultsFile,
+    client: mysql::ToolInfo,
+    sandbox: ClientSandbox,
+}
+
+impl std::fmt::Debug for Target<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Target({})", self.server.name)
+    }
+}
+
+/// What loading a backup did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Loaded {
+    pub raw_bytes: u64,
+    pub statements: u64,
+}
+
+impl<'a> Target<'a> {
+    /// Prepares the client for `server`.
+    ///
+    /// Fails when the option file cannot be written or no client tool runs.
+    pub fn new(server: &'a ServerSettings) -> Result<Target<'a>, MysqlError> {
+        let defaults = DefaultsFile::create(server)?;
+        let client = mysql::detect_tool(
+            &server.name,
+            server.client_tool.as_deref(),
+            mysql::CLIENT_TOOLS,
+            "client_tool",
+        )?;
+        let help = mysql::tool_help(&client);
+        let sandbox = if help.contains("--sandbox") {
+            ClientSandbox::Sandbox
+        } else if help.contains("--system-command") {
+            ClientSandbox::NoSystemCommand
+        } else {
+            ClientSandbox::None
+        };
+        Ok(Target {
+            server,
+            defaults,
+            client,
+            sandbox,
+        })
+    }
+
+    /// How the client is sandboxed.
+    pub fn sandbox(&self) -> ClientSandbox {
+        self.sandbox
+    }
+
+    /// Tables in `database`, `None` when it does not exist.
+    pub fn table_count(&self, database: &str) -> Result<Option<u64>, MysqlError> {
+        mysql::table_count(self.server, &self.client, &self.defaults, database)
+    }
+
+    /// Runs one statement.
+    pub fn execute(&self, what: &'static str, sql: &str) -> Result<(), MysqlError> {
+        mysql::execute(self.server, &self.client, &self.defaults, what, sql)
+    }
+
+    /// Decodes `copy` (of `record`) and loads it into `database`, which must exist, through the
+    /// statement guard. Checks the dump's size and completion trailer too.
+    ///
+    /// Fails with the client's error, the refused statement, or a failed check, as a message.
+    pub fn load(
+        &self,
+        copy: CheckedCopy,
+        record: &BackupRecord,
+        database: &str,
+        cancel: &AtomicBool,
+    ) -> Result<Loaded, String> {
+        let mut extra = vec![
+            "--default-character-set=utf8mb4".to_string(),
+            "--max-allowed-packet=1G".to_string(),
+            format!("--database={database}"),
+        ];
+        match self.sandbox {
+            ClientSandbox::Sandbox => extra.push("--sandbox".into()),
+            ClientSandbox::NoSystemCommand => extra.push("--system-command=OFF".into()),
+            ClientSandbox::None => {}
+        }
+        let mut child = mysql::client_child(
+            self.server,
+            &self.client,
+            &self.defaults,
+            &extra,
+            "restoring",
+        )
+        .map_err(|e| e.to_string())?;
+        let stderr = mysql::drain_stderr(&mut child);
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let policy = Policy {
+            source: record.database.clone(),
+            target: database.to_string(),
+        };
+        let fed = feed(
+            copy,
+            record,
+            Guard::new(io::BufWriter::with_capacity(CHUNK, stdin), policy),
+            cancel,
+        );
+        if fed.is_err() {
+            let _ = child.kill();
+        }
+        let status = child.wait().map_err(|e| e.to_string())?;
+        let mut err = client_error(&stderr.and_then(|h| h.join().ok()).unwrap_or_default());
+        if let Some(p) = &self.server.password {
+            err = p.redact_in(&err);
+        }
+        let loaded = match fed {
+            Err(e)
+                if !status.success()
+                    && !err.is_empty()
+                    && e.kind() == io::ErrorKind::BrokenPipe =>
+            {
+                return Err(format!(
+                    "{} failed ({}): {err}",
+                    self.client.program.display(),
+                    crate::process::describe_exit(&status)
+                ))
+            }
+            Err(e) => return Err(e.to_string()),
+            Ok(l) => l,
+        };
+        if !status.success() {
+            return Err(format!(
+                "{} failed ({}){}",
+                self.client.program.display(),
+                crate::process::describe_exit(&status),
+                if err.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {err}")
+                }
+            ));
+        }
+        Ok(loaded)
+    }
+}
+
+/// The client's error without the statement it echoes (which can be a megabyte of INSERT): its
+/// `ERROR …` lines when there are any, else its last 2,000 characters.
+fn client_error(stderr: &str) -> String {
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("ERROR") || l.contains("error"))
+        .collect();
+    if !errors.is_empty() {
+        return errors.join("; ");
+    }
+    let chars: Vec<char> = stderr.chars().collect();
+    chars[chars.len().saturating_sub(2000)..].iter().collect()
+}
+
+/// Decodes the proven copy into `guard`, checking the dump's size and trailer.
+fn feed<W: Write>(
+    copy: CheckedCopy,
+    record: &BackupRecord,
+    mut guard: Guard<W>,
+    cancel: &AtomicBool,
+) -> io::Result<Loaded> {
+    let mut dec = compress::decoder(
+        record.compression,
+        io::BufReader::with_capacity(CHUNK, copy.into_reader()),
+    )?;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::other("interrupted by a signal"));
+        }
+        let n = match dec.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(io::Error::other(format!(
+                    "{} decompression failed: {e}",
+                    record.compression.as_str()
+                )))
+            }
+        };
+        guard.write_all(&buf[..n])?;
+    }
+    let raw = guard.count;
+    let trailer = mysql::has_completion_trailer(guard.tail());
+    let statements = guard.statements;
+    guard.finish()?;
+    if raw != record.raw_bytes {
+        return Err(io::Error::other(format!(
+            "the dump has {raw} bytes, the index says {}",
+            record.raw_bytes
+        )));
+    }
+    if !trailer {
+        return Err(io::Error::other(
+            "the dump ends without its completion trailer",
+        ));
+    }
+    Ok(Loaded {
+        raw_bytes: raw,
+        statements,
+    })
+}
+
+/// A restore request: backup `id` (its copy on `storage`, or the first good one) into
+/// `to_database` (default: the backup's own) on `to_server`.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreRequest {
+    pub id: String,
+    pub storage: Option<String>,
+    pub to_server: String,
+    pub to_database: Option<String>,
+    /// Restore into a database that already has tables.
+    pub force: bool,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreOutcome {
+    pub record: BackupRecord,
+    pub server: String,
+    pub database: String,
+    /// Whether the restore created the database.
+    pub created: bool,
+    pub loaded: Loaded,
+    pub sandbox: bool,
+}
+
+/// Opens the configured storage a record names.
+///
+/// Fails with `Unknown` when the record names a storage the config does not have (a tampered
+/// or foreign index), and when the storage cannot be opened.
+pub fn open_storage(
+    settings: &Settings,
+    record: &BackupRecord,
+    ui: &Ui,
+) -> Result<Box<dyn Storage>, RestoreError> {
+    let st = settings.storage(&record.storage)?;
+    Ok(storage::open(st, &StorageContext::new(settings, ui))?)
+}
+
+/// The successful copies that the indexes hold, with unreadable indexes warned about.
+fn catalog_records(settings: &Settings, ui: &Ui) -> Vec<BackupRecord> {
+    let catalog = crate::catalog::load(settings, ui, &[]);
+    for (_, e) in &catalog.errors {
+        ui.warn(e);
+    }
+    catalog.records
+}
+
+/// Restores a backup: selects and proves the copy, prepares the target database, loads it.
+///
+/// Fails with a request error (unknown names, no such backup, a non-empty target without
+/// `force`), or a runtime one (storage, server, checks, the load itself).
+pub fn restore(
+    settings: &Settings,
+    req: &RestoreRequest,
+    ui: &Ui,
+    cancel: &AtomicBool,
+) -> Result<RestoreOutcome, RestoreError> {
+    let server = settings.server(&req.to_server)?;
+    let records = catalog_records(settings, ui);
+    let record = select_copy(&records, &req.id, req.storage.as_deref())?.clone();
+    let database = req
+        .to_database
+        .clone()
+        .unwrap_or_else(|| record.database.clone());
+    let storage = open_storage(settings, &record, ui)?;
+    ui.info(&format!(
+        "checking {} ({}/{}, {}) on '{}' before restoring it",
+        record.id,
+        record.server,
+        record.database,
+        human_bytes(record.compressed_bytes),
+        record.storage
+    ));
+    let copy = CheckedCopy::fetch(storage.as_ref(), &record, "restored", cancel)?;
+    let target = Target::new(server)?;
+    let created = match target.table_count(&database)? {
+        Some(n) if n > 0 && !req.force => {
+            return Err(RestoreError::TargetNotEmpty {
+                server: server.name.clone(),
+                database,
+                tables: n,
+            })
+        }
+        Some(_) => false,
+        None => {
+            target.execute(
+                "creating the database",
+                &format!(
+                    "CREATE DATABASE {} CHARACTER SET utf8mb4",
+                    mysql::quote_ident(&database)
+                ),
+            )?;
+            true
+        }
+    };
+    if target.sandbox() == ClientSandbox::None {
+        ui.warn("the SQL client has no sandbox mode (MariaDB --sandbox, MySQL --system-command=OFF): sqlguard's own statement check is the only guard against client commands");
+    }
+    ui.info(&format!(
+        "restoring {} into {}/{database}",
+        record.id, server.name
+    ));
+    match target.load(copy, &record, &database, cancel) {
+        Ok(loaded) => Ok(RestoreOutcome {
+            record,
+            server: server.name.clone(),
+            database,
+            created,
+            loaded,
+            sandbox: target.sandbox() != ClientSandbox::None,
+        }),
+        Err(message) => {
+            if cancel.load(Ordering::Relaxed) && !created {
+                return Err(RestoreError::Interrupted);
+            }
+            let dropped = created
+                && target
+                    .execute(
+                        "dropping the incomplete database",
+                        &format!("DROP DATABASE {}", mysql::quote_ident(&database)),
+                    )
+                    .is_ok();
+            Err(RestoreError::Load {
+                id: record.id.clone(),
+                server: server.name.clone(),
+                database,
+                message,
+                dropped,
+            })
+        }
+    }
+}
+
+/// Where `fetch` writes.
+#[derive(Debug, Clone, Copy)]
+pub enum FetchTo<'a> {
+    /// A file, written under a temp name and renamed only when every check passed.
+    File(&'a Path),
+    /// Standard output, written only after the copy was proven.
+    Stdout,
+}
+
+/// What a fetch wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fetched {
+    pub record: BackupRecord,
+    pub bytes: u64,
+}
+
+/// Fetches backup `id` (its copy on `storage`, or the first good one) to `to`, compressed as
+/// stored or decompressed. A closed stdout (`sqlguard fetch … | head`) ends the fetch quietly.
+///
+/// Fails with a request error (no such backup, unknown storage) or a runtime one; a file is
+/// left untouched unless every check passed.
+pub fn fetch(
+    settings: &Settings,
+    id: &str,
+    storage_name: Option<&str>,
+    to: FetchTo,
+    decompress: bool,
+    ui: &Ui,
+    cancel: &AtomicBool,
+) -> Result<Fetched, RestoreError> {
+    if let Some(s) = storage_name {
+        settings.storage(s)?;
+    }
+    let records = catalog_records(settings, ui);
+    let record = select_copy(&records, id, storage_name)?.clone();
+    let storage = open_storage(settings, &record, ui)?;
+    let bytes = match to {
+        FetchTo::File(path) => fetch_to_file(storage.as_ref(), &record, path, decompress, cancel)?,
+        FetchTo::Stdout => {
+            let copy = CheckedCopy::fetch(storage.as_ref(), &record, "written", cancel)?;
+            let mut out = io::stdout().lock();
+            let r = if decompress {
+                compress::decoder(record.compression, io::BufReader::new(copy.into_reader()))
+                    .and_then(|mut d| io::copy(&mut d, &mut out))
+            } else {
+                io::copy(&mut copy.into_reader(), &mut out)
+            };
+            match r.and_then(|n| out.flush().map(|()| n)) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+                Err(e) => return Err(RestoreError::Output(e)),
+            }
+        }
+    };
+    Ok(Fetched { record, bytes })
+}
+
+/// One pass into a temp file beside `path`, renamed into place only when every check passed.
+fn fetch_to_file(
+    storage: &dyn Storage,
+    record: &BackupRecord,
+    path: &Path,
+    decompress: bool,
+    cancel: &AtomicBool,
+) -> Result<u64, RestoreError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let out = RestoreError::Output;
+    // tempfile creates it 0600; it is removed unless every check passes.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".sqlguard-fetch.")
+        .tempfile_in(dir)
+        .map_err(out)?;
+    let checked = if decompress {
+        let file = tmp.reopen().map_err(out)?;
+        crate::verify::check_copy(
+            storage,
+            record,
+            None,
+            Some(Box::new(io::BufWriter::new(file))),
+            true,
+            cancel,
+        )
+    } else {
+        let mut w = io::BufWriter::new(tmp.as_file_mut());
+        let c = crate::verify::check_copy(storage, record, Some(&mut w), None, false, cancel);
+        w.flush().map_err(out)?;
+        c
+    }?;
+    if cancel.load(Ordering::Relaxed) {
+        return Err(RestoreError::Interrupted);
+    }
+    if !checked.problems.is_empty() {
+        return Err(RestoreError::FailedChecks {
+            id: record.id.clone(),
+            storage: record.storage.clone(),
+            what: "written",
+            problems: checked.problems.join("; "),
+        });
+    }
+    tmp.as_file().sync_all().map_err(out)?;
+    tmp.persist(path).map_err(|e| out(e.error))?;
+    Ok(if decompress {
+        checked.raw_bytes
+    } else {
+        checked.compressed_bytes
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::memory::MemoryStorage;
+    use chrono::Utc;
+
+    fn rec(id: &str, storage: &str, sha: &str, size: u64) -> BackupRecord {
+        let mut r = BackupRecord::sample(id, "shop", "daily", storage, Status::Success, Utc::now());
+        r.sha256 = Some(sha.into());
+        r.compressed_bytes = size;
+        r
+    }
+
+    #[test]
+    fn copies_are_chosen_and_must_agree() {
+        let records = vec![rec("a", "local", "11", 5), rec("a", "s3", "11", 5)];
+        assert_eq!(select_copy(&records, "a", None).unwrap().storage, "local");
+        assert_eq!(
+            select_copy(&records, "a", Some("s3")).unwrap().storage,
+            "s3"
+        );
+        assert!(select_copy(&records, "b", None).unwrap_err().is_request());
+        let bad = vec![rec("a", "local", "11", 5), rec("a", "s3", "22", 5)];
+        let e = select_copy(&bad, "a", Some("s3")).unwrap_err();
+        assert!(matches!(e, RestoreError::CopiesDisagree { .. }), "{e}");
+        assert!(
+            e.to_string().contains("'local'") && e.to_string().contains("22"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_changed_object_is_refused_before_anything_reads_it() {
+        let s = MemoryStorage::new("mem");
+        let r = rec("a", "mem", &hex(&Sha256::digest(b"good")), 4);
+        s.put_bytes(r.key.as_deref().unwrap(), b"evil").unwrap();
+        let e = CheckedCopy::fetch(&s, &r, "restored", &AtomicBool::new(false)).unwrap_err();
+        assert!(
+            e.to_string().contains("SHA-256") && e.to_string().contains("nothing was restored"),
+            "{e}"
+        );
+        s.put_bytes(r.key.as_deref().unwrap(), b"good").unwrap();
+        let c = CheckedCopy::fetch(&s, &r, "restored", &AtomicBool::new(false)).unwrap();
+        assert!(c.spooled);
+        let mut back = Vec::new();
+        c.into_reader().read_to_end(&mut back).unwrap();
+        assert_eq!(back, b"good");
+    }
+
+    #[test]
+    fn the_guard_passes_a_dump_through_unchanged_and_stops_at_a_refused_statement() {
+        let dump = b"-- head\nSET NAMES utf8mb4;\nCREATE TABLE `t` (a int);\nINSERT INTO `t` VALUES (1),(2);\nALTER DATABASE `shop` CHARACTER SET latin1 ;\n-- Dump completed\n";
+        let policy = || Policy {
+            source: "shop".into(),
+            target: "copy".into(),
+        };
+        for size in [1, 5, 1000] {
+            let mut g = Guard::new(Vec::new(), policy());
+            for c in dump.chunks(size) {
+                g.write_all(c).unwrap();
+            }
+            let out = String::from_utf8(g.finish().unwrap()).unwrap();
+            assert_eq!(
+                out,
+                String::from_utf8_lossy(dump)
+                    .replace("ALTER DATABASE `shop`", "ALTER DATABASE `copy`")
+            );
+        }
+        let mut g = Guard::new(Vec::new(), policy());
+        let e = g
+            .write_all(
+                b"INSERT INTO `t` VALUES (1);\nDROP DATABASE victim;\nINSERT INTO `t` VALUES (2);",
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("refused"), "{e}");
+        assert_eq!(g.inner, b"INSERT INTO `t` VALUES (1);");
+        let mut g = Guard::new(Vec::new(), policy());
+        assert!(g.write_all(b"SET @a=1;\n\\! touch /tmp/x\n").is_err());
+    }
+}
