@@ -27,6 +27,7 @@ pub mod restore;
 pub mod retention;
 pub mod schedule;
 pub mod secret;
+pub mod signals;
 pub mod sqlscan;
 pub mod storage;
 pub mod ui;

@@ -1,8 +1,5 @@
 //! The `sqlguard` binary: parse, resolve settings once, dispatch, map the result to an exit code.
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-
 use clap::Parser;
 
 use sqlguard::cli::{Cli, Command};
@@ -56,12 +53,8 @@ fn run(cli: Cli) -> ExitCode {
             return ExitCode::Usage;
         }
     }
-    let cancel = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal exits at once; the first asks the run to stop cleanly.
-        let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&cancel));
-        let _ = signal_hook::flag::register(sig, Arc::clone(&cancel));
-    }
+    // Every signal asks the run to stop cleanly; none skips the record or the cleanup.
+    let cancel = sqlguard::signals::install();
     let ctx = Context {
         settings,
         ui,

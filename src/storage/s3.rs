@@ -37,6 +37,9 @@ const MAX_PART: usize = 5 << 30;
 const PARTS_PER_TIER: u32 = 1_000;
 /// Per-request timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Per-request timeout once a signal asked the run to stop: each request then gets one attempt
+/// of at most this long, so that recording the failure and aborting uploads end in bounded time.
+pub const STOPPING_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The part size to start an upload with, from the estimated object size: the default 8 MiB
 /// unless the estimate would need more than ~9,000 parts.
@@ -88,17 +91,25 @@ pub fn classify(e: &S3Error) -> Failure {
     }
 }
 
-/// An S3 bucket (and key prefix) as a [`Storage`].
+/// The clients of one bucket, with one request timeout.
 #[derive(Debug, Clone)]
-pub struct S3Storage {
-    name: String,
-    settings: S3Settings,
+struct Clients {
     /// For reads, lists and deletes.
     bucket: Box<Bucket>,
     /// For backup objects: carries the storage class and encryption headers.
     upload: Box<Bucket>,
     /// For indexes and manifests: carries the encryption headers only.
     meta: Box<Bucket>,
+}
+
+/// An S3 bucket (and key prefix) as a [`Storage`].
+#[derive(Debug, Clone)]
+pub struct S3Storage {
+    name: String,
+    settings: S3Settings,
+    normal: Clients,
+    /// The same clients with [`STOPPING_TIMEOUT`], used once a signal came.
+    stopping: Clients,
     retry: RetrySettings,
     lock_dir: PathBuf,
     ui: Ui,
@@ -169,25 +180,41 @@ impl S3Storage {
             let (k, v) = header("x-amz-storage-class", class)?;
             objects.insert(k, v);
         }
-        let client = |headers| -> Result<Box<Bucket>, StorageError> {
-            Ok(Box::new(
-                bucket
-                    .with_extra_headers(headers)
-                    .map_err(|e| fail(format!("client: {e}")))?,
-            ))
+        let clients = |timeout: Duration| -> Result<Clients, StorageError> {
+            let bucket = bucket
+                .with_request_timeout(timeout)
+                .map_err(|e| fail(format!("client: {e}")))?;
+            let with = |headers| -> Result<Box<Bucket>, StorageError> {
+                Ok(Box::new(
+                    bucket
+                        .with_extra_headers(headers)
+                        .map_err(|e| fail(format!("client: {e}")))?,
+                ))
+            };
+            Ok(Clients {
+                upload: with(objects.clone())?,
+                meta: with(encryption.clone())?,
+                bucket,
+            })
         };
-        let upload = client(objects)?;
-        let meta = client(encryption)?;
         Ok(S3Storage {
             name: name.to_string(),
             settings: settings.clone(),
-            bucket,
-            upload,
-            meta,
+            normal: clients(REQUEST_TIMEOUT)?,
+            stopping: clients(STOPPING_TIMEOUT)?,
             retry,
             lock_dir,
             ui,
         })
+    }
+
+    /// The clients to use now: short-timeout ones once a signal came.
+    fn c(&self) -> &Clients {
+        if crate::signals::stopping() {
+            &self.stopping
+        } else {
+            &self.normal
+        }
     }
 
     fn full_key(&self, key: &str) -> String {
@@ -262,7 +289,11 @@ impl S3Storage {
         loop {
             match f() {
                 Ok(v) => return Ok(v),
-                Err(e) if classify(&e) == Failure::Transient && attempt < self.retry.attempts => {
+                Err(e)
+                    if classify(&e) == Failure::Transient
+                        && attempt < self.retry.attempts
+                        && !crate::signals::stopping() =>
+                {
                     let delay = backoff(attempt, self.retry.max_backoff.as_secs());
                     self.ui.warn(&format!(
                         "storage '{}': {op} {}: {} — retrying in {:.1}s (attempt {} of {})",
@@ -296,7 +327,7 @@ impl S3Storage {
             custom_headers: None,
             content_type: "application/octet-stream",
         };
-        let request = s3::request::blocking::AttoRequest::new(&self.bucket, full, command)?;
+        let request = s3::request::blocking::AttoRequest::new(&self.c().bucket, full, command)?;
         let response = request.response_data(true)?;
         Ok(Part {
             etag: response.as_str()?.to_string(),
@@ -412,7 +443,8 @@ impl S3Writer {
         if self.upload_id.is_none() {
             let s = &self.storage;
             let r = s.with_retry("starting upload of", &self.key, || {
-                s.upload
+                s.c()
+                    .upload
                     .initiate_multipart_upload(&self.full, "application/octet-stream")
             })?;
             self.upload_id = Some(r.upload_id);
@@ -438,7 +470,7 @@ impl S3Writer {
         if let Some(id) = self.upload_id.take() {
             let s = self.storage.clone();
             if let Err(e) = s.with_retry("aborting upload of", &self.key, || {
-                s.bucket.abort_upload(&self.full, &id)
+                s.c().bucket.abort_upload(&self.full, &id)
             }) {
                 s.ui.warn(&format!("{e} (prune removes the leftover upload later)"));
             }
@@ -474,7 +506,7 @@ impl ObjectWriter for S3Writer {
             // Small object: one PUT.
             let data = std::mem::take(&mut self.buf);
             s.with_retry("uploading", &self.key, || {
-                s.upload.put_object(&self.full, &data).map(|_| ())
+                s.c().upload.put_object(&self.full, &data).map(|_| ())
             })?;
             self.done = true;
             return Ok(());
@@ -485,7 +517,8 @@ impl ObjectWriter for S3Writer {
         let id = self.upload_id.clone().expect("upload started");
         let parts = self.parts.clone();
         let completed = s.with_retry("completing upload of", &self.key, || {
-            s.bucket
+            s.c()
+                .bucket
                 .complete_multipart_upload(&self.full, &id, parts.clone())
                 .map(|_| ())
         });
@@ -551,7 +584,7 @@ impl Storage for S3Storage {
         super::check_key(&self.name, key)?;
         let full = self.full_key(key);
         self.with_retry("uploading", key, || {
-            self.meta.put_object(&full, data).map(|_| ())
+            self.c().meta.put_object(&full, data).map(|_| ())
         })
     }
 
@@ -570,7 +603,7 @@ impl Storage for S3Storage {
             location: key.to_string(),
             source,
         })?;
-        let bucket = self.bucket.clone();
+        let bucket = self.c().bucket.clone();
         let full = self.full_key(key);
         let handle = std::thread::spawn(move || -> Result<(), String> {
             let status = bucket
@@ -594,7 +627,7 @@ impl Storage for S3Storage {
     fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         super::check_key(&self.name, key)?;
         let full = self.full_key(key);
-        let r = self.with_retry("reading", key, || match self.bucket.get_object(&full) {
+        let r = self.with_retry("reading", key, || match self.c().bucket.get_object(&full) {
             Ok(r) => Ok(Some(r.to_vec())),
             Err(S3Error::HttpFailWithBody(404, body))
                 if body.contains("NoSuchKey") || body.is_empty() =>
@@ -610,7 +643,7 @@ impl Storage for S3Storage {
         super::check_key(&self.name, key)?;
         let full = self.full_key(key);
         self.with_retry("reading metadata of", key, || {
-            match self.bucket.head_object(&full) {
+            match self.c().bucket.head_object(&full) {
                 Ok((head, _)) => Ok(Some(ObjectMeta {
                     key: key.to_string(),
                     size: head
@@ -632,7 +665,9 @@ impl Storage for S3Storage {
     fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
         super::check_prefix(&self.name, prefix)?;
         let full = self.full_key(prefix);
-        let pages = self.with_retry("listing", prefix, || self.bucket.list(full.clone(), None))?;
+        let pages = self.with_retry("listing", prefix, || {
+            self.c().bucket.list(full.clone(), None)
+        })?;
         let mut out: Vec<ObjectMeta> = pages
             .into_iter()
             .flat_map(|p| p.contents)
@@ -651,9 +686,11 @@ impl Storage for S3Storage {
     fn delete(&self, key: &str) -> Result<(), StorageError> {
         super::check_key(&self.name, key)?;
         let full = self.full_key(key);
-        self.with_retry("deleting", key, || match self.bucket.delete_object(&full) {
-            Ok(_) | Err(S3Error::HttpFailWithBody(404, _)) => Ok(()),
-            Err(e) => Err(e),
+        self.with_retry("deleting", key, || {
+            match self.c().bucket.delete_object(&full) {
+                Ok(_) | Err(S3Error::HttpFailWithBody(404, _)) => Ok(()),
+                Err(e) => Err(e),
+            }
         })
     }
 
@@ -665,7 +702,7 @@ impl Storage for S3Storage {
         super::check_prefix(&self.name, prefix)?;
         let full = self.full_key(prefix);
         let listed = self.with_retry("listing incomplete uploads under", prefix, || {
-            self.bucket.list_multiparts_uploads(Some(&full), None)
+            self.c().bucket.list_multiparts_uploads(Some(&full), None)
         });
         let pages = match listed {
             Ok(p) => p,
@@ -706,7 +743,7 @@ impl Storage for S3Storage {
         };
         let full = self.full_key(&orphan.key);
         self.with_retry("aborting upload of", &orphan.key, || {
-            match self.bucket.abort_upload(&full, id) {
+            match self.c().bucket.abort_upload(&full, id) {
                 Ok(()) | Err(S3Error::HttpFailWithBody(404, _)) => Ok(()),
                 Err(e) => Err(e),
             }
@@ -716,7 +753,8 @@ impl Storage for S3Storage {
     fn preflight(&self) -> Result<(), StorageError> {
         let prefix = self.full_key("");
         self.with_retry("checking bucket", "", || {
-            self.bucket
+            self.c()
+                .bucket
                 .list_page(prefix.clone(), None, None, None, Some(1))
                 .map(|_| ())
         })
