@@ -179,7 +179,16 @@ pub fn run(
             outcome.interrupted = true;
             break;
         }
-        backup_server(server, btype, req, &storages, ui, cancel, &mut outcome);
+        backup_server(
+            server,
+            btype,
+            req,
+            &storages,
+            settings.compress_throttle,
+            ui,
+            cancel,
+            &mut outcome,
+        );
     }
     if outcome.records.is_empty() && !outcome.interrupted {
         let msg = "nothing was backed up: no database matched the selection (check databases.include/exclude and --db)".to_string();
@@ -228,11 +237,13 @@ fn prepare_server<'a>(
     ))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn backup_server(
     server: &ServerSettings,
     btype: &BackupTypeSettings,
     req: &BackupRequest,
     storages: &[Target],
+    throttle: pipeline::Throttle,
     ui: &Ui,
     cancel: &Arc<AtomicBool>,
     outcome: &mut BackupOutcome,
@@ -326,6 +337,7 @@ fn backup_server(
             &attempt,
             db.estimated_bytes,
             storages,
+            throttle,
             ui,
             cancel,
             outcome,
@@ -352,7 +364,7 @@ fn record_everywhere(
         } else {
             status
         };
-        save(
+        save_failure(
             t,
             storages,
             attempt.record(t.name(), status, error),
@@ -362,100 +374,165 @@ fn record_everywhere(
     }
 }
 
-/// Writes the manifest (successes) and the index record of one copy on its own storage. When a
-/// failure cannot be recorded there (the storage is unreachable), it is recorded in the indexes
-/// of the run's other storages instead, so that `list` and the metrics still show it.
-fn save(
+/// Records a copy that did not land (a failure) in its storage's index. When that storage
+/// cannot take it (it is unreachable, or it is the one that failed), the failure is recorded in
+/// the indexes of the run's other storages instead, so that `list` and the metrics still show
+/// it; when it can be recorded nowhere, the run says so: the index was not changed.
+fn save_failure(
     target: &Target,
     all: &[Target],
     record: BackupRecord,
     ui: &Ui,
     outcome: &mut BackupOutcome,
 ) {
+    debug_assert_eq!(record.status, Status::Failed);
     let own = match &target.broken {
         Some(why) => Err(why.clone()),
-        None => {
-            let store = IndexStore::new(target.storage.as_ref(), &record.server);
-            store
-                .write_manifest(&record)
-                .and_then(|()| store.update(|i| i.upsert(record.clone())))
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        }
+        None => IndexStore::new(target.storage.as_ref(), &record.server)
+            .update(|i| i.upsert(record.clone()))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
     };
     if let Err(e) = own {
-        if target.broken.is_none() {
+        let mut witnessed = false;
+        for other in all
+            .iter()
+            .filter(|o| o.name() != target.name() && o.broken.is_none())
+        {
+            let witness = IndexStore::new(other.storage.as_ref(), &record.server);
+            match witness.update(|i| i.upsert(record.clone())) {
+                Ok(_) => witnessed = true,
+                Err(e) => ui.debug(&format!(
+                    "could not record the failure on '{}' either: {e}",
+                    other.name()
+                )),
+            }
+        }
+        if target.broken.is_none() || !witnessed {
             let msg = format!(
-                "backup {} of '{}' could not be recorded on storage '{}': {e}",
+                "the failure of backup {} of '{}' on storage '{}' could not be recorded in its index ({e}){}",
                 record.id,
                 record.database,
-                target.name()
+                target.name(),
+                if witnessed {
+                    "; it is recorded in the other storages' indexes"
+                } else {
+                    "; no index was changed"
+                }
             );
             ui.error(&msg);
             outcome.errors.push(msg);
-        }
-        if record.status == Status::Failed {
-            for other in all
-                .iter()
-                .filter(|o| o.name() != target.name() && o.broken.is_none())
-            {
-                let witness = IndexStore::new(other.storage.as_ref(), &record.server);
-                if let Err(e) = witness.update(|i| i.upsert(record.clone())) {
-                    ui.debug(&format!(
-                        "could not record the failure on '{}' either: {e}",
-                        other.name()
-                    ));
-                }
-            }
         }
     }
     outcome.records.push(record);
 }
 
-fn backup_database(
+/// Lands a copy whose dump was good: its manifest, then the object (commit), then its index
+/// record. A step that fails undoes the ones before it, so that what the run leaves is either
+/// recorded or gone: a manifest whose object never came is deleted, and an object this run
+/// committed but could not record is removed again (it is provably this run's own: nothing
+/// else can hold its fresh id). A kill between the steps leaves a manifest and an object that
+/// no index owns: `prune --dry-run` reports them and `index rebuild` adopts them.
+///
+/// Fails with the reason, after undoing.
+fn land(
+    target: &Target,
+    writer: Box<dyn crate::storage::ObjectWriter>,
+    record: &BackupRecord,
+) -> Result<(), String> {
+    let storage = target.storage.as_ref();
+    let store = IndexStore::new(storage, &record.server);
+    if let Err(e) = store.write_manifest(record) {
+        writer.abort();
+        return Err(format!("writing its manifest: {e}"));
+    }
+    let manifest = record.manifest_key.as_deref().unwrap_or_default();
+    if let Err(e) = writer.commit() {
+        let _ = storage.delete(manifest);
+        return Err(e.to_string());
+    }
+    if let Err(e) = store.update(|i| i.upsert(record.clone())) {
+        let key = record.key.as_deref().unwrap_or_default();
+        let removed = storage.delete(key).and_then(|()| storage.delete(manifest));
+        return Err(format!(
+            "recording it in the index failed ({e}); {}",
+            match removed {
+                Ok(()) => "the object this run stored was removed again".to_string(),
+                Err(d) => format!("removing the unrecorded object failed too ({d}): `sqlguard index rebuild` adopts it"),
+            }
+        ));
+    }
+    Ok(())
+}
+
+/// How the dump tool's run ended, as the pipeline and the reaper saw it.
+#[derive(Debug)]
+pub struct DumpFacts {
+    /// The dump tool's program, for messages.
+    pub tool: String,
+    pub cancelled: bool,
+    /// Why the stream stopped early (read, compression, every storage failing).
+    pub stream_error: Option<String>,
+    /// The tool's exit status, or why it could not be read.
+    pub exit: Result<std::process::ExitStatus, String>,
+    /// The tool's stderr (secrets redacted).
+    pub stderr: String,
+    /// Whether the output ended with the completion trailer.
+    pub trailer: bool,
+    pub raw_bytes: u64,
+}
+
+/// Whether the dump as a whole is good: only when nothing interrupted it, the stream carried
+/// every byte, the tool exited 0, and its output ended with the completion trailer (a dump cut
+/// short with exit 0 has no trailer). Pure.
+///
+/// Fails with the reason, in words.
+pub fn verdict(f: &DumpFacts) -> Result<(), String> {
+    if f.cancelled {
+        return Err("interrupted by a signal".into());
+    }
+    if let Some(e) = &f.stream_error {
+        return Err(e.clone());
+    }
+    match &f.exit {
+        Err(e) => Err(format!("waiting for the dump tool: {e}")),
+        Ok(st) if !st.success() => Err(format!(
+            "{} failed ({}){}",
+            f.tool,
+            crate::process::describe_exit(st),
+            if f.stderr.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", f.stderr)
+            }
+        )),
+        Ok(_) if !f.trailer => Err(format!(
+            "the dump ended without its completion trailer after {} bytes: it was cut short{}",
+            f.raw_bytes,
+            if f.stderr.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", f.stderr)
+            }
+        )),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Runs the dump tool of `attempt` into `sinks`; returns the stream and the facts of the run,
+/// or the sinks back with the reason when the tool cannot even start.
+#[allow(clippy::too_many_arguments)]
+fn run_dump(
     ctx: &ServerContext,
     attempt: &Attempt,
     estimate: u64,
-    storages: &[Target],
+    sinks: Vec<Sink>,
+    throttle: pipeline::Throttle,
     ui: &Ui,
     cancel: &Arc<AtomicBool>,
-    outcome: &mut BackupOutcome,
-) {
+) -> Result<(pipeline::StreamOutcome, DumpFacts), (Vec<Sink>, String)> {
     let server = ctx.server;
     let db = &attempt.database;
-    let algo = attempt.btype.compression.algorithm;
-    let key = layout::object_key(&server.name, db, &attempt.btype.name, &attempt.id, algo);
-    ui.info(&format!(
-        "{}/{db}: dumping ({}) to {}",
-        server.name,
-        attempt.btype.name,
-        attempt.btype.storages.join(", ")
-    ));
-
-    // Open a writer on every storage; one that cannot open fails alone.
-    let mut sinks = Vec::new();
-    let mut failed: Vec<(String, String)> = Vec::new();
-    for t in storages {
-        if let Some(why) = &t.broken {
-            failed.push((t.name().to_string(), why.clone()));
-            continue;
-        }
-        match t
-            .storage
-            .put_stream(&key, (estimate > 0).then_some(estimate))
-        {
-            Ok(writer) => sinks.push(Sink {
-                storage: t.name().to_string(),
-                writer,
-            }),
-            Err(e) => failed.push((t.name().to_string(), e.to_string())),
-        }
-    }
-    if sinks.is_empty() {
-        record_unopened(attempt, storages, failed, ui, outcome);
-        return;
-    }
-
     let mut args = vec![ctx.defaults.arg()];
     args.extend(mysql::tls_args(ctx.dump_tool.flavor, server));
     args.extend(mysql::dump_flags(&ctx.dump_tool, &ctx.info));
@@ -467,11 +544,6 @@ fn backup_database(
         ctx.dump_tool.program.display(),
         args.join(" ")
     ));
-
-    let redact = |s: String| match &server.password {
-        Some(p) => p.redact_in(&s),
-        None => s,
-    };
     let spawned = crate::process::command(&ctx.dump_tool.program)
         .args(&args)
         .stdin(Stdio::null())
@@ -481,118 +553,173 @@ fn backup_database(
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
+            return Err((
+                sinks,
+                format!("cannot run {}: {e}", ctx.dump_tool.program.display()),
+            ))
+        }
+    };
+    let stderr = mysql::drain_stderr(&mut child);
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stop = Arc::new(AtomicBool::new(false));
+    let reaper = reap(child, Arc::clone(&stop), Arc::clone(cancel));
+    let bar = ui.bytes_bar(&format!("{}/{db}", server.name), estimate);
+    let streamed = pipeline::stream(
+        Box::new(stdout),
+        &attempt.btype.compression,
+        sinks,
+        &mut |n| bar.set_position(n),
+        cancel,
+        throttle,
+    );
+    bar.finish_and_clear();
+    if streamed.error.is_some() || streamed.cancelled {
+        // Ends the tool, and with it the reading thread.
+        stop.store(true, Ordering::Relaxed);
+    }
+    let exit = reaper
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("reaper panicked")))
+        .map_err(|e| e.to_string());
+    let mut stderr_text = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+    if let Some(p) = &server.password {
+        stderr_text = p.redact_in(&stderr_text);
+    }
+    let facts = DumpFacts {
+        tool: ctx.dump_tool.program.display().to_string(),
+        cancelled: streamed.cancelled || cancel.load(Ordering::Relaxed),
+        stream_error: streamed.error.clone(),
+        exit,
+        stderr: stderr_text,
+        trailer: mysql::has_completion_trailer(&streamed.tail),
+        raw_bytes: streamed.raw_bytes,
+    };
+    Ok((streamed, facts))
+}
+
+/// One database: open a writer per storage, run the dump, judge it, land each copy.
+#[allow(clippy::too_many_arguments)]
+fn backup_database(
+    ctx: &ServerContext,
+    attempt: &Attempt,
+    estimate: u64,
+    storages: &[Target],
+    throttle: pipeline::Throttle,
+    ui: &Ui,
+    cancel: &Arc<AtomicBool>,
+    outcome: &mut BackupOutcome,
+) {
+    let server = ctx.server;
+    let db = &attempt.database;
+    let algo = attempt.btype.compression.algorithm;
+    let key = layout::object_key(&server.name, db, &attempt.btype.name, &attempt.id, algo);
+    let manifest_key = layout::manifest_key(&server.name, db, &attempt.btype.name, &attempt.id);
+    ui.info(&format!(
+        "{}/{db}: dumping ({}) to {}",
+        server.name,
+        attempt.btype.name,
+        attempt.btype.storages.join(", ")
+    ));
+
+    // A writer on every storage (by its place in `storages`); one that cannot open fails alone.
+    let mut sinks = Vec::new();
+    let mut lane_target = Vec::new();
+    let mut failed: Vec<(usize, String)> = Vec::new();
+    for (i, t) in storages.iter().enumerate() {
+        if let Some(why) = &t.broken {
+            failed.push((i, why.clone()));
+            continue;
+        }
+        match t
+            .storage
+            .put_stream(&key, (estimate > 0).then_some(estimate))
+        {
+            Ok(writer) => {
+                lane_target.push(i);
+                sinks.push(Sink {
+                    storage: t.name().to_string(),
+                    writer,
+                })
+            }
+            Err(e) => failed.push((i, e.to_string())),
+        }
+    }
+    if sinks.is_empty() {
+        record_unopened(attempt, storages, failed, ui, outcome);
+        return;
+    }
+
+    let (streamed, facts) = match run_dump(ctx, attempt, estimate, sinks, throttle, ui, cancel) {
+        Ok(r) => r,
+        Err((sinks, msg)) => {
             for s in sinks {
                 s.writer.abort();
             }
-            let msg = format!("cannot run {}: {e}", ctx.dump_tool.program.display());
             ui.error(&format!("{}/{db}: {msg}", server.name));
             record_everywhere(attempt, storages, Status::Failed, Some(msg), ui, outcome);
             return;
         }
     };
-    let stderr = mysql::drain_stderr(&mut child);
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let stop = Arc::new(AtomicBool::new(false));
-    let reaper = reap(child, Arc::clone(&stop), Arc::clone(cancel));
-    let bar = ui.bytes_bar(&format!("{}/{db}", server.name), estimate);
-    let streamed = pipeline::stream(
-        &mut stdout,
-        &attempt.btype.compression,
-        sinks,
-        &mut |n| bar.set_position(n),
-        cancel,
-    );
-    bar.finish_and_clear();
-    if streamed.error.is_some() || streamed.cancelled {
-        stop.store(true, Ordering::Relaxed);
+    let verdict = verdict(&facts);
+    if facts.cancelled {
+        outcome.interrupted = true;
     }
-    drop(stdout);
-    let status = reaper
-        .join()
-        .unwrap_or_else(|_| Err(std::io::Error::other("reaper panicked")));
-    let stderr_text = redact(stderr.and_then(|h| h.join().ok()).unwrap_or_default());
-    let cancelled = streamed.cancelled || cancel.load(Ordering::Relaxed);
-
-    // Decide whether the dump as a whole is good.
-    let dump_error: Option<String> =
-        if cancelled {
-            outcome.interrupted = true;
-            Some("interrupted by a signal".to_string())
-        } else if let Some(e) = &streamed.error {
-            Some(e.clone())
-        } else {
-            match &status {
-                Err(e) => Some(format!("waiting for the dump tool: {e}")),
-                Ok(st) if !st.success() => Some(format!(
-                    "{} failed ({}){}",
-                    ctx.dump_tool.program.display(),
-                    describe_exit(st),
-                    if stderr_text.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {stderr_text}")
-                    }
-                )),
-                Ok(_) if !mysql::has_completion_trailer(&streamed.tail) => Some(format!(
-                "the dump ended without its completion trailer after {} bytes: it was cut short{}",
-                streamed.raw_bytes,
-                if stderr_text.is_empty() { String::new() } else { format!(" ({stderr_text})") }
-            )),
-                Ok(_) => None,
-            }
-        };
-    if dump_error.is_none() && !stderr_text.is_empty() {
+    if verdict.is_ok() && !facts.stderr.is_empty() {
         ui.warn(&format!(
-            "{}/{db}: dump tool said: {stderr_text}",
-            server.name
+            "{}/{db}: dump tool said: {}",
+            server.name, facts.stderr
         ));
     }
 
-    let manifest_key = layout::manifest_key(&server.name, db, &attempt.btype.name, &attempt.id);
-    for lane in streamed.lanes {
-        let target = storages
-            .iter()
-            .find(|t| t.name() == lane.storage)
-            .expect("lane of a known storage");
-        let storage = &target.storage;
-        let result: Result<(), String> = match (lane.result, &dump_error) {
-            (Ok(writer), None) => writer.commit().map_err(|e| e.to_string()),
-            (Ok(writer), Some(e)) => {
+    // Lanes come back in the order the sinks went in.
+    for (lane, &i) in streamed.lanes.into_iter().zip(&lane_target) {
+        let target = &storages[i];
+        let mut record = attempt.record(target.name(), Status::Success, None);
+        record.raw_bytes = streamed.raw_bytes;
+        record.server_version = Some(ctx.info.version_string.clone());
+        record.dump_tool = Some(ctx.dump_tool.program.display().to_string());
+        record.dump_tool_version = Some(ctx.dump_tool.banner.clone());
+        let landed = match (lane.result, &verdict) {
+            (Ok(writer), Ok(())) => {
+                record.compressed_bytes = streamed.compressed_bytes;
+                record.sha256 = Some(streamed.sha256.clone());
+                record.key = Some(key.clone());
+                record.manifest_key = Some(manifest_key.clone());
+                land(target, writer, &record)
+            }
+            (Ok(writer), Err(e)) => {
                 writer.abort();
                 Err(e.clone())
             }
             (Err(e), _) => Err(format!("writing to storage '{}': {e}", lane.storage)),
         };
-        let mut record = match &result {
-            Ok(()) => attempt.record(storage.name(), Status::Success, None),
-            Err(e) => attempt.record(storage.name(), Status::Failed, Some(e.clone())),
-        };
-        record.raw_bytes = streamed.raw_bytes;
-        record.server_version = Some(ctx.info.version_string.clone());
-        record.dump_tool = Some(ctx.dump_tool.program.display().to_string());
-        record.dump_tool_version = Some(ctx.dump_tool.banner.clone());
-        if result.is_ok() {
-            record.compressed_bytes = streamed.compressed_bytes;
-            record.sha256 = Some(streamed.sha256.clone());
-            record.key = Some(key.clone());
-            record.manifest_key = Some(manifest_key.clone());
-            ui.info(&format!(
-                "{}/{db}: stored on '{}': {} ({} raw) in {:.1}s",
-                server.name,
-                storage.name(),
-                human_bytes(record.compressed_bytes),
-                human_bytes(record.raw_bytes),
-                record.duration_seconds
-            ));
-        } else {
-            ui.error(&format!(
-                "{}/{db}: backup to storage '{}' failed: {}",
-                server.name,
-                storage.name(),
-                record.error.as_deref().unwrap_or("")
-            ));
+        match landed {
+            Ok(()) => {
+                ui.info(&format!(
+                    "{}/{db}: stored on '{}': {} ({} raw) in {:.1}s",
+                    server.name,
+                    target.name(),
+                    human_bytes(record.compressed_bytes),
+                    human_bytes(record.raw_bytes),
+                    record.duration_seconds
+                ));
+                outcome.records.push(record);
+            }
+            Err(e) => {
+                ui.error(&format!(
+                    "{}/{db}: backup to storage '{}' failed: {e}",
+                    server.name,
+                    target.name(),
+                ));
+                record.status = Status::Failed;
+                record.error = Some(e);
+                record.compressed_bytes = 0;
+                record.sha256 = None;
+                record.key = None;
+                record.manifest_key = None;
+                save_failure(target, storages, record, ui, outcome);
+            }
         }
-        save(target, storages, record, ui, outcome);
     }
     record_unopened(attempt, storages, failed, ui, outcome);
 }
@@ -602,21 +729,20 @@ fn backup_database(
 fn record_unopened(
     attempt: &Attempt,
     storages: &[Target],
-    failed: Vec<(String, String)>,
+    failed: Vec<(usize, String)>,
     ui: &Ui,
     outcome: &mut BackupOutcome,
 ) {
-    for (name, err) in failed {
-        let target = storages
-            .iter()
-            .find(|t| t.name() == name)
-            .expect("known storage");
+    for (i, err) in failed {
+        let target = &storages[i];
         ui.error(&format!(
-            "{}/{}: storage '{name}' failed: {err}",
-            attempt.server, attempt.database
+            "{}/{}: storage '{}' failed: {err}",
+            attempt.server,
+            attempt.database,
+            target.name()
         ));
-        let record = attempt.record(&name, Status::Failed, Some(err));
-        save(target, storages, record, ui, outcome);
+        let record = attempt.record(target.name(), Status::Failed, Some(err));
+        save_failure(target, storages, record, ui, outcome);
     }
 }
 
@@ -640,12 +766,86 @@ fn reap(
     })
 }
 
-/// "exit code 2" or "killed by signal 9".
-fn describe_exit(st: &std::process::ExitStatus) -> String {
+#[cfg(test)]
+mod tests {
     use std::os::unix::process::ExitStatusExt;
-    match (st.code(), st.signal()) {
-        (Some(c), _) => format!("exit code {c}"),
-        (None, Some(s)) => format!("killed by signal {s}"),
-        _ => st.to_string(),
+    use std::process::ExitStatus;
+
+    use super::{verdict, DumpFacts};
+
+    fn facts() -> DumpFacts {
+        DumpFacts {
+            tool: "mariadb-dump".into(),
+            cancelled: false,
+            stream_error: None,
+            exit: Ok(ExitStatus::from_raw(0)),
+            stderr: String::new(),
+            trailer: true,
+            raw_bytes: 1234,
+        }
+    }
+
+    /// The verdict's table of cases, without a server: only a whole dump is good.
+    #[test]
+    fn only_a_whole_dump_is_good() {
+        assert_eq!(verdict(&facts()), Ok(()));
+        let cases: Vec<(DumpFacts, &str)> = vec![
+            (
+                DumpFacts {
+                    cancelled: true,
+                    ..facts()
+                },
+                "interrupted by a signal",
+            ),
+            (
+                DumpFacts {
+                    stream_error: Some("every storage failed".into()),
+                    ..facts()
+                },
+                "every storage failed",
+            ),
+            (
+                DumpFacts {
+                    exit: Ok(ExitStatus::from_raw(2 << 8)),
+                    stderr: "Got error: 1045: Access denied".into(),
+                    ..facts()
+                },
+                "mariadb-dump failed (exit code 2): Got error: 1045: Access denied",
+            ),
+            (
+                DumpFacts {
+                    exit: Ok(ExitStatus::from_raw(9)),
+                    ..facts()
+                },
+                "mariadb-dump failed (killed by signal 9)",
+            ),
+            (
+                DumpFacts {
+                    trailer: false,
+                    ..facts()
+                },
+                "the dump ended without its completion trailer after 1234 bytes: it was cut short",
+            ),
+            (
+                DumpFacts {
+                    exit: Err("no child".into()),
+                    ..facts()
+                },
+                "waiting for the dump tool: no child",
+            ),
+            (
+                // A signal wins over everything it caused.
+                DumpFacts {
+                    cancelled: true,
+                    exit: Ok(ExitStatus::from_raw(15)),
+                    trailer: false,
+                    ..facts()
+                },
+                "interrupted by a signal",
+            ),
+        ];
+        for (f, want) in cases {
+            assert_eq!(verdict(&f), Err(want.to_string()), "{f:?}");
+        }
     }
 }

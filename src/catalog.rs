@@ -85,12 +85,25 @@ pub fn load(settings: &Settings, ui: &Ui, servers: &[String]) -> Catalog {
             .filter(|s| servers.is_empty() || servers.contains(&s.name))
         {
             match IndexStore::new(storage.as_ref(), &server.name).load() {
-                Ok(index) => out.records.extend(
-                    index
-                        .backups
-                        .into_iter()
-                        .filter(|r| seen.insert((r.id.clone(), r.storage.clone()))),
-                ),
+                Ok(index) => {
+                    for r in index.backups {
+                        // A successful copy lives on the storage whose index holds it; one
+                        // that claims another (a tampered or copied index) is not trusted.
+                        if r.status == crate::index::Status::Success && r.storage != st.name {
+                            out.errors.push((
+                                st.name.clone(),
+                                format!(
+                                    "index of server '{}' on storage '{}' holds backup {} as stored on '{}': ignored (run `sqlguard index rebuild --storage {}`)",
+                                    server.name, st.name, r.id, r.storage, st.name
+                                ),
+                            ));
+                            continue;
+                        }
+                        if seen.insert((r.id.clone(), r.storage.clone())) {
+                            out.records.push(r);
+                        }
+                    }
+                }
                 Err(e) => out.errors.push((st.name.clone(), e.to_string())),
             }
         }

@@ -139,6 +139,15 @@ pub const ALL: &[(&str, &str)] = &[
     ),
 ];
 
+/// Slows the compressor by this many milliseconds per MiB (tests of a slow compressor only).
+pub const TEST_COMPRESS_DELAY_MS: &str = "SQLGUARD_TEST_COMPRESS_DELAY_MS";
+
+/// Variables for the test suite only, never for production, with their meaning.
+pub const TESTING: &[(&str, &str)] = &[(
+    TEST_COMPRESS_DELAY_MS,
+    "Tests only: the compressor sleeps this many milliseconds per MiB, as a slow one would.",
+)];
+
 /// Variables read from outside sqlguard's namespace, with their meaning.
 pub const FOREIGN: &[(&str, &str)] = &[
     (
@@ -158,7 +167,11 @@ mod tests {
     #[test]
     fn readme_documents_every_variable() {
         let readme = include_str!("../README.md");
-        for (name, doc) in super::ALL.iter().chain(super::FOREIGN) {
+        for (name, doc) in super::ALL
+            .iter()
+            .chain(super::FOREIGN)
+            .chain(super::TESTING)
+        {
             let row = format!("| `{name}` | {doc} |");
             assert!(readme.contains(&row), "README lacks the row: {row}");
         }

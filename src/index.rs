@@ -262,21 +262,59 @@ impl<'a> IndexStore<'a> {
         Ok(())
     }
 
-    /// Rebuilds the index from the manifests found under the server's prefix, keeping the
-    /// damaged or old index beside it as `index.json.bak-<time>`. Returns the new index and the
-    /// manifests that could not be read.
+    /// Rebuilds the index from what the storage holds, merging what the old index knew: the
+    /// current index when it parses, else the newest `index.json.bak-*` copy that parses. Every
+    /// old record whose object still exists is kept as it was (with its verification), every
+    /// failed record is kept (history), a manifest whose backup the old index did not know is
+    /// adopted when its object exists, a kept record whose manifest is missing gets it back, and
+    /// whatever cannot be accounted for is listed, never deleted. The old index is kept beside
+    /// it as `index.json.bak-<time>`.
     ///
-    /// Fails when the storage cannot be listed or written.
-    pub fn rebuild(&self, now: DateTime<Utc>) -> Result<(Index, Vec<String>), IndexError> {
+    /// Fails when the storage cannot be listed, read or written.
+    pub fn rebuild(&self, now: DateTime<Utc>) -> Result<Rebuild, IndexError> {
         let _lock = self
             .storage
             .lock(&format!("{}index", layout::server_prefix(&self.server)))?;
+        let mut report = Rebuild::default();
+        let listing = self.storage.list(&layout::server_prefix(&self.server))?;
+        let present: std::collections::HashMap<&str, u64> =
+            listing.iter().map(|m| (m.key.as_str(), m.size)).collect();
+        let old = self.old_index(&listing, &mut report)?;
         let mut index = Index::empty(&self.server);
-        let mut unreadable = Vec::new();
-        for meta in self.storage.list(&layout::server_prefix(&self.server))? {
-            if !meta.key.ends_with(layout::MANIFEST_SUFFIX) {
-                continue;
+        let mut accounted: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for r in old.map(|i| i.backups).unwrap_or_default() {
+            match (r.status, r.key.as_deref()) {
+                (Status::Failed, _) => {
+                    report.kept_failures += 1;
+                    index.upsert(r);
+                }
+                (Status::Success, Some(k)) if present.contains_key(k) => {
+                    accounted.insert(k.to_string());
+                    if let Some(m) = r.manifest_key.as_deref() {
+                        accounted.insert(m.to_string());
+                        if !present.contains_key(m) {
+                            self.write_manifest(&r)?;
+                            report.manifests_restored.push(m.to_string());
+                        }
+                    }
+                    report.from_index += 1;
+                    index.upsert(r);
+                }
+                (Status::Success, k) => report.dropped.push(format!(
+                    "{} ({}/{} on '{}'): its object {} is gone",
+                    r.id,
+                    r.database,
+                    r.backup_type,
+                    r.storage,
+                    k.unwrap_or("(none)")
+                )),
             }
+        }
+        let manifests: Vec<&crate::storage::ObjectMeta> = listing
+            .iter()
+            .filter(|m| m.key.ends_with(layout::MANIFEST_SUFFIX) && !accounted.contains(&m.key))
+            .collect();
+        for meta in manifests {
             let parsed = self
                 .storage
                 .get_bytes(&meta.key)?
@@ -284,26 +322,99 @@ impl<'a> IndexStore<'a> {
             match parsed {
                 Some(mut r) if r.server == self.server => {
                     r.storage = self.storage.name().to_string();
-                    let object_present = match &r.key {
-                        Some(k) => self.storage.stat(k)?.is_some(),
-                        None => false,
-                    };
-                    if object_present {
-                        index.upsert(r);
-                    } else {
-                        unreadable.push(format!("{} (its object is missing)", meta.key));
+                    match r.key.as_deref() {
+                        Some(k) if present.contains_key(k) => {
+                            accounted.insert(k.to_string());
+                            accounted.insert(meta.key.clone());
+                            report.adopted.push(format!("{} ({})", r.id, meta.key));
+                            index.upsert(r);
+                        }
+                        _ => report
+                            .unreadable
+                            .push(format!("{} (its object is missing)", meta.key)),
                     }
                 }
-                _ => unreadable.push(meta.key),
+                _ => report.unreadable.push(meta.key.clone()),
             }
         }
-        if let Some(old) = self.storage.get_bytes(&self.key())? {
-            let backup = format!("{}.bak-{}", self.key(), now.format("%Y%m%dT%H%M%SZ"));
+        let index_key = self.key();
+        for m in &listing {
+            let name = m.key.rsplit('/').next().unwrap_or("");
+            let ours = m.key == index_key
+                || m.key.starts_with(&format!("{index_key}.bak-"))
+                || name.starts_with('.')
+                || accounted.contains(&m.key);
+            if !ours && !report.unreadable.iter().any(|u| u.starts_with(&m.key)) {
+                report.unaccounted.push(m.key.clone());
+            }
+        }
+        if let Some(old) = self.storage.get_bytes(&index_key)? {
+            let backup = format!("{index_key}.bak-{}", now.format("%Y%m%dT%H%M%SZ"));
             self.storage.put_bytes(&backup, &old)?;
         }
         self.write(&index)?;
-        Ok((index, unreadable))
+        report.backups = index.backups.len();
+        Ok(report)
     }
+
+    /// The index to merge: the current one when it parses, else the newest backup copy that
+    /// does (noted in `report.old_index`).
+    fn old_index(
+        &self,
+        listing: &[crate::storage::ObjectMeta],
+        report: &mut Rebuild,
+    ) -> Result<Option<Index>, IndexError> {
+        match self.load() {
+            Ok(i) => {
+                report.old_index = Some(self.key());
+                return Ok(Some(i));
+            }
+            Err(IndexError::Storage(e)) => return Err(IndexError::Storage(e)),
+            Err(e) => report.unreadable.push(format!("{} ({e})", self.key())),
+        }
+        let prefix = format!("{}.bak-", self.key());
+        let mut copies: Vec<&str> = listing
+            .iter()
+            .map(|m| m.key.as_str())
+            .filter(|k| k.starts_with(&prefix))
+            .collect();
+        copies.sort_unstable();
+        for k in copies.into_iter().rev() {
+            if let Some(i) = self
+                .storage
+                .get_bytes(k)?
+                .and_then(|b| serde_json::from_slice::<Index>(&b).ok())
+                .filter(|i| i.schema_version <= SCHEMA_VERSION)
+            {
+                report.old_index = Some(k.to_string());
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// What `index rebuild` did, for one server on one storage.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Rebuild {
+    /// Records in the new index.
+    pub backups: usize,
+    /// The old index merged (the current one, or the backup copy used), if any parsed.
+    pub old_index: Option<String>,
+    /// Successful records kept from the old index (their objects exist).
+    pub from_index: usize,
+    /// Failed records kept from the old index.
+    pub kept_failures: usize,
+    /// Backups adopted from manifests the old index did not hold.
+    pub adopted: Vec<String>,
+    /// Manifests written back for kept records that had lost theirs.
+    pub manifests_restored: Vec<String>,
+    /// Old records dropped because their object is gone.
+    pub dropped: Vec<String>,
+    /// Manifests (or indexes) that could not be used, and why.
+    pub unreadable: Vec<String>,
+    /// Objects under the server's prefix that no record accounts for (left in place).
+    pub unaccounted: Vec<String>,
 }
 
 #[cfg(test)]
@@ -376,12 +487,85 @@ mod tests {
         store.write_manifest(&orphan).unwrap();
         let before = store.load().unwrap();
         s.put_bytes("main/index.json", b"garbage").unwrap();
-        let (rebuilt, skipped) = store.rebuild(Utc::now()).unwrap();
-        assert_eq!(rebuilt.backups, before.backups);
-        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        let report = store.rebuild(Utc::now()).unwrap();
+        assert_eq!(store.load().unwrap().backups, before.backups);
+        assert_eq!(report.adopted.len(), 2, "{report:?}");
+        assert_eq!(report.unreadable.len(), 2, "{report:?}");
         assert!(s
             .keys()
             .iter()
             .any(|k| k.starts_with("main/index.json.bak-")));
+    }
+
+    /// Issue 10, item 14: rebuild merges what the old index knew. An intact backup whose
+    /// manifest is gone, failed records and verification results survive; a damaged index
+    /// falls back to its newest readable backup copy; what nothing accounts for is listed.
+    #[test]
+    fn rebuild_keeps_what_the_old_index_knew() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        let mut kept = record("a", "shop", Status::Success);
+        kept.verification = Some(Verification {
+            verified_at: Utc::now(),
+            ok: true,
+            restore_tested: true,
+            error: None,
+        });
+        s.put_bytes(kept.key.as_ref().unwrap(), b"data").unwrap();
+        let failed = record("b", "shop", Status::Failed);
+        let gone = record("c", "shop", Status::Success);
+        let adopted = record("d", "crm", Status::Success);
+        s.put_bytes(adopted.key.as_ref().unwrap(), b"data").unwrap();
+        store.write_manifest(&adopted).unwrap();
+        store
+            .update(|i| {
+                i.upsert(kept.clone());
+                i.upsert(failed.clone());
+                i.upsert(gone.clone());
+            })
+            .unwrap();
+        s.put_bytes("main/stray.sql.zst", b"?").unwrap();
+        // The current index is damaged; its last good copy is what the old index knew.
+        let good = s.get_bytes("main/index.json").unwrap().unwrap();
+        s.put_bytes("main/index.json.bak-20261101T000000Z", b"older garbage")
+            .unwrap();
+        s.put_bytes("main/index.json.bak-20261128T000000Z", &good)
+            .unwrap();
+        s.put_bytes("main/index.json", b"{ damaged").unwrap();
+        let report = store.rebuild(Utc::now()).unwrap();
+        assert_eq!(
+            report.old_index.as_deref(),
+            Some("main/index.json.bak-20261128T000000Z")
+        );
+        let ids: Vec<String> = store
+            .load()
+            .unwrap()
+            .backups
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids.len(), 3, "{ids:?}");
+        for id in ["a", "b", "d"] {
+            assert!(ids.contains(&id.to_string()), "{id} missing: {ids:?}");
+        }
+        let a = store
+            .load()
+            .unwrap()
+            .backups
+            .into_iter()
+            .find(|r| r.id == "a")
+            .unwrap();
+        assert!(a.verification.is_some(), "verification lost");
+        assert_eq!(
+            report.manifests_restored,
+            vec![kept.manifest_key.clone().unwrap()]
+        );
+        assert!(s
+            .get_bytes(kept.manifest_key.as_ref().unwrap())
+            .unwrap()
+            .is_some());
+        assert_eq!(report.kept_failures, 1);
+        assert_eq!(report.dropped.len(), 1, "{report:?}");
+        assert_eq!(report.unaccounted, vec!["main/stray.sql.zst".to_string()]);
     }
 }

@@ -517,7 +517,7 @@ pub fn quote_ident(name: &str) -> String {
 }
 
 /// Quotes a string literal for SQL.
-fn quote_literal(s: &str) -> String {
+pub fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 

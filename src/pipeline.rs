@@ -1,7 +1,13 @@
-//! The data path of one backup: source (the dump tool's stdout) → compressor → SHA-256 and byte
-//! counters → every storage writer at once, each on its own thread behind a bounded channel.
+//! The data path of one backup: source (the dump tool's stdout) → read-ahead → compressor →
+//! SHA-256 and byte counters → every storage writer at once, each on its own thread behind a
+//! bounded channel.
 //!
-//! Memory is bounded: one read buffer, the compressor's window, and at most [`LANE_DEPTH`] chunks
+//! The source is read on its own thread into at most [`READ_AHEAD`] chunks, so that the dump is
+//! read steadily while the compressor works: a compressor that takes input in bursts (xz's
+//! multi-threaded encoder takes a block per thread at a time) must never leave the dump tool's
+//! socket unread long enough for the server to drop the connection (`net_write_timeout`).
+//!
+//! Memory is bounded: the read-ahead, the compressor's window, and at most [`LANE_DEPTH`] chunks
 //! of [`CHUNK`] bytes queued per storage, whatever the size of the database. This module decides
 //! nothing about success: it reports what happened, and the caller commits or aborts the writers.
 
@@ -20,6 +26,8 @@ use crate::storage::ObjectWriter;
 pub const CHUNK: usize = 1 << 20;
 /// Chunks that may wait in each storage's queue.
 pub const LANE_DEPTH: usize = 4;
+/// Chunks read ahead of the compressor (8 MiB).
+pub const READ_AHEAD: usize = 8;
 /// Bytes of the source's end kept to check the dump's completion trailer.
 pub const TAIL: usize = 512;
 
@@ -185,16 +193,51 @@ impl Write for FanoutHandle {
     }
 }
 
+/// Slows the compressor, for tests only: it sleeps this long per MiB it takes (from
+/// `SQLGUARD_TEST_COMPRESS_DELAY_MS`), as a slow compressor on a slow machine would.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Throttle(pub Option<std::time::Duration>);
+
+/// Reads `source` on its own thread into a bounded channel of chunks; ends at EOF, at a read
+/// error (sent as the last item) or when the receiver is gone.
+fn read_ahead(mut source: Box<dyn Read + Send>) -> std::sync::mpsc::Receiver<io::Result<Vec<u8>>> {
+    let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(READ_AHEAD);
+    std::thread::Builder::new()
+        .name("dump-reader".into())
+        .spawn(move || loop {
+            let mut buf = vec![0u8; CHUNK];
+            match source.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx.send(Ok(buf)).is_err() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    break;
+                }
+            }
+        })
+        .expect("spawn dump reader");
+    rx
+}
+
 /// Streams `source` through `compression` into every sink.
 ///
 /// Never fails as a whole: read, compression and storage failures are reported in the outcome.
-/// `progress` is called with the raw bytes read so far; `cancel` is checked between chunks.
+/// `progress` is called with the raw bytes read so far; `cancel` is checked between chunks (and
+/// while waiting for one, every 100 ms). The reading thread ends by itself once the source ends,
+/// which the caller ensures by ending the dump tool when the stream stopped early.
 pub fn stream(
-    source: &mut dyn Read,
+    source: Box<dyn Read + Send>,
     compression: &Compression,
     sinks: Vec<Sink>,
     progress: &mut dyn FnMut(u64),
     cancel: &AtomicBool,
+    throttle: Throttle,
 ) -> StreamOutcome {
     let fanout = Arc::new(Mutex::new(Fanout::new(sinks)));
     let mut raw_bytes = 0u64;
@@ -209,35 +252,37 @@ pub fn stream(
             ))
         }
         Ok(mut enc) => {
-            let mut buf = vec![0u8; CHUNK];
+            let chunks = read_ahead(source);
             loop {
                 if cancel.load(Ordering::Relaxed) {
                     cancelled = true;
                     break;
                 }
-                let n = match source.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
+                let chunk = match chunks.recv_timeout(std::time::Duration::from_millis(100)) {
+                    Ok(Ok(c)) => c,
+                    Ok(Err(e)) => {
                         error = Some(format!("reading the dump: {e}"));
                         break;
                     }
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
                 };
-                raw_bytes += n as u64;
-                let chunk = &buf[..n];
+                raw_bytes += chunk.len() as u64;
                 if chunk.len() >= TAIL {
                     tail.clear();
                     tail.extend_from_slice(&chunk[chunk.len() - TAIL..]);
                 } else {
-                    tail.extend_from_slice(chunk);
+                    tail.extend_from_slice(&chunk);
                     if tail.len() > TAIL {
                         tail.drain(..tail.len() - TAIL);
                     }
                 }
-                if let Err(e) = enc.write_all(chunk) {
+                if let Err(e) = enc.write_all(&chunk) {
                     error = Some(format!("writing the compressed stream: {e}"));
                     break;
+                }
+                if let Some(per_mib) = throttle.0 {
+                    std::thread::sleep(per_mib.mul_f64(chunk.len() as f64 / CHUNK as f64));
                 }
                 progress(raw_bytes);
             }
@@ -298,11 +343,12 @@ mod tests {
         ];
         let mut last = 0;
         let out = stream(
-            &mut data.as_slice(),
+            Box::new(std::io::Cursor::new(data.clone())),
             &Compression::default(),
             sinks,
             &mut |n| last = n,
             &AtomicBool::new(false),
+            Throttle::default(),
         );
         assert!(out.error.is_none() && !out.cancelled);
         assert_eq!(out.raw_bytes, data.len() as u64);
@@ -373,11 +419,12 @@ mod tests {
             threads: 1,
         };
         let out = stream(
-            &mut data.as_slice(),
+            Box::new(std::io::Cursor::new(data.clone())),
             &none,
             sinks,
             &mut |_| {},
             &AtomicBool::new(false),
+            Throttle::default(),
         );
         assert!(out.error.is_none(), "{:?}", out.error);
         assert!(out.lanes[0]
@@ -410,11 +457,12 @@ mod tests {
             threads: 1,
         };
         let out = stream(
-            &mut data.as_slice(),
+            Box::new(std::io::Cursor::new(data.clone())),
             &none,
             sinks,
             &mut |_| {},
             &AtomicBool::new(false),
+            Throttle::default(),
         );
         assert!(out.error.unwrap().contains("every storage failed"));
         assert!(out.raw_bytes < data.len() as u64);
@@ -428,11 +476,12 @@ mod tests {
             writer: m.put_stream("k", None).unwrap(),
         }];
         let out = stream(
-            &mut sql(10).as_slice(),
+            Box::new(std::io::Cursor::new(sql(10))),
             &Compression::default(),
             sinks,
             &mut |_| {},
             &AtomicBool::new(true),
+            Throttle::default(),
         );
         assert!(out.cancelled);
         assert_eq!(out.raw_bytes, 0);

@@ -58,12 +58,25 @@ pub struct OrphanEntry {
     pub error: Option<String>,
 }
 
+/// A backup object or manifest that no index record owns: what a run killed between storing a
+/// copy and recording it leaves. Reported, never deleted; `index rebuild` adopts it when its
+/// manifest and object are both there.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unrecorded {
+    pub storage: String,
+    pub key: String,
+    pub size: u64,
+    pub modified: Option<DateTime<Utc>>,
+}
+
 /// What a prune did.
 #[derive(Debug, Default, Serialize)]
 pub struct PruneOutcome {
     pub dry_run: bool,
     pub entries: Vec<PruneEntry>,
     pub orphans: Vec<OrphanEntry>,
+    /// Objects under a server's prefix that no record owns (left in place).
+    pub unrecorded: Vec<Unrecorded>,
     /// Storages or indexes that could not be pruned, one message each.
     pub errors: Vec<String>,
     pub interrupted: bool,
@@ -75,7 +88,9 @@ impl PruneOutcome {
         self.entries
             .iter()
             .filter(|e| e.decision == Decision::Remove && (e.done || self.dry_run))
-            .fold((0, 0), |(n, b), e| (n + 1, b + e.record.compressed_bytes))
+            .fold((0, 0u64), |(n, b), e| {
+                (n + 1, b.saturating_add(e.record.compressed_bytes))
+            })
     }
 
     /// Whether everything planned was done.
@@ -176,6 +191,7 @@ fn prune_index(
             return;
         }
     };
+    find_unrecorded(storage, server, &index, ui, out);
     let plan = retention::plan(&index.backups, settings, now);
     let mut entries: Vec<PruneEntry> = plan
         .items
@@ -296,6 +312,48 @@ fn apply(
         }
     }
     flush(&mut pending, out);
+}
+
+/// Lists the backup objects and manifests under `server`'s prefix that no record of `index`
+/// owns, into `out.unrecorded`.
+fn find_unrecorded(
+    storage: &dyn Storage,
+    server: &str,
+    index: &crate::index::Index,
+    ui: &Ui,
+    out: &mut PruneOutcome,
+) {
+    let listing = match storage.list(&layout::server_prefix(server)) {
+        Ok(l) => l,
+        Err(e) => {
+            ui.error(&e.to_string());
+            out.errors.push(e.to_string());
+            return;
+        }
+    };
+    let owned: HashSet<&str> = index
+        .backups
+        .iter()
+        .flat_map(|r| r.key.iter().chain(r.manifest_key.iter()))
+        .map(String::as_str)
+        .collect();
+    for m in listing {
+        let name = m.key.rsplit('/').next().unwrap_or("");
+        let backup_like = name.ends_with(layout::MANIFEST_SUFFIX) || name.contains(".sql");
+        if backup_like && !name.starts_with('.') && !owned.contains(m.key.as_str()) {
+            ui.warn(&format!(
+                "storage '{}': {} is not in the index (a run killed before recording it?): left in place; `sqlguard index rebuild` adopts it",
+                storage.name(),
+                m.key
+            ));
+            out.unrecorded.push(Unrecorded {
+                storage: storage.name().to_string(),
+                key: m.key,
+                size: m.size,
+                modified: m.modified,
+            });
+        }
+    }
 }
 
 fn clean_orphans(

@@ -529,6 +529,20 @@ impl<'a> Target<'a> {
         mysql::table_count(self.server, &self.client, &self.defaults, database)
     }
 
+    /// The names of the databases matching the `LIKE` pattern `like`.
+    pub fn databases_like(&self, like: &str) -> Result<Vec<String>, MysqlError> {
+        Ok(mysql::query(
+            self.server,
+            &self.client,
+            &self.defaults,
+            "listing databases",
+            &format!("SHOW DATABASES LIKE {}", mysql::quote_literal(like)),
+        )?
+        .into_iter()
+        .filter_map(|r| r.into_iter().next())
+        .collect())
+    }
+
     /// Runs one statement.
     pub fn execute(&self, what: &'static str, sql: &str) -> Result<(), MysqlError> {
         mysql::execute(self.server, &self.client, &self.defaults, what, sql)

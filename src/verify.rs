@@ -194,6 +194,8 @@ pub struct VerifyResult {
     pub restore_tested: bool,
     /// Tables restored into the scratch database (with `--restore-test`).
     pub restored_tables: Option<u64>,
+    /// The scratch database of the restore test (dropped afterwards).
+    pub scratch_database: Option<String>,
     pub problem: Option<String>,
 }
 
@@ -282,13 +284,14 @@ pub fn run(
         let outcome = storage
             .as_ref()
             .map_err(Clone::clone)
-            .and_then(|s| verify_one(settings, s.as_ref(), &record, req.restore_test, cancel));
-        let (checked, restored_tables, problem) = match outcome {
-            Ok((c, t)) => {
+            .map_err(|e| (e, None))
+            .and_then(|s| verify_one(settings, s.as_ref(), &record, req.restore_test, ui, cancel));
+        let (checked, restored_tables, scratch_database, problem) = match outcome {
+            Ok((c, t, scratch)) => {
                 let p = (!c.problems.is_empty()).then(|| c.problems.join("; "));
-                (c, t, p)
+                (c, t, scratch, p)
             }
-            Err(e) => (Checked::default(), None, Some(e)),
+            Err((e, scratch)) => (Checked::default(), None, scratch, Some(e)),
         };
         let ok = problem.is_none();
         let line = format!(
@@ -341,26 +344,80 @@ pub fn run(
             checked,
             restore_tested: req.restore_test,
             restored_tables,
+            scratch_database,
             problem,
         });
     }
     Ok(VerifyOutcome { results, errors })
 }
 
+/// Scratch databases of restore tests are named `sqlguard_verify_<UTC time>_<random>`.
+pub const SCRATCH_PREFIX: &str = "sqlguard_verify_";
+
+/// How long a scratch database may stay before a later restore test drops it as left behind by
+/// a killed run (a restore test that takes longer than this is not expected).
+pub const SCRATCH_MAX_AGE_HOURS: i64 = 24;
+
+/// A new scratch database name.
+fn scratch_name(now: chrono::DateTime<Utc>) -> String {
+    format!(
+        "{SCRATCH_PREFIX}{}_{:08x}",
+        now.format("%Y%m%d%H%M%S"),
+        fastrand::u32(..)
+    )
+}
+
+/// Drops the scratch databases that killed restore tests left behind (older than
+/// [`SCRATCH_MAX_AGE_HOURS`], by the time in their name).
+fn sweep_scratch(target: &crate::restore::Target, ui: &Ui) {
+    let now = Utc::now();
+    let Ok(names) = target.databases_like(&format!("{SCRATCH_PREFIX}%")) else {
+        return;
+    };
+    for name in names {
+        let stamp = name
+            .strip_prefix(SCRATCH_PREFIX)
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y%m%d%H%M%S").ok())
+            .map(|t| t.and_utc());
+        if stamp.is_some_and(|t| (now - t).num_hours() >= SCRATCH_MAX_AGE_HOURS) {
+            match target.execute(
+                "dropping a scratch database left behind",
+                &format!("DROP DATABASE {}", mysql::quote_ident(&name)),
+            ) {
+                Ok(()) => ui.warn(&format!(
+                    "server '{}': dropped scratch database {name}, left behind by a killed restore test",
+                    target.server.name
+                )),
+                Err(e) => ui.warn(&e.to_string()),
+            }
+        }
+    }
+}
+
+/// The check (and, with `restore_test`, the restore test) of one copy: what was found, the
+/// tables restored, and the scratch database used; or why it could not be done (with the
+/// scratch database, if one was made).
+type VerifiedOne = Result<(Checked, Option<u64>, Option<String>), (String, Option<String>)>;
+
 fn verify_one(
     settings: &Settings,
     storage: &dyn Storage,
     record: &BackupRecord,
     restore_test: bool,
+    ui: &Ui,
     cancel: &AtomicBool,
-) -> Result<(Checked, Option<u64>), String> {
+) -> VerifiedOne {
+    let plain = |e: String| (e, None);
     if !restore_test {
         return check_copy(storage, record, None, None, true, cancel)
-            .map_err(|e| e.to_string())
-            .map(|c| (c, None));
+            .map_err(|e| plain(e.to_string()))
+            .map(|c| (c, None, None));
     }
     let server = settings.server(&record.server).map_err(|e| {
-        format!("{e}: cannot restore-test a backup of a server that is not configured")
+        plain(format!(
+            "{e}: cannot restore-test a backup of a server that is not configured"
+        ))
     })?;
     // The copy is proven before the scratch database exists, let alone receives a byte.
     let copy = match crate::restore::CheckedCopy::fetch(storage, record, "restored", cancel) {
@@ -372,17 +429,19 @@ fn verify_one(
                     ..Default::default()
                 },
                 None,
+                None,
             ))
         }
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(plain(e.to_string())),
     };
     let mut checked = Checked {
         compressed_bytes: copy.size,
         sha256: copy.sha256.clone(),
         ..Default::default()
     };
-    let target = crate::restore::Target::new(server).map_err(|e| e.to_string())?;
-    let scratch = format!("sqlguard_verify_{:08x}", fastrand::u32(..));
+    let target = crate::restore::Target::new(server).map_err(|e| plain(e.to_string()))?;
+    sweep_scratch(&target, ui);
+    let scratch = scratch_name(Utc::now());
     target
         .execute(
             "creating the scratch database",
@@ -391,7 +450,7 @@ fn verify_one(
                 mysql::quote_ident(&scratch)
             ),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| plain(e.to_string()))?;
     let restored = target.load(copy, record, &scratch, cancel).and_then(|l| {
         target
             .table_count(&scratch)
@@ -402,9 +461,13 @@ fn verify_one(
         "dropping the scratch database",
         &format!("DROP DATABASE {}", mysql::quote_ident(&scratch)),
     );
-    let (loaded, tables) =
-        restored.map_err(|e| format!("restore into scratch database {scratch} failed: {e}"))?;
-    dropped.map_err(|e| e.to_string())?;
+    let (loaded, tables) = restored.map_err(|e| {
+        (
+            format!("restore into scratch database {scratch} failed: {e}"),
+            Some(scratch.clone()),
+        )
+    })?;
+    dropped.map_err(|e| (e.to_string(), Some(scratch.clone())))?;
     checked.raw_bytes = loaded.raw_bytes;
-    Ok((checked, tables))
+    Ok((checked, tables, Some(scratch)))
 }

@@ -29,8 +29,8 @@ pub enum Command {
 struct Rebuilt {
     server: String,
     storage: String,
-    backups: usize,
-    skipped_manifests: Vec<String>,
+    #[serde(flatten)]
+    report: crate::index::Rebuild,
 }
 
 /// Runs the index subcommand.
@@ -58,17 +58,28 @@ pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
             .iter()
             .filter(|x| server.as_ref().is_none_or(|n| n == &x.name))
         {
-            let (index, skipped) =
-                IndexStore::new(storage.as_ref(), &sv.name).rebuild(Utc::now())?;
-            for k in &skipped {
-                ctx.ui
-                    .warn(&format!("storage '{}': skipped manifest {k}", st.name));
+            let report = IndexStore::new(storage.as_ref(), &sv.name).rebuild(Utc::now())?;
+            let say = |what: &str, items: &[String]| {
+                for k in items {
+                    ctx.ui.warn(&format!(
+                        "storage '{}', server '{}': {what} {k}",
+                        st.name, sv.name
+                    ));
+                }
+            };
+            say("dropped (object gone):", &report.dropped);
+            say("could not use", &report.unreadable);
+            say("not accounted for (left in place):", &report.unaccounted);
+            for k in &report.adopted {
+                ctx.ui.info(&format!(
+                    "storage '{}', server '{}': adopted {k}",
+                    st.name, sv.name
+                ));
             }
             done.push(Rebuilt {
                 server: sv.name.clone(),
                 storage: st.name.clone(),
-                backups: index.backups.len(),
-                skipped_manifests: skipped,
+                report,
             });
         }
     }
@@ -84,12 +95,19 @@ pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
         })?;
     } else {
         for r in &done {
+            let p = &r.report;
             Printer::line(&format!(
-                "rebuilt index of server '{}' on storage '{}': {} backups ({} manifests skipped)",
+                "rebuilt index of server '{}' on storage '{}': {} records ({} kept from {}, {} failures kept, {} adopted from manifests); {} dropped, {} unusable, {} not accounted for",
                 r.server,
                 r.storage,
-                r.backups,
-                r.skipped_manifests.len()
+                p.backups,
+                p.from_index,
+                p.old_index.as_deref().unwrap_or("no readable old index"),
+                p.kept_failures,
+                p.adopted.len(),
+                p.dropped.len(),
+                p.unreadable.len(),
+                p.unaccounted.len()
             ))?;
         }
     }

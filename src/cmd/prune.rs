@@ -120,15 +120,24 @@ pub fn print(outcome: &PruneOutcome, ctx: &Context) -> Result<(), Error> {
             }
         ))?;
     }
+    for u in &outcome.unrecorded {
+        Printer::line(&format!(
+            "not in the index on '{}': {} ({}); left in place, `sqlguard index rebuild` adopts it",
+            u.storage,
+            u.key,
+            human_bytes(u.size)
+        ))?;
+    }
     Printer::line(&format!(
-        "{}{removed} entries, {} freed; {kept} kept; {} orphans",
+        "{}{removed} entries, {} freed; {kept} kept; {} orphans; {} not in the index",
         if outcome.dry_run {
             "dry run: would remove "
         } else {
             "removed "
         },
         human_bytes(bytes),
-        outcome.orphans.len()
+        outcome.orphans.len(),
+        outcome.unrecorded.len()
     ))?;
     Ok(())
 }

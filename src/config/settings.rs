@@ -49,6 +49,9 @@ pub struct Settings {
     pub metrics: Option<MetricsSettings>,
     /// The HTML report every backup and prune rewrites.
     pub report_html: Option<PathBuf>,
+    /// The test suite's compressor throttle (`SQLGUARD_TEST_COMPRESS_DELAY_MS`).
+    #[serde(skip)]
+    pub compress_throttle: crate::pipeline::Throttle,
     /// Non-fatal findings (unknown `SQLGUARD_*` variables, …) for the caller to print.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -99,7 +102,7 @@ impl Settings {
         env: &Environment,
     ) -> Result<Settings, ConfigError> {
         let mut warnings = Vec::new();
-        let known: Vec<&str> = ev::ALL.iter().map(|(n, _)| *n).collect();
+        let known: Vec<&str> = ev::ALL.iter().chain(ev::TESTING).map(|(n, _)| *n).collect();
         for (name, _) in env.iter() {
             if name.starts_with(ev::PREFIX) && !known.contains(&name.as_str()) {
                 warnings.push(format!(
@@ -189,6 +192,11 @@ impl Settings {
                 .transpose()?
                 .map(PathBuf::from),
             orphan_min_age: file.orphan_min_age.unwrap_or(DEFAULT_ORPHAN_MIN_AGE),
+            compress_throttle: crate::pipeline::Throttle(
+                env.get(ev::TEST_COMPRESS_DELAY_MS)
+                    .and_then(|v| v.trim().parse().ok())
+                    .map(std::time::Duration::from_millis),
+            ),
             warnings,
         })
     }

@@ -7,7 +7,7 @@ use crate::support::{mariadb, read, write_script, Env, Run};
 
 /// Files in the storage other than the index, its lock and its backups' manifests and objects
 /// of successful records: there must be none (no temp files, no partial objects).
-fn assert_no_partial_files(env: &Env) {
+pub fn assert_no_partial_files(env: &Env) {
     let list = env.list(&[]);
     let owned: Vec<String> = list
         .backups
@@ -104,7 +104,7 @@ fn unknown_database_fails_alone_and_the_others_are_backed_up() {
 }
 
 /// A dump tool wrapper around the real mariadb-dump that misbehaves for one database.
-fn misbehaving_tool(env: &Env, victim: &str, behaviour: &str) -> String {
+pub fn misbehaving_tool(env: &Env, victim: &str, behaviour: &str) -> String {
     let path = env.path("dump-wrapper");
     write_script(
         &path,

@@ -14,6 +14,8 @@ struct PruneDoc {
     dry_run: bool,
     entries: Vec<Entry>,
     orphans: Vec<OrphanDoc>,
+    #[allow(dead_code)]
+    unrecorded: Vec<serde_json::Value>,
     errors: Vec<String>,
     interrupted: bool,
     removed_entries: usize,

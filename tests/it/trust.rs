@@ -422,3 +422,339 @@ fn runtime_failures_of_restore_and_fetch_exit_1_and_request_errors_exit_2() {
         assert!(r.stderr.contains(want), "{args:?}: {}", r.stderr);
     }
 }
+
+/// Starts `args` in its own process group (as cron, systemd and `timeout` run it), waits until
+/// `ready` holds, then sends `signal` to the whole group `times` times, 20 ms apart.
+fn run_and_signal(
+    env: &Env,
+    args: &[&str],
+    extra_env: &[(&str, &std::path::Path)],
+    ready: impl Fn() -> bool,
+    signal: &str,
+    times: usize,
+) -> (crate::support::Run, std::time::Duration) {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = env.cmd();
+    cmd.args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "never got ready");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let started = std::time::Instant::now();
+    for _ in 0..times {
+        std::process::Command::new("kill")
+            .args([&format!("-{signal}"), "--", &format!("-{}", child.id())])
+            .status()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let r = crate::support::Run::from(child.wait_with_output().unwrap());
+    (r, started.elapsed())
+}
+
+/// Issue 10, item 13: two SIGTERMs in a row to the whole process group (what `timeout` and
+/// systemd send) hurry the shutdown but skip nothing: the failure is recorded, the temp object
+/// is gone, and the run exits 130 promptly.
+#[test]
+fn two_sigterms_to_the_process_group_still_record_and_clean_up() {
+    let db = mariadb();
+    let victim = db.create_shop("twice", 100);
+    let env = Env::new();
+    let tool = crate::failures::misbehaving_tool(
+        &env,
+        &victim,
+        "mariadb-dump \"$@\" | head -c 20000\nexec sleep 60",
+    );
+    env.write_local_config(&format!("dump_tool: {tool}"));
+    let (r, took) = run_and_signal(
+        &env,
+        &["backup", "--db", &victim],
+        &[],
+        || env.stored_files().iter().any(|f| f.ends_with(".tmp")),
+        "TERM",
+        2,
+    );
+    assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
+    r.expect(130);
+    let rec = env.list(&[]).backups.remove(0);
+    assert_eq!(rec.status, "failed");
+    assert!(rec.error.unwrap().contains("interrupted"));
+    crate::failures::assert_no_partial_files(&env);
+}
+
+/// Every file under `dir` (recursively) that contains `needle`.
+fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_containing(&p, needle));
+        } else if std::fs::read(&p)
+            .map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            .unwrap_or(false)
+        {
+            out.push(p.display().to_string());
+        }
+    }
+    out
+}
+
+/// Issue 10, item 7: the password reaches the client tools through memory only, so a SIGKILL at
+/// any moment of a backup, a restore or a restore test leaves no plaintext secret on disk (in
+/// the temp directory, the storage or the lock directory).
+#[test]
+fn a_sigkill_at_any_moment_leaves_no_secret_on_disk() {
+    let db = mariadb();
+    let name = db.create_shop("killsecret", 300);
+    let env = Env::new();
+    let password = db.password();
+    let tmp = env.path("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    // The tools touch a marker and stall once started, so the kill lands while they hold
+    // the connection.
+    let marker = env.path("started");
+    let slow_client = env.path("slow-client");
+    crate::support::write_script(
+        &slow_client,
+        &format!(
+            "case \"$*\" in *--database=*) echo \"$*\" > {m}; sleep 60;; esac\nexec mariadb \"$@\"",
+            m = marker.display()
+        ),
+    );
+    let slow_dump = crate::failures::misbehaving_tool(
+        &env,
+        &name,
+        &format!(
+            "mariadb-dump \"$@\" | head -c 20000\ntouch {}\nexec sleep 60",
+            marker.display()
+        ),
+    );
+    env.write_local_config("");
+    env.run(&["backup", "--db", &name]).expect(0);
+    let id = env.list(&[]).backups[0].id.clone();
+    env.write_local_config(&format!(
+        "dump_tool: {slow_dump}\nclient_tool: {}",
+        slow_client.display()
+    ));
+    let target = format!("killsecret_r_{:08x}", fastrand::u32(..));
+    for args in [
+        vec!["backup", "--db", name.as_str()],
+        vec![
+            "restore",
+            id.as_str(),
+            "--to-server",
+            "main",
+            "--to-database",
+            target.as_str(),
+        ],
+        vec!["verify", id.as_str(), "--restore-test"],
+    ] {
+        let _ = std::fs::remove_file(&marker);
+        let (r, _) = run_and_signal(
+            &env,
+            &args,
+            &[("TMPDIR", tmp.as_path())],
+            || marker.exists(),
+            "KILL",
+            1,
+        );
+        assert_eq!(r.code, -1, "{args:?} was not killed: {}", r.stderr);
+        let found = files_containing(env.dir.path(), &password);
+        assert!(found.is_empty(), "{args:?} left the password in {found:?}");
+        // What a SIGKILL cannot clean up (the half-restored database), the test does.
+        let started = crate::support::read(&marker);
+        if let Some(db_name) = started
+            .split_whitespace()
+            .find_map(|a| a.strip_prefix("--database="))
+        {
+            db.sql(None, &format!("DROP DATABASE IF EXISTS `{db_name}`"));
+        }
+    }
+}
+
+/// Issue 10, item 12: a copy that was stored but cannot be recorded (here: the index was damaged
+/// between two runs) is removed again by the run that stored it; the printed status, the exit
+/// code and the index agree, and nothing is left that no index owns.
+#[test]
+fn an_object_that_cannot_be_recorded_is_removed_and_the_run_says_so() {
+    let db = mariadb();
+    let name = db.create_shop("unrecorded", 20);
+    let env = Env::new();
+    env.write_local_config("");
+    env.run(&["backup", "--db", &name]).expect(0);
+    let before = env.stored_files();
+    let index = env.storage().join("main/index.json");
+    let good = std::fs::read(&index).unwrap();
+    std::fs::write(&index, b"{\"schema_version\": 1, \"backups\": [").unwrap();
+    let r = env.run(&["--json", "backup", "--db", &name]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let rec = &doc["backups"][0];
+    assert_eq!(rec["status"], "failed", "{}", r.stdout);
+    assert!(
+        rec["error"].as_str().unwrap().contains("removed again"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.contains("no index was changed"), "{}", r.stderr);
+    assert_eq!(env.stored_files(), before, "a file no index owns was left");
+    std::fs::write(&index, good).unwrap();
+}
+
+/// A MariaDB server of this test's own (its globals can be changed), stopped when dropped.
+struct PrivateServer(crate::support::MariaDb);
+
+impl PrivateServer {
+    fn start(dir: &std::path::Path) -> PrivateServer {
+        let port = crate::support::free_port();
+        crate::support::start_service("mariadb.sh", dir, port);
+        PrivateServer(crate::support::MariaDb {
+            dir: dir.to_path_buf(),
+            port,
+        })
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("bash")
+            .arg(format!("{}/scripts/mariadb.sh", env!("CARGO_MANIFEST_DIR")))
+            .args(["stop", self.0.dir.to_str().unwrap()])
+            .output();
+    }
+}
+
+/// Issue 10, item 18: a compressor slower than the dump must not make the server drop the dump's
+/// connection (`net_write_timeout`, here 2 s instead of 60 s): the dump is read steadily while
+/// the compressor works. And a signal stops a run inside the xz encoder within 5 s.
+#[test]
+fn a_slow_compressor_keeps_the_dump_connection_and_a_signal_stops_it_promptly() {
+    let env = Env::new();
+    let server = PrivateServer::start(&env.path("mariadb"));
+    let db = &server.0;
+    db.sql(None, "CREATE DATABASE slow");
+    db.sql(
+        Some("slow"),
+        "CREATE TABLE t (id INT PRIMARY KEY, pad VARCHAR(200)) \
+         SELECT seq AS id, REPEAT(MD5(seq), 6) AS pad FROM seq_1_to_100000;",
+    );
+    db.sql(None, "SET GLOBAL net_write_timeout = 2");
+    let config = |level: u32| {
+        format!(
+            "servers:\n  main:\n    host: 127.0.0.1\n    port: {}\n    user: root\n    password_file: {}\nstorage:\n  local:\n    type: local\n    path: {}\nbackup_types:\n  manual:\n    compression: {{algorithm: xz, level: {level}, threads: 2}}\n    retention: {{keep_last: 5}}\n",
+            db.port,
+            db.password_file().display(),
+            env.storage().display()
+        )
+    };
+    std::fs::write(env.config(), config(6)).unwrap();
+    // About 20 MB of dump through a compressor held to ~4 MB/s: several seconds in which the
+    // old pipeline left the socket unread for longer than the 2 s timeout.
+    let r = crate::support::Run::from(
+        env.cmd()
+            .args(["backup", "--db", "slow"])
+            .env("SQLGUARD_TEST_COMPRESS_DELAY_MS", "250")
+            .output()
+            .unwrap(),
+    );
+    r.expect(0);
+    let rec = env.list(&[]).backups.remove(0);
+    assert_eq!(rec.status, "success", "{:?}", rec.error);
+    assert!(rec.raw_bytes > 15_000_000, "{}", rec.raw_bytes);
+    // A signal while the xz encoder works on the biggest level: out within 5 s, recorded.
+    std::fs::write(env.config(), config(9)).unwrap();
+    let (r, took) = run_and_signal(
+        &env,
+        &["backup", "--db", "slow"],
+        &[],
+        || env.stored_files().iter().any(|f| f.ends_with(".tmp")),
+        "TERM",
+        1,
+    );
+    r.expect(130);
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    assert_eq!(env.list(&[]).backups[0].status, "failed");
+}
+
+/// Issue 10, items 12 and 14: what a kill leaves between storing a copy and recording it (an
+/// object and its manifest, no record) is reported by `prune --dry-run`, never deleted, and
+/// adopted by `index rebuild`, which also keeps what the old index knew: failed records,
+/// verifications, and a backup whose manifest was lost (written back).
+#[test]
+fn what_a_kill_leaves_is_reported_by_prune_and_adopted_by_rebuild() {
+    let db = mariadb();
+    let name = db.create_shop("adopt", 10);
+    let env = Env::new();
+    env.write_local_config("");
+    env.run(&["backup", "--db", &name]).expect(0);
+    env.run(&["backup", "--db", "no_such_db_here"]).expect(1);
+    let rec = env.list(&["--db", &name]).backups.remove(0);
+    env.run(&["verify", &rec.id]).expect(0);
+    // A second copy as a killed run leaves it: object and manifest under a new id, no record.
+    let new_id = format!("{}_{:08x}", &rec.id[..16], fastrand::u32(..));
+    let key = rec.key.clone().unwrap().replace(&rec.id, &new_id);
+    let manifest_key = rec.manifest_key.clone().unwrap().replace(&rec.id, &new_id);
+    std::fs::copy(
+        env.storage().join(rec.key.as_deref().unwrap()),
+        env.storage().join(&key),
+    )
+    .unwrap();
+    let mut m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.storage().join(rec.manifest_key.as_deref().unwrap())).unwrap(),
+    )
+    .unwrap();
+    m["id"] = new_id.clone().into();
+    m["key"] = key.clone().into();
+    m["manifest_key"] = manifest_key.clone().into();
+    std::fs::write(env.storage().join(&manifest_key), m.to_string()).unwrap();
+    // And the first backup's manifest is lost.
+    std::fs::remove_file(env.storage().join(rec.manifest_key.as_deref().unwrap())).unwrap();
+    let r = env.run(&["--json", "prune", "--dry-run"]);
+    r.expect(0);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let reported: Vec<&str> = doc["unrecorded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        reported.contains(&key.as_str()) && reported.contains(&manifest_key.as_str()),
+        "{reported:?}"
+    );
+    env.run(&["prune"]).expect(0);
+    assert!(
+        env.storage().join(&key).exists(),
+        "prune deleted what the index does not own"
+    );
+    let r = env.run(&["--json", "index", "rebuild"]);
+    r.expect(0);
+    let list = env.list(&[]);
+    let ids: Vec<&str> = list.backups.iter().map(|r| r.id.as_str()).collect();
+    assert!(ids.contains(&new_id.as_str()), "not adopted: {ids:?}");
+    let old = list
+        .backups
+        .iter()
+        .find(|r| r.id == rec.id)
+        .expect("intact backup dropped");
+    assert!(old.verification.is_some(), "its verification was dropped");
+    assert!(
+        list.backups.iter().any(|r| r.status == "failed"),
+        "the failure was dropped"
+    );
+    assert!(env
+        .storage()
+        .join(rec.manifest_key.as_deref().unwrap())
+        .exists());
+}

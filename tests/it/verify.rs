@@ -19,6 +19,7 @@ struct Verified {
     ok: bool,
     restore_tested: bool,
     restored_tables: Option<u64>,
+    scratch_database: Option<String>,
     problem: Option<String>,
     checked: Checked,
 }
@@ -123,6 +124,17 @@ fn intact_copies_pass_and_a_damaged_one_is_caught_and_recorded() {
 #[test]
 fn restore_test_restores_into_a_scratch_database_and_drops_it() {
     let (env, _name, _) = setup("verify_rt");
+    // A scratch database a killed restore test left a day ago is swept; a fresh one is not.
+    let stale = format!("sqlguard_verify_20200101000000_{:08x}", fastrand::u32(..));
+    let fresh = format!(
+        "sqlguard_verify_{}_{:08x}",
+        chrono::Utc::now().format("%Y%m%d%H%M%S"),
+        fastrand::u32(..)
+    );
+    mariadb().sql(
+        None,
+        &format!("CREATE DATABASE {stale}; CREATE DATABASE {fresh};"),
+    );
     let (code, doc) = verify(
         &env,
         &["--latest", "--restore-test", "--storage", "offsite"],
@@ -131,8 +143,24 @@ fn restore_test_restores_into_a_scratch_database_and_drops_it() {
     let v = &doc.verified[0];
     assert!(v.ok && v.restore_tested);
     assert_eq!(v.restored_tables, Some(7), "six tables and a view");
-    let left = mariadb().sql(None, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'sqlguard\\_verify\\_%'");
+    let scratch = v.scratch_database.as_deref().unwrap();
+    assert!(scratch.starts_with("sqlguard_verify_"), "{scratch}");
+    let left = mariadb().sql(
+        None,
+        &format!(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{scratch}'"
+        ),
+    );
     assert_eq!(left.trim(), "0", "scratch database left behind");
+    let exists = |n: &str| {
+        !mariadb()
+            .sql(None, &format!("SHOW DATABASES LIKE '{n}'"))
+            .trim()
+            .is_empty()
+    };
+    assert!(!exists(&stale), "a stale scratch database was not swept");
+    assert!(exists(&fresh), "a fresh scratch database was swept");
+    mariadb().sql(None, &format!("DROP DATABASE {fresh}"));
     // Naming nothing is a usage error.
     env.run(&["verify"]).expect(2);
     env.run(&["verify", "20000101T000000Z_00000000"]).expect(2);
