@@ -198,7 +198,7 @@ pub fn run(
     Ok(outcome)
 }
 
-/// Writes the defaults file, finds the tools, connects, and lists the databases.
+/// Writes the option file, finds the tools, connects, and lists the databases.
 fn prepare_server<'a>(
     server: &'a ServerSettings,
     ui: &Ui,

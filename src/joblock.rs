@@ -55,10 +55,10 @@ pub enum LockError {
         path: PathBuf,
         holder: Option<Holder>,
     },
-    #[error("cannot use lock file {}: {source} (set lock_dir or SQLGUARD_LOCK_DIR to a writable directory)", .path.display())]
+    #[error("cannot use lock file {}: {cause} (set lock_dir or SQLGUARD_LOCK_DIR to a writable directory)", .path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -119,7 +119,7 @@ pub fn acquire(
     let path = path_for(dir, server, command, backup_type);
     let io = |source| LockError::Io {
         path: path.clone(),
-        source,
+        cause: source,
     };
     std::fs::DirBuilder::new()
         .recursive(true)

@@ -19,6 +19,7 @@ pub mod joblock;
 pub mod layout;
 pub mod metrics;
 pub mod mysql;
+pub mod net;
 pub mod pipeline;
 pub mod process;
 pub mod prune;

@@ -393,7 +393,10 @@ fn put(m: &MetricsSettings, group: &Group) -> Result<(), String> {
     if let Some(user) = &m.username {
         req = req.basic_auth(user, m.password.as_ref().map(|p| p.expose()));
     }
-    let resp = req.text(group.encode()).send().map_err(|e| e.to_string())?;
+    let resp = req
+        .text(group.encode())
+        .send()
+        .map_err(|e| crate::net::plain_http(&e, Duration::from_secs(m.timeout.as_secs())))?;
     if resp.is_success() {
         Ok(())
     } else {

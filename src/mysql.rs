@@ -1,9 +1,11 @@
 //! Talking to MySQL and MariaDB through their own client tools: tool and server detection, the
-//! 0600 defaults file that carries the connection and password, database discovery, and the
-//! dump command line chosen by flavour and version.
+//! private in-memory option file that carries the connection and password, database discovery
+//! (byte-exact), and the dump command line chosen by flavour and version.
 //!
-//! It must never put a password on a command line: every tool gets `--defaults-file=<0600 file>`
-//! as its first argument and nothing secret after it. It does not read or write backups.
+//! It must never put a password on a command line or in a child's environment: every tool gets
+//! `--defaults-file=/proc/<pid>/fd/<n>` (a memfd, see [`DefaultsFile`]) as its first argument
+//! and nothing secret after it, and runs with a scrubbed environment ([`crate::process`]). It
+//! does not read or write backups.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -78,12 +80,12 @@ pub struct Database {
 /// Failures talking to a server or running its tools; each names the server.
 #[derive(Debug, thiserror::Error)]
 pub enum MysqlError {
-    #[error("server '{server}': cannot run {program}: {source} (install mariadb-client, or set servers.{server}.{key})")]
+    #[error("server '{server}': cannot run {program}: {cause} (install mariadb-client, or set servers.{server}.{key})")]
     ToolMissing {
         server: String,
         program: String,
         key: &'static str,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("server '{server}': cannot understand `{program} --version` output: {output:?}")]
     ToolVersion {
@@ -91,17 +93,31 @@ pub enum MysqlError {
         program: String,
         output: String,
     },
-    #[error("server '{server}': {what} failed: {message}")]
+    #[error("server '{server}' ({at}): {what} failed: {message}")]
     Query {
         server: String,
+        /// Where the server was reached: `host:port` or the socket.
+        at: String,
         what: &'static str,
         message: String,
     },
-    #[error("server '{server}': cannot create the private client option file: {source}")]
+    #[error("server '{server}': cannot create the private client option file: {cause}")]
     DefaultsFile {
         server: String,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
+}
+
+/// Where `server` is reached, for messages: `host:port`, or the socket path.
+pub fn address(server: &ServerSettings) -> String {
+    match &server.socket {
+        Some(s) => format!("socket {}", s.display()),
+        None => format!(
+            "{}:{}",
+            server.host.as_deref().unwrap_or("127.0.0.1"),
+            server.port.unwrap_or(3306)
+        ),
+    }
 }
 
 /// Parses a tool's `--version` banner into flavour and version.
@@ -178,7 +194,7 @@ pub fn detect_tool(
         server: server.to_string(),
         program: program.display().to_string(),
         key,
-        source,
+        cause: source,
     })
 }
 
@@ -258,7 +274,7 @@ impl DefaultsFile {
         use std::os::fd::AsRawFd;
         let err = |source: std::io::Error| MysqlError::DefaultsFile {
             server: server.to_string(),
-            source,
+            cause: source,
         };
         let fd = rustix::fs::memfd_create("sqlguard-client.cnf", rustix::fs::MemfdFlags::CLOEXEC)
             .map_err(|e| err(e.into()))?;
@@ -412,6 +428,7 @@ pub fn query(
         .output()
         .map_err(|e| MysqlError::Query {
             server: server.name.clone(),
+            at: address(server),
             what,
             message: format!("cannot run {}: {e}", client.program.display()),
         })?;
@@ -425,6 +442,7 @@ pub fn query(
         }
         return Err(MysqlError::Query {
             server: server.name.clone(),
+            at: address(server),
             what,
             message,
         });
@@ -449,6 +467,7 @@ pub fn server_info(
         .unwrap_or_default();
     parse_server_version(&v).ok_or_else(|| MysqlError::Query {
         server: server.name.clone(),
+        at: address(server),
         what: "reading the server version",
         message: format!("unexpected VERSION() result {v:?}"),
     })
@@ -577,6 +596,7 @@ pub fn client_child(
         .spawn()
         .map_err(|e| MysqlError::Query {
             server: server.name.clone(),
+            at: address(server),
             what,
             message: format!("cannot run {}: {e}", client.program.display()),
         })

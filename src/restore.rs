@@ -63,11 +63,11 @@ pub enum RestoreError {
         free: String,
         need: String,
     },
-    #[error("checking backup {id} in the temp directory {dir}: {source}")]
+    #[error("checking backup {id} in the temp directory {dir}: {cause}")]
     Spool {
         id: String,
         dir: String,
-        source: io::Error,
+        cause: io::Error,
     },
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -234,7 +234,7 @@ impl CheckedCopy {
             sink.flush().map_err(|e| RestoreError::Spool {
                 id: record.id.clone(),
                 dir: temp_dir().display().to_string(),
-                source: e,
+                cause: e,
             })?;
             r
         } else {
@@ -290,7 +290,7 @@ impl CheckedCopy {
         tempfile::tempfile_in(&dir).map_err(|source| RestoreError::Spool {
             id: record.id.clone(),
             dir: dir.display().to_string(),
-            source,
+            cause: source,
         })
     }
 

@@ -36,10 +36,10 @@ pub use storage::{S3Settings, StorageKind, StorageSettings};
 /// and the key involved, and the message says how to fix it. Maps to exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source} (pass an existing file with --config or {var})", var = crate::env_vars::CONFIG)]
+    #[error("cannot read config file {path}: {cause} (pass an existing file with --config or {var})", var = crate::env_vars::CONFIG)]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },

@@ -66,7 +66,7 @@ impl LocalStorage {
             storage: self.name.clone(),
             op,
             location: path.display().to_string(),
-            source,
+            cause: source,
         }
     }
 

@@ -157,7 +157,7 @@ impl Storage for MemoryStorage {
             storage: self.name.clone(),
             op: "locking",
             location: path.display().to_string(),
-            source,
+            cause: source,
         })
     }
 }

@@ -39,12 +39,12 @@ pub struct Orphan {
 /// A storage failure, naming the storage, the key and what was being done.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("storage '{storage}': {op} {location}: {source}")]
+    #[error("storage '{storage}': {op} {location}: {cause}")]
     Io {
         storage: String,
         op: &'static str,
         location: String,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("storage '{storage}': {location} does not exist")]
     NotFound { storage: String, location: String },
@@ -172,7 +172,7 @@ pub trait Storage: Send + Sync + fmt::Debug {
                     storage: self.name().to_string(),
                     op: "reading",
                     location: key.to_string(),
-                    source,
+                    cause: source,
                 })?;
                 Ok(Some(buf))
             }

@@ -208,6 +208,15 @@ impl S3Storage {
         })
     }
 
+    /// The request timeout in force.
+    fn timeout(&self) -> Duration {
+        if crate::signals::stopping() {
+            STOPPING_TIMEOUT
+        } else {
+            REQUEST_TIMEOUT
+        }
+    }
+
     /// The clients to use now: short-timeout ones once a signal came.
     fn c(&self) -> &Clients {
         if crate::signals::stopping() {
@@ -259,21 +268,25 @@ impl S3Storage {
                 }
             }
             S3Error::Atto(err) if err.to_string().contains("certificate") => format!(
-                "the TLS certificate of {} is not trusted ({err}): set storage.{}.ca_file to the PEM file of its CA",
-                s.endpoint, self.name
+                "the TLS certificate of {} is not trusted ({}): set storage.{}.ca_file to the PEM file of its CA",
+                s.endpoint, plain(e, self.timeout()), self.name
             ),
-            S3Error::Atto(err) => format!("cannot reach {}: {err} (is the endpoint right and the server up?)", s.endpoint),
-            other => other.to_string(),
+            S3Error::Atto(_) | S3Error::Io(_) => format!(
+                "cannot reach {}: {} (is the endpoint right and the server up?)",
+                s.endpoint,
+                plain(e, self.timeout())
+            ),
+            other => plain(other, self.timeout()),
         };
-        let location = if key.is_empty() {
-            location(s)
+        let what = if key.is_empty() {
+            op.to_string()
         } else {
-            format!("{} key {}", location(s), self.full_key(key))
+            format!("{op} {}", self.full_key(key))
         };
         StorageError::Remote {
             storage: self.name.clone(),
-            location,
-            message: format!("{op}: {hint}"),
+            location: location(s),
+            message: format!("{what}: {hint}"),
         }
     }
 
@@ -299,7 +312,7 @@ impl S3Storage {
                         "storage '{}': {op} {}: {} — retrying in {:.1}s (attempt {} of {})",
                         self.name,
                         self.full_key(key),
-                        short(&e),
+                        short(&e, self.timeout()),
                         delay.as_secs_f64(),
                         attempt + 1,
                         self.retry.attempts
@@ -353,7 +366,7 @@ fn backoff(attempt: u32, max_secs: u64) -> Duration {
     ceiling.mul_f64(0.5 + fastrand::f64() / 2.0)
 }
 
-fn short(e: &S3Error) -> String {
+fn short(e: &S3Error, timeout: Duration) -> String {
     match e {
         S3Error::HttpFailWithBody(status, body) => {
             format!(
@@ -361,7 +374,24 @@ fn short(e: &S3Error) -> String {
                 xml_tag(body, "Code").unwrap_or_default()
             )
         }
-        other => other.to_string(),
+        other => plain(other, timeout),
+    }
+}
+
+/// A rust-s3 error in words, without the library names it prefixes its messages with.
+fn plain(e: &S3Error, timeout: Duration) -> String {
+    match e {
+        S3Error::Io(io) => crate::net::plain_io(io, timeout),
+        S3Error::Atto(err) => crate::net::plain_http(err, timeout),
+        other => {
+            let text = other.to_string();
+            for prefix in ["attohttpc: ", "io: ", "http: "] {
+                if let Some(rest) = text.strip_prefix(prefix) {
+                    return rest.to_string();
+                }
+            }
+            text
+        }
     }
 }
 
@@ -601,14 +631,15 @@ impl Storage for S3Storage {
             storage: self.name.clone(),
             op: "creating a pipe for",
             location: key.to_string(),
-            source,
+            cause: source,
         })?;
         let bucket = self.c().bucket.clone();
         let full = self.full_key(key);
+        let timeout = self.timeout();
         let handle = std::thread::spawn(move || -> Result<(), String> {
             let status = bucket
                 .get_object_to_writer(&full, &mut writer)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| plain(&e, timeout))?;
             if !(200..300).contains(&status) {
                 return Err(format!("HTTP {status}"));
             }
@@ -773,7 +804,7 @@ impl Storage for S3Storage {
             storage: self.name.clone(),
             op: "locking",
             location: path.display().to_string(),
-            source,
+            cause: source,
         };
         {
             use std::os::unix::fs::DirBuilderExt;
