@@ -76,7 +76,7 @@ pub const ALL: &[(&str, &str)] = &[
     (DB_USER, "Database user."),
     (
         DB_PASSWORD,
-        "Database password; reaches the dump tool through a 0600 defaults file only.",
+        "Database password; reaches the client tools through a private in-memory option file only.",
     ),
     (
         DB_PASSWORD_FILE,

@@ -202,7 +202,8 @@ pub fn build(
     {
         if let Some(u) = storages.get_mut(r.storage.as_str()) {
             u.backups += 1;
-            u.bytes += r.compressed_bytes;
+            // Saturating: sizes come from an index, which may say anything.
+            u.bytes = u.bytes.saturating_add(r.compressed_bytes);
         }
     }
     let storages: Vec<StorageUse> = storages.into_values().collect();
@@ -220,7 +221,7 @@ pub fn build(
             .filter(|d| d.health == Health::Failing)
             .count(),
         backups: storages.iter().map(|s| s.backups).sum(),
-        bytes: storages.iter().map(|s| s.bytes).sum(),
+        bytes: storages.iter().fold(0u64, |a, s| a.saturating_add(s.bytes)),
     };
     let mut backups: Vec<BackupRecord> = catalog.records.clone();
     backups.reverse();

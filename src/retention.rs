@@ -56,8 +56,9 @@ impl Plan {
 
     /// Number of records removed and stored bytes freed.
     pub fn removed_totals(&self) -> (usize, u64) {
-        self.removals()
-            .fold((0, 0), |(n, b), i| (n + 1, b + i.record.compressed_bytes))
+        self.removals().fold((0, 0u64), |(n, b), i| {
+            (n + 1, b.saturating_add(i.record.compressed_bytes))
+        })
     }
 }
 

@@ -116,7 +116,6 @@ struct Raw {
 /// Settings that the environment may override, typed.
 #[derive(Debug, Default)]
 pub(super) struct EnvOverrides {
-    pub(super) config: Option<String>,
     pub(super) server_name: Option<String>,
     pub(super) db_host: Option<String>,
     pub(super) db_port: Option<u16>,
@@ -202,8 +201,9 @@ impl EnvOverrides {
         let raw: Raw = envy::prefixed(ev::PREFIX)
             .from_iter(env.iter().map(|(k, v)| (k.clone(), v.clone())))
             .map_err(|e| env_error(&format!("{}*", ev::PREFIX), e.to_string()))?;
+        // The config file's path is used before the rest is read; here it is only checked.
+        present(ev::CONFIG, raw.config)?;
         Ok(EnvOverrides {
-            config: present(ev::CONFIG, raw.config)?,
             server_name: present(ev::SERVER_NAME, raw.server_name)?,
             db_host: present(ev::DB_HOST, raw.db_host)?,
             db_port: number(ev::DB_PORT, raw.db_port, "a TCP port (1-65535)")?

@@ -95,9 +95,54 @@ impl Settings {
         Self::resolve_with(config_flag, false, env)
     }
 
+    /// Resolves the settings from config `text` (as if read from a file called `name`) and
+    /// `env`, without touching the filesystem for the config itself: for tests and fuzzing.
+    ///
+    /// Fails as [`Settings::resolve`] does.
+    pub fn resolve_text(
+        name: &str,
+        text: &str,
+        env: &Environment,
+    ) -> Result<Settings, ConfigError> {
+        Self::resolve_from(Some((PathBuf::from(name), text.to_string())), false, env)
+    }
+
     /// [`Settings::resolve`] with `--no-push`.
     pub fn resolve_with(
         config_flag: Option<&Path>,
+        no_push: bool,
+        env: &Environment,
+    ) -> Result<Settings, ConfigError> {
+        let configured = match config_flag {
+            Some(p) => Some(p.to_path_buf()),
+            None => match env.get(ev::CONFIG) {
+                // An empty SQLGUARD_CONFIG is reported by the environment check below.
+                Some(p) if !p.trim().is_empty() => Some(PathBuf::from(p)),
+                _ => None,
+            },
+        };
+        let config_file = match configured {
+            Some(p) => Some(p),
+            None => DEFAULT_CONFIG_PATHS
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.is_file()),
+        };
+        let file = match config_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    cause: source,
+                })?;
+                Some((path, text))
+            }
+            None => None,
+        };
+        Self::resolve_from(file, no_push, env)
+    }
+
+    fn resolve_from(
+        config: Option<(PathBuf, String)>,
         no_push: bool,
         env: &Environment,
     ) -> Result<Settings, ConfigError> {
@@ -112,23 +157,9 @@ impl Settings {
         }
         warnings.sort();
         let overrides = EnvOverrides::read(env)?;
-
-        let config_file = match (config_flag, &overrides.config) {
-            (Some(p), _) => Some(p.to_path_buf()),
-            (None, Some(p)) => Some(PathBuf::from(p)),
-            (None, None) => DEFAULT_CONFIG_PATHS
-                .iter()
-                .map(PathBuf::from)
-                .find(|p| p.is_file()),
-        };
-        let file = match &config_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
-                parse_file(path, &text)?
-            }
+        let config_file = config.as_ref().map(|(p, _)| p.clone());
+        let file = match &config {
+            Some((path, text)) => parse_file(path, text)?,
             None => FileConfig::default(),
         };
         let origin = config_file

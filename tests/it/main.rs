@@ -9,6 +9,7 @@ mod failures;
 mod metrics;
 mod ops;
 mod prune;
+mod random_input;
 mod report;
 mod s3;
 mod support;

@@ -758,3 +758,61 @@ fn what_a_kill_leaves_is_reported_by_prune_and_adopted_by_rebuild() {
         .join(rec.manifest_key.as_deref().unwrap())
         .exists());
 }
+
+/// Issue 10, items 9 and 17: messages name the thing in plain words (the server's port, the
+/// path, "connection refused" rather than a library's prefix), say each cause once, and never
+/// print a credential, even one written into a URL.
+#[test]
+fn messages_name_the_thing_in_plain_words_and_never_print_a_credential() {
+    let env = Env::new();
+    let afile = env.path("afile");
+    std::fs::write(&afile, "x").unwrap();
+    std::fs::write(
+        env.config(),
+        format!(
+            "servers:\n  main:\n    host: 127.0.0.1\n    port: 9\n    user: u\n    password: p\nstorage:\n  local:\n    type: local\n    path: {}/sub\n  s3:\n    type: s3\n    endpoint: http://127.0.0.1:9\n    bucket: b\n    path_style: true\n    access_key_id: AKIA\n    secret_access_key: s3cr3tKey\nretry: {{attempts: 1, max_backoff: 1s}}\nmetrics:\n  pushgateway: http://bob:pushS3cret@127.0.0.1:9\n  timeout: 1s\n",
+            afile.display()
+        ),
+    )
+    .unwrap();
+    let r = env.run(&["backup"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let e = &r.stderr;
+    assert!(e.contains("(127.0.0.1:9)"), "no port: {e}");
+    assert!(
+        e.contains(&format!("{}/sub", afile.display())),
+        "no path: {e}"
+    );
+    assert_eq!(
+        e.matches("Not a directory (os error 20): Not a directory")
+            .count(),
+        0,
+        "{e}"
+    );
+    assert!(e.contains("connection refused"), "{e}");
+    for internal in [
+        "attohttpc",
+        "io: ",
+        "Io Error",
+        "(os error 11)",
+        "Resource temporarily",
+    ] {
+        assert!(!e.contains(internal), "'{internal}' in: {e}");
+    }
+    for secret in ["pushS3cret", "s3cr3tKey"] {
+        assert!(
+            !e.contains(secret) && !r.stdout.contains(secret),
+            "{secret} printed: {e}"
+        );
+    }
+    assert!(
+        e.contains("http://127.0.0.1:9"),
+        "the Pushgateway is not named: {e}"
+    );
+    let show = env.run(&["config", "show"]);
+    assert!(
+        !show.stdout.contains("pushS3cret") && !show.stdout.contains("bob:"),
+        "{}",
+        show.stdout
+    );
+}
