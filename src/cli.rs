@@ -80,7 +80,7 @@ pub enum Command {
     Verify(cmd::verify::Args),
     /// Download a backup to a file or stdout, checked against the index
     Fetch(cmd::fetch::Args),
-    /// Stream a backup into a database of a configured server
+    /// Restore a backup into a database, proven against the index before any byte is sent
     Restore(cmd::restore::Args),
     /// Apply retention: delete what the policy no longer keeps (--dry-run shows the plan)
     Prune(cmd::prune::Args),

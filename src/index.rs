@@ -84,7 +84,7 @@ pub struct Verification {
 impl BackupRecord {
     /// A record with plausible values (server `main`, 100 raw and 10 stored bytes for a success,
     /// keys under the layout, one minute long), for tests and benchmarks.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "testkit"))]
     pub fn sample(
         id: &str,
         database: &str,

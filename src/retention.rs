@@ -551,6 +551,32 @@ mod tests {
         }
     }
 
+    /// Every decision and reason of every case, pinned: a change to the planner's words or
+    /// choices shows up as a snapshot diff to review (`cargo insta review`), never silently.
+    #[test]
+    fn planner_decisions_and_reasons_are_pinned() {
+        let decisions: Vec<String> = cases()
+            .into_iter()
+            .flat_map(|(name, entries, table, _)| {
+                let p = plan(&entries, &table, now());
+                let mut lines = vec![format!("# {name}")];
+                lines.extend(p.items.into_iter().map(|i| {
+                    format!(
+                        "{} {} {}/{}: {:?}, {}",
+                        i.record.id,
+                        i.record.status.as_str(),
+                        i.record.backup_type,
+                        i.record.storage,
+                        i.decision,
+                        i.reason
+                    )
+                }));
+                lines
+            })
+            .collect();
+        insta::assert_snapshot!(decisions.join("\n"));
+    }
+
     #[test]
     fn every_decision_has_a_reason_and_the_plan_keeps_order() {
         let entries: Vec<_> = (1..=5)

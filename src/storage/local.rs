@@ -500,11 +500,15 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    #[test]
-    fn behaviour_suite() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = LocalStorage::new("local", dir.path());
-        super::super::behaviour::run_all(&s, "srv/");
+    mod behaviour {
+        crate::storage_behaviour_tests!({
+            let dir = tempfile::tempdir().unwrap();
+            crate::storage::behaviour::Subject {
+                storage: Box::new(super::LocalStorage::new("local", dir.path())),
+                base: "srv/".into(),
+                keep: Box::new(dir),
+            }
+        });
     }
 
     #[test]

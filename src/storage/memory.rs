@@ -164,8 +164,11 @@ impl Storage for MemoryStorage {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn behaviour_suite() {
-        super::super::behaviour::run_all(&super::MemoryStorage::new("mem"), "srv/");
+    mod behaviour {
+        crate::storage_behaviour_tests!(crate::storage::behaviour::Subject {
+            storage: Box::new(crate::storage::memory::MemoryStorage::new("mem")),
+            base: "srv/".into(),
+            keep: Box::new(()),
+        });
     }
 }

@@ -542,7 +542,7 @@ fn man_pages_and_completions_are_current_and_load() {
 
 #[test]
 fn config_show_of_the_typical_example_matches_its_snapshot() {
-    // A snapshot that changes is reviewed: run with UPDATE_SNAPSHOTS=1, then read the diff.
+    // A snapshot that changes is reviewed (`cargo insta review`), never accepted blindly.
     let dir = tempfile::tempdir().unwrap();
     let (cfg, r) = on_typical_example(dir.path(), &["config", "show"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -562,13 +562,25 @@ fn config_show_of_the_typical_example_matches_its_snapshot() {
             "instance: <hostname>\n",
         );
     assert!(!shown.contains("example-secret"), "a secret in config show");
-    let snapshot = format!("{ROOT}/tests/snapshots/config-show-local-s3.yaml");
-    if update() {
-        std::fs::write(&snapshot, &shown).unwrap();
+    insta::assert_snapshot!("config-show-local-s3", shown);
+}
+
+/// `--help` of every subcommand, pinned: a change to the interface is reviewed.
+#[test]
+fn help_texts_match_their_snapshots() {
+    for sub in [
+        "", "backup", "list", "report", "verify", "fetch", "restore", "prune", "schedule",
+        "config", "index",
+    ] {
+        let mut args: Vec<&str> = sub.split_whitespace().collect();
+        args.push("--help");
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        assert!(out.status.success());
+        let name = if sub.is_empty() {
+            "help".to_string()
+        } else {
+            format!("help-{sub}")
+        };
+        insta::assert_snapshot!(name, String::from_utf8_lossy(&out.stdout));
     }
-    assert_eq!(
-        std::fs::read_to_string(&snapshot).unwrap_or_default(),
-        shown,
-        "config show changed: review, then UPDATE_SNAPSHOTS=1"
-    );
 }

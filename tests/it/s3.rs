@@ -41,17 +41,39 @@ fn storage(server: &S3, bucket: &str, prefix: &str) -> S3Storage {
     .unwrap()
 }
 
-#[test]
-fn behaviour_suite_passes_on_a_real_s3_server() {
+/// A fresh bucket on the shared s3s-fs, as a behaviour-suite subject, with keys under `prefix`.
+fn subject(prefix: &str) -> sqlguard::storage::behaviour::Subject {
     let server = s3();
     let bucket = server.bucket("behaviour");
-    sqlguard::storage::behaviour::run_all(&storage(server, &bucket, ""), "srv/");
+    sqlguard::storage::behaviour::Subject {
+        storage: Box::new(storage(server, &bucket, prefix)),
+        base: "srv/".into(),
+        keep: Box::new(bucket),
+    }
+}
+
+/// The storage contract, one test per promise, on a real S3-compatible server.
+mod behaviour {
+    sqlguard::storage_behaviour_tests!(super::subject(""));
+}
+
+/// The same with a key prefix inside the bucket.
+mod behaviour_with_prefix {
+    sqlguard::storage_behaviour_tests!(super::subject("team/prod"));
+}
+
+#[test]
+fn a_prefix_keeps_every_key_below_it() {
+    let server = s3();
     let prefixed = server.bucket("behaviour-prefix");
-    sqlguard::storage::behaviour::run_all(&storage(server, &prefixed, "team/prod"), "srv/");
-    assert!(server
-        .keys(&prefixed)
-        .iter()
-        .all(|k| k.starts_with("team/prod/")));
+    let s = storage(server, &prefixed, "team/prod");
+    s.put_bytes("srv/index.json", b"i").unwrap();
+    let mut w = s.put_stream("srv/db/daily/a.sql.zst", None).unwrap();
+    std::io::Write::write_all(&mut w, b"a").unwrap();
+    w.commit().unwrap();
+    let keys = server.keys(&prefixed);
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys.iter().all(|k| k.starts_with("team/prod/")), "{keys:?}");
 }
 
 /// A config with a local storage and the S3 storage `offsite`, both used by `daily`.
@@ -215,16 +237,24 @@ fn s3_killed_mid_upload_leaves_no_object_and_the_local_copy() {
     let server = S3::private(&env.path("s3"));
     let bucket = server.bucket("kill");
     two_storage_config(&env, &server, &bucket, "", "none");
-    let child = env
+    let mut child = env
         .cmd()
-        .args(["backup", "--type", "daily", "--db", &name])
+        .args(["-v", "backup", "--type", "daily", "--db", &name])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !server.open_uploads().iter().any(|f| f.contains(".part-")) {
-        assert!(Instant::now() < deadline, "the upload never started");
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let r = Run::from(child.wait_with_output().unwrap());
+            panic!(
+                "the upload never started (uploads: {:?}):\n{}",
+                server.open_uploads(),
+                r.stderr
+            );
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
     server.kill();

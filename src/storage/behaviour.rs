@@ -1,0 +1,212 @@
+//! The behaviour suite every [`Storage`] implementation must pass: one function per point of the
+//! trait's contract, and [`storage_behaviour_tests!`](crate::storage_behaviour_tests) to turn
+//! them into one named test each for a backend, so that a failure names the broken promise.
+//! Used by the unit tests of each implementation and by the integration tests against a real
+//! S3-compatible server. Test code: only built with the `testkit` feature or under test.
+
+use std::io::{Read, Write};
+
+use chrono::Utc;
+
+use super::{Storage, StorageError};
+
+/// A storage under test, empty below `base` (which ends with `/`), and whatever must live as
+/// long as it (a temp directory, a bucket).
+pub struct Subject {
+    pub storage: Box<dyn Storage>,
+    pub base: String,
+    pub keep: Box<dyn std::any::Any>,
+}
+
+impl std::fmt::Debug for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Subject({:?}, {})", self.storage, self.base)
+    }
+}
+
+impl Subject {
+    fn k(&self, x: &str) -> String {
+        format!("{}{x}", self.base)
+    }
+}
+
+fn read_all(s: &dyn Storage, key: &str) -> Vec<u8> {
+    let mut buf = Vec::new();
+    s.get(key).unwrap().read_to_end(&mut buf).unwrap();
+    buf
+}
+
+/// `preflight` succeeds on a usable storage.
+pub fn preflight_succeeds(t: Subject) {
+    t.storage.preflight().unwrap();
+}
+
+/// `put_stream` writes atomically: nothing under the key until `commit`, then every byte.
+pub fn a_stream_is_invisible_until_commit(t: Subject) {
+    let s = t.storage.as_ref();
+    let key = t.k("db/daily/a.sql.zst");
+    let mut w = s.put_stream(&key, Some(10)).unwrap();
+    w.write_all(b"hello ").unwrap();
+    w.write_all(b"world").unwrap();
+    assert!(s.stat(&key).unwrap().is_none(), "visible before commit");
+    w.commit().unwrap();
+    assert_eq!(read_all(s, &key), b"hello world");
+    assert_eq!(s.stat(&key).unwrap().unwrap().size, 11);
+}
+
+/// An aborted or dropped stream leaves nothing under its key.
+pub fn an_aborted_or_dropped_stream_leaves_nothing(t: Subject) {
+    let s = t.storage.as_ref();
+    let mut w = s.put_stream(&t.k("db/daily/b.sql.zst"), None).unwrap();
+    w.write_all(b"partial").unwrap();
+    w.abort();
+    assert!(s.stat(&t.k("db/daily/b.sql.zst")).unwrap().is_none());
+    {
+        let mut w = s.put_stream(&t.k("db/daily/c.sql.zst"), None).unwrap();
+        w.write_all(b"partial").unwrap();
+    }
+    assert!(s.stat(&t.k("db/daily/c.sql.zst")).unwrap().is_none());
+}
+
+/// `put_bytes` replaces an existing object.
+pub fn put_bytes_replaces(t: Subject) {
+    let s = t.storage.as_ref();
+    s.put_bytes(&t.k("index.json"), b"{1}").unwrap();
+    s.put_bytes(&t.k("index.json"), b"{2}").unwrap();
+    assert_eq!(s.get_bytes(&t.k("index.json")).unwrap().unwrap(), b"{2}");
+}
+
+/// A missing key: `get` is `NotFound`, `get_bytes` and `stat` are `None`, `delete` succeeds.
+pub fn missing_keys_are_not_errors_where_promised(t: Subject) {
+    let s = t.storage.as_ref();
+    assert!(s.get(&t.k("nope")).err().unwrap().is_not_found());
+    assert!(s.get_bytes(&t.k("nope")).unwrap().is_none());
+    assert!(s.stat(&t.k("nope")).unwrap().is_none());
+    s.delete(&t.k("nope")).unwrap();
+}
+
+/// `list` of a prefix that matches nothing is empty; keys come back sorted; a prefix narrows.
+pub fn listing_is_sorted_and_a_missing_prefix_is_empty(t: Subject) {
+    let s = t.storage.as_ref();
+    assert!(s.list(&t.k("missing/")).unwrap().is_empty());
+    s.put_bytes(&t.k("index.json"), b"i").unwrap();
+    s.put_bytes(&t.k("db/daily/a.sql.zst"), b"a").unwrap();
+    let keys: Vec<String> = s
+        .list(&t.base)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.key)
+        .filter(|key| !key.rsplit('/').next().unwrap_or("").starts_with('.'))
+        .collect();
+    assert_eq!(keys, vec![t.k("db/daily/a.sql.zst"), t.k("index.json")]);
+    assert_eq!(s.list(&t.k("db/")).unwrap().len(), 1);
+}
+
+/// `delete` removes the object.
+pub fn delete_removes(t: Subject) {
+    let s = t.storage.as_ref();
+    s.put_bytes(&t.k("db/daily/a.sql.zst"), b"a").unwrap();
+    s.delete(&t.k("db/daily/a.sql.zst")).unwrap();
+    assert!(s.stat(&t.k("db/daily/a.sql.zst")).unwrap().is_none());
+}
+
+/// A fresh uncommitted write is not an orphan yet; older than the cut-off it is, and removing
+/// it (twice) succeeds.
+pub fn orphans_are_only_old_leftovers(t: Subject) {
+    let s = t.storage.as_ref();
+    let mut w = s.put_stream(&t.k("db/daily/d.sql.zst"), None).unwrap();
+    w.write_all(b"in progress").unwrap();
+    w.flush().unwrap();
+    let past = Utc::now() - chrono::Duration::hours(1);
+    assert!(
+        s.orphans(&t.base, past).unwrap().is_empty(),
+        "a fresh write counted as an orphan"
+    );
+    let future = Utc::now() + chrono::Duration::hours(1);
+    for o in s.orphans(&t.base, future).unwrap() {
+        assert!(o.key.starts_with(&t.base), "{o:?}");
+        s.remove_orphan(&o).unwrap();
+        s.remove_orphan(&o).unwrap();
+    }
+    w.abort();
+    assert!(s.orphans(&t.base, future).unwrap().is_empty());
+}
+
+/// Encoded names (`%`, `~`, a leading `.` escaped) survive the trip through keys.
+pub fn encoded_names_survive(t: Subject) {
+    let s = t.storage.as_ref();
+    let odd = t.k(&format!(
+        "{}/{}/x.sql.zst",
+        crate::layout::database_component("my db Ü"),
+        crate::layout::encode_component("..")
+    ));
+    s.put_bytes(&odd, b"odd").unwrap();
+    assert_eq!(s.get_bytes(&odd).unwrap().unwrap(), b"odd");
+    assert_eq!(
+        s.list(&t.k("my%20db"))
+            .unwrap()
+            .into_iter()
+            .map(|m| m.key)
+            .collect::<Vec<_>>(),
+        vec![odd.clone()]
+    );
+    s.delete(&odd).unwrap();
+    assert!(s.stat(&odd).unwrap().is_none());
+}
+
+/// Keys that would leave the root are refused with `InvalidKey` before any I/O (issue 10).
+pub fn keys_that_leave_the_root_are_refused(t: Subject) {
+    let s = t.storage.as_ref();
+    for bad in [
+        "/etc/passwd".to_string(),
+        "../x".into(),
+        t.k("../../x"),
+        t.k("a//b"),
+        t.k("./x"),
+        String::new(),
+    ] {
+        let invalid =
+            |r: Result<(), StorageError>| matches!(r, Err(StorageError::InvalidKey { .. }));
+        assert!(invalid(s.get(&bad).map(drop)), "get {bad}");
+        assert!(invalid(s.put_bytes(&bad, b"x")), "put {bad}");
+        assert!(invalid(s.delete(&bad)), "delete {bad}");
+        assert!(invalid(s.stat(&bad).map(drop)), "stat {bad}");
+    }
+}
+
+/// `lock` can be taken again once released (it is per open file description).
+pub fn a_released_lock_can_be_taken_again(t: Subject) {
+    let s = t.storage.as_ref();
+    let l = s.lock(&t.k("index")).unwrap();
+    drop(l);
+    let _again = s.lock(&t.k("index")).unwrap();
+}
+
+/// One `#[test]` per contract point for the storage that `$make` (an expression giving a
+/// [`Subject`]) builds, each on a fresh subject.
+#[macro_export]
+macro_rules! storage_behaviour_tests {
+    ($make:expr) => {
+        $crate::storage_behaviour_tests!(@tests $make;
+            preflight_succeeds,
+            a_stream_is_invisible_until_commit,
+            an_aborted_or_dropped_stream_leaves_nothing,
+            put_bytes_replaces,
+            missing_keys_are_not_errors_where_promised,
+            listing_is_sorted_and_a_missing_prefix_is_empty,
+            delete_removes,
+            orphans_are_only_old_leftovers,
+            encoded_names_survive,
+            keys_that_leave_the_root_are_refused,
+            a_released_lock_can_be_taken_again
+        );
+    };
+    (@tests $make:expr; $($point:ident),*) => {
+        $(
+            #[test]
+            fn $point() {
+                $crate::storage::behaviour::$point($make);
+            }
+        )*
+    };
+}
