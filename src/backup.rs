@@ -20,7 +20,8 @@ use crate::index::{BackupRecord, IndexStore, Status};
 use crate::layout;
 use crate::mysql::{self, DefaultsFile, ServerInfo, ToolInfo};
 use crate::pipeline::{self, Sink};
-use crate::storage::{self, Storage};
+use crate::session::Session;
+use crate::storage::Storage;
 use crate::ui::{human_bytes, Ui};
 
 /// What to back up.
@@ -63,7 +64,7 @@ impl BackupOutcome {
 
 /// A storage of the run, and why it cannot be used (its preflight check failed), if it cannot.
 struct Target {
-    storage: Box<dyn Storage>,
+    storage: Arc<dyn Storage>,
     broken: Option<String>,
 }
 
@@ -121,10 +122,6 @@ impl Attempt<'_> {
     }
 }
 
-/// Runs one backup.
-///
-/// Fails only for a request that cannot start (unknown type or server); every other failure is
-/// recorded in the outcome and the indexes. `cancel` is set by the signal handler.
 /// Checks that the request names a configured type and servers; returns the type.
 ///
 /// Fails with [`Unknown`] (exit code 2).
@@ -139,24 +136,19 @@ pub fn validate<'a>(
     Ok(btype)
 }
 
-pub fn run(
-    settings: &Settings,
-    req: &BackupRequest,
-    ui: &Ui,
-    cancel: &Arc<AtomicBool>,
-) -> Result<BackupOutcome, Unknown> {
+/// Runs one backup.
+///
+/// Fails only for a request that cannot start (unknown type or server); every other failure is
+/// recorded in the outcome and the indexes.
+pub fn run(session: &Session, req: &BackupRequest) -> Result<BackupOutcome, Unknown> {
+    let (settings, ui, cancel) = (&session.settings, &session.ui, &session.cancel);
     let btype = validate(settings, req)?;
-    let sctx = storage::StorageContext::new(settings, ui);
     let mut outcome = BackupOutcome::default();
     // Open and check every storage first: a storage that is down, or whose bucket or
     // credentials are wrong, fails fast and alone, before any dump runs.
     let mut storages: Vec<Target> = Vec::new();
-    for st in btype
-        .storages
-        .iter()
-        .filter_map(|n| settings.storage(n).ok())
-    {
-        match storage::open(st, &sctx) {
+    for name in &btype.storages {
+        match session.storage(name) {
             Ok(s) => {
                 let broken = s.preflight().err().map(|e| e.to_string());
                 if let Some(e) = &broken {

@@ -9,8 +9,6 @@ use std::collections::HashSet;
 
 use crate::config::Settings;
 use crate::index::{BackupRecord, IndexStore};
-use crate::storage::{self, StorageContext};
-use crate::ui::Ui;
 
 /// The record filters that list, verify and friends share (`--server`, `--db`, `--type`,
 /// `--storage`).
@@ -67,12 +65,12 @@ pub struct Catalog {
 
 /// Reads the index of every configured server (or only `servers`, when not empty) on every
 /// configured storage.
-pub fn load(settings: &Settings, ui: &Ui, servers: &[String]) -> Catalog {
-    let sctx = StorageContext::new(settings, ui);
+pub fn load(session: &crate::session::Session, servers: &[String]) -> Catalog {
+    let settings = &session.settings;
     let mut out = Catalog::default();
     let mut seen = HashSet::new();
     for st in &settings.storages {
-        let storage = match storage::open(st, &sctx) {
+        let storage = match session.storage(&st.name) {
             Ok(s) => s,
             Err(e) => {
                 out.errors.push((st.name.clone(), e.to_string()));

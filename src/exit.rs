@@ -1,4 +1,5 @@
-//! Exit codes, as documented in the README and the man page. Only `main` calls `process::exit`.
+//! Exit codes, as documented in the README and the man page, and the one place where a run's
+//! outcome becomes one: [`Outcome`] → [`ExitCode`] → the process status `main` returns.
 
 /// The exit status of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +14,49 @@ pub enum ExitCode {
     Locked = 3,
     /// Interrupted by SIGINT or SIGTERM.
     Interrupted = 130,
+}
+
+/// How a run that could start ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything it was asked to do succeeded.
+    Ok,
+    /// It completed, but something failed.
+    Failed,
+    /// A signal stopped it.
+    Interrupted,
+}
+
+impl Outcome {
+    /// The outcome of a run that succeeded (`ok`) or not, unless a signal stopped it.
+    pub fn of(ok: bool, interrupted: bool) -> Outcome {
+        match (interrupted, ok) {
+            (true, _) => Outcome::Interrupted,
+            (false, true) => Outcome::Ok,
+            (false, false) => Outcome::Failed,
+        }
+    }
+
+    /// Whether everything succeeded.
+    pub fn is_ok(self) -> bool {
+        self == Outcome::Ok
+    }
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(o: Outcome) -> ExitCode {
+        match o {
+            Outcome::Ok => ExitCode::Success,
+            Outcome::Failed => ExitCode::Failure,
+            Outcome::Interrupted => ExitCode::Interrupted,
+        }
+    }
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(c: ExitCode) -> std::process::ExitCode {
+        std::process::ExitCode::from(c as u8)
+    }
 }
 
 impl ExitCode {

@@ -74,7 +74,7 @@ pub fn database_component(name: &str) -> String {
     }
     use sha2::Digest;
     let digest = sha2::Sha256::digest(name.as_bytes());
-    let hash: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let hash = hex::encode(&digest[..16]);
     let mut cut = MAX_DATABASE_COMPONENT - 1 - hash.len();
     // Never split a `%XX` escape (the encoding is ASCII: every other byte stands alone).
     if let Some(p) = out[..cut].rfind('%') {

@@ -8,10 +8,9 @@ use sqlguard::config::Settings;
 use sqlguard::exit::ExitCode;
 use sqlguard::ui::Ui;
 
-fn main() {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let code = run(cli);
-    std::process::exit(code.code());
+    run(cli).into()
 }
 
 fn run(cli: Cli) -> ExitCode {
@@ -56,10 +55,8 @@ fn run(cli: Cli) -> ExitCode {
     // Every signal asks the run to stop cleanly; none skips the record or the cleanup.
     let cancel = sqlguard::signals::install();
     let ctx = Context {
-        settings,
-        ui,
+        session: sqlguard::session::Session::new(settings, ui, cancel),
         json: g.json,
-        cancel,
     };
     let result = match &cli.command {
         Command::Backup(a) => cmd::backup::run(a, &ctx),

@@ -14,7 +14,6 @@
 //! that rust-s3 already brings (the crate's own `push` feature would add a second HTTP and TLS
 //! stack). A Pushgateway that is down or slow costs one warning and a short timeout.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use base64::Engine;
@@ -24,26 +23,11 @@ use prometheus::{Encoder, GaugeVec, Opts, Registry, TextEncoder};
 use crate::catalog::Catalog;
 use crate::config::MetricsSettings;
 use crate::config::Settings;
-use crate::index::{BackupRecord, Status};
+use crate::health::Model;
+use crate::index::Status;
 use crate::ui::Ui;
 
-/// What one run did, for the `sqlguard_run_*` metrics.
-#[derive(Debug, Clone)]
-pub struct RunSummary {
-    /// `backup` or `prune`.
-    pub command: &'static str,
-    /// The backup type, for backups.
-    pub backup_type: Option<String>,
-    pub started: DateTime<Utc>,
-    pub duration_seconds: f64,
-    pub ok: bool,
-    /// Servers the run covered (empty: all).
-    pub servers: Vec<String>,
-    /// Prune only: removed entries, removed bytes, removed orphans.
-    pub pruned: Option<(usize, u64, usize)>,
-    /// Backup types whose `server`/`type` groups this run refreshes (from the index).
-    pub refresh_types: Vec<String>,
-}
+pub use crate::run::Summary as RunSummary;
 
 /// One Pushgateway group: its grouping labels and the metrics to PUT.
 #[derive(Debug)]
@@ -85,7 +69,7 @@ fn ts(t: DateTime<Utc>) -> f64 {
 /// The `server`/`type` groups: per database, the state of its backups of that type.
 fn backup_groups(
     settings: &Settings,
-    catalog: &Catalog,
+    model: &Model,
     servers: &[String],
     types: &[String],
     now: DateTime<Utc>,
@@ -163,28 +147,19 @@ fn backup_groups(
                     .with_label_values(&[&server.name, t])
                     .set(iv.num_seconds() as f64);
             }
-            let mut by_db: BTreeMap<&str, Vec<&BackupRecord>> = BTreeMap::new();
-            for r in catalog
-                .records
+            for row in model
+                .rows
                 .iter()
-                .filter(|r| r.server == server.name && &r.backup_type == t)
+                .filter(|r| r.server == server.name && r.backup_type == t)
             {
-                by_db.entry(r.database.as_str()).or_default().push(r);
-            }
-            for (db, records) in by_db {
-                let labels = [server.name.as_str(), db, t.as_str()];
-                // Records are oldest first.
-                let newest = records.last().expect("at least one record");
-                let run: Vec<&&BackupRecord> =
-                    records.iter().filter(|r| r.id == newest.id).collect();
-                let run_ok = run.iter().all(|r| r.status == Status::Success);
+                let labels = [server.name.as_str(), row.database, t.as_str()];
                 last_status
                     .with_label_values(&labels)
-                    .set(if run_ok { 1.0 } else { 0.0 });
+                    .set(if row.last_run_ok { 1.0 } else { 0.0 });
                 last_run
                     .with_label_values(&labels)
-                    .set(ts(newest.started_at));
-                if let Some(s) = records.iter().rev().find(|r| r.status == Status::Success) {
+                    .set(ts(row.last_run_at()));
+                if let Some(s) = row.last_success {
                     last_success
                         .with_label_values(&labels)
                         .set(ts(s.finished_at));
@@ -196,31 +171,21 @@ fn backup_groups(
                         .set(s.compressed_bytes as f64);
                     last_raw.with_label_values(&labels).set(s.raw_bytes as f64);
                 }
-                let mut per_storage: BTreeMap<&str, &BackupRecord> = BTreeMap::new();
-                for r in &records {
-                    per_storage.insert(r.storage.as_str(), r);
-                }
-                let mut verified: BTreeMap<&str, (DateTime<Utc>, bool)> = BTreeMap::new();
-                for r in &records {
-                    if let Some(v) = &r.verification {
-                        let e = verified
-                            .entry(r.storage.as_str())
-                            .or_insert((v.verified_at, v.ok));
-                        if v.verified_at >= e.0 {
-                            *e = (v.verified_at, v.ok);
-                        }
-                    }
-                }
-                for (storage, (at, ok)) in verified {
-                    let l = [server.name.as_str(), db, t.as_str(), storage];
-                    verified_at.with_label_values(&l).set(ts(at));
+                for (storage, (at, ok)) in &row.verified_per_storage {
+                    let l = [server.name.as_str(), row.database, t.as_str(), storage];
+                    verified_at.with_label_values(&l).set(ts(*at));
                     verified_ok
                         .with_label_values(&l)
-                        .set(if ok { 1.0 } else { 0.0 });
+                        .set(if *ok { 1.0 } else { 0.0 });
                 }
-                for (storage, r) in per_storage {
+                for (storage, r) in &row.newest_per_storage {
                     storage_status
-                        .with_label_values(&[server.name.as_str(), db, t.as_str(), storage])
+                        .with_label_values(&[
+                            server.name.as_str(),
+                            row.database,
+                            t.as_str(),
+                            storage,
+                        ])
                         .set(if r.status == Status::Success {
                             1.0
                         } else {
@@ -234,12 +199,13 @@ fn backup_groups(
     out
 }
 
-/// The `storage` groups: what each storage holds, per server.
-fn storage_groups(settings: &Settings, catalog: &Catalog) -> Vec<Group> {
+/// The `storage` groups: what each storage holds, per server. A storage with an unreadable
+/// index is left out (its last pushed values stay), as the report marks it unreadable.
+fn storage_groups(settings: &Settings, model: &Model) -> Vec<Group> {
     settings
         .storages
         .iter()
-        .filter(|st| !catalog.errors.iter().any(|(s, _)| s == &st.name))
+        .filter(|st| !model.unreadable.contains(&st.name))
         .map(|st| {
             let g = Group::new(vec![("storage".into(), st.name.clone())]);
             let count = g.gauge(
@@ -252,21 +218,10 @@ fn storage_groups(settings: &Settings, catalog: &Catalog) -> Vec<Group> {
                 "Bytes of successful backups held on the storage.",
                 &["storage", "server"],
             );
-            for server in &settings.servers {
-                let held: Vec<&BackupRecord> = catalog
-                    .records
-                    .iter()
-                    .filter(|r| {
-                        r.storage == st.name
-                            && r.server == server.name
-                            && r.status == Status::Success
-                    })
-                    .collect();
-                let l = [st.name.as_str(), server.name.as_str()];
-                count.with_label_values(&l).set(held.len() as f64);
-                bytes
-                    .with_label_values(&l)
-                    .set(held.iter().map(|r| r.compressed_bytes as f64).sum());
+            for h in model.held.iter().filter(|h| h.storage == st.name) {
+                let l = [h.storage.as_str(), h.server.as_str()];
+                count.with_label_values(&l).set(h.backups as f64);
+                bytes.with_label_values(&l).set(h.bytes as f64);
             }
             g
         })
@@ -294,7 +249,7 @@ fn run_group(run: &RunSummary) -> Group {
         &names,
     )
     .with_label_values(&values)
-    .set(if run.ok { 1.0 } else { 0.0 });
+    .set(if run.ok() { 1.0 } else { 0.0 });
     g.gauge(
         "sqlguard_run_last_start_timestamp_seconds",
         "Start time of the last run of this command.",
@@ -342,15 +297,16 @@ pub fn groups(
     run: &RunSummary,
     now: DateTime<Utc>,
 ) -> Vec<Group> {
+    let model = crate::health::build(settings, catalog, now);
     let mut out = Vec::new();
     out.extend(backup_groups(
         settings,
-        catalog,
+        &model,
         &run.servers,
         &run.refresh_types,
         now,
     ));
-    out.extend(storage_groups(settings, catalog));
+    out.extend(storage_groups(settings, &model));
     out.push(run_group(run));
     out
 }
@@ -408,11 +364,16 @@ fn put(m: &MetricsSettings, group: &Group) -> Result<(), String> {
 
 /// Pushes the metrics of a run, if a Pushgateway is configured.
 ///
-/// Returns `false` when pushing failed (after one warning naming the URL); the caller decides
+/// Fails with the warning to print (naming the URL) when a push failed; the caller decides
 /// whether that changes the exit status (`metrics.required`).
-pub fn push_run(settings: &Settings, ui: &Ui, run: &RunSummary, catalog: &Catalog) -> bool {
+pub fn push_run(
+    settings: &Settings,
+    ui: &Ui,
+    run: &RunSummary,
+    catalog: &Catalog,
+) -> Result<(), String> {
     let Some(m) = &settings.metrics else {
-        return true;
+        return Ok(());
     };
     for (_, e) in &catalog.errors {
         ui.debug(&format!("metrics: {e}"));
@@ -420,7 +381,7 @@ pub fn push_run(settings: &Settings, ui: &Ui, run: &RunSummary, catalog: &Catalo
     for g in groups(settings, catalog, run, Utc::now()) {
         ui.debug(&format!("metrics: PUT {}", group_url(m, &g)));
         if let Err(e) = put(m, &g) {
-            ui.warn(&format!(
+            return Err(format!(
                 "could not push metrics to the Pushgateway at {}: {e}{}",
                 m.pushgateway,
                 if m.required {
@@ -429,11 +390,10 @@ pub fn push_run(settings: &Settings, ui: &Ui, run: &RunSummary, catalog: &Catalo
                     " (metrics.required is false: exit status unchanged)"
                 }
             ));
-            return false;
         }
     }
     ui.debug(&format!("metrics pushed to {}", m.pushgateway));
-    true
+    Ok(())
 }
 
 #[cfg(test)]

@@ -299,11 +299,7 @@ pub fn stream(
     StreamOutcome {
         raw_bytes,
         compressed_bytes: f.bytes,
-        sha256: hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        sha256: hex::encode(hasher.finalize()),
         tail,
         error,
         cancelled,
@@ -363,10 +359,7 @@ mod tests {
         );
         assert_eq!(ga, gb);
         assert_eq!(ga.len() as u64, out.compressed_bytes);
-        let hex: String = Sha256::digest(&ga)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = hex::encode(Sha256::digest(&ga));
         assert_eq!(hex, out.sha256);
         let mut plain = Vec::new();
         compress::decoder(Algorithm::Zstd, ga.as_slice())

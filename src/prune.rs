@@ -19,7 +19,7 @@ use crate::config::Settings;
 use crate::index::{BackupRecord, IndexStore};
 use crate::layout;
 use crate::retention::{self, Decision};
-use crate::storage::{self, Orphan, Storage, StorageContext};
+use crate::storage::{Orphan, Storage};
 use crate::ui::{human_bytes, Ui};
 
 /// Records removed from the index per write.
@@ -93,6 +93,16 @@ impl PruneOutcome {
             })
     }
 
+    /// Removed entries, removed bytes and removed orphans, for the run's metrics.
+    pub fn counts(&self) -> (usize, u64, usize) {
+        let (entries, bytes) = self.removed();
+        (
+            entries,
+            bytes,
+            self.orphans.iter().filter(|o| o.done).count(),
+        )
+    }
+
     /// Whether everything planned was done.
     pub fn all_ok(&self) -> bool {
         self.errors.is_empty()
@@ -106,12 +116,11 @@ impl PruneOutcome {
 ///
 /// Fails only for unknown names in the request; storage and index failures are in the outcome.
 pub fn run(
-    settings: &Settings,
+    session: &crate::session::Session,
     req: &PruneRequest,
-    ui: &Ui,
-    cancel: &AtomicBool,
     now: DateTime<Utc>,
 ) -> Result<PruneOutcome, Unknown> {
+    let (settings, ui, cancel) = (&session.settings, &session.ui, session.cancel.as_ref());
     if let Some(t) = &req.backup_type {
         settings.backup_type(t)?;
     }
@@ -125,14 +134,13 @@ pub fn run(
         dry_run: req.dry_run,
         ..Default::default()
     };
-    let sctx = StorageContext::new(settings, ui);
     let orphan_cutoff = settings.orphan_min_age.before(now);
     for st in settings
         .storages
         .iter()
         .filter(|s| req.storage.as_ref().is_none_or(|n| n == &s.name))
     {
-        let storage = match storage::open(st, &sctx) {
+        let storage = match session.storage(&st.name) {
             Ok(s) => s,
             Err(e) => {
                 out.errors.push(e.to_string());

@@ -19,17 +19,7 @@ use crate::index::{BackupRecord, Status};
 /// Version of the report document.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
 
-/// The health of one server/database/type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Health {
-    /// The last run succeeded and the last success is recent enough.
-    Healthy,
-    /// The last success is older than the schedule allows.
-    Stale,
-    /// The last run failed (on at least one storage).
-    Failing,
-}
+pub use crate::health::Health;
 
 /// One row of the databases table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +52,9 @@ pub struct StorageUse {
     pub storage: String,
     pub backups: usize,
     pub bytes: u64,
+    /// False when an index on it could not be read: then what it holds is unknown (the counts
+    /// are 0), and the metrics keep their last known values.
+    pub readable: bool,
 }
 
 /// Counts for the summary cards.
@@ -101,57 +94,16 @@ pub fn build(
     let since = now
         .checked_sub_signed(window)
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let mut groups: BTreeMap<(&str, &str, &str), Vec<&BackupRecord>> = BTreeMap::new();
-    for r in &catalog.records {
-        groups
-            .entry((
-                r.server.as_str(),
-                r.database.as_str(),
-                r.backup_type.as_str(),
-            ))
-            .or_default()
-            .push(r);
-    }
+    let model = crate::health::build(settings, catalog, now);
     let mut databases = Vec::new();
-    for ((server, database, btype), records) in groups {
-        // Records are oldest first; a run is all copies of one backup id.
-        let newest = records.last().expect("group has records");
-        let last_run: Vec<&&BackupRecord> = records.iter().filter(|r| r.id == newest.id).collect();
-        let last_run_ok = last_run.iter().all(|r| r.status == Status::Success);
-        let successes: Vec<&&BackupRecord> = records
-            .iter()
-            .filter(|r| r.status == Status::Success)
-            .collect();
-        let last_success = successes.last();
-        let previous_success = successes
-            .iter()
-            .rev()
-            .find(|r| last_success.is_some_and(|l| r.id != l.id));
-        let stale_after = settings
-            .backup_type(btype)
-            .ok()
-            .and_then(|t| t.schedule.as_deref())
-            .and_then(|s| crate::schedule::stale_after(s, now));
-        let age = last_success.map(|s| (now - s.finished_at).num_seconds().max(0));
-        let stale = match (stale_after, age) {
-            (Some(limit), Some(a)) => a > limit.num_seconds(),
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        let health = if !last_run_ok {
-            Health::Failing
-        } else if stale {
-            Health::Stale
-        } else {
-            Health::Healthy
-        };
+    for row in &model.rows {
         let mut runs: BTreeMap<&str, bool> = BTreeMap::new();
-        for r in records.iter().filter(|r| r.started_at >= since) {
+        for r in row.records.iter().filter(|r| r.started_at >= since) {
             let ok = runs.entry(r.id.as_str()).or_insert(true);
             *ok &= r.status == Status::Success;
         }
         let successes_in_window = runs.values().filter(|ok| **ok).count();
-        let trend = match (last_success, previous_success) {
+        let trend = match (row.last_success, row.previous_success) {
             (Some(l), Some(p)) if p.compressed_bytes > 0 => Some(
                 (l.compressed_bytes as f64 - p.compressed_bytes as f64) * 100.0
                     / p.compressed_bytes as f64,
@@ -159,54 +111,45 @@ pub fn build(
             _ => None,
         };
         databases.push(DatabaseStatus {
-            server: server.to_string(),
-            database: database.to_string(),
-            backup_type: btype.to_string(),
-            health,
-            last_success_at: last_success.map(|s| s.finished_at),
-            last_success_age_seconds: age,
-            stale_after_seconds: stale_after.map(|d| d.num_seconds()),
-            last_run_at: newest.started_at,
-            last_run_status: if last_run_ok {
+            server: row.server.to_string(),
+            database: row.database.to_string(),
+            backup_type: row.backup_type.to_string(),
+            health: row.health,
+            last_success_at: row.last_success.map(|s| s.finished_at),
+            last_success_age_seconds: row.last_success.map(|s| {
+                now.signed_duration_since(s.finished_at)
+                    .num_seconds()
+                    .max(0)
+            }),
+            stale_after_seconds: row.stale_after.map(|d| d.num_seconds()),
+            last_run_at: row.last_run_at(),
+            last_run_status: if row.last_run_ok {
                 Status::Success
             } else {
                 Status::Failed
             },
-            last_size_bytes: last_success.map(|s| s.compressed_bytes),
+            last_size_bytes: row.last_success.map(|s| s.compressed_bytes),
             size_trend_percent: trend,
             runs_in_window: runs.len(),
             successes_in_window,
             success_rate: (!runs.is_empty())
                 .then(|| successes_in_window as f64 / runs.len() as f64),
-            last_error: last_run.iter().find_map(|r| r.error.clone()),
+            last_error: row.last_error().map(String::from),
         });
     }
-    let mut storages: BTreeMap<&str, StorageUse> = settings
+    let storages: Vec<StorageUse> = settings
         .storages
         .iter()
-        .map(|s| {
-            (
-                s.name.as_str(),
-                StorageUse {
-                    storage: s.name.clone(),
-                    backups: 0,
-                    bytes: 0,
-                },
-            )
+        .map(|st| {
+            let held = model.held.iter().filter(|h| h.storage == st.name);
+            StorageUse {
+                storage: st.name.clone(),
+                backups: held.clone().map(|h| h.backups).sum(),
+                bytes: held.fold(0u64, |a, h| a.saturating_add(h.bytes)),
+                readable: !model.unreadable.contains(&st.name),
+            }
         })
         .collect();
-    for r in catalog
-        .records
-        .iter()
-        .filter(|r| r.status == Status::Success)
-    {
-        if let Some(u) = storages.get_mut(r.storage.as_str()) {
-            u.backups += 1;
-            // Saturating: sizes come from an index, which may say anything.
-            u.bytes = u.bytes.saturating_add(r.compressed_bytes);
-        }
-    }
-    let storages: Vec<StorageUse> = storages.into_values().collect();
     let summary = Summary {
         healthy: databases
             .iter()
@@ -256,29 +199,11 @@ pub fn html(report: &Report) -> String {
 
 const HTML_TEMPLATE: &str = include_str!("report.html");
 
-/// Writes the HTML page to `path` atomically (temp file in the same directory, fsync, rename).
+/// Writes the HTML page to `path` atomically, readable by all like any web page (0644).
 ///
 /// Fails when the directory cannot be written.
 pub fn write_html(report: &Report, path: &std::path::Path) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".sqlguard-report.")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.write_all(html(report).as_bytes())?;
-    tmp.as_file().sync_all()?;
-    // Reports are for people: readable like any web page.
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    crate::publish::bytes(path, 0o644, html(report).as_bytes())
 }
 
 #[cfg(test)]

@@ -21,13 +21,14 @@ use sha2::{Digest, Sha256};
 
 use crate::compress;
 use crate::config::settings::Unknown;
-use crate::config::{ServerSettings, Settings};
+use crate::config::ServerSettings;
 use crate::index::{BackupRecord, Status};
 use crate::mysql::{self, DefaultsFile, MysqlError};
 use crate::pipeline::{CHUNK, TAIL};
+use crate::session::Session;
 use crate::sqlscan::{self, Event, Policy, Splitter, Verdict};
-use crate::storage::{self, Storage, StorageContext, StorageError};
-use crate::ui::{human_bytes, Ui};
+use crate::storage::{Storage, StorageError};
+use crate::ui::human_bytes;
 
 /// Why a fetch, restore or restore test did not happen or did not finish.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +86,21 @@ pub enum RestoreError {
     Output(io::Error),
     #[error("interrupted by a signal")]
     Interrupted,
+}
+
+impl From<io::Error> for RestoreError {
+    fn from(e: io::Error) -> Self {
+        RestoreError::Output(e)
+    }
+}
+
+impl From<crate::session::OpenError> for RestoreError {
+    fn from(e: crate::session::OpenError) -> Self {
+        match e {
+            crate::session::OpenError::Unknown(u) => RestoreError::Unknown(u),
+            crate::session::OpenError::Storage(s) => RestoreError::Storage(s),
+        }
+    }
 }
 
 impl RestoreError {
@@ -159,10 +175,6 @@ pub struct CheckedCopy {
     pub spooled: bool,
 }
 
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Copies `from` into `to` (when given) while hashing, checking `cancel` between chunks.
 fn hash_through(
     from: &mut dyn Read,
@@ -188,7 +200,7 @@ fn hash_through(
             t.write_all(&buf[..n])?;
         }
     }
-    Ok((n_total, hex(&hasher.finalize())))
+    Ok((n_total, hex::encode(hasher.finalize())))
 }
 
 impl CheckedCopy {
@@ -716,24 +728,11 @@ pub struct RestoreOutcome {
     pub sandbox: bool,
 }
 
-/// Opens the configured storage a record names.
-///
-/// Fails with `Unknown` when the record names a storage the config does not have (a tampered
-/// or foreign index), and when the storage cannot be opened.
-pub fn open_storage(
-    settings: &Settings,
-    record: &BackupRecord,
-    ui: &Ui,
-) -> Result<Box<dyn Storage>, RestoreError> {
-    let st = settings.storage(&record.storage)?;
-    Ok(storage::open(st, &StorageContext::new(settings, ui))?)
-}
-
 /// The successful copies that the indexes hold, with unreadable indexes warned about.
-fn catalog_records(settings: &Settings, ui: &Ui) -> Vec<BackupRecord> {
-    let catalog = crate::catalog::load(settings, ui, &[]);
+fn catalog_records(session: &Session) -> Vec<BackupRecord> {
+    let catalog = session.catalog(&[]);
     for (_, e) in &catalog.errors {
-        ui.warn(e);
+        session.ui.warn(e);
     }
     catalog.records
 }
@@ -742,20 +741,16 @@ fn catalog_records(settings: &Settings, ui: &Ui) -> Vec<BackupRecord> {
 ///
 /// Fails with a request error (unknown names, no such backup, a non-empty target without
 /// `force`), or a runtime one (storage, server, checks, the load itself).
-pub fn restore(
-    settings: &Settings,
-    req: &RestoreRequest,
-    ui: &Ui,
-    cancel: &AtomicBool,
-) -> Result<RestoreOutcome, RestoreError> {
+pub fn restore(session: &Session, req: &RestoreRequest) -> Result<RestoreOutcome, RestoreError> {
+    let (settings, ui, cancel) = (&session.settings, &session.ui, session.cancel.as_ref());
     let server = settings.server(&req.to_server)?;
-    let records = catalog_records(settings, ui);
+    let records = catalog_records(session);
     let record = select_copy(&records, &req.id, req.storage.as_deref())?.clone();
     let database = req
         .to_database
         .clone()
         .unwrap_or_else(|| record.database.clone());
-    let storage = open_storage(settings, &record, ui)?;
+    let storage = session.storage(&record.storage)?;
     ui.info(&format!(
         "checking {} ({}/{}, {}) on '{}' before restoring it",
         record.id,
@@ -846,20 +841,19 @@ pub struct Fetched {
 /// Fails with a request error (no such backup, unknown storage) or a runtime one; a file is
 /// left untouched unless every check passed.
 pub fn fetch(
-    settings: &Settings,
+    session: &Session,
     id: &str,
     storage_name: Option<&str>,
     to: FetchTo,
     decompress: bool,
-    ui: &Ui,
-    cancel: &AtomicBool,
 ) -> Result<Fetched, RestoreError> {
+    let cancel = session.cancel.as_ref();
     if let Some(s) = storage_name {
-        settings.storage(s)?;
+        session.settings.storage(s)?;
     }
-    let records = catalog_records(settings, ui);
+    let records = catalog_records(session);
     let record = select_copy(&records, id, storage_name)?.clone();
-    let storage = open_storage(settings, &record, ui)?;
+    let storage = session.storage(&record.storage)?;
     let bytes = match to {
         FetchTo::File(path) => fetch_to_file(storage.as_ref(), &record, path, decompress, cancel)?,
         FetchTo::Stdout => {
@@ -889,45 +883,38 @@ fn fetch_to_file(
     decompress: bool,
     cancel: &AtomicBool,
 ) -> Result<u64, RestoreError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     let out = RestoreError::Output;
-    // tempfile creates it 0600; it is removed unless every check passes.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".sqlguard-fetch.")
-        .tempfile_in(dir)
-        .map_err(out)?;
-    let checked = if decompress {
-        let file = tmp.reopen().map_err(out)?;
-        crate::verify::check_copy(
-            storage,
-            record,
-            None,
-            Some(Box::new(io::BufWriter::new(file))),
-            true,
-            cancel,
-        )
-    } else {
-        let mut w = io::BufWriter::new(tmp.as_file_mut());
-        let c = crate::verify::check_copy(storage, record, Some(&mut w), None, false, cancel);
-        w.flush().map_err(out)?;
-        c
-    }?;
-    if cancel.load(Ordering::Relaxed) {
-        return Err(RestoreError::Interrupted);
-    }
-    if !checked.problems.is_empty() {
-        return Err(RestoreError::FailedChecks {
-            id: record.id.clone(),
-            storage: record.storage.clone(),
-            what: "written",
-            problems: checked.problems.join("; "),
-        });
-    }
-    tmp.as_file().sync_all().map_err(out)?;
-    tmp.persist(path).map_err(|e| out(e.error))?;
+    // Published only when every check passed; a backup stays private (0600).
+    let checked = crate::publish::atomically(path, 0o600, |file| {
+        let checked = if decompress {
+            let sql = file.try_clone().map_err(out)?;
+            crate::verify::check_copy(
+                storage,
+                record,
+                None,
+                Some(Box::new(io::BufWriter::new(sql))),
+                true,
+                cancel,
+            )
+        } else {
+            let mut w = io::BufWriter::new(&mut *file);
+            let c = crate::verify::check_copy(storage, record, Some(&mut w), None, false, cancel);
+            w.flush().map_err(out)?;
+            c
+        }?;
+        if cancel.load(Ordering::Relaxed) {
+            return Err(RestoreError::Interrupted);
+        }
+        if !checked.problems.is_empty() {
+            return Err(RestoreError::FailedChecks {
+                id: record.id.clone(),
+                storage: record.storage.clone(),
+                what: "written",
+                problems: checked.problems.join("; "),
+            });
+        }
+        Ok(checked)
+    })?;
     Ok(if decompress {
         checked.raw_bytes
     } else {
@@ -969,7 +956,7 @@ mod tests {
     #[test]
     fn a_changed_object_is_refused_before_anything_reads_it() {
         let s = MemoryStorage::new("mem");
-        let r = rec("a", "mem", &hex(&Sha256::digest(b"good")), 4);
+        let r = rec("a", "mem", &hex::encode(Sha256::digest(b"good")), 4);
         s.put_bytes(r.key.as_deref().unwrap(), b"evil").unwrap();
         let e = CheckedCopy::fetch(&s, &r, "restored", &AtomicBool::new(false)).unwrap_err();
         assert!(

@@ -106,20 +106,9 @@ impl Ui {
     }
 }
 
-/// Formats a byte count for people: `512 B`, `1.5 KiB`, `3.2 GiB`.
+/// Formats a byte count for people (indicatif's): `512 B`, `1.50 KiB`, `3.20 GiB`.
 pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
+    indicatif::HumanBytes(n).to_string()
 }
 
 #[cfg(test)]
@@ -127,7 +116,7 @@ mod tests {
     #[test]
     fn human_bytes() {
         assert_eq!(super::human_bytes(512), "512 B");
-        assert_eq!(super::human_bytes(1536), "1.5 KiB");
-        assert_eq!(super::human_bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
+        assert_eq!(super::human_bytes(1536), "1.50 KiB");
+        assert_eq!(super::human_bytes(5 * 1024 * 1024 * 1024), "5.00 GiB");
     }
 }

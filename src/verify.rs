@@ -19,7 +19,7 @@ use crate::index::{BackupRecord, IndexStore, Status, Verification};
 use crate::mysql;
 use crate::pipeline::{CHUNK, TAIL};
 use crate::restore::RestoreError;
-use crate::storage::{self, Storage, StorageContext};
+use crate::storage::Storage;
 use crate::ui::Ui;
 
 /// What streaming one copy found.
@@ -122,11 +122,7 @@ pub fn check_copy(
             }
         }
     }
-    checked.sha256 = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    checked.sha256 = hex::encode(hasher.finalize());
     if record.sha256.as_deref() != Some(checked.sha256.as_str()) {
         checked.problems.push(format!(
             "SHA-256 {} differs from the index ({}): the stored object changed or is corrupt",
@@ -246,16 +242,15 @@ pub struct VerifyOutcome {
 /// Fails only for a request that names nothing to verify, an unknown name, or an id without a
 /// successful copy; each copy's outcome, and each unreadable index, is in the outcome.
 pub fn run(
-    settings: &Settings,
+    session: &crate::session::Session,
     req: &VerifyRequest,
-    ui: &Ui,
-    cancel: &AtomicBool,
 ) -> Result<VerifyOutcome, VerifyError> {
+    let (settings, ui, cancel) = (&session.settings, &session.ui, session.cancel.as_ref());
     if req.ids.is_empty() && !req.latest {
         return Err(VerifyError::NothingNamed);
     }
     req.filter.validate(settings)?;
-    let catalog = crate::catalog::load(settings, ui, &req.filter.servers);
+    let catalog = session.catalog(&req.filter.servers);
     let mut errors = Vec::new();
     for (storage, e) in &catalog.errors {
         if req.filter.storage.as_ref().is_none_or(|s| s == storage) {
@@ -269,7 +264,6 @@ pub fn run(
             return Err(VerifyError::NoSuchBackup(id.clone()));
         }
     }
-    let sctx = StorageContext::new(settings, ui);
     let mut results = Vec::new();
     for record in chosen {
         if cancel.load(Ordering::Relaxed) {
@@ -277,10 +271,7 @@ pub fn run(
         }
         let started = std::time::Instant::now();
         // One client per copy, for the check and for recording its outcome.
-        let storage = settings
-            .storage(&record.storage)
-            .map_err(|e| e.to_string())
-            .and_then(|st| storage::open(st, &sctx).map_err(|e| e.to_string()));
+        let storage = session.storage(&record.storage).map_err(|e| e.to_string());
         let outcome = storage
             .as_ref()
             .map_err(Clone::clone)

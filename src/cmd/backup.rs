@@ -6,10 +6,10 @@ use super::{table, Context, Printer};
 use crate::backup::{self, BackupRequest};
 use crate::duration::{compact, HumanDuration};
 use crate::error::Error;
-use crate::exit::ExitCode;
+use crate::exit::{ExitCode, Outcome};
 use crate::index::{BackupRecord, Status, SCHEMA_VERSION};
-use crate::metrics::RunSummary;
 use crate::prune::PruneRequest;
+use crate::run::Run;
 use crate::ui::human_bytes;
 
 /// Dump the selected databases and store them on every storage of the backup type.
@@ -61,9 +61,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     };
     backup::validate(&ctx.settings, &req)?;
     let _locks = ctx.lock_jobs(&args.server, "backup", Some(&args.backup_type), args.wait)?;
-    let started = chrono::Utc::now();
-    let clock = std::time::Instant::now();
-    let outcome = backup::run(&ctx.settings, &req, &ctx.ui, &ctx.cancel)?;
+    let run = Run::start("backup", Some(&args.backup_type));
+    let outcome = backup::run(ctx, &req)?;
     let pruned = if ctx.settings.prune_after_backup && !outcome.interrupted {
         ctx.ui.info("pruning (prune_after_backup)");
         let req = PruneRequest {
@@ -71,7 +70,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             ..Default::default()
         };
         let _prune_locks = ctx.lock_jobs(&args.server, "prune", None, args.wait)?;
-        Some(super::prune::execute(&req, ctx)?)
+        Some(crate::prune::run(ctx, &req, chrono::Utc::now())?)
     } else {
         None
     };
@@ -125,39 +124,23 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             Printer::line(&t.to_string())?;
         }
         if let Some(p) = &pruned {
-            super::prune::print(p, ctx)?;
+            super::render::prune(p, ctx)?;
         }
     }
-    let ok = outcome.all_ok() && pruned.as_ref().is_none_or(|p| p.all_ok());
-    let code = if outcome.interrupted {
-        ExitCode::Interrupted
-    } else if ok {
-        ExitCode::Success
-    } else {
-        ExitCode::Failure
-    };
-    let run = RunSummary {
-        command: "backup",
-        backup_type: Some(args.backup_type.clone()),
-        started,
-        duration_seconds: clock.elapsed().as_secs_f64(),
-        ok: outcome.all_ok(),
-        servers: args.server.clone(),
-        pruned: None,
-        refresh_types: vec![args.backup_type.clone()],
-    };
-    let mut runs = vec![run.clone()];
+    let backed_up = Outcome::of(outcome.all_ok(), outcome.interrupted);
+    let mut runs = vec![run.summary(backed_up, &args.server)];
+    let mut result = backed_up;
     if let Some(p) = &pruned {
-        let (entries, bytes) = p.removed();
-        runs.push(RunSummary {
-            command: "prune",
-            backup_type: None,
-            ok: p.all_ok(),
-            pruned: Some((entries, bytes, p.orphans.iter().filter(|o| o.done).count())),
-            refresh_types: Vec::new(),
-            ..run
-        });
+        let pruned = Outcome::of(p.all_ok(), p.interrupted);
+        let mut summary = run.summary(pruned, &args.server);
+        summary.command = "prune";
+        summary.backup_type = None;
+        summary.refresh_types = Vec::new();
+        summary.pruned = Some(p.counts());
+        runs.push(summary);
+        if result == Outcome::Ok {
+            result = pruned;
+        }
     }
-    let code = ctx.finish(&runs, code);
-    Ok(code)
+    Ok(crate::run::publish(ctx, &runs, result))
 }

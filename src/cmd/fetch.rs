@@ -33,15 +33,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         Some(path) => FetchTo::File(path),
         None => FetchTo::Stdout,
     };
-    let fetched = restore::fetch(
-        &ctx.settings,
-        &args.id,
-        args.storage.as_deref(),
-        to,
-        args.decompress,
-        &ctx.ui,
-        &ctx.cancel,
-    )?;
+    let fetched = restore::fetch(ctx, &args.id, args.storage.as_deref(), to, args.decompress)?;
     ctx.ui.info(&format!(
         "fetched {} from '{}' ({}, SHA-256 matches the index)",
         fetched.record.id,

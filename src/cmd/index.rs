@@ -7,7 +7,6 @@ use super::{Context, Printer};
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::index::IndexStore;
-use crate::storage;
 
 /// Index subcommands.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -52,7 +51,10 @@ pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
         .iter()
         .filter(|x| only_storage.as_ref().is_none_or(|n| n == &x.name))
     {
-        let storage = storage::open(st, &storage::StorageContext::new(s, &ctx.ui))?;
+        let storage = ctx.storage(&st.name).map_err(|e| match e {
+            crate::session::OpenError::Unknown(u) => Error::from(u),
+            crate::session::OpenError::Storage(e) => Error::from(e),
+        })?;
         for sv in s
             .servers
             .iter()

@@ -67,7 +67,7 @@ pub struct Collected {
 pub fn collect(args: &Args, ctx: &Context) -> Result<Collected, Error> {
     let s = &ctx.settings;
     args.filter.validate(s)?;
-    let catalog = crate::catalog::load(s, &ctx.ui, &[]);
+    let catalog = ctx.catalog(&[]);
     // Only the named storage's own errors count with --storage: a failure of a copy on an
     // unreachable storage is recorded (as a witness) in the other storages' indexes.
     let mut errors = Vec::new();

@@ -9,27 +9,31 @@ pub mod generate;
 pub mod index;
 pub mod list;
 pub mod prune;
+pub mod render;
 pub mod report;
 pub mod restore;
 pub mod schedule;
 pub mod verify;
 
 use std::io::Write;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::config::Settings;
-use crate::ui::Ui;
+use crate::session::Session;
 
-/// Everything a command needs: resolved settings, output settings, the cancel flag.
+/// Everything a command needs: the run's [`Session`] (settings, output, cancel flag, storages)
+/// and how to print results.
 #[derive(Debug)]
 pub struct Context {
-    pub settings: Settings,
-    pub ui: Ui,
+    pub session: Session,
     pub json: bool,
-    pub cancel: Arc<AtomicBool>,
+}
+
+impl std::ops::Deref for Context {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.session
+    }
 }
 
 impl Context {
@@ -74,31 +78,6 @@ impl Context {
             )?);
         }
         Ok(held)
-    }
-
-    /// After a run that changed the indexes: reads them once, rewrites the configured HTML
-    /// report and pushes the metrics of `runs`. A failed push changes `code` only when metrics
-    /// are required, and warns once however many runs there are.
-    pub fn finish(
-        &self,
-        runs: &[crate::metrics::RunSummary],
-        code: crate::exit::ExitCode,
-    ) -> crate::exit::ExitCode {
-        if self.settings.metrics.is_none() && self.settings.report_html.is_none() {
-            return code;
-        }
-        let catalog = crate::catalog::load(&self.settings, &self.ui, &[]);
-        report::write_configured_html(self, &catalog);
-        for run in runs {
-            if !crate::metrics::push_run(&self.settings, &self.ui, run, &catalog) {
-                let required = self.settings.metrics.as_ref().is_some_and(|m| m.required);
-                if required && code == crate::exit::ExitCode::Success {
-                    return crate::exit::ExitCode::Failure;
-                }
-                break;
-            }
-        }
-        code
     }
 }
 

@@ -36,31 +36,8 @@ pub struct Args {
 
 /// Builds the report from every index.
 pub fn build(ctx: &Context, window: HumanDuration) -> Report {
-    let catalog = crate::catalog::load(&ctx.settings, &ctx.ui, &[]);
+    let catalog = ctx.catalog(&[]);
     report::build(&ctx.settings, &catalog, window.to_chrono(), Utc::now())
-}
-
-/// Rewrites the configured `report.html`, if any, from `catalog` (after backup and prune). A
-/// failure is a warning: the run itself is not affected.
-pub fn write_configured_html(ctx: &Context, catalog: &crate::catalog::Catalog) {
-    let Some(path) = &ctx.settings.report_html else {
-        return;
-    };
-    let r = report::build(
-        &ctx.settings,
-        catalog,
-        chrono::Duration::days(30),
-        Utc::now(),
-    );
-    match report::write_html(&r, path) {
-        Ok(()) => ctx
-            .ui
-            .debug(&format!("report written to {}", path.display())),
-        Err(e) => ctx.ui.warn(&format!(
-            "could not write the report {}: {e}",
-            path.display()
-        )),
-    }
 }
 
 fn health_cell(h: Health, color: bool) -> Cell {

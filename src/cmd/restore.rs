@@ -32,7 +32,7 @@ pub struct Args {
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let started = std::time::Instant::now();
     let out = restore::restore(
-        &ctx.settings,
+        ctx,
         &RestoreRequest {
             id: args.id.clone(),
             storage: args.storage.clone(),
@@ -40,8 +40,6 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             to_database: args.to_database.clone(),
             force: args.force,
         },
-        &ctx.ui,
-        &ctx.cancel,
     )?;
     ctx.ui.info(&format!(
         "restored {} of SQL ({} statements) into {}/{} in {:.1}s; the backup matched its index",

@@ -245,7 +245,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         Some(dir) => {
             std::fs::create_dir_all(dir)?;
             for (name, text) in &files {
-                std::fs::write(dir.join(name), text)?;
+                // Units and cron files are read by systemd and cron: 0644, like theirs.
+                crate::publish::bytes(&dir.join(name), 0o644, text.as_bytes())?;
                 ctx.ui.info(&format!("wrote {}", dir.join(name).display()));
             }
             if args.format == Format::Systemd {

@@ -1,11 +1,11 @@
 //! `sqlguard verify`: prove stored backups are intact (and, with `--restore-test`, restorable).
 
-use chrono::Utc;
 use serde::Serialize;
 
 use super::{table, Context, Printer};
 use crate::error::Error;
-use crate::exit::ExitCode;
+use crate::exit::{ExitCode, Outcome};
+use crate::run::Run;
 use crate::ui::human_bytes;
 use crate::verify::{self, VerifyRequest, VerifyResult};
 
@@ -42,9 +42,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         filter: args.filter.clone(),
         restore_test: args.restore_test,
     };
-    let started = Utc::now();
-    let clock = std::time::Instant::now();
-    let outcome = verify::run(&ctx.settings, &req, &ctx.ui, &ctx.cancel)?;
+    let run = Run::start("verify", None);
+    let outcome = verify::run(ctx, &req)?;
     let results = outcome.results;
     // A damaged or unreachable index is a failure, never "nothing to verify" (issue 10).
     let ok = results.iter().all(|r| r.ok) && outcome.errors.is_empty();
@@ -84,28 +83,14 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         Printer::line(&t.to_string())?;
     }
     let interrupted = ctx.cancel.load(std::sync::atomic::Ordering::Relaxed);
-    let code = if interrupted {
-        ExitCode::Interrupted
-    } else if ok {
-        ExitCode::Success
-    } else {
-        ExitCode::Failure
-    };
+    let result = Outcome::of(ok, interrupted);
     let mut types: Vec<String> = results
         .iter()
         .map(|r| r.record.backup_type.clone())
         .collect();
     types.sort();
     types.dedup();
-    let run = crate::metrics::RunSummary {
-        command: "verify",
-        backup_type: None,
-        started,
-        duration_seconds: clock.elapsed().as_secs_f64(),
-        ok,
-        servers: args.filter.servers.clone(),
-        pruned: None,
-        refresh_types: types,
-    };
-    Ok(ctx.finish(&[run], code))
+    let mut summary = run.summary(result, &args.filter.servers);
+    summary.refresh_types = types;
+    Ok(crate::run::publish(ctx, &[summary], result))
 }

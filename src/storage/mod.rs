@@ -1,10 +1,14 @@
 //! Where backups live: a small [`Storage`] trait with a written contract, its implementations
-//! (local directory; an in-memory one for unit tests) and the one factory that picks them.
+//! (local directory, S3; an in-memory one for tests, with the behaviour suite, only under the
+//! `testkit` feature) and the one factory that picks them.
 //!
 //! Keys are `/`-separated paths relative to the storage root (see [`crate::layout`]). This module
 //! knows nothing of indexes, retention or dumps; it moves bytes and reports failures by key.
 
+#[cfg(any(test, feature = "testkit"))]
+pub mod behaviour;
 pub mod local;
+#[cfg(any(test, feature = "testkit"))]
 pub mod memory;
 pub mod s3;
 
@@ -254,140 +258,4 @@ pub fn open(
             ctx.ui.clone(),
         )?),
     })
-}
-
-/// The behaviour suite every [`Storage`] implementation must pass. Called from the unit tests
-/// of each implementation, and from the integration tests against real servers.
-#[doc(hidden)]
-pub mod behaviour {
-    use super::*;
-
-    fn read_all(s: &dyn Storage, key: &str) -> Vec<u8> {
-        let mut buf = Vec::new();
-        s.get(key).unwrap().read_to_end(&mut buf).unwrap();
-        buf
-    }
-
-    /// Runs every contract check against `s`, which must be empty below `base` (ends with `/`).
-    pub fn run_all(s: &dyn Storage, base: &str) {
-        let k = |x: &str| format!("{base}{x}");
-        s.preflight().unwrap();
-        // Streamed put: invisible until commit.
-        let mut w = s.put_stream(&k("db/daily/a.sql.zst"), Some(10)).unwrap();
-        w.write_all(b"hello ").unwrap();
-        w.write_all(b"world").unwrap();
-        assert!(
-            s.stat(&k("db/daily/a.sql.zst")).unwrap().is_none(),
-            "visible before commit"
-        );
-        w.commit().unwrap();
-        assert_eq!(read_all(s, &k("db/daily/a.sql.zst")), b"hello world");
-        assert_eq!(s.stat(&k("db/daily/a.sql.zst")).unwrap().unwrap().size, 11);
-        // Aborted put leaves nothing.
-        let mut w = s.put_stream(&k("db/daily/b.sql.zst"), None).unwrap();
-        w.write_all(b"partial").unwrap();
-        w.abort();
-        assert!(
-            s.stat(&k("db/daily/b.sql.zst")).unwrap().is_none(),
-            "aborted object visible"
-        );
-        // Dropped put leaves nothing.
-        {
-            let mut w = s.put_stream(&k("db/daily/c.sql.zst"), None).unwrap();
-            w.write_all(b"partial").unwrap();
-        }
-        assert!(
-            s.stat(&k("db/daily/c.sql.zst")).unwrap().is_none(),
-            "dropped object visible"
-        );
-        // put_bytes replaces.
-        s.put_bytes(&k("index.json"), b"{1}").unwrap();
-        s.put_bytes(&k("index.json"), b"{2}").unwrap();
-        assert_eq!(s.get_bytes(&k("index.json")).unwrap().unwrap(), b"{2}");
-        // Missing keys.
-        assert!(s.get(&k("nope")).err().unwrap().is_not_found());
-        assert!(s.get_bytes(&k("nope")).unwrap().is_none());
-        assert!(s.stat(&k("nope")).unwrap().is_none());
-        s.delete(&k("nope")).unwrap();
-        // Listing.
-        assert!(s.list(&k("missing/")).unwrap().is_empty());
-        let keys: Vec<String> = s
-            .list(base)
-            .unwrap()
-            .into_iter()
-            .map(|m| m.key)
-            .filter(|key| !key.rsplit('/').next().unwrap_or("").starts_with('.'))
-            .collect();
-        assert_eq!(keys, vec![k("db/daily/a.sql.zst"), k("index.json")]);
-        assert_eq!(s.list(&k("db/")).unwrap().len(), 1);
-        // Delete.
-        s.delete(&k("db/daily/a.sql.zst")).unwrap();
-        assert!(s.stat(&k("db/daily/a.sql.zst")).unwrap().is_none());
-        s.delete(&k("index.json")).unwrap();
-        // A fresh uncommitted write is not an orphan yet; with a cut-off in the future it is.
-        let mut w = s.put_stream(&k("db/daily/d.sql.zst"), None).unwrap();
-        w.write_all(b"in progress").unwrap();
-        w.flush().unwrap();
-        let past = Utc::now() - chrono::Duration::hours(1);
-        assert!(
-            s.orphans(base, past).unwrap().is_empty(),
-            "a fresh write counted as an orphan"
-        );
-        let future = Utc::now() + chrono::Duration::hours(1);
-        for o in s.orphans(base, future).unwrap() {
-            assert!(o.key.starts_with(base), "{o:?}");
-            s.remove_orphan(&o).unwrap();
-            s.remove_orphan(&o).unwrap();
-        }
-        w.abort();
-        assert!(s.orphans(base, future).unwrap().is_empty());
-        // Encoded names (layout::encode_component) survive the trip: `%` and `.` in keys.
-        let odd = k(&format!(
-            "{}/{}/x.sql.zst",
-            crate::layout::encode_component("my db ü"),
-            crate::layout::encode_component("..")
-        ));
-        s.put_bytes(&odd, b"odd").unwrap();
-        assert_eq!(s.get_bytes(&odd).unwrap().unwrap(), b"odd");
-        assert_eq!(
-            s.list(&k("my%20db"))
-                .unwrap()
-                .into_iter()
-                .map(|m| m.key)
-                .collect::<Vec<_>>(),
-            vec![odd.clone()]
-        );
-        s.delete(&odd).unwrap();
-        assert!(s.stat(&odd).unwrap().is_none());
-        // Keys that would leave the root are refused before any I/O (issue 10).
-        for bad in [
-            "/etc/passwd",
-            "../x",
-            &k("../../x"),
-            &k("a//b"),
-            &k("./x"),
-            "",
-        ] {
-            assert!(
-                matches!(s.get(bad), Err(StorageError::InvalidKey { .. })),
-                "get {bad}"
-            );
-            assert!(
-                matches!(s.put_bytes(bad, b"x"), Err(StorageError::InvalidKey { .. })),
-                "put {bad}"
-            );
-            assert!(
-                matches!(s.delete(bad), Err(StorageError::InvalidKey { .. })),
-                "delete {bad}"
-            );
-            assert!(
-                matches!(s.stat(bad), Err(StorageError::InvalidKey { .. })),
-                "stat {bad}"
-            );
-        }
-        // Lock is exclusive within the process too (it is per open file description).
-        let l = s.lock(&k("index")).unwrap();
-        drop(l);
-        let _again = s.lock(&k("index")).unwrap();
-    }
 }

@@ -792,12 +792,9 @@ impl Storage for S3Storage {
     }
 
     fn lock(&self, name: &str) -> Result<StorageLock, StorageError> {
-        let id: String =
-            Sha256::digest(format!("{}|{}", self.settings.endpoint, self.location()).as_bytes())
-                .iter()
-                .take(8)
-                .map(|b| format!("{b:02x}"))
-                .collect();
+        let digest =
+            Sha256::digest(format!("{}|{}", self.settings.endpoint, self.location()).as_bytes());
+        let id = hex::encode(&digest[..8]);
         let file = format!("{}-{id}-{}.lock", self.name, name.replace('/', "_"));
         let path = self.lock_dir.join(file);
         let io_err = |source| StorageError::Io {

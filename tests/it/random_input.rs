@@ -329,6 +329,6 @@ fn no_input_makes_sqlguard_panic() {
     }
     println!("exit codes: {codes:?}");
     // The inputs reach past the config: some runs succeed, some fail at the index or later.
-    assert!(codes.get(&0).is_some_and(|n| *n > runs / 10), "{codes:?}");
-    assert!(codes.get(&1).is_some_and(|n| *n > runs / 10), "{codes:?}");
+    assert!(codes.get(&0).is_some_and(|n| *n > runs / 20), "{codes:?}");
+    assert!(codes.get(&1).is_some_and(|n| *n > runs / 20), "{codes:?}");
 }

@@ -58,6 +58,7 @@ struct StorageUse {
     storage: String,
     backups: usize,
     bytes: u64,
+    readable: bool,
 }
 
 /// Two databases backed up daily, one of them failing on its second run.
@@ -130,6 +131,7 @@ fn json_and_table_agree() {
         ("local", 4)
     );
     assert_eq!(doc.storages[0].bytes, doc.summary.bytes);
+    assert!(doc.storages[0].readable);
     // --json is the same document.
     let again: ReportDoc = serde_json::from_str(&env.run(&["--json", "report"]).stdout).unwrap();
     assert_eq!(again.databases.len(), doc.databases.len());
