@@ -196,18 +196,8 @@ fn prepare_server<'a>(
     ui: &Ui,
 ) -> Result<(ServerContext<'a>, Vec<mysql::Database>), mysql::MysqlError> {
     let defaults = DefaultsFile::create(server)?;
-    let dump_tool = mysql::detect_tool(
-        &server.name,
-        server.dump_tool.as_deref(),
-        mysql::DUMP_TOOLS,
-        "dump_tool",
-    )?;
-    let client = mysql::detect_tool(
-        &server.name,
-        server.client_tool.as_deref(),
-        mysql::CLIENT_TOOLS,
-        "client_tool",
-    )?;
+    let dump_tool = mysql::dump_tool(server)?;
+    let client = mysql::client_tool(server)?;
     let info = mysql::server_info(server, &client, &defaults)?;
     ui.debug(&format!(
         "server '{}': {} ({:?}); dump tool {} ({})",

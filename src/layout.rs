@@ -25,10 +25,15 @@ pub const MANIFEST_SUFFIX: &str = ".manifest.json";
 /// Encodes one path component: bytes outside `[A-Za-z0-9_.-]` become `%XX`, and so does a leading
 /// `.` (no hidden files, no `.` or `..`). The result is never empty and never contains `/`.
 pub fn encode_component(name: &str) -> String {
+    escape(name, |b| b.is_ascii_alphanumeric())
+}
+
+/// `name` with every byte that is not `plain` (nor `_`, `-`, or a `.` after the first byte)
+/// written as `%XX` (upper-case hex); `%00` for an empty name.
+fn escape(name: &str, plain: impl Fn(u8) -> bool) -> String {
     let mut out = String::with_capacity(name.len());
     for (i, b) in name.bytes().enumerate() {
-        let plain = b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0);
-        if plain {
+        if plain(b) || b == b'_' || b == b'-' || (b == b'.' && i > 0) {
             out.push(char::from(b));
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -53,22 +58,7 @@ pub const MAX_DATABASE_COMPONENT: usize = 128;
 /// of its name's SHA-256 (lower-case hex) instead. The same name always gets the same
 /// component, whatever other databases exist; the real name is in every record and manifest.
 pub fn database_component(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for (i, b) in name.bytes().enumerate() {
-        let plain = b.is_ascii_lowercase()
-            || b.is_ascii_digit()
-            || b == b'_'
-            || b == b'-'
-            || (b == b'.' && i > 0);
-        if plain {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    if out.is_empty() {
-        out.push_str("%00");
-    }
+    let out = escape(name, |b| b.is_ascii_lowercase() || b.is_ascii_digit());
     if out.len() <= MAX_DATABASE_COMPONENT {
         return out;
     }

@@ -198,6 +198,30 @@ pub fn detect_tool(
     })
 }
 
+/// The server's SQL client: `client_tool`, else the first of [`CLIENT_TOOLS`] that runs.
+///
+/// Fails as [`detect_tool`] does.
+pub fn client_tool(server: &ServerSettings) -> Result<ToolInfo, MysqlError> {
+    detect_tool(
+        &server.name,
+        server.client_tool.as_deref(),
+        CLIENT_TOOLS,
+        "client_tool",
+    )
+}
+
+/// The server's dump tool: `dump_tool`, else the first of [`DUMP_TOOLS`] that runs.
+///
+/// Fails as [`detect_tool`] does.
+pub fn dump_tool(server: &ServerSettings) -> Result<ToolInfo, MysqlError> {
+    detect_tool(
+        &server.name,
+        server.dump_tool.as_deref(),
+        DUMP_TOOLS,
+        "dump_tool",
+    )
+}
+
 /// The dump tools tried in order when none is configured.
 pub const DUMP_TOOLS: &[&str] = &["mariadb-dump", "mysqldump"];
 /// The SQL clients tried in order when none is configured.

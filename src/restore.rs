@@ -509,12 +509,7 @@ impl<'a> Target<'a> {
     /// Fails when the option file cannot be written or no client tool runs.
     pub fn new(server: &'a ServerSettings) -> Result<Target<'a>, MysqlError> {
         let defaults = DefaultsFile::create(server)?;
-        let client = mysql::detect_tool(
-            &server.name,
-            server.client_tool.as_deref(),
-            mysql::CLIENT_TOOLS,
-            "client_tool",
-        )?;
+        let client = mysql::client_tool(server)?;
         let help = mysql::tool_help(&client);
         let sandbox = if help.contains("--sandbox") {
             ClientSandbox::Sandbox

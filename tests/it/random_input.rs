@@ -16,6 +16,16 @@ fn pick<'a>(rng: &mut fastrand::Rng, items: &[&'a str]) -> &'a str {
     items[rng.usize(..items.len())]
 }
 
+/// `text` cut at a random place (on a character boundary).
+fn cut_somewhere(rng: &mut fastrand::Rng, text: &mut String) {
+    let cut = rng.usize(..=text.len());
+    let cut = (0..=cut)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    text.truncate(cut);
+}
+
 /// A value that tends to break parsers.
 fn hostile_value(rng: &mut fastrand::Rng) -> String {
     let pool = [
@@ -125,13 +135,7 @@ fn random_config(rng: &mut fastrand::Rng, storage: &str) -> String {
         ));
     }
     if rng.u8(..8) == 0 {
-        // Cut it anywhere (on a character boundary).
-        let cut = rng.usize(..=text.len());
-        let cut = (0..=cut)
-            .rev()
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
-        text.truncate(cut);
+        cut_somewhere(rng, &mut text);
     }
     text
 }
@@ -195,12 +199,7 @@ fn random_index(rng: &mut fastrand::Rng) -> String {
     let doc = serde_json::json!({"schema_version": 1, "server": "main", "backups": records});
     let mut text = doc.to_string();
     if rng.u8(..6) == 0 {
-        let cut = rng.usize(..=text.len());
-        let cut = (0..=cut)
-            .rev()
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
-        text.truncate(cut);
+        cut_somewhere(rng, &mut text);
     }
     text
 }
