@@ -74,7 +74,7 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand report" -s f -l format
 json\t''
 html\t''"
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand report" -s o -l output -d 'Write to this file instead of stdout (atomically, for html)' -r -F
-complete -c sqlguard -n "__fish_sqlguard_using_subcommand report" -l window -d 'Window for success rates and the failure list' -r
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand report" -l window -d 'Window for success rates, the failure list and the backups the JSON and HTML hold' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand report" -s c -l config -d 'YAML config file [env: SQLGUARD_CONFIG]' -r -F
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand report" -l json -d 'Print the result as a versioned JSON document on stdout'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand report" -s q -l quiet -d 'Log only errors'
@@ -177,7 +177,7 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and not __fish_
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and not __fish_seen_subcommand_from rebuild help" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and not __fish_seen_subcommand_from rebuild help" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and not __fish_seen_subcommand_from rebuild help" -s h -l help -d 'Print help'
-complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and not __fish_seen_subcommand_from rebuild help" -f -a "rebuild" -d 'Rebuild the index from the manifests beside the backups (the old index is kept as index.json.bak-<time>)'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and not __fish_seen_subcommand_from rebuild help" -f -a "rebuild" -d 'Rebuild the index from the manifests beside the backups, merging what the old index files knew (each is kept as <file>.bak-<time>)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and not __fish_seen_subcommand_from rebuild help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and __fish_seen_subcommand_from rebuild" -l server -d 'Only this server (default: every configured server)' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and __fish_seen_subcommand_from rebuild" -l storage -d 'Only this storage (default: every configured storage)' -r
@@ -187,8 +187,8 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and __fish_seen
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and __fish_seen_subcommand_from rebuild" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and __fish_seen_subcommand_from rebuild" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and __fish_seen_subcommand_from rebuild" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
-complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and __fish_seen_subcommand_from rebuild" -s h -l help -d 'Print help'
-complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and __fish_seen_subcommand_from help" -f -a "rebuild" -d 'Rebuild the index from the manifests beside the backups (the old index is kept as index.json.bak-<time>)'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and __fish_seen_subcommand_from rebuild" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and __fish_seen_subcommand_from help" -f -a "rebuild" -d 'Rebuild the index from the manifests beside the backups, merging what the old index files knew (each is kept as <file>.bak-<time>)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand generate" -l out -d 'Directory to write `man/` and `completions/` into (the repository root to refresh them)' -r -F
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand generate" -s c -l config -d 'YAML config file [env: SQLGUARD_CONFIG]' -r -F
@@ -212,4 +212,4 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_s
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report verify fetch restore prune schedule config index generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the config file and environment; exit 2 with the file, line and key on error'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the resolved configuration (YAML, or JSON with --json), secrets shown as ***'
-complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and __fish_seen_subcommand_from index" -f -a "rebuild" -d 'Rebuild the index from the manifests beside the backups (the old index is kept as index.json.bak-<time>)'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and __fish_seen_subcommand_from index" -f -a "rebuild" -d 'Rebuild the index from the manifests beside the backups, merging what the old index files knew (each is kept as <file>.bak-<time>)'

@@ -371,8 +371,7 @@ fn save_failure(
     let own = match &target.broken {
         Some(why) => Err(why.clone()),
         None => IndexStore::new(target.storage.as_ref(), &record.server)
-            .update(|i| i.upsert(record.clone()))
-            .map(|_| ())
+            .upsert(std::slice::from_ref(&record))
             .map_err(|e| e.to_string()),
     };
     if let Err(e) = own {
@@ -382,7 +381,7 @@ fn save_failure(
             .filter(|o| o.name() != target.name() && o.broken.is_none())
         {
             let witness = IndexStore::new(other.storage.as_ref(), &record.server);
-            match witness.update(|i| i.upsert(record.clone())) {
+            match witness.upsert(std::slice::from_ref(&record)) {
                 Ok(_) => witnessed = true,
                 Err(e) => ui.debug(&format!(
                     "could not record the failure on '{}' either: {e}",
@@ -433,7 +432,7 @@ fn land(
         let _ = storage.delete(manifest);
         return Err(e.to_string());
     }
-    if let Err(e) = store.update(|i| i.upsert(record.clone())) {
+    if let Err(e) = store.upsert(std::slice::from_ref(record)) {
         let key = record.key.as_deref().unwrap_or_default();
         let removed = storage.delete(key).and_then(|()| storage.delete(manifest));
         return Err(format!(

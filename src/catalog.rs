@@ -1,14 +1,20 @@
-//! Every record of every configured index, read once: what list, report and metrics derive
-//! their figures from.
+//! The configured indexes, read lazily: each server's summary on each storage at once (what
+//! metrics, the report's health table and `verify --latest` need), and records only for the
+//! databases and times a command asks for, so that `list --db X` does not pay for the history of
+//! other databases and the end of a backup does not read any history at all.
 //!
 //! An index that cannot be read (unreachable storage, damaged file) does not hide the others:
-//! its error is collected beside the records. A failure recorded as a witness on several
-//! storages appears once.
+//! its error is collected beside the rest. A failure recorded as a witness on several storages
+//! appears once.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 
 use crate::config::Settings;
-use crate::index::{BackupRecord, IndexStore};
+use crate::index::{BackupRecord, DatabaseSummary, IndexStore, Status, Summary, TypeSummary};
+use crate::storage::Storage;
 
 /// The record filters that list, verify and friends share (`--server`, `--db`, `--type`,
 /// `--storage`).
@@ -54,21 +60,382 @@ impl RecordFilter {
     }
 }
 
-/// Records from the readable indexes, and why the others could not be read.
+/// One server's index on one storage: its summary, and where to read its records.
+#[derive(Debug)]
+pub struct IndexView {
+    pub storage: String,
+    pub server: String,
+    pub summary: Summary,
+    source: Source,
+}
+
+enum Source {
+    Storage(Arc<dyn Storage>),
+    /// Records held in memory (tests, fuzzing, the report's own unit tests).
+    Records(Vec<BackupRecord>),
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Storage(s) => write!(f, "Storage({})", s.name()),
+            Source::Records(r) => write!(f, "Records({})", r.len()),
+        }
+    }
+}
+
+impl IndexView {
+    /// The records of `database`, oldest first.
+    fn database(&self, database: &str) -> Result<Vec<BackupRecord>, String> {
+        match &self.source {
+            Source::Storage(s) => IndexStore::new(s.as_ref(), &self.server)
+                .read_database(database)
+                .map_err(|e| e.to_string()),
+            Source::Records(rs) => Ok(rs
+                .iter()
+                .filter(|r| r.database == database)
+                .cloned()
+                .collect()),
+        }
+    }
+}
+
+impl IndexView {
+    /// A successful copy lives on the storage whose index holds it. When the summary says
+    /// otherwise somewhere (a tampered or copied index), the databases concerned are summarized
+    /// again from their records without the foreign successes, and the error says so; the
+    /// records themselves are filtered the same way whenever they are read ([`trusted`]).
+    ///
+    /// Fails when a database file it must read again cannot be read.
+    fn distrust_foreign_successes(
+        &mut self,
+        errors: &mut Vec<(String, String)>,
+    ) -> Result<(), String> {
+        let suspect: Vec<String> = self
+            .summary
+            .databases
+            .iter()
+            .filter(|(_, d)| {
+                d.types
+                    .values()
+                    .any(|t| t.claims_other_storage(&self.storage))
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for db in suspect {
+            let records: Vec<BackupRecord> = self
+                .database(&db)?
+                .into_iter()
+                .filter(|r| trusted(r, self, errors))
+                .collect();
+            if records.is_empty() {
+                self.summary.databases.remove(&db);
+            } else {
+                self.summary
+                    .databases
+                    .insert(db, DatabaseSummary::of(&records));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The readable indexes, and why the others could not be read.
 #[derive(Debug, Default)]
 pub struct Catalog {
-    /// Sorted by start time, oldest first.
-    pub records: Vec<BackupRecord>,
-    /// One message per unreadable index, with the storage it belongs to.
+    pub indexes: Vec<IndexView>,
+    /// One message per unreadable index (or database file), with the storage it belongs to.
     pub errors: Vec<(String, String)>,
 }
 
-/// Reads the index of every configured server (or only `servers`, when not empty) on every
+/// Which records to read.
+#[derive(Debug, Clone, Default)]
+pub struct Select<'a> {
+    /// Only these databases (all when empty).
+    pub databases: &'a [String],
+    /// Only records started at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only databases whose records span this time (a backup id's start, say).
+    pub around: Option<DateTime<Utc>>,
+}
+
+/// The per (server, database, type) summaries of a catalog, merged across storages.
+pub type Merged = BTreeMap<(String, String, String), TypeSummary>;
+
+impl Catalog {
+    /// A catalog over records held in memory, one index per (server, storage) as the records
+    /// say: for tests and fuzzing.
+    pub fn from_records(records: Vec<BackupRecord>) -> Catalog {
+        let mut by_index: BTreeMap<(String, String), Vec<BackupRecord>> = BTreeMap::new();
+        for r in records {
+            by_index
+                .entry((r.storage.clone(), r.server.clone()))
+                .or_default()
+                .push(r);
+        }
+        Catalog {
+            indexes: by_index
+                .into_iter()
+                .map(|((storage, server), rs)| {
+                    let mut by_db: BTreeMap<String, Vec<BackupRecord>> = BTreeMap::new();
+                    for r in &rs {
+                        by_db.entry(r.database.clone()).or_default().push(r.clone());
+                    }
+                    IndexView {
+                        summary: Summary {
+                            schema_version: crate::index::INDEX_SCHEMA_VERSION,
+                            server: server.clone(),
+                            databases: by_db
+                                .iter()
+                                .map(|(db, rs)| (db.clone(), DatabaseSummary::of(rs)))
+                                .collect(),
+                        },
+                        storage,
+                        server,
+                        source: Source::Records(rs),
+                    }
+                })
+                .collect(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// The summaries of every (server, database, type), merged across storages.
+    pub fn merged(&self) -> Merged {
+        let mut out: Merged = BTreeMap::new();
+        for ix in &self.indexes {
+            for (db, d) in &ix.summary.databases {
+                for (t, ts) in &d.types {
+                    match out.entry((ix.server.clone(), db.clone(), t.clone())) {
+                        std::collections::btree_map::Entry::Vacant(v) => {
+                            v.insert(ts.clone());
+                        }
+                        std::collections::btree_map::Entry::Occupied(mut o) => {
+                            o.get_mut().merge(ts);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether an index on `storage` could not be read.
+    pub fn unreadable(&self, storage: &str) -> bool {
+        self.errors.iter().any(|(s, _)| s == storage)
+    }
+
+    /// The records that `select` asks for, oldest first, each copy once; a database file that
+    /// cannot be read is an error beside them.
+    pub fn records(&self, select: &Select) -> (Vec<BackupRecord>, Vec<(String, String)>) {
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        let mut seen = HashSet::new();
+        for ix in &self.indexes {
+            for (db, d) in &ix.summary.databases {
+                if !select.databases.is_empty() && !select.databases.contains(db) {
+                    continue;
+                }
+                if select
+                    .since
+                    .is_some_and(|t| d.newest.is_some_and(|n| n < t))
+                {
+                    continue;
+                }
+                if let Some(t) = select.around {
+                    // An id holds its start to the second; the record, to the nanosecond.
+                    let end = t + chrono::Duration::seconds(1);
+                    if d.oldest.is_some_and(|o| o >= end) || d.newest.is_some_and(|n| n < t) {
+                        continue;
+                    }
+                }
+                match ix.database(db) {
+                    Ok(rs) => {
+                        for r in rs {
+                            if select.since.is_some_and(|t| r.started_at < t) {
+                                continue;
+                            }
+                            if !trusted(&r, ix, &mut errors) {
+                                continue;
+                            }
+                            if seen.insert((r.id.clone(), r.storage.clone())) {
+                                out.push(r);
+                            }
+                        }
+                    }
+                    Err(e) => errors.push((ix.storage.clone(), e)),
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            a.started_at
+                .cmp(&b.started_at)
+                .then_with(|| a.id.cmp(&b.id))
+                .then_with(|| a.storage.cmp(&b.storage))
+        });
+        (out, errors)
+    }
+
+    /// The copies of backup `id`, found through the start time in its id, so that only
+    /// databases whose records span it are read; every database when that finds none (an id
+    /// that is not one of ours, a record whose start disagrees with its id).
+    pub fn copies_of(&self, id: &str) -> (Vec<BackupRecord>, Vec<(String, String)>) {
+        let mut select = Select {
+            around: crate::layout::id_time(id),
+            ..Default::default()
+        };
+        loop {
+            let (rs, errors) = self.records(&select);
+            let copies: Vec<BackupRecord> = rs.into_iter().filter(|r| r.id == id).collect();
+            if !copies.is_empty() || select.around.is_none() {
+                return (copies, errors);
+            }
+            select.around = None;
+        }
+    }
+
+    /// The newest successful copy of each server and database on each storage, among the types
+    /// and names that `filter` lets through (what `verify --latest` checks), oldest first:
+    /// chosen from the summaries, then read from the database files, which are the truth (a
+    /// summary that disagrees with its file is an error beside them).
+    pub fn latest_successes(
+        &self,
+        filter: &RecordFilter,
+    ) -> (Vec<BackupRecord>, Vec<(String, String)>) {
+        let mut newest: BTreeMap<(&str, &str, &str), (usize, &BackupRecord)> = BTreeMap::new();
+        for (i, ix) in self.indexes.iter().enumerate() {
+            for (db, d) in &ix.summary.databases {
+                for (t, ts) in &d.types {
+                    if filter.backup_type.as_ref().is_some_and(|want| want != t) {
+                        continue;
+                    }
+                    // Only this storage's own copy: an index never vouches for another storage.
+                    let Some(r) = ts.last_success_per_storage.get(&ix.storage) else {
+                        continue;
+                    };
+                    if r.storage != ix.storage || &r.database != db || !filter.matches(r) {
+                        continue;
+                    }
+                    let slot = (ix.server.as_str(), db.as_str(), ix.storage.as_str());
+                    match newest.get(&slot) {
+                        Some((_, old)) if (old.started_at, &old.id) >= (r.started_at, &r.id) => {}
+                        _ => {
+                            newest.insert(slot, (i, r));
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        for ((_, db, _), (i, picked)) in newest {
+            let ix = &self.indexes[i];
+            match ix.database(db) {
+                Ok(rs) => match rs.into_iter().find(|r| {
+                    r.id == picked.id && r.storage == picked.storage && r.status == Status::Success
+                }) {
+                    Some(r) => out.push(r),
+                    None => errors.push((
+                        ix.storage.clone(),
+                        format!(
+                            "the index summary of server '{}' on storage '{}' names backup {} of '{}', which its file does not hold: run `sqlguard index rebuild --server {} --storage {}`",
+                            ix.server, ix.storage, picked.id, db, ix.server, ix.storage
+                        ),
+                    )),
+                },
+                Err(e) => errors.push((ix.storage.clone(), e)),
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.started_at, &a.id, &a.storage).cmp(&(b.started_at, &b.id, &b.storage))
+        });
+        (out, errors)
+    }
+
+    /// The newest `limit` records that pass `keep` (newest first), reading databases from the
+    /// newest down and stopping as soon as no older database can place a record.
+    pub fn newest(
+        &self,
+        limit: usize,
+        select: &Select,
+        keep: impl Fn(&BackupRecord) -> bool,
+    ) -> (Vec<BackupRecord>, Vec<(String, String)>) {
+        let mut dbs: Vec<(&IndexView, &String, Option<DateTime<Utc>>)> = self
+            .indexes
+            .iter()
+            .flat_map(|ix| {
+                ix.summary
+                    .databases
+                    .iter()
+                    .map(move |(n, d)| (ix, n, d.newest))
+            })
+            .filter(|(_, n, _)| select.databases.is_empty() || select.databases.contains(n))
+            .collect();
+        dbs.sort_by_key(|d| std::cmp::Reverse(d.2));
+        let mut best: Vec<BackupRecord> = Vec::new();
+        let mut errors = Vec::new();
+        let mut seen = HashSet::new();
+        for (ix, db, newest) in dbs {
+            if best.len() >= limit {
+                let floor = best.last().map(|r| r.started_at);
+                if newest.is_some_and(|n| floor.is_some_and(|f| n < f)) {
+                    break;
+                }
+            }
+            match ix.database(db) {
+                Ok(rs) => {
+                    for r in rs {
+                        if select.since.is_some_and(|t| r.started_at < t) || !keep(&r) {
+                            continue;
+                        }
+                        if !trusted(&r, ix, &mut errors) {
+                            continue;
+                        }
+                        if seen.insert((r.id.clone(), r.storage.clone())) {
+                            best.push(r);
+                        }
+                    }
+                }
+                Err(e) => errors.push((ix.storage.clone(), e)),
+            }
+            sort_newest_first(&mut best);
+            best.truncate(limit);
+        }
+        (best, errors)
+    }
+}
+
+/// Sorts records newest first (by start, then id descending, then storage): the order of `list`.
+pub fn sort_newest_first(records: &mut [BackupRecord]) {
+    records.sort_by(|a, b| {
+        b.started_at
+            .cmp(&a.started_at)
+            .then_with(|| b.id.cmp(&a.id))
+            .then_with(|| a.storage.cmp(&b.storage))
+    });
+}
+
+/// A successful copy lives on the storage whose index holds it; one that claims another (a
+/// tampered or copied index) is not trusted, and said so.
+fn trusted(r: &BackupRecord, ix: &IndexView, errors: &mut Vec<(String, String)>) -> bool {
+    if r.status == Status::Success && r.storage != ix.storage {
+        errors.push((
+            ix.storage.clone(),
+            format!(
+                "index of server '{}' on storage '{}' holds backup {} as stored on '{}': ignored (run `sqlguard index rebuild --storage {}`)",
+                ix.server, ix.storage, r.id, r.storage, ix.storage
+            ),
+        ));
+        return false;
+    }
+    true
+}
+
+/// Reads the summary of every configured server (or only `servers`, when not empty) on every
 /// configured storage.
 pub fn load(session: &crate::session::Session, servers: &[String]) -> Catalog {
     let settings = &session.settings;
     let mut out = Catalog::default();
-    let mut seen = HashSet::new();
     for st in &settings.storages {
         let storage = match session.storage(&st.name) {
             Ok(s) => s,
@@ -82,34 +449,27 @@ pub fn load(session: &crate::session::Session, servers: &[String]) -> Catalog {
             .iter()
             .filter(|s| servers.is_empty() || servers.contains(&s.name))
         {
-            match IndexStore::new(storage.as_ref(), &server.name).load() {
-                Ok(index) => {
-                    for r in index.backups {
-                        // A successful copy lives on the storage whose index holds it; one
-                        // that claims another (a tampered or copied index) is not trusted.
-                        if r.status == crate::index::Status::Success && r.storage != st.name {
-                            out.errors.push((
-                                st.name.clone(),
-                                format!(
-                                    "index of server '{}' on storage '{}' holds backup {} as stored on '{}': ignored (run `sqlguard index rebuild --storage {}`)",
-                                    server.name, st.name, r.id, r.storage, st.name
-                                ),
-                            ));
-                            continue;
-                        }
-                        if seen.insert((r.id.clone(), r.storage.clone())) {
-                            out.records.push(r);
-                        }
+            let store = IndexStore::new(storage.as_ref(), &server.name);
+            match store.snapshot() {
+                Ok((summary, legacy)) => {
+                    let mut view = IndexView {
+                        storage: st.name.clone(),
+                        server: server.name.clone(),
+                        summary,
+                        source: match legacy {
+                            Some(records) => Source::Records(records),
+                            None => Source::Storage(Arc::clone(&storage)),
+                        },
+                    };
+                    if let Err(e) = view.distrust_foreign_successes(&mut out.errors) {
+                        out.errors.push((st.name.clone(), e));
+                        continue;
                     }
+                    out.indexes.push(view);
                 }
                 Err(e) => out.errors.push((st.name.clone(), e.to_string())),
             }
         }
     }
-    out.records.sort_by(|a, b| {
-        a.started_at
-            .cmp(&b.started_at)
-            .then_with(|| a.id.cmp(&b.id))
-    });
     out
 }

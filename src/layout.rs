@@ -96,9 +96,33 @@ pub fn decode_component(encoded: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The key of a server's index.
+/// The key of a server's legacy (schema 1) index, from before the per-database layout.
 pub fn index_key(server: &str) -> String {
     format!("{}/{INDEX_FILE}", encode_component(server))
+}
+
+/// The prefix of a server's index files (ends with `/`).
+pub fn index_prefix(server: &str) -> String {
+    format!("{}/index/", encode_component(server))
+}
+
+/// The key of a server's index summary.
+pub fn summary_key(server: &str) -> String {
+    format!("{}summary.json", index_prefix(server))
+}
+
+/// The prefix of a server's per-database index files (ends with `/`).
+pub fn database_index_prefix(server: &str) -> String {
+    format!("{}db/", index_prefix(server))
+}
+
+/// The key of the index file of one database.
+pub fn database_index_key(server: &str, database: &str) -> String {
+    format!(
+        "{}{}.json",
+        database_index_prefix(server),
+        database_component(database)
+    )
 }
 
 /// The key prefix of everything that belongs to a server (ends with `/`).
@@ -153,6 +177,14 @@ pub fn new_id(started: DateTime<Utc>) -> String {
         started.format("%Y%m%dT%H%M%SZ"),
         fastrand::u32(..)
     )
+}
+
+/// The start time written in a backup id (`20261128T024500Z_9f3a61c2`), if it is one.
+pub fn id_time(id: &str) -> Option<DateTime<Utc>> {
+    let stamp = id.split('_').next()?;
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ")
+        .ok()
+        .map(|t| t.and_utc())
 }
 
 /// The key of a backup object.

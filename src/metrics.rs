@@ -150,16 +150,16 @@ fn backup_groups(
             for row in model
                 .rows
                 .iter()
-                .filter(|r| r.server == server.name && r.backup_type == t)
+                .filter(|r| r.server == server.name && &r.backup_type == t)
             {
-                let labels = [server.name.as_str(), row.database, t.as_str()];
+                let labels = [server.name.as_str(), row.database.as_str(), t.as_str()];
                 last_status
                     .with_label_values(&labels)
-                    .set(if row.last_run_ok { 1.0 } else { 0.0 });
+                    .set(if row.last_run_ok() { 1.0 } else { 0.0 });
                 last_run
                     .with_label_values(&labels)
                     .set(ts(row.last_run_at()));
-                if let Some(s) = row.last_success {
+                if let Some(s) = row.last_success() {
                     last_success
                         .with_label_values(&labels)
                         .set(ts(s.finished_at));
@@ -171,18 +171,23 @@ fn backup_groups(
                         .set(s.compressed_bytes as f64);
                     last_raw.with_label_values(&labels).set(s.raw_bytes as f64);
                 }
-                for (storage, (at, ok)) in &row.verified_per_storage {
-                    let l = [server.name.as_str(), row.database, t.as_str(), storage];
-                    verified_at.with_label_values(&l).set(ts(*at));
+                for (storage, v) in &row.summary.verified_per_storage {
+                    let l = [
+                        server.name.as_str(),
+                        row.database.as_str(),
+                        t.as_str(),
+                        storage,
+                    ];
+                    verified_at.with_label_values(&l).set(ts(v.verified_at));
                     verified_ok
                         .with_label_values(&l)
-                        .set(if *ok { 1.0 } else { 0.0 });
+                        .set(if v.ok { 1.0 } else { 0.0 });
                 }
-                for (storage, r) in &row.newest_per_storage {
+                for (storage, r) in &row.summary.newest_per_storage {
                     storage_status
                         .with_label_values(&[
                             server.name.as_str(),
-                            row.database,
+                            row.database.as_str(),
                             t.as_str(),
                             storage,
                         ])

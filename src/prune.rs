@@ -22,8 +22,8 @@ use crate::retention::{self, Decision};
 use crate::storage::{Orphan, Storage};
 use crate::ui::{human_bytes, Ui};
 
-/// Records removed from the index per write.
-const BATCH: usize = 50;
+/// The fewest records removed from the index per write (see [`batch_size`]).
+const BATCH: usize = 1000;
 
 /// What to prune.
 #[derive(Debug, Clone, Default)]
@@ -179,6 +179,9 @@ pub fn run(
     Ok(out)
 }
 
+/// Plans and applies retention for one server's index on one storage, one database at a time
+/// (retention never looks across databases), so memory holds one database's records and each
+/// index write rewrites one database's file.
 #[allow(clippy::too_many_arguments)]
 fn prune_index(
     settings: &Settings,
@@ -191,135 +194,206 @@ fn prune_index(
     out: &mut PruneOutcome,
 ) {
     let store = IndexStore::new(storage, server);
-    let index = match store.load() {
-        Ok(i) => i,
+    let (summary, mut legacy) = match store.snapshot() {
+        Ok(s) => s,
         Err(e) => {
             ui.error(&e.to_string());
             out.errors.push(e.to_string());
             return;
         }
     };
-    find_unrecorded(storage, server, &index, ui, out);
-    let plan = retention::plan(&index.backups, settings, now);
-    let mut entries: Vec<PruneEntry> = plan
-        .items
-        .into_iter()
-        .map(|item| {
-            let selected = req
-                .backup_type
-                .as_ref()
-                .is_none_or(|t| t == &item.record.backup_type);
-            let (decision, reason) = if selected || item.decision == Decision::Keep {
-                (item.decision, item.reason)
-            } else {
-                (
-                    Decision::Keep,
-                    format!(
-                        "not selected (--type {})",
-                        req.backup_type.as_deref().unwrap_or("")
-                    ),
-                )
-            };
-            PruneEntry {
-                record: item.record,
-                decision,
-                reason,
-                done: false,
-                prune_error: None,
+    let mut owned: HashSet<String> = HashSet::new();
+    for db in summary.databases.keys() {
+        if cancel.load(Ordering::Relaxed) {
+            out.interrupted = true;
+            return;
+        }
+        // A legacy index is read whole once (and migrated by the first removal).
+        let records = match legacy.as_mut() {
+            Some(all) => {
+                let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(all)
+                    .into_iter()
+                    .partition(|r| &r.database == db);
+                *all = rest;
+                Ok(mine)
             }
-        })
-        .collect();
-    if !req.dry_run {
-        apply(&store, storage, server, &mut entries, ui, cancel, out);
+            None => store.read_database(db),
+        };
+        let records = match records {
+            Ok(r) => r,
+            Err(e) => {
+                ui.error(&e.to_string());
+                out.errors.push(e.to_string());
+                continue;
+            }
+        };
+        owned.extend(
+            records
+                .iter()
+                .flat_map(|r| r.key.iter().chain(r.manifest_key.iter()))
+                .cloned(),
+        );
+        let total = records.len();
+        let plan = retention::plan(&records, settings, now);
+        drop(records);
+        let mut entries: Vec<PruneEntry> = plan
+            .items
+            .into_iter()
+            .map(|item| {
+                let selected = req
+                    .backup_type
+                    .as_ref()
+                    .is_none_or(|t| t == &item.record.backup_type);
+                let (decision, reason) = if selected || item.decision == Decision::Keep {
+                    (item.decision, item.reason)
+                } else {
+                    (
+                        Decision::Keep,
+                        format!(
+                            "not selected (--type {})",
+                            req.backup_type.as_deref().unwrap_or("")
+                        ),
+                    )
+                };
+                PruneEntry {
+                    record: item.record,
+                    decision,
+                    reason,
+                    done: false,
+                    prune_error: None,
+                }
+            })
+            .collect();
+        if !req.dry_run {
+            apply(
+                &store,
+                storage,
+                server,
+                db,
+                total,
+                &mut entries,
+                ui,
+                cancel,
+                out,
+            );
+        }
+        out.entries.extend(entries);
     }
-    out.entries.extend(entries);
+    find_unrecorded(storage, server, &owned, ui, out);
 }
 
-/// Deletes the objects and manifests of the removals, and drops their records from the index.
+/// Records removed per index write: at least [`BATCH`], else a tenth of the database, so that a
+/// database is rewritten a bounded number of times whatever it holds (a prune is linear in what
+/// it removes), and a killed prune redoes at most one batch (deleting a missing key succeeds).
+fn batch_size(records: usize) -> usize {
+    BATCH.max(records / 10)
+}
+
+/// Deletes the objects and manifests of one database's removals (in batches, through the
+/// storage's batch delete), and drops their records from its index after each batch.
+#[allow(clippy::too_many_arguments)]
 fn apply(
     store: &IndexStore,
     storage: &dyn Storage,
     server: &str,
+    database: &str,
+    records: usize,
     entries: &mut [PruneEntry],
     ui: &Ui,
     cancel: &AtomicBool,
     out: &mut PruneOutcome,
 ) {
-    let mut pending: HashSet<(String, String)> = HashSet::new();
-    let flush = |pending: &mut HashSet<(String, String)>, out: &mut PruneOutcome| -> bool {
-        if pending.is_empty() {
-            return true;
-        }
-        let drop_set = std::mem::take(pending);
-        match store.update(|i| {
-            i.backups
-                .retain(|r| !drop_set.contains(&(r.id.clone(), r.storage.clone())))
-        }) {
-            Ok(_) => true,
-            Err(e) => {
-                ui.error(&e.to_string());
-                out.errors.push(e.to_string());
-                false
-            }
-        }
-    };
-    for e in entries
-        .iter_mut()
-        .filter(|e| e.decision == Decision::Remove)
-    {
-        if cancel.load(Ordering::Relaxed) {
-            out.interrupted = true;
-            break;
+    let mut removals: Vec<usize> = Vec::new();
+    for (i, e) in entries.iter_mut().enumerate() {
+        if e.decision != Decision::Remove {
+            continue;
         }
         let r = &e.record;
         // Only this storage's own copies have objects here; other records are index entries.
-        let keys: Vec<&String> = if r.storage == storage.name() {
-            r.key.iter().chain(r.manifest_key.iter()).collect()
-        } else {
-            Vec::new()
-        };
-        if let Some(bad) = keys.iter().find(|k| !layout::is_owned_key(server, k)) {
-            e.prune_error = Some(format!(
-                "refusing to delete '{bad}': it is not under server '{server}'s prefix"
-            ));
-            ui.error(&format!(
-                "storage '{}': {}",
-                storage.name(),
-                e.prune_error.as_deref().unwrap_or("")
-            ));
-            continue;
-        }
-        let mut failed = None;
-        for k in keys {
-            if let Err(err) = storage.delete(k) {
-                failed = Some(err.to_string());
-                break;
-            }
-        }
-        match failed {
-            Some(err) => {
-                ui.error(&err);
-                e.prune_error = Some(err);
-            }
-            None => {
-                ui.debug(&format!(
-                    "storage '{}': removed {} of {}/{} ({}): {}",
-                    storage.name(),
-                    r.id,
-                    r.database,
-                    r.backup_type,
-                    human_bytes(r.compressed_bytes),
-                    e.reason
+        if r.storage == storage.name() {
+            if let Some(bad) = r
+                .key
+                .iter()
+                .chain(r.manifest_key.iter())
+                .find(|k| !layout::is_owned_key(server, k))
+            {
+                e.prune_error = Some(format!(
+                    "refusing to delete '{bad}': it is not under server '{server}'s prefix"
                 ));
-                e.done = true;
-                pending.insert((r.id.clone(), r.storage.clone()));
-                if pending.len() >= BATCH && !flush(&mut pending, out) {
-                    return;
+                ui.error(&format!(
+                    "storage '{}': {}",
+                    storage.name(),
+                    e.prune_error.as_deref().unwrap_or("")
+                ));
+                continue;
+            }
+        }
+        removals.push(i);
+    }
+    for batch in removals.chunks(batch_size(records)) {
+        if cancel.load(Ordering::Relaxed) {
+            out.interrupted = true;
+            return;
+        }
+        let keys: Vec<String> = batch
+            .iter()
+            .map(|&i| &entries[i].record)
+            .filter(|r| r.storage == storage.name())
+            .flat_map(|r| r.key.iter().chain(r.manifest_key.iter()).cloned())
+            .collect();
+        let failed: std::collections::HashMap<String, String> = match storage.delete_many(&keys) {
+            Ok(f) => f.into_iter().map(|(k, e)| (k, e.to_string())).collect(),
+            Err(e) => {
+                ui.error(&e.to_string());
+                for &i in batch {
+                    entries[i].prune_error = Some(e.to_string());
+                }
+                continue;
+            }
+        };
+        let mut dropped: HashSet<(String, String)> = HashSet::new();
+        for &i in batch {
+            let e = &mut entries[i];
+            let r = &e.record;
+            let problem = r
+                .key
+                .iter()
+                .chain(r.manifest_key.iter())
+                .filter(|_| r.storage == storage.name())
+                .find_map(|k| failed.get(k));
+            match problem {
+                Some(err) => {
+                    ui.error(err);
+                    e.prune_error = Some(err.clone());
+                }
+                None => {
+                    ui.debug(&format!(
+                        "storage '{}': removed {} of {}/{} ({}): {}",
+                        storage.name(),
+                        r.id,
+                        r.database,
+                        r.backup_type,
+                        human_bytes(r.compressed_bytes),
+                        e.reason
+                    ));
+                    e.done = true;
+                    dropped.insert((r.id.clone(), r.storage.clone()));
                 }
             }
         }
+        if dropped.is_empty() {
+            continue;
+        }
+        if let Err(e) = store.update_databases(&[database], |dbs| {
+            for rs in dbs.values_mut() {
+                rs.retain(|r| !dropped.contains(&(r.id.clone(), r.storage.clone())));
+            }
+        }) {
+            ui.error(&e.to_string());
+            out.errors.push(e.to_string());
+            return;
+        }
     }
-    flush(&mut pending, out);
 }
 
 /// Lists the backup objects and manifests under `server`'s prefix that no record of `index`
@@ -327,7 +401,7 @@ fn apply(
 fn find_unrecorded(
     storage: &dyn Storage,
     server: &str,
-    index: &crate::index::Index,
+    owned: &HashSet<String>,
     ui: &Ui,
     out: &mut PruneOutcome,
 ) {
@@ -339,16 +413,10 @@ fn find_unrecorded(
             return;
         }
     };
-    let owned: HashSet<&str> = index
-        .backups
-        .iter()
-        .flat_map(|r| r.key.iter().chain(r.manifest_key.iter()))
-        .map(String::as_str)
-        .collect();
     for m in listing {
         let name = m.key.rsplit('/').next().unwrap_or("");
         let backup_like = name.ends_with(layout::MANIFEST_SUFFIX) || name.contains(".sql");
-        if backup_like && !name.starts_with('.') && !owned.contains(m.key.as_str()) {
+        if backup_like && !name.starts_with('.') && !owned.contains(&m.key) {
             ui.warn(&format!(
                 "storage '{}': {} is not in the index (a run killed before recording it?): left in place; `sqlguard index rebuild` adopts it",
                 storage.name(),

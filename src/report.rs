@@ -17,7 +17,9 @@ use crate::config::Settings;
 use crate::index::{BackupRecord, Status};
 
 /// Version of the report document.
-pub const REPORT_SCHEMA_VERSION: u32 = 1;
+///
+/// 2: `backups` holds the records of the window, no longer the whole history.
+pub const REPORT_SCHEMA_VERSION: u32 = 2;
 
 pub use crate::health::Health;
 
@@ -78,7 +80,8 @@ pub struct Report {
     /// Failed copies that started within the window, newest first.
     pub failures: Vec<BackupRecord>,
     pub storages: Vec<StorageUse>,
-    /// Every record, newest first (the HTML page filters and charts them).
+    /// Every record that started within the window, newest first (the HTML page filters and
+    /// charts them). Schema 1 held the whole history here.
     pub backups: Vec<BackupRecord>,
     /// Indexes that could not be read.
     pub errors: Vec<String>,
@@ -95,15 +98,32 @@ pub fn build(
         .checked_sub_signed(window)
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let model = crate::health::build(settings, catalog, now);
+    let (window_records, read_errors) = catalog.records(&crate::catalog::Select {
+        since: Some(since),
+        ..Default::default()
+    });
+    // Per server, database and type: each run in the window and whether it succeeded everywhere.
+    let mut runs: BTreeMap<(&str, &str, &str), BTreeMap<&str, bool>> = BTreeMap::new();
+    for r in &window_records {
+        let ok = runs
+            .entry((&r.server, &r.database, &r.backup_type))
+            .or_default()
+            .entry(r.id.as_str())
+            .or_insert(true);
+        *ok &= r.status == Status::Success;
+    }
     let mut databases = Vec::new();
     for row in &model.rows {
-        let mut runs: BTreeMap<&str, bool> = BTreeMap::new();
-        for r in row.records.iter().filter(|r| r.started_at >= since) {
-            let ok = runs.entry(r.id.as_str()).or_insert(true);
-            *ok &= r.status == Status::Success;
-        }
+        let no_runs = BTreeMap::new();
+        let runs = runs
+            .get(&(
+                row.server.as_str(),
+                row.database.as_str(),
+                row.backup_type.as_str(),
+            ))
+            .unwrap_or(&no_runs);
         let successes_in_window = runs.values().filter(|ok| **ok).count();
-        let trend = match (row.last_success, row.previous_success) {
+        let trend = match (row.last_success(), row.previous_success()) {
             (Some(l), Some(p)) if p.compressed_bytes > 0 => Some(
                 (l.compressed_bytes as f64 - p.compressed_bytes as f64) * 100.0
                     / p.compressed_bytes as f64,
@@ -115,20 +135,20 @@ pub fn build(
             database: row.database.to_string(),
             backup_type: row.backup_type.to_string(),
             health: row.health,
-            last_success_at: row.last_success.map(|s| s.finished_at),
-            last_success_age_seconds: row.last_success.map(|s| {
+            last_success_at: row.last_success().map(|s| s.finished_at),
+            last_success_age_seconds: row.last_success().map(|s| {
                 now.signed_duration_since(s.finished_at)
                     .num_seconds()
                     .max(0)
             }),
             stale_after_seconds: row.stale_after.map(|d| d.num_seconds()),
             last_run_at: row.last_run_at(),
-            last_run_status: if row.last_run_ok {
+            last_run_status: if row.last_run_ok() {
                 Status::Success
             } else {
                 Status::Failed
             },
-            last_size_bytes: row.last_success.map(|s| s.compressed_bytes),
+            last_size_bytes: row.last_success().map(|s| s.compressed_bytes),
             size_trend_percent: trend,
             runs_in_window: runs.len(),
             successes_in_window,
@@ -166,12 +186,18 @@ pub fn build(
         backups: storages.iter().map(|s| s.backups).sum(),
         bytes: storages.iter().fold(0u64, |a, s| a.saturating_add(s.bytes)),
     };
-    let mut backups: Vec<BackupRecord> = catalog.records.clone();
+    let mut backups = window_records;
     backups.reverse();
     let failures = backups
         .iter()
-        .filter(|r| r.status == Status::Failed && r.started_at >= since)
+        .filter(|r| r.status == Status::Failed)
         .cloned()
+        .collect();
+    let errors = catalog
+        .errors
+        .iter()
+        .chain(read_errors.iter())
+        .map(|(_, e)| e.clone())
         .collect();
     Report {
         schema_version: REPORT_SCHEMA_VERSION,
@@ -182,7 +208,7 @@ pub fn build(
         failures,
         storages,
         backups,
-        errors: catalog.errors.iter().map(|(_, e)| e.clone()).collect(),
+        errors,
     }
 }
 
@@ -246,12 +272,7 @@ mod tests {
     }
 
     fn build_from(records: Vec<BackupRecord>) -> Report {
-        let mut records = records;
-        records.sort_by_key(|r| r.started_at);
-        let catalog = Catalog {
-            records,
-            errors: vec![],
-        };
+        let catalog = Catalog::from_records(records);
         build(&settings(), &catalog, Duration::days(30), now())
     }
 

@@ -723,13 +723,14 @@ pub struct RestoreOutcome {
     pub sandbox: bool,
 }
 
-/// The successful copies that the indexes hold, with unreadable indexes warned about.
-fn catalog_records(session: &Session) -> Vec<BackupRecord> {
+/// The copies of backup `id` that the indexes hold, with unreadable indexes warned about.
+fn copies_of(session: &Session, id: &str) -> Vec<BackupRecord> {
     let catalog = session.catalog(&[]);
-    for (_, e) in &catalog.errors {
+    let (copies, errors) = catalog.copies_of(id);
+    for (_, e) in catalog.errors.iter().chain(&errors) {
         session.ui.warn(e);
     }
-    catalog.records
+    copies
 }
 
 /// Restores a backup: selects and proves the copy, prepares the target database, loads it.
@@ -739,7 +740,7 @@ fn catalog_records(session: &Session) -> Vec<BackupRecord> {
 pub fn restore(session: &Session, req: &RestoreRequest) -> Result<RestoreOutcome, RestoreError> {
     let (settings, ui, cancel) = (&session.settings, &session.ui, session.cancel.as_ref());
     let server = settings.server(&req.to_server)?;
-    let records = catalog_records(session);
+    let records = copies_of(session, &req.id);
     let record = select_copy(&records, &req.id, req.storage.as_deref())?.clone();
     let database = req
         .to_database
@@ -846,7 +847,7 @@ pub fn fetch(
     if let Some(s) = storage_name {
         session.settings.storage(s)?;
     }
-    let records = catalog_records(session);
+    let records = copies_of(session, id);
     let record = select_copy(&records, id, storage_name)?.clone();
     let storage = session.storage(&record.storage)?;
     let bytes = match to {

@@ -258,7 +258,32 @@ pub fn run(
             errors.push(e.clone());
         }
     }
-    let chosen = select(&catalog.records, req);
+    // Only what the request names is read: each id's copies, or the summaries' newest copies.
+    let mut read_errors = Vec::new();
+    let candidates = if req.ids.is_empty() {
+        let (latest, e) = catalog.latest_successes(&req.filter);
+        read_errors.extend(e);
+        latest
+    } else {
+        let mut all = Vec::new();
+        for id in &req.ids {
+            let (copies, e) = catalog.copies_of(id);
+            read_errors.extend(e);
+            all.extend(copies);
+        }
+        all.sort_by(|a, b| {
+            (a.started_at, &a.id, &a.storage).cmp(&(b.started_at, &b.id, &b.storage))
+        });
+        all.dedup_by(|a, b| a.id == b.id && a.storage == b.storage);
+        all
+    };
+    for (storage, e) in read_errors {
+        if req.filter.storage.as_ref().is_none_or(|s| s == &storage) {
+            ui.error(&e);
+            errors.push(e);
+        }
+    }
+    let chosen = select(&candidates, req);
     for id in &req.ids {
         if !chosen.iter().any(|r| &r.id == id) && errors.is_empty() {
             return Err(VerifyError::NoSuchBackup(id.clone()));
@@ -310,17 +335,18 @@ pub fn run(
             error: problem.clone(),
         };
         if let Ok(storage) = &storage {
-            let stored = IndexStore::new(storage.as_ref(), &record.server)
-                .update(|i| {
-                    for r in i
-                        .backups
-                        .iter_mut()
+            let stored = IndexStore::new(storage.as_ref(), &record.server).update_databases(
+                &[record.database.as_str()],
+                |dbs| {
+                    for r in dbs
+                        .values_mut()
+                        .flatten()
                         .filter(|r| r.id == record.id && r.storage == record.storage)
                     {
                         r.verification = Some(verification.clone());
                     }
-                })
-                .map(drop);
+                },
+            );
             if let Err(e) = stored {
                 ui.warn(&format!(
                     "could not record the verification in the index: {e}"

@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use sqlguard::catalog::Catalog;
 use sqlguard::config::env::Environment;
 use sqlguard::config::Settings;
-use sqlguard::index::{BackupRecord, Index};
+use sqlguard::index::{BackupRecord, DatabaseIndex, Index, Summary};
 
 fn settings() -> &'static Settings {
     static S: OnceLock<Settings> = OnceLock::new();
@@ -24,18 +24,23 @@ fn settings() -> &'static Settings {
 
 fuzz_target!(|data: &[u8]| {
     let _ = serde_json::from_slice::<BackupRecord>(data);
+    let _ = serde_json::from_slice::<DatabaseIndex>(data);
+    if let Ok(summary) = serde_json::from_slice::<Summary>(data) {
+        let mut merged = sqlguard::index::TypeSummary::default();
+        for d in summary.databases.values() {
+            for t in d.types.values() {
+                merged.merge(t);
+                let _ = t.claims_other_storage("local");
+            }
+        }
+    }
     let Ok(index) = serde_json::from_slice::<Index>(data) else {
         return;
     };
     let now = chrono::Utc::now();
     let s = settings();
     let _ = sqlguard::retention::plan(&index.backups, s, now);
-    let mut records = index.backups;
-    records.sort_by(|a, b| a.started_at.cmp(&b.started_at).then_with(|| a.id.cmp(&b.id)));
-    let catalog = Catalog {
-        records,
-        errors: Vec::new(),
-    };
+    let catalog = Catalog::from_records(index.backups);
     let report = sqlguard::report::build(s, &catalog, chrono::Duration::days(30), now);
     let _ = sqlguard::report::html(&report);
 });

@@ -11,8 +11,12 @@ use crate::index::IndexStore;
 /// Index subcommands.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
-    /// Rebuild the index from the manifests beside the backups (the old index is kept as
-    /// index.json.bak-<time>)
+    /// Rebuild the index from the manifests beside the backups, merging what the old index
+    /// files knew (each is kept as <file>.bak-<time>)
+    ///
+    /// The index of a server is index/summary.json and index/db/<database>.json under its
+    /// directory; index.json there is a stub that sqlguard 0.1 refuses. To go back to 0.1, run
+    /// 0.1's `index rebuild`: it merges the kept 0.1 index with the manifests.
     Rebuild {
         /// Only this server (default: every configured server)
         #[arg(long, value_name = "NAME")]

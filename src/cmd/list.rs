@@ -67,34 +67,33 @@ pub struct Collected {
 pub fn collect(args: &Args, ctx: &Context) -> Result<Collected, Error> {
     let s = &ctx.settings;
     args.filter.validate(s)?;
-    let catalog = ctx.catalog(&[]);
+    let catalog = ctx.catalog(&args.filter.servers);
+    let select = crate::catalog::Select {
+        databases: &args.filter.databases,
+        since: args.since,
+        around: None,
+    };
+    let keep =
+        |r: &BackupRecord| args.filter.matches(r) && args.status.is_none_or(|st| st == r.status);
+    // Only the databases asked for are read; with --limit, only as many as hold the newest rows.
+    let (rows, read_errors) = match args.limit {
+        Some(n) => catalog.newest(n, &select, keep),
+        None => {
+            let (mut rows, errors) = catalog.records(&select);
+            rows.retain(keep);
+            crate::catalog::sort_newest_first(&mut rows);
+            (rows, errors)
+        }
+    };
     // Only the named storage's own errors count with --storage: a failure of a copy on an
     // unreachable storage is recorded (as a witness) in the other storages' indexes.
     let mut errors = Vec::new();
-    for (storage, e) in catalog.errors {
+    for (storage, e) in catalog.errors.into_iter().chain(read_errors) {
         if args.filter.storage.as_ref().is_none_or(|n| n == &storage) {
             errors.push(e);
         } else {
             ctx.ui.debug(&e);
         }
-    }
-    let mut rows: Vec<BackupRecord> = catalog
-        .records
-        .into_iter()
-        .filter(|r| {
-            args.filter.matches(r)
-                && args.status.is_none_or(|st| st == r.status)
-                && args.since.is_none_or(|t| r.started_at >= t)
-        })
-        .collect();
-    rows.sort_by(|a, b| {
-        b.started_at
-            .cmp(&a.started_at)
-            .then_with(|| b.id.cmp(&a.id))
-            .then_with(|| a.storage.cmp(&b.storage))
-    });
-    if let Some(n) = args.limit {
-        rows.truncate(n);
     }
     Ok(Collected { rows, errors })
 }

@@ -29,7 +29,7 @@ pub struct Args {
     /// Write to this file instead of stdout (atomically, for html)
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Window for success rates and the failure list
+    /// Window for success rates, the failure list and the backups the JSON and HTML hold
     #[arg(long, value_name = "DURATION", default_value = "30d")]
     pub window: HumanDuration,
 }

@@ -190,6 +190,18 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError>;
     /// Deletes `key`; a missing key succeeds.
     fn delete(&self, key: &str) -> Result<(), StorageError>;
+    /// Deletes `keys`, in as few requests as the storage allows (S3: `DeleteObjects`, 1,000 a
+    /// request); a missing key succeeds. Returns the keys that could not be deleted, each with
+    /// its error.
+    ///
+    /// Fails as a whole only when the request itself failed (then nothing is known to be
+    /// deleted).
+    fn delete_many(&self, keys: &[String]) -> Result<Vec<(String, StorageError)>, StorageError> {
+        Ok(keys
+            .iter()
+            .filter_map(|k| self.delete(k).err().map(|e| (k.clone(), e)))
+            .collect())
+    }
     /// Takes the exclusive lock called `name` (e.g. `main/index`), blocking until it is free.
     fn lock(&self, name: &str) -> Result<StorageLock, StorageError>;
     /// Leftovers of killed runs under `prefix` last touched before `older_than`: temp files of

@@ -725,6 +725,34 @@ impl Storage for S3Storage {
         })
     }
 
+    fn delete_many(&self, keys: &[String]) -> Result<Vec<(String, StorageError)>, StorageError> {
+        for k in keys {
+            super::check_key(&self.name, k)?;
+        }
+        let mut failed = Vec::new();
+        for chunk in keys.chunks(1000) {
+            let objects: Vec<s3::serde_types::ObjectIdentifier> = chunk
+                .iter()
+                .map(|k| s3::serde_types::ObjectIdentifier::new(self.full_key(k)))
+                .collect();
+            let result = self.with_retry("deleting a batch under", "", || {
+                self.c().bucket.delete_objects(objects.clone())
+            })?;
+            for e in result.errors.into_iter().filter(|e| e.code != "NoSuchKey") {
+                let key = self.strip(&e.key);
+                failed.push((
+                    key.clone(),
+                    StorageError::Remote {
+                        storage: self.name.clone(),
+                        location: location(&self.settings),
+                        message: format!("deleting {}: {} {}", e.key, e.code, e.message),
+                    },
+                ));
+            }
+        }
+        Ok(failed)
+    }
+
     fn orphans(
         &self,
         prefix: &str,

@@ -243,11 +243,12 @@ fn index_rebuild_recreates_a_lost_index() {
     env.run(&["backup", "--type", "daily", "--db", &a])
         .expect(0);
     let before = env.list(&[]);
-    std::fs::write(env.storage().join("main/index.json"), b"{ not json").unwrap();
+    std::fs::write(env.db_index(&a), b"{ not json").unwrap();
     let r = env.run(&["list"]);
     r.expect(1);
+    let file = format!("main/index/db/{a}.json");
     assert!(
-        r.stderr.contains("main/index.json") && r.stderr.contains("index rebuild"),
+        r.stderr.contains(&file) && r.stderr.contains("index rebuild"),
         "{}",
         r.stderr
     );
@@ -259,7 +260,13 @@ fn index_rebuild_recreates_a_lost_index() {
     assert!(env
         .stored_files()
         .iter()
-        .any(|f| f.starts_with("main/index.json.bak-")));
+        .any(|f| f.starts_with(&format!("{file}.bak-"))));
+    // A lost index (every file of it) comes back from the manifests alone.
+    std::fs::remove_dir_all(env.storage().join("main/index")).unwrap();
+    std::fs::remove_file(env.storage().join("main/index.json")).unwrap();
+    assert!(env.list(&[]).backups.is_empty());
+    env.run(&["index", "rebuild"]).expect(0);
+    assert_eq!(ids(&before), ids(&env.list(&[])));
 }
 
 #[test]

@@ -16,7 +16,7 @@ pub fn assert_no_partial_files(env: &Env) {
         .flat_map(|r| [r.key.clone().unwrap(), r.manifest_key.clone().unwrap()])
         .collect();
     for f in env.stored_files() {
-        let known = f.ends_with("index.json") || f.ends_with(".index.lock") || owned.contains(&f);
+        let known = crate::support::is_index_file(&f) || owned.contains(&f);
         assert!(known, "unexpected file in storage: {f}");
     }
 }
@@ -427,12 +427,12 @@ fn a_full_disk_fails_that_storage_leaves_nothing_and_keeps_the_other_copy() {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                left.push(p.file_name().unwrap().to_string_lossy().into_owned());
+                left.push(p.strip_prefix(&disk.path).unwrap().display().to_string());
             }
         }
     }
     assert!(
-        left.iter().all(|f| f == "index.json" || f == ".index.lock"),
+        left.iter().all(|f| crate::support::is_index_file(f)),
         "{left:?}"
     );
 }

@@ -6,6 +6,7 @@ mod browser;
 mod config;
 mod contrib;
 mod failures;
+mod index;
 mod metrics;
 mod ops;
 mod prune;

@@ -196,7 +196,16 @@ fn random_index(rng: &mut fastrand::Rng) -> String {
         };
         records.push(r);
     }
-    let doc = serde_json::json!({"schema_version": 1, "server": "main", "backups": records});
+    // Either layout's document: the legacy index, or a database's file of the current one.
+    let doc = match rng.u8(..3) {
+        0 => serde_json::json!({"schema_version": 1, "server": "main", "backups": records}),
+        1 => {
+            serde_json::json!({"schema_version": 2, "server": "main", "database": "shop", "backups": records})
+        }
+        _ => {
+            serde_json::json!({"schema_version": rng.u32(..), "server": hostile_value(rng), "databases": {"shop": {"dirty": rng.bool(), "records": rng.u64(..), "types": {"daily": {"last_run": records}}}}})
+        }
+    };
     let mut text = doc.to_string();
     if rng.u8(..6) == 0 {
         cut_somewhere(rng, &mut text);
@@ -277,7 +286,21 @@ fn no_input_makes_sqlguard_panic() {
         let config = random_config(&mut rng, storage.to_str().unwrap());
         std::fs::write(env.config(), &config).unwrap();
         let index = random_index(&mut rng);
-        std::fs::write(storage.join("main/index.json"), &index).unwrap();
+        // Random bytes where any index file of either layout may be.
+        if rng.bool() {
+            let _ = std::fs::remove_dir_all(storage.join("main/index"));
+            let _ = std::fs::remove_file(storage.join("main/index.json"));
+        }
+        let at = pick(
+            &mut rng,
+            &[
+                "main/index.json",
+                "main/index/summary.json",
+                "main/index/db/shop.json",
+            ],
+        );
+        std::fs::create_dir_all(storage.join("main/index/db")).unwrap();
+        std::fs::write(storage.join(at), &index).unwrap();
         let args = random_args(&mut rng);
         let mut cmd = Command::new(BIN);
         cmd.env_clear()

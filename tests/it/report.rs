@@ -96,7 +96,7 @@ fn json_and_table_agree() {
     r.expect(0);
     let doc: ReportDoc =
         serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}\n{}", r.stdout));
-    assert_eq!(doc.schema_version, 1);
+    assert_eq!(doc.schema_version, 2);
     assert_eq!(doc.window_seconds, 30 * 86_400);
     assert!(doc.generated_at.ends_with('Z'));
     assert!(doc.errors.is_empty());
@@ -298,12 +298,24 @@ fn html_dashboard_with_ten_thousand_backups_renders_and_filters() {
             r
         })
         .collect();
-    IndexStore::new(&storage, "main")
-        .update(|idx| idx.backups = records)
-        .unwrap();
+    IndexStore::new(&storage, "main").upsert(&records).unwrap();
+    // The page holds the window (30 days by default: 1,440 of the records) ...
+    let r = env.run(&["report", "--format", "json"]);
+    r.expect(0);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["backups"].as_array().unwrap().len(), 1440);
+    // ... and a window as long as the history holds all of them.
     let page = env.path("big.html");
-    env.run(&["report", "--format", "html", "-o", page.to_str().unwrap()])
-        .expect(0);
+    env.run(&[
+        "report",
+        "--format",
+        "html",
+        "--window",
+        "400d",
+        "-o",
+        page.to_str().unwrap(),
+    ])
+    .expect(0);
     let size = std::fs::metadata(&page).unwrap().len();
 
     let b = Browser::start();

@@ -133,7 +133,13 @@ fn local_and_s3_copies_are_identical_and_the_s3_copy_restores() {
     assert_eq!(db.checksums(&name), db.checksums(&restored));
     // The index and manifest live in the bucket beside the object.
     let keys = server.keys(&bucket);
-    assert!(keys.contains(&"main/index.json".to_string()), "{keys:?}");
+    for k in [
+        "main/index.json".to_string(),
+        "main/index/summary.json".to_string(),
+        format!("main/index/db/{name}.json"),
+    ] {
+        assert!(keys.contains(&k), "{k} missing: {keys:?}");
+    }
     assert!(
         keys.contains(remote.manifest_key.as_ref().unwrap()),
         "{keys:?}"
@@ -559,7 +565,8 @@ fn storage_class_goes_on_backups_and_encryption_on_everything() {
         (Some("STANDARD_IA"), Some("AES256"))
     );
     for meta in [
-        "main/index.json".to_string(),
+        "main/index/summary.json".to_string(),
+        format!("main/index/db/{name}.json"),
         rec.manifest_key.clone().unwrap(),
     ] {
         let (class, sse) = head(endpoint, &bucket, &meta);

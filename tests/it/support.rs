@@ -478,6 +478,11 @@ impl Env {
         Run::from(self.cmd().args(args).output().unwrap())
     }
 
+    /// The index file of database `db` of server `main` (on the default local storage).
+    pub fn db_index(&self, db: &str) -> PathBuf {
+        self.storage().join(format!("main/index/db/{db}.json"))
+    }
+
     /// Every file under the storage directory, relative, sorted.
     pub fn stored_files(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -642,4 +647,14 @@ pub fn read(path: &Path) -> String {
         f.read_to_string(&mut s).unwrap();
     }
     s
+}
+
+/// Whether a stored file (its path under the storage root) belongs to an index: the stub where
+/// the legacy index was, the summary, a database's file, or the lock.
+pub fn is_index_file(path: &str) -> bool {
+    path.ends_with("/index.json")
+        || path == "index.json"
+        || path.ends_with(".index.lock")
+        || path.contains("index/summary.json")
+        || path.contains("index/db/")
 }

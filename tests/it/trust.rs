@@ -124,7 +124,7 @@ fn keys_and_links_never_lead_outside_the_storage_root() {
     std::fs::create_dir_all(&outside).unwrap();
     let bait = outside.join("bait.sql.zst");
     std::fs::copy(env.storage().join(first.key.as_deref().unwrap()), &bait).unwrap();
-    let index = env.storage().join("main/index.json");
+    let index = env.db_index(&name);
     for evil in [
         bait.display().to_string(),
         "main/../../outside/bait.sql.zst".into(),
@@ -194,7 +194,7 @@ fn forge(env: &Env, rec: &crate::support::Record, sql: &[u8], fix_index: bool) {
     let out = z.wait_with_output().unwrap();
     std::fs::write(&path, &out.stdout).unwrap();
     if fix_index {
-        let index = env.storage().join("main/index.json");
+        let index = env.db_index(&rec.database);
         let mut doc: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&index).unwrap()).unwrap();
         for r in doc["backups"].as_array_mut().unwrap() {
@@ -349,7 +349,7 @@ fn copies_that_disagree_are_refused() {
         "storage:\n  a:\n    type: local\n    path: {storage}/a\n  b:\n    type: local\n    path: {storage}/b\n",
     );
     env.run(&["backup", "--db", &name]).expect(0);
-    let index = env.storage().join("b/main/index.json");
+    let index = env.storage().join(format!("b/main/index/db/{name}.json"));
     let mut doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&index).unwrap()).unwrap();
     doc["backups"][0]["sha256"] = "00".repeat(32).into();
@@ -594,9 +594,9 @@ fn an_object_that_cannot_be_recorded_is_removed_and_the_run_says_so() {
     env.write_local_config("");
     env.run(&["backup", "--db", &name]).expect(0);
     let before = env.stored_files();
-    let index = env.storage().join("main/index.json");
+    let index = env.db_index(&name);
     let good = std::fs::read(&index).unwrap();
-    std::fs::write(&index, b"{\"schema_version\": 1, \"backups\": [").unwrap();
+    std::fs::write(&index, b"{\"schema_version\": 2, \"backups\": [").unwrap();
     let r = env.run(&["--json", "backup", "--db", &name]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
