@@ -13,7 +13,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::config::Settings;
-use crate::index::{BackupRecord, DatabaseSummary, IndexStore, Status, Summary, TypeSummary};
+use crate::index::{
+    partition_of, BackupRecord, DatabaseSummary, IndexStore, Span, Status, Summary, TypeSummary,
+};
 use crate::storage::Storage;
 
 /// The record filters that list, verify and friends share (`--server`, `--db`, `--type`,
@@ -87,16 +89,55 @@ impl std::fmt::Debug for Source {
 impl IndexView {
     /// The records of `database`, oldest first.
     fn database(&self, database: &str) -> Result<Vec<BackupRecord>, String> {
+        let partitions: Vec<&str> = self
+            .summary
+            .databases
+            .get(database)
+            .map(|d| d.partitions.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for p in partitions {
+            out.extend(self.partition(database, p)?);
+        }
+        Ok(out)
+    }
+
+    /// The records of one partition of `database`, oldest first.
+    fn partition(&self, database: &str, partition: &str) -> Result<Vec<BackupRecord>, String> {
         match &self.source {
             Source::Storage(s) => IndexStore::new(s.as_ref(), &self.server)
-                .read_database(database)
+                .read_partition(database, partition)
                 .map_err(|e| e.to_string()),
             Source::Records(rs) => Ok(rs
                 .iter()
-                .filter(|r| r.database == database)
+                .filter(|r| r.database == database && partition_of(r.started_at) == partition)
                 .cloned()
                 .collect()),
         }
+    }
+
+    /// The partitions of the databases `select` names, with their spans, that may hold records
+    /// it asks for.
+    fn units<'s>(&'s self, select: &'s Select) -> impl Iterator<Item = Unit<'s>> + 's {
+        self.summary
+            .databases
+            .iter()
+            .filter(|(db, _)| select.databases.is_empty() || select.databases.contains(db))
+            .flat_map(move |(db, d)| {
+                d.partitions.iter().map(move |(p, span)| Unit {
+                    index: self,
+                    database: db,
+                    partition: p,
+                    span: *span,
+                })
+            })
+            .filter(|u| select.since.is_none_or(|t| u.span.newest >= t))
+            .filter(|u| {
+                // An id holds its start to the second; the record, to the nanosecond.
+                select
+                    .around
+                    .is_none_or(|t| u.span.covers(t, chrono::Duration::seconds(1)))
+            })
     }
 }
 
@@ -137,6 +178,39 @@ impl IndexView {
             }
         }
         Ok(())
+    }
+}
+
+/// One index file to read: a partition of a database in one index, and its span.
+struct Unit<'a> {
+    index: &'a IndexView,
+    database: &'a str,
+    partition: &'a str,
+    span: Span,
+}
+
+impl Unit<'_> {
+    /// Its records that pass `keep` and are trusted, each copy once (by `seen`).
+    fn read_into(
+        &self,
+        out: &mut Vec<BackupRecord>,
+        seen: &mut HashSet<(String, String)>,
+        errors: &mut Vec<(String, String)>,
+        keep: impl Fn(&BackupRecord) -> bool,
+    ) {
+        match self.index.partition(self.database, self.partition) {
+            Ok(rs) => {
+                for r in rs {
+                    if keep(&r)
+                        && trusted(&r, self.index, errors)
+                        && seen.insert((r.id.clone(), r.storage.clone()))
+                    {
+                        out.push(r);
+                    }
+                }
+            }
+            Err(e) => errors.push((self.index.storage.clone(), e)),
+        }
     }
 }
 
@@ -225,46 +299,17 @@ impl Catalog {
         self.errors.iter().any(|(s, _)| s == storage)
     }
 
-    /// The records that `select` asks for, oldest first, each copy once; a database file that
-    /// cannot be read is an error beside them.
+    /// The records that `select` asks for, oldest first, each copy once; an index file that
+    /// cannot be read is an error beside them. Reads only the files that may hold them.
     pub fn records(&self, select: &Select) -> (Vec<BackupRecord>, Vec<(String, String)>) {
         let mut out = Vec::new();
         let mut errors = Vec::new();
         let mut seen = HashSet::new();
         for ix in &self.indexes {
-            for (db, d) in &ix.summary.databases {
-                if !select.databases.is_empty() && !select.databases.contains(db) {
-                    continue;
-                }
-                if select
-                    .since
-                    .is_some_and(|t| d.newest.is_some_and(|n| n < t))
-                {
-                    continue;
-                }
-                if let Some(t) = select.around {
-                    // An id holds its start to the second; the record, to the nanosecond.
-                    let end = t + chrono::Duration::seconds(1);
-                    if d.oldest.is_some_and(|o| o >= end) || d.newest.is_some_and(|n| n < t) {
-                        continue;
-                    }
-                }
-                match ix.database(db) {
-                    Ok(rs) => {
-                        for r in rs {
-                            if select.since.is_some_and(|t| r.started_at < t) {
-                                continue;
-                            }
-                            if !trusted(&r, ix, &mut errors) {
-                                continue;
-                            }
-                            if seen.insert((r.id.clone(), r.storage.clone())) {
-                                out.push(r);
-                            }
-                        }
-                    }
-                    Err(e) => errors.push((ix.storage.clone(), e)),
-                }
+            for unit in ix.units(select) {
+                unit.read_into(&mut out, &mut seen, &mut errors, |r| {
+                    select.since.is_none_or(|t| r.started_at >= t)
+                });
             }
         }
         out.sort_by(|a, b| {
@@ -330,7 +375,7 @@ impl Catalog {
         let mut errors = Vec::new();
         for ((_, db, _), (i, picked)) in newest {
             let ix = &self.indexes[i];
-            match ix.database(db) {
+            match ix.partition(db, &partition_of(picked.started_at)) {
                 Ok(rs) => match rs.into_iter().find(|r| {
                     r.id == picked.id && r.storage == picked.storage && r.status == Status::Success
                 }) {
@@ -352,52 +397,30 @@ impl Catalog {
         (out, errors)
     }
 
-    /// The newest `limit` records that pass `keep` (newest first), reading databases from the
-    /// newest down and stopping as soon as no older database can place a record.
+    /// The newest `limit` records that pass `keep` (newest first), reading index files from
+    /// the newest down and stopping as soon as no older file can place a record.
     pub fn newest(
         &self,
         limit: usize,
         select: &Select,
         keep: impl Fn(&BackupRecord) -> bool,
     ) -> (Vec<BackupRecord>, Vec<(String, String)>) {
-        let mut dbs: Vec<(&IndexView, &String, Option<DateTime<Utc>>)> = self
+        let mut units: Vec<Unit> = self
             .indexes
             .iter()
-            .flat_map(|ix| {
-                ix.summary
-                    .databases
-                    .iter()
-                    .map(move |(n, d)| (ix, n, d.newest))
-            })
-            .filter(|(_, n, _)| select.databases.is_empty() || select.databases.contains(n))
+            .flat_map(|ix| ix.units(select))
             .collect();
-        dbs.sort_by_key(|d| std::cmp::Reverse(d.2));
+        units.sort_by_key(|u| std::cmp::Reverse(u.span.newest));
         let mut best: Vec<BackupRecord> = Vec::new();
         let mut errors = Vec::new();
         let mut seen = HashSet::new();
-        for (ix, db, newest) in dbs {
-            if best.len() >= limit {
-                let floor = best.last().map(|r| r.started_at);
-                if newest.is_some_and(|n| floor.is_some_and(|f| n < f)) {
-                    break;
-                }
+        for unit in units {
+            if best.len() >= limit && best.last().is_some_and(|f| unit.span.newest < f.started_at) {
+                break;
             }
-            match ix.database(db) {
-                Ok(rs) => {
-                    for r in rs {
-                        if select.since.is_some_and(|t| r.started_at < t) || !keep(&r) {
-                            continue;
-                        }
-                        if !trusted(&r, ix, &mut errors) {
-                            continue;
-                        }
-                        if seen.insert((r.id.clone(), r.storage.clone())) {
-                            best.push(r);
-                        }
-                    }
-                }
-                Err(e) => errors.push((ix.storage.clone(), e)),
-            }
+            unit.read_into(&mut best, &mut seen, &mut errors, |r| {
+                select.since.is_none_or(|t| r.started_at >= t) && keep(r)
+            });
             sort_newest_first(&mut best);
             best.truncate(limit);
         }

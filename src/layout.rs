@@ -116,13 +116,18 @@ pub fn database_index_prefix(server: &str) -> String {
     format!("{}db/", index_prefix(server))
 }
 
-/// The key of the index file of one database.
-pub fn database_index_key(server: &str, database: &str) -> String {
+/// The prefix of the index files of one database (ends with `/`).
+pub fn database_index_dir(server: &str, database: &str) -> String {
     format!(
-        "{}{}.json",
+        "{}{}/",
         database_index_prefix(server),
         database_component(database)
     )
+}
+
+/// The key of the index file of one database and partition (a month: `2026-11`).
+pub fn partition_key(server: &str, database: &str, partition: &str) -> String {
+    format!("{}{partition}.json", database_index_dir(server, database))
 }
 
 /// The key prefix of everything that belongs to a server (ends with `/`).

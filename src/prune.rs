@@ -269,7 +269,6 @@ fn prune_index(
                 &store,
                 storage,
                 server,
-                db,
                 total,
                 &mut entries,
                 ui,
@@ -296,7 +295,6 @@ fn apply(
     store: &IndexStore,
     storage: &dyn Storage,
     server: &str,
-    database: &str,
     records: usize,
     entries: &mut [PruneEntry],
     ui: &Ui,
@@ -384,10 +382,14 @@ fn apply(
         if dropped.is_empty() {
             continue;
         }
-        if let Err(e) = store.update_databases(&[database], |dbs| {
-            for rs in dbs.values_mut() {
-                rs.retain(|r| !dropped.contains(&(r.id.clone(), r.storage.clone())));
-            }
+        let scope = crate::index::scope_of(
+            batch
+                .iter()
+                .map(|&i| &entries[i].record)
+                .filter(|r| dropped.contains(&(r.id.clone(), r.storage.clone()))),
+        );
+        if let Err(e) = store.update(&scope, |records| {
+            records.retain(|r| !dropped.contains(&(r.id.clone(), r.storage.clone())));
         }) {
             ui.error(&e.to_string());
             out.errors.push(e.to_string());

@@ -335,12 +335,11 @@ pub fn run(
             error: problem.clone(),
         };
         if let Ok(storage) = &storage {
-            let stored = IndexStore::new(storage.as_ref(), &record.server).update_databases(
-                &[record.database.as_str()],
-                |dbs| {
-                    for r in dbs
-                        .values_mut()
-                        .flatten()
+            let stored = IndexStore::new(storage.as_ref(), &record.server).update(
+                &crate::index::scope_of([&record]),
+                |records| {
+                    for r in records
+                        .iter_mut()
                         .filter(|r| r.id == record.id && r.storage == record.storage)
                     {
                         r.verification = Some(verification.clone());

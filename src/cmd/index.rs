@@ -14,7 +14,7 @@ pub enum Command {
     /// Rebuild the index from the manifests beside the backups, merging what the old index
     /// files knew (each is kept as <file>.bak-<time>)
     ///
-    /// The index of a server is index/summary.json and index/db/<database>.json under its
+    /// The index of a server is index/summary.json and index/db/<database>/<YYYY-MM>.json under its
     /// directory; index.json there is a stub that sqlguard 0.1 refuses. To go back to 0.1, run
     /// 0.1's `index rebuild`: it merges the kept 0.1 index with the manifests.
     Rebuild {

@@ -5,8 +5,12 @@
 //! rewritten with them, so that metrics, the report's health table, `verify --latest` and the
 //! end of a backup cost the same whatever the history.
 //!
+//! It is kept up to date incrementally ([`DatabaseSummary::apply`]): an update folds in the
+//! records it added, changed or removed, and only a change that moves what the summary names (a
+//! removed last success, say) needs the database's whole history again.
+//!
 //! A cache, never the truth: a database whose entry is marked dirty (an update was under way) is
-//! recomputed from its own index file by whoever reads it. Pure: no I/O here.
+//! recomputed from its own index files by whoever reads it. Pure: no I/O here.
 
 use std::collections::BTreeMap;
 
@@ -27,6 +31,11 @@ impl Held {
         self.backups += other.backups;
         self.bytes = self.bytes.saturating_add(other.bytes);
     }
+
+    fn sub(&mut self, other: Held) {
+        self.backups = self.backups.saturating_sub(other.backups);
+        self.bytes = self.bytes.saturating_sub(other.bytes);
+    }
 }
 
 /// The newest copy on a storage: when its run started, its id, and whether it succeeded.
@@ -40,6 +49,9 @@ pub struct NewestCopy {
 /// The newest verification on a storage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewestVerification {
+    /// The backup verified.
+    #[serde(default)]
+    pub id: String,
     pub verified_at: DateTime<Utc>,
     pub ok: bool,
     pub restore_tested: bool,
@@ -124,8 +136,13 @@ impl TypeSummary {
                 self.newest_per_storage.insert(r.storage.clone(), copy);
             }
         }
+        self.note_verification(r);
+    }
+
+    fn note_verification(&mut self, r: &BackupRecord) {
         if let Some(v) = &r.verification {
             let nv = NewestVerification {
+                id: r.id.clone(),
                 verified_at: v.verified_at,
                 ok: v.ok,
                 restore_tested: v.restore_tested,
@@ -135,6 +152,107 @@ impl TypeSummary {
                 _ => {
                     self.verified_per_storage.insert(r.storage.clone(), nv);
                 }
+            }
+        }
+    }
+
+    /// Whether the summary names this copy: in the newest run, as a last success, or as the
+    /// newest copy, success or verification of its storage.
+    fn names(&self, r: &BackupRecord) -> bool {
+        let is = |x: &BackupRecord| x.id == r.id && x.storage == r.storage;
+        self.last_run.iter().any(is)
+            || self.last_success.as_ref().is_some_and(is)
+            || self.previous_success.as_ref().is_some_and(is)
+            || self
+                .last_success_per_storage
+                .get(&r.storage)
+                .is_some_and(is)
+            || self
+                .newest_per_storage
+                .get(&r.storage)
+                .is_some_and(|c| c.id == r.id)
+            || self
+                .verified_per_storage
+                .get(&r.storage)
+                .is_some_and(|v| v.id == r.id)
+    }
+
+    /// Folds one change into the summary: `old` replaced by `new` (an addition without `old`, a
+    /// removal without `new`; both of this type). Returns false when that needs the whole
+    /// history (removing or moving a copy the summary names); the summary is then to be
+    /// recomputed, whatever this left in it.
+    pub fn apply(&mut self, old: Option<&BackupRecord>, new: Option<&BackupRecord>) -> bool {
+        let Some(o) = old else {
+            if let Some(n) = new {
+                self.add(n);
+            }
+            return true;
+        };
+        let success = |r: &BackupRecord| Held {
+            backups: usize::from(r.status == Status::Success),
+            bytes: if r.status == Status::Success {
+                r.compressed_bytes
+            } else {
+                0
+            },
+        };
+        match new {
+            // Changed where it stands (a verification recorded): the same runs stay newest.
+            Some(n)
+                if n.id == o.id
+                    && n.storage == o.storage
+                    && n.status == o.status
+                    && n.started_at == o.started_at =>
+            {
+                let is = |x: &BackupRecord| x.id == o.id && x.storage == o.storage;
+                for slot in self
+                    .last_run
+                    .iter_mut()
+                    .chain(self.last_success.iter_mut())
+                    .chain(self.previous_success.iter_mut())
+                    .chain(self.last_success_per_storage.values_mut())
+                {
+                    if is(slot) {
+                        *slot = n.clone();
+                    }
+                }
+                if o.status == Status::Success {
+                    let held = self.held.entry(o.storage.clone()).or_default();
+                    held.sub(success(o));
+                    held.add(success(n));
+                }
+                let was_newest = self
+                    .verified_per_storage
+                    .get(&o.storage)
+                    .is_some_and(|v| v.id == o.id);
+                let still = match (&o.verification, &n.verification) {
+                    (_, None) => false,
+                    (Some(a), Some(b)) => b.verified_at >= a.verified_at,
+                    (None, Some(_)) => true,
+                };
+                if was_newest && !still {
+                    return false;
+                }
+                self.note_verification(n);
+                true
+            }
+            _ => {
+                if self.names(o) {
+                    return false;
+                }
+                self.records = self.records.saturating_sub(1);
+                if o.status == Status::Success {
+                    if let Some(h) = self.held.get_mut(&o.storage) {
+                        h.sub(success(o));
+                        if h.backups == 0 {
+                            self.held.remove(&o.storage);
+                        }
+                    }
+                }
+                if let Some(n) = new {
+                    self.add(n);
+                }
+                true
             }
         }
     }
@@ -219,35 +337,134 @@ impl TypeSummary {
     }
 }
 
+/// The records of one index file (a partition of a database's records): how many, and when the
+/// first and the last started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    pub records: usize,
+    pub oldest: DateTime<Utc>,
+    pub newest: DateTime<Utc>,
+}
+
+impl Span {
+    /// The span of `records`; none when there are none.
+    pub fn of(records: &[BackupRecord]) -> Option<Span> {
+        Some(Span {
+            records: records.len(),
+            oldest: records.iter().map(|r| r.started_at).min()?,
+            newest: records.iter().map(|r| r.started_at).max()?,
+        })
+    }
+
+    /// Whether a record started at `t` may be in this span, give or take `slack`.
+    pub fn covers(&self, t: DateTime<Utc>, slack: chrono::Duration) -> bool {
+        self.oldest <= t + slack && t <= self.newest + slack
+    }
+}
+
 /// One database in the summary.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DatabaseSummary {
-    /// An update of this database was under way: recompute it from its index file.
+    /// An update of this database was under way: recompute it from its index files.
     #[serde(default)]
     pub dirty: bool,
     pub records: usize,
     pub newest: Option<DateTime<Utc>>,
     pub oldest: Option<DateTime<Utc>>,
+    /// Its index files, by partition (see [`super::partition_of`]).
+    #[serde(default)]
+    pub partitions: BTreeMap<String, Span>,
     pub types: BTreeMap<String, TypeSummary>,
 }
 
 impl DatabaseSummary {
-    /// The summary of one database's records.
+    /// The summary of one database's records (all of them).
     pub fn of(records: &[BackupRecord]) -> DatabaseSummary {
         let mut by_type: BTreeMap<&str, Vec<&BackupRecord>> = BTreeMap::new();
+        let mut by_partition: BTreeMap<String, Vec<BackupRecord>> = BTreeMap::new();
         for r in records {
             by_type.entry(r.backup_type.as_str()).or_default().push(r);
+            by_partition
+                .entry(super::partition_of(r.started_at))
+                .or_default()
+                .push(r.clone());
         }
-        DatabaseSummary {
-            dirty: false,
-            records: records.len(),
-            newest: records.iter().map(|r| r.started_at).max(),
-            oldest: records.iter().map(|r| r.started_at).min(),
+        let mut d = DatabaseSummary {
             types: by_type
                 .into_iter()
                 .map(|(t, rs)| (t.to_string(), TypeSummary::of(rs)))
                 .collect(),
+            ..Default::default()
+        };
+        for (p, rs) in by_partition {
+            d.set_partition(&p, &rs);
         }
+        d
+    }
+
+    /// Records the new content of one partition (its span; removed when empty) and updates the
+    /// totals.
+    pub fn set_partition(&mut self, partition: &str, records: &[BackupRecord]) {
+        match Span::of(records) {
+            Some(span) => {
+                self.partitions.insert(partition.to_string(), span);
+            }
+            None => {
+                self.partitions.remove(partition);
+            }
+        }
+        self.records = self.partitions.values().map(|s| s.records).sum();
+        self.oldest = self.partitions.values().map(|s| s.oldest).min();
+        self.newest = self.partitions.values().map(|s| s.newest).max();
+    }
+
+    /// Folds the change of some records (`before` → `after`, matched by id and storage) into
+    /// the type summaries. Returns false when that needs the whole history (see
+    /// [`TypeSummary::apply`]).
+    pub fn apply(&mut self, before: &[BackupRecord], after: &[BackupRecord]) -> bool {
+        use std::collections::HashMap;
+        let key = |r: &BackupRecord| (r.id.clone(), r.storage.clone());
+        let old: HashMap<_, &BackupRecord> = before.iter().map(|r| (key(r), r)).collect();
+        let new: HashMap<_, &BackupRecord> = after.iter().map(|r| (key(r), r)).collect();
+        let mut changes: Vec<(Option<&BackupRecord>, Option<&BackupRecord>)> = Vec::new();
+        for (k, o) in &old {
+            match new.get(k) {
+                None => changes.push((Some(o), None)),
+                Some(n) if n != o => changes.push((Some(o), Some(n))),
+                Some(_) => {}
+            }
+        }
+        for (k, n) in &new {
+            if !old.contains_key(k) {
+                changes.push((None, Some(n)));
+            }
+        }
+        // Removals first, so that an addition never meets a copy that is on its way out.
+        changes.sort_by_key(|(o, n)| (n.is_some(), o.is_none()));
+        for (o, n) in changes {
+            let ok = match (o, n) {
+                (Some(o), Some(n)) if o.backup_type != n.backup_type => {
+                    self.types
+                        .entry(o.backup_type.clone())
+                        .or_default()
+                        .apply(Some(o), None)
+                        && self
+                            .types
+                            .entry(n.backup_type.clone())
+                            .or_default()
+                            .apply(None, Some(n))
+                }
+                _ => {
+                    let t = o.or(n).map(|r| r.backup_type.clone()).unwrap_or_default();
+                    self.types.entry(t).or_default().apply(o, n)
+                }
+            };
+            if !ok {
+                return false;
+            }
+        }
+        self.types.retain(|_, t| t.records > 0);
+        true
     }
 }
 

@@ -243,10 +243,15 @@ fn index_rebuild_recreates_a_lost_index() {
     env.run(&["backup", "--type", "daily", "--db", &a])
         .expect(0);
     let before = env.list(&[]);
-    std::fs::write(env.db_index(&a), b"{ not json").unwrap();
+    let index = env.db_index(&a);
+    std::fs::write(&index, b"{ not json").unwrap();
     let r = env.run(&["list"]);
     r.expect(1);
-    let file = format!("main/index/db/{a}.json");
+    let file = index
+        .strip_prefix(env.storage())
+        .unwrap()
+        .display()
+        .to_string();
     assert!(
         r.stderr.contains(&file) && r.stderr.contains("index rebuild"),
         "{}",

@@ -200,7 +200,7 @@ fn random_index(rng: &mut fastrand::Rng) -> String {
     let doc = match rng.u8(..3) {
         0 => serde_json::json!({"schema_version": 1, "server": "main", "backups": records}),
         1 => {
-            serde_json::json!({"schema_version": 2, "server": "main", "database": "shop", "backups": records})
+            serde_json::json!({"schema_version": 2, "server": "main", "database": "shop", "partition": "2026-11", "backups": records})
         }
         _ => {
             serde_json::json!({"schema_version": rng.u32(..), "server": hostile_value(rng), "databases": {"shop": {"dirty": rng.bool(), "records": rng.u64(..), "types": {"daily": {"last_run": records}}}}})
@@ -296,10 +296,10 @@ fn no_input_makes_sqlguard_panic() {
             &[
                 "main/index.json",
                 "main/index/summary.json",
-                "main/index/db/shop.json",
+                "main/index/db/shop/2026-11.json",
             ],
         );
-        std::fs::create_dir_all(storage.join("main/index/db")).unwrap();
+        std::fs::create_dir_all(storage.join("main/index/db/shop")).unwrap();
         std::fs::write(storage.join(at), &index).unwrap();
         let args = random_args(&mut rng);
         let mut cmd = Command::new(BIN);

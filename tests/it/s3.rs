@@ -136,7 +136,7 @@ fn local_and_s3_copies_are_identical_and_the_s3_copy_restores() {
     for k in [
         "main/index.json".to_string(),
         "main/index/summary.json".to_string(),
-        format!("main/index/db/{name}.json"),
+        format!("main/index/db/{name}/{}.json", month_of(remote)),
     ] {
         assert!(keys.contains(&k), "{k} missing: {keys:?}");
     }
@@ -566,7 +566,7 @@ fn storage_class_goes_on_backups_and_encryption_on_everything() {
     );
     for meta in [
         "main/index/summary.json".to_string(),
-        format!("main/index/db/{name}.json"),
+        format!("main/index/db/{name}/{}.json", month_of(&rec)),
         rec.manifest_key.clone().unwrap(),
     ] {
         let (class, sse) = head(endpoint, &bucket, &meta);
@@ -599,4 +599,9 @@ fn a_download_cut_short_is_an_error_not_a_short_file() {
         .expect_err("a truncated download read as complete");
     assert!(e.to_string().contains("srv/big.sql"), "{e}");
     assert!(rest.len() < 40 << 20);
+}
+
+/// The index partition of a record: the UTC month it started in.
+fn month_of(r: &crate::support::Record) -> String {
+    r.started_at[..7].to_string()
 }

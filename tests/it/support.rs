@@ -478,9 +478,10 @@ impl Env {
         Run::from(self.cmd().args(args).output().unwrap())
     }
 
-    /// The index file of database `db` of server `main` (on the default local storage).
+    /// The newest index file (month) of database `db` of server `main` on the default local
+    /// storage.
     pub fn db_index(&self, db: &str) -> PathBuf {
-        self.storage().join(format!("main/index/db/{db}.json"))
+        newest_index_file(&self.storage().join(format!("main/index/db/{db}")))
     }
 
     /// Every file under the storage directory, relative, sorted.
@@ -657,4 +658,17 @@ pub fn is_index_file(path: &str) -> bool {
         || path.ends_with(".index.lock")
         || path.contains("index/summary.json")
         || path.contains("index/db/")
+}
+
+/// The newest month's index file in a database's index directory.
+pub fn newest_index_file(dir: &Path) -> PathBuf {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+        .pop()
+        .unwrap_or_else(|| panic!("no index file in {}", dir.display()))
 }

@@ -349,7 +349,8 @@ fn copies_that_disagree_are_refused() {
         "storage:\n  a:\n    type: local\n    path: {storage}/a\n  b:\n    type: local\n    path: {storage}/b\n",
     );
     env.run(&["backup", "--db", &name]).expect(0);
-    let index = env.storage().join(format!("b/main/index/db/{name}.json"));
+    let index =
+        crate::support::newest_index_file(&env.storage().join(format!("b/main/index/db/{name}")));
     let mut doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&index).unwrap()).unwrap();
     doc["backups"][0]["sha256"] = "00".repeat(32).into();

@@ -1,0 +1,305 @@
+//! `index rebuild`: the index of one server on one storage recreated from what the storage
+//! holds, merging what the old index knew.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::store::is_index_file;
+use super::{is_stub, records_of, upsert_all, BackupRecord, IndexError, IndexStore, Status};
+use crate::layout;
+
+/// What `index rebuild` did, for one server on one storage.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Rebuild {
+    /// Records in the new index.
+    pub backups: usize,
+    /// The old index files merged (current ones, or the backup copies used), if any parsed.
+    pub old_index: Option<String>,
+    /// Successful records kept from the old index (their objects exist).
+    pub from_index: usize,
+    /// Failed records kept from the old index.
+    pub kept_failures: usize,
+    /// Backups adopted from manifests the old index did not hold.
+    pub adopted: Vec<String>,
+    /// Manifests written back for kept records that had lost theirs.
+    pub manifests_restored: Vec<String>,
+    /// Old records dropped because their object is gone.
+    pub dropped: Vec<String>,
+    /// Manifests (or indexes) that could not be used, and why.
+    pub unreadable: Vec<String>,
+    /// Objects under the server's prefix that no record accounts for (left in place).
+    pub unaccounted: Vec<String>,
+}
+
+impl IndexStore<'_> {
+    /// Rebuilds the index from what the storage holds, merging what the old index knew: each
+    /// index file (or the legacy index) that parses, else the newest `.bak-*` copy of it that
+    /// does. Every old record whose object still exists is kept as it was (with its
+    /// verification), every failed record is kept (history), a manifest whose backup the old
+    /// index did not know is adopted when its object exists, a kept record whose manifest is
+    /// missing gets it back, and whatever cannot be accounted for is listed, never deleted. The
+    /// old files are kept beside the new ones as `….bak-<time>`.
+    ///
+    /// Fails when the storage cannot be listed, read or written.
+    pub fn rebuild(&self, now: DateTime<Utc>) -> Result<Rebuild, IndexError> {
+        let _lock = self.lock()?;
+        let mut report = Rebuild::default();
+        let listing = self.storage.list(&layout::server_prefix(&self.server))?;
+        let present: std::collections::HashMap<&str, u64> =
+            listing.iter().map(|m| (m.key.as_str(), m.size)).collect();
+        let old = self.old_records(&listing, &mut report)?;
+        let mut found: Vec<BackupRecord> = Vec::new();
+        let mut accounted: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for r in old {
+            match (r.status, r.key.as_deref()) {
+                (Status::Failed, _) => {
+                    report.kept_failures += 1;
+                    found.push(r);
+                }
+                (Status::Success, Some(k)) if present.contains_key(k) => {
+                    accounted.insert(k.to_string());
+                    if let Some(m) = r.manifest_key.as_deref() {
+                        accounted.insert(m.to_string());
+                        if !present.contains_key(m) {
+                            self.write_manifest(&r)?;
+                            report.manifests_restored.push(m.to_string());
+                        }
+                    }
+                    report.from_index += 1;
+                    found.push(r);
+                }
+                (Status::Success, k) => report.dropped.push(format!(
+                    "{} ({}/{} on '{}'): its object {} is gone",
+                    r.id,
+                    r.database,
+                    r.backup_type,
+                    r.storage,
+                    k.unwrap_or("(none)")
+                )),
+            }
+        }
+        let manifests: Vec<&crate::storage::ObjectMeta> = listing
+            .iter()
+            .filter(|m| m.key.ends_with(layout::MANIFEST_SUFFIX) && !accounted.contains(&m.key))
+            .collect();
+        for meta in manifests {
+            let parsed = self
+                .storage
+                .get_bytes(&meta.key)?
+                .and_then(|b| serde_json::from_slice::<BackupRecord>(&b).ok());
+            match parsed {
+                Some(mut r) if r.server == self.server => {
+                    r.storage = self.storage.name().to_string();
+                    match r.key.as_deref() {
+                        Some(k) if present.contains_key(k) => {
+                            accounted.insert(k.to_string());
+                            accounted.insert(meta.key.clone());
+                            report.adopted.push(format!("{} ({})", r.id, meta.key));
+                            found.push(r);
+                        }
+                        _ => report
+                            .unreadable
+                            .push(format!("{} (its object is missing)", meta.key)),
+                    }
+                }
+                _ => report.unreadable.push(meta.key.clone()),
+            }
+        }
+        let mut records = Vec::new();
+        upsert_all(&mut records, found);
+        let index_prefix = layout::index_prefix(&self.server);
+        let legacy_key = self.legacy_key();
+        for m in &listing {
+            let name = m.key.rsplit('/').next().unwrap_or("");
+            let ours = m.key.starts_with(&index_prefix)
+                || m.key.starts_with(&legacy_key)
+                || name.starts_with('.')
+                || accounted.contains(&m.key);
+            if !ours && !report.unreadable.iter().any(|u| u.starts_with(&m.key)) {
+                report.unaccounted.push(m.key.clone());
+            }
+        }
+        // Keep what was there, then write the new layout.
+        let stamp = now.format("%Y%m%dT%H%M%SZ");
+        for m in listing.iter().filter(|m| {
+            (m.key == legacy_key || m.key.starts_with(&index_prefix))
+                && !m.key.contains(".bak-")
+                && !m.key.rsplit('/').next().unwrap_or("").starts_with('.')
+        }) {
+            if let Some(old) = self.storage.get_bytes(&m.key)? {
+                if m.key == legacy_key && is_stub(&old) {
+                    continue;
+                }
+                self.storage
+                    .put_bytes(&format!("{}.bak-{stamp}", m.key), &old)?;
+            }
+            self.storage.delete(&m.key)?;
+        }
+        report.backups = self.write_all(records)?;
+        Ok(report)
+    }
+
+    /// What the old index knew: the legacy index and every index file, each falling back to
+    /// its newest `.bak-*` copy that parses when it is damaged (noted in `report.old_index`).
+    fn old_records(
+        &self,
+        listing: &[crate::storage::ObjectMeta],
+        report: &mut Rebuild,
+    ) -> Result<Vec<BackupRecord>, IndexError> {
+        let legacy_key = self.legacy_key();
+        let index_prefix = layout::database_index_prefix(&self.server);
+        let current: Vec<&str> = listing
+            .iter()
+            .map(|m| m.key.as_str())
+            .filter(|k| *k == legacy_key || (k.starts_with(&index_prefix) && is_index_file(k)))
+            .collect();
+        let mut sources = Vec::new();
+        let mut out = Vec::new();
+        for key in current {
+            let bytes = self.storage.get_bytes(key)?;
+            if key == legacy_key && bytes.as_deref().is_some_and(is_stub) {
+                continue;
+            }
+            let parsed = bytes.and_then(|b| records_of(&b));
+            let parsed = match parsed {
+                Some(rs) => {
+                    sources.push(key.to_string());
+                    Some(rs)
+                }
+                None => {
+                    report.unreadable.push(format!("{key} (damaged)"));
+                    let mut copies: Vec<&str> = listing
+                        .iter()
+                        .map(|m| m.key.as_str())
+                        .filter(|k| k.starts_with(&format!("{key}.bak-")))
+                        .collect();
+                    copies.sort_unstable();
+                    let mut found = None;
+                    for c in copies.into_iter().rev() {
+                        if let Some(rs) = self.storage.get_bytes(c)?.and_then(|b| records_of(&b)) {
+                            sources.push(c.to_string());
+                            found = Some(rs);
+                            break;
+                        }
+                    }
+                    found
+                }
+            };
+            out.extend(parsed.unwrap_or_default());
+        }
+        report.old_index = match sources.len() {
+            0 => None,
+            1..=3 => Some(sources.join(", ")),
+            n => Some(format!("{}, … and {} more", sources[..3].join(", "), n - 3)),
+        };
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::Verification;
+    use crate::storage::memory::MemoryStorage;
+    use crate::storage::Storage;
+
+    fn record(id: &str, db: &str, status: Status) -> BackupRecord {
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 28, 2, 30, 0).unwrap();
+        BackupRecord::sample(id, db, "daily", "mem", status, at)
+    }
+
+    #[test]
+    fn rebuild_recreates_the_index_from_manifests() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        for id in ["a", "b"] {
+            let r = record(id, "shop", Status::Success);
+            s.put_bytes(r.key.as_ref().unwrap(), b"data").unwrap();
+            store.write_manifest(&r).unwrap();
+            store.upsert(&[r]).unwrap();
+        }
+        let orphan = record("c", "shop", Status::Success);
+        store.write_manifest(&orphan).unwrap();
+        let before = store.load().unwrap();
+        s.put_bytes("main/index/db/shop/2026-11.json", b"garbage")
+            .unwrap();
+        s.put_bytes("main/index/summary.json", b"garbage").unwrap();
+        let report = store.rebuild(Utc::now()).unwrap();
+        assert_eq!(store.load().unwrap().backups, before.backups);
+        assert_eq!(report.adopted.len(), 2, "{report:?}");
+        assert_eq!(report.unreadable.len(), 2, "{report:?}");
+        assert!(s
+            .keys()
+            .iter()
+            .any(|k| k.starts_with("main/index/db/shop/2026-11.json.bak-")));
+    }
+
+    /// Issue 10, item 14: rebuild merges what the old index knew. An intact backup whose
+    /// manifest is gone, failed records and verification results survive; a damaged index
+    /// falls back to its newest readable backup copy; what nothing accounts for is listed.
+    #[test]
+    fn rebuild_keeps_what_the_old_index_knew() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        let mut kept = record("a", "shop", Status::Success);
+        kept.verification = Some(Verification {
+            verified_at: Utc::now(),
+            ok: true,
+            restore_tested: true,
+            error: None,
+        });
+        s.put_bytes(kept.key.as_ref().unwrap(), b"data").unwrap();
+        let failed = record("b", "shop", Status::Failed);
+        let gone = record("c", "shop", Status::Success);
+        let adopted = record("d", "crm", Status::Success);
+        s.put_bytes(adopted.key.as_ref().unwrap(), b"data").unwrap();
+        store.write_manifest(&adopted).unwrap();
+        store
+            .upsert(&[kept.clone(), failed.clone(), gone.clone()])
+            .unwrap();
+        s.put_bytes("main/stray.sql.zst", b"?").unwrap();
+        // The current file is damaged; its last good copy is what the old index knew.
+        let key = "main/index/db/shop/2026-11.json";
+        let good = s.get_bytes(key).unwrap().unwrap();
+        s.put_bytes(&format!("{key}.bak-20261101T000000Z"), b"older garbage")
+            .unwrap();
+        s.put_bytes(&format!("{key}.bak-20261128T000000Z"), &good)
+            .unwrap();
+        s.put_bytes(key, b"{ damaged").unwrap();
+        let report = store.rebuild(Utc::now()).unwrap();
+        assert_eq!(
+            report.old_index.as_deref(),
+            Some("main/index/db/shop/2026-11.json.bak-20261128T000000Z")
+        );
+        let ids: Vec<String> = store
+            .load()
+            .unwrap()
+            .backups
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids.len(), 3, "{ids:?}");
+        for id in ["a", "b", "d"] {
+            assert!(ids.contains(&id.to_string()), "{id} missing: {ids:?}");
+        }
+        let a = store
+            .load()
+            .unwrap()
+            .backups
+            .into_iter()
+            .find(|r| r.id == "a")
+            .unwrap();
+        assert!(a.verification.is_some(), "verification lost");
+        assert_eq!(
+            report.manifests_restored,
+            vec![kept.manifest_key.clone().unwrap()]
+        );
+        assert!(s
+            .get_bytes(kept.manifest_key.as_ref().unwrap())
+            .unwrap()
+            .is_some());
+        assert_eq!(report.kept_failures, 1);
+        assert_eq!(report.dropped.len(), 1, "{report:?}");
+        assert_eq!(report.unaccounted, vec!["main/stray.sql.zst".to_string()]);
+    }
+}

@@ -1,0 +1,787 @@
+//! Reading and updating one server's index on one storage (see the module docs of
+//! [`crate::index`] for the layout).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::{
+    partition_of, sort_records, upsert_all, BackupRecord, DatabaseIndex, DatabaseSummary, Index,
+    IndexError, Summary, VersionProbe, INDEX_SCHEMA_VERSION, SCHEMA_VERSION,
+};
+use crate::layout;
+use crate::storage::Storage;
+
+/// Reads and updates the index of one server on one storage.
+#[derive(Debug)]
+pub struct IndexStore<'a> {
+    pub(super) storage: &'a dyn Storage,
+    pub(super) server: String,
+}
+
+/// Only what identifies an index file: its database and partition.
+#[derive(Deserialize)]
+struct FileProbe {
+    database: String,
+}
+
+/// The records an update reads and may change: by database, the partitions.
+pub type Scope = BTreeMap<String, BTreeSet<String>>;
+
+impl<'a> IndexStore<'a> {
+    /// The index of `server` on `storage`.
+    pub fn new(storage: &'a dyn Storage, server: &str) -> Self {
+        IndexStore {
+            storage,
+            server: server.to_string(),
+        }
+    }
+
+    pub(super) fn legacy_key(&self) -> String {
+        layout::index_key(&self.server)
+    }
+
+    fn summary_key(&self) -> String {
+        layout::summary_key(&self.server)
+    }
+
+    fn partition_key(&self, database: &str, partition: &str) -> String {
+        layout::partition_key(&self.server, database, partition)
+    }
+
+    pub(super) fn damaged(&self, key: &str, message: String) -> IndexError {
+        IndexError::Damaged {
+            storage: self.storage.name().to_string(),
+            location: self.storage.location(),
+            key: key.to_string(),
+            server: self.server.clone(),
+            message,
+        }
+    }
+
+    /// Parses a document of schema `max` or older at `key`.
+    fn parse<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        max: u32,
+    ) -> Result<T, IndexError> {
+        let probe: VersionProbe =
+            serde_json::from_slice(bytes).map_err(|e| self.damaged(key, e.to_string()))?;
+        if probe.schema_version > max {
+            return Err(IndexError::Newer {
+                storage: self.storage.name().to_string(),
+                key: key.to_string(),
+                found: probe.schema_version,
+            });
+        }
+        serde_json::from_slice(bytes).map_err(|e| self.damaged(key, e.to_string()))
+    }
+
+    /// What `<server>/index.json` holds: nothing, the stub of this layout, or a legacy index
+    /// (schema 1; written before this layout, or by an older binary since).
+    ///
+    /// Fails when it cannot be read, or is damaged and no summary says the layout is current.
+    pub(super) fn legacy(&self) -> Result<Option<Index>, IndexError> {
+        let key = self.legacy_key();
+        let Some(bytes) = self.storage.get_bytes(&key)? else {
+            return Ok(None);
+        };
+        match serde_json::from_slice::<VersionProbe>(&bytes) {
+            Ok(p) if p.schema_version > SCHEMA_VERSION => {
+                if p.schema_version > INDEX_SCHEMA_VERSION {
+                    return Err(IndexError::Newer {
+                        storage: self.storage.name().to_string(),
+                        key,
+                        found: p.schema_version,
+                    });
+                }
+                Ok(None)
+            }
+            // A damaged stub beside a summary is harmless: the summary says where the index is.
+            Err(_) if self.storage.stat(&self.summary_key())?.is_some() => Ok(None),
+            _ => {
+                let mut i: Index = self.parse(&key, &bytes, SCHEMA_VERSION)?;
+                sort_records(&mut i.backups);
+                Ok(Some(i))
+            }
+        }
+    }
+
+    /// Writes the stub that stands where the legacy index was (see the module docs).
+    pub(super) fn write_stub(&self) -> Result<(), IndexError> {
+        let stub = serde_json::json!({
+            "schema_version": INDEX_SCHEMA_VERSION,
+            "server": self.server,
+            "moved_to": layout::index_prefix(&self.server),
+            "note": "this server's index is index/summary.json and index/db/<database>/<YYYY-MM>.json; sqlguard older than 0.2 must not write here (see `sqlguard index --help`)",
+        });
+        let mut bytes = serde_json::to_vec_pretty(&stub).expect("stub serializes");
+        bytes.push(b'\n');
+        self.storage.put_bytes(&self.legacy_key(), &bytes)?;
+        Ok(())
+    }
+
+    /// The summary and, for a legacy index (read whole anyway), its records: what a reader
+    /// needs to read records later without asking again which layout this is.
+    ///
+    /// Fails as [`IndexStore::summary`] does.
+    pub fn snapshot(&self) -> Result<(Summary, Option<Vec<BackupRecord>>), IndexError> {
+        if let Some(legacy) = self.legacy()? {
+            return Ok((
+                summarize(&self.server, &legacy.backups),
+                Some(legacy.backups),
+            ));
+        }
+        Ok((self.current_summary()?, None))
+    }
+
+    /// The summary. Dirty entries are recomputed from their files; a missing or unreadable
+    /// summary is recomputed from every index file (or from a legacy index).
+    ///
+    /// Fails when the storage cannot be read or an index file it needs is damaged.
+    pub fn summary(&self) -> Result<Summary, IndexError> {
+        Ok(self.snapshot()?.0)
+    }
+
+    fn current_summary(&self) -> Result<Summary, IndexError> {
+        let key = self.summary_key();
+        let parsed = match self.storage.get_bytes(&key)? {
+            Some(bytes) => match self.parse::<Summary>(&key, &bytes, INDEX_SCHEMA_VERSION) {
+                Ok(s) => Some(s),
+                Err(e @ IndexError::Newer { .. }) => return Err(e),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        let mut summary = match parsed {
+            Some(s) => s,
+            None => self.recompute_summary()?,
+        };
+        let dirty: Vec<String> = summary
+            .databases
+            .iter()
+            .filter(|(_, d)| d.dirty)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for db in dirty {
+            let records = self.read_database(&db)?;
+            if records.is_empty() {
+                summary.databases.remove(&db);
+            } else {
+                summary.databases.insert(db, DatabaseSummary::of(&records));
+            }
+        }
+        Ok(summary)
+    }
+
+    /// The summary from every index file (listed), when the summary itself is missing or
+    /// unreadable.
+    fn recompute_summary(&self) -> Result<Summary, IndexError> {
+        let mut by_db: BTreeMap<String, Vec<BackupRecord>> = BTreeMap::new();
+        for key in self.index_files(&layout::database_index_prefix(&self.server))? {
+            let Some(bytes) = self.storage.get_bytes(&key)? else {
+                continue;
+            };
+            let probe: FileProbe =
+                serde_json::from_slice(&bytes).map_err(|e| self.damaged(&key, e.to_string()))?;
+            let doc: DatabaseIndex = self.parse(&key, &bytes, INDEX_SCHEMA_VERSION)?;
+            by_db.entry(probe.database).or_default().extend(doc.backups);
+        }
+        let mut summary = empty_summary(&self.server);
+        for (db, mut records) in by_db {
+            sort_records(&mut records);
+            summary.databases.insert(db, DatabaseSummary::of(&records));
+        }
+        Ok(summary)
+    }
+
+    /// The current index files under `prefix` (not backup copies, not hidden files), sorted.
+    pub(super) fn index_files(&self, prefix: &str) -> Result<Vec<String>, IndexError> {
+        let mut keys: Vec<String> = self
+            .storage
+            .list(prefix)?
+            .into_iter()
+            .map(|m| m.key)
+            .filter(|k| is_index_file(k))
+            .collect();
+        keys.sort_unstable();
+        Ok(keys)
+    }
+
+    /// The records of `database` (either layout), oldest first; empty when it has none.
+    ///
+    /// Fails when the storage cannot be read or a file is damaged or newer.
+    pub fn database(&self, database: &str) -> Result<Vec<BackupRecord>, IndexError> {
+        if let Some(legacy) = self.legacy()? {
+            return Ok(legacy
+                .backups
+                .into_iter()
+                .filter(|r| r.database == database)
+                .collect());
+        }
+        self.read_database(database)
+    }
+
+    /// The records of `database` in the current layout (every file of it, listed), oldest
+    /// first. For readers that know from [`IndexStore::snapshot`] that this is not a legacy
+    /// index.
+    ///
+    /// Fails when the storage cannot be read or a file is damaged or newer.
+    pub fn read_database(&self, database: &str) -> Result<Vec<BackupRecord>, IndexError> {
+        let mut out = Vec::new();
+        for key in self.index_files(&layout::database_index_dir(&self.server, database))? {
+            out.extend(self.read_file(&key)?);
+        }
+        sort_records(&mut out);
+        Ok(out)
+    }
+
+    /// The records of one partition of `database`, oldest first; empty when there is no file.
+    ///
+    /// Fails when the storage cannot be read or the file is damaged or newer.
+    pub fn read_partition(
+        &self,
+        database: &str,
+        partition: &str,
+    ) -> Result<Vec<BackupRecord>, IndexError> {
+        self.read_file(&self.partition_key(database, partition))
+    }
+
+    fn read_file(&self, key: &str) -> Result<Vec<BackupRecord>, IndexError> {
+        match self.storage.get_bytes(key)? {
+            Some(bytes) => {
+                let mut doc: DatabaseIndex = self.parse(key, &bytes, INDEX_SCHEMA_VERSION)?;
+                sort_records(&mut doc.backups);
+                Ok(doc.backups)
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Every record, oldest first (reads every index file: O(history)).
+    ///
+    /// Fails when the storage cannot be read or a file is damaged or newer.
+    pub fn load(&self) -> Result<Index, IndexError> {
+        if let Some(legacy) = self.legacy()? {
+            return Ok(legacy);
+        }
+        let mut backups = Vec::new();
+        for db in self.current_summary()?.databases.keys() {
+            backups.extend(self.read_database(db)?);
+        }
+        sort_records(&mut backups);
+        Ok(Index {
+            schema_version: SCHEMA_VERSION,
+            server: self.server.clone(),
+            backups,
+        })
+    }
+
+    pub(super) fn lock(&self) -> Result<crate::storage::StorageLock, IndexError> {
+        Ok(self
+            .storage
+            .lock(&format!("{}index", layout::server_prefix(&self.server)))?)
+    }
+
+    pub(super) fn write_summary(&self, summary: &Summary) -> Result<(), IndexError> {
+        let mut bytes = serde_json::to_vec(summary).expect("summary serializes");
+        bytes.push(b'\n');
+        self.storage.put_bytes(&self.summary_key(), &bytes)?;
+        Ok(())
+    }
+
+    /// Writes one partition's file (one record per line), or removes it when it has none.
+    pub(super) fn write_partition(
+        &self,
+        database: &str,
+        partition: &str,
+        records: &[BackupRecord],
+    ) -> Result<(), IndexError> {
+        let key = self.partition_key(database, partition);
+        if records.is_empty() {
+            self.storage.delete(&key)?;
+            return Ok(());
+        }
+        let mut out = Vec::with_capacity(records.len() * 800);
+        out.extend_from_slice(
+            format!(
+                "{{\"schema_version\":{INDEX_SCHEMA_VERSION},\"server\":{},\"database\":{},\"partition\":{},\"backups\":[\n",
+                serde_json::to_string(&self.server).expect("string serializes"),
+                serde_json::to_string(database).expect("string serializes"),
+                serde_json::to_string(partition).expect("string serializes"),
+            )
+            .as_bytes(),
+        );
+        for (i, r) in records.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b",\n");
+            }
+            serde_json::to_writer(&mut out, r).expect("record serializes");
+        }
+        out.extend_from_slice(b"\n]}\n");
+        self.storage.put_bytes(&key, &out)?;
+        Ok(())
+    }
+
+    /// Writes every record of a server in the current layout (for migration and rebuild):
+    /// one file per database and partition, then the summary and the stub.
+    pub(super) fn write_all(&self, records: Vec<BackupRecord>) -> Result<usize, IndexError> {
+        let mut files: BTreeMap<(String, String), Vec<BackupRecord>> = BTreeMap::new();
+        let total = records.len();
+        for r in records {
+            files
+                .entry((r.database.clone(), partition_of(r.started_at)))
+                .or_default()
+                .push(r);
+        }
+        let mut by_db: BTreeMap<String, Vec<BackupRecord>> = BTreeMap::new();
+        for ((db, p), mut rs) in files {
+            sort_records(&mut rs);
+            self.write_partition(&db, &p, &rs)?;
+            by_db.entry(db).or_default().extend(rs);
+        }
+        let mut summary = empty_summary(&self.server);
+        for (db, rs) in by_db {
+            summary.databases.insert(db, DatabaseSummary::of(&rs));
+        }
+        self.write_summary(&summary)?;
+        self.write_stub()?;
+        Ok(total)
+    }
+
+    /// Moves a legacy index to the current layout (under the lock): its records written anew
+    /// (files of databases or months it does not hold are removed: it is the truth), the old
+    /// file kept as `index.json.bak-<time>` and the stub in its place. Writes the stub where
+    /// there is none.
+    fn migrate(&self) -> Result<(), IndexError> {
+        let Some(legacy) = self.legacy()? else {
+            if self.storage.stat(&self.legacy_key())?.is_none() {
+                self.write_stub()?;
+            }
+            return Ok(());
+        };
+        let keep: BTreeSet<String> = legacy
+            .backups
+            .iter()
+            .map(|r| self.partition_key(&r.database, &partition_of(r.started_at)))
+            .collect();
+        for key in self.index_files(&layout::database_index_prefix(&self.server))? {
+            if !keep.contains(&key) {
+                self.storage.delete(&key)?;
+            }
+        }
+        let key = self.legacy_key();
+        if let Some(old) = self.storage.get_bytes(&key)? {
+            let kept = format!("{key}.bak-{}", Utc::now().format("%Y%m%dT%H%M%SZ"));
+            self.storage.put_bytes(&kept, &old)?;
+        }
+        self.write_all(legacy.backups)?;
+        Ok(())
+    }
+
+    /// Changes the records of the partitions in `scope` with `change`, which gets them all (in
+    /// one list, oldest first) and may add, change or remove records; a record it adds outside
+    /// the scope joins its own partition. Under the storage's lock: the summary marks the
+    /// databases dirty first, only their touched files are rewritten, then the summary is
+    /// brought up to date (incrementally; from the database's files when that cannot be done)
+    /// and written clean.
+    ///
+    /// Fails, writing nothing, when an index file cannot be read or is damaged; fails when one
+    /// cannot be written (a summary left dirty is recomputed by its readers).
+    pub fn update(
+        &self,
+        scope: &Scope,
+        change: impl FnOnce(&mut Vec<BackupRecord>),
+    ) -> Result<(), IndexError> {
+        let _lock = self.lock()?;
+        self.migrate()?;
+        let mut summary = self.current_summary()?;
+        let mut before: BTreeMap<(String, String), Vec<BackupRecord>> = BTreeMap::new();
+        for (db, parts) in scope {
+            for p in parts {
+                before.insert((db.clone(), p.clone()), self.read_partition(db, p)?);
+            }
+        }
+        let mut records: Vec<BackupRecord> = before.values().flatten().cloned().collect();
+        change(&mut records);
+        let mut after: BTreeMap<(String, String), Vec<BackupRecord>> =
+            before.keys().map(|k| (k.clone(), Vec::new())).collect();
+        for r in records {
+            after
+                .entry((r.database.clone(), partition_of(r.started_at)))
+                .or_default()
+                .push(r);
+        }
+        // Records moved into a partition outside the scope join what it holds.
+        let outside: Vec<(String, String)> = after
+            .keys()
+            .filter(|k| !before.contains_key(*k))
+            .cloned()
+            .collect();
+        for k in outside {
+            let existing = self.read_partition(&k.0, &k.1)?;
+            let mut merged = existing.clone();
+            if let Some(moved) = after.get_mut(&k) {
+                upsert_all(&mut merged, std::mem::take(moved));
+                *moved = merged;
+            }
+            before.insert(k, existing);
+        }
+        let databases: BTreeSet<String> = after.keys().map(|(db, _)| db.clone()).collect();
+        for db in &databases {
+            summary.databases.entry(db.clone()).or_default().dirty = true;
+        }
+        self.write_summary(&summary)?;
+        for ((db, p), rs) in after.iter_mut() {
+            sort_records(rs);
+            if before.get(&(db.clone(), p.clone())) != Some(rs) {
+                self.write_partition(db, p, rs)?;
+            }
+        }
+        for db in databases {
+            let entry = summary.databases.entry(db.clone()).or_default();
+            let mut old: Vec<BackupRecord> = Vec::new();
+            let mut new: Vec<BackupRecord> = Vec::new();
+            for ((d, p), rs) in &after {
+                if d != &db {
+                    continue;
+                }
+                old.extend(
+                    before
+                        .get(&(d.clone(), p.clone()))
+                        .into_iter()
+                        .flatten()
+                        .cloned(),
+                );
+                new.extend(rs.iter().cloned());
+                entry.set_partition(p, rs);
+            }
+            entry.dirty = false;
+            if !entry.apply(&old, &new) {
+                *entry = DatabaseSummary::of(&self.read_database(&db)?);
+            }
+            if entry.partitions.is_empty() {
+                summary.databases.remove(&db);
+            }
+        }
+        summary.schema_version = INDEX_SCHEMA_VERSION;
+        summary.server = self.server.clone();
+        self.write_summary(&summary)
+    }
+
+    /// Adds or replaces `records` (by id and storage), each in its database's partition.
+    ///
+    /// Fails as [`IndexStore::update`] does.
+    pub fn upsert(&self, records: &[BackupRecord]) -> Result<(), IndexError> {
+        let scope = scope_of(records);
+        self.update(&scope, |all| upsert_all(all, records.to_vec()))
+    }
+
+    /// Writes the manifest of a successful record beside its object.
+    pub fn write_manifest(&self, record: &BackupRecord) -> Result<(), IndexError> {
+        if let Some(key) = &record.manifest_key {
+            let mut bytes = serde_json::to_vec_pretty(record).expect("record serializes");
+            bytes.push(b'\n');
+            self.storage.put_bytes(key, &bytes)?;
+        }
+        Ok(())
+    }
+}
+
+/// The partitions that hold `records` (or would).
+pub fn scope_of<'r>(records: impl IntoIterator<Item = &'r BackupRecord>) -> Scope {
+    let mut scope = Scope::new();
+    for r in records {
+        scope
+            .entry(r.database.clone())
+            .or_default()
+            .insert(partition_of(r.started_at));
+    }
+    scope
+}
+
+/// Whether `key` is a current index file (`….json`; not a `.bak-` copy, not a hidden file).
+pub(super) fn is_index_file(key: &str) -> bool {
+    let name = key.rsplit('/').next().unwrap_or("");
+    name.ends_with(".json") && !name.starts_with('.')
+}
+
+pub(super) fn empty_summary(server: &str) -> Summary {
+    Summary {
+        schema_version: INDEX_SCHEMA_VERSION,
+        server: server.to_string(),
+        databases: BTreeMap::new(),
+    }
+}
+
+/// The summary of `records` (a legacy index read as is).
+fn summarize(server: &str, records: &[BackupRecord]) -> Summary {
+    let mut by_db: BTreeMap<&str, Vec<BackupRecord>> = BTreeMap::new();
+    for r in records {
+        by_db.entry(&r.database).or_default().push(r.clone());
+    }
+    let mut summary = empty_summary(server);
+    for (db, rs) in by_db {
+        summary
+            .databases
+            .insert(db.to_string(), DatabaseSummary::of(&rs));
+    }
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{Status, Verification};
+    use crate::storage::memory::MemoryStorage;
+
+    fn record(id: &str, db: &str, status: Status) -> BackupRecord {
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 28, 2, 30, 0).unwrap();
+        BackupRecord::sample(id, db, "daily", "mem", status, at)
+    }
+
+    fn ids(store: &IndexStore) -> Vec<String> {
+        store
+            .load()
+            .unwrap()
+            .backups
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
+    }
+
+    #[test]
+    fn missing_index_is_empty_and_updates_land() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        assert!(store.load().unwrap().backups.is_empty());
+        store
+            .upsert(&[record("a", "shop", Status::Success)])
+            .unwrap();
+        store
+            .upsert(&[record("b", "shop", Status::Failed)])
+            .unwrap();
+        store
+            .upsert(&[record("c", "crm", Status::Success)])
+            .unwrap();
+        assert_eq!(ids(&store), ["a", "b", "c"]);
+        assert!(s
+            .get_bytes("main/index/db/shop/2026-11.json")
+            .unwrap()
+            .is_some());
+        assert!(s
+            .get_bytes("main/index/db/crm/2026-11.json")
+            .unwrap()
+            .is_some());
+        let summary = store.summary().unwrap();
+        assert_eq!(summary.databases["shop"].records, 2);
+        assert!(!summary.databases["shop"].dirty);
+        let daily = &summary.databases["shop"].types["daily"];
+        assert_eq!(daily.last_run[0].id, "b");
+        assert_eq!(daily.last_success.as_ref().unwrap().id, "a");
+    }
+
+    /// One database's damaged file fails updates of that database, names the fix, and leaves
+    /// the file as it was; other databases are not affected.
+    #[test]
+    fn damaged_index_is_reported_and_left_alone() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        store
+            .upsert(&[record("a", "shop", Status::Success)])
+            .unwrap();
+        let damaged = b"{\"schema_version\": 2, \"backups\": [tru";
+        s.put_bytes("main/index/db/shop/2026-11.json", damaged)
+            .unwrap();
+        let e = store
+            .upsert(&[record("b", "shop", Status::Success)])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("damaged") && e.contains("index rebuild"), "{e}");
+        assert!(e.contains("main/index/db/shop/2026-11.json"), "{e}");
+        assert_eq!(
+            s.get_bytes("main/index/db/shop/2026-11.json")
+                .unwrap()
+                .unwrap(),
+            damaged
+        );
+        store
+            .upsert(&[record("c", "crm", Status::Success)])
+            .unwrap();
+        assert_eq!(store.read_database("crm").unwrap()[0].id, "c");
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        for key in ["main/index.json", "main/index/summary.json"] {
+            let s = MemoryStorage::new("mem");
+            s.put_bytes(key, b"{\"schema_version\": 99}").unwrap();
+            let e = IndexStore::new(&s, "main").load().unwrap_err().to_string();
+            assert!(e.contains("upgrade sqlguard"), "{key}: {e}");
+        }
+    }
+
+    /// A legacy (schema 1) index is read as it is, and moved to the current layout by the
+    /// first update, which keeps the old file beside it.
+    #[test]
+    fn legacy_index_is_read_then_migrated_on_first_write() {
+        let s = MemoryStorage::new("mem");
+        let mut legacy = Index::empty("main");
+        legacy.upsert(record("a", "shop", Status::Success));
+        legacy.upsert(record("b", "crm", Status::Failed));
+        s.put_bytes("main/index.json", &serde_json::to_vec(&legacy).unwrap())
+            .unwrap();
+        let store = IndexStore::new(&s, "main");
+        assert_eq!(ids(&store), ["a", "b"]);
+        assert_eq!(store.database("shop").unwrap()[0].id, "a");
+        let (summary, records) = store.snapshot().unwrap();
+        assert_eq!(summary.databases.len(), 2);
+        assert_eq!(records.unwrap().len(), 2);
+        store
+            .upsert(&[record("c", "shop", Status::Success)])
+            .unwrap();
+        assert_eq!(ids(&store), ["a", "b", "c"]);
+        let kept = s
+            .keys()
+            .into_iter()
+            .find(|k| k.starts_with("main/index.json.bak-"))
+            .expect("the legacy index is kept");
+        let kept: Index = serde_json::from_slice(&s.get_bytes(&kept).unwrap().unwrap()).unwrap();
+        assert_eq!(kept, legacy);
+        assert_eq!(store.read_database("crm").unwrap()[0].id, "b");
+        assert!(store.snapshot().unwrap().1.is_none());
+        // What an older binary reads there now: a newer schema, which it refuses.
+        let stub = s.get_bytes("main/index.json").unwrap().unwrap();
+        let probe: VersionProbe = serde_json::from_slice(&stub).unwrap();
+        assert_eq!(probe.schema_version, INDEX_SCHEMA_VERSION);
+        assert!(serde_json::from_slice::<Index>(&stub).is_err());
+        // An older binary that wrote a schema 1 index since is the truth again.
+        let mut again = Index::empty("main");
+        again.upsert(record("x", "shop", Status::Success));
+        s.put_bytes("main/index.json", &serde_json::to_vec(&again).unwrap())
+            .unwrap();
+        assert_eq!(ids(&store), ["x"]);
+        store
+            .upsert(&[record("y", "shop", Status::Success)])
+            .unwrap();
+        assert_eq!(ids(&store), ["x", "y"]);
+        assert!(store.read_database("crm").unwrap().is_empty());
+    }
+
+    /// The summary is a cache: a dirty entry (an update was cut short) and a missing or
+    /// damaged summary are recomputed from the database files.
+    #[test]
+    fn summary_is_recomputed_when_dirty_missing_or_damaged() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        store
+            .upsert(&[
+                record("a", "shop", Status::Success),
+                record("b", "crm", Status::Success),
+            ])
+            .unwrap();
+        let good = store.summary().unwrap();
+        // An update that stopped after marking the summary dirty and writing the file.
+        let mut dirty = good.clone();
+        dirty.databases.get_mut("shop").unwrap().dirty = true;
+        s.put_bytes(
+            "main/index/summary.json",
+            &serde_json::to_vec(&dirty).unwrap(),
+        )
+        .unwrap();
+        let mut shop = store.read_database("shop").unwrap();
+        shop.push(record("z", "shop", Status::Failed));
+        store.write_partition("shop", "2026-11", &shop).unwrap();
+        let read = store.summary().unwrap();
+        assert_eq!(read.databases["shop"].records, 2);
+        assert!(!read.databases["shop"].dirty);
+        for bytes in [None, Some(&b"{ damaged"[..])] {
+            match bytes {
+                None => s.delete("main/index/summary.json").unwrap(),
+                Some(b) => s.put_bytes("main/index/summary.json", b).unwrap(),
+            }
+            let again = store.summary().unwrap();
+            assert_eq!(again.databases["shop"].records, 2);
+            assert_eq!(again.databases["crm"], good.databases["crm"]);
+        }
+    }
+
+    /// The incrementally kept summary always equals the summary of every record, through
+    /// additions, verifications, removals (of named and unnamed copies) and moves, across
+    /// months and storages.
+    #[test]
+    fn the_kept_summary_equals_the_summary_of_all_records() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        let mut rng = fastrand::Rng::with_seed(7);
+        let base = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 9, 1, 0, 0, 0).unwrap();
+        let mut n = 0;
+        for round in 0..300 {
+            let all = store.load().unwrap().backups;
+            match rng.u8(..10) {
+                0..=4 => {
+                    n += 1;
+                    let status = if rng.u8(..4) == 0 {
+                        Status::Failed
+                    } else {
+                        Status::Success
+                    };
+                    let mut r = BackupRecord::sample(
+                        &format!("r{n:04}"),
+                        ["shop", "crm"][rng.usize(..2)],
+                        ["daily", "hourly"][rng.usize(..2)],
+                        ["mem", "s3"][rng.usize(..2)],
+                        status,
+                        base + chrono::Duration::hours(rng.i64(0..24 * 90)),
+                    );
+                    r.compressed_bytes = rng.u64(1..1000);
+                    store.upsert(&[r]).unwrap();
+                }
+                5..=6 if !all.is_empty() => {
+                    let mut r = all[rng.usize(..all.len())].clone();
+                    r.verification = Some(Verification {
+                        verified_at: base + chrono::Duration::hours(24 * 100 + round),
+                        ok: rng.bool(),
+                        restore_tested: rng.bool(),
+                        error: None,
+                    });
+                    store.upsert(&[r]).unwrap();
+                }
+                7..=8 if !all.is_empty() => {
+                    let gone = all[rng.usize(..all.len())].clone();
+                    store
+                        .update(&scope_of([&gone]), |rs| {
+                            rs.retain(|r| !(r.id == gone.id && r.storage == gone.storage))
+                        })
+                        .unwrap();
+                }
+                _ if !all.is_empty() => {
+                    // A record moved to another month (its start corrected).
+                    let old = all[rng.usize(..all.len())].clone();
+                    let mut moved = old.clone();
+                    moved.started_at = base + chrono::Duration::hours(rng.i64(0..24 * 90));
+                    store
+                        .update(&scope_of([&old]), |rs| {
+                            rs.retain(|r| !(r.id == old.id && r.storage == old.storage));
+                            rs.push(moved);
+                        })
+                        .unwrap();
+                }
+                _ => {}
+            }
+            let kept = store.summary().unwrap();
+            let all = store.load().unwrap().backups;
+            let mut by_db: BTreeMap<String, Vec<BackupRecord>> = BTreeMap::new();
+            for r in all {
+                by_db.entry(r.database.clone()).or_default().push(r);
+            }
+            let fresh: BTreeMap<String, DatabaseSummary> = by_db
+                .iter()
+                .map(|(db, rs)| (db.clone(), DatabaseSummary::of(rs)))
+                .collect();
+            assert_eq!(kept.databases, fresh, "round {round}");
+        }
+    }
+}
