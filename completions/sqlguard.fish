@@ -121,7 +121,7 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand prune" -l server -d 'O
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand prune" -l storage -d 'Only this storage' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand prune" -l wait -d 'When another prune of the same server is running, wait up to this long instead of exiting 3' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand prune" -s c -l config -d 'YAML config file [env: SQLGUARD_CONFIG]' -r -F
-complete -c sqlguard -n "__fish_sqlguard_using_subcommand prune" -s n -l dry-run -d 'Show the plan, with a reason for every entry, and change nothing'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand prune" -s n -l dry-run -d 'Show the plan, with a reason for every removal (every entry with -v or --json), and change nothing'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand prune" -l json -d 'Print the result as a versioned JSON document on stdout'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand prune" -s q -l quiet -d 'Log only errors'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand prune" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'

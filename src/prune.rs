@@ -69,28 +69,42 @@ pub struct Unrecorded {
     pub modified: Option<DateTime<Utc>>,
 }
 
-/// What a prune did.
+/// What a prune did. Its entries went to the caller's sink, one database at a time (so that
+/// memory holds one database's records however long the history); the outcome counts them.
 #[derive(Debug, Default, Serialize)]
 pub struct PruneOutcome {
     pub dry_run: bool,
-    pub entries: Vec<PruneEntry>,
     pub orphans: Vec<OrphanEntry>,
     /// Objects under a server's prefix that no record owns (left in place).
     pub unrecorded: Vec<Unrecorded>,
     /// Storages or indexes that could not be pruned, one message each.
     pub errors: Vec<String>,
     pub interrupted: bool,
+    /// Entries removed (in a dry run: to be removed), and their stored bytes.
+    pub removed_entries: usize,
+    pub removed_bytes: u64,
+    pub kept_entries: usize,
+    /// Planned removals that failed (each entry says why).
+    pub failed_entries: usize,
 }
 
 impl PruneOutcome {
     /// Removed (or, in a dry run, to be removed) entries and their stored bytes.
     pub fn removed(&self) -> (usize, u64) {
-        self.entries
-            .iter()
-            .filter(|e| e.decision == Decision::Remove && (e.done || self.dry_run))
-            .fold((0, 0u64), |(n, b), e| {
-                (n + 1, b.saturating_add(e.record.compressed_bytes))
-            })
+        (self.removed_entries, self.removed_bytes)
+    }
+
+    /// Counts one entry.
+    fn count(&mut self, e: &PruneEntry) {
+        match e.decision {
+            Decision::Keep => self.kept_entries += 1,
+            Decision::Remove if e.prune_error.is_some() => self.failed_entries += 1,
+            Decision::Remove if e.done || self.dry_run => {
+                self.removed_entries += 1;
+                self.removed_bytes = self.removed_bytes.saturating_add(e.record.compressed_bytes);
+            }
+            Decision::Remove => {}
+        }
     }
 
     /// Removed entries, removed bytes and removed orphans, for the run's metrics.
@@ -107,18 +121,23 @@ impl PruneOutcome {
     pub fn all_ok(&self) -> bool {
         self.errors.is_empty()
             && !self.interrupted
-            && self.entries.iter().all(|e| e.prune_error.is_none())
+            && self.failed_entries == 0
             && self.orphans.iter().all(|o| o.error.is_none())
     }
 }
 
-/// Plans and (unless `dry_run`) applies retention on every selected storage and server.
+/// Where a prune's entries go, as each database is done.
+pub type Sink<'s> = &'s mut dyn FnMut(PruneEntry);
+
+/// Plans and (unless `dry_run`) applies retention on every selected storage and server, giving
+/// every entry to `sink`.
 ///
 /// Fails only for unknown names in the request; storage and index failures are in the outcome.
 pub fn run(
     session: &crate::session::Session,
     req: &PruneRequest,
     now: DateTime<Utc>,
+    sink: Sink,
 ) -> Result<PruneOutcome, Unknown> {
     let (settings, ui, cancel) = (&session.settings, &session.ui, session.cancel.as_ref());
     if let Some(t) = &req.backup_type {
@@ -165,6 +184,7 @@ pub fn run(
                 ui,
                 cancel,
                 &mut out,
+                sink,
             );
             clean_orphans(
                 storage.as_ref(),
@@ -181,7 +201,7 @@ pub fn run(
 
 /// Plans and applies retention for one server's index on one storage, one database at a time
 /// (retention never looks across databases), so memory holds one database's records and each
-/// index write rewrites one database's file.
+/// index write rewrites only the months a batch touches.
 #[allow(clippy::too_many_arguments)]
 fn prune_index(
     settings: &Settings,
@@ -192,6 +212,7 @@ fn prune_index(
     ui: &Ui,
     cancel: &AtomicBool,
     out: &mut PruneOutcome,
+    sink: Sink,
 ) {
     let store = IndexStore::new(storage, server);
     let (summary, mut legacy) = match store.snapshot() {
@@ -276,7 +297,10 @@ fn prune_index(
                 out,
             );
         }
-        out.entries.extend(entries);
+        for e in entries {
+            out.count(&e);
+            sink(e);
+        }
     }
     find_unrecorded(storage, server, &owned, ui, out);
 }

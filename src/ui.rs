@@ -51,6 +51,11 @@ impl Ui {
         }
     }
 
+    /// Whether `-v` was given (debug lines, and more detail in tables).
+    pub fn verbose(&self) -> bool {
+        self.level == Level::Debug
+    }
+
     /// Whether colour may be used on stdout (a terminal, and no `NO_COLOR`).
     pub fn color(&self) -> bool {
         self.color

@@ -49,7 +49,7 @@ pub struct BackupReport<'a> {
     pub excluded: &'a [crate::backup::ExcludedDatabase],
     /// The prune that followed, when `prune_after_backup` is set.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub prune: Option<&'a crate::prune::PruneOutcome>,
+    pub prune: Option<super::render::PruneCollected<'a>>,
 }
 
 /// Runs the backup and prints one row per database and storage.
@@ -70,7 +70,9 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             ..Default::default()
         };
         let _prune_locks = ctx.lock_jobs(&args.server, "prune", None, args.wait)?;
-        Some(crate::prune::run(ctx, &req, chrono::Utc::now())?)
+        let mut entries = Vec::new();
+        let outcome = crate::prune::run(ctx, &req, chrono::Utc::now(), &mut |e| entries.push(e))?;
+        Some((outcome, entries))
     } else {
         None
     };
@@ -83,7 +85,9 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             backups: &outcome.records,
             errors: &outcome.errors,
             excluded: &outcome.excluded,
-            prune: pruned.as_ref(),
+            prune: pruned
+                .as_ref()
+                .map(|(outcome, entries)| super::render::PruneCollected { entries, outcome }),
         })?;
     } else {
         if !outcome.records.is_empty() {
@@ -123,14 +127,16 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             }
             Printer::line(&t.to_string())?;
         }
-        if let Some(p) = &pruned {
-            super::render::prune(p, ctx)?;
+        if let Some((outcome, entries)) = &pruned {
+            let mut t = super::render::PruneTable::new(ctx.ui.verbose());
+            t.add_all(entries);
+            t.print(outcome, ctx)?;
         }
     }
     let backed_up = Outcome::of(outcome.all_ok(), outcome.interrupted);
     let mut runs = vec![run.summary(backed_up, &args.server)];
     let mut result = backed_up;
-    if let Some(p) = &pruned {
+    if let Some((p, _)) = &pruned {
         let pruned = Outcome::of(p.all_ok(), p.interrupted);
         let mut summary = run.summary(pruned, &args.server);
         summary.command = "prune";

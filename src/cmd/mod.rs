@@ -94,10 +94,15 @@ impl Printer {
         out.flush()
     }
 
-    /// Writes `value` as pretty JSON.
+    /// Writes `value` as pretty JSON, streamed (a 100,000-record list is never held as text).
     pub fn json<T: Serialize>(value: &T) -> std::io::Result<()> {
-        let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
-        Self::line(&text)
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        serde_json::to_writer_pretty(&mut out, value).map_err(|e| match e.io_error_kind() {
+            Some(kind) => std::io::Error::new(kind, e),
+            None => std::io::Error::other(e),
+        })?;
+        out.write_all(b"\n")?;
+        out.flush()
     }
 }
 

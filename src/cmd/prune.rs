@@ -11,7 +11,8 @@ use crate::run::Run;
 /// Apply retention: delete what the policy no longer keeps (exact keys the index owns only).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Show the plan, with a reason for every entry, and change nothing
+    /// Show the plan, with a reason for every removal (every entry with -v or --json), and
+    /// change nothing
     #[arg(long, short = 'n')]
     pub dry_run: bool,
     /// Only remove backups of this type (every type still counts for the newest-backup floor)
@@ -44,8 +45,17 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         ctx.lock_jobs(&args.server, "prune", None, args.wait)?
     };
     let run = Run::start("prune", None);
-    let outcome = prune::run(ctx, &req, Utc::now())?;
-    super::render::prune(&outcome, ctx)?;
+    let outcome = if ctx.json {
+        let mut doc = super::render::PruneJson::start()?;
+        let outcome = prune::run(ctx, &req, Utc::now(), &mut |e| doc.entry(&e))?;
+        doc.finish(&outcome)?;
+        outcome
+    } else {
+        let mut t = super::render::PruneTable::new(ctx.ui.verbose());
+        let outcome = prune::run(ctx, &req, Utc::now(), &mut |e| t.add(e))?;
+        t.print(&outcome, ctx)?;
+        outcome
+    };
     let result = Outcome::of(outcome.all_ok(), outcome.interrupted);
     if args.dry_run {
         return Ok(result.into());

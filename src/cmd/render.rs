@@ -7,49 +7,155 @@ use serde::Serialize;
 use super::{table, Context, Printer};
 use crate::duration::compact;
 use crate::error::Error;
-use crate::prune::PruneOutcome;
+use std::io::Write;
+
+use crate::prune::{PruneEntry, PruneOutcome};
 use crate::retention::Decision;
 use crate::ui::human_bytes;
 
-/// The JSON document of `prune`.
-#[derive(Debug, Serialize)]
-pub struct PruneReport<'a> {
-    pub schema_version: u32,
-    #[serde(flatten)]
-    pub outcome: &'a PruneOutcome,
-    pub removed_entries: usize,
-    pub removed_bytes: u64,
-    pub kept_entries: usize,
+/// The most rows a prune table lists one by one; beyond that it shows one row per database and
+/// type (every entry is in `--json`).
+const MAX_ROWS: usize = 100;
+
+/// The JSON document of `prune`, streamed: the header first, each entry as its database is done,
+/// the outcome's fields last (`{schema_version, entries: [...], dry_run, orphans, unrecorded,
+/// errors, interrupted, removed_entries, removed_bytes, kept_entries, failed_entries}`).
+#[derive(Debug)]
+pub struct PruneJson {
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    entries: usize,
+    error: Option<std::io::Error>,
 }
 
-/// Prints the outcome as a table (every decision) or JSON.
-pub fn prune(outcome: &PruneOutcome, ctx: &Context) -> Result<(), Error> {
-    let (removed, bytes) = outcome.removed();
-    let kept = outcome
-        .entries
-        .iter()
-        .filter(|e| e.decision == Decision::Keep)
-        .count();
-    if ctx.json {
-        Printer::json(&PruneReport {
-            schema_version: crate::index::SCHEMA_VERSION,
-            outcome,
-            removed_entries: removed,
-            removed_bytes: bytes,
-            kept_entries: kept,
-        })?;
-        return Ok(());
+/// `text` with every line after the first indented by `n` spaces.
+fn indent(text: &str, n: usize) -> String {
+    text.replace('\n', &format!("\n{}", " ".repeat(n)))
+}
+
+impl PruneJson {
+    /// Starts the document on stdout.
+    pub fn start() -> Result<PruneJson, Error> {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        write!(
+            out,
+            "{{\n  \"schema_version\": {},\n  \"entries\": [",
+            crate::index::SCHEMA_VERSION
+        )?;
+        Ok(PruneJson {
+            out,
+            entries: 0,
+            error: None,
+        })
     }
-    let now = Utc::now();
-    if !outcome.entries.is_empty() {
-        let mut t = table(
-            &[
-                "STORAGE", "SERVER", "DATABASE", "TYPE", "ID", "STATUS", "AGE", "SIZE", "DECISION",
-                "REASON",
-            ],
-            ctx.ui.color(),
-        );
-        for e in &outcome.entries {
+
+    /// Writes one entry (a write error is kept for [`PruneJson::finish`]).
+    pub fn entry(&mut self, e: &PruneEntry) {
+        if self.error.is_some() {
+            return;
+        }
+        // One entry per line: 100,000 of them stay quick to write and to grep.
+        let sep: &[u8] = if self.entries == 0 {
+            b"\n    "
+        } else {
+            b",\n    "
+        };
+        self.entries += 1;
+        let written = self
+            .out
+            .write_all(sep)
+            .and_then(|()| serde_json::to_writer(&mut self.out, e).map_err(std::io::Error::other));
+        if let Err(err) = written {
+            self.error = Some(err);
+        }
+    }
+
+    /// Ends the document with the outcome's fields.
+    pub fn finish(mut self, outcome: &PruneOutcome) -> Result<(), Error> {
+        if let Some(e) = self.error.take() {
+            return Err(e.into());
+        }
+        write!(self.out, "{}]", if self.entries > 0 { "\n  " } else { "" })?;
+        let fields = serde_json::to_value(outcome).expect("the outcome serializes");
+        for (k, v) in fields.as_object().into_iter().flatten() {
+            let text = serde_json::to_string_pretty(v).expect("values serialize");
+            write!(
+                self.out,
+                ",\n  {}: {}",
+                serde_json::Value::from(k.as_str()),
+                indent(&text, 2)
+            )?;
+        }
+        self.out.write_all(b"\n}\n")?;
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+/// The table of a prune: its removals and failures one by one (keeps only with `verbose`), or
+/// one row per storage, server, database and type when they are more than [`MAX_ROWS`].
+#[derive(Debug, Default)]
+pub struct PruneTable {
+    verbose: bool,
+    rows: Vec<PruneEntry>,
+    overflow: bool,
+    failures: Vec<PruneEntry>,
+    /// By storage, server, database and type: removals, their bytes, and keeps.
+    groups: std::collections::BTreeMap<[String; 4], (usize, u64, usize)>,
+}
+
+impl PruneTable {
+    pub fn new(verbose: bool) -> PruneTable {
+        PruneTable {
+            verbose,
+            ..Default::default()
+        }
+    }
+
+    /// Takes one entry.
+    pub fn add(&mut self, e: PruneEntry) {
+        let r = &e.record;
+        let g = self
+            .groups
+            .entry([
+                r.storage.clone(),
+                r.server.clone(),
+                r.database.clone(),
+                r.backup_type.clone(),
+            ])
+            .or_default();
+        match e.decision {
+            Decision::Remove => {
+                g.0 += 1;
+                g.1 = g.1.saturating_add(r.compressed_bytes);
+            }
+            Decision::Keep => g.2 += 1,
+        }
+        if e.prune_error.is_some() {
+            self.failures.push(e.clone());
+        }
+        if e.decision == Decision::Remove || self.verbose {
+            if self.rows.len() < MAX_ROWS {
+                self.rows.push(e);
+            } else {
+                self.overflow = true;
+                self.rows.clear();
+                self.rows.shrink_to_fit();
+            }
+        }
+    }
+
+    /// Takes every entry of a prune that collected them.
+    pub fn add_all(&mut self, entries: &[PruneEntry]) {
+        for e in entries {
+            self.add(e.clone());
+        }
+    }
+
+    /// Prints the table, the orphans, what no index owns, and the totals.
+    pub fn print(&self, outcome: &PruneOutcome, ctx: &Context) -> Result<(), Error> {
+        let now = Utc::now();
+        let (removed, bytes) = outcome.removed();
+        let entry_row = |e: &PruneEntry| {
             let r = &e.record;
             let decision = match (e.decision, e.done, &e.prune_error) {
                 (Decision::Keep, _, _) => "keep",
@@ -57,7 +163,7 @@ pub fn prune(outcome: &PruneOutcome, ctx: &Context) -> Result<(), Error> {
                 (Decision::Remove, true, _) => "removed",
                 (Decision::Remove, false, _) => "remove",
             };
-            t.add_row(vec![
+            vec![
                 r.storage.clone(),
                 r.server.clone(),
                 r.database.clone(),
@@ -68,44 +174,98 @@ pub fn prune(outcome: &PruneOutcome, ctx: &Context) -> Result<(), Error> {
                 human_bytes(r.compressed_bytes),
                 decision.to_string(),
                 e.prune_error.clone().unwrap_or_else(|| e.reason.clone()),
-            ]);
-        }
-        Printer::line(&t.to_string())?;
-    }
-    for o in &outcome.orphans {
-        Printer::line(&format!(
-            "orphan {} on '{}': {} ({}){}",
-            o.orphan.kind,
-            o.storage,
-            o.orphan.key,
-            human_bytes(o.orphan.size),
-            if o.done {
-                " removed"
-            } else if outcome.dry_run {
-                " would be removed"
-            } else {
-                ""
+            ]
+        };
+        let header = [
+            "STORAGE", "SERVER", "DATABASE", "TYPE", "ID", "STATUS", "AGE", "SIZE", "DECISION",
+            "REASON",
+        ];
+        if !self.overflow && !self.rows.is_empty() {
+            let mut t = table(&header, ctx.ui.color());
+            for e in &self.rows {
+                t.add_row(entry_row(e));
             }
-        ))?;
-    }
-    for u in &outcome.unrecorded {
+            Printer::line(&t.to_string())?;
+        } else if self.overflow {
+            let mut t = table(
+                &[
+                    "STORAGE", "SERVER", "DATABASE", "TYPE", "REMOVE", "SIZE", "KEEP",
+                ],
+                ctx.ui.color(),
+            );
+            for ([storage, server, db, ty], (rm, b, keep)) in &self.groups {
+                t.add_row(vec![
+                    storage.clone(),
+                    server.clone(),
+                    db.clone(),
+                    ty.clone(),
+                    rm.to_string(),
+                    human_bytes(*b),
+                    keep.to_string(),
+                ]);
+            }
+            Printer::line(&t.to_string())?;
+            if !self.failures.is_empty() {
+                let mut t = table(&header, ctx.ui.color());
+                for e in &self.failures {
+                    t.add_row(entry_row(e));
+                }
+                Printer::line(&t.to_string())?;
+            }
+            Printer::line(&format!(
+                "(more than {MAX_ROWS} entries: one row per database and type; `--json` lists each with its reason)"
+            ))?;
+        }
+        for o in &outcome.orphans {
+            Printer::line(&format!(
+                "orphan {} on '{}': {} ({}){}",
+                o.orphan.kind,
+                o.storage,
+                o.orphan.key,
+                human_bytes(o.orphan.size),
+                if o.done {
+                    " removed"
+                } else if outcome.dry_run {
+                    " would be removed"
+                } else {
+                    ""
+                }
+            ))?;
+        }
+        for u in &outcome.unrecorded {
+            Printer::line(&format!(
+                "not in the index on '{}': {} ({}); left in place, `sqlguard index rebuild` adopts it",
+                u.storage,
+                u.key,
+                human_bytes(u.size)
+            ))?;
+        }
         Printer::line(&format!(
-            "not in the index on '{}': {} ({}); left in place, `sqlguard index rebuild` adopts it",
-            u.storage,
-            u.key,
-            human_bytes(u.size)
+            "{}{removed} entries, {} freed; {} kept; {}{} orphans; {} not in the index",
+            if outcome.dry_run {
+                "dry run: would remove "
+            } else {
+                "removed "
+            },
+            human_bytes(bytes),
+            outcome.kept_entries,
+            if outcome.failed_entries > 0 {
+                format!("{} FAILED; ", outcome.failed_entries)
+            } else {
+                String::new()
+            },
+            outcome.orphans.len(),
+            outcome.unrecorded.len()
         ))?;
+        Ok(())
     }
-    Printer::line(&format!(
-        "{}{removed} entries, {} freed; {kept} kept; {} orphans; {} not in the index",
-        if outcome.dry_run {
-            "dry run: would remove "
-        } else {
-            "removed "
-        },
-        human_bytes(bytes),
-        outcome.orphans.len(),
-        outcome.unrecorded.len()
-    ))?;
-    Ok(())
+}
+
+/// A prune's outcome with every entry, for documents that embed it (`backup --json` with
+/// `prune_after_backup`).
+#[derive(Debug, Serialize)]
+pub struct PruneCollected<'a> {
+    pub entries: &'a [PruneEntry],
+    #[serde(flatten)]
+    pub outcome: &'a PruneOutcome,
 }

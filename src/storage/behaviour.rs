@@ -110,6 +110,27 @@ pub fn delete_removes(t: Subject) {
     assert!(s.stat(&t.k("db/daily/a.sql.zst")).unwrap().is_none());
 }
 
+/// `delete_many` removes every key given, present or not (more than one S3 batch of 1,000),
+/// and reports no failure; a key that leaves the root fails the whole request, deleting nothing.
+pub fn delete_many_removes_present_and_missing_keys(t: Subject) {
+    let s = t.storage.as_ref();
+    let keys: Vec<String> = (0..1003).map(|i| t.k(&format!("db/daily/{i:04}.sql"))).collect();
+    for k in keys.iter().step_by(100) {
+        s.put_bytes(k, b"x").unwrap();
+    }
+    let keep = t.k("db/daily/keep.sql");
+    s.put_bytes(&keep, b"k").unwrap();
+    let failed = s.delete_many(&keys).unwrap();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(s.list(&t.k("db/")).unwrap().len(), 1);
+    let mut bad = vec![keep.clone(), "../outside".to_string()];
+    assert!(s.delete_many(&bad).is_err());
+    assert!(s.stat(&keep).unwrap().is_some(), "a refused request deleted something");
+    bad.pop();
+    assert!(s.delete_many(&bad).unwrap().is_empty());
+    assert!(s.stat(&keep).unwrap().is_none());
+}
+
 /// A fresh uncommitted write is not an orphan yet; older than the cut-off it is, and removing
 /// it (twice) succeeds.
 pub fn orphans_are_only_old_leftovers(t: Subject) {
@@ -195,6 +216,7 @@ macro_rules! storage_behaviour_tests {
             missing_keys_are_not_errors_where_promised,
             listing_is_sorted_and_a_missing_prefix_is_empty,
             delete_removes,
+            delete_many_removes_present_and_missing_keys,
             orphans_are_only_old_leftovers,
             encoded_names_survive,
             keys_that_leave_the_root_are_refused,

@@ -194,9 +194,12 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// request); a missing key succeeds. Returns the keys that could not be deleted, each with
     /// its error.
     ///
-    /// Fails as a whole only when the request itself failed (then nothing is known to be
-    /// deleted).
+    /// Fails as a whole, deleting nothing, for a key that leaves the root; fails as a whole
+    /// when a request itself failed (then what it covered is not known to be deleted).
     fn delete_many(&self, keys: &[String]) -> Result<Vec<(String, StorageError)>, StorageError> {
+        for k in keys {
+            check_key(self.name(), k)?;
+        }
         Ok(keys
             .iter()
             .filter_map(|k| self.delete(k).err().map(|e| (k.clone(), e)))

@@ -21,6 +21,7 @@ struct PruneDoc {
     removed_entries: usize,
     removed_bytes: u64,
     kept_entries: usize,
+    failed_entries: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,6 +161,7 @@ fn exactly_the_planned_objects_go(place: Place) {
     assert_eq!(planned.len(), 2, "{:?}", plan.entries);
     assert_eq!(plan.removed_entries, 2);
     assert_eq!(plan.kept_entries, 3);
+    assert_eq!(plan.failed_entries, 0);
     assert!(planned
         .iter()
         .all(|e| e.reason.contains("beyond keep_last 2") && !e.done));
