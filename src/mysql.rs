@@ -497,41 +497,66 @@ pub fn server_info(
     })
 }
 
-/// Lists the server's databases with their estimated sizes, every schema byte-exactly.
-///
-/// information_schema compares names with a case-insensitive collation, so a `GROUP BY` or a
-/// join on the name would merge `shop` and `Shop` (both real with `lower_case_table_names=0`):
-/// schemas and sizes come from two tagged halves of one query, sizes grouped by the binary
-/// name, and are matched here byte for byte.
+/// Lists the server's databases, every schema byte-exactly, without sizes (see
+/// [`estimate_sizes`]): on a server with thousands of schemas, sizing them all reads every
+/// table's metadata (0.4 s for 1,500 schemas here) although a run backs up a few.
 pub fn list_databases(
     server: &ServerSettings,
     client: &ToolInfo,
     defaults: &DefaultsFile,
 ) -> Result<Vec<Database>, MysqlError> {
-    let sql = "SELECT 's', SCHEMA_NAME, 0 FROM information_schema.SCHEMATA \
-               UNION ALL \
-               SELECT 't', MIN(TABLE_SCHEMA), COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) \
-               FROM information_schema.TABLES GROUP BY BINARY TABLE_SCHEMA";
+    let sql = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA";
     let rows = query(server, client, defaults, "listing databases", sql)?;
-    let mut sizes: std::collections::HashMap<String, u64> = Default::default();
-    let mut names = Vec::new();
-    for r in rows.into_iter().filter(|r| r.len() == 3) {
-        match r[0].as_str() {
-            "s" => names.push(r[1].clone()),
-            _ => {
-                sizes.insert(r[1].clone(), r[2].parse().unwrap_or(0));
-            }
-        }
-    }
+    let mut names: Vec<String> = rows
+        .into_iter()
+        .filter_map(|r| r.into_iter().next())
+        .collect();
     names.sort();
     names.dedup();
     Ok(names
         .into_iter()
         .map(|name| Database {
-            estimated_bytes: sizes.get(&name).copied().unwrap_or(0),
+            estimated_bytes: 0,
             name,
         })
         .collect())
+}
+
+/// Fills in the estimated sizes of `databases` (data and index bytes, from information_schema),
+/// asking only about them when they are few.
+///
+/// information_schema compares names with a case-insensitive collation, so `IN ('shop')` also
+/// finds `Shop` (both real with `lower_case_table_names=0`): sizes are grouped by the binary
+/// name and matched here byte for byte.
+pub fn estimate_sizes(
+    server: &ServerSettings,
+    client: &ToolInfo,
+    defaults: &DefaultsFile,
+    databases: &mut [Database],
+) -> Result<(), MysqlError> {
+    if databases.is_empty() {
+        return Ok(());
+    }
+    let filter = if databases.len() <= 500 {
+        let names: Vec<String> = databases.iter().map(|d| quote_literal(&d.name)).collect();
+        format!("WHERE TABLE_SCHEMA IN ({}) ", names.join(","))
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        "SELECT MIN(TABLE_SCHEMA), COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) \
+         FROM information_schema.TABLES {filter}GROUP BY BINARY TABLE_SCHEMA"
+    );
+    let rows = query(server, client, defaults, "estimating database sizes", &sql)?;
+    let sizes: std::collections::HashMap<&str, u64> = rows
+        .iter()
+        .filter(|r| r.len() == 2)
+        .map(|r| (r[0].as_str(), r[1].parse().unwrap_or(0)))
+        .collect();
+    for d in databases {
+        d.estimated_bytes = sizes.get(d.name.as_str()).copied().unwrap_or(0);
+    }
+    Ok(())
 }
 
 /// Drains a child's stderr on a thread, keeping its last 64 KiB.
