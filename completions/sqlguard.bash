@@ -134,7 +134,7 @@ _sqlguard() {
 
     case "${cmd}" in
         sqlguard)
-            opts="-c -q -v -h -V --config --json --quiet --verbose --no-progress --no-push --help --version backup list report verify fetch restore prune schedule config index generate help"
+            opts="-c -q -v -h -V --config --json --quiet --verbose --no-progress --no-push --low-priority --help --version backup list report verify fetch restore prune schedule config index generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -156,7 +156,7 @@ _sqlguard() {
             return 0
             ;;
         sqlguard__subcmd__backup)
-            opts="-t -c -q -v -h --type --server --db --wait --config --json --quiet --verbose --no-progress --no-push --help"
+            opts="-t -j -c -q -v -h --type --server --db --wait --jobs --config --json --quiet --verbose --no-progress --no-push --low-priority --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -182,6 +182,14 @@ _sqlguard() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -198,7 +206,7 @@ _sqlguard() {
             return 0
             ;;
         sqlguard__subcmd__config)
-            opts="-c -q -v -h --config --json --quiet --verbose --no-progress --no-push --help check show help"
+            opts="-c -q -v -h --config --json --quiet --verbose --no-progress --no-push --low-priority --help check show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -220,7 +228,7 @@ _sqlguard() {
             return 0
             ;;
         sqlguard__subcmd__config__subcmd__check)
-            opts="-c -q -v -h --config --json --quiet --verbose --no-progress --no-push --help"
+            opts="-c -q -v -h --config --json --quiet --verbose --no-progress --no-push --low-priority --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -298,7 +306,7 @@ _sqlguard() {
             return 0
             ;;
         sqlguard__subcmd__config__subcmd__show)
-            opts="-c -q -v -h --config --json --quiet --verbose --no-progress --no-push --help"
+            opts="-c -q -v -h --config --json --quiet --verbose --no-progress --no-push --low-priority --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -320,7 +328,7 @@ _sqlguard() {
             return 0
             ;;
         sqlguard__subcmd__fetch)
-            opts="-o -d -c -q -v -h --storage --output --decompress --config --json --quiet --verbose --no-progress --no-push --help"
+            opts="-o -d -c -q -v -h --storage --output --decompress --config --json --quiet --verbose --no-progress --no-push --low-priority --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -354,7 +362,7 @@ _sqlguard() {
             return 0
             ;;
         sqlguard__subcmd__generate)
-            opts="-c -q -v -h --out --config --json --quiet --verbose --no-progress --no-push --help"
+            opts="-c -q -v -h --out --config --json --quiet --verbose --no-progress --no-push --low-priority --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -604,7 +612,7 @@ _sqlguard() {
             return 0
             ;;
         sqlguard__subcmd__index)
-            opts="-c -q -v -h --config --json --quiet --verbose --no-progress --no-push --help rebuild help"
+            opts="-c -q -v -h --config --json --quiet --verbose --no-progress --no-push --low-priority --help rebuild help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -668,7 +676,7 @@ _sqlguard() {
             return 0
             ;;
         sqlguard__subcmd__index__subcmd__rebuild)
-            opts="-c -q -v -h --server --storage --config --json --quiet --verbose --no-progress --no-push --help"
+            opts="-c -q -v -h --server --storage --config --json --quiet --verbose --no-progress --no-push --low-priority --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -698,7 +706,7 @@ _sqlguard() {
             return 0
             ;;
         sqlguard__subcmd__list)
-            opts="-t -c -q -v -h --server --db --type --storage --status --since --limit --config --json --quiet --verbose --no-progress --no-push --help"
+            opts="-t -c -q -v -h --server --db --type --storage --status --since --limit --config --json --quiet --verbose --no-progress --no-push --low-priority --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -752,7 +760,7 @@ _sqlguard() {
             return 0
             ;;
         sqlguard__subcmd__prune)
-            opts="-n -t -c -q -v -h --dry-run --type --server --storage --wait --config --json --quiet --verbose --no-progress --no-push --help"
+            opts="-n -t -c -q -v -h --dry-run --type --server --storage --wait --config --json --quiet --verbose --no-progress --no-push --low-priority --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -794,7 +802,7 @@ _sqlguard() {
             return 0
             ;;
         sqlguard__subcmd__report)
-            opts="-f -o -c -q -v -h --format --output --window --config --json --quiet --verbose --no-progress --no-push --help"
+            opts="-f -o -c -q -v -h --format --output --window --config --json --quiet --verbose --no-progress --no-push --low-priority --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -836,7 +844,7 @@ _sqlguard() {
             return 0
             ;;
         sqlguard__subcmd__restore)
-            opts="-c -q -v -h --to-server --to-database --force --storage --config --json --quiet --verbose --no-progress --no-push --help"
+            opts="-c -q -v -h --to-server --to-database --force --storage --config --json --quiet --verbose --no-progress --no-push --low-priority --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -870,7 +878,7 @@ _sqlguard() {
             return 0
             ;;
         sqlguard__subcmd__schedule)
-            opts="-f -o -c -q -v -h --format --output-dir --binary --config-path --user --randomized-delay --config --json --quiet --verbose --no-progress --no-push --help"
+            opts="-f -o -c -q -v -h --format --output-dir --binary --config-path --user --randomized-delay --config --json --quiet --verbose --no-progress --no-push --low-priority --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -924,7 +932,7 @@ _sqlguard() {
             return 0
             ;;
         sqlguard__subcmd__verify)
-            opts="-t -c -q -v -h --latest --restore-test --server --db --type --storage --config --json --quiet --verbose --no-progress --no-push --help"
+            opts="-t -c -q -v -h --latest --restore-test --server --db --type --storage --config --json --quiet --verbose --no-progress --no-push --low-priority --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

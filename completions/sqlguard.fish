@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_sqlguard_global_optspecs
-    string join \n c/config= json q/quiet v/verbose no-progress no-push h/help V/version
+    string join \n c/config= json q/quiet v/verbose no-progress no-push low-priority h/help V/version
 end
 
 function __fish_sqlguard_needs_command
@@ -30,6 +30,7 @@ complete -c sqlguard -n "__fish_sqlguard_needs_command" -s q -l quiet -d 'Log on
 complete -c sqlguard -n "__fish_sqlguard_needs_command" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'
 complete -c sqlguard -n "__fish_sqlguard_needs_command" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
 complete -c sqlguard -n "__fish_sqlguard_needs_command" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
+complete -c sqlguard -n "__fish_sqlguard_needs_command" -l low-priority -d 'Run at low CPU and I/O priority (nice 10, best-effort I/O level 7), children included [config: low_priority; env: SQLGUARD_LOW_PRIORITY]'
 complete -c sqlguard -n "__fish_sqlguard_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sqlguard -n "__fish_sqlguard_needs_command" -s V -l version -d 'Print version'
 complete -c sqlguard -n "__fish_sqlguard_needs_command" -f -a "backup" -d 'Dump databases, compress, and store them on every storage of the backup type'
@@ -48,12 +49,14 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand backup" -s t -l type -
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand backup" -l server -d 'Only this server (repeatable; default: every configured server)' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand backup" -l db -d 'Only this database (repeatable; default: the server\'s databases.include/exclude)' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand backup" -l wait -d 'When the same job (server + backup + type) is running, wait up to this long instead of exiting 3' -r
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand backup" -s j -l jobs -d 'Dump this many databases of each server at once (1-16; default: the server\'s `parallel`, else 1); the type\'s compressor threads are shared between them' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand backup" -s c -l config -d 'YAML config file [env: SQLGUARD_CONFIG]' -r -F
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand backup" -l json -d 'Print the result as a versioned JSON document on stdout'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand backup" -s q -l quiet -d 'Log only errors'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand backup" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand backup" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand backup" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand backup" -l low-priority -d 'Run at low CPU and I/O priority (nice 10, best-effort I/O level 7), children included [config: low_priority; env: SQLGUARD_LOW_PRIORITY]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand backup" -s h -l help -d 'Print help'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand list" -l server -d 'Only this server (repeatable)' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand list" -l db -d 'Only this database (repeatable)' -r
@@ -69,6 +72,7 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand list" -s q -l quiet -d
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand list" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand list" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand list" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand list" -l low-priority -d 'Run at low CPU and I/O priority (nice 10, best-effort I/O level 7), children included [config: low_priority; env: SQLGUARD_LOW_PRIORITY]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand list" -s h -l help -d 'Print help'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand report" -s f -l format -d 'Output format (--json is the same as --format json)' -r -f -a "table\t''
 json\t''
@@ -81,6 +85,7 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand report" -s q -l quiet 
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand report" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand report" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand report" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand report" -l low-priority -d 'Run at low CPU and I/O priority (nice 10, best-effort I/O level 7), children included [config: low_priority; env: SQLGUARD_LOW_PRIORITY]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand report" -s h -l help -d 'Print help'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -l server -d 'Only this server (repeatable)' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -l db -d 'Only this database (repeatable)' -r
@@ -94,6 +99,7 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -s q -l quiet 
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -l low-priority -d 'Run at low CPU and I/O priority (nice 10, best-effort I/O level 7), children included [config: low_priority; env: SQLGUARD_LOW_PRIORITY]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -s h -l help -d 'Print help'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -l storage -d 'The storage to read from (default: the first that holds a good copy)' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -s o -l output -d 'Output file (written to a temp name, renamed when every check passed); `-` or absent: stdout (written once the copy is proven)' -r -F
@@ -104,6 +110,7 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -s q -l quiet -
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -l low-priority -d 'Run at low CPU and I/O priority (nice 10, best-effort I/O level 7), children included [config: low_priority; env: SQLGUARD_LOW_PRIORITY]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -s h -l help -d 'Print help'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l to-server -d 'The server to restore into (a configured server name)' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l to-database -d 'The database to restore into (default: the backup\'s database); created when missing' -r
@@ -115,6 +122,7 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -s q -l quiet
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l low-priority -d 'Run at low CPU and I/O priority (nice 10, best-effort I/O level 7), children included [config: low_priority; env: SQLGUARD_LOW_PRIORITY]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -s h -l help -d 'Print help'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand prune" -s t -l type -d 'Only remove backups of this type (every type still counts for the newest-backup floor)' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand prune" -l server -d 'Only this server (repeatable)' -r
@@ -127,6 +135,7 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand prune" -s q -l quiet -
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand prune" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand prune" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand prune" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand prune" -l low-priority -d 'Run at low CPU and I/O priority (nice 10, best-effort I/O level 7), children included [config: low_priority; env: SQLGUARD_LOW_PRIORITY]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand prune" -s h -l help -d 'Print help'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand schedule" -s f -l format -d 'Scheduler to write for' -r -f -a "cron\t'A cron.d file (with a user column), for /etc/cron.d/sqlguard'
 crontab\t'Lines for `crontab -e` (no user column)'
@@ -142,6 +151,7 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand schedule" -s q -l quie
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand schedule" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand schedule" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand schedule" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand schedule" -l low-priority -d 'Run at low CPU and I/O priority (nice 10, best-effort I/O level 7), children included [config: low_priority; env: SQLGUARD_LOW_PRIORITY]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand schedule" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and not __fish_seen_subcommand_from check show help" -s c -l config -d 'YAML config file [env: SQLGUARD_CONFIG]' -r -F
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l json -d 'Print the result as a versioned JSON document on stdout'
@@ -149,6 +159,7 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and not __fish
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and not __fish_seen_subcommand_from check show help" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l low-priority -d 'Run at low CPU and I/O priority (nice 10, best-effort I/O level 7), children included [config: low_priority; env: SQLGUARD_LOW_PRIORITY]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and not __fish_seen_subcommand_from check show help" -s h -l help -d 'Print help'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and not __fish_seen_subcommand_from check show help" -f -a "check" -d 'Validate the config file and environment; exit 2 with the file, line and key on error'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and not __fish_seen_subcommand_from check show help" -f -a "show" -d 'Print the resolved configuration (YAML, or JSON with --json), secrets shown as ***'
@@ -159,6 +170,7 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and __fish_see
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and __fish_seen_subcommand_from check" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and __fish_seen_subcommand_from check" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and __fish_seen_subcommand_from check" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and __fish_seen_subcommand_from check" -l low-priority -d 'Run at low CPU and I/O priority (nice 10, best-effort I/O level 7), children included [config: low_priority; env: SQLGUARD_LOW_PRIORITY]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and __fish_seen_subcommand_from show" -s c -l config -d 'YAML config file [env: SQLGUARD_CONFIG]' -r -F
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and __fish_seen_subcommand_from show" -l json -d 'Print the result as a versioned JSON document on stdout'
@@ -166,6 +178,7 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and __fish_see
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and __fish_seen_subcommand_from show" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and __fish_seen_subcommand_from show" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and __fish_seen_subcommand_from show" -l low-priority -d 'Run at low CPU and I/O priority (nice 10, best-effort I/O level 7), children included [config: low_priority; env: SQLGUARD_LOW_PRIORITY]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate the config file and environment; exit 2 with the file, line and key on error'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print the resolved configuration (YAML, or JSON with --json), secrets shown as ***'
@@ -176,6 +189,7 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and not __fish_
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and not __fish_seen_subcommand_from rebuild help" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and not __fish_seen_subcommand_from rebuild help" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and not __fish_seen_subcommand_from rebuild help" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and not __fish_seen_subcommand_from rebuild help" -l low-priority -d 'Run at low CPU and I/O priority (nice 10, best-effort I/O level 7), children included [config: low_priority; env: SQLGUARD_LOW_PRIORITY]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and not __fish_seen_subcommand_from rebuild help" -s h -l help -d 'Print help'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and not __fish_seen_subcommand_from rebuild help" -f -a "rebuild" -d 'Rebuild the index from the manifests beside the backups, merging what the old index files knew (each is kept as <file>.bak-<time>)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and not __fish_seen_subcommand_from rebuild help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -187,6 +201,7 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and __fish_seen
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and __fish_seen_subcommand_from rebuild" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and __fish_seen_subcommand_from rebuild" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and __fish_seen_subcommand_from rebuild" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and __fish_seen_subcommand_from rebuild" -l low-priority -d 'Run at low CPU and I/O priority (nice 10, best-effort I/O level 7), children included [config: low_priority; env: SQLGUARD_LOW_PRIORITY]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and __fish_seen_subcommand_from rebuild" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and __fish_seen_subcommand_from help" -f -a "rebuild" -d 'Rebuild the index from the manifests beside the backups, merging what the old index files knew (each is kept as <file>.bak-<time>)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand index; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -197,6 +212,7 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand generate" -s q -l quie
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand generate" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand generate" -l no-progress -d 'Never draw progress bars (they are drawn only when stderr is a terminal)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand generate" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand generate" -l low-priority -d 'Run at low CPU and I/O priority (nice 10, best-effort I/O level 7), children included [config: low_priority; env: SQLGUARD_LOW_PRIORITY]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand generate" -s h -l help -d 'Print help'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report verify fetch restore prune schedule config index generate help" -f -a "backup" -d 'Dump databases, compress, and store them on every storage of the backup type'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand help; and not __fish_seen_subcommand_from backup list report verify fetch restore prune schedule config index generate help" -f -a "list" -d 'List backups from the index, newest first'

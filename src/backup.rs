@@ -32,6 +32,8 @@ pub struct BackupRequest {
     pub servers: Vec<String>,
     /// Only these databases; empty means the servers' include/exclude selection.
     pub databases: Vec<String>,
+    /// Databases of each server dumped at once; `None` means each server's `parallel`.
+    pub jobs: Option<u32>,
 }
 
 /// What a run did: one record per database and storage, as written to the indexes.
@@ -89,6 +91,8 @@ struct Attempt<'a> {
     server: &'a str,
     database: String,
     btype: &'a BackupTypeSettings,
+    /// The type's compression, with its threads shared between the databases dumped at once.
+    compression: crate::compress::Compression,
     started_at: DateTime<Utc>,
     started: Instant,
 }
@@ -109,8 +113,8 @@ impl Attempt<'_> {
             raw_bytes: 0,
             compressed_bytes: 0,
             sha256: None,
-            compression: self.btype.compression.algorithm,
-            compression_level: self.btype.compression.level,
+            compression: self.compression.algorithm,
+            compression_level: self.compression.level,
             key: None,
             manifest_key: None,
             server_version: None,
@@ -232,11 +236,14 @@ fn backup_server(
     cancel: &Arc<AtomicBool>,
     outcome: &mut BackupOutcome,
 ) {
+    let jobs = req.jobs.unwrap_or(server.parallel).max(1);
+    let compression = btype.compression.shared_by(jobs);
     let attempt_for = |database: &str| Attempt {
         id: layout::new_id(Utc::now()),
         server: &server.name,
         database: database.to_string(),
         btype,
+        compression,
         started_at: Utc::now(),
         started: Instant::now(),
     };
@@ -324,22 +331,57 @@ fn backup_server(
             server.name
         ));
     }
-    for db in &selection.selected {
+    // `jobs` workers take the databases in order; each database's copies are landed and
+    // recorded by its worker as soon as its dump ends (index updates are serialized by the
+    // storage's lock), and the outcome lists them in selection order.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done: std::sync::Mutex<Vec<(usize, BackupOutcome)>> = Default::default();
+    let workers = (jobs as usize).min(selection.selected.len());
+    if workers > 1 {
+        ui.debug(&format!(
+            "server '{}': {workers} databases at once, {} compressor thread(s) each",
+            server.name,
+            compression.effective_threads()
+        ));
+    }
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::SeqCst);
+        let Some(db) = selection.selected.get(i) else {
+            break;
+        };
+        let mut mine = BackupOutcome::default();
         if cancel.load(Ordering::Relaxed) {
-            outcome.interrupted = true;
-            return;
+            mine.interrupted = true;
+        } else {
+            let attempt = attempt_for(&db.name);
+            backup_database(
+                &ctx,
+                &attempt,
+                db.estimated_bytes,
+                storages,
+                throttle,
+                ui,
+                cancel,
+                &mut mine,
+            );
         }
-        let attempt = attempt_for(&db.name);
-        backup_database(
-            &ctx,
-            &attempt,
-            db.estimated_bytes,
-            storages,
-            throttle,
-            ui,
-            cancel,
-            outcome,
-        );
+        done.lock().expect("no worker panics").push((i, mine));
+    };
+    if workers <= 1 {
+        work();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(work);
+            }
+        });
+    }
+    let mut done = done.into_inner().expect("no worker panics");
+    done.sort_by_key(|(i, _)| *i);
+    for (_, mine) in done {
+        outcome.records.extend(mine.records);
+        outcome.errors.extend(mine.errors);
+        outcome.interrupted |= mine.interrupted;
     }
 }
 
@@ -563,7 +605,7 @@ fn run_dump(
     let bar = ui.bytes_bar(&format!("{}/{db}", server.name), estimate);
     let streamed = pipeline::stream(
         Box::new(stdout),
-        &attempt.btype.compression,
+        &attempt.compression,
         sinks,
         &mut |n| bar.set_position(n),
         cancel,
@@ -608,7 +650,7 @@ fn backup_database(
 ) {
     let server = ctx.server;
     let db = &attempt.database;
-    let algo = attempt.btype.compression.algorithm;
+    let algo = attempt.compression.algorithm;
     let key = layout::object_key(&server.name, db, &attempt.btype.name, &attempt.id, algo);
     let manifest_key = layout::manifest_key(&server.name, db, &attempt.btype.name, &attempt.id);
     ui.info(&format!(

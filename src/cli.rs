@@ -65,6 +65,10 @@ pub struct GlobalArgs {
     /// Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]
     #[arg(long, global = true)]
     pub no_push: bool,
+    /// Run at low CPU and I/O priority (nice 10, best-effort I/O level 7), children included
+    /// [config: low_priority; env: SQLGUARD_LOW_PRIORITY]
+    #[arg(long, global = true)]
+    pub low_priority: bool,
 }
 
 /// The subcommands.

@@ -133,6 +133,18 @@ impl Compression {
     }
 
     /// The thread count to use, with 0 resolved to the number of cores.
+    /// These settings for one of `jobs` compressions running at once: the threads the type
+    /// asks for (one per core when 0) divided between them, at least one each.
+    pub fn shared_by(&self, jobs: u32) -> Compression {
+        if jobs <= 1 {
+            return *self;
+        }
+        Compression {
+            threads: (self.effective_threads() / jobs).max(1),
+            ..*self
+        }
+    }
+
     pub fn effective_threads(&self) -> u32 {
         if self.threads > 0 {
             return self.threads;

@@ -57,6 +57,10 @@ pub const S3_PATH_STYLE: &str = "SQLGUARD_S3_PATH_STYLE";
 pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
 /// The usual AWS secret key variable, used by S3 storages that name no key of their own.
 pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+/// Databases of each server dumped at once (overrides every server's `parallel`).
+pub const PARALLEL: &str = "SQLGUARD_PARALLEL";
+/// `true` to run at low CPU and I/O priority (same as `low_priority: true`).
+pub const LOW_PRIORITY: &str = "SQLGUARD_LOW_PRIORITY";
 /// Directory for sqlguard's lock files (default `/run/lock/sqlguard` as root, else a temp dir).
 pub const LOCK_DIR: &str = "SQLGUARD_LOCK_DIR";
 
@@ -136,6 +140,14 @@ pub const ALL: &[(&str, &str)] = &[
     (
         LOCK_DIR,
         "Directory for job locks and for index locks of S3 storages.",
+    ),
+    (
+        PARALLEL,
+        "Databases of each server dumped at once, 1-16 (overrides every server's `parallel`).",
+    ),
+    (
+        LOW_PRIORITY,
+        "`true` to run sqlguard and its children at low CPU and I/O priority (`low_priority`).",
     ),
 ];
 

@@ -42,6 +42,16 @@ fn run(cli: Cli) -> ExitCode {
     for w in &settings.warnings {
         ui.warn(w);
     }
+    // Before any thread or child starts, so that all of them inherit it.
+    if g.low_priority || settings.low_priority {
+        match sqlguard::process::lower_priority() {
+            Ok(()) => ui.debug(&format!(
+                "running at low priority: nice {}, best-effort I/O level 7",
+                sqlguard::process::LOW_NICE
+            )),
+            Err(e) => ui.warn(&e),
+        }
+    }
     // A custom CA for S3 endpoints reaches the TLS client through SSL_CERT_FILE, which it reads
     // (with the system store) on each connection. Set here, before any thread starts.
     match settings.s3_ca_file() {

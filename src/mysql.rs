@@ -928,6 +928,7 @@ mod tests {
             dump_options: vec![],
             dump_tool: None,
             client_tool: None,
+            parallel: 1,
         };
         let names = |sel: &Selection| {
             sel.selected

@@ -23,6 +23,8 @@ pub struct Ui {
     level: Level,
     progress: bool,
     color: bool,
+    /// Where bars are drawn (one per database dumped at once), with log lines above them.
+    bars: Option<indicatif::MultiProgress>,
 }
 
 impl Ui {
@@ -39,6 +41,8 @@ impl Ui {
             },
             progress: tty && !no_progress && !quiet,
             color: std::io::stdout().is_terminal() && !no_color,
+            bars: (tty && !no_progress && !quiet)
+                .then(|| indicatif::MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
         }
     }
 
@@ -48,6 +52,7 @@ impl Ui {
             level: Level::Error,
             progress: false,
             color: false,
+            bars: None,
         }
     }
 
@@ -63,7 +68,15 @@ impl Ui {
 
     fn log(&self, level: Level, tag: &str, msg: &str) {
         if level <= self.level {
-            eprintln!("sqlguard: {tag}{msg}");
+            let line = format!("sqlguard: {tag}{msg}");
+            match &self.bars {
+                Some(bars) => {
+                    if bars.println(&line).is_err() {
+                        eprintln!("{line}");
+                    }
+                }
+                None => eprintln!("{line}"),
+            }
         }
     }
 
@@ -89,13 +102,13 @@ impl Ui {
 
     /// A byte progress bar towards `estimate` (0 = unknown), or a hidden one off a terminal.
     pub fn bytes_bar(&self, label: &str, estimate: u64) -> ProgressBar {
-        if !self.progress {
+        let Some(bars) = self.bars.as_ref().filter(|_| self.progress) else {
             return ProgressBar::hidden();
+        };
+        let bar = bars.add(ProgressBar::new(estimate));
+        if estimate == 0 {
+            bar.unset_length();
         }
-        let bar = ProgressBar::with_draw_target(
-            (estimate > 0).then_some(estimate),
-            ProgressDrawTarget::stderr(),
-        );
         let template = if estimate > 0 {
             "{prefix} [{bar:30}] {bytes}/~{total_bytes} {bytes_per_sec} eta {eta}"
         } else {

@@ -33,6 +33,10 @@ pub struct Args {
     /// exiting 3
     #[arg(long, value_name = "DURATION")]
     pub wait: Option<HumanDuration>,
+    /// Dump this many databases of each server at once (1-16; default: the server's
+    /// `parallel`, else 1); the type's compressor threads are shared between them
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub jobs: Option<u32>,
 }
 
 /// The JSON document of a backup run.
@@ -58,6 +62,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         backup_type: args.backup_type.clone(),
         servers: args.server.clone(),
         databases: args.databases.clone(),
+        jobs: args.jobs,
     };
     backup::validate(&ctx.settings, &req)?;
     let _locks = ctx.lock_jobs(&args.server, "backup", Some(&args.backup_type), args.wait)?;

@@ -111,6 +111,8 @@ struct Raw {
     compression_level: Option<String>,
     compression_threads: Option<String>,
     lock_dir: Option<String>,
+    parallel: Option<String>,
+    low_priority: Option<String>,
 }
 
 /// Settings that the environment may override, typed.
@@ -138,6 +140,8 @@ pub(super) struct EnvOverrides {
     pub(super) compression: Option<String>,
     pub(super) compression_level: Option<i32>,
     pub(super) compression_threads: Option<u32>,
+    pub(super) parallel: Option<u32>,
+    pub(super) low_priority: Option<bool>,
     pub(super) lock_dir: Option<String>,
 }
 
@@ -248,6 +252,8 @@ impl EnvOverrides {
                 "a thread count",
             )?,
             lock_dir: present(ev::LOCK_DIR, raw.lock_dir)?,
+            parallel: number(ev::PARALLEL, raw.parallel, "a number of databases (1-16)")?,
+            low_priority: boolean(ev::LOW_PRIORITY, raw.low_priority)?,
         })
     }
 

@@ -102,6 +102,8 @@ pub struct FileConfig {
     pub metrics: Option<MetricsFile>,
     /// The HTML report that every backup and prune rewrites.
     pub report: Option<ReportFile>,
+    /// Run sqlguard and its children at low CPU and I/O priority (nice 10, best-effort I/O 7).
+    pub low_priority: Option<bool>,
 }
 
 /// The report kept up to date by every run.
@@ -166,6 +168,8 @@ pub struct ServerFile {
     pub dump_tool: Option<String>,
     /// Client to run instead of `mariadb`/`mysql` found on PATH (for discovery).
     pub client_tool: Option<String>,
+    /// Databases of this server dumped at once (1-16, default 1).
+    pub parallel: Option<u32>,
 }
 
 /// TLS towards the database server.

@@ -28,7 +28,13 @@ pub struct ServerSettings {
     pub dump_options: Vec<String>,
     pub dump_tool: Option<PathBuf>,
     pub client_tool: Option<PathBuf>,
+    /// Databases dumped at once.
+    pub parallel: u32,
 }
+
+/// The most databases of one server dumped at once (each is a dump tool, a connection and a
+/// compressor; more is a typo on any machine sqlguard runs on).
+pub const MAX_PARALLEL: u32 = 16;
 
 /// TLS towards a database server.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -211,6 +217,20 @@ pub(super) fn resolve_servers(
         for o in &sf.dump_options {
             check_dump_option(ctx, &key("dump_options"), o)?;
         }
+        let parallel = env.parallel.or(sf.parallel).unwrap_or(1);
+        if !(1..=MAX_PARALLEL).contains(&parallel) {
+            let var = if env.parallel.is_some() {
+                ev::PARALLEL.to_string()
+            } else {
+                key("parallel")
+            };
+            return Err(ctx.invalid(
+                var,
+                format!(
+                    "{parallel} is not a number of databases to dump at once (1-{MAX_PARALLEL})"
+                ),
+            ));
+        }
         out.push(ServerSettings {
             name: name.clone(),
             host,
@@ -228,6 +248,7 @@ pub(super) fn resolve_servers(
             client_tool: ctx
                 .expand_opt(&key("client_tool"), sf.client_tool.as_ref())?
                 .map(PathBuf::from),
+            parallel,
         });
     }
     warnings.extend(out.iter().filter_map(identity_warning));

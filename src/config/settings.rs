@@ -42,6 +42,8 @@ pub struct Settings {
     pub lock_dir: PathBuf,
     pub retry: RetrySettings,
     pub prune_after_backup: bool,
+    /// Run at low CPU and I/O priority.
+    pub low_priority: bool,
     /// When `sqlguard schedule` runs prune.
     pub prune_schedule: String,
     pub orphan_min_age: HumanDuration,
@@ -207,6 +209,10 @@ impl Settings {
             lock_dir,
             retry,
             prune_after_backup: file.prune_after_backup.unwrap_or(false),
+            low_priority: overrides
+                .low_priority
+                .or(file.low_priority)
+                .unwrap_or(false),
             prune_schedule: match &file.prune_schedule {
                 Some(s) => {
                     check_schedule(&ctx, "prune_schedule", s)?;

@@ -114,7 +114,9 @@ pub fn delete_removes(t: Subject) {
 /// and reports no failure; a key that leaves the root fails the whole request, deleting nothing.
 pub fn delete_many_removes_present_and_missing_keys(t: Subject) {
     let s = t.storage.as_ref();
-    let keys: Vec<String> = (0..1003).map(|i| t.k(&format!("db/daily/{i:04}.sql"))).collect();
+    let keys: Vec<String> = (0..1003)
+        .map(|i| t.k(&format!("db/daily/{i:04}.sql")))
+        .collect();
     for k in keys.iter().step_by(100) {
         s.put_bytes(k, b"x").unwrap();
     }
@@ -125,7 +127,10 @@ pub fn delete_many_removes_present_and_missing_keys(t: Subject) {
     assert_eq!(s.list(&t.k("db/")).unwrap().len(), 1);
     let mut bad = vec![keep.clone(), "../outside".to_string()];
     assert!(s.delete_many(&bad).is_err());
-    assert!(s.stat(&keep).unwrap().is_some(), "a refused request deleted something");
+    assert!(
+        s.stat(&keep).unwrap().is_some(),
+        "a refused request deleted something"
+    );
     bad.pop();
     assert!(s.delete_many(&bad).unwrap().is_empty());
     assert!(s.stat(&keep).unwrap().is_none());

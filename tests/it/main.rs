@@ -9,6 +9,7 @@ mod failures;
 mod index;
 mod metrics;
 mod ops;
+mod parallel;
 mod prune;
 mod random_input;
 mod report;

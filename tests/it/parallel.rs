@@ -1,0 +1,140 @@
+//! Several databases dumped at once (`parallel: N`, `--jobs N`) and low-priority runs.
+
+use crate::support::{mariadb, write_script, Env};
+
+/// Issue 12: eight databases dumped four at a time into two storages lose no record: every
+/// database has one verified copy on each storage, the index summary (report) agrees with the
+/// records, and a database whose dump fails fails alone.
+#[test]
+fn parallel_backups_into_one_index_lose_no_record() {
+    let db = mariadb();
+    let names: Vec<String> = (0..8)
+        .map(|i| db.create_shop(&format!("par{i}"), 200))
+        .collect();
+    let env = Env::new();
+    let failing = names[5].clone();
+    write_script(
+        &env.path("dump"),
+        &format!(
+            "for last; do :; done\n[ \"$last\" = '{failing}' ] && {{ echo 'mariadb-dump: Got error: 1044' >&2; exit 2; }}\nexec mariadb-dump \"$@\""
+        ),
+    );
+    env.write_config(
+        &format!("parallel: 4\ndump_tool: {}", env.path("dump").display()),
+        "storage:\n  a:\n    type: local\n    path: {storage}/a\n  b:\n    type: local\n    path: {storage}/b\nbackup_types:\n  daily:\n    schedule: \"30 2 * * *\"\n    retention: {keep_last: 3}\n",
+    );
+    let mut args = vec!["-v", "--json", "backup", "--type", "daily"];
+    for n in &names {
+        args.extend(["--db", n.as_str()]);
+    }
+    let r = env.run(&args);
+    assert_eq!(r.code, 1, "one database fails: {}", r.stderr);
+    assert!(
+        r.stderr.contains("4 databases at once"),
+        "not parallel: {}",
+        r.stderr
+    );
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let order: Vec<&str> = doc["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["database"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = names
+        .iter()
+        .flat_map(|n| [n.as_str(), n.as_str()])
+        .collect();
+    assert_eq!(
+        order, expected,
+        "the outcome lists databases in selection order"
+    );
+
+    let list = env.list(&[]);
+    assert_eq!(list.backups.len(), 16, "{:?}", list.backups);
+    for n in &names {
+        for storage in ["a", "b"] {
+            let copies: Vec<_> = list
+                .backups
+                .iter()
+                .filter(|b| &b.database == n && b.storage == storage)
+                .collect();
+            assert_eq!(copies.len(), 1, "{n} on {storage}");
+            let want = if n == &failing { "failed" } else { "success" };
+            assert_eq!(copies[0].status, want, "{n} on {storage}");
+        }
+    }
+    // Every successful copy is intact, and the summaries agree with the records.
+    env.run(&["verify", "--latest"]).expect(0);
+    let r = env.run(&["report", "--json"]);
+    r.expect(0);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["summary"]["healthy"], 7, "{report}");
+    assert_eq!(report["summary"]["failing"], 1, "{report}");
+    assert_eq!(report["summary"]["backups"], 14, "{report}");
+}
+
+/// `--jobs` overrides the server's `parallel`, and a value out of range is refused before
+/// anything runs, in the config as on the command line.
+#[test]
+fn jobs_flag_and_parallel_setting_are_checked() {
+    let db = mariadb();
+    let a = db.create_shop("jobs", 5);
+    let b = db.create_shop("jobs", 5);
+    let env = Env::new();
+    env.write_local_config("parallel: 0");
+    let r = env.run(&["backup", "--db", &a]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("servers.main.parallel") && r.stderr.contains("1-16"),
+        "{}",
+        r.stderr
+    );
+    env.write_local_config("parallel: 2");
+    let r = env.run(&["backup", "--db", &a, "--jobs", "17"]);
+    r.expect(2);
+    let r = env.run(&["-v", "backup", "--db", &a, "--db", &b, "--jobs", "1"]);
+    r.expect(0);
+    assert!(!r.stderr.contains("at once"), "{}", r.stderr);
+    let r = env.run(&["-v", "backup", "--db", &a, "--db", &b]);
+    r.expect(0);
+    assert!(r.stderr.contains("2 databases at once"), "{}", r.stderr);
+}
+
+/// `--low-priority` (and `low_priority: true`) runs the dump tool at nice 10 and best-effort
+/// I/O level 7: the dump tool, a child, reports both.
+#[test]
+fn low_priority_reaches_the_dump_tool() {
+    let db = mariadb();
+    let a = db.create_shop("lowprio", 5);
+    let env = Env::new();
+    let seen = env.path("seen");
+    write_script(
+        &env.path("dump"),
+        &format!(
+            "case \"$1\" in --version) exec mariadb-dump --version;; esac\n{{ nice; ionice; }} > {}\nexec mariadb-dump \"$@\"",
+            seen.display()
+        ),
+    );
+    env.write_local_config(&format!("dump_tool: {}", env.path("dump").display()));
+    for how in [vec!["--low-priority"], vec![]] {
+        if how.is_empty() {
+            let cfg = std::fs::read_to_string(env.config()).unwrap();
+            std::fs::write(env.config(), format!("low_priority: true\n{cfg}")).unwrap();
+        }
+        let _ = std::fs::remove_file(&seen);
+        let mut args = how.clone();
+        args.extend(["backup", "--db", a.as_str()]);
+        env.run(&args).expect(0);
+        let text = std::fs::read_to_string(&seen).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0].trim(), "10", "{how:?}: {text}");
+        assert_eq!(lines[1].trim(), "best-effort: prio 7", "{how:?}: {text}");
+    }
+    // Without it, nothing is lowered.
+    let cfg = std::fs::read_to_string(env.config()).unwrap();
+    std::fs::write(env.config(), cfg.replace("low_priority: true\n", "")).unwrap();
+    env.run(&["backup", "--db", &a]).expect(0);
+    let text = std::fs::read_to_string(&seen).unwrap();
+    assert_eq!(text.lines().next().unwrap().trim(), "0", "{text}");
+}
