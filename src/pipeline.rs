@@ -198,24 +198,28 @@ impl Write for FanoutHandle {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Throttle(pub Option<std::time::Duration>);
 
-/// Reads `source` on its own thread into a bounded channel of chunks; ends at EOF, at a read
-/// error (sent as the last item) or when the receiver is gone.
+/// Reads `source` on its own thread into a bounded channel of chunks of [`CHUNK`] bytes (the
+/// last may be shorter); ends at EOF, at a read error (sent as the last item) or when the
+/// receiver is gone. A chunk is filled by several reads (a pipe gives 64 KiB at a time) into
+/// memory that is not zeroed first: zeroing a fresh chunk per read cost 14% of a backup's CPU.
 fn read_ahead(mut source: Box<dyn Read + Send>) -> std::sync::mpsc::Receiver<io::Result<Vec<u8>>> {
     let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(READ_AHEAD);
     std::thread::Builder::new()
         .name("dump-reader".into())
         .spawn(move || loop {
-            let mut buf = vec![0u8; CHUNK];
-            match source.read(&mut buf) {
+            let mut buf = Vec::with_capacity(CHUNK);
+            match (&mut source).take(CHUNK as u64).read_to_end(&mut buf) {
                 Ok(0) => break,
-                Ok(n) => {
-                    buf.truncate(n);
+                Ok(_) => {
                     if tx.send(Ok(buf)).is_err() {
                         break;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
+                    // What was read before the error still goes through, then the error.
+                    if !buf.is_empty() && tx.send(Ok(buf)).is_err() {
+                        break;
+                    }
                     let _ = tx.send(Err(e));
                     break;
                 }

@@ -54,6 +54,36 @@ pub fn a_stream_is_invisible_until_commit(t: Subject) {
     assert_eq!(s.stat(&key).unwrap().unwrap().size, 11);
 }
 
+/// A stream larger than several S3 parts (uploaded in the background, several at once) comes
+/// back byte for byte, in order; one aborted after its first parts leaves nothing.
+pub fn a_stream_of_many_parts_round_trips(t: Subject) {
+    let s = t.storage.as_ref();
+    let key = t.k("db/daily/big.sql");
+    let mut rng = fastrand::Rng::with_seed(12);
+    let data: Vec<u8> = (0..(29 << 20) + 123).map(|_| rng.u8(..)).collect();
+    let mut w = s.put_stream(&key, None).unwrap();
+    for piece in data.chunks(65_537) {
+        w.write_all(piece).unwrap();
+    }
+    w.commit().unwrap();
+    assert_eq!(s.stat(&key).unwrap().unwrap().size, data.len() as u64);
+    assert!(
+        read_all(s, &key) == data,
+        "the object differs from what was written"
+    );
+    let gone = t.k("db/daily/gone.sql");
+    let mut w = s.put_stream(&gone, None).unwrap();
+    w.write_all(&data[..20 << 20]).unwrap();
+    w.abort();
+    assert!(s.stat(&gone).unwrap().is_none());
+    assert!(
+        s.orphans(&t.k(""), chrono::Utc::now() + chrono::Duration::hours(1))
+            .unwrap()
+            .is_empty(),
+        "the aborted upload was left open"
+    );
+}
+
 /// An aborted or dropped stream leaves nothing under its key.
 pub fn an_aborted_or_dropped_stream_leaves_nothing(t: Subject) {
     let s = t.storage.as_ref();
@@ -216,6 +246,7 @@ macro_rules! storage_behaviour_tests {
         $crate::storage_behaviour_tests!(@tests $make;
             preflight_succeeds,
             a_stream_is_invisible_until_commit,
+            a_stream_of_many_parts_round_trips,
             an_aborted_or_dropped_stream_leaves_nothing,
             put_bytes_replaces,
             missing_keys_are_not_errors_where_promised,

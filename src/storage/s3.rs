@@ -1,8 +1,9 @@
 //! An S3-compatible bucket as storage, through rust-s3's blocking rustls client (no OpenSSL).
 //!
 //! Objects are uploaded with multipart uploads whose part size is chosen from the estimated size
-//! and grows as the upload goes on, so that memory stays at one part and objects up to S3's
-//! 5 TiB limit fit in 10,000 parts. An upload that fails or is dropped is aborted, so nothing is
+//! and grows as the upload goes on, so that objects up to S3's 5 TiB limit fit in 10,000 parts.
+//! Parts go up in the background, [`IN_FLIGHT`] at a time, so that the dump never waits for a
+//! part's upload unless all of them are busy; memory stays at [`IN_FLIGHT`] + 2 parts. An upload that fails or is dropped is aborted, so nothing is
 //! ever visible under the final key until `commit` completes it. Transient failures (connection
 //! errors, timeouts, HTTP 5xx, 429, throttling) are retried with exponential backoff and jitter;
 //! permanent ones fail at once with a message that names the bucket, the endpoint and the fix.
@@ -24,6 +25,9 @@ use super::RetrySettings;
 use super::{ObjectMeta, ObjectWriter, Orphan, Storage, StorageError, StorageLock};
 use crate::config::S3Settings;
 use crate::ui::Ui;
+
+/// Parts uploaded at once by one writer (each on its own connection).
+pub const IN_FLIGHT: usize = 3;
 
 /// Smallest part S3 accepts (except the last one).
 const MIN_PART: usize = 5 << 20;
@@ -434,6 +438,124 @@ impl Read for DownloadReader {
     }
 }
 
+/// The parts of one multipart upload, uploaded in the background by [`IN_FLIGHT`] threads that
+/// take them from a queue of one: the writer hands a part over and goes on filling the next.
+#[derive(Debug)]
+struct Uploader {
+    tx: Option<std::sync::mpsc::SyncSender<(u32, Vec<u8>)>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    parts: std::sync::Arc<std::sync::Mutex<Vec<Part>>>,
+    /// The first part that failed for good; later parts are skipped.
+    failed: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    /// Set when the upload is given up: queued parts are dropped.
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Uploader {
+    fn start(storage: &S3Storage, key: &str, full: &str, upload_id: &str) -> Uploader {
+        use std::sync::{atomic::AtomicBool, Arc, Mutex};
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(u32, Vec<u8>)>(1);
+        let rx = Arc::new(Mutex::new(rx));
+        let parts: Arc<Mutex<Vec<Part>>> = Arc::default();
+        let failed: Arc<Mutex<Option<String>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers = (0..IN_FLIGHT)
+            .map(|_| {
+                let (rx, parts, failed, stop) = (
+                    Arc::clone(&rx),
+                    Arc::clone(&parts),
+                    Arc::clone(&failed),
+                    Arc::clone(&stop),
+                );
+                let (s, key, full, id) = (
+                    storage.clone(),
+                    key.to_string(),
+                    full.to_string(),
+                    upload_id.to_string(),
+                );
+                std::thread::spawn(move || loop {
+                    let job = rx.lock().map(|r| r.recv());
+                    let Ok(Ok((number, data))) = job else {
+                        return;
+                    };
+                    let given_up = stop.load(std::sync::atomic::Ordering::Relaxed)
+                        || failed.lock().map(|f| f.is_some()).unwrap_or(true);
+                    if given_up {
+                        continue;
+                    }
+                    let done = s.with_retry(&format!("uploading part {number} of"), &key, || {
+                        s.put_part(&full, &id, number, &data)
+                    });
+                    match done {
+                        Ok(part) => {
+                            s.ui.debug(&format!(
+                                "storage '{}': uploaded part {number} ({} bytes) of {full}",
+                                s.name,
+                                data.len()
+                            ));
+                            if let Ok(mut p) = parts.lock() {
+                                p.push(part);
+                            }
+                        }
+                        Err(e) => {
+                            if let Ok(mut f) = failed.lock() {
+                                f.get_or_insert(e.to_string());
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Uploader {
+            tx: Some(tx),
+            workers,
+            parts,
+            failed,
+            stop,
+        }
+    }
+
+    /// Why the upload cannot succeed, if a part failed for good.
+    fn failure(&self) -> Option<String> {
+        self.failed
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or_else(|_| Some("a part upload thread panicked".into()))
+    }
+
+    /// Queues one part; waits while the queue is full (every thread busy).
+    fn send(&self, number: u32, data: Vec<u8>) -> Result<(), String> {
+        if let Some(e) = self.failure() {
+            return Err(e);
+        }
+        self.tx
+            .as_ref()
+            .expect("not finished")
+            .send((number, data))
+            .map_err(|_| "the part upload threads are gone".to_string())
+    }
+
+    /// Waits for every queued part (or, with `give_up`, only for those in flight); returns the
+    /// uploaded parts in order, or why one failed.
+    fn finish(&mut self, give_up: bool) -> Result<Vec<Part>, String> {
+        if give_up {
+            self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.tx = None;
+        for w in self.workers.drain(..) {
+            if w.join().is_err() {
+                return Err("a part upload thread panicked".into());
+            }
+        }
+        if let Some(e) = self.failure() {
+            return Err(e);
+        }
+        let mut parts = std::mem::take(&mut *self.parts.lock().map_err(|_| "poisoned")?);
+        parts.sort_by_key(|p| p.part_number);
+        Ok(parts)
+    }
+}
+
 /// An object being uploaded.
 #[derive(Debug)]
 struct S3Writer {
@@ -443,32 +565,36 @@ struct S3Writer {
     buf: Vec<u8>,
     initial_part: usize,
     upload_id: Option<String>,
-    parts: Vec<Part>,
+    uploader: Option<Uploader>,
+    /// Parts handed to the uploader so far.
+    queued: u32,
     written: u64,
     done: bool,
 }
 
 impl S3Writer {
     fn next_part_size(&self) -> usize {
-        part_size(
-            self.initial_part,
-            u32::try_from(self.parts.len()).unwrap_or(u32::MAX) + 1,
-        )
+        part_size(self.initial_part, self.queued.saturating_add(1))
     }
 
     fn io_err(e: StorageError) -> io::Error {
         io::Error::other(e.to_string())
     }
 
-    /// Uploads `buf` as the next part, starting the multipart upload first if needed.
+    fn remote(&self, message: String) -> StorageError {
+        StorageError::Remote {
+            storage: self.storage.name.clone(),
+            location: location(&self.storage.settings),
+            message,
+        }
+    }
+
+    /// Hands `buf` over as the next part, starting the multipart upload (and its uploader)
+    /// first if needed. Fails when a part before it failed for good.
     fn flush_part(&mut self) -> Result<(), StorageError> {
-        let number = u32::try_from(self.parts.len()).unwrap_or(u32::MAX) + 1;
+        let number = self.queued.saturating_add(1);
         if number > MAX_PARTS {
-            return Err(StorageError::Remote {
-                storage: self.storage.name.clone(),
-                location: location(&self.storage.settings),
-                message: format!("{} is larger than 10,000 parts allow", self.full),
-            });
+            return Err(self.remote(format!("{} is larger than 10,000 parts allow", self.full)));
         }
         if self.upload_id.is_none() {
             let s = &self.storage;
@@ -477,26 +603,24 @@ impl S3Writer {
                     .upload
                     .initiate_multipart_upload(&self.full, "application/octet-stream")
             })?;
+            self.uploader = Some(Uploader::start(s, &self.key, &self.full, &r.upload_id));
             self.upload_id = Some(r.upload_id);
         }
-        let id = self.upload_id.clone().expect("upload started");
-        let s = self.storage.clone();
         let data = std::mem::take(&mut self.buf);
-        let part = s.with_retry(&format!("uploading part {number} of"), &self.key, || {
-            s.put_part(&self.full, &id, number, &data)
-        })?;
-        self.parts.push(part);
-        s.ui.debug(&format!(
-            "storage '{}': uploaded part {number} ({} bytes) of {}",
-            s.name,
-            data.len(),
-            self.full
-        ));
+        let uploader = self.uploader.as_ref().expect("upload started");
+        if let Err(e) = uploader.send(number, data) {
+            return Err(self.remote(e));
+        }
+        self.queued = number;
         self.buf = Vec::with_capacity(self.next_part_size().min(64 << 20));
         Ok(())
     }
 
+    /// Gives the upload up: drops the queued parts, waits for those in flight, aborts it.
     fn abort_upload(&mut self) {
+        if let Some(mut u) = self.uploader.take() {
+            let _ = u.finish(true);
+        }
         if let Some(id) = self.upload_id.take() {
             let s = self.storage.clone();
             if let Err(e) = s.with_retry("aborting upload of", &self.key, || {
@@ -510,6 +634,9 @@ impl S3Writer {
 
 impl Write for S3Writer {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if let Some(e) = self.uploader.as_ref().and_then(Uploader::failure) {
+            return Err(Self::io_err(self.remote(e)));
+        }
         let mut rest = data;
         while !rest.is_empty() {
             let room = self.next_part_size().saturating_sub(self.buf.len());
@@ -542,10 +669,20 @@ impl ObjectWriter for S3Writer {
             return Ok(());
         }
         if !self.buf.is_empty() {
-            self.flush_part()?;
+            if let Err(e) = self.flush_part() {
+                self.abort_upload();
+                return Err(e);
+            }
         }
+        let finished = self.uploader.take().expect("upload started").finish(false);
+        let parts = match finished {
+            Ok(p) => p,
+            Err(e) => {
+                self.abort_upload();
+                return Err(self.remote(e));
+            }
+        };
         let id = self.upload_id.clone().expect("upload started");
-        let parts = self.parts.clone();
         let completed = s.with_retry("completing upload of", &self.key, || {
             s.c()
                 .bucket
@@ -604,7 +741,8 @@ impl Storage for S3Storage {
             buf: Vec::with_capacity(initial.min(64 << 20)),
             initial_part: initial,
             upload_id: None,
-            parts: Vec::new(),
+            uploader: None,
+            queued: 0,
             written: 0,
             done: false,
         }))
