@@ -844,7 +844,7 @@ _sqlguard() {
             return 0
             ;;
         sqlguard__subcmd__restore)
-            opts="-c -q -v -h --to-server --to-database --force --storage --config --json --quiet --verbose --no-progress --no-push --low-priority --help"
+            opts="-j -c -q -v -h --to-server --to-database --force --storage --jobs --no-binlog --config --json --quiet --verbose --no-progress --no-push --low-priority --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -859,6 +859,14 @@ _sqlguard() {
                     return 0
                     ;;
                 --storage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -j)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -932,12 +940,20 @@ _sqlguard() {
             return 0
             ;;
         sqlguard__subcmd__verify)
-            opts="-t -c -q -v -h --latest --restore-test --server --db --type --storage --config --json --quiet --verbose --no-progress --no-push --low-priority --help"
+            opts="-j -t -c -q -v -h --latest --restore-test --jobs --no-binlog --server --db --type --storage --config --json --quiet --verbose --no-progress --no-push --low-priority --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --server)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -16,7 +16,7 @@ scripts/install-deps.sh --test
 cargo build --release --locked -q
 bin=$root/target/release/sqlguard
 
-scripts/mariadb.sh start "$work/mariadb" "$port" >/dev/null
+MARIADB_NO_LOG_BIN=1 scripts/mariadb.sh start "$work/mariadb" "$port" >/dev/null
 cli=(mariadb --defaults-file="$work/mariadb/client.cnf")
 db=bench_$scale
 if ! "${cli[@]}" -e "USE $db" 2>/dev/null; then

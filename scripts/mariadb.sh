@@ -25,7 +25,12 @@ start)
       || { cat "$dir/install.log" >&2; exit 1; }
     fresh=1
   fi
-  mariadbd --no-defaults "${user_args[@]}" --datadir="$dir/data" --socket="$dir/sock" \
+  # Binary logs as on a production primary (point-in-time recovery reads them); the benchmark
+  # turns them off with MARIADB_NO_LOG_BIN=1, as its peers do.
+  binlog_args=(--log-bin=binlog --server-id="$port" --binlog-format=ROW --max-binlog-size=256M
+    --binlog-expire-logs-seconds=86400)
+  [ -n "${MARIADB_NO_LOG_BIN:-}" ] && binlog_args=()
+  mariadbd --no-defaults "${user_args[@]}" "${binlog_args[@]}" --datadir="$dir/data" --socket="$dir/sock" \
     --port="$port" --bind-address=127.0.0.1 --pid-file="$dir/pid" --log-error="$dir/err.log" \
     --skip-name-resolve --innodb-buffer-pool-size=256M --max-allowed-packet=256M \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \

@@ -93,6 +93,8 @@ struct Attempt<'a> {
     btype: &'a BackupTypeSettings,
     /// The type's compression, with its threads shared between the databases dumped at once.
     compression: crate::compress::Compression,
+    /// The database's default collation, as discovered.
+    collation: Option<String>,
     started_at: DateTime<Utc>,
     started: Instant,
 }
@@ -123,6 +125,7 @@ impl Attempt<'_> {
             sqlguard_version: crate::VERSION.to_string(),
             error,
             verification: None,
+            database_collation: self.collation.clone(),
         }
     }
 }
@@ -244,6 +247,7 @@ fn backup_server(
         database: database.to_string(),
         btype,
         compression,
+        collation: None,
         started_at: Utc::now(),
         started: Instant::now(),
     };
@@ -353,7 +357,10 @@ fn backup_server(
         if cancel.load(Ordering::Relaxed) {
             mine.interrupted = true;
         } else {
-            let attempt = attempt_for(&db.name);
+            let attempt = Attempt {
+                collation: db.collation.clone(),
+                ..attempt_for(&db.name)
+            };
             backup_database(
                 &ctx,
                 &attempt,

@@ -75,6 +75,8 @@ pub struct ServerInfo {
 pub struct Database {
     pub name: String,
     pub estimated_bytes: u64,
+    /// Its default collation (`utf8mb4_unicode_ci`).
+    pub collation: Option<String>,
 }
 
 /// Failures talking to a server or running its tools; each names the server.
@@ -505,21 +507,23 @@ pub fn list_databases(
     client: &ToolInfo,
     defaults: &DefaultsFile,
 ) -> Result<Vec<Database>, MysqlError> {
-    let sql = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA";
+    let sql = "SELECT SCHEMA_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA";
     let rows = query(server, client, defaults, "listing databases", sql)?;
-    let mut names: Vec<String> = rows
+    let mut dbs: Vec<Database> = rows
         .into_iter()
-        .filter_map(|r| r.into_iter().next())
-        .collect();
-    names.sort();
-    names.dedup();
-    Ok(names
-        .into_iter()
-        .map(|name| Database {
-            estimated_bytes: 0,
-            name,
+        .filter(|r| !r.is_empty())
+        .map(|mut r| {
+            let collation = r.get(1).filter(|c| is_collation_name(c)).cloned();
+            Database {
+                name: r.swap_remove(0),
+                estimated_bytes: 0,
+                collation,
+            }
         })
-        .collect())
+        .collect();
+    dbs.sort_by(|a, b| a.name.cmp(&b.name));
+    dbs.dedup_by(|a, b| a.name == b.name);
+    Ok(dbs)
 }
 
 /// Fills in the estimated sizes of `databases` (data and index bytes, from information_schema),
@@ -579,6 +583,12 @@ pub fn drain_stderr(child: &mut std::process::Child) -> Option<std::thread::Join
     }))
 }
 
+/// Whether `s` looks like a collation name (`utf8mb4_unicode_ci`): letters, digits and `_`
+/// only, so that one read from an index can be written into SQL as it is.
+pub fn is_collation_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// Quotes an identifier for SQL: backticks, with backticks doubled.
 pub fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
@@ -635,12 +645,25 @@ pub fn client_child(
     extra: &[String],
     what: &'static str,
 ) -> Result<std::process::Child, MysqlError> {
+    client_process(server, client, defaults, extra, what, Stdio::null())
+}
+
+/// [`client_child`] whose standard output is piped too (a restore session, whose barriers
+/// print a line).
+pub fn client_process(
+    server: &ServerSettings,
+    client: &ToolInfo,
+    defaults: &DefaultsFile,
+    extra: &[String],
+    what: &'static str,
+    stdout: Stdio,
+) -> Result<std::process::Child, MysqlError> {
     crate::process::command(&client.program)
         .arg(defaults.arg())
         .args(tls_args(client.flavor, server))
         .args(extra)
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| MysqlError::Query {
@@ -907,6 +930,7 @@ mod tests {
         let db = |n: &str| Database {
             name: n.into(),
             estimated_bytes: 0,
+            collation: None,
         };
         let all = vec![
             db("mysql"),

@@ -178,6 +178,8 @@ pub struct VerifyRequest {
     pub latest: bool,
     pub filter: crate::catalog::RecordFilter,
     pub restore_test: bool,
+    /// How the restore test loads the backup (sessions, binary log).
+    pub load: crate::restore::LoadOptions,
 }
 
 /// The verification of one copy.
@@ -301,7 +303,10 @@ pub fn run(
             .as_ref()
             .map_err(Clone::clone)
             .map_err(|e| (e, None))
-            .and_then(|s| verify_one(settings, s.as_ref(), &record, req.restore_test, ui, cancel));
+            .and_then(|s| {
+                let test = req.restore_test.then_some(&req.load);
+                verify_one(settings, s.as_ref(), &record, test, ui, cancel)
+            });
         let (checked, restored_tables, scratch_database, problem) = match outcome {
             Ok((c, t, scratch)) => {
                 let p = (!c.problems.is_empty()).then(|| c.problems.join("; "));
@@ -420,16 +425,16 @@ fn verify_one(
     settings: &Settings,
     storage: &dyn Storage,
     record: &BackupRecord,
-    restore_test: bool,
+    restore_test: Option<&crate::restore::LoadOptions>,
     ui: &Ui,
     cancel: &AtomicBool,
 ) -> VerifiedOne {
     let plain = |e: String| (e, None);
-    if !restore_test {
+    let Some(load) = restore_test else {
         return check_copy(storage, record, None, None, true, cancel)
             .map_err(|e| plain(e.to_string()))
             .map(|c| (c, None, None));
-    }
+    };
     let server = settings.server(&record.server).map_err(|e| {
         plain(format!(
             "{e}: cannot restore-test a backup of a server that is not configured"
@@ -455,16 +460,13 @@ fn verify_one(
         sha256: copy.sha256.clone(),
         ..Default::default()
     };
-    let target = crate::restore::Target::new(server).map_err(|e| plain(e.to_string()))?;
+    let target = crate::restore::Target::new(server, *load).map_err(|e| plain(e.to_string()))?;
     sweep_scratch(&target, ui);
     let scratch = scratch_name(Utc::now());
     target
         .execute(
             "creating the scratch database",
-            &format!(
-                "CREATE DATABASE {} CHARACTER SET utf8mb4",
-                mysql::quote_ident(&scratch)
-            ),
+            &crate::restore::create_database_sql(&scratch, record),
         )
         .map_err(|e| plain(e.to_string()))?;
     let restored = target.load(copy, record, &scratch, cancel).and_then(|l| {

@@ -19,9 +19,12 @@ pub struct Args {
     /// Verify the newest backup of each database on each storage
     #[arg(long, conflicts_with = "ids")]
     pub latest: bool,
-    /// Also restore each copy into a scratch database on its server, then drop it
+    /// Also restore each copy into a scratch database on its server, then drop it (with the
+    /// restore engine: --jobs and --no-binlog apply)
     #[arg(long)]
     pub restore_test: bool,
+    #[command(flatten)]
+    pub load: super::restore::LoadArgs,
     #[command(flatten)]
     pub filter: crate::catalog::RecordFilter,
 }
@@ -41,6 +44,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         latest: args.latest,
         filter: args.filter.clone(),
         restore_test: args.restore_test,
+        load: args.load.options(),
     };
     let run = Run::start("verify", None);
     let outcome = verify::run(ctx, &req)?;

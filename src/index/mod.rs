@@ -98,6 +98,11 @@ pub struct BackupRecord {
     /// The last `sqlguard verify` of this copy; absent until verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// The database's default collation when it was dumped (a restore creates the target
+    /// database with it, so that its routines and triggers keep it); absent in records of
+    /// sqlguard 0.1 and for failures before discovery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_collation: Option<String>,
 }
 
 /// The outcome of verifying one stored copy.
@@ -150,6 +155,7 @@ impl BackupRecord {
             sqlguard_version: crate::VERSION.into(),
             error: (!ok).then(|| "boom".to_string()),
             verification: None,
+            database_collation: None,
         }
     }
 }

@@ -13,6 +13,7 @@ mod parallel;
 mod prune;
 mod random_input;
 mod report;
+mod restore;
 mod s3;
 mod support;
 mod trust;

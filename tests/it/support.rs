@@ -387,6 +387,30 @@ impl MariaDb {
             .collect()
     }
 
+    /// The `information_schema` rows of every object of `db` that a restore must reproduce:
+    /// tables (engine, AUTO_INCREMENT, collation, options), columns, indexes, constraints,
+    /// views, triggers, routines and events (definer, SQL mode, character sets), with the
+    /// database's name written as `DB` so that two databases compare.
+    pub fn schema_snapshot(&self, db: &str) -> String {
+        let d = db.replace('\'', "''");
+        let queries = [
+            format!("SELECT TABLE_NAME, TABLE_TYPE, ENGINE, ROW_FORMAT, AUTO_INCREMENT, TABLE_COLLATION, CREATE_OPTIONS, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA='{d}' ORDER BY 1"),
+            format!("SELECT TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_DEFAULT, IS_NULLABLE, COLUMN_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, EXTRA, GENERATION_EXPRESSION FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='{d}' ORDER BY 1, 3"),
+            format!("SELECT TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, NON_UNIQUE, INDEX_TYPE FROM information_schema.STATISTICS WHERE TABLE_SCHEMA='{d}' ORDER BY 1, 2, 3"),
+            format!("SELECT CONSTRAINT_NAME, TABLE_NAME, UNIQUE_CONSTRAINT_NAME, UPDATE_RULE, DELETE_RULE, REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA='{d}' ORDER BY 1"),
+            format!("SELECT TABLE_NAME, VIEW_DEFINITION, CHECK_OPTION, DEFINER, SECURITY_TYPE, CHARACTER_SET_CLIENT, COLLATION_CONNECTION, ALGORITHM FROM information_schema.VIEWS WHERE TABLE_SCHEMA='{d}' ORDER BY 1"),
+            format!("SELECT TRIGGER_NAME, EVENT_MANIPULATION, EVENT_OBJECT_TABLE, ACTION_ORDER, ACTION_STATEMENT, ACTION_TIMING, SQL_MODE, DEFINER, CHARACTER_SET_CLIENT, COLLATION_CONNECTION, DATABASE_COLLATION FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='{d}' ORDER BY 1"),
+            format!("SELECT ROUTINE_NAME, ROUTINE_TYPE, DATA_TYPE, ROUTINE_DEFINITION, IS_DETERMINISTIC, SQL_DATA_ACCESS, SECURITY_TYPE, SQL_MODE, DEFINER, CHARACTER_SET_CLIENT, COLLATION_CONNECTION, DATABASE_COLLATION FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA='{d}' ORDER BY 1"),
+            format!("SELECT EVENT_NAME, DEFINER, TIME_ZONE, EVENT_DEFINITION, EVENT_TYPE, INTERVAL_VALUE, INTERVAL_FIELD, SQL_MODE, STATUS, ON_COMPLETION, CHARACTER_SET_CLIENT, COLLATION_CONNECTION, DATABASE_COLLATION FROM information_schema.EVENTS WHERE EVENT_SCHEMA='{d}' ORDER BY 1"),
+        ];
+        let mut out = String::new();
+        for q in queries {
+            out.push_str(&self.sql(None, &q));
+            out.push_str("\n--\n");
+        }
+        out.replace(db, "DB")
+    }
+
     /// Names of the views, triggers, routines and events of `db`.
     pub fn objects(&self, db: &str) -> Vec<String> {
         let d = db.replace('\'', "''");
@@ -614,6 +638,8 @@ pub struct Record {
     pub error: Option<String>,
     #[serde(default)]
     pub verification: Option<serde_json::Value>,
+    #[serde(default)]
+    pub database_collation: Option<String>,
 }
 
 /// SHA-256 of a file, via the system's sha256sum (independent of sqlguard's own hashing).

@@ -26,7 +26,9 @@ use crate::index::{BackupRecord, Status};
 use crate::mysql::{self, DefaultsFile, MysqlError};
 use crate::pipeline::{CHUNK, TAIL};
 use crate::session::Session;
-use crate::sqlscan::{self, Event, Policy, Splitter, Verdict};
+use crate::sqlscan::{self, Event, Head, Kind, Policy, Splitter, Verdict};
+
+pub mod sessions;
 use crate::storage::{Storage, StorageError};
 use crate::ui::human_bytes;
 
@@ -317,15 +319,46 @@ pub fn temp_dir() -> PathBuf {
     std::env::temp_dir()
 }
 
+/// Where the [`Guard`] sends the statements it allows: each statement's kind (and head) first,
+/// then its bytes, then its end. Anything that writes is one client session taking them in
+/// order; [`sessions::Dispatcher`] spreads them over several.
+pub trait StatementSink {
+    /// A statement starts.
+    fn begin(&mut self, kind: &Kind, head: &Head) -> io::Result<()>;
+    /// Bytes of the current statement, in order.
+    fn bytes(&mut self, b: &[u8]) -> io::Result<()>;
+    /// The current statement ended.
+    fn end(&mut self) -> io::Result<()>;
+    /// The dump ended: send what is buffered, and end.
+    fn done(&mut self) -> io::Result<()>;
+}
+
+impl<W: Write> StatementSink for W {
+    fn begin(&mut self, _: &Kind, _: &Head) -> io::Result<()> {
+        Ok(())
+    }
+    fn bytes(&mut self, b: &[u8]) -> io::Result<()> {
+        self.write_all(b)
+    }
+    fn end(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    fn done(&mut self) -> io::Result<()> {
+        Write::flush(self)
+    }
+}
+
 /// Counts the decoded SQL, keeps its tail, and runs it through the statement policy into the
 /// client, statement by statement: a statement's first bytes wait until its head is known, then
 /// it streams. Memory stays bounded by the head (and by [`MAX_PENDING`] of leading comments).
-pub struct Guard<W: Write> {
+pub struct Guard<W: StatementSink> {
     inner: W,
     splitter: Splitter,
     policy: Policy,
     pending: Vec<u8>,
     mode: Mode,
+    /// The kind and head of an `ALTER DATABASE` held to be retargeted.
+    held: Option<(Kind, Head)>,
     /// Plain SQL bytes seen.
     pub count: u64,
     /// Statements sent.
@@ -333,7 +366,7 @@ pub struct Guard<W: Write> {
     tail: Vec<u8>,
 }
 
-impl<W: Write> std::fmt::Debug for Guard<W> {
+impl<W: StatementSink> std::fmt::Debug for Guard<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Guard({} statements)", self.statements)
     }
@@ -356,7 +389,7 @@ fn refused(why: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("refused: {why}"))
 }
 
-impl<W: Write> Guard<W> {
+impl<W: StatementSink> Guard<W> {
     /// A guard in front of `inner`.
     pub fn new(inner: W, policy: Policy) -> Guard<W> {
         Guard {
@@ -365,6 +398,7 @@ impl<W: Write> Guard<W> {
             policy,
             pending: Vec::new(),
             mode: Mode::Holding,
+            held: None,
             count: 0,
             statements: 0,
             tail: Vec::with_capacity(2 * TAIL),
@@ -382,14 +416,14 @@ impl<W: Write> Guard<W> {
     pub fn finish(mut self) -> io::Result<W> {
         let mut splitter = std::mem::take(&mut self.splitter);
         splitter.finish(&mut |e| self.handle(e))?;
-        self.inner.flush()?;
+        self.inner.done()?;
         Ok(self.inner)
     }
 
     fn handle(&mut self, e: Event) -> io::Result<()> {
         match e {
             Event::Bytes(b) => match self.mode {
-                Mode::Passing => self.inner.write_all(b)?,
+                Mode::Passing => self.inner.bytes(b)?,
                 Mode::Holding | Mode::Retarget => {
                     if self.pending.len() + b.len() > MAX_PENDING {
                         return Err(refused(format!(
@@ -404,11 +438,15 @@ impl<W: Write> Guard<W> {
                 let kind = sqlscan::classify(h);
                 match self.policy.check(&kind) {
                     Verdict::Allow => {
-                        self.inner.write_all(&self.pending)?;
+                        self.inner.begin(&kind, h)?;
+                        self.inner.bytes(&self.pending)?;
                         self.pending.clear();
                         self.mode = Mode::Passing;
                     }
-                    Verdict::RetargetDatabase => self.mode = Mode::Retarget,
+                    Verdict::RetargetDatabase => {
+                        self.held = Some((kind, h.clone()));
+                        self.mode = Mode::Retarget;
+                    }
                     Verdict::Refuse(why) => {
                         let start: String = String::from_utf8_lossy(&h.text)
                             .chars()
@@ -421,7 +459,13 @@ impl<W: Write> Guard<W> {
             Event::End => {
                 if self.mode == Mode::Retarget {
                     let text = retarget(&self.pending, &self.policy.source, &self.policy.target);
-                    self.inner.write_all(&text)?;
+                    if let Some((kind, head)) = self.held.take() {
+                        self.inner.begin(&kind, &head)?;
+                        self.inner.bytes(&text)?;
+                    }
+                }
+                if self.mode != Mode::Holding {
+                    self.inner.end()?;
                 }
                 self.pending.clear();
                 self.mode = Mode::Holding;
@@ -449,7 +493,7 @@ fn retarget(statement: &[u8], source: &str, target: &str) -> Vec<u8> {
     out.into_bytes()
 }
 
-impl<W: Write> Write for Guard<W> {
+impl<W: StatementSink> Write for Guard<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.count += buf.len() as u64;
         if buf.len() >= TAIL {
@@ -467,7 +511,7 @@ impl<W: Write> Write for Guard<W> {
         r.map(|()| buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        Ok(())
     }
 }
 
@@ -488,6 +532,7 @@ pub struct Target<'a> {
     defaults: DefaultsFile,
     client: mysql::ToolInfo,
     sandbox: ClientSandbox,
+    opts: LoadOptions,
 }
 
 impl std::fmt::Debug for Target<'_> {
@@ -501,13 +546,17 @@ impl std::fmt::Debug for Target<'_> {
 pub struct Loaded {
     pub raw_bytes: u64,
     pub statements: u64,
+    /// Client sessions that loaded it.
+    pub sessions: usize,
+    /// Tables whose rows were spread over the sessions (with several).
+    pub spread: Vec<String>,
 }
 
 impl<'a> Target<'a> {
     /// Prepares the client for `server`.
     ///
     /// Fails when the option file cannot be written or no client tool runs.
-    pub fn new(server: &'a ServerSettings) -> Result<Target<'a>, MysqlError> {
+    pub fn new(server: &'a ServerSettings, opts: LoadOptions) -> Result<Target<'a>, MysqlError> {
         let defaults = DefaultsFile::create(server)?;
         let client = mysql::client_tool(server)?;
         let help = mysql::tool_help(&client);
@@ -523,6 +572,7 @@ impl<'a> Target<'a> {
             defaults,
             client,
             sandbox,
+            opts,
         })
     }
 
@@ -550,13 +600,20 @@ impl<'a> Target<'a> {
         .collect())
     }
 
-    /// Runs one statement.
+    /// Runs one statement (unlogged with `no_binlog`: the database a restore or restore test
+    /// creates and drops stays out of the binary log like its content).
     pub fn execute(&self, what: &'static str, sql: &str) -> Result<(), MysqlError> {
-        mysql::execute(self.server, &self.client, &self.defaults, what, sql)
+        let sql = if self.opts.no_binlog {
+            format!("SET SESSION sql_log_bin=0; {sql}")
+        } else {
+            sql.to_string()
+        };
+        mysql::execute(self.server, &self.client, &self.defaults, what, &sql)
     }
 
     /// Decodes `copy` (of `record`) and loads it into `database`, which must exist, through the
-    /// statement guard. Checks the dump's size and completion trailer too.
+    /// statement guard, in one client session or (with `jobs` > 1) several; checks the
+    /// dump's size and completion trailer too.
     ///
     /// Fails with the client's error, the refused statement, or a failed check, as a message.
     pub fn load(
@@ -566,6 +623,7 @@ impl<'a> Target<'a> {
         database: &str,
         cancel: &AtomicBool,
     ) -> Result<Loaded, String> {
+        let opts = &self.opts;
         let mut extra = vec![
             "--default-character-set=utf8mb4".to_string(),
             "--max-allowed-packet=1G".to_string(),
@@ -576,26 +634,50 @@ impl<'a> Target<'a> {
             ClientSandbox::NoSystemCommand => extra.push("--system-command=OFF".into()),
             ClientSandbox::None => {}
         }
-        let mut child = mysql::client_child(
-            self.server,
-            &self.client,
-            &self.defaults,
-            &extra,
-            "restoring",
-        )
-        .map_err(|e| e.to_string())?;
-        let stderr = mysql::drain_stderr(&mut child);
-        let stdin = child.stdin.take().expect("stdin is piped");
         let policy = Policy {
             source: record.database.clone(),
             target: database.to_string(),
         };
-        let fed = feed(
-            copy,
-            record,
-            Guard::new(io::BufWriter::with_capacity(CHUNK, stdin), policy),
-            cancel,
-        );
+        let prefix = session_settings(opts);
+        let loaded = if opts.jobs > 1 {
+            self.load_sessions(copy, record, &extra, policy, &prefix, cancel, opts.jobs)
+        } else {
+            self.load_one(copy, record, &extra, policy, &prefix, cancel)
+        };
+        loaded.map_err(|e| {
+            if opts.no_binlog && (e.contains("sql_log_bin") || e.contains("BINLOG ADMIN") || e.contains("SUPER")) {
+                format!("{e} (--no-binlog sets sql_log_bin=0 for the restore's sessions, which needs the BINLOG ADMIN privilege on MariaDB, SUPER or SYSTEM_VARIABLES_ADMIN on MySQL)")
+            } else {
+                e
+            }
+        })
+    }
+
+    /// One client session.
+    fn load_one(
+        &self,
+        copy: CheckedCopy,
+        record: &BackupRecord,
+        extra: &[String],
+        policy: Policy,
+        prefix: &[u8],
+        cancel: &AtomicBool,
+    ) -> Result<Loaded, String> {
+        let mut child = mysql::client_child(
+            self.server,
+            &self.client,
+            &self.defaults,
+            extra,
+            "restoring",
+        )
+        .map_err(|e| e.to_string())?;
+        let stderr = mysql::drain_stderr(&mut child);
+        let mut stdin =
+            io::BufWriter::with_capacity(CHUNK, child.stdin.take().expect("stdin is piped"));
+        let fed = stdin
+            .write_all(prefix)
+            .and_then(|()| feed(copy, record, Guard::new(stdin, policy), cancel))
+            .map(|(loaded, _)| loaded);
         if fed.is_err() {
             let _ = child.kill();
         }
@@ -633,6 +715,81 @@ impl<'a> Target<'a> {
         }
         Ok(loaded)
     }
+
+    /// `jobs` client sessions at once (see [`sessions`]).
+    #[allow(clippy::too_many_arguments)]
+    fn load_sessions(
+        &self,
+        copy: CheckedCopy,
+        record: &BackupRecord,
+        extra: &[String],
+        policy: Policy,
+        prefix: &[u8],
+        cancel: &AtomicBool,
+        jobs: usize,
+    ) -> Result<Loaded, String> {
+        let mut args = extra.to_vec();
+        args.extend(["--batch", "--skip-column-names", "--unbuffered"].map(String::from));
+        let mut children = Vec::new();
+        for _ in 0..jobs {
+            match mysql::client_process(
+                self.server,
+                &self.client,
+                &self.defaults,
+                &args,
+                "restoring",
+                std::process::Stdio::piped(),
+            ) {
+                Ok(c) => children.push(c),
+                Err(e) => {
+                    for mut c in children {
+                        let _ = c.kill();
+                        let _ = c.wait();
+                    }
+                    return Err(e.to_string());
+                }
+            }
+        }
+        let dispatcher =
+            sessions::Dispatcher::new(children, prefix, cancel).map_err(|e| e.to_string())?;
+        let loaded = feed(copy, record, Guard::new(dispatcher, policy), cancel);
+        let (mut loaded, dispatcher) = loaded.map_err(|e| match &self.server.password {
+            Some(p) => p.redact_in(&e.to_string()),
+            None => e.to_string(),
+        })?;
+        loaded.sessions = jobs;
+        loaded.spread = dispatcher.spread_tables();
+        Ok(loaded)
+    }
+}
+
+/// How a backup is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Client sessions at once (1: the dump as it is, through one client).
+    pub jobs: usize,
+    /// Do not write the load to the server's binary log (`sql_log_bin=0` in every session).
+    pub no_binlog: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            jobs: 1,
+            no_binlog: false,
+        }
+    }
+}
+
+/// The session-only settings every session of a load starts with: no statement time limit on
+/// MariaDB (a server-wide `max_statement_time` must not abort a long `INSERT`; MySQL's limit
+/// applies to `SELECT` only), and no binary logging with `no_binlog`. Never a global one.
+fn session_settings(opts: &LoadOptions) -> Vec<u8> {
+    let mut s = String::from("/*M!100108 SET SESSION max_statement_time=0 */;\n");
+    if opts.no_binlog {
+        s.push_str("SET SESSION sql_log_bin=0;\n");
+    }
+    s.into_bytes()
 }
 
 /// The client's error without the statement it echoes (which can be a megabyte of INSERT): its
@@ -650,12 +807,12 @@ fn client_error(stderr: &str) -> String {
 }
 
 /// Decodes the proven copy into `guard`, checking the dump's size and trailer.
-fn feed<W: Write>(
+fn feed<W: StatementSink>(
     copy: CheckedCopy,
     record: &BackupRecord,
     mut guard: Guard<W>,
     cancel: &AtomicBool,
-) -> io::Result<Loaded> {
+) -> io::Result<(Loaded, W)> {
     let mut dec = compress::decoder(
         record.compression,
         io::BufReader::with_capacity(CHUNK, copy.into_reader()),
@@ -681,7 +838,7 @@ fn feed<W: Write>(
     let raw = guard.count;
     let trailer = mysql::has_completion_trailer(guard.tail());
     let statements = guard.statements;
-    guard.finish()?;
+    let sink = guard.finish()?;
     if raw != record.raw_bytes {
         return Err(io::Error::other(format!(
             "the dump has {raw} bytes, the index says {}",
@@ -693,10 +850,15 @@ fn feed<W: Write>(
             "the dump ends without its completion trailer",
         ));
     }
-    Ok(Loaded {
-        raw_bytes: raw,
-        statements,
-    })
+    Ok((
+        Loaded {
+            raw_bytes: raw,
+            statements,
+            sessions: 1,
+            spread: Vec::new(),
+        },
+        sink,
+    ))
 }
 
 /// A restore request: backup `id` (its copy on `storage`, or the first good one) into
@@ -709,6 +871,7 @@ pub struct RestoreRequest {
     pub to_database: Option<String>,
     /// Restore into a database that already has tables.
     pub force: bool,
+    pub load: LoadOptions,
 }
 
 /// What a restore did.
@@ -756,7 +919,7 @@ pub fn restore(session: &Session, req: &RestoreRequest) -> Result<RestoreOutcome
         record.storage
     ));
     let copy = CheckedCopy::fetch(storage.as_ref(), &record, "restored", cancel)?;
-    let target = Target::new(server)?;
+    let target = Target::new(server, req.load)?;
     let created = match target.table_count(&database)? {
         Some(n) if n > 0 && !req.force => {
             return Err(RestoreError::TargetNotEmpty {
@@ -769,10 +932,7 @@ pub fn restore(session: &Session, req: &RestoreRequest) -> Result<RestoreOutcome
         None => {
             target.execute(
                 "creating the database",
-                &format!(
-                    "CREATE DATABASE {} CHARACTER SET utf8mb4",
-                    mysql::quote_ident(&database)
-                ),
+                &create_database_sql(&database, &record),
             )?;
             true
         }
@@ -812,6 +972,26 @@ pub fn restore(session: &Session, req: &RestoreRequest) -> Result<RestoreOutcome
                 dropped,
             })
         }
+    }
+}
+
+/// `CREATE DATABASE` for restoring `record` into `database`: with the collation the source
+/// database had (so that its routines, triggers and events keep their database collation),
+/// utf8mb4's default for records that do not say.
+pub fn create_database_sql(database: &str, record: &BackupRecord) -> String {
+    match record
+        .database_collation
+        .as_deref()
+        .filter(|c| mysql::is_collation_name(c))
+    {
+        Some(c) => format!(
+            "CREATE DATABASE {} COLLATE {c}",
+            mysql::quote_ident(database)
+        ),
+        None => format!(
+            "CREATE DATABASE {} CHARACTER SET utf8mb4",
+            mysql::quote_ident(database)
+        ),
     }
 }
 
@@ -965,6 +1145,29 @@ mod tests {
         let mut back = Vec::new();
         c.into_reader().read_to_end(&mut back).unwrap();
         assert_eq!(back, b"good");
+    }
+
+    /// The collation comes from an index, which may be tampered with: anything but a plain
+    /// collation name is not written into SQL.
+    #[test]
+    fn the_target_database_gets_the_source_collation_when_it_is_a_plain_name() {
+        let mut r = rec("a", "local", "00", 1);
+        assert_eq!(
+            create_database_sql("x`y", &r),
+            "CREATE DATABASE `x``y` CHARACTER SET utf8mb4"
+        );
+        r.database_collation = Some("utf8mb4_unicode_ci".into());
+        assert_eq!(
+            create_database_sql("db", &r),
+            "CREATE DATABASE `db` COLLATE utf8mb4_unicode_ci"
+        );
+        for bad in ["latin1; DROP DATABASE x", "", "utf8mb4_bin`", "a b"] {
+            r.database_collation = Some(bad.into());
+            assert!(
+                create_database_sql("db", &r).ends_with("CHARACTER SET utf8mb4"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
