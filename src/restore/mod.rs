@@ -751,7 +751,7 @@ impl<'a> Target<'a> {
             }
         }
         let dispatcher =
-            sessions::Dispatcher::new(children, prefix, cancel).map_err(|e| e.to_string())?;
+            sessions::Dispatcher::new(children, prefix).map_err(|e| e.to_string())?;
         let loaded = feed(copy, record, Guard::new(dispatcher, policy), cancel);
         let (mut loaded, dispatcher) = loaded.map_err(|e| match &self.server.password {
             Some(p) => p.redact_in(&e.to_string()),

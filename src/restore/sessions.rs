@@ -31,11 +31,10 @@
 use std::collections::HashMap;
 use std::io::{self, BufRead, Write};
 use std::process::Child;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use super::StatementSink;
 use crate::sqlscan::{Head, Kind};
@@ -62,6 +61,8 @@ struct Session {
     /// Bytes handed over or gathered and not yet written to the client.
     backlog: Arc<AtomicU64>,
     out: Vec<u8>,
+    /// The highest barrier whose marker this session has printed.
+    passed: u64,
 }
 
 /// Why a session stopped taking statements.
@@ -101,6 +102,7 @@ impl Session {
             lines,
             backlog,
             out: Vec::new(),
+            passed: 0,
         }
     }
 
@@ -124,25 +126,27 @@ impl Session {
         }
     }
 
-    /// Waits until the session has run everything sent to it so far.
-    fn barrier(&mut self, n: u64, cancel: &AtomicBool) -> io::Result<()> {
-        let marker = format!("{MARKER}{n}");
-        self.push(format!("SELECT '{marker}';\n").as_bytes())?;
-        self.send()?;
-        loop {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(io::Error::other("interrupted by a signal"));
-            }
-            match self.lines.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) if line == marker => return Ok(()),
-                Ok(_) | Err(RecvTimeoutError::Timeout) => {
-                    if matches!(self.child.try_wait(), Ok(Some(_))) {
-                        return Err(ended());
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => return Err(ended()),
+    /// Sends barrier `n`: once its marker comes back, everything sent before it has run.
+    fn barrier(&mut self, n: u64) -> io::Result<()> {
+        self.push(format!("SELECT '{MARKER}{n}';\n").as_bytes())?;
+        self.send()
+    }
+
+    fn note(&mut self, line: &str) {
+        if let Some(n) = line.strip_prefix(MARKER).and_then(|n| n.parse().ok()) {
+            self.passed = self.passed.max(n);
+        }
+    }
+
+    /// Whether barrier `n` has passed, without waiting.
+    fn passed(&mut self, n: u64) -> bool {
+        while self.passed < n {
+            match self.lines.try_recv() {
+                Ok(line) => self.note(&line),
+                Err(_) => break,
             }
         }
+        self.passed >= n
     }
 
     /// Sends what is gathered and closes the session's input; returns how it ended.
@@ -213,6 +217,8 @@ struct Table {
     splittable: bool,
     spread: bool,
     bytes: u64,
+    /// The barrier sent to the home session after which the table may be spread.
+    barrier: Option<u64>,
 }
 
 /// What the statement in progress is, for its end.
@@ -227,7 +233,7 @@ struct Current {
 }
 
 /// Spreads the statements of one dump over several sessions; see the module docs.
-pub struct Dispatcher<'c> {
+pub struct Dispatcher {
     sessions: Vec<Session>,
     header: bool,
     held: Vec<u8>,
@@ -236,12 +242,11 @@ pub struct Dispatcher<'c> {
     tables: HashMap<String, Table>,
     deferred: Vec<u8>,
     barriers: u64,
-    cancel: &'c AtomicBool,
     /// The first session that failed, and how.
     failure: Option<String>,
 }
 
-impl std::fmt::Debug for Dispatcher<'_> {
+impl std::fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Dispatcher({} sessions)", self.sessions.len())
     }
@@ -262,10 +267,10 @@ fn table_key(name: &crate::sqlscan::Name) -> String {
     name.name.clone()
 }
 
-impl<'c> Dispatcher<'c> {
+impl Dispatcher {
     /// A dispatcher over client processes started with piped stdin, stdout and stderr; each
     /// first gets `prefix` (the session settings).
-    pub fn new(children: Vec<Child>, prefix: &[u8], cancel: &'c AtomicBool) -> io::Result<Self> {
+    pub fn new(children: Vec<Child>, prefix: &[u8]) -> io::Result<Self> {
         let mut sessions: Vec<Session> = children.into_iter().map(Session::start).collect();
         for s in &mut sessions {
             s.push(prefix)?;
@@ -279,7 +284,6 @@ impl<'c> Dispatcher<'c> {
             tables: HashMap::new(),
             deferred: Vec::new(),
             barriers: 0,
-            cancel,
             failure: None,
         })
     }
@@ -305,12 +309,24 @@ impl<'c> Dispatcher<'c> {
 
     fn table(&mut self, name: &crate::sqlscan::Name) -> Table {
         let home = self.least_busy();
-        *self.tables.entry(table_key(name)).or_insert(Table {
+        let key = table_key(name);
+        let t = self.tables.entry(key.clone()).or_insert(Table {
             home,
             splittable: false,
             spread: false,
             bytes: 0,
-        })
+            barrier: None,
+        });
+        // A pending barrier that has passed lets the table spread from now on.
+        if let (false, Some(n)) = (t.spread, t.barrier) {
+            let home = t.home;
+            if self.sessions[home].passed(n) {
+                if let Some(t) = self.tables.get_mut(&key) {
+                    t.spread = true;
+                }
+            }
+        }
+        self.tables[&key]
     }
 
     fn route(&mut self, kind: &Kind, head: &Head) -> Dest {
@@ -421,7 +437,7 @@ impl<'c> Dispatcher<'c> {
     }
 }
 
-impl StatementSink for Dispatcher<'_> {
+impl StatementSink for Dispatcher {
     fn begin(&mut self, kind: &Kind, head: &Head) -> io::Result<()> {
         if self.failure.is_some() {
             return Err(io::Error::other(self.failure.clone().unwrap_or_default()));
@@ -471,6 +487,11 @@ impl StatementSink for Dispatcher<'_> {
 
     fn end(&mut self) -> io::Result<()> {
         let cur = std::mem::take(&mut self.cur);
+        // A whole statement goes to its session at once: gathered bytes would keep it idle.
+        if let Some(Dest::One(i)) = cur.dest {
+            let r = self.sessions[i].send();
+            self.checked(r)?;
+        }
         if let Some((name, text)) = cur.create {
             let upper = String::from_utf8_lossy(&text).to_ascii_uppercase();
             let splittable = upper.contains("ENGINE=INNODB") && upper.contains("PRIMARY KEY");
@@ -483,17 +504,17 @@ impl StatementSink for Dispatcher<'_> {
                 return Ok(());
             };
             t.bytes += cur.bytes;
-            if t.splittable && !t.spread && t.bytes >= SPREAD_AFTER && self.sessions.len() > 1 {
+            let ready = t.splittable && !t.spread && t.barrier.is_none();
+            if ready && t.bytes >= SPREAD_AFTER && self.sessions.len() > 1 {
                 // Everything sent to the home session so far, its CREATE TABLE included, must
-                // have run before another session inserts into the table.
+                // have run before another session inserts into the table: a barrier is sent,
+                // and the table keeps going to its home session until the barrier comes back.
                 let home = t.home;
                 self.barriers += 1;
-                let (n, cancel) = (self.barriers, self.cancel);
-                let r = self.sessions[home].barrier(n, cancel);
+                let n = self.barriers;
+                t.barrier = Some(n);
+                let r = self.sessions[home].barrier(n);
                 self.checked(r)?;
-                if let Some(t) = self.tables.get_mut(&name) {
-                    t.spread = true;
-                }
             }
         }
         Ok(())
@@ -525,7 +546,7 @@ impl StatementSink for Dispatcher<'_> {
     }
 }
 
-impl Drop for Dispatcher<'_> {
+impl Drop for Dispatcher {
     fn drop(&mut self) {
         for s in &mut self.sessions {
             if s.tx.is_some() {
