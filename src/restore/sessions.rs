@@ -149,6 +149,25 @@ impl Session {
         self.passed >= n
     }
 
+    /// Waits until barrier `n` has passed (or a signal asks the run to stop).
+    fn wait(&mut self, n: u64) -> io::Result<()> {
+        while self.passed < n {
+            if crate::signals::stopping() {
+                return Err(io::Error::other("interrupted by a signal"));
+            }
+            match self.lines.recv_timeout(std::time::Duration::from_millis(100)) {
+                Ok(line) => self.note(&line),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if matches!(self.child.try_wait(), Ok(Some(_))) {
+                        return Err(ended());
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Err(ended()),
+            }
+        }
+        Ok(())
+    }
+
     /// Sends what is gathered and closes the session's input; returns how it ended.
     fn close(&mut self) -> Result<(), String> {
         let sent = self.send();
@@ -329,8 +348,8 @@ impl Dispatcher {
         self.tables[&key]
     }
 
-    fn route(&mut self, kind: &Kind, head: &Head) -> Dest {
-        match kind {
+    fn route(&mut self, kind: &Kind, head: &Head) -> io::Result<Dest> {
+        Ok(match kind {
             Kind::Set | Kind::Delimiter | Kind::Empty if self.header => Dest::All,
             Kind::Set if restores(head) => self.prev,
             Kind::Set => Dest::Hold,
@@ -356,10 +375,21 @@ impl Dispatcher {
             }
             Kind::Insert { table } => {
                 let t = self.table(table);
-                if t.spread {
-                    Dest::One(self.least_busy())
-                } else {
-                    Dest::One(t.home)
+                match (t.spread, t.barrier) {
+                    (true, _) => Dest::One(self.least_busy()),
+                    // Waiting for the barrier: the home session takes more while it keeps up;
+                    // once it has a backlog, the reader waits for the barrier, then spreads.
+                    (false, Some(n))
+                        if self.sessions[t.home].backlog.load(Ordering::Relaxed)
+                            >= SEND_AT as u64 =>
+                    {
+                        self.sessions[t.home].wait(n)?;
+                        if let Some(t) = self.tables.get_mut(&table_key(table)) {
+                            t.spread = true;
+                        }
+                        Dest::One(self.least_busy())
+                    }
+                    _ => Dest::One(t.home),
                 }
             }
             Kind::AlterTable { table } => {
@@ -376,7 +406,7 @@ impl Dispatcher {
                 }
             }
             _ => Dest::Deferred,
-        }
+        })
     }
 
     fn emit(&mut self, dest: Dest, b: &[u8]) -> io::Result<()> {
@@ -443,6 +473,7 @@ impl StatementSink for Dispatcher {
             return Err(io::Error::other(self.failure.clone().unwrap_or_default()));
         }
         let dest = self.route(kind, head);
+        let dest = self.checked(dest)?;
         let context = matches!(
             kind,
             Kind::Set | Kind::Delimiter | Kind::Empty | Kind::Lock | Kind::Session
