@@ -328,12 +328,28 @@ _sqlguard() {
             return 0
             ;;
         sqlguard__subcmd__fetch)
-            opts="-o -d -c -q -v -h --storage --output --decompress --config --json --quiet --verbose --no-progress --no-push --low-priority --help"
+            opts="-t -o -d -c -q -v -h --server --db --type --storage --output --decompress --config --json --quiet --verbose --no-progress --no-push --low-priority --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --storage)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -844,7 +860,7 @@ _sqlguard() {
             return 0
             ;;
         sqlguard__subcmd__restore)
-            opts="-j -c -q -v -h --to-server --to-database --force --storage --jobs --no-binlog --config --json --quiet --verbose --no-progress --no-push --low-priority --help"
+            opts="-t -j -n -y -c -q -v -h --to-server --to-database --force --server --db --type --storage --jobs --no-binlog --dry-run --yes --config --json --quiet --verbose --no-progress --no-push --low-priority --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -855,6 +871,22 @@ _sqlguard() {
                     return 0
                     ;;
                 --to-database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -t)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -103,7 +103,10 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -l no-progress
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -l no-push -d 'Do not push metrics to the Pushgateway [env: SQLGUARD_NO_PUSH]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -l low-priority -d 'Run at low CPU and I/O priority (nice 10, best-effort I/O level 7), children included [config: low_priority; env: SQLGUARD_LOW_PRIORITY]'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand verify" -s h -l help -d 'Print help'
-complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -l storage -d 'The storage to read from (default: the first that holds a good copy)' -r
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -l server -d 'Only this server (repeatable)' -r
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -l db -d 'Only this database (repeatable)' -r
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -s t -l type -d 'Only this backup type' -r
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -l storage -d 'Only copies on this storage' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -s o -l output -d 'Output file (written to a temp name, renamed when every check passed); `-` or absent: stdout (written once the copy is proven)' -r -F
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -s c -l config -d 'YAML config file [env: SQLGUARD_CONFIG]' -r -F
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -s d -l decompress -d 'Write the plain SQL instead of the compressed file'
@@ -116,11 +119,16 @@ complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -l low-priority
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand fetch" -s h -l help -d 'Print help'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l to-server -d 'The server to restore into (a configured server name)' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l to-database -d 'The database to restore into (default: the backup\'s database); created when missing' -r
-complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l storage -d 'The storage to read from (default: the first that holds a good copy)' -r
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l server -d 'Only this server (repeatable)' -r
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l db -d 'Only this database (repeatable)' -r
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -s t -l type -d 'Only this backup type' -r
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l storage -d 'Only copies on this storage' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -s j -l jobs -d 'Load through this many client sessions at once (1-16): tables are created and filled side by side, a large InnoDB table\'s rows spread over all of them, and views, triggers, routines and events created after all data; the result is the same as with one' -r
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -s c -l config -d 'YAML config file [env: SQLGUARD_CONFIG]' -r -F
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l force -d 'Restore even into a database that already has tables'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l no-binlog -d 'Do not write the load to the server\'s binary log (sql_log_bin=0 in each session; needs the BINLOG ADMIN privilege on MariaDB), so that it reaches neither replicas nor a binlog archive'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -s n -l dry-run -d 'Show what would be read, checked and written where, and do nothing'
+complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -s y -l yes -d 'Do not ask for confirmation (a terminal asks before anything is written)'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -l json -d 'Print the result as a versioned JSON document on stdout'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -s q -l quiet -d 'Log only errors'
 complete -c sqlguard -n "__fish_sqlguard_using_subcommand restore" -s v -l verbose -d 'Log more detail (tools, versions, commands without secrets)'

@@ -139,7 +139,20 @@ pub fn validate<'a>(
 ) -> Result<&'a BackupTypeSettings, Unknown> {
     let btype = settings.backup_type(&req.backup_type)?;
     for s in &req.servers {
-        settings.server(s)?;
+        if settings.server(s)?.restore_only {
+            return Err(Unknown {
+                kind: "server to back up",
+                name: s.clone(),
+                configured: format!(
+                    "{}; '{s}' is restore_only, a restore target",
+                    settings
+                        .backed_up()
+                        .map(|x| x.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
     }
     Ok(btype)
 }
@@ -171,8 +184,7 @@ pub fn run(session: &Session, req: &BackupRequest) -> Result<BackupOutcome, Unkn
         }
     }
     for server in settings
-        .servers
-        .iter()
+        .backed_up()
         .filter(|s| req.servers.is_empty() || req.servers.contains(&s.name))
     {
         if cancel.load(Ordering::Relaxed) {

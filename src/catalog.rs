@@ -233,6 +233,9 @@ pub struct Select<'a> {
     pub around: Option<DateTime<Utc>>,
 }
 
+/// What `latest` found: the record, nothing, or (`Err`) the databases it could mean.
+pub type Latest = Result<Option<BackupRecord>, Vec<String>>;
+
 /// The per (server, database, type) summaries of a catalog, merged across storages.
 pub type Merged = BTreeMap<(String, String, String), TypeSummary>;
 
@@ -397,6 +400,70 @@ impl Catalog {
         (out, errors)
     }
 
+    /// The newest good copy of what `filter` selects (`latest`): successful, and not failed at
+    /// its last verification. The selection must name one server and database: when the
+    /// summaries show good copies of several, `Err` lists them (`server/database`, newest
+    /// first). `Ok(None)` when nothing matches.
+    pub fn newest_good(&self, filter: &RecordFilter) -> (Latest, Vec<(String, String)>) {
+        let mut candidates: BTreeMap<(String, String), DateTime<Utc>> = BTreeMap::new();
+        for ix in self
+            .indexes
+            .iter()
+            .filter(|ix| filter.servers.is_empty() || filter.servers.contains(&ix.server))
+        {
+            for (db, d) in &ix.summary.databases {
+                if !filter.databases.is_empty() && !filter.databases.contains(db) {
+                    continue;
+                }
+                for (t, ts) in &d.types {
+                    if filter.backup_type.as_ref().is_some_and(|want| want != t) {
+                        continue;
+                    }
+                    for (storage, r) in &ts.last_success_per_storage {
+                        if storage != &ix.storage
+                            || filter.storage.as_ref().is_some_and(|s| s != storage)
+                        {
+                            continue;
+                        }
+                        let slot = candidates
+                            .entry((ix.server.clone(), db.clone()))
+                            .or_insert(r.started_at);
+                        *slot = (*slot).max(r.started_at);
+                    }
+                }
+            }
+        }
+        if candidates.len() > 1 {
+            let mut list: Vec<_> = candidates.into_iter().collect();
+            list.sort_by_key(|c| std::cmp::Reverse(c.1));
+            return (
+                Err(list
+                    .into_iter()
+                    .map(|((s, d), at)| {
+                        format!("{s}/{d} (newest {})", at.format("%Y-%m-%d %H:%M UTC"))
+                    })
+                    .collect()),
+                Vec::new(),
+            );
+        }
+        let Some(((server, db), _)) = candidates.into_iter().next() else {
+            return (Ok(None), Vec::new());
+        };
+        let dbs = [db];
+        let select = Select {
+            databases: &dbs,
+            ..Default::default()
+        };
+        let (found, errors) = self.newest(1, &select, |r| {
+            r.server == server
+                && r.status == Status::Success
+                && r.key.is_some()
+                && filter.matches(r)
+                && r.verification.as_ref().is_none_or(|v| v.ok)
+        });
+        (Ok(found.into_iter().next()), errors)
+    }
+
     /// The newest `limit` records that pass `keep` (newest first), reading index files from
     /// the newest down and stopping as soon as no older file can place a record.
     pub fn newest(
@@ -468,8 +535,7 @@ pub fn load(session: &crate::session::Session, servers: &[String]) -> Catalog {
             }
         };
         for server in settings
-            .servers
-            .iter()
+            .backed_up()
             .filter(|s| servers.is_empty() || servers.contains(&s.name))
         {
             let store = IndexStore::new(storage.as_ref(), &server.name);

@@ -142,7 +142,7 @@ pub fn build(settings: &Settings, catalog: &Catalog, now: DateTime<Utc>) -> Mode
         .iter()
         .filter(|st| !unreadable.contains(&st.name))
     {
-        for server in &settings.servers {
+        for server in settings.backed_up() {
             let mut h = Held {
                 storage: st.name.clone(),
                 server: server.name.clone(),

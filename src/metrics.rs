@@ -76,8 +76,7 @@ fn backup_groups(
 ) -> Vec<Group> {
     let mut out = Vec::new();
     for server in settings
-        .servers
-        .iter()
+        .backed_up()
         .filter(|s| servers.is_empty() || servers.contains(&s.name))
     {
         for t in types {

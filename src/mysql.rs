@@ -953,6 +953,9 @@ mod tests {
             dump_tool: None,
             client_tool: None,
             parallel: 1,
+            restore_user: None,
+            restore_password: None,
+            restore_only: false,
         };
         let names = |sel: &Selection| {
             sel.selected

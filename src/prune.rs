@@ -167,8 +167,7 @@ pub fn run(
             }
         };
         for server in settings
-            .servers
-            .iter()
+            .backed_up()
             .filter(|s| req.servers.is_empty() || req.servers.contains(&s.name))
         {
             if cancel.load(Ordering::Relaxed) {

@@ -229,6 +229,10 @@ pub enum VerifyError {
     Unknown(#[from] crate::config::settings::Unknown),
     #[error("no successful backup with id {0} (see `sqlguard list`)")]
     NoSuchBackup(String),
+    #[error("`latest` matches backups of {} databases: {}; name one with --server and --db", .0.len(), .0.join(", "))]
+    Ambiguous(Vec<String>),
+    #[error("no good backup matches `latest` with these filters (see `sqlguard list`)")]
+    NoLatest,
 }
 
 /// What a verify run found: each copy's result, and the indexes it could not read (a damaged
@@ -260,6 +264,24 @@ pub fn run(
             errors.push(e.clone());
         }
     }
+    // `latest` names the newest good backup of the filter's one database.
+    let mut ids = Vec::new();
+    for id in &req.ids {
+        if id != crate::restore::LATEST {
+            ids.push(id.clone());
+            continue;
+        }
+        let (picked, e) = catalog.newest_good(&req.filter);
+        for (_, e) in e {
+            ui.warn(&e);
+        }
+        match picked {
+            Ok(Some(r)) => ids.push(r.id),
+            Ok(None) => return Err(VerifyError::NoLatest),
+            Err(candidates) => return Err(VerifyError::Ambiguous(candidates)),
+        }
+    }
+    let req = &VerifyRequest { ids, ..req.clone() };
     // Only what the request names is read: each id's copies, or the summaries' newest copies.
     let mut read_errors = Vec::new();
     let candidates = if req.ids.is_empty() {

@@ -12,12 +12,14 @@ use crate::ui::human_bytes;
 /// Download a backup to a file or stdout, checking its SHA-256 (and, decompressed, its trailer).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// The backup id (from `sqlguard list`)
+    /// The backup id (from `sqlguard list`), or `latest`: the newest good backup of the
+    /// database that --db (and --server, --type) name
     #[arg(value_name = "ID")]
     pub id: String,
-    /// The storage to read from (default: the first that holds a good copy)
-    #[arg(long, value_name = "NAME")]
-    pub storage: Option<String>,
+    /// Filters for `latest`; --storage also picks the copy to read (default: the first
+    /// that holds a good copy)
+    #[command(flatten)]
+    pub filter: crate::catalog::RecordFilter,
     /// Output file (written to a temp name, renamed when every check passed); `-` or absent:
     /// stdout (written once the copy is proven)
     #[arg(long, short = 'o', value_name = "FILE")]
@@ -33,7 +35,10 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         Some(path) => FetchTo::File(path),
         None => FetchTo::Stdout,
     };
-    let fetched = restore::fetch(ctx, &args.id, args.storage.as_deref(), to, args.decompress)?;
+    let fetched = restore::fetch(ctx, &args.id, &args.filter, to, args.decompress)?;
+    if fetched.reader_closed {
+        return Ok(ExitCode::Success);
+    }
     ctx.ui.info(&format!(
         "fetched {} from '{}' ({}, SHA-256 matches the index)",
         fetched.record.id,

@@ -60,8 +60,7 @@ pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
             crate::session::OpenError::Storage(e) => Error::from(e),
         })?;
         for sv in s
-            .servers
-            .iter()
+            .backed_up()
             .filter(|x| server.as_ref().is_none_or(|n| n == &x.name))
         {
             let report = IndexStore::new(storage.as_ref(), &sv.name).rebuild(Utc::now())?;

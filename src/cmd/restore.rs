@@ -1,6 +1,6 @@
 //! `sqlguard restore`: prove a backup against the index, then load it into a database.
 
-use super::Context;
+use super::{Context, Printer};
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::restore::{self, RestoreRequest};
@@ -11,7 +11,9 @@ use crate::ui::human_bytes;
 /// sandbox mode, and statements a single-database dump never holds are refused.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// The backup id (from `sqlguard list`)
+    /// The backup id (from `sqlguard list`), or `latest`: the newest good backup (successful,
+    /// and not failed at its last verification) of the database that --db (and --server,
+    /// --type, --storage) name
     #[arg(value_name = "ID")]
     pub id: String,
     /// The server to restore into (a configured server name)
@@ -23,11 +25,18 @@ pub struct Args {
     /// Restore even into a database that already has tables
     #[arg(long)]
     pub force: bool,
-    /// The storage to read from (default: the first that holds a good copy)
-    #[arg(long, value_name = "NAME")]
-    pub storage: Option<String>,
+    /// Filters for `latest`; --storage also picks the copy to read (default: the first that
+    /// holds a good copy)
+    #[command(flatten)]
+    pub filter: crate::catalog::RecordFilter,
     #[command(flatten)]
     pub load: LoadArgs,
+    /// Show what would be read, checked and written where, and do nothing
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (a terminal asks before anything is written)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// How a backup is loaded (restore, and verify's restore test).
@@ -55,29 +64,87 @@ impl LoadArgs {
     }
 }
 
+/// The JSON document of `restore` (and of `restore --dry-run`).
+#[derive(Debug, serde::Serialize)]
+struct RestoreReport<'a> {
+    schema_version: u32,
+    dry_run: bool,
+    plan: Option<&'a restore::RestorePlan>,
+    restored: Option<&'a restore::RestoreOutcome>,
+    duration_seconds: f64,
+}
+
+/// Asks on the terminal whether to go ahead with `plan`; true for yes.
+fn ask(plan: &restore::RestorePlan) -> bool {
+    use std::io::{BufRead, Write};
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "sqlguard restore will:");
+    for line in plan.describe() {
+        let _ = writeln!(err, "  - {line}");
+    }
+    let _ = write!(err, "Go ahead? [y/N] ");
+    let _ = err.flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
 /// Runs the restore subcommand.
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
+    use std::io::IsTerminal;
     let started = std::time::Instant::now();
-    let out = restore::restore(
-        ctx,
-        &RestoreRequest {
-            id: args.id.clone(),
-            storage: args.storage.clone(),
-            to_server: args.to_server.clone(),
-            to_database: args.to_database.clone(),
-            force: args.force,
-            load: args.load.options(),
-        },
-    )?;
+    let req = RestoreRequest {
+        id: args.id.clone(),
+        filter: args.filter.clone(),
+        to_server: args.to_server.clone(),
+        to_database: args.to_database.clone(),
+        force: args.force,
+        load: args.load.options(),
+    };
+    if args.dry_run {
+        let plan = restore::plan(ctx, &req)?;
+        if ctx.json {
+            Printer::json(&RestoreReport {
+                schema_version: crate::index::SCHEMA_VERSION,
+                dry_run: true,
+                plan: Some(&plan),
+                restored: None,
+                duration_seconds: started.elapsed().as_secs_f64(),
+            })?;
+        } else {
+            Printer::line("dry run: sqlguard restore would")?;
+            for line in plan.describe() {
+                Printer::line(&format!("  - {line}"))?;
+            }
+            Printer::line("nothing was read or written")?;
+        }
+        return Ok(ExitCode::Success);
+    }
+    // On a terminal a person confirms what will be written where; scripts and timers do not.
+    let interactive =
+        !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let out = restore::restore(ctx, &req, &mut |plan| !interactive || ask(plan))?;
+    let took = started.elapsed().as_secs_f64();
+    if ctx.json {
+        Printer::json(&RestoreReport {
+            schema_version: crate::index::SCHEMA_VERSION,
+            dry_run: false,
+            plan: None,
+            restored: Some(&out),
+            duration_seconds: took,
+        })?;
+    }
     ctx.ui.info(&format!(
-        "restored {} of SQL ({} statements, {} session{}) into {}/{} in {:.1}s; the backup matched its index",
+        "restored {} of SQL ({} statements, {} session{}) into {}/{} in {}; the backup matched its index",
         human_bytes(out.loaded.raw_bytes),
         out.loaded.statements,
         out.loaded.sessions,
         if out.loaded.sessions == 1 { "" } else { "s" },
         out.server,
         out.database,
-        started.elapsed().as_secs_f64()
+        crate::duration::compact(took.round() as u64)
     ));
     if !out.loaded.spread.is_empty() {
         ctx.ui.info(&format!(

@@ -170,6 +170,19 @@ pub struct ServerFile {
     pub client_tool: Option<String>,
     /// Databases of this server dumped at once (1-16, default 1).
     pub parallel: Option<u32>,
+    /// The account restores and restore tests use instead of the backup account.
+    pub restore: Option<RestoreAccountFile>,
+    /// A restore target only: never backed up, scheduled or counted in metrics.
+    pub restore_only: Option<bool>,
+}
+
+/// The account that restores into a server.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreAccountFile {
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<String>,
 }
 
 /// TLS towards the database server.

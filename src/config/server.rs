@@ -30,6 +30,24 @@ pub struct ServerSettings {
     pub client_tool: Option<PathBuf>,
     /// Databases dumped at once.
     pub parallel: u32,
+    /// The account of restores and restore tests, when it is not the backup account.
+    pub restore_user: Option<String>,
+    pub restore_password: Option<Secret>,
+    /// A restore target only: never backed up, scheduled or counted in metrics.
+    pub restore_only: bool,
+}
+
+impl ServerSettings {
+    /// These settings with the restore account in place of the backup account (when the
+    /// server names one): what restores and restore tests connect with.
+    pub fn for_restore(&self) -> ServerSettings {
+        let mut s = self.clone();
+        if let Some(u) = &self.restore_user {
+            s.user = Some(u.clone());
+            s.password = self.restore_password.clone();
+        }
+        s
+    }
 }
 
 /// The most databases of one server dumped at once (each is a dump tool, a connection and a
@@ -217,6 +235,36 @@ pub(super) fn resolve_servers(
         for o in &sf.dump_options {
             check_dump_option(ctx, &key("dump_options"), o)?;
         }
+        let (restore_user, restore_password) = match &sf.restore {
+            None => (None, None),
+            Some(r) => {
+                if r.password.is_some() && r.password_file.is_some() {
+                    return Err(ctx.invalid(
+                        key("restore.password"),
+                        "set password or password_file, not both",
+                    ));
+                }
+                let Some(user) = ctx.expand_opt(&key("restore.user"), r.user.as_ref())? else {
+                    return Err(ctx.invalid(
+                        key("restore.user"),
+                        "a restore account needs its user (and password or password_file)",
+                    ));
+                };
+                let password = if let Some(p) = &r.password {
+                    Some(Secret::new(ctx.expand(&key("restore.password"), p)?))
+                } else if let Some(f) = &r.password_file {
+                    let path = PathBuf::from(ctx.expand(&key("restore.password_file"), f)?);
+                    Some(read_secret_file(
+                        &path,
+                        &key("restore.password_file"),
+                        &ctx.origin,
+                    )?)
+                } else {
+                    None
+                };
+                (Some(user), password)
+            }
+        };
         let parallel = env.parallel.or(sf.parallel).unwrap_or(1);
         if !(1..=MAX_PARALLEL).contains(&parallel) {
             let var = if env.parallel.is_some() {
@@ -249,6 +297,9 @@ pub(super) fn resolve_servers(
                 .expand_opt(&key("client_tool"), sf.client_tool.as_ref())?
                 .map(PathBuf::from),
             parallel,
+            restore_user,
+            restore_password,
+            restore_only: sf.restore_only.unwrap_or(false),
         });
     }
     warnings.extend(out.iter().filter_map(identity_warning));

@@ -238,6 +238,11 @@ impl Settings {
         })
     }
 
+    /// The servers that are backed up: every one but those marked `restore_only`.
+    pub fn backed_up(&self) -> impl Iterator<Item = &ServerSettings> {
+        self.servers.iter().filter(|s| !s.restore_only)
+    }
+
     /// The backup type called `name`.
     ///
     /// Fails with [`Unknown`] (a request error, exit code 2) naming the configured ones.

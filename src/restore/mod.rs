@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::catalog::RecordFilter;
 use crate::compress;
 use crate::config::settings::Unknown;
 use crate::config::ServerSettings;
@@ -88,6 +89,15 @@ pub enum RestoreError {
     Output(io::Error),
     #[error("interrupted by a signal")]
     Interrupted,
+    /// `latest` matches backups of several databases (exit code 2).
+    #[error("`latest` matches backups of {} databases: {}; name one with --server and --db", .0.len(), .0.join(", "))]
+    Ambiguous(Vec<String>),
+    /// `latest` matches no good copy (exit code 2).
+    #[error("no good backup matches `latest` with these filters (a successful copy whose last verification did not fail; see `sqlguard list`)")]
+    NoLatest,
+    /// The operator answered no on the terminal (exit code 2: nothing was done).
+    #[error("not restored: the confirmation was declined (pass --yes to skip it)")]
+    Declined,
 }
 
 impl From<io::Error> for RestoreError {
@@ -113,6 +123,9 @@ impl RestoreError {
             RestoreError::NoSuchBackup { .. }
                 | RestoreError::Unknown(_)
                 | RestoreError::TargetNotEmpty { .. }
+                | RestoreError::Ambiguous(_)
+                | RestoreError::NoLatest
+                | RestoreError::Declined
         )
     }
 }
@@ -526,16 +539,16 @@ pub enum ClientSandbox {
     None,
 }
 
-/// A connection to a server for restores: its option file and client.
-pub struct Target<'a> {
-    pub server: &'a ServerSettings,
+/// A connection to a server for restores, with its restore account: its option file and client.
+pub struct Target {
+    pub server: ServerSettings,
     defaults: DefaultsFile,
     client: mysql::ToolInfo,
     sandbox: ClientSandbox,
     opts: LoadOptions,
 }
 
-impl std::fmt::Debug for Target<'_> {
+impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Target({})", self.server.name)
     }
@@ -552,13 +565,14 @@ pub struct Loaded {
     pub spread: Vec<String>,
 }
 
-impl<'a> Target<'a> {
+impl Target {
     /// Prepares the client for `server`.
     ///
     /// Fails when the option file cannot be written or no client tool runs.
-    pub fn new(server: &'a ServerSettings, opts: LoadOptions) -> Result<Target<'a>, MysqlError> {
-        let defaults = DefaultsFile::create(server)?;
-        let client = mysql::client_tool(server)?;
+    pub fn new(server: &ServerSettings, opts: LoadOptions) -> Result<Target, MysqlError> {
+        let server = server.for_restore();
+        let defaults = DefaultsFile::create(&server)?;
+        let client = mysql::client_tool(&server)?;
         let help = mysql::tool_help(&client);
         let sandbox = if help.contains("--sandbox") {
             ClientSandbox::Sandbox
@@ -583,13 +597,13 @@ impl<'a> Target<'a> {
 
     /// Tables in `database`, `None` when it does not exist.
     pub fn table_count(&self, database: &str) -> Result<Option<u64>, MysqlError> {
-        mysql::table_count(self.server, &self.client, &self.defaults, database)
+        mysql::table_count(&self.server, &self.client, &self.defaults, database)
     }
 
     /// The names of the databases matching the `LIKE` pattern `like`.
     pub fn databases_like(&self, like: &str) -> Result<Vec<String>, MysqlError> {
         Ok(mysql::query(
-            self.server,
+            &self.server,
             &self.client,
             &self.defaults,
             "listing databases",
@@ -608,7 +622,7 @@ impl<'a> Target<'a> {
         } else {
             sql.to_string()
         };
-        mysql::execute(self.server, &self.client, &self.defaults, what, &sql)
+        mysql::execute(&self.server, &self.client, &self.defaults, what, &sql)
     }
 
     /// Decodes `copy` (of `record`) and loads it into `database`, which must exist, through the
@@ -645,7 +659,9 @@ impl<'a> Target<'a> {
             self.load_one(copy, record, &extra, policy, &prefix, cancel)
         };
         loaded.map_err(|e| {
-            if opts.no_binlog && (e.contains("sql_log_bin") || e.contains("BINLOG ADMIN") || e.contains("SUPER")) {
+            if e.contains("log_bin_trust_function_creators") {
+                format!("{e} (creating routines and triggers while the server writes a binary log needs SUPER for the restore account, or log_bin_trust_function_creators=1 on the server; see the README's privileges)")
+            } else if opts.no_binlog && (e.contains("sql_log_bin") || e.contains("BINLOG ADMIN")) {
                 format!("{e} (--no-binlog sets sql_log_bin=0 for the restore's sessions, which needs the BINLOG ADMIN privilege on MariaDB, SUPER or SYSTEM_VARIABLES_ADMIN on MySQL)")
             } else {
                 e
@@ -664,7 +680,7 @@ impl<'a> Target<'a> {
         cancel: &AtomicBool,
     ) -> Result<Loaded, String> {
         let mut child = mysql::client_child(
-            self.server,
+            &self.server,
             &self.client,
             &self.defaults,
             extra,
@@ -733,7 +749,7 @@ impl<'a> Target<'a> {
         let mut children = Vec::new();
         for _ in 0..jobs {
             match mysql::client_process(
-                self.server,
+                &self.server,
                 &self.client,
                 &self.defaults,
                 &args,
@@ -750,8 +766,7 @@ impl<'a> Target<'a> {
                 }
             }
         }
-        let dispatcher =
-            sessions::Dispatcher::new(children, prefix).map_err(|e| e.to_string())?;
+        let dispatcher = sessions::Dispatcher::new(children, prefix).map_err(|e| e.to_string())?;
         let loaded = feed(copy, record, Guard::new(dispatcher, policy), cancel);
         let (mut loaded, dispatcher) = loaded.map_err(|e| match &self.server.password {
             Some(p) => p.redact_in(&e.to_string()),
@@ -865,8 +880,10 @@ fn feed<W: StatementSink>(
 /// `to_database` (default: the backup's own) on `to_server`.
 #[derive(Debug, Clone, Default)]
 pub struct RestoreRequest {
+    /// A backup id, or [`LATEST`].
     pub id: String,
-    pub storage: Option<String>,
+    /// Which copies may be read (`--storage`), and what `latest` chooses from.
+    pub filter: RecordFilter,
     pub to_server: String,
     pub to_database: Option<String>,
     /// Restore into a database that already has tables.
@@ -884,31 +901,182 @@ pub struct RestoreOutcome {
     pub created: bool,
     pub loaded: Loaded,
     pub sandbox: bool,
+    /// Seconds the load took (checking the copy and creating the database excluded).
+    pub load_seconds: f64,
 }
 
-/// The copies of backup `id` that the indexes hold, with unreadable indexes warned about.
-fn copies_of(session: &Session, id: &str) -> Vec<BackupRecord> {
-    let catalog = session.catalog(&[]);
-    let (copies, errors) = catalog.copies_of(id);
-    for (_, e) in catalog.errors.iter().chain(&errors) {
+/// The keyword that names the newest good backup of a selection instead of an id.
+pub const LATEST: &str = "latest";
+
+/// The copies of the backup that `id` names (an id, or [`LATEST`] resolved under `filter`) that
+/// pass `filter`, with unreadable indexes warned about.
+///
+/// Fails for an ambiguous or empty `latest`, or names the filter does not know.
+pub fn copies_of(
+    session: &Session,
+    id: &str,
+    filter: &RecordFilter,
+) -> Result<(String, Vec<BackupRecord>), RestoreError> {
+    filter.validate(&session.settings)?;
+    let catalog = session.catalog(&filter.servers);
+    for (_, e) in &catalog.errors {
         session.ui.warn(e);
     }
-    copies
+    let id = if id == LATEST {
+        let (picked, errors) = catalog.newest_good(filter);
+        for (_, e) in &errors {
+            session.ui.warn(e);
+        }
+        match picked {
+            Ok(Some(r)) => {
+                session.ui.info(&format!(
+                    "latest: backup {} of {}/{} ({}, started {})",
+                    r.id,
+                    r.server,
+                    r.database,
+                    r.backup_type,
+                    r.started_at.format("%Y-%m-%d %H:%M:%S UTC")
+                ));
+                r.id
+            }
+            Ok(None) => return Err(RestoreError::NoLatest),
+            Err(candidates) => return Err(RestoreError::Ambiguous(candidates)),
+        }
+    } else {
+        id.to_string()
+    };
+    let (copies, errors) = catalog.copies_of(&id);
+    for (_, e) in &errors {
+        session.ui.warn(e);
+    }
+    let copies = copies.into_iter().filter(|r| filter.matches(r)).collect();
+    Ok((id, copies))
 }
 
-/// Restores a backup: selects and proves the copy, prepares the target database, loads it.
+/// What a restore will do, found without changing anything: the copy it reads, where it writes,
+/// and how (`restore --dry-run` prints it; a terminal asks before it goes ahead).
+#[derive(Debug, Clone, Serialize)]
+pub struct RestorePlan {
+    pub record: BackupRecord,
+    /// Where the copy is read from, and what proves it first.
+    pub storage_location: String,
+    pub check: String,
+    pub server: String,
+    /// The account the restore connects as.
+    pub user: Option<String>,
+    pub database: String,
+    /// Tables the target database has now; `None` when the restore creates it.
+    pub existing_tables: Option<u64>,
+    pub sessions: usize,
+    pub binary_log: bool,
+}
+
+impl RestorePlan {
+    /// The plan in words, one line per step.
+    pub fn describe(&self) -> Vec<String> {
+        let r = &self.record;
+        vec![
+            format!(
+                "read backup {} ({}/{}, type {}, started {}, {} stored, {} of SQL) from storage '{}' ({})",
+                r.id,
+                r.server,
+                r.database,
+                r.backup_type,
+                r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                human_bytes(r.compressed_bytes),
+                human_bytes(r.raw_bytes),
+                r.storage,
+                self.storage_location
+            ),
+            format!("check {}", self.check),
+            format!(
+                "write into {}/{} as {}: {}, through {} session{}{}",
+                self.server,
+                self.database,
+                self.user.as_deref().unwrap_or("the configured user"),
+                match self.existing_tables {
+                    None => format!(
+                        "a new database ({})",
+                        r.database_collation.as_deref().unwrap_or("utf8mb4")
+                    ),
+                    Some(0) => "an existing empty database".to_string(),
+                    Some(n) => format!("an existing database with {n} tables (--force)"),
+                },
+                self.sessions,
+                if self.sessions == 1 { "" } else { "s" },
+                if self.binary_log {
+                    ""
+                } else {
+                    ", not written to the binary log"
+                }
+            ),
+        ]
+    }
+}
+
+/// Finds what `req` would do without changing anything: the copy, the target and its state.
 ///
-/// Fails with a request error (unknown names, no such backup, a non-empty target without
-/// `force`), or a runtime one (storage, server, checks, the load itself).
-pub fn restore(session: &Session, req: &RestoreRequest) -> Result<RestoreOutcome, RestoreError> {
-    let (settings, ui, cancel) = (&session.settings, &session.ui, session.cancel.as_ref());
+/// Fails with a request error (unknown names, no such backup, an ambiguous `latest`, a
+/// non-empty target without `force`), or when the index or the target server cannot be read.
+pub fn plan(session: &Session, req: &RestoreRequest) -> Result<RestorePlan, RestoreError> {
+    let settings = &session.settings;
     let server = settings.server(&req.to_server)?;
-    let records = copies_of(session, &req.id);
-    let record = select_copy(&records, &req.id, req.storage.as_deref())?.clone();
+    let (id, records) = copies_of(session, &req.id, &req.filter)?;
+    let record = select_copy(&records, &id, req.filter.storage.as_deref())?.clone();
     let database = req
         .to_database
         .clone()
         .unwrap_or_else(|| record.database.clone());
+    let storage = session.storage(&record.storage)?;
+    let target = Target::new(server, req.load)?;
+    let existing_tables = target.table_count(&database)?;
+    if let Some(n) = existing_tables.filter(|n| *n > 0 && !req.force) {
+        return Err(RestoreError::TargetNotEmpty {
+            server: server.name.clone(),
+            database,
+            tables: n,
+        });
+    }
+    Ok(RestorePlan {
+        storage_location: format!(
+            "{} key {}",
+            storage.location(),
+            record.key.as_deref().unwrap_or("-")
+        ),
+        check: format!(
+            "its size ({} bytes) and SHA-256 ({}) against the index before any byte is used",
+            record.compressed_bytes,
+            record.sha256.as_deref().unwrap_or("-")
+        ),
+        server: server.name.clone(),
+        user: target.server.user.clone(),
+        database,
+        existing_tables,
+        sessions: req.load.jobs.max(1),
+        binary_log: !req.load.no_binlog,
+        record,
+    })
+}
+
+/// Restores a backup: plans it, lets `confirm` see the plan (false stops it, changing
+/// nothing), proves the copy, prepares the target database and loads it.
+///
+/// Fails as [`plan`] does, with `Declined` when `confirm` says no, or with a runtime error
+/// (storage, server, checks, the load itself).
+pub fn restore(
+    session: &Session,
+    req: &RestoreRequest,
+    confirm: &mut dyn FnMut(&RestorePlan) -> bool,
+) -> Result<RestoreOutcome, RestoreError> {
+    let (settings, ui, cancel) = (&session.settings, &session.ui, session.cancel.as_ref());
+    let planned = plan(session, req)?;
+    if !confirm(&planned) {
+        return Err(RestoreError::Declined);
+    }
+    let RestorePlan {
+        record, database, ..
+    } = planned;
+    let server = settings.server(&req.to_server)?;
     let storage = session.storage(&record.storage)?;
     ui.info(&format!(
         "checking {} ({}/{}, {}) on '{}' before restoring it",
@@ -944,6 +1112,7 @@ pub fn restore(session: &Session, req: &RestoreRequest) -> Result<RestoreOutcome
         "restoring {} into {}/{database}",
         record.id, server.name
     ));
+    let started = std::time::Instant::now();
     match target.load(copy, &record, &database, cancel) {
         Ok(loaded) => Ok(RestoreOutcome {
             record,
@@ -952,6 +1121,7 @@ pub fn restore(session: &Session, req: &RestoreRequest) -> Result<RestoreOutcome
             created,
             loaded,
             sandbox: target.sandbox() != ClientSandbox::None,
+            load_seconds: started.elapsed().as_secs_f64(),
         }),
         Err(message) => {
             if cancel.load(Ordering::Relaxed) && !created {
@@ -1009,6 +1179,8 @@ pub enum FetchTo<'a> {
 pub struct Fetched {
     pub record: BackupRecord,
     pub bytes: u64,
+    /// The reader of stdout closed it before the end (`| head`): not an error.
+    pub reader_closed: bool,
 }
 
 /// Fetches backup `id` (its copy on `storage`, or the first good one) to `to`, compressed as
@@ -1019,17 +1191,15 @@ pub struct Fetched {
 pub fn fetch(
     session: &Session,
     id: &str,
-    storage_name: Option<&str>,
+    filter: &RecordFilter,
     to: FetchTo,
     decompress: bool,
 ) -> Result<Fetched, RestoreError> {
     let cancel = session.cancel.as_ref();
-    if let Some(s) = storage_name {
-        session.settings.storage(s)?;
-    }
-    let records = copies_of(session, id);
-    let record = select_copy(&records, id, storage_name)?.clone();
+    let (id, records) = copies_of(session, id, filter)?;
+    let record = select_copy(&records, &id, filter.storage.as_deref())?.clone();
     let storage = session.storage(&record.storage)?;
+    let mut reader_closed = false;
     let bytes = match to {
         FetchTo::File(path) => fetch_to_file(storage.as_ref(), &record, path, decompress, cancel)?,
         FetchTo::Stdout => {
@@ -1043,12 +1213,19 @@ pub fn fetch(
             };
             match r.and_then(|n| out.flush().map(|()| n)) {
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                    reader_closed = true;
+                    0
+                }
                 Err(e) => return Err(RestoreError::Output(e)),
             }
         }
     };
-    Ok(Fetched { record, bytes })
+    Ok(Fetched {
+        record,
+        bytes,
+        reader_closed,
+    })
 }
 
 /// One pass into a temp file beside `path`, renamed into place only when every check passed.

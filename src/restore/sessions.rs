@@ -155,7 +155,10 @@ impl Session {
             if crate::signals::stopping() {
                 return Err(io::Error::other("interrupted by a signal"));
             }
-            match self.lines.recv_timeout(std::time::Duration::from_millis(100)) {
+            match self
+                .lines
+                .recv_timeout(std::time::Duration::from_millis(100))
+            {
                 Ok(line) => self.note(&line),
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     if matches!(self.child.try_wait(), Ok(Some(_))) {

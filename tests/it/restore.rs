@@ -228,3 +228,305 @@ fn no_binlog_keeps_the_restore_out_of_the_binary_log() {
             .join("\n")
     );
 }
+
+/// A backup account with only what a dump needs, and a restore account with what loading a
+/// dump with routines, triggers and other definers needs (SUPER because the server writes a
+/// binary log); both dropped with the guard.
+struct Accounts {
+    backup: String,
+    restore: String,
+}
+
+impl Accounts {
+    fn create(env: &Env) -> Accounts {
+        let db = mariadb();
+        let tag = format!("{:06x}", fastrand::u32(..0xffffff));
+        let a = Accounts {
+            backup: format!("bk_{tag}"),
+            restore: format!("rs_{tag}"),
+        };
+        db.sql(
+            None,
+            &format!(
+                "CREATE USER '{b}'@'127.0.0.1' IDENTIFIED BY 'bkpw{tag}';
+                 GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON *.* TO '{b}'@'127.0.0.1';
+                 CREATE USER '{r}'@'127.0.0.1' IDENTIFIED BY 'rspw{tag}';
+                 GRANT CREATE, DROP, ALTER, INDEX, INSERT, SELECT, REFERENCES, CREATE VIEW, SHOW VIEW,
+                   CREATE ROUTINE, ALTER ROUTINE, TRIGGER, EVENT, LOCK TABLES, SET USER, SUPER
+                   ON *.* TO '{r}'@'127.0.0.1';",
+                b = a.backup,
+                r = a.restore
+            ),
+        );
+        std::fs::write(env.path("bkpw"), format!("bkpw{tag}\n")).unwrap();
+        std::fs::write(env.path("rspw"), format!("rspw{tag}\n")).unwrap();
+        a
+    }
+
+    /// A config whose backups use the backup account and restores the restore account.
+    fn config(&self, env: &Env) {
+        let db = mariadb();
+        let text = format!(
+            "servers:\n  main:\n    host: 127.0.0.1\n    port: {}\n    user: {}\n    password_file: {}\n    restore:\n      user: {}\n      password_file: {}\nstorage:\n  local:\n    type: local\n    path: {}\n",
+            db.port,
+            self.backup,
+            env.path("bkpw").display(),
+            self.restore,
+            env.path("rspw").display(),
+            env.storage().display()
+        );
+        std::fs::write(env.config(), text).unwrap();
+    }
+}
+
+impl Drop for Accounts {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| {
+            mariadb().sql(
+                None,
+                &format!(
+                    "DROP USER IF EXISTS '{}'@'127.0.0.1', '{}'@'127.0.0.1'",
+                    self.backup, self.restore
+                ),
+            )
+        });
+    }
+}
+
+/// Issue 13: the newest good backup of one database comes back with one command, through the
+/// server's restore account (the backup account could not create anything). `latest` skips a
+/// newer copy whose verification failed, is an error naming the candidates when the selection
+/// holds several databases, and `--dry-run` says what would happen and does nothing.
+#[test]
+fn restore_latest_with_a_restore_account_in_one_command() {
+    let db = mariadb();
+    let shop = db.create_shop("latest", 200);
+    let other = db.create_shop("latest_other", 5);
+    let env = Env::new();
+    let accounts = Accounts::create(&env);
+    accounts.config(&env);
+    env.run(&["backup", "--db", &shop, "--db", &other])
+        .expect(0);
+    let good = env.list(&["--db", &shop]).backups[0].clone();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.run(&["backup", "--db", &shop]).expect(0);
+    let newest = env.list(&["--db", &shop]).backups[0].clone();
+    assert_ne!(newest.id, good.id);
+    // The newest copy rots on disk; verify records that it failed.
+    std::fs::write(env.storage().join(newest.key.as_deref().unwrap()), b"rot").unwrap();
+    env.run(&["verify", &newest.id]).expect(1);
+
+    let target = format!("{shop}_copy");
+    let r = env.run(&["restore", "latest", "--to-server", "main"]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("matches backups of 2 databases")
+            && r.stderr.contains(&format!("main/{shop}"))
+            && r.stderr.contains(&format!("main/{other}")),
+        "{}",
+        r.stderr
+    );
+    let r = env.run(&[
+        "restore",
+        "latest",
+        "--db",
+        &shop,
+        "--to-server",
+        "main",
+        "--to-database",
+        &target,
+        "--dry-run",
+    ]);
+    r.expect(0);
+    assert!(
+        r.stdout.contains(&good.id)
+            && r.stdout
+                .contains(&format!("main/{target} as {}", accounts.restore))
+            && r.stdout.contains("a new database (utf8mb4_unicode_ci)")
+            && r.stdout.contains("nothing was read or written"),
+        "{}",
+        r.stdout
+    );
+    assert!(db
+        .sql(None, &format!("SHOW DATABASES LIKE '{target}'"))
+        .trim()
+        .is_empty());
+
+    let r = env.run(&[
+        "--json",
+        "restore",
+        "latest",
+        "--db",
+        &shop,
+        "--to-server",
+        "main",
+        "--to-database",
+        &target,
+    ]);
+    r.expect(0);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["restored"]["record"]["id"], good.id.as_str(), "{doc}");
+    assert_eq!(doc["restored"]["created"], true);
+    assert!(doc["duration_seconds"].as_f64().unwrap() > 0.0);
+    assert!(
+        r.stderr.contains("restored ") && r.stderr.contains(" in "),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(db.checksums(&target), db.checksums(&shop));
+    assert_eq!(db.schema_snapshot(&target), db.schema_snapshot(&shop));
+
+    // The backup account alone cannot restore: the restore account is what made it work.
+    let cfg = std::fs::read_to_string(env.config()).unwrap();
+    let without: String = cfg
+        .lines()
+        .filter(|l| !l.starts_with("    restore:") && !l.starts_with("      "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(env.config(), without).unwrap();
+    let r = env.run(&[
+        "restore",
+        "latest",
+        "--db",
+        &shop,
+        "--to-server",
+        "main",
+        "--to-database",
+        &format!("{shop}_nope"),
+    ]);
+    r.expect(1);
+    assert!(r.stderr.contains("denied"), "{}", r.stderr);
+}
+
+/// Issue 13: the README's standard-tools recipe, run as written (paths and names substituted),
+/// restores a backup without sqlguard, and its SHA-256 step agrees with the index.
+#[test]
+fn the_readme_standard_tools_recipe_restores_a_backup() {
+    let db = mariadb();
+    let shop = db.create_shop("recipe", 100);
+    let env = Env::new();
+    env.write_local_config("");
+    env.run(&["backup", "--type", "daily", "--db", &shop])
+        .expect(0);
+    let rec = env.list(&[]).backups.remove(0);
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("## Restore with standard tools")
+        .nth(1)
+        .and_then(|s| s.split("```sh\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("the README has the recipe")
+        .to_string();
+    let example = "/var/backups/sqlguard/main/shop/daily/20261128T023000Z_9f3a61c2.sql.zst";
+    assert!(section.contains(example), "{section}");
+    let restored = format!("{shop}_std");
+    let client = format!(
+        "mariadb --defaults-file={}",
+        db.dir.join("client.cnf").display()
+    );
+    let object = env.storage().join(rec.key.as_deref().unwrap());
+    let script: String = section
+        .lines()
+        .filter(|l| !l.contains('…'))
+        .map(|l| {
+            l.replace(example, object.to_str().unwrap())
+                .replace("shop_restored", &restored)
+                .replace("mysql ", &format!("{client} "))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains(rec.sha256.as_deref().unwrap()),
+        "the SHA-256 step: {printed}"
+    );
+    assert_eq!(db.checksums(&restored), db.checksums(&shop));
+}
+
+/// Issue 13: `fetch … | head` is not corruption: the reader closing the pipe ends the fetch
+/// quietly with exit 0, whichever way the backup is named.
+#[test]
+fn fetch_into_a_closed_pipe_ends_quietly() {
+    let db = mariadb();
+    let shop = db.create_shop("headpipe", 2000);
+    let env = Env::new();
+    env.write_local_config("");
+    env.run(&["backup", "--db", &shop]).expect(0);
+    for id in ["latest", &env.list(&[]).backups[0].id.clone()] {
+        for extra in [&["--decompress"][..], &[]] {
+            let mut cmd = env.cmd();
+            cmd.args(["fetch", id, "--db", &shop])
+                .args(extra)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let mut child = cmd.spawn().unwrap();
+            let mut first = [0u8; 100];
+            std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+            drop(child.stdout.take());
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(0), "{id} {extra:?}: {stderr}");
+            assert!(
+                !stderr.contains("error") && !stderr.contains("fetched"),
+                "{stderr}"
+            );
+        }
+    }
+}
+
+/// Issue 13: a server marked `restore_only` is a restore target: `backup` leaves it out (and
+/// refuses it by name), the report and metrics do not count it, and `restore --to-server`
+/// writes into it.
+#[test]
+fn a_restore_only_server_is_only_a_restore_target() {
+    let db = mariadb();
+    let shop = db.create_shop("ronly", 20);
+    let env = Env::new();
+    env.write_config(
+        "",
+        &format!(
+            "  dr:\n    host: 127.0.0.1\n    port: {}\n    user: root\n    password_file: {}\n    restore_only: true\nstorage:\n  local:\n    type: local\n    path: {{storage}}\n",
+            db.port,
+            db.password_file().display()
+        ),
+    );
+    let r = env.run(&["--json", "backup", "--db", &shop]);
+    r.expect(0);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let servers: Vec<&str> = doc["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["server"].as_str().unwrap())
+        .collect();
+    assert_eq!(servers, ["main"], "{doc}");
+    let r = env.run(&["backup", "--server", "dr", "--db", &shop]);
+    r.expect(2);
+    assert!(r.stderr.contains("restore_only"), "{}", r.stderr);
+    let target = format!("{shop}_dr");
+    env.run(&[
+        "restore",
+        "latest",
+        "--db",
+        &shop,
+        "--to-server",
+        "dr",
+        "--to-database",
+        &target,
+    ])
+    .expect(0);
+    assert_eq!(db.checksums(&target), db.checksums(&shop));
+    let r = env.run(&["report", "--json"]);
+    r.expect(0);
+    assert!(!r.stdout.contains("\"dr\""), "{}", r.stdout);
+}
