@@ -278,7 +278,7 @@ fn backup_server(
                 req.databases.clone()
             };
             if names.is_empty() {
-                names.push("*".to_string());
+                names.push(crate::health::SERVER_WIDE.to_string());
             }
             ui.error(&e.to_string());
             for name in names {

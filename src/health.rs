@@ -96,12 +96,37 @@ pub struct Model {
     pub unreadable: Vec<String>,
 }
 
+/// The database name of a failure that is not about one database (the server could not be
+/// reached or listed before any database was known).
+pub const SERVER_WIDE: &str = "*";
+
+/// Whether a server-wide failure (`*`) that started at `at` has been healed: a later run of the
+/// same server and type finished with no failure.
+fn healed(
+    merged: &crate::catalog::Merged,
+    server: &str,
+    backup_type: &str,
+    at: DateTime<Utc>,
+) -> bool {
+    merged.iter().any(|((s, d, t), ts)| {
+        s == server
+            && t == backup_type
+            && d != SERVER_WIDE
+            && ts.last_run_ok()
+            && ts.last_run.first().is_some_and(|r| r.started_at > at)
+    })
+}
+
 /// Builds the model from the catalog's summaries. Pure but for reading them.
 pub fn build(settings: &Settings, catalog: &Catalog, now: DateTime<Utc>) -> Model {
     let merged = catalog.merged();
     let mut rows = Vec::new();
     for ((server, database, backup_type), summary) in &merged {
-        if summary.last_run.is_empty() {
+        let Some(first) = summary.last_run.first() else {
+            continue;
+        };
+        // An outage of the whole server stops counting once the server backs up again.
+        if database == SERVER_WIDE && healed(&merged, server, backup_type, first.started_at) {
             continue;
         }
         let stale_after = settings

@@ -241,3 +241,62 @@ fn required_metrics_turn_a_failed_push_into_exit_1() {
     env.write_config("", &format!("storage:\n  local:\n    type: local\n    path: {{storage}}\nmetrics:\n  pushgateway: {}\n  required: true\n", down_url()));
     env.run(&["backup", "--db", &name]).expect(1);
 }
+
+/// Issue 13: a run that cannot reach the server records a failure for database `*`; once a later
+/// run of that server and type succeeds, the report shows nothing failing and the `*` series is
+/// gone from the Pushgateway (so the shipped alert resolves; promtool tests that sequence).
+#[test]
+fn a_server_outage_clears_after_the_next_successful_run() {
+    let db = mariadb();
+    let tag = format!("outage{:06x}", fastrand::u32(..0xffffff));
+    db.sql(None, &format!("CREATE DATABASE {tag}_a"));
+    db.sql(
+        Some(&format!("{tag}_a")),
+        "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1)",
+    );
+    let (env, instance) = setup(&format!("databases: {{include: [\"{tag}_*\"]}}"), "");
+    let good = std::fs::read_to_string(env.config()).unwrap();
+    let closed = crate::support::free_port();
+    std::fs::write(
+        env.config(),
+        good.replace(&format!("port: {}", db.port), &format!("port: {closed}")),
+    )
+    .unwrap();
+    env.run(&["backup", "--type", "daily"]).expect(1);
+    let star = [
+        ("server", "main"),
+        ("database", "*"),
+        ("type", "daily"),
+        ("env", "test"),
+    ];
+    assert_eq!(
+        sample(&scrape(&instance), "sqlguard_backup_last_status", &star),
+        Some(0.0)
+    );
+    let report = |env: &Env| -> serde_json::Value {
+        let r = env.run(&["report", "--json"]);
+        r.expect(0);
+        serde_json::from_str(&r.stdout).unwrap()
+    };
+    assert_eq!(report(&env)["summary"]["failing"], 1);
+
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(env.config(), &good).unwrap();
+    env.run(&["backup", "--type", "daily"]).expect(0);
+    let doc = report(&env);
+    assert_eq!(doc["summary"]["failing"], 0, "{doc}");
+    assert_eq!(doc["summary"]["healthy"], 1, "{doc}");
+    let s = scrape(&instance);
+    assert_eq!(
+        sample(&s, "sqlguard_backup_last_status", &star),
+        None,
+        "the * series stayed"
+    );
+    let a = [
+        ("server", "main"),
+        ("database", &format!("{tag}_a")[..]),
+        ("type", "daily"),
+        ("env", "test"),
+    ];
+    assert_eq!(sample(&s, "sqlguard_backup_last_status", &a), Some(1.0));
+}
