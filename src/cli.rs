@@ -101,6 +101,25 @@ pub enum Command {
     Generate(cmd::generate::Args),
 }
 
+impl Command {
+    /// The subcommand's name, for the summary line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Backup(_) => "backup",
+            Command::List(_) => "list",
+            Command::Report(_) => "report",
+            Command::Verify(_) => "verify",
+            Command::Fetch(_) => "fetch",
+            Command::Restore(_) => "restore",
+            Command::Prune(_) => "prune",
+            Command::Schedule(_) => "schedule",
+            Command::Config(_) => "config",
+            Command::Index(_) => "index",
+            Command::Generate(_) => "generate",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;

@@ -113,9 +113,26 @@ pub fn compact(secs: u64) -> String {
     }
 }
 
+/// A run time for people: tenths of a second under a minute (`0.4s`, `12.3s`), else
+/// [`compact`].
+pub fn took(secs: f64) -> String {
+    if secs < 60.0 {
+        format!("{secs:.1}s")
+    } else {
+        compact(secs as u64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_times_read_well() {
+        assert_eq!(took(0.04), "0.0s");
+        assert_eq!(took(12.34), "12.3s");
+        assert_eq!(took(125.0), "2m5s");
+    }
 
     #[test]
     fn parses_the_documented_forms() {

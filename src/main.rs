@@ -67,7 +67,9 @@ fn run(cli: Cli) -> ExitCode {
     let ctx = Context {
         session: sqlguard::session::Session::new(settings, ui, cancel),
         json: g.json,
+        summary: Default::default(),
     };
+    let started = std::time::Instant::now();
     let result = match &cli.command {
         Command::Backup(a) => cmd::backup::run(a, &ctx),
         Command::List(a) => cmd::list::run(a, &ctx),
@@ -81,7 +83,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Index(c) => cmd::index::run(c, &ctx),
         Command::Generate(_) => unreachable!("handled before the config is read"),
     };
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(sqlguard::error::Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
             ExitCode::Success
@@ -93,5 +95,18 @@ fn run(cli: Cli) -> ExitCode {
                 .map(|e| e.exit_code())
                 .unwrap_or(ExitCode::Failure)
         }
+    };
+    // The run's last line: what, how many, how long, how it ended.
+    if let Some(what) = ctx.summary.borrow().as_deref() {
+        ctx.ui.summary(
+            &format!(
+                "{} {what}; {}; exit {}",
+                cli.command.name(),
+                sqlguard::duration::took(started.elapsed().as_secs_f64()),
+                code.code()
+            ),
+            code == ExitCode::Success,
+        );
     }
+    code
 }

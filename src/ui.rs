@@ -1,8 +1,10 @@
 //! Where human-facing output goes: log lines and progress bars on stderr, results on stdout.
 //!
 //! Log lines are short and plain so that cron mail stays readable; `--verbose` adds detail and
-//! `--quiet` keeps only errors. Progress bars appear only when stderr is a terminal and
-//! `--no-progress` is not given. Nothing here decides what a command does.
+//! `--quiet` keeps only errors. Off a terminal (cron mail, log files) each line starts with its
+//! UTC time, except under systemd, whose journal stamps lines itself. Progress bars appear only
+//! when stderr is a terminal and `--no-progress` is not given. Nothing here decides what a
+//! command does.
 
 use std::io::IsTerminal;
 
@@ -23,6 +25,8 @@ pub struct Ui {
     level: Level,
     progress: bool,
     color: bool,
+    /// Lines start with their time (stderr is not a terminal, nor the journal).
+    timestamps: bool,
     /// Where bars are drawn (one per database dumped at once), with log lines above them.
     bars: Option<indicatif::MultiProgress>,
 }
@@ -41,6 +45,7 @@ impl Ui {
             },
             progress: tty && !no_progress && !quiet,
             color: std::io::stdout().is_terminal() && !no_color,
+            timestamps: !tty && std::env::var_os("JOURNAL_STREAM").is_none(),
             bars: (tty && !no_progress && !quiet)
                 .then(|| indicatif::MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
         }
@@ -52,7 +57,23 @@ impl Ui {
             level: Level::Error,
             progress: false,
             color: false,
+            timestamps: false,
             bars: None,
+        }
+    }
+
+    /// Whether `--quiet` was given: a run that succeeds prints nothing at all.
+    pub fn quiet(&self) -> bool {
+        self.level == Level::Error
+    }
+
+    /// The run's last line: what it did, and how it ended (an error line when it failed, so
+    /// that `--quiet` shows it).
+    pub fn summary(&self, msg: &str, ok: bool) {
+        if ok {
+            self.info(msg);
+        } else {
+            self.log(Level::Error, "", msg);
         }
     }
 
@@ -68,7 +89,14 @@ impl Ui {
 
     fn log(&self, level: Level, tag: &str, msg: &str) {
         if level <= self.level {
-            let line = format!("sqlguard: {tag}{msg}");
+            let line = if self.timestamps {
+                format!(
+                    "{} sqlguard: {tag}{msg}",
+                    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+                )
+            } else {
+                format!("sqlguard: {tag}{msg}")
+            };
             match &self.bars {
                 Some(bars) => {
                     if bars.println(&line).is_err() {

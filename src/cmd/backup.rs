@@ -94,6 +94,9 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                 .as_ref()
                 .map(|(outcome, entries)| super::render::PruneCollected { entries, outcome }),
         })?;
+    } else if ctx.ui.quiet() && outcome.all_ok() && pruned.as_ref().is_none_or(|(p, _)| p.all_ok())
+    {
+        // --quiet: a run that succeeds prints nothing (cron mails only on failure).
     } else {
         if !outcome.records.is_empty() {
             let mut t = table(
@@ -139,6 +142,35 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         }
     }
     let backed_up = Outcome::of(outcome.all_ok(), outcome.interrupted);
+    let stored: Vec<&BackupRecord> = outcome
+        .records
+        .iter()
+        .filter(|r| r.status == Status::Success)
+        .collect();
+    let mut databases: Vec<(&str, &str)> = outcome
+        .records
+        .iter()
+        .map(|r| (r.server.as_str(), r.database.as_str()))
+        .collect();
+    databases.sort_unstable();
+    databases.dedup();
+    ctx.summarize(format!(
+        "{}: {} of {} copies stored ({} database{}), {}{}",
+        args.backup_type,
+        stored.len(),
+        outcome.records.len(),
+        databases.len(),
+        if databases.len() == 1 { "" } else { "s" },
+        human_bytes(stored.iter().map(|r| r.compressed_bytes).sum()),
+        match &pruned {
+            Some((p, _)) => format!(
+                "; pruned {} entries, {} freed",
+                p.removed_entries,
+                human_bytes(p.removed_bytes)
+            ),
+            None => String::new(),
+        }
+    ));
     let mut runs = vec![run.summary(backed_up, &args.server)];
     let mut result = backed_up;
     if let Some((p, _)) = &pruned {

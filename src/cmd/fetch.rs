@@ -39,6 +39,12 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     if fetched.reader_closed {
         return Ok(ExitCode::Success);
     }
+    ctx.summarize(format!(
+        "backup {} from '{}', {}",
+        fetched.record.id,
+        fetched.record.storage,
+        human_bytes(fetched.bytes)
+    ));
     ctx.ui.info(&format!(
         "fetched {} from '{}' ({}, SHA-256 matches the index)",
         fetched.record.id,

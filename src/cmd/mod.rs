@@ -27,6 +27,8 @@ use crate::session::Session;
 pub struct Context {
     pub session: Session,
     pub json: bool,
+    /// What the run did, in a few words, for its summary line ("3 of 3 copies stored, 1.2 GiB").
+    pub summary: std::cell::RefCell<Option<String>>,
 }
 
 impl std::ops::Deref for Context {
@@ -37,6 +39,11 @@ impl std::ops::Deref for Context {
 }
 
 impl Context {
+    /// Records what the run did, for the summary line that ends its log.
+    pub fn summarize(&self, what: impl Into<String>) {
+        *self.summary.borrow_mut() = Some(what.into());
+    }
+
     /// Takes the job lock of `command` (and `backup_type`) for each of `servers` (all configured
     /// servers when empty), waiting up to `wait`. The locks are held until dropped.
     ///

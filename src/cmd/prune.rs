@@ -53,9 +53,33 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     } else {
         let mut t = super::render::PruneTable::new(ctx.ui.verbose());
         let outcome = prune::run(ctx, &req, Utc::now(), &mut |e| t.add(e))?;
-        t.print(&outcome, ctx)?;
+        // --quiet: a run that succeeds prints nothing (cron mails only on failure).
+        if !(ctx.ui.quiet() && outcome.all_ok()) {
+            t.print(&outcome, ctx)?;
+        }
         outcome
     };
+    ctx.summarize(format!(
+        "{}{} entries, {} freed, {} kept, {} orphans{}",
+        if args.dry_run {
+            "would remove "
+        } else {
+            "removed "
+        },
+        outcome.removed_entries,
+        crate::ui::human_bytes(outcome.removed_bytes),
+        outcome.kept_entries,
+        outcome
+            .orphans
+            .iter()
+            .filter(|o| o.done || args.dry_run)
+            .count(),
+        if outcome.failed_entries > 0 {
+            format!(", {} FAILED", outcome.failed_entries)
+        } else {
+            String::new()
+        }
+    ));
     let result = Outcome::of(outcome.all_ok(), outcome.interrupted);
     if args.dry_run {
         return Ok(result.into());

@@ -144,7 +144,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         if out.loaded.sessions == 1 { "" } else { "s" },
         out.server,
         out.database,
-        crate::duration::compact(took.round() as u64)
+        crate::duration::took(took)
     ));
     if !out.loaded.spread.is_empty() {
         ctx.ui.info(&format!(
@@ -152,5 +152,12 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             out.loaded.spread.join(", ")
         ));
     }
+    ctx.summarize(format!(
+        "backup {} into {}/{}, {} of SQL",
+        out.record.id,
+        out.server,
+        out.database,
+        human_bytes(out.loaded.raw_bytes)
+    ));
     Ok(ExitCode::Success)
 }

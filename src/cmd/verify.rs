@@ -57,6 +57,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             ok,
             verified: &results,
         })?;
+    } else if ok && ctx.ui.quiet() {
+        // --quiet: a run that succeeds prints nothing (cron mails only on failure).
     } else if results.is_empty() && outcome.errors.is_empty() {
         Printer::line("no backup matches")?;
     } else if results.is_empty() {
@@ -88,6 +90,17 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     }
     let interrupted = ctx.cancel.load(std::sync::atomic::Ordering::Relaxed);
     let result = Outcome::of(ok, interrupted);
+    let intact = results.iter().filter(|r| r.ok).count();
+    let tested = results.iter().filter(|r| r.ok && r.restore_tested).count();
+    ctx.summarize(format!(
+        "{intact} of {} copies intact{}",
+        results.len(),
+        if tested > 0 {
+            format!(" ({tested} restore-tested)")
+        } else {
+            String::new()
+        }
+    ));
     let mut types: Vec<String> = results
         .iter()
         .map(|r| r.record.backup_type.clone())

@@ -315,3 +315,47 @@ fn progress_bar_only_on_a_terminal() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains(&format!("main/{name} [")), "{text:?}");
 }
+
+/// Issue 13: under cron (`--quiet`), a run that succeeds prints nothing at all, so cron mails only
+/// failures; a failing run prints its error and a summary line with the exit code. Off a
+/// terminal every log line starts with its UTC time and the log ends with the summary line.
+#[test]
+fn quiet_success_is_silent_and_logs_end_with_a_summary() {
+    let db = mariadb();
+    let shop = db.create_shop("quiet", 20);
+    let env = Env::new();
+    env.write_local_config("");
+    for args in [
+        vec!["--quiet", "backup", "--db", shop.as_str()],
+        vec!["--quiet", "prune"],
+        vec!["--quiet", "verify", "--latest"],
+    ] {
+        let r = env.run(&args);
+        r.expect(0);
+        assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("", ""), "{args:?}");
+    }
+    let r = env.run(&["--quiet", "backup", "--db", "no_such_db_here"]);
+    r.expect(1);
+    let last = r.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("sqlguard: backup manual: 0 of 1 copies stored") && last.ends_with("exit 1"),
+        "{}",
+        r.stderr
+    );
+    let r = env.run(&["backup", "--db", &shop]);
+    r.expect(0);
+    for line in r.stderr.lines() {
+        let stamp = line.split(' ').next().unwrap_or_default();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(stamp).is_ok(),
+            "no timestamp: {line}"
+        );
+    }
+    let last = r.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("backup manual: 1 of 1 copies stored (1 database)")
+            && last.ends_with("exit 0"),
+        "{}",
+        r.stderr
+    );
+}

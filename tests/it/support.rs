@@ -484,7 +484,7 @@ impl Env {
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(BIN);
         for (k, _) in std::env::vars() {
-            if k.starts_with("SQLGUARD_") || k == "NO_COLOR" {
+            if k.starts_with("SQLGUARD_") || k == "NO_COLOR" || k == "JOURNAL_STREAM" {
                 c.env_remove(k);
             }
         }
