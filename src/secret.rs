@@ -13,12 +13,36 @@ pub const REDACTED: &str = "***";
 
 /// A secret value; see the module docs.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret(String, Source);
+
+/// Where a secret came from: what `config show` prints in its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Written in the config as it is (`config show` prints a placeholder that `config check`
+    /// refuses).
+    Inline,
+    /// Written as a `${VAR}` reference (printed as written).
+    Reference(String),
+    /// The first line of this file (printed as the `*_file` key).
+    File(std::path::PathBuf),
+    /// This environment variable (printed as a `${VAR}` reference to it).
+    Env(String),
+}
 
 impl Secret {
-    /// Wraps a value.
+    /// Wraps a value written inline.
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        Secret(value.into(), Source::Inline)
+    }
+
+    /// Wraps a value that came from `source`.
+    pub fn from(value: impl Into<String>, source: Source) -> Self {
+        Secret(value.into(), source)
+    }
+
+    /// Where it came from.
+    pub fn source(&self) -> &Source {
+        &self.1
     }
 
     /// The value itself. Call only to hand it to the place that needs it, never to print it.

@@ -14,7 +14,9 @@ use crate::exit::ExitCode;
 pub enum Command {
     /// Validate the config file and environment; exit 2 with the file, line and key on error
     Check,
-    /// Print the resolved configuration (YAML, or JSON with --json), secrets shown as ***
+    /// Print the resolved configuration as a config file (defaults filled in; secrets as their
+    /// file or ${VAR}, an inline one as *** which config check refuses); --json: the resolved
+    /// settings
     Show,
 }
 
@@ -69,7 +71,7 @@ pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
                     settings: s,
                 })?;
             } else {
-                Printer::line(s.to_redacted_yaml().trim_end())?;
+                Printer::line(crate::config::show::file_yaml(s).trim_end())?;
             }
         }
     }

@@ -21,6 +21,7 @@ pub mod file;
 pub mod metrics;
 pub mod server;
 pub mod settings;
+pub mod show;
 pub mod storage;
 pub mod values;
 
@@ -53,6 +54,8 @@ pub enum ConfigError {
     },
     #[error("environment variable {var}: {message}")]
     Env { var: String, message: String },
+    #[error("no configuration: no config file (looked for {searched}) and no {host} in the environment; write a config file (see `man sqlguard`) or pass one with --config", host = crate::env_vars::DB_HOST)]
+    NoConfig { searched: String },
 }
 
 #[cfg(test)]

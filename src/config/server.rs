@@ -170,7 +170,10 @@ pub(super) fn resolve_servers(
             return Err(ctx.invalid(key("password"), "set password or password_file, not both"));
         }
         let password = if let (true, Some(p)) = (apply_env, &env.db_password) {
-            Some(Secret::new(p.clone()))
+            Some(Secret::from(
+                p.clone(),
+                crate::secret::Source::Env(ev::DB_PASSWORD.to_string()),
+            ))
         } else if let (true, Some(f)) = (apply_env, &env.db_password_file) {
             Some(read_secret_file(
                 Path::new(f),
@@ -178,7 +181,7 @@ pub(super) fn resolve_servers(
                 "environment",
             )?)
         } else if let Some(p) = &sf.password {
-            Some(Secret::new(ctx.expand(&key("password"), p)?))
+            Some(ctx.secret(&key("password"), p)?)
         } else if let Some(f) = &sf.password_file {
             let path = PathBuf::from(ctx.expand(&key("password_file"), f)?);
             Some(read_secret_file(&path, &key("password_file"), &ctx.origin)?)
@@ -251,7 +254,7 @@ pub(super) fn resolve_servers(
                     ));
                 };
                 let password = if let Some(p) = &r.password {
-                    Some(Secret::new(ctx.expand(&key("restore.password"), p)?))
+                    Some(ctx.secret(&key("restore.password"), p)?)
                 } else if let Some(f) = &r.password_file {
                     let path = PathBuf::from(ctx.expand(&key("restore.password_file"), f)?);
                     Some(read_secret_file(

@@ -140,6 +140,28 @@ impl Settings {
             }
             None => None,
         };
+        if file.is_none() && !EnvOverrides::read(env)?.sets_server() {
+            let searched = std::iter::once(match config_flag {
+                Some(p) => format!("--config {}", p.display()),
+                None => "--config (not given)".to_string(),
+            })
+            .chain(std::iter::once(format!(
+                "${} ({})",
+                ev::CONFIG,
+                env.get(ev::CONFIG)
+                    .filter(|p| !p.trim().is_empty())
+                    .map(|p| format!("{p}, absent"))
+                    .unwrap_or_else(|| "not set".into())
+            )))
+            .chain(DEFAULT_CONFIG_PATHS.iter().map(|p| {
+                std::path::absolute(p)
+                    .map(|a| a.display().to_string())
+                    .unwrap_or_else(|_| p.to_string())
+            }))
+            .collect::<Vec<_>>()
+            .join(", ");
+            return Err(ConfigError::NoConfig { searched });
+        }
         Self::resolve_from(file, no_push, env)
     }
 
@@ -308,11 +330,6 @@ impl Settings {
         }
         Ok(found.map(|(_, p)| p))
     }
-
-    /// The settings as YAML, secrets shown as `***`.
-    pub fn to_redacted_yaml(&self) -> String {
-        yaml_serde::to_string(self).unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
-    }
 }
 
 /// Parses the file text; the error carries the YAML library's line and column.
@@ -430,9 +447,11 @@ mod tests {
         assert_eq!(m.pushgateway, "http://gw.example:9091");
         assert_eq!(m.username.as_deref(), Some("bob"));
         assert_eq!(m.password.as_ref().unwrap().expose(), "p@ss");
-        let shown = s.to_redacted_yaml();
+        let shown = crate::config::show::file_yaml(&s);
         assert!(
-            !shown.contains("p@ss") && !shown.contains("p%40ss"),
+            !shown.contains("p@ss")
+                && !shown.contains("p%40ss")
+                && shown.contains("password: '***'"),
             "{shown}"
         );
         assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);

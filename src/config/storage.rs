@@ -344,7 +344,7 @@ mod tests {
         );
         assert!(s3.path_style);
         assert_eq!(s3.secret_access_key.expose(), "SK");
-        assert!(!s.to_redacted_yaml().contains("SK\n"));
+        assert!(!crate::config::show::file_yaml(&s).contains("SK\n"));
     }
 
     #[test]

@@ -31,6 +31,25 @@ impl Ctx<'_> {
     /// Expands `${VAR}` references (`$${` writes a literal `${`). Fails on an unset variable, and
     /// on a value that is empty (or blank) once expanded: an empty path would silently mean the
     /// current directory, an empty host the default one.
+    /// A secret written in the config at `key`: expanded, and remembered as a `${VAR}`
+    /// reference when it is one. The placeholder `config show` prints for an inline secret
+    /// (`***`) is refused, so that a pasted-back config cannot run with it.
+    pub(super) fn secret(&self, key: &str, value: &str) -> Result<Secret, ConfigError> {
+        if value.trim() == crate::secret::REDACTED {
+            return Err(self.invalid(
+                key,
+                "is `***`, the placeholder `config show` prints for an inline secret: write the secret here, or better its file (the `*_file` key) or a ${VAR} reference",
+            ));
+        }
+        let expanded = self.expand(key, value)?;
+        let source = if value.contains("${") {
+            crate::secret::Source::Reference(value.to_string())
+        } else {
+            crate::secret::Source::Inline
+        };
+        Ok(Secret::from(expanded, source))
+    }
+
     pub(super) fn expand(&self, key: &str, value: &str) -> Result<String, ConfigError> {
         let out = self.expand_allow_empty(key, value)?;
         if out.trim().is_empty() {
@@ -119,7 +138,10 @@ pub(super) fn read_secret_file(
             ),
         });
     }
-    Ok(Secret::new(first.to_string()))
+    Ok(Secret::from(
+        first.to_string(),
+        crate::secret::Source::File(path.to_path_buf()),
+    ))
 }
 
 /// The longest name of a server, storage or backup type: it is a path component and a label.
@@ -191,7 +213,7 @@ pub(super) fn pick_secret(
         return Err(ctx.invalid(key, format!("set {key} or {file_key}, not both")));
     }
     if let Some(v) = inline {
-        return Ok(Some(Secret::new(ctx.expand(key, v)?)));
+        return ctx.secret(key, v).map(Some);
     }
     if let Some(f) = file {
         let path = PathBuf::from(ctx.expand(file_key, f)?);
@@ -200,7 +222,10 @@ pub(super) fn pick_secret(
     if env_var.is_empty() {
         return Ok(None);
     }
-    Ok(ctx.env.get(env_var).map(Secret::new))
+    Ok(ctx
+        .env
+        .get(env_var)
+        .map(|v| Secret::from(v, crate::secret::Source::Env(env_var.to_string()))))
 }
 
 /// Checks a five-field cron expression.
@@ -245,9 +270,10 @@ mod tests {
             s.servers[0].password.as_ref().unwrap().expose(),
             "topsecret"
         );
-        let shown = s.to_redacted_yaml();
+        let shown = crate::config::show::file_yaml(&s);
         assert!(
-            !shown.contains("topsecret") && shown.contains("***"),
+            !shown.contains("topsecret")
+                && shown.contains(&format!("password_file: {}", pw.path().display())),
             "{shown}"
         );
     }

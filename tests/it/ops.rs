@@ -584,3 +584,106 @@ fn help_texts_match_their_snapshots() {
         insta::assert_snapshot!(name, String::from_utf8_lossy(&out.stdout));
     }
 }
+
+/// Issue 13: `config show` prints a config file that can be pasted back: every example's shown
+/// config resolves to the same shown config again; secrets print as their source (a file, a
+/// `${VAR}`), never their value; an inline secret prints as `***`, which `config check` refuses
+/// naming the key; without any config the error lists the paths searched.
+#[test]
+fn config_show_prints_a_config_that_can_be_pasted_back() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "local-s3.yaml",
+        "minimal-local.yaml",
+        "multi-server.yaml",
+        "archival-xz.yaml",
+    ] {
+        let cfg = example(name, dir.path());
+        let r = sqlguard(
+            DUMMY_SECRETS,
+            &["--config", cfg.to_str().unwrap(), "config", "show"],
+        );
+        r.expect(0);
+        for (_, value) in DUMMY_SECRETS
+            .iter()
+            .filter(|(k, _)| k.contains("SECRET") || k.contains("PASSWORD"))
+        {
+            assert!(
+                !r.stdout.contains(&format!(": {value}\n")),
+                "{name}: a secret in config show"
+            );
+        }
+        let pasted = dir.path().join(format!("shown-{name}"));
+        std::fs::write(&pasted, &r.stdout).unwrap();
+        let again = sqlguard(
+            DUMMY_SECRETS,
+            &["--config", pasted.to_str().unwrap(), "config", "show"],
+        );
+        again.expect(0);
+        let body = |t: &str| t.lines().skip(2).collect::<Vec<_>>().join("\n");
+        assert_eq!(
+            body(&again.stdout),
+            body(&r.stdout),
+            "{name}: not stable when pasted back"
+        );
+    }
+    // Secrets by source.
+    std::fs::write(dir.path().join("pw"), "filepw\n").unwrap();
+    let cfg = dir.path().join("secrets.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "servers:\n  a:\n    password_file: {}\n  b:\n    password: \"${{B_PW}}\"\n  c:\n    password: inline-pw\nstorage:\n  l:\n    type: local\n    path: /tmp/x\n",
+            dir.path().join("pw").display()
+        ),
+    )
+    .unwrap();
+    let r = sqlguard(
+        &[("B_PW", "bpw")],
+        &["--config", cfg.to_str().unwrap(), "config", "show"],
+    );
+    r.expect(0);
+    assert!(
+        r.stdout.contains(&format!(
+            "password_file: {}",
+            dir.path().join("pw").display()
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("password: ${B_PW}"), "{}", r.stdout);
+    assert!(r.stdout.contains("password: '***'"), "{}", r.stdout);
+    for secret in ["filepw", "bpw", "inline-pw"] {
+        assert!(!r.stdout.contains(secret), "{secret} in config show");
+    }
+    let pasted = dir.path().join("pasted.yaml");
+    std::fs::write(&pasted, &r.stdout).unwrap();
+    let check = sqlguard(
+        &[("B_PW", "bpw")],
+        &["--config", pasted.to_str().unwrap(), "config", "check"],
+    );
+    check.expect(2);
+    assert!(
+        check.stderr.contains("servers.c.password") && check.stderr.contains("placeholder"),
+        "{}",
+        check.stderr
+    );
+    // No config anywhere: the paths searched are named.
+    let empty = tempfile::tempdir().unwrap();
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .current_dir(empty.path())
+        .args(["list"]);
+    let r = Run::from(c.output().unwrap());
+    r.expect(2);
+    assert!(
+        r.stderr.contains("--config (not given)")
+            && r.stderr.contains("$SQLGUARD_CONFIG (not set)")
+            && r.stderr
+                .contains(&empty.path().join("sqlguard.yaml").display().to_string())
+            && r.stderr.contains("/etc/sqlguard/config.yaml"),
+        "{}",
+        r.stderr
+    );
+}
