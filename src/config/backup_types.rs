@@ -24,6 +24,14 @@ const DEFAULT_TYPES: &[(&str, Option<&str>, u32)] = &[
     ("manual", None, 10),
 ];
 
+/// The names of the built-in backup types, in their order.
+pub fn default_type_names() -> Vec<String> {
+    DEFAULT_TYPES
+        .iter()
+        .map(|(n, _, _)| n.to_string())
+        .collect()
+}
+
 /// How long records of failed runs stay in the index by default.
 pub const DEFAULT_FAILED_KEEP_WITHIN: HumanDuration = HumanDuration(7 * 86_400);
 

@@ -115,22 +115,7 @@ impl Settings {
         no_push: bool,
         env: &Environment,
     ) -> Result<Settings, ConfigError> {
-        let configured = match config_flag {
-            Some(p) => Some(p.to_path_buf()),
-            None => match env.get(ev::CONFIG) {
-                // An empty SQLGUARD_CONFIG is reported by the environment check below.
-                Some(p) if !p.trim().is_empty() => Some(PathBuf::from(p)),
-                _ => None,
-            },
-        };
-        let config_file = match configured {
-            Some(p) => Some(p),
-            None => DEFAULT_CONFIG_PATHS
-                .iter()
-                .map(PathBuf::from)
-                .find(|p| p.is_file()),
-        };
-        let file = match config_file {
+        let file = match config_path(config_flag, env) {
             Some(path) => {
                 let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
                     path: path.clone(),
@@ -163,6 +148,26 @@ impl Settings {
             return Err(ConfigError::NoConfig { searched });
         }
         Self::resolve_from(file, no_push, env)
+    }
+
+    /// The server, storage and backup type names the config defines, read from the file alone
+    /// (the built-in types when it has no `backup_types`): for shell completion, where what a
+    /// full [`Settings::resolve`] needs is often missing (a password file only the service user
+    /// may read, a variable set only in the service's environment).
+    ///
+    /// `None` when no config file is found or it cannot be read or parsed.
+    pub fn names_in_file(config_flag: Option<&Path>, env: &Environment) -> Option<ConfigNames> {
+        let path = config_path(config_flag, env)?;
+        let text = std::fs::read_to_string(&path).ok()?;
+        let file = parse_file(&path, &text).ok()?;
+        Some(ConfigNames {
+            servers: file.servers.keys().cloned().collect(),
+            storages: file.storage.keys().cloned().collect(),
+            backup_types: match &file.backup_types {
+                Some(t) => t.keys().cloned().collect(),
+                None => super::backup_types::default_type_names(),
+            },
+        })
     }
 
     fn resolve_from(
@@ -332,6 +337,33 @@ impl Settings {
     }
 }
 
+/// The config file to read: `--config`, else `$SQLGUARD_CONFIG`, else the first of
+/// [`DEFAULT_CONFIG_PATHS`] that exists; `None` when there is none (the environment alone).
+fn config_path(config_flag: Option<&Path>, env: &Environment) -> Option<PathBuf> {
+    let configured = match config_flag {
+        Some(p) => Some(p.to_path_buf()),
+        None => match env.get(ev::CONFIG) {
+            // An empty SQLGUARD_CONFIG is reported by the environment check of the resolve.
+            Some(p) if !p.trim().is_empty() => Some(PathBuf::from(p)),
+            _ => None,
+        },
+    };
+    configured.or_else(|| {
+        DEFAULT_CONFIG_PATHS
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+    })
+}
+
+/// The names a config file defines: see [`Settings::names_in_file`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigNames {
+    pub servers: Vec<String>,
+    pub storages: Vec<String>,
+    pub backup_types: Vec<String>,
+}
+
 /// Parses the file text; the error carries the YAML library's line and column.
 fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
     if text.trim().is_empty() {
@@ -346,6 +378,27 @@ fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
+
+    #[test]
+    fn names_come_from_the_file_even_when_it_does_not_resolve() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        let text = "servers:\n  b:\n    user: x\n    password_file: /nonexistent\n  a:\n    user: x\nstorage:\n  s3:\n    type: s3\n    bucket: b\n    endpoint: https://${MISSING_HOST}\n";
+        std::fs::write(&path, text).unwrap();
+        assert!(Settings::resolve(Some(&path), &env(&[])).is_err());
+        let names = Settings::names_in_file(Some(&path), &env(&[])).unwrap();
+        assert_eq!(names.servers, ["a", "b"]);
+        assert_eq!(names.storages, ["s3"]);
+        assert_eq!(
+            names.backup_types,
+            ["hourly", "daily", "weekly", "monthly", "manual"]
+        );
+        // The variable, as the resolve reads it.
+        let names = Settings::names_in_file(None, &env(&[(ev::CONFIG, path.to_str().unwrap())]));
+        assert_eq!(names.unwrap().servers, ["a", "b"]);
+        std::fs::write(&path, "servers: [\n").unwrap();
+        assert_eq!(Settings::names_in_file(Some(&path), &env(&[])), None);
+    }
 
     #[test]
     fn unknown_key_names_the_key_and_line() {
