@@ -23,16 +23,16 @@ use crate::storage::Storage;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct RecordFilter {
     /// Only this server (repeatable)
-    #[arg(long = "server", value_name = "NAME")]
+    #[arg(long = "server", value_name = "NAME", add = crate::complete::server_arg())]
     pub servers: Vec<String>,
     /// Only this database (repeatable)
-    #[arg(long = "db", value_name = "NAME")]
+    #[arg(long = "db", value_name = "NAME", add = crate::complete::database_arg())]
     pub databases: Vec<String>,
     /// Only this backup type
-    #[arg(long = "type", short = 't', value_name = "TYPE")]
+    #[arg(long = "type", short = 't', value_name = "TYPE", add = crate::complete::type_arg())]
     pub backup_type: Option<String>,
     /// Only copies on this storage
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = crate::complete::storage_arg())]
     pub storage: Option<String>,
 }
 

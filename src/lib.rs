@@ -7,6 +7,7 @@ pub mod backup;
 pub mod catalog;
 pub mod cli;
 pub mod cmd;
+pub mod complete;
 pub mod compress;
 pub mod config;
 pub mod duration;

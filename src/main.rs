@@ -9,6 +9,8 @@ use sqlguard::exit::ExitCode;
 use sqlguard::ui::Ui;
 
 fn main() -> std::process::ExitCode {
+    // A shell asking for completions (`COMPLETE=bash sqlguard -- …`): answer and exit.
+    sqlguard::complete::run_if_requested();
     let cli = Cli::parse();
     run(cli).into()
 }

@@ -20,14 +20,15 @@ pub struct Args {
         long = "type",
         short = 't',
         value_name = "TYPE",
-        default_value = "manual"
+        default_value = "manual",
+        add = crate::complete::type_arg()
     )]
     pub backup_type: String,
     /// Only this server (repeatable; default: every configured server)
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = crate::complete::server_arg())]
     pub server: Vec<String>,
     /// Only this database (repeatable; default: the server's databases.include/exclude)
-    #[arg(long = "db", value_name = "NAME")]
+    #[arg(long = "db", value_name = "NAME", add = crate::complete::database_arg())]
     pub databases: Vec<String>,
     /// When the same job (server + backup + type) is running, wait up to this long instead of
     /// exiting 3

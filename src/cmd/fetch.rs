@@ -14,7 +14,7 @@ use crate::ui::human_bytes;
 pub struct Args {
     /// The backup id (from `sqlguard list`), or `latest`: the newest good backup of the
     /// database that --db (and --server, --type) name
-    #[arg(value_name = "ID")]
+    #[arg(value_name = "ID", add = crate::complete::id_arg())]
     pub id: String,
     /// Filters for `latest`; --storage also picks the copy to read (default: the first
     /// that holds a good copy)

@@ -1,11 +1,10 @@
-//! `sqlguard generate --out DIR` (hidden): writes the man pages and shell completions from the
-//! clap definitions. The committed copies under `man/` and `completions/` are checked against
+//! `sqlguard generate --out DIR` (hidden): writes the man pages from the clap definitions and the
+//! shell completion registration scripts (see [`crate::complete`]). The committed copies under `man/` and `completions/` are checked against
 //! this output by a test, so they cannot go stale.
 
 use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;
-use clap_complete::Shell;
 
 use crate::cli::Cli;
 
@@ -35,14 +34,13 @@ pub fn files() -> Vec<(String, Vec<u8>)> {
             .expect("render man page");
         out.push((format!("man/{name}.1"), page));
     }
-    for (shell, file) in [
-        (Shell::Bash, "sqlguard.bash"),
-        (Shell::Zsh, "_sqlguard"),
-        (Shell::Fish, "sqlguard.fish"),
-    ] {
-        let mut buf = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "sqlguard", &mut buf);
-        out.push((format!("completions/{file}"), buf));
+    // The registration scripts: each Tab calls `sqlguard` (from PATH) back for the candidates,
+    // so they hold no list of flags to go stale; the same text `COMPLETE=<shell> sqlguard`
+    // prints.
+    for (shell, file) in crate::complete::SCRIPTS {
+        let script = crate::complete::registration(shell, "sqlguard")
+            .unwrap_or_else(|| panic!("clap_complete knows {shell}"));
+        out.push((format!("completions/{file}"), script));
     }
     out
 }

@@ -19,10 +19,10 @@ pub enum Command {
     /// 0.1's `index rebuild`: it merges the kept 0.1 index with the manifests.
     Rebuild {
         /// Only this server (default: every configured server)
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", add = crate::complete::server_arg())]
         server: Option<String>,
         /// Only this storage (default: every configured storage)
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", add = crate::complete::storage_arg())]
         storage: Option<String>,
     },
 }

@@ -16,13 +16,13 @@ pub struct Args {
     #[arg(long, short = 'n')]
     pub dry_run: bool,
     /// Only remove backups of this type (every type still counts for the newest-backup floor)
-    #[arg(long = "type", short = 't', value_name = "TYPE")]
+    #[arg(long = "type", short = 't', value_name = "TYPE", add = crate::complete::type_arg())]
     pub backup_type: Option<String>,
     /// Only this server (repeatable)
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = crate::complete::server_arg())]
     pub server: Vec<String>,
     /// Only this storage
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = crate::complete::storage_arg())]
     pub storage: Option<String>,
     /// When another prune of the same server is running, wait up to this long instead of
     /// exiting 3

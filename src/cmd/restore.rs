@@ -14,10 +14,10 @@ pub struct Args {
     /// The backup id (from `sqlguard list`), or `latest`: the newest good backup (successful,
     /// and not failed at its last verification) of the database that --db (and --server,
     /// --type, --storage) name
-    #[arg(value_name = "ID")]
+    #[arg(value_name = "ID", add = crate::complete::id_arg())]
     pub id: String,
     /// The server to restore into (a configured server name)
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = crate::complete::server_arg())]
     pub to_server: String,
     /// The database to restore into (default: the backup's database); created when missing
     #[arg(long, value_name = "NAME")]

@@ -14,7 +14,7 @@ use crate::verify::{self, VerifyRequest, VerifyResult};
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Backup ids to verify (from `sqlguard list`); every copy of each
-    #[arg(value_name = "ID")]
+    #[arg(value_name = "ID", add = crate::complete::id_arg())]
     pub ids: Vec<String>,
     /// Verify the newest backup of each database on each storage
     #[arg(long, conflicts_with = "ids")]
