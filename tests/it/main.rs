@@ -3,6 +3,7 @@
 
 mod backup;
 mod browser;
+mod completion;
 mod config;
 mod contrib;
 mod failures;
