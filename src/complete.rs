@@ -4,8 +4,8 @@
 //! answers before anything else runs.
 //!
 //! Values: `--server`, `--to-server`, `--storage` and `--type` from the config (the one the line
-//! names with `--config`, else the usual search); `--db` from the index summaries; the backup ids
-//! of `fetch`, `restore` and `verify` from the index, newest first. A `--server` or `--storage`
+//! names with `--config`, else the usual search); `--db` from the index summaries; `latest` and
+//! the backup ids of `fetch`, `restore` and `verify` from the index, newest first. A `--server` or `--storage`
 //! already on the line narrows the index look-up.
 //!
 //! A Tab must never hang or make noise: stderr goes to `/dev/null` for the whole completion, any
@@ -341,13 +341,21 @@ pub fn databases() -> Vec<CompletionCandidate> {
     names.iter().map(|n| candidate(n, None)).collect()
 }
 
-/// The ids of successful backups that start with `current`, newest first, at most [`MAX_IDS`],
-/// each with what it holds and when it started (zsh lists candidates that share a description
-/// together, out of order: the time keeps them apart).
+/// `latest`, then the ids of successful backups that start with `current`, newest first, at
+/// most [`MAX_IDS`], each with what it holds and when it started (zsh lists candidates that
+/// share a description together, out of order: the time keeps them apart).
 pub fn backup_ids(current: &OsStr) -> Vec<CompletionCandidate> {
     let Some(prefix) = current.to_str().map(String::from) else {
         return Vec::new();
     };
+    let latest = crate::restore::LATEST
+        .starts_with(prefix.as_str())
+        .then(|| {
+            candidate(
+                crate::restore::LATEST,
+                Some("the newest good backup of the database --db names".to_string()),
+            )
+        });
     let mut records = from_indexes(move |c| {
         c.newest(MAX_IDS, &Select::default(), |r| {
             r.status == Status::Success && r.id.starts_with(&prefix)
@@ -366,8 +374,9 @@ pub fn backup_ids(current: &OsStr) -> Vec<CompletionCandidate> {
             out.push((r, vec![storage]));
         }
     }
-    out.iter()
-        .map(|(r, storages)| {
+    latest
+        .into_iter()
+        .chain(out.iter().map(|(r, storages)| {
             candidate(
                 &r.id,
                 Some(format!(
@@ -379,7 +388,7 @@ pub fn backup_ids(current: &OsStr) -> Vec<CompletionCandidate> {
                     storages.join(", ")
                 )),
             )
-        })
+        }))
         .collect()
 }
 
@@ -450,7 +459,7 @@ pub fn database_arg() -> ArgValueCandidates {
     ArgValueCandidates::new(databases)
 }
 
-/// A backup id: the newest in the indexes.
+/// A backup id: `latest`, then the newest in the indexes.
 pub fn id_arg() -> ArgValueCompleter {
     ArgValueCompleter::new(backup_ids)
 }

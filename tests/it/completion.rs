@@ -21,7 +21,7 @@ const WITHIN: Duration = Duration::from_secs(1);
 /// holds an index, and a home of its own for the shells.
 struct Fixture {
     dir: tempfile::TempDir,
-    /// The ids of the successful backups, newest first.
+    /// What an ID is offered: `latest`, then the ids of the successful backups, newest first.
     ids: Vec<String>,
 }
 
@@ -64,7 +64,12 @@ impl Fixture {
         let storage = sqlguard::storage::local::LocalStorage::new("local", &store);
         IndexStore::new(&storage, "main").upsert(&main).unwrap();
         IndexStore::new(&storage, "other").upsert(&other).unwrap();
-        let ids = vec![other[0].id.clone(), main[0].id.clone(), main[1].id.clone()];
+        let ids = vec![
+            "latest".to_string(),
+            other[0].id.clone(),
+            main[0].id.clone(),
+            main[1].id.clone(),
+        ];
         Fixture { dir, ids }
     }
 
@@ -264,9 +269,16 @@ fn completion_offers_config_names_index_databases_and_backup_ids() {
     in_every_shell(&fx, "sqlguard verify --restore-test ", |sh, a| {
         assert_eq!(a.values(), ids, "{sh}: {a:?}");
     });
-    let prefix = &ids[1][..ids[1].len() - 2];
+    let prefix = &ids[2][..ids[2].len() - 2];
     in_every_shell(&fx, &format!("sqlguard fetch {prefix}"), |sh, a| {
-        assert_eq!(a.values(), [ids[1]], "{sh}: {a:?}");
+        assert_eq!(a.values(), [ids[2]], "{sh}: {a:?}");
+    });
+    in_every_shell(&fx, "sqlguard restore la", |sh, a| {
+        assert_eq!(a.values(), ["latest"], "{sh}: {a:?}");
+    });
+    // fetch and restore take the record filters too (for `latest`).
+    in_every_shell(&fx, "sqlguard restore latest --db s", |sh, a| {
+        assert_eq!(a.values(), ["shop"], "{sh}: {a:?}");
     });
 }
 
@@ -387,10 +399,11 @@ fn backup_ids_are_the_newest_two_hundred() {
     let a = bash(&fx, &["sqlguard", "verify", ""], true);
     quick_and_quiet("bash", &a);
     let values = a.values();
-    assert_eq!(values.len(), sqlguard::complete::MAX_IDS, "{a:?}");
-    assert_eq!(&values[..3], fx.ids.as_slice());
-    assert_eq!(values[3], records[0].id);
-    assert_eq!(values[199], records[196].id);
+    // `latest`, then 200 ids.
+    assert_eq!(values.len(), 1 + sqlguard::complete::MAX_IDS, "{a:?}");
+    assert_eq!(&values[..4], fx.ids.as_slice());
+    assert_eq!(values[4], records[0].id);
+    assert_eq!(values[200], records[196].id);
     // A prefix reaches older ones.
     let old = &records[299].id;
     let a = bash(&fx, &["sqlguard", "verify", &old[..old.len() - 1]], true);
