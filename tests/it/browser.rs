@@ -115,20 +115,7 @@ impl Browser {
 
     /// Types into an input the way a person does (real key events).
     pub fn type_into(&self, css: &str, text: &str) {
-        let el = self.call(
-            "POST",
-            "/element",
-            Some(json!({"using": "css selector", "value": css})),
-        );
-        let id = el
-            .as_object()
-            .unwrap()
-            .values()
-            .next()
-            .unwrap()
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = self.element(css);
         self.call(
             "POST",
             &format!("/element/{id}/value"),
@@ -175,6 +162,84 @@ impl Browser {
                 ))
             })
             .collect()
+    }
+
+    /// Runs a Chrome DevTools Protocol command through chromedriver and returns its result.
+    pub fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.call(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({ "cmd": cmd, "params": params })),
+        )
+    }
+
+    /// Emulates a screen of `width` x `height` CSS pixels; `phone` also emulates a mobile
+    /// browser (the viewport meta tag applies, as on a phone, at a device pixel ratio of 2).
+    pub fn viewport(&self, width: u32, height: u32, phone: bool) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": if phone { 2 } else { 1 }, "mobile": phone}),
+        );
+    }
+
+    /// Emulates the system's light or dark theme (`prefers-color-scheme`).
+    pub fn color_scheme(&self, scheme: &str) {
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+        );
+    }
+
+    /// Clicks an element as a person would (WebDriver's element click: scrolled into view,
+    /// real pointer events).
+    pub fn click(&self, css: &str) {
+        let id = self.element(css);
+        self.call("POST", &format!("/element/{id}/click"), None);
+    }
+
+    /// Moves the mouse to the centre of an element, offset by (`dx`, `dy`) CSS pixels.
+    pub fn hover(&self, css: &str, dx: i64, dy: i64) {
+        let id = self.element(css);
+        let origin = json!({ "element-6066-11e4-a52e-4f735466cecf": id });
+        self.call(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+                "actions": [{"type": "pointerMove", "duration": 0, "origin": origin, "x": dx, "y": dy}]}]})),
+        );
+    }
+
+    fn element(&self, css: &str) -> String {
+        let el = self.call(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        el.as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A PNG screenshot of part of the page, `height` CSS pixels from `top` (page coordinates,
+    /// beyond the viewport; cut at the end of the page), as wide as the page.
+    pub fn page_screenshot(&self, top: f64, height: f64) -> Vec<u8> {
+        use base64::Engine;
+        let size = &self.cdp("Page.getLayoutMetrics", json!({}))["cssContentSize"];
+        let page_height = size["height"].as_f64().unwrap();
+        let shot = self.cdp(
+            "Page.captureScreenshot",
+            json!({"format": "png", "captureBeyondViewport": true,
+                   "clip": {"x": 0, "y": top, "width": size["width"],
+                            "height": height.min(page_height - top).max(1.0), "scale": 1}}),
+        );
+        base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap())
+            .unwrap()
     }
 
     /// A PNG screenshot of the viewport.
