@@ -349,6 +349,16 @@ fn html_dashboard_with_ten_thousand_backups_renders_and_filters() {
     let errors = b.console_errors();
     assert!(errors.is_empty(), "console errors: {errors:?}");
     std::fs::write(artifacts().join("report-10k.png"), b.screenshot()).unwrap();
+    // On a phone the 40 databases and their charts still fit the width.
+    b.viewport(375, 812, true);
+    b.goto(&format!("file://{}", page.display()));
+    b.wait_ready();
+    let o = b.js(OVERFLOW);
+    assert_eq!(o[1], 375, "{o}");
+    assert!(
+        o[0].as_i64() <= o[1].as_i64(),
+        "horizontal overflow at 375 px: {o}"
+    );
     // The figure for the issue note (a benchmark, not an assertion).
     println!("10,000 backups: page {} KiB, first render {render_ms} ms in the page, {:?} from navigation to ready", size / 1024, load);
     std::fs::write(
@@ -398,4 +408,484 @@ fn configured_html_report_is_rewritten_by_every_backup_and_prune() {
         1,
         "temp files left beside the report: {leftovers:?}"
     );
+}
+
+/// A varied history written straight into two storages' indexes (no dumps needed to test the
+/// page): five databases of sizes from KiB to tens of GiB, hourly, daily and manual, healthy,
+/// stale and failing, with verifications that passed, restore tests, and one that failed.
+/// Returns the workspace, the page and the time the history ends.
+fn varied() -> (Env, std::path::PathBuf, chrono::DateTime<chrono::Utc>) {
+    use chrono::{Duration, Utc};
+    use sqlguard::index::{BackupRecord, IndexStore, Status, Verification};
+    let env = Env::new();
+    env.write_config(
+        "",
+        "storage:\n  local:\n    type: local\n    path: {storage}\n  offsite:\n    type: local\n    path: {storage}-offsite\n",
+    );
+    let now = Utc::now();
+    let mut local = Vec::new();
+    let mut offsite = Vec::new();
+    let rec = |db: &str,
+               t: &str,
+               storage: &str,
+               ok: bool,
+               started,
+               size: u64,
+               secs: f64,
+               n: i64| {
+        let status = if ok { Status::Success } else { Status::Failed };
+        let id = format!(
+            "{}_{:08x}",
+            chrono::DateTime::<Utc>::format(&started, "%Y%m%dT%H%M%SZ"),
+            n
+        );
+        let mut r = BackupRecord::sample(&id, db, t, storage, status, started);
+        r.finished_at = started + Duration::milliseconds((secs * 1000.0) as i64);
+        r.duration_seconds = secs;
+        r.raw_bytes = size * 4;
+        r.compressed_bytes = if ok { size } else { 0 };
+        if !ok {
+            r.error = Some(format!("mariadb-dump: Got error: 1045: Access denied for user 'backup'@'db-{db}.internal' (using password: YES) when trying to connect"));
+        }
+        r
+    };
+    let verified = |r: &mut BackupRecord, after_h: i64, ok: bool, restore: bool| {
+        r.verification = Some(Verification {
+            verified_at: r.started_at + Duration::hours(after_h),
+            ok,
+            restore_tested: restore,
+            error: (!ok)
+                .then(|| "sha256 mismatch: the stored object is not the one recorded".to_string()),
+        });
+    };
+    const GIB: u64 = 1 << 30;
+    const MIB: u64 = 1 << 20;
+    for day in 0..30i64 {
+        let started = now - Duration::hours(1 + 24 * day);
+        let n = day;
+        // shop: 2.0 GiB growing to 2.4 GiB, on both storages; the newest restore-tested.
+        let size = 2 * GIB + (30 - day) as u64 * (GIB / 75);
+        let secs = 540.0 + (day % 5) as f64 * 30.0;
+        let mut l = rec("shop", "daily", "local", true, started, size, secs, n);
+        if day == 0 {
+            verified(&mut l, 1, true, true);
+        }
+        local.push(l);
+        offsite.push(rec(
+            "shop", "daily", "offsite", true, started, size, secs, n,
+        ));
+        // crm: ~180 MiB; the newest run failed on offsite, one run 10 days ago failed everywhere,
+        // and the newest verification (3 days ago) failed.
+        let size = 180 * MIB + (day % 3) as u64 * MIB;
+        let all_failed = day == 10;
+        let mut l = rec(
+            "crm",
+            "daily",
+            "local",
+            !all_failed,
+            started,
+            size,
+            70.0,
+            100 + n,
+        );
+        if day == 3 {
+            verified(&mut l, 2, false, false);
+        }
+        if day == 8 {
+            verified(&mut l, 2, true, true);
+        }
+        local.push(l);
+        offsite.push(rec(
+            "crm",
+            "daily",
+            "offsite",
+            day != 0 && !all_failed,
+            started,
+            size,
+            70.0,
+            100 + n,
+        ));
+        // analytics: 45 GiB, about two hours, nothing in the last three days (stale).
+        if day >= 3 {
+            let mut l = rec(
+                "analytics",
+                "daily",
+                "local",
+                true,
+                started,
+                45 * GIB + day as u64 * 64 * MIB,
+                7000.0 + day as f64 * 20.0,
+                200 + n,
+            );
+            if day == 5 {
+                verified(&mut l, 3, true, false);
+            }
+            if day == 12 {
+                verified(&mut l, 4, true, true);
+            }
+            local.push(l);
+        }
+    }
+    // wiki: hourly for 30 days, ~3 MiB, a few failures; verified 2 hours ago, restore-tested
+    // six days ago.
+    for h in 0..720i64 {
+        let started = now - Duration::minutes(30 + 60 * h);
+        let ok = h % 97 != 13;
+        let mut l = rec(
+            "wiki",
+            "hourly",
+            "local",
+            ok,
+            started,
+            3 * MIB + (720 - h) as u64 * 512 + (h % 24) as u64 * 4096,
+            4.0 + (h % 24) as f64 / 6.0,
+            1000 + h,
+        );
+        if h == 2 {
+            verified(&mut l, 1, true, false);
+        }
+        if h == 24 * 6 {
+            verified(&mut l, 1, true, true);
+        }
+        local.push(l);
+    }
+    // A manual backup with a long name, now and then; never verified.
+    for (i, day) in [2i64, 9, 20].into_iter().enumerate() {
+        let started = now - Duration::hours(5 + 24 * day);
+        local.push(rec(
+            "billing_archive_2019_legacy_reporting_replica",
+            "manual",
+            "local",
+            true,
+            started,
+            12 * 1024 + i as u64 * 900,
+            1.5,
+            5000 + i as i64,
+        ));
+    }
+    let storage = sqlguard::storage::local::LocalStorage::new("local", &env.storage());
+    IndexStore::new(&storage, "main").upsert(&local).unwrap();
+    let off = std::path::PathBuf::from(format!("{}-offsite", env.storage().display()));
+    let storage = sqlguard::storage::local::LocalStorage::new("offsite", &off);
+    IndexStore::new(&storage, "main").upsert(&offsite).unwrap();
+    let page = env.path("varied.html");
+    env.run(&["report", "--format", "html", "-o", page.to_str().unwrap()])
+        .expect(0);
+    (env, page, now)
+}
+
+/// Counts of the databases table by a row attribute, e.g. `health` = `failing`.
+fn db_rows_with(b: &Browser, attr: &str, value: &str) -> i64 {
+    b.js(&format!(
+        "return document.querySelectorAll('#databases tbody tr[data-{attr}=\"{value}\"]').length;"
+    ))
+    .as_i64()
+    .unwrap()
+}
+
+fn card(b: &Browser, value: &str) -> i64 {
+    b.js(&format!(
+        "return Number(document.querySelector('.card[data-value=\"{value}\"] .n').textContent);"
+    ))
+    .as_i64()
+    .unwrap()
+}
+
+#[test]
+fn html_dashboard_cards_agree_with_the_tables_and_show_verification() {
+    let (_env, page, now) = varied();
+    let b = Browser::start();
+    let url = format!("file://{}", page.display());
+    b.goto(&url);
+    b.wait_ready();
+    assert_eq!(rows(&b, "databases"), 5);
+    // Each health card is the number of rows of that health, and clicking it shows those rows.
+    for (health, expected) in [("healthy", 3), ("stale", 1), ("failing", 1)] {
+        assert_eq!(card(&b, health), expected, "{health} card");
+        assert_eq!(
+            db_rows_with(&b, "health", health),
+            expected,
+            "{health} rows"
+        );
+        b.click(&format!(".card[data-value=\"{health}\"]"));
+        assert_eq!(
+            rows(&b, "databases"),
+            expected,
+            "rows after clicking {health}"
+        );
+        assert_eq!(db_rows_with(&b, "health", health), expected);
+        assert_eq!(
+            b.js("return document.querySelectorAll('#multiples .panel').length;"),
+            expected,
+            "one chart per database shown"
+        );
+        assert!(b.url().contains(&format!("health={health}")), "{}", b.url());
+        assert_eq!(
+            b.js(&format!("return document.querySelector('.card[data-value=\"{health}\"]').getAttribute('aria-pressed');")),
+            "true"
+        );
+        // Clicking it again shows everything again.
+        b.click(&format!(".card[data-value=\"{health}\"]"));
+        assert_eq!(rows(&b, "databases"), 5);
+    }
+    // Under another filter the cards count what that filter shows, and still match a click.
+    b.select("#f-type", "daily");
+    assert_eq!(rows(&b, "databases"), 3);
+    assert_eq!(
+        (card(&b, "healthy"), card(&b, "stale"), card(&b, "failing")),
+        (1, 1, 1)
+    );
+    b.click(".card[data-value=\"healthy\"]");
+    assert_eq!(rows(&b, "databases"), 1);
+    b.click("#reset");
+    // The failed-backups card is the number of failed rows of the backups table.
+    let failed = card(&b, "failed");
+    assert_eq!(
+        failed,
+        1 + 2 + 8,
+        "crm's newest on offsite, crm's day 10 twice, wiki's 8"
+    );
+    b.click(".card[data-value=\"failed\"]");
+    assert_eq!(
+        b.js("return document.getElementById('count').textContent;"),
+        format!("{failed} of 870 backups match").as_str()
+    );
+    assert_eq!(
+        b.js("return document.querySelectorAll('#backups tbody tr[data-id] .pill.failed').length;"),
+        failed
+    );
+    assert_eq!(
+        b.js("return [...document.querySelectorAll('#multiples .panel')].reduce((n, p) => n + Number(p.dataset.failed), 0);"),
+        failed - 1,
+        "failed runs on the charts (crm's day 10 is one run on two storages)"
+    );
+    b.click("#reset");
+
+    // Verification per database: what the newest verification and restore test said.
+    let cells = |db: &str| {
+        b.js(&format!(
+            "const tr = [...document.querySelectorAll('#databases tbody tr')].find((r) => r.cells[0].firstChild.textContent === {db:?});
+             const c = (l) => tr.querySelector('td[data-label=\"' + l + '\"]');
+             return [c('Verified').textContent, c('Restore test').textContent, c('Verified').title];"
+        ))
+    };
+    let day = |days_ago: i64, hours_after: i64| {
+        (now - chrono::Duration::hours(1 + 24 * days_ago - hours_after))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let shop = cells("shop");
+    assert!(shop[0].as_str().unwrap().starts_with("ok"), "{shop}");
+    assert!(shop[0].as_str().unwrap().contains(&day(0, 1)), "{shop}");
+    assert!(shop[1].as_str().unwrap().starts_with("ok"), "{shop}");
+    let crm = cells("crm");
+    assert!(crm[0].as_str().unwrap().starts_with("failed"), "{crm}");
+    assert!(crm[0].as_str().unwrap().contains(&day(3, 2)), "{crm}");
+    assert!(
+        crm[2].as_str().unwrap().contains("sha256 mismatch"),
+        "{crm}"
+    );
+    assert!(crm[1].as_str().unwrap().starts_with("ok"), "{crm}");
+    assert!(crm[1].as_str().unwrap().contains(&day(8, 2)), "{crm}");
+    let analytics = cells("analytics");
+    assert!(
+        analytics[0].as_str().unwrap().starts_with("ok"),
+        "{analytics}"
+    );
+    assert!(
+        analytics[0].as_str().unwrap().contains(&day(5, 3)),
+        "{analytics}"
+    );
+    assert!(
+        analytics[1].as_str().unwrap().contains(&day(12, 4)),
+        "{analytics}"
+    );
+    let billing = cells("billing_archive_2019_legacy_reporting_replica");
+    assert_eq!(billing[0], "never");
+    assert_eq!(billing[1], "never");
+    assert_eq!(db_rows_with(&b, "verify", "failed"), 1);
+    assert_eq!(db_rows_with(&b, "verify", "none"), 1);
+    // In the backups table: the verify filter finds each verified copy, with its result.
+    b.select("#f-verify", "failed");
+    assert_eq!(rows(&b, "backups"), 1);
+    let cell = b
+        .js("return document.querySelector('#backups tbody tr[data-id] td[data-label=Verified]').textContent;")
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cell.starts_with("failed") && cell.contains(&day(3, 2)),
+        "{cell}"
+    );
+    b.select("#f-verify", "restore-tested");
+    assert_eq!(rows(&b, "backups"), 4, "shop, crm, analytics, wiki");
+    b.select("#f-verify", "ok");
+    assert_eq!(
+        rows(&b, "backups"),
+        6,
+        "the restore-tested ones and two more"
+    );
+    b.select("#f-verify", "");
+
+    // A chart's tooltip tells the run under the pointer.
+    let wiki = "#multiples .panel[data-key=\"main/wiki/hourly\"] svg";
+    b.js(&format!(
+        "document.querySelector({wiki:?}).scrollIntoView({{block: 'center'}}); return 0;"
+    ));
+    b.hover(wiki, 40, 0);
+    let tip = b
+        .js("const t = document.getElementById('tip'); return t.hidden ? '' : t.textContent;")
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        tip.contains("wiki · hourly · main") && tip.contains("UTC") && tip.contains("took"),
+        "{tip:?}"
+    );
+    std::fs::write(artifacts().join("report-tooltip.png"), b.screenshot()).unwrap();
+    let errors = b.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
+/// Elements whose right edge passes the viewport: the cause when the page scrolls sideways.
+const OVERFLOW: &str = "return [document.documentElement.scrollWidth, window.innerWidth,
+    [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5
+        && getComputedStyle(e).position !== 'fixed' && !e.closest('.scroll, [hidden]'))
+      .slice(0, 5).map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))];";
+
+/// Where an element starts on the page, in CSS pixels.
+fn top_of(b: &Browser, css: &str) -> f64 {
+    b.js(&format!(
+        "return document.querySelector({css:?}).getBoundingClientRect().top + window.scrollY;"
+    ))
+    .as_f64()
+    .unwrap()
+}
+
+/// The page's background and text colours as [r, g, b] luminance sums.
+const COLOURS: &str = "const lum = (c) => c.match(/\\d+/g).slice(0, 3).reduce((a, v) => a + Number(v), 0);
+    const cs = getComputedStyle(document.body);
+    return [lum(cs.backgroundColor), lum(cs.color), lum(getComputedStyle(document.querySelector('section')).backgroundColor)];";
+
+#[test]
+fn html_dashboard_fits_a_phone_and_keeps_light_and_dark_themes() {
+    let (_env, page, _) = varied();
+    let b = Browser::start();
+    let url = format!("file://{}", page.display());
+    let dir = artifacts();
+
+    // Desktop, light.
+    b.viewport(1280, 900, false);
+    b.color_scheme("light");
+    b.goto(&url);
+    b.wait_ready();
+    let o = b.js(OVERFLOW);
+    assert!(o[0].as_i64() <= o[1].as_i64(), "overflow at 1280 px: {o}");
+    let c = b.js(COLOURS);
+    assert!(
+        c[0].as_i64().unwrap() > 600 && c[1].as_i64().unwrap() < 200,
+        "light theme: {c}"
+    );
+    // Chart labels are drawn at their size, not scaled down with the chart.
+    let font = b
+        .js("return document.querySelector('#multiples svg text').getBoundingClientRect().height;");
+    assert!(font.as_f64().unwrap() >= 10.0, "chart label {font} px high");
+    std::fs::write(
+        dir.join("report-desktop.png"),
+        b.page_screenshot(0.0, 2200.0),
+    )
+    .unwrap();
+    // The log scale is one size axis for all charts, so that they compare.
+    b.select("#f-scale", "log");
+    let axes = b.js("return [...document.querySelectorAll('#multiples svg')].map((s) =>
+        [...s.querySelectorAll('text')].filter((t) => /B$/.test(t.textContent)).map((t) => t.textContent).join(' '));");
+    let axes = axes.as_array().unwrap();
+    assert_eq!(axes.len(), 5);
+    assert!(axes.iter().all(|a| a == &axes[0]), "{axes:?}");
+    assert!(
+        axes[0].as_str().unwrap().contains("GiB") && axes[0].as_str().unwrap().contains("KiB"),
+        "{axes:?}"
+    );
+    let charts = top_of(&b, "#charts");
+    std::fs::write(
+        dir.join("report-desktop-log.png"),
+        b.page_screenshot(charts, 600.0),
+    )
+    .unwrap();
+    b.select("#f-scale", "");
+    let backups = top_of(&b, "#backups");
+    std::fs::write(
+        dir.join("report-desktop-backups.png"),
+        b.page_screenshot(backups - 60.0, 900.0),
+    )
+    .unwrap();
+
+    // Phone, light: nothing scrolls sideways, tables are stacked rows, labels keep their size.
+    b.viewport(375, 812, true);
+    b.goto(&url);
+    b.wait_ready();
+    let o = b.js(OVERFLOW);
+    assert_eq!(o[1], 375, "the page is laid out for a 375 px phone: {o}");
+    assert!(
+        o[0].as_i64() <= o[1].as_i64(),
+        "horizontal overflow at 375 px: {o}"
+    );
+    assert_eq!(
+        b.js("const td = document.querySelector('#backups tbody td');
+              return [getComputedStyle(td).display, getComputedStyle(td, '::before').content];"),
+        serde_json::json!(["block", "\"Started\""]),
+        "the backups table stacks into labelled lines on a phone"
+    );
+    let font = b
+        .js("return document.querySelector('#multiples svg text').getBoundingClientRect().height;");
+    assert!(
+        font.as_f64().unwrap() >= 10.0,
+        "chart label {font} px high on a phone"
+    );
+    // Still none after filtering and paging (long errors, the long database name).
+    b.click(".card[data-value=\"failed\"]");
+    b.click("#reset");
+    b.click("#more");
+    let o = b.js(OVERFLOW);
+    assert!(
+        o[0].as_i64() <= o[1].as_i64(),
+        "horizontal overflow at 375 px after paging: {o}"
+    );
+    b.goto(&url);
+    b.wait_ready();
+    std::fs::write(dir.join("report-phone.png"), b.page_screenshot(0.0, 2400.0)).unwrap();
+    let charts = top_of(&b, "#charts");
+    std::fs::write(
+        dir.join("report-phone-charts.png"),
+        b.page_screenshot(charts, 1600.0),
+    )
+    .unwrap();
+    let backups = top_of(&b, "#backups");
+    std::fs::write(
+        dir.join("report-phone-backups.png"),
+        b.page_screenshot(backups - 60.0, 1400.0),
+    )
+    .unwrap();
+
+    // Dark, on the phone and on the desktop.
+    b.color_scheme("dark");
+    b.goto(&url);
+    b.wait_ready();
+    let c = b.js(COLOURS);
+    assert!(
+        c[0].as_i64().unwrap() < 150 && c[1].as_i64().unwrap() > 600,
+        "dark theme: {c}"
+    );
+    assert!(c[2].as_i64().unwrap() < 150, "sections are dark too: {c}");
+    std::fs::write(
+        dir.join("report-dark-phone.png"),
+        b.page_screenshot(0.0, 2400.0),
+    )
+    .unwrap();
+    b.viewport(1280, 900, false);
+    b.goto(&url);
+    b.wait_ready();
+    std::fs::write(dir.join("report-dark.png"), b.page_screenshot(0.0, 2200.0)).unwrap();
+    let errors = b.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
 }
