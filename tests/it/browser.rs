@@ -209,6 +209,21 @@ impl Browser {
         );
     }
 
+    /// Taps an element with a finger (touch pointer events), offset by (`dx`, `dy`) CSS pixels
+    /// from its centre.
+    pub fn tap(&self, css: &str, dx: i64, dy: i64) {
+        let id = self.element(css);
+        let origin = json!({ "element-6066-11e4-a52e-4f735466cecf": id });
+        self.call(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "pointer", "id": "finger", "parameters": {"pointerType": "touch"},
+                "actions": [{"type": "pointerMove", "duration": 0, "origin": origin, "x": dx, "y": dy},
+                            {"type": "pointerDown", "button": 0}, {"type": "pointerUp", "button": 0}]}]})),
+        );
+        self.call("DELETE", "/actions", None);
+    }
+
     fn element(&self, css: &str) -> String {
         let el = self.call(
             "POST",

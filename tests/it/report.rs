@@ -854,6 +854,24 @@ fn html_dashboard_fits_a_phone_and_keeps_light_and_dark_themes() {
     b.goto(&url);
     b.wait_ready();
     std::fs::write(dir.join("report-phone.png"), b.page_screenshot(0.0, 2400.0)).unwrap();
+    // A phone has no hover: a tap on a chart shows the run, and stays until the next tap.
+    let crm = "#multiples .panel[data-key=\"main/crm/daily\"] svg";
+    b.js(&format!(
+        "document.querySelector({crm:?}).scrollIntoView({{block: 'center'}}); return 0;"
+    ));
+    b.tap(crm, 120, 0);
+    let tip = b
+        .js("const t = document.getElementById('tip'); return t.hidden ? '' : t.textContent;")
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(tip.contains("crm · daily"), "{tip:?}");
+    let o = b.js(OVERFLOW);
+    assert!(
+        o[0].as_i64() <= o[1].as_i64(),
+        "the tooltip overflows at 375 px: {o}"
+    );
+    std::fs::write(dir.join("report-phone-tooltip.png"), b.screenshot()).unwrap();
     let charts = top_of(&b, "#charts");
     std::fs::write(
         dir.join("report-phone-charts.png"),
