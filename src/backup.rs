@@ -497,10 +497,11 @@ fn land(
     target: &Target,
     writer: Box<dyn crate::storage::ObjectWriter>,
     record: &BackupRecord,
+    inventory: &crate::inventory::Inventory,
 ) -> Result<(), String> {
     let storage = target.storage.as_ref();
     let store = IndexStore::new(storage, &record.server);
-    if let Err(e) = store.write_manifest(record) {
+    if let Err(e) = store.write_manifest_with(record, Some(inventory)) {
         writer.abort();
         return Err(format!("writing its manifest: {e}"));
     }
@@ -743,7 +744,7 @@ fn backup_database(
                 record.sha256 = Some(streamed.sha256.clone());
                 record.key = Some(key.clone());
                 record.manifest_key = Some(manifest_key.clone());
-                land(target, writer, &record)
+                land(target, writer, &record, &streamed.inventory)
             }
             (Ok(writer), Err(e)) => {
                 writer.abort();

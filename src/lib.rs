@@ -17,6 +17,7 @@ pub mod exit;
 pub mod health;
 pub mod host;
 pub mod index;
+pub mod inventory;
 pub mod joblock;
 pub mod layout;
 pub mod metrics;

@@ -131,6 +131,40 @@ fn backup_groups(
                 "1 when the last verification of this storage's newest verified copy passed, else 0.",
                 vl,
             );
+            let tested_at = g.gauge(
+                "sqlguard_restore_test_last_timestamp_seconds",
+                "When the newest restore test of this database's backups ran (any copy).",
+                l,
+            );
+            let tested_ok = g.gauge(
+                "sqlguard_restore_test_last_status",
+                "1 when the newest restore test passed, else 0.",
+                l,
+            );
+            let tested_duration = g.gauge(
+                "sqlguard_restore_test_last_duration_seconds",
+                "Seconds the newest restore test took to restore the copy: the measured recovery time.",
+                l,
+            );
+            let tested_passed = g.gauge(
+                "sqlguard_restore_test_last_success_timestamp_seconds",
+                "When a restore test last passed (0: never, while restore_test_within is set).",
+                l,
+            );
+            let window = g.gauge(
+                "sqlguard_restore_test_window_seconds",
+                "restore_test_within of this type: a restore test must have passed within it.",
+                &["server", "type"],
+            );
+            let within = settings
+                .backup_type(t)
+                .ok()
+                .and_then(|bt| bt.restore_test_within);
+            if let Some(w) = within {
+                window
+                    .with_label_values(&[&server.name, t])
+                    .set(w.as_secs() as f64);
+            }
             let interval = g.gauge(
                 "sqlguard_backup_expected_interval_seconds",
                 "Longest gap between two scheduled runs of this type (from its cron expression).",
@@ -169,6 +203,22 @@ fn backup_groups(
                         .with_label_values(&labels)
                         .set(s.compressed_bytes as f64);
                     last_raw.with_label_values(&labels).set(s.raw_bytes as f64);
+                }
+                if let Some(rt) = &row.summary.restore_tested {
+                    tested_at.with_label_values(&labels).set(ts(rt.tested_at));
+                    tested_ok
+                        .with_label_values(&labels)
+                        .set(if rt.ok { 1.0 } else { 0.0 });
+                    tested_duration
+                        .with_label_values(&labels)
+                        .set(rt.duration_seconds);
+                }
+                match &row.summary.restore_test_passed {
+                    Some(rt) => tested_passed
+                        .with_label_values(&labels)
+                        .set(ts(rt.tested_at)),
+                    None if within.is_some() => tested_passed.with_label_values(&labels).set(0.0),
+                    None => {}
                 }
                 for (storage, v) in &row.summary.verified_per_storage {
                     let l = [

@@ -70,6 +70,8 @@ pub struct StreamOutcome {
     pub sha256: String,
     /// The last [`TAIL`] bytes of the source.
     pub tail: Vec<u8>,
+    /// What the dump holds, counted from the stream.
+    pub inventory: crate::inventory::Inventory,
     /// Why the stream stopped early: a read, compression or all-storages failure.
     pub error: Option<String>,
     /// The cancel flag was seen.
@@ -246,6 +248,7 @@ pub fn stream(
     let fanout = Arc::new(Mutex::new(Fanout::new(sinks)));
     let mut raw_bytes = 0u64;
     let mut tail: Vec<u8> = Vec::with_capacity(2 * TAIL);
+    let mut scanner = crate::inventory::Scanner::new();
     let mut error = None;
     let mut cancelled = false;
     match compress::encoder(compression, FanoutHandle(Arc::clone(&fanout))) {
@@ -281,6 +284,7 @@ pub fn stream(
                         tail.drain(..tail.len() - TAIL);
                     }
                 }
+                scanner.feed(&chunk);
                 if let Err(e) = enc.write_all(&chunk) {
                     error = Some(format!("writing the compressed stream: {e}"));
                     break;
@@ -305,6 +309,7 @@ pub fn stream(
         compressed_bytes: f.bytes,
         sha256: hex::encode(hasher.finalize()),
         tail,
+        inventory: scanner.finish(),
         error,
         cancelled,
         lanes,

@@ -46,6 +46,16 @@ pub struct DatabaseStatus {
     /// `successes_in_window / runs_in_window`, absent without runs in the window.
     pub success_rate: Option<f64>,
     pub last_error: Option<String>,
+    /// The newest verification of any copy (any storage).
+    #[serde(default)]
+    pub last_verification: Option<crate::index::summary::NewestVerification>,
+    /// The newest restore test of any copy, passed or not: its duration is the measured
+    /// recovery time.
+    #[serde(default)]
+    pub last_restore_test: Option<crate::index::summary::NewestRestoreTest>,
+    /// When a restore test last passed.
+    #[serde(default)]
+    pub last_restore_test_passed_at: Option<DateTime<Utc>>,
 }
 
 /// What one storage holds.
@@ -155,6 +165,18 @@ pub fn build(
             success_rate: (!runs.is_empty())
                 .then(|| successes_in_window as f64 / runs.len() as f64),
             last_error: row.last_error().map(String::from),
+            last_verification: row
+                .summary
+                .verified_per_storage
+                .values()
+                .max_by_key(|v| v.verified_at)
+                .cloned(),
+            last_restore_test: row.summary.restore_tested.clone(),
+            last_restore_test_passed_at: row
+                .summary
+                .restore_test_passed
+                .as_ref()
+                .map(|t| t.tested_at),
         });
     }
     let storages: Vec<StorageUse> = settings

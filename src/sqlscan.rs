@@ -150,24 +150,40 @@ impl Splitter {
         chunk: &[u8],
         on: &mut dyn FnMut(Event) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut start = 0;
+        let mut rest = chunk;
+        while let Some(n) = self.feed_statement(rest, on)? {
+            rest = &rest[n..];
+        }
+        Ok(())
+    }
+
+    /// Feeds `chunk` up to the end of the current statement: returns how many bytes that took
+    /// (the splitter then stands at the start of the next statement), or `None` when the chunk
+    /// ended first. A caller that recognizes a statement itself can skip its bytes from there.
+    ///
+    /// Fails only when `on` fails.
+    pub fn feed_statement<E>(
+        &mut self,
+        chunk: &[u8],
+        on: &mut dyn FnMut(Event) -> Result<(), E>,
+    ) -> Result<Option<usize>, E> {
         for (i, &b) in chunk.iter().enumerate() {
             let ended = self.step(b, on)?;
             if ended {
-                on(Event::Bytes(&chunk[start..=i]))?;
+                on(Event::Bytes(&chunk[..=i]))?;
                 self.finish_head(on)?;
                 on(Event::End)?;
                 self.reset();
-                start = i + 1;
+                return Ok(Some(i + 1));
             } else if !self.head_done && self.head.text.len() >= HEAD_LEN {
                 self.head_done = true;
                 on(Event::Head(&self.head))?;
             }
         }
-        if start < chunk.len() {
-            on(Event::Bytes(&chunk[start..]))?;
+        if !chunk.is_empty() {
+            on(Event::Bytes(chunk))?;
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Ends the dump: reports the last statement (one without a delimiter, or only comments).

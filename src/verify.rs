@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::compress;
 use crate::config::Settings;
-use crate::index::{BackupRecord, IndexStore, Status, Verification};
+use crate::index::{BackupRecord, IndexStore, RestoreTest, Status, Verification};
 use crate::mysql;
 use crate::pipeline::{CHUNK, TAIL};
 use crate::restore::RestoreError;
@@ -180,6 +180,8 @@ pub struct VerifyRequest {
     pub restore_test: bool,
     /// How the restore test loads the backup (sessions, binary log).
     pub load: crate::restore::LoadOptions,
+    /// Verify this many copies, least recently verified first (never verified before all).
+    pub sample: Option<usize>,
 }
 
 /// The verification of one copy.
@@ -192,6 +194,16 @@ pub struct VerifyResult {
     pub restore_tested: bool,
     /// Tables restored into the scratch database (with `--restore-test`).
     pub restored_tables: Option<u64>,
+    /// Rows the restored tables hold, counted (with `--restore-test`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored_rows: Option<u64>,
+    /// Whether the restored database was compared with the dump's inventory (absent from
+    /// manifests of backups made before sqlguard recorded it).
+    pub inventory_compared: bool,
+    /// Seconds from the first byte read to the last statement loaded (the measured recovery
+    /// time), with `--restore-test`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_seconds: Option<f64>,
     /// The scratch database of the restore test (dropped afterwards).
     pub scratch_database: Option<String>,
     pub problem: Option<String>,
@@ -206,6 +218,16 @@ pub fn select(records: &[BackupRecord], req: &VerifyRequest) -> Vec<BackupRecord
         .filter(|r| req.filter.matches(r))
         .cloned()
         .collect();
+    if let Some(n) = req.sample {
+        // Least recently verified first: never verified, then by the time of the last one;
+        // ties (never verified) oldest backup first, so that a timer walks the whole store.
+        picked.sort_by(|a, b| {
+            let at = |r: &BackupRecord| r.verification.as_ref().map(|v| v.verified_at);
+            (at(a), a.started_at, &a.id, &a.storage).cmp(&(at(b), b.started_at, &b.id, &b.storage))
+        });
+        picked.truncate(n);
+        return picked;
+    }
     if req.latest {
         // Records are oldest first: keep the last of each server/database/storage.
         let mut seen = std::collections::HashSet::new();
@@ -223,7 +245,9 @@ pub fn select(records: &[BackupRecord], req: &VerifyRequest) -> Vec<BackupRecord
 /// Why a verify run could not start (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error("name the backups to verify (ids from `sqlguard list`), or pass --latest")]
+    #[error(
+        "name the backups to verify (ids from `sqlguard list`), or pass --latest or --sample N"
+    )]
     NothingNamed,
     #[error(transparent)]
     Unknown(#[from] crate::config::settings::Unknown),
@@ -252,7 +276,7 @@ pub fn run(
     req: &VerifyRequest,
 ) -> Result<VerifyOutcome, VerifyError> {
     let (settings, ui, cancel) = (&session.settings, &session.ui, session.cancel.as_ref());
-    if req.ids.is_empty() && !req.latest {
+    if req.ids.is_empty() && !req.latest && req.sample.is_none() {
         return Err(VerifyError::NothingNamed);
     }
     req.filter.validate(settings)?;
@@ -284,7 +308,17 @@ pub fn run(
     let req = &VerifyRequest { ids, ..req.clone() };
     // Only what the request names is read: each id's copies, or the summaries' newest copies.
     let mut read_errors = Vec::new();
-    let candidates = if req.ids.is_empty() {
+    let candidates = if req.sample.is_some() {
+        // Every copy the filter matches: the least recently verified can be any of them.
+        let select = crate::catalog::Select {
+            databases: &req.filter.databases,
+            since: None,
+            around: None,
+        };
+        let (all, e) = catalog.records(&select);
+        read_errors.extend(e);
+        all
+    } else if req.ids.is_empty() {
         let (latest, e) = catalog.latest_successes(&req.filter);
         read_errors.extend(e);
         latest
@@ -329,10 +363,10 @@ pub fn run(
                 let test = req.restore_test.then_some(&req.load);
                 verify_one(settings, s.as_ref(), &record, test, ui, cancel)
             });
-        let (checked, restored_tables, scratch_database, problem) = match outcome {
-            Ok((c, t, scratch)) => {
+        let (checked, drill, scratch_database, problem) = match outcome {
+            Ok((c, d, scratch)) => {
                 let p = (!c.problems.is_empty()).then(|| c.problems.join("; "));
-                (c, t, scratch, p)
+                (c, d, scratch, p)
             }
             Err((e, scratch)) => (Checked::default(), None, scratch, Some(e)),
         };
@@ -355,11 +389,24 @@ pub fn run(
         } else {
             ui.error(&line);
         }
-        let verification = Verification {
-            verified_at: Utc::now(),
+        let now = Utc::now();
+        let test = req.restore_test.then(|| RestoreTest {
+            tested_at: now,
+            ok,
+            duration_seconds: drill
+                .as_ref()
+                .map_or(started.elapsed().as_secs_f64(), |d| d.seconds),
+            error: problem.clone(),
+        });
+        let verification = |previous: Option<&Verification>| Verification {
+            verified_at: now,
             ok,
             restore_tested: req.restore_test,
             error: problem.clone(),
+            // A verification that does not restore keeps the copy's last restore test.
+            restore_test: test
+                .clone()
+                .or_else(|| previous.and_then(|v| v.restore_test.clone())),
         };
         if let Ok(storage) = &storage {
             let stored = IndexStore::new(storage.as_ref(), &record.server).update(
@@ -369,7 +416,7 @@ pub fn run(
                         .iter_mut()
                         .filter(|r| r.id == record.id && r.storage == record.storage)
                     {
-                        r.verification = Some(verification.clone());
+                        r.verification = Some(verification(r.verification.as_ref()));
                     }
                 },
             );
@@ -380,13 +427,16 @@ pub fn run(
             }
         }
         let mut record = record;
-        record.verification = Some(verification);
+        record.verification = Some(verification(record.verification.as_ref()));
         results.push(VerifyResult {
             record,
             ok,
             checked,
             restore_tested: req.restore_test,
-            restored_tables,
+            restored_tables: drill.as_ref().map(|d| d.tables),
+            restored_rows: drill.as_ref().and_then(|d| d.rows),
+            inventory_compared: drill.as_ref().is_some_and(|d| d.rows.is_some()),
+            restore_seconds: drill.as_ref().map(|d| d.seconds),
             scratch_database,
             problem,
         });
@@ -438,10 +488,21 @@ fn sweep_scratch(target: &crate::restore::Target, ui: &Ui) {
     }
 }
 
-/// The check (and, with `restore_test`, the restore test) of one copy: what was found, the
-/// tables restored, and the scratch database used; or why it could not be done (with the
-/// scratch database, if one was made).
-type VerifiedOne = Result<(Checked, Option<u64>, Option<String>), (String, Option<String>)>;
+/// What a restore test measured: the tables restored, their rows (when the dump's inventory
+/// was there to compare with), and the seconds from the first byte read to the last statement
+/// loaded.
+#[derive(Debug, Clone)]
+struct Drill {
+    tables: u64,
+    rows: Option<u64>,
+    seconds: f64,
+}
+
+/// The check (and, with `restore_test`, the restore test) of one copy: what was found (a
+/// restore test's differences from the dump's inventory are problems), what the restore test
+/// measured, and the scratch database used; or why it could not be done (with the scratch
+/// database, if one was made).
+type VerifiedOne = Result<(Checked, Option<Drill>, Option<String>), (String, Option<String>)>;
 
 fn verify_one(
     settings: &Settings,
@@ -462,6 +523,19 @@ fn verify_one(
             "{e}: cannot restore-test a backup of a server that is not configured"
         ))
     })?;
+    // What the dump holds, from its manifest (backups of sqlguard 0.1 have none: the restore
+    // test then only counts tables).
+    let inventory = match IndexStore::new(storage, &record.server).read_manifest(record) {
+        Ok(m) => m.and_then(|m| m.inventory),
+        Err(e) => return Err(plain(e)),
+    };
+    if inventory.is_none() {
+        ui.warn(&format!(
+            "{}/{} {}: its manifest has no inventory (a backup of an older sqlguard): the restore test cannot compare tables and rows",
+            record.server, record.database, record.id
+        ));
+    }
+    let started = std::time::Instant::now();
     // The copy is proven before the scratch database exists, let alone receives a byte.
     let copy = match crate::restore::CheckedCopy::fetch(storage, record, "restored", cancel) {
         Ok(c) => c,
@@ -492,16 +566,18 @@ fn verify_one(
         )
         .map_err(|e| plain(e.to_string()))?;
     let restored = target.load(copy, record, &scratch, cancel).and_then(|l| {
-        target
-            .table_count(&scratch)
-            .map(|n| (l, n))
-            .map_err(|e| e.to_string())
+        let seconds = started.elapsed().as_secs_f64();
+        let found = target.inventory(&scratch).map_err(|e| e.to_string())?;
+        let damaged = target
+            .check_tables(&scratch, &found)
+            .map_err(|e| e.to_string())?;
+        Ok((l, found, damaged, seconds))
     });
     let dropped = target.execute(
         "dropping the scratch database",
         &format!("DROP DATABASE {}", mysql::quote_ident(&scratch)),
     );
-    let (loaded, tables) = restored.map_err(|e| {
+    let (loaded, found, damaged, seconds) = restored.map_err(|e| {
         (
             format!("restore into scratch database {scratch} failed: {e}"),
             Some(scratch.clone()),
@@ -509,5 +585,22 @@ fn verify_one(
     })?;
     dropped.map_err(|e| (e.to_string(), Some(scratch.clone())))?;
     checked.raw_bytes = loaded.raw_bytes;
-    Ok((checked, tables, Some(scratch)))
+    if let Some(dumped) = &inventory {
+        let differences = dumped.differences(&found);
+        if !differences.is_empty() {
+            checked.problems.push(format!(
+                "the restored database differs from the dump: {}",
+                differences.join(", ")
+            ));
+        }
+    }
+    for d in damaged {
+        checked.problems.push(format!("CHECK TABLE: {d}"));
+    }
+    let drill = Drill {
+        tables: (found.tables.len() + found.views.len() + found.sequences.len()) as u64,
+        rows: inventory.is_some().then(|| found.rows()),
+        seconds,
+    };
+    Ok((checked, Some(drill), Some(scratch)))
 }

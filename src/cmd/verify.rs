@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{table, Context, Printer};
+use super::{Col, Context, Grid, Printer};
 use crate::error::Error;
 use crate::exit::{ExitCode, Outcome};
 use crate::run::Run;
@@ -19,6 +19,10 @@ pub struct Args {
     /// Verify the newest backup of each database on each storage
     #[arg(long, conflicts_with = "ids")]
     pub latest: bool,
+    /// Verify N copies, least recently verified first (never verified ones before all): run
+    /// from a timer, it walks the whole store over time
+    #[arg(long, value_name = "N", conflicts_with_all = ["ids", "latest"], value_parser = clap::value_parser!(u32).range(1..))]
+    pub sample: Option<u32>,
     /// Also restore each copy into a scratch database on its server, then drop it (with the
     /// restore engine: --jobs and --no-binlog apply)
     #[arg(long)]
@@ -45,6 +49,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         filter: args.filter.clone(),
         restore_test: args.restore_test,
         load: args.load.options(),
+        sample: args.sample.map(|n| n as usize),
     };
     let run = Run::start("verify", None);
     let outcome = verify::run(ctx, &req)?;
@@ -64,29 +69,42 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     } else if results.is_empty() {
         Printer::line("nothing verified: an index could not be read (see above)")?;
     } else {
-        let mut t = table(
-            &[
-                "ID", "SERVER", "DATABASE", "TYPE", "STORAGE", "SIZE", "RESULT",
-            ],
-            ctx.ui.color(),
-        );
+        let mut t = Grid::new(&[
+            Col::keep("ID"),
+            Col::drop("SERVER", 3),
+            Col::name("DATABASE"),
+            Col::drop("TYPE", 2),
+            Col::drop("STORAGE", 2),
+            Col::drop("SIZE", 4),
+            Col::cut("RESULT"),
+        ]);
         for r in &results {
-            let result = match (&r.problem, r.restored_tables) {
-                (Some(p), _) => format!("FAILED: {p}"),
-                (None, Some(n)) => format!("intact, restored ({n} tables)"),
-                (None, None) => "intact".to_string(),
+            let result = match (&r.problem, r.restored_tables, r.restored_rows) {
+                (Some(p), _, _) => format!("FAILED: {p}"),
+                (None, Some(n), Some(rows)) => format!(
+                    "intact, restored in {} ({n} tables, {rows} rows as dumped, CHECK TABLE ok)",
+                    crate::duration::took(r.restore_seconds.unwrap_or(0.0))
+                ),
+                (None, Some(n), None) => format!(
+                    "intact, restored in {} ({n} tables)",
+                    crate::duration::took(r.restore_seconds.unwrap_or(0.0))
+                ),
+                (None, None, _) => "intact".to_string(),
             };
-            t.add_row(vec![
-                r.record.id.clone(),
-                r.record.server.clone(),
-                r.record.database.clone(),
-                r.record.backup_type.clone(),
-                r.record.storage.clone(),
-                human_bytes(r.record.compressed_bytes),
-                result,
-            ]);
+            t.row(
+                vec![
+                    r.record.id.clone(),
+                    r.record.server.clone(),
+                    r.record.database.clone(),
+                    r.record.backup_type.clone(),
+                    r.record.storage.clone(),
+                    human_bytes(r.record.compressed_bytes),
+                    result,
+                ],
+                !r.ok,
+            );
         }
-        Printer::line(&t.to_string())?;
+        Printer::line(&t.render(ctx))?;
     }
     let interrupted = ctx.cancel.load(std::sync::atomic::Ordering::Relaxed);
     let result = Outcome::of(ok, interrupted);

@@ -45,6 +45,8 @@ pub struct BackupTypeSettings {
     pub retention: Retention,
     /// Retention that replaces `retention` on these storages.
     pub storage_retention: BTreeMap<String, Retention>,
+    /// A restore test must have passed within this long (`restore_test_within`).
+    pub restore_test_within: Option<HumanDuration>,
 }
 
 fn resolve_retention(
@@ -182,6 +184,7 @@ pub(super) fn resolve_types(
         }
         out.push(BackupTypeSettings {
             name: name.clone(),
+            restore_test_within: t.restore_test_within,
             schedule: t.schedule.clone(),
             storages: names,
             compression: resolve_compression(

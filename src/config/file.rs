@@ -283,6 +283,9 @@ pub struct BackupTypeFile {
     /// Retention for some storages instead of `retention`, by storage name.
     #[serde(default)]
     pub storage_retention: UniqueMap<RetentionFile>,
+    /// A restore test of this type's backups must have passed within this long (metric and
+    /// alert); absent means restore tests are not expected.
+    pub restore_test_within: Option<crate::duration::HumanDuration>,
 }
 
 /// Compression of a backup type.

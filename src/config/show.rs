@@ -215,6 +215,8 @@ struct BackupType<'a> {
     retention: RetentionShape,
     #[serde(skip_serializing_if = "Named::is_empty")]
     storage_retention: Named<RetentionShape>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restore_test_within: Option<crate::duration::HumanDuration>,
 }
 
 impl<T> Named<T> {
@@ -235,6 +237,7 @@ fn backup_type(t: &BackupTypeSettings) -> BackupType<'_> {
                 .map(|(k, r)| (k.clone(), retention(r)))
                 .collect(),
         ),
+        restore_test_within: t.restore_test_within,
     }
 }
 

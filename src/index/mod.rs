@@ -105,6 +105,16 @@ pub struct BackupRecord {
     pub database_collation: Option<String>,
 }
 
+/// The manifest stored beside each object: its record, and what the dump holds (absent in
+/// manifests of sqlguard 0.1 and in those `index rebuild` restored from the index).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    #[serde(flatten)]
+    pub record: BackupRecord,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<crate::inventory::Inventory>,
+}
+
 /// The outcome of verifying one stored copy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verification {
@@ -113,6 +123,22 @@ pub struct Verification {
     /// Whether the copy was also restored into a scratch database.
     pub restore_tested: bool,
     /// What failed; absent when `ok`.
+    pub error: Option<String>,
+    /// The newest restore test of this copy (kept when a later verification does not restore).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_test: Option<RestoreTest>,
+}
+
+/// A restore test of one copy: restored into a scratch database and compared with the dump's
+/// inventory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoreTest {
+    pub tested_at: DateTime<Utc>,
+    pub ok: bool,
+    /// From the first byte read to the last statement loaded: the measured recovery time.
+    pub duration_seconds: f64,
+    /// What failed; absent when `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 

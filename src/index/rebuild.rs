@@ -247,6 +247,7 @@ mod tests {
             ok: true,
             restore_tested: true,
             error: None,
+            restore_test: None,
         });
         s.put_bytes(kept.key.as_ref().unwrap(), b"data").unwrap();
         let failed = record("b", "shop", Status::Failed);

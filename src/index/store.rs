@@ -479,14 +479,47 @@ impl<'a> IndexStore<'a> {
         self.update(&scope, |all| upsert_all(all, records.to_vec()))
     }
 
-    /// Writes the manifest of a successful record beside its object.
+    /// Writes the manifest of a successful record beside its object (without an inventory: the
+    /// record alone, as `index rebuild` restores a lost manifest).
     pub fn write_manifest(&self, record: &BackupRecord) -> Result<(), IndexError> {
+        self.write_manifest_with(record, None)
+    }
+
+    /// Writes the manifest of a successful record beside its object, with what the dump holds.
+    pub fn write_manifest_with(
+        &self,
+        record: &BackupRecord,
+        inventory: Option<&crate::inventory::Inventory>,
+    ) -> Result<(), IndexError> {
         if let Some(key) = &record.manifest_key {
-            let mut bytes = serde_json::to_vec_pretty(record).expect("record serializes");
+            let manifest = super::Manifest {
+                record: record.clone(),
+                inventory: inventory.cloned(),
+            };
+            let mut bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
             bytes.push(b'\n');
             self.storage.put_bytes(key, &bytes)?;
         }
         Ok(())
+    }
+
+    /// Reads the manifest of `record` (`None` when it has none or it is gone).
+    ///
+    /// Fails, saying why, when the storage cannot be read or the manifest is damaged.
+    pub fn read_manifest(&self, record: &BackupRecord) -> Result<Option<super::Manifest>, String> {
+        let Some(key) = &record.manifest_key else {
+            return Ok(None);
+        };
+        let Some(bytes) = self
+            .storage
+            .get_bytes(key)
+            .map_err(|e| format!("reading manifest {key}: {e}"))?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("manifest {key} is damaged: {e}"))
     }
 }
 
@@ -746,6 +779,12 @@ mod tests {
                         ok: rng.bool(),
                         restore_tested: rng.bool(),
                         error: None,
+                        restore_test: rng.bool().then(|| crate::index::RestoreTest {
+                            tested_at: base + chrono::Duration::hours(24 * 100 + round),
+                            ok: rng.bool(),
+                            duration_seconds: 1.5,
+                            error: None,
+                        }),
                     });
                     store.upsert(&[r]).unwrap();
                 }

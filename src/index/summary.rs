@@ -57,6 +57,44 @@ pub struct NewestVerification {
     pub restore_tested: bool,
 }
 
+/// A restore test in the summary: of which copy, when, how it went and how long it took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewestRestoreTest {
+    pub id: String,
+    pub storage: String,
+    pub tested_at: DateTime<Utc>,
+    pub ok: bool,
+    pub duration_seconds: f64,
+}
+
+impl NewestRestoreTest {
+    fn of(r: &BackupRecord) -> Option<NewestRestoreTest> {
+        let t = r.verification.as_ref()?.restore_test.as_ref()?;
+        Some(NewestRestoreTest {
+            id: r.id.clone(),
+            storage: r.storage.clone(),
+            tested_at: t.tested_at,
+            ok: t.ok,
+            duration_seconds: t.duration_seconds,
+        })
+    }
+
+    fn newer_than(&self, other: &NewestRestoreTest) -> bool {
+        (self.tested_at, &self.id, &self.storage) > (other.tested_at, &other.id, &other.storage)
+    }
+
+    fn is_of(&self, r: &BackupRecord) -> bool {
+        self.id == r.id && self.storage == r.storage
+    }
+}
+
+/// Keeps the newer of `slot` and `candidate`.
+fn keep_newer(slot: &mut Option<NewestRestoreTest>, candidate: &NewestRestoreTest) {
+    if slot.as_ref().is_none_or(|s| candidate.newer_than(s)) {
+        *slot = Some(candidate.clone());
+    }
+}
+
 /// What the health model needs of one database and type, from the records of one index (or
 /// merged across indexes with [`TypeSummary::merge`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -71,6 +109,12 @@ pub struct TypeSummary {
     #[serde(default)]
     pub last_success_per_storage: BTreeMap<String, BackupRecord>,
     pub verified_per_storage: BTreeMap<String, NewestVerification>,
+    /// The newest restore test of any copy, passed or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_tested: Option<NewestRestoreTest>,
+    /// The newest restore test that passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_test_passed: Option<NewestRestoreTest>,
     /// Successful copies per storage.
     pub held: BTreeMap<String, Held>,
     pub records: usize,
@@ -140,6 +184,12 @@ impl TypeSummary {
     }
 
     fn note_verification(&mut self, r: &BackupRecord) {
+        if let Some(t) = NewestRestoreTest::of(r) {
+            keep_newer(&mut self.restore_tested, &t);
+            if t.ok {
+                keep_newer(&mut self.restore_test_passed, &t);
+            }
+        }
         if let Some(v) = &r.verification {
             let nv = NewestVerification {
                 id: r.id.clone(),
@@ -175,6 +225,10 @@ impl TypeSummary {
                 .verified_per_storage
                 .get(&r.storage)
                 .is_some_and(|v| v.id == r.id)
+            || [&self.restore_tested, &self.restore_test_passed]
+                .into_iter()
+                .flatten()
+                .any(|t| t.is_of(r))
     }
 
     /// Folds one change into the summary: `old` replaced by `new` (an addition without `old`, a
@@ -231,6 +285,15 @@ impl TypeSummary {
                     (None, Some(_)) => true,
                 };
                 if was_newest && !still {
+                    return false;
+                }
+                let test =
+                    |r: &BackupRecord| r.verification.as_ref().and_then(|v| v.restore_test.clone());
+                let holds = [&self.restore_tested, &self.restore_test_passed]
+                    .into_iter()
+                    .flatten()
+                    .any(|t| t.is_of(o));
+                if holds && test(o) != test(n) {
                     return false;
                 }
                 self.note_verification(n);
@@ -328,6 +391,12 @@ impl TypeSummary {
         }
         for (k, h) in &other.held {
             self.held.entry(k.clone()).or_default().add(*h);
+        }
+        if let Some(t) = &other.restore_tested {
+            keep_newer(&mut self.restore_tested, t);
+        }
+        if let Some(t) = &other.restore_test_passed {
+            keep_newer(&mut self.restore_test_passed, t);
         }
     }
 

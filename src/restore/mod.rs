@@ -24,6 +24,7 @@ use crate::compress;
 use crate::config::settings::Unknown;
 use crate::config::ServerSettings;
 use crate::index::{BackupRecord, Status};
+use crate::inventory::Inventory;
 use crate::mysql::{self, DefaultsFile, MysqlError};
 use crate::pipeline::{CHUNK, TAIL};
 use crate::session::Session;
@@ -598,6 +599,128 @@ impl Target {
     /// Tables in `database`, `None` when it does not exist.
     pub fn table_count(&self, database: &str) -> Result<Option<u64>, MysqlError> {
         mysql::table_count(&self.server, &self.client, &self.defaults, database)
+    }
+
+    /// What `database` holds now, in the shape of a dump's inventory: every table (engine and
+    /// rows, counted), view, routine, trigger, event and sequence. Names are compared byte for
+    /// byte (`BINARY`): information_schema's collation would let `Shop` answer for `shop`.
+    pub fn inventory(&self, database: &str) -> Result<Inventory, MysqlError> {
+        let l = mysql::quote_literal(database);
+        let q = |what, sql: String| {
+            mysql::query(&self.server, &self.client, &self.defaults, what, &sql)
+        };
+        let mut inv = Inventory::default();
+        let tables = q(
+            "reading the restored tables",
+            format!(
+                "SELECT TABLE_NAME, TABLE_TYPE, IFNULL(ENGINE, '') FROM information_schema.TABLES \
+                 WHERE BINARY TABLE_SCHEMA = BINARY {l}"
+            ),
+        )?;
+        for row in tables {
+            let [name, kind, engine] = <[String; 3]>::try_from(row).unwrap_or_default();
+            match kind.as_str() {
+                "VIEW" => inv.views.push(name),
+                "SEQUENCE" => inv.sequences.push(name),
+                _ => inv.tables.push(crate::inventory::Table {
+                    name,
+                    engine: (!engine.is_empty()).then_some(engine),
+                    rows: 0,
+                }),
+            }
+        }
+        for row in q(
+            "reading the restored routines",
+            format!(
+                "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES \
+                 WHERE BINARY ROUTINE_SCHEMA = BINARY {l}"
+            ),
+        )? {
+            let [name, kind] = <[String; 2]>::try_from(row).unwrap_or_default();
+            inv.routines.push(crate::inventory::Routine { name, kind });
+        }
+        for (what, sql, list) in [
+            (
+                "reading the restored triggers",
+                format!("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE BINARY TRIGGER_SCHEMA = BINARY {l}"),
+                &mut inv.triggers,
+            ),
+            (
+                "reading the restored events",
+                format!("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE BINARY EVENT_SCHEMA = BINARY {l}"),
+                &mut inv.events,
+            ),
+        ] {
+            list.extend(q(what, sql)?.into_iter().filter_map(|r| r.into_iter().next()));
+        }
+        // Rows, exactly: COUNT(*) of every table, a few hundred tables per query.
+        let db = mysql::quote_ident(database);
+        for part in inv.tables.chunks_mut(200) {
+            let sql = part
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    format!(
+                        "SELECT {i}, COUNT(*) FROM {db}.{}",
+                        mysql::quote_ident(&t.name)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ");
+            for row in q("counting the restored rows", sql)? {
+                if let (Some(i), Some(n)) = (
+                    row.first().and_then(|v| v.parse::<usize>().ok()),
+                    row.get(1).and_then(|v| v.parse::<u64>().ok()),
+                ) {
+                    if let Some(t) = part.get_mut(i) {
+                        t.rows = n;
+                    }
+                }
+            }
+        }
+        inv.normalize();
+        Ok(inv)
+    }
+
+    /// Runs `CHECK TABLE` on every table of `inventory` in `database`; returns what it found
+    /// wrong, one line per table (empty when all are OK).
+    pub fn check_tables(
+        &self,
+        database: &str,
+        inventory: &Inventory,
+    ) -> Result<Vec<String>, MysqlError> {
+        let db = mysql::quote_ident(database);
+        let mut problems = Vec::new();
+        for part in inventory.tables.chunks(200) {
+            let names: Vec<String> = part
+                .iter()
+                .map(|t| format!("{db}.{}", mysql::quote_ident(&t.name)))
+                .collect();
+            let rows = mysql::query(
+                &self.server,
+                &self.client,
+                &self.defaults,
+                "checking the restored tables",
+                &format!("CHECK TABLE {}", names.join(", ")),
+            )?;
+            // Rows: table, op, message type, message text; the last `status` row says OK.
+            for row in rows {
+                let [table, _, kind, text] = <[String; 4]>::try_from(row).unwrap_or_default();
+                let table = table
+                    .strip_prefix(&format!("{database}."))
+                    .unwrap_or(&table)
+                    .to_string();
+                let bad = match kind.to_ascii_lowercase().as_str() {
+                    "error" => true,
+                    "status" => !matches!(text.as_str(), "OK" | "Table is already up to date"),
+                    _ => false,
+                };
+                if bad {
+                    problems.push(format!("table '{table}': {text}"));
+                }
+            }
+        }
+        Ok(problems)
     }
 
     /// The names of the databases matching the `LIKE` pattern `like`.

@@ -19,6 +19,11 @@ struct Verified {
     ok: bool,
     restore_tested: bool,
     restored_tables: Option<u64>,
+    #[serde(default)]
+    restored_rows: Option<u64>,
+    inventory_compared: bool,
+    #[serde(default)]
+    restore_seconds: Option<f64>,
     scratch_database: Option<String>,
     problem: Option<String>,
     checked: Checked,
@@ -287,4 +292,211 @@ fn restore_matches_the_source_and_refuses_a_non_empty_target() {
     assert_eq!(db.checksums(&name), db.checksums(&target));
     env.run(&["restore", &rec.id, "--to-server", "nope"])
         .expect(2);
+}
+
+/// The pushed value of a restore-test metric of `db`.
+fn restore_metric(instance: &str, name: &str, db: &str) -> Option<f64> {
+    sample(&scrape(instance), name, &[("database", db)])
+}
+
+#[test]
+fn restore_drills_compare_the_dumped_inventory_and_walk_the_store() {
+    let db = mariadb();
+    let name = db.create_shop("drill", 300);
+    // Every kind the inventory names, and engines besides InnoDB.
+    db.sql(
+        Some(&name),
+        "CREATE TABLE notes (id INT PRIMARY KEY, body TEXT) ENGINE=MyISAM;
+         INSERT INTO notes VALUES (1, 'it''s (a) note; with \\\\ and ),( inside'), (2, NULL), (3, '');
+         CREATE TABLE audit (id INT) ENGINE=Aria;
+         CREATE TABLE nothing (id INT) ENGINE=InnoDB;
+         CREATE PROCEDURE touch_notes() UPDATE notes SET body = body;
+         CREATE FUNCTION answer() RETURNS INT DETERMINISTIC RETURN 42;
+         CREATE TRIGGER notes_audit AFTER INSERT ON notes FOR EACH ROW INSERT INTO audit VALUES (NEW.id);
+         CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM audit;
+         CREATE SEQUENCE ticket_seq;",
+    );
+    let env = Env::new();
+    let instance = format!("it-{:08x}", fastrand::u32(..));
+    env.write_config(
+        "",
+        &format!(
+            "storage:\n  local:\n    type: local\n    path: {{storage}}\nbackup_types:\n  daily:\n    retention:\n      keep_last: 5\n    restore_test_within: 8d\nmetrics:\n  pushgateway: {}\n  instance: {instance}\n",
+            pushgateway()
+        ),
+    );
+    env.run(&["backup", "--type", "daily", "--db", &name])
+        .expect(0);
+    env.run(&["backup", "--type", "daily", "--db", &name])
+        .expect(0);
+    let list = env.list(&[]);
+    let (newer, older) = (&list.backups[0], &list.backups[1]);
+    // Never restore-tested: the window makes the alert's series say "never" (0).
+    env.run(&["verify", "--latest"]).expect(0);
+    assert_eq!(
+        restore_metric(
+            &instance,
+            "sqlguard_restore_test_last_success_timestamp_seconds",
+            &name
+        ),
+        Some(0.0)
+    );
+
+    // The manifest holds the inventory, counted from the stream: rows exactly as the server
+    // has them, each engine, each kind of object.
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.storage().join(older.manifest_key.as_ref().unwrap())).unwrap(),
+    )
+    .unwrap();
+    let inv = &manifest["inventory"];
+    let tables = inv["tables"].as_array().unwrap();
+    for t in tables {
+        let table = t["name"].as_str().unwrap();
+        let count = db.sql(Some(&name), &format!("SELECT COUNT(*) FROM `{table}`"));
+        assert_eq!(
+            t["rows"].as_u64().unwrap().to_string(),
+            count.trim(),
+            "rows of {table}"
+        );
+    }
+    let engine = |t: &str| {
+        tables.iter().find(|x| x["name"] == t).unwrap()["engine"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        (engine("notes"), engine("audit"), engine("nothing")),
+        ("MyISAM".into(), "Aria".into(), "InnoDB".into())
+    );
+    // As many of each kind as the server says, and the ones made here by name.
+    let count = |sql: &str| {
+        db.sql(None, &sql.replace("{db}", &name))
+            .trim()
+            .parse::<usize>()
+            .unwrap()
+    };
+    let names = |k: &str| {
+        inv[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names("views").len(),
+        count("SELECT COUNT(*) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = '{db}'")
+    );
+    assert_eq!(
+        names("triggers").len(),
+        count("SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{db}'")
+    );
+    assert_eq!(
+        inv["routines"].as_array().unwrap().len(),
+        count("SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = '{db}'")
+    );
+    assert!(
+        names("triggers").contains(&"notes_audit".to_string()),
+        "{inv}"
+    );
+    assert_eq!(
+        names("events").len(),
+        count("SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = '{db}'")
+    );
+    assert!(names("events").contains(&"nightly".to_string()), "{inv}");
+    assert!(
+        names("sequences").contains(&"ticket_seq".to_string()),
+        "{inv}"
+    );
+    let total: u64 = tables.iter().map(|t| t["rows"].as_u64().unwrap()).sum();
+
+    // --sample 1: the least recently verified copy first: --latest verified the newer only, so
+    // the older (never verified) goes first.
+    let (code, doc) = verify(&env, &["--sample", "1", "--restore-test"]);
+    assert_eq!(code, 0, "{doc:?}");
+    assert_eq!(doc.verified.len(), 1);
+    assert_eq!(doc.verified[0].id, older.id);
+    assert_eq!(doc.verified[0].restored_rows, Some(total));
+    assert!(doc.verified[0].inventory_compared);
+    assert!(doc.verified[0].restore_seconds.unwrap() > 0.0);
+    let (_, doc) = verify(&env, &["--sample", "1"]);
+    assert_eq!(doc.verified[0].id, newer.id, "then the other one");
+    let (_, doc) = verify(&env, &["--sample", "5"]);
+    assert_eq!(
+        doc.verified.len(),
+        2,
+        "--sample never repeats a copy within a run"
+    );
+    // The last restore test is kept when later verifications do not restore.
+    let after = env.list(&[]);
+    let kept = after.backups.iter().find(|b| b.id == older.id).unwrap();
+    assert_eq!(
+        kept.verification.as_ref().unwrap()["restore_test"]["ok"],
+        true,
+        "{kept:?}"
+    );
+    assert_eq!(
+        restore_metric(&instance, "sqlguard_restore_test_last_status", &name),
+        Some(1.0)
+    );
+    assert!(
+        restore_metric(
+            &instance,
+            "sqlguard_restore_test_last_duration_seconds",
+            &name
+        )
+        .unwrap()
+            > 0.0
+    );
+    assert!(
+        restore_metric(
+            &instance,
+            "sqlguard_restore_test_last_success_timestamp_seconds",
+            &name
+        )
+        .unwrap()
+            > 1.0e9
+    );
+    assert_eq!(
+        sample(
+            &scrape(&instance),
+            "sqlguard_restore_test_window_seconds",
+            &[("type", "daily")]
+        ),
+        Some(8.0 * 86400.0)
+    );
+    let report = env.run(&["report", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&report.stdout).unwrap();
+    let row = &report["databases"][0];
+    assert_eq!(row["last_restore_test"]["ok"], true, "{row}");
+    assert!(row["last_restore_test_passed_at"].is_string(), "{row}");
+
+    // A restore that does not give back what was dumped fails, naming what differs: here the
+    // manifest says one more row than the object holds.
+    let path = env.storage().join(newer.manifest_key.as_ref().unwrap());
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let t = m["inventory"]["tables"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|t| t["name"] == "notes")
+        .unwrap();
+    t["rows"] = serde_json::json!(4);
+    m["inventory"]["triggers"] = serde_json::json!(["notes_audit", "gone"]);
+    std::fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+    let (code, doc) = verify(&env, &[&newer.id, "--restore-test"]);
+    assert_eq!(code, 1, "{doc:?}");
+    let p = doc.verified[0].problem.as_deref().unwrap();
+    assert!(
+        p.contains("table 'notes': 4 rows dumped, 3 restored")
+            && p.contains("trigger 'gone' is missing"),
+        "{p}"
+    );
+    assert_eq!(
+        restore_metric(&instance, "sqlguard_restore_test_last_status", &name),
+        Some(0.0)
+    );
+    let listed = env.run(&["list"]);
+    assert!(listed.stdout.contains("FAILED"), "{}", listed.stdout);
 }
