@@ -53,6 +53,10 @@ pub struct GlobalArgs {
     /// Print the result as a versioned JSON document on stdout
     #[arg(long, global = true)]
     pub json: bool,
+    /// Show every column of a table, however wide (on a terminal, tables otherwise drop their
+    /// least useful columns to fit its width)
+    #[arg(long, global = true)]
+    pub wide: bool,
     /// Log only errors
     #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
     pub quiet: bool,

@@ -69,6 +69,7 @@ fn run(cli: Cli) -> ExitCode {
     let ctx = Context {
         session: sqlguard::session::Session::new(settings, ui, cancel),
         json: g.json,
+        wide: g.wide,
         summary: Default::default(),
     };
     let started = std::time::Instant::now();

@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::{table, Context, Printer};
+use super::{Col, Context, Grid, Printer};
 use crate::catalog::RecordFilter;
 use crate::duration::{compact, HumanDuration};
 use crate::error::Error;
@@ -123,23 +123,25 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     }
     let now = Utc::now();
     let any_failed = rows.iter().any(|r| r.status == Status::Failed);
-    let mut header = vec![
-        "ID",
-        "SERVER",
-        "DATABASE",
-        "TYPE",
-        "STORAGE",
-        "STATUS",
-        "STARTED (UTC)",
-        "AGE",
-        "TIME",
-        "SIZE",
-        "RAW",
+    // On a narrow terminal the least useful columns go first (see `Grid`); the id never does.
+    let mut cols = vec![
+        Col::keep("ID"),
+        Col::drop("SERVER", 4),
+        Col::name("DATABASE"),
+        Col::drop("TYPE", 3),
+        Col::drop("STORAGE", 3),
+        Col::keep("STATUS"),
+        Col::drop("STARTED (UTC)", 2),
+        Col::drop("AGE", 5),
+        Col::drop("TIME", 6),
+        Col::drop("SIZE", 4),
+        Col::drop("RAW", 7),
+        Col::drop("CHECKED", 5),
     ];
     if any_failed {
-        header.push("ERROR");
+        cols.push(Col::cut("ERROR"));
     }
-    let mut t = table(&header, ctx.ui.color());
+    let mut t = Grid::new(&cols);
     for r in &rows {
         let ok = r.status == Status::Success;
         let mut row = vec![
@@ -158,18 +160,39 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                 "-".into()
             },
             human_bytes(r.raw_bytes),
+            checked(r, now),
         ];
+        let failed = !ok || r.verification.as_ref().is_some_and(|v| !v.ok);
         if any_failed {
-            let e = r.error.clone().unwrap_or_default();
-            let short: String = e.chars().take(80).collect();
-            row.push(if short.len() < e.len() {
-                format!("{short}…")
-            } else {
-                short
-            });
+            row.push(r.error.clone().unwrap_or_default());
         }
-        t.add_row(row);
+        t.row(row, failed);
     }
-    Printer::line(&t.to_string())?;
+    Printer::line(&t.render(ctx))?;
     Ok(code)
+}
+
+/// The last verification and restore test of a copy, in a few characters: `intact 2d`,
+/// `restored 3h (12s)`, `FAILED 1d`, `-`.
+pub fn checked(r: &BackupRecord, now: DateTime<Utc>) -> String {
+    let Some(v) = &r.verification else {
+        return "-".into();
+    };
+    let age = |t: DateTime<Utc>| compact((now - t).num_seconds().max(0) as u64);
+    if !v.ok {
+        return format!("FAILED {}", age(v.verified_at));
+    }
+    match &v.restore_test {
+        Some(t) if t.ok && t.tested_at >= v.verified_at => format!(
+            "restored {} ({})",
+            age(t.tested_at),
+            compact(t.duration_seconds.round() as u64)
+        ),
+        Some(t) if t.ok => format!(
+            "intact {}, restored {}",
+            age(v.verified_at),
+            age(t.tested_at)
+        ),
+        _ => format!("intact {}", age(v.verified_at)),
+    }
 }

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod config;
 pub mod fetch;
 pub mod generate;
+mod grid;
 pub mod index;
 pub mod list;
 pub mod prune;
@@ -14,6 +15,8 @@ pub mod report;
 pub mod restore;
 pub mod schedule;
 pub mod verify;
+
+pub use grid::{Col, Grid};
 
 use std::io::Write;
 
@@ -27,6 +30,8 @@ use crate::session::Session;
 pub struct Context {
     pub session: Session,
     pub json: bool,
+    /// `--wide`: tables keep every column, whatever the terminal's width.
+    pub wide: bool,
     /// What the run did, in a few words, for its summary line ("3 of 3 copies stored, 1.2 GiB").
     pub summary: std::cell::RefCell<Option<String>>,
 }

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use chrono::Utc;
-use comfy_table::{Cell, Color};
+use comfy_table::Color;
 
-use super::{table, Context, Printer};
+use super::{table, Col, Context, Grid, Printer};
 use crate::duration::{compact, HumanDuration};
 use crate::error::Error;
 use crate::exit::ExitCode;
@@ -40,17 +40,35 @@ pub fn build(ctx: &Context, window: HumanDuration) -> Report {
     report::build(&ctx.settings, &catalog, window.to_chrono(), Utc::now())
 }
 
-fn health_cell(h: Health, color: bool) -> Cell {
-    let (text, c) = match h {
+fn health_text(h: Health) -> (&'static str, Color) {
+    match h {
         Health::Healthy => ("healthy", Color::Green),
         Health::Stale => ("STALE", Color::Yellow),
         Health::Failing => ("FAILING", Color::Red),
-    };
-    let cell = Cell::new(text);
-    if color {
-        cell.fg(c)
-    } else {
-        cell
+    }
+}
+
+/// The newest verification of a row: `ok 2d`, `FAILED 3h`, `-`.
+fn verified_text(d: &crate::report::DatabaseStatus, now: chrono::DateTime<Utc>) -> String {
+    let age = |t: chrono::DateTime<Utc>| compact((now - t).num_seconds().max(0) as u64);
+    match &d.last_verification {
+        None => "-".into(),
+        Some(v) if v.ok => format!("ok {}", age(v.verified_at)),
+        Some(v) => format!("FAILED {}", age(v.verified_at)),
+    }
+}
+
+/// The newest restore test of a row, with its measured recovery time: `ok 2d (14s)`.
+fn restore_test_text(d: &crate::report::DatabaseStatus, now: chrono::DateTime<Utc>) -> String {
+    let age = |t: chrono::DateTime<Utc>| compact((now - t).num_seconds().max(0) as u64);
+    match &d.last_restore_test {
+        None => "-".into(),
+        Some(t) => format!(
+            "{} {} ({})",
+            if t.ok { "ok" } else { "FAILED" },
+            age(t.tested_at),
+            compact(t.duration_seconds.round() as u64)
+        ),
     }
 }
 
@@ -67,54 +85,50 @@ fn render_table(r: &Report, ctx: &Context) -> String {
     if r.databases.is_empty() {
         out.push_str("no backups recorded yet\n");
     } else {
-        let mut t = table(
-            &[
-                "SERVER",
-                "DATABASE",
-                "TYPE",
-                "HEALTH",
-                "LAST SUCCESS (UTC)",
-                "AGE",
-                "SIZE",
-                "TREND",
-                "SUCCESS RATE",
-            ],
-            color,
-        );
+        let now = r.generated_at;
+        let mut t = Grid::new(&[
+            Col::drop("SERVER", 4),
+            Col::name("DATABASE"),
+            Col::keep("TYPE"),
+            Col::keep("HEALTH"),
+            Col::drop("LAST SUCCESS (UTC)", 3),
+            Col::drop("AGE", 1),
+            Col::drop("SIZE", 2),
+            Col::drop("TREND", 6),
+            Col::drop("SUCCESS RATE", 5),
+            Col::drop("VERIFIED", 2),
+            Col::drop("RESTORE TEST", 2),
+        ]);
         for d in &r.databases {
-            t.add_row(vec![
-                Cell::new(&d.server),
-                Cell::new(&d.database),
-                Cell::new(&d.backup_type),
-                health_cell(d.health, color),
-                Cell::new(
+            let (health, c) = health_text(d.health);
+            t.row_in(
+                vec![
+                    d.server.clone(),
+                    d.database.clone(),
+                    d.backup_type.clone(),
+                    health.to_string(),
                     d.last_success_at
                         .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
                         .unwrap_or_else(|| "never".into()),
-                ),
-                Cell::new(
                     d.last_success_age_seconds
                         .map(|a| compact(a as u64))
                         .unwrap_or_else(|| "-".into()),
-                ),
-                Cell::new(
                     d.last_size_bytes
                         .map(human_bytes)
                         .unwrap_or_else(|| "-".into()),
-                ),
-                Cell::new(
                     d.size_trend_percent
                         .map(|p| format!("{p:+.1}%"))
                         .unwrap_or_else(|| "-".into()),
-                ),
-                Cell::new(
                     d.success_rate
                         .map(|s| format!("{:.0}% of {}", s * 100.0, d.runs_in_window))
                         .unwrap_or_else(|| "-".into()),
-                ),
-            ]);
+                    verified_text(d, now),
+                    restore_test_text(d, now),
+                ],
+                (d.health != Health::Healthy).then_some(c),
+            );
         }
-        out.push_str(&t.to_string());
+        out.push_str(&t.render(ctx));
         out.push('\n');
     }
     if !r.failures.is_empty() {
@@ -122,35 +136,28 @@ fn render_table(r: &Report, ctx: &Context) -> String {
             "\nfailures in the last {}:\n",
             compact(r.window_seconds as u64)
         ));
-        let mut t = table(
-            &[
-                "STARTED (UTC)",
-                "SERVER",
-                "DATABASE",
-                "TYPE",
-                "STORAGE",
-                "ERROR",
-            ],
-            color,
-        );
+        let mut t = Grid::new(&[
+            Col::drop("STARTED (UTC)", 1),
+            Col::drop("SERVER", 2),
+            Col::name("DATABASE"),
+            Col::drop("TYPE", 1),
+            Col::drop("STORAGE", 1),
+            Col::cut("ERROR"),
+        ]);
         for f in r.failures.iter().take(20) {
-            let e: String = f
-                .error
-                .clone()
-                .unwrap_or_default()
-                .chars()
-                .take(100)
-                .collect();
-            t.add_row(vec![
-                f.started_at.format("%Y-%m-%d %H:%M").to_string(),
-                f.server.clone(),
-                f.database.clone(),
-                f.backup_type.clone(),
-                f.storage.clone(),
-                e,
-            ]);
+            t.row(
+                vec![
+                    f.started_at.format("%Y-%m-%d %H:%M").to_string(),
+                    f.server.clone(),
+                    f.database.clone(),
+                    f.backup_type.clone(),
+                    f.storage.clone(),
+                    f.error.clone().unwrap_or_default(),
+                ],
+                true,
+            );
         }
-        out.push_str(&t.to_string());
+        out.push_str(&t.render(ctx));
         out.push('\n');
         if r.failures.len() > 20 {
             out.push_str(&format!(

@@ -48,6 +48,9 @@ struct Db {
     size_trend_percent: Option<f64>,
     runs_in_window: usize,
     successes_in_window: usize,
+    last_verification: Option<serde_json::Value>,
+    last_restore_test: Option<serde_json::Value>,
+    last_restore_test_passed_at: Option<String>,
     success_rate: Option<f64>,
     last_error: Option<String>,
 }
@@ -456,6 +459,12 @@ fn varied() -> (Env, std::path::PathBuf, chrono::DateTime<chrono::Utc>) {
             restore_tested: restore,
             error: (!ok)
                 .then(|| "sha256 mismatch: the stored object is not the one recorded".to_string()),
+            restore_test: restore.then(|| sqlguard::index::RestoreTest {
+                tested_at: r.started_at + Duration::hours(after_h),
+                ok,
+                duration_seconds: 42.0,
+                error: None,
+            }),
         });
     };
     const GIB: u64 = 1 << 30;
@@ -906,4 +915,70 @@ fn html_dashboard_fits_a_phone_and_keeps_light_and_dark_themes() {
     std::fs::write(dir.join("report-dark.png"), b.page_screenshot(0.0, 2200.0)).unwrap();
     let errors = b.console_errors();
     assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
+/// Display width of a terminal line, colour codes left out.
+fn shown_width(line: &str) -> usize {
+    let mut n = 0;
+    let mut esc = false;
+    for c in line.trim_end().chars() {
+        match c {
+            '\u{1b}' => esc = true,
+            'm' if esc => esc = false,
+            _ if esc => {}
+            _ => n += 1,
+        }
+    }
+    n
+}
+
+#[test]
+fn terminal_tables_fit_eighty_columns_and_never_cut_an_id() {
+    let (env, _, _) = varied();
+    let ids: Vec<String> = env.list(&[]).backups.iter().map(|b| b.id.clone()).collect();
+    let artifacts = artifacts();
+    for args in [&["list"][..], &["report"][..]] {
+        let piped = env.run(args);
+        let narrow = env.run_in_pty(80, args);
+        let wide = env.run_in_pty(80, &[args, &["--wide"]].concat());
+        std::fs::write(
+            artifacts.join(format!("{}-80-columns.txt", args[0])),
+            &narrow.stdout,
+        )
+        .unwrap();
+        assert!(
+            piped.stdout.lines().any(|l| shown_width(l) > 80),
+            "{args:?}: the test data must be wider than 80 columns:\n{}",
+            piped.stdout
+        );
+        for line in narrow.stdout.lines() {
+            assert!(
+                shown_width(line) <= 80,
+                "{args:?}: {} columns: {line}",
+                shown_width(line)
+            );
+        }
+        assert!(
+            wide.stdout.lines().any(|l| shown_width(l) > 80),
+            "{args:?} --wide keeps every column:\n{}",
+            wide.stdout
+        );
+        // Every row is one line: as many lines as off the terminal.
+        assert_eq!(narrow.stdout.lines().count(), piped.stdout.lines().count());
+        // Failed rows are red on a terminal (colour is on), and never off it.
+        assert!(
+            narrow.stdout.contains("\u{1b}["),
+            "{args:?}: no colour on a terminal"
+        );
+        assert!(!piped.stdout.contains('\u{1b}'));
+    }
+    let narrow = env.run_in_pty(80, &["list"]);
+    for id in &ids {
+        assert!(
+            narrow.stdout.contains(id.as_str()),
+            "id {id} cut:\n{}",
+            narrow.stdout
+        );
+    }
+    assert!(!narrow.stdout.contains("RAW") && env.run(&["list"]).stdout.contains("RAW"));
 }

@@ -497,6 +497,26 @@ impl Env {
         c
     }
 
+    /// Runs the binary with `args`, stdout on a pseudo-terminal `cols` wide
+    /// (tests/fixtures/in_pty.py); stdout is what the terminal received.
+    pub fn run_in_pty(&self, cols: u16, args: &[&str]) -> Run {
+        let mut inner = self.cmd();
+        inner.args(args);
+        let mut c = Command::new("python3");
+        c.arg(format!("{ROOT}/tests/fixtures/in_pty.py"))
+            .arg(cols.to_string())
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .current_dir(self.dir.path());
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        Run::from(c.output().unwrap())
+    }
+
     /// Runs the binary with `args`.
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from(self.cmd().args(args).output().unwrap())
