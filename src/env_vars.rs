@@ -64,6 +64,13 @@ pub const LOW_PRIORITY: &str = "SQLGUARD_LOW_PRIORITY";
 /// Directory for sqlguard's lock files (default `/run/lock/sqlguard` as root, else a temp dir).
 pub const LOCK_DIR: &str = "SQLGUARD_LOCK_DIR";
 
+/// A healthchecks.io ping URL for every run of backup, prune and verify.
+pub const NOTIFY_HEALTHCHECKS_URL: &str = "SQLGUARD_NOTIFY_HEALTHCHECKS_URL";
+/// An Uptime Kuma push URL for every run of backup, prune and verify.
+pub const NOTIFY_UPTIME_KUMA_URL: &str = "SQLGUARD_NOTIFY_UPTIME_KUMA_URL";
+/// A webhook URL that receives the JSON document of every run of backup, prune and verify.
+pub const NOTIFY_WEBHOOK_URL: &str = "SQLGUARD_NOTIFY_WEBHOOK_URL";
+
 /// Every variable above with a one-line description, in documentation order.
 pub const ALL: &[(&str, &str)] = &[
     (CONFIG, "Path of the YAML config file (same as --config)."),
@@ -149,6 +156,69 @@ pub const ALL: &[(&str, &str)] = &[
         LOW_PRIORITY,
         "`true` to run sqlguard and its children at low CPU and I/O priority (`low_priority`).",
     ),
+    (
+        NOTIFY_HEALTHCHECKS_URL,
+        "healthchecks.io ping URL for every backup, prune and verify run (adds to `notify`).",
+    ),
+    (
+        NOTIFY_UPTIME_KUMA_URL,
+        "Uptime Kuma push URL for every backup, prune and verify run (adds to `notify`).",
+    ),
+    (
+        NOTIFY_WEBHOOK_URL,
+        "Webhook URL that gets the JSON document of every backup, prune and verify run.",
+    ),
+];
+
+/// The command a hook runs for (`backup`, `prune`, `verify`).
+pub const HOOK_COMMAND: &str = "SQLGUARD_COMMAND";
+/// The backup type of a backup run.
+pub const HOOK_TYPE: &str = "SQLGUARD_TYPE";
+/// The hook point: `before`, `after_success`, `after_failure`, `finally`.
+pub const HOOK_POINT: &str = "SQLGUARD_HOOK";
+/// The run's status as the hook sees it.
+pub const HOOK_STATUS: &str = "SQLGUARD_STATUS";
+/// The exit code the run will have (after hooks only).
+pub const HOOK_EXIT_CODE: &str = "SQLGUARD_EXIT_CODE";
+/// Path of the run's JSON document.
+pub const HOOK_RUN_JSON: &str = "SQLGUARD_RUN_JSON";
+/// When the run started (RFC 3339, UTC).
+pub const HOOK_STARTED_AT: &str = "SQLGUARD_STARTED_AT";
+/// The servers the run covers, comma-separated (empty: every configured one).
+pub const HOOK_SERVERS: &str = "SQLGUARD_SERVERS";
+
+/// Variables sqlguard sets for its hooks (never reads), with their meaning. A hook that runs
+/// sqlguard again passes them on without a warning.
+pub const HOOK_FACTS: &[(&str, &str)] = &[
+    (
+        HOOK_COMMAND,
+        "Hooks: the command of the run (backup, prune, verify).",
+    ),
+    (HOOK_TYPE, "Hooks: the backup type (backups only)."),
+    (
+        HOOK_POINT,
+        "Hooks: which hook this is (before, after_success, after_failure, finally).",
+    ),
+    (
+        HOOK_STATUS,
+        "Hooks: running (before), success, failure, interrupted or skipped.",
+    ),
+    (
+        HOOK_EXIT_CODE,
+        "Hooks: the exit code the run ends with (after hooks only).",
+    ),
+    (
+        HOOK_RUN_JSON,
+        "Hooks: path of the run's JSON document, in a private directory removed after the run.",
+    ),
+    (
+        HOOK_STARTED_AT,
+        "Hooks: when the run started (RFC 3339, UTC).",
+    ),
+    (
+        HOOK_SERVERS,
+        "Hooks: the servers of the run, comma-separated (empty: every configured one).",
+    ),
 ];
 
 /// Slows the compressor by this many milliseconds per MiB (tests of a slow compressor only).
@@ -183,6 +253,7 @@ mod tests {
             .iter()
             .chain(super::FOREIGN)
             .chain(super::TESTING)
+            .chain(super::HOOK_FACTS)
         {
             let row = format!("| `{name}` | {doc} |");
             assert!(readme.contains(&row), "README lacks the row: {row}");

@@ -47,6 +47,10 @@ pub struct BackupTypeSettings {
     pub storage_retention: BTreeMap<String, Retention>,
     /// A restore test must have passed within this long (`restore_test_within`).
     pub restore_test_within: Option<HumanDuration>,
+    /// Hooks of this type's backups (inside the `hooks.backup` ones).
+    pub hooks: Option<super::hooks::HookSet>,
+    /// Notifiers of this type's backups (besides `notify.backup`).
+    pub notify: Vec<super::notify::Notifier>,
 }
 
 fn resolve_retention(
@@ -213,6 +217,12 @@ pub(super) fn resolve_types(
                     ))
                 })
                 .collect::<Result<_, _>>()?,
+            hooks: t
+                .hooks
+                .as_ref()
+                .map(|h| super::hooks::resolve_hook_set(ctx, &key("hooks"), h))
+                .transpose()?,
+            notify: super::notify::resolve_notifiers(ctx, &key("notify"), &t.notify)?,
         });
     }
     Ok(out)

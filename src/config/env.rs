@@ -113,6 +113,9 @@ struct Raw {
     lock_dir: Option<String>,
     parallel: Option<String>,
     low_priority: Option<String>,
+    notify_healthchecks_url: Option<String>,
+    notify_uptime_kuma_url: Option<String>,
+    notify_webhook_url: Option<String>,
 }
 
 /// Settings that the environment may override, typed.
@@ -143,6 +146,9 @@ pub(super) struct EnvOverrides {
     pub(super) parallel: Option<u32>,
     pub(super) low_priority: Option<bool>,
     pub(super) lock_dir: Option<String>,
+    pub(super) notify_healthchecks_url: Option<String>,
+    pub(super) notify_uptime_kuma_url: Option<String>,
+    pub(super) notify_webhook_url: Option<String>,
 }
 
 fn env_error(var: &str, message: impl Into<String>) -> ConfigError {
@@ -254,6 +260,15 @@ impl EnvOverrides {
             lock_dir: present(ev::LOCK_DIR, raw.lock_dir)?,
             parallel: number(ev::PARALLEL, raw.parallel, "a number of databases (1-16)")?,
             low_priority: boolean(ev::LOW_PRIORITY, raw.low_priority)?,
+            notify_healthchecks_url: present(
+                ev::NOTIFY_HEALTHCHECKS_URL,
+                raw.notify_healthchecks_url,
+            )?,
+            notify_uptime_kuma_url: present(
+                ev::NOTIFY_UPTIME_KUMA_URL,
+                raw.notify_uptime_kuma_url,
+            )?,
+            notify_webhook_url: present(ev::NOTIFY_WEBHOOK_URL, raw.notify_webhook_url)?,
         })
     }
 

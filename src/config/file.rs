@@ -104,6 +104,86 @@ pub struct FileConfig {
     pub report: Option<ReportFile>,
     /// Run sqlguard and its children at low CPU and I/O priority (nice 10, best-effort I/O 7).
     pub low_priority: Option<bool>,
+    /// Programs run before and after the runs of each command.
+    pub hooks: Option<HooksFile>,
+    /// Where the runs of each command report their start and end.
+    pub notify: Option<NotifyFile>,
+}
+
+/// Hooks by command; each command is opted in by its key. A new command that takes hooks is a
+/// field here and a name in [`super::hooks::COMMANDS`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksFile {
+    pub backup: Option<HookSetFile>,
+    pub prune: Option<HookSetFile>,
+    pub verify: Option<HookSetFile>,
+}
+
+impl HooksFile {
+    /// Each command's set, in [`super::hooks::COMMANDS`] order.
+    pub fn by_command(&self) -> [(&'static str, Option<&HookSetFile>); 3] {
+        [
+            ("backup", self.backup.as_ref()),
+            ("prune", self.prune.as_ref()),
+            ("verify", self.verify.as_ref()),
+        ]
+    }
+}
+
+/// The hooks of one command or backup type: each an argv list, taken literally.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookSetFile {
+    /// Runs before the run's work; a non-zero exit skips the run (exit 1).
+    pub before: Option<Vec<String>>,
+    pub after_success: Option<Vec<String>>,
+    pub after_failure: Option<Vec<String>>,
+    /// Runs after every run, last.
+    pub finally: Option<Vec<String>>,
+    /// How long each hook may run before its process group is killed (default 5m).
+    pub timeout: Option<HumanDuration>,
+}
+
+/// Notifiers by command, each a list.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyFile {
+    #[serde(default)]
+    pub backup: Vec<NotifierFile>,
+    #[serde(default)]
+    pub prune: Vec<NotifierFile>,
+    #[serde(default)]
+    pub verify: Vec<NotifierFile>,
+}
+
+impl NotifyFile {
+    /// Each command's list, in [`super::hooks::COMMANDS`] order.
+    pub fn by_command(&self) -> [(&'static str, &[NotifierFile]); 3] {
+        [
+            ("backup", &self.backup),
+            ("prune", &self.prune),
+            ("verify", &self.verify),
+        ]
+    }
+}
+
+/// One notifier: exactly one of `healthchecks`, `uptime_kuma`, `webhook` (a URL).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifierFile {
+    pub healthchecks: Option<String>,
+    pub uptime_kuma: Option<String>,
+    pub webhook: Option<String>,
+    /// Request headers of a webhook; values may be `${VAR}` references.
+    #[serde(default)]
+    pub headers: UniqueMap<String>,
+    /// Timeout of each request (default 10s).
+    pub timeout: Option<HumanDuration>,
+    /// Retries of a failed request (default 2).
+    pub retries: Option<u32>,
+    /// When true, a notification that fails makes the run exit 1.
+    pub required: Option<bool>,
 }
 
 /// The report kept up to date by every run.
@@ -286,6 +366,11 @@ pub struct BackupTypeFile {
     /// A restore test of this type's backups must have passed within this long (metric and
     /// alert); absent means restore tests are not expected.
     pub restore_test_within: Option<crate::duration::HumanDuration>,
+    /// Hooks of this type's backups, run inside the `hooks.backup` ones.
+    pub hooks: Option<HookSetFile>,
+    /// Notifiers of this type's backups, besides `notify.backup`.
+    #[serde(default)]
+    pub notify: Vec<NotifierFile>,
 }
 
 /// Compression of a backup type.
@@ -348,6 +433,10 @@ mod tests {
             "retry: {bogus: 1}",
             "metrics: {bogus: 1}",
             "report: {bogus: 1}",
+            "hooks: {bogus: 1}",
+            "hooks: {backup: {bogus: 1}}",
+            "notify: {bogus: 1}",
+            "notify: {backup: [{bogus: 1}]}",
         ];
         let mut total = 0;
         for s in sections {

@@ -10,6 +10,7 @@
 //! | [`storage`] | `storage` |
 //! | [`backup_types`] | `backup_types` |
 //! | [`metrics`] | `metrics` |
+//! | [`hooks`], [`notify`] | `hooks`, `notify` (and the same keys of a backup type) |
 //! | [`settings`] | the whole: file discovery, top-level keys, lookups, `config show` |
 //!
 //! Commands receive a resolved `Settings`; they never read the file or the environment themselves.
@@ -18,7 +19,9 @@ pub mod backup_types;
 pub mod dump_options;
 pub mod env;
 pub mod file;
+pub mod hooks;
 pub mod metrics;
+pub mod notify;
 pub mod server;
 pub mod settings;
 pub mod show;

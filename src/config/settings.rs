@@ -51,6 +51,10 @@ pub struct Settings {
     pub metrics: Option<MetricsSettings>,
     /// The HTML report every backup and prune rewrites.
     pub report_html: Option<PathBuf>,
+    /// Hooks by command (`hooks`), in [`super::hooks::COMMANDS`] order.
+    pub hooks: Vec<(String, super::hooks::HookSet)>,
+    /// Notifiers by command (`notify` and the `SQLGUARD_NOTIFY_*_URL` variables).
+    pub notify: Vec<(String, Vec<super::notify::Notifier>)>,
     /// The test suite's compressor throttle (`SQLGUARD_TEST_COMPRESS_DELAY_MS`).
     #[serde(skip)]
     pub compress_throttle: crate::pipeline::Throttle,
@@ -176,7 +180,12 @@ impl Settings {
         env: &Environment,
     ) -> Result<Settings, ConfigError> {
         let mut warnings = Vec::new();
-        let known: Vec<&str> = ev::ALL.iter().chain(ev::TESTING).map(|(n, _)| *n).collect();
+        let known: Vec<&str> = ev::ALL
+            .iter()
+            .chain(ev::TESTING)
+            .chain(ev::HOOK_FACTS)
+            .map(|(n, _)| *n)
+            .collect();
         for (name, _) in env.iter() {
             if name.starts_with(ev::PREFIX) && !known.contains(&name.as_str()) {
                 warnings.push(format!(
@@ -256,6 +265,8 @@ impl Settings {
                 .transpose()?
                 .map(PathBuf::from),
             orphan_min_age: file.orphan_min_age.unwrap_or(DEFAULT_ORPHAN_MIN_AGE),
+            hooks: super::hooks::resolve_hooks(&ctx, file.hooks.as_ref())?,
+            notify: super::notify::resolve_notify(&ctx, file.notify.as_ref(), &overrides)?,
             compress_throttle: crate::pipeline::Throttle(
                 env.get(ev::TEST_COMPRESS_DELAY_MS)
                     .and_then(|v| v.trim().parse().ok())
@@ -282,6 +293,44 @@ impl Settings {
     pub fn retention(&self, backup_type: &str, storage: &str) -> Option<&Retention> {
         let t = self.backup_type(backup_type).ok()?;
         Some(t.storage_retention.get(storage).unwrap_or(&t.retention))
+    }
+
+    /// The hook sets of a run of `command` (of `backup_type`), outermost first: the command's
+    /// (`hooks.<command>`), then the type's (`backup_types.<T>.hooks`).
+    pub fn hook_sets(
+        &self,
+        command: &str,
+        backup_type: Option<&str>,
+    ) -> Vec<&super::hooks::HookSet> {
+        let by_command = self
+            .hooks
+            .iter()
+            .filter(|(c, _)| c == command)
+            .map(|(_, h)| h);
+        let by_type = backup_type
+            .and_then(|t| self.backup_type(t).ok())
+            .filter(|_| command == "backup")
+            .and_then(|t| t.hooks.as_ref());
+        by_command.chain(by_type).collect()
+    }
+
+    /// The notifiers of a run of `command` (of `backup_type`): the command's, then the type's.
+    pub fn notifiers_for(
+        &self,
+        command: &str,
+        backup_type: Option<&str>,
+    ) -> Vec<&super::notify::Notifier> {
+        let by_command = self
+            .notify
+            .iter()
+            .filter(|(c, _)| c == command)
+            .flat_map(|(_, n)| n);
+        let by_type = backup_type
+            .and_then(|t| self.backup_type(t).ok())
+            .filter(|_| command == "backup")
+            .into_iter()
+            .flat_map(|t| &t.notify);
+        by_command.chain(by_type).collect()
     }
 
     /// The storage called `name`.

@@ -11,6 +11,8 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
 use super::backup_types::BackupTypeSettings;
+use super::hooks::HookSet;
+use super::notify::{redact_token_url, Notifier};
 use super::server::ServerSettings;
 use super::storage::{StorageKind, StorageSettings};
 use super::Settings;
@@ -217,6 +219,74 @@ struct BackupType<'a> {
     storage_retention: Named<RetentionShape>,
     #[serde(skip_serializing_if = "Option::is_none")]
     restore_test_within: Option<crate::duration::HumanDuration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hooks: Option<Hooks<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notify: Vec<NotifierShape>,
+}
+
+#[derive(Serialize)]
+struct Hooks<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    before: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    after_success: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    after_failure: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finally: Option<&'a [String]>,
+    timeout: HumanDuration,
+}
+
+fn hooks(h: &HookSet) -> Hooks<'_> {
+    Hooks {
+        before: h.before.as_ref().map(|x| x.argv.as_slice()),
+        after_success: h.after_success.as_ref().map(|x| x.argv.as_slice()),
+        after_failure: h.after_failure.as_ref().map(|x| x.argv.as_slice()),
+        finally: h.finally.as_ref().map(|x| x.argv.as_slice()),
+        timeout: h.timeout,
+    }
+}
+
+/// A value that may hold a secret, as its source says: a `${VAR}` reference as written, the
+/// variable it came from, or (written inline) `inline` — a placeholder that `config check`
+/// refuses.
+fn by_source(secret: &Secret, inline: impl FnOnce(&str) -> String) -> String {
+    match secret.source() {
+        Source::Reference(raw) => raw.clone(),
+        Source::Env(var) => format!("${{{var}}}"),
+        Source::File(path) => path.display().to_string(),
+        Source::Inline => inline(secret.expose()),
+    }
+}
+
+#[derive(Serialize)]
+struct NotifierShape {
+    #[serde(flatten)]
+    url: Named<String>,
+    #[serde(skip_serializing_if = "Named::is_empty")]
+    headers: Named<String>,
+    timeout: HumanDuration,
+    retries: u32,
+    required: bool,
+}
+
+fn notifier(n: &Notifier) -> NotifierShape {
+    NotifierShape {
+        url: Named(vec![(
+            n.kind.as_str().to_string(),
+            by_source(&n.url, redact_token_url),
+        )]),
+        headers: Named(
+            n.headers
+                .iter()
+                .map(|(k, v)| (k.clone(), by_source(v, |_| REDACTED.to_string())))
+                .collect(),
+        ),
+        timeout: n.timeout,
+        retries: n.retries,
+        required: n.required,
+    }
 }
 
 impl<T> Named<T> {
@@ -238,6 +308,8 @@ fn backup_type(t: &BackupTypeSettings) -> BackupType<'_> {
                 .collect(),
         ),
         restore_test_within: t.restore_test_within,
+        hooks: t.hooks.as_ref().map(hooks),
+        notify: t.notify.iter().map(notifier).collect(),
     }
 }
 
@@ -283,6 +355,10 @@ struct Shape<'a> {
     metrics: Option<Metrics<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     report: Option<Report<'a>>,
+    #[serde(skip_serializing_if = "Named::is_empty")]
+    hooks: Named<Hooks<'a>>,
+    #[serde(skip_serializing_if = "Named::is_empty")]
+    notify: Named<Vec<NotifierShape>>,
     lock_dir: &'a PathBuf,
 }
 
@@ -335,6 +411,13 @@ pub fn file_yaml(s: &Settings) -> String {
             required: m.required,
         }),
         report: s.report_html.as_ref().map(|html| Report { html }),
+        hooks: Named(s.hooks.iter().map(|(c, h)| (c.clone(), hooks(h))).collect()),
+        notify: Named(
+            s.notify
+                .iter()
+                .map(|(c, list)| (c.clone(), list.iter().map(notifier).collect()))
+                .collect(),
+        ),
         lock_dir: &s.lock_dir,
     };
     let mut text = format!(
