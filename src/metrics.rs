@@ -305,6 +305,13 @@ fn run_group(run: &RunSummary) -> Group {
     .with_label_values(&values)
     .set(if run.ok() { 1.0 } else { 0.0 });
     g.gauge(
+        "sqlguard_run_last_skipped",
+        "1 when a `before` hook failed and the last run of this command was skipped, else 0.",
+        &names,
+    )
+    .with_label_values(&values)
+    .set(if run.skipped.is_some() { 1.0 } else { 0.0 });
+    g.gauge(
         "sqlguard_run_last_start_timestamp_seconds",
         "Start time of the last run of this command.",
         &names,

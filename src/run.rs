@@ -1,17 +1,39 @@
-//! One run's lifecycle: [`Run::start`] notes when a run began; [`publish`] hands what it did to
-//! every subscriber (the configured HTML report and the Pushgateway; hooks and notifications
-//! plug in here too), reading the indexes once for all of them, and turns the outcome into the
-//! exit code. A command that changes the indexes calls these two and nothing else to publish
-//! its run, so a new subscriber needs no new call site.
+//! One run's lifecycle: [`begin`] notes when a run began, sends the start notifications and
+//! runs the `before` hooks (one that fails skips the run); [`publish`] runs the `after_*` and
+//! `finally` hooks, hands what the run did to every subscriber (the configured HTML report and
+//! the Pushgateway), reading the indexes once for all of them, sends the end notifications, and
+//! turns the outcome into the exit code; [`abort`] ends a run that stopped on an error with its
+//! failure hooks and notifications. A command calls these and nothing else to announce its run,
+//! so a new subscriber, hook point or notifier needs no new call site.
+//!
+//! | step | failure |
+//! | --- | --- |
+//! | start notifications | a warning; a `required` notifier fails the run at the end |
+//! | `before` hooks (command's, then type's) | the run is skipped: exit 1, reason logged and pushed |
+//! | the work | the command's outcome |
+//! | `after_success` / `after_failure`, then `finally` (type's, then command's) | exit 1 |
+//! | subscribers (report, Pushgateway) | a warning; exit 1 when `metrics.required` |
+//! | end notifications | a warning; exit 1 when the notifier is `required` |
 
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 use crate::catalog::Catalog;
+use crate::config::hooks::HookPoint;
 use crate::config::Settings;
 use crate::exit::{ExitCode, Outcome};
+use crate::session::Session;
 use crate::ui::Ui;
+
+/// The version of the run's JSON document (hooks' `SQLGUARD_RUN_JSON`, webhooks).
+pub const RUN_SCHEMA_VERSION: u32 = 1;
+
+/// The most failures a run's document and notifications list.
+const MAX_FAILURES: usize = 50;
 
 /// What one run did, as its subscribers see it.
 #[derive(Debug, Clone)]
@@ -29,6 +51,12 @@ pub struct Summary {
     pub pruned: Option<(usize, u64, usize)>,
     /// Backup types whose `server`/`type` groups this run refreshes (from the index).
     pub refresh_types: Vec<String>,
+    /// What the run did, in a few words (the summary line of its log).
+    pub what: Option<String>,
+    /// What failed, one line each ("main/shop on local: …").
+    pub failures: Vec<String>,
+    /// Why the run was skipped (a `before` hook failed).
+    pub skipped: Option<String>,
 }
 
 impl Summary {
@@ -38,23 +66,32 @@ impl Summary {
     }
 }
 
-/// A run in progress: when it started.
+/// A run in progress: when it started, and what its hooks and notifications need.
 #[derive(Debug)]
 pub struct Run {
     pub command: &'static str,
     pub backup_type: Option<String>,
     started: DateTime<Utc>,
     clock: Instant,
+    servers: Vec<String>,
+    /// A `required` notifier failed at the start: the run fails at the end.
+    start_failed: Cell<bool>,
+    /// The private directory of the run's JSON document, made for the first hook.
+    workdir: RefCell<Option<tempfile::TempDir>>,
 }
 
 impl Run {
-    /// Starts a run of `command` (of `backup_type`, for backups).
+    /// Starts a run of `command` (of `backup_type`, for backups), without hooks or
+    /// notifications (a dry run); see [`begin`].
     pub fn start(command: &'static str, backup_type: Option<&str>) -> Run {
         Run {
             command,
             backup_type: backup_type.map(String::from),
             started: Utc::now(),
             clock: Instant::now(),
+            servers: Vec::new(),
+            start_failed: Cell::new(false),
+            workdir: RefCell::new(None),
         }
     }
 
@@ -69,7 +106,216 @@ impl Run {
             servers: servers.to_vec(),
             pruned: None,
             refresh_types: self.backup_type.iter().cloned().collect(),
+            what: None,
+            failures: Vec::new(),
+            skipped: None,
         }
+    }
+
+    /// The run's document as of now, with `status` and (at the end) `summary` and `exit_code`.
+    fn document<'a>(
+        &'a self,
+        status: &'a str,
+        summary: Option<&'a Summary>,
+        exit_code: Option<ExitCode>,
+    ) -> RunDocument<'a> {
+        let finished = exit_code.map(|_| Utc::now());
+        RunDocument {
+            schema_version: RUN_SCHEMA_VERSION,
+            command: self.command,
+            backup_type: self.backup_type.as_deref(),
+            status,
+            exit_code: exit_code.map(ExitCode::code),
+            host: crate::host::hostname(),
+            started_at: self.started,
+            finished_at: finished,
+            duration_seconds: finished.map(|_| self.clock.elapsed().as_secs_f64()),
+            servers: &self.servers,
+            summary: summary.and_then(|s| s.what.as_deref()),
+            skipped: summary.and_then(|s| s.skipped.as_deref()),
+            failures: summary
+                .map(|s| &s.failures[..s.failures.len().min(MAX_FAILURES)])
+                .unwrap_or(&[]),
+            sqlguard_version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+
+    /// Writes `doc` as `run.json` in the run's private directory (0700, made on first use, removed
+    /// with the run) and returns its path.
+    fn write_document(&self, doc: &RunDocument) -> Result<PathBuf, String> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut dir = self.workdir.borrow_mut();
+        if dir.is_none() {
+            *dir = Some(
+                tempfile::Builder::new()
+                    .prefix("sqlguard-run-")
+                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                    .tempdir()
+                    .map_err(|e| {
+                        format!("cannot make a private directory for the run's JSON document: {e} (check TMPDIR)")
+                    })?,
+            );
+        }
+        let path = dir
+            .as_ref()
+            .map(|d| d.path().join("run.json"))
+            .unwrap_or_default();
+        let text = serde_json::to_vec_pretty(doc).map_err(|e| e.to_string())?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&text))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Runs `hook` of `set` at `point`, with the run's facts as of `status`.
+    fn hook(
+        &self,
+        session: &Session,
+        set: &crate::config::hooks::HookSet,
+        point: HookPoint,
+        status: &str,
+        summary: Option<&Summary>,
+        exit_code: Option<ExitCode>,
+    ) -> Result<(), String> {
+        let Some(hook) = set.at(point) else {
+            return Ok(());
+        };
+        let path = self.write_document(&self.document(status, summary, exit_code))?;
+        crate::hooks::run(
+            hook,
+            point,
+            std::time::Duration::from_secs(set.timeout.as_secs()),
+            &crate::hooks::Facts {
+                command: self.command,
+                backup_type: self.backup_type.as_deref(),
+                status,
+                exit_code: exit_code.map(ExitCode::code),
+                run_json: &path,
+                started_at: self.started,
+                servers: &self.servers,
+            },
+            &session.ui,
+        )
+    }
+}
+
+/// The JSON document of a run: what hooks find at `SQLGUARD_RUN_JSON` and webhooks receive.
+/// Every field is always present (`null` when it does not apply yet).
+#[derive(Debug, Serialize)]
+pub struct RunDocument<'a> {
+    pub schema_version: u32,
+    pub command: &'a str,
+    #[serde(rename = "type")]
+    pub backup_type: Option<&'a str>,
+    /// `running` (before hooks), `success`, `failure`, `interrupted` or `skipped`.
+    pub status: &'a str,
+    pub exit_code: Option<i32>,
+    pub host: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub duration_seconds: Option<f64>,
+    /// The servers the run was asked for (empty: every configured one).
+    pub servers: &'a [String],
+    /// What the run did, in a few words.
+    pub summary: Option<&'a str>,
+    /// Why the run was skipped.
+    pub skipped: Option<&'a str>,
+    /// What failed, one line each (at most 50).
+    pub failures: &'a [String],
+    pub sqlguard_version: &'static str,
+}
+
+/// How a run began.
+#[derive(Debug)]
+pub enum Begun {
+    /// Do the work, then [`publish`] (or [`abort`]).
+    Started(Run),
+    /// A `before` hook failed: the run was skipped and published; exit with `code`.
+    Skipped { code: ExitCode, reason: String },
+}
+
+/// Begins a run of `command` (of `backup_type`) over `servers` (empty: all): sends the start
+/// notifications, then runs the `before` hooks, the command's then the type's. A hook that
+/// fails skips the run: the reason is logged, the run is published as failed and skipped (its
+/// `after_failure` and `finally` hooks run, metrics and notifications say so), and nothing of the
+/// work is done.
+pub fn begin(
+    session: &Session,
+    command: &'static str,
+    backup_type: Option<&str>,
+    servers: &[String],
+) -> Begun {
+    let mut run = Run::start(command, backup_type);
+    run.servers = servers.to_vec();
+    let settings = &session.settings;
+    let text = format!(
+        "sqlguard {} on {}: started",
+        run_name(command, backup_type),
+        crate::host::hostname()
+    );
+    for n in settings.notifiers_for(command, backup_type) {
+        notify(session, n, crate::notify::Event::Start, &text, "", || {
+            run.start_failed.set(true)
+        });
+    }
+    for set in settings.hook_sets(command, backup_type) {
+        if let Err(reason) = run.hook(session, set, HookPoint::Before, "running", None, None) {
+            session.ui.error(&format!(
+                "{} skipped: {reason}",
+                run_name(command, backup_type)
+            ));
+            let mut summary = run.summary(Outcome::Failed, servers);
+            summary.what = Some(format!("skipped: {reason}"));
+            summary.skipped = Some(reason.clone());
+            summary.failures = vec![reason.clone()];
+            let code = publish(session, &run, &[summary], Outcome::Failed);
+            return Begun::Skipped { code, reason };
+        }
+    }
+    Begun::Started(run)
+}
+
+/// "backup daily", "prune".
+fn run_name(command: &str, backup_type: Option<&str>) -> String {
+    match backup_type {
+        Some(t) => format!("{command} {t}"),
+        None => command.to_string(),
+    }
+}
+
+/// Sends one notification; a failure is one warning (an error when `required`, and then
+/// `failed` is called).
+fn notify(
+    session: &Session,
+    n: &crate::config::notify::Notifier,
+    event: crate::notify::Event,
+    text: &str,
+    json: &str,
+    failed: impl FnOnce(),
+) {
+    let msg = crate::notify::Message { text, json };
+    match crate::notify::send(n, event, &msg) {
+        Ok(true) => session
+            .ui
+            .debug(&format!("notified {} ({event:?})", n.label())),
+        Ok(false) => {}
+        Err(e) if n.required => {
+            session.ui.error(&format!(
+                "notification failed: {e} ({} is required: the run fails)",
+                n.key
+            ));
+            failed();
+        }
+        Err(e) => session.ui.warn(&format!(
+            "notification failed: {e} ({} is not required: exit status unchanged)",
+            n.key
+        )),
     }
 }
 
@@ -150,24 +396,141 @@ pub fn subscribers(settings: &Settings) -> Vec<Box<dyn Subscriber>> {
     out
 }
 
-/// Tells every subscriber about `runs` (the indexes are read once, and only when there is a
-/// subscriber), and maps `outcome` to the exit code: a failed subscriber warns, and fails a run
-/// that otherwise succeeded only when it is required (`metrics.required`).
-pub fn publish(session: &crate::session::Session, runs: &[Summary], outcome: Outcome) -> ExitCode {
+/// Ends `run`: its `after_*` and `finally` hooks (with the first of `runs`, the command's own),
+/// every subscriber told about `runs` (the indexes are read once, and only when there is a
+/// subscriber), its end notifications; and maps `outcome` to the exit code. A hook that fails
+/// fails the run; a failed subscriber or notifier warns, and fails a run that otherwise
+/// succeeded only when it is required (`metrics.required`, a notifier's `required`).
+pub fn publish(session: &Session, run: &Run, runs: &[Summary], outcome: Outcome) -> ExitCode {
+    finish(session, run, runs.to_vec(), outcome, true)
+}
+
+/// Ends `run`, which stopped on `error` before it could [`publish`]: its `after_failure` and
+/// `finally` hooks run and its failure is notified; no subscriber is told (the command reports
+/// the error and its exit code).
+pub fn abort(session: &Session, run: &Run, error: &str) {
+    let mut summary = run.summary(Outcome::Failed, &run.servers);
+    summary.what = Some(format!("stopped: {error}"));
+    summary.failures = vec![error.to_string()];
+    finish(session, run, vec![summary], Outcome::Failed, false);
+}
+
+/// The word a run's status is, for hooks and notifications.
+fn status_word(outcome: Outcome, summary: Option<&Summary>) -> &'static str {
+    match outcome {
+        Outcome::Ok => "success",
+        Outcome::Interrupted => "interrupted",
+        Outcome::Failed if summary.is_some_and(|s| s.skipped.is_some()) => "skipped",
+        Outcome::Failed => "failure",
+    }
+}
+
+fn finish(
+    session: &Session,
+    run: &Run,
+    mut runs: Vec<Summary>,
+    outcome: Outcome,
+    tell_subscribers: bool,
+) -> ExitCode {
     let (settings, ui) = (&session.settings, &session.ui);
-    let subs = subscribers(settings);
-    if subs.is_empty() || runs.is_empty() {
+    if runs.is_empty() {
         return outcome.into();
     }
-    let catalog = session.catalog(&[]);
     let mut outcome = outcome;
-    for s in &subs {
-        if let Err(e) = s.publish(settings, runs, &catalog, ui) {
-            ui.warn(&e);
-            if s.required() && outcome == Outcome::Ok {
-                outcome = Outcome::Failed;
+    let sets = settings.hook_sets(run.command, run.backup_type.as_deref());
+    if !sets.is_empty() {
+        let mut failed = Vec::new();
+        let point = if outcome.is_ok() {
+            HookPoint::AfterSuccess
+        } else {
+            HookPoint::AfterFailure
+        };
+        for p in [point, HookPoint::Finally] {
+            let code = ExitCode::from(if failed.is_empty() {
+                outcome
+            } else {
+                Outcome::Failed
+            });
+            let status = if failed.is_empty() {
+                status_word(outcome, runs.first())
+            } else {
+                "failure"
+            };
+            // Innermost first: the type's hooks, then the command's.
+            for set in sets.iter().rev() {
+                if let Err(e) = run.hook(session, set, p, status, runs.first(), Some(code)) {
+                    ui.error(&e);
+                    failed.push(e);
+                }
+            }
+        }
+        if !failed.is_empty() && outcome == Outcome::Ok {
+            outcome = Outcome::Failed;
+            runs[0].outcome = Outcome::Failed;
+        }
+        runs[0].failures.extend(failed);
+    }
+    if tell_subscribers {
+        let subs = subscribers(settings);
+        if !subs.is_empty() {
+            let catalog = session.catalog(&[]);
+            for s in &subs {
+                if let Err(e) = s.publish(settings, &runs, &catalog, ui) {
+                    ui.warn(&e);
+                    if s.required() && outcome == Outcome::Ok {
+                        outcome = Outcome::Failed;
+                    }
+                }
             }
         }
     }
+    if run.start_failed.get() && outcome == Outcome::Ok {
+        outcome = Outcome::Failed;
+    }
+    let notifiers = settings.notifiers_for(run.command, run.backup_type.as_deref());
+    if !notifiers.is_empty() {
+        let status = status_word(outcome, runs.first());
+        let code = ExitCode::from(outcome);
+        let doc = run.document(status, runs.first(), Some(code));
+        let json = serde_json::to_string(&doc).unwrap_or_default();
+        let text = end_text(&doc);
+        let event = if outcome.is_ok() {
+            crate::notify::Event::Success
+        } else {
+            crate::notify::Event::Failure
+        };
+        let failed = Cell::new(false);
+        for n in notifiers {
+            notify(session, n, event, &text, &json, || failed.set(true));
+        }
+        if failed.get() && outcome == Outcome::Ok {
+            outcome = Outcome::Failed;
+        }
+    }
     outcome.into()
+}
+
+/// The plain-text summary of an ended run: a headline, what it did, what failed (at most 10).
+fn end_text(doc: &RunDocument) -> String {
+    let mut text = format!(
+        "sqlguard {} on {}: {} (exit {})",
+        run_name(doc.command, doc.backup_type),
+        doc.host,
+        doc.status,
+        doc.exit_code.unwrap_or_default()
+    );
+    if let Some(what) = doc.summary {
+        text.push_str(&format!("; {what}"));
+    }
+    if let Some(d) = doc.duration_seconds {
+        text.push_str(&format!("; {}", crate::duration::took(d)));
+    }
+    for f in doc.failures.iter().take(10) {
+        text.push_str(&format!("\n- {f}"));
+    }
+    if doc.failures.len() > 10 {
+        text.push_str(&format!("\n- … and {} more", doc.failures.len() - 10));
+    }
+    text.push('\n');
+    text
 }

@@ -67,8 +67,16 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     };
     backup::validate(&ctx.settings, &req)?;
     let _locks = ctx.lock_jobs(&args.server, "backup", Some(&args.backup_type), args.wait)?;
-    let run = Run::start("backup", Some(&args.backup_type));
-    let outcome = backup::run(ctx, &req)?;
+    let run = match ctx.begin("backup", Some(&args.backup_type), &args.server) {
+        Ok(run) => run,
+        Err(code) => return Ok(code),
+    };
+    ctx.work(&run, || work(args, ctx, &req, &run))
+}
+
+/// The backup run and its printing, after its `before` hooks.
+fn work(args: &Args, ctx: &Context, req: &BackupRequest, run: &Run) -> Result<ExitCode, Error> {
+    let outcome = backup::run(ctx, req)?;
     let pruned = if ctx.settings.prune_after_backup && !outcome.interrupted {
         ctx.ui.info("pruning (prune_after_backup)");
         let req = PruneRequest {
@@ -155,7 +163,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         .collect();
     databases.sort_unstable();
     databases.dedup();
-    ctx.summarize(format!(
+    let what = format!(
         "{}: {} of {} copies stored ({} database{}), {}{}",
         args.backup_type,
         stored.len(),
@@ -171,8 +179,26 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             ),
             None => String::new(),
         }
-    ));
-    let mut runs = vec![run.summary(backed_up, &args.server)];
+    );
+    ctx.summarize(what.clone());
+    let mut summary = run.summary(backed_up, &args.server);
+    summary.what = Some(what);
+    summary.failures = outcome
+        .records
+        .iter()
+        .filter(|r| r.status != Status::Success)
+        .map(|r| {
+            format!(
+                "{}/{} on {}: {}",
+                r.server,
+                r.database,
+                r.storage,
+                r.error.as_deref().unwrap_or("failed")
+            )
+        })
+        .chain(outcome.errors.iter().cloned())
+        .collect();
+    let mut runs = vec![summary];
     let mut result = backed_up;
     if let Some((p, _)) = &pruned {
         let pruned = Outcome::of(p.all_ok(), p.interrupted);
@@ -185,6 +211,9 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         if result == Outcome::Ok {
             result = pruned;
         }
+        runs[0]
+            .failures
+            .extend(p.errors.iter().map(|e| format!("prune: {e}")));
     }
-    Ok(crate::run::publish(ctx, &runs, result))
+    Ok(crate::run::publish(ctx, run, &runs, result))
 }

@@ -49,6 +49,38 @@ impl Context {
         *self.summary.borrow_mut() = Some(what.into());
     }
 
+    /// Begins a run of `command` (of `backup_type`) over `servers`: its start notifications and
+    /// `before` hooks ([`crate::run::begin`]). `Err` is the exit code of a run that a `before`
+    /// hook skipped (already published and logged).
+    pub fn begin(
+        &self,
+        command: &'static str,
+        backup_type: Option<&str>,
+        servers: &[String],
+    ) -> Result<crate::run::Run, crate::exit::ExitCode> {
+        match crate::run::begin(self, command, backup_type, servers) {
+            crate::run::Begun::Started(run) => Ok(run),
+            crate::run::Begun::Skipped { code, reason } => {
+                self.summarize(format!("skipped: {reason}"));
+                Err(code)
+            }
+        }
+    }
+
+    /// Runs `work` for `run`; when it fails, ends the run with [`crate::run::abort`] (its
+    /// failure hooks and notifications) before handing the error on.
+    pub fn work<T>(
+        &self,
+        run: &crate::run::Run,
+        work: impl FnOnce() -> Result<T, crate::error::Error>,
+    ) -> Result<T, crate::error::Error> {
+        work().inspect_err(|e| match e {
+            // `sqlguard backup --json | head`: the run itself went as it went.
+            crate::error::Error::Output(io) if io.kind() == std::io::ErrorKind::BrokenPipe => {}
+            e => crate::run::abort(self, run, &format!("{e}")),
+        })
+    }
+
     /// Takes the job lock of `command` (and `backup_type`) for each of `servers` (all configured
     /// servers when empty), waiting up to `wait`. The locks are held until dropped.
     ///

@@ -44,22 +44,34 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     } else {
         ctx.lock_jobs(&args.server, "prune", None, args.wait)?
     };
-    let run = Run::start("prune", None);
+    if args.dry_run {
+        // A dry run changes nothing: no hooks, no notifications, no metrics.
+        return work(args, ctx, &req, &Run::start("prune", None));
+    }
+    let run = match ctx.begin("prune", None, &args.server) {
+        Ok(run) => run,
+        Err(code) => return Ok(code),
+    };
+    ctx.work(&run, || work(args, ctx, &req, &run))
+}
+
+/// The prune and its printing (after its `before` hooks, unless a dry run).
+fn work(args: &Args, ctx: &Context, req: &PruneRequest, run: &Run) -> Result<ExitCode, Error> {
     let outcome = if ctx.json {
         let mut doc = super::render::PruneJson::start()?;
-        let outcome = prune::run(ctx, &req, Utc::now(), &mut |e| doc.entry(&e))?;
+        let outcome = prune::run(ctx, req, Utc::now(), &mut |e| doc.entry(&e))?;
         doc.finish(&outcome)?;
         outcome
     } else {
         let mut t = super::render::PruneTable::new(ctx.ui.verbose());
-        let outcome = prune::run(ctx, &req, Utc::now(), &mut |e| t.add(e))?;
+        let outcome = prune::run(ctx, req, Utc::now(), &mut |e| t.add(e))?;
         // --quiet: a run that succeeds prints nothing (cron mails only on failure).
         if !(ctx.ui.quiet() && outcome.all_ok()) {
             t.print(&outcome, ctx)?;
         }
         outcome
     };
-    ctx.summarize(format!(
+    let what = format!(
         "{}{} entries, {} freed, {} kept, {} orphans{}",
         if args.dry_run {
             "would remove "
@@ -79,12 +91,21 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         } else {
             String::new()
         }
-    ));
+    );
+    ctx.summarize(what.clone());
     let result = Outcome::of(outcome.all_ok(), outcome.interrupted);
     if args.dry_run {
         return Ok(result.into());
     }
     let mut summary = run.summary(result, &args.server);
     summary.pruned = Some(outcome.counts());
-    Ok(crate::run::publish(ctx, &[summary], result))
+    summary.what = Some(what);
+    summary.failures = outcome.errors.clone();
+    if outcome.failed_entries > 0 {
+        summary.failures.push(format!(
+            "{} planned removals failed",
+            outcome.failed_entries
+        ));
+    }
+    Ok(crate::run::publish(ctx, run, &[summary], result))
 }

@@ -51,8 +51,16 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         load: args.load.options(),
         sample: args.sample.map(|n| n as usize),
     };
-    let run = Run::start("verify", None);
-    let outcome = verify::run(ctx, &req)?;
+    let run = match ctx.begin("verify", None, &args.filter.servers) {
+        Ok(run) => run,
+        Err(code) => return Ok(code),
+    };
+    ctx.work(&run, || work(args, ctx, &req, &run))
+}
+
+/// The verification and its printing, after its `before` hooks.
+fn work(args: &Args, ctx: &Context, req: &VerifyRequest, run: &Run) -> Result<ExitCode, Error> {
+    let outcome = verify::run(ctx, req)?;
     let results = outcome.results;
     // A damaged or unreachable index is a failure, never "nothing to verify" (issue 10).
     let ok = results.iter().all(|r| r.ok) && outcome.errors.is_empty();
@@ -110,7 +118,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let result = Outcome::of(ok, interrupted);
     let intact = results.iter().filter(|r| r.ok).count();
     let tested = results.iter().filter(|r| r.ok && r.restore_tested).count();
-    ctx.summarize(format!(
+    let what = format!(
         "{intact} of {} copies intact{}",
         results.len(),
         if tested > 0 {
@@ -118,7 +126,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         } else {
             String::new()
         }
-    ));
+    );
+    ctx.summarize(what.clone());
     let mut types: Vec<String> = results
         .iter()
         .map(|r| r.record.backup_type.clone())
@@ -127,5 +136,21 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     types.dedup();
     let mut summary = run.summary(result, &args.filter.servers);
     summary.refresh_types = types;
-    Ok(crate::run::publish(ctx, &[summary], result))
+    summary.what = Some(what);
+    summary.failures = results
+        .iter()
+        .filter(|r| !r.ok)
+        .map(|r| {
+            format!(
+                "{} ({}/{}) on {}: {}",
+                r.record.id,
+                r.record.server,
+                r.record.database,
+                r.record.storage,
+                r.problem.as_deref().unwrap_or("failed")
+            )
+        })
+        .chain(outcome.errors.iter().cloned())
+        .collect();
+    Ok(crate::run::publish(ctx, run, &[summary], result))
 }
