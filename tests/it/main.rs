@@ -9,6 +9,7 @@ mod contrib;
 mod failures;
 mod index;
 mod metrics;
+mod notify;
 mod ops;
 mod parallel;
 mod prune;

@@ -718,3 +718,81 @@ pub fn newest_index_file(dir: &Path) -> PathBuf {
         .pop()
         .unwrap_or_else(|| panic!("no index file in {}", dir.display()))
 }
+
+/// A private HTTP receiver (`scripts/http-receiver.py`) that records every request; stopped when
+/// dropped.
+pub struct Receiver {
+    child: std::process::Child,
+    pub port: u16,
+    record: PathBuf,
+}
+
+/// One request the receiver got.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+}
+
+impl Receiver {
+    /// Starts one in `dir`, on a free port it picks itself.
+    pub fn start(dir: &Path) -> Receiver {
+        fs::create_dir_all(dir).unwrap();
+        let record = dir.join("requests.jsonl");
+        let port_file = dir.join("receiver.port");
+        let mut child = Command::new("python3")
+            .arg(format!("{ROOT}/scripts/http-receiver.py"))
+            .arg("--record")
+            .arg(&record)
+            .arg("--port-file")
+            .arg(&port_file)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("python3 runs the HTTP receiver");
+        let started = std::time::Instant::now();
+        let port = loop {
+            if let Some(p) = fs::read_to_string(&port_file)
+                .ok()
+                .and_then(|p| p.trim().parse().ok())
+            {
+                break p;
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the HTTP receiver exited"
+            );
+            assert!(
+                started.elapsed().as_secs() < 30,
+                "the HTTP receiver did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        Receiver {
+            child,
+            port,
+            record,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Every request so far, in the order they came.
+    pub fn requests(&self) -> Vec<Received> {
+        read(&self.record)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
