@@ -57,6 +57,11 @@ const DUMMY_SECRETS: &[(&str, &str)] = &[
     ("AWS_SECRET_ACCESS_KEY", "example-secret"),
     ("PRIMARY_DB_PASSWORD", "p"),
     ("REPLICA_DB_PASSWORD", "r"),
+    ("HC_DAILY_UUID", "hc-daily-uuid"),
+    ("HC_PRUNE_UUID", "hc-prune-uuid"),
+    ("KUMA_PUSH_TOKEN", "kuma-token"),
+    ("WEBHOOK_TOKEN", "webhook-token"),
+    ("CHAT_HOOK_ID", "chat-hook-id"),
 ];
 
 #[test]
@@ -117,7 +122,7 @@ fn every_example_passes_config_check() {
         );
         checked += 1;
     }
-    assert!(checked >= 5, "only {checked} examples");
+    assert!(checked >= 6, "only {checked} examples");
 }
 
 #[test]
@@ -597,6 +602,7 @@ fn config_show_prints_a_config_that_can_be_pasted_back() {
         "minimal-local.yaml",
         "multi-server.yaml",
         "archival-xz.yaml",
+        "hooks-notify.yaml",
     ] {
         let cfg = example(name, dir.path());
         let r = sqlguard(
@@ -612,6 +618,13 @@ fn config_show_prints_a_config_that_can_be_pasted_back() {
                 !r.stdout.contains(&format!(": {value}\n")),
                 "{name}: a secret in config show"
             );
+        }
+        // Issue 15: notifier tokens live inside URLs and headers.
+        for (_, value) in DUMMY_SECRETS
+            .iter()
+            .filter(|(k, _)| k.contains("TOKEN") || k.contains("UUID"))
+        {
+            assert!(!r.stdout.contains(value), "{name}: a token in config show");
         }
         let pasted = dir.path().join(format!("shown-{name}"));
         std::fs::write(&pasted, &r.stdout).unwrap();
