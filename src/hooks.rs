@@ -9,6 +9,7 @@
 
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -61,14 +62,19 @@ impl Facts<'_> {
 /// Runs `hook` at `point` with `facts`, for at most `timeout`. Its stdout and stderr go to
 /// sqlguard's stderr (stdout stays the command's result); its stdin is empty.
 ///
+/// A signal that arrives while the hook runs (`cancel` turning true) stops it the same way as
+/// its timeout; one that came before it started does not (the failure hooks of an interrupted
+/// run still run).
+///
 /// Fails with the message to log, naming the hook's key and program: when it cannot start,
-/// exits non-zero or is killed by a signal, or outlives `timeout` (its whole process group is
-/// then sent SIGTERM and, 5 s later, SIGKILL).
+/// exits non-zero or is killed by a signal, outlives `timeout` or is stopped by a signal (its
+/// whole process group is then sent SIGTERM and, 5 s later, SIGKILL).
 pub fn run(
     hook: &Hook,
     point: HookPoint,
     timeout: Duration,
     facts: &Facts,
+    cancel: &AtomicBool,
     ui: &Ui,
 ) -> Result<(), String> {
     use std::os::fd::AsFd;
@@ -93,11 +99,18 @@ pub fn run(
         format!("{what} could not start: {e} (give the program's full path, or install it)")
     })?;
     let started = Instant::now();
+    let cancelled_before = cancel.load(Ordering::Relaxed);
     let status = loop {
         match child.try_wait() {
             Ok(Some(st)) => break st,
             Ok(None) => {}
             Err(e) => return Err(format!("{what}: waiting for it failed: {e}")),
+        }
+        if !cancelled_before && cancel.load(Ordering::Relaxed) {
+            kill_group(&mut child);
+            return Err(format!(
+                "{what} was stopped: sqlguard was interrupted (SIGINT or SIGTERM)"
+            ));
         }
         if started.elapsed() >= timeout {
             kill_group(&mut child);

@@ -200,6 +200,7 @@ impl Run {
                 started_at: self.started,
                 servers: &self.servers,
             },
+            &session.cancel,
             &session.ui,
         )
     }
@@ -270,11 +271,13 @@ pub fn begin(
                 "{} skipped: {reason}",
                 run_name(command, backup_type)
             ));
-            let mut summary = run.summary(Outcome::Failed, servers);
+            // A signal during the hook: the run was interrupted rather than refused.
+            let outcome = Outcome::of(false, session.cancelled());
+            let mut summary = run.summary(outcome, servers);
             summary.what = Some(format!("skipped: {reason}"));
             summary.skipped = Some(reason.clone());
             summary.failures = vec![reason.clone()];
-            let code = publish(session, &run, &[summary], Outcome::Failed);
+            let code = publish(session, &run, &[summary], outcome);
             return Begun::Skipped { code, reason };
         }
     }

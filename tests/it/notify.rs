@@ -385,6 +385,7 @@ fn hooks_get_the_run_facts_and_no_secret() {
         ("AWS_SECRET_ACCESS_KEY", "aws-secret-44"),
         ("AWS_ACCESS_KEY_ID", "aws-id-55"),
         ("MYSQL_PWD", "mysql-secret-66"),
+        ("SQLGUARD_DB_PASSWORD", "sqlguard-secret-77"),
     ];
     let run = run_with(&env, &secrets, &["prune"]);
     run.expect(0);
@@ -456,4 +457,45 @@ fn hooks_get_the_run_facts_and_no_secret() {
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].headers["x-token"], "hook-secret-33");
     assert!(run.stderr.contains("Pushgateway"), "{}", run.stderr);
+}
+
+/// Issue 15: SIGTERM while a `before` hook runs stops the hook's process group at once and ends
+/// the run as interrupted (exit 130), not after the hook's timeout.
+#[test]
+fn a_signal_stops_a_running_hook() {
+    let env = Env::new();
+    offline_config(
+        &env,
+        "hooks:\n  prune:\n    before: [sh, -c, 'sleep 300 & echo $! > child.pid; wait']\n    timeout: 1h\n",
+    );
+    let child = env
+        .cmd()
+        .arg("prune")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !env.path("child.pid").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the hook never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let run = Run::from(out);
+    run.expect(130);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
+    let pid = std::fs::read_to_string(env.path("child.pid")).unwrap();
+    assert!(process_gone(pid.trim()), "the hook's child {pid} survived");
 }
