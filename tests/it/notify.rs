@@ -499,3 +499,36 @@ fn a_signal_stops_a_running_hook() {
     let pid = std::fs::read_to_string(env.path("child.pid")).unwrap();
     assert!(process_gone(pid.trim()), "the hook's child {pid} survived");
 }
+
+/// Issue 15: in an environment-only container, `SQLGUARD_NOTIFY_HEALTHCHECKS_URL` pings for every
+/// command, and `config show` prints it as a reference to the variable.
+#[test]
+fn the_notify_variable_pings_for_every_command() {
+    let env = Env::new();
+    let r = Receiver::start(&env.path("receiver"));
+    offline_config(&env, "");
+    let url = r.url("/env-token-9d2f");
+    let vars = [("SQLGUARD_NOTIFY_HEALTHCHECKS_URL", url.as_str())];
+    run_with(&env, &vars, &["prune"]).expect(0);
+    run_with(&env, &vars, &["verify", "--latest"]).expect(0);
+    let paths: Vec<String> = r.requests().into_iter().map(|q| q.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/env-token-9d2f/start",
+            "/env-token-9d2f",
+            "/env-token-9d2f/start",
+            "/env-token-9d2f"
+        ]
+    );
+    let shown = run_with(&env, &vars, &["config", "show"]);
+    shown.expect(0);
+    assert!(!shown.stdout.contains("env-token-9d2f"), "{}", shown.stdout);
+    assert!(
+        shown
+            .stdout
+            .contains("healthchecks: ${SQLGUARD_NOTIFY_HEALTHCHECKS_URL}"),
+        "{}",
+        shown.stdout
+    );
+}
