@@ -449,16 +449,14 @@ fn finish(
             HookPoint::AfterFailure
         };
         for p in [point, HookPoint::Finally] {
-            let code = ExitCode::from(if failed.is_empty() {
-                outcome
-            } else {
+            // `finally` hears of a failed `after_success` hook: the run fails because of it.
+            let now = if !failed.is_empty() && outcome == Outcome::Ok {
                 Outcome::Failed
-            });
-            let status = if failed.is_empty() {
-                status_word(outcome, runs.first())
             } else {
-                "failure"
+                outcome
             };
+            let code = ExitCode::from(now);
+            let status = status_word(now, runs.first());
             // Innermost first: the type's hooks, then the command's.
             for set in sets.iter().rev() {
                 if let Err(e) = run.hook(session, set, p, status, runs.first(), Some(code)) {
@@ -480,15 +478,23 @@ fn finish(
             for s in &subs {
                 if let Err(e) = s.publish(settings, &runs, &catalog, ui) {
                     ui.warn(&e);
-                    if s.required() && outcome == Outcome::Ok {
-                        outcome = Outcome::Failed;
+                    if s.required() {
+                        if outcome == Outcome::Ok {
+                            outcome = Outcome::Failed;
+                        }
+                        runs[0].failures.push(e);
                     }
                 }
             }
         }
     }
-    if run.start_failed.get() && outcome == Outcome::Ok {
-        outcome = Outcome::Failed;
+    if run.start_failed.get() {
+        if outcome == Outcome::Ok {
+            outcome = Outcome::Failed;
+        }
+        runs[0]
+            .failures
+            .push("a required notifier failed at the start of the run (see the log)".into());
     }
     let notifiers = settings.notifiers_for(run.command, run.backup_type.as_deref());
     if !notifiers.is_empty() {

@@ -532,3 +532,37 @@ fn the_notify_variable_pings_for_every_command() {
         shown.stdout
     );
 }
+
+/// Issue 15: an `after_success` hook that fails fails the run it followed: exit 1, `finally` is
+/// told so, and the end ping is `/fail`, naming the hook.
+#[test]
+fn a_failing_after_hook_fails_the_run() {
+    let env = Env::new();
+    let r = Receiver::start(&env.path("receiver"));
+    offline_config(
+        &env,
+        &format!(
+            "hooks:\n  prune:\n    after_success: [sh, -c, 'exit 4']\n    finally: [sh, -c, 'echo \"$SQLGUARD_STATUS $SQLGUARD_EXIT_CODE\" > marks']\nnotify:\n  prune:\n    - healthchecks: {}\n",
+            r.url("/hc")
+        ),
+    );
+    let run = env.run(&["prune"]);
+    run.expect(1);
+    assert!(
+        run.stderr.contains("hooks.prune.after_success") && run.stderr.contains("exit code 4"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.path("marks")).unwrap(),
+        "failure 1\n"
+    );
+    let got = r.requests();
+    let paths: Vec<&str> = got.iter().map(|q| q.path.as_str()).collect();
+    assert_eq!(paths, ["/hc/start", "/hc/fail"]);
+    assert!(
+        got[1].body.contains("- hooks.prune.after_success"),
+        "{}",
+        got[1].body
+    );
+}
