@@ -94,6 +94,9 @@ pub enum Command {
     Prune(cmd::prune::Args),
     /// Write crontab lines or systemd timer + service units from the config's schedules
     Schedule(cmd::schedule::Args),
+    /// Reach every server and storage of the config: versions, missing privileges, a probe
+    /// object written, read and deleted; exit 1 naming what failed
+    Check(cmd::check::Args),
     /// Validate the configuration or show it resolved
     #[command(subcommand)]
     Config(cmd::config::Command),
@@ -115,6 +118,7 @@ impl Command {
             Command::Verify(_) => "verify",
             Command::Fetch(_) => "fetch",
             Command::Restore(_) => "restore",
+            Command::Check(_) => "check",
             Command::Prune(_) => "prune",
             Command::Schedule(_) => "schedule",
             Command::Config(_) => "config",

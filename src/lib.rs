@@ -5,6 +5,7 @@
 
 pub mod backup;
 pub mod catalog;
+pub mod check;
 pub mod cli;
 pub mod cmd;
 pub mod complete;

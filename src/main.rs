@@ -81,6 +81,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Verify(a) => cmd::verify::run(a, &ctx),
         Command::Fetch(a) => cmd::fetch::run(a, &ctx),
         Command::Restore(a) => cmd::restore::run(a, &ctx),
+        Command::Check(a) => cmd::check::run(a, &ctx),
         Command::Schedule(a) => cmd::schedule::run(a, &ctx),
         Command::Config(c) => cmd::config::run(c, &ctx),
         Command::Index(c) => cmd::index::run(c, &ctx),

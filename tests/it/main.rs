@@ -3,6 +3,7 @@
 
 mod backup;
 mod browser;
+mod check;
 mod completion;
 mod config;
 mod contrib;
