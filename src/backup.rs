@@ -6,6 +6,7 @@
 //! completion trailer, and the storage committed every byte. Anything else is recorded as failed
 //! with the reason, and the storage writer is aborted so that no partial object is left behind.
 
+use std::collections::HashMap;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -95,6 +96,12 @@ struct Attempt<'a> {
     compression: crate::compress::Compression,
     /// The database's default collation, as discovered.
     collation: Option<String>,
+    /// The database's data bytes (information_schema), 0 when unknown.
+    data_bytes: u64,
+    /// The progress bar's estimate of the dump's size (0: unknown), and which database of how
+    /// many this is.
+    bar_estimate: u64,
+    position: (usize, usize),
     started_at: DateTime<Utc>,
     started: Instant,
 }
@@ -126,6 +133,7 @@ impl Attempt<'_> {
             error,
             verification: None,
             database_collation: self.collation.clone(),
+            source_data_bytes: (self.data_bytes > 0).then_some(self.data_bytes),
         }
     }
 }
@@ -210,6 +218,42 @@ pub fn run(session: &Session, req: &BackupRequest) -> Result<BackupOutcome, Unkn
     Ok(outcome)
 }
 
+/// The raw size and data bytes of the newest successful dump of each database of `server`, from
+/// the first storage whose index can be read (nothing when none can: estimates are optional).
+fn previous_dumps(storages: &[Target], server: &str) -> HashMap<String, (u64, Option<u64>)> {
+    for t in storages.iter().filter(|t| t.broken.is_none()) {
+        let Ok(summary) = IndexStore::new(t.storage.as_ref(), server).summary() else {
+            continue;
+        };
+        return summary
+            .databases
+            .iter()
+            .filter_map(|(db, d)| {
+                let newest = d
+                    .types
+                    .values()
+                    .filter_map(|ts| ts.last_success.as_ref())
+                    .max_by_key(|r| r.finished_at)?;
+                Some((db.clone(), (newest.raw_bytes, newest.source_data_bytes)))
+            })
+            .collect();
+    }
+    HashMap::new()
+}
+
+/// The progress bar's estimate of a dump's size: the last dump's size, scaled by how the
+/// database's data bytes grew since; without one, the data bytes alone (information_schema's
+/// index bytes are not dumped). Measured in the README (Performance).
+fn dump_estimate(db: &mysql::Database, previous: Option<&(u64, Option<u64>)>) -> u64 {
+    match previous {
+        Some(&(raw, Some(then))) if raw > 0 && then > 0 && db.data_bytes > 0 => {
+            (raw as f64 * db.data_bytes as f64 / then as f64) as u64
+        }
+        Some(&(raw, _)) if raw > 0 => raw,
+        _ => db.data_bytes,
+    }
+}
+
 /// Writes the option file, finds the tools, connects, and lists the databases.
 fn prepare_server<'a>(
     server: &'a ServerSettings,
@@ -260,6 +304,9 @@ fn backup_server(
         btype,
         compression,
         collation: None,
+        data_bytes: 0,
+        bar_estimate: 0,
+        position: (0, 0),
         started_at: Utc::now(),
         started: Instant::now(),
     };
@@ -347,6 +394,8 @@ fn backup_server(
             server.name
         ));
     }
+    // The last dump of each database sizes its progress bar.
+    let previous = previous_dumps(storages, &server.name);
     // `jobs` workers take the databases in order; each database's copies are landed and
     // recorded by its worker as soon as its dump ends (index updates are serialized by the
     // storage's lock), and the outcome lists them in selection order.
@@ -371,6 +420,9 @@ fn backup_server(
         } else {
             let attempt = Attempt {
                 collation: db.collation.clone(),
+                data_bytes: db.data_bytes,
+                bar_estimate: dump_estimate(db, previous.get(&db.name)),
+                position: (i + 1, selection.selected.len()),
                 ..attempt_for(&db.name)
             };
             backup_database(
@@ -584,7 +636,6 @@ pub fn verdict(f: &DumpFacts) -> Result<(), String> {
 fn run_dump(
     ctx: &ServerContext,
     attempt: &Attempt,
-    estimate: u64,
     sinks: Vec<Sink>,
     throttle: pipeline::Throttle,
     ui: &Ui,
@@ -622,12 +673,21 @@ fn run_dump(
     let stdout = child.stdout.take().expect("stdout is piped");
     let stop = Arc::new(AtomicBool::new(false));
     let reaper = reap(child, Arc::clone(&stop), Arc::clone(cancel));
-    let bar = ui.bytes_bar(&format!("{}/{db}", server.name), estimate);
+    let (n, of) = attempt.position;
+    let label = if of > 1 {
+        format!("{}/{db} ({n}/{of})", server.name)
+    } else {
+        format!("{}/{db}", server.name)
+    };
+    let bar = ui.bytes_bar(&label, attempt.bar_estimate);
     let streamed = pipeline::stream(
         Box::new(stdout),
         &attempt.compression,
         sinks,
-        &mut |n| bar.set_position(n),
+        &mut |raw, stored| {
+            bar.set_position(raw);
+            bar.set_message(format!("→ {} stored", human_bytes(stored)));
+        },
         cancel,
         throttle,
     );
@@ -708,7 +768,7 @@ fn backup_database(
         return;
     }
 
-    let (streamed, facts) = match run_dump(ctx, attempt, estimate, sinks, throttle, ui, cancel) {
+    let (streamed, facts) = match run_dump(ctx, attempt, sinks, throttle, ui, cancel) {
         Ok(r) => r,
         Err((sinks, msg)) => {
             for s in sinks {
@@ -719,6 +779,15 @@ fn backup_database(
             return;
         }
     };
+    if attempt.bar_estimate > 0 {
+        ui.debug(&format!(
+            "{}/{db}: dumped {} raw, estimated {} ({:+.0}%)",
+            server.name,
+            streamed.raw_bytes,
+            attempt.bar_estimate,
+            (attempt.bar_estimate as f64 / streamed.raw_bytes.max(1) as f64 - 1.0) * 100.0
+        ));
+    }
     let verdict = verdict(&facts);
     if facts.cancelled {
         outcome.interrupted = true;

@@ -74,7 +74,10 @@ pub struct ServerInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Database {
     pub name: String,
+    /// Data and index bytes (information_schema): an upper bound for the stored size.
     pub estimated_bytes: u64,
+    /// Data bytes alone: the first estimate of the dump's size.
+    pub data_bytes: u64,
     /// Its default collation (`utf8mb4_unicode_ci`).
     pub collation: Option<String>,
 }
@@ -517,6 +520,7 @@ pub fn list_databases(
             Database {
                 name: r.swap_remove(0),
                 estimated_bytes: 0,
+                data_bytes: 0,
                 collation,
             }
         })
@@ -548,17 +552,23 @@ pub fn estimate_sizes(
         String::new()
     };
     let sql = format!(
-        "SELECT MIN(TABLE_SCHEMA), COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) \
+        "SELECT MIN(TABLE_SCHEMA), COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0), \
+         COALESCE(SUM(DATA_LENGTH), 0) \
          FROM information_schema.TABLES {filter}GROUP BY BINARY TABLE_SCHEMA"
     );
     let rows = query(server, client, defaults, "estimating database sizes", &sql)?;
-    let sizes: std::collections::HashMap<&str, u64> = rows
+    let sizes: std::collections::HashMap<&str, (u64, u64)> = rows
         .iter()
-        .filter(|r| r.len() == 2)
-        .map(|r| (r[0].as_str(), r[1].parse().unwrap_or(0)))
+        .filter(|r| r.len() == 3)
+        .map(|r| {
+            (
+                r[0].as_str(),
+                (r[1].parse().unwrap_or(0), r[2].parse().unwrap_or(0)),
+            )
+        })
         .collect();
     for d in databases {
-        d.estimated_bytes = sizes.get(d.name.as_str()).copied().unwrap_or(0);
+        (d.estimated_bytes, d.data_bytes) = sizes.get(d.name.as_str()).copied().unwrap_or((0, 0));
     }
     Ok(())
 }
@@ -930,6 +940,7 @@ mod tests {
         let db = |n: &str| Database {
             name: n.into(),
             estimated_bytes: 0,
+            data_bytes: 0,
             collation: None,
         };
         let all = vec![

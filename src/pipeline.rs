@@ -234,14 +234,14 @@ fn read_ahead(mut source: Box<dyn Read + Send>) -> std::sync::mpsc::Receiver<io:
 /// Streams `source` through `compression` into every sink.
 ///
 /// Never fails as a whole: read, compression and storage failures are reported in the outcome.
-/// `progress` is called with the raw bytes read so far; `cancel` is checked between chunks (and
+/// `progress` is called with the raw bytes read and the compressed bytes written so far; `cancel` is checked between chunks (and
 /// while waiting for one, every 100 ms). The reading thread ends by itself once the source ends,
 /// which the caller ensures by ending the dump tool when the stream stopped early.
 pub fn stream(
     source: Box<dyn Read + Send>,
     compression: &Compression,
     sinks: Vec<Sink>,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(u64, u64),
     cancel: &AtomicBool,
     throttle: Throttle,
 ) -> StreamOutcome {
@@ -292,7 +292,8 @@ pub fn stream(
                 if let Some(per_mib) = throttle.0 {
                     std::thread::sleep(per_mib.mul_f64(chunk.len() as f64 / CHUNK as f64));
                 }
-                progress(raw_bytes);
+                let stored = fanout.lock().map_or(0, |f| f.bytes);
+                progress(raw_bytes, stored);
             }
             if error.is_none() && !cancelled {
                 if let Err(e) = enc.finish() {
@@ -351,7 +352,7 @@ mod tests {
             Box::new(std::io::Cursor::new(data.clone())),
             &Compression::default(),
             sinks,
-            &mut |n| last = n,
+            &mut |n, _| last = n,
             &AtomicBool::new(false),
             Throttle::default(),
         );
@@ -424,7 +425,7 @@ mod tests {
             Box::new(std::io::Cursor::new(data.clone())),
             &none,
             sinks,
-            &mut |_| {},
+            &mut |_, _| {},
             &AtomicBool::new(false),
             Throttle::default(),
         );
@@ -462,7 +463,7 @@ mod tests {
             Box::new(std::io::Cursor::new(data.clone())),
             &none,
             sinks,
-            &mut |_| {},
+            &mut |_, _| {},
             &AtomicBool::new(false),
             Throttle::default(),
         );
@@ -481,7 +482,7 @@ mod tests {
             Box::new(std::io::Cursor::new(sql(10))),
             &Compression::default(),
             sinks,
-            &mut |_| {},
+            &mut |_, _| {},
             &AtomicBool::new(true),
             Throttle::default(),
         );

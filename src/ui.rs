@@ -138,9 +138,9 @@ impl Ui {
             bar.unset_length();
         }
         let template = if estimate > 0 {
-            "{prefix} [{bar:30}] {bytes}/~{total_bytes} {bytes_per_sec} eta {eta}"
+            "{prefix} [{bar:30}] {bytes}/~{total_bytes} {msg} {bytes_per_sec} eta {eta}"
         } else {
-            "{prefix} {spinner} {bytes} {bytes_per_sec}"
+            "{prefix} {spinner} {bytes} {msg} {bytes_per_sec}"
         };
         bar.set_style(
             ProgressStyle::with_template(template)

@@ -103,6 +103,10 @@ pub struct BackupRecord {
     /// sqlguard 0.1 and for failures before discovery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_collation: Option<String>,
+    /// The database's data bytes (information_schema) when it was dumped: with `raw_bytes`,
+    /// the next backup's progress estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_data_bytes: Option<u64>,
 }
 
 /// The manifest stored beside each object: its record, and what the dump holds (absent in
@@ -182,6 +186,7 @@ impl BackupRecord {
             error: (!ok).then(|| "boom".to_string()),
             verification: None,
             database_collation: None,
+            source_data_bytes: None,
         }
     }
 }

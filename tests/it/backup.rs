@@ -359,3 +359,46 @@ fn quiet_success_is_silent_and_logs_end_with_a_summary() {
         r.stderr
     );
 }
+
+/// The estimate printed for a database by `backup -v`, as a fraction of the dumped size.
+fn estimate_error(stderr: &str, db: &str) -> f64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains(&format!("/{db}: dumped")))
+        .unwrap_or_else(|| panic!("no estimate for {db}:\n{stderr}"));
+    let num = |after: &str| -> f64 {
+        let rest = &line[line.find(after).unwrap() + after.len()..];
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    num("estimated ") / num("dumped ") - 1.0
+}
+
+/// Issue 13 item 11: the progress estimate is within ±25% of the dump: the last dump scaled by
+/// the data's growth (shop), or, for a first dump, the data bytes (a numeric table).
+#[test]
+fn progress_estimates_are_within_a_quarter_of_the_dump() {
+    let db = mariadb();
+    let shop = db.create_shop("est_shop", 2000);
+    let seq = db.create_db("est_seq");
+    db.sql(
+        Some(&seq),
+        "CREATE TABLE t (id INT PRIMARY KEY, a INT, b VARCHAR(40), c DOUBLE, d DATETIME);
+         INSERT INTO t SELECT seq, seq * 7, MD5(seq), seq / 3, '2026-01-01' + INTERVAL seq SECOND FROM seq_1_to_50000;
+         ANALYZE TABLE t;",
+    );
+    let env = Env::new();
+    env.write_local_config("");
+    let first = env.run(&["-v", "backup", "--db", &shop, "--db", &seq]);
+    first.expect(0);
+    let e = estimate_error(&first.stderr, &seq);
+    assert!(e.abs() <= 0.25, "first dump of {seq}: {:+.0}%", e * 100.0);
+    // The shop grows by a quarter; the next estimate follows from the last dump.
+    db.sql(
+        Some(&shop),
+        "INSERT INTO customers SELECT id + 1000000, CONCAT(name, 'x'), CONCAT('x', email), city, created_at FROM customers LIMIT 500; ANALYZE TABLE customers;",
+    );
+    let second = env.run(&["-v", "backup", "--db", &shop]);
+    second.expect(0);
+    let e = estimate_error(&second.stderr, &shop);
+    assert!(e.abs() <= 0.25, "second dump of {shop}: {:+.0}%", e * 100.0);
+}
