@@ -2,6 +2,8 @@
 # Installs what sqlguard needs on Debian, skipping what is already there.
 #   scripts/install-deps.sh          # runtime: MariaDB server and client, zstd, xz
 #   scripts/install-deps.sh --test   # plus everything the test suite runs against
+# Python tools of the tests go to a virtual environment at a fixed path (the system's pip may be
+# externally managed): ~/.local/share/sqlguard-test/venv, where the tests look for them.
 set -euo pipefail
 
 want_test=
@@ -12,7 +14,8 @@ sudo=
 
 pkgs=(mariadb-server mariadb-client zstd xz-utils procps)
 if [ -n "$want_test" ]; then
-  pkgs+=(time curl prometheus-pushgateway prometheus chromium chromium-driver systemd man-db groff-base zsh fish stunnel4 openssl)
+  pkgs+=(time curl prometheus-pushgateway prometheus chromium chromium-driver systemd man-db groff-base zsh fish stunnel4 openssl
+    mmdebstrap podman buildah python3-venv)
 fi
 
 missing=()
@@ -39,5 +42,13 @@ if [ -n "$want_test" ]; then
     # Under pyenv the new console script needs a shim.
     if command -v pyenv >/dev/null; then pyenv rehash; fi
     command -v moto_server >/dev/null || { echo "moto_server is not on PATH after installing moto" >&2; exit 1; }
+  fi
+  # kubernetes-validate: the Kubernetes schemas, offline, for the contrib manifests.
+  venv=$HOME/.local/share/sqlguard-test/venv
+  if ! command -v kubernetes-validate >/dev/null && [ ! -x "$venv/bin/kubernetes-validate" ]; then
+    echo "installing kubernetes-validate (into $venv)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check kubernetes-validate
+    "$venv/bin/kubernetes-validate" --version >/dev/null
   fi
 fi

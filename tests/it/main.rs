@@ -8,6 +8,7 @@ mod completion;
 mod config;
 mod contrib;
 mod failures;
+mod image;
 mod index;
 mod metrics;
 mod notify;
