@@ -21,6 +21,7 @@ pub mod host;
 pub mod index;
 pub mod inventory;
 pub mod joblock;
+pub mod kubernetes;
 pub mod layout;
 pub mod metrics;
 pub mod mysql;

@@ -49,6 +49,30 @@ pub fn max_interval(expr: &str, from: DateTime<Utc>) -> Option<Duration> {
     Some(longest)
 }
 
+/// The shortest gap between consecutive runs over the next 400 days, e.g. 1 day for
+/// `0 1 * * 1-5` (whose longest is 3 days): what a run must fit in to end before the next one
+/// starts. `None` when the expression never fires.
+pub fn min_interval(expr: &str, from: DateTime<Utc>) -> Option<Duration> {
+    let cron = parse(expr).ok()?;
+    let horizon = from + Duration::days(400);
+    let mut prev = cron.find_next_occurrence(&from, true).ok()?;
+    let mut shortest: Option<Duration> = None;
+    for next in cron.iter_after(prev).take(20_000) {
+        if next > horizon {
+            break;
+        }
+        shortest = Some(shortest.map_or(next - prev, |s| s.min(next - prev)));
+        prev = next;
+    }
+    match shortest {
+        Some(s) => Some(s),
+        None => {
+            let next = cron.find_next_occurrence(&prev, false).ok()?;
+            Some(next - prev)
+        }
+    }
+}
+
 /// The age beyond which the last success of a type with this schedule is stale.
 pub fn stale_after(expr: &str, now: DateTime<Utc>) -> Option<Duration> {
     max_interval(expr, now).map(|d| d + STALE_GRACE)
@@ -80,6 +104,16 @@ mod tests {
             "weekdays: Friday to Monday"
         );
         assert_eq!(max_interval("0 6,18 * * *", at()), h(12));
+    }
+
+    #[test]
+    fn shortest_intervals_of_common_schedules() {
+        let h = |n| Some(Duration::hours(n));
+        assert_eq!(min_interval("0 * * * *", at()), h(1));
+        assert_eq!(min_interval("0 1 * * 1-5", at()), h(24));
+        assert_eq!(min_interval("0 6,18 * * *", at()), h(12));
+        assert_eq!(min_interval("0 4 1 * *", at()), h(24 * 28));
+        assert_eq!(min_interval("0 0 1 1 *", at()), h(24 * 365));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `sqlguard schedule`: crontab lines or systemd timer + service units from the config's schedules.
+//! `sqlguard schedule`: crontab lines, systemd timer + service units, or Kubernetes CronJobs from
+//! the config's schedules.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,8 @@ pub enum Format {
     Crontab,
     /// systemd .service + .timer pairs, for /etc/systemd/system
     Systemd,
+    /// A ConfigMap with the config file and a CronJob per job, for the container image
+    Kubernetes,
 }
 
 /// Write scheduler entries for every scheduled backup type, and prune.
@@ -33,7 +36,8 @@ pub struct Args {
     /// The sqlguard binary the entries run
     #[arg(long, value_name = "PATH", default_value = "/usr/local/bin/sqlguard")]
     pub binary: PathBuf,
-    /// The config path the entries pass (default: the config this run loaded)
+    /// The config path the entries pass (default: the config this run loaded; for kubernetes,
+    /// /etc/sqlguard/config.yaml, where the pods mount the ConfigMap)
     #[arg(long, value_name = "PATH")]
     pub config_path: Option<PathBuf>,
     /// The user the jobs run as
@@ -42,6 +46,20 @@ pub struct Args {
     /// systemd only: RandomizedDelaySec= of every timer, e.g. 5m
     #[arg(long, value_name = "DURATION")]
     pub randomized_delay: Option<crate::duration::HumanDuration>,
+    /// kubernetes only: the image the CronJobs run (default sqlguard:<this version>)
+    #[arg(long, value_name = "NAME")]
+    pub image: Option<String>,
+    /// kubernetes only: the time zone of the schedules (sqlguard judges staleness in UTC)
+    #[arg(long, value_name = "ZONE", default_value = "Etc/UTC")]
+    pub time_zone: String,
+    /// kubernetes only: size limit of the pods' /tmp, room for a restore's checked copy of the
+    /// largest backup
+    #[arg(long, value_name = "QUANTITY", default_value = "10Gi")]
+    pub temp_size: String,
+    /// kubernetes only: where the pods mount the Secret sqlguard-secrets; the files under it
+    /// that the config names are its keys
+    #[arg(long, value_name = "DIR", default_value = "/run/secrets/sqlguard")]
+    pub secrets_dir: PathBuf,
 }
 
 /// One scheduled job.
@@ -209,17 +227,102 @@ fn systemd_units(
     Ok(files)
 }
 
+/// Where a CronJob's pod mounts the config, unless `--config-path` says otherwise.
+const KUBERNETES_CONFIG_PATH: &str = "/etc/sqlguard/config.yaml";
+
+fn kubernetes_manifests(args: &Args, ctx: &Context) -> Result<String, Error> {
+    use crate::kubernetes::{dns_name, render, secret_files, Job as KubeJob, Manifests, Writable};
+    let s = &ctx.settings;
+    let source = s.config_file.clone().ok_or_else(|| {
+        Error::invalid(
+            "--format kubernetes puts the config file in a ConfigMap, and this run has none (environment only): pass --config FILE",
+        )
+    })?;
+    let text = std::fs::read_to_string(&source)
+        .map_err(|e| Error::invalid(format!("cannot read {}: {e}", source.display())))?;
+    let parsed: yaml_serde::Value = yaml_serde::from_str(&text)
+        .map_err(|e| Error::invalid(format!("{}: {e}", source.display())))?;
+    let (secret_keys, outside) =
+        secret_files(&parsed, &args.secrets_dir).map_err(|e| Error::invalid(e.to_string()))?;
+    let (jobs, mut notes) = jobs(ctx);
+    for p in outside {
+        notes.push(format!(
+            "{p} is outside {}: mount it into the pods yourself",
+            args.secrets_dir.display()
+        ));
+    }
+    let mut writable: Vec<Writable> = s
+        .storages
+        .iter()
+        .filter_map(|st| match &st.kind {
+            StorageKind::Local { path } => Some(Writable {
+                path: path.clone(),
+                claim: Some(format!("sqlguard-{}", dns_name(&st.name))),
+            }),
+            StorageKind::S3(_) => None,
+        })
+        .collect();
+    if let Some(dir) = s.report_html.as_ref().and_then(|p| p.parent()) {
+        writable.push(Writable {
+            path: dir.to_path_buf(),
+            claim: Some("sqlguard-report".into()),
+        });
+    }
+    if s.lock_dir != default_lock_dir() && !s.lock_dir.starts_with("/tmp") {
+        writable.push(Writable {
+            path: s.lock_dir.clone(),
+            claim: None,
+        });
+    }
+    let image = args
+        .image
+        .clone()
+        .unwrap_or_else(|| format!("sqlguard:{}", env!("CARGO_PKG_VERSION")));
+    let config_path = args
+        .config_path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(KUBERNETES_CONFIG_PATH));
+    let manifests = Manifests {
+        config_text: &text,
+        config_path: &config_path,
+        image: &image,
+        time_zone: &args.time_zone,
+        temp_size: &args.temp_size,
+        secrets_dir: &args.secrets_dir,
+        secret_keys,
+        writable,
+        jobs: jobs
+            .into_iter()
+            .map(|j| KubeJob {
+                id: j.id,
+                cron: j.cron,
+                args: j.args.split_whitespace().map(String::from).collect(),
+            })
+            .collect(),
+        notes,
+    };
+    render(&manifests, chrono::Utc::now()).map_err(|e| Error::invalid(e.to_string()))
+}
+
 /// Runs the schedule subcommand.
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
-    let config = config_path(args, ctx)?;
     let files: Vec<(String, String)> = match args.format {
-        Format::Cron => vec![("sqlguard".to_string(), cron_file(args, ctx, &config, true)?)],
+        Format::Cron => vec![(
+            "sqlguard".to_string(),
+            cron_file(args, ctx, &config_path(args, ctx)?, true)?,
+        )],
         Format::Crontab => vec![(
             "sqlguard.crontab".to_string(),
-            cron_file(args, ctx, &config, false)?,
+            cron_file(args, ctx, &config_path(args, ctx)?, false)?,
         )],
-        Format::Systemd => systemd_units(args, ctx, &config)?,
+        Format::Systemd => systemd_units(args, ctx, &config_path(args, ctx)?)?,
+        Format::Kubernetes => vec![("cronjob.yaml".to_string(), kubernetes_manifests(args, ctx)?)],
     };
+    emit(args, ctx, files)
+}
+
+/// Prints the files (or their JSON document), or writes them into `--output-dir`.
+fn emit(args: &Args, ctx: &Context, files: Vec<(String, String)>) -> Result<ExitCode, Error> {
     if ctx.json {
         #[derive(serde::Serialize)]
         struct File<'a> {
@@ -249,10 +352,15 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                 crate::publish::bytes(&dir.join(name), 0o644, text.as_bytes())?;
                 ctx.ui.info(&format!("wrote {}", dir.join(name).display()));
             }
-            if args.format == Format::Systemd {
-                ctx.ui.info(
+            match args.format {
+                Format::Systemd => ctx.ui.info(
                     "then: systemctl daemon-reload && systemctl enable --now sqlguard-*.timer",
-                );
+                ),
+                Format::Kubernetes => ctx.ui.info(&format!(
+                    "then: kubectl apply -f {}",
+                    dir.join("cronjob.yaml").display()
+                )),
+                _ => {}
             }
         }
         None if files.len() == 1 => Printer::line(files[0].1.trim_end())?,

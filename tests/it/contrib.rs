@@ -1,7 +1,9 @@
-//! The shipped contrib files: alert rules pass promtool's checks and unit tests, and every metric
+//! The shipped contrib files: alert rules pass promtool's checks and unit tests, the Kubernetes
+//! manifests pass a strict schema validation, and every metric
 //! that the rules and the dashboard use is one that sqlguard pushes.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::process::Command;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -83,4 +85,55 @@ fn rules_and_dashboard_use_only_metrics_that_sqlguard_pushes() {
     )
     .unwrap();
     assert!(dashboard["panels"].as_array().unwrap().len() >= 8);
+}
+
+/// `kubernetes-validate`, from PATH or from the virtual environment that
+/// `scripts/install-deps.sh --test` installs it into.
+fn kubernetes_validate() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| d.join("kubernetes-validate"))
+        .find(|p| p.is_file());
+    let venv = std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".local/share/sqlguard-test/venv/bin/kubernetes-validate"));
+    on_path
+        .or(venv.filter(|p| p.is_file()))
+        .expect("kubernetes-validate (PyPI) is missing: run scripts/install-deps.sh --test")
+}
+
+/// Issue 16: the shipped Kubernetes manifests pass a strict schema validation (unknown fields
+/// are errors), offline, against the schemas kubernetes-validate bundles.
+#[test]
+fn kubernetes_manifests_pass_strict_schema_validation() {
+    let dir = format!("{ROOT}/contrib/kubernetes");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    let out = Command::new(kubernetes_validate())
+        .arg("--strict")
+        .args(&files)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "kubernetes-validate --strict:\n{text}"
+    );
+    // One line per resource, every one passed: a ConfigMap and five CronJobs.
+    assert_eq!(text.matches(" passed for resource ").count(), 6, "{text}");
+    assert_eq!(
+        text.matches("passed for resource cronjob/").count(),
+        5,
+        "{text}"
+    );
 }

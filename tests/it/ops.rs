@@ -15,7 +15,8 @@ fn update() -> bool {
     std::env::var_os("UPDATE_SNAPSHOTS").is_some()
 }
 
-/// A copy of an example whose /etc/sqlguard/ files live in a temp dir (with dummy secrets).
+/// A copy of an example whose /etc/sqlguard/ and /run/secrets/sqlguard/ files live in a temp dir
+/// (with dummy secrets).
 fn example(name: &str, dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(format!("{ROOT}/examples/{name}")).unwrap();
     for f in ["db-password", "db-ca.pem", "s3-access-key", "s3-secret-key"] {
@@ -24,11 +25,15 @@ fn example(name: &str, dir: &Path) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(
         &path,
-        text.replace("/etc/sqlguard/", &format!("{}/", dir.display())),
+        text.replace("/etc/sqlguard/", &format!("{}/", dir.display()))
+            .replace(SECRETS_DIR, &dir.display().to_string()),
     )
     .unwrap();
     path
 }
+
+/// Where the Kubernetes example's pods mount their Secret.
+const SECRETS_DIR: &str = "/run/secrets/sqlguard";
 
 /// Runs the binary on a copy of `examples/local-s3.yaml` (dummy secrets) with `args` after
 /// `--config FILE`.
@@ -125,61 +130,161 @@ fn every_example_passes_config_check() {
     assert!(checked >= 6, "only {checked} examples");
 }
 
+/// Issue 16: `contrib/kubernetes/cronjob.yaml` is what `schedule --format kubernetes` writes for
+/// `examples/kubernetes.yaml`; its ConfigMap holds that config (which passes `config check`), a
+/// CronJob per scheduled job runs on the type's schedule, and the pod matches the image.
+/// (`contrib::kubernetes_manifests_pass_strict_schema_validation` checks it against the schemas.)
 #[test]
-fn kubernetes_manifest_parses_and_its_config_checks() {
-    let text = std::fs::read_to_string(format!("{ROOT}/contrib/kubernetes/cronjob.yaml")).unwrap();
-    let docs: Vec<serde_json::Value> = text
+fn kubernetes_manifests_are_generated_from_the_example_and_match_the_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = example("kubernetes.yaml", dir.path());
+    let secrets = dir.path().display().to_string();
+    let r = sqlguard(
+        &[],
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "schedule",
+            "--format",
+            "kubernetes",
+            "--secrets-dir",
+            &secrets,
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The temp dir stands for the Secret's mount: put its path back.
+    let generated = format!("{}\n", r.stdout.trim_end()).replace(&secrets, SECRETS_DIR);
+    let contrib = format!("{ROOT}/contrib/kubernetes/cronjob.yaml");
+    if update() {
+        std::fs::write(&contrib, &generated).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(&contrib).unwrap(),
+        generated,
+        "contrib/kubernetes/cronjob.yaml is stale: run UPDATE_SNAPSHOTS=1 cargo test ops::"
+    );
+
+    let docs: Vec<serde_json::Value> = generated
         .split("\n---\n")
-        .map(|d| yaml_serde::from_str(d).unwrap_or_else(|e| panic!("{e}\n{d}")))
+        .map(|d| yaml_serde::from_str(&format!("{d}\n")).unwrap_or_else(|e| panic!("{e}\n{d}")))
         .collect();
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(
-        kinds.iter().filter(|k| **k == "CronJob").count(),
-        5,
-        "{kinds:?}"
+        kinds,
+        [
+            "ConfigMap",
+            "CronJob",
+            "CronJob",
+            "CronJob",
+            "CronJob",
+            "CronJob"
+        ]
     );
-    let config = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap()["data"]["config.yaml"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let dir = tempfile::tempdir().unwrap();
-    for f in ["db-password", "s3-access-key", "s3-secret-key"] {
-        std::fs::write(dir.path().join(f), "dummy\n").unwrap();
-    }
-    let cfg = dir.path().join("config.yaml");
-    std::fs::write(
-        &cfg,
-        config.replace(
-            "/run/secrets/sqlguard/",
-            &format!("{}/", dir.path().display()),
-        ),
-    )
-    .unwrap();
-    let r = sqlguard(&[], &["--config", cfg.to_str().unwrap(), "config", "check"]);
+    // The ConfigMap holds the example as it is, and that config checks.
+    let config = docs[0]["data"]["config.yaml"].as_str().unwrap().to_string();
+    assert_eq!(
+        config,
+        std::fs::read_to_string(format!("{ROOT}/examples/kubernetes.yaml")).unwrap()
+    );
+    let copy = dir.path().join("from-configmap.yaml");
+    std::fs::write(&copy, config.replace(SECRETS_DIR, &secrets)).unwrap();
+    let r = sqlguard(
+        &[],
+        &["--config", copy.to_str().unwrap(), "config", "check"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    for d in docs.iter().filter(|d| d["kind"] == "CronJob") {
-        let spec = &d["spec"]["jobTemplate"]["spec"]["template"]["spec"];
-        let args: Vec<String> = spec["containers"][0]["args"]
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+
+    let mut names = Vec::new();
+    for d in &docs[1..] {
+        names.push(d["metadata"]["name"].as_str().unwrap().to_string());
+        let cron = &d["spec"];
+        assert_eq!(cron["concurrencyPolicy"], "Forbid");
+        assert_eq!(cron["timeZone"], "Etc/UTC");
+        assert!(cron["startingDeadlineSeconds"].as_u64().unwrap() <= 3600);
+        assert!(cron["successfulJobsHistoryLimit"].is_u64());
+        assert!(cron["failedJobsHistoryLimit"].is_u64());
+        let job = &cron["jobTemplate"]["spec"];
+        assert_eq!(job["backoffLimit"], 0);
+        let pod = &job["template"]["spec"];
+        // Ends before the next run of the same job starts.
+        let gap = sqlguard::schedule::min_interval(
+            cron["schedule"].as_str().unwrap(),
+            chrono::Utc::now(),
+        )
+        .unwrap()
+        .num_seconds();
+        assert!(job["activeDeadlineSeconds"].as_i64().unwrap() < gap);
+        // Longer than sqlguard's bounded shutdown after SIGTERM.
+        assert!(
+            pod["terminationGracePeriodSeconds"].as_u64().unwrap()
+                > 6 * sqlguard::storage::s3::STOPPING_TIMEOUT.as_secs()
+        );
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(pod["securityContext"]["runAsUser"], 10001);
+        let c = &pod["containers"][0];
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+        assert!(c["resources"]["requests"]["cpu"].is_string());
+        assert!(c["resources"]["requests"]["memory"].is_string());
+        let tmp = pod["volumes"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|a| a.as_str().unwrap().to_string())
+            .find(|v| v["name"] == "tmp")
+            .unwrap();
+        assert_eq!(tmp["emptyDir"]["sizeLimit"], "10Gi");
+        let mounts: Vec<&str> = c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["mountPath"].as_str().unwrap())
             .collect();
-        assert_eq!(d["spec"]["concurrencyPolicy"], "Forbid");
+        assert_eq!(mounts, ["/etc/sqlguard", SECRETS_DIR, "/tmp"]);
+        let args: Vec<&str> = c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            args[..3],
+            ["--config", "/etc/sqlguard/config.yaml", "--no-progress"]
+        );
         // The CronJob's schedule is the type's schedule in the config.
-        if let Some(i) = args.iter().position(|a| a == "--type") {
-            let t = &args[i + 1];
+        if let Some(i) = args.iter().position(|a| *a == "--type") {
+            let t = args[i + 1];
             let in_config = config
                 .lines()
                 .skip_while(|l| l.trim() != format!("{t}:"))
                 .nth(1)
                 .unwrap();
             assert!(
-                in_config.contains(d["spec"]["schedule"].as_str().unwrap()),
+                in_config.contains(cron["schedule"].as_str().unwrap()),
                 "{t}: {in_config}"
             );
         }
     }
+    assert_eq!(
+        names,
+        [
+            "sqlguard-backup-daily",
+            "sqlguard-backup-hourly",
+            "sqlguard-backup-monthly",
+            "sqlguard-backup-weekly",
+            "sqlguard-prune"
+        ]
+    );
+    // The Pushgateway is a Service's name, not an address of the pod.
+    assert!(config.contains("pushgateway: http://pushgateway.monitoring.svc.cluster.local:9091"));
+
+    // Environment only: nothing to put in the ConfigMap, said plainly.
+    let r = sqlguard(
+        &[("SQLGUARD_DB_HOST", "db"), ("SQLGUARD_STORAGE_PATH", "/b")],
+        &["schedule", "--format", "kubernetes"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("pass --config FILE"), "{}", r.stderr);
 }
 
 fn systemd_analyze(args: &[&str], dir: &Path) -> (bool, String) {
