@@ -5,7 +5,7 @@
 #   scripts/image.sh                      # release build, then the image localhost/sqlguard:<version>
 #   scripts/image.sh --binary PATH        # use this binary (the test suite passes its own)
 #   scripts/image.sh --tag NAME           # image name (default localhost/sqlguard:<version>)
-#   scripts/image.sh --dir DIR            # work directory (default target/image)
+#   scripts/image.sh --dir DIR            # work directory (default $CARGO_TARGET_DIR/image, target/image)
 #   scripts/image.sh --rebuild-base       # build the base again (new package versions)
 # Everything lives under DIR: base-bookworm.tar, the image storage (podman/buildah
 # --root DIR/storage --runroot DIR/run) and the build context. Run the image with
@@ -16,7 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-binary= tag= dir=target/image rebuild_base=
+target=${CARGO_TARGET_DIR:-target}
+binary= tag= dir=$target/image rebuild_base=
 while [ $# -gt 0 ]; do
   case "$1" in
   --binary) binary=${2:?--binary PATH}; shift 2 ;;
@@ -39,7 +40,7 @@ flock 9
 
 if [ -z "$binary" ]; then
   cargo build --release --locked -q
-  binary=target/release/sqlguard
+  binary=$target/release/sqlguard
 fi
 [ -x "$binary" ] || { echo "no executable sqlguard binary at $binary" >&2; exit 1; }
 version=$("$binary" --version | awk '{print $2}')
