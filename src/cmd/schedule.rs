@@ -251,6 +251,28 @@ fn kubernetes_manifests(args: &Args, ctx: &Context) -> Result<String, Error> {
             args.secrets_dir.display()
         ));
     }
+    // In a pod, a loopback Pushgateway is the pod itself: the metrics would go nowhere.
+    match &s.metrics {
+        Some(m) => {
+            let host = url::Url::parse(&m.pushgateway)
+                .ok()
+                .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_string()));
+            let loopback = host.as_deref().is_some_and(|h| {
+                h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+            });
+            if loopback {
+                let msg = format!(
+                    "the Pushgateway URL {} is the pod itself: name the Pushgateway's Service (http://pushgateway.monitoring.svc:9091)",
+                    crate::secret::redact_url(&m.pushgateway)
+                );
+                ctx.ui.warn(&msg);
+                notes.push(msg);
+            }
+        }
+        None => notes.push(
+            "no Pushgateway configured: the jobs push no metrics, and a failure shows only in the Jobs' status".into(),
+        ),
+    }
     let mut writable: Vec<Writable> = s
         .storages
         .iter()

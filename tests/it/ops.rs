@@ -278,6 +278,38 @@ fn kubernetes_manifests_are_generated_from_the_example_and_match_the_image() {
     // The Pushgateway is a Service's name, not an address of the pod.
     assert!(config.contains("pushgateway: http://pushgateway.monitoring.svc.cluster.local:9091"));
 
+    // A loopback Pushgateway would be the pod itself: a warning, and a note in the header.
+    let local = dir.path().join("local-push.yaml");
+    std::fs::write(
+        &local,
+        std::fs::read_to_string(&cfg).unwrap().replace(
+            "http://pushgateway.monitoring.svc.cluster.local:9091",
+            "http://127.0.0.1:9091",
+        ),
+    )
+    .unwrap();
+    let r = sqlguard(
+        &[],
+        &[
+            "--config",
+            local.to_str().unwrap(),
+            "schedule",
+            "--format",
+            "kubernetes",
+            "--secrets-dir",
+            &secrets,
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("warning") && r.stderr.contains("is the pod itself"),
+        "{}",
+        r.stderr
+    );
+    assert!(r
+        .stdout
+        .contains("# the Pushgateway URL http://127.0.0.1:9091/ is the pod itself"));
+
     // Environment only: nothing to put in the ConfigMap, said plainly.
     let r = sqlguard(
         &[("SQLGUARD_DB_HOST", "db"), ("SQLGUARD_STORAGE_PATH", "/b")],
