@@ -58,7 +58,7 @@ if [ -n "$rebuild_base" ] || [ ! -s "$base_tar" ]; then
     if [ -s "$f" ]; then sources=$f; break; fi
   done
   [ -n "$sources" ] || { echo "no Debian apt sources on this host (/etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list)" >&2; exit 1; }
-  echo "building the Debian base with mmdebstrap (about half a minute; cached in $base_tar)"
+  echo "building the Debian base with mmdebstrap (a minute or two; cached in $base_tar)"
   # Without documentation and translations, as the Containerfile installs its packages.
   excludes=()
   for p in '/usr/share/doc/*' '/usr/share/man/*' '/usr/share/info/*' '/usr/share/locale/*' '/usr/share/lintian/*'; do
