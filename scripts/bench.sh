@@ -1,31 +1,108 @@
 #!/usr/bin/env bash
-# Benchmark (not a test): sqlguard against the plain shell pipelines it replaces, in the same run,
-# on a generated database of a few hundred MB. Prints wall-time ratios and peak RSS.
-#   scripts/bench.sh [SCALE] [XZ_LEVEL]    # SCALE orders (default 2000000 ≈ 350 MB of SQL)
-# Set BENCH_SKIP_XZ=1 to skip the (slow) xz pair, BENCH_SKIP_S3=1 to skip the S3 pairs.
+# Benchmark (not a test): sqlguard side by side with the shell pipelines it replaces and with its
+# peers (Debian's mydumper/myloader and automysqlbackup), in the same run, on databases generated
+# from scripts/shop.sql. Prints wall-time ratios and peak RSS (/usr/bin/time -v) and writes
+# BENCHMARKS.md at the repository root.
+#   scripts/bench.sh [SECTION…]     # no section: all of them (always run in this order)
+#     backup   sqlguard vs `mariadb-dump | zstd -3 -T0` and `| xz -6 -T0`, ~100 MB of SQL
+#     rss      sqlguard's peak RSS for ~100 MB (zstd, xz) and ~1 GB (zstd, against the pipe) dumps
+#     many     5 databases of ~166 MiB: sqlguard `parallel: 1` and `parallel: 2`, the shell loop,
+#              mydumper -t 2, automysqlbackup; the shell loop's CPU against the core count
+#     restore  one backup of ~157 MiB of SQL: `zstd -dc | mariadb` vs `sqlguard restore`, then
+#              `myloader -t 2` vs `sqlguard restore --jobs 2`; interleaved runs, min and median
+#     s3       sqlguard to S3 (s3s-fs on loopback) against local storage, zstd and uncompressed
+#     index    backup/list/report/prune over a migrated 0.1 index of 1k, 10k and 100k records,
+#              and a real prune that removes ~99% of 100k records
+# Environment:
+#   BENCH_DIV=N          divide every database size by N (a quick trial: BENCH_DIV=100 BENCH_RUNS=2)
+#   BENCH_RUNS=N         runs per contender in `restore` (default 5)
+#   BENCH_INDEX_SIZES    index sizes (default "1000 10000 100000"; the real prune runs on the largest)
+#   BENCH_INDEX_REPS=N   runs per index operation, the median is reported (default 3)
+#   BENCH_XZ_LEVEL       level of the xz pair (default 6)
+#   BENCH_PORT, BENCH_S3_PORT   ports of the private MariaDB and S3 servers (default 3398, 3397)
+#   BENCH_KEEP_SERVER=1  leave the MariaDB server running (else stopped at the end if this run started it)
+# The generated databases stay in target/bench/mariadb and are generated once. At full size that
+# is about 13.3 million orders (2 GiB of SQL; the ~1 GB database takes longest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-scale=${1:-2000000}
-xz_level=${2:-6}
-work=$root/target/bench
+all_sections=(backup rss many restore s3 index)
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+declare -A want=()
+for a in "$@"; do
+  case "$a" in
+  -h | --help) usage; exit 0 ;;
+  backup | rss | many | restore | s3 | index) want[$a]=1 ;;
+  *) echo "unknown section '$a' (sections: ${all_sections[*]})" >&2; exit 2 ;;
+  esac
+done
+[ $# -eq 0 ] && for s in "${all_sections[@]}"; do want[$s]=1; done
+sections=()
+for s in "${all_sections[@]}"; do [ -n "${want[$s]:-}" ] && sections+=("$s"); done
+
+div=${BENCH_DIV:-1}
+runs=${BENCH_RUNS:-5}
+index_sizes=(${BENCH_INDEX_SIZES:-1000 10000 100000})
+index_reps=${BENCH_INDEX_REPS:-3}
+xz_level=${BENCH_XZ_LEVEL:-6}
 port=${BENCH_PORT:-3398}
+s3_port=${BENCH_S3_PORT:-3397}
+scaled() { local n=$(($1 / div)); [ "$n" -lt 1000 ] && n=1000; echo "$n"; }
+# Orders of scripts/shop.sql: 1,000,000 orders ≈ 157 MiB of SQL.
+o100=$(scaled 650000)      # ≈ 100 MB
+o1g=$(scaled 6400000)      # ≈ 1 GB
+omany=$(scaled 1050000)    # ≈ 166 MiB, five of them
+orestore=$(scaled 1000000) # ≈ 157 MiB
+work=$root/target/bench
+run=$work/run # this run's dumps, stores and restored data; removed at the end
+log=$work/log # /usr/bin/time output and stderr of every measured command (kept)
 mkdir -p "$work"
+rm -rf "$run" "$log"
+mkdir -p "$run" "$log"
+# sqlguard reads SQLGUARD_* variables over its config: none of the caller's may leak in.
+while read -r v; do unset "$v"; done < <(compgen -e | grep '^SQLGUARD_' || true)
+bench_start=$SECONDS
+gen_secs=0
 
 scripts/install-deps.sh --test
+need_peers=()
+if [ -n "${want[many]:-}${want[restore]:-}" ]; then
+  for p in mydumper automysqlbackup; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_peers+=("$p")
+  done
+fi
+if [ "${#need_peers[@]}" -gt 0 ]; then
+  echo "installing the peers: ${need_peers[*]}"
+  sudo=
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_peers[@]}" >/dev/null
+fi
 cargo build --release --locked -q
 bin=$root/target/release/sqlguard
 
+mariadb_started=
+if ! { [ -f "$work/mariadb/pid" ] && kill -0 "$(cat "$work/mariadb/pid")" 2>/dev/null; }; then
+  mariadb_started=1
+fi
 MARIADB_NO_LOG_BIN=1 scripts/mariadb.sh start "$work/mariadb" "$port" >/dev/null
 cli=(mariadb --defaults-file="$work/mariadb/client.cnf")
-db=bench_$scale
-if ! "${cli[@]}" -e "USE $db" 2>/dev/null; then
-  echo "generating database $db with $scale orders (once)…"
-  "${cli[@]}" -e "CREATE DATABASE $db CHARACTER SET utf8mb4"
-  { echo "SET @scale=$scale;"; cat scripts/shop.sql; } | "${cli[@]}" "$db"
-fi
+s3_started=
+cleanup() {
+  local rc=$?
+  [ -n "$s3_started" ] && scripts/s3.sh stop "$work/s3" >/dev/null 2>&1
+  "${cli[@]}" -e "DROP DATABASE IF EXISTS bench_restore" 2>/dev/null || true
+  rm -rf "$run"
+  if [ -n "$mariadb_started" ] && [ -z "${BENCH_KEEP_SERVER:-}" ]; then
+    scripts/mariadb.sh stop "$work/mariadb"
+  fi
+  [ "$rc" = 0 ] || echo "bench.sh failed (exit $rc); logs in $log" >&2
+}
+trap cleanup EXIT
+q() { "${cli[@]}" -N -B -e "$1"; }
+mariadbd_pid=$(cat "$work/mariadb/pid")
 
-# The baseline dumps with exactly the flags sqlguard uses (see `sqlguard -v backup`).
+# Every client tool here (mariadb-dump, mariadb, mydumper, myloader, automysqlbackup's mysqldump)
+# reads the password from this file, never from its command line.
 cat >"$work/client.cnf" <<CNF
 [client]
 host=127.0.0.1
@@ -35,97 +112,562 @@ user=root
 password="$(cat "$work/mariadb/root-password")"
 CNF
 chmod 600 "$work/client.cnf"
-dump=(mariadb-dump --defaults-file="$work/client.cnf" --single-transaction --skip-lock-tables --quick
-      --routines --triggers --events --hex-blob --default-character-set=utf8mb4 --no-tablespaces
-      --max-allowed-packet=1G --comments -- "$db")
 
-config() { # $1 algorithm, $2 level, $3 storage (local | s3)
-  local storage_yaml="  local: {type: local, path: $work/store}"
-  if [ "${3:-local}" = s3 ]; then
+# generated DB: scripts/shop.sql ran to its end in DB (its event exists, its helper table is gone).
+generated() {
+  [ "$(q "SELECT (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA='$1' AND EVENT_NAME='purge_audit_log')
+               - (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='$1' AND TABLE_NAME='seq')")" = 1 ]
+}
+# gen DB ORDERS: generates DB with ORDERS orders unless a complete one is there (kept between runs).
+gen() {
+  generated "$1" && return 0
+  echo "generating database $1 with $2 orders (once; kept in $work/mariadb)…"
+  local t0=$SECONDS
+  q "DROP DATABASE IF EXISTS \`$1\`; CREATE DATABASE \`$1\` CHARACTER SET utf8mb4"
+  { echo "SET @scale=$2;"; cat scripts/shop.sql; } | "${cli[@]}" "$1"
+  gen_secs=$((gen_secs + SECONDS - t0))
+  echo "  generated in $((SECONDS - t0)) s"
+}
+
+# The tiny database `db00`: the index section's backups, and the source of the dump flags below.
+if ! q "SELECT 1 FROM db00.t LIMIT 1" >/dev/null 2>&1; then
+  q "CREATE DATABASE IF NOT EXISTS db00 CHARACTER SET utf8mb4;
+     CREATE TABLE IF NOT EXISTS db00.t (id INT PRIMARY KEY, note VARCHAR(100)) ENGINE=InnoDB;
+     INSERT IGNORE INTO db00.t VALUES (1, 'tiny'), (2, 'database'), (3, 'for the index benchmark')"
+fi
+
+# sg_config FILE STORE ALGO LEVEL PARALLEL DB…: one server `bench`, type `manual`. STORE is a
+# directory (local storage) or `s3` (the bucket of the s3 section); either way it is named `local`.
+sg_config() {
+  local file=$1 store=$2 algo=$3 level=$4 parallel=$5
+  shift 5
+  local dbs storage_yaml level_yaml=", level: $level"
+  dbs=$(printf '"%s", ' "$@")
+  storage_yaml="  local: {type: local, path: $store}"
+  if [ "$store" = s3 ]; then
     storage_yaml="  local:
     type: s3
     endpoint: http://127.0.0.1:$s3_port
     bucket: $bucket
     path_style: true
-    access_key_id: $(cat "$work/s3/access-key")
-    secret_access_key: $(cat "$work/s3/secret-key")"
+    access_key_id_file: $work/s3/access-key
+    secret_access_key_file: $work/s3/secret-key"
   fi
-  local level_yaml=", level: $2"
-  [ "$1" = none ] && level_yaml=
-  cat >"$work/sqlguard.yaml" <<YAML
+  [ "$algo" = none ] && level_yaml=
+  cat >"$file" <<YAML
 servers:
   bench:
     host: 127.0.0.1
     port: $port
     user: root
     password_file: $work/mariadb/root-password
-    databases: {include: ["$db"]}
+    databases: {include: [${dbs%, }]}
+    parallel: $parallel
 storage:
 $storage_yaml
 backup_types:
   manual:
-    compression: {algorithm: $1$level_yaml, threads: 0}
+    compression: {algorithm: $algo$level_yaml, threads: 0}
     retention: {keep_last: 1}
 YAML
 }
-
-# measure NAME CMD… : runs under /usr/bin/time -v; records wall seconds and peak RSS (KiB).
-declare -A wall rss
-measure() {
-  local name=$1; shift
-  sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
-  /usr/bin/time -v -o "$work/time.$name" "$@" >/dev/null 2>"$work/err.$name" || { cat "$work/err.$name"; exit 1; }
-  wall[$name]=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,t,":"); s=0; for(i=1;i<=n;i++) s=s*60+t[i]; print s}' "$work/time.$name")
-  rss[$name]=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.$name")
-  printf '%-22s %8.2f s  peak RSS %7d KiB\n' "$name" "${wall[$name]}" "${rss[$name]}"
+sg() { "$bin" --config "$1" --no-progress "${@:2}"; }
+# newest CONFIG FIELD…: fields of the newest record of CONFIG's index, one per line.
+newest() {
+  sg "$1" list --json --limit 1 | python3 -c 'import json, sys
+r = json.load(sys.stdin)["backups"][0]
+print("\n".join(str(r[f]) for f in sys.argv[1:]))' "${@:2}"
 }
 
-raw=$("${dump[@]}" | wc -c)
-echo "database $db: $raw bytes of SQL; $(nproc) cores"
-rm -rf "$work/store"
+# The baselines dump with exactly the flags sqlguard uses: read from `sqlguard -v backup`.
+sg_config "$run/flags.yaml" "$run/flags-store" zstd 3 1 db00
+flags=$(sg "$run/flags.yaml" -v backup 2>&1 >/dev/null |
+  sed -n 's/^sqlguard: running [^ ]*dump --defaults-file=[^ ]* \(.*\) -- db00$/\1/p' | head -1)
+read -ra dump_flags <<<"$flags"
+if [ "${#dump_flags[@]}" -eq 0 ]; then
+  echo "warning: could not read sqlguard's dump flags from -v; using the ones sqlguard used when this script was written" >&2
+  dump_flags=(--single-transaction --skip-lock-tables --quick --routines --triggers --events --hex-blob
+    --default-character-set=utf8mb4 --no-tablespaces --max-allowed-packet=1G --comments)
+fi
+dump_cmd() { printf '%q ' mariadb-dump --defaults-file="$work/client.cnf" "${dump_flags[@]}" -- "$1"; }
+client_flags=(--default-character-set=utf8mb4 --max-allowed-packet=1G) # as sqlguard restore's client
 
-measure "dump|zstd-3-T0" bash -c "$(printf '%q ' "${dump[@]}") | zstd -3 -T0 -q > $work/base.zst"
-config zstd 3
-measure "sqlguard-zstd-3" "$bin" --config "$work/sqlguard.yaml" --no-progress -q backup
-ls -l "$work/base.zst" | awk '{print "baseline zstd bytes:", $5}'
-"$bin" --config "$work/sqlguard.yaml" list --json | awk -F': ' '/compressed_bytes/ {print "sqlguard zstd bytes:", $2}' | head -1
+# measure NAME CMD…: runs CMD under /usr/bin/time -v (stdout to /dev/null, page cache dropped
+# first); records wall seconds (bash's clock, ms resolution), peak RSS (KiB: the largest process
+# of CMD's tree), user+sys CPU seconds of CMD's tree, and the CPU seconds mariadbd used meanwhile.
+declare -A wall rss cpu srv
+clk=$(getconf CLK_TCK)
+srv_ticks() { awk '{print $14 + $15}' "/proc/$mariadbd_pid/stat"; }
+measure() {
+  local name=$1 f s0 t0 t1
+  shift
+  f=$log/${name//[^A-Za-z0-9._-]/_}
+  sync
+  echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+  s0=$(srv_ticks)
+  t0=$EPOCHREALTIME
+  /usr/bin/time -v -o "$f.time" "$@" >/dev/null 2>"$f.err" || {
+    echo "$name failed: $*" >&2
+    cat "$f.err" >&2
+    grep -E 'exit|signal' "$f.time" >&2 || true
+    exit 1
+  }
+  t1=$EPOCHREALTIME
+  wall[$name]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+  srv[$name]=$(awk -v a="$s0" -v b="$(srv_ticks)" -v c="$clk" 'BEGIN { printf "%.2f", (b - a) / c }')
+  rss[$name]=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$f.time")
+  cpu[$name]=$(awk -F': ' '/User time|System time/ {s += $2} END {printf "%.2f", s}' "$f.time")
+  printf '  %-34s %8.3f s  peak RSS %7.1f MiB  CPU %7.2f s  server CPU %7.2f s\n' \
+    "$name" "${wall[$name]}" "$(mib_k "${rss[$name]}")" "${cpu[$name]}" "${srv[$name]}"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+mib_k() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }        # KiB → MiB
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }      # bytes → MiB
+secs() { awk -v s="$1" 'BEGIN { printf (s < 10 ? "%.3f" : "%.1f"), s }'; }
+du_b() { du -sb "$@" | awk '{s += $1} END {print s + 0}'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+fix2() { awk -v x="$1" 'BEGIN { printf "%.2f", x }'; }
+minimum() { printf '%s\n' "$@" | sort -g | head -1; }
+maximum() { printf '%s\n' "$@" | sort -g | tail -1; }
+# warm DB…: one untimed dump of each DB, so that no contender pays for the server's first read.
+declare -A warmed
+warm() {
+  local d
+  for d in "$@"; do
+    [ -n "${warmed[$d]:-}" ] && continue
+    eval "$(dump_cmd "$d")" >/dev/null
+    warmed[$d]=1
+  done
+}
+# section NAME TITLE: starts a section's part of BENCHMARKS.md.
+md=$run/md
+mkdir -p "$md"
+section() {
+  cur=$md/$1.md
+  printf '\n## %s\n\n' "$2" >"$cur"
+  printf '\n== %s ==\n' "$2"
+}
+out() { printf '%s\n' "$@" >>"$cur"; }
 
-if [ -z "${BENCH_SKIP_S3:-}" ]; then
-  # The same backup to an S3-compatible server on loopback (s3s-fs) against local storage,
-  # once zstd-compressed and once uncompressed (many multipart parts: shows memory stays flat).
-  s3_port=${BENCH_S3_PORT:-3397}
+db_collation() { q "SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='$1'"; }
+
+backup_pair() { # TAG DB ALGO LEVEL: `mariadb-dump | ALGO` and sqlguard on DB, once each
+  local tag=$1 db=$2 algo=$3 level=$4 ext=zst comp
+  comp="zstd -$level -T0 -q"
+  [ "$algo" = xz ] && { ext=xz; comp="xz -$level -T0"; }
+  rm -rf "$run/store" "$run/base.$ext"
+  measure "$tag pipe $algo" bash -c "set -o pipefail; $(dump_cmd "$db") | $comp > $run/base.$ext"
+  size["$tag pipe $algo"]=$(du_b "$run/base.$ext")
+  sg_config "$run/sqlguard.yaml" "$run/store" "$algo" "$level" 1 "$db"
+  measure "$tag sqlguard $algo" "$bin" --config "$run/sqlguard.yaml" --no-progress -q backup
+  size["$tag sqlguard $algo"]=$(newest "$run/sqlguard.yaml" compressed_bytes)
+  raw[$tag]=$(newest "$run/sqlguard.yaml" raw_bytes)
+  rm -rf "$run/store" "$run/base.$ext"
+}
+declare -A size raw
+
+# ---------------------------------------------------------------------------------------------
+if [ -n "${want[backup]:-}" ]; then
+  section backup "Backup: sqlguard vs mariadb-dump | compressor (~100 MB of SQL)"
+  db=bench_$o100
+  gen "$db" "$o100"
+  warm "$db"
+  backup_pair 100M "$db" zstd 3
+  backup_pair 100M "$db" xz "$xz_level"
+  out "Database \`$db\` ($o100 orders): $(mib "${raw[100M]}") MiB of SQL. The pipe runs \`mariadb-dump\` with sqlguard's flags" \
+    "(\`${dump_flags[*]}\`) into a file (no fsync); sqlguard streams the same dump to local storage (temp file, fsync, rename)." "" \
+    "| run | wall s | peak RSS MiB | CPU s (user+sys) | output MiB | ratio (sqlguard / pipe, wall) |" \
+    "| --- | ---: | ---: | ---: | ---: | ---: |"
+  for a in zstd xz; do
+    label_p="\`mariadb-dump \| zstd -3 -T0 > f\`" label_s="sqlguard backup, zstd 3, threads 0"
+    [ "$a" = xz ] && label_p="\`mariadb-dump \| xz -$xz_level -T0 > f\`" label_s="sqlguard backup, xz $xz_level, threads 0"
+    for who in pipe sqlguard; do
+      n="100M $who $a"
+      l=$label_p r=
+      [ "$who" = sqlguard ] && { l=$label_s; r=$(ratio "${wall[$n]}" "${wall[100M pipe $a]}"); }
+      out "| $l | $(secs "${wall[$n]}") | $(mib_k "${rss[$n]}") | ${cpu[$n]} | $(mib "${size[$n]}") | ${r:-} |"
+    done
+  done
+fi
+
+# ---------------------------------------------------------------------------------------------
+if [ -n "${want[rss]:-}" ]; then
+  section rss "Peak RSS: ~100 MB and ~1 GB dumps"
+  db=bench_$o100
+  gen "$db" "$o100"
+  if [ -z "${wall[100M sqlguard zstd]:-}" ]; then # the backup section did not run
+    warm "$db"
+    backup_pair 100M "$db" zstd 3
+    backup_pair 100M "$db" xz "$xz_level"
+  fi
+  db1=bench_$o1g
+  gen "$db1" "$o1g"
+  warm "$db1"
+  backup_pair 1G "$db1" zstd 3
+  out "Peak RSS is the largest single process of the command's tree (GNU time's maximum resident set size):" \
+    "for sqlguard, sqlguard itself (mariadb-dump is smaller); for the pipe, the largest of mariadb-dump and the compressor." "" \
+    "| dump | SQL MiB | sqlguard peak RSS MiB | pipe peak RSS MiB | sqlguard wall s | pipe wall s | ratio (sqlguard / pipe, wall) |" \
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+  for t in "100M zstd" "100M xz" "1G zstd"; do
+    read -r tag a <<<"$t"
+    lvl=3
+    [ "$a" = xz ] && lvl=$xz_level
+    dbn=bench_$o100
+    [ "$tag" = 1G ] && dbn=$db1
+    s="$tag sqlguard $a" p="$tag pipe $a"
+    out "| \`$dbn\`, $a $lvl | $(mib "${raw[$tag]}") | $(mib_k "${rss[$s]}") | $(mib_k "${rss[$p]}") | $(secs "${wall[$s]}") | $(secs "${wall[$p]}") | $(ratio "${wall[$s]}" "${wall[$p]}") |"
+  done
+  out "" "The xz pair runs on the ~100 MB database only."
+fi
+
+# ---------------------------------------------------------------------------------------------
+if [ -n "${want[many]:-}" ]; then
+  section many "Many databases: 5 × ~166 MiB"
+  dbs=()
+  for i in 1 2 3 4 5; do
+    dbs+=("many_${omany}_$i")
+    gen "many_${omany}_$i" "$omany"
+  done
+  warm "${dbs[@]}"
+  # expect_files WHO N DIR GLOB: WHO wrote N files named GLOB under DIR (one per database).
+  expect_files() {
+    local n
+    n=$(find "$3" -name "$4" | wc -l)
+    [ "$n" = "$2" ] || { echo "$1 wrote $n files $4, not $2" >&2; exit 1; }
+  }
+  for p in 1 2; do
+    rm -rf "$run/store"
+    sg_config "$run/sqlguard.yaml" "$run/store" zstd 3 "$p" "${dbs[@]}"
+    measure "many sqlguard parallel $p" "$bin" --config "$run/sqlguard.yaml" --no-progress -q backup
+    expect_files "sqlguard parallel: $p" 5 "$run/store" '*.sql.zst'
+    size[many sqlguard parallel $p]=$(du_b "$run/store")
+    if [ "$p" = 1 ]; then
+      many_raw=$(sg "$run/sqlguard.yaml" list --json | python3 -c 'import json, sys
+print(sum(r["raw_bytes"] for r in json.load(sys.stdin)["backups"]))')
+    fi
+  done
+  rm -rf "$run/store"
+
+  mkdir -p "$run/loop"
+  loop="set -o pipefail; for db in ${dbs[*]}; do $(dump_cmd '$db') | zstd -3 -T0 -q > $run/loop/\$db.sql.zst; sync $run/loop/\$db.sql.zst; done"
+  loop=${loop//\\\$db/\$db}
+  measure "many shell loop" bash -c "$loop"
+  expect_files "shell loop" 5 "$run/loop" '*.sql.zst'
+  size[many shell loop]=$(du_b "$run/loop")
+  rm -rf "$run/loop"
+
+  regex="^($(IFS='|'; echo "${dbs[*]}"))\\."
+  mydumper_flags=(-t 2 -G -E -R -x "$regex")
+  measure "many mydumper" bash -c "mydumper --defaults-file=$work/client.cnf $(printf '%q ' "${mydumper_flags[@]}") -o $run/mydumper && sync $run/mydumper/*"
+  expect_files mydumper 5 "$run/mydumper" '*-schema-create.sql'
+  size[many mydumper]=$(du_b "$run/mydumper")
+  rm -rf "$run/mydumper"
+
+  # automysqlbackup reads /etc/default/automysqlbackup and, with no USERNAME/PASSWORD there, runs
+  # `mysqldump --defaults-file=/etc/mysql/debian.cnf`. Both paths are bound to this run's files in
+  # a private mount namespace (nothing on the system changes; no password on a command line);
+  # where that is not allowed, a copy of the script with the two paths replaced runs instead.
+  amb_dir=$run/automysqlbackup
+  cat >"$run/automysqlbackup.conf" <<CONF
+# The Debian defaults, except: these 5 databases, this directory, no monthly run (it would dump
+# them a second time on the 1st), the log on stdout rather than mailed, --single-transaction.
+DBHOST=127.0.0.1
+DBNAMES="${dbs[*]}"
+BACKUPDIR="$amb_dir"
+MAILCONTENT="stdout"
+MAXATTSIZE="4000"
+MAILADDR="root"
+MDBNAMES=""
+DBEXCLUDE=""
+CREATE_DATABASE=yes
+SEPDIR=yes
+DOWEEKLY=6
+DOMONTHLY=00
+COMP=gzip
+COMPDIRECT=no
+COMMCOMP=no
+LATEST=no
+MAX_ALLOWED_PACKET=
+SOCKET=
+ROUTINES=yes
+OPTIONS="--single-transaction"
+CONF
+  amb_sync="find $amb_dir -name '*.gz' -exec sync {} +"
+  if unshare -m --propagation private true 2>/dev/null && [ -f /etc/default/automysqlbackup ] && [ -f /etc/mysql/debian.cnf ]; then
+    amb_how="its config file /etc/default/automysqlbackup and /etc/mysql/debian.cnf bound to this run's files in a private mount namespace"
+    measure "many automysqlbackup" unshare -m --propagation private bash -c \
+      "mount --bind $run/automysqlbackup.conf /etc/default/automysqlbackup && mount --bind $work/client.cnf /etc/mysql/debian.cnf && /usr/sbin/automysqlbackup > $run/automysqlbackup.out && $amb_sync"
+  else
+    amb_how="a copy of /usr/sbin/automysqlbackup reading this run's config file and client.cnf"
+    sed -e "s#/etc/default/automysqlbackup#$run/automysqlbackup.conf#g" -e "s#/etc/mysql/debian.cnf#$work/client.cnf#g" \
+      /usr/sbin/automysqlbackup >"$run/automysqlbackup.sh"
+    measure "many automysqlbackup" bash -c "bash $run/automysqlbackup.sh > $run/automysqlbackup.out && $amb_sync"
+  fi
+  expect_files automysqlbackup 5 "$amb_dir" '*.sql.gz'
+  size[many automysqlbackup]=$(du_b "$amb_dir")
+  rm -rf "$amb_dir"
+
+  seq_w=${wall[many sqlguard parallel 1]} par_w=${wall[many sqlguard parallel 2]} loop_w=${wall[many shell loop]}
+  loop_cores=$(awk -v c="${cpu[many shell loop]}" -v w="$loop_w" 'BEGIN { printf "%.2f", c / w }')
+  loop_all=$(awk -v c="${cpu[many shell loop]}" -v s="${srv[many shell loop]}" -v w="$loop_w" 'BEGIN { printf "%.2f", (c + s) / w }')
+  headroom=$(awk -v u="$loop_all" -v n="$(nproc)" 'BEGIN { printf "%.2f", n / u }')
+  ceiling=$(awk -v x="$headroom" 'BEGIN { if (x > 2) x = 2; printf "%.2f", x }')
+  out "Databases \`${dbs[0]}\` … \`${dbs[4]}\` ($omany orders each; $(mib "$many_raw") MiB of SQL in all)." \
+    "Every contender writes to local disk and makes its files durable (sqlguard fsyncs; the others are followed by \`sync FILE…\`, inside the timing)." \
+    "CPU is user+sys of the contender's process tree; server CPU is what mariadbd used meanwhile." "" \
+    "| contender | wall s | ratio to the shell loop | peak RSS MiB | CPU s | cores used (CPU / wall) | server CPU s | output MiB |" \
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  for c in "sqlguard parallel 1|sqlguard backup, \`parallel: 1\` (zstd 3)" \
+    "sqlguard parallel 2|sqlguard backup, \`parallel: 2\` (zstd 3)" \
+    "shell loop|shell loop: \`for db: mariadb-dump … \| zstd -3 -T0 > f; sync f\`" \
+    "mydumper|\`mydumper ${mydumper_flags[*]:0:5} -x '^(…)\\.'\` (uncompressed, default chunking)" \
+    "automysqlbackup|automysqlbackup (Debian defaults: dump to a file, then gzip -6)"; do
+    n="many ${c%%|*}"
+    out "| ${c#*|} | $(secs "${wall[$n]}") | $(ratio "${wall[$n]}" "$loop_w") | $(mib_k "${rss[$n]}") | ${cpu[$n]} | $(awk -v c="${cpu[$n]}" -v w="${wall[$n]}" 'BEGIN { printf "%.2f", c / w }') | ${srv[$n]} | $(mib "${size[$n]}") |"
+  done
+  out "" "- parallel gain (sqlguard \`parallel: 1\` wall / \`parallel: 2\` wall): **$(ratio "$seq_w" "$par_w")**" \
+    "- sqlguard \`parallel: 2\` / \`mydumper -t 2\` (wall): **$(ratio "$par_w" "${wall[many mydumper]}")**; sqlguard \`parallel: 1\` / automysqlbackup (wall): **$(ratio "$seq_w" "${wall[many automysqlbackup]}")**" \
+    "- the shell loop uses $loop_cores cores of client CPU (mariadb-dump + zstd), $loop_all with the server's, out of $(nproc):" \
+    "  two dumps at once can gain at most min(2, $(nproc) / $loop_all = $headroom) = **${ceiling}×**, against the $(ratio "$seq_w" "$par_w")× measured." \
+    "- mydumper flags: \`mydumper --defaults-file=client.cnf ${mydumper_flags[*]:0:5} -x '$regex' -o DIR\` (threads 2, triggers, events, routines; no compression, no \`-r\`/\`-F\`: one file per table, 1 MB statements), password from the defaults file." \
+    "- automysqlbackup $(dpkg-query -W -f='${Version}' automysqlbackup): configured through $amb_how (5 databases, \`OPTIONS=\"--single-transaction\"\`, \`DOMONTHLY=00\`, otherwise the Debian defaults: gzip after the dump)."
+fi
+
+# ---------------------------------------------------------------------------------------------
+if [ -n "${want[restore]:-}" ]; then
+  section restore "Restore: one backup of ~157 MiB of SQL"
+  db=bench_$orestore
+  gen "$db" "$orestore"
+  rows=$(q "SELECT COUNT(*) FROM \`$db\`.order_items")
+  collation=$(db_collation "$db")
+  sg_config "$run/restore.yaml" "$run/restore-store" zstd 3 1 "$db"
+  sg "$run/restore.yaml" -q backup >/dev/null
+  mapfile -t rec < <(newest "$run/restore.yaml" id key raw_bytes compressed_bytes)
+  rid=${rec[0]} file=$run/restore-store/${rec[1]}
+  target=bench_restore
+  drop() { q "DROP DATABASE IF EXISTS $target"; }
+  check() { # NAME: the restored database holds the source's rows
+    local n
+    n=$(q "SELECT COUNT(*) FROM $target.order_items")
+    [ "$n" = "$rows" ] || { echo "$1 restored $n order_items rows, the source has $rows" >&2; exit 1; }
+  }
+  pipe_cmd="set -o pipefail; zstd -dc -q $file | mariadb --defaults-file=$work/client.cnf ${client_flags[*]} $target"
+  for i in $(seq 1 "$runs"); do
+    drop
+    q "CREATE DATABASE $target COLLATE $collation"
+    measure "restore pipe #$i" bash -c "$pipe_cmd"
+    if [ "$i" = "$runs" ]; then check "zstd -dc | mariadb"; fi
+    drop
+    measure "restore sqlguard #$i" "$bin" --config "$run/restore.yaml" --no-progress -q restore "$rid" --to-server bench --to-database "$target"
+    if [ "$i" = "$runs" ]; then check "sqlguard restore"; fi
+  done
+  drop
+  mydumper_r=(-t 2 -G -E -R -B "$db")
+  myloader_r=(-t 2 -d "$run/mydumper-restore" -B "$target")
+  mydumper --defaults-file="$work/client.cnf" "${mydumper_r[@]}" -o "$run/mydumper-restore"
+  for i in $(seq 1 "$runs"); do
+    drop
+    measure "restore myloader #$i" myloader --defaults-file="$work/client.cnf" "${myloader_r[@]}"
+    if [ "$i" = "$runs" ]; then check "myloader"; fi
+    drop
+    measure "restore sqlguard jobs 2 #$i" "$bin" --config "$run/restore.yaml" --no-progress -q restore "$rid" --to-server bench --to-database "$target" --jobs 2 --no-binlog
+    if [ "$i" = "$runs" ]; then check "sqlguard restore --jobs 2"; fi
+  done
+  drop
+  rm -rf "$run/mydumper-restore" "$run/restore-store"
+
+  out "Backup \`$rid\` of \`$db\` ($orestore orders): $(mib "${rec[2]}") MiB of SQL, $(mib "${rec[3]}") MiB zstd 3. $runs runs of each contender, interleaved" \
+    "(A, B, A, B, …); the target database is dropped before every run (and created empty for the pipe, with the source's collation \`$collation\`)." \
+    "Each last run is checked: the restored \`order_items\` has the source's $rows rows." "" \
+    "| contender | runs | min s | median s | max peak RSS MiB | median CPU s | median server CPU s |" \
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+  declare -A med
+  for c in "pipe|\`zstd -dc f \| mariadb ${client_flags[*]} db\`" \
+    "sqlguard|\`sqlguard restore ID --to-server bench --to-database db\` (1 session)" \
+    "myloader|\`myloader --defaults-file=client.cnf -t 2 -d DIR -B db\`" \
+    "sqlguard jobs 2|\`sqlguard restore ID … --jobs 2 --no-binlog\`"; do
+    k=${c%%|*} ws=() rs=() cs=() ss=()
+    for i in $(seq 1 "$runs"); do
+      n="restore $k #$i"
+      ws+=("${wall[$n]}") rs+=("${rss[$n]}") cs+=("${cpu[$n]}") ss+=("${srv[$n]}")
+    done
+    med[$k]=$(median "${ws[@]}")
+    out "| ${c#*|} | $runs | $(secs "$(minimum "${ws[@]}")") | $(secs "${med[$k]}") | $(mib_k "$(maximum "${rs[@]}")") | $(fix2 "$(median "${cs[@]}")") | $(fix2 "$(median "${ss[@]}")") |"
+  done
+  out "" "- single session, sqlguard / \`zstd -dc | mariadb\` (median wall): **$(ratio "${med[sqlguard]}" "${med[pipe]}")**" \
+    "- two sessions, sqlguard \`--jobs 2\` / \`myloader -t 2\` (median wall): **$(ratio "${med[sqlguard jobs 2]}" "${med[myloader]}")**" \
+    "- sqlguard's own gain, 1 session / \`--jobs 2\` (median wall): $(ratio "${med[sqlguard]}" "${med[sqlguard jobs 2]}")" \
+    "- myloader restores a dump of \`mydumper --defaults-file=client.cnf ${mydumper_r[*]} -o DIR\` (taken once, untimed; uncompressed, one file per table);" \
+    "  myloader's defaults otherwise: 1000 queries per transaction, binary log off for its sessions (\`--no-binlog\` does the same for sqlguard; the bench server runs without a binary log anyway)." \
+    "- mydumper and myloader read the password from \`--defaults-file\`, as every other client here."
+fi
+
+# ---------------------------------------------------------------------------------------------
+if [ -n "${want[s3]:-}" ]; then
+  section s3 "S3 vs local storage"
+  db=bench_$o100
+  gen "$db" "$o100"
+  warm "$db"
   scripts/s3.sh start "$work/s3" "$s3_port" >/dev/null
+  s3_started=1
   bucket=bench-$$
   mkdir -p "$work/s3/data/$bucket"
   for algo in zstd none; do
-    rm -rf "$work/store"
-    config "$algo" 3 local
-    measure "sqlguard-$algo-local" "$bin" --config "$work/sqlguard.yaml" --no-progress -q backup
-    config "$algo" 3 s3
-    measure "sqlguard-$algo-s3" "$bin" --config "$work/sqlguard.yaml" --no-progress -q backup
+    rm -rf "$run/store"
+    sg_config "$run/sqlguard.yaml" "$run/store" "$algo" 3 1 "$db"
+    measure "s3 $algo local" "$bin" --config "$run/sqlguard.yaml" --no-progress -q backup
+    size[s3 $algo]=$(newest "$run/sqlguard.yaml" compressed_bytes)
+    raw[s3]=$(newest "$run/sqlguard.yaml" raw_bytes)
+    sg_config "$run/sqlguard.yaml" s3 "$algo" 3 1 "$db"
+    measure "s3 $algo s3" "$bin" --config "$run/sqlguard.yaml" --no-progress -q backup
   done
-  rm -rf "$work/s3/data/$bucket" "$work/store"
+  rm -rf "$work/s3/data/$bucket" "$run/store"
   scripts/s3.sh stop "$work/s3"
+  s3_started=
+  out "sqlguard backs up \`$db\` ($(mib "${raw[s3]}") MiB of SQL) to local storage and to an S3-compatible server on loopback (s3s-fs $("$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")" --version 2>/dev/null | awk '{print $NF}'), which writes to the same disk)." "" \
+    "| compression | object MiB | local wall s | S3 wall s | ratio (S3 / local, wall) | local peak RSS MiB | S3 peak RSS MiB |" \
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+  for algo in zstd none; do
+    l="s3 $algo local" s="s3 $algo s3"
+    lab="zstd 3, threads 0"
+    [ "$algo" = none ] && lab="none (uncompressed: many multipart parts)"
+    out "| $lab | $(mib "${size[s3 $algo]}") | $(secs "${wall[$l]}") | $(secs "${wall[$s]}") | $(ratio "${wall[$s]}" "${wall[$l]}") | $(mib_k "${rss[$l]}") | $(mib_k "${rss[$s]}") |"
+  done
 fi
 
-if [ -z "${BENCH_SKIP_XZ:-}" ]; then
-  rm -rf "$work/store"
-  measure "dump|xz-$xz_level-T0" bash -c "$(printf '%q ' "${dump[@]}") | xz -$xz_level -T0 > $work/base.xz"
-  config xz "$xz_level"
-  measure "sqlguard-xz-$xz_level" "$bin" --config "$work/sqlguard.yaml" --no-progress -q backup
+# ---------------------------------------------------------------------------------------------
+if [ -n "${want[index]:-}" ]; then
+  section index "Index operations: 0.1 indexes of ${index_sizes[*]} records"
+  store=$run/index-store
+  cat >"$run/index.yaml" <<YAML
+servers:
+  bench:
+    host: 127.0.0.1
+    port: $port
+    user: root
+    password_file: $work/mariadb/root-password
+    databases: {include: ["db00"]}
+storage:
+  local: {type: local, path: $store}
+backup_types:
+  hourly:
+    compression: {algorithm: zstd, level: 3}
+    retention: {keep_within: 2d}
+  daily:
+    compression: {algorithm: zstd, level: 3}
+    retention: {keep_last: 2}
+YAML
+  ix() { "$bin" --config "$run/index.yaml" --no-progress "$@"; }
+  ops=("backup|ix -q backup --type hourly" "list50|ix list --limit 50" "listdb|ix list --db db07 --json"
+    "reportjson|ix report --json" "reporthtml|ix report --format html -o $run/report.html" "dryrun|ix prune --dry-run")
+  # measure_reps KEY CMD…: index_reps runs (each after $pre, if set); wall[KEY] the median,
+  # rss[KEY] the largest.
+  pre=
+  measure_reps() {
+    local key=$1 i ws=() rs=()
+    shift
+    for i in $(seq 1 "$index_reps"); do
+      [ -z "$pre" ] || eval "$pre"
+      measure "$key #$i" "$@"
+      ws+=("${wall[$key #$i]}") rs+=("${rss[$key #$i]}")
+    done
+    wall[$key]=$(median "${ws[@]}") rss[$key]=$(maximum "${rs[@]}")
+  }
+  pre='rm -rf "$store"'
+  measure_reps "index empty backup" "$bin" --config "$run/index.yaml" --no-progress -q backup --type hourly
+  pre=
+  for n in "${index_sizes[@]}"; do
+    rm -rf "$store"
+    python3 scripts/bench/seed-index.py "$store" bench "$n" >/dev/null
+    measure "index $n migration" "$bin" --config "$run/index.yaml" --no-progress -q backup --type hourly
+    for o in "${ops[@]}"; do
+      read -ra cmd <<<"${o#*|}"
+      measure_reps "index $n ${o%%|*}" "$bin" --config "$run/index.yaml" --no-progress "${cmd[@]:1}"
+    done
+  done
+  html_size=$(du_b "$run/report.html")
+  big=$(printf '%s\n' "${index_sizes[@]}" | sort -g | tail -1)
+  small=$(printf '%s\n' "${index_sizes[@]}" | sort -g | head -1)
+  rm -rf "$store"
+  t0=$EPOCHREALTIME
+  python3 scripts/bench/seed-index.py "$store" bench "$big" --objects >/dev/null
+  seed_s=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+  # The baseline: `rm` of exactly the files prune removed, in an identical copy of the storage.
+  cp -a "$store" "$store.rm"
+  measure "index $big objects migration" "$bin" --config "$run/index.yaml" --no-progress -q backup --type hourly
+  objects() { # the objects and manifests under storage $1, sorted
+    (cd "$1" && find bench -path bench/index -prune -o -type f \( -name '*.sql.zst' -o -name '*.manifest.json' \) -print | LC_ALL=C sort)
+  }
+  objects "$store" >"$run/files.before"
+  measure "index $big prune" "$bin" --config "$run/index.yaml" --no-progress -q prune
+  objects "$store" >"$run/files.after"
+  LC_ALL=C comm -23 "$run/files.before" "$run/files.after" >"$run/files.removed"
+  before=$(grep -c '\.sql\.zst$' "$run/files.before" || true)
+  removed=$(grep -c '\.sql\.zst$' "$run/files.removed" || true)
+  removed_files=$(wc -l <"$run/files.removed")
+  measure "index $big rm" bash -c "cd $store.rm && xargs -d '\n' rm -- < $run/files.removed"
+  records_after=$(ix list --json | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["backups"]))')
+  rm -rf "$store" "$store.rm" "$run/report.html" "$run"/files.*
+
+  head="| operation |"
+  sep="| --- |"
+  for n in "${index_sizes[@]}"; do head+=" $n: wall s | $n: peak RSS MiB |"; sep+=" ---: | ---: |"; done
+  out "A synthetic sqlguard 0.1 index (\`scripts/bench/seed-index.py STORE bench N\`: 20 databases \`db00\`…\`db19\`, hourly and daily records," \
+    "one run in 50 failed) in fresh local storage; the first sqlguard write (a tiny backup of \`db00\`, type hourly) migrates it." \
+    "Then each operation runs ${index_reps}× (median wall, largest peak RSS), output to /dev/null, page cache dropped before each run." \
+    "The growth column is the ratio of the ${big}-record wall time to the ${small}-record one (${big}/${small} = $((big / small))× the records)." "" \
+    "$head growth (wall) |" "$sep ---: |"
+  labels=("migration|migration: first tiny backup after seeding" "backup|tiny backup (\`db00\`, 3 rows)" "list50|\`list --limit 50\`"
+    "listdb|\`list --db db07 --json\`" "reportjson|\`report --json\`" "reporthtml|\`report --format html -o f\`" "dryrun|\`prune --dry-run\`")
+  for l in "${labels[@]}"; do
+    k=${l%%|*} row="| ${l#*|} |"
+    for n in "${index_sizes[@]}"; do row+=" $(secs "${wall[index $n $k]}") | $(mib_k "${rss[index $n $k]}") |"; done
+    out "$row $(ratio "${wall[index $big $k]}" "${wall[index $small $k]}") |"
+  done
+  out "" "- tiny backup against an empty storage (emptied before each of its ${index_reps} runs): $(secs "${wall[index empty backup]}") s, peak RSS $(mib_k "${rss[index empty backup]}") MiB;" \
+    "  the same backup over the ${big}-record index / over an empty storage (wall): **$(ratio "${wall[index $big backup]}" "${wall[index empty backup]}")**" \
+    "- the HTML report of the ${big}-record index: $(mib "$html_size") MiB" \
+    "- real \`prune\` of the ${big}-record index seeded with \`--objects\` (seeding: ${seed_s} s; migrated first by a tiny backup: $(secs "${wall[index $big objects migration]}") s):" \
+    "  retention hourly \`keep_within: 2d\`, daily \`keep_last: 2\`; it removed $removed of $before objects ($(awk -v a="$removed" -v b="$before" 'BEGIN { printf "%.1f", 100 * a / b }')%) and their manifests, $records_after records left," \
+    "  in **$(secs "${wall[index $big prune]}") s**, peak RSS $(mib_k "${rss[index $big prune]}") MiB;" \
+    "  \`rm\` of the same $removed_files files (\`xargs rm\` in an identical copy of the storage) took $(secs "${wall[index $big rm]}") s: prune / rm (wall) **$(ratio "${wall[index $big prune]}" "${wall[index $big rm]}")**"
 fi
 
+# ---------------------------------------------------------------------------------------------
+total=$((SECONDS - bench_start))
+hms() { printf '%dh %02dm %02ds' $(($1 / 3600)) $(($1 % 3600 / 60)) $(($1 % 60)); }
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && commit+=" (working tree modified)"
+{
+  echo "# Benchmarks"
+  echo
+  echo "Written by \`scripts/bench.sh ${sections[*]}\`: sqlguard side by side with the shell pipelines it replaces and its peers, in one run on one machine."
+  echo "It is a benchmark, not a test: read the ratios, not the absolute times."
+  if [ "$div" != 1 ]; then
+    echo
+    echo "**A trial run: every database is scaled down by BENCH_DIV=$div** (the section titles give the full sizes)."
+  fi
+  echo
+  echo "| | |"
+  echo "| --- | --- |"
+  echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
+  echo "| machine | $(nproc) cores (\`nproc\`), $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) RAM |"
+  echo "| MariaDB | server $(q 'SELECT VERSION()') (binary log $(q 'SELECT IF(@@log_bin, "on", "off")'), buffer pool $(q 'SELECT @@innodb_buffer_pool_size DIV 1048576') MiB); $(mariadb-dump --version) |"
+  echo "| peers | mydumper/myloader $(dpkg-query -W -f='${Version}' mydumper 2>/dev/null || echo -) ($(mydumper --version 2>/dev/null | awk '{sub(/,$/, "", $2); print $1, $2}')), automysqlbackup $(dpkg-query -W -f='${Version}' automysqlbackup 2>/dev/null || echo -) |"
+  echo "| compressors | $(zstd --version | sed 's/^\*\*\* //; s/, by.*//'), $(xz --version | head -1) |"
+  echo "| sqlguard | $("$bin" --version), commit $commit |"
+  echo "| sizes | BENCH_DIV=$div: ~100 MB = $o100 orders, ~1 GB = $o1g, many = 5 × $omany, restore = $orestore; restore runs: $runs; index sizes: ${index_sizes[*]} × $index_reps runs |"
+  echo
+  echo "Wall time is measured around each command; peak RSS and CPU come from \`/usr/bin/time -v\`; server CPU is mariadbd's, from /proc."
+  echo "Before every measured command the page cache is dropped; before the first command on a database, one untimed dump warms the server."
+  echo "Every database client reads the password from a defaults file; none is on a command line (only the throwaway S3 server of \`scripts/s3.sh\` gets its generated key on one)."
+  for s in "${sections[@]}"; do cat "$md/$s.md"; done
+  echo
+  echo "## Running time"
+  echo
+  echo "The whole benchmark took **$(hms "$total")** ($(hms "$gen_secs") of it generating databases, which later runs reuse)."
+} >"$root/BENCHMARKS.md"
 echo
-echo "== ratios (sqlguard / shell pipeline; <= 1.05 is the target) =="
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
-echo "zstd wall: $(ratio "${wall[sqlguard-zstd-3]}" "${wall[dump|zstd-3-T0]}")   sqlguard peak RSS: $((rss[sqlguard-zstd-3] / 1024)) MiB (target < 100)"
-if [ -z "${BENCH_SKIP_S3:-}" ]; then
-  echo "s3/local wall, zstd: $(ratio "${wall[sqlguard-zstd-s3]}" "${wall[sqlguard-zstd-local]}")   none: $(ratio "${wall[sqlguard-none-s3]}" "${wall[sqlguard-none-local]}")   peak RSS to S3, none: $((rss[sqlguard-none-s3] / 1024)) MiB"
-fi
-if [ -z "${BENCH_SKIP_XZ:-}" ]; then
-  echo "xz wall:   $(ratio "${wall[sqlguard-xz-$xz_level]}" "${wall[dump|xz-$xz_level-T0]}")   sqlguard peak RSS: $((rss[sqlguard-xz-$xz_level] / 1024)) MiB"
-fi
-
+cat "$root/BENCHMARKS.md"
 echo
-echo "== retention planning =="
-cargo bench --locked -q --bench retention 2>/dev/null | tail -1
+echo "written: $root/BENCHMARKS.md"
