@@ -660,6 +660,7 @@ pub struct Record {
     pub verification: Option<serde_json::Value>,
     #[serde(default)]
     pub database_collation: Option<String>,
+    pub source_data_bytes: Option<u64>,
 }
 
 /// SHA-256 of a file, via the system's sha256sum (independent of sqlguard's own hashing).
