@@ -84,6 +84,9 @@ struct ServerContext<'a> {
     dump_tool: ToolInfo,
     client: ToolInfo,
     info: ServerInfo,
+    /// Dumps record where their snapshot stands in the binary log (MariaDB writing one, and
+    /// the account allowed to read its position).
+    coordinates: bool,
 }
 
 /// Template of a record; each storage gets a copy with its own status.
@@ -134,6 +137,8 @@ impl Attempt<'_> {
             verification: None,
             database_collation: self.collation.clone(),
             source_data_bytes: (self.data_bytes > 0).then_some(self.data_bytes),
+            binlog: None,
+            consistent: None,
         }
     }
 }
@@ -278,6 +283,17 @@ fn prepare_server<'a>(
         dump_tool.program.display(),
         dump_tool.banner
     ));
+    let mut coordinates = false;
+    if info.flavor == mysql::Flavor::MariaDb && dump_tool.flavor == mysql::Flavor::MariaDb {
+        let binlog = mysql::binlog_status(server, &client, &defaults)?;
+        coordinates = binlog.enabled && binlog.position_readable;
+        if binlog.enabled && !binlog.position_readable {
+            ui.warn(&format!(
+                "server '{}' writes a binary log, but its user cannot read the log's position: backups record no binlog coordinates, so point-in-time recovery cannot start from them (GRANT BINLOG MONITOR ON *.* TO the account)",
+                server.name
+            ));
+        }
+    }
     let all = mysql::list_databases(server, &client, &defaults)?;
     Ok((
         ServerContext {
@@ -286,6 +302,7 @@ fn prepare_server<'a>(
             dump_tool,
             client,
             info,
+            coordinates,
         },
         all,
     ))
@@ -652,7 +669,11 @@ fn run_dump(
     let db = &attempt.database;
     let mut args = vec![ctx.defaults.arg()];
     args.extend(mysql::tls_args(ctx.dump_tool.flavor, server));
-    args.extend(mysql::dump_flags(&ctx.dump_tool, &ctx.info));
+    args.extend(mysql::dump_flags(
+        &ctx.dump_tool,
+        &ctx.info,
+        ctx.coordinates,
+    ));
     args.extend(server.dump_options.iter().cloned());
     args.push("--".to_string());
     args.push(db.clone());
@@ -806,11 +827,32 @@ fn backup_database(
         ));
     }
 
+    // A dump of MyISAM/Aria/… tables is not a consistent snapshot: say so, and record it.
+    let non_transactional: Vec<String> = streamed
+        .inventory
+        .tables
+        .iter()
+        .filter(|t| {
+            t.engine
+                .as_deref()
+                .is_some_and(|e| !crate::inventory::is_transactional(e))
+        })
+        .map(|t| format!("{} ({})", t.name, t.engine.as_deref().unwrap_or("")))
+        .collect();
+    if verdict.is_ok() && !non_transactional.is_empty() {
+        ui.warn(&format!(
+            "{}/{db}: not a consistent snapshot: {} may have changed during the dump (a non-transactional engine); recorded as consistent: false",
+            server.name,
+            non_transactional.join(", ")
+        ));
+    }
     // Lanes come back in the order the sinks went in.
     for (lane, &i) in streamed.lanes.into_iter().zip(&lane_target) {
         let target = &storages[i];
         let mut record = attempt.record(target.name(), Status::Success, None);
         record.raw_bytes = streamed.raw_bytes;
+        record.binlog = streamed.binlog.clone();
+        record.consistent = Some(non_transactional.is_empty());
         record.server_version = Some(ctx.info.version_string.clone());
         record.dump_tool = Some(ctx.dump_tool.program.display().to_string());
         record.dump_tool_version = Some(ctx.dump_tool.banner.clone());

@@ -166,8 +166,20 @@ fn check_server(server: &ServerSettings) -> Check {
                 .collect::<Vec<_>>()
                 .join("; "));
         }
+        let pitr = match mysql::binlog_status(server, &client, &defaults) {
+            Err(e) => format!("binary log settings unreadable ({e})"),
+            Ok(b) if !b.enabled => "binary log off: point-in-time recovery is off".to_string(),
+            Ok(b) if !b.position_readable => format!(
+                "binary log on ({}, row image {}), but the account cannot read its position: dumps record no coordinates (GRANT BINLOG MONITOR ON *.* TO the account)",
+                b.format, b.row_image
+            ),
+            Ok(b) => format!(
+                "binary log on ({}, row image {}, expire_logs_days {}): dumps record their coordinates",
+                b.format, b.row_image, b.expire_days
+            ),
+        };
         let mut detail = format!(
-            "{}; {} database(s) to back up",
+            "{}; {} database(s) to back up; {pitr}",
             info.version_string,
             selection.selected.len()
         );

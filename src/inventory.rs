@@ -241,9 +241,84 @@ pub struct Scanner {
     kind: Option<Kind>,
     tables: BTreeMap<String, Table>,
     inventory: Inventory,
+    /// The binary log file and position, and the GTID position, from the dump's comments.
+    coordinates: Coordinates,
+}
+
+/// The binary log coordinates a dump tool writes as comments with `--master-data=2 --gtid`.
+#[derive(Debug, Default)]
+struct Coordinates {
+    file: Option<(String, u64)>,
+    gtid: Option<String>,
+}
+
+/// The comment near the top of a dump with the file and position of its snapshot.
+const CHANGE_MASTER: &[u8] = b"\n-- CHANGE MASTER TO MASTER_LOG_FILE='";
+/// The comment near the end of a dump with the GTID position of its snapshot.
+const GTID_POS: &[u8] = b"\n-- SET GLOBAL gtid_slave_pos='";
+
+impl Coordinates {
+    /// Looks for the coordinate comments in the first bytes of a statement (its leading
+    /// comments); only at a line's start, the file position only once (the dump tool writes it
+    /// before any table), the GTID the last time (it writes it after every routine).
+    fn find(&mut self, kept: &[u8]) {
+        if self.file.is_none() {
+            if let Some(at) = memchr::memmem::find(kept, CHANGE_MASTER) {
+                let rest = &kept[at + CHANGE_MASTER.len()..];
+                let line = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
+                let line = String::from_utf8_lossy(line);
+                // binlog.000015', MASTER_LOG_POS=195368773;
+                if let Some((file, pos)) = line.split_once("', MASTER_LOG_POS=") {
+                    if let Ok(p) = pos.trim_end_matches(';').trim().parse::<u64>() {
+                        if !file.is_empty() && !file.contains(['\'', '/']) {
+                            self.file = Some((file.to_string(), p));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(at) = memchr::memmem::rfind(kept, GTID_POS) {
+            let rest = &kept[at + GTID_POS.len()..];
+            if let Some(end) = memchr::memchr(b'\'', rest) {
+                let gtid = String::from_utf8_lossy(&rest[..end]).to_string();
+                if gtid
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b == b'-' || b == b',')
+                {
+                    self.gtid = Some(gtid);
+                }
+            }
+        }
+    }
+}
+
+/// Whether `engine` keeps a `--single-transaction` dump consistent.
+pub fn is_transactional(engine: &str) -> bool {
+    [
+        "InnoDB",
+        "XtraDB",
+        "RocksDB",
+        "TokuDB",
+        "NDB",
+        "NDBCLUSTER",
+        "SEQUENCE",
+    ]
+    .iter()
+    .any(|e| e.eq_ignore_ascii_case(engine))
 }
 
 impl Scanner {
+    /// Where the dump's snapshot stands in the binary log, when its comments say (a dump made
+    /// with `--master-data=2 --gtid`).
+    pub fn binlog(&self) -> Option<crate::index::BinlogPosition> {
+        let (file, position) = self.coordinates.file.clone()?;
+        Some(crate::index::BinlogPosition {
+            file,
+            position,
+            gtid: self.coordinates.gtid.clone(),
+        })
+    }
+
     /// A scanner at the start of a dump.
     pub fn new() -> Scanner {
         Scanner {
@@ -283,11 +358,12 @@ impl Scanner {
                 kind,
                 tables,
                 inventory,
+                coordinates,
                 ..
             } = self;
             let ended = splitter
                 .feed_statement::<()>(rest, &mut |e| {
-                    on_event(e, kept, tuples, kind, tables, inventory);
+                    on_event(e, kept, tuples, kind, tables, inventory, coordinates);
                     Ok(())
                 })
                 .unwrap_or(None);
@@ -317,10 +393,11 @@ impl Scanner {
             kind,
             tables,
             inventory,
+            coordinates,
             ..
         } = &mut self;
         let _ = splitter.finish::<()>(&mut |e| {
-            on_event(e, kept, tuples, kind, tables, inventory);
+            on_event(e, kept, tuples, kind, tables, inventory, coordinates);
             Ok(())
         });
         let mut inv = std::mem::take(&mut self.inventory);
@@ -373,6 +450,7 @@ fn on_event(
     kind: &mut Option<Kind>,
     tables: &mut BTreeMap<String, Table>,
     inv: &mut Inventory,
+    coordinates: &mut Coordinates,
 ) {
     match e {
         Event::Bytes(b) => {
@@ -384,6 +462,9 @@ fn on_event(
         Event::Head(h) => *kind = Some(classify(h)),
         Event::ClientCommand(_) => {}
         Event::End => {
+            if !matches!(kind, Some(Kind::Insert { .. })) {
+                coordinates.find(kept);
+            }
             let add = |list: &mut Vec<String>, name: String| {
                 if !list.contains(&name) {
                     list.push(name);
@@ -563,6 +644,37 @@ SELECT SETVAL(`s`, 1, 0);\n\
         for size in [1, 2, 3, 7, 64, 511] {
             assert_eq!(scan(DUMP.as_bytes(), size), whole, "chunks of {size}");
         }
+    }
+
+    #[test]
+    fn binlog_coordinates_come_from_the_dump_tool_comments_only() {
+        let dump = "/*!40111 SET @OLD_SQL_NOTES=@@SQL_NOTES, SQL_NOTES=0 */;\n\
+-- CHANGE MASTER TO MASTER_USE_GTID=slave_pos;\n\n\
+-- CHANGE MASTER TO MASTER_LOG_FILE='binlog.000015', MASTER_LOG_POS=195368773;\n\n\
+DROP TABLE IF EXISTS `t`;\n\
+CREATE TABLE `t` (`a` text COMMENT '\n-- CHANGE MASTER TO MASTER_LOG_FILE=''x'', MASTER_LOG_POS=1;') ENGINE=InnoDB;\n\
+INSERT INTO `t` VALUES ('\n-- SET GLOBAL gtid_slave_pos=''9-9-9'';');\n\
+\n-- SET GLOBAL gtid_slave_pos='0-37309-43520,1-2-3';\n\
+/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;\n\
+-- Dump completed on 2026-11-29 10:51:41\n";
+        for chunk in [1, 7, 1 << 20] {
+            let mut s = Scanner::new();
+            for c in dump.as_bytes().chunks(chunk) {
+                s.feed(c);
+            }
+            let b = s.binlog().unwrap();
+            assert_eq!(
+                (b.file.as_str(), b.position, b.gtid.as_deref()),
+                ("binlog.000015", 195368773, Some("0-37309-43520,1-2-3")),
+                "chunks of {chunk}"
+            );
+        }
+        let mut s = Scanner::new();
+        s.feed(DUMP.as_bytes());
+        assert!(s.binlog().is_none(), "no comments, no coordinates");
+        assert!(
+            is_transactional("InnoDB") && !is_transactional("MyISAM") && !is_transactional("Aria")
+        );
     }
 
     #[test]

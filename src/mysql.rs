@@ -364,7 +364,7 @@ pub fn tls_args(flavor: Flavor, server: &ServerSettings) -> Vec<String> {
 
 /// The dump options sqlguard always uses, chosen by the dump tool's and the server's flavour and
 /// version (the flag matrix). The database name and the defaults file are added by the caller.
-pub fn dump_flags(tool: &ToolInfo, server: &ServerInfo) -> Vec<String> {
+pub fn dump_flags(tool: &ToolInfo, server: &ServerInfo, coordinates: bool) -> Vec<String> {
     let mut f: Vec<String> = [
         "--single-transaction",
         "--skip-lock-tables",
@@ -381,6 +381,14 @@ pub fn dump_flags(tool: &ToolInfo, server: &ServerInfo) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect();
+    if coordinates && tool.flavor == Flavor::MariaDb && server.flavor == Flavor::MariaDb {
+        // Where the snapshot stands in the binary log, as comments (`=2`): the file and position
+        // near the top, the GTID position near the end. With --single-transaction MariaDB reads
+        // them from the snapshot itself (Binlog_snapshot_file/position): no global lock, no
+        // RELOAD; the account needs BINLOG MONITOR.
+        f.push("--master-data=2".into());
+        f.push("--gtid".into());
+    }
     if tool.flavor == Flavor::MySql {
         // GTID statements would make the dump unrestorable into a server with its own GTIDs.
         if tool.version >= Version(5, 6, 9) {
@@ -500,6 +508,59 @@ pub fn server_info(
         what: "reading the server version",
         message: format!("unexpected VERSION() result {v:?}"),
     })
+}
+
+/// How a server writes its binary log, as far as point-in-time recovery cares.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BinlogStatus {
+    /// `@@log_bin`: the server writes a binary log.
+    pub enabled: bool,
+    /// `@@binlog_format` (ROW, MIXED, STATEMENT).
+    pub format: String,
+    /// `@@binlog_row_image` (FULL, MINIMAL, NOBLOB).
+    pub row_image: String,
+    /// `@@expire_logs_days` (0: never).
+    pub expire_days: String,
+    /// The account may read the binary log's position (`SHOW MASTER STATUS`: `BINLOG MONITOR`
+    /// on MariaDB), which a dump needs to record where its snapshot stands.
+    pub position_readable: bool,
+}
+
+/// Reads how the server writes its binary log, and whether the account can read its position.
+///
+/// Fails only when the server cannot be queried at all.
+pub fn binlog_status(
+    server: &ServerSettings,
+    client: &ToolInfo,
+    defaults: &DefaultsFile,
+) -> Result<BinlogStatus, MysqlError> {
+    let rows = query(
+        server,
+        client,
+        defaults,
+        "reading the binary log settings",
+        "SELECT @@log_bin, @@binlog_format, @@binlog_row_image, @@expire_logs_days",
+    )?;
+    let row = rows.into_iter().next().unwrap_or_default();
+    let field = |i: usize| row.get(i).cloned().unwrap_or_default();
+    let mut s = BinlogStatus {
+        enabled: field(0) == "1",
+        format: field(1),
+        row_image: field(2),
+        expire_days: field(3),
+        position_readable: false,
+    };
+    if s.enabled {
+        s.position_readable = query(
+            server,
+            client,
+            defaults,
+            "reading the binary log position",
+            "SHOW MASTER STATUS",
+        )
+        .is_ok_and(|rows| !rows.is_empty());
+    }
+    Ok(s)
 }
 
 /// Lists the server's databases, every schema byte-exactly, without sizes (see
@@ -850,20 +911,28 @@ mod tests {
             (
                 &mariadb_tool,
                 &mariadb_srv,
-                &[],
+                &["--master-data=2", "--gtid"],
                 &["--set-gtid-purged=OFF", "--column-statistics=0"],
             ),
             (
                 &mariadb_tool,
                 &mysql8_srv,
                 &[],
-                &["--set-gtid-purged=OFF", "--column-statistics=0"],
+                &[
+                    "--set-gtid-purged=OFF",
+                    "--column-statistics=0",
+                    "--master-data=2",
+                ],
             ),
             (
                 &mysql8_tool,
                 &mysql8_srv,
                 &["--set-gtid-purged=OFF"],
-                &["--column-statistics=0"],
+                &[
+                    "--column-statistics=0",
+                    "--master-data=2",
+                    "--source-data=2",
+                ],
             ),
             (
                 &mysql8_tool,
@@ -886,7 +955,7 @@ mod tests {
             ),
         ];
         for (t, s, must, must_not) in cases {
-            let flags = dump_flags(t, s);
+            let flags = dump_flags(t, s, true);
             for common in [
                 "--single-transaction",
                 "--routines",
@@ -909,6 +978,10 @@ mod tests {
             for m in *must_not {
                 assert!(!flags.iter().any(|f| f == m), "{t:?} {s:?}: has {m}");
             }
+            // Without a readable binary log position, no coordinates are asked for.
+            assert!(!dump_flags(t, s, false)
+                .iter()
+                .any(|f| f.starts_with("--master-data")));
         }
     }
 

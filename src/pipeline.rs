@@ -72,6 +72,8 @@ pub struct StreamOutcome {
     pub tail: Vec<u8>,
     /// What the dump holds, counted from the stream.
     pub inventory: crate::inventory::Inventory,
+    /// Where the dump's snapshot stands in the binary log, from its own comments.
+    pub binlog: Option<crate::index::BinlogPosition>,
     /// Why the stream stopped early: a read, compression or all-storages failure.
     pub error: Option<String>,
     /// The cancel flag was seen.
@@ -310,6 +312,7 @@ pub fn stream(
         compressed_bytes: f.bytes,
         sha256: hex::encode(hasher.finalize()),
         tail,
+        binlog: scanner.binlog(),
         inventory: scanner.finish(),
         error,
         cancelled,

@@ -107,6 +107,27 @@ pub struct BackupRecord {
     /// the next backup's progress estimate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_data_bytes: Option<u64>,
+    /// Where the dump's snapshot stands in the binary log; absent when the server writes none
+    /// or the account cannot read its position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog: Option<BinlogPosition>,
+    /// False when the dump holds tables of a non-transactional engine (MyISAM, Aria, …), which
+    /// may change during a `--single-transaction` dump; absent in records of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistent: Option<bool>,
+}
+
+/// Where in the server's binary log a dump's snapshot stands: transactions committed before
+/// it are in the dump, those after it are not. Point-in-time recovery replays from here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BinlogPosition {
+    /// The binary log file (`binlog.000015`).
+    pub file: String,
+    /// The byte offset in it of the first event not in the dump.
+    pub position: u64,
+    /// The GTID position (MariaDB's `gtid_binlog_pos`, one `domain-server-seq` per domain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtid: Option<String>,
 }
 
 /// The manifest stored beside each object: its record, and what the dump holds (absent in
@@ -187,6 +208,8 @@ impl BackupRecord {
             verification: None,
             database_collation: None,
             source_data_bytes: None,
+            binlog: None,
+            consistent: None,
         }
     }
 }

@@ -402,3 +402,88 @@ fn progress_estimates_are_within_a_quarter_of_the_dump() {
     let e = estimate_error(&second.stderr, &shop);
     assert!(e.abs() <= 0.25, "second dump of {shop}: {:+.0}%", e * 100.0);
 }
+
+/// Issue 14, item 1: every dump of a server writing a binary log records where its snapshot
+/// stands (file, position, GTID), read from the dump's own comments; a dump holding MyISAM
+/// tables is recorded `consistent: false`; an account that cannot read the log's position
+/// still backs up, without coordinates, and is told what to grant.
+#[test]
+fn dumps_record_their_binlog_coordinates_and_whether_they_are_consistent() {
+    let db = mariadb();
+    let name = db.create_shop("coords", 20);
+    let env = Env::new();
+    env.write_local_config("");
+    let before = db.sql(None, "SHOW MASTER STATUS");
+    let file_before = before.split_whitespace().next().unwrap().to_string();
+    env.run(&["backup", "--db", &name]).expect(0);
+    let rec = env.list(&[]).backups.remove(0);
+    let b = rec
+        .binlog
+        .clone()
+        .unwrap_or_else(|| panic!("no binlog in {rec:?}"));
+    let file = b["file"].as_str().unwrap();
+    assert!(
+        file.starts_with("binlog.") && file >= file_before.as_str(),
+        "{b}"
+    );
+    assert!(b["position"].as_u64().unwrap() > 0, "{b}");
+    let gtid = b["gtid"].as_str().unwrap();
+    assert!(gtid.split(',').all(|g| g.split('-').count() == 3), "{gtid}");
+    assert_eq!(rec.consistent, Some(true));
+    // The position is the snapshot's: a write after the dump is past it.
+    db.sql(Some(&name), "INSERT INTO customers SELECT id + 1000000, name, CONCAT('n', email), city, created_at FROM customers LIMIT 1");
+    let after = db.sql(None, "SHOW MASTER STATUS");
+    let mut it = after.split_whitespace();
+    let (f2, p2) = (
+        it.next().unwrap(),
+        it.next().unwrap().parse::<u64>().unwrap(),
+    );
+    assert!(f2 > file || p2 > b["position"].as_u64().unwrap());
+
+    // A MyISAM table: not a consistent snapshot, said and recorded.
+    db.sql(
+        Some(&name),
+        "CREATE TABLE legacy (id INT) ENGINE=MyISAM; INSERT INTO legacy VALUES (1)",
+    );
+    let r = env.run(&["backup", "--db", &name]);
+    r.expect(0);
+    assert!(
+        r.stderr.contains("not a consistent snapshot") && r.stderr.contains("legacy (MyISAM)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(env.list(&[]).backups[0].consistent, Some(false));
+
+    // An account without BINLOG MONITOR: a backup without coordinates, and a warning.
+    let tag = format!("{:06x}", fastrand::u32(..0xffffff));
+    let user = format!("nobl_{tag}");
+    db.sql(
+        None,
+        &format!(
+            "CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY 'pw{tag}';
+             GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON *.* TO '{user}'@'127.0.0.1';"
+        ),
+    );
+    std::fs::write(env.path("pw"), format!("pw{tag}\n")).unwrap();
+    let text = format!(
+        "servers:\n  main:\n    host: 127.0.0.1\n    port: {}\n    user: {user}\n    password_file: {}\nstorage:\n  local:\n    type: local\n    path: {}\n",
+        db.port,
+        env.path("pw").display(),
+        env.storage().display()
+    );
+    std::fs::write(env.config(), text).unwrap();
+    let r = env.run(&["backup", "--db", &name]);
+    r.expect(0);
+    assert!(r.stderr.contains("GRANT BINLOG MONITOR"), "{}", r.stderr);
+    let rec = env.list(&[]).backups.remove(0);
+    assert!(rec.binlog.is_none() && rec.status == "success", "{rec:?}");
+    // check says so too.
+    let c = env.run(&["check", "--storage", "local"]);
+    assert!(
+        c.stdout.contains("cannot read its position")
+            || c.stderr.contains("cannot read its position"),
+        "{}\n{}",
+        c.stdout,
+        c.stderr
+    );
+}

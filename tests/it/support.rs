@@ -661,6 +661,8 @@ pub struct Record {
     #[serde(default)]
     pub database_collation: Option<String>,
     pub source_data_bytes: Option<u64>,
+    pub binlog: Option<serde_json::Value>,
+    pub consistent: Option<bool>,
 }
 
 /// SHA-256 of a file, via the system's sha256sum (independent of sqlguard's own hashing).
