@@ -478,7 +478,37 @@ fn backup_server(
         outcome.errors.extend(mine.errors);
         outcome.interrupted |= mine.interrupted;
     }
+    // The server's accounts, last: in runs of the whole server only (not `--db X`).
+    if server.accounts && req.databases.is_empty() && !cancel.load(Ordering::Relaxed) {
+        let attempt = Attempt {
+            bar_estimate: previous.get(ACCOUNTS).map_or(0, |p| p.0),
+            ..attempt_for(ACCOUNTS)
+        };
+        if ctx.dump_tool.flavor != mysql::Flavor::MariaDb {
+            let msg = format!(
+                "server '{}': accounts: true needs MariaDB's dump tool (--system=users); {} is not one",
+                server.name,
+                ctx.dump_tool.program.display()
+            );
+            ui.error(&msg);
+            record_everywhere(&attempt, storages, Status::Failed, Some(msg), ui, outcome);
+        } else if all.iter().any(|d| d.name == ACCOUNTS) {
+            let msg = format!(
+                "server '{}': a database is named '{ACCOUNTS}', the name sqlguard gives the accounts backup; the accounts were not backed up (rename the database, or set accounts: false)",
+                server.name
+            );
+            ui.error(&msg);
+            record_everywhere(&attempt, storages, Status::Failed, Some(msg), ui, outcome);
+        } else {
+            backup_database(&ctx, &attempt, 0, storages, throttle, ui, cancel, outcome);
+        }
+    }
 }
+
+/// The name under which a server's accounts (users, roles, grants) are backed up, listed and
+/// restored. A `*` starts no name sqlguard itself discovers from a server's databases in
+/// practice; a real database so named is refused loudly rather than mixed with it.
+pub const ACCOUNTS: &str = "*accounts";
 
 /// Records the same status for `attempt` in every storage's index.
 fn record_everywhere(
@@ -669,14 +699,22 @@ fn run_dump(
     let db = &attempt.database;
     let mut args = vec![ctx.defaults.arg()];
     args.extend(mysql::tls_args(ctx.dump_tool.flavor, server));
-    args.extend(mysql::dump_flags(
-        &ctx.dump_tool,
-        &ctx.info,
-        ctx.coordinates,
-    ));
-    args.extend(server.dump_options.iter().cloned());
-    args.push("--".to_string());
-    args.push(db.clone());
+    if db == ACCOUNTS {
+        // Users, roles and grants as CREATE USER IF NOT EXISTS / GRANT statements (MariaDB's
+        // dump tool; `restore` replays them), and no database.
+        args.extend(mysql::dump_flags(&ctx.dump_tool, &ctx.info, false));
+        args.push("--system=users".into());
+        args.push("--insert-ignore".into());
+    } else {
+        args.extend(mysql::dump_flags(
+            &ctx.dump_tool,
+            &ctx.info,
+            ctx.coordinates,
+        ));
+        args.extend(server.dump_options.iter().cloned());
+        args.push("--".to_string());
+        args.push(db.clone());
+    }
     ui.debug(&format!(
         "running {} {}",
         ctx.dump_tool.program.display(),

@@ -146,6 +146,18 @@ fn check_server(server: &ServerSettings) -> Check {
                 lacking.entry(missing).or_default().push(db.name.clone());
             }
         }
+        if server.accounts
+            && !grants.global.contains("SELECT")
+            && !grants
+                .databases
+                .get("mysql")
+                .is_some_and(|d| d.contains("SELECT"))
+        {
+            lacking
+                .entry(vec!["SELECT"])
+                .or_default()
+                .push("mysql (accounts: true dumps users and grants from it)".into());
+        }
         if !lacking.is_empty() {
             let user = server.user.as_deref().unwrap_or("(the configured user)");
             return Err(lacking

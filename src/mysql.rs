@@ -1040,6 +1040,7 @@ mod tests {
             restore_user: None,
             restore_password: None,
             restore_only: false,
+            accounts: false,
         };
         let names = |sel: &Selection| {
             sel.selected

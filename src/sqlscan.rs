@@ -625,6 +625,15 @@ pub fn classify(head: &Head) -> Kind {
     let words: Vec<String> = t.iter().take(4).map(Token::upper).collect();
     let other = || Kind::Other(words.join(" "));
     match first.upper().as_str() {
+        // Account statements: refused in a database restore (as `Other`), allowed in an
+        // accounts restore.
+        "SET"
+            if t.get(1).is_some_and(|w| w.is("ROLE"))
+                || (t.get(1).is_some_and(|w| w.is("DEFAULT"))
+                    && t.get(2).is_some_and(|w| w.is("ROLE"))) =>
+        {
+            other()
+        }
         "SET" => {
             let reaches_out = t.iter().any(|w| {
                 w.is("GLOBAL")
@@ -732,7 +741,26 @@ pub struct Policy {
     pub source: String,
     /// The database being restored into.
     pub target: String,
+    /// An accounts backup (`--system=users`): only account statements pass, and no others.
+    pub accounts: bool,
 }
+
+/// The statements an accounts backup holds (by their leading words, as [`Kind::Other`] gives
+/// them): the accounts, and the role the dump tool switches to while it creates them.
+const ACCOUNT_STATEMENTS: &[&str] = &[
+    "CREATE USER",
+    "CREATE ROLE",
+    "GRANT",
+    "SET DEFAULT ROLE",
+    "ALTER USER",
+    "SET ROLE",
+    "SELECT COALESCE ( CURRENT_ROLE",
+    "DROP ROLE MARIADB_DUMP_IMPORT_ROLE",
+];
+
+/// What the dump tool writes at the end of an accounts dump to give the session back its
+/// previous role: `EXECUTE IMMEDIATE` could run anything, and the session ends anyway.
+const ACCOUNT_SKIPPED: &[&str] = &["EXECUTE IMMEDIATE"];
 
 /// A policy's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -740,12 +768,32 @@ pub enum Verdict {
     Allow,
     /// Run it with `ALTER DATABASE` aimed at the target instead (the dump named its source).
     RetargetDatabase,
+    /// Leave it out: a statement of the dump tool's own bookkeeping that must not run here.
+    Skip,
     Refuse(String),
 }
 
 impl Policy {
     /// Decides one statement.
     pub fn check(&self, kind: &Kind) -> Verdict {
+        if self.accounts {
+            return match kind {
+                Kind::Empty | Kind::Delimiter | Kind::Set | Kind::Session => Verdict::Allow,
+                Kind::Other(words)
+                    if ACCOUNT_STATEMENTS
+                        .iter()
+                        .any(|p| words == p || words.starts_with(&format!("{p} "))) =>
+                {
+                    Verdict::Allow
+                }
+                Kind::Other(words) if ACCOUNT_SKIPPED.iter().any(|p| words.starts_with(p)) => {
+                    Verdict::Skip
+                }
+                other => Verdict::Refuse(format!(
+                    "an accounts backup holds only CREATE USER, CREATE ROLE, GRANT, ALTER USER and SET DEFAULT ROLE statements, not {other:?}"
+                )),
+            };
+        }
         let qualified = |n: &Name, what: &str| match &n.database {
             Some(db) if db != &self.target => Verdict::Refuse(format!(
                 "{what} names another database (`{db}`.`{}`)",
@@ -892,6 +940,7 @@ mod tests {
         let p = Policy {
             source: "shop".into(),
             target: "shop_copy".into(),
+            accounts: false,
         };
         let verdict = |sql: &str| {
             let (_, k) = split(sql.as_bytes(), 5).into_iter().next().unwrap();

@@ -390,7 +390,8 @@ pub fn run(
             ui.error(&line);
         }
         let now = Utc::now();
-        let test = req.restore_test.then(|| RestoreTest {
+        let tested = req.restore_test && !crate::restore::is_accounts(&record);
+        let test = tested.then(|| RestoreTest {
             tested_at: now,
             ok,
             duration_seconds: drill
@@ -401,7 +402,7 @@ pub fn run(
         let verification = |previous: Option<&Verification>| Verification {
             verified_at: now,
             ok,
-            restore_tested: req.restore_test,
+            restore_tested: tested,
             error: problem.clone(),
             // A verification that does not restore keeps the copy's last restore test.
             restore_test: test
@@ -432,7 +433,7 @@ pub fn run(
             record,
             ok,
             checked,
-            restore_tested: req.restore_test,
+            restore_tested: tested,
             restored_tables: drill.as_ref().map(|d| d.tables),
             restored_rows: drill.as_ref().and_then(|d| d.rows),
             inventory_compared: drill.as_ref().is_some_and(|d| d.rows.is_some()),
@@ -513,6 +514,8 @@ fn verify_one(
     cancel: &AtomicBool,
 ) -> VerifiedOne {
     let plain = |e: String| (e, None);
+    // Accounts cannot go into a scratch database: their copy is checked, not restore-tested.
+    let restore_test = restore_test.filter(|_| !crate::restore::is_accounts(record));
     let Some(load) = restore_test else {
         return check_copy(storage, record, None, None, true, cancel)
             .map_err(|e| plain(e.to_string()))

@@ -14,8 +14,14 @@ pub struct Args {
     /// The backup id (from `sqlguard list`), or `latest`: the newest good backup (successful,
     /// and not failed at its last verification) of the database that --db (and --server,
     /// --type, --storage) name
-    #[arg(value_name = "ID", add = crate::complete::id_arg())]
-    pub id: String,
+    #[arg(value_name = "ID", add = crate::complete::id_arg(), required_unless_present = "all")]
+    pub id: Option<String>,
+    /// Restore a whole server: the newest good backup of every database that --server names
+    /// (with --type, --storage), each into the database of the same name, then the server's
+    /// accounts (when backed up, with `accounts: true`); every target is checked before
+    /// anything is written
+    #[arg(long, conflicts_with_all = ["id", "to_database"])]
+    pub all: bool,
     /// The server to restore into (a configured server name)
     #[arg(long, value_name = "NAME", add = crate::complete::server_arg())]
     pub to_server: String,
@@ -76,10 +82,152 @@ struct RestoreReport<'a> {
 
 /// Asks on the terminal whether to go ahead with `plan`; true for yes.
 fn ask(plan: &restore::RestorePlan) -> bool {
+    ask_lines(&plan.describe())
+}
+
+/// The JSON document of `restore --all`.
+#[derive(Debug, serde::Serialize)]
+struct ServerRestoreReport<'a> {
+    schema_version: u32,
+    dry_run: bool,
+    plans: &'a [restore::RestorePlan],
+    restored: &'a [restore::RestoreOutcome],
+    duration_seconds: f64,
+}
+
+/// `restore --all`: every database of one server, then its accounts. Every plan is made (and
+/// every target checked) before anything is written; one confirmation covers them all.
+fn run_all(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
+    use std::io::IsTerminal;
+    let started = std::time::Instant::now();
+    let [server] = args.filter.servers.as_slice() else {
+        return Err(Error::invalid(
+            "restore --all restores one server's backups: name it with --server",
+        ));
+    };
+    if !args.filter.databases.is_empty() {
+        return Err(Error::invalid(
+            "restore --all takes every database: drop --db",
+        ));
+    }
+    args.filter.validate(&ctx.settings)?;
+    let catalog = ctx.catalog(std::slice::from_ref(server));
+    for (_, e) in &catalog.errors {
+        ctx.ui.warn(e);
+    }
+    let mut databases: Vec<String> = catalog
+        .indexes
+        .iter()
+        .filter(|ix| {
+            args.filter
+                .storage
+                .as_ref()
+                .is_none_or(|s| s == &ix.storage)
+        })
+        .flat_map(|ix| ix.summary.databases.keys().cloned())
+        .filter(|d| d != crate::health::SERVER_WIDE)
+        .collect();
+    databases.sort();
+    databases.dedup();
+    // The accounts last: table grants need their tables.
+    let accounts = databases.iter().any(|d| d == crate::backup::ACCOUNTS);
+    databases.retain(|d| d != crate::backup::ACCOUNTS);
+    if accounts {
+        databases.push(crate::backup::ACCOUNTS.to_string());
+    }
+    let mut plans = Vec::new();
+    let mut requests = Vec::new();
+    for db in &databases {
+        let mut filter = args.filter.clone();
+        filter.databases = vec![db.clone()];
+        let req = RestoreRequest {
+            id: restore::LATEST.to_string(),
+            filter,
+            to_server: args.to_server.clone(),
+            to_database: None,
+            force: args.force,
+            load: args.load.options(),
+        };
+        match restore::plan(ctx, &req) {
+            Ok(p) => {
+                plans.push(p);
+                requests.push(req);
+            }
+            // A database with no good backup (only failures) is said, not restored.
+            Err(restore::RestoreError::NoLatest) => ctx
+                .ui
+                .warn(&format!("{server}/{db}: no good backup to restore")),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if plans.is_empty() {
+        return Err(Error::invalid(format!(
+            "server '{server}' has no good backup to restore (see `sqlguard list --server {server}`)"
+        )));
+    }
+    let lines: Vec<String> = plans.iter().flat_map(|p| p.describe()).collect();
+    if args.dry_run {
+        if ctx.json {
+            Printer::json(&ServerRestoreReport {
+                schema_version: crate::index::SCHEMA_VERSION,
+                dry_run: true,
+                plans: &plans,
+                restored: &[],
+                duration_seconds: started.elapsed().as_secs_f64(),
+            })?;
+        } else {
+            Printer::line("dry run: sqlguard restore would")?;
+            for line in &lines {
+                Printer::line(&format!("  - {line}"))?;
+            }
+            Printer::line("nothing was read or written")?;
+        }
+        return Ok(ExitCode::Success);
+    }
+    let interactive =
+        !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if interactive && !ask_lines(&lines) {
+        return Err(restore::RestoreError::Declined.into());
+    }
+    let mut restored = Vec::new();
+    for req in &requests {
+        let out = restore::restore(ctx, req, &mut |_| true)?;
+        ctx.ui.info(&format!(
+            "restored {} into {}/{} ({} of SQL)",
+            out.record.id,
+            out.server,
+            out.database,
+            human_bytes(out.loaded.raw_bytes)
+        ));
+        restored.push(out);
+    }
+    let took = started.elapsed().as_secs_f64();
+    if ctx.json {
+        Printer::json(&ServerRestoreReport {
+            schema_version: crate::index::SCHEMA_VERSION,
+            dry_run: false,
+            plans: &[],
+            restored: &restored,
+            duration_seconds: took,
+        })?;
+    }
+    let bytes: u64 = restored.iter().map(|o| o.loaded.raw_bytes).sum();
+    ctx.summarize(format!(
+        "server {server} into {}: {} backups{}, {} of SQL",
+        args.to_server,
+        restored.len(),
+        if accounts { " (accounts included)" } else { "" },
+        human_bytes(bytes)
+    ));
+    Ok(ExitCode::Success)
+}
+
+/// Asks on the terminal whether to go ahead with the steps `lines`; true for yes.
+fn ask_lines(lines: &[String]) -> bool {
     use std::io::{BufRead, Write};
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "sqlguard restore will:");
-    for line in plan.describe() {
+    for line in lines {
         let _ = writeln!(err, "  - {line}");
     }
     let _ = write!(err, "Go ahead? [y/N] ");
@@ -94,9 +242,12 @@ fn ask(plan: &restore::RestorePlan) -> bool {
 /// Runs the restore subcommand.
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     use std::io::IsTerminal;
+    if args.all {
+        return run_all(args, ctx);
+    }
     let started = std::time::Instant::now();
     let req = RestoreRequest {
-        id: args.id.clone(),
+        id: args.id.clone().unwrap_or_default(),
         filter: args.filter.clone(),
         to_server: args.to_server.clone(),
         to_database: args.to_database.clone(),

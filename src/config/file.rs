@@ -254,6 +254,8 @@ pub struct ServerFile {
     pub restore: Option<RestoreAccountFile>,
     /// A restore target only: never backed up, scheduled or counted in metrics.
     pub restore_only: Option<bool>,
+    /// Also back up the server's accounts (users, roles, grants) in every whole-server run.
+    pub accounts: Option<bool>,
 }
 
 /// The account that restores into a server.

@@ -35,6 +35,9 @@ pub struct ServerSettings {
     pub restore_password: Option<Secret>,
     /// A restore target only: never backed up, scheduled or counted in metrics.
     pub restore_only: bool,
+    /// Every run that backs up the whole server also dumps its accounts (users, roles, grants:
+    /// `mariadb-dump --system=users`) as the backup of [`crate::backup::ACCOUNTS`].
+    pub accounts: bool,
 }
 
 impl ServerSettings {
@@ -303,6 +306,7 @@ pub(super) fn resolve_servers(
             restore_user,
             restore_password,
             restore_only: sf.restore_only.unwrap_or(false),
+            accounts: sf.accounts.unwrap_or(false),
         });
     }
     warnings.extend(out.iter().filter_map(identity_warning));

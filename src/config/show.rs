@@ -103,6 +103,7 @@ struct Server<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     restore: Option<RestoreAccount<'a>>,
     restore_only: bool,
+    accounts: bool,
 }
 
 fn server(s: &ServerSettings) -> Server<'_> {
@@ -137,6 +138,7 @@ fn server(s: &ServerSettings) -> Server<'_> {
             },
         }),
         restore_only: s.restore_only,
+        accounts: s.accounts,
     }
 }
 

@@ -43,6 +43,9 @@ pub enum RestoreError {
     /// A name the configuration does not define (exit code 2).
     #[error(transparent)]
     Unknown(#[from] Unknown),
+    /// `--to-database` for an accounts backup, which goes to the server (exit code 2).
+    #[error("an accounts backup restores users, roles and grants into the server, not into a database: drop --to-database")]
+    AccountsHaveNoDatabase,
     /// The target database has tables and `--force` was not given (exit code 2).
     #[error("database '{database}' on server '{server}' already has {tables} tables: restore into another with --to-database, or pass --force")]
     TargetNotEmpty {
@@ -124,6 +127,7 @@ impl RestoreError {
             RestoreError::NoSuchBackup { .. }
                 | RestoreError::Unknown(_)
                 | RestoreError::TargetNotEmpty { .. }
+                | RestoreError::AccountsHaveNoDatabase
                 | RestoreError::Ambiguous(_)
                 | RestoreError::NoLatest
                 | RestoreError::Declined
@@ -394,6 +398,8 @@ enum Mode {
     Passing,
     /// An `ALTER DATABASE` of the dump's own database: held whole, then aimed at the target.
     Retarget,
+    /// Left out (the policy's `Skip`): its bytes go nowhere.
+    Skipping,
 }
 
 /// Bytes of a statement that may wait for its head (leading comments, mostly).
@@ -438,6 +444,7 @@ impl<W: StatementSink> Guard<W> {
         match e {
             Event::Bytes(b) => match self.mode {
                 Mode::Passing => self.inner.bytes(b)?,
+                Mode::Skipping => {}
                 Mode::Holding | Mode::Retarget => {
                     if self.pending.len() + b.len() > MAX_PENDING {
                         return Err(refused(format!(
@@ -461,6 +468,10 @@ impl<W: StatementSink> Guard<W> {
                         self.held = Some((kind, h.clone()));
                         self.mode = Mode::Retarget;
                     }
+                    Verdict::Skip => {
+                        self.pending.clear();
+                        self.mode = Mode::Skipping;
+                    }
                     Verdict::Refuse(why) => {
                         let start: String = String::from_utf8_lossy(&h.text)
                             .chars()
@@ -478,7 +489,7 @@ impl<W: StatementSink> Guard<W> {
                         self.inner.bytes(&text)?;
                     }
                 }
-                if self.mode != Mode::Holding {
+                if !matches!(self.mode, Mode::Holding | Mode::Skipping) {
                     self.inner.end()?;
                 }
                 self.pending.clear();
@@ -761,11 +772,15 @@ impl Target {
         cancel: &AtomicBool,
     ) -> Result<Loaded, String> {
         let opts = &self.opts;
+        // An accounts backup goes to the server, not into a database, in one session.
+        let accounts = is_accounts(record);
         let mut extra = vec![
             "--default-character-set=utf8mb4".to_string(),
             "--max-allowed-packet=1G".to_string(),
-            format!("--database={database}"),
         ];
+        if !accounts {
+            extra.push(format!("--database={database}"));
+        }
         match self.sandbox {
             ClientSandbox::Sandbox => extra.push("--sandbox".into()),
             ClientSandbox::NoSystemCommand => extra.push("--system-command=OFF".into()),
@@ -774,9 +789,10 @@ impl Target {
         let policy = Policy {
             source: record.database.clone(),
             target: database.to_string(),
+            accounts,
         };
         let prefix = session_settings(opts);
-        let loaded = if opts.jobs > 1 {
+        let loaded = if opts.jobs > 1 && !accounts {
             self.load_sessions(copy, record, &extra, policy, &prefix, cancel, opts.jobs)
         } else {
             self.load_one(copy, record, &extra, policy, &prefix, cancel)
@@ -1112,6 +1128,14 @@ impl RestorePlan {
                 self.storage_location
             ),
             format!("check {}", self.check),
+            if is_accounts(r) {
+                format!(
+                    "create the accounts it holds on server {} as {} (CREATE USER IF NOT EXISTS: an existing account is left as it is; then its GRANTs), through 1 session{}",
+                    self.server,
+                    self.user.as_deref().unwrap_or("the configured user"),
+                    if self.binary_log { "" } else { ", not written to the binary log" }
+                )
+            } else {
             format!(
                 "write into {}/{} as {}: {}, through {} session{}{}",
                 self.server,
@@ -1132,7 +1156,8 @@ impl RestorePlan {
                 } else {
                     ", not written to the binary log"
                 }
-            ),
+            )
+            },
         ]
     }
 }
@@ -1146,13 +1171,20 @@ pub fn plan(session: &Session, req: &RestoreRequest) -> Result<RestorePlan, Rest
     let server = settings.server(&req.to_server)?;
     let (id, records) = copies_of(session, &req.id, &req.filter)?;
     let record = select_copy(&records, &id, req.filter.storage.as_deref())?.clone();
+    if is_accounts(&record) && req.to_database.is_some() {
+        return Err(RestoreError::AccountsHaveNoDatabase);
+    }
     let database = req
         .to_database
         .clone()
         .unwrap_or_else(|| record.database.clone());
     let storage = session.storage(&record.storage)?;
     let target = Target::new(server, req.load)?;
-    let existing_tables = target.table_count(&database)?;
+    let existing_tables = if is_accounts(&record) {
+        None
+    } else {
+        target.table_count(&database)?
+    };
     if let Some(n) = existing_tables.filter(|n| *n > 0 && !req.force) {
         return Err(RestoreError::TargetNotEmpty {
             server: server.name.clone(),
@@ -1211,7 +1243,12 @@ pub fn restore(
     ));
     let copy = CheckedCopy::fetch(storage.as_ref(), &record, "restored", cancel)?;
     let target = Target::new(server, req.load)?;
-    let created = match target.table_count(&database)? {
+    let existing = if is_accounts(&record) {
+        Some(0)
+    } else {
+        target.table_count(&database)?
+    };
+    let created = match existing {
         Some(n) if n > 0 && !req.force => {
             return Err(RestoreError::TargetNotEmpty {
                 server: server.name.clone(),
@@ -1266,6 +1303,11 @@ pub fn restore(
             })
         }
     }
+}
+
+/// Whether `record` is the backup of a server's accounts (users, roles, grants).
+pub fn is_accounts(record: &BackupRecord) -> bool {
+    record.database == crate::backup::ACCOUNTS
 }
 
 /// `CREATE DATABASE` for restoring `record` into `database`: with the collation the source
@@ -1476,6 +1518,7 @@ mod tests {
         let policy = || Policy {
             source: "shop".into(),
             target: "copy".into(),
+            accounts: false,
         };
         for size in [1, 5, 1000] {
             let mut g = Guard::new(Vec::new(), policy());

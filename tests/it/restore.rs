@@ -530,3 +530,109 @@ fn a_restore_only_server_is_only_a_restore_target() {
     r.expect(0);
     assert!(!r.stdout.contains("\"dr\""), "{}", r.stdout);
 }
+
+/// Issue 13, item 13: with `accounts: true` a whole-server backup also dumps the server's users,
+/// roles and grants; `restore --all` brings back every database of the server and then its
+/// accounts, each checked against the index first.
+#[test]
+fn accounts_are_backed_up_and_restore_all_brings_back_a_server() {
+    let db = mariadb();
+    let name = db.create_shop("acct", 10);
+    let tag = format!("{:06x}", fastrand::u32(..0xffffff));
+    let user = format!("app_{tag}");
+    db.sql(
+        None,
+        &format!(
+            "CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY 'pw{tag}';
+             GRANT SELECT, INSERT ON `{name}`.* TO '{user}'@'127.0.0.1';
+             GRANT UPDATE (email) ON `{name}`.`customers` TO '{user}'@'127.0.0.1';"
+        ),
+    );
+    let grants = |db: &crate::support::MariaDb| {
+        db.sql(None, &format!("SHOW GRANTS FOR '{user}'@'127.0.0.1'"))
+    };
+    let before = grants(db);
+    let checksums = db.checksums(&name);
+    let env = Env::new();
+    env.write_config(
+        &format!("accounts: true\ndatabases: {{include: [{name}]}}"),
+        "storage:\n  local:\n    type: local\n    path: {storage}\n",
+    );
+    env.run(&["backup"]).expect(0);
+    let list = env.list(&[]);
+    let acc = list
+        .backups
+        .iter()
+        .find(|b| b.database == "*accounts")
+        .unwrap_or_else(|| panic!("no accounts backup in {list:?}"));
+    assert_eq!(acc.status, "success");
+    // A `--db` run is not a whole-server run: no accounts.
+    env.run(&["backup", "--db", &name]).expect(0);
+    assert_eq!(
+        env.list(&["--db", "*accounts"]).backups.len(),
+        1,
+        "a --db run dumped the accounts"
+    );
+    // The accounts copy verifies; it is not restore-tested (no scratch database can hold it).
+    let v = env.run(&["--json", "verify", &acc.id, "--restore-test"]);
+    v.expect(0);
+    assert!(
+        v.stdout.contains("\"restore_tested\": false"),
+        "{}",
+        v.stdout
+    );
+    // Into a database it cannot go.
+    env.run(&[
+        "restore",
+        &acc.id,
+        "--to-server",
+        "main",
+        "--to-database",
+        "x",
+    ])
+    .expect(2);
+
+    // The server is lost: the database and the account are gone.
+    db.sql(
+        None,
+        &format!("DROP DATABASE `{name}`; DROP USER '{user}'@'127.0.0.1';"),
+    );
+    let dry = env.run(&[
+        "restore",
+        "--all",
+        "--server",
+        "main",
+        "--to-server",
+        "main",
+        "--dry-run",
+    ]);
+    dry.expect(0);
+    assert!(
+        dry.stdout.contains(&name) && dry.stdout.contains("create the accounts"),
+        "{}",
+        dry.stdout
+    );
+    let r = env.run(&[
+        "restore",
+        "--all",
+        "--server",
+        "main",
+        "--to-server",
+        "main",
+        "--yes",
+    ]);
+    r.expect(0);
+    assert_eq!(db.checksums(&name), checksums);
+    assert_eq!(grants(db), before, "the account and its grants are back");
+    // Every target is checked before anything is written: a second run finds the database full.
+    env.run(&[
+        "restore",
+        "--all",
+        "--server",
+        "main",
+        "--to-server",
+        "main",
+        "--yes",
+    ])
+    .expect(2);
+}
