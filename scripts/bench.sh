@@ -182,7 +182,7 @@ print("\n".join(str(r[f]) for f in sys.argv[1:]))' "${@:2}"
 # The baselines dump with exactly the flags sqlguard uses: read from `sqlguard -v backup`.
 sg_config "$run/flags.yaml" "$run/flags-store" zstd 3 1 db00
 flags=$(sg "$run/flags.yaml" -v backup 2>&1 >/dev/null |
-  sed -n 's/^sqlguard: running [^ ]*dump --defaults-file=[^ ]* \(.*\) -- db00$/\1/p' | head -1)
+  sed -n 's/^\([0-9TZ:-]* \)\{0,1\}sqlguard: running [^ ]*dump --defaults-file=[^ ]* \(.*\) -- db00$/\2/p' | head -1)
 read -ra dump_flags <<<"$flags"
 if [ "${#dump_flags[@]}" -eq 0 ]; then
   echo "warning: could not read sqlguard's dump flags from -v; using the ones sqlguard used when this script was written" >&2
