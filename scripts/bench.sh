@@ -330,7 +330,9 @@ if [ -n "${want[rss]:-}" ]; then
     dbn=bench_$o100
     [ "$tag" = 1G ] && dbn=$db1
     s="$tag sqlguard $a" p="$tag pipe $a"
-    out "| \`$dbn\`, $a $lvl | $(mib "${raw[$tag]}") | $(mib_k "${rss[$s]}") | $(mib_k "${rss[$p]}") | $(secs "${wall[$s]}") | $(secs "${wall[$p]}") | $(ratio "${wall[$s]}" "${wall[$p]}") |"
+    r=$(ratio "${wall[$s]}" "${wall[$p]}")
+    [ -n "${failed[$p]:-}" ] && r="n/a: the pipe failed after $(secs "${wall[$p]}") s"
+    out "| \`$dbn\`, $a $lvl | $(mib "${raw[$tag]}") | $(mib_k "${rss[$s]}") | $(mib_k "${rss[$p]}") | $(secs "${wall[$s]}") | $(secs "${wall[$p]}") | $r |"
   done
   out "" "The xz pair runs on the ~100 MB database only."
 fi
