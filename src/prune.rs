@@ -222,7 +222,16 @@ fn prune_index(
             return;
         }
     };
-    let mut owned: HashSet<String> = HashSet::new();
+    // The backup objects and manifests stored, listed before any record is read (a backup
+    // that lands meanwhile is not taken for unrecorded); each record crosses its keys off.
+    let mut unowned = match stored_backups(storage, server) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            ui.error(&e.to_string());
+            out.errors.push(e.to_string());
+            None
+        }
+    };
     for db in summary.databases.keys() {
         if cancel.load(Ordering::Relaxed) {
             out.interrupted = true;
@@ -247,12 +256,14 @@ fn prune_index(
                 continue;
             }
         };
-        owned.extend(
-            records
+        if let Some(unowned) = unowned.as_mut() {
+            for k in records
                 .iter()
                 .flat_map(|r| r.key.iter().chain(r.manifest_key.iter()))
-                .cloned(),
-        );
+            {
+                unowned.remove(k.as_str());
+            }
+        }
         let total = records.len();
         let plan = retention::plan(&records, settings, now);
         drop(records);
@@ -301,7 +312,9 @@ fn prune_index(
             sink(e);
         }
     }
-    find_unrecorded(storage, server, &owned, ui, out);
+    if let Some(unowned) = unowned {
+        report_unrecorded(storage, unowned, ui, out);
+    }
 }
 
 /// Records removed per index write: at least [`BATCH`], else a tenth of the database, so that a
@@ -421,39 +434,49 @@ fn apply(
     }
 }
 
-/// Lists the backup objects and manifests under `server`'s prefix that no record of `index`
-/// owns, into `out.unrecorded`.
-fn find_unrecorded(
+/// The backup objects and manifests under `server`'s prefix, by key.
+///
+/// Fails when the storage cannot be listed.
+fn stored_backups(
     storage: &dyn Storage,
     server: &str,
-    owned: &HashSet<String>,
+) -> Result<
+    std::collections::HashMap<String, crate::storage::ObjectMeta>,
+    crate::storage::StorageError,
+> {
+    Ok(storage
+        .list(&layout::server_prefix(server))?
+        .into_iter()
+        .filter(|m| {
+            let name = m.key.rsplit('/').next().unwrap_or("");
+            (name.ends_with(layout::MANIFEST_SUFFIX) || name.contains(".sql"))
+                && !name.starts_with('.')
+        })
+        .map(|m| (m.key.clone(), m))
+        .collect())
+}
+
+/// Reports the stored backups no record owns, into `out.unrecorded`, in key order.
+fn report_unrecorded(
+    storage: &dyn Storage,
+    unowned: std::collections::HashMap<String, crate::storage::ObjectMeta>,
     ui: &Ui,
     out: &mut PruneOutcome,
 ) {
-    let listing = match storage.list(&layout::server_prefix(server)) {
-        Ok(l) => l,
-        Err(e) => {
-            ui.error(&e.to_string());
-            out.errors.push(e.to_string());
-            return;
-        }
-    };
-    for m in listing {
-        let name = m.key.rsplit('/').next().unwrap_or("");
-        let backup_like = name.ends_with(layout::MANIFEST_SUFFIX) || name.contains(".sql");
-        if backup_like && !name.starts_with('.') && !owned.contains(&m.key) {
-            ui.warn(&format!(
-                "storage '{}': {} is not in the index (a run killed before recording it?): left in place; `sqlguard index rebuild` adopts it",
-                storage.name(),
-                m.key
-            ));
-            out.unrecorded.push(Unrecorded {
-                storage: storage.name().to_string(),
-                key: m.key,
-                size: m.size,
-                modified: m.modified,
-            });
-        }
+    let mut left: Vec<crate::storage::ObjectMeta> = unowned.into_values().collect();
+    left.sort_by(|a, b| a.key.cmp(&b.key));
+    for m in left {
+        ui.warn(&format!(
+            "storage '{}': {} is not in the index (a run killed before recording it?): left in place; `sqlguard index rebuild` adopts it",
+            storage.name(),
+            m.key
+        ));
+        out.unrecorded.push(Unrecorded {
+            storage: storage.name().to_string(),
+            key: m.key,
+            size: m.size,
+            modified: m.modified,
+        });
     }
 }
 
