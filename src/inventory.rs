@@ -235,6 +235,12 @@ pub struct Scanner {
     at_start: bool,
     /// Reading an `INSERT` itself: into this table.
     insert: Option<String>,
+    found: Found,
+}
+
+/// What the scan found so far, and the statement it is in.
+#[derive(Debug, Default)]
+struct Found {
     /// The current statement's first bytes (up to [`KEEP`]).
     kept: Vec<u8>,
     tuples: Tuples,
@@ -311,11 +317,12 @@ impl Scanner {
     /// Where the dump's snapshot stands in the binary log, when its comments say (a dump made
     /// with `--master-data=2 --gtid`).
     pub fn binlog(&self) -> Option<crate::index::BinlogPosition> {
-        let (file, position) = self.coordinates.file.clone()?;
+        let c = &self.found.coordinates;
+        let (file, position) = c.file.clone()?;
         Some(crate::index::BinlogPosition {
             file,
             position,
-            gtid: self.coordinates.gtid.clone(),
+            gtid: c.gtid.clone(),
         })
     }
 
@@ -332,10 +339,11 @@ impl Scanner {
         let mut rest = chunk;
         while !rest.is_empty() {
             if let Some(table) = &self.insert {
-                match self.tuples.feed(rest) {
+                let f = &mut self.found;
+                match f.tuples.feed(rest) {
                     Some(n) => {
-                        add_rows(&mut self.tables, table, self.tuples.count);
-                        self.tuples = Tuples::default();
+                        add_rows(&mut f.tables, table, f.tuples.count);
+                        f.tuples = Tuples::default();
                         self.insert = None;
                         rest = &rest[n..];
                         continue;
@@ -351,19 +359,11 @@ impl Scanner {
                     continue;
                 }
             }
-            let Scanner {
-                splitter,
-                kept,
-                tuples,
-                kind,
-                tables,
-                inventory,
-                coordinates,
-                ..
-            } = self;
-            let ended = splitter
+            let found = &mut self.found;
+            let ended = self
+                .splitter
                 .feed_statement::<()>(rest, &mut |e| {
-                    on_event(e, kept, tuples, kind, tables, inventory, coordinates);
+                    found.on_event(e);
                     Ok(())
                 })
                 .unwrap_or(None);
@@ -382,26 +382,17 @@ impl Scanner {
 
     /// Ends the dump and returns what it holds.
     pub fn finish(mut self) -> Inventory {
+        let f = &mut self.found;
         if let Some(table) = self.insert.take() {
             // A dump cut short in an INSERT: the rows begun count.
-            add_rows(&mut self.tables, &table, self.tuples.count);
+            add_rows(&mut f.tables, &table, f.tuples.count);
         }
-        let Scanner {
-            splitter,
-            kept,
-            tuples,
-            kind,
-            tables,
-            inventory,
-            coordinates,
-            ..
-        } = &mut self;
-        let _ = splitter.finish::<()>(&mut |e| {
-            on_event(e, kept, tuples, kind, tables, inventory, coordinates);
+        let _ = self.splitter.finish::<()>(&mut |e| {
+            f.on_event(e);
             Ok(())
         });
-        let mut inv = std::mem::take(&mut self.inventory);
-        inv.tables = std::mem::take(&mut self.tables).into_values().collect();
+        let mut inv = std::mem::take(&mut f.inventory);
+        inv.tables = std::mem::take(&mut f.tables).into_values().collect();
         inv.normalize();
         inv
     }
@@ -443,78 +434,80 @@ fn add_rows(tables: &mut BTreeMap<String, Table>, table: &str, rows: u64) {
         .rows += rows;
 }
 
-fn on_event(
-    e: Event,
-    kept: &mut Vec<u8>,
-    tuples: &mut Tuples,
-    kind: &mut Option<Kind>,
-    tables: &mut BTreeMap<String, Table>,
-    inv: &mut Inventory,
-    coordinates: &mut Coordinates,
-) {
-    match e {
-        Event::Bytes(b) => {
-            if kept.len() < KEEP {
-                kept.extend_from_slice(&b[..b.len().min(KEEP - kept.len())]);
+impl Found {
+    fn on_event(&mut self, e: Event) {
+        let Found {
+            kept,
+            tuples,
+            kind,
+            tables,
+            inventory: inv,
+            coordinates,
+        } = self;
+        match e {
+            Event::Bytes(b) => {
+                if kept.len() < KEEP {
+                    kept.extend_from_slice(&b[..b.len().min(KEEP - kept.len())]);
+                }
+                tuples.feed(b);
             }
-            tuples.feed(b);
-        }
-        Event::Head(h) => *kind = Some(classify(h)),
-        Event::ClientCommand(_) => {}
-        Event::End => {
-            if !matches!(kind, Some(Kind::Insert { .. })) {
-                coordinates.find(kept);
-            }
-            let add = |list: &mut Vec<String>, name: String| {
-                if !list.contains(&name) {
-                    list.push(name);
+            Event::Head(h) => *kind = Some(classify(h)),
+            Event::ClientCommand(_) => {}
+            Event::End => {
+                if !matches!(kind, Some(Kind::Insert { .. })) {
+                    coordinates.find(kept);
                 }
-            };
-            match kind.take() {
-                Some(Kind::CreateTable { table }) => {
-                    let engine = (kept.len() < KEEP).then(|| engine_of(kept)).flatten();
-                    tables.insert(
-                        table.name.clone(),
-                        Table {
-                            name: table.name,
-                            engine,
-                            rows: 0,
-                        },
-                    );
-                }
-                // A view's placeholder table is dropped before the view is made.
-                Some(Kind::DropTable { table }) => {
-                    tables.remove(&table.name);
-                }
-                Some(Kind::Insert { table }) => add_rows(tables, &table.name, tuples.count),
-                Some(Kind::Object { verb, object, name }) => {
-                    let create = verb == "CREATE";
-                    let name = name.name;
-                    let list = match object.as_str() {
-                        "VIEW" => Some(&mut inv.views),
-                        "TRIGGER" => Some(&mut inv.triggers),
-                        "EVENT" => Some(&mut inv.events),
-                        "SEQUENCE" => Some(&mut inv.sequences),
-                        _ => None,
-                    };
-                    match (list, create) {
-                        (Some(list), true) => add(list, name),
-                        (Some(list), false) => list.retain(|n| n != &name),
-                        (None, _) if object == "PROCEDURE" || object == "FUNCTION" => {
-                            let r = Routine { name, kind: object };
-                            if create && !inv.routines.contains(&r) {
-                                inv.routines.push(r);
-                            } else if !create {
-                                inv.routines.retain(|x| x != &r);
-                            }
-                        }
-                        _ => {}
+                let add = |list: &mut Vec<String>, name: String| {
+                    if !list.contains(&name) {
+                        list.push(name);
                     }
+                };
+                match kind.take() {
+                    Some(Kind::CreateTable { table }) => {
+                        let engine = (kept.len() < KEEP).then(|| engine_of(kept)).flatten();
+                        tables.insert(
+                            table.name.clone(),
+                            Table {
+                                name: table.name,
+                                engine,
+                                rows: 0,
+                            },
+                        );
+                    }
+                    // A view's placeholder table is dropped before the view is made.
+                    Some(Kind::DropTable { table }) => {
+                        tables.remove(&table.name);
+                    }
+                    Some(Kind::Insert { table }) => add_rows(tables, &table.name, tuples.count),
+                    Some(Kind::Object { verb, object, name }) => {
+                        let create = verb == "CREATE";
+                        let name = name.name;
+                        let list = match object.as_str() {
+                            "VIEW" => Some(&mut inv.views),
+                            "TRIGGER" => Some(&mut inv.triggers),
+                            "EVENT" => Some(&mut inv.events),
+                            "SEQUENCE" => Some(&mut inv.sequences),
+                            _ => None,
+                        };
+                        match (list, create) {
+                            (Some(list), true) => add(list, name),
+                            (Some(list), false) => list.retain(|n| n != &name),
+                            (None, _) if object == "PROCEDURE" || object == "FUNCTION" => {
+                                let r = Routine { name, kind: object };
+                                if create && !inv.routines.contains(&r) {
+                                    inv.routines.push(r);
+                                } else if !create {
+                                    inv.routines.retain(|x| x != &r);
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    _ => {}
                 }
-                _ => {}
+                kept.clear();
+                *tuples = Tuples::default();
             }
-            kept.clear();
-            *tuples = Tuples::default();
         }
     }
 }
