@@ -111,30 +111,8 @@ fn run_all(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         ));
     }
     args.filter.validate(&ctx.settings)?;
-    let catalog = ctx.catalog(std::slice::from_ref(server));
-    for (_, e) in &catalog.errors {
-        ctx.ui.warn(e);
-    }
-    let mut databases: Vec<String> = catalog
-        .indexes
-        .iter()
-        .filter(|ix| {
-            args.filter
-                .storage
-                .as_ref()
-                .is_none_or(|s| s == &ix.storage)
-        })
-        .flat_map(|ix| ix.summary.databases.keys().cloned())
-        .filter(|d| d != crate::health::SERVER_WIDE)
-        .collect();
-    databases.sort();
-    databases.dedup();
-    // The accounts last: table grants need their tables.
+    let databases = restore::server_databases(ctx, server, args.filter.storage.as_deref());
     let accounts = databases.iter().any(|d| d == crate::backup::ACCOUNTS);
-    databases.retain(|d| d != crate::backup::ACCOUNTS);
-    if accounts {
-        databases.push(crate::backup::ACCOUNTS.to_string());
-    }
     let mut plans = Vec::new();
     let mut requests = Vec::new();
     for db in &databases {

@@ -1305,6 +1305,31 @@ pub fn restore(
     }
 }
 
+/// The databases `server` has backups of (on `storage` when named), sorted, with its accounts
+/// last (table grants need their tables): what `restore --all` restores, in order. Indexes
+/// that cannot be read are warned about.
+pub fn server_databases(session: &Session, server: &str, storage: Option<&str>) -> Vec<String> {
+    let catalog = session.catalog(&[server.to_string()]);
+    for (_, e) in &catalog.errors {
+        session.ui.warn(e);
+    }
+    let mut databases: Vec<String> = catalog
+        .indexes
+        .iter()
+        .filter(|ix| storage.is_none_or(|s| s == ix.storage))
+        .flat_map(|ix| ix.summary.databases.keys().cloned())
+        .filter(|d| d != crate::health::SERVER_WIDE)
+        .collect();
+    databases.sort();
+    databases.dedup();
+    let accounts = databases.iter().any(|d| d == crate::backup::ACCOUNTS);
+    databases.retain(|d| d != crate::backup::ACCOUNTS);
+    if accounts {
+        databases.push(crate::backup::ACCOUNTS.to_string());
+    }
+    databases
+}
+
 /// Whether `record` is the backup of a server's accounts (users, roles, grants).
 pub fn is_accounts(record: &BackupRecord) -> bool {
     record.database == crate::backup::ACCOUNTS
