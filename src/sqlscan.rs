@@ -5,7 +5,7 @@
 //!
 //! [`Splitter::feed`] takes chunks of any size and reports, per statement, its bytes in order
 //! ([`Event::Bytes`]), its head once known ([`Event::Head`]: the first [`HEAD_LEN`] bytes of
-//! code, comments dropped and whitespace collapsed, enough to classify it), and its end
+//! code, comments dropped and whitespace outside quotes collapsed, enough to classify it), and its end
 //! ([`Event::End`]). Memory is bounded by the head, whatever the statement's size. Outside
 //! quotes and comments a backslash is a client command (`\!` runs a shell), which a dump never
 //! holds: it is reported as [`Event::ClientCommand`].
@@ -34,7 +34,7 @@ pub enum Event<'a> {
 }
 
 /// The start of a statement's code: comments dropped, executable comments opened, whitespace
-/// collapsed to one space, quotes kept as written.
+/// outside quotes collapsed to one space, quotes kept exactly as written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Head {
     pub text: Vec<u8>,
@@ -133,6 +133,14 @@ impl Splitter {
             self.head.text.push(b);
         }
         self.last_space = space;
+    }
+
+    /// A byte inside a quote: kept exactly (a name or a string may hold any whitespace).
+    fn push_head_quoted(&mut self, b: u8) {
+        if !self.head_done {
+            self.head.text.push(b);
+            self.last_space = false;
+        }
     }
 
     fn code(&mut self, b: u8) {
@@ -294,7 +302,7 @@ impl Splitter {
                 }
             }
             State::Quote(q) => {
-                self.push_head(b);
+                self.push_head_quoted(b);
                 if b == q {
                     self.state = State::Normal;
                 } else if b == b'\\' && q != b'`' {
@@ -302,7 +310,7 @@ impl Splitter {
                 }
             }
             State::Escape(q) => {
-                self.push_head(b);
+                self.push_head_quoted(b);
                 self.state = State::Quote(q);
             }
             State::Dash => {
