@@ -139,6 +139,7 @@ impl Attempt<'_> {
             source_data_bytes: (self.data_bytes > 0).then_some(self.data_bytes),
             binlog: None,
             consistent: None,
+            segment: None,
         }
     }
 }
@@ -599,15 +600,14 @@ fn save_failure(
 /// no index owns: `prune --dry-run` reports them and `index rebuild` adopts them.
 ///
 /// Fails with the reason, after undoing.
-fn land(
-    target: &Target,
+pub(crate) fn land(
+    storage: &dyn Storage,
     writer: Box<dyn crate::storage::ObjectWriter>,
     record: &BackupRecord,
-    inventory: &crate::inventory::Inventory,
+    inventory: Option<&crate::inventory::Inventory>,
 ) -> Result<(), String> {
-    let storage = target.storage.as_ref();
     let store = IndexStore::new(storage, &record.server);
-    if let Err(e) = store.write_manifest_with(record, Some(inventory)) {
+    if let Err(e) = store.write_manifest_with(record, inventory) {
         writer.abort();
         return Err(format!("writing its manifest: {e}"));
     }
@@ -900,7 +900,12 @@ fn backup_database(
                 record.sha256 = Some(streamed.sha256.clone());
                 record.key = Some(key.clone());
                 record.manifest_key = Some(manifest_key.clone());
-                land(target, writer, &record, &streamed.inventory)
+                land(
+                    target.storage.as_ref(),
+                    writer,
+                    &record,
+                    Some(&streamed.inventory),
+                )
             }
             (Ok(writer), Err(e)) => {
                 writer.abort();

@@ -50,6 +50,16 @@ impl RecordFilter {
         Ok(())
     }
 
+    /// This filter, naming the binary log segments as a database when it asks for their type
+    /// (`--type binlog`), so that the catalog reads them.
+    pub fn with_segments(&self) -> RecordFilter {
+        let mut f = self.clone();
+        if f.backup_type.as_deref() == Some(crate::binlog::TYPE) && f.databases.is_empty() {
+            f.databases.push(crate::binlog::DATABASE.to_string());
+        }
+        f
+    }
+
     /// Whether `r` passes every filter given.
     pub fn matches(&self, r: &BackupRecord) -> bool {
         (self.servers.is_empty() || self.servers.contains(&r.server))
@@ -122,7 +132,7 @@ impl IndexView {
         self.summary
             .databases
             .iter()
-            .filter(|(db, _)| select.databases.is_empty() || select.databases.contains(db))
+            .filter(|(db, _)| asked(db, select.databases))
             .flat_map(move |(db, d)| {
                 d.partitions.iter().map(move |(p, span)| Unit {
                     index: self,
@@ -282,6 +292,9 @@ impl Catalog {
         let mut out: Merged = BTreeMap::new();
         for ix in &self.indexes {
             for (db, d) in &ix.summary.databases {
+                if db == crate::binlog::DATABASE {
+                    continue;
+                }
                 for (t, ts) in &d.types {
                     match out.entry((ix.server.clone(), db.clone(), t.clone())) {
                         std::collections::btree_map::Entry::Vacant(v) => {
@@ -328,6 +341,7 @@ impl Catalog {
     /// databases whose records span it are read; every database when that finds none (an id
     /// that is not one of ours, a record whose start disagrees with its id).
     pub fn copies_of(&self, id: &str) -> (Vec<BackupRecord>, Vec<(String, String)>) {
+        let segments = [crate::binlog::DATABASE.to_string()];
         let mut select = Select {
             around: crate::layout::id_time(id),
             ..Default::default()
@@ -335,10 +349,16 @@ impl Catalog {
         loop {
             let (rs, errors) = self.records(&select);
             let copies: Vec<BackupRecord> = rs.into_iter().filter(|r| r.id == id).collect();
-            if !copies.is_empty() || select.around.is_none() {
+            if !copies.is_empty() || !select.databases.is_empty() {
                 return (copies, errors);
             }
-            select.around = None;
+            if select.around.is_some() {
+                select.around = None;
+            } else {
+                // Not a backup: a binary log segment's id, perhaps.
+                select.around = crate::layout::id_time(id);
+                select.databases = &segments;
+            }
         }
     }
 
@@ -353,6 +373,9 @@ impl Catalog {
         let mut newest: BTreeMap<(&str, &str, &str), (usize, &BackupRecord)> = BTreeMap::new();
         for (i, ix) in self.indexes.iter().enumerate() {
             for (db, d) in &ix.summary.databases {
+                if !asked(db, &filter.databases) {
+                    continue;
+                }
                 for (t, ts) in &d.types {
                     if filter.backup_type.as_ref().is_some_and(|want| want != t) {
                         continue;
@@ -412,7 +435,7 @@ impl Catalog {
             .filter(|ix| filter.servers.is_empty() || filter.servers.contains(&ix.server))
         {
             for (db, d) in &ix.summary.databases {
-                if !filter.databases.is_empty() && !filter.databases.contains(db) {
+                if !asked(db, &filter.databases) {
                     continue;
                 }
                 for (t, ts) in &d.types {
@@ -492,6 +515,17 @@ impl Catalog {
             best.truncate(limit);
         }
         (best, errors)
+    }
+}
+
+/// Whether a command that names `databases` (none: all) asks for `db`. Binary log segments
+/// ([`crate::binlog::DATABASE`]) are not backups of a database: only a command that names them
+/// (`--db '*binlog'`, or `--type binlog` through [`RecordFilter::with_segments`]) sees them.
+fn asked(db: &str, databases: &[String]) -> bool {
+    if db == crate::binlog::DATABASE {
+        databases.iter().any(|d| d == db)
+    } else {
+        databases.is_empty() || databases.iter().any(|d| d == db)
     }
 }
 

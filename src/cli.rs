@@ -92,6 +92,8 @@ pub enum Command {
     Restore(cmd::restore::Args),
     /// Apply retention: delete what the policy no longer keeps (--dry-run shows the plan)
     Prune(cmd::prune::Args),
+    /// Archive each server's binary log since the last run (point-in-time recovery)
+    Binlog(cmd::binlog::Args),
     /// Write crontab lines or systemd timer + service units from the config's schedules
     Schedule(cmd::schedule::Args),
     /// Reach every server and storage of the config: versions, missing privileges, a probe
@@ -120,6 +122,7 @@ impl Command {
             Command::Restore(_) => "restore",
             Command::Check(_) => "check",
             Command::Prune(_) => "prune",
+            Command::Binlog(_) => "binlog",
             Command::Schedule(_) => "schedule",
             Command::Config(_) => "config",
             Command::Index(_) => "index",

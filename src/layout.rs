@@ -210,6 +210,16 @@ pub fn object_key(
     )
 }
 
+/// The key of a binary log segment (`<server>/%2Abinlog/binlog/<id>.binlog.zst`).
+pub fn segment_key(server: &str, database: &str, id: &str, algorithm: Algorithm) -> String {
+    let ext = algorithm.extension().trim_start_matches("sql");
+    format!(
+        "{}/{}/binlog/{id}.binlog{ext}",
+        encode_component(server),
+        database_component(database),
+    )
+}
+
 /// The key of the manifest that sits beside a backup object.
 pub fn manifest_key(server: &str, database: &str, backup_type: &str, id: &str) -> String {
     format!(

@@ -4,6 +4,7 @@
 //! result to an exit code. See ARCHITECTURE.md for the map of modules and the data path.
 
 pub mod backup;
+pub mod binlog;
 pub mod catalog;
 pub mod check;
 pub mod cli;

@@ -77,6 +77,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Backup(a) => cmd::backup::run(a, &ctx),
         Command::List(a) => cmd::list::run(a, &ctx),
         Command::Prune(a) => cmd::prune::run(a, &ctx),
+        Command::Binlog(a) => cmd::binlog::run(a, &ctx),
         Command::Report(a) => cmd::report::run(a, &ctx),
         Command::Verify(a) => cmd::verify::run(a, &ctx),
         Command::Fetch(a) => cmd::fetch::run(a, &ctx),

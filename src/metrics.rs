@@ -9,6 +9,7 @@
 //! | `server`, `type` | `sqlguard_backup_*` per database, from the index: a failed run leaves the last success in place |
 //! | `storage` | `sqlguard_storage_backups`, `sqlguard_storage_bytes` per server, from the index |
 //! | `command`, and `type` for backups | `sqlguard_run_*` of the last run of that command, `sqlguard_prune_*` |
+//! | `command=binlog`, `server` | `sqlguard_binlog_*` of the server's archive, from the last binlog run |
 //!
 //! The metrics are encoded with the `prometheus` crate and sent with attohttpc, the HTTP client
 //! that rust-s3 already brings (the crate's own `push` feature would add a second HTTP and TLS
@@ -351,6 +352,55 @@ fn run_group(run: &RunSummary) -> Group {
     g
 }
 
+/// The `command=binlog`, `server` group of each server a binlog run archived.
+fn binlog_groups(run: &RunSummary) -> Vec<Group> {
+    run.binlog
+        .iter()
+        .map(|f| {
+            let g = Group::new(vec![
+                ("command".into(), "binlog".into()),
+                ("server".into(), f.server.clone()),
+            ]);
+            let l = [f.server.as_str()];
+            g.gauge(
+                "sqlguard_binlog_last_status",
+                "1 when the last binlog run archived this server without an error, else 0.",
+                &["server"],
+            )
+            .with_label_values(&l)
+            .set(if f.ok { 1.0 } else { 0.0 });
+            g.gauge(
+                "sqlguard_binlog_max_delay_seconds",
+                "How far the archive may fall behind before it is late (twice the binlog schedule's longest gap plus a minute).",
+                &["server"],
+            )
+            .with_label_values(&l)
+            .set(f.max_delay_seconds);
+            if let Some(st) = &f.state {
+                if let Some(t) = st.caught_up_at {
+                    g.gauge(
+                        "sqlguard_binlog_caught_up_timestamp_seconds",
+                        "When a binlog run last reached the server's current position: every event before it is archived (an idle server is not late).",
+                        &["server"],
+                    )
+                    .with_label_values(&l)
+                    .set(ts(t));
+                }
+                if let Some(t) = st.last_event_at {
+                    g.gauge(
+                        "sqlguard_binlog_last_event_timestamp_seconds",
+                        "The newest archived binary log event's time (the server's clock).",
+                        &["server"],
+                    )
+                    .with_label_values(&l)
+                    .set(ts(t));
+                }
+            }
+            g
+        })
+        .collect()
+}
+
 /// Every group a run pushes.
 pub fn groups(
     settings: &Settings,
@@ -368,6 +418,7 @@ pub fn groups(
         now,
     ));
     out.extend(storage_groups(settings, &model));
+    out.extend(binlog_groups(run));
     out.push(run_group(run));
     out
 }

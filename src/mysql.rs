@@ -1041,6 +1041,7 @@ mod tests {
             restore_password: None,
             restore_only: false,
             accounts: false,
+            binlog: None,
         };
         let names = |sel: &Selection| {
             sel.selected

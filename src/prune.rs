@@ -232,7 +232,24 @@ fn prune_index(
             None
         }
     };
-    for db in summary.databases.keys() {
+    // Binary log segments last: which ones the point-in-time window needs depends on the
+    // dumps that stay.
+    let mut databases: Vec<&String> = summary
+        .databases
+        .keys()
+        .filter(|d| d.as_str() != crate::binlog::DATABASE)
+        .collect();
+    let segments_db = crate::binlog::DATABASE.to_string();
+    if summary.databases.contains_key(&segments_db) {
+        databases.push(&segments_db);
+    }
+    let window = settings
+        .server(server)
+        .ok()
+        .and_then(|s| s.binlog.as_ref())
+        .map(|b| b.window);
+    let mut bases: Vec<retention::Base> = Vec::new();
+    for db in databases {
         if cancel.load(Ordering::Relaxed) {
             out.interrupted = true;
             return;
@@ -265,7 +282,37 @@ fn prune_index(
             }
         }
         let total = records.len();
-        let plan = retention::plan(&records, settings, now);
+        let plan = if db == &segments_db {
+            retention::plan_segments(
+                &records,
+                &bases,
+                window,
+                crate::config::backup_types::DEFAULT_FAILED_KEEP_WITHIN,
+                now,
+            )
+        } else {
+            let plan = retention::plan(&records, settings, now);
+            bases.extend(
+                plan.items
+                    .iter()
+                    .filter(|i| {
+                        i.decision == Decision::Keep
+                            && i.record.status == crate::index::Status::Success
+                            && i.record.key.is_some()
+                    })
+                    .filter_map(|i| {
+                        let b = i.record.binlog.as_ref()?;
+                        Some(retention::Base {
+                            database: i.record.database.clone(),
+                            id: i.record.id.clone(),
+                            started_at: i.record.started_at,
+                            file: b.file.clone(),
+                            position: b.position,
+                        })
+                    }),
+            );
+            plan
+        };
         drop(records);
         let mut entries: Vec<PruneEntry> = plan
             .items
@@ -449,7 +496,9 @@ fn stored_backups(
         .into_iter()
         .filter(|m| {
             let name = m.key.rsplit('/').next().unwrap_or("");
-            (name.ends_with(layout::MANIFEST_SUFFIX) || name.contains(".sql"))
+            (name.ends_with(layout::MANIFEST_SUFFIX)
+                || name.contains(".sql")
+                || name.contains(".binlog"))
                 && !name.starts_with('.')
         })
         .map(|m| (m.key.clone(), m))

@@ -172,6 +172,83 @@ pub fn plan(entries: &[BackupRecord], policies: &dyn PolicyLookup, now: DateTime
     }
 }
 
+/// A dump that a point-in-time restore can start from: its database, start and binary log
+/// position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Base {
+    pub database: String,
+    pub id: String,
+    pub started_at: DateTime<Utc>,
+    pub file: String,
+    pub position: u64,
+}
+
+/// Decides the binary log segments of one server and storage. Pure.
+///
+/// For each database, the base is the newest kept dump started at least `window` ago (else its
+/// oldest kept dump): any point of the window rolls forward from it. A segment is kept when its
+/// file is that of the oldest base or later (the whole file: its start holds the format
+/// description a replay needs); older ones are removed. Without any base, or without a window
+/// (the server's `binlog` section is gone), every segment is kept. Failed records go after
+/// `failed_keep_within`.
+pub fn plan_segments(
+    segments: &[BackupRecord],
+    bases: &[Base],
+    window: Option<crate::duration::HumanDuration>,
+    failed_keep_within: crate::duration::HumanDuration,
+    now: DateTime<Utc>,
+) -> Plan {
+    use crate::binlog::file_order;
+    let oldest: Option<&Base> = window.and_then(|w| {
+        let edge = w.before(now);
+        let mut by_db: HashMap<&str, Vec<&Base>> = HashMap::new();
+        for b in bases {
+            by_db.entry(b.database.as_str()).or_default().push(b);
+        }
+        by_db
+            .into_values()
+            .filter_map(|mut bs| {
+                bs.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
+                bs.iter()
+                    .rev()
+                    .find(|b| b.started_at <= edge)
+                    .or(bs.first())
+                    .copied()
+            })
+            .min_by(|a, b| {
+                (file_order(&a.file), a.position).cmp(&(file_order(&b.file), b.position))
+            })
+    });
+    let items = segments
+        .iter()
+        .map(|r| {
+            let (decision, reason) = if r.status == Status::Failed {
+                let a = age(now, r.started_at);
+                if a <= failed_keep_within.as_secs() {
+                    (Decision::Keep, format!("failed run, within failed_keep_within {failed_keep_within} (age {})", compact(a)))
+                } else {
+                    (Decision::Remove, format!("failed run older than failed_keep_within {failed_keep_within} (age {})", compact(a)))
+                }
+            } else {
+                match (window, oldest, r.segment.as_ref()) {
+                    (None, _, _) => (Decision::Keep, "the server has no binlog section: segments are kept".to_string()),
+                    (Some(_), None, _) => (Decision::Keep, "no kept dump records binary log coordinates: every segment is kept".to_string()),
+                    (_, _, None) => (Decision::Keep, "not a segment: kept".to_string()),
+                    (Some(w), Some(b), Some(seg)) => {
+                        if file_order(&seg.file) >= file_order(&b.file) {
+                            (Decision::Keep, format!("needed to roll dump {} of '{}' ({}:{}) forward: the point-in-time window {w} starts from it", b.id, b.database, b.file, b.position))
+                        } else {
+                            (Decision::Remove, format!("before {}, where dump {} of '{}' (the oldest the point-in-time window {w} needs) starts", b.file, b.id, b.database))
+                        }
+                    }
+                }
+            };
+            PlanItem { record: r.clone(), decision, reason }
+        })
+        .collect();
+    Plan { items }
+}
+
 /// The decision for the `position`-th newest success (1-based) of its group, `age` seconds old.
 fn decide_success(p: &Retention, position: usize, age: u64, is_floor: bool) -> (Decision, String) {
     if p.forever {

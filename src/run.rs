@@ -57,6 +57,8 @@ pub struct Summary {
     pub failures: Vec<String>,
     /// Why the run was skipped (a `before` hook failed).
     pub skipped: Option<String>,
+    /// Binlog runs: each server's archive after the run (its metrics group is refreshed).
+    pub binlog: Vec<crate::binlog::ArchiveFacts>,
 }
 
 impl Summary {
@@ -109,6 +111,7 @@ impl Run {
             what: None,
             failures: Vec::new(),
             skipped: None,
+            binlog: Vec::new(),
         }
     }
 

@@ -37,12 +37,17 @@ struct SqlSink {
     count: u64,
     tail: Vec<u8>,
     out: Option<Box<dyn Write + Send>>,
+    /// For a binary log segment: its events, checked as they pass.
+    segment: Option<crate::binlog::events::SegmentCheck>,
 }
 
 impl Write for SqlSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if let Some(out) = &mut self.out {
             out.write_all(buf)?;
+        }
+        if let Some(s) = &mut self.segment {
+            s.write_all(buf)?;
         }
         self.count += buf.len() as u64;
         self.tail.extend_from_slice(buf);
@@ -86,6 +91,10 @@ pub fn check_copy(
             count: 0,
             tail: Vec::new(),
             out: sql,
+            segment: record
+                .segment
+                .as_ref()
+                .map(|s| crate::binlog::events::SegmentCheck::new(s.start, s.crc32)),
         };
         Some(compress::write_decoder(record.compression, sink).map_err(RestoreError::Output)?)
     } else {
@@ -159,10 +168,15 @@ pub fn check_copy(
                         sink.count, record.raw_bytes
                     ));
                 }
-                if !mysql::has_completion_trailer(&sink.tail) {
-                    checked
-                        .problems
-                        .push("the dump ends without its completion trailer".into());
+                match (&sink.segment, &record.segment) {
+                    (Some(check), Some(seg)) => checked.problems.extend(check.problems(seg)),
+                    _ => {
+                        if !mysql::has_completion_trailer(&sink.tail) {
+                            checked
+                                .problems
+                                .push("the dump ends without its completion trailer".into());
+                        }
+                    }
                 }
             }
         }
@@ -305,7 +319,11 @@ pub fn run(
             Err(candidates) => return Err(VerifyError::Ambiguous(candidates)),
         }
     }
-    let req = &VerifyRequest { ids, ..req.clone() };
+    let req = &VerifyRequest {
+        ids,
+        filter: req.filter.with_segments(),
+        ..req.clone()
+    };
     // Only what the request names is read: each id's copies, or the summaries' newest copies.
     let mut read_errors = Vec::new();
     let candidates = if req.sample.is_some() {
@@ -390,7 +408,8 @@ pub fn run(
             ui.error(&line);
         }
         let now = Utc::now();
-        let tested = req.restore_test && !crate::restore::is_accounts(&record);
+        let tested =
+            req.restore_test && !crate::restore::is_accounts(&record) && record.segment.is_none();
         let test = tested.then(|| RestoreTest {
             tested_at: now,
             ok,
@@ -515,7 +534,9 @@ fn verify_one(
 ) -> VerifiedOne {
     let plain = |e: String| (e, None);
     // Accounts cannot go into a scratch database: their copy is checked, not restore-tested.
-    let restore_test = restore_test.filter(|_| !crate::restore::is_accounts(record));
+    // Accounts and binary log segments have no database to restore into a scratch one.
+    let restore_test =
+        restore_test.filter(|_| !crate::restore::is_accounts(record) && record.segment.is_none());
     let Some(load) = restore_test else {
         return check_copy(storage, record, None, None, true, cancel)
             .map_err(|e| plain(e.to_string()))

@@ -67,14 +67,14 @@ pub struct Collected {
 pub fn collect(args: &Args, ctx: &Context) -> Result<Collected, Error> {
     let s = &ctx.settings;
     args.filter.validate(s)?;
-    let catalog = ctx.catalog(&args.filter.servers);
+    let filter = args.filter.with_segments();
+    let catalog = ctx.catalog(&filter.servers);
     let select = crate::catalog::Select {
-        databases: &args.filter.databases,
+        databases: &filter.databases,
         since: args.since,
         around: None,
     };
-    let keep =
-        |r: &BackupRecord| args.filter.matches(r) && args.status.is_none_or(|st| st == r.status);
+    let keep = |r: &BackupRecord| filter.matches(r) && args.status.is_none_or(|st| st == r.status);
     // Only the databases asked for are read; with --limit, only as many as hold the newest rows.
     let (rows, read_errors) = match args.limit {
         Some(n) => catalog.newest(n, &select, keep),

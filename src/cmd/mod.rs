@@ -3,6 +3,7 @@
 //! stdout [`Printer`].
 
 pub mod backup;
+pub mod binlog;
 pub mod check;
 pub mod config;
 pub mod fetch;

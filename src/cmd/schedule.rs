@@ -24,7 +24,8 @@ pub enum Format {
     Kubernetes,
 }
 
-/// Write scheduler entries for every scheduled backup type, and prune.
+/// Write scheduler entries for every scheduled backup type, each server's binary log archive,
+/// and prune.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Scheduler to write for
@@ -69,6 +70,8 @@ struct Job {
     description: String,
     cron: String,
     args: String,
+    /// Runs on time, not spread out (the binary log archive: its delay is the data at risk).
+    punctual: bool,
 }
 
 fn jobs(ctx: &Context) -> (Vec<Job>, Vec<String>) {
@@ -82,11 +85,23 @@ fn jobs(ctx: &Context) -> (Vec<Job>, Vec<String>) {
                 description: format!("sqlguard {} backup", t.name),
                 cron: cron.clone(),
                 args: format!("backup --type {}", t.name),
+                punctual: false,
             }),
             None => notes.push(format!(
                 "backup type '{}' has no schedule: not scheduled",
                 t.name
             )),
+        }
+    }
+    for server in s.backed_up() {
+        if let Some(b) = &server.binlog {
+            jobs.push(Job {
+                id: format!("binlog-{}", server.name),
+                description: format!("sqlguard binlog archive of {}", server.name),
+                cron: b.schedule.clone(),
+                args: format!("binlog --server {}", server.name),
+                punctual: true,
+            });
         }
     }
     if s.prune_after_backup {
@@ -98,6 +113,7 @@ fn jobs(ctx: &Context) -> (Vec<Job>, Vec<String>) {
             description: "sqlguard prune".into(),
             cron: s.prune_schedule.clone(),
             args: "prune".into(),
+            punctual: false,
         });
     }
     (jobs, notes)
@@ -214,7 +230,10 @@ fn systemd_units(
             cron = j.cron,
             desc = j.description,
         );
-        if let Some(d) = args.randomized_delay {
+        if j.punctual {
+            // Every minute means every minute: no spreading, and no minute of timer slack.
+            timer.push_str("AccuracySec=1s\n");
+        } else if let Some(d) = args.randomized_delay {
             let _ = writeln!(timer, "RandomizedDelaySec={}", d.as_secs());
         }
         let _ = write!(

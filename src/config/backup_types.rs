@@ -83,7 +83,7 @@ fn resolve_retention(
     })
 }
 
-fn resolve_compression(
+pub(super) fn resolve_compression(
     ctx: &Ctx,
     key: &str,
     c: Option<&file::CompressionFile>,

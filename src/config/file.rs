@@ -118,15 +118,17 @@ pub struct HooksFile {
     pub backup: Option<HookSetFile>,
     pub prune: Option<HookSetFile>,
     pub verify: Option<HookSetFile>,
+    pub binlog: Option<HookSetFile>,
 }
 
 impl HooksFile {
     /// Each command's set, in [`super::hooks::COMMANDS`] order.
-    pub fn by_command(&self) -> [(&'static str, Option<&HookSetFile>); 3] {
+    pub fn by_command(&self) -> [(&'static str, Option<&HookSetFile>); 4] {
         [
             ("backup", self.backup.as_ref()),
             ("prune", self.prune.as_ref()),
             ("verify", self.verify.as_ref()),
+            ("binlog", self.binlog.as_ref()),
         ]
     }
 }
@@ -155,15 +157,18 @@ pub struct NotifyFile {
     pub prune: Vec<NotifierFile>,
     #[serde(default)]
     pub verify: Vec<NotifierFile>,
+    #[serde(default)]
+    pub binlog: Vec<NotifierFile>,
 }
 
 impl NotifyFile {
     /// Each command's list, in [`super::hooks::COMMANDS`] order.
-    pub fn by_command(&self) -> [(&'static str, &[NotifierFile]); 3] {
+    pub fn by_command(&self) -> [(&'static str, &[NotifierFile]); 4] {
         [
             ("backup", &self.backup),
             ("prune", &self.prune),
             ("verify", &self.verify),
+            ("binlog", &self.binlog),
         ]
     }
 }
@@ -256,6 +261,21 @@ pub struct ServerFile {
     pub restore_only: Option<bool>,
     /// Also back up the server's accounts (users, roles, grants) in every whole-server run.
     pub accounts: Option<bool>,
+    /// Archive the server's binary log (`sqlguard binlog`) for point-in-time recovery.
+    pub binlog: Option<BinlogFile>,
+}
+
+/// The binary log archive of a server.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BinlogFile {
+    /// Storage names; absent means every storage.
+    pub storages: Option<Vec<String>>,
+    pub compression: Option<CompressionFile>,
+    /// Cron expression of the `sqlguard binlog` timer (default every minute).
+    pub schedule: Option<String>,
+    /// How far back a restore to any point in time must stay possible (default 7d).
+    pub window: Option<crate::duration::HumanDuration>,
 }
 
 /// The account that restores into a server.

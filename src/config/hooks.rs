@@ -14,7 +14,7 @@ use super::ConfigError;
 use crate::duration::HumanDuration;
 
 /// The commands whose runs take hooks and notifications, in documentation order.
-pub const COMMANDS: &[&str] = &["backup", "prune", "verify"];
+pub const COMMANDS: &[&str] = &["backup", "prune", "verify", "binlog"];
 
 /// How long a hook may run when its set names no `timeout`.
 pub const DEFAULT_HOOK_TIMEOUT: HumanDuration = HumanDuration(300);

@@ -38,7 +38,27 @@ pub struct ServerSettings {
     /// Every run that backs up the whole server also dumps its accounts (users, roles, grants:
     /// `mariadb-dump --system=users`) as the backup of [`crate::backup::ACCOUNTS`].
     pub accounts: bool,
+    /// The binary log archive (`servers.X.binlog`), when enabled.
+    pub binlog: Option<BinlogSettings>,
 }
+
+/// A server's binary log archive, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct BinlogSettings {
+    pub storages: Vec<String>,
+    pub compression: crate::compress::Compression,
+    /// The `sqlguard binlog` timer's cron expression.
+    pub schedule: String,
+    /// Point-in-time recovery must reach this far back: prune keeps every segment needed to
+    /// roll forward from the newest dump at least this old.
+    pub window: crate::duration::HumanDuration,
+}
+
+/// The default schedule of the binlog archiver: every minute.
+pub const DEFAULT_BINLOG_SCHEDULE: &str = "* * * * *";
+/// The default point-in-time window.
+pub const DEFAULT_BINLOG_WINDOW: crate::duration::HumanDuration =
+    crate::duration::HumanDuration(7 * 86_400);
 
 impl ServerSettings {
     /// These settings with the restore account in place of the backup account (when the
@@ -93,12 +113,63 @@ fn identity_warning(server: &ServerSettings) -> Option<String> {
     ))
 }
 
+/// Resolves a server's `binlog` section.
+fn resolve_binlog(
+    ctx: &Ctx,
+    key: &str,
+    b: &file::BinlogFile,
+    storages: &[String],
+) -> Result<BinlogSettings, ConfigError> {
+    let names = b.storages.clone().unwrap_or_else(|| storages.to_vec());
+    if names.is_empty() {
+        return Err(ctx.invalid(
+            format!("{key}.storages"),
+            "is empty: name at least one storage",
+        ));
+    }
+    for s in &names {
+        if !storages.contains(s) {
+            return Err(ctx.invalid(
+                format!("{key}.storages"),
+                format!(
+                    "unknown storage '{s}' (configured: {})",
+                    storages.join(", ")
+                ),
+            ));
+        }
+    }
+    let schedule = b
+        .schedule
+        .clone()
+        .unwrap_or_else(|| DEFAULT_BINLOG_SCHEDULE.to_string());
+    super::values::check_schedule(ctx, &format!("{key}.schedule"), &schedule)?;
+    let window = b.window.unwrap_or(DEFAULT_BINLOG_WINDOW);
+    if window.as_secs() == 0 {
+        return Err(ctx.invalid(
+            format!("{key}.window"),
+            "must be longer than 0 (how far back a restore to a point in time reaches, e.g. 14d)",
+        ));
+    }
+    Ok(BinlogSettings {
+        storages: names,
+        compression: super::backup_types::resolve_compression(
+            ctx,
+            &format!("{key}.compression"),
+            b.compression.as_ref(),
+            &EnvOverrides::default(),
+        )?,
+        schedule,
+        window,
+    })
+}
+
 /// Resolves every server; a server that will send its password over the network without
 /// verifying the server's identity adds a warning (once per run).
 pub(super) fn resolve_servers(
     ctx: &Ctx,
     file: &FileConfig,
     env: &EnvOverrides,
+    storages: &[String],
     warnings: &mut Vec<String>,
 ) -> Result<Vec<ServerSettings>, ConfigError> {
     let mut entries: Vec<(String, Option<&file::ServerFile>)> = file
@@ -307,6 +378,11 @@ pub(super) fn resolve_servers(
             restore_password,
             restore_only: sf.restore_only.unwrap_or(false),
             accounts: sf.accounts.unwrap_or(false),
+            binlog: sf
+                .binlog
+                .as_ref()
+                .map(|b| resolve_binlog(ctx, &key("binlog"), b, storages))
+                .transpose()?,
         });
     }
     warnings.extend(out.iter().filter_map(identity_warning));

@@ -206,8 +206,9 @@ impl Settings {
             .unwrap_or_else(|| "environment".to_string());
         let ctx = Ctx { env, origin };
 
-        let servers = resolve_servers(&ctx, &file, &overrides, &mut warnings)?;
         let storages = resolve_storages(&ctx, &file, &overrides)?;
+        let storage_names: Vec<String> = storages.iter().map(|s| s.name.clone()).collect();
+        let servers = resolve_servers(&ctx, &file, &overrides, &storage_names, &mut warnings)?;
         let retry = match &file.retry {
             None => RetrySettings::default(),
             Some(r) => {

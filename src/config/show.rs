@@ -104,6 +104,8 @@ struct Server<'a> {
     restore: Option<RestoreAccount<'a>>,
     restore_only: bool,
     accounts: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    binlog: Option<&'a super::server::BinlogSettings>,
 }
 
 fn server(s: &ServerSettings) -> Server<'_> {
@@ -139,6 +141,7 @@ fn server(s: &ServerSettings) -> Server<'_> {
         }),
         restore_only: s.restore_only,
         accounts: s.accounts,
+        binlog: s.binlog.as_ref(),
     }
 }
 

@@ -115,6 +115,41 @@ pub struct BackupRecord {
     /// may change during a `--single-transaction` dump; absent in records of older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consistent: Option<bool>,
+    /// For a binary log segment (database [`crate::binlog::DATABASE`]): which bytes of which
+    /// file of the server's binary log it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<Segment>,
+}
+
+/// The bytes `[start, end)` of one file of a server's binary log, as archived by `sqlguard
+/// binlog`. The segments of one file, decompressed and concatenated in order, are the file
+/// (`zstd -dc` of them one after another); the first starts at 0 with the file's magic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    /// The server's binary log file (`binlog.000015`).
+    pub file: String,
+    pub start: u64,
+    pub end: u64,
+    pub events: u64,
+    /// The first and last event's time (the server's clock, to the second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_event_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_at: Option<DateTime<Utc>>,
+    /// The first and last GTID it holds (`domain-server-seq`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_gtid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_gtid: Option<String>,
+    /// The file ends with this segment (a rotate or stop event): the next file follows.
+    #[serde(default)]
+    pub closed: bool,
+    /// The file the server rotated to, as the rotate event names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_file: Option<String>,
+    /// Every event carries a CRC32 (the server's `binlog_checksum`), checked by `verify`.
+    #[serde(default)]
+    pub crc32: bool,
 }
 
 /// Where in the server's binary log a dump's snapshot stands: transactions committed before
@@ -210,6 +245,7 @@ impl BackupRecord {
             source_data_bytes: None,
             binlog: None,
             consistent: None,
+            segment: None,
         }
     }
 }

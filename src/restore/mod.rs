@@ -102,6 +102,22 @@ pub enum RestoreError {
     /// The operator answered no on the terminal (exit code 2: nothing was done).
     #[error("not restored: the confirmation was declined (pass --yes to skip it)")]
     Declined,
+    /// A point in time that no dump and archive reach as asked (exit code 2: nothing was done).
+    #[error("cannot restore to {target}: {reason}; nothing was restored")]
+    NotCovered { target: String, reason: String },
+    /// A hole in the binary log archive between the dump and the target (nothing was done).
+    #[error(
+        "cannot restore to {target}: the binary log archive has a gap: {gap}; nothing was restored"
+    )]
+    ArchiveGap { target: String, gap: String },
+    /// The dump was restored, and replaying the binary log onto it failed.
+    #[error("replaying the binary log into {server}/{database} failed: {message} (the database holds the dump {id} and part of the replay: drop it and restore again)")]
+    Replay {
+        id: String,
+        server: String,
+        database: String,
+        message: String,
+    },
 }
 
 impl From<io::Error> for RestoreError {
@@ -131,6 +147,7 @@ impl RestoreError {
                 | RestoreError::Ambiguous(_)
                 | RestoreError::NoLatest
                 | RestoreError::Declined
+                | RestoreError::NotCovered { .. }
         )
     }
 }
@@ -869,6 +886,83 @@ impl Target {
             ));
         }
         Ok(loaded)
+    }
+
+    /// Feeds `sql` (SQL text from the binary log tool) into one client session on `database`
+    /// (point-in-time replay: one session, so that temporary tables live across files), with
+    /// the session settings of a load. Returns the bytes fed.
+    ///
+    /// Fails with the client's error, as a message.
+    pub fn replay(
+        &self,
+        database: &str,
+        sql: &mut dyn Read,
+        cancel: &AtomicBool,
+    ) -> Result<u64, String> {
+        let mut extra = vec![
+            "--default-character-set=utf8mb4".to_string(),
+            "--max-allowed-packet=1G".to_string(),
+            "--binary-mode".to_string(),
+            format!("--database={database}"),
+        ];
+        match self.sandbox {
+            ClientSandbox::Sandbox => extra.push("--sandbox".into()),
+            ClientSandbox::NoSystemCommand => extra.push("--system-command=OFF".into()),
+            ClientSandbox::None => {}
+        }
+        let mut child = mysql::client_child(
+            &self.server,
+            &self.client,
+            &self.defaults,
+            &extra,
+            "replaying the binary log",
+        )
+        .map_err(|e| e.to_string())?;
+        let stderr = mysql::drain_stderr(&mut child);
+        let mut stdin =
+            io::BufWriter::with_capacity(CHUNK, child.stdin.take().expect("stdin is piped"));
+        let mut fed = 0u64;
+        let mut buf = vec![0u8; CHUNK];
+        let result: io::Result<()> = (|| {
+            stdin.write_all(&session_settings(&self.opts))?;
+            loop {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(io::Error::other("interrupted by a signal"));
+                }
+                let n = match sql.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                stdin.write_all(&buf[..n])?;
+                fed += n as u64;
+            }
+            stdin.flush()
+        })();
+        drop(stdin);
+        if result.is_err() {
+            let _ = child.kill();
+        }
+        let status = child.wait().map_err(|e| e.to_string())?;
+        let mut err = client_error(&stderr.and_then(|h| h.join().ok()).unwrap_or_default());
+        if let Some(p) = &self.server.password {
+            err = p.redact_in(&err);
+        }
+        if !status.success() {
+            return Err(format!(
+                "{} failed ({}){}",
+                self.client.program.display(),
+                crate::process::describe_exit(&status),
+                if err.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {err}")
+                }
+            ));
+        }
+        result.map_err(|e| e.to_string())?;
+        Ok(fed)
     }
 
     /// `jobs` client sessions at once (see [`sessions`]).

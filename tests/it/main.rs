@@ -14,6 +14,7 @@ mod metrics;
 mod notify;
 mod ops;
 mod parallel;
+mod pitr;
 mod prune;
 mod random_input;
 mod report;

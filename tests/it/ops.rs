@@ -430,7 +430,7 @@ fn generated_and_contrib_systemd_units_pass_systemd_analyze_verify() {
     for src in [&out, &contrib] {
         let verify_dir = tempfile::tempdir().unwrap();
         let units = units_for_verify(src, verify_dir.path());
-        assert_eq!(units.len(), 10, "{units:?}");
+        assert_eq!(units.len(), 12, "{units:?}");
         let mut args = vec!["verify", "--man=no"];
         args.extend(units.iter().map(String::as_str));
         let (ok, text) = systemd_analyze(&args, verify_dir.path());

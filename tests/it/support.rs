@@ -663,6 +663,7 @@ pub struct Record {
     pub source_data_bytes: Option<u64>,
     pub binlog: Option<serde_json::Value>,
     pub consistent: Option<bool>,
+    pub segment: Option<serde_json::Value>,
 }
 
 /// SHA-256 of a file, via the system's sha256sum (independent of sqlguard's own hashing).

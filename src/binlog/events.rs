@@ -1,0 +1,645 @@
+//! The binary log's event framing, as far as archiving and replay need it: the 19-byte v4
+//! header of every event, the CRC32 trailer, and the few event kinds whose bodies matter
+//! (format description, GTID, rotate, stop).
+//!
+//! A binary log file is the 4-byte magic `\xfebin` followed by events; each event's header says
+//! its size and `log_pos`, the offset in the file just after it. `mariadb-binlog
+//! --read-from-remote-server --raw --start-position=N` writes the magic, an artificial format
+//! description event (`log_pos` 0) and then the server's events from N byte for byte; from the
+//! start of a file it writes the file as the server has it (the format description's
+//! "in use" flag cleared). [`SegmentReader`] turns either into the exact bytes `[start, end)`
+//! of the server's file, checking every event on the way.
+
+use std::io::{self, Read};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+/// The first four bytes of every binary log file.
+pub const MAGIC: &[u8; 4] = b"\xfebin";
+/// The size of an event header (binlog format v4).
+pub const HEADER: usize = 19;
+/// The largest event accepted (MariaDB's `max_allowed_packet` limit is 1 GiB).
+const MAX_EVENT: u32 = 1 << 30;
+
+pub const STOP: u8 = 3;
+pub const ROTATE: u8 = 4;
+pub const FORMAT_DESCRIPTION: u8 = 15;
+pub const GTID: u8 = 162;
+
+/// One event's header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub timestamp: u32,
+    pub kind: u8,
+    pub server_id: u32,
+    pub size: u32,
+    /// The offset just after this event in its file; 0 for artificial events.
+    pub log_pos: u32,
+    pub flags: u16,
+}
+
+impl Header {
+    /// Parses the 19 header bytes.
+    pub fn parse(b: &[u8; HEADER]) -> Header {
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        Header {
+            timestamp: u32_at(0),
+            kind: b[4],
+            server_id: u32_at(5),
+            size: u32_at(9),
+            log_pos: u32_at(13),
+            flags: u16::from_le_bytes([b[17], b[18]]),
+        }
+    }
+
+    /// The offset of the event's first byte in its file (real events only).
+    pub fn start(&self) -> u64 {
+        u64::from(self.log_pos).saturating_sub(u64::from(self.size))
+    }
+}
+
+/// One whole event: header and bytes (header included).
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub header: Header,
+    pub bytes: Vec<u8>,
+}
+
+impl Event {
+    /// The GTID a GTID event starts (`domain-server-seq`).
+    pub fn gtid(&self) -> Option<Gtid> {
+        if self.header.kind != GTID || self.bytes.len() < HEADER + 12 {
+            return None;
+        }
+        let b = &self.bytes[HEADER..];
+        let seq = u64::from_le_bytes(b[0..8].try_into().ok()?);
+        let domain = u32::from_le_bytes(b[8..12].try_into().ok()?);
+        Some(Gtid {
+            domain,
+            server: self.header.server_id,
+            seq,
+        })
+    }
+
+    /// The file a rotate event names next.
+    pub fn rotate_target(&self, checksum: bool) -> Option<String> {
+        if self.header.kind != ROTATE {
+            return None;
+        }
+        let end = self
+            .bytes
+            .len()
+            .saturating_sub(if checksum { 4 } else { 0 });
+        let name = self.bytes.get(HEADER + 8..end)?;
+        String::from_utf8(name.to_vec()).ok()
+    }
+
+    /// Whether a format description event announces CRC32 checksums (the byte before its own
+    /// checksum: 1 is CRC32, 0 none).
+    pub fn announces_crc32(&self) -> bool {
+        self.header.kind == FORMAT_DESCRIPTION
+            && self.bytes.len() >= HEADER + 5
+            && self.bytes[self.bytes.len() - 5] == 1
+    }
+}
+
+/// A MariaDB GTID: domain, server id, sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Gtid {
+    pub domain: u32,
+    pub server: u32,
+    pub seq: u64,
+}
+
+impl std::fmt::Display for Gtid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}-{}", self.domain, self.server, self.seq)
+    }
+}
+
+impl std::str::FromStr for Gtid {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Gtid, String> {
+        let bad = || format!("'{s}' is not a GTID (domain-server-sequence, e.g. 0-1-42)");
+        let mut p = s.trim().split('-');
+        let (Some(d), Some(sv), Some(q), None) = (p.next(), p.next(), p.next(), p.next()) else {
+            return Err(bad());
+        };
+        Ok(Gtid {
+            domain: d.parse().map_err(|_| bad())?,
+            server: sv.parse().map_err(|_| bad())?,
+            seq: q.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// Parses a GTID list (`0-1-5,1-2-3`) into one GTID per domain; unparsable parts are skipped.
+pub fn gtid_list(s: &str) -> Vec<Gtid> {
+    s.split(',').filter_map(|p| p.trim().parse().ok()).collect()
+}
+
+/// Reads whole events from a stream that starts at an event boundary (after the magic).
+#[derive(Debug)]
+pub struct EventReader<R> {
+    inner: R,
+}
+
+impl<R: Read> EventReader<R> {
+    pub fn new(inner: R) -> EventReader<R> {
+        EventReader { inner }
+    }
+
+    /// The next event; `Ok(None)` at a clean end (between events).
+    ///
+    /// Fails on a read error, an event cut short, or an impossible size.
+    pub fn next_event(&mut self) -> io::Result<Option<Event>> {
+        let mut head = [0u8; HEADER];
+        let mut got = 0;
+        while got < HEADER {
+            match self.inner.read(&mut head[got..]) {
+                Ok(0) if got == 0 => return Ok(None),
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the binary log ends inside an event header",
+                    ))
+                }
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let header = Header::parse(&head);
+        if (header.size as usize) < HEADER || header.size > MAX_EVENT {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "an event claims {} bytes: this is not a binary log",
+                    header.size
+                ),
+            ));
+        }
+        let mut bytes = vec![0u8; header.size as usize];
+        bytes[..HEADER].copy_from_slice(&head);
+        self.inner.read_exact(&mut bytes[HEADER..]).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the binary log ends inside an event",
+                )
+            } else {
+                e
+            }
+        })?;
+        Ok(Some(Event { header, bytes }))
+    }
+}
+
+/// Checks an event's CRC32 trailer.
+pub fn crc_ok(event: &Event) -> bool {
+    let n = event.bytes.len();
+    if n < HEADER + 4 {
+        return false;
+    }
+    let want = u32::from_le_bytes(event.bytes[n - 4..].try_into().expect("4 bytes"));
+    crc32fast::hash(&event.bytes[..n - 4]) == want
+}
+
+/// What the events of one segment are, gathered while it streams through.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentFacts {
+    /// Offset of the segment's first byte in the server's file (0: the file's start).
+    pub start: u64,
+    /// Offset just after its last complete event.
+    pub end: u64,
+    pub events: u64,
+    /// Timestamps of the first and last event (seconds since the epoch, the server's clock).
+    pub first_event: Option<u32>,
+    pub last_event: Option<u32>,
+    pub first_gtid: Option<String>,
+    pub last_gtid: Option<String>,
+    /// The file ended here: a rotate (naming the next file) or stop event.
+    pub closed: bool,
+    pub next_file: Option<String>,
+    /// Every event carried a CRC32 that matched.
+    pub checksums: bool,
+    /// Why the stream is not a good segment.
+    pub error: Option<String>,
+}
+
+/// A reader over `mariadb-binlog --raw` output that yields exactly the server file's bytes from
+/// `start` (see the module docs), checking each event's position and CRC32, and gathering
+/// [`SegmentFacts`] into `facts` as it goes.
+pub struct SegmentReader<R> {
+    events: EventReader<R>,
+    facts: Arc<Mutex<SegmentFacts>>,
+    started: bool,
+    pos: u64,
+    crc32: Option<bool>,
+    out: Vec<u8>,
+    out_at: usize,
+}
+
+impl<R> std::fmt::Debug for SegmentReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SegmentReader(at {})", self.pos)
+    }
+}
+
+impl<R: Read> SegmentReader<R> {
+    /// Reads `inner` (the tool's output from `start`); the facts land in `facts`.
+    pub fn new(inner: R, start: u64, facts: Arc<Mutex<SegmentFacts>>) -> SegmentReader<R> {
+        if let Ok(mut f) = facts.lock() {
+            *f = SegmentFacts {
+                start,
+                end: start,
+                checksums: true,
+                ..Default::default()
+            };
+        }
+        SegmentReader {
+            events: EventReader::new(inner),
+            facts,
+            started: false,
+            pos: start,
+            crc32: None,
+            out: Vec::new(),
+            out_at: 0,
+        }
+    }
+
+    fn fail(&self, msg: String) -> io::Error {
+        if let Ok(mut f) = self.facts.lock() {
+            f.error.get_or_insert(msg.clone());
+        }
+        io::Error::new(io::ErrorKind::InvalidData, msg)
+    }
+
+    /// Fills `out` with the next bytes to pass on; false at the end.
+    fn refill(&mut self) -> io::Result<bool> {
+        self.out.clear();
+        self.out_at = 0;
+        if !self.started {
+            self.started = true;
+            let mut magic = [0u8; 4];
+            self.events
+                .inner
+                .read_exact(&mut magic)
+                .map_err(|e| self.fail(format!("reading the binary log's magic: {e}")))?;
+            if &magic != MAGIC {
+                return Err(self.fail("the tool's output is not a binary log (no magic)".into()));
+            }
+            if self.pos == 0 {
+                self.out.extend_from_slice(MAGIC);
+                self.pos = 4;
+                self.note_end();
+                return Ok(true);
+            }
+        }
+        loop {
+            let ev = match self.events.next_event() {
+                Ok(Some(e)) => e,
+                Ok(None) => return Ok(false),
+                Err(e) => return Err(self.fail(e.to_string())),
+            };
+            if ev.header.kind == FORMAT_DESCRIPTION {
+                self.crc32 = Some(ev.announces_crc32());
+            }
+            let crc32 = self.crc32.unwrap_or(false);
+            if crc32 && !crc_ok(&ev) {
+                return Err(self.fail(format!(
+                    "the event at offset {} fails its CRC32 check",
+                    ev.header.start()
+                )));
+            }
+            if ev.header.log_pos == 0 {
+                // Artificial (the tool's own format description when starting mid-file).
+                continue;
+            }
+            if ev.header.start() != self.pos {
+                return Err(self.fail(format!(
+                    "an event claims to start at offset {} where {} was expected: the copy is not contiguous",
+                    ev.header.start(),
+                    self.pos
+                )));
+            }
+            self.pos = u64::from(ev.header.log_pos);
+            if let Ok(mut f) = self.facts.lock() {
+                f.events += 1;
+                f.first_event.get_or_insert(ev.header.timestamp);
+                f.last_event = Some(ev.header.timestamp);
+                if !crc32 {
+                    f.checksums = false;
+                }
+                if let Some(g) = ev.gtid() {
+                    f.first_gtid.get_or_insert_with(|| g.to_string());
+                    f.last_gtid = Some(g.to_string());
+                }
+                f.closed = matches!(ev.header.kind, ROTATE | STOP);
+                f.next_file = ev.rotate_target(crc32);
+                f.end = self.pos;
+            }
+            self.out = ev.bytes;
+            return Ok(true);
+        }
+    }
+
+    fn note_end(&self) {
+        if let Ok(mut f) = self.facts.lock() {
+            f.end = self.pos;
+        }
+    }
+}
+
+impl<R: Read> Read for SegmentReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.out_at >= self.out.len() {
+            if !self.refill()? {
+                return Ok(0);
+            }
+        }
+        let n = buf.len().min(self.out.len() - self.out_at);
+        buf[..n].copy_from_slice(&self.out[self.out_at..self.out_at + n]);
+        self.out_at += n;
+        Ok(n)
+    }
+}
+
+/// Checks a segment's bytes pushed through it (`verify`): contiguous events from the segment's
+/// start to its end, each CRC32 right when the segment was archived with checksums.
+#[derive(Debug)]
+pub struct SegmentCheck {
+    pos: u64,
+    expect_magic: bool,
+    crc32: bool,
+    buf: Vec<u8>,
+    events: u64,
+    error: Option<String>,
+}
+
+impl SegmentCheck {
+    pub fn new(start: u64, crc32: bool) -> SegmentCheck {
+        SegmentCheck {
+            pos: start,
+            expect_magic: start == 0,
+            crc32,
+            buf: Vec::new(),
+            events: 0,
+            error: None,
+        }
+    }
+
+    fn parse(&mut self) {
+        loop {
+            if self.error.is_some() {
+                self.buf.clear();
+                return;
+            }
+            if self.expect_magic {
+                if self.buf.len() < 4 {
+                    return;
+                }
+                if &self.buf[..4] != MAGIC {
+                    self.error =
+                        Some("the segment does not start with a binary log's magic".into());
+                    continue;
+                }
+                self.buf.drain(..4);
+                self.pos = 4;
+                self.expect_magic = false;
+            }
+            if self.buf.len() < HEADER {
+                return;
+            }
+            let h = Header::parse(self.buf[..HEADER].try_into().expect("header bytes"));
+            if (h.size as usize) < HEADER || h.size > MAX_EVENT {
+                self.error = Some(format!(
+                    "an event at offset {} claims {} bytes",
+                    self.pos, h.size
+                ));
+                continue;
+            }
+            if self.buf.len() < h.size as usize {
+                return;
+            }
+            let bytes: Vec<u8> = self.buf.drain(..h.size as usize).collect();
+            let ev = Event { header: h, bytes };
+            if self.crc32 && !crc_ok(&ev) {
+                self.error = Some(format!(
+                    "the event at offset {} fails its CRC32 check",
+                    self.pos
+                ));
+                continue;
+            }
+            if h.start() != self.pos {
+                self.error = Some(format!(
+                    "an event claims to start at offset {} where {} was expected",
+                    h.start(),
+                    self.pos
+                ));
+                continue;
+            }
+            self.pos = u64::from(h.log_pos);
+            self.events += 1;
+        }
+    }
+
+    /// What is wrong with the segment as `segment` records it (empty: intact).
+    pub fn problems(&self, segment: &crate::index::Segment) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(e) = &self.error {
+            out.push(e.clone());
+            return out;
+        }
+        if !self.buf.is_empty() {
+            out.push(format!(
+                "the segment ends inside an event after offset {}",
+                self.pos
+            ));
+        }
+        if self.pos != segment.end {
+            out.push(format!(
+                "the segment's events end at offset {}, the index says {}",
+                self.pos, segment.end
+            ));
+        }
+        if self.events != segment.events {
+            out.push(format!(
+                "the segment holds {} events, the index says {}",
+                self.events, segment.events
+            ));
+        }
+        out
+    }
+}
+
+impl std::io::Write for SegmentCheck {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        self.parse();
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+
+    /// An event of `kind` with `body`, at `start` in its file, with a CRC32 trailer.
+    pub fn event(kind: u8, ts: u32, server: u32, start: u32, body: &[u8]) -> Vec<u8> {
+        let size = (HEADER + body.len() + 4) as u32;
+        let mut b = Vec::new();
+        b.extend_from_slice(&ts.to_le_bytes());
+        b.push(kind);
+        b.extend_from_slice(&server.to_le_bytes());
+        b.extend_from_slice(&size.to_le_bytes());
+        b.extend_from_slice(&(if start == 0 { 0 } else { start + size }).to_le_bytes());
+        b.extend_from_slice(&0u16.to_le_bytes());
+        b.extend_from_slice(body);
+        let crc = crc32fast::hash(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// A format description body announcing CRC32.
+    pub fn fde_body() -> Vec<u8> {
+        let mut b = vec![0u8; 90];
+        b.push(1);
+        b
+    }
+
+    pub fn gtid_body(seq: u64, domain: u32) -> Vec<u8> {
+        let mut b = seq.to_le_bytes().to_vec();
+        b.extend_from_slice(&domain.to_le_bytes());
+        b.push(0);
+        b
+    }
+
+    fn read_all(input: &[u8], start: u64) -> (io::Result<Vec<u8>>, SegmentFacts) {
+        let facts = Arc::new(Mutex::new(SegmentFacts::default()));
+        let mut r = SegmentReader::new(input, start, Arc::clone(&facts));
+        let mut out = Vec::new();
+        let res = r.read_to_end(&mut out).map(|_| out);
+        let f = facts.lock().unwrap().clone();
+        (res, f)
+    }
+
+    /// A file: magic, format description, a GTID and a query, a rotate.
+    fn file() -> Vec<u8> {
+        let mut f = MAGIC.to_vec();
+        let fde = event(FORMAT_DESCRIPTION, 100, 7, 4, &fde_body());
+        let at = 4 + fde.len() as u32;
+        f.extend(fde);
+        let g = event(GTID, 101, 7, at, &gtid_body(42, 0));
+        let at2 = at + g.len() as u32;
+        f.extend(g);
+        let q = event(2, 102, 7, at2, b"insert into t values (1)");
+        let at3 = at2 + q.len() as u32;
+        f.extend(q);
+        let mut rot = 4u64.to_le_bytes().to_vec();
+        rot.extend_from_slice(b"binlog.000002");
+        f.extend(event(ROTATE, 103, 7, at3, &rot));
+        f
+    }
+
+    #[test]
+    fn a_whole_file_passes_unchanged_with_its_facts() {
+        let f = file();
+        let (out, facts) = read_all(&f, 0);
+        assert_eq!(out.unwrap(), f);
+        assert_eq!(facts.end, f.len() as u64);
+        assert_eq!(facts.events, 4);
+        assert_eq!(facts.first_gtid.as_deref(), Some("0-7-42"));
+        assert!(facts.closed && facts.checksums);
+        assert_eq!(facts.next_file.as_deref(), Some("binlog.000002"));
+        assert_eq!(
+            (facts.first_event, facts.last_event),
+            (Some(100), Some(103))
+        );
+    }
+
+    #[test]
+    fn a_mid_file_copy_loses_the_tools_header_and_keeps_the_servers_bytes() {
+        let f = file();
+        // The tool's output from the GTID event on: magic, artificial FDE, then the events.
+        let fde_len = event(FORMAT_DESCRIPTION, 100, 7, 4, &fde_body()).len();
+        let start = 4 + fde_len;
+        let mut raw = MAGIC.to_vec();
+        raw.extend(event(FORMAT_DESCRIPTION, 100, 7, 0, &fde_body()));
+        raw.extend_from_slice(&f[start..]);
+        let (out, facts) = read_all(&raw, start as u64);
+        assert_eq!(out.unwrap(), &f[start..]);
+        assert_eq!((facts.start, facts.end), (start as u64, f.len() as u64));
+        assert_eq!(facts.events, 3);
+    }
+
+    #[test]
+    fn a_flipped_byte_a_cut_and_a_jump_are_errors() {
+        let f = file();
+        let mut flipped = f.clone();
+        let n = flipped.len();
+        flipped[n - 10] ^= 1;
+        let (out, facts) = read_all(&flipped, 0);
+        assert!(out.is_err());
+        assert!(facts.error.unwrap().contains("CRC32"));
+
+        let (out, facts) = read_all(&f[..f.len() - 3], 0);
+        assert!(out.is_err());
+        assert!(facts.error.unwrap().contains("ends inside an event"));
+
+        let (out, facts) = read_all(&f, 8);
+        assert!(out.is_err(), "{:?}", facts);
+        assert!(facts.error.unwrap().contains("not contiguous"));
+
+        let (out, _) = read_all(b"nope", 0);
+        assert!(out.is_err());
+    }
+
+    #[test]
+    fn the_verify_check_finds_what_the_archiver_wrote_and_nothing_else() {
+        use std::io::Write;
+        let f = file();
+        let (_, facts) = read_all(&f, 0);
+        let seg = crate::index::Segment {
+            file: "binlog.000001".into(),
+            start: 0,
+            end: facts.end,
+            events: facts.events,
+            first_event_at: None,
+            last_event_at: None,
+            first_gtid: None,
+            last_gtid: None,
+            closed: true,
+            next_file: None,
+            crc32: true,
+        };
+        for chunk in [1, 7, 4096] {
+            let mut c = SegmentCheck::new(0, true);
+            for part in f.chunks(chunk) {
+                c.write_all(part).unwrap();
+            }
+            assert!(c.problems(&seg).is_empty(), "{:?}", c.problems(&seg));
+        }
+        let mut flipped = f.clone();
+        flipped[40] ^= 0x10;
+        let mut c = SegmentCheck::new(0, true);
+        c.write_all(&flipped).unwrap();
+        assert!(c.problems(&seg)[0].contains("CRC32"));
+        let mut c = SegmentCheck::new(0, true);
+        c.write_all(&f[..f.len() - 5]).unwrap();
+        assert!(!c.problems(&seg).is_empty());
+    }
+
+    #[test]
+    fn gtids_parse_and_print() {
+        let g: Gtid = "0-1-42".parse().unwrap();
+        assert_eq!(g.to_string(), "0-1-42");
+        assert!("0-1".parse::<Gtid>().is_err());
+        assert!("a-b-c".parse::<Gtid>().is_err());
+        assert_eq!(gtid_list("0-1-5, 1-2-3").len(), 2);
+    }
+}

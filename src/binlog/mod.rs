@@ -1,0 +1,931 @@
+//! `sqlguard binlog`: archives each server's binary log for point-in-time recovery.
+//!
+//! One run fetches, per server with a `binlog:` section, every event the archive does not hold
+//! yet, from where the archive stands (the newest segment on any of its storages: file and end
+//! position) to the server's current end, one segment per binary log file touched. A segment is
+//! the exact bytes `[start, end)` of the server's file ([`events::SegmentReader`]), fetched by
+//! the client's own `mariadb-binlog --read-from-remote-server --raw` (its output file is a
+//! symlink to its standard output: no copy on disk), each event's position and CRC32 checked,
+//! then compressed, hashed and landed like a dump: manifest, commit, index record (database
+//! [`DATABASE`], type [`TYPE`]). A run killed midway leaves at most an unrecorded object; the
+//! next run starts again from the last recorded segment, so nothing is lost or recorded twice.
+//!
+//! A file the server purged before it was archived is a gap: a failed record naming it, a
+//! failed run, and the archive continues from the oldest file the server still has. Where the
+//! archive stands and when a run last reached the server's end is kept per storage in
+//! `<server>/index/binlog.json` ([`ArchiveState`]), for metrics and the report.
+
+pub mod events;
+pub mod pitr;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::server::BinlogSettings;
+use crate::config::settings::Unknown;
+use crate::config::ServerSettings;
+use crate::index::{BackupRecord, IndexStore, Segment, Status};
+use crate::layout;
+use crate::mysql::{self, DefaultsFile};
+use crate::pipeline::{self, Sink};
+use crate::session::Session;
+use crate::storage::Storage;
+use crate::ui::{human_bytes, Ui};
+
+/// The database name segment records carry (no real database can be named so: `*` is refused
+/// in names sqlguard discovers, see [`crate::backup::ACCOUNTS`]).
+pub const DATABASE: &str = "*binlog";
+/// The type segment records carry.
+pub const TYPE: &str = "binlog";
+
+/// The binary log tools tried in order.
+pub const TOOLS: &[&str] = &["mariadb-binlog", "mysqlbinlog"];
+
+/// What to archive.
+#[derive(Debug, Clone, Default)]
+pub struct BinlogRequest {
+    /// Servers to archive (empty: every server with a `binlog` section).
+    pub servers: Vec<String>,
+}
+
+/// What a run did.
+#[derive(Debug, Default, Serialize)]
+pub struct BinlogOutcome {
+    pub servers: Vec<ServerArchive>,
+    pub interrupted: bool,
+}
+
+impl BinlogOutcome {
+    /// Whether every server's archive went without an error.
+    pub fn all_ok(&self) -> bool {
+        !self.interrupted && self.servers.iter().all(|s| s.errors.is_empty())
+    }
+
+    /// Every segment copy stored.
+    pub fn segments(&self) -> impl Iterator<Item = &BackupRecord> {
+        self.servers.iter().flat_map(|s| s.segments.iter())
+    }
+}
+
+/// One server's part of a run.
+#[derive(Debug, Default, Serialize)]
+pub struct ServerArchive {
+    pub server: String,
+    /// The segment copies stored (one record per storage).
+    pub segments: Vec<BackupRecord>,
+    /// What went wrong, one line each.
+    pub errors: Vec<String>,
+    /// Where the archive stands after the run.
+    pub state: Option<ArchiveState>,
+}
+
+/// Where a server's archive stands, kept on each storage beside the index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveState {
+    /// The newest archived file and the position just after its last archived event.
+    pub file: String,
+    pub position: u64,
+    /// When a run last reached the server's current end (everything before it is archived).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caught_up_at: Option<DateTime<Utc>>,
+    /// The newest archived event's time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What the metrics say of one server's archive after a run.
+#[derive(Debug, Clone)]
+pub struct ArchiveFacts {
+    pub server: String,
+    /// The run archived this server without an error.
+    pub ok: bool,
+    pub state: Option<ArchiveState>,
+    /// How long the archive may lag before it is late: the schedule's longest gap plus a
+    /// minute's grace, doubled (one missed run is not an alert).
+    pub max_delay_seconds: f64,
+}
+
+impl BinlogOutcome {
+    /// The facts the metrics need, per server.
+    pub fn facts(&self, settings: &crate::config::Settings) -> Vec<ArchiveFacts> {
+        self.servers
+            .iter()
+            .map(|s| {
+                let schedule = settings
+                    .server(&s.server)
+                    .ok()
+                    .and_then(|x| x.binlog.as_ref())
+                    .map(|b| b.schedule.clone())
+                    .unwrap_or_else(|| crate::config::server::DEFAULT_BINLOG_SCHEDULE.into());
+                let gap = crate::schedule::max_interval(&schedule, Utc::now())
+                    .map_or(60, |d| d.num_seconds().max(60));
+                ArchiveFacts {
+                    server: s.server.clone(),
+                    ok: s.errors.is_empty(),
+                    state: s.state.clone(),
+                    max_delay_seconds: (2 * (gap + 60)) as f64,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The key of a server's archive state.
+pub fn state_key(server: &str) -> String {
+    format!("{}index/binlog.json", layout::server_prefix(server))
+}
+
+/// Reads a server's archive state on `storage` (`Ok(None)` before the first run).
+///
+/// Fails when the storage cannot be read or the file is damaged.
+pub fn read_state(storage: &dyn Storage, server: &str) -> Result<Option<ArchiveState>, String> {
+    let key = state_key(server);
+    let mut r = match storage.get(&key) {
+        Ok(r) => r,
+        Err(crate::storage::StorageError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut text = String::new();
+    r.read_to_string(&mut text)
+        .map_err(|e| format!("reading {key} on '{}': {e}", storage.name()))?;
+    serde_json::from_str(&text).map(Some).map_err(|e| {
+        format!(
+            "{key} on '{}' is damaged ({e}): the next `sqlguard binlog` run rewrites it",
+            storage.name()
+        )
+    })
+}
+
+/// Orders binary log file names: by base name, then by the number after the last dot.
+pub fn file_order(name: &str) -> (String, u64) {
+    match name.rsplit_once('.') {
+        Some((base, n)) => (base.to_string(), n.parse().unwrap_or(u64::MAX)),
+        None => (name.to_string(), 0),
+    }
+}
+
+/// Whether a file name from the server is a plain file name (it becomes a path here).
+fn plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\0'])
+}
+
+/// The newest segment (by file and end) of `server` on `storage`, from its index summary.
+fn newest_segment(storage: &dyn Storage, server: &str) -> Result<Option<Segment>, String> {
+    let summary = IndexStore::new(storage, server)
+        .summary()
+        .map_err(|e| e.to_string())?;
+    Ok(summary
+        .databases
+        .get(DATABASE)
+        .and_then(|d| d.types.get(TYPE))
+        .and_then(|t| t.last_success_per_storage.get(storage.name()))
+        .and_then(|r| r.segment.clone()))
+}
+
+/// The newest dump position of `server` recorded on `storage` (from the summary: the newest
+/// success of each database and type), to start a fresh archive where it is useful.
+fn dump_files(storage: &dyn Storage, server: &str) -> Vec<String> {
+    let Ok(summary) = IndexStore::new(storage, server).summary() else {
+        return Vec::new();
+    };
+    summary
+        .databases
+        .iter()
+        .filter(|(db, _)| db.as_str() != DATABASE)
+        .flat_map(|(_, d)| d.types.values())
+        .filter_map(|t| t.last_success.as_ref())
+        .filter_map(|r| r.binlog.as_ref().map(|b| b.file.clone()))
+        .collect()
+}
+
+/// The binary log tool: the first of [`TOOLS`] that runs (beside the configured client first).
+fn binlog_tool(server: &ServerSettings) -> Result<PathBuf, String> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = server.client_tool.as_ref().and_then(|c| c.parent()) {
+        candidates.extend(TOOLS.iter().map(|t| dir.join(t)));
+    }
+    candidates.extend(TOOLS.iter().map(PathBuf::from));
+    for c in candidates {
+        let ok = crate::process::command(&c)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Ok(c);
+        }
+    }
+    Err(format!(
+        "server '{}': no binary log tool found ({}): install the MariaDB or MySQL client package",
+        server.name,
+        TOOLS.join(", ")
+    ))
+}
+
+/// Archives the binary logs of the servers `req` names.
+///
+/// Fails with [`Unknown`] (exit code 2) for a server that is not configured or has no `binlog`
+/// section; everything else is reported in the outcome.
+pub fn run(session: &Session, req: &BinlogRequest) -> Result<BinlogOutcome, Unknown> {
+    let settings = &session.settings;
+    let mut servers = Vec::new();
+    for name in &req.servers {
+        let s = settings.server(name)?;
+        if s.binlog.is_none() || s.restore_only {
+            return Err(Unknown {
+                kind: "server with a binlog section",
+                name: name.clone(),
+                configured: archived_servers(settings),
+            });
+        }
+    }
+    for s in settings.backed_up() {
+        if let Some(b) = &s.binlog {
+            if req.servers.is_empty() || req.servers.contains(&s.name) {
+                servers.push((s, b));
+            }
+        }
+    }
+    let mut out = BinlogOutcome::default();
+    for (server, cfg) in servers {
+        if session.cancel.load(Ordering::Relaxed) {
+            out.interrupted = true;
+            break;
+        }
+        let a = archive_server(session, server, cfg);
+        out.servers.push(a);
+    }
+    if session.cancel.load(Ordering::Relaxed) {
+        out.interrupted = true;
+    }
+    Ok(out)
+}
+
+/// The servers whose binary log is archived (for messages).
+pub fn archived_servers(settings: &crate::config::Settings) -> String {
+    let names: Vec<&str> = settings
+        .backed_up()
+        .filter(|s| s.binlog.is_some())
+        .map(|s| s.name.as_str())
+        .collect();
+    if names.is_empty() {
+        "none: add a `binlog:` section to a server".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// One piece of work: a file from a position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Piece {
+    file: String,
+    from: u64,
+    /// The size `SHOW BINARY LOGS` gave, and whether a later file exists (so this one is
+    /// complete at that size).
+    size: u64,
+    last: bool,
+}
+
+/// What to fetch, from where the archive stands and the server's list of files. Pure.
+///
+/// Fails with a gap (a file the archive needs is no longer on the server), returning also
+/// where to continue.
+fn plan_pieces(
+    frontier: Option<&Segment>,
+    start_file: Option<&str>,
+    listed: &[(String, u64)],
+) -> (Vec<Piece>, Option<String>) {
+    let piece = |i: usize, from: u64| Piece {
+        file: listed[i].0.clone(),
+        from,
+        size: listed[i].1,
+        last: i + 1 == listed.len(),
+    };
+    if listed.is_empty() {
+        return (Vec::new(), None);
+    }
+    let (first, from, gap) = match frontier {
+        None => {
+            let i = start_file
+                .and_then(|f| listed.iter().position(|(n, _)| n == f))
+                .unwrap_or(listed.len() - 1);
+            (i, 0, None)
+        }
+        Some(seg) => {
+            let (want, from) = if seg.closed {
+                let next = seg.next_file.clone().unwrap_or_else(|| {
+                    let (base, n) = file_order(&seg.file);
+                    let width = seg.file.rsplit('.').next().map_or(6, str::len);
+                    format!("{base}.{:0width$}", n.saturating_add(1))
+                });
+                (next, 0)
+            } else {
+                (seg.file.clone(), seg.end)
+            };
+            match listed.iter().position(|(n, _)| *n == want) {
+                Some(i) => (i, from, None),
+                None => {
+                    // Continue from the first listed file after the one that is gone.
+                    let after = listed
+                        .iter()
+                        .position(|(n, _)| file_order(n) > file_order(&want))
+                        .unwrap_or(listed.len());
+                    let gap = format!(
+                        "binary log {want} was purged from the server before it was archived{}: point-in-time recovery cannot cross this gap (restores to a time after it start from a dump taken after it); keep binary logs longer on the server (binlog_expire_logs_seconds) or run `sqlguard binlog` more often",
+                        if from > 0 { format!(" past position {from}") } else { String::new() }
+                    );
+                    if after == listed.len() {
+                        return (Vec::new(), Some(gap));
+                    }
+                    (after, 0, Some(gap))
+                }
+            }
+        }
+    };
+    let mut pieces = vec![piece(first, from)];
+    for i in first + 1..listed.len() {
+        pieces.push(piece(i, 0));
+    }
+    (pieces, gap)
+}
+
+/// Archives one server.
+fn archive_server(
+    session: &Session,
+    server: &ServerSettings,
+    cfg: &BinlogSettings,
+) -> ServerArchive {
+    let ui = &session.ui;
+    let mut a = ServerArchive {
+        server: server.name.clone(),
+        ..Default::default()
+    };
+    let mut storages: Vec<Arc<dyn Storage>> = Vec::new();
+    for name in &cfg.storages {
+        match session.storage(name) {
+            Ok(s) => storages.push(s),
+            Err(e) => a.errors.push(format!("{}: {e}", server.name)),
+        }
+    }
+    if storages.is_empty() {
+        return a;
+    }
+    // The archive as the last run left it: what the metrics repeat when this run fails early.
+    a.state = storages
+        .iter()
+        .find_map(|s| read_state(s.as_ref(), &server.name).ok().flatten());
+    // Where the archive stands: the furthest segment on any storage.
+    let mut frontier: Option<Segment> = None;
+    for s in &storages {
+        match newest_segment(s.as_ref(), &server.name) {
+            Ok(Some(seg)) => {
+                let key = |g: &Segment| (file_order(&g.file), g.end);
+                if frontier.as_ref().is_none_or(|f| key(&seg) > key(f)) {
+                    frontier = Some(seg);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                a.errors.push(format!("{}: {e}", server.name));
+                return a;
+            }
+        }
+    }
+    let defaults = match DefaultsFile::create(server) {
+        Ok(d) => d,
+        Err(e) => {
+            a.errors.push(e.to_string());
+            return a;
+        }
+    };
+    let (client, tool) = match (mysql::client_tool(server), binlog_tool(server)) {
+        (Ok(c), Ok(t)) => (c, t),
+        (Err(e), _) => {
+            a.errors.push(e.to_string());
+            return a;
+        }
+        (_, Err(e)) => {
+            a.errors.push(e);
+            return a;
+        }
+    };
+    let asked = Utc::now();
+    let listed: Vec<(String, u64)> = match mysql::query(
+        server,
+        &client,
+        &defaults,
+        "listing the binary logs",
+        "SHOW BINARY LOGS",
+    ) {
+        Ok(rows) => rows
+            .into_iter()
+            .filter_map(|r| Some((r.first()?.clone(), r.get(1)?.parse().ok()?)))
+            .collect(),
+        Err(e) => {
+            let msg = e.to_string();
+            a.errors.push(if msg.contains("not enabled") || msg.contains("1381") {
+                format!("{msg} (server '{}' writes no binary log: start it with log_bin, or remove servers.{}.binlog)", server.name, server.name)
+            } else if msg.contains("denied") {
+                format!("{msg} (the archive needs BINLOG MONITOR and REPLICATION SLAVE on MariaDB, REPLICATION CLIENT and REPLICATION SLAVE on MySQL: GRANT them ON *.* TO the account)")
+            } else {
+                msg
+            });
+            return a;
+        }
+    };
+    if let Some(bad) = listed.iter().find(|(n, _)| !plain_file_name(n)) {
+        a.errors.push(format!(
+            "server '{}' lists a binary log named {:?}, which is not a plain file name: refused",
+            server.name, bad.0
+        ));
+        return a;
+    }
+    let start_file = if frontier.is_none() {
+        // A fresh archive starts with the file of the newest dump the server still has, so
+        // that dump can be rolled forward; else with the current file.
+        let mut files: Vec<String> = storages
+            .iter()
+            .flat_map(|s| dump_files(s.as_ref(), &server.name))
+            .filter(|f| listed.iter().any(|(n, _)| n == f))
+            .collect();
+        files.sort_by_key(|f| file_order(f));
+        files.pop()
+    } else {
+        None
+    };
+    let (pieces, gap) = plan_pieces(frontier.as_ref(), start_file.as_deref(), &listed);
+    if let Some(g) = &gap {
+        ui.error(&format!("{}: {g}", server.name));
+        record_failure(server, cfg, &storages, g, ui, &mut a);
+    }
+    let mut position = frontier.as_ref().map(|f| (f.file.clone(), f.end));
+    let mut last_event_at = None;
+    let mut caught_up = gap.is_none() || !pieces.is_empty();
+    for p in pieces {
+        if session.cancel.load(Ordering::Relaxed) {
+            caught_up = false;
+            break;
+        }
+        if p.last && p.from >= p.size && p.from > 0 {
+            // Nothing new in the current file.
+            if p.from > p.size {
+                let msg = format!(
+                    "binary log {} on server '{}' has {} bytes, but the archive holds it up to {}: was the binary log reset (RESET MASTER)? Archiving starts again from its current end only after `sqlguard index rebuild`-free intervention: move the old segments aside or start a new archive",
+                    p.file, server.name, p.size, p.from
+                );
+                ui.error(&msg);
+                a.errors.push(msg);
+                caught_up = false;
+            }
+            continue;
+        }
+        match fetch_piece(
+            session, server, cfg, &defaults, &client, &tool, &storages, &p,
+        ) {
+            Ok(Some(records)) => {
+                if let Some(seg) = records.first().and_then(|r| r.segment.clone()) {
+                    position = Some((seg.file.clone(), seg.end));
+                    if seg.last_event_at.is_some() {
+                        last_event_at = seg.last_event_at;
+                    }
+                    if !p.last && !seg.closed && seg.end < p.size {
+                        let msg = format!(
+                            "binary log {} of server '{}': archived up to {} of its {} bytes; the next run continues",
+                            p.file, server.name, seg.end, p.size
+                        );
+                        ui.warn(&msg);
+                    }
+                }
+                let failed = records.iter().any(|r| r.status == Status::Failed);
+                for r in records {
+                    if r.status == Status::Failed {
+                        a.errors.push(format!(
+                            "{}/{} on '{}': {}",
+                            server.name,
+                            p.file,
+                            r.storage,
+                            r.error.as_deref().unwrap_or("failed")
+                        ));
+                    } else {
+                        a.segments.push(r);
+                    }
+                }
+                if failed && a.segments.is_empty() {
+                    caught_up = false;
+                    break;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let msg = format!("{}: archiving {} from {}: {e}", server.name, p.file, p.from);
+                ui.error(&msg);
+                record_failure(server, cfg, &storages, &msg, ui, &mut a);
+                caught_up = false;
+                break;
+            }
+        }
+    }
+    // The state: where the archive stands, and whether this run reached the server's end.
+    let mut fresh = None;
+    for s in &storages {
+        let old = read_state(s.as_ref(), &server.name).ok().flatten();
+        let Some((file, pos)) = position.clone() else {
+            continue;
+        };
+        let state = ArchiveState {
+            file,
+            position: pos,
+            caught_up_at: if caught_up && a.errors.is_empty() {
+                Some(asked)
+            } else {
+                old.as_ref().and_then(|o| o.caught_up_at)
+            },
+            last_event_at: last_event_at.or(old.as_ref().and_then(|o| o.last_event_at)),
+            updated_at: Utc::now(),
+        };
+        let body = serde_json::to_vec_pretty(&state).expect("state serializes");
+        if let Err(e) = s.put_bytes(&state_key(&server.name), &body) {
+            a.errors.push(format!(
+                "{}: writing the archive state on '{}': {e}",
+                server.name,
+                s.name()
+            ));
+        }
+        fresh.get_or_insert(state);
+    }
+    if fresh.is_some() {
+        a.state = fresh;
+    }
+    a
+}
+
+/// Records a failure of the archive in every storage's index (a failed segment record).
+fn record_failure(
+    server: &ServerSettings,
+    cfg: &BinlogSettings,
+    storages: &[Arc<dyn Storage>],
+    error: &str,
+    ui: &Ui,
+    a: &mut ServerArchive,
+) {
+    let now = Utc::now();
+    let id = layout::new_id(now);
+    for s in storages {
+        let r = record(
+            server,
+            cfg,
+            &id,
+            s.name(),
+            now,
+            Status::Failed,
+            Some(error.to_string()),
+        );
+        if let Err(e) = IndexStore::new(s.as_ref(), &server.name).upsert(std::slice::from_ref(&r)) {
+            ui.debug(&format!(
+                "could not record the failure on '{}': {e}",
+                s.name()
+            ));
+        }
+    }
+    a.errors.push(error.to_string());
+}
+
+/// A segment record's template.
+fn record(
+    server: &ServerSettings,
+    cfg: &BinlogSettings,
+    id: &str,
+    storage: &str,
+    started_at: DateTime<Utc>,
+    status: Status,
+    error: Option<String>,
+) -> BackupRecord {
+    let finished_at = Utc::now();
+    BackupRecord {
+        id: id.to_string(),
+        server: server.name.clone(),
+        database: DATABASE.to_string(),
+        backup_type: TYPE.to_string(),
+        storage: storage.to_string(),
+        status,
+        started_at,
+        finished_at,
+        duration_seconds: (finished_at - started_at).num_milliseconds() as f64 / 1000.0,
+        raw_bytes: 0,
+        compressed_bytes: 0,
+        sha256: None,
+        compression: cfg.compression.algorithm,
+        compression_level: cfg.compression.level,
+        key: None,
+        manifest_key: None,
+        server_version: None,
+        dump_tool: None,
+        dump_tool_version: None,
+        sqlguard_version: crate::VERSION.to_string(),
+        error,
+        verification: None,
+        database_collation: None,
+        source_data_bytes: None,
+        binlog: None,
+        consistent: None,
+        segment: None,
+    }
+}
+
+fn time_of(ts: Option<u32>) -> Option<DateTime<Utc>> {
+    ts.and_then(|t| Utc.timestamp_opt(i64::from(t), 0).single())
+}
+
+/// Fetches one piece into a segment on every storage and lands it. `Ok(None)` when the server
+/// had nothing new; `Ok(records)` one per storage (failed copies included).
+///
+/// Fails when the fetch itself failed (tool, connection, a bad event): nothing is recorded.
+#[allow(clippy::too_many_arguments)]
+fn fetch_piece(
+    session: &Session,
+    server: &ServerSettings,
+    cfg: &BinlogSettings,
+    defaults: &DefaultsFile,
+    client: &mysql::ToolInfo,
+    tool: &std::path::Path,
+    storages: &[Arc<dyn Storage>],
+    p: &Piece,
+) -> Result<Option<Vec<BackupRecord>>, String> {
+    let ui = &session.ui;
+    let started_at = Utc::now();
+    let id = layout::new_id(started_at);
+    let key = layout::segment_key(&server.name, DATABASE, &id, cfg.compression.algorithm);
+    let manifest_key = layout::manifest_key(&server.name, DATABASE, TYPE, &id);
+    // The tool writes its "file" through a symlink to its standard output.
+    let dir = tempfile::Builder::new()
+        .prefix("sqlguard-binlog-")
+        .tempdir_in(crate::restore::temp_dir())
+        .map_err(|e| {
+            format!(
+                "making a private directory in {}: {e}",
+                crate::restore::temp_dir().display()
+            )
+        })?;
+    std::os::unix::fs::symlink("/dev/stdout", dir.path().join(&p.file))
+        .map_err(|e| format!("preparing the tool's output: {e}"))?;
+    let mut child = crate::process::command(tool)
+        .arg(defaults.arg())
+        .args(mysql::tls_args(client.flavor, server))
+        .arg("--read-from-remote-server")
+        .arg("--raw")
+        .arg(format!("--start-position={}", p.from.max(4)))
+        .arg(format!("--result-file={}/", dir.path().display()))
+        .arg(&p.file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
+    let stderr = mysql::drain_stderr(&mut child);
+    let facts = Arc::new(Mutex::new(events::SegmentFacts::default()));
+    let source = events::SegmentReader::new(
+        child.stdout.take().expect("stdout is piped"),
+        p.from,
+        Arc::clone(&facts),
+    );
+    let mut sinks = Vec::new();
+    let mut failed = Vec::new();
+    for s in storages {
+        match s.put_stream(&key, None) {
+            Ok(writer) => sinks.push(Sink {
+                storage: s.name().to_string(),
+                writer,
+            }),
+            Err(e) => failed.push((s.name().to_string(), e.to_string())),
+        }
+    }
+    if sinks.is_empty() {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(failed
+            .into_iter()
+            .map(|(s, e)| format!("'{s}': {e}"))
+            .collect::<Vec<_>>()
+            .join("; "));
+    }
+    let cancel: &AtomicBool = session.cancel.as_ref();
+    let streamed = pipeline::stream(
+        Box::new(source),
+        &cfg.compression,
+        sinks,
+        &mut |_, _| {},
+        cancel,
+        session.settings.compress_throttle,
+    );
+    if streamed.error.is_some() || streamed.cancelled {
+        let _ = child.kill();
+    }
+    let status = child.wait();
+    let mut err_text = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+    if let Some(pw) = &server.password {
+        err_text = pw.redact_in(&err_text);
+    }
+    let facts = facts.lock().map(|f| f.clone()).unwrap_or_default();
+    let problem = if streamed.cancelled {
+        Some("interrupted by a signal".to_string())
+    } else if let Some(e) = facts.error.clone().or(streamed.error.clone()) {
+        Some(e)
+    } else {
+        match &status {
+            Ok(s) if s.success() => None,
+            Ok(s) => Some(format!(
+                "{} failed ({}){}",
+                tool.display(),
+                crate::process::describe_exit(s),
+                if err_text.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", err_text.trim())
+                }
+            )),
+            Err(e) => Some(format!("waiting for {}: {e}", tool.display())),
+        }
+    };
+    if let Some(problem) = problem {
+        for lane in streamed.lanes {
+            if let Ok(w) = lane.result {
+                w.abort();
+            }
+        }
+        return Err(problem);
+    }
+    if facts.end <= p.from.max(4) && facts.events == 0 {
+        for lane in streamed.lanes {
+            if let Ok(w) = lane.result {
+                w.abort();
+            }
+        }
+        return Ok(None);
+    }
+    let segment = Segment {
+        file: p.file.clone(),
+        start: p.from,
+        end: facts.end,
+        events: facts.events,
+        first_event_at: time_of(facts.first_event),
+        last_event_at: time_of(facts.last_event),
+        first_gtid: facts.first_gtid.clone(),
+        last_gtid: facts.last_gtid.clone(),
+        // A file that is not the server's newest is complete at its listed size, even without
+        // a rotate event (a crash ends a file without one).
+        closed: facts.closed || (!p.last && facts.end >= p.size),
+        next_file: facts.next_file.clone(),
+        crc32: facts.checksums && facts.events > 0,
+    };
+    let mut records = Vec::new();
+    for (name, e) in failed {
+        records.push(record(
+            server,
+            cfg,
+            &id,
+            &name,
+            started_at,
+            Status::Failed,
+            Some(e),
+        ));
+    }
+    for lane in streamed.lanes {
+        let storage = storages
+            .iter()
+            .find(|s| s.name() == lane.storage)
+            .expect("a lane per storage");
+        let mut r = record(
+            server,
+            cfg,
+            &id,
+            storage.name(),
+            started_at,
+            Status::Success,
+            None,
+        );
+        r.raw_bytes = streamed.raw_bytes;
+        r.dump_tool = Some(tool.display().to_string());
+        r.segment = Some(segment.clone());
+        let landed = match lane.result {
+            Ok(writer) => {
+                r.compressed_bytes = streamed.compressed_bytes;
+                r.sha256 = Some(streamed.sha256.clone());
+                r.key = Some(key.clone());
+                r.manifest_key = Some(manifest_key.clone());
+                crate::backup::land(storage.as_ref(), writer, &r, None)
+            }
+            Err(e) => Err(format!("writing to storage '{}': {e}", lane.storage)),
+        };
+        match landed {
+            Ok(()) => {
+                ui.info(&format!(
+                    "{}: {} {}..{} ({} events, {}) stored on '{}'",
+                    server.name,
+                    segment.file,
+                    segment.start,
+                    segment.end,
+                    segment.events,
+                    human_bytes(r.compressed_bytes),
+                    storage.name()
+                ));
+            }
+            Err(e) => {
+                r.status = Status::Failed;
+                r.error = Some(e);
+                r.compressed_bytes = 0;
+                r.sha256 = None;
+                r.key = None;
+                r.manifest_key = None;
+                let _ = IndexStore::new(storage.as_ref(), &server.name)
+                    .upsert(std::slice::from_ref(&r));
+            }
+        }
+        records.push(r);
+    }
+    Ok(Some(records))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(file: &str, end: u64, closed: bool) -> Segment {
+        Segment {
+            file: file.into(),
+            start: 0,
+            end,
+            events: 1,
+            first_event_at: None,
+            last_event_at: None,
+            first_gtid: None,
+            last_gtid: None,
+            closed,
+            next_file: None,
+            crc32: true,
+        }
+    }
+
+    fn listed(files: &[(&str, u64)]) -> Vec<(String, u64)> {
+        files.iter().map(|(n, s)| (n.to_string(), *s)).collect()
+    }
+
+    #[test]
+    fn a_fresh_archive_starts_at_the_dumps_file_or_the_current_one() {
+        let l = listed(&[("b.000001", 100), ("b.000002", 50)]);
+        let (p, gap) = plan_pieces(None, None, &l);
+        assert!(gap.is_none());
+        assert_eq!(p.len(), 1);
+        assert_eq!(
+            (p[0].file.as_str(), p[0].from, p[0].last),
+            ("b.000002", 0, true)
+        );
+        let (p, _) = plan_pieces(None, Some("b.000001"), &l);
+        assert_eq!(p.len(), 2);
+        assert!(!p[0].last && p[1].last);
+    }
+
+    #[test]
+    fn the_archive_continues_where_it_stands_across_rotations() {
+        let l = listed(&[("b.000001", 100), ("b.000002", 50), ("b.000003", 10)]);
+        let (p, gap) = plan_pieces(Some(&seg("b.000001", 80, false)), None, &l);
+        assert!(gap.is_none());
+        assert_eq!(p.iter().map(|p| p.from).collect::<Vec<_>>(), vec![80, 0, 0]);
+        let (p, _) = plan_pieces(Some(&seg("b.000001", 100, true)), None, &l);
+        assert_eq!(p[0].file, "b.000002");
+    }
+
+    #[test]
+    fn a_purged_file_is_a_gap_and_the_archive_goes_on() {
+        let l = listed(&[("b.000003", 100), ("b.000004", 50)]);
+        let (p, gap) = plan_pieces(Some(&seg("b.000001", 80, false)), None, &l);
+        assert!(gap.unwrap().contains("b.000001 was purged"));
+        assert_eq!(p[0].file, "b.000003");
+        let (p, gap) = plan_pieces(Some(&seg("b.000002", 80, true)), None, &l);
+        assert!(
+            gap.is_none(),
+            "b.000002 was archived whole: b.000003 follows"
+        );
+        assert_eq!(p[0].file, "b.000003");
+    }
+
+    #[test]
+    fn file_names_order_by_number() {
+        assert!(file_order("binlog.000010") > file_order("binlog.000009"));
+        assert!(
+            !plain_file_name("../x") && !plain_file_name("") && plain_file_name("binlog.000001")
+        );
+    }
+}

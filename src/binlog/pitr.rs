@@ -1,0 +1,1037 @@
+//! Point-in-time recovery: restore a dump, then replay the archived binary log from the dump's
+//! exact position up to a target (a time, a position or a GTID, exclusive).
+//!
+//! [`plan_chain`] decides from the index alone (pure): the newest good dump before the target
+//! whose position the archive covers, and the segments from the start of the dump's file up to
+//! the target, contiguous (a missing range is a gap, named). [`restore_to`] then proves every
+//! segment (size and SHA-256, into one private unlinked spool file) before anything is written,
+//! finds the exact stop (the first transaction not committed before the target) in a first
+//! pass, restores the dump, and replays in ONE client session: the segments' events from the
+//! dump's position to the stop, as one binary log stream (the first file's header, then each
+//! file's events), decoded by the client's own `mariadb-binlog` (filtered to the database,
+//! renamed with `--rewrite-db`), with the GTID settings of each transaction dropped so that the
+//! server gives the replayed transactions its own new GTIDs (gtid_strict_mode holds).
+
+use std::io::{self, BufRead, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use serde::Serialize;
+
+use super::events::{self, EventReader, Gtid, MAGIC};
+use super::{file_order, ArchiveState, DATABASE};
+use crate::compress::{self, Algorithm};
+use crate::index::{BackupRecord, Segment, Status};
+use crate::restore::{
+    self, CheckedCopy, RestoreError, RestoreOutcome, RestorePlan, RestoreRequest,
+};
+use crate::session::Session;
+use crate::ui::human_bytes;
+
+/// Where a point-in-time restore stops: transactions committed before it are replayed, the
+/// first one not committed before it and everything after are not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Point {
+    Time(DateTime<Utc>),
+    Position { file: String, position: u64 },
+    Gtid(Gtid),
+}
+
+impl std::fmt::Display for Point {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Point::Time(t) => write!(
+                f,
+                "{}",
+                t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+            ),
+            Point::Position { file, position } => write!(f, "{file}:{position}"),
+            Point::Gtid(g) => write!(f, "GTID {g}"),
+        }
+    }
+}
+
+/// Parses a target time: RFC 3339 (`2026-11-29T14:31:59Z`, `…+01:00`), or a date and time
+/// without an offset, which is UTC (never the machine's local time).
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Ok(t.and_utc());
+        }
+    }
+    Err(format!(
+        "'{s}' is not a time: write 2026-11-29T14:31:59Z (UTC), 2026-11-29 14:31:59 (UTC too) or 2026-11-29T15:31:59+01:00"
+    ))
+}
+
+/// Parses `FILE:POS` (`binlog.000042:1234`).
+pub fn parse_position(s: &str) -> Result<(String, u64), String> {
+    let bad = || {
+        format!("'{s}' is not a binary log position: write FILE:POS, e.g. binlog.000042:1234 (see `sqlguard list --type binlog --json`)")
+    };
+    let (f, p) = s.trim().rsplit_once(':').ok_or_else(bad)?;
+    if f.is_empty() || f.contains('/') {
+        return Err(bad());
+    }
+    Ok((f.to_string(), p.parse().map_err(|_| bad())?))
+}
+
+/// What a point-in-time restore reads: the dump, and the segments in replay order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Chain {
+    pub dump: BackupRecord,
+    pub segments: Vec<BackupRecord>,
+    /// Where the replay starts: the dump's position.
+    pub from_file: String,
+    pub from_position: u64,
+}
+
+fn pos_key(file: &str, pos: u64) -> ((String, u64), u64) {
+    (file_order(file), pos)
+}
+
+fn next_file(s: &Segment) -> String {
+    s.next_file.clone().unwrap_or_else(|| {
+        let (base, n) = file_order(&s.file);
+        let width = s.file.rsplit('.').next().map_or(6, str::len);
+        format!("{base}.{:0width$}", n.saturating_add(1))
+    })
+}
+
+/// Whether the dump (by its coordinates and time) is before `point`.
+fn dump_before(d: &BackupRecord, point: &Point) -> bool {
+    let Some(b) = &d.binlog else { return false };
+    match point {
+        Point::Time(t) => d.started_at < *t,
+        Point::Position { file, position } => {
+            pos_key(&b.file, b.position) <= pos_key(file, *position)
+        }
+        Point::Gtid(g) => {
+            let list = b.gtid.as_deref().map(events::gtid_list).unwrap_or_default();
+            list.iter()
+                .find(|x| x.domain == g.domain)
+                .is_none_or(|x| x.seq < g.seq)
+        }
+    }
+}
+
+/// Whether segment `s` reaches `point` (holds it, or lies after it).
+fn reaches(s: &Segment, point: &Point) -> bool {
+    match point {
+        Point::Time(t) => s.last_event_at.is_some_and(|e| e >= *t),
+        Point::Position { file, position } => pos_key(&s.file, s.end) >= pos_key(file, *position),
+        Point::Gtid(g) => s
+            .last_gtid
+            .as_deref()
+            .and_then(|l| l.parse::<Gtid>().ok())
+            .is_some_and(|l| l.domain == g.domain && l.seq >= g.seq),
+    }
+}
+
+/// Decides the dump and the segments of a point-in-time restore, from the index alone. Pure.
+///
+/// `dumps` are the database's records, `segments` the server's segment records (any status,
+/// any storage; the copy on `storage` is preferred), `state` where the archive last caught up.
+///
+/// Fails with `NotCovered` (no dump before the point, or the archive does not reach it yet) or
+/// `ArchiveGap` (a range of the binary log between the dump and the point is missing).
+pub fn plan_chain(
+    dumps: &[BackupRecord],
+    segments: &[BackupRecord],
+    point: &Point,
+    state: Option<&ArchiveState>,
+    storage: Option<&str>,
+) -> Result<Chain, RestoreError> {
+    let target = point.to_string();
+    // One copy per range, the preferred storage's first.
+    let mut by_start: std::collections::BTreeMap<((String, u64), u64), &BackupRecord> =
+        Default::default();
+    for r in segments
+        .iter()
+        .filter(|r| r.status == Status::Success && r.key.is_some() && r.segment.is_some())
+    {
+        let s = r.segment.as_ref().expect("filtered");
+        let k = pos_key(&s.file, s.start);
+        let better = match by_start.get(&k) {
+            None => true,
+            Some(old) => {
+                let o = old.segment.as_ref().expect("filtered");
+                s.end > o.end
+                    || (s.end == o.end
+                        && storage.is_some_and(|p| r.storage == p && old.storage != p))
+            }
+        };
+        if better {
+            by_start.insert(k, r);
+        }
+    }
+    let mut candidates: Vec<&BackupRecord> = dumps
+        .iter()
+        .filter(|d| d.status == Status::Success && d.key.is_some() && d.binlog.is_some())
+        .filter(|d| d.database != DATABASE)
+        .collect();
+    candidates.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
+    let before: Vec<&BackupRecord> = candidates
+        .iter()
+        .copied()
+        .filter(|d| dump_before(d, point))
+        .collect();
+    if before.is_empty() {
+        return Err(RestoreError::NotCovered {
+            target,
+            reason: match candidates.last() {
+                Some(oldest) => format!(
+                    "the oldest dump with binary log coordinates ({}, started {}) is not before it",
+                    oldest.id,
+                    oldest.started_at.format("%Y-%m-%d %H:%M:%S UTC")
+                ),
+                None => "no successful dump of this database records binary log coordinates (the server needs log_bin, and the backup account BINLOG MONITOR)".to_string(),
+            },
+        });
+    }
+    let mut first_err = None;
+    for d in before {
+        match chain_from(d, &by_start, point, state) {
+            Ok(c) => return Ok(c),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_err.expect("at least one candidate"))
+}
+
+fn chain_from(
+    dump: &BackupRecord,
+    by_start: &std::collections::BTreeMap<((String, u64), u64), &BackupRecord>,
+    point: &Point,
+    state: Option<&ArchiveState>,
+) -> Result<Chain, RestoreError> {
+    let target = point.to_string();
+    let b = dump.binlog.as_ref().expect("candidates have coordinates");
+    let mut file = b.file.clone();
+    let mut at = 0u64;
+    let mut chain: Vec<BackupRecord> = Vec::new();
+    loop {
+        let Some(r) = by_start.get(&pos_key(&file, at)) else {
+            // Nothing starts here: a gap when something later is archived, else the end.
+            let later = by_start.range(pos_key(&file, at)..).next().map(|(_, r)| *r);
+            if let Some(l) = later {
+                let s = l.segment.as_ref().expect("segment");
+                let gap = if s.file == file {
+                    format!(
+                        "binary log {file} from position {at} to {} is not archived",
+                        s.start
+                    )
+                } else if at == 0 {
+                    format!(
+                        "binary log {file} is not archived (the next archived file is {})",
+                        s.file
+                    )
+                } else {
+                    format!("binary log {file} is archived only up to position {at} (the next archived file is {})", s.file)
+                };
+                return Err(RestoreError::ArchiveGap {
+                    target,
+                    gap: format!(
+                        "{gap}; dump {} starts at {}:{}",
+                        dump.id, b.file, b.position
+                    ),
+                });
+            }
+            // The end of the archive: enough when the point is before what was caught up.
+            let last = chain.last();
+            let covered = match point {
+                Point::Time(t) => {
+                    last.is_some_and(|l| l.finished_at >= *t)
+                        || state.is_some_and(|s| {
+                            s.caught_up_at.is_some_and(|c| c >= *t)
+                                && pos_key(&s.file, s.position) <= pos_key(&file, at)
+                        })
+                }
+                _ => false,
+            };
+            if covered && pos_key(&file, at) >= pos_key(&b.file, b.position) {
+                break;
+            }
+            let reached = match last.and_then(|l| l.segment.as_ref()) {
+                Some(s) => format!(
+                    "{}:{}{}",
+                    s.file,
+                    s.end,
+                    s.last_event_at
+                        .map(|t| format!(", newest event {}", t.format("%Y-%m-%d %H:%M:%S UTC")))
+                        .unwrap_or_default()
+                ),
+                None => format!("nothing from {file}"),
+            };
+            return Err(RestoreError::NotCovered {
+                target,
+                reason: format!(
+                    "the binary log archive reaches only {reached} after dump {} ({}:{}): run `sqlguard binlog --server {}` and try again, or pick an earlier point",
+                    dump.id, b.file, b.position, dump.server
+                ),
+            });
+        };
+        let s = r.segment.as_ref().expect("segment");
+        chain.push((*r).clone());
+        let past_dump = pos_key(&s.file, s.end) > pos_key(&b.file, b.position);
+        if past_dump && reaches(s, point) {
+            break;
+        }
+        if s.closed {
+            file = next_file(s);
+            at = 0;
+        } else {
+            at = s.end;
+        }
+    }
+    Ok(Chain {
+        dump: dump.clone(),
+        segments: chain,
+        from_file: b.file.clone(),
+        from_position: b.position,
+    })
+}
+
+/// Every proven segment, one after another in one private unlinked file.
+struct Spool {
+    file: std::fs::File,
+    /// Per segment: offset in the spool, length, compression, the segment.
+    parts: Vec<(u64, u64, Algorithm, Segment)>,
+}
+
+/// A byte range of the spool.
+struct Region<'a> {
+    file: &'a std::fs::File,
+    at: u64,
+    end: u64,
+}
+
+impl Read for Region<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.end.saturating_sub(self.at);
+        if left == 0 {
+            return Ok(0);
+        }
+        let n = buf.len().min(left as usize);
+        let got = self.file.read_at(&mut buf[..n], self.at)?;
+        self.at += got as u64;
+        Ok(got)
+    }
+}
+
+/// Proves every segment of the chain (size and SHA-256) into one spool file.
+fn spool(session: &Session, chain: &Chain) -> Result<Spool, RestoreError> {
+    let dir = restore::temp_dir();
+    let mut file = tempfile::tempfile_in(&dir).map_err(|cause| RestoreError::Spool {
+        id: chain.dump.id.clone(),
+        dir: dir.display().to_string(),
+        cause,
+    })?;
+    let mut parts = Vec::new();
+    let mut at = 0u64;
+    for r in &chain.segments {
+        let storage = session.storage(&r.storage)?;
+        let copy = CheckedCopy::fetch(storage.as_ref(), r, "replayed", session.cancel.as_ref())?;
+        let mut reader = copy.into_reader();
+        let n = io::copy(&mut reader, &mut file).map_err(|cause| RestoreError::Spool {
+            id: r.id.clone(),
+            dir: dir.display().to_string(),
+            cause,
+        })?;
+        parts.push((at, n, r.compression, r.segment.clone().expect("segment")));
+        at += n;
+    }
+    Ok(Spool { file, parts })
+}
+
+/// One event of the chain, with the file it belongs to.
+struct Located {
+    file: String,
+    event: events::Event,
+    /// The first event of a file's first segment (its format description).
+    header: bool,
+}
+
+/// Walks the events of the spool in order, calling `f` for each; `f` returns false to stop.
+fn walk(
+    spool: &Spool,
+    cancel: &AtomicBool,
+    f: &mut dyn FnMut(Located) -> io::Result<bool>,
+) -> io::Result<()> {
+    for (at, len, algo, seg) in &spool.parts {
+        let region = Region {
+            file: &spool.file,
+            at: *at,
+            end: at + len,
+        };
+        let mut dec = compress::decoder(*algo, io::BufReader::with_capacity(1 << 20, region))?;
+        if seg.start == 0 {
+            let mut magic = [0u8; 4];
+            dec.read_exact(&mut magic)?;
+            if &magic != MAGIC {
+                return Err(io::Error::other(format!(
+                    "the segment of {} from 0 does not start with a binary log's magic",
+                    seg.file
+                )));
+            }
+        }
+        let mut events = EventReader::new(dec);
+        let mut first = seg.start == 0;
+        while let Some(ev) = events.next_event()? {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(io::Error::other("interrupted by a signal"));
+            }
+            let header = first;
+            first = false;
+            if !f(Located {
+                file: seg.file.clone(),
+                event: ev,
+                header,
+            })? {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where the replay stops, and what it replays.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stop {
+    /// The first event not replayed (`None`: the whole chain from the dump's position).
+    pub file: Option<String>,
+    pub position: Option<u64>,
+    /// Transactions replayed, and the newest commit time among them.
+    pub transactions: u64,
+    pub last_commit: Option<DateTime<Utc>>,
+}
+
+/// Event kinds that are not part of a transaction.
+fn outside_transactions(kind: u8) -> bool {
+    // 161: binlog checkpoint, 163: GTID list (MariaDB).
+    matches!(
+        kind,
+        events::FORMAT_DESCRIPTION | events::ROTATE | events::STOP | 161 | 163
+    )
+}
+
+/// Finds the stop (first pass): groups are a GTID event and what follows up to the next
+/// event outside transactions; a group is replayed when it was committed before `point`.
+fn find_stop(spool: &Spool, chain: &Chain, point: &Point, cancel: &AtomicBool) -> io::Result<Stop> {
+    struct Group {
+        file: String,
+        start: u64,
+        end: u64,
+        commit: u32,
+        gtid: Option<Gtid>,
+    }
+    let from = pos_key(&chain.from_file, chain.from_position);
+    let mut stop = Stop::default();
+    let mut open: Option<Group> = None;
+    let mut found: Option<(String, u64)> = None;
+    let mut before_dump_commit: Option<u32> = None;
+    let included = |g: &Group| -> bool {
+        match point {
+            Point::Time(t) => (i64::from(g.commit) + 1) * 1000 <= t.timestamp_millis(),
+            Point::Position { file, position } => {
+                pos_key(&g.file, g.end) <= pos_key(file, *position)
+            }
+            Point::Gtid(target) => g.gtid != Some(*target),
+        }
+    };
+    let close =
+        |g: Group, stop: &mut Stop, found: &mut Option<(String, u64)>, bdc: &mut Option<u32>| {
+            if pos_key(&g.file, g.start) < from {
+                *bdc = Some(bdc.map_or(g.commit, |c| c.max(g.commit)));
+                return;
+            }
+            if found.is_some() {
+                return;
+            }
+            if included(&g) {
+                stop.transactions += 1;
+                let t = Utc.timestamp_opt(i64::from(g.commit), 0).single();
+                stop.last_commit = stop.last_commit.max(t);
+            } else {
+                *found = Some((g.file.clone(), g.start));
+            }
+        };
+    walk(spool, cancel, &mut |l: Located| {
+        let h = l.event.header;
+        if h.kind == events::GTID || outside_transactions(h.kind) {
+            if let Some(g) = open.take() {
+                close(g, &mut stop, &mut found, &mut before_dump_commit);
+            }
+        }
+        if found.is_some() {
+            return Ok(false);
+        }
+        if h.kind == events::GTID {
+            open = Some(Group {
+                file: l.file.clone(),
+                start: h.start(),
+                end: u64::from(h.log_pos),
+                commit: h.timestamp,
+                gtid: l.event.gtid(),
+            });
+        } else if let Some(g) = open.as_mut() {
+            g.commit = g.commit.max(h.timestamp);
+            g.end = u64::from(h.log_pos);
+        }
+        Ok(true)
+    })?;
+    if let Some(g) = open.take() {
+        close(g, &mut stop, &mut found, &mut before_dump_commit);
+    }
+    if let (Point::Time(t), Some(c)) = (point, before_dump_commit) {
+        if i64::from(c) * 1000 >= t.timestamp_millis() {
+            return Err(io::Error::other(format!(
+                "dump {} holds a transaction committed at {} or later, after the target: pick a later point, or an older dump by id",
+                chain.dump.id,
+                Utc.timestamp_opt(i64::from(c), 0).single().map(|t| t.to_rfc3339()).unwrap_or_default()
+            )));
+        }
+    }
+    if let Point::Gtid(g) = point {
+        if found.is_none() {
+            return Err(io::Error::other(format!(
+                "GTID {g} is not in the archived binary log after dump {}",
+                chain.dump.id
+            )));
+        }
+    }
+    if let Some((f, p)) = found {
+        stop.file = Some(f);
+        stop.position = Some(p);
+    }
+    Ok(stop)
+}
+
+/// Writes the replay stream (second pass): the magic, the first file's format description,
+/// then every event from the dump's position up to the stop.
+fn write_stream(
+    spool: &Spool,
+    chain: &Chain,
+    stop: &Stop,
+    out: &mut dyn Write,
+    cancel: &AtomicBool,
+) -> io::Result<()> {
+    let from = pos_key(&chain.from_file, chain.from_position);
+    let stop_at = match (&stop.file, stop.position) {
+        (Some(f), Some(p)) => Some(pos_key(f, p)),
+        _ => None,
+    };
+    out.write_all(MAGIC)?;
+    let mut header_written = false;
+    walk(spool, cancel, &mut |l: Located| {
+        let h = l.event.header;
+        let at = pos_key(&l.file, h.start());
+        if stop_at.as_ref().is_some_and(|s| at >= *s) {
+            return Ok(false);
+        }
+        if at < from {
+            // Before the dump: only the first file's format description is needed.
+            if l.header && !header_written && h.kind == events::FORMAT_DESCRIPTION {
+                out.write_all(&l.event.bytes)?;
+                header_written = true;
+            }
+            return Ok(true);
+        }
+        if !header_written {
+            return Err(io::Error::other(format!(
+                "the archive holds no format description for {}",
+                l.file
+            )));
+        }
+        out.write_all(&l.event.bytes)?;
+        Ok(true)
+    })?;
+    out.flush()
+}
+
+/// Drops the lines of the tool's SQL that would replay a transaction under its original GTID
+/// (the server gives it a new one), passing everything else through.
+struct DropGtidLines<R> {
+    inner: io::BufReader<R>,
+    line: Vec<u8>,
+    at: usize,
+}
+
+const GTID_LINES: &[&[u8]] = &[
+    b"/*M!100001 SET @@session.gtid_seq_no=",
+    b"/*M!100001 SET @@session.server_id=",
+    b"/*M!100001 SET @@session.gtid_domain_id=",
+];
+
+impl<R: Read> Read for DropGtidLines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at >= self.line.len() {
+            self.line.clear();
+            self.at = 0;
+            if self.inner.read_until(b'\n', &mut self.line)? == 0 {
+                return Ok(0);
+            }
+            if GTID_LINES.iter().any(|p| self.line.starts_with(p)) {
+                self.line.clear();
+            }
+        }
+        let n = buf.len().min(self.line.len() - self.at);
+        buf[..n].copy_from_slice(&self.line[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// A point-in-time restore request.
+#[derive(Debug, Clone)]
+pub struct PitrRequest {
+    /// The restore of the dump (`id`: a dump id, or empty / `latest` for the newest good dump
+    /// before the point); `filter` names the server and database.
+    pub restore: RestoreRequest,
+    pub point: Point,
+}
+
+/// What a point-in-time restore will do.
+#[derive(Debug, Clone, Serialize)]
+pub struct PitrPlan {
+    pub target: String,
+    pub dump: RestorePlan,
+    pub replay_from: String,
+    pub segments: Vec<SegmentRef>,
+    pub rename: Option<(String, String)>,
+}
+
+/// One segment of a plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct SegmentRef {
+    pub id: String,
+    pub storage: String,
+    pub file: String,
+    pub start: u64,
+    pub end: u64,
+    pub compressed_bytes: u64,
+    pub last_event_at: Option<DateTime<Utc>>,
+}
+
+impl PitrPlan {
+    /// The plan in words.
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = self.dump.describe();
+        let bytes: u64 = self.segments.iter().map(|s| s.compressed_bytes).sum();
+        let (first, last) = (self.segments.first(), self.segments.last());
+        out.push(format!(
+            "check {} binary log segment{} ({}{}) against the index before anything is written",
+            self.segments.len(),
+            if self.segments.len() == 1 { "" } else { "s" },
+            human_bytes(bytes),
+            match (first, last) {
+                (Some(f), Some(l)) => format!(", {}:{} to {}:{}", f.file, f.start, l.file, l.end),
+                _ => String::new(),
+            }
+        ));
+        out.push(format!(
+            "then replay the binary log from {} up to {} (exclusive) in one session{}",
+            self.replay_from,
+            self.target,
+            match &self.rename {
+                Some((a, b)) => format!(", statements on `{a}` rewritten to `{b}`"),
+                None => String::new(),
+            }
+        ));
+        out
+    }
+}
+
+/// What a point-in-time restore did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PitrOutcome {
+    pub restored: RestoreOutcome,
+    pub replay_from: String,
+    pub stop: Stop,
+    pub segments: usize,
+    pub sql_bytes: u64,
+    pub replay_seconds: f64,
+}
+
+/// The dumps of the database and the server's segments, from the index.
+fn records(
+    session: &Session,
+    server: &str,
+    database: &str,
+) -> (Vec<BackupRecord>, Vec<BackupRecord>, Option<ArchiveState>) {
+    let catalog = session.catalog(&[server.to_string()]);
+    for (_, e) in &catalog.errors {
+        session.ui.warn(e);
+    }
+    let read = |db: &str| {
+        let dbs = [db.to_string()];
+        let (rs, errors) = catalog.records(&crate::catalog::Select {
+            databases: &dbs,
+            ..Default::default()
+        });
+        for (_, e) in &errors {
+            session.ui.warn(e);
+        }
+        rs.into_iter()
+            .filter(|r| r.server == server)
+            .collect::<Vec<_>>()
+    };
+    let mut state: Option<ArchiveState> = None;
+    if let Ok(s) = session.settings.server(server) {
+        for name in s.binlog.iter().flat_map(|b| b.storages.iter()) {
+            if let Ok(st) = session.storage(name) {
+                if let Ok(Some(x)) = super::read_state(st.as_ref(), server) {
+                    if state
+                        .as_ref()
+                        .is_none_or(|o| x.caught_up_at > o.caught_up_at)
+                    {
+                        state = Some(x);
+                    }
+                }
+            }
+        }
+    }
+    (read(database), read(DATABASE), state)
+}
+
+/// Plans a point-in-time restore without changing anything.
+///
+/// Fails as [`restore::plan`] does, and with `NotCovered` / `ArchiveGap`.
+pub fn plan(session: &Session, req: &PitrRequest) -> Result<(PitrPlan, Chain), RestoreError> {
+    let f = &req.restore.filter;
+    let (Some(server), Some(database)) = (f.servers.first(), f.databases.first()) else {
+        return Err(RestoreError::NotCovered {
+            target: req.point.to_string(),
+            reason: "a point-in-time restore names the server and database: add --server and --db"
+                .into(),
+        });
+    };
+    if f.servers.len() > 1 || f.databases.len() > 1 {
+        return Err(RestoreError::NotCovered {
+            target: req.point.to_string(),
+            reason: "name one server and one database".into(),
+        });
+    }
+    f.validate(&session.settings)?;
+    let (mut dumps, segments, state) = records(session, server, database);
+    let id = req.restore.id.as_str();
+    if !id.is_empty() && id != restore::LATEST {
+        dumps.retain(|d| d.id == id);
+        if dumps.is_empty() {
+            return Err(RestoreError::NoSuchBackup {
+                id: id.to_string(),
+                storage: None,
+            });
+        }
+    }
+    if let Some(st) = &f.storage {
+        dumps.retain(|d| &d.storage == st);
+    }
+    dumps.retain(|d| d.verification.as_ref().is_none_or(|v| v.ok));
+    let chain = plan_chain(
+        &dumps,
+        &segments,
+        &req.point,
+        state.as_ref(),
+        f.storage.as_deref(),
+    )?;
+    let mut dump_req = req.restore.clone();
+    dump_req.id = chain.dump.id.clone();
+    dump_req.filter.storage = Some(chain.dump.storage.clone());
+    let dump = restore::plan(session, &dump_req)?;
+    let target_db = dump.database.clone();
+    Ok((
+        PitrPlan {
+            target: req.point.to_string(),
+            replay_from: format!("{}:{}", chain.from_file, chain.from_position),
+            segments: chain
+                .segments
+                .iter()
+                .map(|r| {
+                    let s = r.segment.as_ref().expect("segment");
+                    SegmentRef {
+                        id: r.id.clone(),
+                        storage: r.storage.clone(),
+                        file: s.file.clone(),
+                        start: s.start,
+                        end: s.end,
+                        compressed_bytes: r.compressed_bytes,
+                        last_event_at: s.last_event_at,
+                    }
+                })
+                .collect(),
+            rename: (target_db != *database).then(|| (database.clone(), target_db)),
+            dump,
+        },
+        chain,
+    ))
+}
+
+/// Restores to a point in time: plans, lets `confirm` see the plan, proves every segment,
+/// finds the stop, restores the dump and replays.
+///
+/// Fails as [`plan`] does (nothing touched), as the dump's restore does, or with `Replay`.
+pub fn restore_to(
+    session: &Session,
+    req: &PitrRequest,
+    confirm: &mut dyn FnMut(&PitrPlan) -> bool,
+) -> Result<PitrOutcome, RestoreError> {
+    let cancel = session.cancel.as_ref();
+    let (planned, chain) = plan(session, req)?;
+    if !confirm(&planned) {
+        return Err(RestoreError::Declined);
+    }
+    let source_db = chain.dump.database.clone();
+    if let Some((_, to)) = &planned.rename {
+        if source_db.contains("->") || to.contains("->") {
+            return Err(RestoreError::NotCovered {
+                target: planned.target.clone(),
+                reason: "a database name holding `->` cannot be renamed by the binary log tool's --rewrite-db: restore under the same name on another server".into(),
+            });
+        }
+    }
+    let server = session.settings.server(&req.restore.to_server)?;
+    let tool = super::binlog_tool(server).map_err(|message| RestoreError::NotCovered {
+        target: planned.target.clone(),
+        reason: message,
+    })?;
+    session.ui.info(&format!(
+        "checking {} binary log segments before restoring",
+        chain.segments.len()
+    ));
+    let spooled = spool(session, &chain)?;
+    let stop = find_stop(&spooled, &chain, &req.point, cancel).map_err(|e| {
+        if cancel.load(Ordering::Relaxed) {
+            RestoreError::Interrupted
+        } else {
+            RestoreError::NotCovered {
+                target: planned.target.clone(),
+                reason: e.to_string(),
+            }
+        }
+    })?;
+    // The dump, as a plain restore would.
+    let mut dump_req = req.restore.clone();
+    dump_req.id = chain.dump.id.clone();
+    dump_req.filter.storage = Some(chain.dump.storage.clone());
+    let restored = restore::restore(session, &dump_req, &mut |_| true)?;
+    let database = restored.database.clone();
+    session.ui.info(&format!(
+        "replaying the binary log from {}:{} to {} ({} transactions) into {}/{database}",
+        chain.from_file,
+        chain.from_position,
+        match (&stop.file, stop.position) {
+            (Some(f), Some(p)) => format!("{f}:{p}"),
+            _ => "the end of the archive".into(),
+        },
+        stop.transactions,
+        server.name
+    ));
+    let started = std::time::Instant::now();
+    let replay_err = |message: String| RestoreError::Replay {
+        id: chain.dump.id.clone(),
+        server: server.name.clone(),
+        database: database.clone(),
+        message,
+    };
+    let mut cmd = crate::process::command(&tool);
+    cmd.arg("--no-defaults")
+        .arg("--skip-gtid-strict-mode")
+        .arg(format!("--database={source_db}"));
+    if database != source_db {
+        cmd.arg(format!("--rewrite-db={source_db}->{database}"));
+    }
+    let mut child = cmd
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| replay_err(format!("cannot run {}: {e}", tool.display())))?;
+    let stderr = crate::mysql::drain_stderr(&mut child);
+    let stdin = child.stdin.take().expect("stdin is piped");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let target = restore::Target::new(server, req.restore.load)?;
+    let (fed, written) = std::thread::scope(|scope| {
+        let (spooled, chain, stop) = (&spooled, &chain, &stop);
+        let writer = scope.spawn(move || {
+            // The tool's stdin closes when this thread ends: its end of input.
+            let mut w = io::BufWriter::with_capacity(1 << 20, stdin);
+            write_stream(spooled, chain, stop, &mut w, cancel)
+        });
+        let mut sql = DropGtidLines {
+            inner: io::BufReader::with_capacity(1 << 20, stdout),
+            line: Vec::new(),
+            at: 0,
+        };
+        let fed = target.replay(&database, &mut sql, cancel);
+        if fed.is_err() {
+            let _ = child.kill();
+        }
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the writer panicked")));
+        (fed, written)
+    });
+    let status = child.wait();
+    let tool_err = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+    let sql_bytes = fed.map_err(replay_err)?;
+    written.map_err(|e| replay_err(format!("feeding the binary log tool: {e}")))?;
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => {
+            return Err(replay_err(format!(
+                "{} failed ({}): {}",
+                tool.display(),
+                crate::process::describe_exit(&s),
+                tool_err.trim()
+            )))
+        }
+        Err(e) => return Err(replay_err(e.to_string())),
+    }
+    Ok(PitrOutcome {
+        restored,
+        replay_from: planned.replay_from.clone(),
+        stop,
+        segments: chain.segments.len(),
+        sql_bytes,
+        replay_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::BinlogPosition;
+
+    fn rec(id: &str, minutes: i64) -> BackupRecord {
+        let t = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap()
+            + chrono::Duration::minutes(minutes);
+        let mut r =
+            crate::index::BackupRecord::sample(id, "shop", "daily", "local", Status::Success, t);
+        r.key = Some(format!("k/{id}"));
+        r
+    }
+
+    fn dump(id: &str, minutes: i64, file: &str, pos: u64) -> BackupRecord {
+        let mut r = rec(id, minutes);
+        r.binlog = Some(BinlogPosition {
+            file: file.into(),
+            position: pos,
+            gtid: Some(format!("0-1-{pos}")),
+        });
+        r
+    }
+
+    fn seg(id: &str, minutes: i64, file: &str, start: u64, end: u64, closed: bool) -> BackupRecord {
+        let mut r = rec(id, minutes);
+        r.database = DATABASE.into();
+        r.backup_type = super::super::TYPE.into();
+        r.segment = Some(Segment {
+            file: file.into(),
+            start,
+            end,
+            events: 1,
+            first_event_at: Some(r.started_at - chrono::Duration::seconds(30)),
+            last_event_at: Some(r.started_at - chrono::Duration::seconds(1)),
+            first_gtid: None,
+            last_gtid: None,
+            closed,
+            next_file: None,
+            crc32: true,
+        });
+        r
+    }
+
+    fn at(minutes: i64) -> Point {
+        Point::Time(
+            Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap()
+                + chrono::Duration::minutes(minutes),
+        )
+    }
+
+    #[test]
+    fn the_chain_starts_at_the_dumps_file_and_crosses_rotations() {
+        let dumps = [
+            dump("d1", 0, "b.000002", 500),
+            dump("d0", -60, "b.000001", 100),
+        ];
+        let segs = [
+            seg("s1", 1, "b.000002", 0, 600, false),
+            seg("s2", 2, "b.000002", 600, 900, true),
+            seg("s3", 3, "b.000003", 0, 300, false),
+            seg("s4", 4, "b.000003", 300, 400, false),
+        ];
+        let c = plan_chain(&dumps, &segs, &at(2), None, None).unwrap();
+        assert_eq!(c.dump.id, "d1");
+        let ids: Vec<_> = c.segments.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["s1", "s2", "s3"]);
+        let c = plan_chain(
+            &dumps,
+            &segs,
+            &Point::Position {
+                file: "b.000003".into(),
+                position: 350,
+            },
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.segments.len(), 4);
+    }
+
+    #[test]
+    fn a_missing_range_is_a_gap_and_an_early_point_has_no_dump() {
+        let dumps = [dump("d1", 0, "b.000002", 500)];
+        let segs = [
+            seg("s1", 1, "b.000002", 0, 600, false),
+            seg("s3", 3, "b.000002", 700, 800, false),
+        ];
+        let e = plan_chain(&dumps, &segs, &at(3), None, None).unwrap_err();
+        assert!(matches!(e, RestoreError::ArchiveGap { .. }), "{e}");
+        assert!(e.to_string().contains("from position 600 to 700"), "{e}");
+        let e = plan_chain(&dumps, &segs, &at(-5), None, None).unwrap_err();
+        assert!(matches!(e, RestoreError::NotCovered { .. }), "{e}");
+        let e = plan_chain(&dumps, &segs[..1], &at(30), None, None).unwrap_err();
+        assert!(e.to_string().contains("reaches only b.000002:600"), "{e}");
+    }
+
+    #[test]
+    fn times_are_utc_unless_they_carry_an_offset() {
+        let a = parse_time("2026-11-29T14:31:59Z").unwrap();
+        assert_eq!(parse_time("2026-11-29 14:31:59").unwrap(), a);
+        assert_eq!(parse_time("2026-11-29T15:31:59+01:00").unwrap(), a);
+        assert!(parse_time("yesterday").is_err());
+        assert_eq!(
+            parse_position("binlog.000002:1234").unwrap(),
+            ("binlog.000002".into(), 1234)
+        );
+        assert!(parse_position("x").is_err() && parse_position("../a:1").is_err());
+    }
+
+    #[test]
+    fn gtid_lines_are_dropped_and_the_rest_passes() {
+        let sql = b"a\n/*M!100001 SET @@session.gtid_seq_no=6*//*!*/;\nb\n/*M!100001 SET @@session.server_id=3*//*!*/;\nc";
+        let mut r = DropGtidLines {
+            inner: io::BufReader::new(&sql[..]),
+            line: Vec::new(),
+            at: 0,
+        };
+        let mut out = String::new();
+        r.read_to_string(&mut out).unwrap();
+        assert_eq!(out, "a\nb\nc");
+    }
+}
