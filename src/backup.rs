@@ -140,6 +140,7 @@ impl Attempt<'_> {
             binlog: None,
             consistent: None,
             segment: None,
+            encryption: self.btype.encryption.as_ref().map(|r| r.encryption()),
         }
     }
 }
@@ -749,6 +750,7 @@ fn run_dump(
     let streamed = pipeline::stream(
         Box::new(stdout),
         &attempt.compression,
+        attempt.btype.encryption.as_ref(),
         sinks,
         &mut |raw, stored| {
             bar.set_position(raw);
@@ -797,12 +799,27 @@ fn backup_database(
     let server = ctx.server;
     let db = &attempt.database;
     let algo = attempt.compression.algorithm;
-    let key = layout::object_key(&server.name, db, &attempt.btype.name, &attempt.id, algo);
+    let key = layout::object_key(
+        &server.name,
+        db,
+        &attempt.btype.name,
+        &attempt.id,
+        algo,
+        attempt.btype.encryption.is_some(),
+    );
     let manifest_key = layout::manifest_key(&server.name, db, &attempt.btype.name, &attempt.id);
     ui.info(&format!(
-        "{}/{db}: dumping ({}) to {}",
+        "{}/{db}: dumping ({}{}) to {}",
         server.name,
         attempt.btype.name,
+        match &attempt.btype.encryption {
+            Some(r) => format!(
+                ", encrypted to {} age recipient{}",
+                r.as_strings().len(),
+                if r.as_strings().len() == 1 { "" } else { "s" }
+            ),
+            None => String::new(),
+        },
         attempt.btype.storages.join(", ")
     ));
 

@@ -14,7 +14,7 @@ use crate::session::Session;
 /// One thing checked.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
-    /// `server`, `restore account` or `storage`.
+    /// `server`, `restore account`, `storage` or `encryption`.
     pub kind: &'static str,
     pub name: String,
     pub ok: bool,
@@ -268,6 +268,105 @@ fn check_storage(session: &Session, name: &str) -> Check {
     }
 }
 
+/// With an identity file: proves that it decrypts the newest encrypted backup of the selected
+/// servers (its age header unwrapped and its first chunk authenticated), and that it matches
+/// the recipients new backups are encrypted to. Without one, says what this host can and
+/// cannot do with encrypted backups. `None` when nothing is encrypted or decrypted here.
+fn check_encryption(session: &Session, servers: &[String], storages: &[String]) -> Option<Check> {
+    use std::io::Read;
+    let settings = &session.settings;
+    let encrypting = settings
+        .backup_types
+        .iter()
+        .filter_map(|t| t.encryption.as_ref())
+        .flat_map(|r| r.as_strings().iter().cloned())
+        .collect::<BTreeSet<String>>();
+    let check = |ok: bool, detail: String| Check {
+        kind: "encryption",
+        name: "age".into(),
+        ok,
+        detail,
+    };
+    let Some(ids) = settings.encryption.identities.as_ref() else {
+        return (!encrypting.is_empty()).then(|| {
+            check(
+                true,
+                format!(
+                    "backups are encrypted to {} age recipient(s); this host has no identity (a backup host needs none): verify checks their SHA-256 and size only, and restore, fetch --decrypt and restore tests need encryption.age_identity_file",
+                    encrypting.len()
+                ),
+            )
+        });
+    };
+    let mine = ids.recipients();
+    if !encrypting.is_empty() && !encrypting.iter().any(|r| mine.contains(r)) {
+        return Some(check(
+            false,
+            format!(
+                "no identity in {} is a recipient of new backups ({}): this host could not decrypt them; add the private key of one of them",
+                ids.path().display(),
+                encrypting.iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    let catalog = session.catalog(servers);
+    let filter = crate::catalog::RecordFilter {
+        servers: servers.to_vec(),
+        ..Default::default()
+    };
+    let (latest, _) = catalog.latest_successes(&filter);
+    let newest = latest
+        .into_iter()
+        .filter(|r| r.encryption.is_some())
+        .filter(|r| storages.is_empty() || storages.contains(&r.storage))
+        .max_by_key(|r| r.started_at);
+    let Some(record) = newest else {
+        return Some(check(
+            true,
+            format!(
+                "{} holds {} identit{}; no encrypted backup yet to prove it on",
+                ids.path().display(),
+                mine.len(),
+                if mine.len() == 1 { "y" } else { "ies" }
+            ),
+        ));
+    };
+    let what = format!(
+        "the newest encrypted backup, {} ({}/{} on '{}')",
+        record.id, record.server, record.database, record.storage
+    );
+    let proved = (|| -> Result<(), String> {
+        crate::restore::decryption_for(&record, Some(ids)).map_err(|e| e.to_string())?;
+        let storage = session
+            .storage(&record.storage)
+            .map_err(|e| e.to_string())?;
+        let key = record.key.as_deref().unwrap_or_default();
+        let reader = storage.get(key).map_err(|e| e.to_string())?;
+        let mut plain = crate::crypt::decryptor(ids, reader).map_err(|e| e.to_string())?;
+        let mut first = vec![0u8; 64 << 10];
+        let mut n = 0;
+        while n < first.len() {
+            match plain.read(&mut first[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) => return Err(crate::crypt::describe_read_error(&e)),
+            }
+        }
+        Ok(())
+    })();
+    Some(match proved {
+        Ok(()) => check(
+            true,
+            format!(
+                "{} decrypts {what}: its header unwrapped and its first chunk authenticated (`sqlguard verify {}` decrypts it whole)",
+                ids.path().display(),
+                record.id
+            ),
+        ),
+        Err(e) => check(false, format!("{what}: {e}")),
+    })
+}
+
 /// Runs every check of the selected servers and storages (all when empty).
 pub fn run(session: &Session, servers: &[String], storages: &[String]) -> Vec<Check> {
     let mut out = Vec::new();
@@ -288,6 +387,7 @@ pub fn run(session: &Session, servers: &[String], storages: &[String]) -> Vec<Ch
     {
         out.push(check_storage(session, &st.name));
     }
+    out.extend(check_encryption(session, servers, storages));
     out
 }
 

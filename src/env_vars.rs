@@ -71,6 +71,13 @@ pub const NOTIFY_UPTIME_KUMA_URL: &str = "SQLGUARD_NOTIFY_UPTIME_KUMA_URL";
 /// A webhook URL that receives the JSON document of every run of backup, prune and verify.
 pub const NOTIFY_WEBHOOK_URL: &str = "SQLGUARD_NOTIFY_WEBHOOK_URL";
 
+/// age recipients (public keys, comma- or space-separated) of every backup type.
+pub const AGE_RECIPIENTS: &str = "SQLGUARD_AGE_RECIPIENTS";
+/// A file of age recipients, one per line, for every backup type.
+pub const AGE_RECIPIENTS_FILE: &str = "SQLGUARD_AGE_RECIPIENTS_FILE";
+/// The age identity file (private keys) that decrypts backups on a restore host.
+pub const AGE_IDENTITY_FILE: &str = "SQLGUARD_AGE_IDENTITY_FILE";
+
 /// Every variable above with a one-line description, in documentation order.
 pub const ALL: &[(&str, &str)] = &[
     (CONFIG, "Path of the YAML config file (same as --config)."),
@@ -167,6 +174,18 @@ pub const ALL: &[(&str, &str)] = &[
     (
         NOTIFY_WEBHOOK_URL,
         "Webhook URL that gets the JSON document of every backup, prune and verify run.",
+    ),
+    (
+        AGE_RECIPIENTS,
+        "age public keys (`age1…`, comma- or space-separated) every backup type is encrypted to (replaces `age_recipients` of the file and of each type).",
+    ),
+    (
+        AGE_RECIPIENTS_FILE,
+        "File of age public keys, one per line, every backup type is encrypted to (with `SQLGUARD_AGE_RECIPIENTS`, both lists).",
+    ),
+    (
+        AGE_IDENTITY_FILE,
+        "age identity file (private keys, mode 0600) that decrypts backups: restore hosts only (`encryption.age_identity_file`).",
     ),
 ];
 

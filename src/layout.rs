@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! <server>/index.json
-//! <server>/<database>/<type>/<UTC timestamp>_<short id>.sql.<zst|xz>
+//! <server>/<database>/<type>/<UTC timestamp>_<short id>.sql.<zst|xz>[.age]
 //! <server>/<database>/<type>/<UTC timestamp>_<short id>.manifest.json
 //! ```
 //! Keys are relative to a storage's root. Every component is encoded so that no database name can
@@ -192,31 +192,44 @@ pub fn id_time(id: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
-/// The key of a backup object.
+/// The key of a backup object: `<id>.sql.zst`, with `.age` after it when `encrypted`.
 pub fn object_key(
     server: &str,
     database: &str,
     backup_type: &str,
     id: &str,
     algorithm: Algorithm,
+    encrypted: bool,
 ) -> String {
     format!(
-        "{}/{}/{}/{}.{}",
+        "{}/{}/{}/{}.{}{}",
         encode_component(server),
         database_component(database),
         encode_component(backup_type),
         id,
-        algorithm.extension()
+        algorithm.extension(),
+        if encrypted {
+            format!(".{}", crate::crypt::SUFFIX)
+        } else {
+            String::new()
+        }
     )
 }
 
 /// The key of a binary log segment (`<server>/%2Abinlog/binlog/<id>.binlog.zst`).
-pub fn segment_key(server: &str, database: &str, id: &str, algorithm: Algorithm) -> String {
+pub fn segment_key(
+    server: &str,
+    database: &str,
+    id: &str,
+    algorithm: Algorithm,
+    encrypted: bool,
+) -> String {
     let ext = algorithm.extension().trim_start_matches("sql");
     format!(
-        "{}/{}/binlog/{id}.binlog{ext}",
+        "{}/{}/binlog/{id}.binlog{ext}{}",
         encode_component(server),
         database_component(database),
+        if encrypted { ".age" } else { "" }
     )
 }
 
@@ -343,8 +356,12 @@ mod tests {
             "{id}"
         );
         assert_eq!(
-            object_key("main", "my Shop", "daily", &id, Algorithm::Zstd),
+            object_key("main", "my Shop", "daily", &id, Algorithm::Zstd, false),
             format!("main/my%20%53hop/daily/{id}.sql.zst")
+        );
+        assert_eq!(
+            object_key("main", "shop", "daily", &id, Algorithm::Xz, true),
+            format!("main/shop/daily/{id}.sql.xz.age")
         );
         assert_eq!(
             manifest_key("main", "db", "daily", "X"),

@@ -12,6 +12,7 @@ pub mod cmd;
 pub mod complete;
 pub mod compress;
 pub mod config;
+pub mod crypt;
 pub mod duration;
 pub mod env_vars;
 pub mod error;

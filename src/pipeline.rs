@@ -1,6 +1,7 @@
 //! The data path of one backup: source (the dump tool's stdout) → read-ahead → compressor →
-//! SHA-256 and byte counters → every storage writer at once, each on its own thread behind a
-//! bounded channel.
+//! age encryption (when the type has recipients) → SHA-256 and byte counters → every storage
+//! writer at once, each on its own thread behind a bounded channel. The hash and the sizes are
+//! those of the stored bytes, encrypted or not.
 //!
 //! The source is read on its own thread into at most [`READ_AHEAD`] chunks, so that the dump is
 //! read steadily while the compressor works: a compressor that takes input in bursts (xz's
@@ -197,6 +198,38 @@ impl Write for FanoutHandle {
     }
 }
 
+/// What the compressor writes into: the fan-out itself, or an age encryption stage in front of
+/// it (which holds one 64 KiB chunk).
+enum Stage {
+    Plain(FanoutHandle),
+    Age(crate::crypt::Encrypting<FanoutHandle>),
+}
+
+impl Write for Stage {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Stage::Plain(f) => f.write(data),
+            Stage::Age(e) => e.write(data),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stage::Plain(f) => f.flush(),
+            Stage::Age(e) => e.flush(),
+        }
+    }
+}
+
+impl Stage {
+    /// Writes what the stage still holds (age's last chunk).
+    fn finish(self) -> io::Result<()> {
+        match self {
+            Stage::Plain(_) => Ok(()),
+            Stage::Age(e) => e.finish().map(|_| ()),
+        }
+    }
+}
+
 /// Slows the compressor, for tests only: it sleeps this long per MiB it takes (from
 /// `SQLGUARD_TEST_COMPRESS_DELAY_MS`), as a slow compressor on a slow machine would.
 #[derive(Debug, Clone, Copy, Default)]
@@ -233,7 +266,8 @@ fn read_ahead(mut source: Box<dyn Read + Send>) -> std::sync::mpsc::Receiver<io:
     rx
 }
 
-/// Streams `source` through `compression` into every sink.
+/// Streams `source` through `compression` (and age encryption to `recipients`, when given)
+/// into every sink.
 ///
 /// Never fails as a whole: read, compression and storage failures are reported in the outcome.
 /// `progress` is called with the raw bytes read and the compressed bytes written so far; `cancel` is checked between chunks (and
@@ -242,6 +276,7 @@ fn read_ahead(mut source: Box<dyn Read + Send>) -> std::sync::mpsc::Receiver<io:
 pub fn stream(
     source: Box<dyn Read + Send>,
     compression: &Compression,
+    recipients: Option<&crate::crypt::Recipients>,
     sinks: Vec<Sink>,
     progress: &mut dyn FnMut(u64, u64),
     cancel: &AtomicBool,
@@ -253,13 +288,23 @@ pub fn stream(
     let mut scanner = crate::inventory::Scanner::new();
     let mut error = None;
     let mut cancelled = false;
-    match compress::encoder(compression, FanoutHandle(Arc::clone(&fanout))) {
-        Err(e) => {
-            error = Some(format!(
+    let handle = FanoutHandle(Arc::clone(&fanout));
+    let stage = match recipients {
+        None => Ok(Stage::Plain(handle)),
+        Some(r) => crate::crypt::encryptor(r, handle)
+            .map(Stage::Age)
+            .map_err(|e| e.to_string()),
+    };
+    let encoder = stage.and_then(|stage| {
+        compress::encoder(compression, stage).map_err(|e| {
+            format!(
                 "cannot start the {} compressor: {e}",
                 compression.algorithm.as_str()
-            ))
-        }
+            )
+        })
+    });
+    match encoder {
+        Err(e) => error = Some(e),
         Ok(mut enc) => {
             let chunks = read_ahead(source);
             loop {
@@ -298,8 +343,13 @@ pub fn stream(
                 progress(raw_bytes, stored);
             }
             if error.is_none() && !cancelled {
-                if let Err(e) = enc.finish() {
-                    error = Some(format!("finishing the compressed stream: {e}"));
+                match enc.finish() {
+                    Err(e) => error = Some(format!("finishing the compressed stream: {e}")),
+                    Ok(stage) => {
+                        if let Err(e) = stage.finish() {
+                            error = Some(format!("finishing the encrypted stream: {e}"));
+                        }
+                    }
                 }
             }
         }
@@ -354,6 +404,7 @@ mod tests {
         let out = stream(
             Box::new(std::io::Cursor::new(data.clone())),
             &Compression::default(),
+            None,
             sinks,
             &mut |n, _| last = n,
             &AtomicBool::new(false),
@@ -379,6 +430,53 @@ mod tests {
             .unwrap()
             .read_to_end(&mut plain)
             .unwrap();
+        assert_eq!(plain, data);
+    }
+
+    /// Issue 15: with recipients the stored bytes are an age file; the hash and size are
+    /// theirs; decrypting and decompressing gives the dump back.
+    #[test]
+    fn encrypts_after_compression_and_hashes_what_is_stored() {
+        use age::secrecy::ExposeSecret;
+        let id = age::x25519::Identity::generate();
+        let recipients =
+            crate::crypt::Recipients::parse("t", vec![id.to_public().to_string()]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.txt");
+        std::fs::write(&key, format!("{}\n", id.to_string().expose_secret())).unwrap();
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let ids = crate::crypt::Identities::load(&key).unwrap();
+        let m = MemoryStorage::new("m");
+        let data = sql(200_000);
+        let out = stream(
+            Box::new(std::io::Cursor::new(data.clone())),
+            &Compression::default(),
+            Some(&recipients),
+            vec![Sink {
+                storage: "m".into(),
+                writer: m.put_stream("k", None).unwrap(),
+            }],
+            &mut |_, _| {},
+            &AtomicBool::new(false),
+            Throttle::default(),
+        );
+        assert!(out.error.is_none(), "{:?}", out.error);
+        for lane in out.lanes {
+            lane.result.unwrap().commit().unwrap();
+        }
+        let stored = m.get_bytes("k").unwrap().unwrap();
+        assert!(stored.starts_with(crate::crypt::MAGIC));
+        assert_eq!(stored.len() as u64, out.compressed_bytes);
+        assert_eq!(hex::encode(Sha256::digest(&stored)), out.sha256);
+        let mut plain = Vec::new();
+        compress::decoder(
+            Algorithm::Zstd,
+            crate::crypt::decryptor(&ids, stored.as_slice()).unwrap(),
+        )
+        .unwrap()
+        .read_to_end(&mut plain)
+        .unwrap();
         assert_eq!(plain, data);
     }
 
@@ -427,6 +525,7 @@ mod tests {
         let out = stream(
             Box::new(std::io::Cursor::new(data.clone())),
             &none,
+            None,
             sinks,
             &mut |_, _| {},
             &AtomicBool::new(false),
@@ -465,6 +564,7 @@ mod tests {
         let out = stream(
             Box::new(std::io::Cursor::new(data.clone())),
             &none,
+            None,
             sinks,
             &mut |_, _| {},
             &AtomicBool::new(false),
@@ -484,6 +584,7 @@ mod tests {
         let out = stream(
             Box::new(std::io::Cursor::new(sql(10))),
             &Compression::default(),
+            None,
             sinks,
             &mut |_, _| {},
             &AtomicBool::new(true),

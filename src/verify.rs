@@ -30,6 +30,13 @@ pub struct Checked {
     pub sha256: String,
     /// Every failed check, in words; empty when the copy is intact.
     pub problems: Vec<String>,
+    /// For an encrypted object: whether it was decrypted (and so its content checked), or
+    /// only its SHA-256 and size (no identity on this host). Absent for plain objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decrypted: Option<bool>,
+    /// Bytes of the compressed stream (decrypted), as passed to the outputs.
+    #[serde(skip)]
+    pub plain_bytes: u64,
 }
 
 /// Counts the plain SQL, keeps its tail, and forwards it.
@@ -64,18 +71,81 @@ impl Write for SqlSink {
     }
 }
 
-/// Streams the stored copy of `record` once, checking it against the record. `compressed`
-/// receives the stored bytes as read; `sql`, when given, the plain SQL (then the object is
-/// decompressed even when `decode` is false).
+/// What [`check_copy`] passes on while it checks, and with which keys.
+#[derive(Default)]
+pub struct CopyOutputs<'a> {
+    /// Receives the object's bytes as stored (encrypted when the object is).
+    pub stored: Option<&'a mut (dyn Write + Send)>,
+    /// Receives the compressed stream, decrypted (needs `identities` for an encrypted object).
+    pub compressed: Option<&'a mut (dyn Write + Send)>,
+    /// Receives the plain SQL (then the object is decompressed even when `decode` is false).
+    pub sql: Option<Box<dyn Write + Send>>,
+    /// Decrypt (when encrypted and `identities` are given) and decompress the whole object,
+    /// and check the dump's size and completion trailer.
+    pub decode: bool,
+    /// The identities that decrypt an encrypted object; without them, an encrypted object's
+    /// check is its SHA-256 and size only (`Checked::decrypted` false).
+    pub identities: Option<&'a crate::crypt::Identities>,
+}
+
+impl std::fmt::Debug for CopyOutputs<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CopyOutputs(decode={})", self.decode)
+    }
+}
+
+/// Hashes and counts the object's bytes as they are read (below any decryption), passes them
+/// on, and remembers a read failure, so that it is told apart from a decryption failure.
+struct Tee<'a> {
+    inner: Box<dyn Read + Send>,
+    hasher: Sha256,
+    count: u64,
+    copy: Option<&'a mut (dyn Write + Send)>,
+    read_error: Option<String>,
+    copy_error: Option<std::io::Error>,
+    cancel: &'a AtomicBool,
+}
+
+impl Read for Tee<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("interrupted by a signal"));
+        }
+        let n = loop {
+            match self.inner.read(buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.read_error = Some(e.to_string());
+                    return Err(e);
+                }
+            }
+        };
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        if let Some(out) = self.copy.as_mut() {
+            if let Err(e) = out.write_all(&buf[..n]) {
+                let msg = e.to_string();
+                self.copy_error = Some(e);
+                return Err(std::io::Error::other(msg));
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Streams the stored copy of `record` once, checking it against the record: SHA-256 and size
+/// of the stored bytes always; with `decode` (or an SQL output), decryption of an encrypted
+/// object (every chunk authenticated, to the end), decompression, and the dump's size and
+/// trailer. The outputs receive the bytes as they pass, before the checks are complete.
 ///
-/// Fails only when the object cannot be opened; every other problem is in `problems`.
-pub fn check_copy(
+/// Fails when the object cannot be opened, an output cannot be written, or decrypted bytes
+/// are asked for without identities; every other problem is in `problems`.
+pub fn check_copy<'a>(
     storage: &dyn Storage,
     record: &BackupRecord,
-    mut compressed: Option<&mut dyn Write>,
-    sql: Option<Box<dyn Write + Send>>,
-    decode: bool,
-    cancel: &AtomicBool,
+    outputs: CopyOutputs<'a>,
+    cancel: &'a AtomicBool,
 ) -> Result<Checked, RestoreError> {
     let key = record
         .key
@@ -84,9 +154,36 @@ pub fn check_copy(
             id: record.id.clone(),
             storage: Some(record.storage.clone()),
         })?;
-    let mut src = storage.get(key)?;
+    let CopyOutputs {
+        stored,
+        mut compressed,
+        sql,
+        decode,
+        identities,
+    } = outputs;
+    let encrypted = record.encryption.is_some();
+    let wants_plain = compressed.is_some() || sql.is_some();
+    if encrypted && wants_plain && identities.is_none() {
+        return Err(RestoreError::NoIdentity {
+            id: record.id.clone(),
+            why: crate::crypt::no_identity_message(),
+        });
+    }
+    let mut tee = Tee {
+        inner: storage.get(key)?,
+        hasher: Sha256::new(),
+        count: 0,
+        copy: stored,
+        read_error: None,
+        copy_error: None,
+        cancel,
+    };
     let decode = decode || sql.is_some();
-    let mut decoder = if decode {
+    // An encrypted object whose content is not needed, or that this host cannot decrypt, is
+    // read for its hash and size alone.
+    let decrypt_with = identities.filter(|_| encrypted && (decode || wants_plain));
+    let content = !encrypted || decrypt_with.is_some();
+    let mut decoder = if decode && content {
         let sink = SqlSink {
             count: 0,
             tail: Vec::new(),
@@ -100,38 +197,69 @@ pub fn check_copy(
     } else {
         None
     };
-    let mut checked = Checked::default();
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
+    let mut checked = Checked {
+        decrypted: encrypted.then_some(decrypt_with.is_some()),
+        ..Default::default()
+    };
     let mut decode_error: Option<String> = None;
-    loop {
-        if cancel.load(Ordering::Relaxed) {
-            checked.problems.push("interrupted by a signal".into());
-            return Ok(checked);
-        }
-        let n = match src.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                checked
-                    .problems
-                    .push(format!("reading the object failed: {e}"));
-                break;
-            }
+    let mut decrypt_error: Option<String> = None;
+    {
+        let mut reader: Box<dyn Read + '_> = match decrypt_with {
+            Some(ids) => match crate::crypt::decryptor(ids, &mut tee) {
+                Ok(d) => Box::new(d),
+                Err(e) => {
+                    decrypt_error = Some(e.to_string());
+                    Box::new(std::io::empty())
+                }
+            },
+            None => Box::new(&mut tee),
         };
-        hasher.update(&buf[..n]);
-        checked.compressed_bytes += n as u64;
-        if let Some(out) = compressed.as_mut() {
-            out.write_all(&buf[..n]).map_err(RestoreError::Output)?;
-        }
-        if let (Some(d), None) = (decoder.as_mut(), &decode_error) {
-            if let Err(e) = d.write_all(&buf[..n]) {
-                decode_error = Some(e.to_string());
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    if decrypt_with.is_some() {
+                        decrypt_error = Some(crate::crypt::describe_read_error(&e));
+                    }
+                    break;
+                }
+            };
+            checked.plain_bytes += n as u64;
+            if let Some(out) = compressed.as_mut() {
+                out.write_all(&buf[..n]).map_err(RestoreError::Output)?;
+            }
+            if let (Some(d), None) = (decoder.as_mut(), &decode_error) {
+                if let Err(e) = d.write_all(&buf[..n]) {
+                    decode_error = Some(e.to_string());
+                }
             }
         }
     }
-    checked.sha256 = hex::encode(hasher.finalize());
+    if let Some(e) = tee.copy_error.take() {
+        return Err(RestoreError::Output(e));
+    }
+    if cancel.load(Ordering::Relaxed) {
+        checked.problems.push("interrupted by a signal".into());
+        return Ok(checked);
+    }
+    // Whatever the decryptor did not need is still hashed: the SHA-256 covers every byte.
+    if tee.read_error.is_none() {
+        let _ = std::io::copy(&mut tee, &mut std::io::sink());
+    }
+    if let Some(e) = tee.copy_error.take() {
+        return Err(RestoreError::Output(e));
+    }
+    let read_failed = tee.read_error.clone();
+    if let Some(e) = &read_failed {
+        checked
+            .problems
+            .push(format!("reading the object failed: {e}"));
+    }
+    checked.compressed_bytes = tee.count;
+    checked.sha256 = hex::encode(std::mem::take(&mut tee.hasher).finalize());
     if record.sha256.as_deref() != Some(checked.sha256.as_str()) {
         checked.problems.push(format!(
             "SHA-256 {} differs from the index ({}): the stored object changed or is corrupt",
@@ -144,6 +272,13 @@ pub fn check_copy(
             "the object has {} bytes, the index says {}",
             checked.compressed_bytes, record.compressed_bytes
         ));
+    }
+    if read_failed.is_some() {
+        return Ok(checked);
+    }
+    if let Some(e) = decrypt_error {
+        checked.problems.push(e);
+        return Ok(checked);
     }
     if let Some(d) = decoder {
         let finished = match decode_error {
@@ -395,7 +530,9 @@ pub fn run(
             record.database,
             record.id,
             record.storage,
-            if ok {
+            if ok && checked.decrypted == Some(false) {
+                "intact as stored (SHA-256 and size; encrypted, and this host has no age identity to check its content)".to_string()
+            } else if ok {
                 "intact".to_string()
             } else {
                 format!("FAILED: {}", problem.as_deref().unwrap_or(""))
@@ -538,7 +675,12 @@ fn verify_one(
     let restore_test =
         restore_test.filter(|_| !crate::restore::is_accounts(record) && record.segment.is_none());
     let Some(load) = restore_test else {
-        return check_copy(storage, record, None, None, true, cancel)
+        let outputs = CopyOutputs {
+            decode: true,
+            identities: settings.encryption.identities.as_ref(),
+            ..Default::default()
+        };
+        return check_copy(storage, record, outputs, cancel)
             .map_err(|e| plain(e.to_string()))
             .map(|c| (c, None, None));
     };
@@ -561,20 +703,22 @@ fn verify_one(
     }
     let started = std::time::Instant::now();
     // The copy is proven before the scratch database exists, let alone receives a byte.
-    let copy = match crate::restore::CheckedCopy::fetch(storage, record, "restored", cancel) {
-        Ok(c) => c,
-        Err(crate::restore::RestoreError::FailedChecks { problems, .. }) => {
-            return Ok((
-                Checked {
-                    problems: vec![problems],
-                    ..Default::default()
-                },
-                None,
-                None,
-            ))
-        }
-        Err(e) => return Err(plain(e.to_string())),
-    };
+    let identities = settings.encryption.identities.as_ref();
+    let copy =
+        match crate::restore::CheckedCopy::fetch(storage, record, "restored", identities, cancel) {
+            Ok(c) => c,
+            Err(crate::restore::RestoreError::FailedChecks { problems, .. }) => {
+                return Ok((
+                    Checked {
+                        problems: vec![problems],
+                        ..Default::default()
+                    },
+                    None,
+                    None,
+                ))
+            }
+            Err(e) => return Err(plain(e.to_string())),
+        };
     let mut checked = Checked {
         compressed_bytes: copy.size,
         sha256: copy.sha256.clone(),

@@ -642,6 +642,7 @@ fn record(
         binlog: None,
         consistent: None,
         segment: None,
+        encryption: None,
     }
 }
 
@@ -667,7 +668,15 @@ fn fetch_piece(
     let ui = &session.ui;
     let started_at = Utc::now();
     let id = layout::new_id(started_at);
-    let key = layout::segment_key(&server.name, DATABASE, &id, cfg.compression.algorithm);
+    // Segments are encrypted like dumps, to the global recipients (issue 15).
+    let recipients = session.settings.recipients(None);
+    let key = layout::segment_key(
+        &server.name,
+        DATABASE,
+        &id,
+        cfg.compression.algorithm,
+        recipients.is_some(),
+    );
     let manifest_key = layout::manifest_key(&server.name, DATABASE, TYPE, &id);
     // The tool writes its "file" through a symlink to its standard output.
     let dir = tempfile::Builder::new()
@@ -725,6 +734,7 @@ fn fetch_piece(
     let streamed = pipeline::stream(
         Box::new(source),
         &cfg.compression,
+        recipients,
         sinks,
         &mut |_, _| {},
         cancel,
@@ -819,6 +829,7 @@ fn fetch_piece(
         r.raw_bytes = streamed.raw_bytes;
         r.dump_tool = Some(tool.display().to_string());
         r.segment = Some(segment.clone());
+        r.encryption = recipients.map(|x| x.encryption());
         let landed = match lane.result {
             Ok(writer) => {
                 r.compressed_bytes = streamed.compressed_bytes;

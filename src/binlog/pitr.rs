@@ -342,14 +342,29 @@ fn spool(session: &Session, chain: &Chain) -> Result<Spool, RestoreError> {
     })?;
     let mut parts = Vec::new();
     let mut at = 0u64;
+    let identities = session.settings.identities().ok();
     for r in &chain.segments {
         let storage = session.storage(&r.storage)?;
-        let copy = CheckedCopy::fetch(storage.as_ref(), r, "replayed", session.cancel.as_ref())?;
-        let mut reader = copy.into_reader();
-        let n = io::copy(&mut reader, &mut file).map_err(|cause| RestoreError::Spool {
+        let copy = CheckedCopy::fetch(
+            storage.as_ref(),
+            r,
+            "replayed",
+            identities,
+            session.cancel.as_ref(),
+        )?;
+        // Proven as stored; an encrypted segment is decrypted (and authenticated to its last
+        // chunk) into the spool here, before anything is written anywhere.
+        let mut reader = copy.into_compressed(r).map_err(|e| RestoreError::FailedChecks {
             id: r.id.clone(),
-            dir: dir.display().to_string(),
-            cause,
+            storage: r.storage.clone(),
+            what: "replayed",
+            problems: e.to_string(),
+        })?;
+        let n = io::copy(&mut reader, &mut file).map_err(|e| RestoreError::FailedChecks {
+            id: r.id.clone(),
+            storage: r.storage.clone(),
+            what: "replayed",
+            problems: e.to_string(),
         })?;
         parts.push((at, n, r.compression, r.segment.clone().expect("segment")));
         at += n;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::Context;
 use crate::error::Error;
 use crate::exit::ExitCode;
-use crate::restore::{self, FetchTo};
+use crate::restore::{self, FetchForm, FetchTo};
 use crate::ui::human_bytes;
 
 /// Download a backup to a file or stdout, checking its SHA-256 (and, decompressed, its trailer).
@@ -24,9 +24,15 @@ pub struct Args {
     /// stdout (written once the copy is proven)
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Write the plain SQL instead of the compressed file
+    /// Write the plain SQL instead of the compressed file (decrypting an encrypted backup
+    /// first, with encryption.age_identity_file)
     #[arg(long, short = 'd')]
     pub decompress: bool,
+    /// Decrypt an age-encrypted backup (with encryption.age_identity_file) and write it still
+    /// compressed; to a file, only once it decrypted and decompressed completely. Without
+    /// it, an encrypted backup is written as stored (`age -d` reads it)
+    #[arg(long)]
+    pub decrypt: bool,
 }
 
 /// Runs the fetch subcommand.
@@ -35,7 +41,14 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         Some(path) => FetchTo::File(path),
         None => FetchTo::Stdout,
     };
-    let fetched = restore::fetch(ctx, &args.id, &args.filter, to, args.decompress)?;
+    let form = if args.decompress {
+        FetchForm::Sql
+    } else if args.decrypt {
+        FetchForm::Decrypted
+    } else {
+        FetchForm::Stored
+    };
+    let fetched = restore::fetch(ctx, &args.id, &args.filter, to, form)?;
     if fetched.reader_closed {
         return Ok(ExitCode::Success);
     }

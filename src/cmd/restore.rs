@@ -15,8 +15,15 @@ pub struct Args {
     /// The backup id (from `sqlguard list`), or `latest`: the newest good backup (successful,
     /// and not failed at its last verification) of the database that --db (and --server,
     /// --type, --storage) name
-    #[arg(value_name = "ID", add = crate::complete::id_arg(), required_unless_present_any = ["all", "to_time", "to_position", "to_gtid"])]
+    #[arg(value_name = "ID", add = crate::complete::id_arg(), required_unless_present_any = ["all", "file", "to_time", "to_position", "to_gtid"])]
     pub id: Option<String>,
+    /// Restore a dump file instead of a stored backup: plain, zstd or xz SQL, or an age file
+    /// (`age -r …` or `-a`; decrypted with encryption.age_identity_file). No index vouches for
+    /// it, so the whole file is first copied to a private temp file while it is decrypted to
+    /// its last chunk, decompressed and its trailer checked; nothing reaches the server before.
+    /// Needs --to-database
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["id", "all", "to_time", "to_position", "to_gtid"])]
+    pub file: Option<std::path::PathBuf>,
     /// Point-in-time recovery: restore the newest good dump before this time (or the dump ID
     /// names), then replay the archived binary log up to it, exclusive: transactions committed
     /// before it. UTC unless it carries an offset: 2026-11-29T14:31:59Z,
@@ -317,6 +324,80 @@ fn run_pitr(args: &Args, ctx: &Context, point: pitr::Point) -> Result<ExitCode, 
     Ok(ExitCode::Success)
 }
 
+/// The JSON document of `restore --file`.
+#[derive(Debug, serde::Serialize)]
+struct ImportReport<'a> {
+    schema_version: u32,
+    dry_run: bool,
+    plan: Option<&'a restore::ImportPlan>,
+    restored: Option<&'a restore::RestoreOutcome>,
+    duration_seconds: f64,
+}
+
+/// `restore --file`: a dump file proven whole, then loaded.
+fn run_file(args: &Args, file: &std::path::Path, ctx: &Context) -> Result<ExitCode, Error> {
+    use std::io::IsTerminal;
+    let started = std::time::Instant::now();
+    let req = restore::ImportRequest {
+        file: file.to_path_buf(),
+        to_server: args.to_server.clone(),
+        to_database: args.to_database.clone(),
+        force: args.force,
+        load: args.load.options(),
+    };
+    if args.dry_run {
+        let plan = restore::import_plan(ctx, &req)?;
+        if ctx.json {
+            Printer::json(&ImportReport {
+                schema_version: crate::index::SCHEMA_VERSION,
+                dry_run: true,
+                plan: Some(&plan),
+                restored: None,
+                duration_seconds: started.elapsed().as_secs_f64(),
+            })?;
+        } else {
+            Printer::line("dry run: sqlguard restore would")?;
+            for line in plan.describe() {
+                Printer::line(&format!("  - {line}"))?;
+            }
+            Printer::line("nothing was read or written")?;
+        }
+        return Ok(ExitCode::Success);
+    }
+    let interactive =
+        !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let out = restore::import(ctx, &req, &mut |plan| {
+        !interactive || ask_lines(&plan.describe())
+    })?;
+    let took = started.elapsed().as_secs_f64();
+    if ctx.json {
+        Printer::json(&ImportReport {
+            schema_version: crate::index::SCHEMA_VERSION,
+            dry_run: false,
+            plan: None,
+            restored: Some(&out),
+            duration_seconds: took,
+        })?;
+    }
+    ctx.ui.info(&format!(
+        "restored {} of SQL ({} statements) from {} into {}/{} in {}",
+        human_bytes(out.loaded.raw_bytes),
+        out.loaded.statements,
+        file.display(),
+        out.server,
+        out.database,
+        crate::duration::took(took)
+    ));
+    ctx.summarize(format!(
+        "file {} into {}/{}, {} of SQL",
+        file.display(),
+        out.server,
+        out.database,
+        human_bytes(out.loaded.raw_bytes)
+    ));
+    Ok(ExitCode::Success)
+}
+
 /// Runs the restore subcommand.
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     use std::io::IsTerminal;
@@ -335,6 +416,9 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     };
     if let Some(point) = point {
         return run_pitr(args, ctx, point);
+    }
+    if let Some(file) = &args.file {
+        return run_file(args, file, ctx);
     }
     let started = std::time::Instant::now();
     let req = RestoreRequest {

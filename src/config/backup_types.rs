@@ -51,6 +51,8 @@ pub struct BackupTypeSettings {
     pub hooks: Option<super::hooks::HookSet>,
     /// Notifiers of this type's backups (besides `notify.backup`).
     pub notify: Vec<super::notify::Notifier>,
+    /// The age recipients this type's objects are encrypted to; `None`: not encrypted.
+    pub encryption: Option<crate::crypt::Recipients>,
 }
 
 fn resolve_retention(
@@ -137,6 +139,7 @@ pub(super) fn resolve_types(
     file: &FileConfig,
     env: &EnvOverrides,
     storages: &[StorageSettings],
+    encryption: &super::encryption::EncryptionSettings,
 ) -> Result<Vec<BackupTypeSettings>, ConfigError> {
     let all_storages: Vec<String> = storages.iter().map(|s| s.name.clone()).collect();
     let defaults: file::UniqueMap<file::BackupTypeFile>;
@@ -223,6 +226,12 @@ pub(super) fn resolve_types(
                 .map(|h| super::hooks::resolve_hook_set(ctx, &key("hooks"), h))
                 .transpose()?,
             notify: super::notify::resolve_notifiers(ctx, &key("notify"), &t.notify)?,
+            encryption: super::encryption::resolve_type_recipients(
+                ctx,
+                &format!("backup_types.{name}"),
+                t.encryption.as_ref(),
+                encryption,
+            )?,
         });
     }
     Ok(out)

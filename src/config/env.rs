@@ -116,6 +116,9 @@ struct Raw {
     notify_healthchecks_url: Option<String>,
     notify_uptime_kuma_url: Option<String>,
     notify_webhook_url: Option<String>,
+    age_recipients: Option<String>,
+    age_recipients_file: Option<String>,
+    age_identity_file: Option<String>,
 }
 
 /// Settings that the environment may override, typed.
@@ -149,6 +152,9 @@ pub(super) struct EnvOverrides {
     pub(super) notify_healthchecks_url: Option<String>,
     pub(super) notify_uptime_kuma_url: Option<String>,
     pub(super) notify_webhook_url: Option<String>,
+    pub(super) age_recipients: Option<String>,
+    pub(super) age_recipients_file: Option<String>,
+    pub(super) age_identity_file: Option<String>,
 }
 
 fn env_error(var: &str, message: impl Into<String>) -> ConfigError {
@@ -269,6 +275,9 @@ impl EnvOverrides {
                 raw.notify_uptime_kuma_url,
             )?,
             notify_webhook_url: present(ev::NOTIFY_WEBHOOK_URL, raw.notify_webhook_url)?,
+            age_recipients: present(ev::AGE_RECIPIENTS, raw.age_recipients)?,
+            age_recipients_file: present(ev::AGE_RECIPIENTS_FILE, raw.age_recipients_file)?,
+            age_identity_file: present(ev::AGE_IDENTITY_FILE, raw.age_identity_file)?,
         })
     }
 

@@ -108,6 +108,29 @@ pub struct FileConfig {
     pub hooks: Option<HooksFile>,
     /// Where the runs of each command report their start and end.
     pub notify: Option<NotifyFile>,
+    /// Client-side encryption of every backup object with age.
+    pub encryption: Option<EncryptionFile>,
+}
+
+/// The `encryption` section: who can read backups (recipients: public keys, all a backup host
+/// needs) and, on restore hosts, the private keys that decrypt them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionFile {
+    /// age public keys (`age1…`) every backup type is encrypted to, unless it names its own.
+    pub age_recipients: Option<Vec<String>>,
+    /// A file of age public keys, one per line (`#` comments); adds to `age_recipients`.
+    pub age_recipients_file: Option<String>,
+    /// The age identity file (private keys) that decrypts backups; restore hosts only.
+    pub age_identity_file: Option<String>,
+}
+
+/// A backup type's own recipients, which replace the global ones for its backups.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypeEncryptionFile {
+    pub age_recipients: Option<Vec<String>>,
+    pub age_recipients_file: Option<String>,
 }
 
 /// Hooks by command; each command is opted in by its key. A new command that takes hooks is a
@@ -393,6 +416,8 @@ pub struct BackupTypeFile {
     /// Notifiers of this type's backups, besides `notify.backup`.
     #[serde(default)]
     pub notify: Vec<NotifierFile>,
+    /// The recipients this type's backups are encrypted to, instead of the global ones.
+    pub encryption: Option<TypeEncryptionFile>,
 }
 
 /// Compression of a backup type.
@@ -459,6 +484,8 @@ mod tests {
             "hooks: {backup: {bogus: 1}}",
             "notify: {bogus: 1}",
             "notify: {backup: [{bogus: 1}]}",
+            "encryption: {bogus: 1}",
+            "backup_types: {t: {encryption: {bogus: 1}}}",
         ];
         let mut total = 0;
         for s in sections {

@@ -11,12 +11,14 @@
 //! | [`backup_types`] | `backup_types` |
 //! | [`metrics`] | `metrics` |
 //! | [`hooks`], [`notify`] | `hooks`, `notify` (and the same keys of a backup type) |
+//! | [`encryption`] | `encryption` (and a backup type's `encryption`): age recipients, identity file |
 //! | [`settings`] | the whole: file discovery, top-level keys, lookups, `config show` |
 //!
 //! Commands receive a resolved `Settings`; they never read the file or the environment themselves.
 
 pub mod backup_types;
 pub mod dump_options;
+pub mod encryption;
 pub mod env;
 pub mod file;
 pub mod hooks;

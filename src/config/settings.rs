@@ -55,6 +55,8 @@ pub struct Settings {
     pub hooks: Vec<(String, super::hooks::HookSet)>,
     /// Notifiers by command (`notify` and the `SQLGUARD_NOTIFY_*_URL` variables).
     pub notify: Vec<(String, Vec<super::notify::Notifier>)>,
+    /// Client-side encryption: the global recipients and this host's identities.
+    pub encryption: super::encryption::EncryptionSettings,
     /// The test suite's compressor throttle (`SQLGUARD_TEST_COMPRESS_DELAY_MS`).
     #[serde(skip)]
     pub compress_throttle: crate::pipeline::Throttle,
@@ -232,7 +234,9 @@ impl Settings {
                 }
             }
         };
-        let backup_types = resolve_types(&ctx, &file, &overrides, &storages)?;
+        let encryption =
+            super::encryption::resolve_encryption(&ctx, file.encryption.as_ref(), &overrides)?;
+        let backup_types = resolve_types(&ctx, &file, &overrides, &storages, &encryption)?;
         let lock_dir = match (&overrides.lock_dir, &file.lock_dir) {
             (Some(d), _) => PathBuf::from(d),
             (None, Some(d)) => PathBuf::from(ctx.expand("lock_dir", d)?),
@@ -268,6 +272,7 @@ impl Settings {
             orphan_min_age: file.orphan_min_age.unwrap_or(DEFAULT_ORPHAN_MIN_AGE),
             hooks: super::hooks::resolve_hooks(&ctx, file.hooks.as_ref())?,
             notify: super::notify::resolve_notify(&ctx, file.notify.as_ref(), &overrides)?,
+            encryption,
             compress_throttle: crate::pipeline::Throttle(
                 env.get(ev::TEST_COMPRESS_DELAY_MS)
                     .and_then(|v| v.trim().parse().ok())
@@ -332,6 +337,27 @@ impl Settings {
             .into_iter()
             .flat_map(|t| &t.notify);
         by_command.chain(by_type).collect()
+    }
+
+    /// The age recipients that objects of `backup_type` are encrypted to: the type's own, else
+    /// the global ones (`None` for the type: objects of no backup type, such as binlog
+    /// segments); `None` when they are not encrypted. An unknown type has none.
+    pub fn recipients(&self, backup_type: Option<&str>) -> Option<&crate::crypt::Recipients> {
+        match backup_type {
+            Some(t) => self.backup_type(t).ok()?.encryption.as_ref(),
+            None => self.encryption.recipients.as_ref(),
+        }
+    }
+
+    /// The identities that decrypt backups on this host, or why there are none (the message
+    /// for an encrypted object that must be decrypted).
+    ///
+    /// Fails naming the keys to set when no identity file is configured.
+    pub fn identities(&self) -> Result<&crate::crypt::Identities, String> {
+        self.encryption
+            .identities
+            .as_ref()
+            .ok_or_else(crate::crypt::no_identity_message)
     }
 
     /// The storage called `name`.

@@ -228,6 +228,17 @@ struct BackupType<'a> {
     hooks: Option<Hooks<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     notify: Vec<NotifierShape>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encryption: Option<Encryption<'a>>,
+}
+
+/// `encryption` (and a type's): recipients resolved (files read), the identity file's path.
+#[derive(Serialize)]
+struct Encryption<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    age_recipients: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    age_identity_file: Option<&'a PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -315,6 +326,10 @@ fn backup_type(t: &BackupTypeSettings) -> BackupType<'_> {
         restore_test_within: t.restore_test_within,
         hooks: t.hooks.as_ref().map(hooks),
         notify: t.notify.iter().map(notifier).collect(),
+        encryption: t.encryption.as_ref().map(|r| Encryption {
+            age_recipients: Some(r.as_strings()),
+            age_identity_file: None,
+        }),
     }
 }
 
@@ -364,6 +379,8 @@ struct Shape<'a> {
     hooks: Named<Hooks<'a>>,
     #[serde(skip_serializing_if = "Named::is_empty")]
     notify: Named<Vec<NotifierShape>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encryption: Option<Encryption<'a>>,
     lock_dir: &'a PathBuf,
 }
 
@@ -423,6 +440,11 @@ pub fn file_yaml(s: &Settings) -> String {
                 .map(|(c, list)| (c.clone(), list.iter().map(notifier).collect()))
                 .collect(),
         ),
+        encryption: (s.encryption.recipients.is_some() || s.encryption.identity_file.is_some())
+            .then(|| Encryption {
+                age_recipients: s.encryption.recipients.as_ref().map(|r| r.as_strings()),
+                age_identity_file: s.encryption.identity_file.as_ref(),
+            }),
         lock_dir: &s.lock_dir,
     };
     let mut text = format!(

@@ -119,6 +119,11 @@ pub struct BackupRecord {
     /// file of the server's binary log it holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<Segment>,
+    /// How the object is encrypted (`{format: age, recipients: [...]}`); absent for plain
+    /// objects. `compressed_bytes` and `sha256` are those of the stored, encrypted bytes, so
+    /// that `verify` proves an object intact without any key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<crate::crypt::Encryption>,
 }
 
 /// The bytes `[start, end)` of one file of a server's binary log, as archived by `sqlguard
@@ -231,7 +236,7 @@ impl BackupRecord {
             compression: Algorithm::Zstd,
             compression_level: 3,
             key: ok.then(|| {
-                crate::layout::object_key("main", database, backup_type, id, Algorithm::Zstd)
+                crate::layout::object_key("main", database, backup_type, id, Algorithm::Zstd, false)
             }),
             manifest_key: ok
                 .then(|| crate::layout::manifest_key("main", database, backup_type, id)),
@@ -246,6 +251,7 @@ impl BackupRecord {
             binlog: None,
             consistent: None,
             segment: None,
+            encryption: None,
         }
     }
 }

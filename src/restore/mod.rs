@@ -30,9 +30,11 @@ use crate::pipeline::{CHUNK, TAIL};
 use crate::session::Session;
 use crate::sqlscan::{self, Event, Head, Kind, Policy, Splitter, Verdict};
 
+mod import;
 pub mod sessions;
 use crate::storage::{Storage, StorageError};
 use crate::ui::human_bytes;
+pub use import::{import, import_plan, ImportPlan, ImportRequest};
 
 /// Why a fetch, restore or restore test did not happen or did not finish.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +101,18 @@ pub enum RestoreError {
     /// `latest` matches no good copy (exit code 2).
     #[error("no good backup matches `latest` with these filters (a successful copy whose last verification did not fail; see `sqlguard list`)")]
     NoLatest,
+    /// An encrypted backup, and no identity here that decrypts it (exit code 2).
+    #[error("backup {id} cannot be decrypted on this host: {why}")]
+    NoIdentity { id: String, why: String },
+    /// `restore --file` names a file that cannot be read (exit code 2).
+    #[error("cannot read {path}: {cause}")]
+    ImportFile { path: String, cause: io::Error },
+    /// `restore --file`: the file did not prove whole; nothing was written.
+    #[error("{path} failed its checks, so nothing was restored: {problems}")]
+    ImportRefused { path: String, problems: String },
+    /// `restore --file` without `--to-database` (exit code 2).
+    #[error("restore --file needs the database to restore into: add --to-database NAME")]
+    ImportNeedsDatabase,
     /// The operator answered no on the terminal (exit code 2: nothing was done).
     #[error("not restored: the confirmation was declined (pass --yes to skip it)")]
     Declined,
@@ -148,6 +162,9 @@ impl RestoreError {
                 | RestoreError::NoLatest
                 | RestoreError::Declined
                 | RestoreError::NotCovered { .. }
+                | RestoreError::NoIdentity { .. }
+                | RestoreError::ImportFile { .. }
+                | RestoreError::ImportNeedsDatabase
         )
     }
 }
@@ -210,6 +227,8 @@ pub struct CheckedCopy {
     pub sha256: String,
     /// Where the bytes were read from: the storage itself, or a spooled temp copy.
     pub spooled: bool,
+    /// The identities that decrypt it, when it is encrypted.
+    identities: Option<crate::crypt::Identities>,
 }
 
 /// Copies `from` into `to` (when given) while hashing, checking `cancel` between chunks.
@@ -246,12 +265,21 @@ impl CheckedCopy {
     ///
     /// Fails with `FailedChecks` when size or SHA-256 differ (nothing else has read a byte),
     /// `NoSpace` when the temp directory cannot hold a copy, and storage errors.
+    /// An encrypted copy needs `identities` that can decrypt it (checked first, against the
+    /// recipients in its record): without them, nothing is read.
     pub fn fetch(
         storage: &dyn Storage,
         record: &BackupRecord,
         what: &'static str,
+        identities: Option<&crate::crypt::Identities>,
         cancel: &AtomicBool,
     ) -> Result<CheckedCopy, RestoreError> {
+        let identities = if what == "written" {
+            // `fetch` to stdout decides itself whether it decrypts.
+            identities.cloned()
+        } else {
+            decryption_for(record, identities)?
+        };
         let key = record
             .key
             .as_deref()
@@ -311,6 +339,7 @@ impl CheckedCopy {
             size,
             sha256,
             spooled,
+            identities,
         })
     }
 
@@ -346,6 +375,63 @@ impl CheckedCopy {
     /// The proven bytes, from the first.
     pub fn into_reader(self) -> std::fs::File {
         self.file
+    }
+
+    /// The proven bytes decrypted (when `record` says they are encrypted) and decompressed:
+    /// the dump's SQL. Decryption authenticates each chunk as it is read; a failure is an
+    /// error whose text starts with "age decryption failed".
+    ///
+    /// Fails when the copy is encrypted and has no identities, or a decoder cannot start.
+    pub fn into_sql(self, record: &BackupRecord) -> io::Result<Box<dyn Read + Send>> {
+        let compressed = self.into_compressed(record)?;
+        compress::decoder(record.compression, compressed)
+    }
+
+    /// The proven bytes decrypted when `record` says they are encrypted (still compressed).
+    ///
+    /// Fails when the copy is encrypted and has no identities.
+    pub fn into_compressed(self, record: &BackupRecord) -> io::Result<Box<dyn Read + Send>> {
+        let file = io::BufReader::with_capacity(CHUNK, self.file);
+        match (&record.encryption, self.identities) {
+            (None, _) => Ok(Box::new(file)),
+            (Some(_), Some(ids)) => crate::crypt::decryptor(&ids, file)
+                .map(|d| Box::new(Described(d)) as Box<dyn Read + Send>)
+                .map_err(|e| io::Error::other(e.to_string())),
+            (Some(_), None) => Err(io::Error::other(crate::crypt::no_identity_message())),
+        }
+    }
+}
+
+/// The identities to decrypt `record` with: none for a plain copy; for an encrypted one,
+/// `identities` when one of them is a recipient of it (as its record says).
+///
+/// Fails with `NoIdentity` naming what to configure, or which key is missing.
+pub fn decryption_for(
+    record: &BackupRecord,
+    identities: Option<&crate::crypt::Identities>,
+) -> Result<Option<crate::crypt::Identities>, RestoreError> {
+    let Some(enc) = &record.encryption else {
+        return Ok(None);
+    };
+    let no = |why: String| RestoreError::NoIdentity {
+        id: record.id.clone(),
+        why,
+    };
+    let ids = identities.ok_or_else(|| no(crate::crypt::no_identity_message()))?;
+    if !ids.can_decrypt(enc) {
+        return Err(no(ids.mismatch(enc)));
+    }
+    Ok(Some(ids.clone()))
+}
+
+/// A decrypting reader whose errors say what went wrong in words (truncated, altered).
+struct Described<R>(R);
+
+impl<R: Read> Read for Described<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| io::Error::other(crate::crypt::describe_read_error(&e)))
     }
 }
 
@@ -1061,10 +1147,7 @@ fn feed<W: StatementSink>(
     mut guard: Guard<W>,
     cancel: &AtomicBool,
 ) -> io::Result<(Loaded, W)> {
-    let mut dec = compress::decoder(
-        record.compression,
-        io::BufReader::with_capacity(CHUNK, copy.into_reader()),
-    )?;
+    let mut dec = copy.into_sql(record)?;
     let mut buf = vec![0u8; CHUNK];
     loop {
         if cancel.load(Ordering::Relaxed) {
@@ -1074,6 +1157,7 @@ fn feed<W: StatementSink>(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.to_string().starts_with("age decryption failed") => return Err(e),
             Err(e) => {
                 return Err(io::Error::other(format!(
                     "{} decompression failed: {e}",
@@ -1202,6 +1286,9 @@ pub struct RestorePlan {
     pub existing_tables: Option<u64>,
     pub sessions: usize,
     pub binary_log: bool,
+    /// How an encrypted copy is decrypted (the identity file); absent for plain copies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decryption: Option<String>,
 }
 
 impl RestorePlan {
@@ -1222,6 +1309,10 @@ impl RestorePlan {
                 self.storage_location
             ),
             format!("check {}", self.check),
+            match &self.decryption {
+                Some(d) => format!("decrypt it with {d}, each chunk authenticated as it is read"),
+                None => "it is not encrypted".to_string(),
+            },
             if is_accounts(r) {
                 format!(
                     "create the accounts it holds on server {} as {} (CREATE USER IF NOT EXISTS: an existing account is left as it is; then its GRANTs), through 1 session{}",
@@ -1268,6 +1359,8 @@ pub fn plan(session: &Session, req: &RestoreRequest) -> Result<RestorePlan, Rest
     if is_accounts(&record) && req.to_database.is_some() {
         return Err(RestoreError::AccountsHaveNoDatabase);
     }
+    let decryption = decryption_for(&record, settings.encryption.identities.as_ref())?
+        .map(|ids| format!("the age identity file {}", ids.path().display()));
     let database = req
         .to_database
         .clone()
@@ -1303,6 +1396,7 @@ pub fn plan(session: &Session, req: &RestoreRequest) -> Result<RestorePlan, Rest
         existing_tables,
         sessions: req.load.jobs.max(1),
         binary_log: !req.load.no_binlog,
+        decryption,
         record,
     })
 }
@@ -1335,15 +1429,38 @@ pub fn restore(
         human_bytes(record.compressed_bytes),
         record.storage
     ));
-    let copy = CheckedCopy::fetch(storage.as_ref(), &record, "restored", cancel)?;
-    let target = Target::new(server, req.load)?;
+    let copy = CheckedCopy::fetch(
+        storage.as_ref(),
+        &record,
+        "restored",
+        settings.encryption.identities.as_ref(),
+        cancel,
+    )?;
+    load_proven(session, server, copy, record, database, req.force, req.load)
+}
+
+/// Loads a proven copy (of `record`) into `database` on `server`: refuses a database with
+/// tables unless `force`, creates a missing one (and drops it again when the load fails).
+///
+/// Fails with `TargetNotEmpty`, a server error, or `Load` naming what failed.
+fn load_proven(
+    session: &Session,
+    server: &ServerSettings,
+    copy: CheckedCopy,
+    record: BackupRecord,
+    database: String,
+    force: bool,
+    load: LoadOptions,
+) -> Result<RestoreOutcome, RestoreError> {
+    let (ui, cancel) = (&session.ui, session.cancel.as_ref());
+    let target = Target::new(server, load)?;
     let existing = if is_accounts(&record) {
         Some(0)
     } else {
         target.table_count(&database)?
     };
     let created = match existing {
-        Some(n) if n > 0 && !req.force => {
+        Some(n) if n > 0 && !force => {
             return Err(RestoreError::TargetNotEmpty {
                 server: server.name.clone(),
                 database,
@@ -1467,8 +1584,19 @@ pub struct Fetched {
     pub reader_closed: bool,
 }
 
-/// Fetches backup `id` (its copy on `storage`, or the first good one) to `to`, compressed as
-/// stored or decompressed. A closed stdout (`sqlguard fetch … | head`) ends the fetch quietly.
+/// What `fetch` writes: the object as stored, decrypted (still compressed), or the SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchForm {
+    /// The bytes as stored (encrypted when the backup is).
+    Stored,
+    /// Decrypted, still compressed (the same as `Stored` for a plain backup).
+    Decrypted,
+    /// Decrypted and decompressed: the dump's SQL.
+    Sql,
+}
+
+/// Fetches backup `id` (its copy on `storage`, or the first good one) to `to`, in `form`. A
+/// closed stdout (`sqlguard fetch … | head`) ends the fetch quietly.
 ///
 /// Fails with a request error (no such backup, unknown storage) or a runtime one; a file is
 /// left untouched unless every check passed.
@@ -1477,23 +1605,44 @@ pub fn fetch(
     id: &str,
     filter: &RecordFilter,
     to: FetchTo,
-    decompress: bool,
+    form: FetchForm,
 ) -> Result<Fetched, RestoreError> {
     let cancel = session.cancel.as_ref();
     let (id, records) = copies_of(session, id, filter)?;
     let record = select_copy(&records, &id, filter.storage.as_deref())?.clone();
+    let identities = if form == FetchForm::Stored {
+        None
+    } else {
+        decryption_for(&record, session.settings.encryption.identities.as_ref())?
+    };
     let storage = session.storage(&record.storage)?;
     let mut reader_closed = false;
     let bytes = match to {
-        FetchTo::File(path) => fetch_to_file(storage.as_ref(), &record, path, decompress, cancel)?,
+        FetchTo::File(path) => fetch_to_file(
+            storage.as_ref(),
+            &record,
+            path,
+            form,
+            identities.as_ref(),
+            cancel,
+        )?,
         FetchTo::Stdout => {
-            let copy = CheckedCopy::fetch(storage.as_ref(), &record, "written", cancel)?;
+            let copy = CheckedCopy::fetch(
+                storage.as_ref(),
+                &record,
+                "written",
+                identities.as_ref(),
+                cancel,
+            )?;
             let mut out = io::stdout().lock();
-            let r = if decompress {
-                compress::decoder(record.compression, io::BufReader::new(copy.into_reader()))
-                    .and_then(|mut d| io::copy(&mut d, &mut out))
-            } else {
-                io::copy(&mut copy.into_reader(), &mut out)
+            let r = match form {
+                FetchForm::Sql => copy
+                    .into_sql(&record)
+                    .and_then(|mut d| io::copy(&mut d, &mut out)),
+                FetchForm::Decrypted => copy
+                    .into_compressed(&record)
+                    .and_then(|mut d| io::copy(&mut d, &mut out)),
+                FetchForm::Stored => io::copy(&mut copy.into_reader(), &mut out),
             };
             match r.and_then(|n| out.flush().map(|()| n)) {
                 Ok(n) => n,
@@ -1517,27 +1666,46 @@ fn fetch_to_file(
     storage: &dyn Storage,
     record: &BackupRecord,
     path: &Path,
-    decompress: bool,
+    form: FetchForm,
+    identities: Option<&crate::crypt::Identities>,
     cancel: &AtomicBool,
 ) -> Result<u64, RestoreError> {
+    use crate::verify::{check_copy, CopyOutputs};
     let out = RestoreError::Output;
     // Published only when every check passed; a backup stays private (0600).
     let checked = crate::publish::atomically(path, 0o600, |file| {
-        let checked = if decompress {
-            let sql = file.try_clone().map_err(out)?;
-            crate::verify::check_copy(
-                storage,
-                record,
-                None,
-                Some(Box::new(io::BufWriter::new(sql))),
-                true,
-                cancel,
-            )
-        } else {
-            let mut w = io::BufWriter::new(&mut *file);
-            let c = crate::verify::check_copy(storage, record, Some(&mut w), None, false, cancel);
-            w.flush().map_err(out)?;
-            c
+        let checked = match form {
+            FetchForm::Sql => {
+                let sql = file.try_clone().map_err(out)?;
+                let outputs = CopyOutputs {
+                    sql: Some(Box::new(io::BufWriter::new(sql))),
+                    decode: true,
+                    identities,
+                    ..Default::default()
+                };
+                check_copy(storage, record, outputs, cancel)
+            }
+            FetchForm::Decrypted | FetchForm::Stored => {
+                let mut w = io::BufWriter::new(&mut *file);
+                let decrypted = form == FetchForm::Decrypted && record.encryption.is_some();
+                let outputs = if decrypted {
+                    // Decrypted to the end and decompressed too: every check before publishing.
+                    CopyOutputs {
+                        compressed: Some(&mut w),
+                        decode: true,
+                        identities,
+                        ..Default::default()
+                    }
+                } else {
+                    CopyOutputs {
+                        stored: Some(&mut w),
+                        ..Default::default()
+                    }
+                };
+                let c = check_copy(storage, record, outputs, cancel);
+                w.flush().map_err(out)?;
+                c
+            }
         }?;
         if cancel.load(Ordering::Relaxed) {
             return Err(RestoreError::Interrupted);
@@ -1552,10 +1720,10 @@ fn fetch_to_file(
         }
         Ok(checked)
     })?;
-    Ok(if decompress {
-        checked.raw_bytes
-    } else {
-        checked.compressed_bytes
+    Ok(match form {
+        FetchForm::Sql => checked.raw_bytes,
+        FetchForm::Decrypted if record.encryption.is_some() => checked.plain_bytes,
+        _ => checked.compressed_bytes,
     })
 }
 
@@ -1595,13 +1763,13 @@ mod tests {
         let s = MemoryStorage::new("mem");
         let r = rec("a", "mem", &hex::encode(Sha256::digest(b"good")), 4);
         s.put_bytes(r.key.as_deref().unwrap(), b"evil").unwrap();
-        let e = CheckedCopy::fetch(&s, &r, "restored", &AtomicBool::new(false)).unwrap_err();
+        let e = CheckedCopy::fetch(&s, &r, "restored", None, &AtomicBool::new(false)).unwrap_err();
         assert!(
             e.to_string().contains("SHA-256") && e.to_string().contains("nothing was restored"),
             "{e}"
         );
         s.put_bytes(r.key.as_deref().unwrap(), b"good").unwrap();
-        let c = CheckedCopy::fetch(&s, &r, "restored", &AtomicBool::new(false)).unwrap();
+        let c = CheckedCopy::fetch(&s, &r, "restored", None, &AtomicBool::new(false)).unwrap();
         assert!(c.spooled);
         let mut back = Vec::new();
         c.into_reader().read_to_end(&mut back).unwrap();
