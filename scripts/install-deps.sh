@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what sqlguard needs on Debian, skipping what is already there.
 #   scripts/install-deps.sh          # runtime: MariaDB server and client, zstd, xz
-#   scripts/install-deps.sh --test   # plus everything the test suite runs against
+#   scripts/install-deps.sh --test   # plus everything the test suite runs against (`age`: the
+#                                    # encryption tests decrypt with the stock age CLI)
 # Python tools of the tests go to a virtual environment at a fixed path (the system's pip may be
 # externally managed): ~/.local/share/sqlguard-test/venv, where the tests look for them.
 set -euo pipefail
@@ -15,7 +16,7 @@ sudo=
 pkgs=(mariadb-server mariadb-client zstd xz-utils procps)
 if [ -n "$want_test" ]; then
   pkgs+=(time curl prometheus-pushgateway prometheus chromium chromium-driver systemd man-db groff-base zsh fish stunnel4 openssl
-    mmdebstrap podman buildah python3-venv)
+    mmdebstrap podman buildah python3-venv age)
 fi
 
 missing=()

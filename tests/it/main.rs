@@ -7,6 +7,7 @@ mod check;
 mod completion;
 mod config;
 mod contrib;
+mod encrypt;
 mod failures;
 mod image;
 mod index;

@@ -664,6 +664,8 @@ pub struct Record {
     pub binlog: Option<serde_json::Value>,
     pub consistent: Option<bool>,
     pub segment: Option<serde_json::Value>,
+    #[serde(default)]
+    pub encryption: Option<serde_json::Value>,
 }
 
 /// SHA-256 of a file, via the system's sha256sum (independent of sqlguard's own hashing).
