@@ -8,8 +8,10 @@ use crate::restore::{self, RestoreRequest};
 use crate::ui::human_bytes;
 
 /// Restore a backup into a database of a configured server. The stored copy is proven (size and
-/// SHA-256 against the index) before any byte reaches the server; the client runs in its
-/// sandbox mode, and statements a single-database dump never holds are refused.
+/// SHA-256 against the index) before any byte reaches the server, and decrypted when it is
+/// encrypted (encryption.age_identity_file); the client runs in its sandbox mode, and
+/// statements a single-database dump never holds are refused. With --file, a dump file from
+/// anywhere (the age CLI's included) is proven whole first, then loaded the same way.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// The backup id (from `sqlguard list`), or `latest`: the newest good backup (successful,
