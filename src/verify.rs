@@ -406,6 +406,10 @@ pub enum VerifyError {
     Ambiguous(Vec<String>),
     #[error("no good backup matches `latest` with these filters (see `sqlguard list`)")]
     NoLatest,
+    /// A restore test of an encrypted backup on a host that cannot decrypt it: nothing is
+    /// tested or recorded, so that good backups are not marked failed for a missing key.
+    #[error("cannot restore-test: {0}")]
+    NoIdentity(String),
 }
 
 /// What a verify run found: each copy's result, and the indexes it could not read (a damaged
@@ -495,6 +499,12 @@ pub fn run(
         }
     }
     let chosen = select(&candidates, req);
+    if req.restore_test {
+        for r in chosen.iter().filter(|r| !crate::restore::is_accounts(r)) {
+            crate::restore::decryption_for(r, settings.encryption.identities.as_ref())
+                .map_err(|e| VerifyError::NoIdentity(e.to_string()))?;
+        }
+    }
     for id in &req.ids {
         if !chosen.iter().any(|r| &r.id == id) && errors.is_empty() {
             return Err(VerifyError::NoSuchBackup(id.clone()));
@@ -675,9 +685,30 @@ fn verify_one(
     let restore_test =
         restore_test.filter(|_| !crate::restore::is_accounts(record) && record.segment.is_none());
     let Some(load) = restore_test else {
+        // An identity that is not a recipient of this copy cannot check its content: the copy
+        // is then checked as stored (its hash and size), and that is said, not failed.
+        let identities = settings.encryption.identities.as_ref().filter(|ids| {
+            record
+                .encryption
+                .as_ref()
+                .is_none_or(|e| ids.can_decrypt(e))
+        });
+        if let (Some(enc), Some(ids), None) = (
+            &record.encryption,
+            settings.encryption.identities.as_ref(),
+            identities,
+        ) {
+            ui.warn(&format!(
+                "{}/{} {}: checked as stored only: {}",
+                record.server,
+                record.database,
+                record.id,
+                ids.mismatch(enc)
+            ));
+        }
         let outputs = CopyOutputs {
             decode: true,
-            identities: settings.encryption.identities.as_ref(),
+            identities,
             ..Default::default()
         };
         return check_copy(storage, record, outputs, cancel)

@@ -200,6 +200,15 @@ fn sqlguard_encrypts_and_the_age_cli_restores_it() {
         r.stderr
     );
     assert!(!database_exists(&target));
+    // A restore test cannot run here: refused before anything is tested or recorded (a good
+    // backup must not be marked failed for a missing key).
+    let r = env.run(&["verify", &rec.id, "--restore-test"]);
+    r.expect(2);
+    assert!(r.stderr.contains("cannot restore-test"), "{}", r.stderr);
+    let again = env.list(&["--db", &name]).backups.remove(0);
+    let v = again.verification.expect("the plain verify was recorded");
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["restore_tested"], false, "{v}");
     let r = env.run(&["fetch", &rec.id, "--decompress", "-o", "x.sql"]);
     r.expect(2);
     assert!(!env.path("x.sql").exists());
@@ -379,6 +388,10 @@ fn files_the_age_cli_encrypted_restore_with_restore_file_and_keys_rotate() {
         "{}",
         r.stderr
     );
+    // verify still proves it as stored, and says why it could not look inside.
+    let r = env.run(&["verify", &records[1].id]);
+    r.expect(0);
+    assert!(r.stderr.contains("checked as stored only"), "{}", r.stderr);
 }
 
 /// Issue 15: a truncated file, a flipped byte, a wrong identity and a missing one each fail
