@@ -5,6 +5,8 @@
 # BENCHMARKS.md at the repository root.
 #   scripts/bench.sh [SECTION…]     # no section: all of them (always run in this order)
 #     backup   sqlguard vs `mariadb-dump | zstd -3 -T0` and `| xz -6 -T0`, ~100 MB of SQL
+#     encrypt  the ~100 MB backup with and without age encryption (zstd -3), interleaved runs:
+#              the median wall-time ratio (the overhead of encrypting)
 #     rss      sqlguard's peak RSS for ~100 MB (zstd, xz) and ~1 GB (zstd, against the pipe) dumps
 #     many     5 databases of ~166 MiB: sqlguard `parallel: 1` and `parallel: 2`, the shell loop,
 #              mydumper -t 2, automysqlbackup; the shell loop's CPU against the core count
@@ -15,7 +17,7 @@
 #              and a real prune that removes ~99% of 100k records
 # Environment:
 #   BENCH_DIV=N          divide every database size by N (a quick trial: BENCH_DIV=100 BENCH_RUNS=2)
-#   BENCH_RUNS=N         runs per contender in `restore` (default 5)
+#   BENCH_RUNS=N         runs per contender in `restore` and `encrypt` (default 5)
 #   BENCH_INDEX_SIZES    index sizes (default "1000 10000 100000"; the real prune runs on the largest)
 #   BENCH_INDEX_REPS=N   runs per index operation, the median is reported (default 3)
 #   BENCH_XZ_LEVEL       level of the xz pair (default 6)
@@ -26,13 +28,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-all_sections=(backup rss many restore s3 index)
+all_sections=(backup encrypt rss many restore s3 index)
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 declare -A want=()
 for a in "$@"; do
   case "$a" in
   -h | --help) usage; exit 0 ;;
-  backup | rss | many | restore | s3 | index) want[$a]=1 ;;
+  backup | encrypt | rss | many | restore | s3 | index) want[$a]=1 ;;
   *) echo "unknown section '$a' (sections: ${all_sections[*]})" >&2; exit 2 ;;
   esac
 done
@@ -303,6 +305,47 @@ if [ -n "${want[backup]:-}" ]; then
       "the server's \`net_write_timeout\` (60 s) makes the server drop the dump; sqlguard reads the dump steadily (8 MiB read-ahead," \
       "xz in 2 MiB blocks), which is what its own run above shows."
   done
+fi
+
+# ---------------------------------------------------------------------------------------------
+if [ -n "${want[encrypt]:-}" ]; then
+  section encrypt "Encryption: the ~100 MB backup with and without age (zstd 3)"
+  command -v age-keygen >/dev/null || { echo "age-keygen is missing (scripts/install-deps.sh --test installs age)" >&2; exit 1; }
+  db=bench_$o100
+  gen "$db" "$o100"
+  warm "$db"
+  age-keygen -o "$run/age-key.txt" 2>/dev/null
+  recipient=$(age-keygen -y "$run/age-key.txt")
+  sg_config "$run/plain.yaml" "$run/store-plain" zstd 3 1 "$db"
+  sg_config "$run/age.yaml" "$run/store-age" zstd 3 1 "$db"
+  printf 'encryption:\n  age_recipients: ["%s"]\n' "$recipient" >>"$run/age.yaml"
+  enc_plain=() enc_age=()
+  for i in $(seq "$runs"); do # interleaved, so that drift on the machine hits both alike
+    rm -rf "$run/store-plain" "$run/store-age"
+    measure "encrypt plain $i" "$bin" --config "$run/plain.yaml" --no-progress -q backup
+    enc_plain+=("${wall[encrypt plain $i]}")
+    measure "encrypt age $i" "$bin" --config "$run/age.yaml" --no-progress -q backup
+    enc_age+=("${wall[encrypt age $i]}")
+  done
+  enc_raw=$(newest "$run/age.yaml" raw_bytes)
+  enc_size=$(newest "$run/age.yaml" compressed_bytes)
+  plain_size=$(newest "$run/plain.yaml" compressed_bytes)
+  # The encrypted object decrypts with the stock age CLI to the whole dump (untimed).
+  obj=$(find "$run/store-age" -name '*.sql.zst.age' | head -1)
+  got=$(age -d -i "$run/age-key.txt" "$obj" | zstd -dc | wc -c)
+  [ "$got" = "$enc_raw" ] || { echo "age -d | zstd -d gave $got bytes, the index says $enc_raw" >&2; exit 1; }
+  mp=$(median "${enc_plain[@]}") ma=$(median "${enc_age[@]}")
+  enc_ratio=$(ratio "$ma" "$mp")
+  out "Database \`$db\` ($o100 orders): $(mib "$enc_raw") MiB of SQL, sqlguard to local storage with zstd 3 (threads 0)," \
+    "without and with \`encryption: {age_recipients: [one X25519 key]}\`; $runs runs each, interleaved, page cache dropped before each." \
+    "The encrypted object was decrypted with the stock \`age -d\` and decompressed to the dump's $enc_raw bytes." "" \
+    "| run | median wall s | min wall s | max wall s | peak RSS MiB (last run) | stored MiB |" \
+    "| --- | ---: | ---: | ---: | ---: | ---: |" \
+    "| zstd 3 | $(secs "$mp") | $(secs "$(minimum "${enc_plain[@]}")") | $(secs "$(maximum "${enc_plain[@]}")") | $(mib_k "${rss[encrypt plain $runs]}") | $(mib "$plain_size") |" \
+    "| zstd 3 + age | $(secs "$ma") | $(secs "$(minimum "${enc_age[@]}")") | $(secs "$(maximum "${enc_age[@]}")") | $(mib_k "${rss[encrypt age $runs]}") | $(mib "$enc_size") |" "" \
+    "Encrypted / plain (median wall): **$enc_ratio** (target: at most 1.10)."
+  echo "  encrypted / plain (median wall): $enc_ratio"
+  rm -rf "$run/store-plain" "$run/store-age"
 fi
 
 # ---------------------------------------------------------------------------------------------
