@@ -11,8 +11,8 @@
 //! process. Binlog segments are meant to reuse [`encryptor`] and [`decryptor`] as they are.
 //!
 //! Only X25519 recipients (`age1…`, from `age-keygen`) are accepted: the crate's `ssh` feature
-//! (SSH ed25519/RSA recipients) would bring an RSA implementation with an open advisory and a
-//! dozen more crates for a key type that `age-keygen` replaces.
+//! (SSH ed25519/RSA recipients) would bring 15 more crates, among them `rsa` 0.9 with its open
+//! timing advisory (RUSTSEC-2023-0071), for a key type that `age-keygen` replaces.
 
 use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};

@@ -734,7 +734,9 @@ fn verify_one(
     }
     let started = std::time::Instant::now();
     // The copy is proven before the scratch database exists, let alone receives a byte.
-    let identities = settings.encryption.identities.as_ref();
+    let identities =
+        crate::restore::decryption_for(record, settings.encryption.identities.as_ref())
+            .map_err(|e| plain(e.to_string()))?;
     let copy =
         match crate::restore::CheckedCopy::fetch(storage, record, "restored", identities, cancel) {
             Ok(c) => c,

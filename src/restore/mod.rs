@@ -265,21 +265,15 @@ impl CheckedCopy {
     ///
     /// Fails with `FailedChecks` when size or SHA-256 differ (nothing else has read a byte),
     /// `NoSpace` when the temp directory cannot hold a copy, and storage errors.
-    /// An encrypted copy needs `identities` that can decrypt it (checked first, against the
-    /// recipients in its record): without them, nothing is read.
+    /// `identities` decrypt the copy later ([`CheckedCopy::into_sql`]); callers choose them
+    /// with [`decryption_for`] before anything is read.
     pub fn fetch(
         storage: &dyn Storage,
         record: &BackupRecord,
         what: &'static str,
-        identities: Option<&crate::crypt::Identities>,
+        identities: Option<crate::crypt::Identities>,
         cancel: &AtomicBool,
     ) -> Result<CheckedCopy, RestoreError> {
-        let identities = if what == "written" {
-            // `fetch` to stdout decides itself whether it decrypts.
-            identities.cloned()
-        } else {
-            decryption_for(record, identities)?
-        };
         let key = record
             .key
             .as_deref()
@@ -1429,13 +1423,8 @@ pub fn restore(
         human_bytes(record.compressed_bytes),
         record.storage
     ));
-    let copy = CheckedCopy::fetch(
-        storage.as_ref(),
-        &record,
-        "restored",
-        settings.encryption.identities.as_ref(),
-        cancel,
-    )?;
+    let identities = decryption_for(&record, settings.encryption.identities.as_ref())?;
+    let copy = CheckedCopy::fetch(storage.as_ref(), &record, "restored", identities, cancel)?;
     load_proven(session, server, copy, record, database, req.force, req.load)
 }
 
@@ -1627,13 +1616,8 @@ pub fn fetch(
             cancel,
         )?,
         FetchTo::Stdout => {
-            let copy = CheckedCopy::fetch(
-                storage.as_ref(),
-                &record,
-                "written",
-                identities.as_ref(),
-                cancel,
-            )?;
+            let copy =
+                CheckedCopy::fetch(storage.as_ref(), &record, "written", identities, cancel)?;
             let mut out = io::stdout().lock();
             let r = match form {
                 FetchForm::Sql => copy
