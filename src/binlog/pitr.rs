@@ -349,17 +349,19 @@ fn spool(session: &Session, chain: &Chain) -> Result<Spool, RestoreError> {
             storage.as_ref(),
             r,
             "replayed",
-            identities,
+            restore::decryption_for(r, identities)?,
             session.cancel.as_ref(),
         )?;
         // Proven as stored; an encrypted segment is decrypted (and authenticated to its last
         // chunk) into the spool here, before anything is written anywhere.
-        let mut reader = copy.into_compressed(r).map_err(|e| RestoreError::FailedChecks {
-            id: r.id.clone(),
-            storage: r.storage.clone(),
-            what: "replayed",
-            problems: e.to_string(),
-        })?;
+        let mut reader = copy
+            .into_compressed(r)
+            .map_err(|e| RestoreError::FailedChecks {
+                id: r.id.clone(),
+                storage: r.storage.clone(),
+                what: "replayed",
+                problems: e.to_string(),
+            })?;
         let n = io::copy(&mut reader, &mut file).map_err(|e| RestoreError::FailedChecks {
             id: r.id.clone(),
             storage: r.storage.clone(),
