@@ -78,6 +78,9 @@ pub struct IndexView {
     pub storage: String,
     pub server: String,
     pub summary: Summary,
+    /// Where the server's binary log archive stands on this storage (servers with a `binlog`
+    /// section that archive to it).
+    pub binlog: Option<crate::binlog::ArchiveState>,
     source: Source,
 }
 
@@ -279,6 +282,7 @@ impl Catalog {
                         },
                         storage,
                         server,
+                        binlog: None,
                         source: Source::Records(rs),
                     }
                 })
@@ -575,10 +579,21 @@ pub fn load(session: &crate::session::Session, servers: &[String]) -> Catalog {
             let store = IndexStore::new(storage.as_ref(), &server.name);
             match store.snapshot() {
                 Ok((summary, legacy)) => {
+                    let binlog = server
+                        .binlog
+                        .as_ref()
+                        .filter(|b| b.storages.contains(&st.name))
+                        .and_then(|_| {
+                            crate::binlog::read_state(storage.as_ref(), &server.name)
+                                .map_err(|e| out.errors.push((st.name.clone(), e)))
+                                .ok()
+                                .flatten()
+                        });
                     let mut view = IndexView {
                         storage: st.name.clone(),
                         server: server.name.clone(),
                         summary,
+                        binlog,
                         source: match legacy {
                             Some(records) => Source::Records(records),
                             None => Source::Storage(Arc::clone(&storage)),

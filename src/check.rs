@@ -190,6 +190,27 @@ fn check_server(server: &ServerSettings) -> Check {
                 b.format, b.row_image, b.expire_days
             ),
         };
+        // The binary log archive: the server must write a log that replays, keep it longer
+        // than a few archive intervals, and let the account read it.
+        if let Some(cfg) = &server.binlog {
+            let b = mysql::binlog_status(server, &client, &defaults).map_err(|e| e.to_string())?;
+            let key = format!("servers.{}.binlog", server.name);
+            if !b.enabled {
+                return Err(format!("{key} is set, but the server writes no binary log: start it with log_bin (and a server_id), or remove {key}"));
+            }
+            if !b.row_image.eq_ignore_ascii_case("FULL")
+                && !b.format.eq_ignore_ascii_case("STATEMENT")
+            {
+                return Err(format!("binlog_row_image is {}: point-in-time replay needs FULL row images (SET GLOBAL binlog_row_image = FULL, and in the server's config)", b.row_image));
+            }
+            let interval = crate::schedule::max_interval(&cfg.schedule, chrono::Utc::now())
+                .map_or(60, |d| d.num_seconds().max(60)) as u64;
+            if b.expire_seconds > 0 && b.expire_seconds < 3 * interval {
+                return Err(format!("binlog_expire_logs_seconds is {}: the server would purge binary logs before three archive intervals ({}s each, {key}.schedule) have passed; keep them longer (days)", b.expire_seconds, interval));
+            }
+            mysql::query(server, &client, &defaults, "listing the binary logs", "SHOW BINARY LOGS")
+                .map_err(|e| format!("{e} (the archive needs BINLOG MONITOR and REPLICATION SLAVE: GRANT them ON *.* TO the account)"))?;
+        }
         let mut detail = format!(
             "{}; {} database(s) to back up; {pitr}",
             info.version_string,

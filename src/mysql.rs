@@ -521,6 +521,9 @@ pub struct BinlogStatus {
     pub row_image: String,
     /// `@@expire_logs_days` (0: never).
     pub expire_days: String,
+    /// How long the server keeps its binary logs, in seconds (`binlog_expire_logs_seconds`
+    /// where the server has it, else the days); 0: forever.
+    pub expire_seconds: u64,
     /// The account may read the binary log's position (`SHOW MASTER STATUS`: `BINLOG MONITOR`
     /// on MariaDB), which a dump needs to record where its snapshot stands.
     pub position_readable: bool,
@@ -548,8 +551,23 @@ pub fn binlog_status(
         format: field(1),
         row_image: field(2),
         expire_days: field(3),
+        expire_seconds: 0,
         position_readable: false,
     };
+    s.expire_seconds = query(
+        server,
+        client,
+        defaults,
+        "reading the binary log expiry",
+        "SELECT @@binlog_expire_logs_seconds",
+    )
+    .ok()
+    .and_then(|rows| rows.first()?.first()?.parse().ok())
+    .unwrap_or_else(|| {
+        s.expire_days
+            .parse::<f64>()
+            .map_or(0, |d| (d * 86_400.0) as u64)
+    });
     if s.enabled {
         s.position_readable = query(
             server,

@@ -93,8 +93,61 @@ pub struct Report {
     /// Every record that started within the window, newest first (the HTML page filters and
     /// charts them). Schema 1 held the whole history here.
     pub backups: Vec<BackupRecord>,
+    /// Per server with a binary log archive: how much a restore to the present would lose.
+    #[serde(default)]
+    pub point_in_time: Vec<PointInTime>,
     /// Indexes that could not be read.
     pub errors: Vec<String>,
+}
+
+/// The point-in-time recovery state of one server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointInTime {
+    pub server: String,
+    /// When an archive run last reached the server's position, on any storage.
+    pub caught_up_at: Option<DateTime<Utc>>,
+    /// The achieved recovery point objective: how long ago that was (what a restore to now
+    /// could lose at most).
+    pub rpo_seconds: Option<i64>,
+    /// The newest archived event's time.
+    pub last_event_at: Option<DateTime<Utc>>,
+    /// Where the archive stands (`binlog.000042:1234`).
+    pub position: Option<String>,
+    /// How far back a restore to any second reaches (the `window`).
+    pub window_seconds: i64,
+    /// Whether the archive is later than its schedule allows (twice its longest gap plus a
+    /// minute), like the `SqlguardBinlogArchiveBehind` alert.
+    pub late: bool,
+}
+
+/// The point-in-time state of every server with a `binlog` section, from the catalog.
+fn point_in_time(settings: &Settings, catalog: &Catalog, now: DateTime<Utc>) -> Vec<PointInTime> {
+    settings
+        .backed_up()
+        .filter_map(|s| Some((s, s.binlog.as_ref()?)))
+        .map(|(s, b)| {
+            let best = catalog
+                .indexes
+                .iter()
+                .filter(|ix| ix.server == s.name)
+                .filter_map(|ix| ix.binlog.as_ref())
+                .max_by_key(|st| st.caught_up_at);
+            let gap = crate::schedule::max_interval(&b.schedule, now)
+                .map_or(60, |d| d.num_seconds().max(60));
+            let rpo = best
+                .and_then(|st| st.caught_up_at)
+                .map(|t| (now - t).num_seconds().max(0));
+            PointInTime {
+                server: s.name.clone(),
+                caught_up_at: best.and_then(|st| st.caught_up_at),
+                rpo_seconds: rpo,
+                last_event_at: best.and_then(|st| st.last_event_at),
+                position: best.map(|st| format!("{}:{}", st.file, st.position)),
+                window_seconds: b.window.as_secs() as i64,
+                late: rpo.is_none_or(|r| r > 2 * (gap + 60)),
+            }
+        })
+        .collect()
 }
 
 /// Builds the report from the catalog. Pure: the clock is `now`.
@@ -230,6 +283,7 @@ pub fn build(
         failures,
         storages,
         backups,
+        point_in_time: point_in_time(settings, catalog, now),
         errors,
     }
 }

@@ -176,6 +176,51 @@ fn render_table(r: &Report, ctx: &Context) -> String {
         ]);
     }
     out.push_str(&t.to_string());
+    if !r.point_in_time.is_empty() {
+        out.push_str("\n\n");
+        let mut t = table(
+            &[
+                "SERVER",
+                "POINT-IN-TIME",
+                "RPO",
+                "CAUGHT UP (UTC)",
+                "NEWEST EVENT (UTC)",
+                "ARCHIVED TO",
+                "WINDOW",
+            ],
+            color,
+        );
+        let at = |t: Option<chrono::DateTime<Utc>>| {
+            t.map_or("-".to_string(), |t| {
+                t.format("%Y-%m-%d %H:%M:%S").to_string()
+            })
+        };
+        for p in &r.point_in_time {
+            let state = if p.caught_up_at.is_none() {
+                "never archived"
+            } else if p.late {
+                "LATE"
+            } else {
+                "ok"
+            };
+            let cell = comfy_table::Cell::new(state);
+            let cell = if color && p.late {
+                cell.fg(Color::Red)
+            } else {
+                cell
+            };
+            t.add_row(vec![
+                comfy_table::Cell::new(&p.server),
+                cell,
+                comfy_table::Cell::new(p.rpo_seconds.map_or("-".into(), |s| compact(s as u64))),
+                comfy_table::Cell::new(at(p.caught_up_at)),
+                comfy_table::Cell::new(at(p.last_event_at)),
+                comfy_table::Cell::new(p.position.clone().unwrap_or_else(|| "-".into())),
+                comfy_table::Cell::new(compact(p.window_seconds as u64)),
+            ]);
+        }
+        out.push_str(&t.to_string());
+    }
     out
 }
 

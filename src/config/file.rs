@@ -473,6 +473,7 @@ mod tests {
             "servers: {m: {bogus: 1}}",
             "servers: {m: {tls: {bogus: 1}}}",
             "servers: {m: {databases: {bogus: 1}}}",
+            "servers: {m: {binlog: {bogus: 1}}}",
             "storage: {s: {bogus: 1}}",
             "backup_types: {t: {bogus: 1}}",
             "backup_types: {t: {compression: {bogus: 1}}}",

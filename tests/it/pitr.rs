@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{free_port, start_service, Env, MariaDb, Record};
+use crate::support::{free_port, pushgateway, sample, scrape, start_service, Env, MariaDb, Record};
 
 /// A MariaDB of its own (binary logs are server-wide: FLUSH and PURGE must not reach other
 /// tests' servers), stopped when dropped.
@@ -40,9 +40,9 @@ impl Drop for Private {
     }
 }
 
-fn config(env: &Env, db: &MariaDb) {
+fn config(env: &Env, db: &MariaDb, extra: &str) {
     let text = format!(
-        "servers:\n  main:\n    host: 127.0.0.1\n    port: {}\n    user: root\n    password_file: {}\n    binlog: {{window: 14d}}\nstorage:\n  local:\n    type: local\n    path: {}\n",
+        "servers:\n  main:\n    host: 127.0.0.1\n    port: {}\n    user: root\n    password_file: {}\n    binlog: {{window: 14d}}\nstorage:\n  local:\n    type: local\n    path: {}\n{extra}",
         db.port,
         db.password_file().display(),
         env.storage().display()
@@ -94,7 +94,7 @@ fn restore_to_a_time_and_a_position_from_archived_binary_logs() {
     let p = Private::start("pitr");
     let db = &p.db;
     let env = Env::new();
-    config(&env, db);
+    config(&env, db, "");
     db.sql(None, "CREATE DATABASE shop");
     db.sql(
         Some("shop"),
@@ -371,15 +371,56 @@ fn dump_time(r: &Record) -> chrono::DateTime<chrono::Utc> {
 
 /// Issue 14: an archive run killed mid-transfer loses nothing and records nothing twice: the
 /// next run continues from the last recorded segment, and the segments of each file, in
-/// order, are the server's file byte for byte (as `mariadb-binlog --raw` copies it).
+/// order, are the server's file byte for byte (as `mariadb-binlog --raw` copies it). Also:
+/// `check` fails naming a row image that cannot replay, and the archive's metrics and the
+/// report's achieved RPO follow the runs.
 #[test]
 fn a_killed_archive_run_loses_and_duplicates_nothing() {
     let p = Private::start("pitr-kill");
     let db = &p.db;
     let env = Env::new();
-    config(&env, db);
+    let instance = format!("it-{:08x}", fastrand::u32(..));
+    config(
+        &env,
+        db,
+        &format!(
+            "metrics:\n  pushgateway: {}\n  instance: {instance}\n",
+            pushgateway()
+        ),
+    );
     db.sql(None, "CREATE DATABASE big; CREATE TABLE big.t (id INT PRIMARY KEY, pad VARCHAR(255)) ENGINE=InnoDB;");
+    env.run(&["check", "--no-push"]).expect(0);
+    db.sql(None, "SET GLOBAL binlog_row_image = MINIMAL");
+    let r = env.run(&["check", "--no-push"]);
+    db.sql(None, "SET GLOBAL binlog_row_image = FULL");
+    r.expect(1);
+    assert!(
+        r.stdout.contains("binlog_row_image is MINIMAL"),
+        "{}",
+        r.stdout
+    );
+    let started = chrono::Utc::now().timestamp() as f64;
     env.run(&["binlog"]).expect(0);
+    let m = scrape(&instance);
+    let caught_up = sample(
+        &m,
+        "sqlguard_binlog_caught_up_timestamp_seconds",
+        &[("server", "main")],
+    )
+    .expect("caught-up time pushed");
+    assert!(caught_up >= started - 1.0, "{caught_up} < {started}");
+    assert_eq!(
+        sample(&m, "sqlguard_binlog_last_status", &[("server", "main")]),
+        Some(1.0)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&env.run(&["report", "--json"]).expect(0).stdout).unwrap();
+    let pit = &report["point_in_time"][0];
+    assert_eq!(pit["server"], "main");
+    assert!(
+        pit["rpo_seconds"].as_i64().unwrap() < 60 && pit["late"] == false,
+        "{pit}"
+    );
     db.sql(
         Some("big"),
         "INSERT INTO t SELECT seq, REPEAT('x', 250) FROM seq_1_to_120000",
