@@ -11,7 +11,7 @@ use crate::support::{mariadb, sha256_file, write_script, Env, Record};
 
 /// The age CLI must be installed (`scripts/install-deps.sh --test`): a missing tool fails the
 /// test, it never skips.
-fn require_age() {
+pub(crate) fn require_age() {
     for tool in ["age", "age-keygen"] {
         let ok = Command::new(tool)
             .arg("--version")
@@ -25,7 +25,7 @@ fn require_age() {
 }
 
 /// A new key pair from `age-keygen`: the identity file (0600) and its public key.
-fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
+pub(crate) fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
     let path = dir.join(name);
     let out = Command::new("age-keygen")
         .arg("-o")
