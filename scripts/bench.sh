@@ -15,6 +15,9 @@
 #     s3       sqlguard to S3 (s3s-fs on loopback) against local storage, zstd and uncompressed
 #     index    backup/list/report/prune over a migrated 0.1 index of 1k, 10k and 100k records,
 #              and a real prune that removes ~99% of 100k records
+#     binlog   `sqlguard binlog` on a private MariaDB with binary logging: a run with nothing
+#              new against one `SHOW BINARY LOGS` round trip, and shipping ~200 MB of binary log
+#              against `mariadb-binlog --raw` alone (and `| zstd -3`); interleaved runs
 # Environment:
 #   BENCH_DIV=N          divide every database size by N (a quick trial: BENCH_DIV=100 BENCH_RUNS=2)
 #   BENCH_RUNS=N         runs per contender in `restore` and `encrypt` (default 5)
@@ -22,19 +25,20 @@
 #   BENCH_INDEX_REPS=N   runs per index operation, the median is reported (default 3)
 #   BENCH_XZ_LEVEL       level of the xz pair (default 6)
 #   BENCH_PORT, BENCH_S3_PORT   ports of the private MariaDB and S3 servers (default 3398, 3397)
+#   BENCH_BINLOG_PORT    port of the `binlog` section's MariaDB with binary logging (default 3396)
 #   BENCH_KEEP_SERVER=1  leave the MariaDB server running (else stopped at the end if this run started it)
 # The generated databases stay in target/bench/mariadb and are generated once. At full size that
 # is about 13.3 million orders (2 GiB of SQL; the ~1 GB database takes longest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-all_sections=(backup encrypt rss many restore s3 index)
+all_sections=(backup encrypt rss many restore s3 index binlog)
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 declare -A want=()
 for a in "$@"; do
   case "$a" in
   -h | --help) usage; exit 0 ;;
-  backup | encrypt | rss | many | restore | s3 | index) want[$a]=1 ;;
+  backup | encrypt | rss | many | restore | s3 | index | binlog) want[$a]=1 ;;
   *) echo "unknown section '$a' (sections: ${all_sections[*]})" >&2; exit 2 ;;
   esac
 done
@@ -89,9 +93,11 @@ fi
 MARIADB_NO_LOG_BIN=1 scripts/mariadb.sh start "$work/mariadb" "$port" >/dev/null
 cli=(mariadb --defaults-file="$work/mariadb/client.cnf")
 s3_started=
+binlog_started=
 cleanup() {
   local rc=$?
   [ -n "$s3_started" ] && scripts/s3.sh stop "$work/s3" >/dev/null 2>&1
+  [ -n "$binlog_started" ] && scripts/mariadb.sh stop "$work/mariadb-binlog" >/dev/null 2>&1
   "${cli[@]}" -e "DROP DATABASE IF EXISTS bench_restore" 2>/dev/null || true
   rm -rf "$run"
   if [ -n "$mariadb_started" ] && [ -z "${BENCH_KEEP_SERVER:-}" ]; then
@@ -691,6 +697,88 @@ YAML
     "  retention hourly \`keep_within: 2d\`, daily \`keep_last: 2\`; it removed $removed of $before objects ($(awk -v a="$removed" -v b="$before" 'BEGIN { printf "%.1f", 100 * a / b }')%) and their manifests, $records_after records left," \
     "  in **$(secs "${wall[index $big prune]}") s**, peak RSS $(mib_k "${rss[index $big prune]}") MiB;" \
     "  \`rm\` of the same $removed_files files (\`xargs rm\` in an identical copy of the storage) took $(secs "${wall[index $big rm]}") s: prune / rm (wall) **$(ratio "${wall[index $big prune]}" "${wall[index $big rm]}")**"
+fi
+
+# ---------------------------------------------------------------------------------------------
+if [ -n "${want[binlog]:-}" ]; then
+  section binlog "Binary log archive: sqlguard binlog vs mariadb-binlog --raw"
+  bport=${BENCH_BINLOG_PORT:-3396}
+  rm -rf "$work/mariadb-binlog"
+  scripts/mariadb.sh start "$work/mariadb-binlog" "$bport" >/dev/null
+  binlog_started=1
+  bcli=(mariadb --defaults-file="$work/mariadb-binlog/client.cnf")
+  cat >"$run/binlog.cnf" <<CNF
+[client]
+host=127.0.0.1
+port=$bport
+protocol=tcp
+user=root
+password="$(cat "$work/mariadb-binlog/root-password")"
+CNF
+  chmod 600 "$run/binlog.cnf"
+  bl_config() { # FILE STORE
+    cat >"$1" <<YAML
+servers:
+  bench:
+    host: 127.0.0.1
+    port: $bport
+    user: root
+    password_file: $work/mariadb-binlog/root-password
+    binlog: {compression: {algorithm: zstd, level: 3}}
+storage:
+  local: {type: local, path: $2}
+YAML
+  }
+  # Nothing new: one archive run that caught up, then runs that find nothing, against the one
+  # round trip they need (`SHOW BINARY LOGS` through the client).
+  "${bcli[@]}" -e "CREATE DATABASE bl; CREATE TABLE bl.t (id INT PRIMARY KEY, pad VARCHAR(255)) ENGINE=InnoDB; INSERT INTO bl.t VALUES (0, 'x')"
+  bl_config "$run/bl-idle.yaml" "$run/bl-idle"
+  "$bin" --config "$run/bl-idle.yaml" --no-progress -q binlog
+  idle_sg=() idle_rt=()
+  for i in $(seq "$runs"); do
+    measure "binlog idle sqlguard $i" "$bin" --config "$run/bl-idle.yaml" --no-progress -q binlog
+    idle_sg+=("${wall[binlog idle sqlguard $i]}")
+    measure "binlog idle query $i" mariadb --defaults-file="$run/binlog.cnf" -N -B -e "SHOW BINARY LOGS"
+    idle_rt+=("${wall[binlog idle query $i]}")
+  done
+  new_segments=$(sg "$run/bl-idle.yaml" list --type binlog --json | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["backups"]))')
+  # Busy: ~200 MB of row events in the current file (FLUSH first, so a fresh archive, which
+  # starts with the current file, ships exactly what the tool copies).
+  rows=$(scaled 700000)
+  "${bcli[@]}" bl -e "FLUSH BINARY LOGS; INSERT INTO t SELECT seq, REPEAT('x', 250) FROM seq_1_to_$rows"
+  bfile=$("${bcli[@]}" -N -B -e "SHOW MASTER STATUS" | cut -f1)
+  bsize=$("${bcli[@]}" -N -B -e "SHOW MASTER STATUS" | cut -f2)
+  busy_raw=() busy_zstd=() busy_sg=()
+  for i in $(seq "$runs"); do
+    rm -rf "$run/bl-raw" "$run/bl-busy" && mkdir -p "$run/bl-raw"
+    measure "binlog busy raw $i" mariadb-binlog --defaults-file="$run/binlog.cnf" --read-from-remote-server --raw \
+      --result-file="$run/bl-raw/" "$bfile"
+    busy_raw+=("${wall[binlog busy raw $i]}")
+    rm -rf "$run/bl-raw" && mkdir -p "$run/bl-raw" && ln -s /dev/stdout "$run/bl-raw/$bfile"
+    measure "binlog busy raw+zstd $i" bash -c "set -o pipefail; mariadb-binlog --defaults-file=$run/binlog.cnf --read-from-remote-server --raw --result-file=$run/bl-raw/ $bfile | zstd -3 -q > $run/bl-raw.zst"
+    busy_zstd+=("${wall[binlog busy raw+zstd $i]}")
+    bl_config "$run/bl-busy.yaml" "$run/bl-busy"
+    measure "binlog busy sqlguard $i" "$bin" --config "$run/bl-busy.yaml" --no-progress -q binlog
+    busy_sg+=("${wall[binlog busy sqlguard $i]}")
+  done
+  shipped=$(sg "$run/bl-busy.yaml" list --type binlog --json | python3 -c 'import json, sys
+print(sum(r["raw_bytes"] for r in json.load(sys.stdin)["backups"] if r["status"] == "success"))')
+  stored=$(du_b "$run/bl-busy")
+  mi=$(median "${idle_sg[@]}") mq=$(median "${idle_rt[@]}")
+  mr=$(median "${busy_raw[@]}") mz=$(median "${busy_zstd[@]}") ms=$(median "${busy_sg[@]}")
+  mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f", b / 1048576 / s }'; }
+  out "A private MariaDB with \`--log-bin --binlog-format=ROW\`; sqlguard with \`binlog: {compression: zstd 3}\` to local storage; $runs runs each, interleaved, page cache dropped before each." "" \
+    "**Nothing new** (the archive caught up): median $(secs "$mi") s per \`sqlguard binlog\` run (config, index summary, one \`SHOW BINARY LOGS\`, the state file), against $(secs "$mq") s for the \`SHOW BINARY LOGS\` round trip alone through the client: $(ratio "$mi" "$mq")×. Segments those runs stored: $((new_segments - 1)) (the first, catching up, stored 1)." "" \
+    "**Busy**: $(mib "$bsize") MiB of row events ($rows rows of ~260 bytes) in one file, shipped whole:" "" \
+    "| run | median wall s | min | max | MB/s of binlog | peak RSS MiB (last run) |" \
+    "| --- | ---: | ---: | ---: | ---: | ---: |" \
+    "| \`mariadb-binlog --raw\` to a file | $(secs "$mr") | $(secs "$(minimum "${busy_raw[@]}")") | $(secs "$(maximum "${busy_raw[@]}")") | $(mbps "$bsize" "$mr") | $(mib_k "${rss[binlog busy raw $runs]}") |" \
+    "| \`mariadb-binlog --raw \| zstd -3\` | $(secs "$mz") | $(secs "$(minimum "${busy_zstd[@]}")") | $(secs "$(maximum "${busy_zstd[@]}")") | $(mbps "$bsize" "$mz") | $(mib_k "${rss[binlog busy raw+zstd $runs]}") |" \
+    "| \`sqlguard binlog\` (checks each event's CRC32, zstd 3, SHA-256, fsync, index) | $(secs "$ms") | $(secs "$(minimum "${busy_sg[@]}")") | $(secs "$(maximum "${busy_sg[@]}")") | $(mbps "$shipped" "$ms") | $(mib_k "${rss[binlog busy sqlguard $runs]}") |" "" \
+    "sqlguard / raw copy (median wall): **$(ratio "$ms" "$mr")**; sqlguard / raw | zstd: **$(ratio "$ms" "$mz")**; stored $(mib "$stored") MiB for $(mib "$shipped") MiB shipped."
+  echo "  binlog idle: sqlguard / round trip $(ratio "$mi" "$mq"); busy: sqlguard / raw $(ratio "$ms" "$mr"), / raw|zstd $(ratio "$ms" "$mz")"
+  scripts/mariadb.sh stop "$work/mariadb-binlog" >/dev/null
+  binlog_started=
 fi
 
 # ---------------------------------------------------------------------------------------------
