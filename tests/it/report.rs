@@ -17,6 +17,7 @@ struct ReportDoc {
     failures: Vec<serde_json::Value>,
     storages: Vec<StorageUse>,
     backups: Vec<crate::support::Record>,
+    point_in_time: Vec<serde_json::Value>,
     errors: Vec<String>,
 }
 
