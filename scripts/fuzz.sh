@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes what reads untrusted input, for a bounded time: the config loader, the index and
-# manifest parser (with everything derived from an index), the cron converter and the dump
-# statement splitter (cargo-fuzz, libFuzzer, the nightly toolchain), then runs the binary-level
+# manifest parser (with everything derived from an index), the cron converter, the dump
+# statement splitter and the binary log event framing (cargo-fuzz, libFuzzer, the nightly toolchain), then runs the binary-level
 # random-input test at a larger size. Not part of the test command: a fuzz build of the whole
 # tree takes minutes on 2 cores.
 #   scripts/fuzz.sh                 # 120 s per target, 3,000 random-input runs
@@ -19,7 +19,7 @@ if ! rustup toolchain list | grep -q '^nightly'; then
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 
-for target in config index cron sqlscan; do
+for target in config index cron sqlscan binlog; do
   echo "== fuzzing $target for ${seconds}s"
   mkdir -p "fuzz/corpus/$target"
   cargo +nightly fuzz run "$target" "fuzz/corpus/$target" -- \

@@ -706,4 +706,90 @@ mod tests {
         let t = daily(policy(Some(10), Some("1d")));
         assert_eq!(plan(&entries, &t, now()), plan(&entries, &t, now()));
     }
+
+    /// Issue 14: the point-in-time window keeps every file from the one where the oldest base
+    /// it needs starts (per database: the newest dump at least a window old), removes older
+    /// segments with that reason, keeps everything without a base or a window, and lets failed
+    /// records go after `failed_keep_within`.
+    #[test]
+    fn segments_follow_the_oldest_base_the_window_needs() {
+        let seg = |id: &str, hours_ago: i64, file: &str| {
+            let mut r = ok(id, hours_ago);
+            r.database = crate::binlog::DATABASE.into();
+            r.backup_type = crate::binlog::TYPE.into();
+            r.segment = Some(crate::index::Segment {
+                file: file.into(),
+                start: 0,
+                end: 100,
+                events: 1,
+                first_event_at: None,
+                last_event_at: None,
+                first_gtid: None,
+                last_gtid: None,
+                closed: true,
+                next_file: None,
+                crc32: true,
+            });
+            r
+        };
+        let base = |db: &str, id: &str, hours_ago: i64, file: &str| Base {
+            database: db.into(),
+            id: id.into(),
+            started_at: now() - chrono::Duration::hours(hours_ago),
+            file: file.into(),
+            position: 500,
+        };
+        let segments = vec![
+            seg("s8", 400, "b.000008"),
+            seg("s9", 300, "b.000009"),
+            seg("s10", 200, "b.000010"),
+            seg("s11", 10, "b.000011"),
+        ];
+        let mut failed = failed("f", 24 * 30);
+        failed.database = crate::binlog::DATABASE.into();
+        let mut all = segments.clone();
+        all.push(failed);
+        // A 7-day window: shop's base is the dump of 250h ago (newest at least 168h old), in
+        // b.000009; crm's only dump (20h ago) is its base, later. The older base decides.
+        let bases = vec![
+            base("shop", "d1", 350, "b.000008"),
+            base("shop", "d2", 250, "b.000009"),
+            base("shop", "d3", 20, "b.000011"),
+            base("crm", "c1", 20, "b.000011"),
+        ];
+        let w = Some(HumanDuration(7 * 86_400));
+        let p = plan_segments(&all, &bases, w, HumanDuration(7 * 86_400), now());
+        let decided: Vec<(&str, Decision)> = p
+            .items
+            .iter()
+            .map(|i| (i.record.id.as_str(), i.decision))
+            .collect();
+        assert_eq!(
+            decided,
+            vec![
+                ("s8", Decision::Remove),
+                ("s9", Decision::Keep),
+                ("s10", Decision::Keep),
+                ("s11", Decision::Keep),
+                ("f", Decision::Remove),
+            ]
+        );
+        assert!(
+            p.items[0]
+                .reason
+                .contains("before b.000009, where dump d2 of 'shop'"),
+            "{}",
+            p.items[0].reason
+        );
+        assert!(
+            p.items[1].reason.contains("needed to roll dump d2"),
+            "{}",
+            p.items[1].reason
+        );
+        // No base, or no window: everything stays.
+        let p = plan_segments(&segments, &[], w, HumanDuration(1), now());
+        assert!(p.items.iter().all(|i| i.decision == Decision::Keep));
+        let p = plan_segments(&segments, &bases, None, HumanDuration(1), now());
+        assert!(p.items.iter().all(|i| i.decision == Decision::Keep));
+    }
 }

@@ -529,7 +529,8 @@ fn encrypted_segments_restore_to_a_time() {
         "CREATE TABLE people (id INT PRIMARY KEY, name VARCHAR(40)) ENGINE=InnoDB;
          INSERT INTO people SELECT seq, CONCAT('p', seq) FROM seq_1_to_100;",
     );
-    env.run(&["backup", "--type", "daily", "--db", "crm"]).expect(0);
+    env.run(&["backup", "--type", "daily", "--db", "crm"])
+        .expect(0);
     db.sql(
         Some("crm"),
         "UPDATE people SET name = 'renamed' WHERE id < 10; FLUSH BINARY LOGS; DELETE FROM people WHERE id > 90;",
@@ -562,8 +563,18 @@ fn encrypted_segments_restore_to_a_time() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "fe 62 69 6e");
     let r = env.run(&[
-        "restore", "--server", "main", "--db", "crm", "--to-time", &t1, "--to-server", "main",
-        "--to-database", "crm_t1", "--yes",
+        "restore",
+        "--server",
+        "main",
+        "--db",
+        "crm",
+        "--to-time",
+        &t1,
+        "--to-server",
+        "main",
+        "--to-database",
+        "crm_t1",
+        "--yes",
     ]);
     r.expect(0);
     assert_eq!(db.checksums("crm_t1"), at_t1, "{}", r.stderr);

@@ -1,0 +1,39 @@
+//! The binary log event framing: any bytes, read as the tool's output from any start (the
+//! archiver's `SegmentReader`) or pushed in any chunking through `verify`'s `SegmentCheck`, end
+//! in facts or an error; never a panic, never an allocation beyond the declared event size cap.
+#![no_main]
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+
+use libfuzzer_sys::fuzz_target;
+use sqlguard::binlog::events::{SegmentCheck, SegmentFacts, SegmentReader};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let start = if first & 1 == 0 { 0 } else { u64::from(first) * 7 };
+    let facts = Arc::new(Mutex::new(SegmentFacts::default()));
+    let mut out = Vec::new();
+    let _ = SegmentReader::new(rest, start, Arc::clone(&facts)).read_to_end(&mut out);
+    let f = facts.lock().unwrap().clone();
+    let seg = sqlguard::index::Segment {
+        file: "binlog.000001".into(),
+        start,
+        end: f.end,
+        events: f.events,
+        first_event_at: None,
+        last_event_at: None,
+        first_gtid: None,
+        last_gtid: None,
+        closed: f.closed,
+        next_file: None,
+        crc32: first & 2 == 0,
+    };
+    let mut check = SegmentCheck::new(start, seg.crc32);
+    for chunk in rest.chunks(usize::from(first % 13) + 1) {
+        let _ = check.write_all(chunk);
+    }
+    let _ = check.problems(&seg);
+});
