@@ -211,7 +211,7 @@ pub const HOOK_SERVERS: &str = "SQLGUARD_SERVERS";
 pub const HOOK_FACTS: &[(&str, &str)] = &[
     (
         HOOK_COMMAND,
-        "Hooks: the command of the run (backup, prune, verify).",
+        "Hooks: the command of the run (backup, prune, verify, binlog).",
     ),
     (HOOK_TYPE, "Hooks: the backup type (backups only)."),
     (
