@@ -858,13 +858,54 @@ pub fn restore_to(
         server.name
     ));
     let started = std::time::Instant::now();
-    let replay_err = |message: String| RestoreError::Replay {
-        id: chain.dump.id.clone(),
-        server: server.name.clone(),
-        database: database.clone(),
-        message,
+    let target = restore::Target::new(server, req.restore.load)?;
+    let replayed = replay(
+        &tool, &source_db, &database, &target, &spooled, &chain, &stop, cancel,
+    );
+    let sql_bytes = match replayed {
+        Ok(n) => n,
+        Err(message) => {
+            // What the restore created goes, as after any failed restore.
+            let dropped = restored.created
+                && target
+                    .execute(
+                        "dropping the incomplete database",
+                        &format!("DROP DATABASE {}", crate::mysql::quote_ident(&database)),
+                    )
+                    .is_ok();
+            return Err(RestoreError::Replay {
+                id: chain.dump.id.clone(),
+                server: server.name.clone(),
+                database,
+                message,
+                dropped,
+            });
+        }
     };
-    let mut cmd = crate::process::command(&tool);
+    Ok(PitrOutcome {
+        restored,
+        replay_from: planned.replay_from.clone(),
+        stop,
+        segments: chain.segments.len(),
+        sql_bytes,
+        replay_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Runs the replay: the stream into the binary log tool, its SQL (GTID lines dropped) into one
+/// client session on `database`. Returns the SQL bytes fed.
+#[allow(clippy::too_many_arguments)]
+fn replay(
+    tool: &std::path::Path,
+    source_db: &str,
+    database: &str,
+    target: &restore::Target,
+    spooled: &Spool,
+    chain: &Chain,
+    stop: &Stop,
+    cancel: &AtomicBool,
+) -> Result<u64, String> {
+    let mut cmd = crate::process::command(tool);
     cmd.arg("--no-defaults")
         .arg("--skip-gtid-strict-mode")
         .arg(format!("--database={source_db}"));
@@ -877,13 +918,11 @@ pub fn restore_to(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| replay_err(format!("cannot run {}: {e}", tool.display())))?;
+        .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
     let stderr = crate::mysql::drain_stderr(&mut child);
     let stdin = child.stdin.take().expect("stdin is piped");
     let stdout = child.stdout.take().expect("stdout is piped");
-    let target = restore::Target::new(server, req.restore.load)?;
     let (fed, written) = std::thread::scope(|scope| {
-        let (spooled, chain, stop) = (&spooled, &chain, &stop);
         let writer = scope.spawn(move || {
             // The tool's stdin closes when this thread ends: its end of input.
             let mut w = io::BufWriter::with_capacity(1 << 20, stdin);
@@ -894,7 +933,7 @@ pub fn restore_to(
             line: Vec::new(),
             at: 0,
         };
-        let fed = target.replay(&database, &mut sql, cancel);
+        let fed = target.replay(database, &mut sql, cancel);
         if fed.is_err() {
             let _ = child.kill();
         }
@@ -905,28 +944,18 @@ pub fn restore_to(
     });
     let status = child.wait();
     let tool_err = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
-    let sql_bytes = fed.map_err(replay_err)?;
-    written.map_err(|e| replay_err(format!("feeding the binary log tool: {e}")))?;
+    let sql_bytes = fed?;
+    written.map_err(|e| format!("feeding the binary log tool: {e}"))?;
     match status {
-        Ok(s) if s.success() => {}
-        Ok(s) => {
-            return Err(replay_err(format!(
-                "{} failed ({}): {}",
-                tool.display(),
-                crate::process::describe_exit(&s),
-                tool_err.trim()
-            )))
-        }
-        Err(e) => return Err(replay_err(e.to_string())),
+        Ok(s) if s.success() => Ok(sql_bytes),
+        Ok(s) => Err(format!(
+            "{} failed ({}): {}",
+            tool.display(),
+            crate::process::describe_exit(&s),
+            tool_err.trim()
+        )),
+        Err(e) => Err(e.to_string()),
     }
-    Ok(PitrOutcome {
-        restored,
-        replay_from: planned.replay_from.clone(),
-        stop,
-        segments: chain.segments.len(),
-        sql_bytes,
-        replay_seconds: started.elapsed().as_secs_f64(),
-    })
 }
 
 #[cfg(test)]

@@ -125,12 +125,13 @@ pub enum RestoreError {
     )]
     ArchiveGap { target: String, gap: String },
     /// The dump was restored, and replaying the binary log onto it failed.
-    #[error("replaying the binary log into {server}/{database} failed: {message} (the database holds the dump {id} and part of the replay: drop it and restore again)")]
+    #[error("replaying the binary log into {server}/{database} failed: {message}{}", if *.dropped { " (the database this restore created was dropped)".to_string() } else { format!(" (the database holds dump {} and part of the replay: drop it and restore again)", .id) })]
     Replay {
         id: String,
         server: String,
         database: String,
         message: String,
+        dropped: bool,
     },
 }
 

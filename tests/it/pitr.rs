@@ -250,6 +250,48 @@ fn restore_to_a_time_and_a_position_from_archived_binary_logs() {
         "0"
     );
 
+    // A restore account without BINLOG REPLAY: the dump loads, the replay fails, and the
+    // database the restore created is dropped again.
+    db.sql(
+        None,
+        "CREATE USER pitr_limited@'127.0.0.1' IDENTIFIED BY 'limited-pw'; GRANT ALL ON `shop\\_lim`.* TO pitr_limited@'127.0.0.1';",
+    );
+    let pw = env.path("limited-pw");
+    std::fs::write(&pw, "limited-pw").unwrap();
+    let full = std::fs::read_to_string(env.config()).unwrap();
+    std::fs::write(
+        env.config(),
+        full.replace(
+            "    binlog: {window: 14d}\n",
+            &format!("    binlog: {{window: 14d}}\n    restore: {{user: pitr_limited, password_file: {}}}\n", pw.display()),
+        ),
+    )
+    .unwrap();
+    let r = env.run(&[
+        "restore",
+        "--server",
+        "main",
+        "--db",
+        "shop",
+        "--to-time",
+        &t1,
+        "--to-server",
+        "main",
+        "--to-database",
+        "shop_lim",
+        "--yes",
+    ]);
+    std::fs::write(env.config(), &full).unwrap();
+    r.expect(1);
+    assert!(
+        r.stderr
+            .contains("replaying the binary log into main/shop_lim failed")
+            && r.stderr.contains("was dropped"),
+        "{}",
+        r.stderr
+    );
+    assert!(!database_exists(db, "shop_lim"));
+
     // The same recovery by hand, with standard tools and the positions from `list --json`.
     let dir = env.path("by-hand");
     std::fs::create_dir_all(&dir).unwrap();
