@@ -104,6 +104,11 @@ fn json_and_table_agree() {
     assert_eq!(doc.window_seconds, 30 * 86_400);
     assert!(doc.generated_at.ends_with('Z'));
     assert!(doc.errors.is_empty());
+    assert!(
+        doc.point_in_time.is_empty(),
+        "no server archives its binary log here: {:?}",
+        doc.point_in_time
+    );
     assert_eq!(
         (doc.summary.healthy, doc.summary.stale, doc.summary.failing),
         (2, 0, 1)
