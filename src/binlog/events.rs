@@ -22,6 +22,7 @@ pub const HEADER: usize = 19;
 /// The largest event accepted (MariaDB's `max_allowed_packet` limit is 1 GiB).
 const MAX_EVENT: u32 = 1 << 30;
 
+pub const QUERY: u8 = 2;
 pub const STOP: u8 = 3;
 pub const ROTATE: u8 = 4;
 pub const FORMAT_DESCRIPTION: u8 = 15;
@@ -93,6 +94,24 @@ impl Event {
             .saturating_sub(if checksum { 4 } else { 0 });
         let name = self.bytes.get(HEADER + 8..end)?;
         String::from_utf8(name.to_vec()).ok()
+    }
+
+    /// A query event's default database and statement text (`checksum`: the event ends with a
+    /// CRC32).
+    pub fn query(&self, checksum: bool) -> Option<(String, Vec<u8>)> {
+        if self.header.kind != QUERY {
+            return None;
+        }
+        let end = self.bytes.len().checked_sub(if checksum { 4 } else { 0 })?;
+        let body = self.bytes.get(HEADER..end)?;
+        // Post-header: thread id (4), exec time (4), db length (1), error code (2), status
+        // variables length (2); then the status variables, the database, a NUL, the query.
+        let db_len = usize::from(*body.get(8)?);
+        let vars = usize::from(u16::from_le_bytes([*body.get(11)?, *body.get(12)?]));
+        let db_at = 13usize.checked_add(vars)?;
+        let db = body.get(db_at..db_at.checked_add(db_len)?)?;
+        let query = body.get(db_at + db_len + 1..)?;
+        Some((String::from_utf8_lossy(db).into_owned(), query.to_vec()))
     }
 
     /// Whether a format description event announces CRC32 checksums (the byte before its own

@@ -380,6 +380,8 @@ struct Located {
     event: events::Event,
     /// The first event of a file's first segment (its format description).
     header: bool,
+    /// The segment's events end with a CRC32.
+    crc32: bool,
 }
 
 /// Walks the events of the spool in order, calling `f` for each; `f` returns false to stop.
@@ -417,12 +419,95 @@ fn walk(
                 file: seg.file.clone(),
                 event: ev,
                 header,
+                crc32: seg.crc32,
             })? {
                 return Ok(());
             }
         }
     }
     Ok(())
+}
+
+/// What the replay does with one statement-logged event (a query event: DDL always, DML in
+/// STATEMENT/MIXED format).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum QueryVerdict {
+    Replay,
+    /// Not part of the database: left out of the stream (the tool's `--database` filter lets
+    /// through statements written without a default database, `DROP DATABASE x` say).
+    Skip,
+    /// Cannot be replayed safely: the restore is refused before anything is written.
+    Refuse(String),
+}
+
+/// Decides a query event written with default database `db` for a replay of `source`.
+fn query_verdict(db: &str, query: &[u8], source: &str) -> QueryVerdict {
+    let head = crate::sqlscan::Head {
+        text: query.iter().take(4096).copied().collect(),
+        delimiter: None,
+    };
+    let kind = crate::sqlscan::classify(&head);
+    use crate::sqlscan::Kind;
+    let names: Vec<&crate::sqlscan::Name> = match &kind {
+        Kind::Insert { table }
+        | Kind::CreateTable { table }
+        | Kind::DropTable { table }
+        | Kind::AlterTable { table } => vec![table],
+        Kind::Object { name, .. } => vec![name],
+        _ => Vec::new(),
+    };
+    let words = |n: usize| {
+        String::from_utf8_lossy(&query[..query.len().min(n)])
+            .split_whitespace()
+            .take(6)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    if matches!(kind, Kind::Session | Kind::Empty | Kind::Set) {
+        return QueryVerdict::Replay;
+    }
+    if db != source {
+        // The tool leaves out what ran in another database, but not what ran in none; what
+        // ran elsewhere yet names this database would be lost silently.
+        if names.iter().any(|n| n.database.as_deref() == Some(source)) {
+            return QueryVerdict::Refuse(format!(
+                "`{}` names database `{source}` but ran while {} was the default: the binary log tool cannot replay it into `{source}`",
+                words(120),
+                if db.is_empty() { "no database".to_string() } else { format!("`{db}`") }
+            ));
+        }
+        return QueryVerdict::Skip;
+    }
+    if let Some(n) = names
+        .iter()
+        .find(|n| n.database.as_deref().is_some_and(|d| d != source))
+    {
+        return QueryVerdict::Refuse(format!(
+            "`{}` changes database `{}` although it ran in `{source}`: replaying it would change that database too",
+            words(120),
+            n.database.as_deref().unwrap_or_default()
+        ));
+    }
+    let first = words(40).to_ascii_uppercase();
+    let mut w = first.split_whitespace();
+    let (a, b) = (w.next().unwrap_or(""), w.next().unwrap_or(""));
+    let safe = match a {
+        "INSERT" | "REPLACE" | "UPDATE" | "DELETE" | "TRUNCATE" | "DO" | "SELECT" => true,
+        "RENAME" => b == "TABLE",
+        "CREATE" | "ALTER" | "DROP" => !matches!(
+            b,
+            "DATABASE" | "SCHEMA" | "USER" | "ROLE" | "SERVER" | "TABLESPACE" | "LOGFILE"
+        ),
+        _ => false,
+    };
+    if safe {
+        QueryVerdict::Replay
+    } else {
+        QueryVerdict::Refuse(format!(
+            "`{}` ran in `{source}` but reaches beyond a database: sqlguard does not replay it",
+            words(120)
+        ))
+    }
 }
 
 /// Where the replay stops, and what it replays.
@@ -434,6 +519,11 @@ pub struct Stop {
     /// Transactions replayed, and the newest commit time among them.
     pub transactions: u64,
     pub last_commit: Option<DateTime<Utc>>,
+    /// Statements left out of the replay (they belong to no database, or to another one).
+    pub skipped_statements: u64,
+    /// Where they stand (file, offset), for the second pass.
+    #[serde(skip)]
+    pub skip: std::collections::HashSet<(String, u64)>,
 }
 
 /// Event kinds that are not part of a transaction.
@@ -454,12 +544,17 @@ fn find_stop(spool: &Spool, chain: &Chain, point: &Point, cancel: &AtomicBool) -
         end: u64,
         commit: u32,
         gtid: Option<Gtid>,
+        /// Query events to leave out, and the first one that cannot be replayed.
+        skip: Vec<(String, u64)>,
+        refuse: Option<String>,
     }
     let from = pos_key(&chain.from_file, chain.from_position);
     let mut stop = Stop::default();
     let mut open: Option<Group> = None;
     let mut found: Option<(String, u64)> = None;
     let mut before_dump_commit: Option<u32> = None;
+    let mut refused: Option<String> = None;
+    let source = chain.dump.database.as_str();
     let included = |g: &Group| -> bool {
         match point {
             Point::Time(t) => (i64::from(g.commit) + 1) * 1000 <= t.timestamp_millis(),
@@ -469,28 +564,42 @@ fn find_stop(spool: &Spool, chain: &Chain, point: &Point, cancel: &AtomicBool) -
             Point::Gtid(target) => g.gtid != Some(*target),
         }
     };
-    let close =
-        |g: Group, stop: &mut Stop, found: &mut Option<(String, u64)>, bdc: &mut Option<u32>| {
-            if pos_key(&g.file, g.start) < from {
-                *bdc = Some(bdc.map_or(g.commit, |c| c.max(g.commit)));
-                return;
+    let close = |g: Group,
+                 stop: &mut Stop,
+                 found: &mut Option<(String, u64)>,
+                 bdc: &mut Option<u32>,
+                 refused: &mut Option<String>| {
+        if pos_key(&g.file, g.start) < from {
+            *bdc = Some(bdc.map_or(g.commit, |c| c.max(g.commit)));
+            return;
+        }
+        if found.is_some() {
+            return;
+        }
+        if included(&g) {
+            if let Some(why) = &g.refuse {
+                refused.get_or_insert_with(|| format!("{}:{}: {why}", g.file, g.start));
             }
-            if found.is_some() {
-                return;
-            }
-            if included(&g) {
-                stop.transactions += 1;
-                let t = Utc.timestamp_opt(i64::from(g.commit), 0).single();
-                stop.last_commit = stop.last_commit.max(t);
-            } else {
-                *found = Some((g.file.clone(), g.start));
-            }
-        };
+            stop.transactions += 1;
+            stop.skipped_statements += g.skip.len() as u64;
+            stop.skip.extend(g.skip);
+            let t = Utc.timestamp_opt(i64::from(g.commit), 0).single();
+            stop.last_commit = stop.last_commit.max(t);
+        } else {
+            *found = Some((g.file.clone(), g.start));
+        }
+    };
     walk(spool, cancel, &mut |l: Located| {
         let h = l.event.header;
         if h.kind == events::GTID || outside_transactions(h.kind) {
             if let Some(g) = open.take() {
-                close(g, &mut stop, &mut found, &mut before_dump_commit);
+                close(
+                    g,
+                    &mut stop,
+                    &mut found,
+                    &mut before_dump_commit,
+                    &mut refused,
+                );
             }
         }
         if found.is_some() {
@@ -503,15 +612,37 @@ fn find_stop(spool: &Spool, chain: &Chain, point: &Point, cancel: &AtomicBool) -
                 end: u64::from(h.log_pos),
                 commit: h.timestamp,
                 gtid: l.event.gtid(),
+                skip: Vec::new(),
+                refuse: None,
             });
         } else if let Some(g) = open.as_mut() {
             g.commit = g.commit.max(h.timestamp);
             g.end = u64::from(h.log_pos);
+            if let Some((db, query)) = l.event.query(l.crc32) {
+                match query_verdict(&db, &query, source) {
+                    QueryVerdict::Replay => {}
+                    QueryVerdict::Skip => g.skip.push((l.file.clone(), h.start())),
+                    QueryVerdict::Refuse(why) => {
+                        g.refuse.get_or_insert(why);
+                    }
+                }
+            }
         }
         Ok(true)
     })?;
     if let Some(g) = open.take() {
-        close(g, &mut stop, &mut found, &mut before_dump_commit);
+        close(
+            g,
+            &mut stop,
+            &mut found,
+            &mut before_dump_commit,
+            &mut refused,
+        );
+    }
+    if let Some(why) = refused {
+        return Err(io::Error::other(format!(
+            "the binary log between the dump and the target holds a statement sqlguard cannot replay safely, at {why}; restore to a point before it (--to-position)"
+        )));
     }
     if let (Point::Time(t), Some(c)) = (point, before_dump_commit) {
         if i64::from(c) * 1000 >= t.timestamp_millis() {
@@ -573,7 +704,9 @@ fn write_stream(
                 l.file
             )));
         }
-        out.write_all(&l.event.bytes)?;
+        if !stop.skip.contains(&(l.file.clone(), h.start())) {
+            out.write_all(&l.event.bytes)?;
+        }
         Ok(true)
     })?;
     out.flush()
@@ -847,7 +980,7 @@ pub fn restore_to(
     let restored = restore::restore(session, &dump_req, &mut |_| true)?;
     let database = restored.database.clone();
     session.ui.info(&format!(
-        "replaying the binary log from {}:{} to {} ({} transactions) into {}/{database}",
+        "replaying the binary log from {}:{} to {} ({} transactions{}) into {}/{database}",
         chain.from_file,
         chain.from_position,
         match (&stop.file, stop.position) {
@@ -855,6 +988,14 @@ pub fn restore_to(
             _ => "the end of the archive".into(),
         },
         stop.transactions,
+        if stop.skipped_statements > 0 {
+            format!(
+                "; {} statements of no or another database left out",
+                stop.skipped_statements
+            )
+        } else {
+            String::new()
+        },
         server.name
     ));
     let started = std::time::Instant::now();
@@ -1066,6 +1207,36 @@ mod tests {
             ("binlog.000002".into(), 1234)
         );
         assert!(parse_position("x").is_err() && parse_position("../a:1").is_err());
+    }
+
+    #[test]
+    fn statements_of_no_or_other_databases_are_left_out_or_refused() {
+        let v = |db: &str, q: &str| query_verdict(db, q.as_bytes(), "shop");
+        assert_eq!(v("shop", "BEGIN"), QueryVerdict::Replay);
+        assert_eq!(v("shop", "UPDATE items SET qty = 1"), QueryVerdict::Replay);
+        assert_eq!(
+            v("shop", "ALTER TABLE items ADD COLUMN n INT"),
+            QueryVerdict::Replay
+        );
+        assert_eq!(
+            v("shop", "CREATE TABLE `shop`.`x` (a INT)"),
+            QueryVerdict::Replay
+        );
+        assert_eq!(v("", "DROP DATABASE staging"), QueryVerdict::Skip);
+        assert_eq!(
+            v("crm", "INSERT INTO people VALUES (1)"),
+            QueryVerdict::Skip
+        );
+        for (db, q) in [
+            ("shop", "CREATE TABLE other.t3 (x INT)"),
+            ("shop", "DROP TABLE `other`.`t`"),
+            ("shop", "DROP DATABASE staging"),
+            ("shop", "GRANT ALL ON *.* TO x"),
+            ("shop", "CREATE USER x"),
+            ("", "INSERT INTO shop.items VALUES (1)"),
+        ] {
+            assert!(matches!(v(db, q), QueryVerdict::Refuse(_)), "{db}: {q}");
+        }
     }
 
     #[test]

@@ -130,10 +130,20 @@ fn restore_to_a_time_and_a_position_from_archived_binary_logs() {
          SET SESSION binlog_format = ROW;
          UPDATE notes SET body = 'second' WHERE id = 1;",
     );
+    // Statements without a default database are not the database's: a replay leaves them out
+    // (replayed, this DROP would remove the database re-created below).
+    db.sql(
+        None,
+        "CREATE DATABASE side_effect; DROP DATABASE side_effect;",
+    );
     let t1 = next_second();
     let at_t1 = db.checksums("shop");
     assert_eq!(at_t1.len(), 3, "{at_t1:?}");
     std::thread::sleep(Duration::from_millis(1100));
+    db.sql(
+        None,
+        "CREATE DATABASE side_effect; CREATE TABLE side_effect.keep (x INT);",
+    );
     db.sql(
         Some("shop"),
         "INSERT INTO extra VALUES (3, 'last before the drop'); UPDATE items SET qty = 0 WHERE id = 1;",
@@ -142,6 +152,8 @@ fn restore_to_a_time_and_a_position_from_archived_binary_logs() {
     let mut f = status.split('\t');
     let (file, pos) = (f.next().unwrap().to_string(), f.next().unwrap().to_string());
     db.sql(Some("shop"), "DROP TABLE extra");
+    // A statement on another database written while `shop` was the default: no replay past it.
+    db.sql(Some("shop"), "CREATE TABLE other.t3 (x INT)");
 
     let r = env.run(&["binlog"]);
     r.expect(0);
@@ -209,6 +221,21 @@ fn restore_to_a_time_and_a_position_from_archived_binary_logs() {
     ]);
     r.expect(0);
     assert_eq!(db.checksums("shop_t1"), at_t1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("statements of no or another database left out"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        db.sql(
+            None,
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'side_effect'"
+        )
+        .trim(),
+        "1",
+        "the replay reached another database"
+    );
     assert_eq!(
         db.sql(
             None,
@@ -291,6 +318,32 @@ fn restore_to_a_time_and_a_position_from_archived_binary_logs() {
         r.stderr
     );
     assert!(!database_exists(db, "shop_lim"));
+
+    // Past the statement on `other`: refused before anything is written. (A run with nothing
+    // new after the target proves the archive covers it: an idle server stays restorable.)
+    let late = next_second();
+    env.run(&["binlog"]).expect(0);
+    let r = env.run(&[
+        "restore",
+        "--server",
+        "main",
+        "--db",
+        "shop",
+        "--to-time",
+        &late,
+        "--to-server",
+        "main",
+        "--to-database",
+        "shop_late",
+        "--yes",
+    ]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("changes database `other`"),
+        "{}",
+        r.stderr
+    );
+    assert!(!database_exists(db, "shop_late"));
 
     // The same recovery by hand, with standard tools and the positions from `list --json`.
     let dir = env.path("by-hand");
