@@ -718,6 +718,9 @@ struct DropGtidLines<R> {
     inner: io::BufReader<R>,
     line: Vec<u8>,
     at: usize,
+    /// The lines since the tool's comment on a GTID event are its `/*M!…*/` settings: only
+    /// there is a line dropped (never inside a statement's text).
+    after_gtid: bool,
 }
 
 const GTID_LINES: &[&[u8]] = &[
@@ -734,7 +737,11 @@ impl<R: Read> Read for DropGtidLines<R> {
             if self.inner.read_until(b'\n', &mut self.line)? == 0 {
                 return Ok(0);
             }
-            if GTID_LINES.iter().any(|p| self.line.starts_with(p)) {
+            if self.line.starts_with(b"#") {
+                self.after_gtid = memchr::memmem::find(&self.line, b"GTID ").is_some();
+            } else if !self.line.starts_with(b"/*M!") {
+                self.after_gtid = false;
+            } else if self.after_gtid && GTID_LINES.iter().any(|p| self.line.starts_with(p)) {
                 self.line.clear();
             }
         }
@@ -1073,6 +1080,7 @@ fn replay(
             inner: io::BufReader::with_capacity(1 << 20, stdout),
             line: Vec::new(),
             at: 0,
+            after_gtid: false,
         };
         let fed = target.replay(database, &mut sql, cancel);
         if fed.is_err() {
@@ -1241,14 +1249,20 @@ mod tests {
 
     #[test]
     fn gtid_lines_are_dropped_and_the_rest_passes() {
-        let sql = b"a\n/*M!100001 SET @@session.gtid_seq_no=6*//*!*/;\nb\n/*M!100001 SET @@session.server_id=3*//*!*/;\nc";
+        let sql = b"a\n#261129 12:52:28 server id 1  end_log_pos 1343 CRC32 0x0\tGTID 0-1-6 trans\n/*M!100001 SET @@session.gtid_seq_no=6*//*!*/;\nb\n/*M!100001 SET @@session.server_id=3*//*!*/;\nc";
         let mut r = DropGtidLines {
             inner: io::BufReader::new(&sql[..]),
             line: Vec::new(),
             at: 0,
+            after_gtid: false,
         };
         let mut out = String::new();
         r.read_to_string(&mut out).unwrap();
-        assert_eq!(out, "a\nb\nc");
+        // Only the settings after a GTID comment go; the same text elsewhere (inside a
+        // statement, say) stays.
+        assert_eq!(
+            out,
+            "a\n#261129 12:52:28 server id 1  end_log_pos 1343 CRC32 0x0\tGTID 0-1-6 trans\nb\n/*M!100001 SET @@session.server_id=3*//*!*/;\nc"
+        );
     }
 }
