@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{free_port, pushgateway, sample, scrape, start_service, Env, MariaDb, Record};
+use crate::support::{
+    free_port, pushgateway, s3, sample, scrape, start_service, Env, MariaDb, Record,
+};
 
 /// A MariaDB of its own (binary logs are server-wide: FLUSH and PURGE must not reach other
 /// tests' servers), stopped when dropped.
@@ -604,8 +606,8 @@ fn raw_copy(cnf: &Path, db: &MariaDb, file: &str, dir: &Path) -> Vec<u8> {
 }
 
 /// Issue 15 item 4: with `encryption`, binary log segments are encrypted like dumps (`.age`,
-/// readable with the stock `age` CLI), and a restore to a time decrypts and authenticates each
-/// one before anything is written.
+/// readable with the stock `age` CLI), stored on local and S3 storage alike, and a restore to a
+/// time from the S3 copies decrypts and authenticates each one before anything is written.
 #[test]
 fn encrypted_segments_restore_to_a_time() {
     crate::encrypt::require_age();
@@ -613,11 +615,14 @@ fn encrypted_segments_restore_to_a_time() {
     let db = &p.db;
     let env = Env::new();
     let (identity, public) = crate::encrypt::keygen(env.dir.path(), "key.txt");
+    let s3 = s3();
+    let bucket = s3.bucket("pitr");
     config(
         &env,
         db,
         &format!(
-            "encryption:\n  age_recipients: [\"{public}\"]\n  age_identity_file: {}\n",
+            "{}encryption:\n  age_recipients: [\"{public}\"]\n  age_identity_file: {}\n",
+            s3.storage_yaml("offsite", &bucket),
             identity.display()
         ),
     );
@@ -640,6 +645,13 @@ fn encrypted_segments_restore_to_a_time() {
     env.run(&["binlog"]).expect(0);
     let segs = segments(&env);
     assert!(!segs.is_empty());
+    assert!(
+        s3.keys(&bucket)
+            .iter()
+            .any(|k| k.ends_with(".binlog.zst.age")),
+        "{:?}",
+        s3.keys(&bucket)
+    );
     for s in &segs {
         let key = s.key.as_deref().unwrap();
         assert!(key.ends_with(".binlog.zst.age"), "{key}");
@@ -672,6 +684,8 @@ fn encrypted_segments_restore_to_a_time() {
         "main",
         "--to-database",
         "crm_t1",
+        "--storage",
+        "offsite",
         "--yes",
     ]);
     r.expect(0);
