@@ -483,7 +483,7 @@ fn archive_server(
             // Nothing new in the current file.
             if p.from > p.size {
                 let msg = format!(
-                    "binary log {} on server '{}' has {} bytes, but the archive holds it up to {}: was the binary log reset (RESET MASTER)? Archiving starts again from its current end only after `sqlguard index rebuild`-free intervention: move the old segments aside or start a new archive",
+                    "binary log {} on server '{}' has {} bytes, but the archive holds it up to {}: was the binary log reset (RESET MASTER)? The archive cannot continue over it: if the reset was on purpose, start a new archive (give the server a new name in the config, or move its `*binlog` segments aside)",
                     p.file, server.name, p.size, p.from
                 );
                 ui.error(&msg);
