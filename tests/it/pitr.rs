@@ -521,6 +521,22 @@ fn a_killed_archive_run_loses_and_duplicates_nothing() {
         pit["rpo_seconds"].as_i64().unwrap() < 60 && pit["late"] == false,
         "{pit}"
     );
+    // The HTML page draws the same row, without a script error.
+    let page = env.path("report.html");
+    env.run(&["report", "--format", "html", "-o", page.to_str().unwrap()])
+        .expect(0);
+    let b = crate::browser::Browser::start();
+    b.goto(&format!("file://{}", page.display()));
+    b.wait_ready();
+    assert_eq!(
+        b.js("return document.querySelectorAll('#pitr tbody tr').length;"),
+        1
+    );
+    assert_eq!(
+        b.js("return document.querySelector('#pitr tbody tr td').textContent;"),
+        "main"
+    );
+    assert!(b.console_errors().is_empty(), "{:?}", b.console_errors());
     db.sql(
         Some("big"),
         "INSERT INTO t SELECT seq, REPEAT('x', 250) FROM seq_1_to_120000",
