@@ -481,40 +481,47 @@ fn apply(
     }
 }
 
-/// The backup objects and manifests under `server`'s prefix, by key.
+/// The keys of the backup objects and manifests under `server`'s prefix (their metadata is
+/// read later, for the few that no record owns).
 ///
 /// Fails when the storage cannot be listed.
 fn stored_backups(
     storage: &dyn Storage,
     server: &str,
-) -> Result<
-    std::collections::HashMap<String, crate::storage::ObjectMeta>,
-    crate::storage::StorageError,
-> {
+) -> Result<HashSet<String>, crate::storage::StorageError> {
     Ok(storage
-        .list(&layout::server_prefix(server))?
+        .list_keys(&layout::server_prefix(server))?
         .into_iter()
-        .filter(|m| {
-            let name = m.key.rsplit('/').next().unwrap_or("");
+        .filter(|key| {
+            let name = key.rsplit('/').next().unwrap_or("");
             (name.ends_with(layout::MANIFEST_SUFFIX)
                 || name.contains(".sql")
                 || name.contains(".binlog"))
                 && !name.starts_with('.')
         })
-        .map(|m| (m.key.clone(), m))
         .collect())
 }
 
-/// Reports the stored backups no record owns, into `out.unrecorded`, in key order.
+/// Reports the stored backups no record owns, into `out.unrecorded`, in key order; one gone
+/// since the listing is not reported.
 fn report_unrecorded(
     storage: &dyn Storage,
-    unowned: std::collections::HashMap<String, crate::storage::ObjectMeta>,
+    unowned: HashSet<String>,
     ui: &Ui,
     out: &mut PruneOutcome,
 ) {
-    let mut left: Vec<crate::storage::ObjectMeta> = unowned.into_values().collect();
-    left.sort_by(|a, b| a.key.cmp(&b.key));
-    for m in left {
+    let mut left: Vec<String> = unowned.into_iter().collect();
+    left.sort_unstable();
+    for key in left {
+        let m = match storage.stat(&key) {
+            Ok(Some(m)) => m,
+            Ok(None) => continue,
+            Err(e) => {
+                ui.error(&e.to_string());
+                out.errors.push(e.to_string());
+                continue;
+            }
+        };
         ui.warn(&format!(
             "storage '{}': {} is not in the index (a run killed before recording it?): left in place; `sqlguard index rebuild` adopts it",
             storage.name(),

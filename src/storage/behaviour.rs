@@ -132,6 +132,29 @@ pub fn listing_is_sorted_and_a_missing_prefix_is_empty(t: Subject) {
     assert_eq!(s.list(&t.k("db/")).unwrap().len(), 1);
 }
 
+/// `list_keys` gives exactly the keys `list` gives, in the same order.
+pub fn list_keys_matches_list(t: Subject) {
+    let s = t.storage.as_ref();
+    assert!(s.list_keys(&t.k("missing/")).unwrap().is_empty());
+    for k in [
+        "db/hourly/b.sql.zst",
+        "db/daily/a.manifest.json",
+        "db/daily/a.sql.zst",
+        "x.json",
+    ] {
+        s.put_bytes(&t.k(k), b"x").unwrap();
+    }
+    for prefix in [t.base.clone(), t.k("db/"), t.k("db/daily/a")] {
+        let listed: Vec<String> = s
+            .list(&prefix)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.key)
+            .collect();
+        assert_eq!(s.list_keys(&prefix).unwrap(), listed, "{prefix}");
+    }
+}
+
 /// `delete` removes the object.
 pub fn delete_removes(t: Subject) {
     let s = t.storage.as_ref();
@@ -251,6 +274,7 @@ macro_rules! storage_behaviour_tests {
             put_bytes_replaces,
             missing_keys_are_not_errors_where_promised,
             listing_is_sorted_and_a_missing_prefix_is_empty,
+            list_keys_matches_list,
             delete_removes,
             delete_many_removes_present_and_missing_keys,
             orphans_are_only_old_leftovers,

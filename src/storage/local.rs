@@ -188,14 +188,16 @@ impl LocalStorage {
         }
     }
 
-    /// Lists regular files below `dir` (whose key is `rel`) that start with `prefix`; links are
-    /// neither followed nor listed.
+    /// Calls `found(dir, name, key)` for each regular file below `dir` (whose key is `rel`)
+    /// whose key starts with `prefix`; links are neither followed nor listed. File types come
+    /// from the directory entries (a stat only where the filesystem does not give them), so
+    /// that listing 200,000 objects reads no inode the caller does not ask for.
     fn walk(
         &self,
         dir: &OwnedFd,
         rel: &str,
         prefix: &str,
-        out: &mut Vec<ObjectMeta>,
+        found: &mut dyn FnMut(&OwnedFd, &str, String) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         let here = || self.path(rel);
         let entries =
@@ -213,28 +215,63 @@ impl LocalStorage {
             } else {
                 format!("{rel}/{name}")
             };
-            let st = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(st) => st,
-                Err(rustix::io::Errno::NOENT) => continue,
-                Err(e) => return Err(self.err("reading metadata of", &self.path(&key), e.into())),
+            let kind = match entry.file_type() {
+                FileType::Unknown => match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+                {
+                    Ok(st) => FileType::from_raw_mode(st.st_mode),
+                    Err(rustix::io::Errno::NOENT) => continue,
+                    Err(e) => {
+                        return Err(self.err("reading metadata of", &self.path(&key), e.into()))
+                    }
+                },
+                kind => kind,
             };
-            match FileType::from_raw_mode(st.st_mode) {
+            match kind {
                 FileType::Directory
                     if prefix.starts_with(&format!("{key}/")) || key.starts_with(prefix) =>
                 {
                     match rustix::fs::openat(dir, name, DIR, Mode::empty()) {
-                        Ok(sub) => self.walk(&sub, &key, prefix, out)?,
+                        Ok(sub) => self.walk(&sub, &key, prefix, found)?,
                         Err(rustix::io::Errno::NOENT | rustix::io::Errno::LOOP) => {}
                         Err(e) => return Err(self.err("listing", &self.path(&key), e.into())),
                     }
                 }
-                FileType::RegularFile if key.starts_with(prefix) => {
-                    out.push(self.meta(key, &st));
-                }
+                FileType::RegularFile if key.starts_with(prefix) => found(dir, name, key)?,
                 _ => {}
             }
         }
         Ok(())
+    }
+
+    /// The metadata of the regular file `name` in `dir` (key `key`); `None` when it is gone or
+    /// no longer a regular file.
+    fn meta_at(
+        &self,
+        dir: &OwnedFd,
+        name: &str,
+        key: String,
+    ) -> Result<Option<ObjectMeta>, StorageError> {
+        match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
+                Ok(Some(self.meta(key, &st)))
+            }
+            Ok(_) | Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(self.err("reading metadata of", &self.path(&key), e.into())),
+        }
+    }
+
+    /// Walks the regular files under `prefix` from the root (nothing when the root is missing).
+    fn walk_root(
+        &self,
+        prefix: &str,
+        found: &mut dyn FnMut(&OwnedFd, &str, String) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        let root = match self.open_root() {
+            Ok(r) => r,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.err("listing", &self.root, e)),
+        };
+        self.walk(&root, "", prefix, found)
     }
 }
 
@@ -411,13 +448,22 @@ impl Storage for LocalStorage {
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
         let mut out = Vec::new();
-        let root = match self.open_root() {
-            Ok(r) => r,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(self.err("listing", &self.root, e)),
-        };
-        self.walk(&root, "", prefix, &mut out)?;
+        self.walk_root(prefix, &mut |dir, name, key| {
+            out.extend(self.meta_at(dir, name, key)?);
+            Ok(())
+        })?;
         out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    /// Reads the directories only: no file's inode is read.
+    fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let mut out = Vec::new();
+        self.walk_root(prefix, &mut |_, _, key| {
+            out.push(key);
+            Ok(())
+        })?;
+        out.sort_unstable();
         Ok(out)
     }
 
@@ -471,10 +517,17 @@ impl Storage for LocalStorage {
         prefix: &str,
         older_than: DateTime<Utc>,
     ) -> Result<Vec<Orphan>, StorageError> {
-        Ok(self
-            .list(prefix)?
+        // Only temp names are stat'ed: the objects beside them are not read.
+        let mut out = Vec::new();
+        self.walk_root(prefix, &mut |dir, name, key| {
+            if is_temp_name(name) {
+                out.extend(self.meta_at(dir, name, key)?);
+            }
+            Ok(())
+        })?;
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out
             .into_iter()
-            .filter(|m| is_temp_name(m.key.rsplit('/').next().unwrap_or("")))
             .filter(|m| m.modified.is_some_and(|t| t < older_than))
             .map(|m| Orphan {
                 kind: "temp_file",
@@ -616,6 +669,7 @@ mod tests {
         assert!(s.put_bytes("main/db/new", b"x").is_err());
         assert_eq!(s.stat("main/file").unwrap(), None);
         assert!(s.list("main/").unwrap().is_empty());
+        assert!(s.list_keys("main/").unwrap().is_empty());
         s.delete("main/file").unwrap();
         assert_eq!(
             fs::read(outside.join("daily/x.sql.zst")).unwrap(),

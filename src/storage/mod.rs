@@ -188,6 +188,11 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn stat(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError>;
     /// Every object whose key starts with `prefix`, sorted by key.
     fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError>;
+    /// The keys [`Storage::list`] gives, sorted, without their metadata: for callers that need
+    /// the metadata of a few keys at most (and a local storage then reads no file's inode).
+    fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        Ok(self.list(prefix)?.into_iter().map(|m| m.key).collect())
+    }
     /// Deletes `key`; a missing key succeeds.
     fn delete(&self, key: &str) -> Result<(), StorageError>;
     /// Deletes `keys`, in as few requests as the storage allows (S3: `DeleteObjects`, 1,000 a
