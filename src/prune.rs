@@ -25,6 +25,9 @@ use crate::ui::{human_bytes, Ui};
 /// The fewest records removed from the index per write (see [`batch_size`]).
 const BATCH: usize = 1000;
 
+/// Databases whose index files are read ahead, on their own threads, while one is planned.
+const READ_AHEAD: usize = 2;
+
 /// What to prune.
 #[derive(Debug, Clone, Default)]
 pub struct PruneRequest {
@@ -249,115 +252,135 @@ fn prune_index(
         .and_then(|s| s.binlog.as_ref())
         .map(|b| b.window);
     let mut bases: Vec<retention::Base> = Vec::new();
-    for db in databases {
-        if cancel.load(Ordering::Relaxed) {
-            out.interrupted = true;
-            return;
-        }
-        // A legacy index is read whole once (and migrated by the first removal).
-        let records = match legacy.as_mut() {
-            Some(all) => {
-                let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(all)
-                    .into_iter()
-                    .partition(|r| &r.database == db);
-                *all = rest;
-                Ok(mine)
+    // Reading and parsing a database's month files is most of a prune's time: the next
+    // databases are read on other threads while this one is planned (a legacy index is
+    // already in memory).
+    let stopped = std::thread::scope(|scope| {
+        let mut ahead = std::collections::VecDeque::new();
+        let mut queued = 0;
+        for (i, db) in databases.iter().copied().enumerate() {
+            while legacy.is_none() && queued < databases.len() && queued <= i + READ_AHEAD {
+                let (store, next) = (&store, databases[queued]);
+                ahead.push_back(scope.spawn(move || store.read_database(next)));
+                queued += 1;
             }
-            None => store.read_database(db),
-        };
-        let records = match records {
-            Ok(r) => r,
-            Err(e) => {
-                ui.error(&e.to_string());
-                out.errors.push(e.to_string());
-                continue;
+            if cancel.load(Ordering::Relaxed) {
+                out.interrupted = true;
+                return true;
             }
-        };
-        if let Some(unowned) = unowned.as_mut() {
-            for k in records
-                .iter()
-                .flat_map(|r| r.key.iter().chain(r.manifest_key.iter()))
-            {
-                unowned.remove(k.as_str());
-            }
-        }
-        let total = records.len();
-        let plan = if db == &segments_db {
-            retention::plan_segments(
-                &records,
-                &bases,
-                window,
-                crate::config::backup_types::DEFAULT_FAILED_KEEP_WITHIN,
-                now,
-            )
-        } else {
-            let plan = retention::plan(&records, settings, now);
-            bases.extend(
-                plan.items
-                    .iter()
-                    .filter(|i| {
-                        i.decision == Decision::Keep
-                            && i.record.status == crate::index::Status::Success
-                            && i.record.key.is_some()
-                    })
-                    .filter_map(|i| {
-                        let b = i.record.binlog.as_ref()?;
-                        Some(retention::Base {
-                            database: i.record.database.clone(),
-                            id: i.record.id.clone(),
-                            started_at: i.record.started_at,
-                            file: b.file.clone(),
-                            position: b.position,
-                        })
-                    }),
-            );
-            plan
-        };
-        drop(records);
-        let mut entries: Vec<PruneEntry> = plan
-            .items
-            .into_iter()
-            .map(|item| {
-                let selected = req
-                    .backup_type
-                    .as_ref()
-                    .is_none_or(|t| t == &item.record.backup_type);
-                let (decision, reason) = if selected || item.decision == Decision::Keep {
-                    (item.decision, item.reason)
-                } else {
-                    (
-                        Decision::Keep,
-                        format!(
-                            "not selected (--type {})",
-                            req.backup_type.as_deref().unwrap_or("")
-                        ),
-                    )
-                };
-                PruneEntry {
-                    record: item.record,
-                    decision,
-                    reason,
-                    done: false,
-                    prune_error: None,
+            // A legacy index is read whole once (and migrated by the first removal).
+            let records = match legacy.as_mut() {
+                Some(all) => {
+                    let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(all)
+                        .into_iter()
+                        .partition(|r| &r.database == db);
+                    *all = rest;
+                    Ok(mine)
                 }
-            })
-            .collect();
-        if !req.dry_run {
-            apply(
-                &store,
-                storage,
-                server,
-                total,
-                &mut entries,
-                ui,
-                cancel,
-                out,
-            );
+                None => ahead
+                    .pop_front()
+                    .expect("read ahead")
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            };
+            let records = match records {
+                Ok(r) => r,
+                Err(e) => {
+                    ui.error(&e.to_string());
+                    out.errors.push(e.to_string());
+                    continue;
+                }
+            };
+            if let Some(unowned) = unowned.as_mut() {
+                for k in records
+                    .iter()
+                    .flat_map(|r| r.key.iter().chain(r.manifest_key.iter()))
+                {
+                    unowned.remove(k.as_str());
+                }
+            }
+            let total = records.len();
+            let plan = if db == &segments_db {
+                retention::plan_segments(
+                    &records,
+                    &bases,
+                    window,
+                    crate::config::backup_types::DEFAULT_FAILED_KEEP_WITHIN,
+                    now,
+                )
+            } else {
+                let plan = retention::plan(&records, settings, now);
+                bases.extend(
+                    plan.items
+                        .iter()
+                        .filter(|i| {
+                            i.decision == Decision::Keep
+                                && i.record.status == crate::index::Status::Success
+                                && i.record.key.is_some()
+                        })
+                        .filter_map(|i| {
+                            let b = i.record.binlog.as_ref()?;
+                            Some(retention::Base {
+                                database: i.record.database.clone(),
+                                id: i.record.id.clone(),
+                                started_at: i.record.started_at,
+                                file: b.file.clone(),
+                                position: b.position,
+                            })
+                        }),
+                );
+                plan
+            };
+            drop(records);
+            let mut entries: Vec<PruneEntry> = plan
+                .items
+                .into_iter()
+                .map(|item| {
+                    let selected = req
+                        .backup_type
+                        .as_ref()
+                        .is_none_or(|t| t == &item.record.backup_type);
+                    let (decision, reason) = if selected || item.decision == Decision::Keep {
+                        (item.decision, item.reason)
+                    } else {
+                        (
+                            Decision::Keep,
+                            format!(
+                                "not selected (--type {})",
+                                req.backup_type.as_deref().unwrap_or("")
+                            ),
+                        )
+                    };
+                    PruneEntry {
+                        record: item.record,
+                        decision,
+                        reason,
+                        done: false,
+                        prune_error: None,
+                    }
+                })
+                .collect();
+            if !req.dry_run {
+                apply(
+                    &store,
+                    storage,
+                    server,
+                    total,
+                    &mut entries,
+                    ui,
+                    cancel,
+                    out,
+                );
+            }
+            for e in entries {
+                out.count(&e);
+                sink(e);
+            }
         }
-        for e in entries {
-            out.count(&e);
-            sink(e);
-        }
+        false
+    });
+    if stopped {
+        return;
     }
     if let Some(unowned) = unowned {
         report_unrecorded(storage, unowned, ui, out);
