@@ -282,6 +282,51 @@ pub fn stream(
     cancel: &AtomicBool,
     throttle: Throttle,
 ) -> StreamOutcome {
+    stream_inner(
+        source,
+        true,
+        compression,
+        recipients,
+        sinks,
+        progress,
+        cancel,
+        throttle,
+    )
+}
+
+/// [`stream`] for bytes that are not a dump (binary log segments): no inventory scan.
+pub fn stream_raw(
+    source: Box<dyn Read + Send>,
+    compression: &Compression,
+    recipients: Option<&crate::crypt::Recipients>,
+    sinks: Vec<Sink>,
+    progress: &mut dyn FnMut(u64, u64),
+    cancel: &AtomicBool,
+    throttle: Throttle,
+) -> StreamOutcome {
+    stream_inner(
+        source,
+        false,
+        compression,
+        recipients,
+        sinks,
+        progress,
+        cancel,
+        throttle,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stream_inner(
+    source: Box<dyn Read + Send>,
+    scan: bool,
+    compression: &Compression,
+    recipients: Option<&crate::crypt::Recipients>,
+    sinks: Vec<Sink>,
+    progress: &mut dyn FnMut(u64, u64),
+    cancel: &AtomicBool,
+    throttle: Throttle,
+) -> StreamOutcome {
     let fanout = Arc::new(Mutex::new(Fanout::new(sinks)));
     let mut raw_bytes = 0u64;
     let mut tail: Vec<u8> = Vec::with_capacity(2 * TAIL);
@@ -331,7 +376,9 @@ pub fn stream(
                         tail.drain(..tail.len() - TAIL);
                     }
                 }
-                scanner.feed(&chunk);
+                if scan {
+                    scanner.feed(&chunk);
+                }
                 if let Err(e) = enc.write_all(&chunk) {
                     error = Some(format!("writing the compressed stream: {e}"));
                     break;

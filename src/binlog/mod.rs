@@ -731,7 +731,8 @@ fn fetch_piece(
             .join("; "));
     }
     let cancel: &AtomicBool = session.cancel.as_ref();
-    let streamed = pipeline::stream(
+    // Not a dump: no inventory scan of the bytes.
+    let streamed = pipeline::stream_raw(
         Box::new(source),
         &cfg.compression,
         recipients,
