@@ -94,14 +94,61 @@ impl LoadArgs {
     }
 }
 
-/// The JSON document of `restore` (and of `restore --dry-run`).
+/// The JSON document of a restore, `--to-time` and `--file` alike (and of their `--dry-run`):
+/// the plan, or what was restored.
 #[derive(Debug, serde::Serialize)]
-struct RestoreReport<'a> {
+struct RestoreReport<'a, P, O> {
     schema_version: u32,
     dry_run: bool,
-    plan: Option<&'a restore::RestorePlan>,
-    restored: Option<&'a restore::RestoreOutcome>,
+    plan: Option<&'a P>,
+    restored: Option<&'a O>,
     duration_seconds: f64,
+}
+
+/// `--dry-run`: prints the plan (its steps, or the JSON document) and does nothing.
+fn print_plan<P: serde::Serialize>(
+    ctx: &Context,
+    plan: &P,
+    steps: Vec<String>,
+    started: std::time::Instant,
+) -> Result<ExitCode, Error> {
+    if ctx.json {
+        Printer::json(&RestoreReport::<P, ()> {
+            schema_version: crate::index::SCHEMA_VERSION,
+            dry_run: true,
+            plan: Some(plan),
+            restored: None,
+            duration_seconds: started.elapsed().as_secs_f64(),
+        })?;
+    } else {
+        Printer::line("dry run: sqlguard restore would")?;
+        for line in steps {
+            Printer::line(&format!("  - {line}"))?;
+        }
+        Printer::line("nothing was read or written")?;
+    }
+    Ok(ExitCode::Success)
+}
+
+/// With `--json`, prints what was restored.
+fn print_restored<O: serde::Serialize>(ctx: &Context, out: &O, took: f64) -> Result<(), Error> {
+    if ctx.json {
+        Printer::json(&RestoreReport::<(), O> {
+            schema_version: crate::index::SCHEMA_VERSION,
+            dry_run: false,
+            plan: None,
+            restored: Some(out),
+            duration_seconds: took,
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether a person confirms on the terminal: stdin and stderr are one, and no `--yes`
+/// (scripts and timers are never asked).
+fn interactive(args: &Args) -> bool {
+    use std::io::IsTerminal;
+    !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
 /// Asks on the terminal whether to go ahead with `plan`; true for yes.
@@ -122,7 +169,6 @@ struct ServerRestoreReport<'a> {
 /// `restore --all`: every database of one server, then its accounts. Every plan is made (and
 /// every target checked) before anything is written; one confirmation covers them all.
 fn run_all(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
-    use std::io::IsTerminal;
     let started = std::time::Instant::now();
     let [server] = args.filter.servers.as_slice() else {
         return Err(Error::invalid(
@@ -186,8 +232,7 @@ fn run_all(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         }
         return Ok(ExitCode::Success);
     }
-    let interactive =
-        !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let interactive = interactive(args);
     if interactive && !ask_lines(&lines) {
         return Err(restore::RestoreError::Declined.into());
     }
@@ -245,19 +290,8 @@ fn parse_gtid(s: &str) -> Result<crate::binlog::events::Gtid, String> {
     s.parse()
 }
 
-/// The JSON document of a point-in-time restore.
-#[derive(Debug, serde::Serialize)]
-struct PitrReport<'a> {
-    schema_version: u32,
-    dry_run: bool,
-    plan: Option<&'a pitr::PitrPlan>,
-    restored: Option<&'a pitr::PitrOutcome>,
-    duration_seconds: f64,
-}
-
 /// `restore --to-time | --to-position | --to-gtid`.
 fn run_pitr(args: &Args, ctx: &Context, point: pitr::Point) -> Result<ExitCode, Error> {
-    use std::io::IsTerminal;
     let started = std::time::Instant::now();
     let req = pitr::PitrRequest {
         restore: RestoreRequest {
@@ -272,38 +306,14 @@ fn run_pitr(args: &Args, ctx: &Context, point: pitr::Point) -> Result<ExitCode, 
     };
     if args.dry_run {
         let (plan, _) = pitr::plan(ctx, &req)?;
-        if ctx.json {
-            Printer::json(&PitrReport {
-                schema_version: crate::index::SCHEMA_VERSION,
-                dry_run: true,
-                plan: Some(&plan),
-                restored: None,
-                duration_seconds: started.elapsed().as_secs_f64(),
-            })?;
-        } else {
-            Printer::line("dry run: sqlguard restore would")?;
-            for line in plan.describe() {
-                Printer::line(&format!("  - {line}"))?;
-            }
-            Printer::line("nothing was read or written")?;
-        }
-        return Ok(ExitCode::Success);
+        return print_plan(ctx, &plan, plan.describe(), started);
     }
-    let interactive =
-        !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let interactive = interactive(args);
     let out = pitr::restore_to(ctx, &req, &mut |plan| {
         !interactive || ask_lines(&plan.describe())
     })?;
     let took = started.elapsed().as_secs_f64();
-    if ctx.json {
-        Printer::json(&PitrReport {
-            schema_version: crate::index::SCHEMA_VERSION,
-            dry_run: false,
-            plan: None,
-            restored: Some(&out),
-            duration_seconds: took,
-        })?;
-    }
+    print_restored(ctx, &out, took)?;
     let to = match (&out.stop.file, out.stop.position) {
         (Some(f), Some(p)) => format!("{f}:{p}"),
         _ => "the end of the archive".to_string(),
@@ -326,19 +336,8 @@ fn run_pitr(args: &Args, ctx: &Context, point: pitr::Point) -> Result<ExitCode, 
     Ok(ExitCode::Success)
 }
 
-/// The JSON document of `restore --file`.
-#[derive(Debug, serde::Serialize)]
-struct ImportReport<'a> {
-    schema_version: u32,
-    dry_run: bool,
-    plan: Option<&'a restore::ImportPlan>,
-    restored: Option<&'a restore::RestoreOutcome>,
-    duration_seconds: f64,
-}
-
 /// `restore --file`: a dump file proven whole, then loaded.
 fn run_file(args: &Args, file: &std::path::Path, ctx: &Context) -> Result<ExitCode, Error> {
-    use std::io::IsTerminal;
     let started = std::time::Instant::now();
     let req = restore::ImportRequest {
         file: file.to_path_buf(),
@@ -349,38 +348,14 @@ fn run_file(args: &Args, file: &std::path::Path, ctx: &Context) -> Result<ExitCo
     };
     if args.dry_run {
         let plan = restore::import_plan(ctx, &req)?;
-        if ctx.json {
-            Printer::json(&ImportReport {
-                schema_version: crate::index::SCHEMA_VERSION,
-                dry_run: true,
-                plan: Some(&plan),
-                restored: None,
-                duration_seconds: started.elapsed().as_secs_f64(),
-            })?;
-        } else {
-            Printer::line("dry run: sqlguard restore would")?;
-            for line in plan.describe() {
-                Printer::line(&format!("  - {line}"))?;
-            }
-            Printer::line("nothing was read or written")?;
-        }
-        return Ok(ExitCode::Success);
+        return print_plan(ctx, &plan, plan.describe(), started);
     }
-    let interactive =
-        !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let interactive = interactive(args);
     let out = restore::import(ctx, &req, &mut |plan| {
         !interactive || ask_lines(&plan.describe())
     })?;
     let took = started.elapsed().as_secs_f64();
-    if ctx.json {
-        Printer::json(&ImportReport {
-            schema_version: crate::index::SCHEMA_VERSION,
-            dry_run: false,
-            plan: None,
-            restored: Some(&out),
-            duration_seconds: took,
-        })?;
-    }
+    print_restored(ctx, &out, took)?;
     ctx.ui.info(&format!(
         "restored {} of SQL ({} statements) from {} into {}/{} in {}",
         human_bytes(out.loaded.raw_bytes),
@@ -402,7 +377,6 @@ fn run_file(args: &Args, file: &std::path::Path, ctx: &Context) -> Result<ExitCo
 
 /// Runs the restore subcommand.
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
-    use std::io::IsTerminal;
     if args.all {
         return run_all(args, ctx);
     }
@@ -433,37 +407,13 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     };
     if args.dry_run {
         let plan = restore::plan(ctx, &req)?;
-        if ctx.json {
-            Printer::json(&RestoreReport {
-                schema_version: crate::index::SCHEMA_VERSION,
-                dry_run: true,
-                plan: Some(&plan),
-                restored: None,
-                duration_seconds: started.elapsed().as_secs_f64(),
-            })?;
-        } else {
-            Printer::line("dry run: sqlguard restore would")?;
-            for line in plan.describe() {
-                Printer::line(&format!("  - {line}"))?;
-            }
-            Printer::line("nothing was read or written")?;
-        }
-        return Ok(ExitCode::Success);
+        return print_plan(ctx, &plan, plan.describe(), started);
     }
     // On a terminal a person confirms what will be written where; scripts and timers do not.
-    let interactive =
-        !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let interactive = interactive(args);
     let out = restore::restore(ctx, &req, &mut |plan| !interactive || ask(plan))?;
     let took = started.elapsed().as_secs_f64();
-    if ctx.json {
-        Printer::json(&RestoreReport {
-            schema_version: crate::index::SCHEMA_VERSION,
-            dry_run: false,
-            plan: None,
-            restored: Some(&out),
-            duration_seconds: took,
-        })?;
-    }
+    print_restored(ctx, &out, took)?;
     ctx.ui.info(&format!(
         "restored {} of SQL ({} statements, {} session{}) into {}/{} in {}; the backup matched its index",
         human_bytes(out.loaded.raw_bytes),
