@@ -383,10 +383,13 @@ fn archive_server(
     if storages.is_empty() {
         return a;
     }
-    // The archive as the last run left it: what the metrics repeat when this run fails early.
-    a.state = storages
+    // The archive as the last run left it on each storage, read once: what the metrics repeat
+    // when this run fails early, and what a run that does not catch up keeps.
+    let old_states: Vec<Option<ArchiveState>> = storages
         .iter()
-        .find_map(|s| read_state(s.as_ref(), &server.name).ok().flatten());
+        .map(|s| read_state(s.as_ref(), &server.name).ok().flatten())
+        .collect();
+    a.state = old_states.iter().flatten().next().cloned();
     // Where the archive stands: the furthest segment on any storage.
     let mut frontier: Option<Segment> = None;
     for s in &storages {
@@ -540,8 +543,7 @@ fn archive_server(
     }
     // The state: where the archive stands, and whether this run reached the server's end.
     let mut fresh = None;
-    for s in &storages {
-        let old = read_state(s.as_ref(), &server.name).ok().flatten();
+    for (s, old) in storages.iter().zip(&old_states) {
         let Some((file, pos)) = position.clone() else {
             continue;
         };
