@@ -27,7 +27,7 @@ start)
   fi
   # Binary logs as on a production primary (point-in-time recovery reads them); the benchmark
   # turns them off with MARIADB_NO_LOG_BIN=1, as its peers do.
-  binlog_args=(--log-bin=binlog --server-id="$port" --binlog-format=ROW --max-binlog-size=256M
+  binlog_args=(--log-bin=binlog --server-id="$port" --binlog-format=ROW --max-binlog-size=256M --log-slave-updates
     --binlog-expire-logs-seconds=86400)
   [ -n "${MARIADB_NO_LOG_BIN:-}" ] && binlog_args=()
   mariadbd --no-defaults "${user_args[@]}" "${binlog_args[@]}" --datadir="$dir/data" --socket="$dir/sock" \

@@ -87,6 +87,8 @@ struct ServerContext<'a> {
     /// Dumps record where their snapshot stands in the binary log (MariaDB writing one, and
     /// the account allowed to read its position).
     coordinates: bool,
+    /// The server's `@@server_id`, recorded with the coordinates.
+    server_id: Option<u32>,
 }
 
 /// Template of a record; each storage gets a copy with its own status.
@@ -286,9 +288,11 @@ fn prepare_server<'a>(
         dump_tool.banner
     ));
     let mut coordinates = false;
+    let mut server_id = None;
     if info.flavor == mysql::Flavor::MariaDb && dump_tool.flavor == mysql::Flavor::MariaDb {
         let binlog = mysql::binlog_status(server, &client, &defaults)?;
         coordinates = binlog.enabled && binlog.position_readable;
+        server_id = binlog.server_id;
         if binlog.enabled && !binlog.position_readable {
             ui.warn(&format!(
                 "server '{}' writes a binary log, but its user cannot read the log's position: backups record no binlog coordinates, so point-in-time recovery cannot start from them (GRANT BINLOG MONITOR ON *.* TO the account)",
@@ -305,6 +309,7 @@ fn prepare_server<'a>(
             client,
             info,
             coordinates,
+            server_id,
         },
         all,
     ))
@@ -906,7 +911,10 @@ fn backup_database(
         let target = &storages[i];
         let mut record = attempt.record(target.name(), Status::Success, None);
         record.raw_bytes = streamed.raw_bytes;
-        record.binlog = streamed.binlog.clone();
+        record.binlog = streamed.binlog.clone().map(|mut b| {
+            b.server_id = ctx.server_id;
+            b
+        });
         record.consistent = Some(non_transactional.is_empty());
         record.server_version = Some(ctx.info.version_string.clone());
         record.dump_tool = Some(ctx.dump_tool.program.display().to_string());

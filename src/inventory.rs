@@ -323,6 +323,7 @@ impl Scanner {
             file,
             position,
             gtid: c.gtid.clone(),
+            server_id: None,
         })
     }
 

@@ -527,6 +527,8 @@ pub struct BinlogStatus {
     /// The account may read the binary log's position (`SHOW MASTER STATUS`: `BINLOG MONITOR`
     /// on MariaDB), which a dump needs to record where its snapshot stands.
     pub position_readable: bool,
+    /// `@@server_id`: whose binary log a dump's coordinates are in.
+    pub server_id: Option<u32>,
 }
 
 /// Reads how the server writes its binary log, and whether the account can read its position.
@@ -542,7 +544,7 @@ pub fn binlog_status(
         client,
         defaults,
         "reading the binary log settings",
-        "SELECT @@log_bin, @@binlog_format, @@binlog_row_image, @@expire_logs_days",
+        "SELECT @@log_bin, @@binlog_format, @@binlog_row_image, @@expire_logs_days, @@server_id",
     )?;
     let row = rows.into_iter().next().unwrap_or_default();
     let field = |i: usize| row.get(i).cloned().unwrap_or_default();
@@ -553,6 +555,7 @@ pub fn binlog_status(
         expire_days: field(3),
         expire_seconds: 0,
         position_readable: false,
+        server_id: field(4).parse().ok(),
     };
     s.expire_seconds = query(
         server,

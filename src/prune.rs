@@ -326,6 +326,7 @@ fn prune_index(
                                 started_at: i.record.started_at,
                                 file: b.file.clone(),
                                 position: b.position,
+                                gtid: b.gtid.clone(),
                             })
                         }),
                 );

@@ -181,6 +181,8 @@ pub struct Base {
     pub started_at: DateTime<Utc>,
     pub file: String,
     pub position: u64,
+    /// The dump's GTID position (which server's history its file belongs to after a failover).
+    pub gtid: Option<String>,
 }
 
 /// Decides the binary log segments of one server and storage. Pure.
@@ -199,6 +201,10 @@ pub fn plan_segments(
     now: DateTime<Utc>,
 ) -> Plan {
     use crate::binlog::file_order;
+    let archived = || segments.iter().filter_map(|r| r.segment.as_ref());
+    let lineage = |b: &Base| {
+        crate::binlog::pitr::lineage_of(archived(), &b.file, b.position, b.gtid.as_deref(), None)
+    };
     let oldest: Option<&Base> = window.and_then(|w| {
         let edge = w.before(now);
         let mut by_db: HashMap<&str, Vec<&Base>> = HashMap::new();
@@ -215,10 +221,9 @@ pub fn plan_segments(
                     .or(bs.first())
                     .copied()
             })
-            .min_by(|a, b| {
-                (file_order(&a.file), a.position).cmp(&(file_order(&b.file), b.position))
-            })
+            .min_by_key(|b| (lineage(b), file_order(&b.file), b.position))
     });
+    let oldest_at = oldest.map(|b| (lineage(b), file_order(&b.file)));
     let items = segments
         .iter()
         .map(|r| {
@@ -235,7 +240,7 @@ pub fn plan_segments(
                     (Some(_), None, _) => (Decision::Keep, "no kept dump records binary log coordinates: every segment is kept".to_string()),
                     (_, _, None) => (Decision::Keep, "not a segment: kept".to_string()),
                     (Some(w), Some(b), Some(seg)) => {
-                        if file_order(&seg.file) >= file_order(&b.file) {
+                        if Some((seg.lineage, file_order(&seg.file))) >= oldest_at {
                             (Decision::Keep, format!("needed to roll dump {} of '{}' ({}:{}) forward: the point-in-time window {w} starts from it", b.id, b.database, b.file, b.position))
                         } else {
                             (Decision::Remove, format!("before {}, where dump {} of '{}' (the oldest the point-in-time window {w} needs) starts", b.file, b.id, b.database))
@@ -707,6 +712,50 @@ mod tests {
         assert_eq!(plan(&entries, &t, now()), plan(&entries, &t, now()));
     }
 
+    /// After a failover the promoted server's files (often the same names, lower numbers) come
+    /// after the old server's: a base on the old server keeps them all.
+    #[test]
+    fn segments_after_a_failover_follow_the_old_servers() {
+        let seg = |id: &str, file: &str, lineage: u32| {
+            let mut r = ok(id, 300);
+            r.database = crate::binlog::DATABASE.into();
+            r.backup_type = crate::binlog::TYPE.into();
+            r.segment = Some(crate::index::Segment {
+                file: file.into(),
+                end: 100,
+                closed: true,
+                lineage,
+                ..Default::default()
+            });
+            r
+        };
+        let segments = vec![
+            seg("a8", "b.000008", 0),
+            seg("a9", "b.000009", 0),
+            seg("b1", "b.000001", 1),
+            seg("b2", "b.000002", 1),
+        ];
+        let base = |file: &str| Base {
+            database: "shop".into(),
+            id: "d".into(),
+            started_at: now() - chrono::Duration::hours(400),
+            file: file.into(),
+            position: 50,
+            gtid: None,
+        };
+        let w = Some(HumanDuration(7 * 86_400));
+        let kept = |b: Base| -> Vec<String> {
+            plan_segments(&segments, &[b], w, HumanDuration(1), now())
+                .items
+                .iter()
+                .filter(|i| i.decision == Decision::Keep)
+                .map(|i| i.record.id.clone())
+                .collect()
+        };
+        assert_eq!(kept(base("b.000009")), ["a9", "b1", "b2"]);
+        assert_eq!(kept(base("b.000002")), ["b2"]);
+    }
+
     /// Issue 14: the point-in-time window keeps every file from the one where the oldest base
     /// it needs starts (per database: the newest dump at least a window old), removes older
     /// segments with that reason, keeps everything without a base or a window, and lets failed
@@ -729,6 +778,7 @@ mod tests {
                 closed: true,
                 next_file: None,
                 crc32: true,
+                ..Default::default()
             });
             r
         };
@@ -738,6 +788,7 @@ mod tests {
             started_at: now() - chrono::Duration::hours(hours_ago),
             file: file.into(),
             position: 500,
+            gtid: None,
         };
         let segments = vec![
             seg("s8", 400, "b.000008"),

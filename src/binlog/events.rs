@@ -27,6 +27,7 @@ pub const STOP: u8 = 3;
 pub const ROTATE: u8 = 4;
 pub const FORMAT_DESCRIPTION: u8 = 15;
 pub const GTID: u8 = 162;
+pub const GTID_LIST: u8 = 163;
 
 /// One event's header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +82,27 @@ impl Event {
             server: self.header.server_id,
             seq,
         })
+    }
+
+    /// The GTID state a GTID list event (the second event of every MariaDB binary log file)
+    /// says the server had before the file: one GTID per domain and server.
+    pub fn gtid_list(&self) -> Option<Vec<Gtid>> {
+        if self.header.kind != GTID_LIST {
+            return None;
+        }
+        let b = self.bytes.get(HEADER..)?;
+        let count = u32::from_le_bytes(b.get(0..4)?.try_into().ok()?) & 0x0fff_ffff;
+        let mut out = Vec::new();
+        for i in 0..count as usize {
+            let at = 4usize.checked_add(i.checked_mul(16)?)?;
+            let e = b.get(at..at.checked_add(16)?)?;
+            out.push(Gtid {
+                domain: u32::from_le_bytes(e[0..4].try_into().ok()?),
+                server: u32::from_le_bytes(e[4..8].try_into().ok()?),
+                seq: u64::from_le_bytes(e[8..16].try_into().ok()?),
+            });
+        }
+        Some(out)
     }
 
     /// The file a rotate event names next.
@@ -150,6 +172,66 @@ impl std::str::FromStr for Gtid {
             server: sv.parse().map_err(|_| bad())?,
             seq: q.parse().map_err(|_| bad())?,
         })
+    }
+}
+
+/// A server's GTID position: per replication domain, the last transaction applied (MariaDB's
+/// `gtid_binlog_pos`). Transactions of a domain are ordered by sequence number.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GtidState {
+    domains: std::collections::BTreeMap<u32, Gtid>,
+}
+
+impl GtidState {
+    /// Parses `0-1-5,1-2-3` (the newest of each domain counts; unparsable parts are skipped).
+    pub fn parse(s: &str) -> GtidState {
+        let mut st = GtidState::default();
+        for g in gtid_list(s) {
+            st.apply(g);
+        }
+        st
+    }
+
+    /// The state a GTID list event gives: the newest GTID of each domain.
+    pub fn from_list(list: &[Gtid]) -> GtidState {
+        let mut st = GtidState::default();
+        for g in list {
+            if st.domains.get(&g.domain).is_none_or(|o| g.seq >= o.seq) {
+                st.domains.insert(g.domain, *g);
+            }
+        }
+        st
+    }
+
+    /// Records transaction `g` as applied.
+    pub fn apply(&mut self, g: Gtid) {
+        self.domains.insert(g.domain, g);
+    }
+
+    /// The GTID of `domain` (the last transaction applied in it).
+    pub fn get(&self, domain: u32) -> Option<&Gtid> {
+        self.domains.get(&domain)
+    }
+
+    /// Whether transaction `g` is at or before this state in its domain.
+    pub fn holds(&self, g: &Gtid) -> bool {
+        self.domains.get(&g.domain).is_some_and(|o| g.seq <= o.seq)
+    }
+
+    /// Whether this state has every transaction of `other` (each of its domains at least as far).
+    pub fn covers(&self, other: &GtidState) -> bool {
+        other.domains.values().all(|g| self.holds(g))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.domains.is_empty()
+    }
+}
+
+impl std::fmt::Display for GtidState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.domains.values().map(Gtid::to_string).collect();
+        write!(f, "{}", parts.join(","))
     }
 }
 
@@ -243,6 +325,10 @@ pub struct SegmentFacts {
     pub next_file: Option<String>,
     /// Every event carried a CRC32 that matched.
     pub checksums: bool,
+    /// The GTID position at `end`, when the state at the start was known (given, or a GTID
+    /// list event in the stream).
+    #[serde(default)]
+    pub gtid_pos: Option<String>,
     /// Why the stream is not a good segment.
     pub error: Option<String>,
 }
@@ -256,6 +342,8 @@ pub struct SegmentReader<R> {
     started: bool,
     pos: u64,
     crc32: Option<bool>,
+    /// The GTID state at `pos`, when known.
+    gtid: Option<GtidState>,
     out: Vec<u8>,
     out_at: usize,
 }
@@ -283,9 +371,20 @@ impl<R: Read> SegmentReader<R> {
             started: false,
             pos: start,
             crc32: None,
+            gtid: None,
             out: Vec::new(),
             out_at: 0,
         }
+    }
+
+    /// The GTID state at `start` (from the previous segment), so the facts give the state at
+    /// the end. A segment from a file's start finds it in the file's GTID list event.
+    pub fn with_gtid_state(mut self, state: Option<GtidState>) -> SegmentReader<R> {
+        if let (Some(st), Ok(mut f)) = (&state, self.facts.lock()) {
+            f.gtid_pos = Some(st.to_string());
+        }
+        self.gtid = state;
+        self
     }
 
     fn fail(&self, msg: String) -> io::Error {
@@ -354,7 +453,14 @@ impl<R: Read> SegmentReader<R> {
                 if let Some(g) = ev.gtid() {
                     f.first_gtid.get_or_insert_with(|| g.to_string());
                     f.last_gtid = Some(g.to_string());
+                    if let Some(st) = self.gtid.as_mut() {
+                        st.apply(g);
+                    }
                 }
+                if let Some(list) = ev.gtid_list() {
+                    self.gtid = Some(GtidState::from_list(&list));
+                }
+                f.gtid_pos = self.gtid.as_ref().map(GtidState::to_string);
                 f.closed = matches!(ev.header.kind, ROTATE | STOP);
                 f.next_file = ev.rotate_target(crc32);
                 f.end = self.pos;
@@ -538,6 +644,52 @@ pub mod tests {
         b
     }
 
+    /// A GTID list body: the state before the file.
+    pub fn gtid_list_body(list: &[Gtid]) -> Vec<u8> {
+        let mut b = (list.len() as u32).to_le_bytes().to_vec();
+        for g in list {
+            b.extend_from_slice(&g.domain.to_le_bytes());
+            b.extend_from_slice(&g.server.to_le_bytes());
+            b.extend_from_slice(&g.seq.to_le_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn a_gtid_state_follows_lists_and_transactions_per_domain() {
+        let g = |s: &str| s.parse::<Gtid>().unwrap();
+        let ev = event(
+            GTID_LIST,
+            1,
+            2,
+            4,
+            &gtid_list_body(&[g("0-2-1"), g("0-1-5"), g("1-1-3")]),
+        );
+        let list = EventReader::new(&ev[..])
+            .next_event()
+            .unwrap()
+            .unwrap()
+            .gtid_list()
+            .unwrap();
+        let mut st = GtidState::from_list(&list);
+        assert_eq!(st.to_string(), "0-1-5,1-1-3");
+        assert!(st.holds(&g("0-9-4")) && !st.holds(&g("0-1-6")) && !st.holds(&g("2-1-1")));
+        st.apply(g("0-2-6"));
+        assert!(st.covers(&GtidState::parse("0-1-5,1-1-3")));
+        assert!(!GtidState::parse("0-1-5").covers(&st));
+        assert_eq!(GtidState::parse(&st.to_string()), st);
+        // A damaged list is no list, not a panic.
+        let mut short = ev.clone();
+        short[9..13].copy_from_slice(&((HEADER + 8) as u32).to_le_bytes());
+        short.truncate(HEADER + 8);
+        assert!(EventReader::new(&short[..])
+            .next_event()
+            .unwrap()
+            .unwrap()
+            .gtid_list()
+            .is_none());
+    }
+
     fn read_all(input: &[u8], start: u64) -> (io::Result<Vec<u8>>, SegmentFacts) {
         let facts = Arc::new(Mutex::new(SegmentFacts::default()));
         let mut r = SegmentReader::new(input, start, Arc::clone(&facts));
@@ -635,6 +787,7 @@ pub mod tests {
             closed: true,
             next_file: None,
             crc32: true,
+            ..Default::default()
         };
         for chunk in [1, 7, 4096] {
             let mut c = SegmentCheck::new(0, true);

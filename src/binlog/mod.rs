@@ -30,13 +30,14 @@ use serde::{Deserialize, Serialize};
 use crate::config::server::BinlogSettings;
 use crate::config::settings::Unknown;
 use crate::config::ServerSettings;
-use crate::index::{BackupRecord, IndexStore, Segment, Status};
+use crate::index::{BackupRecord, IndexStore, Segment, SegmentLink, Status};
 use crate::layout;
 use crate::mysql::{self, DefaultsFile};
 use crate::pipeline::{self, Sink};
 use crate::session::Session;
 use crate::storage::Storage;
 use crate::ui::{human_bytes, Ui};
+use events::GtidState;
 
 /// The database name segment records carry (no real database can be named so: `*` is refused
 /// in names sqlguard discovers, see [`crate::backup::ACCOUNTS`]).
@@ -395,7 +396,7 @@ fn archive_server(
     for s in &storages {
         match newest_segment(s.as_ref(), &server.name) {
             Ok(Some(seg)) => {
-                let key = |g: &Segment| (file_order(&g.file), g.end);
+                let key = |g: &Segment| (g.lineage, file_order(&g.file), g.end);
                 if frontier.as_ref().is_none_or(|f| key(&seg) > key(f)) {
                     frontier = Some(seg);
                 }
@@ -426,17 +427,25 @@ fn archive_server(
         }
     };
     let asked = Utc::now();
-    let listed: Vec<(String, u64)> = match mysql::query(
+    // One round trip: the server's id (a different one than the archive's means a failover),
+    // then its files.
+    let (server_id, listed): (Option<u32>, Vec<(String, u64)>) = match mysql::query(
         server,
         &client,
         &defaults,
         "listing the binary logs",
-        "SHOW BINARY LOGS",
+        "SELECT @@server_id; SHOW BINARY LOGS",
     ) {
-        Ok(rows) => rows
-            .into_iter()
-            .filter_map(|r| Some((r.first()?.clone(), r.get(1)?.parse().ok()?)))
-            .collect(),
+        Ok(rows) => {
+            let mut rows = rows.into_iter();
+            let id = rows
+                .next()
+                .and_then(|r| r.first().and_then(|x| x.parse().ok()));
+            let listed = rows
+                .filter_map(|r| Some((r.first()?.clone(), r.get(1)?.parse().ok()?)))
+                .collect();
+            (id, listed)
+        }
         Err(e) => {
             let msg = e.to_string();
             a.errors.push(if msg.contains("not enabled") || msg.contains("1381") {
@@ -469,7 +478,78 @@ fn archive_server(
     } else {
         None
     };
-    let (pieces, gap) = plan_pieces(frontier.as_ref(), start_file.as_deref(), &listed);
+    let mut origin = Origin {
+        server_id,
+        lineage: frontier.as_ref().map_or(0, |f| f.lineage),
+        continues: None,
+        gtid: None,
+    };
+    let failover = frontier
+        .as_ref()
+        .filter(|f| f.server_id.is_some() && server_id.is_some() && f.server_id != server_id);
+    let (pieces, gap) = match failover {
+        None => {
+            let planned = plan_pieces(frontier.as_ref(), start_file.as_deref(), &listed);
+            // A piece that continues the newest segment's file starts from its GTID state.
+            if let (Some(f), Some(p)) = (&frontier, planned.0.first()) {
+                if p.file == f.file && p.from == f.end && p.from > 0 {
+                    origin.gtid = f.gtid_pos.as_deref().map(GtidState::parse);
+                }
+            }
+            planned
+        }
+        Some(f) => {
+            let resumed = resume_after_failover(server, &defaults, &client, &tool, &listed, f);
+            match resumed {
+                Ok(Some(r)) => {
+                    ui.warn(&format!(
+                        "{}: server id {} where the archive was read from server id {}: a failover; the archive continues by GTID after {} at {}:{}",
+                        server.name,
+                        server_id.unwrap_or_default(),
+                        f.server_id.unwrap_or_default(),
+                        r.state,
+                        listed[r.file].0,
+                        r.position
+                    ));
+                    origin.lineage = f.lineage + 1;
+                    origin.continues = Some(SegmentLink {
+                        file: f.file.clone(),
+                        end: f.end,
+                        gtid_pos: f.gtid_pos.clone().unwrap_or_default(),
+                        at: r.position,
+                    });
+                    // From the file's start: its format description travels with the events
+                    // (the promoted server may differ in version or checksums), and its GTID
+                    // list gives the state.
+                    let mut pieces = vec![Piece {
+                        file: listed[r.file].0.clone(),
+                        from: 0,
+                        size: listed[r.file].1,
+                        last: r.file + 1 == listed.len(),
+                    }];
+                    for (i, (file, size)) in listed.iter().enumerate().skip(r.file + 1) {
+                        pieces.push(Piece {
+                            file: file.clone(),
+                            from: 0,
+                            size: *size,
+                            last: i + 1 == listed.len(),
+                        });
+                    }
+                    (pieces, None)
+                }
+                // The promoted server has every archived transaction and nothing new yet.
+                Ok(None) => (Vec::new(), None),
+                Err(e) => {
+                    let msg = format!(
+                        "server id {} where the archive was read from server id {} (a failover?): {e}",
+                        server_id.unwrap_or_default(),
+                        f.server_id.unwrap_or_default()
+                    );
+                    (Vec::new(), Some(msg))
+                }
+            }
+        }
+    };
     if let Some(g) = &gap {
         ui.error(&format!("{}: {g}", server.name));
         record_failure(server, cfg, &storages, g, ui, &mut a);
@@ -495,9 +575,14 @@ fn archive_server(
             }
             continue;
         }
-        match fetch_piece(
-            session, server, cfg, &defaults, &client, &tool, &storages, &p,
-        ) {
+        let fetched = fetch_piece(
+            session, server, cfg, &defaults, &client, &tool, &storages, &p, &origin,
+        );
+        // Later pieces start at a file's start (its GTID list gives the state) and within the
+        // lineage the first one opened.
+        origin.continues = None;
+        origin.gtid = None;
+        match fetched {
             Ok(Some(records)) => {
                 if let Some(seg) = records.first().and_then(|r| r.segment.clone()) {
                     position = Some((seg.file.clone(), seg.end));
@@ -652,6 +737,253 @@ fn time_of(ts: Option<u32>) -> Option<DateTime<Utc>> {
     ts.and_then(|t| Utc.timestamp_opt(i64::from(t), 0).single())
 }
 
+/// Whose history the segments of a run belong to (see [`Segment::lineage`]).
+#[derive(Debug, Clone, Default)]
+struct Origin {
+    server_id: Option<u32>,
+    lineage: u32,
+    /// Set on the first segment after a failover.
+    continues: Option<SegmentLink>,
+    /// The GTID state where the first piece starts, when known.
+    gtid: Option<GtidState>,
+}
+
+/// A private directory for the tool's output "file" (a symlink to its standard output).
+fn tool_dir() -> Result<tempfile::TempDir, String> {
+    tempfile::Builder::new()
+        .prefix("sqlguard-binlog-")
+        .tempdir_in(crate::restore::temp_dir())
+        .map_err(|e| {
+            format!(
+                "making a private directory in {}: {e}",
+                crate::restore::temp_dir().display()
+            )
+        })
+}
+
+/// Starts the tool copying `file` from `from` raw to its standard output (through `dir`).
+fn spawn_raw(
+    server: &ServerSettings,
+    defaults: &DefaultsFile,
+    client: &mysql::ToolInfo,
+    tool: &std::path::Path,
+    dir: &std::path::Path,
+    file: &str,
+    from: u64,
+) -> Result<std::process::Child, String> {
+    let link = dir.join(file);
+    if !link.exists() {
+        std::os::unix::fs::symlink("/dev/stdout", &link)
+            .map_err(|e| format!("preparing the tool's output: {e}"))?;
+    }
+    crate::process::command(tool)
+        .arg(defaults.arg())
+        .args(mysql::tls_args(client.flavor, server))
+        .arg("--read-from-remote-server")
+        .arg("--raw")
+        .arg(format!("--start-position={}", from.max(4)))
+        .arg(format!("--result-file={}/", dir.display()))
+        .arg(file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", tool.display()))
+}
+
+/// Where a promoted server's binary log continues the archive's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Resumed {
+    /// Index in the server's list of files, and the offset of the first transaction the
+    /// archive does not hold.
+    file: usize,
+    position: u64,
+    /// The GTID state there (the archive's end state).
+    state: GtidState,
+}
+
+/// What one event of a promoted server's log says about where the archive continues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ResumeStep {
+    Next,
+    /// This event starts the first transaction the archive does not hold; the state before it.
+    Here(GtidState),
+    Refuse(String),
+}
+
+/// Follows a promoted server's log (from a file's start) against the archive's end state.
+/// Pure: fed one event at a time.
+#[derive(Debug)]
+struct ResumeScan {
+    archived: GtidState,
+    state: GtidState,
+}
+
+impl ResumeScan {
+    fn new(archived: GtidState) -> ResumeScan {
+        ResumeScan {
+            archived,
+            state: GtidState::default(),
+        }
+    }
+
+    fn event(&mut self, ev: &events::Event) -> ResumeStep {
+        if let Some(list) = ev.gtid_list() {
+            self.state = GtidState::from_list(&list);
+            return ResumeStep::Next;
+        }
+        let Some(g) = ev.gtid() else {
+            return ResumeStep::Next;
+        };
+        if self.archived.holds(&g) {
+            if let Some(a) = self.archived.get(g.domain) {
+                if a.seq == g.seq && a.server != g.server {
+                    return ResumeStep::Refuse(format!(
+                        "the archive's transaction {a} is {g} on this server: two different histories"
+                    ));
+                }
+            }
+            self.state.apply(g);
+            return ResumeStep::Next;
+        }
+        if self.state.covers(&self.archived) {
+            ResumeStep::Here(self.state.clone())
+        } else {
+            ResumeStep::Refuse(self.missing(&format!("logs {g}")))
+        }
+    }
+
+    /// The refusal when the server lacks archived transactions.
+    fn missing(&self, then: &str) -> String {
+        format!(
+            "the archive holds transactions this server never had (archived up to {}, the server has {} and then {then}): continuing would mix two histories",
+            self.archived,
+            if self.state.is_empty() { "none".to_string() } else { self.state.to_string() }
+        )
+    }
+}
+
+/// After a failover (the server's id differs from the archive's), finds where the promoted
+/// server's binary log continues the archive: the newest file that starts at or before the
+/// archive's end state, then the first transaction after it. `Ok(None)`: the server has every
+/// archived transaction and nothing new yet.
+///
+/// Fails, so that two histories are never mixed, when the archive's end has no GTID position,
+/// the server lacks archived transactions, logged a different transaction under an archived
+/// GTID, or no longer has the files that follow the archive's end.
+fn resume_after_failover(
+    server: &ServerSettings,
+    defaults: &DefaultsFile,
+    client: &mysql::ToolInfo,
+    tool: &std::path::Path,
+    listed: &[(String, u64)],
+    frontier: &Segment,
+) -> Result<Option<Resumed>, String> {
+    let advice = "if this is not the same replication history, archive it as a new server (a new name in the config)";
+    let Some(archived) = frontier.gtid_pos.as_deref().map(GtidState::parse) else {
+        return Err(format!(
+            "the archive's newest segment ({} up to {}) records no GTID position, so the archive cannot continue by GTID; {advice}",
+            frontier.file, frontier.end
+        ));
+    };
+    if listed.is_empty() {
+        return Err("the server lists no binary log".to_string());
+    }
+    let sql = format!(
+        "SELECT {}",
+        listed
+            .iter()
+            .map(|(f, _)| format!("BINLOG_GTID_POS({}, 4)", mysql::quote_literal(f)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let starts = mysql::query(
+        server,
+        client,
+        defaults,
+        "reading where each binary log starts",
+        &sql,
+    )
+    .map_err(|e| e.to_string())?;
+    let starts: Vec<Option<GtidState>> = (0..listed.len())
+        .map(|i| {
+            starts
+                .first()
+                .and_then(|r| r.get(i))
+                .filter(|v| v.as_str() != "NULL")
+                .map(|v| GtidState::parse(v))
+        })
+        .collect();
+    let Some(first) = starts
+        .iter()
+        .rposition(|s| s.as_ref().is_some_and(|s| archived.covers(s)))
+    else {
+        return Err(format!(
+            "its oldest binary log ({}) starts after the archive's end ({archived}): the transactions between are not on it; {advice}",
+            listed[0].0
+        ));
+    };
+    let mut scan = ResumeScan::new(archived);
+    let dir = tool_dir()?;
+    for (i, (file, _)) in listed.iter().enumerate().skip(first) {
+        let mut child = spawn_raw(server, defaults, client, tool, dir.path(), file, 0)?;
+        let stderr = mysql::drain_stderr(&mut child);
+        let mut out = child.stdout.take().expect("stdout is piped");
+        let mut found = Ok(None);
+        let mut magic = [0u8; 4];
+        let mut read = out.read_exact(&mut magic).map_err(|e| e.to_string());
+        if read.is_ok() && &magic != events::MAGIC {
+            read = Err("the tool's output is not a binary log".to_string());
+        }
+        let mut reader = events::EventReader::new(out);
+        while read.is_ok() {
+            match reader.next_event() {
+                Ok(Some(ev)) => match scan.event(&ev) {
+                    ResumeStep::Next => {}
+                    ResumeStep::Here(state) => {
+                        found = Ok(Some(Resumed {
+                            file: i,
+                            position: ev.header.start(),
+                            state,
+                        }));
+                        break;
+                    }
+                    ResumeStep::Refuse(why) => {
+                        found = Err(why);
+                        break;
+                    }
+                },
+                Ok(None) => break,
+                Err(e) => read = Err(e.to_string()),
+            }
+        }
+        let _ = child.kill();
+        let status = child.wait();
+        let mut err_text = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+        if let Some(pw) = &server.password {
+            err_text = pw.redact_in(&err_text);
+        }
+        match (found, read) {
+            (Ok(None), Ok(())) => {
+                if !status.is_ok_and(|s| s.success()) {
+                    return Err(format!(
+                        "reading binary log {file}: {} failed: {}",
+                        tool.display(),
+                        err_text.trim()
+                    ));
+                }
+            }
+            (Ok(None), Err(e)) => return Err(format!("reading binary log {file}: {e}")),
+            (r, _) => return r.map_err(|e| format!("{e}; {advice}")),
+        }
+    }
+    if scan.state.covers(&scan.archived) {
+        Ok(None)
+    } else {
+        Err(format!("{}; {advice}", scan.missing("nothing more")))
+    }
+}
+
 /// Fetches one piece into a segment on every storage and lands it. `Ok(None)` when the server
 /// had nothing new; `Ok(records)` one per storage (failed copies included).
 ///
@@ -666,6 +998,7 @@ fn fetch_piece(
     tool: &std::path::Path,
     storages: &[Arc<dyn Storage>],
     p: &Piece,
+    origin: &Origin,
 ) -> Result<Option<Vec<BackupRecord>>, String> {
     let ui = &session.ui;
     let started_at = Utc::now();
@@ -680,38 +1013,16 @@ fn fetch_piece(
         recipients.is_some(),
     );
     let manifest_key = layout::manifest_key(&server.name, DATABASE, TYPE, &id);
-    // The tool writes its "file" through a symlink to its standard output.
-    let dir = tempfile::Builder::new()
-        .prefix("sqlguard-binlog-")
-        .tempdir_in(crate::restore::temp_dir())
-        .map_err(|e| {
-            format!(
-                "making a private directory in {}: {e}",
-                crate::restore::temp_dir().display()
-            )
-        })?;
-    std::os::unix::fs::symlink("/dev/stdout", dir.path().join(&p.file))
-        .map_err(|e| format!("preparing the tool's output: {e}"))?;
-    let mut child = crate::process::command(tool)
-        .arg(defaults.arg())
-        .args(mysql::tls_args(client.flavor, server))
-        .arg("--read-from-remote-server")
-        .arg("--raw")
-        .arg(format!("--start-position={}", p.from.max(4)))
-        .arg(format!("--result-file={}/", dir.path().display()))
-        .arg(&p.file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
+    let dir = tool_dir()?;
+    let mut child = spawn_raw(server, defaults, client, tool, dir.path(), &p.file, p.from)?;
     let stderr = mysql::drain_stderr(&mut child);
     let facts = Arc::new(Mutex::new(events::SegmentFacts::default()));
     let source = events::SegmentReader::new(
         child.stdout.take().expect("stdout is piped"),
         p.from,
         Arc::clone(&facts),
-    );
+    )
+    .with_gtid_state(origin.gtid.clone());
     let mut sinks = Vec::new();
     let mut failed = Vec::new();
     for s in storages {
@@ -802,6 +1113,10 @@ fn fetch_piece(
         closed: facts.closed || (!p.last && facts.end >= p.size),
         next_file: facts.next_file.clone(),
         crc32: facts.checksums && facts.events > 0,
+        server_id: origin.server_id,
+        gtid_pos: facts.gtid_pos.clone(),
+        lineage: origin.lineage,
+        continues: origin.continues.clone(),
     };
     let mut records = Vec::new();
     for (name, e) in failed {
@@ -889,6 +1204,7 @@ mod tests {
             closed,
             next_file: None,
             crc32: true,
+            ..Default::default()
         }
     }
 
@@ -933,6 +1249,84 @@ mod tests {
             "b.000002 was archived whole: b.000003 follows"
         );
         assert_eq!(p[0].file, "b.000003");
+    }
+
+    /// Feeds a scan a promoted server's file: a GTID list, then one transaction per GTID.
+    fn scan(archived: &str, list: &[&str], gtids: &[&str]) -> (ResumeStep, u64) {
+        use events::tests::{event, gtid_body, gtid_list_body};
+        let g = |s: &&str| s.parse::<events::Gtid>().unwrap();
+        let mut scan = ResumeScan::new(GtidState::parse(archived));
+        let list: Vec<events::Gtid> = list.iter().map(g).collect();
+        let mut at = 256u32;
+        let mut evs = vec![event(events::GTID_LIST, 1, 9, at, &gtid_list_body(&list))];
+        at += evs[0].len() as u32;
+        for x in gtids {
+            let x = g(x);
+            let e = event(events::GTID, 1, x.server, at, &gtid_body(x.seq, x.domain));
+            at += e.len() as u32;
+            evs.push(e);
+        }
+        for e in evs {
+            let ev = events::EventReader::new(&e[..])
+                .next_event()
+                .unwrap()
+                .unwrap();
+            match scan.event(&ev) {
+                ResumeStep::Next => {}
+                step => return (step, ev.header.start()),
+            }
+        }
+        let end = if scan.state.covers(&scan.archived) {
+            ResumeStep::Next
+        } else {
+            ResumeStep::Refuse(scan.missing("nothing more"))
+        };
+        (end, u64::from(at))
+    }
+
+    #[test]
+    fn a_promoted_replica_continues_after_the_archives_last_transaction() {
+        // The replica logged the primary's transactions (log_slave_updates), then its own.
+        let (step, at) = scan(
+            "0-1-5",
+            &["0-1-2"],
+            &["0-1-3", "0-1-4", "0-1-5", "0-2-6", "0-2-7"],
+        );
+        assert_eq!(step, ResumeStep::Here(GtidState::parse("0-1-5")));
+        assert!(at > 256, "the position of 0-2-6's event");
+        // Caught up, nothing new yet.
+        let (step, _) = scan("0-1-5", &[], &["0-1-4", "0-1-5"]);
+        assert_eq!(step, ResumeStep::Next);
+        // Two domains: the archive's state is reached when both are.
+        let (step, _) = scan("0-1-5,1-1-2", &["0-1-5"], &["1-1-1", "1-1-2", "0-2-6"]);
+        assert_eq!(step, ResumeStep::Here(GtidState::parse("0-1-5,1-1-2")));
+    }
+
+    #[test]
+    fn a_server_without_the_archived_history_is_refused() {
+        // The archive got further than the replica before the primary died.
+        let (step, _) = scan("0-1-7", &[], &["0-1-5", "0-2-6", "0-2-8"]);
+        let ResumeStep::Refuse(why) = step else {
+            panic!("{step:?}")
+        };
+        assert!(
+            why.contains(
+                "never had (archived up to 0-1-7, the server has 0-2-6 and then logs 0-2-8)"
+            ),
+            "{why}"
+        );
+        // The archive's last GTID is another transaction on this server.
+        let (step, _) = scan("0-1-5", &[], &["0-1-4", "0-3-5"]);
+        let ResumeStep::Refuse(why) = step else {
+            panic!("{step:?}")
+        };
+        assert!(why.contains("0-1-5 is 0-3-5 on this server"), "{why}");
+        // A domain the server never saw.
+        let (step, _) = scan("0-1-5,1-1-2", &[], &["0-1-5", "0-2-6"]);
+        assert!(matches!(step, ResumeStep::Refuse(_)), "{step:?}");
+        // Nothing more, and behind.
+        let (step, _) = scan("0-1-5", &[], &["0-1-4"]);
+        assert!(matches!(step, ResumeStep::Refuse(_)), "{step:?}");
     }
 
     #[test]

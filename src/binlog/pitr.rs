@@ -95,10 +95,18 @@ pub struct Chain {
     /// Where the replay starts: the dump's position.
     pub from_file: String,
     pub from_position: u64,
+    /// The lineages (see [`Segment::lineage`]) of the dump's position and of a position target.
+    #[serde(skip)]
+    pub from_lineage: u32,
+    #[serde(skip)]
+    pub point_lineage: u32,
 }
 
-fn pos_key(file: &str, pos: u64) -> ((String, u64), u64) {
-    (file_order(file), pos)
+/// A place in the archive: lineage, file (by base name and number), offset.
+type Coord = (u32, (String, u64), u64);
+
+fn pos_key(lineage: u32, file: &str, pos: u64) -> Coord {
+    (lineage, file_order(file), pos)
 }
 
 fn next_file(s: &Segment) -> String {
@@ -109,13 +117,51 @@ fn next_file(s: &Segment) -> String {
     })
 }
 
+/// The lineage a position (a dump's, or a target's) belongs to, among the archived segments:
+/// the lineages with a segment of `file` around `pos`; when several (a promoted replica's files
+/// often have the same names), the newest whose start the `gtid` position has reached (a dump's
+/// GTID position tells which server it was taken on), else the newest. 0 when none holds it.
+pub fn lineage_of<'a>(
+    segments: impl Iterator<Item = &'a Segment>,
+    file: &str,
+    pos: u64,
+    gtid: Option<&str>,
+    server_id: Option<u32>,
+) -> u32 {
+    let mut holding: Vec<(u32, Option<&str>)> = Vec::new();
+    let mut starts: std::collections::HashMap<u32, &str> = Default::default();
+    for s in segments {
+        if let Some(link) = &s.continues {
+            starts.insert(s.lineage, link.gtid_pos.as_str());
+        }
+        let same_server = server_id.is_none() || s.server_id.is_none() || s.server_id == server_id;
+        if s.file == file && s.start <= pos && pos <= s.end && same_server {
+            holding.push((s.lineage, None));
+        }
+    }
+    holding.sort_by_key(|(l, _)| std::cmp::Reverse(*l));
+    holding.dedup_by_key(|(l, _)| *l);
+    let reached = |l: u32| match (gtid, starts.get(&l)) {
+        (Some(g), Some(start)) => {
+            events::GtidState::parse(g).covers(&events::GtidState::parse(start))
+        }
+        _ => true,
+    };
+    holding
+        .iter()
+        .map(|(l, _)| *l)
+        .find(|l| reached(*l))
+        .or(holding.first().map(|(l, _)| *l))
+        .unwrap_or(0)
+}
+
 /// Whether the dump (by its coordinates and time) is before `point`.
-fn dump_before(d: &BackupRecord, point: &Point) -> bool {
+fn dump_before(d: &BackupRecord, lineage: u32, point: &Point, point_lineage: u32) -> bool {
     let Some(b) = &d.binlog else { return false };
     match point {
         Point::Time(t) => d.started_at < *t,
         Point::Position { file, position } => {
-            pos_key(&b.file, b.position) <= pos_key(file, *position)
+            pos_key(lineage, &b.file, b.position) <= pos_key(point_lineage, file, *position)
         }
         Point::Gtid(g) => {
             let list = b.gtid.as_deref().map(events::gtid_list).unwrap_or_default();
@@ -127,10 +173,12 @@ fn dump_before(d: &BackupRecord, point: &Point) -> bool {
 }
 
 /// Whether segment `s` reaches `point` (holds it, or lies after it).
-fn reaches(s: &Segment, point: &Point) -> bool {
+fn reaches(s: &Segment, point: &Point, point_lineage: u32) -> bool {
     match point {
         Point::Time(t) => s.last_event_at.is_some_and(|e| e >= *t),
-        Point::Position { file, position } => pos_key(&s.file, s.end) >= pos_key(file, *position),
+        Point::Position { file, position } => {
+            pos_key(s.lineage, &s.file, s.end) >= pos_key(point_lineage, file, *position)
+        }
         Point::Gtid(g) => s
             .last_gtid
             .as_deref()
@@ -155,14 +203,13 @@ pub fn plan_chain(
 ) -> Result<Chain, RestoreError> {
     let target = point.to_string();
     // One copy per range, the preferred storage's first.
-    let mut by_start: std::collections::BTreeMap<((String, u64), u64), &BackupRecord> =
-        Default::default();
+    let mut by_start: std::collections::BTreeMap<Coord, &BackupRecord> = Default::default();
     for r in segments
         .iter()
         .filter(|r| r.status == Status::Success && r.key.is_some() && r.segment.is_some())
     {
         let s = r.segment.as_ref().expect("filtered");
-        let k = pos_key(&s.file, s.start);
+        let k = pos_key(s.lineage, &s.file, s.start);
         let better = match by_start.get(&k) {
             None => true,
             Some(old) => {
@@ -176,22 +223,37 @@ pub fn plan_chain(
             by_start.insert(k, r);
         }
     }
-    let mut candidates: Vec<&BackupRecord> = dumps
+    let archived = || by_start.values().filter_map(|r| r.segment.as_ref());
+    let point_lineage = match point {
+        Point::Position { file, position } => lineage_of(archived(), file, *position, None, None),
+        _ => 0,
+    };
+    let mut candidates: Vec<(&BackupRecord, u32)> = dumps
         .iter()
-        .filter(|d| d.status == Status::Success && d.key.is_some() && d.binlog.is_some())
-        .filter(|d| d.database != DATABASE)
+        .filter(|d| d.status == Status::Success && d.key.is_some() && d.database != DATABASE)
+        .filter_map(|d| {
+            let b = d.binlog.as_ref()?;
+            let l = lineage_of(
+                archived(),
+                &b.file,
+                b.position,
+                b.gtid.as_deref(),
+                b.server_id,
+            );
+            Some((d, l))
+        })
         .collect();
-    candidates.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
-    let before: Vec<&BackupRecord> = candidates
+    candidates.sort_by(|(a, _), (b, _)| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
+    let before: Vec<(&BackupRecord, u32)> = candidates
         .iter()
         .copied()
-        .filter(|d| dump_before(d, point))
+        .filter(|(d, l)| dump_before(d, *l, point, point_lineage))
         .collect();
     if before.is_empty() {
         return Err(RestoreError::NotCovered {
             target,
             reason: match candidates.last() {
-                Some(oldest) => format!(
+                Some((oldest, _)) => format!(
                     "the oldest dump with binary log coordinates ({}, started {}) is not before it",
                     oldest.id,
                     oldest.started_at.format("%Y-%m-%d %H:%M:%S UTC")
@@ -201,8 +263,8 @@ pub fn plan_chain(
         });
     }
     let mut first_err = None;
-    for d in before {
-        match chain_from(d, &by_start, point, state) {
+    for (d, lineage) in before {
+        match chain_from(d, lineage, &by_start, point, point_lineage, state) {
             Ok(c) => return Ok(c),
             Err(e) => {
                 first_err.get_or_insert(e);
@@ -212,21 +274,53 @@ pub fn plan_chain(
     Err(first_err.expect("at least one candidate"))
 }
 
+/// The first segment of the lineage after `s`'s that continues from `s`'s end (a failover).
+fn continuation<'a>(
+    by_start: &std::collections::BTreeMap<Coord, &'a BackupRecord>,
+    s: &Segment,
+) -> Option<&'a BackupRecord> {
+    let next = s.lineage.checked_add(1)?;
+    by_start
+        .range((next, (String::new(), 0), 0)..)
+        .map(|(_, r)| *r)
+        .take_while(|r| r.segment.as_ref().is_some_and(|x| x.lineage == next))
+        .find(|r| {
+            r.segment
+                .as_ref()
+                .and_then(|x| x.continues.as_ref())
+                .is_some_and(|c| c.file == s.file && c.end == s.end)
+        })
+}
+
 fn chain_from(
     dump: &BackupRecord,
-    by_start: &std::collections::BTreeMap<((String, u64), u64), &BackupRecord>,
+    from_lineage: u32,
+    by_start: &std::collections::BTreeMap<Coord, &BackupRecord>,
     point: &Point,
+    point_lineage: u32,
     state: Option<&ArchiveState>,
 ) -> Result<Chain, RestoreError> {
     let target = point.to_string();
     let b = dump.binlog.as_ref().expect("candidates have coordinates");
+    let from = pos_key(from_lineage, &b.file, b.position);
+    let newest_lineage = by_start.keys().next_back().map_or(0, |k| k.0);
+    let mut lineage = from_lineage;
     let mut file = b.file.clone();
     let mut at = 0u64;
     let mut chain: Vec<BackupRecord> = Vec::new();
     loop {
-        let Some(r) = by_start.get(&pos_key(&file, at)) else {
+        let here = pos_key(lineage, &file, at);
+        let found = by_start.get(&here).copied().or_else(|| {
+            // The archive of this server ends here: a failover continues it by GTID.
+            let last = chain.last()?.segment.as_ref()?;
+            continuation(by_start, last)
+        });
+        let Some(r) = found else {
             // Nothing starts here: a gap when something later is archived, else the end.
-            let later = by_start.range(pos_key(&file, at)..).next().map(|(_, r)| *r);
+            let later = by_start
+                .range(here.clone()..)
+                .map(|(_, r)| *r)
+                .find(|r| r.segment.as_ref().is_some_and(|s| s.lineage == lineage));
             if let Some(l) = later {
                 let s = l.segment.as_ref().expect("segment");
                 let gap = if s.file == file {
@@ -257,12 +351,13 @@ fn chain_from(
                     last.is_some_and(|l| l.finished_at >= *t)
                         || state.is_some_and(|s| {
                             s.caught_up_at.is_some_and(|c| c >= *t)
-                                && pos_key(&s.file, s.position) <= pos_key(&file, at)
+                                && lineage == newest_lineage
+                                && pos_key(lineage, &s.file, s.position) <= here
                         })
                 }
                 _ => false,
             };
-            if covered && pos_key(&file, at) >= pos_key(&b.file, b.position) {
+            if covered && here >= from {
                 break;
             }
             let reached = match last.and_then(|l| l.segment.as_ref()) {
@@ -285,15 +380,17 @@ fn chain_from(
             });
         };
         let s = r.segment.as_ref().expect("segment");
-        chain.push((*r).clone());
-        let past_dump = pos_key(&s.file, s.end) > pos_key(&b.file, b.position);
-        if past_dump && reaches(s, point) {
+        chain.push(r.clone());
+        lineage = s.lineage;
+        let past_dump = pos_key(s.lineage, &s.file, s.end) > from;
+        if past_dump && reaches(s, point, point_lineage) {
             break;
         }
         if s.closed {
             file = next_file(s);
             at = 0;
         } else {
+            file = s.file.clone();
             at = s.end;
         }
     }
@@ -302,6 +399,8 @@ fn chain_from(
         segments: chain,
         from_file: b.file.clone(),
         from_position: b.position,
+        from_lineage,
+        point_lineage,
     })
 }
 
@@ -376,6 +475,7 @@ fn spool(session: &Session, chain: &Chain) -> Result<Spool, RestoreError> {
 
 /// One event of the chain, with the file it belongs to.
 struct Located {
+    lineage: u32,
     file: String,
     event: events::Event,
     /// The first event of a file's first segment (its format description).
@@ -409,13 +509,19 @@ fn walk(
         }
         let mut events = EventReader::new(dec);
         let mut first = seg.start == 0;
+        // After a failover, the events before the link are the previous lineage's, again.
+        let resumes_at = seg.continues.as_ref().map_or(0, |c| c.at);
         while let Some(ev) = events.next_event()? {
             if cancel.load(Ordering::Relaxed) {
                 return Err(io::Error::other("interrupted by a signal"));
             }
             let header = first;
             first = false;
+            if ev.header.start() < resumes_at && ev.header.kind != events::FORMAT_DESCRIPTION {
+                continue;
+            }
             if !f(Located {
+                lineage: seg.lineage,
                 file: seg.file.clone(),
                 event: ev,
                 header,
@@ -521,9 +627,12 @@ pub struct Stop {
     pub last_commit: Option<DateTime<Utc>>,
     /// Statements left out of the replay (they belong to no database, or to another one).
     pub skipped_statements: u64,
-    /// Where they stand (file, offset), for the second pass.
+    /// Where they stand (lineage, file, offset), for the second pass.
     #[serde(skip)]
-    pub skip: std::collections::HashSet<(String, u64)>,
+    pub skip: std::collections::HashSet<(u32, String, u64)>,
+    /// The lineage of the stop's file.
+    #[serde(skip)]
+    pub lineage: u32,
 }
 
 /// Event kinds that are not part of a transaction.
@@ -539,19 +648,20 @@ fn outside_transactions(kind: u8) -> bool {
 /// event outside transactions; a group is replayed when it was committed before `point`.
 fn find_stop(spool: &Spool, chain: &Chain, point: &Point, cancel: &AtomicBool) -> io::Result<Stop> {
     struct Group {
+        lineage: u32,
         file: String,
         start: u64,
         end: u64,
         commit: u32,
         gtid: Option<Gtid>,
         /// Query events to leave out, and the first one that cannot be replayed.
-        skip: Vec<(String, u64)>,
+        skip: Vec<(u32, String, u64)>,
         refuse: Option<String>,
     }
-    let from = pos_key(&chain.from_file, chain.from_position);
+    let from = pos_key(chain.from_lineage, &chain.from_file, chain.from_position);
     let mut stop = Stop::default();
     let mut open: Option<Group> = None;
-    let mut found: Option<(String, u64)> = None;
+    let mut found: Option<(u32, String, u64)> = None;
     let mut before_dump_commit: Option<u32> = None;
     let mut refused: Option<String> = None;
     let source = chain.dump.database.as_str();
@@ -559,17 +669,17 @@ fn find_stop(spool: &Spool, chain: &Chain, point: &Point, cancel: &AtomicBool) -
         match point {
             Point::Time(t) => (i64::from(g.commit) + 1) * 1000 <= t.timestamp_millis(),
             Point::Position { file, position } => {
-                pos_key(&g.file, g.end) <= pos_key(file, *position)
+                pos_key(g.lineage, &g.file, g.end) <= pos_key(chain.point_lineage, file, *position)
             }
             Point::Gtid(target) => g.gtid != Some(*target),
         }
     };
     let close = |g: Group,
                  stop: &mut Stop,
-                 found: &mut Option<(String, u64)>,
+                 found: &mut Option<(u32, String, u64)>,
                  bdc: &mut Option<u32>,
                  refused: &mut Option<String>| {
-        if pos_key(&g.file, g.start) < from {
+        if pos_key(g.lineage, &g.file, g.start) < from {
             *bdc = Some(bdc.map_or(g.commit, |c| c.max(g.commit)));
             return;
         }
@@ -586,7 +696,7 @@ fn find_stop(spool: &Spool, chain: &Chain, point: &Point, cancel: &AtomicBool) -
             let t = Utc.timestamp_opt(i64::from(g.commit), 0).single();
             stop.last_commit = stop.last_commit.max(t);
         } else {
-            *found = Some((g.file.clone(), g.start));
+            *found = Some((g.lineage, g.file.clone(), g.start));
         }
     };
     walk(spool, cancel, &mut |l: Located| {
@@ -607,6 +717,7 @@ fn find_stop(spool: &Spool, chain: &Chain, point: &Point, cancel: &AtomicBool) -
         }
         if h.kind == events::GTID {
             open = Some(Group {
+                lineage: l.lineage,
                 file: l.file.clone(),
                 start: h.start(),
                 end: u64::from(h.log_pos),
@@ -621,7 +732,7 @@ fn find_stop(spool: &Spool, chain: &Chain, point: &Point, cancel: &AtomicBool) -
             if let Some((db, query)) = l.event.query(l.crc32) {
                 match query_verdict(&db, &query, source) {
                     QueryVerdict::Replay => {}
-                    QueryVerdict::Skip => g.skip.push((l.file.clone(), h.start())),
+                    QueryVerdict::Skip => g.skip.push((l.lineage, l.file.clone(), h.start())),
                     QueryVerdict::Refuse(why) => {
                         g.refuse.get_or_insert(why);
                     }
@@ -661,7 +772,8 @@ fn find_stop(spool: &Spool, chain: &Chain, point: &Point, cancel: &AtomicBool) -
             )));
         }
     }
-    if let Some((f, p)) = found {
+    if let Some((l, f, p)) = found {
+        stop.lineage = l;
         stop.file = Some(f);
         stop.position = Some(p);
     }
@@ -677,16 +789,16 @@ fn write_stream(
     out: &mut dyn Write,
     cancel: &AtomicBool,
 ) -> io::Result<()> {
-    let from = pos_key(&chain.from_file, chain.from_position);
+    let from = pos_key(chain.from_lineage, &chain.from_file, chain.from_position);
     let stop_at = match (&stop.file, stop.position) {
-        (Some(f), Some(p)) => Some(pos_key(f, p)),
+        (Some(f), Some(p)) => Some(pos_key(stop.lineage, f, p)),
         _ => None,
     };
     out.write_all(MAGIC)?;
     let mut header_written = false;
     walk(spool, cancel, &mut |l: Located| {
         let h = l.event.header;
-        let at = pos_key(&l.file, h.start());
+        let at = pos_key(l.lineage, &l.file, h.start());
         if stop_at.as_ref().is_some_and(|s| at >= *s) {
             return Ok(false);
         }
@@ -704,7 +816,7 @@ fn write_stream(
                 l.file
             )));
         }
-        if !stop.skip.contains(&(l.file.clone(), h.start())) {
+        if !stop.skip.contains(&(l.lineage, l.file.clone(), h.start())) {
             out.write_all(&l.event.bytes)?;
         }
         Ok(true)
@@ -1127,6 +1239,7 @@ mod tests {
             file: file.into(),
             position: pos,
             gtid: Some(format!("0-1-{pos}")),
+            server_id: None,
         });
         r
     }
@@ -1147,6 +1260,7 @@ mod tests {
             closed,
             next_file: None,
             crc32: true,
+            ..Default::default()
         });
         r
     }
@@ -1186,6 +1300,101 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.segments.len(), 4);
+    }
+
+    /// A segment of lineage `lineage` (`link`: the end of the previous lineage it continues).
+    fn lseg(
+        id: &str,
+        minutes: i64,
+        (file, start, end, closed): (&str, u64, u64, bool),
+        lineage: u32,
+        link: Option<(&str, u64, &str)>,
+    ) -> BackupRecord {
+        let mut r = seg(id, minutes, file, start, end, closed);
+        let s = r.segment.as_mut().unwrap();
+        s.lineage = lineage;
+        s.continues = link.map(|(file, end, gtid)| crate::index::SegmentLink {
+            file: file.into(),
+            end,
+            gtid_pos: gtid.into(),
+            at: 300,
+        });
+        r
+    }
+
+    #[test]
+    fn a_chain_crosses_a_failover_by_its_link_and_never_mixes_same_named_files() {
+        // Primary A archived b.000001 up to 400 (GTID 0-1-7), then died; replica B, promoted,
+        // has files of the same names: its b.000001 continues from 300 (its first transaction
+        // after 0-1-7; the segment starts at 0 for the file's header), then b.000002.
+        let segs = [
+            lseg("a1", 1, ("b.000001", 0, 200, false), 0, None),
+            lseg("a2", 2, ("b.000001", 200, 400, false), 0, None),
+            lseg(
+                "b1",
+                4,
+                ("b.000001", 0, 500, true),
+                1,
+                Some(("b.000001", 400, "0-1-7")),
+            ),
+            lseg("b2", 5, ("b.000002", 0, 100, false), 1, None),
+        ];
+        let mut on_a = dump("da", 0, "b.000001", 100);
+        on_a.binlog.as_mut().unwrap().gtid = Some("0-1-3".into());
+        let c = plan_chain(std::slice::from_ref(&on_a), &segs, &at(5), None, None).unwrap();
+        let ids: Vec<_> = c.segments.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["a1", "a2", "b1", "b2"]);
+        assert_eq!(c.from_lineage, 0);
+        // A dump on B at b.000001:350 is inside both lineages' b.000001: its GTID position says B.
+        let mut on_b = dump("db", 3, "b.000001", 350);
+        on_b.binlog.as_mut().unwrap().gtid = Some("0-2-8".into());
+        let c = plan_chain(std::slice::from_ref(&on_b), &segs, &at(5), None, None).unwrap();
+        let ids: Vec<_> = c.segments.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["b1", "b2"]);
+        assert_eq!(c.from_lineage, 1);
+        // The same position with A's GTID position is A's.
+        on_b.binlog.as_mut().unwrap().gtid = Some("0-1-6".into());
+        let all = || segs.iter().filter_map(|r| r.segment.as_ref());
+        assert_eq!(lineage_of(all(), "b.000001", 350, Some("0-1-6"), None), 0);
+        assert_eq!(lineage_of(all(), "b.000001", 350, Some("0-2-8"), None), 1);
+        assert_eq!(lineage_of(all(), "b.000002", 50, None, None), 1);
+        // A dump that records its server's id needs no GTID to tell.
+        let mut by_id = segs.clone();
+        for r in &mut by_id {
+            let s = r.segment.as_mut().unwrap();
+            s.server_id = Some(if s.lineage == 0 { 1 } else { 2 });
+        }
+        let all = || by_id.iter().filter_map(|r| r.segment.as_ref());
+        assert_eq!(
+            lineage_of(all(), "b.000001", 350, Some("0-1-7"), Some(1)),
+            0
+        );
+        assert_eq!(
+            lineage_of(all(), "b.000001", 350, Some("0-1-7"), Some(2)),
+            1
+        );
+        // A position target names the newest lineage holding it: B's b.000002.
+        let p = Point::Position {
+            file: "b.000002".into(),
+            position: 50,
+        };
+        let c = plan_chain(std::slice::from_ref(&on_a), &segs, &p, None, None).unwrap();
+        assert_eq!(c.segments.len(), 4);
+        assert_eq!(c.point_lineage, 1);
+        // Without the link, the end of A's archive is the end: never B's same-named file.
+        let unlinked = [
+            segs[0].clone(),
+            segs[1].clone(),
+            lseg(
+                "b1",
+                4,
+                ("b.000001", 0, 500, true),
+                1,
+                Some(("b.000001", 399, "0-1-7")),
+            ),
+        ];
+        let e = plan_chain(std::slice::from_ref(&on_a), &unlinked, &at(5), None, None).unwrap_err();
+        assert!(e.to_string().contains("reaches only b.000001:400"), "{e}");
     }
 
     #[test]

@@ -129,7 +129,7 @@ pub struct BackupRecord {
 /// The bytes `[start, end)` of one file of a server's binary log, as archived by `sqlguard
 /// binlog`. The segments of one file, decompressed and concatenated in order, are the file
 /// (`zstd -dc` of them one after another); the first starts at 0 with the file's magic.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Segment {
     /// The server's binary log file (`binlog.000015`).
     pub file: String,
@@ -155,6 +155,40 @@ pub struct Segment {
     /// Every event carries a CRC32 (the server's `binlog_checksum`), checked by `verify`.
     #[serde(default)]
     pub crc32: bool,
+    /// The `@@server_id` of the server the bytes were read from (absent in segments archived
+    /// before failovers were followed): a different one means a failover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<u32>,
+    /// The server's GTID position at `end` (one `domain-server-seq` per domain, as
+    /// `BINLOG_GTID_POS(file, end)` gives it), where the archive knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtid_pos: Option<String>,
+    /// Which server's history the segment belongs to: 0 for the first, one more after each
+    /// failover the archive continued by GTID. File names and positions compare only within a
+    /// lineage (a promoted replica has its own files, often with the same names).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lineage: u32,
+    /// On the first segment of a lineage after a failover: where the previous lineage's archive
+    /// ended, the transactions this segment follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continues: Option<SegmentLink>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// The end of the archive a failover continued from: the previous lineage's file, position
+/// and GTID position there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentLink {
+    pub file: String,
+    pub end: u64,
+    pub gtid_pos: String,
+    /// Where in this segment the transactions after `gtid_pos` start. The segment starts at its
+    /// file's start (for the file's format description); the events before `at` are the
+    /// previous lineage's transactions, as the replica logged them, and are not replayed again.
+    pub at: u64,
 }
 
 /// Where in the server's binary log a dump's snapshot stands: transactions committed before
@@ -168,6 +202,9 @@ pub struct BinlogPosition {
     /// The GTID position (MariaDB's `gtid_binlog_pos`, one `domain-server-seq` per domain).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gtid: Option<String>,
+    /// The dumped server's `@@server_id` (which server's files `file` names, after a failover).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<u32>,
 }
 
 /// The manifest stored beside each object: its record, and what the dump holds (absent in
