@@ -838,6 +838,63 @@ fn after_a_failover_the_archive_continues_on_the_promoted_replica_by_gtid() {
         "the transaction the archive never fetched from the old primary came from the replica"
     );
 
+    // The same by hand, as the README says: the old server's files from the dump's position,
+    // then the promoted server's from the link's `at`, through one client session.
+    let dump = env.list(&["--db", "shop"]).backups[0].clone();
+    let coords = dump.binlog.clone().unwrap();
+    let dir = env.path("by-hand");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files: BTreeMap<(u64, String), Vec<(u64, String)>> = BTreeMap::new();
+    for r in &segs {
+        let seg = r.segment.as_ref().unwrap();
+        let f = seg["file"].as_str().unwrap().to_string();
+        if lineage(r) == 1 || f.as_str() >= coords["file"].as_str().unwrap() {
+            files
+                .entry((lineage(r), f))
+                .or_default()
+                .push((seg["start"].as_u64().unwrap(), r.key.clone().unwrap()));
+        }
+    }
+    let mut script = String::from("set -euo pipefail\ncd \"$STORE\"\n");
+    let mut names: [Vec<String>; 2] = Default::default();
+    for ((l, f), keys) in &mut files {
+        keys.sort();
+        let keys: Vec<&str> = keys.iter().map(|(_, k)| k.as_str()).collect();
+        script.push_str(&format!("zstd -dc {} > \"$OUT/{l}-{f}\"\n", keys.join(" ")));
+        names[*l as usize].push(format!("\"$OUT/{l}-{f}\""));
+    }
+    let binlog = "TZ=UTC mariadb-binlog --skip-gtid-strict-mode --database=shop --rewrite-db='shop->shop_hand'";
+    script.push_str(&format!(
+        "mariadb --defaults-file=\"$CNF\" -e 'CREATE DATABASE shop_hand'\n\
+         zstd -dc {key} | mariadb --defaults-file=\"$CNF\" shop_hand\n\
+         {{ {binlog} --start-position={pos} {old}; {binlog} --start-position={at} --stop-datetime='{stop}' {new}; }} \
+         | grep -v -E '^/\\*M!100001 SET @@session\\.(gtid_seq_no|server_id|gtid_domain_id)=' \
+         | mariadb --defaults-file=\"$CNF\" shop_hand\n",
+        key = dump.key.clone().unwrap(),
+        pos = coords["position"],
+        at = link["continues"]["at"],
+        stop = t1.replace('T', " ").trim_end_matches('Z'),
+        old = names[0].join(" "),
+        new = names[1].join(" "),
+    ));
+    let out = Command::new("bash")
+        .args(["-c", &script])
+        .env("STORE", env.storage())
+        .env("OUT", &dir)
+        .env("CNF", pb.dir.join("client.cnf"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        pb.checksums("shop_hand"),
+        at_t1,
+        "the recipe by hand differs"
+    );
+
     // The old primary comes back with a shorter history: refused, and said so.
     start_service("mariadb.sh", &pa.dir, pa.port);
     config(&env, pa, "");
