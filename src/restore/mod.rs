@@ -1046,7 +1046,8 @@ impl Target {
         Ok(fed)
     }
 
-    /// `jobs` client sessions at once (see [`sessions`]).
+    /// `jobs` client sessions loading the data at once, and one for the schema (see
+    /// [`sessions`]).
     #[allow(clippy::too_many_arguments)]
     fn load_sessions(
         &self,
@@ -1061,7 +1062,7 @@ impl Target {
         let mut args = extra.to_vec();
         args.extend(["--batch", "--skip-column-names", "--unbuffered"].map(String::from));
         let mut children = Vec::new();
-        for _ in 0..jobs {
+        for _ in 0..=jobs {
             match mysql::client_process(
                 &self.server,
                 &self.client,
