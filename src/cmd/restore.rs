@@ -72,9 +72,10 @@ pub struct Args {
 /// How a backup is loaded (restore, and verify's restore test).
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadArgs {
-    /// Load through this many client sessions at once (1-16): tables are created and filled
-    /// side by side, a large InnoDB table's rows spread over all of them, and views, triggers,
-    /// routines and events created after all data; the result is the same as with one
+    /// Load the rows through this many client sessions at once (1-16), and the schema through
+    /// one more: tables are created ahead of their rows, an InnoDB table's rows spread over
+    /// all the sessions, and views, triggers, routines and events created after all data; the
+    /// result is the same as with one
     #[arg(long, short = 'j', value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
     pub jobs: u32,
     /// Do not write the load to the server's binary log (sql_log_bin=0 in each session; needs

@@ -539,27 +539,38 @@ impl Dispatcher {
         }
     }
 
+    /// The first session other than `skip` whose client failed, and its message. A session
+    /// whose output has ended is waited for (its client is exiting); the others are only
+    /// looked at.
+    fn culprit(&mut self, skip: Option<usize>) -> Option<String> {
+        for i in 0..self.sessions.len() {
+            if Some(i) == skip {
+                continue;
+            }
+            let name = self.name(i);
+            let s = &mut self.sessions[i];
+            let status = if s.progress.wait(u64::MAX, Duration::ZERO).is_err() {
+                s.child.wait().ok()
+            } else {
+                s.child.try_wait().ok().flatten()
+            };
+            if let Some(st) = status.filter(|st| !st.success()) {
+                return Some(format!(
+                    "{name} failed ({}): {}",
+                    crate::process::describe_exit(&st),
+                    s.error_text()
+                ));
+            }
+        }
+        None
+    }
+
     /// Stops every session; the error names the first one that failed and its message.
     fn fail(&mut self) -> io::Error {
         if self.failure.is_none() {
-            let mut found = None;
-            for i in 0..self.sessions.len() {
-                let name = self.name(i);
-                let s = &mut self.sessions[i];
-                if let Ok(Some(st)) = s.child.try_wait() {
-                    if !st.success() && found.is_none() {
-                        found = Some(format!(
-                            "{name} failed ({}): {}",
-                            crate::process::describe_exit(&st),
-                            s.error_text()
-                        ));
-                    }
-                }
-            }
-            self.failure =
-                Some(found.unwrap_or_else(|| {
-                    format!("a session of {} ended early", self.sessions.len())
-                }));
+            let n = self.sessions.len();
+            let found = self.culprit(None);
+            self.failure = Some(found.unwrap_or_else(|| format!("a session of {n} ended early")));
         }
         for s in &mut self.sessions {
             s.kill();
@@ -567,10 +578,17 @@ impl Dispatcher {
         io::Error::other(self.failure.clone().unwrap_or_default())
     }
 
-    /// Closes session `i`; a failure stops the others and names it.
+    /// Closes session `i`; a failure stops the others and names it, or the session whose
+    /// failure ended it (a data session waiting for a schema session that failed).
     fn close(&mut self, i: usize) -> io::Result<()> {
         if let Err(e) = self.sessions[i].close() {
-            self.failure = Some(format!("{} failed ({e})", self.name(i)));
+            let own = format!("{} failed ({e})", self.name(i));
+            let msg = if i == SCHEMA {
+                own
+            } else {
+                self.culprit(Some(i)).unwrap_or(own)
+            };
+            self.failure = Some(msg);
             return Err(self.fail());
         }
         Ok(())

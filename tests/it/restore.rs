@@ -137,6 +137,37 @@ fn a_session_failing_mid_restore_fails_the_restore() {
     assert!(r.stderr.contains("dropped"), "{}", r.stderr);
 }
 
+/// Issue 12: the schema session failing fails the restore too, and the data sessions waiting
+/// for its tables stop instead of hanging: here a view in the target (restored into with
+/// `--force`) has the name of a table of the dump, so `CREATE TABLE` fails.
+#[test]
+fn the_schema_session_failing_fails_a_parallel_restore() {
+    let db = mariadb();
+    let name = rich_shop("pschema", 2_000);
+    let env = Env::new();
+    env.write_local_config("");
+    let id = backup(&env, &name);
+    let target = db.create_db("pschema_t");
+    db.sql(Some(&target), "CREATE VIEW orders AS SELECT 1 AS id");
+    let r = env.run(&[
+        "restore",
+        &id,
+        "--to-server",
+        "main",
+        "--to-database",
+        &target,
+        "--jobs",
+        "2",
+        "--force",
+    ]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains("the schema session failed") && r.stderr.contains("orders"),
+        "{}",
+        r.stderr
+    );
+}
+
 /// The binary log position now, as `file:position`, and the events since `from`.
 fn binlog_events_since(from: &str) -> String {
     let db = mariadb();
