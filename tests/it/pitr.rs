@@ -32,14 +32,46 @@ impl Private {
 
 impl Drop for Private {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(format!("{}/scripts/mariadb.sh", env!("CARGO_MANIFEST_DIR")))
-            .args(["stop", self.db.dir.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        stop_server(&self.db.dir);
         let _ = std::fs::remove_dir_all(&self.db.dir);
     }
+}
+
+/// Stops the private server in `dir`; whether it stopped.
+fn stop_server(dir: &Path) -> bool {
+    Command::new("bash")
+        .arg(format!("{}/scripts/mariadb.sh", env!("CARGO_MANIFEST_DIR")))
+        .args(["stop", dir.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The README recipe's filter: drops the replayed transactions' original GTID settings.
+const DROP_GTID_LINES: &str =
+    "grep -v -E '^/\\*M!100001 SET @@session\\.(gtid_seq_no|server_id|gtid_domain_id)='";
+
+/// Runs a recovery by hand (bash in the store; `$OUT` is `dir`, `$CNF` the server's client
+/// options) and checks that it leaves `shop_hand` with the checksums `want`.
+fn by_hand(env: &Env, db: &MariaDb, dir: &Path, script: &str, want: &BTreeMap<String, String>) {
+    let out = Command::new("bash")
+        .args(["-c", script])
+        .env("STORE", env.storage())
+        .env("OUT", dir)
+        .env("CNF", db.dir.join("client.cnf"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        db.checksums("shop_hand"),
+        *want,
+        "the recipe by hand differs"
+    );
 }
 
 fn config(env: &Env, db: &MariaDb, extra: &str) {
@@ -371,30 +403,14 @@ fn restore_to_a_time_and_a_position_from_archived_binary_logs() {
          zstd -dc {key} | mariadb --defaults-file=\"$CNF\" shop_hand\n\
          TZ=UTC mariadb-binlog --skip-gtid-strict-mode --database=shop --rewrite-db='shop->shop_hand' \
          --start-position={pos} --stop-datetime='{stop}' {names} \
-         | grep -v -E '^/\\*M!100001 SET @@session\\.(gtid_seq_no|server_id|gtid_domain_id)=' \
+         | {DROP_GTID_LINES} \
          | mariadb --defaults-file=\"$CNF\" shop_hand\n",
         key = dump.key.clone().unwrap(),
         pos = coords["position"],
         stop = t1.replace('T', " ").trim_end_matches('Z'),
         names = names.join(" "),
     ));
-    let out = Command::new("bash")
-        .args(["-c", &script])
-        .env("STORE", env.storage())
-        .env("OUT", &dir)
-        .env("CNF", db.dir.join("client.cnf"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        db.checksums("shop_hand"),
-        at_t1,
-        "the recipe by hand differs"
-    );
+    by_hand(&env, db, &dir, &script, &at_t1);
 
     // Before the oldest dump: refused, nothing created.
     let early = (dump_time(&dump) - chrono::Duration::hours(1))
@@ -767,7 +783,7 @@ fn after_a_failover_the_archive_continues_on_the_promoted_replica_by_gtid() {
         "INSERT INTO items (name, qty) VALUES ('unarchived', 7); CREATE TABLE notes (k INT PRIMARY KEY, v TEXT);",
     );
     wait_replicated(pa, pb);
-    start_service_stop(&pa.dir);
+    assert!(stop_server(&pa.dir), "stopping the primary");
     // The replica is promoted and the config points at it.
     pb.sql(None, "STOP SLAVE; RESET SLAVE ALL");
     config(&env, pb, "");
@@ -868,7 +884,7 @@ fn after_a_failover_the_archive_continues_on_the_promoted_replica_by_gtid() {
         "mariadb --defaults-file=\"$CNF\" -e 'CREATE DATABASE shop_hand'\n\
          zstd -dc {key} | mariadb --defaults-file=\"$CNF\" shop_hand\n\
          {{ {binlog} --start-position={pos} {old}; {binlog} --start-position={at} --stop-datetime='{stop}' {new}; }} \
-         | grep -v -E '^/\\*M!100001 SET @@session\\.(gtid_seq_no|server_id|gtid_domain_id)=' \
+         | {DROP_GTID_LINES} \
          | mariadb --defaults-file=\"$CNF\" shop_hand\n",
         key = dump.key.clone().unwrap(),
         pos = coords["position"],
@@ -877,23 +893,7 @@ fn after_a_failover_the_archive_continues_on_the_promoted_replica_by_gtid() {
         old = names[0].join(" "),
         new = names[1].join(" "),
     ));
-    let out = Command::new("bash")
-        .args(["-c", &script])
-        .env("STORE", env.storage())
-        .env("OUT", &dir)
-        .env("CNF", pb.dir.join("client.cnf"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        pb.checksums("shop_hand"),
-        at_t1,
-        "the recipe by hand differs"
-    );
+    by_hand(&env, pb, &dir, &script, &at_t1);
 
     // The old primary comes back with a shorter history: refused, and said so.
     start_service("mariadb.sh", &pa.dir, pa.port);
@@ -911,15 +911,4 @@ fn after_a_failover_the_archive_continues_on_the_promoted_replica_by_gtid() {
         segs.len(),
         "nothing was archived from the other history"
     );
-}
-
-fn start_service_stop(dir: &Path) {
-    let ok = Command::new("bash")
-        .arg(format!("{}/scripts/mariadb.sh", env!("CARGO_MANIFEST_DIR")))
-        .args(["stop", dir.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "stopping the server in {}", dir.display());
 }
