@@ -201,10 +201,10 @@ pub fn plan_segments(
     now: DateTime<Utc>,
 ) -> Plan {
     use crate::binlog::file_order;
-    let archived = || segments.iter().filter_map(|r| r.segment.as_ref());
-    let lineage = |b: &Base| {
-        crate::binlog::pitr::lineage_of(archived(), &b.file, b.position, b.gtid.as_deref(), None)
-    };
+    let lineages =
+        crate::binlog::pitr::Lineages::new(segments.iter().filter_map(|r| r.segment.as_ref()));
+    let lineage = |b: &Base| lineages.of(&b.file, b.position, b.gtid.as_deref(), None);
+
     let oldest: Option<&Base> = window.and_then(|w| {
         let edge = w.before(now);
         let mut by_db: HashMap<&str, Vec<&Base>> = HashMap::new();

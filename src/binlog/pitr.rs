@@ -117,42 +117,61 @@ fn next_file(s: &Segment) -> String {
     })
 }
 
-/// The lineage a position (a dump's, or a target's) belongs to, among the archived segments:
-/// the lineages with a segment of `file` around `pos`; when several (a promoted replica's files
-/// often have the same names), the newest whose start the `gtid` position has reached (a dump's
-/// GTID position tells which server it was taken on), else the newest. 0 when none holds it.
-pub fn lineage_of<'a>(
-    segments: impl Iterator<Item = &'a Segment>,
-    file: &str,
-    pos: u64,
-    gtid: Option<&str>,
-    server_id: Option<u32>,
-) -> u32 {
-    let mut holding: Vec<(u32, Option<&str>)> = Vec::new();
-    let mut starts: std::collections::HashMap<u32, &str> = Default::default();
-    for s in segments {
-        if let Some(link) = &s.continues {
-            starts.insert(s.lineage, link.gtid_pos.as_str());
+/// Which lineage (see [`Segment::lineage`]) a position belongs to, indexed once over the
+/// archived segments (a prune asks for every kept dump, a restore for every candidate).
+#[derive(Debug)]
+pub struct Lineages<'a> {
+    /// The segments of each file name.
+    by_file: std::collections::HashMap<&'a str, Vec<&'a Segment>>,
+    /// Each lineage's start: the GTID position its link continues from.
+    starts: std::collections::HashMap<u32, &'a str>,
+}
+
+impl<'a> Lineages<'a> {
+    pub fn new(segments: impl Iterator<Item = &'a Segment>) -> Lineages<'a> {
+        let mut l = Lineages {
+            by_file: Default::default(),
+            starts: Default::default(),
+        };
+        for s in segments {
+            if let Some(link) = &s.continues {
+                l.starts.insert(s.lineage, link.gtid_pos.as_str());
+            }
+            l.by_file.entry(s.file.as_str()).or_default().push(s);
         }
-        let same_server = server_id.is_none() || s.server_id.is_none() || s.server_id == server_id;
-        if s.file == file && s.start <= pos && pos <= s.end && same_server {
-            holding.push((s.lineage, None));
-        }
+        l
     }
-    holding.sort_by_key(|(l, _)| std::cmp::Reverse(*l));
-    holding.dedup_by_key(|(l, _)| *l);
-    let reached = |l: u32| match (gtid, starts.get(&l)) {
-        (Some(g), Some(start)) => {
-            events::GtidState::parse(g).covers(&events::GtidState::parse(start))
-        }
-        _ => true,
-    };
-    holding
-        .iter()
-        .map(|(l, _)| *l)
-        .find(|l| reached(*l))
-        .or(holding.first().map(|(l, _)| *l))
-        .unwrap_or(0)
+
+    /// The lineage of a position (a dump's, or a target's): the lineages with a segment of
+    /// `file` around `pos` (of the same server, where both ids are known); when several (a
+    /// promoted replica's files often have the same names), the newest whose start the `gtid`
+    /// position has reached (a dump's GTID position tells which server it was taken on), else
+    /// the newest. 0 when none holds it.
+    pub fn of(&self, file: &str, pos: u64, gtid: Option<&str>, server_id: Option<u32>) -> u32 {
+        let mut holding: Vec<u32> = self
+            .by_file
+            .get(file)
+            .into_iter()
+            .flatten()
+            .filter(|s| s.start <= pos && pos <= s.end)
+            .filter(|s| server_id.is_none() || s.server_id.is_none() || s.server_id == server_id)
+            .map(|s| s.lineage)
+            .collect();
+        holding.sort_unstable_by_key(|l| std::cmp::Reverse(*l));
+        holding.dedup();
+        let reached = |l: u32| match (gtid, self.starts.get(&l)) {
+            (Some(g), Some(start)) => {
+                events::GtidState::parse(g).covers(&events::GtidState::parse(start))
+            }
+            _ => true,
+        };
+        holding
+            .iter()
+            .copied()
+            .find(|l| reached(*l))
+            .or(holding.first().copied())
+            .unwrap_or(0)
+    }
 }
 
 /// Whether the dump (by its coordinates and time) is before `point`.
@@ -223,9 +242,9 @@ pub fn plan_chain(
             by_start.insert(k, r);
         }
     }
-    let archived = || by_start.values().filter_map(|r| r.segment.as_ref());
+    let lineages = Lineages::new(by_start.values().filter_map(|r| r.segment.as_ref()));
     let point_lineage = match point {
-        Point::Position { file, position } => lineage_of(archived(), file, *position, None, None),
+        Point::Position { file, position } => lineages.of(file, *position, None, None),
         _ => 0,
     };
     let mut candidates: Vec<(&BackupRecord, u32)> = dumps
@@ -233,13 +252,7 @@ pub fn plan_chain(
         .filter(|d| d.status == Status::Success && d.key.is_some() && d.database != DATABASE)
         .filter_map(|d| {
             let b = d.binlog.as_ref()?;
-            let l = lineage_of(
-                archived(),
-                &b.file,
-                b.position,
-                b.gtid.as_deref(),
-                b.server_id,
-            );
+            let l = lineages.of(&b.file, b.position, b.gtid.as_deref(), b.server_id);
             Some((d, l))
         })
         .collect();
@@ -1354,25 +1367,19 @@ mod tests {
         assert_eq!(c.from_lineage, 1);
         // The same position with A's GTID position is A's.
         on_b.binlog.as_mut().unwrap().gtid = Some("0-1-6".into());
-        let all = || segs.iter().filter_map(|r| r.segment.as_ref());
-        assert_eq!(lineage_of(all(), "b.000001", 350, Some("0-1-6"), None), 0);
-        assert_eq!(lineage_of(all(), "b.000001", 350, Some("0-2-8"), None), 1);
-        assert_eq!(lineage_of(all(), "b.000002", 50, None, None), 1);
+        let all = Lineages::new(segs.iter().filter_map(|r| r.segment.as_ref()));
+        assert_eq!(all.of("b.000001", 350, Some("0-1-6"), None), 0);
+        assert_eq!(all.of("b.000001", 350, Some("0-2-8"), None), 1);
+        assert_eq!(all.of("b.000002", 50, None, None), 1);
         // A dump that records its server's id needs no GTID to tell.
         let mut by_id = segs.clone();
         for r in &mut by_id {
             let s = r.segment.as_mut().unwrap();
             s.server_id = Some(if s.lineage == 0 { 1 } else { 2 });
         }
-        let all = || by_id.iter().filter_map(|r| r.segment.as_ref());
-        assert_eq!(
-            lineage_of(all(), "b.000001", 350, Some("0-1-7"), Some(1)),
-            0
-        );
-        assert_eq!(
-            lineage_of(all(), "b.000001", 350, Some("0-1-7"), Some(2)),
-            1
-        );
+        let all = Lineages::new(by_id.iter().filter_map(|r| r.segment.as_ref()));
+        assert_eq!(all.of("b.000001", 350, Some("0-1-7"), Some(1)), 0);
+        assert_eq!(all.of("b.000001", 350, Some("0-1-7"), Some(2)), 1);
         // A position target names the newest lineage holding it: B's b.000002.
         let p = Point::Position {
             file: "b.000002".into(),
