@@ -450,17 +450,19 @@ impl<R: Read> SegmentReader<R> {
                 if !crc32 {
                     f.checksums = false;
                 }
+                // The state changes only at GTID and GTID list events (not on every event).
                 if let Some(g) = ev.gtid() {
                     f.first_gtid.get_or_insert_with(|| g.to_string());
                     f.last_gtid = Some(g.to_string());
                     if let Some(st) = self.gtid.as_mut() {
                         st.apply(g);
+                        f.gtid_pos = Some(st.to_string());
                     }
+                } else if let Some(list) = ev.gtid_list() {
+                    let st = GtidState::from_list(&list);
+                    f.gtid_pos = Some(st.to_string());
+                    self.gtid = Some(st);
                 }
-                if let Some(list) = ev.gtid_list() {
-                    self.gtid = Some(GtidState::from_list(&list));
-                }
-                f.gtid_pos = self.gtid.as_ref().map(GtidState::to_string);
                 f.closed = matches!(ev.header.kind, ROTATE | STOP);
                 f.next_file = ev.rotate_target(crc32);
                 f.end = self.pos;
