@@ -20,8 +20,10 @@
 //!   bytes until the barrier's marker comes back, so no row is sent before its table exists,
 //!   and the reader never waits for it. The `INSERT`s of a table that can be split (InnoDB with
 //!   a primary key, so that row order is the key's whatever the order of the inserts) each go
-//!   to the least busy data session; a table that cannot be split (MyISAM, no primary key) is
-//!   loaded by one data session, in order;
+//!   to the least busy data session, but only once the table's first `INSERT` has run alone
+//!   (a barrier after it in its session is the gate of the others: see [`Table::opened`]);
+//!   a table that cannot be split (MyISAM, no primary key) is loaded by one data session, in
+//!   order;
 //! - `LOCK TABLES`/`UNLOCK TABLES` are dropped (they would serialize the sessions), and so is
 //!   `ALTER TABLE … DISABLE/ENABLE KEYS` of a split table (a no-op on InnoDB);
 //! - views, triggers, routines, events and `ALTER DATABASE` are held (in memory, at most
@@ -105,12 +107,20 @@ impl Progress {
     }
 }
 
+/// What a chunk of statements waits for before it is written: barrier `n` of session
+/// `session` (`n` 0: nothing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Gate {
+    session: usize,
+    n: u64,
+}
+
 /// One client session: its process, the thread that writes its input, the thread that reads
 /// its output (barrier markers), and what is waiting to be written.
 struct Session {
     child: Child,
-    /// Chunks for the writer, each with the schema session's barrier it waits for (0: none).
-    tx: Option<SyncSender<(u64, Vec<u8>)>>,
+    /// Chunks for the writer, each with the gate it waits for.
+    tx: Option<SyncSender<(Gate, Vec<u8>)>>,
     writer: Option<JoinHandle<io::Result<()>>>,
     stderr: Option<JoinHandle<String>>,
     progress: Arc<Progress>,
@@ -118,7 +128,9 @@ struct Session {
     backlog: Arc<AtomicU64>,
     out: Vec<u8>,
     /// The gate of the bytes in `out`.
-    gate: u64,
+    gate: Gate,
+    /// The barriers sent to this session so far.
+    barriers: u64,
 }
 
 /// Why a session stopped taking statements.
@@ -127,10 +139,15 @@ fn ended() -> io::Error {
 }
 
 impl Session {
-    /// Starts the threads of a client process with piped stdin, stdout and stderr. A data
-    /// session's writer holds each chunk until `schema` (the schema session's progress) has
-    /// passed the chunk's gate.
-    fn start(mut child: Child, queue: usize, schema: Option<Arc<Progress>>) -> io::Result<Session> {
+    /// Starts the threads of a client process with piped stdin, stdout and stderr, as session
+    /// `index` of those whose progress `all` holds. Its writer holds each chunk until the
+    /// session the chunk's gate names has passed the gate's barrier.
+    fn start(
+        mut child: Child,
+        queue: usize,
+        index: usize,
+        all: Arc<Vec<Arc<Progress>>>,
+    ) -> io::Result<Session> {
         let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             let _ = child.kill();
             let _ = child.wait();
@@ -140,13 +157,14 @@ impl Session {
         };
         let stderr = crate::mysql::drain_stderr(&mut child);
         let backlog = Arc::new(AtomicU64::new(0));
-        let (tx, rx) = sync_channel::<(u64, Vec<u8>)>(queue);
+        let (tx, rx) = sync_channel::<(Gate, Vec<u8>)>(queue);
         let written = Arc::clone(&backlog);
+        let progress = Arc::clone(&all[index]);
         let writer = std::thread::spawn(move || -> io::Result<()> {
             for (gate, chunk) in rx {
-                if let Some(schema) = schema.as_deref() {
+                if let Some(other) = all.get(gate.session).filter(|_| gate.n > 0) {
                     loop {
-                        match schema.wait(gate, Duration::from_millis(100)) {
+                        match other.wait(gate.n, Duration::from_millis(100)) {
                             Ok(true) => break,
                             Ok(false) if !crate::signals::stopping() => {}
                             _ => return Err(ended()),
@@ -158,7 +176,6 @@ impl Session {
             }
             stdin.flush()
         });
-        let progress = Arc::new(Progress::default());
         let seen = Arc::clone(&progress);
         std::thread::spawn(move || {
             for line in io::BufReader::new(stdout).lines() {
@@ -177,12 +194,13 @@ impl Session {
             progress,
             backlog,
             out: Vec::new(),
-            gate: 0,
+            gate: Gate::default(),
+            barriers: 0,
         })
     }
 
-    /// Gathers `b`, to be written once the schema session has passed barrier `gate`.
-    fn push(&mut self, b: &[u8], gate: u64) -> io::Result<()> {
+    /// Gathers `b`, to be written once `gate` has opened.
+    fn push(&mut self, b: &[u8], gate: Gate) -> io::Result<()> {
         if gate != self.gate {
             self.send()?;
             self.gate = gate;
@@ -206,10 +224,17 @@ impl Session {
         }
     }
 
-    /// Sends barrier `n`: once its marker comes back, everything sent before it has run.
-    fn barrier(&mut self, n: u64) -> io::Result<()> {
-        self.push(format!("SELECT '{MARKER}{n}';\n").as_bytes(), 0)?;
-        self.send()
+    /// Sends the next barrier: once its marker comes back, everything sent before it has run.
+    /// Returns the gate that opens then.
+    fn barrier(&mut self, index: usize) -> io::Result<Gate> {
+        let n = self.barriers + 1;
+        self.push(
+            format!("SELECT '{MARKER}{n}';\n").as_bytes(),
+            Gate::default(),
+        )?;
+        self.send()?;
+        self.barriers = n;
+        Ok(Gate { session: index, n })
     }
 
     /// Sends what is gathered and closes the session's input; returns how it ended.
@@ -282,6 +307,12 @@ struct Table {
     home: Option<usize>,
     /// The data session that took the table's first rows.
     first: Option<usize>,
+    /// What opens once that first `INSERT` has run: until then no other session may insert
+    /// into the table. The first `INSERT` into an empty InnoDB table under the dump's
+    /// `UNIQUE_CHECKS=0, FOREIGN_KEY_CHECKS=0` takes the bulk path (MDEV-515), which needs an
+    /// exclusive table lock: two sessions starting on the empty table at once would both hold
+    /// the intention lock and deadlock wanting it (seen on MariaDB 10.11).
+    opened: Option<Gate>,
     /// Whether its rows went to more than one session.
     spread: bool,
 }
@@ -292,6 +323,8 @@ struct Current {
     dest: Option<Dest>,
     /// A `CREATE TABLE` whose text is kept to read its engine and keys.
     create: Option<(String, Vec<u8>)>,
+    /// The table whose first `INSERT` this is, when it may be split.
+    opens: Option<String>,
 }
 
 /// Spreads the statements of one dump over several sessions; see the module docs.
@@ -304,11 +337,12 @@ pub struct Dispatcher {
     cur: Current,
     tables: HashMap<String, Table>,
     deferred: Vec<u8>,
-    barriers: u64,
     /// Whether the schema session has been sent statements since the last barrier.
     schema_dirty: bool,
-    /// The barrier data sent now waits for.
-    gate: u64,
+    /// The gate of the data statement in progress.
+    gate: Gate,
+    /// The splittable table whose first `INSERT` is being routed.
+    opening: Option<String>,
     /// The first session that failed, and how.
     failure: Option<String>,
 }
@@ -354,21 +388,13 @@ impl Dispatcher {
         }
         let data = children.len() - 1;
         let queue = (READ_AHEAD / SEND_AT / data).max(QUEUE);
+        let all: Arc<Vec<Arc<Progress>>> =
+            Arc::new(children.iter().map(|_| Arc::default()).collect());
         let mut sessions: Vec<Session> = Vec::with_capacity(children.len());
-        let mut schema: Option<Arc<Progress>> = None;
         for (i, child) in children.into_iter().enumerate() {
-            let session = if i == SCHEMA {
-                Session::start(child, QUEUE, None)
-            } else {
-                Session::start(child, queue, schema.clone())
-            };
-            match session {
-                Ok(s) => {
-                    if i == SCHEMA {
-                        schema = Some(Arc::clone(&s.progress));
-                    }
-                    sessions.push(s);
-                }
+            let depth = if i == SCHEMA { QUEUE } else { queue };
+            match Session::start(child, depth, i, Arc::clone(&all)) {
+                Ok(s) => sessions.push(s),
                 Err(e) => {
                     for s in &mut sessions {
                         s.kill();
@@ -378,7 +404,7 @@ impl Dispatcher {
             }
         }
         for s in &mut sessions {
-            s.push(prefix, 0)?;
+            s.push(prefix, Gate::default())?;
         }
         Ok(Dispatcher {
             sessions,
@@ -388,9 +414,9 @@ impl Dispatcher {
             cur: Current::default(),
             tables: HashMap::new(),
             deferred: Vec::new(),
-            barriers: 0,
             schema_dirty: false,
-            gate: 0,
+            gate: Gate::default(),
+            opening: None,
             failure: None,
         })
     }
@@ -420,24 +446,38 @@ impl Dispatcher {
 
     /// The gate for data routed now: a barrier after everything sent to the schema session so
     /// far (sent when something was sent since the last one).
-    fn data_gate(&mut self) -> io::Result<u64> {
+    fn data_gate(&mut self) -> io::Result<Gate> {
+        let schema = &mut self.sessions[SCHEMA];
         if self.schema_dirty {
-            self.barriers += 1;
             self.schema_dirty = false;
-            self.sessions[SCHEMA].barrier(self.barriers)?;
+            return schema.barrier(SCHEMA);
         }
-        Ok(self.barriers)
+        Ok(Gate {
+            session: SCHEMA,
+            n: schema.barriers,
+        })
     }
 
-    /// The data session for a data statement of `table`, which is recorded as having gone there.
+    /// The data session for a data statement of `table`, which is recorded as having gone
+    /// there, and the gate it waits for.
     fn data_dest(&mut self, table: &crate::sqlscan::Name) -> io::Result<Dest> {
         self.gate = self.data_gate()?;
         let least = self.least_busy();
-        let t = self.tables.entry(table_key(table)).or_default();
-        let i = if t.splittable {
-            least
-        } else {
-            *t.home.get_or_insert(least)
+        let key = table_key(table);
+        let t = self.tables.entry(key.clone()).or_default();
+        let i = match (t.splittable, t.first, t.opened) {
+            (false, _, _) => *t.home.get_or_insert(least),
+            (true, None, _) => {
+                self.opening = Some(key);
+                least
+            }
+            // Another session only once the first INSERT has run; its own session runs
+            // what it is sent in order.
+            (true, Some(_), Some(opened)) if opened.session != least => {
+                self.gate = opened;
+                least
+            }
+            (true, Some(first), _) => first,
         };
         match t.first {
             None => t.first = Some(i),
@@ -495,12 +535,12 @@ impl Dispatcher {
             Dest::All => {
                 self.schema_dirty = true;
                 for s in &mut self.sessions {
-                    s.push(b, 0)?;
+                    s.push(b, Gate::default())?;
                 }
             }
             Dest::One(SCHEMA) => {
                 self.schema_dirty = true;
-                self.sessions[SCHEMA].push(b, 0)?;
+                self.sessions[SCHEMA].push(b, Gate::default())?;
             }
             Dest::One(i) => {
                 let gate = self.gate;
@@ -623,6 +663,7 @@ impl StatementSink for Dispatcher {
                 Kind::CreateTable { table } => Some((table_key(table), Vec::new())),
                 _ => None,
             },
+            opens: self.opening.take(),
         };
         Ok(())
     }
@@ -644,6 +685,13 @@ impl StatementSink for Dispatcher {
         if let Some(Dest::One(i)) = cur.dest {
             let r = self.sessions[i].send();
             self.checked(r)?;
+            if let Some(name) = cur.opens {
+                let r = self.sessions[i].barrier(i);
+                let gate = self.checked(r)?;
+                if let Some(t) = self.tables.get_mut(&name) {
+                    t.opened = Some(gate);
+                }
+            }
         }
         if let Some((name, text)) = cur.create {
             // A table created again starts over (its rows so far went to the dropped one).
@@ -668,7 +716,7 @@ impl StatementSink for Dispatcher {
             self.close(i)?;
         }
         let deferred = std::mem::take(&mut self.deferred);
-        let r = self.sessions[SCHEMA].push(&deferred, 0);
+        let r = self.sessions[SCHEMA].push(&deferred, Gate::default());
         self.checked(r)?;
         self.close(SCHEMA)
     }
@@ -687,6 +735,85 @@ impl Drop for Dispatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::{Command, Stdio};
+
+    /// A stand-in for the client: it answers barriers, and logs each `INSERT` it starts and
+    /// ends (taking 0.3 s over it) to a log shared by every session.
+    const FAKE_CLIENT: &str = r#"
+import sys, time
+me, log = sys.argv[1], sys.argv[2]
+def note(what):
+    with open(log, "a") as f:
+        f.write(f"{me} {what}\n")
+for line in sys.stdin:
+    for statement in line.split(";"):
+        statement = statement.strip()
+        if statement.startswith("SELECT 'sqlguard-barrier-"):
+            print(statement.split("'")[1], flush=True)
+        elif statement.startswith("INSERT"):
+            note("start")
+            time.sleep(0.3)
+            note("end")
+"#;
+
+    /// The first `INSERT` into an empty table runs alone: no other session inserts into it
+    /// until that statement has run (MariaDB's bulk path of the first `INSERT` takes an
+    /// exclusive table lock, and two sessions starting at once deadlock).
+    #[test]
+    fn no_session_inserts_into_a_table_before_its_first_insert_has_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let children: Vec<Child> = (0..3)
+            .map(|i| {
+                Command::new("python3")
+                    .args(["-c", FAKE_CLIENT, &i.to_string()])
+                    .arg(&log)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let dispatcher = Dispatcher::new(children, b"").unwrap();
+        let mut dump = String::from(
+            "SET NAMES utf8mb4;\nCREATE TABLE `t` (id INT PRIMARY KEY) ENGINE=InnoDB;\n",
+        );
+        let rows = vec!["(1)"; 30_000].join(",");
+        for _ in 0..4 {
+            dump.push_str(&format!("INSERT INTO `t` VALUES {rows};\n"));
+        }
+        dump.push_str("-- Dump completed\n");
+        let policy = crate::sqlscan::Policy {
+            source: "shop".into(),
+            target: "shop".into(),
+            accounts: false,
+        };
+        let mut g = super::super::Guard::new(dispatcher, policy);
+        g.write_all(dump.as_bytes()).unwrap();
+        let dispatcher = g.finish().unwrap();
+        assert_eq!(
+            dispatcher.spread_tables(),
+            ["t"],
+            "the rows were not spread"
+        );
+        let log = std::fs::read_to_string(&log).unwrap();
+        let lines: Vec<(&str, &str)> = log.lines().filter_map(|l| l.split_once(' ')).collect();
+        assert_eq!(lines.len(), 8, "{log}");
+        let (first, _) = lines[0];
+        let first_end = lines
+            .iter()
+            .position(|&(s, what)| s == first && what == "end")
+            .unwrap();
+        let other_start = lines
+            .iter()
+            .position(|&(s, what)| s != first && what == "start")
+            .unwrap();
+        assert!(
+            first_end < other_start,
+            "another session inserted before the first INSERT had run:\n{log}"
+        );
+    }
 
     fn head(text: &str) -> Head {
         Head {
