@@ -511,39 +511,62 @@ if [ -n "${want[restore]:-}" ]; then
   mapfile -t rec < <(newest "$run/restore.yaml" id key raw_bytes compressed_bytes)
   rid=${rec[0]} file=$run/restore-store/${rec[1]}
   target=bench_restore
-  drop() { q "DROP DATABASE IF EXISTS $target"; }
+  # Every run starts from a quiet server: the previous run's dirty pages written out first, so
+  # that no run pays for its predecessor's background writes.
+  drop() {
+    local pct
+    q "DROP DATABASE IF EXISTS $target"
+    pct=$(q "SELECT @@innodb_max_dirty_pages_pct")
+    q "SET GLOBAL innodb_max_dirty_pages_pct=0"
+    for _ in $(seq 1 1200); do
+      [ "$(q "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='INNODB_BUFFER_POOL_PAGES_DIRTY'")" = 0 ] && break
+      sleep 0.05
+    done
+    q "SET GLOBAL innodb_max_dirty_pages_pct=$pct"
+  }
   check() { # NAME: the restored database holds the source's rows
     local n
     n=$(q "SELECT COUNT(*) FROM $target.order_items")
     [ "$n" = "$rows" ] || { echo "$1 restored $n order_items rows, the source has $rows" >&2; exit 1; }
   }
   pipe_cmd="set -o pipefail; zstd -dc -q $file | mariadb --defaults-file=$work/client.cnf ${client_flags[*]} $target"
+  # Interleaved in alternating order (A B, B A, A B, …), so that neither always runs second.
+  single() { # WHICH RUN
+    drop
+    if [ "$1" = pipe ]; then
+      q "CREATE DATABASE $target COLLATE $collation"
+      measure "restore pipe #$2" bash -c "$pipe_cmd"
+      if [ "$2" = "$runs" ]; then check "zstd -dc | mariadb"; fi
+    else
+      measure "restore sqlguard #$2" "$bin" --config "$run/restore.yaml" --no-progress -q restore "$rid" --to-server bench --to-database "$target"
+      if [ "$2" = "$runs" ]; then check "sqlguard restore"; fi
+    fi
+  }
   for i in $(seq 1 "$runs"); do
-    drop
-    q "CREATE DATABASE $target COLLATE $collation"
-    measure "restore pipe #$i" bash -c "$pipe_cmd"
-    if [ "$i" = "$runs" ]; then check "zstd -dc | mariadb"; fi
-    drop
-    measure "restore sqlguard #$i" "$bin" --config "$run/restore.yaml" --no-progress -q restore "$rid" --to-server bench --to-database "$target"
-    if [ "$i" = "$runs" ]; then check "sqlguard restore"; fi
+    if [ $((i % 2)) = 1 ]; then single pipe "$i"; single sqlguard "$i"; else single sqlguard "$i"; single pipe "$i"; fi
   done
   drop
   mydumper_r=(-t 2 -G -E -R -B "$db")
   myloader_r=(-t 2 -d "$run/mydumper-restore" -B "$target")
   mydumper --defaults-file="$work/client.cnf" "${mydumper_r[@]}" -o "$run/mydumper-restore"
+  parallel() { # WHICH RUN
+    drop
+    if [ "$1" = myloader ]; then
+      measure "restore myloader #$2" myloader --defaults-file="$work/client.cnf" "${myloader_r[@]}"
+      if [ "$2" = "$runs" ]; then check "myloader"; fi
+    else
+      measure "restore sqlguard jobs 2 #$2" "$bin" --config "$run/restore.yaml" --no-progress -q restore "$rid" --to-server bench --to-database "$target" --jobs 2 --no-binlog
+      if [ "$2" = "$runs" ]; then check "sqlguard restore --jobs 2"; fi
+    fi
+  }
   for i in $(seq 1 "$runs"); do
-    drop
-    measure "restore myloader #$i" myloader --defaults-file="$work/client.cnf" "${myloader_r[@]}"
-    if [ "$i" = "$runs" ]; then check "myloader"; fi
-    drop
-    measure "restore sqlguard jobs 2 #$i" "$bin" --config "$run/restore.yaml" --no-progress -q restore "$rid" --to-server bench --to-database "$target" --jobs 2 --no-binlog
-    if [ "$i" = "$runs" ]; then check "sqlguard restore --jobs 2"; fi
+    if [ $((i % 2)) = 1 ]; then parallel myloader "$i"; parallel sqlguard "$i"; else parallel sqlguard "$i"; parallel myloader "$i"; fi
   done
   drop
   rm -rf "$run/mydumper-restore" "$run/restore-store"
 
   out "Backup \`$rid\` of \`$db\` ($orestore orders): $(mib "${rec[2]}") MiB of SQL, $(mib "${rec[3]}") MiB zstd 3. $runs runs of each contender, interleaved" \
-    "(A, B, A, B, …); the target database is dropped before every run (and created empty for the pipe, with the source's collation \`$collation\`)." \
+    "in alternating order (A B, B A, A B, …); before every run the target database is dropped and the server's dirty pages are written out (\`innodb_max_dirty_pages_pct=0\` until none is left), and the pipe's database is created empty with the source's collation \`$collation\`." \
     "Each last run is checked: the restored \`order_items\` has the source's $rows rows." "" \
     "| contender | runs | min s | median s | max peak RSS MiB | median CPU s | median server CPU s |" \
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -560,7 +583,12 @@ if [ -n "${want[restore]:-}" ]; then
     med[$k]=$(median "${ws[@]}")
     out "| ${c#*|} | $runs | $(secs "$(minimum "${ws[@]}")") | $(secs "${med[$k]}") | $(mib_k "$(maximum "${rs[@]}")") | $(fix2 "$(median "${cs[@]}")") | $(fix2 "$(median "${ss[@]}")") |"
   done
-  out "" "- single session, sqlguard / \`zstd -dc | mariadb\` (median wall): **$(ratio "${med[sqlguard]}" "${med[pipe]}")**" \
+  pairs=() # each run's sqlguard / pipe, which cancels the machine's drift between runs
+  for i in $(seq 1 "$runs"); do
+    pairs+=("$(awk -v a="${wall[restore sqlguard #$i]}" -v b="${wall[restore pipe #$i]}" 'BEGIN { printf "%.3f", a / b }')")
+  done
+  out "" "- single session, sqlguard / \`zstd -dc | mariadb\` (median wall): **$(ratio "${med[sqlguard]}" "${med[pipe]}")**;" \
+    "  run by run: ${pairs[*]} (median $(fix2 "$(median "${pairs[@]}")"))" \
     "- two sessions, sqlguard \`--jobs 2\` / \`myloader -t 2\` (median wall): **$(ratio "${med[sqlguard jobs 2]}" "${med[myloader]}")**" \
     "- sqlguard's own gain, 1 session / \`--jobs 2\` (median wall): $(ratio "${med[sqlguard]}" "${med[sqlguard jobs 2]}")" \
     "- myloader restores a dump of \`mydumper --defaults-file=client.cnf ${mydumper_r[*]} -o DIR\` (taken once, untimed; uncompressed, one file per table);" \
