@@ -20,7 +20,7 @@
 #              against `mariadb-binlog --raw` alone (and `| zstd -3`); interleaved runs
 # Environment:
 #   BENCH_DIV=N          divide every database size by N (a quick trial: BENCH_DIV=100 BENCH_RUNS=2)
-#   BENCH_RUNS=N         runs per contender in `restore` and `encrypt` (default 5)
+#   BENCH_RUNS=N         runs per contender in `restore`, `encrypt` and `s3` (default 5)
 #   BENCH_INDEX_SIZES    index sizes (default "1000 10000 100000"; the real prune runs on the largest)
 #   BENCH_INDEX_REPS=N   runs per index operation, the median is reported (default 3)
 #   BENCH_XZ_LEVEL       level of the xz pair (default 6)
@@ -606,26 +606,47 @@ if [ -n "${want[s3]:-}" ]; then
   s3_started=1
   bucket=bench-$$
   mkdir -p "$work/s3/data/$bucket"
+  s3_run() { # ALGO WHERE RUN
+    if [ "$2" = local ]; then
+      rm -rf "$run/store"
+      sg_config "$run/sqlguard.yaml" "$run/store" "$1" 3 1 "$db"
+      measure "s3 $1 local #$3" "$bin" --config "$run/sqlguard.yaml" --no-progress -q backup
+      size[s3 $1]=$(newest "$run/sqlguard.yaml" compressed_bytes)
+      raw[s3]=$(newest "$run/sqlguard.yaml" raw_bytes)
+    else
+      sg_config "$run/sqlguard.yaml" s3 "$1" 3 1 "$db"
+      local t0
+      t0=$(awk '{print $14 + $15}' "/proc/$(cat "$work/s3/pid")/stat")
+      measure "s3 $1 s3 #$3" "$bin" --config "$run/sqlguard.yaml" --no-progress -q backup
+      s3cpu[s3 $1 s3 #$3]=$(awk -v a="$t0" -v c="$clk" '{ printf "%.2f", ($14 + $15 - a) / c }' "/proc/$(cat "$work/s3/pid")/stat")
+    fi
+  }
+  declare -A s3cpu
+  # Interleaved in alternating order, as the restore pairs.
   for algo in zstd none; do
-    rm -rf "$run/store"
-    sg_config "$run/sqlguard.yaml" "$run/store" "$algo" 3 1 "$db"
-    measure "s3 $algo local" "$bin" --config "$run/sqlguard.yaml" --no-progress -q backup
-    size[s3 $algo]=$(newest "$run/sqlguard.yaml" compressed_bytes)
-    raw[s3]=$(newest "$run/sqlguard.yaml" raw_bytes)
-    sg_config "$run/sqlguard.yaml" s3 "$algo" 3 1 "$db"
-    measure "s3 $algo s3" "$bin" --config "$run/sqlguard.yaml" --no-progress -q backup
+    for i in $(seq 1 "$runs"); do
+      if [ $((i % 2)) = 1 ]; then s3_run "$algo" local "$i"; s3_run "$algo" s3 "$i"; else s3_run "$algo" s3 "$i"; s3_run "$algo" local "$i"; fi
+    done
   done
   rm -rf "$work/s3/data/$bucket" "$run/store"
   scripts/s3.sh stop "$work/s3"
   s3_started=
   out "sqlguard backs up \`$db\` ($(mib "${raw[s3]}") MiB of SQL) to local storage and to an S3-compatible server on loopback (s3s-fs $("$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")" --version 2>/dev/null | awk '{print $NF}'), which writes to the same disk)." "" \
-    "| compression | object MiB | local wall s | S3 wall s | ratio (S3 / local, wall) | local peak RSS MiB | S3 peak RSS MiB |" \
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    "$runs runs of each, interleaved in alternating order (local S3, S3 local, …), page cache dropped before each; median wall times, largest peak RSS." "" \
+    "CPU is user+sys (median): sqlguard's process tree (with mariadb-dump), mariadbd's, and the S3 server's; all share the same 2 cores." "" \
+    "| compression | object MiB | local wall s | S3 wall s | ratio (S3 / local, median wall) | local peak RSS MiB | S3 peak RSS MiB | sqlguard CPU s, local / S3 | mariadbd CPU s, local / S3 | S3 server CPU s |" \
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for algo in zstd none; do
-    l="s3 $algo local" s="s3 $algo s3"
+    lw=() sw=() lr=() sr=() lc=() sc=() lv=() sv=() xc=()
+    for i in $(seq 1 "$runs"); do
+      l="s3 $algo local #$i" r="s3 $algo s3 #$i"
+      lw+=("${wall[$l]}") sw+=("${wall[$r]}") lr+=("${rss[$l]}") sr+=("${rss[$r]}")
+      lc+=("${cpu[$l]}") sc+=("${cpu[$r]}") lv+=("${srv[$l]}") sv+=("${srv[$r]}") xc+=("${s3cpu[$r]}")
+    done
+    ml=$(median "${lw[@]}") ms=$(median "${sw[@]}")
     lab="zstd 3, threads 0"
     [ "$algo" = none ] && lab="none (uncompressed: many multipart parts)"
-    out "| $lab | $(mib "${size[s3 $algo]}") | $(secs "${wall[$l]}") | $(secs "${wall[$s]}") | $(ratio "${wall[$s]}" "${wall[$l]}") | $(mib_k "${rss[$l]}") | $(mib_k "${rss[$s]}") |"
+    out "| $lab | $(mib "${size[s3 $algo]}") | $(secs "$ml") | $(secs "$ms") | $(ratio "$ms" "$ml") | $(mib_k "$(maximum "${lr[@]}")") | $(mib_k "$(maximum "${sr[@]}")") | $(fix2 "$(median "${lc[@]}")") / $(fix2 "$(median "${sc[@]}")") | $(fix2 "$(median "${lv[@]}")") / $(fix2 "$(median "${sv[@]}")") | $(fix2 "$(median "${xc[@]}")") |"
   done
 fi
 
