@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::{
-    free_port, pushgateway, s3, sample, scrape, start_service, Env, MariaDb, Record,
+    free_port, pushgateway, s3, sample, scrape, start_service, Env, MariaDb, Record, Run,
 };
 
 /// A MariaDB of its own (binary logs are server-wide: FLUSH and PURGE must not reach other
@@ -103,6 +103,26 @@ fn segments(env: &Env) -> Vec<Record> {
 }
 
 /// The next whole second (UTC, RFC 3339), after waiting for it to begin.
+/// `restore --server main --db DB FLAG VALUE --to-server main --to-database INTO EXTRA…`: a
+/// point-in-time restore of `db` to the target `to` (`["--to-time", t]`, …).
+fn restore_to(env: &Env, db: &str, to: [&str; 2], into: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "restore",
+        "--server",
+        "main",
+        "--db",
+        db,
+        to[0],
+        to[1],
+        "--to-server",
+        "main",
+        "--to-database",
+        into,
+    ];
+    args.extend_from_slice(extra);
+    env.run(&args)
+}
+
 fn next_second() -> String {
     let now = chrono::Utc::now();
     let next =
@@ -212,20 +232,7 @@ fn restore_to_a_time_and_a_position_from_archived_binary_logs() {
     assert!(v.stdout.contains("intact"), "{}", v.stdout);
 
     // --dry-run: the plan, and nothing written.
-    let r = env.run(&[
-        "restore",
-        "--server",
-        "main",
-        "--db",
-        "shop",
-        "--to-time",
-        &t1,
-        "--to-server",
-        "main",
-        "--to-database",
-        "shop_t1",
-        "--dry-run",
-    ]);
+    let r = restore_to(&env, "shop", ["--to-time", &t1], "shop_t1", &["--dry-run"]);
     r.expect(0);
     assert!(
         r.stdout.contains(&format!(
@@ -242,20 +249,7 @@ fn restore_to_a_time_and_a_position_from_archived_binary_logs() {
     // new GTIDs (their old ones would be out of order and refused).
     db.sql(None, "SET GLOBAL gtid_strict_mode = 1");
     // To the time: identical to the snapshot at T1, the rotated-in temporary table's rows too.
-    let r = env.run(&[
-        "restore",
-        "--server",
-        "main",
-        "--db",
-        "shop",
-        "--to-time",
-        &t1,
-        "--to-server",
-        "main",
-        "--to-database",
-        "shop_t1",
-        "--yes",
-    ]);
+    let r = restore_to(&env, "shop", ["--to-time", &t1], "shop_t1", &["--yes"]);
     r.expect(0);
     assert_eq!(db.checksums("shop_t1"), at_t1, "{}", r.stderr);
     assert!(
@@ -288,20 +282,13 @@ fn restore_to_a_time_and_a_position_from_archived_binary_logs() {
     );
 
     // To the position of the DROP: the table is back with its last rows.
-    let r = env.run(&[
-        "restore",
-        "--server",
-        "main",
-        "--db",
+    let r = restore_to(
+        &env,
         "shop",
-        "--to-position",
-        &format!("{file}:{pos}"),
-        "--to-server",
-        "main",
-        "--to-database",
+        ["--to-position", &format!("{file}:{pos}")],
         "shop_pos",
-        "--yes",
-    ]);
+        &["--yes"],
+    );
     r.expect(0);
     assert_eq!(
         db.sql(None, "SELECT v FROM shop_pos.extra WHERE k = 3")
@@ -331,20 +318,7 @@ fn restore_to_a_time_and_a_position_from_archived_binary_logs() {
         ),
     )
     .unwrap();
-    let r = env.run(&[
-        "restore",
-        "--server",
-        "main",
-        "--db",
-        "shop",
-        "--to-time",
-        &t1,
-        "--to-server",
-        "main",
-        "--to-database",
-        "shop_lim",
-        "--yes",
-    ]);
+    let r = restore_to(&env, "shop", ["--to-time", &t1], "shop_lim", &["--yes"]);
     std::fs::write(env.config(), &full).unwrap();
     r.expect(1);
     assert!(
@@ -360,20 +334,7 @@ fn restore_to_a_time_and_a_position_from_archived_binary_logs() {
     // new after the target proves the archive covers it: an idle server stays restorable.)
     let late = next_second();
     env.run(&["binlog"]).expect(0);
-    let r = env.run(&[
-        "restore",
-        "--server",
-        "main",
-        "--db",
-        "shop",
-        "--to-time",
-        &late,
-        "--to-server",
-        "main",
-        "--to-database",
-        "shop_late",
-        "--yes",
-    ]);
+    let r = restore_to(&env, "shop", ["--to-time", &late], "shop_late", &["--yes"]);
     r.expect(2);
     assert!(
         r.stderr.contains("changes database `other`"),
@@ -416,20 +377,13 @@ fn restore_to_a_time_and_a_position_from_archived_binary_logs() {
     let early = (dump_time(&dump) - chrono::Duration::hours(1))
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
-    let r = env.run(&[
-        "restore",
-        "--server",
-        "main",
-        "--db",
+    let r = restore_to(
+        &env,
         "shop",
-        "--to-time",
-        &early,
-        "--to-server",
-        "main",
-        "--to-database",
+        ["--to-time", &early],
         "shop_early",
-        "--yes",
-    ]);
+        &["--yes"],
+    );
     r.expect(2);
     assert!(r.stderr.contains("is not before it"), "{}", r.stderr);
     assert!(!database_exists(db, "shop_early"));
@@ -456,20 +410,7 @@ fn restore_to_a_time_and_a_position_from_archived_binary_logs() {
     db.sql(Some("shop"), "INSERT INTO notes VALUES (4, 'after')");
     env.run(&["binlog"]).expect(0);
     let later = next_second();
-    let r = env.run(&[
-        "restore",
-        "--server",
-        "main",
-        "--db",
-        "shop",
-        "--to-time",
-        &later,
-        "--to-server",
-        "main",
-        "--to-database",
-        "shop_gap",
-        "--yes",
-    ]);
+    let r = restore_to(&env, "shop", ["--to-time", &later], "shop_gap", &["--yes"]);
     r.expect(1);
     assert!(
         r.stderr.contains("has a gap") && r.stderr.contains(archived_to["file"].as_str().unwrap()),
@@ -704,22 +645,13 @@ fn encrypted_segments_restore_to_a_time() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "fe 62 69 6e");
-    let r = env.run(&[
-        "restore",
-        "--server",
-        "main",
-        "--db",
+    let r = restore_to(
+        &env,
         "crm",
-        "--to-time",
-        &t1,
-        "--to-server",
-        "main",
-        "--to-database",
+        ["--to-time", &t1],
         "crm_t1",
-        "--storage",
-        "offsite",
-        "--yes",
-    ]);
+        &["--storage", "offsite", "--yes"],
+    );
     r.expect(0);
     assert_eq!(db.checksums("crm_t1"), at_t1, "{}", r.stderr);
 }
@@ -828,20 +760,7 @@ fn after_a_failover_the_archive_continues_on_the_promoted_replica_by_gtid() {
     );
 
     // From the old primary's dump, across the failover, to T1 on the new primary.
-    let r = env.run(&[
-        "restore",
-        "--server",
-        "main",
-        "--db",
-        "shop",
-        "--to-time",
-        &t1,
-        "--to-server",
-        "main",
-        "--to-database",
-        "shop_t1",
-        "--yes",
-    ]);
+    let r = restore_to(&env, "shop", ["--to-time", &t1], "shop_t1", &["--yes"]);
     r.expect(0);
     assert_eq!(pb.checksums("shop_t1"), at_t1, "{}", r.stderr);
     assert_eq!(

@@ -21,6 +21,20 @@ fn rich_shop(prefix: &str, scale: u32) -> String {
     name
 }
 
+/// `restore ID --to-server main --to-database TARGET EXTRA…`.
+fn restore_into<'a>(id: &'a str, target: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "restore",
+        id,
+        "--to-server",
+        "main",
+        "--to-database",
+        target,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 fn backup(env: &Env, name: &str) -> String {
     env.run(&["backup", "--db", name]).expect(0);
     env.list(&["--db", name]).backups[0].id.clone()
@@ -39,18 +53,8 @@ fn parallel_restore_is_identical_to_a_single_session_restore() {
     let id = backup(&env, &name);
     let one = format!("{name}_one");
     let three = format!("{name}_three");
-    env.run(&["restore", &id, "--to-server", "main", "--to-database", &one])
-        .expect(0);
-    let r = env.run(&[
-        "restore",
-        &id,
-        "--to-server",
-        "main",
-        "--to-database",
-        &three,
-        "--jobs",
-        "3",
-    ]);
+    env.run(&restore_into(&id, &one, &[])).expect(0);
+    let r = env.run(&restore_into(&id, &three, &["--jobs", "3"]));
     r.expect(0);
     assert!(r.stderr.contains("3 sessions"), "{}", r.stderr);
     assert!(
@@ -87,16 +91,7 @@ fn a_session_failing_mid_restore_fails_the_restore() {
     let target = format!("{name}_x");
     let mut child = env
         .cmd()
-        .args([
-            "restore",
-            &id,
-            "--to-server",
-            "main",
-            "--to-database",
-            &target,
-            "--jobs",
-            "2",
-        ])
+        .args(restore_into(&id, &target, &["--jobs", "2"]))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -149,17 +144,7 @@ fn the_schema_session_failing_fails_a_parallel_restore() {
     let id = backup(&env, &name);
     let target = db.create_db("pschema_t");
     db.sql(Some(&target), "CREATE VIEW orders AS SELECT 1 AS id");
-    let r = env.run(&[
-        "restore",
-        &id,
-        "--to-server",
-        "main",
-        "--to-database",
-        &target,
-        "--jobs",
-        "2",
-        "--force",
-    ]);
+    let r = env.run(&restore_into(&id, &target, &["--jobs", "2", "--force"]));
     r.expect(1);
     assert!(
         r.stderr.contains("the schema session failed") && r.stderr.contains("orders"),
@@ -210,16 +195,7 @@ fn no_binlog_keeps_the_restore_out_of_the_binary_log() {
     for (jobs, logged) in [("1", false), ("2", false), ("1", true)] {
         let target = format!("{name}_{jobs}_{logged}");
         let before = binlog_position();
-        let mut args = vec![
-            "restore",
-            &id,
-            "--to-server",
-            "main",
-            "--to-database",
-            &target,
-            "--jobs",
-            jobs,
-        ];
+        let mut args = restore_into(&id, &target, &["--jobs", jobs]);
         if !logged {
             args.push("--no-binlog");
         }
