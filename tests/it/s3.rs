@@ -477,14 +477,16 @@ impl Drop for TlsProxy {
 #[test]
 fn https_endpoints_need_a_trusted_certificate_and_ca_file_provides_one() {
     let db = mariadb();
-    let name = db.create_shop("s3tls", 100);
+    // Uncompressed, big enough for a multipart upload: its parts go through sqlguard's own
+    // signed requests, not rust-s3's.
+    let name = db.create_shop("s3tls", 80_000);
     let server = s3();
     let bucket = server.bucket("tls");
     let proxy = TlsProxy::start(server.port);
     let env = Env::new();
     let config = |ca: &str| {
         format!(
-            "storage:\n  offsite:\n    type: s3\n    endpoint: https://127.0.0.1:{}\n    bucket: {bucket}\n    path_style: true\n    access_key_id: {}\n    secret_access_key: {}\n{ca}retry: {{attempts: 2, max_backoff: 1s}}\n",
+            "storage:\n  offsite:\n    type: s3\n    endpoint: https://127.0.0.1:{}\n    bucket: {bucket}\n    path_style: true\n    access_key_id: {}\n    secret_access_key: {}\n{ca}retry: {{attempts: 2, max_backoff: 1s}}\nbackup_types:\n  manual:\n    compression: {{algorithm: none}}\n    retention: {{keep_last: 7}}\n",
             proxy.port,
             server.access_key(),
             server.secret_key()
@@ -511,7 +513,10 @@ fn https_endpoints_need_a_trusted_certificate_and_ca_file_provides_one() {
         "",
         &config(&format!("    ca_file: {}\n", proxy.ca.display())),
     );
-    env.run(&["backup", "--db", &name]).expect(0);
+    let r = env.run(&["-v", "backup", "--db", &name]);
+    r.expect(0);
+    let parts = r.stderr.matches("uploaded part").count();
+    assert!(parts >= 2, "{parts} parts:\n{}", r.stderr);
     let rec = env
         .list(&[])
         .backups
@@ -519,6 +524,8 @@ fn https_endpoints_need_a_trusted_certificate_and_ca_file_provides_one() {
         .find(|r| r.status == "success")
         .unwrap();
     assert!(server.keys(&bucket).contains(rec.key.as_ref().unwrap()));
+    let path = server.object_path(&bucket, rec.key.as_ref().unwrap());
+    assert_eq!(Some(crate::support::sha256_file(&path)), rec.sha256);
 }
 
 /// (storage class, server-side encryption) of an object, from a signed HEAD request.
@@ -604,4 +611,115 @@ fn a_download_cut_short_is_an_error_not_a_short_file() {
 /// The index partition of a record: the UTC month it started in.
 fn month_of(r: &crate::support::Record) -> String {
     r.started_at[..7].to_string()
+}
+
+/// tests/fixtures/damaging_proxy.py in front of `server`, flipping one byte in each of the first
+/// `damage` part uploads; stopped when dropped.
+struct DamagingProxy {
+    child: std::process::Child,
+    port: u16,
+    count_file: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl DamagingProxy {
+    fn start(server: &S3, damage: u32) -> DamagingProxy {
+        let dir = tempfile::tempdir().unwrap();
+        let (port_file, count_file) = (dir.path().join("port"), dir.path().join("damaged"));
+        let child = std::process::Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/damaging_proxy.py"
+            ))
+            .args([server.port.to_string(), damage.to_string()])
+            .args([&port_file, &count_file])
+            .spawn()
+            .expect("python3 runs the damaging proxy");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let port = loop {
+            if let Ok(p) = std::fs::read_to_string(&port_file) {
+                break p.trim().parse().unwrap();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the damaging proxy did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        DamagingProxy {
+            child,
+            port,
+            count_file,
+            _dir: dir,
+        }
+    }
+
+    /// The part uploads it damaged so far.
+    fn damaged(&self) -> usize {
+        std::fs::read_to_string(&self.count_file)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for DamagingProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A part damaged on its way to the server is refused there, because the request's signature
+/// covers the part's SHA-256; it is sent again, and the object that lands is the one written.
+/// Without a retry left, the upload fails and leaves nothing.
+#[test]
+fn a_part_damaged_in_transit_is_refused_and_sent_again() {
+    let server = s3();
+    let bucket = server.bucket("damaged");
+    let data: Vec<u8> = {
+        let mut rng = fastrand::Rng::with_seed(7);
+        (0..(20 << 20) + 5).map(|_| rng.u8(..)).collect()
+    };
+    let through = |proxy: &DamagingProxy, attempts: u32| {
+        let mut s = settings(server, &bucket, "");
+        s.endpoint = format!("http://127.0.0.1:{}", proxy.port);
+        let retry = RetrySettings {
+            attempts,
+            max_backoff: sqlguard::duration::HumanDuration(1),
+        };
+        let locks = tempfile::tempdir().unwrap().keep();
+        S3Storage::new("s3", &s, retry, locks, Ui::silent()).unwrap()
+    };
+    let write = |s: &S3Storage, key: &str| {
+        let mut w = s.put_stream(key, None).unwrap();
+        for piece in data.chunks(1 << 20) {
+            std::io::Write::write_all(&mut w, piece).unwrap();
+        }
+        w.commit()
+    };
+
+    let proxy = DamagingProxy::start(server, 1);
+    let s = through(&proxy, 3);
+    write(&s, "db/daily/sent-again.sql").unwrap();
+    assert_eq!(proxy.damaged(), 1, "the proxy damaged no part");
+    let mut back = Vec::new();
+    s.get("db/daily/sent-again.sql")
+        .unwrap()
+        .read_to_end(&mut back)
+        .unwrap();
+    assert!(back == data, "the object differs from what was written");
+
+    let proxy = DamagingProxy::start(server, 1);
+    let s = through(&proxy, 1);
+    let e = write(&s, "db/daily/refused.sql").unwrap_err().to_string();
+    assert_eq!(proxy.damaged(), 1, "the proxy damaged no part");
+    assert!(e.contains("uploading part"), "{e}");
+    assert_eq!(e.matches("storage 's3'").count(), 1, "named twice: {e}");
+    assert!(s.stat("db/daily/refused.sql").unwrap().is_none());
+    assert!(
+        s.orphans("", chrono::Utc::now() + chrono::Duration::hours(1))
+            .unwrap()
+            .is_empty(),
+        "the failed upload was left open"
+    );
 }
