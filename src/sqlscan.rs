@@ -87,6 +87,9 @@ pub struct Splitter {
     keyword: usize,
     last_space: bool,
     new_delimiter: Vec<u8>,
+    /// Steps through every byte (the reference the fast path is tested against).
+    #[cfg(test)]
+    slow: bool,
 }
 
 impl Default for Splitter {
@@ -96,6 +99,18 @@ impl Default for Splitter {
 }
 
 const DELIMITER_WORD: &[u8] = b"DELIMITER";
+
+/// Bytes that mean something in code outside quotes and comments (besides the delimiter).
+const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    let bytes = *b"'\"`-#/\\";
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 impl Splitter {
     /// A splitter at the start of a dump (delimiter `;`).
@@ -111,6 +126,8 @@ impl Splitter {
             keyword: 0,
             last_space: true,
             new_delimiter: Vec::new(),
+            #[cfg(test)]
+            slow: false,
         }
     }
 
@@ -175,8 +192,15 @@ impl Splitter {
         chunk: &[u8],
         on: &mut dyn FnMut(Event) -> Result<(), E>,
     ) -> Result<Option<usize>, E> {
-        for (i, &b) in chunk.iter().enumerate() {
-            let ended = self.step(b, on)?;
+        let mut i = 0;
+        while i < chunk.len() {
+            let skip = self.inert(&chunk[i..]);
+            if skip > 0 {
+                self.at_line_start = chunk[i + skip - 1] == b'\n';
+                i += skip;
+                continue;
+            }
+            let ended = self.step(chunk[i], on)?;
             if ended {
                 on(Event::Bytes(&chunk[..=i]))?;
                 self.finish_head(on)?;
@@ -187,11 +211,38 @@ impl Splitter {
                 self.head_done = true;
                 on(Event::Head(&self.head))?;
             }
+            i += 1;
         }
         if !chunk.is_empty() {
             on(Event::Bytes(chunk))?;
         }
         Ok(None)
+    }
+
+    /// How many bytes at the start of `rest` would change nothing but `at_line_start` if
+    /// stepped through one by one: once the head is known, the body of a quote, a comment or
+    /// plain code up to the next byte that can start or end something. Dumps are mostly
+    /// such runs (the values of `INSERT`s), so this is where restore spends its scanning time.
+    fn inert(&self, rest: &[u8]) -> usize {
+        #[cfg(test)]
+        if self.slow {
+            return 0;
+        }
+        if !self.head_done || self.blank || self.matched > 0 || self.keyword > 0 {
+            return 0;
+        }
+        let end = match self.state {
+            State::Quote(b'`') => memchr::memchr(b'`', rest),
+            State::Quote(q) => memchr::memchr2(q, b'\\', rest),
+            State::LineComment => memchr::memchr(b'\n', rest),
+            State::Comment { star: false, .. } => memchr::memchr(b'*', rest),
+            State::Normal => {
+                let d = self.delimiter[0];
+                rest.iter().position(|&b| SPECIAL[usize::from(b)] || b == d)
+            }
+            _ => Some(0),
+        };
+        end.unwrap_or(rest.len())
     }
 
     /// Ends the dump: reports the last statement (one without a delimiter, or only comments).
@@ -923,6 +974,88 @@ mod tests {
         let joined: String = want.iter().map(|(s, _)| s.as_str()).collect();
         assert_eq!(joined, DUMP);
         assert!(want[7].0.contains("(2,\"dq;\\\"\");"), "{}", want[7].0);
+    }
+
+    /// Everything a splitter reports, owned: statements with their heads and client commands.
+    fn events(mut s: Splitter, text: &[u8], sizes: &[usize]) -> Vec<(Vec<u8>, Head, Vec<u8>)> {
+        let mut out = Vec::new();
+        let (mut cur, mut head, mut commands) = (Vec::new(), None, Vec::new());
+        let mut handle = |e: Event| -> Result<(), ()> {
+            match e {
+                Event::Bytes(b) => cur.extend_from_slice(b),
+                Event::Head(h) => head = Some(h.clone()),
+                Event::ClientCommand(c) => commands.push(c),
+                Event::End => out.push((
+                    std::mem::take(&mut cur),
+                    head.take().expect("head before end"),
+                    std::mem::take(&mut commands),
+                )),
+            }
+            Ok(())
+        };
+        let mut rest = text;
+        for &n in sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (c, r) = rest.split_at(n.min(rest.len()));
+            s.feed(c, &mut handle).unwrap();
+            rest = r;
+        }
+        s.finish(&mut handle).unwrap();
+        out
+    }
+
+    #[test]
+    fn skipping_inert_runs_reports_exactly_what_stepping_every_byte_does() {
+        // Pieces that open and close every state, and filler long enough to fill heads.
+        const PIECES: &[&str] = &[
+            "INSERT INTO `t` VALUES ",
+            "(1,'a\\'b;c\\\\'),",
+            "\"x\\\"y;\"",
+            "`a;b``c`",
+            "-- c; 'x\n",
+            "--x",
+            "# c; `\n",
+            "/* c; ' */",
+            "/*!50003 x; 'y' */",
+            "/*M!100101 z */",
+            "/**/",
+            ";",
+            ";;",
+            "\n",
+            "\nDELIMITER ;;\n",
+            "\nDELIMITER ;\n",
+            "\nDELIM",
+            "\\",
+            "-",
+            "/",
+            "*",
+            "abc def, 123.5 ",
+            "\t  \r\n ",
+        ];
+        let mut rng = fastrand::Rng::with_seed(2026);
+        for round in 0..400 {
+            let mut text = Vec::new();
+            while text.len() < 4000 {
+                if rng.u8(..4) == 0 {
+                    for _ in 0..rng.usize(1..60) {
+                        text.extend_from_slice(b"abc def, 123.5 ");
+                    }
+                } else {
+                    text.extend_from_slice(PIECES[rng.usize(..PIECES.len())].as_bytes());
+                }
+            }
+            let sizes: Vec<usize> = (0..5).map(|_| rng.usize(1..700)).collect();
+            let mut slow = Splitter::new();
+            slow.slow = true;
+            assert_eq!(
+                events(Splitter::new(), &text, &sizes),
+                events(slow, &text, &[text.len()]),
+                "round {round}, chunk sizes {sizes:?}:\n{}",
+                String::from_utf8_lossy(&text)
+            );
+        }
     }
 
     #[test]
