@@ -617,11 +617,13 @@ if [ -n "${want[s3]:-}" ]; then
       sg_config "$run/sqlguard.yaml" s3 "$1" 3 1 "$db"
       local t0
       t0=$(awk '{print $14 + $15}' "/proc/$(cat "$work/s3/pid")/stat")
-      measure "s3 $1 s3 #$3" "$bin" --config "$run/sqlguard.yaml" --no-progress -q backup
+      # -v: the log says how long the server took to complete the multipart upload.
+      measure "s3 $1 s3 #$3" "$bin" --config "$run/sqlguard.yaml" --no-progress -v backup
+      s3done[s3 $1 s3 #$3]=$(sed -n 's/.*completed the upload of .* in \([0-9.]*\)s$/\1/p' "$log/s3_$1_s3__$3.err" | tail -1)
       s3cpu[s3 $1 s3 #$3]=$(awk -v a="$t0" -v c="$clk" '{ printf "%.2f", ($14 + $15 - a) / c }' "/proc/$(cat "$work/s3/pid")/stat")
     fi
   }
-  declare -A s3cpu
+  declare -A s3cpu s3done
   # Interleaved in alternating order, as the restore pairs.
   for algo in zstd none; do
     for i in $(seq 1 "$runs"); do
@@ -634,19 +636,28 @@ if [ -n "${want[s3]:-}" ]; then
   out "sqlguard backs up \`$db\` ($(mib "${raw[s3]}") MiB of SQL) to local storage and to an S3-compatible server on loopback (s3s-fs $("$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")" --version 2>/dev/null | awk '{print $NF}'), which writes to the same disk)." "" \
     "$runs runs of each, interleaved in alternating order (local S3, S3 local, …), page cache dropped before each; median wall times, largest peak RSS." "" \
     "CPU is user+sys (median): sqlguard's process tree (with mariadb-dump), mariadbd's, and the S3 server's; all share the same 2 cores." "" \
-    "| compression | object MiB | local wall s | S3 wall s | ratio (S3 / local, median wall) | local peak RSS MiB | S3 peak RSS MiB | sqlguard CPU s, local / S3 | mariadbd CPU s, local / S3 | S3 server CPU s |" \
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    "Completion is the median time of the CompleteMultipartUpload request (from \`sqlguard -v\`), which s3s-fs answers by reading every part back and writing the object again; the last column leaves it out of the S3 wall time." "" \
+    "| compression | object MiB | local wall s | S3 wall s | ratio (S3 / local, median wall) | local peak RSS MiB | S3 peak RSS MiB | sqlguard CPU s, local / S3 | mariadbd CPU s, local / S3 | S3 server CPU s | completion s | ratio without it |" \
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for algo in zstd none; do
-    lw=() sw=() lr=() sr=() lc=() sc=() lv=() sv=() xc=()
+    lw=() sw=() lr=() sr=() lc=() sc=() lv=() sv=() xc=() dn=()
     for i in $(seq 1 "$runs"); do
       l="s3 $algo local #$i" r="s3 $algo s3 #$i"
       lw+=("${wall[$l]}") sw+=("${wall[$r]}") lr+=("${rss[$l]}") sr+=("${rss[$r]}")
       lc+=("${cpu[$l]}") sc+=("${cpu[$r]}") lv+=("${srv[$l]}") sv+=("${srv[$r]}") xc+=("${s3cpu[$r]}")
+      # A run's S3 wall time without its completion (a single PUT has none).
+      dn+=("$(awk -v w="${wall[$r]}" -v d="${s3done[$r]:-0}" 'BEGIN { printf "%.3f", w - d }')")
     done
     ml=$(median "${lw[@]}") ms=$(median "${sw[@]}")
     lab="zstd 3, threads 0"
     [ "$algo" = none ] && lab="none (uncompressed: many multipart parts)"
-    out "| $lab | $(mib "${size[s3 $algo]}") | $(secs "$ml") | $(secs "$ms") | $(ratio "$ms" "$ml") | $(mib_k "$(maximum "${lr[@]}")") | $(mib_k "$(maximum "${sr[@]}")") | $(fix2 "$(median "${lc[@]}")") / $(fix2 "$(median "${sc[@]}")") | $(fix2 "$(median "${lv[@]}")") / $(fix2 "$(median "${sv[@]}")") | $(fix2 "$(median "${xc[@]}")") |"
+    done_s=—
+    if [ -n "${s3done[s3 $algo s3 #1]:-}" ]; then
+      ds=()
+      for i in $(seq 1 "$runs"); do ds+=("${s3done[s3 $algo s3 #$i]:-0}"); done
+      done_s=$(secs "$(median "${ds[@]}")")
+    fi
+    out "| $lab | $(mib "${size[s3 $algo]}") | $(secs "$ml") | $(secs "$ms") | $(ratio "$ms" "$ml") | $(mib_k "$(maximum "${lr[@]}")") | $(mib_k "$(maximum "${sr[@]}")") | $(fix2 "$(median "${lc[@]}")") / $(fix2 "$(median "${sc[@]}")") | $(fix2 "$(median "${lv[@]}")") / $(fix2 "$(median "${sv[@]}")") | $(fix2 "$(median "${xc[@]}")") | $done_s | $(ratio "$(median "${dn[@]}")" "$ml") |"
   done
 fi
 

@@ -770,6 +770,7 @@ impl ObjectWriter for S3Writer {
             }
         };
         let id = self.upload_id.clone().expect("upload started");
+        let started = std::time::Instant::now();
         let completed = s.with_retry("completing upload of", &self.key, || {
             s.c()
                 .bucket
@@ -786,6 +787,13 @@ impl ObjectWriter for S3Writer {
             self.abort_upload();
             return Err(e);
         }
+        s.ui.debug(&format!(
+            "storage '{}': completed the upload of {} ({} parts) in {:.3}s",
+            s.name,
+            self.full,
+            parts.len(),
+            started.elapsed().as_secs_f64()
+        ));
         self.done = true;
         self.upload_id = None;
         Ok(())
