@@ -387,7 +387,7 @@ impl S3Storage {
             &signing::signed_header_string(&headers),
             &hex::encode(mac.finalize().into_bytes()),
         )?;
-        let mut put = attohttpc::put(url.as_str())
+        let mut put = attohttpc::put(url.clone())
             .timeout(self.timeout())
             .header(http::header::AUTHORIZATION, authorization);
         for (name, value) in &headers {
