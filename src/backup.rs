@@ -270,6 +270,17 @@ fn dump_estimate(db: &mysql::Database, previous: Option<&(u64, Option<u64>)>) ->
     }
 }
 
+/// The order in which `workers` workers take databases of these estimated dump sizes: the
+/// selection's order for one worker; largest first for several, so that a big database does
+/// not start last and run alone while the other workers idle (ties keep the selection order).
+fn take_order(estimates: &[u64], workers: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..estimates.len()).collect();
+    if workers > 1 {
+        order.sort_by_key(|&i| std::cmp::Reverse(estimates[i]));
+    }
+    order
+}
+
 /// Writes the option file, finds the tools, connects, and lists the databases.
 fn prepare_server<'a>(
     server: &'a ServerSettings,
@@ -427,12 +438,18 @@ fn backup_server(
     }
     // The last dump of each database sizes its progress bar.
     let previous = previous_dumps(storages, &server.name);
-    // `jobs` workers take the databases in order; each database's copies are landed and
+    // `jobs` workers take the databases in turn; each database's copies are landed and
     // recorded by its worker as soon as its dump ends (index updates are serialized by the
     // storage's lock), and the outcome lists them in selection order.
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done: std::sync::Mutex<Vec<(usize, BackupOutcome)>> = Default::default();
     let workers = (jobs as usize).min(selection.selected.len());
+    let estimates: Vec<u64> = selection
+        .selected
+        .iter()
+        .map(|db| dump_estimate(db, previous.get(&db.name)))
+        .collect();
+    let order = take_order(&estimates, workers);
     if workers > 1 {
         ui.debug(&format!(
             "server '{}': {workers} databases at once, {} compressor thread(s) each",
@@ -441,8 +458,11 @@ fn backup_server(
         ));
     }
     let work = || loop {
-        let i = next.fetch_add(1, Ordering::SeqCst);
-        let Some(db) = selection.selected.get(i) else {
+        let k = next.fetch_add(1, Ordering::SeqCst);
+        let Some((i, db)) = order
+            .get(k)
+            .and_then(|&i| Some((i, selection.selected.get(i)?)))
+        else {
             break;
         };
         let mut mine = BackupOutcome::default();
@@ -452,8 +472,8 @@ fn backup_server(
             let attempt = Attempt {
                 collation: db.collation.clone(),
                 data_bytes: db.data_bytes,
-                bar_estimate: dump_estimate(db, previous.get(&db.name)),
-                position: (i + 1, selection.selected.len()),
+                bar_estimate: estimates[i],
+                position: (k + 1, selection.selected.len()),
                 ..attempt_for(&db.name)
             };
             backup_database(
@@ -1032,6 +1052,14 @@ fn reap(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn several_workers_take_the_largest_databases_first() {
+        let sizes = [10, 300, 0, 300, 50];
+        assert_eq!(super::take_order(&sizes, 1), vec![0, 1, 2, 3, 4]);
+        assert_eq!(super::take_order(&sizes, 2), vec![1, 3, 4, 0, 2]);
+        assert_eq!(super::take_order(&[], 4), Vec::<usize>::new());
+    }
+
     use std::os::unix::process::ExitStatusExt;
     use std::process::ExitStatus;
 

@@ -35,7 +35,8 @@ pub struct Args {
     #[arg(long, value_name = "DURATION")]
     pub wait: Option<HumanDuration>,
     /// Dump this many databases of each server at once (1-16; default: the server's
-    /// `parallel`, else 1); the type's compressor threads are shared between them
+    /// `parallel`, else 1); the type's compressor threads are shared between them, and the
+    /// largest databases start first
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..=16))]
     pub jobs: Option<u32>,
 }

@@ -138,3 +138,31 @@ fn low_priority_reaches_the_dump_tool() {
     let text = std::fs::read_to_string(&seen).unwrap();
     assert_eq!(text.lines().next().unwrap().trim(), "0", "{text}");
 }
+
+/// With several databases at once, the largest starts first: listed last, it would otherwise
+/// start last and run alone while the other workers idle.
+#[test]
+fn several_at_once_start_with_the_largest_database() {
+    let db = mariadb();
+    let small: Vec<String> = (0..2)
+        .map(|i| db.create_shop(&format!("lpt_small{i}"), 20))
+        .collect();
+    let big = db.create_shop("lpt_z_big", 20_000);
+    let env = Env::new();
+    env.write_local_config("");
+    let r = env.run(&[
+        "-v", "backup", "--jobs", "2", "--db", &small[0], "--db", &small[1], "--db", &big,
+    ]);
+    r.expect(0);
+    let started: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains(": dumping ("))
+        .collect();
+    assert_eq!(started.len(), 3, "{}", r.stderr);
+    assert!(
+        !started[2].contains(&format!("/{big}:")),
+        "the largest database started last:\n{}",
+        r.stderr
+    );
+}
