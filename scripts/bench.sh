@@ -478,6 +478,9 @@ CONF
   loop_all=$(awk -v c="${cpu[many shell loop]}" -v s="${srv[many shell loop]}" -v w="$loop_w" 'BEGIN { printf "%.2f", (c + s) / w }')
   headroom=$(awk -v u="$loop_all" -v n="$(nproc)" 'BEGIN { printf "%.2f", n / u }')
   ceiling=$(awk -v x="$headroom" 'BEGIN { if (x > 2) x = 2; printf "%.2f", x }')
+  # Whole databases, two at a time: five of about the same size run as two pairs, then one
+  # alone. A pair asks for twice one dump's cores, so it takes max(1, 2u/n) times one dump.
+  best=$(awk -v u="$loop_all" -v n="$(nproc)" 'BEGIN { p = 2 * u / n; if (p < 1) p = 1; s = u / n; if (s < 1) s = 1; printf "%.2f", (2 * p + s) / 5 }')
   out "Databases \`${dbs[0]}\` … \`${dbs[4]}\` ($omany orders each; $(mib "$many_raw") MiB of SQL in all)." \
     "Every contender writes to local disk and makes its files durable (sqlguard fsyncs; the others are followed by \`sync FILE…\`, inside the timing)." \
     "CPU is user+sys of the contender's process tree; server CPU is what mariadbd used meanwhile." "" \
@@ -495,6 +498,8 @@ CONF
     "- sqlguard \`parallel: 2\` / \`mydumper -t 2\` (wall): **$(ratio "$par_w" "${wall[many mydumper]}")**; sqlguard \`parallel: 1\` / automysqlbackup (wall): **$(ratio "$seq_w" "${wall[many automysqlbackup]}")**" \
     "- the shell loop uses $loop_cores cores of client CPU (mariadb-dump + zstd), $loop_all with the server's, out of $(nproc):" \
     "  two dumps at once can gain at most min(2, $(nproc) / $loop_all = $headroom) = **${ceiling}×**, against the $(ratio "$seq_w" "$par_w")× measured." \
+    "- whole databases two at a time: five of about the same size run as two pairs, then one alone, and a pair asks for 2 × $loop_all cores of $(nproc);" \
+    "  so the best \`parallel: 2\` can do is (2 × max(1, 2 × $loop_all / $(nproc)) + 1) / 5 = **$best** of the loop's wall time, against the $(ratio "$par_w" "$loop_w") measured." \
     "- mydumper flags: \`mydumper --defaults-file=client.cnf ${mydumper_flags[*]:0:5} -x '$regex' -o DIR\` (threads 2, triggers, events, routines; no compression, no \`-r\`/\`-F\`: one file per table, 1 MB statements), password from the defaults file." \
     "- automysqlbackup $(dpkg-query -W -f='${Version}' automysqlbackup): configured through $amb_how (5 databases, \`OPTIONS=\"--single-transaction\"\`, \`DOMONTHLY=00\`, otherwise the Debian defaults: gzip after the dump)."
 fi
