@@ -265,20 +265,46 @@ out() { printf '%s\n' "$@" >>"$cur"; }
 
 db_collation() { q "SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='$1'"; }
 
-backup_pair() { # TAG DB ALGO LEVEL: `mariadb-dump | ALGO` and sqlguard on DB, once each
-  local tag=$1 db=$2 algo=$3 level=$4 ext=zst comp
+backup_pair() { # TAG DB ALGO LEVEL [N]: `mariadb-dump | ALGO` and sqlguard on DB, N times each
+  local tag=$1 db=$2 algo=$3 level=$4 n=${5:-1} ext=zst comp i who sfx
   comp="zstd -$level -T0 -q"
   [ "$algo" = xz ] && { ext=xz; comp="xz -$level -T0"; }
-  rm -rf "$run/store" "$run/base.$ext"
-  MAY_FAIL=1 measure "$tag pipe $algo" bash -c "set -o pipefail; $(dump_cmd "$db") | $comp > $run/base.$ext"
-  size["$tag pipe $algo"]=$(du_b "$run/base.$ext")
   sg_config "$run/sqlguard.yaml" "$run/store" "$algo" "$level" 1 "$db"
-  measure "$tag sqlguard $algo" "$bin" --config "$run/sqlguard.yaml" --no-progress -q backup
-  size["$tag sqlguard $algo"]=$(newest "$run/sqlguard.yaml" compressed_bytes)
-  raw[$tag]=$(newest "$run/sqlguard.yaml" raw_bytes)
+  for i in $(seq 1 "$n"); do
+    sfx=
+    [ "$n" -gt 1 ] && sfx=" #$i"
+    # Interleaved in alternating order when repeated, as the restore pairs.
+    for who in $([ $((i % 2)) = 1 ] && echo pipe sqlguard || echo sqlguard pipe); do
+      rm -rf "$run/store" "$run/base.$ext"
+      if [ "$who" = pipe ]; then
+        MAY_FAIL=1 measure "$tag pipe $algo$sfx" bash -c "set -o pipefail; $(dump_cmd "$db") | $comp > $run/base.$ext"
+        size["$tag pipe $algo"]=$(du_b "$run/base.$ext")
+      else
+        measure "$tag sqlguard $algo$sfx" "$bin" --config "$run/sqlguard.yaml" --no-progress -q backup
+        size["$tag sqlguard $algo"]=$(newest "$run/sqlguard.yaml" compressed_bytes)
+        raw[$tag]=$(newest "$run/sqlguard.yaml" raw_bytes)
+      fi
+    done
+  done
   rm -rf "$run/store" "$run/base.$ext"
+  [ "$n" -gt 1 ] || return 0
+  # The pair's figures under the plain names: median wall and CPU, largest peak RSS; and the
+  # ratio of each pair.
+  local w=() r=() c=() pairs=()
+  for who in pipe sqlguard; do
+    w=() r=() c=()
+    for i in $(seq 1 "$n"); do
+      w+=("${wall[$tag $who $algo #$i]}") r+=("${rss[$tag $who $algo #$i]}") c+=("${cpu[$tag $who $algo #$i]}")
+    done
+    wall[$tag $who $algo]=$(median "${w[@]}") rss[$tag $who $algo]=$(maximum "${r[@]}")
+    cpu[$tag $who $algo]=$(fix2 "$(median "${c[@]}")")
+  done
+  for i in $(seq 1 "$n"); do
+    pairs+=("$(awk -v a="${wall[$tag sqlguard $algo #$i]}" -v b="${wall[$tag pipe $algo #$i]}" 'BEGIN { printf "%.3f", a / b }')")
+  done
+  pair_ratios[$tag $algo]="${pairs[*]} (median $(fix2 "$(median "${pairs[@]}")"))"
 }
-declare -A size raw
+declare -A size raw pair_ratios
 
 # ---------------------------------------------------------------------------------------------
 if [ -n "${want[backup]:-}" ]; then
@@ -286,10 +312,11 @@ if [ -n "${want[backup]:-}" ]; then
   db=bench_$o100
   gen "$db" "$o100"
   warm "$db"
-  backup_pair 100M "$db" zstd 3
+  backup_pair 100M "$db" zstd 3 "$runs"
   backup_pair 100M "$db" xz "$xz_level"
   out "Database \`$db\` ($o100 orders): $(mib "${raw[100M]}") MiB of SQL. The pipe runs \`mariadb-dump\` with sqlguard's flags" \
-    "(\`${dump_flags[*]}\`) into a file (no fsync); sqlguard streams the same dump to local storage (temp file, fsync, rename)." "" \
+    "(\`${dump_flags[*]}\`) into a file (no fsync); sqlguard streams the same dump to local storage (temp file, fsync, rename)." \
+    "The zstd pair runs $runs times each, interleaved in alternating order (median wall and CPU, largest peak RSS); xz runs once each." "" \
     "| run | wall s | peak RSS MiB | CPU s (user+sys) | output MiB | ratio (sqlguard / pipe, wall) |" \
     "| --- | ---: | ---: | ---: | ---: | ---: |"
   for a in zstd xz; do
@@ -305,6 +332,7 @@ if [ -n "${want[backup]:-}" ]; then
       out "| $l | $(secs "${wall[$n]}") | $(mib_k "${rss[$n]}") | ${cpu[$n]} | $(mib "${size[$n]}") | ${r:-} |"
     done
   done
+  out "" "- zstd, sqlguard / pipe pair by pair: ${pair_ratios[100M zstd]}"
   for a in zstd xz; do
     [ -n "${failed[100M pipe $a]:-}" ] && out "" \
       "The \`| $a\` pipe failed in this run: \`${failed[100M pipe $a]}\`. A compressor that stops reading for longer than" \
@@ -361,7 +389,7 @@ if [ -n "${want[rss]:-}" ]; then
   gen "$db" "$o100"
   if [ -z "${wall[100M sqlguard zstd]:-}" ]; then # the backup section did not run
     warm "$db"
-    backup_pair 100M "$db" zstd 3
+    backup_pair 100M "$db" zstd 3 "$runs"
     backup_pair 100M "$db" xz "$xz_level"
   fi
   db1=bench_$o1g
@@ -588,13 +616,17 @@ if [ -n "${want[restore]:-}" ]; then
     med[$k]=$(median "${ws[@]}")
     out "| ${c#*|} | $runs | $(secs "$(minimum "${ws[@]}")") | $(secs "${med[$k]}") | $(mib_k "$(maximum "${rs[@]}")") | $(fix2 "$(median "${cs[@]}")") | $(fix2 "$(median "${ss[@]}")") |"
   done
-  pairs=() # each run's sqlguard / pipe, which cancels the machine's drift between runs
+  # Each pair's ratio (its two runs are back to back) cancels the machine's drift between
+  # pairs, which the ratio of the two medians does not: the pairs' median is the headline.
+  pairs=() jpairs=()
   for i in $(seq 1 "$runs"); do
     pairs+=("$(awk -v a="${wall[restore sqlguard #$i]}" -v b="${wall[restore pipe #$i]}" 'BEGIN { printf "%.3f", a / b }')")
+    jpairs+=("$(awk -v a="${wall[restore sqlguard jobs 2 #$i]}" -v b="${wall[restore myloader #$i]}" 'BEGIN { printf "%.3f", a / b }')")
   done
-  out "" "- single session, sqlguard / \`zstd -dc | mariadb\` (median wall): **$(ratio "${med[sqlguard]}" "${med[pipe]}")**;" \
-    "  run by run: ${pairs[*]} (median $(fix2 "$(median "${pairs[@]}")"))" \
-    "- two sessions, sqlguard \`--jobs 2\` / \`myloader -t 2\` (median wall): **$(ratio "${med[sqlguard jobs 2]}" "${med[myloader]}")**" \
+  out "" "- single session, sqlguard / \`zstd -dc | mariadb\`, median of the $runs pairs: **$(fix2 "$(median "${pairs[@]}")")**" \
+    "  (pair by pair: ${pairs[*]}; ratio of the two median walls: $(ratio "${med[sqlguard]}" "${med[pipe]}"))" \
+    "- two sessions, sqlguard \`--jobs 2\` / \`myloader -t 2\`, median of the $runs pairs: **$(fix2 "$(median "${jpairs[@]}")")**" \
+    "  (pair by pair: ${jpairs[*]}; ratio of the two median walls: $(ratio "${med[sqlguard jobs 2]}" "${med[myloader]}"))" \
     "- sqlguard's own gain, 1 session / \`--jobs 2\` (median wall): $(ratio "${med[sqlguard]}" "${med[sqlguard jobs 2]}")" \
     "- myloader restores a dump of \`mydumper --defaults-file=client.cnf ${mydumper_r[*]} -o DIR\` (taken once, untimed; uncompressed, one file per table);" \
     "  myloader's defaults otherwise: 1000 queries per transaction, binary log off for its sessions (\`--no-binlog\` does the same for sqlguard; the bench server runs without a binary log anyway)." \
