@@ -773,7 +773,7 @@ fn run_dump(
     };
     let bar = ui.bytes_bar(&label, attempt.bar_estimate);
     let streamed = pipeline::stream(
-        Box::new(stdout),
+        pipeline::batched(stdout),
         &attempt.compression,
         attempt.btype.encryption.as_ref(),
         sinks,

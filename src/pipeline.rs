@@ -235,6 +235,54 @@ impl Stage {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Throttle(pub Option<std::time::Duration>);
 
+/// The pipe capacity [`batched`] asks for.
+const BATCH_PIPE: usize = 1 << 20;
+/// A read that returns less than this found the pipe nearly empty: the next one waits first.
+const BATCH_LOW: usize = 256 << 10;
+/// How long a reader waits for the pipe to fill (a dump tool writes 100-200 MB/s, so about
+/// 100-200 KiB of a 1 MiB pipe, and never enough to block it).
+const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// A dump tool's stdout, read in batches.
+///
+/// The tool writes through stdio, 4 KiB per `write` into the pipe; a reader that waits in
+/// `read` is woken by every one of them, which cost the tool and the reader about 15% of a
+/// backup's CPU in context switches (the perf profile of a 166 MiB dump). With the pipe widened
+/// to 1 MiB, a read that found it nearly empty waits 1 ms before the next: the tool's writes
+/// then land in a pipe that is not empty, which wakes nobody, and each read takes what a
+/// millisecond brought. When the pipe cannot be widened, it is read as it is (waiting on a
+/// 64 KiB pipe would block the tool).
+pub fn batched(pipe: std::process::ChildStdout) -> Box<dyn Read + Send> {
+    if widen(&pipe) {
+        Box::new(Batched { pipe, wait: false })
+    } else {
+        Box::new(pipe)
+    }
+}
+
+/// Widens `pipe` to [`BATCH_PIPE`]; whether it now holds that much.
+fn widen(pipe: &impl std::os::fd::AsFd) -> bool {
+    rustix::pipe::fcntl_setpipe_size(pipe, BATCH_PIPE).is_ok_and(|size| size >= BATCH_PIPE)
+}
+
+/// See [`batched`].
+struct Batched<R> {
+    pipe: R,
+    /// The last read found the pipe nearly empty.
+    wait: bool,
+}
+
+impl<R: Read> Read for Batched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.wait {
+            std::thread::sleep(BATCH_WAIT);
+        }
+        let n = self.pipe.read(buf)?;
+        self.wait = n > 0 && n < BATCH_LOW.min(buf.len());
+        Ok(n)
+    }
+}
+
 /// Reads `source` on its own thread into a bounded channel of chunks of [`CHUNK`] bytes (the
 /// last may be shorter); ends at EOF, at a read error (sent as the last item) or when the
 /// receiver is gone. A chunk is filled by several reads (a pipe gives 64 KiB at a time) into
@@ -423,6 +471,44 @@ mod tests {
     use crate::compress::Algorithm;
     use crate::storage::memory::MemoryStorage;
     use crate::storage::Storage;
+
+    /// A batched pipe delivers every byte, in order, from a writer that writes small pieces
+    /// fast and from one that pauses between them.
+    #[test]
+    fn a_batched_pipe_delivers_every_byte_of_fast_and_slow_writers() {
+        for script in [
+            "seq 1 300000",
+            "for i in $(seq 1 40); do seq $i 1000; sleep 0.005; done",
+        ] {
+            let want = std::process::Command::new("sh")
+                .args(["-c", script])
+                .output()
+                .unwrap()
+                .stdout;
+            let mut child = std::process::Command::new("sh")
+                .args(["-c", script])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let stdout = child.stdout.take().unwrap();
+            assert!(widen(&stdout));
+            assert!(rustix::pipe::fcntl_getpipe_size(&stdout).unwrap() >= BATCH_PIPE);
+            let mut pipe = Batched {
+                pipe: stdout,
+                wait: false,
+            };
+            let mut got = Vec::new();
+            pipe.read_to_end(&mut got).unwrap();
+            drop(pipe);
+            child.wait().unwrap();
+            assert!(
+                got == want,
+                "{script}: {} of {} bytes",
+                got.len(),
+                want.len()
+            );
+        }
+    }
 
     fn sql(rows: u32) -> Vec<u8> {
         let mut v: Vec<u8> = (0..rows)
