@@ -626,7 +626,7 @@ impl DamagingProxy {
     fn start(server: &S3, damage: u32) -> DamagingProxy {
         let dir = tempfile::tempdir().unwrap();
         let (port_file, count_file) = (dir.path().join("port"), dir.path().join("damaged"));
-        let child = std::process::Command::new("python3")
+        let mut child = std::process::Command::new("python3")
             .arg(concat!(
                 env!("CARGO_MANIFEST_DIR"),
                 "/tests/fixtures/damaging_proxy.py"
@@ -635,17 +635,7 @@ impl DamagingProxy {
             .args([&port_file, &count_file])
             .spawn()
             .expect("python3 runs the damaging proxy");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let port = loop {
-            if let Ok(p) = std::fs::read_to_string(&port_file) {
-                break p.trim().parse().unwrap();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the damaging proxy did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let port = crate::support::port_from_file(&mut child, &port_file, "the damaging proxy");
         DamagingProxy {
             child,
             port,

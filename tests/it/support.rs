@@ -742,6 +742,23 @@ pub struct Received {
     pub body: String,
 }
 
+/// The port a helper `child` (named `what` in failures) writes to `port_file` once it listens;
+/// fails the test when the child exits first or takes more than 30 s.
+pub fn port_from_file(child: &mut std::process::Child, port_file: &Path, what: &str) -> u16 {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(p) = fs::read_to_string(port_file)
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+        {
+            return p;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "{what} exited");
+        assert!(started.elapsed().as_secs() < 30, "{what} did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 impl Receiver {
     /// Starts one in `dir`, on a free port it picks itself.
     pub fn start(dir: &Path) -> Receiver {
@@ -757,24 +774,7 @@ impl Receiver {
             .stdin(Stdio::null())
             .spawn()
             .expect("python3 runs the HTTP receiver");
-        let started = std::time::Instant::now();
-        let port = loop {
-            if let Some(p) = fs::read_to_string(&port_file)
-                .ok()
-                .and_then(|p| p.trim().parse().ok())
-            {
-                break p;
-            }
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "the HTTP receiver exited"
-            );
-            assert!(
-                started.elapsed().as_secs() < 30,
-                "the HTTP receiver did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        };
+        let port = port_from_file(&mut child, &port_file, "the HTTP receiver");
         Receiver {
             child,
             port,
