@@ -9,7 +9,9 @@
 #              the median wall-time ratio (the overhead of encrypting)
 #     rss      sqlguard's peak RSS for ~100 MB (zstd, xz) and ~1 GB (zstd, against the pipe) dumps
 #     many     5 databases of ~166 MiB: sqlguard `parallel: 1` and `parallel: 2`, the shell loop,
-#              mydumper -t 2, automysqlbackup; the shell loop's CPU against the core count
+#              the loop two at a time, bare dumps two at a time (the floor of any tool that runs
+#              one dump per database), mydumper -t 2 (plain and -c), automysqlbackup; the shell
+#              loop's CPU against the core count
 #     restore  one backup of ~157 MiB of SQL: `zstd -dc | mariadb` vs `sqlguard restore`, then
 #              `myloader -t 2` vs `sqlguard restore --jobs 2`; interleaved runs, min and median
 #     s3       sqlguard to S3 (s3s-fs on loopback) against local storage, zstd and uncompressed
@@ -21,6 +23,7 @@
 # Environment:
 #   BENCH_DIV=N          divide every database size by N (a quick trial: BENCH_DIV=100 BENCH_RUNS=2)
 #   BENCH_RUNS=N         runs per contender in `restore`, `encrypt` and `s3` (default 5)
+#   BENCH_MANY_RUNS=N    rounds of the `many` section's four repeated contenders (default 3)
 #   BENCH_INDEX_SIZES    index sizes (default "1000 10000 100000"; the real prune runs on the largest)
 #   BENCH_INDEX_REPS=N   runs per index operation, the median is reported (default 3)
 #   BENCH_XZ_LEVEL       level of the xz pair (default 6)
@@ -429,32 +432,81 @@ if [ -n "${want[many]:-}" ]; then
     n=$(find "$3" -name "$4" | wc -l)
     [ "$n" = "$2" ] || { echo "$1 wrote $n files $4, not $2" >&2; exit 1; }
   }
-  for p in 1 2; do
-    rm -rf "$run/store"
-    sg_config "$run/sqlguard.yaml" "$run/store" zstd 3 "$p" "${dbs[@]}"
-    measure "many sqlguard parallel $p" "$bin" --config "$run/sqlguard.yaml" --no-progress -q backup
-    expect_files "sqlguard parallel: $p" 5 "$run/store" '*.sql.zst'
-    size[many sqlguard parallel $p]=$(du_b "$run/store")
-    if [ "$p" = 1 ]; then
-      many_raw=$(sg "$run/sqlguard.yaml" list --json | python3 -c 'import json, sys
-print(sum(r["raw_bytes"] for r in json.load(sys.stdin)["backups"]))')
-    fi
+  sg_config "$run/sqlguard1.yaml" "$run/store" zstd 3 1 "${dbs[@]}"
+  sg_config "$run/sqlguard2.yaml" "$run/store" zstd 3 2 "${dbs[@]}"
+  # What a shell does with one database, and a bare dump (nothing compressed, nothing written):
+  # run one database after another (the loop), and two at a time (xargs -P 2).
+  one_db="set -o pipefail; $(dump_cmd '$1') | zstd -3 -T0 -q > $run/loop/\$1.sql.zst && sync $run/loop/\$1.sql.zst"
+  one_db=${one_db//\\\$1/\$1}
+  bare_db="$(dump_cmd '$1') > /dev/null"
+  bare_db=${bare_db//\\\$1/\$1}
+  # many_run WHO [SUFFIX]: one run of a contender that is repeated.
+  many_run() {
+    local name="many $1${2:-}"
+    rm -rf "$run/store" "$run/loop"
+    mkdir -p "$run/loop"
+    case "$1" in
+    "sqlguard parallel 1" | "sqlguard parallel 2")
+      measure "$name" "$bin" --config "$run/sqlguard${1##* }.yaml" --no-progress -q backup
+      expect_files "$1" 5 "$run/store" '*.sql.zst'
+      size[many $1]=$(du_b "$run/store")
+      ;;
+    "shell loop")
+      measure "$name" bash -c "for db in ${dbs[*]}; do bash -c $(printf %q "$one_db") _ \$db || exit; done"
+      expect_files "$1" 5 "$run/loop" '*.sql.zst'
+      size[many $1]=$(du_b "$run/loop")
+      ;;
+    "shell loop -P2")
+      measure "$name" bash -c "printf '%s\n' ${dbs[*]} | xargs -P 2 -I{} bash -c $(printf %q "$one_db") _ {}"
+      expect_files "$1" 5 "$run/loop" '*.sql.zst'
+      size[many $1]=$(du_b "$run/loop")
+      ;;
+    "bare -P2")
+      measure "$name" bash -c "printf '%s\n' ${dbs[*]} | xargs -P 2 -I{} bash -c $(printf %q "$bare_db") _ {}"
+      size[many $1]=0
+      ;;
+    esac
+  }
+  # The four contenders the parallel target is read against run in interleaved rounds (the order
+  # reversed every other round); each round's ratios cancel the server's drift between rounds.
+  many_runs=${BENCH_MANY_RUNS:-3}
+  many_who=("sqlguard parallel 2" "shell loop" "shell loop -P2" "bare -P2")
+  for i in $(seq 1 "$many_runs"); do
+    order=("${many_who[@]}")
+    [ $((i % 2)) = 0 ] && order=("${many_who[3]}" "${many_who[2]}" "${many_who[1]}" "${many_who[0]}")
+    for who in "${order[@]}"; do many_run "$who" " #$i"; done
   done
-  rm -rf "$run/store"
-
-  mkdir -p "$run/loop"
-  loop="set -o pipefail; for db in ${dbs[*]}; do $(dump_cmd '$db') | zstd -3 -T0 -q > $run/loop/\$db.sql.zst; sync $run/loop/\$db.sql.zst; done"
-  loop=${loop//\\\$db/\$db}
-  measure "many shell loop" bash -c "$loop"
-  expect_files "shell loop" 5 "$run/loop" '*.sql.zst'
-  size[many shell loop]=$(du_b "$run/loop")
-  rm -rf "$run/loop"
+  for who in "${many_who[@]}"; do
+    w=() r=() c=() v=()
+    for i in $(seq 1 "$many_runs"); do
+      w+=("${wall[many $who #$i]}") r+=("${rss[many $who #$i]}") c+=("${cpu[many $who #$i]}") v+=("${srv[many $who #$i]}")
+    done
+    wall[many $who]=$(median "${w[@]}") rss[many $who]=$(maximum "${r[@]}")
+    cpu[many $who]=$(fix2 "$(median "${c[@]}")") srv[many $who]=$(fix2 "$(median "${v[@]}")")
+  done
+  # round_ratios A B: A's wall / B's wall in each round, then their median.
+  round_ratios() {
+    local i rs=()
+    for i in $(seq 1 "$many_runs"); do
+      rs+=("$(awk -v a="${wall[many $1 #$i]}" -v b="${wall[many $2 #$i]}" 'BEGIN { printf "%.3f", a / b }')")
+    done
+    echo "**$(fix2 "$(median "${rs[@]}")")** (round by round: ${rs[*]})"
+  }
+  many_run "sqlguard parallel 1"
+  many_raw=$(sg "$run/sqlguard1.yaml" list --json | python3 -c 'import json, sys
+print(sum(r["raw_bytes"] for r in json.load(sys.stdin)["backups"]))')
+  rm -rf "$run/store" "$run/loop"
 
   regex="^($(IFS='|'; echo "${dbs[*]}"))\\."
   mydumper_flags=(-t 2 -G -E -R -x "$regex")
   measure "many mydumper" bash -c "mydumper --defaults-file=$work/client.cnf $(printf '%q ' "${mydumper_flags[@]}") -o $run/mydumper && sync $run/mydumper/*"
   expect_files mydumper 5 "$run/mydumper" '*-schema-create.sql'
   size[many mydumper]=$(du_b "$run/mydumper")
+  rm -rf "$run/mydumper"
+  # The same with its compression (-c: gzip, the only one mydumper 0.10 has), as the others compress.
+  measure "many mydumper -c" bash -c "mydumper --defaults-file=$work/client.cnf $(printf '%q ' "${mydumper_flags[@]}") -c -o $run/mydumper && sync $run/mydumper/*"
+  expect_files "mydumper -c" 5 "$run/mydumper" '*-schema-create.sql.gz'
+  size[many mydumper -c]=$(du_b "$run/mydumper")
   rm -rf "$run/mydumper"
 
   # automysqlbackup reads /etc/default/automysqlbackup and, with no USERNAME/PASSWORD there, runs
@@ -510,20 +562,30 @@ CONF
   # alone. A pair asks for twice one dump's cores, so it takes max(1, 2u/n) times one dump.
   best=$(awk -v u="$loop_all" -v n="$(nproc)" 'BEGIN { p = 2 * u / n; if (p < 1) p = 1; s = u / n; if (s < 1) s = 1; printf "%.2f", (2 * p + s) / 5 }')
   out "Databases \`${dbs[0]}\` … \`${dbs[4]}\` ($omany orders each; $(mib "$many_raw") MiB of SQL in all)." \
-    "Every contender writes to local disk and makes its files durable (sqlguard fsyncs; the others are followed by \`sync FILE…\`, inside the timing)." \
+    "Every contender but the bare dumps writes to local disk and makes its files durable (sqlguard fsyncs; the others are followed by \`sync FILE…\`, inside the timing)." \
+    "\`parallel: 2\`, the loop, the loop two at a time and the bare dumps run $many_runs times each in interleaved rounds (the order reversed every other round; median wall, CPU and server CPU, largest peak RSS); the others run once." \
     "CPU is user+sys of the contender's process tree; server CPU is what mariadbd used meanwhile." "" \
     "| contender | wall s | ratio to the shell loop | peak RSS MiB | CPU s | cores used (CPU / wall) | server CPU s | output MiB |" \
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for c in "sqlguard parallel 1|sqlguard backup, \`parallel: 1\` (zstd 3)" \
-    "sqlguard parallel 2|sqlguard backup, \`parallel: 2\` (zstd 3)" \
-    "shell loop|shell loop: \`for db: mariadb-dump … \| zstd -3 -T0 > f; sync f\`" \
+    "sqlguard parallel 2|sqlguard backup, \`parallel: 2\` (zstd 3), median of $many_runs" \
+    "shell loop|shell loop: \`for db: mariadb-dump … \| zstd -3 -T0 > f; sync f\`, median of $many_runs" \
+    "shell loop -P2|the loop's body, two databases at a time (\`xargs -P 2\`), median of $many_runs" \
+    "bare -P2|\`mariadb-dump … > /dev/null\`, two databases at a time (nothing compressed or written), median of $many_runs" \
     "mydumper|\`mydumper ${mydumper_flags[*]:0:5} -x '^(…)\\.'\` (uncompressed, default chunking)" \
+    "mydumper -c|\`mydumper ${mydumper_flags[*]:0:5} -c -x '^(…)\\.'\` (gzip, the only compression of mydumper $(dpkg-query -W -f='${Version}' mydumper | sed 's/-.*//'))" \
     "automysqlbackup|automysqlbackup (Debian defaults: dump to a file, then gzip -6)"; do
     n="many ${c%%|*}"
-    out "| ${c#*|} | $(secs "${wall[$n]}") | $(ratio "${wall[$n]}" "$loop_w") | $(mib_k "${rss[$n]}") | ${cpu[$n]} | $(awk -v c="${cpu[$n]}" -v w="${wall[$n]}" 'BEGIN { printf "%.2f", c / w }') | ${srv[$n]} | $(mib "${size[$n]}") |"
+    o=$(mib "${size[$n]}")
+    [ "${c%%|*}" = "bare -P2" ] && o="–"
+    out "| ${c#*|} | $(secs "${wall[$n]}") | $(ratio "${wall[$n]}" "$loop_w") | $(mib_k "${rss[$n]}") | ${cpu[$n]} | $(awk -v c="${cpu[$n]}" -v w="${wall[$n]}" 'BEGIN { printf "%.2f", c / w }') | ${srv[$n]} | $o |"
   done
-  out "" "- parallel gain (sqlguard \`parallel: 1\` wall / \`parallel: 2\` wall): **$(ratio "$seq_w" "$par_w")**" \
-    "- sqlguard \`parallel: 2\` / \`mydumper -t 2\` (wall): **$(ratio "$par_w" "${wall[many mydumper]}")**; sqlguard \`parallel: 1\` / automysqlbackup (wall): **$(ratio "$seq_w" "${wall[many automysqlbackup]}")**" \
+  out "" "- \`parallel: 2\` / the shell loop, round by round: $(round_ratios "sqlguard parallel 2" "shell loop")" \
+    "- \`parallel: 2\` / the loop's body two at a time, round by round: $(round_ratios "sqlguard parallel 2" "shell loop -P2") (what sqlguard's parallel dumps cost over a shell's)" \
+    "- bare dumps two at a time / the shell loop, round by round: $(round_ratios "bare -P2" "shell loop"):" \
+    "  no tool that runs one \`mariadb-dump\` per database two at a time can be faster here, whatever it does with the bytes." \
+    "- parallel gain (sqlguard \`parallel: 1\` wall / \`parallel: 2\` wall): **$(ratio "$seq_w" "$par_w")**" \
+    "- sqlguard \`parallel: 2\` / \`mydumper -t 2\` (wall): **$(ratio "$par_w" "${wall[many mydumper]}")**, / \`mydumper -t 2 -c\`: **$(ratio "$par_w" "${wall[many mydumper -c]}")**; sqlguard \`parallel: 1\` / automysqlbackup (wall): **$(ratio "$seq_w" "${wall[many automysqlbackup]}")**" \
     "- the shell loop uses $loop_cores cores of client CPU (mariadb-dump + zstd), $loop_all with the server's, out of $(nproc):" \
     "  two dumps at once can gain at most min(2, $(nproc) / $loop_all = $headroom) = **${ceiling}×**, against the $(ratio "$seq_w" "$par_w")× measured." \
     "- whole databases two at a time: five of about the same size run as two pairs, then one alone, and a pair asks for 2 × $loop_all cores of $(nproc);" \
