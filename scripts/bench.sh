@@ -14,7 +14,8 @@
 #              loop's CPU against the core count
 #     restore  one backup of ~157 MiB of SQL: `zstd -dc | mariadb` vs `sqlguard restore`, then
 #              `myloader -t 2` vs `sqlguard restore --jobs 2`; interleaved runs, min and median
-#     s3       sqlguard to S3 (s3s-fs on loopback) against local storage, zstd and uncompressed
+#     s3       sqlguard to S3 (s3s-fs on loopback) against local storage, zstd and uncompressed;
+#              the peer `mariadb-dump | rclone rcat` against `mariadb-dump > f; sync f`
 #     index    backup/list/report/prune over a migrated 0.1 index of 1k, 10k and 100k records,
 #              and a real prune that removes ~99% of 100k records
 #     binlog   `sqlguard binlog` on a private MariaDB with binary logging: a run with nothing
@@ -75,11 +76,12 @@ gen_secs=0
 
 scripts/install-deps.sh --test
 need_peers=()
-if [ -n "${want[many]:-}${want[restore]:-}" ]; then
-  for p in mydumper automysqlbackup; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_peers+=("$p")
-  done
-fi
+peers=()
+[ -n "${want[many]:-}${want[restore]:-}" ] && peers+=(mydumper automysqlbackup)
+[ -n "${want[s3]:-}" ] && peers+=(rclone)
+for p in "${peers[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_peers+=("$p")
+done
 if [ "${#need_peers[@]}" -gt 0 ]; then
   echo "installing the peers: ${need_peers[*]}"
   sudo=
@@ -729,6 +731,23 @@ if [ -n "${want[s3]:-}" ]; then
       if [ $((i % 2)) = 1 ]; then s3_run "$algo" local "$i"; s3_run "$algo" s3 "$i"; else s3_run "$algo" s3 "$i"; s3_run "$algo" local "$i"; fi
     done
   done
+  # A peer on the same server: rclone streaming the dump (uncompressed) to the bucket, against
+  # the same dump into a local file made durable; interleaved, as above. Its config file holds
+  # the test server's keys (mode 600, removed with the run).
+  (umask 077
+   printf '[bench]\ntype = s3\nprovider = Other\nendpoint = http://127.0.0.1:%s\nforce_path_style = true\naccess_key_id = %s\nsecret_access_key = %s\n' \
+     "$s3_port" "$(cat "$work/s3/access-key")" "$(cat "$work/s3/secret-key")" >"$run/rclone.conf")
+  # (AWS_CA_BUNDLE, when the caller has one, makes rclone 1.60 refuse to start over plain http.)
+  rclone_cmd="set -o pipefail; $(dump_cmd "$db") | env -u AWS_CA_BUNDLE rclone --config $run/rclone.conf rcat bench:$bucket/rclone.sql"
+  file_cmd="set -o pipefail; $(dump_cmd "$db") > $run/dump.sql && sync $run/dump.sql"
+  for i in $(seq 1 "$runs"); do
+    for who in $([ $((i % 2)) = 1 ] && echo file rclone || echo rclone file); do
+      if [ "$who" = file ]; then measure "s3 pipe file #$i" bash -c "$file_cmd"; else measure "s3 pipe rclone #$i" bash -c "$rclone_cmd"; fi
+    done
+  done
+  [ "$(du_b "$work/s3/data/$bucket/rclone.sql")" = "$(du_b "$run/dump.sql")" ] ||
+    { echo "rclone's object and the local dump differ in size" >&2; exit 1; }
+  rm -f "$run/dump.sql" "$run/rclone.conf"
   rm -rf "$work/s3/data/$bucket" "$run/store"
   scripts/s3.sh stop "$work/s3"
   s3_started=
@@ -738,6 +757,7 @@ if [ -n "${want[s3]:-}" ]; then
     "Completion is the median time of the CompleteMultipartUpload request (from \`sqlguard -v\`), which s3s-fs answers by reading every part back and writing the object again; the last column leaves it out of the S3 wall time." "" \
     "| compression | object MiB | local wall s | S3 wall s | ratio (S3 / local, median wall) | local peak RSS MiB | S3 peak RSS MiB | sqlguard CPU s, local / S3 | mariadbd CPU s, local / S3 | S3 server CPU s | completion s | ratio without it |" \
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  declare -A s3_median
   for algo in zstd none; do
     lw=() sw=() lr=() sr=() lc=() sc=() lv=() sv=() xc=() dn=()
     for i in $(seq 1 "$runs"); do
@@ -748,6 +768,7 @@ if [ -n "${want[s3]:-}" ]; then
       dn+=("$(awk -v w="${wall[$r]}" -v d="${s3done[$r]:-0}" 'BEGIN { printf "%.3f", w - d }')")
     done
     ml=$(median "${lw[@]}") ms=$(median "${sw[@]}")
+    s3_median[$algo]=$ms
     lab="zstd 3, threads 0"
     [ "$algo" = none ] && lab="none (uncompressed: many multipart parts)"
     done_s=—
@@ -758,6 +779,15 @@ if [ -n "${want[s3]:-}" ]; then
     fi
     out "| $lab | $(mib "${size[s3 $algo]}") | $(secs "$ml") | $(secs "$ms") | $(ratio "$ms" "$ml") | $(mib_k "$(maximum "${lr[@]}")") | $(mib_k "$(maximum "${sr[@]}")") | $(fix2 "$(median "${lc[@]}")") / $(fix2 "$(median "${sc[@]}")") | $(fix2 "$(median "${lv[@]}")") / $(fix2 "$(median "${sv[@]}")") | $(fix2 "$(median "${xc[@]}")") | $done_s | $(ratio "$(median "${dn[@]}")" "$ml") |"
   done
+  pw=() rw=() pr=()
+  for i in $(seq 1 "$runs"); do
+    pw+=("${wall[s3 pipe file #$i]}") rw+=("${wall[s3 pipe rclone #$i]}")
+    pr+=("$(awk -v a="${wall[s3 pipe rclone #$i]}" -v b="${wall[s3 pipe file #$i]}" 'BEGIN { printf "%.3f", a / b }')")
+  done
+  out "" "The same server with a peer, uncompressed: \`mariadb-dump … | rclone rcat\` (rclone $(dpkg-query -W -f='${Version}' rclone | sed 's/[+-].*//'), its defaults: 5 MiB parts, 4 in flight)" \
+    "against \`mariadb-dump … > f; sync f\`, $runs runs of each, interleaved: median $(secs "$(median "${rw[@]}")") s against $(secs "$(median "${pw[@]}")") s," \
+    "**$(fix2 "$(median "${pr[@]}")")** pair by pair (${pr[*]}). sqlguard's uncompressed backup to S3 (dump, hash, inventory, manifest and index included)" \
+    "against rclone's upload of the same dump, medians: **$(ratio "${s3_median[none]}" "$(median "${rw[@]}")")**."
 fi
 
 # ---------------------------------------------------------------------------------------------
