@@ -492,10 +492,19 @@ fn backup_server(
     if workers <= 1 {
         work();
     } else {
+        // One worker runs on this thread, the others on as many threads as start: a thread
+        // limit makes the run slower, never a panic.
         std::thread::scope(|s| {
-            for _ in 0..workers {
-                s.spawn(work);
+            for started in 1..workers {
+                if let Err(e) = crate::threads::spawn_scoped(s, "backup-worker", work) {
+                    ui.warn(&format!(
+                        "server '{}': {started} of {workers} databases at once: {e}",
+                        server.name
+                    ));
+                    break;
+                }
             }
+            work();
         });
     }
     let mut done = done.into_inner().expect("no worker panics");
@@ -757,14 +766,24 @@ fn run_dump(
         Err(e) => {
             return Err((
                 sinks,
-                format!("cannot run {}: {e}", ctx.dump_tool.program.display()),
+                format!(
+                    "cannot run {}: {}",
+                    ctx.dump_tool.program.display(),
+                    crate::threads::spawn_error(&e)
+                ),
             ))
         }
     };
-    let stderr = mysql::drain_stderr(&mut child);
+    let stderr = match mysql::drain_stderr(&mut child) {
+        Ok(h) => h,
+        Err(e) => return Err((sinks, e.to_string())),
+    };
     let stdout = child.stdout.take().expect("stdout is piped");
     let stop = Arc::new(AtomicBool::new(false));
-    let reaper = reap(child, Arc::clone(&stop), Arc::clone(cancel));
+    let reaper = match reap(child, Arc::clone(&stop), Arc::clone(cancel)) {
+        Ok(h) => h,
+        Err(e) => return Err((sinks, e.to_string())),
+    };
     let (n, of) = attempt.position;
     let label = if of > 1 {
         format!("{}/{db} ({n}/{of})", server.name)
@@ -1015,13 +1034,20 @@ fn record_unopened(
 /// that a signal ends a dump that is stalled (waiting on a lock, say) without waiting for output.
 /// It sleeps on the child's pidfd, so that it sees the exit at once (a small database's dump takes
 /// 10 ms; a fixed poll interval cost 50 ms per database) and looks at the flags every 50 ms.
+///
+/// When the thread cannot start, the tool is killed and the error says why.
 fn reap(
     mut child: Child,
     stop: Arc<AtomicBool>,
     cancel: Arc<AtomicBool>,
-) -> JoinHandle<std::io::Result<std::process::ExitStatus>> {
-    std::thread::spawn(move || {
+) -> std::io::Result<JoinHandle<std::io::Result<std::process::ExitStatus>>> {
+    // The child goes to the thread once it runs, so that it is still here to kill otherwise.
+    let (give, take) = std::sync::mpsc::sync_channel::<Child>(1);
+    let started = crate::threads::spawn("dump-reaper", move || {
         use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let Ok(mut child) = take.recv() else {
+            return Err(std::io::Error::other("no child to wait for"));
+        };
         let pidfd = rustix::process::pidfd_open(
             rustix::process::Pid::from_child(&child),
             rustix::process::PidfdFlags::empty(),
@@ -1047,7 +1073,18 @@ fn reap(
                 Err(e) => return Err(e),
             }
         }
-    })
+    });
+    match started {
+        Ok(h) => {
+            let _ = give.send(child);
+            Ok(h)
+        }
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(e)
+        }
+    }
 }
 
 #[cfg(test)]

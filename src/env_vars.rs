@@ -243,11 +243,21 @@ pub const HOOK_FACTS: &[(&str, &str)] = &[
 /// Slows the compressor by this many milliseconds per MiB (tests of a slow compressor only).
 pub const TEST_COMPRESS_DELAY_MS: &str = "SQLGUARD_TEST_COMPRESS_DELAY_MS";
 
+/// Threads whose names start with one of these (comma-separated) are refused, as a process or
+/// thread limit would refuse them (tests of that limit only).
+pub const TEST_REFUSE_THREADS: &str = "SQLGUARD_TEST_REFUSE_THREADS";
+
 /// Variables for the test suite only, never for production, with their meaning.
-pub const TESTING: &[(&str, &str)] = &[(
-    TEST_COMPRESS_DELAY_MS,
-    "Tests only: the compressor sleeps this many milliseconds per MiB, as a slow one would.",
-)];
+pub const TESTING: &[(&str, &str)] = &[
+    (
+        TEST_COMPRESS_DELAY_MS,
+        "Tests only: the compressor sleeps this many milliseconds per MiB, as a slow one would.",
+    ),
+    (
+        TEST_REFUSE_THREADS,
+        "Tests only: threads whose names start with one of these comma-separated prefixes are refused, as a thread limit (`ulimit -u`, `TasksMax`, a pids cgroup) would refuse them.",
+    ),
+];
 
 /// Variables read from outside sqlguard's namespace, with their meaning.
 pub const FOREIGN: &[(&str, &str)] = &[

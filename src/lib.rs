@@ -43,6 +43,7 @@ pub mod session;
 pub mod signals;
 pub mod sqlscan;
 pub mod storage;
+pub mod threads;
 pub mod ui;
 pub mod verify;
 

@@ -92,6 +92,12 @@ pub enum MysqlError {
         key: &'static str,
         cause: std::io::Error,
     },
+    #[error("server '{server}': cannot run {program}: {cause}")]
+    ToolRefused {
+        server: String,
+        program: String,
+        cause: String,
+    },
     #[error("server '{server}': cannot understand `{program} --version` output: {output:?}")]
     ToolVersion {
         server: String,
@@ -190,6 +196,14 @@ pub fn detect_tool(
                     version,
                     banner,
                 });
+            }
+            // Refused for want of room, not missing: installing the tool would not help.
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::AGAIN.raw_os_error()) => {
+                return Err(MysqlError::ToolRefused {
+                    server: server.to_string(),
+                    program: program.display().to_string(),
+                    cause: crate::threads::spawn_error(&e),
+                })
             }
             Err(e) => last_err = Some((program, e)),
         }
@@ -467,7 +481,11 @@ pub fn query(
             server: server.name.clone(),
             at: address(server),
             what,
-            message: format!("cannot run {}: {e}", client.program.display()),
+            message: format!(
+                "cannot run {}: {}",
+                client.program.display(),
+                crate::threads::spawn_error(&e)
+            ),
         })?;
     if !out.status.success() {
         let mut message = String::from_utf8_lossy(&out.stderr).trim().to_string();
@@ -656,10 +674,17 @@ pub fn estimate_sizes(
 }
 
 /// Drains a child's stderr on a thread, keeping its last 64 KiB.
-pub fn drain_stderr(child: &mut std::process::Child) -> Option<std::thread::JoinHandle<String>> {
+///
+/// `Ok(None)` when the child's stderr is not piped. When the thread cannot start, the child is
+/// killed (nobody would read what it writes there) and the error says why.
+pub fn drain_stderr(
+    child: &mut std::process::Child,
+) -> std::io::Result<Option<std::thread::JoinHandle<String>>> {
     use std::io::Read;
-    let mut err = child.stderr.take()?;
-    Some(std::thread::spawn(move || {
+    let Some(mut err) = child.stderr.take() else {
+        return Ok(None);
+    };
+    let started = crate::threads::spawn("child-stderr", move || {
         let mut kept: Vec<u8> = Vec::new();
         let mut buf = [0u8; 8192];
         while let Ok(n) = err.read(&mut buf) {
@@ -672,7 +697,15 @@ pub fn drain_stderr(child: &mut std::process::Child) -> Option<std::thread::Join
             }
         }
         String::from_utf8_lossy(&kept).trim().to_string()
-    }))
+    });
+    match started {
+        Ok(h) => Ok(Some(h)),
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(e)
+        }
+    }
 }
 
 /// Whether `s` looks like a collation name (`utf8mb4_unicode_ci`): letters, digits and `_`
@@ -762,7 +795,11 @@ pub fn client_process(
             server: server.name.clone(),
             at: address(server),
             what,
-            message: format!("cannot run {}: {e}", client.program.display()),
+            message: format!(
+                "cannot run {}: {}",
+                client.program.display(),
+                crate::threads::spawn_error(&e)
+            ),
         })
 }
 

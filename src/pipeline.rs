@@ -86,6 +86,8 @@ struct Lane {
     storage: String,
     tx: Option<SyncSender<Arc<[u8]>>>,
     handle: Option<JoinHandle<Result<Box<dyn ObjectWriter>, String>>>,
+    /// Why the lane's thread did not start.
+    refused: Option<String>,
 }
 
 /// Hashes, counts and fans compressed bytes out to the storage threads.
@@ -102,24 +104,41 @@ impl Fanout {
             .into_iter()
             .map(|sink| {
                 let (tx, rx) = sync_channel::<Arc<[u8]>>(LANE_DEPTH);
-                let storage = sink.storage.clone();
-                let mut writer = sink.writer;
-                let handle = std::thread::Builder::new()
-                    .name(format!("store-{storage}"))
-                    .spawn(move || {
-                        for chunk in rx {
-                            if let Err(e) = writer.write_all(&chunk) {
-                                writer.abort();
-                                return Err(e.to_string());
-                            }
+                let storage = sink.storage;
+                let writer = sink.writer;
+                // The writer goes to the thread once it runs: a thread that cannot start
+                // leaves it here, to be aborted (no temp file or open upload left).
+                let (give, take) = sync_channel::<Box<dyn ObjectWriter>>(1);
+                let started = crate::threads::spawn(&format!("store-{storage}"), move || {
+                    let mut writer = take.recv().map_err(|_| "no writer".to_string())?;
+                    for chunk in rx {
+                        if let Err(e) = writer.write_all(&chunk) {
+                            writer.abort();
+                            return Err(e.to_string());
                         }
-                        Ok(writer)
-                    })
-                    .expect("spawn storage thread");
-                Lane {
-                    storage,
-                    tx: Some(tx),
-                    handle: Some(handle),
+                    }
+                    Ok(writer)
+                });
+                match started {
+                    Ok(handle) => {
+                        // The thread holds `take` until it has the writer.
+                        let _ = give.send(writer);
+                        Lane {
+                            storage,
+                            tx: Some(tx),
+                            handle: Some(handle),
+                            refused: None,
+                        }
+                    }
+                    Err(e) => {
+                        writer.abort();
+                        Lane {
+                            storage,
+                            tx: None,
+                            handle: None,
+                            refused: Some(e.to_string()),
+                        }
+                    }
                 }
             })
             .collect();
@@ -160,7 +179,10 @@ impl Fanout {
                 let result = match lane.handle.take().map(JoinHandle::join) {
                     Some(Ok(r)) => r,
                     Some(Err(_)) => Err("storage thread panicked".to_string()),
-                    None => Err("storage already finished".to_string()),
+                    None => Err(lane
+                        .refused
+                        .clone()
+                        .unwrap_or_else(|| "storage already finished".to_string())),
                 };
                 LaneOutcome {
                     storage: lane.storage.clone(),
@@ -287,31 +309,30 @@ impl<R: Read> Read for Batched<R> {
 /// last may be shorter); ends at EOF, at a read error (sent as the last item) or when the
 /// receiver is gone. A chunk is filled by several reads (a pipe gives 64 KiB at a time) into
 /// memory that is not zeroed first: zeroing a fresh chunk per read cost 14% of a backup's CPU.
-fn read_ahead(mut source: Box<dyn Read + Send>) -> std::sync::mpsc::Receiver<io::Result<Vec<u8>>> {
+fn read_ahead(
+    mut source: Box<dyn Read + Send>,
+) -> io::Result<std::sync::mpsc::Receiver<io::Result<Vec<u8>>>> {
     let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(READ_AHEAD);
-    std::thread::Builder::new()
-        .name("dump-reader".into())
-        .spawn(move || loop {
-            let mut buf = Vec::with_capacity(CHUNK);
-            match (&mut source).take(CHUNK as u64).read_to_end(&mut buf) {
-                Ok(0) => break,
-                Ok(_) => {
-                    if tx.send(Ok(buf)).is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    // What was read before the error still goes through, then the error.
-                    if !buf.is_empty() && tx.send(Ok(buf)).is_err() {
-                        break;
-                    }
-                    let _ = tx.send(Err(e));
+    crate::threads::spawn("dump-reader", move || loop {
+        let mut buf = Vec::with_capacity(CHUNK);
+        match (&mut source).take(CHUNK as u64).read_to_end(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {
+                if tx.send(Ok(buf)).is_err() {
                     break;
                 }
             }
-        })
-        .expect("spawn dump reader");
-    rx
+            Err(e) => {
+                // What was read before the error still goes through, then the error.
+                if !buf.is_empty() && tx.send(Ok(buf)).is_err() {
+                    break;
+                }
+                let _ = tx.send(Err(e));
+                break;
+            }
+        }
+    })?;
+    Ok(rx)
 }
 
 /// Streams `source` through `compression` (and age encryption to `recipients`, when given)
@@ -398,56 +419,58 @@ fn stream_inner(
     });
     match encoder {
         Err(e) => error = Some(e),
-        Ok(mut enc) => {
-            let chunks = read_ahead(source);
-            loop {
-                if cancel.load(Ordering::Relaxed) {
-                    cancelled = true;
-                    break;
-                }
-                let chunk = match chunks.recv_timeout(std::time::Duration::from_millis(100)) {
-                    Ok(Ok(c)) => c,
-                    Ok(Err(e)) => {
-                        error = Some(format!("reading the dump: {e}"));
+        Ok(mut enc) => match read_ahead(source) {
+            Err(e) => error = Some(e.to_string()),
+            Ok(chunks) => {
+                loop {
+                    if cancel.load(Ordering::Relaxed) {
+                        cancelled = true;
                         break;
                     }
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                };
-                raw_bytes += chunk.len() as u64;
-                if chunk.len() >= TAIL {
-                    tail.clear();
-                    tail.extend_from_slice(&chunk[chunk.len() - TAIL..]);
-                } else {
-                    tail.extend_from_slice(&chunk);
-                    if tail.len() > TAIL {
-                        tail.drain(..tail.len() - TAIL);
+                    let chunk = match chunks.recv_timeout(std::time::Duration::from_millis(100)) {
+                        Ok(Ok(c)) => c,
+                        Ok(Err(e)) => {
+                            error = Some(format!("reading the dump: {e}"));
+                            break;
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    };
+                    raw_bytes += chunk.len() as u64;
+                    if chunk.len() >= TAIL {
+                        tail.clear();
+                        tail.extend_from_slice(&chunk[chunk.len() - TAIL..]);
+                    } else {
+                        tail.extend_from_slice(&chunk);
+                        if tail.len() > TAIL {
+                            tail.drain(..tail.len() - TAIL);
+                        }
                     }
+                    if scan {
+                        scanner.feed(&chunk);
+                    }
+                    if let Err(e) = enc.write_all(&chunk) {
+                        error = Some(format!("writing the compressed stream: {e}"));
+                        break;
+                    }
+                    if let Some(per_mib) = throttle.0 {
+                        std::thread::sleep(per_mib.mul_f64(chunk.len() as f64 / CHUNK as f64));
+                    }
+                    let stored = fanout.lock().map_or(0, |f| f.bytes);
+                    progress(raw_bytes, stored);
                 }
-                if scan {
-                    scanner.feed(&chunk);
-                }
-                if let Err(e) = enc.write_all(&chunk) {
-                    error = Some(format!("writing the compressed stream: {e}"));
-                    break;
-                }
-                if let Some(per_mib) = throttle.0 {
-                    std::thread::sleep(per_mib.mul_f64(chunk.len() as f64 / CHUNK as f64));
-                }
-                let stored = fanout.lock().map_or(0, |f| f.bytes);
-                progress(raw_bytes, stored);
-            }
-            if error.is_none() && !cancelled {
-                match enc.finish() {
-                    Err(e) => error = Some(format!("finishing the compressed stream: {e}")),
-                    Ok(stage) => {
-                        if let Err(e) = stage.finish() {
-                            error = Some(format!("finishing the encrypted stream: {e}"));
+                if error.is_none() && !cancelled {
+                    match enc.finish() {
+                        Err(e) => error = Some(format!("finishing the compressed stream: {e}")),
+                        Ok(stage) => {
+                            if let Err(e) = stage.finish() {
+                                error = Some(format!("finishing the encrypted stream: {e}"));
+                            }
                         }
                     }
                 }
             }
-        }
+        },
     }
     let mut f = fanout.lock().expect("fan-out not poisoned");
     let lanes = f.finish();

@@ -261,7 +261,13 @@ fn prune_index(
         for (i, db) in databases.iter().copied().enumerate() {
             while legacy.is_none() && queued < databases.len() && queued <= i + READ_AHEAD {
                 let (store, next) = (&store, databases[queued]);
-                ahead.push_back(scope.spawn(move || store.read_database(next)));
+                // A thread that does not start: that database is read when its turn comes.
+                ahead.push_back(
+                    crate::threads::spawn_scoped(scope, "index-read-ahead", move || {
+                        store.read_database(next)
+                    })
+                    .map_err(|_| next),
+                );
                 queued += 1;
             }
             if cancel.load(Ordering::Relaxed) {
@@ -277,11 +283,12 @@ fn prune_index(
                     *all = rest;
                     Ok(mine)
                 }
-                None => ahead
-                    .pop_front()
-                    .expect("read ahead")
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                None => match ahead.pop_front().expect("read ahead") {
+                    Ok(thread) => thread
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                    Err(db) => store.read_database(db),
+                },
             };
             let records = match records {
                 Ok(r) => r,

@@ -788,7 +788,13 @@ fn spawn_raw(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", tool.display()))
+        .map_err(|e| {
+            format!(
+                "cannot run {}: {}",
+                tool.display(),
+                crate::threads::spawn_error(&e)
+            )
+        })
 }
 
 /// Where a promoted server's binary log continues the archive's history.
@@ -927,7 +933,7 @@ fn resume_after_failover(
     let dir = tool_dir()?;
     for (i, (file, _)) in listed.iter().enumerate().skip(first) {
         let mut child = spawn_raw(server, defaults, client, tool, dir.path(), file, 0)?;
-        let stderr = mysql::drain_stderr(&mut child);
+        let stderr = mysql::drain_stderr(&mut child).map_err(|e| e.to_string())?;
         let mut out = child.stdout.take().expect("stdout is piped");
         let mut found = Ok(None);
         let mut magic = [0u8; 4];
@@ -1015,7 +1021,7 @@ fn fetch_piece(
     let manifest_key = layout::manifest_key(&server.name, DATABASE, TYPE, &id);
     let dir = tool_dir()?;
     let mut child = spawn_raw(server, defaults, client, tool, dir.path(), &p.file, p.from)?;
-    let stderr = mysql::drain_stderr(&mut child);
+    let stderr = mysql::drain_stderr(&mut child).map_err(|e| e.to_string())?;
     let facts = Arc::new(Mutex::new(events::SegmentFacts::default()));
     let source = events::SegmentReader::new(
         child.stdout.take().expect("stdout is piped"),

@@ -1191,16 +1191,30 @@ fn replay(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
-    let stderr = crate::mysql::drain_stderr(&mut child);
+        .map_err(|e| {
+            format!(
+                "cannot run {}: {}",
+                tool.display(),
+                crate::threads::spawn_error(&e)
+            )
+        })?;
+    let stderr = crate::mysql::drain_stderr(&mut child).map_err(|e| e.to_string())?;
     let stdin = child.stdin.take().expect("stdin is piped");
     let stdout = child.stdout.take().expect("stdout is piped");
     let (fed, written) = std::thread::scope(|scope| {
-        let writer = scope.spawn(move || {
+        let writer = crate::threads::spawn_scoped(scope, "binlog-feed", move || {
             // The tool's stdin closes when this thread ends: its end of input.
             let mut w = io::BufWriter::with_capacity(1 << 20, stdin);
             write_stream(spooled, chain, stop, &mut w, cancel)
         });
+        let writer = match writer {
+            Ok(w) => w,
+            Err(e) => {
+                // Nothing is replayed: the tool would have read an empty input.
+                let _ = child.kill();
+                return (Err(e.to_string()), Ok(()));
+            }
+        };
         let mut sql = DropGtidLines {
             inner: io::BufReader::with_capacity(1 << 20, stdout),
             line: Vec::new(),

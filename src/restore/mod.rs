@@ -924,7 +924,7 @@ impl Target {
             "restoring",
         )
         .map_err(|e| e.to_string())?;
-        let stderr = mysql::drain_stderr(&mut child);
+        let stderr = mysql::drain_stderr(&mut child).map_err(|e| e.to_string())?;
         let mut stdin =
             io::BufWriter::with_capacity(CHUNK, child.stdin.take().expect("stdin is piped"));
         let fed = stdin
@@ -999,7 +999,7 @@ impl Target {
             "replaying the binary log",
         )
         .map_err(|e| e.to_string())?;
-        let stderr = mysql::drain_stderr(&mut child);
+        let stderr = mysql::drain_stderr(&mut child).map_err(|e| e.to_string())?;
         let mut stdin =
             io::BufWriter::with_capacity(CHUNK, child.stdin.take().expect("stdin is piped"));
         let mut fed = 0u64;

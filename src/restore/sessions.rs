@@ -155,12 +155,12 @@ impl Session {
                 "a client session without piped input and output",
             ));
         };
-        let stderr = crate::mysql::drain_stderr(&mut child);
+        let stderr = crate::mysql::drain_stderr(&mut child)?;
         let backlog = Arc::new(AtomicU64::new(0));
         let (tx, rx) = sync_channel::<(Gate, Vec<u8>)>(queue);
         let written = Arc::clone(&backlog);
         let progress = Arc::clone(&all[index]);
-        let writer = std::thread::spawn(move || -> io::Result<()> {
+        let writer = crate::threads::spawn("restore-writer", move || -> io::Result<()> {
             for (gate, chunk) in rx {
                 if let Some(other) = all.get(gate.session).filter(|_| gate.n > 0) {
                     loop {
@@ -177,15 +177,28 @@ impl Session {
             stdin.flush()
         });
         let seen = Arc::clone(&progress);
-        std::thread::spawn(move || {
-            for line in io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(n) = line.strip_prefix(MARKER).and_then(|n| n.parse().ok()) {
-                    seen.note(n);
+        let reader = writer.and_then(|writer| {
+            crate::threads::spawn("restore-reader", move || {
+                for line in io::BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(n) = line.strip_prefix(MARKER).and_then(|n| n.parse().ok()) {
+                        seen.note(n);
+                    }
                 }
-            }
-            seen.end();
+                seen.end();
+            })
+            .map(|_| writer)
         });
+        // A thread that did not start: the session ends here (its input closes with the
+        // writer's channel, or with the writer that never ran).
+        let writer = match reader {
+            Ok(writer) => writer,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
         Ok(Session {
             child,
             tx: Some(tx),

@@ -493,19 +493,24 @@ impl Storage for LocalStorage {
         }
         let next = std::sync::atomic::AtomicUsize::new(0);
         let failed = std::sync::Mutex::new(Vec::new());
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(k) = keys.get(i) else { break };
-                    if let Err(e) = self.delete(k) {
-                        failed
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push((i, k.clone(), e));
-                    }
-                });
+        let drain = || loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(k) = keys.get(i) else { break };
+            if let Err(e) = self.delete(k) {
+                failed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((i, k.clone(), e));
             }
+        };
+        // This thread deletes too; fewer helpers when threads cannot start.
+        std::thread::scope(|s| {
+            for _ in 1..threads {
+                if crate::threads::spawn_scoped(s, "delete", drain).is_err() {
+                    break;
+                }
+            }
+            drain();
         });
         let mut failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
         failed.sort_by_key(|(i, _, _)| *i);

@@ -538,7 +538,7 @@ impl Uploader {
                     full.to_string(),
                     upload_id.to_string(),
                 );
-                std::thread::spawn(move || loop {
+                crate::threads::spawn("s3-part", move || loop {
                     let job = rx.lock().map(|r| r.recv());
                     let Ok(Ok((number, mut data))) = job else {
                         return;
@@ -579,7 +579,16 @@ impl Uploader {
                     }
                 })
             })
+            .collect::<Vec<_>>();
+        // Fewer threads when some cannot start; none fails the upload with the reason.
+        let mut refused = None;
+        let workers: Vec<_> = workers
+            .into_iter()
+            .filter_map(|w| w.map_err(|e| refused = Some(e.to_string())).ok())
             .collect();
+        if let (true, Some(e), Ok(mut f)) = (workers.is_empty(), refused, failed.lock()) {
+            f.get_or_insert(e);
+        }
         Uploader {
             tx: Some(tx),
             workers,
@@ -869,7 +878,7 @@ impl Storage for S3Storage {
         let bucket = self.c().bucket.clone();
         let full = self.full_key(key);
         let timeout = self.timeout();
-        let handle = std::thread::spawn(move || -> Result<(), String> {
+        let handle = crate::threads::spawn("s3-download", move || -> Result<(), String> {
             let status = bucket
                 .get_object_to_writer(&full, &mut writer)
                 .map_err(|e| plain(&e, timeout))?;
@@ -877,7 +886,13 @@ impl Storage for S3Storage {
                 return Err(format!("HTTP {status}"));
             }
             Ok(())
-        });
+        })
+        .map_err(|cause| StorageError::Io {
+            storage: self.name.clone(),
+            op: "starting the download of",
+            location: key.to_string(),
+            cause,
+        })?;
         let reader = DownloadReader {
             pipe: reader,
             handle: Some(handle),

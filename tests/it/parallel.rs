@@ -1,6 +1,6 @@
 //! Several databases dumped at once (`parallel: N`, `--jobs N`) and low-priority runs.
 
-use crate::support::{mariadb, write_script, Env};
+use crate::support::{mariadb, write_script, Env, Run};
 
 /// Issue 12: eight databases dumped four at a time into two storages lose no record: every
 /// database has one verified copy on each storage, the index summary (report) agrees with the
@@ -165,4 +165,128 @@ fn several_at_once_start_with_the_largest_database() {
         "the largest database started last:\n{}",
         r.stderr
     );
+}
+
+/// A thread limit (`ulimit -u`, systemd's `TasksMax`, a container's pids limit) fails the
+/// databases whose dump needs the refused thread, each with a message that names the limit,
+/// and never panics: the run ends with its outcome and exit 1, no dump tool is left running,
+/// nothing is stored, and the next run works. A worker that cannot start only makes the run
+/// less parallel; a prune whose read-ahead threads are refused reads inline.
+#[test]
+fn a_thread_limit_fails_what_needs_the_thread_and_never_panics() {
+    let db = mariadb();
+    let names: Vec<String> = (0..3)
+        .map(|i| db.create_shop(&format!("thr{i}"), 50))
+        .collect();
+    let env = Env::new();
+    env.write_config(
+        "parallel: 3",
+        "storage:\n  local:\n    type: local\n    path: {storage}\nbackup_types:\n  daily:\n    retention: {keep_last: 1}\n",
+    );
+    let mut args = vec!["--json", "backup", "--type", "daily"];
+    for n in &names {
+        args.extend(["--db", n.as_str()]);
+    }
+    let refusing = |threads: &str, args: &[&str]| {
+        Run::from(
+            env.cmd()
+                .env("SQLGUARD_TEST_REFUSE_THREADS", threads)
+                .args(args)
+                .output()
+                .unwrap(),
+        )
+    };
+    for thread in ["store-", "dump-reader", "dump-reaper", "child-stderr"] {
+        let r = refusing(thread, &args);
+        r.expect(1);
+        assert!(!r.stderr.contains("panicked"), "{thread}: {}", r.stderr);
+        let doc: serde_json::Value = serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("{thread}: no outcome ({e}): {}", r.stderr));
+        let backups = doc["backups"].as_array().unwrap();
+        assert_eq!(backups.len(), 3, "{thread}: {doc}");
+        for b in backups {
+            assert_eq!(b["status"], "failed", "{thread}: {b}");
+            let error = b["error"].as_str().unwrap_or_default();
+            assert!(
+                error.contains(&format!("cannot start a thread ({thread}"))
+                    && error.contains("ulimit -u"),
+                "{thread}: {error}"
+            );
+        }
+        // Nothing stored but the index, and no dump tool left behind.
+        let stored: Vec<String> = env
+            .stored_files()
+            .into_iter()
+            .filter(|f| !crate::support::is_index_file(f) && !f.contains("/index/"))
+            .collect();
+        assert!(stored.is_empty(), "{thread}: {stored:?}");
+        for n in &names {
+            let running = std::process::Command::new("pgrep")
+                .args(["-f", &format!("dump.* -- {n}$")])
+                .output()
+                .unwrap();
+            assert!(
+                running.stdout.is_empty(),
+                "{thread}: a dump of {n} is still running"
+            );
+        }
+    }
+    // Workers that cannot start: the databases are dumped one after another, all of them.
+    let r = refusing("backup-worker", &args);
+    r.expect(0);
+    assert!(
+        r.stderr.contains("1 of 3 databases at once") && r.stderr.contains("backup-worker"),
+        "{}",
+        r.stderr
+    );
+    let list = env.list(&[]);
+    let ok = list.backups.iter().filter(|b| b.status == "success");
+    assert_eq!(ok.count(), 3, "{:?}", list.backups);
+    // A second run, then a prune without read-ahead or delete threads: the same result as
+    // with them (keep_last 1 leaves the newest copy of each database).
+    env.run(&args).expect(0);
+    let r = refusing("index-read-ahead,delete", &["prune"]);
+    r.expect(0);
+    let list = env.list(&[]);
+    let ok: Vec<_> = list
+        .backups
+        .iter()
+        .filter(|b| b.status == "success")
+        .collect();
+    assert_eq!(ok.len(), 3, "{:?}", list.backups);
+    for n in &names {
+        assert_eq!(ok.iter().filter(|b| &b.database == n).count(), 1, "{n}");
+    }
+    // A restore whose session threads are refused fails with the reason, and the database it
+    // created is gone.
+    let target = format!("{}_back", names[0]);
+    for thread in ["restore-writer", "restore-reader", "child-stderr"] {
+        let r = refusing(
+            thread,
+            &[
+                "restore",
+                &ok[0].id,
+                "--to-server",
+                "main",
+                "--to-database",
+                &target,
+                "--jobs",
+                "2",
+            ],
+        );
+        assert!(r.code != 0 && r.code != 101, "{thread}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains(&format!("cannot start a thread ({thread})")),
+            "{thread}: {}",
+            r.stderr
+        );
+        let exists = db.sql(
+            None,
+            &format!(
+                "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{target}'"
+            ),
+        );
+        assert_eq!(exists.trim(), "0", "{thread}: the restore left {target}");
+    }
 }

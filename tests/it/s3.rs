@@ -715,3 +715,39 @@ fn a_part_damaged_in_transit_is_refused_and_sent_again() {
         "the failed upload was left open"
     );
 }
+
+/// A thread limit that refuses the part upload threads fails the S3 copy alone, with a message
+/// that names the limit, and leaves no object and no open multipart upload; the local copy of
+/// the same run is stored and recorded.
+#[test]
+fn part_threads_refused_fail_the_s3_copy_alone() {
+    let db = mariadb();
+    // ~10 MiB of dump (random bytes, hex): an upload in two parts.
+    let name = db.create_db("s3thr");
+    db.sql(
+        Some(&name),
+        "CREATE TABLE t (b BLOB); INSERT INTO t SELECT RANDOM_BYTES(1024) FROM seq_1_to_5000",
+    );
+    let server = s3();
+    let bucket = server.bucket("threads");
+    let env = Env::new();
+    two_storage_config(&env, server, &bucket, "", "none");
+    let r = Run::from(
+        env.cmd()
+            .env("SQLGUARD_TEST_REFUSE_THREADS", "s3-part")
+            .args(["backup", "--type", "daily", "--db", &name])
+            .output()
+            .unwrap(),
+    );
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    assert_fault(
+        &env,
+        &r,
+        &server.keys(&bucket),
+        "cannot start a thread (s3-part)",
+    );
+    let open = storage(server, &bucket, "")
+        .orphans("", chrono::Utc::now() + chrono::Duration::hours(1))
+        .unwrap();
+    assert!(open.is_empty(), "{open:?}");
+}
