@@ -857,7 +857,9 @@ pub fn select_databases(all: &[Database], server: &ServerSettings, only: &[Strin
         })
     };
     if !only.is_empty() {
-        for name in only {
+        // A name given twice is one database: dumped once, recorded once per storage.
+        let mut seen = std::collections::HashSet::new();
+        for name in only.iter().filter(|n| seen.insert(n.as_str())) {
             match all.iter().find(|d| &d.name == name) {
                 Some(d) => selected.push(d.clone()),
                 None => missing.push(name.clone()),
@@ -1132,5 +1134,19 @@ mod tests {
             (vec!["crm".to_string()], vec!["nope".to_string()])
         );
         assert_eq!(sel.excluded.len() + sel.selected.len(), all.len());
+        // A name given twice is dumped once (two dumps of it at once, with --jobs, would
+        // record two copies of one database in one run).
+        let twice: Vec<String> = ["crm", "shop", "crm", "nope", "nope"]
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        let sel = select_databases(&all, &s, &twice);
+        assert_eq!(
+            (names(&sel), sel.missing.clone()),
+            (
+                vec!["crm".to_string(), "shop".to_string()],
+                vec!["nope".to_string()]
+            )
+        );
     }
 }
