@@ -601,4 +601,44 @@ mod tests {
             "{e}"
         );
     }
+
+    /// The endpoint is kept in the form a client sends as Host (a request signed for
+    /// `LocalHost:80` but sent to `localhost` is refused as a bad signature), and a prefix whose
+    /// components a URL would drop or resolve is refused.
+    #[test]
+    fn s3_endpoint_is_normalized_and_a_prefix_with_empty_or_dot_parts_is_refused() {
+        let s3 = |endpoint: &str, prefix: &str| {
+            from_yaml(
+                &format!("servers:\n  main: {{}}\nstorage:\n  o: {{type: s3, bucket: b, endpoint: \"{endpoint}\", prefix: \"{prefix}\", access_key_id: a, secret_access_key: b}}\n"),
+                &[],
+            )
+        };
+        for (given, kept) in [
+            ("http://LocalHost:80/", "http://localhost"),
+            ("https://S3.Example:443", "https://s3.example"),
+            ("http://127.0.0.1:9000//", "http://127.0.0.1:9000"),
+            (
+                "https://s3.example:8443/base/",
+                "https://s3.example:8443/base",
+            ),
+        ] {
+            let st = s3(given, "x").unwrap();
+            let StorageKind::S3(s) = &st.storages[0].kind else {
+                panic!("not s3")
+            };
+            assert_eq!(s.endpoint, kept, "{given}");
+        }
+        for bad in ["a//b", "a/./b", "..", "a/../b", "./a"] {
+            let e = s3("http://127.0.0.1:9000", bad).unwrap_err().to_string();
+            assert!(
+                e.contains("storage.o.prefix") && e.contains("component"),
+                "{bad}: {e}"
+            );
+        }
+        let st = s3("http://127.0.0.1:9000", "/a/b c/ü/").unwrap();
+        let StorageKind::S3(s) = &st.storages[0].kind else {
+            panic!("not s3")
+        };
+        assert_eq!(s.prefix, "a/b c/ü");
+    }
 }

@@ -102,7 +102,7 @@ fn resolve_s3(ctx: &Ctx, name: &str, sf: &file::StorageFile) -> Result<S3Setting
             ),
         ));
     }
-    match url::Url::parse(&endpoint) {
+    let parsed = match url::Url::parse(&endpoint) {
         Err(e) => {
             return Err(ctx.invalid(
                 key("endpoint"),
@@ -118,8 +118,11 @@ fn resolve_s3(ctx: &Ctx, name: &str, sf: &file::StorageFile) -> Result<S3Setting
                 ),
             ))
         }
-        Ok(_) => {}
-    }
+        Ok(u) => u,
+    };
+    // The form a client sends as Host (host lower-cased, a default port dropped), so that the
+    // Host a request is signed with is the one that goes out.
+    let endpoint = parsed.as_str().trim_end_matches('/').to_string();
     let prefix = sf
         .prefix
         .as_ref()
@@ -128,6 +131,18 @@ fn resolve_s3(ctx: &Ctx, name: &str, sf: &file::StorageFile) -> Result<S3Setting
         .unwrap_or_default()
         .trim_matches('/')
         .to_string();
+    // An empty, `.` or `..` component is dropped or resolved by the URL a request is sent to,
+    // so keys would land elsewhere than where listing (prune, index rebuild) looks.
+    if !prefix.is_empty()
+        && prefix
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err(ctx.invalid(
+            key("prefix"),
+            format!("'{prefix}' has an empty, '.' or '..' component: write it as a/b/c"),
+        ));
+    }
     let access = pick_secret(
         ctx,
         &key("access_key_id"),
@@ -172,7 +187,7 @@ fn resolve_s3(ctx: &Ctx, name: &str, sf: &file::StorageFile) -> Result<S3Setting
         })?;
     }
     Ok(S3Settings {
-        endpoint: endpoint.trim_end_matches('/').to_string(),
+        endpoint,
         region,
         bucket,
         prefix,
