@@ -990,6 +990,11 @@ fn backup_database(
                 outcome.records.push(record);
             }
             Err(e) => {
+                // A signal while the copy was being stored interrupted the run (exit 130),
+                // as one during the dump does.
+                if cancel.load(Ordering::Relaxed) {
+                    outcome.interrupted = true;
+                }
                 ui.error(&format!(
                     "{}/{db}: backup to storage '{}' failed: {e}",
                     server.name,

@@ -88,6 +88,12 @@ pub fn classify(e: &S3Error) -> Failure {
                 // way, so sending them again from memory can succeed.
                 || body.contains("<Code>XAmzContentSHA256Mismatch<")
                 || body.contains("<Code>BadDigest<")
+                // A CompleteMultipartUpload can answer 200 with an error document: AWS asks
+                // for a retry (a repeated completion that had landed is checked by the caller).
+                || (*status == 200 && body.contains("<Error>"))
+                // The connection was too slow or cut while the body was on its way.
+                || body.contains("<Code>RequestTimeout<")
+                || body.contains("<Code>IncompleteBody<")
             {
                 Failure::Transient
             } else {
@@ -387,13 +393,18 @@ impl S3Storage {
             &signing::signed_header_string(&headers),
             &hex::encode(mac.finalize().into_bytes()),
         )?;
+        // The request timeout bounds waiting (connecting, an answer that does not come), not
+        // sending: a part gets as long as it takes at PART_MIN_RATE on top, so that a slow link
+        // is slow, not failed; a signal ends the sending (see PartBody).
         let mut put = attohttpc::put(url.clone())
-            .timeout(self.timeout())
+            .connect_timeout(self.timeout())
+            .read_timeout(self.timeout())
+            .timeout(part_deadline(data.len(), self.timeout()))
             .header(http::header::AUTHORIZATION, authorization);
         for (name, value) in &headers {
             put = put.header(name, value);
         }
-        let response = put.bytes(data).send()?;
+        let response = put.body(PartBody(data)).send()?;
         let status = response.status().as_u16();
         if !response.status().is_success() {
             return Err(S3Error::HttpFailWithBody(status, response.text()?));
@@ -410,6 +421,36 @@ impl S3Storage {
             etag: etag.to_string(),
             part_number: number,
         })
+    }
+}
+
+/// The slowest sending a part upload waits for (64 KiB/s per connection, about 1.5 Mbit/s for
+/// the parts in flight together) before the request is given up.
+const PART_MIN_RATE: u64 = 64 << 10;
+
+/// How long one part upload may take in all: the request timeout, plus the part sent at
+/// [`PART_MIN_RATE`] (8 MiB: 2 min more; a 1 TB dump's 111 MiB parts: 30 min more).
+fn part_deadline(len: usize, timeout: Duration) -> Duration {
+    timeout + Duration::from_secs(u64::try_from(len).unwrap_or(u64::MAX) / PART_MIN_RATE)
+}
+
+/// A part's bytes as a request body of known length, written 64 KiB at a time so that a
+/// signal ends the sending within a slice, not at the part's deadline.
+struct PartBody<'a>(&'a [u8]);
+
+impl attohttpc::body::Body for PartBody<'_> {
+    fn kind(&mut self) -> std::io::Result<attohttpc::body::BodyKind> {
+        Ok(attohttpc::body::BodyKind::KnownLength(self.0.len() as u64))
+    }
+
+    fn write<W: std::io::Write>(&mut self, mut w: W) -> std::io::Result<()> {
+        for slice in self.0.chunks(64 << 10) {
+            if crate::signals::stopping() {
+                return Err(std::io::Error::other("stopped by a signal"));
+            }
+            w.write_all(slice)?;
+        }
+        Ok(())
     }
 }
 
@@ -549,6 +590,13 @@ impl Uploader {
                         continue;
                     }
                     let done = s.with_retry(&format!("uploading part {number} of"), &key, || {
+                        // Once the upload is given up, a part in its retries stops too.
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            return Err(S3Error::HttpFailWithBody(
+                                0,
+                                "the upload was given up".into(),
+                            ));
+                        }
                         s.put_part(&full, &id, number, &data)
                     });
                     match done {
@@ -638,7 +686,18 @@ impl Uploader {
             self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         self.tx = None;
-        for w in self.workers.drain(..) {
+        let workers = std::mem::take(&mut self.workers);
+        for w in workers {
+            // A part waiting for its answer cannot be interrupted: after a signal the run
+            // does not wait for it (its thread ends with the process; the upload is aborted,
+            // and a part landing after that leaves an upload that prune removes).
+            while !w.is_finished() {
+                if crate::signals::stopping() {
+                    self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return Err("stopped by a signal".into());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
             if w.join().is_err() {
                 return Err("a part upload thread panicked".into());
             }
@@ -1112,6 +1171,23 @@ mod tests {
         assert!(part_size(DEFAULT_PART, 10_000) <= MAX_PART);
     }
 
+    /// A part may take the request timeout plus its sending at 64 KiB/s: a slow link that
+    /// still moves its bytes is not failed at a fixed 120 s whatever the part's size.
+    #[test]
+    fn a_part_gets_time_for_its_size() {
+        let t = Duration::from_secs(120);
+        assert_eq!(part_deadline(0, t), t);
+        assert_eq!(
+            part_deadline(DEFAULT_PART, t),
+            Duration::from_secs(120 + 128)
+        );
+        assert_eq!(
+            part_deadline(111 << 20, t),
+            Duration::from_secs(120 + 111 * 16)
+        );
+        assert!(part_deadline(MAX_PART, STOPPING_TIMEOUT) > STOPPING_TIMEOUT);
+    }
+
     #[test]
     fn failures_are_classified() {
         let http = |s, b: &str| S3Error::HttpFailWithBody(s, b.to_string());
@@ -1122,6 +1198,13 @@ mod tests {
             http(400, "<Code>Throttling</Code>"),
             http(400, "<Code>XAmzContentSHA256Mismatch</Code>"),
             http(400, "<Code>BadDigest</Code>"),
+            http(400, "<Code>RequestTimeout</Code>"),
+            http(400, "<Code>IncompleteBody</Code>"),
+            // CompleteMultipartUpload's "200 OK" with an error document.
+            http(
+                200,
+                "<?xml version=\"1.0\"?><Error><Code>InternalError</Code></Error>",
+            ),
         ] {
             assert_eq!(classify(&e), Failure::Transient, "{e}");
         }
@@ -1130,6 +1213,8 @@ mod tests {
             http(404, "<Code>NoSuchBucket</Code>"),
             http(400, ""),
             http(501, "<Code>NotImplemented</Code>"),
+            // What a part whose upload was given up answers itself: never retried.
+            http(0, "the upload was given up"),
         ] {
             assert_eq!(classify(&e), Failure::Permanent, "{e}");
         }

@@ -624,6 +624,11 @@ struct DamagingProxy {
 
 impl DamagingProxy {
     fn start(server: &S3, damage: u32) -> DamagingProxy {
+        Self::start_with(server, damage, 0)
+    }
+
+    /// Also reads every part upload's body at `slow` bytes per second (0: at full speed).
+    fn start_with(server: &S3, damage: u32, slow: u32) -> DamagingProxy {
         let dir = tempfile::tempdir().unwrap();
         let (port_file, count_file) = (dir.path().join("port"), dir.path().join("damaged"));
         let mut child = std::process::Command::new("python3")
@@ -633,6 +638,7 @@ impl DamagingProxy {
             ))
             .args([server.port.to_string(), damage.to_string()])
             .args([&port_file, &count_file])
+            .arg(slow.to_string())
             .spawn()
             .expect("python3 runs the damaging proxy");
         let port = crate::support::port_from_file(&mut child, &port_file, "the damaging proxy");
@@ -750,4 +756,66 @@ fn part_threads_refused_fail_the_s3_copy_alone() {
         .orphans("", chrono::Utc::now() + chrono::Duration::hours(1))
         .unwrap();
     assert!(open.is_empty(), "{open:?}");
+}
+
+/// A signal while parts go up over a slow link ends the run promptly (each part's sending
+/// stops within a slice, not at its deadline) with exit 130: the S3 copy is recorded as failed,
+/// nothing is under its key, and the local copy of the same run is kept.
+#[test]
+fn a_signal_during_a_slow_part_upload_ends_the_run_promptly() {
+    let db = mariadb();
+    let name = db.create_db("s3slow");
+    db.sql(
+        Some(&name),
+        "CREATE TABLE t (b BLOB); INSERT INTO t SELECT RANDOM_BYTES(1024) FROM seq_1_to_5000",
+    );
+    let server = s3();
+    let bucket = server.bucket("slow");
+    // 8 MiB at 64 KiB/s: about two minutes per part.
+    let proxy = DamagingProxy::start_with(server, 0, 64 << 10);
+    let env = Env::new();
+    let mut yaml = String::new();
+    two_storage_config(&env, server, &bucket, "", "none");
+    yaml.push_str(&std::fs::read_to_string(env.config()).unwrap().replace(
+        &server.endpoint(),
+        &format!("http://127.0.0.1:{}", proxy.port),
+    ));
+    std::fs::write(env.config(), yaml).unwrap();
+    let mut child = env
+        .cmd()
+        .args(["-v", "backup", "--type", "daily", "--db", &name])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&proxy.count_file)
+        .map(|s| !s.contains("slow PUT"))
+        .unwrap_or(true)
+    {
+        assert!(Instant::now() < deadline, "no part upload started");
+        assert!(child.try_wait().unwrap().is_none(), "sqlguard ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let signalled = Instant::now();
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let r = Run::from(child.wait_with_output().unwrap());
+    let took = signalled.elapsed();
+    assert_eq!(r.code, 130, "{}", r.stderr);
+    assert!(
+        took < Duration::from_secs(30),
+        "the run took {took:?} to end after the signal:\n{}",
+        r.stderr
+    );
+    let list = env.list(&[]);
+    assert_eq!(by_storage(&list.backups, "local").status, "success");
+    let remote = by_storage(&list.backups, "offsite");
+    assert_eq!(remote.status, "failed", "{remote:?}");
+    let key = by_storage(&list.backups, "local").key.clone().unwrap();
+    assert!(
+        !server.keys(&bucket).contains(&key),
+        "object under the final key"
+    );
 }
