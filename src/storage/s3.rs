@@ -43,6 +43,8 @@ const MAX_PART: usize = 5 << 30;
 const PARTS_PER_TIER: u32 = 1_000;
 /// Per-request timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// The longest wait for a connection or for data within a request (attohttpc's default).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Per-request timeout once a signal asked the run to stop: each request then gets one attempt
 /// of at most this long, so that recording the failure and aborting uploads end in bounded time.
 pub const STOPPING_TIMEOUT: Duration = Duration::from_secs(10);
@@ -233,6 +235,13 @@ impl S3Storage {
         }
     }
 
+    /// How long a request waits for a connection or for data before it times out: the HTTP
+    /// client's read timeout (its default, which rust-s3's requests keep), or less once a
+    /// signal came. Messages name this, the wait that actually ran out.
+    fn answer_timeout(&self) -> Duration {
+        self.timeout().min(ANSWER_TIMEOUT)
+    }
+
     /// The clients to use now: short-timeout ones once a signal came.
     fn c(&self) -> &Clients {
         if crate::signals::stopping() {
@@ -285,14 +294,14 @@ impl S3Storage {
             }
             S3Error::Atto(err) if err.to_string().contains("certificate") => format!(
                 "the TLS certificate of {} is not trusted ({}): set storage.{}.ca_file to the PEM file of its CA",
-                s.endpoint, plain(e, self.timeout()), self.name
+                s.endpoint, plain(e, self.answer_timeout()), self.name
             ),
             S3Error::Atto(_) | S3Error::Io(_) => format!(
                 "cannot reach {}: {} (is the endpoint right and the server up?)",
                 s.endpoint,
-                plain(e, self.timeout())
+                plain(e, self.answer_timeout())
             ),
-            other => plain(other, self.timeout()),
+            other => plain(other, self.answer_timeout()),
         };
         let what = if key.is_empty() {
             op.to_string()
@@ -328,7 +337,7 @@ impl S3Storage {
                         "storage '{}': {op} {}: {} — retrying in {:.1}s (attempt {} of {})",
                         self.name,
                         self.full_key(key),
-                        short(&e, self.timeout()),
+                        short(&e, self.answer_timeout()),
                         delay.as_secs_f64(),
                         attempt + 1,
                         self.retry.attempts
@@ -397,8 +406,8 @@ impl S3Storage {
         // sending: a part gets as long as it takes at PART_MIN_RATE on top, so that a slow link
         // is slow, not failed; a signal ends the sending (see PartBody).
         let mut put = attohttpc::put(url.clone())
-            .connect_timeout(self.timeout())
-            .read_timeout(self.timeout())
+            .connect_timeout(self.answer_timeout())
+            .read_timeout(self.answer_timeout())
             .timeout(part_deadline(data.len(), self.timeout()))
             .header(http::header::AUTHORIZATION, authorization);
         for (name, value) in &headers {
@@ -936,7 +945,7 @@ impl Storage for S3Storage {
         })?;
         let bucket = self.c().bucket.clone();
         let full = self.full_key(key);
-        let timeout = self.timeout();
+        let timeout = self.answer_timeout();
         let handle = crate::threads::spawn("s3-download", move || -> Result<(), String> {
             let status = bucket
                 .get_object_to_writer(&full, &mut writer)
