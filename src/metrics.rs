@@ -461,9 +461,9 @@ fn put(m: &MetricsSettings, group: &Group) -> Result<(), String> {
     if let Some(user) = &m.username {
         req = req.basic_auth(user, m.password.as_ref().map(|p| p.expose()));
     }
-    let resp = req
-        .text(group.encode())
-        .send()
+    // The HTTP client starts a thread per request to enforce its deadline.
+    let resp = crate::threads::spawning_inside("http-deadline", || req.text(group.encode()).send())
+        .map_err(|e| e.to_string())?
         .map_err(|e| crate::net::plain_http(&e, Duration::from_secs(m.timeout.as_secs())))?;
     if resp.is_success() {
         Ok(())

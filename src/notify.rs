@@ -112,7 +112,16 @@ pub fn send(n: &Notifier, event: Event, msg: &Message) -> Result<bool, String> {
         if attempt > 0 {
             std::thread::sleep(Duration::from_secs((1u64 << (attempt - 1).min(3)).min(8)));
         }
-        match request().send() {
+        // The HTTP client starts a thread per request to enforce its deadline.
+        let sent = crate::threads::spawning_inside("http-deadline", || request().send());
+        let sent = match sent {
+            Ok(sent) => sent,
+            Err(e) => {
+                last = e.to_string();
+                continue;
+            }
+        };
+        match sent {
             Ok(resp) if resp.is_success() => return Ok(true),
             Ok(resp) => {
                 let status = resp.status();

@@ -79,3 +79,68 @@ fn test_refusal(name: &str) -> io::Result<()> {
     }
     Ok(())
 }
+
+thread_local! {
+    /// Set while [`spawning_inside`] runs `f` on this thread.
+    static INSIDE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// What `std::thread::spawn` panics with when the kernel refuses the thread.
+const SPAWN_PANIC: &str = "failed to spawn thread";
+
+/// Runs `f`, which calls a library that starts threads with `std::thread::spawn` (the HTTP
+/// client's watchdog that enforces a request's deadline, one per connection): when the kernel
+/// refuses one, the library panics, and this returns that refusal as an error naming `what`
+/// and the limit instead. Any other panic goes on as before.
+pub fn spawning_inside<T>(what: &str, f: impl FnOnce() -> T) -> io::Result<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            // The refusal is reported as an error by `spawning_inside`: not printed as a panic.
+            if INSIDE.with(|c| c.get()) && panic_text(info.payload()).contains(SPAWN_PANIC) {
+                return;
+            }
+            previous(info);
+        }));
+    });
+    let was = INSIDE.with(|c| c.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    INSIDE.with(|c| c.set(was));
+    match result {
+        Ok(v) => Ok(v),
+        Err(payload) if panic_text(payload.as_ref()).contains(SPAWN_PANIC) => {
+            Err(refused(what, rustix::io::Errno::AGAIN.into()))
+        }
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    /// A library's panic at a refused thread comes back as the refusal; any other panic goes
+    /// on.
+    #[test]
+    fn a_refused_library_thread_is_an_error_and_other_panics_go_on() {
+        let e = super::spawning_inside("http-deadline", || -> u32 {
+            panic!("failed to spawn thread: Os {{ code: 11, kind: WouldBlock }}")
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("cannot start a thread (http-deadline)") && e.contains("ulimit -u"),
+            "{e}"
+        );
+        assert_eq!(super::spawning_inside("x", || 7).unwrap(), 7);
+        let other = std::panic::catch_unwind(|| super::spawning_inside("x", || panic!("a bug")));
+        assert!(other.is_err());
+    }
+}

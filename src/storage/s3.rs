@@ -296,6 +296,10 @@ impl S3Storage {
                 "the TLS certificate of {} is not trusted ({}): set storage.{}.ca_file to the PEM file of its CA",
                 s.endpoint, plain(e, self.answer_timeout()), self.name
             ),
+            // Cut short by a signal: not a question of the endpoint.
+            S3Error::Atto(_) | S3Error::Io(_) if crate::signals::stopping() => {
+                format!("stopped by a signal ({})", plain(e, self.answer_timeout()))
+            }
             S3Error::Atto(_) | S3Error::Io(_) => format!(
                 "cannot reach {}: {} (is the endpoint right and the server up?)",
                 s.endpoint,
@@ -325,7 +329,10 @@ impl S3Storage {
     ) -> Result<T, StorageError> {
         let mut attempt = 1;
         loop {
-            match f() {
+            // The HTTP client starts a thread per request to enforce its deadline.
+            let tried = crate::threads::spawning_inside("http-deadline", &mut f)
+                .unwrap_or_else(|e| Err(S3Error::Io(io::Error::other(e.to_string()))));
+            match tried {
                 Ok(v) => return Ok(v),
                 Err(e)
                     if classify(&e) == Failure::Transient
@@ -677,15 +684,32 @@ impl Uploader {
     }
 
     /// Queues one part; waits while the queue is full (every thread busy).
+    ///
+    /// The wait ends at a signal too: every thread may be stuck sending to a server that
+    /// stopped reading, which only the part's deadline would end.
     fn send(&self, number: u32, data: Vec<u8>) -> Result<(), String> {
-        if let Some(e) = self.failure() {
-            return Err(e);
+        use std::sync::mpsc::TrySendError;
+        let tx = self.tx.as_ref().expect("not finished");
+        let mut job = (number, data);
+        loop {
+            if let Some(e) = self.failure() {
+                return Err(e);
+            }
+            if crate::signals::stopping() {
+                self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                return Err("stopped by a signal".into());
+            }
+            match tx.try_send(job) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Full(back)) => {
+                    job = back;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    return Err("the part upload threads are gone".into())
+                }
+            }
         }
-        self.tx
-            .as_ref()
-            .expect("not finished")
-            .send((number, data))
-            .map_err(|_| "the part upload threads are gone".to_string())
     }
 
     /// Waits for every queued part (or, with `give_up`, only for those in flight); returns the
@@ -947,9 +971,11 @@ impl Storage for S3Storage {
         let full = self.full_key(key);
         let timeout = self.answer_timeout();
         let handle = crate::threads::spawn("s3-download", move || -> Result<(), String> {
-            let status = bucket
-                .get_object_to_writer(&full, &mut writer)
-                .map_err(|e| plain(&e, timeout))?;
+            let status = crate::threads::spawning_inside("http-deadline", || {
+                bucket.get_object_to_writer(&full, &mut writer)
+            })
+            .map_err(|e| e.to_string())?
+            .map_err(|e| plain(&e, timeout))?;
             if !(200..300).contains(&status) {
                 return Err(format!("HTTP {status}"));
             }
