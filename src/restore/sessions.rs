@@ -404,13 +404,20 @@ impl Dispatcher {
         let all: Arc<Vec<Arc<Progress>>> =
             Arc::new(children.iter().map(|_| Arc::default()).collect());
         let mut sessions: Vec<Session> = Vec::with_capacity(children.len());
-        for (i, child) in children.into_iter().enumerate() {
+        let mut children = children.into_iter().enumerate();
+        while let Some((i, child)) = children.next() {
             let depth = if i == SCHEMA { QUEUE } else { queue };
             match Session::start(child, depth, i, Arc::clone(&all)) {
                 Ok(s) => sessions.push(s),
                 Err(e) => {
                     for s in &mut sessions {
                         s.kill();
+                    }
+                    // The clients not started yet end too, before the caller drops the
+                    // database they are connected to.
+                    for (_, mut rest) in children {
+                        let _ = rest.kill();
+                        let _ = rest.wait();
                     }
                     return Err(e);
                 }
