@@ -205,13 +205,7 @@ fn sigterm_stops_a_stalled_dump_records_it_and_exits_130() {
         "mariadb-dump \"$@\" | head -c 20000\nexec sleep 60",
     );
     env.write_local_config(&format!("dump_tool: {tool}"));
-    let child = env
-        .cmd()
-        .args(["backup", "--db", &victim])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = env.spawn(&["backup", "--db", &victim]);
     // Wait until the dump has started writing (a temp file appears), then stop sqlguard.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !env.stored_files().iter().any(|f| f.ends_with(".tmp")) {

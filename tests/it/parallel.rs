@@ -1,6 +1,6 @@
 //! Several databases dumped at once (`parallel: N`, `--jobs N`) and low-priority runs.
 
-use crate::support::{mariadb, write_script, Env, Run};
+use crate::support::{mariadb, write_script, Env};
 
 /// Issue 12: eight databases dumped four at a time into two storages lose no record: every
 /// database has one verified copy on each storage, the index summary (report) agrees with the
@@ -188,13 +188,7 @@ fn a_thread_limit_fails_what_needs_the_thread_and_never_panics() {
         args.extend(["--db", n.as_str()]);
     }
     let refusing = |threads: &str, args: &[&str]| {
-        Run::from(
-            env.cmd()
-                .env("SQLGUARD_TEST_REFUSE_THREADS", threads)
-                .args(args)
-                .output()
-                .unwrap(),
-        )
+        env.run_with(&[("SQLGUARD_TEST_REFUSE_THREADS", threads)], args)
     };
     for thread in ["store-", "dump-reader", "dump-reaper", "child-stderr"] {
         let r = refusing(thread, &args);

@@ -89,13 +89,7 @@ fn a_session_failing_mid_restore_fails_the_restore() {
     env.write_local_config("");
     let id = backup(&env, &name);
     let target = format!("{name}_x");
-    let mut child = env
-        .cmd()
-        .args(restore_into(&id, &target, &["--jobs", "2"]))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = env.spawn(&restore_into(&id, &target, &["--jobs", "2"]));
     // Kill one session's connection while it inserts.
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut killed = false;

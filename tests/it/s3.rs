@@ -243,13 +243,7 @@ fn s3_killed_mid_upload_leaves_no_object_and_the_local_copy() {
     let server = S3::private(&env.path("s3"));
     let bucket = server.bucket("kill");
     two_storage_config(&env, &server, &bucket, "", "none");
-    let mut child = env
-        .cmd()
-        .args(["-v", "backup", "--type", "daily", "--db", &name])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = env.spawn(&["-v", "backup", "--type", "daily", "--db", &name]);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !server.open_uploads().iter().any(|f| f.contains(".part-")) {
         if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
@@ -738,12 +732,9 @@ fn part_threads_refused_fail_the_s3_copy_alone() {
     let bucket = server.bucket("threads");
     let env = Env::new();
     two_storage_config(&env, server, &bucket, "", "none");
-    let r = Run::from(
-        env.cmd()
-            .env("SQLGUARD_TEST_REFUSE_THREADS", "s3-part")
-            .args(["backup", "--type", "daily", "--db", &name])
-            .output()
-            .unwrap(),
+    let r = env.run_with(
+        &[("SQLGUARD_TEST_REFUSE_THREADS", "s3-part")],
+        &["backup", "--type", "daily", "--db", &name],
     );
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     assert_fault(
@@ -797,13 +788,7 @@ fn signal_during_upload(slow: u32, rows: u32, parts: usize) {
         &format!("http://127.0.0.1:{}", proxy.port),
     );
     std::fs::write(env.config(), yaml).unwrap();
-    let mut child = env
-        .cmd()
-        .args(["-v", "backup", "--type", "daily", "--db", &name])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = env.spawn(&["-v", "backup", "--type", "daily", "--db", &name]);
     // With two parts, the second (last) goes up once the dump has ended and the local copy
     // has landed; with more, the dump is over once the writer waits for a thread.
     let deadline = Instant::now() + Duration::from_secs(60);

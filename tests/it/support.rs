@@ -522,6 +522,27 @@ impl Env {
         Run::from(self.cmd().args(args).output().unwrap())
     }
 
+    /// Runs the binary with `args` and the environment variables `vars` set.
+    pub fn run_with(&self, vars: &[(&str, &str)], args: &[&str]) -> Run {
+        Run::from(
+            self.cmd()
+                .envs(vars.iter().copied())
+                .args(args)
+                .output()
+                .unwrap(),
+        )
+    }
+
+    /// Starts the binary with `args`, its stdout and stderr piped (for `wait_with_output`).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.cmd()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// The newest index file (month) of database `db` of server `main` on the default local
     /// storage.
     pub fn db_index(&self, db: &str) -> PathBuf {
