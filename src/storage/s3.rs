@@ -703,7 +703,8 @@ impl Uploader {
                 Ok(()) => return Ok(()),
                 Err(TrySendError::Full(back)) => {
                     job = back;
-                    std::thread::sleep(Duration::from_millis(10));
+                    // Short: a slot freed is taken at once when uploads set the pace.
+                    std::thread::sleep(Duration::from_millis(1));
                 }
                 Err(TrySendError::Disconnected(_)) => {
                     return Err("the part upload threads are gone".into())
