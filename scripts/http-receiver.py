@@ -5,7 +5,7 @@
 
 Each request is appended to the record file as one JSON line: method, path (with the query),
 headers, body (UTF-8 text). A path containing `/status-NNN` is answered with HTTP NNN instead of
-200 (for retry tests). The port (0: any free one) is written to the port file once listening, so
+200 (for retry tests); a 3xx answer points (`Location`) at `/redirected` on the same receiver. The port (0: any free one) is written to the port file once listening, so
 a test knows when it may send. Standard library only; listens on 127.0.0.1.
 """
 import argparse
@@ -42,6 +42,8 @@ def main():
             reply = b"OK" if code == 200 else b"no"
             self.send_response(code)
             self.send_header("Content-Type", "text/plain")
+            if 300 <= code < 400:
+                self.send_header("Location", "/redirected")
             self.send_header("Content-Length", str(len(reply)))
             self.end_headers()
             self.wfile.write(reply)

@@ -21,12 +21,15 @@ fn run(cli: Cli) -> ExitCode {
         return match cmd::generate::write_all(&a.out) {
             Ok(files) => {
                 for f in files {
-                    eprintln!("sqlguard: wrote {}", f.display());
+                    sqlguard::ui::stderr_line(&format!("sqlguard: wrote {}", f.display()));
                 }
                 ExitCode::Success
             }
             Err(e) => {
-                eprintln!("sqlguard: error: writing to {}: {e}", a.out.display());
+                sqlguard::ui::stderr_line(&format!(
+                    "sqlguard: error: writing to {}: {e}",
+                    a.out.display()
+                ));
                 ExitCode::Failure
             }
         };

@@ -457,6 +457,7 @@ fn put(m: &MetricsSettings, group: &Group) -> Result<(), String> {
     let url = group_url(m, group);
     let mut req = attohttpc::put(&url)
         .timeout(Duration::from_secs(m.timeout.as_secs().max(1)))
+        .follow_redirects(false)
         .header("Content-Type", "text/plain; version=0.0.4");
     if let Some(user) = &m.username {
         req = req.basic_auth(user, m.password.as_ref().map(|p| p.expose()));
@@ -470,7 +471,8 @@ fn put(m: &MetricsSettings, group: &Group) -> Result<(), String> {
     } else {
         let status = resp.status();
         let body = resp.text().unwrap_or_default();
-        Err(format!("HTTP {status}: {}", body.trim()))
+        let body: String = body.trim().chars().take(300).collect();
+        Err(format!("{}: {body}", crate::net::status_text(status)))
     }
 }
 

@@ -23,6 +23,16 @@ pub fn plain_io(e: &io::Error, timeout: Duration) -> String {
     }
 }
 
+/// An HTTP answer that is not a success, in words. Redirects are not followed: a request that
+/// carries credentials (basic auth, a token header) must not take them to another address.
+pub fn status_text(status: http::StatusCode) -> String {
+    if status.is_redirection() {
+        format!("HTTP {status}: a redirect, which sqlguard does not follow (credentials would go along): configure the address it points to")
+    } else {
+        format!("HTTP {status}")
+    }
+}
+
 /// An HTTP client error in words.
 pub fn plain_http(e: &attohttpc::Error, timeout: Duration) -> String {
     match e.kind() {

@@ -56,6 +56,7 @@ pub fn send(n: &Notifier, event: Event, msg: &Message) -> Result<bool, String> {
             Box::new(move || {
                 attohttpc::post(&url)
                     .timeout(timeout)
+                    .follow_redirects(false)
                     .header("Content-Type", "text/plain; charset=utf-8")
                     .text(body.clone())
             })
@@ -73,7 +74,12 @@ pub fn send(n: &Notifier, event: Event, msg: &Message) -> Result<bool, String> {
                 "down"
             };
             let url = kuma_url(base, status, &short).map_err(|e| format!("{}: {e}", n.label()))?;
-            Box::new(move || attohttpc::get(&url).timeout(timeout).text(String::new()))
+            Box::new(move || {
+                attohttpc::get(&url)
+                    .timeout(timeout)
+                    .follow_redirects(false)
+                    .text(String::new())
+            })
         }
         (NotifyKind::Webhook, _) => {
             let url = base.to_string();
@@ -98,6 +104,7 @@ pub fn send(n: &Notifier, event: Event, msg: &Message) -> Result<bool, String> {
             Box::new(move || {
                 let mut req = attohttpc::post(&url)
                     .timeout(timeout)
+                    .follow_redirects(false)
                     .header("Content-Type", "application/json");
                 for (k, v) in &headers {
                     req = req.header(k.clone(), v.clone());
@@ -110,6 +117,10 @@ pub fn send(n: &Notifier, event: Event, msg: &Message) -> Result<bool, String> {
     let mut last = String::new();
     for attempt in 0..attempts {
         if attempt > 0 {
+            // A run asked to stop sends once, and does not wait to retry.
+            if crate::signals::stopping() {
+                break;
+            }
             std::thread::sleep(Duration::from_secs((1u64 << (attempt - 1).min(3)).min(8)));
         }
         // The HTTP client starts a thread per request to enforce its deadline.
@@ -125,7 +136,7 @@ pub fn send(n: &Notifier, event: Event, msg: &Message) -> Result<bool, String> {
             Ok(resp) if resp.is_success() => return Ok(true),
             Ok(resp) => {
                 let status = resp.status();
-                last = format!("HTTP {status}");
+                last = crate::net::status_text(status);
                 let retry = status.is_server_error() || matches!(status.as_u16(), 408 | 429);
                 if !retry {
                     break;

@@ -6,18 +6,92 @@
 
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Where an output path leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// A regular file (or none yet) to replace atomically: the path itself, or where its
+    /// symbolic links lead, so that a link stays a link.
+    File(PathBuf),
+    /// Something to write into as it is, never to replace: a device (`/dev/stdout`), a FIFO, a
+    /// socket.
+    Stream(PathBuf),
+}
+
+/// Names `path` in an I/O error about it.
+pub fn named(path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+/// Finds where `path` leads, following symbolic links (also to a file that does not exist yet).
+///
+/// Fails, naming the path, for a directory (or a path ending in `/`), a loop of links, or a
+/// path that cannot be inspected.
+pub fn destination(path: &Path) -> io::Result<Destination> {
+    let directory = || {
+        io::Error::new(
+            io::ErrorKind::IsADirectory,
+            format!(
+                "{} is a directory: name a file (in it or elsewhere)",
+                path.display()
+            ),
+        )
+    };
+    if path.as_os_str().is_empty() || path.as_os_str().as_encoded_bytes().ends_with(b"/") {
+        return Err(directory());
+    }
+    let mut at = path.to_path_buf();
+    for _ in 0..40 {
+        let meta = match std::fs::symlink_metadata(&at) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Destination::File(at)),
+            Err(e) => return Err(named(path, e)),
+        };
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            let to = std::fs::read_link(&at).map_err(|e| named(path, e))?;
+            at = match at.parent() {
+                Some(dir) if to.is_relative() => dir.join(to),
+                _ => to,
+            };
+        } else if kind.is_dir() {
+            return Err(directory());
+        } else if kind.is_file() {
+            return Ok(Destination::File(at));
+        } else {
+            return Ok(Destination::Stream(at));
+        }
+    }
+    Err(named(
+        path,
+        io::Error::other("too many levels of symbolic links"),
+    ))
+}
 
 /// Writes `path` with `write`, atomically, with `mode` (e.g. 0o644 for a report, 0o600 for a
-/// fetched backup).
+/// fetched backup). A symbolic link is followed: what it leads to is replaced.
 ///
-/// Fails, leaving `path` untouched, when the directory cannot be written or `write` fails (its
-/// error is returned as is, so a caller can refuse the content by failing).
+/// Fails, leaving `path` untouched, when it is a directory or not a regular file (a device,
+/// a FIFO: see [`destination`]), when the directory cannot be written, or when `write` fails
+/// (its error is returned as is, so a caller can refuse the content by failing). I/O errors
+/// name the path.
 pub fn atomically<T, E: From<io::Error>>(
     path: &Path,
     mode: u32,
     write: impl FnOnce(&mut std::fs::File) -> Result<T, E>,
 ) -> Result<T, E> {
+    let path = match destination(path)? {
+        Destination::File(p) => p,
+        Destination::Stream(p) => {
+            return Err(named(
+                &p,
+                io::Error::other("not a regular file, and this output is only ever replaced whole"),
+            )
+            .into())
+        }
+    };
+    let path = path.as_path();
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -30,22 +104,36 @@ pub fn atomically<T, E: From<io::Error>>(
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
-        .tempfile_in(dir)?;
+        .tempfile_in(dir)
+        .map_err(|e| named(dir, e))?;
     let value = write(tmp.as_file_mut())?;
-    tmp.as_file_mut().flush()?;
-    tmp.as_file().sync_all()?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    std::fs::File::open(dir)?.sync_all()?;
+    let done = |r: io::Result<()>| r.map_err(|e| named(path, e));
+    done(tmp.as_file_mut().flush())?;
+    done(tmp.as_file().sync_all())?;
+    done(
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode)),
+    )?;
+    done(tmp.persist(path).map(drop).map_err(|e| e.error))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| named(dir, e))?;
     Ok(value)
 }
 
-/// Writes `bytes` to `path` atomically with `mode`.
+/// Writes `bytes` to `path` atomically with `mode`; into a device or FIFO as it is (the bytes
+/// are whole before the first is written).
 ///
 /// Fails as [`atomically`] does.
 pub fn bytes(path: &Path, mode: u32, bytes: &[u8]) -> io::Result<()> {
-    atomically(path, mode, |f| f.write_all(bytes))
+    match destination(path)? {
+        Destination::Stream(p) => std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .and_then(|mut f| f.write_all(bytes).and_then(|()| f.flush()))
+            .map_err(|e| named(&p, e)),
+        Destination::File(p) => atomically(&p, mode, |f| f.write_all(bytes)),
+    }
 }
 
 #[cfg(test)]
@@ -68,5 +156,40 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(std::fs::read(&p).unwrap(), b"old");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn links_are_followed_and_devices_written_into_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.html");
+        bytes(&real, 0o644, b"old").unwrap();
+        let link = dir.path().join("link.html");
+        std::os::unix::fs::symlink("real.html", &link).unwrap();
+        bytes(&link, 0o644, b"new").unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read(&real).unwrap(), b"new");
+        // A link to a file that does not exist yet creates that file.
+        let dangling = dir.path().join("later");
+        std::os::unix::fs::symlink("made.html", &dangling).unwrap();
+        bytes(&dangling, 0o644, b"made").unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("made.html")).unwrap(),
+            b"made"
+        );
+        // /dev/null stays a device.
+        bytes(Path::new("/dev/null"), 0o644, b"gone").unwrap();
+        assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
+        let r: io::Result<()> = atomically(Path::new("/dev/null"), 0o644, |_| Ok(()));
+        assert!(r.unwrap_err().to_string().contains("/dev/null"));
+        // Directories are named, not written.
+        for d in [dir.path().to_path_buf(), dir.path().join("sub/")] {
+            let e = bytes(&d, 0o644, b"x").unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::IsADirectory, "{e}");
+        }
+        let e = bytes(&dir.path().join("missing/x.html"), 0o644, b"x").unwrap_err();
+        assert!(e.to_string().contains("missing"), "{e}");
     }
 }

@@ -8,6 +8,86 @@
 
 use std::io::IsTerminal;
 
+/// Set once a reader stopped reading the results (`sqlguard list | head -1`).
+static RESULTS_UNREAD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A command's results on stdout (tables, JSON). A reader that stops reading them does not
+/// change the run: what it no longer reads is dropped, and the run goes on to its hooks,
+/// notifications and metrics and ends with the exit code of its work.
+#[derive(Debug)]
+pub struct Results(std::io::StdoutLock<'static>);
+
+impl std::io::Write for Results {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use std::sync::atomic::Ordering;
+        if RESULTS_UNREAD.load(Ordering::Relaxed) {
+            return Ok(buf.len());
+        }
+        match self.0.write(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                RESULTS_UNREAD.store(true, Ordering::Relaxed);
+                Ok(buf.len())
+            }
+            r => r,
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                RESULTS_UNREAD.store(true, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
+            r => r,
+        }
+    }
+}
+
+/// Standard output for a command's results: see [`Results`]; refused when closed ([`stdout`]).
+pub fn results() -> std::io::Result<Results> {
+    stdout().map(Results)
+}
+
+/// Writes `line` to stderr. A log that cannot be written (a closed pipe, a full disk) must not
+/// end the run, let alone with a panic as `eprintln!` would: the error is dropped.
+pub fn stderr_line(line: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(line.as_bytes());
+    let _ = err.write_all(b"\n");
+}
+
+/// `msg` made safe for one log record: control characters (a terminal escape, a carriage
+/// return) are written escaped, and every line after the first is indented, so that a name
+/// holding a newline (a database can be called that) cannot forge a log line of its own.
+pub fn plain_text(msg: &str) -> std::borrow::Cow<'_, str> {
+    if !msg.chars().any(|c| c.is_control() && c != '\t') {
+        return msg.into();
+    }
+    let mut out = String::with_capacity(msg.len() + 8);
+    for c in msg.chars() {
+        match c {
+            '\n' => out.push_str("\n  "),
+            '\t' => out.push(c),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out.into()
+}
+
+/// Standard output for a command's result, refused when it is closed (`>&-`): the standard
+/// library takes writes to a closed stdout as successful, so the result would vanish and the
+/// run succeed.
+pub fn stdout() -> std::io::Result<std::io::StdoutLock<'static>> {
+    rustix::io::fcntl_getfd(std::io::stdout()).map_err(|_| {
+        std::io::Error::other(
+            "standard output is closed, so nothing would be written: give the command an open output (a file, a pipe, /dev/null)",
+        )
+    })?;
+    Ok(std::io::stdout().lock())
+}
+
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// How much to log.
@@ -89,6 +169,7 @@ impl Ui {
 
     fn log(&self, level: Level, tag: &str, msg: &str) {
         if level <= self.level {
+            let msg = &plain_text(msg);
             let line = if self.timestamps {
                 format!(
                     "{} sqlguard: {tag}{msg}",
@@ -97,13 +178,8 @@ impl Ui {
             } else {
                 format!("sqlguard: {tag}{msg}")
             };
-            match &self.bars {
-                Some(bars) => {
-                    if bars.println(&line).is_err() {
-                        eprintln!("{line}");
-                    }
-                }
-                None => eprintln!("{line}"),
+            if self.bars.as_ref().is_none_or(|b| b.println(&line).is_err()) {
+                stderr_line(&line);
             }
         }
     }
@@ -164,5 +240,14 @@ mod tests {
         assert_eq!(super::human_bytes(512), "512 B");
         assert_eq!(super::human_bytes(1536), "1.50 KiB");
         assert_eq!(super::human_bytes(5 * 1024 * 1024 * 1024), "5.00 GiB");
+    }
+
+    #[test]
+    fn a_name_cannot_forge_a_log_line_or_send_terminal_escapes() {
+        assert_eq!(super::plain_text("shop: dumped"), "shop: dumped");
+        assert_eq!(
+            super::plain_text("nl\nsqlguard: error: forged\r\u{1b}[2J\tok"),
+            "nl\n  sqlguard: error: forged\\r\\u{1b}[2J\tok"
+        );
     }
 }

@@ -134,7 +134,7 @@ pub struct Printer;
 impl Printer {
     /// Writes `text` and a newline.
     pub fn line(text: &str) -> std::io::Result<()> {
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::ui::results()?;
         out.write_all(text.as_bytes())?;
         out.write_all(b"\n")?;
         out.flush()
@@ -142,7 +142,7 @@ impl Printer {
 
     /// Writes `value` as pretty JSON, streamed (a 100,000-record list is never held as text).
     pub fn json<T: Serialize>(value: &T) -> std::io::Result<()> {
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, crate::ui::results()?);
         serde_json::to_writer_pretty(&mut out, value).map_err(|e| match e.io_error_kind() {
             Some(kind) => std::io::Error::new(kind, e),
             None => std::io::Error::other(e),

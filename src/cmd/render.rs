@@ -22,7 +22,7 @@ const MAX_ROWS: usize = 100;
 /// errors, interrupted, removed_entries, removed_bytes, kept_entries, failed_entries}`).
 #[derive(Debug)]
 pub struct PruneJson {
-    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    out: std::io::BufWriter<crate::ui::Results>,
     entries: usize,
     error: Option<std::io::Error>,
 }
@@ -35,7 +35,7 @@ fn indent(text: &str, n: usize) -> String {
 impl PruneJson {
     /// Starts the document on stdout.
     pub fn start() -> Result<PruneJson, Error> {
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, crate::ui::results()?);
         write!(
             out,
             "{{\n  \"schema_version\": {},\n  \"entries\": [",

@@ -357,6 +357,88 @@ fn a_receiver_that_is_down_warns_and_fails_the_run_only_when_required() {
     );
 }
 
+/// A reader that stops reading (`sqlguard backup | true`, a log pipe that died) changes nothing
+/// about the run: it ends with the exit code of its work, runs its hooks and sends its pings,
+/// and a closed stderr is no panic (exit 101).
+#[test]
+fn a_closed_output_changes_nothing_about_the_run() {
+    let env = Env::new();
+    let r = Receiver::start(&env.path("receiver"));
+    let mark = "[sh, -c, 'echo \"$SQLGUARD_HOOK $SQLGUARD_STATUS $SQLGUARD_EXIT_CODE\" >> marks']";
+    offline_config(
+        &env,
+        &format!(
+            "hooks:\n  backup:\n    after_failure: {mark}\n    finally: {mark}\nnotify:\n  backup:\n    - healthchecks: {}\n",
+            r.url("/hc")
+        ),
+    );
+    for closed in ["stdout", "stderr", "both"] {
+        let _ = std::fs::remove_file(env.path("marks"));
+        let mut child = env.spawn(&["backup", "--type", "daily"]);
+        if closed != "stderr" {
+            drop(child.stdout.take());
+        }
+        if closed != "stdout" {
+            drop(child.stderr.take());
+        }
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(1), "{closed} closed");
+        assert_eq!(
+            std::fs::read_to_string(env.path("marks")).unwrap_or_default(),
+            "after_failure failure 1\nfinally failure 1\n",
+            "{closed} closed"
+        );
+    }
+    let fails = r
+        .requests()
+        .into_iter()
+        .filter(|q| q.path == "/hc/fail")
+        .count();
+    assert_eq!(fails, 3);
+}
+
+/// A notifier or Pushgateway that answers with a redirect is a failure, never followed: the
+/// request carries credentials (a token header, basic auth), and a redirect may lead anywhere.
+#[test]
+fn a_redirect_is_a_failure_and_credentials_stay_where_they_were_sent() {
+    let env = Env::new();
+    let r = Receiver::start(&env.path("receiver"));
+    let mut gateway = url::Url::parse(&r.url("/status-307/gw")).unwrap();
+    gateway.set_username("pguser").unwrap();
+    gateway.set_password(Some("pg-secret-9d1e")).unwrap();
+    offline_config(
+        &env,
+        &format!(
+            "notify:
+  prune:
+    - webhook: {}
+      headers: {{Authorization: Bearer hook-token-c0de}}
+      retries: 0
+      required: true
+metrics:
+  pushgateway: {gateway}
+  required: true
+",
+            r.url("/status-307/hook")
+        ),
+    );
+    let run = env.run(&["prune"]);
+    run.expect(1);
+    assert!(
+        run.stderr.contains("HTTP 307") && run.stderr.contains("does not follow"),
+        "{}",
+        run.stderr
+    );
+    let paths: Vec<String> = r.requests().into_iter().map(|q| q.path).collect();
+    assert!(
+        !paths.is_empty() && paths.iter().all(|p| p.starts_with("/status-307/")),
+        "a redirect was followed: {paths:?}"
+    );
+    for leak in ["hook-token-c0de", "pg-secret-9d1e"] {
+        assert!(!run.stderr.contains(leak), "{}", run.stderr);
+    }
+}
+
 /// Issue 15: hooks get the run's facts (`SQLGUARD_*`, the run's JSON document in a private
 /// directory removed after the run) and nothing secret: no password or key of sqlguard's, by
 /// name or by value, whatever the config resolved as a secret.
