@@ -724,7 +724,8 @@ pub fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 
-/// Number of tables and views in `database`, or `None` when it does not exist.
+/// Number of objects in `database` a restore would overwrite (tables, views, sequences,
+/// routines and events), or `None` when it does not exist.
 pub fn table_count(
     server: &ServerSettings,
     client: &ToolInfo,
@@ -733,7 +734,9 @@ pub fn table_count(
 ) -> Result<Option<u64>, MysqlError> {
     let sql = format!(
         "SELECT (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE BINARY SCHEMA_NAME = BINARY {l}), \
-         (SELECT COUNT(*) FROM information_schema.TABLES WHERE BINARY TABLE_SCHEMA = BINARY {l})",
+         (SELECT COUNT(*) FROM information_schema.TABLES WHERE BINARY TABLE_SCHEMA = BINARY {l}) \
+         + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE BINARY ROUTINE_SCHEMA = BINARY {l}) \
+         + (SELECT COUNT(*) FROM information_schema.EVENTS WHERE BINARY EVENT_SCHEMA = BINARY {l})",
         l = quote_literal(database)
     );
     let rows = query(

@@ -608,6 +608,30 @@ impl Token {
     }
 }
 
+/// The first parts of every dotted name in a statement (`a` of `a.b` and of `a.b.c`), as
+/// written, each once. A first part is a database (`db.table`, `db.table.column`) or a table
+/// or alias (`t.column`): telling them apart needs the schema, so a caller compares them with
+/// the database names it knows. Strings are skipped; comments are read as code (an executable
+/// `/*! … */` comment is code), which can only add names.
+pub fn qualifiers(text: &[u8]) -> Vec<String> {
+    let t = tokens(text);
+    let mut out: Vec<String> = Vec::new();
+    for i in 0..t.len() {
+        let starts_chain = i == 0 || t[i - 1] != Token::Symbol(b'.');
+        let name = match &t[i] {
+            Token::Word(w) if !w.starts_with('@') && !w.bytes().all(|b| b.is_ascii_digit()) => w,
+            Token::Ident(w) => w,
+            _ => continue,
+        };
+        let dotted = t.get(i + 1) == Some(&Token::Symbol(b'.'))
+            && matches!(t.get(i + 2), Some(Token::Word(_) | Token::Ident(_)));
+        if starts_chain && dotted && !out.contains(name) {
+            out.push(name.clone());
+        }
+    }
+    out
+}
+
 /// Reads `[db.]name` at `t[i..]`.
 fn name_at(t: &[Token], i: usize) -> Name {
     let part = |k: usize| match t.get(k) {
@@ -924,6 +948,19 @@ mod tests {
     }
 
     const DUMP: &str = "/*M!999999\\- enable the sandbox mode */ \n-- MariaDB dump 10.19\n/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;\n/*!40101 SET NAMES utf8mb4 */;\n\n--\n-- Table structure for table `t;x`\n--\n\nDROP TABLE IF EXISTS `t;x`;\n/*!40101 SET @saved_cs_client     = @@character_set_client */;\nCREATE TABLE `t;x` (\n  `a` int(11) DEFAULT NULL COMMENT 'semi; colon -- not a comment',\n  `b` text\n) ENGINE=InnoDB;\nLOCK TABLES `t;x` WRITE;\n/*!40000 ALTER TABLE `t;x` DISABLE KEYS */;\nINSERT INTO `t;x` VALUES\n(1,'it''s; \\'fine\\' /* no */'),\n(2,\"dq;\\\"\");\nUNLOCK TABLES;\nDELIMITER ;;\n/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER tr BEFORE INSERT ON `t;x` FOR EACH ROW BEGIN SET NEW.a = 1; SET NEW.b = 'x;;y'; END */;;\nDELIMITER ;\n/*!50003 DROP PROCEDURE IF EXISTS `p` */;\nDELIMITER ;;\nCREATE DEFINER=`root`@`localhost` PROCEDURE `p`()\nBEGIN\n  SELECT 1;\nEND ;;\nDELIMITER ;\n-- Dump completed on 2026-11-29  1:00:00\n";
+
+    #[test]
+    fn qualifiers_are_the_first_parts_of_dotted_names_outside_strings() {
+        assert_eq!(
+            qualifiers(b"UPDATE t SET t.v = 1.5, w = 'a.b' WHERE `other db`.x.y = @@session.z"),
+            vec!["t".to_string(), "other db".to_string()]
+        );
+        assert_eq!(
+            qualifiers(b"TRUNCATE TABLE victim.t; RENAME TABLE a.r TO a.s"),
+            vec!["victim".to_string(), "a".to_string()]
+        );
+        assert!(qualifiers(b"INSERT INTO t VALUES (1, 'x.y', \"p.q\")").is_empty());
+    }
 
     #[test]
     fn a_dump_splits_the_way_the_client_splits_it_whatever_the_chunks() {

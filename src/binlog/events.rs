@@ -344,6 +344,9 @@ pub struct SegmentReader<R> {
     crc32: Option<bool>,
     /// The GTID state at `pos`, when known.
     gtid: Option<GtidState>,
+    /// The state the previous segment ended with, until the first transaction is read: that
+    /// transaction must be new to it, or the file was reset or replaced, not continued.
+    continues: Option<GtidState>,
     out: Vec<u8>,
     out_at: usize,
 }
@@ -372,6 +375,7 @@ impl<R: Read> SegmentReader<R> {
             pos: start,
             crc32: None,
             gtid: None,
+            continues: None,
             out: Vec::new(),
             out_at: 0,
         }
@@ -383,6 +387,7 @@ impl<R: Read> SegmentReader<R> {
         if let (Some(st), Ok(mut f)) = (&state, self.facts.lock()) {
             f.gtid_pos = Some(st.to_string());
         }
+        self.continues.clone_from(&state);
         self.gtid = state;
         self
     }
@@ -441,6 +446,15 @@ impl<R: Read> SegmentReader<R> {
                     ev.header.start(),
                     self.pos
                 )));
+            }
+            if let (Some(g), Some(before)) = (ev.gtid(), self.continues.take()) {
+                if before.holds(&g) {
+                    return Err(self.fail(format!(
+                        "the transaction at offset {} is {g}, which the archive already holds (it reaches {before}): the binary log was reset or the server replaced, not continued. {}",
+                        ev.header.start(),
+                        super::NEW_ARCHIVE
+                    )));
+                }
             }
             self.pos = u64::from(ev.header.log_pos);
             if let Ok(mut f) = self.facts.lock() {
@@ -748,6 +762,35 @@ pub mod tests {
         assert_eq!(out.unwrap(), &f[start..]);
         assert_eq!((facts.start, facts.end), (start as u64, f.len() as u64));
         assert_eq!(facts.events, 3);
+    }
+
+    #[test]
+    fn a_continuation_must_begin_with_a_transaction_the_archive_lacks() {
+        let f = file();
+        let fde_len = event(FORMAT_DESCRIPTION, 100, 7, 4, &fde_body()).len();
+        let start = 4 + fde_len;
+        let mut raw = MAGIC.to_vec();
+        raw.extend(event(FORMAT_DESCRIPTION, 100, 7, 0, &fde_body()));
+        raw.extend_from_slice(&f[start..]);
+        let read_after = |state: &str| {
+            let facts = Arc::new(Mutex::new(SegmentFacts::default()));
+            let mut r = SegmentReader::new(&raw[..], start as u64, Arc::clone(&facts))
+                .with_gtid_state(Some(GtidState::parse(state)));
+            let mut out = Vec::new();
+            r.read_to_end(&mut out)
+                .map(|_| facts.lock().unwrap().clone())
+        };
+        // The file's transaction is 0-7-42: new after 0-7-41, or in another domain.
+        assert_eq!(
+            read_after("0-7-41").unwrap().gtid_pos.as_deref(),
+            Some("0-7-42")
+        );
+        assert!(read_after("1-7-90").is_ok());
+        // A reset or replaced server that reached the same offset replays old numbers.
+        for held in ["0-7-42", "0-7-52", "0-3-60"] {
+            let e = read_after(held).unwrap_err().to_string();
+            assert!(e.contains("0-7-42") && e.contains("reset"), "{held}: {e}");
+        }
     }
 
     #[test]

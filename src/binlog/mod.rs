@@ -39,6 +39,9 @@ use crate::storage::Storage;
 use crate::ui::{human_bytes, Ui};
 use events::GtidState;
 
+/// What to do when the server's binary log no longer continues the archive.
+pub const NEW_ARCHIVE: &str = "The archive cannot continue over it: if that was on purpose, start a new archive (give the server a new name in the config, or move its `*binlog` segments aside)";
+
 /// The database name segment records carry (no real database can be named so: `*` is refused
 /// in names sqlguard discovers, see [`crate::backup::ACCOUNTS`]).
 pub const DATABASE: &str = "*binlog";
@@ -338,6 +341,20 @@ fn plan_pieces(
             };
             match listed.iter().position(|(n, _)| *n == want) {
                 Some(i) => (i, from, None),
+                // Every file the server has comes before the one the archive wants: the
+                // numbering went back, as after RESET MASTER; a purge leaves the newer ones.
+                None if listed
+                    .iter()
+                    .all(|(n, _)| file_order(n) < file_order(&want)) =>
+                {
+                    let newest = listed.last().map_or("", |(n, _)| n.as_str());
+                    return (
+                        Vec::new(),
+                        Some(format!(
+                            "the archive continues with binary log {want}, but the server's newest is {newest}: was the binary log reset (RESET MASTER)? {NEW_ARCHIVE}"
+                        )),
+                    );
+                }
                 None => {
                     // Continue from the first listed file after the one that is gone.
                     let after = listed
@@ -566,7 +583,7 @@ fn archive_server(
             // Nothing new in the current file.
             if p.from > p.size {
                 let msg = format!(
-                    "binary log {} on server '{}' has {} bytes, but the archive holds it up to {}: was the binary log reset (RESET MASTER)? The archive cannot continue over it: if the reset was on purpose, start a new archive (give the server a new name in the config, or move its `*binlog` segments aside)",
+                    "binary log {} on server '{}' has {} bytes, but the archive holds it up to {}: was the binary log reset (RESET MASTER)? {NEW_ARCHIVE}",
                     p.file, server.name, p.size, p.from
                 );
                 ui.error(&msg);
@@ -1255,6 +1272,20 @@ mod tests {
             "b.000002 was archived whole: b.000003 follows"
         );
         assert_eq!(p[0].file, "b.000003");
+    }
+
+    #[test]
+    fn numbering_that_went_back_is_a_reset_not_a_purge() {
+        let l = listed(&[("b.000001", 300)]);
+        for frontier in [seg("b.000004", 80, false), seg("b.000004", 80, true)] {
+            let (p, gap) = plan_pieces(Some(&frontier), None, &l);
+            let gap = gap.unwrap();
+            assert!(p.is_empty());
+            assert!(
+                gap.contains("RESET MASTER") && !gap.contains("purged"),
+                "{gap}"
+            );
+        }
     }
 
     /// Feeds a scan a promoted server's file: a GTID list, then one transaction per GTID.

@@ -559,22 +559,48 @@ enum QueryVerdict {
     Refuse(String),
 }
 
-/// Decides a query event written with default database `db` for a replay of `source`.
-fn query_verdict(db: &str, query: &[u8], source: &str) -> QueryVerdict {
+/// What a replay may touch.
+#[derive(Debug)]
+pub struct Scope<'a> {
+    /// The database the dump and the binary log hold.
+    pub source: &'a str,
+    /// The database the replay goes into (`source`, or `--to-database`).
+    pub target: &'a str,
+    /// The databases on the target server, in lower case: a dotted name whose first part is
+    /// one of them reaches that database.
+    pub databases: &'a std::collections::HashSet<String>,
+}
+
+/// Decides a query event written with default database `db` for a replay into `scope`.
+///
+/// The binary log tool renames only the default database and row events (`--rewrite-db`),
+/// never a name written in a statement, so a statement is replayed only when every dotted name
+/// in it (anywhere, not only in its head) stays inside the target: its first part is neither
+/// the source (when renamed) nor any other database on the target server. Names that are
+/// tables or aliases (`t.column`) pass; a table or alias named like a database on that server
+/// is refused with the rest, as it cannot be told apart without the schema.
+fn query_verdict(db: &str, query: &[u8], scope: &Scope) -> QueryVerdict {
+    let source = scope.source;
     let head = crate::sqlscan::Head {
         text: query.iter().take(4096).copied().collect(),
         delimiter: None,
     };
     let kind = crate::sqlscan::classify(&head);
     use crate::sqlscan::Kind;
-    let names: Vec<&crate::sqlscan::Name> = match &kind {
+    if matches!(kind, Kind::Session | Kind::Empty | Kind::Set) {
+        return QueryVerdict::Replay;
+    }
+    // A name the head's kind qualifies is a database for certain; any other dotted name may be.
+    let certain: Option<&String> = match &kind {
         Kind::Insert { table }
         | Kind::CreateTable { table }
         | Kind::DropTable { table }
-        | Kind::AlterTable { table } => vec![table],
-        Kind::Object { name, .. } => vec![name],
-        _ => Vec::new(),
+        | Kind::AlterTable { table }
+        | Kind::Object { name: table, .. } => table.database.as_ref(),
+        _ => None,
     };
+    let mut qualifiers: Vec<String> = crate::sqlscan::qualifiers(query);
+    qualifiers.extend(certain.cloned());
     let words = |n: usize| {
         String::from_utf8_lossy(&query[..query.len().min(n)])
             .split_whitespace()
@@ -582,13 +608,11 @@ fn query_verdict(db: &str, query: &[u8], source: &str) -> QueryVerdict {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    if matches!(kind, Kind::Session | Kind::Empty | Kind::Set) {
-        return QueryVerdict::Replay;
-    }
+    let is_source = |q: &str| q.eq_ignore_ascii_case(source);
     if db != source {
         // The tool leaves out what ran in another database, but not what ran in none; what
         // ran elsewhere yet names this database would be lost silently.
-        if names.iter().any(|n| n.database.as_deref() == Some(source)) {
+        if qualifiers.iter().any(|q| is_source(q)) {
             return QueryVerdict::Refuse(format!(
                 "`{}` names database `{source}` but ran while {} was the default: the binary log tool cannot replay it into `{source}`",
                 words(120),
@@ -597,15 +621,21 @@ fn query_verdict(db: &str, query: &[u8], source: &str) -> QueryVerdict {
         }
         return QueryVerdict::Skip;
     }
-    if let Some(n) = names
-        .iter()
-        .find(|n| n.database.as_deref().is_some_and(|d| d != source))
-    {
-        return QueryVerdict::Refuse(format!(
-            "`{}` changes database `{}` although it ran in `{source}`: replaying it would change that database too",
-            words(120),
-            n.database.as_deref().unwrap_or_default()
-        ));
+    let renamed = scope.target != source;
+    for q in &qualifiers {
+        if is_source(q) && renamed {
+            return QueryVerdict::Refuse(format!(
+                "`{}` names database `{source}` in its text: replayed into `{}`, it would change `{source}` itself (the binary log tool renames only the default database and row events); restore under the name `{source}` on another server",
+                words(120),
+                scope.target
+            ));
+        }
+        if !is_source(q) && (scope.databases.contains(&q.to_lowercase()) || Some(q) == certain) {
+            return QueryVerdict::Refuse(format!(
+                "`{}` names database `{q}` although it ran in `{source}`: replaying it would change that database too",
+                words(120)
+            ));
+        }
     }
     let first = words(40).to_ascii_uppercase();
     let mut w = first.split_whitespace();
@@ -659,7 +689,13 @@ fn outside_transactions(kind: u8) -> bool {
 
 /// Finds the stop (first pass): groups are a GTID event and what follows up to the next
 /// event outside transactions; a group is replayed when it was committed before `point`.
-fn find_stop(spool: &Spool, chain: &Chain, point: &Point, cancel: &AtomicBool) -> io::Result<Stop> {
+fn find_stop(
+    spool: &Spool,
+    chain: &Chain,
+    point: &Point,
+    scope: &Scope,
+    cancel: &AtomicBool,
+) -> io::Result<Stop> {
     struct Group {
         lineage: u32,
         file: String,
@@ -677,7 +713,6 @@ fn find_stop(spool: &Spool, chain: &Chain, point: &Point, cancel: &AtomicBool) -
     let mut found: Option<(u32, String, u64)> = None;
     let mut before_dump_commit: Option<u32> = None;
     let mut refused: Option<String> = None;
-    let source = chain.dump.database.as_str();
     let included = |g: &Group| -> bool {
         match point {
             Point::Time(t) => (i64::from(g.commit) + 1) * 1000 <= t.timestamp_millis(),
@@ -743,7 +778,7 @@ fn find_stop(spool: &Spool, chain: &Chain, point: &Point, cancel: &AtomicBool) -
             g.commit = g.commit.max(h.timestamp);
             g.end = u64::from(h.log_pos);
             if let Some((db, query)) = l.event.query(l.crc32) {
-                match query_verdict(&db, &query, source) {
+                match query_verdict(&db, &query, scope) {
                     QueryVerdict::Replay => {}
                     QueryVerdict::Skip => g.skip.push((l.lineage, l.file.clone(), h.start())),
                     QueryVerdict::Refuse(why) => {
@@ -1077,15 +1112,32 @@ pub fn restore_to(
         return Err(RestoreError::Declined);
     }
     let source_db = chain.dump.database.clone();
+    let mut target_db = source_db.clone();
     if let Some((_, to)) = &planned.rename {
-        if source_db.contains("->") || to.contains("->") {
+        // The tool reads `--rewrite-db=FROM->TO` by cutting at `->` and at whitespace.
+        let unfit = |n: &str| n.contains("->") || n.chars().any(char::is_whitespace);
+        if unfit(&source_db) || unfit(to) {
             return Err(RestoreError::NotCovered {
                 target: planned.target.clone(),
-                reason: "a database name holding `->` cannot be renamed by the binary log tool's --rewrite-db: restore under the same name on another server".into(),
+                reason: format!(
+                    "the binary log tool's --rewrite-db cannot rename `{source_db}` to `{to}` (a name holding `->` or whitespace is cut there): pick a --to-database without them, or restore under the same name on another server"
+                ),
             });
         }
+        target_db = to.clone();
     }
     let server = session.settings.server(&req.restore.to_server)?;
+    let target = restore::Target::new(server, req.restore.load)?;
+    let databases: std::collections::HashSet<String> = target
+        .databases()?
+        .into_iter()
+        .map(|d| d.to_lowercase())
+        .collect();
+    let scope = Scope {
+        source: &source_db,
+        target: &target_db,
+        databases: &databases,
+    };
     let tool = super::binlog_tool(server).map_err(|message| RestoreError::NotCovered {
         target: planned.target.clone(),
         reason: message,
@@ -1095,7 +1147,7 @@ pub fn restore_to(
         chain.segments.len()
     ));
     let spooled = spool(session, &chain)?;
-    let stop = find_stop(&spooled, &chain, &req.point, cancel).map_err(|e| {
+    let stop = find_stop(&spooled, &chain, &req.point, &scope, cancel).map_err(|e| {
         if cancel.load(Ordering::Relaxed) {
             RestoreError::Interrupted
         } else {
@@ -1131,7 +1183,6 @@ pub fn restore_to(
         server.name
     ));
     let started = std::time::Instant::now();
-    let target = restore::Target::new(server, req.restore.load)?;
     let replayed = replay(
         &tool, &source_db, &database, &target, &spooled, &chain, &stop, cancel,
     );
@@ -1449,7 +1500,14 @@ mod tests {
 
     #[test]
     fn statements_of_no_or_other_databases_are_left_out_or_refused() {
-        let v = |db: &str, q: &str| query_verdict(db, q.as_bytes(), "shop");
+        let databases: std::collections::HashSet<String> =
+            ["shop", "crm", "mysql"].map(String::from).into();
+        let same = Scope {
+            source: "shop",
+            target: "shop",
+            databases: &databases,
+        };
+        let v = |db: &str, q: &str| query_verdict(db, q.as_bytes(), &same);
         assert_eq!(v("shop", "BEGIN"), QueryVerdict::Replay);
         assert_eq!(v("shop", "UPDATE items SET qty = 1"), QueryVerdict::Replay);
         assert_eq!(
@@ -1472,9 +1530,49 @@ mod tests {
             ("shop", "GRANT ALL ON *.* TO x"),
             ("shop", "CREATE USER x"),
             ("", "INSERT INTO shop.items VALUES (1)"),
+            // Names the head does not carry, and names past the head.
+            ("shop", "TRUNCATE TABLE crm.people"),
+            ("shop", "RENAME TABLE items TO crm.items"),
+            ("shop", "UPDATE items, crm.people SET items.qty = people.n"),
+            ("shop", "DELETE FROM `CRM`.people WHERE 1"),
+            ("crm", "TRUNCATE TABLE shop.items"),
+            ("crm", "RENAME TABLE shop.r TO shop.s"),
         ] {
             assert!(matches!(v(db, q), QueryVerdict::Refuse(_)), "{db}: {q}");
         }
+        let long = format!(
+            "INSERT INTO items VALUES {}(2) ON DUPLICATE KEY UPDATE qty = (SELECT n FROM mysql.user)",
+            "(1),".repeat(2000)
+        );
+        assert!(matches!(v("shop", &long), QueryVerdict::Refuse(_)));
+        // Tables and aliases are not databases.
+        assert_eq!(
+            v("shop", "UPDATE items i SET i.qty = items.qty + 1"),
+            QueryVerdict::Replay
+        );
+        // Into a copy, the source's own name in a statement would reach the source.
+        let copy = Scope {
+            source: "shop",
+            target: "shop_copy",
+            databases: &databases,
+        };
+        for q in [
+            "TRUNCATE TABLE shop.items",
+            "ALTER TABLE `shop`.items ADD COLUMN n INT",
+            "CREATE TABLE shop.x (a INT)",
+        ] {
+            assert!(
+                matches!(
+                    query_verdict("shop", q.as_bytes(), &copy),
+                    QueryVerdict::Refuse(_)
+                ),
+                "{q}"
+            );
+        }
+        assert_eq!(
+            query_verdict("shop", b"TRUNCATE TABLE items", &copy),
+            QueryVerdict::Replay
+        );
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub struct Args {
     /// The database to restore into (default: the backup's database); created when missing
     #[arg(long, value_name = "NAME")]
     pub to_database: Option<String>,
-    /// Restore even into a database that already has tables
+    /// Restore even into a database that already has tables, views, routines or events
     #[arg(long)]
     pub force: bool,
     /// Filters for `latest`; --storage also picks the copy to read (default: the first that

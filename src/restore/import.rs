@@ -69,7 +69,9 @@ impl ImportPlan {
                 match self.existing_tables {
                     None => "a new database".to_string(),
                     Some(0) => "an existing empty database".to_string(),
-                    Some(n) => format!("an existing database with {n} tables (--force)"),
+                    Some(n) => format!(
+                        "an existing database with {n} tables, views, routines or events (--force: the file runs on top of them)"
+                    ),
                 }
             ),
         ]

@@ -48,8 +48,12 @@ pub enum RestoreError {
     /// `--to-database` for an accounts backup, which goes to the server (exit code 2).
     #[error("an accounts backup restores users, roles and grants into the server, not into a database: drop --to-database")]
     AccountsHaveNoDatabase,
-    /// The target database has tables and `--force` was not given (exit code 2).
-    #[error("database '{database}' on server '{server}' already has {tables} tables: restore into another with --to-database, or pass --force")]
+    /// The id names a binary log segment (exit code 2).
+    #[error("{0} is a segment of the binary log archive, not a dump: restore a dump of the database and roll it forward with --to-time, --to-position or --to-gtid (`sqlguard fetch {0}` gets the segment's bytes)")]
+    SegmentIsNoDump(String),
+    /// The target database has tables, views, routines or events and `--force` was not given
+    /// (exit code 2).
+    #[error("database '{database}' on server '{server}' already holds {tables} tables, views, routines or events: restore into another with --to-database, or pass --force")]
     TargetNotEmpty {
         server: String,
         database: String,
@@ -159,6 +163,7 @@ impl RestoreError {
                 | RestoreError::Unknown(_)
                 | RestoreError::TargetNotEmpty { .. }
                 | RestoreError::AccountsHaveNoDatabase
+                | RestoreError::SegmentIsNoDump(_)
                 | RestoreError::Ambiguous(_)
                 | RestoreError::NoLatest
                 | RestoreError::Declined
@@ -705,9 +710,24 @@ impl Target {
         self.sandbox
     }
 
-    /// Tables in `database`, `None` when it does not exist.
+    /// Tables, views, routines and events in `database`, `None` when it does not exist.
     pub fn table_count(&self, database: &str) -> Result<Option<u64>, MysqlError> {
         mysql::table_count(&self.server, &self.client, &self.defaults, database)
+    }
+
+    /// The names of every database on the server.
+    pub fn databases(&self) -> Result<Vec<String>, MysqlError> {
+        let rows = mysql::query(
+            &self.server,
+            &self.client,
+            &self.defaults,
+            "listing the databases",
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA",
+        )?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| r.into_iter().next())
+            .collect())
     }
 
     /// What `database` holds now, in the shape of a dump's inventory: every table (engine and
@@ -1328,7 +1348,9 @@ impl RestorePlan {
                         r.database_collation.as_deref().unwrap_or("utf8mb4")
                     ),
                     Some(0) => "an existing empty database".to_string(),
-                    Some(n) => format!("an existing database with {n} tables (--force)"),
+                    Some(n) => format!(
+                        "an existing database with {n} tables, views, routines or events (--force: those the backup holds too are replaced, the others stay)"
+                    ),
                 },
                 self.sessions,
                 if self.sessions == 1 { "" } else { "s" },
@@ -1354,6 +1376,9 @@ pub fn plan(session: &Session, req: &RestoreRequest) -> Result<RestorePlan, Rest
     let record = select_copy(&records, &id, req.filter.storage.as_deref())?.clone();
     if is_accounts(&record) && req.to_database.is_some() {
         return Err(RestoreError::AccountsHaveNoDatabase);
+    }
+    if record.segment.is_some() {
+        return Err(RestoreError::SegmentIsNoDump(id));
     }
     let decryption = decryption_for(&record, settings.encryption.identities.as_ref())?
         .map(|ids| format!("the age identity file {}", ids.path().display()));
@@ -1608,19 +1633,35 @@ pub fn fetch(
     };
     let storage = session.storage(&record.storage)?;
     let mut reader_closed = false;
-    let bytes = match to {
-        FetchTo::File(path) => fetch_to_file(
+    // A device or FIFO (`-o /dev/stdout`) is written into like stdout, never replaced.
+    let (file, stream) = match to {
+        FetchTo::File(path) => match crate::publish::destination(path)? {
+            crate::publish::Destination::File(p) => (Some(p), None),
+            crate::publish::Destination::Stream(p) => (None, Some(p)),
+        },
+        FetchTo::Stdout => (None, None),
+    };
+    let bytes = match file {
+        Some(path) => fetch_to_file(
             storage.as_ref(),
             &record,
-            path,
+            &path,
             form,
             identities.as_ref(),
             cancel,
         )?,
-        FetchTo::Stdout => {
+        None => {
+            let mut out: Box<dyn Write> = match &stream {
+                Some(p) => Box::new(
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(p)
+                        .map_err(|e| crate::publish::named(p, e))?,
+                ),
+                None => Box::new(crate::ui::stdout()?),
+            };
             let copy =
                 CheckedCopy::fetch(storage.as_ref(), &record, "written", identities, cancel)?;
-            let mut out = io::stdout().lock();
             let r = match form {
                 FetchForm::Sql => copy
                     .into_sql(&record)

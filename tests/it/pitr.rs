@@ -336,11 +336,7 @@ fn restore_to_a_time_and_a_position_from_archived_binary_logs() {
     env.run(&["binlog"]).expect(0);
     let r = restore_to(&env, "shop", ["--to-time", &late], "shop_late", &["--yes"]);
     r.expect(2);
-    assert!(
-        r.stderr.contains("changes database `other`"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("names database `other`"), "{}", r.stderr);
     assert!(!database_exists(db, "shop_late"));
 
     // The same recovery by hand, with standard tools and the positions from `list --json`.
@@ -418,6 +414,75 @@ fn restore_to_a_time_and_a_position_from_archived_binary_logs() {
         r.stderr
     );
     assert!(!database_exists(db, "shop_gap"));
+}
+
+/// A replay renames only the default database and row events, never a name written in a
+/// statement: a statement that names another database on the target server (one the
+/// statement's head does not show too: TRUNCATE, RENAME), or the source's own name when the
+/// restore goes into a copy, is refused before anything is written, and the databases it names
+/// keep their rows. A copy's name the binary log tool would cut is refused the same way.
+#[test]
+fn a_replay_never_runs_a_statement_on_a_database_it_names() {
+    let p = Private::start("pitr-names");
+    let db = &p.db;
+    let env = Env::new();
+    config(&env, db, "");
+    db.sql(
+        None,
+        "CREATE DATABASE src; CREATE TABLE src.t (id INT PRIMARY KEY, v VARCHAR(20));
+         INSERT INTO src.t VALUES (1, 'one');
+         CREATE DATABASE src2; CREATE TABLE src2.t (id INT PRIMARY KEY);
+         CREATE DATABASE victim; CREATE TABLE victim.t (id INT PRIMARY KEY, v VARCHAR(30));
+         INSERT INTO victim.t VALUES (1, 'old');",
+    );
+    env.run(&["backup", "--db", "src", "--db", "src2"])
+        .expect(0);
+    let before = next_second();
+    db.sql(
+        Some("src"),
+        "INSERT INTO t VALUES (2, 'two'); ALTER TABLE src.t ADD COLUMN extra INT DEFAULT 5;",
+    );
+    db.sql(
+        Some("src2"),
+        "INSERT INTO t VALUES (7); TRUNCATE TABLE victim.t;",
+    );
+    db.sql(None, "INSERT INTO victim.t VALUES (99, 'written later')");
+    env.run(&["binlog"]).expect(0);
+    let after = next_second();
+    env.run(&["binlog"]).expect(0);
+
+    let r = restore_to(&env, "src", ["--to-time", &after], "src_copy", &["--yes"]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("names database `src` in its text") && r.stderr.contains("ALTER TABLE"),
+        "{}",
+        r.stderr
+    );
+    let r = restore_to(&env, "src2", ["--to-time", &after], "src2_copy", &["--yes"]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("names database `victim`") && r.stderr.contains("TRUNCATE"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        db.sql(None, "SELECT v FROM victim.t").trim(),
+        "written later",
+        "a refused replay reached the database it names"
+    );
+    let r = restore_to(&env, "src", ["--to-time", &before], "src copy", &["--yes"]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("--rewrite-db cannot rename"),
+        "{}",
+        r.stderr
+    );
+    for name in ["src_copy", "src2_copy", "src copy"] {
+        assert!(!database_exists(db, name), "{name}");
+    }
+    // Up to a point before them, the copy is made.
+    restore_to(&env, "src", ["--to-time", &before], "src_copy", &["--yes"]).expect(0);
+    assert_eq!(db.sql(None, "SELECT COUNT(*) FROM src_copy.t").trim(), "1");
 }
 
 fn dump_time(r: &Record) -> chrono::DateTime<chrono::Utc> {

@@ -275,7 +275,7 @@ fn restore_matches_the_source_and_refuses_a_non_empty_target() {
     ]);
     r.expect(2);
     assert!(
-        r.stderr.contains("already has") && r.stderr.contains("--force"),
+        r.stderr.contains("already holds") && r.stderr.contains("--force"),
         "{}",
         r.stderr
     );
