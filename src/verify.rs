@@ -356,6 +356,9 @@ pub struct VerifyResult {
     /// The scratch database of the restore test (dropped afterwards).
     pub scratch_database: Option<String>,
     pub problem: Option<String>,
+    /// The check could not be done for a reason outside the copy (a storage or server that
+    /// did not answer, a signal): `ok` is false, and nothing was recorded in the index.
+    pub not_checked: bool,
 }
 
 /// Picks the successful copies a request names.
@@ -520,8 +523,7 @@ pub fn run(
         let storage = session.storage(&record.storage).map_err(|e| e.to_string());
         let outcome = storage
             .as_ref()
-            .map_err(Clone::clone)
-            .map_err(|e| (e, None))
+            .map_err(|e| NotChecked::elsewhere(e.clone()))
             .and_then(|s| {
                 let test = req.restore_test.then_some(&req.load);
                 verify_one(settings, s.as_ref(), &record, test, ui, cancel)
@@ -531,7 +533,28 @@ pub fn run(
                 let p = (!c.problems.is_empty()).then(|| c.problems.join("; "));
                 (c, d, scratch, p)
             }
-            Err((e, scratch)) => (Checked::default(), None, scratch, Some(e)),
+            Err(e) if !e.about_copy => {
+                // Not a verdict: said, counted as not verified, and not recorded.
+                ui.error(&format!(
+                    "{}/{} {} on '{}': NOT CHECKED: {} (nothing recorded: the copy keeps its last verification)",
+                    record.server, record.database, record.id, record.storage, e.message
+                ));
+                results.push(VerifyResult {
+                    ok: false,
+                    checked: Checked::default(),
+                    restore_tested: false,
+                    restored_tables: None,
+                    restored_rows: None,
+                    inventory_compared: false,
+                    restore_seconds: None,
+                    scratch_database: e.scratch,
+                    problem: Some(e.message),
+                    not_checked: true,
+                    record,
+                });
+                continue;
+            }
+            Err(e) => (Checked::default(), None, e.scratch, Some(e.message)),
         };
         let ok = problem.is_none();
         let line = format!(
@@ -606,6 +629,7 @@ pub fn run(
             restore_seconds: drill.as_ref().map(|d| d.seconds),
             scratch_database,
             problem,
+            not_checked: false,
         });
     }
     Ok(VerifyOutcome { results, errors })
@@ -665,11 +689,50 @@ struct Drill {
     seconds: f64,
 }
 
+/// Why one copy's check could not be done, with the scratch database, if one was made.
+#[derive(Debug)]
+struct NotChecked {
+    message: String,
+    scratch: Option<String>,
+    /// The reason is the copy's own (its object is gone, its key is refused, its dump does not
+    /// load into a server that answers): a verdict, recorded. Else it is the run's surroundings
+    /// (a storage or server that did not answer, a signal, a missing tool or identity): nothing
+    /// is recorded, and the copy keeps its last verification.
+    about_copy: bool,
+}
+
+impl NotChecked {
+    /// A reason outside the copy.
+    fn elsewhere(message: impl Into<String>) -> NotChecked {
+        NotChecked {
+            message: message.into(),
+            scratch: None,
+            about_copy: false,
+        }
+    }
+
+    /// From reading the copy: a missing object or a refused key is the copy's; the rest
+    /// (I/O, a remote error, the temp directory, a signal) is not.
+    fn reading(e: &RestoreError) -> NotChecked {
+        use crate::storage::StorageError;
+        NotChecked {
+            message: e.to_string(),
+            scratch: None,
+            about_copy: matches!(
+                e,
+                RestoreError::NoSuchBackup { .. }
+                    | RestoreError::Storage(
+                        StorageError::NotFound { .. } | StorageError::InvalidKey { .. }
+                    )
+            ),
+        }
+    }
+}
+
 /// The check (and, with `restore_test`, the restore test) of one copy: what was found (a
 /// restore test's differences from the dump's inventory are problems), what the restore test
-/// measured, and the scratch database used; or why it could not be done (with the scratch
-/// database, if one was made).
-type VerifiedOne = Result<(Checked, Option<Drill>, Option<String>), (String, Option<String>)>;
+/// measured, and the scratch database used; or why it could not be done.
+type VerifiedOne = Result<(Checked, Option<Drill>, Option<String>), NotChecked>;
 
 fn verify_one(
     settings: &Settings,
@@ -679,7 +742,6 @@ fn verify_one(
     ui: &Ui,
     cancel: &AtomicBool,
 ) -> VerifiedOne {
-    let plain = |e: String| (e, None);
     // Accounts cannot go into a scratch database: their copy is checked, not restore-tested.
     // Accounts and binary log segments have no database to restore into a scratch one.
     let restore_test =
@@ -712,11 +774,11 @@ fn verify_one(
             ..Default::default()
         };
         return check_copy(storage, record, outputs, cancel)
-            .map_err(|e| plain(e.to_string()))
+            .map_err(|e| NotChecked::reading(&e))
             .map(|c| (c, None, None));
     };
     let server = settings.server(&record.server).map_err(|e| {
-        plain(format!(
+        NotChecked::elsewhere(format!(
             "{e}: cannot restore-test a backup of a server that is not configured"
         ))
     })?;
@@ -724,7 +786,7 @@ fn verify_one(
     // test then only counts tables).
     let inventory = match IndexStore::new(storage, &record.server).read_manifest(record) {
         Ok(m) => m.and_then(|m| m.inventory),
-        Err(e) => return Err(plain(e)),
+        Err(e) => return Err(NotChecked::elsewhere(e)),
     };
     if inventory.is_none() {
         ui.warn(&format!(
@@ -736,7 +798,7 @@ fn verify_one(
     // The copy is proven before the scratch database exists, let alone receives a byte.
     let identities =
         crate::restore::decryption_for(record, settings.encryption.identities.as_ref())
-            .map_err(|e| plain(e.to_string()))?;
+            .map_err(|e| NotChecked::elsewhere(e.to_string()))?;
     let copy =
         match crate::restore::CheckedCopy::fetch(storage, record, "restored", identities, cancel) {
             Ok(c) => c,
@@ -750,14 +812,15 @@ fn verify_one(
                     None,
                 ))
             }
-            Err(e) => return Err(plain(e.to_string())),
+            Err(e) => return Err(NotChecked::reading(&e)),
         };
     let mut checked = Checked {
         compressed_bytes: copy.size,
         sha256: copy.sha256.clone(),
         ..Default::default()
     };
-    let target = crate::restore::Target::new(server, *load).map_err(|e| plain(e.to_string()))?;
+    let target = crate::restore::Target::new(server, *load)
+        .map_err(|e| NotChecked::elsewhere(e.to_string()))?;
     sweep_scratch(&target, ui);
     let scratch = scratch_name(Utc::now());
     target
@@ -765,7 +828,7 @@ fn verify_one(
             "creating the scratch database",
             &crate::restore::create_database_sql(&scratch, record),
         )
-        .map_err(|e| plain(e.to_string()))?;
+        .map_err(|e| NotChecked::elsewhere(e.to_string()))?;
     let restored = target.load(copy, record, &scratch, cancel).and_then(|l| {
         let seconds = started.elapsed().as_secs_f64();
         let found = target.inventory(&scratch).map_err(|e| e.to_string())?;
@@ -778,13 +841,17 @@ fn verify_one(
         "dropping the scratch database",
         &format!("DROP DATABASE {}", mysql::quote_ident(&scratch)),
     );
-    let (loaded, found, damaged, seconds) = restored.map_err(|e| {
-        (
-            format!("restore into scratch database {scratch} failed: {e}"),
-            Some(scratch.clone()),
-        )
+    let (loaded, found, damaged, seconds) = restored.map_err(|e| NotChecked {
+        message: format!("restore into scratch database {scratch} failed: {e}"),
+        scratch: Some(scratch.clone()),
+        // A load that a signal ended, or on a server that no longer answers, says nothing
+        // about the copy; one that a working server refused does.
+        about_copy: !cancel.load(Ordering::Relaxed) && target.databases().is_ok(),
     })?;
-    dropped.map_err(|e| (e.to_string(), Some(scratch.clone())))?;
+    dropped.map_err(|e| NotChecked {
+        scratch: Some(scratch.clone()),
+        ..NotChecked::elsewhere(e.to_string())
+    })?;
     checked.raw_bytes = loaded.raw_bytes;
     if let Some(dumped) = &inventory {
         let differences = dumped.differences(&found);
