@@ -165,13 +165,28 @@ pub fn check_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether `key` may be deleted on behalf of `server`'s index: it lies under the server's prefix
-/// and has no empty, `.` or `..` component, so a tampered index cannot point outside.
-pub fn is_owned_key(server: &str, key: &str) -> bool {
-    key.starts_with(&server_prefix(server))
-        && key
-            .split('/')
-            .all(|c| !c.is_empty() && c != "." && c != "..")
+/// Whether `key` is a file of backup `id` of `server`/`database` (`backup_type`): directly in
+/// the directory the layout gives them (the database directory as written now, or as sqlguard
+/// wrote it before database names were case-safe), named `<id>.` and a suffix. The only keys a
+/// record may have deleted, read as its manifest, or written: an edited or damaged index cannot
+/// make sqlguard touch another backup's object, an index file, or anything else.
+pub fn is_backup_file(
+    server: &str,
+    database: &str,
+    backup_type: &str,
+    id: &str,
+    key: &str,
+) -> bool {
+    if id.is_empty() || id.contains('/') || check_key(key).is_err() {
+        return false;
+    }
+    let (server, backup_type) = (encode_component(server), encode_component(backup_type));
+    [database_component(database), encode_component(database)]
+        .iter()
+        .any(|dir| {
+            key.strip_prefix(&format!("{server}/{dir}/{backup_type}/{id}."))
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
+        })
 }
 
 /// A new backup id: UTC start time to the second plus 8 random hex digits, e.g.
@@ -246,6 +261,43 @@ pub fn manifest_key(server: &str, database: &str, backup_type: &str, id: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_backups_files_are_only_its_own() {
+        let id = "20261130T005714Z_0a89240d";
+        let own = |key: &str| is_backup_file("main", "Shop", "manual", id, key);
+        assert!(own(&object_key(
+            "main",
+            "Shop",
+            "manual",
+            id,
+            Algorithm::Zstd,
+            true
+        )));
+        assert!(own(&manifest_key("main", "Shop", "manual", id)));
+        // The directory an older sqlguard wrote for `Shop`.
+        assert!(own(&format!("main/Shop/manual/{id}.sql.zst")));
+        for other in [
+            "main/crm/manual/20261130T005714Z_0776e61f.sql.zst".to_string(),
+            format!("main/%53hop/manual/{id}x.sql.zst"),
+            format!("main/%53hop/daily/{id}.sql.zst"),
+            format!("main/%53hop/manual/{id}./x"),
+            format!("main/%53hop/manual/{id}."),
+            "main/index/summary.json".to_string(),
+            "main/index.json".to_string(),
+            format!("other/%53hop/manual/{id}.sql.zst"),
+            format!("main/%53hop/manual/../manual/{id}.sql.zst"),
+        ] {
+            assert!(!own(&other), "{other}");
+        }
+        assert!(!is_backup_file(
+            "main",
+            "shop",
+            "manual",
+            "a/b",
+            "main/shop/manual/a/b.sql"
+        ));
+    }
 
     #[test]
     fn hostile_names_stay_in_their_directory_and_round_trip() {
@@ -372,16 +424,17 @@ mod tests {
 
     #[test]
     fn owned_keys_stay_under_the_server() {
-        assert!(is_owned_key("main", "main/shop/daily/x.sql.zst"));
+        let own = |k: &str| is_backup_file("main", "shop", "daily", "x", k);
+        assert!(own("main/shop/daily/x.sql.zst"));
         for k in [
-            "other/shop/x",
+            "other/shop/daily/x.sql.zst",
             "main/../etc/passwd",
-            "main//x",
-            "/main/x",
-            "main/./x",
-            "mainx/y",
+            "main//shop/daily/x.sql.zst",
+            "/main/shop/daily/x.sql.zst",
+            "main/./shop/daily/x.sql.zst",
+            "mainx/shop/daily/x.sql.zst",
         ] {
-            assert!(!is_owned_key("main", k), "{k}");
+            assert!(!own(k), "{k}");
         }
     }
 }

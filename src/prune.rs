@@ -423,14 +423,10 @@ fn apply(
         let r = &e.record;
         // Only this storage's own copies have objects here; other records are index entries.
         if r.storage == storage.name() {
-            if let Some(bad) = r
-                .key
-                .iter()
-                .chain(r.manifest_key.iter())
-                .find(|k| !layout::is_owned_key(server, k))
-            {
+            if let Some(bad) = r.foreign_key(server) {
                 e.prune_error = Some(format!(
-                    "refusing to delete '{bad}': it is not under server '{server}'s prefix"
+                    "refusing to delete '{bad}': it is not a file of backup {} of {server}/{} ({}); the index names it, so it was edited or damaged (`sqlguard index rebuild` rebuilds it from the manifests)",
+                    r.id, r.database, r.backup_type
                 ));
                 ui.error(&format!(
                     "storage '{}': {}",

@@ -245,6 +245,25 @@ pub struct RestoreTest {
 }
 
 impl BackupRecord {
+    /// The first of the record's keys (object, manifest) that is not a file of this backup in
+    /// the index of `server` ([`crate::layout::is_backup_file`]): a record that names one was
+    /// edited or damaged, and nothing may be deleted, read or written for it there.
+    pub fn foreign_key(&self, server: &str) -> Option<&str> {
+        self.key
+            .iter()
+            .chain(self.manifest_key.iter())
+            .map(String::as_str)
+            .find(|k| {
+                !crate::layout::is_backup_file(
+                    server,
+                    &self.database,
+                    &self.backup_type,
+                    &self.id,
+                    k,
+                )
+            })
+    }
+
     /// A record with plausible values (server `main`, 100 raw and 10 stored bytes for a success,
     /// keys under the layout, one minute long), for tests and benchmarks.
     #[cfg(any(test, feature = "testkit"))]
@@ -380,6 +399,9 @@ pub enum IndexError {
         server: String,
         message: String,
     },
+    /// A record that names a key that is not its own (see [`BackupRecord::foreign_key`]).
+    #[error("{0}")]
+    ForeignKey(String),
     #[error("index {key} on storage '{storage}' has schema version {found}, newer than this sqlguard understands ({INDEX_SCHEMA_VERSION}); upgrade sqlguard")]
     Newer {
         storage: String,

@@ -51,6 +51,14 @@ impl IndexStore<'_> {
         let mut found: Vec<BackupRecord> = Vec::new();
         let mut accounted: std::collections::HashSet<String> = std::collections::HashSet::new();
         for r in old {
+            if let Some(bad) = r.foreign_key(&self.server) {
+                // An edited or damaged record: its files are not where its backup's are.
+                report.dropped.push(format!(
+                    "{} ({}/{} on '{}'): it names {bad}, which is not a file of that backup",
+                    r.id, r.database, r.backup_type, r.storage
+                ));
+                continue;
+            }
             match (r.status, r.key.as_deref()) {
                 (Status::Failed, _) => {
                     report.kept_failures += 1;
@@ -83,11 +91,24 @@ impl IndexStore<'_> {
             .filter(|m| m.key.ends_with(layout::MANIFEST_SUFFIX) && !accounted.contains(&m.key))
             .collect();
         for meta in manifests {
-            let parsed = self
-                .storage
-                .get_bytes(&meta.key)?
-                .and_then(|b| serde_json::from_slice::<BackupRecord>(&b).ok());
+            let parsed = match self.storage.get_bytes(&meta.key) {
+                Ok(b) => b.and_then(|b| serde_json::from_slice::<BackupRecord>(&b).ok()),
+                Err(e) => {
+                    report.unreadable.push(format!("{} ({e})", meta.key));
+                    continue;
+                }
+            };
             match parsed {
+                Some(r)
+                    if r.server == self.server
+                        && (r.foreign_key(&self.server).is_some()
+                            || r.manifest_key.as_deref() != Some(meta.key.as_str())) =>
+                {
+                    report.unreadable.push(format!(
+                        "{} (it describes files that are not its own)",
+                        meta.key
+                    ));
+                }
                 Some(mut r) if r.server == self.server => {
                     r.storage = self.storage.name().to_string();
                     match r.key.as_deref() {

@@ -367,16 +367,25 @@ impl<'a> IndexStore<'a> {
             .iter()
             .map(|r| self.partition_key(&r.database, &partition_of(r.started_at)))
             .collect();
+        // What the current layout held is kept as `.bak-<time>` copies, every file the legacy
+        // index replaces or removes: a legacy index put back by mistake loses nothing (`index
+        // rebuild` reads the manifests, and the copies stay for a person to compare).
+        let stamp = Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+        let keep_copy = |key: &str| -> Result<(), IndexError> {
+            if let Some(old) = self.storage.get_bytes(key)? {
+                self.storage
+                    .put_bytes(&format!("{key}.bak-{stamp}"), &old)?;
+            }
+            Ok(())
+        };
         for key in self.index_files(&layout::database_index_prefix(&self.server))? {
+            keep_copy(&key)?;
             if !keep.contains(&key) {
                 self.storage.delete(&key)?;
             }
         }
-        let key = self.legacy_key();
-        if let Some(old) = self.storage.get_bytes(&key)? {
-            let kept = format!("{key}.bak-{}", Utc::now().format("%Y%m%dT%H%M%SZ"));
-            self.storage.put_bytes(&kept, &old)?;
-        }
+        keep_copy(&self.summary_key())?;
+        keep_copy(&self.legacy_key())?;
         self.write_all(legacy.backups)?;
         Ok(())
     }
@@ -492,6 +501,12 @@ impl<'a> IndexStore<'a> {
         inventory: Option<&crate::inventory::Inventory>,
     ) -> Result<(), IndexError> {
         if let Some(key) = &record.manifest_key {
+            if let Some(bad) = record.foreign_key(&self.server) {
+                return Err(IndexError::ForeignKey(format!(
+                    "not writing the manifest of backup {} to '{bad}': it is not a file of that backup (the index was edited or damaged)",
+                    record.id
+                )));
+            }
             let manifest = super::Manifest {
                 record: record.clone(),
                 inventory: inventory.cloned(),
@@ -510,6 +525,12 @@ impl<'a> IndexStore<'a> {
         let Some(key) = &record.manifest_key else {
             return Ok(None);
         };
+        if let Some(bad) = record.foreign_key(&self.server) {
+            return Err(format!(
+                "not reading '{bad}' as the manifest of backup {}: it is not a file of that backup (the index was edited or damaged; `sqlguard index rebuild` rebuilds it)",
+                record.id
+            ));
+        }
         let Some(bytes) = self
             .storage
             .get_bytes(key)
@@ -701,6 +722,17 @@ mod tests {
             .unwrap();
         assert_eq!(ids(&store), ["x", "y"]);
         assert!(store.read_database("crm").unwrap().is_empty());
+        // What that replaced is kept, never only deleted: crm's file, and shop's as it was.
+        let copies: Vec<String> = s
+            .keys()
+            .into_iter()
+            .filter(|k| k.starts_with("main/index/db/") && k.contains(".json.bak-"))
+            .collect();
+        assert!(
+            copies.iter().any(|k| k.starts_with("main/index/db/crm/"))
+                && copies.iter().any(|k| k.starts_with("main/index/db/shop/")),
+            "{copies:?}"
+        );
     }
 
     /// The summary is a cache: a dirty entry (an update was cut short) and a missing or

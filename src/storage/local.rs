@@ -421,16 +421,31 @@ impl Storage for LocalStorage {
         let Some((dir, name)) = self.parent(key, false)? else {
             return Ok(None);
         };
-        match rustix::fs::openat(
+        // Non-blocking, so that a FIFO (or a device) put where a file belongs cannot hold the
+        // run in open(2); anything but a regular file is then refused. Reads of a regular file
+        // do not block either way.
+        let fd = match rustix::fs::openat(
             &dir,
             name,
-            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
             Mode::empty(),
         ) {
-            Ok(fd) => Ok(Some(fs::File::from(fd))),
-            Err(rustix::io::Errno::NOENT) => Ok(None),
-            Err(e) => Err(self.err("opening", &self.path(key), e.into())),
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(self.err("opening", &self.path(key), e.into())),
+        };
+        let st =
+            rustix::fs::fstat(&fd).map_err(|e| self.err("opening", &self.path(key), e.into()))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(self.err(
+                "opening",
+                &self.path(key),
+                io::Error::other(
+                    "it is not a regular file (a FIFO, a device or a directory stands there): move it out of the storage",
+                ),
+            ));
         }
+        Ok(Some(fs::File::from(fd)))
     }
 
     fn stat(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {

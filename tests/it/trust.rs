@@ -178,6 +178,85 @@ fn keys_and_links_never_lead_outside_the_storage_root() {
     assert!(env.list(&[]).backups.iter().any(|r| r.id == first.id));
 }
 
+/// A record may only name its own files: an edited index whose record names another
+/// database's newest backup, or an index file, as its object or manifest makes prune refuse
+/// that record (the other backup and the index stay), and `index rebuild` neither keeps it nor
+/// writes a manifest over another backup's object.
+#[test]
+fn a_record_naming_another_backups_files_deletes_and_overwrites_nothing() {
+    let db = mariadb();
+    let (a, b) = (db.create_shop("own_a", 5), db.create_shop("own_b", 5));
+    let env = Env::new();
+    env.write_config(
+        "",
+        "storage:\n  local:\n    type: local\n    path: {storage}\nbackup_types:\n  manual:\n    retention: {keep_last: 1}\n",
+    );
+    env.run(&["backup", "--db", &a, "--db", &b]).expect(0);
+    let victim = env.list(&["--db", &b]).backups[0].clone();
+    let victim_key = victim.key.clone().unwrap();
+    let victim_bytes = std::fs::read(env.storage().join(&victim_key)).unwrap();
+    let index = env.db_index(&a);
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index).unwrap()).unwrap();
+    let mut planted = doc["backups"][0].clone();
+    planted["id"] = "20200101T000000Z_0badf00d".into();
+    planted["started_at"] = "2020-01-01T00:00:00Z".into();
+    planted["key"] = victim_key.clone().into();
+    planted["manifest_key"] = "main/index/summary.json".into();
+    doc["backups"].as_array_mut().unwrap().insert(0, planted);
+    std::fs::write(&index, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+
+    let r = env.run(&["prune"]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains("refusing to delete") && r.stderr.contains("not a file of backup"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        std::fs::read(env.storage().join(&victim_key)).unwrap(),
+        victim_bytes
+    );
+    assert!(env.storage().join("main/index/summary.json").exists());
+
+    // A manifest key pointing at the other backup's object: rebuild drops the record and
+    // writes nothing there.
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index).unwrap()).unwrap();
+    for r in doc["backups"].as_array_mut().unwrap() {
+        if r["id"] == "20200101T000000Z_0badf00d" {
+            r["key"] = doc_key_of_own(r);
+            r["manifest_key"] = victim_key.clone().into();
+        }
+    }
+    std::fs::write(&index, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let r = env.run(&["index", "rebuild"]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    assert_eq!(
+        std::fs::read(env.storage().join(&victim_key)).unwrap(),
+        victim_bytes
+    );
+    assert!(!env
+        .list(&[])
+        .backups
+        .iter()
+        .any(|r| r.id == "20200101T000000Z_0badf00d"));
+    env.run(&["verify", &victim.id]).expect(0);
+}
+
+/// The object key the planted record of the test above would have as its own: the same
+/// directory as the record it was copied from, under its own id.
+fn doc_key_of_own(r: &serde_json::Value) -> serde_json::Value {
+    let key = r["key"].as_str().unwrap_or_default();
+    let dir = key.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+    let dir = if dir.contains("/manual") {
+        dir
+    } else {
+        String::new()
+    };
+    format!("{dir}/20200101T000000Z_0badf00d.sql.zst").into()
+}
+
 /// Replaces the stored object of `rec` with `sql` compressed by zstd. With `fix_index`, the
 /// attacker also rewrites the index (size, SHA-256, raw size), so that only sqlguard's own
 /// statement guard and the client's sandbox stand between the SQL and the server.
