@@ -126,7 +126,7 @@ impl Recipients {
     ///
     /// Fails when it cannot be read.
     pub fn read_file(path: &Path) -> Result<Vec<String>, CryptError> {
-        std::fs::read_to_string(path)
+        crate::config::read_text(path, crate::config::MAX_SECRET_BYTES)
             .map(|t| recipients_in(&t))
             .map_err(|cause| CryptError::RecipientsFile {
                 path: path.to_path_buf(),

@@ -257,7 +257,7 @@ fn kubernetes_manifests(args: &Args, ctx: &Context) -> Result<String, Error> {
             "--format kubernetes puts the config file in a ConfigMap, and this run has none (environment only): pass --config FILE",
         )
     })?;
-    let text = std::fs::read_to_string(&source)
+    let text = crate::config::read_text(&source, crate::config::MAX_CONFIG_BYTES)
         .map_err(|e| Error::invalid(format!("cannot read {}: {e}", source.display())))?;
     let parsed: yaml_serde::Value = yaml_serde::from_str(&text)
         .map_err(|e| Error::invalid(format!("{}: {e}", source.display())))?;

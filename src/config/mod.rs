@@ -30,7 +30,31 @@ pub mod show;
 pub mod storage;
 pub mod values;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The most a config file may hold.
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+/// The most a secret, recipients or identity file may hold.
+pub const MAX_SECRET_BYTES: u64 = 1 << 20;
+
+/// Reads a text file of at most `max` bytes. A file that goes on (`/dev/zero`, a runaway
+/// generator behind a pipe) is refused at `max`, not read into memory to the end.
+///
+/// Fails with the I/O error, or one naming the limit.
+pub fn read_text(path: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(max + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(std::io::Error::other(format!(
+            "it holds more than {} KiB, more than such a file ever needs: is it the right file?",
+            max >> 10
+        )));
+    }
+    Ok(text)
+}
 
 pub use backup_types::BackupTypeSettings;
 pub use metrics::MetricsSettings;

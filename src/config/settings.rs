@@ -123,9 +123,11 @@ impl Settings {
     ) -> Result<Settings, ConfigError> {
         let file = match config_path(config_flag, env) {
             Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    cause: source,
+                let text = super::read_text(&path, super::MAX_CONFIG_BYTES).map_err(|source| {
+                    ConfigError::Read {
+                        path: path.clone(),
+                        cause: source,
+                    }
                 })?;
                 Some((path, text))
             }
@@ -164,7 +166,7 @@ impl Settings {
     /// `None` when no config file is found or it cannot be read or parsed.
     pub fn names_in_file(config_flag: Option<&Path>, env: &Environment) -> Option<ConfigNames> {
         let path = config_path(config_flag, env)?;
-        let text = std::fs::read_to_string(&path).ok()?;
+        let text = super::read_text(&path, super::MAX_CONFIG_BYTES).ok()?;
         let file = parse_file(&path, &text).ok()?;
         Some(ConfigNames {
             servers: file.servers.keys().cloned().collect(),

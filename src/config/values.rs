@@ -122,11 +122,12 @@ pub(super) fn read_secret_file(
     key: &str,
     origin: &str,
 ) -> Result<Secret, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
-        origin: origin.to_string(),
-        key: key.to_string(),
-        message: format!("cannot read secret file {}: {e}", path.display()),
-    })?;
+    let text =
+        super::read_text(path, super::MAX_SECRET_BYTES).map_err(|e| ConfigError::Invalid {
+            origin: origin.to_string(),
+            key: key.to_string(),
+            message: format!("cannot read secret file {}: {e}", path.display()),
+        })?;
     let first = text.lines().next().unwrap_or("");
     if first.is_empty() {
         return Err(ConfigError::Invalid {
