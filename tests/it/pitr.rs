@@ -480,6 +480,24 @@ fn a_replay_never_runs_a_statement_on_a_database_it_names() {
     for name in ["src_copy", "src2_copy", "src copy"] {
         assert!(!database_exists(db, name), "{name}");
     }
+    // A segment is no dump.
+    let seg = segments(&env).remove(0);
+    let r = env.run(&[
+        "restore",
+        &seg.id,
+        "--to-server",
+        "main",
+        "--to-database",
+        "segx",
+        "--yes",
+    ]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("is a segment of the binary log archive"),
+        "{}",
+        r.stderr
+    );
+    assert!(!database_exists(db, "segx"));
     // Up to a point before them, the copy is made.
     restore_to(&env, "src", ["--to-time", &before], "src_copy", &["--yes"]).expect(0);
     assert_eq!(db.sql(None, "SELECT COUNT(*) FROM src_copy.t").trim(), "1");

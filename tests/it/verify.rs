@@ -26,6 +26,8 @@ struct Verified {
     restore_seconds: Option<f64>,
     scratch_database: Option<String>,
     problem: Option<String>,
+    #[serde(default)]
+    not_checked: bool,
     checked: Checked,
 }
 
@@ -166,6 +168,47 @@ fn restore_test_restores_into_a_scratch_database_and_drops_it() {
     assert!(!exists(&stale), "a stale scratch database was not swept");
     assert!(exists(&fresh), "a fresh scratch database was swept");
     mariadb().sql(None, &format!("DROP DATABASE {fresh}"));
+    // A server that does not answer says nothing about the copy: NOT CHECKED, exit 1, and the
+    // copy keeps its passed restore test (so `restore latest` still picks it).
+    let good = std::fs::read_to_string(env.config()).unwrap();
+    std::fs::write(
+        env.config(),
+        good.replace(
+            &format!("port: {}", mariadb().port),
+            &format!("port: {}", crate::support::free_port()),
+        ),
+    )
+    .unwrap();
+    let (code, doc) = verify(
+        &env,
+        &["--latest", "--restore-test", "--storage", "offsite"],
+    );
+    std::fs::write(env.config(), good).unwrap();
+    assert_eq!(code, 1, "{doc:?}");
+    assert!(
+        doc.verified[0].not_checked && !doc.verified[0].ok,
+        "{doc:?}"
+    );
+    let kept = env.list(&["--storage", "offsite"]).backups.remove(0);
+    assert_eq!(kept.verification.as_ref().unwrap()["ok"], true, "{kept:?}");
+    let r = env.run(&[
+        "restore",
+        "latest",
+        "--storage",
+        "offsite",
+        "--to-server",
+        "main",
+        "--to-database",
+        "never_made",
+        "--dry-run",
+    ]);
+    r.expect(0);
+    assert!(
+        r.stderr.contains(&kept.id) || r.stdout.contains(&kept.id),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
     // Naming nothing is a usage error.
     env.run(&["verify"]).expect(2);
     env.run(&["verify", "20000101T000000Z_00000000"]).expect(2);
@@ -290,6 +333,37 @@ fn restore_matches_the_source_and_refuses_a_non_empty_target() {
     ])
     .expect(0);
     assert_eq!(db.checksums(&name), db.checksums(&target));
+    // A database with no table but a routine is not empty: its code would be replaced.
+    let code_only = db.create_db("code_only");
+    db.sql(
+        Some(&code_only),
+        "CREATE PROCEDURE precious() SELECT 'production code'",
+    );
+    let r = env.run(&[
+        "restore",
+        &rec.id,
+        "--to-server",
+        "main",
+        "--to-database",
+        &code_only,
+    ]);
+    r.expect(2);
+    assert!(
+        r.stderr
+            .contains("already holds 1 tables, views, routines or events"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        db.sql(
+            None,
+            &format!(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{code_only}'"
+            )
+        )
+        .trim(),
+        "0"
+    );
     env.run(&["restore", &rec.id, "--to-server", "nope"])
         .expect(2);
 }
