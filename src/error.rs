@@ -54,6 +54,11 @@ impl Error {
     /// The exit code this error ends the run with.
     pub fn exit_code(&self) -> ExitCode {
         use crate::restore::RestoreError;
+        // A signal asked the run to stop: whatever failed after it failed because of it, and
+        // the run ends as interrupted (130), as the README promises.
+        if crate::signals::stopping() {
+            return ExitCode::Interrupted;
+        }
         match self {
             Error::Config(_) | Error::Request(_) | Error::Verify(_) => ExitCode::Usage,
             Error::Restore(RestoreError::Interrupted) => ExitCode::Interrupted,

@@ -24,6 +24,65 @@ pub fn default_lock_dir() -> PathBuf {
     std::env::temp_dir().join("sqlguard-locks")
 }
 
+/// Creates `dir` (0700) if needed and checks that only this user can plant files in it: a real
+/// directory, not a link, owned by this user, not writable by others. A lock directory others
+/// can write (the default under a shared /tmp, made by someone else first) would let them hold
+/// every job's lock, or plant a link that makes sqlguard truncate a file of theirs choosing.
+///
+/// Fails naming the directory and the fix.
+pub fn secure_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let meta = std::fs::symlink_metadata(dir)?;
+    let me = rustix::process::geteuid().as_raw();
+    let why = if !meta.is_dir() {
+        Some("it is not a directory (a symbolic link?)".to_string())
+    } else if meta.uid() != me {
+        Some(format!(
+            "it belongs to uid {}, not to this user (uid {me})",
+            meta.uid()
+        ))
+    } else if meta.permissions().mode() & 0o002 != 0 {
+        Some("anyone may write in it".to_string())
+    } else {
+        None
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "lock directory {} is not safe: {why}; set lock_dir (or SQLGUARD_LOCK_DIR) to a directory only this user can write, e.g. `mkdir -m 700`",
+                dir.display()
+            ),
+        )),
+    }
+}
+
+/// Opens (creating, 0600) a lock file in a directory [`secure_dir`] checked, never through a
+/// symbolic link and never blocking on a FIFO planted there; anything but a regular file is
+/// refused.
+pub fn open_lock_file(path: &Path) -> std::io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other(format!(
+            "{} is not a regular file: remove it",
+            path.display()
+        )));
+    }
+    Ok(file)
+}
+
 /// Who holds (or held) a job lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
@@ -121,19 +180,8 @@ pub fn acquire(
         path: path.clone(),
         cause: source,
     };
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io)?;
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .map_err(io)?;
+    secure_dir(dir).map_err(io)?;
+    let mut file = open_lock_file(&path).map_err(io)?;
     let deadline = wait.map(|w| Instant::now() + w);
     let mut announced = false;
     loop {
@@ -142,6 +190,15 @@ pub fn acquire(
             Err(std::fs::TryLockError::WouldBlock) => {
                 let holder = read_holder(&mut file);
                 match deadline {
+                    Some(_) if crate::signals::stopping() => {
+                        return Err(LockError::Io {
+                            path,
+                            cause: std::io::Error::new(
+                                std::io::ErrorKind::Interrupted,
+                                "interrupted by a signal while waiting for the lock",
+                            ),
+                        })
+                    }
                     Some(d) if Instant::now() < d => {
                         if !announced {
                             ui.info(&format!(
@@ -194,6 +251,33 @@ mod tests {
             started_at: Utc::now(),
             command: "backup --type daily".into(),
         }
+    }
+
+    #[test]
+    fn a_lock_directory_others_can_write_and_planted_links_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("locks");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = acquire(&open, "main", "backup", None, &me(1), None, &Ui::silent())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("anyone may write") && e.contains("mkdir -m 700"),
+            "{e}"
+        );
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&open, &link).unwrap();
+        assert!(secure_dir(&link).is_err());
+        // A link planted where a lock file goes: the file it points to is left alone.
+        let safe = dir.path().join("safe");
+        secure_dir(&safe).unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        std::os::unix::fs::symlink(&victim, path_for(&safe, "main", "backup", None)).unwrap();
+        assert!(acquire(&safe, "main", "backup", None, &me(1), None, &Ui::silent()).is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
     }
 
     #[test]

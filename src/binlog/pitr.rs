@@ -1283,6 +1283,10 @@ fn replay(
     });
     let status = child.wait();
     let tool_err = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+    if cancel.load(Ordering::Relaxed) && (fed.is_err() || written.is_err()) {
+        // The clients were stopped because of the signal, not the other way round.
+        return Err("interrupted by a signal".into());
+    }
     let sql_bytes = fed?;
     written.map_err(|e| format!("feeding the binary log tool: {e}"))?;
     match status {

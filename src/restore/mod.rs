@@ -1511,9 +1511,7 @@ fn load_proven(
             load_seconds: started.elapsed().as_secs_f64(),
         }),
         Err(message) => {
-            if cancel.load(Ordering::Relaxed) && !created {
-                return Err(RestoreError::Interrupted);
-            }
+            // Interrupted or failed, the message says what is left (exit 130 after a signal).
             let dropped = created
                 && target
                     .execute(

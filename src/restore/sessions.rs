@@ -254,6 +254,20 @@ impl Session {
     fn close(&mut self) -> Result<(), String> {
         let sent = self.send();
         self.tx = None;
+        // The writer hands the rest to the client, which loads it and ends. A signal meanwhile
+        // kills the client, so that a restore asked to stop does not load its queue first.
+        loop {
+            let writing = self.writer.as_ref().is_some_and(|w| !w.is_finished());
+            if !writing && matches!(self.child.try_wait(), Ok(Some(_)) | Err(_)) {
+                break;
+            }
+            if crate::signals::stopping() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Err("interrupted by a signal".into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let written = self
             .writer
             .take()

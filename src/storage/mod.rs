@@ -116,20 +116,27 @@ impl fmt::Debug for StorageLock {
 impl StorageLock {
     /// Blocks until the lock file at `path` is exclusively locked, creating it (0600) if needed.
     pub fn acquire(path: &std::path::Path) -> std::io::Result<StorageLock> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(path)?;
-        Self::from_file(file)
+        Self::from_file(crate::joblock::open_lock_file(path)?)
     }
 
-    /// Blocks until `file` is exclusively locked.
+    /// Waits until `file` is exclusively locked, or a signal asks the run to stop (an error of
+    /// kind `Interrupted`: a run waiting for another's index update still ends at SIGTERM).
     pub fn from_file(file: std::fs::File) -> std::io::Result<StorageLock> {
-        file.lock()?;
-        Ok(StorageLock { _file: file })
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(StorageLock { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) if crate::signals::stopping() => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::Interrupted,
+                        "interrupted by a signal while waiting for another run's index update",
+                    ))
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(e),
+            }
+        }
     }
 }
 

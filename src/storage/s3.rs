@@ -1174,14 +1174,7 @@ impl Storage for S3Storage {
             location: path.display().to_string(),
             cause: source,
         };
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&self.lock_dir)
-                .map_err(io_err)?;
-        }
+        crate::joblock::secure_dir(&self.lock_dir).map_err(io_err)?;
         StorageLock::acquire(&path).map_err(io_err)
     }
 }

@@ -126,6 +126,56 @@ fn a_session_failing_mid_restore_fails_the_restore() {
     assert!(r.stderr.contains("dropped"), "{}", r.stderr);
 }
 
+/// A signal ends a parallel restore whose sessions are still loading what they were given:
+/// the clients are stopped, the run exits 130 promptly, and the database it created is
+/// dropped. (Each client here lingers after its input, as a slow load would.)
+#[test]
+fn a_signal_ends_a_parallel_restore_while_its_sessions_load() {
+    let db = mariadb();
+    let name = db.create_shop("psig", 200);
+    let env = Env::new();
+    env.write_local_config("");
+    let id = backup(&env, &name);
+    let marker = env.path("loaded");
+    let slow = env.path("slow-client");
+    crate::support::write_script(
+        &slow,
+        &format!(
+            "case \"$*\" in *--database=*) mariadb \"$@\"; s=$?; touch {m}; sleep 60; exit $s;; esac\nexec mariadb \"$@\"",
+            m = marker.display()
+        ),
+    );
+    env.write_local_config(&format!("client_tool: {}", slow.display()));
+    let target = format!("{name}_sig");
+    let child = env.spawn(&restore_into(&id, &target, &["--jobs", "2"]));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "no session finished loading");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let signalled = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let r = crate::support::Run::from(child.wait_with_output().unwrap());
+    assert!(
+        signalled.elapsed() < Duration::from_secs(20),
+        "the restore waited {:?} after the signal",
+        signalled.elapsed()
+    );
+    assert_eq!(r.code, 130, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("interrupted by a signal") && r.stderr.contains("dropped"),
+        "{}",
+        r.stderr
+    );
+    assert!(db
+        .sql(None, &format!("SHOW DATABASES LIKE '{target}'"))
+        .trim()
+        .is_empty());
+}
+
 /// Issue 12: the schema session failing fails the restore too, and the data sessions waiting
 /// for its tables stop instead of hanging: here a view in the target (restored into with
 /// `--force`) has the name of a table of the dump, so `CREATE TABLE` fails.
