@@ -480,7 +480,13 @@ fn finish(
             let catalog = session.catalog(&[]);
             for s in &subs {
                 if let Err(e) = s.publish(settings, &runs, &catalog, ui) {
-                    ui.warn(&e);
+                    // A required subscriber's failure fails the run: an error, shown under
+                    // --quiet, not a warning.
+                    if s.required() {
+                        ui.error(&e);
+                    } else {
+                        ui.warn(&e);
+                    }
                     if s.required() {
                         if outcome == Outcome::Ok {
                             outcome = Outcome::Failed;

@@ -84,10 +84,21 @@ fn work(args: &Args, ctx: &Context, req: &BackupRequest, run: &Run) -> Result<Ex
             servers: args.server.clone(),
             ..Default::default()
         };
-        let _prune_locks = ctx.lock_jobs(&args.server, "prune", None, args.wait)?;
-        let mut entries = Vec::new();
-        let outcome = crate::prune::run(ctx, &req, chrono::Utc::now(), &mut |e| entries.push(e))?;
-        Some((outcome, entries))
+        match ctx.lock_jobs(&args.server, "prune", None, args.wait) {
+            Ok(_prune_locks) => {
+                let mut entries = Vec::new();
+                let outcome =
+                    crate::prune::run(ctx, &req, chrono::Utc::now(), &mut |e| entries.push(e))?;
+                Some((outcome, entries))
+            }
+            // A prune that is running already does this one's work: the backup stands as it
+            // went, not as "another run holds the lock" (exit 3).
+            Err(Error::Locked(e @ crate::joblock::LockError::Held { .. })) => {
+                ctx.ui.warn(&format!("prune_after_backup skipped: {e}"));
+                None
+            }
+            Err(e) => return Err(e),
+        }
     } else {
         None
     };

@@ -259,6 +259,18 @@ fn kubernetes_manifests(args: &Args, ctx: &Context) -> Result<String, Error> {
     })?;
     let text = crate::config::read_text(&source, crate::config::MAX_CONFIG_BYTES)
         .map_err(|e| Error::invalid(format!("cannot read {}: {e}", source.display())))?;
+    // A ConfigMap is readable by whoever may read the namespace's ConfigMaps: it must not
+    // carry a secret. `config show` prints each one written inline as ***.
+    if crate::config::show::file_yaml(s)
+        .lines()
+        .any(|l| !l.trim_start().starts_with('#') && l.contains(crate::secret::REDACTED))
+    {
+        return Err(Error::invalid(format!(
+            "{} holds a secret written inline (`sqlguard config show` prints it as {}), and --format kubernetes would copy it into a ConfigMap: move it to a *_file under --secrets-dir (the Secret sqlguard-secrets) or to a ${{VAR}} the pods get from a Secret",
+            source.display(),
+            crate::secret::REDACTED
+        )));
+    }
     let parsed: yaml_serde::Value = yaml_serde::from_str(&text)
         .map_err(|e| Error::invalid(format!("{}: {e}", source.display())))?;
     let (secret_keys, outside) =

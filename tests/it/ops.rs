@@ -310,6 +310,41 @@ fn kubernetes_manifests_are_generated_from_the_example_and_match_the_image() {
         .stdout
         .contains("# the Pushgateway URL http://127.0.0.1:9091/ is the pod itself"));
 
+    // A password written inline would land in the ConfigMap: refused, nothing printed.
+    let inline = dir.path().join("inline.yaml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let with_password: String = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("password_file:") {
+                "    password: Hunter2Inline".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        with_password.contains("Hunter2Inline"),
+        "no password_file to replace"
+    );
+    std::fs::write(&inline, with_password).unwrap();
+    let r = sqlguard(
+        &[],
+        &[
+            "--config",
+            inline.to_str().unwrap(),
+            "schedule",
+            "--format",
+            "kubernetes",
+            "--secrets-dir",
+            &secrets,
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("written inline"), "{}", r.stderr);
+    assert!(!r.stdout.contains("Hunter2Inline") && !r.stderr.contains("Hunter2Inline"));
+
     // Environment only: nothing to put in the ConfigMap, said plainly.
     let r = sqlguard(
         &[("SQLGUARD_DB_HOST", "db"), ("SQLGUARD_STORAGE_PATH", "/b")],

@@ -310,6 +310,30 @@ fn prune_after_backup_keeps_the_policy_with_one_timer() {
             .count(),
         1
     );
+    // A prune already running does the pruning: the backup stands (exit 0, a warning), not
+    // "another run holds the lock" (exit 3).
+    let lock = env.path("locks").join("job-main-prune.lock");
+    let mut holder = std::process::Command::new("flock")
+        .args(["--no-fork", lock.to_str().unwrap(), "sleep", "30"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !lock.exists() {
+        assert!(std::time::Instant::now() < deadline, "flock did not start");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let r = env.run(&["backup", "--type", "daily", "--db", &name]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    r.expect(0);
+    assert!(
+        r.stderr.contains("prune_after_backup skipped"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
