@@ -338,7 +338,21 @@ pub fn databases() -> Vec<CompletionCandidate> {
     })
     .into_iter()
     .collect();
-    names.iter().map(|n| candidate(n, None)).collect()
+    names
+        .iter()
+        .filter(|n| shell_safe(n))
+        .map(|n| candidate(n, None))
+        .collect()
+}
+
+/// Whether `name` can be offered to a shell as it is: a completed word is inserted into the
+/// command line unquoted, so a name holding `$(…)`, a quote or a space (the indexes are data
+/// anyone who can write a storage controls) is not offered; it can still be typed.
+fn shell_safe(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || "_-.@+:,%=".contains(c))
 }
 
 /// `latest`, then the ids of successful backups that start with `current`, newest first, at
@@ -358,7 +372,7 @@ pub fn backup_ids(current: &OsStr) -> Vec<CompletionCandidate> {
         });
     let mut records = from_indexes(move |c| {
         c.newest(MAX_IDS, &Select::default(), |r| {
-            r.status == Status::Success && r.id.starts_with(&prefix)
+            r.status == Status::Success && r.id.starts_with(&prefix) && crate::layout::is_id(&r.id)
         })
         .0
     });

@@ -199,6 +199,14 @@ pub fn new_id(started: DateTime<Utc>) -> String {
     )
 }
 
+/// Whether `s` has the form of a backup id (`20261128T024500Z_9f3a61c2`).
+pub fn is_id(s: &str) -> bool {
+    s.len() == 25
+        && id_time(s).is_some()
+        && s.as_bytes()[16] == b'_'
+        && s[17..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// The start time written in a backup id (`20261128T024500Z_9f3a61c2`), if it is one.
 pub fn id_time(id: &str) -> Option<DateTime<Utc>> {
     let stamp = id.split('_').next()?;
@@ -261,6 +269,20 @@ pub fn manifest_key(server: &str, database: &str, backup_type: &str, id: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_have_one_form() {
+        assert!(is_id(&new_id(Utc::now())));
+        for not in [
+            "2$(touch x)",
+            "20261128T024500Z_9f3a61c",
+            "20261128T024500Z_9f3a61cg",
+            "20261128T024500Z-9f3a61c2",
+            "",
+        ] {
+            assert!(!is_id(not), "{not}");
+        }
+    }
 
     #[test]
     fn a_backups_files_are_only_its_own() {

@@ -43,6 +43,25 @@ impl std::io::Write for Results {
     }
 }
 
+/// `text` for one table cell: every control character (a newline, a carriage return, a
+/// terminal escape from a name or an error a storage returned) written escaped, so that data
+/// cannot draw on the operator's terminal or break the table.
+pub fn cell_text(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
 /// Standard output for a command's results: see [`Results`]; refused when closed ([`stdout`]).
 pub fn results() -> std::io::Result<Results> {
     stdout().map(Results)
@@ -249,5 +268,10 @@ mod tests {
             super::plain_text("nl\nsqlguard: error: forged\r\u{1b}[2J\tok"),
             "nl\n  sqlguard: error: forged\\r\\u{1b}[2J\tok"
         );
+        assert_eq!(
+            super::cell_text("a\u{1b}]0;x\u{7}\nb"),
+            "a\\u{1b}]0;x\\u{7}\\nb"
+        );
+        assert_eq!(super::cell_text("plain ünï"), "plain ünï");
     }
 }

@@ -135,7 +135,7 @@ fn work(args: &Args, ctx: &Context, req: &BackupRequest, run: &Run) -> Result<Ex
             );
             for r in &outcome.records {
                 let ok = r.status == Status::Success;
-                t.add_row(vec![
+                t.add_row(super::cells(vec![
                     r.server.clone(),
                     r.database.clone(),
                     r.storage.clone(),
@@ -152,7 +152,7 @@ fn work(args: &Args, ctx: &Context, req: &BackupRequest, run: &Run) -> Result<Ex
                     } else {
                         r.error.clone().unwrap_or_default()
                     },
-                ]);
+                ]));
             }
             Printer::line(&t.to_string())?;
         }

@@ -204,7 +204,7 @@ impl Grid {
                         Some(w) if text.width() > w => shorten(text, w),
                         _ => text.clone(),
                     };
-                    let cell = Cell::new(text);
+                    let cell = Cell::new(crate::ui::cell_text(&text));
                     match row_color {
                         Some(c) if color => cell.fg(*c),
                         _ => cell,

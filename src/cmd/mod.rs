@@ -127,6 +127,11 @@ impl Context {
     }
 }
 
+/// Table cells made safe to print ([`crate::ui::cell_text`]).
+pub fn cells(row: Vec<String>) -> Vec<String> {
+    row.iter().map(|c| crate::ui::cell_text(c)).collect()
+}
+
 /// Writes results to stdout.
 #[derive(Debug, Clone, Copy)]
 pub struct Printer;

@@ -183,7 +183,7 @@ impl PruneTable {
         if !self.overflow && !self.rows.is_empty() {
             let mut t = table(&header, ctx.ui.color());
             for e in &self.rows {
-                t.add_row(entry_row(e));
+                t.add_row(super::cells(entry_row(e)));
             }
             Printer::line(&t.to_string())?;
         } else if self.overflow {
@@ -194,7 +194,7 @@ impl PruneTable {
                 ctx.ui.color(),
             );
             for ([storage, server, db, ty], (rm, b, keep)) in &self.groups {
-                t.add_row(vec![
+                t.add_row(super::cells(vec![
                     storage.clone(),
                     server.clone(),
                     db.clone(),
@@ -202,13 +202,13 @@ impl PruneTable {
                     rm.to_string(),
                     human_bytes(*b),
                     keep.to_string(),
-                ]);
+                ]));
             }
             Printer::line(&t.to_string())?;
             if !self.failures.is_empty() {
                 let mut t = table(&header, ctx.ui.color());
                 for e in &self.failures {
-                    t.add_row(entry_row(e));
+                    t.add_row(super::cells(entry_row(e)));
                 }
                 Printer::line(&t.to_string())?;
             }

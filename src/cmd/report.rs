@@ -169,11 +169,11 @@ fn render_table(r: &Report, ctx: &Context) -> String {
     out.push('\n');
     let mut t = table(&["STORAGE", "BACKUPS", "BYTES"], color);
     for s in &r.storages {
-        t.add_row(vec![
+        t.add_row(super::cells(vec![
             s.storage.clone(),
             s.backups.to_string(),
             human_bytes(s.bytes),
-        ]);
+        ]));
     }
     out.push_str(&t.to_string());
     if !r.point_in_time.is_empty() {
@@ -210,12 +210,12 @@ fn render_table(r: &Report, ctx: &Context) -> String {
                 cell
             };
             t.add_row(vec![
-                comfy_table::Cell::new(&p.server),
+                comfy_table::Cell::new(crate::ui::cell_text(&p.server)),
                 cell,
                 comfy_table::Cell::new(p.rpo_seconds.map_or("-".into(), |s| compact(s as u64))),
                 comfy_table::Cell::new(at(p.caught_up_at)),
                 comfy_table::Cell::new(at(p.last_event_at)),
-                comfy_table::Cell::new(p.position.clone().unwrap_or_else(|| "-".into())),
+                comfy_table::Cell::new(crate::ui::cell_text(p.position.as_deref().unwrap_or("-"))),
                 comfy_table::Cell::new(compact(p.window_seconds as u64)),
             ]);
         }

@@ -59,6 +59,12 @@ impl Fixture {
             record("main", 60, 1, "shop", "daily", Status::Success),
             record("main", 120, 2, "crm", "daily", Status::Success),
             record("main", 180, 3, "shop", "weekly", Status::Failed),
+            // What an edited index could offer a shell to insert unquoted: never offered.
+            {
+                let mut r = record("main", 90, 5, "sh$(touch pwned)op", "daily", Status::Success);
+                r.id = format!("{}$(touch pwned)", r.id);
+                r
+            },
         ];
         let other = vec![record("other", 30, 4, "billing", "daily", Status::Success)];
         let storage = sqlguard::storage::local::LocalStorage::new("local", &store);
