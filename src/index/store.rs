@@ -253,6 +253,28 @@ impl<'a> IndexStore<'a> {
         match self.storage.get_bytes(key)? {
             Some(bytes) => {
                 let mut doc: DatabaseIndex = self.parse(key, &bytes, INDEX_SCHEMA_VERSION)?;
+                // Every record where the layout puts it, once: an update rewrites the file of
+                // the record's own database and month, and prune keeps records by id and
+                // storage, so a record elsewhere or twice would be updated or removed wrongly.
+                let mut seen = BTreeSet::new();
+                for r in &doc.backups {
+                    let home = self.partition_key(&r.database, &partition_of(r.started_at));
+                    if home != key || r.server != self.server {
+                        return Err(self.damaged(
+                            key,
+                            format!(
+                                "it holds backup {} of {}/{} started {}, whose place is {home}",
+                                r.id, r.server, r.database, r.started_at
+                            ),
+                        ));
+                    }
+                    if !seen.insert((r.id.as_str(), r.storage.as_str())) {
+                        return Err(self.damaged(
+                            key,
+                            format!("it holds backup {} on '{}' twice", r.id, r.storage),
+                        ));
+                    }
+                }
                 sort_records(&mut doc.backups);
                 Ok(doc.backups)
             }

@@ -198,11 +198,25 @@ fn a_record_naming_another_backups_files_deletes_and_overwrites_nothing() {
     let index = env.db_index(&a);
     let mut doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&index).unwrap()).unwrap();
+    let original = std::fs::read(&index).unwrap();
     let mut planted = doc["backups"][0].clone();
     planted["id"] = "20200101T000000Z_0badf00d".into();
-    planted["started_at"] = "2020-01-01T00:00:00Z".into();
     planted["key"] = victim_key.clone().into();
     planted["manifest_key"] = "main/index/summary.json".into();
+    // A record in a month file that is not its own month's: the file is damaged.
+    let mut elsewhere = planted.clone();
+    elsewhere["started_at"] = "2020-01-01T00:00:00Z".into();
+    doc["backups"].as_array_mut().unwrap().insert(0, elsewhere);
+    std::fs::write(&index, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let r = env.run(&["prune"]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains("damaged") && r.stderr.contains("whose place is"),
+        "{}",
+        r.stderr
+    );
+    // The same record in its own month (older than the backup it was copied from, by its id).
+    let mut doc: serde_json::Value = serde_json::from_slice(&original).unwrap();
     doc["backups"].as_array_mut().unwrap().insert(0, planted);
     std::fs::write(&index, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
 
