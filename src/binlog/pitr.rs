@@ -57,8 +57,19 @@ impl std::fmt::Display for Point {
 /// without an offset, which is UTC (never the machine's local time).
 pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     let s = s.trim();
+    // The binary log stamps events to the second: within a second, which commits came before
+    // a fraction cannot be told, so a fraction is refused rather than rounded.
+    let whole = |t: DateTime<Utc>| {
+        if t.timestamp_subsec_nanos() == 0 {
+            Ok(t)
+        } else {
+            Err(format!(
+                "'{s}' has a fraction of a second, and the binary log stamps transactions to the second: give a whole second (the restore includes what was committed before it)"
+            ))
+        }
+    };
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
+        return whole(t.with_timezone(&Utc));
     }
     for f in [
         "%Y-%m-%d %H:%M:%S%.f",
@@ -67,7 +78,7 @@ pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
         "%Y-%m-%dT%H:%M",
     ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
-            return Ok(t.and_utc());
+            return whole(t.and_utc());
         }
     }
     Err(format!(
@@ -1495,6 +1506,11 @@ mod tests {
         assert_eq!(parse_time("2026-11-29 14:31:59").unwrap(), a);
         assert_eq!(parse_time("2026-11-29T15:31:59+01:00").unwrap(), a);
         assert!(parse_time("yesterday").is_err());
+        assert_eq!(parse_time("2026-11-29T14:31:59.000Z").unwrap(), a);
+        for fraction in ["2026-11-29T14:31:59.5Z", "2026-11-29 14:31:59.25"] {
+            let e = parse_time(fraction).unwrap_err();
+            assert!(e.contains("whole second"), "{e}");
+        }
         assert_eq!(
             parse_position("binlog.000002:1234").unwrap(),
             ("binlog.000002".into(), 1234)

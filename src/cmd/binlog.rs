@@ -37,6 +37,11 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     } else {
         args.server.clone()
     };
+    if servers.is_empty() {
+        return Err(Error::invalid(
+            "no server has a `binlog:` section, so there is nothing to archive: add one to the servers whose binary log to keep (see `Point-in-time recovery` in the README)",
+        ));
+    }
     let _locks = ctx.lock_jobs(&servers, "binlog", None, args.wait)?;
     let run = match ctx.begin("binlog", None, &args.server) {
         Ok(run) => run,
@@ -48,7 +53,17 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
 fn work(args: &Args, ctx: &Context, req: &BinlogRequest, run: &Run) -> Result<ExitCode, Error> {
     let outcome = binlog::run(ctx, req)?;
     if ctx.json {
-        Printer::json(&outcome)?;
+        /// The JSON document of `binlog`: the outcome, versioned like every other document.
+        #[derive(serde::Serialize)]
+        struct BinlogReport<'a, T: serde::Serialize> {
+            schema_version: u32,
+            #[serde(flatten)]
+            outcome: &'a T,
+        }
+        Printer::json(&BinlogReport {
+            schema_version: crate::index::SCHEMA_VERSION,
+            outcome: &outcome,
+        })?;
     } else if !(ctx.ui.quiet() && outcome.all_ok()) {
         let mut grid = Grid::new(&[
             Col::name("SERVER"),

@@ -243,6 +243,17 @@ pub(super) fn resolve_servers(
         if sf.password.is_some() && sf.password_file.is_some() {
             return Err(ctx.invalid(key("password"), "set password or password_file, not both"));
         }
+        if apply_env && env.db_password.is_some() && env.db_password_file.is_some() {
+            return Err(ConfigError::Invalid {
+                origin: "environment".into(),
+                key: ev::DB_PASSWORD.to_string(),
+                message: format!(
+                    "set {} or {}, not both",
+                    ev::DB_PASSWORD,
+                    ev::DB_PASSWORD_FILE
+                ),
+            });
+        }
         let password = if let (true, Some(p)) = (apply_env, &env.db_password) {
             Some(Secret::from(
                 p.clone(),

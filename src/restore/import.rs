@@ -113,6 +113,7 @@ pub fn import_plan(session: &Session, req: &ImportRequest) -> Result<ImportPlan,
         .to_database
         .clone()
         .ok_or(RestoreError::ImportNeedsDatabase)?;
+    super::check_database_name(&database)?;
     let server = settings.server(&req.to_server)?;
     let (_, size, encrypted) = open(req)?;
     let identity_file = if encrypted {

@@ -48,6 +48,9 @@ pub enum RestoreError {
     /// `--to-database` for an accounts backup, which goes to the server (exit code 2).
     #[error("an accounts backup restores users, roles and grants into the server, not into a database: drop --to-database")]
     AccountsHaveNoDatabase,
+    /// A target database name the server would refuse (exit code 2).
+    #[error("database name {name:?} cannot be used: {why} (MariaDB and MySQL refuse it)")]
+    BadName { name: String, why: &'static str },
     /// The id names a binary log segment (exit code 2).
     #[error("{0} is a segment of the binary log archive, not a dump: restore a dump of the database and roll it forward with --to-time, --to-position or --to-gtid (`sqlguard fetch {0}` gets the segment's bytes)")]
     SegmentIsNoDump(String),
@@ -164,6 +167,7 @@ impl RestoreError {
                 | RestoreError::TargetNotEmpty { .. }
                 | RestoreError::AccountsHaveNoDatabase
                 | RestoreError::SegmentIsNoDump(_)
+                | RestoreError::BadName { .. }
                 | RestoreError::Ambiguous(_)
                 | RestoreError::NoLatest
                 | RestoreError::Declined
@@ -1365,6 +1369,33 @@ impl RestorePlan {
     }
 }
 
+/// Checks a database name against what the server accepts (at most 64 characters, none
+/// outside the Basic Multilingual Plane, no NUL, no trailing space), before anything is done.
+///
+/// Fails with `BadName` (exit 2).
+pub fn check_database_name(name: &str) -> Result<(), RestoreError> {
+    let why = if name.is_empty() {
+        Some("it is empty")
+    } else if name.chars().count() > 64 {
+        Some("it is longer than 64 characters")
+    } else if name.ends_with(' ') {
+        Some("it ends with a space")
+    } else if name.contains('\0') {
+        Some("it holds a NUL character")
+    } else if name.chars().any(|c| u32::from(c) > 0xFFFF) {
+        Some("it holds a character outside the Basic Multilingual Plane (an emoji, say)")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(RestoreError::BadName {
+            name: name.to_string(),
+            why,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Finds what `req` would do without changing anything: the copy, the target and its state.
 ///
 /// Fails with a request error (unknown names, no such backup, an ambiguous `latest`, a
@@ -1386,6 +1417,7 @@ pub fn plan(session: &Session, req: &RestoreRequest) -> Result<RestorePlan, Rest
         .to_database
         .clone()
         .unwrap_or_else(|| record.database.clone());
+    check_database_name(&database)?;
     let storage = session.storage(&record.storage)?;
     let target = Target::new(server, req.load)?;
     let existing_tables = if is_accounts(&record) {
@@ -1803,6 +1835,16 @@ mod tests {
 
     /// The collation comes from an index, which may be tampered with: anything but a plain
     /// collation name is not written into SQL.
+    #[test]
+    fn target_names_the_server_refuses_are_refused_first() {
+        for good in ["shop", "we ird`name", "ünï", &"x".repeat(64)] {
+            assert!(check_database_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "trailing ", "a\0b", "emoji\u{1F600}", &"x".repeat(65)] {
+            assert!(check_database_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
     #[test]
     fn the_target_database_gets_the_source_collation_when_it_is_a_plain_name() {
         let mut r = rec("a", "local", "00", 1);

@@ -61,7 +61,14 @@ impl Fixture {
             record("main", 180, 3, "shop", "weekly", Status::Failed),
             // What an edited index could offer a shell to insert unquoted: never offered.
             {
-                let mut r = record("main", 90, 5, "sh$(touch pwned)op", "daily", Status::Success);
+                let mut r = record(
+                    "main",
+                    90,
+                    5,
+                    "sh$(touch pwned)op",
+                    "daily",
+                    Status::Success,
+                );
                 r.id = format!("{}$(touch pwned)", r.id);
                 r
             },

@@ -61,16 +61,19 @@ fn retention_typo_is_an_error_not_keep_forever() {
 fn environment_alone_configures_a_working_setup_and_show_redacts() {
     let env = Env::new();
     let db = crate::support::mariadb();
-    let mut c = std::process::Command::new(crate::support::BIN);
-    c.current_dir(env.dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("SQLGUARD_DB_HOST", "127.0.0.1")
-        .env("SQLGUARD_DB_PORT", db.port.to_string())
-        .env("SQLGUARD_DB_USER", "root")
-        .env("SQLGUARD_DB_PASSWORD", db.password())
-        .env("SQLGUARD_STORAGE_PATH", env.storage());
-    let r = crate::support::Run::from(c.args(["--json", "config", "show"]).output().unwrap());
+    let cmd = || {
+        let mut c = std::process::Command::new(crate::support::BIN);
+        c.current_dir(env.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("SQLGUARD_DB_HOST", "127.0.0.1")
+            .env("SQLGUARD_DB_PORT", db.port.to_string())
+            .env("SQLGUARD_DB_USER", "root")
+            .env("SQLGUARD_DB_PASSWORD", db.password())
+            .env("SQLGUARD_STORAGE_PATH", env.storage());
+        c
+    };
+    let r = crate::support::Run::from(cmd().args(["--json", "config", "show"]).output().unwrap());
     r.expect(0);
     assert!(
         !r.stdout.contains(&db.password()),
@@ -81,6 +84,23 @@ fn environment_alone_configures_a_working_setup_and_show_redacts() {
     assert_eq!(v["servers"][0]["password"], "***");
     assert_eq!(v["servers"][0]["port"], db.port);
     assert_eq!(v["storages"][0]["path"], env.storage().to_str().unwrap());
+    // The password and its file both set: refused, as in the config file, never one picked.
+    let pw = env.path("pw");
+    std::fs::write(&pw, "from-the-file\n").unwrap();
+    let r = crate::support::Run::from(
+        cmd()
+            .env("SQLGUARD_DB_PASSWORD_FILE", &pw)
+            .args(["config", "check"])
+            .output()
+            .unwrap(),
+    );
+    r.expect(2);
+    assert!(
+        r.stderr
+            .contains("SQLGUARD_DB_PASSWORD or SQLGUARD_DB_PASSWORD_FILE, not both"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

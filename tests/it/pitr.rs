@@ -498,6 +498,25 @@ fn a_replay_never_runs_a_statement_on_a_database_it_names() {
         r.stderr
     );
     assert!(!database_exists(db, "segx"));
+    // `binlog --json` is versioned; with no server to archive, `binlog` says so (exit 2).
+    let r = env.run(&["--json", "binlog"]);
+    r.expect(0);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["schema_version"], 1, "{}", r.stdout);
+    let full = std::fs::read_to_string(env.config()).unwrap();
+    std::fs::write(
+        env.config(),
+        full.replace("    binlog: {window: 14d}\n", ""),
+    )
+    .unwrap();
+    let r = env.run(&["binlog"]);
+    std::fs::write(env.config(), &full).unwrap();
+    r.expect(2);
+    assert!(
+        r.stderr.contains("no server has a `binlog:` section"),
+        "{}",
+        r.stderr
+    );
     // Up to a point before them, the copy is made.
     restore_to(&env, "src", ["--to-time", &before], "src_copy", &["--yes"]).expect(0);
     assert_eq!(db.sql(None, "SELECT COUNT(*) FROM src_copy.t").trim(), "1");
