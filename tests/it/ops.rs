@@ -486,6 +486,42 @@ fn generated_and_contrib_systemd_units_pass_systemd_analyze_verify() {
     ] {
         assert!(daily.contains(line), "missing {line}:\n{daily}");
     }
+    // Paths with a space, `%` and `$`: each stays one path, as systemd reads the unit.
+    let odd = tempfile::tempdir().unwrap();
+    let cfg = example("local-s3.yaml", odd.path());
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("/var/backups/sqlguard", "/var/backups/my sqlguard%1");
+    std::fs::write(&cfg, text).unwrap();
+    let odd_out = odd.path().join("units");
+    let r = sqlguard(
+        DUMMY_SECRETS,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "schedule",
+            "--format",
+            "systemd",
+            "--config-path",
+            "/etc/sql guard/%c$x.yaml",
+            "--output-dir",
+            odd_out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let service = std::fs::read_to_string(odd_out.join("sqlguard-backup-daily.service")).unwrap();
+    assert!(
+        service.contains("ReadWritePaths=\"/var/backups/my sqlguard%%1\"")
+            && service.contains("--config \"/etc/sql guard/%%c$$x.yaml\""),
+        "{service}"
+    );
+    let verify_dir = tempfile::tempdir().unwrap();
+    let units = units_for_verify(&odd_out, verify_dir.path());
+    let mut args = vec!["verify", "--man=no"];
+    args.extend(units.iter().map(String::as_str));
+    let (ok, text) = systemd_analyze(&args, verify_dir.path());
+    assert!(ok && text.trim().is_empty(), "{text}");
+
     let timer = std::fs::read_to_string(out.join("sqlguard-backup-daily.timer")).unwrap();
     assert!(
         timer.contains("OnCalendar=*-*-* 02:30:00")
