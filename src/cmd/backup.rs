@@ -102,66 +102,6 @@ fn work(args: &Args, ctx: &Context, req: &BackupRequest, run: &Run) -> Result<Ex
     } else {
         None
     };
-    if ctx.json {
-        Printer::json(&BackupReport {
-            schema_version: SCHEMA_VERSION,
-            backup_type: &args.backup_type,
-            ok: outcome.all_ok(),
-            interrupted: outcome.interrupted,
-            backups: &outcome.records,
-            errors: &outcome.errors,
-            excluded: &outcome.excluded,
-            prune: pruned
-                .as_ref()
-                .map(|(outcome, entries)| super::render::PruneCollected { entries, outcome }),
-        })?;
-    } else if ctx.ui.quiet() && outcome.all_ok() && pruned.as_ref().is_none_or(|(p, _)| p.all_ok())
-    {
-        // --quiet: a run that succeeds prints nothing (cron mails only on failure).
-    } else {
-        if !outcome.records.is_empty() {
-            let mut t = table(
-                &[
-                    "SERVER",
-                    "DATABASE",
-                    "STORAGE",
-                    "STATUS",
-                    "SIZE",
-                    "RAW",
-                    "TIME",
-                    "ID / ERROR",
-                ],
-                ctx.ui.color(),
-            );
-            for r in &outcome.records {
-                let ok = r.status == Status::Success;
-                t.add_row(super::cells(vec![
-                    r.server.clone(),
-                    r.database.clone(),
-                    r.storage.clone(),
-                    r.status.as_str().to_string(),
-                    if ok {
-                        human_bytes(r.compressed_bytes)
-                    } else {
-                        "-".into()
-                    },
-                    human_bytes(r.raw_bytes),
-                    compact(r.duration_seconds.round() as u64),
-                    if ok {
-                        r.id.clone()
-                    } else {
-                        r.error.clone().unwrap_or_default()
-                    },
-                ]));
-            }
-            Printer::line(&t.to_string())?;
-        }
-        if let Some((outcome, entries)) = &pruned {
-            let mut t = super::render::PruneTable::new(ctx.ui.verbose());
-            t.add_all(entries);
-            t.print(outcome, ctx)?;
-        }
-    }
     let backed_up = Outcome::of(outcome.all_ok(), outcome.interrupted);
     let stored: Vec<&BackupRecord> = outcome
         .records
@@ -227,5 +167,68 @@ fn work(args: &Args, ctx: &Context, req: &BackupRequest, run: &Run) -> Result<Ex
             .failures
             .extend(p.errors.iter().map(|e| format!("prune: {e}")));
     }
-    Ok(crate::run::publish(ctx, run, &runs, result))
+    // The results are printed once the run is decided (hooks, notifications, a required
+    // push), so that the document's `ok` is the run's.
+    let code = crate::run::publish(ctx, run, &runs, result);
+    if ctx.json {
+        Printer::json(&BackupReport {
+            schema_version: SCHEMA_VERSION,
+            backup_type: &args.backup_type,
+            ok: code == ExitCode::Success,
+            interrupted: outcome.interrupted,
+            backups: &outcome.records,
+            errors: &outcome.errors,
+            excluded: &outcome.excluded,
+            prune: pruned
+                .as_ref()
+                .map(|(outcome, entries)| super::render::PruneCollected { entries, outcome }),
+        })?;
+    } else if ctx.ui.quiet() && outcome.all_ok() && pruned.as_ref().is_none_or(|(p, _)| p.all_ok())
+    {
+        // --quiet: a run that succeeds prints nothing (cron mails only on failure).
+    } else {
+        if !outcome.records.is_empty() {
+            let mut t = table(
+                &[
+                    "SERVER",
+                    "DATABASE",
+                    "STORAGE",
+                    "STATUS",
+                    "SIZE",
+                    "RAW",
+                    "TIME",
+                    "ID / ERROR",
+                ],
+                ctx.ui.color(),
+            );
+            for r in &outcome.records {
+                let ok = r.status == Status::Success;
+                t.add_row(super::cells(vec![
+                    r.server.clone(),
+                    r.database.clone(),
+                    r.storage.clone(),
+                    r.status.as_str().to_string(),
+                    if ok {
+                        human_bytes(r.compressed_bytes)
+                    } else {
+                        "-".into()
+                    },
+                    human_bytes(r.raw_bytes),
+                    compact(r.duration_seconds.round() as u64),
+                    if ok {
+                        r.id.clone()
+                    } else {
+                        r.error.clone().unwrap_or_default()
+                    },
+                ]));
+            }
+            Printer::line(&t.to_string())?;
+        }
+        if let Some((outcome, entries)) = &pruned {
+            let mut t = super::render::PruneTable::new(ctx.ui.verbose());
+            t.add_all(entries);
+            t.print(outcome, ctx)?;
+        }
+    }
+    Ok(code)
 }

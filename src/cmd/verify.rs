@@ -64,56 +64,6 @@ fn work(args: &Args, ctx: &Context, req: &VerifyRequest, run: &Run) -> Result<Ex
     let results = outcome.results;
     // A damaged or unreachable index is a failure, never "nothing to verify" (issue 10).
     let ok = results.iter().all(|r| r.ok) && outcome.errors.is_empty();
-    if ctx.json {
-        Printer::json(&VerifyReport {
-            schema_version: crate::index::SCHEMA_VERSION,
-            ok,
-            verified: &results,
-        })?;
-    } else if ok && ctx.ui.quiet() {
-        // --quiet: a run that succeeds prints nothing (cron mails only on failure).
-    } else if results.is_empty() && outcome.errors.is_empty() {
-        Printer::line("no backup matches")?;
-    } else if results.is_empty() {
-        Printer::line("nothing verified: an index could not be read (see above)")?;
-    } else {
-        let mut t = Grid::new(&[
-            Col::keep("ID"),
-            Col::drop("SERVER", 3),
-            Col::name("DATABASE"),
-            Col::drop("TYPE", 2),
-            Col::drop("STORAGE", 2),
-            Col::drop("SIZE", 4),
-            Col::cut("RESULT"),
-        ]);
-        for r in &results {
-            let result = match (&r.problem, r.restored_tables, r.restored_rows) {
-                (Some(p), _, _) => format!("FAILED: {p}"),
-                (None, Some(n), Some(rows)) => format!(
-                    "intact, restored in {} ({n} tables, {rows} rows as dumped, CHECK TABLE ok)",
-                    crate::duration::took(r.restore_seconds.unwrap_or(0.0))
-                ),
-                (None, Some(n), None) => format!(
-                    "intact, restored in {} ({n} tables)",
-                    crate::duration::took(r.restore_seconds.unwrap_or(0.0))
-                ),
-                (None, None, _) => "intact".to_string(),
-            };
-            t.row(
-                vec![
-                    r.record.id.clone(),
-                    r.record.server.clone(),
-                    r.record.database.clone(),
-                    r.record.backup_type.clone(),
-                    r.record.storage.clone(),
-                    human_bytes(r.record.compressed_bytes),
-                    result,
-                ],
-                !r.ok,
-            );
-        }
-        Printer::line(&t.render(ctx))?;
-    }
     let interrupted = ctx.cancel.load(std::sync::atomic::Ordering::Relaxed);
     let result = Outcome::of(ok, interrupted);
     let intact = results.iter().filter(|r| r.ok).count();
@@ -152,5 +102,58 @@ fn work(args: &Args, ctx: &Context, req: &VerifyRequest, run: &Run) -> Result<Ex
         })
         .chain(outcome.errors.iter().cloned())
         .collect();
-    Ok(crate::run::publish(ctx, run, &[summary], result))
+    // Printed once the run is decided, so that the document's `ok` is the run's.
+    let code = crate::run::publish(ctx, run, &[summary], result);
+    if ctx.json {
+        Printer::json(&VerifyReport {
+            schema_version: crate::index::SCHEMA_VERSION,
+            ok: code == ExitCode::Success,
+            verified: &results,
+        })?;
+    } else if ok && ctx.ui.quiet() {
+        // --quiet: a run that succeeds prints nothing (cron mails only on failure).
+    } else if results.is_empty() && outcome.errors.is_empty() {
+        Printer::line("no backup matches")?;
+    } else if results.is_empty() {
+        Printer::line("nothing verified: an index could not be read (see above)")?;
+    } else {
+        let mut t = Grid::new(&[
+            Col::keep("ID"),
+            Col::drop("SERVER", 3),
+            Col::name("DATABASE"),
+            Col::drop("TYPE", 2),
+            Col::drop("STORAGE", 2),
+            Col::drop("SIZE", 4),
+            Col::cut("RESULT"),
+        ]);
+        for r in &results {
+            let result = match (&r.problem, r.restored_tables, r.restored_rows) {
+                (Some(p), _, _) if r.not_checked => format!("NOT CHECKED: {p}"),
+                (Some(p), _, _) => format!("FAILED: {p}"),
+                (None, Some(n), Some(rows)) => format!(
+                    "intact, restored in {} ({n} tables, {rows} rows as dumped, CHECK TABLE ok)",
+                    crate::duration::took(r.restore_seconds.unwrap_or(0.0))
+                ),
+                (None, Some(n), None) => format!(
+                    "intact, restored in {} ({n} tables)",
+                    crate::duration::took(r.restore_seconds.unwrap_or(0.0))
+                ),
+                (None, None, _) => "intact".to_string(),
+            };
+            t.row(
+                vec![
+                    r.record.id.clone(),
+                    r.record.server.clone(),
+                    r.record.database.clone(),
+                    r.record.backup_type.clone(),
+                    r.record.storage.clone(),
+                    human_bytes(r.record.compressed_bytes),
+                    result,
+                ],
+                !r.ok,
+            );
+        }
+        Printer::line(&t.render(ctx))?;
+    }
+    Ok(code)
 }

@@ -648,3 +648,20 @@ fn a_failing_after_hook_fails_the_run() {
         got[1].body
     );
 }
+
+/// `backup --json` is printed once the run is decided: a failing `after_success` hook makes
+/// the run fail (exit 1), and the document says `ok: false` while its copies are stored.
+#[test]
+fn the_json_document_says_how_the_run_ended() {
+    let name = mariadb().create_db("jsonok");
+    let env = Env::new();
+    env.write_config(
+        "",
+        "storage:\n  local:\n    type: local\n    path: {storage}\nhooks:\n  backup:\n    after_success: [sh, -c, 'exit 4']\n",
+    );
+    let r = env.run(&["--json", "backup", "--db", &name]);
+    r.expect(1);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["ok"], false, "{}", r.stdout);
+    assert_eq!(v["backups"][0]["status"], "success", "{}", r.stdout);
+}
