@@ -1163,10 +1163,13 @@ impl Storage for S3Storage {
     }
 
     fn lock(&self, name: &str) -> Result<StorageLock, StorageError> {
+        // Named by where the index is (endpoint as sent, bucket, prefix), never by the
+        // storage's name in one config: two configs on this host that name the same bucket
+        // differently still take the same lock.
         let digest =
             Sha256::digest(format!("{}|{}", self.settings.endpoint, self.location()).as_bytes());
         let id = hex::encode(&digest[..8]);
-        let file = format!("{}-{id}-{}.lock", self.name, name.replace('/', "_"));
+        let file = format!("s3-{id}-{}.lock", name.replace('/', "_"));
         let path = self.lock_dir.join(file);
         let io_err = |source| StorageError::Io {
             storage: self.name.clone(),
