@@ -162,6 +162,28 @@ fn read_holder(file: &mut File) -> Option<Holder> {
     serde_json::from_str(text.trim()).ok()
 }
 
+/// The live holder of a job's lock on this host, read without taking the lock (taking it, even
+/// for an instant, could make that job's own start fail): its lock file names a process of this
+/// host that is still there. A clean release empties the file.
+pub fn running(
+    dir: &Path,
+    server: &str,
+    command: &str,
+    backup_type: Option<&str>,
+) -> Option<Holder> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(path_for(dir, server, command, backup_type))
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let holder = read_holder(&mut file)?;
+    (holder.host == crate::host::hostname() && Path::new(&format!("/proc/{}", holder.pid)).exists())
+        .then_some(holder)
+}
+
 /// Takes the lock of a job, waiting up to `wait` for a running holder to finish.
 ///
 /// Fails with `Held` (exit code 3) when another process holds it after the wait, and with `Io`

@@ -188,11 +188,27 @@ pub fn run(
                 &mut out,
                 sink,
             );
+            // An upload begun long ago may be a backup that is still running (a large dump to
+            // S3 takes hours): what a running backup of that type on this host writes is left.
+            let running = |o: &Orphan| {
+                let component = o.key.split('/').nth(2)?;
+                let backup_type = settings
+                    .backup_types
+                    .iter()
+                    .find(|t| layout::encode_component(&t.name) == component)?;
+                crate::joblock::running(
+                    &settings.lock_dir,
+                    &server.name,
+                    "backup",
+                    Some(&backup_type.name),
+                )
+            };
             clean_orphans(
                 storage.as_ref(),
                 &layout::server_prefix(&server.name),
                 orphan_cutoff,
                 req.dry_run,
+                &running,
                 ui,
                 &mut out,
             );
@@ -563,11 +579,13 @@ fn report_unrecorded(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn clean_orphans(
     storage: &dyn Storage,
     prefix: &str,
     cutoff: DateTime<Utc>,
     dry_run: bool,
+    running: &dyn Fn(&Orphan) -> Option<crate::joblock::Holder>,
     ui: &Ui,
     out: &mut PruneOutcome,
 ) {
@@ -580,6 +598,15 @@ fn clean_orphans(
         }
     };
     for orphan in found {
+        if let Some(holder) = running(&orphan) {
+            ui.info(&format!(
+                "storage '{}': left {} {}: a backup of its type is running ({holder})",
+                storage.name(),
+                orphan.kind,
+                orphan.key
+            ));
+            continue;
+        }
         let mut entry = OrphanEntry {
             storage: storage.name().to_string(),
             orphan,

@@ -408,6 +408,27 @@ fn incomplete_uploads_of_killed_runs_are_aborted_by_prune() {
     );
     // moto reports a fixed Initiated time (2010) for every upload, so the age cut-off cannot be
     // seen here; the local temp-file test and the storage behaviour suite cover it.
+    // While a daily backup of `main` runs on this host, its upload is left alone.
+    let lock = env.path("locks").join("job-main-backup-daily.lock");
+    std::fs::create_dir_all(env.path("locks")).unwrap();
+    let me = serde_json::json!({
+        "pid": std::process::id(),
+        "host": crate::support::hostname(),
+        "started_at": chrono::Utc::now(),
+        "command": "backup --type daily",
+    });
+    std::fs::write(&lock, me.to_string()).unwrap();
+    let (r, left) = prune(&env, &[]);
+    r.expect(0);
+    assert!(left.orphans.is_empty(), "{:?}", left.orphans);
+    assert!(
+        r.stderr.contains("a backup of its type is running"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s3.orphans("main/", future).unwrap().len(), 1);
+    // A clean release empties the lock file: the upload is an orphan again.
+    std::fs::write(&lock, "").unwrap();
     let (_, dry) = prune(&env, &["--dry-run"]);
     assert_eq!(dry.orphans.len(), 1, "{:?}", dry.orphans);
     assert_eq!(dry.orphans[0].kind, "upload");
