@@ -747,8 +747,14 @@ pub fn classify(head: &Head) -> Kind {
                 table: name_at(&t, i),
             }
         }
+        // A dump locks its own tables by their bare names; a dotted name in LOCK TABLES is
+        // another database's table (`db.t`: tables have no parts), held for the whole load.
         "LOCK" | "UNLOCK" if t.get(1).is_some_and(|w| w.is("TABLES") || w.is("TABLE")) => {
-            Kind::Lock
+            if t.contains(&Token::Symbol(b'.')) {
+                Kind::Other("LOCK TABLES naming a database".into())
+            } else {
+                Kind::Lock
+            }
         }
         "COMMIT" | "ROLLBACK" | "BEGIN" | "DO" => Kind::Session,
         "START" if t.get(1).is_some_and(|w| w.is("TRANSACTION")) => Kind::Session,
@@ -1133,6 +1139,7 @@ mod tests {
             "/*!50001 CREATE ALGORITHM=UNDEFINED */ /*!50013 DEFINER=`root`@`localhost` SQL SECURITY DEFINER */ /*!50001 VIEW `v` AS select 1 AS `x` */;",
             "DROP TABLE IF EXISTS `t`;",
             "LOCK TABLES `t` WRITE;",
+            "LOCK TABLES `t.x` WRITE;",
             "COMMIT;",
             "-- only a comment\n",
         ] {
@@ -1143,6 +1150,8 @@ mod tests {
             Verdict::RetargetDatabase
         );
         for sql in [
+            "LOCK TABLES `other`.`t` WRITE;",
+            "LOCK TABLES `t` READ, other.u WRITE;",
             "DROP DATABASE victim;",
             "/*!40000 DROP DATABASE victim */;",
             "drop schema victim;",
