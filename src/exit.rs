@@ -29,10 +29,13 @@ pub enum Outcome {
 
 impl Outcome {
     /// The outcome of a run that succeeded (`ok`) or not, unless a signal stopped it.
+    /// A run that failed after a signal asked it to stop was interrupted: what failed, failed
+    /// because of the signal (exit 130), not of its own.
     pub fn of(ok: bool, interrupted: bool) -> Outcome {
         match (interrupted, ok) {
             (true, _) => Outcome::Interrupted,
             (false, true) => Outcome::Ok,
+            (false, false) if crate::signals::stopping() => Outcome::Interrupted,
             (false, false) => Outcome::Failed,
         }
     }

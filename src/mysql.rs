@@ -177,11 +177,11 @@ pub fn detect_tool(
     };
     let mut last_err = None;
     for program in programs {
-        match crate::process::command(&program)
-            .arg("--version")
-            .stdin(Stdio::null())
-            .output()
-        {
+        match crate::process::output(
+            crate::process::command(&program)
+                .arg("--version")
+                .stdin(Stdio::null()),
+        ) {
             Ok(out) => {
                 let banner = String::from_utf8_lossy(&out.stdout).trim().to_string();
                 let (flavor, version) =
@@ -196,6 +196,14 @@ pub fn detect_tool(
                     version,
                     banner,
                 });
+            }
+            // Stopped by a signal while it ran: it is there.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                return Err(MysqlError::ToolRefused {
+                    server: server.to_string(),
+                    program: program.display().to_string(),
+                    cause: e.to_string(),
+                })
             }
             // Refused for want of room, not missing: installing the tool would not help.
             Err(e) if e.raw_os_error() == Some(rustix::io::Errno::AGAIN.raw_os_error()) => {
@@ -464,29 +472,30 @@ pub fn query(
     what: &'static str,
     sql: &str,
 ) -> Result<Vec<Vec<String>>, MysqlError> {
-    let out = crate::process::command(&client.program)
-        .arg(defaults.arg())
-        .args(tls_args(client.flavor, server))
-        .args([
-            "--batch",
-            "--skip-column-names",
-            "--connect-timeout=10",
-            "--default-character-set=utf8mb4",
-            "-e",
-            sql,
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| MysqlError::Query {
-            server: server.name.clone(),
-            at: address(server),
-            what,
-            message: format!(
-                "cannot run {}: {}",
-                client.program.display(),
-                crate::threads::spawn_error(&e)
-            ),
-        })?;
+    let out = crate::process::output(
+        crate::process::command(&client.program)
+            .arg(defaults.arg())
+            .args(tls_args(client.flavor, server))
+            .args([
+                "--batch",
+                "--skip-column-names",
+                "--connect-timeout=10",
+                "--default-character-set=utf8mb4",
+                "-e",
+                sql,
+            ])
+            .stdin(Stdio::null()),
+    )
+    .map_err(|e| MysqlError::Query {
+        server: server.name.clone(),
+        at: address(server),
+        what,
+        message: format!(
+            "cannot run {}: {}",
+            client.program.display(),
+            crate::threads::spawn_error(&e)
+        ),
+    })?;
     if !out.status.success() {
         let mut message = String::from_utf8_lossy(&out.stderr).trim().to_string();
         if let Some(p) = &server.password {
@@ -808,13 +817,13 @@ pub fn client_process(
 
 /// A tool's `--help` text (empty when it cannot be run), to learn which options it has.
 pub fn tool_help(tool: &ToolInfo) -> String {
-    crate::process::command(&tool.program)
-        .args(["--no-defaults", "--help"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
+    crate::process::output(
+        crate::process::command(&tool.program)
+            .args(["--no-defaults", "--help"])
+            .stdin(Stdio::null()),
+    )
+    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    .unwrap_or_default()
 }
 
 /// A database of the server that a run does not back up, and why.

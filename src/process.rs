@@ -34,6 +34,76 @@ pub fn command(program: impl AsRef<OsStr>) -> Command {
     c
 }
 
+/// Runs `cmd` to its end and collects its output, as `Command::output` does, except that a
+/// signal asking the run to stop while the child runs kills it (an error of kind
+/// `Interrupted`): a probe or query that hangs does not hold a stopping run. A child started
+/// after the signal (a stopping run's cleanup: dropping what a restore created, say) runs to
+/// its end.
+///
+/// Fails when the child cannot start, its output cannot be read, or a signal stopped it.
+pub fn output(cmd: &mut Command) -> std::io::Result<std::process::Output> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let read = |pipe: Option<Box<dyn Read + Send>>| {
+        move || {
+            let mut bytes = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut bytes);
+            }
+            bytes
+        }
+    };
+    let out: Option<Box<dyn Read + Send>> = child.stdout.take().map(|p| Box::new(p) as _);
+    let err: Option<Box<dyn Read + Send>> = child.stderr.take().map(|p| Box::new(p) as _);
+    std::thread::scope(|s| {
+        let readers = (
+            crate::threads::spawn_scoped(s, "child-stdout", read(out)),
+            crate::threads::spawn_scoped(s, "child-stderr", read(err)),
+        );
+        let (stdout, stderr) = match readers {
+            (Ok(o), Ok(e)) => (o, e),
+            (Err(e), _) | (_, Err(e)) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
+        let cleanup = crate::signals::stopping();
+        let mut stopped = false;
+        let mut polls = 0u32;
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if !stopped && !cleanup && crate::signals::stopping() {
+                let _ = child.kill();
+                stopped = true;
+            }
+            // Short waits first: most children (a version probe, a query) end within a few ms.
+            polls += 1;
+            std::thread::sleep(std::time::Duration::from_millis(if polls < 50 {
+                1
+            } else {
+                10
+            }));
+        };
+        let stdout = stdout.join().unwrap_or_default();
+        let stderr = stderr.join().unwrap_or_default();
+        if stopped {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "interrupted by a signal",
+            ));
+        }
+        Ok(std::process::Output {
+            status,
+            stdout,
+            stderr,
+        })
+    })
+}
+
 /// The CPU priority (nice value) of a low-priority run.
 pub const LOW_NICE: i32 = 10;
 
@@ -101,5 +171,16 @@ mod tests {
                 "child saw {name}"
             );
         }
+    }
+
+    #[test]
+    fn output_collects_both_streams_of_any_size() {
+        let out = super::output(
+            super::command("sh").args(["-c", "head -c 300000 /dev/zero; echo err >&2; exit 3"]),
+        )
+        .unwrap();
+        assert_eq!(out.stdout.len(), 300_000);
+        assert_eq!(out.stderr, b"err\n");
+        assert_eq!(out.status.code(), Some(3));
     }
 }

@@ -472,6 +472,11 @@ fn finish(
             outcome = Outcome::Failed;
             runs[0].outcome = Outcome::Failed;
         }
+        // A hook a signal stopped: the run was interrupted, not failed.
+        if !failed.is_empty() && crate::signals::stopping() {
+            outcome = Outcome::Interrupted;
+            runs[0].outcome = Outcome::Interrupted;
+        }
         runs[0].failures.extend(failed);
     }
     if tell_subscribers {

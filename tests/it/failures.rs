@@ -430,3 +430,32 @@ fn a_full_disk_fails_that_storage_leaves_nothing_and_keeps_the_other_copy() {
         "{left:?}"
     );
 }
+
+/// A dump tool that hangs when asked its version (a broken wrapper, a stuck NFS mount) does not
+/// hold a run that is asked to stop: SIGTERM ends it with 130, promptly.
+#[test]
+fn a_signal_stops_a_hanging_tool_probe() {
+    let name = mariadb().create_db("probe");
+    let env = Env::new();
+    let tool = env.path("hanging-dump");
+    write_script(
+        &tool,
+        "[ \"$1\" = --version ] && exec sleep 60\nexec mariadb-dump \"$@\"",
+    );
+    env.write_local_config(&format!("dump_tool: {}", tool.display()));
+    let child = env.spawn(&["backup", "--db", &name]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let signalled = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let r = Run::from(child.wait_with_output().unwrap());
+    assert!(
+        signalled.elapsed() < std::time::Duration::from_secs(10),
+        "the run waited {:?} after the signal: {}",
+        signalled.elapsed(),
+        r.stderr
+    );
+    assert_eq!(r.code, 130, "{}", r.stderr);
+}
