@@ -98,7 +98,7 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     (
         DB_PASSWORD_FILE,
-        "File whose first line is the database password.",
+        "File whose first line is the database password (not together with `SQLGUARD_DB_PASSWORD`).",
     ),
     (
         DB_TLS_MODE,
@@ -269,7 +269,10 @@ pub const FOREIGN: &[(&str, &str)] = &[
         AWS_SECRET_ACCESS_KEY,
         "S3 secret key, for S3 storages whose config names none.",
     ),
-    ("NO_COLOR", "Set (to anything) to disable colour in tables."),
+    (
+        "NO_COLOR",
+        "Set (to anything) to disable colour in tables (so does `TERM=dumb`).",
+    ),
 ];
 
 #[cfg(test)]

@@ -36,7 +36,9 @@ fn run(cli: Cli) -> ExitCode {
     }
     let env = sqlguard::config::env::Environment::from_process();
     let g = &cli.global;
-    let ui = Ui::new(g.quiet, g.verbose, g.no_progress, env.contains("NO_COLOR"));
+    // No colour for NO_COLOR, nor for a terminal that says it has none.
+    let no_color = env.contains("NO_COLOR") || env.get("TERM") == Some("dumb");
+    let ui = Ui::new(g.quiet, g.verbose, g.no_progress, no_color);
     let settings = match Settings::resolve_with(g.config.as_deref(), g.no_push, &env) {
         Ok(s) => s,
         Err(e) => {

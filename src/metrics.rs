@@ -425,7 +425,10 @@ pub fn groups(
 
 /// A path segment of a grouping key: plain when safe, else the Pushgateway's `@base64` form.
 fn segment(name: &str, value: &str) -> String {
+    // `.` and `..` would be path steps (the URL would name another group): encoded too.
     let plain = !value.is_empty()
+        && value != "."
+        && value != ".."
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
@@ -519,5 +522,8 @@ mod tests {
         assert_eq!(segment("server", "db-1.prod"), "server/db-1.prod");
         assert_eq!(segment("server", "a/b"), "server@base64/YS9i");
         assert_eq!(segment("x", ""), "x@base64/=");
+        // Path steps would leave the group: `env/..` is the group above.
+        assert_eq!(segment("env", ".."), "env@base64/Li4");
+        assert_eq!(segment("env", "."), "env@base64/Lg");
     }
 }
