@@ -119,7 +119,7 @@ impl IndexView {
     fn partition(&self, database: &str, partition: &str) -> Result<Vec<BackupRecord>, String> {
         match &self.source {
             Source::Storage(s) => IndexStore::new(s.as_ref(), &self.server)
-                .read_partition(database, partition)
+                .read_listed_partition(database, partition)
                 .map_err(|e| e.to_string()),
             Source::Records(rs) => Ok(rs
                 .iter()

@@ -149,7 +149,22 @@ impl<'a> IndexStore<'a> {
         let key = self.summary_key();
         let parsed = match self.storage.get_bytes(&key)? {
             Some(bytes) => match self.parse::<Summary>(&key, &bytes, INDEX_SCHEMA_VERSION) {
-                Ok(s) => Some(s),
+                // A partition that is not a month (`2026-11`) is not one this layout writes:
+                // the summary is damaged, and recomputed from the files.
+                Ok(s)
+                    if s.databases.values().all(|d| {
+                        d.partitions.keys().all(|p| {
+                            p.len() == 7
+                                && p.as_bytes()[4] == b'-'
+                                && p.bytes()
+                                    .enumerate()
+                                    .all(|(i, b)| i == 4 || b.is_ascii_digit())
+                        })
+                    }) =>
+                {
+                    Some(s)
+                }
+                Ok(_) => None,
                 Err(e @ IndexError::Newer { .. }) => return Err(e),
                 Err(_) => None,
             },
@@ -249,37 +264,74 @@ impl<'a> IndexStore<'a> {
         self.read_file(&self.partition_key(database, partition))
     }
 
+    /// The records of a partition the summary lists: its file must be there (a file gone from
+    /// under its summary is a damaged index, not an empty month).
+    ///
+    /// Fails as [`IndexStore::read_partition`] does, and when the file is missing.
+    pub fn read_listed_partition(
+        &self,
+        database: &str,
+        partition: &str,
+    ) -> Result<Vec<BackupRecord>, IndexError> {
+        let key = self.partition_key(database, partition);
+        match self.storage.get_bytes(&key)? {
+            Some(bytes) => self.records_in(&key, &bytes),
+            None => {
+                // A prune may have emptied the month since the summary was read: only a
+                // summary that still lists it makes the missing file damage.
+                let still_listed = self
+                    .current_summary()?
+                    .databases
+                    .get(database)
+                    .is_some_and(|d| d.partitions.contains_key(partition));
+                if still_listed {
+                    Err(self.damaged(
+                        &key,
+                        format!(
+                            "the summary lists {partition} of {database}, and its file is missing"
+                        ),
+                    ))
+                } else {
+                    Ok(Vec::new())
+                }
+            }
+        }
+    }
+
     fn read_file(&self, key: &str) -> Result<Vec<BackupRecord>, IndexError> {
         match self.storage.get_bytes(key)? {
-            Some(bytes) => {
-                let mut doc: DatabaseIndex = self.parse(key, &bytes, INDEX_SCHEMA_VERSION)?;
-                // Every record where the layout puts it, once: an update rewrites the file of
-                // the record's own database and month, and prune keeps records by id and
-                // storage, so a record elsewhere or twice would be updated or removed wrongly.
-                let mut seen = BTreeSet::new();
-                for r in &doc.backups {
-                    let home = self.partition_key(&r.database, &partition_of(r.started_at));
-                    if home != key || r.server != self.server {
-                        return Err(self.damaged(
-                            key,
-                            format!(
-                                "it holds backup {} of {}/{} started {}, whose place is {home}",
-                                r.id, r.server, r.database, r.started_at
-                            ),
-                        ));
-                    }
-                    if !seen.insert((r.id.as_str(), r.storage.as_str())) {
-                        return Err(self.damaged(
-                            key,
-                            format!("it holds backup {} on '{}' twice", r.id, r.storage),
-                        ));
-                    }
-                }
-                sort_records(&mut doc.backups);
-                Ok(doc.backups)
-            }
+            Some(bytes) => self.records_in(key, &bytes),
             None => Ok(Vec::new()),
         }
+    }
+
+    /// The records of index file `key`, checked to belong there, oldest first.
+    fn records_in(&self, key: &str, bytes: &[u8]) -> Result<Vec<BackupRecord>, IndexError> {
+        let mut doc: DatabaseIndex = self.parse(key, bytes, INDEX_SCHEMA_VERSION)?;
+        // Every record where the layout puts it, once: an update rewrites the file of the
+        // record's own database and month, and prune keeps records by id and storage, so a
+        // record elsewhere or twice would be updated or removed wrongly.
+        let mut seen = BTreeSet::new();
+        for r in &doc.backups {
+            let home = self.partition_key(&r.database, &partition_of(r.started_at));
+            if home != key || r.server != self.server {
+                return Err(self.damaged(
+                    key,
+                    format!(
+                        "it holds backup {} of {}/{} started {}, whose place is {home}",
+                        r.id, r.server, r.database, r.started_at
+                    ),
+                ));
+            }
+            if !seen.insert((r.id.as_str(), r.storage.as_str())) {
+                return Err(self.damaged(
+                    key,
+                    format!("it holds backup {} on '{}' twice", r.id, r.storage),
+                ));
+            }
+        }
+        sort_records(&mut doc.backups);
+        Ok(doc.backups)
     }
 
     /// Every record, oldest first (reads every index file: O(history)).
@@ -687,6 +739,43 @@ mod tests {
             .upsert(&[record("c", "crm", Status::Success)])
             .unwrap();
         assert_eq!(store.read_database("crm").unwrap()[0].id, "c");
+    }
+
+    /// A month file gone from under its summary is damage, named, not an empty month; a
+    /// summary naming partitions that are not months is recomputed from the files.
+    #[test]
+    fn a_listed_file_that_is_gone_is_damage_and_odd_partitions_are_recomputed() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        store
+            .upsert(&[record("a", "shop", Status::Success)])
+            .unwrap();
+        let key = "main/index/db/shop/2026-11.json";
+        let kept = s.get_bytes(key).unwrap().unwrap();
+        s.delete(key).unwrap();
+        let e = store
+            .read_listed_partition("shop", "2026-11")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("its file is missing") && e.contains("index rebuild"),
+            "{e}"
+        );
+        s.put_bytes(key, &kept).unwrap();
+        let summary = String::from_utf8(s.get_bytes("main/index/summary.json").unwrap().unwrap())
+            .unwrap()
+            .replace("\"2026-11\"", "\"../../crm/2026-11\"");
+        assert!(summary.contains("../../crm/2026-11"), "{summary}");
+        s.put_bytes("main/index/summary.json", summary.as_bytes())
+            .unwrap();
+        let (summary, _) = store.snapshot().unwrap();
+        assert_eq!(
+            summary.databases["shop"]
+                .partitions
+                .keys()
+                .collect::<Vec<_>>(),
+            ["2026-11"]
+        );
     }
 
     #[test]
