@@ -65,6 +65,8 @@ pub enum CryptError {
     },
     #[error("the age identity file {path}: line {line} is not an age identity (`AGE-SECRET-KEY-1…` as `age-keygen` writes it; SSH and plugin identities are not supported)")]
     IdentityLine { path: PathBuf, line: usize },
+    #[error("the age identity file {path} is itself encrypted (a passphrase-protected key): sqlguard reads plain `AGE-SECRET-KEY-1…` lines; decrypt it once into a 0600 file (`age -d -o key.txt {path}`) that only the backup user reads, and point age_identity_file there")]
+    IdentityEncrypted { path: PathBuf },
     #[error("the age identity file {path} holds no identity (`AGE-SECRET-KEY-1…` lines)")]
     NoIdentities { path: PathBuf },
     #[error("cannot start age encryption: {0}")]
@@ -199,6 +201,13 @@ impl Identities {
             let t = line.trim();
             if t.is_empty() || t.starts_with('#') {
                 continue;
+            }
+            if n == 0
+                && (t == "age-encryption.org/v1" || t.starts_with("-----BEGIN AGE ENCRYPTED FILE"))
+            {
+                return Err(CryptError::IdentityEncrypted {
+                    path: path.to_path_buf(),
+                });
             }
             match t.parse::<age::x25519::Identity>() {
                 Ok(k) => keys.push(k),
@@ -495,6 +504,21 @@ mod tests {
         assert!(e.contains("missing") && e.contains("restore hosts"), "{e}");
         let id = Identities::load(&identity_file(dir.path(), &[&s], 0o600)).unwrap();
         assert!(!format!("{id:?}").contains(&s));
+        // A passphrase-protected key file (`age -p`, armored or not) is named as such.
+        for head in [
+            "age-encryption.org/v1\n-> scrypt x 18\n",
+            "-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n",
+        ] {
+            let p = dir.path().join("protected.txt");
+            std::fs::write(&p, head).unwrap();
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
+            let e = Identities::load(&p).unwrap_err().to_string();
+            assert!(
+                e.contains("itself encrypted") && e.contains("age -d"),
+                "{e}"
+            );
+        }
     }
 
     #[test]
