@@ -57,10 +57,16 @@ impl LocalStorage {
                 location: path.display().to_string(),
             };
         }
-        let source = if source.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-            io::Error::other("a symbolic link is in the way, and links below the storage root are never followed")
-        } else {
-            source
+        // Directories are opened O_NOFOLLOW | O_DIRECTORY: a link where a directory belongs
+        // gives ELOOP or ENOTDIR (so does a plain file there).
+        let source = match source.raw_os_error() {
+            Some(e) if e == rustix::io::Errno::LOOP.raw_os_error() => io::Error::other(
+                "a symbolic link is in the way, and links below the storage root are never followed",
+            ),
+            Some(e) if e == rustix::io::Errno::NOTDIR.raw_os_error() => io::Error::other(
+                "a file or a symbolic link stands where a directory belongs (links below the storage root are never followed): move it out of the storage",
+            ),
+            _ => source,
         };
         StorageError::Io {
             storage: self.name.clone(),
