@@ -611,22 +611,120 @@ impl Token {
 /// The first parts of every dotted name in a statement (`a` of `a.b` and of `a.b.c`), as
 /// written, each once. A first part is a database (`db.table`, `db.table.column`) or a table
 /// or alias (`t.column`): telling them apart needs the schema, so a caller compares them with
-/// the database names it knows. Strings are skipped; comments are read as code (an executable
-/// `/*! … */` comment is code), which can only add names.
+/// the database names it knows.
+///
+/// Comments are skipped as the server skips them (`-- `, `#`, `/* … */`; an executable
+/// `/*! … */` or `/*M! … */` comment is code), so a comment between a name and its dot hides
+/// nothing. How strings end depends on the session's `sql_mode` (a backslash escapes unless
+/// `NO_BACKSLASH_ESCAPES`; `"` quotes a name under `ANSI_QUOTES`, else a string), which the
+/// statement alone does not tell: the names of every reading are returned together.
 pub fn qualifiers(text: &[u8]) -> Vec<String> {
-    let t = tokens(text);
     let mut out: Vec<String> = Vec::new();
-    for i in 0..t.len() {
-        let starts_chain = i == 0 || t[i - 1] != Token::Symbol(b'.');
-        let name = match &t[i] {
-            Token::Word(w) if !w.starts_with('@') && !w.bytes().all(|b| b.is_ascii_digit()) => w,
-            Token::Ident(w) => w,
-            _ => continue,
-        };
-        let dotted = t.get(i + 1) == Some(&Token::Symbol(b'.'))
-            && matches!(t.get(i + 2), Some(Token::Word(_) | Token::Ident(_)));
-        if starts_chain && dotted && !out.contains(name) {
-            out.push(name.clone());
+    for backslash in [true, false] {
+        for ansi in [false, true] {
+            let t = code_tokens(text, backslash, ansi);
+            for i in 0..t.len() {
+                let starts_chain = i == 0 || t[i - 1] != Token::Symbol(b'.');
+                let name = match &t[i] {
+                    Token::Word(w)
+                        if !w.starts_with('@') && !w.bytes().all(|b| b.is_ascii_digit()) =>
+                    {
+                        w
+                    }
+                    Token::Ident(w) => w,
+                    _ => continue,
+                };
+                let dotted = t.get(i + 1) == Some(&Token::Symbol(b'.'))
+                    && matches!(t.get(i + 2), Some(Token::Word(_) | Token::Ident(_)));
+                if starts_chain && dotted && !out.contains(name) {
+                    out.push(name.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The tokens of a statement's code (see [`qualifiers`]): comments skipped (executable ones
+/// read as code), strings dropped, names and words kept.
+fn code_tokens(text: &[u8], backslash_escapes: bool, ansi_quotes: bool) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut executable = false;
+    let starts = |i: usize, s: &[u8]| text[i..].starts_with(s);
+    let quoted = |i: &mut usize, q: u8, escapes: bool| -> Vec<u8> {
+        let mut inner = Vec::new();
+        *i += 1;
+        while *i < text.len() {
+            let b = text[*i];
+            if escapes && b == b'\\' {
+                inner.extend(text.get(*i + 1).copied());
+                *i += 2;
+                continue;
+            }
+            if b == q {
+                if text.get(*i + 1) == Some(&q) {
+                    inner.push(q);
+                    *i += 2;
+                    continue;
+                }
+                *i += 1;
+                break;
+            }
+            inner.push(b);
+            *i += 1;
+        }
+        inner
+    };
+    while i < text.len() {
+        let b = text[i];
+        if b.is_ascii_whitespace() {
+            i += 1;
+        } else if executable && starts(i, b"*/") {
+            executable = false;
+            i += 2;
+        } else if starts(i, b"/*!") || starts(i, b"/*M!") {
+            i += if text[i + 2] == b'M' { 4 } else { 3 };
+            while i < text.len() && text[i].is_ascii_digit() {
+                i += 1;
+            }
+            executable = true;
+        } else if starts(i, b"/*") {
+            i += 2;
+            while i < text.len() && !starts(i, b"*/") {
+                i += 1;
+            }
+            i += 2;
+        } else if b == b'#'
+            || (starts(i, b"--")
+                && text
+                    .get(i + 2)
+                    .is_none_or(|c| c.is_ascii_whitespace() || c.is_ascii_control()))
+        {
+            while i < text.len() && text[i] != b'\n' {
+                i += 1;
+            }
+        } else if b == b'`' || (b == b'"' && ansi_quotes) {
+            let name = quoted(&mut i, b, false);
+            out.push(Token::Ident(String::from_utf8_lossy(&name).into_owned()));
+        } else if b == b'\'' || b == b'"' {
+            quoted(&mut i, b, backslash_escapes);
+            out.push(Token::Symbol(b));
+        } else if b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80 || b == b'@' {
+            let s = i;
+            while i < text.len()
+                && (text[i].is_ascii_alphanumeric()
+                    || matches!(text[i], b'_' | b'$' | b'@')
+                    || text[i] >= 0x80)
+            {
+                i += 1;
+            }
+            out.push(Token::Word(
+                String::from_utf8_lossy(&text[s..i]).into_owned(),
+            ));
+        } else {
+            out.push(Token::Symbol(b));
+            i += 1;
         }
     }
     out
@@ -966,6 +1064,40 @@ mod tests {
             vec!["victim".to_string(), "a".to_string()]
         );
         assert!(qualifiers(b"INSERT INTO t VALUES (1, 'x.y', \"p.q\")").is_empty());
+        // Comments are skipped (an apostrophe in one opens no string), executable ones are
+        // code, and every sql_mode reading of the quotes counts.
+        for (sql, db) in [
+            (
+                &b"UPDATE items -- isn't this fine\nJOIN shop.notes n SET n.body = 'x'"[..],
+                "shop",
+            ),
+            (b"/* it's */ UPDATE crm.people SET n = 1", "crm"),
+            (b"# it's\nUPDATE crm.people SET n = 1", "crm"),
+            (b"UPDATE crm/**/.people SET n = 0", "crm"),
+            (b"UPDATE crm . people SET n = 0", "crm"),
+            (b"UPDATE \"crm\".people SET n = 0", "crm"),
+            (
+                b"UPDATE items JOIN (SELECT 'x\\' AS v) s JOIN crm.people p SET p.n = 7",
+                "crm",
+            ),
+            (b"/*!40000 ALTER TABLE crm.t DISABLE KEYS */", "crm"),
+            (b"/*M!100100 UPDATE crm.t SET a = 1 */", "crm"),
+        ] {
+            let q = qualifiers(sql);
+            assert!(
+                q.iter().any(|n| n == db),
+                "{}: {q:?}",
+                String::from_utf8_lossy(sql)
+            );
+        }
+        assert_eq!(
+            qualifiers(b"UPDATE t SET v = 1 -- copied from crm.people\n"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            qualifiers(b"UPDATE t SET v = 1 /* crm.people */"),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

@@ -620,10 +620,23 @@ fn query_verdict(db: &str, query: &[u8], scope: &Scope) -> QueryVerdict {
             .join(" ")
     };
     let is_source = |q: &str| q.eq_ignore_ascii_case(source);
+    // information_schema cannot be written: naming it (reading it) changes nothing.
+    qualifiers.retain(|q| !q.eq_ignore_ascii_case("information_schema"));
+    let first = words(40).to_ascii_uppercase();
+    let mut w = first.split_whitespace();
+    let (a, b) = (w.next().unwrap_or(""), w.next().unwrap_or(""));
     if db != source {
         // The tool leaves out what ran in another database, but not what ran in none; what
-        // ran elsewhere yet names this database would be lost silently.
-        if qualifiers.iter().any(|q| is_source(q)) {
+        // ran elsewhere yet changes this database would be lost silently. What cannot change
+        // it is left out: privileges and table maintenance (a restore brings back data, not
+        // grants), and an INSERT whose target, from its head, is elsewhere (it may read this
+        // database).
+        let harmless = matches!(
+            a,
+            "GRANT" | "REVOKE" | "ANALYZE" | "OPTIMIZE" | "REPAIR" | "CHECK" | "CHECKSUM"
+        ) || matches!(&kind, Kind::Insert { table }
+            if table.database.as_deref().is_none_or(|d| !is_source(d)));
+        if !harmless && qualifiers.iter().any(|q| is_source(q)) {
             return QueryVerdict::Refuse(format!(
                 "`{}` names database `{source}` but ran while {} was the default: the binary log tool cannot replay it into `{source}`",
                 words(120),
@@ -648,11 +661,10 @@ fn query_verdict(db: &str, query: &[u8], scope: &Scope) -> QueryVerdict {
             ));
         }
     }
-    let first = words(40).to_ascii_uppercase();
-    let mut w = first.split_whitespace();
-    let (a, b) = (w.next().unwrap_or(""), w.next().unwrap_or(""));
     let safe = match a {
         "INSERT" | "REPLACE" | "UPDATE" | "DELETE" | "TRUNCATE" | "DO" | "SELECT" => true,
+        // Table maintenance of the database's own tables: harmless on the copy.
+        "ANALYZE" | "OPTIMIZE" | "REPAIR" => true,
         "RENAME" => b == "TABLE",
         "CREATE" | "ALTER" | "DROP" => !matches!(
             b,
@@ -1570,6 +1582,23 @@ mod tests {
             v("shop", "UPDATE items i SET i.qty = items.qty + 1"),
             QueryVerdict::Replay
         );
+        // What cannot change `shop` from elsewhere is left out: grants, table maintenance, an
+        // INSERT into another database that reads `shop`.
+        for (db, q) in [
+            ("", "GRANT SELECT ON shop.items TO rep@localhost"),
+            ("", "ANALYZE TABLE shop.items"),
+            ("crm", "INSERT INTO log SELECT id FROM shop.items"),
+        ] {
+            assert_eq!(v(db, q), QueryVerdict::Skip, "{db}: {q}");
+        }
+        // Reading information_schema, and maintaining its own tables, stay in the database.
+        for q in [
+            "INSERT INTO t SELECT COUNT(*) FROM information_schema.tables",
+            "ANALYZE TABLE items",
+            "UPDATE items SET qty = 1 -- copied from crm.people",
+        ] {
+            assert_eq!(v("shop", q), QueryVerdict::Replay, "{q}");
+        }
         // Into a copy, the source's own name in a statement would reach the source.
         let copy = Scope {
             source: "shop",
