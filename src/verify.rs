@@ -241,9 +241,9 @@ pub fn check_copy<'a>(
     if let Some(e) = tee.copy_error.take() {
         return Err(RestoreError::Output(e));
     }
+    // Neither a signal nor a read that failed part way says anything about the copy.
     if cancel.load(Ordering::Relaxed) {
-        checked.problems.push("interrupted by a signal".into());
-        return Ok(checked);
+        return Err(RestoreError::Interrupted);
     }
     // Whatever the decryptor did not need is still hashed: the SHA-256 covers every byte.
     if tee.read_error.is_none() {
@@ -252,11 +252,12 @@ pub fn check_copy<'a>(
     if let Some(e) = tee.copy_error.take() {
         return Err(RestoreError::Output(e));
     }
-    let read_failed = tee.read_error.clone();
-    if let Some(e) = &read_failed {
-        checked
-            .problems
-            .push(format!("reading the object failed: {e}"));
+    if let Some(cause) = tee.read_error.take() {
+        return Err(RestoreError::Read {
+            id: record.id.clone(),
+            storage: record.storage.clone(),
+            cause,
+        });
     }
     checked.compressed_bytes = tee.count;
     checked.sha256 = hex::encode(std::mem::take(&mut tee.hasher).finalize());
@@ -272,9 +273,6 @@ pub fn check_copy<'a>(
             "the object has {} bytes, the index says {}",
             checked.compressed_bytes, record.compressed_bytes
         ));
-    }
-    if read_failed.is_some() {
-        return Ok(checked);
     }
     if let Some(e) = decrypt_error {
         checked.problems.push(e);
@@ -711,20 +709,24 @@ impl NotChecked {
         }
     }
 
-    /// From reading the copy: a missing object or a refused key is the copy's; the rest
-    /// (I/O, a remote error, the temp directory, a signal) is not.
+    /// From reading the copy: a missing object, a refused key, or something that is not a
+    /// file where the object belongs is the copy's; the rest (I/O, a remote error, a read cut
+    /// short, the temp directory, a signal) is not.
     fn reading(e: &RestoreError) -> NotChecked {
         use crate::storage::StorageError;
         NotChecked {
             message: e.to_string(),
             scratch: None,
-            about_copy: matches!(
-                e,
+            about_copy: match e {
                 RestoreError::NoSuchBackup { .. }
-                    | RestoreError::Storage(
-                        StorageError::NotFound { .. } | StorageError::InvalidKey { .. }
-                    )
-            ),
+                | RestoreError::Storage(
+                    StorageError::NotFound { .. } | StorageError::InvalidKey { .. },
+                ) => true,
+                RestoreError::Storage(StorageError::Io { cause, .. }) => {
+                    cause.kind() == std::io::ErrorKind::InvalidData
+                }
+                _ => false,
+            },
         }
     }
 }

@@ -98,6 +98,14 @@ pub enum RestoreError {
         message: String,
         dropped: bool,
     },
+    /// Reading the copy failed part way (a cut connection, a disk error): nothing is known
+    /// about the copy itself.
+    #[error("reading backup {id} on storage '{storage}' failed: {cause}; nothing was checked or used (try again, or pick another copy with --storage)")]
+    Read {
+        id: String,
+        storage: String,
+        cause: String,
+    },
     #[error("writing the output: {0}")]
     Output(io::Error),
     #[error("interrupted by a signal")]
@@ -297,11 +305,16 @@ impl CheckedCopy {
             what,
             problems,
         };
+        // A read that fails (a cut connection, a disk error) proves nothing about the copy.
         let read_err = |e: io::Error| {
             if cancel.load(Ordering::Relaxed) {
                 RestoreError::Interrupted
             } else {
-                failed(format!("reading the object failed: {e}"))
+                RestoreError::Read {
+                    id: record.id.clone(),
+                    storage: record.storage.clone(),
+                    cause: e.to_string(),
+                }
             }
         };
         let (mut file, spooled) = match storage.open_file(key)? {
@@ -1682,12 +1695,7 @@ pub fn fetch(
         )?,
         None => {
             let mut out: Box<dyn Write> = match &stream {
-                Some(p) => Box::new(
-                    std::fs::OpenOptions::new()
-                        .write(true)
-                        .open(p)
-                        .map_err(|e| crate::publish::named(p, e))?,
-                ),
+                Some(p) => Box::new(crate::publish::open_stream(p)?),
                 None => Box::new(crate::ui::stdout()?),
             };
             let copy =

@@ -446,7 +446,8 @@ impl Storage for LocalStorage {
             return Err(self.err(
                 "opening",
                 &self.path(key),
-                io::Error::other(
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
                     "it is not a regular file (a FIFO, a device or a directory stands there): move it out of the storage",
                 ),
             ));
