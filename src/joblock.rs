@@ -24,29 +24,26 @@ pub fn default_lock_dir() -> PathBuf {
     std::env::temp_dir().join("sqlguard-locks")
 }
 
-/// Creates `dir` (0700) if needed and checks that only this user can plant files in it: a real
-/// directory, not a link, owned by this user, not writable by others. A lock directory others
-/// can write (the default under a shared /tmp, made by someone else first) would let them hold
-/// every job's lock, or plant a link that makes sqlguard truncate a file of theirs choosing.
+/// Creates `dir` (0700) if needed and checks it: a real directory (not a link), and not one
+/// that anyone may write unless it is sticky (like /tmp and /run/lock, where others cannot
+/// remove or rename what is ours). Lock files are then opened by [`open_lock_file`], which
+/// refuses a link, a FIFO, a device or a second hard link put where a lock file goes, so that
+/// whoever else can write in the directory can at most hold a lock, never make sqlguard
+/// truncate a file of their choosing.
 ///
 /// Fails naming the directory and the fix.
 pub fn secure_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::fs::PermissionsExt;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
     let meta = std::fs::symlink_metadata(dir)?;
-    let me = rustix::process::geteuid().as_raw();
+    let mode = meta.permissions().mode();
     let why = if !meta.is_dir() {
-        Some("it is not a directory (a symbolic link?)".to_string())
-    } else if meta.uid() != me {
-        Some(format!(
-            "it belongs to uid {}, not to this user (uid {me})",
-            meta.uid()
-        ))
-    } else if meta.permissions().mode() & 0o002 != 0 {
-        Some("anyone may write in it".to_string())
+        Some("it is not a directory (a symbolic link?)")
+    } else if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+        Some("anyone may write in it, and it is not sticky")
     } else {
         None
     };
@@ -55,7 +52,7 @@ pub fn secure_dir(dir: &Path) -> std::io::Result<()> {
         Some(why) => Err(std::io::Error::new(
             std::io::ErrorKind::PermissionDenied,
             format!(
-                "lock directory {} is not safe: {why}; set lock_dir (or SQLGUARD_LOCK_DIR) to a directory only this user can write, e.g. `mkdir -m 700`",
+                "lock directory {} is not safe: {why}; set lock_dir (or SQLGUARD_LOCK_DIR) to a directory others cannot write, e.g. `mkdir -m 700`",
                 dir.display()
             ),
         )),
@@ -63,9 +60,10 @@ pub fn secure_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Opens (creating, 0600) a lock file in a directory [`secure_dir`] checked, never through a
-/// symbolic link and never blocking on a FIFO planted there; anything but a regular file is
-/// refused.
+/// symbolic link and never blocking on a FIFO planted there; anything but a regular file with
+/// one link is refused.
 pub fn open_lock_file(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::MetadataExt;
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -74,9 +72,10 @@ pub fn open_lock_file(path: &Path) -> std::io::Result<File> {
         .mode(0o600)
         .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
         .open(path)?;
-    if !file.metadata()?.is_file() {
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.nlink() != 1 {
         return Err(std::io::Error::other(format!(
-            "{} is not a regular file: remove it",
+            "{} is not a plain lock file (another kind of file, or a hard link to one elsewhere): remove it",
             path.display()
         )));
     }
@@ -289,6 +288,15 @@ mod tests {
             e.contains("anyone may write") && e.contains("mkdir -m 700"),
             "{e}"
         );
+        // Sticky, as /tmp and /run/lock: fine.
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        acquire(&open, "main", "backup", None, &me(1), None, &Ui::silent()).unwrap();
+        // A hard link planted where a lock file goes: refused, the other file left alone.
+        let other = dir.path().join("other-file");
+        std::fs::write(&other, b"keep too").unwrap();
+        std::fs::hard_link(&other, path_for(&open, "main", "prune", None)).unwrap();
+        assert!(acquire(&open, "main", "prune", None, &me(1), None, &Ui::silent()).is_err());
+        assert_eq!(std::fs::read(&other).unwrap(), b"keep too");
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&open, &link).unwrap();
         assert!(secure_dir(&link).is_err());

@@ -44,63 +44,72 @@ pub fn command(program: impl AsRef<OsStr>) -> Command {
 pub fn output(cmd: &mut Command) -> std::io::Result<std::process::Output> {
     use std::io::Read;
     use std::process::Stdio;
+    use std::sync::mpsc;
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
-    let read = |pipe: Option<Box<dyn Read + Send>>| {
-        move || {
+    // Readers of their own (not scoped): a grandchild may hold the pipes open after the child
+    // is killed, and a stopping run does not wait for it.
+    let reader = |name: &str, pipe: Option<Box<dyn Read + Send>>| {
+        let (tx, rx) = mpsc::channel();
+        let started = crate::threads::spawn(name, move || {
             let mut bytes = Vec::new();
             if let Some(mut p) = pipe {
                 let _ = p.read_to_end(&mut bytes);
             }
-            bytes
+            let _ = tx.send(bytes);
+        });
+        started.map(|_| rx)
+    };
+    let out = reader(
+        "child-stdout",
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = reader(
+        "child-stderr",
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let (out, err) = match (out, err) {
+        (Ok(o), Ok(e)) => (o, e),
+        (Err(e), _) | (_, Err(e)) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
         }
     };
-    let out: Option<Box<dyn Read + Send>> = child.stdout.take().map(|p| Box::new(p) as _);
-    let err: Option<Box<dyn Read + Send>> = child.stderr.take().map(|p| Box::new(p) as _);
-    std::thread::scope(|s| {
-        let readers = (
-            crate::threads::spawn_scoped(s, "child-stdout", read(out)),
-            crate::threads::spawn_scoped(s, "child-stderr", read(err)),
-        );
-        let (stdout, stderr) = match readers {
-            (Ok(o), Ok(e)) => (o, e),
-            (Err(e), _) | (_, Err(e)) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(e);
-            }
-        };
-        let cleanup = crate::signals::stopping();
-        let mut stopped = false;
-        let mut polls = 0u32;
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break status;
-            }
-            if !stopped && !cleanup && crate::signals::stopping() {
-                let _ = child.kill();
-                stopped = true;
-            }
-            // Short waits first: most children (a version probe, a query) end within a few ms.
-            polls += 1;
-            std::thread::sleep(std::time::Duration::from_millis(if polls < 50 {
-                1
-            } else {
-                10
-            }));
-        };
-        let stdout = stdout.join().unwrap_or_default();
-        let stderr = stderr.join().unwrap_or_default();
-        if stopped {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::Interrupted,
-                "interrupted by a signal",
-            ));
+    let cleanup = crate::signals::stopping();
+    let mut stopped = false;
+    let mut polls = 0u32;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
         }
-        Ok(std::process::Output {
-            status,
-            stdout,
-            stderr,
-        })
+        if !stopped && !cleanup && crate::signals::stopping() {
+            let _ = child.kill();
+            stopped = true;
+        }
+        // Short waits first: most children (a version probe, a query) end within a few ms.
+        polls += 1;
+        std::thread::sleep(std::time::Duration::from_millis(if polls < 50 {
+            1
+        } else {
+            10
+        }));
+    };
+    if stopped {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Interrupted,
+            "interrupted by a signal",
+        ));
+    }
+    Ok(std::process::Output {
+        status,
+        stdout: out.recv().unwrap_or_default(),
+        stderr: err.recv().unwrap_or_default(),
     })
 }
 

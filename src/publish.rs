@@ -21,7 +21,11 @@ pub enum Destination {
 
 /// Names `path` in an I/O error about it.
 pub fn named(path: &Path, e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+    let shown = path.display().to_string();
+    if e.to_string().contains(&shown) {
+        return e;
+    }
+    io::Error::new(e.kind(), format!("{shown}: {e}"))
 }
 
 /// Finds where `path` leads, following symbolic links (also to a file that does not exist yet).
@@ -41,6 +45,27 @@ pub fn destination(path: &Path) -> io::Result<Destination> {
     if path.as_os_str().is_empty() || path.as_os_str().as_encoded_bytes().ends_with(b"/") {
         return Err(directory());
     }
+    // The process's own descriptors (`/dev/stdout`, `/dev/fd/N`, `/proc/self/fd/N`) lead
+    // through magic links to whatever the descriptor is (a file opened to append, a pipe):
+    // written into as they are, never replaced.
+    let own_fd = |p: &Path| {
+        [
+            "/dev/stdout",
+            "/dev/stderr",
+            "/dev/fd/",
+            "/proc/self/",
+            "/proc/thread-self/",
+        ]
+        .iter()
+        .any(|prefix| {
+            p.as_os_str()
+                .as_encoded_bytes()
+                .starts_with(prefix.as_bytes())
+        })
+    };
+    if own_fd(path) {
+        return Ok(Destination::Stream(path.to_path_buf()));
+    }
     let mut at = path.to_path_buf();
     for _ in 0..40 {
         let meta = match std::fs::symlink_metadata(&at) {
@@ -51,6 +76,9 @@ pub fn destination(path: &Path) -> io::Result<Destination> {
         let kind = meta.file_type();
         if kind.is_symlink() {
             let to = std::fs::read_link(&at).map_err(|e| named(path, e))?;
+            if own_fd(&to) || to.as_os_str().as_encoded_bytes().starts_with(b"/proc/") {
+                return Ok(Destination::Stream(path.to_path_buf()));
+            }
             at = match at.parent() {
                 Some(dir) if to.is_relative() => dir.join(to),
                 _ => to,
@@ -121,17 +149,56 @@ pub fn atomically<T, E: From<io::Error>>(
     Ok(value)
 }
 
+/// Opens a [`Destination::Stream`] for writing: appending (a file behind `/dev/stdout` that the
+/// shell opened with `>>` keeps what it held), and, for a FIFO, waiting for its reader without
+/// blocking in open(2), so that a signal ends the wait.
+///
+/// Fails naming the path, or when a signal came before a reader did.
+pub fn open_stream(path: &Path) -> io::Result<std::fs::File> {
+    use rustix::fs::OFlags;
+    loop {
+        match rustix::fs::open(
+            path,
+            OFlags::WRONLY | OFlags::APPEND | OFlags::CLOEXEC | OFlags::NONBLOCK,
+            rustix::fs::Mode::empty(),
+        ) {
+            Ok(fd) => {
+                // Blocking again for the writes (a slow reader is waited for).
+                let flags = rustix::fs::fcntl_getfl(&fd).map_err(|e| named(path, e.into()))?;
+                rustix::fs::fcntl_setfl(&fd, flags - OFlags::NONBLOCK)
+                    .map_err(|e| named(path, e.into()))?;
+                return Ok(std::fs::File::from(fd));
+            }
+            // A FIFO without a reader yet.
+            Err(rustix::io::Errno::NXIO) if !crate::signals::stopping() => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(rustix::io::Errno::NXIO) => {
+                return Err(named(
+                    path,
+                    io::Error::new(
+                        io::ErrorKind::Interrupted,
+                        "interrupted by a signal while waiting for a reader",
+                    ),
+                ))
+            }
+            Err(e) => return Err(named(path, e.into())),
+        }
+    }
+}
+
 /// Writes `bytes` to `path` atomically with `mode`; into a device or FIFO as it is (the bytes
 /// are whole before the first is written).
 ///
 /// Fails as [`atomically`] does.
 pub fn bytes(path: &Path, mode: u32, bytes: &[u8]) -> io::Result<()> {
     match destination(path)? {
-        Destination::Stream(p) => std::fs::OpenOptions::new()
-            .write(true)
-            .open(&p)
-            .and_then(|mut f| f.write_all(bytes).and_then(|()| f.flush()))
-            .map_err(|e| named(&p, e)),
+        Destination::Stream(p) => {
+            let mut f = open_stream(&p)?;
+            f.write_all(bytes)
+                .and_then(|()| f.flush())
+                .map_err(|e| named(&p, e))
+        }
         Destination::File(p) => atomically(&p, mode, |f| f.write_all(bytes)),
     }
 }
@@ -178,6 +245,19 @@ mod tests {
         assert_eq!(
             std::fs::read(dir.path().join("made.html")).unwrap(),
             b"made"
+        );
+        // The process's own descriptors are streams, whatever they lead to.
+        for own in ["/dev/stdout", "/proc/self/fd/1", "/dev/fd/2"] {
+            assert_eq!(
+                destination(Path::new(own)).unwrap(),
+                Destination::Stream(own.into())
+            );
+        }
+        let to_fd = dir.path().join("to-fd");
+        std::os::unix::fs::symlink("/proc/self/fd/1", &to_fd).unwrap();
+        assert_eq!(
+            destination(&to_fd).unwrap(),
+            Destination::Stream(to_fd.clone())
         );
         // /dev/null stays a device.
         bytes(Path::new("/dev/null"), 0o644, b"gone").unwrap();

@@ -440,7 +440,8 @@ fn a_signal_stops_a_hanging_tool_probe() {
     let tool = env.path("hanging-dump");
     write_script(
         &tool,
-        "[ \"$1\" = --version ] && exec sleep 60\nexec mariadb-dump \"$@\"",
+        // Not `exec`: the wrapper's own child holds the output pipes when the wrapper is killed.
+        "if [ \"$1\" = --version ]; then sleep 60; exit 0; fi\nexec mariadb-dump \"$@\"",
     );
     env.write_local_config(&format!("dump_tool: {}", tool.display()));
     let child = env.spawn(&["backup", "--db", &name]);

@@ -989,3 +989,39 @@ fn terminal_tables_fit_eighty_columns_and_never_cut_an_id() {
     }
     assert!(!narrow.stdout.contains("RAW") && env.run(&["list"]).stdout.contains("RAW"));
 }
+
+/// `-o /dev/stdout` writes into whatever the shell opened: a file opened with `>>` keeps what it
+/// held, and a pipe gets the page (it is neither replaced nor looked up as a path).
+#[test]
+fn report_to_dev_stdout_appends_and_reaches_a_pipe() {
+    let env = Env::new();
+    env.write_local_config("");
+    let log = env.path("app.log");
+    std::fs::write(&log, "precious 1\nprecious 2\n").unwrap();
+    let sh = |script: &str| {
+        let out = std::process::Command::new("sh")
+            .args(["-c", script])
+            .env("SQLGUARD_CONFIG", env.config())
+            .env("SQLGUARD_LOCK_DIR", env.path("locks"))
+            .env("BIN", crate::support::BIN)
+            .env("LOG", &log)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    sh("\"$BIN\" -q report --format html -o /dev/stdout >> \"$LOG\"");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.starts_with("precious 1\nprecious 2\n"),
+        "{}",
+        &text[..text.len().min(200)]
+    );
+    assert!(text.contains("<html"), "no page appended");
+    let piped = sh("\"$BIN\" -q report --format html -o /dev/stdout | wc -c");
+    assert!(piped.trim().parse::<u64>().unwrap() > 1000, "{piped}");
+}
