@@ -645,6 +645,83 @@ pub fn qualifiers(text: &[u8]) -> Vec<String> {
     out
 }
 
+/// Whitespace as the server reads it: ASCII whitespace and the vertical tab.
+fn is_space(b: u8) -> bool {
+    b.is_ascii_whitespace() || b == 0x0b
+}
+
+/// The statement's code as the server reads it: comments become a space, executable comments
+/// (`/*! … */`, `/*M! … */`) lose their markers and keep their content, strings and names stay
+/// as written, and a vertical tab is a space. What classifying a logged statement reads, so
+/// that a comment cannot hide its verb or its target.
+pub fn code_text(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    let mut executable = false;
+    let starts = |i: usize, s: &[u8]| text[i..].starts_with(s);
+    while i < text.len() {
+        let b = text[i];
+        if is_space(b) {
+            out.push(b' ');
+            i += 1;
+        } else if executable && starts(i, b"*/") {
+            executable = false;
+            out.push(b' ');
+            i += 2;
+        } else if starts(i, b"/*!") || starts(i, b"/*M!") {
+            i += if text[i + 2] == b'M' { 4 } else { 3 };
+            while i < text.len() && text[i].is_ascii_digit() {
+                i += 1;
+            }
+            out.push(b' ');
+            executable = true;
+        } else if starts(i, b"/*") {
+            i += 2;
+            while i < text.len() && !starts(i, b"*/") {
+                i += 1;
+            }
+            i += 2;
+            out.push(b' ');
+        } else if b == b'#'
+            || (starts(i, b"--")
+                && text
+                    .get(i + 2)
+                    .is_none_or(|c| c.is_ascii_whitespace() || c.is_ascii_control()))
+        {
+            while i < text.len() && text[i] != b'\n' {
+                i += 1;
+            }
+            out.push(b' ');
+        } else if matches!(b, b'\'' | b'"' | b'`') {
+            // Copied through to its end (a backslash escapes in strings, not in names).
+            out.push(b);
+            i += 1;
+            while i < text.len() {
+                let c = text[i];
+                out.push(c);
+                i += 1;
+                if c == b'\\' && b != b'`' {
+                    if let Some(&n) = text.get(i) {
+                        out.push(n);
+                        i += 1;
+                    }
+                } else if c == b {
+                    if text.get(i) == Some(&b) {
+                        out.push(b);
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    out
+}
+
 /// The tokens of a statement's code (see [`qualifiers`]): comments skipped (executable ones
 /// read as code), strings dropped, names and words kept.
 fn code_tokens(text: &[u8], backslash_escapes: bool, ansi_quotes: bool) -> Vec<Token> {
@@ -678,7 +755,7 @@ fn code_tokens(text: &[u8], backslash_escapes: bool, ansi_quotes: bool) -> Vec<T
     };
     while i < text.len() {
         let b = text[i];
-        if b.is_ascii_whitespace() {
+        if is_space(b) {
             i += 1;
         } else if executable && starts(i, b"*/") {
             executable = false;
@@ -1097,6 +1174,11 @@ mod tests {
         assert_eq!(
             qualifiers(b"UPDATE t SET v = 1 /* crm.people */"),
             Vec::<String>::new()
+        );
+        assert!(qualifiers(b"UPDATE other\x0b.t SET a = 1").contains(&"other".to_string()));
+        assert_eq!(
+            code_text(b"DROP /**/ DATABASE /*!40000 shop */ -- x\n; 'a/*b'"),
+            b"DROP   DATABASE   shop     ; 'a/*b'".to_vec()
         );
     }
 

@@ -592,13 +592,69 @@ pub struct Scope<'a> {
 /// is refused with the rest, as it cannot be told apart without the schema.
 fn query_verdict(db: &str, query: &[u8], scope: &Scope) -> QueryVerdict {
     let source = scope.source;
+    // Decisions read the statement's code: a comment cannot hide its verb or its target.
+    let code = crate::sqlscan::code_text(query);
+    let upper: Vec<String> = String::from_utf8_lossy(&code[..code.len().min(4096)])
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ';')
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(str::to_ascii_uppercase)
+        .collect();
+    // `SET STATEMENT … FOR s` and MariaDB's `ANALYZE s` (run and explain) are `s`.
+    let mut from = 0;
+    if upper.first().map(String::as_str) == Some("SET")
+        && upper.get(1).map(String::as_str) == Some("STATEMENT")
+    {
+        from = upper
+            .iter()
+            .position(|w| w == "FOR")
+            .map_or(upper.len(), |p| p + 1);
+    } else if upper.first().map(String::as_str) == Some("ANALYZE")
+        && upper.get(1).is_some_and(|w| {
+            matches!(
+                w.as_str(),
+                "UPDATE" | "DELETE" | "INSERT" | "REPLACE" | "SELECT"
+            )
+        })
+    {
+        from = 1;
+    }
+    let verb_text: Vec<u8> = if from == 0 {
+        code.clone()
+    } else {
+        // The words before the inner statement, skipped in the code text.
+        let mut seen = 0;
+        let mut at = 0;
+        let text = &code;
+        while seen < from && at < text.len() {
+            while at < text.len() && (text[at].is_ascii_whitespace() || text[at] == b'(') {
+                at += 1;
+            }
+            // A quoted value (`sql_mode='…'`) is one word with what surrounds it.
+            let mut quote = None;
+            while at < text.len() {
+                let c = text[at];
+                match quote {
+                    Some(q) if c == q => quote = None,
+                    Some(_) => {}
+                    None if matches!(c, b'\'' | b'"' | b'`') => quote = Some(c),
+                    None if c.is_ascii_whitespace() || c == b'(' => break,
+                    None => {}
+                }
+                at += 1;
+            }
+            seen += 1;
+        }
+        text[at.min(text.len())..].to_vec()
+    };
+    let upper: Vec<String> = upper[from.min(upper.len())..].to_vec();
     let head = crate::sqlscan::Head {
-        text: query.iter().take(4096).copied().collect(),
+        text: verb_text.iter().take(4096).copied().collect(),
         delimiter: None,
     };
     let kind = crate::sqlscan::classify(&head);
     use crate::sqlscan::Kind;
-    if matches!(kind, Kind::Session | Kind::Empty | Kind::Set) {
+    if from == 0 && matches!(kind, Kind::Session | Kind::Empty | Kind::Set) {
         return QueryVerdict::Replay;
     }
     // A name the head's kind qualifies is a database for certain; any other dotted name may be.
@@ -619,24 +675,53 @@ fn query_verdict(db: &str, query: &[u8], scope: &Scope) -> QueryVerdict {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let is_source = |q: &str| q.eq_ignore_ascii_case(source);
+    // The source by its exact name; another case of it is another database on a server that
+    // tells them apart, and is checked as one.
+    let is_source = |q: &str| q == source;
     // information_schema cannot be written: naming it (reading it) changes nothing.
     qualifiers.retain(|q| !q.eq_ignore_ascii_case("information_schema"));
-    let first = words(40).to_ascii_uppercase();
-    let mut w = first.split_whitespace();
-    let (a, b) = (w.next().unwrap_or(""), w.next().unwrap_or(""));
+    let word = |i: usize| upper.get(i).map(String::as_str).unwrap_or("");
+    let (a, b) = (word(0), word(1));
+    // What CREATE, ALTER or DROP acts on: the first object kind among its next words
+    // (`CREATE OR REPLACE DATABASE`, `DROP TEMPORARY TABLE IF EXISTS`, `CREATE DEFINER=… VIEW`).
+    const KINDS: &[&str] = &[
+        "TABLE",
+        "VIEW",
+        "INDEX",
+        "TRIGGER",
+        "PROCEDURE",
+        "FUNCTION",
+        "EVENT",
+        "SEQUENCE",
+        "DATABASE",
+        "SCHEMA",
+        "USER",
+        "ROLE",
+        "SERVER",
+        "TABLESPACE",
+        "LOGFILE",
+        "PACKAGE",
+    ];
+    let object = upper
+        .iter()
+        .skip(1)
+        .map(String::as_str)
+        .find(|w| KINDS.contains(w))
+        .unwrap_or("");
     if db != source {
         // The tool leaves out what ran in another database, but not what ran in none; what
         // ran elsewhere yet changes this database would be lost silently. What cannot change
         // it is left out: privileges and table maintenance (a restore brings back data, not
         // grants), and an INSERT whose target, from its head, is elsewhere (it may read this
         // database).
-        let harmless = matches!(
-            a,
-            "GRANT" | "REVOKE" | "ANALYZE" | "OPTIMIZE" | "REPAIR" | "CHECK" | "CHECKSUM"
-        ) || matches!(&kind, Kind::Insert { table }
-            if table.database.as_deref().is_none_or(|d| !is_source(d)));
-        if !harmless && qualifiers.iter().any(|q| is_source(q)) {
+        let maintenance = matches!(a, "ANALYZE" | "OPTIMIZE" | "REPAIR" | "CHECK" | "CHECKSUM")
+            && matches!(b, "TABLE" | "TABLES" | "NO_WRITE_TO_BINLOG" | "LOCAL");
+        let harmless = matches!(a, "GRANT" | "REVOKE" | "FLUSH")
+            || maintenance
+            || matches!(&kind, Kind::Insert { table }
+                if table.database.as_deref().is_some_and(|d| !is_source(d))
+                    || (table.database.is_none() && !db.is_empty()));
+        if !harmless && qualifiers.iter().any(|q| q.eq_ignore_ascii_case(source)) {
             return QueryVerdict::Refuse(format!(
                 "`{}` names database `{source}` but ran while {} was the default: the binary log tool cannot replay it into `{source}`",
                 words(120),
@@ -661,14 +746,28 @@ fn query_verdict(db: &str, query: &[u8], scope: &Scope) -> QueryVerdict {
             ));
         }
     }
+    if a == "FLUSH" {
+        // Server housekeeping (FLUSH TABLES, LOGS, …): nothing of the database's data; not
+        // replayed (FLUSH LOGS would rotate the target's binary log).
+        return QueryVerdict::Skip;
+    }
     let safe = match a {
         "INSERT" | "REPLACE" | "UPDATE" | "DELETE" | "TRUNCATE" | "DO" | "SELECT" => true,
+        // Transactions: savepoints and XA.
+        "SAVEPOINT" | "RELEASE" | "ROLLBACK" | "XA" => true,
         // Table maintenance of the database's own tables: harmless on the copy.
-        "ANALYZE" | "OPTIMIZE" | "REPAIR" => true,
+        "ANALYZE" | "OPTIMIZE" | "REPAIR" => matches!(b, "TABLE" | "NO_WRITE_TO_BINLOG" | "LOCAL"),
         "RENAME" => b == "TABLE",
-        "CREATE" | "ALTER" | "DROP" => !matches!(
-            b,
-            "DATABASE" | "SCHEMA" | "USER" | "ROLE" | "SERVER" | "TABLESPACE" | "LOGFILE"
+        "CREATE" | "ALTER" | "DROP" => matches!(
+            object,
+            "TABLE"
+                | "VIEW"
+                | "INDEX"
+                | "TRIGGER"
+                | "PROCEDURE"
+                | "FUNCTION"
+                | "EVENT"
+                | "SEQUENCE"
         ),
         _ => false,
     };
@@ -800,6 +899,19 @@ fn find_stop(
         } else if let Some(g) = open.as_mut() {
             g.commit = g.commit.max(h.timestamp);
             g.end = u64::from(h.log_pos);
+            // Statements the check cannot read: compressed (log_bin_compress) and LOAD DATA
+            // (its rows travel in other events).
+            if matches!(h.kind, 165 | 17 | 18) {
+                g.refuse.get_or_insert(format!(
+                    "an event of type {} ({}) whose statement sqlguard cannot check",
+                    h.kind,
+                    if h.kind == 165 {
+                        "a compressed statement: log_bin_compress is on"
+                    } else {
+                        "LOAD DATA in statement format"
+                    }
+                ));
+            }
             if let Some((db, query)) = l.event.query(l.crc32) {
                 match query_verdict(&db, &query, scope) {
                     QueryVerdict::Replay => {}
@@ -1591,6 +1703,36 @@ mod tests {
         ] {
             assert_eq!(v(db, q), QueryVerdict::Skip, "{db}: {q}");
         }
+        // What comments, modifiers and wrappers hid.
+        for (db, q) in [
+            ("shop", "CREATE OR REPLACE DATABASE shop"),
+            ("shop", "DROP /**/ DATABASE shop"),
+            ("shop", "DROP /*!DATABASE*/ shop"),
+            ("shop", "CREATE OR REPLACE USER app@'%' IDENTIFIED BY 'x'"),
+            ("shop", "ALTER /**/ USER app IDENTIFIED BY 'x'"),
+            ("shop", "SET STATEMENT sql_mode='' FOR UPDATE crm.t SET a=1"),
+            (
+                "",
+                "SET STATEMENT sql_mode='' FOR INSERT INTO shop.t VALUES (1)",
+            ),
+            ("shop", "UPDATE crm\x0b.people SET n = 1"),
+            ("", "INSERT /* c */ INTO shop.items VALUES (1)"),
+            ("crm", "ANALYZE UPDATE shop.items SET qty = 1"),
+        ] {
+            assert!(matches!(v(db, q), QueryVerdict::Refuse(_)), "{db}: {q}");
+        }
+        for q in [
+            "SAVEPOINT `s1`",
+            "RELEASE SAVEPOINT `s1`",
+            "XA END X'7831',X'',1",
+            "/* app */ UPDATE items SET qty = 1",
+            "CREATE OR REPLACE TABLE t (a INT)",
+            "DROP TEMPORARY TABLE IF EXISTS t",
+            "SET STATEMENT max_statement_time=5 FOR UPDATE items SET qty = 2",
+        ] {
+            assert_eq!(v("shop", q), QueryVerdict::Replay, "{q}");
+        }
+        assert_eq!(v("shop", "FLUSH TABLES"), QueryVerdict::Skip);
         // Reading information_schema, and maintaining its own tables, stay in the database.
         for q in [
             "INSERT INTO t SELECT COUNT(*) FROM information_schema.tables",
