@@ -798,6 +798,10 @@ pub struct Stop {
     /// The lineage of the stop's file.
     #[serde(skip)]
     pub lineage: u32,
+    /// Whether a replayed statement writes rows (statement-logged DML): replayed, it fires the
+    /// restored database's triggers, which row events do not.
+    #[serde(skip)]
+    pub statement_writes: bool,
 }
 
 /// Event kinds that are not part of a transaction.
@@ -828,6 +832,7 @@ fn find_stop(
         /// Query events to leave out, and the first one that cannot be replayed.
         skip: Vec<(u32, String, u64)>,
         refuse: Option<String>,
+        writes: bool,
     }
     let from = pos_key(chain.from_lineage, &chain.from_file, chain.from_position);
     let mut stop = Stop::default();
@@ -862,6 +867,7 @@ fn find_stop(
             }
             stop.transactions += 1;
             stop.skipped_statements += g.skip.len() as u64;
+            stop.statement_writes |= g.writes;
             stop.skip.extend(g.skip);
             let t = Utc.timestamp_opt(i64::from(g.commit), 0).single();
             stop.last_commit = stop.last_commit.max(t);
@@ -895,6 +901,7 @@ fn find_stop(
                 gtid: l.event.gtid(),
                 skip: Vec::new(),
                 refuse: None,
+                writes: false,
             });
         } else if let Some(g) = open.as_mut() {
             g.commit = g.commit.max(h.timestamp);
@@ -914,7 +921,18 @@ fn find_stop(
             }
             if let Some((db, query)) = l.event.query(l.crc32) {
                 match query_verdict(&db, &query, scope) {
-                    QueryVerdict::Replay => {}
+                    QueryVerdict::Replay => {
+                        let code = crate::sqlscan::code_text(&query[..query.len().min(256)]);
+                        let verb = String::from_utf8_lossy(&code)
+                            .split_whitespace()
+                            .find(|w| !w.eq_ignore_ascii_case("SET"))
+                            .map(str::to_ascii_uppercase)
+                            .unwrap_or_default();
+                        g.writes |= matches!(
+                            verb.as_str(),
+                            "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "STATEMENT" | "ANALYZE"
+                        );
+                    }
                     QueryVerdict::Skip => g.skip.push((l.lineage, l.file.clone(), h.start())),
                     QueryVerdict::Refuse(why) => {
                         g.refuse.get_or_insert(why);
@@ -1317,6 +1335,41 @@ pub fn restore_to(
         },
         server.name
     ));
+    // Statement-logged writes fire the restored database's triggers on replay (row events do
+    // not): a trigger that writes to another database would write there.
+    if stop.statement_writes {
+        let reaching = target
+            .triggers(&database)?
+            .into_iter()
+            .find_map(|(name, body)| {
+                crate::sqlscan::qualifiers(body.as_bytes())
+                    .into_iter()
+                    .find(|q| {
+                        q != &database
+                            && (databases.contains(&q.to_lowercase())
+                                || q.eq_ignore_ascii_case(&source_db))
+                    })
+                    .map(|q| (name, q))
+            });
+        if let Some((name, other)) = reaching {
+            let dropped = restored.created
+                && target
+                    .execute(
+                        "dropping the database before the replay",
+                        &format!("DROP DATABASE {}", crate::mysql::quote_ident(&database)),
+                    )
+                    .is_ok();
+            return Err(RestoreError::Replay {
+                id: chain.dump.id.clone(),
+                server: server.name.clone(),
+                database,
+                message: format!(
+                    "trigger `{name}` of the dump writes to database `{other}`, and the replay holds statement-logged writes that would fire it there; nothing was replayed: restore to a point before them, or drop the trigger from a restored copy and replay by hand"
+                ),
+                dropped,
+            });
+        }
+    }
     let started = std::time::Instant::now();
     let replayed = replay(
         &tool, &source_db, &database, &target, &spooled, &chain, &stop, cancel,

@@ -732,6 +732,27 @@ impl Target {
         mysql::table_count(&self.server, &self.client, &self.defaults, database)
     }
 
+    /// The triggers of `database`: name and body.
+    pub fn triggers(&self, database: &str) -> Result<Vec<(String, String)>, MysqlError> {
+        let rows = mysql::query(
+            &self.server,
+            &self.client,
+            &self.defaults,
+            "reading the triggers",
+            &format!(
+                "SELECT TRIGGER_NAME, ACTION_STATEMENT FROM information_schema.TRIGGERS WHERE BINARY TRIGGER_SCHEMA = BINARY {}",
+                mysql::quote_literal(database)
+            ),
+        )?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|mut r| {
+                let body = r.pop()?;
+                Some((r.pop()?, body))
+            })
+            .collect())
+    }
+
     /// The names of every database on the server.
     pub fn databases(&self) -> Result<Vec<String>, MysqlError> {
         let rows = mysql::query(

@@ -522,6 +522,47 @@ fn a_replay_never_runs_a_statement_on_a_database_it_names() {
     assert_eq!(db.sql(None, "SELECT COUNT(*) FROM src_copy.t").trim(), "1");
 }
 
+/// A trigger restored with the dump fires on a replayed statement-logged write (row events do
+/// not fire triggers): one whose body writes to another database would write there, so the
+/// replay is refused and the database the restore created is dropped; the other database keeps
+/// its rows.
+#[test]
+fn a_dump_trigger_that_writes_elsewhere_stops_a_statement_replay() {
+    let p = Private::start("pitr-trigger");
+    let db = &p.db;
+    let env = Env::new();
+    config(&env, db, "");
+    db.sql(
+        None,
+        "CREATE DATABASE src; CREATE TABLE src.t (id INT PRIMARY KEY);
+         CREATE DATABASE victim; CREATE TABLE victim.t (v VARCHAR(40)); INSERT INTO victim.t VALUES ('old');",
+    );
+    db.sql(
+        Some("src"),
+        "CREATE TRIGGER tr AFTER INSERT ON t FOR EACH ROW UPDATE victim.t SET v = CONCAT(v, '+trigger');",
+    );
+    env.run(&["backup", "--db", "src"]).expect(0);
+    db.sql(
+        Some("src"),
+        "SET SESSION binlog_format = STATEMENT; INSERT INTO t VALUES (1);",
+    );
+    db.sql(None, "UPDATE victim.t SET v = 'after'");
+    env.run(&["binlog"]).expect(0);
+    let at = next_second();
+    env.run(&["binlog"]).expect(0);
+    let r = restore_to(&env, "src", ["--to-time", &at], "src_copy", &["--yes"]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains("trigger `tr`")
+            && r.stderr.contains("victim")
+            && r.stderr.contains("dropped"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(db.sql(None, "SELECT v FROM victim.t").trim(), "after");
+    assert!(!database_exists(db, "src_copy"));
+}
+
 fn dump_time(r: &Record) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(&r.started_at)
         .unwrap()
