@@ -486,16 +486,7 @@ pub fn query(
             ])
             .stdin(Stdio::null()),
     )
-    .map_err(|e| MysqlError::Query {
-        server: server.name.clone(),
-        at: address(server),
-        what,
-        message: format!(
-            "cannot run {}: {}",
-            client.program.display(),
-            crate::threads::spawn_error(&e)
-        ),
-    })?;
+    .map_err(|e| cannot_run(server, client, what, &e))?;
     if !out.status.success() {
         let mut message = String::from_utf8_lossy(&out.stderr).trim().to_string();
         if let Some(p) = &server.password {
@@ -515,6 +506,25 @@ pub fn query(
         .lines()
         .map(|l| l.split('\t').map(unescape_batch).collect())
         .collect())
+}
+
+/// The client could not be run (or a signal stopped it) while doing `what`.
+fn cannot_run(
+    server: &ServerSettings,
+    client: &ToolInfo,
+    what: &'static str,
+    e: &std::io::Error,
+) -> MysqlError {
+    MysqlError::Query {
+        server: server.name.clone(),
+        at: address(server),
+        what,
+        message: format!(
+            "cannot run {}: {}",
+            client.program.display(),
+            crate::threads::spawn_error(e)
+        ),
+    }
 }
 
 /// Connects and reads the server's version.
@@ -803,16 +813,7 @@ pub fn client_process(
         .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| MysqlError::Query {
-            server: server.name.clone(),
-            at: address(server),
-            what,
-            message: format!(
-                "cannot run {}: {}",
-                client.program.display(),
-                crate::threads::spawn_error(&e)
-            ),
-        })
+        .map_err(|e| cannot_run(server, client, what, &e))
 }
 
 /// A tool's `--help` text (empty when it cannot be run), to learn which options it has.

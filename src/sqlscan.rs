@@ -568,24 +568,28 @@ fn tokens(text: &[u8]) -> Vec<Token> {
             }
             i += 1;
             out.push(Token::Symbol(b));
-        } else if b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80 || b == b'@' {
-            let s = i;
-            while i < text.len()
-                && (text[i].is_ascii_alphanumeric()
-                    || matches!(text[i], b'_' | b'$' | b'@')
-                    || text[i] >= 0x80)
-            {
-                i += 1;
-            }
-            out.push(Token::Word(
-                String::from_utf8_lossy(&text[s..i]).into_owned(),
-            ));
+        } else if is_word_byte(b) {
+            out.push(word_at(text, &mut i));
         } else {
             out.push(Token::Symbol(b));
             i += 1;
         }
     }
     out
+}
+
+/// Whether `b` may be part of a word (a keyword, a bare name, a number, a variable).
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'@') || b >= 0x80
+}
+
+/// The word starting at `*i`, which is moved past it.
+fn word_at(text: &[u8], i: &mut usize) -> Token {
+    let s = *i;
+    while *i < text.len() && is_word_byte(text[*i]) {
+        *i += 1;
+    }
+    Token::Word(String::from_utf8_lossy(&text[s..*i]).into_owned())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -787,18 +791,8 @@ fn code_tokens(text: &[u8], backslash_escapes: bool, ansi_quotes: bool) -> Vec<T
         } else if b == b'\'' || b == b'"' {
             quoted(&mut i, b, backslash_escapes);
             out.push(Token::Symbol(b));
-        } else if b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80 || b == b'@' {
-            let s = i;
-            while i < text.len()
-                && (text[i].is_ascii_alphanumeric()
-                    || matches!(text[i], b'_' | b'$' | b'@')
-                    || text[i] >= 0x80)
-            {
-                i += 1;
-            }
-            out.push(Token::Word(
-                String::from_utf8_lossy(&text[s..i]).into_owned(),
-            ));
+        } else if is_word_byte(b) {
+            out.push(word_at(text, &mut i));
         } else {
             out.push(Token::Symbol(b));
             i += 1;
@@ -829,7 +823,7 @@ fn name_at(t: &[Token], i: usize) -> Name {
 }
 
 /// Object kinds a dump creates and drops, besides tables.
-const OBJECTS: &[&str] = &[
+pub(crate) const OBJECTS: &[&str] = &[
     "VIEW",
     "TRIGGER",
     "FUNCTION",
@@ -839,7 +833,7 @@ const OBJECTS: &[&str] = &[
     "INDEX",
 ];
 /// Object kinds a restore of one database never creates or drops.
-const FOREIGN_OBJECTS: &[&str] = &[
+pub(crate) const FOREIGN_OBJECTS: &[&str] = &[
     "DATABASE",
     "SCHEMA",
     "USER",

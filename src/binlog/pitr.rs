@@ -684,29 +684,15 @@ fn query_verdict(db: &str, query: &[u8], scope: &Scope) -> QueryVerdict {
     let (a, b) = (word(0), word(1));
     // What CREATE, ALTER or DROP acts on: the first object kind among its next words
     // (`CREATE OR REPLACE DATABASE`, `DROP TEMPORARY TABLE IF EXISTS`, `CREATE DEFINER=… VIEW`).
-    const KINDS: &[&str] = &[
-        "TABLE",
-        "VIEW",
-        "INDEX",
-        "TRIGGER",
-        "PROCEDURE",
-        "FUNCTION",
-        "EVENT",
-        "SEQUENCE",
-        "DATABASE",
-        "SCHEMA",
-        "USER",
-        "ROLE",
-        "SERVER",
-        "TABLESPACE",
-        "LOGFILE",
-        "PACKAGE",
-    ];
     let object = upper
         .iter()
         .skip(1)
         .map(String::as_str)
-        .find(|w| KINDS.contains(w))
+        .find(|w| {
+            *w == "TABLE"
+                || crate::sqlscan::OBJECTS.contains(w)
+                || crate::sqlscan::FOREIGN_OBJECTS.contains(w)
+        })
         .unwrap_or("");
     if db != source {
         // The tool leaves out what ran in another database, but not what ran in none; what
@@ -758,17 +744,10 @@ fn query_verdict(db: &str, query: &[u8], scope: &Scope) -> QueryVerdict {
         // Table maintenance of the database's own tables: harmless on the copy.
         "ANALYZE" | "OPTIMIZE" | "REPAIR" => matches!(b, "TABLE" | "NO_WRITE_TO_BINLOG" | "LOCAL"),
         "RENAME" => b == "TABLE",
-        "CREATE" | "ALTER" | "DROP" => matches!(
-            object,
-            "TABLE"
-                | "VIEW"
-                | "INDEX"
-                | "TRIGGER"
-                | "PROCEDURE"
-                | "FUNCTION"
-                | "EVENT"
-                | "SEQUENCE"
-        ),
+        // Tables and what a dump of one database holds; never databases, accounts, servers.
+        "CREATE" | "ALTER" | "DROP" => {
+            object == "TABLE" || crate::sqlscan::OBJECTS.contains(&object)
+        }
         _ => false,
     };
     if safe {
