@@ -461,7 +461,7 @@ mod tests {
     fn names_come_from_the_file_even_when_it_does_not_resolve() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.yaml");
-        let text = "servers:\n  b:\n    user: x\n    password_file: /nonexistent\n  a:\n    user: x\nstorage:\n  s3:\n    type: s3\n    bucket: b\n    endpoint: https://${MISSING_HOST}\n";
+        let text = "servers:\n  b:\n    user: x\n    password_file: /nonexistent\n  a:\n    user: x\nstorage:\n  s3:\n    type: s3\n    bucket: bkt\n    endpoint: https://${MISSING_HOST}\n";
         std::fs::write(&path, text).unwrap();
         assert!(Settings::resolve(Some(&path), &env(&[])).is_err());
         let names = Settings::names_in_file(Some(&path), &env(&[])).unwrap();
@@ -593,7 +593,7 @@ mod tests {
             s.warnings
         );
         let e = from_yaml(
-            "servers:\n  main: {}\nstorage:\n  o: {type: s3, bucket: b, endpoint: \"https://AK:SK@s3.example\", access_key_id: a, secret_access_key: b}\n",
+            "servers:\n  main: {}\nstorage:\n  o: {type: s3, bucket: bkt, endpoint: \"https://AK:SK@s3.example\", access_key_id: a, secret_access_key: b}\n",
             &[],
         )
         .unwrap_err()
@@ -611,7 +611,7 @@ mod tests {
     fn s3_endpoint_is_normalized_and_a_prefix_with_empty_or_dot_parts_is_refused() {
         let s3 = |endpoint: &str, prefix: &str| {
             from_yaml(
-                &format!("servers:\n  main: {{}}\nstorage:\n  o: {{type: s3, bucket: b, endpoint: \"{endpoint}\", prefix: \"{prefix}\", access_key_id: a, secret_access_key: b}}\n"),
+                &format!("servers:\n  main: {{}}\nstorage:\n  o: {{type: s3, bucket: bkt, endpoint: \"{endpoint}\", prefix: \"{prefix}\", access_key_id: a, secret_access_key: b}}\n"),
                 &[],
             )
         };

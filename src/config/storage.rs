@@ -82,11 +82,34 @@ fn misplaced_keys(sf: &file::StorageFile, kind: StorageKindName) -> Vec<&'static
     }
 }
 
+/// S3's bucket naming rules, widened to what older (us-east-1) buckets and S3-compatible servers
+/// allow: up to 255 characters, capitals and underscores; never a separator, a dot pair or space.
+fn is_bucket_name(b: &str) -> bool {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    (3..=255).contains(&b.len())
+        && b.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        && edge(b.chars().next())
+        && edge(b.chars().last())
+        && !b.contains("..")
+}
+
 fn resolve_s3(ctx: &Ctx, name: &str, sf: &file::StorageFile) -> Result<S3Settings, ConfigError> {
     let key = |k: &str| format!("storage.{name}.{k}");
     let bucket = ctx
         .expand_opt(&key("bucket"), sf.bucket.as_ref())?
         .ok_or_else(|| ctx.invalid(key("bucket"), "is required for an s3 storage"))?;
+    // The bucket becomes a host label or the first path segment of every request: a `/`, `..`
+    // or space there would address another bucket, or another path, than the one configured.
+    if !is_bucket_name(&bucket) {
+        return Err(ctx.invalid(
+            key("bucket"),
+            format!(
+                "'{}' is not a bucket name: write 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit (an older bucket may also hold capitals and underscores)",
+                crate::ui::plain_text(&bucket)
+            ),
+        ));
+    }
     let region = ctx
         .expand_opt(&key("region"), sf.region.as_ref())?
         .unwrap_or_else(|| "us-east-1".to_string());
@@ -363,9 +386,28 @@ mod tests {
     }
 
     #[test]
+    fn a_bucket_name_that_would_address_another_path_is_refused() {
+        for bad in ["b", "a/../other", "bkt/x", "my bucket", "-bkt", "bkt.", "a..b", "bkt?x"] {
+            let e = from_yaml(
+                &format!("servers:\n  m: {{}}\nstorage:\n  o:\n    type: s3\n    bucket: \"{bad}\"\n    access_key_id: a\n    secret_access_key: b\n"),
+                &[],
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("storage.o.bucket") && e.contains("is not a bucket name"),
+                "{bad}: {e}"
+            );
+        }
+        for good in ["bkt", "my-backups.2026", "Legacy_Bucket"] {
+            assert!(is_bucket_name(good), "{good}");
+        }
+    }
+
+    #[test]
     fn s3_without_credentials_or_with_local_keys_is_refused() {
         let e = from_yaml(
-            "servers:\n  m: {}\nstorage:\n  o:\n    type: s3\n    bucket: b\n",
+            "servers:\n  m: {}\nstorage:\n  o:\n    type: s3\n    bucket: bkt\n",
             &[],
         )
         .unwrap_err()
@@ -375,7 +417,7 @@ mod tests {
             "{e}"
         );
         let e = from_yaml(
-            "servers:\n  m: {}\nstorage:\n  o:\n    type: local\n    path: /x\n    bucket: b\n",
+            "servers:\n  m: {}\nstorage:\n  o:\n    type: local\n    path: /x\n    bucket: bkt\n",
             &[],
         )
         .unwrap_err()
@@ -384,7 +426,7 @@ mod tests {
             e.contains("storage.o.bucket") && e.contains("not a key of a local storage"),
             "{e}"
         );
-        let e = from_yaml("servers:\n  m: {}\nstorage:\n  o:\n    type: s3\n    bucket: b\n    endpoint: s3.example.com\n", &[(ev::AWS_ACCESS_KEY_ID, "a"), (ev::AWS_SECRET_ACCESS_KEY, "b")]).unwrap_err().to_string();
+        let e = from_yaml("servers:\n  m: {}\nstorage:\n  o:\n    type: s3\n    bucket: bkt\n    endpoint: s3.example.com\n", &[(ev::AWS_ACCESS_KEY_ID, "a"), (ev::AWS_SECRET_ACCESS_KEY, "b")]).unwrap_err().to_string();
         assert!(e.contains("https://"), "{e}");
     }
 }

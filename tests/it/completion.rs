@@ -348,7 +348,7 @@ fn completion_without_the_secrets_still_offers_the_names() {
 /// An S3 storage, listed before the local one, whose endpoint is `endpoint`.
 fn s3_storage(endpoint: &str) -> String {
     format!(
-        "  offsite:\n    type: s3\n    endpoint: {endpoint}\n    region: us-east-1\n    bucket: b\n    path_style: true\n    access_key_id: test\n    secret_access_key: test\n"
+        "  offsite:\n    type: s3\n    endpoint: {endpoint}\n    region: us-east-1\n    bucket: bkt\n    path_style: true\n    access_key_id: test\n    secret_access_key: test\n"
     )
 }
 

@@ -864,7 +864,7 @@ fn messages_name_the_thing_in_plain_words_and_never_print_a_credential() {
     std::fs::write(
         env.config(),
         format!(
-            "servers:\n  main:\n    host: 127.0.0.1\n    port: 9\n    user: u\n    password: p\nstorage:\n  local:\n    type: local\n    path: {}/sub\n  s3:\n    type: s3\n    endpoint: http://127.0.0.1:9\n    bucket: b\n    path_style: true\n    access_key_id: AKIA\n    secret_access_key: s3cr3tKey\nretry: {{attempts: 1, max_backoff: 1s}}\nmetrics:\n  pushgateway: http://bob:pushS3cret@127.0.0.1:9\n  timeout: 1s\n",
+            "servers:\n  main:\n    host: 127.0.0.1\n    port: 9\n    user: u\n    password: p\nstorage:\n  local:\n    type: local\n    path: {}/sub\n  s3:\n    type: s3\n    endpoint: http://127.0.0.1:9\n    bucket: bkt\n    path_style: true\n    access_key_id: AKIA\n    secret_access_key: s3cr3tKey\nretry: {{attempts: 1, max_backoff: 1s}}\nmetrics:\n  pushgateway: http://bob:pushS3cret@127.0.0.1:9\n  timeout: 1s\n",
             afile.display()
         ),
     )
