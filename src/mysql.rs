@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::config::file::TlsMode;
 use crate::config::ServerSettings;
+use crate::process::OnSignal;
 
 /// Databases that are never backed up unless named literally in `include` or `--db`.
 pub const SYSTEM_DATABASES: &[&str] = &["information_schema", "performance_schema", "mysql", "sys"];
@@ -181,6 +182,7 @@ pub fn detect_tool(
             crate::process::command(&program)
                 .arg("--version")
                 .stdin(Stdio::null()),
+            OnSignal::Stop,
         ) {
             Ok(out) => {
                 let banner = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -197,7 +199,7 @@ pub fn detect_tool(
                     banner,
                 });
             }
-            // Stopped by a signal while it ran: it is there.
+            // A signal stopped the run (before or while the probe ran): say so, not "missing".
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
                 return Err(MysqlError::ToolRefused {
                     server: server.to_string(),
@@ -472,6 +474,17 @@ pub fn query(
     what: &'static str,
     sql: &str,
 ) -> Result<Vec<Vec<String>>, MysqlError> {
+    run_sql(server, client, defaults, what, sql, OnSignal::Stop)
+}
+
+fn run_sql(
+    server: &ServerSettings,
+    client: &ToolInfo,
+    defaults: &DefaultsFile,
+    what: &'static str,
+    sql: &str,
+    on_signal: OnSignal,
+) -> Result<Vec<Vec<String>>, MysqlError> {
     let out = crate::process::output(
         crate::process::command(&client.program)
             .arg(defaults.arg())
@@ -485,6 +498,7 @@ pub fn query(
                 sql,
             ])
             .stdin(Stdio::null()),
+        on_signal,
     )
     .map_err(|e| cannot_run(server, client, what, &e))?;
     if !out.status.success() {
@@ -770,15 +784,17 @@ pub fn table_count(
     Ok(exists.then(|| row.get(1).and_then(|v| v.parse().ok()).unwrap_or(0)))
 }
 
-/// Runs one statement (CREATE/DROP DATABASE) through the client.
+/// Runs one statement (CREATE/DROP DATABASE) through the client: work that a signal stops, or
+/// (`on_signal` [`OnSignal::Finish`]) the cleanup a stopping run still owes.
 pub fn execute(
     server: &ServerSettings,
     client: &ToolInfo,
     defaults: &DefaultsFile,
     what: &'static str,
     sql: &str,
+    on_signal: OnSignal,
 ) -> Result<(), MysqlError> {
-    query(server, client, defaults, what, sql).map(drop)
+    run_sql(server, client, defaults, what, sql, on_signal).map(drop)
 }
 
 /// Starts the client reading SQL from its stdin, with `extra` options after the connection's
@@ -822,6 +838,7 @@ pub fn tool_help(tool: &ToolInfo) -> String {
         crate::process::command(&tool.program)
             .args(["--no-defaults", "--help"])
             .stdin(Stdio::null()),
+        OnSignal::Stop,
     )
     .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
     .unwrap_or_default()

@@ -34,17 +34,31 @@ pub fn command(program: impl AsRef<OsStr>) -> Command {
     c
 }
 
-/// Runs `cmd` to its end and collects its output, as `Command::output` does, except that a
-/// signal asking the run to stop while the child runs kills it (an error of kind
-/// `Interrupted`): a probe or query that hangs does not hold a stopping run. A child started
-/// after the signal (a stopping run's cleanup: dropping what a restore created, say) runs to
-/// its end.
+/// What a signal asking the run to stop does to a child of [`output`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnSignal {
+    /// Work (a probe, a query, creating a database): not started once the run is stopping,
+    /// killed when a signal comes while it runs, so that a hanging one does not hold the run.
+    Stop,
+    /// A stopping run's cleanup (dropping what a restore created): started and run to its end
+    /// whatever the signals; its own timeouts bound it.
+    Finish,
+}
+
+/// Runs `cmd` to its end and collects its output, as `Command::output` does, except for what
+/// a signal does (see [`OnSignal`]): a stopped child is an error of kind `Interrupted`.
 ///
 /// Fails when the child cannot start, its output cannot be read, or a signal stopped it.
-pub fn output(cmd: &mut Command) -> std::io::Result<std::process::Output> {
+pub fn output(cmd: &mut Command, on_signal: OnSignal) -> std::io::Result<std::process::Output> {
     use std::io::Read;
     use std::process::Stdio;
     use std::sync::mpsc;
+    let interrupted =
+        || std::io::Error::new(std::io::ErrorKind::Interrupted, "interrupted by a signal");
+    let stoppable = on_signal == OnSignal::Stop;
+    if stoppable && crate::signals::stopping() {
+        return Err(interrupted());
+    }
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
     // Readers of their own (not scoped): a grandchild may hold the pipes open after the child
     // is killed, and a stopping run does not wait for it.
@@ -81,14 +95,13 @@ pub fn output(cmd: &mut Command) -> std::io::Result<std::process::Output> {
             return Err(e);
         }
     };
-    let cleanup = crate::signals::stopping();
     let mut stopped = false;
     let mut polls = 0u32;
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
         }
-        if !stopped && !cleanup && crate::signals::stopping() {
+        if !stopped && stoppable && crate::signals::stopping() {
             let _ = child.kill();
             stopped = true;
         }
@@ -101,10 +114,7 @@ pub fn output(cmd: &mut Command) -> std::io::Result<std::process::Output> {
         }));
     };
     if stopped {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::Interrupted,
-            "interrupted by a signal",
-        ));
+        return Err(interrupted());
     }
     Ok(std::process::Output {
         status,
@@ -186,6 +196,7 @@ mod tests {
     fn output_collects_both_streams_of_any_size() {
         let out = super::output(
             super::command("sh").args(["-c", "head -c 300000 /dev/zero; echo err >&2; exit 3"]),
+            super::OnSignal::Stop,
         )
         .unwrap();
         assert_eq!(out.stdout.len(), 300_000);

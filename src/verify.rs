@@ -839,7 +839,7 @@ fn verify_one(
             .map_err(|e| e.to_string())?;
         Ok((l, found, damaged, seconds))
     });
-    let dropped = target.execute(
+    let dropped = target.cleanup(
         "dropping the scratch database",
         &format!("DROP DATABASE {}", mysql::quote_ident(&scratch)),
     );

@@ -1333,7 +1333,7 @@ pub fn restore_to(
         if let Some((name, other)) = reaching {
             let dropped = restored.created
                 && target
-                    .execute(
+                    .cleanup(
                         "dropping the database before the replay",
                         &format!("DROP DATABASE {}", crate::mysql::quote_ident(&database)),
                     )
@@ -1359,7 +1359,7 @@ pub fn restore_to(
             // What the restore created goes, as after any failed restore.
             let dropped = restored.created
                 && target
-                    .execute(
+                    .cleanup(
                         "dropping the incomplete database",
                         &format!("DROP DATABASE {}", crate::mysql::quote_ident(&database)),
                     )

@@ -387,7 +387,16 @@ mod tests {
 
     #[test]
     fn a_bucket_name_that_would_address_another_path_is_refused() {
-        for bad in ["b", "a/../other", "bkt/x", "my bucket", "-bkt", "bkt.", "a..b", "bkt?x"] {
+        for bad in [
+            "b",
+            "a/../other",
+            "bkt/x",
+            "my bucket",
+            "-bkt",
+            "bkt.",
+            "a..b",
+            "bkt?x",
+        ] {
             let e = from_yaml(
                 &format!("servers:\n  m: {{}}\nstorage:\n  o:\n    type: s3\n    bucket: \"{bad}\"\n    access_key_id: a\n    secret_access_key: b\n"),
                 &[],

@@ -27,6 +27,7 @@ use crate::index::{BackupRecord, Status};
 use crate::inventory::Inventory;
 use crate::mysql::{self, DefaultsFile, MysqlError};
 use crate::pipeline::{CHUNK, TAIL};
+use crate::process::OnSignal;
 use crate::session::Session;
 use crate::sqlscan::{self, Event, Head, Kind, Policy, Splitter, Verdict};
 
@@ -904,15 +905,26 @@ impl Target {
         .collect())
     }
 
-    /// Runs one statement (unlogged with `no_binlog`: the database a restore or restore test
-    /// creates and drops stays out of the binary log like its content).
+    /// Runs one statement of the work (unlogged with `no_binlog`: the database a restore or
+    /// restore test creates and drops stays out of the binary log like its content); none once
+    /// a signal asked the run to stop.
     pub fn execute(&self, what: &'static str, sql: &str) -> Result<(), MysqlError> {
+        self.statement(what, sql, OnSignal::Stop)
+    }
+
+    /// Runs one statement of the cleanup a failed or stopped run owes (dropping what it
+    /// created), signal or not.
+    pub fn cleanup(&self, what: &'static str, sql: &str) -> Result<(), MysqlError> {
+        self.statement(what, sql, OnSignal::Finish)
+    }
+
+    fn statement(&self, what: &'static str, sql: &str, on: OnSignal) -> Result<(), MysqlError> {
         let sql = if self.opts.no_binlog {
             format!("SET SESSION sql_log_bin=0; {sql}")
         } else {
             sql.to_string()
         };
-        mysql::execute(&self.server, &self.client, &self.defaults, what, &sql)
+        mysql::execute(&self.server, &self.client, &self.defaults, what, &sql, on)
     }
 
     /// Decodes `copy` (of `record`) and loads it into `database`, which must exist, through the
@@ -1580,7 +1592,7 @@ fn load_proven(
             // Interrupted or failed, the message says what is left (exit 130 after a signal).
             let dropped = created
                 && target
-                    .execute(
+                    .cleanup(
                         "dropping the incomplete database",
                         &format!("DROP DATABASE {}", mysql::quote_ident(&database)),
                     )

@@ -214,6 +214,56 @@ fn restore_test_restores_into_a_scratch_database_and_drops_it() {
     env.run(&["verify", "20000101T000000Z_00000000"]).expect(2);
 }
 
+/// A signal while a restore test waits on its server says nothing about the copy: the run ends
+/// with 130, promptly, and records no verdict (a later `restore latest` still picks the copy).
+#[test]
+fn a_signal_during_a_restore_test_records_nothing() {
+    let (env, _name, _) = setup("verify_sig");
+    // A server that takes the connection and never greets: the restore test waits on it.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let good = std::fs::read_to_string(env.config()).unwrap();
+    std::fs::write(
+        env.config(),
+        good.replace(
+            &format!("port: {}", mariadb().port),
+            &format!("port: {}", silent.local_addr().unwrap().port()),
+        ),
+    )
+    .unwrap();
+    let stopped = |args: &[&str]| {
+        let child = env.spawn(args);
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let signalled = std::time::Instant::now();
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let r = crate::support::Run::from(child.wait_with_output().unwrap());
+        // Each step after the signal would wait out the client's 10 s connect timeout.
+        assert!(
+            signalled.elapsed() < std::time::Duration::from_secs(8),
+            "{args:?} waited {:?} after the signal: {}",
+            signalled.elapsed(),
+            r.stderr
+        );
+        assert_eq!(r.code, 130, "{args:?}: {}", r.stderr);
+    };
+    stopped(&["--json", "verify", "--latest", "--restore-test"]);
+    stopped(&[
+        "restore",
+        "latest",
+        "--to-server",
+        "main",
+        "--to-database",
+        "never_made",
+    ]);
+    std::fs::write(env.config(), good).unwrap();
+    drop(silent);
+    for b in env.list(&[]).backups {
+        assert!(b.verification.is_none(), "a verdict was recorded: {b:?}");
+    }
+}
+
 #[test]
 fn fetch_writes_the_checked_object_or_nothing() {
     let (env, _name, _) = setup("fetch");
