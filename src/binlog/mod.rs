@@ -221,15 +221,18 @@ fn binlog_tool(server: &ServerSettings) -> Result<PathBuf, String> {
     }
     candidates.extend(TOOLS.iter().map(PathBuf::from));
     for c in candidates {
-        let ok = crate::process::command(&c)
-            .arg("--version")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return Ok(c);
+        // A hanging probe (a broken wrapper) must not hold a run that a signal stops.
+        match crate::process::output(
+            crate::process::command(&c)
+                .arg("--version")
+                .stdin(Stdio::null()),
+            crate::process::OnSignal::Stop,
+        ) {
+            Ok(out) if out.status.success() => return Ok(c),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                return Err(format!("server '{}': {e}", server.name))
+            }
+            _ => {}
         }
     }
     Err(format!(
@@ -765,10 +768,12 @@ struct Origin {
     gtid: Option<GtidState>,
 }
 
-/// A private directory for the tool's output "file" (a symlink to its standard output).
+/// A private directory for the tool's output "file" (a symlink to its standard output): mode
+/// 0700 whatever the umask, since whoever can swap that link gets the binary log.
 fn tool_dir() -> Result<tempfile::TempDir, String> {
     tempfile::Builder::new()
         .prefix("sqlguard-binlog-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir_in(crate::restore::temp_dir())
         .map_err(|e| {
             format!(
@@ -1213,6 +1218,14 @@ fn fetch_piece(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tool_directory_is_private_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tool_dir().unwrap();
+        let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+    }
 
     fn seg(file: &str, end: u64, closed: bool) -> Segment {
         Segment {

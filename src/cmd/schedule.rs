@@ -430,7 +430,13 @@ fn emit(args: &Args, ctx: &Context, files: Vec<(String, String)>) -> Result<Exit
     }
     match &args.output_dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir)?;
+            // Made 0755 whatever the umask: whoever can write it could swap a unit before root
+            // installs it.
+            std::os::unix::fs::DirBuilderExt::mode(
+                std::fs::DirBuilder::new().recursive(true),
+                0o755,
+            )
+            .create(dir)?;
             for (name, text) in &files {
                 // Units and cron files are read by systemd and cron: 0644, like theirs.
                 crate::publish::bytes(&dir.join(name), 0o644, text.as_bytes())?;
