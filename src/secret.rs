@@ -79,10 +79,24 @@ impl Serialize for Secret {
 }
 
 /// `url` with any credential in it printed as `***`: the user name and password of its authority
-/// and the values of its query parameters. Text that is not a URL is returned as is.
+/// and the values of its query parameters. Text that does not parse as a URL with a host (a bad
+/// port, a missing scheme) may still carry them: everything up to its last `@` and after its first `?`
+/// is `***` then.
 pub fn redact_url(text: &str) -> String {
-    let Ok(mut url) = url::Url::parse(text) else {
-        return text.to_string();
+    let parsed = url::Url::parse(text).ok().filter(|u| u.has_host());
+    let Some(mut url) = parsed else {
+        let (scheme, rest) = match text.split_once("://") {
+            Some((s, r)) => (format!("{s}://"), r),
+            None => (String::new(), text),
+        };
+        let rest = match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{REDACTED}@{host}"),
+            None => rest.to_string(),
+        };
+        return match rest.split_once('?') {
+            Some((before, _)) => format!("{scheme}{before}?{REDACTED}"),
+            None => format!("{scheme}{rest}"),
+        };
     };
     if !url.username().is_empty() || url.password().is_some() {
         let _ = url.set_username(REDACTED);
@@ -126,5 +140,13 @@ mod tests {
         );
         assert_eq!(redact_url("http://gw:9091"), "http://gw:9091/");
         assert_eq!(redact_url("not a url"), "not a url");
+        // What does not parse still hides what would be credentials in a URL.
+        assert_eq!(
+            redact_url("http://AKIAX:TOPSECRET@127.0.0.1:99999"),
+            "http://***@127.0.0.1:99999"
+        );
+        assert_eq!(redact_url("pgu:TOPSECRET@gw:9091"), "***@gw:9091");
+        assert_eq!(redact_url("http://u:p@[::1"), "http://***@[::1");
+        assert_eq!(redact_url("gw:99999/x?token=T0K"), "gw:99999/x?***");
     }
 }

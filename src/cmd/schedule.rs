@@ -291,8 +291,23 @@ fn kubernetes_manifests(args: &Args, ctx: &Context) -> Result<String, Error> {
     let text = crate::config::read_text(&source, crate::config::MAX_CONFIG_BYTES)
         .map_err(|e| Error::invalid(format!("cannot read {}: {e}", source.display())))?;
     // A ConfigMap is readable by whoever may read the namespace's ConfigMaps: it must not
-    // carry a secret. `config show` prints each one written inline as ***.
-    if crate::config::show::file_yaml(s)
+    // carry a secret. `config show` prints each one written inline as ***. What the file says
+    // is what goes there: an override of this run (SQLGUARD_DB_PASSWORD, --no-push) that hides
+    // an inline secret from its settings does not hide it from the ConfigMap.
+    let env: std::collections::HashMap<String, String> =
+        crate::config::env::Environment::from_process()
+            .iter()
+            .filter(|(k, _)| !k.starts_with("SQLGUARD_") || text.contains(&format!("${{{k}}}")))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+    let file_alone =
+        crate::config::Settings::resolve_text(&source.display().to_string(), &text, &env.into())
+            .map_err(|e| {
+                Error::invalid(format!(
+                    "{e} (read without this run's SQLGUARD_* overrides, as the pods will read it)"
+                ))
+            })?;
+    if crate::config::show::file_yaml(&file_alone)
         .lines()
         .any(|l| !l.trim_start().starts_with('#') && l.contains(crate::secret::REDACTED))
     {

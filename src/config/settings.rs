@@ -449,13 +449,64 @@ fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
     }
     yaml_serde::from_str(text).map_err(|e| ConfigError::Parse {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        message: without_values(&e.to_string()),
     })
+}
+
+/// A parser message without the string values it quotes (`invalid type: string "…"`): a
+/// password or key written one level off is such a value. The key, line and column stay.
+fn without_values(message: &str) -> String {
+    const QUOTED: &str = "string \"";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(QUOTED) {
+        out.push_str(&rest[..at]);
+        out.push_str("a string");
+        let value = &rest[at + QUOTED.len()..];
+        // The value ends at the first quote that is not escaped.
+        let mut escaped = false;
+        let end = value
+            .char_indices()
+            .find(|&(_, c)| {
+                let end = c == '"' && !escaped;
+                escaped = c == '\\' && !escaped;
+                end
+            })
+            .map_or(value.len(), |(i, _)| i + 1);
+        rest = &value[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
+
+    #[test]
+    fn a_parse_error_never_quotes_a_value() {
+        for (yaml, secret) in [
+            (
+                "servers:\n  main:\n    user: x\n  password: \"IndentSecret-1\"\n",
+                "IndentSecret-1",
+            ),
+            (
+                "servers:\n  main: {}\nencryption:\n  age_recipients: AGE-SECRET-KEY-1QQQ\n",
+                "AGE-SECRET-KEY-1QQQ",
+            ),
+            (
+                "servers:\n  main: \"a \\\" b\\\" SECRETTAIL\"\n",
+                "SECRETTAIL",
+            ),
+        ] {
+            let e = from_yaml(yaml, &[]).unwrap_err().to_string();
+            assert!(!e.contains(secret) && e.contains("line"), "{e}");
+        }
+        assert_eq!(
+            super::without_values(r#"x: invalid type: string "a\"b", expected y at line 2"#),
+            "x: invalid type: a string, expected y at line 2"
+        );
+    }
 
     #[test]
     fn names_come_from_the_file_even_when_it_does_not_resolve() {

@@ -28,12 +28,10 @@ impl Ctx<'_> {
         }
     }
 
-    /// Expands `${VAR}` references (`$${` writes a literal `${`). Fails on an unset variable, and
-    /// on a value that is empty (or blank) once expanded: an empty path would silently mean the
-    /// current directory, an empty host the default one.
     /// A secret written in the config at `key`: expanded, and remembered as a `${VAR}`
-    /// reference when it is one. The placeholder `config show` prints for an inline secret
-    /// (`***`) is refused, so that a pasted-back config cannot run with it.
+    /// reference when it is nothing but references (anything else in it, a literal `$${`
+    /// included, is part of the secret: inline). The placeholder `config show` prints for an
+    /// inline secret (`***`) is refused, so that a pasted-back config cannot run with it.
     pub(super) fn secret(&self, key: &str, value: &str) -> Result<Secret, ConfigError> {
         if value.trim() == crate::secret::REDACTED {
             return Err(self.invalid(
@@ -42,7 +40,7 @@ impl Ctx<'_> {
             ));
         }
         let expanded = self.expand(key, value)?;
-        let source = if value.contains("${") {
+        let source = if only_references(value) {
             crate::secret::Source::Reference(value.to_string())
         } else {
             crate::secret::Source::Inline
@@ -50,6 +48,9 @@ impl Ctx<'_> {
         Ok(Secret::from(expanded, source))
     }
 
+    /// Expands `${VAR}` references (`$${` writes a literal `${`). Fails on an unset variable, and
+    /// on a value that is empty (or blank) once expanded: an empty path would silently mean the
+    /// current directory, an empty host the default one.
     pub(super) fn expand(&self, key: &str, value: &str) -> Result<String, ConfigError> {
         let out = self.expand_allow_empty(key, value)?;
         if out.trim().is_empty() {
@@ -236,6 +237,24 @@ pub(super) fn check_schedule(ctx: &Ctx, key: &str, expr: &str) -> Result<(), Con
         .map_err(|m| ctx.invalid(key, m))
 }
 
+/// Whether `value` is one or more `${NAME}` references and nothing else.
+fn only_references(value: &str) -> bool {
+    let mut rest = value;
+    while !rest.is_empty() {
+        let Some(body) = rest.strip_prefix("${") else {
+            return false;
+        };
+        let Some(end) = body.find('}') else {
+            return false;
+        };
+        if end == 0 || body[..end].contains('$') {
+            return false;
+        }
+        rest = &body[end + 1..];
+    }
+    !value.is_empty()
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
@@ -256,6 +275,32 @@ mod tests {
             e.contains("NOPE") && e.contains("servers.main.password"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn only_a_secret_made_of_references_is_shown_as_written() {
+        for (written, shown) in [
+            ("${DBPW}", true),
+            ("${A}${DBPW}", true),
+            ("Pa$${ss}word-Literal", false),
+            ("Pa${DBPW}", false),
+            ("${DBPW}tail", false),
+        ] {
+            let s = from_yaml(
+                &format!("servers:\n  main:\n    password: \"{written}\"\nstorage:\n  l:\n    type: local\n    path: /b\n"),
+                &[("DBPW", "x"), ("A", "y")],
+            )
+            .unwrap();
+            let out = crate::config::show::file_yaml(&s);
+            assert_eq!(out.contains(written), shown, "{written}: {out}");
+            assert_eq!(
+                out.contains("password: '***'")
+                    || out.contains("password: \"***\"")
+                    || out.contains("password: ***"),
+                !shown,
+                "{written}: {out}"
+            );
+        }
     }
 
     #[test]

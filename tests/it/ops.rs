@@ -344,6 +344,26 @@ fn kubernetes_manifests_are_generated_from_the_example_and_match_the_image() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("written inline"), "{}", r.stderr);
     assert!(!r.stdout.contains("Hunter2Inline") && !r.stderr.contains("Hunter2Inline"));
+    // An override that hides the inline secret from this run's settings does not hide it from
+    // the ConfigMap, which holds the file as written.
+    for (env, flag) in [
+        (vec![("SQLGUARD_DB_PASSWORD", "from-env")], None),
+        (vec![], Some("--no-push")),
+    ] {
+        let mut args = vec!["--config", inline.to_str().unwrap()];
+        args.extend(flag);
+        args.extend([
+            "schedule",
+            "--format",
+            "kubernetes",
+            "--secrets-dir",
+            &secrets,
+        ]);
+        let r = sqlguard(&env, &args);
+        assert_eq!(r.code, 2, "{env:?} {flag:?}: {}", r.stderr);
+        assert!(r.stderr.contains("written inline"), "{}", r.stderr);
+        assert!(!r.stdout.contains("Hunter2Inline"));
+    }
 
     // Environment only: nothing to put in the ConfigMap, said plainly.
     let r = sqlguard(
