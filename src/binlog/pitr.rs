@@ -668,13 +668,7 @@ fn query_verdict(db: &str, query: &[u8], scope: &Scope) -> QueryVerdict {
     };
     let mut qualifiers: Vec<String> = crate::sqlscan::qualifiers(query);
     qualifiers.extend(certain.cloned());
-    let words = |n: usize| {
-        String::from_utf8_lossy(&query[..query.len().min(n)])
-            .split_whitespace()
-            .take(6)
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
+    let words = |n: usize| crate::sqlscan::excerpt(&query[..query.len().min(n)], 6);
     // The source by its exact name; another case of it is another database on a server that
     // tells them apart, and is checked as one.
     let is_source = |q: &str| q == source;

@@ -29,8 +29,8 @@ impl Ctx<'_> {
     }
 
     /// A secret written in the config at `key`: expanded, and remembered as a `${VAR}`
-    /// reference when it is nothing but references (anything else in it, a literal `$${`
-    /// included, is part of the secret: inline). The placeholder `config show` prints for an
+    /// reference when it holds one (`Bearer ${TOKEN}`: the text around it is shown, so it must
+    /// not be secret); a literal `$${` is no reference, and a value without one is inline. The placeholder `config show` prints for an
     /// inline secret (`***`) is refused, so that a pasted-back config cannot run with it.
     pub(super) fn secret(&self, key: &str, value: &str) -> Result<Secret, ConfigError> {
         if value.trim() == crate::secret::REDACTED {
@@ -40,7 +40,7 @@ impl Ctx<'_> {
             ));
         }
         let expanded = self.expand(key, value)?;
-        let source = if only_references(value) {
+        let source = if has_reference(value) {
             crate::secret::Source::Reference(value.to_string())
         } else {
             crate::secret::Source::Inline
@@ -237,22 +237,20 @@ pub(super) fn check_schedule(ctx: &Ctx, key: &str, expr: &str) -> Result<(), Con
         .map_err(|m| ctx.invalid(key, m))
 }
 
-/// Whether `value` is one or more `${NAME}` references and nothing else.
-fn only_references(value: &str) -> bool {
+/// Whether `value` holds a `${NAME}` reference (`$${`, a literal `${`, is none).
+fn has_reference(value: &str) -> bool {
     let mut rest = value;
-    while !rest.is_empty() {
-        let Some(body) = rest.strip_prefix("${") else {
-            return false;
-        };
-        let Some(end) = body.find('}') else {
-            return false;
-        };
-        if end == 0 || body[..end].contains('$') {
-            return false;
+    while let Some(pos) = rest.find('$') {
+        let after = &rest[pos..];
+        if let Some(tail) = after.strip_prefix("$${") {
+            rest = tail;
+        } else if after.starts_with("${") {
+            return true;
+        } else {
+            rest = &after[1..];
         }
-        rest = &body[end + 1..];
     }
-    !value.is_empty()
+    false
 }
 
 #[cfg(test)]
@@ -278,13 +276,13 @@ mod tests {
     }
 
     #[test]
-    fn only_a_secret_made_of_references_is_shown_as_written() {
+    fn only_a_secret_holding_a_reference_is_shown_as_written() {
         for (written, shown) in [
             ("${DBPW}", true),
             ("${A}${DBPW}", true),
+            ("Bearer ${DBPW}", true),
             ("Pa$${ss}word-Literal", false),
-            ("Pa${DBPW}", false),
-            ("${DBPW}tail", false),
+            ("$$${DBPW}", false),
         ] {
             let s = from_yaml(
                 &format!("servers:\n  main:\n    password: \"{written}\"\nstorage:\n  l:\n    type: local\n    path: /b\n"),

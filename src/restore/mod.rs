@@ -594,10 +594,7 @@ impl<W: StatementSink> Guard<W> {
                         self.mode = Mode::Skipping;
                     }
                     Verdict::Refuse(why) => {
-                        let start: String = String::from_utf8_lossy(&h.text)
-                            .chars()
-                            .take(80)
-                            .collect();
+                        let start = sqlscan::excerpt(&h.text, 12);
                         return Err(refused(format!("{why}: {start}")));
                     }
                 }
