@@ -273,6 +273,7 @@ pub(super) fn resolve_servers(
         } else {
             None
         };
+        fits_option_line(ctx, &key("password"), password.as_ref())?;
         let mut tls = match &sf.tls {
             Some(t) => TlsSettings {
                 mode: t.mode.unwrap_or_default(),
@@ -350,6 +351,7 @@ pub(super) fn resolve_servers(
                 } else {
                     None
                 };
+                fits_option_line(ctx, &key("restore.password"), password.as_ref())?;
                 (Some(user), password)
             }
         };
@@ -398,4 +400,17 @@ pub(super) fn resolve_servers(
     }
     warnings.extend(out.iter().filter_map(identity_warning));
     Ok(out)
+}
+
+/// The client tools read an option file line by line into a 4 KiB buffer: a longer password
+/// line is cut, and its tail read as an option of its own, printed in the tool's error.
+fn fits_option_line(ctx: &Ctx, key: &str, password: Option<&Secret>) -> Result<(), ConfigError> {
+    const MAX: usize = 4000;
+    match password {
+        Some(p) if crate::mysql::quote_option_value(p.expose()).len() > MAX => Err(ctx.invalid(
+            key,
+            format!("is longer than the {MAX} bytes (once quoted) a client option file line holds: use a shorter password"),
+        )),
+        _ => Ok(()),
+    }
 }

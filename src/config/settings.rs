@@ -484,6 +484,29 @@ mod tests {
     use super::super::test_support::*;
 
     #[test]
+    fn a_password_longer_than_an_option_file_line_is_refused() {
+        let long = "p".repeat(3990) + "\\\\\\\\\\";
+        let e = from_yaml(
+            &format!("servers:\n  main:\n    password: '{long}'\nstorage:\n  l:\n    type: local\n    path: /b\n"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("servers.main.password")
+                && e.contains("option file line")
+                && !e.contains("ppp"),
+            "{e}"
+        );
+        let fits = "p".repeat(3000);
+        assert!(from_yaml(
+            &format!("servers:\n  main:\n    password: {fits}\nstorage:\n  l:\n    type: local\n    path: /b\n"),
+            &[],
+        )
+        .is_ok());
+    }
+
+    #[test]
     fn a_parse_error_never_quotes_a_value() {
         for (yaml, secret) in [
             (
