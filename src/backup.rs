@@ -631,16 +631,20 @@ fn save_failure(
 /// record. A step that fails undoes the ones before it, so that what the run leaves is either
 /// recorded or gone: a manifest whose object never came is deleted, and an object this run
 /// committed but could not record is removed again (it is provably this run's own: nothing
-/// else can hold its fresh id). A kill between the steps leaves a manifest and an object that
-/// no index owns: `prune --dry-run` reports them and `index rebuild` adopts them.
+/// else can hold its fresh id). An index update can fail after it wrote the record (its last
+/// step, the summary, failing): the index is read again first, and an object it names, or
+/// may name when it cannot be read, is never removed. A kill between the steps leaves a
+/// manifest and an object that no index owns: `prune --dry-run` reports them and `index
+/// rebuild` adopts them.
 ///
-/// Fails with the reason, after undoing.
+/// Returns a warning when the record landed although the update reported a failure. Fails
+/// with the reason, after undoing.
 pub(crate) fn land(
     storage: &dyn Storage,
     writer: Box<dyn crate::storage::ObjectWriter>,
     record: &BackupRecord,
     inventory: Option<&crate::inventory::Inventory>,
-) -> Result<(), String> {
+) -> Result<Option<String>, String> {
     let store = IndexStore::new(storage, &record.server);
     if let Err(e) = store.write_manifest_with(record, inventory) {
         writer.abort();
@@ -651,18 +655,28 @@ pub(crate) fn land(
         let _ = storage.delete(manifest);
         return Err(e.to_string());
     }
-    if let Err(e) = store.upsert(std::slice::from_ref(record)) {
-        let key = record.key.as_deref().unwrap_or_default();
-        let removed = storage.delete(key).and_then(|()| storage.delete(manifest));
-        return Err(format!(
-            "recording it in the index failed ({e}); {}",
-            match removed {
-                Ok(()) => "the object this run stored was removed again".to_string(),
-                Err(d) => format!("removing the unrecorded object failed too ({d}): `sqlguard index rebuild` adopts it"),
-            }
-        ));
+    let Err(e) = store.upsert(std::slice::from_ref(record)) else {
+        return Ok(None);
+    };
+    match store.holds(record) {
+        Ok(true) => Ok(Some(format!(
+            "the index update ended with an error after writing the record ({e}): the record stands, and the next run that reads the index brings its summary up to date"
+        ))),
+        Ok(false) => {
+            let key = record.key.as_deref().unwrap_or_default();
+            let removed = storage.delete(key).and_then(|()| storage.delete(manifest));
+            Err(format!(
+                "recording it in the index failed ({e}); {}",
+                match removed {
+                    Ok(()) => "the object this run stored was removed again".to_string(),
+                    Err(d) => format!("removing the unrecorded object failed too ({d}): `sqlguard index rebuild` adopts it"),
+                }
+            ))
+        }
+        Err(r) => Err(format!(
+            "recording it in the index failed ({e}), and whether the record landed cannot be read ({r}): the object and its manifest are kept; `sqlguard prune --dry-run` reports them if no record names them, and `sqlguard index rebuild` adopts them"
+        )),
     }
-    Ok(())
 }
 
 /// How the dump tool's run ended, as the pipeline and the reaper saw it.
@@ -978,7 +992,14 @@ fn backup_database(
             (Err(e), _) => Err(format!("writing to storage '{}': {e}", lane.storage)),
         };
         match landed {
-            Ok(()) => {
+            Ok(warning) => {
+                if let Some(w) = warning {
+                    ui.warn(&format!(
+                        "{}/{db}: storage '{}': {w}",
+                        server.name,
+                        target.name()
+                    ));
+                }
                 ui.info(&format!(
                     "{}/{db}: stored on '{}': {} ({} raw) in {:.1}s",
                     server.name,
@@ -1094,6 +1115,52 @@ fn reap(
 
 #[cfg(test)]
 mod tests {
+    /// A record and its stored object on `s`, ready to land.
+    fn landing(
+        s: &crate::storage::memory::MemoryStorage,
+    ) -> (
+        crate::index::BackupRecord,
+        Box<dyn crate::storage::ObjectWriter>,
+    ) {
+        use crate::storage::Storage;
+        let at = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 28, 2, 30, 0).unwrap();
+        let r = crate::index::BackupRecord::sample(
+            "20261128T023000Z_0000000a",
+            "shop",
+            "daily",
+            "mem",
+            crate::index::Status::Success,
+            at,
+        );
+        let mut w = s.put_stream(r.key.as_deref().unwrap(), None).unwrap();
+        std::io::Write::write_all(&mut w, b"dump").unwrap();
+        (r, w)
+    }
+
+    #[test]
+    fn an_index_update_failing_after_its_record_landed_keeps_the_object() {
+        use crate::storage::Storage;
+        let s = crate::storage::memory::MemoryStorage::new("mem");
+        let store = crate::index::IndexStore::new(&s, "main");
+        // The summary is written twice (dirty, then clean): the second write fails.
+        s.fail_put_bytes("summary", 1);
+        let (r, w) = landing(&s);
+        let warning = super::land(&s, w, &r, None).unwrap();
+        assert!(warning.is_some_and(|w| w.contains("record stands")));
+        assert!(s.get_bytes(r.key.as_deref().unwrap()).unwrap().is_some());
+        assert_eq!(store.load().unwrap().backups.len(), 1);
+
+        // A month file that cannot be written: nothing recorded, the object goes again.
+        let s = crate::storage::memory::MemoryStorage::new("mem");
+        s.fail_put_bytes("/db/", 0);
+        let (r, w) = landing(&s);
+        let e = super::land(&s, w, &r, None).unwrap_err();
+        assert!(e.contains("removed again"), "{e}");
+        assert!(s.get_bytes(r.key.as_deref().unwrap()).unwrap().is_none());
+        let store = crate::index::IndexStore::new(&s, "main");
+        assert!(store.load().unwrap().backups.is_empty());
+    }
+
     #[test]
     fn several_workers_take_the_largest_databases_first() {
         let sizes = [10, 300, 0, 300, 50];

@@ -1187,7 +1187,14 @@ fn fetch_piece(
             Err(e) => Err(format!("writing to storage '{}': {e}", lane.storage)),
         };
         match landed {
-            Ok(()) => {
+            Ok(warning) => {
+                if let Some(w) = warning {
+                    ui.warn(&format!(
+                        "{}: storage '{}': {w}",
+                        server.name,
+                        storage.name()
+                    ));
+                }
                 ui.info(&format!(
                     "{}: {} {}..{} ({} events, {}) stored on '{}'",
                     server.name,

@@ -253,21 +253,28 @@ impl<'a> IndexStore<'a> {
         Ok(out)
     }
 
-    /// The records of one partition of `database`, oldest first; empty when there is no file.
+    /// Whether the index holds `record` (its id and storage, with its status, object and hash): what a caller whose update
+    /// failed reads to learn whether the failure came after the record was written.
     ///
-    /// Fails when the storage cannot be read or the file is damaged or newer.
-    pub fn read_partition(
-        &self,
-        database: &str,
-        partition: &str,
-    ) -> Result<Vec<BackupRecord>, IndexError> {
-        self.read_file(&self.partition_key(database, partition))
+    /// Fails when the index cannot be read.
+    pub fn holds(&self, record: &BackupRecord) -> Result<bool, IndexError> {
+        let partition = super::partition_of(record.started_at);
+        Ok(self
+            .read_listed_partition(&record.database, &partition)?
+            .iter()
+            .any(|r| {
+                r.id == record.id
+                    && r.storage == record.storage
+                    && r.status == record.status
+                    && r.key == record.key
+                    && r.sha256 == record.sha256
+            }))
     }
 
-    /// The records of a partition the summary lists: its file must be there (a file gone from
-    /// under its summary is a damaged index, not an empty month).
+    /// The records of a partition the summary lists, oldest first: its file must be there (a
+    /// file gone from under its summary is a damaged index, not an empty month).
     ///
-    /// Fails as [`IndexStore::read_partition`] does, and when the file is missing.
+    /// Fails when the storage cannot be read, the file is damaged or newer, or it is missing.
     pub fn read_listed_partition(
         &self,
         database: &str,
@@ -276,25 +283,46 @@ impl<'a> IndexStore<'a> {
         let key = self.partition_key(database, partition);
         match self.storage.get_bytes(&key)? {
             Some(bytes) => self.records_in(&key, &bytes),
-            None => {
-                // A prune may have emptied the month since the summary was read: only a
-                // summary that still lists it makes the missing file damage.
-                let still_listed = self
-                    .current_summary()?
-                    .databases
-                    .get(database)
-                    .is_some_and(|d| d.partitions.contains_key(partition));
-                if still_listed {
-                    Err(self.damaged(
-                        &key,
-                        format!(
-                            "the summary lists {partition} of {database}, and its file is missing"
-                        ),
-                    ))
-                } else {
-                    Ok(Vec::new())
-                }
-            }
+            // A prune may have emptied the month since the summary was read: only a summary
+            // that still lists it makes the missing file damage.
+            None => self.missing_partition(&self.current_summary()?, database, partition),
+        }
+    }
+
+    /// The records of a partition, read to be rewritten under the lock with `summary` (the
+    /// current one): a file the summary lists must be there, or the rewrite would replace the
+    /// month's lost history with the change alone.
+    fn read_partition_to_update(
+        &self,
+        summary: &Summary,
+        database: &str,
+        partition: &str,
+    ) -> Result<Vec<BackupRecord>, IndexError> {
+        let key = self.partition_key(database, partition);
+        match self.storage.get_bytes(&key)? {
+            Some(bytes) => self.records_in(&key, &bytes),
+            None => self.missing_partition(summary, database, partition),
+        }
+    }
+
+    /// A partition file that is not there: empty, unless `summary` lists it (damage).
+    fn missing_partition(
+        &self,
+        summary: &Summary,
+        database: &str,
+        partition: &str,
+    ) -> Result<Vec<BackupRecord>, IndexError> {
+        let listed = summary
+            .databases
+            .get(database)
+            .is_some_and(|d| d.partitions.contains_key(partition));
+        if listed {
+            Err(self.damaged(
+                &self.partition_key(database, partition),
+                format!("the summary lists {partition} of {database}, and its file is missing"),
+            ))
+        } else {
+            Ok(Vec::new())
         }
     }
 
@@ -484,7 +512,10 @@ impl<'a> IndexStore<'a> {
         let mut before: BTreeMap<(String, String), Vec<BackupRecord>> = BTreeMap::new();
         for (db, parts) in scope {
             for p in parts {
-                before.insert((db.clone(), p.clone()), self.read_partition(db, p)?);
+                before.insert(
+                    (db.clone(), p.clone()),
+                    self.read_partition_to_update(&summary, db, p)?,
+                );
             }
         }
         let mut records: Vec<BackupRecord> = before.values().flatten().cloned().collect();
@@ -504,7 +535,7 @@ impl<'a> IndexStore<'a> {
             .cloned()
             .collect();
         for k in outside {
-            let existing = self.read_partition(&k.0, &k.1)?;
+            let existing = self.read_partition_to_update(&summary, &k.0, &k.1)?;
             let mut merged = existing.clone();
             if let Some(moved) = after.get_mut(&k) {
                 upsert_all(&mut merged, std::mem::take(moved));
@@ -678,6 +709,29 @@ mod tests {
             .into_iter()
             .map(|r| r.id)
             .collect()
+    }
+
+    #[test]
+    fn an_update_never_rewrites_a_month_file_gone_from_under_its_summary() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        store
+            .upsert(&[
+                record("a", "shop", Status::Success),
+                record("b", "shop", Status::Success),
+            ])
+            .unwrap();
+        let month = "main/index/db/shop/2026-11.json";
+        s.delete(month).unwrap();
+        let e = store
+            .upsert(&[record("c", "shop", Status::Success)])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("its file is missing"), "{e}");
+        assert!(
+            s.get_bytes(month).unwrap().is_none(),
+            "the month was rewritten"
+        );
     }
 
     #[test]

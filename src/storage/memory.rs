@@ -12,6 +12,8 @@ pub struct MemoryStorage {
     name: String,
     objects: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
     lock_dir: Arc<Option<tempfile::TempDir>>,
+    /// A write to fail: (text its key contains, writes of such keys to let through first).
+    fail_put: Arc<Mutex<Option<(String, usize)>>>,
 }
 
 impl MemoryStorage {
@@ -21,7 +23,14 @@ impl MemoryStorage {
             name: name.to_string(),
             objects: Arc::default(),
             lock_dir: Arc::new(tempfile::tempdir().ok()),
+            fail_put: Arc::default(),
         }
+    }
+
+    /// Makes the write of a small object whose key contains `key_part` fail (as a full disk
+    /// would), after `after` such writes went through; once.
+    pub fn fail_put_bytes(&self, key_part: &str, after: usize) {
+        *self.fail_put.lock().expect("poisoned") = Some((key_part.to_string(), after));
     }
 
     /// Every key held, sorted.
@@ -86,6 +95,23 @@ impl Storage for MemoryStorage {
     }
     fn put_bytes(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
         super::check_key(&self.name, key)?;
+        {
+            let mut fail = self.fail_put.lock().expect("poisoned");
+            if let Some((part, after)) = fail.as_mut() {
+                if key.contains(part.as_str()) {
+                    if *after == 0 {
+                        *fail = None;
+                        return Err(StorageError::Io {
+                            storage: self.name.clone(),
+                            op: "writing",
+                            location: key.to_string(),
+                            cause: io::Error::from_raw_os_error(28),
+                        });
+                    }
+                    *after -= 1;
+                }
+            }
+        }
         self.objects
             .lock()
             .expect("poisoned")
