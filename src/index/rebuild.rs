@@ -31,6 +31,9 @@ pub struct Rebuild {
     pub unaccounted: Vec<String>,
 }
 
+/// How many `.bak-*` copies of an index file a rebuild keeps (the newest).
+pub const KEEP_COPIES: usize = 3;
+
 impl IndexStore<'_> {
     /// Rebuilds the index from what the storage holds, merging what the old index knew: each
     /// index file (or the legacy index) that parses, else the newest `.bak-*` copy of it that
@@ -38,7 +41,8 @@ impl IndexStore<'_> {
     /// verification), every failed record is kept (history), a manifest whose backup the old
     /// index did not know is adopted when its object exists, a kept record whose manifest is
     /// missing gets it back, and whatever cannot be accounted for is listed, never deleted. The
-    /// old files are kept beside the new ones as `….bak-<time>`.
+    /// old files are kept beside the new ones as `….bak-<time>` (the newest [`KEEP_COPIES`] of
+    /// each).
     ///
     /// Fails when the storage cannot be listed, read or written.
     pub fn rebuild(&self, now: DateTime<Utc>) -> Result<Rebuild, IndexError> {
@@ -140,24 +144,53 @@ impl IndexStore<'_> {
                 report.unaccounted.push(m.key.clone());
             }
         }
-        // Keep what was there, then write the new layout.
+        // Keep a copy of what was there, write the new layout over it (each file replaced
+        // whole), and only then remove the old files it has no place for: at every moment,
+        // and after a kill at any moment, each file the summary lists is there and whole.
         let stamp = now.format("%Y%m%dT%H%M%SZ");
-        for m in listing.iter().filter(|m| {
-            (m.key == legacy_key || m.key.starts_with(&index_prefix))
-                && !m.key.contains(".bak-")
-                && !m.key.rsplit('/').next().unwrap_or("").starts_with('.')
-        }) {
-            if let Some(old) = self.storage.get_bytes(&m.key)? {
-                if m.key == legacy_key && is_stub(&old) {
+        let old_files: Vec<&str> = listing
+            .iter()
+            .map(|m| m.key.as_str())
+            .filter(|k| {
+                (*k == legacy_key || k.starts_with(&index_prefix))
+                    && !k.contains(".bak-")
+                    && !k.rsplit('/').next().unwrap_or("").starts_with('.')
+            })
+            .collect();
+        for key in &old_files {
+            if let Some(old) = self.storage.get_bytes(key)? {
+                if *key == legacy_key && is_stub(&old) {
                     continue;
                 }
                 self.storage
-                    .put_bytes(&format!("{}.bak-{stamp}", m.key), &old)?;
+                    .put_bytes(&format!("{key}.bak-{stamp}"), &old)?;
             }
-            self.storage.delete(&m.key)?;
         }
+        let mut new_files: std::collections::HashSet<String> = records
+            .iter()
+            .map(|r| self.partition_key(&r.database, &super::partition_of(r.started_at)))
+            .collect();
+        new_files.extend([self.summary_key(), legacy_key.clone()]);
         report.backups = self.write_all(records)?;
+        for key in old_files.iter().filter(|k| !new_files.contains(**k)) {
+            self.storage.delete(key)?;
+        }
+        self.drop_old_copies(&old_files)?;
         Ok(report)
+    }
+
+    /// Removes all but the newest [`KEEP_COPIES`] `.bak-*` copies of each of `files`, so that
+    /// rebuilds do not pile them up.
+    fn drop_old_copies(&self, files: &[&str]) -> Result<(), IndexError> {
+        for key in files {
+            let mut copies = self.storage.list_keys(&format!("{key}.bak-"))?;
+            copies.sort_unstable();
+            let surplus = copies.len().saturating_sub(KEEP_COPIES);
+            for c in &copies[..surplus] {
+                self.storage.delete(c)?;
+            }
+        }
+        Ok(())
     }
 
     /// What the old index knew: the legacy index and every index file, each falling back to
@@ -227,6 +260,35 @@ mod tests {
     fn record(id: &str, db: &str, status: Status) -> BackupRecord {
         let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 28, 2, 30, 0).unwrap();
         BackupRecord::sample(id, db, "daily", "mem", status, at)
+    }
+
+    #[test]
+    fn a_rebuild_that_fails_midway_leaves_a_whole_index_and_copies_do_not_pile_up() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        let mut failed = record("f", "shop", Status::Failed);
+        failed.error = Some("history".into());
+        store.upsert(&[failed]).unwrap();
+        let r = record("a", "shop", Status::Success);
+        s.put_bytes(r.key.as_ref().unwrap(), b"data").unwrap();
+        store.write_manifest(&r).unwrap();
+        store.upsert(&[r]).unwrap();
+        let before = store.load().unwrap().backups;
+        // The new summary cannot be written: what readers see is still the old index, whole.
+        s.fail_put_bytes("summary.json", 0);
+        let t = |d: u32| chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, d, 0, 0, 0).unwrap();
+        assert!(store.rebuild(t(29)).is_err());
+        assert_eq!(store.load().unwrap().backups, before);
+        for day in 1..=5 {
+            store.rebuild(t(day)).unwrap();
+        }
+        assert_eq!(store.load().unwrap().backups, before);
+        let copies = s
+            .keys()
+            .into_iter()
+            .filter(|k| k.starts_with("main/index/db/shop/2026-11.json.bak-"))
+            .count();
+        assert_eq!(copies, KEEP_COPIES);
     }
 
     #[test]

@@ -42,11 +42,11 @@ impl<'a> IndexStore<'a> {
         layout::index_key(&self.server)
     }
 
-    fn summary_key(&self) -> String {
+    pub(super) fn summary_key(&self) -> String {
         layout::summary_key(&self.server)
     }
 
-    fn partition_key(&self, database: &str, partition: &str) -> String {
+    pub(super) fn partition_key(&self, database: &str, partition: &str) -> String {
         layout::partition_key(&self.server, database, partition)
     }
 
