@@ -552,7 +552,23 @@ pub fn run(
                 });
                 continue;
             }
-            Err(e) => (Checked::default(), None, e.scratch, Some(e.message)),
+            Err(e) => {
+                // A copy pruned while this run read it (a drill overlapping the prune timer)
+                // is gone from the index too: no verdict on a backup that is no longer kept.
+                let pruned = storage.as_ref().is_ok_and(|s| {
+                    IndexStore::new(s.as_ref(), &record.server)
+                        .holds(&record)
+                        .is_ok_and(|held| !held)
+                });
+                if pruned {
+                    ui.info(&format!(
+                        "{}/{} {} on '{}': removed from the index while this run checked it (a prune): not verified, nothing recorded",
+                        record.server, record.database, record.id, record.storage
+                    ));
+                    continue;
+                }
+                (Checked::default(), None, e.scratch, Some(e.message))
+            }
         };
         let ok = problem.is_none();
         let line = format!(

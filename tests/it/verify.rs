@@ -264,6 +264,55 @@ fn a_signal_during_a_restore_test_records_nothing() {
     }
 }
 
+/// A copy that a prune removes while a verify of several copies is under way is no verdict:
+/// the prune took it from the index, and a drill overlapping the prune timer must not report
+/// it FAILED.
+#[test]
+fn a_copy_pruned_during_a_verify_is_not_a_failure() {
+    let name = mariadb().create_shop("verify_prune", 50);
+    let env = Env::new();
+    env.write_config(
+        "",
+        "storage:\n  local:\n    type: local\n    path: {storage}\nbackup_types:\n  manual:\n    retention: {keep_last: 10}\n  daily:\n    retention: {keep_last: 1}\n",
+    );
+    let mut ids = Vec::new();
+    for t in ["manual", "daily", "daily"] {
+        env.run(&["backup", "--db", &name, "--type", t]).expect(0);
+        ids.push(env.list(&["--type", t]).backups.remove(0).id);
+    }
+    // The manual copy, checked first (it is the oldest), waits on a restore test server that
+    // never answers, while a prune removes the older daily copy, checked next.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let good = std::fs::read_to_string(env.config()).unwrap();
+    std::fs::write(
+        env.config(),
+        good.replace(
+            &format!("port: {}", mariadb().port),
+            &format!("port: {}", silent.local_addr().unwrap().port()),
+        ),
+    )
+    .unwrap();
+    let child = env.spawn(&["--json", "verify", &ids[0], &ids[1], "--restore-test"]);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::fs::write(env.config(), &good).unwrap();
+    env.run(&["prune"]).expect(0);
+    let r = crate::support::Run::from(child.wait_with_output().unwrap());
+    drop(silent);
+    assert!(
+        r.stderr.contains(&ids[1])
+            && r.stderr
+                .contains("removed from the index while this run checked it"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("FAILED"), "{}", r.stderr);
+    let doc: VerifyDoc = serde_json::from_str(&r.stdout).unwrap();
+    assert!(doc.verified.iter().all(|v| v.id != ids[1]), "{doc:?}");
+    // The manual copy was not checked (its server did not answer): exit 1 for that alone.
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(doc.verified.iter().any(|v| v.id == ids[0] && v.not_checked));
+}
+
 #[test]
 fn fetch_writes_the_checked_object_or_nothing() {
     let (env, _name, _) = setup("fetch");
