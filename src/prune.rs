@@ -62,14 +62,16 @@ pub struct OrphanEntry {
 }
 
 /// A backup object or manifest that no index record owns: what a run killed between storing a
-/// copy and recording it leaves. Reported, never deleted; `index rebuild` adopts it when its
-/// manifest and object are both there.
+/// copy and recording it leaves. Reported, never deleted (but for a manifest whose object never
+/// came, which describes nothing: an orphan once older than `orphan_min_age`); `index rebuild`
+/// adopts it when its manifest and object are both there (`adoptable`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Unrecorded {
     pub storage: String,
     pub key: String,
     pub size: u64,
     pub modified: Option<DateTime<Utc>>,
+    pub adoptable: bool,
 }
 
 /// What a prune did. Its entries went to the caller's sink, one database at a time (so that
@@ -407,7 +409,8 @@ fn prune_index(
         return;
     }
     if let Some(unowned) = unowned {
-        report_unrecorded(storage, unowned, ui, out);
+        let cutoff = settings.orphan_min_age.before(now);
+        report_unrecorded(storage, unowned, cutoff, req.dry_run, ui, out);
     }
 }
 
@@ -546,18 +549,33 @@ fn stored_backups(
 }
 
 /// Reports the stored backups no record owns, into `out.unrecorded`, in key order; one gone
-/// since the listing is not reported.
+/// since the listing is not reported. A manifest whose object is not there describes nothing
+/// (a run killed between writing it and storing the object): once older than `cutoff` it is
+/// an orphan, removed (unless `dry_run`).
 fn report_unrecorded(
     storage: &dyn Storage,
     unowned: HashSet<String>,
+    cutoff: DateTime<Utc>,
+    dry_run: bool,
     ui: &Ui,
     out: &mut PruneOutcome,
 ) {
     let mut left: Vec<String> = unowned.into_iter().collect();
     left.sort_unstable();
     for key in left {
-        let m = match storage.stat(&key) {
-            Ok(Some(m)) => m,
+        let found = storage.stat(&key).and_then(|m| {
+            let Some(m) = m else { return Ok(None) };
+            // The backup's files share the stem `<dir>/<id>` (an id holds no dot).
+            let (dir, name) = m.key.rsplit_once('/').unwrap_or(("", &m.key));
+            let stem = format!("{dir}/{}", name.split('.').next().unwrap_or(name));
+            let siblings = storage.list_keys(&format!("{stem}."))?;
+            let manifest = format!("{stem}{}", layout::MANIFEST_SUFFIX);
+            let has_manifest = siblings.contains(&manifest);
+            let has_object = siblings.iter().any(|k| k != &manifest);
+            Ok(Some((m, has_manifest, has_object)))
+        });
+        let (m, has_manifest, has_object) = match found {
+            Ok(Some(f)) => f,
             Ok(None) => continue,
             Err(e) => {
                 ui.error(&e.to_string());
@@ -565,17 +583,62 @@ fn report_unrecorded(
                 continue;
             }
         };
+        let is_manifest = m.key.ends_with(layout::MANIFEST_SUFFIX);
+        if is_manifest && !has_object && m.modified.is_some_and(|t| t < cutoff) {
+            let mut entry = OrphanEntry {
+                storage: storage.name().to_string(),
+                orphan: Orphan {
+                    kind: "manifest",
+                    key: m.key,
+                    upload_id: None,
+                    size: m.size,
+                    modified: m.modified,
+                },
+                done: false,
+                error: None,
+            };
+            if !dry_run {
+                match storage.delete(&entry.orphan.key) {
+                    Ok(()) => {
+                        entry.done = true;
+                        ui.info(&format!(
+                            "storage '{}': removed manifest {}, whose object was never stored",
+                            storage.name(),
+                            entry.orphan.key
+                        ));
+                    }
+                    Err(e) => {
+                        ui.error(&e.to_string());
+                        entry.error = Some(e.to_string());
+                    }
+                }
+            }
+            out.orphans.push(entry);
+            continue;
+        }
+        let adoptable = has_manifest && has_object;
         ui.warn(&format!(
-            "storage '{}': {} is not in the index (a run killed before recording it?): left in place; `sqlguard index rebuild` adopts it",
+            "storage '{}': {} is not in the index (a run killed before recording it?): left in place; {}",
             storage.name(),
-            m.key
+            m.key,
+            unrecorded_fix(is_manifest, adoptable)
         ));
         out.unrecorded.push(Unrecorded {
             storage: storage.name().to_string(),
             key: m.key,
             size: m.size,
             modified: m.modified,
+            adoptable,
         });
+    }
+}
+
+/// What to do about a stored backup file no record owns.
+pub fn unrecorded_fix(is_manifest: bool, adoptable: bool) -> &'static str {
+    match (adoptable, is_manifest) {
+        (true, _) => "`sqlguard index rebuild` adopts it",
+        (false, true) => "its object was never stored: prune removes it once older than orphan_min_age",
+        (false, false) => "no manifest describes it, so `sqlguard index rebuild` cannot adopt it: remove it by hand once you know it is not needed",
     }
 }
 

@@ -234,10 +234,14 @@ impl PruneTable {
         }
         for u in &outcome.unrecorded {
             Printer::line(&format!(
-                "not in the index on '{}': {} ({}); left in place, `sqlguard index rebuild` adopts it",
+                "not in the index on '{}': {} ({}); left in place, {}",
                 u.storage,
                 u.key,
-                human_bytes(u.size)
+                human_bytes(u.size),
+                crate::prune::unrecorded_fix(
+                    u.key.ends_with(crate::layout::MANIFEST_SUFFIX),
+                    u.adoptable
+                )
             ))?;
         }
         Printer::line(&format!(

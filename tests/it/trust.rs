@@ -814,23 +814,70 @@ fn what_a_kill_leaves_is_reported_by_prune_and_adopted_by_rebuild() {
     std::fs::write(env.storage().join(&manifest_key), m.to_string()).unwrap();
     // And the first backup's manifest is lost.
     std::fs::remove_file(env.storage().join(rec.manifest_key.as_deref().unwrap())).unwrap();
+    // Manifests whose object never came (a kill between writing the manifest and storing the
+    // object): one older than orphan_min_age (24 h by default), one fresh.
+    let lone = |age_hours: u64| {
+        let id = format!("{}_{:08x}", &rec.id[..16], fastrand::u32(..));
+        let k = manifest_key.replace(&new_id, &id);
+        std::fs::write(env.storage().join(&k), m.to_string()).unwrap();
+        let f = std::fs::File::options()
+            .write(true)
+            .open(env.storage().join(&k))
+            .unwrap();
+        f.set_modified(
+            std::time::SystemTime::now() - std::time::Duration::from_secs(age_hours * 3600),
+        )
+        .unwrap();
+        k
+    };
+    let (stale, fresh) = (lone(48), lone(0));
     let r = env.run(&["--json", "prune", "--dry-run"]);
     r.expect(0);
     let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let reported: Vec<&str> = doc["unrecorded"]
+    let reported: Vec<(&str, bool)> = doc["unrecorded"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|u| u["key"].as_str().unwrap())
+        .map(|u| {
+            (
+                u["key"].as_str().unwrap(),
+                u["adoptable"].as_bool().unwrap(),
+            )
+        })
         .collect();
     assert!(
-        reported.contains(&key.as_str()) && reported.contains(&manifest_key.as_str()),
+        reported.contains(&(key.as_str(), true))
+            && reported.contains(&(manifest_key.as_str(), true))
+            && reported.contains(&(fresh.as_str(), false)),
         "{reported:?}"
     );
-    env.run(&["prune"]).expect(0);
     assert!(
-        env.storage().join(&key).exists(),
+        r.stderr.contains("its object was never stored"),
+        "{}",
+        r.stderr
+    );
+    let orphan = |doc: &serde_json::Value| {
+        doc["orphans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["key"] == stale.as_str() && o["kind"] == "manifest")
+    };
+    assert!(orphan(&doc), "{}", r.stdout);
+    let r = env.run(&["--json", "prune"]);
+    r.expect(0);
+    assert!(
+        orphan(&serde_json::from_str(&r.stdout).unwrap()),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        env.storage().join(&key).exists() && env.storage().join(&fresh).exists(),
         "prune deleted what the index does not own"
+    );
+    assert!(
+        !env.storage().join(&stale).exists(),
+        "a stale lone manifest stayed"
     );
     let r = env.run(&["--json", "index", "rebuild"]);
     r.expect(0);
