@@ -411,17 +411,11 @@ fn archive_server(
         .map(|s| read_state(s.as_ref(), &server.name).ok().flatten())
         .collect();
     a.state = old_states.iter().flatten().next().cloned();
-    // Where the archive stands: the furthest segment on any storage.
-    let mut frontier: Option<Segment> = None;
+    // Where the archive stands on each storage: its newest segment.
+    let mut frontiers: Vec<Option<Segment>> = Vec::new();
     for s in &storages {
         match newest_segment(s.as_ref(), &server.name) {
-            Ok(Some(seg)) => {
-                let key = |g: &Segment| (g.lineage, file_order(&g.file), g.end);
-                if frontier.as_ref().is_none_or(|f| key(&seg) > key(f)) {
-                    frontier = Some(seg);
-                }
-            }
-            Ok(None) => {}
+            Ok(seg) => frontiers.push(seg),
             Err(e) => {
                 a.errors.push(format!("{}: {e}", server.name));
                 return a;
@@ -485,6 +479,95 @@ fn archive_server(
         ));
         return a;
     }
+    // Storages that stand at the same place are archived together; one that fell behind (a
+    // failed write, a kill between storages) catches up from where it stands, before the
+    // others go on, so that no storage keeps a hole the others do not have.
+    let at = |f: &Option<Segment>| f.as_ref().map(|g| (g.lineage, file_order(&g.file), g.end));
+    let mut order: Vec<usize> = (0..storages.len()).collect();
+    order.sort_by_key(|&i| at(&frontiers[i]));
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for i in order {
+        match groups.last_mut() {
+            Some(g) if at(&frontiers[g[0]]) == at(&frontiers[i]) => g.push(i),
+            _ => groups.push(vec![i]),
+        }
+    }
+    if groups.len() > 1 {
+        ui.warn(&format!(
+            "{}: the storages' archives stand at different places ({}): each catches up from its own",
+            server.name,
+            storages
+                .iter()
+                .zip(&frontiers)
+                .map(|(s, f)| format!(
+                    "'{}' at {}",
+                    s.name(),
+                    f.as_ref()
+                        .map_or("nothing".to_string(), |g| format!("{}:{}", g.file, g.end))
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let source = Source {
+        session,
+        server,
+        cfg,
+        defaults: &defaults,
+        client: &client,
+        tool: &tool,
+        listed: &listed,
+        server_id,
+        asked,
+    };
+    for g in groups {
+        let members: Vec<Arc<dyn Storage>> = g.iter().map(|&i| storages[i].clone()).collect();
+        let olds: Vec<Option<ArchiveState>> = g.iter().map(|&i| old_states[i].clone()).collect();
+        archive_group(&source, &members, &olds, frontiers[g[0]].clone(), &mut a);
+        if session.cancel.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    a
+}
+
+/// What every group of storages of one server's archive run reads from.
+struct Source<'a> {
+    session: &'a Session,
+    server: &'a ServerSettings,
+    cfg: &'a BinlogSettings,
+    defaults: &'a DefaultsFile,
+    client: &'a mysql::ToolInfo,
+    tool: &'a std::path::Path,
+    /// The server's binary logs and their sizes.
+    listed: &'a [(String, u64)],
+    server_id: Option<u32>,
+    /// When the server was asked for them.
+    asked: chrono::DateTime<Utc>,
+}
+
+/// Archives what the server holds past `frontier` onto `storages` (which all stand there),
+/// and writes their archive state.
+fn archive_group(
+    src: &Source,
+    storages: &[Arc<dyn Storage>],
+    old_states: &[Option<ArchiveState>],
+    frontier: Option<Segment>,
+    a: &mut ServerArchive,
+) {
+    let Source {
+        session,
+        server,
+        cfg,
+        defaults,
+        client,
+        tool,
+        listed,
+        server_id,
+        asked,
+    } = *src;
+    let ui = &session.ui;
+    let errors_before = a.errors.len();
     let start_file = if frontier.is_none() {
         // A fresh archive starts with the file of the newest dump the server still has, so
         // that dump can be rolled forward; else with the current file.
@@ -509,7 +592,7 @@ fn archive_server(
         .filter(|f| f.server_id.is_some() && server_id.is_some() && f.server_id != server_id);
     let (pieces, gap) = match failover {
         None => {
-            let planned = plan_pieces(frontier.as_ref(), start_file.as_deref(), &listed);
+            let planned = plan_pieces(frontier.as_ref(), start_file.as_deref(), listed);
             // A piece that continues the newest segment's file starts from its GTID state.
             if let (Some(f), Some(p)) = (&frontier, planned.0.first()) {
                 if p.file == f.file && p.from == f.end && p.from > 0 {
@@ -519,7 +602,7 @@ fn archive_server(
             planned
         }
         Some(f) => {
-            let resumed = resume_after_failover(server, &defaults, &client, &tool, &listed, f);
+            let resumed = resume_after_failover(server, defaults, client, tool, listed, f);
             match resumed {
                 Ok(Some(r)) => {
                     ui.warn(&format!(
@@ -572,7 +655,7 @@ fn archive_server(
     };
     if let Some(g) = &gap {
         ui.error(&format!("{}: {g}", server.name));
-        record_failure(server, cfg, &storages, g, ui, &mut a);
+        record_failure(server, cfg, storages, g, ui, a);
     }
     let mut position = frontier.as_ref().map(|f| (f.file.clone(), f.end));
     let mut last_event_at = None;
@@ -596,7 +679,7 @@ fn archive_server(
             continue;
         }
         let fetched = fetch_piece(
-            session, server, cfg, &defaults, &client, &tool, &storages, &p, &origin,
+            session, server, cfg, defaults, client, tool, storages, &p, &origin,
         );
         // Later pieces start at a file's start (its GTID list gives the state) and within the
         // lineage the first one opened.
@@ -640,7 +723,7 @@ fn archive_server(
             Err(e) => {
                 let msg = format!("{}: archiving {} from {}: {e}", server.name, p.file, p.from);
                 ui.error(&msg);
-                record_failure(server, cfg, &storages, &msg, ui, &mut a);
+                record_failure(server, cfg, storages, &msg, ui, a);
                 caught_up = false;
                 break;
             }
@@ -648,14 +731,14 @@ fn archive_server(
     }
     // The state: where the archive stands, and whether this run reached the server's end.
     let mut fresh = None;
-    for (s, old) in storages.iter().zip(&old_states) {
+    for (s, old) in storages.iter().zip(old_states) {
         let Some((file, pos)) = position.clone() else {
             continue;
         };
         let state = ArchiveState {
             file,
             position: pos,
-            caught_up_at: if caught_up && a.errors.is_empty() {
+            caught_up_at: if caught_up && a.errors.len() == errors_before {
                 Some(asked)
             } else {
                 old.as_ref().and_then(|o| o.caught_up_at)
@@ -676,7 +759,6 @@ fn archive_server(
     if fresh.is_some() {
         a.state = fresh;
     }
-    a
 }
 
 /// Records a failure of the archive in every storage's index (a failed segment record).

@@ -974,3 +974,66 @@ fn after_a_failover_the_archive_continues_on_the_promoted_replica_by_gtid() {
         "nothing was archived from the other history"
     );
 }
+
+/// A storage that missed an archive run (its write failed, or a kill came between storages)
+/// catches up from where it stands: the next run fills its hole instead of continuing from
+/// where the other storages stand, so a restore from that storage alone reaches the end.
+#[test]
+fn a_storage_that_missed_a_run_catches_up_from_where_it_stands() {
+    let p = Private::start("pitr-lag");
+    let db = &p.db;
+    let env = Env::new();
+    let second = env.path("second");
+    let write = |binlog_storages: &str| {
+        config(
+            &env,
+            db,
+            &format!(
+                "  second:\n    type: local\n    path: {}\n",
+                second.display()
+            ),
+        );
+        let text = std::fs::read_to_string(env.config()).unwrap().replace(
+            "binlog: {window: 14d}",
+            &format!("binlog: {{window: 14d, storages: [{binlog_storages}]}}"),
+        );
+        std::fs::write(env.config(), text).unwrap();
+    };
+    write("local, second");
+    db.sql(
+        None,
+        "CREATE DATABASE lag; CREATE TABLE lag.t (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO lag.t VALUES (1);",
+    );
+    env.run(&["backup", "--db", "lag"]).expect(0);
+    env.run(&["binlog"]).expect(0);
+    // A run that reaches only `local`, as a failed write to `second` leaves it.
+    db.sql(None, "INSERT INTO lag.t VALUES (2); FLUSH BINARY LOGS;");
+    write("local");
+    env.run(&["binlog"]).expect(0);
+    db.sql(None, "INSERT INTO lag.t VALUES (3);");
+    let to = next_second();
+    write("local, second");
+    let r = env.run(&["binlog"]);
+    r.expect(0);
+    assert!(
+        r.stderr.contains("stand at different places"),
+        "{}",
+        r.stderr
+    );
+    let r = restore_to(
+        &env,
+        "lag",
+        ["--to-time", &to],
+        "lag_from_second",
+        &["--storage", "second"],
+    );
+    r.expect(0);
+    assert_eq!(
+        db.sql(
+            None,
+            "SELECT GROUP_CONCAT(id ORDER BY id) FROM lag_from_second.t"
+        )
+        .trim(),
+        "1,2,3"
+    );
+}
