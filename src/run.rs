@@ -549,11 +549,41 @@ fn end_text(doc: &RunDocument) -> String {
         text.push_str(&format!("; {}", crate::duration::took(d)));
     }
     for f in doc.failures.iter().take(10) {
-        text.push_str(&format!("\n- {f}"));
+        text.push_str(&format!("\n- {}", crate::ui::cell_text(f)));
     }
     if doc.failures.len() > 10 {
         text.push_str(&format!("\n- … and {} more", doc.failures.len() - 10));
     }
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_failure_cannot_forge_a_line_of_the_end_text() {
+        let failures = ["shop\n- all good\u{1b}[2J".to_string()];
+        let doc = super::RunDocument {
+            schema_version: 1,
+            command: "backup",
+            backup_type: None,
+            status: "failure",
+            exit_code: Some(1),
+            host: "h".into(),
+            started_at: chrono::Utc::now(),
+            finished_at: None,
+            duration_seconds: None,
+            servers: &[],
+            summary: None,
+            skipped: None,
+            failures: &failures,
+            sqlguard_version: crate::VERSION,
+        };
+        let text = super::end_text(&doc);
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(
+            text.trim_end().ends_with("- shop\\n- all good\\u{1b}[2J"),
+            "{text}"
+        );
+    }
 }

@@ -47,12 +47,12 @@ impl std::io::Write for Results {
 /// terminal escape from a name or an error a storage returned) written escaped, so that data
 /// cannot draw on the operator's terminal or break the table.
 pub fn cell_text(text: &str) -> String {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(unprintable) {
         return text.to_string();
     }
     text.chars()
         .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
+            let escaped: Vec<char> = if unprintable(c) {
                 c.escape_default().collect()
             } else {
                 vec![c]
@@ -60,6 +60,19 @@ pub fn cell_text(text: &str) -> String {
             escaped
         })
         .collect()
+}
+
+/// Characters that must not reach a terminal or a line-based file as they are: controls (an
+/// escape sequence, a newline, NEL), the Unicode line and paragraph separators (line breaks to
+/// YAML and JavaScript), and the bidirectional formatting characters that reorder what a
+/// reader sees (U+202E turns `gpj.exe` into `exe.jpg`).
+pub fn unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{061c}'
+                | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// Standard output for a command's results: see [`Results`].
@@ -80,7 +93,7 @@ pub fn stderr_line(line: &str) {
 /// return) are written escaped, and every line after the first is indented, so that a name
 /// holding a newline (a database can be called that) cannot forge a log line of its own.
 pub fn plain_text(msg: &str) -> std::borrow::Cow<'_, str> {
-    if !msg.chars().any(|c| c.is_control() && c != '\t') {
+    if !msg.chars().any(|c| unprintable(c) && c != '\t') {
         return msg.into();
     }
     let mut out = String::with_capacity(msg.len() + 8);
@@ -88,7 +101,7 @@ pub fn plain_text(msg: &str) -> std::borrow::Cow<'_, str> {
         match c {
             '\n' => out.push_str("\n  "),
             '\t' => out.push(c),
-            c if c.is_control() => out.extend(c.escape_default()),
+            c if unprintable(c) => out.extend(c.escape_default()),
             c => out.push(c),
         }
     }
@@ -237,7 +250,7 @@ impl Ui {
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
-        bar.set_prefix(label.to_string());
+        bar.set_prefix(cell_text(label));
         bar
     }
 }
@@ -268,5 +281,11 @@ mod tests {
             "a\\u{1b}]0;x\\u{7}\\nb"
         );
         assert_eq!(super::cell_text("plain ünï"), "plain ünï");
+        // Reordering and line-breaking characters are escaped too.
+        assert_eq!(
+            super::cell_text("shop\u{202e}gpj.exe\u{2028}x\u{85}"),
+            "shop\\u{202e}gpj.exe\\u{2028}x\\u{85}"
+        );
+        assert_eq!(super::plain_text("a\u{2066}b"), "a\\u{2066}b");
     }
 }

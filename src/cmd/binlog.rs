@@ -96,7 +96,7 @@ fn work(args: &Args, ctx: &Context, req: &BinlogRequest, run: &Run) -> Result<Ex
         }
         for s in &outcome.servers {
             if let Some(st) = &s.state {
-                Printer::line(&format!(
+                Printer::text(&format!(
                     "{}: archived to {}:{}{}",
                     s.server,
                     st.file,
@@ -108,7 +108,7 @@ fn work(args: &Args, ctx: &Context, req: &BinlogRequest, run: &Run) -> Result<Ex
                 ))?;
             }
             for e in &s.errors {
-                Printer::line(&format!("{}: FAILED: {e}", s.server))?;
+                Printer::text(&format!("{}: FAILED: {e}", s.server))?;
             }
         }
     }

@@ -49,7 +49,7 @@ pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
             if ctx.json {
                 Printer::json(&report)?;
             } else {
-                Printer::line(&format!(
+                Printer::text(&format!(
                     "config OK ({}): servers: {}; storages: {}; backup types: {}",
                     report.config_file.as_deref().unwrap_or("environment only"),
                     report.servers.join(", "),

@@ -101,7 +101,7 @@ pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
     } else {
         for r in &done {
             let p = &r.report;
-            Printer::line(&format!(
+            Printer::text(&format!(
                 "rebuilt index of server '{}' on storage '{}': {} records ({} kept from {}, {} failures kept, {} adopted from manifests); {} dropped, {} unusable, {} not accounted for",
                 r.server,
                 r.storage,

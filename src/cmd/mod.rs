@@ -145,6 +145,13 @@ impl Printer {
         out.flush()
     }
 
+    /// Writes one line of text that carries names and keys from configs, indexes or servers,
+    /// every unprintable character in it escaped ([`crate::ui::cell_text`]): a database name
+    /// cannot send a terminal escape or forge a line.
+    pub fn text(text: &str) -> std::io::Result<()> {
+        Self::line(&crate::ui::cell_text(text))
+    }
+
     /// Writes `value` as pretty JSON, streamed (a 100,000-record list is never held as text).
     pub fn json<T: Serialize>(value: &T) -> std::io::Result<()> {
         let mut out = std::io::BufWriter::with_capacity(1 << 16, crate::ui::results()?);

@@ -217,7 +217,7 @@ impl PruneTable {
             ))?;
         }
         for o in &outcome.orphans {
-            Printer::line(&format!(
+            Printer::text(&format!(
                 "orphan {} on '{}': {} ({}){}",
                 o.orphan.kind,
                 o.storage,
@@ -233,7 +233,7 @@ impl PruneTable {
             ))?;
         }
         for u in &outcome.unrecorded {
-            Printer::line(&format!(
+            Printer::text(&format!(
                 "not in the index on '{}': {} ({}); left in place, {}",
                 u.storage,
                 u.key,

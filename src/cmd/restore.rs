@@ -124,7 +124,7 @@ fn print_plan<P: serde::Serialize>(
     } else {
         Printer::line("dry run: sqlguard restore would")?;
         for line in steps {
-            Printer::line(&format!("  - {line}"))?;
+            Printer::text(&format!("  - {line}"))?;
         }
         Printer::line("nothing was read or written")?;
     }
@@ -227,7 +227,7 @@ fn run_all(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         } else {
             Printer::line("dry run: sqlguard restore would")?;
             for line in &lines {
-                Printer::line(&format!("  - {line}"))?;
+                Printer::text(&format!("  - {line}"))?;
             }
             Printer::line("nothing was read or written")?;
         }
@@ -276,7 +276,7 @@ fn ask_lines(lines: &[String]) -> bool {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "sqlguard restore will:");
     for line in lines {
-        let _ = writeln!(err, "  - {line}");
+        let _ = writeln!(err, "  - {}", crate::ui::cell_text(line));
     }
     let _ = write!(err, "Go ahead? [y/N] ");
     let _ = err.flush();

@@ -957,3 +957,36 @@ fn messages_name_the_thing_in_plain_words_and_never_print_a_credential() {
         show.stdout
     );
 }
+
+/// A database name is data: the text lines that carry one (a restore's plan, a prune's lines)
+/// print a terminal escape, a line break or a bidirectional override escaped, never raw.
+#[test]
+fn a_database_name_sends_no_terminal_escape_through_plain_lines() {
+    let db = mariadb();
+    let name = db.create_db("esc\u{1b}]0;pwned\u{7}\u{202e}\u{2028}x");
+    db.sql(
+        Some(&name),
+        "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1);",
+    );
+    let env = Env::new();
+    env.write_local_config("");
+    env.run(&["backup", "--db", &name]).expect(0);
+    let target = format!("plain_{:08x}", fastrand::u32(..));
+    let r = env.run(&[
+        "restore",
+        "latest",
+        "--db",
+        &name,
+        "--to-server",
+        "main",
+        "--to-database",
+        &target,
+        "--dry-run",
+    ]);
+    r.expect(0);
+    for bad in ['\u{1b}', '\u{7}', '\u{202e}', '\u{2028}'] {
+        assert!(!r.stdout.contains(bad), "{bad:?} in {:?}", r.stdout);
+    }
+    assert!(r.stdout.contains("\\u{1b}]0;pwned"), "{}", r.stdout);
+    db.sql(None, &format!("DROP DATABASE `{name}`"));
+}
