@@ -168,9 +168,16 @@ fn check_quantity(q: &str) -> Result<(), KubernetesError> {
     }
 }
 
-/// A YAML scalar that reads back as exactly `s` (a JSON string is a YAML flow scalar).
+/// A YAML scalar that reads back as exactly `s` (a JSON string is a YAML flow scalar), with
+/// what JSON leaves raw but YAML reads as a line break (NEL, U+2028, U+2029) escaped too.
 fn quote(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
+    let json = serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string());
+    json.chars()
+        .map(|c| match c {
+            c if crate::ui::unprintable(c) => format!("\\u{:04X}", u32::from(c)),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// The config text as the ConfigMap's value: a literal block when that reads back unchanged, else
@@ -180,9 +187,13 @@ fn config_value(text: &str) -> String {
     let literal = !body.is_empty()
         && !body.ends_with('\n')
         && !body.starts_with([' ', '\t'])
-        && body
-            .lines()
-            .all(|l| !l.ends_with([' ', '\t']) && !l.starts_with('\t') && !l.contains('\r'));
+        && body.lines().all(|l| {
+            !l.ends_with([' ', '\t'])
+                && !l.starts_with('\t')
+                // YAML breaks lines at these too (NEL and the Unicode separators), and a
+                // literal block cannot hold a control character.
+                && !l.chars().any(|c| c != '\t' && crate::ui::unprintable(c))
+        });
     if literal {
         let mut out = String::from("|\n");
         for line in body.lines() {
@@ -266,7 +277,7 @@ pub fn render(m: &Manifests, now: DateTime<Utc>) -> Result<String, KubernetesErr
         }
     }
     for n in &m.notes {
-        let _ = writeln!(out, "# {n}");
+        let _ = writeln!(out, "# {}", crate::ui::cell_text(n));
     }
     let _ = write!(
         out,
@@ -464,6 +475,9 @@ mod tests {
             "tab:\tin the middle\n",
             "no: final newline",
             "two: final newlines\n\n",
+            // Line breaks to YAML that JSON leaves raw: the block would end early.
+            "lock_dir: \"/tmp/x\u{2028}immutable: true\"\n",
+            "a: \"x\u{85}y\u{2029}z\"\n",
         ] {
             let yaml = format!("data:\n  c: {}\n", config_value(text));
             let v: yaml_serde::Value = yaml_serde::from_str(&yaml).unwrap();

@@ -928,3 +928,44 @@ fn config_show_prints_a_config_that_can_be_pasted_back() {
         r.stderr
     );
 }
+
+/// A value that holds a line break would be a line of its own in a scheduler file (an
+/// `ExecStartPre=`, a cron entry, a YAML key): refused, whatever carries it; a `$` in a path
+/// setting is no expansion and stays single.
+#[test]
+fn schedule_refuses_values_that_would_start_a_line_of_their_own() {
+    let env = Env::new();
+    env.write_config(
+        "",
+        "storage:\n  l:\n    type: local\n    path: \"/srv/x\\nExecStartPre=/bin/true\\n#\"\n",
+    );
+    for format in ["systemd", "cron", "kubernetes"] {
+        let r = env.run(&["schedule", "--format", format]);
+        assert_eq!(r.code, 2, "{format}: {}", r.stdout);
+        assert!(
+            r.stderr.contains("storage.l.path") && r.stderr.contains("line break"),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stdout.contains("ExecStartPre"), "{}", r.stdout);
+    }
+    env.write_config(
+        "",
+        "storage:\n  l:\n    type: local\n    path: \"/srv/st$x\"\n",
+    );
+    for (flag, value) in [
+        ("--user", "root\n* * * * * root evil"),
+        ("--time-zone", "UTC\u{2028}kind: Secret"),
+    ] {
+        let r = env.run(&["schedule", "--format", "cron", flag, value]);
+        assert_eq!(r.code, 2, "{flag}: {}", r.stdout);
+        assert!(r.stderr.contains(flag), "{}", r.stderr);
+    }
+    let r = env.run(&["schedule", "--format", "systemd"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("ReadWritePaths=\"/srv/st$x\""),
+        "{}",
+        r.stdout
+    );
+}
