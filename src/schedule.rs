@@ -14,17 +14,59 @@ use croner::Cron;
 /// itself, and DST shifts.
 pub const STALE_GRACE: Duration = Duration::hours(1);
 
-/// Parses a five-field cron expression.
+/// Parses a five-field cron expression, as cron, systemd and Kubernetes all read it: numbers,
+/// `*`, lists, ranges, steps, and month and weekday names; never Quartz's `L`, `W`, `#` or `?`
+/// (cron ignores a whole file that holds one), and never a date that does not exist (`31 2`),
+/// which would silently never run and never be reported stale.
 ///
 /// Fails with a message that shows the expected form.
 pub fn parse(expr: &str) -> Result<Cron, String> {
-    let fields = expr.split_whitespace().count();
-    if fields != 5 {
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    if fields.len() != 5 {
         return Err(format!(
-            "'{expr}' has {fields} fields; write five: minute hour day-of-month month day-of-week, e.g. \"30 2 * * *\""
+            "'{expr}' has {} fields; write five: minute hour day-of-month month day-of-week, e.g. \"30 2 * * *\"",
+            fields.len()
         ));
     }
-    Cron::from_str(expr).map_err(|e| format!("'{expr}' is not a valid cron expression: {e}"))
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+    for (i, field) in fields.iter().enumerate() {
+        let names: &[&str] = match i {
+            3 => &MONTHS,
+            4 => &DAYS,
+            _ => &[],
+        };
+        let plain = field.split([',', '-', '/']).all(|atom| {
+            atom == "*"
+                || (!atom.is_empty() && atom.bytes().all(|b| b.is_ascii_digit()))
+                || names.contains(&atom.to_ascii_lowercase().as_str())
+        });
+        if !plain {
+            return Err(format!(
+                "'{expr}': '{field}' is not a field cron reads (numbers, *, lists a,b, ranges a-b, steps /n{}; not L, W, # or ?)",
+                match i {
+                    3 => ", month names jan…dec",
+                    4 => ", weekday names sun…sat",
+                    _ => "",
+                }
+            ));
+        }
+    }
+    let cron = Cron::from_str(expr)
+        .map_err(|e| format!("'{expr}' is not a valid cron expression: {e}"))?;
+    // A date that exists fires within 8 years (29 February included, across a century).
+    let now = Utc::now();
+    let fires = cron
+        .find_next_occurrence(&now, false)
+        .is_ok_and(|t| t < now + Duration::days(366 * 9));
+    if !fires {
+        return Err(format!(
+            "'{expr}' never fires (no such date): the backups would never run, and never be reported stale"
+        ));
+    }
+    Ok(cron)
 }
 
 /// The longest gap between consecutive runs over the next 400 days, e.g. 1 day for
@@ -114,6 +156,32 @@ mod tests {
         assert_eq!(min_interval("0 6,18 * * *", at()), h(12));
         assert_eq!(min_interval("0 4 1 * *", at()), h(24 * 28));
         assert_eq!(min_interval("0 0 1 1 *", at()), h(24 * 365));
+    }
+
+    #[test]
+    fn what_cron_would_not_run_is_refused() {
+        for bad in [
+            "0 0 31 2 *",
+            "0 0 30 2 *",
+            "0 0 L * *",
+            "0 0 * * 5#2",
+            "0 0 ? * 1",
+            "0 0 15W * *",
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(
+                e.contains("never fires") || e.contains("not a field cron reads"),
+                "{bad}: {e}"
+            );
+        }
+        for good in [
+            "0 0 29 2 *",
+            "30 2 * jan-mar mon-fri",
+            "*/15 * * * *",
+            "0 4 1,15 * 7",
+        ] {
+            parse(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
     }
 
     #[test]
