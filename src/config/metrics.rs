@@ -80,12 +80,24 @@ pub(super) fn resolve_metrics(
         let _ = parsed.set_username("");
         let _ = parsed.set_password(None);
     }
+    // The group's path is appended to the URL: a query or fragment would end up before it.
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(ctx.invalid(
+            "metrics.pushgateway",
+            format!(
+                "'{}' has a query or fragment (?…, #…), which the Pushgateway's push path cannot follow: give the base URL, and credentials in metrics.username/password",
+                redact_url(&url)
+            ),
+        ));
+    }
     let url = parsed.to_string();
+    // Names that start with `__` are Prometheus's own: the Pushgateway refuses them.
     let label_ok = |l: &str| {
         l.chars()
             .next()
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !l.starts_with("__")
     };
     let mut grouping = Vec::new();
     for (k, v) in &m.grouping {
@@ -93,7 +105,7 @@ pub(super) fn resolve_metrics(
             return Err(ctx.invalid(
                 format!("metrics.grouping.{k}"),
                 format!(
-                    "'{k}' cannot be a grouping label: use [A-Za-z_][A-Za-z0-9_]* and none of {}",
+                    "'{k}' cannot be a grouping label: use [A-Za-z_][A-Za-z0-9_]*, not starting with __, and none of {}",
                     RESERVED_LABELS.join(", ")
                 ),
             ));
@@ -135,4 +147,34 @@ pub(super) fn resolve_metrics(
         },
         required: m.required.unwrap_or(false),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+
+    #[test]
+    fn settings_that_would_fail_every_push_are_refused() {
+        for (metrics, key) in [
+            (
+                "pushgateway: http://gw:9091\n  grouping: {__env: prod}",
+                "metrics.grouping.__env",
+            ),
+            (
+                "pushgateway: \"http://gw:9091/?tenant=a\"",
+                "metrics.pushgateway",
+            ),
+            ("pushgateway: \"http://gw:9091/#x\"", "metrics.pushgateway"),
+        ] {
+            let e = from_yaml(&format!("{MINIMAL}metrics:\n  {metrics}\n"), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{metrics}: {e}");
+        }
+        assert!(from_yaml(
+            &format!("{MINIMAL}metrics:\n  pushgateway: http://gw:9091/base/\n  grouping: {{_env: prod}}\n"),
+            &[]
+        )
+        .is_ok());
+    }
 }

@@ -137,6 +137,13 @@ fn resolve_notifier(ctx: &Ctx, key: &str, f: &NotifierFile) -> Result<Notifier, 
         if secret.expose().contains(['\r', '\n']) {
             return Err(ctx.invalid(&hk, "contains a line break"));
         }
+        // What a request could not carry fails every notification: refused here, once.
+        if http::HeaderValue::from_str(secret.expose()).is_err() {
+            return Err(ctx.invalid(
+                &hk,
+                "contains a control character, which an HTTP header value cannot carry",
+            ));
+        }
         headers.push((name.clone(), secret));
     }
     let timeout = f.timeout.unwrap_or(DEFAULT_NOTIFY_TIMEOUT);
@@ -343,6 +350,10 @@ mod tests {
             (
                 "notify:\n  prune:\n    - {webhook: 'https://a/x', headers: {'A B': b}}\n",
                 "header name",
+            ),
+            (
+                "notify:\n  prune:\n    - {webhook: 'https://a/x', headers: {A: \"x\\x01y\"}}\n",
+                "control character",
             ),
             (
                 "notify:\n  verify:\n    - {webhook: 'https://a/x', retries: 11}\n",
