@@ -175,7 +175,8 @@ fn work(args: &Args, ctx: &Context, req: &BackupRequest, run: &Run) -> Result<Ex
             schema_version: SCHEMA_VERSION,
             backup_type: &args.backup_type,
             ok: code == ExitCode::Success,
-            interrupted: outcome.interrupted,
+            // What the exit code says (130): a failure after a signal is an interruption.
+            interrupted: code == ExitCode::Interrupted,
             backups: &outcome.records,
             errors: &outcome.errors,
             excluded: &outcome.excluded,

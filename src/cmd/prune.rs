@@ -59,7 +59,10 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
 fn work(args: &Args, ctx: &Context, req: &PruneRequest, run: &Run) -> Result<ExitCode, Error> {
     let outcome = if ctx.json {
         let mut doc = super::render::PruneJson::start()?;
-        let outcome = prune::run(ctx, req, Utc::now(), &mut |e| doc.entry(&e))?;
+        let mut outcome = prune::run(ctx, req, Utc::now(), &mut |e| doc.entry(&e))?;
+        // `interrupted` says what the exit code says (130): a failure after a signal is one.
+        outcome.interrupted =
+            Outcome::of(outcome.all_ok(), outcome.interrupted) == Outcome::Interrupted;
         doc.finish(&outcome)?;
         outcome
     } else {

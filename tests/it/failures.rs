@@ -444,7 +444,7 @@ fn a_signal_stops_a_hanging_tool_probe() {
         "if [ \"$1\" = --version ]; then sleep 60; exit 0; fi\nexec mariadb-dump \"$@\"",
     );
     env.write_local_config(&format!("dump_tool: {}", tool.display()));
-    let child = env.spawn(&["backup", "--db", &name]);
+    let child = env.spawn(&["--json", "backup", "--db", &name]);
     std::thread::sleep(std::time::Duration::from_millis(500));
     let signalled = std::time::Instant::now();
     std::process::Command::new("kill")
@@ -459,4 +459,7 @@ fn a_signal_stops_a_hanging_tool_probe() {
         r.stderr
     );
     assert_eq!(r.code, 130, "{}", r.stderr);
+    // The document says what the exit code says.
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["interrupted"], true, "{doc}");
 }
