@@ -94,6 +94,9 @@ fn run(cli: Cli) -> ExitCode {
         Command::Generate(_) => unreachable!("handled before the config is read"),
     };
     let code = match result {
+        // Whatever failed after a signal failed because of it: the run was interrupted (130),
+        // as every command's outcome says (a read-only one, such as list, included).
+        Ok(ExitCode::Failure) if sqlguard::signals::stopping() => ExitCode::Interrupted,
         Ok(code) => code,
         Err(sqlguard::error::Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
             ExitCode::Success
