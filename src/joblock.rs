@@ -118,6 +118,8 @@ pub enum LockError {
         path: PathBuf,
         cause: std::io::Error,
     },
+    #[error("a signal came while this run waited for the lock of job '{job}' (lock file {}): nothing was done", .path.display())]
+    Interrupted { job: String, path: PathBuf },
 }
 
 /// A held job lock; released (and its file emptied) on drop.
@@ -212,12 +214,9 @@ pub fn acquire(
                 let holder = read_holder(&mut file);
                 match deadline {
                     Some(_) if crate::signals::stopping() => {
-                        return Err(LockError::Io {
+                        return Err(LockError::Interrupted {
+                            job: job_name(server, command, backup_type),
                             path,
-                            cause: std::io::Error::new(
-                                std::io::ErrorKind::Interrupted,
-                                "interrupted by a signal while waiting for the lock",
-                            ),
                         })
                     }
                     Some(d) if Instant::now() < d => {

@@ -705,6 +705,38 @@ fn wait_lets_the_second_run_follow_the_first() {
     assert_eq!(env.list(&[]).backups.len(), 2);
 }
 
+/// A signal while a run waits for a job lock ends the wait at once, and says so (not "set
+/// lock_dir to a writable directory").
+#[test]
+fn a_signal_ends_a_lock_wait_and_says_so() {
+    let db = mariadb();
+    let name = db.create_shop("lockwait", 20);
+    let env = Env::new();
+    let mut first = start_slow_backup(&env, &name, "manual", 30);
+    let waiting = env.spawn(&["backup", "--db", &name, "--wait", "1m"]);
+    std::thread::sleep(Duration::from_millis(800));
+    let signalled = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &waiting.id().to_string()])
+        .status()
+        .unwrap();
+    let r = Run::from(waiting.wait_with_output().unwrap());
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        signalled.elapsed()
+    );
+    assert_eq!(r.code, 130, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("while this run waited for the lock")
+            && !r.stderr.contains("writable directory"),
+        "{}",
+        r.stderr
+    );
+}
+
 #[test]
 fn man_pages_and_completions_are_current_and_load() {
     let dir = tempfile::tempdir().unwrap();
