@@ -1,8 +1,11 @@
-//! Publishing a file atomically: written to a hidden temp file in the target's directory,
-//! synced, given its mode, renamed over the target, and the directory synced. A reader sees the
-//! old file or the whole new one, never a half-written one; a writer that fails (or a caller
-//! that refuses the content) leaves the old file as it was and no temp file behind. Used for
-//! everything sqlguard writes outside a storage: the HTML report, `schedule` output, `fetch`.
+//! Publishing a file atomically: written to an unnamed file in the target's directory
+//! (`O_TMPFILE`; a hidden named temp file where the filesystem has none), synced, given its
+//! mode, linked in under a hidden name once whole and renamed over the target, and the
+//! directory synced. A reader sees the old file or the whole new one, never a half-written one;
+//! a writer that fails (or a caller that refuses the content) leaves the old file as it was and
+//! no temp file behind, and so does a SIGKILL while the file is written (a fetched backup's
+//! decrypted SQL is never left half-written under a hidden name). Used for everything sqlguard
+//! writes outside a storage: the HTML report, `schedule` output, `fetch`.
 
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -128,6 +131,31 @@ pub fn atomically<T, E: From<io::Error>>(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let done = |r: io::Result<()>| r.map_err(|e| named(path, e));
+    match unnamed_in(dir) {
+        Ok(mut file) => {
+            let value = write(&mut file)?;
+            done(file.flush())?;
+            done(file.sync_all())?;
+            done(file.set_permissions(std::fs::Permissions::from_mode(mode)))?;
+            done(link_over(&file, dir, &name, path))?;
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| named(dir, e))?;
+            return Ok(value);
+        }
+        // A filesystem without unnamed files: a named temp file, as below.
+        Err(e)
+            if matches!(
+                rustix::io::Errno::from_io_error(&e),
+                Some(
+                    rustix::io::Errno::OPNOTSUPP
+                        | rustix::io::Errno::ISDIR
+                        | rustix::io::Errno::INVAL
+                )
+            ) => {}
+        Err(e) => return Err(named(dir, e).into()),
+    }
     // tempfile creates it 0600 and removes it when dropped unpersisted.
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
@@ -135,7 +163,6 @@ pub fn atomically<T, E: From<io::Error>>(
         .tempfile_in(dir)
         .map_err(|e| named(dir, e))?;
     let value = write(tmp.as_file_mut())?;
-    let done = |r: io::Result<()>| r.map_err(|e| named(path, e));
     done(tmp.as_file_mut().flush())?;
     done(tmp.as_file().sync_all())?;
     done(
@@ -147,6 +174,45 @@ pub fn atomically<T, E: From<io::Error>>(
         .and_then(|d| d.sync_all())
         .map_err(|e| named(dir, e))?;
     Ok(value)
+}
+
+/// An unnamed file (mode 0600) in `dir`, which vanishes if the process dies before
+/// [`link_over`] gives it a name.
+fn unnamed_in(dir: &Path) -> io::Result<std::fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    rustix::fs::open(
+        dir,
+        OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .map(std::fs::File::from)
+    .map_err(io::Error::from)
+}
+
+/// Gives the whole, synced unnamed `file` the name `path`, replacing what is there: linked in
+/// under a fresh hidden name in `dir`, then renamed over `path`.
+fn link_over(file: &std::fs::File, dir: &Path, name: &str, path: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let own = format!("/proc/self/fd/{}", file.as_raw_fd());
+    for _ in 0..100 {
+        let tmp = dir.join(format!(".{name}.{:08x}.tmp", fastrand::u32(..)));
+        match rustix::fs::linkat(
+            rustix::fs::CWD,
+            own.as_str(),
+            rustix::fs::CWD,
+            &tmp,
+            rustix::fs::AtFlags::SYMLINK_FOLLOW,
+        ) {
+            Ok(()) => {
+                return std::fs::rename(&tmp, path).inspect_err(|_| {
+                    let _ = std::fs::remove_file(&tmp);
+                });
+            }
+            Err(rustix::io::Errno::EXIST) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(io::Error::other("no free temp name in the directory"))
 }
 
 /// Opens a [`Destination::Stream`] for writing: appending (a file behind `/dev/stdout` that the
@@ -218,6 +284,8 @@ mod tests {
         );
         let r: Result<(), io::Error> = atomically(&p, 0o644, |f| {
             f.write_all(b"half")?;
+            // Unnamed while written: a SIGKILL now would leave nothing behind.
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
             Err(io::Error::other("refused"))
         });
         assert!(r.is_err());
