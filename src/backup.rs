@@ -631,9 +631,9 @@ fn save_failure(
 /// record. A step that fails undoes the ones before it, so that what the run leaves is either
 /// recorded or gone: a manifest whose object never came is deleted, and an object this run
 /// committed but could not record is removed again (it is provably this run's own: nothing
-/// else can hold its fresh id). An index update can fail after it wrote the record (its last
-/// step, the summary, failing): the index is read again first, and an object it names, or
-/// may name when it cannot be read, is never removed. A kill between the steps leaves a
+/// else can hold its fresh id). An index update can fail after it began writing records (its
+/// last step, the summary, failing: `IndexError::Incomplete`): the index is read again then,
+/// and an object it names, or may name when it cannot be read, is never removed. A kill between the steps leaves a
 /// manifest and an object that no index owns: `prune --dry-run` reports them and `index
 /// rebuild` adopts them.
 ///
@@ -655,10 +655,14 @@ pub(crate) fn land(
         let _ = storage.delete(manifest);
         return Err(e.to_string());
     }
-    let Err(e) = store.upsert(std::slice::from_ref(record)) else {
-        return Ok(None);
+    let written = match store.upsert(std::slice::from_ref(record)) {
+        Ok(()) => return Ok(None),
+        // Failed before it wrote a record: nothing landed.
+        Err(e @ crate::index::IndexError::Incomplete(_)) => (e, store.holds(record)),
+        Err(e) => (e, Ok(false)),
     };
-    match store.holds(record) {
+    let (e, held) = written;
+    match held {
         Ok(true) => Ok(Some(format!(
             "the index update ended with an error after writing the record ({e}): the record stands, and the next run that reads the index brings its summary up to date"
         ))),

@@ -408,6 +408,9 @@ pub enum IndexError {
         key: String,
         found: u32,
     },
+    /// An update that failed after it began to write the records: some may have landed.
+    #[error("{0} (after the update began writing records)")]
+    Incomplete(Box<IndexError>),
 }
 
 /// Only the version, to refuse newer documents before parsing the rest.

@@ -548,10 +548,13 @@ impl<'a> IndexStore<'a> {
             summary.databases.entry(db.clone()).or_default().dirty = true;
         }
         self.write_summary(&summary)?;
+        // From here on, a failure may come after records landed: said so (`Incomplete`), so
+        // that a caller does not take the change for undone.
+        let incomplete = |e: IndexError| IndexError::Incomplete(Box::new(e));
         for ((db, p), rs) in after.iter_mut() {
             sort_records(rs);
             if before.get(&(db.clone(), p.clone())) != Some(rs) {
-                self.write_partition(db, p, rs)?;
+                self.write_partition(db, p, rs).map_err(incomplete)?;
             }
         }
         for db in databases {
@@ -574,7 +577,7 @@ impl<'a> IndexStore<'a> {
             }
             entry.dirty = false;
             if !entry.apply(&old, &new) {
-                *entry = DatabaseSummary::of(&self.read_database(&db)?);
+                *entry = DatabaseSummary::of(&self.read_database(&db).map_err(incomplete)?);
             }
             if entry.partitions.is_empty() {
                 summary.databases.remove(&db);
@@ -582,7 +585,7 @@ impl<'a> IndexStore<'a> {
         }
         summary.schema_version = INDEX_SCHEMA_VERSION;
         summary.server = self.server.clone();
-        self.write_summary(&summary)
+        self.write_summary(&summary).map_err(incomplete)
     }
 
     /// Adds or replaces `records` (by id and storage), each in its database's partition.
