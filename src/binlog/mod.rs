@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::config::server::BinlogSettings;
 use crate::config::settings::Unknown;
@@ -479,36 +480,15 @@ fn archive_server(
         ));
         return a;
     }
-    // Storages that stand at the same place are archived together; one that fell behind (a
-    // failed write, a kill between storages) catches up from where it stands, before the
-    // others go on, so that no storage keeps a hole the others do not have.
+    // The storages whose archive stands furthest are archived from the server, once; one that
+    // fell behind (a write that failed, a kill between storages, a storage just added) then
+    // gets the segments it misses copied from one of them: the same bytes under the same ids,
+    // from storage to storage, so that the storages meet again whatever the server writes
+    // meanwhile, and the server is read once.
     let at = |f: &Option<Segment>| f.as_ref().map(|g| (g.lineage, file_order(&g.file), g.end));
-    let mut order: Vec<usize> = (0..storages.len()).collect();
-    order.sort_by_key(|&i| at(&frontiers[i]));
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    for i in order {
-        match groups.last_mut() {
-            Some(g) if at(&frontiers[g[0]]) == at(&frontiers[i]) => g.push(i),
-            _ => groups.push(vec![i]),
-        }
-    }
-    if groups.len() > 1 {
-        ui.warn(&format!(
-            "{}: the storages' archives stand at different places ({}): each catches up from its own",
-            server.name,
-            storages
-                .iter()
-                .zip(&frontiers)
-                .map(|(s, f)| format!(
-                    "'{}' at {}",
-                    s.name(),
-                    f.as_ref()
-                        .map_or("nothing".to_string(), |g| format!("{}:{}", g.file, g.end))
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
+    let furthest = frontiers.iter().map(at).max().flatten();
+    let (leaders, laggards): (Vec<usize>, Vec<usize>) =
+        (0..storages.len()).partition(|&i| at(&frontiers[i]) == furthest);
     let source = Source {
         session,
         server,
@@ -520,15 +500,153 @@ fn archive_server(
         server_id,
         asked,
     };
-    for g in groups {
-        let members: Vec<Arc<dyn Storage>> = g.iter().map(|&i| storages[i].clone()).collect();
-        let olds: Vec<Option<ArchiveState>> = g.iter().map(|&i| old_states[i].clone()).collect();
-        archive_group(&source, &members, &olds, frontiers[g[0]].clone(), &mut a);
+    let members: Vec<Arc<dyn Storage>> = leaders.iter().map(|&i| storages[i].clone()).collect();
+    let olds: Vec<Option<ArchiveState>> = leaders.iter().map(|&i| old_states[i].clone()).collect();
+    let complete = archive_group(
+        &source,
+        &members,
+        &olds,
+        frontiers[leaders[0]].clone(),
+        &mut a,
+    );
+    let Some(from) = complete.first() else {
+        return a;
+    };
+    for &i in &laggards {
         if session.cancel.load(Ordering::Relaxed) {
             break;
         }
+        let to = &storages[i];
+        let behind = frontiers[i]
+            .as_ref()
+            .map_or("nothing".to_string(), |g| format!("{}:{}", g.file, g.end));
+        ui.warn(&format!(
+            "{}: storage '{}' holds the archive up to {behind}, behind '{}': copying the segments it misses from there",
+            server.name,
+            to.name(),
+            from.name()
+        ));
+        match catch_up(
+            session,
+            server,
+            from.as_ref(),
+            to.as_ref(),
+            frontiers[i].as_ref(),
+        ) {
+            Ok(copied) => {
+                if let Some(state) = a.state.clone() {
+                    write_state(server, to.as_ref(), &state, &mut a);
+                }
+                a.segments.extend(copied);
+            }
+            Err(e) => {
+                let msg = format!(
+                    "{}: catching storage '{}' up from '{}': {e}",
+                    server.name,
+                    to.name(),
+                    from.name()
+                );
+                ui.error(&msg);
+                a.errors.push(msg);
+            }
+        }
     }
     a
+}
+
+/// Copies to `to` the segments `from` holds past `frontier` (for an empty `to`, from the file
+/// of the newest dump `to` holds, else from `from`'s newest file on), each checked against
+/// its record's SHA-256 and size on the way, and recorded on `to` under the same id.
+///
+/// Fails with the first segment that cannot be read, checked, stored or recorded: what was
+/// copied before it stays, recorded.
+fn catch_up(
+    session: &Session,
+    server: &ServerSettings,
+    from: &dyn Storage,
+    to: &dyn Storage,
+    frontier: Option<&Segment>,
+) -> Result<Vec<BackupRecord>, String> {
+    let mut held: Vec<BackupRecord> = IndexStore::new(from, &server.name)
+        .read_database(DATABASE)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|r| r.status == Status::Success && r.segment.is_some() && r.key.is_some())
+        .collect();
+    let place = |g: &Segment| (g.lineage, file_order(&g.file), g.start);
+    held.sort_by_key(|r| r.segment.as_ref().map(place));
+    let wanted: Vec<BackupRecord> = match frontier {
+        Some(f) => {
+            let end = (f.lineage, file_order(&f.file), f.end);
+            held.into_iter()
+                .filter(|r| r.segment.as_ref().is_some_and(|g| place(g) >= end))
+                .collect()
+        }
+        None => {
+            let Some(newest) = held.last().and_then(|r| r.segment.clone()) else {
+                return Ok(Vec::new());
+            };
+            let mut dumps = dump_files(to, &server.name);
+            dumps.sort_by_key(|f| file_order(f));
+            let first = dumps
+                .pop()
+                .filter(|f| file_order(f) <= file_order(&newest.file))
+                .unwrap_or(newest.file.clone());
+            held.into_iter()
+                .filter(|r| {
+                    r.segment.as_ref().is_some_and(|g| {
+                        g.lineage == newest.lineage && file_order(&g.file) >= file_order(&first)
+                    })
+                })
+                .collect()
+        }
+    };
+    let mut copied = Vec::new();
+    for r in wanted {
+        if session.cancel.load(Ordering::Relaxed) {
+            return Err("interrupted by a signal".into());
+        }
+        let key = r.key.clone().unwrap_or_default();
+        let mut reader = from.get(&key).map_err(|e| e.to_string())?;
+        let mut writer = to
+            .put_stream(&key, Some(r.compressed_bytes))
+            .map_err(|e| e.to_string())?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; 1 << 20];
+        let copy = (|| -> std::io::Result<()> {
+            loop {
+                let n = reader.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                hasher.update(&buf[..n]);
+                writer.write_all(&buf[..n])?;
+                size += n as u64;
+            }
+        })();
+        let sha256 = hex::encode(hasher.finalize());
+        let checked = match copy {
+            Err(e) => Err(format!("copying {key}: {e}")),
+            Ok(()) if Some(&sha256) != r.sha256.as_ref() || size != r.compressed_bytes => Err(
+                format!("{key} on '{}' does not match its record (SHA-256 or size): not copied; `sqlguard verify --type binlog --storage {}` checks it", from.name(), from.name()),
+            ),
+            Ok(()) => Ok(()),
+        };
+        if let Err(e) = checked {
+            writer.abort();
+            return Err(e);
+        }
+        let mut rec = r;
+        rec.storage = to.name().to_string();
+        if let Some(w) = crate::backup::land(to, writer, &rec, None)? {
+            session
+                .ui
+                .warn(&format!("{}: storage '{}': {w}", server.name, to.name()));
+        }
+        copied.push(rec);
+    }
+    Ok(copied)
 }
 
 /// What every group of storages of one server's archive run reads from.
@@ -547,14 +665,14 @@ struct Source<'a> {
 }
 
 /// Archives what the server holds past `frontier` onto `storages` (which all stand there),
-/// and writes their archive state.
+/// and writes their archive state. Returns the storages that hold every piece archived.
 fn archive_group(
     src: &Source,
     storages: &[Arc<dyn Storage>],
     old_states: &[Option<ArchiveState>],
     frontier: Option<Segment>,
     a: &mut ServerArchive,
-) {
+) -> Vec<Arc<dyn Storage>> {
     let Source {
         session,
         server,
@@ -660,6 +778,9 @@ fn archive_group(
     let mut position = frontier.as_ref().map(|f| (f.file.clone(), f.end));
     let mut last_event_at = None;
     let mut caught_up = gap.is_none() || !pieces.is_empty();
+    // The storages that hold every piece so far: one whose write fails drops out, so that its
+    // archive ends before the piece it missed (the next run copies it over).
+    let mut live: Vec<Arc<dyn Storage>> = storages.to_vec();
     for p in pieces {
         if session.cancel.load(Ordering::Relaxed) {
             caught_up = false;
@@ -679,7 +800,7 @@ fn archive_group(
             continue;
         }
         let fetched = fetch_piece(
-            session, server, cfg, defaults, client, tool, storages, &p, &origin,
+            session, server, cfg, defaults, client, tool, &live, &p, &origin,
         );
         // Later pieces start at a file's start (its GTID list gives the state) and within the
         // lineage the first one opened.
@@ -700,7 +821,6 @@ fn archive_group(
                         ui.warn(&msg);
                     }
                 }
-                let failed = records.iter().any(|r| r.status == Status::Failed);
                 for r in records {
                     if r.status == Status::Failed {
                         a.errors.push(format!(
@@ -710,11 +830,12 @@ fn archive_group(
                             r.storage,
                             r.error.as_deref().unwrap_or("failed")
                         ));
+                        live.retain(|s| s.name() != r.storage);
                     } else {
                         a.segments.push(r);
                     }
                 }
-                if failed && a.segments.is_empty() {
+                if live.is_empty() {
                     caught_up = false;
                     break;
                 }
@@ -723,18 +844,22 @@ fn archive_group(
             Err(e) => {
                 let msg = format!("{}: archiving {} from {}: {e}", server.name, p.file, p.from);
                 ui.error(&msg);
-                record_failure(server, cfg, storages, &msg, ui, a);
+                record_failure(server, cfg, &live, &msg, ui, a);
                 caught_up = false;
                 break;
             }
         }
     }
-    // The state: where the archive stands, and whether this run reached the server's end.
+    // The state: where the archive stands, and whether this run reached the server's end; on
+    // the storages that hold it (one that dropped out keeps its last state).
     let mut fresh = None;
     for (s, old) in storages.iter().zip(old_states) {
         let Some((file, pos)) = position.clone() else {
             continue;
         };
+        if !live.iter().any(|l| l.name() == s.name()) {
+            continue;
+        }
         let state = ArchiveState {
             file,
             position: pos,
@@ -746,18 +871,29 @@ fn archive_group(
             last_event_at: last_event_at.or(old.as_ref().and_then(|o| o.last_event_at)),
             updated_at: Utc::now(),
         };
-        let body = serde_json::to_vec_pretty(&state).expect("state serializes");
-        if let Err(e) = s.put_bytes(&state_key(&server.name), &body) {
-            a.errors.push(format!(
-                "{}: writing the archive state on '{}': {e}",
-                server.name,
-                s.name()
-            ));
-        }
+        write_state(server, s.as_ref(), &state, a);
         fresh.get_or_insert(state);
     }
     if fresh.is_some() {
         a.state = fresh;
+    }
+    live
+}
+
+/// Writes the archive state on `storage`; a failure is one of the run's errors.
+fn write_state(
+    server: &ServerSettings,
+    storage: &dyn Storage,
+    state: &ArchiveState,
+    a: &mut ServerArchive,
+) {
+    let body = serde_json::to_vec_pretty(state).expect("state serializes");
+    if let Err(e) = storage.put_bytes(&state_key(&server.name), &body) {
+        a.errors.push(format!(
+            "{}: writing the archive state on '{}': {e}",
+            server.name,
+            storage.name()
+        ));
     }
 }
 

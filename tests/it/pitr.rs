@@ -975,9 +975,10 @@ fn after_a_failover_the_archive_continues_on_the_promoted_replica_by_gtid() {
     );
 }
 
-/// A storage that missed an archive run (its write failed, or a kill came between storages)
-/// catches up from where it stands: the next run fills its hole instead of continuing from
-/// where the other storages stand, so a restore from that storage alone reaches the end.
+/// A storage that missed part of an archive run (its write failed while the other storage's
+/// went on, or a storage was left out of a run) is caught up by the next run: the segments it
+/// misses are copied from a storage that holds them, under the same ids, so a restore from it
+/// alone reaches the end, and the storages meet again however busy the server is.
 #[test]
 fn a_storage_that_missed_a_run_catches_up_from_where_it_stands() {
     let p = Private::start("pitr-lag");
@@ -1006,20 +1007,55 @@ fn a_storage_that_missed_a_run_catches_up_from_where_it_stands() {
     );
     env.run(&["backup", "--db", "lag"]).expect(0);
     env.run(&["binlog"]).expect(0);
-    // A run that reaches only `local`, as a failed write to `second` leaves it.
+    let ids = |storage: &str| -> Vec<String> {
+        let mut v: Vec<String> = env
+            .list(&["--type", "binlog", "--storage", storage])
+            .backups
+            .into_iter()
+            .filter(|r| r.status == "success")
+            .map(|r| r.id)
+            .collect();
+        v.sort();
+        v
+    };
+    // A run that reaches only `local`, as a storage left out of it.
     db.sql(None, "INSERT INTO lag.t VALUES (2); FLUSH BINARY LOGS;");
     write("local");
     env.run(&["binlog"]).expect(0);
-    db.sql(None, "INSERT INTO lag.t VALUES (3);");
-    let to = next_second();
+    // A run whose writes to `second` fail (its segment directory is a file) while `local`'s
+    // go on, across two binary log files.
     write("local, second");
+    db.sql(
+        None,
+        "INSERT INTO lag.t VALUES (3); FLUSH BINARY LOGS; INSERT INTO lag.t VALUES (4);",
+    );
+    let key = env
+        .list(&["--type", "binlog", "--storage", "second"])
+        .backups
+        .into_iter()
+        .find_map(|r| r.key)
+        .unwrap();
+    let dir = second.join(&key).parent().unwrap().to_path_buf();
+    let aside = dir.with_extension("aside");
+    std::fs::rename(&dir, &aside).unwrap();
+    std::fs::write(&dir, b"not a directory").unwrap();
+    env.run(&["binlog"]).expect(1);
+    std::fs::remove_file(&dir).unwrap();
+    std::fs::rename(&aside, &dir).unwrap();
+    db.sql(None, "INSERT INTO lag.t VALUES (5);");
+    let to = next_second();
     let r = env.run(&["binlog"]);
     r.expect(0);
     assert!(
-        r.stderr.contains("stand at different places"),
+        r.stderr.contains("copying the segments it misses"),
         "{}",
         r.stderr
     );
+    // Caught up: the same segments under the same ids, and the next run has nothing to say.
+    assert_eq!(ids("second"), ids("local"));
+    let r = env.run(&["binlog"]);
+    r.expect(0);
+    assert!(!r.stderr.contains("behind"), "{}", r.stderr);
     let r = restore_to(
         &env,
         "lag",
@@ -1034,6 +1070,6 @@ fn a_storage_that_missed_a_run_catches_up_from_where_it_stands() {
             "SELECT GROUP_CONCAT(id ORDER BY id) FROM lag_from_second.t"
         )
         .trim(),
-        "1,2,3"
+        "1,2,3,4,5"
     );
 }
