@@ -177,16 +177,21 @@ pub fn atomically<T, E: From<io::Error>>(
 }
 
 /// An unnamed file (mode 0600) in `dir`, which vanishes if the process dies before
-/// [`link_over`] gives it a name.
+/// [`link_over`] gives it a name. Fails with `EOPNOTSUPP` (the caller then uses a named temp
+/// file) where it could not be given a name: no `/proc` to link it through.
 fn unnamed_in(dir: &Path) -> io::Result<std::fs::File> {
     use rustix::fs::{Mode, OFlags};
-    rustix::fs::open(
+    use std::os::fd::AsRawFd;
+    let file = rustix::fs::open(
         dir,
         OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o600),
     )
-    .map(std::fs::File::from)
-    .map_err(io::Error::from)
+    .map(std::fs::File::from)?;
+    if !Path::new(&format!("/proc/self/fd/{}", file.as_raw_fd())).exists() {
+        return Err(rustix::io::Errno::OPNOTSUPP.into());
+    }
+    Ok(file)
 }
 
 /// Gives the whole, synced unnamed `file` the name `path`, replacing what is there: linked in

@@ -434,6 +434,10 @@ fn check_one_line(args: &Args, ctx: &Context) -> Result<(), Error> {
     if let Some(p) = &s.config_file {
         values.push(("the config file's path".into(), p.display().to_string()));
     }
+    // As the files name it: resolved, links followed.
+    if let Ok(p) = config_path(args, ctx) {
+        values.push(("the config file's path".into(), p.display().to_string()));
+    }
     for st in &s.storages {
         if let StorageKind::Local { path } = &st.kind {
             values.push((

@@ -453,27 +453,49 @@ fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
     })
 }
 
-/// A parser message without the string values it quotes (`invalid type: string "…"`): a
-/// password or key written one level off is such a value. The key, line and column stay.
+/// A parser message without the values it quotes (`invalid type: string "…"`, `integer \`…\``,
+/// `unknown variant \`…\``): a password or key written one level off is such a value. The
+/// key, the kind of value, what was expected, the line and the column stay.
 fn without_values(message: &str) -> String {
-    const QUOTED: &str = "string \"";
+    const MARKERS: [&str; 3] = ["invalid type: ", "invalid value: ", "unknown variant "];
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
-    while let Some(at) = rest.find(QUOTED) {
-        out.push_str(&rest[..at]);
-        out.push_str("a string");
-        let value = &rest[at + QUOTED.len()..];
-        // The value ends at the first quote that is not escaped.
-        let mut escaped = false;
-        let end = value
-            .char_indices()
-            .find(|&(_, c)| {
-                let end = c == '"' && !escaped;
-                escaped = c == '\\' && !escaped;
-                end
-            })
-            .map_or(value.len(), |(i, _)| i + 1);
-        rest = &value[end..];
+    while let Some((at, marker)) = MARKERS
+        .iter()
+        .filter_map(|m| rest.find(m).map(|i| (i, *m)))
+        .min_by_key(|(i, _)| *i)
+    {
+        out.push_str(&rest[..at + marker.len()]);
+        let value = &rest[at + marker.len()..];
+        // The kind of value (`string`, `integer`, `floating point`, …) comes before its quote.
+        let quote = value
+            .find(['"', '`'])
+            .filter(|&q| !value[..q].contains(','));
+        let Some(q) = quote else {
+            rest = value;
+            continue;
+        };
+        let kind = value[..q].trim_end();
+        out.push_str(if kind.is_empty() { "value" } else { kind });
+        let quoted = &value[q + 1..];
+        let end = if value[q..].starts_with('"') {
+            // The first quote that is not escaped.
+            let mut escaped = false;
+            quoted
+                .char_indices()
+                .find(|&(_, c)| {
+                    let end = c == '"' && !escaped;
+                    escaped = c == '\\' && !escaped;
+                    end
+                })
+                .map_or(quoted.len(), |(i, _)| i + 1)
+        } else {
+            quoted
+                .find("`, expected")
+                .or_else(|| quoted.find('`'))
+                .map_or(quoted.len(), |i| i + 1)
+        };
+        rest = &quoted[end..];
     }
     out.push_str(rest);
     out
@@ -521,14 +543,42 @@ mod tests {
                 "servers:\n  main: \"a \\\" b\\\" SECRETTAIL\"\n",
                 "SECRETTAIL",
             ),
+            (
+                "servers:\n  main:\n    user: x\n  password: 83920174551\n",
+                "83920174551",
+            ),
         ] {
             let e = from_yaml(yaml, &[]).unwrap_err().to_string();
             assert!(!e.contains(secret) && e.contains("line"), "{e}");
         }
-        assert_eq!(
-            super::without_values(r#"x: invalid type: string "a\"b", expected y at line 2"#),
-            "x: invalid type: a string, expected y at line 2"
-        );
+        for (message, shown) in [
+            (
+                r#"x: invalid type: string "a\"b, expected c", expected y at line 2"#,
+                "x: invalid type: string, expected y at line 2",
+            ),
+            (
+                "x: invalid type: integer `83920174551`, expected a map at line 3",
+                "x: invalid type: integer, expected a map at line 3",
+            ),
+            (
+                "x: invalid type: floating point `3.14`, expected a string",
+                "x: invalid type: floating point, expected a string",
+            ),
+            (
+                "x: unknown variant `S3cr3t`, expected one of `zstd`, `xz`",
+                "x: unknown variant value, expected one of `zstd`, `xz`",
+            ),
+            (
+                "x: invalid type: map, expected a string at line 1",
+                "x: invalid type: map, expected a string at line 1",
+            ),
+            (
+                "unknown field `enabled`, expected one of `a`",
+                "unknown field `enabled`, expected one of `a`",
+            ),
+        ] {
+            assert_eq!(super::without_values(message), shown);
+        }
     }
 
     #[test]

@@ -1000,4 +1000,22 @@ fn schedule_refuses_values_that_would_start_a_line_of_their_own() {
         "{}",
         r.stdout
     );
+    // A config reached through a link is written as resolved: the resolved path is checked.
+    let odd = env.path("x\n* * * * * root touch /tmp/pwned\n");
+    std::fs::create_dir_all(&odd).unwrap();
+    std::fs::copy(env.config(), odd.join("config.yaml")).unwrap();
+    let link = env.path("link.yaml");
+    std::os::unix::fs::symlink(odd.join("config.yaml"), &link).unwrap();
+    let r = sqlguard(
+        &[],
+        &[
+            "--config",
+            link.to_str().unwrap(),
+            "schedule",
+            "--format",
+            "cron",
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(!r.stdout.contains("touch /tmp/pwned"), "{}", r.stdout);
 }
