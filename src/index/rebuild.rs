@@ -171,11 +171,17 @@ impl IndexStore<'_> {
             .map(|r| self.partition_key(&r.database, &super::partition_of(r.started_at)))
             .collect();
         new_files.extend([self.summary_key(), legacy_key.clone()]);
-        report.backups = self.write_all(records)?;
-        for key in old_files.iter().filter(|k| !new_files.contains(**k)) {
-            self.storage.delete(key)?;
-        }
-        self.drop_old_copies(&old_files)?;
+        let stale: Vec<&str> = old_files
+            .iter()
+            .copied()
+            .filter(|k| !new_files.contains(*k))
+            .collect();
+        // No summary while the files change: a reader (or the index a kill leaves) recomputes
+        // it from the files, never trusts the old one; the new one comes last.
+        self.storage.delete(&self.summary_key())?;
+        report.backups = self.write_all(records, &stale)?;
+        // Best effort: the rebuild is done, and a copy left over is only a file too many.
+        let _ = self.drop_old_copies(&old_files);
         Ok(report)
     }
 

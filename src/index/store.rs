@@ -429,7 +429,11 @@ impl<'a> IndexStore<'a> {
 
     /// Writes every record of a server in the current layout (for migration and rebuild):
     /// one file per database and partition, then the summary and the stub.
-    pub(super) fn write_all(&self, records: Vec<BackupRecord>) -> Result<usize, IndexError> {
+    pub(super) fn write_all(
+        &self,
+        records: Vec<BackupRecord>,
+        stale: &[&str],
+    ) -> Result<usize, IndexError> {
         let mut files: BTreeMap<(String, String), Vec<BackupRecord>> = BTreeMap::new();
         let total = records.len();
         for r in records {
@@ -443,6 +447,9 @@ impl<'a> IndexStore<'a> {
             sort_records(&mut rs);
             self.write_partition(&db, &p, &rs)?;
             by_db.entry(db).or_default().extend(rs);
+        }
+        for key in stale {
+            self.storage.delete(key)?;
         }
         let mut summary = empty_summary(&self.server);
         for (db, rs) in by_db {
@@ -488,7 +495,7 @@ impl<'a> IndexStore<'a> {
         }
         keep_copy(&self.summary_key())?;
         keep_copy(&self.legacy_key())?;
-        self.write_all(legacy.backups)?;
+        self.write_all(legacy.backups, &[])?;
         Ok(())
     }
 
