@@ -655,14 +655,27 @@ pub(crate) fn land(
         let _ = storage.delete(manifest);
         return Err(e.to_string());
     }
-    let written = match store.upsert(std::slice::from_ref(record)) {
+    use crate::index::IndexError;
+    // Whether the record is in the index after an update that failed: unknown when the index
+    // cannot be read, or when a remote write's answer was lost (it may land after this read).
+    let (e, landed) = match store.upsert(std::slice::from_ref(record)) {
         Ok(()) => return Ok(None),
+        Err(IndexError::Incomplete(inner)) => {
+            let unsure = matches!(&*inner, IndexError::Storage(s) if s.may_have_landed());
+            let landed = match store.holds(record) {
+                Ok(true) => Ok(true),
+                Ok(false) if unsure => {
+                    Err("the index write's answer was lost, so the record may still land".into())
+                }
+                Ok(false) => Ok(false),
+                Err(r) => Err(format!("the index cannot be read again: {r}")),
+            };
+            (IndexError::Incomplete(inner), landed)
+        }
         // Failed before it wrote a record: nothing landed.
-        Err(e @ crate::index::IndexError::Incomplete(_)) => (e, store.holds(record)),
         Err(e) => (e, Ok(false)),
     };
-    let (e, held) = written;
-    match held {
+    match landed {
         Ok(true) => Ok(Some(format!(
             "the index update ended with an error after writing the record ({e}): the record stands, and the next run that reads the index brings its summary up to date"
         ))),
@@ -677,8 +690,8 @@ pub(crate) fn land(
                 }
             ))
         }
-        Err(r) => Err(format!(
-            "recording it in the index failed ({e}), and whether the record landed cannot be read ({r}): the object and its manifest are kept; `sqlguard prune --dry-run` reports them if no record names them, and `sqlguard index rebuild` adopts them"
+        Err(why) => Err(format!(
+            "recording it in the index failed ({e}), and whether the record landed is unknown ({why}): the object and its manifest are kept; `sqlguard prune --dry-run` reports them if no record names them, and `sqlguard index rebuild` adopts them"
         )),
     }
 }
@@ -1163,6 +1176,17 @@ mod tests {
         assert!(s.get_bytes(r.key.as_deref().unwrap()).unwrap().is_none());
         let store = crate::index::IndexStore::new(&s, "main");
         assert!(store.load().unwrap().backups.is_empty());
+
+        // A remote month write whose answer was lost may still land: the object stays.
+        let s = crate::storage::memory::MemoryStorage::new("mem");
+        s.lose_put_bytes_answer("/db/", 0);
+        let (r, w) = landing(&s);
+        let e = super::land(&s, w, &r, None).unwrap_err();
+        assert!(
+            e.contains("may still land") && e.contains("are kept"),
+            "{e}"
+        );
+        assert!(s.get_bytes(r.key.as_deref().unwrap()).unwrap().is_some());
     }
 
     #[test]

@@ -12,8 +12,9 @@ pub struct MemoryStorage {
     name: String,
     objects: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
     lock_dir: Arc<Option<tempfile::TempDir>>,
-    /// A write to fail: (text its key contains, writes of such keys to let through first).
-    fail_put: Arc<Mutex<Option<(String, usize)>>>,
+    /// A write to fail: (text its key contains, writes of such keys to let through first,
+    /// whether as a remote write whose answer was lost).
+    fail_put: Arc<Mutex<Option<(String, usize, bool)>>>,
 }
 
 impl MemoryStorage {
@@ -30,7 +31,13 @@ impl MemoryStorage {
     /// Makes the write of a small object whose key contains `key_part` fail (as a full disk
     /// would), after `after` such writes went through; once.
     pub fn fail_put_bytes(&self, key_part: &str, after: usize) {
-        *self.fail_put.lock().expect("poisoned") = Some((key_part.to_string(), after));
+        *self.fail_put.lock().expect("poisoned") = Some((key_part.to_string(), after, false));
+    }
+
+    /// [`MemoryStorage::fail_put_bytes`] as a remote storage fails when a request's answer is
+    /// lost (a timeout): the write is not done here, but the error does not say so.
+    pub fn lose_put_bytes_answer(&self, key_part: &str, after: usize) {
+        *self.fail_put.lock().expect("poisoned") = Some((key_part.to_string(), after, true));
     }
 
     /// Every key held, sorted.
@@ -97,15 +104,24 @@ impl Storage for MemoryStorage {
         super::check_key(&self.name, key)?;
         {
             let mut fail = self.fail_put.lock().expect("poisoned");
-            if let Some((part, after)) = fail.as_mut() {
+            if let Some((part, after, remote)) = fail.as_mut() {
                 if key.contains(part.as_str()) {
                     if *after == 0 {
+                        let remote = *remote;
                         *fail = None;
-                        return Err(StorageError::Io {
-                            storage: self.name.clone(),
-                            op: "writing",
-                            location: key.to_string(),
-                            cause: io::Error::from_raw_os_error(28),
+                        return Err(if remote {
+                            StorageError::Remote {
+                                storage: self.name.clone(),
+                                location: "memory".into(),
+                                message: format!("uploading {key}: no answer"),
+                            }
+                        } else {
+                            StorageError::Io {
+                                storage: self.name.clone(),
+                                op: "writing",
+                                location: key.to_string(),
+                                cause: io::Error::from_raw_os_error(28),
+                            }
                         });
                     }
                     *after -= 1;

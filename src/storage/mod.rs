@@ -91,6 +91,13 @@ impl StorageError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, StorageError::NotFound { .. })
     }
+
+    /// Whether a write that failed with this error may still have landed: a remote request
+    /// whose answer was lost (a timeout, a dropped connection) may be carried out after the
+    /// client gave up. A local write that failed did not happen.
+    pub fn may_have_landed(&self) -> bool {
+        matches!(self, StorageError::Remote { .. })
+    }
 }
 
 /// An object being written. Nothing is visible under its key until [`ObjectWriter::commit`]
