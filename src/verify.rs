@@ -555,10 +555,28 @@ pub fn run(
             Err(e) => {
                 // A copy pruned while this run read it (a drill overlapping the prune timer)
                 // is gone from the index too: no verdict on a backup that is no longer kept.
+                // A prune removes the objects of a batch before their records: while one of
+                // this server runs, its outcome is waited for (up to a minute).
                 let pruned = storage.as_ref().is_ok_and(|s| {
-                    IndexStore::new(s.as_ref(), &record.server)
-                        .holds(&record)
-                        .is_ok_and(|held| !held)
+                    let store = IndexStore::new(s.as_ref(), &record.server);
+                    let gone = || store.holds(&record).is_ok_and(|held| !held);
+                    let pruning = || {
+                        crate::joblock::running(&settings.lock_dir, &record.server, "prune", None)
+                            .is_some()
+                    };
+                    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                    loop {
+                        if gone() {
+                            break true;
+                        }
+                        if !pruning()
+                            || std::time::Instant::now() > until
+                            || cancel.load(Ordering::Relaxed)
+                        {
+                            break gone();
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                    }
                 });
                 if pruned {
                     ui.info(&format!(

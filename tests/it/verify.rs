@@ -313,6 +313,58 @@ fn a_copy_pruned_during_a_verify_is_not_a_failure() {
     assert!(doc.verified.iter().any(|v| v.id == ids[0] && v.not_checked));
 }
 
+/// A prune removes a batch's objects before their records: a verify that finds an object gone
+/// while the record is still there and a prune of the server runs waits for the prune to say
+/// whether it removed the copy, instead of calling it FAILED.
+#[test]
+fn a_copy_whose_object_a_running_prune_removed_waits_for_its_record() {
+    let name = mariadb().create_shop("verify_window", 20);
+    let env = Env::new();
+    env.write_config(
+        "",
+        "storage:\n  local:\n    type: local\n    path: {storage}\nbackup_types:\n  daily:\n    retention: {keep_last: 1}\n",
+    );
+    for _ in 0..2 {
+        env.run(&["backup", "--db", &name, "--type", "daily"])
+            .expect(0);
+    }
+    let older = env.list(&["--type", "daily"]).backups.pop().unwrap();
+    // Where a running prune stands: the object removed, the record not yet, the job's lock
+    // held by a live process of this host.
+    std::fs::remove_file(env.storage().join(older.key.as_deref().unwrap())).unwrap();
+    let mut holder = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let locks = env.path("locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    std::fs::write(
+        locks.join("job-main-prune.lock"),
+        serde_json::json!({
+            "pid": holder.id(),
+            "host": crate::support::hostname(),
+            "started_at": chrono::Utc::now(),
+            "command": "prune",
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let child = env.spawn(&["--json", "verify", &older.id]);
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // The prune goes on and removes the record.
+    env.run(&["prune"]).expect(0);
+    let r = crate::support::Run::from(child.wait_with_output().unwrap());
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert!(
+        r.stderr
+            .contains("removed from the index while this run checked it"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("FAILED"), "{}", r.stderr);
+}
+
 #[test]
 fn fetch_writes_the_checked_object_or_nothing() {
     let (env, _name, _) = setup("fetch");
