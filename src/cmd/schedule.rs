@@ -504,8 +504,8 @@ fn emit(args: &Args, ctx: &Context, files: Vec<(String, String)>) -> Result<Exit
     }
     match &args.output_dir {
         Some(dir) => {
-            // Made 0755 whatever the umask: whoever can write it could swap a unit before root
-            // installs it.
+            // Made 0755 at most (the umask may narrow it), never world-writable: whoever can
+            // write it could swap a unit before root installs it.
             std::os::unix::fs::DirBuilderExt::mode(
                 std::fs::DirBuilder::new().recursive(true),
                 0o755,

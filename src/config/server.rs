@@ -273,7 +273,12 @@ pub(super) fn resolve_servers(
         } else {
             None
         };
-        fits_option_line(ctx, &key("password"), password.as_ref())?;
+        let password_key = match (apply_env, &env.db_password, &env.db_password_file) {
+            (true, Some(_), _) => ev::DB_PASSWORD.to_string(),
+            (true, None, Some(_)) => ev::DB_PASSWORD_FILE.to_string(),
+            _ => key("password"),
+        };
+        fits_option_line(ctx, &password_key, password.as_ref())?;
         let mut tls = match &sf.tls {
             Some(t) => TlsSettings {
                 mode: t.mode.unwrap_or_default(),

@@ -910,9 +910,14 @@ impl Target {
     }
 
     /// Runs one statement of the cleanup a failed or stopped run owes (dropping what it
-    /// created), signal or not.
+    /// created), signal or not; a metadata lock held by another session is waited for 30 s at
+    /// most, so that a stopping run ends.
     pub fn cleanup(&self, what: &'static str, sql: &str) -> Result<(), MysqlError> {
-        self.statement(what, sql, OnSignal::Finish)
+        self.statement(
+            what,
+            &format!("SET SESSION lock_wait_timeout=30; {sql}"),
+            OnSignal::Finish,
+        )
     }
 
     fn statement(&self, what: &'static str, sql: &str, on: OnSignal) -> Result<(), MysqlError> {
