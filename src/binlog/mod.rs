@@ -987,8 +987,13 @@ struct Origin {
 }
 
 /// A private directory for the tool's output "file" (a symlink to its standard output): mode
-/// 0700 whatever the umask, since whoever can swap that link gets the binary log.
+/// 0700 whatever the umask, since whoever can swap that link gets the binary log. Those that
+/// killed runs left (two days old, this user's, holding nothing but links) are removed first.
 fn tool_dir() -> Result<tempfile::TempDir, String> {
+    sweep_tool_dirs(
+        &crate::restore::temp_dir(),
+        std::time::Duration::from_secs(2 * 86_400),
+    );
     tempfile::Builder::new()
         .prefix("sqlguard-binlog-")
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
@@ -999,6 +1004,39 @@ fn tool_dir() -> Result<tempfile::TempDir, String> {
                 crate::restore::temp_dir().display()
             )
         })
+}
+
+/// Removes the `sqlguard-binlog-*` directories in `tmp` older than `age` that this user owns
+/// and that hold only symbolic links: what a killed archive run leaves. Anything else is left.
+fn sweep_tool_dirs(tmp: &std::path::Path, age: std::time::Duration) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    let me = rustix::process::geteuid().as_raw();
+    for e in entries.flatten() {
+        let path = e.path();
+        let ours = e
+            .file_name()
+            .to_string_lossy()
+            .starts_with("sqlguard-binlog-")
+            && std::fs::symlink_metadata(&path).is_ok_and(|m| {
+                m.is_dir()
+                    && m.uid() == me
+                    && m.modified()
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|d| d > age)
+            });
+        let only_links = ours
+            && std::fs::read_dir(&path).is_ok_and(|d| {
+                d.flatten()
+                    .all(|f| f.file_type().is_ok_and(|t| t.is_symlink()))
+            });
+        if only_links {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 /// Starts the tool copying `file` from `from` raw to its standard output (through `dir`).
@@ -1443,6 +1481,30 @@ fn fetch_piece(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn old_tool_directories_of_killed_runs_are_swept_and_nothing_else() {
+        let tmp = tempfile::tempdir().unwrap();
+        let made = |name: &str, link: bool, file: bool| {
+            let d = tmp.path().join(name);
+            std::fs::create_dir(&d).unwrap();
+            if link {
+                std::os::unix::fs::symlink("/dev/stdout", d.join("binlog.000001")).unwrap();
+            }
+            if file {
+                std::fs::write(d.join("data"), b"x").unwrap();
+            }
+            d
+        };
+        let left = made("sqlguard-binlog-abc", true, false);
+        let holding = made("sqlguard-binlog-def", true, true);
+        let other = made("other-dir", true, false);
+        sweep_tool_dirs(tmp.path(), std::time::Duration::ZERO);
+        assert!(!left.exists() && holding.exists() && other.exists());
+        let fresh = made("sqlguard-binlog-new", true, false);
+        sweep_tool_dirs(tmp.path(), std::time::Duration::from_secs(3600));
+        assert!(fresh.exists());
+    }
 
     #[test]
     fn the_tool_directory_is_private_whatever_the_umask() {
