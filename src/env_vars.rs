@@ -94,7 +94,7 @@ pub const ALL: &[(&str, &str)] = &[
     (DB_USER, "Database user."),
     (
         DB_PASSWORD,
-        "Database password; reaches the client tools through a private in-memory option file only.",
+        "Database password; reaches the client tools through a private in-memory option file only. Prefer the _FILE form: a value in sqlguard's own environment stays readable in /proc/PID/environ to processes of the same user (its hooks included) while it runs.",
     ),
     (
         DB_PASSWORD_FILE,
