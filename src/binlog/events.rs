@@ -349,6 +349,8 @@ pub struct SegmentReader<R> {
     continues: Option<GtidState>,
     out: Vec<u8>,
     out_at: usize,
+    /// Where to end (an event boundary of the file), when not at the tool's end.
+    stop: Option<u64>,
 }
 
 impl<R> std::fmt::Debug for SegmentReader<R> {
@@ -378,7 +380,15 @@ impl<R: Read> SegmentReader<R> {
             continues: None,
             out: Vec::new(),
             out_at: 0,
+            stop: None,
         }
+    }
+
+    /// Ends the segment at `stop`, an event boundary of the file (where another storage's
+    /// segment starts or ends), instead of at the tool's end.
+    pub fn stop_at(mut self, stop: Option<u64>) -> SegmentReader<R> {
+        self.stop = stop;
+        self
     }
 
     /// The GTID state at `start` (from the previous segment), so the facts give the state at
@@ -421,6 +431,9 @@ impl<R: Read> SegmentReader<R> {
             }
         }
         loop {
+            if self.stop.is_some_and(|s| self.pos >= s) {
+                return Ok(false);
+            }
             let ev = match self.events.next_event() {
                 Ok(Some(e)) => e,
                 Ok(None) => return Ok(false),

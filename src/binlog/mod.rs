@@ -305,6 +305,8 @@ struct Piece {
     /// complete at that size).
     size: u64,
     last: bool,
+    /// Where to end in this file, when not at its end (see [`SegmentReader::stop_at`]).
+    until: Option<u64>,
 }
 
 /// What to fetch, from where the archive stands and the server's list of files. Pure.
@@ -321,6 +323,7 @@ fn plan_pieces(
         from,
         size: listed[i].1,
         last: i + 1 == listed.len(),
+        until: None,
     };
     if listed.is_empty() {
         return (Vec::new(), None);
@@ -412,17 +415,34 @@ fn archive_server(
         .map(|s| read_state(s.as_ref(), &server.name).ok().flatten())
         .collect();
     a.state = old_states.iter().flatten().next().cloned();
-    // Where the archive stands on each storage: its newest segment.
+    // Where the archive stands on each storage: its newest segment. A storage that cannot be
+    // read is left out of this run (an error; it catches up on a later one), so that one
+    // outage does not stop the archive on the others.
     let mut frontiers: Vec<Option<Segment>> = Vec::new();
-    for s in &storages {
+    let mut readable: Vec<Arc<dyn Storage>> = Vec::new();
+    let mut states: Vec<Option<ArchiveState>> = Vec::new();
+    for (s, old) in storages.iter().zip(old_states) {
         match newest_segment(s.as_ref(), &server.name) {
-            Ok(seg) => frontiers.push(seg),
+            Ok(seg) => {
+                frontiers.push(seg);
+                readable.push(s.clone());
+                states.push(old);
+            }
             Err(e) => {
-                a.errors.push(format!("{}: {e}", server.name));
-                return a;
+                let msg = format!(
+                    "{}: storage '{}' left out of this run (it catches up on a later one): {e}",
+                    server.name,
+                    s.name()
+                );
+                ui.error(&msg);
+                a.errors.push(msg);
             }
         }
     }
+    if readable.is_empty() {
+        return a;
+    }
+    let (storages, old_states) = (readable, states);
     let defaults = match DefaultsFile::create(server) {
         Ok(d) => d,
         Err(e) => {
@@ -507,11 +527,12 @@ fn archive_server(
         &members,
         &olds,
         frontiers[leaders[0]].clone(),
+        None,
         &mut a,
     );
-    let Some(from) = complete.first() else {
+    if complete.is_empty() {
         return a;
-    };
+    }
     for &i in &laggards {
         if session.cancel.load(Ordering::Relaxed) {
             break;
@@ -521,30 +542,24 @@ fn archive_server(
             .as_ref()
             .map_or("nothing".to_string(), |g| format!("{}:{}", g.file, g.end));
         ui.warn(&format!(
-            "{}: storage '{}' holds the archive up to {behind}, behind '{}': copying the segments it misses from there",
+            "{}: storage '{}' holds the archive up to {behind}, behind '{}': bringing it up to date",
             server.name,
             to.name(),
-            from.name()
+            complete[0].name()
         ));
-        match catch_up(
-            session,
-            server,
-            from.as_ref(),
-            to.as_ref(),
-            frontiers[i].as_ref(),
-        ) {
-            Ok(copied) => {
-                if let Some(state) = a.state.clone() {
+        let before = a.errors.len();
+        let old = old_states[i].clone();
+        match catch_up(&source, &complete, to, frontiers[i].as_ref(), old, &mut a) {
+            Ok(()) => {
+                if let Some(state) = a.state.clone().filter(|_| a.errors.len() == before) {
                     write_state(server, to.as_ref(), &state, &mut a);
                 }
-                a.segments.extend(copied);
             }
             Err(e) => {
                 let msg = format!(
-                    "{}: catching storage '{}' up from '{}': {e}",
+                    "{}: bringing storage '{}' up to date: {e}",
                     server.name,
-                    to.name(),
-                    from.name()
+                    to.name()
                 );
                 ui.error(&msg);
                 a.errors.push(msg);
@@ -554,99 +569,243 @@ fn archive_server(
     a
 }
 
-/// Copies to `to` the segments `from` holds past `frontier` (for an empty `to`, from the file
-/// of the newest dump `to` holds, else from `from`'s newest file on), each checked against
-/// its record's SHA-256 and size on the way, and recorded on `to` under the same id.
+/// Whether segment `next` continues exactly where `last` ends.
+fn continues(last: &Segment, next: &Segment) -> bool {
+    if next.lineage != last.lineage {
+        return next.lineage == last.lineage + 1
+            && next
+                .continues
+                .as_ref()
+                .is_some_and(|l| l.file == last.file && l.end == last.end);
+    }
+    (next.file == last.file && next.start == last.end)
+        || (last.closed
+            && file_order(&next.file) > file_order(&last.file)
+            && next.start <= 4
+            && last.next_file.as_ref().is_none_or(|f| *f == next.file))
+}
+
+/// Brings `to`, whose archive ends at `frontier`, up to the storages in `complete` (which hold
+/// everything archived): the segments that continue it are copied from them (the same bytes
+/// under the same ids, each checked against its record's SHA-256 and size, from the next
+/// storage when one's copy is bad); where none continues it (their segments are cut at other
+/// places, or they lost the range to a prune), the range up to where theirs resume is read
+/// from the server for `to` alone, ending exactly at their boundary so that the storages meet.
+/// An empty `to` gets what they hold from the oldest dump it holds on.
 ///
-/// Fails with the first segment that cannot be read, checked, stored or recorded: what was
-/// copied before it stays, recorded.
+/// Fails with the first segment that cannot be copied; what was copied before it stays,
+/// recorded (and is in `a.segments`).
 fn catch_up(
-    session: &Session,
-    server: &ServerSettings,
-    from: &dyn Storage,
-    to: &dyn Storage,
+    src: &Source,
+    complete: &[Arc<dyn Storage>],
+    to: &Arc<dyn Storage>,
     frontier: Option<&Segment>,
-) -> Result<Vec<BackupRecord>, String> {
-    let mut held: Vec<BackupRecord> = IndexStore::new(from, &server.name)
+    old_state: Option<ArchiveState>,
+    a: &mut ServerArchive,
+) -> Result<(), String> {
+    let server = src.server;
+    let session = src.session;
+    let mut chain: Vec<BackupRecord> = IndexStore::new(complete[0].as_ref(), &server.name)
         .read_database(DATABASE)
         .map_err(|e| e.to_string())?
         .into_iter()
         .filter(|r| r.status == Status::Success && r.segment.is_some() && r.key.is_some())
         .collect();
     let place = |g: &Segment| (g.lineage, file_order(&g.file), g.start);
-    held.sort_by_key(|r| r.segment.as_ref().map(place));
-    let wanted: Vec<BackupRecord> = match frontier {
-        Some(f) => {
-            let end = (f.lineage, file_order(&f.file), f.end);
-            held.into_iter()
-                .filter(|r| r.segment.as_ref().is_some_and(|g| place(g) >= end))
-                .collect()
-        }
+    chain.sort_by_key(|r| r.segment.as_ref().map(place));
+    let seg = |r: &BackupRecord| r.segment.clone().unwrap_or_default();
+    let first = match frontier {
+        Some(f) => match chain.iter().position(|r| continues(f, &seg(r))) {
+            Some(k) => k,
+            None => {
+                // Where theirs resume after `f`, in its lineage: the start of their first
+                // segment past its end, or the end of the one that straddles it.
+                let after = |r: &BackupRecord| {
+                    let g = seg(r);
+                    g.lineage == f.lineage
+                        && (file_order(&g.file), g.end) > (file_order(&f.file), f.end)
+                };
+                let Some(k) = chain.iter().position(after) else {
+                    return Err(format!(
+                        "'{}' holds nothing that continues {}:{}",
+                        complete[0].name(),
+                        f.file,
+                        f.end
+                    ));
+                };
+                let g = seg(&chain[k]);
+                let straddles = (file_order(&g.file), g.start) < (file_order(&f.file), f.end);
+                let (meet, next) = if straddles {
+                    ((g.file.clone(), g.end), k + 1)
+                } else {
+                    ((g.file.clone(), g.start), k)
+                };
+                // The run's state stays the furthest storages' (this read ends behind them).
+                let state = a.state.clone();
+                let live = archive_group(
+                    src,
+                    std::slice::from_ref(to),
+                    std::slice::from_ref(&old_state),
+                    Some(f.clone()),
+                    Some((meet.0.as_str(), meet.1)),
+                    a,
+                );
+                a.state = state;
+                if live.is_empty() {
+                    return Err(format!(
+                        "reading {}:{} to {}:{} from the server failed (see above)",
+                        f.file, f.end, meet.0, meet.1
+                    ));
+                }
+                next
+            }
+        },
         None => {
-            let Some(newest) = held.last().and_then(|r| r.segment.clone()) else {
-                return Ok(Vec::new());
-            };
-            let mut dumps = dump_files(to, &server.name);
-            dumps.sort_by_key(|f| file_order(f));
-            let first = dumps
-                .pop()
-                .filter(|f| file_order(f) <= file_order(&newest.file))
-                .unwrap_or(newest.file.clone());
-            held.into_iter()
-                .filter(|r| {
-                    r.segment.as_ref().is_some_and(|g| {
-                        g.lineage == newest.lineage && file_order(&g.file) >= file_order(&first)
-                    })
+            // An empty storage: from the oldest dump it holds, by its position (file and the
+            // server that wrote it), else from their newest file.
+            let from_dump = oldest_dump(to.as_ref(), &server.name).and_then(|(file, pos, id)| {
+                chain.iter().position(|r| {
+                    let g = seg(r);
+                    g.file == file
+                        && g.start <= pos
+                        && pos <= g.end
+                        && id.is_none_or(|i| g.server_id == Some(i))
                 })
-                .collect()
+            });
+            match from_dump {
+                Some(k) => k,
+                None => {
+                    let Some(newest) = chain.last().map(seg) else {
+                        return Ok(());
+                    };
+                    chain
+                        .iter()
+                        .position(|r| {
+                            let g = seg(r);
+                            g.lineage == newest.lineage && g.file == newest.file
+                        })
+                        .unwrap_or(chain.len() - 1)
+                }
+            }
         }
     };
-    let mut copied = Vec::new();
-    for r in wanted {
+    for r in chain.into_iter().skip(first) {
         if session.cancel.load(Ordering::Relaxed) {
             return Err("interrupted by a signal".into());
         }
-        let key = r.key.clone().unwrap_or_default();
-        let mut reader = from.get(&key).map_err(|e| e.to_string())?;
-        let mut writer = to
-            .put_stream(&key, Some(r.compressed_bytes))
-            .map_err(|e| e.to_string())?;
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
-        let mut buf = vec![0u8; 1 << 20];
-        let copy = (|| -> std::io::Result<()> {
-            loop {
-                let n = reader.read(&mut buf)?;
-                if n == 0 {
-                    return Ok(());
+        let mut last_error = String::new();
+        let mut copied = None;
+        for from in complete {
+            match copy_segment(from.as_ref(), to.as_ref(), &r) {
+                Ok(done) => {
+                    copied = Some(done);
+                    break;
                 }
-                hasher.update(&buf[..n]);
-                writer.write_all(&buf[..n])?;
-                size += n as u64;
+                Err(e) => last_error = e,
             }
-        })();
-        let sha256 = hex::encode(hasher.finalize());
-        let checked = match copy {
-            Err(e) => Err(format!("copying {key}: {e}")),
-            Ok(()) if Some(&sha256) != r.sha256.as_ref() || size != r.compressed_bytes => Err(
-                format!("{key} on '{}' does not match its record (SHA-256 or size): not copied; `sqlguard verify --type binlog --storage {}` checks it", from.name(), from.name()),
-            ),
-            Ok(()) => Ok(()),
-        };
-        if let Err(e) = checked {
-            writer.abort();
-            return Err(e);
         }
-        let mut rec = r;
-        rec.storage = to.name().to_string();
-        if let Some(w) = crate::backup::land(to, writer, &rec, None)? {
+        let Some((rec, warning)) = copied else {
+            return Err(last_error);
+        };
+        if let Some(w) = warning {
             session
                 .ui
                 .warn(&format!("{}: storage '{}': {w}", server.name, to.name()));
         }
-        copied.push(rec);
+        a.segments.push(rec);
     }
-    Ok(copied)
+    Ok(())
+}
+
+/// The position of the oldest successful dump `storage` holds of `server`: binary log file,
+/// position, and the id of the server that wrote it, when recorded.
+fn oldest_dump(storage: &dyn Storage, server: &str) -> Option<(String, u64, Option<u32>)> {
+    let store = IndexStore::new(storage, server);
+    let summary = store.summary().ok()?;
+    summary
+        .databases
+        .keys()
+        .filter(|db| db.as_str() != DATABASE)
+        .filter_map(|db| store.read_database(db).ok())
+        .flatten()
+        .filter(|r| r.status == Status::Success)
+        .filter_map(|r| r.binlog.map(|b| (r.started_at, b)))
+        .min_by_key(|(t, _)| *t)
+        .map(|(_, b)| (b.file, b.position, b.server_id))
+}
+
+/// Copies segment `r` from `from` to `to` under the same key and id, checked against its
+/// record's SHA-256 and size, and records it on `to`. An object already at the key that no
+/// record of `to` names (a copy a killed run left) is adopted when it matches, replaced when
+/// it does not.
+///
+/// Fails when the copy cannot be read, does not match, or cannot be stored or recorded.
+fn copy_segment(
+    from: &dyn Storage,
+    to: &dyn Storage,
+    r: &BackupRecord,
+) -> Result<(BackupRecord, Option<String>), String> {
+    let key = r.key.clone().unwrap_or_default();
+    let mut rec = r.clone();
+    rec.storage = to.name().to_string();
+    let digest = |mut reader: Box<dyn Read + Send>,
+                  mut out: Option<&mut Box<dyn crate::storage::ObjectWriter>>|
+     -> std::io::Result<(String, u64)> {
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                return Ok((hex::encode(hasher.finalize()), size));
+            }
+            hasher.update(&buf[..n]);
+            if let Some(w) = out.as_mut() {
+                w.write_all(&buf[..n])?;
+            }
+            size += n as u64;
+        }
+    };
+    let matches = |found: &(String, u64)| {
+        Some(&found.0) == r.sha256.as_ref() && found.1 == r.compressed_bytes
+    };
+    // A leftover at the key: this segment's own copy, whole or cut short.
+    if to.stat(&key).map_err(|e| e.to_string())?.is_some() {
+        let found = to
+            .get(&key)
+            .map_err(|e| e.to_string())
+            .and_then(|rd| digest(rd, None).map_err(|e| format!("reading {key}: {e}")))?;
+        if matches(&found) {
+            let store = IndexStore::new(to, &rec.server);
+            store.write_manifest(&rec).map_err(|e| e.to_string())?;
+            store
+                .upsert(std::slice::from_ref(&rec))
+                .map_err(|e| e.to_string())?;
+            return Ok((rec, None));
+        }
+        to.delete(&key).map_err(|e| e.to_string())?;
+    }
+    let reader = from.get(&key).map_err(|e| e.to_string())?;
+    let mut writer = to
+        .put_stream(&key, Some(r.compressed_bytes))
+        .map_err(|e| e.to_string())?;
+    match digest(reader, Some(&mut writer)) {
+        Err(e) => {
+            writer.abort();
+            return Err(format!("copying {key} from '{}': {e}", from.name()));
+        }
+        Ok(found) if !matches(&found) => {
+            writer.abort();
+            return Err(format!(
+                "{key} on '{}' does not match its record (SHA-256 or size): `sqlguard verify --type binlog --storage {}` checks it",
+                from.name(),
+                from.name()
+            ));
+        }
+        Ok(_) => {}
+    }
+    let warning = crate::backup::land(to, writer, &rec, None)?;
+    Ok((rec, warning))
 }
 
 /// What every group of storages of one server's archive run reads from.
@@ -664,13 +823,15 @@ struct Source<'a> {
     asked: chrono::DateTime<Utc>,
 }
 
-/// Archives what the server holds past `frontier` onto `storages` (which all stand there),
-/// and writes their archive state. Returns the storages that hold every piece archived.
+/// Archives what the server holds past `frontier` onto `storages` (which all stand there), up
+/// to `until` (a file and an event boundary in it) when given, else to the server's end, and
+/// writes their archive state. Returns the storages that hold every piece archived.
 fn archive_group(
     src: &Source,
     storages: &[Arc<dyn Storage>],
     old_states: &[Option<ArchiveState>],
     frontier: Option<Segment>,
+    until: Option<(&str, u64)>,
     a: &mut ServerArchive,
 ) -> Vec<Arc<dyn Storage>> {
     let Source {
@@ -747,6 +908,7 @@ fn archive_group(
                         from: 0,
                         size: listed[r.file].1,
                         last: r.file + 1 == listed.len(),
+                        until: None,
                     }];
                     for (i, (file, size)) in listed.iter().enumerate().skip(r.file + 1) {
                         pieces.push(Piece {
@@ -754,6 +916,7 @@ fn archive_group(
                             from: 0,
                             size: *size,
                             last: i + 1 == listed.len(),
+                            until: None,
                         });
                     }
                     (pieces, None)
@@ -775,6 +938,22 @@ fn archive_group(
         ui.error(&format!("{}: {g}", server.name));
         record_failure(server, cfg, storages, g, ui, a);
     }
+    let pieces: Vec<Piece> = match until {
+        None => pieces,
+        Some((file, pos)) => pieces
+            .into_iter()
+            .filter(|p| file_order(&p.file) <= file_order(file))
+            .filter_map(|mut p| {
+                if p.file == file {
+                    if pos <= p.from {
+                        return None;
+                    }
+                    p.until = Some(pos);
+                }
+                Some(p)
+            })
+            .collect(),
+    };
     let mut position = frontier.as_ref().map(|f| (f.file.clone(), f.end));
     let mut last_event_at = None;
     let mut caught_up = gap.is_none() || !pieces.is_empty();
@@ -1306,7 +1485,8 @@ fn fetch_piece(
         p.from,
         Arc::clone(&facts),
     )
-    .with_gtid_state(origin.gtid.clone());
+    .with_gtid_state(origin.gtid.clone())
+    .stop_at(p.until);
     let mut sinks = Vec::new();
     let mut failed = Vec::new();
     for s in storages {
@@ -1338,7 +1518,11 @@ fn fetch_piece(
         cancel,
         session.settings.compress_throttle,
     );
-    if streamed.error.is_some() || streamed.cancelled {
+    // Ended where it was asked to, before the tool's end: the tool is stopped, not waited for.
+    let stopped = p
+        .until
+        .is_some_and(|u| facts.lock().is_ok_and(|f| f.end >= u));
+    if streamed.error.is_some() || streamed.cancelled || stopped {
         let _ = child.kill();
     }
     let status = child.wait();
@@ -1353,7 +1537,7 @@ fn fetch_piece(
         Some(e)
     } else {
         match &status {
-            Ok(s) if s.success() => None,
+            Ok(s) if s.success() || stopped => None,
             Ok(s) => Some(format!(
                 "{} failed ({}){}",
                 tool.display(),

@@ -120,8 +120,22 @@ pub struct TypeSummary {
     pub records: usize,
 }
 
+/// Which of two records of one database and type is the newer: by time, except that binary
+/// log segments go by their place in the log (a segment copied from another storage keeps its
+/// own, earlier, time, yet may lie past one archived since).
 fn newer(a: &BackupRecord, b: &BackupRecord) -> bool {
-    (a.started_at, &a.id) > (b.started_at, &b.id)
+    rank(a) > rank(b)
+}
+
+/// A segment's place in the log: lineage, file number, end.
+type LogPlace = (u32, u64, u64);
+
+fn rank(r: &BackupRecord) -> (Option<LogPlace>, DateTime<Utc>, &str) {
+    let place = r
+        .segment
+        .as_ref()
+        .map(|g| (g.lineage, crate::binlog::file_order(&g.file).1, g.end));
+    (place, r.started_at, &r.id)
 }
 
 impl TypeSummary {
@@ -357,7 +371,7 @@ impl TypeSummary {
         .into_iter()
         .flatten()
         .collect();
-        successes.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
+        successes.sort_by(|a, b| rank(b).cmp(&rank(a)));
         let last = successes.first().map(|r| (*r).clone());
         let previous = successes
             .iter()

@@ -1046,11 +1046,7 @@ fn a_storage_that_missed_a_run_catches_up_from_where_it_stands() {
     let to = next_second();
     let r = env.run(&["binlog"]);
     r.expect(0);
-    assert!(
-        r.stderr.contains("copying the segments it misses"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("bringing it up to date"), "{}", r.stderr);
     // Caught up: the same segments under the same ids, and the next run has nothing to say.
     assert_eq!(ids("second"), ids("local"));
     let r = env.run(&["binlog"]);
@@ -1071,5 +1067,117 @@ fn a_storage_that_missed_a_run_catches_up_from_where_it_stands() {
         )
         .trim(),
         "1,2,3,4,5"
+    );
+}
+
+/// Storages whose segments are cut at different places (each archived alone for a while) meet
+/// again: the range where none of the furthest storage's segments continues the other's is
+/// read from the server for it alone, ending exactly at their boundary, and the rest copied; a
+/// segment copy a killed run left at its key is adopted; a storage whose index cannot be read
+/// is left out of a run without stopping the archive on the others.
+#[test]
+fn storages_cut_at_different_places_meet_again() {
+    let p = Private::start("pitr-meet");
+    let db = &p.db;
+    let env = Env::new();
+    let second = env.path("second");
+    let write = |binlog_storages: &str| {
+        config(
+            &env,
+            db,
+            &format!(
+                "  second:\n    type: local\n    path: {}\n",
+                second.display()
+            ),
+        );
+        let text = std::fs::read_to_string(env.config()).unwrap().replace(
+            "binlog: {window: 14d}",
+            &format!("binlog: {{window: 14d, storages: [{binlog_storages}]}}"),
+        );
+        std::fs::write(env.config(), text).unwrap();
+    };
+    write("local, second");
+    db.sql(
+        None,
+        "CREATE DATABASE meet; CREATE TABLE meet.t (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO meet.t VALUES (1);",
+    );
+    env.run(&["backup", "--db", "meet"]).expect(0);
+    env.run(&["binlog"]).expect(0);
+    // Each storage archived alone once, at different moments: their segments straddle.
+    db.sql(None, "INSERT INTO meet.t VALUES (2);");
+    write("second");
+    env.run(&["binlog"]).expect(0);
+    db.sql(None, "INSERT INTO meet.t VALUES (3);");
+    write("local");
+    env.run(&["binlog"]).expect(0);
+    db.sql(None, "INSERT INTO meet.t VALUES (4);");
+    write("local, second");
+    let r = env.run(&["binlog"]);
+    r.expect(0);
+    assert!(r.stderr.contains("bringing it up to date"), "{}", r.stderr);
+    let first = r.stderr.clone();
+    let r = env.run(&["-v", "binlog"]);
+    r.expect(0);
+    assert!(
+        !r.stderr.contains("behind"),
+        "they did not meet: {first}\n---\n{}",
+        r.stderr
+    );
+    // Contiguous on `second` alone: a restore from it to the end has every row.
+    db.sql(None, "INSERT INTO meet.t VALUES (5);");
+    let to = next_second();
+    env.run(&["binlog"]).expect(0);
+    let r = restore_to(
+        &env,
+        "meet",
+        ["--to-time", &to],
+        "meet_second",
+        &["--storage", "second"],
+    );
+    r.expect(0);
+    assert_eq!(
+        db.sql(
+            None,
+            "SELECT GROUP_CONCAT(id ORDER BY id) FROM meet_second.t"
+        )
+        .trim(),
+        "1,2,3,4,5"
+    );
+
+    // A copy left at its key by a killed catch-up (object, no record) is adopted.
+    write("local");
+    db.sql(None, "INSERT INTO meet.t VALUES (6);");
+    env.run(&["binlog"]).expect(0);
+    let newest = segments(&env).pop().unwrap();
+    let key = newest.key.clone().unwrap();
+    std::fs::create_dir_all(second.join(&key).parent().unwrap()).unwrap();
+    std::fs::copy(env.storage().join(&key), second.join(&key)).unwrap();
+    write("local, second");
+    env.run(&["binlog"]).expect(0);
+    let on_second: Vec<String> = env
+        .list(&["--type", "binlog", "--storage", "second"])
+        .backups
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert!(on_second.contains(&newest.id), "{on_second:?}");
+
+    // A storage whose archive index cannot be read is left out; the other goes on.
+    let month = std::fs::read_dir(second.join("main/index/db/%2Abinlog"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(&month, b"{ damaged").unwrap();
+    std::fs::write(second.join("main/index/summary.json"), b"{ damaged").unwrap();
+    let before = segments(&env).len();
+    db.sql(None, "INSERT INTO meet.t VALUES (7); FLUSH BINARY LOGS;");
+    let r = env.run(&["binlog"]);
+    r.expect(1);
+    assert!(r.stderr.contains("left out of this run"), "{}", r.stderr);
+    assert!(
+        segments(&env).len() > before,
+        "the other storage was not archived"
     );
 }
