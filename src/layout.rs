@@ -58,7 +58,12 @@ pub const MAX_DATABASE_COMPONENT: usize = 128;
 /// of its name's SHA-256 (lower-case hex) instead. The same name always gets the same
 /// component, whatever other databases exist; the real name is in every record and manifest.
 pub fn database_component(name: &str) -> String {
-    let out = escape(name, |b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let mut out = escape(name, |b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    // Beside the databases' directories lie the index's own: `index/` and `index.json` (with
+    // its `.bak-<time>` copies). A database called so gets its first byte escaped.
+    if out == "index" || out.starts_with("index.") {
+        out.replace_range(..1, "%69");
+    }
     if out.len() <= MAX_DATABASE_COMPONENT {
         return out;
     }
@@ -109,6 +114,29 @@ pub fn index_prefix(server: &str) -> String {
 /// The key of a server's index summary.
 pub fn summary_key(server: &str) -> String {
     format!("{}summary.json", index_prefix(server))
+}
+
+/// Whether `key` is one of the index's own files on `server`: the summary, the stub (or legacy
+/// index) `index.json`, a database's month file `index/db/<dir>/<YYYY-MM>.json`, or a
+/// `.bak-<time>` copy of one. Nothing else under those names is the index's to rewrite or
+/// remove (a backup of a database that older versions stored as `index` lies there).
+pub fn is_index_key(server: &str, key: &str) -> bool {
+    let key = key.split_once(".bak-").map_or(key, |(base, _)| base);
+    if key == summary_key(server) || key == index_key(server) {
+        return true;
+    }
+    key.strip_prefix(&database_index_prefix(server))
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(dir, file)| {
+            let month = file.strip_suffix(".json").unwrap_or("");
+            !dir.is_empty()
+                && month.len() == 7
+                && month.as_bytes()[4] == b'-'
+                && month
+                    .bytes()
+                    .enumerate()
+                    .all(|(i, b)| i == 4 || b.is_ascii_digit())
+        })
 }
 
 /// The prefix of a server's per-database index files (ends with `/`).
@@ -371,6 +399,33 @@ mod tests {
     /// lower-casing the components of two distinct names never makes them equal (so they stay
     /// apart on a case-insensitive filesystem, which no test here can mount). The seed is
     /// printed so that a failure can be replayed with SQLGUARD_TEST_SEED.
+    #[test]
+    fn a_database_named_like_the_index_gets_its_own_directory() {
+        assert_eq!(database_component("index"), "%69ndex");
+        assert_eq!(database_component("index.json"), "%69ndex.json");
+        assert_eq!(database_component("index.json.bak-1"), "%69ndex.json.bak-1");
+        assert_eq!(database_component("indexes"), "indexes");
+        assert_eq!(decode_component("%69ndex").as_deref(), Some("index"));
+        assert!(is_index_key("main", "main/index/summary.json"));
+        assert!(is_index_key("main", "main/index.json"));
+        assert!(is_index_key("main", "main/index.json.bak-20261130T000000Z"));
+        assert!(is_index_key("main", "main/index/db/shop/2026-11.json"));
+        assert!(is_index_key(
+            "main",
+            "main/index/db/shop/2026-11.json.bak-20261130T000000Z"
+        ));
+        // What older versions stored for a database called `index`, and anything else there.
+        assert!(!is_index_key(
+            "main",
+            "main/index/manual/20261130T000000Z_0000000a.sql.zst"
+        ));
+        assert!(!is_index_key(
+            "main",
+            "main/index/db/20261130T000000Z_0000000a.manifest.json"
+        ));
+        assert!(!is_index_key("main", "main/index/db/shop/notes.json"));
+    }
+
     #[test]
     fn database_components_are_bounded_stable_and_distinct_ignoring_case() {
         let seed = std::env::var("SQLGUARD_TEST_SEED")

@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::store::is_index_file;
 use super::{is_stub, records_of, upsert_all, BackupRecord, IndexError, IndexStore, Status};
 use crate::layout;
 
@@ -132,14 +131,11 @@ impl IndexStore<'_> {
         }
         let mut records = Vec::new();
         upsert_all(&mut records, found);
-        let index_prefix = layout::index_prefix(&self.server);
         let legacy_key = self.legacy_key();
+        let index_file = |k: &str| layout::is_index_key(&self.server, k);
         for m in &listing {
             let name = m.key.rsplit('/').next().unwrap_or("");
-            let ours = m.key.starts_with(&index_prefix)
-                || m.key.starts_with(&legacy_key)
-                || name.starts_with('.')
-                || accounted.contains(&m.key);
+            let ours = index_file(&m.key) || name.starts_with('.') || accounted.contains(&m.key);
             if !ours && !report.unreadable.iter().any(|u| u.starts_with(&m.key)) {
                 report.unaccounted.push(m.key.clone());
             }
@@ -151,11 +147,7 @@ impl IndexStore<'_> {
         let old_files: Vec<&str> = listing
             .iter()
             .map(|m| m.key.as_str())
-            .filter(|k| {
-                (*k == legacy_key || k.starts_with(&index_prefix))
-                    && !k.contains(".bak-")
-                    && !k.rsplit('/').next().unwrap_or("").starts_with('.')
-            })
+            .filter(|k| index_file(k) && !k.contains(".bak-"))
             .collect();
         for key in &old_files {
             if let Some(old) = self.storage.get_bytes(key)? {
@@ -207,11 +199,13 @@ impl IndexStore<'_> {
         report: &mut Rebuild,
     ) -> Result<Vec<BackupRecord>, IndexError> {
         let legacy_key = self.legacy_key();
-        let index_prefix = layout::database_index_prefix(&self.server);
+        let summary_key = self.summary_key();
         let current: Vec<&str> = listing
             .iter()
             .map(|m| m.key.as_str())
-            .filter(|k| *k == legacy_key || (k.starts_with(&index_prefix) && is_index_file(k)))
+            .filter(|k| {
+                layout::is_index_key(&self.server, k) && !k.contains(".bak-") && *k != summary_key
+            })
             .collect();
         let mut sources = Vec::new();
         let mut out = Vec::new();

@@ -219,7 +219,7 @@ impl<'a> IndexStore<'a> {
             .list(prefix)?
             .into_iter()
             .map(|m| m.key)
-            .filter(|k| is_index_file(k))
+            .filter(|k| layout::is_index_key(&self.server, k) && !k.contains(".bak-"))
             .collect();
         keys.sort_unstable();
         Ok(keys)
@@ -669,12 +669,6 @@ pub fn scope_of<'r>(records: impl IntoIterator<Item = &'r BackupRecord>) -> Scop
             .insert(partition_of(r.started_at));
     }
     scope
-}
-
-/// Whether `key` is a current index file (`….json`; not a `.bak-` copy, not a hidden file).
-pub(super) fn is_index_file(key: &str) -> bool {
-    let name = key.rsplit('/').next().unwrap_or("");
-    name.ends_with(".json") && !name.starts_with('.')
 }
 
 pub(super) fn empty_summary(server: &str) -> Summary {

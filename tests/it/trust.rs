@@ -990,3 +990,38 @@ fn a_database_name_sends_no_terminal_escape_through_plain_lines() {
     assert!(r.stdout.contains("\\u{1b}]0;pwned"), "{}", r.stdout);
     db.sql(None, &format!("DROP DATABASE `{name}`"));
 }
+
+/// Databases called like the index's own files (`index`, `index.json`) are backed up beside
+/// it, never into it: every backup of every database goes on, and `index rebuild` neither
+/// removes their backups nor takes them for index files.
+#[test]
+fn a_database_named_like_the_index_is_backed_up_beside_it() {
+    let db = mariadb();
+    for name in ["index", "index.json"] {
+        db.sql(
+            None,
+            &format!("DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}`"),
+        );
+        db.sql(
+            Some(name),
+            "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1);",
+        );
+    }
+    let other = db.create_shop("beside_index", 5);
+    let env = Env::new();
+    env.write_local_config("");
+    for name in ["index", "index.json", other.as_str()] {
+        env.run(&["backup", "--db", name]).expect(0);
+    }
+    env.run(&["backup", "--db", "index"]).expect(0);
+    let r = env.run(&["--json", "index", "rebuild"]);
+    r.expect(0);
+    for name in ["index", "index.json", other.as_str()] {
+        let records = env.list(&["--db", name]).backups;
+        assert!(!records.is_empty(), "{name}: no records after the rebuild");
+        env.run(&["verify", "--latest", "--db", name]).expect(0);
+    }
+    for name in ["index", "index.json"] {
+        db.sql(None, &format!("DROP DATABASE `{name}`"));
+    }
+}
