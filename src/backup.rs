@@ -652,6 +652,16 @@ pub(crate) fn land(
     }
     let manifest = record.manifest_key.as_deref().unwrap_or_default();
     if let Err(e) = writer.commit() {
+        // A commit can fail after the object landed (a lost answer, the directory's sync):
+        // then the manifest stays with it, so that `index rebuild` can adopt the pair.
+        let landed = storage
+            .stat(record.key.as_deref().unwrap_or_default())
+            .map_or(true, |m| m.is_some());
+        if landed {
+            return Err(format!(
+                "{e}; the object may have landed all the same: it is kept with its manifest (`sqlguard prune --dry-run` reports them, `sqlguard index rebuild` adopts them)"
+            ));
+        }
         let _ = storage.delete(manifest);
         return Err(e.to_string());
     }
@@ -1176,6 +1186,16 @@ mod tests {
         assert!(s.get_bytes(r.key.as_deref().unwrap()).unwrap().is_none());
         let store = crate::index::IndexStore::new(&s, "main");
         assert!(store.load().unwrap().backups.is_empty());
+
+        // A commit whose answer was lost after the object landed: object and manifest stay.
+        let s = crate::storage::memory::MemoryStorage::new("mem");
+        s.lose_commit_answer();
+        let (r, w) = landing(&s);
+        let e = super::land(&s, w, &r, None).unwrap_err();
+        assert!(e.contains("kept with its manifest"), "{e}");
+        for k in [&r.key, &r.manifest_key] {
+            assert!(s.get_bytes(k.as_deref().unwrap()).unwrap().is_some());
+        }
 
         // A remote month write whose answer was lost may still land: the object stays.
         let s = crate::storage::memory::MemoryStorage::new("mem");

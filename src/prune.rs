@@ -520,6 +520,17 @@ fn apply(
         if let Err(e) = store.update(&scope, |records| {
             records.retain(|r| !dropped.contains(&(r.id.clone(), r.storage.clone())));
         }) {
+            // The objects are gone and their records may stay: said per entry, not "done".
+            let msg = format!(
+                "its files were removed, but the index update failed ({e}): its record stays until the next prune removes it"
+            );
+            for &i in batch {
+                let en = &mut entries[i];
+                if dropped.contains(&(en.record.id.clone(), en.record.storage.clone())) {
+                    en.done = false;
+                    en.prune_error = Some(msg.clone());
+                }
+            }
             ui.error(&e.to_string());
             out.errors.push(e.to_string());
             return;
@@ -694,5 +705,53 @@ fn clean_orphans(
             }
         }
         out.orphans.push(entry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::Status;
+    use crate::storage::memory::MemoryStorage;
+
+    #[test]
+    fn removals_whose_records_stay_are_not_reported_done() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 28, 2, 30, 0).unwrap();
+        let r = BackupRecord::sample("a", "shop", "daily", "mem", Status::Success, at);
+        s.put_bytes(r.key.as_deref().unwrap(), b"x").unwrap();
+        store.upsert(std::slice::from_ref(&r)).unwrap();
+        let mut entries = vec![PruneEntry {
+            record: r.clone(),
+            decision: Decision::Remove,
+            reason: "test".into(),
+            done: false,
+            prune_error: None,
+        }];
+        // The index update after the objects went fails (a full disk at the summary).
+        s.fail_put_bytes("summary", 0);
+        let mut out = PruneOutcome::default();
+        let ui = Ui::new(true, false, true, true);
+        apply(
+            &store,
+            &s,
+            "main",
+            1,
+            &mut entries,
+            &ui,
+            &AtomicBool::new(false),
+            &mut out,
+        );
+        assert!(!entries[0].done);
+        assert!(
+            entries[0]
+                .prune_error
+                .as_deref()
+                .is_some_and(|e| e.contains("record stays until the next prune")),
+            "{:?}",
+            entries[0].prune_error
+        );
+        assert!(!out.errors.is_empty());
     }
 }

@@ -642,10 +642,15 @@ pub fn run(
                     }
                 },
             );
+            // A verdict the index does not hold is lost to every later reader (`restore
+            // latest`, the drill's overdue alert): the run fails.
             if let Err(e) = stored {
-                ui.warn(&format!(
-                    "could not record the verification in the index: {e}"
-                ));
+                let msg = format!(
+                    "{}/{} {} on '{}': the verification could not be recorded in the index: {e}",
+                    record.server, record.database, record.id, record.storage
+                );
+                ui.error(&msg);
+                errors.push(msg);
             }
         }
         let mut record = record;

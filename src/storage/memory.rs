@@ -15,6 +15,8 @@ pub struct MemoryStorage {
     /// A write to fail: (text its key contains, writes of such keys to let through first,
     /// whether as a remote write whose answer was lost).
     fail_put: Arc<Mutex<Option<(String, usize, bool)>>>,
+    /// The next commit lands its object, then reports a lost answer.
+    lose_commit_answer: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl MemoryStorage {
@@ -25,7 +27,15 @@ impl MemoryStorage {
             objects: Arc::default(),
             lock_dir: Arc::new(tempfile::tempdir().ok()),
             fail_put: Arc::default(),
+            lose_commit_answer: Arc::default(),
         }
+    }
+
+    /// Makes the next commit land its object and then fail, as a remote commit whose answer
+    /// is lost does.
+    pub fn lose_commit_answer(&self) {
+        self.lose_commit_answer
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Makes the write of a small object whose key contains `key_part` fail (as a full disk
@@ -75,7 +85,17 @@ impl ObjectWriter for MemoryWriter {
             .objects
             .lock()
             .expect("poisoned")
-            .insert(w.key, w.buf);
+            .insert(w.key.clone(), w.buf);
+        if w.storage
+            .lose_commit_answer
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(StorageError::Remote {
+                storage: w.storage.name.clone(),
+                location: "memory".into(),
+                message: format!("completing {}: no answer", w.key),
+            });
+        }
         Ok(())
     }
     fn abort(self: Box<Self>) {}
