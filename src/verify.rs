@@ -101,7 +101,7 @@ struct Tee<'a> {
     hasher: Sha256,
     count: u64,
     copy: Option<&'a mut (dyn Write + Send)>,
-    read_error: Option<String>,
+    read_error: Option<std::io::Error>,
     copy_error: Option<std::io::Error>,
     cancel: &'a AtomicBool,
 }
@@ -116,8 +116,9 @@ impl Read for Tee<'_> {
                 Ok(n) => break n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    self.read_error = Some(e.to_string());
-                    return Err(e);
+                    let passed = std::io::Error::new(e.kind(), e.to_string());
+                    self.read_error = Some(e);
+                    return Err(passed);
                 }
             }
         };
@@ -252,11 +253,20 @@ pub fn check_copy<'a>(
     if let Some(e) = tee.copy_error.take() {
         return Err(RestoreError::Output(e));
     }
-    if let Some(cause) = tee.read_error.take() {
-        return Err(RestoreError::Read {
-            id: record.id.clone(),
-            storage: record.storage.clone(),
-            cause,
+    if let Some(e) = tee.read_error.take() {
+        // Gone since it was opened (a prune meanwhile): the copy is not there; any other read
+        // error says nothing about the copy.
+        return Err(if e.kind() == std::io::ErrorKind::NotFound {
+            RestoreError::Storage(crate::storage::StorageError::NotFound {
+                storage: record.storage.clone(),
+                location: e.to_string(),
+            })
+        } else {
+            RestoreError::Read {
+                id: record.id.clone(),
+                storage: record.storage.clone(),
+                cause: e.to_string(),
+            }
         });
     }
     checked.compressed_bytes = tee.count;

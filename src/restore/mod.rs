@@ -310,6 +310,12 @@ impl CheckedCopy {
         let read_err = |e: io::Error| {
             if cancel.load(Ordering::Relaxed) {
                 RestoreError::Interrupted
+            } else if e.kind() == io::ErrorKind::NotFound {
+                // Gone since it was opened (a prune meanwhile): the copy is not there.
+                RestoreError::Storage(crate::storage::StorageError::NotFound {
+                    storage: record.storage.clone(),
+                    location: e.to_string(),
+                })
             } else {
                 RestoreError::Read {
                     id: record.id.clone(),

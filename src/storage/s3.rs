@@ -527,7 +527,7 @@ fn xml_tag(body: &str, tag: &str) -> Option<String> {
 /// an error, not a clean end, when the download failed or came up short.
 struct DownloadReader {
     pipe: io::PipeReader,
-    handle: Option<std::thread::JoinHandle<Result<(), String>>>,
+    handle: Option<std::thread::JoinHandle<io::Result<()>>>,
     read: u64,
     expected: Option<u64>,
     what: String,
@@ -541,8 +541,11 @@ impl Read for DownloadReader {
             if let Some(h) = self.handle.take() {
                 let outcome = h
                     .join()
-                    .unwrap_or_else(|_| Err("download thread panicked".into()));
-                outcome.map_err(|e| io::Error::other(format!("downloading {}: {e}", self.what)))?;
+                    .unwrap_or_else(|_| Err(io::Error::other("download thread panicked")));
+                // The kind travels: an object gone since it was opened is NotFound.
+                outcome.map_err(|e| {
+                    io::Error::new(e.kind(), format!("downloading {}: {e}", self.what))
+                })?;
                 if let Some(size) = self.expected.filter(|s| *s != self.read) {
                     return Err(io::Error::other(format!(
                         "downloading {}: got {} of {size} bytes",
@@ -971,14 +974,24 @@ impl Storage for S3Storage {
         let bucket = self.c().bucket.clone();
         let full = self.full_key(key);
         let timeout = self.answer_timeout();
-        let handle = crate::threads::spawn("s3-download", move || -> Result<(), String> {
+        let handle = crate::threads::spawn("s3-download", move || -> io::Result<()> {
+            let gone = |status: u16, text: String| {
+                if status == 404 {
+                    io::Error::new(io::ErrorKind::NotFound, text)
+                } else {
+                    io::Error::other(text)
+                }
+            };
             let status = crate::threads::spawning_inside("http-deadline", || {
                 bucket.get_object_to_writer(&full, &mut writer)
             })
-            .map_err(|e| e.to_string())?
-            .map_err(|e| plain(&e, timeout))?;
+            .map_err(|e| io::Error::other(e.to_string()))?
+            .map_err(|e| match &e {
+                S3Error::HttpFailWithBody(status, _) => gone(*status, plain(&e, timeout)),
+                _ => io::Error::other(plain(&e, timeout)),
+            })?;
             if !(200..300).contains(&status) {
-                return Err(format!("HTTP {status}"));
+                return Err(gone(status, format!("HTTP {status}")));
             }
             Ok(())
         })
@@ -1184,6 +1197,28 @@ impl Storage for S3Storage {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_object_gone_before_its_download_is_not_found() {
+        use std::io::Read;
+        let (pipe, writer) = std::io::pipe().unwrap();
+        drop(writer);
+        let handle = std::thread::spawn(|| -> std::io::Result<()> {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "HTTP 404 NoSuchKey",
+            ))
+        });
+        let mut r = super::DownloadReader {
+            pipe,
+            handle: Some(handle),
+            read: 0,
+            expected: Some(10),
+            what: "k".into(),
+        };
+        let e = r.read(&mut [0u8; 16]).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
+    }
+
     use super::*;
 
     #[test]
