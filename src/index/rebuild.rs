@@ -200,13 +200,36 @@ impl IndexStore<'_> {
     ) -> Result<Vec<BackupRecord>, IndexError> {
         let legacy_key = self.legacy_key();
         let summary_key = self.summary_key();
-        let current: Vec<&str> = listing
+        let mut current: Vec<&str> = listing
             .iter()
             .map(|m| m.key.as_str())
             .filter(|k| {
                 layout::is_index_key(&self.server, k) && !k.contains(".bak-") && *k != summary_key
             })
             .collect();
+        // A month file the summary (as written) lists but that is gone: its newest readable
+        // `.bak` copy stands in, as for a damaged one. A month a prune emptied is not listed.
+        let listed: std::collections::BTreeSet<String> = self
+            .storage
+            .get_bytes(&summary_key)
+            .ok()
+            .flatten()
+            .and_then(|b| serde_json::from_slice::<super::Summary>(&b).ok())
+            .map(|s| {
+                // A database marked dirty was being changed: a month may be gone for good.
+                s.databases
+                    .iter()
+                    .filter(|(_, d)| !d.dirty)
+                    .flat_map(|(db, d)| d.partitions.keys().map(|p| self.partition_key(db, p)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let missing: Vec<&str> = listed
+            .iter()
+            .map(String::as_str)
+            .filter(|k| !current.contains(k))
+            .collect();
+        current.extend(missing);
         let mut sources = Vec::new();
         let mut out = Vec::new();
         for key in current {
@@ -214,6 +237,7 @@ impl IndexStore<'_> {
             if key == legacy_key && bytes.as_deref().is_some_and(is_stub) {
                 continue;
             }
+            let gone = bytes.is_none();
             let parsed = bytes.and_then(|b| records_of(&b));
             let parsed = match parsed {
                 Some(rs) => {
@@ -221,7 +245,10 @@ impl IndexStore<'_> {
                     Some(rs)
                 }
                 None => {
-                    report.unreadable.push(format!("{key} (damaged)"));
+                    report.unreadable.push(format!(
+                        "{key} ({})",
+                        if gone { "missing" } else { "damaged" }
+                    ));
                     let mut copies: Vec<&str> = listing
                         .iter()
                         .map(|m| m.key.as_str())
@@ -289,6 +316,25 @@ mod tests {
             .filter(|k| k.starts_with("main/index/db/shop/2026-11.json.bak-"))
             .count();
         assert_eq!(copies, KEEP_COPIES);
+    }
+
+    #[test]
+    fn a_month_file_lost_from_under_its_summary_comes_back_from_its_copy() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        let mut failed = record("f", "shop", Status::Failed);
+        failed.error = Some("history".into());
+        store.upsert(&[failed]).unwrap();
+        let t = |d: u32| chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, d, 0, 0, 0).unwrap();
+        store.rebuild(t(28)).unwrap();
+        s.delete("main/index/db/shop/2026-11.json").unwrap();
+        let report = store.rebuild(t(29)).unwrap();
+        assert_eq!(report.kept_failures, 1, "{report:?}");
+        assert!(report
+            .unreadable
+            .iter()
+            .any(|u| u.contains("2026-11.json (missing)")));
+        assert_eq!(store.load().unwrap().backups.len(), 1);
     }
 
     #[test]
