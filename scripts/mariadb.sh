@@ -19,8 +19,12 @@ start)
   fi
   user_args=()
   [ "$(id -u)" = 0 ] && user_args=(--user=root)
+  # A temp directory of its own: set up side by side in a shared /tmp (the tests start several
+  # servers at once), a bootstrap now and then failed on a temporary table that was gone
+  # ("Could not remove temporary table … error: 2").
+  mkdir -p "$dir/tmp"
   if [ ! -d "$dir/data/mysql" ]; then
-    mariadb-install-db --no-defaults "${user_args[@]}" --datadir="$dir/data" \
+    mariadb-install-db --no-defaults "${user_args[@]}" --datadir="$dir/data" --tmpdir="$dir/tmp" \
       --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1 \
       || { cat "$dir/install.log" >&2; exit 1; }
     fresh=1
@@ -30,7 +34,7 @@ start)
   binlog_args=(--log-bin=binlog --server-id="$port" --binlog-format=ROW --max-binlog-size=256M --log-slave-updates
     --binlog-expire-logs-seconds=86400)
   [ -n "${MARIADB_NO_LOG_BIN:-}" ] && binlog_args=()
-  mariadbd --no-defaults "${user_args[@]}" "${binlog_args[@]}" --datadir="$dir/data" --socket="$dir/sock" \
+  mariadbd --no-defaults "${user_args[@]}" "${binlog_args[@]}" --datadir="$dir/data" --tmpdir="$dir/tmp" --socket="$dir/sock" \
     --port="$port" --bind-address=127.0.0.1 --pid-file="$dir/pid" --log-error="$dir/err.log" \
     --skip-name-resolve --innodb-buffer-pool-size=256M --max-allowed-packet=256M \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
