@@ -121,7 +121,7 @@ pub fn summary_key(server: &str) -> String {
 /// `.bak-<time>` copy of one. Nothing else under those names is the index's to rewrite or
 /// remove (a backup of a database that older versions stored as `index` lies there).
 pub fn is_index_key(server: &str, key: &str) -> bool {
-    let key = key.split_once(".bak-").map_or(key, |(base, _)| base);
+    let key = bak_base(key).unwrap_or(key);
     if key == summary_key(server) || key == index_key(server) {
         return true;
     }
@@ -137,6 +137,20 @@ pub fn is_index_key(server: &str, key: &str) -> bool {
                     .enumerate()
                     .all(|(i, b)| i == 4 || b.is_ascii_digit())
         })
+}
+
+/// The key a `.bak-<time>` copy was made of, when `key` is one: its last component ends in
+/// `.bak-` and a UTC stamp (`20261130T041500Z`). A database or server name holding `.bak-`
+/// is no copy.
+pub fn bak_base(key: &str) -> Option<&str> {
+    let (base, stamp) = key.rsplit_once(".bak-")?;
+    let stamp_ok = stamp.len() == 16
+        && stamp.bytes().enumerate().all(|(i, b)| match i {
+            8 => b == b'T',
+            15 => b == b'Z',
+            _ => b.is_ascii_digit(),
+        });
+    (stamp_ok && !stamp.contains('/')).then_some(base)
 }
 
 /// The prefix of a server's per-database index files (ends with `/`).
@@ -424,6 +438,16 @@ mod tests {
             "main/index/db/20261130T000000Z_0000000a.manifest.json"
         ));
         assert!(!is_index_key("main", "main/index/db/shop/notes.json"));
+        // `.bak-` in a database's name is no copy.
+        assert!(is_index_key(
+            "main",
+            "main/index/db/shop.bak-1/2026-11.json"
+        ));
+        assert_eq!(bak_base("main/index/db/shop.bak-1/2026-11.json"), None);
+        assert_eq!(
+            bak_base("main/index/db/shop/2026-11.json.bak-20261130T000000Z"),
+            Some("main/index/db/shop/2026-11.json")
+        );
     }
 
     #[test]

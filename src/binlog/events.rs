@@ -476,6 +476,13 @@ impl<R: Read> SegmentReader<R> {
                 }
             }
             self.pos = u64::from(ev.header.log_pos);
+            if let Some(s) = self.stop.filter(|s| self.pos > *s) {
+                return Err(self.fail(format!(
+                    "the event at offset {} ends at {}, past {s}, where this segment must end (the other storages' segment starts there): the server's file is not the one they archived",
+                    ev.header.start(),
+                    self.pos
+                )));
+            }
             if let Ok(mut f) = self.facts.lock() {
                 f.events += 1;
                 f.first_event.get_or_insert(ev.header.timestamp);

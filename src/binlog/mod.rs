@@ -578,11 +578,19 @@ fn continues(last: &Segment, next: &Segment) -> bool {
                 .as_ref()
                 .is_some_and(|l| l.file == last.file && l.end == last.end);
     }
+    // The file after a closed one: the one its rotate event names, else the next number.
+    let following = || {
+        let (base, n) = file_order(&last.file);
+        let (next_base, m) = file_order(&next.file);
+        base == next_base && m == n.saturating_add(1)
+    };
     (next.file == last.file && next.start == last.end)
         || (last.closed
-            && file_order(&next.file) > file_order(&last.file)
             && next.start <= 4
-            && last.next_file.as_ref().is_none_or(|f| *f == next.file))
+            && match &last.next_file {
+                Some(f) => *f == next.file,
+                None => following(),
+            })
 }
 
 /// Brings `to`, whose archive ends at `frontier`, up to the storages in `complete` (which hold
@@ -633,6 +641,18 @@ fn catch_up(
                         f.end
                     ));
                 };
+                // The range is on the server that wrote `f`; after a failover the server now
+                // answering has other files under the same names.
+                if f.server_id.is_some() && src.server_id.is_some() && f.server_id != src.server_id
+                {
+                    return Err(format!(
+                        "the range after {}:{} was written by server id {}, and server id {} answers now: it cannot be read again; the other storages' archive continues without it here",
+                        f.file,
+                        f.end,
+                        f.server_id.unwrap_or_default(),
+                        src.server_id.unwrap_or_default()
+                    ));
+                }
                 let g = seg(&chain[k]);
                 let straddles = (file_order(&g.file), g.start) < (file_order(&f.file), f.end);
                 let (meet, next) = if straddles {
@@ -651,9 +671,15 @@ fn catch_up(
                     a,
                 );
                 a.state = state;
-                if live.is_empty() {
+                // Only a read that reached the meeting point lets the copies go on: anything
+                // short of it would leave a hole behind them.
+                let reached = newest_segment(to.as_ref(), &server.name)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|n| n.file == meet.0 && n.end == meet.1);
+                if live.is_empty() || !reached {
                     return Err(format!(
-                        "reading {}:{} to {}:{} from the server failed (see above)",
+                        "reading {}:{} to {}:{} from the server did not get there (see above); the next run tries again",
                         f.file, f.end, meet.0, meet.1
                     ));
                 }
@@ -992,7 +1018,7 @@ fn archive_group(
                     if seg.last_event_at.is_some() {
                         last_event_at = seg.last_event_at;
                     }
-                    if !p.last && !seg.closed && seg.end < p.size {
+                    if !p.last && !seg.closed && seg.end < p.size && p.until.is_none() {
                         let msg = format!(
                             "binary log {} of server '{}': archived up to {} of its {} bytes; the next run continues",
                             p.file, server.name, seg.end, p.size
@@ -1665,6 +1691,25 @@ fn fetch_piece(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_segment_continues_only_the_exact_end_or_the_very_next_file() {
+        let s = |file: &str, start: u64, end: u64, closed: bool| Segment {
+            file: file.into(),
+            start,
+            end,
+            closed,
+            ..Default::default()
+        };
+        let last = s("binlog.000005", 4, 900, false);
+        assert!(continues(&last, &s("binlog.000005", 900, 1000, false)));
+        assert!(!continues(&last, &s("binlog.000005", 800, 1000, false)));
+        assert!(!continues(&last, &s("binlog.000006", 0, 100, false)));
+        // Closed by a server stop (no rotate event names the next file): only the next number.
+        let stopped = s("binlog.000005", 4, 900, true);
+        assert!(continues(&stopped, &s("binlog.000006", 0, 100, false)));
+        assert!(!continues(&stopped, &s("binlog.000007", 0, 100, false)));
+    }
 
     #[test]
     fn old_tool_directories_of_killed_runs_are_swept_and_nothing_else() {

@@ -135,7 +135,10 @@ impl IndexStore<'_> {
         let index_file = |k: &str| layout::is_index_key(&self.server, k);
         for m in &listing {
             let name = m.key.rsplit('/').next().unwrap_or("");
-            let ours = index_file(&m.key) || name.starts_with('.') || accounted.contains(&m.key);
+            let ours = index_file(&m.key)
+                || m.key == crate::binlog::state_key(&self.server)
+                || name.starts_with('.')
+                || accounted.contains(&m.key);
             if !ours && !report.unreadable.iter().any(|u| u.starts_with(&m.key)) {
                 report.unaccounted.push(m.key.clone());
             }
@@ -147,7 +150,7 @@ impl IndexStore<'_> {
         let old_files: Vec<&str> = listing
             .iter()
             .map(|m| m.key.as_str())
-            .filter(|k| index_file(k) && !k.contains(".bak-"))
+            .filter(|k| index_file(k) && layout::bak_base(k).is_none())
             .collect();
         for key in &old_files {
             if let Some(old) = self.storage.get_bytes(key)? {
@@ -204,7 +207,9 @@ impl IndexStore<'_> {
             .iter()
             .map(|m| m.key.as_str())
             .filter(|k| {
-                layout::is_index_key(&self.server, k) && !k.contains(".bak-") && *k != summary_key
+                layout::is_index_key(&self.server, k)
+                    && layout::bak_base(k).is_none()
+                    && *k != summary_key
             })
             .collect();
         // A month file the summary (as written) lists but that is gone: its newest readable

@@ -219,7 +219,7 @@ impl<'a> IndexStore<'a> {
             .list(prefix)?
             .into_iter()
             .map(|m| m.key)
-            .filter(|k| layout::is_index_key(&self.server, k) && !k.contains(".bak-"))
+            .filter(|k| layout::is_index_key(&self.server, k) && layout::bak_base(k).is_none())
             .collect();
         keys.sort_unstable();
         Ok(keys)

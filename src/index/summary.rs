@@ -127,14 +127,14 @@ fn newer(a: &BackupRecord, b: &BackupRecord) -> bool {
     rank(a) > rank(b)
 }
 
-/// A segment's place in the log: lineage, file number, end.
-type LogPlace = (u32, u64, u64);
+/// A segment's place in the log: lineage, file (base name, number), end.
+type LogPlace = (u32, (String, u64), u64);
 
 fn rank(r: &BackupRecord) -> (Option<LogPlace>, DateTime<Utc>, &str) {
     let place = r
         .segment
         .as_ref()
-        .map(|g| (g.lineage, crate::binlog::file_order(&g.file).1, g.end));
+        .map(|g| (g.lineage, crate::binlog::file_order(&g.file), g.end));
     (place, r.started_at, &r.id)
 }
 
