@@ -254,20 +254,7 @@ pub fn check_copy<'a>(
         return Err(RestoreError::Output(e));
     }
     if let Some(e) = tee.read_error.take() {
-        // Gone since it was opened (a prune meanwhile): the copy is not there; any other read
-        // error says nothing about the copy.
-        return Err(if e.kind() == std::io::ErrorKind::NotFound {
-            RestoreError::Storage(crate::storage::StorageError::NotFound {
-                storage: record.storage.clone(),
-                location: e.to_string(),
-            })
-        } else {
-            RestoreError::Read {
-                id: record.id.clone(),
-                storage: record.storage.clone(),
-                cause: e.to_string(),
-            }
-        });
+        return Err(RestoreError::reading(record, &e));
     }
     checked.compressed_bytes = tee.count;
     checked.sha256 = hex::encode(std::mem::take(&mut tee.hasher).finalize());

@@ -167,6 +167,23 @@ impl From<crate::session::OpenError> for RestoreError {
 }
 
 impl RestoreError {
+    /// Reading the stored copy of `record` failed with `e`: an object gone since it was
+    /// opened (a prune meanwhile) is not there; any other read error says nothing about it.
+    pub fn reading(record: &BackupRecord, e: &io::Error) -> RestoreError {
+        if e.kind() == io::ErrorKind::NotFound {
+            RestoreError::Storage(crate::storage::StorageError::NotFound {
+                storage: record.storage.clone(),
+                location: e.to_string(),
+            })
+        } else {
+            RestoreError::Read {
+                id: record.id.clone(),
+                storage: record.storage.clone(),
+                cause: e.to_string(),
+            }
+        }
+    }
+
     /// Whether the request itself was wrong (nothing was done): exit code 2.
     pub fn is_request(&self) -> bool {
         matches!(
@@ -310,18 +327,8 @@ impl CheckedCopy {
         let read_err = |e: io::Error| {
             if cancel.load(Ordering::Relaxed) {
                 RestoreError::Interrupted
-            } else if e.kind() == io::ErrorKind::NotFound {
-                // Gone since it was opened (a prune meanwhile): the copy is not there.
-                RestoreError::Storage(crate::storage::StorageError::NotFound {
-                    storage: record.storage.clone(),
-                    location: e.to_string(),
-                })
             } else {
-                RestoreError::Read {
-                    id: record.id.clone(),
-                    storage: record.storage.clone(),
-                    cause: e.to_string(),
-                }
+                RestoreError::reading(record, &e)
             }
         };
         let (mut file, spooled) = match storage.open_file(key)? {
