@@ -641,18 +641,6 @@ fn catch_up(
                         f.end
                     ));
                 };
-                // The range is on the server that wrote `f`; after a failover the server now
-                // answering has other files under the same names.
-                if f.server_id.is_some() && src.server_id.is_some() && f.server_id != src.server_id
-                {
-                    return Err(format!(
-                        "the range after {}:{} was written by server id {}, and server id {} answers now: it cannot be read again; the other storages' archive continues without it here",
-                        f.file,
-                        f.end,
-                        f.server_id.unwrap_or_default(),
-                        src.server_id.unwrap_or_default()
-                    ));
-                }
                 let g = seg(&chain[k]);
                 let straddles = (file_order(&g.file), g.start) < (file_order(&f.file), f.end);
                 let (meet, next) = if straddles {
@@ -660,6 +648,26 @@ fn catch_up(
                 } else {
                     ((g.file.clone(), g.start), k)
                 };
+                // The range is on the server that wrote `f`; after a failover the server now
+                // answering has other files under the same names. The hole is said once, and
+                // the storage goes on from the meeting point (not stuck behind for good).
+                if f.server_id.is_some() && src.server_id.is_some() && f.server_id != src.server_id
+                {
+                    let msg = format!(
+                        "{}: storage '{}' misses {}:{} to {}:{}, written by server id {} before the failover; server id {} answers now and cannot give it: point-in-time recovery from this storage alone cannot cross that range",
+                        server.name,
+                        to.name(),
+                        f.file,
+                        f.end,
+                        meet.0,
+                        meet.1,
+                        f.server_id.unwrap_or_default(),
+                        src.server_id.unwrap_or_default()
+                    );
+                    session.ui.error(&msg);
+                    a.errors.push(msg);
+                    return copy_from(session, server, complete, to, chain, next, a);
+                }
                 // The run's state stays the furthest storages' (this read ends behind them).
                 let state = a.state.clone();
                 let live = archive_group(
@@ -715,6 +723,20 @@ fn catch_up(
             }
         }
     };
+    copy_from(session, server, complete, to, chain, first, a)
+}
+
+/// Copies `chain[first..]` to `to`, each segment from the first of `complete` that holds a
+/// good copy.
+fn copy_from(
+    session: &Session,
+    server: &ServerSettings,
+    complete: &[Arc<dyn Storage>],
+    to: &Arc<dyn Storage>,
+    chain: Vec<BackupRecord>,
+    first: usize,
+    a: &mut ServerArchive,
+) -> Result<(), String> {
     for r in chain.into_iter().skip(first) {
         if session.cancel.load(Ordering::Relaxed) {
             return Err("interrupted by a signal".into());
