@@ -1090,7 +1090,9 @@ fn archive_group(
         let state = ArchiveState {
             file,
             position: pos,
-            caught_up_at: if caught_up && a.errors.len() == errors_before {
+            // A read that ends at a meeting point is not the server's end: the storage is
+            // caught up only once its copies land (the caller writes that state then).
+            caught_up_at: if caught_up && a.errors.len() == errors_before && until.is_none() {
                 Some(asked)
             } else {
                 old.as_ref().and_then(|o| o.caught_up_at)
