@@ -66,11 +66,22 @@ impl Plan {
 /// configured.
 pub trait PolicyLookup {
     fn policy(&self, backup_type: &str, storage: &str) -> Option<&Retention>;
+    /// How often a restore test of the type must pass (`restore_test_within`), if at all.
+    fn restore_test_within(&self, backup_type: &str) -> Option<u64> {
+        let _ = backup_type;
+        None
+    }
 }
 
 impl PolicyLookup for crate::config::Settings {
     fn policy(&self, backup_type: &str, storage: &str) -> Option<&Retention> {
         self.retention(backup_type, storage)
+    }
+    fn restore_test_within(&self, backup_type: &str) -> Option<u64> {
+        self.backup_type(backup_type)
+            .ok()
+            .and_then(|t| t.restore_test_within)
+            .map(|w| w.as_secs())
     }
 }
 
@@ -98,6 +109,34 @@ pub fn plan(entries: &[BackupRecord], policies: &dyn PolicyLookup, now: DateTime
             && floor_seen.insert((r.server.as_str(), r.database.as_str(), r.storage.as_str()))
         {
             floor.insert(i);
+        }
+    }
+
+    // Drill floor: where a type expects restore tests, the newest copy per (server, database,
+    // type, storage) whose restore test passed within `restore_test_within` stays while that
+    // pass counts: the proof of a restorable backup is not pruned away before the next drill
+    // (the restore-test alert reads it).
+    let mut drilled: HashSet<usize> = HashSet::new();
+    let mut drill_seen: HashSet<(&str, &str, &str, &str)> = HashSet::new();
+    for &i in &order {
+        let r = &entries[i];
+        let passed_at = r
+            .verification
+            .as_ref()
+            .and_then(|v| v.restore_test.as_ref())
+            .filter(|t| t.ok)
+            .map(|t| t.tested_at);
+        let counts = passed_at.zip(policies.restore_test_within(&r.backup_type));
+        if r.status == Status::Success
+            && counts.is_some_and(|(t, w)| age(now, t) <= w)
+            && drill_seen.insert((
+                r.server.as_str(),
+                r.database.as_str(),
+                r.backup_type.as_str(),
+                r.storage.as_str(),
+            ))
+        {
+            drilled.insert(i);
         }
     }
 
@@ -145,7 +184,13 @@ pub fn plan(entries: &[BackupRecord], policies: &dyn PolicyLookup, now: DateTime
                         .or_insert(0);
                     *n += 1;
                     let position = *n;
-                    decide_success(p, position, a, floor.contains(&i))
+                    match decide_success(p, position, a, floor.contains(&i)) {
+                        (Decision::Remove, _) if drilled.contains(&i) => (
+                            Decision::Keep,
+                            "newest copy whose restore test passed within restore_test_within (kept while that pass counts)".to_string(),
+                        ),
+                        d => d,
+                    }
                 }
             }
         } else {
@@ -352,6 +397,56 @@ mod tests {
 
     fn daily(p: Retention) -> Table {
         Table(vec![(("daily", "*"), p)])
+    }
+
+    #[test]
+    fn the_newest_copy_whose_restore_test_passed_stays_while_that_pass_counts() {
+        /// `daily` with `restore_test_within: 8d`.
+        struct Drilled(Table);
+        impl PolicyLookup for Drilled {
+            fn policy(&self, t: &str, s: &str) -> Option<&Retention> {
+                self.0.policy(t, s)
+            }
+            fn restore_test_within(&self, _: &str) -> Option<u64> {
+                Some(8 * 86_400)
+            }
+        }
+        let tested = |id: &str, hours_ago: i64, tested_hours_ago: i64, passed: bool| {
+            let mut r = ok(id, hours_ago);
+            r.verification = Some(crate::index::Verification {
+                verified_at: now() - chrono::Duration::hours(tested_hours_ago),
+                ok: passed,
+                restore_tested: true,
+                error: None,
+                restore_test: Some(crate::index::RestoreTest {
+                    tested_at: now() - chrono::Duration::hours(tested_hours_ago),
+                    ok: passed,
+                    duration_seconds: 1.0,
+                    error: None,
+                }),
+            });
+            r
+        };
+        let entries = vec![
+            ok("b1", 1),
+            ok("b2", 25),
+            tested("b3", 49, 2, true),    // passed 2 h ago: kept
+            tested("b4", 73, 3, true),    // passed too, but b3 is newer
+            tested("b5", 97, 1, false),   // failed
+            tested("b6", 400, 300, true), // passed outside the window
+        ];
+        let p = Drilled(daily(policy(Some(1), None)));
+        let mut ids: Vec<String> = plan(&entries, &p, now())
+            .removals()
+            .map(|i| i.record.id.clone())
+            .collect();
+        ids.sort();
+        assert_eq!(ids, ["b2", "b4", "b5", "b6"]);
+        // Without restore_test_within, no drill floor.
+        assert_eq!(
+            removed(&entries, &daily(policy(Some(1), None))),
+            ["b2", "b3", "b4", "b5", "b6"]
+        );
     }
 
     fn removed(entries: &[BackupRecord], t: &Table) -> Vec<String> {

@@ -725,3 +725,42 @@ fn restore_drills_compare_the_dumped_inventory_and_walk_the_store() {
     let listed = env.run(&["list"]);
     assert!(listed.stdout.contains("FAILED"), "{}", listed.stdout);
 }
+
+/// A passed restore drill is not pruned away before its window ends: the tested copy stays
+/// (the drill floor), and the pushed time of the newest passed restore test survives the next
+/// backup and prune, so `SqlguardRestoreTestOverdue` does not fire right after a drill.
+#[test]
+fn a_passed_drill_survives_the_prune_that_follows_it() {
+    let name = mariadb().create_shop("drill_floor", 20);
+    let env = Env::new();
+    let instance = format!("it-{:08x}", fastrand::u32(..));
+    env.write_config(
+        "",
+        &format!(
+            "storage:\n  local:\n    type: local\n    path: {{storage}}\nbackup_types:\n  daily:\n    retention: {{keep_last: 1}}\n    restore_test_within: 8d\nmetrics:\n  pushgateway: {}\n  instance: {instance}\n",
+            pushgateway()
+        ),
+    );
+    env.run(&["backup", "--db", &name, "--type", "daily"])
+        .expect(0);
+    let tested = env.list(&[]).backups.remove(0).id;
+    env.run(&["verify", "--latest", "--db", &name, "--restore-test"])
+        .expect(0);
+    env.run(&["backup", "--db", &name, "--type", "daily"])
+        .expect(0);
+    let r = env.run(&["-v", "prune"]);
+    r.expect(0);
+    assert!(
+        env.list(&[]).backups.iter().any(|b| b.id == tested),
+        "the tested copy was pruned: {}",
+        r.stderr
+    );
+    env.run(&["backup", "--db", &name, "--type", "daily"])
+        .expect(0);
+    let passed = restore_metric(
+        &instance,
+        "sqlguard_restore_test_last_success_timestamp_seconds",
+        &name,
+    );
+    assert!(passed.is_some_and(|t| t > 0.0), "{passed:?}");
+}
