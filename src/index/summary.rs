@@ -46,15 +46,29 @@ pub struct NewestCopy {
     pub status: Status,
 }
 
-/// The newest verification on a storage.
+/// The last verification of the newest verified copy on a storage: a later check of an older
+/// copy does not speak for the newest one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewestVerification {
     /// The backup verified.
     #[serde(default)]
     pub id: String,
+    /// When that backup started (absent in summaries of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
     pub verified_at: DateTime<Utc>,
     pub ok: bool,
     pub restore_tested: bool,
+}
+
+impl NewestVerification {
+    /// Whether `self` replaces `other`: a newer copy's verification, or a later one of the same.
+    fn replaces(&self, other: &NewestVerification) -> bool {
+        if self.id == other.id {
+            return self.verified_at >= other.verified_at;
+        }
+        (self.started_at, &self.id) > (other.started_at, &other.id)
+    }
 }
 
 /// A restore test in the summary: of which copy, when, how it went and how long it took.
@@ -207,12 +221,13 @@ impl TypeSummary {
         if let Some(v) = &r.verification {
             let nv = NewestVerification {
                 id: r.id.clone(),
+                started_at: Some(r.started_at),
                 verified_at: v.verified_at,
                 ok: v.ok,
                 restore_tested: v.restore_tested,
             };
             match self.verified_per_storage.get(&r.storage) {
-                Some(old) if old.verified_at > nv.verified_at => {}
+                Some(old) if !nv.replaces(old) => {}
                 _ => {
                     self.verified_per_storage.insert(r.storage.clone(), nv);
                 }
@@ -397,7 +412,7 @@ impl TypeSummary {
         }
         for (k, v) in &other.verified_per_storage {
             match self.verified_per_storage.get(k) {
-                Some(mine) if mine.verified_at >= v.verified_at => {}
+                Some(mine) if !v.replaces(mine) => {}
                 _ => {
                     self.verified_per_storage.insert(k.clone(), v.clone());
                 }
@@ -564,6 +579,30 @@ pub struct Summary {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_later_check_of_an_older_copy_does_not_speak_for_the_newest() {
+        let verified = |r: &mut BackupRecord, hour: u32, ok: bool| {
+            r.verification = Some(crate::index::Verification {
+                verified_at: Utc.with_ymd_and_hms(2026, 11, 29, hour, 0, 0).unwrap(),
+                ok,
+                restore_tested: false,
+                error: None,
+                restore_test: None,
+            });
+        };
+        let mut newest = rec("b2", "local", true, 10);
+        let mut older = rec("b1", "local", true, 9);
+        verified(&mut newest, 1, false);
+        verified(&mut older, 2, true);
+        let s = TypeSummary::of([&newest, &older]);
+        let v = &s.verified_per_storage["local"];
+        assert_eq!((v.id.as_str(), v.ok), ("b2", false));
+        // The newest copy checked again, and passing, speaks for it.
+        verified(&mut newest, 3, true);
+        let s = TypeSummary::of([&newest, &older]);
+        assert!(s.verified_per_storage["local"].ok);
+    }
 
     fn rec(id: &str, storage: &str, ok: bool, hour: u32) -> BackupRecord {
         let status = if ok { Status::Success } else { Status::Failed };
