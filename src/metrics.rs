@@ -35,6 +35,9 @@ pub use crate::run::Summary as RunSummary;
 pub struct Group {
     pub labels: Vec<(String, String)>,
     pub registry: Registry,
+    /// Pushed with POST: only the metrics it holds replace theirs in the group, the others
+    /// stay (a run that could not read what they say leaves them as they were).
+    pub partial: bool,
 }
 
 impl Group {
@@ -42,6 +45,7 @@ impl Group {
         Group {
             labels,
             registry: Registry::new(),
+            partial: false,
         }
     }
 
@@ -357,10 +361,14 @@ fn binlog_groups(run: &RunSummary) -> Vec<Group> {
     run.binlog
         .iter()
         .map(|f| {
-            let g = Group::new(vec![
+            let mut g = Group::new(vec![
                 ("command".into(), "binlog".into()),
                 ("server".into(), f.server.clone()),
             ]);
+            // A run that could read no archive state (no storage opened) says it failed and
+            // leaves the caught-up and newest-event times as the last run pushed them, so that
+            // the archive-behind alert still has them to judge.
+            g.partial = f.state.is_none();
             let l = [f.server.as_str()];
             g.gauge(
                 "sqlguard_binlog_last_status",
@@ -458,10 +466,14 @@ pub fn group_url(m: &MetricsSettings, group: &Group) -> String {
 
 fn put(m: &MetricsSettings, group: &Group) -> Result<(), String> {
     let url = group_url(m, group);
-    let mut req = attohttpc::put(&url)
-        .timeout(Duration::from_secs(m.timeout.as_secs().max(1)))
-        .follow_redirects(false)
-        .header("Content-Type", "text/plain; version=0.0.4");
+    let mut req = if group.partial {
+        attohttpc::post(&url)
+    } else {
+        attohttpc::put(&url)
+    }
+    .timeout(Duration::from_secs(m.timeout.as_secs().max(1)))
+    .follow_redirects(false)
+    .header("Content-Type", "text/plain; version=0.0.4");
     if let Some(user) = &m.username {
         req = req.basic_auth(user, m.password.as_ref().map(|p| p.expose()));
     }
@@ -496,7 +508,11 @@ pub fn push_run(
         ui.debug(&format!("metrics: {e}"));
     }
     for g in groups(settings, catalog, run, Utc::now()) {
-        ui.debug(&format!("metrics: PUT {}", group_url(m, &g)));
+        ui.debug(&format!(
+            "metrics: {} {}",
+            if g.partial { "POST" } else { "PUT" },
+            group_url(m, &g)
+        ));
         if let Err(e) = put(m, &g) {
             return Err(format!(
                 "could not push metrics to the Pushgateway at {}: {e}{}",

@@ -1181,3 +1181,47 @@ fn storages_cut_at_different_places_meet_again() {
         "the other storage was not archived"
     );
 }
+
+/// A binlog run that cannot open its storage pushes its failure and leaves the caught-up time
+/// of the last good run in the Pushgateway, so that the archive-behind alert keeps its input.
+#[test]
+fn a_binlog_run_without_its_storage_keeps_the_caught_up_time_it_cannot_read() {
+    let p = Private::start("pitr-metrics");
+    let db = &p.db;
+    let env = Env::new();
+    let instance = format!("it-{:08x}", fastrand::u32(..));
+    let extra = format!(
+        "metrics:\n  pushgateway: {}\n  instance: {instance}\n",
+        pushgateway()
+    );
+    config(&env, db, &extra);
+    db.sql(
+        None,
+        "CREATE DATABASE m; CREATE TABLE m.t (id INT PRIMARY KEY); INSERT INTO m.t VALUES (1);",
+    );
+    env.run(&["backup", "--db", "m"]).expect(0);
+    env.run(&["binlog"]).expect(0);
+    let caught_up = |m: &[crate::support::Sample]| {
+        sample(
+            m,
+            "sqlguard_binlog_caught_up_timestamp_seconds",
+            &[("server", "main")],
+        )
+    };
+    let before = caught_up(&scrape(&instance)).expect("caught-up time pushed");
+    // The storage's path becomes a file: nothing can be opened there.
+    let blocked = env.path("blocked");
+    std::fs::write(&blocked, b"a file").unwrap();
+    let text = std::fs::read_to_string(env.config()).unwrap().replace(
+        &format!("path: {}", env.storage().display()),
+        &format!("path: {}/x", blocked.display()),
+    );
+    std::fs::write(env.config(), text).unwrap();
+    env.run(&["binlog"]).expect(1);
+    let m = scrape(&instance);
+    assert_eq!(
+        sample(&m, "sqlguard_binlog_last_status", &[("server", "main")]),
+        Some(0.0)
+    );
+    assert_eq!(caught_up(&m), Some(before));
+}
