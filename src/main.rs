@@ -96,7 +96,7 @@ fn run(cli: Cli) -> ExitCode {
     let code = match result {
         // Whatever failed after a signal failed because of it: the run was interrupted (130),
         // as every command's outcome says (a read-only one, such as list, included).
-        Ok(ExitCode::Failure) if sqlguard::signals::stopping() => ExitCode::Interrupted,
+        Ok(ExitCode::Failure) => sqlguard::exit::Outcome::of(false, false).into(),
         Ok(code) => code,
         Err(sqlguard::error::Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
             ExitCode::Success

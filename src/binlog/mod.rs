@@ -170,9 +170,15 @@ pub fn read_state(storage: &dyn Storage, server: &str) -> Result<Option<ArchiveS
 
 /// Orders binary log file names: by base name, then by the number after the last dot.
 pub fn file_order(name: &str) -> (String, u64) {
+    let (base, n) = file_place(name);
+    (base.to_string(), n)
+}
+
+/// [`file_order`] borrowed from `name`: for comparisons made for every record.
+pub fn file_place(name: &str) -> (&str, u64) {
     match name.rsplit_once('.') {
-        Some((base, n)) => (base.to_string(), n.parse().unwrap_or(u64::MAX)),
-        None => (name.to_string(), 0),
+        Some((base, n)) => (base, n.parse().unwrap_or(u64::MAX)),
+        None => (name, 0),
     }
 }
 

@@ -142,13 +142,13 @@ fn newer(a: &BackupRecord, b: &BackupRecord) -> bool {
 }
 
 /// A segment's place in the log: lineage, file (base name, number), end.
-type LogPlace = (u32, (String, u64), u64);
+type LogPlace<'a> = (u32, (&'a str, u64), u64);
 
-fn rank(r: &BackupRecord) -> (Option<LogPlace>, DateTime<Utc>, &str) {
+fn rank(r: &BackupRecord) -> (Option<LogPlace<'_>>, DateTime<Utc>, &str) {
     let place = r
         .segment
         .as_ref()
-        .map(|g| (g.lineage, crate::binlog::file_order(&g.file), g.end));
+        .map(|g| (g.lineage, crate::binlog::file_place(&g.file), g.end));
     (place, r.started_at, &r.id)
 }
 

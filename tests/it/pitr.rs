@@ -84,6 +84,24 @@ fn config(env: &Env, db: &MariaDb, extra: &str) {
     std::fs::write(env.config(), text).unwrap();
 }
 
+/// [`config`] with a second local storage at `second` and the binary log archived to
+/// `binlog_storages` (a YAML list's items, e.g. `local, second`).
+fn two_storages(env: &Env, db: &MariaDb, second: &Path, binlog_storages: &str) {
+    config(
+        env,
+        db,
+        &format!(
+            "  second:\n    type: local\n    path: {}\n",
+            second.display()
+        ),
+    );
+    let text = std::fs::read_to_string(env.config()).unwrap().replace(
+        "binlog: {window: 14d}",
+        &format!("binlog: {{window: 14d, storages: [{binlog_storages}]}}"),
+    );
+    std::fs::write(env.config(), text).unwrap();
+}
+
 /// The successful segment records, by file and start.
 fn segments(env: &Env) -> Vec<Record> {
     let mut s: Vec<Record> = env
@@ -985,21 +1003,7 @@ fn a_storage_that_missed_a_run_catches_up_from_where_it_stands() {
     let db = &p.db;
     let env = Env::new();
     let second = env.path("second");
-    let write = |binlog_storages: &str| {
-        config(
-            &env,
-            db,
-            &format!(
-                "  second:\n    type: local\n    path: {}\n",
-                second.display()
-            ),
-        );
-        let text = std::fs::read_to_string(env.config()).unwrap().replace(
-            "binlog: {window: 14d}",
-            &format!("binlog: {{window: 14d, storages: [{binlog_storages}]}}"),
-        );
-        std::fs::write(env.config(), text).unwrap();
-    };
+    let write = |binlog_storages: &str| two_storages(&env, db, &second, binlog_storages);
     write("local, second");
     db.sql(
         None,
@@ -1081,21 +1085,7 @@ fn storages_cut_at_different_places_meet_again() {
     let db = &p.db;
     let env = Env::new();
     let second = env.path("second");
-    let write = |binlog_storages: &str| {
-        config(
-            &env,
-            db,
-            &format!(
-                "  second:\n    type: local\n    path: {}\n",
-                second.display()
-            ),
-        );
-        let text = std::fs::read_to_string(env.config()).unwrap().replace(
-            "binlog: {window: 14d}",
-            &format!("binlog: {{window: 14d, storages: [{binlog_storages}]}}"),
-        );
-        std::fs::write(env.config(), text).unwrap();
-    };
+    let write = |binlog_storages: &str| two_storages(&env, db, &second, binlog_storages);
     write("local, second");
     db.sql(
         None,

@@ -47,6 +47,21 @@ fn verify_status(instance: &str, db: &str, storage: &str) -> Option<f64> {
     )
 }
 
+/// Points the config's server at `port` (a closed port, a server that never answers);
+/// returns the config as it was, to write back.
+fn point_server_at(env: &Env, port: u16) -> String {
+    let good = std::fs::read_to_string(env.config()).unwrap();
+    std::fs::write(
+        env.config(),
+        good.replace(
+            &format!("port: {}", mariadb().port),
+            &format!("port: {port}"),
+        ),
+    )
+    .unwrap();
+    good
+}
+
 fn verify(env: &Env, args: &[&str]) -> (i32, VerifyDoc) {
     let mut a = vec!["--json", "verify"];
     a.extend_from_slice(args);
@@ -170,15 +185,7 @@ fn restore_test_restores_into_a_scratch_database_and_drops_it() {
     mariadb().sql(None, &format!("DROP DATABASE {fresh}"));
     // A server that does not answer says nothing about the copy: NOT CHECKED, exit 1, and the
     // copy keeps its passed restore test (so `restore latest` still picks it).
-    let good = std::fs::read_to_string(env.config()).unwrap();
-    std::fs::write(
-        env.config(),
-        good.replace(
-            &format!("port: {}", mariadb().port),
-            &format!("port: {}", crate::support::free_port()),
-        ),
-    )
-    .unwrap();
+    let good = point_server_at(&env, crate::support::free_port());
     let (code, doc) = verify(
         &env,
         &["--latest", "--restore-test", "--storage", "offsite"],
@@ -221,15 +228,7 @@ fn a_signal_during_a_restore_test_records_nothing() {
     let (env, _name, _) = setup("verify_sig");
     // A server that takes the connection and never greets: the restore test waits on it.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let good = std::fs::read_to_string(env.config()).unwrap();
-    std::fs::write(
-        env.config(),
-        good.replace(
-            &format!("port: {}", mariadb().port),
-            &format!("port: {}", silent.local_addr().unwrap().port()),
-        ),
-    )
-    .unwrap();
+    let good = point_server_at(&env, silent.local_addr().unwrap().port());
     let stopped = |args: &[&str]| {
         let child = env.spawn(args);
         std::thread::sleep(std::time::Duration::from_millis(1500));
@@ -283,15 +282,7 @@ fn a_copy_pruned_during_a_verify_is_not_a_failure() {
     // The manual copy, checked first (it is the oldest), waits on a restore test server that
     // never answers, while a prune removes the older daily copy, checked next.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let good = std::fs::read_to_string(env.config()).unwrap();
-    std::fs::write(
-        env.config(),
-        good.replace(
-            &format!("port: {}", mariadb().port),
-            &format!("port: {}", silent.local_addr().unwrap().port()),
-        ),
-    )
-    .unwrap();
+    let good = point_server_at(&env, silent.local_addr().unwrap().port());
     let child = env.spawn(&["--json", "verify", &ids[0], &ids[1], "--restore-test"]);
     std::thread::sleep(std::time::Duration::from_millis(1500));
     std::fs::write(env.config(), &good).unwrap();
