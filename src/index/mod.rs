@@ -39,7 +39,7 @@ pub mod summary;
 
 pub use rebuild::Rebuild;
 pub use store::{scope_of, IndexStore, Scope};
-pub use summary::{DatabaseSummary, Span, Summary, TypeSummary};
+pub use summary::{DatabaseSummary, Span, Summary, TypeSummary, SUMMARY_REVISION};
 
 /// Version of the record shape in JSON output (`list --json`, manifests, the legacy index).
 pub const SCHEMA_VERSION: u32 = 1;

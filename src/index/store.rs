@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::{
     partition_of, sort_records, upsert_all, BackupRecord, DatabaseIndex, DatabaseSummary, Index,
-    IndexError, Summary, VersionProbe, INDEX_SCHEMA_VERSION, SCHEMA_VERSION,
+    IndexError, Summary, VersionProbe, INDEX_SCHEMA_VERSION, SCHEMA_VERSION, SUMMARY_REVISION,
 };
 use crate::layout;
 use crate::storage::Storage;
@@ -177,7 +177,7 @@ impl<'a> IndexStore<'a> {
         let dirty: Vec<String> = summary
             .databases
             .iter()
-            .filter(|(_, d)| d.dirty)
+            .filter(|(_, d)| d.stale())
             .map(|(n, _)| n.clone())
             .collect();
         for db in dirty {
@@ -583,6 +583,7 @@ impl<'a> IndexStore<'a> {
                 entry.set_partition(p, rs);
             }
             entry.dirty = false;
+            entry.revision = SUMMARY_REVISION;
             if !entry.apply(&old, &new) {
                 *entry = DatabaseSummary::of(&self.read_database(&db).map_err(incomplete)?);
             }
@@ -902,6 +903,49 @@ mod tests {
                 && copies.iter().any(|k| k.starts_with("main/index/db/shop/")),
             "{copies:?}"
         );
+    }
+
+    /// A summary an older version wrote lacks what was added since (the failed verifications):
+    /// readers recompute it from the files, and the next update writes it whole.
+    #[test]
+    fn an_older_summary_is_recomputed_and_rewritten() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        let mut failed = record("a", "shop", Status::Success);
+        failed.verification = Some(Verification {
+            verified_at: Utc::now(),
+            ok: false,
+            restore_tested: false,
+            error: Some("sha256 mismatch".into()),
+            restore_test: None,
+        });
+        store.upsert(&[failed]).unwrap();
+        let good = store.summary().unwrap();
+        assert_eq!(
+            good.databases["shop"].types["daily"].failed_verifications["mem"],
+            1
+        );
+        // As an older version wrote it: no revision, no count.
+        let mut old = serde_json::to_value(&good).unwrap();
+        let shop = &mut old["databases"]["shop"];
+        shop.as_object_mut().unwrap().remove("revision");
+        shop["types"]["daily"]
+            .as_object_mut()
+            .unwrap()
+            .remove("failed_verifications");
+        s.put_bytes(
+            "main/index/summary.json",
+            &serde_json::to_vec(&old).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(store.summary().unwrap(), good);
+        store
+            .upsert(&[record("b", "crm", Status::Success)])
+            .unwrap();
+        let written: Summary =
+            serde_json::from_slice(&s.get_bytes("main/index/summary.json").unwrap().unwrap())
+                .unwrap();
+        assert_eq!(written.databases["shop"], good.databases["shop"]);
     }
 
     /// The summary is a cache: a dirty entry (an update was cut short) and a missing or

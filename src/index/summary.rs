@@ -129,6 +129,10 @@ pub struct TypeSummary {
     /// The newest restore test that passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_test_passed: Option<NewestRestoreTest>,
+    /// Copies whose last verification failed, per storage (every one, not only the newest
+    /// verified: a damaged older backup or binary log segment still counts).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failed_verifications: BTreeMap<String, usize>,
     /// Successful copies per storage.
     pub held: BTreeMap<String, Held>,
     pub records: usize,
@@ -165,6 +169,7 @@ impl TypeSummary {
     /// Folds one more record in.
     fn add(&mut self, r: &BackupRecord) {
         self.records += 1;
+        self.count_failed(r, 1);
         match self.last_run.first() {
             Some(first) if first.id == r.id => self.last_run.push(r.clone()),
             Some(first) if !newer(r, first) => {}
@@ -209,6 +214,21 @@ impl TypeSummary {
             }
         }
         self.note_verification(r);
+    }
+
+    /// Counts `r` (`by` 1) or stops counting it (`by` -1) among the failed verifications.
+    fn count_failed(&mut self, r: &BackupRecord, by: isize) {
+        if r.verification.as_ref().is_none_or(|v| v.ok) {
+            return;
+        }
+        let n = self
+            .failed_verifications
+            .entry(r.storage.clone())
+            .or_default();
+        *n = n.saturating_add_signed(by);
+        if *n == 0 {
+            self.failed_verifications.remove(&r.storage);
+        }
     }
 
     fn note_verification(&mut self, r: &BackupRecord) {
@@ -287,6 +307,8 @@ impl TypeSummary {
                     && n.status == o.status
                     && n.started_at == o.started_at =>
             {
+                self.count_failed(o, -1);
+                self.count_failed(n, 1);
                 let is = |x: &BackupRecord| x.id == o.id && x.storage == o.storage;
                 for slot in self
                     .last_run
@@ -333,6 +355,7 @@ impl TypeSummary {
                     return false;
                 }
                 self.records = self.records.saturating_sub(1);
+                self.count_failed(o, -1);
                 if o.status == Status::Success {
                     if let Some(h) = self.held.get_mut(&o.storage) {
                         h.sub(success(o));
@@ -421,6 +444,9 @@ impl TypeSummary {
         for (k, h) in &other.held {
             self.held.entry(k.clone()).or_default().add(*h);
         }
+        for (k, n) in &other.failed_verifications {
+            *self.failed_verifications.entry(k.clone()).or_default() += n;
+        }
         if let Some(t) = &other.restore_tested {
             keep_newer(&mut self.restore_tested, t);
         }
@@ -434,6 +460,10 @@ impl TypeSummary {
         self.last_run.iter().all(|r| r.status == Status::Success)
     }
 }
+
+/// The revision of what a database's summary holds: 1 added
+/// [`TypeSummary::failed_verifications`].
+pub const SUMMARY_REVISION: u32 = 1;
 
 /// The records of one index file (a partition of a database's records): how many, and when the
 /// first and the last started.
@@ -466,6 +496,11 @@ pub struct DatabaseSummary {
     /// An update of this database was under way: recompute it from its index files.
     #[serde(default)]
     pub dirty: bool,
+    /// What this summary knows ([`SUMMARY_REVISION`]): one an older version wrote lacks what
+    /// was added since, and is recomputed from its files as if dirty (and so written anew by the
+    /// next update).
+    #[serde(default)]
+    pub revision: u32,
     pub records: usize,
     pub newest: Option<DateTime<Utc>>,
     pub oldest: Option<DateTime<Utc>>,
@@ -476,6 +511,12 @@ pub struct DatabaseSummary {
 }
 
 impl DatabaseSummary {
+    /// Whether it must be recomputed from its files before it is read: an update was cut short,
+    /// or an older version wrote it.
+    pub fn stale(&self) -> bool {
+        self.dirty || self.revision < SUMMARY_REVISION
+    }
+
     /// The summary of one database's records (all of them).
     pub fn of(records: &[BackupRecord]) -> DatabaseSummary {
         let mut by_type: BTreeMap<&str, Vec<&BackupRecord>> = BTreeMap::new();
@@ -492,6 +533,7 @@ impl DatabaseSummary {
                 .into_iter()
                 .map(|(t, rs)| (t.to_string(), TypeSummary::of(rs)))
                 .collect(),
+            revision: SUMMARY_REVISION,
             ..Default::default()
         };
         for (p, rs) in by_partition {
