@@ -314,6 +314,25 @@ impl Catalog {
         out
     }
 
+    /// The summary of `server`'s binary log segments, merged across storages (the segments are
+    /// left out of [`Catalog::merged`], which holds the databases).
+    pub fn segments_of(&self, server: &str) -> Option<crate::index::TypeSummary> {
+        let mut out: Option<crate::index::TypeSummary> = None;
+        for ts in self
+            .indexes
+            .iter()
+            .filter(|ix| ix.server == server)
+            .filter_map(|ix| ix.summary.databases.get(crate::binlog::DATABASE))
+            .filter_map(|d| d.types.get(crate::binlog::TYPE))
+        {
+            match &mut out {
+                Some(o) => o.merge(ts),
+                None => out = Some(ts.clone()),
+            }
+        }
+        out
+    }
+
     /// Whether an index on `storage` could not be read.
     pub fn unreadable(&self, storage: &str) -> bool {
         self.errors.iter().any(|(s, _)| s == storage)

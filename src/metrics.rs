@@ -8,8 +8,12 @@
 //! | --- | --- |
 //! | `server`, `type` | `sqlguard_backup_*` per database, from the index: a failed run leaves the last success in place |
 //! | `storage` | `sqlguard_storage_backups`, `sqlguard_storage_bytes` per server, from the index |
-//! | `command`, and `type` for backups | `sqlguard_run_*` of the last run of that command, `sqlguard_prune_*` |
-//! | `command=binlog`, `server` | `sqlguard_binlog_*` of the server's archive, from the last binlog run |
+//! | `command`, `type` for backups, `server` | `sqlguard_run_*` of the last run of that command covering that server, `sqlguard_prune_*` of the server |
+//! | `command=binlog`, `server` | `sqlguard_binlog_*` of the server's archive, and the `sqlguard_run_*` of the last binlog run |
+//!
+//! Every group also holds `sqlguard_config_info{config="<file>"}`, the config file that pushed it;
+//! after its pushes a run deletes that file's groups of servers, backup types, storages and binary
+//! log archives the file no longer has (found through the Pushgateway's `/api/v1/metrics`).
 //!
 //! The metrics are encoded with the `prometheus` crate and sent with attohttpc, the HTTP client
 //! that rust-s3 already brings (the crate's own `push` feature would add a second HTTP and TLS
@@ -30,14 +34,34 @@ use crate::ui::Ui;
 
 pub use crate::run::Summary as RunSummary;
 
-/// One Pushgateway group: its grouping labels and the metrics to PUT.
+/// How a group reaches the Pushgateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// PUT: the group becomes exactly what it holds.
+    Replace,
+    /// POST: only the metrics it holds replace theirs in the group, the others stay (a run that
+    /// could not read what they say leaves them as they were).
+    Merge,
+    /// DELETE: a group this version no longer pushes (its metrics moved to other groups).
+    Delete,
+}
+
+impl Method {
+    fn verb(self) -> &'static str {
+        match self {
+            Method::Replace => "PUT",
+            Method::Merge => "POST",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// One Pushgateway group: its grouping labels and the metrics to push.
 #[derive(Debug)]
 pub struct Group {
     pub labels: Vec<(String, String)>,
     pub registry: Registry,
-    /// Pushed with POST: only the metrics it holds replace theirs in the group, the others
-    /// stay (a run that could not read what they say leaves them as they were).
-    pub partial: bool,
+    pub method: Method,
 }
 
 impl Group {
@@ -45,7 +69,7 @@ impl Group {
         Group {
             labels,
             registry: Registry::new(),
-            partial: false,
+            method: Method::Replace,
         }
     }
 
@@ -74,6 +98,7 @@ fn ts(t: DateTime<Utc>) -> f64 {
 /// The `server`/`type` groups: per database, the state of its backups of that type.
 fn backup_groups(
     settings: &Settings,
+    catalog: &Catalog,
     model: &Model,
     servers: &[String],
     types: &[String],
@@ -136,6 +161,11 @@ fn backup_groups(
                 "1 when the last verification of this storage's newest verified copy passed, else 0.",
                 vl,
             );
+            let failed_copies = g.gauge(
+                "sqlguard_verify_failed_copies",
+                "Copies on this storage whose last verification failed: every one, older backups and binary log segments included.",
+                vl,
+            );
             let tested_at = g.gauge(
                 "sqlguard_restore_test_last_timestamp_seconds",
                 "When the newest restore test of this database's backups ran (any copy).",
@@ -185,6 +215,29 @@ fn backup_groups(
                     .with_label_values(&[&server.name, t])
                     .set(iv.num_seconds() as f64);
             }
+            // The verification of every copy, on each storage, of a database (or of the
+            // server's binary log segments, which are not a database of the health model).
+            let verification = |s: &crate::index::TypeSummary, [server, database, t]: [&str; 3]| {
+                for (storage, v) in &s.verified_per_storage {
+                    let l = [server, database, t, storage];
+                    verified_at.with_label_values(&l).set(ts(v.verified_at));
+                    verified_ok
+                        .with_label_values(&l)
+                        .set(if v.ok { 1.0 } else { 0.0 });
+                    // Zero while nothing failed, so that the alert on it resolves.
+                    failed_copies.with_label_values(&l).set(0.0);
+                }
+                for (storage, n) in &s.failed_verifications {
+                    failed_copies
+                        .with_label_values(&[server, database, t, storage])
+                        .set(*n as f64);
+                }
+            };
+            if t == crate::binlog::TYPE {
+                if let Some(s) = catalog.segments_of(&server.name) {
+                    verification(&s, [&server.name, crate::binlog::DATABASE, t]);
+                }
+            }
             for row in model
                 .rows
                 .iter()
@@ -225,18 +278,7 @@ fn backup_groups(
                     None if within.is_some() => tested_passed.with_label_values(&labels).set(0.0),
                     None => {}
                 }
-                for (storage, v) in &row.summary.verified_per_storage {
-                    let l = [
-                        server.name.as_str(),
-                        row.database.as_str(),
-                        t.as_str(),
-                        storage,
-                    ];
-                    verified_at.with_label_values(&l).set(ts(v.verified_at));
-                    verified_ok
-                        .with_label_values(&l)
-                        .set(if v.ok { 1.0 } else { 0.0 });
-                }
+                verification(&row.summary, [&server.name, &row.database, t]);
                 for (storage, r) in &row.summary.newest_per_storage {
                     storage_status
                         .with_label_values(&[
@@ -287,21 +329,66 @@ fn storage_groups(settings: &Settings, model: &Model) -> Vec<Group> {
         .collect()
 }
 
-/// The `command` group of this run.
-fn run_group(run: &RunSummary) -> Group {
+/// The `command` groups of this run, one per server it covered (`server` label): runs of one
+/// command over different servers (a timer per server, or a config per server with the same
+/// `instance`) then never overwrite each other's status. A binlog run's go into the `command=binlog`,
+/// `server` groups of its archives (merged into a server's group when it has none this time).
+///
+/// `command` groups without `server` are what earlier versions pushed: they are deleted, so that
+/// a frozen one does not fire the alerts on these metrics for ever.
+fn run_groups(settings: &Settings, run: &RunSummary, binlog: &mut [Group]) -> Vec<Group> {
     let mut key = vec![("command".to_string(), run.command.to_string())];
     if let Some(t) = &run.backup_type {
         key.push(("type".into(), t.clone()));
     }
-    let g = Group::new(key);
-    let names: Vec<&str> = if run.backup_type.is_some() {
-        vec!["command", "type"]
+    let mut servers: Vec<&str> = if run.servers.is_empty() {
+        settings.backed_up().map(|s| s.name.as_str()).collect()
     } else {
-        vec!["command"]
+        run.servers.iter().map(String::as_str).collect()
     };
-    let values: Vec<&str> = std::iter::once(run.command)
-        .chain(run.backup_type.as_deref())
-        .collect();
+    servers.sort_unstable();
+    servers.dedup();
+    if servers.is_empty() {
+        let g = Group::new(key);
+        run_metrics(&g, run, None);
+        return vec![g];
+    }
+    let mut out = Vec::new();
+    let mut legacy = Group::new(key.clone());
+    legacy.method = Method::Delete;
+    out.push(legacy);
+    for server in servers {
+        let is_this = |g: &&mut Group| g.labels.iter().any(|(k, v)| k == "server" && v == server);
+        if let Some(g) = binlog.iter_mut().find(is_this) {
+            run_metrics(g, run, Some(server));
+            continue;
+        }
+        let mut labels = key.clone();
+        labels.push(("server".into(), server.to_string()));
+        let mut g = Group::new(labels);
+        if run.command == crate::binlog::TYPE {
+            // The archive's own metrics share the group: left as they are.
+            g.method = Method::Merge;
+        }
+        run_metrics(&g, run, Some(server));
+        out.push(g);
+    }
+    out
+}
+
+/// The `sqlguard_run_*` (and `sqlguard_prune_*`) metrics of `run` in `g`, labelled with the
+/// command, the type of a backup and the server.
+fn run_metrics(g: &Group, run: &RunSummary, server: Option<&str>) {
+    let mut names = vec!["command"];
+    let mut values = vec![run.command];
+    if let Some(t) = run.backup_type.as_deref() {
+        names.push("type");
+        values.push(t);
+    }
+    if let Some(s) = server {
+        names.push("server");
+        values.push(s);
+    }
     g.gauge(
         "sqlguard_run_last_status",
         "1 when the last run of this command succeeded, else 0.",
@@ -330,7 +417,14 @@ fn run_group(run: &RunSummary) -> Group {
     )
     .with_label_values(&values)
     .set(run.duration_seconds);
-    if let Some((entries, bytes, orphans)) = run.pruned {
+    if let Some(pruned) = &run.pruned {
+        // A server's own figures in its group; all of them in a group of no server.
+        let (entries, bytes, orphans) = pruned
+            .iter()
+            .filter(|(s, _)| server.is_none_or(|x| x == s.as_str()))
+            .fold((0, 0u64, 0), |a, (_, c)| {
+                (a.0 + c.0, a.1.saturating_add(c.1), a.2 + c.2)
+            });
         g.gauge(
             "sqlguard_prune_removed_backups",
             "Index entries the last prune removed.",
@@ -353,7 +447,6 @@ fn run_group(run: &RunSummary) -> Group {
         .with_label_values::<&str>(&[])
         .set(orphans as f64);
     }
-    g
 }
 
 /// The `command=binlog`, `server` group of each server a binlog run archived.
@@ -368,7 +461,9 @@ fn binlog_groups(run: &RunSummary) -> Vec<Group> {
             // A run that could read no archive state (no storage opened) says it failed and
             // leaves the caught-up and newest-event times as the last run pushed them, so that
             // the archive-behind alert still has them to judge.
-            g.partial = f.state.is_none();
+            if f.state.is_none() {
+                g.method = Method::Merge;
+            }
             let l = [f.server.as_str()];
             g.gauge(
                 "sqlguard_binlog_last_status",
@@ -420,14 +515,17 @@ pub fn groups(
     let mut out = Vec::new();
     out.extend(backup_groups(
         settings,
+        catalog,
         &model,
         &run.servers,
         &run.refresh_types,
         now,
     ));
     out.extend(storage_groups(settings, &model));
-    out.extend(binlog_groups(run));
-    out.push(run_group(run));
+    let mut binlog = binlog_groups(run);
+    let runs = run_groups(settings, run, &mut binlog);
+    out.extend(binlog);
+    out.extend(runs);
     out
 }
 
@@ -464,31 +562,140 @@ pub fn group_url(m: &MetricsSettings, group: &Group) -> String {
     url
 }
 
-fn put(m: &MetricsSettings, group: &Group) -> Result<(), String> {
-    let url = group_url(m, group);
-    let mut req = if group.partial {
-        attohttpc::post(&url)
-    } else {
-        attohttpc::put(&url)
-    }
-    .timeout(Duration::from_secs(m.timeout.as_secs().max(1)))
-    .follow_redirects(false)
-    .header("Content-Type", "text/plain; version=0.0.4");
+/// Sends `req` (with `body`) to the Pushgateway, with the config's timeout and credentials.
+///
+/// Fails with the transport error or the status and the start of the answer.
+fn send(
+    m: &MetricsSettings,
+    req: attohttpc::RequestBuilder,
+    body: String,
+) -> Result<attohttpc::Response, String> {
+    let mut req = req
+        .timeout(Duration::from_secs(m.timeout.as_secs().max(1)))
+        .follow_redirects(false)
+        .header("Content-Type", "text/plain; version=0.0.4");
     if let Some(user) = &m.username {
         req = req.basic_auth(user, m.password.as_ref().map(|p| p.expose()));
     }
     // The HTTP client starts a thread per request to enforce its deadline.
-    let resp = crate::threads::spawning_inside("http-deadline", || req.text(group.encode()).send())
+    let resp = crate::threads::spawning_inside("http-deadline", || req.text(body).send())
         .map_err(|e| e.to_string())?
         .map_err(|e| crate::net::plain_http(&e, Duration::from_secs(m.timeout.as_secs())))?;
     if resp.is_success() {
-        Ok(())
+        Ok(resp)
     } else {
         let status = resp.status();
         let body = resp.text().unwrap_or_default();
         let body: String = body.trim().chars().take(300).collect();
         Err(format!("{}: {body}", crate::net::status_text(status)))
     }
+}
+
+fn put(m: &MetricsSettings, group: &Group) -> Result<(), String> {
+    let url = group_url(m, group);
+    let (req, body) = match group.method {
+        Method::Replace => (attohttpc::put(&url), group.encode()),
+        Method::Merge => (attohttpc::post(&url), group.encode()),
+        Method::Delete => (attohttpc::delete(&url), String::new()),
+    };
+    send(m, req, body).map(drop)
+}
+
+/// The gauge that names the config file a group comes from (every group but a deletion).
+const OWNER: &str = "sqlguard_config_info";
+
+/// The identity of the config in the groups it pushes: its file's canonical path. `None` for a
+/// config from the environment alone, which cannot tell its groups from another's.
+fn owner(settings: &Settings) -> Option<String> {
+    let file = settings.config_file.as_ref()?;
+    let path = std::fs::canonicalize(file).ok()?;
+    path.to_str().map(String::from)
+}
+
+/// The largest Pushgateway listing read (all groups of all instances).
+const MAX_LISTING: u64 = 256 << 20;
+
+/// The groups this config pushed (its `job`, `instance`, extra labels and [`OWNER`]) that
+/// describe what it no longer has: a server, a backup type, a storage, or a server's binary log
+/// archive removed from the file. Their alerts would otherwise fire for ever (a type removed
+/// never backs up again).
+///
+/// Fails when the Pushgateway's listing (`/api/v1/metrics`) cannot be read.
+fn stale_groups(
+    settings: &Settings,
+    m: &MetricsSettings,
+    owner: &str,
+) -> Result<Vec<Group>, String> {
+    use std::io::Read;
+    let url = format!("{}/api/v1/metrics", m.pushgateway);
+    let resp = send(m, attohttpc::get(&url), String::new())?;
+    let (_, _, reader) = resp.split();
+    let mut text = Vec::new();
+    reader
+        .take(MAX_LISTING)
+        .read_to_end(&mut text)
+        .map_err(|e| format!("reading {url}: {e}"))?;
+    #[derive(serde::Deserialize)]
+    struct Listing {
+        data: Vec<serde_json::Map<String, serde_json::Value>>,
+    }
+    let listing: Listing =
+        serde_json::from_slice(&text).map_err(|e| format!("reading {url}: {e}"))?;
+    let mut mine: Vec<(&str, &str)> = vec![("job", &m.job), ("instance", &m.instance)];
+    mine.extend(m.grouping.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let server = |name: &str| settings.backed_up().find(|s| s.name == name);
+    let mut out = Vec::new();
+    for item in &listing.data {
+        let Some(labels) = item.get("labels").and_then(|l| l.as_object()) else {
+            continue;
+        };
+        let label = |k: &str| labels.get(k).and_then(|v| v.as_str());
+        let owned = item
+            .get(OWNER)
+            .and_then(|f| f.get("metrics"))
+            .and_then(|ms| ms.get(0))
+            .and_then(|x| x.get("labels"))
+            .and_then(|l| l.get("config"))
+            .and_then(|c| c.as_str())
+            == Some(owner);
+        if !owned || mine.iter().any(|(k, v)| label(k) != Some(v)) {
+            continue;
+        }
+        let ours = |k: &String| {
+            mine.iter().any(|(m, _)| m == k)
+                || ["server", "type", "storage", "command"].contains(&k.as_str())
+        };
+        if !labels.keys().all(ours) {
+            continue;
+        }
+        let described = match (label("storage"), label("server"), label("command")) {
+            (Some(st), None, None) => settings.storages.iter().any(|s| s.name == st),
+            (None, Some(name), command) => match server(name) {
+                None => false,
+                Some(s) => match (command, label("type")) {
+                    (Some(crate::binlog::TYPE), None) | (None, Some(crate::binlog::TYPE)) => {
+                        s.binlog.is_some()
+                    }
+                    (_, Some(t)) => settings.backup_type(t).is_ok(),
+                    (Some(_), None) => true,
+                    (None, None) => true,
+                },
+            },
+            _ => true,
+        };
+        if !described {
+            let mut g = Group::new(
+                labels
+                    .iter()
+                    .filter(|(k, _)| !mine.iter().any(|(m, _)| m == *k))
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect(),
+            );
+            g.method = Method::Delete;
+            out.push(g);
+        }
+    }
+    Ok(out)
 }
 
 /// Pushes the metrics of a run, if a Pushgateway is configured.
@@ -507,12 +714,22 @@ pub fn push_run(
     for (_, e) in &catalog.errors {
         ui.debug(&format!("metrics: {e}"));
     }
+    let owner = owner(settings);
     for g in groups(settings, catalog, run, Utc::now()) {
         ui.debug(&format!(
             "metrics: {} {}",
-            if g.partial { "POST" } else { "PUT" },
+            g.method.verb(),
             group_url(m, &g)
         ));
+        if let (Some(o), false) = (&owner, g.method == Method::Delete) {
+            g.gauge(
+                OWNER,
+                "The config file whose runs push this group: a later run deletes the groups of what the file no longer has.",
+                &["config"],
+            )
+            .with_label_values(&[o])
+            .set(1.0);
+        }
         if let Err(e) = put(m, &g) {
             return Err(format!(
                 "could not push metrics to the Pushgateway at {}: {e}{}",
@@ -526,6 +743,31 @@ pub fn push_run(
         }
     }
     ui.debug(&format!("metrics pushed to {}", m.pushgateway));
+    if let Some(o) = &owner {
+        match stale_groups(settings, m, o) {
+            Ok(stale) => {
+                for g in stale {
+                    let what = g
+                        .labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    match put(m, &g) {
+                        Ok(()) => ui.info(&format!(
+                            "metrics: deleted the Pushgateway group {what}: the config no longer has it"
+                        )),
+                        Err(e) => ui.warn(&format!(
+                            "metrics: could not delete the Pushgateway group {what}, which the config no longer has: {e}"
+                        )),
+                    }
+                }
+            }
+            Err(e) => ui.warn(&format!(
+                "metrics: could not list the Pushgateway's groups to delete those the config no longer has: {e}"
+            )),
+        }
+    }
     Ok(())
 }
 

@@ -91,6 +91,9 @@ pub struct PruneOutcome {
     pub kept_entries: usize,
     /// Planned removals that failed (each entry says why).
     pub failed_entries: usize,
+    /// Entries removed and their stored bytes, by server (for the run's metrics).
+    #[serde(skip)]
+    pub removed_per_server: std::collections::BTreeMap<String, (usize, u64)>,
 }
 
 impl PruneOutcome {
@@ -107,19 +110,36 @@ impl PruneOutcome {
             Decision::Remove if e.done || self.dry_run => {
                 self.removed_entries += 1;
                 self.removed_bytes = self.removed_bytes.saturating_add(e.record.compressed_bytes);
+                let server = self
+                    .removed_per_server
+                    .entry(e.record.server.clone())
+                    .or_default();
+                server.0 += 1;
+                server.1 = server.1.saturating_add(e.record.compressed_bytes);
             }
             Decision::Remove => {}
         }
     }
 
-    /// Removed entries, removed bytes and removed orphans, for the run's metrics.
-    pub fn counts(&self) -> (usize, u64, usize) {
-        let (entries, bytes) = self.removed();
-        (
-            entries,
-            bytes,
-            self.orphans.iter().filter(|o| o.done).count(),
-        )
+    /// Removed entries, removed bytes and removed orphans of each server, for the run's
+    /// metrics (an orphan belongs to the server whose directory held it).
+    pub fn counts(&self) -> crate::run::PruneCounts {
+        let mut counts = crate::run::PruneCounts::new();
+        for (server, (entries, bytes)) in &self.removed_per_server {
+            let c = counts.entry(server.clone()).or_default();
+            (c.0, c.1) = (*entries, *bytes);
+        }
+        for o in self.orphans.iter().filter(|o| o.done) {
+            let server = o
+                .orphan
+                .key
+                .split('/')
+                .next()
+                .and_then(layout::decode_component)
+                .unwrap_or_default();
+            counts.entry(server).or_default().2 += 1;
+        }
+        counts
     }
 
     /// Whether everything planned was done.

@@ -47,8 +47,8 @@ pub struct Summary {
     pub outcome: Outcome,
     /// Servers the run covered (empty: all).
     pub servers: Vec<String>,
-    /// Prune only: removed entries, removed bytes, removed orphans.
-    pub pruned: Option<(usize, u64, usize)>,
+    /// Prune only: removed entries, removed bytes, removed orphans, by server.
+    pub pruned: Option<PruneCounts>,
     /// Backup types whose `server`/`type` groups this run refreshes (from the index).
     pub refresh_types: Vec<String>,
     /// What the run did, in a few words (the summary line of its log).
@@ -60,6 +60,9 @@ pub struct Summary {
     /// Binlog runs: each server's archive after the run (its metrics group is refreshed).
     pub binlog: Vec<crate::binlog::ArchiveFacts>,
 }
+
+/// Removed entries, removed bytes and removed orphans, by server.
+pub type PruneCounts = std::collections::BTreeMap<String, (usize, u64, usize)>;
 
 impl Summary {
     /// Whether the run succeeded.

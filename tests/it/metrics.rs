@@ -99,12 +99,10 @@ fn a_failed_backup_keeps_the_last_success_timestamp() {
         ),
         Some(rec.compressed_bytes as f64)
     );
-    assert!(sample(
-        &s,
-        "push_time_seconds",
-        &[("type", "daily"), ("server", "main")]
-    )
-    .is_some());
+    // The server/type group's push time (the run's group has a `command` label too).
+    assert!(s.iter().any(|x| x.name == "push_time_seconds"
+        && x.labels.get("type").map(String::as_str) == Some("daily")
+        && !x.labels.contains_key("command")));
 
     std::fs::write(&flag, "").unwrap();
     env.run(&["backup", "--type", "daily", "--db", &name])
@@ -299,4 +297,202 @@ fn a_server_outage_clears_after_the_next_successful_run() {
         ("env", "test"),
     ];
     assert_eq!(sample(&s, "sqlguard_backup_last_status", &a), Some(1.0));
+}
+
+/// Adds server `name` to the config: the same MariaDB as `main`, under another name.
+fn add_server(env: &Env, name: &str) {
+    let text = std::fs::read_to_string(env.config()).unwrap();
+    let (servers, rest) = text.split_once("storage:\n").unwrap();
+    let more = servers
+        .replacen("  main:", &format!("  {name}:"), 1)
+        .replacen("servers:\n", "", 1);
+    std::fs::write(env.config(), format!("{servers}{more}storage:\n{rest}")).unwrap();
+}
+
+/// Run metrics are per server: a prune of one server that fails is not hidden by a prune of
+/// another that succeeds, and the server-less group of older versions is deleted.
+#[test]
+fn runs_over_different_servers_keep_their_own_status() {
+    let db = mariadb();
+    let name = db.create_shop("metrics_servers", 20);
+    let (env, instance) = setup("", "");
+    add_server(&env, "second");
+    // What an older version pushed: one prune group for every server.
+    let legacy = format!(
+        "{}/metrics/job/sqlguard/instance/{instance}/env/test/command/prune",
+        pushgateway()
+    );
+    let put = std::process::Command::new("curl")
+        .args([
+            "-sf",
+            "-X",
+            "PUT",
+            "--data-binary",
+            "# TYPE sqlguard_run_last_status gauge\nsqlguard_run_last_status{command=\"prune\"} 1\n",
+            &legacy,
+        ])
+        .status()
+        .unwrap();
+    assert!(put.success());
+    let prune_status = |s: &[crate::support::Sample], server: Option<&str>| {
+        let mut l = vec![("command", "prune")];
+        l.extend(server.map(|s| ("server", s)));
+        sample(s, "sqlguard_run_last_status", &l)
+    };
+    assert_eq!(prune_status(&scrape(&instance), None), Some(1.0));
+
+    for server in ["main", "second"] {
+        env.run(&[
+            "backup", "--type", "daily", "--server", server, "--db", &name,
+        ])
+        .expect(0);
+    }
+    // The second server's index is damaged: its prune fails; the main one's succeeds after.
+    let dir = env.storage().join("second/index/db").join(&name);
+    let month = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    std::fs::write(&month, b"{\"schema_version\": 2, \"backups\": [tru").unwrap();
+    env.run(&["prune", "--server", "second"]).expect(1);
+    env.run(&["prune", "--server", "main"]).expect(0);
+    let s = scrape(&instance);
+    assert_eq!(prune_status(&s, Some("second")), Some(0.0), "{s:?}");
+    assert_eq!(prune_status(&s, Some("main")), Some(1.0));
+    assert!(
+        !s.iter()
+            .any(|x| x.name == "sqlguard_run_last_status" && !x.labels.contains_key("server")),
+        "the server-less group of an older version stays: {s:?}"
+    );
+    // A backup's run status is per server too.
+    assert_eq!(
+        sample(
+            &s,
+            "sqlguard_run_last_status",
+            &[
+                ("command", "backup"),
+                ("type", "daily"),
+                ("server", "second")
+            ]
+        ),
+        Some(1.0)
+    );
+}
+
+/// Every copy whose last verification failed is counted, not only the newest verified one, and
+/// the count falls back to 0 once the damaged copy is pruned.
+#[test]
+fn a_damaged_older_copy_is_counted_until_it_is_pruned() {
+    let db = mariadb();
+    let name = db.create_shop("metrics_verify", 20);
+    let (env, instance) = setup("", "");
+    for _ in 0..2 {
+        env.run(&["backup", "--type", "daily", "--db", &name])
+            .expect(0);
+    }
+    let mut copies = env.list(&[]).backups;
+    copies.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+    let older = env.storage().join(copies[0].key.as_ref().unwrap());
+    let mut bytes = std::fs::read(&older).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&older, bytes).unwrap();
+    env.run(&["verify", "--sample", "10", "--db", &name])
+        .expect(1);
+    let l = [
+        ("database", name.as_str()),
+        ("type", "daily"),
+        ("storage", "local"),
+    ];
+    let s = scrape(&instance);
+    assert_eq!(sample(&s, "sqlguard_verify_failed_copies", &l), Some(1.0));
+    // The newest verified copy is intact: the metric the older alert reads misses the damage.
+    assert_eq!(sample(&s, "sqlguard_verify_last_status", &l), Some(1.0));
+    assert_eq!(
+        sample(
+            &s,
+            "sqlguard_run_last_status",
+            &[("command", "verify"), ("server", "main")]
+        ),
+        Some(0.0)
+    );
+    // keep_last: 1 prunes the damaged copy; the next verify finds nothing failed.
+    env.run(&["prune"]).expect(0);
+    env.run(&["verify", "--sample", "10", "--db", &name])
+        .expect(0);
+    let s = scrape(&instance);
+    assert_eq!(sample(&s, "sqlguard_verify_failed_copies", &l), Some(0.0));
+}
+
+/// The groups of a server or a backup type removed from the config are deleted by its next run
+/// (their alerts would fire for ever), and only the groups this config file pushed.
+#[test]
+fn groups_of_what_the_config_no_longer_has_are_deleted() {
+    let db = mariadb();
+    let name = db.create_shop("metrics_removed", 20);
+    let (env, instance) = setup("", "");
+    add_server(&env, "second");
+    for (t, server) in [("hourly", "main"), ("daily", "main"), ("daily", "second")] {
+        env.run(&["backup", "--type", t, "--server", server, "--db", &name])
+            .expect(0);
+    }
+    // Another config file with the same instance label, and a server of its own.
+    let other = Env::new();
+    std::fs::write(
+        other.config(),
+        std::fs::read_to_string(env.config())
+            .unwrap()
+            .replace("  main:", "  elsewhere:")
+            .replace(
+                env.storage().to_str().unwrap(),
+                other.storage().to_str().unwrap(),
+            ),
+    )
+    .unwrap();
+    other
+        .run(&[
+            "backup",
+            "--type",
+            "daily",
+            "--server",
+            "elsewhere",
+            "--db",
+            &name,
+        ])
+        .expect(0);
+    let s = scrape(&instance);
+    let has = |s: &[crate::support::Sample], k: &str, v: &str| {
+        s.iter()
+            .any(|x| x.labels.get(k).map(String::as_str) == Some(v))
+    };
+    assert!(has(&s, "type", "hourly") && has(&s, "server", "second"));
+
+    // `hourly` and `second` leave the config; its next run deletes their groups.
+    let text = std::fs::read_to_string(env.config()).unwrap();
+    let (servers, rest) = text.split_once("storage:\n").unwrap();
+    let main_only = servers.split("  second:").next().unwrap();
+    let rest = rest.replace(
+        "  hourly:\n    schedule: \"0 * * * *\"\n    retention: {keep_last: 1}\n",
+        "",
+    );
+    std::fs::write(env.config(), format!("{main_only}storage:\n{rest}")).unwrap();
+    let r = env.run(&[
+        "backup", "--type", "daily", "--server", "main", "--db", &name,
+    ]);
+    r.expect(0);
+    assert!(
+        r.stderr.contains("deleted the Pushgateway group"),
+        "{}",
+        r.stderr
+    );
+    let s = scrape(&instance);
+    assert!(!has(&s, "type", "hourly"), "{s:?}");
+    assert!(!has(&s, "server", "second"), "{s:?}");
+    // What this config still has, and what the other config pushed, stay.
+    assert!(has(&s, "server", "main") && has(&s, "type", "daily"));
+    assert!(
+        has(&s, "server", "elsewhere"),
+        "another config's group was deleted"
+    );
 }

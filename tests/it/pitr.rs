@@ -1191,6 +1191,8 @@ fn a_binlog_run_without_its_storage_keeps_the_caught_up_time_it_cannot_read() {
     );
     env.run(&["backup", "--db", "m"]).expect(0);
     env.run(&["binlog"]).expect(0);
+    db.sql(None, "INSERT INTO m.t VALUES (2); FLUSH BINARY LOGS;");
+    env.run(&["binlog"]).expect(0);
     let caught_up = |m: &[crate::support::Sample]| {
         sample(
             m,
@@ -1198,7 +1200,38 @@ fn a_binlog_run_without_its_storage_keeps_the_caught_up_time_it_cannot_read() {
             &[("server", "main")],
         )
     };
-    let before = caught_up(&scrape(&instance)).expect("caught-up time pushed");
+    let m = scrape(&instance);
+    let before = caught_up(&m).expect("caught-up time pushed");
+    // The run's own status shares the server's binlog group, and erases nothing of it.
+    let run_status = |m: &[crate::support::Sample], command: &str| {
+        sample(
+            m,
+            "sqlguard_run_last_status",
+            &[("command", command), ("server", "main")],
+        )
+    };
+    assert_eq!(run_status(&m, "binlog"), Some(1.0));
+    // An older segment damaged on disk: verify says so, although the newest verified segment,
+    // which `sqlguard_verify_last_status` speaks for, is intact.
+    let segs = segments(&env);
+    assert!(segs.len() >= 2, "{segs:?}");
+    let older = env.storage().join(segs[0].key.as_ref().unwrap());
+    let mut bytes = std::fs::read(&older).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&older, bytes).unwrap();
+    env.run(&["verify", "--sample", "100", "--type", "binlog"])
+        .expect(1);
+    let m = scrape(&instance);
+    let l = [("type", "binlog"), ("storage", "local"), ("server", "main")];
+    assert_eq!(
+        sample(&m, "sqlguard_verify_failed_copies", &l),
+        Some(1.0),
+        "the damaged segment is counted: {m:?}"
+    );
+    assert_eq!(sample(&m, "sqlguard_verify_last_status", &l), Some(1.0));
+    assert_eq!(run_status(&m, "verify"), Some(0.0));
+    assert_eq!(caught_up(&m), Some(before), "verify erased the archive's");
     // The storage's path becomes a file: nothing can be opened there.
     let blocked = env.path("blocked");
     std::fs::write(&blocked, b"a file").unwrap();
@@ -1213,5 +1246,6 @@ fn a_binlog_run_without_its_storage_keeps_the_caught_up_time_it_cannot_read() {
         sample(&m, "sqlguard_binlog_last_status", &[("server", "main")]),
         Some(0.0)
     );
+    assert_eq!(run_status(&m, "binlog"), Some(0.0));
     assert_eq!(caught_up(&m), Some(before));
 }
