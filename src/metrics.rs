@@ -643,7 +643,7 @@ fn stale_groups(
         serde_json::from_slice(&text).map_err(|e| format!("reading {url}: {e}"))?;
     let mut mine: Vec<(&str, &str)> = vec![("job", &m.job), ("instance", &m.instance)];
     mine.extend(m.grouping.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let server = |name: &str| settings.backed_up().find(|s| s.name == name);
+    let server = |name: &str| settings.servers.iter().find(|s| s.name == name);
     let mut out = Vec::new();
     for item in &listing.data {
         let Some(labels) = item.get("labels").and_then(|l| l.as_object()) else {

@@ -40,6 +40,25 @@ pub struct Orphan {
     pub modified: Option<DateTime<Utc>>,
 }
 
+/// The largest object [`Storage::get_bytes`] reads: an index of a million records is far less.
+pub const MAX_SMALL_OBJECT: u64 = 1 << 30;
+
+/// Reads `r` whole, failing (`InvalidData`) once it holds more than `max` bytes.
+fn read_capped(r: impl Read, max: u64) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    r.take(max + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "larger than any index, manifest or state file sqlguard writes ({} MiB): move it aside",
+                max >> 20
+            ),
+        ));
+    }
+    Ok(buf)
+}
+
 /// A storage failure, naming the storage, the key and what was being done.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -182,15 +201,17 @@ pub trait Storage: Send + Sync + fmt::Debug {
         Ok(None)
     }
     /// Reads a small object whole; `Ok(None)` when it does not exist.
+    ///
+    /// Fails on an object over [`MAX_SMALL_OBJECT`], which sqlguard never writes: a file
+    /// planted or damaged at an index or manifest key is an error, not memory exhausted.
     fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         match self.get(key) {
-            Ok(mut r) => {
-                let mut buf = Vec::new();
-                r.read_to_end(&mut buf).map_err(|source| StorageError::Io {
+            Ok(r) => {
+                let buf = read_capped(r, MAX_SMALL_OBJECT).map_err(|cause| StorageError::Io {
                     storage: self.name().to_string(),
                     op: "reading",
                     location: key.to_string(),
-                    cause: source,
+                    cause,
                 })?;
                 Ok(Some(buf))
             }
@@ -292,4 +313,20 @@ pub fn open(
             ctx.ui.clone(),
         )?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// A small object is read whole; one over the cap is an error that says what to do, read no
+    /// further than the cap.
+    #[test]
+    fn small_objects_are_read_whole_and_big_ones_refused() {
+        assert_eq!(
+            super::read_capped(&b"0123456789"[..], 10).unwrap().len(),
+            10
+        );
+        let e = super::read_capped(std::io::repeat(0), 10 << 20).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("(10 MiB): move it aside"), "{e}");
+    }
 }
