@@ -20,9 +20,10 @@ pub struct DurationError {
     why: String,
 }
 
-/// The longest duration sqlguard accepts: a hundred years. Longer values are typos, and date
-/// arithmetic with them could leave the calendar.
-pub const MAX_SECS: u64 = 100 * 31_556_952;
+/// The longest duration sqlguard accepts: a hundred years, as the parser counts a year (365.25
+/// days), so that `100y` itself is accepted. Longer values are typos, and date arithmetic with
+/// them could leave the calendar.
+pub const MAX_SECS: u64 = 100 * 31_557_600;
 
 impl HumanDuration {
     /// The duration in seconds.
@@ -146,6 +147,8 @@ mod tests {
             ("1.5h", 5400),
             ("2 days", 172_800),
             (" 2d ", 172_800),
+            // The longest accepted: a hundred of the parser's years.
+            ("100y", 3_155_760_000),
         ] {
             assert_eq!(s.parse::<HumanDuration>().unwrap().as_secs(), secs, "{s}");
         }
@@ -164,6 +167,7 @@ mod tests {
             // Issue 10: durations that parse but leave the calendar (exit 101 before).
             "9999999999999w",
             "300000000w",
+            "101y",
             "5300w",
         ] {
             let e = s.parse::<HumanDuration>().unwrap_err().to_string();
