@@ -615,49 +615,68 @@ fn owner(settings: &Settings) -> Option<String> {
 /// The largest Pushgateway listing read (all groups of all instances).
 const MAX_LISTING: u64 = 256 << 20;
 
+/// One group of the Pushgateway's listing (`/api/v1/metrics`): its grouping labels and, when
+/// sqlguard pushed it, the [`OWNER`] gauge; everything else in it is skipped unread.
+#[derive(Debug, serde::Deserialize)]
+struct Listed {
+    labels: std::collections::BTreeMap<String, String>,
+    #[serde(rename = "sqlguard_config_info")]
+    owner: Option<ListedFamily>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ListedFamily {
+    metrics: Vec<ListedSample>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ListedSample {
+    labels: std::collections::BTreeMap<String, String>,
+}
+
 /// The groups this config pushed (its `job`, `instance`, extra labels and [`OWNER`]) that
 /// describe what it no longer has: a server, a backup type, a storage, or a server's binary log
 /// archive removed from the file. Their alerts would otherwise fire for ever (a type removed
-/// never backs up again).
+/// never backs up again). What the file holds as it is now counts too, so that a run that
+/// loaded the file before an edit does not delete what the edit added; a file that cannot be
+/// read now deletes nothing.
 ///
-/// Fails when the Pushgateway's listing (`/api/v1/metrics`) cannot be read.
+/// Fails when the Pushgateway's listing cannot be read.
 fn stale_groups(
     settings: &Settings,
     m: &MetricsSettings,
     owner: &str,
 ) -> Result<Vec<Group>, String> {
     use std::io::Read;
+    #[derive(serde::Deserialize)]
+    struct Listing {
+        data: Vec<Listed>,
+    }
+    let Some(now) = Settings::names_in_file(
+        Some(std::path::Path::new(owner)),
+        &crate::config::env::Environment::default(),
+    ) else {
+        return Ok(Vec::new());
+    };
     let url = format!("{}/api/v1/metrics", m.pushgateway);
     let resp = send(m, attohttpc::get(&url), String::new())?;
     let (_, _, reader) = resp.split();
-    let mut text = Vec::new();
-    reader
-        .take(MAX_LISTING)
-        .read_to_end(&mut text)
-        .map_err(|e| format!("reading {url}: {e}"))?;
-    #[derive(serde::Deserialize)]
-    struct Listing {
-        data: Vec<serde_json::Map<String, serde_json::Value>>,
-    }
     let listing: Listing =
-        serde_json::from_slice(&text).map_err(|e| format!("reading {url}: {e}"))?;
+        serde_json::from_reader(std::io::BufReader::new(reader.take(MAX_LISTING)))
+            .map_err(|e| format!("reading {url}: {e}"))?;
     let mut mine: Vec<(&str, &str)> = vec![("job", &m.job), ("instance", &m.instance)];
     mine.extend(m.grouping.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let server = |name: &str| settings.servers.iter().find(|s| s.name == name);
+    let has = |names: &[String], name: &str| names.iter().any(|n| n == name);
+    let server_now = |name: &str| has(&now.servers, name);
     let mut out = Vec::new();
-    for item in &listing.data {
-        let Some(labels) = item.get("labels").and_then(|l| l.as_object()) else {
-            continue;
-        };
-        let label = |k: &str| labels.get(k).and_then(|v| v.as_str());
+    for item in listing.data {
+        let label = |k: &str| item.labels.get(k).map(String::as_str);
         let owned = item
-            .get(OWNER)
-            .and_then(|f| f.get("metrics"))
-            .and_then(|ms| ms.get(0))
-            .and_then(|x| x.get("labels"))
-            .and_then(|l| l.get("config"))
-            .and_then(|c| c.as_str())
-            == Some(owner);
+            .owner
+            .as_ref()
+            .and_then(|f| f.metrics.first())
+            .and_then(|x| x.labels.get("config"))
+            .is_some_and(|c| c == owner);
         if !owned || mine.iter().any(|(k, v)| label(k) != Some(v)) {
             continue;
         }
@@ -665,18 +684,22 @@ fn stale_groups(
             mine.iter().any(|(m, _)| m == k)
                 || ["server", "type", "storage", "command"].contains(&k.as_str())
         };
-        if !labels.keys().all(ours) {
+        if !item.labels.keys().all(ours) {
             continue;
         }
+        let storage =
+            |st: &str| settings.storages.iter().any(|s| s.name == st) || has(&now.storages, st);
+        let backup_type = |t: &str| settings.backup_type(t).is_ok() || has(&now.backup_types, t);
         let described = match (label("storage"), label("server"), label("command")) {
-            (Some(st), None, None) => settings.storages.iter().any(|s| s.name == st),
-            (None, Some(name), command) => match server(name) {
-                None => false,
+            (Some(st), None, None) => storage(st),
+            (None, Some(name), command) => match settings.servers.iter().find(|s| s.name == name) {
+                // A server the file has now, whose archive or types the run cannot judge: kept.
+                None => server_now(name),
                 Some(s) => match (command, label("type")) {
                     (Some(crate::binlog::TYPE), None) | (None, Some(crate::binlog::TYPE)) => {
-                        s.binlog.is_some()
+                        s.binlog.is_some() || has(&now.archived, name)
                     }
-                    (_, Some(t)) => settings.backup_type(t).is_ok(),
+                    (_, Some(t)) => backup_type(t),
                     (Some(_), None) => true,
                     (None, None) => true,
                 },
@@ -685,10 +708,10 @@ fn stale_groups(
         };
         if !described {
             let mut g = Group::new(
-                labels
+                item.labels
                     .iter()
                     .filter(|(k, _)| !mine.iter().any(|(m, _)| m == *k))
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
             );
             g.method = Method::Delete;

@@ -169,6 +169,12 @@ impl Settings {
         let text = super::read_text(&path, super::MAX_CONFIG_BYTES).ok()?;
         let file = parse_file(&path, &text).ok()?;
         Some(ConfigNames {
+            archived: file
+                .servers
+                .iter()
+                .filter(|(_, s)| s.binlog.is_some())
+                .map(|(n, _)| n.clone())
+                .collect(),
             servers: file.servers.keys().cloned().collect(),
             storages: file.storage.keys().cloned().collect(),
             backup_types: match &file.backup_types {
@@ -440,6 +446,8 @@ pub struct ConfigNames {
     pub servers: Vec<String>,
     pub storages: Vec<String>,
     pub backup_types: Vec<String>,
+    /// The servers whose binary log is archived (with a `binlog` section).
+    pub archived: Vec<String>,
 }
 
 /// Parses the file text; the error carries the YAML library's line and column.

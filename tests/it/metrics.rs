@@ -476,10 +476,38 @@ fn groups_of_what_the_config_no_longer_has_are_deleted() {
         "  hourly:\n    schedule: \"0 * * * *\"\n    retention: {keep_last: 1}\n",
         "",
     );
-    std::fs::write(env.config(), format!("{main_only}storage:\n{rest}")).unwrap();
-    let r = env.run(&[
+    let reduced = format!("{main_only}storage:\n{rest}");
+    let daily = [
         "backup", "--type", "daily", "--server", "main", "--db", &name,
-    ]);
+    ];
+    // A run that loaded the reduced file while an edit put them back (its before hook stands in
+    // for the editor) deletes nothing: the file as it is now still has them.
+    let full = env.path("full.yaml");
+    std::fs::write(&full, &text).unwrap();
+    let config = env.config();
+    std::fs::write(
+        &config,
+        format!(
+            "{reduced}hooks:\n  backup:\n    before: [cp, {}, {}]\n",
+            full.display(),
+            config.display()
+        ),
+    )
+    .unwrap();
+    let r = env.run(&daily);
+    r.expect(0);
+    assert!(
+        !r.stderr.contains("deleted the Pushgateway group"),
+        "{}",
+        r.stderr
+    );
+    let s = scrape(&instance);
+    assert!(
+        has(&s, "type", "hourly") && has(&s, "server", "second"),
+        "{s:?}"
+    );
+    std::fs::write(&config, &reduced).unwrap();
+    let r = env.run(&daily);
     r.expect(0);
     assert!(
         r.stderr.contains("deleted the Pushgateway group"),
