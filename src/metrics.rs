@@ -7,7 +7,7 @@
 //! | grouping key (after `job`, `instance`, extra labels) | metrics |
 //! | --- | --- |
 //! | `server`, `type` | `sqlguard_backup_*` per database, from the index: a failed run leaves the last success in place |
-//! | `storage` | `sqlguard_storage_backups`, `sqlguard_storage_bytes` per server, from the index |
+//! | `storage`, `server` | `sqlguard_storage_backups`, `sqlguard_storage_bytes`, from the index |
 //! | `command`, `type` for backups, `server` | `sqlguard_run_*` of the last run of that command covering that server, `sqlguard_prune_*` of the server |
 //! | `command=binlog`, `server` | `sqlguard_binlog_*` of the server's archive, and the `sqlguard_run_*` of the last binlog run |
 //!
@@ -302,31 +302,44 @@ fn backup_groups(
 
 /// The `storage` groups: what each storage holds, per server. A storage with an unreadable
 /// index is left out (its last pushed values stay), as the report marks it unreadable.
+///
+/// One group per storage and server, so that two configs sharing an `instance` and a storage
+/// name never overwrite each other's figures; the server-less groups of earlier versions are
+/// deleted.
 fn storage_groups(settings: &Settings, model: &Model) -> Vec<Group> {
-    settings
+    let mut out = Vec::new();
+    for st in settings
         .storages
         .iter()
         .filter(|st| !model.unreadable.contains(&st.name))
-        .map(|st| {
-            let g = Group::new(vec![("storage".into(), st.name.clone())]);
-            let count = g.gauge(
+    {
+        let mut legacy = Group::new(vec![("storage".into(), st.name.clone())]);
+        legacy.method = Method::Delete;
+        out.push(legacy);
+        for h in model.held.iter().filter(|h| h.storage == st.name) {
+            let g = Group::new(vec![
+                ("storage".into(), h.storage.clone()),
+                ("server".into(), h.server.clone()),
+            ]);
+            let l = [h.storage.as_str(), h.server.as_str()];
+            g.gauge(
                 "sqlguard_storage_backups",
                 "Successful backups held on the storage.",
                 &["storage", "server"],
-            );
-            let bytes = g.gauge(
+            )
+            .with_label_values(&l)
+            .set(h.backups as f64);
+            g.gauge(
                 "sqlguard_storage_bytes",
                 "Bytes of successful backups held on the storage.",
                 &["storage", "server"],
-            );
-            for h in model.held.iter().filter(|h| h.storage == st.name) {
-                let l = [h.storage.as_str(), h.server.as_str()];
-                count.with_label_values(&l).set(h.backups as f64);
-                bytes.with_label_values(&l).set(h.bytes as f64);
-            }
-            g
-        })
-        .collect()
+            )
+            .with_label_values(&l)
+            .set(h.bytes as f64);
+            out.push(g);
+        }
+    }
+    out
 }
 
 /// The `command` groups of this run, one per server it covered (`server` label): runs of one
@@ -690,8 +703,11 @@ fn stale_groups(
         let storage =
             |st: &str| settings.storages.iter().any(|s| s.name == st) || has(&now.storages, st);
         let backup_type = |t: &str| settings.backup_type(t).is_ok() || has(&now.backup_types, t);
+        let server_kept =
+            |name: &str| settings.servers.iter().any(|s| s.name == name) || server_now(name);
         let described = match (label("storage"), label("server"), label("command")) {
             (Some(st), None, None) => storage(st),
+            (Some(st), Some(name), None) => storage(st) && server_kept(name),
             (None, Some(name), command) => match settings.servers.iter().find(|s| s.name == name) {
                 // A server the file has now, whose archive or types the run cannot judge: kept.
                 None => server_now(name),

@@ -432,12 +432,7 @@ fn groups_of_what_the_config_no_longer_has_are_deleted() {
     let db = mariadb();
     let name = db.create_shop("metrics_removed", 20);
     let (env, instance) = setup("", "");
-    add_server(&env, "second");
-    for (t, server) in [("hourly", "main"), ("daily", "main"), ("daily", "second")] {
-        env.run(&["backup", "--type", t, "--server", server, "--db", &name])
-            .expect(0);
-    }
-    // Another config file with the same instance label, and a server of its own.
+    // Another config file with the same instance label and storage name, and a server of its own.
     let other = Env::new();
     std::fs::write(
         other.config(),
@@ -450,6 +445,11 @@ fn groups_of_what_the_config_no_longer_has_are_deleted() {
             ),
     )
     .unwrap();
+    add_server(&env, "second");
+    for (t, server) in [("hourly", "main"), ("daily", "main"), ("daily", "second")] {
+        env.run(&["backup", "--type", t, "--server", server, "--db", &name])
+            .expect(0);
+    }
     other
         .run(&[
             "backup",
@@ -462,6 +462,18 @@ fn groups_of_what_the_config_no_longer_has_are_deleted() {
         ])
         .expect(0);
     let s = scrape(&instance);
+    // Both files' figures of their storage `local` stay: one group per storage and server.
+    for server in ["main", "elsewhere"] {
+        assert_eq!(
+            sample(
+                &s,
+                "sqlguard_storage_backups",
+                &[("storage", "local"), ("server", server)]
+            ),
+            Some(if server == "main" { 2.0 } else { 1.0 }),
+            "{server}: {s:?}"
+        );
+    }
     let has = |s: &[crate::support::Sample], k: &str, v: &str| {
         s.iter()
             .any(|x| x.labels.get(k).map(String::as_str) == Some(v))
