@@ -19,14 +19,30 @@ if ! rustup toolchain list | grep -q '^nightly'; then
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 
-for target in config index cron sqlscan binlog; do
+targets=(config index cron sqlscan binlog)
+# Every target builds first: a target that no longer compiles fails here, loudly, instead of
+# fuzzing nothing.
+for target in "${targets[@]}"; do
+  cargo +nightly fuzz build "$target"
+done
+# Crashes of earlier runs stay under fuzz/artifacts (ignored by git); only this run's count.
+started=$(mktemp)
+out=$(mktemp)
+trap 'rm -f "$started" "$out"' EXIT
+for target in "${targets[@]}"; do
   echo "== fuzzing $target for ${seconds}s"
   mkdir -p "fuzz/corpus/$target"
+  rc=0
   cargo +nightly fuzz run "$target" "fuzz/corpus/$target" -- \
-    -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 2>&1 \
-    | grep -E '^(#[0-9]+ +DONE|Done|stat::number_of_executed_units|stat::peak_rss_mb|==|INFO: seed)' || true
-  if ls "fuzz/artifacts/$target"/crash-* >/dev/null 2>&1; then
+    -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 >"$out" 2>&1 || rc=$?
+  grep -E '^(#[0-9]+ +DONE|Done|stat::number_of_executed_units|stat::peak_rss_mb|==|INFO: seed)' "$out" || true
+  if [ -n "$(find "fuzz/artifacts/$target" -name 'crash-*' -newer "$started" 2>/dev/null)" ]; then
     echo "fuzz target $target found a crash: see fuzz/artifacts/$target" >&2
+    exit 1
+  fi
+  if [ "$rc" != 0 ]; then
+    tail -20 "$out" >&2
+    echo "fuzz target $target failed (exit $rc)" >&2
     exit 1
   fi
 done

@@ -23,13 +23,9 @@ fuzz_target!(|data: &[u8]| {
         start,
         end: f.end,
         events: f.events,
-        first_event_at: None,
-        last_event_at: None,
-        first_gtid: None,
-        last_gtid: None,
         closed: f.closed,
-        next_file: None,
         crc32: first & 2 == 0,
+        ..Default::default()
     };
     let mut check = SegmentCheck::new(start, seg.crc32);
     for chunk in rest.chunks(usize::from(first % 13) + 1) {

@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(s) = Settings::resolve_text("fuzz.yaml", text, &Environment::default()) {
-        let _ = s.to_redacted_yaml();
+        let _ = sqlguard::config::show::file_yaml(&s);
         for t in &s.backup_types {
             if let Some(cron) = &t.schedule {
                 let _ = sqlguard::schedule::to_on_calendar(cron);
