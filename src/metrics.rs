@@ -110,6 +110,10 @@ fn backup_groups(
         .filter(|s| servers.is_empty() || servers.contains(&s.name))
     {
         for t in types {
+            // The archive's segments of a server that archives none: nothing to say.
+            if t == crate::binlog::TYPE && server.binlog.is_none() {
+                continue;
+            }
             let g = Group::new(vec![
                 ("server".into(), server.name.clone()),
                 ("type".into(), t.clone()),
@@ -354,11 +358,14 @@ fn run_groups(settings: &Settings, run: &RunSummary, binlog: &mut [Group]) -> Ve
     if let Some(t) = &run.backup_type {
         key.push(("type".into(), t.clone()));
     }
-    let mut servers: Vec<&str> = if run.servers.is_empty() {
-        settings.backed_up().map(|s| s.name.as_str()).collect()
-    } else {
-        run.servers.iter().map(String::as_str).collect()
-    };
+    // The servers the run covered: those asked for, else every one it works on (a binlog run:
+    // those that archive); never a restore-only one, which has no metrics.
+    let mut servers: Vec<&str> = settings
+        .backed_up()
+        .filter(|s| run.command != crate::binlog::TYPE || s.binlog.is_some())
+        .map(|s| s.name.as_str())
+        .filter(|s| run.servers.is_empty() || run.servers.iter().any(|x| x == s))
+        .collect();
     servers.sort_unstable();
     servers.dedup();
     if servers.is_empty() {
@@ -617,12 +624,16 @@ fn put(m: &MetricsSettings, group: &Group) -> Result<(), String> {
 /// The gauge that names the config file a group comes from (every group but a deletion).
 const OWNER: &str = "sqlguard_config_info";
 
-/// The identity of the config in the groups it pushes: its file's canonical path. `None` for a
+/// The identity of the config in the groups it pushes: this host's name and its file's canonical
+/// path (`db1:/etc/sqlguard/sqlguard.yaml`). The host name tells apart two containers that show
+/// different files at one path under one `instance`; where each run has a new host name (a
+/// Kubernetes pod), no run owns an earlier one's groups, and none are deleted. `None` for a
 /// config from the environment alone, which cannot tell its groups from another's.
-fn owner(settings: &Settings) -> Option<String> {
+fn owner(settings: &Settings) -> Option<(String, std::path::PathBuf)> {
     let file = settings.config_file.as_ref()?;
     let path = std::fs::canonicalize(file).ok()?;
-    path.to_str().map(String::from)
+    let id = format!("{}:{}", crate::host::hostname(), path.to_str()?);
+    Some((id, path))
 }
 
 /// The largest Pushgateway listing read (all groups of all instances).
@@ -647,78 +658,121 @@ struct ListedSample {
     labels: std::collections::BTreeMap<String, String>,
 }
 
+/// The listing's groups that `keep` accepts, read one at a time: memory holds the kept ones, not
+/// every group of every instance.
+struct Kept<'a, F>(&'a F);
+
+impl<'de, F: Fn(&Listed) -> bool> serde::de::DeserializeSeed<'de> for Kept<'_, F> {
+    type Value = Vec<Listed>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<Listed>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: Fn(&Listed) -> bool> serde::de::Visitor<'de> for Kept<'_, F> {
+    type Value = Vec<Listed>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of groups")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Listed>, A::Error> {
+        let mut out = Vec::new();
+        while let Some(item) = seq.next_element::<Listed>()? {
+            if (self.0)(&item) {
+                out.push(item);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The listing document: `{"status": …, "data": [groups]}`, keeping the groups `keep` accepts.
+struct Listing<'a, F>(&'a F);
+
+impl<'de, F: Fn(&Listed) -> bool> serde::de::Visitor<'de> for Listing<'_, F> {
+    type Value = Vec<Listed>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("the Pushgateway's listing of groups")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Vec<Listed>, A::Error> {
+        let mut data = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "data" {
+                data = Some(map.next_value_seed(Kept(self.0))?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        data.ok_or_else(|| serde::de::Error::missing_field("data"))
+    }
+}
+
 /// The groups this config pushed (its `job`, `instance`, extra labels and [`OWNER`]) that
-/// describe what it no longer has: a server, a backup type, a storage, or a server's binary log
-/// archive removed from the file. Their alerts would otherwise fire for ever (a type removed
-/// never backs up again). What the file holds as it is now counts too, so that a run that
-/// loaded the file before an edit does not delete what the edit added; a file that cannot be
-/// read now deletes nothing.
+/// describe what it no longer has: a server (or one now restore-only), a backup type, a
+/// storage, or a server's binary log archive removed from the file. Their alerts would otherwise
+/// fire for ever (a type removed never backs up again). What the file holds as it is now counts
+/// too, so that a run that loaded the file before an edit does not delete what the edit added;
+/// a file that cannot be read now deletes nothing.
 ///
 /// Fails when the Pushgateway's listing cannot be read.
 fn stale_groups(
     settings: &Settings,
     m: &MetricsSettings,
-    owner: &str,
+    (owner, path): &(String, std::path::PathBuf),
 ) -> Result<Vec<Group>, String> {
+    use serde::Deserializer;
     use std::io::Read;
-    #[derive(serde::Deserialize)]
-    struct Listing {
-        data: Vec<Listed>,
-    }
     let Some(now) = Settings::names_in_file(
-        Some(std::path::Path::new(owner)),
+        Some(path.as_path()),
         &crate::config::env::Environment::default(),
     ) else {
         return Ok(Vec::new());
     };
-    let url = format!("{}/api/v1/metrics", m.pushgateway);
-    let resp = send(m, attohttpc::get(&url), String::new())?;
-    let (_, _, reader) = resp.split();
-    let listing: Listing =
-        serde_json::from_reader(std::io::BufReader::new(reader.take(MAX_LISTING)))
-            .map_err(|e| format!("reading {url}: {e}"))?;
     let mut mine: Vec<(&str, &str)> = vec![("job", &m.job), ("instance", &m.instance)];
     mine.extend(m.grouping.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let has = |names: &[String], name: &str| names.iter().any(|n| n == name);
-    let server_now = |name: &str| has(&now.servers, name);
-    let mut out = Vec::new();
-    for item in listing.data {
-        let label = |k: &str| item.labels.get(k).map(String::as_str);
+    let ours = |item: &Listed| {
         let owned = item
             .owner
             .as_ref()
             .and_then(|f| f.metrics.first())
             .and_then(|x| x.labels.get("config"))
             .is_some_and(|c| c == owner);
-        if !owned || mine.iter().any(|(k, v)| label(k) != Some(v)) {
-            continue;
-        }
-        let ours = |k: &String| {
-            mine.iter().any(|(m, _)| m == k)
-                || ["server", "type", "storage", "command"].contains(&k.as_str())
-        };
-        if !item.labels.keys().all(ours) {
-            continue;
-        }
-        let storage =
-            |st: &str| settings.storages.iter().any(|s| s.name == st) || has(&now.storages, st);
-        let backup_type = |t: &str| settings.backup_type(t).is_ok() || has(&now.backup_types, t);
-        let server_kept =
-            |name: &str| settings.servers.iter().any(|s| s.name == name) || server_now(name);
+        owned
+            && mine
+                .iter()
+                .all(|(k, v)| item.labels.get(*k).map(String::as_str) == Some(*v))
+            && item.labels.keys().all(|k| {
+                mine.iter().any(|(m, _)| m == k)
+                    || ["server", "type", "storage", "command"].contains(&k.as_str())
+            })
+    };
+    let url = format!("{}/api/v1/metrics", m.pushgateway);
+    let resp = send(m, attohttpc::get(&url), String::new())?;
+    let (_, _, reader) = resp.split();
+    let mut de =
+        serde_json::Deserializer::from_reader(std::io::BufReader::new(reader.take(MAX_LISTING)));
+    let listed = de
+        .deserialize_map(Listing(&ours))
+        .map_err(|e| format!("reading {url}: {e}"))?;
+    let has = |names: &[String], name: &str| names.iter().any(|n| n == name);
+    let server = |name: &str| settings.backed_up().find(|s| s.name == name);
+    let server_kept = |name: &str| server(name).is_some() || has(&now.backed_up, name);
+    let archived =
+        |name: &str| server(name).is_some_and(|s| s.binlog.is_some()) || has(&now.archived, name);
+    let storage =
+        |st: &str| settings.storages.iter().any(|s| s.name == st) || has(&now.storages, st);
+    let backup_type = |t: &str| settings.backup_type(t).is_ok() || has(&now.backup_types, t);
+    let mut out = Vec::new();
+    for item in listed {
+        let label = |k: &str| item.labels.get(k).map(String::as_str);
         let described = match (label("storage"), label("server"), label("command")) {
             (Some(st), None, None) => storage(st),
             (Some(st), Some(name), None) => storage(st) && server_kept(name),
-            (None, Some(name), command) => match settings.servers.iter().find(|s| s.name == name) {
-                // A server the file has now, whose archive or types the run cannot judge: kept.
-                None => server_now(name),
-                Some(s) => match (command, label("type")) {
-                    (Some(crate::binlog::TYPE), None) | (None, Some(crate::binlog::TYPE)) => {
-                        s.binlog.is_some() || has(&now.archived, name)
-                    }
-                    (_, Some(t)) => backup_type(t),
-                    (Some(_), None) => true,
-                    (None, None) => true,
-                },
+            (None, Some(name), command) => match (command, label("type")) {
+                (Some(crate::binlog::TYPE), None) | (None, Some(crate::binlog::TYPE)) => {
+                    archived(name)
+                }
+                (_, Some(t)) => server_kept(name) && backup_type(t),
+                (Some(_), None) | (None, None) => server_kept(name),
             },
             _ => true,
         };
@@ -740,7 +794,9 @@ fn stale_groups(
 /// Pushes the metrics of a run, if a Pushgateway is configured.
 ///
 /// Fails with the warning to print (naming the URL) when a push failed; the caller decides
-/// whether that changes the exit status (`metrics.required`).
+/// whether that changes the exit status (`metrics.required`). Deleting groups (those of earlier
+/// versions, those of what the config no longer has) comes after every push, and a deletion that
+/// fails is a warning: the run's metrics are pushed whatever the Pushgateway allows.
 pub fn push_run(
     settings: &Settings,
     ui: &Ui,
@@ -754,16 +810,19 @@ pub fn push_run(
         ui.debug(&format!("metrics: {e}"));
     }
     let owner = owner(settings);
-    for g in groups(settings, catalog, run, Utc::now()) {
+    let (deletions, pushes): (Vec<Group>, Vec<Group>) = groups(settings, catalog, run, Utc::now())
+        .into_iter()
+        .partition(|g| g.method == Method::Delete);
+    for g in pushes {
         ui.debug(&format!(
             "metrics: {} {}",
             g.method.verb(),
             group_url(m, &g)
         ));
-        if let (Some(o), false) = (&owner, g.method == Method::Delete) {
+        if let Some((o, _)) = &owner {
             g.gauge(
                 OWNER,
-                "The config file whose runs push this group: a later run deletes the groups of what the file no longer has.",
+                "The host and config file whose runs push this group: a later run deletes the groups of what the file no longer has.",
                 &["config"],
             )
             .with_label_values(&[o])
@@ -782,16 +841,28 @@ pub fn push_run(
         }
     }
     ui.debug(&format!("metrics pushed to {}", m.pushgateway));
+    let described = |g: &Group| {
+        g.labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // The server-less groups of earlier versions: gone once, then a 202 for nothing.
+    for g in deletions {
+        ui.debug(&format!("metrics: DELETE {}", group_url(m, &g)));
+        if let Err(e) = put(m, &g) {
+            ui.warn(&format!(
+                "metrics: could not delete the Pushgateway group {} that earlier versions pushed: {e}",
+                described(&g)
+            ));
+        }
+    }
     if let Some(o) = &owner {
         match stale_groups(settings, m, o) {
             Ok(stale) => {
                 for g in stale {
-                    let what = g
-                        .labels
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(" ");
+                    let what = described(&g);
                     match put(m, &g) {
                         Ok(()) => ui.info(&format!(
                             "metrics: deleted the Pushgateway group {what}: the config no longer has it"
@@ -813,6 +884,74 @@ pub fn push_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::test_support::from_yaml;
+
+    /// Three servers: `main` archives its binary log, `other` does not, `target` is restore-only.
+    fn three_servers() -> Settings {
+        from_yaml(
+            "servers:\n  main:\n    user: backup\n    binlog: {}\n  other:\n    user: backup\n  target:\n    user: backup\n    restore_only: true\nstorage:\n  local:\n    type: local\n    path: /tmp/x\n",
+            &[],
+        )
+        .unwrap()
+    }
+
+    fn servers_of(groups: &[Group]) -> Vec<(Method, Option<String>)> {
+        groups
+            .iter()
+            .map(|g| {
+                let server = g.labels.iter().find(|(k, _)| k == "server");
+                (g.method, server.map(|(_, v)| v.clone()))
+            })
+            .collect()
+    }
+
+    /// A run's groups name the servers it worked on: a binlog run those that archive, no run a
+    /// restore-only one; the server-less group of earlier versions is deleted.
+    #[test]
+    fn run_groups_name_the_servers_a_run_covered() {
+        let settings = three_servers();
+        let summary =
+            |command| crate::run::Run::start(command, None).summary(crate::exit::Outcome::Ok, &[]);
+        let groups = run_groups(&settings, &summary("prune"), &mut []);
+        assert_eq!(
+            servers_of(&groups),
+            [
+                (Method::Delete, None),
+                (Method::Replace, Some("main".into())),
+                (Method::Replace, Some("other".into())),
+            ]
+        );
+        let groups = run_groups(&settings, &summary("binlog"), &mut []);
+        assert_eq!(
+            servers_of(&groups),
+            [(Method::Delete, None), (Method::Merge, Some("main".into()))]
+        );
+    }
+
+    /// The Pushgateway's listing is read one group at a time, keeping only the accepted ones.
+    #[test]
+    fn the_listing_keeps_only_the_accepted_groups() {
+        use serde::Deserializer;
+        let text = r#"{"status": "success", "data": [
+            {"labels": {"job": "sqlguard", "instance": "a"}, "last_push_successful": true,
+             "sqlguard_config_info": {"metrics": [{"labels": {"config": "h:/c.yaml"}, "value": "1"}]},
+             "push_time_seconds": {"metrics": [{"labels": {}, "value": "1"}]}},
+            {"labels": {"job": "other", "instance": "b"}},
+            {"labels": {"job": "sqlguard", "instance": "c"}}
+        ]}"#;
+        let keep = |g: &Listed| g.labels.get("job").is_some_and(|j| j == "sqlguard");
+        let kept = serde_json::Deserializer::from_str(text)
+            .deserialize_map(Listing(&keep))
+            .unwrap();
+        assert_eq!(kept.len(), 2);
+        assert_eq!(
+            kept[0].owner.as_ref().unwrap().metrics[0].labels["config"],
+            "h:/c.yaml"
+        );
+        assert!(serde_json::Deserializer::from_str(r#"{"status": "error"}"#)
+            .deserialize_map(Listing(&keep))
+            .is_err());
+    }
 
     #[test]
     fn unsafe_label_values_use_base64() {

@@ -65,6 +65,23 @@ pub struct Summary {
 pub type PruneCounts = std::collections::BTreeMap<String, (usize, u64, usize)>;
 
 impl Summary {
+    /// Has the run refresh the `server`/`type` groups of every configured type, and of the
+    /// binary log archives: a prune changes what any of them holds (a removed copy that failed
+    /// its verification stops counting only when its group is pushed again).
+    pub fn refresh_every_type(&mut self, settings: &crate::config::Settings) {
+        self.refresh_types = settings
+            .backup_types
+            .iter()
+            .map(|t| t.name.clone())
+            .chain(
+                settings
+                    .backed_up()
+                    .any(|s| s.binlog.is_some())
+                    .then(|| crate::binlog::TYPE.to_string()),
+            )
+            .collect();
+    }
+
     /// Whether the run succeeded.
     pub fn ok(&self) -> bool {
         self.outcome.is_ok()

@@ -157,7 +157,7 @@ fn work(args: &Args, ctx: &Context, req: &BackupRequest, run: &Run) -> Result<Ex
         let mut summary = run.summary(pruned, &args.server);
         summary.command = "prune";
         summary.backup_type = None;
-        summary.refresh_types = Vec::new();
+        summary.refresh_every_type(&ctx.settings);
         summary.pruned = Some(p.counts());
         runs.push(summary);
         if result == Outcome::Ok {

@@ -101,6 +101,7 @@ fn work(args: &Args, ctx: &Context, req: &PruneRequest, run: &Run) -> Result<Exi
         return Ok(result.into());
     }
     let mut summary = run.summary(result, &args.server);
+    summary.refresh_every_type(&ctx.settings);
     summary.pruned = Some(outcome.counts());
     summary.what = Some(what);
     summary.failures = outcome.errors.clone();

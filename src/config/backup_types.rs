@@ -171,6 +171,14 @@ pub(super) fn resolve_types(
     for (name, t) in types {
         let key = |k: &str| format!("backup_types.{name}.{k}");
         check_name(ctx, &format!("backup_types.{name}"), name)?;
+        // `binlog` is what the archive's segments are recorded as (`list --type binlog`, their
+        // metrics): a backup type of that name would be taken for them.
+        if name.eq_ignore_ascii_case(crate::binlog::TYPE) {
+            return Err(ctx.invalid(
+                format!("backup_types.{name}"),
+                "is reserved for the binary log archive's segments (servers.NAME.binlog): name the type otherwise",
+            ));
+        }
         if let Some(s) = &t.schedule {
             check_schedule(ctx, &key("schedule"), s)?;
         }
@@ -265,5 +273,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("0 to 9"), "{e}");
+    }
+
+    /// `binlog` names the archive's segments everywhere (list, metrics): not a backup type.
+    #[test]
+    fn binlog_is_not_a_backup_type_name() {
+        for name in ["binlog", "BinLog"] {
+            let e = from_yaml(
+                &format!("{MINIMAL}backup_types:\n  {name}:\n    retention: {{keep_last: 3}}\n"),
+                &[],
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains(&format!("backup_types.{name}")) && e.contains("reserved"),
+                "{e}"
+            );
+        }
     }
 }

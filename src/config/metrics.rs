@@ -29,7 +29,7 @@ pub struct MetricsSettings {
 
 /// Labels sqlguard itself uses in grouping keys or metrics; extra grouping labels must differ.
 pub const RESERVED_LABELS: &[&str] = &[
-    "job", "instance", "server", "database", "type", "storage", "command",
+    "job", "instance", "server", "database", "type", "storage", "command", "config",
 ];
 
 pub(super) fn resolve_metrics(

@@ -169,10 +169,16 @@ impl Settings {
         let text = super::read_text(&path, super::MAX_CONFIG_BYTES).ok()?;
         let file = parse_file(&path, &text).ok()?;
         Some(ConfigNames {
+            backed_up: file
+                .servers
+                .iter()
+                .filter(|(_, s)| s.restore_only != Some(true))
+                .map(|(n, _)| n.clone())
+                .collect(),
             archived: file
                 .servers
                 .iter()
-                .filter(|(_, s)| s.binlog.is_some())
+                .filter(|(_, s)| s.binlog.is_some() && s.restore_only != Some(true))
                 .map(|(n, _)| n.clone())
                 .collect(),
             servers: file.servers.keys().cloned().collect(),
@@ -446,6 +452,8 @@ pub struct ConfigNames {
     pub servers: Vec<String>,
     pub storages: Vec<String>,
     pub backup_types: Vec<String>,
+    /// The servers backed up (not `restore_only`).
+    pub backed_up: Vec<String>,
     /// The servers whose binary log is archived (with a `binlog` section).
     pub archived: Vec<String>,
 }

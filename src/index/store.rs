@@ -174,14 +174,21 @@ impl<'a> IndexStore<'a> {
             Some(s) => s,
             None => self.recompute_summary()?,
         };
-        let dirty: Vec<String> = summary
+        let stale: Vec<(String, bool)> = summary
             .databases
             .iter()
             .filter(|(_, d)| d.stale())
-            .map(|(n, _)| n.clone())
+            .map(|(n, d)| (n.clone(), d.dirty))
             .collect();
-        for db in dirty {
-            let records = self.read_database(&db)?;
+        for (db, dirty) in stale {
+            let records = match self.read_database(&db) {
+                Ok(r) => r,
+                Err(e) if dirty => return Err(e),
+                // Only older than this version (not cut short): what it says still holds, and a
+                // damaged file of this database must not stop every other database's reads and
+                // updates. It lacks the newer counts until its files can be read.
+                Err(_) => continue,
+            };
             if records.is_empty() {
                 summary.databases.remove(&db);
             } else {
@@ -566,6 +573,9 @@ impl<'a> IndexStore<'a> {
         }
         for db in databases {
             let entry = summary.databases.entry(db.clone()).or_default();
+            // An older entry whose files could not all be read stays older: what it lacks is not
+            // made up by folding this change in.
+            let complete = entry.revision >= SUMMARY_REVISION || entry.partitions.is_empty();
             let mut old: Vec<BackupRecord> = Vec::new();
             let mut new: Vec<BackupRecord> = Vec::new();
             for ((d, p), rs) in &after {
@@ -583,9 +593,10 @@ impl<'a> IndexStore<'a> {
                 entry.set_partition(p, rs);
             }
             entry.dirty = false;
-            entry.revision = SUMMARY_REVISION;
             if !entry.apply(&old, &new) {
                 *entry = DatabaseSummary::of(&self.read_database(&db).map_err(incomplete)?);
+            } else if complete {
+                entry.revision = SUMMARY_REVISION;
             }
             if entry.partitions.is_empty() {
                 summary.databases.remove(&db);
@@ -946,6 +957,49 @@ mod tests {
             serde_json::from_slice(&s.get_bytes("main/index/summary.json").unwrap().unwrap())
                 .unwrap();
         assert_eq!(written.databases["shop"], good.databases["shop"]);
+    }
+
+    /// An older entry whose files are damaged does not stop the other databases: reads and
+    /// updates go on with it as it was, and it stays older until its files can be read.
+    #[test]
+    fn a_damaged_older_entry_does_not_stop_the_others() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        store
+            .upsert(&[
+                record("a", "shop", Status::Success),
+                record("b", "crm", Status::Success),
+            ])
+            .unwrap();
+        let mut old = serde_json::to_value(store.summary().unwrap()).unwrap();
+        for db in ["shop", "crm"] {
+            old["databases"][db]
+                .as_object_mut()
+                .unwrap()
+                .remove("revision");
+        }
+        s.put_bytes(
+            "main/index/summary.json",
+            &serde_json::to_vec(&old).unwrap(),
+        )
+        .unwrap();
+        s.put_bytes("main/index/db/crm/2026-11.json", b"{\"garbage")
+            .unwrap();
+        let read = store.summary().unwrap();
+        assert_eq!(read.databases["crm"].revision, 0);
+        assert_eq!(read.databases["shop"].revision, SUMMARY_REVISION);
+        store
+            .upsert(&[record("c", "shop", Status::Success)])
+            .unwrap();
+        let read = store.summary().unwrap();
+        assert_eq!(read.databases["shop"].records, 2);
+        assert_eq!(read.databases["crm"].revision, 0);
+        // An update that needs the damaged file still refuses it.
+        let dirty = store.update(&scope_of([&record("b", "crm", Status::Success)]), |_| {});
+        assert!(
+            dirty.is_err(),
+            "the damaged file is still refused where it is needed"
+        );
     }
 
     /// The summary is a cache: a dirty entry (an update was cut short) and a missing or

@@ -417,8 +417,11 @@ fn a_damaged_older_copy_is_counted_until_it_is_pruned() {
         ),
         Some(0.0)
     );
-    // keep_last: 1 prunes the damaged copy; the next verify finds nothing failed.
+    // keep_last: 1 prunes the damaged copy: the prune's own push says so, and the next verify
+    // finds nothing failed.
     env.run(&["prune"]).expect(0);
+    let s = scrape(&instance);
+    assert_eq!(sample(&s, "sqlguard_verify_failed_copies", &l), Some(0.0));
     env.run(&["verify", "--sample", "10", "--db", &name])
         .expect(0);
     let s = scrape(&instance);
