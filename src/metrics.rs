@@ -750,9 +750,12 @@ fn stale_groups(
     let (_, _, reader) = resp.split();
     let mut de =
         serde_json::Deserializer::from_reader(std::io::BufReader::new(reader.take(MAX_LISTING)));
-    let listed = de
-        .deserialize_map(Listing(&ours))
-        .map_err(|e| format!("reading {url}: {e}"))?;
+    let listed = de.deserialize_map(Listing(&ours)).map_err(|e| {
+        format!(
+            "reading {url} (at most {} MiB of it): {e}",
+            MAX_LISTING >> 20
+        )
+    })?;
     let has = |names: &[String], name: &str| names.iter().any(|n| n == name);
     let server = |name: &str| settings.backed_up().find(|s| s.name == name);
     let server_kept = |name: &str| server(name).is_some() || has(&now.backed_up, name);

@@ -84,7 +84,17 @@ fn work(args: &Args, ctx: &Context, req: &VerifyRequest, run: &Run) -> Result<Ex
         .collect();
     types.sort();
     types.dedup();
-    let mut summary = run.summary(result, &args.filter.servers);
+    // The servers it worked on: those of the copies it checked, unless something it could not
+    // attribute (an unreadable index or storage) failed, which counts for every server asked for.
+    let mut covered: Vec<String> = results.iter().map(|r| r.record.server.clone()).collect();
+    covered.sort();
+    covered.dedup();
+    let servers = if outcome.errors.is_empty() && !covered.is_empty() {
+        &covered
+    } else {
+        &args.filter.servers
+    };
+    let mut summary = run.summary(result, servers);
     summary.refresh_types = types;
     summary.what = Some(what);
     summary.failures = results

@@ -347,6 +347,19 @@ fn runs_over_different_servers_keep_their_own_status() {
         ])
         .expect(0);
     }
+    // A verify of one copy of main says nothing about second.
+    let main_copy = env.list(&["--server", "main"]).backups.remove(0).id;
+    env.run(&["verify", &main_copy]).expect(0);
+    let verify_status = |s: &[crate::support::Sample], server: &str| {
+        sample(
+            s,
+            "sqlguard_run_last_status",
+            &[("command", "verify"), ("server", server)],
+        )
+    };
+    let s = scrape(&instance);
+    assert_eq!(verify_status(&s, "main"), Some(1.0));
+    assert_eq!(verify_status(&s, "second"), None, "{s:?}");
     // The second server's index is damaged: its prune fails; the main one's succeeds after.
     let dir = env.storage().join("second/index/db").join(&name);
     let month = std::fs::read_dir(&dir)
