@@ -59,6 +59,9 @@ pub fn start_service(script: &str, dir: &Path, port: u16) {
     let out = Command::new("bash")
         .arg(format!("{ROOT}/scripts/{script}"))
         .args(["start", dir.to_str().unwrap(), &port.to_string()])
+        // The shared server lives across runs: an hour of binary logs is all a test reads, and
+        // a day's worth of test runs filled tens of GB.
+        .env("MARIADB_BINLOG_EXPIRE_SECONDS", "3600")
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("run scripts/{script}: {e}"));
