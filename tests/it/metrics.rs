@@ -552,3 +552,49 @@ fn groups_of_what_the_config_no_longer_has_are_deleted() {
         "another config's group was deleted"
     );
 }
+
+/// A Pushgateway that refuses deletions and answers the listing with something else: every group
+/// of the run is still pushed (before any deletion), each refusal is a warning, and the exit
+/// status stays 0 even with `metrics.required`.
+#[test]
+fn refused_deletions_and_a_bad_listing_are_warnings() {
+    let db = mariadb();
+    let name = db.create_shop("metrics_refusing", 10);
+    let dir = tempfile::tempdir().unwrap();
+    let (port_file, log) = (dir.path().join("port"), dir.path().join("log"));
+    let mut child = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/refusing_pushgateway.py"
+        ))
+        .args([&port_file, &log])
+        .spawn()
+        .expect("python3 runs the refusing Pushgateway");
+    let port = crate::support::port_from_file(&mut child, &port_file, "the refusing Pushgateway");
+    let env = Env::new();
+    env.write_config(
+        "",
+        &format!("storage:\n  local:\n    type: local\n    path: {{storage}}\nmetrics:\n  pushgateway: http://127.0.0.1:{port}\n  instance: refusing\n  required: true\n"),
+    );
+    let r = env.run(&["backup", "--db", &name]);
+    let _ = child.kill();
+    let _ = child.wait();
+    r.expect(0);
+    for warning in [
+        "could not delete the Pushgateway group command=backup type=manual that earlier versions pushed",
+        "could not list the Pushgateway's groups",
+    ] {
+        assert!(r.stderr.contains(warning), "{warning}: {}", r.stderr);
+    }
+    let log = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    let first_delete = lines.iter().position(|l| l.starts_with("DELETE")).unwrap();
+    let last_push = lines.iter().rposition(|l| l.starts_with("PUT")).unwrap();
+    assert!(last_push < first_delete, "{log}");
+    assert!(
+        log.contains(
+            "PUT /metrics/job/sqlguard/instance/refusing/command/backup/type/manual/server/main\n"
+        ),
+        "{log}"
+    );
+}
