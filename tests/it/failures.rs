@@ -343,12 +343,12 @@ fn password_never_appears_in_argv_ps_environment_or_output() {
 }
 
 /// A 1 MiB tmpfs, unmounted when dropped (the tests run as root, as CI does).
-struct SmallDisk {
-    path: std::path::PathBuf,
+pub struct SmallDisk {
+    pub path: std::path::PathBuf,
 }
 
 impl SmallDisk {
-    fn mount(path: std::path::PathBuf) -> SmallDisk {
+    pub fn mount(path: std::path::PathBuf) -> SmallDisk {
         std::fs::create_dir_all(&path).unwrap();
         let st = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"])

@@ -755,3 +755,39 @@ fn a_passed_drill_survives_the_prune_that_follows_it() {
     );
     assert!(passed.is_some_and(|t| t > 0.0), "{passed:?}");
 }
+
+/// A verdict the index cannot hold (its disk is full) is lost to every later reader: the run
+/// fails, says so, and the copy keeps its last verification; with room again, it is recorded.
+#[test]
+fn a_verdict_the_index_cannot_record_fails_the_run() {
+    let name = mariadb().create_shop("unrecorded", 20);
+    let env = Env::new();
+    let disk = crate::failures::SmallDisk::mount(env.path("small"));
+    env.write_config(
+        "",
+        &format!(
+            "storage:\n  local:\n    type: local\n    path: {}\n",
+            disk.path.join("backups").display()
+        ),
+    );
+    env.run(&["backup", "--db", &name]).expect(0);
+    // Fill what is left of the disk.
+    let filler = disk.path.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let block = vec![0u8; 64 << 10];
+    while std::io::Write::write_all(&mut f, &block).is_ok() {}
+    drop(f);
+    let r = env.run(&["verify", "--latest"]);
+    r.expect(1);
+    assert!(
+        r.stderr
+            .contains("the verification could not be recorded in the index"),
+        "{}",
+        r.stderr
+    );
+    assert!(env.list(&[]).backups[0].verification.is_none());
+    std::fs::remove_file(&filler).unwrap();
+    env.run(&["verify", "--latest"]).expect(0);
+    let v = env.list(&[]).backups.remove(0).verification.unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+}
