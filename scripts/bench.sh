@@ -796,7 +796,7 @@ if [ -n "${want[s3]:-}" ]; then
     "Completion is the median time of the CompleteMultipartUpload request (from \`sqlguard -v\`), which s3s-fs answers by reading every part back and writing the object again; the last column leaves it out of the S3 wall time." "" \
     "| compression | object MiB | local wall s | S3 wall s | ratio (S3 / local, median wall) | local peak RSS MiB | S3 peak RSS MiB | sqlguard CPU s, local / S3 | mariadbd CPU s, local / S3 | S3 server CPU s | completion s | ratio without it |" \
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-  declare -A s3_median
+  declare -A s3_median s3_floor
   for algo in zstd none; do
     lw=() sw=() lr=() sr=() lc=() sc=() lv=() sv=() xc=() dn=()
     for i in $(seq 1 "$runs"); do
@@ -808,6 +808,10 @@ if [ -n "${want[s3]:-}" ]; then
     done
     ml=$(median "${lw[@]}") ms=$(median "${sw[@]}")
     s3_median[$algo]=$ms
+    # The CPU of an S3 run (sqlguard's tree, mariadbd's, the S3 server's) spread over every core,
+    # against the local wall time: what sharing one machine with the S3 server costs at least.
+    s3_floor[$algo]=$(awk -v a="$(median "${sc[@]}")" -v b="$(median "${sv[@]}")" -v c="$(median "${xc[@]}")" -v n="$(nproc)" -v w="$ml" \
+      'BEGIN { printf "%.2f s of CPU: **%.2f**", a + b + c, (a + b + c) / n / w }')
     lab="zstd 3, threads 0"
     [ "$algo" = none ] && lab="none (uncompressed: many multipart parts)"
     done_s=—
@@ -818,6 +822,8 @@ if [ -n "${want[s3]:-}" ]; then
     fi
     out "| $lab | $(mib "${size[s3 $algo]}") | $(secs "$ml") | $(secs "$ms") | $(ratio "$ms" "$ml") | $(mib_k "$(maximum "${lr[@]}")") | $(mib_k "$(maximum "${sr[@]}")") | $(fix2 "$(median "${lc[@]}")") / $(fix2 "$(median "${sc[@]}")") | $(fix2 "$(median "${lv[@]}")") / $(fix2 "$(median "${sv[@]}")") | $(fix2 "$(median "${xc[@]}")") | $done_s | $(ratio "$(median "${dn[@]}")" "$ml") |"
   done
+  out "" "CPU floor of the uncompressed S3 runs: sqlguard's, mariadbd's and the S3 server's CPU (${s3_floor[none]} of the local wall time once spread over all $(nproc) cores)." \
+    "All three share this machine; against a real S3 service, the server's share runs elsewhere."
   pw=() rw=() pr=()
   for i in $(seq 1 "$runs"); do
     pw+=("${wall[s3 pipe file #$i]}") rw+=("${wall[s3 pipe rclone #$i]}")
