@@ -672,7 +672,7 @@ fn catch_up(
                     );
                     session.ui.error(&msg);
                     a.errors.push(msg);
-                    return copy_from(session, server, complete, to, chain, next, a);
+                    return copy_from(src, complete, to, &old_state, chain, next, a);
                 }
                 // The run's state stays the furthest storages' (this read ends behind them).
                 let state = a.state.clone();
@@ -729,25 +729,33 @@ fn catch_up(
             }
         }
     };
-    copy_from(session, server, complete, to, chain, first, a)
+    copy_from(src, complete, to, &old_state, chain, first, a)
 }
 
 /// Copies `chain[first..]` to `to`, each segment from the first of `complete` that holds a
-/// good copy.
+/// good copy (a bad one is a warning naming it). When none does, the segment's range is read
+/// from the server for `to` alone, ending exactly where the segment ends, so that the copies go
+/// on after it: the server still holding the file heals what every storage's copy lost.
 fn copy_from(
-    session: &Session,
-    server: &ServerSettings,
+    src: &Source,
     complete: &[Arc<dyn Storage>],
     to: &Arc<dyn Storage>,
+    old_state: &Option<ArchiveState>,
     chain: Vec<BackupRecord>,
     first: usize,
     a: &mut ServerArchive,
 ) -> Result<(), String> {
+    let (session, server) = (src.session, src.server);
+    let warn = |w: &str| {
+        session
+            .ui
+            .warn(&format!("{}: storage '{}': {w}", server.name, to.name()))
+    };
     for r in chain.into_iter().skip(first) {
         if session.cancel.load(Ordering::Relaxed) {
             return Err("interrupted by a signal".into());
         }
-        let mut last_error = String::new();
+        let mut bad = Vec::new();
         let mut copied = None;
         for from in complete {
             match copy_segment(from.as_ref(), to.as_ref(), &r) {
@@ -755,18 +763,87 @@ fn copy_from(
                     copied = Some(done);
                     break;
                 }
-                Err(e) => last_error = e,
+                // `to` itself failed: no other source, nor the server, would do better.
+                Err(CopyError::Target(e)) => return Err(e),
+                Err(CopyError::Source(e)) => bad.push(e),
             }
         }
-        let Some((rec, warning)) = copied else {
-            return Err(last_error);
-        };
-        if let Some(w) = warning {
-            session
-                .ui
-                .warn(&format!("{}: storage '{}': {w}", server.name, to.name()));
+        for e in &bad {
+            warn(&format!("no good copy to take of segment {}: {e}", r.id));
         }
-        a.segments.push(rec);
+        match copied {
+            Some((rec, warning)) => {
+                if let Some(w) = warning {
+                    warn(&w);
+                }
+                a.segments.push(rec);
+            }
+            None => read_from_server(src, to, old_state, &r, a)
+                .map_err(|e| format!("{} ({e})", bad.join("; ")))?,
+        }
+    }
+    Ok(())
+}
+
+/// Reads the range of segment `r` from the server onto `to` alone, from where `to` stands (its
+/// newest segment, which `r` continues) to exactly where `r` ends. Not across a failover: the
+/// server now answering has other files under the same names.
+///
+/// Fails when `to` does not stand where `r` starts, the server is another one, or the read did
+/// not reach the end of `r` (a purged file, an unreachable server: said above).
+fn read_from_server(
+    src: &Source,
+    to: &Arc<dyn Storage>,
+    old_state: &Option<ArchiveState>,
+    r: &BackupRecord,
+    a: &mut ServerArchive,
+) -> Result<(), String> {
+    let g = r.segment.clone().unwrap_or_default();
+    if g.server_id.is_some() && src.server_id.is_some() && g.server_id != src.server_id {
+        return Err(format!(
+            "server id {} wrote it and {} answers now: it cannot be read again",
+            g.server_id.unwrap_or_default(),
+            src.server_id.unwrap_or_default()
+        ));
+    }
+    let stands = newest_segment(to.as_ref(), &src.server.name)?;
+    let Some(f) = stands.filter(|f| continues(f, &g)) else {
+        return Err(format!(
+            "storage '{}' does not stand where {}:{} starts, so it cannot be read from the server for it",
+            to.name(),
+            g.file,
+            g.start
+        ));
+    };
+    src.session.ui.warn(&format!(
+        "{}: storage '{}': reading {}:{} to {}:{} from the server instead, as no storage holds a good copy of it",
+        src.server.name,
+        to.name(),
+        g.file,
+        g.start,
+        g.file,
+        g.end
+    ));
+    // The run's state stays the furthest storages' (this read ends behind them).
+    let state = a.state.clone();
+    let live = archive_group(
+        src,
+        std::slice::from_ref(to),
+        std::slice::from_ref(old_state),
+        Some(f),
+        Some((g.file.as_str(), g.end)),
+        a,
+    );
+    a.state = state;
+    let reached = newest_segment(to.as_ref(), &src.server.name)
+        .ok()
+        .flatten()
+        .is_some_and(|n| n.file == g.file && n.end == g.end);
+    if live.is_empty() || !reached {
+        return Err(format!(
+            "reading {}:{} to {}:{} from the server did not get there (see above); the next run tries again",
+            g.file, g.start, g.file, g.end
+        ));
     }
     Ok(())
 }
@@ -798,24 +875,26 @@ fn copy_segment(
     from: &dyn Storage,
     to: &dyn Storage,
     r: &BackupRecord,
-) -> Result<(BackupRecord, Option<String>), String> {
+) -> Result<(BackupRecord, Option<String>), CopyError> {
+    let target = CopyError::Target;
     let key = r.key.clone().unwrap_or_default();
     let mut rec = r.clone();
     rec.storage = to.name().to_string();
+    // Read errors are the reader's storage's, write errors `to`'s.
     let digest = |mut reader: Box<dyn Read + Send>,
                   mut out: Option<&mut Box<dyn crate::storage::ObjectWriter>>|
-     -> std::io::Result<(String, u64)> {
+     -> Result<(String, u64), (bool, std::io::Error)> {
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         let mut buf = vec![0u8; 1 << 20];
         loop {
-            let n = reader.read(&mut buf)?;
+            let n = reader.read(&mut buf).map_err(|e| (true, e))?;
             if n == 0 {
                 return Ok((hex::encode(hasher.finalize()), size));
             }
             hasher.update(&buf[..n]);
             if let Some(w) = out.as_mut() {
-                w.write_all(&buf[..n])?;
+                w.write_all(&buf[..n]).map_err(|e| (false, e))?;
             }
             size += n as u64;
         }
@@ -824,42 +903,60 @@ fn copy_segment(
         Some(&found.0) == r.sha256.as_ref() && found.1 == r.compressed_bytes
     };
     // A leftover at the key: this segment's own copy, whole or cut short.
-    if to.stat(&key).map_err(|e| e.to_string())?.is_some() {
+    if to.stat(&key).map_err(|e| target(e.to_string()))?.is_some() {
         let found = to
             .get(&key)
             .map_err(|e| e.to_string())
-            .and_then(|rd| digest(rd, None).map_err(|e| format!("reading {key}: {e}")))?;
+            .and_then(|rd| digest(rd, None).map_err(|(_, e)| format!("reading {key}: {e}")))
+            .map_err(target)?;
         if matches(&found) {
             let store = IndexStore::new(to, &rec.server);
-            store.write_manifest(&rec).map_err(|e| e.to_string())?;
+            store
+                .write_manifest(&rec)
+                .map_err(|e| target(e.to_string()))?;
             store
                 .upsert(std::slice::from_ref(&rec))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| target(e.to_string()))?;
             return Ok((rec, None));
         }
-        to.delete(&key).map_err(|e| e.to_string())?;
+        to.delete(&key).map_err(|e| target(e.to_string()))?;
     }
-    let reader = from.get(&key).map_err(|e| e.to_string())?;
+    let reader = from
+        .get(&key)
+        .map_err(|e| CopyError::Source(e.to_string()))?;
     let mut writer = to
         .put_stream(&key, Some(r.compressed_bytes))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| target(e.to_string()))?;
     match digest(reader, Some(&mut writer)) {
-        Err(e) => {
+        Err((source, e)) => {
             writer.abort();
-            return Err(format!("copying {key} from '{}': {e}", from.name()));
+            let msg = format!("copying {key} from '{}': {e}", from.name());
+            return Err(if source {
+                CopyError::Source(msg)
+            } else {
+                CopyError::Target(msg)
+            });
         }
         Ok(found) if !matches(&found) => {
             writer.abort();
-            return Err(format!(
+            return Err(CopyError::Source(format!(
                 "{key} on '{}' does not match its record (SHA-256 or size): `sqlguard verify --type binlog --storage {}` checks it",
                 from.name(),
                 from.name()
-            ));
+            )));
         }
         Ok(_) => {}
     }
-    let warning = crate::backup::land(to, writer, &rec, None)?;
+    let warning = crate::backup::land(to, writer, &rec, None).map_err(target)?;
     Ok((rec, warning))
+}
+
+/// Why a segment could not be copied: the source's copy (missing, unreadable, not matching its
+/// record: another source, or the server, may give it) or the storage it goes to.
+#[derive(Debug)]
+enum CopyError {
+    Source(String),
+    Target(String),
 }
 
 /// What every group of storages of one server's archive run reads from.

@@ -1249,3 +1249,77 @@ fn a_binlog_run_without_its_storage_keeps_the_caught_up_time_it_cannot_read() {
     assert_eq!(run_status(&m, "binlog"), Some(0.0));
     assert_eq!(caught_up(&m), Some(before));
 }
+
+/// A segment a lagging storage misses, whose only other copy is damaged, is read again from the
+/// server (which still has the file) for that storage alone: it catches up, and a restore from
+/// it alone has every row. The damaged copy is named.
+#[test]
+fn a_segment_no_storage_holds_intact_is_read_again_from_the_server() {
+    let p = Private::start("pitr-heal");
+    let db = &p.db;
+    let env = Env::new();
+    let second = env.path("second");
+    let write = |binlog_storages: &str| two_storages(&env, db, &second, binlog_storages);
+    write("local, second");
+    db.sql(
+        None,
+        "CREATE DATABASE heal; CREATE TABLE heal.t (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO heal.t VALUES (1);",
+    );
+    env.run(&["backup", "--db", "heal"]).expect(0);
+    env.run(&["binlog"]).expect(0);
+    let ids = |storage: &str| -> Vec<String> {
+        env.list(&["--type", "binlog", "--storage", storage])
+            .backups
+            .into_iter()
+            .filter(|r| r.status == "success")
+            .map(|r| r.id)
+            .collect()
+    };
+    // A run that reaches only `local`.
+    db.sql(None, "INSERT INTO heal.t VALUES (2);");
+    write("local");
+    env.run(&["binlog"]).expect(0);
+    let held = ids("second");
+    let missed: Vec<Record> = env
+        .list(&["--type", "binlog", "--storage", "local"])
+        .backups
+        .into_iter()
+        .filter(|r| r.status == "success" && !held.contains(&r.id))
+        .collect();
+    assert!(!missed.is_empty());
+    // Every copy `second` misses is damaged on `local`.
+    for r in &missed {
+        let path = env.storage().join(r.key.as_ref().unwrap());
+        let mut bytes = std::fs::read(&path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+    }
+    write("local, second");
+    db.sql(None, "INSERT INTO heal.t VALUES (3);");
+    let to = next_second();
+    let r = env.run(&["binlog"]);
+    r.expect(0);
+    assert!(
+        r.stderr.contains("does not match its record")
+            && r.stderr.contains("from the server instead"),
+        "{}",
+        r.stderr
+    );
+    let r = restore_to(
+        &env,
+        "heal",
+        ["--to-time", &to],
+        "heal_from_second",
+        &["--storage", "second"],
+    );
+    r.expect(0);
+    assert_eq!(
+        db.sql(
+            None,
+            "SELECT GROUP_CONCAT(id ORDER BY id) FROM heal_from_second.t"
+        )
+        .trim(),
+        "1,2,3"
+    );
+}
