@@ -751,12 +751,17 @@ fn copy_from(
             .ui
             .warn(&format!("{}: storage '{}': {w}", server.name, to.name()))
     };
+    // The segment just declared lost, when the one before this was: `to` stands at its end as
+    // far as reading on is concerned (the hole is said).
+    let mut after_hole: Option<Segment> = None;
     for r in chain.into_iter().skip(first) {
         if session.cancel.load(Ordering::Relaxed) {
             return Err("interrupted by a signal".into());
         }
+        let hole = after_hole.take();
         let mut bad = Vec::new();
         let mut copied = None;
+        let mut target_failed = false;
         for from in complete {
             match copy_segment(from.as_ref(), to.as_ref(), &r) {
                 Ok(done) => {
@@ -764,12 +769,19 @@ fn copy_from(
                     break;
                 }
                 // `to` itself failed: no other source, nor the server, would do better.
-                Err(CopyError::Target(e)) => return Err(e),
-                Err(CopyError::Source(e)) => bad.push(e),
+                Err(CopyError::Target(e)) => {
+                    bad.push(e);
+                    target_failed = true;
+                    break;
+                }
+                Err(CopyError::Source(e)) => {
+                    warn(&format!(
+                        "segment {} cannot be copied from there: {e}",
+                        r.id
+                    ));
+                    bad.push(e);
+                }
             }
-        }
-        for e in &bad {
-            warn(&format!("no good copy to take of segment {}: {e}", r.id));
         }
         match copied {
             Some((rec, warning)) => {
@@ -778,42 +790,75 @@ fn copy_from(
                 }
                 a.segments.push(rec);
             }
-            None => read_from_server(src, to, old_state, &r, a)
-                .map_err(|e| format!("{} ({e})", bad.join("; ")))?,
+            None if target_failed => return Err(bad.join("; ")),
+            None => match read_from_server(src, to, old_state, &r, hole, a) {
+                Ok(()) => {}
+                // Gone for good: the hole is said once (the run fails), and the storage goes
+                // on after it rather than stay behind for ever.
+                Err(Reread::Lost(why)) => {
+                    let msg = format!(
+                        "{}: storage '{}' misses {}:{} to {}:{} for good: {why}; no storage holds it intact ({}); point-in-time recovery from this storage alone cannot cross that range",
+                        server.name,
+                        to.name(),
+                        r.segment.as_ref().map_or("", |g| g.file.as_str()),
+                        r.segment.as_ref().map_or(0, |g| g.start),
+                        r.segment.as_ref().map_or("", |g| g.file.as_str()),
+                        r.segment.as_ref().map_or(0, |g| g.end),
+                        bad.join("; ")
+                    );
+                    session.ui.error(&msg);
+                    a.errors.push(msg);
+                    after_hole = r.segment.clone();
+                }
+                Err(Reread::Failed(e)) => return Err(format!("{} ({e})", bad.join("; "))),
+            },
         }
     }
     Ok(())
 }
 
 /// Reads the range of segment `r` from the server onto `to` alone, from where `to` stands (its
-/// newest segment, which `r` continues) to exactly where `r` ends. Not across a failover: the
+/// newest segment, or `after_hole`, the segment before `r` just declared lost; `r` continues
+/// it) to exactly where `r` ends. Not across a failover: the
 /// server now answering has other files under the same names.
 ///
-/// Fails when `to` does not stand where `r` starts, the server is another one, or the read did
-/// not reach the end of `r` (a purged file, an unreachable server: said above).
+/// Fails with [`Reread::Lost`] when the server cannot give the range again (another server
+/// answers since a failover, or the file was purged), with [`Reread::Failed`] when `to` does not
+/// stand where `r` starts or the read did not reach the end of `r` (said above; the next run
+/// tries again).
 fn read_from_server(
     src: &Source,
     to: &Arc<dyn Storage>,
     old_state: &Option<ArchiveState>,
     r: &BackupRecord,
+    after_hole: Option<Segment>,
     a: &mut ServerArchive,
-) -> Result<(), String> {
+) -> Result<(), Reread> {
     let g = r.segment.clone().unwrap_or_default();
     if g.server_id.is_some() && src.server_id.is_some() && g.server_id != src.server_id {
-        return Err(format!(
-            "server id {} wrote it and {} answers now: it cannot be read again",
+        return Err(Reread::Lost(format!(
+            "server id {} wrote it and {} answers now",
             g.server_id.unwrap_or_default(),
             src.server_id.unwrap_or_default()
-        ));
+        )));
     }
-    let stands = newest_segment(to.as_ref(), &src.server.name)?;
+    if !src.listed.iter().any(|(n, _)| *n == g.file) {
+        return Err(Reread::Lost(format!(
+            "the server no longer has {} (purged)",
+            g.file
+        )));
+    }
+    let stands = match after_hole {
+        Some(lost) => Some(lost),
+        None => newest_segment(to.as_ref(), &src.server.name).map_err(Reread::Failed)?,
+    };
     let Some(f) = stands.filter(|f| continues(f, &g)) else {
-        return Err(format!(
+        return Err(Reread::Failed(format!(
             "storage '{}' does not stand where {}:{} starts, so it cannot be read from the server for it",
             to.name(),
             g.file,
             g.start
-        ));
+        )));
     };
     src.session.ui.warn(&format!(
         "{}: storage '{}': reading {}:{} to {}:{} from the server instead, as no storage holds a good copy of it",
@@ -840,12 +885,21 @@ fn read_from_server(
         .flatten()
         .is_some_and(|n| n.file == g.file && n.end == g.end);
     if live.is_empty() || !reached {
-        return Err(format!(
+        return Err(Reread::Failed(format!(
             "reading {}:{} to {}:{} from the server did not get there (see above); the next run tries again",
             g.file, g.start, g.file, g.end
-        ));
+        )));
     }
     Ok(())
+}
+
+/// Why a segment could not be read again from the server.
+#[derive(Debug)]
+enum Reread {
+    /// The server cannot give it any more: the range is lost to the storage.
+    Lost(String),
+    /// Not this time (the storage, the connection): the next run tries again.
+    Failed(String),
 }
 
 /// The position of the oldest successful dump `storage` holds of `server`: binary log file,
