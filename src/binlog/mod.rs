@@ -674,29 +674,7 @@ fn catch_up(
                     a.errors.push(msg);
                     return copy_from(src, complete, to, &old_state, chain, next, a);
                 }
-                // The run's state stays the furthest storages' (this read ends behind them).
-                let state = a.state.clone();
-                let live = archive_group(
-                    src,
-                    std::slice::from_ref(to),
-                    std::slice::from_ref(&old_state),
-                    Some(f.clone()),
-                    Some((meet.0.as_str(), meet.1)),
-                    a,
-                );
-                a.state = state;
-                // Only a read that reached the meeting point lets the copies go on: anything
-                // short of it would leave a hole behind them.
-                let reached = newest_segment(to.as_ref(), &server.name)
-                    .ok()
-                    .flatten()
-                    .is_some_and(|n| n.file == meet.0 && n.end == meet.1);
-                if live.is_empty() || !reached {
-                    return Err(format!(
-                        "reading {}:{} to {}:{} from the server did not get there (see above); the next run tries again",
-                        f.file, f.end, meet.0, meet.1
-                    ));
-                }
+                read_range(src, to, &old_state, f.clone(), (&meet.0, meet.1), a)?;
                 next
             }
         },
@@ -869,26 +847,41 @@ fn read_from_server(
         g.file,
         g.end
     ));
-    // The run's state stays the furthest storages' (this read ends behind them).
+    read_range(src, to, old_state, f, (&g.file, g.end), a).map_err(Reread::Failed)
+}
+
+/// Reads from the server onto `to` alone, from `from` (where `to` stands) to exactly `until`:
+/// the run's state stays the furthest storages' (this read ends behind them).
+///
+/// Fails unless the read reached `until`: anything short of it would leave a hole behind the
+/// copies that go on from there (the reason is said above; the next run tries again).
+fn read_range(
+    src: &Source,
+    to: &Arc<dyn Storage>,
+    old_state: &Option<ArchiveState>,
+    from: Segment,
+    until: (&str, u64),
+    a: &mut ServerArchive,
+) -> Result<(), String> {
+    let what = format!("{}:{} to {}:{}", from.file, from.end, until.0, until.1);
     let state = a.state.clone();
     let live = archive_group(
         src,
         std::slice::from_ref(to),
         std::slice::from_ref(old_state),
-        Some(f),
-        Some((g.file.as_str(), g.end)),
+        Some(from),
+        Some(until),
         a,
     );
     a.state = state;
     let reached = newest_segment(to.as_ref(), &src.server.name)
         .ok()
         .flatten()
-        .is_some_and(|n| n.file == g.file && n.end == g.end);
+        .is_some_and(|n| n.file == until.0 && n.end == until.1);
     if live.is_empty() || !reached {
-        return Err(Reread::Failed(format!(
-            "reading {}:{} to {}:{} from the server did not get there (see above); the next run tries again",
-            g.file, g.start, g.file, g.end
-        )));
+        return Err(format!(
+            "reading {what} from the server did not get there (see above); the next run tries again"
+        ));
     }
     Ok(())
 }
