@@ -73,6 +73,14 @@ impl Group {
         }
     }
 
+    /// A group to delete.
+    fn deleting(labels: Vec<(String, String)>) -> Group {
+        Group {
+            method: Method::Delete,
+            ..Group::new(labels)
+        }
+    }
+
     fn gauge(&self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
         let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
         self.registry
@@ -317,9 +325,7 @@ fn storage_groups(settings: &Settings, model: &Model) -> Vec<Group> {
         .iter()
         .filter(|st| !model.unreadable.contains(&st.name))
     {
-        let mut legacy = Group::new(vec![("storage".into(), st.name.clone())]);
-        legacy.method = Method::Delete;
-        out.push(legacy);
+        out.push(Group::deleting(vec![("storage".into(), st.name.clone())]));
         for h in model.held.iter().filter(|h| h.storage == st.name) {
             let g = Group::new(vec![
                 ("storage".into(), h.storage.clone()),
@@ -374,9 +380,7 @@ fn run_groups(settings: &Settings, run: &RunSummary, binlog: &mut [Group]) -> Ve
         return vec![g];
     }
     let mut out = Vec::new();
-    let mut legacy = Group::new(key.clone());
-    legacy.method = Method::Delete;
-    out.push(legacy);
+    out.push(Group::deleting(key.clone()));
     for server in servers {
         let is_this = |g: &&mut Group| g.labels.iter().any(|(k, v)| k == "server" && v == server);
         if let Some(g) = binlog.iter_mut().find(is_this) {
@@ -780,15 +784,13 @@ fn stale_groups(
             _ => true,
         };
         if !described {
-            let mut g = Group::new(
+            out.push(Group::deleting(
                 item.labels
                     .iter()
                     .filter(|(k, _)| !mine.iter().any(|(m, _)| m == *k))
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
-            );
-            g.method = Method::Delete;
-            out.push(g);
+            ));
         }
     }
     Ok(out)

@@ -90,6 +90,14 @@ pub struct ServerArchive {
     pub state: Option<ArchiveState>,
 }
 
+impl ServerArchive {
+    /// Says `msg` as an error and counts it against the run.
+    fn fail(&mut self, ui: &crate::ui::Ui, msg: String) {
+        ui.error(&msg);
+        self.errors.push(msg);
+    }
+}
+
 /// Where a server's archive stands, kept on each storage beside the index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArchiveState {
@@ -440,8 +448,7 @@ fn archive_server(
                     server.name,
                     s.name()
                 );
-                ui.error(&msg);
-                a.errors.push(msg);
+                a.fail(ui, msg);
             }
         }
     }
@@ -567,8 +574,7 @@ fn archive_server(
                     server.name,
                     to.name()
                 );
-                ui.error(&msg);
-                a.errors.push(msg);
+                a.fail(ui, msg);
             }
         }
     }
@@ -670,8 +676,7 @@ fn catch_up(
                         f.server_id.unwrap_or_default(),
                         src.server_id.unwrap_or_default()
                     );
-                    session.ui.error(&msg);
-                    a.errors.push(msg);
+                    a.fail(&session.ui, msg);
                     return copy_from(src, complete, to, &old_state, chain, next, a);
                 }
                 read_range(src, to, &old_state, f.clone(), (&meet.0, meet.1), a)?;
@@ -784,8 +789,7 @@ fn copy_from(
                         r.segment.as_ref().map_or(0, |g| g.end),
                         bad.join("; ")
                     );
-                    session.ui.error(&msg);
-                    a.errors.push(msg);
+                    a.fail(&session.ui, msg);
                     after_hole = r.segment.clone();
                 }
                 Err(Reread::Failed(e)) => return Err(format!("{} ({e})", bad.join("; "))),
@@ -1170,8 +1174,7 @@ fn archive_group(
                     "binary log {} on server '{}' has {} bytes, but the archive holds it up to {}: was the binary log reset (RESET MASTER)? {NEW_ARCHIVE}",
                     p.file, server.name, p.size, p.from
                 );
-                ui.error(&msg);
-                a.errors.push(msg);
+                a.fail(ui, msg);
                 caught_up = false;
             }
             continue;

@@ -406,11 +406,7 @@ fn a_damaged_older_copy_is_counted_until_it_is_pruned() {
     }
     let mut copies = env.list(&[]).backups;
     copies.sort_by(|a, b| a.started_at.cmp(&b.started_at));
-    let older = env.storage().join(copies[0].key.as_ref().unwrap());
-    let mut bytes = std::fs::read(&older).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0xff;
-    std::fs::write(&older, bytes).unwrap();
+    crate::support::damage(&env.storage().join(copies[0].key.as_ref().unwrap()));
     env.run(&["verify", "--sample", "10", "--db", &name])
         .expect(1);
     let l = [

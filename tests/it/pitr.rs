@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::{
-    free_port, pushgateway, s3, sample, scrape, start_service, Env, MariaDb, Record, Run,
+    damage, free_port, pushgateway, s3, sample, scrape, start_service, Env, MariaDb, Record, Run,
 };
 
 /// A MariaDB of its own (binary logs are server-wide: FLUSH and PURGE must not reach other
@@ -100,6 +100,31 @@ fn two_storages(env: &Env, db: &MariaDb, second: &Path, binlog_storages: &str) {
         &format!("binlog: {{window: 14d, storages: [{binlog_storages}]}}"),
     );
     std::fs::write(env.config(), text).unwrap();
+}
+
+/// Database `name` (table `t` holding row 1) on `db`, archived to `local` and `second`: the
+/// config of [`two_storages`] with both, a backup of it and a first binlog run.
+fn archived_on_two(env: &Env, db: &MariaDb, second: &Path, name: &str) {
+    two_storages(env, db, second, "local, second");
+    db.sql(
+        None,
+        &format!("CREATE DATABASE {name}; CREATE TABLE {name}.t (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO {name}.t VALUES (1);"),
+    );
+    env.run(&["backup", "--db", name]).expect(0);
+    env.run(&["binlog"]).expect(0);
+}
+
+/// The ids of the successful segment records on `storage`, sorted.
+fn segment_ids(env: &Env, storage: &str) -> Vec<String> {
+    let mut v: Vec<String> = env
+        .list(&["--type", "binlog", "--storage", storage])
+        .backups
+        .into_iter()
+        .filter(|r| r.status == "success")
+        .map(|r| r.id)
+        .collect();
+    v.sort();
+    v
 }
 
 /// The successful segment records, by file and start.
@@ -1004,24 +1029,8 @@ fn a_storage_that_missed_a_run_catches_up_from_where_it_stands() {
     let env = Env::new();
     let second = env.path("second");
     let write = |binlog_storages: &str| two_storages(&env, db, &second, binlog_storages);
-    write("local, second");
-    db.sql(
-        None,
-        "CREATE DATABASE lag; CREATE TABLE lag.t (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO lag.t VALUES (1);",
-    );
-    env.run(&["backup", "--db", "lag"]).expect(0);
-    env.run(&["binlog"]).expect(0);
-    let ids = |storage: &str| -> Vec<String> {
-        let mut v: Vec<String> = env
-            .list(&["--type", "binlog", "--storage", storage])
-            .backups
-            .into_iter()
-            .filter(|r| r.status == "success")
-            .map(|r| r.id)
-            .collect();
-        v.sort();
-        v
-    };
+    archived_on_two(&env, db, &second, "lag");
+    let ids = |storage: &str| segment_ids(&env, storage);
     // A run that reaches only `local`, as a storage left out of it.
     db.sql(None, "INSERT INTO lag.t VALUES (2); FLUSH BINARY LOGS;");
     write("local");
@@ -1086,13 +1095,7 @@ fn storages_cut_at_different_places_meet_again() {
     let env = Env::new();
     let second = env.path("second");
     let write = |binlog_storages: &str| two_storages(&env, db, &second, binlog_storages);
-    write("local, second");
-    db.sql(
-        None,
-        "CREATE DATABASE meet; CREATE TABLE meet.t (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO meet.t VALUES (1);",
-    );
-    env.run(&["backup", "--db", "meet"]).expect(0);
-    env.run(&["binlog"]).expect(0);
+    archived_on_two(&env, db, &second, "meet");
     // Each storage archived alone once, at different moments: their segments straddle.
     db.sql(None, "INSERT INTO meet.t VALUES (2);");
     write("second");
@@ -1215,11 +1218,7 @@ fn a_binlog_run_without_its_storage_keeps_the_caught_up_time_it_cannot_read() {
     // which `sqlguard_verify_last_status` speaks for, is intact.
     let segs = segments(&env);
     assert!(segs.len() >= 2, "{segs:?}");
-    let older = env.storage().join(segs[0].key.as_ref().unwrap());
-    let mut bytes = std::fs::read(&older).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0xff;
-    std::fs::write(&older, bytes).unwrap();
+    damage(&env.storage().join(segs[0].key.as_ref().unwrap()));
     env.run(&["verify", "--sample", "100", "--type", "binlog"])
         .expect(1);
     let m = scrape(&instance);
@@ -1260,41 +1259,26 @@ fn a_segment_no_storage_holds_intact_is_read_again_from_the_server() {
     let env = Env::new();
     let second = env.path("second");
     let write = |binlog_storages: &str| two_storages(&env, db, &second, binlog_storages);
-    write("local, second");
-    db.sql(
-        None,
-        "CREATE DATABASE heal; CREATE TABLE heal.t (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO heal.t VALUES (1);",
-    );
-    env.run(&["backup", "--db", "heal"]).expect(0);
-    env.run(&["binlog"]).expect(0);
-    let ids = |storage: &str| -> Vec<String> {
-        env.list(&["--type", "binlog", "--storage", storage])
+    archived_on_two(&env, db, &second, "heal");
+    // Damages on `local` every copy `second` does not hold; how many.
+    let damage_what_second_misses = || {
+        let held = segment_ids(&env, "second");
+        let missed: Vec<Record> = env
+            .list(&["--type", "binlog", "--storage", "local"])
             .backups
             .into_iter()
-            .filter(|r| r.status == "success")
-            .map(|r| r.id)
-            .collect()
+            .filter(|r| r.status == "success" && !held.contains(&r.id))
+            .collect();
+        for r in &missed {
+            damage(&env.storage().join(r.key.as_ref().unwrap()));
+        }
+        missed.len()
     };
     // A run that reaches only `local`.
     db.sql(None, "INSERT INTO heal.t VALUES (2);");
     write("local");
     env.run(&["binlog"]).expect(0);
-    let held = ids("second");
-    let missed: Vec<Record> = env
-        .list(&["--type", "binlog", "--storage", "local"])
-        .backups
-        .into_iter()
-        .filter(|r| r.status == "success" && !held.contains(&r.id))
-        .collect();
-    assert!(!missed.is_empty());
-    // Every copy `second` misses is damaged on `local`.
-    for r in &missed {
-        let path = env.storage().join(r.key.as_ref().unwrap());
-        let mut bytes = std::fs::read(&path).unwrap();
-        let middle = bytes.len() / 2;
-        bytes[middle] ^= 0xff;
-        std::fs::write(&path, bytes).unwrap();
-    }
+    assert!(damage_what_second_misses() > 0);
     write("local, second");
     db.sql(None, "INSERT INTO heal.t VALUES (3);");
     let to = next_second();
@@ -1332,19 +1316,7 @@ fn a_segment_no_storage_holds_intact_is_read_again_from_the_server() {
         "INSERT INTO heal.t VALUES (4); FLUSH BINARY LOGS; FLUSH BINARY LOGS;",
     );
     env.run(&["binlog"]).expect(0);
-    let held = ids("second");
-    for r in env
-        .list(&["--type", "binlog", "--storage", "local"])
-        .backups
-        .into_iter()
-        .filter(|r| r.status == "success" && !held.contains(&r.id))
-    {
-        let path = env.storage().join(r.key.as_ref().unwrap());
-        let mut bytes = std::fs::read(&path).unwrap();
-        let middle = bytes.len() / 2;
-        bytes[middle] ^= 0xff;
-        std::fs::write(&path, bytes).unwrap();
-    }
+    damage_what_second_misses();
     let current = db.sql(None, "SHOW MASTER STATUS");
     let current = current.split_whitespace().next().unwrap().to_string();
     // A file a binlog dump still reads (the run's connection may linger a moment) is not purged:

@@ -73,6 +73,14 @@ pub fn start_service(script: &str, dir: &Path, port: u16) {
     );
 }
 
+/// Flips one byte in the middle of the file at `path`: a stored copy damaged on disk.
+pub fn damage(path: &Path) {
+    let mut bytes = fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs::write(path, bytes).unwrap();
+}
+
 /// The shared server, started on first use.
 pub fn mariadb() -> &'static MariaDb {
     static DB: OnceLock<MariaDb> = OnceLock::new();
