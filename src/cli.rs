@@ -87,8 +87,14 @@ pub enum Command {
     /// Prove backups intact: SHA-256, sizes, full decompression, trailer; --restore-test too
     Verify(cmd::verify::Args),
     /// Download a backup to a file or stdout, checked against the index
+    #[command(
+        after_help = "A copy that fails its checks or cannot be read is replaced by the same backup's copy on another storage, said on stderr; --storage reads that storage's copy alone."
+    )]
     Fetch(cmd::fetch::Args),
     /// Restore a backup into a database, proven against the index before any byte is sent
+    #[command(
+        after_help = "A copy that fails its checks or cannot be read is replaced by the same backup's copy on another storage, said on stderr (--storage reads that storage's copy alone), and so is each binary log segment of a point-in-time restore."
+    )]
     Restore(cmd::restore::Args),
     /// Apply retention: delete what the policy no longer keeps (--dry-run shows the plan)
     Prune(cmd::prune::Args),

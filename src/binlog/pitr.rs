@@ -103,6 +103,10 @@ pub fn parse_position(s: &str) -> Result<(String, u64), String> {
 pub struct Chain {
     pub dump: BackupRecord,
     pub segments: Vec<BackupRecord>,
+    /// Per segment, its copies on other storages (the same range), read in turn when the one
+    /// before fails its checks or cannot be read.
+    #[serde(skip)]
+    pub spares: Vec<Vec<BackupRecord>>,
     /// Where the replay starts: the dump's position.
     pub from_file: String,
     pub from_position: u64,
@@ -232,27 +236,42 @@ pub fn plan_chain(
     storage: Option<&str>,
 ) -> Result<Chain, RestoreError> {
     let target = point.to_string();
-    // One copy per range, the preferred storage's first.
-    let mut by_start: std::collections::BTreeMap<Coord, &BackupRecord> = Default::default();
+    // Every copy by where it starts, the one to read first first: the longest, then one whose
+    // last verification did not fail, then the preferred storage's.
+    let rank = |r: &BackupRecord| {
+        (
+            std::cmp::Reverse(r.segment.as_ref().map_or(0, |s| s.end)),
+            r.verification.as_ref().is_some_and(|v| !v.ok),
+            storage.is_none_or(|p| r.storage != p),
+        )
+    };
+    let mut copies: std::collections::BTreeMap<Coord, Vec<&BackupRecord>> = Default::default();
     for r in segments
         .iter()
         .filter(|r| r.status == Status::Success && r.key.is_some() && r.segment.is_some())
     {
         let s = r.segment.as_ref().expect("filtered");
-        let k = pos_key(s.lineage, &s.file, s.start);
-        let better = match by_start.get(&k) {
-            None => true,
-            Some(old) => {
-                let o = old.segment.as_ref().expect("filtered");
-                s.end > o.end
-                    || (s.end == o.end
-                        && storage.is_some_and(|p| r.storage == p && old.storage != p))
-            }
-        };
-        if better {
-            by_start.insert(k, r);
-        }
+        copies
+            .entry(pos_key(s.lineage, &s.file, s.start))
+            .or_default()
+            .push(r);
     }
+    for v in copies.values_mut() {
+        v.sort_by_key(|r| rank(r));
+    }
+    let by_start: std::collections::BTreeMap<Coord, &BackupRecord> =
+        copies.iter().map(|(k, v)| (k.clone(), v[0])).collect();
+    // The other copies of a chosen one's very range.
+    let spares_of = |r: &BackupRecord| -> Vec<BackupRecord> {
+        let s = r.segment.as_ref().expect("chained");
+        copies[&pos_key(s.lineage, &s.file, s.start)]
+            .iter()
+            .filter(|x| {
+                x.storage != r.storage && x.segment.as_ref().is_some_and(|y| y.end == s.end)
+            })
+            .map(|x| (*x).clone())
+            .collect()
+    };
     let lineages = Lineages::new(by_start.values().filter_map(|r| r.segment.as_ref()));
     let point_lineage = match point {
         Point::Position { file, position } => lineages.of(file, *position, None, None),
@@ -289,7 +308,10 @@ pub fn plan_chain(
     let mut first_err = None;
     for (d, lineage) in before {
         match chain_from(d, lineage, &by_start, point, point_lineage, state) {
-            Ok(c) => return Ok(c),
+            Ok(mut c) => {
+                c.spares = c.segments.iter().map(spares_of).collect();
+                return Ok(c);
+            }
             Err(e) => {
                 first_err.get_or_insert(e);
             }
@@ -421,6 +443,7 @@ fn chain_from(
     Ok(Chain {
         dump: dump.clone(),
         segments: chain,
+        spares: Vec::new(),
         from_file: b.file.clone(),
         from_position: b.position,
         from_lineage,
@@ -458,7 +481,7 @@ impl Read for Region<'_> {
 /// Proves every segment of the chain (size and SHA-256) into one spool file.
 fn spool(session: &Session, chain: &Chain) -> Result<Spool, RestoreError> {
     let dir = restore::temp_dir();
-    let mut file = tempfile::tempfile_in(&dir).map_err(|cause| RestoreError::Spool {
+    let file = tempfile::tempfile_in(&dir).map_err(|cause| RestoreError::Spool {
         id: chain.dump.id.clone(),
         dir: dir.display().to_string(),
         cause,
@@ -466,30 +489,51 @@ fn spool(session: &Session, chain: &Chain) -> Result<Spool, RestoreError> {
     let mut parts = Vec::new();
     let mut at = 0u64;
     let identities = session.settings.identities().ok();
-    for r in &chain.segments {
-        let storage = session.storage(&r.storage)?;
-        let copy = CheckedCopy::fetch(
-            storage.as_ref(),
-            r,
-            "replayed",
-            restore::decryption_for(r, identities)?,
-            session.cancel.as_ref(),
-        )?;
-        // Proven as stored; an encrypted segment is decrypted (and authenticated to its last
-        // chunk) into the spool here, before anything is written anywhere.
-        let mut reader = copy
-            .into_compressed(r)
-            .map_err(|e| RestoreError::FailedChecks {
+    let mut buf = vec![0u8; crate::pipeline::CHUNK];
+    for (i, first) in chain.segments.iter().enumerate() {
+        let copies: Vec<&BackupRecord> = std::iter::once(first)
+            .chain(chain.spares.get(i).into_iter().flatten())
+            .collect();
+        let (r, n) = restore::first_good(&session.ui, &copies, |r| {
+            let storage = session.storage(&r.storage)?;
+            let copy = CheckedCopy::fetch(
+                storage.as_ref(),
+                r,
+                "replayed",
+                restore::decryption_for(r, identities)?,
+                session.cancel.as_ref(),
+            )?;
+            // Proven as stored; an encrypted segment is decrypted (and authenticated to its
+            // last chunk) into the spool here, before anything is written anywhere. A copy
+            // that fails part way leaves nothing: the spool is cut back to where it began.
+            let failed = |e: io::Error| RestoreError::FailedChecks {
                 id: r.id.clone(),
                 storage: r.storage.clone(),
                 what: "replayed",
                 problems: e.to_string(),
-            })?;
-        let n = io::copy(&mut reader, &mut file).map_err(|e| RestoreError::FailedChecks {
-            id: r.id.clone(),
-            storage: r.storage.clone(),
-            what: "replayed",
-            problems: e.to_string(),
+            };
+            let spool_error = |cause| RestoreError::Spool {
+                id: r.id.clone(),
+                dir: dir.display().to_string(),
+                cause,
+            };
+            let copied = (|| {
+                let mut reader = copy.into_compressed(r).map_err(failed)?;
+                let mut n = 0u64;
+                loop {
+                    let got = reader.read(&mut buf).map_err(failed)?;
+                    if got == 0 {
+                        return Ok(n);
+                    }
+                    file.write_all_at(&buf[..got], at + n)
+                        .map_err(spool_error)?;
+                    n += got as u64;
+                }
+            })();
+            if copied.is_err() {
+                file.set_len(at).map_err(spool_error)?;
+            }
+            copied
         })?;
         parts.push((at, n, r.compression, r.segment.clone().expect("segment")));
         at += n;
@@ -1067,6 +1111,10 @@ pub struct SegmentRef {
     pub end: u64,
     pub compressed_bytes: u64,
     pub last_event_at: Option<DateTime<Utc>>,
+    /// The storages whose copies of the same range are read in turn when this one fails its
+    /// checks or cannot be read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fallback: Vec<String>,
 }
 
 impl PitrPlan {
@@ -1075,14 +1123,23 @@ impl PitrPlan {
         let mut out = self.dump.describe();
         let bytes: u64 = self.segments.iter().map(|s| s.compressed_bytes).sum();
         let (first, last) = (self.segments.first(), self.segments.last());
+        let spared = self
+            .segments
+            .iter()
+            .filter(|s| !s.fallback.is_empty())
+            .count();
         out.push(format!(
-            "check {} binary log segment{} ({}{}) against the index before anything is written",
+            "check {} binary log segment{} ({}{}) against the index before anything is written{}",
             self.segments.len(),
             if self.segments.len() == 1 { "" } else { "s" },
             human_bytes(bytes),
             match (first, last) {
                 (Some(f), Some(l)) => format!(", {}:{} to {}:{}", f.file, f.start, l.file, l.end),
                 _ => String::new(),
+            },
+            match spared {
+                0 => String::new(),
+                n => format!("; {n} of them have a copy on another storage, read instead should the first fail its checks or not be readable"),
             }
         ));
         out.push(format!(
@@ -1193,7 +1250,6 @@ pub fn plan(session: &Session, req: &PitrRequest) -> Result<(PitrPlan, Chain), R
     )?;
     let mut dump_req = req.restore.clone();
     dump_req.id = chain.dump.id.clone();
-    dump_req.filter.storage = Some(chain.dump.storage.clone());
     let dump = restore::plan(session, &dump_req)?;
     let target_db = dump.database.clone();
     Ok((
@@ -1203,7 +1259,8 @@ pub fn plan(session: &Session, req: &PitrRequest) -> Result<(PitrPlan, Chain), R
             segments: chain
                 .segments
                 .iter()
-                .map(|r| {
+                .zip(&chain.spares)
+                .map(|(r, spares)| {
                     let s = r.segment.as_ref().expect("segment");
                     SegmentRef {
                         id: r.id.clone(),
@@ -1213,6 +1270,7 @@ pub fn plan(session: &Session, req: &PitrRequest) -> Result<(PitrPlan, Chain), R
                         end: s.end,
                         compressed_bytes: r.compressed_bytes,
                         last_event_at: s.last_event_at,
+                        fallback: spares.iter().map(|x| x.storage.clone()).collect(),
                     }
                 })
                 .collect(),
@@ -1286,7 +1344,6 @@ pub fn restore_to(
     // The dump, as a plain restore would.
     let mut dump_req = req.restore.clone();
     dump_req.id = chain.dump.id.clone();
-    dump_req.filter.storage = Some(chain.dump.storage.clone());
     let restored = restore::restore(session, &dump_req, &mut |_| true)?;
     let database = restored.database.clone();
     session.ui.info(&format!(
@@ -1543,6 +1600,49 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.segments.len(), 4);
+    }
+
+    /// Each chained segment carries its copies of the very same range on other storages, the
+    /// longest copy is read first, then one not failed at its last verification, then the
+    /// preferred storage's.
+    #[test]
+    fn a_chained_segment_carries_the_other_storages_copies_of_its_range() {
+        let dumps = [dump("d1", 0, "b.000002", 500)];
+        let on = |storage: &str, mut r: BackupRecord, failed: bool| {
+            r.storage = storage.into();
+            r.verification = failed.then(|| crate::index::Verification {
+                verified_at: r.started_at,
+                ok: false,
+                restore_tested: false,
+                error: Some("damaged".into()),
+                restore_test: None,
+            });
+            r
+        };
+        let segs = [
+            on("a", seg("s1", 1, "b.000002", 0, 600, false), true),
+            on("b", seg("s1", 1, "b.000002", 0, 600, false), false),
+            on("c", seg("s1", 1, "b.000002", 0, 600, false), false),
+            // Shorter: never a spare for the longer range, which it does not hold.
+            on("d", seg("s1x", 1, "b.000002", 0, 550, false), false),
+        ];
+        let storages = |c: &Chain| -> (String, Vec<String>) {
+            (
+                c.segments[0].storage.clone(),
+                c.spares[0].iter().map(|r| r.storage.clone()).collect(),
+            )
+        };
+        let c = plan_chain(&dumps, &segs, &at(1), None, None).unwrap();
+        assert_eq!(
+            storages(&c),
+            ("b".to_string(), vec!["c".into(), "a".into()])
+        );
+        let c = plan_chain(&dumps, &segs, &at(1), None, Some("c")).unwrap();
+        assert_eq!(
+            storages(&c),
+            ("c".to_string(), vec!["b".into(), "a".into()])
+        );
+        assert_eq!(c.spares.len(), c.segments.len());
     }
 
     /// A segment of lineage `lineage` (`link`: the end of the previous lineage it continues).

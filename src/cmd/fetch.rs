@@ -16,8 +16,8 @@ pub struct Args {
     /// database that --db (and --server, --type) name
     #[arg(value_name = "ID", add = crate::complete::id_arg())]
     pub id: String,
-    /// Filters for `latest`; --storage also picks the copy to read (default: the first
-    /// that holds a good copy)
+    /// Filters for `latest`; --storage also picks the copy to read (default: the first good
+    /// copy, then the others should it fail its checks or not be readable)
     #[command(flatten)]
     pub filter: crate::catalog::RecordFilter,
     /// Output file (written to a temp name, renamed when every check passed); `-` or absent:

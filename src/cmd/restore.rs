@@ -55,8 +55,8 @@ pub struct Args {
     /// Restore even into a database that already has tables, views, routines or events
     #[arg(long)]
     pub force: bool,
-    /// Filters for `latest`; --storage also picks the copy to read (default: the first that
-    /// holds a good copy)
+    /// Filters for `latest`; --storage also picks the copy to read (default: the first good
+    /// copy, then the others should it fail its checks or not be readable)
     #[command(flatten)]
     pub filter: crate::catalog::RecordFilter,
     #[command(flatten)]

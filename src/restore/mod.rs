@@ -184,6 +184,19 @@ impl RestoreError {
         }
     }
 
+    /// Whether the error is the copy's own (it failed its checks, or its storage could not give
+    /// it): nothing was used, and another copy of the same backup may serve instead.
+    pub fn is_copy_fault(&self) -> bool {
+        matches!(
+            self,
+            RestoreError::FailedChecks { .. }
+                | RestoreError::Read { .. }
+                | RestoreError::Storage(_)
+                | RestoreError::NoSpace { .. }
+                | RestoreError::Spool { .. }
+        )
+    }
+
     /// Whether the request itself was wrong (nothing was done): exit code 2.
     pub fn is_request(&self) -> bool {
         matches!(
@@ -252,6 +265,59 @@ pub fn select_copy<'a>(
         });
     }
     Ok(chosen)
+}
+
+/// Every copy of backup `id` a read may use, in the order to try them: the copy on `storage`
+/// alone when one is named; else every successful copy, those whose last verification failed
+/// last (the index's order otherwise). The copies must agree, as [`select_copy`] checks.
+///
+/// Fails as [`select_copy`] does.
+pub fn copies_to_try<'a>(
+    records: &'a [BackupRecord],
+    id: &str,
+    storage: Option<&str>,
+) -> Result<Vec<&'a BackupRecord>, RestoreError> {
+    let pinned = select_copy(records, id, storage)?;
+    if storage.is_some() {
+        return Ok(vec![pinned]);
+    }
+    let mut copies: Vec<&BackupRecord> = records
+        .iter()
+        .filter(|r| r.id == id && r.status == Status::Success && r.key.is_some())
+        .collect();
+    copies.sort_by_key(|r| r.verification.as_ref().is_some_and(|v| !v.ok));
+    Ok(copies)
+}
+
+/// Runs `attempt` on each of `copies` in turn until one succeeds, and returns that copy with
+/// what `attempt` made of it. A copy that fails its checks or cannot be read is said (with the
+/// copy tried next) and the next one is tried: nothing was used before a copy proved whole, so
+/// another copy can take its place. Any other error (a signal, the output, the target) ends it.
+///
+/// Fails with the last copy's error when every copy failed.
+pub fn first_good<T>(
+    ui: &crate::ui::Ui,
+    copies: &[&BackupRecord],
+    mut attempt: impl FnMut(&BackupRecord) -> Result<T, RestoreError>,
+) -> Result<(BackupRecord, T), RestoreError> {
+    let mut copies = copies.iter().peekable();
+    while let Some(record) = copies.next() {
+        match attempt(record) {
+            Ok(t) => return Ok(((*record).clone(), t)),
+            Err(e) if e.is_copy_fault() => match copies.peek() {
+                Some(next) => ui.warn(&format!(
+                    "{e}: reading the copy on storage '{}' instead",
+                    next.storage
+                )),
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+    Err(RestoreError::NoSuchBackup {
+        id: String::new(),
+        storage: None,
+    })
 }
 
 /// A stored copy whose size and SHA-256 have been proven equal to its record, held open for
@@ -1370,6 +1436,13 @@ pub struct RestorePlan {
     /// How an encrypted copy is decrypted (the identity file); absent for plain copies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decryption: Option<String>,
+    /// The storages whose copies are read in turn when the copy before fails its checks or
+    /// cannot be read (none with --storage).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fallback: Vec<String>,
+    /// Those copies.
+    #[serde(skip)]
+    pub spares: Vec<BackupRecord>,
 }
 
 impl RestorePlan {
@@ -1389,7 +1462,19 @@ impl RestorePlan {
                 r.storage,
                 self.storage_location
             ),
-            format!("check {}", self.check),
+            if self.fallback.is_empty() {
+                format!("check {}", self.check)
+            } else {
+                format!(
+                    "check {}; should it fail them or not be readable, read the copy on {} instead",
+                    self.check,
+                    self.fallback
+                        .iter()
+                        .map(|s| format!("'{s}'"))
+                        .collect::<Vec<_>>()
+                        .join(", then ")
+                )
+            },
             match &self.decryption {
                 Some(d) => format!("decrypt it with {d}, each chunk authenticated as it is read"),
                 None => "it is not encrypted".to_string(),
@@ -1465,7 +1550,11 @@ pub fn plan(session: &Session, req: &RestoreRequest) -> Result<RestorePlan, Rest
     let settings = &session.settings;
     let server = settings.server(&req.to_server)?;
     let (id, records) = copies_of(session, &req.id, &req.filter)?;
-    let record = select_copy(&records, &id, req.filter.storage.as_deref())?.clone();
+    let mut copies = copies_to_try(&records, &id, req.filter.storage.as_deref())?
+        .into_iter()
+        .cloned();
+    let record = copies.next().expect("copies_to_try has one at least");
+    let spares: Vec<BackupRecord> = copies.collect();
     if is_accounts(&record) && req.to_database.is_some() {
         return Err(RestoreError::AccountsHaveNoDatabase);
     }
@@ -1511,6 +1600,8 @@ pub fn plan(session: &Session, req: &RestoreRequest) -> Result<RestorePlan, Rest
         sessions: req.load.jobs.max(1),
         binary_log: !req.load.no_binlog,
         decryption,
+        fallback: spares.iter().map(|r| r.storage.clone()).collect(),
+        spares,
         record,
     })
 }
@@ -1531,20 +1622,26 @@ pub fn restore(
         return Err(RestoreError::Declined);
     }
     let RestorePlan {
-        record, database, ..
+        record,
+        spares,
+        database,
+        ..
     } = planned;
     let server = settings.server(&req.to_server)?;
-    let storage = session.storage(&record.storage)?;
-    ui.info(&format!(
-        "checking {} ({}/{}, {}) on '{}' before restoring it",
-        record.id,
-        record.server,
-        record.database,
-        human_bytes(record.compressed_bytes),
-        record.storage
-    ));
-    let identities = decryption_for(&record, settings.encryption.identities.as_ref())?;
-    let copy = CheckedCopy::fetch(storage.as_ref(), &record, "restored", identities, cancel)?;
+    let copies: Vec<&BackupRecord> = std::iter::once(&record).chain(&spares).collect();
+    let (record, copy) = first_good(ui, &copies, |record| {
+        let storage = session.storage(&record.storage)?;
+        ui.info(&format!(
+            "checking {} ({}/{}, {}) on '{}' before restoring it",
+            record.id,
+            record.server,
+            record.database,
+            human_bytes(record.compressed_bytes),
+            record.storage
+        ));
+        let identities = decryption_for(record, settings.encryption.identities.as_ref())?;
+        CheckedCopy::fetch(storage.as_ref(), record, "restored", identities, cancel)
+    })?;
     load_proven(session, server, copy, record, database, req.force, req.load)
 }
 
@@ -1716,13 +1813,18 @@ pub fn fetch(
 ) -> Result<Fetched, RestoreError> {
     let cancel = session.cancel.as_ref();
     let (id, records) = copies_of(session, id, filter)?;
-    let record = select_copy(&records, &id, filter.storage.as_deref())?.clone();
-    let identities = if form == FetchForm::Stored {
-        None
-    } else {
-        decryption_for(&record, session.settings.encryption.identities.as_ref())?
+    let copies = copies_to_try(&records, &id, filter.storage.as_deref())?;
+    let identities = |record: &BackupRecord| {
+        if form == FetchForm::Stored {
+            Ok(None)
+        } else {
+            decryption_for(record, session.settings.encryption.identities.as_ref())
+        }
     };
-    let storage = session.storage(&record.storage)?;
+    // Every copy's decryption is known before anything is read or written.
+    for record in &copies {
+        identities(record)?;
+    }
     let mut reader_closed = false;
     // A device or FIFO (`-o /dev/stdout`) is written into like stdout, never replaced.
     let (file, stream) = match to {
@@ -1732,22 +1834,33 @@ pub fn fetch(
         },
         FetchTo::Stdout => (None, None),
     };
-    let bytes = match file {
-        Some(path) => fetch_to_file(
-            storage.as_ref(),
-            &record,
-            &path,
-            form,
-            identities.as_ref(),
-            cancel,
-        )?,
+    let (record, bytes) = match file {
+        Some(path) => first_good(&session.ui, &copies, |record| {
+            let storage = session.storage(&record.storage)?;
+            fetch_to_file(
+                storage.as_ref(),
+                record,
+                &path,
+                form,
+                identities(record)?.as_ref(),
+                cancel,
+            )
+        })?,
         None => {
             let mut out: Box<dyn Write> = match &stream {
                 Some(p) => Box::new(crate::publish::open_stream(p)?),
                 None => Box::new(crate::ui::stdout()?),
             };
-            let copy =
-                CheckedCopy::fetch(storage.as_ref(), &record, "written", identities, cancel)?;
+            let (record, copy) = first_good(&session.ui, &copies, |record| {
+                let storage = session.storage(&record.storage)?;
+                CheckedCopy::fetch(
+                    storage.as_ref(),
+                    record,
+                    "written",
+                    identities(record)?,
+                    cancel,
+                )
+            })?;
             let r = match form {
                 FetchForm::Sql => copy
                     .into_sql(&record)
@@ -1757,14 +1870,15 @@ pub fn fetch(
                     .and_then(|mut d| io::copy(&mut d, &mut out)),
                 FetchForm::Stored => io::copy(&mut copy.into_reader(), &mut out),
             };
-            match r.and_then(|n| out.flush().map(|()| n)) {
+            let n = match r.and_then(|n| out.flush().map(|()| n)) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
                     reader_closed = true;
                     0
                 }
                 Err(e) => return Err(RestoreError::Output(e)),
-            }
+            };
+            (record, n)
         }
     };
     Ok(Fetched {
@@ -1867,6 +1981,69 @@ mod tests {
         assert!(matches!(e, RestoreError::CopiesDisagree { .. }), "{e}");
         assert!(
             e.to_string().contains("'local'") && e.to_string().contains("22"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_copy_that_fails_is_replaced_by_the_next_and_a_pinned_one_is_alone() {
+        let good = hex::encode(Sha256::digest(b"good"));
+        let mut failed = rec("a", "first", &good, 4);
+        failed.verification = Some(crate::index::Verification {
+            verified_at: Utc::now(),
+            ok: false,
+            restore_tested: false,
+            error: Some("damaged".into()),
+            restore_test: None,
+        });
+        let records = vec![
+            failed,
+            rec("a", "second", &good, 4),
+            rec("a", "third", &good, 4),
+        ];
+        let order = |storage| -> Vec<String> {
+            copies_to_try(&records, "a", storage)
+                .unwrap()
+                .iter()
+                .map(|r| r.storage.clone())
+                .collect()
+        };
+        assert_eq!(order(None), ["second", "third", "first"]);
+        assert_eq!(order(Some("first")), ["first"]);
+
+        let stores: Vec<MemoryStorage> = ["first", "second", "third"]
+            .into_iter()
+            .map(MemoryStorage::new)
+            .collect();
+        let key = records[0].key.clone().unwrap();
+        stores[0].put_bytes(&key, b"good").unwrap();
+        stores[1].put_bytes(&key, b"evil").unwrap();
+        stores[2].put_bytes(&key, b"good").unwrap();
+        let ui = crate::ui::Ui::new(true, false, true, true);
+        let no = AtomicBool::new(false);
+        let copies = copies_to_try(&records, "a", None).unwrap();
+        let mut tried = Vec::new();
+        let fetch = |r: &BackupRecord, tried: &mut Vec<String>| {
+            tried.push(r.storage.clone());
+            let s = stores.iter().find(|s| s.name() == r.storage).unwrap();
+            CheckedCopy::fetch(s, r, "restored", None, &no)
+        };
+        let (chosen, _) = first_good(&ui, &copies, |r| fetch(r, &mut tried)).unwrap();
+        assert_eq!((chosen.storage.as_str(), tried.len()), ("third", 2));
+        // Only the copy's own faults move on: a signal ends it at once.
+        let mut calls = 0;
+        let e = first_good(&ui, &copies, |_| -> Result<(), _> {
+            calls += 1;
+            Err(RestoreError::Interrupted)
+        })
+        .unwrap_err();
+        assert!(matches!(e, RestoreError::Interrupted) && calls == 1);
+        // Every copy failing: the last one's error.
+        stores[2].put_bytes(&key, b"evil").unwrap();
+        stores[0].put_bytes(&key, b"evil").unwrap();
+        let e = first_good(&ui, &copies, |r| fetch(r, &mut Vec::new())).unwrap_err();
+        assert!(
+            e.to_string().contains("'first'") && e.is_copy_fault(),
             "{e}"
         );
     }

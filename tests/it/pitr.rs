@@ -1363,3 +1363,134 @@ fn a_segment_no_storage_holds_intact_is_read_again_from_the_server() {
     };
     assert_eq!(newest("second"), newest("local"));
 }
+
+/// A copy that fails its checks on one storage is replaced by the same backup's copy on
+/// another, each swap said: a plain restore, a fetch and a point-in-time restore (its dump and
+/// every segment) all succeed from `second` when every copy on `local` is damaged. Pinned with
+/// --storage local, nothing is read elsewhere and the restore fails, changing nothing.
+#[test]
+fn a_damaged_copy_is_replaced_by_another_storages_copy() {
+    let p = Private::start("pitr-spare");
+    let db = &p.db;
+    let env = Env::new();
+    let second = env.path("second");
+    archived_on_two(&env, db, &second, "spare");
+    db.sql(None, "INSERT INTO spare.t VALUES (2); FLUSH BINARY LOGS;");
+    db.sql(None, "INSERT INTO spare.t VALUES (3);");
+    env.run(&["binlog"]).expect(0);
+    let to = next_second();
+    db.sql(None, "INSERT INTO spare.t VALUES (4);");
+    env.run(&["binlog"]).expect(0);
+    let on_local = env.list(&["--storage", "local"]).backups;
+    let dump = on_local
+        .iter()
+        .find(|r| r.database == "spare" && r.status == "success")
+        .expect("the dump on local");
+    let segs: Vec<Record> = env
+        .list(&["--type", "binlog", "--storage", "local"])
+        .backups
+        .into_iter()
+        .filter(|r| r.status == "success")
+        .collect();
+    assert!(segs.len() >= 2, "{segs:?}");
+    for r in std::iter::once(dump).chain(&segs) {
+        damage(&env.storage().join(r.key.as_ref().unwrap()));
+    }
+    let swapped = |stderr: &str| {
+        stderr.contains("failed its checks")
+            && stderr.contains("reading the copy on storage 'second' instead")
+    };
+    let rows = |database: &str| {
+        db.sql(
+            None,
+            &format!("SELECT GROUP_CONCAT(id ORDER BY id) FROM {database}.t"),
+        )
+        .trim()
+        .to_string()
+    };
+
+    // The plan says which copy stands in.
+    let r = env.run(&[
+        "restore",
+        &dump.id,
+        "--to-server",
+        "main",
+        "--to-database",
+        "plain_back",
+        "--dry-run",
+    ]);
+    r.expect(0);
+    assert!(
+        r.stdout.contains("read the copy on 'second' instead"),
+        "{}",
+        r.stdout
+    );
+    // Pinned to the damaged storage: refused, nothing created.
+    let r = env.run(&[
+        "restore",
+        &dump.id,
+        "--storage",
+        "local",
+        "--to-server",
+        "main",
+        "--to-database",
+        "plain_back",
+    ]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains("failed its checks") && !swapped(&r.stderr),
+        "{}",
+        r.stderr
+    );
+    assert!(!database_exists(db, "plain_back"));
+    let r = env.run(&[
+        "restore",
+        &dump.id,
+        "--to-server",
+        "main",
+        "--to-database",
+        "plain_back",
+    ]);
+    r.expect(0);
+    assert!(swapped(&r.stderr), "{}", r.stderr);
+    assert_eq!(rows("plain_back"), "1");
+
+    let out = env.path("fetched.sql");
+    let r = env.run(&[
+        "fetch",
+        &dump.id,
+        "--decompress",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    r.expect(0);
+    assert!(swapped(&r.stderr), "{}", r.stderr);
+    let sql = std::fs::read_to_string(&out).unwrap();
+    assert!(sql.contains("INSERT INTO `t` VALUES\n(1)"), "{sql}");
+
+    // A point-in-time restore: the dump and each segment from `second`.
+    let r = restore_to(
+        &env,
+        "spare",
+        ["--to-time", &to],
+        "pitr_back",
+        &["--dry-run"],
+    );
+    r.expect(0);
+    assert!(
+        r.stdout.contains("have a copy on another storage"),
+        "{}",
+        r.stdout
+    );
+    let r = restore_to(&env, "spare", ["--to-time", &to], "pitr_back", &[]);
+    r.expect(0);
+    assert!(
+        r.stderr
+            .matches("reading the copy on storage 'second' instead")
+            .count()
+            >= 2,
+        "the dump's swap and the segments' are said: {}",
+        r.stderr
+    );
+    assert_eq!(rows("pitr_back"), "1,2,3");
+}
