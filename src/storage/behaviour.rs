@@ -106,6 +106,29 @@ pub fn put_bytes_replaces(t: Subject) {
     assert_eq!(s.get_bytes(&t.k("index.json")).unwrap().unwrap(), b"{2}");
 }
 
+/// `get_bytes` reads an object up to its cap whole, an empty one too, and fails on one over it
+/// naming the key, with the object left as it is.
+pub fn get_bytes_stops_at_its_cap(t: Subject) {
+    let s = t.storage.as_ref();
+    let body = vec![7u8; 100_000];
+    s.put_bytes(&t.k("big.json"), &body).unwrap();
+    s.put_bytes(&t.k("empty.json"), b"").unwrap();
+    assert_eq!(
+        s.get_bytes_at_most(&t.k("big.json"), 100_000)
+            .unwrap()
+            .unwrap(),
+        body
+    );
+    assert_eq!(s.get_bytes(&t.k("empty.json")).unwrap().unwrap(), b"");
+    let e = s.get_bytes_at_most(&t.k("big.json"), 99_999).unwrap_err();
+    assert!(
+        e.to_string().contains("big.json") && e.to_string().contains("move it aside"),
+        "{e}"
+    );
+    assert!(s.get_bytes_at_most(&t.k("nope"), 10).unwrap().is_none());
+    assert_eq!(s.stat(&t.k("big.json")).unwrap().unwrap().size, 100_000);
+}
+
 /// A missing key: `get` is `NotFound`, `get_bytes` and `stat` are `None`, `delete` succeeds.
 pub fn missing_keys_are_not_errors_where_promised(t: Subject) {
     let s = t.storage.as_ref();
@@ -272,6 +295,7 @@ macro_rules! storage_behaviour_tests {
             a_stream_of_many_parts_round_trips,
             an_aborted_or_dropped_stream_leaves_nothing,
             put_bytes_replaces,
+            get_bytes_stops_at_its_cap,
             missing_keys_are_not_errors_where_promised,
             listing_is_sorted_and_a_missing_prefix_is_empty,
             list_keys_matches_list,

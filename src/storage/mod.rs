@@ -48,15 +48,42 @@ fn read_capped(r: impl Read, max: u64) -> std::io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     r.take(max + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > max {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "larger than any index, manifest or state file sqlguard writes ({} MiB): move it aside",
-                max >> 20
-            ),
-        ));
+        return Err(too_large(max));
     }
     Ok(buf)
+}
+
+/// The error of an object over the cap `max` of [`Storage::get_bytes_at_most`].
+fn too_large(max: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!(
+            "larger than any index, manifest or state file sqlguard writes ({}): move it aside",
+            crate::ui::human_bytes(max)
+        ),
+    )
+}
+
+/// A writer that keeps what it is given in memory, up to `max` bytes: one more fails the write
+/// (and marks it `over`), so a download into it stops there.
+struct CappedBuffer {
+    buf: Vec<u8>,
+    max: u64,
+    over: bool,
+}
+
+impl std::io::Write for CappedBuffer {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() as u64 + b.len() as u64 > self.max {
+            self.over = true;
+            return Err(too_large(self.max));
+        }
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A storage failure, naming the storage, the key and what was being done.
@@ -205,9 +232,14 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Fails on an object over [`MAX_SMALL_OBJECT`], which sqlguard never writes: a file
     /// planted or damaged at an index or manifest key is an error, not memory exhausted.
     fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get_bytes_at_most(key, MAX_SMALL_OBJECT)
+    }
+    /// [`Storage::get_bytes`] with the cap `max`: never holds more than `max + 1` bytes of the
+    /// object, and fails when it has more than `max`.
+    fn get_bytes_at_most(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>, StorageError> {
         match self.get(key) {
             Ok(r) => {
-                let buf = read_capped(r, MAX_SMALL_OBJECT).map_err(|cause| StorageError::Io {
+                let buf = read_capped(r, max).map_err(|cause| StorageError::Io {
                     storage: self.name().to_string(),
                     op: "reading",
                     location: key.to_string(),
@@ -327,6 +359,6 @@ mod tests {
         );
         let e = super::read_capped(std::io::repeat(0), 10 << 20).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
-        assert!(e.to_string().contains("(10 MiB): move it aside"), "{e}");
+        assert!(e.to_string().contains("(10.00 MiB): move it aside"), "{e}");
     }
 }

@@ -1011,18 +1011,47 @@ impl Storage for S3Storage {
         Ok(Box::new(reader))
     }
 
-    fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+    fn get_bytes_at_most(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>, StorageError> {
         super::check_key(&self.name, key)?;
         let full = self.full_key(key);
-        let r = self.with_retry("reading", key, || match self.c().bucket.get_object(&full) {
-            Ok(r) => Ok(Some(r.to_vec())),
-            Err(S3Error::HttpFailWithBody(404, body))
-                if body.contains("NoSuchKey") || body.is_empty() =>
-            {
-                Ok(None)
+        // The body streams into a capped buffer: an object over the cap stops the download
+        // there, and is not retried.
+        let mut over = false;
+        let r = self.with_retry("reading", key, || {
+            let mut body = super::CappedBuffer {
+                buf: Vec::new(),
+                max,
+                over: false,
+            };
+            let failed = match self.c().bucket.get_object_to_writer(&full, &mut body) {
+                _ if body.over => {
+                    over = true;
+                    return Ok(None);
+                }
+                Ok(status) if (200..300).contains(&status) => return Ok(Some(body.buf)),
+                Ok(status) => S3Error::HttpFailWithBody(
+                    status,
+                    String::from_utf8_lossy(&body.buf).into_owned(),
+                ),
+                Err(e) => e,
+            };
+            match failed {
+                S3Error::HttpFailWithBody(404, text)
+                    if text.contains("NoSuchKey") || text.is_empty() =>
+                {
+                    Ok(None)
+                }
+                e => Err(e),
             }
-            Err(e) => Err(e),
         })?;
+        if over {
+            return Err(StorageError::Io {
+                storage: self.name.clone(),
+                op: "reading",
+                location: format!("{} key {full}", self.location()),
+                cause: super::too_large(max),
+            });
+        }
         Ok(r)
     }
 
