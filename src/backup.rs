@@ -46,6 +46,9 @@ pub struct BackupOutcome {
     /// Every database of a reached server that the run left out, and why.
     pub excluded: Vec<ExcludedDatabase>,
     pub interrupted: bool,
+    /// `--db` names a server has not and never had, each with its error: an error of the run
+    /// when no server of the run has it.
+    unmatched: Vec<(String, String)>,
 }
 
 /// A database of a server that the run did not back up, by its exact name, with the reason.
@@ -219,6 +222,15 @@ pub fn run(session: &Session, req: &BackupRequest) -> Result<BackupOutcome, Unkn
             &mut outcome,
         );
     }
+    // A name one server has is not another's typo: only where it is, it is backed up.
+    for (name, msg) in std::mem::take(&mut outcome.unmatched) {
+        if outcome.records.iter().any(|r| r.database == name) {
+            ui.debug(&msg);
+        } else {
+            ui.error(&msg);
+            outcome.errors.push(msg);
+        }
+    }
     if outcome.records.is_empty() && !outcome.interrupted {
         let msg = "nothing was backed up: no database matched the selection (check databases.include/exclude and --db)".to_string();
         ui.error(&msg);
@@ -248,6 +260,47 @@ fn previous_dumps(storages: &[Target], server: &str) -> HashMap<String, (u64, Op
             .collect();
     }
     HashMap::new()
+}
+
+/// Every database with a record in the server's index on a storage this run reaches.
+fn known_databases(storages: &[Target], server: &str) -> std::collections::HashSet<String> {
+    storages
+        .iter()
+        .filter(|t| t.broken.is_none())
+        .filter_map(|t| IndexStore::new(t.storage.as_ref(), server).summary().ok())
+        .flat_map(|s| s.databases.into_keys())
+        .collect()
+}
+
+/// The error for `--db NAME` naming no database of the server and none on record: what the
+/// server has instead (a name that differs in case first).
+fn unknown_database(server: &str, name: &str, all: &[mysql::Database]) -> String {
+    const NAMED: usize = 10;
+    let hint = match all.iter().find(|d| d.name.eq_ignore_ascii_case(name)) {
+        Some(d) => format!("did you mean '{}'? Names compare byte for byte", d.name),
+        None => {
+            let theirs: Vec<&str> = all
+                .iter()
+                .map(|d| d.name.as_str())
+                .filter(|n| !mysql::SYSTEM_DATABASES.contains(n))
+                .collect();
+            format!(
+                "its databases: {}{}",
+                if theirs.is_empty() {
+                    "none but the system ones".to_string()
+                } else {
+                    theirs[..theirs.len().min(NAMED)].join(", ")
+                },
+                match theirs.len().saturating_sub(NAMED) {
+                    0 => String::new(),
+                    more => format!(" and {more} more"),
+                }
+            )
+        }
+    };
+    format!(
+        "server '{server}': there is no database '{name}', and no backup of it is on record, so nothing was recorded: check the name; {hint}"
+    )
 }
 
 /// The progress bar's estimate of a dump's size: the last dump's size; scaled by the growth of
@@ -421,14 +474,25 @@ fn backup_server(
             database: e.database.clone(),
             reason: e.reason.clone(),
         }));
+    // A missing database the config names, or one with backups on record, is a failed backup
+    // of it; any other name (a typo in `--db`) fails the run without a record, so that it
+    // leaves no database in the index, the report and the metrics that never existed.
+    let known = known_databases(storages, &server.name);
     for name in &selection.missing {
-        let attempt = attempt_for(name);
-        let msg = format!(
-            "server '{}': database '{name}' does not exist (check the name, or databases.include)",
-            server.name
-        );
-        ui.error(&msg);
-        record_everywhere(&attempt, storages, Status::Failed, Some(msg), ui, outcome);
+        let configured = server.include.iter().any(|p| p == name);
+        if configured || known.contains(name) {
+            let attempt = attempt_for(name);
+            let msg = format!(
+                "server '{}': database '{name}' does not exist (check the name, or databases.include)",
+                server.name
+            );
+            ui.error(&msg);
+            record_everywhere(&attempt, storages, Status::Failed, Some(msg), ui, outcome);
+        } else {
+            outcome
+                .unmatched
+                .push((name.clone(), unknown_database(&server.name, name, &all)));
+        }
     }
     if selection.selected.is_empty() && selection.missing.is_empty() {
         ui.warn(&format!(

@@ -186,9 +186,13 @@ fn list_filters_sorts_and_json_agrees_with_the_table() {
         .expect(0);
     env.run(&["backup", "--type", "hourly", "--db", &a, "--db", &b])
         .expect(0);
-    env.run(&["backup", "--db", "nope_missing"]).expect(1);
+    // A database backed up, then dropped: its next backup is a failed record.
+    let c = db.create_shop("lst_c", 10);
+    env.run(&["backup", "--db", &c]).expect(0);
+    db.sql(None, &format!("DROP DATABASE {c}"));
+    env.run(&["backup", "--db", &c]).expect(1);
     let all = env.list(&[]);
-    assert_eq!(all.backups.len(), 4);
+    assert_eq!(all.backups.len(), 5);
     let starts: Vec<_> = all.backups.iter().map(|r| r.started_at.clone()).collect();
     let mut sorted = starts.clone();
     sorted.sort_by(|x, y| y.cmp(x));
@@ -197,7 +201,7 @@ fn list_filters_sorts_and_json_agrees_with_the_table() {
     assert_eq!(env.list(&["--type", "hourly"]).backups.len(), 2);
     assert_eq!(env.list(&["--status", "failed"]).backups.len(), 1);
     assert_eq!(env.list(&["--limit", "1"]).backups.len(), 1);
-    assert_eq!(env.list(&["--since", "1h"]).backups.len(), 4);
+    assert_eq!(env.list(&["--since", "1h"]).backups.len(), 5);
     assert_eq!(env.list(&["--since", "2999-01-01"]).backups.len(), 0);
     // The table shows the same rows, in the same order.
     let table = env.run(&["list"]);
@@ -338,7 +342,7 @@ fn quiet_success_is_silent_and_logs_end_with_a_summary() {
     r.expect(1);
     let last = r.stderr.lines().last().unwrap_or_default();
     assert!(
-        last.contains("sqlguard: backup manual: 0 of 1 copies stored") && last.ends_with("exit 1"),
+        last.contains("sqlguard: backup manual: 0 of 0 copies stored") && last.ends_with("exit 1"),
         "{}",
         r.stderr
     );

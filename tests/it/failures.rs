@@ -81,26 +81,51 @@ fn server_down_fails_every_requested_database() {
     assert_no_partial_files(&env);
 }
 
+/// A database with backups on record that is gone from the server is a failed backup of it; a
+/// name the server never had (a typo) fails the run naming what the server has, and leaves no
+/// record: no database appears in the index, the report or the metrics that never existed.
 #[test]
-fn unknown_database_fails_alone_and_the_others_are_backed_up() {
+fn a_vanished_database_fails_alone_and_a_typo_records_nothing() {
     let db = mariadb();
     let good = db.create_shop("known", 50);
+    let gone = db.create_shop("vanished", 10);
     let env = Env::new();
     env.write_local_config("");
-    let r = env.run(&["backup", "--db", "no_such_db_x", "--db", &good]);
+    env.run(&["backup", "--db", &gone]).expect(0);
+    db.sql(None, &format!("DROP DATABASE {gone}"));
+    let r = env.run(&[
+        "backup",
+        "--db",
+        "no_such_db_x",
+        "--db",
+        &gone,
+        "--db",
+        &good,
+    ]);
     r.expect(1);
+    assert!(
+        r.stderr.contains("there is no database 'no_such_db_x'")
+            && r.stderr.contains("nothing was recorded")
+            && r.stderr.contains(&good),
+        "{}",
+        r.stderr
+    );
     let list = env.list(&[]);
-    let by_db = |n: &str| {
-        list.backups
-            .iter()
-            .find(|r| r.database == n)
-            .unwrap()
-            .clone()
-    };
-    assert_eq!(by_db(&good).status, "success");
-    let bad = by_db("no_such_db_x");
+    let newest = |n: &str| list.backups.iter().find(|r| r.database == n).cloned();
+    assert_eq!(newest(&good).unwrap().status, "success");
+    let bad = newest(&gone).unwrap();
     assert_eq!(bad.status, "failed");
     assert!(bad.error.unwrap().contains("does not exist"));
+    assert!(newest("no_such_db_x").is_none(), "{:?}", list.backups);
+    // A name that differs in case only gets the server's spelling.
+    let r = env.run(&["backup", "--db", &good.to_uppercase()]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains(&format!("did you mean '{good}'?")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(env.list(&[]).backups.len(), list.backups.len());
 }
 
 /// A dump tool wrapper around the real mariadb-dump that misbehaves for one database.
