@@ -21,6 +21,12 @@ pub const IMAGE_UID: u32 = 10001;
 /// leave room for all of them.
 pub const TERMINATION_GRACE_SECS: u64 = 120;
 
+/// The host name of every pod: a Job's pod would otherwise be named anew each run, and sqlguard
+/// takes this host's name for the metrics' default `instance` and for the owner of the groups it
+/// pushes (`sqlguard_config_info`), which must stay the same from one run to the next for the
+/// groups of a removed server, type or storage to be deleted.
+pub const POD_HOSTNAME: &str = "sqlguard";
+
 /// The longest a job may run, whatever its schedule: a run past a day is hung.
 const MAX_ACTIVE_SECS: i64 = 24 * 3600;
 /// The latest a missed start may still happen.
@@ -334,7 +340,7 @@ pub fn render(m: &Manifests, now: DateTime<Utc>) -> Result<String, KubernetesErr
              spec:\n  schedule: {cron_q}\n  timeZone: {tz_q}\n  concurrencyPolicy: Forbid\n  startingDeadlineSeconds: {starting}\n  successfulJobsHistoryLimit: 3\n  failedJobsHistoryLimit: 5\n\
              \x20 jobTemplate:\n    spec:\n      backoffLimit: 0\n      activeDeadlineSeconds: {active}\n\
              \x20     template:\n        metadata:\n          labels: {{app.kubernetes.io/name: sqlguard, app.kubernetes.io/component: {component}}}\n\
-             \x20       spec:\n          restartPolicy: Never\n          terminationGracePeriodSeconds: {TERMINATION_GRACE_SECS}\n          automountServiceAccountToken: false\n\
+             \x20       spec:\n          hostname: {POD_HOSTNAME}\n          restartPolicy: Never\n          terminationGracePeriodSeconds: {TERMINATION_GRACE_SECS}\n          automountServiceAccountToken: false\n\
              \x20         securityContext:\n            runAsNonRoot: true\n            runAsUser: {IMAGE_UID}\n            runAsGroup: {IMAGE_UID}\n            fsGroup: {IMAGE_UID}\n            seccompProfile: {{type: RuntimeDefault}}\n\
              \x20         containers:\n            - name: sqlguard\n              image: {image}\n              imagePullPolicy: IfNotPresent\n              args: [{args}]\n\
              \x20             env:\n                - {{name: TMPDIR, value: /tmp}}\n\

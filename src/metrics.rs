@@ -631,8 +631,9 @@ const OWNER: &str = "sqlguard_config_info";
 /// The identity of the config in the groups it pushes: this host's name and its file's canonical
 /// path (`db1:/etc/sqlguard/sqlguard.yaml`). The host name tells apart two containers that show
 /// different files at one path under one `instance`; where each run has a new host name (a
-/// Kubernetes pod), no run owns an earlier one's groups, and none are deleted. `None` for a
-/// config from the environment alone, which cannot tell its groups from another's.
+/// Kubernetes pod without the `hostname` that `schedule --format kubernetes` gives it), no run
+/// owns an earlier one's groups, and none are deleted. `None` for a config from the environment
+/// alone, which cannot tell its groups from another's.
 fn owner(settings: &Settings) -> Option<(String, std::path::PathBuf)> {
     let file = settings.config_file.as_ref()?;
     let path = std::fs::canonicalize(file).ok()?;

@@ -351,6 +351,12 @@ fn kubernetes_manifests(args: &Args, ctx: &Context) -> Result<String, Error> {
                 ctx.ui.warn(&msg);
                 notes.push(msg);
             }
+            if parsed.get("metrics").and_then(|m| m.get("instance")).is_none() {
+                notes.push(format!(
+                    "metrics.instance is not set: the jobs push under the pods' host name, '{}'; set it to tell this config's metrics apart from another's on the same Pushgateway",
+                    crate::kubernetes::POD_HOSTNAME
+                ));
+            }
         }
         None => notes.push(
             "no Pushgateway configured: the jobs push no metrics, and a failure shows only in the Jobs' status".into(),

@@ -207,6 +207,8 @@ fn kubernetes_manifests_are_generated_from_the_example_and_match_the_image() {
         let job = &cron["jobTemplate"]["spec"];
         assert_eq!(job["backoffLimit"], 0);
         let pod = &job["template"]["spec"];
+        // One host name for every run: the metrics' owner and default instance stay the same.
+        assert_eq!(pod["hostname"], "sqlguard");
         // Ends before the next run of the same job starts.
         let gap = sqlguard::schedule::min_interval(
             cron["schedule"].as_str().unwrap(),
