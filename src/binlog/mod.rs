@@ -737,7 +737,8 @@ fn copy_from(
     // The segment just declared lost, when the one before this was: `to` stands at its end as
     // far as reading on is concerned (the hole is said).
     let mut after_hole: Option<Segment> = None;
-    for r in chain.into_iter().skip(first) {
+    for (i, r) in chain.iter().enumerate().skip(first) {
+        let before = i.checked_sub(1).and_then(|k| chain[k].segment.as_ref());
         if session.cancel.load(Ordering::Relaxed) {
             return Err("interrupted by a signal".into());
         }
@@ -746,7 +747,7 @@ fn copy_from(
         let mut copied = None;
         let mut target_failed = false;
         for from in complete {
-            match copy_segment(from.as_ref(), to.as_ref(), &r) {
+            match copy_segment(from.as_ref(), to.as_ref(), r) {
                 Ok(done) => {
                     copied = Some(done);
                     break;
@@ -774,7 +775,7 @@ fn copy_from(
                 a.segments.push(rec);
             }
             None if target_failed => return Err(bad.join("; ")),
-            None => match read_from_server(src, to, old_state, &r, hole, a) {
+            None => match read_from_server(src, to, old_state, r, hole, before, a) {
                 Ok(()) => {}
                 // Gone for good: the hole is said once (the run fails), and the storage goes
                 // on after it rather than stay behind for ever.
@@ -801,7 +802,8 @@ fn copy_from(
 
 /// Reads the range of segment `r` from the server onto `to` alone, from where `to` stands (its
 /// newest segment, or `after_hole`, the segment before `r` just declared lost; `r` continues
-/// it) to exactly where `r` ends. Not across a failover: the
+/// it; an empty `to` stands at the end of `before`, the segment before `r` in the archive, with
+/// its GTID state, or where `r` starts) to exactly where `r` ends. Not across a failover: the
 /// server now answering has other files under the same names.
 ///
 /// Fails with [`Reread::Lost`] when the server cannot give the range again (another server
@@ -814,6 +816,7 @@ fn read_from_server(
     old_state: &Option<ArchiveState>,
     r: &BackupRecord,
     after_hole: Option<Segment>,
+    before: Option<&Segment>,
     a: &mut ServerArchive,
 ) -> Result<(), Reread> {
     let g = r.segment.clone().unwrap_or_default();
@@ -832,7 +835,23 @@ fn read_from_server(
     }
     let stands = match after_hole {
         Some(lost) => Some(lost),
-        None => newest_segment(to.as_ref(), &src.server.name).map_err(Reread::Failed)?,
+        // A storage that holds no segment yet (its catch-up starts at `r`) stands where `r`
+        // starts.
+        None => newest_segment(to.as_ref(), &src.server.name)
+            .map_err(Reread::Failed)?
+            .or_else(|| {
+                before.filter(|b| continues(b, &g)).cloned().or_else(|| {
+                    Some(Segment {
+                        file: g.file.clone(),
+                        start: g.start,
+                        end: g.start,
+                        lineage: g.lineage,
+                        server_id: g.server_id,
+                        closed: false,
+                        ..Default::default()
+                    })
+                })
+            }),
     };
     let Some(f) = stands.filter(|f| continues(f, &g)) else {
         return Err(Reread::Failed(format!(

@@ -1494,3 +1494,56 @@ fn a_damaged_copy_is_replaced_by_another_storages_copy() {
     );
     assert_eq!(rows("pitr_back"), "1,2,3");
 }
+
+/// A storage added to the archive empty, whose first segments have no intact copy anywhere, gets
+/// them read from the server (which still has the files) instead of staying empty run after
+/// run; a point-in-time restore from it alone then has every row.
+#[test]
+fn an_empty_storage_gets_what_no_storage_holds_intact_from_the_server() {
+    let p = Private::start("pitr-empty");
+    let db = &p.db;
+    let env = Env::new();
+    let second = env.path("second");
+    two_storages(&env, db, &second, "local");
+    db.sql(
+        None,
+        "CREATE DATABASE fresh; CREATE TABLE fresh.t (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO fresh.t VALUES (1);",
+    );
+    env.run(&["backup", "--db", "fresh"]).expect(0);
+    env.run(&["binlog"]).expect(0);
+    db.sql(None, "INSERT INTO fresh.t VALUES (2); FLUSH BINARY LOGS;");
+    db.sql(None, "INSERT INTO fresh.t VALUES (3);");
+    env.run(&["binlog"]).expect(0);
+    assert!(segment_ids(&env, "second").is_empty());
+    let on_local = segment_ids(&env, "local");
+    assert!(on_local.len() >= 2, "{on_local:?}");
+    for r in env
+        .list(&["--type", "binlog", "--storage", "local"])
+        .backups
+    {
+        damage(&env.storage().join(r.key.as_ref().unwrap()));
+    }
+    two_storages(&env, db, &second, "local, second");
+    db.sql(None, "INSERT INTO fresh.t VALUES (4);");
+    let to = next_second();
+    let r = env.run(&["binlog"]);
+    r.expect(0);
+    assert!(r.stderr.contains("from the server instead"), "{}", r.stderr);
+    assert!(!segment_ids(&env, "second").is_empty());
+    let r = restore_to(
+        &env,
+        "fresh",
+        ["--to-time", &to],
+        "fresh_from_second",
+        &["--storage", "second"],
+    );
+    r.expect(0);
+    assert_eq!(
+        db.sql(
+            None,
+            "SELECT GROUP_CONCAT(id ORDER BY id) FROM fresh_from_second.t"
+        )
+        .trim(),
+        "1,2,3,4"
+    );
+}
