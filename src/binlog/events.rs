@@ -402,6 +402,16 @@ impl<R: Read> SegmentReader<R> {
         self
     }
 
+    /// The GTID state the archive reached before this segment, which starts a later file: its
+    /// first transaction must be new to it, as with [`SegmentReader::with_gtid_state`] (that
+    /// state, when given, takes precedence).
+    pub fn new_to(mut self, state: Option<GtidState>) -> SegmentReader<R> {
+        if self.continues.is_none() {
+            self.continues = state;
+        }
+        self
+    }
+
     fn fail(&self, msg: String) -> io::Error {
         if let Ok(mut f) = self.facts.lock() {
             f.error.get_or_insert(msg.clone());
@@ -460,7 +470,9 @@ impl<R: Read> SegmentReader<R> {
                     self.pos
                 )));
             }
-            if let (Some(g), Some(before)) = (ev.gtid(), self.continues.take()) {
+            // The first transaction, not the first event (a format description, a GTID list or
+            // a checkpoint may come before it).
+            if let Some((g, before)) = ev.gtid().and_then(|g| Some((g, self.continues.take()?))) {
                 // The same server numbering a transaction at or below what the archive holds
                 // of it is a history that went back. Another server's lower number in the
                 // domain is how replication without gtid_strict_mode looks, and is fine.
@@ -820,6 +832,17 @@ pub mod tests {
             let e = read_after(held).unwrap_err().to_string();
             assert!(e.contains("0-7-42") && e.contains("reset"), "{held}: {e}");
         }
+        // A whole later file is held to the state the archive reached before it, too.
+        let read_file_after = |state: &str| {
+            let facts = Arc::new(Mutex::new(SegmentFacts::default()));
+            let mut r = SegmentReader::new(&f[..], 0, Arc::clone(&facts))
+                .new_to(Some(GtidState::parse(state)));
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).map(|_| out.len())
+        };
+        assert_eq!(read_file_after("0-7-41").unwrap(), f.len());
+        let e = read_file_after("0-7-50").unwrap_err().to_string();
+        assert!(e.contains("already holds") && e.contains("reset"), "{e}");
     }
 
     #[test]

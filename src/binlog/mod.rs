@@ -1086,6 +1086,7 @@ fn archive_group(
         lineage: frontier.as_ref().map_or(0, |f| f.lineage),
         continues: None,
         gtid: None,
+        after: None,
     };
     let failover = frontier
         .as_ref()
@@ -1093,10 +1094,14 @@ fn archive_group(
     let (pieces, gap) = match failover {
         None => {
             let planned = plan_pieces(frontier.as_ref(), start_file.as_deref(), listed);
-            // A piece that continues the newest segment's file starts from its GTID state.
+            // A piece that continues the newest segment's file starts from its GTID state; one
+            // that starts a later file must begin with transactions new to that state.
             if let (Some(f), Some(p)) = (&frontier, planned.0.first()) {
+                let state = f.gtid_pos.as_deref().map(GtidState::parse);
                 if p.file == f.file && p.from == f.end && p.from > 0 {
-                    origin.gtid = f.gtid_pos.as_deref().map(GtidState::parse);
+                    origin.gtid = state;
+                } else if p.from == 0 {
+                    origin.after = state;
                 }
             }
             planned
@@ -1205,6 +1210,7 @@ fn archive_group(
         // lineage the first one opened.
         origin.continues = None;
         origin.gtid = None;
+        origin.after = None;
         match fetched {
             Ok(Some(records)) => {
                 if let Some(seg) = records.first().and_then(|r| r.segment.clone()) {
@@ -1241,7 +1247,23 @@ fn archive_group(
             }
             Ok(None) => {}
             Err(e) => {
-                let msg = format!("{}: archiving {} from {}: {e}", server.name, p.file, p.from);
+                // A file read on from where the last run left it, that the server does not give
+                // from there, may be another file under the same name.
+                let continued = frontier.as_ref().is_some_and(|f| {
+                    !f.closed && f.file == p.file && f.end == p.from && p.from > 0
+                });
+                let hint = if continued && !e.contains(NEW_ARCHIVE) {
+                    format!(
+                        " (the archive holds {} up to {}: if the binary log was reset (RESET MASTER) since, the server's {} is another file. {NEW_ARCHIVE})",
+                        p.file, p.from, p.file
+                    )
+                } else {
+                    String::new()
+                };
+                let msg = format!(
+                    "{}: archiving {} from {}: {e}{hint}",
+                    server.name, p.file, p.from
+                );
                 ui.error(&msg);
                 record_failure(server, cfg, &live, &msg, ui, a);
                 caught_up = false;
@@ -1385,6 +1407,9 @@ struct Origin {
     continues: Option<SegmentLink>,
     /// The GTID state where the first piece starts, when known.
     gtid: Option<GtidState>,
+    /// The GTID state the archive reached, when the first piece starts a file after it: that
+    /// file's first transaction must be new to it (a reset makes it old).
+    after: Option<GtidState>,
 }
 
 /// A private directory for the tool's output "file" (a symlink to its standard output): mode
@@ -1708,6 +1733,7 @@ fn fetch_piece(
         Arc::clone(&facts),
     )
     .with_gtid_state(origin.gtid.clone())
+    .new_to(origin.after.clone())
     .stop_at(p.until);
     let mut sinks = Vec::new();
     let mut failed = Vec::new();

@@ -1547,3 +1547,51 @@ fn an_empty_storage_gets_what_no_storage_holds_intact_from_the_server() {
         "1,2,3,4"
     );
 }
+
+/// RESET MASTER, then enough rotations that the file the archive reads on exists again: its name
+/// continues the archive, its content does not. The run fails naming the reset and records
+/// nothing of the new history (which would hide the lost files behind a chain that looks whole).
+#[test]
+fn a_reset_binary_log_whose_names_run_on_is_not_taken_for_a_continuation() {
+    let p = Private::start("pitr-reset");
+    let db = &p.db;
+    let env = Env::new();
+    config(&env, db, "");
+    db.sql(
+        None,
+        "CREATE DATABASE rst; CREATE TABLE rst.t (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO rst.t VALUES (1);",
+    );
+    env.run(&["backup", "--db", "rst"]).expect(0);
+    for i in 2..6 {
+        db.sql(None, &format!("INSERT INTO rst.t VALUES ({i});"));
+    }
+    db.sql(None, "FLUSH BINARY LOGS;");
+    env.run(&["binlog"]).expect(0);
+    let before = segment_ids(&env, "local");
+    let newest_file = |db: &MariaDb| {
+        db.sql(None, "SHOW MASTER STATUS")
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let archived_up_to = newest_file(db);
+    db.sql(None, "RESET MASTER;");
+    // Rotate until the server's current file is the one the archive reads on.
+    while newest_file(db) < archived_up_to {
+        db.sql(None, "FLUSH BINARY LOGS;");
+    }
+    db.sql(None, "INSERT INTO rst.t VALUES (6);");
+    let r = env.run(&["binlog"]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains("RESET MASTER") && r.stderr.contains("start a new archive"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        segment_ids(&env, "local"),
+        before,
+        "nothing of the new history is recorded"
+    );
+}
