@@ -44,14 +44,29 @@ struct SqlSink {
     count: u64,
     tail: Vec<u8>,
     out: Option<Box<dyn Write + Send>>,
+    /// The first error writing to `out`: the output's, not the copy's (a full disk says
+    /// nothing about the backup), where the decoder would report it as its own.
+    out_error: std::sync::Arc<std::sync::Mutex<Option<std::io::Error>>>,
     /// For a binary log segment: its events, checked as they pass.
     segment: Option<crate::binlog::events::SegmentCheck>,
+}
+
+impl SqlSink {
+    fn output_failed(&self, e: std::io::Error) -> std::io::Error {
+        let copy = std::io::Error::new(e.kind(), e.to_string());
+        if let Ok(mut slot) = self.out_error.lock() {
+            slot.get_or_insert(e);
+        }
+        copy
+    }
 }
 
 impl Write for SqlSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if let Some(out) = &mut self.out {
-            out.write_all(buf)?;
+            if let Err(e) = out.write_all(buf) {
+                return Err(self.output_failed(e));
+            }
         }
         if let Some(s) = &mut self.segment {
             s.write_all(buf)?;
@@ -65,7 +80,7 @@ impl Write for SqlSink {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         match &mut self.out {
-            Some(out) => out.flush(),
+            Some(out) => out.flush().map_err(|e| self.output_failed(e)),
             None => Ok(()),
         }
     }
@@ -184,11 +199,14 @@ pub fn check_copy<'a>(
     // read for its hash and size alone.
     let decrypt_with = identities.filter(|_| encrypted && (decode || wants_plain));
     let content = !encrypted || decrypt_with.is_some();
+    let out_error = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let output_error = || out_error.lock().ok().and_then(|mut e| e.take());
     let mut decoder = if decode && content {
         let sink = SqlSink {
             count: 0,
             tail: Vec::new(),
             out: sql,
+            out_error: std::sync::Arc::clone(&out_error),
             segment: record
                 .segment
                 .as_ref()
@@ -239,7 +257,7 @@ pub fn check_copy<'a>(
             }
         }
     }
-    if let Some(e) = tee.copy_error.take() {
+    if let Some(e) = tee.copy_error.take().or_else(output_error) {
         return Err(RestoreError::Output(e));
     }
     // Neither a signal nor a read that failed part way says anything about the copy.
@@ -280,17 +298,17 @@ pub fn check_copy<'a>(
             Some(e) => Err(e),
             None => d.finish().map_err(|e| e.to_string()),
         };
+        let finished =
+            finished.and_then(|mut sink| sink.flush().map(|()| sink).map_err(|e| e.to_string()));
+        if let Some(e) = output_error() {
+            return Err(RestoreError::Output(e));
+        }
         match finished {
             Err(e) => checked.problems.push(format!(
                 "{} decompression failed: {e}",
                 record.compression.as_str()
             )),
-            Ok(mut sink) => {
-                if let Err(e) = sink.flush() {
-                    checked
-                        .problems
-                        .push(format!("writing the SQL failed: {e}"));
-                }
+            Ok(sink) => {
                 checked.raw_bytes = sink.count;
                 if sink.count != record.raw_bytes {
                     checked.problems.push(format!(

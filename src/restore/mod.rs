@@ -101,7 +101,7 @@ pub enum RestoreError {
     },
     /// Reading the copy failed part way (a cut connection, a disk error): nothing is known
     /// about the copy itself.
-    #[error("reading backup {id} on storage '{storage}' failed: {cause}; nothing was checked or used (try again, or pick another copy with --storage)")]
+    #[error("reading backup {id} on storage '{storage}' failed: {cause}; nothing was checked or used (try again)")]
     Read {
         id: String,
         storage: String,
@@ -334,11 +334,15 @@ pub struct CheckedCopy {
 }
 
 /// Copies `from` into `to` (when given) while hashing, checking `cancel` between chunks.
+/// Reads `from` to its end, hashing it and writing it to `to`.
+///
+/// Fails with the read error, or with the write error wrapped as `Ok(Err(_))` (the copy is not
+/// to blame for it).
 fn hash_through(
     from: &mut dyn Read,
     mut to: Option<&mut dyn Write>,
     cancel: &AtomicBool,
-) -> Result<(u64, String), io::Error> {
+) -> Result<Result<(u64, String), io::Error>, io::Error> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
     let mut n_total = 0u64;
@@ -355,10 +359,12 @@ fn hash_through(
         hasher.update(&buf[..n]);
         n_total += n as u64;
         if let Some(t) = to.as_mut() {
-            t.write_all(&buf[..n])?;
+            if let Err(e) = t.write_all(&buf[..n]) {
+                return Ok(Err(e));
+            }
         }
     }
-    Ok((n_total, hex::encode(hasher.finalize())))
+    Ok(Ok((n_total, hex::encode(hasher.finalize()))))
 }
 
 impl CheckedCopy {
@@ -401,18 +407,24 @@ impl CheckedCopy {
             Some(f) => (f, false),
             None => (Self::spool_file(storage, record, key)?, true),
         };
+        // Writing the temp copy is the temp directory's failure, not the copy's.
+        let spool_err = |cause: io::Error| RestoreError::Spool {
+            id: record.id.clone(),
+            dir: temp_dir().display().to_string(),
+            cause,
+        };
         let (size, sha256) = if spooled {
             let mut src = storage.get(key)?;
             let mut sink = io::BufWriter::with_capacity(CHUNK, &file);
-            let r = hash_through(&mut src, Some(&mut sink), cancel).map_err(read_err)?;
-            sink.flush().map_err(|e| RestoreError::Spool {
-                id: record.id.clone(),
-                dir: temp_dir().display().to_string(),
-                cause: e,
-            })?;
+            let r = hash_through(&mut src, Some(&mut sink), cancel)
+                .map_err(read_err)?
+                .map_err(spool_err)?;
+            sink.flush().map_err(spool_err)?;
             r
         } else {
-            hash_through(&mut file, None, cancel).map_err(read_err)?
+            hash_through(&mut file, None, cancel)
+                .map_err(read_err)?
+                .map_err(spool_err)?
         };
         let mut problems = Vec::new();
         if record.sha256.as_deref() != Some(sha256.as_str()) {

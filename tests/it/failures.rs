@@ -488,3 +488,33 @@ fn a_signal_stops_a_hanging_tool_probe() {
     let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(doc["interrupted"], true, "{doc}");
 }
+
+/// A full output disk is the output's failure, not the copy's: `fetch --decompress` says so
+/// once, blames no copy, reads no other storage's copy, and leaves no file behind.
+#[test]
+fn a_full_output_disk_blames_no_copy() {
+    let db = mariadb();
+    let name = db.create_shop("fulloutput", 10_000);
+    let env = Env::new();
+    let disk = SmallDisk::mount(env.path("small"));
+    env.write_config(
+        "",
+        &format!(
+            "storage:\n  local:\n    type: local\n    path: {{storage}}\n  second:\n    type: local\n    path: {}\n",
+            env.path("second").display()
+        ),
+    );
+    env.run(&["backup", "--db", &name]).expect(0);
+    let id = env.list(&["--db", &name]).backups[0].id.clone();
+    let out = disk.path.join("dump.sql");
+    let r = env.run(&["fetch", &id, "--decompress", "-o", out.to_str().unwrap()]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains("writing the output")
+            && !r.stderr.contains("failed its checks")
+            && !r.stderr.contains("instead"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read_dir(&disk.path).unwrap().count(), 0);
+}
