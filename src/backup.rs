@@ -49,6 +49,8 @@ pub struct BackupOutcome {
     /// `--db` names a server has not and never had, each with its error: an error of the run
     /// when no server of the run has it.
     unmatched: Vec<(String, String)>,
+    /// The databases reached servers have, of those the run selected.
+    matched: std::collections::HashSet<String>,
 }
 
 /// A database of a server that the run did not back up, by its exact name, with the reason.
@@ -211,20 +213,11 @@ pub fn run(session: &Session, req: &BackupRequest) -> Result<BackupOutcome, Unkn
             outcome.interrupted = true;
             break;
         }
-        backup_server(
-            server,
-            btype,
-            req,
-            &storages,
-            settings.compress_throttle,
-            ui,
-            cancel,
-            &mut outcome,
-        );
+        backup_server(session, server, btype, req, &storages, &mut outcome);
     }
     // A name one server has is not another's typo: only where it is, it is backed up.
     for (name, msg) in std::mem::take(&mut outcome.unmatched) {
-        if outcome.records.iter().any(|r| r.database == name) {
+        if outcome.matched.contains(&name) {
             ui.debug(&msg);
         } else {
             ui.error(&msg);
@@ -262,13 +255,32 @@ fn previous_dumps(storages: &[Target], server: &str) -> HashMap<String, (u64, Op
     HashMap::new()
 }
 
-/// Every database with a record in the server's index on a storage this run reaches.
-fn known_databases(storages: &[Target], server: &str) -> std::collections::HashSet<String> {
-    storages
+/// Which of `names` (given by `--db`, missing on the server or not known because it cannot
+/// be reached) must be recorded as failed backups: those the config names literally, and those
+/// with records of the server on any configured storage (any type); every one when an index
+/// cannot be read (a failed record is the safe side of not knowing). The others are typos.
+fn to_record(session: &Session, server: &ServerSettings, names: &[String]) -> Vec<bool> {
+    let literal = |n: &str| {
+        server
+            .include
+            .iter()
+            .any(|p| mysql::is_literal(p) && p == n)
+    };
+    if names.iter().all(|n| literal(n)) {
+        return vec![true; names.len()];
+    }
+    let catalog = session.catalog(std::slice::from_ref(&server.name));
+    if !catalog.errors.is_empty() {
+        return vec![true; names.len()];
+    }
+    let known: std::collections::HashSet<&str> = catalog
+        .indexes
         .iter()
-        .filter(|t| t.broken.is_none())
-        .filter_map(|t| IndexStore::new(t.storage.as_ref(), server).summary().ok())
-        .flat_map(|s| s.databases.into_keys())
+        .flat_map(|v| v.summary.databases.keys().map(String::as_str))
+        .collect();
+    names
+        .iter()
+        .map(|n| literal(n) || known.contains(n.as_str()))
         .collect()
 }
 
@@ -381,15 +393,15 @@ fn prepare_server<'a>(
 
 #[allow(clippy::too_many_arguments)]
 fn backup_server(
+    session: &Session,
     server: &ServerSettings,
     btype: &BackupTypeSettings,
     req: &BackupRequest,
     storages: &[Target],
-    throttle: pipeline::Throttle,
-    ui: &Ui,
-    cancel: &Arc<AtomicBool>,
     outcome: &mut BackupOutcome,
 ) {
+    let (ui, cancel) = (&session.ui, &session.cancel);
+    let throttle = session.settings.compress_throttle;
     let jobs = req.jobs.unwrap_or(server.parallel).max(1);
     let compression = btype.compression.shared_by(jobs);
     let attempt_for = |database: &str| Attempt {
@@ -413,11 +425,18 @@ fn backup_server(
                 server
                     .include
                     .iter()
-                    .filter(|p| !p.contains(['*', '?', '[']))
+                    .filter(|p| mysql::is_literal(p))
                     .cloned()
                     .collect()
             } else {
-                req.databases.clone()
+                // A `--db` name this server may never have had is recorded only when known.
+                let keep = to_record(session, server, &req.databases);
+                req.databases
+                    .iter()
+                    .zip(keep)
+                    .filter(|(_, k)| *k)
+                    .map(|(n, _)| n.clone())
+                    .collect()
             };
             if names.is_empty() {
                 names.push(crate::health::SERVER_WIDE.to_string());
@@ -477,10 +496,16 @@ fn backup_server(
     // A missing database the config names, or one with backups on record, is a failed backup
     // of it; any other name (a typo in `--db`) fails the run without a record, so that it
     // leaves no database in the index, the report and the metrics that never existed.
-    let known = known_databases(storages, &server.name);
-    for name in &selection.missing {
-        let configured = server.include.iter().any(|p| p == name);
-        if configured || known.contains(name) {
+    outcome
+        .matched
+        .extend(selection.selected.iter().map(|d| d.name.clone()));
+    let recorded = if selection.missing.is_empty() {
+        Vec::new()
+    } else {
+        to_record(session, server, &selection.missing)
+    };
+    for (name, record) in selection.missing.iter().zip(recorded) {
+        if record {
             let attempt = attempt_for(name);
             let msg = format!(
                 "server '{}': database '{name}' does not exist (check the name, or databases.include)",

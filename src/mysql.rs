@@ -861,7 +861,8 @@ pub struct Selection {
     pub excluded: Vec<Excluded>,
 }
 
-fn is_literal(pattern: &str) -> bool {
+/// Whether an include or exclude pattern names one database (no glob characters).
+pub fn is_literal(pattern: &str) -> bool {
     !pattern.contains(['*', '?', '['])
 }
 

@@ -126,6 +126,46 @@ fn a_vanished_database_fails_alone_and_a_typo_records_nothing() {
         r.stderr
     );
     assert_eq!(env.list(&[]).backups.len(), list.backups.len());
+
+    // A glob in --db is a name like any other, even one databases.include holds.
+    env.write_local_config("databases:\n  include: [\"known*\"]");
+    env.run(&["backup", "--db", "known*"]).expect(1);
+    assert_eq!(env.list(&[]).backups.len(), list.backups.len());
+
+    // A second server that cannot be reached: a typo is no record of it either (its failure
+    // is the server's), and a name the first server has is not an error of the run there.
+    let text = std::fs::read_to_string(env.config()).unwrap().replace(
+        "storage:\n",
+        "  down:\n    host: 127.0.0.1\n    port: 1\n    user: root\nstorage:\n",
+    );
+    std::fs::write(env.config(), text).unwrap();
+    let r = env.run(&["backup", "--db", "no_such_db_y"]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains("there is no database 'no_such_db_y'"),
+        "{}",
+        r.stderr
+    );
+    let r = env.run(&["backup", "--db", &good]);
+    r.expect(1);
+    assert!(!r.stderr.contains("there is no database"), "{}", r.stderr);
+    let list = env.list(&[]);
+    assert!(
+        list.backups
+            .iter()
+            .all(|r| r.database != "no_such_db_y" && (r.server == "main" || r.database != good)),
+        "{:?}",
+        list.backups
+    );
+
+    // An index that cannot be read: a missing name is recorded, since nothing says it is new.
+    std::fs::write(env.storage().join("main/index/summary.json"), b"{damaged").unwrap();
+    for f in std::fs::read_dir(env.storage().join(format!("main/index/db/{good}"))).unwrap() {
+        std::fs::write(f.unwrap().path(), b"{damaged").unwrap();
+    }
+    let r = env.run(&["backup", "--server", "main", "--db", "no_such_db_z"]);
+    r.expect(1);
+    assert!(!r.stderr.contains("nothing was recorded"), "{}", r.stderr);
 }
 
 /// A dump tool wrapper around the real mariadb-dump that misbehaves for one database.
