@@ -224,7 +224,9 @@ fn reaches(s: &Segment, point: &Point, point_lineage: u32) -> bool {
 /// Decides the dump and the segments of a point-in-time restore, from the index alone. Pure.
 ///
 /// `dumps` are the database's records, `segments` the server's segment records (any status,
-/// any storage; the copy on `storage` is preferred), `state` where the archive last caught up.
+/// any storage; only those on `storage` when one is named), `state` where the archive last
+/// caught up. Each chained segment carries its copies of the very same range on other storages
+/// ([`Chain::spares`]).
 ///
 /// Fails with `NotCovered` (no dump before the point, or the archive does not reach it yet) or
 /// `ArchiveGap` (a range of the binary log between the dump and the point is missing).
@@ -237,19 +239,20 @@ pub fn plan_chain(
 ) -> Result<Chain, RestoreError> {
     let target = point.to_string();
     // Every copy by where it starts, the one to read first first: the longest, then one whose
-    // last verification did not fail, then the preferred storage's.
+    // last verification did not fail.
     let rank = |r: &BackupRecord| {
         (
             std::cmp::Reverse(r.segment.as_ref().map_or(0, |s| s.end)),
             r.verification.as_ref().is_some_and(|v| !v.ok),
-            storage.is_none_or(|p| r.storage != p),
         )
     };
     let mut copies: std::collections::BTreeMap<Coord, Vec<&BackupRecord>> = Default::default();
-    for r in segments
-        .iter()
-        .filter(|r| r.status == Status::Success && r.key.is_some() && r.segment.is_some())
-    {
+    for r in segments.iter().filter(|r| {
+        r.status == Status::Success
+            && r.key.is_some()
+            && r.segment.is_some()
+            && storage.is_none_or(|p| r.storage == p)
+    }) {
         let s = r.segment.as_ref().expect("filtered");
         copies
             .entry(pos_key(s.lineage, &s.file, s.start))
@@ -261,13 +264,17 @@ pub fn plan_chain(
     }
     let by_start: std::collections::BTreeMap<Coord, &BackupRecord> =
         copies.iter().map(|(k, v)| (k.clone(), v[0])).collect();
-    // The other copies of a chosen one's very range.
+    // The other copies of a chosen one's very range; a copy of the same id must hold the same
+    // bytes (one that does not is never read in its place).
     let spares_of = |r: &BackupRecord| -> Vec<BackupRecord> {
         let s = r.segment.as_ref().expect("chained");
         copies[&pos_key(s.lineage, &s.file, s.start)]
             .iter()
             .filter(|x| {
-                x.storage != r.storage && x.segment.as_ref().is_some_and(|y| y.end == s.end)
+                x.storage != r.storage
+                    && x.segment.as_ref().is_some_and(|y| y.end == s.end)
+                    && (x.id != r.id
+                        || (&x.sha256, x.compressed_bytes) == (&r.sha256, r.compressed_bytes))
             })
             .map(|x| (*x).clone())
             .collect()
@@ -1166,11 +1173,13 @@ pub struct PitrOutcome {
     pub replay_seconds: f64,
 }
 
-/// The dumps of the database and the server's segments, from the index.
+/// The dumps of the database and the server's segments, from the index, and where the archive
+/// last caught up (on `storage` alone when one is named).
 fn records(
     session: &Session,
     server: &str,
     database: &str,
+    storage: Option<&str>,
 ) -> (Vec<BackupRecord>, Vec<BackupRecord>, Option<ArchiveState>) {
     let catalog = session.catalog(&[server.to_string()]);
     for (_, e) in &catalog.errors {
@@ -1191,7 +1200,12 @@ fn records(
     };
     let mut state: Option<ArchiveState> = None;
     if let Ok(s) = session.settings.server(server) {
-        for name in s.binlog.iter().flat_map(|b| b.storages.iter()) {
+        for name in s
+            .binlog
+            .iter()
+            .flat_map(|b| b.storages.iter())
+            .filter(|n| storage.is_none_or(|p| p == n.as_str()))
+        {
             if let Ok(st) = session.storage(name) {
                 if let Ok(Some(x)) = super::read_state(st.as_ref(), server) {
                     if state
@@ -1226,7 +1240,7 @@ pub fn plan(session: &Session, req: &PitrRequest) -> Result<(PitrPlan, Chain), R
         });
     }
     f.validate(&session.settings)?;
-    let (mut dumps, segments, state) = records(session, server, database);
+    let (mut dumps, segments, state) = records(session, server, database, f.storage.as_deref());
     let id = req.restore.id.as_str();
     if !id.is_empty() && id != restore::LATEST {
         dumps.retain(|d| d.id == id);
@@ -1603,8 +1617,8 @@ mod tests {
     }
 
     /// Each chained segment carries its copies of the very same range on other storages, the
-    /// longest copy is read first, then one not failed at its last verification, then the
-    /// preferred storage's.
+    /// longest copy is read first, then one not failed at its last verification; a named
+    /// storage is the only one read.
     #[test]
     fn a_chained_segment_carries_the_other_storages_copies_of_its_range() {
         let dumps = [dump("d1", 0, "b.000002", 500)];
@@ -1637,12 +1651,15 @@ mod tests {
             storages(&c),
             ("b".to_string(), vec!["c".into(), "a".into()])
         );
+        // Pinned: that storage's copy alone.
         let c = plan_chain(&dumps, &segs, &at(1), None, Some("c")).unwrap();
-        assert_eq!(
-            storages(&c),
-            ("c".to_string(), vec!["b".into(), "a".into()])
-        );
+        assert_eq!(storages(&c), ("c".to_string(), vec![]));
         assert_eq!(c.spares.len(), c.segments.len());
+        // A copy of the same id with other bytes never stands in.
+        let mut odd = segs.clone();
+        odd[2].sha256 = Some("other".into());
+        let c = plan_chain(&dumps, &odd, &at(1), None, None).unwrap();
+        assert_eq!(storages(&c), ("b".to_string(), vec!["a".into()]));
     }
 
     /// A segment of lineage `lineage` (`link`: the end of the previous lineage it continues).

@@ -1468,7 +1468,22 @@ fn a_damaged_copy_is_replaced_by_another_storages_copy() {
     let sql = std::fs::read_to_string(&out).unwrap();
     assert!(sql.contains("INSERT INTO `t` VALUES\n(1)"), "{sql}");
 
-    // A point-in-time restore: the dump and each segment from `second`.
+    // A point-in-time restore pinned to `local`: its damaged segments are not read elsewhere.
+    let r = restore_to(
+        &env,
+        "spare",
+        ["--to-time", &to],
+        "pitr_back",
+        &["--storage", "local"],
+    );
+    r.expect(1);
+    assert!(
+        r.stderr.contains("failed its checks") && !swapped(&r.stderr),
+        "{}",
+        r.stderr
+    );
+    assert!(!database_exists(db, "pitr_back"));
+    // Unpinned: the dump and each segment from `second`.
     let r = restore_to(
         &env,
         "spare",
