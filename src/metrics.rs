@@ -628,15 +628,21 @@ fn put(m: &MetricsSettings, group: &Group) -> Result<(), String> {
 /// The gauge that names the config file a group comes from (every group but a deletion).
 const OWNER: &str = "sqlguard_config_info";
 
-/// The identity of the config in the groups it pushes: this host's name and its file's canonical
-/// path (`db1:/etc/sqlguard/sqlguard.yaml`). The host name tells apart two containers that show
+/// The identity of the config in the groups it pushes: this host's name and its file's path, in
+/// its canonical directory (`db1:/etc/sqlguard/sqlguard.yaml`). The file itself is not resolved:
+/// a Kubernetes ConfigMap's file is a link into a directory named anew for each pod, and one
+/// file reached by two paths is still one. The host name tells apart two containers that show
 /// different files at one path under one `instance`; where each run has a new host name (a
 /// Kubernetes pod without the `hostname` that `schedule --format kubernetes` gives it), no run
 /// owns an earlier one's groups, and none are deleted. `None` for a config from the environment
 /// alone, which cannot tell its groups from another's.
 fn owner(settings: &Settings) -> Option<(String, std::path::PathBuf)> {
     let file = settings.config_file.as_ref()?;
-    let path = std::fs::canonicalize(file).ok()?;
+    let dir = match file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => std::fs::canonicalize(d).ok()?,
+        None => std::env::current_dir().ok()?,
+    };
+    let path = dir.join(file.file_name()?);
     let id = format!("{}:{}", crate::host::hostname(), path.to_str()?);
     Some((id, path))
 }
@@ -891,6 +897,31 @@ pub fn push_run(
 mod tests {
     use super::*;
     use crate::config::test_support::from_yaml;
+
+    /// A ConfigMap's file is a link through `..data` into a directory named anew for each pod:
+    /// the owner is the file's path in its directory, the same for every pod.
+    #[test]
+    fn the_owner_is_the_files_path_not_where_its_link_points() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(dir.path()).unwrap();
+        let mut s = three_servers();
+        let mut owners = Vec::new();
+        for pod in ["..2026_11_30_02_30_00.1", "..2026_12_01_02_30_00.2"] {
+            std::fs::create_dir(base.join(pod)).unwrap();
+            std::fs::write(base.join(pod).join("config.yaml"), "x").unwrap();
+            let _ = std::fs::remove_file(base.join("..data"));
+            std::os::unix::fs::symlink(pod, base.join("..data")).unwrap();
+            let _ = std::fs::remove_file(base.join("config.yaml"));
+            std::os::unix::fs::symlink("..data/config.yaml", base.join("config.yaml")).unwrap();
+            s.config_file = Some(dir.path().join("config.yaml"));
+            owners.push(owner(&s).unwrap());
+        }
+        assert_eq!(owners[0], owners[1]);
+        assert_eq!(owners[0].1, base.join("config.yaml"));
+        assert!(owners[0]
+            .0
+            .ends_with(&format!(":{}", base.join("config.yaml").display())));
+    }
 
     /// Three servers: `main` archives its binary log, `other` does not, `target` is restore-only.
     fn three_servers() -> Settings {

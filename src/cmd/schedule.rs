@@ -351,11 +351,14 @@ fn kubernetes_manifests(args: &Args, ctx: &Context) -> Result<String, Error> {
                 ctx.ui.warn(&msg);
                 notes.push(msg);
             }
+            // Without it every deployment would push under the pods' one host name, and two of
+            // them on one Pushgateway would overwrite (and delete) each other's groups.
             if parsed.get("metrics").and_then(|m| m.get("instance")).is_none() {
-                notes.push(format!(
-                    "metrics.instance is not set: the jobs push under the pods' host name, '{}'; set it to tell this config's metrics apart from another's on the same Pushgateway",
+                return Err(Error::invalid(format!(
+                    "{}: metrics.instance is not set, and the pods would push under their host name, '{}', the same in every deployment: set it to a name for this config's metrics (the database host, say)",
+                    source.display(),
                     crate::kubernetes::POD_HOSTNAME
-                ));
+                )));
             }
         }
         None => notes.push(

@@ -312,6 +312,37 @@ fn kubernetes_manifests_are_generated_from_the_example_and_match_the_image() {
         .stdout
         .contains("# the Pushgateway URL http://127.0.0.1:9091/ is the pod itself"));
 
+    // Metrics without an instance would push under the pods' one host name in every
+    // deployment: refused, naming the key.
+    let anonymous = dir.path().join("anonymous.yaml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let without: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("instance:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(without, text, "no metrics.instance to remove");
+    std::fs::write(&anonymous, without).unwrap();
+    let r = sqlguard(
+        &[],
+        &[
+            "--config",
+            anonymous.to_str().unwrap(),
+            "schedule",
+            "--format",
+            "kubernetes",
+            "--secrets-dir",
+            &secrets,
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("metrics.instance is not set"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+
     // A password written inline would land in the ConfigMap: refused, nothing printed.
     let inline = dir.path().join("inline.yaml");
     let text = std::fs::read_to_string(&cfg).unwrap();
