@@ -50,34 +50,56 @@ fn wrong_password_fails_with_access_denied_and_no_object() {
     assert_no_partial_files(&env);
 }
 
+/// A server that cannot be reached fails each requested database the config names literally or
+/// that has backups on record; a `--db` name it cannot vouch for (a typo, for all it knows) is
+/// no record of its own: the run fails as a server-wide failure (`*`), which the server's next
+/// good run heals.
 #[test]
-fn server_down_fails_every_requested_database() {
+fn server_down_fails_the_databases_it_knows_else_the_server() {
     let env = Env::new();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    std::fs::write(
-        env.config(),
-        format!(
-            "servers:\n  main:\n    host: 127.0.0.1\n    port: {port}\n    user: root\nstorage:\n  local:\n    type: local\n    path: {}\n",
-            env.storage().display()
-        ),
-    )
-    .unwrap();
+    let write = |include: &str| {
+        std::fs::write(
+            env.config(),
+            format!(
+                "servers:\n  main:\n    host: 127.0.0.1\n    port: {port}\n    user: root\n{include}storage:\n  local:\n    type: local\n    path: {}\n",
+                env.storage().display()
+            ),
+        )
+        .unwrap()
+    };
+    write("");
     let r = env.run(&["backup", "--db", "shop", "--db", "crm"]);
     r.expect(1);
     assert!(r.stderr.contains("Can't connect"), "{}", r.stderr);
-    let list = env.list(&["--status", "failed"]);
-    let mut dbs: Vec<_> = list.backups.iter().map(|r| r.database.clone()).collect();
-    dbs.sort();
-    assert_eq!(dbs, ["crm", "shop"]);
+    let failed = |env: &Env| {
+        let mut dbs: Vec<_> = env
+            .list(&["--status", "failed"])
+            .backups
+            .iter()
+            .map(|r| r.database.clone())
+            .collect();
+        dbs.sort();
+        dbs
+    };
+    assert_eq!(failed(&env), ["*"]);
+    write("    databases:\n      include: [shop, crm]\n");
+    env.run(&["backup"]).expect(1);
+    assert_eq!(failed(&env), ["*", "crm", "shop"]);
+    let list = env.list(&["--status", "failed", "--db", "shop"]);
     assert!(list.backups[0]
         .error
         .as_deref()
         .unwrap()
         .contains("server 'main'"));
+    // Now on record, a --db name is failed by name even without the config naming it.
+    write("");
+    env.run(&["backup", "--db", "crm"]).expect(1);
+    assert_eq!(failed(&env), ["*", "crm", "crm", "shop"]);
     assert_no_partial_files(&env);
 }
 
