@@ -803,7 +803,8 @@ fn copy_from(
 /// Reads the range of segment `r` from the server onto `to` alone, from where `to` stands (its
 /// newest segment, or `after_hole`, the segment before `r` just declared lost; `r` continues
 /// it; an empty `to` stands at the end of `before`, the segment before `r` in the archive, with
-/// its GTID state, or where `r` starts) to exactly where `r` ends. Not across a failover: the
+/// its GTID state, or where `r` starts when that is a file's start) to exactly where `r` ends.
+/// Not across a failover: the
 /// server now answering has other files under the same names.
 ///
 /// Fails with [`Reread::Lost`] when the server cannot give the range again (another server
@@ -840,8 +841,11 @@ fn read_from_server(
         None => newest_segment(to.as_ref(), &src.server.name)
             .map_err(Reread::Failed)?
             .or_else(|| {
+                // Mid-file, only after a segment that carries the GTID state there: a segment
+                // read without it would record none, and the archive could not follow a later
+                // failover by GTID from it. A file's start needs none (its GTID list gives it).
                 before.filter(|b| continues(b, &g)).cloned().or_else(|| {
-                    Some(Segment {
+                    (g.start <= 4).then(|| Segment {
                         file: g.file.clone(),
                         start: g.start,
                         end: g.start,
@@ -1252,7 +1256,19 @@ fn archive_group(
                 let continued = frontier.as_ref().is_some_and(|f| {
                     !f.closed && f.file == p.file && f.end == p.from && p.from > 0
                 });
-                let hint = if continued && !e.contains(NEW_ARCHIVE) {
+                // Only bytes unlike the file's, as the server or sqlguard's reader found them
+                // there (garbage read as an event, or as its length), not a privilege, a
+                // connection or the tool.
+                let unlike = [
+                    "bogus data",
+                    "exceeded max_allowed_packet",
+                    "Wrong offset",
+                    "fails its CRC32 check",
+                    "is not contiguous",
+                ]
+                .iter()
+                .any(|m| e.contains(m));
+                let hint = if continued && unlike && !e.contains(NEW_ARCHIVE) {
                     format!(
                         " (the archive holds {} up to {}: if the binary log was reset (RESET MASTER) since, the server's {} is another file. {NEW_ARCHIVE})",
                         p.file, p.from, p.file
@@ -1779,25 +1795,31 @@ fn fetch_piece(
         err_text = pw.redact_in(&err_text);
     }
     let facts = facts.lock().map(|f| f.clone()).unwrap_or_default();
+    let tool_failed = match &status {
+        Ok(s) if s.success() || stopped => None,
+        Ok(s) => Some(format!(
+            "{} failed ({}){}",
+            tool.display(),
+            crate::process::describe_exit(s),
+            if err_text.trim().is_empty() {
+                String::new()
+            } else {
+                format!(": {}", err_text.trim())
+            }
+        )),
+        Err(e) => Some(format!("waiting for {}: {e}", tool.display())),
+    };
     let problem = if streamed.cancelled {
         Some("interrupted by a signal".to_string())
     } else if let Some(e) = facts.error.clone().or(streamed.error.clone()) {
-        Some(e)
+        // What the reader saw, and why: a tool that ended with an error of its own (a missing
+        // privilege), not killed after the reader failed, cut its output short.
+        Some(match tool_failed {
+            Some(t) if status.as_ref().is_ok_and(|s| s.code().is_some()) => format!("{e} ({t})"),
+            _ => e,
+        })
     } else {
-        match &status {
-            Ok(s) if s.success() || stopped => None,
-            Ok(s) => Some(format!(
-                "{} failed ({}){}",
-                tool.display(),
-                crate::process::describe_exit(s),
-                if err_text.trim().is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", err_text.trim())
-                }
-            )),
-            Err(e) => Some(format!("waiting for {}: {e}", tool.display())),
-        }
+        tool_failed
     };
     if let Some(problem) = problem {
         for lane in streamed.lanes {
