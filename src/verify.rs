@@ -42,6 +42,9 @@ pub struct Checked {
 /// Counts the plain SQL, keeps its tail, and forwards it.
 struct SqlSink {
     count: u64,
+    /// The size the index gives the SQL: more is the copy's fault, found before a disk that
+    /// the surplus fills could be blamed for it.
+    limit: u64,
     tail: Vec<u8>,
     out: Option<Box<dyn Write + Send>>,
     /// The first error writing to `out`: the output's, not the copy's (a full disk says
@@ -63,6 +66,15 @@ impl SqlSink {
 
 impl Write for SqlSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.count + buf.len() as u64 > self.limit {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "it decompresses to more than the {} bytes the index says",
+                    self.limit
+                ),
+            ));
+        }
         if let Some(out) = &mut self.out {
             if let Err(e) = out.write_all(buf) {
                 return Err(self.output_failed(e));
@@ -204,6 +216,7 @@ pub fn check_copy<'a>(
     let mut decoder = if decode && content {
         let sink = SqlSink {
             count: 0,
+            limit: record.raw_bytes,
             tail: Vec::new(),
             out: sql,
             out_error: std::sync::Arc::clone(&out_error),

@@ -579,4 +579,28 @@ fn a_full_output_disk_blames_no_copy() {
         r.stderr
     );
     assert_eq!(std::fs::read_dir(&disk.path).unwrap().count(), 0);
+
+    // A copy that decompresses to more than its record says is the copy's fault, found before
+    // the surplus fills a disk: the other copy is read, and only then does the disk fill.
+    let month = std::fs::read_dir(env.storage().join(format!("main/index/db/{name}")))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&month).unwrap()).unwrap();
+    doc["backups"][0]["raw_bytes"] = 100.into();
+    std::fs::write(&month, doc.to_string()).unwrap();
+    let r = env.run(&["fetch", &id, "--decompress", "-o", out.to_str().unwrap()]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains("decompresses to more than the 100 bytes")
+            && r.stderr
+                .contains("reading the copy on storage 'second' instead")
+            && r.stderr.contains("writing the output"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read_dir(&disk.path).unwrap().count(), 0);
 }
