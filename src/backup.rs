@@ -257,9 +257,11 @@ fn previous_dumps(storages: &[Target], server: &str) -> HashMap<String, (u64, Op
 
 /// Which of `names` (given by `--db`, missing on the server or not known because it cannot
 /// be reached) must be recorded as failed backups: those the config names literally, and those
-/// with records of the server on any configured storage (any type); every one when an index
-/// cannot be read (a failed record is the safe side of not knowing). The others are typos.
-fn to_record(session: &Session, server: &ServerSettings, names: &[String]) -> Vec<bool> {
+/// with records of the server on a storage of this run (any type); every one when such an
+/// index cannot be read (a failed record is the safe side of not knowing). The others are
+/// typos. Only storages the run reached are read, each once: another storage that is down
+/// costs nothing here.
+fn to_record(storages: &[Target], server: &ServerSettings, names: &[String]) -> Vec<bool> {
     let literal = |n: &str| {
         server
             .include
@@ -269,15 +271,13 @@ fn to_record(session: &Session, server: &ServerSettings, names: &[String]) -> Ve
     if names.iter().all(|n| literal(n)) {
         return vec![true; names.len()];
     }
-    let catalog = session.catalog(std::slice::from_ref(&server.name));
-    if !catalog.errors.is_empty() {
-        return vec![true; names.len()];
+    let mut known = std::collections::HashSet::new();
+    for t in storages.iter().filter(|t| t.broken.is_none()) {
+        match IndexStore::new(t.storage.as_ref(), &server.name).summary() {
+            Ok(s) => known.extend(s.databases.into_keys()),
+            Err(_) => return vec![true; names.len()],
+        }
     }
-    let known: std::collections::HashSet<&str> = catalog
-        .indexes
-        .iter()
-        .flat_map(|v| v.summary.databases.keys().map(String::as_str))
-        .collect();
     names
         .iter()
         .map(|n| literal(n) || known.contains(n.as_str()))
@@ -311,7 +311,7 @@ fn unknown_database(server: &str, name: &str, all: &[mysql::Database]) -> String
         }
     };
     format!(
-        "server '{server}': there is no database '{name}', and no backup of it is on record, so nothing was recorded: check the name; {hint}"
+        "server '{server}': there is no database '{name}', and the storages of this backup type hold no backup of it, so nothing was recorded: check the name; {hint}"
     )
 }
 
@@ -430,7 +430,7 @@ fn backup_server(
                     .collect()
             } else {
                 // A `--db` name this server may never have had is recorded only when known.
-                let keep = to_record(session, server, &req.databases);
+                let keep = to_record(storages, server, &req.databases);
                 req.databases
                     .iter()
                     .zip(keep)
@@ -502,7 +502,7 @@ fn backup_server(
     let recorded = if selection.missing.is_empty() {
         Vec::new()
     } else {
-        to_record(session, server, &selection.missing)
+        to_record(storages, server, &selection.missing)
     };
     for (name, record) in selection.missing.iter().zip(recorded) {
         if record {

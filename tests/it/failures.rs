@@ -180,6 +180,23 @@ fn a_vanished_database_fails_alone_and_a_typo_records_nothing() {
         list.backups
     );
 
+    // A storage the backup type does not use is not read, whatever its state.
+    let blocked = env.path("blocked");
+    std::fs::write(&blocked, b"a file").unwrap();
+    let text = std::fs::read_to_string(env.config()).unwrap().replace(
+        "storage:\n",
+        &format!(
+            "backup_types:\n  manual:\n    storages: [local]\n    retention: {{keep_last: 50}}\nstorage:\n  other:\n    type: local\n    path: {}/x\n",
+            blocked.display()
+        ),
+    );
+    std::fs::write(env.config(), text).unwrap();
+    let before = env.list(&["--storage", "local"]).backups.len();
+    let r = env.run(&["backup", "--server", "main", "--db", "no_such_db_w"]);
+    r.expect(1);
+    assert!(r.stderr.contains("nothing was recorded"), "{}", r.stderr);
+    assert_eq!(env.list(&["--storage", "local"]).backups.len(), before);
+
     // An index that cannot be read: a missing name is recorded, since nothing says it is new.
     std::fs::write(env.storage().join("main/index/summary.json"), b"{damaged").unwrap();
     for f in std::fs::read_dir(env.storage().join(format!("main/index/db/{good}"))).unwrap() {
