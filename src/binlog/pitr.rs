@@ -1240,7 +1240,16 @@ pub fn plan(session: &Session, req: &PitrRequest) -> Result<(PitrPlan, Chain), R
         });
     }
     f.validate(&session.settings)?;
-    let (mut dumps, segments, state) = records(session, server, database, f.storage.as_deref());
+    // --storage pins the segments too when that storage holds the server's archive; a storage
+    // of dumps alone pins the dump.
+    let segment_storage = f.storage.as_deref().filter(|st| {
+        session.settings.server(server).is_ok_and(|s| {
+            s.binlog
+                .as_ref()
+                .is_some_and(|b| b.storages.iter().any(|n| n == st))
+        })
+    });
+    let (mut dumps, segments, state) = records(session, server, database, segment_storage);
     let id = req.restore.id.as_str();
     if !id.is_empty() && id != restore::LATEST {
         dumps.retain(|d| d.id == id);
@@ -1260,7 +1269,7 @@ pub fn plan(session: &Session, req: &PitrRequest) -> Result<(PitrPlan, Chain), R
         &segments,
         &req.point,
         state.as_ref(),
-        f.storage.as_deref(),
+        segment_storage,
     )?;
     let mut dump_req = req.restore.clone();
     dump_req.id = chain.dump.id.clone();

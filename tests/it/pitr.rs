@@ -1528,10 +1528,20 @@ fn an_empty_storage_gets_what_no_storage_holds_intact_from_the_server() {
     env.run(&["binlog"]).expect(0);
     db.sql(None, "INSERT INTO fresh.t VALUES (2); FLUSH BINARY LOGS;");
     db.sql(None, "INSERT INTO fresh.t VALUES (3);");
+    let then = next_second();
     env.run(&["binlog"]).expect(0);
     assert!(segment_ids(&env, "second").is_empty());
     let on_local = segment_ids(&env, "local");
     assert!(on_local.len() >= 2, "{on_local:?}");
+    // `second` holds dumps but no archive: --storage second pins the dump alone.
+    let r = restore_to(
+        &env,
+        "fresh",
+        ["--to-time", &then],
+        "fresh_plan",
+        &["--storage", "second", "--dry-run"],
+    );
+    r.expect(0);
     for r in env
         .list(&["--type", "binlog", "--storage", "local"])
         .backups
