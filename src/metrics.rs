@@ -630,8 +630,9 @@ const OWNER: &str = "sqlguard_config_info";
 
 /// The identity of the config in the groups it pushes: this host's name and its file's path, in
 /// its canonical directory (`db1:/etc/sqlguard/sqlguard.yaml`). The file itself is not resolved:
-/// a Kubernetes ConfigMap's file is a link into a directory named anew for each pod, and one
-/// file reached by two paths is still one. The host name tells apart two containers that show
+/// a Kubernetes ConfigMap's file is a link into a directory named anew for each pod. So a file
+/// reached through links of its own has one owner per link (runs through one link do not delete
+/// what runs through another pushed). The host name tells apart two containers that show
 /// different files at one path under one `instance`; where each run has a new host name (a
 /// Kubernetes pod without the `hostname` that `schedule --format kubernetes` gives it), no run
 /// owns an earlier one's groups, and none are deleted. `None` for a config from the environment

@@ -342,6 +342,29 @@ fn kubernetes_manifests_are_generated_from_the_example_and_match_the_image() {
         r.stderr
     );
     assert!(r.stdout.is_empty(), "{}", r.stdout);
+    // Nor with the key there and no value.
+    let text = std::fs::read_to_string(&anonymous)
+        .unwrap()
+        .replace("metrics:\n", "metrics:\n  instance:\n");
+    std::fs::write(&anonymous, text).unwrap();
+    let r = sqlguard(
+        &[],
+        &[
+            "--config",
+            anonymous.to_str().unwrap(),
+            "schedule",
+            "--format",
+            "kubernetes",
+            "--secrets-dir",
+            &secrets,
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("metrics.instance is not set"),
+        "{}",
+        r.stderr
+    );
 
     // A password written inline would land in the ConfigMap: refused, nothing printed.
     let inline = dir.path().join("inline.yaml");
