@@ -470,15 +470,19 @@ impl<R: Read> SegmentReader<R> {
                     self.pos
                 )));
             }
-            // The first transaction, not the first event (a format description, a GTID list or
-            // a checkpoint may come before it).
-            if let Some((g, before)) = ev.gtid().and_then(|g| Some((g, self.continues.take()?))) {
+            // The first transaction in a domain the archive holds, not the first event (a
+            // format description, a GTID list or a checkpoint may come before it), nor the first
+            // transaction of a domain new to the archive.
+            let held = ev.gtid().and_then(|g| {
+                let before = self.continues.as_ref()?;
+                Some((g, *before.get(g.domain)?, before.to_string()))
+            });
+            if let Some((g, o, before)) = held {
+                self.continues = None;
                 // The same server numbering a transaction at or below what the archive holds
                 // of it is a history that went back. Another server's lower number in the
                 // domain is how replication without gtid_strict_mode looks, and is fine.
-                let went_back = before
-                    .get(g.domain)
-                    .is_some_and(|o| o.server == g.server && g.seq <= o.seq);
+                let went_back = o.server == g.server && g.seq <= o.seq;
                 if went_back {
                     return Err(self.fail(format!(
                         "the transaction at offset {} is {g}, which the archive already holds (it reaches {before}): the binary log was reset or the server replaced, not continued. {}",
@@ -843,6 +847,30 @@ pub mod tests {
         assert_eq!(read_file_after("0-7-41").unwrap(), f.len());
         let e = read_file_after("0-7-50").unwrap_err().to_string();
         assert!(e.contains("already holds") && e.contains("reset"), "{e}");
+        // A first transaction in a domain new to the archive does not end the check: the
+        // first one in a domain it holds still must be new.
+        let mut two = MAGIC.to_vec();
+        let fde = event(FORMAT_DESCRIPTION, 100, 7, 4, &fde_body());
+        let mut at = 4 + fde.len() as u32;
+        two.extend(fde);
+        for (seq, domain) in [(5, 1), (42, 0)] {
+            let g = event(GTID, 101, 7, at, &gtid_body(seq, domain));
+            at += g.len() as u32;
+            two.extend(g);
+            let q = event(2, 102, 7, at, b"insert into t values (1)");
+            at += q.len() as u32;
+            two.extend(q);
+        }
+        let read_two_after = |state: &str| {
+            let facts = Arc::new(Mutex::new(SegmentFacts::default()));
+            let mut r = SegmentReader::new(&two[..], 0, Arc::clone(&facts))
+                .new_to(Some(GtidState::parse(state)));
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).map(|_| out.len())
+        };
+        assert_eq!(read_two_after("0-7-41").unwrap(), two.len());
+        let e = read_two_after("0-7-50").unwrap_err().to_string();
+        assert!(e.contains("0-7-42") && e.contains("already holds"), "{e}");
     }
 
     #[test]
