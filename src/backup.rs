@@ -257,11 +257,16 @@ fn previous_dumps(storages: &[Target], server: &str) -> HashMap<String, (u64, Op
 
 /// Which of `names` (given by `--db`, missing on the server or not known because it cannot
 /// be reached) must be recorded as failed backups: those the config names literally, and those
-/// with records of the server on a storage of this run (any type); every one when such an
-/// index cannot be read (a failed record is the safe side of not knowing). The others are
-/// typos. Only storages the run reached are read, each once: another storage that is down
-/// costs nothing here.
-fn to_record(storages: &[Target], server: &ServerSettings, names: &[String]) -> Vec<bool> {
+/// with records of the server on a storage of this run (any type); every one when a storage of
+/// the backup type could not be opened or reached, or its index read (a failed record is the
+/// safe side of not knowing). The others are typos. Only the backup type's storages are read,
+/// each once: a storage of another type that is down costs nothing here.
+fn to_record(
+    storages: &[Target],
+    btype: &BackupTypeSettings,
+    server: &ServerSettings,
+    names: &[String],
+) -> Vec<bool> {
     let literal = |n: &str| {
         server
             .include
@@ -271,11 +276,15 @@ fn to_record(storages: &[Target], server: &ServerSettings, names: &[String]) -> 
     if names.iter().all(|n| literal(n)) {
         return vec![true; names.len()];
     }
+    let unknown = vec![true; names.len()];
+    if storages.len() < btype.storages.len() || storages.iter().any(|t| t.broken.is_some()) {
+        return unknown;
+    }
     let mut known = std::collections::HashSet::new();
-    for t in storages.iter().filter(|t| t.broken.is_none()) {
+    for t in storages {
         match IndexStore::new(t.storage.as_ref(), &server.name).summary() {
             Ok(s) => known.extend(s.databases.into_keys()),
-            Err(_) => return vec![true; names.len()],
+            Err(_) => return unknown,
         }
     }
     names
@@ -430,7 +439,7 @@ fn backup_server(
                     .collect()
             } else {
                 // A `--db` name this server may never have had is recorded only when known.
-                let keep = to_record(storages, server, &req.databases);
+                let keep = to_record(storages, btype, server, &req.databases);
                 req.databases
                     .iter()
                     .zip(keep)
@@ -502,7 +511,7 @@ fn backup_server(
     let recorded = if selection.missing.is_empty() {
         Vec::new()
     } else {
-        to_record(storages, server, &selection.missing)
+        to_record(storages, btype, server, &selection.missing)
     };
     for (name, record) in selection.missing.iter().zip(recorded) {
         if record {

@@ -196,6 +196,20 @@ fn a_vanished_database_fails_alone_and_a_typo_records_nothing() {
     r.expect(1);
     assert!(r.stderr.contains("nothing was recorded"), "{}", r.stderr);
     assert_eq!(env.list(&["--storage", "local"]).backups.len(), before);
+    // One of the type's own storages down: it may hold what says the name is real, so the
+    // name is recorded (on the storage that works).
+    let text = std::fs::read_to_string(env.config())
+        .unwrap()
+        .replace("storages: [local]", "storages: [local, other]");
+    std::fs::write(env.config(), text).unwrap();
+    let r = env.run(&["backup", "--server", "main", "--db", "no_such_db_v"]);
+    r.expect(1);
+    assert!(!r.stderr.contains("nothing was recorded"), "{}", r.stderr);
+    assert_eq!(env.list(&["--storage", "local"]).backups.len(), before + 1);
+    let text = std::fs::read_to_string(env.config())
+        .unwrap()
+        .replace("storages: [local, other]", "storages: [local]");
+    std::fs::write(env.config(), text).unwrap();
 
     // An index that cannot be read: a missing name is recorded, since nothing says it is new.
     std::fs::write(env.storage().join("main/index/summary.json"), b"{damaged").unwrap();
