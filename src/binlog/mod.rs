@@ -803,8 +803,7 @@ fn copy_from(
 /// Reads the range of segment `r` from the server onto `to` alone, from where `to` stands (its
 /// newest segment, or `after_hole`, the segment before `r` just declared lost; `r` continues
 /// it; an empty `to` stands at the end of `before`, the segment before `r` in the archive, with
-/// its GTID state, or where `r` starts when that is a file's start) to exactly where `r` ends.
-/// Not across a failover: the
+/// its GTID state, else where `r` starts) to exactly where `r` ends. Not across a failover: the
 /// server now answering has other files under the same names.
 ///
 /// Fails with [`Reread::Lost`] when the server cannot give the range again (another server
@@ -841,11 +840,21 @@ fn read_from_server(
         None => newest_segment(to.as_ref(), &src.server.name)
             .map_err(Reread::Failed)?
             .or_else(|| {
-                // Mid-file, only after a segment that carries the GTID state there: a segment
-                // read without it would record none, and the archive could not follow a later
-                // failover by GTID from it. A file's start needs none (its GTID list gives it).
+                // After the segment before it, which carries the GTID state there; else from
+                // where it starts: a file's start needs none (its GTID list gives it), and
+                // mid-file (the segments before it pruned) the range is read all the same, as
+                // the server is its only intact source, with the cost said.
                 before.filter(|b| continues(b, &g)).cloned().or_else(|| {
-                    (g.start <= 4).then(|| Segment {
+                    if g.start > 4 {
+                        src.session.ui.warn(&format!(
+                            "{}: storage '{}': the GTID state at {}:{} is not archived (what came before is pruned): the segments read for it until the next binary log file record no GTID position, and a failover before then cannot be followed by GTID",
+                            src.server.name,
+                            to.name(),
+                            g.file,
+                            g.start
+                        ));
+                    }
+                    Some(Segment {
                         file: g.file.clone(),
                         start: g.start,
                         end: g.start,
@@ -1260,9 +1269,14 @@ fn archive_group(
                 // there (garbage read as an event, or as its length), not a privilege, a
                 // connection or the tool.
                 let unlike = [
+                    // MariaDB's server
                     "bogus data",
                     "exceeded max_allowed_packet",
                     "Wrong offset",
+                    // MySQL's server
+                    "binlog truncated in the middle of event",
+                    "did not pass crc check",
+                    // sqlguard's reader
                     "fails its CRC32 check",
                     "is not contiguous",
                 ]
