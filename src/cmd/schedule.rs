@@ -353,11 +353,16 @@ fn kubernetes_manifests(args: &Args, ctx: &Context) -> Result<String, Error> {
             }
             // Without it every deployment would push under the pods' one host name, and two of
             // them on one Pushgateway would overwrite (and delete) each other's groups.
-            let instance = parsed
+            // Written in the file (any scalar: `42` is a name too), and not empty once read.
+            let written = parsed
                 .get("metrics")
                 .and_then(|m| m.get("instance"))
-                .and_then(|v| v.as_str());
-            if instance.is_none_or(|s| s.trim().is_empty()) {
+                .is_some_and(|v| !v.is_null());
+            let resolved = file_alone
+                .metrics
+                .as_ref()
+                .is_some_and(|m| !m.instance.trim().is_empty());
+            if !(written && resolved) {
                 return Err(Error::invalid(format!(
                     "{}: metrics.instance is not set, and the pods would push under their host name, '{}', the same in every deployment: set it to a name for this config's metrics (the database host, say)",
                     source.display(),

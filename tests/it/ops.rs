@@ -365,6 +365,24 @@ fn kubernetes_manifests_are_generated_from_the_example_and_match_the_image() {
         "{}",
         r.stderr
     );
+    // A number is a name like any other.
+    let text = std::fs::read_to_string(&anonymous)
+        .unwrap()
+        .replace("  instance:\n", "  instance: 42\n");
+    std::fs::write(&anonymous, text).unwrap();
+    let r = sqlguard(
+        &[],
+        &[
+            "--config",
+            anonymous.to_str().unwrap(),
+            "schedule",
+            "--format",
+            "kubernetes",
+            "--secrets-dir",
+            &secrets,
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
 
     // A password written inline would land in the ConfigMap: refused, nothing printed.
     let inline = dir.path().join("inline.yaml");
