@@ -156,11 +156,10 @@ fn a_vanished_database_fails_alone_and_a_typo_records_nothing() {
 
     // A second server that cannot be reached: a typo is no record of it either (its failure
     // is the server's), and a name the first server has is not an error of the run there.
-    let text = std::fs::read_to_string(env.config()).unwrap().replace(
+    env.edit_config(
         "storage:\n",
         "  down:\n    host: 127.0.0.1\n    port: 1\n    user: root\nstorage:\n",
     );
-    std::fs::write(env.config(), text).unwrap();
     let r = env.run(&["backup", "--db", "no_such_db_y"]);
     r.expect(1);
     assert!(
@@ -183,14 +182,11 @@ fn a_vanished_database_fails_alone_and_a_typo_records_nothing() {
     // A storage the backup type does not use is not read, whatever its state.
     let blocked = env.path("blocked");
     std::fs::write(&blocked, b"a file").unwrap();
-    let text = std::fs::read_to_string(env.config()).unwrap().replace(
-        "storage:\n",
+    env.edit_config("storage:\n",
         &format!(
             "backup_types:\n  manual:\n    storages: [local]\n    retention: {{keep_last: 50}}\nstorage:\n  other:\n    type: local\n    path: {}/x\n",
             blocked.display()
-        ),
-    );
-    std::fs::write(env.config(), text).unwrap();
+        ));
     let before = env.list(&["--storage", "local"]).backups.len();
     let r = env.run(&["backup", "--server", "main", "--db", "no_such_db_w"]);
     r.expect(1);
@@ -198,18 +194,12 @@ fn a_vanished_database_fails_alone_and_a_typo_records_nothing() {
     assert_eq!(env.list(&["--storage", "local"]).backups.len(), before);
     // One of the type's own storages down: it may hold what says the name is real, so the
     // name is recorded (on the storage that works).
-    let text = std::fs::read_to_string(env.config())
-        .unwrap()
-        .replace("storages: [local]", "storages: [local, other]");
-    std::fs::write(env.config(), text).unwrap();
+    env.edit_config("storages: [local]", "storages: [local, other]");
     let r = env.run(&["backup", "--server", "main", "--db", "no_such_db_v"]);
     r.expect(1);
     assert!(!r.stderr.contains("nothing was recorded"), "{}", r.stderr);
     assert_eq!(env.list(&["--storage", "local"]).backups.len(), before + 1);
-    let text = std::fs::read_to_string(env.config())
-        .unwrap()
-        .replace("storages: [local, other]", "storages: [local]");
-    std::fs::write(env.config(), text).unwrap();
+    env.edit_config("storages: [local, other]", "storages: [local]");
 
     // An index that cannot be read: a missing name is recorded, since nothing says it is new.
     std::fs::write(env.storage().join("main/index/summary.json"), b"{damaged").unwrap();

@@ -28,10 +28,7 @@ fn a_failed_backup_keeps_the_last_success_timestamp() {
         &env.path("wrapper"),
         &format!("[ -f {} ] && [ \"$1\" != --version ] && {{ echo 'mariadb-dump: Got error: 2013: Lost connection' >&2; exit 2; }}\nexec mariadb-dump \"$@\"", flag.display()),
     );
-    let cfg = std::fs::read_to_string(env.config())
-        .unwrap()
-        .replace("{wrapper}", env.path("wrapper").to_str().unwrap());
-    std::fs::write(env.config(), cfg).unwrap();
+    env.edit_config("{wrapper}", env.path("wrapper").to_str().unwrap());
 
     env.run(&["backup", "--type", "daily", "--db", &name])
         .expect(0);

@@ -280,6 +280,21 @@ fn kubernetes_manifests_are_generated_from_the_example_and_match_the_image() {
     // The Pushgateway is a Service's name, not an address of the pod.
     assert!(config.contains("pushgateway: http://pushgateway.monitoring.svc.cluster.local:9091"));
 
+    // `schedule --format kubernetes` of a config file, the secrets under the temp dir.
+    let kubernetes = |config: &Path| {
+        sqlguard(
+            &[],
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "schedule",
+                "--format",
+                "kubernetes",
+                "--secrets-dir",
+                &secrets,
+            ],
+        )
+    };
     // A loopback Pushgateway would be the pod itself: a warning, and a note in the header.
     let local = dir.path().join("local-push.yaml");
     std::fs::write(
@@ -290,18 +305,7 @@ fn kubernetes_manifests_are_generated_from_the_example_and_match_the_image() {
         ),
     )
     .unwrap();
-    let r = sqlguard(
-        &[],
-        &[
-            "--config",
-            local.to_str().unwrap(),
-            "schedule",
-            "--format",
-            "kubernetes",
-            "--secrets-dir",
-            &secrets,
-        ],
-    );
+    let r = kubernetes(&local);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr.contains("warning") && r.stderr.contains("is the pod itself"),
@@ -323,18 +327,7 @@ fn kubernetes_manifests_are_generated_from_the_example_and_match_the_image() {
         .collect();
     assert_ne!(without, text, "no metrics.instance to remove");
     std::fs::write(&anonymous, without).unwrap();
-    let r = sqlguard(
-        &[],
-        &[
-            "--config",
-            anonymous.to_str().unwrap(),
-            "schedule",
-            "--format",
-            "kubernetes",
-            "--secrets-dir",
-            &secrets,
-        ],
-    );
+    let r = kubernetes(&anonymous);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr.contains("metrics.instance is not set"),
@@ -347,18 +340,7 @@ fn kubernetes_manifests_are_generated_from_the_example_and_match_the_image() {
         .unwrap()
         .replace("metrics:\n", "metrics:\n  instance:\n");
     std::fs::write(&anonymous, text).unwrap();
-    let r = sqlguard(
-        &[],
-        &[
-            "--config",
-            anonymous.to_str().unwrap(),
-            "schedule",
-            "--format",
-            "kubernetes",
-            "--secrets-dir",
-            &secrets,
-        ],
-    );
+    let r = kubernetes(&anonymous);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr.contains("metrics.instance is not set"),
@@ -370,18 +352,7 @@ fn kubernetes_manifests_are_generated_from_the_example_and_match_the_image() {
         .unwrap()
         .replace("  instance:\n", "  instance: 42\n");
     std::fs::write(&anonymous, text).unwrap();
-    let r = sqlguard(
-        &[],
-        &[
-            "--config",
-            anonymous.to_str().unwrap(),
-            "schedule",
-            "--format",
-            "kubernetes",
-            "--secrets-dir",
-            &secrets,
-        ],
-    );
+    let r = kubernetes(&anonymous);
     assert_eq!(r.code, 0, "{}", r.stderr);
 
     // A password written inline would land in the ConfigMap: refused, nothing printed.
@@ -403,18 +374,7 @@ fn kubernetes_manifests_are_generated_from_the_example_and_match_the_image() {
         "no password_file to replace"
     );
     std::fs::write(&inline, with_password).unwrap();
-    let r = sqlguard(
-        &[],
-        &[
-            "--config",
-            inline.to_str().unwrap(),
-            "schedule",
-            "--format",
-            "kubernetes",
-            "--secrets-dir",
-            &secrets,
-        ],
-    );
+    let r = kubernetes(&inline);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("written inline"), "{}", r.stderr);
     assert!(!r.stdout.contains("Hunter2Inline") && !r.stderr.contains("Hunter2Inline"));
@@ -747,11 +707,10 @@ fn overlapping_runs_of_the_same_job_exit_3_and_a_stale_lock_is_taken_over() {
     // The first run is killed (no clean release): the next run takes the lock over and says so.
     first.kill().unwrap();
     first.wait().unwrap();
-    let cfg = std::fs::read_to_string(env.config()).unwrap().replace(
+    env.edit_config(
         &format!("    dump_tool: {}\n", env.path("slow").display()),
         "",
     );
-    std::fs::write(env.config(), cfg).unwrap();
     let r = env.run(&["backup", "--type", "daily", "--db", &name]);
     r.expect(0);
     assert!(

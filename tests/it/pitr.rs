@@ -95,11 +95,10 @@ fn two_storages(env: &Env, db: &MariaDb, second: &Path, binlog_storages: &str) {
             second.display()
         ),
     );
-    let text = std::fs::read_to_string(env.config()).unwrap().replace(
+    env.edit_config(
         "binlog: {window: 14d}",
         &format!("binlog: {{window: 14d, storages: [{binlog_storages}]}}"),
     );
-    std::fs::write(env.config(), text).unwrap();
 }
 
 /// Database `name` (table `t` holding row 1) on `db`, archived to `local` and `second`: the
@@ -1234,11 +1233,10 @@ fn a_binlog_run_without_its_storage_keeps_the_caught_up_time_it_cannot_read() {
     // The storage's path becomes a file: nothing can be opened there.
     let blocked = env.path("blocked");
     std::fs::write(&blocked, b"a file").unwrap();
-    let text = std::fs::read_to_string(env.config()).unwrap().replace(
+    env.edit_config(
         &format!("path: {}", env.storage().display()),
         &format!("path: {}/x", blocked.display()),
     );
-    std::fs::write(env.config(), text).unwrap();
     env.run(&["binlog"]).expect(1);
     let m = scrape(&instance);
     assert_eq!(

@@ -80,10 +80,7 @@ fn populated() -> (Env, String, String) {
         &env.path("wrapper"),
         &format!("for last; do :; done\n[ -f {} ] && [ \"$last\" = '{bad}' ] && {{ echo 'mariadb-dump: Got error: 1045' >&2; exit 2; }}\nexec mariadb-dump \"$@\"", flag.display()),
     );
-    let cfg = std::fs::read_to_string(env.config())
-        .unwrap()
-        .replace("{wrapper}", env.path("wrapper").to_str().unwrap());
-    std::fs::write(env.config(), cfg).unwrap();
+    env.edit_config("{wrapper}", env.path("wrapper").to_str().unwrap());
     env.run(&["backup", "--type", "daily", "--db", &good, "--db", &bad])
         .expect(0);
     std::fs::write(&flag, "").unwrap();

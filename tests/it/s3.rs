@@ -270,10 +270,7 @@ fn wrong_secret_key_fails_at_once_naming_the_fix() {
     let bucket = server.bucket("badkey");
     let env = Env::new();
     two_storage_config(&env, server, &bucket, "", "zstd");
-    let cfg = std::fs::read_to_string(env.config())
-        .unwrap()
-        .replace(&server.secret_key(), "not-the-secret");
-    std::fs::write(env.config(), cfg).unwrap();
+    env.edit_config(&server.secret_key(), "not-the-secret");
     let r = env.run(&["backup", "--type", "daily", "--db", &name]);
     assert_fault(&env, &r, &server.keys(&bucket), "secret key does not match");
     assert!(
@@ -783,11 +780,10 @@ fn signal_during_upload(slow: u32, rows: u32, parts: usize) {
     let proxy = DamagingProxy::start_with(server, 0, slow);
     let env = Env::new();
     two_storage_config(&env, server, &bucket, "", "none");
-    let yaml = std::fs::read_to_string(env.config()).unwrap().replace(
+    env.edit_config(
         &server.endpoint(),
         &format!("http://127.0.0.1:{}", proxy.port),
     );
-    std::fs::write(env.config(), yaml).unwrap();
     let mut child = env.spawn(&["-v", "backup", "--type", "daily", "--db", &name]);
     // With two parts, the second (last) goes up once the dump has ended and the local copy
     // has landed; with more, the dump is over once the writer waits for a thread.

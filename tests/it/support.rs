@@ -490,6 +490,17 @@ impl Env {
         );
     }
 
+    /// Replaces `from` with `to` in the config file; `from` must be there (an edit that
+    /// changes nothing would let a test pass for the wrong reason).
+    pub fn edit_config(&self, from: &str, to: &str) {
+        let text = fs::read_to_string(self.config()).unwrap();
+        assert!(
+            text.contains(from),
+            "{from:?} is not in the config:\n{text}"
+        );
+        fs::write(self.config(), text.replace(from, to)).unwrap();
+    }
+
     /// The binary with a clean environment (no SQLGUARD_* from the caller), this config, and
     /// this workspace's lock directory.
     pub fn cmd(&self) -> Command {
