@@ -837,15 +837,16 @@ pub mod tests {
             assert!(e.contains("0-7-42") && e.contains("reset"), "{held}: {e}");
         }
         // A whole later file is held to the state the archive reached before it, too.
-        let read_file_after = |state: &str| {
+        // A whole file read after the archive reached `state`: the bytes it passed on.
+        let read_file_after = |file: &[u8], state: &str| {
             let facts = Arc::new(Mutex::new(SegmentFacts::default()));
-            let mut r = SegmentReader::new(&f[..], 0, Arc::clone(&facts))
+            let mut r = SegmentReader::new(file, 0, Arc::clone(&facts))
                 .new_to(Some(GtidState::parse(state)));
             let mut out = Vec::new();
             r.read_to_end(&mut out).map(|_| out.len())
         };
-        assert_eq!(read_file_after("0-7-41").unwrap(), f.len());
-        let e = read_file_after("0-7-50").unwrap_err().to_string();
+        assert_eq!(read_file_after(&f, "0-7-41").unwrap(), f.len());
+        let e = read_file_after(&f, "0-7-50").unwrap_err().to_string();
         assert!(e.contains("already holds") && e.contains("reset"), "{e}");
         // A first transaction in a domain new to the archive does not end the check: the
         // first one in a domain it holds still must be new.
@@ -861,15 +862,8 @@ pub mod tests {
             at += q.len() as u32;
             two.extend(q);
         }
-        let read_two_after = |state: &str| {
-            let facts = Arc::new(Mutex::new(SegmentFacts::default()));
-            let mut r = SegmentReader::new(&two[..], 0, Arc::clone(&facts))
-                .new_to(Some(GtidState::parse(state)));
-            let mut out = Vec::new();
-            r.read_to_end(&mut out).map(|_| out.len())
-        };
-        assert_eq!(read_two_after("0-7-41").unwrap(), two.len());
-        let e = read_two_after("0-7-50").unwrap_err().to_string();
+        assert_eq!(read_file_after(&two, "0-7-41").unwrap(), two.len());
+        let e = read_file_after(&two, "0-7-50").unwrap_err().to_string();
         assert!(e.contains("0-7-42") && e.contains("already holds"), "{e}");
     }
 

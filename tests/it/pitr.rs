@@ -173,6 +173,16 @@ fn next_second() -> String {
     next.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// The ids of table `t` in `database`, in order, comma-separated.
+fn rows_of(db: &MariaDb, database: &str) -> String {
+    db.sql(
+        None,
+        &format!("SELECT GROUP_CONCAT(id ORDER BY id) FROM {database}.t"),
+    )
+    .trim()
+    .to_string()
+}
+
 fn database_exists(db: &MariaDb, name: &str) -> bool {
     !db.sql(None, &format!("SHOW DATABASES LIKE '{name}'"))
         .trim()
@@ -1072,14 +1082,7 @@ fn a_storage_that_missed_a_run_catches_up_from_where_it_stands() {
         &["--storage", "second"],
     );
     r.expect(0);
-    assert_eq!(
-        db.sql(
-            None,
-            "SELECT GROUP_CONCAT(id ORDER BY id) FROM lag_from_second.t"
-        )
-        .trim(),
-        "1,2,3,4,5"
-    );
+    assert_eq!(rows_of(db, "lag_from_second"), "1,2,3,4,5");
 }
 
 /// Storages whose segments are cut at different places (each archived alone for a while) meet
@@ -1127,14 +1130,7 @@ fn storages_cut_at_different_places_meet_again() {
         &["--storage", "second"],
     );
     r.expect(0);
-    assert_eq!(
-        db.sql(
-            None,
-            "SELECT GROUP_CONCAT(id ORDER BY id) FROM meet_second.t"
-        )
-        .trim(),
-        "1,2,3,4,5"
-    );
+    assert_eq!(rows_of(db, "meet_second"), "1,2,3,4,5");
 
     // A copy left at its key by a killed catch-up (object, no record) is adopted.
     write("local");
@@ -1296,14 +1292,7 @@ fn a_segment_no_storage_holds_intact_is_read_again_from_the_server() {
         &["--storage", "second"],
     );
     r.expect(0);
-    assert_eq!(
-        db.sql(
-            None,
-            "SELECT GROUP_CONCAT(id ORDER BY id) FROM heal_from_second.t"
-        )
-        .trim(),
-        "1,2,3"
-    );
+    assert_eq!(rows_of(db, "heal_from_second"), "1,2,3");
 
     // Missed again, damaged again, and this time its file is purged from the server: the hole
     // is said once (exit 1), and the storage goes on after it instead of staying behind.
@@ -1398,14 +1387,6 @@ fn a_damaged_copy_is_replaced_by_another_storages_copy() {
         stderr.contains("failed its checks")
             && stderr.contains("reading the copy on storage 'second' instead")
     };
-    let rows = |database: &str| {
-        db.sql(
-            None,
-            &format!("SELECT GROUP_CONCAT(id ORDER BY id) FROM {database}.t"),
-        )
-        .trim()
-        .to_string()
-    };
 
     // The plan says which copy stands in.
     let r = env.run(&[
@@ -1451,7 +1432,7 @@ fn a_damaged_copy_is_replaced_by_another_storages_copy() {
     ]);
     r.expect(0);
     assert!(swapped(&r.stderr), "{}", r.stderr);
-    assert_eq!(rows("plain_back"), "1");
+    assert_eq!(rows_of(db, "plain_back"), "1");
 
     let out = env.path("fetched.sql");
     let r = env.run(&[
@@ -1505,7 +1486,7 @@ fn a_damaged_copy_is_replaced_by_another_storages_copy() {
         "the dump's swap and the segments' are said: {}",
         r.stderr
     );
-    assert_eq!(rows("pitr_back"), "1,2,3");
+    assert_eq!(rows_of(db, "pitr_back"), "1,2,3");
 }
 
 /// A storage added to the archive empty, whose first segments have no intact copy anywhere, gets
@@ -1561,14 +1542,7 @@ fn an_empty_storage_gets_what_no_storage_holds_intact_from_the_server() {
         &["--storage", "second"],
     );
     r.expect(0);
-    assert_eq!(
-        db.sql(
-            None,
-            "SELECT GROUP_CONCAT(id ORDER BY id) FROM fresh_from_second.t"
-        )
-        .trim(),
-        "1,2,3,4"
-    );
+    assert_eq!(rows_of(db, "fresh_from_second"), "1,2,3,4");
 }
 
 /// RESET MASTER, then enough rotations that the file the archive reads on exists again: its name
