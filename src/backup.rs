@@ -453,14 +453,7 @@ fn backup_server(
             ui.error(&e.to_string());
             for name in names {
                 let attempt = attempt_for(&name);
-                record_everywhere(
-                    &attempt,
-                    storages,
-                    Status::Failed,
-                    Some(e.to_string()),
-                    ui,
-                    outcome,
-                );
+                record_failed_everywhere(&attempt, storages, &e.to_string(), ui, outcome);
             }
             return;
         }
@@ -521,7 +514,7 @@ fn backup_server(
                 server.name
             );
             ui.error(&msg);
-            record_everywhere(&attempt, storages, Status::Failed, Some(msg), ui, outcome);
+            record_failed_everywhere(&attempt, storages, &msg, ui, outcome);
         } else {
             outcome
                 .unmatched
@@ -625,14 +618,14 @@ fn backup_server(
                 ctx.dump_tool.program.display()
             );
             ui.error(&msg);
-            record_everywhere(&attempt, storages, Status::Failed, Some(msg), ui, outcome);
+            record_failed_everywhere(&attempt, storages, &msg, ui, outcome);
         } else if all.iter().any(|d| d.name == ACCOUNTS) {
             let msg = format!(
                 "server '{}': a database is named '{ACCOUNTS}', the name sqlguard gives the accounts backup; the accounts were not backed up (rename the database, or set accounts: false)",
                 server.name
             );
             ui.error(&msg);
-            record_everywhere(&attempt, storages, Status::Failed, Some(msg), ui, outcome);
+            record_failed_everywhere(&attempt, storages, &msg, ui, outcome);
         } else {
             backup_database(&ctx, &attempt, 0, storages, throttle, ui, cancel, outcome);
         }
@@ -644,32 +637,18 @@ fn backup_server(
 /// practice; a real database so named is refused loudly rather than mixed with it.
 pub const ACCOUNTS: &str = "*accounts";
 
-/// Records the same status for `attempt` in every storage's index.
-fn record_everywhere(
+/// Records `attempt` as failed with `error` in every storage's index (a broken storage's own
+/// fault is beside the point: the attempt failed before any copy could be written).
+fn record_failed_everywhere(
     attempt: &Attempt,
     storages: &[Target],
-    status: Status,
-    error: Option<String>,
+    error: &str,
     ui: &Ui,
     outcome: &mut BackupOutcome,
 ) {
     for t in storages {
-        let error = match (&t.broken, &error) {
-            (Some(b), None) => Some(b.clone()),
-            _ => error.clone(),
-        };
-        let status = if t.broken.is_some() {
-            Status::Failed
-        } else {
-            status
-        };
-        save_failure(
-            t,
-            storages,
-            attempt.record(t.name(), status, error),
-            ui,
-            outcome,
-        );
+        let record = attempt.record(t.name(), Status::Failed, Some(error.to_string()));
+        save_failure(t, storages, record, ui, outcome);
     }
 }
 
@@ -1041,7 +1020,7 @@ fn backup_database(
                 s.writer.abort();
             }
             ui.error(&format!("{}/{db}: {msg}", server.name));
-            record_everywhere(attempt, storages, Status::Failed, Some(msg), ui, outcome);
+            record_failed_everywhere(attempt, storages, &msg, ui, outcome);
             return;
         }
     };
