@@ -557,7 +557,21 @@ impl<'a> IndexStore<'a> {
             }
             before.insert(k, existing);
         }
+        for rs in after.values_mut() {
+            sort_records(rs);
+        }
         let databases: BTreeSet<String> = after.keys().map(|(db, _)| db.clone()).collect();
+        // A change that changes nothing writes nothing (on S3, each write is a request).
+        let unchanged = after.iter().all(|(k, rs)| before.get(k) == Some(rs))
+            && databases.iter().all(|db| {
+                summary
+                    .databases
+                    .get(db)
+                    .is_some_and(|e| !e.dirty && e.revision >= SUMMARY_REVISION)
+            });
+        if unchanged {
+            return Ok(());
+        }
         for db in &databases {
             summary.databases.entry(db.clone()).or_default().dirty = true;
         }
@@ -565,8 +579,7 @@ impl<'a> IndexStore<'a> {
         // From here on, a failure may come after records landed: said so (`Incomplete`), so
         // that a caller does not take the change for undone.
         let incomplete = |e: IndexError| IndexError::Incomplete(Box::new(e));
-        for ((db, p), rs) in after.iter_mut() {
-            sort_records(rs);
+        for ((db, p), rs) in &after {
             if before.get(&(db.clone(), p.clone())) != Some(rs) {
                 self.write_partition(db, p, rs).map_err(incomplete)?;
             }
@@ -748,6 +761,27 @@ mod tests {
             s.get_bytes(month).unwrap().is_none(),
             "the month was rewritten"
         );
+    }
+
+    /// An update that changes nothing writes nothing: on S3 every write is a request.
+    #[test]
+    fn an_update_that_changes_nothing_writes_nothing() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        let a = record("a", "shop", Status::Success);
+        store
+            .upsert(&[a.clone(), record("b", "shop", Status::Success)])
+            .unwrap();
+        s.fail_put_bytes("main/index", 0);
+        store.upsert(std::slice::from_ref(&a)).unwrap();
+        store
+            .update(&scope_of(std::slice::from_ref(&a)), |_| {})
+            .unwrap();
+        // The armed failure is still there for the first real change.
+        let e = store
+            .upsert(&[record("c", "shop", Status::Success)])
+            .unwrap_err();
+        assert!(e.to_string().contains("main/index"), "{e}");
     }
 
     #[test]
