@@ -5,14 +5,17 @@
 
 Each request is appended to the record file as one JSON line: method, path (with the query),
 headers, body (UTF-8 text). A path containing `/status-NNN` is answered with HTTP NNN instead of
-200 (for retry tests); a 3xx answer points (`Location`) at `/redirected` on the same receiver. The port (0: any free one) is written to the port file once listening, so
-a test knows when it may send. Standard library only; listens on 127.0.0.1.
+200 (for retry tests); a 3xx answer points (`Location`) at `/redirected` on the same receiver; a
+path containing `/sleep-N` is recorded at once and answered N seconds later (a receiver that
+hangs). The port (0: any free one) is written to the port file once listening, so a test knows
+when it may send. Standard library only; listens on 127.0.0.1.
 """
 import argparse
 import json
 import os
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
@@ -37,6 +40,9 @@ def main():
             }
             with LOCK, open(args.record, "a", encoding="utf-8") as f:
                 f.write(json.dumps(entry) + "\n")
+            hang = re.search(r"/sleep-(\d+)", self.path)
+            if hang:
+                time.sleep(int(hang.group(1)))
             m = re.search(r"/status-(\d{3})", self.path)
             code = int(m.group(1)) if m else 200
             reply = b"OK" if code == 200 else b"no"

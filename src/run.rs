@@ -8,14 +8,21 @@
 //!
 //! | step | failure |
 //! | --- | --- |
-//! | start notifications | a warning; a `required` notifier fails the run at the end |
+//! | start notifications | a warning; a `required` notifier fails the run |
 //! | `before` hooks (command's, then type's) | the run is skipped: exit 1, reason logged and pushed |
 //! | the work | the command's outcome |
-//! | `after_success` / `after_failure`, then `finally` (type's, then command's) | exit 1 |
+//! | `after_success` / `after_failure` (type's, then command's) | exit 1 |
 //! | subscribers (report, Pushgateway) | a warning; exit 1 when `metrics.required` |
-//! | end notifications | a warning; exit 1 when the notifier is `required` |
+//! | `required` notifiers' end notifications | exit 1 |
+//! | `finally` hooks (type's, then command's) | exit 1 |
+//! | subscribers again, when a step since changed the outcome | as above |
+//! | other notifiers' end notifications | a warning |
+//!
+//! Whatever can still fail the run comes before what only reports it: the `finally` hooks get
+//! the exit code the run ends with (unless the second push, after them, fails), and the metrics
+//! and the last notifications tell the same outcome as the exit code.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -96,8 +103,8 @@ pub struct Run {
     started: DateTime<Utc>,
     clock: Instant,
     servers: Vec<String>,
-    /// A `required` notifier failed at the start: the run fails at the end.
-    start_failed: Cell<bool>,
+    /// What a `required` notifier said when it failed at the start: the run fails.
+    start_failed: RefCell<Vec<String>>,
     /// The private directory of the run's JSON document, made for the first hook.
     workdir: RefCell<Option<tempfile::TempDir>>,
 }
@@ -112,7 +119,7 @@ impl Run {
             started: Utc::now(),
             clock: Instant::now(),
             servers: Vec::new(),
-            start_failed: Cell::new(false),
+            start_failed: RefCell::default(),
             workdir: RefCell::new(None),
         }
     }
@@ -260,8 +267,22 @@ pub struct RunDocument<'a> {
 pub enum Begun {
     /// Do the work, then [`publish`] (or [`abort`]).
     Started(Run),
-    /// A `before` hook failed: the run was skipped and published; exit with `code`.
-    Skipped { code: ExitCode, reason: String },
+    /// A `before` hook failed: the run was skipped and published.
+    Skipped(Skipped),
+}
+
+/// A run that a `before` hook skipped: exit with `code`; `reason` is what the hook said.
+#[derive(Debug)]
+pub struct Skipped {
+    pub code: ExitCode,
+    pub reason: String,
+}
+
+impl Skipped {
+    /// The run's failures as a command's JSON document lists them.
+    pub fn errors(&self) -> Vec<String> {
+        vec![format!("skipped: {}", self.reason)]
+    }
 }
 
 /// Begins a run of `command` (of `backup_type`) over `servers` (empty: all): sends the start
@@ -284,8 +305,8 @@ pub fn begin(
         crate::host::hostname()
     );
     for n in settings.notifiers_for(command, backup_type) {
-        notify(session, n, crate::notify::Event::Start, &text, "", || {
-            run.start_failed.set(true)
+        notify(session, n, crate::notify::Event::Start, &text, "", |e| {
+            run.start_failed.borrow_mut().push(e)
         });
     }
     for set in settings.hook_sets(command, backup_type) {
@@ -300,8 +321,8 @@ pub fn begin(
             summary.what = Some(format!("skipped: {reason}"));
             summary.skipped = Some(reason.clone());
             summary.failures = vec![reason.clone()];
-            let code = publish(session, &run, &[summary], outcome);
-            return Begun::Skipped { code, reason };
+            let code = publish(session, &run, &[summary], outcome).code;
+            return Begun::Skipped(Skipped { code, reason });
         }
     }
     Begun::Started(run)
@@ -316,14 +337,14 @@ fn run_name(command: &str, backup_type: Option<&str>) -> String {
 }
 
 /// Sends one notification; a failure is one warning (an error when `required`, and then
-/// `failed` is called).
+/// `failed` is called with it).
 fn notify(
     session: &Session,
     n: &crate::config::notify::Notifier,
     event: crate::notify::Event,
     text: &str,
     json: &str,
-    failed: impl FnOnce(),
+    failed: impl FnOnce(String),
 ) {
     let msg = crate::notify::Message { text, json };
     match crate::notify::send(n, event, &msg) {
@@ -332,11 +353,9 @@ fn notify(
             .debug(&format!("notified {} ({event:?})", n.label())),
         Ok(false) => {}
         Err(e) if n.required => {
-            session.ui.error(&format!(
-                "notification failed: {e} ({} is required: the run fails)",
-                n.key
-            ));
-            failed();
+            let e = format!("notification failed: {e} ({} is required)", n.key);
+            session.ui.error(&format!("{e}: the run fails"));
+            failed(e);
         }
         Err(e) => session.ui.warn(&format!(
             "notification failed: {e} ({} is not required: exit status unchanged)",
@@ -426,8 +445,9 @@ pub fn subscribers(settings: &Settings) -> Vec<Box<dyn Subscriber>> {
 /// every subscriber told about `runs` (the indexes are read once, and only when there is a
 /// subscriber), its end notifications; and maps `outcome` to the exit code. A hook that fails
 /// fails the run; a failed subscriber or notifier warns, and fails a run that otherwise
-/// succeeded only when it is required (`metrics.required`, a notifier's `required`).
-pub fn publish(session: &Session, run: &Run, runs: &[Summary], outcome: Outcome) -> ExitCode {
+/// succeeded only when it is required (`metrics.required`, a notifier's `required`). The order
+/// is [`finish`]'s.
+pub fn publish(session: &Session, run: &Run, runs: &[Summary], outcome: Outcome) -> Ended {
     finish(session, run, runs.to_vec(), outcome, true)
 }
 
@@ -451,106 +471,173 @@ fn status_word(outcome: Outcome, summary: Option<&Summary>) -> &'static str {
     }
 }
 
-fn finish(
-    session: &Session,
-    run: &Run,
-    mut runs: Vec<Summary>,
+/// How a run ended: its exit code, and the failures its end added to what the command
+/// reported (a hook, a required subscriber or notifier that failed), for the command's JSON.
+#[derive(Debug)]
+pub struct Ended {
+    pub code: ExitCode,
+    pub failures: Vec<String>,
+}
+
+/// The end of a run as it is decided, step by step.
+struct Ending {
+    runs: Vec<Summary>,
     outcome: Outcome,
-    tell_subscribers: bool,
-) -> ExitCode {
-    let (settings, ui) = (&session.settings, &session.ui);
-    if runs.is_empty() {
-        return outcome.into();
+    added: Vec<String>,
+}
+
+impl Ending {
+    /// `why` fails the run (one that a signal stopped stays interrupted).
+    fn fail(&mut self, why: String) {
+        if self.outcome == Outcome::Ok {
+            self.outcome = Outcome::Failed;
+        }
+        self.runs[0].outcome = self.outcome;
+        self.runs[0].failures.push(why.clone());
+        self.added.push(why);
     }
-    let mut outcome = outcome;
-    let sets = settings.hook_sets(run.command, run.backup_type.as_deref());
-    if !sets.is_empty() {
-        let mut failed = Vec::new();
-        let point = if outcome.is_ok() {
-            HookPoint::AfterSuccess
-        } else {
-            HookPoint::AfterFailure
-        };
-        for p in [point, HookPoint::Finally] {
-            // `finally` hears of a failed `after_success` hook: the run fails because of it.
-            let now = if !failed.is_empty() && outcome == Outcome::Ok {
-                Outcome::Failed
-            } else {
-                outcome
-            };
-            let code = ExitCode::from(now);
-            let status = status_word(now, runs.first());
-            // Innermost first: the type's hooks, then the command's.
-            for set in sets.iter().rev() {
-                if let Err(e) = run.hook(session, set, p, status, runs.first(), Some(code)) {
-                    ui.error(&e);
-                    failed.push(e);
-                }
+
+    fn status(&self) -> &'static str {
+        status_word(self.outcome, self.runs.first())
+    }
+
+    /// Runs the hooks of `sets` at `point`, innermost first (the type's, then the command's),
+    /// told the run as decided so far; a hook that fails fails the run, and one that a signal
+    /// stopped makes it interrupted.
+    fn hooks(
+        &mut self,
+        session: &Session,
+        run: &Run,
+        sets: &[&crate::config::hooks::HookSet],
+        point: HookPoint,
+    ) {
+        let mut failed = false;
+        for set in sets.iter().rev() {
+            let (status, code) = (self.status(), ExitCode::from(self.outcome));
+            if let Err(e) = run.hook(session, set, point, status, self.runs.first(), Some(code)) {
+                session.ui.error(&e);
+                self.fail(e);
+                failed = true;
             }
         }
-        if !failed.is_empty() && outcome == Outcome::Ok {
-            outcome = Outcome::Failed;
-            runs[0].outcome = Outcome::Failed;
+        if failed && crate::signals::stopping() {
+            self.outcome = Outcome::Interrupted;
+            self.runs[0].outcome = Outcome::Interrupted;
         }
-        // A hook a signal stopped: the run was interrupted, not failed.
-        if !failed.is_empty() && crate::signals::stopping() {
-            outcome = Outcome::Interrupted;
-            runs[0].outcome = Outcome::Interrupted;
-        }
-        runs[0].failures.extend(failed);
     }
-    if tell_subscribers {
-        let subs = subscribers(settings);
-        if !subs.is_empty() {
-            let catalog = session.catalog(&[]);
-            for s in &subs {
-                if let Err(e) = s.publish(settings, &runs, &catalog, ui) {
-                    // A required subscriber's failure fails the run: an error, shown under
-                    // --quiet, not a warning.
-                    if s.required() {
-                        ui.error(&e);
-                    } else {
-                        ui.warn(&e);
-                    }
-                    if s.required() {
-                        if outcome == Outcome::Ok {
-                            outcome = Outcome::Failed;
-                        }
-                        runs[0].failures.push(e);
-                    }
+
+    /// Tells every subscriber about the runs; a required one that fails fails the run.
+    fn tell(&mut self, session: &Session, subs: &[Box<dyn Subscriber>]) {
+        if subs.is_empty() {
+            return;
+        }
+        let catalog = session.catalog(&[]);
+        for s in subs {
+            if let Err(e) = s.publish(&session.settings, &self.runs, &catalog, &session.ui) {
+                // A required subscriber's failure fails the run: an error, shown under
+                // --quiet, not a warning.
+                if s.required() {
+                    session.ui.error(&e);
+                    self.fail(e);
+                } else {
+                    session.ui.warn(&e);
                 }
             }
         }
     }
-    if run.start_failed.get() {
-        if outcome == Outcome::Ok {
-            outcome = Outcome::Failed;
+
+    /// Sends the end notification to `notifiers`, told the run as decided so far; a required
+    /// one that fails fails the run.
+    fn notify(
+        &mut self,
+        session: &Session,
+        run: &Run,
+        notifiers: &[&crate::config::notify::Notifier],
+    ) {
+        if notifiers.is_empty() {
+            return;
         }
-        runs[0]
-            .failures
-            .push("a required notifier failed at the start of the run (see the log)".into());
-    }
-    let notifiers = settings.notifiers_for(run.command, run.backup_type.as_deref());
-    if !notifiers.is_empty() {
-        let status = status_word(outcome, runs.first());
-        let code = ExitCode::from(outcome);
-        let doc = run.document(status, runs.first(), Some(code));
+        let doc = run.document(
+            self.status(),
+            self.runs.first(),
+            Some(ExitCode::from(self.outcome)),
+        );
         let json = serde_json::to_string(&doc).unwrap_or_default();
         let text = end_text(&doc);
-        let event = if outcome.is_ok() {
+        let event = if self.outcome.is_ok() {
             crate::notify::Event::Success
         } else {
             crate::notify::Event::Failure
         };
-        let failed = Cell::new(false);
+        let mut failed = Vec::new();
         for n in notifiers {
-            notify(session, n, event, &text, &json, || failed.set(true));
+            notify(session, n, event, &text, &json, |e| failed.push(e));
         }
-        if failed.get() && outcome == Outcome::Ok {
-            outcome = Outcome::Failed;
+        for e in failed {
+            self.fail(e);
         }
     }
-    outcome.into()
+}
+
+/// Ends a run. Everything that can still fail it comes before what only reports it, so that
+/// hooks, metrics, notifications and the exit code tell the same outcome:
+/// 1. a required notifier that failed at the start fails the run;
+/// 2. the `after_success` or `after_failure` hooks;
+/// 3. the subscribers (the report, the Pushgateway);
+/// 4. the required notifiers' end notifications;
+/// 5. the `finally` hooks, told the exit code the run ends with;
+/// 6. the subscribers again, when 4 or 5 changed the outcome they were told;
+/// 7. the other notifiers, told the final outcome (their failure changes nothing).
+fn finish(
+    session: &Session,
+    run: &Run,
+    runs: Vec<Summary>,
+    outcome: Outcome,
+    tell_subscribers: bool,
+) -> Ended {
+    let settings = &session.settings;
+    if runs.is_empty() {
+        return Ended {
+            code: outcome.into(),
+            failures: Vec::new(),
+        };
+    }
+    let mut end = Ending {
+        runs,
+        outcome,
+        added: Vec::new(),
+    };
+    for e in run.start_failed.borrow().iter() {
+        end.fail(e.clone());
+    }
+    let sets = settings.hook_sets(run.command, run.backup_type.as_deref());
+    let point = if end.outcome.is_ok() {
+        HookPoint::AfterSuccess
+    } else {
+        HookPoint::AfterFailure
+    };
+    end.hooks(session, run, &sets, point);
+    let subs = if tell_subscribers {
+        subscribers(settings)
+    } else {
+        Vec::new()
+    };
+    end.tell(session, &subs);
+    let told = end.outcome;
+    let (required, others): (Vec<_>, Vec<_>) = settings
+        .notifiers_for(run.command, run.backup_type.as_deref())
+        .into_iter()
+        .partition(|n| n.required);
+    end.notify(session, run, &required);
+    end.hooks(session, run, &sets, HookPoint::Finally);
+    if end.outcome != told {
+        end.tell(session, &subs);
+    }
+    end.notify(session, run, &others);
+    Ended {
+        code: end.outcome.into(),
+        failures: end.added,
+    }
 }
 
 /// The plain-text summary of an ended run: a headline, what it did, what failed (at most 10).

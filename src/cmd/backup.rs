@@ -70,7 +70,21 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let _locks = ctx.lock_jobs(&args.server, "backup", Some(&args.backup_type), args.wait)?;
     let run = match ctx.begin("backup", Some(&args.backup_type), &args.server) {
         Ok(run) => run,
-        Err(code) => return Ok(code),
+        Err(skipped) => {
+            if ctx.json {
+                Printer::json(&BackupReport {
+                    schema_version: SCHEMA_VERSION,
+                    backup_type: &args.backup_type,
+                    ok: false,
+                    interrupted: skipped.code == ExitCode::Interrupted,
+                    backups: &[],
+                    errors: &skipped.errors(),
+                    excluded: &[],
+                    prune: None,
+                })?;
+            }
+            return Ok(skipped.code);
+        }
     };
     ctx.work(&run, || work(args, ctx, &req, &run))
 }
@@ -169,8 +183,15 @@ fn work(args: &Args, ctx: &Context, req: &BackupRequest, run: &Run) -> Result<Ex
     }
     // The results are printed once the run is decided (hooks, notifications, a required
     // push), so that the document's `ok` is the run's.
-    let code = crate::run::publish(ctx, run, &runs, result);
+    let ended = crate::run::publish(ctx, run, &runs, result);
+    let code = ended.code;
     if ctx.json {
+        let errors: Vec<String> = outcome
+            .errors
+            .iter()
+            .chain(&ended.failures)
+            .cloned()
+            .collect();
         Printer::json(&BackupReport {
             schema_version: SCHEMA_VERSION,
             backup_type: &args.backup_type,
@@ -178,7 +199,7 @@ fn work(args: &Args, ctx: &Context, req: &BackupRequest, run: &Run) -> Result<Ex
             // What the exit code says (130): a failure after a signal is an interruption.
             interrupted: code == ExitCode::Interrupted,
             backups: &outcome.records,
-            errors: &outcome.errors,
+            errors: &errors,
             excluded: &outcome.excluded,
             prune: pruned
                 .as_ref()

@@ -45,26 +45,46 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let _locks = ctx.lock_jobs(&servers, "binlog", None, args.wait)?;
     let run = match ctx.begin("binlog", None, &args.server) {
         Ok(run) => run,
-        Err(code) => return Ok(code),
+        Err(skipped) => {
+            if ctx.json {
+                print_json(
+                    &binlog::BinlogOutcome {
+                        interrupted: skipped.code == ExitCode::Interrupted,
+                        ..Default::default()
+                    },
+                    false,
+                    &skipped.errors(),
+                )?;
+            }
+            return Ok(skipped.code);
+        }
     };
     ctx.work(&run, || work(args, ctx, &req, &run))
 }
 
+/// Prints the JSON document of `binlog`: the outcome, whether the run succeeded, and what
+/// failed besides the servers' own errors (a hook, a required notifier or push).
+fn print_json(outcome: &binlog::BinlogOutcome, ok: bool, errors: &[String]) -> Result<(), Error> {
+    #[derive(serde::Serialize)]
+    struct BinlogReport<'a> {
+        schema_version: u32,
+        ok: bool,
+        #[serde(flatten)]
+        outcome: &'a binlog::BinlogOutcome,
+        errors: &'a [String],
+    }
+    Printer::json(&BinlogReport {
+        schema_version: crate::index::SCHEMA_VERSION,
+        ok,
+        outcome,
+        errors,
+    })?;
+    Ok(())
+}
+
 fn work(args: &Args, ctx: &Context, req: &BinlogRequest, run: &Run) -> Result<ExitCode, Error> {
     let outcome = binlog::run(ctx, req)?;
-    if ctx.json {
-        /// The JSON document of `binlog`: the outcome, versioned like every other document.
-        #[derive(serde::Serialize)]
-        struct BinlogReport<'a, T: serde::Serialize> {
-            schema_version: u32,
-            #[serde(flatten)]
-            outcome: &'a T,
-        }
-        Printer::json(&BinlogReport {
-            schema_version: crate::index::SCHEMA_VERSION,
-            outcome: &outcome,
-        })?;
-    } else if !(ctx.ui.quiet() && outcome.all_ok()) {
+    if !(ctx.json || ctx.ui.quiet() && outcome.all_ok()) {
         let mut grid = Grid::new(&[
             Col::name("SERVER"),
             Col::drop("STORAGE", 1),
@@ -134,5 +154,9 @@ fn work(args: &Args, ctx: &Context, req: &BinlogRequest, run: &Run) -> Result<Ex
     summary.what = Some(what);
     summary.failures = failures;
     summary.binlog = outcome.facts(&ctx.settings);
-    Ok(crate::run::publish(ctx, run, &[summary], result))
+    let ended = crate::run::publish(ctx, run, &[summary], result);
+    if ctx.json {
+        print_json(&outcome, ended.code == ExitCode::Success, &ended.failures)?;
+    }
+    Ok(ended.code)
 }

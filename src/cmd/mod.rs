@@ -52,19 +52,20 @@ impl Context {
     }
 
     /// Begins a run of `command` (of `backup_type`) over `servers`: its start notifications and
-    /// `before` hooks ([`crate::run::begin`]). `Err` is the exit code of a run that a `before`
-    /// hook skipped (already published and logged).
+    /// `before` hooks ([`crate::run::begin`]). `Err` is a run that a `before` hook skipped
+    /// (already published and logged; the command prints its document, then exits with its
+    /// code).
     pub fn begin(
         &self,
         command: &'static str,
         backup_type: Option<&str>,
         servers: &[String],
-    ) -> Result<crate::run::Run, crate::exit::ExitCode> {
+    ) -> Result<crate::run::Run, crate::run::Skipped> {
         match crate::run::begin(self, command, backup_type, servers) {
             crate::run::Begun::Started(run) => Ok(run),
-            crate::run::Begun::Skipped { code, reason } => {
-                self.summarize(format!("skipped: {reason}"));
-                Err(code)
+            crate::run::Begun::Skipped(skipped) => {
+                self.summarize(format!("skipped: {}", skipped.reason));
+                Err(skipped)
             }
         }
     }

@@ -50,21 +50,27 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     }
     let run = match ctx.begin("prune", None, &args.server) {
         Ok(run) => run,
-        Err(code) => return Ok(code),
+        Err(skipped) => {
+            if ctx.json {
+                let doc = super::render::PruneJson::start()?;
+                doc.finish(&prune::PruneOutcome {
+                    errors: skipped.errors(),
+                    interrupted: skipped.code == ExitCode::Interrupted,
+                    ..Default::default()
+                })?;
+            }
+            return Ok(skipped.code);
+        }
     };
     ctx.work(&run, || work(args, ctx, &req, &run))
 }
 
 /// The prune and its printing (after its `before` hooks, unless a dry run).
 fn work(args: &Args, ctx: &Context, req: &PruneRequest, run: &Run) -> Result<ExitCode, Error> {
-    let outcome = if ctx.json {
+    let (mut outcome, doc) = if ctx.json {
         let mut doc = super::render::PruneJson::start()?;
-        let mut outcome = prune::run(ctx, req, Utc::now(), &mut |e| doc.entry(&e))?;
-        // `interrupted` says what the exit code says (130): a failure after a signal is one.
-        outcome.interrupted =
-            Outcome::of(outcome.all_ok(), outcome.interrupted) == Outcome::Interrupted;
-        doc.finish(&outcome)?;
-        outcome
+        let outcome = prune::run(ctx, req, Utc::now(), &mut |e| doc.entry(&e))?;
+        (outcome, Some(doc))
     } else {
         let mut t = super::render::PruneTable::new(ctx.ui.verbose());
         let outcome = prune::run(ctx, req, Utc::now(), &mut |e| t.add(e))?;
@@ -72,7 +78,7 @@ fn work(args: &Args, ctx: &Context, req: &PruneRequest, run: &Run) -> Result<Exi
         if !(ctx.ui.quiet() && outcome.all_ok()) {
             t.print(&outcome, ctx)?;
         }
-        outcome
+        (outcome, None)
     };
     let what = format!(
         "{}{} entries, {} freed, {} kept, {} orphans{}",
@@ -97,10 +103,34 @@ fn work(args: &Args, ctx: &Context, req: &PruneRequest, run: &Run) -> Result<Exi
     );
     ctx.summarize(what.clone());
     let result = Outcome::of(outcome.all_ok(), outcome.interrupted);
-    if args.dry_run {
-        return Ok(result.into());
+    let ended = if args.dry_run {
+        crate::run::Ended {
+            code: result.into(),
+            failures: Vec::new(),
+        }
+    } else {
+        publish(ctx, run, &args.server, &outcome, what, result)
+    };
+    if let Some(doc) = doc {
+        // The document ends once the run is decided: its errors are the run's, and
+        // `interrupted` says what the exit code says (130).
+        outcome.errors.extend(ended.failures);
+        outcome.interrupted = ended.code == ExitCode::Interrupted;
+        doc.finish(&outcome)?;
     }
-    let mut summary = run.summary(result, &args.server);
+    Ok(ended.code)
+}
+
+/// Ends the run of a prune that changed the indexes (see [`crate::run::publish`]).
+fn publish(
+    ctx: &Context,
+    run: &Run,
+    servers: &[String],
+    outcome: &prune::PruneOutcome,
+    what: String,
+    result: Outcome,
+) -> crate::run::Ended {
+    let mut summary = run.summary(result, servers);
     summary.refresh_every_type(&ctx.settings);
     summary.pruned = Some(outcome.counts());
     summary.what = Some(what);
@@ -111,5 +141,5 @@ fn work(args: &Args, ctx: &Context, req: &PruneRequest, run: &Run) -> Result<Exi
             outcome.failed_entries
         ));
     }
-    Ok(crate::run::publish(ctx, run, &[summary], result))
+    crate::run::publish(ctx, run, &[summary], result)
 }

@@ -39,6 +39,9 @@ struct VerifyReport<'a> {
     schema_version: u32,
     ok: bool,
     verified: &'a [VerifyResult],
+    /// What failed besides the copies: an index or storage that could not be read, a hook or
+    /// a required notifier or push.
+    errors: &'a [String],
 }
 
 /// Runs the verify subcommand.
@@ -53,7 +56,17 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     };
     let run = match ctx.begin("verify", None, &args.filter.servers) {
         Ok(run) => run,
-        Err(code) => return Ok(code),
+        Err(skipped) => {
+            if ctx.json {
+                Printer::json(&VerifyReport {
+                    schema_version: crate::index::SCHEMA_VERSION,
+                    ok: false,
+                    verified: &[],
+                    errors: &skipped.errors(),
+                })?;
+            }
+            return Ok(skipped.code);
+        }
     };
     ctx.work(&run, || work(args, ctx, &req, &run))
 }
@@ -113,12 +126,20 @@ fn work(args: &Args, ctx: &Context, req: &VerifyRequest, run: &Run) -> Result<Ex
         .chain(outcome.errors.iter().cloned())
         .collect();
     // Printed once the run is decided, so that the document's `ok` is the run's.
-    let code = crate::run::publish(ctx, run, &[summary], result);
+    let ended = crate::run::publish(ctx, run, &[summary], result);
+    let code = ended.code;
     if ctx.json {
+        let errors: Vec<String> = outcome
+            .errors
+            .iter()
+            .chain(&ended.failures)
+            .cloned()
+            .collect();
         Printer::json(&VerifyReport {
             schema_version: crate::index::SCHEMA_VERSION,
             ok: code == ExitCode::Success,
             verified: &results,
+            errors: &errors,
         })?;
     } else if ok && ctx.ui.quiet() {
         // --quiet: a run that succeeds prints nothing (cron mails only on failure).

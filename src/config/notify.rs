@@ -265,7 +265,14 @@ pub(super) fn resolve_notify(
     let mut out = Vec::new();
     for (command, list) in f.by_command() {
         let mut resolved = resolve_notifiers(ctx, &format!("notify.{command}"), list)?;
-        for n in &from_env {
+        // The environment's notifiers are for the runs whose outcome a check watches: a
+        // `binlog` run every minute would ping a daily backup's failed check green again.
+        let from_env = if command == "binlog" {
+            &[][..]
+        } else {
+            &from_env[..]
+        };
+        for n in from_env {
             let named = resolved
                 .iter()
                 .any(|r| r.kind == n.kind && r.url.expose() == n.url.expose());

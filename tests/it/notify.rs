@@ -583,9 +583,10 @@ fn a_signal_stops_a_running_hook() {
 }
 
 /// Issue 15: in an environment-only container, `SQLGUARD_NOTIFY_HEALTHCHECKS_URL` pings for every
-/// command, and `config show` prints it as a reference to the variable.
+/// backup, prune and verify run, and `config show` prints it as a reference to the variable.
+/// Not for `binlog`: a run every minute would ping a failed daily backup's check green again.
 #[test]
-fn the_notify_variable_pings_for_every_command() {
+fn the_notify_variable_pings_for_backup_prune_and_verify() {
     let env = Env::new();
     let r = Receiver::start(&env.path("receiver"));
     offline_config(&env, "");
@@ -603,6 +604,13 @@ fn the_notify_variable_pings_for_every_command() {
             "/env-token-9d2f"
         ]
     );
+    env.edit_config(
+        "    user: root\n",
+        "    user: root\n    binlog: {window: 14d}\n",
+    );
+    // The server is not there: the archive run fails, and still pings nothing.
+    run_with(&env, &vars, &["binlog"]).expect(1);
+    assert_eq!(r.requests().len(), 4, "{:?}", r.requests());
     let shown = run_with(&env, &vars, &["config", "show"]);
     shown.expect(0);
     assert!(!shown.stdout.contains("env-token-9d2f"), "{}", shown.stdout);
@@ -664,4 +672,159 @@ fn the_json_document_says_how_the_run_ended() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["ok"], false, "{}", r.stdout);
     assert_eq!(v["backups"][0]["status"], "success", "{}", r.stdout);
+    // And it says why: the hook's failure is one of its errors.
+    assert!(
+        v["errors"]
+            .to_string()
+            .contains("hooks.backup.after_success"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// A required notifier that fails fails the run, and everything that reports the run after it
+/// says so: the `finally` hooks (told exit 1), the Pushgateway, the other notifiers (`/fail`)
+/// and the JSON document (its `errors` name it). One that fails at the start fails the run
+/// before any hook, so `after_failure` runs. An answer that is not retried (404) is one attempt.
+#[test]
+fn a_required_notifier_that_fails_is_what_every_later_report_says() {
+    let env = Env::new();
+    let r = Receiver::start(&env.path("receiver"));
+    let instance = format!("required15-{:08x}", fastrand::u32(..));
+    let mark = "[sh, -c, 'echo \"$SQLGUARD_HOOK $SQLGUARD_STATUS $SQLGUARD_EXIT_CODE\" >> marks']";
+    let config = |required: &str| {
+        offline_config(
+            &env,
+            &format!(
+                "hooks:\n  prune:\n    after_success: {mark}\n    after_failure: {mark}\n    finally: {mark}\nnotify:\n  prune:\n    - {required}\n      retries: 1\n      required: true\n    - healthchecks: {}\nmetrics:\n  pushgateway: {}\n  instance: {instance}\n",
+                r.url("/hc"),
+                pushgateway()
+            ),
+        )
+    };
+    let paths = || -> Vec<String> { r.requests().into_iter().map(|q| q.path).collect() };
+    let check = |marks: &str, wanted_paths: &[&str], error: &str| {
+        let run = env.run(&["--json", "prune"]);
+        run.expect(1);
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let errors = v["errors"].to_string();
+        assert!(
+            errors.contains("notification failed") && errors.contains(error),
+            "{}",
+            run.stdout
+        );
+        assert_eq!(std::fs::read_to_string(env.path("marks")).unwrap(), marks);
+        std::fs::remove_file(env.path("marks")).unwrap();
+        assert_eq!(paths(), wanted_paths);
+        let samples = scrape(&instance);
+        assert_eq!(
+            sample(
+                &samples,
+                "sqlguard_run_last_status",
+                &[("command", "prune")]
+            ),
+            Some(0.0)
+        );
+        run
+    };
+    // At the end: a webhook (which has no start notification) answered 404, not retried.
+    config(&format!("webhook: {}", r.url("/status-404/hook")));
+    let run = check(
+        "after_success success 0\nfinally failure 1\n",
+        &["/hc/start", "/status-404/hook", "/hc/fail"],
+        "HTTP 404",
+    );
+    assert!(!run.stderr.contains("attempts"), "{}", run.stderr);
+    // At the start: a check answered 500 at every ping, retried once.
+    config(&format!("healthchecks: {}", r.url("/status-500/req")));
+    let run = check(
+        "after_failure failure 1\nfinally failure 1\n",
+        &[
+            "/hc/start",
+            "/status-404/hook",
+            "/hc/fail",
+            "/status-500/req/start",
+            "/status-500/req/start",
+            "/hc/start",
+            "/status-500/req/fail",
+            "/status-500/req/fail",
+            "/hc/fail",
+        ],
+        "HTTP 500",
+    );
+    assert!(run.stderr.contains("after 2 attempts"), "{}", run.stderr);
+}
+
+/// A run that a `before` hook skips still prints its JSON document, whatever the command:
+/// nothing done, `ok: false`, and the reason in `errors` (a script reading stdout never gets
+/// an empty one).
+#[test]
+fn a_skipped_run_prints_its_json_document() {
+    let env = Env::new();
+    let skip = "    before: [sh, -c, 'exit 7']\n";
+    offline_config(
+        &env,
+        &format!("hooks:\n  backup:\n{skip}  prune:\n{skip}  verify:\n{skip}  binlog:\n{skip}"),
+    );
+    env.edit_config(
+        "    user: root\n",
+        "    user: root\n    binlog: {window: 14d}\n",
+    );
+    for args in [
+        &["backup", "--type", "daily"][..],
+        &["prune"],
+        &["verify", "--latest"],
+        &["binlog"],
+    ] {
+        let run = env.run(&[&["--json"], args].concat());
+        run.expect(1);
+        let v: serde_json::Value = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {:?}", run.stdout));
+        let first = v["errors"][0].as_str().unwrap_or_default();
+        assert!(
+            first.starts_with("skipped: ") && first.contains("exit code 7"),
+            "{args:?}: {}",
+            run.stdout
+        );
+        // `prune`'s document has no `ok`; every other one says the run failed.
+        assert!(
+            v["ok"] == false || (args == ["prune"] && v["ok"].is_null()),
+            "{args:?}: {}",
+            run.stdout
+        );
+    }
+}
+
+/// A signal while a receiver hangs ends the run within seconds, not after the notifier's
+/// timeout and retries: the request in flight gets 5 s more, and the end notification as much.
+#[test]
+fn a_signal_is_not_held_up_by_a_hanging_receiver() {
+    let env = Env::new();
+    let r = Receiver::start(&env.path("receiver"));
+    offline_config(
+        &env,
+        &format!(
+            "notify:\n  prune:\n    - healthchecks: {}\n      timeout: 60s\n      retries: 3\n",
+            r.url("/sleep-120/hc")
+        ),
+    );
+    let (run, took) = crate::trust::run_and_signal(
+        &env,
+        &["prune"],
+        &[],
+        || !r.requests().is_empty(),
+        "TERM",
+        1,
+    );
+    run.expect(130);
+    assert!(
+        took < Duration::from_secs(20),
+        "took {took:?}: {}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("not waited for"), "{}", run.stderr);
+    let paths: Vec<String> = r.requests().into_iter().map(|q| q.path).collect();
+    assert_eq!(paths[0], "/sleep-120/hc/start", "{paths:?}");
+    // Nothing is retried once the run is asked to stop.
+    assert_eq!(paths.len(), 2, "{paths:?}");
 }

@@ -519,7 +519,7 @@ fn runtime_failures_of_restore_and_fetch_exit_1_and_request_errors_exit_2() {
 
 /// Starts `args` in its own process group (as cron, systemd and `timeout` run it), waits until
 /// `ready` holds, then sends `signal` to the whole group `times` times, 20 ms apart.
-fn run_and_signal(
+pub(crate) fn run_and_signal(
     env: &Env,
     args: &[&str],
     extra_env: &[(&str, &std::path::Path)],
