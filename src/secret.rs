@@ -78,6 +78,78 @@ impl Serialize for Secret {
     }
 }
 
+/// How a secret written around `${VAR}` references prints (`config show`, and so what
+/// `schedule --format kubernetes` would copy into a ConfigMap): the references as written, and
+/// the text around them only where it cannot hide a secret. Kept: a URL's `scheme://host:port`
+/// (its `user:password@` as `***@`), a leading word and space (`Bearer `), punctuation, and in a
+/// URL, words of its path and query of at most 12 lowercase letters (`api`, `push`, `status`)
+/// or at most 3 characters (`OK`). Any other word prints as `***`: the `pw-` of
+/// `pw-${SUFFIX}`, a token in `https://${HOST}/hooks/T0K3N`.
+pub fn shown_reference(raw: &str) -> String {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut out = String::new();
+    let mut rest = raw;
+    let scheme = raw.find("://").filter(|&i| {
+        i > 0
+            && raw[..i]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+    });
+    let url = scheme.is_some();
+    if let Some(i) = scheme {
+        let after = &raw[i + 3..];
+        let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+        let authority = &after[..end];
+        out.push_str(&raw[..i + 3]);
+        match authority.rsplit_once('@') {
+            Some((_, host)) => {
+                out.push_str(REDACTED);
+                out.push('@');
+                out.push_str(host);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &after[end..];
+    } else if let Some((word, _)) = raw.split_once(' ') {
+        if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphabetic()) {
+            out.push_str(word);
+            out.push(' ');
+            rest = &raw[word.len() + 1..];
+        }
+    }
+    while !rest.is_empty() {
+        if let Some(body) = rest.strip_prefix("${") {
+            if let Some(end) = body.find('}') {
+                out.push_str(&rest[..end + 3]);
+                rest = &body[end + 1..];
+                continue;
+            }
+        }
+        if rest.starts_with("$${") {
+            out.push_str("$${");
+            rest = &rest[3..];
+            continue;
+        }
+        let c = rest.chars().next().unwrap_or_default();
+        if !is_word(c) {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        let len = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
+        let word = &rest[..len];
+        let harmless = url
+            && (word.len() <= 3
+                || (word.len() <= 12
+                    && word
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '-' || c == '_')));
+        out.push_str(if harmless { word } else { REDACTED });
+        rest = &rest[len..];
+    }
+    out
+}
+
 /// `url` with any credential in it printed as `***`: the user name and password of its authority
 /// and the values of its query parameters. Text that does not parse as a URL with a host (a bad
 /// port, a missing scheme) may still carry them: everything up to its last `@` and after its first `?`
@@ -125,6 +197,42 @@ mod tests {
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"***\"");
         assert_eq!(s.redact_in("bad hunter2 here"), "bad *** here");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    /// A secret written around references shows the references, and of the text around them
+    /// only what cannot be secret.
+    #[test]
+    fn text_around_a_reference_shows_only_when_it_cannot_be_secret() {
+        for (raw, shown) in [
+            ("${PW}", "${PW}"),
+            ("pw-INLINEPW-${SUFFIX}", "***${SUFFIX}"),
+            ("secret${X}", "***${X}"),
+            ("${USER}:${PASS}", "${USER}:${PASS}"),
+            ("Bearer ${TOKEN}", "Bearer ${TOKEN}"),
+            ("Bearer INLINEBEARER-${X}", "Bearer ***${X}"),
+            ("Bearer abc${X}", "Bearer ***${X}"),
+            (
+                "https://hc-ping.com/${HC_UUID}",
+                "https://hc-ping.com/${HC_UUID}",
+            ),
+            (
+                "https://${CHAT_HOST}/hooks/T0INLINETOKEN/B0INLINE",
+                "https://${CHAT_HOST}/hooks/***/***",
+            ),
+            (
+                "https://kuma.example/api/push/${KUMA_TOKEN}?status=up&msg=OK&ping=",
+                "https://kuma.example/api/push/${KUMA_TOKEN}?status=up&msg=OK&ping=",
+            ),
+            ("https://u:p4ss@${HOST}/x", "https://***@${HOST}/x"),
+            (
+                "https://${HOST}/ping/abcdefghijklmnop",
+                "https://${HOST}/ping/***",
+            ),
+            ("$${LITERAL}${X}", "$${***}${X}"),
+            ("${UNTERMINATED", "${***"),
+        ] {
+            assert_eq!(shown_reference(raw), shown, "{raw}");
+        }
     }
 
     /// Issue 10: any credential in any URL prints as `***`.

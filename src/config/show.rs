@@ -1,9 +1,10 @@
 //! `config show`: the resolved configuration in the shape a user writes it (maps by name, the
 //! config file's keys, every default filled in), so that it can be pasted back as a config file.
 //!
-//! A secret prints as its source: a `*_file` key, the `${VAR}` reference it was written as, or a
-//! `${VAR}` reference to the environment variable it came from. A secret written inline prints
-//! as `***`, which `config check` refuses, so a pasted-back config never runs with a placeholder.
+//! A secret prints as its source: a `*_file` key, the `${VAR}` reference it was written as (the
+//! text around the reference only where it cannot be secret, else `***`), or a `${VAR}`
+//! reference to the environment variable it came from. A secret written inline prints as `***`,
+//! which `config check` refuses, so a pasted-back config never runs with a placeholder.
 
 use std::path::PathBuf;
 
@@ -47,7 +48,9 @@ impl Serialize for SecretField<'_> {
                 Source::File(path) => {
                     m.serialize_entry(&format!("{}_file", self.key), path)?;
                 }
-                Source::Reference(raw) => m.serialize_entry(self.key, raw)?,
+                Source::Reference(raw) => {
+                    m.serialize_entry(self.key, &crate::secret::shown_reference(raw))?
+                }
                 Source::Env(var) => m.serialize_entry(self.key, &format!("${{{var}}}"))?,
                 Source::Inline => m.serialize_entry(self.key, REDACTED)?,
             }
@@ -269,7 +272,7 @@ fn hooks(h: &HookSet) -> Hooks<'_> {
 /// refuses.
 fn by_source(secret: &Secret, inline: impl FnOnce(&str) -> String) -> String {
     match secret.source() {
-        Source::Reference(raw) => raw.clone(),
+        Source::Reference(raw) => crate::secret::shown_reference(raw),
         Source::Env(var) => format!("${{{var}}}"),
         Source::File(path) => path.display().to_string(),
         Source::Inline => inline(secret.expose()),

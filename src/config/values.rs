@@ -29,14 +29,15 @@ impl Ctx<'_> {
     }
 
     /// A secret written in the config at `key`: expanded, and remembered as a `${VAR}`
-    /// reference when it holds one (`Bearer ${TOKEN}`: the text around it is shown, so it must
-    /// not be secret); a literal `$${` is no reference, and a value without one is inline. The placeholder `config show` prints for an
-    /// inline secret (`***`) is refused, so that a pasted-back config cannot run with it.
+    /// reference when it holds one (`Bearer ${TOKEN}`; `config show` prints the text around it
+    /// only where it cannot be secret, see [`crate::secret::shown_reference`]); a literal `$${`
+    /// is no reference, and a value without one is inline. The mark `config show` prints for
+    /// what it hides (`***`) is refused, so that a pasted-back config cannot run with it.
     pub(super) fn secret(&self, key: &str, value: &str) -> Result<Secret, ConfigError> {
-        if value.trim() == crate::secret::REDACTED {
+        if value.contains(crate::secret::REDACTED) {
             return Err(self.invalid(
                 key,
-                "is `***`, the placeholder `config show` prints for an inline secret: write the secret here, or better its file (the `*_file` key) or a ${VAR} reference",
+                "holds `***`, the mark `config show` prints for a secret (or the part of one) it hides: write the secret here, or better its file (the `*_file` key) or a ${VAR} reference to all of it",
             ));
         }
         let expanded = self.expand(key, value)?;

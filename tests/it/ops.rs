@@ -396,6 +396,34 @@ fn kubernetes_manifests_are_generated_from_the_example_and_match_the_image() {
         assert!(r.stderr.contains("written inline"), "{}", r.stderr);
         assert!(!r.stdout.contains("Hunter2Inline"));
     }
+    // Half inline, half a ${VAR}: the written half is as secret as the rest. `config show`
+    // prints it as ***, and the ConfigMap refuses it.
+    let half = dir.path().join("half.yaml");
+    let text = std::fs::read_to_string(&inline).unwrap();
+    std::fs::write(
+        &half,
+        text.replace("Hunter2Inline", "Hunter2Half-${HALF_SUFFIX}"),
+    )
+    .unwrap();
+    let half = half.to_str().unwrap();
+    let vars = [("HALF_SUFFIX", "x")];
+    let args = [
+        "--config",
+        half,
+        "schedule",
+        "--format",
+        "kubernetes",
+        "--secrets-dir",
+        &secrets,
+    ];
+    let r = sqlguard(&vars, &args);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("written inline"), "{}", r.stderr);
+    assert!(!r.stdout.contains("Hunter2Half") && !r.stderr.contains("Hunter2Half"));
+    let r = sqlguard(&vars, &["--config", half, "config", "show"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("***${HALF_SUFFIX}"), "{}", r.stdout);
+    assert!(!r.stdout.contains("Hunter2Half"), "{}", r.stdout);
 
     // Environment only: nothing to put in the ConfigMap, said plainly.
     let r = sqlguard(
