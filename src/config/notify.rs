@@ -344,7 +344,7 @@ mod tests {
             ),
             (
                 "notify:\n  prune:\n    - {healthchecks: 'https://a/***'}\n",
-                "placeholder",
+                "holds `***`",
             ),
             (
                 "notify:\n  prune:\n    - {webhook: 'https://u:p@a/x'}\n",

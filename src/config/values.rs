@@ -37,7 +37,7 @@ impl Ctx<'_> {
         if value.contains(crate::secret::REDACTED) {
             return Err(self.invalid(
                 key,
-                "holds `***`, the mark `config show` prints for a secret (or the part of one) it hides: write the secret here, or better its file (the `*_file` key) or a ${VAR} reference to all of it",
+                "holds `***`, the placeholder `config show` prints for a secret (or the part of one) it hides: write the secret here, or better its file (the `*_file` key) or a ${VAR} reference to all of it",
             ));
         }
         let expanded = self.expand(key, value)?;
