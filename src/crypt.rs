@@ -49,15 +49,15 @@ pub enum Format {
 /// Why encrypting or decrypting could not start or finish. Each message names the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum CryptError {
-    #[error("{origin}: '{shown}' is not an age X25519 recipient (a public key `age1…` as `age-keygen` prints it; SSH and plugin recipients are not supported)")]
-    BadRecipient { origin: String, shown: String },
-    #[error("{origin}: no recipients: name at least one age public key (`age1…`)")]
-    NoRecipients { origin: String },
+    #[error("recipient {position} is not an age X25519 recipient: {why} (a public key `age1…` as `age-keygen` prints it; SSH and plugin recipients are not supported)")]
+    BadRecipient { position: usize, why: String },
+    #[error("no recipients: name at least one age public key (`age1…`)")]
+    NoRecipients,
     #[error("cannot read the age recipients file {path}: {cause}")]
     RecipientsFile { path: PathBuf, cause: io::Error },
     #[error("cannot read the age identity file {path}: {cause} (restore hosts need the private key `age-keygen` wrote; backup hosts need none)")]
     IdentityRead { path: PathBuf, cause: io::Error },
-    #[error("the age identity file {path} is readable by {who} (mode {mode:04o}): it holds a private key; run `chmod 600 {path}` (and make sqlguard's user its owner)")]
+    #[error("the age identity file {path} is {who} (mode {mode:04o}): it holds a private key; run `chmod 600 {path}` (and make sqlguard's user its owner)")]
     IdentityPermissions {
         path: PathBuf,
         who: &'static str,
@@ -91,25 +91,35 @@ pub fn recipients_in(text: &str) -> Vec<String> {
 }
 
 impl Recipients {
-    /// Checks every recipient of `list` (from `origin`, a key or variable to name), dropping
-    /// duplicates.
+    /// Checks every recipient of `list`, dropping duplicates.
     ///
-    /// Fails naming the first recipient that is not an X25519 public key, or an empty list.
-    pub fn parse(origin: &str, list: Vec<String>) -> Result<Recipients, CryptError> {
+    /// Fails naming the first recipient that is not an X25519 public key by its position and
+    /// shape, never by its text (a recipients file pointed at a password file must not print
+    /// the password), or an empty list. The caller names the key or variable.
+    pub fn parse(list: Vec<String>) -> Result<Recipients, CryptError> {
         let mut out: Vec<String> = Vec::new();
-        for r in list {
+        for (i, r) in list.into_iter().enumerate() {
             let r = r.trim().to_string();
             if r.parse::<age::x25519::Recipient>().is_err() {
-                let mut shown: String = r.chars().take(80).collect();
-                // A private key pasted where a public one belongs is never echoed.
-                if r.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
-                    shown =
-                        "AGE-SECRET-KEY-… (a private key: give its public key, `age-keygen -y`)"
-                            .into();
-                }
+                let upper = r.to_ascii_uppercase();
+                let why = if upper.starts_with("AGE-SECRET-KEY-") {
+                    "it is a private key: give its public key (`age-keygen -y`)".to_string()
+                } else if r.starts_with("ssh-") || r.starts_with("ecdsa-") {
+                    "it is an SSH key".to_string()
+                } else if r.starts_with("age1") {
+                    format!(
+                        "it starts with age1 but is not a valid key ({} characters; a key has 62)",
+                        r.chars().count()
+                    )
+                } else {
+                    format!(
+                        "it does not start with age1 ({} characters)",
+                        r.chars().count()
+                    )
+                };
                 return Err(CryptError::BadRecipient {
-                    origin: origin.to_string(),
-                    shown,
+                    position: i + 1,
+                    why,
                 });
             }
             if !out.contains(&r) {
@@ -117,9 +127,7 @@ impl Recipients {
             }
         }
         if out.is_empty() {
-            return Err(CryptError::NoRecipients {
-                origin: origin.to_string(),
-            });
+            return Err(CryptError::NoRecipients);
         }
         Ok(Recipients(out))
     }
@@ -180,16 +188,25 @@ impl Identities {
             path: path.to_path_buf(),
             cause,
         };
+        if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+            return Err(read_err(io::Error::other(
+                "it is a directory: name the key file in it",
+            )));
+        }
         let file = std::fs::File::open(path).map_err(read_err)?;
         let mode = file.metadata().map_err(read_err)?.mode() & 0o7777;
-        if mode & 0o044 != 0 {
+        // Read by others, the key is theirs; written by others, the keys this host trusts are.
+        let who = match mode {
+            m if m & 0o004 != 0 => Some("readable by everyone"),
+            m if m & 0o040 != 0 => Some("readable by its group"),
+            m if m & 0o002 != 0 => Some("writable by everyone"),
+            m if m & 0o020 != 0 => Some("writable by its group"),
+            _ => None,
+        };
+        if let Some(who) = who {
             return Err(CryptError::IdentityPermissions {
                 path: path.to_path_buf(),
-                who: if mode & 0o004 != 0 {
-                    "everyone"
-                } else {
-                    "its group"
-                },
+                who,
                 mode,
             });
         }
@@ -326,9 +343,15 @@ pub fn decryptor<R: Read>(identities: &Identities, reader: R) -> Result<Decrypti
     let armored = age::armor::ArmoredReader::new(reader);
     let d =
         age::Decryptor::new(armored).map_err(|e| CryptError::Decrypt(describe(&e, identities)))?;
+    // age answers "no matching keys" for a passphrase file and X25519 identities: say what it is.
+    if d.is_scrypt() {
+        return Err(CryptError::Decrypt(PASSPHRASE_FILE.into()));
+    }
     d.decrypt(identities.keys.iter().map(|k| k as &dyn age::Identity))
         .map_err(|e| CryptError::Decrypt(describe(&e, identities)))
 }
+
+const PASSPHRASE_FILE: &str = "age decryption failed: the file is encrypted with a passphrase, which sqlguard does not use: encrypt to a recipient (`age -r age1…`)";
 
 fn describe(e: &age::DecryptError, identities: &Identities) -> String {
     use age::DecryptError as D;
@@ -346,9 +369,7 @@ fn describe(e: &age::DecryptError, identities: &Identities) -> String {
         D::InvalidHeader | D::UnknownFormat => {
             "age decryption failed: this is not an age file, or its header is damaged".into()
         }
-        D::ExcessiveWork { .. } => {
-            "age decryption failed: the file is encrypted with a passphrase, which sqlguard does not use: encrypt to a recipient (`age -r age1…`)".into()
-        }
+        D::ExcessiveWork { .. } => PASSPHRASE_FILE.into(),
         D::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => {
             "age decryption failed: the file ends inside its header (truncated)".into()
         }
@@ -430,7 +451,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (s1, p1) = keypair();
         let (s2, p2) = keypair();
-        let r = Recipients::parse("test", vec![p1.clone(), p2, p1]).unwrap();
+        let r = Recipients::parse(vec![p1.clone(), p2, p1]).unwrap();
         assert_eq!(r.as_strings().len(), 2, "duplicates dropped");
         let data: Vec<u8> = (0..300_000u32).flat_map(|i| i.to_le_bytes()).collect();
         let ct = encrypt(&r, &data);
@@ -448,7 +469,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (_, p1) = keypair();
         let (s2, p2) = keypair();
-        let r = Recipients::parse("test", vec![p1]).unwrap();
+        let r = Recipients::parse(vec![p1]).unwrap();
         let data = vec![7u8; 200_000];
         let ct = encrypt(&r, &data);
         let other = Identities::load(&identity_file(dir.path(), &[&s2], 0o400)).unwrap();
@@ -458,7 +479,7 @@ mod tests {
             e.contains("none of the 1 identity") && e.contains(&p2),
             "{e}"
         );
-        let right = Recipients::parse("test", vec![p2]).unwrap();
+        let right = Recipients::parse(vec![p2]).unwrap();
         let ct = encrypt(&right, &data);
         let cut = &ct[..ct.len() - 100];
         let e = decrypt(&other, cut).unwrap_err();
@@ -478,18 +499,34 @@ mod tests {
             .contains("age decryption failed"));
         let e = decrypt(&other, b"plain text").unwrap_err();
         assert!(e.contains("age decryption failed"), "{e}");
+        // A file encrypted with a passphrase (`age -p`) is said to be one, not a wrong key.
+        let mut pass = age::scrypt::Recipient::new(age::secrecy::SecretString::from(
+            "a passphrase".to_string(),
+        ));
+        pass.set_work_factor(2);
+        let enc =
+            age::Encryptor::with_recipients(std::iter::once(&pass as &dyn age::Recipient)).unwrap();
+        let mut ct = Vec::new();
+        let mut w = enc.wrap_output(&mut ct).unwrap();
+        w.write_all(b"SELECT 1;").unwrap();
+        w.finish().unwrap();
+        let e = decrypt(&other, &ct).unwrap_err();
+        assert!(e.contains("encrypted with a passphrase"), "{e}");
     }
 
     #[test]
     fn identity_files_readable_by_others_or_with_junk_are_refused_without_echoing_them() {
         let dir = tempfile::tempdir().unwrap();
         let (s, _) = keypair();
-        for mode in [0o640, 0o644, 0o604] {
+        for mode in [0o640, 0o644, 0o604, 0o620, 0o602] {
             let e = Identities::load(&identity_file(dir.path(), &[&s], mode))
                 .unwrap_err()
                 .to_string();
-            assert!(e.contains("chmod 600") && !e.contains(&s), "{e}");
+            assert!(e.contains("chmod 600") && !e.contains(&s), "{mode:o}: {e}");
         }
+        // A directory is named as one, not given a chmod to try.
+        let e = Identities::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("is a directory") && !e.contains("chmod"), "{e}");
         let p = identity_file(dir.path(), &[&s, "AGE-SECRET-KEY-1NOTAKEY"], 0o600);
         let e = Identities::load(&p).unwrap_err().to_string();
         assert!(e.contains("line 4") && !e.contains("NOTAKEY"), "{e}");
@@ -524,15 +561,13 @@ mod tests {
     #[test]
     fn recipients_must_be_public_keys_and_a_private_key_is_never_echoed() {
         let (s, p) = keypair();
-        assert!(Recipients::parse("k", vec![])
+        assert!(Recipients::parse(vec![])
             .unwrap_err()
             .to_string()
             .contains("no recipients"));
-        let e = Recipients::parse("k", vec![s.clone()])
-            .unwrap_err()
-            .to_string();
+        let e = Recipients::parse(vec![s.clone()]).unwrap_err().to_string();
         assert!(e.contains("private key") && !e.contains(&s), "{e}");
-        let e = Recipients::parse("k", vec!["ssh-ed25519 AAAA".into()])
+        let e = Recipients::parse(vec!["ssh-ed25519 AAAA".into()])
             .unwrap_err()
             .to_string();
         assert!(e.contains("not an age X25519 recipient"), "{e}");

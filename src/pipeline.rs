@@ -595,8 +595,7 @@ mod tests {
     fn encrypts_after_compression_and_hashes_what_is_stored() {
         use age::secrecy::ExposeSecret;
         let id = age::x25519::Identity::generate();
-        let recipients =
-            crate::crypt::Recipients::parse("t", vec![id.to_public().to_string()]).unwrap();
+        let recipients = crate::crypt::Recipients::parse(vec![id.to_public().to_string()]).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("key.txt");
         std::fs::write(&key, format!("{}\n", id.to_string().expose_secret())).unwrap();

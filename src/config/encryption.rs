@@ -35,7 +35,6 @@ pub struct EncryptionSettings {
 
 /// Recipients from a list and a file (both optional), checked; `None` when neither is given.
 fn gather(
-    origin: &str,
     list: Option<Vec<String>>,
     file: Option<PathBuf>,
 ) -> Result<Option<Recipients>, crate::crypt::CryptError> {
@@ -46,7 +45,7 @@ fn gather(
     if let Some(f) = &file {
         all.extend(Recipients::read_file(f)?);
     }
-    Recipients::parse(origin, all).map(Some)
+    Recipients::parse(all).map(Some)
 }
 
 /// Recipients written in the file at `key` (`age_recipients` and `age_recipients_file`).
@@ -71,7 +70,7 @@ fn from_file(
     } else {
         format!("{key}.age_recipients")
     };
-    gather(&origin, list, file).map_err(|e| ctx.invalid(origin.clone(), e.to_string()))
+    gather(list, file).map_err(|e| ctx.invalid(origin, e.to_string()))
 }
 
 /// Resolves the global section and the environment.
@@ -94,7 +93,7 @@ pub(super) fn resolve_encryption(
         } else {
             ev::AGE_RECIPIENTS_FILE
         };
-        let r = gather(var, env_list, env_file).map_err(|e| ConfigError::Env {
+        let r = gather(env_list, env_file).map_err(|e| ConfigError::Env {
             var: var.to_string(),
             message: e.to_string(),
         })?;
@@ -208,7 +207,33 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            e.contains("encryption.age_recipients") && e.contains("age1nope"),
+            e.contains("encryption.age_recipients")
+                && e.contains("recipient 1 ")
+                && e.contains("starts with age1"),
+            "{e}"
+        );
+        // A recipients file pointed at a password file never prints the password, and the key
+        // is named once.
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("root-password");
+        std::fs::write(&pw, "Sup3rSecretPw\n").unwrap();
+        let e = from_yaml(
+            &format!(
+                "{MINIMAL}encryption:\n  age_recipients_file: {}\n",
+                pw.display()
+            ),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains("Sup3rSecretPw"), "{e}");
+        assert_eq!(
+            e.matches("encryption.age_recipients_file").count(),
+            1,
+            "{e}"
+        );
+        assert!(
+            e.contains("does not start with age1 (13 characters)"),
             "{e}"
         );
         let e = from_yaml(

@@ -256,7 +256,7 @@ impl Settings {
             (None, Some(d)) => PathBuf::from(ctx.expand("lock_dir", d)?),
             (None, None) => crate::joblock::default_lock_dir(),
         };
-        Ok(Settings {
+        let mut settings = Settings {
             config_file,
             servers,
             storages,
@@ -293,7 +293,10 @@ impl Settings {
                     .map(std::time::Duration::from_millis),
             ),
             warnings,
-        })
+        };
+        let plain = plain_http_warnings(&settings);
+        settings.warnings.extend(plain);
+        Ok(settings)
     }
 
     /// The servers that are backed up: every one but those marked `restore_only`.
@@ -517,6 +520,42 @@ fn without_values(message: &str) -> String {
     out
 }
 
+/// Credentials that would cross the network unencrypted, one warning each: a notifier's token
+/// (its URL) and headers, and the Pushgateway's password, sent over `http://` to another host.
+fn plain_http_warnings(s: &Settings) -> Vec<String> {
+    let remote_http = |url: &str| {
+        url::Url::parse(url)
+            .ok()
+            .filter(|u| u.scheme() == "http")
+            .and_then(|u| u.host_str().map(String::from))
+            .filter(|h| !super::server::is_loopback(h))
+    };
+    let mut out = std::collections::BTreeSet::new();
+    if let Some(m) = s.metrics.as_ref().filter(|m| m.password.is_some()) {
+        if let Some(host) = remote_http(&m.pushgateway) {
+            out.insert(format!(
+                "metrics.password goes to {host} over plain http, readable on the way: use an https:// pushgateway"
+            ));
+        }
+    }
+    let notifiers = s
+        .notify
+        .iter()
+        .flat_map(|(_, list)| list)
+        .chain(s.backup_types.iter().flat_map(|t| &t.notify));
+    for n in notifiers {
+        if let Some(host) = remote_http(n.url.expose()) {
+            out.insert(format!(
+                "{}: its URL{} go{} to {host} over plain http, readable on the way (a ping URL is its token): use an https:// URL",
+                n.key,
+                if n.headers.is_empty() { "" } else { " and headers" },
+                if n.headers.is_empty() { "es" } else { "" },
+            ));
+        }
+    }
+    out.into_iter().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
@@ -725,10 +764,29 @@ mod tests {
                 && shown.contains("password: '***'"),
             "{shown}"
         );
-        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
         assert!(
             s.warnings[0].contains("servers.main.tls.mode")
                 && s.warnings[0].contains("db.example:3306"),
+            "{:?}",
+            s.warnings
+        );
+        // The Pushgateway's password over plain http to another host, and a notifier's token
+        // and headers; never one to this host.
+        assert!(
+            s.warnings[1].contains("metrics.password") && s.warnings[1].contains("gw.example"),
+            "{:?}",
+            s.warnings
+        );
+        let s = from_yaml(
+            "servers:\n  main: {}\nstorage:\n  l: {type: local, path: /b}\nnotify:\n  backup:\n    - webhook: http://chat.example/x\n      headers: {Authorization: \"Bearer ${T}\"}\n    - healthchecks: http://127.0.0.1:8000/p\n    - healthchecks: https://hc.example/p\n",
+            &[("T", "t")],
+        )
+        .unwrap();
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        assert!(
+            s.warnings[0].contains("notify.backup[0]")
+                && s.warnings[0].contains("URL and headers go to chat.example"),
             "{:?}",
             s.warnings
         );
