@@ -227,8 +227,26 @@ pub fn is_backup_file(
         .iter()
         .any(|dir| {
             key.strip_prefix(&format!("{server}/{dir}/{backup_type}/{id}."))
-                .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
+                .is_some_and(is_backup_suffix)
         })
+}
+
+/// Whether `rest`, what follows `<id>.` in a file name, names one of a backup's own files: its
+/// manifest, or its object (a dump or a binary log segment; compressed or not; encrypted or
+/// not). Nothing else: with any suffix allowed, a record whose id is another's plus `.sql`
+/// would own that backup's `<id>.sql.zst`.
+fn is_backup_suffix(rest: &str) -> bool {
+    if rest == "manifest.json" {
+        return true;
+    }
+    let object = rest
+        .strip_suffix(&format!(".{}", crate::crypt::SUFFIX))
+        .unwrap_or(rest);
+    ["sql", "binlog"].iter().any(|kind| {
+        object
+            .strip_prefix(kind)
+            .is_some_and(|c| ["", ".zst", ".xz"].contains(&c))
+    })
 }
 
 /// A new backup id: UTC start time to the second plus 8 random hex digits, e.g.
@@ -351,9 +369,36 @@ mod tests {
             "main/index.json".to_string(),
             format!("other/%53hop/manual/{id}.sql.zst"),
             format!("main/%53hop/manual/../manual/{id}.sql.zst"),
+            format!("main/%53hop/manual/{id}.sql.zst.tmp"),
+            format!("main/%53hop/manual/{id}.zst"),
+            format!("main/%53hop/manual/{id}.manifest.json.age"),
         ] {
             assert!(!own(&other), "{other}");
         }
+        for suffix in ["sql", "sql.xz", "sql.age", "binlog.zst", "binlog.xz.age"] {
+            assert!(
+                own(&format!("main/%53hop/manual/{id}.{suffix}")),
+                "{suffix}"
+            );
+        }
+        // An id that is another's plus a dot and more owns nothing of that other backup.
+        let longer = format!("{id}.sql");
+        for of_the_other in [
+            format!("main/%53hop/manual/{id}.sql.zst"),
+            format!("main/%53hop/manual/{id}.manifest.json"),
+        ] {
+            assert!(
+                !is_backup_file("main", "Shop", "manual", &longer, &of_the_other),
+                "{of_the_other}"
+            );
+        }
+        assert!(!is_backup_file(
+            "main",
+            "Shop",
+            "manual",
+            &format!("{id}.manifest"),
+            &format!("main/%53hop/manual/{id}.manifest.json")
+        ));
         assert!(!is_backup_file(
             "main",
             "shop",

@@ -406,17 +406,10 @@ fn prune_index(
                     }
                 })
                 .collect();
+            // A dry run says what the real prune would refuse, not only what it plans.
+            refuse_unsafe(storage, server, &mut entries, ui);
             if !req.dry_run {
-                apply(
-                    &store,
-                    storage,
-                    server,
-                    total,
-                    &mut entries,
-                    ui,
-                    cancel,
-                    out,
-                );
+                apply(&store, storage, total, &mut entries, ui, cancel, out);
             }
             for e in entries {
                 out.count(&e);
@@ -441,42 +434,71 @@ fn batch_size(records: usize) -> usize {
     BATCH.max(records / 10)
 }
 
+/// Marks the removals of one database whose files must not be deleted, with why: a file that is
+/// not one of the backup's own (an edited or damaged record), or one that a record the policy
+/// keeps names too (a record copied under another time or id). Nothing is deleted for them.
+fn refuse_unsafe(storage: &dyn Storage, server: &str, entries: &mut [PruneEntry], ui: &Ui) {
+    // Only this storage's own copies have objects here; other records are index entries.
+    let own = |r: &BackupRecord| r.storage == storage.name();
+    let files = |r: &BackupRecord| {
+        r.key
+            .iter()
+            .chain(r.manifest_key.iter())
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let kept: std::collections::HashMap<String, String> = entries
+        .iter()
+        .filter(|e| e.decision != Decision::Remove && own(&e.record))
+        .flat_map(|e| {
+            files(&e.record)
+                .into_iter()
+                .map(|k| (k, e.record.id.clone()))
+        })
+        .collect();
+    for e in entries.iter_mut() {
+        let r = &e.record;
+        if e.decision != Decision::Remove || !own(r) {
+            continue;
+        }
+        let refusal = if let Some(bad) = r.foreign_key(server) {
+            format!(
+                "refusing to delete '{bad}': it is not a file of backup {} of {server}/{} ({}); the index names it, so it was edited or damaged (`sqlguard index rebuild` rebuilds it from the manifests)",
+                r.id, r.database, r.backup_type
+            )
+        } else if let Some((k, keeper)) = files(r)
+            .into_iter()
+            .find_map(|k| kept.get(&k).map(|id| (k.clone(), id.clone())))
+        {
+            format!(
+                "refusing to delete '{k}': backup {keeper}, which the policy keeps, names it too; the index was edited or damaged (`sqlguard index rebuild` rebuilds it from the manifests)"
+            )
+        } else {
+            continue;
+        };
+        ui.error(&format!("storage '{}': {refusal}", storage.name()));
+        e.prune_error = Some(refusal);
+    }
+}
+
 /// Deletes the objects and manifests of one database's removals (in batches, through the
 /// storage's batch delete), and drops their records from its index after each batch.
 #[allow(clippy::too_many_arguments)]
 fn apply(
     store: &IndexStore,
     storage: &dyn Storage,
-    server: &str,
     records: usize,
     entries: &mut [PruneEntry],
     ui: &Ui,
     cancel: &AtomicBool,
     out: &mut PruneOutcome,
 ) {
-    let mut removals: Vec<usize> = Vec::new();
-    for (i, e) in entries.iter_mut().enumerate() {
-        if e.decision != Decision::Remove {
-            continue;
-        }
-        let r = &e.record;
-        // Only this storage's own copies have objects here; other records are index entries.
-        if r.storage == storage.name() {
-            if let Some(bad) = r.foreign_key(server) {
-                e.prune_error = Some(format!(
-                    "refusing to delete '{bad}': it is not a file of backup {} of {server}/{} ({}); the index names it, so it was edited or damaged (`sqlguard index rebuild` rebuilds it from the manifests)",
-                    r.id, r.database, r.backup_type
-                ));
-                ui.error(&format!(
-                    "storage '{}': {}",
-                    storage.name(),
-                    e.prune_error.as_deref().unwrap_or("")
-                ));
-                continue;
-            }
-        }
-        removals.push(i);
-    }
+    let removals: Vec<usize> = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.decision == Decision::Remove && e.prune_error.is_none())
+        .map(|(i, _)| i)
+        .collect();
     for batch in removals.chunks(batch_size(records)) {
         if cancel.load(Ordering::Relaxed) {
             out.interrupted = true;
@@ -734,6 +756,47 @@ mod tests {
     use crate::index::Status;
     use crate::storage::memory::MemoryStorage;
 
+    /// Nothing is deleted for a removal whose record names a file that is not its own, or one a
+    /// kept record names too; said before any delete, so a dry run says it as well.
+    #[test]
+    fn removals_that_would_delete_what_is_kept_or_not_theirs_are_refused() {
+        let s = MemoryStorage::new("mem");
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 28, 2, 30, 0).unwrap();
+        let sample =
+            |id: &str| BackupRecord::sample(id, "shop", "daily", "mem", Status::Success, at);
+        let entry = |record: BackupRecord, decision: Decision| PruneEntry {
+            record,
+            decision,
+            reason: "test".into(),
+            done: false,
+            prune_error: None,
+        };
+        let kept = sample("20261128T023000Z_0000000a");
+        // The same backup copied under another start time: the same files.
+        let mut copy = kept.clone();
+        copy.started_at -= chrono::Duration::days(400);
+        let mut foreign = sample("20261128T023000Z_0000000b");
+        foreign.key = Some("main/index/summary.json".into());
+        let fine = sample("20261128T023000Z_0000000c");
+        let mut entries = vec![
+            entry(kept, Decision::Keep),
+            entry(copy, Decision::Remove),
+            entry(foreign, Decision::Remove),
+            entry(fine, Decision::Remove),
+        ];
+        refuse_unsafe(&s, "main", &mut entries, &Ui::new(true, false, true, true));
+        let errors: Vec<Option<&str>> = entries.iter().map(|e| e.prune_error.as_deref()).collect();
+        assert!(errors[0].is_none() && errors[3].is_none(), "{errors:?}");
+        assert!(
+            errors[1].is_some_and(|e| e.contains("which the policy keeps, names it too")),
+            "{errors:?}"
+        );
+        assert!(
+            errors[2].is_some_and(|e| e.contains("not a file of backup")),
+            "{errors:?}"
+        );
+    }
+
     #[test]
     fn removals_whose_records_stay_are_not_reported_done() {
         let s = MemoryStorage::new("mem");
@@ -756,7 +819,6 @@ mod tests {
         apply(
             &store,
             &s,
-            "main",
             1,
             &mut entries,
             &ui,

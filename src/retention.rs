@@ -101,11 +101,14 @@ pub fn plan(entries: &[BackupRecord], policies: &dyn PolicyLookup, now: DateTime
     });
 
     // Floor: the newest success per (server, database, storage), whatever its type and age.
+    // One dated in the future (a clock that jumped) is kept anyway, and does not take the
+    // floor: the newest success taken at a believable time stays too.
     let mut floor: HashSet<usize> = HashSet::new();
     let mut floor_seen: HashSet<(&str, &str, &str)> = HashSet::new();
     for &i in &order {
         let r = &entries[i];
         if r.status == Status::Success
+            && r.started_at <= now
             && floor_seen.insert((r.server.as_str(), r.database.as_str(), r.storage.as_str()))
         {
             floor.insert(i);
@@ -641,6 +644,12 @@ mod tests {
                 "entries from the future are kept",
                 vec![ok("future", -48), ok("b1", days(1)), ok("b2", days(2))],
                 daily(policy(Some(1), None)),
+                vec!["b2"],
+            ),
+            (
+                "an entry from the future does not take the floor",
+                vec![ok("future", -48), ok("b1", days(10)), ok("b2", days(11))],
+                daily(policy(None, Some("1d"))),
                 vec!["b2"],
             ),
             (

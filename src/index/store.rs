@@ -253,8 +253,23 @@ impl<'a> IndexStore<'a> {
     /// Fails when the storage cannot be read or a file is damaged or newer.
     pub fn read_database(&self, database: &str) -> Result<Vec<BackupRecord>, IndexError> {
         let mut out = Vec::new();
+        // Each copy once across the database's files too (a record copied into another month
+        // under another start time): prune keeps and removes by id and storage.
+        let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
         for key in self.index_files(&layout::database_index_dir(&self.server, database))? {
-            out.extend(self.read_file(&key)?);
+            let records = self.read_file(&key)?;
+            for r in &records {
+                if !seen.insert((r.id.clone(), r.storage.clone())) {
+                    return Err(self.damaged(
+                        &key,
+                        format!(
+                            "it holds backup {} on '{}', which another month's file of {database} holds too",
+                            r.id, r.storage
+                        ),
+                    ));
+                }
+            }
+            out.extend(records);
         }
         sort_records(&mut out);
         Ok(out)
@@ -761,6 +776,34 @@ mod tests {
             s.get_bytes(month).unwrap().is_none(),
             "the month was rewritten"
         );
+    }
+
+    /// The same copy in two months' files (a record copied under another start time) is damage:
+    /// named, and `index rebuild` keeps one of them.
+    #[test]
+    fn a_copy_in_two_months_is_damage_that_rebuild_repairs() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        let a = record("a", "shop", Status::Success);
+        s.put_bytes(a.key.as_deref().unwrap(), b"x").unwrap();
+        store
+            .upsert(&[a.clone(), record("b", "shop", Status::Success)])
+            .unwrap();
+        let mut copy = a.clone();
+        copy.started_at -= chrono::Duration::days(400);
+        let old = crate::index::partition_of(copy.started_at);
+        store.write_partition("shop", &old, &[copy]).unwrap();
+        s.delete("main/index/summary.json").unwrap();
+        let e = store.read_database("shop").unwrap_err().to_string();
+        assert!(e.contains("another month's file of shop"), "{e}");
+        store.rebuild(Utc::now()).unwrap();
+        let ids: Vec<String> = store
+            .read_database("shop")
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids.iter().filter(|i| *i == "a").count(), 1, "{ids:?}");
     }
 
     /// An update that changes nothing writes nothing: on S3 every write is a request.
