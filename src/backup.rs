@@ -413,18 +413,22 @@ fn backup_server(
     let throttle = session.settings.compress_throttle;
     let jobs = req.jobs.unwrap_or(server.parallel).max(1);
     let compression = btype.compression.shared_by(jobs);
-    let attempt_for = |database: &str| Attempt {
-        id: layout::new_id(Utc::now()),
-        server: &server.name,
-        database: database.to_string(),
-        btype,
-        compression,
-        collation: None,
-        data_bytes: 0,
-        bar_estimate: 0,
-        position: (0, 0),
-        started_at: Utc::now(),
-        started: Instant::now(),
+    let attempt_for = |database: &str| {
+        // The id's time and the start time agree (the id sorts and reads as the start).
+        let now = Utc::now();
+        Attempt {
+            id: layout::new_id(now),
+            server: &server.name,
+            database: database.to_string(),
+            btype,
+            compression,
+            collation: None,
+            data_bytes: 0,
+            bar_estimate: 0,
+            position: (0, 0),
+            started_at: now,
+            started: Instant::now(),
+        }
     };
     // Connecting and discovery; a failure fails every database this run was asked for.
     let (ctx, all) = match prepare_server(server, ui) {
