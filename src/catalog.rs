@@ -510,6 +510,30 @@ impl Catalog {
         (Ok(found.into_iter().next()), errors)
     }
 
+    /// The newest success of `picked`'s server and database that `filter` matches, newer than
+    /// `picked` and passed over by [`Catalog::newest_good`] because its last verification
+    /// failed: what `restore latest` says it did not take.
+    pub fn passed_over(
+        &self,
+        picked: &BackupRecord,
+        filter: &RecordFilter,
+    ) -> Option<BackupRecord> {
+        let dbs = [picked.database.clone()];
+        let select = Select {
+            databases: &dbs,
+            ..Default::default()
+        };
+        let (found, _) = self.newest(1, &select, |r| {
+            r.server == picked.server
+                && r.status == Status::Success
+                && r.key.is_some()
+                && filter.matches(r)
+                && r.started_at > picked.started_at
+                && r.verification.as_ref().is_some_and(|v| !v.ok)
+        });
+        found.into_iter().next()
+    }
+
     /// The newest `limit` records that pass `keep` (newest first), reading index files from
     /// the newest down and stopping as soon as no older file can place a record.
     pub fn newest(

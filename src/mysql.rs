@@ -861,6 +861,35 @@ pub struct Selection {
     pub excluded: Vec<Excluded>,
 }
 
+/// Server and client error codes that speak of the server, the connection or the account, not
+/// of the SQL sent: a lost or killed connection, a shutdown, a missing privilege or definer,
+/// a server setting (read-only, binary logging of routines, the packet limit), a full disk or
+/// table, too many connections, no memory, a lock timeout or deadlock.
+const ENVIRONMENT_ERRORS: &[u32] = &[
+    // The connection.
+    2002, 2003, 2005, 2006, 2013, 2026, 2055, 1152, 1153, 1184, 4031,
+    // Killed, interrupted, shut down.
+    1053, 1317, 1927, // The account and its privileges; a definer the server lacks.
+    1044, 1045, 1142, 1143, 1227, 1370, 1419, 1449, 1211, // Server settings.
+    1418, 1290, 1836, 1792, // Resources.
+    1021, 1030, 1037, 1038, 1040, 1041, 1114, 1205, 1213,
+];
+
+/// Whether the client's error message `message` (`ERROR 2013 (HY000) at line 4: …`) holds an
+/// error of the server, the connection or the account rather than of the statements sent (see
+/// [`ENVIRONMENT_ERRORS`]): a load that failed so says nothing about the dump.
+pub fn is_environment_error(message: &str) -> bool {
+    message.match_indices("ERROR ").any(|(i, m)| {
+        let digits: String = message[i + m.len()..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits
+            .parse::<u32>()
+            .is_ok_and(|code| ENVIRONMENT_ERRORS.contains(&code))
+    })
+}
+
 /// Whether an include or exclude pattern names one database (no glob characters).
 pub fn is_literal(pattern: &str) -> bool {
     !pattern.contains(['*', '?', '['])
@@ -953,6 +982,28 @@ mod tests {
             flavor,
             version: v,
             version_string: String::new(),
+        }
+    }
+
+    /// A load that the server, the connection or the account stopped is told apart from one
+    /// whose statements the server refused.
+    #[test]
+    fn environment_errors_are_told_from_errors_of_the_sql() {
+        for env in [
+            "ERROR 2013 (HY000) at line 40: Lost connection to server during query",
+            "ERROR 1227 (42000) at line 12: Access denied; you need (at least one of) the SUPER, SET USER privilege(s) for this operation",
+            "ERROR 1419 (HY000) at line 9: You do not have the SUPER privilege and binary logging is enabled",
+            "mariadb: warning; ERROR 1927 (70100) at line 3: Connection was killed",
+        ] {
+            assert!(is_environment_error(env), "{env}");
+        }
+        for sql in [
+            "ERROR 1064 (42000) at line 3: You have an error in your SQL syntax",
+            "ERROR 1146 (42S02) at line 8: Table 'x.t' doesn't exist",
+            "refused: a client command",
+            "ERROR 20130: no such code",
+        ] {
+            assert!(!is_environment_error(sql), "{sql}");
         }
     }
 

@@ -654,6 +654,96 @@ fn is_space(b: u8) -> bool {
     b.is_ascii_whitespace() || b == 0x0b
 }
 
+/// The words of `stmt` outside quotes, backquotes and comments (the code of a versioned
+/// comment, `/*!50106 … */`, counts), each with its byte range, in order.
+fn code_words(stmt: &[u8]) -> Vec<(std::ops::Range<usize>, String)> {
+    let mut words = Vec::new();
+    let mut i = 0;
+    let n = stmt.len();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$';
+    while i < n {
+        match stmt[i] {
+            q @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while i < n && stmt[i] != q {
+                    if q != b'`' && stmt[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'#' => {
+                while i < n && stmt[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'-' if stmt.get(i + 1) == Some(&b'-')
+                && stmt.get(i + 2).is_none_or(|b| b.is_ascii_whitespace()) =>
+            {
+                while i < n && stmt[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if stmt.get(i + 1) == Some(&b'*') => {
+                let rest = &stmt[i + 2..];
+                if rest.starts_with(b"!") || rest.starts_with(b"M!") {
+                    // A versioned comment: its code counts; skip the marker and version.
+                    i += if rest.starts_with(b"!") { 3 } else { 4 };
+                    while i < n && stmt[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                } else {
+                    i += 2;
+                    while i + 1 < n && !(stmt[i] == b'*' && stmt[i + 1] == b'/') {
+                        i += 1;
+                    }
+                    i += 2;
+                }
+            }
+            b if is_word(b) => {
+                let start = i;
+                while i < n && is_word(stmt[i]) {
+                    i += 1;
+                }
+                words.push((
+                    start..i,
+                    String::from_utf8_lossy(&stmt[start..i]).to_ascii_uppercase(),
+                ));
+            }
+            _ => i += 1,
+        }
+    }
+    words
+}
+
+/// `stmt`, a `CREATE EVENT`, made to create the event disabled, so that it never runs where it
+/// is restored: its `ENABLE` becomes `DISABLE`, or `DISABLE` is written where the status goes
+/// (before `COMMENT` or `DO`) when it names none. One already disabled is left as it is.
+///
+/// Fails when the statement has no `ON SCHEDULE … DO` to find the status in.
+pub fn event_disabled(stmt: &[u8]) -> Result<Vec<u8>, String> {
+    let words = code_words(stmt);
+    let schedule = words
+        .iter()
+        .position(|(_, w)| w == "SCHEDULE")
+        .ok_or("a CREATE EVENT without ON SCHEDULE")?;
+    for (range, w) in &words[schedule + 1..] {
+        let (at, replace, with): (usize, usize, &[u8]) = match w.as_str() {
+            "DISABLE" => return Ok(stmt.to_vec()),
+            "ENABLE" => (range.start, range.len(), b"DISABLE"),
+            "COMMENT" | "DO" => (range.start, 0, b"DISABLE "),
+            _ => continue,
+        };
+        let mut out = Vec::with_capacity(stmt.len() + 8);
+        out.extend_from_slice(&stmt[..at]);
+        out.extend_from_slice(with);
+        out.extend_from_slice(&stmt[at + replace..]);
+        return Ok(out);
+    }
+    Err("a CREATE EVENT without DO".into())
+}
+
 /// The start of a statement for a message: whitespace runs made one space, at most `words`
 /// words, and every quoted string's content printed as `***` (`IDENTIFIED BY '…'`, a row's
 /// values): what is quoted may be a password or data that a log must not carry.
@@ -1041,6 +1131,8 @@ pub struct Policy {
     pub target: String,
     /// An accounts backup (`--system=users`): only account statements pass, and no others.
     pub accounts: bool,
+    /// Events are created disabled ([`event_disabled`]): a restore test, or `--disable-events`.
+    pub disable_events: bool,
 }
 
 /// The statements an accounts backup holds (by their leading words, as [`Kind::Other`] gives
@@ -1133,6 +1225,35 @@ impl Policy {
 
 #[cfg(test)]
 mod tests {
+    /// An event restored for a test is created disabled, whatever its dump wrote; quotes,
+    /// comments and the body cannot mislead the rewrite.
+    #[test]
+    fn events_are_created_disabled() {
+        for (dump, want) in [
+            (
+                "/*!50106 CREATE*/ /*!50117 DEFINER=`root`@`localhost`*/ /*!50106 EVENT `tick` ON SCHEDULE EVERY 1 SECOND STARTS '2026-11-30 11:00:00' ON COMPLETION NOT PRESERVE ENABLE DO INSERT INTO victim.log VALUES ('ENABLE') */",
+                "/*!50106 CREATE*/ /*!50117 DEFINER=`root`@`localhost`*/ /*!50106 EVENT `tick` ON SCHEDULE EVERY 1 SECOND STARTS '2026-11-30 11:00:00' ON COMPLETION NOT PRESERVE DISABLE DO INSERT INTO victim.log VALUES ('ENABLE') */",
+            ),
+            (
+                "CREATE EVENT `enable` ON SCHEDULE EVERY 1 DAY COMMENT 'ENABLE DO' DO SELECT 1",
+                "CREATE EVENT `enable` ON SCHEDULE EVERY 1 DAY DISABLE COMMENT 'ENABLE DO' DO SELECT 1",
+            ),
+            (
+                "CREATE EVENT e ON SCHEDULE AT '2030-01-01' /* ENABLE */ DO BEGIN SELECT 1; END",
+                "CREATE EVENT e ON SCHEDULE AT '2030-01-01' /* ENABLE */ DISABLE DO BEGIN SELECT 1; END",
+            ),
+            (
+                "CREATE EVENT e ON SCHEDULE EVERY 1 HOUR ON COMPLETION PRESERVE DISABLE ON SLAVE DO SELECT 1",
+                "CREATE EVENT e ON SCHEDULE EVERY 1 HOUR ON COMPLETION PRESERVE DISABLE ON SLAVE DO SELECT 1",
+            ),
+        ] {
+            let got = event_disabled(dump.as_bytes()).unwrap();
+            assert_eq!(String::from_utf8(got).unwrap(), want);
+        }
+        assert!(event_disabled(b"CREATE EVENT e DO SELECT 1").is_err());
+        assert!(event_disabled(b"CREATE EVENT e ON SCHEDULE EVERY 1 DAY").is_err());
+    }
+
     #[test]
     fn an_excerpt_never_carries_a_quoted_value() {
         assert_eq!(
@@ -1390,6 +1511,7 @@ mod tests {
             source: "shop".into(),
             target: "shop_copy".into(),
             accounts: false,
+            disable_events: false,
         };
         let verdict = |sql: &str| {
             let (_, k) = split(sql.as_bytes(), 5).into_iter().next().unwrap();

@@ -716,19 +716,31 @@ fn scratch_name(now: chrono::DateTime<Utc>) -> String {
     )
 }
 
+/// The time in the name of a scratch database as [`scratch_name`] makes it
+/// (`sqlguard_verify_20261130110639_3072c113`, exactly); `None` for any other name, which a
+/// restore test did not make and never drops.
+fn scratch_stamp(name: &str) -> Option<chrono::DateTime<Utc>> {
+    let (stamp, suffix) = name.strip_prefix(SCRATCH_PREFIX)?.split_once('_')?;
+    let ours = stamp.len() == 14
+        && suffix.len() == 8
+        && suffix
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    ours.then(|| chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%d%H%M%S").ok())
+        .flatten()
+        .map(|t| t.and_utc())
+}
+
 /// Drops the scratch databases that killed restore tests left behind (older than
-/// [`SCRATCH_MAX_AGE_HOURS`], by the time in their name).
+/// [`SCRATCH_MAX_AGE_HOURS`], by the time in their name); only names exactly as
+/// [`scratch_name`] makes them.
 fn sweep_scratch(target: &crate::restore::Target, ui: &Ui) {
     let now = Utc::now();
     let Ok(names) = target.databases_like(&format!("{SCRATCH_PREFIX}%")) else {
         return;
     };
     for name in names {
-        let stamp = name
-            .strip_prefix(SCRATCH_PREFIX)
-            .and_then(|rest| rest.split('_').next())
-            .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y%m%d%H%M%S").ok())
-            .map(|t| t.and_utc());
+        let stamp = scratch_stamp(&name);
         if stamp.is_some_and(|t| (now - t).num_hours() >= SCRATCH_MAX_AGE_HOURS) {
             match target.execute(
                 "dropping a scratch database left behind",
@@ -888,7 +900,13 @@ fn verify_one(
         sha256: copy.sha256.clone(),
         ..Default::default()
     };
-    let target = crate::restore::Target::new(server, *load)
+    // The dump's events must not run in the scratch database: one that writes elsewhere would
+    // reach live data during a drill.
+    let load = crate::restore::LoadOptions {
+        disable_events: true,
+        ..*load
+    };
+    let target = crate::restore::Target::new(server, load)
         .map_err(|e| NotChecked::elsewhere(e.to_string()))?;
     sweep_scratch(&target, ui);
     let scratch = scratch_name(Utc::now());
@@ -913,9 +931,13 @@ fn verify_one(
     let (loaded, found, damaged, seconds) = restored.map_err(|e| NotChecked {
         message: format!("restore into scratch database {scratch} failed: {e}"),
         scratch: Some(scratch.clone()),
-        // A load that a signal ended, or on a server that no longer answers, says nothing
-        // about the copy; one that a working server refused does.
-        about_copy: !cancel.load(Ordering::Relaxed) && target.databases().is_ok(),
+        // A load that a signal ended, on a server that no longer answers, or that the server,
+        // the connection or the account stopped (a lost or killed session, a missing
+        // privilege, a full disk) says nothing about the copy; one whose statements a working
+        // server refused does.
+        about_copy: !cancel.load(Ordering::Relaxed)
+            && !mysql::is_environment_error(&e)
+            && target.databases().is_ok(),
     })?;
     dropped.map_err(|e| NotChecked {
         scratch: Some(scratch.clone()),
@@ -940,4 +962,28 @@ fn verify_one(
         seconds,
     };
     Ok((checked, Some(drill), Some(scratch)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sweep drops only names a restore test makes: a database called
+    /// `sqlguard_verify_20200101000000_archive` is somebody's, whatever its age.
+    #[test]
+    fn only_scratch_names_as_made_are_swept() {
+        let made = scratch_name(Utc::now());
+        assert!(scratch_stamp(&made).is_some(), "{made}");
+        assert!(scratch_stamp("sqlguard_verify_20200101000000_0a1b2c3d").is_some());
+        for not_ours in [
+            "sqlguard_verify_20200101000000_archive",
+            "sqlguard_verify_20200101000000_0A1B2C3D",
+            "sqlguard_verify_20200101000000_0a1b2c3d_x",
+            "sqlguard_verify_2020010100000_0a1b2c3d",
+            "sqlguard_verify_20200101000000",
+            "sqlguard_verify_x",
+        ] {
+            assert!(scratch_stamp(not_ours).is_none(), "{not_ours}");
+        }
+    }
 }

@@ -83,6 +83,11 @@ pub struct LoadArgs {
     /// binlog archive
     #[arg(long)]
     pub no_binlog: bool,
+    /// Create the dump's events disabled (ALTER EVENT … ENABLE turns one back on), so that none
+    /// runs on the target server: for a copy restored beside its source (a restore test always
+    /// does this)
+    #[arg(long)]
+    pub disable_events: bool,
 }
 
 impl LoadArgs {
@@ -91,6 +96,7 @@ impl LoadArgs {
         restore::LoadOptions {
             jobs: self.jobs as usize,
             no_binlog: self.no_binlog,
+            disable_events: self.disable_events,
         }
     }
 }

@@ -610,6 +610,8 @@ enum Mode {
     Passing,
     /// An `ALTER DATABASE` of the dump's own database: held whole, then aimed at the target.
     Retarget,
+    /// A `CREATE EVENT` to create disabled: held whole, then rewritten.
+    Event,
     /// Left out (the policy's `Skip`): its bytes go nowhere.
     Skipping,
 }
@@ -657,7 +659,7 @@ impl<W: StatementSink> Guard<W> {
             Event::Bytes(b) => match self.mode {
                 Mode::Passing => self.inner.bytes(b)?,
                 Mode::Skipping => {}
-                Mode::Holding | Mode::Retarget => {
+                Mode::Holding | Mode::Retarget | Mode::Event => {
                     if self.pending.len() + b.len() > MAX_PENDING {
                         return Err(refused(format!(
                             "a statement with more than {} before any code",
@@ -669,7 +671,12 @@ impl<W: StatementSink> Guard<W> {
             },
             Event::Head(h) => {
                 let kind = sqlscan::classify(h);
+                let event = matches!(&kind, Kind::Object { verb, object, .. } if verb == "CREATE" && object == "EVENT");
                 match self.policy.check(&kind) {
+                    Verdict::Allow if event && self.policy.disable_events => {
+                        self.held = Some((kind, h.clone()));
+                        self.mode = Mode::Event;
+                    }
                     Verdict::Allow => {
                         self.inner.begin(&kind, h)?;
                         self.inner.bytes(&self.pending)?;
@@ -691,12 +698,21 @@ impl<W: StatementSink> Guard<W> {
                 }
             }
             Event::End => {
-                if self.mode == Mode::Retarget {
-                    let text = retarget(&self.pending, &self.policy.source, &self.policy.target);
-                    if let Some((kind, head)) = self.held.take() {
-                        self.inner.begin(&kind, &head)?;
-                        self.inner.bytes(&text)?;
-                    }
+                let held = match self.mode {
+                    Mode::Retarget => Some(retarget(
+                        &self.pending,
+                        &self.policy.source,
+                        &self.policy.target,
+                    )),
+                    Mode::Event => Some(
+                        sqlscan::event_disabled(&self.pending)
+                            .map_err(|why| refused(format!("{why}: cannot create it disabled")))?,
+                    ),
+                    _ => None,
+                };
+                if let (Some(text), Some((kind, head))) = (held, self.held.take()) {
+                    self.inner.begin(&kind, &head)?;
+                    self.inner.bytes(&text)?;
                 }
                 if !matches!(self.mode, Mode::Holding | Mode::Skipping) {
                     self.inner.end()?;
@@ -1051,6 +1067,7 @@ impl Target {
             source: record.database.clone(),
             target: database.to_string(),
             accounts,
+            disable_events: opts.disable_events,
         };
         let prefix = session_settings(opts);
         let loaded = if opts.jobs > 1 && !accounts {
@@ -1263,6 +1280,8 @@ pub struct LoadOptions {
     pub jobs: usize,
     /// Do not write the load to the server's binary log (`sql_log_bin=0` in every session).
     pub no_binlog: bool,
+    /// Create the dump's events disabled, so that none runs where it is restored.
+    pub disable_events: bool,
 }
 
 impl Default for LoadOptions {
@@ -1270,6 +1289,7 @@ impl Default for LoadOptions {
         LoadOptions {
             jobs: 1,
             no_binlog: false,
+            disable_events: false,
         }
     }
 }
@@ -1413,6 +1433,20 @@ pub fn copies_of(
                     r.backup_type,
                     r.started_at.format("%Y-%m-%d %H:%M:%S UTC")
                 ));
+                // Never quietly older data: a newer copy left out is named, with why.
+                if let Some(newer) = catalog.passed_over(&r, filter) {
+                    session.ui.warn(&format!(
+                        "latest: passing over the newer backup {} (started {}) on '{}': its last verification failed ({}); restore it by its id if that failure was not the copy's",
+                        newer.id,
+                        newer.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                        newer.storage,
+                        newer
+                            .verification
+                            .as_ref()
+                            .and_then(|v| v.error.as_deref())
+                            .unwrap_or("no reason recorded")
+                    ));
+                }
                 r.id
             }
             Ok(None) => return Err(RestoreError::NoLatest),
@@ -2118,6 +2152,7 @@ mod tests {
             source: "shop".into(),
             target: "copy".into(),
             accounts: false,
+            disable_events: false,
         };
         for size in [1, 5, 1000] {
             let mut g = Guard::new(Vec::new(), policy());
@@ -2141,5 +2176,34 @@ mod tests {
         assert_eq!(g.inner, b"INSERT INTO `t` VALUES (1);");
         let mut g = Guard::new(Vec::new(), policy());
         assert!(g.write_all(b"SET @a=1;\n\\! touch /tmp/x\n").is_err());
+    }
+    /// With `disable_events`, the dump's events reach the server disabled, however the dump
+    /// splits into writes; everything else passes unchanged.
+    #[test]
+    fn the_guard_creates_events_disabled_when_asked() {
+        let dump = "CREATE TABLE `t` (a int);\nDELIMITER ;;\n/*!50106 CREATE*/ /*!50117 DEFINER=`root`@`localhost`*/ /*!50106 EVENT `tick` ON SCHEDULE EVERY 1 SECOND STARTS '2026-11-30 11:00:00' ON COMPLETION NOT PRESERVE ENABLE DO INSERT INTO `t` VALUES (1) */ ;;\nDELIMITER ;\n-- Dump completed\n";
+        for (disable, want) in [
+            (
+                true,
+                dump.replace("PRESERVE ENABLE DO", "PRESERVE DISABLE DO"),
+            ),
+            (false, dump.to_string()),
+        ] {
+            for size in [1, 7, 1000] {
+                let mut g = Guard::new(
+                    Vec::new(),
+                    Policy {
+                        source: "shop".into(),
+                        target: "shop".into(),
+                        accounts: false,
+                        disable_events: disable,
+                    },
+                );
+                for c in dump.as_bytes().chunks(size) {
+                    g.write_all(c).unwrap();
+                }
+                assert_eq!(String::from_utf8(g.finish().unwrap()).unwrap(), want);
+            }
+        }
     }
 }

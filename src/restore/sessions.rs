@@ -822,6 +822,7 @@ for line in sys.stdin:
             source: "shop".into(),
             target: "shop".into(),
             accounts: false,
+            disable_events: false,
         };
         let mut g = super::super::Guard::new(dispatcher, policy);
         g.write_all(dump.as_bytes()).unwrap();

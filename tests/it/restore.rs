@@ -417,6 +417,14 @@ fn restore_latest_with_a_restore_account_in_one_command() {
     r.expect(0);
     let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(doc["restored"]["record"]["id"], good.id.as_str(), "{doc}");
+    // Older data is never taken quietly: the newer copy left out is named, with why.
+    assert!(
+        r.stderr
+            .contains(&format!("passing over the newer backup {}", newest.id))
+            && r.stderr.contains("SHA-256"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(doc["restored"]["created"], true);
     assert!(doc["duration_seconds"].as_f64().unwrap() > 0.0);
     assert!(

@@ -10,6 +10,7 @@ struct VerifyDoc {
     schema_version: u32,
     ok: bool,
     verified: Vec<Verified>,
+    errors: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -790,4 +791,111 @@ fn a_verdict_the_index_cannot_record_fails_the_run() {
     env.run(&["verify", "--latest"]).expect(0);
     let v = env.list(&[]).backups.remove(0).verification.unwrap();
     assert_eq!(v["ok"], true, "{v}");
+}
+
+/// A restore never lets the dump's events loose where they do not belong: a restore test
+/// creates them disabled in its scratch database (an enabled event that writes to another
+/// database would reach live data during a drill), and so does `restore --disable-events`;
+/// a plain restore keeps them as they were dumped.
+#[test]
+fn a_restore_test_never_runs_the_dumps_events() {
+    let db = mariadb();
+    let name = db.create_db("events_rt");
+    let sink = db.create_db("events_sink");
+    db.sql(None, "SET GLOBAL event_scheduler = ON");
+    db.sql(
+        Some(&name),
+        &format!(
+            "CREATE TABLE big (id INT PRIMARY KEY, pad CHAR(100)) SELECT seq AS id, 'x' AS pad FROM seq_1_to_20000;
+             CREATE TABLE `{sink}`.log (db VARCHAR(100));
+             CREATE EVENT tick ON SCHEDULE EVERY 1 SECOND DO INSERT INTO `{sink}`.log VALUES (DATABASE());"
+        ),
+    );
+    let env = Env::new();
+    env.write_local_config("");
+    env.run(&["backup", "--db", &name]).expect(0);
+    // The source's own event has done its work: it stops now, and only a copy's would write.
+    db.sql(Some(&name), "ALTER EVENT tick DISABLE");
+    let (code, doc) = verify(&env, &["--latest", "--db", &name, "--restore-test"]);
+    assert_eq!(code, 0, "{doc:?}");
+    assert!(
+        doc.verified[0].restore_tested && doc.errors.is_empty(),
+        "{doc:?}"
+    );
+    let copies = format!("SELECT COUNT(*) FROM `{sink}`.log WHERE db <> '{name}'");
+    let status = |database: &str| {
+        db.sql(
+            None,
+            &format!(
+                "SELECT STATUS FROM information_schema.EVENTS WHERE EVENT_SCHEMA = '{database}'"
+            ),
+        )
+        .trim()
+        .to_string()
+    };
+    for (flag, want) in [(Some("--disable-events"), "DISABLED"), (None, "ENABLED")] {
+        let copy = format!("{name}_copy{}", if flag.is_some() { "_off" } else { "_on" });
+        let mut args = vec!["restore", "latest", "--db", &name, "--to-server", "main"];
+        args.extend(["--to-database", &copy, "--yes"]);
+        args.extend(flag);
+        env.run(&args).expect(0);
+        assert_eq!(status(&copy), want, "{flag:?}");
+        db.sql(None, &format!("ALTER EVENT `{copy}`.tick DISABLE"));
+        db.sql(None, &format!("DROP DATABASE `{copy}`"));
+    }
+    // The enabled copy of the plain restore may have written; the drill's never did.
+    let from_drills = db.sql(
+        None,
+        &format!("SELECT COUNT(*) FROM `{sink}`.log WHERE db LIKE 'sqlguard\\_verify\\_%'"),
+    );
+    assert_eq!(from_drills.trim(), "0", "{copies}");
+    db.sql(
+        None,
+        &format!("DROP DATABASE `{name}`; DROP DATABASE `{sink}`"),
+    );
+}
+
+/// A restore test that the server's account, not the dump, stopped (here: no TRIGGER privilege
+/// for the dump's trigger) says nothing about the copy: NOT CHECKED, exit 1, nothing recorded,
+/// and `restore latest` still picks the copy. A dump that the server refuses for what it says
+/// (a syntax error) is still recorded as failed.
+#[test]
+fn a_restore_test_stopped_by_the_account_records_nothing() {
+    let db = mariadb();
+    let name = db.create_db("rt_priv");
+    db.sql(
+        Some(&name),
+        "CREATE TABLE t (id INT PRIMARY KEY, n INT); CREATE TABLE audit (n INT);
+         CREATE TRIGGER t_ai AFTER INSERT ON t FOR EACH ROW INSERT INTO audit VALUES (NEW.n);
+         INSERT INTO t VALUES (1, 1);",
+    );
+    let user = format!("rt_{:06x}", fastrand::u32(..0xffffff));
+    db.sql(
+        None,
+        &format!(
+            "CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY 'pw{user}';
+             GRANT CREATE, DROP, ALTER, INDEX, INSERT, SELECT, REFERENCES, CREATE VIEW, SHOW VIEW,
+               CREATE ROUTINE, ALTER ROUTINE, EVENT, LOCK TABLES, SET USER, SUPER
+               ON *.* TO '{user}'@'127.0.0.1';"
+        ),
+    );
+    let env = Env::new();
+    std::fs::write(env.path("rtpw"), format!("pw{user}\n")).unwrap();
+    env.write_local_config(&format!(
+        "restore:\n  user: {user}\n  password_file: {}",
+        env.path("rtpw").display()
+    ));
+    env.run(&["backup", "--db", &name]).expect(0);
+    let (code, doc) = verify(&env, &["--latest", "--db", &name, "--restore-test"]);
+    db.sql(None, &format!("DROP USER '{user}'@'127.0.0.1'"));
+    assert_eq!(code, 1, "{doc:?}");
+    let v = &doc.verified[0];
+    assert!(v.not_checked && !v.ok, "{doc:?}");
+    assert!(
+        v.problem.as_deref().is_some_and(|p| p.contains("TRIGGER")),
+        "{doc:?}"
+    );
+    let rec = env.list(&["--db", &name]).backups.remove(0);
+    assert!(rec.verification.is_none(), "{rec:?}");
+    db.sql(None, &format!("DROP DATABASE `{name}`"));
 }
