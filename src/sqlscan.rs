@@ -87,6 +87,12 @@ pub struct Splitter {
     keyword: usize,
     last_space: bool,
     new_delimiter: Vec<u8>,
+    /// The session's sql_mode holds `NO_BACKSLASH_ESCAPES`, as the dump's `SET`s leave it: a
+    /// backslash in a quote is then a plain character (see [`Splitter::note_sql_mode`]).
+    no_backslash_escapes: bool,
+    /// User variables that hold an sql_mode (`SET @saved_sql_mode = @@sql_mode`), by name:
+    /// whether it has `NO_BACKSLASH_ESCAPES`.
+    saved_modes: std::collections::HashMap<String, bool>,
     /// Steps through every byte (the reference the fast path is tested against).
     #[cfg(test)]
     slow: bool,
@@ -126,6 +132,8 @@ impl Splitter {
             keyword: 0,
             last_space: true,
             new_delimiter: Vec::new(),
+            no_backslash_escapes: false,
+            saved_modes: std::collections::HashMap::new(),
             #[cfg(test)]
             slow: false,
         }
@@ -205,6 +213,7 @@ impl Splitter {
                 on(Event::Bytes(&chunk[..=i]))?;
                 self.finish_head(on)?;
                 on(Event::End)?;
+                self.note_sql_mode();
                 self.reset();
                 return Ok(Some(i + 1));
             } else if !self.head_done && self.head.text.len() >= HEAD_LEN {
@@ -269,6 +278,69 @@ impl Splitter {
             on(Event::Head(&self.head))?;
         }
         Ok(())
+    }
+
+    /// Follows what a `SET` statement that just ended does to the session's sql_mode, as the
+    /// server would, so that quotes are read as the `mariadb` client reads them (it follows the
+    /// server's `NO_BACKSLASH_ESCAPES` flag). A dump writes `SET sql_mode = '…'` around each
+    /// routine and trigger created under another mode, saving and restoring the old one through
+    /// a user variable (`SET @saved_sql_mode = @@sql_mode`, `SET sql_mode = @saved_sql_mode`).
+    fn note_sql_mode(&mut self) {
+        let text = &self.head.text;
+        if text.len() < 4 || !text[..4].eq_ignore_ascii_case(b"SET ") {
+            return;
+        }
+        let text = String::from_utf8_lossy(&text[4..]).into_owned();
+        for assignment in split_outside_quotes(&text, ',') {
+            let Some((lhs, rhs)) = assignment.split_once('=') else {
+                continue;
+            };
+            let lhs = lhs.trim().trim_end_matches(':').trim().to_ascii_uppercase();
+            let rhs = rhs.trim();
+            let var = |s: &str| {
+                let s = s.to_ascii_uppercase();
+                let s = s.trim_start_matches("@@");
+                let s = s
+                    .strip_prefix("SESSION.")
+                    .or_else(|| s.strip_prefix("LOCAL."))
+                    .or_else(|| s.strip_prefix("SESSION "))
+                    .or_else(|| s.strip_prefix("LOCAL "))
+                    .unwrap_or(s)
+                    .trim()
+                    .to_string();
+                s
+            };
+            // The mode a right-hand side gives: a string names it; a user variable holds what
+            // was saved in it; `@@sql_mode` is the mode as it stands.
+            let mode_of = |rhs: &str| -> Option<bool> {
+                if rhs.starts_with('\'') || rhs.starts_with('"') {
+                    Some(rhs.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES"))
+                } else if rhs.starts_with("@@") {
+                    (var(rhs) == "SQL_MODE").then_some(self.no_backslash_escapes)
+                } else if let Some(name) = rhs.strip_prefix('@') {
+                    Some(
+                        self.saved_modes
+                            .get(&name.trim().to_ascii_lowercase())
+                            .copied()
+                            .unwrap_or(false),
+                    )
+                } else if rhs.eq_ignore_ascii_case("DEFAULT") {
+                    Some(false)
+                } else {
+                    None
+                }
+            };
+            if let Some(name) = lhs.strip_prefix('@').filter(|n| !n.starts_with('@')) {
+                if let Some(mode) = mode_of(rhs) {
+                    self.saved_modes
+                        .insert(name.trim().to_ascii_lowercase(), mode);
+                }
+            } else if var(&lhs) == "SQL_MODE" {
+                if let Some(mode) = mode_of(rhs) {
+                    self.no_backslash_escapes = mode;
+                }
+            }
+        }
     }
 
     fn reset(&mut self) {
@@ -356,7 +428,7 @@ impl Splitter {
                 self.push_head_quoted(b);
                 if b == q {
                     self.state = State::Normal;
-                } else if b == b'\\' && q != b'`' {
+                } else if b == b'\\' && q != b'`' && !self.no_backslash_escapes {
                     self.state = State::Escape(q);
                 }
             }
@@ -652,6 +724,27 @@ pub fn qualifiers(text: &[u8]) -> Vec<String> {
 /// Whitespace as the server reads it: ASCII whitespace and the vertical tab.
 fn is_space(b: u8) -> bool {
     b.is_ascii_whitespace() || b == 0x0b
+}
+
+/// `text` split at each `sep` outside quotes (`'`, `"`, `` ` ``).
+fn split_outside_quotes(text: &str, sep: char) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' || c == '`' => quote = Some(c),
+            None if c == sep => {
+                out.push(&text[start..i]);
+                start = i + c.len_utf8();
+            }
+            None => {}
+        }
+    }
+    out.push(&text[start..]);
+    out
 }
 
 /// The words of `stmt` outside quotes, backquotes and comments (the code of a versioned
@@ -1227,6 +1320,54 @@ impl Policy {
 mod tests {
     /// An event restored for a test is created disabled, whatever its dump wrote; quotes,
     /// comments and the body cannot mislead the rewrite.
+    /// A routine created under `NO_BACKSLASH_ESCAPES` (the dump sets that mode around it, then
+    /// restores the saved one) splits as the client splits it: its backslash ends nothing, and
+    /// the statements after it are read with escapes again.
+    #[test]
+    fn backslashes_follow_the_sql_mode_the_dump_sets() {
+        let dump = "/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;\n\
+            INSERT INTO `t` VALUES ('a\\';b');\n\
+            /*!50003 SET @saved_sql_mode       = @@sql_mode */ ;\n\
+            /*!50003 SET sql_mode              = 'NO_BACKSLASH_ESCAPES,STRICT_TRANS_TABLES' */ ;\n\
+            DELIMITER ;;\n\
+            CREATE PROCEDURE p() BEGIN SELECT 'C:\\'; END ;;\n\
+            DELIMITER ;\n\
+            /*!50003 SET sql_mode              = @saved_sql_mode */ ;\n\
+            INSERT INTO `t` VALUES ('c\\';d');\n\
+            /*!40101 SET SQL_MODE=@OLD_SQL_MODE */;\n";
+        for size in [1, 3, 4096] {
+            let heads: Vec<String> = events(Splitter::new(), dump.as_bytes(), &[size])
+                .into_iter()
+                .map(|(_, h, commands)| {
+                    assert!(commands.is_empty(), "a client command in {:?}", h.text);
+                    String::from_utf8_lossy(&h.text).into_owned()
+                })
+                .filter(|h| !h.is_empty())
+                .collect();
+            let creates: Vec<&String> = heads.iter().filter(|h| h.contains("PROCEDURE")).collect();
+            assert_eq!(creates.len(), 1, "{heads:#?}");
+            assert!(creates[0].ends_with("SELECT 'C:\\'; END"), "{heads:#?}");
+            let inserts: Vec<&String> = heads.iter().filter(|h| h.starts_with("INSERT")).collect();
+            assert_eq!(inserts.len(), 2, "{heads:#?}");
+            assert!(inserts[1].ends_with("('c\\';d')"), "{heads:#?}");
+        }
+        // A mode saved with `NO_BACKSLASH_ESCAPES` in it brings it back.
+        let dump = "SET sql_mode='NO_BACKSLASH_ESCAPES';\n/*!50003 SET @s = @@sql_mode */;\n\
+            SET sql_mode='';\nINSERT INTO t VALUES ('x\\';y');\n/*!50003 SET sql_mode = @s */;\n\
+            SELECT 'C:\\';\n";
+        let heads: Vec<String> = events(Splitter::new(), dump.as_bytes(), &[5])
+            .into_iter()
+            .map(|(_, h, _)| String::from_utf8_lossy(&h.text).into_owned())
+            .filter(|h| !h.is_empty())
+            .collect();
+        assert_eq!(
+            heads.last().map(String::as_str),
+            Some("SELECT 'C:\\'"),
+            "{heads:#?}"
+        );
+        assert_eq!(heads.len(), 6, "{heads:#?}");
+    }
+
     #[test]
     fn events_are_created_disabled() {
         for (dump, want) in [

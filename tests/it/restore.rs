@@ -695,3 +695,49 @@ fn accounts_are_backed_up_and_restore_all_brings_back_a_server() {
     ])
     .expect(2);
 }
+
+/// A routine created under NO_BACKSLASH_ESCAPES (its body ends a string with a lone backslash)
+/// restores in one session and in several, and passes a restore test: the dump is split as the
+/// client splits it, following the sql_mode the dump sets around the routine.
+#[test]
+fn a_routine_made_without_backslash_escapes_restores() {
+    let db = mariadb();
+    let name = db.create_db("nbe");
+    db.sql(
+        Some(&name),
+        "CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(50));
+         INSERT INTO t VALUES (1, 'a\\\\b'), (2, 'quote''s');
+         SET sql_mode = 'NO_BACKSLASH_ESCAPES';
+         CREATE PROCEDURE p() SELECT 'C:\\' AS path;",
+    );
+    let env = Env::new();
+    env.write_local_config("");
+    env.run(&["backup", "--db", &name]).expect(0);
+    let routine = |database: &str| {
+        db.sql(
+            None,
+            &format!(
+                "SELECT ROUTINE_DEFINITION, SQL_MODE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = '{database}'"
+            ),
+        )
+    };
+    assert!(routine(&name).contains("C:\\"), "{}", routine(&name));
+    for jobs in ["1", "2"] {
+        let copy = format!("{name}_j{jobs}");
+        let args = ["restore", "latest", "--db", &name, "--to-server", "main"];
+        env.run(
+            &[
+                &args[..],
+                &["--to-database", &copy, "--jobs", jobs, "--yes"],
+            ]
+            .concat(),
+        )
+        .expect(0);
+        assert_eq!(routine(&copy), routine(&name), "--jobs {jobs}");
+        assert_eq!(db.checksums(&copy), db.checksums(&name), "--jobs {jobs}");
+        db.sql(None, &format!("DROP DATABASE `{copy}`"));
+    }
+    env.run(&["verify", "--latest", "--db", &name, "--restore-test"])
+        .expect(0);
+    db.sql(None, &format!("DROP DATABASE `{name}`"));
+}
