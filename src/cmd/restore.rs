@@ -170,7 +170,19 @@ struct ServerRestoreReport<'a> {
     dry_run: bool,
     plans: &'a [restore::RestorePlan],
     restored: &'a [restore::RestoreOutcome],
+    /// Databases with no good backup to restore (the run exits 1).
+    skipped: &'a [Unrestored],
+    /// The restore that failed and stopped the run, and the databases it left unrestored.
+    failed: Option<Unrestored>,
+    not_restored: &'a [String],
     duration_seconds: f64,
+}
+
+/// A database `restore --all` did not restore, and why.
+#[derive(Debug, serde::Serialize)]
+struct Unrestored {
+    database: String,
+    reason: String,
 }
 
 /// `restore --all`: every database of one server, then its accounts. Every plan is made (and
@@ -192,6 +204,7 @@ fn run_all(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let accounts = databases.iter().any(|d| d == crate::backup::ACCOUNTS);
     let mut plans = Vec::new();
     let mut requests = Vec::new();
+    let mut skipped = Vec::new();
     for db in &databases {
         let mut filter = args.filter.clone();
         filter.databases = vec![db.clone()];
@@ -208,10 +221,16 @@ fn run_all(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                 plans.push(p);
                 requests.push(req);
             }
-            // A database with no good backup (only failures) is said, not restored.
-            Err(restore::RestoreError::NoLatest) => ctx
-                .ui
-                .warn(&format!("{server}/{db}: no good backup to restore")),
+            // A database with no good backup (only failures) is said, not restored, and fails
+            // the run: a server brought back without one of its databases is not brought back.
+            Err(restore::RestoreError::NoLatest) => {
+                ctx.ui
+                    .error(&format!("{server}/{db}: no good backup to restore"));
+                skipped.push(Unrestored {
+                    database: db.clone(),
+                    reason: "no good backup (every copy failed, or failed its verification)".into(),
+                });
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -220,7 +239,18 @@ fn run_all(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             "server '{server}' has no good backup to restore (see `sqlguard list --server {server}`)"
         )));
     }
-    let lines: Vec<String> = plans.iter().flat_map(|p| p.describe()).collect();
+    let mut lines: Vec<String> = plans.iter().flat_map(|p| p.describe()).collect();
+    lines.extend(
+        skipped
+            .iter()
+            .map(|s| format!("leave out {server}/{}: {}", s.database, s.reason)),
+    );
+    // A run that leaves a database out fails, and so does the dry run that foresees it.
+    let code = if skipped.is_empty() {
+        ExitCode::Success
+    } else {
+        ExitCode::Failure
+    };
     if args.dry_run {
         if ctx.json {
             Printer::json(&ServerRestoreReport {
@@ -228,6 +258,9 @@ fn run_all(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                 dry_run: true,
                 plans: &plans,
                 restored: &[],
+                skipped: &skipped,
+                failed: None,
+                not_restored: &[],
                 duration_seconds: started.elapsed().as_secs_f64(),
             })?;
         } else {
@@ -237,23 +270,37 @@ fn run_all(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             }
             Printer::line("nothing was read or written")?;
         }
-        return Ok(ExitCode::Success);
+        return Ok(code);
     }
     let interactive = interactive(args);
     if interactive && !ask_lines(&lines) {
         return Err(restore::RestoreError::Declined.into());
     }
     let mut restored = Vec::new();
-    for req in &requests {
-        let out = restore::restore(ctx, req, &mut |_| true)?;
-        ctx.ui.info(&format!(
-            "restored {} into {}/{} ({} of SQL)",
-            out.record.id,
-            out.server,
-            out.database,
-            human_bytes(out.loaded.raw_bytes)
-        ));
-        restored.push(out);
+    let mut failed = None;
+    let mut not_restored = Vec::new();
+    for (i, req) in requests.iter().enumerate() {
+        match restore::restore(ctx, req, &mut |_| true) {
+            Ok(out) => {
+                ctx.ui.info(&format!(
+                    "restored {} into {}/{} ({} of SQL)",
+                    out.record.id,
+                    out.server,
+                    out.database,
+                    human_bytes(out.loaded.raw_bytes)
+                ));
+                restored.push(out);
+            }
+            // The first failure stops the run; what is done and what is left is said.
+            Err(e) => {
+                not_restored = requests[i + 1..]
+                    .iter()
+                    .flat_map(|r| r.filter.databases.clone())
+                    .collect();
+                failed = Some((req.filter.databases.join(","), e));
+                break;
+            }
+        }
     }
     let took = started.elapsed().as_secs_f64();
     if ctx.json {
@@ -262,18 +309,58 @@ fn run_all(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             dry_run: false,
             plans: &[],
             restored: &restored,
+            skipped: &skipped,
+            failed: failed.as_ref().map(|(database, e)| Unrestored {
+                database: database.clone(),
+                reason: e.to_string(),
+            }),
+            not_restored: &not_restored,
             duration_seconds: took,
         })?;
     }
+    if let Some((database, e)) = failed {
+        if !restored.is_empty() || !not_restored.is_empty() {
+            ctx.ui.error(&format!(
+                "restore --all stopped at {server}/{database}: restored {}; not restored: {}",
+                if restored.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    restored
+                        .iter()
+                        .map(|o| o.database.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                if not_restored.is_empty() {
+                    database.clone()
+                } else {
+                    format!("{database}, {}", not_restored.join(", "))
+                }
+            ));
+        }
+        return Err(e.into());
+    }
     let bytes: u64 = restored.iter().map(|o| o.loaded.raw_bytes).sum();
     ctx.summarize(format!(
-        "server {server} into {}: {} backups{}, {} of SQL",
+        "server {server} into {}: {} backups{}, {} of SQL{}",
         args.to_server,
         restored.len(),
         if accounts { " (accounts included)" } else { "" },
-        human_bytes(bytes)
+        human_bytes(bytes),
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; LEFT OUT (no good backup): {}",
+                skipped
+                    .iter()
+                    .map(|s| s.database.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
     ));
-    Ok(ExitCode::Success)
+    Ok(code)
 }
 
 /// Asks on the terminal whether to go ahead with the steps `lines`; true for yes.

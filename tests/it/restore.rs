@@ -612,12 +612,17 @@ fn accounts_are_backed_up_and_restore_all_brings_back_a_server() {
     };
     let before = grants(db);
     let checksums = db.checksums(&name);
+    // A second database whose only copy rots: `restore --all` cannot bring it back, and says so.
+    let rotten = db.create_shop("acct_rot", 2);
     let env = Env::new();
     env.write_config(
-        &format!("accounts: true\ndatabases: {{include: [{name}]}}"),
+        &format!("accounts: true\ndatabases: {{include: [{name}, {rotten}]}}"),
         "storage:\n  local:\n    type: local\n    path: {storage}\n",
     );
     env.run(&["backup"]).expect(0);
+    let rot = env.list(&["--db", &rotten]).backups.remove(0);
+    std::fs::write(env.storage().join(rot.key.as_deref().unwrap()), b"rot").unwrap();
+    env.run(&["verify", &rot.id]).expect(1);
     let list = env.list(&[]);
     let acc = list
         .backups
@@ -654,7 +659,9 @@ fn accounts_are_backed_up_and_restore_all_brings_back_a_server() {
     // The server is lost: the database and the account are gone.
     db.sql(
         None,
-        &format!("DROP DATABASE `{name}`; DROP USER '{user}'@'127.0.0.1';"),
+        &format!(
+            "DROP DATABASE `{name}`; DROP DATABASE `{rotten}`; DROP USER '{user}'@'127.0.0.1';"
+        ),
     );
     let dry = env.run(&[
         "restore",
@@ -665,13 +672,17 @@ fn accounts_are_backed_up_and_restore_all_brings_back_a_server() {
         "main",
         "--dry-run",
     ]);
-    dry.expect(0);
+    // The dry run foresees the database left out, and fails as the run will.
+    dry.expect(1);
     assert!(
-        dry.stdout.contains(&name) && dry.stdout.contains("create the accounts"),
+        dry.stdout.contains(&name)
+            && dry.stdout.contains("create the accounts")
+            && dry.stdout.contains(&format!("leave out main/{rotten}")),
         "{}",
         dry.stdout
     );
     let r = env.run(&[
+        "--json",
         "restore",
         "--all",
         "--server",
@@ -680,7 +691,16 @@ fn accounts_are_backed_up_and_restore_all_brings_back_a_server() {
         "main",
         "--yes",
     ]);
-    r.expect(0);
+    r.expect(1);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["skipped"][0]["database"], rotten.as_str(), "{doc}");
+    assert_eq!(doc["restored"].as_array().map(Vec::len), Some(2), "{doc}");
+    assert!(
+        r.stderr
+            .contains(&format!("LEFT OUT (no good backup): {rotten}")),
+        "{}",
+        r.stderr
+    );
     assert_eq!(db.checksums(&name), checksums);
     assert_eq!(grants(db), before, "the account and its grants are back");
     // Every target is checked before anything is written: a second run finds the database full.
