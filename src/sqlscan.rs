@@ -1226,6 +1226,9 @@ pub struct Policy {
     pub accounts: bool,
     /// Events are created disabled ([`event_disabled`]): a restore test, or `--disable-events`.
     pub disable_events: bool,
+    /// The load must not reach the binary log (`--no-binlog`): a `SET` of `sql_log_bin` in the
+    /// dump is followed by `SET SESSION sql_log_bin=0`, so that it cannot turn logging back on.
+    pub no_binlog: bool,
 }
 
 /// The statements an accounts backup holds (by their leading words, as [`Kind::Other`] gives
@@ -1653,6 +1656,7 @@ mod tests {
             target: "shop_copy".into(),
             accounts: false,
             disable_events: false,
+            no_binlog: false,
         };
         let verdict = |sql: &str| {
             let (_, k) = split(sql.as_bytes(), 5).into_iter().next().unwrap();

@@ -589,6 +589,10 @@ pub struct Guard<W: StatementSink> {
     mode: Mode,
     /// The kind and head of an `ALTER DATABASE` held to be retargeted.
     held: Option<(Kind, Head)>,
+    /// The dump's delimiter, as its `DELIMITER` lines set it.
+    delimiter: Vec<u8>,
+    /// The current statement sets `sql_log_bin`: with `no_binlog`, it is set back to 0 after.
+    sets_log_bin: bool,
     /// Plain SQL bytes seen.
     pub count: u64,
     /// Statements sent.
@@ -633,6 +637,8 @@ impl<W: StatementSink> Guard<W> {
             pending: Vec::new(),
             mode: Mode::Holding,
             held: None,
+            delimiter: b";".to_vec(),
+            sets_log_bin: false,
             count: 0,
             statements: 0,
             tail: Vec::with_capacity(2 * TAIL),
@@ -671,6 +677,14 @@ impl<W: StatementSink> Guard<W> {
             },
             Event::Head(h) => {
                 let kind = sqlscan::classify(h);
+                if let Some(d) = &h.delimiter {
+                    self.delimiter = d.clone();
+                }
+                self.sets_log_bin = kind == Kind::Set
+                    && self.policy.no_binlog
+                    && String::from_utf8_lossy(&h.text)
+                        .to_ascii_uppercase()
+                        .contains("SQL_LOG_BIN");
                 let event = matches!(&kind, Kind::Object { verb, object, .. } if verb == "CREATE" && object == "EVENT");
                 match self.policy.check(&kind) {
                     Verdict::Allow if event && self.policy.disable_events => {
@@ -715,6 +729,19 @@ impl<W: StatementSink> Guard<W> {
                     self.inner.bytes(&text)?;
                 }
                 if !matches!(self.mode, Mode::Holding | Mode::Skipping) {
+                    self.inner.end()?;
+                }
+                if std::mem::take(&mut self.sets_log_bin) {
+                    // Whatever the dump set it to, --no-binlog stands.
+                    let head = Head {
+                        text: b"SET SESSION sql_log_bin=0".to_vec(),
+                        delimiter: None,
+                    };
+                    self.inner.begin(&Kind::Set, &head)?;
+                    let mut text = head.text.clone();
+                    text.extend_from_slice(&self.delimiter);
+                    text.push(b'\n');
+                    self.inner.bytes(&text)?;
                     self.inner.end()?;
                 }
                 self.pending.clear();
@@ -1068,6 +1095,7 @@ impl Target {
             target: database.to_string(),
             accounts,
             disable_events: opts.disable_events,
+            no_binlog: opts.no_binlog,
         };
         let prefix = session_settings(opts);
         let loaded = if opts.jobs > 1 && !accounts {
@@ -2153,6 +2181,7 @@ mod tests {
             target: "copy".into(),
             accounts: false,
             disable_events: false,
+            no_binlog: false,
         };
         for size in [1, 5, 1000] {
             let mut g = Guard::new(Vec::new(), policy());
@@ -2197,6 +2226,7 @@ mod tests {
                         target: "shop".into(),
                         accounts: false,
                         disable_events: disable,
+                        no_binlog: false,
                     },
                 );
                 for c in dump.as_bytes().chunks(size) {

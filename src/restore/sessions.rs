@@ -823,6 +823,7 @@ for line in sys.stdin:
             target: "shop".into(),
             accounts: false,
             disable_events: false,
+            no_binlog: false,
         };
         let mut g = super::super::Guard::new(dispatcher, policy);
         g.write_all(dump.as_bytes()).unwrap();
