@@ -749,7 +749,7 @@ fn split_outside_quotes(text: &str, sep: char) -> Vec<&str> {
 
 /// The words of `stmt` outside quotes, backquotes and comments (the code of a versioned
 /// comment, `/*!50106 … */`, counts), each with its byte range, in order.
-fn code_words(stmt: &[u8]) -> Vec<(std::ops::Range<usize>, String)> {
+pub(crate) fn code_words(stmt: &[u8]) -> Vec<(std::ops::Range<usize>, String)> {
     let mut words = Vec::new();
     let mut i = 0;
     let n = stmt.len();

@@ -395,10 +395,20 @@ fn table_key(name: &crate::sqlscan::Name) -> String {
     name.name.clone()
 }
 
-/// Whether a table can be split: InnoDB with a primary key, from its `CREATE TABLE`.
+/// Whether a table can be split: InnoDB with a primary key, from the words of its
+/// `CREATE TABLE` outside quotes and comments (a `COMMENT 'PRIMARY KEY'` or a MyISAM table's
+/// `COMMENT 'ENGINE=InnoDB'` is not one).
 fn splittable(create: &[u8]) -> bool {
-    let upper = String::from_utf8_lossy(create).to_ascii_uppercase();
-    upper.contains("ENGINE=INNODB") && upper.contains("PRIMARY KEY")
+    let words: Vec<String> = crate::sqlscan::code_words(create)
+        .into_iter()
+        .map(|(_, w)| w)
+        .collect();
+    let innodb = words
+        .windows(2)
+        .filter(|w| w[0] == "ENGINE")
+        .last()
+        .is_some_and(|w| w[1] == "INNODB");
+    innodb && words.windows(2).any(|w| w[0] == "PRIMARY" && w[1] == "KEY")
 }
 
 impl Dispatcher {
@@ -793,6 +803,21 @@ for line in sys.stdin:
     /// The first `INSERT` into an empty table runs alone: no other session inserts into it
     /// until that statement has run (MariaDB's bulk path of the first `INSERT` takes an
     /// exclusive table lock, and two sessions starting at once deadlock).
+    /// Only an InnoDB table with a primary key has its rows spread; what quotes and comments
+    /// say does not count.
+    #[test]
+    fn only_innodb_tables_with_a_primary_key_are_split() {
+        for (create, split) in [
+            ("CREATE TABLE `t` (\n  `id` int NOT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4", true),
+            ("CREATE TABLE `t` (\n  `a` int COMMENT 'PRIMARY KEY'\n) ENGINE=InnoDB", false),
+            ("CREATE TABLE `t` (\n  `id` int NOT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=MyISAM COMMENT='ENGINE=InnoDB PRIMARY KEY'", false),
+            ("CREATE TABLE `primary key` (\n  `engine=innodb` int\n) ENGINE=Aria", false),
+            ("/*!40101 SET x */ CREATE TABLE `t` (`id` int, PRIMARY KEY (`id`)) /* ENGINE=MyISAM */ ENGINE=InnoDB", true),
+        ] {
+            assert_eq!(splittable(create.as_bytes()), split, "{create}");
+        }
+    }
+
     #[test]
     fn no_session_inserts_into_a_table_before_its_first_insert_has_run() {
         let dir = tempfile::tempdir().unwrap();
