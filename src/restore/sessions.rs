@@ -405,8 +405,7 @@ fn splittable(create: &[u8]) -> bool {
         .collect();
     let innodb = words
         .windows(2)
-        .filter(|w| w[0] == "ENGINE")
-        .last()
+        .rfind(|w| w[0] == "ENGINE")
         .is_some_and(|w| w[1] == "INNODB");
     innodb && words.windows(2).any(|w| w[0] == "PRIMARY" && w[1] == "KEY")
 }
