@@ -170,6 +170,13 @@ impl<'a> IndexStore<'a> {
             },
             None => None,
         };
+        // A summary that parses but does not list every month file (edited, or an update
+        // lost between two writers) would hide a database from list, report and prune: it is
+        // recomputed from the files then.
+        let parsed = match parsed {
+            Some(s) if self.lists_every_file(&s)? => Some(s),
+            _ => None,
+        };
         let mut summary = match parsed {
             Some(s) => s,
             None => self.recompute_summary()?,
@@ -198,8 +205,29 @@ impl<'a> IndexStore<'a> {
         Ok(summary)
     }
 
+    /// Whether `summary` lists every month file there is (one of a database being changed,
+    /// marked dirty, is read from its files anyway).
+    fn lists_every_file(&self, summary: &Summary) -> Result<bool, IndexError> {
+        let listed: BTreeSet<String> = summary
+            .databases
+            .iter()
+            .flat_map(|(db, d)| d.partitions.keys().map(|p| self.partition_key(db, p)))
+            .collect();
+        let changing: Vec<String> = summary
+            .databases
+            .iter()
+            .filter(|(_, d)| d.dirty)
+            .map(|(db, _)| layout::database_index_dir(&self.server, db))
+            .collect();
+        Ok(self
+            .index_files(&layout::database_index_prefix(&self.server))?
+            .iter()
+            .all(|k| listed.contains(k) || changing.iter().any(|dir| k.starts_with(dir.as_str()))))
+    }
+
     /// The summary from every index file (listed), when the summary itself is missing or
-    /// unreadable.
+    /// unreadable. Each file's records are checked to belong there, and counted under their
+    /// own database, whatever the file's header says.
     fn recompute_summary(&self) -> Result<Summary, IndexError> {
         let mut by_db: BTreeMap<String, Vec<BackupRecord>> = BTreeMap::new();
         for key in self.index_files(&layout::database_index_prefix(&self.server))? {
@@ -208,8 +236,20 @@ impl<'a> IndexStore<'a> {
             };
             let probe: FileProbe =
                 serde_json::from_slice(&bytes).map_err(|e| self.damaged(&key, e.to_string()))?;
-            let doc: DatabaseIndex = self.parse(&key, &bytes, INDEX_SCHEMA_VERSION)?;
-            by_db.entry(probe.database).or_default().extend(doc.backups);
+            if layout::database_index_dir(&self.server, &probe.database)
+                != key[..=key.rfind('/').unwrap_or(0)]
+            {
+                return Err(self.damaged(
+                    &key,
+                    format!(
+                        "it says it holds database {}, whose files are elsewhere",
+                        probe.database
+                    ),
+                ));
+            }
+            for r in self.records_in(&key, &bytes)? {
+                by_db.entry(r.database.clone()).or_default().push(r);
+            }
         }
         let mut summary = empty_summary(&self.server);
         for (db, mut records) in by_db {
@@ -804,6 +844,37 @@ mod tests {
             .map(|r| r.id)
             .collect();
         assert_eq!(ids.iter().filter(|i| *i == "a").count(), 1, "{ids:?}");
+    }
+
+    /// A summary that parses but leaves out a database whose files are there is not trusted:
+    /// the database is not hidden. A file whose header names another database is damage.
+    #[test]
+    fn a_summary_that_hides_a_database_is_recomputed() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        store
+            .upsert(&[
+                record("a", "shop", Status::Success),
+                record("b", "crm", Status::Success),
+            ])
+            .unwrap();
+        let mut summary = store.summary().unwrap();
+        summary.databases.remove("shop");
+        store.write_summary(&summary).unwrap();
+        assert!(store.summary().unwrap().databases.contains_key("shop"));
+        assert_eq!(ids(&store), ["a", "b"]);
+        // The header of shop's month names crm.
+        let key = "main/index/db/shop/2026-11.json";
+        let text = String::from_utf8(s.get_bytes(key).unwrap().unwrap()).unwrap();
+        s.put_bytes(
+            key,
+            text.replace("\"database\":\"shop\"", "\"database\":\"crm\"")
+                .as_bytes(),
+        )
+        .unwrap();
+        s.delete("main/index/summary.json").unwrap();
+        let e = store.summary().unwrap_err().to_string();
+        assert!(e.contains("it says it holds database crm"), "{e}");
     }
 
     /// An update that changes nothing writes nothing: on S3 every write is a request.
