@@ -146,7 +146,6 @@ impl IndexStore<'_> {
         // Keep a copy of what was there, write the new layout over it (each file replaced
         // whole), and only then remove the old files it has no place for: at every moment,
         // and after a kill at any moment, each file the summary lists is there and whole.
-        let stamp = now.format("%Y%m%dT%H%M%SZ");
         let old_files: Vec<&str> = listing
             .iter()
             .map(|m| m.key.as_str())
@@ -157,8 +156,7 @@ impl IndexStore<'_> {
                 if *key == legacy_key && is_stub(&old) {
                     continue;
                 }
-                self.storage
-                    .put_bytes(&format!("{key}.bak-{stamp}"), &old)?;
+                self.keep_copy(key, &old, now)?;
             }
         }
         let mut new_files: std::collections::HashSet<String> = records
@@ -366,6 +364,23 @@ mod tests {
             .keys()
             .iter()
             .any(|k| k.starts_with("main/index/db/shop/2026-11.json.bak-")));
+        // A second rebuild in the same second keeps its own copy: the damaged file's stays.
+        let at = Utc::now();
+        s.put_bytes("main/index/db/shop/2026-11.json", b"damaged again")
+            .unwrap();
+        store.rebuild(at).unwrap();
+        store.rebuild(at).unwrap();
+        let copies: Vec<Vec<u8>> = s
+            .keys()
+            .iter()
+            .filter(|k| k.starts_with("main/index/db/shop/2026-11.json.bak-"))
+            .map(|k| s.get_bytes(k).unwrap().unwrap())
+            .collect();
+        assert!(
+            copies.iter().any(|c| c == b"damaged again"),
+            "{} copies",
+            copies.len()
+        );
     }
 
     /// Issue 10, item 14: rebuild merges what the old index knew. An intact backup whose

@@ -522,6 +522,26 @@ impl<'a> IndexStore<'a> {
         Ok(total)
     }
 
+    /// Writes `bytes`, the content of index file `key`, as its copy `<key>.bak-<time>`: at `at`,
+    /// or the first second after it whose copy is not there yet, so that a second rebuild
+    /// within the same second never writes over the copy of what the first one found.
+    pub(super) fn keep_copy(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        at: chrono::DateTime<Utc>,
+    ) -> Result<(), IndexError> {
+        let mut at = at;
+        loop {
+            let copy = format!("{key}.bak-{}", at.format("%Y%m%dT%H%M%SZ"));
+            if self.storage.stat(&copy)?.is_none() {
+                self.storage.put_bytes(&copy, bytes)?;
+                return Ok(());
+            }
+            at += chrono::Duration::seconds(1);
+        }
+    }
+
     /// Moves a legacy index to the current layout (under the lock): its records written anew
     /// (files of databases or months it does not hold are removed: it is the truth), the old
     /// file kept as `index.json.bak-<time>` and the stub in its place. Writes the stub where
@@ -541,11 +561,10 @@ impl<'a> IndexStore<'a> {
         // What the current layout held is kept as `.bak-<time>` copies, every file the legacy
         // index replaces or removes: a legacy index put back by mistake loses nothing (`index
         // rebuild` reads the manifests, and the copies stay for a person to compare).
-        let stamp = Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+        let now = Utc::now();
         let keep_copy = |key: &str| -> Result<(), IndexError> {
             if let Some(old) = self.storage.get_bytes(key)? {
-                self.storage
-                    .put_bytes(&format!("{key}.bak-{stamp}"), &old)?;
+                self.keep_copy(key, &old, now)?;
             }
             Ok(())
         };
