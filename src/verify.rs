@@ -911,8 +911,8 @@ fn verify_one(
     sweep_scratch(&target, ui);
     let scratch = scratch_name(Utc::now());
     target
-        .execute(
-            "creating the scratch database",
+        .create_database(
+            &scratch,
             &crate::restore::create_database_sql(&scratch, record),
         )
         .map_err(|e| NotChecked::elsewhere(e.to_string()))?;

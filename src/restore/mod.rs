@@ -1043,6 +1043,31 @@ impl Target {
         self.statement(what, sql, OnSignal::Stop)
     }
 
+    /// Creates `database`, which is not there, with `sql` (its `CREATE DATABASE`). A create that
+    /// fails without the server's refusal may still have landed (a signal or a lost connection
+    /// cut the answer short): an empty database of that name is then dropped, so that no later
+    /// run takes it for one that was there. One the server refused (`ERROR 1007`: another
+    /// session created it meanwhile) is not ours, and stays.
+    ///
+    /// Fails with the create's error.
+    pub fn create_database(&self, database: &str, sql: &str) -> Result<(), MysqlError> {
+        let created = self.execute("creating the database", sql);
+        let refused = |e: &MysqlError| {
+            let text = e.to_string();
+            text.match_indices("ERROR 1")
+                .any(|(i, _)| text[i + 6..].chars().take(4).all(|c| c.is_ascii_digit()))
+        };
+        if created.as_ref().is_err_and(|e| !refused(e))
+            && matches!(self.table_count(database), Ok(Some(0)))
+        {
+            let _ = self.cleanup(
+                "dropping the database a failed create left",
+                &format!("DROP DATABASE {}", mysql::quote_ident(database)),
+            );
+        }
+        created
+    }
+
     /// Runs one statement of the cleanup a failed or stopped run owes (dropping what it
     /// created), signal or not; a metadata lock held by another session is waited for 30 s at
     /// most, so that a stopping run ends.
@@ -1749,10 +1774,7 @@ fn load_proven(
         }
         Some(_) => false,
         None => {
-            target.execute(
-                "creating the database",
-                &create_database_sql(&database, &record),
-            )?;
+            target.create_database(&database, &create_database_sql(&database, &record))?;
             true
         }
     };

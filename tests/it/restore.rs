@@ -789,3 +789,36 @@ fn a_routine_made_without_backslash_escapes_restores() {
         .expect(0);
     db.sql(None, &format!("DROP DATABASE `{name}`"));
 }
+
+/// A `CREATE DATABASE` whose answer is lost (the connection drops after the server ran it)
+/// leaves no empty database behind: one that was not there before the restore is dropped, so
+/// that a later restore does not take it for one that was there. One the server refused
+/// (another session made it meanwhile) is not the restore's, and stays.
+#[test]
+fn a_create_whose_answer_is_lost_leaves_no_database() {
+    let db = mariadb();
+    let name = db.create_shop("lostcreate", 5);
+    let env = Env::new();
+    let target = format!("{name}_copy");
+    // The real client, which then reports a lost connection for the CREATE of the target.
+    let wrapper = env.path("client-wrapper");
+    crate::support::write_script(
+        &wrapper,
+        &format!(
+            "for a; do case \"$a\" in *'CREATE DATABASE `{target}`'*)\n\
+               mariadb \"$@\"\n\
+               echo 'ERROR 2013 (HY000) at line 1: Lost connection to server during query' >&2; exit 1;;\n\
+             esac; done\n\
+             exec mariadb \"$@\""
+        ),
+    );
+    env.write_local_config(&format!("client_tool: {}", wrapper.display()));
+    env.run(&["backup", "--db", &name]).expect(0);
+    let args = ["restore", "latest", "--db", &name, "--to-server", "main"];
+    let r = env.run(&[&args[..], &["--to-database", &target, "--yes"]].concat());
+    r.expect(1);
+    assert!(r.stderr.contains("Lost connection"), "{}", r.stderr);
+    let left = db.sql(None, &format!("SHOW DATABASES LIKE '{target}'"));
+    assert!(left.trim().is_empty(), "the lost create left {left}");
+    db.sql(None, &format!("DROP DATABASE `{name}`"));
+}
