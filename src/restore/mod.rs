@@ -91,12 +91,17 @@ pub enum RestoreError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Server(#[from] MysqlError),
-    #[error("restoring backup {id} into {server}/{database} failed: {message}{}", if *.dropped { " (the database this restore created was dropped)" } else { "; the database may be incomplete" })]
+    #[error("restoring backup {id} into {server}/{database} failed: {message}{}", match (.created, .dropped) {
+        (true, true) => " (the database this restore created was dropped)".to_string(),
+        (true, false) => format!("; the database this restore created could not be dropped: drop it by hand (DROP DATABASE {})", mysql::quote_ident(.database)),
+        _ => "; the database may be incomplete".to_string(),
+    })]
     Load {
         id: String,
         server: String,
         database: String,
         message: String,
+        created: bool,
         dropped: bool,
     },
     /// Reading the copy failed part way (a cut connection, a disk error): nothing is known
@@ -1085,7 +1090,22 @@ impl Target {
         } else {
             sql.to_string()
         };
-        mysql::execute(&self.server, &self.client, &self.defaults, what, &sql, on)
+        mysql::execute(&self.server, &self.client, &self.defaults, what, &sql, on).map_err(|e| {
+            match e {
+                MysqlError::Query {
+                    server,
+                    at,
+                    what,
+                    message,
+                } if self.opts.no_binlog && needs_binlog_admin(&message) => MysqlError::Query {
+                    server,
+                    at,
+                    what,
+                    message: format!("{message} ({NO_BINLOG_HINT})"),
+                },
+                e => e,
+            }
+        })
     }
 
     /// Decodes `copy` (of `record`) and loads it into `database`, which must exist, through the
@@ -1131,8 +1151,8 @@ impl Target {
         loaded.map_err(|e| {
             if e.contains("log_bin_trust_function_creators") {
                 format!("{e} (creating routines and triggers while the server writes a binary log needs SUPER for the restore account, or log_bin_trust_function_creators=1 on the server; see the README's privileges)")
-            } else if opts.no_binlog && (e.contains("sql_log_bin") || e.contains("BINLOG ADMIN")) {
-                format!("{e} (--no-binlog sets sql_log_bin=0 for the restore's sessions, which needs the BINLOG ADMIN privilege on MariaDB, SUPER or SYSTEM_VARIABLES_ADMIN on MySQL)")
+            } else if opts.no_binlog && needs_binlog_admin(&e) {
+                format!("{e} ({NO_BINLOG_HINT})")
             } else {
                 e
             }
@@ -1345,6 +1365,14 @@ impl Default for LoadOptions {
             disable_events: false,
         }
     }
+}
+
+/// What `--no-binlog` needs, said when the server refuses it.
+const NO_BINLOG_HINT: &str = "--no-binlog sets sql_log_bin=0 for the restore's sessions, which needs the BINLOG ADMIN privilege on MariaDB, SUPER or SYSTEM_VARIABLES_ADMIN on MySQL";
+
+/// Whether a client error is the server refusing `SET sql_log_bin`.
+fn needs_binlog_admin(message: &str) -> bool {
+    message.contains("sql_log_bin") || message.contains("BINLOG ADMIN")
 }
 
 /// The session-only settings every session of a load starts with: no statement time limit on
@@ -1629,6 +1657,13 @@ pub fn check_database_name(name: &str) -> Result<(), RestoreError> {
         Some("it holds a NUL character")
     } else if name.chars().any(|c| u32::from(c) > 0xFFFF) {
         Some("it holds a character outside the Basic Multilingual Plane (an emoji, say)")
+    } else if ["information_schema", "performance_schema", "mysql", "sys"]
+        .iter()
+        .any(|s| name.eq_ignore_ascii_case(s))
+    {
+        Some("it is one of the server's own schemas; restore into another name with --to-database (accounts come back through their own backup)")
+    } else if name.to_ascii_lowercase().starts_with("#mysql50#") {
+        Some("`#mysql50#` is how the server writes names of very old versions")
     } else {
         None
     };
@@ -1810,6 +1845,7 @@ fn load_proven(
                 server: server.name.clone(),
                 database,
                 message,
+                created,
                 dropped,
             })
         }
@@ -2169,7 +2205,18 @@ mod tests {
         for good in ["shop", "we ird`name", "ünï", &"x".repeat(64)] {
             assert!(check_database_name(good).is_ok(), "{good}");
         }
-        for bad in ["", "trailing ", "a\0b", "emoji\u{1F600}", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "trailing ",
+            "a\0b",
+            "emoji\u{1F600}",
+            &"x".repeat(65),
+            "PERFORMANCE_SCHEMA",
+            "information_schema",
+            "mysql",
+            "Sys",
+            "#mysql50#x",
+        ] {
             assert!(check_database_name(bad).is_err(), "{bad:?}");
         }
     }

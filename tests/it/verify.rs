@@ -382,6 +382,12 @@ fn fetch_writes_the_checked_object_or_nothing() {
         std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    // Never into a local storage: there it could replace a backup's object, here its own.
+    let into_store = env.storage().join(rec.key.as_ref().unwrap());
+    let r = env.run(&["fetch", &rec.id, "-o", into_store.to_str().unwrap()]);
+    r.expect(2);
+    assert!(r.stderr.contains("inside storage 'local'"), "{}", r.stderr);
+    assert_eq!(std::fs::read(&into_store).unwrap(), stored);
     let sql = env.path("copy.sql");
     env.run(&[
         "fetch",
