@@ -1,6 +1,8 @@
 //! The dump statement splitter behind the restore guard: whatever the bytes and however they are
 //! cut into chunks, it never panics and loses or duplicates nothing (the statements put back
-//! together are the input), and every head classifies under both restore policies. The
+//! together are the input), and every head classifies under both restore policies. Every
+//! statement goes through the event rewrite, and the whole text through the restore guard
+//! with events disabled and `--no-binlog`, neither of which may panic. The
 //! inventory scan of the same bytes never panics, whatever the chunks. (It may count bytes no
 //! dump tool writes — a comment or a backslash outside quotes inside an INSERT — differently
 //! depending on where a chunk ends, since its INSERT fast path does not read them as the
@@ -10,7 +12,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use sqlguard::inventory::Scanner;
-use sqlguard::sqlscan::{classify, Event, Policy, Splitter};
+use std::io::Write;
+
+use sqlguard::sqlscan::{classify, event_disabled, Event, Policy, Splitter};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&chunk, text)) = data.split_first() else {
@@ -21,6 +25,8 @@ fuzz_target!(|data: &[u8]| {
         source: "shop".into(),
         target: "copy".into(),
         accounts: false,
+        disable_events: false,
+        no_binlog: false,
     };
     let accounts = Policy {
         accounts: true,
@@ -28,15 +34,23 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut s = Splitter::new();
     let mut back = Vec::with_capacity(text.len());
+    let mut statement = Vec::new();
     let mut on = |e: Event| -> Result<(), ()> {
         match e {
-            Event::Bytes(b) => back.extend_from_slice(b),
+            Event::Bytes(b) => {
+                back.extend_from_slice(b);
+                statement.extend_from_slice(b);
+            }
             Event::Head(h) => {
                 let k = classify(h);
                 let _ = policy.check(&k);
                 let _ = accounts.check(&k);
             }
-            Event::End | Event::ClientCommand(_) => {}
+            Event::End => {
+                let _ = event_disabled(&statement);
+                statement.clear();
+            }
+            Event::ClientCommand(_) => {}
         }
         Ok(())
     };
@@ -45,6 +59,18 @@ fuzz_target!(|data: &[u8]| {
     }
     s.finish(&mut on).unwrap();
     assert_eq!(back, text);
+    let mut guard = sqlguard::restore::Guard::new(
+        Vec::new(),
+        Policy {
+            disable_events: true,
+            no_binlog: true,
+            ..policy.clone()
+        },
+    );
+    let written = text.chunks(chunk).try_for_each(|c| guard.write_all(c));
+    if written.is_ok() {
+        let _ = guard.finish();
+    }
     for size in [chunk, text.len().max(1)] {
         let mut sc = Scanner::new();
         for c in text.chunks(size) {
