@@ -458,7 +458,7 @@ impl Found {
                 tuples.feed(b);
             }
             Event::Head(h) => *kind = Some(classify(h)),
-            Event::ClientCommand(_) => {}
+            Event::ClientCommand(_) | Event::Unfollowable(_) => {}
             Event::End => {
                 if !matches!(kind, Some(Kind::Insert { .. })) {
                     coordinates.find(kept);

@@ -19,6 +19,15 @@ pub const HEAD_LEN: usize = 512;
 /// Executable comments gated on this version or later run on no server: they are comments.
 const NEVER_VERSION: u32 = 900_000;
 
+/// The server that runs the SQL, as executable comments are gated: `/*!50003 … */` runs on
+/// version 5.0.3 (`50003`) and later, `/*M!100108 … */` on MariaDB 10.1.8 and later only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerVersion {
+    pub mariadb: bool,
+    /// `major * 10000 + minor * 100 + patch`: 101119 for 10.11.19, 80036 for 8.0.36.
+    pub number: u32,
+}
+
 /// What the splitter reports.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event<'a> {
@@ -31,6 +40,9 @@ pub enum Event<'a> {
     End,
     /// A backslash outside quotes and comments: a client command.
     ClientCommand(u8),
+    /// A statement changed what the splitter must follow (the session's `NO_BACKSLASH_ESCAPES`)
+    /// in a way it cannot tell: from here on it may split the SQL otherwise than the client.
+    Unfollowable(&'static str),
 }
 
 /// The start of a statement's code: comments dropped, executable comments opened, whitespace
@@ -62,6 +74,8 @@ enum State {
     CommentM,
     /// Digits of an executable comment's version, so far.
     ExecVersion(u32),
+    /// Saw `*` in the code of an executable comment: its end if `/` follows.
+    ExecStar,
     /// In a comment; whether its content is code, and whether a `*` was just seen.
     Comment {
         exec: bool,
@@ -87,12 +101,25 @@ pub struct Splitter {
     keyword: usize,
     last_space: bool,
     new_delimiter: Vec<u8>,
+    /// In an executable comment (`/*!50003 … */`, `/*M!100108 … */`), which the client reads
+    /// as code (quotes, delimiters and client commands count in it, `*/` outside quotes ends
+    /// it): whether the server runs its code (its version is the server's or older).
+    exec_comment: Option<bool>,
+    /// The executable comment being opened is `/*M!` (MariaDB only).
+    exec_mariadb: bool,
+    /// The content so far (its first bytes) of a comment of a version no server has: only the
+    /// dump's sandbox line (`/*M!999999\- enable the sandbox mode */`) may hold a backslash.
+    never: Option<Vec<u8>>,
+    /// The server the SQL goes to: `/*!NNNNN` runs on versions NNNNN and later, `/*M!` on
+    /// MariaDB only. Unknown: every version below [`NEVER_VERSION`] runs, on any server.
+    server: Option<ServerVersion>,
     /// The session's sql_mode holds `NO_BACKSLASH_ESCAPES`, as the dump's `SET`s leave it: a
     /// backslash in a quote is then a plain character (see [`Splitter::note_sql_mode`]).
     no_backslash_escapes: bool,
-    /// User variables that hold an sql_mode (`SET @saved_sql_mode = @@sql_mode`), by name:
-    /// whether it has `NO_BACKSLASH_ESCAPES`.
-    saved_modes: std::collections::HashMap<String, bool>,
+    /// User variables by name, as far as an sql_mode could be read from them: whether the mode
+    /// they hold has `NO_BACKSLASH_ESCAPES` (`SET @saved_sql_mode = @@sql_mode`), `None` when
+    /// they hold something else.
+    saved_modes: std::collections::HashMap<String, Option<bool>>,
     /// Steps through every byte (the reference the fast path is tested against).
     #[cfg(test)]
     slow: bool,
@@ -132,6 +159,10 @@ impl Splitter {
             keyword: 0,
             last_space: true,
             new_delimiter: Vec::new(),
+            exec_comment: None,
+            exec_mariadb: false,
+            never: None,
+            server: None,
             no_backslash_escapes: false,
             saved_modes: std::collections::HashMap::new(),
             #[cfg(test)]
@@ -142,6 +173,23 @@ impl Splitter {
     /// The current delimiter.
     pub fn delimiter(&self) -> &[u8] {
         &self.delimiter
+    }
+
+    /// A splitter for SQL that goes to `server`, whose version decides which executable
+    /// comments it runs (their code is then in the head; the others are comments).
+    pub fn for_server(server: ServerVersion) -> Splitter {
+        Splitter {
+            server: Some(server),
+            ..Splitter::new()
+        }
+    }
+
+    /// Whether an executable comment of `version` (`mariadb_only` for `/*M!`) runs.
+    fn runs(&self, version: u32, mariadb_only: bool) -> bool {
+        match self.server {
+            Some(s) => version <= s.number && (s.mariadb || !mariadb_only),
+            None => version < NEVER_VERSION,
+        }
     }
 
     fn push_head(&mut self, b: u8) {
@@ -162,13 +210,17 @@ impl Splitter {
 
     /// A byte inside a quote: kept exactly (a name or a string may hold any whitespace).
     fn push_head_quoted(&mut self, b: u8) {
-        if !self.head_done {
+        if !self.head_done && self.exec_comment != Some(false) {
             self.head.text.push(b);
             self.last_space = false;
         }
     }
 
     fn code(&mut self, b: u8) {
+        // The code of an executable comment the server skips is a comment to it.
+        if self.exec_comment == Some(false) {
+            return;
+        }
         if !b.is_ascii_whitespace() {
             self.blank = false;
         }
@@ -213,7 +265,9 @@ impl Splitter {
                 on(Event::Bytes(&chunk[..=i]))?;
                 self.finish_head(on)?;
                 on(Event::End)?;
-                self.note_sql_mode();
+                if let Err(why) = self.note_sql_mode() {
+                    on(Event::Unfollowable(why))?;
+                }
                 self.reset();
                 return Ok(Some(i + 1));
             } else if !self.head_done && self.head.text.len() >= HEAD_LEN {
@@ -237,7 +291,12 @@ impl Splitter {
         if self.slow {
             return 0;
         }
-        if !self.head_done || self.blank || self.matched > 0 || self.keyword > 0 {
+        if !self.head_done
+            || self.blank
+            || self.matched > 0
+            || self.keyword > 0
+            || (self.exec_comment.is_some() && self.state == State::Normal)
+        {
             return 0;
         }
         let end = match self.state {
@@ -285,62 +344,69 @@ impl Splitter {
     /// server's `NO_BACKSLASH_ESCAPES` flag). A dump writes `SET sql_mode = '…'` around each
     /// routine and trigger created under another mode, saving and restoring the old one through
     /// a user variable (`SET @saved_sql_mode = @@sql_mode`, `SET sql_mode = @saved_sql_mode`).
-    fn note_sql_mode(&mut self) {
+    ///
+    /// Fails when the statement changes the mode in a way that cannot be read from its text (an
+    /// expression, a variable whose content is not known, a `SET` too long to read whole).
+    fn note_sql_mode(&mut self) -> Result<(), &'static str> {
         let text = &self.head.text;
         if text.len() < 4 || !text[..4].eq_ignore_ascii_case(b"SET ") {
-            return;
+            return Ok(());
+        }
+        if text.len() >= HEAD_LEN {
+            return Err("a SET statement longer than a dump ever writes");
         }
         let text = String::from_utf8_lossy(&text[4..]).into_owned();
-        for assignment in split_outside_quotes(&text, ',') {
-            let Some((lhs, rhs)) = assignment.split_once('=') else {
-                continue;
-            };
-            let lhs = lhs.trim().trim_end_matches(':').trim().to_ascii_uppercase();
-            let rhs = rhs.trim();
-            let var = |s: &str| {
-                let s = s.to_ascii_uppercase();
-                let s = s.trim_start_matches("@@");
-                let s = s
-                    .strip_prefix("SESSION.")
-                    .or_else(|| s.strip_prefix("LOCAL."))
-                    .or_else(|| s.strip_prefix("SESSION "))
-                    .or_else(|| s.strip_prefix("LOCAL "))
-                    .unwrap_or(s)
-                    .trim()
-                    .to_string();
-                s
-            };
-            // The mode a right-hand side gives: a string names it; a user variable holds what
-            // was saved in it; `@@sql_mode` is the mode as it stands.
-            let mode_of = |rhs: &str| -> Option<bool> {
-                if rhs.starts_with('\'') || rhs.starts_with('"') {
+        let name_of = |s: &str| {
+            let s = s.trim().to_ascii_uppercase();
+            let s = s.trim_start_matches("@@");
+            s.strip_prefix("SESSION.")
+                .or_else(|| s.strip_prefix("LOCAL."))
+                .or_else(|| s.strip_prefix("SESSION "))
+                .or_else(|| s.strip_prefix("LOCAL "))
+                .unwrap_or(s)
+                .trim()
+                .to_string()
+        };
+        // What a right-hand side holds, as a mode: `Some(Some(nbe))` when it can be read,
+        // `Some(None)` for another value, `None` for a system variable other than sql_mode.
+        let read =
+            |rhs: &str, modes: &std::collections::HashMap<String, Option<bool>>, now: bool| {
+                let rhs = rhs.trim();
+                let quoted = |q: char| {
+                    rhs.len() >= 2
+                        && rhs.starts_with(q)
+                        && rhs.ends_with(q)
+                        && !rhs[1..rhs.len() - 1].contains(q)
+                        && !rhs.contains('\\')
+                };
+                if quoted('\'') || quoted('"') {
                     Some(rhs.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES"))
-                } else if rhs.starts_with("@@") {
-                    (var(rhs) == "SQL_MODE").then_some(self.no_backslash_escapes)
-                } else if let Some(name) = rhs.strip_prefix('@') {
-                    Some(
-                        self.saved_modes
-                            .get(&name.trim().to_ascii_lowercase())
-                            .copied()
-                            .unwrap_or(false),
-                    )
-                } else if rhs.eq_ignore_ascii_case("DEFAULT") {
-                    Some(false)
+                } else if rhs.starts_with("@@") && name_of(rhs) == "SQL_MODE" {
+                    Some(now)
+                } else if let Some(var) = rhs.strip_prefix('@').filter(|v| !v.starts_with('@')) {
+                    let var = var.trim().to_ascii_lowercase();
+                    modes.get(&var).copied().flatten()
                 } else {
                     None
                 }
             };
-            if let Some(name) = lhs.strip_prefix('@').filter(|n| !n.starts_with('@')) {
-                if let Some(mode) = mode_of(rhs) {
-                    self.saved_modes
-                        .insert(name.trim().to_ascii_lowercase(), mode);
-                }
-            } else if var(&lhs) == "SQL_MODE" {
-                if let Some(mode) = mode_of(rhs) {
-                    self.no_backslash_escapes = mode;
+        for assignment in split_outside_quotes(&text, ',') {
+            let Some((lhs, rhs)) = assignment.split_once('=') else {
+                continue;
+            };
+            let lhs = lhs.trim().trim_end_matches(':').trim();
+            if let Some(var) = lhs.strip_prefix('@').filter(|v| !v.starts_with('@')) {
+                let mode = read(rhs, &self.saved_modes, self.no_backslash_escapes);
+                self.saved_modes
+                    .insert(var.trim().to_ascii_lowercase(), mode);
+            } else if name_of(lhs) == "SQL_MODE" {
+                match read(rhs, &self.saved_modes, self.no_backslash_escapes) {
+                    Some(nbe) => self.no_backslash_escapes = nbe,
+                    None => return Err("it sets sql_mode to a value sqlguard cannot read (only a quoted list of modes, @@sql_mode, or a variable saved from either)"),
                 }
             }
         }
+        Ok(())
     }
 
     fn reset(&mut self) {
@@ -409,6 +475,7 @@ impl Splitter {
                     }
                 }
                 match b {
+                    b'*' if self.exec_comment.is_some() => self.state = State::ExecStar,
                     b'\'' | b'"' | b'`' => {
                         self.state = State::Quote(b);
                         self.code(b);
@@ -474,6 +541,7 @@ impl Splitter {
                 }
             }
             State::CommentStart => {
+                self.exec_mariadb = false;
                 self.state = match b {
                     b'!' => State::ExecVersion(0),
                     b'M' => State::CommentM,
@@ -488,6 +556,7 @@ impl Splitter {
                 };
             }
             State::CommentM => {
+                self.exec_mariadb = true;
                 self.state = if b == b'!' {
                     State::ExecVersion(0)
                 } else {
@@ -501,13 +570,32 @@ impl Splitter {
                 if b.is_ascii_digit() {
                     let v = v.saturating_mul(10).saturating_add(u32::from(b - b'0'));
                     self.state = State::ExecVersion(v);
-                } else {
+                } else if v >= NEVER_VERSION {
                     // A version no server has (`/*M!999999\- enable the sandbox mode */`)
                     // never runs: that is a plain comment.
+                    self.never = Some(Vec::new());
                     self.state = State::Comment {
-                        exec: v < NEVER_VERSION,
+                        exec: false,
                         star: false,
                     };
+                    return self.step_again(b, on);
+                } else {
+                    // Code to the client, as outside a comment, until `*/` outside quotes;
+                    // code to the server only if it runs that version.
+                    self.exec_comment = Some(self.runs(v, self.exec_mariadb));
+                    self.state = State::Normal;
+                    return self.step_again(b, on);
+                }
+            }
+            State::ExecStar => {
+                self.state = State::Normal;
+                if b == b'/' {
+                    if self.exec_comment == Some(true) {
+                        self.push_head(b' ');
+                    }
+                    self.exec_comment = None;
+                } else {
+                    self.code(b'*');
                     return self.step_again(b, on);
                 }
             }
@@ -517,7 +605,21 @@ impl Splitter {
                     if exec {
                         self.push_head(b' ');
                     }
+                    // The client reads a backslash in it as a command: only the sandbox
+                    // line's own may be there.
+                    if let Some(content) = self.never.take() {
+                        let sandbox = content.starts_with(b"\\- enable the sandbox mode")
+                            && content.iter().filter(|&&c| c == b'\\').count() == 1;
+                        if content.contains(&b'\\') && !sandbox {
+                            on(Event::ClientCommand(b'\\'))?;
+                        }
+                    }
                 } else {
+                    if let Some(content) = self.never.as_mut() {
+                        if content.len() < 256 || b == b'\\' {
+                            content.push(b);
+                        }
+                    }
                     if exec {
                         if star {
                             self.code(b'*');
@@ -1102,6 +1204,9 @@ pub fn classify(head: &Head) -> Kind {
     match first.upper().as_str() {
         // Account statements: refused in a database restore (as `Other`), allowed in an
         // accounts restore.
+        // `SET STATEMENT … FOR`: settings for one statement, which no dump writes (and whose
+        // effect on how the SQL reads would last one statement only).
+        "SET" if t.get(1).is_some_and(|w| w.is("STATEMENT")) => other(),
         "SET"
             if t.get(1).is_some_and(|w| w.is("ROLE"))
                 || (t.get(1).is_some_and(|w| w.is("DEFAULT"))
@@ -1229,6 +1334,9 @@ pub struct Policy {
     /// The load must not reach the binary log (`--no-binlog`): a `SET` of `sql_log_bin` in the
     /// dump is followed by `SET SESSION sql_log_bin=0`, so that it cannot turn logging back on.
     pub no_binlog: bool,
+    /// The server the SQL goes to, which decides which executable comments run (`None`: any
+    /// version below 9.0.0 runs, on any server).
+    pub server: Option<ServerVersion>,
 }
 
 /// The statements an accounts backup holds (by their leading words, as [`Kind::Other`] gives
@@ -1433,7 +1541,7 @@ mod tests {
                         kind.take().expect("head before end"),
                     ));
                 }
-                Event::ClientCommand(_) => {}
+                Event::ClientCommand(_) | Event::Unfollowable(_) => {}
             }
             Ok(())
         };
@@ -1558,6 +1666,7 @@ mod tests {
                 Event::Bytes(b) => cur.extend_from_slice(b),
                 Event::Head(h) => head = Some(h.clone()),
                 Event::ClientCommand(c) => commands.push(c),
+                Event::Unfollowable(_) => commands.push(0),
                 Event::End => out.push((
                     std::mem::take(&mut cur),
                     head.take().expect("head before end"),
@@ -1657,6 +1766,7 @@ mod tests {
             accounts: false,
             disable_events: false,
             no_binlog: false,
+            server: None,
         };
         let verdict = |sql: &str| {
             let (_, k) = split(sql.as_bytes(), 5).into_iter().next().unwrap();

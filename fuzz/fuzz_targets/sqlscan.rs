@@ -27,6 +27,7 @@ fuzz_target!(|data: &[u8]| {
         accounts: false,
         disable_events: false,
         no_binlog: false,
+        server: None,
     };
     let accounts = Policy {
         accounts: true,
@@ -50,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
                 let _ = event_disabled(&statement);
                 statement.clear();
             }
-            Event::ClientCommand(_) => {}
+            Event::ClientCommand(_) | Event::Unfollowable(_) => {}
         }
         Ok(())
     };

@@ -594,10 +594,9 @@ pub struct Guard<W: StatementSink> {
     mode: Mode,
     /// The kind and head of an `ALTER DATABASE` held to be retargeted.
     held: Option<(Kind, Head)>,
-    /// The dump's delimiter, as its `DELIMITER` lines set it.
-    delimiter: Vec<u8>,
-    /// The current statement sets `sql_log_bin`: with `no_binlog`, it is set back to 0 after.
-    sets_log_bin: bool,
+    /// User variables saved from `@@sql_log_bin` (a MySQL dump's `@MYSQLDUMP_TEMP_LOG_BIN`):
+    /// with `no_binlog`, the only values besides 0 it may be set back to.
+    saved_log_bin: std::collections::HashSet<String>,
     /// Plain SQL bytes seen.
     pub count: u64,
     /// Statements sent.
@@ -637,13 +636,15 @@ impl<W: StatementSink> Guard<W> {
     pub fn new(inner: W, policy: Policy) -> Guard<W> {
         Guard {
             inner,
-            splitter: Splitter::new(),
+            splitter: match policy.server {
+                Some(s) => Splitter::for_server(s),
+                None => Splitter::new(),
+            },
             policy,
             pending: Vec::new(),
             mode: Mode::Holding,
             held: None,
-            delimiter: b";".to_vec(),
-            sets_log_bin: false,
+            saved_log_bin: std::collections::HashSet::new(),
             count: 0,
             statements: 0,
             tail: Vec::with_capacity(2 * TAIL),
@@ -682,14 +683,9 @@ impl<W: StatementSink> Guard<W> {
             },
             Event::Head(h) => {
                 let kind = sqlscan::classify(h);
-                if let Some(d) = &h.delimiter {
-                    self.delimiter = d.clone();
+                if kind == Kind::Set && self.policy.no_binlog {
+                    self.check_log_bin(h)?;
                 }
-                self.sets_log_bin = kind == Kind::Set
-                    && self.policy.no_binlog
-                    && String::from_utf8_lossy(&h.text)
-                        .to_ascii_uppercase()
-                        .contains("SQL_LOG_BIN");
                 let event = matches!(&kind, Kind::Object { verb, object, .. } if verb == "CREATE" && object == "EVENT");
                 match self.policy.check(&kind) {
                     Verdict::Allow if event && self.policy.disable_events => {
@@ -736,27 +732,71 @@ impl<W: StatementSink> Guard<W> {
                 if !matches!(self.mode, Mode::Holding | Mode::Skipping) {
                     self.inner.end()?;
                 }
-                if std::mem::take(&mut self.sets_log_bin) {
-                    // Whatever the dump set it to, --no-binlog stands.
-                    let head = Head {
-                        text: b"SET SESSION sql_log_bin=0".to_vec(),
-                        delimiter: None,
-                    };
-                    self.inner.begin(&Kind::Set, &head)?;
-                    let mut text = head.text.clone();
-                    text.extend_from_slice(&self.delimiter);
-                    text.push(b'\n');
-                    self.inner.bytes(&text)?;
-                    self.inner.end()?;
-                }
+
                 self.pending.clear();
                 self.mode = Mode::Holding;
                 self.statements += 1;
+            }
+            Event::Unfollowable(why) => {
+                return Err(refused(format!(
+                    "{why}: the statements after it could be read otherwise than the client reads them"
+                )))
             }
             Event::ClientCommand(_) => {
                 return Err(refused(
                     "a client command (a backslash outside quotes, e.g. \\! to run a shell), which a dump never holds".into(),
                 ))
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<W: StatementSink> Guard<W> {
+    /// With `no_binlog`, a `SET` may set `sql_log_bin` to 0 only, or back to a variable saved
+    /// from it (both 0 in a session that --no-binlog started with it off): anything else would
+    /// let the load reach the binary log.
+    ///
+    /// Fails, refusing the statement, for any other value, or a `SET` too long to read whole.
+    fn check_log_bin(&mut self, h: &Head) -> io::Result<()> {
+        let text = String::from_utf8_lossy(&h.text).to_ascii_uppercase();
+        if !text.contains("LOG_BIN") {
+            return Ok(());
+        }
+        if h.text.len() >= sqlscan::HEAD_LEN {
+            return Err(refused("a SET statement that touches sql_log_bin, longer than a dump ever writes, and --no-binlog must read it whole".into()));
+        }
+        let name = |s: &str| {
+            let s = s.trim().trim_start_matches("@@");
+            s.strip_prefix("SESSION.")
+                .or_else(|| s.strip_prefix("LOCAL."))
+                .or_else(|| s.strip_prefix("SESSION "))
+                .or_else(|| s.strip_prefix("LOCAL "))
+                .unwrap_or(s)
+                .trim()
+                .to_string()
+        };
+        for assignment in text.trim_start_matches("SET ").split(',') {
+            let Some((lhs, rhs)) = assignment.split_once('=') else {
+                continue;
+            };
+            let (lhs, rhs) = (lhs.trim().trim_end_matches(':').trim(), rhs.trim());
+            if let Some(var) = lhs.strip_prefix('@').filter(|v| !v.starts_with('@')) {
+                let var = var.trim().to_string();
+                if rhs.starts_with("@@") && name(rhs) == "SQL_LOG_BIN" {
+                    self.saved_log_bin.insert(var);
+                } else {
+                    self.saved_log_bin.remove(&var);
+                }
+            } else if name(lhs) == "SQL_LOG_BIN" {
+                let saved = rhs
+                    .strip_prefix('@')
+                    .is_some_and(|v| self.saved_log_bin.contains(v.trim()));
+                if !(saved || ["0", "OFF", "'OFF'", "FALSE"].contains(&rhs)) {
+                    return Err(refused(format!(
+                        "it sets sql_log_bin to {rhs}, and --no-binlog keeps the load out of the binary log"
+                    )));
+                }
             }
         }
         Ok(())
@@ -815,6 +855,8 @@ pub struct Target {
     client: mysql::ToolInfo,
     sandbox: ClientSandbox,
     opts: LoadOptions,
+    /// Its version, which decides the executable comments it runs (`None`: not reached yet).
+    version: Option<sqlscan::ServerVersion>,
 }
 
 impl std::fmt::Debug for Target {
@@ -850,12 +892,20 @@ impl Target {
         } else {
             ClientSandbox::None
         };
+        // A server that cannot be reached now fails the first statement, with its own error.
+        let version = mysql::server_info(&server, &client, &defaults)
+            .ok()
+            .map(|info| sqlscan::ServerVersion {
+                mariadb: info.flavor == mysql::Flavor::MariaDb,
+                number: info.version.0 * 10_000 + info.version.1 * 100 + info.version.2,
+            });
         Ok(Target {
             server,
             defaults,
             client,
             sandbox,
             opts,
+            version,
         })
     }
 
@@ -1141,6 +1191,7 @@ impl Target {
             accounts,
             disable_events: opts.disable_events,
             no_binlog: opts.no_binlog,
+            server: self.version,
         };
         let prefix = session_settings(opts);
         let loaded = if opts.jobs > 1 && !accounts {
@@ -1380,6 +1431,10 @@ fn needs_binlog_admin(message: &str) -> bool {
 /// applies to `SELECT` only), and no binary logging with `no_binlog`. Never a global one.
 fn session_settings(opts: &LoadOptions) -> Vec<u8> {
     let mut s = String::from("/*M!100108 SET SESSION max_statement_time=0 */;\n");
+    // The statement guard reads quotes with backslash escapes until the dump's own `SET
+    // sql_mode` says otherwise; a server whose default mode has NO_BACKSLASH_ESCAPES must not
+    // read them otherwise from the first statement on.
+    s.push_str("SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','));\n");
     if opts.no_binlog {
         s.push_str("SET SESSION sql_log_bin=0;\n");
     }
@@ -2251,6 +2306,7 @@ mod tests {
             accounts: false,
             disable_events: false,
             no_binlog: false,
+            server: None,
         };
         for size in [1, 5, 1000] {
             let mut g = Guard::new(Vec::new(), policy());
@@ -2275,6 +2331,125 @@ mod tests {
         let mut g = Guard::new(Vec::new(), policy());
         assert!(g.write_all(b"SET @a=1;\n\\! touch /tmp/x\n").is_err());
     }
+    /// Executable comments are code to the client (quotes, delimiters and client commands
+    /// count in them) and run on the server only from their version: a dump cannot hide a
+    /// statement from the guard in one, nor hide the guard's view of one behind a version the
+    /// server skips.
+    #[test]
+    fn executable_comments_hide_nothing_from_the_guard() {
+        let mariadb = crate::sqlscan::ServerVersion {
+            mariadb: true,
+            number: 101_119,
+        };
+        let policy = |server| Policy {
+            source: "shop".into(),
+            target: "copy".into(),
+            accounts: false,
+            disable_events: true,
+            no_binlog: false,
+            server,
+        };
+        for (hostile, servers) in [
+            (
+                "/*!40101 SET @a='*/' */; DROP TABLE victim.v; -- '\nCREATE TABLE t2 (a int);\n",
+                &[Some(mariadb), None][..],
+            ),
+            (
+                "/*!40101 SET @a='*/' */; use victim;\nDROP TABLE v;\n",
+                &[Some(mariadb), None],
+            ),
+            // Only the server's version tells that this comment is skipped.
+            (
+                "/*M!800000 CREATE TABLE t3 (a int) */ DROP DATABASE victim2;\n",
+                &[Some(mariadb)],
+            ),
+            (
+                "/*!40101 SET @a=1 \\! touch /tmp/x */;\n",
+                &[Some(mariadb), None],
+            ),
+            (
+                "/*M!999999\\! touch /tmp/x */\nSELECT 1;\n",
+                &[Some(mariadb), None],
+            ),
+        ] {
+            for &server in servers {
+                let mut g = Guard::new(Vec::new(), policy(server));
+                let sent = g
+                    .write_all(hostile.as_bytes())
+                    .and_then(|()| g.finish().map(drop));
+                assert!(sent.is_err(), "{server:?} passed: {hostile}");
+            }
+        }
+        // The dump's own forms pass unchanged: the sandbox line, and a trigger whose body
+        // holds '*/' in a string, with an event after it that is then created disabled.
+        let dump = "/*M!999999\\- enable the sandbox mode */ \n-- MariaDB dump\nCREATE TABLE `t` (a varchar(10));\nDELIMITER ;;\n/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.a='*/' */;;\n/*!50106 CREATE*/ /*!50117 DEFINER=`root`@`localhost`*/ /*!50106 EVENT `ev` ON SCHEDULE EVERY 1 HOUR STARTS '2026-11-30 11:00:00' ON COMPLETION NOT PRESERVE ENABLE DO SELECT 1 */ ;;\nDELIMITER ;\n-- Dump completed\n";
+        let mut g = Guard::new(Vec::new(), policy(Some(mariadb)));
+        g.write_all(dump.as_bytes()).unwrap();
+        let out = String::from_utf8(g.finish().unwrap()).unwrap();
+        assert_eq!(
+            out,
+            dump.replace("PRESERVE ENABLE DO", "PRESERVE DISABLE DO")
+        );
+    }
+
+    /// What the splitter cannot follow, and what --no-binlog forbids, is refused before it
+    /// runs: a change of sql_mode it cannot read (so a backslash could end a string for the
+    /// client and not for the guard), `SET STATEMENT`, and a `SET` of sql_log_bin to anything
+    /// but 0 or a value saved from it.
+    #[test]
+    fn the_guard_refuses_what_it_cannot_follow() {
+        let policy = |no_binlog| Policy {
+            source: "shop".into(),
+            target: "copy".into(),
+            accounts: false,
+            disable_events: false,
+            no_binlog,
+            server: None,
+        };
+        let run = |sql: &str, no_binlog| {
+            let mut g = Guard::new(Vec::new(), policy(no_binlog));
+            g.write_all(sql.as_bytes())
+                .and_then(|()| g.finish().map(drop))
+                .map_err(|e| e.to_string())
+        };
+        let tail = "INSERT INTO t VALUES ('a\\'); DROP TABLE victim.v; -- ');\n";
+        for mode in [
+            "SET sql_mode = ('NO_BACKSLASH_ESCAPES');\n",
+            "SET sql_mode = _latin1'NO_BACKSLASH_ESCAPES';\n",
+            "SET sql_mode = CONCAT('NO_BACKSLASH','_ESCAPES');\n",
+            "SET sql_mode = '' OR 'NO_BACKSLASH_ESCAPES';\n",
+            "SET STATEMENT max_statement_time=0, sql_mode='NO_BACKSLASH_ESCAPES' FOR SELECT 1;\n",
+            "SET sql_mode = @never_set;\n",
+            &format!(
+                "SET @pad='{}', sql_mode='NO_BACKSLASH_ESCAPES';\n",
+                "x".repeat(600)
+            ),
+        ] {
+            let e = run(&format!("{mode}{tail}"), false).unwrap_err();
+            // Refused at the change of mode, before the statements it would make unreadable.
+            assert!(
+                e.contains("refused") && !e.contains("victim"),
+                "{mode}: {e}"
+            );
+        }
+        for (sql, ok) in [
+            ("SET sql_log_bin=1;\n", false),
+            ("SET @@session.sql_log_bin = ON;\n", false),
+            ("SET @one = 1;\nSET sql_log_bin = @one;\n", false),
+            (&format!("SET @pad='{}', sql_log_bin=1;\n", "x".repeat(600)), false),
+            ("SET STATEMENT sql_log_bin=1 FOR INSERT INTO t VALUES (1);\n", false),
+            ("SET @@SESSION.SQL_LOG_BIN= 0;\n", true),
+            (
+                "SET @MYSQLDUMP_TEMP_LOG_BIN = @@SESSION.SQL_LOG_BIN;\nSET @@SESSION.SQL_LOG_BIN= 0;\nSET @@SESSION.SQL_LOG_BIN = @MYSQLDUMP_TEMP_LOG_BIN;\n",
+                true,
+            ),
+        ] {
+            assert_eq!(run(sql, true).is_ok(), ok, "{sql}: {:?}", run(sql, true));
+        }
+        // Without --no-binlog the dump's own setting stands (a MySQL dump sets it to 0).
+        assert!(run("SET @@SESSION.SQL_LOG_BIN= 0;\n", false).is_ok());
+    }
+
     /// With `disable_events`, the dump's events reach the server disabled, however the dump
     /// splits into writes; everything else passes unchanged.
     #[test]
@@ -2296,6 +2471,7 @@ mod tests {
                         accounts: false,
                         disable_events: disable,
                         no_binlog: false,
+                        server: None,
                     },
                 );
                 for c in dump.as_bytes().chunks(size) {

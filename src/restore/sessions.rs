@@ -848,6 +848,7 @@ for line in sys.stdin:
             accounts: false,
             disable_events: false,
             no_binlog: false,
+            server: None,
         };
         let mut g = super::super::Guard::new(dispatcher, policy);
         g.write_all(dump.as_bytes()).unwrap();
