@@ -52,6 +52,8 @@ pub struct Head {
     pub text: Vec<u8>,
     /// A `DELIMITER` line: the new delimiter.
     pub delimiter: Option<Vec<u8>>,
+    /// The statement is read with `NO_BACKSLASH_ESCAPES` (a backslash in a quote is plain).
+    pub no_backslash_escapes: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -410,7 +412,10 @@ impl Splitter {
     }
 
     fn reset(&mut self) {
-        self.head = Head::default();
+        self.head = Head {
+            no_backslash_escapes: self.no_backslash_escapes,
+            ..Head::default()
+        };
         self.head_done = false;
         self.blank = true;
         self.matched = 0;
@@ -849,19 +854,29 @@ fn split_outside_quotes(text: &str, sep: char) -> Vec<&str> {
     out
 }
 
-/// The words of `stmt` outside quotes, backquotes and comments (the code of a versioned
-/// comment, `/*!50106 … */`, counts), each with its byte range, in order.
-pub(crate) fn code_words(stmt: &[u8]) -> Vec<(std::ops::Range<usize>, String)> {
+/// The words of `stmt` outside quotes, backquotes and comments, each with its byte range, in
+/// order, read as `server` reads it: the code of an executable comment (`/*!50106 … */`) counts
+/// when that version runs it ([`Splitter::runs`]), and a backslash in a quote escapes unless
+/// `no_backslash_escapes`. A user variable (`@disable`) is one word with its `@`.
+pub(crate) fn code_words(
+    stmt: &[u8],
+    server: Option<ServerVersion>,
+    no_backslash_escapes: bool,
+) -> Vec<(std::ops::Range<usize>, String)> {
+    let gate = Splitter {
+        server,
+        ..Splitter::new()
+    };
     let mut words = Vec::new();
     let mut i = 0;
     let n = stmt.len();
-    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$';
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b == b'@';
     while i < n {
         match stmt[i] {
             q @ (b'\'' | b'"' | b'`') => {
                 i += 1;
                 while i < n && stmt[i] != q {
-                    if q != b'`' && stmt[i] == b'\\' {
+                    if q != b'`' && stmt[i] == b'\\' && !no_backslash_escapes {
                         i += 1;
                     }
                     i += 1;
@@ -882,12 +897,19 @@ pub(crate) fn code_words(stmt: &[u8]) -> Vec<(std::ops::Range<usize>, String)> {
             }
             b'/' if stmt.get(i + 1) == Some(&b'*') => {
                 let rest = &stmt[i + 2..];
-                if rest.starts_with(b"!") || rest.starts_with(b"M!") {
-                    // A versioned comment: its code counts; skip the marker and version.
-                    i += if rest.starts_with(b"!") { 3 } else { 4 };
-                    while i < n && stmt[i].is_ascii_digit() {
-                        i += 1;
-                    }
+                let mariadb = rest.starts_with(b"M!");
+                let digits_from = i + if mariadb { 4 } else { 3 };
+                let mut end = digits_from;
+                while end < n && stmt[end].is_ascii_digit() {
+                    end += 1;
+                }
+                let version = std::str::from_utf8(&stmt[digits_from.min(n)..end])
+                    .ok()
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .unwrap_or(0);
+                if (rest.starts_with(b"!") || mariadb) && gate.runs(version, mariadb) {
+                    // An executable comment the server runs: its code counts.
+                    i = end;
                 } else {
                     i += 2;
                     while i + 1 < n && !(stmt[i] == b'*' && stmt[i + 1] == b'/') {
@@ -917,16 +939,27 @@ pub(crate) fn code_words(stmt: &[u8]) -> Vec<(std::ops::Range<usize>, String)> {
 /// (before `COMMENT` or `DO`) when it names none. One already disabled is left as it is.
 ///
 /// Fails when the statement has no `ON SCHEDULE … DO` to find the status in.
-pub fn event_disabled(stmt: &[u8]) -> Result<Vec<u8>, String> {
-    let words = code_words(stmt);
+pub fn event_disabled(
+    stmt: &[u8],
+    server: Option<ServerVersion>,
+    no_backslash_escapes: bool,
+) -> Result<Vec<u8>, String> {
+    let words = code_words(stmt, server, no_backslash_escapes);
     let schedule = words
-        .iter()
-        .position(|(_, w)| w == "SCHEDULE")
+        .windows(2)
+        .position(|w| w[0].1 == "ON" && w[1].1 == "SCHEDULE")
         .ok_or("a CREATE EVENT without ON SCHEDULE")?;
-    for (range, w) in &words[schedule + 1..] {
+    let after = &words[schedule + 2..];
+    // The status stands right before COMMENT or DO (`DISABLE ON SLAVE` before them too).
+    let next = |i: usize| after.get(i + 1).map(|(_, w)| w.as_str());
+    for (i, (range, w)) in after.iter().enumerate() {
         let (at, replace, with): (usize, usize, &[u8]) = match w.as_str() {
-            "DISABLE" => return Ok(stmt.to_vec()),
-            "ENABLE" => (range.start, range.len(), b"DISABLE"),
+            "DISABLE" if matches!(next(i), Some("ON" | "COMMENT" | "DO")) => {
+                return Ok(stmt.to_vec())
+            }
+            "ENABLE" if matches!(next(i), Some("COMMENT" | "DO")) => {
+                (range.start, range.len(), b"DISABLE")
+            }
             "COMMENT" | "DO" => (range.start, 0, b"DISABLE "),
             _ => continue,
         };
@@ -1499,11 +1532,43 @@ mod tests {
                 "CREATE EVENT e ON SCHEDULE EVERY 1 HOUR ON COMPLETION PRESERVE DISABLE ON SLAVE DO SELECT 1",
             ),
         ] {
-            let got = event_disabled(dump.as_bytes()).unwrap();
+            let got = event_disabled(dump.as_bytes(), None, false).unwrap();
             assert_eq!(String::from_utf8(got).unwrap(), want);
         }
-        assert!(event_disabled(b"CREATE EVENT e DO SELECT 1").is_err());
-        assert!(event_disabled(b"CREATE EVENT e ON SCHEDULE EVERY 1 DAY").is_err());
+        assert!(event_disabled(b"CREATE EVENT e DO SELECT 1", None, false).is_err());
+        assert!(event_disabled(b"CREATE EVENT e ON SCHEDULE EVERY 1 DAY", None, false).is_err());
+        // What a second review tried: a status in a comment the server skips, a variable named
+        // like the status, a definer host named like the clause, and a quote that ends only
+        // under NO_BACKSLASH_ESCAPES.
+        let mariadb = Some(ServerVersion {
+            mariadb: true,
+            number: 101_119,
+        });
+        for (dump, nbe, want) in [
+            (
+                "CREATE EVENT e2 ON SCHEDULE EVERY 1 SECOND /*M!999999 DISABLE */ DO SELECT 1",
+                false,
+                "CREATE EVENT e2 ON SCHEDULE EVERY 1 SECOND /*M!999999 DISABLE */ DISABLE DO SELECT 1",
+            ),
+            (
+                "CREATE EVENT e3 ON SCHEDULE EVERY @disable SECOND DO SELECT 1",
+                false,
+                "CREATE EVENT e3 ON SCHEDULE EVERY @disable SECOND DISABLE DO SELECT 1",
+            ),
+            (
+                "CREATE DEFINER=`root`@schedule EVENT disable ON SCHEDULE EVERY 1 SECOND DO SELECT 1",
+                false,
+                "CREATE DEFINER=`root`@schedule EVENT disable ON SCHEDULE EVERY 1 SECOND DISABLE DO SELECT 1",
+            ),
+            (
+                "CREATE EVENT e4 ON SCHEDULE EVERY LENGTH('\\') SECOND ENABLE COMMENT ' DISABLE ' DO SELECT 1",
+                true,
+                "CREATE EVENT e4 ON SCHEDULE EVERY LENGTH('\\') SECOND DISABLE COMMENT ' DISABLE ' DO SELECT 1",
+            ),
+        ] {
+            let got = event_disabled(dump.as_bytes(), mariadb, nbe).unwrap();
+            assert_eq!(String::from_utf8(got).unwrap(), want);
+        }
     }
 
     #[test]

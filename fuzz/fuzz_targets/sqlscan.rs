@@ -48,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
                 let _ = accounts.check(&k);
             }
             Event::End => {
-                let _ = event_disabled(&statement);
+                let _ = event_disabled(&statement, None, false);
                 statement.clear();
             }
             Event::ClientCommand(_) | Event::Unfollowable(_) => {}

@@ -702,6 +702,7 @@ fn query_verdict(db: &str, query: &[u8], scope: &Scope) -> QueryVerdict {
     let head = crate::sqlscan::Head {
         text: verb_text.iter().take(4096).copied().collect(),
         delimiter: None,
+        no_backslash_escapes: false,
     };
     let kind = crate::sqlscan::classify(&head);
     use crate::sqlscan::Kind;

@@ -719,10 +719,15 @@ impl<W: StatementSink> Guard<W> {
                         &self.policy.source,
                         &self.policy.target,
                     )),
-                    Mode::Event => Some(
-                        sqlscan::event_disabled(&self.pending)
-                            .map_err(|why| refused(format!("{why}: cannot create it disabled")))?,
-                    ),
+                    Mode::Event => {
+                        let nbe = self.held.as_ref().is_some_and(|(_, h)| h.no_backslash_escapes);
+                        Some(
+                            sqlscan::event_disabled(&self.pending, self.policy.server, nbe)
+                                .map_err(|why| {
+                                    refused(format!("{why}: cannot create it disabled"))
+                                })?,
+                        )
+                    }
                     _ => None,
                 };
                 if let (Some(text), Some((kind, head))) = (held, self.held.take()) {

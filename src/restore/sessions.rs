@@ -399,7 +399,7 @@ fn table_key(name: &crate::sqlscan::Name) -> String {
 /// `CREATE TABLE` outside quotes and comments (a `COMMENT 'PRIMARY KEY'` or a MyISAM table's
 /// `COMMENT 'ENGINE=InnoDB'` is not one).
 fn splittable(create: &[u8]) -> bool {
-    let words: Vec<String> = crate::sqlscan::code_words(create)
+    let words: Vec<String> = crate::sqlscan::code_words(create, None, false)
         .into_iter()
         .map(|(_, w)| w)
         .collect();
@@ -880,6 +880,7 @@ for line in sys.stdin:
         Head {
             text: text.as_bytes().to_vec(),
             delimiter: None,
+            no_backslash_escapes: false,
         }
     }
 
