@@ -865,29 +865,35 @@ pub struct Selection {
 /// of the SQL sent: a lost or killed connection, a shutdown, a missing privilege or definer,
 /// a server setting (read-only, binary logging of routines, the packet limit), a full disk or
 /// table, too many connections, no memory, a lock timeout or deadlock.
+#[rustfmt::skip]
 const ENVIRONMENT_ERRORS: &[u32] = &[
     // The connection.
-    2002, 2003, 2005, 2006, 2013, 2026, 2055, 1152, 1153, 1184, 4031,
+    2002, 2003, 2005, 2006, 2008, 2013, 2026, 2055, 2059, 1152, 1153, 1184, 4031, 1129, 1130,
     // Killed, interrupted, shut down.
-    1053, 1317, 1927, // The account and its privileges; a definer the server lacks.
-    1044, 1045, 1142, 1143, 1227, 1370, 1419, 1449, 1211, // Server settings.
-    1418, 1290, 1836, 1792, // Resources.
-    1021, 1030, 1037, 1038, 1040, 1041, 1114, 1205, 1213,
+    1053, 1317, 1927,
+    // The account and its privileges; a definer the server lacks.
+    1044, 1045, 1142, 1143, 1227, 1370, 1419, 1449, 1211,
+    // Server settings (an engine it lacks among them).
+    1418, 1290, 1836, 1792, 1286,
+    // Resources and the account's limits.
+    1021, 1030, 1037, 1038, 1040, 1041, 1114, 1197, 1203, 1205, 1206, 1213, 1226,
 ];
 
 /// Whether the client's error message `message` (`ERROR 2013 (HY000) at line 4: …`) holds an
 /// error of the server, the connection or the account rather than of the statements sent (see
-/// [`ENVIRONMENT_ERRORS`]): a load that failed so says nothing about the dump.
+/// [`ENVIRONMENT_ERRORS`]): a load that failed so says nothing about the dump. Only the first
+/// code counts, the one the client puts before the server's message (the client stops at its
+/// first error), never an `ERROR NNNN` that the message quotes from the dump after it (a
+/// constraint's name, a value).
 pub fn is_environment_error(message: &str) -> bool {
-    message.match_indices("ERROR ").any(|(i, m)| {
-        let digits: String = message[i + m.len()..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        digits
-            .parse::<u32>()
-            .is_ok_and(|code| ENVIRONMENT_ERRORS.contains(&code))
-    })
+    message
+        .match_indices("ERROR ")
+        .find_map(|(i, m)| {
+            let rest = &message[i + m.len()..];
+            let (code, after) = rest.split_once(' ')?;
+            after.starts_with('(').then(|| code.parse::<u32>().ok())?
+        })
+        .is_some_and(|code| ENVIRONMENT_ERRORS.contains(&code))
 }
 
 /// Whether an include or exclude pattern names one database (no glob characters).
@@ -994,8 +1000,16 @@ mod tests {
             "ERROR 1227 (42000) at line 12: Access denied; you need (at least one of) the SUPER, SET USER privilege(s) for this operation",
             "ERROR 1419 (HY000) at line 9: You do not have the SUPER privilege and binary logging is enabled",
             "mariadb: warning; ERROR 1927 (70100) at line 3: Connection was killed",
+            "ERROR 1197 (HY000) at line 9: Multi-statement transaction required more than 'max_binlog_cache_size' bytes of storage",
         ] {
             assert!(is_environment_error(env), "{env}");
+        }
+        // A code the server's message quotes from the dump is not the error's.
+        for quoted in [
+            "ERROR 4025 (23000) at line 12: CONSTRAINT `ERROR 2013 (x)` failed for `envx`.`t`",
+            "ERROR 4025 (23000) at line 12: CONSTRAINT `x; ERROR 2013 (y` failed",
+        ] {
+            assert!(!is_environment_error(quoted), "{quoted}");
         }
         for sql in [
             "ERROR 1064 (42000) at line 3: You have an error in your SQL syntax",

@@ -39,14 +39,21 @@ pub struct Args {
 /// backup's object or manifest, or an index file, which that storage then no longer holds
 /// intact.
 fn refuse_inside_a_storage(ctx: &Context, path: &std::path::Path) -> Result<(), Error> {
+    // Where the file lands: an existing path as its links resolve (the file a link names is
+    // what would be replaced), else its directory's.
     let parent = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(p) => p.to_path_buf(),
         None => std::path::PathBuf::from("."),
     };
-    // A parent that does not exist fails later, when the file is made, with its own error.
-    let Ok(parent) = parent.canonicalize() else {
-        return Ok(());
+    let resolved = match path.canonicalize() {
+        Ok(p) => p.parent().map(std::path::Path::to_path_buf).unwrap_or(p),
+        // A parent that does not exist fails later, when the file is made, with its own error.
+        Err(_) => match parent.canonicalize() {
+            Ok(p) => p,
+            Err(_) => return Ok(()),
+        },
     };
+    let parent = resolved;
     for s in &ctx.settings.storages {
         if let crate::config::StorageKind::Local { path: root } = &s.kind {
             if root

@@ -388,6 +388,13 @@ fn fetch_writes_the_checked_object_or_nothing() {
     r.expect(2);
     assert!(r.stderr.contains("inside storage 'local'"), "{}", r.stderr);
     assert_eq!(std::fs::read(&into_store).unwrap(), stored);
+    // Nor through a link outside it that names a file inside it.
+    let link = env.path("innocent.sql.zst");
+    std::os::unix::fs::symlink(&into_store, &link).unwrap();
+    let r = env.run(&["fetch", &rec.id, "-o", link.to_str().unwrap()]);
+    r.expect(2);
+    assert!(r.stderr.contains("inside storage 'local'"), "{}", r.stderr);
+    assert_eq!(std::fs::read(&into_store).unwrap(), stored);
     let sql = env.path("copy.sql");
     env.run(&[
         "fetch",
