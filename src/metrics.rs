@@ -586,14 +586,15 @@ pub fn group_url(m: &MetricsSettings, group: &Group) -> String {
     url
 }
 
-/// Sends `req` (with `body`) to the Pushgateway, with the config's timeout and credentials.
+/// Sends `req` (with `body`) to the Pushgateway, with the config's timeout and credentials,
+/// and gives the answer's body (at most [`MAX_LISTING`] and a byte).
 ///
 /// Fails with the transport error or the status and the start of the answer.
 fn send(
     m: &MetricsSettings,
     req: attohttpc::RequestBuilder,
     body: String,
-) -> Result<attohttpc::Response, String> {
+) -> Result<Vec<u8>, String> {
     let mut req = req
         .timeout(Duration::from_secs(m.timeout.as_secs().max(1)))
         .follow_redirects(false)
@@ -601,18 +602,29 @@ fn send(
     if let Some(user) = &m.username {
         req = req.basic_auth(user, m.password.as_ref().map(|p| p.expose()));
     }
-    // The HTTP client starts a thread per request to enforce its deadline.
-    let resp = crate::threads::spawning_inside("http-deadline", || req.text(body).send())
-        .map_err(|e| e.to_string())?
-        .map_err(|e| crate::net::plain_http(&e, Duration::from_secs(m.timeout.as_secs())))?;
-    if resp.is_success() {
-        Ok(resp)
-    } else {
-        let status = resp.status();
-        let body = resp.text().unwrap_or_default();
-        let body: String = body.trim().chars().take(300).collect();
-        Err(format!("{}: {body}", crate::net::status_text(status)))
-    }
+    let timeout = Duration::from_secs(m.timeout.as_secs());
+    // A stopping run does not wait out a Pushgateway that hangs.
+    crate::net::until_stopped(move || {
+        // The HTTP client starts a thread per request to enforce its deadline.
+        let resp = crate::threads::spawning_inside("http-deadline", || req.text(body).send())
+            .map_err(|e| e.to_string())?
+            .map_err(|e| crate::net::plain_http(&e, timeout))?;
+        if resp.is_success() {
+            use std::io::Read;
+            let (_, _, reader) = resp.split();
+            let mut answer = Vec::new();
+            reader
+                .take(MAX_LISTING + 1)
+                .read_to_end(&mut answer)
+                .map_err(|e| crate::net::plain_io(&e, timeout))?;
+            Ok(answer)
+        } else {
+            let status = resp.status();
+            let body = resp.text().unwrap_or_default();
+            let body: String = body.trim().chars().take(300).collect();
+            Err(format!("{}: {body}", crate::net::status_text(status)))
+        }
+    })?
 }
 
 fn put(m: &MetricsSettings, group: &Group) -> Result<(), String> {
@@ -732,7 +744,6 @@ fn stale_groups(
     (owner, path): &(String, std::path::PathBuf),
 ) -> Result<Vec<Group>, String> {
     use serde::Deserializer;
-    use std::io::Read;
     let Some(now) = Settings::names_in_file(
         Some(path.as_path()),
         &crate::config::env::Environment::default(),
@@ -758,10 +769,9 @@ fn stale_groups(
             })
     };
     let url = format!("{}/api/v1/metrics", m.pushgateway);
-    let resp = send(m, attohttpc::get(&url), String::new())?;
-    let (_, _, reader) = resp.split();
-    let mut de =
-        serde_json::Deserializer::from_reader(std::io::BufReader::new(reader.take(MAX_LISTING)));
+    let answer = send(m, attohttpc::get(&url), String::new())?;
+    let answer = &answer[..answer.len().min(MAX_LISTING as usize)];
+    let mut de = serde_json::Deserializer::from_slice(answer);
     let listed = de.deserialize_map(Listing(&ours)).map_err(|e| {
         format!(
             "reading {url} (at most {} MiB of it): {e}",

@@ -41,6 +41,46 @@ pub fn plain_http(e: &attohttpc::Error, timeout: Duration) -> String {
     }
 }
 
+/// How long a run asked to stop still waits for answers over the network, counted once from
+/// when it first waits after the signal, for every request together: a stopping run ends within
+/// seconds, not after each receiver's timeout (up to five minutes per notifier).
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs `request` (an HTTP request) on a thread of its own and waits for its result; once the
+/// run is asked to stop, only until [`STOP_GRACE`] after the first such wait of the run (the
+/// request is then left to its thread, which the process's exit ends).
+///
+/// Fails when the thread cannot start, or the wait ends first.
+pub fn until_stopped<T: Send + 'static>(
+    request: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    use std::sync::mpsc::RecvTimeoutError;
+    static DEADLINE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let (tx, rx) = std::sync::mpsc::channel();
+    crate::threads::spawn("http-request", move || {
+        let _ = tx.send(request());
+    })
+    .map_err(|e| e.to_string())?;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(answer) => return Ok(answer),
+            Err(RecvTimeoutError::Timeout) if crate::signals::stopping() => {
+                let until = *DEADLINE.get_or_init(|| std::time::Instant::now() + STOP_GRACE);
+                if std::time::Instant::now() >= until {
+                    return Err(format!(
+                        "no answer within {} s of the signal to stop: not waited for",
+                        STOP_GRACE.as_secs()
+                    ));
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err("the request ended without an answer".into())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

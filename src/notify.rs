@@ -149,48 +149,20 @@ pub fn send(n: &Notifier, event: Event, msg: &Message) -> Result<bool, String> {
     ))
 }
 
-/// How long a request may still take once the run is asked to stop: a signal ends the run
-/// within seconds, not after a hanging receiver's timeout (up to five minutes per notifier).
-const STOP_GRACE: Duration = Duration::from_secs(5);
-
-/// Sends `request` on a thread of its own and waits for its status; once the run is asked to
-/// stop, for at most [`STOP_GRACE`] more (the request is then left to its thread, which the
-/// process's exit ends).
+/// Sends `request` and gives its status; once the run is asked to stop, the wait is bounded
+/// ([`crate::net::until_stopped`]).
 fn answer(
     request: attohttpc::RequestBuilder<attohttpc::body::Text<String>>,
     timeout: Duration,
 ) -> Result<http::StatusCode, String> {
-    use std::sync::mpsc::RecvTimeoutError;
-    let (tx, rx) = std::sync::mpsc::channel();
-    crate::threads::spawn("notify", move || {
+    crate::net::until_stopped(move || {
         // The HTTP client starts a thread per request to enforce its deadline.
-        let sent = match crate::threads::spawning_inside("http-deadline", || request.send()) {
+        match crate::threads::spawning_inside("http-deadline", || request.send()) {
             Ok(Ok(resp)) => Ok(resp.status()),
             Ok(Err(e)) => Err(crate::net::plain_http(&e, timeout)),
             Err(e) => Err(e.to_string()),
-        };
-        let _ = tx.send(sent);
-    })
-    .map_err(|e| e.to_string())?;
-    let mut until: Option<std::time::Instant> = None;
-    loop {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(sent) => return sent,
-            Err(RecvTimeoutError::Timeout) if crate::signals::stopping() => {
-                let until = *until.get_or_insert_with(|| std::time::Instant::now() + STOP_GRACE);
-                if std::time::Instant::now() >= until {
-                    return Err(format!(
-                        "no answer within {} s of the signal to stop: not waited for",
-                        STOP_GRACE.as_secs()
-                    ));
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {
-                return Err("the request ended without an answer".into())
-            }
         }
-    }
+    })?
 }
 
 /// `base` with one more path segment (`…/start`), its query kept.

@@ -353,7 +353,15 @@ fn notify(
             .debug(&format!("notified {} ({event:?})", n.label())),
         Ok(false) => {}
         Err(e) if n.required => {
-            let e = format!("notification failed: {e} ({} is required)", n.key);
+            let at = if event == crate::notify::Event::Start {
+                "start"
+            } else {
+                "end"
+            };
+            let e = format!(
+                "notification failed at the run's {at}: {e} ({} is required)",
+                n.key
+            );
             session.ui.error(&format!("{e}: the run fails"));
             failed(e);
         }
@@ -487,9 +495,12 @@ struct Ending {
 }
 
 impl Ending {
-    /// `why` fails the run (one that a signal stopped stays interrupted).
+    /// `why` fails the run; after a signal, a failure is an interruption (exit 130), as the
+    /// exit code says.
     fn fail(&mut self, why: String) {
-        if self.outcome == Outcome::Ok {
+        if crate::signals::stopping() {
+            self.outcome = Outcome::Interrupted;
+        } else if self.outcome == Outcome::Ok {
             self.outcome = Outcome::Failed;
         }
         self.runs[0].outcome = self.outcome;
@@ -547,15 +558,15 @@ impl Ending {
     }
 
     /// Sends the end notification to `notifiers`, told the run as decided so far; a required
-    /// one that fails fails the run.
-    fn notify(
+    /// one that fails fails the run. Returns those that took it.
+    fn notify<'n>(
         &mut self,
         session: &Session,
         run: &Run,
-        notifiers: &[&crate::config::notify::Notifier],
-    ) {
+        notifiers: &[&'n crate::config::notify::Notifier],
+    ) -> Vec<&'n crate::config::notify::Notifier> {
         if notifiers.is_empty() {
-            return;
+            return Vec::new();
         }
         let doc = run.document(
             self.status(),
@@ -570,12 +581,21 @@ impl Ending {
             crate::notify::Event::Failure
         };
         let mut failed = Vec::new();
-        for n in notifiers {
-            notify(session, n, event, &text, &json, |e| failed.push(e));
+        let mut took = Vec::new();
+        for &n in notifiers {
+            let mut ok = true;
+            notify(session, n, event, &text, &json, |e| {
+                ok = false;
+                failed.push(e)
+            });
+            if ok {
+                took.push(n);
+            }
         }
         for e in failed {
             self.fail(e);
         }
+        took
     }
 }
 
@@ -586,7 +606,9 @@ impl Ending {
 /// 3. the subscribers (the report, the Pushgateway);
 /// 4. the required notifiers' end notifications;
 /// 5. the `finally` hooks, told the exit code the run ends with;
-/// 6. the subscribers again, when 4 or 5 changed the outcome they were told;
+/// 6. the subscribers again, and the required notifiers that took the end notification, when
+///    4 or 5 changed the outcome they were told (a check left green by a success that the run
+///    then lost turns red);
 /// 7. the other notifiers, told the final outcome (their failure changes nothing).
 fn finish(
     session: &Session,
@@ -602,11 +624,18 @@ fn finish(
             failures: Vec::new(),
         };
     }
+    // A run that fails after a signal was interrupted (exit 130): every report says so.
+    let outcome = if outcome == Outcome::Failed && crate::signals::stopping() {
+        Outcome::Interrupted
+    } else {
+        outcome
+    };
     let mut end = Ending {
         runs,
         outcome,
         added: Vec::new(),
     };
+    end.runs[0].outcome = outcome;
     for e in run.start_failed.borrow().iter() {
         end.fail(e.clone());
     }
@@ -628,10 +657,14 @@ fn finish(
         .notifiers_for(run.command, run.backup_type.as_deref())
         .into_iter()
         .partition(|n| n.required);
-    end.notify(session, run, &required);
+    let told_required = end.outcome;
+    let took = end.notify(session, run, &required);
     end.hooks(session, run, &sets, HookPoint::Finally);
     if end.outcome != told {
         end.tell(session, &subs);
+    }
+    if end.outcome != told_required {
+        end.notify(session, run, &took);
     }
     end.notify(session, run, &others);
     Ended {

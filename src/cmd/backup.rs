@@ -91,7 +91,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
 
 /// The backup run and its printing, after its `before` hooks.
 fn work(args: &Args, ctx: &Context, req: &BackupRequest, run: &Run) -> Result<ExitCode, Error> {
-    let outcome = backup::run(ctx, req)?;
+    let mut outcome = backup::run(ctx, req)?;
     let pruned = if ctx.settings.prune_after_backup && !outcome.interrupted {
         ctx.ui.info("pruning (prune_after_backup)");
         let req = PruneRequest {
@@ -111,7 +111,14 @@ fn work(args: &Args, ctx: &Context, req: &BackupRequest, run: &Run) -> Result<Ex
                 ctx.ui.warn(&format!("prune_after_backup skipped: {e}"));
                 None
             }
-            Err(e) => return Err(e),
+            // The backups stand, and are published as any run's: the prune that could not
+            // start fails the run with them.
+            Err(e) => {
+                let e = format!("prune_after_backup: {e}");
+                ctx.ui.error(&e);
+                outcome.errors.push(e);
+                None
+            }
         }
     } else {
         None

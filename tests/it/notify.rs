@@ -795,22 +795,32 @@ fn a_skipped_run_prints_its_json_document() {
     }
 }
 
-/// A signal while a receiver hangs ends the run within seconds, not after the notifier's
-/// timeout and retries: the request in flight gets 5 s more, and the end notification as much.
+/// A signal while receivers hang ends the run within seconds, not after each notifier's
+/// timeout and retries: every request of the run shares 5 s more, counted from the first wait
+/// after the signal. And every report says the run was interrupted (exit 130), as the exit code
+/// does: the `finally` hook, the JSON document.
 #[test]
-fn a_signal_is_not_held_up_by_a_hanging_receiver() {
+fn a_signal_is_not_held_up_by_hanging_receivers() {
     let env = Env::new();
     let r = Receiver::start(&env.path("receiver"));
+    let hanging = |n: u32| {
+        format!(
+            "    - healthchecks: {}\n      timeout: 60s\n      retries: 3\n",
+            r.url(&format!("/sleep-120/hc{n}"))
+        )
+    };
     offline_config(
         &env,
         &format!(
-            "notify:\n  prune:\n    - healthchecks: {}\n      timeout: 60s\n      retries: 3\n",
-            r.url("/sleep-120/hc")
+            "hooks:\n  prune:\n    finally: [sh, -c, 'echo \"$SQLGUARD_STATUS $SQLGUARD_EXIT_CODE\" > marks']\nnotify:\n  prune:\n{}{}{}",
+            hanging(1),
+            hanging(2),
+            hanging(3)
         ),
     );
     let (run, took) = crate::trust::run_and_signal(
         &env,
-        &["prune"],
+        &["--json", "prune"],
         &[],
         || !r.requests().is_empty(),
         "TERM",
@@ -818,13 +828,37 @@ fn a_signal_is_not_held_up_by_a_hanging_receiver() {
     );
     run.expect(130);
     assert!(
-        took < Duration::from_secs(20),
+        took < Duration::from_secs(15),
         "took {took:?}: {}",
         run.stderr
     );
     assert!(run.stderr.contains("not waited for"), "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["interrupted"], true, "{doc}");
+    assert_eq!(
+        std::fs::read_to_string(env.path("marks")).unwrap(),
+        "interrupted 130\n"
+    );
     let paths: Vec<String> = r.requests().into_iter().map(|q| q.path).collect();
-    assert_eq!(paths[0], "/sleep-120/hc/start", "{paths:?}");
+    assert_eq!(paths[0], "/sleep-120/hc1/start", "{paths:?}");
     // Nothing is retried once the run is asked to stop.
-    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert!(paths.len() <= 6, "{paths:?}");
+}
+
+/// A required notifier told the run succeeded is told again when a `finally` hook then fails
+/// the run: its check ends red, as the exit code says.
+#[test]
+fn a_required_notifier_hears_of_a_failure_that_came_after_it() {
+    let env = Env::new();
+    let r = Receiver::start(&env.path("receiver"));
+    offline_config(
+        &env,
+        &format!(
+            "hooks:\n  prune:\n    finally: [sh, -c, 'exit 5']\nnotify:\n  prune:\n    - healthchecks: {}\n      required: true\n",
+            r.url("/req")
+        ),
+    );
+    env.run(&["prune"]).expect(1);
+    let paths: Vec<String> = r.requests().into_iter().map(|q| q.path).collect();
+    assert_eq!(paths, ["/req/start", "/req", "/req/fail"]);
 }
