@@ -80,73 +80,108 @@ impl Serialize for Secret {
 
 /// How a secret written around `${VAR}` references prints (`config show`, and so what
 /// `schedule --format kubernetes` would copy into a ConfigMap): the references as written, and
-/// the text around them only where it cannot hide a secret. Kept: a URL's `scheme://host:port`
-/// (its `user:password@` as `***@`), a leading word and space (`Bearer `), punctuation, and in a
-/// URL, words of its path and query of at most 12 lowercase letters (`api`, `push`, `status`)
-/// or at most 3 characters (`OK`). Any other word prints as `***`: the `pw-` of
-/// `pw-${SUFFIX}`, a token in `https://${HOST}/hooks/T0K3N`.
+/// of the text around them only what cannot be secret; everything else prints as `***`.
+///
+/// Kept: in an `http(s)://` URL, its scheme and host (a `user:password@` as `***@`), and the
+/// words of its path and query of at most 8 lowercase letters (`api`, `push`, `status`) or at
+/// most 3 characters (`OK`), with the `/ ? & = #` between them; elsewhere, a leading HTTP
+/// authorization scheme (`Bearer `). Any other text, whatever its characters, is `***`: the
+/// `pw-` of `pw-${SUFFIX}`, a token in `https://${HOST}/hooks/T0K3N`.
 pub fn shown_reference(raw: &str) -> String {
-    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let lower = raw.to_ascii_lowercase();
+    let url = ["http://", "https://"]
+        .into_iter()
+        .find(|s| lower.starts_with(s))
+        .map(str::len);
     let mut out = String::new();
     let mut rest = raw;
-    let scheme = raw.find("://").filter(|&i| {
-        i > 0
-            && raw[..i]
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
-    });
-    let url = scheme.is_some();
-    if let Some(i) = scheme {
-        let after = &raw[i + 3..];
-        let end = after.find(['/', '?', '#']).unwrap_or(after.len());
-        let authority = &after[..end];
-        out.push_str(&raw[..i + 3]);
-        match authority.rsplit_once('@') {
+    if let Some(scheme) = url {
+        out.push_str(&raw[..scheme]);
+        let after = &raw[scheme..];
+        let end = after.find('/').unwrap_or(after.len());
+        let (authority, path) = after.split_at(end);
+        let host = match authority.rsplit_once('@') {
             Some((_, host)) => {
                 out.push_str(REDACTED);
                 out.push('@');
-                out.push_str(host);
+                host
             }
-            None => out.push_str(authority),
+            None => authority,
+        };
+        let plain_host = |h: &str| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        };
+        out.push_str(&mask(host, plain_host));
+        // Path and query, part by part, each separator kept.
+        let mut start = 0;
+        for (i, c) in path.char_indices() {
+            if "/?&=#".contains(c) {
+                out.push_str(&mask(&path[start..i], harmless_word));
+                out.push(c);
+                start = i + c.len_utf8();
+            }
         }
-        rest = &after[end..];
-    } else if let Some((word, _)) = raw.split_once(' ') {
-        if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphabetic()) {
-            out.push_str(word);
-            out.push(' ');
-            rest = &raw[word.len() + 1..];
-        }
+        out.push_str(&mask(&path[start..], harmless_word));
+        return out;
     }
+    let scheme = ["bearer ", "basic ", "token ", "bot ", "apikey "]
+        .into_iter()
+        .find(|s| lower.starts_with(s))
+        .map(str::len);
+    if let Some(n) = scheme {
+        out.push_str(&raw[..n]);
+        rest = &raw[n..];
+    }
+    out.push_str(&mask(rest, |_| false));
+    out
+}
+
+/// A word of a URL's path or query that is no token: at most 8 lowercase letters (and `-`,
+/// `_`), or at most 3 characters of any kind but a separator.
+fn harmless_word(w: &str) -> bool {
+    w.chars().count() <= 3
+        || (w.len() <= 8
+            && w.chars()
+                .all(|c| c.is_ascii_lowercase() || c == '-' || c == '_'))
+}
+
+/// `text` with its `${VAR}` references as written and each run of other text between them
+/// kept when `keep` says so (given the run), else `***`.
+fn mask(text: &str, keep: impl Fn(&str) -> bool) -> String {
+    let mut out = String::new();
+    let mut literal = String::new();
+    let flush = |literal: &mut String, out: &mut String| {
+        if !literal.is_empty() {
+            if keep(literal) {
+                out.push_str(literal);
+            } else {
+                out.push_str(REDACTED);
+            }
+            literal.clear();
+        }
+    };
+    let mut rest = text;
     while !rest.is_empty() {
         if let Some(body) = rest.strip_prefix("${") {
             if let Some(end) = body.find('}') {
+                flush(&mut literal, &mut out);
                 out.push_str(&rest[..end + 3]);
                 rest = &body[end + 1..];
                 continue;
             }
         }
-        if rest.starts_with("$${") {
-            out.push_str("$${");
-            rest = &rest[3..];
+        if let Some(tail) = rest.strip_prefix("$${") {
+            // A literal `${`, part of the text around.
+            literal.push_str("$${");
+            rest = tail;
             continue;
         }
         let c = rest.chars().next().unwrap_or_default();
-        if !is_word(c) {
-            out.push(c);
-            rest = &rest[c.len_utf8()..];
-            continue;
-        }
-        let len = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
-        let word = &rest[..len];
-        let harmless = url
-            && (word.len() <= 3
-                || (word.len() <= 12
-                    && word
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c == '-' || c == '_')));
-        out.push_str(if harmless { word } else { REDACTED });
-        rest = &rest[len..];
+        literal.push(c);
+        rest = &rest[c.len_utf8()..];
     }
+    flush(&mut literal, &mut out);
     out
 }
 
@@ -207,10 +242,13 @@ mod tests {
             ("${PW}", "${PW}"),
             ("pw-INLINEPW-${SUFFIX}", "***${SUFFIX}"),
             ("secret${X}", "***${X}"),
-            ("${USER}:${PASS}", "${USER}:${PASS}"),
+            ("${USER}:${PASS}", "${USER}***${PASS}"),
             ("Bearer ${TOKEN}", "Bearer ${TOKEN}"),
             ("Bearer INLINEBEARER-${X}", "Bearer ***${X}"),
-            ("Bearer abc${X}", "Bearer ***${X}"),
+            ("Correcthorsebattery ${SUF}", "***${SUF}"),
+            ("пароль€${SUF}", "***${SUF}"),
+            ("#!%&(*)=?${SUF}", "***${SUF}"),
+            ("MyS3cretPa55://${SUF}", "***${SUF}"),
             (
                 "https://hc-ping.com/${HC_UUID}",
                 "https://hc-ping.com/${HC_UUID}",
@@ -224,12 +262,18 @@ mod tests {
                 "https://kuma.example/api/push/${KUMA_TOKEN}?status=up&msg=OK&ping=",
             ),
             ("https://u:p4ss@${HOST}/x", "https://***@${HOST}/x"),
+            ("https://admin:hunter2#x@${SUF}/", "https://***@${SUF}/"),
             (
                 "https://${HOST}/ping/abcdefghijklmnop",
                 "https://${HOST}/ping/***",
             ),
-            ("$${LITERAL}${X}", "$${***}${X}"),
-            ("${UNTERMINATED", "${***"),
+            (
+                "http://h/hook?token=abcdefghijkl&k=${SUF}",
+                "http://h/hook?token=***&k=${SUF}",
+            ),
+            ("http://h/ping/s3.cr.et7/${SUF}", "http://h/ping/***/${SUF}"),
+            ("$${LITERAL}${X}", "***${X}"),
+            ("${UNTERMINATED", "***"),
         ] {
             assert_eq!(shown_reference(raw), shown, "{raw}");
         }

@@ -32,9 +32,11 @@ impl Ctx<'_> {
     /// reference when it holds one (`Bearer ${TOKEN}`; `config show` prints the text around it
     /// only where it cannot be secret, see [`crate::secret::shown_reference`]); a literal `$${`
     /// is no reference, and a value without one is inline. The mark `config show` prints for
-    /// what it hides (`***`) is refused, so that a pasted-back config cannot run with it.
+    /// what it hides (`***`) is refused where `config show` prints it (the whole value, or
+    /// beside a reference), so that a pasted-back config cannot run with it.
     pub(super) fn secret(&self, key: &str, value: &str) -> Result<Secret, ConfigError> {
-        if value.contains(crate::secret::REDACTED) {
+        let mark = crate::secret::REDACTED;
+        if value.trim() == mark || (has_reference(value) && value.contains(mark)) {
             return Err(self.invalid(
                 key,
                 "holds `***`, the placeholder `config show` prints for a secret (or the part of one) it hides: write the secret here, or better its file (the `*_file` key) or a ${VAR} reference to all of it",
