@@ -188,10 +188,19 @@ impl Identities {
             path: path.to_path_buf(),
             cause,
         };
-        if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
-            return Err(read_err(io::Error::other(
-                "it is a directory: name the key file in it",
-            )));
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => {
+                return Err(read_err(io::Error::other(
+                    "it is a directory: name the key file in it",
+                )))
+            }
+            // A FIFO or a device would hold every command at its open, waiting for a writer.
+            Ok(m) if !m.is_file() => {
+                return Err(read_err(io::Error::other(
+                    "it is not a regular file (a pipe or a device): name the key file itself",
+                )))
+            }
+            _ => {}
         }
         let file = std::fs::File::open(path).map_err(read_err)?;
         let mode = file.metadata().map_err(read_err)?.mode() & 0o7777;
@@ -524,9 +533,17 @@ mod tests {
                 .to_string();
             assert!(e.contains("chmod 600") && !e.contains(&s), "{mode:o}: {e}");
         }
-        // A directory is named as one, not given a chmod to try.
+        // A directory is named as one, not given a chmod to try; a FIFO is refused, not waited on.
         let e = Identities::load(dir.path()).unwrap_err().to_string();
         assert!(e.contains("is a directory") && !e.contains("chmod"), "{e}");
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let e = Identities::load(&fifo).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
         let p = identity_file(dir.path(), &[&s, "AGE-SECRET-KEY-1NOTAKEY"], 0o600);
         let e = Identities::load(&p).unwrap_err().to_string();
         assert!(e.contains("line 4") && !e.contains("NOTAKEY"), "{e}");

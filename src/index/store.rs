@@ -251,6 +251,22 @@ impl<'a> IndexStore<'a> {
                 by_db.entry(r.database.clone()).or_default().push(r);
             }
         }
+        // Each copy once across a database's months, as `read_database` reads them.
+        for (db, records) in &by_db {
+            let mut seen = BTreeSet::new();
+            if let Some(r) = records
+                .iter()
+                .find(|r| !seen.insert((r.id.as_str(), r.storage.as_str())))
+            {
+                return Err(self.damaged(
+                    &layout::database_index_dir(&self.server, db),
+                    format!(
+                        "backup {} on '{}' is in two of {db}'s month files",
+                        r.id, r.storage
+                    ),
+                ));
+            }
+        }
         let mut summary = empty_summary(&self.server);
         for (db, mut records) in by_db {
             sort_records(&mut records);
@@ -855,6 +871,9 @@ mod tests {
         s.delete("main/index/summary.json").unwrap();
         let e = store.read_database("shop").unwrap_err().to_string();
         assert!(e.contains("another month's file of shop"), "{e}");
+        // The summary, recomputed from the files, does not count it twice either.
+        let e = store.summary().unwrap_err().to_string();
+        assert!(e.contains("in two of shop's month files"), "{e}");
         store.rebuild(Utc::now()).unwrap();
         let ids: Vec<String> = store
             .read_database("shop")
