@@ -333,6 +333,16 @@ fn prune_index(
                 Err(e) => {
                     ui.error(&e.to_string());
                     out.errors.push(e.to_string());
+                    // Its files are recorded in an index that cannot be read now: not files
+                    // that no record owns, to be reported or removed as left by a killed run.
+                    if let Some(unowned) = unowned.as_mut() {
+                        let server_dir = layout::server_prefix(server);
+                        let dirs = [
+                            format!("{server_dir}{}/", layout::database_component(db)),
+                            format!("{server_dir}{}/", layout::encode_component(db)),
+                        ];
+                        unowned.retain(|k| !dirs.iter().any(|d| k.starts_with(d.as_str())));
+                    }
                     continue;
                 }
             };
