@@ -358,19 +358,9 @@ impl Splitter {
             return Err("a SET statement longer than a dump ever writes");
         }
         let text = String::from_utf8_lossy(&text[4..]).into_owned();
-        let name_of = |s: &str| {
-            let s = s.trim().to_ascii_uppercase();
-            let s = s.trim_start_matches("@@");
-            s.strip_prefix("SESSION.")
-                .or_else(|| s.strip_prefix("LOCAL."))
-                .or_else(|| s.strip_prefix("SESSION "))
-                .or_else(|| s.strip_prefix("LOCAL "))
-                .unwrap_or(s)
-                .trim()
-                .to_string()
-        };
-        // What a right-hand side holds, as a mode: `Some(Some(nbe))` when it can be read,
-        // `Some(None)` for another value, `None` for a system variable other than sql_mode.
+        let name_of = session_variable;
+        // What a right-hand side holds, as a mode: whether it has NO_BACKSLASH_ESCAPES, `None`
+        // when that cannot be read from it.
         let read =
             |rhs: &str, modes: &std::collections::HashMap<String, Option<bool>>, now: bool| {
                 let rhs = rhs.trim();
@@ -833,8 +823,23 @@ fn is_space(b: u8) -> bool {
     b.is_ascii_whitespace() || b == 0x0b
 }
 
+/// The name of the session variable that `s` (the left side of a `SET` assignment, or
+/// `@@…` on its right) names, upper case, without `@@`, `SESSION` or `LOCAL`:
+/// `@@session.sql_mode` → `SQL_MODE`.
+pub(crate) fn session_variable(s: &str) -> String {
+    let s = s.trim().to_ascii_uppercase();
+    let s = s.trim_start_matches("@@");
+    s.strip_prefix("SESSION.")
+        .or_else(|| s.strip_prefix("LOCAL."))
+        .or_else(|| s.strip_prefix("SESSION "))
+        .or_else(|| s.strip_prefix("LOCAL "))
+        .unwrap_or(s)
+        .trim()
+        .to_string()
+}
+
 /// `text` split at each `sep` outside quotes (`'`, `"`, `` ` ``).
-fn split_outside_quotes(text: &str, sep: char) -> Vec<&str> {
+pub(crate) fn split_outside_quotes(text: &str, sep: char) -> Vec<&str> {
     let mut out = Vec::new();
     let mut quote: Option<char> = None;
     let mut start = 0;

@@ -771,17 +771,8 @@ impl<W: StatementSink> Guard<W> {
         if h.text.len() >= sqlscan::HEAD_LEN {
             return Err(refused("a SET statement that touches sql_log_bin, longer than a dump ever writes, and --no-binlog must read it whole".into()));
         }
-        let name = |s: &str| {
-            let s = s.trim().trim_start_matches("@@");
-            s.strip_prefix("SESSION.")
-                .or_else(|| s.strip_prefix("LOCAL."))
-                .or_else(|| s.strip_prefix("SESSION "))
-                .or_else(|| s.strip_prefix("LOCAL "))
-                .unwrap_or(s)
-                .trim()
-                .to_string()
-        };
-        for assignment in text.trim_start_matches("SET ").split(',') {
+        let name = sqlscan::session_variable;
+        for assignment in sqlscan::split_outside_quotes(text.trim_start_matches("SET "), ',') {
             let Some((lhs, rhs)) = assignment.split_once('=') else {
                 continue;
             };
