@@ -122,6 +122,9 @@ pub struct Splitter {
     /// they hold has `NO_BACKSLASH_ESCAPES` (`SET @saved_sql_mode = @@sql_mode`), `None` when
     /// they hold something else.
     saved_modes: std::collections::HashMap<String, Option<bool>>,
+    /// User variables saved from `@@character_set_client` (always a safe one, see
+    /// [`safe_charset`]): what `SET character_set_client = @…` may restore.
+    safe_charsets: std::collections::HashSet<String>,
     /// Steps through every byte (the reference the fast path is tested against).
     #[cfg(test)]
     slow: bool,
@@ -167,6 +170,7 @@ impl Splitter {
             server: None,
             no_backslash_escapes: false,
             saved_modes: std::collections::HashMap::new(),
+            safe_charsets: std::collections::HashSet::new(),
             #[cfg(test)]
             slow: false,
         }
@@ -359,6 +363,22 @@ impl Splitter {
         }
         let text = String::from_utf8_lossy(&text[4..]).into_owned();
         let name_of = session_variable;
+        // A client character set in which a byte of a multi-byte character can be a backslash
+        // or a quote (gbk, big5, sjis, …) makes the server end strings elsewhere than the
+        // client: only those where no such byte is part of another character pass.
+        let upper = text.to_ascii_uppercase();
+        for prefix in ["NAMES ", "CHARACTER SET ", "CHARSET "] {
+            if let Some(rest) = upper.strip_prefix(prefix) {
+                let charset = rest
+                    .split([' ', ','])
+                    .next()
+                    .unwrap_or_default()
+                    .trim_matches(['\'', '"', '`']);
+                if !safe_charset(charset) {
+                    return Err(UNSAFE_CHARSET);
+                }
+            }
+        }
         // What a right-hand side holds, as a mode: whether it has NO_BACKSLASH_ESCAPES, `None`
         // when that cannot be read from it.
         let read =
@@ -376,8 +396,7 @@ impl Splitter {
                 } else if rhs.starts_with("@@") && name_of(rhs) == "SQL_MODE" {
                     Some(now)
                 } else if let Some(var) = rhs.strip_prefix('@').filter(|v| !v.starts_with('@')) {
-                    let var = var.trim().to_ascii_lowercase();
-                    modes.get(&var).copied().flatten()
+                    modes.get(&user_variable(var)).copied().flatten()
                 } else {
                     None
                 }
@@ -387,14 +406,42 @@ impl Splitter {
                 continue;
             };
             let lhs = lhs.trim().trim_end_matches(':').trim();
+            let rhs_var = rhs
+                .trim()
+                .strip_prefix('@')
+                .filter(|v| !v.starts_with('@'))
+                .map(user_variable);
             if let Some(var) = lhs.strip_prefix('@').filter(|v| !v.starts_with('@')) {
+                let var = user_variable(var);
                 let mode = read(rhs, &self.saved_modes, self.no_backslash_escapes);
-                self.saved_modes
-                    .insert(var.trim().to_ascii_lowercase(), mode);
+                self.saved_modes.insert(var.clone(), mode);
+                // A variable that holds the (safe) client character set as it stands.
+                let charset =
+                    rhs.trim().starts_with("@@") && name_of(rhs) == "CHARACTER_SET_CLIENT";
+                if charset {
+                    self.safe_charsets.insert(var);
+                } else {
+                    self.safe_charsets.remove(&var);
+                }
             } else if name_of(lhs) == "SQL_MODE" {
+                if ["ANSI_QUOTES", "'ANSI'", "ANSI,", ",ANSI"]
+                    .iter()
+                    .any(|m| rhs.to_ascii_uppercase().contains(m))
+                {
+                    return Err("it sets sql_mode with ANSI_QUOTES, under which \"…\" is a name, not a string: sqlguard does not read SQL so (restore such a routine by hand)");
+                }
                 match read(rhs, &self.saved_modes, self.no_backslash_escapes) {
                     Some(nbe) => self.no_backslash_escapes = nbe,
                     None => return Err("it sets sql_mode to a value sqlguard cannot read (only a quoted list of modes, @@sql_mode, or a variable saved from either)"),
+                }
+            } else if name_of(lhs) == "CHARACTER_SET_CLIENT" {
+                let literal = rhs.trim().trim_matches(['\'', '"', '`']);
+                let safe = match &rhs_var {
+                    Some(v) => self.safe_charsets.contains(v),
+                    None => safe_charset(literal),
+                };
+                if !safe {
+                    return Err(UNSAFE_CHARSET);
                 }
             }
         }
@@ -422,6 +469,17 @@ impl Splitter {
         self.at_line_start = b == b'\n';
         match self.state {
             State::Normal => {
+                // In an executable comment the server skips up to its first `*/`, the client
+                // reads quotes, comments, commands and delimiters: where they occur, the two
+                // could end the statement in different places.
+                if self.exec_comment == Some(false)
+                    && (matches!(b, b'\'' | b'"' | b'`' | b'\\' | b'#' | b'-' | b'/')
+                        || b == self.delimiter[0])
+                {
+                    on(Event::Unfollowable(
+                        "an executable comment that the server skips holds quotes, comments or a delimiter, which the client reads as code",
+                    ))?;
+                }
                 // A `DELIMITER` client command, at the start of a line of a blank statement.
                 if self.blank
                     && (line_start || self.keyword > 0)
@@ -508,6 +566,13 @@ impl Splitter {
                 }
             }
             State::DashDash => {
+                // The client reads `--` and a control byte other than whitespace as code, the
+                // server as a comment: a statement could end for one and not the other.
+                if b.is_ascii_control() && !(b.is_ascii_whitespace() || b == 0x0b) {
+                    on(Event::Unfollowable(
+                        "`--` followed by a control character, which the client reads as code and the server as a comment",
+                    ))?;
+                }
                 if b.is_ascii_whitespace() || b.is_ascii_control() {
                     self.state = if b == b'\n' {
                         State::Normal
@@ -562,7 +627,9 @@ impl Splitter {
                 };
             }
             State::ExecVersion(v) => {
-                if b.is_ascii_digit() {
+                // A version has at most six digits (the server reads no more): a seventh is
+                // the comment's code.
+                if b.is_ascii_digit() && v < 100_000 {
                     let v = v.saturating_mul(10).saturating_add(u32::from(b - b'0'));
                     self.state = State::ExecVersion(v);
                 } else if v >= NEVER_VERSION {
@@ -631,7 +698,7 @@ impl Splitter {
             }
             State::DelimiterLine => {
                 if b == b'\n' {
-                    let d: Vec<u8> = self.new_delimiter.trim_ascii().to_vec();
+                    let d = delimiter_argument(&self.new_delimiter);
                     self.state = State::Normal;
                     self.head.text = b"DELIMITER".to_vec();
                     if !d.is_empty() {
@@ -823,18 +890,69 @@ fn is_space(b: u8) -> bool {
     b.is_ascii_whitespace() || b == 0x0b
 }
 
+/// Why a client character set is refused.
+const UNSAFE_CHARSET: &str = "it sets a client character set in which a byte of a character can be a backslash or a quote (only utf8mb4, utf8mb3, utf8, latin1, ascii and binary are read as the server reads them)";
+
+/// Whether the server reads quotes and backslashes in `charset` as the client does: no byte of
+/// a multi-byte character is one of them.
+fn safe_charset(charset: &str) -> bool {
+    ["UTF8MB4", "UTF8MB3", "UTF8", "LATIN1", "ASCII", "BINARY"]
+        .iter()
+        .any(|c| charset.eq_ignore_ascii_case(c))
+}
+
+/// A user variable's name as the server compares it: without backquotes or blanks, lower case.
+fn user_variable(s: &str) -> String {
+    s.chars()
+        .filter(|c| *c != '`' && !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// The delimiter a `DELIMITER` line sets, read as the client reads its argument: past leading
+/// blanks, the text up to the matching quote when it starts with one, else up to the first
+/// blank (the rest of the line is ignored).
+fn delimiter_argument(line: &[u8]) -> Vec<u8> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let start = line
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(line.len());
+    let arg = &line[start..];
+    match arg.first() {
+        Some(&q @ (b'\'' | b'"' | b'`')) => {
+            let body = &arg[1..];
+            let end = body.iter().position(|&b| b == q).unwrap_or(body.len());
+            body[..end].to_vec()
+        }
+        _ => {
+            let end = arg
+                .iter()
+                .position(|b| matches!(b, b' ' | b'\t'))
+                .unwrap_or(arg.len());
+            arg[..end].to_vec()
+        }
+    }
+}
+
 /// The name of the session variable that `s` (the left side of a `SET` assignment, or
 /// `@@…` on its right) names, upper case, without `@@`, `SESSION` or `LOCAL`:
 /// `@@session.sql_mode` → `SQL_MODE`.
 pub(crate) fn session_variable(s: &str) -> String {
+    // Backquotes and blanks change nothing to the server: `@@session . \`sql_mode\``.
     let s = s.trim().to_ascii_uppercase();
+    let s = s
+        .strip_prefix("SESSION ")
+        .or_else(|| s.strip_prefix("LOCAL "))
+        .unwrap_or(&s);
+    let s: String = s
+        .chars()
+        .filter(|c| *c != '`' && !c.is_whitespace())
+        .collect();
     let s = s.trim_start_matches("@@");
     s.strip_prefix("SESSION.")
         .or_else(|| s.strip_prefix("LOCAL."))
-        .or_else(|| s.strip_prefix("SESSION "))
-        .or_else(|| s.strip_prefix("LOCAL "))
         .unwrap_or(s)
-        .trim()
         .to_string()
 }
 
@@ -1165,6 +1283,15 @@ fn code_tokens(text: &[u8], backslash_escapes: bool, ansi_quotes: bool) -> Vec<T
 }
 
 /// Reads `[db.]name` at `t[i..]`.
+/// How many tokens the name at `i` takes: three for `db`.`t`, else one.
+fn name_len(t: &[Token], i: usize) -> usize {
+    if t.get(i + 1) == Some(&Token::Symbol(b'.')) && t.get(i + 2).is_some() {
+        3
+    } else {
+        1
+    }
+}
+
 fn name_at(t: &[Token], i: usize) -> Name {
     let part = |k: usize| match t.get(k) {
         Some(Token::Ident(s)) | Some(Token::Word(s)) => Some(s.clone()),
@@ -1300,9 +1427,22 @@ pub fn classify(head: &Head) -> Kind {
                 name: name_at(&t, 1).name,
             },
         },
-        "ALTER" if t.get(1).is_some_and(|w| w.is("TABLE")) => Kind::AlterTable {
-            table: name_at(&t, 2),
-        },
+        // A dump alters a table only to turn its keys off and on around its rows: anything
+        // else (a RENAME TO another database, say) is not a dump's.
+        "ALTER" if t.get(1).is_some_and(|w| w.is("TABLE")) => {
+            let table = name_at(&t, 2);
+            let rest: Vec<String> = t[(2 + name_len(&t, 2)).min(t.len())..]
+                .iter()
+                .map(Token::upper)
+                .collect();
+            let keys = rest.len() == 2
+                && (rest[0] == "DISABLE" || rest[0] == "ENABLE")
+                && rest[1] == "KEYS";
+            if table.name.is_empty() || !keys || head.text.len() >= HEAD_LEN {
+                return other();
+            }
+            Kind::AlterTable { table }
+        }
         "ALTER" if t.get(1).is_some_and(|w| w.is("DATABASE") || w.is("SCHEMA")) => {
             Kind::AlterDatabase {
                 database: name_at(&t, 2),
@@ -1342,9 +1482,26 @@ pub fn classify(head: &Head) -> Kind {
                 j += 1;
             }
             let name = name_at(&t, j);
+            // A name the tokens do not hold (a string where a name belongs: `"db"."t"` under
+            // ANSI_QUOTES) is no name sqlguard can check.
+            if name.name.is_empty() {
+                return other();
+            }
             match kind.as_str() {
+                // One name per DROP, as a dump writes it: a list could name another database's
+                // objects, and so could what a head too long to read whole leaves out.
+                _ if verb == "DROP"
+                    && (head.text.len() >= HEAD_LEN
+                        || t[(j + name_len(&t, j)).min(t.len())..]
+                            .iter()
+                            .any(|w| !(w.is("RESTRICT") || w.is("CASCADE")))) =>
+                {
+                    other()
+                }
                 "TABLE" if verb == "CREATE" => Kind::CreateTable { table: name },
                 "TABLE" => Kind::DropTable { table: name },
+                // An index stands in CREATE TABLE in a dump; alone, it names a table elsewhere.
+                "INDEX" => other(),
                 k if OBJECTS.contains(&k) => Kind::Object {
                     verb: verb.to_string(),
                     object: k.to_string(),

@@ -2446,6 +2446,57 @@ mod tests {
         assert!(run("SET @@SESSION.SQL_LOG_BIN= 0;\n", false).is_ok());
     }
 
+    /// A third review's bypasses, each a way the server would read the SQL otherwise than the
+    /// client and the guard: all refused before the statement they hide is sent.
+    #[test]
+    fn the_server_reads_nothing_the_guard_did_not() {
+        let mariadb = crate::sqlscan::ServerVersion {
+            mariadb: true,
+            number: 101_119,
+        };
+        let policy = |no_binlog| Policy {
+            source: "shop".into(),
+            target: "copy".into(),
+            accounts: false,
+            disable_events: true,
+            no_binlog,
+            server: Some(mariadb),
+        };
+        for (hostile, no_binlog) in [
+            ("INSERT INTO t1 VALUES (1) /*!110000 '*/; DROP TABLE victim.t; -- ' */;\n", false),
+            ("SELECT 16 /*!1000000 +1 */;\n", false),
+            ("CREATE TABLE t1 (a varchar(50));\nSET NAMES gbk;\nINSERT INTO t1 VALUES ('\u{bf}\\'); DROP TABLE victim.t; -- ');\n", false),
+            ("SET character_set_client = 'big5';\n", false),
+            ("SET character_set_client = @never_saved;\n", false),
+            ("INSERT INTO t1 VALUES (1) --\u{1} ; DROP TABLE victim.t ;\n", false),
+            ("DELIMITER ;; x\nINSERT INTO t1 VALUES (1);;\nDROP TABLE victim.t;;\n", false),
+            ("SET `sql_mode`='NO_BACKSLASH_ESCAPES';\nINSERT INTO t1 VALUES ('a\\'); DROP TABLE victim.t; SELECT ('b');\n", false),
+            ("SET @@session . `sql_log_bin` = ON;\n", true),
+            ("SET `sql_log_bin`=1;\n", true),
+            ("SET sql_mode='ANSI_QUOTES';\nDROP TABLE \"victim\".\"t\";\n", false),
+            ("DROP TABLE t1, victim.t;\n", false),
+            ("ALTER TABLE t1 RENAME TO victim.moved;\n", false),
+            ("CREATE INDEX i ON victim.t (a);\n", false),
+            ("DROP VIEW v, victim.v;\n", false),
+        ] {
+            let mut g = Guard::new(Vec::new(), policy(no_binlog));
+            let (e, out) = match g.write_all(hostile.as_bytes()) {
+                Err(e) => (e.to_string(), String::from_utf8_lossy(&g.inner).into_owned()),
+                Ok(()) => match g.finish() {
+                    Ok(inner) => panic!("{hostile}: passed as {}", String::from_utf8_lossy(&inner)),
+                    Err(e) => (e.to_string(), String::new()),
+                },
+            };
+            assert!(e.contains("refused"), "{hostile}: {e}");
+            assert!(!out.contains("victim"), "{hostile}: sent {out}");
+        }
+        // The dump's own charset and mode switching still passes.
+        let dump = "/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;\n/*!40101 SET NAMES utf8mb4 */;\n/*!40101 SET @saved_cs_client     = @@character_set_client */;\n/*!50003 SET character_set_client  = utf8mb4 */ ;\n/*!50003 SET character_set_client = @saved_cs_client */ ;\n/*!40101 SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT */;\nALTER TABLE `t` DISABLE KEYS;\nDROP TABLE IF EXISTS `t`;\n";
+        let mut g = Guard::new(Vec::new(), policy(false));
+        g.write_all(dump.as_bytes()).unwrap();
+        assert_eq!(String::from_utf8(g.finish().unwrap()).unwrap(), dump);
+    }
+
     /// With `disable_events`, the dump's events reach the server disabled, however the dump
     /// splits into writes; everything else passes unchanged.
     #[test]
