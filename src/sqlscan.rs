@@ -109,6 +109,10 @@ pub struct Splitter {
     exec_comment: Option<bool>,
     /// The executable comment being opened is `/*M!` (MariaDB only).
     exec_mariadb: bool,
+    /// The digits of its version so far.
+    exec_digits: Vec<u8>,
+    /// The last byte in a quote of a skipped executable comment was `*`.
+    skipped_star: bool,
     /// The content so far (its first bytes) of a comment of a version no server has: only the
     /// dump's sandbox line (`/*M!999999\- enable the sandbox mode */`) may hold a backslash.
     never: Option<Vec<u8>>,
@@ -166,6 +170,8 @@ impl Splitter {
             new_delimiter: Vec::new(),
             exec_comment: None,
             exec_mariadb: false,
+            exec_digits: Vec::new(),
+            skipped_star: false,
             never: None,
             server: None,
             no_backslash_escapes: false,
@@ -190,9 +196,11 @@ impl Splitter {
         }
     }
 
-    /// Whether an executable comment of `version` (`mariadb_only` for `/*M!`) runs.
+    /// Whether an executable comment of `version` (`mariadb_only` for `/*M!`) runs. MariaDB
+    /// skips the `/*!` comments of MySQL's own versions, 5.7.0 to 9.9.99, which MySQL runs.
     fn runs(&self, version: u32, mariadb_only: bool) -> bool {
         match self.server {
+            Some(s) if s.mariadb && !mariadb_only && (50_700..=99_999).contains(&version) => false,
             Some(s) => version <= s.number && (s.mariadb || !mariadb_only),
             None => version < NEVER_VERSION,
         }
@@ -222,13 +230,34 @@ impl Splitter {
         }
     }
 
+    /// In a quote inside an executable comment the server skips: a `*/` there ends the comment
+    /// for the server, not for the client (the dump's `/*!80001 ALTER USER 'u'@'h' … */`, whose
+    /// quotes hold none, reads the same to both).
+    fn skipped_end<E>(
+        &mut self,
+        b: u8,
+        on: &mut dyn FnMut(Event) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if self.exec_comment == Some(false) {
+            if self.skipped_star && b == b'/' {
+                on(Event::Unfollowable(
+                    "a `*/` inside a quote in an executable comment the server skips: the server ends the comment there, the client does not",
+                ))?;
+            }
+            self.skipped_star = b == b'*';
+        }
+        Ok(())
+    }
+
     fn code(&mut self, b: u8) {
+        if !b.is_ascii_whitespace() {
+            // The client keeps every executable comment in the statement it builds (so a
+            // `DELIMITER` after one is no command to it), run by the server or not.
+            self.blank = false;
+        }
         // The code of an executable comment the server skips is a comment to it.
         if self.exec_comment == Some(false) {
             return;
-        }
-        if !b.is_ascii_whitespace() {
-            self.blank = false;
         }
         self.push_head(b);
     }
@@ -301,7 +330,8 @@ impl Splitter {
             || self.blank
             || self.matched > 0
             || self.keyword > 0
-            || (self.exec_comment.is_some() && self.state == State::Normal)
+            || self.exec_comment.is_some()
+            || self.never.is_some()
         {
             return 0;
         }
@@ -473,11 +503,10 @@ impl Splitter {
                 // reads quotes, comments, commands and delimiters: where they occur, the two
                 // could end the statement in different places.
                 if self.exec_comment == Some(false)
-                    && (matches!(b, b'\'' | b'"' | b'`' | b'\\' | b'#' | b'-' | b'/')
-                        || b == self.delimiter[0])
+                    && (matches!(b, b'\\' | b'#' | b'-' | b'/') || b == self.delimiter[0])
                 {
                     on(Event::Unfollowable(
-                        "an executable comment that the server skips holds quotes, comments or a delimiter, which the client reads as code",
+                        "an executable comment that the server skips holds a comment, a command or a delimiter, which the client reads as code",
                     ))?;
                 }
                 // A `DELIMITER` client command, at the start of a line of a blank statement.
@@ -546,6 +575,7 @@ impl Splitter {
             }
             State::Quote(q) => {
                 self.push_head_quoted(b);
+                self.skipped_end(b, on)?;
                 if b == q {
                     self.state = State::Normal;
                 } else if b == b'\\' && q != b'`' && !self.no_backslash_escapes {
@@ -554,6 +584,7 @@ impl Splitter {
             }
             State::Escape(q) => {
                 self.push_head_quoted(b);
+                self.skipped_end(b, on)?;
                 self.state = State::Quote(q);
             }
             State::Dash => {
@@ -626,16 +657,28 @@ impl Splitter {
                     }
                 };
             }
-            State::ExecVersion(v) => {
-                // A version has at most six digits (the server reads no more): a seventh is
-                // the comment's code.
-                if b.is_ascii_digit() && v < 100_000 {
-                    let v = v.saturating_mul(10).saturating_add(u32::from(b - b'0'));
-                    self.state = State::ExecVersion(v);
-                } else if v >= NEVER_VERSION {
+            State::ExecVersion(_) => {
+                // A version has five or six digits (the server reads no more: a seventh is the
+                // comment's code); fewer are no version, but code of a comment that runs.
+                if b.is_ascii_digit() && self.exec_digits.len() < 6 {
+                    self.exec_digits.push(b);
+                    return Ok(false);
+                }
+                let digits = std::mem::take(&mut self.exec_digits);
+                let (v, code) = if (1..=4).contains(&digits.len()) {
+                    (0, digits)
+                } else {
+                    let v = std::str::from_utf8(&digits)
+                        .ok()
+                        .and_then(|d| d.parse::<u32>().ok())
+                        .unwrap_or(0);
+                    (v, Vec::new())
+                };
+                if v >= NEVER_VERSION {
                     // A version no server has (`/*M!999999\- enable the sandbox mode */`)
-                    // never runs: that is a plain comment.
+                    // never runs: that is a plain comment, which the client keeps.
                     self.never = Some(Vec::new());
+                    self.blank = false;
                     self.state = State::Comment {
                         exec: false,
                         star: false,
@@ -646,6 +689,9 @@ impl Splitter {
                     // code to the server only if it runs that version.
                     self.exec_comment = Some(self.runs(v, self.exec_mariadb));
                     self.state = State::Normal;
+                    for d in code {
+                        self.code(d);
+                    }
                     return self.step_again(b, on);
                 }
             }
@@ -994,6 +1040,8 @@ pub(crate) fn code_words(
     let mut i = 0;
     let n = stmt.len();
     let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b == b'@';
+    // A user variable's name may hold dots (`@x.disable.do`).
+    let in_variable = |start: usize, b: u8| stmt[start] == b'@' && b == b'.';
     while i < n {
         match stmt[i] {
             q @ (b'\'' | b'"' | b'`') => {
@@ -1021,18 +1069,24 @@ pub(crate) fn code_words(
             b'/' if stmt.get(i + 1) == Some(&b'*') => {
                 let rest = &stmt[i + 2..];
                 let mariadb = rest.starts_with(b"M!");
-                let digits_from = i + if mariadb { 4 } else { 3 };
+                let digits_from = (i + if mariadb { 4 } else { 3 }).min(n);
                 let mut end = digits_from;
-                while end < n && stmt[end].is_ascii_digit() {
+                while end < n && stmt[end].is_ascii_digit() && end - digits_from < 6 {
                     end += 1;
                 }
-                let version = std::str::from_utf8(&stmt[digits_from.min(n)..end])
-                    .ok()
-                    .and_then(|v| v.parse::<u32>().ok())
-                    .unwrap_or(0);
+                // Five or six digits are a version; fewer are code of a comment that runs.
+                let (version, code_from) = if (1..=4).contains(&(end - digits_from)) {
+                    (0, digits_from)
+                } else {
+                    let v = std::str::from_utf8(&stmt[digits_from..end])
+                        .ok()
+                        .and_then(|v| v.parse::<u32>().ok())
+                        .unwrap_or(0);
+                    (v, end)
+                };
                 if (rest.starts_with(b"!") || mariadb) && gate.runs(version, mariadb) {
                     // An executable comment the server runs: its code counts.
-                    i = end;
+                    i = code_from;
                 } else {
                     i += 2;
                     while i + 1 < n && !(stmt[i] == b'*' && stmt[i + 1] == b'/') {
@@ -1043,7 +1097,7 @@ pub(crate) fn code_words(
             }
             b if is_word(b) => {
                 let start = i;
-                while i < n && is_word(stmt[i]) {
+                while i < n && (is_word(stmt[i]) || in_variable(start, stmt[i])) {
                     i += 1;
                 }
                 words.push((
@@ -1283,6 +1337,32 @@ fn code_tokens(text: &[u8], backslash_escapes: bool, ansi_quotes: bool) -> Vec<T
 }
 
 /// Reads `[db.]name` at `t[i..]`.
+/// The table a `CREATE … TRIGGER` statement's head puts its trigger on (the name after `ON`).
+pub fn trigger_table(head: &Head) -> Option<Name> {
+    let t = tokens(&head.text);
+    let on = t.iter().position(|w| w.is("ON"))?;
+    let name = name_at(&t, on + 1);
+    (!name.name.is_empty()).then_some(name)
+}
+
+/// Whether `t` is `SELECT|DO SETVAL|NEXTVAL(<name>, <numbers>…)` and nothing more.
+fn sets_a_sequence(t: &[Token]) -> bool {
+    if !(t.get(1).is_some_and(|w| w.is("SETVAL") || w.is("NEXTVAL"))
+        && t.get(2) == Some(&Token::Symbol(b'(')))
+    {
+        return false;
+    }
+    let Some(close) = t.iter().position(|w| *w == Token::Symbol(b')')) else {
+        return false;
+    };
+    close == t.len() - 1
+        && t[3..close].iter().all(|w| match w {
+            Token::Ident(_) => true,
+            Token::Word(x) => x.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            Token::Symbol(b) => matches!(b, b',' | b'-'),
+        })
+}
+
 /// How many tokens the name at `i` takes: three for `db`.`t`, else one.
 fn name_len(t: &[Token], i: usize) -> usize {
     if t.get(i + 1) == Some(&Token::Symbol(b'.')) && t.get(i + 2).is_some() {
@@ -1418,9 +1498,11 @@ pub fn classify(head: &Head) -> Kind {
                 Kind::Lock
             }
         }
-        "COMMIT" | "ROLLBACK" | "BEGIN" | "DO" => Kind::Session,
+        "COMMIT" | "ROLLBACK" | "BEGIN" => Kind::Session,
         "START" if t.get(1).is_some_and(|w| w.is("TRANSACTION")) => Kind::Session,
-        "SELECT" if t.get(1).is_some_and(|w| w.is("SETVAL") || w.is("NEXTVAL")) => Kind::Session,
+        // A sequence's value, as a dump sets it: `SELECT SETVAL(\`s\`, 1001, 0)` or `DO …`, and
+        // nothing else (no other function, no FROM or INTO, no other database's sequence).
+        "SELECT" | "DO" if head.text.len() < HEAD_LEN && sets_a_sequence(&t) => Kind::Session,
         "USE" => Kind::Use {
             database: Name {
                 database: None,

@@ -594,6 +594,12 @@ pub struct Guard<W: StatementSink> {
     mode: Mode,
     /// The kind and head of an `ALTER DATABASE` held to be retargeted.
     held: Option<(Kind, Head)>,
+    /// Tables a trigger was created on: a dump loads a table's rows before its triggers, so
+    /// an `INSERT` into one of them could only be there to fire a trigger.
+    triggered: std::collections::HashSet<String>,
+    /// A function or procedure was created: a dump creates them after all rows, and nothing
+    /// after them may call one (a body can reach any database).
+    routines: bool,
     /// User variables saved from `@@sql_log_bin` (a MySQL dump's `@MYSQLDUMP_TEMP_LOG_BIN`):
     /// with `no_binlog`, the only values besides 0 it may be set back to.
     saved_log_bin: std::collections::HashSet<String>,
@@ -645,6 +651,8 @@ impl<W: StatementSink> Guard<W> {
             mode: Mode::Holding,
             held: None,
             saved_log_bin: std::collections::HashSet::new(),
+            triggered: std::collections::HashSet::new(),
+            routines: false,
             count: 0,
             statements: 0,
             tail: Vec::with_capacity(2 * TAIL),
@@ -686,6 +694,7 @@ impl<W: StatementSink> Guard<W> {
                 if kind == Kind::Set && self.policy.no_binlog {
                     self.check_log_bin(h)?;
                 }
+                self.check_order(&kind, h)?;
                 let event = matches!(&kind, Kind::Object { verb, object, .. } if verb == "CREATE" && object == "EVENT");
                 match self.policy.check(&kind) {
                     Verdict::Allow if event && self.policy.disable_events => {
@@ -758,6 +767,62 @@ impl<W: StatementSink> Guard<W> {
 }
 
 impl<W: StatementSink> Guard<W> {
+    /// Trigger and routine bodies are not read (they may rightly reach other databases), so
+    /// nothing of the dump may run one: rows go in before their table's triggers and before
+    /// any function or procedure, as a dump writes them, and no statement after a routine
+    /// calls a function (a `SET` with parentheses, a sequence's `SELECT`/`DO`).
+    ///
+    /// Fails, refusing the statement, when it would run a trigger or a routine.
+    fn check_order(&mut self, kind: &Kind, h: &Head) -> io::Result<()> {
+        match kind {
+            Kind::Object { verb, object, .. } if verb == "CREATE" => match object.as_str() {
+                "TRIGGER" => match sqlscan::trigger_table(h) {
+                    Some(t) => {
+                        self.triggered.insert(t.name);
+                    }
+                    None => {
+                        return Err(refused(
+                            "a CREATE TRIGGER whose table sqlguard cannot read".into(),
+                        ))
+                    }
+                },
+                "FUNCTION" | "PROCEDURE" => self.routines = true,
+                _ => {}
+            },
+            Kind::Insert { table } if self.triggered.contains(&table.name) => {
+                return Err(refused(format!(
+                    "rows for table `{}` after a trigger on it, which they would fire (a dump loads rows before triggers)",
+                    table.name
+                )))
+            }
+            Kind::Session
+                if self.routines
+                    && !(h.text.starts_with(b"COMMIT")
+                        || h.text.starts_with(b"ROLLBACK")
+                        || h.text.starts_with(b"BEGIN")
+                        || h.text.starts_with(b"START")) =>
+            {
+                return Err(refused(
+                    "a statement that could call a function, after the dump's functions and procedures (a dump creates them last)"
+                        .into(),
+                ))
+            }
+            Kind::Insert { .. } if self.routines => {
+                return Err(refused(
+                    "a statement that could call a function, after the dump's functions and procedures (a dump creates them last)"
+                        .into(),
+                ))
+            }
+            Kind::Set if self.routines && h.text.contains(&b'(') => {
+                return Err(refused(
+                    "a SET that could call a function, after the dump's functions and procedures".into(),
+                ))
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// With `no_binlog`, a `SET` may set `sql_log_bin` to 0 only, or back to a variable saved
     /// from it (both 0 in a session that --no-binlog started with it off): anything else would
     /// let the load reach the binary log.
@@ -2490,6 +2555,39 @@ mod tests {
             assert!(e.contains("refused"), "{hostile}: {e}");
             assert!(!out.contains("victim"), "{hostile}: sent {out}");
         }
+        // A fourth review's: a MySQL-only version MariaDB skips, bodies run by the dump itself,
+        // a sequence statement that reads elsewhere, a dotted variable in an event.
+        for (hostile, disable) in [
+            ("INSERT INTO `t` VALUES (1,'x') /*!80000 , (2,'*/; DROP TABLE victim.t; -- ') */;\n", false),
+            ("CREATE EVENT e ON SCHEDULE EVERY 1 SECOND /*!80000 DISABLE */ DO INSERT INTO victim.t VALUES (669);\n", true),
+            ("CREATE TABLE `t` (a int);\nDELIMITER ;;\nCREATE TRIGGER tr AFTER INSERT ON `t` FOR EACH ROW BEGIN DELETE FROM victim.t; END ;;\nDELIMITER ;\nINSERT INTO `t` VALUES (1);\n", false),
+            ("DELIMITER ;;\nCREATE FUNCTION f() RETURNS int DETERMINISTIC MODIFIES SQL DATA BEGIN DELETE FROM victim.t; RETURN 1; END ;;\nDELIMITER ;\nDO f();\n", false),
+            ("DELIMITER ;;\nCREATE FUNCTION f() RETURNS int RETURN 1 ;;\nDELIMITER ;\nSET @x = f();\n", false),
+            ("SELECT NEXTVAL(s), User, Password FROM mysql.user INTO OUTFILE '/tmp/users.txt';\n", false),
+            ("SET @x.disable.do = 1;\nCREATE EVENT e ON SCHEDULE EVERY @x.disable.do SECOND DO INSERT INTO victim.t VALUES (668);\n", true),
+        ] {
+            let mut p = policy(false);
+            p.disable_events = disable;
+            let mut g = Guard::new(Vec::new(), p);
+            let refused = match g.write_all(hostile.as_bytes()) {
+                Err(_) => true,
+                Ok(()) => match g.finish() {
+                    Err(_) => true,
+                    // An event passes only as created disabled.
+                    Ok(out) => {
+                        let out = String::from_utf8_lossy(&out).into_owned();
+                        assert!(disable && out.contains("DISABLE DO"), "{hostile}: passed as {out}");
+                        false
+                    }
+                },
+            };
+            let _ = refused;
+        }
+        // A sequence as a dump sets it still passes.
+        let mut g = Guard::new(Vec::new(), policy(false));
+        g.write_all(b"SELECT SETVAL(`s`, 1001, 0);\nDO SETVAL(`s`, 1001, 0);\n")
+            .unwrap();
+        g.finish().unwrap();
         // The dump's own charset and mode switching still passes.
         let dump = "/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;\n/*!40101 SET NAMES utf8mb4 */;\n/*!40101 SET @saved_cs_client     = @@character_set_client */;\n/*!50003 SET character_set_client  = utf8mb4 */ ;\n/*!50003 SET character_set_client = @saved_cs_client */ ;\n/*!40101 SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT */;\nALTER TABLE `t` DISABLE KEYS;\nDROP TABLE IF EXISTS `t`;\n";
         let mut g = Guard::new(Vec::new(), policy(false));
