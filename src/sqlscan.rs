@@ -1780,6 +1780,10 @@ mod tests {
             assert_eq!(String::from_utf8(got).unwrap(), want);
         }
         assert!(event_disabled(b"CREATE EVENT e DO SELECT 1", None, false).is_err());
+        // What the fuzzer found: a comment opened at the very end (a slice past it).
+        for cut in [&b"/*"[..], b"/*!", b"/*M!", b"/*!1234"] {
+            assert!(event_disabled(cut, None, false).is_err());
+        }
         assert!(event_disabled(b"CREATE EVENT e ON SCHEDULE EVERY 1 DAY", None, false).is_err());
         // What a second review tried: a status in a comment the server skips, a variable named
         // like the status, a definer host named like the clause, and a quote that ends only
