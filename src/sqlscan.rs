@@ -210,7 +210,7 @@ impl Splitter {
         if self.head_done {
             return;
         }
-        let space = b.is_ascii_whitespace();
+        let space = is_space(b);
         if space {
             if self.last_space || self.head.text.is_empty() {
                 return;
@@ -250,7 +250,7 @@ impl Splitter {
     }
 
     fn code(&mut self, b: u8) {
-        if !b.is_ascii_whitespace() {
+        if !is_space(b) {
             // The client keeps every executable comment in the statement it builds (so a
             // `DELIMITER` after one is no command to it), run by the server or not.
             self.blank = false;
@@ -820,7 +820,7 @@ fn tokens(text: &[u8]) -> Vec<Token> {
     let mut i = 0;
     while i < text.len() {
         let b = text[i];
-        if b.is_ascii_whitespace() {
+        if is_space(b) {
             i += 1;
         } else if b == b'`' {
             let mut name = Vec::new();
@@ -1060,7 +1060,7 @@ pub(crate) fn code_words(
                 }
             }
             b'-' if stmt.get(i + 1) == Some(&b'-')
-                && stmt.get(i + 2).is_none_or(|b| b.is_ascii_whitespace()) =>
+                && stmt.get(i + 2).is_none_or(|b| is_space(*b)) =>
             {
                 while i < n && stmt[i] != b'\n' {
                     i += 1;

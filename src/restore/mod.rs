@@ -594,15 +594,15 @@ pub struct Guard<W: StatementSink> {
     mode: Mode,
     /// The kind and head of an `ALTER DATABASE` held to be retargeted.
     held: Option<(Kind, Head)>,
-    /// Tables a trigger was created on: a dump loads a table's rows before its triggers, so
-    /// an `INSERT` into one of them could only be there to fire a trigger.
+    /// The rows of the `INSERT` being sent, read as they go (see [`InsertCheck`]).
+    insert_check: Option<InsertCheck>,
+    /// Tables a trigger was created on, and views: a dump loads a table's rows before its
+    /// triggers and views, so an `INSERT` into one of them could only be there to fire a
+    /// trigger or to write through a view (maybe into another database's table).
     triggered: std::collections::HashSet<String>,
     /// A function or procedure was created: a dump creates them after all rows, and nothing
     /// after them may call one (a body can reach any database).
     routines: bool,
-    /// User variables saved from `@@sql_log_bin` (a MySQL dump's `@MYSQLDUMP_TEMP_LOG_BIN`):
-    /// with `no_binlog`, the only values besides 0 it may be set back to.
-    saved_log_bin: std::collections::HashSet<String>,
     /// Plain SQL bytes seen.
     pub count: u64,
     /// Statements sent.
@@ -650,9 +650,9 @@ impl<W: StatementSink> Guard<W> {
             pending: Vec::new(),
             mode: Mode::Holding,
             held: None,
-            saved_log_bin: std::collections::HashSet::new(),
             triggered: std::collections::HashSet::new(),
             routines: false,
+            insert_check: None,
             count: 0,
             statements: 0,
             tail: Vec::with_capacity(2 * TAIL),
@@ -677,7 +677,12 @@ impl<W: StatementSink> Guard<W> {
     fn handle(&mut self, e: Event) -> io::Result<()> {
         match e {
             Event::Bytes(b) => match self.mode {
-                Mode::Passing => self.inner.bytes(b)?,
+                Mode::Passing => {
+                    if let Some(check) = self.insert_check.as_mut() {
+                        check.feed(b).map_err(refused)?;
+                    }
+                    self.inner.bytes(b)?
+                }
                 Mode::Skipping => {}
                 Mode::Holding | Mode::Retarget | Mode::Event => {
                     if self.pending.len() + b.len() > MAX_PENDING {
@@ -702,6 +707,11 @@ impl<W: StatementSink> Guard<W> {
                         self.mode = Mode::Event;
                     }
                     Verdict::Allow => {
+                        if matches!(kind, Kind::Insert { .. }) {
+                            let mut check = InsertCheck::new(h.no_backslash_escapes);
+                            check.feed(&self.pending).map_err(refused)?;
+                            self.insert_check = Some(check);
+                        }
                         self.inner.begin(&kind, h)?;
                         self.inner.bytes(&self.pending)?;
                         self.pending.clear();
@@ -749,6 +759,7 @@ impl<W: StatementSink> Guard<W> {
 
                 self.pending.clear();
                 self.mode = Mode::Holding;
+                self.insert_check = None;
                 self.statements += 1;
             }
             Event::Unfollowable(why) => {
@@ -787,11 +798,17 @@ impl<W: StatementSink> Guard<W> {
                     }
                 },
                 "FUNCTION" | "PROCEDURE" => self.routines = true,
+                // A view may be an updatable window on another database's table.
+                "VIEW" => {
+                    if let Kind::Object { name, .. } = kind {
+                        self.triggered.insert(name.name.clone());
+                    }
+                }
                 _ => {}
             },
             Kind::Insert { table } if self.triggered.contains(&table.name) => {
                 return Err(refused(format!(
-                    "rows for table `{}` after a trigger on it, which they would fire (a dump loads rows before triggers)",
+                    "rows for `{}` after a trigger on it or a view of that name, which they would fire or write through (a dump loads rows before triggers and views)",
                     table.name
                 )))
             }
@@ -823,9 +840,8 @@ impl<W: StatementSink> Guard<W> {
         Ok(())
     }
 
-    /// With `no_binlog`, a `SET` may set `sql_log_bin` to 0 only, or back to a variable saved
-    /// from it (both 0 in a session that --no-binlog started with it off): anything else would
-    /// let the load reach the binary log.
+    /// With `no_binlog`, a `SET` may set `sql_log_bin` to 0 only: anything else would let the
+    /// load reach the binary log.
     ///
     /// Fails, refusing the statement, for any other value, or a `SET` too long to read whole.
     fn check_log_bin(&mut self, h: &Head) -> io::Result<()> {
@@ -842,24 +858,148 @@ impl<W: StatementSink> Guard<W> {
                 continue;
             };
             let (lhs, rhs) = (lhs.trim().trim_end_matches(':').trim(), rhs.trim());
-            if let Some(var) = lhs.strip_prefix('@').filter(|v| !v.starts_with('@')) {
-                let var = var.trim().to_string();
-                if rhs.starts_with("@@") && name(rhs) == "SQL_LOG_BIN" {
-                    self.saved_log_bin.insert(var);
-                } else {
-                    self.saved_log_bin.remove(&var);
-                }
-            } else if name(lhs) == "SQL_LOG_BIN" {
-                let saved = rhs
-                    .strip_prefix('@')
-                    .is_some_and(|v| self.saved_log_bin.contains(v.trim()));
-                if !(saved || ["0", "OFF", "'OFF'", "FALSE"].contains(&rhs)) {
+            if name(lhs) == "SQL_LOG_BIN" {
+                // Only a literal 0: a variable saved from it could have been changed since by
+                // an `@v := 1` in any statement (sqlguard's own dumps never set it).
+                if !["0", "OFF", "'OFF'", "FALSE"].contains(&rhs) {
                     return Err(refused(format!(
                         "it sets sql_log_bin to {rhs}, and --no-binlog keeps the load out of the binary log"
                     )));
                 }
             }
         }
+        Ok(())
+    }
+}
+
+/// Reads the bytes of an `INSERT` as a dump writes it, rows of literals only: quoted strings
+/// (with a `_charset`, `x` or `b` before them), numbers, `NULL`, `TRUE`, `FALSE`. A function
+/// call, a variable (`@v := 1`), a qualified name, a subquery or an `ON DUPLICATE KEY UPDATE`
+/// could reach another database or a server setting from inside an allowed statement, past
+/// the head the guard classifies: any of them is refused.
+#[derive(Debug)]
+struct InsertCheck {
+    no_backslash_escapes: bool,
+    quote: Option<u8>,
+    escape: bool,
+    /// The unquoted word being read (its first 64 bytes).
+    word: Vec<u8>,
+    /// The last word ended, upper case, and whether it ended right where the next byte is.
+    last: String,
+    adjacent: bool,
+    /// The next word is the table's name (after `INTO`).
+    table_next: bool,
+}
+
+impl InsertCheck {
+    fn new(no_backslash_escapes: bool) -> InsertCheck {
+        InsertCheck {
+            no_backslash_escapes,
+            quote: None,
+            escape: false,
+            word: Vec::new(),
+            last: String::new(),
+            adjacent: false,
+            table_next: false,
+        }
+    }
+
+    /// Fails naming what is no literal.
+    fn feed(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            i += 1;
+            if let Some(q) = self.quote {
+                if self.escape {
+                    self.escape = false;
+                } else if b == b'\\' && q != b'`' && !self.no_backslash_escapes {
+                    self.escape = true;
+                } else if b == q {
+                    self.quote = None;
+                } else if let Some(n) = memchr::memchr3(q, b'\\', b'\\', &bytes[i..]) {
+                    i += n;
+                } else {
+                    i = bytes.len();
+                }
+                continue;
+            }
+            if b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || (b == b'.' && self.number()) {
+                if self.word.len() < 64 {
+                    self.word.push(b);
+                }
+                continue;
+            }
+            let before_quote = matches!(b, b'\'' | b'"' | b'`');
+            self.end_word(before_quote)?;
+            match b {
+                b'\'' | b'"' | b'`' => self.quote = Some(b),
+                b'(' if self.adjacent_call() => {
+                    return Err(format!(
+                        "an INSERT that calls {}(…), where a dump writes only values",
+                        self.last.to_lowercase()
+                    ))
+                }
+                b'@' | b':' | b'.' => {
+                    return Err("an INSERT whose values hold a variable or a qualified name, where a dump writes only values".into())
+                }
+                _ => {}
+            }
+            self.adjacent = false;
+        }
+        Ok(())
+    }
+
+    /// The word being read is a number (`12`, `1.5e`, `0x1f`).
+    fn number(&self) -> bool {
+        self.word.first().is_some_and(u8::is_ascii_digit)
+    }
+
+    /// A `(` right after a word that is not the table, nor `VALUES`: a call.
+    fn adjacent_call(&self) -> bool {
+        self.adjacent && !matches!(self.last.as_str(), "VALUES" | "VALUE" | "#TABLE")
+    }
+
+    fn end_word(&mut self, before_quote: bool) -> Result<(), String> {
+        if self.word.is_empty() {
+            return Ok(());
+        }
+        let word = String::from_utf8_lossy(&std::mem::take(&mut self.word)).to_ascii_uppercase();
+        self.adjacent = true;
+        // A string's character set (`_binary '…'`), or `x'…'`, `b'…'`, `N'…'`.
+        let introducer = matches!(
+            word.as_str(),
+            "_BINARY" | "_UTF8MB4" | "_UTF8MB3" | "_UTF8" | "_LATIN1" | "_ASCII"
+        );
+        let literal_prefix = before_quote && matches!(word.as_str(), "X" | "B" | "N");
+        let allowed = word.as_bytes()[0].is_ascii_digit()
+            || introducer
+            || literal_prefix
+            || matches!(
+                word.as_str(),
+                "INSERT"
+                    | "REPLACE"
+                    | "INTO"
+                    | "IGNORE"
+                    | "VALUES"
+                    | "VALUE"
+                    | "NULL"
+                    | "TRUE"
+                    | "FALSE"
+            )
+            || self.table_next;
+        if !allowed {
+            return Err(format!(
+                "an INSERT holding `{}`, where a dump writes only values",
+                word.to_lowercase()
+            ));
+        }
+        self.last = if self.table_next {
+            "#TABLE".to_string()
+        } else {
+            word.clone()
+        };
+        self.table_next = word == "INTO";
         Ok(())
     }
 }
@@ -2500,9 +2640,10 @@ mod tests {
             (&format!("SET @pad='{}', sql_log_bin=1;\n", "x".repeat(600)), false),
             ("SET STATEMENT sql_log_bin=1 FOR INSERT INTO t VALUES (1);\n", false),
             ("SET @@SESSION.SQL_LOG_BIN= 0;\n", true),
+            // A variable saved from it could be changed since by `@v := 1` anywhere: only 0.
             (
                 "SET @MYSQLDUMP_TEMP_LOG_BIN = @@SESSION.SQL_LOG_BIN;\nSET @@SESSION.SQL_LOG_BIN= 0;\nSET @@SESSION.SQL_LOG_BIN = @MYSQLDUMP_TEMP_LOG_BIN;\n",
-                true,
+                false,
             ),
         ] {
             assert_eq!(run(sql, true).is_ok(), ok, "{sql}: {:?}", run(sql, true));
@@ -2565,6 +2706,17 @@ mod tests {
             ("DELIMITER ;;\nCREATE FUNCTION f() RETURNS int RETURN 1 ;;\nDELIMITER ;\nSET @x = f();\n", false),
             ("SELECT NEXTVAL(s), User, Password FROM mysql.user INTO OUTFILE '/tmp/users.txt';\n", false),
             ("SET @x.disable.do = 1;\nCREATE EVENT e ON SCHEDULE EVERY @x.disable.do SECOND DO INSERT INTO victim.t VALUES (668);\n", true),
+            ("CREATE VIEW v AS SELECT * FROM victim.t;\nINSERT INTO v VALUES (1);\n", false),
+            // A fifth review's: a vertical tab before the dot, and what an INSERT can do
+            // past its head.
+            ("CREATE TABLE victim\u{b}.t2 (a int);\n", false),
+            ("INSERT INTO victim\u{b}.t VALUES (99);\n", false),
+            ("INSERT INTO t VALUES (NEXTVAL(victim.s));\n", false),
+            ("INSERT INTO t VALUES ((SELECT SETVAL(victim.s, 5000)));\n", false),
+            ("INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = NEXTVAL(victim.s);\n", false),
+            ("INSERT INTO t VALUES ((@OLD_LOG_BIN := 1));\n", false),
+            (&format!("INSERT INTO t VALUES {}(victim.f());\n", "(1),".repeat(400)), false),
+            ("INSERT INTO t SELECT * FROM victim.t;\n", false),
         ] {
             let mut p = policy(false);
             p.disable_events = disable;
@@ -2587,6 +2739,10 @@ mod tests {
         let mut g = Guard::new(Vec::new(), policy(false));
         g.write_all(b"SELECT SETVAL(`s`, 1001, 0);\nDO SETVAL(`s`, 1001, 0);\n")
             .unwrap();
+        g.finish().unwrap();
+        // A dump's rows of every kind pass the INSERT check.
+        let mut g = Guard::new(Vec::new(), policy(false));
+        g.write_all(b"INSERT INTO `t` VALUES (1,-2.5e-3,NULL,'it''s \\' ; DROP',_binary 'x',X'0f',0x1F,b'101',TRUE),(2,0.5,'a(b)@c.d',NULL,NULL,NULL,0,0,FALSE);\nINSERT IGNORE INTO `t` (`a`, `b`) VALUES (3,4);\nREPLACE INTO `t` VALUES (5);\nINSERT INTO t VALUES(6);\n").unwrap();
         g.finish().unwrap();
         // The dump's own charset and mode switching still passes.
         let dump = "/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;\n/*!40101 SET NAMES utf8mb4 */;\n/*!40101 SET @saved_cs_client     = @@character_set_client */;\n/*!50003 SET character_set_client  = utf8mb4 */ ;\n/*!50003 SET character_set_client = @saved_cs_client */ ;\n/*!40101 SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT */;\nALTER TABLE `t` DISABLE KEYS;\nDROP TABLE IF EXISTS `t`;\n";
