@@ -1580,6 +1580,19 @@ pub fn classify(head: &Head) -> Kind {
                 {
                     other()
                 }
+                // A dump's CREATE TABLE defines columns: one that selects rows, or takes a
+                // default from another database's sequence, could run what it names.
+                "TABLE"
+                    if verb == "CREATE"
+                        && (t.iter().any(|w| w.is("SELECT"))
+                            || t.windows(4).any(|w| {
+                                (w[0].is("NEXTVAL") || w[0].is("SETVAL") || w[0].is("LASTVAL"))
+                                    && w[1] == Token::Symbol(b'(')
+                                    && w[3] == Token::Symbol(b'.')
+                            })) =>
+                {
+                    other()
+                }
                 "TABLE" if verb == "CREATE" => Kind::CreateTable { table: name },
                 "TABLE" => Kind::DropTable { table: name },
                 // An index stands in CREATE TABLE in a dump; alone, it names a table elsewhere.

@@ -824,7 +824,7 @@ impl<W: StatementSink> Guard<W> {
                         .into(),
                 ))
             }
-            Kind::Insert { .. } if self.routines => {
+            Kind::Insert { .. } | Kind::CreateTable { .. } if self.routines => {
                 return Err(refused(
                     "a statement that could call a function, after the dump's functions and procedures (a dump creates them last)"
                         .into(),
@@ -2717,6 +2717,9 @@ mod tests {
             ("INSERT INTO t VALUES ((@OLD_LOG_BIN := 1));\n", false),
             (&format!("INSERT INTO t VALUES {}(victim.f());\n", "(1),".repeat(400)), false),
             ("INSERT INTO t SELECT * FROM victim.t;\n", false),
+            ("DELIMITER ;;\nCREATE FUNCTION f() RETURNS int RETURN 1 ;;\nDELIMITER ;\nCREATE TABLE t2 AS SELECT f() AS x;\n", false),
+            ("CREATE TABLE t2 AS SELECT * FROM victim.t;\n", false),
+            ("CREATE TABLE t (a int DEFAULT NEXTVAL(victim.s), b int);\n", false),
         ] {
             let mut p = policy(false);
             p.disable_events = disable;
