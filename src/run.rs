@@ -487,6 +487,14 @@ pub struct Ended {
     pub failures: Vec<String>,
 }
 
+impl Ended {
+    /// A command's own `errors` followed by the failures the run's end added: what its
+    /// `--json` document lists.
+    pub fn errors(&self, own: &[String]) -> Vec<String> {
+        own.iter().chain(&self.failures).cloned().collect()
+    }
+}
+
 /// The end of a run as it is decided, step by step.
 struct Ending {
     runs: Vec<Summary>,

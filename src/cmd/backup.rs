@@ -193,12 +193,7 @@ fn work(args: &Args, ctx: &Context, req: &BackupRequest, run: &Run) -> Result<Ex
     let ended = crate::run::publish(ctx, run, &runs, result);
     let code = ended.code;
     if ctx.json {
-        let errors: Vec<String> = outcome
-            .errors
-            .iter()
-            .chain(&ended.failures)
-            .cloned()
-            .collect();
+        let errors = ended.errors(&outcome.errors);
         Printer::json(&BackupReport {
             schema_version: SCHEMA_VERSION,
             backup_type: &args.backup_type,

@@ -129,12 +129,7 @@ fn work(args: &Args, ctx: &Context, req: &VerifyRequest, run: &Run) -> Result<Ex
     let ended = crate::run::publish(ctx, run, &[summary], result);
     let code = ended.code;
     if ctx.json {
-        let errors: Vec<String> = outcome
-            .errors
-            .iter()
-            .chain(&ended.failures)
-            .cloned()
-            .collect();
+        let errors = ended.errors(&outcome.errors);
         Printer::json(&VerifyReport {
             schema_version: crate::index::SCHEMA_VERSION,
             ok: code == ExitCode::Success,
