@@ -882,14 +882,54 @@ struct InsertCheck {
     no_backslash_escapes: bool,
     quote: Option<u8>,
     escape: bool,
-    /// The unquoted word being read (its first 64 bytes).
+    /// A word is being read, and whether it is a number (`12`, `1.5e`, `0x1f`).
+    in_word: bool,
+    number: bool,
+    /// The word being read, when it is no number (its first 64 bytes).
     word: Vec<u8>,
-    /// The last word ended, upper case, and whether it ended right where the next byte is.
-    last: String,
-    adjacent: bool,
+    /// A `(` right after the last word would call it: it was no `VALUES` and no table name
+    /// (whose `(` opens rows or the column list). The word stays in `word` until the next.
+    call: bool,
     /// The next word is the table's name (after `INTO`).
     table_next: bool,
 }
+
+/// What a byte outside quotes is to [`InsertCheck`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Byte {
+    /// Between values: `,`, `)`, blanks, signs, `;`, … (a `(` after a word is a call).
+    Plain,
+    Open,
+    Quote,
+    Digit,
+    /// A letter, `_` or `$`: a word's first byte.
+    Letter,
+    /// `@`, `:` or `.` outside a number: a variable or a qualified name.
+    Refused,
+}
+
+const fn byte_classes() -> [Byte; 256] {
+    let mut t = [Byte::Plain; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_digit() {
+            Byte::Digit
+        } else if c.is_ascii_alphabetic() || c == b'_' || c == b'$' {
+            Byte::Letter
+        } else {
+            match c {
+                b'\'' | b'"' | b'`' => Byte::Quote,
+                b'(' => Byte::Open,
+                b'@' | b':' | b'.' => Byte::Refused,
+                _ => Byte::Plain,
+            }
+        };
+        b += 1;
+    }
+    t
+}
+static BYTE: [Byte; 256] = byte_classes();
 
 impl InsertCheck {
     fn new(no_backslash_escapes: bool) -> InsertCheck {
@@ -897,109 +937,141 @@ impl InsertCheck {
             no_backslash_escapes,
             quote: None,
             escape: false,
-            word: Vec::new(),
-            last: String::new(),
-            adjacent: false,
+            in_word: false,
+            number: false,
+            word: Vec::with_capacity(64),
+            call: false,
             table_next: false,
         }
     }
 
-    /// Fails naming what is no literal.
+    /// Fails naming what is no literal. It reads every byte of every row, so it takes runs
+    /// (a quote's body, a word, the bytes between values) at a time and allocates nothing.
     fn feed(&mut self, bytes: &[u8]) -> Result<(), String> {
         let mut i = 0;
         while i < bytes.len() {
+            if let Some(q) = self.quote {
+                if std::mem::take(&mut self.escape) {
+                    i += 1;
+                    continue;
+                }
+                let escapes = q != b'`' && !self.no_backslash_escapes;
+                let rest = &bytes[i..];
+                // Most values are short: a plain look at the first bytes beats a memchr call.
+                let found = match rest
+                    .iter()
+                    .take(16)
+                    .position(|&b| b == q || (b == b'\\' && escapes))
+                {
+                    Some(k) => Some(k),
+                    None if rest.len() <= 16 => None,
+                    None if escapes => memchr::memchr2(q, b'\\', &rest[16..]).map(|k| k + 16),
+                    None => memchr::memchr(q, &rest[16..]).map(|k| k + 16),
+                };
+                match found {
+                    Some(k) if rest[k] == q => self.quote = None,
+                    Some(_) => self.escape = true,
+                    None => return Ok(()),
+                }
+                i += found.map_or(rest.len(), |k| k + 1);
+                continue;
+            }
+            let mut ended = false;
+            if self.in_word {
+                let start = i;
+                let number = self.number;
+                while i < bytes.len()
+                    && match BYTE[usize::from(bytes[i])] {
+                        Byte::Digit | Byte::Letter => true,
+                        Byte::Refused => number && bytes[i] == b'.',
+                        _ => false,
+                    }
+                {
+                    i += 1;
+                }
+                if !number {
+                    let room = 64usize.saturating_sub(self.word.len());
+                    self.word
+                        .extend_from_slice(&bytes[start..i.min(start + room)]);
+                }
+                if i == bytes.len() {
+                    // The word may go on in the next write.
+                    break;
+                }
+                self.in_word = false;
+                ended = true;
+                self.end_word(BYTE[usize::from(bytes[i])] == Byte::Quote)?;
+            } else {
+                while i < bytes.len() && BYTE[usize::from(bytes[i])] == Byte::Plain {
+                    i += 1;
+                }
+                if i == bytes.len() {
+                    break;
+                }
+            }
             let b = bytes[i];
             i += 1;
-            if let Some(q) = self.quote {
-                if self.escape {
-                    self.escape = false;
-                } else if b == b'\\' && q != b'`' && !self.no_backslash_escapes {
-                    self.escape = true;
-                } else if b == q {
-                    self.quote = None;
-                } else if let Some(n) = memchr::memchr3(q, b'\\', b'\\', &bytes[i..]) {
-                    i += n;
-                } else {
-                    i = bytes.len();
+            match BYTE[usize::from(b)] {
+                Byte::Plain => {}
+                Byte::Quote => self.quote = Some(b),
+                Byte::Digit | Byte::Letter => {
+                    self.in_word = true;
+                    self.number = b.is_ascii_digit();
+                    self.word.clear();
+                    if !self.number {
+                        self.word.push(b);
+                    }
                 }
-                continue;
-            }
-            if b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || (b == b'.' && self.number()) {
-                if self.word.len() < 64 {
-                    self.word.push(b);
-                }
-                continue;
-            }
-            let before_quote = matches!(b, b'\'' | b'"' | b'`');
-            self.end_word(before_quote)?;
-            match b {
-                b'\'' | b'"' | b'`' => self.quote = Some(b),
-                b'(' if self.adjacent_call() => {
+                Byte::Open if ended && self.call => {
+                    let call = match self.number {
+                        true => "a number".into(),
+                        false => String::from_utf8_lossy(&self.word).to_lowercase(),
+                    };
                     return Err(format!(
-                        "an INSERT that calls {}(…), where a dump writes only values",
-                        self.last.to_lowercase()
-                    ))
+                        "an INSERT that calls {call}(…), where a dump writes only values"
+                    ));
                 }
-                b'@' | b':' | b'.' => {
+                Byte::Open => {}
+                Byte::Refused => {
                     return Err("an INSERT whose values hold a variable or a qualified name, where a dump writes only values".into())
                 }
-                _ => {}
             }
-            self.adjacent = false;
         }
         Ok(())
     }
 
-    /// The word being read is a number (`12`, `1.5e`, `0x1f`).
-    fn number(&self) -> bool {
-        self.word.first().is_some_and(u8::is_ascii_digit)
-    }
-
-    /// A `(` right after a word that is not the table, nor `VALUES`: a call.
-    fn adjacent_call(&self) -> bool {
-        self.adjacent && !matches!(self.last.as_str(), "VALUES" | "VALUE" | "#TABLE")
-    }
-
     fn end_word(&mut self, before_quote: bool) -> Result<(), String> {
-        if self.word.is_empty() {
+        let table = std::mem::take(&mut self.table_next);
+        if self.number {
+            self.call = true;
             return Ok(());
         }
-        let word = String::from_utf8_lossy(&std::mem::take(&mut self.word)).to_ascii_uppercase();
-        self.adjacent = true;
-        // A string's character set (`_binary '…'`), or `x'…'`, `b'…'`, `N'…'`.
-        let introducer = matches!(
-            word.as_str(),
-            "_BINARY" | "_UTF8MB4" | "_UTF8MB3" | "_UTF8" | "_LATIN1" | "_ASCII"
-        );
-        let literal_prefix = before_quote && matches!(word.as_str(), "X" | "B" | "N");
-        let allowed = word.as_bytes()[0].is_ascii_digit()
-            || introducer
-            || literal_prefix
-            || matches!(
-                word.as_str(),
-                "INSERT"
-                    | "REPLACE"
-                    | "INTO"
-                    | "IGNORE"
-                    | "VALUES"
-                    | "VALUE"
-                    | "NULL"
-                    | "TRUE"
-                    | "FALSE"
-            )
-            || self.table_next;
-        if !allowed {
+        let mut upper = [0u8; 8];
+        let word = match self.word.get(..8.min(self.word.len())) {
+            Some(w) if w.len() == self.word.len() => {
+                upper[..w.len()].copy_from_slice(w);
+                upper.make_ascii_uppercase();
+                &upper[..w.len()]
+            }
+            // Longer than any word allowed here.
+            _ => &[][..],
+        };
+        let allowed = match word {
+            // A string's character set (`_binary '…'`), or `x'…'`, `b'…'`, `N'…'`.
+            b"_BINARY" | b"_UTF8MB4" | b"_UTF8MB3" | b"_UTF8" | b"_LATIN1" | b"_ASCII" => true,
+            b"X" | b"B" | b"N" => before_quote,
+            b"INSERT" | b"REPLACE" | b"INTO" | b"IGNORE" | b"VALUES" | b"VALUE" | b"NULL"
+            | b"TRUE" | b"FALSE" => true,
+            _ => false,
+        };
+        if !(allowed || table) {
             return Err(format!(
                 "an INSERT holding `{}`, where a dump writes only values",
-                word.to_lowercase()
+                String::from_utf8_lossy(&self.word).to_lowercase()
             ));
         }
-        self.last = if self.table_next {
-            "#TABLE".to_string()
-        } else {
-            word.clone()
-        };
-        self.table_next = word == "INTO";
+        self.call = !(table || matches!(word, b"VALUES" | b"VALUE"));
+        self.table_next = word == b"INTO";
         Ok(())
     }
 }
@@ -2752,6 +2824,37 @@ mod tests {
         let mut g = Guard::new(Vec::new(), policy(false));
         g.write_all(dump.as_bytes()).unwrap();
         assert_eq!(String::from_utf8(g.finish().unwrap()).unwrap(), dump);
+    }
+
+    /// The INSERT check reads runs at a time (a quote's body, a word, the bytes between
+    /// values): whatever the writes, it passes the rows a dump writes and refuses the rest.
+    #[test]
+    fn the_insert_check_reads_the_same_whatever_the_writes() {
+        let long = "a value longer than sixteen bytes, \\' still quoted; NEXTVAL(victim.s)";
+        let cases: &[(&str, bool, bool)] = &[
+            ("INSERT INTO `t` VALUES (1,-2.5e-3,NULL,'it''s \\' ; DROP',_binary 'x',X'0f',0x1F,b'101',TRUE),(2,0.5,'a(b)@c.d',NULL,N'n',1.7976931348623157e308,0,0,FALSE);", false, true),
+            (&format!("INSERT IGNORE INTO `t` (`a`, `b\\`) VALUES ('{long}',\"{}\");", long.replace('"', "")), false, true),
+            (&format!("REPLACE INTO `{}` VALUE (1);", "long_table_name_".repeat(6)), false, true),
+            ("INSERT INTO t VALUES ('a\\', 2);", true, true),
+            ("INSERT INTO t VALUES (NEXTVAL(victim.s));", false, false),
+            ("INSERT INTO t VALUES ((@v := 1));", false, false),
+            ("INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = 1;", false, false),
+            ("INSERT INTO t VALUES ((SELECT 1));", false, false),
+            ("INSERT INTO t VALUES (1(2));", false, false),
+            ("INSERT INTO t VALUES (.5);", false, false),
+            ("INSERT INTO victim.t VALUES (1);", false, false),
+            ("INSERT INTO t VALUES (x '0f');", false, false),
+            (&format!("INSERT INTO t VALUES ({});", "nul".repeat(30)), false, false),
+            ("INSERT INTO t VALUES ('a\\', NEXTVAL(s));", true, false),
+            (&format!("INSERT INTO t VALUES ('{long}', f(1));"), false, false),
+        ];
+        for (sql, nbe, ok) in cases {
+            for size in [1, 2, 3, 7, 17, 1000] {
+                let mut check = InsertCheck::new(*nbe);
+                let read = sql.as_bytes().chunks(size).try_for_each(|c| check.feed(c));
+                assert_eq!(read.is_ok(), *ok, "{sql} in writes of {size}: {read:?}");
+            }
+        }
     }
 
     /// With `disable_events`, the dump's events reach the server disabled, however the dump
