@@ -15,6 +15,8 @@
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread::JoinHandle;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -580,6 +582,82 @@ impl<W: Write> StatementSink for W {
     }
     fn done(&mut self) -> io::Result<()> {
         Write::flush(self)
+    }
+}
+
+/// How many chunks of [`CHUNK`] bytes a [`WriteAhead`] holds at most.
+const WRITE_AHEAD: usize = 8;
+
+/// Writes to a client's input on a thread of its own, through a queue of at most
+/// [`WRITE_AHEAD`] chunks. The client sends a statement and waits for the server's answer
+/// before it reads on: without the queue, sqlguard's reading, decoding and checking of the
+/// next statement would wait for that answer too and add to the load's time, where with it
+/// they run on the other core while the server works.
+struct WriteAhead {
+    out: Vec<u8>,
+    tx: Option<SyncSender<Vec<u8>>>,
+    writer: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl WriteAhead {
+    fn start(mut to: impl Write + Send + 'static) -> io::Result<WriteAhead> {
+        let (tx, rx) = sync_channel::<Vec<u8>>(WRITE_AHEAD);
+        let writer = crate::threads::spawn("restore-writer", move || {
+            for chunk in rx {
+                to.write_all(&chunk)?;
+            }
+            to.flush()
+        })?;
+        Ok(WriteAhead {
+            out: Vec::with_capacity(CHUNK),
+            tx: Some(tx),
+            writer: Some(writer),
+        })
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        let chunk = std::mem::replace(&mut self.out, Vec::with_capacity(CHUNK));
+        match self.tx.as_ref().map(|tx| tx.send(chunk)) {
+            Some(Ok(())) => Ok(()),
+            // The writer stopped: its error says why.
+            _ => self.stop().and(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the client's input closed",
+            ))),
+        }
+    }
+
+    /// Closes the queue and waits until the writer has written it all: the writer's error.
+    fn stop(&mut self) -> io::Result<()> {
+        self.tx = None;
+        match self.writer.take().map(JoinHandle::join) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(_)) => Err(io::Error::other("the restore's writer thread panicked")),
+        }
+    }
+}
+
+impl StatementSink for WriteAhead {
+    fn begin(&mut self, _: &Kind, _: &Head) -> io::Result<()> {
+        Ok(())
+    }
+    fn bytes(&mut self, b: &[u8]) -> io::Result<()> {
+        self.out.extend_from_slice(b);
+        if self.out.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(())
+    }
+    fn end(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    /// Sends the rest, and returns once the client has taken everything.
+    fn done(&mut self) -> io::Result<()> {
+        if !self.out.is_empty() {
+            self.send()?;
+        }
+        self.stop()
     }
 }
 
@@ -1502,12 +1580,11 @@ impl Target {
         )
         .map_err(|e| e.to_string())?;
         let stderr = mysql::drain_stderr(&mut child).map_err(|e| e.to_string())?;
-        let mut stdin =
-            io::BufWriter::with_capacity(CHUNK, child.stdin.take().expect("stdin is piped"));
-        let fed = stdin
-            .write_all(prefix)
-            .and_then(|()| feed(copy, record, Guard::new(stdin, policy), cancel))
-            .map(|(loaded, _)| loaded);
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let fed = WriteAhead::start(stdin).and_then(|mut ahead| {
+            ahead.bytes(prefix)?;
+            feed(copy, record, Guard::new(ahead, policy), cancel).map(|(loaded, _)| loaded)
+        });
         if fed.is_err() {
             let _ = child.kill();
         }
