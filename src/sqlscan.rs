@@ -54,6 +54,9 @@ pub struct Head {
     pub delimiter: Option<Vec<u8>>,
     /// The statement is read with `NO_BACKSLASH_ESCAPES` (a backslash in a quote is plain).
     pub no_backslash_escapes: bool,
+    /// Where in the statement's bytes its code may start: only whitespace and comments come
+    /// before (it is the end of the last comment before the first code).
+    pub code_from: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +101,8 @@ pub struct Splitter {
     head_done: bool,
     /// The statement holds only whitespace and comments so far.
     blank: bool,
+    /// The offset in the statement of the byte being stepped.
+    pos: usize,
     at_line_start: bool,
     /// Bytes of a possible `DELIMITER` keyword at the start of a line.
     keyword: usize,
@@ -164,6 +169,7 @@ impl Splitter {
             head: Head::default(),
             head_done: false,
             blank: true,
+            pos: 0,
             at_line_start: true,
             keyword: 0,
             last_space: true,
@@ -293,6 +299,7 @@ impl Splitter {
             if skip > 0 {
                 self.at_line_start = chunk[i + skip - 1] == b'\n';
                 i += skip;
+                self.pos += skip;
                 continue;
             }
             let ended = self.step(chunk[i], on)?;
@@ -310,6 +317,7 @@ impl Splitter {
                 on(Event::Head(&self.head))?;
             }
             i += 1;
+            self.pos += 1;
         }
         if !chunk.is_empty() {
             on(Event::Bytes(chunk))?;
@@ -485,6 +493,7 @@ impl Splitter {
         };
         self.head_done = false;
         self.blank = true;
+        self.pos = 0;
         self.matched = 0;
         self.keyword = 0;
         self.last_space = true;
@@ -606,6 +615,7 @@ impl Splitter {
                 }
                 if b.is_ascii_whitespace() || b.is_ascii_control() {
                     self.state = if b == b'\n' {
+                        self.comment_ended();
                         State::Normal
                     } else {
                         State::LineComment
@@ -619,6 +629,7 @@ impl Splitter {
             }
             State::LineComment => {
                 if b == b'\n' {
+                    self.comment_ended();
                     self.state = State::Normal;
                 }
             }
@@ -710,6 +721,7 @@ impl Splitter {
             State::Comment { exec, star } => {
                 if star && b == b'/' {
                     self.state = State::Normal;
+                    self.comment_ended();
                     if exec {
                         self.push_head(b' ');
                     }
@@ -757,6 +769,13 @@ impl Splitter {
             }
         }
         Ok(false)
+    }
+
+    /// A comment ended with the byte being stepped: the statement's code may start after it.
+    fn comment_ended(&mut self) {
+        if self.blank {
+            self.head.code_from = self.pos + 1;
+        }
     }
 
     /// Processes `b` again in the state the previous byte left (a lookahead that failed).

@@ -703,6 +703,7 @@ fn query_verdict(db: &str, query: &[u8], scope: &Scope) -> QueryVerdict {
         text: verb_text.iter().take(4096).copied().collect(),
         delimiter: None,
         no_backslash_escapes: false,
+        code_from: 0,
     };
     let kind = crate::sqlscan::classify(&head);
     use crate::sqlscan::Kind;

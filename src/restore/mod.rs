@@ -15,7 +15,7 @@
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
 use serde::Serialize;
@@ -593,6 +593,10 @@ const WRITE_AHEAD: usize = 8;
 /// before it reads on: without the queue, sqlguard's reading, decoding and checking of the
 /// next statement would wait for that answer too and add to the load's time, where with it
 /// they run on the other core while the server works.
+///
+/// The client runs what its input holds when the input ends, even a statement cut short: when
+/// the load fails, the writer keeps the input open until `release` is dropped, which the caller
+/// does once it has killed the client.
 struct WriteAhead {
     out: Vec<u8>,
     tx: Option<SyncSender<Vec<u8>>>,
@@ -600,13 +604,18 @@ struct WriteAhead {
 }
 
 impl WriteAhead {
-    fn start(mut to: impl Write + Send + 'static) -> io::Result<WriteAhead> {
+    fn start(mut to: impl Write + Send + 'static, release: Receiver<()>) -> io::Result<WriteAhead> {
         let (tx, rx) = sync_channel::<Vec<u8>>(WRITE_AHEAD);
         let writer = crate::threads::spawn("restore-writer", move || {
+            // An empty chunk ends the input; the queue closing without one is a failed load.
             for chunk in rx {
+                if chunk.is_empty() {
+                    return to.flush();
+                }
                 to.write_all(&chunk)?;
             }
-            to.flush()
+            let _ = release.recv();
+            Err(io::Error::other("the load stopped"))
         })?;
         Ok(WriteAhead {
             out: Vec::with_capacity(CHUNK),
@@ -652,11 +661,13 @@ impl StatementSink for WriteAhead {
     fn end(&mut self) -> io::Result<()> {
         Ok(())
     }
-    /// Sends the rest, and returns once the client has taken everything.
+    /// Sends the rest, and returns once the client has taken everything and its input is
+    /// closed.
     fn done(&mut self) -> io::Result<()> {
         if !self.out.is_empty() {
             self.send()?;
         }
+        self.send()?;
         self.stop()
     }
 }
@@ -786,7 +797,7 @@ impl<W: StatementSink> Guard<W> {
                     }
                     Verdict::Allow => {
                         if matches!(kind, Kind::Insert { .. }) {
-                            let mut check = InsertCheck::new(h.no_backslash_escapes);
+                            let mut check = InsertCheck::new(h.no_backslash_escapes, h.code_from);
                             check.feed(&self.pending).map_err(refused)?;
                             self.insert_check = Some(check);
                         }
@@ -970,6 +981,10 @@ struct InsertCheck {
     call: bool,
     /// The next word is the table's name (after `INTO`).
     table_next: bool,
+    /// Leading bytes still to pass over: the comments before the statement's code.
+    skip: usize,
+    /// The last write ended with a `-` outside quotes.
+    dash: bool,
 }
 
 /// What a byte outside quotes is to [`InsertCheck`].
@@ -984,6 +999,10 @@ enum Byte {
     Letter,
     /// `@`, `:` or `.` outside a number: a variable or a qualified name.
     Refused,
+    /// `#` or `/`: a comment may start here (and a dump writes neither between values).
+    Comment,
+    /// `-`: a sign, or with another a comment.
+    Dash,
 }
 
 const fn byte_classes() -> [Byte; 256] {
@@ -1000,6 +1019,8 @@ const fn byte_classes() -> [Byte; 256] {
                 b'\'' | b'"' | b'`' => Byte::Quote,
                 b'(' => Byte::Open,
                 b'@' | b':' | b'.' => Byte::Refused,
+                b'#' | b'/' => Byte::Comment,
+                b'-' => Byte::Dash,
                 _ => Byte::Plain,
             }
         };
@@ -1009,8 +1030,13 @@ const fn byte_classes() -> [Byte; 256] {
 }
 static BYTE: [Byte; 256] = byte_classes();
 
+/// Why an `INSERT` with a comment after its start is refused.
+const INSERT_COMMENT: &str = "an INSERT with a comment between its values, where a dump writes none (a comment's quotes could hide values from this check)";
+
 impl InsertCheck {
-    fn new(no_backslash_escapes: bool) -> InsertCheck {
+    /// A check of the statement whose code starts after `skip` bytes of whitespace and comments
+    /// ([`Head::code_from`]).
+    fn new(no_backslash_escapes: bool, skip: usize) -> InsertCheck {
         InsertCheck {
             no_backslash_escapes,
             quote: None,
@@ -1020,12 +1046,23 @@ impl InsertCheck {
             word: Vec::with_capacity(64),
             call: false,
             table_next: false,
+            skip,
+            dash: false,
         }
     }
 
     /// Fails naming what is no literal. It reads every byte of every row, so it takes runs
     /// (a quote's body, a word, the bytes between values) at a time and allocates nothing.
     fn feed(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let skipped = self.skip.min(bytes.len());
+        self.skip -= skipped;
+        let bytes = &bytes[skipped..];
+        if self.dash && !bytes.is_empty() {
+            self.dash = false;
+            if bytes[0] == b'-' {
+                return Err(INSERT_COMMENT.into());
+            }
+        }
         let mut i = 0;
         while i < bytes.len() {
             if let Some(q) = self.quote {
@@ -1091,7 +1128,17 @@ impl InsertCheck {
             i += 1;
             match BYTE[usize::from(b)] {
                 Byte::Plain => {}
-                Byte::Quote => self.quote = Some(b),
+                Byte::Quote => {
+                    // A quoted table name is the table's name.
+                    self.table_next = false;
+                    self.quote = Some(b);
+                }
+                Byte::Dash => match bytes.get(i) {
+                    Some(b'-') => return Err(INSERT_COMMENT.into()),
+                    Some(_) => {}
+                    None => self.dash = true,
+                },
+                Byte::Comment => return Err(INSERT_COMMENT.into()),
                 Byte::Digit | Byte::Letter => {
                     self.in_word = true;
                     self.number = b.is_ascii_digit();
@@ -1138,8 +1185,8 @@ impl InsertCheck {
             // A string's character set (`_binary '…'`), or `x'…'`, `b'…'`, `N'…'`.
             b"_BINARY" | b"_UTF8MB4" | b"_UTF8MB3" | b"_UTF8" | b"_LATIN1" | b"_ASCII" => true,
             b"X" | b"B" | b"N" => before_quote,
-            b"INSERT" | b"REPLACE" | b"INTO" | b"IGNORE" | b"VALUES" | b"VALUE" | b"NULL"
-            | b"TRUE" | b"FALSE" => true,
+            b"INSERT" | b"REPLACE" | b"DELAYED" | b"INTO" | b"IGNORE" | b"VALUES" | b"VALUE"
+            | b"NULL" | b"TRUE" | b"FALSE" => true,
             _ => false,
         };
         if !(allowed || table) {
@@ -1581,13 +1628,16 @@ impl Target {
         .map_err(|e| e.to_string())?;
         let stderr = mysql::drain_stderr(&mut child).map_err(|e| e.to_string())?;
         let stdin = child.stdin.take().expect("stdin is piped");
-        let fed = WriteAhead::start(stdin).and_then(|mut ahead| {
+        let (hold, release) = sync_channel::<()>(0);
+        let fed = WriteAhead::start(stdin, release).and_then(|mut ahead| {
             ahead.bytes(prefix)?;
             feed(copy, record, Guard::new(ahead, policy), cancel).map(|(loaded, _)| loaded)
         });
         if fed.is_err() {
             let _ = child.kill();
         }
+        // Only now may a failed load's input close.
+        drop(hold);
         let status = child.wait().map_err(|e| e.to_string())?;
         let mut err = client_error(&stderr.and_then(|h| h.join().ok()).unwrap_or_default());
         if let Some(p) = &self.server.password {
@@ -1675,10 +1725,13 @@ impl Target {
             }
             stdin.flush()
         })();
-        drop(stdin);
+        // The client runs what its input holds when the input ends, even a statement cut
+        // short (`DELETE … WHERE id = 1` of `id = 123`): a failed replay's client is killed
+        // before its input closes.
         if result.is_err() {
             let _ = child.kill();
         }
+        drop(stdin);
         let status = child.wait().map_err(|e| e.to_string())?;
         let mut err = client_error(&stderr.and_then(|h| h.join().ok()).unwrap_or_default());
         if let Some(p) = &self.server.password {
@@ -2903,6 +2956,65 @@ mod tests {
         assert_eq!(String::from_utf8(g.finish().unwrap()).unwrap(), dump);
     }
 
+    /// A failed load's client input stays open until the caller releases it (having killed
+    /// the client, which would otherwise run a statement cut short at the end of its input); a
+    /// finished load's input is written whole and closed.
+    #[test]
+    fn the_write_ahead_closes_a_failed_load_only_when_released() {
+        use std::sync::{Arc, Mutex};
+        /// Records what it is given, and whether it was dropped (the input closed).
+        struct Input(Arc<Mutex<(Vec<u8>, bool)>>);
+        impl Write for Input {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.0.lock().unwrap().0.extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        impl Drop for Input {
+            fn drop(&mut self) {
+                self.0.lock().unwrap().1 = true;
+            }
+        }
+        let wait_closed = |seen: &Arc<Mutex<(Vec<u8>, bool)>>| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !seen.lock().unwrap().1 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the input never closed"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        };
+        let big = vec![b'x'; CHUNK + 10];
+        // Finished: everything arrives, then the input closes.
+        let seen = Arc::new(Mutex::new((Vec::new(), false)));
+        let (_hold, release) = sync_channel::<()>(0);
+        let mut ahead = WriteAhead::start(Input(Arc::clone(&seen)), release).unwrap();
+        ahead.bytes(&big).unwrap();
+        ahead.bytes(b"INSERT INTO t VALUES (1);").unwrap();
+        ahead.done().unwrap();
+        assert_eq!(seen.lock().unwrap().0.len(), big.len() + 25);
+        wait_closed(&seen);
+        // Failed: what was queued may arrive, but the input stays open until released.
+        let seen = Arc::new(Mutex::new((Vec::new(), false)));
+        let (hold, release) = sync_channel::<()>(0);
+        let mut ahead = WriteAhead::start(Input(Arc::clone(&seen)), release).unwrap();
+        ahead.bytes(&big).unwrap();
+        ahead.bytes(b"DELETE FROM t WHERE id = 1").unwrap();
+        drop(ahead);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(
+            !seen.lock().unwrap().1,
+            "a failed load's input closed before its release"
+        );
+        drop(hold);
+        wait_closed(&seen);
+        assert!(seen.lock().unwrap().0.len() <= big.len());
+    }
+
     /// The INSERT check reads runs at a time (a quote's body, a word, the bytes between
     /// values): whatever the writes, it passes the rows a dump writes and refuses the rest.
     #[test]
@@ -2924,13 +3036,50 @@ mod tests {
             (&format!("INSERT INTO t VALUES ({});", "nul".repeat(30)), false, false),
             ("INSERT INTO t VALUES ('a\\', NEXTVAL(s));", true, false),
             (&format!("INSERT INTO t VALUES ('{long}', f(1));"), false, false),
+            ("INSERT DELAYED INTO t VALUES (-1,-2.5e-3);", false, true),
+            // A comment's quote would hide what follows from the check, not from the server.
+            ("INSERT INTO t VALUES (1) /* ' */, (NEXTVAL(victim.s)) /* ' */;", false, false),
+            ("INSERT INTO t VALUES (1) # '\n, (NEXTVAL(victim.s)) # '\n;", false, false),
+            ("INSERT INTO t VALUES (1) -- '\n, (NEXTVAL(victim.s)) -- '\n;", false, false),
+            ("INSERT INTO t VALUES (1,--2);", false, false),
+            ("INSERT INTO `t` SELECT 1;", false, false),
         ];
         for (sql, nbe, ok) in cases {
             for size in [1, 2, 3, 7, 17, 1000] {
-                let mut check = InsertCheck::new(*nbe);
+                let mut check = InsertCheck::new(*nbe, 0);
                 let read = sql.as_bytes().chunks(size).try_for_each(|c| check.feed(c));
                 assert_eq!(read.is_ok(), *ok, "{sql} in writes of {size}: {read:?}");
             }
+        }
+        // Comments before the statement's code are no part of its values: a dump made without
+        // `LOCK TABLES` writes its "Dumping data" comment right before the first INSERT.
+        let lead =
+            "--\n-- Dumping data for table `t`\n--\n\n/* it's a comment */ # and 'another'\n";
+        let dump = format!("CREATE TABLE `t` (a int);\n{lead}INSERT INTO `t` VALUES (1);\n{lead}INSERT INTO `t` VALUES (2) /* ' */, (NEXTVAL(victim.s)) /* ' */;\n");
+        let policy = || Policy {
+            source: "shop".into(),
+            target: "shop".into(),
+            accounts: false,
+            disable_events: false,
+            no_binlog: false,
+            server: None,
+        };
+        for size in [1, 3, 7, 1000] {
+            let mut g = Guard::new(Vec::new(), policy());
+            let e = dump
+                .as_bytes()
+                .chunks(size)
+                .try_for_each(|c| g.write_all(c))
+                .unwrap_err();
+            assert!(
+                e.to_string().contains("a comment between its values"),
+                "{e}"
+            );
+            let sent = String::from_utf8_lossy(&g.inner);
+            assert!(
+                sent.contains("VALUES (1);") && !sent.contains("victim"),
+                "{sent}"
+            );
         }
     }
 

@@ -302,10 +302,11 @@ impl Session {
         )
     }
 
-    /// Ends the session at once.
+    /// Ends the session at once: the client is killed before its input closes, since at the
+    /// end of its input it would run a statement cut short.
     fn kill(&mut self) {
-        self.tx = None;
         let _ = self.child.kill();
+        self.tx = None;
         let _ = self.child.wait();
     }
 }
@@ -881,6 +882,7 @@ for line in sys.stdin:
             text: text.as_bytes().to_vec(),
             delimiter: None,
             no_backslash_escapes: false,
+            code_from: 0,
         }
     }
 
