@@ -222,13 +222,60 @@ pub fn is_backup_file(
     if id.is_empty() || id.contains('/') || check_key(key).is_err() {
         return false;
     }
-    let (server, backup_type) = (encode_component(server), encode_component(backup_type));
-    [database_component(database), encode_component(database)]
-        .iter()
-        .any(|dir| {
-            key.strip_prefix(&format!("{server}/{dir}/{backup_type}/{id}."))
-                .is_some_and(is_backup_suffix)
-        })
+    // Component by component, without building the names: a prune checks every record it
+    // removes, and a read every record of the index.
+    let mut parts = key.split('/');
+    let (Some(s), Some(d), Some(t), Some(file), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return false;
+    };
+    let alphanumeric = |b: u8| b.is_ascii_alphanumeric();
+    escapes_to(server, s, alphanumeric)
+        && escapes_to(backup_type, t, alphanumeric)
+        && (escapes_to(database, d, alphanumeric) || is_database_component(database, d))
+        && file
+            .strip_prefix(id)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .is_some_and(is_backup_suffix)
+}
+
+/// Whether `dir` is [`database_component`]`(name)`; builds it only for the rare names that
+/// are cut short with a hash or escaped beside the index's own directory.
+fn is_database_component(name: &str, dir: &str) -> bool {
+    if dir.len() < MAX_DATABASE_COMPONENT && !dir.starts_with('%') && !dir.starts_with("index") {
+        escapes_to(name, dir, |b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    } else {
+        dir == database_component(name)
+    }
+}
+
+/// Whether [`escape`]`(name, plain)` is `expected`, without building it.
+fn escapes_to(name: &str, expected: &str, plain: impl Fn(u8) -> bool) -> bool {
+    if name.is_empty() {
+        return expected == "%00";
+    }
+    let mut rest = expected.as_bytes();
+    for (i, b) in name.bytes().enumerate() {
+        if plain(b) || b == b'_' || b == b'-' || (b == b'.' && i > 0) {
+            match rest.split_first() {
+                Some((&c, tail)) if c == b => rest = tail,
+                _ => return false,
+            }
+        } else {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            let code = [b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]];
+            match rest.strip_prefix(&code[..]) {
+                Some(tail) => rest = tail,
+                None => return false,
+            }
+        }
+    }
+    rest.is_empty()
 }
 
 /// Whether `rest`, what follows `<id>.` in a file name, names one of a backup's own files: its
@@ -566,6 +613,55 @@ mod tests {
             "main/db/daily/X.manifest.json"
         );
         assert_eq!(index_key("main"), "main/index.json");
+    }
+
+    /// The component-by-component check says what building each name and comparing did, for
+    /// names plain, escaped, empty, long (cut with a hash) and beside the index's directory.
+    #[test]
+    fn is_backup_file_agrees_with_the_names_it_would_build() {
+        let built = |server: &str, database: &str, backup_type: &str, id: &str, key: &str| {
+            if id.is_empty() || id.contains('/') || check_key(key).is_err() {
+                return false;
+            }
+            let (server, backup_type) = (encode_component(server), encode_component(backup_type));
+            [database_component(database), encode_component(database)]
+                .iter()
+                .any(|dir| {
+                    key.strip_prefix(&format!("{server}/{dir}/{backup_type}/{id}."))
+                        .is_some_and(is_backup_suffix)
+                })
+        };
+        let long = "Ab".repeat(70);
+        let names = [
+            "shop", "Shop", "", "index", "index.x", "Index", "%41", "a.b", ".a", "a b", "é", "a/b",
+            "_-", &long, "x~y",
+        ];
+        let id = "20261130T005714Z_0a89240d";
+        for server in ["main", "Main"] {
+            for name in names {
+                for other in names {
+                    for dir in [
+                        database_component(name),
+                        encode_component(name),
+                        name.to_string(),
+                        database_component(other),
+                    ] {
+                        for key in [
+                            format!("{}/{dir}/daily/{id}.sql.zst", encode_component(server)),
+                            format!("{server}/{dir}/daily/{id}.manifest.json"),
+                            format!("{server}/{dir}/daily/{id}.sql.zst/x"),
+                            format!("{server}/{dir}/Daily/{id}.sql"),
+                        ] {
+                            assert_eq!(
+                                is_backup_file(server, name, "daily", id, &key),
+                                built(server, name, "daily", id, &key),
+                                "{server} {name:?} {key}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -450,21 +450,13 @@ fn batch_size(records: usize) -> usize {
 fn refuse_unsafe(storage: &dyn Storage, server: &str, entries: &mut [PruneEntry], ui: &Ui) {
     // Only this storage's own copies have objects here; other records are index entries.
     let own = |r: &BackupRecord| r.storage == storage.name();
-    let files = |r: &BackupRecord| {
-        r.key
-            .iter()
-            .chain(r.manifest_key.iter())
-            .cloned()
-            .collect::<Vec<_>>()
-    };
+    fn files(r: &BackupRecord) -> impl Iterator<Item = &String> {
+        r.key.iter().chain(r.manifest_key.iter())
+    }
     let kept: std::collections::HashMap<String, String> = entries
         .iter()
         .filter(|e| e.decision != Decision::Remove && own(&e.record))
-        .flat_map(|e| {
-            files(&e.record)
-                .into_iter()
-                .map(|k| (k, e.record.id.clone()))
-        })
+        .flat_map(|e| files(&e.record).map(|k| (k.clone(), e.record.id.clone())))
         .collect();
     for e in entries.iter_mut() {
         let r = &e.record;
@@ -476,10 +468,7 @@ fn refuse_unsafe(storage: &dyn Storage, server: &str, entries: &mut [PruneEntry]
                 "refusing to delete '{bad}': it is not a file of backup {} of {server}/{} ({}); the index names it, so it was edited or damaged (`sqlguard index rebuild` rebuilds it from the manifests)",
                 r.id, r.database, r.backup_type
             )
-        } else if let Some((k, keeper)) = files(r)
-            .into_iter()
-            .find_map(|k| kept.get(&k).map(|id| (k.clone(), id.clone())))
-        {
+        } else if let Some((k, keeper)) = files(r).find_map(|k| kept.get(k).map(|id| (k, id))) {
             format!(
                 "refusing to delete '{k}': backup {keeper}, which the policy keeps, names it too; the index was edited or damaged (`sqlguard index rebuild` rebuilds it from the manifests)"
             )
