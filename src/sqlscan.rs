@@ -430,7 +430,10 @@ impl Splitter {
                         && !rhs.contains('\\')
                 };
                 if quoted('\'') || quoted('"') {
-                    Some(rhs.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES"))
+                    // A mode with ANSI_QUOTES is one sqlguard cannot read by: saved, it is
+                    // refused where it is set.
+                    (!ansi_quotes(rhs))
+                        .then(|| rhs.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES"))
                 } else if rhs.starts_with("@@") && name_of(rhs) == "SQL_MODE" {
                     Some(now)
                 } else if let Some(var) = rhs.strip_prefix('@').filter(|v| !v.starts_with('@')) {
@@ -439,7 +442,7 @@ impl Splitter {
                     None
                 }
             };
-        for assignment in split_outside_quotes(&text, ',') {
+        for assignment in split_outside_quotes(&text, ',', !self.no_backslash_escapes) {
             let Some((lhs, rhs)) = assignment.split_once('=') else {
                 continue;
             };
@@ -462,10 +465,7 @@ impl Splitter {
                     self.safe_charsets.remove(&var);
                 }
             } else if name_of(lhs) == "SQL_MODE" {
-                if ["ANSI_QUOTES", "'ANSI'", "ANSI,", ",ANSI"]
-                    .iter()
-                    .any(|m| rhs.to_ascii_uppercase().contains(m))
-                {
+                if ansi_quotes(rhs) {
                     return Err("it sets sql_mode with ANSI_QUOTES, under which \"…\" is a name, not a string: sqlguard does not read SQL so (restore such a routine by hand)");
                 }
                 match read(rhs, &self.saved_modes, self.no_backslash_escapes) {
@@ -736,7 +736,18 @@ impl Splitter {
                     }
                 } else {
                     if let Some(content) = self.never.as_mut() {
-                        if content.len() < 256 || b == b'\\' {
+                        // The client reads this comment's content as code: a quote, comment or
+                        // delimiter in it would end or hide things for the client and not here.
+                        let dashes = b == b'-' && content.last() == Some(&b'-');
+                        if matches!(b, b'\'' | b'"' | b'`' | b'#' | b'/')
+                            || dashes
+                            || b == self.delimiter[0]
+                        {
+                            on(Event::Unfollowable(
+                                "an executable comment of a version no server has holds a quote, a comment or a delimiter, which the client reads as code",
+                            ))?;
+                        }
+                        if content.len() < 256 || b == b'\\' || b == b'-' {
                             content.push(b);
                         }
                     }
@@ -1022,12 +1033,29 @@ pub(crate) fn session_variable(s: &str) -> String {
 }
 
 /// `text` split at each `sep` outside quotes (`'`, `"`, `` ` ``).
-pub(crate) fn split_outside_quotes(text: &str, sep: char) -> Vec<&str> {
+/// Whether a list of SQL modes turns `ANSI_QUOTES` on: by name, or through a combination mode
+/// that includes it (`ANSI`, `POSTGRESQL`, `ORACLE`, `DB2`, `MSSQL`, `MAXDB`).
+fn ansi_quotes(modes: &str) -> bool {
+    modes
+        .to_ascii_uppercase()
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|m| {
+            matches!(
+                m,
+                "ANSI_QUOTES" | "ANSI" | "POSTGRESQL" | "ORACLE" | "DB2" | "MSSQL" | "MAXDB"
+            )
+        })
+}
+
+pub(crate) fn split_outside_quotes(text: &str, sep: char, backslash_escapes: bool) -> Vec<&str> {
     let mut out = Vec::new();
     let mut quote: Option<char> = None;
+    let mut escaped = false;
     let mut start = 0;
     for (i, c) in text.char_indices() {
         match quote {
+            _ if escaped => escaped = false,
+            Some(q) if c == '\\' && q != '`' && backslash_escapes => escaped = true,
             Some(q) if c == q => quote = None,
             Some(_) => {}
             None if c == '\'' || c == '"' || c == '`' => quote = Some(c),

@@ -942,7 +942,11 @@ impl<W: StatementSink> Guard<W> {
             return Err(refused("a SET statement that touches sql_log_bin, longer than a dump ever writes, and --no-binlog must read it whole".into()));
         }
         let name = sqlscan::session_variable;
-        for assignment in sqlscan::split_outside_quotes(text.trim_start_matches("SET "), ',') {
+        for assignment in sqlscan::split_outside_quotes(
+            text.trim_start_matches("SET "),
+            ',',
+            !h.no_backslash_escapes,
+        ) {
             let Some((lhs, rhs)) = assignment.split_once('=') else {
                 continue;
             };
@@ -974,6 +978,9 @@ struct InsertCheck {
     /// A word is being read, and whether it is a number (`12`, `1.5e`, `0x1f`).
     in_word: bool,
     number: bool,
+    /// The part of the number being read, and how many bytes that part has so far.
+    num: Num,
+    num_part: usize,
     /// The word being read, when it is no number (its first 64 bytes).
     word: Vec<u8>,
     /// A `(` right after the last word would call it: it was no `VALUES` and no table name
@@ -981,10 +988,23 @@ struct InsertCheck {
     call: bool,
     /// The next word is the table's name (after `INTO`).
     table_next: bool,
+    /// `VALUES` was read: the statement's own words are behind.
+    rows: bool,
     /// Leading bytes still to pass over: the comments before the statement's code.
     skip: usize,
     /// The last write ended with a `-` outside quotes.
     dash: bool,
+}
+
+/// The parts of a number as the server reads them: a word that starts with a digit and goes on
+/// otherwise (`1db`, `1e`, `0xg`) is a name to it, which could be qualified or called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Num {
+    Int,
+    Frac,
+    Exp,
+    Hex,
+    Bin,
 }
 
 /// What a byte outside quotes is to [`InsertCheck`].
@@ -1012,7 +1032,8 @@ const fn byte_classes() -> [Byte; 256] {
         let c = b as u8;
         t[b] = if c.is_ascii_digit() {
             Byte::Digit
-        } else if c.is_ascii_alphabetic() || c == b'_' || c == b'$' {
+        } else if c.is_ascii_alphabetic() || c == b'_' || c == b'$' || c >= 0x80 {
+            // The server reads a byte of a multi-byte character as part of a name.
             Byte::Letter
         } else {
             match c {
@@ -1043,9 +1064,12 @@ impl InsertCheck {
             escape: false,
             in_word: false,
             number: false,
+            num: Num::Int,
+            num_part: 0,
             word: Vec::with_capacity(64),
             call: false,
             table_next: false,
+            rows: false,
             skip,
             dash: false,
         }
@@ -1095,14 +1119,16 @@ impl InsertCheck {
             if self.in_word {
                 let start = i;
                 let number = self.number;
-                while i < bytes.len()
-                    && match BYTE[usize::from(bytes[i])] {
-                        Byte::Digit | Byte::Letter => true,
-                        Byte::Refused => number && bytes[i] == b'.',
-                        _ => false,
+                if number {
+                    while i < bytes.len() && self.number_goes_on(bytes[i])? {
+                        i += 1;
                     }
-                {
-                    i += 1;
+                } else {
+                    while i < bytes.len()
+                        && matches!(BYTE[usize::from(bytes[i])], Byte::Digit | Byte::Letter)
+                    {
+                        i += 1;
+                    }
                 }
                 if !number {
                     let room = 64usize.saturating_sub(self.word.len());
@@ -1115,7 +1141,7 @@ impl InsertCheck {
                 }
                 self.in_word = false;
                 ended = true;
-                self.end_word(BYTE[usize::from(bytes[i])] == Byte::Quote)?;
+                self.end_word(bytes[i])?;
             } else {
                 while i < bytes.len() && BYTE[usize::from(bytes[i])] == Byte::Plain {
                     i += 1;
@@ -1143,9 +1169,8 @@ impl InsertCheck {
                     self.in_word = true;
                     self.number = b.is_ascii_digit();
                     self.word.clear();
-                    if !self.number {
-                        self.word.push(b);
-                    }
+                    self.word.push(b);
+                    (self.num, self.num_part) = (Num::Int, 1);
                 }
                 Byte::Open if ended && self.call => {
                     let call = match self.number {
@@ -1165,9 +1190,48 @@ impl InsertCheck {
         Ok(())
     }
 
-    fn end_word(&mut self, before_quote: bool) -> Result<(), String> {
+    /// Whether `c` goes on the number being read; fails when it makes the word a name.
+    fn number_goes_on(&mut self, c: u8) -> Result<bool, String> {
+        let name = || {
+            Err("an INSERT holding a name that starts with a digit, where a dump writes only values".to_string())
+        };
+        if !(matches!(BYTE[usize::from(c)], Byte::Digit | Byte::Letter) || c == b'.') {
+            return Ok(false);
+        }
+        let first_zero = self.num_part == 1 && self.word.first() == Some(&b'0');
+        let was = self.num;
+        self.num = match (self.num, c) {
+            (Num::Bin, b'0' | b'1') => Num::Bin,
+            (Num::Bin, _) => return name(),
+            (Num::Hex, c) if c.is_ascii_hexdigit() => Num::Hex,
+            (Num::Int | Num::Frac | Num::Exp, c) if c.is_ascii_digit() => self.num,
+            (Num::Int, b'x') if first_zero => Num::Hex,
+            (Num::Int, b'b') if first_zero => Num::Bin,
+            (Num::Int, b'.') => Num::Frac,
+            (Num::Int | Num::Frac, b'e' | b'E') => Num::Exp,
+            _ => return name(),
+        };
+        // A new part starts empty: `0x`, `1e` and `1.` are not yet numbers of their kind.
+        self.num_part = if self.num == was {
+            self.num_part + 1
+        } else {
+            0
+        };
+        Ok(true)
+    }
+
+    /// The word being read ended at `next`.
+    fn end_word(&mut self, next: u8) -> Result<(), String> {
+        let before_quote = BYTE[usize::from(next)] == Byte::Quote;
         let table = std::mem::take(&mut self.table_next);
         if self.number {
+            // `0x`, `0b` and `1e` with nothing after are names, not numbers (`1e-5` and
+            // `1e+5` go on after their sign).
+            let empty =
+                self.num_part == 0 && !(self.num == Num::Exp && matches!(next, b'-' | b'+'));
+            if empty && self.num != Num::Frac {
+                return Err("an INSERT holding a name that starts with a digit, where a dump writes only values".into());
+            }
             self.call = true;
             return Ok(());
         }
@@ -1185,8 +1249,10 @@ impl InsertCheck {
             // A string's character set (`_binary '…'`), or `x'…'`, `b'…'`, `N'…'`.
             b"_BINARY" | b"_UTF8MB4" | b"_UTF8MB3" | b"_UTF8" | b"_LATIN1" | b"_ASCII" => true,
             b"X" | b"B" | b"N" => before_quote,
-            b"INSERT" | b"REPLACE" | b"DELAYED" | b"INTO" | b"IGNORE" | b"VALUES" | b"VALUE"
-            | b"NULL" | b"TRUE" | b"FALSE" => true,
+            b"INSERT" | b"REPLACE" | b"DELAYED" | b"INTO" | b"IGNORE" | b"VALUES" | b"VALUE" => {
+                !self.rows
+            }
+            b"NULL" | b"TRUE" | b"FALSE" => true,
             _ => false,
         };
         if !(allowed || table) {
@@ -1197,6 +1263,7 @@ impl InsertCheck {
         }
         self.call = !(table || matches!(word, b"VALUES" | b"VALUE"));
         self.table_next = word == b"INTO";
+        self.rows |= matches!(word, b"VALUES" | b"VALUE");
         Ok(())
     }
 }
@@ -2922,6 +2989,13 @@ mod tests {
             ("DELIMITER ;;\nCREATE FUNCTION f() RETURNS int RETURN 1 ;;\nDELIMITER ;\nCREATE TABLE t2 AS SELECT f() AS x;\n", false),
             ("CREATE TABLE t2 AS SELECT * FROM victim.t;\n", false),
             ("CREATE TABLE t (a int DEFAULT NEXTVAL(victim.s), b int);\n", false),
+            // A sixth review's: quotes in a comment of a version no server has (code to the
+            // client), modes that bring ANSI_QUOTES, and an escaped quote in a SET's value.
+            ("CREATE TABLE t (a int);\n/*M!999999 ' */ SET @a = '\n\\u victim\n';\nINSERT INTO t VALUES (7777);\n", false),
+            ("CREATE TABLE t (`\\` int, b bigint);\nSET sql_mode = 'POSTGRESQL';\nINSERT INTO t VALUES (\"\\\", NEXTVAL(victim.s)) #\"\n;\n", false),
+            ("SET @m='ANSI_QUOTES';\nSET sql_mode=@m;\nINSERT INTO t VALUES (\"\\\", NEXTVAL(victim.s)) #\"\n;\n", false),
+            ("SET @x = 'q\\', sql_mode = \"NO_BACKSLASH_ESCAPES\", @y = ';\nINSERT INTO t VALUES ('a\\'b', NEXTVAL(victim.s)) #'\n;\n", false),
+            ("INSERT INTO t VALUES (1, INTO f(1));\n", false),
         ] {
             let mut p = policy(false);
             p.disable_events = disable;
@@ -3043,6 +3117,20 @@ mod tests {
             ("INSERT INTO t VALUES (1) -- '\n, (NEXTVAL(victim.s)) -- '\n;", false, false),
             ("INSERT INTO t VALUES (1,--2);", false, false),
             ("INSERT INTO `t` SELECT 1;", false, false),
+            // A sixth review's: bytes of a multi-byte character are part of a name to the
+            // server, and a word that starts with a digit can be a name too.
+            ("INSERT INTO t VALUES ('x', \u{e9}INTO || LOAD_FILE('/etc/passwd'));", false, false),
+            ("INSERT INTO t VALUES (\u{e9}(1));", false, false),
+            ("INSERT INTO t VALUES (\u{e9} (1));", false, false),
+            ("INSERT INTO t VALUES (1db.f (1));", false, false),
+            ("INSERT INTO t VALUES (1e (1));", false, false),
+            ("INSERT INTO t VALUES (0x (1));", false, false),
+            ("INSERT INTO t VALUES (0xg);", false, false),
+            ("INSERT INTO t VALUES (0b12);", false, false),
+            ("INSERT INTO t VALUES (1e5e);", false, false),
+            ("INSERT INTO t VALUES (1.5.f);", false, false),
+            ("INSERT INTO t VALUES (1e-5,1E+300,1.,0.5e3,0xDEADbeef,0b1010,-0.0,12345678901234567890);", false, true),
+            ("INSERT INTO t VALUES ('\u{e9}t\u{e9}',_utf8mb4'\u{e9}');", false, true),
         ];
         for (sql, nbe, ok) in cases {
             for size in [1, 2, 3, 7, 17, 1000] {
