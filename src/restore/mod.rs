@@ -1051,6 +1051,10 @@ const fn byte_classes() -> [Byte; 256] {
 }
 static BYTE: [Byte; 256] = byte_classes();
 
+/// Why an `INSERT` holding `1db`, `1e` or `0xg` is refused: to the server, a name.
+const INSERT_DIGIT_NAME: &str =
+    "an INSERT holding a name that starts with a digit, where a dump writes only values";
+
 /// Why an `INSERT` with a comment after its start is refused.
 const INSERT_COMMENT: &str = "an INSERT with a comment between its values, where a dump writes none (a comment's quotes could hide values from this check)";
 
@@ -1192,9 +1196,7 @@ impl InsertCheck {
 
     /// Whether `c` goes on the number being read; fails when it makes the word a name.
     fn number_goes_on(&mut self, c: u8) -> Result<bool, String> {
-        let name = || {
-            Err("an INSERT holding a name that starts with a digit, where a dump writes only values".to_string())
-        };
+        let name = || Err(INSERT_DIGIT_NAME.to_string());
         if !(matches!(BYTE[usize::from(c)], Byte::Digit | Byte::Letter) || c == b'.') {
             return Ok(false);
         }
@@ -1230,7 +1232,7 @@ impl InsertCheck {
             let empty =
                 self.num_part == 0 && !(self.num == Num::Exp && matches!(next, b'-' | b'+'));
             if empty && self.num != Num::Frac {
-                return Err("an INSERT holding a name that starts with a digit, where a dump writes only values".into());
+                return Err(INSERT_DIGIT_NAME.into());
             }
             self.call = true;
             return Ok(());
