@@ -1669,7 +1669,7 @@ pub struct Policy {
     /// Events are created disabled ([`event_disabled`]): a restore test, or `--disable-events`.
     pub disable_events: bool,
     /// The load must not reach the binary log (`--no-binlog`): a `SET` of `sql_log_bin` in the
-    /// dump is followed by `SET SESSION sql_log_bin=0`, so that it cannot turn logging back on.
+    /// dump to anything but a literal 0 is refused, so that it cannot turn logging back on.
     pub no_binlog: bool,
     /// The server the SQL goes to, which decides which executable comments run (`None`: any
     /// version below 9.0.0 runs, on any server).
@@ -1705,6 +1705,19 @@ pub enum Verdict {
 }
 
 impl Policy {
+    /// A policy for tests: `source` into `target`, every option off, any server.
+    #[cfg(test)]
+    pub(crate) fn plain(source: &str, target: &str) -> Policy {
+        Policy {
+            source: source.into(),
+            target: target.into(),
+            accounts: false,
+            disable_events: false,
+            no_binlog: false,
+            server: None,
+        }
+    }
+
     /// Decides one statement.
     pub fn check(&self, kind: &Kind) -> Verdict {
         if self.accounts {
@@ -2133,14 +2146,7 @@ mod tests {
 
     #[test]
     fn the_policy_refuses_what_a_single_database_dump_never_holds() {
-        let p = Policy {
-            source: "shop".into(),
-            target: "shop_copy".into(),
-            accounts: false,
-            disable_events: false,
-            no_binlog: false,
-            server: None,
-        };
+        let p = Policy::plain("shop", "shop_copy");
         let verdict = |sql: &str| {
             let (_, k) = split(sql.as_bytes(), 5).into_iter().next().unwrap();
             p.check(&k)

@@ -2772,14 +2772,7 @@ mod tests {
     #[test]
     fn the_guard_passes_a_dump_through_unchanged_and_stops_at_a_refused_statement() {
         let dump = b"-- head\nSET NAMES utf8mb4;\nCREATE TABLE `t` (a int);\nINSERT INTO `t` VALUES (1),(2);\nALTER DATABASE `shop` CHARACTER SET latin1 ;\n-- Dump completed\n";
-        let policy = || Policy {
-            source: "shop".into(),
-            target: "copy".into(),
-            accounts: false,
-            disable_events: false,
-            no_binlog: false,
-            server: None,
-        };
+        let policy = || Policy::plain("shop", "copy");
         for size in [1, 5, 1000] {
             let mut g = Guard::new(Vec::new(), policy());
             for c in dump.chunks(size) {
@@ -2814,12 +2807,9 @@ mod tests {
             number: 101_119,
         };
         let policy = |server| Policy {
-            source: "shop".into(),
-            target: "copy".into(),
-            accounts: false,
             disable_events: true,
-            no_binlog: false,
             server,
+            ..Policy::plain("shop", "copy")
         };
         for (hostile, servers) in [
             (
@@ -2871,12 +2861,8 @@ mod tests {
     #[test]
     fn the_guard_refuses_what_it_cannot_follow() {
         let policy = |no_binlog| Policy {
-            source: "shop".into(),
-            target: "copy".into(),
-            accounts: false,
-            disable_events: false,
             no_binlog,
-            server: None,
+            ..Policy::plain("shop", "copy")
         };
         let run = |sql: &str, no_binlog| {
             let mut g = Guard::new(Vec::new(), policy(no_binlog));
@@ -2932,12 +2918,10 @@ mod tests {
             number: 101_119,
         };
         let policy = |no_binlog| Policy {
-            source: "shop".into(),
-            target: "copy".into(),
-            accounts: false,
             disable_events: true,
             no_binlog,
             server: Some(mariadb),
+            ..Policy::plain("shop", "copy")
         };
         for (hostile, no_binlog) in [
             ("INSERT INTO t1 VALUES (1) /*!110000 '*/; DROP TABLE victim.t; -- ' */;\n", false),
@@ -3146,14 +3130,7 @@ mod tests {
         let lead =
             "--\n-- Dumping data for table `t`\n--\n\n/* it's a comment */ # and 'another'\n";
         let dump = format!("CREATE TABLE `t` (a int);\n{lead}INSERT INTO `t` VALUES (1);\n{lead}INSERT INTO `t` VALUES (2) /* ' */, (NEXTVAL(victim.s)) /* ' */;\n");
-        let policy = || Policy {
-            source: "shop".into(),
-            target: "shop".into(),
-            accounts: false,
-            disable_events: false,
-            no_binlog: false,
-            server: None,
-        };
+        let policy = || Policy::plain("shop", "shop");
         for size in [1, 3, 7, 1000] {
             let mut g = Guard::new(Vec::new(), policy());
             let e = dump
@@ -3189,12 +3166,8 @@ mod tests {
                 let mut g = Guard::new(
                     Vec::new(),
                     Policy {
-                        source: "shop".into(),
-                        target: "shop".into(),
-                        accounts: false,
                         disable_events: disable,
-                        no_binlog: false,
-                        server: None,
+                        ..Policy::plain("shop", "shop")
                     },
                 );
                 for c in dump.as_bytes().chunks(size) {

@@ -843,14 +843,7 @@ for line in sys.stdin:
             dump.push_str(&format!("INSERT INTO `t` VALUES {rows};\n"));
         }
         dump.push_str("-- Dump completed\n");
-        let policy = crate::sqlscan::Policy {
-            source: "shop".into(),
-            target: "shop".into(),
-            accounts: false,
-            disable_events: false,
-            no_binlog: false,
-            server: None,
-        };
+        let policy = crate::sqlscan::Policy::plain("shop", "shop");
         let mut g = super::super::Guard::new(dispatcher, policy);
         g.write_all(dump.as_bytes()).unwrap();
         let dispatcher = g.finish().unwrap();
