@@ -351,11 +351,18 @@ pub struct DatabaseIndex {
 /// The partition of a record that started at `t`: its month in UTC (`2026-11`). Years outside
 /// 0–9999 (only a damaged or hostile record has one) go to the first or last partition.
 pub fn partition_of(t: DateTime<Utc>) -> String {
+    let (year, month) = month_of(t);
+    format!("{year:04}-{month:02}")
+}
+
+/// The year and month of [`partition_of`]`(t)`.
+pub(crate) fn month_of(t: DateTime<Utc>) -> (i32, u32) {
     use chrono::Datelike;
-    if !(0..=9999).contains(&t.year()) {
-        return if t.year() < 0 { "0000-01" } else { "9999-12" }.to_string();
+    match t.year() {
+        y if y < 0 => (0, 1),
+        y if y > 9999 => (9999, 12),
+        y => (y, t.month()),
     }
-    format!("{:04}-{:02}", t.year(), t.month())
 }
 
 /// Orders records by start time, then id, then storage.
@@ -413,10 +420,33 @@ pub enum IndexError {
     Incomplete(Box<IndexError>),
 }
 
-/// Only the version, to refuse newer documents before parsing the rest.
+/// Only the version, to tell a newer document that does not parse from a damaged one.
 #[derive(Deserialize)]
 struct VersionProbe {
     schema_version: u32,
+}
+
+/// A document of the index that says its schema version.
+trait Versioned {
+    fn schema_version(&self) -> u32;
+}
+
+impl Versioned for Index {
+    fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
+}
+
+impl Versioned for DatabaseIndex {
+    fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
+}
+
+impl Versioned for Summary {
+    fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
 }
 
 /// Whether `bytes` are the stub of the current layout at the legacy index's place.

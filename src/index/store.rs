@@ -7,8 +7,9 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::{
-    partition_of, sort_records, upsert_all, BackupRecord, DatabaseIndex, DatabaseSummary, Index,
-    IndexError, Summary, VersionProbe, INDEX_SCHEMA_VERSION, SCHEMA_VERSION, SUMMARY_REVISION,
+    month_of, partition_of, sort_records, upsert_all, BackupRecord, DatabaseIndex, DatabaseSummary,
+    Index, IndexError, Summary, VersionProbe, Versioned, INDEX_SCHEMA_VERSION, SCHEMA_VERSION,
+    SUMMARY_REVISION,
 };
 use crate::layout;
 use crate::storage::Storage;
@@ -60,23 +61,28 @@ impl<'a> IndexStore<'a> {
         }
     }
 
-    /// Parses a document of schema `max` or older at `key`.
-    fn parse<T: serde::de::DeserializeOwned>(
+    /// Parses a document of schema `max` or older at `key`. A newer one is refused as newer
+    /// whether or not it still parses; the version alone is read only when the whole does
+    /// not parse (a prune parses every month file once, not twice).
+    fn parse<T: serde::de::DeserializeOwned + Versioned>(
         &self,
         key: &str,
         bytes: &[u8],
         max: u32,
     ) -> Result<T, IndexError> {
-        let probe: VersionProbe =
-            serde_json::from_slice(bytes).map_err(|e| self.damaged(key, e.to_string()))?;
-        if probe.schema_version > max {
-            return Err(IndexError::Newer {
-                storage: self.storage.name().to_string(),
-                key: key.to_string(),
-                found: probe.schema_version,
-            });
-        }
-        serde_json::from_slice(bytes).map_err(|e| self.damaged(key, e.to_string()))
+        let found = match serde_json::from_slice::<T>(bytes) {
+            Ok(doc) if doc.schema_version() <= max => return Ok(doc),
+            Ok(doc) => doc.schema_version(),
+            Err(e) => match serde_json::from_slice::<VersionProbe>(bytes) {
+                Ok(p) if p.schema_version > max => p.schema_version,
+                _ => return Err(self.damaged(key, e.to_string())),
+            },
+        };
+        Err(IndexError::Newer {
+            storage: self.storage.name().to_string(),
+            key: key.to_string(),
+            found,
+        })
     }
 
     /// What `<server>/index.json` holds: nothing, the stub of this layout, or a legacy index
@@ -309,24 +315,29 @@ impl<'a> IndexStore<'a> {
     /// Fails when the storage cannot be read or a file is damaged or newer.
     pub fn read_database(&self, database: &str) -> Result<Vec<BackupRecord>, IndexError> {
         let mut out = Vec::new();
-        // Each copy once across the database's files too (a record copied into another month
-        // under another start time): prune keeps and removes by id and storage.
-        let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
+        // Where each file's records end in `out`.
+        let mut files = Vec::new();
         for key in self.index_files(&layout::database_index_dir(&self.server, database))? {
-            let records = self.read_file(&key)?;
-            for r in &records {
-                if !seen.insert((r.id.clone(), r.storage.clone())) {
-                    return Err(self.damaged(
-                        &key,
-                        format!(
-                            "it holds backup {} on '{}', which another month's file of {database} holds too",
-                            r.id, r.storage
-                        ),
-                    ));
-                }
-            }
-            out.extend(records);
+            out.extend(self.read_file(&key)?);
+            files.push((out.len(), key));
         }
+        // Each copy once across the database's files too (a record copied into another month
+        // under another start time): prune keeps and removes by id and storage. Each file has
+        // its records once already.
+        let mut seen = std::collections::HashSet::with_capacity(out.len());
+        for (i, r) in out.iter().enumerate() {
+            if !seen.insert((r.id.as_str(), r.storage.as_str())) {
+                let key = files.iter().find(|(end, _)| i < *end).map(|(_, k)| k);
+                return Err(self.damaged(
+                    key.map_or("", String::as_str),
+                    format!(
+                        "it holds backup {} on '{}', which another month's file of {database} holds too",
+                        r.id, r.storage
+                    ),
+                ));
+            }
+        }
+        drop(seen);
         sort_records(&mut out);
         Ok(out)
     }
@@ -418,16 +429,24 @@ impl<'a> IndexStore<'a> {
         // record's own database and month, and prune keeps records by id and storage, so a
         // record elsewhere or twice would be updated or removed wrongly.
         let mut seen = BTreeSet::new();
+        // A file's records share a database and a month: its place is built once per run of
+        // them, not once per record.
+        let mut placed: Option<(&str, (i32, u32))> = None;
         for r in &doc.backups {
-            let home = self.partition_key(&r.database, &partition_of(r.started_at));
-            if home != key || r.server != self.server {
-                return Err(self.damaged(
-                    key,
-                    format!(
-                        "it holds backup {} of {}/{} started {}, whose place is {home}",
-                        r.id, r.server, r.database, r.started_at
-                    ),
-                ));
+            let month = month_of(r.started_at);
+            let at_home = placed.is_some_and(|(db, m)| db == r.database && m == month);
+            if !at_home || r.server != self.server {
+                let home = self.partition_key(&r.database, &partition_of(r.started_at));
+                if home != key || r.server != self.server {
+                    return Err(self.damaged(
+                        key,
+                        format!(
+                            "it holds backup {} of {}/{} started {}, whose place is {home}",
+                            r.id, r.server, r.database, r.started_at
+                        ),
+                    ));
+                }
+                placed = Some((r.database.as_str(), month));
             }
             if !seen.insert((r.id.as_str(), r.storage.as_str())) {
                 return Err(self.damaged(
@@ -1042,6 +1061,27 @@ mod tests {
             let e = IndexStore::new(&s, "main").load().unwrap_err().to_string();
             assert!(e.contains("upgrade sqlguard"), "{key}: {e}");
         }
+        // A newer document whose shape this version still parses is newer all the same.
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        store.upsert(&[record("a", "shop", Status::Success)]).unwrap();
+        let month = store.partition_key("shop", "2026-11");
+        let newer = |key: &str| {
+            let text = String::from_utf8(s.get_bytes(key).unwrap().unwrap()).unwrap();
+            let bumped = text.replacen(
+                &format!("\"schema_version\":{INDEX_SCHEMA_VERSION}"),
+                "\"schema_version\":99",
+                1,
+            );
+            assert_ne!(bumped, text, "{key}");
+            s.put_bytes(key, bumped.as_bytes()).unwrap();
+        };
+        newer(&month);
+        let e = store.read_database("shop").unwrap_err().to_string();
+        assert!(e.contains("upgrade sqlguard"), "{month}: {e}");
+        newer(&store.summary_key());
+        let e = store.summary().unwrap_err().to_string();
+        assert!(e.contains("upgrade sqlguard"), "summary: {e}");
     }
 
     /// A legacy (schema 1) index is read as it is, and moved to the current layout by the
