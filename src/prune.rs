@@ -357,14 +357,14 @@ fn prune_index(
             let total = records.len();
             let plan = if db == &segments_db {
                 retention::plan_segments(
-                    &records,
+                    records,
                     &bases,
                     window,
                     crate::config::backup_types::DEFAULT_FAILED_KEEP_WITHIN,
                     now,
                 )
             } else {
-                let plan = retention::plan(&records, settings, now);
+                let plan = retention::plan(records, settings, now);
                 bases.extend(
                     plan.items
                         .iter()
@@ -387,7 +387,6 @@ fn prune_index(
                 );
                 plan
             };
-            drop(records);
             let mut entries: Vec<PruneEntry> = plan
                 .items
                 .into_iter()

@@ -89,8 +89,9 @@ fn age(now: DateTime<Utc>, t: DateTime<Utc>) -> u64 {
     u64::try_from((now - t).num_seconds()).unwrap_or(0)
 }
 
-/// Decides every record. Pure: same input, same plan.
-pub fn plan(entries: &[BackupRecord], policies: &dyn PolicyLookup, now: DateTime<Utc>) -> Plan {
+/// Decides every record. Pure: same input, same plan. The records move into the plan (a
+/// prune plans every record of a database: no copy of them is made).
+pub fn plan(entries: Vec<BackupRecord>, policies: &dyn PolicyLookup, now: DateTime<Utc>) -> Plan {
     // Newest first, ties broken by id so that equal timestamps decide the same way every time.
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by(|&a, &b| {
@@ -206,12 +207,12 @@ pub fn plan(entries: &[BackupRecord], policies: &dyn PolicyLookup, now: DateTime
     }
     Plan {
         items: entries
-            .iter()
+            .into_iter()
             .zip(decisions)
-            .map(|(r, d)| {
+            .map(|(record, d)| {
                 let (decision, reason) = d.expect("every entry decided");
                 PlanItem {
-                    record: r.clone(),
+                    record,
                     decision,
                     reason,
                 }
@@ -242,7 +243,7 @@ pub struct Base {
 /// (the server's `binlog` section is gone), every segment is kept. Failed records go after
 /// `failed_keep_within`.
 pub fn plan_segments(
-    segments: &[BackupRecord],
+    segments: Vec<BackupRecord>,
     bases: &[Base],
     window: Option<crate::duration::HumanDuration>,
     failed_keep_within: crate::duration::HumanDuration,
@@ -272,7 +273,7 @@ pub fn plan_segments(
             .min_by_key(|b| (lineage(b), file_order(&b.file), b.position))
     });
     let oldest_at = oldest.map(|b| (lineage(b), file_order(&b.file)));
-    let items = segments
+    let decisions: Vec<(Decision, String)> = segments
         .iter()
         .map(|r| {
             let (decision, reason) = if r.status == Status::Failed {
@@ -296,7 +297,16 @@ pub fn plan_segments(
                     }
                 }
             };
-            PlanItem { record: r.clone(), decision, reason }
+            (decision, reason)
+        })
+        .collect();
+    let items = segments
+        .into_iter()
+        .zip(decisions)
+        .map(|(record, (decision, reason))| PlanItem {
+            record,
+            decision,
+            reason,
         })
         .collect();
     Plan { items }
@@ -439,7 +449,7 @@ mod tests {
             tested("b6", 400, 300, true), // passed outside the window
         ];
         let p = Drilled(daily(policy(Some(1), None)));
-        let mut ids: Vec<String> = plan(&entries, &p, now())
+        let mut ids: Vec<String> = plan(entries.clone(), &p, now())
             .removals()
             .map(|i| i.record.id.clone())
             .collect();
@@ -453,7 +463,7 @@ mod tests {
     }
 
     fn removed(entries: &[BackupRecord], t: &Table) -> Vec<String> {
-        let mut ids: Vec<String> = plan(entries, t, now())
+        let mut ids: Vec<String> = plan(entries.to_vec(), t, now())
             .removals()
             .map(|i| i.record.id.clone())
             .collect();
@@ -744,7 +754,7 @@ mod tests {
         let decisions: Vec<String> = cases()
             .into_iter()
             .flat_map(|(name, entries, table, _)| {
-                let p = plan(&entries, &table, now());
+                let p = plan(entries.clone(), &table, now());
                 let mut lines = vec![format!("# {name}")];
                 lines.extend(p.items.into_iter().map(|i| {
                     format!(
@@ -769,7 +779,7 @@ mod tests {
             .map(|i| ok(&format!("b{i}"), i * 24))
             .chain([failed("f", 1)])
             .collect();
-        let p = plan(&entries, &daily(policy(Some(2), Some("3d"))), now());
+        let p = plan(entries.clone(), &daily(policy(Some(2), Some("3d"))), now());
         assert_eq!(p.items.len(), entries.len());
         for (item, e) in p.items.iter().zip(&entries) {
             assert_eq!(item.record.id, e.id);
@@ -798,7 +808,7 @@ mod tests {
         before.started_at = Utc.with_ymd_and_hms(2026, 10, 24, 12, 0, 0).unwrap();
         let mut newest = ok("newest", 0);
         newest.started_at = now;
-        let p = plan(&[newest, before], &daily(policy(None, Some("1d"))), now);
+        let p = plan(vec![newest, before], &daily(policy(None, Some("1d"))), now);
         assert!(p.removals().next().is_none(), "{p:?}");
         assert!(
             p.items[1].reason.contains("age 1d0h"),
@@ -813,7 +823,10 @@ mod tests {
             .map(|i| ok(&format!("b{i:03}"), (i * 7) % 50))
             .collect();
         let t = daily(policy(Some(10), Some("1d")));
-        assert_eq!(plan(&entries, &t, now()), plan(&entries, &t, now()));
+        assert_eq!(
+            plan(entries.clone(), &t, now()),
+            plan(entries.clone(), &t, now())
+        );
     }
 
     /// After a failover the promoted server's files (often the same names, lower numbers) come
@@ -849,7 +862,7 @@ mod tests {
         };
         let w = Some(HumanDuration(7 * 86_400));
         let kept = |b: Base| -> Vec<String> {
-            plan_segments(&segments, &[b], w, HumanDuration(1), now())
+            plan_segments(segments.clone(), &[b], w, HumanDuration(1), now())
                 .items
                 .iter()
                 .filter(|i| i.decision == Decision::Keep)
@@ -913,7 +926,7 @@ mod tests {
             base("crm", "c1", 20, "b.000011"),
         ];
         let w = Some(HumanDuration(7 * 86_400));
-        let p = plan_segments(&all, &bases, w, HumanDuration(7 * 86_400), now());
+        let p = plan_segments(all.clone(), &bases, w, HumanDuration(7 * 86_400), now());
         let decided: Vec<(&str, Decision)> = p
             .items
             .iter()
@@ -942,9 +955,9 @@ mod tests {
             p.items[1].reason
         );
         // No base, or no window: everything stays.
-        let p = plan_segments(&segments, &[], w, HumanDuration(1), now());
+        let p = plan_segments(segments.clone(), &[], w, HumanDuration(1), now());
         assert!(p.items.iter().all(|i| i.decision == Decision::Keep));
-        let p = plan_segments(&segments, &bases, None, HumanDuration(1), now());
+        let p = plan_segments(segments.clone(), &bases, None, HumanDuration(1), now());
         assert!(p.items.iter().all(|i| i.decision == Decision::Keep));
     }
 }
