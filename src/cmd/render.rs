@@ -100,8 +100,14 @@ pub struct PruneTable {
     overflow: bool,
     failures: Vec<PruneEntry>,
     /// By storage, server, database and type: removals, their bytes, and keeps.
-    groups: std::collections::BTreeMap<[String; 4], (usize, u64, usize)>,
+    groups: std::collections::BTreeMap<[String; 4], Counts>,
+    /// The groups of the database whose entries come now (they come one database at a time):
+    /// an entry finds its group among these few without building a key.
+    current: Vec<([String; 4], Counts)>,
 }
+
+/// Removals, their bytes, and keeps.
+type Counts = (usize, u64, usize);
 
 impl PruneTable {
     pub fn new(verbose: bool) -> PruneTable {
@@ -114,15 +120,26 @@ impl PruneTable {
     /// Takes one entry.
     pub fn add(&mut self, e: PruneEntry) {
         let r = &e.record;
-        let g = self
-            .groups
-            .entry([
-                r.storage.clone(),
-                r.server.clone(),
-                r.database.clone(),
-                r.backup_type.clone(),
-            ])
-            .or_default();
+        let same_database = |[storage, server, db, _]: &[String; 4]| {
+            *storage == r.storage && *server == r.server && *db == r.database
+        };
+        if !self.current.first().is_some_and(|(k, _)| same_database(k)) {
+            self.fold_current();
+        }
+        let i = match self.current.iter().position(|(k, _)| k[3] == r.backup_type) {
+            Some(i) => i,
+            None => {
+                let key = [
+                    r.storage.clone(),
+                    r.server.clone(),
+                    r.database.clone(),
+                    r.backup_type.clone(),
+                ];
+                self.current.push((key, Counts::default()));
+                self.current.len() - 1
+            }
+        };
+        let g = &mut self.current[i].1;
         match e.decision {
             Decision::Remove => {
                 g.0 += 1;
@@ -133,14 +150,23 @@ impl PruneTable {
         if e.prune_error.is_some() {
             self.failures.push(e.clone());
         }
-        if e.decision == Decision::Remove || self.verbose {
+        if (e.decision == Decision::Remove || self.verbose) && !self.overflow {
             if self.rows.len() < MAX_ROWS {
                 self.rows.push(e);
             } else {
                 self.overflow = true;
-                self.rows.clear();
-                self.rows.shrink_to_fit();
+                self.rows = Vec::new();
             }
+        }
+    }
+
+    /// Adds the current database's groups to the others.
+    fn fold_current(&mut self) {
+        for (key, (rm, bytes, keep)) in self.current.drain(..) {
+            let g = self.groups.entry(key).or_default();
+            g.0 += rm;
+            g.1 = g.1.saturating_add(bytes);
+            g.2 += keep;
         }
     }
 
@@ -152,7 +178,8 @@ impl PruneTable {
     }
 
     /// Prints the table, the orphans, what no index owns, and the totals.
-    pub fn print(&self, outcome: &PruneOutcome, ctx: &Context) -> Result<(), Error> {
+    pub fn print(&mut self, outcome: &PruneOutcome, ctx: &Context) -> Result<(), Error> {
+        self.fold_current();
         let now = Utc::now();
         let (removed, bytes) = outcome.removed();
         let entry_row = |e: &PruneEntry| {
@@ -272,4 +299,77 @@ pub struct PruneCollected<'a> {
     pub entries: &'a [PruneEntry],
     #[serde(flatten)]
     pub outcome: &'a PruneOutcome,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{BackupRecord, Status};
+
+    fn entry(i: usize, db: &str, ty: &str, storage: &str, remove: bool) -> PruneEntry {
+        let started = chrono::DateTime::UNIX_EPOCH + chrono::Duration::hours(i as i64);
+        PruneEntry {
+            record: BackupRecord::sample(
+                &format!("b{i}"),
+                db,
+                ty,
+                storage,
+                Status::Success,
+                started,
+            ),
+            decision: if remove {
+                Decision::Remove
+            } else {
+                Decision::Keep
+            },
+            reason: String::new(),
+            done: false,
+            prune_error: None,
+        }
+    }
+
+    /// The groups equal those counted one key at a time, whatever order the databases and
+    /// types come in (a database's entries come together from prune, but two storages or a
+    /// caller may bring a database back).
+    #[test]
+    fn the_table_counts_each_group_once_past_its_row_limit() {
+        let mut entries = Vec::new();
+        for (n, (db, storage)) in [("a", "local"), ("b", "local"), ("a", "s3"), ("a", "local")]
+            .into_iter()
+            .enumerate()
+        {
+            for i in 0..90 {
+                let ty = ["hourly", "daily", "weekly"][i % 3];
+                entries.push(entry(n * 1000 + i, db, ty, storage, i % 4 != 0));
+            }
+        }
+        let mut expected: std::collections::BTreeMap<[String; 4], Counts> = Default::default();
+        for e in &entries {
+            let r = &e.record;
+            let g = expected
+                .entry([
+                    r.storage.clone(),
+                    r.server.clone(),
+                    r.database.clone(),
+                    r.backup_type.clone(),
+                ])
+                .or_default();
+            match e.decision {
+                Decision::Remove => {
+                    g.0 += 1;
+                    g.1 += r.compressed_bytes;
+                }
+                Decision::Keep => g.2 += 1,
+            }
+        }
+        let mut t = PruneTable::new(false);
+        for e in entries {
+            t.add(e);
+        }
+        t.fold_current();
+        assert!(t.overflow);
+        assert!(t.rows.is_empty());
+        assert_eq!(expected.len(), 9);
+        assert_eq!(t.groups, expected);
+    }
 }
