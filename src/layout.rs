@@ -287,7 +287,8 @@ fn is_backup_suffix(rest: &str) -> bool {
         return true;
     }
     let object = rest
-        .strip_suffix(&format!(".{}", crate::crypt::SUFFIX))
+        .strip_suffix(crate::crypt::SUFFIX)
+        .and_then(|r| r.strip_suffix('.'))
         .unwrap_or(rest);
     ["sql", "binlog"].iter().any(|kind| {
         object
@@ -613,6 +614,40 @@ mod tests {
             "main/db/daily/X.manifest.json"
         );
         assert_eq!(index_key("main"), "main/index.json");
+    }
+
+    /// A backup's own files, and nothing that merely looks like one.
+    #[test]
+    fn only_a_backups_own_suffixes_are_its_files() {
+        for ok in [
+            "manifest.json",
+            "sql",
+            "sql.zst",
+            "sql.xz",
+            "binlog",
+            "binlog.zst",
+            "binlog.xz",
+            "sql.age",
+            "sql.zst.age",
+            "binlog.xz.age",
+        ] {
+            assert!(is_backup_suffix(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "age",
+            ".age",
+            "sqlage",
+            "sql.zstage",
+            "sql.zst.agex",
+            "sql.zst.age.age",
+            "manifest.json.age",
+            "sql.gz",
+            "sql.zst/x",
+            "sql.",
+        ] {
+            assert!(!is_backup_suffix(bad), "{bad}");
+        }
     }
 
     /// The component-by-component check says what building each name and comparing did, for
