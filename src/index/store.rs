@@ -1064,7 +1064,9 @@ mod tests {
         // A newer document whose shape this version still parses is newer all the same.
         let s = MemoryStorage::new("mem");
         let store = IndexStore::new(&s, "main");
-        store.upsert(&[record("a", "shop", Status::Success)]).unwrap();
+        store
+            .upsert(&[record("a", "shop", Status::Success)])
+            .unwrap();
         let month = store.partition_key("shop", "2026-11");
         let newer = |key: &str| {
             let text = String::from_utf8(s.get_bytes(key).unwrap().unwrap()).unwrap();
