@@ -430,6 +430,87 @@ fn client_commands_and_statements_outside_the_dump_are_refused() {
     assert_eq!(db.checksums(&other), before, "another database was touched");
 }
 
+/// The bypasses hostile reviews found in the statement guard, each first shown to be a real
+/// attack (through the plain client it changes another database's sequence or table), then
+/// appended to a dump whose index is rewritten to match: a restore, single-session and with
+/// `--jobs 2`, refuses it before it reaches the server, drops the database it created, and
+/// the other database is as it was.
+#[test]
+fn the_reviews_bypasses_are_refused_by_a_real_restore() {
+    let db = mariadb();
+    let name = db.create_shop("hostile", 2);
+    let victim = db.create_db("victim");
+    let reset = || {
+        db.sql(
+            Some(&victim),
+            "DROP TABLE IF EXISTS t; DROP SEQUENCE IF EXISTS s;
+             CREATE TABLE t (a text, b bigint); CREATE SEQUENCE s NOCACHE;",
+        );
+    };
+    let state = || {
+        db.sql(
+            Some(&victim),
+            "SELECT next_not_cached_value FROM s; SELECT COUNT(*), COALESCE(SUM(b), 0) FROM t;",
+        )
+    };
+    reset();
+    let baseline = state();
+    let env = Env::new();
+    env.write_local_config("");
+    env.run(&["backup", "--db", &name]).expect(0);
+    let rec = env.list(&[]).backups.remove(0);
+    let plain = env.read_object(rec.key.as_deref().unwrap(), "zstd");
+    let v = format!("`{victim}`");
+    let cases = [
+        // A comment's quote read as a string hid a row (c73a45f).
+        format!("CREATE TABLE t (a text, b bigint);\nINSERT INTO t VALUES ('a', 1) /* ' */, ('b', NEXTVAL({v}.s)) /* ' */;\n"),
+        // The bytes of a multi-byte character are part of a name.
+        format!("CREATE TABLE t (a text, b bigint, `\u{e9}INTO` int);\nINSERT INTO t VALUES ('x', \u{e9}INTO || NEXTVAL({v}.s), 1);\n"),
+        // ANSI_QUOTES through another mode, and through a variable.
+        format!("CREATE TABLE t (`\\` int, b bigint);\nSET sql_mode = 'POSTGRESQL';\nINSERT INTO t VALUES (\"\\\", NEXTVAL({v}.s)) #\"\n;\n"),
+        format!("CREATE TABLE t (`\\` int, b bigint);\nSET @m = 'ANSI_QUOTES';\nSET sql_mode = @m;\nINSERT INTO t VALUES (\"\\\", NEXTVAL({v}.s)) #\"\n;\n"),
+        // A SET's value split where the server does not split it.
+        format!("CREATE TABLE t (a text, b bigint);\nSET @x = 'q\\', sql_mode = \"NO_BACKSLASH_ESCAPES\", @y = ';\nINSERT INTO t VALUES ('a\\'b', NEXTVAL({v}.s)) #'\n;\n"),
+        // Quotes in a comment of a version no server has hid a client command.
+        format!("CREATE TABLE t (a text, b bigint);\n/*M!999999 ' */ SET @a = '\n\\u {victim}\n';\nINSERT INTO t VALUES ('d', 7777);\n"),
+        // A value that calls into another database.
+        format!("CREATE TABLE t (a text, b bigint);\nINSERT INTO t VALUES ('h', (SELECT SETVAL({v}.s, 5000)));\n"),
+    ];
+    for (n, hostile) in cases.iter().enumerate() {
+        // The attack is real: the plain client, given the same SQL, changes the victim.
+        let scratch = db.create_db("scratch");
+        db.sql(Some(&scratch), hostile);
+        assert_ne!(state(), baseline, "not an attack: {hostile}");
+        db.sql(None, &format!("DROP DATABASE `{scratch}`"));
+        reset();
+        assert_eq!(state(), baseline);
+
+        let mut sql = plain.clone();
+        sql.extend_from_slice(hostile.as_bytes());
+        forge(&env, &rec, &sql, true);
+        let target = format!("hostile_t_{:08x}", fastrand::u32(..));
+        let jobs = if n % 2 == 0 { "1" } else { "2" };
+        let r = env.run(&[
+            "restore",
+            &rec.id,
+            "--to-server",
+            "main",
+            "--to-database",
+            &target,
+            "--jobs",
+            jobs,
+        ]);
+        assert_eq!(r.code, 1, "{hostile}: {}", r.stderr);
+        assert!(r.stderr.contains("refused"), "{hostile}: {}", r.stderr);
+        assert!(r.stderr.contains("was dropped"), "{hostile}: {}", r.stderr);
+        assert!(db
+            .sql(None, &format!("SHOW DATABASES LIKE '{target}'"))
+            .trim()
+            .is_empty());
+        assert_eq!(state(), baseline, "the victim changed: {hostile}");
+    }
+}
+
 /// Issue 10, item 3: a backup held on two storages must be the same bytes on both; when the
 /// index says otherwise, restore refuses and names both copies.
 #[test]
