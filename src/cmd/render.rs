@@ -75,6 +75,8 @@ impl PruneJson {
             return Err(e.into());
         }
         write!(self.out, "{}]", if self.entries > 0 { "\n  " } else { "" })?;
+        // What the exit code says, as in the other commands' documents.
+        write!(self.out, ",\n  \"ok\": {}", outcome.all_ok())?;
         let fields = serde_json::to_value(outcome).expect("the outcome serializes");
         for (k, v) in fields.as_object().into_iter().flatten() {
             let text = serde_json::to_string_pretty(v).expect("values serialize");

@@ -707,6 +707,8 @@ fn a_required_notifier_that_fails_is_what_every_later_report_says() {
         let run = env.run(&["--json", "prune"]);
         run.expect(1);
         let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        // A failure after the work still makes the document say what the exit code says.
+        assert_eq!(v["ok"], false, "{}", run.stdout);
         let errors = v["errors"].to_string();
         assert!(
             errors.contains("notification failed") && errors.contains(error),

@@ -11,6 +11,7 @@ use crate::support::{mariadb, s3, Env, Run};
 #[serde(deny_unknown_fields)]
 struct PruneDoc {
     schema_version: u32,
+    ok: bool,
     dry_run: bool,
     entries: Vec<Entry>,
     orphans: Vec<OrphanDoc>,
@@ -52,6 +53,7 @@ fn prune(env: &Env, args: &[&str]) -> (Run, PruneDoc) {
     let doc: PruneDoc = serde_json::from_str(&r.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", r.stdout, r.stderr));
     assert_eq!(doc.schema_version, 1);
+    assert_eq!(doc.ok, r.code == 0, "{}", r.stderr);
     (r, doc)
 }
 
