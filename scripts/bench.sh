@@ -837,7 +837,7 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 if [ -n "${want[index]:-}" ]; then
-  section index "Index operations: 0.1 indexes of ${index_sizes[*]} records"
+  section index "Index operations over indexes of ${index_sizes[*]} records"
   store=$run/index-store
   cat >"$run/index.yaml" <<YAML
 servers:
