@@ -1627,19 +1627,10 @@ pub fn classify(head: &Head) -> Kind {
                 {
                     other()
                 }
-                // A dump's CREATE TABLE defines columns: one that selects rows, or takes a
-                // default from another database's sequence, could run what it names.
-                "TABLE"
-                    if verb == "CREATE"
-                        && (t.iter().any(|w| w.is("SELECT"))
-                            || t.windows(4).any(|w| {
-                                (w[0].is("NEXTVAL") || w[0].is("SETVAL") || w[0].is("LASTVAL"))
-                                    && w[1] == Token::Symbol(b'(')
-                                    && w[3] == Token::Symbol(b'.')
-                            })) =>
-                {
-                    other()
-                }
+                // A dump's CREATE TABLE defines columns: one that selects rows could run what
+                // it names. (A restore reads the whole statement before sending it: see
+                // [`create_table_refusal`], which also checks the sequences its defaults name.)
+                "TABLE" if verb == "CREATE" && t.iter().any(|w| w.is("SELECT")) => other(),
                 "TABLE" if verb == "CREATE" => Kind::CreateTable { table: name },
                 "TABLE" => Kind::DropTable { table: name },
                 // An index stands in CREATE TABLE in a dump; alone, it names a table elsewhere.
@@ -1654,6 +1645,75 @@ pub fn classify(head: &Head) -> Kind {
         }
         _ => other(),
     }
+}
+
+/// Engines whose tables read or write through another server or database, named in their
+/// options rather than as names the guard could check.
+const REACHING_ENGINES: &[&str] = &["FEDERATED", "FEDERATEDX", "CONNECT", "SPIDER"];
+
+/// Why a whole `CREATE TABLE` statement (its bytes as the client sends them, read with the
+/// session's `backslash_escapes`) is not one a dump of a single database restored into
+/// `target` may run, if it is not. Read whole, because what a table reaches can stand past its
+/// head: a column default that draws from another database's sequence (`NEXTVAL(db.s)`,
+/// `NEXT VALUE FOR db.s`), a `LIKE` or `UNION` (a MERGE table writes into the tables it names)
+/// of another database's table, rows selected from anywhere, an engine that reaches another
+/// server, or files placed in a directory of the statement's choosing.
+///
+/// A dotted name is allowed when it is the target's, and after `REFERENCES`: a foreign key
+/// only reads its parent table (cascades go from the parent to this table).
+pub fn create_table_refusal(
+    text: &[u8],
+    backslash_escapes: bool,
+    target: &str,
+) -> Result<(), String> {
+    let t = code_tokens(text, backslash_escapes, false);
+    let next_is = |i: usize, w: &str| t.get(i + 1).is_some_and(|x| x.is(w));
+    for (i, w) in t.iter().enumerate() {
+        if w.is("SELECT") {
+            return Err("a CREATE TABLE that selects rows, which a dump never writes".into());
+        }
+        if w.is("CONNECTION") {
+            return Err(
+                "a CREATE TABLE with a CONNECTION, which reaches another server or database".into(),
+            );
+        }
+        if (w.is("DATA") || w.is("INDEX")) && next_is(i, "DIRECTORY") {
+            return Err(format!(
+                "a CREATE TABLE with {} DIRECTORY, which puts the table's files in a directory of its own choosing (restore it without the clause)",
+                w.upper()
+            ));
+        }
+        if w.is("ENGINE") {
+            let engine = match t.get(i + 1) {
+                Some(Token::Symbol(b'=')) => t.get(i + 2),
+                other => other,
+            };
+            if let Some(e) = engine.map(Token::upper) {
+                if REACHING_ENGINES.contains(&e.to_ascii_uppercase().as_str()) {
+                    return Err(format!(
+                        "a CREATE TABLE of engine {e}, whose table reaches another server or database"
+                    ));
+                }
+            }
+        }
+        let starts_chain = i == 0 || t[i - 1] != Token::Symbol(b'.');
+        let first = match w {
+            Token::Word(x) if !x.starts_with('@') && !x.bytes().all(|b| b.is_ascii_digit()) => x,
+            Token::Ident(x) => x,
+            _ => continue,
+        };
+        let second = match (t.get(i + 1), t.get(i + 2)) {
+            (Some(Token::Symbol(b'.')), Some(Token::Word(x) | Token::Ident(x))) => x,
+            _ => continue,
+        };
+        let references = i > 0 && t[i - 1].is("REFERENCES");
+        if starts_chain && !references && first.as_str() != target {
+            return Err(format!(
+                "a CREATE TABLE that names another database (`{first}`.`{second}`)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What a restore lets through: the statements a single-database dump holds, aimed at the

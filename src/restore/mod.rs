@@ -715,6 +715,8 @@ enum Mode {
     Retarget,
     /// A `CREATE EVENT` to create disabled: held whole, then rewritten.
     Event,
+    /// A `CREATE TABLE`: held whole and checked (see [`sqlscan::create_table_refusal`]).
+    Table,
     /// Left out (the policy's `Skip`): its bytes go nowhere.
     Skipping,
 }
@@ -773,11 +775,16 @@ impl<W: StatementSink> Guard<W> {
                     self.inner.bytes(b)?
                 }
                 Mode::Skipping => {}
-                Mode::Holding | Mode::Retarget | Mode::Event => {
+                Mode::Holding | Mode::Retarget | Mode::Event | Mode::Table => {
                     if self.pending.len() + b.len() > MAX_PENDING {
                         return Err(refused(format!(
-                            "a statement with more than {} before any code",
-                            human_bytes(MAX_PENDING as u64)
+                            "a statement with more than {} {}",
+                            human_bytes(MAX_PENDING as u64),
+                            if self.mode == Mode::Holding {
+                                "before any code"
+                            } else {
+                                "that sqlguard reads whole before it sends it (a CREATE TABLE, a CREATE EVENT or an ALTER DATABASE)"
+                            }
                         )));
                     }
                     self.pending.extend_from_slice(b);
@@ -794,6 +801,11 @@ impl<W: StatementSink> Guard<W> {
                     Verdict::Allow if event && self.policy.disable_events => {
                         self.held = Some((kind, h.clone()));
                         self.mode = Mode::Event;
+                    }
+                    // What a table reaches can stand past its head: it is read whole first.
+                    Verdict::Allow if matches!(kind, Kind::CreateTable { .. }) => {
+                        self.held = Some((kind, h.clone()));
+                        self.mode = Mode::Table;
                     }
                     Verdict::Allow => {
                         if matches!(kind, Kind::Insert { .. }) {
@@ -835,6 +847,19 @@ impl<W: StatementSink> Guard<W> {
                                     refused(format!("{why}: cannot create it disabled"))
                                 })?,
                         )
+                    }
+                    Mode::Table => {
+                        if let Some((_, h)) = &self.held {
+                            sqlscan::create_table_refusal(
+                                &self.pending,
+                                !h.no_backslash_escapes,
+                                &self.policy.target,
+                            )
+                            .map_err(|why| {
+                                refused(format!("{why}: {}", sqlscan::excerpt(&h.text, 12)))
+                            })?;
+                        }
+                        Some(std::mem::take(&mut self.pending))
                     }
                     _ => None,
                 };
@@ -3014,6 +3039,63 @@ mod tests {
         let mut g = Guard::new(Vec::new(), policy(false));
         g.write_all(dump.as_bytes()).unwrap();
         assert_eq!(String::from_utf8(g.finish().unwrap()).unwrap(), dump);
+    }
+
+    /// A CREATE TABLE is read whole before any of it is sent: what it reaches can stand past its
+    /// head (a long column list), and a sequence can be named without NEXTVAL. A dump's own
+    /// tables (long ones, foreign keys to other databases, decimal defaults, a MERGE of its own
+    /// tables, the target's sequence) pass unchanged.
+    #[test]
+    fn a_create_table_is_read_whole_before_it_is_sent() {
+        let load = |sql: &str, size: usize| -> Result<Vec<u8>, String> {
+            let mut g = Guard::new(Vec::new(), Policy::plain("shop", "copy"));
+            sql.as_bytes()
+                .chunks(size)
+                .try_for_each(|c| g.write_all(c))
+                .map_err(|e| e.to_string())?;
+            g.finish().map_err(|e| e.to_string())
+        };
+        let cols: String = (0..40)
+            .map(|i| format!("  `column_number_{i}` decimal(5,2) DEFAULT 1.50,\n"))
+            .collect();
+        let hostile = [
+            "CREATE TABLE t (a int DEFAULT NEXT VALUE FOR victim.s, b int);\n".to_string(),
+            "CREATE TABLE t (a int DEFAULT PREVIOUS VALUE FOR `victim`.`s`);\n".to_string(),
+            format!("CREATE TABLE t (\n{cols}  `z` int DEFAULT NEXTVAL(victim.s)\n);\n"),
+            format!("CREATE TABLE t (\n{cols}  `z` int\n) AS SELECT * FROM victim.t;\n"),
+            format!("CREATE TABLE t (\n{cols}  `z` int CHECK (`z` > (SELECT 1))\n);\n"),
+            "CREATE TABLE m (a int) ENGINE=MERGE UNION=(`victim`.`t`) INSERT_METHOD=LAST;\n".to_string(),
+            "CREATE TABLE f (a int) ENGINE=FEDERATED CONNECTION='mysql://root@127.0.0.1/victim/t';\n".to_string(),
+            "CREATE TABLE f (a int) ENGINE = `CONNECT` TABLE_TYPE=MYSQL DBNAME='victim' TABNAME='t';\n".to_string(),
+            "CREATE TABLE f (a int) ENGINE=SPIDER COMMENT='table \"victim.t\"';\n".to_string(),
+            "CREATE TABLE t (a int) DATA DIRECTORY='/tmp/x';\n".to_string(),
+            "CREATE TABLE t (a int) /*!50100 PARTITION BY HASH (a) (PARTITION p0 INDEX DIRECTORY='/tmp/y') */;\n".to_string(),
+            "CREATE TABLE t LIKE victim.t;\n".to_string(),
+            "CREATE TABLE t (a int DEFAULT NEXT VALUE FOR victim /* x */ . s);\n".to_string(),
+            "CREATE TABLE t (a int DEFAULT NEXT VALUE FOR victim\u{b}.s);\n".to_string(),
+            "CREATE TABLE t (a int DEFAULT NEXT VALUE FOR \u{e9}copy.s);\n".to_string(),
+            "CREATE TABLE t (a int) /*!50100 UNION=(victim.t) */;\n".to_string(),
+            // The session's escapes decide where the comment ends, for the check as for the
+            // server.
+            "SET sql_mode = 'NO_BACKSLASH_ESCAPES';\nCREATE TABLE t (a int COMMENT 'x\\', b int DEFAULT NEXT VALUE FOR victim.s, c int COMMENT '');\n".to_string(),
+        ];
+        for sql in &hostile {
+            for size in [1, 7, 100, 1 << 20] {
+                let e = load(sql, size).expect_err(sql);
+                assert!(e.contains("refused"), "{sql}: {e}");
+            }
+        }
+        let dump = [
+            format!("CREATE TABLE `t` (\n{cols}  `p` int DEFAULT NULL,\n  `select` int, `connection` int, `data` int,\n  CONSTRAINT `fk` FOREIGN KEY (`p`) REFERENCES `other`.`parent` (`id`) ON DELETE CASCADE\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='a.b SELECT, CONNECTION, DATA DIRECTORY'\n/*!50100 PARTITION BY RANGE (`p`) (PARTITION `p0` VALUES LESS THAN (10) ENGINE = InnoDB) */;\n"),
+            "CREATE TABLE `s_user` (`a` int DEFAULT nextval(`copy`.`s`), `b` int DEFAULT NEXT VALUE FOR s);\n".to_string(),
+            "CREATE TABLE `m` (`a` int) ENGINE=MRG_MyISAM UNION=(`t1`,`t2`) INSERT_METHOD=LAST;\n".to_string(),
+            "CREATE TABLE `copy`.`n` (`a` double DEFAULT -2.5e-3, `b` decimal(9,3) DEFAULT 0.125);\n".to_string(),
+        ];
+        for sql in &dump {
+            for size in [1, 7, 100, 1 << 20] {
+                assert_eq!(load(sql, size).as_deref(), Ok(sql.as_bytes()), "{sql}");
+            }
+        }
     }
 
     /// A failed load's client input stays open until the caller releases it (having killed

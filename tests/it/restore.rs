@@ -78,6 +78,59 @@ fn parallel_restore_is_identical_to_a_single_session_restore() {
     r.expect(0);
 }
 
+/// What a real dump's CREATE TABLE may hold passes the guard, which reads each whole: a
+/// foreign key to another database, a MERGE of its own tables, and a default from its own
+/// sequence (which the server writes qualified with the database's name). Restored under its
+/// own name it is the same database; restored elsewhere, that default would draw from the
+/// source's sequence, and the restore is refused naming it. (The sequence's table holds no
+/// rows: mariadb-dump locks only the table around its rows, and the server then refuses the
+/// insert for want of a lock on the sequence, through the plain client too.)
+#[test]
+fn a_dumps_own_table_options_restore_and_a_foreign_sequence_is_refused() {
+    let db = mariadb();
+    let parent = db.create_db("parent");
+    db.sql(
+        Some(&parent),
+        "CREATE TABLE p (id INT PRIMARY KEY); INSERT INTO p VALUES (1), (2);",
+    );
+    let name = db.create_db("options");
+    db.sql(
+        Some(&name),
+        &format!(
+            "CREATE SEQUENCE s;
+             CREATE TABLE a_user (id INT DEFAULT NEXT VALUE FOR s, note TEXT);
+             CREATE TABLE child (id INT, pid INT, FOREIGN KEY (pid) REFERENCES `{parent}`.p (id));
+             INSERT INTO child VALUES (1, 1), (2, 2);
+             CREATE TABLE m1 (a INT) ENGINE=MyISAM; CREATE TABLE m2 (a INT) ENGINE=MyISAM;
+             INSERT INTO m1 VALUES (1); INSERT INTO m2 VALUES (2);
+             CREATE TABLE m (a INT) ENGINE=MERGE UNION=(m1, m2) INSERT_METHOD=LAST;"
+        ),
+    );
+    let before = db.checksums(&name);
+    let env = Env::new();
+    env.write_local_config("");
+    let id = backup(&env, &name);
+    let copy = format!("{name}_copy");
+    let r = env.run(&restore_into(&id, &copy, &[]));
+    r.expect(1);
+    assert!(
+        r.stderr.contains("refused") && r.stderr.contains(&format!("`{name}`.`s`")),
+        "{}",
+        r.stderr
+    );
+    db.sql(None, &format!("DROP DATABASE `{name}`"));
+    for jobs in ["1", "2"] {
+        let r = env.run(&restore_into(&id, &name, &["--jobs", jobs, "--force"]));
+        r.expect(0);
+        assert_eq!(db.checksums(&name), before, "--jobs {jobs}");
+    }
+    assert_eq!(
+        db.sql(Some(&name), "SELECT COUNT(*) FROM m").trim(),
+        "2",
+        "the MERGE table reads its own tables"
+    );
+}
+
 /// Issue 12: a session that fails mid-restore (here its connection is killed on the server,
 /// as a DBA would) fails the restore with that session's error, and the database the restore
 /// created is dropped.

@@ -443,14 +443,16 @@ fn the_reviews_bypasses_are_refused_by_a_real_restore() {
     let reset = || {
         db.sql(
             Some(&victim),
-            "DROP TABLE IF EXISTS t; DROP SEQUENCE IF EXISTS s;
-             CREATE TABLE t (a text, b bigint); CREATE SEQUENCE s NOCACHE;",
+            "DROP TABLE IF EXISTS t, mt; DROP SEQUENCE IF EXISTS s;
+             CREATE TABLE t (a text, b bigint); CREATE SEQUENCE s NOCACHE;
+             CREATE TABLE mt (a int) ENGINE=MyISAM;",
         );
     };
     let state = || {
         db.sql(
             Some(&victim),
-            "SELECT next_not_cached_value FROM s; SELECT COUNT(*), COALESCE(SUM(b), 0) FROM t;",
+            "SELECT next_not_cached_value FROM s; SELECT COUNT(*), COALESCE(SUM(b), 0) FROM t;
+             SELECT COUNT(*) FROM mt;",
         )
     };
     reset();
@@ -475,6 +477,15 @@ fn the_reviews_bypasses_are_refused_by_a_real_restore() {
         format!("CREATE TABLE t (a text, b bigint);\n/*M!999999 ' */ SET @a = '\n\\u {victim}\n';\nINSERT INTO t VALUES ('d', 7777);\n"),
         // A value that calls into another database.
         format!("CREATE TABLE t (a text, b bigint);\nINSERT INTO t VALUES ('h', (SELECT SETVAL({v}.s, 5000)));\n"),
+        // A CREATE TABLE reaches past its head: a default from another database's sequence
+        // without NEXTVAL, or after 512 bytes of columns; a MERGE table over another
+        // database's table, which its rows are written into.
+        format!("CREATE TABLE t (a text, b bigint DEFAULT NEXT VALUE FOR {v}.s);\nINSERT INTO `t` (`a`) VALUES ('n');\n"),
+        format!(
+            "CREATE TABLE t (\n{}  b bigint DEFAULT nextval({v}.s),\n  a text\n);\nINSERT INTO `t` (`a`) VALUES ('l');\n",
+            (0..30).map(|i| format!("  `column_number_{i}` int DEFAULT NULL,\n")).collect::<String>()
+        ),
+        format!("CREATE TABLE m (a int) ENGINE=MERGE UNION=({v}.mt) INSERT_METHOD=LAST;\nINSERT INTO `m` VALUES (5);\n"),
     ];
     for (n, hostile) in cases.iter().enumerate() {
         // The attack is real: the plain client, given the same SQL, changes the victim.
