@@ -1507,16 +1507,7 @@ pub fn classify(head: &Head) -> Kind {
             other()
         }
         "SET" => {
-            let reaches_out = t.iter().any(|w| {
-                w.is("GLOBAL")
-                    || w.is("PERSIST")
-                    || w.is("PERSIST_ONLY")
-                    || w.is("PASSWORD")
-                    || w.is("ROLE")
-                    || matches!(w, Token::Word(x) if x.to_ascii_uppercase().starts_with("@@GLOBAL")
-                        || x.to_ascii_uppercase().starts_with("@@PERSIST"))
-            });
-            if reaches_out {
+            if t.iter().any(sets_beyond_the_session) {
                 Kind::SetGlobal
             } else {
                 Kind::Set
@@ -1647,6 +1638,94 @@ pub fn classify(head: &Head) -> Kind {
     }
 }
 
+/// Whether `w`, in a `SET`, makes it set more than the session: a global or persisted
+/// variable, a password or a role.
+fn sets_beyond_the_session(w: &Token) -> bool {
+    w.is("GLOBAL")
+        || w.is("PERSIST")
+        || w.is("PERSIST_ONLY")
+        || w.is("PASSWORD")
+        || w.is("ROLE")
+        || matches!(w, Token::Word(x) if x.to_ascii_uppercase().starts_with("@@GLOBAL")
+            || x.to_ascii_uppercase().starts_with("@@PERSIST"))
+}
+
+/// Whether a restore reads a statement of `kind` whole before sending any of it (see
+/// [`whole_statement_refusal`]): what it reaches can stand past its head.
+pub fn read_whole(kind: &Kind) -> bool {
+    match kind {
+        Kind::CreateTable { .. } | Kind::Set | Kind::Lock => true,
+        Kind::Object { verb, object, .. } => verb == "CREATE" && object == "SEQUENCE",
+        _ => false,
+    }
+}
+
+/// Why a whole statement of `kind` (its bytes as the client sends them, read with the
+/// session's `backslash_escapes`) is not one a dump restored into `target` may run, if it is
+/// not ([`read_whole`] says which kinds are read so). A `CREATE TABLE` or `CREATE SEQUENCE`:
+/// see [`create_table_refusal`]. A `SET` sets session variables to literals, other variables
+/// and `DEFAULT` only: a function call or subquery (`NEXTVAL(other.s)`, `other.f()`,
+/// `(SELECT …)`) or a dotted name could reach any database, and a global variable, a password
+/// or a role more than the session. A `LOCK TABLES` names the dump's own tables, bare.
+pub fn whole_statement_refusal(
+    kind: &Kind,
+    text: &[u8],
+    backslash_escapes: bool,
+    target: &str,
+) -> Result<(), String> {
+    match kind {
+        Kind::Set => {
+            let t = code_tokens(text, backslash_escapes, false);
+            if t.iter().any(sets_beyond_the_session) {
+                return Err(
+                    "a SET of a global variable, a password or a role, which a dump never writes"
+                        .into(),
+                );
+            }
+            if t.contains(&Token::Symbol(b'(')) {
+                return Err(
+                    "a SET that calls a function or reads a subquery, which a dump never writes"
+                        .into(),
+                );
+            }
+            for (i, w) in t.iter().enumerate() {
+                let name = match w {
+                    Token::Word(x)
+                        if !x.starts_with('@') && !x.bytes().all(|b| b.is_ascii_digit()) =>
+                    {
+                        x
+                    }
+                    Token::Ident(x) => x,
+                    _ => continue,
+                };
+                if (i == 0 || t[i - 1] != Token::Symbol(b'.'))
+                    && t.get(i + 1) == Some(&Token::Symbol(b'.'))
+                {
+                    return Err(format!(
+                        "a SET that names `{name}`. …, which a dump never writes"
+                    ));
+                }
+            }
+            Ok(())
+        }
+        Kind::Lock
+            if code_tokens(text, backslash_escapes, false).contains(&Token::Symbol(b'.')) =>
+        {
+            Err(
+                "a LOCK TABLES that names another database's table, which a dump never writes"
+                    .into(),
+            )
+        }
+        Kind::CreateTable { .. } => {
+            create_table_refusal("a CREATE TABLE", text, backslash_escapes, target)
+        }
+        _ if read_whole(kind) && !matches!(kind, Kind::Lock) => {
+            create_table_refusal("a CREATE SEQUENCE", text, backslash_escapes, target)
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Engines whose tables read or write through another server or database, named in their
 /// options rather than as names the guard could check.
 const REACHING_ENGINES: &[&str] = &["FEDERATED", "FEDERATEDX", "CONNECT", "SPIDER"];
@@ -1662,6 +1741,7 @@ const REACHING_ENGINES: &[&str] = &["FEDERATED", "FEDERATEDX", "CONNECT", "SPIDE
 /// A dotted name is allowed when it is the target's, and after `REFERENCES`: a foreign key
 /// only reads its parent table (cascades go from the parent to this table).
 pub fn create_table_refusal(
+    what: &str,
     text: &[u8],
     backslash_escapes: bool,
     target: &str,
@@ -1670,16 +1750,18 @@ pub fn create_table_refusal(
     let next_is = |i: usize, w: &str| t.get(i + 1).is_some_and(|x| x.is(w));
     for (i, w) in t.iter().enumerate() {
         if w.is("SELECT") {
-            return Err("a CREATE TABLE that selects rows, which a dump never writes".into());
+            return Err(format!(
+                "{what} that selects rows, which a dump never writes"
+            ));
         }
         if w.is("CONNECTION") {
-            return Err(
-                "a CREATE TABLE with a CONNECTION, which reaches another server or database".into(),
-            );
+            return Err(format!(
+                "{what} with a CONNECTION, which reaches another server or database"
+            ));
         }
         if (w.is("DATA") || w.is("INDEX")) && next_is(i, "DIRECTORY") {
             return Err(format!(
-                "a CREATE TABLE with {} DIRECTORY, which puts the table's files in a directory of its own choosing (restore it without the clause)",
+                "{what} with {} DIRECTORY, which puts the table's files in a directory of its own choosing (restore it without the clause)",
                 w.upper()
             ));
         }
@@ -1691,7 +1773,7 @@ pub fn create_table_refusal(
             if let Some(e) = engine.map(Token::upper) {
                 if REACHING_ENGINES.contains(&e.to_ascii_uppercase().as_str()) {
                     return Err(format!(
-                        "a CREATE TABLE of engine {e}, whose table reaches another server or database"
+                        "{what} of engine {e}, which reaches another server or database"
                     ));
                 }
             }
@@ -1709,7 +1791,7 @@ pub fn create_table_refusal(
         let references = i > 0 && t[i - 1].is("REFERENCES");
         if starts_chain && !references && first.as_str() != target {
             return Err(format!(
-                "a CREATE TABLE that names another database (`{first}`.`{second}`)"
+                "{what} that names another database (`{first}`.`{second}`)"
             ));
         }
     }

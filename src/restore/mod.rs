@@ -715,8 +715,8 @@ enum Mode {
     Retarget,
     /// A `CREATE EVENT` to create disabled: held whole, then rewritten.
     Event,
-    /// A `CREATE TABLE`: held whole and checked (see [`sqlscan::create_table_refusal`]).
-    Table,
+    /// A statement [`sqlscan::read_whole`] names: held whole, checked, then sent.
+    Whole,
     /// Left out (the policy's `Skip`): its bytes go nowhere.
     Skipping,
 }
@@ -775,7 +775,7 @@ impl<W: StatementSink> Guard<W> {
                     self.inner.bytes(b)?
                 }
                 Mode::Skipping => {}
-                Mode::Holding | Mode::Retarget | Mode::Event | Mode::Table => {
+                Mode::Holding | Mode::Retarget | Mode::Event | Mode::Whole => {
                     if self.pending.len() + b.len() > MAX_PENDING {
                         return Err(refused(format!(
                             "a statement with more than {} {}",
@@ -783,7 +783,7 @@ impl<W: StatementSink> Guard<W> {
                             if self.mode == Mode::Holding {
                                 "before any code"
                             } else {
-                                "that sqlguard reads whole before it sends it (a CREATE TABLE, a CREATE EVENT or an ALTER DATABASE)"
+                                "that sqlguard reads whole before it sends it (a CREATE TABLE or SEQUENCE, a SET, a LOCK TABLES, a CREATE EVENT or an ALTER DATABASE)"
                             }
                         )));
                     }
@@ -802,10 +802,11 @@ impl<W: StatementSink> Guard<W> {
                         self.held = Some((kind, h.clone()));
                         self.mode = Mode::Event;
                     }
-                    // What a table reaches can stand past its head: it is read whole first.
-                    Verdict::Allow if matches!(kind, Kind::CreateTable { .. }) => {
+                    // What the statement reaches can stand past its head: it is read whole
+                    // first.
+                    Verdict::Allow if sqlscan::read_whole(&kind) => {
                         self.held = Some((kind, h.clone()));
-                        self.mode = Mode::Table;
+                        self.mode = Mode::Whole;
                     }
                     Verdict::Allow => {
                         if matches!(kind, Kind::Insert { .. }) {
@@ -848,9 +849,10 @@ impl<W: StatementSink> Guard<W> {
                                 })?,
                         )
                     }
-                    Mode::Table => {
-                        if let Some((_, h)) = &self.held {
-                            sqlscan::create_table_refusal(
+                    Mode::Whole => {
+                        if let Some((kind, h)) = &self.held {
+                            sqlscan::whole_statement_refusal(
+                                kind,
                                 &self.pending,
                                 !h.no_backslash_escapes,
                                 &self.policy.target,
@@ -3041,12 +3043,13 @@ mod tests {
         assert_eq!(String::from_utf8(g.finish().unwrap()).unwrap(), dump);
     }
 
-    /// A CREATE TABLE is read whole before any of it is sent: what it reaches can stand past its
-    /// head (a long column list), and a sequence can be named without NEXTVAL. A dump's own
-    /// tables (long ones, foreign keys to other databases, decimal defaults, a MERGE of its own
-    /// tables, the target's sequence) pass unchanged.
+    /// A CREATE TABLE or SEQUENCE, a SET and a LOCK TABLES are read whole before any of it is
+    /// sent: what they reach can stand past their head (a long column or variable list), and a
+    /// sequence can be named without NEXTVAL. A dump's own tables (long ones, foreign keys to
+    /// other databases, decimal defaults, a MERGE of its own tables, the target's sequence) and
+    /// settings pass unchanged.
     #[test]
-    fn a_create_table_is_read_whole_before_it_is_sent() {
+    fn statements_that_reach_past_their_head_are_read_whole_before_they_are_sent() {
         let load = |sql: &str, size: usize| -> Result<Vec<u8>, String> {
             let mut g = Guard::new(Vec::new(), Policy::plain("shop", "copy"));
             sql.as_bytes()
@@ -3058,6 +3061,8 @@ mod tests {
         let cols: String = (0..40)
             .map(|i| format!("  `column_number_{i}` decimal(5,2) DEFAULT 1.50,\n"))
             .collect();
+        let pad: String = (0..60).map(|i| format!("@variable_{i} = {i}, ")).collect();
+        let locks: String = (0..60).map(|i| format!("`table_{i}` WRITE, ")).collect();
         let hostile = [
             "CREATE TABLE t (a int DEFAULT NEXT VALUE FOR victim.s, b int);\n".to_string(),
             "CREATE TABLE t (a int DEFAULT PREVIOUS VALUE FOR `victim`.`s`);\n".to_string(),
@@ -3078,6 +3083,16 @@ mod tests {
             // The session's escapes decide where the comment ends, for the check as for the
             // server.
             "SET sql_mode = 'NO_BACKSLASH_ESCAPES';\nCREATE TABLE t (a int COMMENT 'x\\', b int DEFAULT NEXT VALUE FOR victim.s, c int COMMENT '');\n".to_string(),
+            "CREATE SEQUENCE s2 ENGINE=FEDERATED CONNECTION='mysql://x/victim/s';\n".to_string(),
+            // A SET sets the session to literals and variables only.
+            "SET @x = NEXTVAL(victim.s);\n".to_string(),
+            "SET @x = victim.f();\n".to_string(),
+            "SET NAMES utf8mb4, @x = NEXT VALUE FOR victim.s;\n".to_string(),
+            "SET TIME_ZONE = (SELECT tz FROM victim.t LIMIT 1);\n".to_string(),
+            format!("SET {pad} @x := NEXTVAL(victim.s);\n"),
+            format!("SET {pad} GLOBAL max_connections = 1;\n"),
+            format!("SET {pad} @@global.max_connections = 1;\n"),
+            format!("LOCK TABLES {locks} victim.t WRITE;\n"),
         ];
         for sql in &hostile {
             for size in [1, 7, 100, 1 << 20] {
@@ -3090,6 +3105,10 @@ mod tests {
             "CREATE TABLE `s_user` (`a` int DEFAULT nextval(`copy`.`s`), `b` int DEFAULT NEXT VALUE FOR s);\n".to_string(),
             "CREATE TABLE `m` (`a` int) ENGINE=MRG_MyISAM UNION=(`t1`,`t2`) INSERT_METHOD=LAST;\n".to_string(),
             "CREATE TABLE `copy`.`n` (`a` double DEFAULT -2.5e-3, `b` decimal(9,3) DEFAULT 0.125);\n".to_string(),
+            "CREATE SEQUENCE `s` start with 1 minvalue 1 maxvalue 9223372036854775806 increment by 1 cache 1000 nocycle ENGINE=InnoDB;\n".to_string(),
+            format!("SET {} @x = 1.5, @@SESSION.SQL_LOG_BIN= 0, @@session . `unique_checks` = DEFAULT, @saved_cs_client     = @@character_set_client, TIME_ZONE='+00:00';\n", &pad[..200]),
+            "/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;\n/*!50503 SET NAMES utf8mb4 */;\n".to_string(),
+            format!("LOCK TABLES {locks} `t` WRITE;\n"),
         ];
         for sql in &dump {
             for size in [1, 7, 100, 1 << 20] {

@@ -486,6 +486,8 @@ fn the_reviews_bypasses_are_refused_by_a_real_restore() {
             (0..30).map(|i| format!("  `column_number_{i}` int DEFAULT NULL,\n")).collect::<String>()
         ),
         format!("CREATE TABLE m (a int) ENGINE=MERGE UNION=({v}.mt) INSERT_METHOD=LAST;\nINSERT INTO `m` VALUES (5);\n"),
+        // A SET sets the session to literals: a call reaches anywhere.
+        format!("SET @x = NEXTVAL({v}.s);\n"),
     ];
     for (n, hostile) in cases.iter().enumerate() {
         // The attack is real: the plain client, given the same SQL, changes the victim.
