@@ -940,25 +940,33 @@ pub fn qualifiers(text: &[u8]) -> Vec<String> {
         for ansi in [false, true] {
             let t = code_tokens(text, backslash, ansi);
             for i in 0..t.len() {
-                let starts_chain = i == 0 || t[i - 1] != Token::Symbol(b'.');
-                let name = match &t[i] {
-                    Token::Word(w)
-                        if !w.starts_with('@') && !w.bytes().all(|b| b.is_ascii_digit()) =>
-                    {
-                        w
+                if let Some((name, _)) = dotted_at(&t, i) {
+                    if !out.iter().any(|o| o == name) {
+                        out.push(name.to_string());
                     }
-                    Token::Ident(w) => w,
-                    _ => continue,
-                };
-                let dotted = t.get(i + 1) == Some(&Token::Symbol(b'.'))
-                    && matches!(t.get(i + 2), Some(Token::Word(_) | Token::Ident(_)));
-                if starts_chain && dotted && !out.contains(name) {
-                    out.push(name.clone());
                 }
             }
         }
     }
     out
+}
+
+/// The first two parts of the dotted name that starts at `t[i]`, if one does (`db.t`, and
+/// `db.t` of `db.t.c`); not a number's `1.5`, a variable's `@@session.x`, nor a later part of
+/// a chain.
+fn dotted_at(t: &[Token], i: usize) -> Option<(&str, &str)> {
+    let first = match t.get(i)? {
+        Token::Word(x) if !x.starts_with('@') && !x.bytes().all(|b| b.is_ascii_digit()) => x,
+        Token::Ident(x) => x,
+        _ => return None,
+    };
+    if i > 0 && t[i - 1] == Token::Symbol(b'.') {
+        return None;
+    }
+    match (t.get(i + 1), t.get(i + 2)) {
+        (Some(Token::Symbol(b'.')), Some(Token::Word(x) | Token::Ident(x))) => Some((first, x)),
+        _ => None,
+    }
 }
 
 /// Whitespace as the server reads it: ASCII whitespace and the vertical tab.
@@ -1688,25 +1696,12 @@ pub fn whole_statement_refusal(
                         .into(),
                 );
             }
-            for (i, w) in t.iter().enumerate() {
-                let name = match w {
-                    Token::Word(x)
-                        if !x.starts_with('@') && !x.bytes().all(|b| b.is_ascii_digit()) =>
-                    {
-                        x
-                    }
-                    Token::Ident(x) => x,
-                    _ => continue,
-                };
-                if (i == 0 || t[i - 1] != Token::Symbol(b'.'))
-                    && t.get(i + 1) == Some(&Token::Symbol(b'.'))
-                {
-                    return Err(format!(
-                        "a SET that names `{name}`. …, which a dump never writes"
-                    ));
-                }
+            match (0..t.len()).find_map(|i| dotted_at(&t, i)) {
+                Some((first, second)) => Err(format!(
+                    "a SET that names `{first}`.`{second}`, which a dump never writes"
+                )),
+                None => Ok(()),
             }
-            Ok(())
         }
         Kind::Lock
             if code_tokens(text, backslash_escapes, false).contains(&Token::Symbol(b'.')) =>
@@ -1778,18 +1773,11 @@ pub fn create_table_refusal(
                 }
             }
         }
-        let starts_chain = i == 0 || t[i - 1] != Token::Symbol(b'.');
-        let first = match w {
-            Token::Word(x) if !x.starts_with('@') && !x.bytes().all(|b| b.is_ascii_digit()) => x,
-            Token::Ident(x) => x,
-            _ => continue,
-        };
-        let second = match (t.get(i + 1), t.get(i + 2)) {
-            (Some(Token::Symbol(b'.')), Some(Token::Word(x) | Token::Ident(x))) => x,
-            _ => continue,
+        let Some((first, second)) = dotted_at(&t, i) else {
+            continue;
         };
         let references = i > 0 && t[i - 1].is("REFERENCES");
-        if starts_chain && !references && first.as_str() != target {
+        if !references && first != target {
             return Err(format!(
                 "{what} that names another database (`{first}`.`{second}`)"
             ));
