@@ -613,6 +613,14 @@ impl Splitter {
                         "`--` followed by a control character, which the client reads as code and the server as a comment",
                     ))?;
                 }
+                // In latin1 the server takes 0xA0 (a no-break space) for a space, so `--`
+                // before it starts a comment there; the client reads code. No byte past
+                // ASCII is read as sure.
+                if b >= 0x80 {
+                    on(Event::Unfollowable(
+                        "`--` followed by a byte outside ASCII, which the server may read as a space (0xA0 in latin1) and so as a comment, and the client as code",
+                    ))?;
+                }
                 if b.is_ascii_whitespace() || b.is_ascii_control() {
                     self.state = if b == b'\n' {
                         self.comment_ended();
@@ -938,7 +946,7 @@ pub fn qualifiers(text: &[u8]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for backslash in [true, false] {
         for ansi in [false, true] {
-            let t = code_tokens(text, backslash, ansi);
+            let t = code_tokens(text, backslash, ansi, None);
             for i in 0..t.len() {
                 if let Some((name, _)) = dotted_at(&t, i) {
                     if !out.iter().any(|o| o == name) {
@@ -1122,24 +1130,9 @@ pub(crate) fn code_words(
                 }
             }
             b'/' if stmt.get(i + 1) == Some(&b'*') => {
-                let rest = &stmt[i + 2..];
-                let mariadb = rest.starts_with(b"M!");
-                let digits_from = (i + if mariadb { 4 } else { 3 }).min(n);
-                let mut end = digits_from;
-                while end < n && stmt[end].is_ascii_digit() && end - digits_from < 6 {
-                    end += 1;
-                }
-                // Five or six digits are a version; fewer are code of a comment that runs.
-                let (version, code_from) = if (1..=4).contains(&(end - digits_from)) {
-                    (0, digits_from)
-                } else {
-                    let v = std::str::from_utf8(&stmt[digits_from..end])
-                        .ok()
-                        .and_then(|v| v.parse::<u32>().ok())
-                        .unwrap_or(0);
-                    (v, end)
-                };
-                if (rest.starts_with(b"!") || mariadb) && gate.runs(version, mariadb) {
+                if let Some((_, _, code_from)) = executable_comment(stmt, i)
+                    .filter(|&(mariadb, version, _)| gate.runs(version, mariadb))
+                {
                     // An executable comment the server runs: its code counts.
                     i = code_from;
                 } else {
@@ -1316,9 +1309,44 @@ pub fn code_text(text: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The tokens of a statement's code (see [`qualifiers`]): comments skipped (executable ones
-/// read as code), strings dropped, names and words kept.
-fn code_tokens(text: &[u8], backslash_escapes: bool, ansi_quotes: bool) -> Vec<Token> {
+/// The executable comment that opens at `text[i]` (`/*!50003 …`, `/*M!100101 …`), if one
+/// does: whether it is MariaDB's own (`/*M!`), its version (five or six digits; fewer are
+/// code of a comment that runs, version 0) and where its code starts.
+fn executable_comment(text: &[u8], i: usize) -> Option<(bool, u32, usize)> {
+    let rest = text.get(i..)?;
+    let mariadb = rest.starts_with(b"/*M!");
+    if !(mariadb || rest.starts_with(b"/*!")) {
+        return None;
+    }
+    let digits_from = i + if mariadb { 4 } else { 3 };
+    let mut end = digits_from;
+    while end < text.len() && text[end].is_ascii_digit() && end - digits_from < 6 {
+        end += 1;
+    }
+    Some(if (1..=4).contains(&(end - digits_from)) {
+        (mariadb, 0, digits_from)
+    } else {
+        let version = std::str::from_utf8(&text[digits_from..end])
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0);
+        (mariadb, version, end)
+    })
+}
+
+/// The tokens of a statement's code (see [`qualifiers`]): comments skipped, strings dropped,
+/// names and words kept. An executable comment is code when `server` runs it (read as the
+/// restore's splitter reads it: [`Splitter::for_server`]), and always without a server.
+fn code_tokens(
+    text: &[u8],
+    backslash_escapes: bool,
+    ansi_quotes: bool,
+    server: Option<Option<ServerVersion>>,
+) -> Vec<Token> {
+    let gate = server.map(|server| Splitter {
+        server,
+        ..Splitter::new()
+    });
     let mut out = Vec::new();
     let mut i = 0;
     let mut executable = false;
@@ -1354,11 +1382,10 @@ fn code_tokens(text: &[u8], backslash_escapes: bool, ansi_quotes: bool) -> Vec<T
         } else if executable && starts(i, b"*/") {
             executable = false;
             i += 2;
-        } else if starts(i, b"/*!") || starts(i, b"/*M!") {
-            i += if text[i + 2] == b'M' { 4 } else { 3 };
-            while i < text.len() && text[i].is_ascii_digit() {
-                i += 1;
-            }
+        } else if let Some((_, _, code_from)) = executable_comment(text, i)
+            .filter(|&(mariadb, version, _)| gate.as_ref().is_none_or(|g| g.runs(version, mariadb)))
+        {
+            i = code_from;
             executable = true;
         } else if starts(i, b"/*") {
             i += 2;
@@ -1589,7 +1616,9 @@ pub fn classify(head: &Head) -> Kind {
                             || FOREIGN_OBJECTS.contains(&u.as_str()))
                             && (CREATE_MODIFIERS.contains(&u.as_str())
                                 || u == "CURRENT_USER"
-                                || u.starts_with('@'))
+                                // A definer's account: `@host`, or bare `user@host`
+                                // (`--skip-quote-names`).
+                                || u.contains('@'))
                     }
                     Token::Ident(_) => true,
                     Token::Symbol(b) => matches!(b, b'=' | b'(' | b')' | b'@'),
@@ -1679,11 +1708,13 @@ pub fn whole_statement_refusal(
     kind: &Kind,
     text: &[u8],
     backslash_escapes: bool,
-    target: &str,
+    server: Option<ServerVersion>,
+    (source, target): (&str, &str),
 ) -> Result<(), String> {
+    let tokens = || code_tokens(text, backslash_escapes, false, Some(server));
     match kind {
         Kind::Set => {
-            let t = code_tokens(text, backslash_escapes, false);
+            let t = tokens();
             if t.iter().any(sets_beyond_the_session) {
                 return Err(
                     "a SET of a global variable, a password or a role, which a dump never writes"
@@ -1703,20 +1734,23 @@ pub fn whole_statement_refusal(
                 None => Ok(()),
             }
         }
-        Kind::Lock
-            if code_tokens(text, backslash_escapes, false).contains(&Token::Symbol(b'.')) =>
-        {
-            Err(
-                "a LOCK TABLES that names another database's table, which a dump never writes"
-                    .into(),
-            )
-        }
-        Kind::CreateTable { .. } => {
-            create_table_refusal("a CREATE TABLE", text, backslash_escapes, target)
-        }
-        _ if read_whole(kind) && !matches!(kind, Kind::Lock) => {
-            create_table_refusal("a CREATE SEQUENCE", text, backslash_escapes, target)
-        }
+        Kind::Lock if tokens().contains(&Token::Symbol(b'.')) => Err(
+            "a LOCK TABLES that names another database's table, which a dump never writes".into(),
+        ),
+        Kind::CreateTable { .. } => create_table_refusal(
+            "a CREATE TABLE",
+            text,
+            backslash_escapes,
+            server,
+            (source, target),
+        ),
+        _ if read_whole(kind) && !matches!(kind, Kind::Lock) => create_table_refusal(
+            "a CREATE SEQUENCE",
+            text,
+            backslash_escapes,
+            server,
+            (source, target),
+        ),
         _ => Ok(()),
     }
 }
@@ -1733,15 +1767,18 @@ const REACHING_ENGINES: &[&str] = &["FEDERATED", "FEDERATEDX", "CONNECT", "SPIDE
 /// of another database's table, rows selected from anywhere, an engine that reaches another
 /// server, or files placed in a directory of the statement's choosing.
 ///
-/// A dotted name is allowed when it is the target's, and after `REFERENCES`: a foreign key
-/// only reads its parent table (cascades go from the parent to this table).
+/// A dotted name is allowed when it is the target's, and after `REFERENCES` when the dump is
+/// restored under its own name (`source` is `target`): a foreign key to another database's
+/// table holds that table's rows, which is what the dump's database did, but not what a copy
+/// or a restore test may do.
 pub fn create_table_refusal(
     what: &str,
     text: &[u8],
     backslash_escapes: bool,
-    target: &str,
+    server: Option<ServerVersion>,
+    (source, target): (&str, &str),
 ) -> Result<(), String> {
-    let t = code_tokens(text, backslash_escapes, false);
+    let t = code_tokens(text, backslash_escapes, false, Some(server));
     let next_is = |i: usize, w: &str| t.get(i + 1).is_some_and(|x| x.is(w));
     for (i, w) in t.iter().enumerate() {
         if w.is("SELECT") {
@@ -1776,12 +1813,23 @@ pub fn create_table_refusal(
         let Some((first, second)) = dotted_at(&t, i) else {
             continue;
         };
-        let references = i > 0 && t[i - 1].is("REFERENCES");
-        if !references && first != target {
+        if first == target {
+            continue;
+        }
+        // A foreign key to another database's table holds that table's rows (they cannot be
+        // deleted while this table's rows name them): as the dump's own database had it, under
+        // its own name only.
+        if i > 0 && t[i - 1].is("REFERENCES") {
+            if source == target {
+                continue;
+            }
             return Err(format!(
-                "{what} that names another database (`{first}`.`{second}`)"
+                "{what} with a foreign key to another database's table (`{first}`.`{second}`), which would keep that table's rows from being deleted while this copy exists (restored under its own name, `{source}`, it is kept)"
             ));
         }
+        return Err(format!(
+            "{what} that names another database (`{first}`.`{second}`)"
+        ));
     }
     Ok(())
 }
@@ -2171,6 +2219,16 @@ mod tests {
         let joined: String = want.iter().map(|(s, _)| s.as_str()).collect();
         assert_eq!(joined, DUMP);
         assert!(want[7].0.contains("(2,\"dq;\\\"\");"), "{}", want[7].0);
+        // `--skip-quote-names` writes the definer's account bare.
+        let bare = "CREATE DEFINER=root@localhost FUNCTION f() RETURNS int RETURN 1;\n";
+        assert_eq!(
+            split(bare.as_bytes(), 7)[0].1,
+            Kind::Object {
+                verb: "CREATE".into(),
+                object: "FUNCTION".into(),
+                name: t("f")
+            }
+        );
     }
 
     /// Everything a splitter reports, owned: statements with their heads and client commands.

@@ -855,7 +855,8 @@ impl<W: StatementSink> Guard<W> {
                                 kind,
                                 &self.pending,
                                 !h.no_backslash_escapes,
-                                &self.policy.target,
+                                self.policy.server,
+                                (&self.policy.source, &self.policy.target),
                             )
                             .map_err(|why| {
                                 refused(format!("{why}: {}", sqlscan::excerpt(&h.text, 12)))
@@ -1017,6 +1018,9 @@ struct InsertCheck {
     table_next: bool,
     /// `VALUES` was read: the statement's own words are behind.
     rows: bool,
+    /// In the column list (a `(` before `VALUES`): a bare word there is a column's name
+    /// (`--skip-quote-names`, and `row_start` of `--dump-history`).
+    columns: bool,
     /// Leading bytes still to pass over: the comments before the statement's code.
     skip: usize,
     /// The last write ended with a `-` outside quotes.
@@ -1044,6 +1048,8 @@ enum Byte {
     Digit,
     /// A letter, `_` or `$`: a word's first byte.
     Letter,
+    /// `)`: ends a row, or the column list.
+    Close,
     /// `@`, `:` or `.` outside a number: a variable or a qualified name.
     Refused,
     /// `#` or `/`: a comment may start here (and a dump writes neither between values).
@@ -1066,6 +1072,7 @@ const fn byte_classes() -> [Byte; 256] {
             match c {
                 b'\'' | b'"' | b'`' => Byte::Quote,
                 b'(' => Byte::Open,
+                b')' => Byte::Close,
                 b'@' | b':' | b'.' => Byte::Refused,
                 b'#' | b'/' => Byte::Comment,
                 b'-' => Byte::Dash,
@@ -1101,6 +1108,7 @@ impl InsertCheck {
             call: false,
             table_next: false,
             rows: false,
+            columns: false,
             skip,
             dash: false,
         }
@@ -1212,7 +1220,8 @@ impl InsertCheck {
                         "an INSERT that calls {call}(…), where a dump writes only values"
                     ));
                 }
-                Byte::Open => {}
+                Byte::Open => self.columns |= !self.rows,
+                Byte::Close => self.columns = false,
                 Byte::Refused => {
                     return Err("an INSERT whose values hold a variable or a qualified name, where a dump writes only values".into())
                 }
@@ -1283,7 +1292,7 @@ impl InsertCheck {
             }
             b"NULL" | b"TRUE" | b"FALSE" => true,
             _ => false,
-        };
+        } || (self.columns && !self.rows); // a column's name, bare (a `(` after it is refused)
         if !(allowed || table) {
             return Err(format!(
                 "an INSERT holding `{}`, where a dump writes only values",
@@ -3050,14 +3059,22 @@ mod tests {
     /// settings pass unchanged.
     #[test]
     fn statements_that_reach_past_their_head_are_read_whole_before_they_are_sent() {
-        let load = |sql: &str, size: usize| -> Result<Vec<u8>, String> {
-            let mut g = Guard::new(Vec::new(), Policy::plain("shop", "copy"));
-            sql.as_bytes()
-                .chunks(size)
+        let mariadb = sqlscan::ServerVersion {
+            mariadb: true,
+            number: 101_119,
+        };
+        let load_as = |target: &str, sql: &[u8], size: usize| -> Result<Vec<u8>, String> {
+            let policy = Policy {
+                server: Some(mariadb),
+                ..Policy::plain("shop", target)
+            };
+            let mut g = Guard::new(Vec::new(), policy);
+            sql.chunks(size)
                 .try_for_each(|c| g.write_all(c))
                 .map_err(|e| e.to_string())?;
             g.finish().map_err(|e| e.to_string())
         };
+        let load = |sql: &str, size: usize| load_as("copy", sql.as_bytes(), size);
         let cols: String = (0..40)
             .map(|i| format!("  `column_number_{i}` decimal(5,2) DEFAULT 1.50,\n"))
             .collect();
@@ -3093,6 +3110,13 @@ mod tests {
             format!("SET {pad} GLOBAL max_connections = 1;\n"),
             format!("SET {pad} @@global.max_connections = 1;\n"),
             format!("LOCK TABLES {locks} victim.t WRITE;\n"),
+            // A seventh review's: the executable comment a MariaDB 10.11 server skips hid the
+            // dot before another database's name (the check read its code), and a foreign
+            // key to another database's table holds that table's rows.
+            "CREATE TABLE `x` (`id` int NOT NULL DEFAULT NEXTVAL(/*!110000 copy.*/victim.s), `b` int);\n".to_string(),
+            "CREATE TABLE `mm` (`a` int) ENGINE=MRG_MyISAM UNION=(/*!110000 copy.*/victim.m1) INSERT_METHOD=LAST;\n".to_string(),
+            "SET @x = NEXT VALUE FOR /*!110000 ,.*/victim.s, @y = 1;\n".to_string(),
+            "CREATE TABLE `c` (`id` int, KEY (`id`), CONSTRAINT `fk` FOREIGN KEY (`id`) REFERENCES `victim`.`t` (`id`)) ENGINE=InnoDB;\n".to_string(),
         ];
         for sql in &hostile {
             for size in [1, 7, 100, 1 << 20] {
@@ -3101,7 +3125,7 @@ mod tests {
             }
         }
         let dump = [
-            format!("CREATE TABLE `t` (\n{cols}  `p` int DEFAULT NULL,\n  `select` int, `connection` int, `data` int,\n  CONSTRAINT `fk` FOREIGN KEY (`p`) REFERENCES `other`.`parent` (`id`) ON DELETE CASCADE\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='a.b SELECT, CONNECTION, DATA DIRECTORY'\n/*!50100 PARTITION BY RANGE (`p`) (PARTITION `p0` VALUES LESS THAN (10) ENGINE = InnoDB) */;\n"),
+            format!("CREATE TABLE `t` (\n{cols}  `p` int DEFAULT NULL,\n  `select` int, `connection` int, `data` int,\n  CONSTRAINT `fk` FOREIGN KEY (`p`) REFERENCES `copy`.`parent` (`id`) ON DELETE CASCADE\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='a.b SELECT, CONNECTION, DATA DIRECTORY'\n/*!50100 PARTITION BY RANGE (`p`) (PARTITION `p0` VALUES LESS THAN (10) ENGINE = InnoDB) */;\n"),
             "CREATE TABLE `s_user` (`a` int DEFAULT nextval(`copy`.`s`), `b` int DEFAULT NEXT VALUE FOR s);\n".to_string(),
             "CREATE TABLE `m` (`a` int) ENGINE=MRG_MyISAM UNION=(`t1`,`t2`) INSERT_METHOD=LAST;\n".to_string(),
             "CREATE TABLE `copy`.`n` (`a` double DEFAULT -2.5e-3, `b` decimal(9,3) DEFAULT 0.125);\n".to_string(),
@@ -3114,6 +3138,16 @@ mod tests {
             for size in [1, 7, 100, 1 << 20] {
                 assert_eq!(load(sql, size).as_deref(), Ok(sql.as_bytes()), "{sql}");
             }
+        }
+        // Under its own name, a dump keeps its foreign key to another database's table.
+        let fk = b"CREATE TABLE `c` (`id` int, CONSTRAINT `fk` FOREIGN KEY (`id`) REFERENCES `other`.`t` (`id`));\n";
+        assert_eq!(load_as("shop", fk, 7).as_deref(), Ok(&fk[..]));
+        // In latin1 the server reads `--` and 0xA0 as a comment, the client as code: the
+        // statement would end for one and not the other.
+        let latin1 = b"SET NAMES latin1;\nSET @a = 1 --\xa0 '\n; UPDATE victim.t SET v=1; #'\n;\n";
+        for size in [1, 7, 1000] {
+            let e = load_as("copy", latin1, size).unwrap_err();
+            assert!(e.contains("outside ASCII"), "{e}");
         }
     }
 
@@ -3218,6 +3252,15 @@ mod tests {
             ("INSERT INTO t VALUES (1.5.f);", false, false),
             ("INSERT INTO t VALUES (1e-5,1E+300,1.,0.5e3,0xDEADbeef,0b1010,-0.0,12345678901234567890);", false, true),
             ("INSERT INTO t VALUES ('\u{e9}t\u{e9}',_utf8mb4'\u{e9}');", false, true),
+            // Bare column names: `--skip-quote-names --complete-insert`, and the history
+            // columns of `--dump-history`; still no call, qualified name or word in the rows.
+            ("INSERT INTO `sv` (`id`, `x`, row_start, row_end) VALUES (1,2,'2026-01-01 00:00:00.000000','2038-01-19 03:14:07.999999');", false, true),
+            ("INSERT INTO g (id, a, b, c) VALUES (1,2,3,4),(5,6,7,8);", false, true),
+            ("INSERT INTO g (id, f(1)) VALUES (1);", false, false),
+            ("INSERT INTO g (victim.t) VALUES (1);", false, false),
+            ("INSERT INTO g (a) SELECT 1;", false, false),
+            ("INSERT INTO g (a) VALUES (a);", false, false),
+            ("INSERT INTO g (a) VALUES (1) ON DUPLICATE KEY UPDATE a = 2;", false, false),
         ];
         for (sql, nbe, ok) in cases {
             for size in [1, 2, 3, 7, 17, 1000] {

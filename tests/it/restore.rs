@@ -131,6 +131,41 @@ fn a_dumps_own_table_options_restore_and_a_foreign_sequence_is_refused() {
     );
 }
 
+/// Dumps with bare names restore: `--skip-quote-names` writes a routine's definer and an
+/// INSERT's column list bare, and `--dump-history` writes a system-versioned table's rows with
+/// their bare `row_start` and `row_end` (the guard refused all three before).
+#[test]
+fn dumps_with_bare_names_restore() {
+    let db = mariadb();
+    let name = db.create_db("bare");
+    db.sql(
+        Some(&name),
+        "CREATE TABLE g (id INT PRIMARY KEY, a INT, b TEXT);
+         INSERT INTO g VALUES (1, 2, 'x'), (2, 3, 'y');
+         CREATE TABLE sv (id INT PRIMARY KEY, x INT) WITH SYSTEM VERSIONING;
+         INSERT INTO sv VALUES (1, 1); UPDATE sv SET x = 2 WHERE id = 1;
+         CREATE FUNCTION f() RETURNS INT DETERMINISTIC RETURN 1;",
+    );
+    let history = |db_name: &str| {
+        db.sql(
+            Some(db_name),
+            "SELECT id, x FROM sv FOR SYSTEM_TIME ALL ORDER BY x; SELECT f();",
+        )
+    };
+    let env = Env::new();
+    env.write_local_config(
+        "dump_options: [\"--skip-quote-names\", \"--complete-insert\", \"--dump-history\", \"--routines\"]",
+    );
+    let id = backup(&env, &name);
+    let copy = format!("{name}_copy");
+    for jobs in ["1", "2"] {
+        let r = env.run(&restore_into(&id, &copy, &["--jobs", jobs, "--force"]));
+        r.expect(0);
+        assert_eq!(db.checksums(&copy), db.checksums(&name), "--jobs {jobs}");
+        assert_eq!(history(&copy), history(&name), "--jobs {jobs}");
+    }
+}
+
 /// Issue 12: a session that fails mid-restore (here its connection is killed on the server,
 /// as a DBA would) fails the restore with that session's error, and the database the restore
 /// created is dropped.

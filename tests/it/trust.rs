@@ -488,20 +488,36 @@ fn the_reviews_bypasses_are_refused_by_a_real_restore() {
         format!("CREATE TABLE m (a int) ENGINE=MERGE UNION=({v}.mt) INSERT_METHOD=LAST;\nINSERT INTO `m` VALUES (5);\n"),
         // A SET sets the session to literals: a call reaches anywhere.
         format!("SET @x = NEXTVAL({v}.s);\n"),
-    ];
-    for (n, hostile) in cases.iter().enumerate() {
+        // A seventh review's: the dot before another database's name in an executable
+        // comment the server skips (11.99.99 is above the test server's version), which the
+        // check read as code, chaining the name to the target's.
+        format!("CREATE TABLE x (id int NOT NULL DEFAULT NEXTVAL(/*!119999 TARGET.*/{v}.s), b int);\nINSERT INTO `x` (`b`) VALUES (1);\n"),
+        format!("SET @x = NEXT VALUE FOR /*!119999 ,.*/{v}.s;\n"),
+    ]
+    .map(String::into_bytes);
+    // In latin1 the server reads `--` before 0xA0 (a no-break space) as a comment, the client
+    // as code, so the two split the statements differently.
+    let mut latin1 = b"SET NAMES latin1;\nSET @a = 1 --\xa0 '\n; INSERT INTO ".to_vec();
+    latin1.extend_from_slice(format!("{v}.t VALUES ('x', 1); #'\n;\n").as_bytes());
+    let cases = cases.into_iter().chain([latin1]);
+    for (n, hostile) in cases.enumerate() {
+        let target = format!("hostile_t_{:08x}", fastrand::u32(..));
+        let hostile = match hostile.windows(6).position(|w| w == b"TARGET") {
+            Some(k) => [&hostile[..k], target.as_bytes(), &hostile[k + 6..]].concat(),
+            None => hostile,
+        };
+        let shown = String::from_utf8_lossy(&hostile).into_owned();
         // The attack is real: the plain client, given the same SQL, changes the victim.
         let scratch = db.create_db("scratch");
-        db.sql(Some(&scratch), hostile);
-        assert_ne!(state(), baseline, "not an attack: {hostile}");
+        db.restore(&scratch, &hostile);
+        assert_ne!(state(), baseline, "not an attack: {shown}");
         db.sql(None, &format!("DROP DATABASE `{scratch}`"));
         reset();
         assert_eq!(state(), baseline);
 
         let mut sql = plain.clone();
-        sql.extend_from_slice(hostile.as_bytes());
+        sql.extend_from_slice(&hostile);
         forge(&env, &rec, &sql, true);
-        let target = format!("hostile_t_{:08x}", fastrand::u32(..));
         let jobs = if n % 2 == 0 { "1" } else { "2" };
         let r = env.run(&[
             "restore",
@@ -513,14 +529,14 @@ fn the_reviews_bypasses_are_refused_by_a_real_restore() {
             "--jobs",
             jobs,
         ]);
-        assert_eq!(r.code, 1, "{hostile}: {}", r.stderr);
-        assert!(r.stderr.contains("refused"), "{hostile}: {}", r.stderr);
-        assert!(r.stderr.contains("was dropped"), "{hostile}: {}", r.stderr);
+        assert_eq!(r.code, 1, "{shown}: {}", r.stderr);
+        assert!(r.stderr.contains("refused"), "{shown}: {}", r.stderr);
+        assert!(r.stderr.contains("was dropped"), "{shown}: {}", r.stderr);
         assert!(db
             .sql(None, &format!("SHOW DATABASES LIKE '{target}'"))
             .trim()
             .is_empty());
-        assert_eq!(state(), baseline, "the victim changed: {hostile}");
+        assert_eq!(state(), baseline, "the victim changed: {shown}");
     }
 }
 
