@@ -12,6 +12,11 @@ cleanup() {
   for s in s3 moto pushgateway; do scripts/$s.sh stop "target/tmp/it-$s" >/dev/null 2>&1 || true; done
 }
 trap cleanup EXIT
+# Each run starts from no server data, as on a fresh clone: the databases, buckets and groups
+# the tests make are theirs to leave, and runs on one machine would otherwise pile them up
+# (tens of GB over a day of runs).
+cleanup
+rm -rf target/tmp/it-mariadb target/tmp/it-s3 target/tmp/it-moto target/tmp/it-pushgateway
 
 cargo fmt --check
 cargo clippy --locked --all-targets -q -- -D warnings
