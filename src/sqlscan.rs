@@ -134,6 +134,10 @@ pub struct Splitter {
     /// User variables saved from `@@character_set_client` (always a safe one, see
     /// [`safe_charset`]): what `SET character_set_client = @…` may restore.
     safe_charsets: std::collections::HashSet<String>,
+    /// The client character set has been latin1, in which the server reads 0xA0 (a no-break
+    /// space) as a space where sqlguard reads a byte of a name: from then on 0xA0 outside
+    /// quotes and comments is refused.
+    latin1: bool,
     /// Steps through every byte (the reference the fast path is tested against).
     #[cfg(test)]
     slow: bool,
@@ -148,6 +152,9 @@ impl Default for Splitter {
 const DELIMITER_WORD: &[u8] = b"DELIMITER";
 
 /// Bytes that mean something in code outside quotes and comments (besides the delimiter).
+/// A no-break space in latin1: see [`Splitter::latin1`].
+const NBSP: u8 = 0xA0;
+
 const SPECIAL: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
@@ -183,6 +190,7 @@ impl Splitter {
             no_backslash_escapes: false,
             saved_modes: std::collections::HashMap::new(),
             safe_charsets: std::collections::HashSet::new(),
+            latin1: false,
             #[cfg(test)]
             slow: false,
         }
@@ -350,7 +358,12 @@ impl Splitter {
             State::Comment { star: false, .. } => memchr::memchr(b'*', rest),
             State::Normal => {
                 let d = self.delimiter[0];
-                rest.iter().position(|&b| SPECIAL[usize::from(b)] || b == d)
+                if self.latin1 {
+                    rest.iter()
+                        .position(|&b| SPECIAL[usize::from(b)] || b == d || b == NBSP)
+                } else {
+                    rest.iter().position(|&b| SPECIAL[usize::from(b)] || b == d)
+                }
             }
             _ => Some(0),
         };
@@ -415,6 +428,7 @@ impl Splitter {
                 if !safe_charset(charset) {
                     return Err(UNSAFE_CHARSET);
                 }
+                self.latin1 |= charset.eq_ignore_ascii_case("latin1");
             }
         }
         // What a right-hand side holds, as a mode: whether it has NO_BACKSLASH_ESCAPES, `None`
@@ -481,6 +495,7 @@ impl Splitter {
                 if !safe {
                     return Err(UNSAFE_CHARSET);
                 }
+                self.latin1 |= literal.eq_ignore_ascii_case("latin1");
             }
         }
         Ok(())
@@ -508,6 +523,11 @@ impl Splitter {
         self.at_line_start = b == b'\n';
         match self.state {
             State::Normal => {
+                if b == NBSP && self.latin1 {
+                    on(Event::Unfollowable(
+                        "byte 0xA0 outside quotes after the client character set was latin1, in which the server reads it as a space and sqlguard as part of a name",
+                    ))?;
+                }
                 // In an executable comment the server skips up to its first `*/`, the client
                 // reads quotes, comments, commands and delimiters: where they occur, the two
                 // could end the statement in different places.

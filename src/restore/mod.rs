@@ -1018,9 +1018,12 @@ struct InsertCheck {
     table_next: bool,
     /// `VALUES` was read: the statement's own words are behind.
     rows: bool,
-    /// In the column list (a `(` before `VALUES`): a bare word there is a column's name
-    /// (`--skip-quote-names`, and `row_start` of `--dump-history`).
+    /// In the column list (the one `(` before `VALUES`): a bare word there is a column's
+    /// name (`--skip-quote-names`, and `row_start` of `--dump-history`).
     columns: bool,
+    /// The column list was read: another `(` before `VALUES` would open a subquery
+    /// (`INSERT INTO t (a) (SELECT …)`).
+    columns_read: bool,
     /// Leading bytes still to pass over: the comments before the statement's code.
     skip: usize,
     /// The last write ended with a `-` outside quotes.
@@ -1109,6 +1112,7 @@ impl InsertCheck {
             table_next: false,
             rows: false,
             columns: false,
+            columns_read: false,
             skip,
             dash: false,
         }
@@ -1220,8 +1224,20 @@ impl InsertCheck {
                         "an INSERT that calls {call}(…), where a dump writes only values"
                     ));
                 }
-                Byte::Open => self.columns |= !self.rows,
-                Byte::Close => self.columns = false,
+                Byte::Open if !self.rows => {
+                    // Names only in the column list, and one list: a `(` in it or after it
+                    // would open an expression or a subquery, where bare words run.
+                    if self.columns || self.columns_read {
+                        return Err("an INSERT with a parenthesis inside or after its column list, where a dump writes names only".into());
+                    }
+                    self.columns = true;
+                }
+                Byte::Open => {}
+                Byte::Close if self.columns => {
+                    self.columns = false;
+                    self.columns_read = true;
+                }
+                Byte::Close => {}
                 Byte::Refused => {
                     return Err("an INSERT whose values hold a variable or a qualified name, where a dump writes only values".into())
                 }
@@ -3149,6 +3165,32 @@ mod tests {
             let e = load_as("copy", latin1, size).unwrap_err();
             assert!(e.contains("outside ASCII"), "{e}");
         }
+        // Nor is 0xA0 anywhere else outside quotes once the client's character set was latin1:
+        // it glued a keyword or a dotted name to a word the checks let pass.
+        for hostile in [
+            &b"SET NAMES latin1;\nCREATE TABLE x (a int);\nSET @a=1,\xa0GLOBAL max_connections=77;\n"[..],
+            b"SET NAMES latin1;\nSET @a = @x\xa0OR\xa0NEXT\xa0VALUE\xa0FOR\xa0victim.s;\n",
+            b"SET NAMES latin1;\nCREATE TABLE x\xa0SELECT a, b, @x\xa0FROM\xa0victim.t;\n",
+            b"/*!40101 SET character_set_client = latin1 */;\nCREATE TABLE y (a int) ENGINE=MyISAM\xa0DATA DIRECTORY='/tmp/x';\n",
+            b"SET NAMES 'LATIN1';\nINSERT INTO `t` VALUES (1)\xa0;\n",
+            // Past the head, where the splitter skips plain code in runs.
+            &[
+                b"SET NAMES latin1;\nCREATE TABLE y (\n".as_slice(),
+                cols.as_bytes(),
+                b"  `z` int) ENGINE=MyISAM\xa0DATA DIRECTORY='/tmp/x';\n",
+            ]
+            .concat(),
+        ] {
+            for size in [1, 7, 1000] {
+                let e = load_as("copy", hostile, size).unwrap_err();
+                assert!(e.contains("0xA0"), "{}: {e}", String::from_utf8_lossy(hostile));
+            }
+        }
+        // Inside quotes it is a character like any other; and before latin1 (utf8mb4), a
+        // byte of a name.
+        let fine =
+            b"SET NAMES latin1;\nINSERT INTO `t\xa0x` VALUES ('a\xa0b');\nSET NAMES utf8mb4;\n";
+        assert_eq!(load_as("copy", fine, 7).as_deref(), Ok(&fine[..]));
     }
 
     /// A failed load's client input stays open until the caller releases it (having killed
@@ -3261,6 +3303,13 @@ mod tests {
             ("INSERT INTO g (a) SELECT 1;", false, false),
             ("INSERT INTO g (a) VALUES (a);", false, false),
             ("INSERT INTO g (a) VALUES (1) ON DUPLICATE KEY UPDATE a = 2;", false, false),
+            // A seventh review's: a second `(` before the rows opened a subquery whose words
+            // passed as column names.
+            ("INSERT INTO x (a) (SELECT LOAD_FILE ('/etc/hostname'));", false, false),
+            ("INSERT INTO x (a, (SELECT 1)) VALUES (1);", false, false),
+            ("INSERT INTO x (a, f (1)) VALUES (1);", false, false),
+            ("INSERT INTO `x` (`a`) (SELECT 1);", false, false),
+            ("INSERT INTO x(a) VALUES(1);", false, true),
         ];
         for (sql, nbe, ok) in cases {
             for size in [1, 2, 3, 7, 17, 1000] {

@@ -499,7 +499,13 @@ fn the_reviews_bypasses_are_refused_by_a_real_restore() {
     // as code, so the two split the statements differently.
     let mut latin1 = b"SET NAMES latin1;\nSET @a = 1 --\xa0 '\n; INSERT INTO ".to_vec();
     latin1.extend_from_slice(format!("{v}.t VALUES ('x', 1); #'\n;\n").as_bytes());
-    let cases = cases.into_iter().chain([latin1]);
+    // And anywhere else outside quotes once the character set was latin1: 0xA0 glued the
+    // other database's name to a variable's.
+    let mut glued =
+        b"/*!40101 SET character_set_client = latin1 */;\nSET @a = @x\xa0OR\xa0NEXT\xa0VALUE\xa0FOR\xa0"
+            .to_vec();
+    glued.extend_from_slice(format!("{v}.s;\n").as_bytes());
+    let cases = cases.into_iter().chain([latin1, glued]);
     for (n, hostile) in cases.enumerate() {
         let target = format!("hostile_t_{:08x}", fastrand::u32(..));
         let hostile = match hostile.windows(6).position(|w| w == b"TARGET") {
