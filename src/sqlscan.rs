@@ -417,10 +417,19 @@ impl Splitter {
         // A client character set in which a byte of a multi-byte character can be a backslash
         // or a quote (gbk, big5, sjis, …) makes the server end strings elsewhere than the
         // client: only those where no such byte is part of another character pass.
-        let upper = text.to_ascii_uppercase();
-        for prefix in ["NAMES ", "CHARACTER SET ", "CHARSET "] {
-            if let Some(rest) = upper.strip_prefix(prefix) {
+        // Each assignment of the list (`SET autocommit=1, NAMES gbk` sets the character set
+        // too), its keyword followed by a space or a quote (`NAMES'gbk'`).
+        for assignment in split_outside_quotes(&text, ',', !self.no_backslash_escapes) {
+            let upper = assignment.trim_start().to_ascii_uppercase();
+            for prefix in ["NAMES", "CHARACTER SET", "CHARSET"] {
+                let Some(rest) = upper.strip_prefix(prefix) else {
+                    continue;
+                };
+                if rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+                    continue;
+                }
                 let charset = rest
+                    .trim_start()
                     .split([' ', ','])
                     .next()
                     .unwrap_or_default()
@@ -658,6 +667,8 @@ impl Splitter {
             State::LineComment => {
                 if b == b'\n' {
                     self.comment_ended();
+                    // A comment is a space to the server: `SESSION#…\nsql_mode` is two words.
+                    self.push_head(b' ');
                     self.state = State::Normal;
                 }
             }
@@ -750,9 +761,8 @@ impl Splitter {
                 if star && b == b'/' {
                     self.state = State::Normal;
                     self.comment_ended();
-                    if exec {
-                        self.push_head(b' ');
-                    }
+                    // A comment is a space to the server: `SESSION/**/sql_mode` is two words.
+                    self.push_head(b' ');
                     // The client reads a backslash in it as a command: only the sandbox
                     // line's own may be there.
                     if let Some(content) = self.never.take() {
@@ -1591,7 +1601,10 @@ pub fn classify(head: &Head) -> Kind {
                 Kind::Lock
             }
         }
-        "COMMIT" | "ROLLBACK" | "BEGIN" => Kind::Session,
+        // `BEGIN` alone starts a transaction; `BEGIN NOT ATOMIC …` is a compound statement,
+        // which could run anything.
+        "COMMIT" | "ROLLBACK" if t.len() == 1 => Kind::Session,
+        "BEGIN" if t.len() == 1 || (t.len() == 2 && t[1].is("WORK")) => Kind::Session,
         "START" if t.get(1).is_some_and(|w| w.is("TRANSACTION")) => Kind::Session,
         // A sequence's value, as a dump sets it: `SELECT SETVAL(\`s\`, 1001, 0)` or `DO …`, and
         // nothing else (no other function, no FROM or INTO, no other database's sequence).
@@ -1679,6 +1692,10 @@ pub fn classify(head: &Head) -> Kind {
                 // it names. (A restore reads the whole statement before sending it: see
                 // [`create_table_refusal`], which also checks the sequences its defaults name.)
                 "TABLE" if verb == "CREATE" && t.iter().any(|w| w.is("SELECT")) => other(),
+                // A function from a library (`SONAME`) is the server's, not the database's.
+                "FUNCTION" if verb == "CREATE" && t.iter().any(|w| w.is("SONAME")) => {
+                    Kind::Other("CREATE FUNCTION … SONAME (a server-wide function)".into())
+                }
                 "TABLE" if verb == "CREATE" => Kind::CreateTable { table: name },
                 "TABLE" => Kind::DropTable { table: name },
                 // An index stands in CREATE TABLE in a dump; alone, it names a table elsewhere.
@@ -1735,11 +1752,31 @@ pub fn whole_statement_refusal(
     match kind {
         Kind::Set => {
             let t = tokens();
+            // `@'v'`, `@"v"` or @`v`: the same variable as `@v` to the server, which the
+            // splitter, following the mode and character set saved in variables, would not
+            // take it for.
+            if t.iter()
+                .any(|w| matches!(w, Token::Word(x) if x == "@" || x == "@@"))
+            {
+                return Err("a SET with a quoted variable name, which a dump never writes".into());
+            }
             if t.iter().any(sets_beyond_the_session) {
                 return Err(
                     "a SET of a global variable, a password or a role, which a dump never writes"
                         .into(),
                 );
+            }
+            if let Some(v) = t.iter().find_map(|w| match w {
+                Token::Word(x) | Token::Ident(x)
+                    if REPLICATION_VARIABLES.contains(&x.to_ascii_uppercase().as_str()) =>
+                {
+                    Some(x)
+                }
+                _ => None,
+            }) {
+                return Err(format!(
+                    "a SET of {v}, which decides how the load reaches the binary log, replicas or the logs, and which a dump never writes"
+                ));
             }
             if t.contains(&Token::Symbol(b'(')) {
                 return Err(
@@ -1774,6 +1811,24 @@ pub fn whole_statement_refusal(
         _ => Ok(()),
     }
 }
+
+/// Session variables that change what the binary log records of the load (which server and
+/// domain it comes from, whether replicas apply it, the format) or hide it from the logs: a
+/// dump sets none of them (`sql_log_bin` is `--no-binlog`'s, checked apart).
+const REPLICATION_VARIABLES: &[&str] = &[
+    "GTID_DOMAIN_ID",
+    "GTID_SEQ_NO",
+    "SERVER_ID",
+    "SKIP_REPLICATION",
+    "PSEUDO_SLAVE_MODE",
+    "PSEUDO_THREAD_ID",
+    "BINLOG_FORMAT",
+    "BINLOG_ANNOTATE_ROW_EVENTS",
+    "BINLOG_ROW_IMAGE",
+    "SQL_LOG_OFF",
+    "WSREP_ON",
+    "GTID_NEXT",
+];
 
 /// Engines whose tables read or write through another server or database, named in their
 /// options rather than as names the guard could check.
@@ -1822,6 +1877,12 @@ pub fn create_table_refusal(
                 Some(Token::Symbol(b'=')) => t.get(i + 2),
                 other => other,
             };
+            // The server takes an engine named in quotes too, whose name this reader drops.
+            if matches!(engine, Some(Token::Symbol(b'\'' | b'"'))) {
+                return Err(format!(
+                    "{what} whose engine is named in quotes, which a dump never writes"
+                ));
+            }
             if let Some(e) = engine.map(Token::upper) {
                 if REACHING_ENGINES.contains(&e.to_ascii_uppercase().as_str()) {
                     return Err(format!(

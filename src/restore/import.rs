@@ -23,6 +23,10 @@ use crate::pipeline::CHUNK;
 use crate::session::Session;
 use crate::ui::human_bytes;
 
+/// The storage name of the record a restore from `--file` makes: no storage holds it, and the
+/// database it was dumped from is unknown.
+pub(crate) const FILE_STORAGE: &str = "file";
+
 /// An import: `file` into `to_database` on `to_server`.
 #[derive(Debug, Clone)]
 pub struct ImportRequest {
@@ -368,7 +372,7 @@ pub fn import(
         // The source database is unknown: statements may name the target only.
         database: database.clone(),
         backup_type: "file".into(),
-        storage: "file".into(),
+        storage: FILE_STORAGE.into(),
         status: Status::Success,
         started_at: now,
         finished_at: now,

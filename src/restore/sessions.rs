@@ -373,6 +373,18 @@ pub struct Dispatcher {
     opening: Option<String>,
     /// The first session that failed, and how.
     failure: Option<String>,
+    /// Whether each session runs under `NO_BACKSLASH_ESCAPES` (the mode decides where a quote
+    /// ends), as the guard, which reads the dump in its order, takes it: see
+    /// [`Dispatcher::follow_modes`].
+    modes: Vec<bool>,
+    /// The same along the held views, triggers and routines, and the mode they start from
+    /// (the schema session's when it runs them at the end).
+    deferred_mode: Option<(bool, bool)>,
+    /// Where the `SET`s just sent went: their sessions' mode is the one the next statement is
+    /// read in.
+    set_to: Vec<Dest>,
+    /// The mode the first held statement was read in.
+    held_from: Option<bool>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -462,7 +474,72 @@ impl Dispatcher {
             gate: Gate::default(),
             opening: None,
             failure: None,
+            modes: vec![false; data + 1],
+            deferred_mode: None,
+            set_to: Vec::new(),
+            held_from: None,
         })
+    }
+
+    /// Keeps every session's `NO_BACKSLASH_ESCAPES` as the guard read the statement it is
+    /// given. The guard reads the dump in order, as one session; here a `SET` of the mode goes
+    /// with the statement after it (or to the session of the one before it), so a mode set
+    /// for one statement and reset before another could stay set in the first one's session,
+    /// and a quote there would end elsewhere than the guard read it.
+    ///
+    /// After a `SET`, its sessions are in the mode the next statement is read in (the splitter
+    /// follows what the `SET` does). Fails when a statement would go to a session in another
+    /// mode than it was read in.
+    fn follow_modes(&mut self, kind: &Kind, head: &Head, dest: Dest) -> io::Result<()> {
+        let nbe = head.no_backslash_escapes;
+        for d in std::mem::take(&mut self.set_to) {
+            self.set_mode(d, nbe);
+        }
+        if matches!(dest, Dest::Drop) {
+            return Ok(());
+        }
+        if matches!(dest, Dest::Hold) {
+            self.held_from.get_or_insert(nbe);
+            return Ok(());
+        }
+        if let Some(from) = self.held_from.take() {
+            // The held statements go first, read in `from`; after them, this one's mode.
+            self.check_mode(dest, from)?;
+            self.set_mode(dest, nbe);
+        }
+        self.check_mode(dest, nbe)?;
+        if matches!(kind, Kind::Set) {
+            self.set_to.push(dest);
+        }
+        Ok(())
+    }
+
+    fn check_mode(&mut self, dest: Dest, nbe: bool) -> io::Result<()> {
+        let ok = match dest {
+            Dest::All => self.modes.iter().all(|&m| m == nbe),
+            Dest::One(i) => self.modes.get(i) == Some(&nbe),
+            Dest::Deferred => self.deferred_mode.get_or_insert((nbe, nbe)).1 == nbe,
+            Dest::Drop | Dest::Hold => true,
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(io::Error::other(
+            "the dump changes NO_BACKSLASH_ESCAPES in a way the sessions of a parallel restore cannot follow (a mode set for one statement and reset before another that goes elsewhere): restore it with --jobs 1",
+        ))
+    }
+
+    fn set_mode(&mut self, dest: Dest, nbe: bool) {
+        match dest {
+            Dest::All => self.modes.iter_mut().for_each(|m| *m = nbe),
+            Dest::One(i) => {
+                if let Some(m) = self.modes.get_mut(i) {
+                    *m = nbe;
+                }
+            }
+            Dest::Deferred => self.deferred_mode.get_or_insert((nbe, nbe)).1 = nbe,
+            Dest::Drop | Dest::Hold => {}
+        }
     }
 
     fn data_sessions(&self) -> usize {
@@ -686,6 +763,8 @@ impl StatementSink for Dispatcher {
         }
         let dest = self.route(kind, head);
         let dest = self.checked(dest)?;
+        let r = self.follow_modes(kind, head, dest);
+        self.checked(r)?;
         let context = matches!(
             kind,
             Kind::Set | Kind::Delimiter | Kind::Empty | Kind::Lock | Kind::Session
@@ -754,6 +833,20 @@ impl StatementSink for Dispatcher {
     /// what was held (views, triggers, routines, events) and end.
     fn done(&mut self) -> io::Result<()> {
         let held = std::mem::take(&mut self.held);
+        if let Some(from) = self.held_from.take() {
+            let r = self.check_mode(Dest::Deferred, from);
+            self.checked(r)?;
+        }
+        // The held statements run on the schema session, in the mode its last statement left.
+        if let Some((start, _)) = self.deferred_mode {
+            let r = self.check_mode(Dest::One(SCHEMA), start);
+            self.checked(r)?;
+        }
+        if !self.set_to.is_empty() && self.deferred_mode.is_some() {
+            // A dump ends with its trailer comment, which settles what the last `SET`s did.
+            let r = Err(io::Error::other("the dump ends with a SET whose mode the held views, triggers and routines would run in: restore it with --jobs 1"));
+            self.checked(r)?;
+        }
         let r = self.emit(Dest::Deferred, &held);
         self.checked(r)?;
         for i in 1..self.sessions.len() {
@@ -868,6 +961,39 @@ for line in sys.stdin:
             first_end < other_start,
             "another session inserted before the first INSERT had run:\n{log}"
         );
+    }
+
+    /// A mode set for one statement and reset before another that goes to another session
+    /// would stay set in the first session: refused (a seventh review's). A dump's own
+    /// setting and resetting around a trigger made under the mode is followed.
+    #[test]
+    fn every_session_keeps_the_backslash_mode_the_guard_read_its_statements_in() {
+        let run = |dump: &str| -> Result<(), String> {
+            let dir = tempfile::tempdir().unwrap();
+            let log = dir.path().join("log");
+            let children: Vec<Child> = (0..3)
+                .map(|i| {
+                    Command::new("python3")
+                        .args(["-c", FAKE_CLIENT, &i.to_string()])
+                        .arg(&log)
+                        .stdin(Stdio::piped())
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            let dispatcher = Dispatcher::new(children, b"").unwrap();
+            let policy = crate::sqlscan::Policy::plain("shop", "shop");
+            let mut g = super::super::Guard::new(dispatcher, policy);
+            g.write_all(dump.as_bytes()).map_err(|e| e.to_string())?;
+            g.finish().map(|_| ()).map_err(|e| e.to_string())
+        };
+        let hostile = "CREATE TABLE a (x text) ENGINE=MyISAM;\nSET sql_mode='NO_BACKSLASH_ESCAPES';\nCREATE TABLE b (x text) ENGINE=MyISAM;\nSET sql_mode='';\nINSERT INTO a VALUES ('2');\nCREATE TABLE y (a int) COMMENT 'a\\'; INSERT INTO victim.t VALUES (9); -- ';\n-- Dump completed\n";
+        let e = run(hostile).unwrap_err();
+        assert!(e.contains("--jobs 1"), "{e}");
+        let dump = "CREATE TABLE a (x text) ENGINE=InnoDB;\nINSERT INTO a VALUES ('1');\nSET @saved_sql_mode = @@sql_mode;\nSET sql_mode = 'NO_BACKSLASH_ESCAPES';\nDELIMITER ;;\nCREATE TRIGGER tr BEFORE INSERT ON a FOR EACH ROW SET NEW.x = 'a\\' ;;\nDELIMITER ;\nSET sql_mode = @saved_sql_mode;\nCREATE TABLE b (x text);\nINSERT INTO b VALUES ('x\\'y');\n-- Dump completed\n";
+        run(dump).unwrap();
     }
 
     fn head(text: &str) -> Head {

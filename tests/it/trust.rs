@@ -505,7 +505,21 @@ fn the_reviews_bypasses_are_refused_by_a_real_restore() {
         b"/*!40101 SET character_set_client = latin1 */;\nSET @a = @x\xa0OR\xa0NEXT\xa0VALUE\xa0FOR\xa0"
             .to_vec();
     glued.extend_from_slice(format!("{v}.s;\n").as_bytes());
-    let cases = cases.into_iter().chain([latin1, glued]);
+    // An eighth review's: a compound statement, and a mode or character set set where the
+    // splitter did not follow it (after a comment, inside a list).
+    let compound =
+        format!("DELIMITER ;;\nBEGIN NOT ATOMIC DO NEXTVAL({v}.s); END;;\nDELIMITER ;\n");
+    let mode = format!("SET SESSION/**/sql_mode='NO_BACKSLASH_ESCAPES';\nCREATE TABLE y (a int) COMMENT 'a\\'; INSERT INTO {v}.t VALUES ('n', 17); -- ';\n");
+    let mut gbk =
+        b"SET autocommit=1, NAMES gbk;\nCREATE TABLE y (a int) COMMENT '\xbf\\'; INSERT INTO "
+            .to_vec();
+    gbk.extend_from_slice(
+        format!("{v}.t VALUES ('g', 14); -- ';\nSET NAMES utf8mb4;\n").as_bytes(),
+    );
+    let cases =
+        cases
+            .into_iter()
+            .chain([latin1, glued, compound.into_bytes(), mode.into_bytes(), gbk]);
     for (n, hostile) in cases.enumerate() {
         let target = format!("hostile_t_{:08x}", fastrand::u32(..));
         let hostile = match hostile.windows(6).position(|w| w == b"TARGET") {
@@ -544,6 +558,26 @@ fn the_reviews_bypasses_are_refused_by_a_real_restore() {
             .is_empty());
         assert_eq!(state(), baseline, "the victim changed: {shown}");
     }
+    // A file's source database is unknown, so no name is its own but the target's: a foreign
+    // key to another database's table is refused.
+    let file = env.path("fk.sql");
+    std::fs::write(
+        &file,
+        format!("-- MariaDB dump 10.19\nCREATE TABLE c (a text, b bigint, FOREIGN KEY (b) REFERENCES {v}.t (b));\n-- Dump completed on 2026-11-30 10:00:00\n"),
+    )
+    .unwrap();
+    let r = env.run(&[
+        "restore",
+        "--file",
+        file.to_str().unwrap(),
+        "--to-server",
+        "main",
+        "--to-database",
+        &format!("fk_{:08x}", fastrand::u32(..)),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("foreign key"), "{}", r.stderr);
+    assert_eq!(state(), baseline);
 }
 
 /// Issue 10, item 3: a backup held on two storages must be the same bytes on both; when the
