@@ -1768,7 +1768,8 @@ pub fn whole_statement_refusal(
             }
             if let Some(v) = t.iter().find_map(|w| match w {
                 Token::Word(x) | Token::Ident(x)
-                    if REPLICATION_VARIABLES.contains(&x.to_ascii_uppercase().as_str()) =>
+                    if REPLICATION_VARIABLES
+                        .contains(&x.trim_start_matches('@').to_ascii_uppercase().as_str()) =>
                 {
                     Some(x)
                 }
@@ -1828,7 +1829,119 @@ const REPLICATION_VARIABLES: &[&str] = &[
     "SQL_LOG_OFF",
     "WSREP_ON",
     "GTID_NEXT",
+    "TIMESTAMP",
 ];
+
+/// Why `text`, a statement the client sends whole under a delimiter other than `;` (with that
+/// delimiter at its end), is not one statement to the server, if it is not. The server runs
+/// each statement of a query; a `;` ends one unless it stands inside the `BEGIN … END` body of
+/// a routine, trigger or event, whose bodies a dump writes so.
+///
+/// The body is followed as the server nests it, counting a `BEGIN` only where a statement can
+/// start (after `;`, `BEGIN`, `THEN`, `ELSE`, `DO`, `LOOP`, `REPEAT`, a label's `:`, or as a
+/// handler's statement) and an `END` only right after `;` or an empty `BEGIN`, and not the
+/// `END` of an `IF`, `CASE`, loop or `FOR`: a name spelled `begin` or `end` opens or closes
+/// nothing. Anything after the body's `END`, or a `;` outside it, is refused.
+pub fn statements_refusal(
+    kind: &Kind,
+    text: &[u8],
+    backslash_escapes: bool,
+    server: Option<ServerVersion>,
+) -> Result<(), String> {
+    let t = code_tokens(text, backslash_escapes, false, Some(server));
+    // The delimiter at the end is the client's: it does not reach the server.
+    let end = t
+        .iter()
+        .rposition(|w| *w != Token::Symbol(b';'))
+        .map_or(0, |k| k + 1);
+    let t = &t[..end];
+    if !t.contains(&Token::Symbol(b';')) {
+        return Ok(());
+    }
+    let several = || {
+        Err("several statements in one under a DELIMITER other than `;` (the server runs each), outside the BEGIN … END body of a routine, trigger or event".to_string())
+    };
+    let compound = matches!(kind, Kind::Object { verb, object, .. }
+        if verb == "CREATE" && matches!(object.as_str(), "PROCEDURE" | "FUNCTION" | "TRIGGER" | "EVENT"));
+    if !compound {
+        return several();
+    }
+    let is_sym = |i: usize, b: u8| t.get(i) == Some(&Token::Symbol(b));
+    let word = |i: usize, w: &str| t.get(i).is_some_and(|x| x.is(w));
+    // The body's BEGIN: not a parameter's, the object's or a trigger order's name, nor a label.
+    let body = (0..t.len()).find(|&i| {
+        word(i, "BEGIN")
+            && !is_sym(i + 1, b':')
+            && i > 0
+            && !matches!(&t[i - 1], Token::Symbol(b'(' | b',' | b'.' | b'='))
+            && ![
+                "AS",
+                "IN",
+                "OUT",
+                "INOUT",
+                "PROCEDURE",
+                "FUNCTION",
+                "TRIGGER",
+                "EVENT",
+                "FOLLOWS",
+                "PRECEDES",
+            ]
+            .iter()
+            .any(|w| t[i - 1].is(w))
+    });
+    let Some(body) = body else {
+        return several();
+    };
+    if t[..body].contains(&Token::Symbol(b';')) {
+        return several();
+    }
+    let mut depth = 0usize;
+    let mut segment = body;
+    let mut opened_at = None;
+    for i in body..t.len() {
+        if word(i, "BEGIN") && !is_sym(i + 1, b':') {
+            let prev = &t[i - 1];
+            let starts = i == body
+                || matches!(prev, Token::Symbol(b';' | b':'))
+                || ["BEGIN", "THEN", "ELSE", "DO", "LOOP", "REPEAT"]
+                    .iter()
+                    .any(|w| prev.is(w))
+                || t[segment..i]
+                    .windows(2)
+                    .any(|w| w[0].is("HANDLER") && w[1].is("FOR"));
+            if starts {
+                depth += 1;
+                opened_at = Some(i);
+                continue;
+            }
+        }
+        if word(i, "END")
+            && (is_sym(i - 1, b';') || opened_at == Some(i - 1))
+            && !is_sym(i + 1, b':')
+            && !["IF", "CASE", "LOOP", "WHILE", "REPEAT", "FOR"]
+                .iter()
+                .any(|w| word(i + 1, w))
+        {
+            if depth == 0 {
+                return several();
+            }
+            depth -= 1;
+            if depth == 0 && i + 1 != t.len() {
+                return several();
+            }
+        }
+        if is_sym(i, b';') {
+            if depth == 0 {
+                return several();
+            }
+            segment = i + 1;
+        }
+    }
+    if depth != 0 {
+        return several();
+    }
+    Ok(())
+}
 
 /// Engines whose tables read or write through another server or database, named in their
 /// options rather than as names the guard could check.

@@ -692,6 +692,11 @@ pub struct Guard<W: StatementSink> {
     /// A function or procedure was created: a dump creates them after all rows, and nothing
     /// after them may call one (a body can reach any database).
     routines: bool,
+    /// The client's delimiter is not `;`: it sends the text up to its delimiter as one query,
+    /// and the server runs each statement in it. Every statement but an `INSERT` (whose check
+    /// reads past a `;`) is then held whole and must be one statement to the server
+    /// ([`sqlscan::statements_refusal`]).
+    custom_delimiter: bool,
     /// Plain SQL bytes seen.
     pub count: u64,
     /// Statements sent.
@@ -743,6 +748,7 @@ impl<W: StatementSink> Guard<W> {
             held: None,
             triggered: std::collections::HashSet::new(),
             routines: false,
+            custom_delimiter: false,
             insert_check: None,
             count: 0,
             statements: 0,
@@ -792,6 +798,9 @@ impl<W: StatementSink> Guard<W> {
             },
             Event::Head(h) => {
                 let kind = sqlscan::classify(h);
+                if let Some(d) = &h.delimiter {
+                    self.custom_delimiter = d.as_slice() != b";";
+                }
                 if kind == Kind::Set && self.policy.no_binlog {
                     self.check_log_bin(h)?;
                 }
@@ -804,7 +813,11 @@ impl<W: StatementSink> Guard<W> {
                     }
                     // What the statement reaches can stand past its head: it is read whole
                     // first.
-                    Verdict::Allow if sqlscan::read_whole(&kind) => {
+                    Verdict::Allow
+                        if sqlscan::read_whole(&kind)
+                            || (self.custom_delimiter
+                                && !matches!(kind, Kind::Insert { .. } | Kind::Delimiter)) =>
+                    {
                         self.held = Some((kind, h.clone()));
                         self.mode = Mode::Whole;
                     }
@@ -834,6 +847,21 @@ impl<W: StatementSink> Guard<W> {
                 }
             }
             Event::End => {
+                if self.custom_delimiter
+                    && matches!(self.mode, Mode::Whole | Mode::Event | Mode::Retarget)
+                {
+                    if let Some((kind, h)) = &self.held {
+                        sqlscan::statements_refusal(
+                            kind,
+                            &self.pending,
+                            !h.no_backslash_escapes,
+                            self.policy.server,
+                        )
+                        .map_err(|why| {
+                            refused(format!("{why}: {}", sqlscan::excerpt(&h.text, 12)))
+                        })?;
+                    }
+                }
                 let held = match self.mode {
                     Mode::Retarget => Some(retarget(
                         &self.pending,
@@ -3157,6 +3185,20 @@ mod tests {
             "SET @@session.skip_replication=1;\n".to_string(),
             "SET SESSION sql_log_off=1;\n".to_string(),
             "CREATE TABLE z (a int) ENGINE='FEDERATED' COMMENT='mysql://x/victim/t';\n".to_string(),
+            // A ninth review's: under another delimiter the client sends several statements
+            // as one, and the server runs each; and `@@name` without a scope.
+            "DELIMITER ;;\nCREATE PROCEDURE p() SELECT 1; DELETE FROM victim.t WHERE b=1; SELECT victim.f() ;;\nDELIMITER ;\n".to_string(),
+            "DELIMITER $$\nCREATE PROCEDURE p() BEGIN SELECT 1; END; USE victim; DELETE FROM t $$\nDELIMITER ;\n".to_string(),
+            "DELIMITER ;;\nCREATE PROCEDURE p(begin int) SELECT 1; DELETE FROM t; END ;;\nDELIMITER ;\n".to_string(),
+            "DELIMITER ;;\nCREATE PROCEDURE p() BEGIN SELECT 1 begin UNION SELECT 2; END; DELETE FROM t; END ;;\nDELIMITER ;\n".to_string(),
+            "DELIMITER ;;\nCREATE PROCEDURE p() BEGIN SELECT 1 AS end; END; DELETE FROM t; BEGIN END ;;\nDELIMITER ;\n".to_string(),
+            "DELIMITER ;;\nCREATE VIEW vz AS SELECT 1; USE victim ;;\nDELIMITER ;\n".to_string(),
+            "DELIMITER ;;\nCREATE TABLE y (a int); USE victim ;;\nDELIMITER ;\n".to_string(),
+            "DELIMITER ;;\nLOCK TABLES x WRITE; USE victim ;;\nDELIMITER ;\n".to_string(),
+            "DELIMITER ;;\nCREATE EVENT e ON SCHEDULE EVERY 1 DAY DO SELECT 1; USE victim ;;\nDELIMITER ;\n".to_string(),
+            "SET @@server_id=77;\n".to_string(),
+            "SET @@gtid_domain_id=9;\n".to_string(),
+            "SET timestamp=1000000000;\n".to_string(),
         ];
         for sql in &hostile {
             for size in [1, 7, 100, 1 << 20] {
@@ -3173,6 +3215,11 @@ mod tests {
             format!("SET {} @x = 1.5, @@SESSION.SQL_LOG_BIN= 0, @@session . `unique_checks` = DEFAULT, @saved_cs_client     = @@character_set_client, TIME_ZONE='+00:00';\n", &pad[..200]),
             "/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;\n/*!50503 SET NAMES utf8mb4 */;\n".to_string(),
             format!("LOCK TABLES {locks} `t` WRITE;\n"),
+            // Compound bodies, as a dump writes routines, triggers and events.
+            "DELIMITER ;;\nCREATE DEFINER=`root`@`localhost` PROCEDURE `p`()\nBEGIN\n  DECLARE done INT DEFAULT 0;\n  DECLARE CONTINUE HANDLER FOR NOT FOUND BEGIN SET done = 1; END;\n  lbl: LOOP\n    IF done THEN LEAVE lbl; END IF;\n    SET done = CASE WHEN done THEN 1 ELSE 0 END;\n    WHILE done < 0 DO BEGIN SET done = done + 1; END; END WHILE;\n  END LOOP lbl;\n  BEGIN END;\nEND ;;\nDELIMITER ;\n".to_string(),
+            "DELIMITER ;;\n/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER tr BEFORE INSERT ON `t` FOR EACH ROW BEGIN SET NEW.a = 1; SET NEW.b = 'x;;y'; END */;;\nDELIMITER ;\n".to_string(),
+            "DELIMITER ;;\nCREATE DEFINER=`root`@`localhost` FUNCTION `f`(x int) RETURNS int(11)\n    DETERMINISTIC\nBEGIN\n  RETURN x + 1;\nEND ;;\nDELIMITER ;\n".to_string(),
+            "DELIMITER ;;\n/*!50106 CREATE*/ /*!50117 DEFINER=`root`@`localhost`*/ /*!50106 EVENT `ev` ON SCHEDULE EVERY 1 HOUR STARTS '2026-11-30 11:00:00' ON COMPLETION NOT PRESERVE ENABLE DO BEGIN INSERT INTO `t` VALUES (1); DELETE FROM `t`; END */ ;;\nDELIMITER ;\n".to_string(),
         ];
         for sql in &dump {
             for size in [1, 7, 100, 1 << 20] {

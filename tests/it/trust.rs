@@ -516,10 +516,15 @@ fn the_reviews_bypasses_are_refused_by_a_real_restore() {
     gbk.extend_from_slice(
         format!("{v}.t VALUES ('g', 14); -- ';\nSET NAMES utf8mb4;\n").as_bytes(),
     );
-    let cases =
-        cases
-            .into_iter()
-            .chain([latin1, glued, compound.into_bytes(), mode.into_bytes(), gbk]);
+    let cases = cases
+        .into_iter()
+        .chain([latin1, glued, compound.into_bytes(), mode.into_bytes(), gbk])
+        .chain([format!(
+            // A ninth review's: under another delimiter the client sends several
+            // statements as one, and the server runs each.
+            "DELIMITER ;;\nCREATE PROCEDURE p() SELECT 1; DO NEXTVAL({v}.s) ;;\nDELIMITER ;\n"
+        )
+        .into_bytes()]);
     for (n, hostile) in cases.enumerate() {
         let target = format!("hostile_t_{:08x}", fastrand::u32(..));
         let hostile = match hostile.windows(6).position(|w| w == b"TARGET") {
