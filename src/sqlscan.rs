@@ -2046,6 +2046,18 @@ pub struct Policy {
     /// The server the SQL goes to, which decides which executable comments run (`None`: any
     /// version below 9.0.0 runs, on any server).
     pub server: Option<ServerVersion>,
+    /// Tables of the target that already fire a trigger, and its views (a restore with
+    /// `--force` into a database that has them): no row of the dump may go into them, until
+    /// the dump drops the table (and with it its triggers) or the view.
+    pub reached: Reached,
+}
+
+/// What a row inserted into the target before the dump's own objects would run: tables with
+/// triggers, and views.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reached {
+    pub triggered: Vec<String>,
+    pub views: Vec<String>,
 }
 
 /// The statements an accounts backup holds (by their leading words, as [`Kind::Other`] gives
@@ -2087,6 +2099,7 @@ impl Policy {
             disable_events: false,
             no_binlog: false,
             server: None,
+            reached: Reached::default(),
         }
     }
 

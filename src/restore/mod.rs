@@ -689,6 +689,8 @@ pub struct Guard<W: StatementSink> {
     /// triggers and views, so an `INSERT` into one of them could only be there to fire a
     /// trigger or to write through a view (maybe into another database's table).
     triggered: std::collections::HashSet<String>,
+    /// Tables of the target with triggers, and its views, from before the restore.
+    existing: sqlscan::Reached,
     /// A function or procedure was created: a dump creates them after all rows, and nothing
     /// after them may call one (a body can reach any database).
     routines: bool,
@@ -742,6 +744,7 @@ impl<W: StatementSink> Guard<W> {
                 Some(s) => Splitter::for_server(s),
                 None => Splitter::new(),
             },
+            existing: policy.reached.clone(),
             policy,
             pending: Vec::new(),
             mode: Mode::Holding,
@@ -956,6 +959,20 @@ impl<W: StatementSink> Guard<W> {
                     "rows for `{}` after a trigger on it or a view of that name, which they would fire or write through (a dump loads rows before triggers and views)",
                     table.name
                 )))
+            }
+            Kind::Insert { table }
+                if self.existing.triggered.contains(&table.name)
+                    || self.existing.views.contains(&table.name) =>
+            {
+                return Err(refused(format!(
+                    "rows for `{}`, which already has a trigger or is a view in the target database, which they would fire or write through (restore into an empty database, or drop it first)",
+                    table.name
+                )))
+            }
+            // Dropping a table drops its triggers; a view goes with DROP VIEW only.
+            Kind::DropTable { table } => self.existing.triggered.retain(|t| *t != table.name),
+            Kind::Object { verb, object, name } if verb == "DROP" && object == "VIEW" => {
+                self.existing.views.retain(|v| *v != name.name)
             }
             Kind::Session
                 if self.routines
@@ -1487,6 +1504,30 @@ impl Target {
             .collect())
     }
 
+    /// The tables of `database` that fire a trigger, and its views: what a row inserted there
+    /// would run (a restore with `--force` into a database that has them).
+    fn reached(&self, database: &str) -> Result<sqlscan::Reached, MysqlError> {
+        let db = mysql::quote_literal(database);
+        let rows = mysql::query(
+            &self.server,
+            &self.client,
+            &self.defaults,
+            "reading the target's triggers and views",
+            &format!(
+                "SELECT 'trigger', EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE BINARY TRIGGER_SCHEMA = BINARY {db} UNION SELECT 'view', TABLE_NAME FROM information_schema.VIEWS WHERE BINARY TABLE_SCHEMA = BINARY {db}"
+            ),
+        )?;
+        let mut reached = sqlscan::Reached::default();
+        for mut r in rows {
+            match (r.pop(), r.pop().as_deref()) {
+                (Some(name), Some("view")) => reached.views.push(name),
+                (Some(name), Some(_)) => reached.triggered.push(name),
+                _ => {}
+            }
+        }
+        Ok(reached)
+    }
+
     /// The names of every database on the server.
     pub fn databases(&self) -> Result<Vec<String>, MysqlError> {
         let rows = mysql::query(
@@ -1745,6 +1786,11 @@ impl Target {
             disable_events: opts.disable_events,
             no_binlog: opts.no_binlog,
             server: self.version,
+            reached: if accounts {
+                sqlscan::Reached::default()
+            } else {
+                self.reached(database).map_err(|e| e.to_string())?
+            },
         };
         let prefix = session_settings(opts);
         let loaded = if opts.jobs > 1 && !accounts {
@@ -3262,6 +3308,43 @@ mod tests {
         let fine =
             b"SET NAMES latin1;\nINSERT INTO `t\xa0x` VALUES ('a\xa0b');\nSET NAMES utf8mb4;\n";
         assert_eq!(load_as("copy", fine, 7).as_deref(), Ok(&fine[..]));
+    }
+
+    /// A restore with `--force` into a database that already has triggers or views: rows for
+    /// those tables and views are refused (a ninth review's: they fired a trigger and wrote
+    /// through a view into another database), until the dump drops the table or the view.
+    #[test]
+    fn rows_never_go_into_what_the_target_already_triggers_or_views() {
+        let policy = || Policy {
+            reached: sqlscan::Reached {
+                triggered: vec!["t3".into()],
+                views: vec!["vv".into()],
+            },
+            ..Policy::plain("shop", "shop")
+        };
+        let load = |sql: &str| {
+            let mut g = Guard::new(Vec::new(), policy());
+            g.write_all(sql.as_bytes())
+                .and_then(|()| g.finish().map(|_| ()))
+                .map_err(|e| e.to_string())
+        };
+        for hostile in [
+            "INSERT INTO `t3` VALUES (1);\n",
+            "INSERT INTO `vv` VALUES ('pwn', 99);\n",
+            "DROP TABLE IF EXISTS `vv`;\nINSERT INTO `vv` VALUES ('pwn', 99);\n",
+        ] {
+            let e = load(hostile).unwrap_err();
+            assert!(
+                e.contains("already has a trigger or is a view"),
+                "{hostile}: {e}"
+            );
+        }
+        for fine in [
+            "DROP TABLE IF EXISTS `t3`;\nCREATE TABLE `t3` (a int);\nINSERT INTO `t3` VALUES (1);\n",
+            "/*!50001 DROP VIEW IF EXISTS `vv`*/;\nCREATE TABLE `vv` (a int);\nINSERT INTO `vv` VALUES (1);\n",
+        ] {
+            load(fine).unwrap();
+        }
     }
 
     /// A failed load's client input stays open until the caller releases it (having killed

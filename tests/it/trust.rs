@@ -583,6 +583,31 @@ fn the_reviews_bypasses_are_refused_by_a_real_restore() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("foreign key"), "{}", r.stderr);
     assert_eq!(state(), baseline);
+    // With --force into a database that already has a trigger reaching the victim, the dump's
+    // rows for that table are refused (a ninth review's: they fired it).
+    let armed = db.create_db("armed");
+    db.sql(
+        Some(&armed),
+        &format!("CREATE TABLE t3 (a int); CREATE TRIGGER trg AFTER INSERT ON t3 FOR EACH ROW INSERT INTO {v}.t VALUES ('trg', NEW.a);"),
+    );
+    std::fs::write(
+        &file,
+        "-- MariaDB dump 10.19\nINSERT INTO `t3` VALUES (5);\n-- Dump completed on 2026-11-30 10:00:00\n",
+    )
+    .unwrap();
+    let r = env.run(&[
+        "restore",
+        "--file",
+        file.to_str().unwrap(),
+        "--to-server",
+        "main",
+        "--to-database",
+        &armed,
+        "--force",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("already has a trigger"), "{}", r.stderr);
+    assert_eq!(state(), baseline);
 }
 
 /// Issue 10, item 3: a backup held on two storages must be the same bytes on both; when the
