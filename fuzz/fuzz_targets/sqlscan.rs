@@ -28,6 +28,10 @@ fuzz_target!(|data: &[u8]| {
         disable_events: false,
         no_binlog: false,
         server: None,
+        reached: sqlguard::sqlscan::Reached {
+            triggered: vec!["t".into()],
+            views: vec!["v".into()],
+        },
     };
     let accounts = Policy {
         accounts: true,
