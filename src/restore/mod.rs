@@ -3213,7 +3213,7 @@ mod tests {
             "CREATE TABLE `mm` (`a` int) ENGINE=MRG_MyISAM UNION=(/*!110000 copy.*/victim.m1) INSERT_METHOD=LAST;\n".to_string(),
             "SET @x = NEXT VALUE FOR /*!110000 ,.*/victim.s, @y = 1;\n".to_string(),
             "CREATE TABLE `c` (`id` int, KEY (`id`), CONSTRAINT `fk` FOREIGN KEY (`id`) REFERENCES `victim`.`t` (`id`)) ENGINE=InnoDB;\n".to_string(),
-            // An eighth review's: a compound statement, a character set or mode set where the
+            // A ninth review's: a compound statement, a character set or mode set where the
             // splitter did not see it (in a list, after a comment or a quote, through a
             // quoted variable name), a server-wide function, replication settings, and an
             // engine named in quotes.
@@ -3231,7 +3231,7 @@ mod tests {
             "SET @@session.skip_replication=1;\n".to_string(),
             "SET SESSION sql_log_off=1;\n".to_string(),
             "CREATE TABLE z (a int) ENGINE='FEDERATED' COMMENT='mysql://x/victim/t';\n".to_string(),
-            // A ninth review's: under another delimiter the client sends several statements
+            // A tenth review's: under another delimiter the client sends several statements
             // as one, and the server runs each; and `@@name` without a scope.
             "DELIMITER ;;\nCREATE PROCEDURE p() SELECT 1; DELETE FROM victim.t WHERE b=1; SELECT victim.f() ;;\nDELIMITER ;\n".to_string(),
             "DELIMITER $$\nCREATE PROCEDURE p() BEGIN SELECT 1; END; USE victim; DELETE FROM t $$\nDELIMITER ;\n".to_string(),
@@ -3311,7 +3311,7 @@ mod tests {
     }
 
     /// A restore with `--force` into a database that already has triggers or views: rows for
-    /// those tables and views are refused (a ninth review's: they fired a trigger and wrote
+    /// those tables and views are refused (a tenth review's: they fired a trigger and wrote
     /// through a view into another database), until the dump drops the table or the view.
     #[test]
     fn rows_never_go_into_what_the_target_already_triggers_or_views() {
@@ -3457,7 +3457,7 @@ mod tests {
             ("INSERT INTO g (a) SELECT 1;", false, false),
             ("INSERT INTO g (a) VALUES (a);", false, false),
             ("INSERT INTO g (a) VALUES (1) ON DUPLICATE KEY UPDATE a = 2;", false, false),
-            // A seventh review's: a second `(` before the rows opened a subquery whose words
+            // An eighth review's: a second `(` before the rows opened a subquery whose words
             // passed as column names.
             ("INSERT INTO x (a) (SELECT LOAD_FILE ('/etc/hostname'));", false, false),
             ("INSERT INTO x (a, (SELECT 1)) VALUES (1);", false, false),

@@ -964,7 +964,7 @@ for line in sys.stdin:
     }
 
     /// A mode set for one statement and reset before another that goes to another session
-    /// would stay set in the first session: refused (a seventh review's). A dump's own
+    /// would stay set in the first session: refused (a ninth review's). A dump's own
     /// setting and resetting around a trigger made under the mode is followed.
     #[test]
     fn every_session_keeps_the_backslash_mode_the_guard_read_its_statements_in() {

@@ -505,7 +505,7 @@ fn the_reviews_bypasses_are_refused_by_a_real_restore() {
         b"/*!40101 SET character_set_client = latin1 */;\nSET @a = @x\xa0OR\xa0NEXT\xa0VALUE\xa0FOR\xa0"
             .to_vec();
     glued.extend_from_slice(format!("{v}.s;\n").as_bytes());
-    // An eighth review's: a compound statement, and a mode or character set set where the
+    // A ninth review's: a compound statement, and a mode or character set set where the
     // splitter did not follow it (after a comment, inside a list).
     let compound =
         format!("DELIMITER ;;\nBEGIN NOT ATOMIC DO NEXTVAL({v}.s); END;;\nDELIMITER ;\n");
@@ -520,7 +520,7 @@ fn the_reviews_bypasses_are_refused_by_a_real_restore() {
         .into_iter()
         .chain([latin1, glued, compound.into_bytes(), mode.into_bytes(), gbk])
         .chain([format!(
-            // A ninth review's: under another delimiter the client sends several
+            // A tenth review's: under another delimiter the client sends several
             // statements as one, and the server runs each.
             "DELIMITER ;;\nCREATE PROCEDURE p() SELECT 1; DO NEXTVAL({v}.s) ;;\nDELIMITER ;\n"
         )
@@ -584,7 +584,7 @@ fn the_reviews_bypasses_are_refused_by_a_real_restore() {
     assert!(r.stderr.contains("foreign key"), "{}", r.stderr);
     assert_eq!(state(), baseline);
     // With --force into a database that already has a trigger reaching the victim, the dump's
-    // rows for that table are refused (a ninth review's: they fired it).
+    // rows for that table are refused (a tenth review's: they fired it).
     let armed = db.create_db("armed");
     db.sql(
         Some(&armed),
