@@ -699,6 +699,8 @@ pub struct Guard<W: StatementSink> {
     /// reads past a `;`) is then held whole and must be one statement to the server
     /// ([`sqlscan::statements_refusal`]).
     custom_delimiter: bool,
+    /// The client's delimiter, which ends a statement sqlguard writes anew.
+    delimiter: Vec<u8>,
     /// Plain SQL bytes seen.
     pub count: u64,
     /// Statements sent.
@@ -752,6 +754,7 @@ impl<W: StatementSink> Guard<W> {
             triggered: std::collections::HashSet::new(),
             routines: false,
             custom_delimiter: false,
+            delimiter: b";".to_vec(),
             insert_check: None,
             count: 0,
             statements: 0,
@@ -803,6 +806,7 @@ impl<W: StatementSink> Guard<W> {
                 let kind = sqlscan::classify(h);
                 if let Some(d) = &h.delimiter {
                     self.custom_delimiter = d.as_slice() != b";";
+                    self.delimiter = d.clone();
                 }
                 if kind == Kind::Set && self.policy.no_binlog {
                     self.check_log_bin(h)?;
@@ -818,6 +822,7 @@ impl<W: StatementSink> Guard<W> {
                     // first.
                     Verdict::Allow
                         if sqlscan::read_whole(&kind)
+                            || drops_a_function(&kind).is_some()
                             || (self.custom_delimiter
                                 && !matches!(kind, Kind::Insert { .. } | Kind::Delimiter)) =>
                     {
@@ -893,7 +898,30 @@ impl<W: StatementSink> Guard<W> {
                                 refused(format!("{why}: {}", sqlscan::excerpt(&h.text, 12)))
                             })?;
                         }
-                        Some(std::mem::take(&mut self.pending))
+                        let pending = std::mem::take(&mut self.pending);
+                        Some(match self.held.as_ref().and_then(|(k, h)| {
+                            drops_a_function(k).map(|name| (name, h))
+                        }) {
+                            // An unqualified DROP FUNCTION drops a server-wide function (a
+                            // UDF) of that name when there is one: it is aimed at the
+                            // target's stored function only. classify has read the statement
+                            // whole (one name, nothing after it), so it is written anew.
+                            Some((name, h)) => {
+                                let if_exists = String::from_utf8_lossy(&h.text)
+                                    .to_ascii_uppercase()
+                                    .contains(" IF EXISTS ");
+                                let mut text = format!(
+                                    "DROP FUNCTION {}{}.{}",
+                                    if if_exists { "IF EXISTS " } else { "" },
+                                    mysql::quote_ident(&self.policy.target),
+                                    mysql::quote_ident(name)
+                                )
+                                .into_bytes();
+                                text.extend_from_slice(&self.delimiter);
+                                text
+                            }
+                            None => pending,
+                        })
                     }
                     _ => None,
                 };
@@ -1364,6 +1392,18 @@ impl InsertCheck {
         self.table_next = word == b"INTO";
         self.rows |= matches!(word, b"VALUES" | b"VALUE");
         Ok(())
+    }
+}
+
+/// The name an unqualified `DROP FUNCTION` drops, if `kind` is one.
+fn drops_a_function(kind: &Kind) -> Option<&str> {
+    match kind {
+        Kind::Object { verb, object, name }
+            if verb == "DROP" && object == "FUNCTION" && name.database.is_none() =>
+        {
+            Some(&name.name)
+        }
+        _ => None,
     }
 }
 
@@ -3345,6 +3385,27 @@ mod tests {
         ] {
             load(fine).unwrap();
         }
+    }
+
+    /// A dump's `DROP FUNCTION IF EXISTS f` would drop a server-wide function (a UDF) named `f`
+    /// if there is one: it is aimed at the target's stored function only (a tenth review's).
+    #[test]
+    fn a_dropped_function_is_the_targets_own() {
+        let load = |sql: &str| {
+            let mut g = Guard::new(Vec::new(), Policy::plain("shop", "copy"));
+            g.write_all(sql.as_bytes()).unwrap();
+            String::from_utf8(g.finish().unwrap()).unwrap()
+        };
+        assert_eq!(
+            load("/*!50003 DROP FUNCTION IF EXISTS `ed25519_password` */;\n"),
+            "DROP FUNCTION IF EXISTS `copy`.`ed25519_password`;\n"
+        );
+        assert_eq!(
+            load("DELIMITER ;;\nDROP FUNCTION f;;\nDELIMITER ;\n"),
+            "DELIMITER ;;\nDROP FUNCTION `copy`.`f`;;\nDELIMITER ;\n"
+        );
+        let qualified = "DROP FUNCTION IF EXISTS `copy`.`f`;\n";
+        assert_eq!(load(qualified), qualified);
     }
 
     /// A failed load's client input stays open until the caller releases it (having killed
