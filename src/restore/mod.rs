@@ -694,12 +694,10 @@ pub struct Guard<W: StatementSink> {
     /// A function or procedure was created: a dump creates them after all rows, and nothing
     /// after them may call one (a body can reach any database).
     routines: bool,
-    /// The client's delimiter is not `;`: it sends the text up to its delimiter as one query,
-    /// and the server runs each statement in it. Every statement but an `INSERT` (whose check
-    /// reads past a `;`) is then held whole and must be one statement to the server
-    /// ([`sqlscan::statements_refusal`]).
-    custom_delimiter: bool,
-    /// The client's delimiter, which ends a statement sqlguard writes anew.
+    /// The client's delimiter, which ends a statement sqlguard writes anew. When it is not
+    /// `;`, the client sends the text up to it as one query, and the server runs each statement
+    /// in it: every statement but an `INSERT` (whose check reads past a `;`) is then held whole
+    /// and must be one statement to the server ([`sqlscan::statements_refusal`]).
     delimiter: Vec<u8>,
     /// Plain SQL bytes seen.
     pub count: u64,
@@ -753,7 +751,6 @@ impl<W: StatementSink> Guard<W> {
             held: None,
             triggered: std::collections::HashSet::new(),
             routines: false,
-            custom_delimiter: false,
             delimiter: b";".to_vec(),
             insert_check: None,
             count: 0,
@@ -805,7 +802,6 @@ impl<W: StatementSink> Guard<W> {
             Event::Head(h) => {
                 let kind = sqlscan::classify(h);
                 if let Some(d) = &h.delimiter {
-                    self.custom_delimiter = d.as_slice() != b";";
                     self.delimiter = d.clone();
                 }
                 if kind == Kind::Set && self.policy.no_binlog {
@@ -823,7 +819,7 @@ impl<W: StatementSink> Guard<W> {
                     Verdict::Allow
                         if sqlscan::read_whole(&kind)
                             || drops_a_function(&kind).is_some()
-                            || (self.custom_delimiter
+                            || (self.delimiter != b";"
                                 && !matches!(kind, Kind::Insert { .. } | Kind::Delimiter)) =>
                     {
                         self.held = Some((kind, h.clone()));
@@ -855,7 +851,7 @@ impl<W: StatementSink> Guard<W> {
                 }
             }
             Event::End => {
-                if self.custom_delimiter
+                if self.delimiter != b";"
                     && matches!(self.mode, Mode::Whole | Mode::Event | Mode::Retarget)
                 {
                     if let Some((kind, h)) = &self.held {

@@ -911,15 +911,13 @@ for line in sys.stdin:
         }
     }
 
-    #[test]
-    fn no_session_inserts_into_a_table_before_its_first_insert_has_run() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("log");
+    /// A schema session and two data sessions of [`FAKE_CLIENT`], logging to `log`.
+    fn fake_dispatcher(log: &std::path::Path) -> Dispatcher {
         let children: Vec<Child> = (0..3)
             .map(|i| {
                 Command::new("python3")
                     .args(["-c", FAKE_CLIENT, &i.to_string()])
-                    .arg(&log)
+                    .arg(log)
                     .stdin(Stdio::piped())
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
@@ -927,7 +925,14 @@ for line in sys.stdin:
                     .unwrap()
             })
             .collect();
-        let dispatcher = Dispatcher::new(children, b"").unwrap();
+        Dispatcher::new(children, b"").unwrap()
+    }
+
+    #[test]
+    fn no_session_inserts_into_a_table_before_its_first_insert_has_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let dispatcher = fake_dispatcher(&log);
         let mut dump = String::from(
             "SET NAMES utf8mb4;\nCREATE TABLE `t` (id INT PRIMARY KEY) ENGINE=InnoDB;\n",
         );
@@ -970,20 +975,7 @@ for line in sys.stdin:
     fn every_session_keeps_the_backslash_mode_the_guard_read_its_statements_in() {
         let run = |dump: &str| -> Result<(), String> {
             let dir = tempfile::tempdir().unwrap();
-            let log = dir.path().join("log");
-            let children: Vec<Child> = (0..3)
-                .map(|i| {
-                    Command::new("python3")
-                        .args(["-c", FAKE_CLIENT, &i.to_string()])
-                        .arg(&log)
-                        .stdin(Stdio::piped())
-                        .stdout(Stdio::piped())
-                        .stderr(Stdio::piped())
-                        .spawn()
-                        .unwrap()
-                })
-                .collect();
-            let dispatcher = Dispatcher::new(children, b"").unwrap();
+            let dispatcher = fake_dispatcher(&dir.path().join("log"));
             let policy = crate::sqlscan::Policy::plain("shop", "shop");
             let mut g = super::super::Guard::new(dispatcher, policy);
             g.write_all(dump.as_bytes()).map_err(|e| e.to_string())?;

@@ -565,21 +565,27 @@ fn the_reviews_bypasses_are_refused_by_a_real_restore() {
     }
     // A file's source database is unknown, so no name is its own but the target's: a foreign
     // key to another database's table is refused.
-    let file = env.path("fk.sql");
-    std::fs::write(
-        &file,
-        format!("-- MariaDB dump 10.19\nCREATE TABLE c (a text, b bigint, FOREIGN KEY (b) REFERENCES {v}.t (b));\n-- Dump completed on 2026-11-30 10:00:00\n"),
-    )
-    .unwrap();
-    let r = env.run(&[
-        "restore",
-        "--file",
-        file.to_str().unwrap(),
-        "--to-server",
-        "main",
-        "--to-database",
-        &format!("fk_{:08x}", fastrand::u32(..)),
-    ]);
+    let file = env.path("dump.sql");
+    let restore_file = |sql: &str, extra: &[&str]| {
+        std::fs::write(
+            &file,
+            format!("-- MariaDB dump 10.19\n{sql}-- Dump completed on 2026-11-30 10:00:00\n"),
+        )
+        .unwrap();
+        let mut args = vec![
+            "restore",
+            "--file",
+            file.to_str().unwrap(),
+            "--to-server",
+            "main",
+        ];
+        args.extend_from_slice(extra);
+        env.run(&args)
+    };
+    let r = restore_file(
+        &format!("CREATE TABLE c (a text, b bigint, FOREIGN KEY (b) REFERENCES {v}.t (b));\n"),
+        &["--to-database", &format!("fk_{:08x}", fastrand::u32(..))],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("foreign key"), "{}", r.stderr);
     assert_eq!(state(), baseline);
@@ -590,21 +596,10 @@ fn the_reviews_bypasses_are_refused_by_a_real_restore() {
         Some(&armed),
         &format!("CREATE TABLE t3 (a int); CREATE TRIGGER trg AFTER INSERT ON t3 FOR EACH ROW INSERT INTO {v}.t VALUES ('trg', NEW.a);"),
     );
-    std::fs::write(
-        &file,
-        "-- MariaDB dump 10.19\nINSERT INTO `t3` VALUES (5);\n-- Dump completed on 2026-11-30 10:00:00\n",
-    )
-    .unwrap();
-    let r = env.run(&[
-        "restore",
-        "--file",
-        file.to_str().unwrap(),
-        "--to-server",
-        "main",
-        "--to-database",
-        &armed,
-        "--force",
-    ]);
+    let r = restore_file(
+        "INSERT INTO `t3` VALUES (5);\n",
+        &["--to-database", &armed, "--force"],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("already has a trigger"), "{}", r.stderr);
     assert_eq!(state(), baseline);
