@@ -204,6 +204,22 @@ struct Proven {
     compression: Algorithm,
 }
 
+/// How many of the SQL's first bytes are kept to tell what the file is.
+const HEAD: usize = 64;
+
+/// Why a file whose SQL begins with `head` and ends with `tail` is not a whole dump the
+/// restore can load, if it is not.
+fn not_a_whole_dump(head: &[u8], tail: &[u8]) -> Option<&'static str> {
+    if head.trim_ascii_start().starts_with(b"<?xml") {
+        return Some(
+            "it is an XML dump (`--xml`), not SQL: restore loads SQL dumps; dump the database again without --xml",
+        );
+    }
+    (!crate::mysql::has_completion_trailer(tail)).then_some(
+        "the dump ends without its completion trailer (`-- Dump completed`): it was cut short, or written with --compact or --skip-comments, which leave the trailer out (dump the database again without them)",
+    )
+}
+
 /// The proving pass: see the module docs. `problems` say why the file is refused.
 fn prove(
     file: std::fs::File,
@@ -222,6 +238,8 @@ fn prove(
     let mut problems = Vec::new();
     let mut raw_bytes = 0u64;
     let mut tail: Vec<u8> = Vec::new();
+    // The first bytes of the SQL, to name a file that is not SQL.
+    let mut head: Vec<u8> = Vec::new();
     let mut compression = Algorithm::None;
     {
         let plain: Box<dyn Read + Send + '_> = match identities {
@@ -246,6 +264,9 @@ fn prove(
                     Err(e) => return Err(e),
                 };
                 raw_bytes += n as u64;
+                if head.len() < HEAD {
+                    head.extend_from_slice(&buf[..n.min(HEAD - head.len())]);
+                }
                 tail.extend_from_slice(&buf[..n]);
                 if tail.len() > 2 * crate::pipeline::TAIL {
                     tail.drain(..tail.len() - crate::pipeline::TAIL);
@@ -279,11 +300,8 @@ fn prove(
     if problems.is_empty() {
         if raw_bytes == 0 {
             problems.push("it holds no SQL".into());
-        } else if !crate::mysql::has_completion_trailer(&tail) {
-            problems.push(
-                "the dump ends without its completion trailer (`-- Dump completed`): it was cut short"
-                    .into(),
-            );
+        } else if let Some(problem) = not_a_whole_dump(&head, &tail) {
+            problems.push(problem.into());
         }
     }
     if !problems.is_empty() {
@@ -420,6 +438,21 @@ pub fn import(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An XML dump and a dump without its trailer are each named for what they are.
+    #[test]
+    fn a_file_that_is_not_a_whole_dump_says_what_it_is() {
+        let whole = b"-- MariaDB dump 10.19\n\n-- Dump completed on 2026-11-30 10:00:00\n";
+        assert_eq!(not_a_whole_dump(b"-- MariaDB dump 10.19", whole), None);
+        let xml = not_a_whole_dump(b"\n<?xml version=\"1.0\"?>\n<mysqldump", b"</mysqldump>\n");
+        assert!(xml.unwrap().contains("XML dump (`--xml`)"), "{xml:?}");
+        let compact = not_a_whole_dump(b"/*!40101 SET", b"INSERT INTO `t` VALUES (1);\n");
+        let compact = compact.unwrap();
+        assert!(
+            compact.contains("cut short, or written with --compact"),
+            "{compact}"
+        );
+    }
 
     #[test]
     fn compression_is_told_by_the_first_bytes() {
