@@ -1677,6 +1677,11 @@ pub fn classify(head: &Head) -> Kind {
             if name.name.is_empty() {
                 return other();
             }
+            // A dump makes no temporary table. One would stand in for the target's table of
+            // that name, and dropping it would look like dropping the table (and its triggers).
+            if t[1..i].iter().any(|w| w.is("TEMPORARY")) {
+                return Kind::Other(format!("{verb} TEMPORARY {kind}"));
+            }
             match kind.as_str() {
                 // One name per DROP, as a dump writes it: a list could name another database's
                 // objects, and so could what a head too long to read whole leaves out.
@@ -1724,6 +1729,49 @@ fn sets_beyond_the_session(w: &Token) -> bool {
             || x.to_ascii_uppercase().starts_with("@@PERSIST"))
 }
 
+/// Why a `SET` (its code's tokens) that sets `sql_log_bin` is refused, if it is. Whether the
+/// load reaches the binary log, and through it replicas and a binlog archive, is the restore's
+/// choice (`--no-binlog`), not the dump's: only a literal saying the same passes (0 with
+/// `--no-binlog`, as MySQL's dumps write `SET @@SESSION.SQL_LOG_BIN= 0`; 1 without). A variable
+/// could hold anything: one saved from it could have been changed since by an `@v := 1`.
+fn log_bin_refusal(t: &[Token], no_binlog: bool) -> Option<String> {
+    let allowed: &[&str] = if no_binlog {
+        &["0", "OFF", "FALSE"]
+    } else {
+        &["1", "ON", "TRUE"]
+    };
+    for (i, w) in t.iter().enumerate() {
+        let (Token::Word(x) | Token::Ident(x)) = w else {
+            continue;
+        };
+        if !x
+            .trim_start_matches('@')
+            .eq_ignore_ascii_case("SQL_LOG_BIN")
+        {
+            continue;
+        }
+        let mut j = i + 1;
+        if t.get(j) == Some(&Token::Symbol(b':')) {
+            j += 1;
+        }
+        // Read, not set (`@saved = @@sql_log_bin`).
+        if t.get(j) != Some(&Token::Symbol(b'=')) {
+            continue;
+        }
+        let value = t.get(j + 1).map(Token::upper).unwrap_or_default();
+        let alone = matches!(t.get(j + 2), None | Some(Token::Symbol(b',' | b';')));
+        if alone && allowed.contains(&value.as_str()) {
+            continue;
+        }
+        return Some(if no_binlog {
+            format!("a SET of sql_log_bin to {value}, where --no-binlog keeps the load out of the binary log")
+        } else {
+            format!("a SET of sql_log_bin to {value}, which would decide for the restore whether the load reaches the binary log, replicas and a binlog archive (restore with --no-binlog to load without the binary log)")
+        });
+    }
+    None
+}
+
 /// Whether a restore reads a statement of `kind` whole before sending any of it (see
 /// [`whole_statement_refusal`]): what it reaches can stand past its head.
 pub fn read_whole(kind: &Kind) -> bool {
@@ -1747,11 +1795,15 @@ pub fn whole_statement_refusal(
     backslash_escapes: bool,
     server: Option<ServerVersion>,
     (source, target): (&str, &str),
+    no_binlog: bool,
 ) -> Result<(), String> {
     let tokens = || code_tokens(text, backslash_escapes, false, Some(server));
     match kind {
         Kind::Set => {
             let t = tokens();
+            if let Some(why) = log_bin_refusal(&t, no_binlog) {
+                return Err(why);
+            }
             // `@'v'`, `@"v"` or @`v`: the same variable as `@v` to the server, which the
             // splitter, following the mode and character set saved in variables, would not
             // take it for.
@@ -2058,6 +2110,9 @@ pub struct Policy {
 pub struct Reached {
     pub triggered: Vec<String>,
     pub views: Vec<String>,
+    /// The dump's `DROP VIEW`s run only after its rows (a restore over several sessions holds
+    /// views' statements until the data is loaded): one frees no name for rows.
+    pub views_dropped_after_rows: bool,
 }
 
 /// The statements an accounts backup holds (by their leading words, as [`Kind::Other`] gives

@@ -804,9 +804,6 @@ impl<W: StatementSink> Guard<W> {
                 if let Some(d) = &h.delimiter {
                     self.delimiter = d.clone();
                 }
-                if kind == Kind::Set && self.policy.no_binlog {
-                    self.check_log_bin(h)?;
-                }
                 self.check_order(&kind, h)?;
                 let event = matches!(&kind, Kind::Object { verb, object, .. } if verb == "CREATE" && object == "EVENT");
                 match self.policy.check(&kind) {
@@ -867,11 +864,18 @@ impl<W: StatementSink> Guard<W> {
                     }
                 }
                 let held = match self.mode {
-                    Mode::Retarget => Some(retarget(
-                        &self.pending,
-                        &self.policy.source,
-                        &self.policy.target,
-                    )),
+                    Mode::Retarget => {
+                        let code_from = self.held.as_ref().map_or(0, |(_, h)| h.code_from);
+                        Some(
+                            retarget(
+                                &self.pending,
+                                code_from,
+                                &self.policy.source,
+                                &self.policy.target,
+                            )
+                            .map_err(refused)?,
+                        )
+                    }
                     Mode::Event => {
                         let nbe = self.held.as_ref().is_some_and(|(_, h)| h.no_backslash_escapes);
                         Some(
@@ -889,6 +893,7 @@ impl<W: StatementSink> Guard<W> {
                                 !h.no_backslash_escapes,
                                 self.policy.server,
                                 (&self.policy.source, &self.policy.target),
+                                self.policy.no_binlog,
                             )
                             .map_err(|why| {
                                 refused(format!("{why}: {}", sqlscan::excerpt(&h.text, 12)))
@@ -988,14 +993,21 @@ impl<W: StatementSink> Guard<W> {
                 if self.existing.triggered.contains(&table.name)
                     || self.existing.views.contains(&table.name) =>
             {
+                let jobs = if self.existing.views_dropped_after_rows {
+                    "; several sessions drop views only after the rows, so a DROP VIEW in the dump does not help: restore with --jobs 1"
+                } else {
+                    ""
+                };
                 return Err(refused(format!(
-                    "rows for `{}`, which already has a trigger or is a view in the target database, which they would fire or write through (restore into an empty database, or drop it first)",
+                    "rows for `{}`, which already has a trigger or is a view in the target database, which they would fire or write through (restore into an empty database, or drop it first{jobs})",
                     table.name
-                )))
+                )));
             }
             // Dropping a table drops its triggers; a view goes with DROP VIEW only.
             Kind::DropTable { table } => self.existing.triggered.retain(|t| *t != table.name),
-            Kind::Object { verb, object, name } if verb == "DROP" && object == "VIEW" => {
+            Kind::Object { verb, object, name }
+                if verb == "DROP" && object == "VIEW" && !self.existing.views_dropped_after_rows =>
+            {
                 self.existing.views.retain(|v| *v != name.name)
             }
             Kind::Session
@@ -1022,41 +1034,6 @@ impl<W: StatementSink> Guard<W> {
                 ))
             }
             _ => {}
-        }
-        Ok(())
-    }
-
-    /// With `no_binlog`, a `SET` may set `sql_log_bin` to 0 only: anything else would let the
-    /// load reach the binary log.
-    ///
-    /// Fails, refusing the statement, for any other value, or a `SET` too long to read whole.
-    fn check_log_bin(&mut self, h: &Head) -> io::Result<()> {
-        let text = String::from_utf8_lossy(&h.text).to_ascii_uppercase();
-        if !text.contains("LOG_BIN") {
-            return Ok(());
-        }
-        if h.text.len() >= sqlscan::HEAD_LEN {
-            return Err(refused("a SET statement that touches sql_log_bin, longer than a dump ever writes, and --no-binlog must read it whole".into()));
-        }
-        let name = sqlscan::session_variable;
-        for assignment in sqlscan::split_outside_quotes(
-            text.trim_start_matches("SET "),
-            ',',
-            !h.no_backslash_escapes,
-        ) {
-            let Some((lhs, rhs)) = assignment.split_once('=') else {
-                continue;
-            };
-            let (lhs, rhs) = (lhs.trim().trim_end_matches(':').trim(), rhs.trim());
-            if name(lhs) == "SQL_LOG_BIN" {
-                // Only a literal 0: a variable saved from it could have been changed since by
-                // an `@v := 1` in any statement (sqlguard's own dumps never set it).
-                if !["0", "OFF", "'OFF'", "FALSE"].contains(&rhs) {
-                    return Err(refused(format!(
-                        "it sets sql_log_bin to {rhs}, and --no-binlog keeps the load out of the binary log"
-                    )));
-                }
-            }
         }
         Ok(())
     }
@@ -1266,6 +1243,11 @@ impl InsertCheck {
             i += 1;
             match BYTE[usize::from(b)] {
                 Byte::Plain => {}
+                // To the server, a name in backquotes among the values is a column or, with a `(`
+                // after it, a function (`load_file`, or one the target already holds).
+                Byte::Quote if b == b'`' && self.rows => {
+                    return Err("an INSERT whose values hold a name in backquotes, where a dump writes only values".into())
+                }
                 Byte::Quote => {
                     // A quoted table name is the table's name.
                     self.table_next = false;
@@ -1403,16 +1385,48 @@ fn drops_a_function(kind: &Kind) -> Option<&str> {
     }
 }
 
-/// `ALTER DATABASE <source> …` aimed at `target` instead.
-fn retarget(statement: &[u8], source: &str, target: &str) -> Vec<u8> {
-    let text = String::from_utf8_lossy(statement);
+/// `ALTER DATABASE <source> …` aimed at `target` instead, in the form a dump writes it: the
+/// source's name, quoted or bare, right after `ALTER DATABASE ` (or `SCHEMA `) at the start of
+/// the statement's code (`code_from`: see [`Head::code_from`]). That name, and only it, is
+/// replaced. Any other form is refused: the same name elsewhere (in a comment, say) is not the
+/// one the server alters.
+fn retarget(
+    statement: &[u8],
+    code_from: usize,
+    source: &str,
+    target: &str,
+) -> Result<Vec<u8>, String> {
+    let lead = statement.get(code_from..).unwrap_or_default();
+    let at = code_from + (lead.len() - lead.trim_ascii_start().len());
+    let code = &statement[at..];
+    let verb = [&b"ALTER DATABASE "[..], b"ALTER SCHEMA "]
+        .into_iter()
+        .find(|v| {
+            code.get(..v.len())
+                .is_some_and(|c| c.eq_ignore_ascii_case(v))
+        });
     let quoted = mysql::quote_ident(source);
-    let out = if text.contains(&quoted) {
-        text.replacen(&quoted, &mysql::quote_ident(target), 1)
-    } else {
-        text.replacen(source, &mysql::quote_ident(target), 1)
+    let name = verb.and_then(|v| {
+        let rest = &code[v.len()..];
+        [quoted.as_bytes(), source.as_bytes()]
+            .into_iter()
+            .find(|n| {
+                rest.starts_with(n)
+                    && rest
+                        .get(n.len())
+                        .is_some_and(|b| b.is_ascii_whitespace() || *b == b';')
+            })
+            .map(|n| (at + v.len(), at + v.len() + n.len()))
+    });
+    let Some((start, end)) = name else {
+        return Err(format!(
+            "an ALTER DATABASE of the dump's own database (`{source}`) that is not written as a dump writes it (its name right after ALTER DATABASE), so that it cannot be aimed at `{target}` alone"
+        ));
     };
-    out.into_bytes()
+    let mut out = statement[..start].to_vec();
+    out.extend_from_slice(mysql::quote_ident(target).as_bytes());
+    out.extend_from_slice(&statement[end..]);
+    Ok(out)
 }
 
 impl<W: StatementSink> Write for Guard<W> {
@@ -1825,7 +1839,10 @@ impl Target {
             reached: if accounts {
                 sqlscan::Reached::default()
             } else {
-                self.reached(database).map_err(|e| e.to_string())?
+                sqlscan::Reached {
+                    views_dropped_after_rows: opts.jobs > 1,
+                    ..self.reached(database).map_err(|e| e.to_string())?
+                }
             },
         };
         let prefix = session_settings(opts);
@@ -2963,6 +2980,29 @@ mod tests {
         assert_eq!(g.inner, b"INSERT INTO `t` VALUES (1);");
         let mut g = Guard::new(Vec::new(), policy());
         assert!(g.write_all(b"SET @a=1;\n\\! touch /tmp/x\n").is_err());
+        // The dump's own database is altered as the target by its name's place, not by the
+        // first text that spells it (an eleventh review's: a comment's copy was replaced and
+        // the source database itself altered).
+        let retarget = |sql: &str| {
+            let mut g = Guard::new(Vec::new(), policy());
+            g.write_all(sql.as_bytes())
+                .and_then(|()| g.finish())
+                .map(|out| String::from_utf8(out).unwrap())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            retarget("/* `shop` */ \nalter schema shop COLLATE latin1_bin;\n").unwrap(),
+            "/* `shop` */ \nalter schema `copy` COLLATE latin1_bin;\n"
+        );
+        for hostile in [
+            "ALTER DATABASE /* `shop` */ `shop` CHARACTER SET latin1;\n",
+            "ALTER DATABASE /*!99999 `shop` */ `shop` CHARACTER SET latin1;\n",
+            "ALTER  DATABASE `shop` CHARACTER SET latin1;\n",
+            "ALTER DATABASE `shopx` CHARACTER SET latin1;\n",
+        ] {
+            let e = retarget(hostile).unwrap_err();
+            assert!(e.contains("refused"), "{hostile}: {e}");
+        }
     }
     /// Executable comments are code to the client (quotes, delimiters and client commands
     /// count in them) and run on the server only from their version: a dump cannot hide a
@@ -3073,8 +3113,24 @@ mod tests {
         ] {
             assert_eq!(run(sql, true).is_ok(), ok, "{sql}: {:?}", run(sql, true));
         }
-        // Without --no-binlog the dump's own setting stands (a MySQL dump sets it to 0).
-        assert!(run("SET @@SESSION.SQL_LOG_BIN= 0;\n", false).is_ok());
+        // Without --no-binlog the load reaches the binary log whatever the dump says (an
+        // eleventh review's: a dump's `sql_log_bin=0` kept it from replicas and the archive).
+        for off in [
+            "SET @@SESSION.SQL_LOG_BIN= 0;\n",
+            "SET sql_log_bin = OFF, @a = 1;\n",
+            "/*!40101 SET SESSION sql_log_bin/**/:=0 */;\n",
+            "SET @saved = 0;\nSET `sql_log_bin` = @saved;\n",
+            &format!("SET @pad='{}', sql_log_bin=0;\n", "x".repeat(600)),
+        ] {
+            let e = run(off, false).unwrap_err();
+            assert!(e.contains("restore with --no-binlog"), "{off}: {e}");
+        }
+        for on in [
+            "SET sql_log_bin=1;\n",
+            "SET @saved = @@SESSION.SQL_LOG_BIN;\n",
+        ] {
+            assert!(run(on, false).is_ok(), "{on}: {:?}", run(on, false));
+        }
     }
 
     /// A third review's bypasses, each a way the server would read the SQL otherwise than the
@@ -3294,7 +3350,7 @@ mod tests {
             "CREATE TABLE `m` (`a` int) ENGINE=MRG_MyISAM UNION=(`t1`,`t2`) INSERT_METHOD=LAST;\n".to_string(),
             "CREATE TABLE `copy`.`n` (`a` double DEFAULT -2.5e-3, `b` decimal(9,3) DEFAULT 0.125);\n".to_string(),
             "CREATE SEQUENCE `s` start with 1 minvalue 1 maxvalue 9223372036854775806 increment by 1 cache 1000 nocycle ENGINE=InnoDB;\n".to_string(),
-            format!("SET {} @x = 1.5, @@SESSION.SQL_LOG_BIN= 0, @@session . `unique_checks` = DEFAULT, @saved_cs_client     = @@character_set_client, TIME_ZONE='+00:00';\n", &pad[..200]),
+            format!("SET {} @x = 1.5, @@SESSION.SQL_LOG_BIN= 1, @@session . `unique_checks` = DEFAULT, @saved_cs_client     = @@character_set_client, TIME_ZONE='+00:00';\n", &pad[..200]),
             "/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;\n/*!50503 SET NAMES utf8mb4 */;\n".to_string(),
             format!("LOCK TABLES {locks} `t` WRITE;\n"),
             // Compound bodies, as a dump writes routines, triggers and events.
@@ -3351,19 +3407,21 @@ mod tests {
     /// through a view into another database), until the dump drops the table or the view.
     #[test]
     fn rows_never_go_into_what_the_target_already_triggers_or_views() {
-        let policy = || Policy {
+        let policy = |views_dropped_after_rows| Policy {
             reached: sqlscan::Reached {
                 triggered: vec!["t3".into()],
                 views: vec!["vv".into()],
+                views_dropped_after_rows,
             },
             ..Policy::plain("shop", "shop")
         };
-        let load = |sql: &str| {
-            let mut g = Guard::new(Vec::new(), policy());
+        let run = |sql: &str, sessions| {
+            let mut g = Guard::new(Vec::new(), policy(sessions));
             g.write_all(sql.as_bytes())
                 .and_then(|()| g.finish().map(|_| ()))
                 .map_err(|e| e.to_string())
         };
+        let load = |sql: &str| run(sql, false);
         for hostile in [
             "INSERT INTO `t3` VALUES (1);\n",
             "INSERT INTO `vv` VALUES ('pwn', 99);\n",
@@ -3375,11 +3433,25 @@ mod tests {
                 "{hostile}: {e}"
             );
         }
+        let dropped_view =
+            "/*!50001 DROP VIEW IF EXISTS `vv`*/;\nCREATE TABLE `vv` (a int);\nINSERT INTO `vv` VALUES (1);\n";
         for fine in [
             "DROP TABLE IF EXISTS `t3`;\nCREATE TABLE `t3` (a int);\nINSERT INTO `t3` VALUES (1);\n",
-            "/*!50001 DROP VIEW IF EXISTS `vv`*/;\nCREATE TABLE `vv` (a int);\nINSERT INTO `vv` VALUES (1);\n",
+            dropped_view,
         ] {
             load(fine).unwrap();
+        }
+        // An eleventh review's: several sessions run a DROP VIEW after the rows, which went
+        // through the view; and a temporary table's drop dropped no trigger.
+        let e = run(dropped_view, true).unwrap_err();
+        assert!(e.contains("restore with --jobs 1"), "{e}");
+        for hostile in [
+            "DROP TEMPORARY TABLE IF EXISTS `t3`;\nINSERT INTO `t3` VALUES (1);\n",
+            "CREATE TEMPORARY TABLE `t3` (a int);\nDROP TABLE `t3`;\nINSERT INTO `t3` VALUES (1);\n",
+            "/*!32312 CREATE TEMPORARY*/ TABLE `t9` (a int);\n",
+        ] {
+            let e = load(hostile).unwrap_err();
+            assert!(e.contains("TEMPORARY TABLE …` is not a statement"), "{hostile}: {e}");
         }
     }
 
@@ -3521,6 +3593,13 @@ mod tests {
             ("INSERT INTO x (a, f (1)) VALUES (1);", false, false),
             ("INSERT INTO `x` (`a`) (SELECT 1);", false, false),
             ("INSERT INTO x(a) VALUES(1);", false, true),
+            // An eleventh review's: a name in backquotes among the values is a column or a
+            // function call to the server (`load_file` read a server file into the table).
+            ("INSERT INTO `loot` VALUES (1,`load_file`('/etc/passwd'));", false, false),
+            ("INSERT INTO `t` VALUES (3,`hook`());", false, false),
+            ("INSERT INTO `t` VALUES (3,`hook` ());", false, false),
+            ("INSERT INTO `t` VALUES (`id`);", false, false),
+            ("INSERT INTO `t` (`a`, `b`) VALUES ('`x`', \"`y`\");", false, true),
         ];
         for (sql, nbe, ok) in cases {
             for size in [1, 2, 3, 7, 17, 1000] {

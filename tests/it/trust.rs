@@ -603,6 +603,58 @@ fn the_reviews_bypasses_are_refused_by_a_real_restore() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("already has a trigger"), "{}", r.stderr);
     assert_eq!(state(), baseline);
+    // An eleventh review's: a temporary table's drop dropped no trigger; a function the target
+    // holds, called by its name in backquotes among the values; and with several sessions, a
+    // DROP VIEW that ran after the rows it was to keep from the view. Each is real first.
+    db.sql(
+        Some(&armed),
+        &format!(
+            "DELIMITER ;;
+             CREATE FUNCTION hook() RETURNS int DETERMINISTIC MODIFIES SQL DATA BEGIN INSERT INTO {v}.t VALUES ('hook', 7); RETURN 7; END;;
+             DELIMITER ;
+             CREATE TABLE t4 (a int); CREATE VIEW vv AS SELECT a, b FROM {v}.t;"
+        ),
+    );
+    let attacks = [
+        (
+            "DROP TEMPORARY TABLE IF EXISTS `t3`;\nINSERT INTO `t3` VALUES (6);\n",
+            "1",
+            "`DROP TEMPORARY TABLE …` is not a statement",
+        ),
+        (
+            "INSERT INTO `t4` VALUES (`hook`());\n",
+            "1",
+            "a name in backquotes",
+        ),
+        (
+            "/*!50001 DROP VIEW IF EXISTS `vv`*/;\nCREATE TABLE IF NOT EXISTS `vv` (a text, b bigint);\nINSERT INTO `vv` VALUES ('vv', 9);\n",
+            "2",
+            "restore with --jobs 1",
+        ),
+    ];
+    for (sql, jobs, why) in attacks {
+        // Through the plain client, the rows alone change the victim.
+        let rows = &sql[sql.find("INSERT").unwrap()..];
+        db.sql(Some(&armed), rows);
+        assert_ne!(state(), baseline, "not an attack: {rows}");
+        reset();
+        let r = restore_file(sql, &["--to-database", &armed, "--force", "--jobs", jobs]);
+        assert_eq!(r.code, 1, "{sql}: {}", r.stderr);
+        assert!(r.stderr.contains(why), "{sql}: {}", r.stderr);
+        assert_eq!(state(), baseline, "the victim changed: {sql}");
+        assert!(db.sql(Some(&armed), "SHOW FULL TABLES").contains("VIEW"));
+    }
+    // A dump that takes the load out of the binary log is refused unless the restore says so.
+    let r = restore_file(
+        "SET sql_log_bin=0;\nCREATE TABLE nb (a int);\nINSERT INTO nb VALUES (1);\n",
+        &["--to-database", &format!("nb_{:08x}", fastrand::u32(..))],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("restore with --no-binlog"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// Issue 10, item 3: a backup held on two storages must be the same bytes on both; when the
