@@ -20,6 +20,9 @@ rm -rf target/tmp/it-mariadb target/tmp/it-s3 target/tmp/it-moto target/tmp/it-p
 
 cargo fmt --check
 cargo clippy --locked --all-targets -q -- -D warnings
+# The fuzz targets call the library: checked here (stable, no libFuzzer run) so that an API
+# change cannot leave them broken until the next scripts/fuzz.sh.
+cargo check --locked -q --manifest-path fuzz/Cargo.toml --target-dir target/fuzz-check
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --no-fail-fast
 else

@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let now = chrono::Utc::now();
     let s = settings();
-    let _ = sqlguard::retention::plan(&index.backups, s, now);
+    let _ = sqlguard::retention::plan(index.backups.clone(), s, now);
     let catalog = Catalog::from_records(index.backups);
     let report = sqlguard::report::build(s, &catalog, chrono::Duration::days(30), now);
     let _ = sqlguard::report::html(&report);
