@@ -218,12 +218,7 @@ pub fn build(
             success_rate: (!runs.is_empty())
                 .then(|| successes_in_window as f64 / runs.len() as f64),
             last_error: row.last_error().map(String::from),
-            last_verification: row
-                .summary
-                .verified_per_storage
-                .values()
-                .max_by_key(|v| v.verified_at)
-                .cloned(),
+            last_verification: last_verification(&row.summary.verified_per_storage),
             last_restore_test: row.summary.restore_tested.clone(),
             last_restore_test_passed_at: row
                 .summary
@@ -308,9 +303,54 @@ pub fn write_html(report: &Report, path: &std::path::Path) -> std::io::Result<()
     crate::publish::bytes(path, 0o644, html(report).as_bytes())
 }
 
+/// The verification a database's row shows, of each storage's newest verified copy: the newest
+/// backup's, and of its copies a failed one before any that passed (a hostile review's: the
+/// one checked last was shown, so a damaged copy read "ok" when another storage's came after).
+fn last_verification(
+    per_storage: &std::collections::BTreeMap<String, crate::index::summary::NewestVerification>,
+) -> Option<crate::index::summary::NewestVerification> {
+    per_storage
+        .values()
+        .max_by_key(|v| (v.started_at, &v.id, !v.ok, v.verified_at))
+        .cloned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A row shows the newest verified backup's verification, and a failed copy of it before
+    /// one that passed, whichever storage was checked last.
+    #[test]
+    fn a_failed_copy_of_the_newest_backup_is_what_the_row_shows() {
+        use crate::index::summary::NewestVerification;
+        let at = |h: u32| Utc.with_ymd_and_hms(2026, 11, 30, h, 0, 0).unwrap();
+        let v = |id: &str, started: u32, verified: u32, ok: bool| NewestVerification {
+            id: id.into(),
+            started_at: Some(at(started)),
+            verified_at: at(verified),
+            ok,
+            restore_tested: false,
+        };
+        let map = |vs: Vec<(&str, NewestVerification)>| {
+            vs.into_iter()
+                .map(|(s, v)| (s.to_string(), v))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let shown = last_verification(&map(vec![
+            ("local", v("b2", 2, 5, false)),
+            ("s3", v("b2", 2, 6, true)),
+        ]))
+        .unwrap();
+        assert!(!shown.ok, "{shown:?}");
+        // An older backup checked later does not stand for the newest one.
+        let shown = last_verification(&map(vec![
+            ("local", v("b2", 2, 5, true)),
+            ("s3", v("b1", 1, 9, false)),
+        ]))
+        .unwrap();
+        assert_eq!((shown.id.as_str(), shown.ok), ("b2", true));
+    }
     use chrono::TimeZone;
     use std::collections::HashMap;
 

@@ -2,11 +2,13 @@
 //! kept or removed, and says why. No I/O here; [`crate::prune`] applies a plan.
 //!
 //! Rules (per server, database, type and storage): a successful backup is kept when it is among
-//! the `keep_last` newest successful ones, or younger than `keep_within`, or the type keeps
-//! `forever`. Only successes count toward `keep_last`, so failures never push good backups out.
-//! Floor: the newest successful backup of each server/database on a storage is always kept,
-//! whatever its type. Failed records are kept for their type's `failed_keep_within`. Records from
-//! the future (clock skew) and of types that are no longer configured are kept.
+//! the `keep_last` newest good ones, or younger than `keep_within`, or the type keeps `forever`.
+//! Only good copies (successful, and not failed at their last verification) count toward
+//! `keep_last`, so failures and damaged copies never push good backups out. Floor: the newest
+//! good backup of each server/database on a storage is always kept, whatever its type (the
+//! newest successful one when none is good). Failed records, and copies whose last verification
+//! failed, are kept for their type's `failed_keep_within` (and `keep_within`). Records from the
+//! future (clock skew) and of types that are no longer configured are kept.
 
 use std::collections::{HashMap, HashSet};
 
@@ -101,20 +103,27 @@ pub fn plan(entries: Vec<BackupRecord>, policies: &dyn PolicyLookup, now: DateTi
             .then_with(|| entries[b].id.cmp(&entries[a].id))
     });
 
-    // Floor: the newest success per (server, database, storage), whatever its type and age.
-    // One dated in the future (a clock that jumped) is kept anyway, and does not take the
-    // floor: the newest success taken at a believable time stays too.
-    let mut floor: HashSet<usize> = HashSet::new();
-    let mut floor_seen: HashSet<(&str, &str, &str)> = HashSet::new();
+    // Floor: the newest good copy per (server, database, storage), whatever its type and age;
+    // where none is good, the newest success (a damaged copy may still hold what no other
+    // does). One dated in the future (a clock that jumped) is kept anyway, and does not take
+    // the floor: the newest copy taken at a believable time stays too.
+    let mut floor_of: HashMap<(&str, &str, &str), (usize, bool)> = HashMap::new();
     for &i in &order {
         let r = &entries[i];
-        if r.status == Status::Success
-            && r.started_at <= now
-            && floor_seen.insert((r.server.as_str(), r.database.as_str(), r.storage.as_str()))
-        {
-            floor.insert(i);
+        if r.status != Status::Success || r.started_at > now {
+            continue;
+        }
+        let good = !r.failed_verification();
+        let group = (r.server.as_str(), r.database.as_str(), r.storage.as_str());
+        match floor_of.get(&group) {
+            Some(&(_, true)) => {}
+            Some(&(_, false)) if !good => {}
+            _ => {
+                floor_of.insert(group, (i, good));
+            }
         }
     }
+    let floor: HashSet<usize> = floor_of.into_values().map(|(i, _)| i).collect();
 
     // Drill floor: where a type expects restore tests, the newest copy per (server, database,
     // type, storage) whose restore test passed within `restore_test_within` stays while that
@@ -132,6 +141,7 @@ pub fn plan(entries: Vec<BackupRecord>, policies: &dyn PolicyLookup, now: DateTi
             .map(|t| t.tested_at);
         let counts = passed_at.zip(policies.restore_test_within(&r.backup_type));
         if r.status == Status::Success
+            && !r.failed_verification()
             && counts.is_some_and(|(t, w)| age(now, t) <= w)
             && drill_seen.insert((
                 r.server.as_str(),
@@ -177,6 +187,9 @@ pub fn plan(entries: Vec<BackupRecord>, policies: &dyn PolicyLookup, now: DateTi
                         )
                     }
                 }
+                // A damaged copy takes no keep_last place; it stays a while, as a failed run
+                // does, for a person to look at (and as the floor when no copy is good).
+                Status::Success if r.failed_verification() => damaged(p, a, floor.contains(&i)),
                 Status::Success => {
                     let n = rank
                         .entry((
@@ -312,6 +325,44 @@ pub fn plan_segments(
     Plan { items }
 }
 
+/// The decision for a successful copy whose last verification failed, `age` seconds old.
+fn damaged(p: &Retention, age: u64, is_floor: bool) -> (Decision, String) {
+    let why = "last verification failed: it takes no keep_last place";
+    if p.forever {
+        return (Decision::Keep, format!("{why}; forever"));
+    }
+    if is_floor {
+        return (
+            Decision::Keep,
+            format!("{why}; the newest successful backup of this database on this storage, and none is good (never removed)"),
+        );
+    }
+    if let Some(w) = p.keep_within.filter(|w| age <= w.as_secs()) {
+        return (
+            Decision::Keep,
+            format!("{why}; keep_within {w} (age {})", compact(age)),
+        );
+    }
+    if age <= p.failed_keep_within.as_secs() {
+        return (
+            Decision::Keep,
+            format!(
+                "{why}; within failed_keep_within {} (age {})",
+                p.failed_keep_within,
+                compact(age)
+            ),
+        );
+    }
+    (
+        Decision::Remove,
+        format!(
+            "{why}; older than failed_keep_within {} (age {})",
+            p.failed_keep_within,
+            compact(age)
+        ),
+    )
+}
+
 /// The decision for the `position`-th newest success (1-based) of its group, `age` seconds old.
 fn decide_success(p: &Retention, position: usize, age: u64, is_floor: bool) -> (Decision, String) {
     if p.forever {
@@ -334,7 +385,7 @@ fn decide_success(p: &Retention, position: usize, age: u64, is_floor: bool) -> (
     if is_floor {
         return (
             Decision::Keep,
-            "newest successful backup of this database on this storage (never removed)".to_string(),
+            "newest good backup of this database on this storage (never removed)".to_string(),
         );
     }
     let mut why = Vec::new();
@@ -412,6 +463,74 @@ mod tests {
         Table(vec![(("daily", "*"), p)])
     }
 
+    /// A copy whose last verification failed is no good backup: it takes no keep_last place
+    /// and is no floor while a good copy is left, and goes after failed_keep_within (a hostile
+    /// review's: prune removed the only intact backup and kept the two damaged newer ones).
+    #[test]
+    fn damaged_copies_never_push_the_last_good_backup_out() {
+        let damaged = |id: &str, hours_ago| {
+            let mut r = ok(id, hours_ago);
+            r.verification = Some(crate::index::Verification {
+                verified_at: now(),
+                ok: false,
+                restore_tested: false,
+                error: Some("SHA-256 differs".into()),
+                restore_test: None,
+            });
+            r
+        };
+        let decided = |records: Vec<BackupRecord>, p: Retention| {
+            plan(records, &daily(p), now())
+                .items
+                .into_iter()
+                .map(|i| (i.record.id, i.decision, i.reason))
+                .collect::<Vec<_>>()
+        };
+        let d = decided(
+            vec![
+                damaged("new", 1),
+                damaged("mid", 2),
+                ok("old", 3),
+                ok("older", 4),
+            ],
+            policy(Some(2), None),
+        );
+        let kept: Vec<&str> = d
+            .iter()
+            .filter(|(_, k, _)| *k == Decision::Keep)
+            .map(|(id, _, _)| id.as_str())
+            .collect();
+        assert_eq!(kept, ["new", "mid", "old", "older"], "{d:?}");
+        assert!(
+            d[0].2
+                .contains("takes no keep_last place; within failed_keep_within"),
+            "{d:?}"
+        );
+        assert!(d[2].2.contains("keep_last 2 (#1 newest)"), "{d:?}");
+        // Once failed_keep_within is over, the damaged copies go and the good ones stay.
+        let d = decided(
+            vec![
+                damaged("new", 200),
+                damaged("mid", 201),
+                ok("old", 202),
+                ok("older", 203),
+                ok("oldest", 204),
+            ],
+            policy(Some(2), None),
+        );
+        let decisions: Vec<Decision> = d.iter().map(|(_, k, _)| *k).collect();
+        use Decision::{Keep, Remove};
+        assert_eq!(decisions, [Remove, Remove, Keep, Keep, Remove], "{d:?}");
+        // No good copy left: the newest success stays, damaged or not.
+        let d = decided(
+            vec![damaged("a", 300), damaged("b", 301)],
+            policy(Some(1), None),
+        );
+        assert_eq!(d[0].1, Keep, "{d:?}");
+        assert!(d[0].2.contains("none is good (never removed)"), "{d:?}");
+        assert_eq!(d[1].1, Remove, "{d:?}");
+    }
+
     #[test]
     fn the_newest_copy_whose_restore_test_passed_stays_while_that_pass_counts() {
         /// `daily` with `restore_test_within: 8d`.
@@ -445,7 +564,7 @@ mod tests {
             ok("b2", 25),
             tested("b3", 49, 2, true),    // passed 2 h ago: kept
             tested("b4", 73, 3, true),    // passed too, but b3 is newer
-            tested("b5", 97, 1, false),   // failed
+            tested("b5", 97, 1, false),   // failed: damaged, kept within failed_keep_within
             tested("b6", 400, 300, true), // passed outside the window
         ];
         let p = Drilled(daily(policy(Some(1), None)));
@@ -454,11 +573,11 @@ mod tests {
             .map(|i| i.record.id.clone())
             .collect();
         ids.sort();
-        assert_eq!(ids, ["b2", "b4", "b5", "b6"]);
+        assert_eq!(ids, ["b2", "b4", "b6"]);
         // Without restore_test_within, no drill floor.
         assert_eq!(
             removed(&entries, &daily(policy(Some(1), None))),
-            ["b2", "b3", "b4", "b5", "b6"]
+            ["b2", "b3", "b4", "b6"]
         );
     }
 

@@ -245,6 +245,13 @@ pub struct RestoreTest {
 }
 
 impl BackupRecord {
+    /// Whether the copy's last verification failed: the copy is damaged (a verification that
+    /// could not check it, because the server or the storage was out, records no failure).
+    /// A successful copy that did not fail its last verification is a good one.
+    pub fn failed_verification(&self) -> bool {
+        self.verification.as_ref().is_some_and(|v| !v.ok)
+    }
+
     /// The first of the record's keys (object, manifest) that is not a file of this backup in
     /// the index of `server` ([`crate::layout::is_backup_file`]): a record that names one was
     /// edited or damaged, and nothing may be deleted, read or written for it there.
