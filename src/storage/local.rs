@@ -281,10 +281,40 @@ impl LocalStorage {
     }
 }
 
-/// Whether a file name is one of sqlguard's temp names: `.<name>.<random>.tmp`.
+/// Whether a file name is one of sqlguard's temp names, exactly: `.<name>.<8 hex>.tmp`, where
+/// `<name>` is a file sqlguard writes (a dump or binary log segment, a manifest, an index file
+/// or its `.bak-` copy, or the preflight probe). Only these are orphans a prune may remove: a
+/// hidden file of someone else's that merely looks alike stays.
 pub fn is_temp_name(name: &str) -> bool {
-    name.starts_with('.') && name.ends_with(TEMP_SUFFIX) && name.matches('.').count() >= 3
+    let Some((object, random)) = name
+        .strip_prefix('.')
+        .and_then(|n| n.strip_suffix(TEMP_SUFFIX))
+        .and_then(|n| n.rsplit_once('.'))
+    else {
+        return false;
+    };
+    let plain = object.strip_suffix(".age").unwrap_or(object);
+    random.len() == 8
+        && random
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && (object == PREFLIGHT
+            || plain.ends_with(".json")
+            || plain.contains(".json.bak-")
+            || [
+                ".sql",
+                ".sql.zst",
+                ".sql.xz",
+                ".binlog",
+                ".binlog.zst",
+                ".binlog.xz",
+            ]
+            .iter()
+            .any(|s| plain.len() > s.len() && plain.ends_with(s)))
 }
+
+/// The name of the preflight probe (`.sqlguard-preflight.<8 hex>.tmp`).
+const PREFLIGHT: &str = "sqlguard-preflight";
 
 /// An uncommitted local object: a temp file in its directory, held by handle.
 #[derive(Debug)]
@@ -582,7 +612,7 @@ impl Storage for LocalStorage {
             .open_dir(&[], true)
             .map_err(|e| self.err("creating directory", &self.root, e))?
             .expect("created");
-        let probe = format!(".sqlguard-preflight.{:08x}{TEMP_SUFFIX}", fastrand::u32(..));
+        let probe = format!(".{PREFLIGHT}.{:08x}{TEMP_SUFFIX}", fastrand::u32(..));
         rustix::fs::openat(
             &root,
             probe.as_str(),
@@ -617,6 +647,38 @@ impl Storage for LocalStorage {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    /// Only the temp names sqlguard makes are orphans (a hostile review's: any hidden
+    /// `.a.b.tmp` under a server's prefix was removed by prune).
+    #[test]
+    fn only_sqlguards_own_temp_names_are_orphans() {
+        for own in [
+            ".20261130T193500Z_4a5d738b.sql.zst.0a1b2c3d.tmp",
+            ".20261130T193500Z_4a5d738b.sql.xz.age.0a1b2c3d.tmp",
+            ".20261130T193500Z_4a5d738b.manifest.json.ffffffff.tmp",
+            ".2026-11.json.00000000.tmp",
+            ".summary.json.12345678.tmp",
+            ".index.json.bak-20261130T000000Z.abcdef01.tmp",
+            ".20261130T193500Z_4a5d738b.binlog.zst.abcdef01.tmp",
+            ".sqlguard-preflight.abcdef01.tmp",
+        ] {
+            assert!(is_temp_name(own), "{own}");
+        }
+        for other in [
+            ".my.notes.tmp",
+            ".x.y.tmp",
+            ".report.html.0a1b2c3d.tmp",
+            ".a.json.0A1B2C3D.tmp",
+            ".a.json.0a1b2c3.tmp",
+            ".a.json.0a1b2c3d0.tmp",
+            "..0a1b2c3d.tmp",
+            "..sql.0a1b2c3d.tmp",
+            "a.json.0a1b2c3d.tmp",
+            ".a.json.0a1b2c3d.tmp.x",
+        ] {
+            assert!(!is_temp_name(other), "{other}");
+        }
+    }
 
     mod behaviour {
         crate::storage_behaviour_tests!({

@@ -256,18 +256,22 @@ fn orphaned_temp_files_are_removed_only_when_old_and_ours() {
     env.run(&["backup", "--type", "daily", "--db", &name])
         .expect(0);
     let dir = format!("main/{name}/daily");
-    let old = format!("{dir}/.20200101T000000Z_dead0000.sql.zst.Ab3xYz.tmp");
-    let fresh = format!("{dir}/.20261128T000000Z_live0000.sql.zst.Qw8eRt.tmp");
+    let old = format!("{dir}/.20200101T000000Z_dead0000.sql.zst.ab3c0f12.tmp");
+    let fresh = format!("{dir}/.20261128T000000Z_live0000.sql.zst.9e8d7c6b.tmp");
     let foreign = format!("{dir}/.keep");
-    for k in [&old, &fresh, &foreign] {
+    // Hidden files that look like temp names but are not sqlguard's, however old.
+    let alike = [format!("{dir}/.my.notes.tmp"), "main/.x.y.tmp".to_string()];
+    for k in [&old, &fresh, &foreign].into_iter().chain(&alike) {
         place.write(&env, k, b"partial");
     }
-    let touched = std::process::Command::new("touch")
-        .args(["-d", "2 days ago"])
-        .arg(env.storage().join(&old))
-        .status()
-        .unwrap();
-    assert!(touched.success());
+    for k in [&old].into_iter().chain(&alike) {
+        let touched = std::process::Command::new("touch")
+            .args(["-d", "2 days ago"])
+            .arg(env.storage().join(k))
+            .status()
+            .unwrap();
+        assert!(touched.success());
+    }
     let (_, dry) = prune(&env, &["--dry-run"]);
     assert_eq!(dry.orphans.len(), 1, "{:?}", dry.orphans);
     assert!(
@@ -288,6 +292,9 @@ fn orphaned_temp_files_are_removed_only_when_old_and_ours() {
         "a fresh temp file may belong to a running backup"
     );
     assert!(env.storage().join(&foreign).exists(), "not sqlguard's file");
+    for k in &alike {
+        assert!(env.storage().join(k).exists(), "not sqlguard's file: {k}");
+    }
 }
 
 #[test]
