@@ -35,48 +35,13 @@ pub struct Args {
     pub decrypt: bool,
 }
 
-/// Refuses an output file inside a local storage's directory: there it could replace another
-/// backup's object or manifest, or an index file, which that storage then no longer holds
-/// intact.
-fn refuse_inside_a_storage(ctx: &Context, path: &std::path::Path) -> Result<(), Error> {
-    // Where the file lands: an existing path as its links resolve (the file a link names is
-    // what would be replaced), else its directory's.
-    let parent = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        Some(p) => p.to_path_buf(),
-        None => std::path::PathBuf::from("."),
-    };
-    let resolved = match path.canonicalize() {
-        Ok(p) => p.parent().map(std::path::Path::to_path_buf).unwrap_or(p),
-        // A parent that does not exist fails later, when the file is made, with its own error.
-        Err(_) => match parent.canonicalize() {
-            Ok(p) => p,
-            Err(_) => return Ok(()),
-        },
-    };
-    let parent = resolved;
-    for s in &ctx.settings.storages {
-        if let crate::config::StorageKind::Local { path: root } = &s.kind {
-            if root
-                .canonicalize()
-                .is_ok_and(|root| parent.starts_with(&root))
-            {
-                return Err(Error::invalid(format!(
-                    "{} is inside storage '{}' ({}): a file written there could replace one of its backups or its index; write it outside the storage",
-                    path.display(),
-                    s.name,
-                    root.display()
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Runs the fetch subcommand.
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let to = match args.output.as_deref().filter(|p| p.as_os_str() != "-") {
         Some(path) => {
-            refuse_inside_a_storage(ctx, path)?;
+            ctx.settings
+                .refuse_inside_a_storage(path)
+                .map_err(Error::invalid)?;
             FetchTo::File(path)
         }
         None => FetchTo::Stdout,

@@ -236,6 +236,9 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         Format::Json => serde_json::to_string_pretty(&r).map_err(std::io::Error::other)?,
         Format::Html => {
             if let Some(path) = &args.output {
+                ctx.settings
+                    .refuse_inside_a_storage(path)
+                    .map_err(Error::invalid)?;
                 report::write_html(&r, path)?;
                 ctx.ui
                     .info(&format!("report written to {}", path.display()));

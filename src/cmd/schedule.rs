@@ -522,6 +522,11 @@ fn emit(args: &Args, ctx: &Context, files: Vec<(String, String)>) -> Result<Exit
     }
     match &args.output_dir {
         Some(dir) => {
+            for (name, _) in &files {
+                ctx.settings
+                    .refuse_inside_a_storage(&dir.join(name))
+                    .map_err(Error::invalid)?;
+            }
             // Made 0755 at most (the umask may narrow it), never world-writable: whoever can
             // write it could swap a unit before root installs it.
             std::os::unix::fs::DirBuilderExt::mode(

@@ -296,7 +296,49 @@ impl Settings {
         };
         let plain = plain_http_warnings(&settings);
         settings.warnings.extend(plain);
+        if let Some(html) = &settings.report_html {
+            settings
+                .refuse_inside_a_storage(html)
+                .map_err(|message| ConfigError::Invalid {
+                    origin: "config".into(),
+                    key: "report.html".into(),
+                    message,
+                })?;
+        }
         Ok(settings)
+    }
+
+    /// Refuses a file to write (`path`) inside a local storage's directory: there it could
+    /// replace one of its backups, manifests or index files, which the storage then no longer
+    /// holds intact. Where the file lands counts: the path as its links resolve, or, for what
+    /// does not exist yet, its nearest existing directory's (directories made below one inside
+    /// a storage are inside it too).
+    pub fn refuse_inside_a_storage(&self, path: &Path) -> Result<(), String> {
+        let Ok(mut probe) = std::path::absolute(path) else {
+            return Ok(());
+        };
+        let landing = loop {
+            match probe.canonicalize() {
+                Ok(p) => break p,
+                Err(_) if probe.pop() => {}
+                Err(_) => return Ok(()),
+            }
+        };
+        for s in &self.storages {
+            if let StorageKind::Local { path: root } = &s.kind {
+                // A root not made yet is compared as written.
+                let root_at = root.canonicalize().or_else(|_| std::path::absolute(root));
+                if root_at.is_ok_and(|root| landing.starts_with(&root)) {
+                    return Err(format!(
+                        "{} is inside storage '{}' ({}): a file written there could replace one of its backups or its index; write it outside the storage",
+                        path.display(),
+                        s.name,
+                        root.display()
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The servers that are backed up: every one but those marked `restore_only`.

@@ -417,6 +417,60 @@ fn configured_html_report_is_rewritten_by_every_backup_and_prune() {
     );
 }
 
+/// No output of sqlguard's lands inside a local storage, where it could replace a backup or an
+/// index file (a hostile review's: `report -o` over a month file damaged the index, and every
+/// backup after failed): `report -o`, `report.html` in the config and `schedule --output-dir`
+/// are refused as `fetch -o` is, through links and into directories not made yet too.
+#[test]
+fn no_output_lands_inside_a_storage() {
+    let db = mariadb();
+    let name = db.create_shop("rep_in", 5);
+    let env = Env::new();
+    env.write_local_config("");
+    env.run(&["backup", "--db", &name]).expect(0);
+    let month =
+        crate::support::newest_index_file(&env.storage().join(format!("main/index/db/{name}")));
+    let before = std::fs::read(&month).unwrap();
+    let link = env.path("innocent.html");
+    std::os::unix::fs::symlink(&month, &link).unwrap();
+    let fresh = env.storage().join("main/new/dir/report.html");
+    for out in [&month, &link, &fresh] {
+        let r = env.run(&["report", "--format", "html", "-o", out.to_str().unwrap()]);
+        r.expect(2);
+        assert!(r.stderr.contains("inside storage 'local'"), "{}", r.stderr);
+    }
+    let units = env.storage().join(format!("main/{name}/daily"));
+    let r = env.run(&[
+        "schedule",
+        "--format",
+        "systemd",
+        "--output-dir",
+        units.to_str().unwrap(),
+    ]);
+    r.expect(2);
+    assert!(r.stderr.contains("inside storage 'local'"), "{}", r.stderr);
+    assert!(!units.exists());
+    assert_eq!(std::fs::read(&month).unwrap(), before);
+    assert!(!fresh.exists());
+    env.write_config(
+        "",
+        &format!(
+            "storage:\n  local:\n    type: local\n    path: {{storage}}\nreport:\n  html: {}\n",
+            month.display()
+        ),
+    );
+    let r = env.run(&["config", "check"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("report.html") && r.stderr.contains("inside storage 'local'"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read(&month).unwrap(), before);
+    env.write_local_config("");
+    env.run(&["list"]).expect(0);
+}
+
 /// A varied history written straight into two storages' indexes (no dumps needed to test the
 /// page): five databases of sizes from KiB to tens of GiB, hourly, daily and manual, healthy,
 /// stale and failing, with verifications that passed, restore tests, and one that failed.
