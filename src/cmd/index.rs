@@ -92,10 +92,14 @@ pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
         #[derive(Serialize)]
         struct Doc {
             schema_version: u32,
+            /// As in every command's document; a rebuild that cannot finish prints an error
+            /// instead (exit 1), so a printed document is always `ok`.
+            ok: bool,
             rebuilt: Vec<Rebuilt>,
         }
         Printer::json(&Doc {
             schema_version: 1,
+            ok: true,
             rebuilt: done,
         })?;
     } else {

@@ -43,7 +43,8 @@ impl IndexStore<'_> {
     /// old files are kept beside the new ones as `….bak-<time>` (the newest [`KEEP_COPIES`] of
     /// each).
     ///
-    /// Fails when the storage cannot be listed, read or written.
+    /// Fails when the storage cannot be listed, read or written, and when an old record's object
+    /// that the listing does not show cannot be looked up by its key.
     pub fn rebuild(&self, now: DateTime<Utc>) -> Result<Rebuild, IndexError> {
         let _lock = self.lock()?;
         let mut report = Rebuild::default();
@@ -76,6 +77,14 @@ impl IndexStore<'_> {
                             report.manifests_restored.push(m.to_string());
                         }
                     }
+                    report.from_index += 1;
+                    found.push(r);
+                }
+                // Not listed is not yet gone: asked for by its key, an object the listing could
+                // not show (behind a symbolic link in a local storage, say) fails the rebuild
+                // with that error, and one that is there after all stays.
+                (Status::Success, Some(k)) if self.storage.stat(k)?.is_some() => {
+                    accounted.insert(k.to_string());
                     report.from_index += 1;
                     found.push(r);
                 }

@@ -276,6 +276,17 @@ fn index_rebuild_recreates_a_lost_index() {
     assert!(env.list(&[]).backups.is_empty());
     env.run(&["index", "rebuild"]).expect(0);
     assert_eq!(ids(&before), ids(&env.list(&[])));
+    // Backups the listing cannot show (their directory swapped for a symbolic link, which a
+    // local storage never follows) are not taken for gone: the rebuild fails naming the link,
+    // and the index keeps them (a hostile review's: three were dropped with exit 0).
+    let daily = env.storage().join(format!("main/{a}/daily"));
+    let moved = env.path("moved-daily");
+    std::fs::rename(&daily, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &daily).unwrap();
+    let r = env.run(&["index", "rebuild"]);
+    r.expect(1);
+    assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
+    assert_eq!(ids(&before), ids(&env.list(&[])));
 }
 
 #[test]
