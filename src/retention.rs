@@ -73,6 +73,12 @@ pub trait PolicyLookup {
         let _ = backup_type;
         None
     }
+    /// The point-in-time window of `server` in seconds, where its binary log archive goes to
+    /// `storage` (`binlog.window`), if it has one there.
+    fn pitr_window(&self, server: &str, storage: &str) -> Option<u64> {
+        let _ = (server, storage);
+        None
+    }
 }
 
 impl PolicyLookup for crate::config::Settings {
@@ -84,6 +90,13 @@ impl PolicyLookup for crate::config::Settings {
             .ok()
             .and_then(|t| t.restore_test_within)
             .map(|w| w.as_secs())
+    }
+    fn pitr_window(&self, server: &str, storage: &str) -> Option<u64> {
+        self.server(server)
+            .ok()
+            .and_then(|s| s.binlog.as_ref())
+            .filter(|b| b.storages.iter().any(|s| s == storage))
+            .map(|b| b.window.as_secs())
     }
 }
 
@@ -154,6 +167,29 @@ pub fn plan(entries: Vec<BackupRecord>, policies: &dyn PolicyLookup, now: DateTi
         }
     }
 
+    // Window floor: where the server's binary log archive goes to this storage, the newest good
+    // dump with binary log coordinates started before its point-in-time window stays: a
+    // restore to the window's first second rolls forward from it (without it, keep_last could
+    // leave only dumps newer than the window's start, and the window would be a promise kept
+    // by none).
+    let mut window_floor: HashMap<usize, u64> = HashMap::new();
+    let mut window_seen: HashSet<(&str, &str, &str)> = HashSet::new();
+    for &i in &order {
+        let r = &entries[i];
+        let Some(w) = policies.pitr_window(&r.server, &r.storage) else {
+            continue;
+        };
+        if r.status == Status::Success
+            && !r.failed_verification()
+            && r.binlog.is_some()
+            && r.started_at <= now
+            && age(now, r.started_at) >= w
+            && window_seen.insert((r.server.as_str(), r.database.as_str(), r.storage.as_str()))
+        {
+            window_floor.insert(i, w);
+        }
+    }
+
     let mut rank: HashMap<(&str, &str, &str, &str), usize> = HashMap::new();
     let mut decisions: Vec<Option<(Decision, String)>> = vec![None; entries.len()];
     for &i in &order {
@@ -205,6 +241,13 @@ pub fn plan(entries: Vec<BackupRecord>, policies: &dyn PolicyLookup, now: DateTi
                         (Decision::Remove, _) if drilled.contains(&i) => (
                             Decision::Keep,
                             "newest copy whose restore test passed within restore_test_within (kept while that pass counts)".to_string(),
+                        ),
+                        (Decision::Remove, _) if window_floor.contains_key(&i) => (
+                            Decision::Keep,
+                            format!(
+                                "newest dump from before the point-in-time window {} starts: a restore to its first second rolls forward from it",
+                                HumanDuration(window_floor[&i])
+                            ),
                         ),
                         d => d,
                     }
@@ -529,6 +572,63 @@ mod tests {
         assert_eq!(d[0].1, Keep, "{d:?}");
         assert!(d[0].2.contains("none is good (never removed)"), "{d:?}");
         assert_eq!(d[1].1, Remove, "{d:?}");
+    }
+
+    /// The point-in-time window is a promise kept by a dump: the newest good dump with binary
+    /// log coordinates from before the window starts stays, whatever keep_last says (a hostile
+    /// review's: keep_last left only dumps newer than the window's start).
+    #[test]
+    fn the_dump_the_point_in_time_window_starts_from_stays() {
+        /// `daily` with a 3-day window on `local`.
+        struct Windowed(Table);
+        impl PolicyLookup for Windowed {
+            fn policy(&self, t: &str, s: &str) -> Option<&Retention> {
+                self.0.policy(t, s)
+            }
+            fn pitr_window(&self, _: &str, storage: &str) -> Option<u64> {
+                (storage == "local").then_some(3 * 86_400)
+            }
+        }
+        let dump = |id: &str, hours_ago, coordinates: bool| {
+            let mut r = ok(id, hours_ago);
+            r.binlog = coordinates.then(|| crate::index::BinlogPosition {
+                file: "binlog.000001".into(),
+                position: 4,
+                gtid: None,
+                server_id: None,
+            });
+            r
+        };
+        let entries = vec![
+            dump("d1", 24, true),
+            dump("d2", 48, true),
+            dump("d3", 80, false), // no coordinates: no dump to roll forward from
+            dump("d4", 96, true),  // the newest with coordinates before the window
+            dump("d5", 120, true),
+        ];
+        let windowed = Windowed(daily(policy(Some(2), None)));
+        let plan = plan(entries.clone(), &windowed, now());
+        let gone: Vec<&str> = plan.removals().map(|i| i.record.id.as_str()).collect();
+        assert_eq!(gone, ["d3", "d5"]);
+        let d4 = plan.items.iter().find(|i| i.record.id == "d4").unwrap();
+        assert!(
+            d4.reason.contains("point-in-time window 3d"),
+            "{}",
+            d4.reason
+        );
+        // Not where the archive goes, nor without a window.
+        let mut elsewhere = entries.clone();
+        elsewhere.iter_mut().for_each(|r| r.storage = "s3".into());
+        let mut ids: Vec<String> = super::plan(elsewhere, &windowed, now())
+            .removals()
+            .map(|i| i.record.id.clone())
+            .collect();
+        ids.sort();
+        assert_eq!(ids, ["d3", "d4", "d5"]);
+        assert_eq!(
+            removed(&entries, &daily(policy(Some(2), None))),
+            ["d3", "d4", "d5"]
+        );
     }
 
     #[test]
