@@ -14,7 +14,7 @@ use crate::session::Session;
 /// One thing checked.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
-    /// `server`, `restore account`, `storage` or `encryption`.
+    /// `server`, `restore account`, `storage`, `encryption` or `pushgateway`.
     pub kind: &'static str,
     pub name: String,
     pub ok: bool,
@@ -409,6 +409,26 @@ pub fn run(session: &Session, servers: &[String], storages: &[String]) -> Vec<Ch
         out.push(check_storage(session, &st.name));
     }
     out.extend(check_encryption(session, servers, storages));
+    // Every run pushes its metrics there: a Pushgateway out of reach fails each one that
+    // requires it, and leaves the others' alerts blind.
+    if servers.is_empty() && storages.is_empty() {
+        if let Some(m) = &session.settings.metrics {
+            let r = crate::metrics::probe(m);
+            out.push(Check {
+                kind: "pushgateway",
+                name: crate::secret::redact_url(&m.pushgateway),
+                ok: r.is_ok(),
+                detail: r.unwrap_or_else(|e| {
+                    let required = if m.required {
+                        "every run fails while it is out of reach (metrics.required)"
+                    } else {
+                        "runs go on without their metrics (alerts go blind)"
+                    };
+                    format!("{e}: {required}; check metrics.pushgateway and that it is up")
+                }),
+            });
+        }
+    }
     out
 }
 

@@ -103,7 +103,8 @@ pub enum Command {
     /// Write crontab lines or systemd timer + service units from the config's schedules
     Schedule(cmd::schedule::Args),
     /// Reach every server and storage of the config: versions, missing privileges, a probe
-    /// object written, read and deleted; exit 1 naming what failed
+    /// object written, read and deleted; and the Pushgateway when metrics are configured; exit 1
+    /// naming what failed
     Check(cmd::check::Args),
     /// Validate the configuration or show it resolved
     #[command(subcommand)]

@@ -627,6 +627,27 @@ fn send(
     })?
 }
 
+/// Reaches the Pushgateway as a push would (timeout, credentials), reading its status page:
+/// what `sqlguard check` says of it.
+pub fn probe(m: &MetricsSettings) -> Result<String, String> {
+    let url = format!("{}/api/v1/status", m.pushgateway);
+    let started = std::time::Instant::now();
+    let answer = send(m, attohttpc::get(&url), String::new())?;
+    let version = serde_json::from_slice::<serde_json::Value>(&answer)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/data/build_information/version")
+                .and_then(|x| x.as_str().map(String::from))
+        });
+    Ok(format!(
+        "answered in {} ms{}",
+        started.elapsed().as_millis(),
+        version
+            .map(|v| format!(" (Pushgateway {v})"))
+            .unwrap_or_default()
+    ))
+}
+
 fn put(m: &MetricsSettings, group: &Group) -> Result<(), String> {
     let url = group_url(m, group);
     let (req, body) = match group.method {

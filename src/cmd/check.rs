@@ -1,4 +1,5 @@
-//! `sqlguard check`: reach every server and storage of the config, exit 1 naming what failed.
+//! `sqlguard check`: reach every server and storage of the config (and the Pushgateway), exit 1
+//! naming what failed.
 
 use serde::Serialize;
 

@@ -129,3 +129,40 @@ fn missing_privileges_a_wrong_password_and_a_dead_storage_are_named() {
     // An unknown name is a usage error.
     env.run(&["check", "--server", "nope"]).expect(2);
 }
+
+/// Every run pushes its metrics: `check` reaches the Pushgateway too, and a required one out of
+/// reach fails it (a hostile review's: check said ok, and every run then failed).
+#[test]
+fn the_pushgateway_is_checked_when_metrics_are_configured() {
+    let env = Env::new();
+    let with = |url: &str| {
+        env.write_config(
+            "",
+            &format!("storage:\n  local:\n    type: local\n    path: {{storage}}\nmetrics:\n  pushgateway: {url}\n  required: true\n  timeout: 2s\n"),
+        );
+    };
+    std::fs::create_dir_all(env.storage()).unwrap();
+    let up = crate::support::pushgateway();
+    with(up);
+    let (code, doc, stderr) = check(&env, &[]);
+    assert_eq!(code, 0, "{doc}\n{stderr}");
+    let row = find(&doc, "pushgateway", &format!("{up}/"));
+    assert!(
+        row["detail"].as_str().unwrap().contains("Pushgateway"),
+        "{row}"
+    );
+    let down = crate::metrics::down_url();
+    with(&down);
+    let (code, doc, _) = check(&env, &[]);
+    assert_eq!(code, 1, "{doc}");
+    assert_eq!(doc["ok"], false);
+    let row = find(&doc, "pushgateway", &format!("{down}/"));
+    assert_eq!(row["ok"], false, "{row}");
+    assert!(
+        row["detail"].as_str().unwrap().contains("metrics.required"),
+        "{row}"
+    );
+    // Narrowed to a server or a storage, check probes only those.
+    let (code, doc, _) = check(&env, &["--storage", "local"]);
+    assert_eq!(code, 0, "{doc}");
+}

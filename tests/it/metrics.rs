@@ -188,7 +188,7 @@ fn hourly_then_daily_and_prune_do_not_erase_each_other() {
     }
 }
 
-fn down_url() -> String {
+pub fn down_url() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
