@@ -729,6 +729,12 @@ pub(crate) fn land(
     let store = IndexStore::new(storage, &record.server);
     if let Err(e) = store.write_manifest_with(record, inventory) {
         writer.abort();
+        // A write can fail after it landed (its answer lost, or an error sent after the
+        // server stored it): the manifest would then claim a success with no object. Its key
+        // holds this run's fresh id, so it is this run's own to remove.
+        if let Some(m) = record.manifest_key.as_deref() {
+            let _ = storage.delete(m);
+        }
         return Err(format!("writing its manifest: {e}"));
     }
     let manifest = record.manifest_key.as_deref().unwrap_or_default();
@@ -1277,6 +1283,15 @@ mod tests {
         for k in [&r.key, &r.manifest_key] {
             assert!(s.get_bytes(k.as_deref().unwrap()).unwrap().is_some());
         }
+
+        // A manifest write whose answer was lost after it landed: no manifest claims a
+        // success that has no object (a hostile review's, on a real S3 server's error).
+        let s = crate::storage::memory::MemoryStorage::new("mem");
+        s.lose_put_bytes_answer("manifest", 0);
+        let (r, w) = landing(&s);
+        let e = super::land(&s, w, &r, None).unwrap_err();
+        assert!(e.contains("writing its manifest"), "{e}");
+        assert!(s.keys().is_empty(), "{:?}", s.keys());
 
         // A remote month write whose answer was lost may still land: the object stays.
         let s = crate::storage::memory::MemoryStorage::new("mem");
