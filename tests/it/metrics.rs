@@ -423,9 +423,24 @@ fn a_damaged_older_copy_is_counted_until_it_is_pruned() {
         ),
         Some(0.0)
     );
-    // keep_last: 1 prunes the damaged copy: the prune's own push says so, and the next verify
-    // finds nothing failed.
+    // A damaged copy takes no keep_last place, and stays for failed_keep_within (7d here) for a
+    // person to look at: the prune's own push still counts it.
     env.run(&["prune"]).expect(0);
+    assert_eq!(env.list(&[]).backups.len(), 2);
+    let s = scrape(&instance);
+    assert_eq!(sample(&s, "sqlguard_verify_failed_copies", &l), Some(1.0));
+    // Once failed_keep_within is over, prune removes it: its push says so, and the next verify
+    // finds nothing failed.
+    let config = std::fs::read_to_string(env.config()).unwrap().replace(
+        "daily:\n    schedule: \"30 2 * * *\"\n    retention: {keep_last: 1}",
+        "daily:\n    schedule: \"30 2 * * *\"\n    retention: {keep_last: 1, failed_keep_within: 0s}",
+    );
+    assert!(config.contains("failed_keep_within: 0s"));
+    std::fs::write(env.config(), config).unwrap();
+    // Older than 0s: a second at least.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.run(&["prune"]).expect(0);
+    assert_eq!(env.list(&[]).backups.len(), 1);
     let s = scrape(&instance);
     assert_eq!(sample(&s, "sqlguard_verify_failed_copies", &l), Some(0.0));
     env.run(&["verify", "--sample", "10", "--db", &name])

@@ -392,7 +392,7 @@ fn no_binlog_keeps_the_restore_out_of_the_binary_log() {
         ]);
         r.expect(1);
         assert!(
-            r.stderr.contains("it sets sql_log_bin to 1"),
+            r.stderr.contains("a SET of sql_log_bin to 1"),
             "{}",
             r.stderr
         );
