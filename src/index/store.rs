@@ -70,7 +70,13 @@ impl<'a> IndexStore<'a> {
         bytes: &[u8],
         max: u32,
     ) -> Result<T, IndexError> {
-        let found = match serde_json::from_slice::<T>(bytes) {
+        // The whole file checked as UTF-8 once (fast), rather than each string as it is read;
+        // a file that is not UTF-8 is read as bytes, for the error to say where.
+        let parsed = match std::str::from_utf8(bytes) {
+            Ok(text) => serde_json::from_str::<T>(text),
+            Err(_) => serde_json::from_slice::<T>(bytes),
+        };
+        let found = match parsed {
             Ok(doc) if doc.schema_version() <= max => return Ok(doc),
             Ok(doc) => doc.schema_version(),
             Err(e) => match serde_json::from_slice::<VersionProbe>(bytes) {
