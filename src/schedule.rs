@@ -329,6 +329,10 @@ fn weekday_field(expr: &str, f: &str) -> Result<String, String> {
         let (a, b) = match range {
             "*" => (0, 6),
             r => match r.split_once('-') {
+                // `7-7` is Sunday alone (a hostile review's: it became every day).
+                Some((a, b)) if day(a)? == 0 && day(b)? == 0 && value(expr, a, &DAYS, 0)? == 7 => {
+                    (0, 0)
+                }
                 Some((a, b)) => {
                     let (a, b) = (day(a)?, value(expr, b, &DAYS, 0)?);
                     // `5-7` and `5-0` both end on Sunday.
@@ -375,6 +379,8 @@ pub const CONVERSION_TABLE: &[(&str, &str)] = &[
     ("0 1 * * mon-fri", "Mon..Fri *-*-* 01:00:00"),
     ("0 9 * * sat,sun", "Sat,Sun *-*-* 09:00:00"),
     ("0 9 * * 5-7", "Fri..Sat,Sun *-*-* 09:00:00"),
+    ("0 3 * * 7-7", "Sun *-*-* 03:00:00"),
+    ("0 3 * * sun-sun", "Sun *-*-* 03:00:00"),
     ("0 12 * * */2", "Sun,Tue,Thu,Sat *-*-* 12:00:00"),
     ("0 4 1 * *", "*-*-01 04:00:00"),
     ("0 4 1,15 * *", "*-*-1,15 04:00:00"),
