@@ -2110,6 +2110,9 @@ pub struct Policy {
 pub struct Reached {
     pub triggered: Vec<String>,
     pub views: Vec<String>,
+    /// Tables that write into or draw from another database by themselves (their engine, a
+    /// column's default or generated expression).
+    pub reaching: Vec<String>,
     /// The dump's `DROP VIEW`s run only after its rows (a restore over several sessions holds
     /// views' statements until the data is loaded): one frees no name for rows.
     pub views_dropped_after_rows: bool,

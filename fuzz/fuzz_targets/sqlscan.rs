@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
         reached: sqlguard::sqlscan::Reached {
             triggered: vec!["t".into()],
             views: vec!["v".into()],
+            reaching: vec!["m".into()],
             views_dropped_after_rows: false,
         },
     };

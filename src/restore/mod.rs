@@ -989,6 +989,12 @@ impl<W: StatementSink> Guard<W> {
                     table.name
                 )))
             }
+            Kind::Insert { table } if self.existing.reaching.contains(&table.name) => {
+                return Err(refused(format!(
+                    "rows for `{}`, a table the target database already holds that writes into or draws from another database (a MERGE, FEDERATED, CONNECT or SPIDER table, or a column whose default names another database) (restore into an empty database, or drop it first)",
+                    table.name
+                )));
+            }
             Kind::Insert { table }
                 if self.existing.triggered.contains(&table.name)
                     || self.existing.views.contains(&table.name) =>
@@ -1004,7 +1010,10 @@ impl<W: StatementSink> Guard<W> {
                 )));
             }
             // Dropping a table drops its triggers; a view goes with DROP VIEW only.
-            Kind::DropTable { table } => self.existing.triggered.retain(|t| *t != table.name),
+            Kind::DropTable { table } => {
+                self.existing.triggered.retain(|t| *t != table.name);
+                self.existing.reaching.retain(|t| *t != table.name);
+            }
             Kind::Object { verb, object, name }
                 if verb == "DROP" && object == "VIEW" && !self.existing.views_dropped_after_rows =>
             {
@@ -1554,25 +1563,41 @@ impl Target {
             .collect())
     }
 
-    /// The tables of `database` that fire a trigger, and its views: what a row inserted there
-    /// would run (a restore with `--force` into a database that has them).
+    /// The tables of `database` that fire a trigger, its views, and its tables that reach
+    /// another database by themselves: what a row inserted there would run or write (a restore
+    /// with `--force` into a database that has them). A table reaches elsewhere through its
+    /// engine (MERGE over other tables, FEDERATED, CONNECT, SPIDER) or through a column's
+    /// default or generated expression that names another database (`NEXTVAL(other.s)`).
     fn reached(&self, database: &str) -> Result<sqlscan::Reached, MysqlError> {
         let db = mysql::quote_literal(database);
         let rows = mysql::query(
             &self.server,
             &self.client,
             &self.defaults,
-            "reading the target's triggers and views",
+            "reading the target's triggers, views and the tables that reach elsewhere",
             &format!(
-                "SELECT 'trigger', EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE BINARY TRIGGER_SCHEMA = BINARY {db} UNION SELECT 'view', TABLE_NAME FROM information_schema.VIEWS WHERE BINARY TABLE_SCHEMA = BINARY {db}"
+                "SELECT 'trigger', EVENT_OBJECT_TABLE, '' FROM information_schema.TRIGGERS WHERE BINARY TRIGGER_SCHEMA = BINARY {db} \
+                 UNION SELECT 'view', TABLE_NAME, '' FROM information_schema.VIEWS WHERE BINARY TABLE_SCHEMA = BINARY {db} \
+                 UNION SELECT 'engine', TABLE_NAME, '' FROM information_schema.TABLES WHERE BINARY TABLE_SCHEMA = BINARY {db} AND UPPER(ENGINE) IN ('MRG_MYISAM', 'MERGE', 'FEDERATED', 'CONNECT', 'SPIDER') \
+                 UNION SELECT 'expression', TABLE_NAME, HEX(CONCAT_WS(' ', COLUMN_DEFAULT, GENERATION_EXPRESSION)) FROM information_schema.COLUMNS WHERE BINARY TABLE_SCHEMA = BINARY {db} AND CONCAT_WS(' ', COLUMN_DEFAULT, GENERATION_EXPRESSION) LIKE '%.%'"
             ),
         )?;
         let mut reached = sqlscan::Reached::default();
-        for mut r in rows {
-            match (r.pop(), r.pop().as_deref()) {
-                (Some(name), Some("view")) => reached.views.push(name),
-                (Some(name), Some(_)) => reached.triggered.push(name),
-                _ => {}
+        for r in rows {
+            let [kind, name, expression] = &r[..] else {
+                continue;
+            };
+            let name = name.clone();
+            match kind.as_str() {
+                "view" => reached.views.push(name),
+                "trigger" => reached.triggered.push(name),
+                "engine" => reached.reaching.push(name),
+                _ => {
+                    let text = hex::decode(expression).unwrap_or_default();
+                    if sqlscan::qualifiers(&text).iter().any(|q| q != database) {
+                        reached.reaching.push(name);
+                    }
+                }
             }
         }
         Ok(reached)
@@ -3411,6 +3436,7 @@ mod tests {
             reached: sqlscan::Reached {
                 triggered: vec!["t3".into()],
                 views: vec!["vv".into()],
+                reaching: vec!["mt".into()],
                 views_dropped_after_rows,
             },
             ..Policy::plain("shop", "shop")
@@ -3433,6 +3459,16 @@ mod tests {
                 "{hostile}: {e}"
             );
         }
+        // A table of the target that writes elsewhere by itself (a twelfth review's: a MERGE
+        // table over another database's table, a default drawing another database's
+        // sequence), until the dump drops it.
+        let e = load("INSERT INTO `mt` VALUES (5);\n").unwrap_err();
+        assert!(
+            e.contains("writes into or draws from another database"),
+            "{e}"
+        );
+        load("DROP TABLE IF EXISTS `mt`;\nCREATE TABLE `mt` (a int);\nINSERT INTO `mt` VALUES (5);\n")
+            .unwrap();
         let dropped_view =
             "/*!50001 DROP VIEW IF EXISTS `vv`*/;\nCREATE TABLE `vv` (a int);\nINSERT INTO `vv` VALUES (1);\n";
         for fine in [

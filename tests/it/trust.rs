@@ -644,6 +644,41 @@ fn the_reviews_bypasses_are_refused_by_a_real_restore() {
         assert_eq!(state(), baseline, "the victim changed: {sql}");
         assert!(db.sql(Some(&armed), "SHOW FULL TABLES").contains("VIEW"));
     }
+    // A twelfth review's: tables of the target that write elsewhere by themselves, a MERGE over
+    // another database's table and a default drawing another database's sequence.
+    db.sql(
+        Some(&armed),
+        &format!(
+            "CREATE TABLE m (a int) ENGINE=MRG_MyISAM UNION=({v}.mt) INSERT_METHOD=LAST;
+             CREATE TABLE x (a text, b bigint DEFAULT NEXTVAL({v}.s));
+             CREATE TABLE own (a int, b decimal(5,2) DEFAULT 1.50);"
+        ),
+    );
+    for rows in [
+        "INSERT INTO `m` VALUES (5);\n",
+        "INSERT INTO `x` (`a`) VALUES ('seq');\n",
+    ] {
+        db.sql(Some(&armed), rows);
+        assert_ne!(state(), baseline, "not an attack: {rows}");
+        reset();
+        for jobs in ["1", "2"] {
+            let r = restore_file(rows, &["--to-database", &armed, "--force", "--jobs", jobs]);
+            assert_eq!(r.code, 1, "{rows}: {}", r.stderr);
+            assert!(
+                r.stderr
+                    .contains("writes into or draws from another database"),
+                "{rows}: {}",
+                r.stderr
+            );
+            assert_eq!(state(), baseline, "the victim changed: {rows}");
+        }
+    }
+    // A table whose default is a plain number is no such table.
+    restore_file(
+        "INSERT INTO `own` (`a`) VALUES (1);\n",
+        &["--to-database", &armed, "--force"],
+    )
+    .expect(0);
     // A dump that takes the load out of the binary log is refused unless the restore says so.
     let r = restore_file(
         "SET sql_log_bin=0;\nCREATE TABLE nb (a int);\nINSERT INTO nb VALUES (1);\n",
