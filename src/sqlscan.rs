@@ -1999,6 +1999,111 @@ pub fn statements_refusal(
 /// options rather than as names the guard could check.
 const REACHING_ENGINES: &[&str] = &["FEDERATED", "FEDERATEDX", "CONNECT", "SPIDER"];
 
+/// Why the table option at `t[i]` is refused, if it is: a `CONNECTION`, a `DATA` or `INDEX
+/// DIRECTORY`, an engine that reaches another server or database, or one named in quotes.
+fn option_refusal(what: &str, t: &[Token], i: usize) -> Option<String> {
+    let w = &t[i];
+    let next_is = |w: &str| t.get(i + 1).is_some_and(|x| x.is(w));
+    if w.is("CONNECTION") {
+        return Some(format!(
+            "{what} with a CONNECTION, which reaches another server or database"
+        ));
+    }
+    if (w.is("DATA") || w.is("INDEX")) && next_is("DIRECTORY") {
+        return Some(format!(
+            "{what} with {} DIRECTORY, which puts the table's files in a directory of its own choosing (restore it without the clause)",
+            w.upper()
+        ));
+    }
+    if w.is("ENGINE") {
+        let engine = match t.get(i + 1) {
+            Some(Token::Symbol(b'=')) => t.get(i + 2),
+            other => other,
+        };
+        // The server takes an engine named in quotes too, whose name this reader drops.
+        if matches!(engine, Some(Token::Symbol(b'\'' | b'"'))) {
+            return Some(format!(
+                "{what} whose engine is named in quotes, which a dump never writes"
+            ));
+        }
+        if let Some(e) = engine.map(Token::upper) {
+            if REACHING_ENGINES.contains(&e.to_ascii_uppercase().as_str()) {
+                return Some(format!(
+                    "{what} of engine {e}, which reaches another server or database"
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// What in the body of a trigger, stored routine or event (`text`, the whole statement or the
+/// body alone) reaches beyond its database by what it does rather than by another database's
+/// name (which [`qualifiers`] finds): a global variable set, a file read or written, or a
+/// statement that acts on the server (privileges, accounts, connections, replication, the
+/// binary log, prepared SQL the reader cannot see). `None` when there is none, read in both
+/// backslash modes. A word counts as a statement only where one can start, so that columns
+/// named `user` or `server` pass.
+pub fn body_refusal(text: &[u8]) -> Option<String> {
+    const FILES: &[&str] = &["OUTFILE", "DUMPFILE", "LOAD_FILE", "INFILE"];
+    const VERBS: &[&str] = &[
+        "GRANT",
+        "REVOKE",
+        "KILL",
+        "SHUTDOWN",
+        "PURGE",
+        "RESET",
+        "FLUSH",
+        "PREPARE",
+        "EXECUTE",
+        "INSTALL",
+        "UNINSTALL",
+        "CHANGE",
+        "BINLOG",
+        "LOAD",
+    ];
+    const ACCOUNTS: &[&str] = &["USER", "ROLE", "SERVER", "TABLESPACE", "DATABASE", "SCHEMA"];
+    const STARTS: &[&str] = &["BEGIN", "THEN", "ELSE", "DO", "LOOP", "REPEAT", "ROW"];
+    [true, false].into_iter().find_map(|backslash| {
+        let t = code_tokens(text, backslash, false, Some(None));
+        (0..t.len()).find_map(|i| {
+            let Token::Word(x) = &t[i] else {
+                return None;
+            };
+            let u = x.to_ascii_uppercase();
+            if matches!(u.as_str(), "GLOBAL" | "PERSIST" | "PERSIST_ONLY")
+                || u.starts_with("@@GLOBAL")
+                || u.starts_with("@@PERSIST")
+            {
+                return Some("sets a global variable".to_string());
+            }
+            if FILES.contains(&u.as_str()) {
+                return Some(format!("reads or writes a file ({u})"));
+            }
+            let starts = i == 0
+                || matches!(t[i - 1], Token::Symbol(b';' | b':'))
+                || STARTS.iter().any(|k| t[i - 1].is(k));
+            let next = t.get(i + 1).map(Token::upper).unwrap_or_default();
+            let acts = VERBS.contains(&u.as_str())
+                || (matches!(u.as_str(), "CREATE" | "ALTER" | "DROP" | "RENAME")
+                    && ACCOUNTS.contains(&next.as_str()))
+                || (matches!(u.as_str(), "START" | "STOP")
+                    && matches!(next.as_str(), "SLAVE" | "REPLICA" | "ALL"));
+            (starts && acts).then(|| format!("runs {u}, which acts beyond its database"))
+        })
+    })
+}
+
+/// Why a replayed `CREATE TABLE` or `ALTER TABLE` (a point-in-time restore's, from the binary
+/// log) is refused, if it is: a table option that reaches another server or database or puts
+/// its files elsewhere ([`option_refusal`]), read in both backslash modes.
+pub fn replayed_table_refusal(what: &str, text: &[u8]) -> Option<String> {
+    [true, false].into_iter().find_map(|backslash| {
+        let t = code_tokens(text, backslash, false, Some(None));
+        (0..t.len()).find_map(|i| option_refusal(what, &t, i))
+    })
+}
+
 /// Why a whole `CREATE TABLE` statement (its bytes as the client sends them, read with the
 /// session's `backslash_escapes`) is not one a dump of a single database restored into
 /// `target` may run, if it is not. Read whole, because what a table reaches can stand past its
@@ -2019,42 +2124,14 @@ pub fn create_table_refusal(
     (source, target): (&str, &str),
 ) -> Result<(), String> {
     let t = code_tokens(text, backslash_escapes, false, Some(server));
-    let next_is = |i: usize, w: &str| t.get(i + 1).is_some_and(|x| x.is(w));
     for (i, w) in t.iter().enumerate() {
         if w.is("SELECT") {
             return Err(format!(
                 "{what} that selects rows, which a dump never writes"
             ));
         }
-        if w.is("CONNECTION") {
-            return Err(format!(
-                "{what} with a CONNECTION, which reaches another server or database"
-            ));
-        }
-        if (w.is("DATA") || w.is("INDEX")) && next_is(i, "DIRECTORY") {
-            return Err(format!(
-                "{what} with {} DIRECTORY, which puts the table's files in a directory of its own choosing (restore it without the clause)",
-                w.upper()
-            ));
-        }
-        if w.is("ENGINE") {
-            let engine = match t.get(i + 1) {
-                Some(Token::Symbol(b'=')) => t.get(i + 2),
-                other => other,
-            };
-            // The server takes an engine named in quotes too, whose name this reader drops.
-            if matches!(engine, Some(Token::Symbol(b'\'' | b'"'))) {
-                return Err(format!(
-                    "{what} whose engine is named in quotes, which a dump never writes"
-                ));
-            }
-            if let Some(e) = engine.map(Token::upper) {
-                if REACHING_ENGINES.contains(&e.to_ascii_uppercase().as_str()) {
-                    return Err(format!(
-                        "{what} of engine {e}, which reaches another server or database"
-                    ));
-                }
-            }
+        if let Some(why) = option_refusal(what, &t, i) {
+            return Err(why);
         }
         let Some((first, second)) = dotted_at(&t, i) else {
             continue;
@@ -2382,6 +2459,39 @@ mod tests {
     }
 
     const DUMP: &str = "/*M!999999\\- enable the sandbox mode */ \n-- MariaDB dump 10.19\n/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;\n/*!40101 SET NAMES utf8mb4 */;\n\n--\n-- Table structure for table `t;x`\n--\n\nDROP TABLE IF EXISTS `t;x`;\n/*!40101 SET @saved_cs_client     = @@character_set_client */;\nCREATE TABLE `t;x` (\n  `a` int(11) DEFAULT NULL COMMENT 'semi; colon -- not a comment',\n  `b` text\n) ENGINE=InnoDB;\nLOCK TABLES `t;x` WRITE;\n/*!40000 ALTER TABLE `t;x` DISABLE KEYS */;\nINSERT INTO `t;x` VALUES\n(1,'it''s; \\'fine\\' /* no */'),\n(2,\"dq;\\\"\");\nUNLOCK TABLES;\nDELIMITER ;;\n/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER tr BEFORE INSERT ON `t;x` FOR EACH ROW BEGIN SET NEW.a = 1; SET NEW.b = 'x;;y'; END */;;\nDELIMITER ;\n/*!50003 DROP PROCEDURE IF EXISTS `p` */;\nDELIMITER ;;\nCREATE DEFINER=`root`@`localhost` PROCEDURE `p`()\nBEGIN\n  SELECT 1;\nEND ;;\nDELIMITER ;\n-- Dump completed on 2026-11-29  1:00:00\n";
+
+    #[test]
+    fn a_body_that_acts_beyond_its_database_is_named_and_columns_pass() {
+        for (body, why) in [
+            (
+                "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET GLOBAL max_connections = 3",
+                "global",
+            ),
+            ("BEGIN SET @@global.read_only = 1; RETURN 1; END", "global"),
+            (
+                "BEGIN SELECT a INTO OUTFILE '/tmp/x' FROM t; END",
+                "OUTFILE",
+            ),
+            ("RETURN LOAD_FILE('/etc/passwd')", "LOAD_FILE"),
+            ("BEGIN DECLARE x INT; GRANT ALL ON *.* TO u; END", "GRANT"),
+            ("CREATE EVENT e ON SCHEDULE EVERY 1 HOUR DO KILL 7", "KILL"),
+            ("BEGIN IF 1 THEN CREATE USER u; END IF; END", "CREATE"),
+            ("lbl: BEGIN PREPARE s FROM @q; END", "PREPARE"),
+        ] {
+            let found = body_refusal(body.as_bytes());
+            assert!(
+                found.as_deref().is_some_and(|f| f.contains(why)),
+                "{body}: {found:?}"
+            );
+        }
+        for fine in [
+            "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.user = CURRENT_USER(), NEW.password = SHA2(NEW.password, 256)",
+            "BEGIN UPDATE t SET server = 'a', master = 1 WHERE user = 'x'; RETURN 1; END",
+            "BEGIN INSERT INTO log (what) VALUES ('GRANT ALL; KILL 7'); END",
+        ] {
+            assert_eq!(body_refusal(fine.as_bytes()), None, "{fine}");
+        }
+    }
 
     #[test]
     fn qualifiers_are_the_first_parts_of_dotted_names_outside_strings() {

@@ -784,6 +784,30 @@ fn query_verdict(db: &str, query: &[u8], scope: &Scope) -> QueryVerdict {
         // replayed (FLUSH LOGS would rotate the target's binary log).
         return QueryVerdict::Skip;
     }
+    // A table option that reaches another server or database, or puts the table's files in a
+    // directory of its own choosing, is refused as it is in a dump (a twelfth review's: DATA
+    // DIRECTORY was replayed).
+    if matches!(a, "CREATE" | "ALTER") && object == "TABLE" {
+        let what = format!("`{}`", words(120));
+        if let Some(why) = crate::sqlscan::replayed_table_refusal(&what, query) {
+            return QueryVerdict::Refuse(why);
+        }
+    }
+    // A trigger, routine or event the replay creates runs on the target later: one whose body
+    // acts beyond the database without naming another (a global variable, a file, the
+    // server's accounts) is refused (a twelfth review's: a trigger's SET GLOBAL was replayed,
+    // then fired).
+    if matches!(a, "CREATE" | "ALTER")
+        && matches!(object, "TRIGGER" | "FUNCTION" | "PROCEDURE" | "EVENT")
+    {
+        if let Some(why) = crate::sqlscan::body_refusal(query) {
+            return QueryVerdict::Refuse(format!(
+                "`{}` creates a {} that {why}: sqlguard does not replay it",
+                words(120),
+                object.to_ascii_lowercase()
+            ));
+        }
+    }
     let safe = match a {
         "INSERT" | "REPLACE" | "UPDATE" | "DELETE" | "TRUNCATE" | "DO" | "SELECT" => true,
         // Transactions: savepoints and XA.
@@ -954,9 +978,18 @@ fn find_stop(
                             .find(|w| !w.eq_ignore_ascii_case("SET"))
                             .map(str::to_ascii_uppercase)
                             .unwrap_or_default();
+                        // `DO f()` and `SELECT f()` run a function of the database, which
+                        // row events never do.
                         g.writes |= matches!(
                             verb.as_str(),
-                            "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "STATEMENT" | "ANALYZE"
+                            "INSERT"
+                                | "UPDATE"
+                                | "DELETE"
+                                | "REPLACE"
+                                | "STATEMENT"
+                                | "ANALYZE"
+                                | "DO"
+                                | "SELECT"
                         );
                     }
                     QueryVerdict::Skip => g.skip.push((l.lineage, l.file.clone(), h.start())),
@@ -1390,23 +1423,33 @@ pub fn restore_to(
         },
         server.name
     ));
-    // Statement-logged writes fire the restored database's triggers on replay (row events do
-    // not): a trigger that writes to another database would write there.
+    // Statement-logged writes fire the restored database's triggers on replay, and run the
+    // functions they call (row events do neither): a trigger or routine that writes to
+    // another database, or acts beyond it, would do so on the target (a twelfth review's: a
+    // restored function wrote another database's table).
     if stop.statement_writes {
         let reaching = target
-            .triggers(&database)?
+            .code_bodies(&database)?
             .into_iter()
-            .find_map(|(name, body)| {
-                crate::sqlscan::qualifiers(body.as_bytes())
+            .find_map(|(what, body)| {
+                let other = crate::sqlscan::qualifiers(body.as_bytes())
                     .into_iter()
                     .find(|q| {
                         q != &database
                             && (databases.contains(&q.to_lowercase())
                                 || q.eq_ignore_ascii_case(&source_db))
                     })
-                    .map(|q| (name, q))
+                    .map(|q| format!("writes to database `{q}`"));
+                let hidden = body
+                    .trim()
+                    .is_empty()
+                    .then(|| "has a body the restore account cannot read".to_string());
+                other
+                    .or(hidden)
+                    .or_else(|| crate::sqlscan::body_refusal(body.as_bytes()))
+                    .map(|why| (what, why))
             });
-        if let Some((name, other)) = reaching {
+        if let Some((what, why)) = reaching {
             let dropped = restored.created
                 && target
                     .cleanup(
@@ -1419,7 +1462,7 @@ pub fn restore_to(
                 server: server.name.clone(),
                 database,
                 message: format!(
-                    "trigger `{name}` of the dump writes to database `{other}`, and the replay holds statement-logged writes that would fire it there; nothing was replayed: restore to a point before them, or drop the trigger from a restored copy and replay by hand"
+                    "{what} of the dump {why}, and the replay holds statement-logged writes that would fire or call it on the target; nothing was replayed: restore to a point before them, or drop it from a restored copy and replay by hand"
                 ),
                 dropped,
             });

@@ -1542,16 +1542,18 @@ impl Target {
         mysql::table_count(&self.server, &self.client, &self.defaults, database)
     }
 
-    /// The triggers of `database`: name and body.
-    pub fn triggers(&self, database: &str) -> Result<Vec<(String, String)>, MysqlError> {
+    /// The code of `database` that a replayed statement runs: its triggers and stored
+    /// routines, each named (``trigger `t` ``, ``function `f` ``) with its body.
+    pub fn code_bodies(&self, database: &str) -> Result<Vec<(String, String)>, MysqlError> {
+        let db = mysql::quote_literal(database);
         let rows = mysql::query(
             &self.server,
             &self.client,
             &self.defaults,
-            "reading the triggers",
+            "reading the triggers and routines",
             &format!(
-                "SELECT TRIGGER_NAME, ACTION_STATEMENT FROM information_schema.TRIGGERS WHERE BINARY TRIGGER_SCHEMA = BINARY {}",
-                mysql::quote_literal(database)
+                "SELECT CONCAT('trigger `', TRIGGER_NAME, '`'), ACTION_STATEMENT FROM information_schema.TRIGGERS WHERE BINARY TRIGGER_SCHEMA = BINARY {db} \
+                 UNION ALL SELECT CONCAT(LOWER(ROUTINE_TYPE), ' `', ROUTINE_NAME, '`'), COALESCE(ROUTINE_DEFINITION, '') FROM information_schema.ROUTINES WHERE BINARY ROUTINE_SCHEMA = BINARY {db}"
             ),
         )?;
         Ok(rows

@@ -615,6 +615,83 @@ fn a_dump_trigger_that_writes_elsewhere_stops_a_statement_replay() {
     assert!(!database_exists(db, "src_copy"));
 }
 
+/// What a replay would run beyond the database without naming another is refused, and nothing
+/// is replayed (a twelfth review's three): a function of the dump that a statement-logged write
+/// calls and that writes elsewhere; a trigger the binary log creates whose body sets a global
+/// variable; a table the binary log creates with its files in a directory of its choosing.
+#[test]
+fn a_replay_runs_nothing_that_reaches_beyond_the_database() {
+    let p = Private::start("pitr-reach");
+    let db = &p.db;
+    let env = Env::new();
+    config(&env, db, "");
+    let outside = env.path("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    db.sql(
+        None,
+        "CREATE DATABASE fa; CREATE TABLE fa.t (id INT PRIMARY KEY);
+         CREATE DATABASE tb; CREATE TABLE tb.t (id INT PRIMARY KEY);
+         CREATE DATABASE dc; CREATE TABLE dc.t (id INT PRIMARY KEY);
+         CREATE DATABASE victim; CREATE TABLE victim.t (v VARCHAR(40));
+         DELIMITER ;;
+         CREATE FUNCTION fa.f() RETURNS int DETERMINISTIC MODIFIES SQL DATA BEGIN INSERT INTO victim.t VALUES ('f'); RETURN 1; END;;
+         DELIMITER ;",
+    );
+    for d in ["fa", "tb", "dc"] {
+        env.run(&["backup", "--db", d]).expect(0);
+    }
+    db.sql(
+        Some("fa"),
+        "SET SESSION binlog_format = STATEMENT; INSERT INTO t VALUES (f());",
+    );
+    db.sql(
+        Some("tb"),
+        "CREATE TRIGGER trg BEFORE INSERT ON t FOR EACH ROW SET GLOBAL max_connections = 321;",
+    );
+    db.sql(
+        Some("dc"),
+        &format!(
+            "CREATE TABLE dd (a int) ENGINE=InnoDB DATA DIRECTORY='{}';",
+            outside.display()
+        ),
+    );
+    db.sql(None, "DELETE FROM victim.t; DROP TABLE dc.dd");
+    for f in std::fs::read_dir(&outside).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_dir() {
+            std::fs::remove_dir_all(f).unwrap();
+        } else {
+            std::fs::remove_file(f).unwrap();
+        }
+    }
+    env.run(&["binlog"]).expect(0);
+    let at = next_second();
+    env.run(&["binlog"]).expect(0);
+    // Refused while the replay is planned (exit 2, nothing restored), or once the dump is
+    // restored and its routines read (exit 1, the database dropped).
+    for (src, code, why) in [
+        (
+            "fa",
+            1,
+            "function `f` of the dump writes to database `victim`",
+        ),
+        ("tb", 2, "creates a trigger that sets a global variable"),
+        ("dc", 2, "DATA DIRECTORY"),
+    ] {
+        let copy = format!("{src}_copy");
+        let r = restore_to(&env, src, ["--to-time", &at], &copy, &["--yes"]);
+        r.expect(code);
+        assert!(r.stderr.contains(why), "{src}: {}", r.stderr);
+        assert!(!database_exists(db, &copy), "{src}");
+    }
+    assert_eq!(db.sql(None, "SELECT COUNT(*) FROM victim.t").trim(), "0");
+    assert_eq!(
+        db.sql(None, "SELECT @@global.max_connections").trim(),
+        "151"
+    );
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+}
+
 fn dump_time(r: &Record) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(&r.started_at)
         .unwrap()
