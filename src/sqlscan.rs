@@ -2179,6 +2179,111 @@ pub struct Policy {
     /// `--force` into a database that has them): no row of the dump may go into them, until
     /// the dump drops the table (and with it its triggers) or the view.
     pub reached: Reached,
+    /// An accounts backup: the accounts and roles the server held before the restore, as
+    /// `(user, host)` (a role's host is empty). They are left as they are: the dump's
+    /// `GRANT`, `ALTER USER` and `SET DEFAULT ROLE` for them are left out.
+    pub existing_accounts: Vec<(String, String)>,
+}
+
+/// Whether `kind` (of an accounts backup) changes one account: `GRANT`, `ALTER USER`,
+/// `SET DEFAULT ROLE`.
+pub fn changes_an_account(kind: &Kind) -> bool {
+    matches!(kind, Kind::Other(words) if ["GRANT", "ALTER USER", "SET DEFAULT ROLE"]
+        .iter()
+        .any(|p| words == p || words.starts_with(&format!("{p} "))))
+}
+
+/// The account a `GRANT … TO a`, `ALTER USER a …` or `SET DEFAULT ROLE r FOR a` changes, as
+/// `(user, host)` (a role's host empty), read from the statement's code: a name in backquotes,
+/// quotes or bare, `@` and the host likewise. `Ok(None)` for `CURRENT_USER`, the restoring
+/// account itself; `Err` when there is no single account to read (a list, or no name).
+pub fn account_changed(statement: &[u8]) -> Result<Option<(String, String)>, String> {
+    let code = String::from_utf8_lossy(&code_text(statement)).into_owned();
+    let upper = code.to_ascii_uppercase();
+    // The words outside quotes, with where each starts.
+    let mut words: Vec<(usize, &str)> = Vec::new();
+    let (mut quote, mut start) = (None::<char>, None::<usize>);
+    for (i, c) in code.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if matches!(c, '`' | '\'' | '"') => {
+                if let Some(s) = start.take() {
+                    words.push((s, &upper[s..i]));
+                }
+                quote = Some(c);
+            }
+            None if c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')') => {
+                if let Some(s) = start.take() {
+                    words.push((s, &upper[s..i]));
+                }
+            }
+            None => {
+                start.get_or_insert(i);
+            }
+        }
+    }
+    if let Some(s) = start {
+        words.push((s, &upper[s..]));
+    }
+    let after = |w: &str| {
+        words
+            .iter()
+            .find(|(_, x)| *x == w)
+            .map(|(at, _)| at + w.len())
+    };
+    let at = if upper.trim_start().starts_with("GRANT") {
+        words
+            .iter()
+            .rev()
+            .find(|(_, x)| *x == "TO")
+            .map(|(at, _)| at + 2)
+    } else if upper.trim_start().starts_with("ALTER") {
+        after("USER")
+    } else {
+        after("FOR")
+    };
+    let Some(at) = at else {
+        return Err("no account named".into());
+    };
+    let rest = code[at..].trim_start();
+    let part = |s: &str| -> Option<(String, usize)> {
+        let mut chars = s.char_indices();
+        match chars.next()? {
+            (_, q @ ('`' | '\'' | '"')) => {
+                let end = s[1..].find(q)? + 1;
+                Some((s[1..end].to_string(), end + 1))
+            }
+            _ => {
+                let end = s
+                    .find(|c: char| c.is_whitespace() || matches!(c, '@' | ',' | ';' | '('))
+                    .unwrap_or(s.len());
+                (end > 0).then(|| (s[..end].to_string(), end))
+            }
+        }
+    };
+    let Some((user, used)) = part(rest) else {
+        return Err("no account named".into());
+    };
+    if user.eq_ignore_ascii_case("CURRENT_USER") {
+        return Ok(None);
+    }
+    // `ALTER USER IF EXISTS a`: a form a dump does not write, whose account is past the words.
+    if user.eq_ignore_ascii_case("IF") {
+        return Err("IF EXISTS before the account".into());
+    }
+    let rest = &rest[used..];
+    let (host, rest) = match rest.strip_prefix('@') {
+        Some(h) => match part(h) {
+            Some((host, used)) => (host, &h[used..]),
+            None => return Err("no host after @".into()),
+        },
+        None => (String::new(), rest),
+    };
+    if rest.trim_start().starts_with(',') {
+        return Err("several accounts in one statement".into());
+    }
+    Ok(Some((user, host)))
 }
 
 /// What a row inserted into the target before the dump's own objects would run: tables with
@@ -2235,6 +2340,7 @@ impl Policy {
             no_binlog: false,
             server: None,
             reached: Reached::default(),
+            existing_accounts: Vec::new(),
         }
     }
 
@@ -2459,6 +2565,30 @@ mod tests {
     }
 
     const DUMP: &str = "/*M!999999\\- enable the sandbox mode */ \n-- MariaDB dump 10.19\n/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;\n/*!40101 SET NAMES utf8mb4 */;\n\n--\n-- Table structure for table `t;x`\n--\n\nDROP TABLE IF EXISTS `t;x`;\n/*!40101 SET @saved_cs_client     = @@character_set_client */;\nCREATE TABLE `t;x` (\n  `a` int(11) DEFAULT NULL COMMENT 'semi; colon -- not a comment',\n  `b` text\n) ENGINE=InnoDB;\nLOCK TABLES `t;x` WRITE;\n/*!40000 ALTER TABLE `t;x` DISABLE KEYS */;\nINSERT INTO `t;x` VALUES\n(1,'it''s; \\'fine\\' /* no */'),\n(2,\"dq;\\\"\");\nUNLOCK TABLES;\nDELIMITER ;;\n/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER tr BEFORE INSERT ON `t;x` FOR EACH ROW BEGIN SET NEW.a = 1; SET NEW.b = 'x;;y'; END */;;\nDELIMITER ;\n/*!50003 DROP PROCEDURE IF EXISTS `p` */;\nDELIMITER ;;\nCREATE DEFINER=`root`@`localhost` PROCEDURE `p`()\nBEGIN\n  SELECT 1;\nEND ;;\nDELIMITER ;\n-- Dump completed on 2026-11-29  1:00:00\n";
+
+    #[test]
+    fn the_account_a_statement_changes_is_read_in_every_form_a_dump_writes() {
+        let ok = |user: &str, host: &str| Ok(Some((user.to_string(), host.to_string())));
+        for (sql, want) in [
+            ("GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` IDENTIFIED BY PASSWORD '*6D7B' WITH GRANT OPTION;", ok("root", "localhost")),
+            ("GRANT PROXY ON ``@`%` TO `root`@`127.0.0.1` WITH GRANT OPTION;", ok("root", "127.0.0.1")),
+            ("GRANT `r1` TO `app`@`%`;", ok("app", "%")),
+            ("GRANT SELECT ON `db`.* TO r1;", ok("r1", "")),
+            ("/*M!100005 SET DEFAULT ROLE NONE FOR 'mariadb.sys'@'localhost' */;", ok("mariadb.sys", "localhost")),
+            ("/*!80001 ALTER USER 'root'@'::1' DEFAULT ROLE NONE */;", ok("root", "::1")),
+            ("GRANT UPDATE (`to`) ON `db`.`t` TO `a b`@`h`;", ok("a b", "h")),
+            ("GRANT mariadb_dump_import_role TO CURRENT_USER();", Ok(None)),
+        ] {
+            assert_eq!(account_changed(sql.as_bytes()), want, "{sql}");
+        }
+        for sql in [
+            "GRANT SELECT ON t TO `a`@`h`, `b`@`h`;",
+            "ALTER USER IF EXISTS `root`@`localhost` IDENTIFIED BY 'x';",
+            "GRANT SELECT ON t;",
+        ] {
+            assert!(account_changed(sql.as_bytes()).is_err(), "{sql}");
+        }
+    }
 
     #[test]
     fn a_body_that_acts_beyond_its_database_is_named_and_columns_pass() {

@@ -524,6 +524,12 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             out.loaded.spread.join(", ")
         ));
     }
+    if !out.loaded.accounts_left.is_empty() {
+        ctx.ui.info(&format!(
+            "left as they were (the server already had them): {}",
+            out.loaded.accounts_left.join(", ")
+        ));
+    }
     ctx.summarize(format!(
         "backup {} into {}/{}, {} of SQL",
         out.record.id,

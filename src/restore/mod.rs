@@ -96,6 +96,7 @@ pub enum RestoreError {
     #[error("restoring backup {id} into {server}/{database} failed: {message}{}", match (.created, .dropped) {
         (true, true) => " (the database this restore created was dropped)".to_string(),
         (true, false) => format!("; the database this restore created could not be dropped: drop it by hand (DROP DATABASE {})", mysql::quote_ident(.database)),
+        _ if .database == crate::backup::ACCOUNTS => String::new(),
         _ => "; the database may be incomplete".to_string(),
     })]
     Load {
@@ -703,6 +704,8 @@ pub struct Guard<W: StatementSink> {
     pub count: u64,
     /// Statements sent.
     pub statements: u64,
+    /// An accounts backup: the existing accounts whose statements were left out, `user@host`.
+    pub accounts_left: Vec<String>,
     tail: Vec<u8>,
 }
 
@@ -755,6 +758,7 @@ impl<W: StatementSink> Guard<W> {
             insert_check: None,
             count: 0,
             statements: 0,
+            accounts_left: Vec::new(),
             tail: Vec::with_capacity(2 * TAIL),
         }
     }
@@ -812,9 +816,11 @@ impl<W: StatementSink> Guard<W> {
                         self.mode = Mode::Event;
                     }
                     // What the statement reaches can stand past its head: it is read whole
-                    // first.
+                    // first. So is an accounts backup's statement that changes an account,
+                    // which is left out when the account was there before the restore.
                     Verdict::Allow
                         if sqlscan::read_whole(&kind)
+                            || (self.policy.accounts && sqlscan::changes_an_account(&kind))
                             || drops_a_function(&kind).is_some()
                             || (self.delimiter != b";"
                                 && !matches!(kind, Kind::Insert { .. } | Kind::Delimiter)) =>
@@ -863,6 +869,13 @@ impl<W: StatementSink> Guard<W> {
                         })?;
                     }
                 }
+                let left_alone = self.mode == Mode::Whole
+                    && self.policy.accounts
+                    && self
+                        .held
+                        .as_ref()
+                        .is_some_and(|(k, _)| sqlscan::changes_an_account(k))
+                    && self.leaves_an_account_as_it_is()?;
                 let held = match self.mode {
                     Mode::Retarget => {
                         let code_from = self.held.as_ref().map_or(0, |(_, h)| h.code_from);
@@ -884,6 +897,11 @@ impl<W: StatementSink> Guard<W> {
                                     refused(format!("{why}: cannot create it disabled"))
                                 })?,
                         )
+                    }
+                    Mode::Whole if left_alone => {
+                        self.held = None;
+                        self.mode = Mode::Skipping;
+                        None
                     }
                     Mode::Whole => {
                         if let Some((kind, h)) = &self.held {
@@ -955,6 +973,36 @@ impl<W: StatementSink> Guard<W> {
 }
 
 impl<W: StatementSink> Guard<W> {
+    /// Whether the account statement held whole changes an account the server had before the
+    /// restore, which the restore leaves as it is (its password, limits and grants): a dump's
+    /// `GRANT … IDENTIFIED BY PASSWORD` would set them back to the backup's. Notes the account.
+    ///
+    /// Fails, refusing the statement, when no single account can be read from it.
+    fn leaves_an_account_as_it_is(&mut self) -> io::Result<bool> {
+        let account = sqlscan::account_changed(&self.pending).map_err(|why| {
+            refused(format!(
+                "an account statement whose account sqlguard cannot read ({why})"
+            ))
+        })?;
+        let Some((user, host)) = account else {
+            return Ok(false);
+        };
+        let existing = self
+            .policy
+            .existing_accounts
+            .iter()
+            .any(|(u, h)| *u == user && h.eq_ignore_ascii_case(&host));
+        let shown = if host.is_empty() {
+            user
+        } else {
+            format!("{user}@{host}")
+        };
+        if existing && !self.accounts_left.contains(&shown) {
+            self.accounts_left.push(shown);
+        }
+        Ok(existing)
+    }
+
     /// Trigger and routine bodies are not read (they may rightly reach other databases), so
     /// nothing of the dump may run one: rows go in before their table's triggers and before
     /// any function or procedure, as a dump writes them, and no statement after a routine
@@ -1497,6 +1545,10 @@ pub struct Loaded {
     pub sessions: usize,
     /// Tables whose rows were spread over the sessions (with several).
     pub spread: Vec<String>,
+    /// An accounts backup: the accounts the server already had, left as they were
+    /// (`user@host`; a role by its name).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accounts_left: Vec<String>,
 }
 
 impl Target {
@@ -1561,6 +1613,27 @@ impl Target {
             .filter_map(|mut r| {
                 let body = r.pop()?;
                 Some((r.pop()?, body))
+            })
+            .collect())
+    }
+
+    /// The server's accounts and roles, as `(user, host)` (a role's host is empty).
+    fn accounts(&self) -> Result<Vec<(String, String)>, MysqlError> {
+        let rows = mysql::query(
+            &self.server,
+            &self.client,
+            &self.defaults,
+            "reading the server's accounts",
+            "SELECT HEX(User), HEX(Host) FROM mysql.user",
+        )?;
+        let text =
+            |h: &str| String::from_utf8_lossy(&hex::decode(h).unwrap_or_default()).into_owned();
+        Ok(rows
+            .iter()
+            .filter_map(|r| match &r[..] {
+                [user, host] => Some((text(user), text(host))),
+                [user] => Some((text(user), String::new())),
+                _ => None,
             })
             .collect())
     }
@@ -1871,13 +1944,43 @@ impl Target {
                     ..self.reached(database).map_err(|e| e.to_string())?
                 }
             },
+            existing_accounts: if accounts {
+                self.accounts().map_err(|e| e.to_string())?
+            } else {
+                Vec::new()
+            },
         };
+        // The dump tool's helper role of an accounts dump: created, granted to the restoring
+        // account and dropped by the dump itself. One left by a load that stopped makes every
+        // later one fail on its GRANT.
+        let import_role = (IMPORT_ROLE.to_string(), String::new());
+        if accounts && policy.existing_accounts.contains(&import_role) {
+            return Err(format!(
+                "the server has a role {IMPORT_ROLE}, which an accounts restore that stopped midway left behind (the dump creates, uses and drops it): drop it (DROP ROLE {IMPORT_ROLE}) and restore again"
+            ));
+        }
         let prefix = session_settings(opts);
         let loaded = if opts.jobs > 1 && !accounts {
             self.load_sessions(copy, record, &extra, policy, &prefix, cancel, opts.jobs)
         } else {
             self.load_one(copy, record, &extra, policy, &prefix, cancel)
         };
+        let loaded = loaded.map_err(|e| {
+            if !accounts {
+                return e;
+            }
+            let dropped = self
+                .cleanup(
+                    "dropping the dump tool's role after an accounts restore that stopped",
+                    &format!("DROP ROLE IF EXISTS {IMPORT_ROLE}"),
+                )
+                .is_ok();
+            if dropped {
+                format!("{e} (the dump tool's role {IMPORT_ROLE} was dropped; the statements before the failing one were applied)")
+            } else {
+                format!("{e} (drop the dump tool's role by hand: DROP ROLE IF EXISTS {IMPORT_ROLE}; the statements before the failing one were applied)")
+            }
+        });
         loaded.map_err(|e| {
             if e.contains("log_bin_trust_function_creators") {
                 format!("{e} (creating routines and triggers while the server writes a binary log needs SUPER for the restore account, or log_bin_trust_function_creators=1 on the server; see the README's privileges)")
@@ -2169,6 +2272,7 @@ fn feed<W: StatementSink>(
     let raw = guard.count;
     let trailer = mysql::has_completion_trailer(guard.tail());
     let statements = guard.statements;
+    let accounts_left = std::mem::take(&mut guard.accounts_left);
     let sink = guard.finish()?;
     if raw != record.raw_bytes {
         return Err(io::Error::other(format!(
@@ -2187,10 +2291,14 @@ fn feed<W: StatementSink>(
             statements,
             sessions: 1,
             spread: Vec::new(),
+            accounts_left,
         },
         sink,
     ))
 }
+
+/// The role `mariadb-dump --system=users` creates, grants to the restoring account and drops.
+const IMPORT_ROLE: &str = "mariadb_dump_import_role";
 
 /// A restore request: backup `id` (its copy on `storage`, or the first good one) into
 /// `to_database` (default: the backup's own) on `to_server`.
@@ -2347,7 +2455,7 @@ impl RestorePlan {
             },
             if is_accounts(r) {
                 format!(
-                    "create the accounts it holds on server {} as {} (CREATE USER IF NOT EXISTS: an existing account is left as it is; then its GRANTs), through 1 session{}",
+                    "create the accounts it holds on server {} as {} (an account or role the server already has is left as it is, password, limits and grants; the others are created with their GRANTs), through 1 session{}",
                     self.server,
                     self.user.as_deref().unwrap_or("the configured user"),
                     if self.binary_log { "" } else { ", not written to the binary log" }

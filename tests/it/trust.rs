@@ -1288,3 +1288,120 @@ fn a_database_named_like_the_index_is_backed_up_beside_it() {
         db.sql(None, &format!("DROP DATABASE `{name}`"));
     }
 }
+
+/// An accounts restore leaves an account the server already has as it is (a hostile review's:
+/// the dump's `GRANT … IDENTIFIED BY PASSWORD` set a rotated password and limits back to the
+/// backup's, root's included), brings back the accounts that are gone, and says which it left.
+/// A helper role left by a restore that stopped is named, and one this restore leaves is
+/// dropped.
+#[test]
+fn an_accounts_restore_leaves_existing_accounts_as_they_are() {
+    let env = Env::new();
+    let server = PrivateServer::start(&env.path("mariadb"));
+    let db = &server.0;
+    db.sql(
+        None,
+        "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY);
+         CREATE USER kept@'%' IDENTIFIED BY 'old-pw' WITH MAX_QUERIES_PER_HOUR 5;
+         GRANT SELECT ON app.* TO kept@'%';
+         CREATE USER gone@'%' IDENTIFIED BY 'gone-pw'; GRANT INSERT ON app.* TO gone@'%';",
+    );
+    std::fs::write(
+        env.config(),
+        format!(
+            "servers:\n  main:\n    host: 127.0.0.1\n    port: {}\n    user: root\n    password_file: {}\n    accounts: true\n    databases: {{include: [app]}}\nstorage:\n  local:\n    type: local\n    path: {}\n",
+            db.port,
+            db.password_file().display(),
+            env.storage().display()
+        ),
+    )
+    .unwrap();
+    env.run(&["backup"]).expect(0);
+    let acc = env.list(&["--db", "*accounts"]).backups.remove(0);
+    // Since the backup: a rotated password and new limits, and an account dropped.
+    db.sql(
+        None,
+        "ALTER USER kept@'%' IDENTIFIED BY 'new-pw' WITH MAX_QUERIES_PER_HOUR 100;
+         GRANT INSERT ON app.* TO kept@'%';
+         DROP USER gone@'%';",
+    );
+    let kept = db.sql(None, "SHOW GRANTS FOR kept@'%'");
+    let root = db.sql(None, "SHOW GRANTS FOR root@localhost");
+    let r = env.run(&["restore", &acc.id, "--to-server", "main", "--yes"]);
+    r.expect(0);
+    assert!(
+        r.stderr.contains("left as they were") && r.stderr.contains("kept@%"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(db.sql(None, "SHOW GRANTS FOR kept@'%'"), kept);
+    assert_eq!(db.sql(None, "SHOW GRANTS FOR root@localhost"), root);
+    assert!(
+        db.sql(None, "SHOW GRANTS FOR gone@'%'")
+            .contains("INSERT ON `app`"),
+        "the dropped account is back"
+    );
+    // A helper role left behind by a restore that stopped is named, and nothing is loaded.
+    db.sql(
+        None,
+        "DROP USER gone@'%'; CREATE ROLE mariadb_dump_import_role;",
+    );
+    let r = env.run(&["restore", &acc.id, "--to-server", "main", "--yes"]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains("DROP ROLE mariadb_dump_import_role"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("database may be incomplete"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        db.sql(None, "SELECT COUNT(*) FROM mysql.user WHERE User = 'gone'")
+            .trim(),
+        "0"
+    );
+    // A restore that stops midway (its account may not grant what `gone` had) drops the role
+    // the dump created, so that the next one is not stopped by it.
+    db.sql(
+        None,
+        "DROP ROLE mariadb_dump_import_role; CREATE USER gone@'%'; GRANT RELOAD ON *.* TO gone@'%';",
+    );
+    env.run(&["backup"]).expect(0);
+    let acc = env.list(&["--db", "*accounts"]).backups.remove(0);
+    let pw = env.path("restorer-pw");
+    std::fs::write(&pw, "restorer-pw").unwrap();
+    db.sql(
+        None,
+        "DROP USER gone@'%';
+         CREATE USER restorer@'%' IDENTIFIED BY 'restorer-pw';
+         GRANT CREATE USER ON *.* TO restorer@'%';
+         GRANT SELECT ON mysql.* TO restorer@'%';
+         GRANT SELECT, INSERT ON app.* TO restorer@'%' WITH GRANT OPTION;",
+    );
+    let config = std::fs::read_to_string(env.config()).unwrap().replace(
+        "    accounts: true\n",
+        &format!(
+            "    accounts: true\n    restore:\n      user: restorer\n      password_file: {}\n",
+            pw.display()
+        ),
+    );
+    std::fs::write(env.config(), config).unwrap();
+    let r = env.run(&["restore", &acc.id, "--to-server", "main", "--yes"]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains("mariadb_dump_import_role was dropped"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        db.sql(
+            None,
+            "SELECT COUNT(*) FROM mysql.user WHERE User = 'mariadb_dump_import_role'"
+        )
+        .trim(),
+        "0"
+    );
+}
