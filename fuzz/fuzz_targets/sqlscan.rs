@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
             reaching: vec!["m".into()],
             views_dropped_after_rows: false,
         },
+        existing_accounts: vec![("root".into(), "localhost".into())],
     };
     let accounts = Policy {
         accounts: true,
