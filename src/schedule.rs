@@ -329,10 +329,15 @@ fn weekday_field(expr: &str, f: &str) -> Result<String, String> {
         let (a, b) = match range {
             "*" => (0, 6),
             r => match r.split_once('-') {
-                // `7-7` is Sunday alone (a hostile review's: it became every day).
-                Some((a, b)) if day(a)? == 0 && day(b)? == 0 && value(expr, a, &DAYS, 0)? == 7 => {
-                    (0, 0)
+                // `7-7` is Sunday alone (a hostile review's: it became every day). The schedule
+                // reader takes `sun-sun` for every day: no calendar is written for it.
+                Some((a, b))
+                    if day(a)? == 0 && day(b)? == 0 && value(expr, b, &DAYS, 0)? != 7
+                        || value(expr, a, &DAYS, 0)? == 7 && value(expr, b, &DAYS, 0)? != 7 =>
+                {
+                    return Err(unsupported(expr, item));
                 }
+                Some((a, _)) if value(expr, a, &DAYS, 0)? == 7 => (0, 0),
                 Some((a, b)) => {
                     let (a, b) = (day(a)?, value(expr, b, &DAYS, 0)?);
                     // `5-7` and `5-0` both end on Sunday.
@@ -380,7 +385,6 @@ pub const CONVERSION_TABLE: &[(&str, &str)] = &[
     ("0 9 * * sat,sun", "Sat,Sun *-*-* 09:00:00"),
     ("0 9 * * 5-7", "Fri..Sat,Sun *-*-* 09:00:00"),
     ("0 3 * * 7-7", "Sun *-*-* 03:00:00"),
-    ("0 3 * * sun-sun", "Sun *-*-* 03:00:00"),
     ("0 12 * * */2", "Sun,Tue,Thu,Sat *-*-* 12:00:00"),
     ("0 4 1 * *", "*-*-01 04:00:00"),
     ("0 4 1,15 * *", "*-*-1,15 04:00:00"),
@@ -399,6 +403,20 @@ mod conversion_tests {
         for (cron, systemd) in CONVERSION_TABLE {
             assert_eq!(to_on_calendar(cron).as_deref(), Ok(*systemd), "{cron}");
         }
+        // A range from Sunday to Sunday is read otherwise by the schedule reader (`sun-sun`:
+        // every day) or is no range at all: refused, but `0-7` is the whole week.
+        for cron in [
+            "0 3 * * sun-sun",
+            "0 3 * * 0-0",
+            "0 3 * * 7-0",
+            "0 3 * * 7-3",
+        ] {
+            assert!(to_on_calendar(cron).is_err(), "{cron}");
+        }
+        assert_eq!(
+            to_on_calendar("0 3 * * 0-7").as_deref(),
+            Ok("Sun..Sat,Sun *-*-* 03:00:00")
+        );
     }
 
     #[test]
