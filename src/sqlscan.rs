@@ -2041,9 +2041,11 @@ fn option_refusal(what: &str, t: &[Token], i: usize) -> Option<String> {
 /// body alone) reaches beyond its database by what it does rather than by another database's
 /// name (which [`qualifiers`] finds): a global variable set, a file read or written, or a
 /// statement that acts on the server (privileges, accounts, connections, replication, the
-/// binary log, prepared SQL the reader cannot see). `None` when there is none, read in both
-/// backslash modes. A word counts as a statement only where one can start, so that columns
-/// named `user` or `server` pass.
+/// binary log, prepared SQL the reader cannot see, a password or default role set). `None`
+/// when there is none, read in both backslash modes. The verbs count anywhere but after a `.`
+/// (a body's single statement follows a routine's characteristics, a handler's condition):
+/// a column of that name is refused with them, on the safe side; columns named `user` or
+/// `server` pass.
 pub fn body_refusal(text: &[u8]) -> Option<String> {
     const FILES: &[&str] = &["OUTFILE", "DUMPFILE", "LOAD_FILE", "INFILE"];
     const VERBS: &[&str] = &[
@@ -2063,7 +2065,6 @@ pub fn body_refusal(text: &[u8]) -> Option<String> {
         "LOAD",
     ];
     const ACCOUNTS: &[&str] = &["USER", "ROLE", "SERVER", "TABLESPACE", "DATABASE", "SCHEMA"];
-    const STARTS: &[&str] = &["BEGIN", "THEN", "ELSE", "DO", "LOOP", "REPEAT", "ROW"];
     [true, false].into_iter().find_map(|backslash| {
         let t = code_tokens(text, backslash, false, Some(None));
         (0..t.len()).find_map(|i| {
@@ -2080,16 +2081,16 @@ pub fn body_refusal(text: &[u8]) -> Option<String> {
             if FILES.contains(&u.as_str()) {
                 return Some(format!("reads or writes a file ({u})"));
             }
-            let starts = i == 0
-                || matches!(t[i - 1], Token::Symbol(b';' | b':'))
-                || STARTS.iter().any(|k| t[i - 1].is(k));
+            let named = i > 0 && t[i - 1] == Token::Symbol(b'.');
             let next = t.get(i + 1).map(Token::upper).unwrap_or_default();
+            let after = t.get(i + 2).map(Token::upper).unwrap_or_default();
             let acts = VERBS.contains(&u.as_str())
                 || (matches!(u.as_str(), "CREATE" | "ALTER" | "DROP" | "RENAME")
                     && ACCOUNTS.contains(&next.as_str()))
                 || (matches!(u.as_str(), "START" | "STOP")
-                    && matches!(next.as_str(), "SLAVE" | "REPLICA" | "ALL"));
-            (starts && acts).then(|| format!("runs {u}, which acts beyond its database"))
+                    && matches!(next.as_str(), "SLAVE" | "REPLICA" | "ALL"))
+                || (u == "SET" && (next == "PASSWORD" || (next == "DEFAULT" && after == "ROLE")));
+            (!named && acts).then(|| format!("runs {u}, which acts beyond its database"))
         })
     })
 }
@@ -2185,6 +2186,74 @@ pub struct Policy {
     pub existing_accounts: Vec<(String, String)>,
 }
 
+/// The code of an account statement as a dump writes it: plain, or wrapped whole in one
+/// executable comment (`/*M!100005 SET DEFAULT ROLE … */`). Refused with any other comment or
+/// a backslash, which the server reads otherwise than a plain reader (a version-gated comment
+/// it skips, an escape it decodes in a name).
+fn plain_account_statement(statement: &[u8]) -> Result<String, String> {
+    let text = String::from_utf8_lossy(statement);
+    let mut code = text.trim();
+    code = code.strip_suffix(';').unwrap_or(code).trim_end();
+    if let Some((_, _, from)) = executable_comment(code.as_bytes(), 0) {
+        code = code[from..]
+            .trim_end()
+            .strip_suffix("*/")
+            .ok_or("an executable comment that does not wrap the whole statement")?;
+    }
+    if code.contains("/*") || code.contains("*/") || code.contains('#') || code.contains("--") {
+        return Err("a comment inside an account statement".into());
+    }
+    if code.contains('\\') {
+        return Err("a backslash inside an account statement".into());
+    }
+    Ok(code.trim().to_string())
+}
+
+/// Why a statement of an accounts backup other than an account's grant is refused, read
+/// whole: the dump tool's bookkeeping passes only in the exact form it writes (`SELECT
+/// COALESCE(CURRENT_ROLE(),'NONE') into @current_role`, `DROP ROLE mariadb_dump_import_role`),
+/// and a role is created with no admin but that role.
+pub fn accounts_statement_refusal(kind: &Kind, statement: &[u8]) -> Option<String> {
+    let Kind::Other(words) = kind else {
+        return None;
+    };
+    let squeezed = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_uppercase()
+    };
+    let code = match plain_account_statement(statement) {
+        Ok(code) => squeezed(&code),
+        Err(why) => return Some(why),
+    };
+    let exact = |want: &str| {
+        (code != squeezed(want))
+            .then(|| format!("`{words} …` in another form than the dump tool writes it"))
+    };
+    if words.starts_with("SELECT") {
+        return exact("SELECT COALESCE(CURRENT_ROLE(),'NONE') INTO @current_role");
+    }
+    if words.starts_with("DROP ROLE") {
+        return exact("DROP ROLE mariadb_dump_import_role");
+    }
+    if words.starts_with("CREATE ROLE") {
+        if let Some((_, admin)) = code.split_once("WITHADMIN") {
+            if admin != "MARIADB_DUMP_IMPORT_ROLE" {
+                return Some("a CREATE ROLE that makes an account its admin".into());
+            }
+        }
+    }
+    None
+}
+
+/// Whether a statement of `kind` (of an accounts backup) is read whole first: what
+/// [`accounts_statement_refusal`] and [`account_changed`] read.
+pub fn accounts_read_whole(kind: &Kind) -> bool {
+    changes_an_account(kind)
+        || matches!(kind, Kind::Other(w) if w.starts_with("SELECT") || w.starts_with("DROP ROLE") || w.starts_with("CREATE ROLE"))
+}
+
 /// Whether `kind` (of an accounts backup) changes one account: `GRANT`, `ALTER USER`,
 /// `SET DEFAULT ROLE`.
 pub fn changes_an_account(kind: &Kind) -> bool {
@@ -2198,12 +2267,16 @@ pub fn changes_an_account(kind: &Kind) -> bool {
 /// quotes or bare, `@` and the host likewise. `Ok(None)` for `CURRENT_USER`, the restoring
 /// account itself; `Err` when there is no single account to read (a list, or no name).
 pub fn account_changed(statement: &[u8]) -> Result<Option<(String, String)>, String> {
-    let code = String::from_utf8_lossy(&code_text(statement)).into_owned();
+    let code = plain_account_statement(statement)?;
     let upper = code.to_ascii_uppercase();
-    // The words outside quotes, with where each starts.
+    // The words outside quotes, with where each starts, and the commas outside quotes.
     let mut words: Vec<(usize, &str)> = Vec::new();
+    let mut commas: Vec<usize> = Vec::new();
     let (mut quote, mut start) = (None::<char>, None::<usize>);
     for (i, c) in code.char_indices() {
+        if quote.is_none() && c == ',' {
+            commas.push(i);
+        }
         match quote {
             Some(q) if c == q => quote = None,
             Some(_) => {}
@@ -2233,11 +2306,10 @@ pub fn account_changed(statement: &[u8]) -> Result<Option<(String, String)>, Str
             .map(|(at, _)| at + w.len())
     };
     let at = if upper.trim_start().starts_with("GRANT") {
-        words
-            .iter()
-            .rev()
-            .find(|(_, x)| *x == "TO")
-            .map(|(at, _)| at + 2)
+        if words.iter().filter(|(_, x)| *x == "TO").count() != 1 {
+            return Err("not one TO".into());
+        }
+        after("TO")
     } else if upper.trim_start().starts_with("ALTER") {
         after("USER")
     } else {
@@ -2246,6 +2318,10 @@ pub fn account_changed(statement: &[u8]) -> Result<Option<(String, String)>, Str
     let Some(at) = at else {
         return Err("no account named".into());
     };
+    // One account, as a dump writes it: a comma after it starts another one.
+    if commas.iter().any(|&c| c > at) {
+        return Err("several accounts in one statement".into());
+    }
     let rest = code[at..].trim_start();
     let part = |s: &str| -> Option<(String, usize)> {
         let mut chars = s.char_indices();
@@ -2585,8 +2661,29 @@ mod tests {
             "GRANT SELECT ON t TO `a`@`h`, `b`@`h`;",
             "ALTER USER IF EXISTS `root`@`localhost` IDENTIFIED BY 'x';",
             "GRANT SELECT ON t;",
+            // A thirteenth review's: read otherwise by the server.
+            "GRANT USAGE ON *.* TO 'k\\ept'@'%' IDENTIFIED BY 'hacked';",
+            "GRANT USAGE ON *.* TO /*!99999 nobody@h */ kept@'%' IDENTIFIED BY 'hacked';",
+            "GRANT USAGE ON *.* TO kept@'%' IDENTIFIED BY 'hacked' /*!99999 TO nobody */;",
+            "GRANT USAGE ON *.* TO newu@'%' IDENTIFIED BY 'x', kept@'%' IDENTIFIED BY 'hacked';",
+            "ALTER USER newu@'%' IDENTIFIED BY 'x', kept@'%' IDENTIFIED BY 'hacked';",
         ] {
             assert!(account_changed(sql.as_bytes()).is_err(), "{sql}");
+        }
+        let other = |w: &str| Kind::Other(w.into());
+        for (kind, sql) in [
+            ("SELECT COALESCE ( CURRENT_ROLE", "SELECT COALESCE(CURRENT_ROLE(),'NONE'), User FROM mysql.global_priv INTO OUTFILE '/tmp/x';"),
+            ("DROP ROLE MARIADB_DUMP_IMPORT_ROLE ,", "DROP ROLE mariadb_dump_import_role, rr;"),
+            ("CREATE ROLE IF NOT", "CREATE ROLE IF NOT EXISTS newrole WITH ADMIN kept@'%';"),
+        ] {
+            assert!(accounts_statement_refusal(&other(kind), sql.as_bytes()).is_some(), "{sql}");
+        }
+        for (kind, sql) in [
+            ("SELECT COALESCE ( CURRENT_ROLE", "SELECT COALESCE(CURRENT_ROLE(),'NONE') into @current_role;"),
+            ("DROP ROLE MARIADB_DUMP_IMPORT_ROLE", "DROP ROLE mariadb_dump_import_role;"),
+            ("CREATE ROLE IF NOT", "/*M!100005 CREATE ROLE IF NOT EXISTS 'zz_role' WITH ADMIN mariadb_dump_import_role */;"),
+        ] {
+            assert_eq!(accounts_statement_refusal(&other(kind), sql.as_bytes()), None, "{sql}");
         }
     }
 
@@ -2607,6 +2704,11 @@ mod tests {
             ("CREATE EVENT e ON SCHEDULE EVERY 1 HOUR DO KILL 7", "KILL"),
             ("BEGIN IF 1 THEN CREATE USER u; END IF; END", "CREATE"),
             ("lbl: BEGIN PREPARE s FROM @q; END", "PREPARE"),
+            // A thirteenth review's: a single-statement body after the characteristics, and
+            // the statements that set a password or a default role.
+            ("CREATE PROCEDURE p() MODIFIES SQL DATA GRANT ALL ON *.* TO kept@'%'", "GRANT"),
+            ("CREATE EVENT e ON SCHEDULE EVERY 1 SECOND DO SET PASSWORD FOR kept@'%' = PASSWORD('x')", "SET"),
+            ("BEGIN DECLARE CONTINUE HANDLER FOR SQLEXCEPTION SET DEFAULT ROLE r FOR u; END", "SET"),
         ] {
             let found = body_refusal(body.as_bytes());
             assert!(

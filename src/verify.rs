@@ -182,6 +182,14 @@ pub fn check_copy<'a>(
             id: record.id.clone(),
             storage: Some(record.storage.clone()),
         })?;
+    if let Some(bad) = record.foreign_key(&record.server) {
+        return Err(RestoreError::FailedChecks {
+            id: record.id.clone(),
+            storage: record.storage.clone(),
+            what: "read",
+            problems: crate::restore::foreign_key_problem(bad),
+        });
+    }
     let CopyOutputs {
         stored,
         mut compressed,

@@ -960,6 +960,14 @@ fn copy_segment(
     r: &BackupRecord,
 ) -> Result<(BackupRecord, Option<String>), CopyError> {
     let target = CopyError::Target;
+    // A record that names a file not its own (an edited or damaged index) is not followed:
+    // the key could be another backup's, which the leftover check below would delete or
+    // overwrite (a hostile review's: another server's dump was deleted).
+    if let Some(bad) = r.foreign_key(&r.server) {
+        return Err(CopyError::Source(format!(
+            "its record names {bad}, which is not a file of this segment"
+        )));
+    }
     let key = r.key.clone().unwrap_or_default();
     let mut rec = r.clone();
     rec.storage = to.name().to_string();
@@ -1949,6 +1957,47 @@ fn fetch_piece(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A segment record whose key is not its own file is not copied, and what sits at that
+    /// key on the lagging storage stays (a hostile review's: another server's dump there was
+    /// deleted as a leftover that did not match).
+    #[test]
+    fn a_segment_record_naming_another_file_is_never_copied() {
+        use crate::storage::memory::MemoryStorage;
+        use crate::storage::Storage;
+        let (from, to) = (MemoryStorage::new("a"), MemoryStorage::new("b"));
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 30, 21, 0, 0).unwrap();
+        let mut r = BackupRecord::sample(
+            "20261130T210000Z_0000000a",
+            DATABASE,
+            TYPE,
+            "a",
+            Status::Success,
+            at,
+        );
+        let own = layout::segment_key(
+            "main",
+            DATABASE,
+            &r.id,
+            crate::compress::Algorithm::Zstd,
+            false,
+        );
+        r.key = Some(own);
+        r.manifest_key = Some(layout::manifest_key("main", DATABASE, TYPE, &r.id));
+        assert_eq!(r.foreign_key("main"), None);
+        let other = "other/shop/manual/20261130T211936Z_d3907bf0.sql.zst";
+        r.key = Some(other.to_string());
+        to.put_bytes(other, b"another server's dump").unwrap();
+        from.put_bytes(other, b"another server's dump").unwrap();
+        assert!(matches!(
+            copy_segment(&from, &to, &r),
+            Err(CopyError::Source(_))
+        ));
+        assert_eq!(
+            to.get_bytes(other).unwrap().as_deref(),
+            Some(&b"another server's dump"[..])
+        );
+    }
 
     #[test]
     fn a_segment_continues_only_the_exact_end_or_the_very_next_file() {

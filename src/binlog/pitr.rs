@@ -978,8 +978,8 @@ fn find_stop(
                             .find(|w| !w.eq_ignore_ascii_case("SET"))
                             .map(str::to_ascii_uppercase)
                             .unwrap_or_default();
-                        // `DO f()` and `SELECT f()` run a function of the database, which
-                        // row events never do.
+                        // `DO f()`, `SELECT f()` and `CREATE TABLE … SELECT f()` run a
+                        // function of the database, which row events never do.
                         g.writes |= matches!(
                             verb.as_str(),
                             "INSERT"
@@ -990,6 +990,7 @@ fn find_stop(
                                 | "ANALYZE"
                                 | "DO"
                                 | "SELECT"
+                                | "CREATE"
                         );
                     }
                     QueryVerdict::Skip => g.skip.push((l.lineage, l.file.clone(), h.start())),
@@ -1242,7 +1243,14 @@ fn records(
             .filter(|n| storage.is_none_or(|p| p == n.as_str()))
         {
             if let Ok(st) = session.storage(name) {
-                if let Ok(Some(x)) = super::read_state(st.as_ref(), server) {
+                if let Ok(Some(mut x)) = super::read_state(st.as_ref(), server) {
+                    // A catch-up time after now (the archiving host's clock ahead, or an
+                    // edited state file) proves nothing: the archive then covers only what
+                    // its segments hold (a hostile review's: a time in 2099 made a gap count
+                    // as covered).
+                    if x.caught_up_at.is_some_and(|c| c > chrono::Utc::now()) {
+                        x.caught_up_at = None;
+                    }
                     if state
                         .as_ref()
                         .is_none_or(|o| x.caught_up_at > o.caught_up_at)

@@ -375,6 +375,11 @@ fn hash_through(
     Ok(Ok((n_total, hex::encode(hasher.finalize()))))
 }
 
+/// Why a record that names `bad`, a file not its own, is not read.
+pub fn foreign_key_problem(bad: &str) -> String {
+    format!("its record names {bad}, which is not a file of this backup: the index was edited or damaged (`sqlguard index rebuild` rebuilds it from the manifests)")
+}
+
 impl CheckedCopy {
     /// Reads the copy of `record` on `storage` once, hashing it, and proves it against the
     /// record (see the module docs for where the bytes are kept).
@@ -403,6 +408,12 @@ impl CheckedCopy {
             what,
             problems,
         };
+        // A record that names a file not its own (an edited or damaged index) is not followed:
+        // its key could be another server's or another backup's object (a hostile review's:
+        // restore "matched its index" with another server's dump).
+        if let Some(bad) = record.foreign_key(&record.server) {
+            return Err(failed(foreign_key_problem(bad)));
+        }
         // A read that fails (a cut connection, a disk error) proves nothing about the copy.
         let read_err = |e: io::Error| {
             if cancel.load(Ordering::Relaxed) {
@@ -820,7 +831,7 @@ impl<W: StatementSink> Guard<W> {
                     // which is left out when the account was there before the restore.
                     Verdict::Allow
                         if sqlscan::read_whole(&kind)
-                            || (self.policy.accounts && sqlscan::changes_an_account(&kind))
+                            || (self.policy.accounts && sqlscan::accounts_read_whole(&kind))
                             || drops_a_function(&kind).is_some()
                             || (self.delimiter != b";"
                                 && !matches!(kind, Kind::Insert { .. } | Kind::Delimiter)) =>
@@ -867,6 +878,13 @@ impl<W: StatementSink> Guard<W> {
                         .map_err(|why| {
                             refused(format!("{why}: {}", sqlscan::excerpt(&h.text, 12)))
                         })?;
+                    }
+                }
+                if let (true, Mode::Whole, Some((kind, h))) =
+                    (self.policy.accounts, self.mode, &self.held)
+                {
+                    if let Some(why) = sqlscan::accounts_statement_refusal(kind, &self.pending) {
+                        return Err(refused(format!("{why}: {}", sqlscan::excerpt(&h.text, 12))));
                     }
                 }
                 let left_alone = self.mode == Mode::Whole
@@ -1039,7 +1057,7 @@ impl<W: StatementSink> Guard<W> {
             }
             Kind::Insert { table } if self.existing.reaching.contains(&table.name) => {
                 return Err(refused(format!(
-                    "rows for `{}`, a table the target database already holds that writes into or draws from another database (a MERGE, FEDERATED, CONNECT or SPIDER table, or a column whose default names another database) (restore into an empty database, or drop it first)",
+                    "rows for `{}`, a table the target database already holds that writes into or draws from another database (a MERGE, FEDERATED, CONNECT or SPIDER table, a column whose default names another database, or the parent of another database's foreign key) (restore into an empty database, or drop it first)",
                     table.name
                 )));
             }
@@ -1641,8 +1659,9 @@ impl Target {
     /// The tables of `database` that fire a trigger, its views, and its tables that reach
     /// another database by themselves: what a row inserted there would run or write (a restore
     /// with `--force` into a database that has them). A table reaches elsewhere through its
-    /// engine (MERGE over other tables, FEDERATED, CONNECT, SPIDER) or through a column's
-    /// default or generated expression that names another database (`NEXTVAL(other.s)`).
+    /// engine (MERGE over other tables, FEDERATED, CONNECT, SPIDER), through a column's
+    /// default or generated expression that names another database (`NEXTVAL(other.s)`), or
+    /// as the parent of another database's foreign key (a `REPLACE` of its rows cascades).
     fn reached(&self, database: &str) -> Result<sqlscan::Reached, MysqlError> {
         let db = mysql::quote_literal(database);
         let rows = mysql::query(
@@ -1654,6 +1673,7 @@ impl Target {
                 "SELECT 'trigger', EVENT_OBJECT_TABLE, '' FROM information_schema.TRIGGERS WHERE BINARY TRIGGER_SCHEMA = BINARY {db} \
                  UNION SELECT 'view', TABLE_NAME, '' FROM information_schema.VIEWS WHERE BINARY TABLE_SCHEMA = BINARY {db} \
                  UNION SELECT 'engine', TABLE_NAME, '' FROM information_schema.TABLES WHERE BINARY TABLE_SCHEMA = BINARY {db} AND UPPER(ENGINE) IN ('MRG_MYISAM', 'MERGE', 'FEDERATED', 'CONNECT', 'SPIDER') \
+                 UNION SELECT 'engine', REFERENCED_TABLE_NAME, '' FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE BINARY UNIQUE_CONSTRAINT_SCHEMA = BINARY {db} AND BINARY CONSTRAINT_SCHEMA <> BINARY {db} \
                  UNION SELECT 'expression', TABLE_NAME, HEX(CONCAT_WS(' ', COLUMN_DEFAULT, GENERATION_EXPRESSION)) FROM information_schema.COLUMNS WHERE BINARY TABLE_SCHEMA = BINARY {db} AND CONCAT_WS(' ', COLUMN_DEFAULT, GENERATION_EXPRESSION) LIKE '%.%'"
             ),
         )?;
@@ -3009,6 +3029,15 @@ mod tests {
         };
         let (chosen, _) = first_good(&ui, &copies, |r| fetch(r, &mut tried)).unwrap();
         assert_eq!((chosen.storage.as_str(), tried.len()), ("third", 2));
+        // A record whose key is not its own file is not read, whatever that file holds (a
+        // hostile review's: another server's dump, with its hash, "matched its index").
+        let mut foreign = records[2].clone();
+        foreign.key = Some("other/shop/manual/20261130T211936Z_d3907bf0.sql.zst".into());
+        stores[2]
+            .put_bytes(foreign.key.as_deref().unwrap(), b"good")
+            .unwrap();
+        let e = CheckedCopy::fetch(&stores[2], &foreign, "restored", None, &no).unwrap_err();
+        assert!(e.to_string().contains("not a file of this backup"), "{e}");
         // Only the copy's own faults move on: a signal ends it at once.
         let mut calls = 0;
         let e = first_good(&ui, &copies, |_| -> Result<(), _> {

@@ -690,6 +690,26 @@ fn a_replay_runs_nothing_that_reaches_beyond_the_database() {
         "151"
     );
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    // A catch-up time in the future (a clock ahead, an edited state) covers nothing the
+    // segments do not hold: a row written after the last archive run is not claimed.
+    db.sql(
+        None,
+        "CREATE DATABASE fut; CREATE TABLE fut.t (id INT PRIMARY KEY);",
+    );
+    env.run(&["backup", "--db", "fut"]).expect(0);
+    db.sql(Some("fut"), "INSERT INTO t VALUES (1);");
+    env.run(&["binlog"]).expect(0);
+    db.sql(Some("fut"), "INSERT INTO t VALUES (2);");
+    let after = next_second();
+    let state = env.storage().join("main/index/binlog.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    doc["caught_up_at"] = "2099-01-01T00:00:00Z".into();
+    std::fs::write(&state, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let r = restore_to(&env, "fut", ["--to-time", &after], "fut_copy", &["--yes"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("cannot restore to"), "{}", r.stderr);
+    assert!(!database_exists(db, "fut_copy"));
 }
 
 fn dump_time(r: &Record) -> chrono::DateTime<chrono::Utc> {
