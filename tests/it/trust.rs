@@ -149,7 +149,13 @@ fn keys_and_links_never_lead_outside_the_storage_root() {
                 "{args:?} with key {evil}: {}{}",
                 r.stdout, r.stderr
             );
-            assert!(r.stderr.contains("refusing key"), "{args:?}: {}", r.stderr);
+            // Refused as a key that is not the record's own file, before the storage's own
+            // refusal of a key outside its root would come.
+            assert!(
+                r.stderr.contains("not a file of this backup") || r.stderr.contains("refusing key"),
+                "{args:?}: {}",
+                r.stderr
+            );
         }
         assert!(!env.path("out.sql.zst").exists());
         std::fs::write(&index, original).unwrap();
