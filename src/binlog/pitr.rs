@@ -586,10 +586,27 @@ fn walk(
         let mut first = seg.start == 0;
         // After a failover, the events before the link are the previous lineage's, again.
         let resumes_at = seg.continues.as_ref().map_or(0, |c| c.at);
+        // The events must be the file's bytes from the segment's start to its end, each
+        // where the one before ended: a record whose range lies (an edited index) would
+        // otherwise leave events out of the replay unseen (a hostile review's).
+        let mut pos = seg.start.max(4);
+        let misplaced = |what: String| {
+            io::Error::other(format!(
+                "the segment of {} from {} to {} {what}: its record does not match its events (`sqlguard verify --type binlog` names the copy)",
+                seg.file, seg.start, seg.end
+            ))
+        };
         while let Some(ev) = events.next_event()? {
             if cancel.load(Ordering::Relaxed) {
                 return Err(io::Error::other("interrupted by a signal"));
             }
+            if ev.header.start() != pos || u64::from(ev.header.log_pos) <= pos {
+                return Err(misplaced(format!(
+                    "holds an event at {} where {pos} was next",
+                    ev.header.start()
+                )));
+            }
+            pos = u64::from(ev.header.log_pos);
             let header = first;
             first = false;
             if ev.header.start() < resumes_at && ev.header.kind != events::FORMAT_DESCRIPTION {
@@ -604,6 +621,9 @@ fn walk(
             })? {
                 return Ok(());
             }
+        }
+        if pos != seg.end {
+            return Err(misplaced(format!("ends its events at {pos}")));
         }
     }
     Ok(())
