@@ -1720,11 +1720,15 @@ pub fn classify(head: &Head) -> Kind {
 /// Whether `w`, in a `SET`, makes it set more than the session: a global or persisted
 /// variable, a password or a role.
 fn sets_beyond_the_session(w: &Token) -> bool {
+    sets_a_global(w) || w.is("PASSWORD") || w.is("ROLE")
+}
+
+/// Whether `w` makes a `SET` set a global or persisted variable: `GLOBAL`, `PERSIST`,
+/// `PERSIST_ONLY`, `@@global.…`, `@@persist.…`.
+fn sets_a_global(w: &Token) -> bool {
     w.is("GLOBAL")
         || w.is("PERSIST")
         || w.is("PERSIST_ONLY")
-        || w.is("PASSWORD")
-        || w.is("ROLE")
         || matches!(w, Token::Word(x) if x.to_ascii_uppercase().starts_with("@@GLOBAL")
             || x.to_ascii_uppercase().starts_with("@@PERSIST"))
 }
@@ -2071,13 +2075,10 @@ pub fn body_refusal(text: &[u8]) -> Option<String> {
             let Token::Word(x) = &t[i] else {
                 return None;
             };
-            let u = x.to_ascii_uppercase();
-            if matches!(u.as_str(), "GLOBAL" | "PERSIST" | "PERSIST_ONLY")
-                || u.starts_with("@@GLOBAL")
-                || u.starts_with("@@PERSIST")
-            {
+            if sets_a_global(&t[i]) {
                 return Some("sets a global variable".to_string());
             }
+            let u = x.to_ascii_uppercase();
             if FILES.contains(&u.as_str()) {
                 return Some(format!("reads or writes a file ({u})"));
             }
