@@ -297,6 +297,14 @@ impl<R: Read> EventReader<R> {
     }
 }
 
+/// A server timestamp (seconds since the epoch) as a person reads it.
+pub fn seconds_text(t: u32) -> String {
+    chrono::DateTime::from_timestamp(i64::from(t), 0).map_or_else(
+        || t.to_string(),
+        |d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
+}
+
 /// Checks an event's CRC32 trailer.
 pub fn crc_ok(event: &Event) -> bool {
     let n = event.bytes.len();
@@ -331,6 +339,10 @@ pub struct SegmentFacts {
     pub gtid_pos: Option<String>,
     /// Why the stream is not a good segment.
     pub error: Option<String>,
+    /// When the server created the file: its format description's timestamp, which a read
+    /// from mid-file gets too (the server sends the file's own ahead of the events).
+    #[serde(default)]
+    pub file_created: Option<u32>,
 }
 
 /// A reader over `mariadb-binlog --raw` output that yields exactly the server file's bytes from
@@ -351,6 +363,9 @@ pub struct SegmentReader<R> {
     out_at: usize,
     /// Where to end (an event boundary of the file), when not at the tool's end.
     stop: Option<u64>,
+    /// The creation time the archive recorded for the file this read continues: the file's
+    /// format description must carry it, or the server's file is another one of the same name.
+    created: Option<u32>,
 }
 
 impl<R> std::fmt::Debug for SegmentReader<R> {
@@ -381,7 +396,16 @@ impl<R: Read> SegmentReader<R> {
             out: Vec::new(),
             out_at: 0,
             stop: None,
+            created: None,
         }
+    }
+
+    /// The read continues a file the archive recorded as created at `created` (see
+    /// [`SegmentFacts::file_created`]): a file created at another time, after a RESET MASTER
+    /// or on a replaced server, is refused before any of its events pass.
+    pub fn same_file(mut self, created: Option<u32>) -> SegmentReader<R> {
+        self.created = created;
+        self
     }
 
     /// Ends the segment at `stop`, an event boundary of the file (where another storage's
@@ -451,6 +475,18 @@ impl<R: Read> SegmentReader<R> {
             };
             if ev.header.kind == FORMAT_DESCRIPTION {
                 self.crc32 = Some(ev.announces_crc32());
+                let created = ev.header.timestamp;
+                if let Some(want) = self.created.take().filter(|w| *w != created) {
+                    return Err(self.fail(format!(
+                        "the server's file was created at {}, but the archive holds a file of that name created at {}: the binary log was reset (RESET MASTER) or the server replaced, not continued. {}",
+                        seconds_text(created),
+                        seconds_text(want),
+                        super::NEW_ARCHIVE
+                    )));
+                }
+                if let Ok(mut f) = self.facts.lock() {
+                    f.file_created.get_or_insert(created);
+                }
             }
             let crc32 = self.crc32.unwrap_or(false);
             if crc32 && !crc_ok(&ev) {
@@ -462,6 +498,13 @@ impl<R: Read> SegmentReader<R> {
             if ev.header.log_pos == 0 {
                 // Artificial (the tool's own format description when starting mid-file).
                 continue;
+            }
+            if let Some(want) = self.created.take() {
+                return Err(self.fail(format!(
+                    "the server sent no format description before offset {}, so its file cannot be told from another of the same name (the archive's was created at {})",
+                    ev.header.start(),
+                    seconds_text(want)
+                )));
             }
             if ev.header.start() != self.pos {
                 return Err(self.fail(format!(
@@ -804,6 +847,36 @@ pub mod tests {
         assert_eq!(out.unwrap(), &f[start..]);
         assert_eq!((facts.start, facts.end), (start as u64, f.len() as u64));
         assert_eq!(facts.events, 3);
+        assert_eq!(facts.file_created, Some(100));
+    }
+
+    #[test]
+    fn a_read_on_from_mid_file_must_come_from_the_file_created_when_the_archive_says() {
+        let f = file();
+        let start = 4 + event(FORMAT_DESCRIPTION, 100, 7, 4, &fde_body()).len();
+        let on = |created: u32, with_fde: bool| {
+            let mut raw = MAGIC.to_vec();
+            if with_fde {
+                raw.extend(event(FORMAT_DESCRIPTION, created, 7, 0, &fde_body()));
+            }
+            raw.extend_from_slice(&f[start..]);
+            let facts = Arc::new(Mutex::new(SegmentFacts::default()));
+            let mut r =
+                SegmentReader::new(&raw[..], start as u64, Arc::clone(&facts)).same_file(Some(100));
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).map(|_| out)
+        };
+        assert_eq!(on(100, true).unwrap(), &f[start..]);
+        let other = on(101, true).unwrap_err().to_string();
+        assert!(
+            other.contains("created at 1970-01-01 00:01:41 UTC") && other.contains("RESET MASTER"),
+            "{other}"
+        );
+        let none = on(100, false).unwrap_err().to_string();
+        assert!(none.contains("no format description"), "{none}");
+        // A whole file is its own proof: its format description's time is recorded.
+        let (_, facts) = read_all(&f, 0);
+        assert_eq!(facts.file_created, Some(100));
     }
 
     #[test]

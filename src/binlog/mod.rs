@@ -581,6 +581,15 @@ fn archive_server(
     a
 }
 
+/// Whether two segments of one file name are of the same file: not told apart by their
+/// recorded creation times (a segment archived before those were recorded has none).
+pub fn same_file(a: &Segment, b: &Segment) -> bool {
+    match (a.file_created_at, b.file_created_at) {
+        (Some(x), Some(y)) => x == y,
+        _ => true,
+    }
+}
+
 /// Whether segment `next` continues exactly where `last` ends.
 fn continues(last: &Segment, next: &Segment) -> bool {
     if next.lineage != last.lineage {
@@ -596,7 +605,7 @@ fn continues(last: &Segment, next: &Segment) -> bool {
         let (next_base, m) = file_order(&next.file);
         base == next_base && m == n.saturating_add(1)
     };
-    (next.file == last.file && next.start == last.end)
+    (next.file == last.file && next.start == last.end && same_file(last, next))
         || (last.closed
             && next.start <= 4
             && match &last.next_file {
@@ -1108,6 +1117,7 @@ fn archive_group(
         continues: None,
         gtid: None,
         after: None,
+        created: None,
     };
     let failover = frontier
         .as_ref()
@@ -1121,6 +1131,9 @@ fn archive_group(
                 let state = f.gtid_pos.as_deref().map(GtidState::parse);
                 if p.file == f.file && p.from == f.end && p.from > 0 {
                     origin.gtid = state;
+                    origin.created = f
+                        .file_created_at
+                        .and_then(|t| u32::try_from(t.timestamp()).ok());
                 } else if p.from == 0 {
                     origin.after = state;
                 }
@@ -1232,6 +1245,7 @@ fn archive_group(
         origin.continues = None;
         origin.gtid = None;
         origin.after = None;
+        origin.created = None;
         match fetched {
             Ok(Some(records)) => {
                 if let Some(seg) = records.first().and_then(|r| r.segment.clone()) {
@@ -1448,6 +1462,8 @@ struct Origin {
     /// The GTID state the archive reached, when the first piece starts a file after it: that
     /// file's first transaction must be new to it (a reset makes it old).
     after: Option<GtidState>,
+    /// When the file the first piece continues was created, as the archive recorded it.
+    created: Option<u32>,
 }
 
 /// A private directory for the tool's output "file" (a symlink to its standard output): mode
@@ -1772,6 +1788,7 @@ fn fetch_piece(
     )
     .with_gtid_state(origin.gtid.clone())
     .new_to(origin.after.clone())
+    .same_file(origin.created)
     .stop_at(p.until);
     let mut sinks = Vec::new();
     let mut failed = Vec::new();
@@ -1877,6 +1894,7 @@ fn fetch_piece(
         gtid_pos: facts.gtid_pos.clone(),
         lineage: origin.lineage,
         continues: origin.continues.clone(),
+        file_created_at: time_of(facts.file_created),
     };
     let mut records = Vec::new();
     for (name, e) in failed {
@@ -2016,6 +2034,17 @@ mod tests {
         let stopped = s("binlog.000005", 4, 900, true);
         assert!(continues(&stopped, &s("binlog.000006", 0, 100, false)));
         assert!(!continues(&stopped, &s("binlog.000007", 0, 100, false)));
+        // Of another file of the same name (created at another time): no continuation; a
+        // segment recorded without the time continues as before.
+        let created = |mut g: Segment, t: i64| {
+            g.file_created_at = Utc.timestamp_opt(t, 0).single();
+            g
+        };
+        let last = created(s("binlog.000005", 4, 900, false), 100);
+        let next = s("binlog.000005", 900, 1000, false);
+        assert!(continues(&last, &created(next.clone(), 100)));
+        assert!(!continues(&last, &created(next.clone(), 101)));
+        assert!(continues(&last, &next));
     }
 
     #[test]

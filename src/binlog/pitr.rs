@@ -433,6 +433,23 @@ fn chain_from(
             });
         };
         let s = r.segment.as_ref().expect("segment");
+        if let Some(last) = chain.last().and_then(|l| l.segment.as_ref()) {
+            if last.file == s.file && !super::same_file(last, s) {
+                return Err(RestoreError::ArchiveGap {
+                    target,
+                    gap: format!(
+                        "the segments of binary log {} before and from position {} were archived from two different files of that name (created at {} and at {}: the binary log was reset in between); dump {} starts at {}:{}",
+                        s.file,
+                        s.start,
+                        created_text(last),
+                        created_text(s),
+                        dump.id,
+                        b.file,
+                        b.position
+                    ),
+                });
+            }
+        }
         chain.push(r.clone());
         lineage = s.lineage;
         let past_dump = pos_key(s.lineage, &s.file, s.end) > from;
@@ -456,6 +473,14 @@ fn chain_from(
         from_lineage,
         point_lineage,
     })
+}
+
+/// When a segment's file was created, as a person reads it.
+fn created_text(s: &Segment) -> String {
+    s.file_created_at.map_or_else(
+        || "?".into(),
+        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
 }
 
 /// Every proven segment, one after another in one private unlinked file.
@@ -1696,6 +1721,37 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.segments.len(), 4);
+    }
+
+    /// Two segments that meet by name and offset but were read from two files created at other
+    /// times (a RESET MASTER between them) are no chain: a gap naming both times.
+    #[test]
+    fn a_chain_never_joins_two_files_of_one_name() {
+        let dumps = [dump("d1", 0, "b.000002", 500)];
+        let created = |mut r: BackupRecord, minute: u32| {
+            r.segment.as_mut().unwrap().file_created_at =
+                Some(Utc.with_ymd_and_hms(2026, 11, 29, 11, minute, 0).unwrap());
+            r
+        };
+        let segs = [
+            created(seg("s1", 1, "b.000002", 0, 600, false), 1),
+            created(seg("s2", 2, "b.000002", 600, 900, false), 2),
+        ];
+        match plan_chain(&dumps, &segs, &at(2), None, None) {
+            Err(RestoreError::ArchiveGap { gap, .. }) => assert!(
+                gap.contains("two different files") && gap.contains("11:01:00"),
+                "{gap}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // The same time, or none recorded (older segments): a chain.
+        let segs = [
+            created(seg("s1", 1, "b.000002", 0, 600, false), 1),
+            created(seg("s2", 2, "b.000002", 600, 900, false), 1),
+            seg("s3", 3, "b.000002", 900, 950, false),
+        ];
+        let c = plan_chain(&dumps, &segs, &at(3), None, None).unwrap();
+        assert_eq!(c.segments.len(), 3);
     }
 
     /// Each chained segment carries its copies of the very same range on other storages, the

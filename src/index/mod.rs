@@ -172,6 +172,11 @@ pub struct Segment {
     /// ended, the transactions this segment follows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continues: Option<SegmentLink>,
+    /// When the server created the file (its format description's time, to the second; absent
+    /// in segments archived before it was recorded): a segment that continues the file must
+    /// come from the file created then, not from another of the same name after RESET MASTER.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_created_at: Option<DateTime<Utc>>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -1748,3 +1748,50 @@ fn a_reset_binary_log_whose_names_run_on_is_not_taken_for_a_continuation() {
         "nothing of the new history is recorded"
     );
 }
+
+/// RESET MASTER, then the same statements again, so that the new file's events fall on the very
+/// offsets of the archived one and its transactions soon number past the archived ones: by name,
+/// offset and GTID the new file reads as a continuation. Its creation time (the format
+/// description each read starts with) tells it apart: the run fails naming the reset and records
+/// nothing, instead of splicing the new file's tail onto the old file's head.
+#[test]
+fn a_reset_binary_log_on_the_archived_offsets_is_told_by_its_creation_time() {
+    let p = Private::start("pitr-reset-aligned");
+    let db = &p.db;
+    let env = Env::new();
+    config(&env, db, "");
+    // The same statements in the same order make events of the same sizes: only timestamps and
+    // GTID sequence numbers differ.
+    let history = "DROP DATABASE IF EXISTS al; RESET MASTER; CREATE DATABASE al; CREATE TABLE al.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB; INSERT INTO al.t (v) VALUES (7); INSERT INTO al.t (v) VALUES (7); INSERT INTO al.t (v) VALUES (7);";
+    db.sql(None, history);
+    env.run(&["binlog"]).expect(0);
+    let before = segment_ids(&env, "local");
+    assert!(!before.is_empty());
+    let status = |db: &MariaDb| db.sql(None, "SHOW MASTER STATUS");
+    let archived = status(db);
+    // A second later (a file's creation time is to the second), the same history again.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    db.sql(None, history);
+    assert_eq!(
+        status(db),
+        archived,
+        "the new file ends where the archive stands"
+    );
+    for _ in 0..4 {
+        db.sql(None, "INSERT INTO al.t (v) VALUES (7);");
+    }
+    let r = env.run(&["binlog"]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains("created at")
+            && r.stderr.contains("RESET MASTER")
+            && r.stderr.contains("start a new archive"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        segment_ids(&env, "local"),
+        before,
+        "nothing of the new history is recorded"
+    );
+}
