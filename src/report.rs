@@ -118,6 +118,10 @@ pub struct PointInTime {
     /// Whether the archive is later than its schedule allows (twice its longest gap plus a
     /// minute), like the `SqlguardBinlogArchiveBehind` alert.
     pub late: bool,
+    /// The first error of the newest archive run, when it failed (the archive may not be late
+    /// yet, but it no longer moves: a reset refused, a server out of reach).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// The point-in-time state of every server with a `binlog` section, from the catalog.
@@ -134,6 +138,12 @@ fn point_in_time(settings: &Settings, catalog: &Catalog, now: DateTime<Utc>) -> 
                 .max_by_key(|st| st.caught_up_at);
             let gap = crate::schedule::max_interval(&b.schedule, now)
                 .map_or(60, |d| d.num_seconds().max(60));
+            let newest_run = catalog
+                .indexes
+                .iter()
+                .filter(|ix| ix.server == s.name)
+                .filter_map(|ix| ix.binlog.as_ref())
+                .max_by_key(|st| st.updated_at);
             let rpo = best
                 .and_then(|st| st.caught_up_at)
                 .map(|t| (now - t).num_seconds().max(0));
@@ -145,6 +155,7 @@ fn point_in_time(settings: &Settings, catalog: &Catalog, now: DateTime<Utc>) -> 
                 position: best.map(|st| format!("{}:{}", st.file, st.position)),
                 window_seconds: b.window.as_secs() as i64,
                 late: rpo.is_none_or(|r| r > 2 * (gap + 60)),
+                last_error: newest_run.and_then(|st| st.last_error.clone()),
             }
         })
         .collect()

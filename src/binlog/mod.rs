@@ -111,6 +111,10 @@ pub struct ArchiveState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// The first error of the run that wrote this state, when it failed (a run that went
+    /// well clears it): `report` shows the archive failing before it is late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// What the metrics say of one server's archive after a run.
@@ -401,8 +405,37 @@ fn plan_pieces(
     (pieces, gap)
 }
 
-/// Archives one server.
+/// Archives one server, then keeps the run's first error (or none) in each storage's archive
+/// state, wherever the run failed: a server that could not be reached, a reset refused.
 fn archive_server(
+    session: &Session,
+    server: &ServerSettings,
+    cfg: &BinlogSettings,
+) -> ServerArchive {
+    let mut a = archive_server_once(session, server, cfg);
+    if a.errors.is_empty() {
+        return a;
+    }
+    let error = a.errors.first().cloned();
+    for name in &cfg.storages {
+        let Ok(s) = session.storage(name) else {
+            continue;
+        };
+        // A state that cannot be read is left for the next run that archives to rewrite.
+        let Ok(Some(mut state)) = read_state(s.as_ref(), &server.name) else {
+            continue;
+        };
+        if state.last_error != error {
+            state.last_error.clone_from(&error);
+            state.updated_at = Utc::now();
+            write_state(server, s.as_ref(), &state, &mut a);
+        }
+    }
+    a
+}
+
+/// Archives one server: see [`archive_server`].
+fn archive_server_once(
     session: &Session,
     server: &ServerSettings,
     cfg: &BinlogSettings,
@@ -1345,6 +1378,7 @@ fn archive_group(
             },
             last_event_at: last_event_at.or(old.as_ref().and_then(|o| o.last_event_at)),
             updated_at: Utc::now(),
+            last_error: a.errors[errors_before..].first().cloned(),
         };
         write_state(server, s.as_ref(), &state, a);
         fresh.get_or_insert(state);

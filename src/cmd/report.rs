@@ -200,11 +200,13 @@ fn render_table(r: &Report, ctx: &Context) -> String {
                 "never archived"
             } else if p.late {
                 "LATE"
+            } else if p.last_error.is_some() {
+                "FAILING"
             } else {
                 "ok"
             };
             let cell = comfy_table::Cell::new(state);
-            let cell = if color && p.late {
+            let cell = if color && (p.late || p.last_error.is_some()) {
                 cell.fg(Color::Red)
             } else {
                 cell
@@ -220,6 +222,15 @@ fn render_table(r: &Report, ctx: &Context) -> String {
             ]);
         }
         out.push_str(&t.to_string());
+        for p in &r.point_in_time {
+            if let Some(e) = &p.last_error {
+                out.push_str(&format!(
+                    "\n{}: the last binary log archive run failed: {}",
+                    crate::ui::cell_text(&p.server),
+                    crate::ui::cell_text(e)
+                ));
+            }
+        }
     }
     out
 }

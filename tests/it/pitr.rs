@@ -801,7 +801,9 @@ fn a_killed_archive_run_loses_and_duplicates_nothing() {
     let pit = &report["point_in_time"][0];
     assert_eq!(pit["server"], "main");
     assert!(
-        pit["rpo_seconds"].as_i64().unwrap() < 60 && pit["late"] == false,
+        pit["rpo_seconds"].as_i64().unwrap() < 60
+            && pit["late"] == false
+            && pit.get("last_error").is_none(),
         "{pit}"
     );
     // The HTML page draws the same row, without a script error.
@@ -1767,6 +1769,37 @@ fn a_reset_binary_log_on_the_archived_offsets_is_told_by_its_creation_time() {
     env.run(&["binlog"]).expect(0);
     let before = segment_ids(&env, "local");
     assert!(!before.is_empty());
+    // The report says when the newest archive run failed, before the archive is late: here
+    // a server out of reach (a wrong password), then a run that goes well clears it.
+    let pit = |env: &Env| -> serde_json::Value {
+        let r = env.run(&["report", "--json"]);
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()["point_in_time"][0].clone()
+    };
+    let config_text = std::fs::read_to_string(env.config()).unwrap();
+    let wrong = env.path("wrong-pw");
+    std::fs::write(&wrong, "not-the-password").unwrap();
+    env.edit_config(
+        &db.password_file().display().to_string(),
+        &wrong.display().to_string(),
+    );
+    env.run(&["binlog"]).expect(1);
+    std::fs::write(env.config(), &config_text).unwrap();
+    let p = pit(&env);
+    assert!(
+        p["late"] == false
+            && p["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("Access denied")),
+        "{p}"
+    );
+    let table = env.run(&["report"]).stdout;
+    assert!(
+        table.contains("FAILING") && table.contains("the last binary log archive run failed"),
+        "{table}"
+    );
+    env.run(&["binlog"]).expect(0);
+    let p = pit(&env);
+    assert!(p.get("last_error").is_none() && p["late"] == false, "{p}");
     let status = |db: &MariaDb| db.sql(None, "SHOW MASTER STATUS");
     let archived = status(db);
     // A second later (a file's creation time is to the second), the same history again.
@@ -1793,5 +1826,12 @@ fn a_reset_binary_log_on_the_archived_offsets_is_told_by_its_creation_time() {
         segment_ids(&env, "local"),
         before,
         "nothing of the new history is recorded"
+    );
+    let p = pit(&env);
+    assert!(
+        p["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("created at")),
+        "{p}"
     );
 }
