@@ -195,7 +195,7 @@ pub fn file_place(name: &str) -> (&str, u64) {
 }
 
 /// Whether a file name from the server is a plain file name (it becomes a path here).
-fn plain_file_name(name: &str) -> bool {
+pub(crate) fn plain_file_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 255
         && name != "."
@@ -208,12 +208,19 @@ fn newest_segment(storage: &dyn Storage, server: &str) -> Result<Option<Segment>
     let summary = IndexStore::new(storage, server)
         .summary()
         .map_err(|e| e.to_string())?;
-    Ok(summary
+    let newest = summary
         .databases
         .get(DATABASE)
         .and_then(|d| d.types.get(TYPE))
         .and_then(|t| t.last_success_per_storage.get(storage.name()))
-        .and_then(|r| r.segment.clone()))
+        .and_then(|r| r.segment.clone());
+    if let Some(bad) = newest.as_ref().and_then(Segment::problem) {
+        return Err(format!(
+            "the newest segment record of '{server}' on '{}' is damaged ({bad}): the index was edited or damaged (`sqlguard index rebuild` rebuilds it from the manifests)",
+            storage.name()
+        ));
+    }
+    Ok(newest)
 }
 
 /// The newest dump position of `server` recorded on `storage` (from the summary: the newest

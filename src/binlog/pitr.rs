@@ -250,7 +250,7 @@ pub fn plan_chain(
     for r in segments.iter().filter(|r| {
         r.status == Status::Success
             && r.key.is_some()
-            && r.segment.is_some()
+            && r.segment.as_ref().is_some_and(|s| s.problem().is_none())
             && storage.is_none_or(|p| r.storage == p)
     }) {
         let s = r.segment.as_ref().expect("filtered");

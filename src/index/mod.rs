@@ -179,6 +179,33 @@ pub struct Segment {
     pub file_created_at: Option<DateTime<Utc>>,
 }
 
+impl Segment {
+    /// What makes the record no range of a server's binary log (an edited or damaged record):
+    /// a file name that is not a plain one, a range that ends before it starts, or an end past
+    /// what an event's 32-bit position can name.
+    pub fn problem(&self) -> Option<String> {
+        let names = std::iter::once(&self.file).chain(self.next_file.iter());
+        if let Some(bad) = names
+            .chain(self.continues.iter().map(|c| &c.file))
+            .find(|n| !crate::binlog::plain_file_name(n))
+        {
+            return Some(format!("binary log file {bad:?} is not a plain file name"));
+        }
+        if self.end > u64::from(u32::MAX) {
+            return Some(format!(
+                "its end {}:{} is past any binary log position (events name 32-bit positions)",
+                self.file, self.end
+            ));
+        }
+        (self.start > self.end).then(|| {
+            format!(
+                "its range {}:{} to {} ends before it starts",
+                self.file, self.start, self.end
+            )
+        })
+    }
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
@@ -255,6 +282,15 @@ impl BackupRecord {
     /// A successful copy that did not fail its last verification is a good one.
     pub fn failed_verification(&self) -> bool {
         self.verification.as_ref().is_some_and(|v| !v.ok)
+    }
+
+    /// What makes the record another backup's or no backup at all (see [`Self::foreign_key`]
+    /// and [`Segment::problem`]).
+    pub fn damage(&self, server: &str) -> Option<String> {
+        if let Some(k) = self.foreign_key(server) {
+            return Some(format!("it names {k}, which is not a file of that backup"));
+        }
+        self.segment.as_ref().and_then(Segment::problem)
     }
 
     /// The first of the record's keys (object, manifest) that is not a file of this backup in

@@ -55,10 +55,11 @@ impl IndexStore<'_> {
         let mut found: Vec<BackupRecord> = Vec::new();
         let mut accounted: std::collections::HashSet<String> = std::collections::HashSet::new();
         for r in old {
-            if let Some(bad) = r.foreign_key(&self.server) {
-                // An edited or damaged record: its files are not where its backup's are.
+            if let Some(bad) = r.damage(&self.server) {
+                // An edited or damaged record: its files are not where its backup's are, or
+                // its segment is no range of a binary log.
                 report.dropped.push(format!(
-                    "{} ({}/{} on '{}'): it names {bad}, which is not a file of that backup",
+                    "{} ({}/{} on '{}'): {bad}",
                     r.id, r.database, r.backup_type, r.storage
                 ));
                 continue;
@@ -113,12 +114,14 @@ impl IndexStore<'_> {
             match parsed {
                 Some(r)
                     if r.server == self.server
-                        && (r.foreign_key(&self.server).is_some()
+                        && (r.damage(&self.server).is_some()
                             || r.manifest_key.as_deref() != Some(meta.key.as_str())) =>
                 {
                     report.unreadable.push(format!(
-                        "{} (it describes files that are not its own)",
-                        meta.key
+                        "{} ({})",
+                        meta.key,
+                        r.damage(&self.server)
+                            .unwrap_or_else(|| "it describes files that are not its own".into())
                     ));
                 }
                 Some(mut r) if r.server == self.server => {
@@ -389,6 +392,73 @@ mod tests {
             copies.iter().any(|c| c == b"damaged again"),
             "{} copies",
             copies.len()
+        );
+    }
+
+    /// A segment record or manifest that names no plain binary log file, or a range that ends
+    /// before it starts, is no backup: dropped from the index, refused from its manifest.
+    #[test]
+    fn a_segment_that_is_no_range_of_a_binary_log_is_not_rebuilt() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        let seg = |id: &str, file: &str, start: u64, end: u64| {
+            let mut r = record(id, crate::binlog::DATABASE, Status::Success);
+            r.backup_type = crate::binlog::TYPE.into();
+            r.key = Some(crate::layout::segment_key(
+                "main",
+                crate::binlog::DATABASE,
+                id,
+                r.compression,
+                false,
+            ));
+            r.manifest_key = Some(crate::layout::manifest_key(
+                "main",
+                crate::binlog::DATABASE,
+                crate::binlog::TYPE,
+                id,
+            ));
+            r.segment = Some(crate::index::Segment {
+                file: file.into(),
+                start,
+                end,
+                ..Default::default()
+            });
+            s.put_bytes(r.key.as_ref().unwrap(), b"data").unwrap();
+            r
+        };
+        let good = seg("20261128T023000Z_00000001", "binlog.000001", 0, 100);
+        let escape = seg("20261128T023000Z_00000002", "../../etc/passwd", 0, 100);
+        let backwards = seg("20261128T023000Z_00000003", "binlog.000002", 100, 4);
+        let beyond = seg("20261128T023000Z_00000004", "binlog.000003", 4, u64::MAX);
+        for r in [&good, &escape, &backwards, &beyond] {
+            store.write_manifest(r).unwrap();
+        }
+        store
+            .upsert(&[good.clone(), backwards.clone(), beyond.clone()])
+            .unwrap();
+        let report = store.rebuild(Utc::now()).unwrap();
+        let ids: Vec<String> = store
+            .load()
+            .unwrap()
+            .backups
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, std::slice::from_ref(&good.id), "{report:?}");
+        assert!(
+            report
+                .dropped
+                .iter()
+                .any(|d| d.contains("ends before it starts"))
+                && report.dropped.iter().any(|d| d.contains("32-bit")),
+            "{report:?}"
+        );
+        assert!(
+            report
+                .unreadable
+                .iter()
+                .any(|u| u.contains("\"../../etc/passwd\" is not a plain file name")),
+            "{report:?}"
         );
     }
 
