@@ -23,6 +23,9 @@ pub enum Health {
     Stale,
     /// The last run failed (on at least one storage).
     Failing,
+    /// Every successful copy failed its last verification: nothing of it can be restored,
+    /// however well the last run went.
+    Damaged,
 }
 
 /// One server/database/type: its merged summary and its health.
@@ -139,7 +142,11 @@ pub fn build(settings: &Settings, catalog: &Catalog, now: DateTime<Utc>) -> Mode
             (Some(_), None) => true,
             (None, _) => false,
         };
-        let health = if !summary.last_run_ok() {
+        let held: usize = summary.held.values().map(|h| h.backups).sum();
+        let failed: usize = summary.failed_verifications.values().sum();
+        let health = if held > 0 && failed >= held {
+            Health::Damaged
+        } else if !summary.last_run_ok() {
             Health::Failing
         } else if stale {
             Health::Stale

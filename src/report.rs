@@ -75,6 +75,9 @@ pub struct Summary {
     pub healthy: usize,
     pub stale: usize,
     pub failing: usize,
+    /// Databases whose every successful copy failed its last verification.
+    #[serde(default)]
+    pub damaged: usize,
     pub backups: usize,
     pub bytes: u64,
 }
@@ -264,6 +267,10 @@ pub fn build(
             .iter()
             .filter(|d| d.health == Health::Failing)
             .count(),
+        damaged: databases
+            .iter()
+            .filter(|d| d.health == Health::Damaged)
+            .count(),
         backups: storages.iter().map(|s| s.backups).sum(),
         bytes: storages.iter().fold(0u64, |a, s| a.saturating_add(s.bytes)),
     };
@@ -432,6 +439,36 @@ mod tests {
         assert_eq!(
             (r.summary.healthy, r.summary.stale, r.summary.failing),
             (2, 1, 0)
+        );
+    }
+
+    /// A database whose every successful copy failed its last verification has nothing to
+    /// restore: damaged, not healthy, however well its last run went; one good copy left on
+    /// any storage is enough.
+    #[test]
+    fn a_database_whose_every_copy_failed_verification_is_damaged() {
+        let damaged = |mut r: BackupRecord| {
+            r.verification = Some(crate::index::Verification {
+                verified_at: now(),
+                ok: false,
+                restore_tested: false,
+                error: Some("SHA-256 differs".into()),
+                restore_test: None,
+            });
+            r
+        };
+        let r = build_from(vec![
+            damaged(rec("a", "shop", "daily", "local", true, 30, 100)),
+            damaged(rec("b", "shop", "daily", "local", true, 5, 100)),
+            damaged(rec("b", "shop", "daily", "s3", true, 5, 100)),
+            damaged(rec("c", "crm", "daily", "local", true, 5, 100)),
+            rec("c", "crm", "daily", "s3", true, 5, 100),
+        ]);
+        assert_eq!(row(&r, "shop", "daily").health, Health::Damaged);
+        assert_eq!(row(&r, "crm", "daily").health, Health::Healthy);
+        assert_eq!(
+            (r.summary.healthy, r.summary.damaged, r.summary.failing),
+            (1, 1, 0)
         );
     }
 

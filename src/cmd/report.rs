@@ -45,6 +45,7 @@ fn health_text(h: Health) -> (&'static str, Color) {
         Health::Healthy => ("healthy", Color::Green),
         Health::Stale => ("STALE", Color::Yellow),
         Health::Failing => ("FAILING", Color::Red),
+        Health::Damaged => ("DAMAGED", Color::Red),
     }
 }
 
@@ -75,10 +76,18 @@ fn restore_test_text(d: &crate::report::DatabaseStatus, now: chrono::DateTime<Ut
 fn render_table(r: &Report, ctx: &Context) -> String {
     let color = ctx.ui.color();
     let mut out = format!(
-        "{} healthy, {} stale, {} failing; {} backups, {} stored\n\n",
+        "{} healthy, {} stale, {} failing{}; {} backups, {} stored\n\n",
         r.summary.healthy,
         r.summary.stale,
         r.summary.failing,
+        if r.summary.damaged > 0 {
+            format!(
+                ", {} DAMAGED (no copy passes verification)",
+                r.summary.damaged
+            )
+        } else {
+            String::new()
+        },
         r.summary.backups,
         human_bytes(r.summary.bytes)
     );

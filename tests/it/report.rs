@@ -27,6 +27,7 @@ struct Summary {
     healthy: usize,
     stale: usize,
     failing: usize,
+    damaged: usize,
     backups: usize,
     bytes: u64,
 }
@@ -107,8 +108,13 @@ fn json_and_table_agree() {
         doc.point_in_time
     );
     assert_eq!(
-        (doc.summary.healthy, doc.summary.stale, doc.summary.failing),
-        (2, 0, 1)
+        (
+            doc.summary.healthy,
+            doc.summary.stale,
+            doc.summary.failing,
+            doc.summary.damaged
+        ),
+        (2, 0, 1, 0)
     );
     assert_eq!(doc.summary.backups, 4);
     assert_eq!(doc.backups.len(), 5);
