@@ -216,12 +216,17 @@ fn config_value(text: &str) -> String {
     }
 }
 
-/// The CronJob timings of a schedule: (startingDeadlineSeconds, activeDeadlineSeconds).
-fn deadlines(job: &Job, now: DateTime<Utc>) -> Result<(i64, i64), KubernetesError> {
-    crate::schedule::parse(&job.cron).map_err(|message| KubernetesError::Schedule {
+/// The job's schedule as the CronJob states it ([`crate::schedule::to_kubernetes`]).
+fn schedule(job: &Job) -> Result<String, KubernetesError> {
+    crate::schedule::to_kubernetes(&job.cron).map_err(|message| KubernetesError::Schedule {
         job: job.id.clone(),
         message,
-    })?;
+    })
+}
+
+/// The CronJob timings of a schedule: (startingDeadlineSeconds, activeDeadlineSeconds).
+fn deadlines(job: &Job, now: DateTime<Utc>) -> Result<(i64, i64), KubernetesError> {
+    schedule(job)?;
     let gap = crate::schedule::min_interval(&job.cron, now)
         .ok_or_else(|| KubernetesError::Schedule {
             job: job.id.clone(),
@@ -349,7 +354,7 @@ pub fn render(m: &Manifests, now: DateTime<Utc>) -> Result<String, KubernetesErr
              \x20             volumeMounts:\n                - {{name: config, mountPath: {config_dir}, readOnly: true}}\n",
             cron = job.cron,
             tz = m.time_zone,
-            cron_q = quote(&job.cron),
+            cron_q = quote(&schedule(job)?),
             tz_q = quote(m.time_zone),
             image = quote(m.image),
             config_dir = quote(&config_dir.display().to_string()),
@@ -441,6 +446,8 @@ mod tests {
         assert_eq!(d("*/5 * * * *"), (150, 300));
         assert_eq!(d("30 2 * * *"), (3600, 79200));
         assert_eq!(d("0 3 * * 0"), (3600, 86400));
+        assert_eq!(d("0 3 * * 7"), (3600, 86400));
+        assert!(deadlines(&job("j", "0 3 * * sun-sun"), now()).is_err());
     }
 
     #[test]

@@ -237,6 +237,47 @@ pub fn to_on_calendar(expr: &str) -> Result<String, String> {
     ))
 }
 
+/// The schedule as a Kubernetes CronJob reads it (robfig/cron: weekdays 0–6 only, so `7` and
+/// ranges ending on it are refused there): the day-of-week field becomes the list of weekday
+/// numbers the schedule reader here selects, so that the cluster runs the jobs on exactly the
+/// days the staleness checks expect; the other fields stay as written.
+///
+/// Fails for what [`to_on_calendar`] refuses in the day-of-week field (ranges from Sunday to
+/// Sunday that the two readers take differently).
+pub fn to_kubernetes(expr: &str) -> Result<String, String> {
+    parse(expr)?;
+    let f: Vec<&str> = expr.split_whitespace().collect();
+    if f[4] == "*" {
+        return Ok(f.join(" "));
+    }
+    weekday_field(expr, f[4])?;
+    let only_days = Cron::from_str(&format!("0 0 * * {}", f[4]))
+        .map_err(|e| format!("'{expr}' is not a valid cron expression: {e}"))?;
+    // From a Saturday's noon, a week of midnights: each weekday the field selects, once.
+    let start = DateTime::from_timestamp(1_795_867_200, 0).expect("a valid time");
+    let mut days = std::collections::BTreeSet::new();
+    let mut t = start;
+    while let Ok(next) = only_days.find_next_occurrence(&t, false) {
+        if next >= start + Duration::days(7) {
+            break;
+        }
+        days.insert(chrono::Datelike::weekday(&next).num_days_from_sunday());
+        t = next;
+    }
+    if days.is_empty() {
+        return Err(unsupported(expr, f[4]));
+    }
+    let list: Vec<String> = days.iter().map(u32::to_string).collect();
+    Ok(format!(
+        "{} {} {} {} {}",
+        f[0],
+        f[1],
+        f[2],
+        f[3],
+        list.join(",")
+    ))
+}
+
 const MONTHS: [&str; 12] = [
     "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
 ];
@@ -417,6 +458,34 @@ mod conversion_tests {
             to_on_calendar("0 3 * * 0-7").as_deref(),
             Ok("Sun..Sat,Sun *-*-* 03:00:00")
         );
+    }
+
+    /// A CronJob's reader takes weekdays 0–6 only: the field becomes the days the schedule
+    /// reader here selects, and what the systemd conversion refuses is refused too.
+    #[test]
+    fn kubernetes_schedules_name_weekdays_zero_to_six() {
+        let start = DateTime::from_timestamp(1_795_867_200, 0).unwrap();
+        assert_eq!(
+            chrono::Datelike::weekday(&start),
+            chrono::Weekday::Sat,
+            "the week is read from a Saturday"
+        );
+        for (cron, k8s) in [
+            ("30 2 * * *", "30 2 * * *"),
+            ("0 3 * * 7", "0 3 * * 0"),
+            ("0 3 * * 7-7", "0 3 * * 0"),
+            ("0 3 * * 5-7", "0 3 * * 0,5,6"),
+            ("0 3 * * 0-7", "0 3 * * 0,1,2,3,4,5,6"),
+            ("0 3 * * mon-fri", "0 3 * * 1,2,3,4,5"),
+            ("0 3 * * SAT,sun", "0 3 * * 0,6"),
+            ("0 3 * * */2", "0 3 * * 0,2,4,6"),
+            ("15 */6 1 jan 7", "15 */6 1 jan 0"),
+        ] {
+            assert_eq!(to_kubernetes(cron).as_deref(), Ok(k8s), "{cron}");
+        }
+        for cron in ["0 3 * * sun-sun", "0 3 * * 0-0", "0 3 * * 7-3", "0 3 * * 8"] {
+            assert!(to_kubernetes(cron).is_err(), "{cron}");
+        }
     }
 
     #[test]
