@@ -94,6 +94,29 @@ struct ServerContext<'a> {
     coordinates: bool,
     /// The server's `@@server_id`, recorded with the coordinates.
     server_id: Option<u32>,
+    /// When each binary log file the dumps' coordinates name was created (read once per file
+    /// and run), or why it could not be read.
+    file_times: std::sync::Mutex<std::collections::HashMap<String, Result<DateTime<Utc>, String>>>,
+}
+
+impl ServerContext<'_> {
+    /// When binary log `file` was created, for servers whose binary log is archived (see
+    /// [`crate::binlog::file_created_at`]); a file that cannot be read is warned about once.
+    fn file_created_at(&self, file: &str, ui: &Ui) -> Option<DateTime<Utc>> {
+        self.server.binlog.as_ref()?;
+        let mut times = self.file_times.lock().ok()?;
+        let known = times.entry(file.to_string()).or_insert_with(|| {
+            let got = crate::binlog::file_created_at(self.server, &self.defaults, &self.client, file);
+            if let Err(e) = &got {
+                ui.warn(&format!(
+                    "server '{}': when binary log {file} was created cannot be read ({e}): a point-in-time restore from the dumps that start in it cannot tell that file from another of the same name after a RESET MASTER",
+                    self.server.name
+                ));
+            }
+            got
+        });
+        known.as_ref().ok().copied()
+    }
 }
 
 /// Template of a record; each storage gets a copy with its own status.
@@ -395,6 +418,7 @@ fn prepare_server<'a>(
             info,
             coordinates,
             server_id,
+            file_times: Default::default(),
         },
         all,
     ))
@@ -1073,6 +1097,10 @@ fn backup_database(
             non_transactional.join(", ")
         ));
     }
+    let file_created_at = streamed
+        .binlog
+        .as_ref()
+        .and_then(|b| ctx.file_created_at(&b.file, ui));
     // Lanes come back in the order the sinks went in.
     for (lane, &i) in streamed.lanes.into_iter().zip(&lane_target) {
         let target = &storages[i];
@@ -1080,6 +1108,7 @@ fn backup_database(
         record.raw_bytes = streamed.raw_bytes;
         record.binlog = streamed.binlog.clone().map(|mut b| {
             b.server_id = ctx.server_id;
+            b.file_created_at = file_created_at;
             b
         });
         record.consistent = Some(non_transactional.is_empty());

@@ -324,6 +324,7 @@ impl Scanner {
             position,
             gtid: c.gtid.clone(),
             server_id: None,
+            file_created_at: None,
         })
     }
 

@@ -596,6 +596,7 @@ mod tests {
                 position: 4,
                 gtid: None,
                 server_id: None,
+                file_created_at: None,
             });
             r
         };

@@ -268,6 +268,62 @@ fn binlog_tool(server: &ServerSettings) -> Result<PathBuf, String> {
     ))
 }
 
+/// When the server created binary log `file`: its format description's time, read with the
+/// binary log tool (the account needs REPLICATION SLAVE, as the archive does). A dump records
+/// it with its coordinates, so that a point-in-time restore never rolls it forward with
+/// another file of that name (one the archive holds from before a RESET MASTER).
+///
+/// Fails when the tool cannot be run or the file read.
+pub fn file_created_at(
+    server: &ServerSettings,
+    defaults: &DefaultsFile,
+    client: &mysql::ToolInfo,
+    file: &str,
+) -> Result<DateTime<Utc>, String> {
+    if !plain_file_name(file) {
+        return Err(format!("{file:?} is not a plain file name"));
+    }
+    let tool = binlog_tool(server)?;
+    let dir = tool_dir()?;
+    let mut child = spawn_raw(server, defaults, client, &tool, dir.path(), file, 4)?;
+    let stderr = mysql::drain_stderr(&mut child).map_err(|e| e.to_string())?;
+    let mut out = child.stdout.take().expect("stdout is piped");
+    let first = (|| -> std::io::Result<Option<events::Event>> {
+        let mut magic = [0u8; 4];
+        out.read_exact(&mut magic)?;
+        if &magic != events::MAGIC {
+            return Ok(None);
+        }
+        events::EventReader::new(&mut out).next_event()
+    })();
+    // The first event is all it takes: the tool is stopped, not read to the end.
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(out);
+    let mut err_text = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+    if let Some(pw) = &server.password {
+        err_text = pw.redact_in(&err_text);
+    }
+    match first {
+        Ok(Some(ev)) if ev.header.kind == events::FORMAT_DESCRIPTION => {
+            time_of(Some(ev.header.timestamp)).ok_or_else(|| "no valid time".to_string())
+        }
+        Ok(_) => Err(format!(
+            "{} gave no format description for {file}",
+            tool.display()
+        )),
+        Err(e) => Err(format!(
+            "{} could not read {file}: {e}{}",
+            tool.display(),
+            if err_text.trim().is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", err_text.trim())
+            }
+        )),
+    }
+}
+
 /// Archives the binary logs of the servers `req` names.
 ///
 /// Fails with [`Unknown`] (exit code 2) for a server that is not configured or has no `binlog`
@@ -910,6 +966,8 @@ fn read_from_server(
                         lineage: g.lineage,
                         server_id: g.server_id,
                         closed: false,
+                        // The read must come from the file the segment was archived from.
+                        file_created_at: g.file_created_at,
                         ..Default::default()
                     })
                 })
@@ -1265,8 +1323,12 @@ fn archive_group(
             caught_up = false;
             break;
         }
-        if p.last && p.from >= p.size && p.from > 0 {
-            // Nothing new in the current file.
+        // Nothing new in the current file; but where the archive knows when the file it reads
+        // on was created, the read goes ahead all the same (it yields no event) so that the
+        // file is proven the same: after a RESET MASTER the new file may have grown exactly to
+        // where the archive stands.
+        let prove = p.from == p.size && origin.created.is_some();
+        if p.last && p.from >= p.size && p.from > 0 && !prove {
             if p.from > p.size {
                 let msg = format!(
                     "binary log {} on server '{}' has {} bytes, but the archive holds it up to {}: was the binary log reset (RESET MASTER)? {NEW_ARCHIVE}",

@@ -361,8 +361,21 @@ fn chain_from(
     let mut file = b.file.clone();
     let mut at = 0u64;
     let mut chain: Vec<BackupRecord> = Vec::new();
+    let mut was: Option<Coord> = None;
     loop {
         let here = pos_key(lineage, &file, at);
+        // Each step goes further into the log; records that lead back (edited or damaged) are
+        // no chain, not a walk without end.
+        if was.as_ref().is_some_and(|w| here <= *w) {
+            return Err(RestoreError::ArchiveGap {
+                target,
+                gap: format!(
+                    "the archive's segment records lead back to {file}:{at} (edited or damaged: `sqlguard index rebuild` drops such records); dump {} starts at {}:{}",
+                    dump.id, b.file, b.position
+                ),
+            });
+        }
+        was = Some(here.clone());
         let found = by_start.get(&here).copied().or_else(|| {
             // The archive of this server ends here: a failover continues it by GTID.
             let last = chain.last()?.segment.as_ref()?;
@@ -433,6 +446,25 @@ fn chain_from(
             });
         };
         let s = r.segment.as_ref().expect("segment");
+        if let (true, Some(d), Some(f)) = (
+            s.lineage == from_lineage && s.file == b.file,
+            b.file_created_at,
+            s.file_created_at,
+        ) {
+            if d != f {
+                return Err(RestoreError::ArchiveGap {
+                    target,
+                    gap: format!(
+                        "dump {} starts in binary log {} created at {}, but the archive's {} was created at {}: the binary log was reset (RESET MASTER) between them, and the archive does not hold the dump's file (restore the dump without a point in time, or start a new archive)",
+                        dump.id,
+                        b.file,
+                        d.format("%Y-%m-%d %H:%M:%S UTC"),
+                        s.file,
+                        created_text(s)
+                    ),
+                });
+            }
+        }
         if let Some(last) = chain.last().and_then(|l| l.segment.as_ref()) {
             if last.file == s.file && !super::same_file(last, s) {
                 return Err(RestoreError::ArchiveGap {
@@ -1661,6 +1693,7 @@ mod tests {
             position: pos,
             gtid: Some(format!("0-1-{pos}")),
             server_id: None,
+            file_created_at: None,
         });
         r
     }
@@ -1752,6 +1785,48 @@ mod tests {
         ];
         let c = plan_chain(&dumps, &segs, &at(3), None, None).unwrap();
         assert_eq!(c.segments.len(), 3);
+        // A dump whose file was created at another time than the archive's file of that name
+        // (taken after a RESET MASTER) is not rolled forward with it.
+        let mut after_reset = dump("d2", 0, "b.000002", 600);
+        after_reset.binlog.as_mut().unwrap().file_created_at =
+            Some(Utc.with_ymd_and_hms(2026, 11, 29, 11, 30, 0).unwrap());
+        match plan_chain(&[after_reset.clone()], &segs, &at(3), None, None) {
+            Err(RestoreError::ArchiveGap { gap, .. }) => {
+                assert!(gap.contains("reset") && gap.contains("11:30:00"), "{gap}")
+            }
+            other => panic!("{other:?}"),
+        }
+        after_reset.binlog.as_mut().unwrap().file_created_at =
+            Some(Utc.with_ymd_and_hms(2026, 11, 29, 11, 1, 0).unwrap());
+        assert!(plan_chain(&[after_reset], &segs, &at(3), None, None).is_ok());
+    }
+
+    /// Edited records that lead back (a closed segment naming an earlier file, itself, or an
+    /// empty range) end the walk with a gap, never a walk without end.
+    #[test]
+    fn a_chain_of_records_that_lead_back_ends() {
+        let dumps = [dump("d1", 0, "b.000002", 500)];
+        let mut back = seg("s2", 2, "b.000002", 600, 900, true);
+        back.segment.as_mut().unwrap().next_file = Some("b.000001".into());
+        let segs = [
+            seg("s0", 0, "b.000001", 0, 900, true),
+            seg("s1", 1, "b.000002", 0, 600, false),
+            back,
+        ];
+        match plan_chain(&dumps, &segs, &at(30), None, None) {
+            Err(RestoreError::ArchiveGap { gap, .. }) => {
+                assert!(gap.contains("lead back"), "{gap}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut itself = seg("s2", 2, "b.000002", 600, 900, true);
+        itself.segment.as_mut().unwrap().next_file = Some("b.000002".into());
+        let empty = seg("s3", 3, "b.000002", 600, 600, false);
+        for bad in [itself, empty] {
+            assert!(bad.segment.as_ref().unwrap().problem().is_some());
+            let segs = [seg("s1", 1, "b.000002", 0, 600, false), bad];
+            assert!(plan_chain(&dumps, &segs, &at(30), None, None).is_err());
+        }
     }
 
     /// Each chained segment carries its copies of the very same range on other storages, the

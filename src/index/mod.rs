@@ -181,8 +181,8 @@ pub struct Segment {
 
 impl Segment {
     /// What makes the record no range of a server's binary log (an edited or damaged record):
-    /// a file name that is not a plain one, a range that ends before it starts, or an end past
-    /// what an event's 32-bit position can name.
+    /// a file name that is not a plain one, a file that follows itself, an empty range or one
+    /// that ends before it starts, or an end past what an event's 32-bit position can name.
     pub fn problem(&self) -> Option<String> {
         let names = std::iter::once(&self.file).chain(self.next_file.iter());
         if let Some(bad) = names
@@ -197,7 +197,11 @@ impl Segment {
                 self.file, self.end
             ));
         }
-        (self.start > self.end).then(|| {
+        if self.next_file.as_ref() == Some(&self.file) {
+            return Some(format!("{} names itself as the file after it", self.file));
+        }
+        // The archive records no empty segment (a read that gets no event records nothing).
+        (self.start >= self.end).then(|| {
             format!(
                 "its range {}:{} to {} ends before it starts",
                 self.file, self.start, self.end
@@ -237,6 +241,11 @@ pub struct BinlogPosition {
     /// The dumped server's `@@server_id` (which server's files `file` names, after a failover).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_id: Option<u32>,
+    /// When the server created `file` (see [`Segment::file_created_at`]), where the backup
+    /// could read it (servers with a `binlog` section): a point-in-time restore rolls the dump
+    /// forward only with segments of the file created then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_created_at: Option<DateTime<Utc>>,
 }
 
 /// The manifest stored beside each object: its record, and what the dump holds (absent in

@@ -1762,10 +1762,19 @@ fn a_reset_binary_log_on_the_archived_offsets_is_told_by_its_creation_time() {
     let db = &p.db;
     let env = Env::new();
     config(&env, db, "");
-    // The same statements in the same order make events of the same sizes: only timestamps and
-    // GTID sequence numbers differ.
-    let history = "DROP DATABASE IF EXISTS al; RESET MASTER; CREATE DATABASE al; CREATE TABLE al.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB; INSERT INTO al.t (v) VALUES (7); INSERT INTO al.t (v) VALUES (7); INSERT INTO al.t (v) VALUES (7);";
-    db.sql(None, history);
+    // A database kept across the reset (made outside the binary log), which each history writes.
+    db.sql(
+        None,
+        "SET sql_log_bin=0; CREATE DATABASE kept; CREATE TABLE kept.t (v INT) ENGINE=InnoDB; SET sql_log_bin=1;",
+    );
+    // The same statements in the same order make events of the same sizes: only timestamps,
+    // GTID sequence numbers and the one-digit value written to `kept` differ.
+    let reset = "DROP DATABASE IF EXISTS al; RESET MASTER;";
+    let history = |v: u8| {
+        format!("CREATE DATABASE al; CREATE TABLE al.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB; INSERT INTO al.t (v) VALUES (7); INSERT INTO al.t (v) VALUES (7); INSERT INTO al.t (v) VALUES (7); INSERT INTO kept.t VALUES ({v});")
+    };
+    db.sql(None, reset);
+    db.sql(None, &history(7));
     env.run(&["binlog"]).expect(0);
     let before = segment_ids(&env, "local");
     assert!(!before.is_empty());
@@ -1802,14 +1811,21 @@ fn a_reset_binary_log_on_the_archived_offsets_is_told_by_its_creation_time() {
     assert!(p.get("last_error").is_none() && p["late"] == false, "{p}");
     let status = |db: &MariaDb| db.sql(None, "SHOW MASTER STATUS");
     let archived = status(db);
-    // A second later (a file's creation time is to the second), the same history again.
+    // A second later (a file's creation time is to the second), the same history again, with a
+    // dump of `kept` taken just after the reset: its coordinates name the new file.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    db.sql(None, history);
+    db.sql(None, reset);
+    env.run(&["backup", "--db", "kept"]).expect(0);
+    db.sql(None, &history(8));
     assert_eq!(
         status(db),
         archived,
         "the new file ends where the archive stands"
     );
+    // Standing exactly at its end, the archive still proves the file before it says caught up.
+    let r = env.run(&["binlog"]);
+    r.expect(1);
+    assert!(r.stderr.contains("created at"), "{}", r.stderr);
     for _ in 0..4 {
         db.sql(None, "INSERT INTO al.t (v) VALUES (7);");
     }
@@ -1834,4 +1850,25 @@ fn a_reset_binary_log_on_the_archived_offsets_is_told_by_its_creation_time() {
             .is_some_and(|e| e.contains("created at")),
         "{p}"
     );
+    // The dump taken after the reset is never rolled forward with the archive's file of the
+    // same name (it would add the old history's 7 to the dump's 7; the new history wrote 8).
+    let position = archived
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(":");
+    let r = restore_to(
+        &env,
+        "kept",
+        ["--to-position", &position],
+        "kept_r",
+        &["--yes"],
+    );
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("reset") && r.stderr.contains("does not hold the dump's file"),
+        "{}",
+        r.stderr
+    );
+    assert!(!database_exists(db, "kept_r"));
 }
