@@ -75,8 +75,14 @@ fn restore_test_text(d: &crate::report::DatabaseStatus, now: chrono::DateTime<Ut
 
 fn render_table(r: &Report, ctx: &Context) -> String {
     let color = ctx.ui.color();
+    let unreadable: Vec<&str> = r
+        .storages
+        .iter()
+        .filter(|s| !s.readable)
+        .map(|s| s.storage.as_str())
+        .collect();
     let mut out = format!(
-        "{} healthy, {} stale, {} failing{}; {} backups, {} stored\n\n",
+        "{} healthy, {} stale, {} failing{}; {} backups, {} stored{}\n\n",
         r.summary.healthy,
         r.summary.stale,
         r.summary.failing,
@@ -89,7 +95,15 @@ fn render_table(r: &Report, ctx: &Context) -> String {
             String::new()
         },
         r.summary.backups,
-        human_bytes(r.summary.bytes)
+        human_bytes(r.summary.bytes),
+        if unreadable.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (not counting {}: its index cannot be read)",
+                unreadable.join(", ")
+            )
+        }
     );
     if r.databases.is_empty() {
         out.push_str("no backups recorded yet\n");
@@ -178,11 +192,13 @@ fn render_table(r: &Report, ctx: &Context) -> String {
     out.push('\n');
     let mut t = table(&["STORAGE", "BACKUPS", "BYTES"], color);
     for s in &r.storages {
-        t.add_row(super::cells(vec![
-            s.storage.clone(),
-            s.backups.to_string(),
-            human_bytes(s.bytes),
-        ]));
+        // What an unreadable index holds is unknown, not nothing.
+        let (backups, bytes) = if s.readable {
+            (s.backups.to_string(), human_bytes(s.bytes))
+        } else {
+            ("unreadable".to_string(), "?".to_string())
+        };
+        t.add_row(super::cells(vec![s.storage.clone(), backups, bytes]));
     }
     out.push_str(&t.to_string());
     if !r.point_in_time.is_empty() {

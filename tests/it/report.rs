@@ -179,6 +179,26 @@ fn json_and_table_agree() {
         "{text}"
     );
     assert!(!text.contains("\u{1b}["), "colour on a pipe");
+    // A storage whose index cannot be read holds an unknown number of backups, not none.
+    let month = std::fs::read_dir(env.storage().join("main/index/db").join(&good))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let summary = env.storage().join("main/index/summary.json");
+    let saved = [&month, &summary].map(|p| std::fs::read(p).unwrap());
+    std::fs::write(&month, b"garbage").unwrap();
+    std::fs::write(&summary, b"garbage").unwrap();
+    let text = env.run(&["report"]).stdout;
+    std::fs::write(&month, &saved[0]).unwrap();
+    std::fs::write(&summary, &saved[1]).unwrap();
+    assert!(
+        text.contains("(not counting local: its index cannot be read)")
+            && text
+                .lines()
+                .any(|l| l.contains("local") && l.contains("unreadable")),
+        "{text}"
+    );
 }
 
 fn artifacts() -> std::path::PathBuf {
