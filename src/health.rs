@@ -137,6 +137,20 @@ pub fn build(settings: &Settings, catalog: &Catalog, now: DateTime<Utc>) -> Mode
             .ok()
             .and_then(|t| t.schedule.as_deref())
             .and_then(|s| crate::schedule::stale_after(s, now));
+        // A database the config now leaves out (excluded, or taken out of `include`, as one
+        // retires a database dropped from the server) is no longer expected of a scheduled
+        // type: no row, so no stale or failing signal for ever. Its backups stay, under
+        // retention, for `list` and `restore`. Types without a schedule (manual, `--db` runs of
+        // any database) keep their rows; sqlguard's own names (`*…`: accounts, the binary log,
+        // server-wide failures) are not databases.
+        if stale_after.is_some()
+            && !database.starts_with('*')
+            && settings
+                .server(server)
+                .is_ok_and(|s| crate::mysql::left_out(s, database).is_some())
+        {
+            continue;
+        }
         let stale = match (stale_after, &summary.last_success) {
             (Some(limit), Some(s)) => now.signed_duration_since(s.finished_at) > limit,
             (Some(_), None) => true,

@@ -901,18 +901,28 @@ pub fn is_literal(pattern: &str) -> bool {
     !pattern.contains(['*', '?', '['])
 }
 
+/// Why the server's include/exclude globs leave database `name` out, if they do (a system
+/// database only when named literally). Names compare byte for byte.
+pub fn left_out(server: &ServerSettings, name: &str) -> Option<String> {
+    let first_match = |pats: &[String]| {
+        pats.iter()
+            .find(|p| glob::Pattern::new(p).is_ok_and(|g| g.matches(name)))
+            .cloned()
+    };
+    let literal = server.include.iter().any(|p| is_literal(p) && p == name);
+    if SYSTEM_DATABASES.contains(&name) && !literal {
+        return Some("system database (name it in databases.include to back it up)".into());
+    }
+    match (first_match(&server.include), first_match(&server.exclude)) {
+        (Some(_), None) => None,
+        (Some(_), Some(p)) => Some(format!("excluded by '{p}'")),
+        (None, _) => Some("not matched by databases.include".into()),
+    }
+}
+
 /// Applies `--db` (when given, exactly those) or the server's include/exclude globs. System
 /// databases are skipped unless named literally. Names compare byte for byte.
 pub fn select_databases(all: &[Database], server: &ServerSettings, only: &[String]) -> Selection {
-    let first_match = |pats: &[String], name: &str| {
-        pats.iter()
-            .find(|p| {
-                glob::Pattern::new(p)
-                    .map(|g| g.matches(name))
-                    .unwrap_or(false)
-            })
-            .cloned()
-    };
     let mut selected = Vec::new();
     let mut missing = Vec::new();
     let mut excluded = Vec::new();
@@ -941,21 +951,9 @@ pub fn select_databases(all: &[Database], server: &ServerSettings, only: &[Strin
         };
     }
     for d in all {
-        let literal = server.include.iter().any(|p| is_literal(p) && p == &d.name);
-        if SYSTEM_DATABASES.contains(&d.name.as_str()) && !literal {
-            exclude(
-                d,
-                "system database (name it in databases.include to back it up)".into(),
-            );
-            continue;
-        }
-        match (
-            first_match(&server.include, &d.name),
-            first_match(&server.exclude, &d.name),
-        ) {
-            (Some(_), None) => selected.push(d.clone()),
-            (Some(_), Some(p)) => exclude(d, format!("excluded by '{p}'")),
-            (None, _) => exclude(d, "not matched by databases.include".into()),
+        match left_out(server, &d.name) {
+            None => selected.push(d.clone()),
+            Some(reason) => exclude(d, reason),
         }
     }
     for p in server.include.iter().filter(|p| is_literal(p)) {

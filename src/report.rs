@@ -442,6 +442,29 @@ mod tests {
         );
     }
 
+    /// A database the config now leaves out (dropped from the server, then excluded) no longer
+    /// counts for a scheduled type: no stale row for ever. A type without a schedule keeps it.
+    #[test]
+    fn a_database_the_config_leaves_out_is_retired_from_scheduled_types() {
+        let yaml = "servers:\n  main:\n    databases: {exclude: [gone]}\nstorage:\n  local: {type: local, path: /x}\nbackup_types:\n  daily:\n    schedule: \"30 2 * * *\"\n    retention: {keep_last: 7}\n  manual:\n    retention: {keep_last: 7}\n";
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut f, yaml.as_bytes()).unwrap();
+        let settings = Settings::resolve(Some(f.path()), &HashMap::new().into()).unwrap();
+        let catalog = Catalog::from_records(vec![
+            rec("a", "gone", "daily", "local", true, 24 * 5, 100),
+            rec("b", "gone", "manual", "local", true, 24 * 5, 100),
+            rec("c", "shop", "daily", "local", true, 24 * 5, 100),
+        ]);
+        let r = build(&settings, &catalog, Duration::days(30), now());
+        let rows: Vec<(&str, &str)> = r
+            .databases
+            .iter()
+            .map(|d| (d.database.as_str(), d.backup_type.as_str()))
+            .collect();
+        assert_eq!(rows, [("gone", "manual"), ("shop", "daily")]);
+        assert_eq!(row(&r, "shop", "daily").health, Health::Stale);
+    }
+
     /// A database whose every successful copy failed its last verification has nothing to
     /// restore: damaged, not healthy, however well its last run went; one good copy left on
     /// any storage is enough.
