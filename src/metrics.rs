@@ -104,14 +104,19 @@ fn ts(t: DateTime<Utc>) -> f64 {
 }
 
 /// The `server`/`type` groups: per database, the state of its backups of that type.
+///
+/// A push replaces only what the run could read: a `server`/`type` group is left as it is
+/// while one of the type's storages cannot be read, but by a backup of that type (whose
+/// failures on that storage the other storages' indexes hold): from what the other storages
+/// hold alone, a prune would make a failed copy there vanish, and with it the alert on it.
+/// (The verifications of a storage's copies are in its `storage`/`server` group.)
 fn backup_groups(
     settings: &Settings,
-    catalog: &Catalog,
     model: &Model,
-    servers: &[String],
-    types: &[String],
+    run: &RunSummary,
     now: DateTime<Utc>,
 ) -> Vec<Group> {
+    let (servers, types) = (&run.servers, &run.refresh_types);
     let mut out = Vec::new();
     for server in settings
         .backed_up()
@@ -120,6 +125,24 @@ fn backup_groups(
         for t in types {
             // The archive's segments of a server that archives none: nothing to say.
             if t == crate::binlog::TYPE && server.binlog.is_none() {
+                continue;
+            }
+            let type_storages: Vec<String> = if t == crate::binlog::TYPE {
+                server
+                    .binlog
+                    .as_ref()
+                    .map(|b| b.storages.clone())
+                    .unwrap_or_default()
+            } else {
+                settings
+                    .backup_type(t)
+                    .map(|bt| bt.storages.clone())
+                    .unwrap_or_default()
+            };
+            let partial = type_storages.iter().any(|st| model.unreadable.contains(st));
+            let own_backup =
+                run.command == "backup" && run.backup_type.as_deref() == Some(t.as_str());
+            if partial && !own_backup {
                 continue;
             }
             let g = Group::new(vec![
@@ -161,22 +184,6 @@ fn backup_groups(
                 "sqlguard_backup_storage_last_status",
                 "1 when the newest copy on this storage succeeded, else 0.",
                 &["server", "database", "type", "storage"],
-            );
-            let vl = &["server", "database", "type", "storage"];
-            let verified_at = g.gauge(
-                "sqlguard_verify_last_timestamp_seconds",
-                "When the newest verified copy on this storage was last verified.",
-                vl,
-            );
-            let verified_ok = g.gauge(
-                "sqlguard_verify_last_status",
-                "1 when the last verification of this storage's newest verified copy passed, else 0.",
-                vl,
-            );
-            let failed_copies = g.gauge(
-                "sqlguard_verify_failed_copies",
-                "Copies on this storage whose last verification failed: every one, older backups and binary log segments included.",
-                vl,
             );
             let tested_at = g.gauge(
                 "sqlguard_restore_test_last_timestamp_seconds",
@@ -227,29 +234,6 @@ fn backup_groups(
                     .with_label_values(&[&server.name, t])
                     .set(iv.num_seconds() as f64);
             }
-            // The verification of every copy, on each storage, of a database (or of the
-            // server's binary log segments, which are not a database of the health model).
-            let verification = |s: &crate::index::TypeSummary, [server, database, t]: [&str; 3]| {
-                for (storage, v) in &s.verified_per_storage {
-                    let l = [server, database, t, storage];
-                    verified_at.with_label_values(&l).set(ts(v.verified_at));
-                    verified_ok
-                        .with_label_values(&l)
-                        .set(if v.ok { 1.0 } else { 0.0 });
-                    // Zero while nothing failed, so that the alert on it resolves.
-                    failed_copies.with_label_values(&l).set(0.0);
-                }
-                for (storage, n) in &s.failed_verifications {
-                    failed_copies
-                        .with_label_values(&[server, database, t, storage])
-                        .set(*n as f64);
-                }
-            };
-            if t == crate::binlog::TYPE {
-                if let Some(s) = catalog.segments_of(&server.name) {
-                    verification(&s, [&server.name, crate::binlog::DATABASE, t]);
-                }
-            }
             for row in model
                 .rows
                 .iter()
@@ -290,7 +274,6 @@ fn backup_groups(
                     None if within.is_some() => tested_passed.with_label_values(&labels).set(0.0),
                     None => {}
                 }
-                verification(&row.summary, [&server.name, &row.database, t]);
                 for (storage, r) in &row.summary.newest_per_storage {
                     storage_status
                         .with_label_values(&[
@@ -312,13 +295,15 @@ fn backup_groups(
     out
 }
 
-/// The `storage` groups: what each storage holds, per server. A storage with an unreadable
-/// index is left out (its last pushed values stay), as the report marks it unreadable.
+/// The `storage` groups: what each storage holds, per server, and the verification of its
+/// copies (per database and type; the server's binary log segments too). A storage with an
+/// unreadable index is left out (its last pushed values stay, alerts on a damaged copy there
+/// included), as the report marks it unreadable.
 ///
 /// One group per storage and server, so that two configs sharing an `instance` and a storage
 /// name never overwrite each other's figures; the server-less groups of earlier versions are
 /// deleted.
-fn storage_groups(settings: &Settings, model: &Model) -> Vec<Group> {
+fn storage_groups(settings: &Settings, catalog: &Catalog, model: &Model) -> Vec<Group> {
     let mut out = Vec::new();
     for st in settings
         .storages
@@ -346,10 +331,56 @@ fn storage_groups(settings: &Settings, model: &Model) -> Vec<Group> {
             )
             .with_label_values(&l)
             .set(h.bytes as f64);
+            verification_series(&g, catalog, model, &h.server, &h.storage);
             out.push(g);
         }
     }
     out
+}
+
+/// The verification series of `server`'s copies on `storage`, into its storage group.
+fn verification_series(g: &Group, catalog: &Catalog, model: &Model, server: &str, storage: &str) {
+    let vl = &["server", "database", "type", "storage"];
+    let verified_at = g.gauge(
+        "sqlguard_verify_last_timestamp_seconds",
+        "When the newest verified copy on this storage was last verified.",
+        vl,
+    );
+    let verified_ok = g.gauge(
+        "sqlguard_verify_last_status",
+        "1 when the last verification of this storage's newest verified copy passed, else 0.",
+        vl,
+    );
+    let failed_copies = g.gauge(
+        "sqlguard_verify_failed_copies",
+        "Copies on this storage whose last verification failed: every one, older backups and binary log segments included.",
+        vl,
+    );
+    let segments = catalog.segments_of(server);
+    let summaries = model
+        .rows
+        .iter()
+        .filter(|r| r.server == server)
+        .map(|r| (r.database.as_str(), r.backup_type.as_str(), &r.summary))
+        .chain(
+            segments
+                .as_ref()
+                .map(|s| (crate::binlog::DATABASE, crate::binlog::TYPE, s)),
+        );
+    for (database, t, s) in summaries {
+        let l = [server, database, t, storage];
+        if let Some(v) = s.verified_per_storage.get(storage) {
+            verified_at.with_label_values(&l).set(ts(v.verified_at));
+            verified_ok
+                .with_label_values(&l)
+                .set(if v.ok { 1.0 } else { 0.0 });
+            // Zero while nothing failed, so that the alert on it resolves.
+            failed_copies.with_label_values(&l).set(0.0);
+        }
+        if let Some(n) = s.failed_verifications.get(storage) {
+            failed_copies.with_label_values(&l).set(*n as f64);
+        }
+    }
 }
 
 /// The `command` groups of this run, one per server it covered (`server` label): runs of one
@@ -537,15 +568,8 @@ pub fn groups(
 ) -> Vec<Group> {
     let model = crate::health::build(settings, catalog, now);
     let mut out = Vec::new();
-    out.extend(backup_groups(
-        settings,
-        catalog,
-        &model,
-        &run.servers,
-        &run.refresh_types,
-        now,
-    ));
-    out.extend(storage_groups(settings, &model));
+    out.extend(backup_groups(settings, &model, run, now));
+    out.extend(storage_groups(settings, catalog, &model));
     let mut binlog = binlog_groups(run);
     let runs = run_groups(settings, run, &mut binlog);
     out.extend(binlog);

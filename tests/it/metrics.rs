@@ -606,3 +606,59 @@ fn refused_deletions_and_a_bad_listing_are_warnings() {
         "{log}"
     );
 }
+
+/// A hostile review's: with one storage's index out of reach, a prune pushed what the other
+/// storage held alone, and the series of a damaged copy on the unreachable one vanished, and
+/// its alerts resolved. A storage that cannot be read keeps its series as last pushed, and so
+/// does a type's group while one of its storages cannot be read.
+#[test]
+fn a_storage_out_of_reach_keeps_its_signals() {
+    let db = mariadb();
+    let name = db.create_shop("metrics_reach", 20);
+    let env = Env::new();
+    let instance = format!("it-{:08x}", fastrand::u32(..));
+    let second = env.path("second");
+    env.write_config(
+        "",
+        &format!(
+            "storage:\n  local:\n    type: local\n    path: {{storage}}\n  second:\n    type: local\n    path: {}\nbackup_types:\n  daily:\n    schedule: \"30 2 * * *\"\n    retention: {{keep_last: 1}}\nmetrics:\n  pushgateway: {}\n  instance: {instance}\n",
+            second.display(),
+            pushgateway()
+        ),
+    );
+    env.run(&["backup", "--type", "daily", "--db", &name])
+        .expect(0);
+    let copy = env.list(&["--storage", "second"]).backups.remove(0);
+    crate::support::damage(&second.join(copy.key.as_ref().unwrap()));
+    env.run(&["verify", "--latest", "--db", &name]).expect(1);
+    let on = |storage: &'static str| {
+        [
+            ("database", name.clone()),
+            ("type", "daily".to_string()),
+            ("storage", storage.to_string()),
+        ]
+    };
+    let signals = |s: &[crate::support::Sample]| {
+        let l = on("second");
+        let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        (
+            sample(s, "sqlguard_verify_failed_copies", &l),
+            sample(s, "sqlguard_verify_last_status", &l),
+            sample(s, "sqlguard_backup_storage_last_status", &l),
+        )
+    };
+    let before = signals(&scrape(&instance));
+    assert_eq!(before, (Some(1.0), Some(0.0), Some(1.0)));
+    // The second storage's index out of reach: a file where its server directory was.
+    let moved = env.path("moved");
+    std::fs::rename(second.join("main"), &moved).unwrap();
+    std::fs::write(second.join("main"), "not a directory").unwrap();
+    let r = env.run(&["prune"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert_eq!(signals(&scrape(&instance)), before, "{}", r.stderr);
+    std::fs::remove_file(second.join("main")).unwrap();
+    std::fs::rename(&moved, second.join("main")).unwrap();
+    // Within reach again, the next run pushes what it holds.
+    env.run(&["prune"]).expect(0);
+    assert_eq!(signals(&scrape(&instance)), before);
+}
