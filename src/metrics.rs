@@ -295,10 +295,10 @@ fn backup_groups(
     out
 }
 
-/// The `storage` groups: what each storage holds, per server, and the verification of its
-/// copies (per database and type; the server's binary log segments too). A storage with an
-/// unreadable index is left out (its last pushed values stay, alerts on a damaged copy there
-/// included), as the report marks it unreadable.
+/// The `storage` groups: what each storage holds, per server; and beside each, its `kind=verify`
+/// group: the verification of its copies (per database and type; the server's binary log
+/// segments too). A storage with an unreadable index is left out (its last pushed values stay,
+/// alerts on a damaged copy there included), as the report marks it unreadable.
 ///
 /// One group per storage and server, so that two configs sharing an `instance` and a storage
 /// name never overwrite each other's figures; the server-less groups of earlier versions are
@@ -331,8 +331,18 @@ fn storage_groups(settings: &Settings, catalog: &Catalog, model: &Model) -> Vec<
             )
             .with_label_values(&l)
             .set(h.bytes as f64);
-            verification_series(&g, catalog, model, &h.server, &h.storage);
             out.push(g);
+            // A group of its own: its series' labels (server, database, type, storage) are
+            // those the `server`/`type` groups of earlier versions held, and the Pushgateway
+            // refuses a push that repeats another group's series; `kind` tells them apart until
+            // those groups are pushed anew.
+            let v = Group::new(vec![
+                ("storage".into(), h.storage.clone()),
+                ("server".into(), h.server.clone()),
+                ("kind".into(), "verify".into()),
+            ]);
+            verification_series(&v, catalog, model, &h.server, &h.storage);
+            out.push(v);
         }
     }
     out
@@ -810,7 +820,7 @@ fn stale_groups(
                 .all(|(k, v)| item.labels.get(*k).map(String::as_str) == Some(*v))
             && item.labels.keys().all(|k| {
                 mine.iter().any(|(m, _)| m == k)
-                    || ["server", "type", "storage", "command"].contains(&k.as_str())
+                    || ["server", "type", "storage", "command", "kind"].contains(&k.as_str())
             })
     };
     let url = format!("{}/api/v1/metrics", m.pushgateway);
