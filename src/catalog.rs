@@ -233,6 +233,8 @@ pub struct Catalog {
     pub indexes: Vec<IndexView>,
     /// One message per unreadable index (or database file), with the storage it belongs to.
     pub errors: Vec<(String, String)>,
+    /// When the reading of the indexes began (absent in a catalog built from records).
+    pub read_at: Option<DateTime<Utc>>,
 }
 
 /// Which records to read.
@@ -288,6 +290,7 @@ impl Catalog {
                 })
                 .collect(),
             errors: Vec::new(),
+            read_at: None,
         }
     }
 
@@ -606,7 +609,10 @@ fn trusted(r: &BackupRecord, ix: &IndexView, errors: &mut Vec<(String, String)>)
 /// configured storage.
 pub fn load(session: &crate::session::Session, servers: &[String]) -> Catalog {
     let settings = &session.settings;
-    let mut out = Catalog::default();
+    let mut out = Catalog {
+        read_at: Some(Utc::now()),
+        ..Catalog::default()
+    };
     for st in &settings.storages {
         let storage = match session.storage(&st.name) {
             Ok(s) => s,

@@ -19,6 +19,7 @@
 //! that rust-s3 already brings (the crate's own `push` feature would add a second HTTP and TLS
 //! stack). A Pushgateway that is down or slow costs one warning and a short timeout.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use base64::Engine;
@@ -62,6 +63,8 @@ pub struct Group {
     pub labels: Vec<(String, String)>,
     pub registry: Registry,
     pub method: Method,
+    /// When the run began reading the indexes the group comes from ([`VIEW`]).
+    pub view: Option<f64>,
 }
 
 impl Group {
@@ -70,6 +73,7 @@ impl Group {
             labels,
             registry: Registry::new(),
             method: Method::Replace,
+            view: None,
         }
     }
 
@@ -580,6 +584,18 @@ pub fn groups(
     let mut out = Vec::new();
     out.extend(backup_groups(settings, &model, run, now));
     out.extend(storage_groups(settings, catalog, &model));
+    if let Some(at) = catalog.read_at {
+        for g in out.iter_mut().filter(|g| g.method == Method::Replace) {
+            g.gauge(
+                VIEW,
+                "When the run that pushed this group began reading the indexes it comes from.",
+                &[],
+            )
+            .with_label_values(&[] as &[&str])
+            .set(ts(at));
+            g.view = Some(ts(at));
+        }
+    }
     let mut binlog = binlog_groups(run);
     let runs = run_groups(settings, run, &mut binlog);
     out.extend(binlog);
@@ -725,6 +741,9 @@ struct Listed {
     labels: std::collections::BTreeMap<String, String>,
     #[serde(rename = "sqlguard_config_info")]
     owner: Option<ListedFamily>,
+    /// When the run that pushed the group began reading the indexes it comes from ([`VIEW`]).
+    #[serde(rename = "sqlguard_index_read_timestamp_seconds")]
+    view: Option<ListedFamily>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -735,6 +754,8 @@ struct ListedFamily {
 #[derive(Debug, serde::Deserialize)]
 struct ListedSample {
     labels: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    value: Option<String>,
 }
 
 /// The listing's groups that `keep` accepts, read one at a time: memory holds the kept ones, not
@@ -785,6 +806,69 @@ impl<'de, F: Fn(&Listed) -> bool> serde::de::Visitor<'de> for Listing<'_, F> {
     }
 }
 
+/// The Pushgateway's groups that `keep` accepts.
+///
+/// Fails when the listing cannot be read.
+fn listing(m: &MetricsSettings, keep: &impl Fn(&Listed) -> bool) -> Result<Vec<Listed>, String> {
+    use serde::Deserializer;
+    let url = format!("{}/api/v1/metrics", m.pushgateway);
+    let answer = send(m, attohttpc::get(&url), String::new())?;
+    let answer = &answer[..answer.len().min(MAX_LISTING as usize)];
+    let mut de = serde_json::Deserializer::from_slice(answer);
+    de.deserialize_map(Listing(keep)).map_err(|e| {
+        format!(
+            "reading {url} (at most {} MiB of it): {e}",
+            MAX_LISTING >> 20
+        )
+    })
+}
+
+/// The gauge that dates a group drawn from the indexes: when the run that pushed it began
+/// reading them. A run whose reading began earlier than the group's (a prune that waited
+/// minutes on a storage that hung, while a backup recorded a failure and pushed) leaves the
+/// group as it is, rather than replace newer news with older.
+const VIEW: &str = "sqlguard_index_read_timestamp_seconds";
+
+/// Per group of this config's `job`, `instance` and extra labels (by its other labels), when the
+/// run that pushed it began reading the indexes.
+fn views(m: &MetricsSettings) -> Result<HashMap<Vec<(String, String)>, f64>, String> {
+    let mut mine: Vec<(&str, &str)> = vec![("job", &m.job), ("instance", &m.instance)];
+    mine.extend(m.grouping.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let ours = |item: &Listed| {
+        item.view.is_some()
+            && mine
+                .iter()
+                .all(|(k, v)| item.labels.get(*k).map(String::as_str) == Some(*v))
+    };
+    Ok(listing(m, &ours)?
+        .into_iter()
+        .filter_map(|item| {
+            let at = item
+                .view
+                .as_ref()?
+                .metrics
+                .first()?
+                .value
+                .as_deref()?
+                .parse::<f64>()
+                .ok()?;
+            let key = item
+                .labels
+                .into_iter()
+                .filter(|(k, _)| !mine.iter().any(|(m, _)| m == k))
+                .collect();
+            Some((key, at))
+        })
+        .collect())
+}
+
+/// The key [`views`] gives a group by.
+fn view_key(g: &Group) -> Vec<(String, String)> {
+    let mut k = g.labels.clone();
+    k.sort();
+    k
+}
+
 /// The groups this config pushed (its `job`, `instance`, extra labels and [`OWNER`]) that
 /// describe what it no longer has: a server (or one now restore-only), a backup type, a
 /// storage, or a server's binary log archive removed from the file. Their alerts would otherwise
@@ -798,7 +882,6 @@ fn stale_groups(
     m: &MetricsSettings,
     (owner, path): &(String, std::path::PathBuf),
 ) -> Result<Vec<Group>, String> {
-    use serde::Deserializer;
     let Some(now) = Settings::names_in_file(
         Some(path.as_path()),
         &crate::config::env::Environment::default(),
@@ -823,16 +906,7 @@ fn stale_groups(
                     || ["server", "type", "storage", "command", "kind"].contains(&k.as_str())
             })
     };
-    let url = format!("{}/api/v1/metrics", m.pushgateway);
-    let answer = send(m, attohttpc::get(&url), String::new())?;
-    let answer = &answer[..answer.len().min(MAX_LISTING as usize)];
-    let mut de = serde_json::Deserializer::from_slice(answer);
-    let listed = de.deserialize_map(Listing(&ours)).map_err(|e| {
-        format!(
-            "reading {url} (at most {} MiB of it): {e}",
-            MAX_LISTING >> 20
-        )
-    })?;
+    let listed = listing(m, &ours)?;
     let has = |names: &[String], name: &str| names.iter().any(|n| n == name);
     let server = |name: &str| settings.backed_up().find(|s| s.name == name);
     let server_kept = |name: &str| server(name).is_some() || has(&now.backed_up, name);
@@ -891,7 +965,25 @@ pub fn push_run(
     let (deletions, pushes): (Vec<Group>, Vec<Group>) = groups(settings, catalog, run, Utc::now())
         .into_iter()
         .partition(|g| g.method == Method::Delete);
+    // Groups a run that read the indexes later has pushed are left as they are.
+    let newer = if pushes.iter().any(|g| g.view.is_some()) {
+        views(m).unwrap_or_else(|e| {
+            ui.debug(&format!("metrics: {e}: every group is pushed"));
+            HashMap::new()
+        })
+    } else {
+        HashMap::new()
+    };
     for g in pushes {
+        if let (Some(ours), Some(theirs)) = (g.view, newer.get(&view_key(&g))) {
+            if *theirs > ours {
+                ui.debug(&format!(
+                    "metrics: {} left as a run that read the indexes later pushed it",
+                    group_url(m, &g)
+                ));
+                continue;
+            }
+        }
         ui.debug(&format!(
             "metrics: {} {}",
             g.method.verb(),

@@ -682,3 +682,44 @@ fn a_storage_out_of_reach_keeps_its_signals() {
     env.run(&["prune"]).expect(0);
     assert_eq!(signals(&scrape(&instance)), before);
 }
+
+/// A hostile review's: a prune that read the indexes, then waited minutes on a storage that
+/// hung, pushed its older view over the groups a backup had pushed meanwhile (a failure became
+/// a success). A group pushed by a run that began reading the indexes later is left as it is.
+#[test]
+fn an_older_view_of_the_indexes_never_replaces_a_newer_one() {
+    let db = mariadb();
+    let name = db.create_shop("metrics_view", 20);
+    let (env, instance) = setup("", "");
+    env.run(&["backup", "--type", "daily", "--db", &name])
+        .expect(0);
+    let group = format!(
+        "{}/metrics/job/sqlguard/instance/{instance}/env/test/server/main/type/daily",
+        pushgateway()
+    );
+    // What a run that read the indexes at `at` pushed: this database's status at 0.
+    let pushed_by = |at: f64| {
+        let body = format!(
+            "# TYPE sqlguard_index_read_timestamp_seconds gauge\nsqlguard_index_read_timestamp_seconds {at}\n# TYPE sqlguard_backup_last_status gauge\nsqlguard_backup_last_status{{database=\"{name}\",server=\"main\",type=\"daily\"}} 0\n"
+        );
+        let post = std::process::Command::new("curl")
+            .args(["-sf", "-X", "POST", "--data-binary", &body, &group])
+            .status()
+            .unwrap();
+        assert!(post.success());
+    };
+    let status = || {
+        sample(
+            &scrape(&instance),
+            "sqlguard_backup_last_status",
+            &[("database", name.as_str()), ("type", "daily")],
+        )
+    };
+    let now = chrono::Utc::now().timestamp() as f64;
+    pushed_by(now + 3600.0);
+    env.run(&["prune"]).expect(0);
+    assert_eq!(status(), Some(0.0), "a newer view was replaced");
+    pushed_by(now - 3600.0);
+    env.run(&["prune"]).expect(0);
+    assert_eq!(status(), Some(1.0), "an older view was kept");
+}
