@@ -288,18 +288,49 @@ pub fn file_created_at(
     let mut child = spawn_raw(server, defaults, client, &tool, dir.path(), file, 4)?;
     let stderr = mysql::drain_stderr(&mut child).map_err(|e| e.to_string())?;
     let mut out = child.stdout.take().expect("stdout is piped");
-    let first = (|| -> std::io::Result<Option<events::Event>> {
-        let mut magic = [0u8; 4];
-        out.read_exact(&mut magic)?;
-        if &magic != events::MAGIC {
-            return Ok(None);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = crate::threads::spawn("binlog-created", move || {
+        let first = (|| -> std::io::Result<Option<events::Event>> {
+            let mut magic = [0u8; 4];
+            out.read_exact(&mut magic)?;
+            if &magic != events::MAGIC {
+                return Ok(None);
+            }
+            events::EventReader::new(&mut out).next_event()
+        })();
+        let _ = tx.send(first);
+    });
+    if let Err(e) = reader {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(e.to_string());
+    }
+    // A server that stalls, or a signal, does not hold the backup: a minute at most.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let first = loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            Ok(first) => break first,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                break Err(std::io::Error::other("the reader ended"))
+            }
+            Err(_) if crate::signals::stopping() => {
+                break Err(std::io::Error::new(
+                    std::io::ErrorKind::Interrupted,
+                    "interrupted by a signal",
+                ))
+            }
+            Err(_) if std::time::Instant::now() > deadline => {
+                break Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "no answer within a minute",
+                ))
+            }
+            Err(_) => {}
         }
-        events::EventReader::new(&mut out).next_event()
-    })();
+    };
     // The first event is all it takes: the tool is stopped, not read to the end.
     let _ = child.kill();
     let _ = child.wait();
-    drop(out);
     let mut err_text = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
     if let Some(pw) = &server.password {
         err_text = pw.redact_in(&err_text);
