@@ -826,7 +826,8 @@ fn listing(m: &MetricsSettings, keep: &impl Fn(&Listed) -> bool) -> Result<Vec<L
 /// The gauge that dates a group drawn from the indexes: when the run that pushed it began
 /// reading them. A run whose reading began earlier than the group's (a prune that waited
 /// minutes on a storage that hung, while a backup recorded a failure and pushed) leaves the
-/// group as it is, rather than replace newer news with older.
+/// group as it is, rather than replace newer news with older; a group dated in the future (a
+/// run with its clock ahead) is replaced.
 const VIEW: &str = "sqlguard_index_read_timestamp_seconds";
 
 /// Per group of this config's `job`, `instance` and extra labels (by its other labels), when the
@@ -974,9 +975,12 @@ pub fn push_run(
     } else {
         HashMap::new()
     };
+    // A view from the future (a run whose clock was ahead) proves nothing: it would hold every
+    // group until the clock caught up, a damaged copy's alert included.
+    let latest_believable = ts(Utc::now()) + 60.0;
     for g in pushes {
         if let (Some(ours), Some(theirs)) = (g.view, newer.get(&view_key(&g))) {
-            if *theirs > ours {
+            if *theirs > ours && *theirs <= latest_believable {
                 ui.debug(&format!(
                     "metrics: {} left as a run that read the indexes later pushed it",
                     group_url(m, &g)

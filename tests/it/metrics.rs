@@ -715,11 +715,16 @@ fn an_older_view_of_the_indexes_never_replaces_a_newer_one() {
             &[("database", name.as_str()), ("type", "daily")],
         )
     };
-    let now = chrono::Utc::now().timestamp() as f64;
-    pushed_by(now + 3600.0);
+    // Read 30 s after the prune below begins reading: newer.
+    let now = || chrono::Utc::now().timestamp() as f64;
+    pushed_by(now() + 30.0);
     env.run(&["prune"]).expect(0);
     assert_eq!(status(), Some(0.0), "a newer view was replaced");
-    pushed_by(now - 3600.0);
+    pushed_by(now() - 3600.0);
     env.run(&["prune"]).expect(0);
     assert_eq!(status(), Some(1.0), "an older view was kept");
+    // A view from the future (a run with its clock a day ahead) holds nothing.
+    pushed_by(now() + 86_400.0);
+    env.run(&["prune"]).expect(0);
+    assert_eq!(status(), Some(1.0), "a view from the future held the group");
 }
