@@ -26,6 +26,9 @@ pub enum Health {
     /// Every successful copy failed its last verification: nothing of it can be restored,
     /// however well the last run went.
     Damaged,
+    /// The config now leaves the database out (of a scheduled type): no longer expected to be
+    /// fresh, so never stale; a failure or a damaged copy still says so.
+    Retired,
 }
 
 /// One server/database/type: its merged summary and its health.
@@ -39,6 +42,9 @@ pub struct Row {
     /// Age beyond which the last success is stale, from the type's schedule.
     pub stale_after: Option<chrono::Duration>,
     pub health: Health,
+    /// The config leaves the database out (see [`Health::Retired`]): its time-based signals (the
+    /// last success's age, an overdue restore test) are not pushed.
+    pub retired: bool,
 }
 
 impl Row {
@@ -139,18 +145,15 @@ pub fn build(settings: &Settings, catalog: &Catalog, now: DateTime<Utc>) -> Mode
             .and_then(|s| crate::schedule::stale_after(s, now));
         // A database the config now leaves out (excluded, or taken out of `include`, as one
         // retires a database dropped from the server) is no longer expected of a scheduled
-        // type: no row, so no stale or failing signal for ever. Its backups stay, under
-        // retention, for `list` and `restore`. Types without a schedule (manual, `--db` runs of
-        // any database) keep their rows; sqlguard's own names (`*…`: accounts, the binary log,
-        // server-wide failures) are not databases.
-        if stale_after.is_some()
+        // type: retired, never stale (not for ever). Its backups stay, under retention, for
+        // `list` and `restore`, and a failed run or a damaged copy of it still says so. Types
+        // without a schedule are never stale anyway; sqlguard's own names (`*…`: accounts, the
+        // binary log, server-wide failures) are not databases.
+        let retired = stale_after.is_some()
             && !database.starts_with('*')
             && settings
                 .server(server)
-                .is_ok_and(|s| crate::mysql::left_out(s, database).is_some())
-        {
-            continue;
-        }
+                .is_ok_and(|s| crate::mysql::left_out(s, database).is_some());
         let stale = match (stale_after, &summary.last_success) {
             (Some(limit), Some(s)) => now.signed_duration_since(s.finished_at) > limit,
             (Some(_), None) => true,
@@ -158,10 +161,19 @@ pub fn build(settings: &Settings, catalog: &Catalog, now: DateTime<Utc>) -> Mode
         };
         let held: usize = summary.held.values().map(|h| h.backups).sum();
         let failed: usize = summary.failed_verifications.values().sum();
-        let health = if held > 0 && failed >= held {
+        // Damaged only when every storage of the type was read: an intact copy may sit on one
+        // that could not be (then it is unknown, not damaged).
+        let all_read = settings
+            .backup_type(backup_type)
+            .map_or(catalog.errors.is_empty(), |t| {
+                t.storages.iter().all(|st| !catalog.unreadable(st))
+            });
+        let health = if held > 0 && failed >= held && all_read {
             Health::Damaged
         } else if !summary.last_run_ok() {
             Health::Failing
+        } else if retired {
+            Health::Retired
         } else if stale {
             Health::Stale
         } else {
@@ -174,6 +186,7 @@ pub fn build(settings: &Settings, catalog: &Catalog, now: DateTime<Utc>) -> Mode
             summary: summary.clone(),
             stale_after,
             health,
+            retired,
         });
     }
     let unreadable: Vec<String> = settings

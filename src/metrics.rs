@@ -149,10 +149,18 @@ fn backup_groups(
             if partial && !own_backup {
                 continue;
             }
-            let g = Group::new(vec![
+            let mut g = Group::new(vec![
                 ("server".into(), server.name.clone()),
                 ("type".into(), t.clone()),
             ]);
+            // A backup of the type with one of its storages out of reach: its own news (the
+            // witness records of its failures there) merged in, the restore tests (which only
+            // that storage's index may hold) left as they were.
+            let scratch = Group::new(Vec::new());
+            if partial {
+                g.method = Method::Merge;
+            }
+            let rt = if partial { &scratch } else { &g };
             let l = &["server", "database", "type"];
             let last_success = g.gauge(
                 "sqlguard_backup_last_success_timestamp_seconds",
@@ -189,27 +197,27 @@ fn backup_groups(
                 "1 when the newest copy on this storage succeeded, else 0.",
                 &["server", "database", "type", "storage"],
             );
-            let tested_at = g.gauge(
+            let tested_at = rt.gauge(
                 "sqlguard_restore_test_last_timestamp_seconds",
                 "When the newest restore test of this database's backups ran (any copy).",
                 l,
             );
-            let tested_ok = g.gauge(
+            let tested_ok = rt.gauge(
                 "sqlguard_restore_test_last_status",
                 "1 when the newest restore test passed, else 0.",
                 l,
             );
-            let tested_duration = g.gauge(
+            let tested_duration = rt.gauge(
                 "sqlguard_restore_test_last_duration_seconds",
                 "Seconds the newest restore test took to restore the copy: the measured recovery time.",
                 l,
             );
-            let tested_passed = g.gauge(
+            let tested_passed = rt.gauge(
                 "sqlguard_restore_test_last_success_timestamp_seconds",
                 "When a restore test last passed (0: never, while restore_test_within is set).",
                 l,
             );
-            let window = g.gauge(
+            let window = rt.gauge(
                 "sqlguard_restore_test_window_seconds",
                 "restore_test_within of this type: a restore test must have passed within it.",
                 &["server", "type"],
@@ -251,9 +259,12 @@ fn backup_groups(
                     .with_label_values(&labels)
                     .set(ts(row.last_run_at()));
                 if let Some(s) = row.last_success() {
-                    last_success
-                        .with_label_values(&labels)
-                        .set(ts(s.finished_at));
+                    // A retired database's age is no news: its stale alert would fire for ever.
+                    if !row.retired {
+                        last_success
+                            .with_label_values(&labels)
+                            .set(ts(s.finished_at));
+                    }
                     last_duration
                         .with_label_values(&labels)
                         .set(s.duration_seconds);
@@ -272,13 +283,21 @@ fn backup_groups(
                         .set(rt.duration_seconds);
                 }
                 match &row.summary.restore_test_passed {
+                    _ if row.retired => {}
                     Some(rt) => tested_passed
                         .with_label_values(&labels)
                         .set(ts(rt.tested_at)),
                     None if within.is_some() => tested_passed.with_label_values(&labels).set(0.0),
                     None => {}
                 }
-                for (storage, r) in &row.summary.newest_per_storage {
+                // Storages the type no longer writes to are no news (a witness record of an
+                // old failure there would hold the alert until failed_keep_within).
+                for (storage, r) in row
+                    .summary
+                    .newest_per_storage
+                    .iter()
+                    .filter(|(st, _)| type_storages.contains(st))
+                {
                     storage_status
                         .with_label_values(&[
                             server.name.as_str(),

@@ -78,6 +78,9 @@ pub struct Summary {
     /// Databases whose every successful copy failed its last verification.
     #[serde(default)]
     pub damaged: usize,
+    /// Databases the config now leaves out (never stale).
+    #[serde(default)]
+    pub retired: usize,
     pub backups: usize,
     pub bytes: u64,
 }
@@ -271,6 +274,10 @@ pub fn build(
             .iter()
             .filter(|d| d.health == Health::Damaged)
             .count(),
+        retired: databases
+            .iter()
+            .filter(|d| d.health == Health::Retired)
+            .count(),
         backups: storages.iter().map(|s| s.backups).sum(),
         bytes: storages.iter().fold(0u64, |a, s| a.saturating_add(s.bytes)),
     };
@@ -442,27 +449,56 @@ mod tests {
         );
     }
 
-    /// A database the config now leaves out (dropped from the server, then excluded) no longer
-    /// counts for a scheduled type: no stale row for ever. A type without a schedule keeps it.
+    /// A database the config now leaves out (dropped from the server, then excluded) is retired
+    /// for a scheduled type: never stale (not for ever), its age not pushed; a failure still
+    /// says so. A type without a schedule is never stale anyway.
     #[test]
     fn a_database_the_config_leaves_out_is_retired_from_scheduled_types() {
-        let yaml = "servers:\n  main:\n    databases: {exclude: [gone]}\nstorage:\n  local: {type: local, path: /x}\nbackup_types:\n  daily:\n    schedule: \"30 2 * * *\"\n    retention: {keep_last: 7}\n  manual:\n    retention: {keep_last: 7}\n";
+        let yaml = "servers:\n  main:\n    databases: {exclude: [gone, failed]}\nstorage:\n  local: {type: local, path: /x}\nbackup_types:\n  daily:\n    schedule: \"30 2 * * *\"\n    retention: {keep_last: 7}\n  manual:\n    retention: {keep_last: 7}\n";
         let mut f = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(&mut f, yaml.as_bytes()).unwrap();
-        let settings = Settings::resolve(Some(f.path()), &HashMap::new().into()).unwrap();
         let catalog = Catalog::from_records(vec![
             rec("a", "gone", "daily", "local", true, 24 * 5, 100),
             rec("b", "gone", "manual", "local", true, 24 * 5, 100),
             rec("c", "shop", "daily", "local", true, 24 * 5, 100),
+            rec("d", "failed", "daily", "local", true, 24 * 5, 100),
+            rec("e", "failed", "daily", "local", false, 1, 0),
         ]);
+        let settings = Settings::resolve(Some(f.path()), &HashMap::new().into()).unwrap();
         let r = build(&settings, &catalog, Duration::days(30), now());
-        let rows: Vec<(&str, &str)> = r
-            .databases
-            .iter()
-            .map(|d| (d.database.as_str(), d.backup_type.as_str()))
-            .collect();
-        assert_eq!(rows, [("gone", "manual"), ("shop", "daily")]);
+        assert_eq!(row(&r, "gone", "daily").health, Health::Retired);
+        assert_eq!(row(&r, "gone", "manual").health, Health::Healthy);
+        assert_eq!(row(&r, "failed", "daily").health, Health::Failing);
         assert_eq!(row(&r, "shop", "daily").health, Health::Stale);
+        assert_eq!((r.summary.retired, r.summary.stale), (1, 1));
+        // Its age is not pushed (the stale alert would fire for ever); its status is.
+        let mut run = crate::run::Run::start("prune", None).summary(crate::exit::Outcome::Ok, &[]);
+        run.refresh_every_type(&settings);
+        let text: String = crate::metrics::groups(&settings, &catalog, &run, now())
+            .iter()
+            .map(|g| g.encode())
+            .collect();
+        let has = |metric: &str, db: &str| {
+            text.lines().any(|l| {
+                l.starts_with(metric)
+                    && l.contains(&format!("database=\"{db}\""))
+                    && l.contains("type=\"daily\"")
+            })
+        };
+        assert!(!has(
+            "sqlguard_backup_last_success_timestamp_seconds",
+            "gone"
+        ));
+        assert!(has("sqlguard_backup_last_status", "gone"));
+        assert!(has(
+            "sqlguard_backup_last_success_timestamp_seconds",
+            "shop"
+        ));
+        assert!(!has(
+            "sqlguard_backup_last_success_timestamp_seconds",
+            "failed"
+        ));
+        assert!(has("sqlguard_backup_last_status", "failed"));
     }
 
     /// A database whose every successful copy failed its last verification has nothing to
@@ -493,6 +529,13 @@ mod tests {
             (r.summary.healthy, r.summary.damaged, r.summary.failing),
             (1, 1, 0)
         );
+        // With a storage of the type out of reach, an intact copy may be there: not damaged.
+        let mut catalog = Catalog::from_records(vec![damaged(rec(
+            "a", "shop", "daily", "local", true, 5, 100,
+        ))]);
+        catalog.errors.push(("s3".into(), "out of reach".into()));
+        let r = build(&settings(), &catalog, Duration::days(30), now());
+        assert_eq!(row(&r, "shop", "daily").health, Health::Healthy);
     }
 
     #[test]

@@ -46,6 +46,7 @@ fn health_text(h: Health) -> (&'static str, Color) {
         Health::Stale => ("STALE", Color::Yellow),
         Health::Failing => ("FAILING", Color::Red),
         Health::Damaged => ("DAMAGED", Color::Red),
+        Health::Retired => ("retired", Color::Reset),
     }
 }
 
@@ -86,14 +87,14 @@ fn render_table(r: &Report, ctx: &Context) -> String {
         r.summary.healthy,
         r.summary.stale,
         r.summary.failing,
-        if r.summary.damaged > 0 {
-            format!(
-                ", {} DAMAGED (no copy passes verification)",
-                r.summary.damaged
-            )
-        } else {
-            String::new()
-        },
+        [
+            (r.summary.damaged, " DAMAGED (no copy passes verification)"),
+            (r.summary.retired, " retired"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!(", {n}{what}"))
+        .collect::<String>(),
         r.summary.backups,
         human_bytes(r.summary.bytes),
         if unreadable.is_empty() {

@@ -621,13 +621,33 @@ fn a_storage_out_of_reach_keeps_its_signals() {
     env.write_config(
         "",
         &format!(
-            "storage:\n  local:\n    type: local\n    path: {{storage}}\n  second:\n    type: local\n    path: {}\nbackup_types:\n  daily:\n    schedule: \"30 2 * * *\"\n    retention: {{keep_last: 1}}\nmetrics:\n  pushgateway: {}\n  instance: {instance}\n",
+            "storage:\n  local:\n    type: local\n    path: {{storage}}\n  second:\n    type: local\n    path: {}\nbackup_types:\n  daily:\n    schedule: \"30 2 * * *\"\n    retention: {{keep_last: 1}}\n    restore_test_within: 7d\nmetrics:\n  pushgateway: {}\n  instance: {instance}\n",
             second.display(),
             pushgateway()
         ),
     );
     env.run(&["backup", "--type", "daily", "--db", &name])
         .expect(0);
+    // A restore test passes on the second storage (only its index records it).
+    env.run(&[
+        "verify",
+        "--latest",
+        "--restore-test",
+        "--storage",
+        "second",
+        "--db",
+        &name,
+    ])
+    .expect(0);
+    let tested = |s: &[crate::support::Sample]| {
+        sample(
+            s,
+            "sqlguard_restore_test_last_success_timestamp_seconds",
+            &[("database", name.as_str()), ("type", "daily")],
+        )
+    };
+    let passed = tested(&scrape(&instance));
+    assert!(passed.is_some_and(|t| t > 0.0), "{passed:?}");
     let copy = env.list(&["--storage", "second"]).backups.remove(0);
     crate::support::damage(&second.join(copy.key.as_ref().unwrap()));
     env.run(&["verify", "--latest", "--db", &name]).expect(1);
@@ -676,11 +696,25 @@ fn a_storage_out_of_reach_keeps_its_signals() {
     assert_ne!(r.code, 0, "{}", r.stderr);
     assert!(!r.stderr.contains("could not push"), "{}", r.stderr);
     assert_eq!(signals(&scrape(&instance)), before, "{}", r.stderr);
+    // A backup of the type meanwhile says its own failure there, and leaves the restore test
+    // (which only the second storage's index holds) as it was, not overdue.
+    let r = env.run(&["backup", "--type", "daily", "--db", &name]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    let s = scrape(&instance);
+    assert_eq!(tested(&s), passed);
+    let l = on("second");
+    let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        sample(&s, "sqlguard_backup_storage_last_status", &l),
+        Some(0.0)
+    );
+    assert_eq!(sample(&s, "sqlguard_verify_failed_copies", &l), Some(1.0));
     std::fs::remove_file(second.join("main")).unwrap();
     std::fs::rename(&moved, second.join("main")).unwrap();
     // Within reach again, the next run pushes what it holds.
     env.run(&["prune"]).expect(0);
-    assert_eq!(signals(&scrape(&instance)), before);
+    let after = signals(&scrape(&instance));
+    assert_eq!((after.0, after.1), (before.0, before.1));
 }
 
 /// A hostile review's: a prune that read the indexes, then waited minutes on a storage that

@@ -28,6 +28,7 @@ struct Summary {
     stale: usize,
     failing: usize,
     damaged: usize,
+    retired: usize,
     backups: usize,
     bytes: u64,
 }
@@ -112,9 +113,10 @@ fn json_and_table_agree() {
             doc.summary.healthy,
             doc.summary.stale,
             doc.summary.failing,
-            doc.summary.damaged
+            doc.summary.damaged,
+            doc.summary.retired
         ),
-        (2, 0, 1, 0)
+        (2, 0, 1, 0, 0)
     );
     assert_eq!(doc.summary.backups, 4);
     assert_eq!(doc.backups.len(), 5);
