@@ -94,28 +94,32 @@ struct ServerContext<'a> {
     coordinates: bool,
     /// The server's `@@server_id`, recorded with the coordinates.
     server_id: Option<u32>,
-    /// When each binary log file the dumps' coordinates name was created (read once per file
-    /// and run), or why it could not be read.
-    file_times: std::sync::Mutex<std::collections::HashMap<String, Result<DateTime<Utc>, String>>>,
+    /// Whether reading when a dump's binary log file was created failed already (said once).
+    file_time_warned: std::sync::atomic::AtomicBool,
 }
 
 impl ServerContext<'_> {
     /// When binary log `file` was created, for servers whose binary log is archived (see
-    /// [`crate::binlog::file_created_at`]); a file that cannot be read is warned about once.
+    /// [`crate::binlog::file_created_at`]), read right after each dump: never remembered from
+    /// an earlier dump of the run, since a RESET MASTER between two dumps makes another file of
+    /// the same name. A failure is warned about once per run.
     fn file_created_at(&self, file: &str, ui: &Ui) -> Option<DateTime<Utc>> {
         self.server.binlog.as_ref()?;
-        let mut times = self.file_times.lock().ok()?;
-        let known = times.entry(file.to_string()).or_insert_with(|| {
-            let got = crate::binlog::file_created_at(self.server, &self.defaults, &self.client, file);
-            if let Err(e) = &got {
-                ui.warn(&format!(
-                    "server '{}': when binary log {file} was created cannot be read ({e}): a point-in-time restore from the dumps that start in it cannot tell that file from another of the same name after a RESET MASTER",
-                    self.server.name
-                ));
+        match crate::binlog::file_created_at(self.server, &self.defaults, &self.client, file) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                if !self
+                    .file_time_warned
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    ui.warn(&format!(
+                        "server '{}': when binary log {file} was created cannot be read ({e}): a point-in-time restore from the dumps that start in it cannot tell that file from another of the same name after a RESET MASTER",
+                        self.server.name
+                    ));
+                }
+                None
             }
-            got
-        });
-        known.as_ref().ok().copied()
+        }
     }
 }
 
@@ -418,7 +422,7 @@ fn prepare_server<'a>(
             info,
             coordinates,
             server_id,
-            file_times: Default::default(),
+            file_time_warned: Default::default(),
         },
         all,
     ))

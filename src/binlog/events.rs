@@ -366,6 +366,9 @@ pub struct SegmentReader<R> {
     /// The creation time the archive recorded for the file this read continues: the file's
     /// format description must carry it, or the server's file is another one of the same name.
     created: Option<u32>,
+    /// The state the archive ended with before this file (see [`SegmentReader::new_to`]): the
+    /// file's GTID list, the server's state when it opened the file, must hold it.
+    list_after: Option<GtidState>,
 }
 
 impl<R> std::fmt::Debug for SegmentReader<R> {
@@ -397,6 +400,7 @@ impl<R: Read> SegmentReader<R> {
             out_at: 0,
             stop: None,
             created: None,
+            list_after: None,
         }
     }
 
@@ -433,6 +437,14 @@ impl<R: Read> SegmentReader<R> {
         if self.continues.is_none() {
             self.continues = state;
         }
+        self
+    }
+
+    /// The file is the one right after the archive's end (no gap between them), which ended
+    /// with `state`: the file's GTID list, the server's state when it opened the file, must
+    /// hold it.
+    pub fn next_after(mut self, state: Option<GtidState>) -> SegmentReader<R> {
+        self.list_after = state;
         self
     }
 
@@ -532,6 +544,30 @@ impl<R: Read> SegmentReader<R> {
                         ev.header.start(),
                         super::NEW_ARCHIVE
                     )));
+                }
+            }
+            // The file's GTID list is the server's state when it opened the file: continuing the
+            // archive, it holds each server's last transaction the archive ends with, never a
+            // later one (a RESET MASTER and a new history that numbered past the archive's).
+            if let Some(after) = &self.list_after {
+                if let Some(list) = ev.gtid_list() {
+                    let missing = after.domains.values().find(|g| {
+                        !list
+                            .iter()
+                            .any(|x| x.domain == g.domain && x.server == g.server && x.seq <= g.seq)
+                    });
+                    if let Some(g) = missing {
+                        let listed: Vec<String> = list.iter().map(Gtid::to_string).collect();
+                        return Err(self.fail(format!(
+                            "the file starts from GTID state {}, which does not continue the archive's end ({after}: {g} is not where it stands): the binary log was reset or the server replaced, not continued. {}",
+                            if listed.is_empty() { "(empty)".to_string() } else { listed.join(",") },
+                            super::NEW_ARCHIVE
+                        )));
+                    }
+                    self.list_after = None;
+                } else if ev.gtid().is_some() {
+                    // No list before the first transaction: nothing to compare.
+                    self.list_after = None;
                 }
             }
             self.pos = u64::from(ev.header.log_pos);
@@ -877,6 +913,40 @@ pub mod tests {
         // A whole file is its own proof: its format description's time is recorded.
         let (_, facts) = read_all(&f, 0);
         assert_eq!(facts.file_created, Some(100));
+    }
+
+    /// A file read after the archive's end starts from the server's state (its GTID list): it
+    /// must hold each server's last transaction the archive ends with, never a later one (a
+    /// RESET MASTER, then a new history that numbered past the archive's and rotated).
+    #[test]
+    fn a_next_file_must_start_from_the_state_the_archive_ends_with() {
+        let g = |s: &str| s.parse::<Gtid>().unwrap();
+        let file_from = |list: &[Gtid]| {
+            let mut f = MAGIC.to_vec();
+            let fde = event(FORMAT_DESCRIPTION, 100, 7, 4, &fde_body());
+            let at = 4 + fde.len() as u32;
+            f.extend(fde);
+            let l = event(GTID_LIST, 100, 7, at, &gtid_list_body(list));
+            let at2 = at + l.len() as u32;
+            f.extend(l);
+            f.extend(event(GTID, 101, 7, at2, &gtid_body(42, 0)));
+            f
+        };
+        let read = |f: &[u8], after: &str| {
+            let facts = Arc::new(Mutex::new(SegmentFacts::default()));
+            let mut r = SegmentReader::new(f, 0, Arc::clone(&facts))
+                .new_to(Some(GtidState::parse(after)))
+                .next_after(Some(GtidState::parse(after)));
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).map(|_| ())
+        };
+        // The state the archive ends with, other servers of the domain beside it: a continuation.
+        assert!(read(&file_from(&[g("0-2-3"), g("0-7-41")]), "0-7-41").is_ok());
+        // Numbered past it, or without it (an empty state after RESET MASTER): refused.
+        for list in [vec![g("0-7-45")], vec![]] {
+            let e = read(&file_from(&list), "0-7-41").unwrap_err().to_string();
+            assert!(e.contains("does not continue the archive's end"), "{e}");
+        }
     }
 
     #[test]

@@ -720,7 +720,7 @@ pub fn same_file(a: &Segment, b: &Segment) -> bool {
 /// Whether segment `next` continues exactly where `last` ends.
 fn continues(last: &Segment, next: &Segment) -> bool {
     if next.lineage != last.lineage {
-        return next.lineage == last.lineage + 1
+        return last.lineage.checked_add(1) == Some(next.lineage)
             && next
                 .continues
                 .as_ref()
@@ -1247,6 +1247,7 @@ fn archive_group(
         gtid: None,
         after: None,
         created: None,
+        next_after: None,
     };
     let failover = frontier
         .as_ref()
@@ -1264,6 +1265,9 @@ fn archive_group(
                         .file_created_at
                         .and_then(|t| u32::try_from(t.timestamp()).ok());
                 } else if p.from == 0 {
+                    if planned.1.is_none() && f.closed {
+                        origin.next_after.clone_from(&state);
+                    }
                     origin.after = state;
                 }
             }
@@ -1282,7 +1286,7 @@ fn archive_group(
                         listed[r.file].0,
                         r.position
                     ));
-                    origin.lineage = f.lineage + 1;
+                    origin.lineage = f.lineage.saturating_add(1);
                     origin.continues = Some(SegmentLink {
                         file: f.file.clone(),
                         end: f.end,
@@ -1379,6 +1383,7 @@ fn archive_group(
         origin.gtid = None;
         origin.after = None;
         origin.created = None;
+        origin.next_after = None;
         match fetched {
             Ok(Some(records)) => {
                 if let Some(seg) = records.first().and_then(|r| r.segment.clone()) {
@@ -1598,6 +1603,9 @@ struct Origin {
     after: Option<GtidState>,
     /// When the file the first piece continues was created, as the archive recorded it.
     created: Option<u32>,
+    /// The GTID state the archive ended with, when the first piece is the file right after its
+    /// end (no gap): that file's GTID list must hold it.
+    next_after: Option<GtidState>,
 }
 
 /// A private directory for the tool's output "file" (a symlink to its standard output): mode
@@ -1923,6 +1931,7 @@ fn fetch_piece(
     .with_gtid_state(origin.gtid.clone())
     .new_to(origin.after.clone())
     .same_file(origin.created)
+    .next_after(origin.next_after.clone())
     .stop_at(p.until);
     let mut sinks = Vec::new();
     let mut failed = Vec::new();

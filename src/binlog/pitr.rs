@@ -1822,7 +1822,9 @@ mod tests {
         let mut itself = seg("s2", 2, "b.000002", 600, 900, true);
         itself.segment.as_mut().unwrap().next_file = Some("b.000002".into());
         let empty = seg("s3", 3, "b.000002", 600, 600, false);
-        for bad in [itself, empty] {
+        let mut far = seg("s4", 4, "b.000002", 600, 900, false);
+        far.segment.as_mut().unwrap().lineage = u32::MAX;
+        for bad in [itself, empty, far] {
             assert!(bad.segment.as_ref().unwrap().problem().is_some());
             let segs = [seg("s1", 1, "b.000002", 0, 600, false), bad];
             assert!(plan_chain(&dumps, &segs, &at(30), None, None).is_err());

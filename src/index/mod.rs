@@ -197,6 +197,10 @@ impl Segment {
                 self.file, self.end
             ));
         }
+        // A lineage per failover the archive followed: a million is no archive's history.
+        if self.lineage > 1_000_000 {
+            return Some(format!("its lineage {} is past any history", self.lineage));
+        }
         if self.next_file.as_ref() == Some(&self.file) {
             return Some(format!("{} names itself as the file after it", self.file));
         }

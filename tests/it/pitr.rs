@@ -1872,3 +1872,78 @@ fn a_reset_binary_log_on_the_archived_offsets_is_told_by_its_creation_time() {
     );
     assert!(!database_exists(db, "kept_r"));
 }
+
+/// A hostile review's: the archive stood at a closed file (rotated between listing and reading,
+/// so nothing of the next file was read), then RESET MASTER, a new history that numbered past
+/// the archive's, and rotations up to the next file's name: its first transaction is new to
+/// the archive, yet the file does not continue it. Its GTID list (the server's state when it
+/// opened the file) tells: the run fails naming the reset and records nothing.
+#[test]
+fn a_next_file_after_a_reset_is_told_by_its_gtid_list() {
+    let p = Private::start("pitr-reset-closed");
+    let db = &p.db;
+    let env = Env::new();
+    // Client tools of a directory of their own: the binary log tool rotates the log just
+    // before it reads while the flag file exists (a rotation between listing and reading).
+    let tools = env.path("tools");
+    std::fs::create_dir(&tools).unwrap();
+    let flag = env.path("rotate-first");
+    crate::support::write_script(&tools.join("mariadb"), "exec mariadb \"$@\"");
+    crate::support::write_script(
+        &tools.join("mariadb-binlog"),
+        &format!(
+            "if [ \"$1\" != --version ] && [ -f {} ]; then mariadb \"$1\" -e 'FLUSH BINARY LOGS'; fi\nexec mariadb-binlog \"$@\"",
+            flag.display()
+        ),
+    );
+    config(&env, db, "");
+    env.edit_config(
+        "    binlog: {window: 14d}\n",
+        &format!(
+            "    binlog: {{window: 14d}}\n    client_tool: {}\n",
+            tools.join("mariadb").display()
+        ),
+    );
+    db.sql(
+        None,
+        "RESET MASTER; CREATE DATABASE rc; CREATE TABLE rc.t (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO rc.t VALUES (1), (2);",
+    );
+    std::fs::write(&flag, "").unwrap();
+    env.run(&["binlog"]).expect(0);
+    std::fs::remove_file(&flag).unwrap();
+    let before = segment_ids(&env, "local");
+    let newest = env
+        .list(&["--type", "binlog"])
+        .backups
+        .into_iter()
+        .filter_map(|r| r.segment)
+        .max_by_key(|s| {
+            (
+                s["file"].as_str().unwrap_or("").to_string(),
+                s["end"].as_u64(),
+            )
+        })
+        .unwrap();
+    assert_eq!(newest["closed"], true, "{newest}");
+    assert_eq!(newest["file"], "binlog.000001", "{newest}");
+    // A new history that numbers past the archive's, rotated to the next file's name.
+    let mut sql = String::from("RESET MASTER; DROP DATABASE rc; CREATE DATABASE rc; CREATE TABLE rc.t (id INT PRIMARY KEY) ENGINE=InnoDB;");
+    for i in 10..20 {
+        sql.push_str(&format!("INSERT INTO rc.t VALUES ({i});"));
+    }
+    sql.push_str("FLUSH BINARY LOGS; INSERT INTO rc.t VALUES (99);");
+    db.sql(None, &sql);
+    let r = env.run(&["binlog"]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains("does not continue the archive's end")
+            && r.stderr.contains("start a new archive"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        segment_ids(&env, "local"),
+        before,
+        "nothing of the new history is recorded"
+    );
+}
