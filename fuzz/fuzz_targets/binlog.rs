@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 
 use libfuzzer_sys::fuzz_target;
-use sqlguard::binlog::events::{SegmentCheck, SegmentFacts, SegmentReader};
+use sqlguard::binlog::events::{GtidState, SegmentCheck, SegmentFacts, SegmentReader};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&first, rest)) = data.split_first() else {
@@ -16,7 +16,14 @@ fuzz_target!(|data: &[u8]| {
     let start = if first & 1 == 0 { 0 } else { u64::from(first) * 7 };
     let facts = Arc::new(Mutex::new(SegmentFacts::default()));
     let mut out = Vec::new();
-    let _ = SegmentReader::new(rest, start, Arc::clone(&facts)).read_to_end(&mut out);
+    // The checks a continuation adds: the file's creation time, and the state its GTID list
+    // must hold.
+    let after = (first & 4 != 0).then(|| GtidState::parse("0-1-5,1-2-7"));
+    let _ = SegmentReader::new(rest, start, Arc::clone(&facts))
+        .same_file((first & 8 != 0).then_some(u32::from(first)))
+        .new_to(after.clone())
+        .next_after(after)
+        .read_to_end(&mut out);
     let f = facts.lock().unwrap().clone();
     let seg = sqlguard::index::Segment {
         file: "binlog.000001".into(),
