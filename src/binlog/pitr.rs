@@ -308,7 +308,7 @@ pub fn plan_chain(
                     oldest.id,
                     oldest.started_at.format("%Y-%m-%d %H:%M:%S UTC")
                 ),
-                None => "no successful dump of this database records binary log coordinates (the server needs log_bin, and the backup account BINLOG MONITOR)".to_string(),
+                None => "no good dump of this database (successful, and not failed at its last verification) records binary log coordinates (the server needs log_bin, and the backup account BINLOG MONITOR; `sqlguard list` shows each copy's verification)".to_string(),
             },
         });
     }
@@ -1724,6 +1724,27 @@ mod tests {
             Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap()
                 + chrono::Duration::minutes(minutes),
         )
+    }
+
+    /// With no good dump (the only one failed its last verification, so the caller left it
+    /// out), the refusal says why a dump that exists does not count.
+    #[test]
+    fn no_good_dump_says_what_counts() {
+        match plan_chain(
+            &[],
+            &[seg("s1", 1, "b.000002", 0, 600, false)],
+            &at(2),
+            None,
+            None,
+        ) {
+            Err(RestoreError::NotCovered { reason, .. }) => {
+                assert!(
+                    reason.contains("not failed at its last verification"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
