@@ -968,10 +968,7 @@ fn run_dump(
         .join()
         .unwrap_or_else(|_| Err(std::io::Error::other("reaper panicked")))
         .map_err(|e| e.to_string());
-    let mut stderr_text = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
-    if let Some(p) = &server.password {
-        stderr_text = p.redact_in(&stderr_text);
-    }
+    let stderr_text = mysql::stderr_of(stderr, server);
     let facts = DumpFacts {
         tool: ctx.dump_tool.program.display().to_string(),
         cancelled: streamed.cancelled || cancel.load(Ordering::Relaxed),

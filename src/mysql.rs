@@ -706,6 +706,18 @@ pub fn estimate_sizes(
     Ok(())
 }
 
+/// What a child of [`drain_stderr`] said, once it ended, with `server`'s password redacted.
+pub fn stderr_of(
+    handle: Option<std::thread::JoinHandle<String>>,
+    server: &ServerSettings,
+) -> String {
+    let text = handle.and_then(|h| h.join().ok()).unwrap_or_default();
+    match &server.password {
+        Some(pw) => pw.redact_in(&text),
+        None => text,
+    }
+}
+
 /// Drains a child's stderr on a thread, keeping its last 64 KiB.
 ///
 /// `Ok(None)` when the child's stderr is not piped. When the thread cannot start, the child is

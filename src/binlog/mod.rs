@@ -331,10 +331,7 @@ pub fn file_created_at(
     // The first event is all it takes: the tool is stopped, not read to the end.
     let _ = child.kill();
     let _ = child.wait();
-    let mut err_text = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
-    if let Some(pw) = &server.password {
-        err_text = pw.redact_in(&err_text);
-    }
+    let err_text = mysql::stderr_of(stderr, server);
     match first {
         Ok(Some(ev)) if ev.header.kind == events::FORMAT_DESCRIPTION => {
             time_of(Some(ev.header.timestamp)).ok_or_else(|| "no valid time".to_string())
@@ -1865,10 +1862,7 @@ fn resume_after_failover(
         }
         let _ = child.kill();
         let status = child.wait();
-        let mut err_text = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
-        if let Some(pw) = &server.password {
-            err_text = pw.redact_in(&err_text);
-        }
+        let err_text = mysql::stderr_of(stderr, server);
         match (found, read) {
             (Ok(None), Ok(())) => {
                 if !status.is_ok_and(|s| s.success()) {
@@ -1972,10 +1966,7 @@ fn fetch_piece(
         let _ = child.kill();
     }
     let status = child.wait();
-    let mut err_text = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
-    if let Some(pw) = &server.password {
-        err_text = pw.redact_in(&err_text);
-    }
+    let err_text = mysql::stderr_of(stderr, server);
     let facts = facts.lock().map(|f| f.clone()).unwrap_or_default();
     let tool_failed = match &status {
         Ok(s) if s.success() || stopped => None,
