@@ -849,17 +849,25 @@ fn listing(m: &MetricsSettings, keep: &impl Fn(&Listed) -> bool) -> Result<Vec<L
 /// run with its clock ahead) is replaced.
 const VIEW: &str = "sqlguard_index_read_timestamp_seconds";
 
+/// The grouping labels every group of this config starts with: `job`, `instance`, and the extra
+/// `metrics.grouping` labels.
+fn own_key(m: &MetricsSettings) -> Vec<(&str, &str)> {
+    let mut mine: Vec<(&str, &str)> = vec![("job", &m.job), ("instance", &m.instance)];
+    mine.extend(m.grouping.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    mine
+}
+
+/// Whether a listed group's key starts with `mine` (see [`own_key`]).
+fn under(item: &Listed, mine: &[(&str, &str)]) -> bool {
+    mine.iter()
+        .all(|(k, v)| item.labels.get(*k).map(String::as_str) == Some(*v))
+}
+
 /// Per group of this config's `job`, `instance` and extra labels (by its other labels), when the
 /// run that pushed it began reading the indexes.
 fn views(m: &MetricsSettings) -> Result<HashMap<Vec<(String, String)>, f64>, String> {
-    let mut mine: Vec<(&str, &str)> = vec![("job", &m.job), ("instance", &m.instance)];
-    mine.extend(m.grouping.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let ours = |item: &Listed| {
-        item.view.is_some()
-            && mine
-                .iter()
-                .all(|(k, v)| item.labels.get(*k).map(String::as_str) == Some(*v))
-    };
+    let mine = own_key(m);
+    let ours = |item: &Listed| item.view.is_some() && under(item, &mine);
     Ok(listing(m, &ours)?
         .into_iter()
         .filter_map(|item| {
@@ -908,8 +916,7 @@ fn stale_groups(
     ) else {
         return Ok(Vec::new());
     };
-    let mut mine: Vec<(&str, &str)> = vec![("job", &m.job), ("instance", &m.instance)];
-    mine.extend(m.grouping.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let mine = own_key(m);
     let ours = |item: &Listed| {
         let owned = item
             .owner
@@ -918,9 +925,7 @@ fn stale_groups(
             .and_then(|x| x.labels.get("config"))
             .is_some_and(|c| c == owner);
         owned
-            && mine
-                .iter()
-                .all(|(k, v)| item.labels.get(*k).map(String::as_str) == Some(*v))
+            && under(item, &mine)
             && item.labels.keys().all(|k| {
                 mine.iter().any(|(m, _)| m == k)
                     || ["server", "type", "storage", "command", "kind"].contains(&k.as_str())

@@ -136,20 +136,18 @@ fn point_in_time(settings: &Settings, catalog: &Catalog, now: DateTime<Utc>) -> 
         .backed_up()
         .filter_map(|s| Some((s, s.binlog.as_ref()?)))
         .map(|(s, b)| {
-            let best = catalog
+            // The archive's state on each storage: the furthest caught up says the RPO, the
+            // newest written says how the last run went.
+            let states: Vec<&crate::binlog::ArchiveState> = catalog
                 .indexes
                 .iter()
                 .filter(|ix| ix.server == s.name)
                 .filter_map(|ix| ix.binlog.as_ref())
-                .max_by_key(|st| st.caught_up_at);
+                .collect();
+            let best = states.iter().copied().max_by_key(|st| st.caught_up_at);
             let gap = crate::schedule::max_interval(&b.schedule, now)
                 .map_or(60, |d| d.num_seconds().max(60));
-            let newest_run = catalog
-                .indexes
-                .iter()
-                .filter(|ix| ix.server == s.name)
-                .filter_map(|ix| ix.binlog.as_ref())
-                .max_by_key(|st| st.updated_at);
+            let newest_run = states.iter().copied().max_by_key(|st| st.updated_at);
             let rpo = best
                 .and_then(|st| st.caught_up_at)
                 .map(|t| (now - t).num_seconds().max(0));
@@ -257,27 +255,13 @@ pub fn build(
             }
         })
         .collect();
+    let count = |h: Health| databases.iter().filter(|d| d.health == h).count();
     let summary = Summary {
-        healthy: databases
-            .iter()
-            .filter(|d| d.health == Health::Healthy)
-            .count(),
-        stale: databases
-            .iter()
-            .filter(|d| d.health == Health::Stale)
-            .count(),
-        failing: databases
-            .iter()
-            .filter(|d| d.health == Health::Failing)
-            .count(),
-        damaged: databases
-            .iter()
-            .filter(|d| d.health == Health::Damaged)
-            .count(),
-        retired: databases
-            .iter()
-            .filter(|d| d.health == Health::Retired)
-            .count(),
+        healthy: count(Health::Healthy),
+        stale: count(Health::Stale),
+        failing: count(Health::Failing),
+        damaged: count(Health::Damaged),
+        retired: count(Health::Retired),
         backups: storages.iter().map(|s| s.backups).sum(),
         bytes: storages.iter().fold(0u64, |a, s| a.saturating_add(s.bytes)),
     };
