@@ -178,11 +178,10 @@ pub fn detect_tool(
     };
     let mut last_err = None;
     for program in programs {
-        match crate::process::output(
+        match crate::process::probe(
             crate::process::command(&program)
                 .arg("--version")
                 .stdin(Stdio::null()),
-            OnSignal::Stop,
         ) {
             Ok(out) => {
                 let banner = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -199,8 +198,14 @@ pub fn detect_tool(
                     banner,
                 });
             }
-            // A signal stopped the run (before or while the probe ran): say so, not "missing".
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+            // A signal stopped the run (before or while the probe ran), or the tool hung: say
+            // so, not "missing".
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 return Err(MysqlError::ToolRefused {
                     server: server.to_string(),
                     program: program.display().to_string(),
@@ -846,11 +851,10 @@ pub fn client_process(
 
 /// A tool's `--help` text (empty when it cannot be run), to learn which options it has.
 pub fn tool_help(tool: &ToolInfo) -> String {
-    crate::process::output(
+    crate::process::probe(
         crate::process::command(&tool.program)
             .args(["--no-defaults", "--help"])
             .stdin(Stdio::null()),
-        OnSignal::Stop,
     )
     .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
     .unwrap_or_default()

@@ -50,6 +50,27 @@ pub enum OnSignal {
 ///
 /// Fails when the child cannot start, its output cannot be read, or a signal stopped it.
 pub fn output(cmd: &mut Command, on_signal: OnSignal) -> std::io::Result<std::process::Output> {
+    run_to_end(cmd, on_signal, None)
+}
+
+/// How long a local tool's `--version` or `--help` may take: it reads no network, so one that
+/// has not answered by then (a broken wrapper) never will.
+pub const PROBE_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs a local tool's probe (`--version`, `--help`) as [`output`] does with
+/// [`OnSignal::Stop`], and kills it after [`PROBE_LIMIT`], so that a hanging tool cannot hold a
+/// scheduled run for ever.
+///
+/// Fails as [`output`] does, and with kind `TimedOut` when the probe did not end in time.
+pub fn probe(cmd: &mut Command) -> std::io::Result<std::process::Output> {
+    run_to_end(cmd, OnSignal::Stop, Some(PROBE_LIMIT))
+}
+
+fn run_to_end(
+    cmd: &mut Command,
+    on_signal: OnSignal,
+    limit: Option<std::time::Duration>,
+) -> std::io::Result<std::process::Output> {
     use std::io::Read;
     use std::process::Stdio;
     use std::sync::mpsc;
@@ -95,7 +116,9 @@ pub fn output(cmd: &mut Command, on_signal: OnSignal) -> std::io::Result<std::pr
             return Err(e);
         }
     };
+    let started = std::time::Instant::now();
     let mut stopped = false;
+    let mut timed_out = false;
     let mut polls = 0u32;
     let status = loop {
         if let Some(status) = child.try_wait()? {
@@ -104,6 +127,10 @@ pub fn output(cmd: &mut Command, on_signal: OnSignal) -> std::io::Result<std::pr
         if !stopped && stoppable && crate::signals::stopping() {
             let _ = child.kill();
             stopped = true;
+        }
+        if !stopped && !timed_out && limit.is_some_and(|l| started.elapsed() >= l) {
+            let _ = child.kill();
+            timed_out = true;
         }
         // Short waits first: most children (a version probe, a query) end within a few ms.
         polls += 1;
@@ -115,6 +142,15 @@ pub fn output(cmd: &mut Command, on_signal: OnSignal) -> std::io::Result<std::pr
     };
     if stopped {
         return Err(interrupted());
+    }
+    if timed_out {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "did not answer within {} s, and was stopped",
+                limit.unwrap_or_default().as_secs()
+            ),
+        ));
     }
     Ok(std::process::Output {
         status,
@@ -170,6 +206,28 @@ pub fn describe_exit(st: &std::process::ExitStatus) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_probe_that_hangs_is_stopped_at_its_limit() {
+        let started = std::time::Instant::now();
+        let e = super::run_to_end(
+            super::command("sleep").arg("20"),
+            super::OnSignal::Stop,
+            Some(std::time::Duration::from_millis(200)),
+        )
+        .expect_err("a hanging child is stopped");
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
+        assert!(e.to_string().contains("did not answer"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        // One that ends in time is read as before.
+        let out = super::run_to_end(
+            super::command("echo").arg("hello"),
+            super::OnSignal::Stop,
+            Some(std::time::Duration::from_secs(20)),
+        )
+        .expect("echo runs");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello");
+    }
+
     #[test]
     fn children_get_only_the_passed_variables() {
         let cmd = super::command("env");

@@ -247,16 +247,23 @@ fn binlog_tool(server: &ServerSettings) -> Result<PathBuf, String> {
     }
     candidates.extend(TOOLS.iter().map(PathBuf::from));
     for c in candidates {
-        // A hanging probe (a broken wrapper) must not hold a run that a signal stops.
-        match crate::process::output(
+        // A hanging probe (a broken wrapper) must not hold a run: a signal stops it, and so
+        // does the probe's time limit.
+        match crate::process::probe(
             crate::process::command(&c)
                 .arg("--version")
                 .stdin(Stdio::null()),
-            crate::process::OnSignal::Stop,
         ) {
             Ok(out) if out.status.success() => return Ok(c),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
                 return Err(format!("server '{}': {e}", server.name))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(format!(
+                    "server '{}': {} --version {e}: check the tool (a wrapper that waits?)",
+                    server.name,
+                    c.display()
+                ))
             }
             _ => {}
         }
