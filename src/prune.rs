@@ -346,15 +346,8 @@ fn prune_index(
                     continue;
                 }
             };
-            if let Some(unowned) = unowned.as_mut() {
-                for k in records
-                    .iter()
-                    .flat_map(|r| r.key.iter().chain(r.manifest_key.iter()))
-                {
-                    unowned.remove(k.as_str());
-                }
-            }
             let total = records.len();
+            let mut unchecked = None;
             let plan = if db == &segments_db {
                 retention::plan_segments(
                     records,
@@ -364,7 +357,9 @@ fn prune_index(
                     now,
                 )
             } else {
-                let plan = retention::plan(records, settings, now);
+                let (plan, problem) =
+                    plan_stored(records, settings, now, storage, unowned.as_ref(), ui);
+                unchecked = problem;
                 bases.extend(
                     plan.items
                         .iter()
@@ -387,6 +382,15 @@ fn prune_index(
                 );
                 plan
             };
+            if let Some(unowned) = unowned.as_mut() {
+                for k in plan
+                    .items
+                    .iter()
+                    .flat_map(|i| i.record.key.iter().chain(i.record.manifest_key.iter()))
+                {
+                    unowned.remove(k.as_str());
+                }
+            }
             let mut entries: Vec<PruneEntry> = plan
                 .items
                 .into_iter()
@@ -417,6 +421,15 @@ fn prune_index(
                 .collect();
             // A dry run says what the real prune would refuse, not only what it plans.
             refuse_unsafe(storage, server, &mut entries, ui);
+            if let Some(problem) = unchecked {
+                ui.error(&format!("storage '{}': {problem}", storage.name()));
+                for e in entries
+                    .iter_mut()
+                    .filter(|e| e.decision == Decision::Remove)
+                {
+                    e.prune_error.get_or_insert_with(|| problem.clone());
+                }
+            }
             if !req.dry_run {
                 apply(&store, storage, total, &mut entries, ui, cancel, out);
             }
@@ -433,6 +446,77 @@ fn prune_index(
     if let Some(unowned) = unowned {
         let cutoff = settings.orphan_min_age.before(now);
         report_unrecorded(storage, unowned, cutoff, req.dry_run, ui, out);
+    }
+}
+
+/// Plans one database's records ([`retention::plan_without`]) and checks that every copy on
+/// this storage that the plan keeps is there: a kept copy stands in for the older ones the plan
+/// removes, so one whose object is gone (deleted by hand, a lifecycle rule) must count as no
+/// copy, and the database is planned again without it until each copy kept is one that is
+/// stored. `listed` is the storage's listing, taken before the records were read (`None` when
+/// it failed); a copy missing from it is looked up, as it may have landed since.
+///
+/// Returns the plan, and why nothing of the database may be removed when a kept copy could not
+/// be looked up.
+fn plan_stored(
+    records: Vec<BackupRecord>,
+    settings: &Settings,
+    now: DateTime<Utc>,
+    storage: &dyn Storage,
+    listed: Option<&HashSet<String>>,
+    ui: &Ui,
+) -> (retention::Plan, Option<String>) {
+    let own = |r: &BackupRecord| r.storage == storage.name();
+    let mut gone: HashSet<String> = HashSet::new();
+    let mut checked: HashSet<String> = HashSet::new();
+    let mut records = records;
+    loop {
+        let plan =
+            retention::plan_without(records, settings, now, &|r| own(r) && gone.contains(&r.id));
+        let mut found = false;
+        for item in &plan.items {
+            let r = &item.record;
+            let Some(key) = r.key.as_ref() else {
+                continue;
+            };
+            if item.decision != Decision::Keep
+                || r.status != crate::index::Status::Success
+                || r.failed_verification()
+                || !own(r)
+                || gone.contains(&r.id)
+                || !checked.insert(r.id.clone())
+                || listed.is_some_and(|l| l.contains(key))
+            {
+                continue;
+            }
+            match storage.stat(key) {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    ui.warn(&format!(
+                        "storage '{}': backup {} of {}/{} ({}) is in the index, but its object '{key}' is not on the storage: it counts as no copy, and older copies keep its place (`sqlguard verify --db {}` records it as failed)",
+                        storage.name(),
+                        r.id,
+                        r.server,
+                        r.database,
+                        r.backup_type,
+                        r.database
+                    ));
+                    gone.insert(r.id.clone());
+                    found = true;
+                }
+                Err(e) => {
+                    let problem = format!(
+                        "cannot check that backup {} of {}/{} ({}), which the policy keeps, is stored ({e}): nothing of this database is removed, since the copy kept in their place may be gone",
+                        r.id, r.server, r.database, r.backup_type
+                    );
+                    return (plan, Some(problem));
+                }
+            }
+        }
+        if !found {
+            return (plan, None);
+        }
+        records = plan.items.into_iter().map(|i| i.record).collect();
     }
 }
 

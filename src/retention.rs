@@ -107,6 +107,18 @@ fn age(now: DateTime<Utc>, t: DateTime<Utc>) -> u64 {
 /// Decides every record. Pure: same input, same plan. The records move into the plan (a
 /// prune plans every record of a database: no copy of them is made).
 pub fn plan(entries: Vec<BackupRecord>, policies: &dyn PolicyLookup, now: DateTime<Utc>) -> Plan {
+    plan_without(entries, policies, now, &|_| false)
+}
+
+/// [`plan`], where a success for which `gone` says so (its object is not on its storage: removed
+/// by hand or by a lifecycle rule) counts as no copy: it takes no keep_last place, is no floor,
+/// and stays a while as a damaged copy does, so that older copies keep its place.
+pub fn plan_without(
+    entries: Vec<BackupRecord>,
+    policies: &dyn PolicyLookup,
+    now: DateTime<Utc>,
+    gone: &dyn Fn(&BackupRecord) -> bool,
+) -> Plan {
     // Newest first, ties broken by id so that equal timestamps decide the same way every time.
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by(|&a, &b| {
@@ -123,7 +135,7 @@ pub fn plan(entries: Vec<BackupRecord>, policies: &dyn PolicyLookup, now: DateTi
     let mut floor_of: HashMap<(&str, &str, &str), (usize, bool)> = HashMap::new();
     for &i in &order {
         let r = &entries[i];
-        if r.status != Status::Success || r.started_at > now {
+        if r.status != Status::Success || r.started_at > now || gone(r) {
             continue;
         }
         let good = !r.failed_verification();
@@ -155,6 +167,7 @@ pub fn plan(entries: Vec<BackupRecord>, policies: &dyn PolicyLookup, now: DateTi
         let counts = passed_at.zip(policies.restore_test_within(&r.backup_type));
         if r.status == Status::Success
             && !r.failed_verification()
+            && !gone(r)
             && counts.is_some_and(|(t, w)| age(now, t) <= w)
             && drill_seen.insert((
                 r.server.as_str(),
@@ -181,6 +194,7 @@ pub fn plan(entries: Vec<BackupRecord>, policies: &dyn PolicyLookup, now: DateTi
         };
         if r.status == Status::Success
             && !r.failed_verification()
+            && !gone(r)
             && r.binlog.is_some()
             && r.started_at <= now
             && age(now, r.started_at) >= w
@@ -225,7 +239,18 @@ pub fn plan(entries: Vec<BackupRecord>, policies: &dyn PolicyLookup, now: DateTi
                 }
                 // A damaged copy takes no keep_last place; it stays a while, as a failed run
                 // does, for a person to look at (and as the floor when no copy is good).
-                Status::Success if r.failed_verification() => damaged(p, a, floor.contains(&i)),
+                Status::Success if gone(r) => damaged(
+                    p,
+                    a,
+                    false,
+                    "its object is not on the storage: it takes no keep_last place",
+                ),
+                Status::Success if r.failed_verification() => damaged(
+                    p,
+                    a,
+                    floor.contains(&i),
+                    "last verification failed: it takes no keep_last place",
+                ),
                 Status::Success => {
                     let n = rank
                         .entry((
@@ -368,9 +393,9 @@ pub fn plan_segments(
     Plan { items }
 }
 
-/// The decision for a successful copy whose last verification failed, `age` seconds old.
-fn damaged(p: &Retention, age: u64, is_floor: bool) -> (Decision, String) {
-    let why = "last verification failed: it takes no keep_last place";
+/// The decision for a successful copy that counts as no copy (`why`: its last verification
+/// failed, or its object is gone), `age` seconds old.
+fn damaged(p: &Retention, age: u64, is_floor: bool, why: &str) -> (Decision, String) {
     if p.forever {
         return (Decision::Keep, format!("{why}; forever"));
     }

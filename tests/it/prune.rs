@@ -249,6 +249,62 @@ fn s3_interrupted_prune_is_finished_by_the_next() {
     an_interrupted_prune_is_finished_by_the_next(Place::S3(s3().bucket("prune-kill")));
 }
 
+/// A kept copy whose object was deleted behind the index (by hand, by a lifecycle rule) stands in
+/// for nothing: the older copies keep its place, and nothing is removed on its word.
+fn a_kept_copy_whose_object_is_gone_keeps_no_place(place: Place) {
+    let (env, name) = setup(&place, "");
+    for _ in 0..4 {
+        env.run(&["backup", "--type", "daily", "--db", &name])
+            .expect(0);
+    }
+    // Oldest first, as the policy orders them.
+    let mut backups = env.list(&[]).backups;
+    let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();
+    backups.sort_by(|a, b| (at(&a.started_at), &a.id).cmp(&(at(&b.started_at), &b.id)));
+    let mut ids: Vec<(String, String)> = backups
+        .iter()
+        .map(|r| (r.id.clone(), r.key.clone().unwrap()))
+        .collect();
+    let (newest, newest_key) = ids.pop().unwrap();
+    place.remove(&env, &newest_key);
+    for args in [&["--dry-run"][..], &[]] {
+        let (r, doc) = prune(&env, args);
+        r.expect(0);
+        assert!(
+            r.stderr.contains(&format!("backup {newest}"))
+                && r.stderr.contains("is not on the storage"),
+            "{}",
+            r.stderr
+        );
+        let decision = |id: &str| {
+            let e = doc.entries.iter().find(|e| e.id == id).unwrap();
+            (e.decision.clone(), e.reason.clone())
+        };
+        let (d, why) = decision(&newest);
+        assert_eq!(d, "keep");
+        assert!(why.contains("not on the storage"), "{why}");
+        // keep_last 2: the two newest copies that are there stay, the oldest goes.
+        assert_eq!(decision(&ids[2].0).0, "keep", "{:?}", doc.entries);
+        assert_eq!(decision(&ids[1].0).0, "keep", "{:?}", doc.entries);
+        assert_eq!(decision(&ids[0].0).0, "remove", "{:?}", doc.entries);
+    }
+    let left = place.files(&env);
+    for (id, key) in &ids[1..] {
+        assert!(left.contains(key), "{id} was removed: {left:?}");
+    }
+    assert!(!left.contains(&ids[0].1));
+}
+
+#[test]
+fn local_kept_copy_whose_object_is_gone_keeps_no_place() {
+    a_kept_copy_whose_object_is_gone_keeps_no_place(Place::Local);
+}
+
+#[test]
+fn s3_kept_copy_whose_object_is_gone_keeps_no_place() {
+    a_kept_copy_whose_object_is_gone_keeps_no_place(Place::S3(s3().bucket("prune-gone")));
+}
+
 #[test]
 fn orphaned_temp_files_are_removed_only_when_old_and_ours() {
     let place = Place::Local;
