@@ -641,9 +641,32 @@ fn apply(
                 .map(|&i| &entries[i].record)
                 .filter(|r| dropped.contains(&(r.id.clone(), r.storage.clone()))),
         );
-        if let Err(e) = store.update(&scope, |records| {
-            records.retain(|r| !dropped.contains(&(r.id.clone(), r.storage.clone())));
-        }) {
+        // Only records still in the index under its lock count as this run's removals: another
+        // prune (another host's, with its own job lock) may have removed some since the plan
+        // was read, and deleting what is gone succeeds for both.
+        let mut present: HashSet<(String, String)> = HashSet::new();
+        let updated = store.update(&scope, |records| {
+            records.retain(|r| {
+                let key = (r.id.clone(), r.storage.clone());
+                let drop = dropped.contains(&key);
+                if drop {
+                    present.insert(key);
+                }
+                !drop
+            });
+        });
+        if updated.is_ok() {
+            for &i in batch {
+                let en = &mut entries[i];
+                let key = (en.record.id.clone(), en.record.storage.clone());
+                if dropped.contains(&key) && !present.contains(&key) {
+                    en.done = false;
+                    en.reason
+                        .push_str("; already removed by another prune meanwhile");
+                }
+            }
+        }
+        if let Err(e) = updated {
             // The objects are gone and their records may stay: said per entry, not "done".
             let msg = format!(
                 "its files were removed, but the index update failed ({e}): its record stays until the next prune removes it"
@@ -877,6 +900,44 @@ mod tests {
             errors[2].is_some_and(|e| e.contains("not a file of backup")),
             "{errors:?}"
         );
+    }
+
+    /// Two prunes planned from the same index (two hosts, each with its own job lock): the
+    /// removals are counted once, by the run that took the records out of the index.
+    #[test]
+    fn removals_another_prune_made_meanwhile_are_not_counted_twice() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 28, 2, 30, 0).unwrap();
+        let r = BackupRecord::sample("a", "shop", "daily", "mem", Status::Success, at);
+        s.put_bytes(r.key.as_deref().unwrap(), b"x").unwrap();
+        store.upsert(std::slice::from_ref(&r)).unwrap();
+        let planned = || {
+            vec![PruneEntry {
+                record: r.clone(),
+                decision: Decision::Remove,
+                reason: "test".into(),
+                done: false,
+                prune_error: None,
+            }]
+        };
+        let ui = Ui::new(true, false, true, true);
+        let (mut first, mut second) = (planned(), planned());
+        let mut outs = [PruneOutcome::default(), PruneOutcome::default()];
+        for (entries, out) in [&mut first, &mut second].into_iter().zip(outs.iter_mut()) {
+            apply(&store, &s, 1, entries, &ui, &AtomicBool::new(false), out);
+            for e in entries.iter() {
+                out.count(e);
+            }
+        }
+        assert!(first[0].done && first[0].prune_error.is_none());
+        assert!(!second[0].done && second[0].prune_error.is_none());
+        assert!(second[0]
+            .reason
+            .contains("already removed by another prune"));
+        assert_eq!(outs[0].removed(), (1, r.compressed_bytes));
+        assert_eq!(outs[1].removed(), (0, 0));
+        assert!(outs[1].all_ok());
     }
 
     #[test]
