@@ -278,6 +278,18 @@ fn escapes_to(name: &str, expected: &str, plain: impl Fn(u8) -> bool) -> bool {
     rest.is_empty()
 }
 
+/// Whether `key` has the form of a backup object's key (`<server>/<database>/<type>/<id>.sql…`
+/// or `….binlog…`; not a manifest), whoever's: the only keys sqlguard uploads in parts, so the
+/// only incomplete uploads a prune may abort.
+pub fn is_object_name(key: &str) -> bool {
+    if check_key(key).is_err() || key.split('/').count() != 4 {
+        return false;
+    }
+    let file = key.rsplit('/').next().unwrap_or("");
+    file.split_once('.')
+        .is_some_and(|(id, rest)| is_id(id) && rest != "manifest.json" && is_backup_suffix(rest))
+}
+
 /// Whether `rest`, what follows `<id>.` in a file name, names one of a backup's own files: its
 /// manifest, or its object (a dump or a binary log segment; compressed or not; encrypted or
 /// not). Nothing else: with any suffix allowed, a record whose id is another's plus `.sql`
@@ -376,6 +388,30 @@ pub fn manifest_key(server: &str, database: &str, backup_type: &str, id: &str) -
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_backup_object_names_are_object_names() {
+        let id = "20261128T024500Z_9f3a61c2";
+        for ok in [
+            format!("main/shop/daily/{id}.sql.zst"),
+            format!("main/shop/daily/{id}.sql.xz.age"),
+            format!("main/%2Abinlog/binlog/{id}.binlog.zst"),
+        ] {
+            assert!(super::is_object_name(&ok), "{ok}");
+        }
+        for not in [
+            format!("main/shop/daily/{id}.manifest.json"),
+            format!("main/shop/{id}.sql.zst"),
+            format!("x/main/shop/daily/{id}.sql.zst"),
+            "main/shop/daily/mine.sql".to_string(),
+            "main/notmine.bin".to_string(),
+            format!("main/shop/daily/{id}.sql.zst.bak"),
+            format!("main/../daily/{id}.sql"),
+            "main/index/db/shop/2026-11.json".to_string(),
+        ] {
+            assert!(!super::is_object_name(&not), "{not}");
+        }
+    }
+
     use super::*;
 
     #[test]

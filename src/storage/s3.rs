@@ -11,6 +11,7 @@
 //! permanent ones fail at once with a message that names the bucket, the endpoint and the fix.
 //! Index updates are serialized by a lock file on this host (in `lock_dir`).
 
+use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -259,13 +260,23 @@ impl S3Storage {
         }
     }
 
-    fn strip(&self, full: &str) -> String {
+    /// The storage key of a bucket key the server sent, when it is under the storage's prefix
+    /// (a listing is asked for that prefix; a key outside it is no key of this storage).
+    fn strip(&self, full: &str) -> Option<String> {
         if self.settings.prefix.is_empty() {
-            full.to_string()
+            Some(full.to_string())
         } else {
             full.strip_prefix(&format!("{}/", self.settings.prefix))
-                .unwrap_or(full)
-                .to_string()
+                .map(str::to_string)
+        }
+    }
+
+    /// A failure of the server's answer itself (not of the request), as a storage error.
+    fn answer_error(&self, what: &str, problem: &str) -> StorageError {
+        StorageError::Remote {
+            storage: self.name.clone(),
+            location: location(&self.settings),
+            message: format!("{what}: {problem}"),
         }
     }
 
@@ -297,8 +308,15 @@ impl S3Storage {
                 s.endpoint, plain(e, self.answer_timeout()), self.name
             ),
             // Cut short by a signal: not a question of the endpoint.
+            // A request sent before the signal waited its full answer timeout, one sent after
+            // it the shorter one: which, the error does not tell, so no wait is named.
             S3Error::Atto(_) | S3Error::Io(_) if crate::signals::stopping() => {
-                format!("stopped by a signal ({})", plain(e, self.answer_timeout()))
+                let cause = plain(e, self.answer_timeout());
+                if cause.starts_with("no answer within") {
+                    "stopped by a signal (no answer came in time)".to_string()
+                } else {
+                    format!("stopped by a signal ({cause})")
+                }
             }
             S3Error::Atto(_) | S3Error::Io(_) => format!(
                 "cannot reach {}: {} (is the endpoint right and the server up?)",
@@ -1081,21 +1099,53 @@ impl Storage for S3Storage {
     fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
         super::check_prefix(&self.name, prefix)?;
         let full = self.full_key(prefix);
-        let pages = self.with_retry("listing", prefix, || {
-            self.c().bucket.list(full.clone(), None)
-        })?;
-        let mut out: Vec<ObjectMeta> = pages
-            .into_iter()
-            .flat_map(|p| p.contents)
-            .map(|o| ObjectMeta {
-                key: self.strip(&o.key),
-                size: o.size,
-                modified: DateTime::parse_from_rfc3339(&o.last_modified)
-                    .ok()
-                    .map(|t| t.with_timezone(&Utc)),
-            })
-            .collect();
+        // Page by page, not with rust-s3's `list`, which follows whatever continuation token
+        // the server sends: one that repeats would loop (and grow) for ever, past signals.
+        let mut out: Vec<ObjectMeta> = Vec::new();
+        let mut token: Option<String> = None;
+        let mut seen: HashSet<String> = HashSet::new();
+        let what = format!("listing {full}");
+        loop {
+            if crate::signals::stopping() {
+                return Err(self.answer_error(&what, "stopped by a signal"));
+            }
+            let (page, _) = self.with_retry("listing", prefix, || {
+                self.c()
+                    .bucket
+                    .list_page(full.clone(), None, token.clone(), None, None)
+            })?;
+            out.extend(page.contents.into_iter().filter_map(|o| {
+                // Only keys under what was asked for: a key outside it is none of this listing's.
+                let key = self.strip(&o.key).filter(|k| k.starts_with(prefix))?;
+                Some(ObjectMeta {
+                    key,
+                    size: o.size,
+                    modified: DateTime::parse_from_rfc3339(&o.last_modified)
+                        .ok()
+                        .map(|t| t.with_timezone(&Utc)),
+                })
+            }));
+            if !page.is_truncated {
+                break;
+            }
+            match page.next_continuation_token {
+                Some(t) if !t.is_empty() && seen.insert(t.clone()) => token = Some(t),
+                Some(_) => {
+                    return Err(self.answer_error(
+                        &what,
+                        "the server sent a continuation token it had sent before, so the listing would never end (a bug of the S3 server or of a proxy in between)",
+                    ))
+                }
+                None => {
+                    return Err(self.answer_error(
+                        &what,
+                        "the server said the listing goes on but sent no continuation token, so the rest cannot be read (a bug of the S3 server or of a proxy in between)",
+                    ))
+                }
+            }
+        }
         out.sort_by(|a, b| a.key.cmp(&b.key));
+        out.dedup_by(|a, b| a.key == b.key);
         Ok(out)
     }
 
@@ -1123,15 +1173,40 @@ impl Storage for S3Storage {
             let result = self.with_retry("deleting a batch under", "", || {
                 self.c().bucket.delete_objects(objects.clone())
             })?;
-            for e in result.errors.into_iter().filter(|e| e.code != "NoSuchKey") {
-                let key = self.strip(&e.key);
+            // The request asks for every key's outcome: a key the answer neither says deleted
+            // nor failed is not taken for deleted (an answer that confirms nothing, from a
+            // server or proxy that did not do the work).
+            let mut unanswered: HashSet<String> = chunk.iter().cloned().collect();
+            for d in &result.deleted {
+                if let Some(k) = self.strip(&d.key) {
+                    unanswered.remove(&k);
+                }
+            }
+            for e in &result.errors {
+                let Some(key) = self.strip(&e.key) else {
+                    continue;
+                };
+                if !unanswered.remove(&key) || e.code == "NoSuchKey" {
+                    continue;
+                }
                 failed.push((
-                    key.clone(),
-                    StorageError::Remote {
-                        storage: self.name.clone(),
-                        location: location(&self.settings),
-                        message: format!("deleting {}: {} {}", e.key, e.code, e.message),
-                    },
+                    key,
+                    self.answer_error(
+                        &format!("deleting {}", e.key),
+                        &format!("{} {}", e.code, e.message),
+                    ),
+                ));
+            }
+            let mut unanswered: Vec<String> = unanswered.into_iter().collect();
+            unanswered.sort();
+            for key in unanswered {
+                let what = format!("deleting {}", self.full_key(&key));
+                failed.push((
+                    key,
+                    self.answer_error(
+                        &what,
+                        "the server's answer to the batch delete did not say this key was deleted; it is not taken for deleted",
+                    ),
                 ));
             }
         }
@@ -1166,12 +1241,16 @@ impl Storage for S3Storage {
             .into_iter()
             .flat_map(|p| p.uploads)
             .filter_map(|u| {
+                // Only sqlguard's own uploads: a backup object's name under what was asked for.
+                let key = self
+                    .strip(&u.key)
+                    .filter(|k| k.starts_with(prefix) && crate::layout::is_object_name(k))?;
                 let initiated = DateTime::parse_from_rfc3339(&u.initiated)
                     .ok()?
                     .with_timezone(&Utc);
-                (initiated < older_than).then(|| Orphan {
+                (initiated < older_than).then_some(Orphan {
                     kind: "upload",
-                    key: self.strip(&u.key),
+                    key,
                     upload_id: Some(u.id),
                     size: 0,
                     modified: Some(initiated),
@@ -1205,11 +1284,12 @@ impl Storage for S3Storage {
     }
 
     fn lock(&self, name: &str) -> Result<StorageLock, StorageError> {
-        // Named by where the index is (endpoint as sent, bucket, prefix), never by the
-        // storage's name in one config: two configs on this host that name the same bucket
-        // differently still take the same lock.
-        let digest =
-            Sha256::digest(format!("{}|{}", self.settings.endpoint, self.location()).as_bytes());
+        // Named by where the index is (bucket and prefix), never by the storage's name in one
+        // config, nor by the endpoint: two configs on this host that name the same bucket
+        // differently, or reach it by another spelling of the endpoint (`localhost` and
+        // `127.0.0.1`, a trailing slash), still take the same lock. Two services with a bucket
+        // and prefix of the same names only wait for each other.
+        let digest = Sha256::digest(self.location().as_bytes());
         let id = hex::encode(&digest[..8]);
         let file = format!("s3-{id}-{}.lock", name.replace('/', "_"));
         let path = self.lock_dir.join(file);

@@ -831,3 +831,209 @@ fn signal_during_upload(slow: u32, rows: u32, parts: usize) {
         assert_eq!(by_storage(&list.backups, "local").status, "success");
     }
 }
+
+/// tests/fixtures/s3_faults.py in front of `server`: answers one kind of request wrongly, as a
+/// buggy server or proxy would; stopped when dropped.
+struct FaultyS3 {
+    child: std::process::Child,
+    port: u16,
+    record: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl FaultyS3 {
+    fn start(server: &S3, fault: &str) -> FaultyS3 {
+        let dir = tempfile::tempdir().unwrap();
+        let (port_file, record) = (dir.path().join("port"), dir.path().join("requests.jsonl"));
+        let mut child = std::process::Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/s3_faults.py"
+            ))
+            .args(["--upstream", &format!("127.0.0.1:{}", server.port)])
+            .args(["--fault", fault])
+            .arg("--record")
+            .arg(&record)
+            .arg("--port-file")
+            .arg(&port_file)
+            .spawn()
+            .expect("python3 runs the S3 fault proxy");
+        let port = crate::support::port_from_file(&mut child, &port_file, "the S3 fault proxy");
+        FaultyS3 {
+            child,
+            port,
+            record,
+            _dir: dir,
+        }
+    }
+
+    /// A storage on `bucket` (under `prefix`) through the proxy.
+    fn storage(&self, server: &S3, bucket: &str, prefix: &str) -> S3Storage {
+        let mut s = settings(server, bucket, prefix);
+        s.endpoint = format!("http://127.0.0.1:{}", self.port);
+        let retry = RetrySettings {
+            attempts: 1,
+            max_backoff: sqlguard::duration::HumanDuration(1),
+        };
+        let locks = tempfile::tempdir().unwrap().keep();
+        S3Storage::new("s3", &s, retry, locks, Ui::silent()).unwrap()
+    }
+
+    /// Every request so far, as `METHOD path`.
+    fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.record)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                format!(
+                    "{} {}",
+                    v["method"].as_str().unwrap(),
+                    v["path"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for FaultyS3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A listing whose server repeats its continuation token, or says it goes on with no token,
+/// fails at once with what the server did: it neither loops for ever (as following the token
+/// would, past signals) nor passes for the whole listing.
+#[test]
+fn a_listing_that_would_never_end_or_stops_short_fails() {
+    let server = s3();
+    let bucket = server.bucket("list-faults");
+    for (fault, says) in [
+        (
+            "list-repeat-token",
+            "a continuation token it had sent before",
+        ),
+        ("list-no-token", "sent no continuation token"),
+    ] {
+        let proxy = FaultyS3::start(server, fault);
+        let s = proxy.storage(server, &bucket, "");
+        let started = Instant::now();
+        let e = s.list("main/").unwrap_err().to_string();
+        assert!(e.contains(says), "{fault}: {e}");
+        assert!(started.elapsed() < Duration::from_secs(30), "{fault}");
+        let lists = proxy.requests().len();
+        assert!((1..=3).contains(&lists), "{fault}: {lists} requests");
+    }
+
+    // The real binary: `list` reads the index by listing it, and says so instead of hanging.
+    let db = mariadb();
+    let name = db.create_shop("listfault", 5);
+    let env = Env::new();
+    let proxy = FaultyS3::start(server, "list-repeat-token");
+    let mut yaml = server.storage_yaml("store", &bucket);
+    yaml = yaml.replace(
+        &server.endpoint(),
+        &format!("http://127.0.0.1:{}", proxy.port),
+    );
+    env.write_config("", &format!("storage:\n{yaml}"));
+    let r = env.run(&["list", "--db", &name]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("a continuation token it had sent before"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A batch delete answered 200 with a result that names no key confirms nothing: every key
+/// comes back failed, and prune would keep their records.
+#[test]
+fn a_batch_delete_that_confirms_nothing_deletes_nothing() {
+    let server = s3();
+    let bucket = server.bucket("delete-faults");
+    let direct = storage(server, &bucket, "");
+    let keys: Vec<String> = (0..3)
+        .map(|i| format!("main/shop/daily/k{i}.sql"))
+        .collect();
+    for k in &keys {
+        direct.put_bytes(k, b"x").unwrap();
+    }
+    let proxy = FaultyS3::start(server, "delete-confirms-nothing");
+    let failed = proxy
+        .storage(server, &bucket, "")
+        .delete_many(&keys)
+        .unwrap();
+    let mut named: Vec<&String> = failed.iter().map(|(k, _)| k).collect();
+    named.sort();
+    assert_eq!(named, keys.iter().collect::<Vec<_>>());
+    assert!(failed[0]
+        .1
+        .to_string()
+        .contains("did not say this key was deleted"));
+    // Through the server itself, a batch delete confirms each key (missing ones too).
+    let mut again = keys.clone();
+    again.push("main/shop/daily/never-was.sql".into());
+    assert!(direct.delete_many(&again).unwrap().is_empty());
+    for k in &keys {
+        assert!(direct.stat(k).unwrap().is_none(), "{k} stayed");
+    }
+}
+
+/// Only sqlguard's own incomplete uploads, under the prefix asked for, are orphans to abort:
+/// uploads of other names or outside it are none of its business.
+#[test]
+fn only_our_own_incomplete_uploads_are_orphans() {
+    let server = s3();
+    let bucket = server.bucket("upload-faults");
+    let proxy = FaultyS3::start(server, "foreign-uploads");
+    let s = proxy.storage(server, &bucket, "");
+    let found = s
+        .orphans("main/", chrono::Utc::now())
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect::<Vec<_>>();
+    assert_eq!(
+        found,
+        vec!["main/shop/daily/20250101T000000Z_00000002.sql.zst".to_string()]
+    );
+}
+
+/// Two spellings of one endpoint (`127.0.0.1` and `localhost`, a trailing slash) reach one
+/// bucket, so they take one index lock: an update under one waits for the other's.
+#[test]
+fn one_bucket_reached_by_two_spellings_takes_one_lock() {
+    let server = s3();
+    let bucket = server.bucket("lock-spelling");
+    let locks = tempfile::tempdir().unwrap();
+    let at = |endpoint: String| {
+        let mut s = settings(server, &bucket, "p");
+        s.endpoint = endpoint;
+        S3Storage::new(
+            "s3",
+            &s,
+            RetrySettings::default(),
+            locks.path().to_path_buf(),
+            Ui::silent(),
+        )
+        .unwrap()
+    };
+    let a = at(server.endpoint());
+    let b = at(format!("http://localhost:{}/", server.port));
+    let held = a.lock("index-main").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let got = b.lock("index-main").map(|_| ());
+        let _ = tx.send(got);
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_millis(500)).is_err(),
+        "the other spelling took the lock while it was held"
+    );
+    drop(held);
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("the lock is taken once released")
+        .unwrap();
+}
