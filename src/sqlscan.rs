@@ -1373,6 +1373,19 @@ fn code_tokens(
     ansi_quotes: bool,
     server: Option<Option<ServerVersion>>,
 ) -> Vec<Token> {
+    placed_code_tokens(text, backslash_escapes, ansi_quotes, server)
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect()
+}
+
+/// [`code_tokens`], each with where it starts and ends in `text`.
+fn placed_code_tokens(
+    text: &[u8],
+    backslash_escapes: bool,
+    ansi_quotes: bool,
+    server: Option<Option<ServerVersion>>,
+) -> Vec<(std::ops::Range<usize>, Token)> {
     let gate = server.map(|server| Splitter {
         server,
         ..Splitter::new()
@@ -1433,17 +1446,69 @@ fn code_tokens(
                 i += 1;
             }
         } else if b == b'`' || (b == b'"' && ansi_quotes) {
+            let start = i;
             let name = quoted(&mut i, b, false);
-            out.push(Token::Ident(String::from_utf8_lossy(&name).into_owned()));
+            out.push((
+                start..i,
+                Token::Ident(String::from_utf8_lossy(&name).into_owned()),
+            ));
         } else if b == b'\'' || b == b'"' {
+            let start = i;
             quoted(&mut i, b, backslash_escapes);
-            out.push(Token::Symbol(b));
+            out.push((start..i, Token::Symbol(b)));
         } else if is_word_byte(b) {
-            out.push(word_at(text, &mut i));
+            let start = i;
+            let word = word_at(text, &mut i);
+            out.push((start..i, word));
         } else {
-            out.push(Token::Symbol(b));
+            out.push((i..i + 1, Token::Symbol(b)));
             i += 1;
         }
+    }
+    out
+}
+
+/// `text`, a `CREATE TABLE` of the dump's database `source` restored as `target`, with the
+/// sequences its defaults take values from (`DEFAULT nextval(`source`.`s`)`: the server writes
+/// a sequence's database into a default, whichever it is) named in `target` instead: restored
+/// under another name, the table takes its values from its own copy of the sequence, not from
+/// the original's. Other names are left as they are (and checked as before).
+pub fn sequences_retargeted(
+    text: &[u8],
+    backslash_escapes: bool,
+    server: Option<ServerVersion>,
+    (source, target): (&str, &str),
+) -> Vec<u8> {
+    if source.is_empty() || source == target {
+        return text.to_vec();
+    }
+    let t = placed_code_tokens(text, backslash_escapes, false, Some(server));
+    let word = |i: usize, w: &str| t.get(i).is_some_and(|(_, x)| x.is(w));
+    let symbol = |i: usize, s: u8| t.get(i).is_some_and(|(_, x)| *x == Token::Symbol(s));
+    let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
+    for i in 0..t.len() {
+        let names_source = matches!(&t[i].1, Token::Ident(x) | Token::Word(x) if x == source);
+        if !names_source || !symbol(i + 1, b'.') || t.get(i + 2).is_none() {
+            continue;
+        }
+        // `nextval(`, `lastval(`, `setval(`; or `NEXT VALUE FOR`, `PREVIOUS VALUE FOR`.
+        let call = i >= 2
+            && symbol(i - 1, b'(')
+            && ["NEXTVAL", "LASTVAL", "SETVAL"]
+                .iter()
+                .any(|f| word(i - 2, f));
+        let value_for = i >= 3
+            && word(i - 1, "FOR")
+            && word(i - 2, "VALUE")
+            && (word(i - 3, "NEXT") || word(i - 3, "PREVIOUS"));
+        if call || value_for {
+            spans.push(t[i].0.clone());
+        }
+    }
+    let mut out = text.to_vec();
+    let quoted = crate::mysql::quote_ident(target);
+    for span in spans.into_iter().rev() {
+        out.splice(span, quoted.bytes());
     }
     out
 }
@@ -2530,6 +2595,39 @@ mod tests {
             "{heads:#?}"
         );
         assert_eq!(heads.len(), 6, "{heads:#?}");
+    }
+
+    #[test]
+    fn own_sequences_in_defaults_are_aimed_at_the_target() {
+        let go = |s: &str| {
+            String::from_utf8(super::sequences_retargeted(
+                s.as_bytes(),
+                true,
+                None,
+                ("shop", "copy"),
+            ))
+            .unwrap()
+        };
+        assert_eq!(
+            go("CREATE TABLE `t` (`id` int DEFAULT nextval(`shop`.`s`), `b` bigint DEFAULT (NEXT VALUE FOR shop.s2), c int DEFAULT lastval(`shop`.`s`))"),
+            "CREATE TABLE `t` (`id` int DEFAULT nextval(`copy`.`s`), `b` bigint DEFAULT (NEXT VALUE FOR `copy`.s2), c int DEFAULT lastval(`copy`.`s`))"
+        );
+        // Anything else stays: another database's sequence (refused later), the name in a
+        // string or a comment, a column or table of that name, a name after a dot.
+        for same in [
+            "CREATE TABLE `t` (`id` int DEFAULT nextval(`other`.`s`))",
+            "CREATE TABLE `t` (`a` varchar(9) DEFAULT 'nextval(`shop`.`s`)' /* nextval(shop.s) */)",
+            "CREATE TABLE `shop` (`shop` int, `x` int DEFAULT nextval(`other`.`shop`.`s`))",
+            "CREATE TABLE `t` (`id` int DEFAULT nextval(/*!999999 `other`.*/`other`.`s`))",
+        ] {
+            assert_eq!(go(same), same);
+        }
+        // A dump of unknown origin (a file) has no own name to aim.
+        let file = "CREATE TABLE t (id int DEFAULT nextval(``.`s`))";
+        assert_eq!(
+            super::sequences_retargeted(file.as_bytes(), true, None, ("", "copy")),
+            file.as_bytes()
+        );
     }
 
     #[test]

@@ -921,7 +921,42 @@ impl<W: StatementSink> Guard<W> {
                         self.mode = Mode::Skipping;
                         None
                     }
+                    // A dump's LOCK TABLES (its own table, around its rows), once checked, is
+                    // left out, as the parallel sessions always did: under it, a table whose
+                    // default draws from a sequence cannot be loaded (MariaDB: "Table 's' was
+                    // not locked with LOCK TABLES"), and what it keeps out is other sessions,
+                    // from a database the restore is writing anyway.
+                    Mode::Whole if matches!(self.held, Some((Kind::Lock, _))) => {
+                        if let Some((kind, h)) = &self.held {
+                            sqlscan::whole_statement_refusal(
+                                kind,
+                                &self.pending,
+                                !h.no_backslash_escapes,
+                                self.policy.server,
+                                (&self.policy.source, &self.policy.target),
+                                self.policy.no_binlog,
+                            )
+                            .map_err(|why| {
+                                refused(format!("{why}: {}", sqlscan::excerpt(&h.text, 12)))
+                            })?;
+                        }
+                        self.held = None;
+                        self.mode = Mode::Skipping;
+                        None
+                    }
                     Mode::Whole => {
+                        if let Some((Kind::CreateTable { .. }, h)) = &self.held {
+                            if self.policy.source != self.policy.target {
+                                // Its sequence defaults name the dump's database: aimed at
+                                // the target's copy of the sequence (and then checked).
+                                self.pending = sqlscan::sequences_retargeted(
+                                    &self.pending,
+                                    !h.no_backslash_escapes,
+                                    self.policy.server,
+                                    (&self.policy.source, &self.policy.target),
+                                );
+                            }
+                        }
                         if let Some((kind, h)) = &self.held {
                             sqlscan::whole_statement_refusal(
                                 kind,
@@ -3516,7 +3551,6 @@ mod tests {
             "CREATE SEQUENCE `s` start with 1 minvalue 1 maxvalue 9223372036854775806 increment by 1 cache 1000 nocycle ENGINE=InnoDB;\n".to_string(),
             format!("SET {} @x = 1.5, @@SESSION.SQL_LOG_BIN= 1, @@session . `unique_checks` = DEFAULT, @saved_cs_client     = @@character_set_client, TIME_ZONE='+00:00';\n", &pad[..200]),
             "/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;\n/*!50503 SET NAMES utf8mb4 */;\n".to_string(),
-            format!("LOCK TABLES {locks} `t` WRITE;\n"),
             // Compound bodies, as a dump writes routines, triggers and events.
             "DELIMITER ;;\nCREATE DEFINER=`root`@`localhost` PROCEDURE `p`()\nBEGIN\n  DECLARE done INT DEFAULT 0;\n  DECLARE CONTINUE HANDLER FOR NOT FOUND BEGIN SET done = 1; END;\n  lbl: LOOP\n    IF done THEN LEAVE lbl; END IF;\n    SET done = CASE WHEN done THEN 1 ELSE 0 END;\n    WHILE done < 0 DO BEGIN SET done = done + 1; END; END WHILE;\n  END LOOP lbl;\n  BEGIN END;\nEND ;;\nDELIMITER ;\n".to_string(),
             "DELIMITER ;;\n/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER tr BEFORE INSERT ON `t` FOR EACH ROW BEGIN SET NEW.a = 1; SET NEW.b = 'x;;y'; END */;;\nDELIMITER ;\n".to_string(),
@@ -3527,6 +3561,12 @@ mod tests {
             for size in [1, 7, 100, 1 << 20] {
                 assert_eq!(load(sql, size).as_deref(), Ok(sql.as_bytes()), "{sql}");
             }
+        }
+        // A dump's own LOCK TABLES passes its check, and is left out (see Mode::Whole).
+        let lock = format!("LOCK TABLES {locks} `t` WRITE;\nUNLOCK TABLES;\n");
+        for size in [1, 7, 100, 1 << 20] {
+            let out = load(&lock, size).expect(&lock);
+            assert!(out.trim_ascii().is_empty(), "{lock}: {out:?}");
         }
         // Under its own name, a dump keeps its foreign key to another database's table.
         let fk = b"CREATE TABLE `c` (`id` int, CONSTRAINT `fk` FOREIGN KEY (`id`) REFERENCES `other`.`t` (`id`));\n";

@@ -85,8 +85,10 @@ fn parallel_restore_is_identical_to_a_single_session_restore() {
 /// source's sequence, and the restore is refused naming it. (The sequence's table holds no
 /// rows: mariadb-dump locks only the table around its rows, and the server then refuses the
 /// insert for want of a lock on the sequence, through the plain client too.)
+/// A dump's own table options restore (a MERGE over its own tables, defaults from its own
+/// sequence); a foreign key to another database's table is refused under another name.
 #[test]
-fn a_dumps_own_table_options_restore_and_a_foreign_sequence_is_refused() {
+fn a_dumps_own_table_options_restore_and_a_foreign_key_is_refused_elsewhere() {
     let db = mariadb();
     let parent = db.create_db("parent");
     db.sql(
@@ -114,7 +116,9 @@ fn a_dumps_own_table_options_restore_and_a_foreign_sequence_is_refused() {
     let r = env.run(&restore_into(&id, &copy, &[]));
     r.expect(1);
     assert!(
-        r.stderr.contains("refused") && r.stderr.contains(&format!("`{name}`.`s`")),
+        r.stderr.contains("refused")
+            && r.stderr.contains("foreign key")
+            && r.stderr.contains(&format!("`{parent}`.`p`")),
         "{}",
         r.stderr
     );
@@ -129,6 +133,49 @@ fn a_dumps_own_table_options_restore_and_a_foreign_sequence_is_refused() {
         "2",
         "the MERGE table reads its own tables"
     );
+}
+
+/// A table whose default draws from the database's own sequence (MariaDB writes the sequence
+/// qualified with the database's name) restores under another name, single-session and in
+/// parallel, drawing from the copy's sequence; a restore test of it passes.
+#[test]
+fn a_default_from_the_own_sequence_restores_under_another_name() {
+    let db = mariadb();
+    let name = db.create_db("ownseq");
+    db.sql(
+        Some(&name),
+        "CREATE SEQUENCE s START WITH 100;
+         CREATE TABLE t (id INT PRIMARY KEY DEFAULT NEXTVAL(s), v INT);
+         CREATE TABLE u (id BIGINT DEFAULT (NEXT VALUE FOR s), w INT);
+         INSERT INTO t (v) VALUES (1), (2); INSERT INTO u (w) VALUES (3);",
+    );
+    let before = db.checksums(&name);
+    let env = Env::new();
+    env.write_local_config("");
+    let id = backup(&env, &name);
+    for jobs in ["1", "2"] {
+        let copy = format!("{name}_c{jobs}");
+        env.run(&restore_into(&id, &copy, &["--jobs", jobs]))
+            .expect(0);
+        assert_eq!(db.checksums(&copy), before, "--jobs {jobs}");
+        for table in ["t", "u"] {
+            let create = db.sql(Some(&copy), &format!("SHOW CREATE TABLE {table}"));
+            assert!(
+                create.contains(&format!("`{copy}`.`s`"))
+                    && !create.contains(&format!("`{name}`.")),
+                "{create}"
+            );
+        }
+        // The copy draws from its own sequence; the original's is left as it was.
+        let original = db.sql(Some(&name), "SELECT next_not_cached_value FROM s");
+        db.sql(Some(&copy), "INSERT INTO t (v) VALUES (9)");
+        assert_eq!(
+            db.sql(Some(&name), "SELECT next_not_cached_value FROM s"),
+            original
+        );
+    }
+    let r = env.run(&["verify", "--restore-test", "--latest", "--db", &name]);
+    r.expect(0);
 }
 
 /// Dumps with bare names restore: `--skip-quote-names` writes a routine's definer and an
