@@ -126,6 +126,10 @@ fn healed(
     })
 }
 
+/// How far in the future a success may be dated (clocks of two hosts apart) and still count as
+/// fresh; the shipped `SqlguardBackupClockAhead` alert uses the same bound.
+pub const FUTURE_TOLERANCE_SECONDS: i64 = 300;
+
 /// Builds the model from the catalog's summaries. Pure but for reading them.
 pub fn build(settings: &Settings, catalog: &Catalog, now: DateTime<Utc>) -> Model {
     let merged = catalog.merged();
@@ -154,8 +158,14 @@ pub fn build(settings: &Settings, catalog: &Catalog, now: DateTime<Utc>) -> Mode
             && settings
                 .server(server)
                 .is_ok_and(|s| crate::mysql::left_out(s, database).is_some());
+        // A success dated past the clock's tolerance (a host whose clock was ahead, an edited
+        // record) says nothing of how fresh the backups are: counted as stale, not as fresh
+        // until that date comes.
         let stale = match (stale_after, &summary.last_success) {
-            (Some(limit), Some(s)) => now.signed_duration_since(s.finished_at) > limit,
+            (Some(limit), Some(s)) => {
+                let age = now.signed_duration_since(s.finished_at);
+                age > limit || age < -chrono::Duration::seconds(FUTURE_TOLERANCE_SECONDS)
+            }
             (Some(_), None) => true,
             (None, _) => false,
         };

@@ -306,6 +306,21 @@ impl BackupRecord {
         self.segment.as_ref().and_then(Segment::problem)
     }
 
+    /// What makes the record's start impossible for the backup its id names: the id is the
+    /// start's second, so a start at another time was edited (a manifest dated into the future
+    /// would keep its database fresh). An id of another form (old tests' samples) is not read.
+    /// (A finish before the start is left alone: a clock stepped back during a run gives one.)
+    pub fn times_problem(&self) -> Option<String> {
+        use chrono::Timelike;
+        let at = crate::layout::id_time(&self.id).filter(|_| crate::layout::is_id(&self.id))?;
+        (self.started_at.with_nanosecond(0) != Some(at)).then(|| {
+            format!(
+                "its start {} is not the time its id names ({at})",
+                self.started_at.to_rfc3339()
+            )
+        })
+    }
+
     /// The first of the record's keys (object, manifest) that is not a file of this backup in
     /// the index of `server` ([`crate::layout::is_backup_file`]): a record that names one was
     /// edited or damaged, and nothing may be deleted, read or written for it there.

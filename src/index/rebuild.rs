@@ -115,12 +115,14 @@ impl IndexStore<'_> {
                 Some(r)
                     if r.server == self.server
                         && (r.damage(&self.server).is_some()
+                            || r.times_problem().is_some()
                             || r.manifest_key.as_deref() != Some(meta.key.as_str())) =>
                 {
                     report.unreadable.push(format!(
                         "{} ({})",
                         meta.key,
                         r.damage(&self.server)
+                            .or_else(|| r.times_problem())
                             .unwrap_or_else(|| "it describes files that are not its own".into())
                     ));
                 }
@@ -350,6 +352,45 @@ mod tests {
             .iter()
             .any(|u| u.contains("2026-11.json (missing)")));
         assert_eq!(store.load().unwrap().backups.len(), 1);
+    }
+
+    /// A manifest whose start is not its id's time was edited (dated into the future, it
+    /// would keep its database fresh for years): refused, not adopted.
+    #[test]
+    fn a_manifest_whose_start_contradicts_its_id_is_not_adopted() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 28, 2, 30, 0).unwrap()
+            + chrono::Duration::milliseconds(250);
+        let mut good = record("x", "shop", Status::Success);
+        good.id = crate::layout::new_id(at);
+        good.started_at = at;
+        let mut edited = good.clone();
+        edited.id = crate::layout::new_id(at);
+        edited.started_at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2030, 1, 1, 0, 0, 0).unwrap();
+        for r in [&mut good, &mut edited] {
+            r.key = Some(crate::layout::object_key(
+                "main",
+                "shop",
+                "daily",
+                &r.id,
+                crate::compress::Algorithm::Zstd,
+                false,
+            ));
+            r.manifest_key = Some(crate::layout::manifest_key("main", "shop", "daily", &r.id));
+            s.put_bytes(r.key.as_ref().unwrap(), b"data").unwrap();
+            store.write_manifest(r).unwrap();
+        }
+        let report = store.rebuild(Utc::now()).unwrap();
+        assert_eq!(report.adopted.len(), 1, "{report:?}");
+        assert!(report.adopted[0].starts_with(&good.id), "{report:?}");
+        assert!(
+            report
+                .unreadable
+                .iter()
+                .any(|u| u.contains(&edited.id) && u.contains("is not the time its id names")),
+            "{report:?}"
+        );
     }
 
     #[test]

@@ -1104,3 +1104,40 @@ fn report_to_dev_stdout_appends_and_reaches_a_pipe() {
     let piped = sh("\"$BIN\" -q report --format html -o /dev/stdout | wc -c");
     assert!(piped.trim().parse::<u64>().unwrap() > 1000, "{piped}");
 }
+
+/// A success dated in the future (the backup host's clock was ahead, or a record edited) does
+/// not keep a database healthy until that date: it reads stale.
+#[test]
+fn a_success_dated_in_the_future_is_not_fresh() {
+    let db = mariadb();
+    let name = db.create_shop("rep_future", 5);
+    let env = Env::new();
+    env.write_config(
+        "",
+        "storage:\n  local:\n    type: local\n    path: {storage}\nbackup_types:\n  daily:\n    schedule: \"0 * * * *\"\n    retention: {keep_last: 7}\n",
+    );
+    env.run(&["backup", "--type", "daily", "--db", &name])
+        .expect(0);
+    let health = || {
+        let r = env.run(&["report", "--format", "json"]);
+        let doc: ReportDoc =
+            serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}\n{}", r.stdout));
+        let row = doc.databases.iter().find(|d| d.database == name).unwrap();
+        row.health.clone()
+    };
+    assert_eq!(health(), "healthy");
+    let dir = env.storage().join("main/index/db").join(&name);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let edited = text.replace(
+            v["backups"][0]["finished_at"].as_str().unwrap(),
+            "2030-01-01T00:00:00Z",
+        );
+        assert_ne!(edited, text);
+        std::fs::write(&path, edited).unwrap();
+    }
+    std::fs::remove_file(env.storage().join("main/index/summary.json")).unwrap();
+    assert_eq!(health(), "stale");
+}
