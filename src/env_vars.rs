@@ -94,7 +94,7 @@ pub const ALL: &[(&str, &str)] = &[
     (DB_USER, "Database user."),
     (
         DB_PASSWORD,
-        "Database password; reaches the client tools through a private in-memory option file only. Prefer the _FILE form: a value in sqlguard's own environment stays readable in /proc/PID/environ to processes of the same user (its hooks included) while it runs.",
+        "Database password; reaches the client tools through a private in-memory option file only. Prefer the _FILE form: sqlguard blanks the value in its own environment block (/proc/PID/environ, which processes of the same user can read) as soon as it has read it, but whatever started sqlguard (a shell, a unit) may hold it in its own.",
     ),
     (
         DB_PASSWORD_FILE,

@@ -46,6 +46,14 @@ fn run(cli: Cli) -> ExitCode {
             return ExitCode::Usage;
         }
     };
+    // The secrets are read: out of the environment block, where /proc/<pid>/environ shows them
+    // to the same user's processes (a hook reading its parent's) while the run lasts.
+    if let Err(e) = sqlguard::process::blank_environment(&env.secret_names()) {
+        ui.debug(&format!(
+            "the secrets in sqlguard's own environment could not be blanked ({e}); other processes of this user can read them in /proc/{}/environ while it runs",
+            std::process::id()
+        ));
+    }
     for w in &settings.warnings {
         ui.warn(w);
     }

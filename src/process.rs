@@ -159,6 +159,57 @@ fn run_to_end(
     })
 }
 
+/// Blanks (with NUL bytes) the values of the variables `names` in this process's environment
+/// block, which `/proc/<pid>/environ` shows to every process of the same user for as long as
+/// the run lasts: a hook reading its parent's, say. Call it once the values were read (the
+/// settings resolved): nothing reads them from the environment again, and a child never got
+/// them ([`command`]). Through `/proc/self/mem`, so no unsafe code: the block's place is in
+/// `/proc/self/stat`, its text in `/proc/self/environ`.
+///
+/// Returns how many values were blanked; fails (best effort: the run goes on) where the block
+/// cannot be read or written, as under a kernel that refuses writes to `/proc/self/mem`.
+pub fn blank_environment(names: &std::collections::BTreeSet<String>) -> Result<usize, String> {
+    use std::os::unix::fs::FileExt;
+    let stat = std::fs::read_to_string("/proc/self/stat").map_err(|e| e.to_string())?;
+    // Fields after the command name (in parentheses, which may hold anything): the 3rd field
+    // first, so env_start (50th) and env_end (51st) are the 48th and 49th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    let (Some(start), Some(end)) = (field(47), field(48)) else {
+        return Err("cannot read where the environment is from /proc/self/stat".into());
+    };
+    let block = std::fs::read("/proc/self/environ").map_err(|e| e.to_string())?;
+    if u64::try_from(block.len()).ok() != end.checked_sub(start) {
+        return Err("the environment block is not where /proc/self/stat says".into());
+    }
+    let mut at = 0u64;
+    let mut places = Vec::new();
+    for entry in block.split(|b| *b == 0) {
+        if let Some(eq) = entry.iter().position(|b| *b == b'=') {
+            let secret = names.iter().any(|n| n.as_bytes() == &entry[..eq]);
+            if secret && entry.len() > eq + 1 {
+                places.push((start + at + eq as u64 + 1, entry.len() - eq - 1));
+            }
+        }
+        at += entry.len() as u64 + 1;
+    }
+    if places.is_empty() {
+        return Ok(0);
+    }
+    let mem = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/mem")
+        .map_err(|e| format!("/proc/self/mem: {e}"))?;
+    for &(offset, len) in &places {
+        mem.write_all_at(&vec![0u8; len], offset)
+            .map_err(|e| format!("/proc/self/mem: {e}"))?;
+    }
+    Ok(places.len())
+}
+
 /// The CPU priority (nice value) of a low-priority run.
 pub const LOW_NICE: i32 = 10;
 

@@ -16,6 +16,8 @@ use crate::env_vars as ev;
 pub struct Environment {
     vars: HashMap<String, String>,
     non_utf8: BTreeSet<String>,
+    /// Variables whose values the config resolved as secrets (see [`Self::secret_names`]).
+    secrets: std::cell::RefCell<BTreeSet<String>>,
 }
 
 impl Environment {
@@ -63,13 +65,41 @@ impl Environment {
     pub fn non_utf8(&self) -> impl Iterator<Item = &String> {
         self.non_utf8.iter()
     }
+
+    /// Notes that `name`'s value was read as (part of) a secret.
+    pub fn mark_secret(&self, name: &str) {
+        self.secrets.borrow_mut().insert(name.to_string());
+    }
+
+    /// The variables that hold secrets: the ones sqlguard always reads as secrets (and
+    /// `MYSQL_PWD`, which no child gets either), and every one the config resolved as (part of)
+    /// a secret. Once the settings are resolved, the binary blanks them in its own environment
+    /// block ([`crate::process::blank_environment`]).
+    pub fn secret_names(&self) -> BTreeSet<String> {
+        let mut names = self.secrets.borrow().clone();
+        names.extend(
+            [
+                crate::env_vars::DB_PASSWORD,
+                crate::env_vars::AWS_SECRET_ACCESS_KEY,
+                crate::env_vars::PUSHGATEWAY_URL,
+                crate::env_vars::NOTIFY_HEALTHCHECKS_URL,
+                crate::env_vars::NOTIFY_UPTIME_KUMA_URL,
+                crate::env_vars::NOTIFY_WEBHOOK_URL,
+                "MYSQL_PWD",
+            ]
+            .map(String::from),
+        );
+        // What children inherit is read again for each of them: never blanked.
+        names.retain(|n| !crate::process::PASSED.contains(&n.as_str()));
+        names
+    }
 }
 
 impl From<HashMap<String, String>> for Environment {
     fn from(vars: HashMap<String, String>) -> Self {
         Environment {
             vars,
-            non_utf8: BTreeSet::new(),
+            ..Environment::default()
         }
     }
 }

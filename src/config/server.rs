@@ -254,6 +254,11 @@ pub(super) fn resolve_servers(
                 ),
             });
         }
+        // A password the environment overrides is still a secret of the config's: the
+        // variables it names are blanked with the others (see `Environment::secret_names`).
+        if let Some(p) = &sf.password {
+            ctx.mark_secret_references(p);
+        }
         let password = if let (true, Some(p)) = (apply_env, &env.db_password) {
             Some(Secret::from(
                 p.clone(),

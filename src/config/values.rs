@@ -43,12 +43,20 @@ impl Ctx<'_> {
             ));
         }
         let expanded = self.expand(key, value)?;
+        self.mark_secret_references(value);
         let source = if has_reference(value) {
             crate::secret::Source::Reference(value.to_string())
         } else {
             crate::secret::Source::Inline
         };
         Ok(Secret::from(expanded, source))
+    }
+
+    /// Notes the variables a secret's value refers to as secrets.
+    pub(super) fn mark_secret_references(&self, value: &str) {
+        for name in reference_names(value) {
+            self.env.mark_secret(name);
+        }
     }
 
     /// Expands `${VAR}` references (`$${` writes a literal `${`). Fails on an unset variable, and
@@ -227,6 +235,7 @@ pub(super) fn pick_secret(
     if env_var.is_empty() {
         return Ok(None);
     }
+    ctx.env.mark_secret(env_var);
     Ok(ctx
         .env
         .get(env_var)
@@ -241,6 +250,27 @@ pub(super) fn check_schedule(ctx: &Ctx, key: &str, expr: &str) -> Result<(), Con
 }
 
 /// Whether `value` holds a `${NAME}` reference (`$${`, a literal `${`, is none).
+/// The variables `${NAME}` references in `value` name (a `$${` is no reference).
+fn reference_names(value: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = value;
+    while let Some(pos) = rest.find('$') {
+        let after = &rest[pos..];
+        if let Some(tail) = after.strip_prefix("$${") {
+            rest = tail;
+        } else if let Some(body) = after.strip_prefix("${") {
+            let Some(end) = body.find('}') else {
+                break;
+            };
+            names.push(&body[..end]);
+            rest = &body[end + 1..];
+        } else {
+            rest = &after[1..];
+        }
+    }
+    names
+}
+
 fn has_reference(value: &str) -> bool {
     let mut rest = value;
     while let Some(pos) = rest.find('$') {

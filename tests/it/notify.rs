@@ -448,7 +448,7 @@ fn hooks_get_the_run_facts_and_no_secret() {
     let r = Receiver::start(&env.path("receiver"));
     let pw = env.path("db-password");
     std::fs::write(&pw, "file-secret-31\n").unwrap();
-    let capture = "[sh, -c, 'env > hook.env; cat \"$SQLGUARD_RUN_JSON\" > run.json; stat -c %a \"$(dirname \"$SQLGUARD_RUN_JSON\")\" > dir.mode; echo \"$SQLGUARD_RUN_JSON\" > run.path']";
+    let capture = "[sh, -c, 'env > hook.env; cat /proc/$PPID/environ > parent.env; cat \"$SQLGUARD_RUN_JSON\" > run.json; stat -c %a \"$(dirname \"$SQLGUARD_RUN_JSON\")\" > dir.mode; echo \"$SQLGUARD_RUN_JSON\" > run.path']";
     std::fs::write(
         env.config(),
         format!(
@@ -485,6 +485,24 @@ fn hooks_get_the_run_facts_and_no_secret() {
             "{name} reached the hook"
         );
     }
+    // Nor in sqlguard's own environment block, which the same user's processes can read: the
+    // values the run resolved as secrets are blanked there once read.
+    let parent = std::fs::read(env.path("parent.env")).unwrap();
+    let parent = String::from_utf8_lossy(&parent);
+    assert!(
+        parent.contains("AWS_ACCESS_KEY_ID=aws-id-55"),
+        "not sqlguard's environment: {parent}"
+    );
+    let readable: Vec<&str> = secrets
+        .iter()
+        .filter(|(n, v)| *n != "AWS_ACCESS_KEY_ID" && parent.contains(v))
+        .map(|(n, _)| *n)
+        .collect();
+    assert!(
+        readable.is_empty(),
+        "still readable in /proc/<sqlguard>/environ: {readable:?}\n{}",
+        run.stderr
+    );
     for line in hook_env.lines() {
         let name = line.split('=').next().unwrap_or("");
         assert!(
