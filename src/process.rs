@@ -210,6 +210,38 @@ pub fn blank_environment(names: &std::collections::BTreeSet<String>) -> Result<u
     Ok(places.len())
 }
 
+/// Removes the directories in `tmp` named `prefix…`, older than `age`, that this user owns and
+/// whose every entry `holds` accepts: the private directories that killed runs leave (a run
+/// removes its own when it ends). Anything else is left, and so is whatever cannot be read.
+pub fn sweep_dirs(
+    tmp: &std::path::Path,
+    prefix: &str,
+    age: std::time::Duration,
+    holds: impl Fn(&std::fs::DirEntry) -> bool,
+) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    let me = rustix::process::geteuid().as_raw();
+    for e in entries.flatten() {
+        let path = e.path();
+        let ours = e.file_name().to_string_lossy().starts_with(prefix)
+            && std::fs::symlink_metadata(&path).is_ok_and(|m| {
+                m.is_dir()
+                    && m.uid() == me
+                    && m.modified()
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|d| d > age)
+            });
+        let left = ours && std::fs::read_dir(&path).is_ok_and(|d| d.flatten().all(|f| holds(&f)));
+        if left {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 /// The CPU priority (nice value) of a low-priority run.
 pub const LOW_NICE: i32 = 10;
 

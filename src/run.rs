@@ -177,6 +177,13 @@ impl Run {
         use std::os::unix::fs::OpenOptionsExt;
         let mut dir = self.workdir.borrow_mut();
         if dir.is_none() {
+            // Those that killed runs left (a week old, this user's, holding only the document).
+            crate::process::sweep_dirs(
+                &std::env::temp_dir(),
+                "sqlguard-run-",
+                std::time::Duration::from_secs(7 * 86_400),
+                |f| f.file_name() == "run.json" && f.file_type().is_ok_and(|t| t.is_file()),
+            );
             *dir = Some(
                 tempfile::Builder::new()
                     .prefix("sqlguard-run-")

@@ -1620,6 +1620,11 @@ fn tool_dir() -> Result<tempfile::TempDir, String> {
         &crate::restore::temp_dir(),
         std::time::Duration::from_secs(2 * 86_400),
     );
+    fn sweep_tool_dirs(tmp: &std::path::Path, age: std::time::Duration) {
+        crate::process::sweep_dirs(tmp, "sqlguard-binlog-", age, |f| {
+            f.file_type().is_ok_and(|t| t.is_symlink())
+        });
+    }
     tempfile::Builder::new()
         .prefix("sqlguard-binlog-")
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
@@ -1630,39 +1635,6 @@ fn tool_dir() -> Result<tempfile::TempDir, String> {
                 crate::restore::temp_dir().display()
             )
         })
-}
-
-/// Removes the `sqlguard-binlog-*` directories in `tmp` older than `age` that this user owns
-/// and that hold only symbolic links: what a killed archive run leaves. Anything else is left.
-fn sweep_tool_dirs(tmp: &std::path::Path, age: std::time::Duration) {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(entries) = std::fs::read_dir(tmp) else {
-        return;
-    };
-    let me = rustix::process::geteuid().as_raw();
-    for e in entries.flatten() {
-        let path = e.path();
-        let ours = e
-            .file_name()
-            .to_string_lossy()
-            .starts_with("sqlguard-binlog-")
-            && std::fs::symlink_metadata(&path).is_ok_and(|m| {
-                m.is_dir()
-                    && m.uid() == me
-                    && m.modified()
-                        .ok()
-                        .and_then(|t| t.elapsed().ok())
-                        .is_some_and(|d| d > age)
-            });
-        let only_links = ours
-            && std::fs::read_dir(&path).is_ok_and(|d| {
-                d.flatten()
-                    .all(|f| f.file_type().is_ok_and(|t| t.is_symlink()))
-            });
-        if only_links {
-            let _ = std::fs::remove_dir_all(&path);
-        }
-    }
 }
 
 /// Starts the tool copying `file` from `from` raw to its standard output (through `dir`).
@@ -2205,10 +2177,15 @@ mod tests {
         let left = made("sqlguard-binlog-abc", true, false);
         let holding = made("sqlguard-binlog-def", true, true);
         let other = made("other-dir", true, false);
-        sweep_tool_dirs(tmp.path(), std::time::Duration::ZERO);
+        let sweep = |age| {
+            crate::process::sweep_dirs(tmp.path(), "sqlguard-binlog-", age, |f| {
+                f.file_type().is_ok_and(|t| t.is_symlink())
+            })
+        };
+        sweep(std::time::Duration::ZERO);
         assert!(!left.exists() && holding.exists() && other.exists());
         let fresh = made("sqlguard-binlog-new", true, false);
-        sweep_tool_dirs(tmp.path(), std::time::Duration::from_secs(3600));
+        sweep(std::time::Duration::from_secs(3600));
         assert!(fresh.exists());
     }
 
