@@ -118,7 +118,7 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     (
         STORAGE_PATH,
-        "Directory of the local storage (creates or overrides the one local storage).",
+        "Directory of the local storage, an absolute path (creates or overrides the one local storage).",
     ),
     (
         COMPRESSION,
@@ -153,7 +153,7 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     (
         LOCK_DIR,
-        "Directory for job locks and for index locks of S3 storages.",
+        "Directory for job locks and for index locks of S3 storages (an absolute path).",
     ),
     (
         PARALLEL,

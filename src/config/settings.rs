@@ -252,8 +252,17 @@ impl Settings {
             super::encryption::resolve_encryption(&ctx, file.encryption.as_ref(), &overrides)?;
         let backup_types = resolve_types(&ctx, &file, &overrides, &storages, &encryption)?;
         let lock_dir = match (&overrides.lock_dir, &file.lock_dir) {
-            (Some(d), _) => PathBuf::from(d),
-            (None, Some(d)) => PathBuf::from(ctx.expand("lock_dir", d)?),
+            (Some(d), _) => {
+                let d = PathBuf::from(d);
+                if let Some(m) = super::values::relative_refusal(&d) {
+                    return Err(ConfigError::Env {
+                        var: ev::LOCK_DIR.to_string(),
+                        message: m,
+                    });
+                }
+                d
+            }
+            (None, Some(d)) => ctx.state_path("lock_dir", d)?,
             (None, None) => crate::joblock::default_lock_dir(),
         };
         let mut settings = Settings {
@@ -280,9 +289,8 @@ impl Settings {
                 .report
                 .as_ref()
                 .and_then(|r| r.html.as_ref())
-                .map(|h| ctx.expand("report.html", h))
-                .transpose()?
-                .map(PathBuf::from),
+                .map(|h| ctx.state_path("report.html", h))
+                .transpose()?,
             orphan_min_age: file.orphan_min_age.unwrap_or(DEFAULT_ORPHAN_MIN_AGE),
             hooks: super::hooks::resolve_hooks(&ctx, file.hooks.as_ref())?,
             notify: super::notify::resolve_notify(&ctx, file.notify.as_ref(), &overrides)?,

@@ -306,7 +306,7 @@ pub(super) fn resolve_storages(
                     .as_ref()
                     .ok_or_else(|| ctx.invalid(key("path"), "is required for a local storage"))?;
                 StorageKind::Local {
-                    path: PathBuf::from(ctx.expand(&key("path"), path)?),
+                    path: ctx.state_path(&key("path"), path)?,
                 }
             }
             StorageKindName::S3 => StorageKind::S3(Box::new(resolve_s3(ctx, name, sf)?)),
@@ -317,6 +317,12 @@ pub(super) fn resolve_storages(
         });
     }
     if let Some(p) = &env.storage_path {
+        if let Some(m) = super::values::relative_refusal(std::path::Path::new(p)) {
+            return Err(ConfigError::Env {
+                var: crate::env_vars::STORAGE_PATH.to_string(),
+                message: m,
+            });
+        }
         let locals: Vec<usize> = out
             .iter()
             .enumerate()

@@ -52,6 +52,15 @@ impl Ctx<'_> {
         Ok(Secret::from(expanded, source))
     }
 
+    /// A path where sqlguard keeps or writes state (a local storage, the lock directory, the
+    /// HTML report) at `key`, expanded; refused when relative: it would name another directory
+    /// for each working directory, and timers and cron jobs start in `/` or `$HOME`, so they
+    /// and a run by hand would keep apart indexes, or locks that do not exclude each other.
+    pub(super) fn state_path(&self, key: &str, value: &str) -> Result<PathBuf, ConfigError> {
+        let path = PathBuf::from(self.expand(key, value)?);
+        relative_refusal(&path).map_or(Ok(path), |m| Err(self.invalid(key, m)))
+    }
+
     /// Notes the variables a secret's value refers to as secrets.
     pub(super) fn mark_secret_references(&self, value: &str) {
         for name in reference_names(value) {
@@ -250,6 +259,16 @@ pub(super) fn check_schedule(ctx: &Ctx, key: &str, expr: &str) -> Result<(), Con
 }
 
 /// Whether `value` holds a `${NAME}` reference (`$${`, a literal `${`, is none).
+/// Why `path` cannot be where state is kept: it is relative (see [`Ctx::state_path`]).
+pub(super) fn relative_refusal(path: &std::path::Path) -> Option<String> {
+    path.is_relative().then(|| {
+        format!(
+            "'{}' is a relative path: give an absolute one (a relative path names another directory for each working directory, and timers and cron jobs do not start where a run by hand does)",
+            path.display()
+        )
+    })
+}
+
 /// The variables `${NAME}` references in `value` name (a `$${` is no reference).
 fn reference_names(value: &str) -> Vec<&str> {
     let mut names = Vec::new();

@@ -135,3 +135,52 @@ fn dump_options_with_a_password_are_refused() {
         r.stderr
     );
 }
+
+/// Where state is kept (a local storage, the lock directory, the HTML report) must be an
+/// absolute path, from the file or the environment: a relative one names another directory for
+/// each working directory, so a timer and a run by hand would keep apart indexes and locks.
+#[test]
+fn relative_state_paths_are_refused_naming_the_key() {
+    let env = Env::new();
+    for (extra, key) in [
+        ("storage:\n  local:\n    type: local\n    path: relative/dir\n", "storage.local.path"),
+        (
+            "storage:\n  local:\n    type: local\n    path: {storage}\nlock_dir: locks\n",
+            "lock_dir",
+        ),
+        (
+            "storage:\n  local:\n    type: local\n    path: {storage}\nreport:\n  html: out/report.html\n",
+            "report.html",
+        ),
+    ] {
+        env.write_config("", extra);
+        // (The tests' own SQLGUARD_LOCK_DIR would stand in for the file's.)
+        let r = crate::support::Run::from(
+            env.cmd()
+                .env_remove("SQLGUARD_LOCK_DIR")
+                .args(["config", "check"])
+                .output()
+                .unwrap(),
+        );
+        r.expect(2);
+        assert!(
+            r.stderr.contains(key) && r.stderr.contains("is a relative path"),
+            "{key}: {}",
+            r.stderr
+        );
+    }
+    env.write_config(
+        "",
+        "storage:\n  local:\n    type: local\n    path: {storage}\n",
+    );
+    for var in ["SQLGUARD_STORAGE_PATH", "SQLGUARD_LOCK_DIR"] {
+        let r = env.run_with(&[(var, "relative/x")], &["config", "check"]);
+        r.expect(2);
+        assert!(
+            r.stderr.contains(var) && r.stderr.contains("is a relative path"),
+            "{var}: {}",
+            r.stderr
+        );
+    }
+    env.run(&["config", "check", "--no-push"]).expect(0);
+}
