@@ -34,9 +34,16 @@ pub enum Error {
     Restore(#[from] crate::restore::RestoreError),
     #[error(transparent)]
     Verify(#[from] crate::verify::VerifyError),
-    /// Writing the command's result failed.
+    /// Writing the command's result failed. (Its cause is in the message, not a source too:
+    /// a message that walks the sources would say it twice.)
     #[error("writing output: {0}")]
-    Output(#[from] std::io::Error),
+    Output(std::io::Error),
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Output(e)
+    }
 }
 
 impl From<crate::config::settings::Unknown> for Error {

@@ -39,7 +39,9 @@ fn run(cli: Cli) -> ExitCode {
     // No colour for NO_COLOR, nor for a terminal that says it has none.
     let no_color = env.contains("NO_COLOR") || env.get("TERM") == Some("dumb");
     let ui = Ui::new(g.quiet, g.verbose, g.no_progress, no_color);
-    let settings = match Settings::resolve_with(g.config.as_deref(), g.no_push, &env) {
+    // `config` pushes nothing: its checks read the metrics section whatever --no-push says.
+    let no_push = g.no_push && !matches!(cli.command, Command::Config(_));
+    let settings = match Settings::resolve_with(g.config.as_deref(), no_push, &env) {
         Ok(s) => s,
         Err(e) => {
             ui.error(&format!("{e:#}"));

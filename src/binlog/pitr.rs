@@ -304,9 +304,17 @@ pub fn plan_chain(
             target,
             reason: match candidates.last() {
                 Some((oldest, _)) => format!(
-                    "the oldest dump with binary log coordinates ({}, started {}) is not before it",
+                    "the oldest dump with binary log coordinates ({}, started {} at {}) is not before it in the binary log",
                     oldest.id,
-                    oldest.started_at.format("%Y-%m-%d %H:%M:%S UTC")
+                    oldest.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    oldest
+                        .binlog
+                        .as_ref()
+                        .map(|b| match &b.gtid {
+                            Some(g) if !g.is_empty() => format!("{}:{}, GTID {g}", b.file, b.position),
+                            _ => format!("{}:{}", b.file, b.position),
+                        })
+                        .unwrap_or_default()
                 ),
                 None => "no good dump of this database (successful, and not failed at its last verification) records binary log coordinates (the server needs log_bin, and the backup account BINLOG MONITOR; `sqlguard list` shows each copy's verification)".to_string(),
             },
@@ -428,19 +436,19 @@ fn chain_from(
             }
             let reached = match last.and_then(|l| l.segment.as_ref()) {
                 Some(s) => format!(
-                    "{}:{}{}",
+                    "reaches only {}:{}{}",
                     s.file,
                     s.end,
                     s.last_event_at
                         .map(|t| format!(", newest event {}", t.format("%Y-%m-%d %H:%M:%S UTC")))
                         .unwrap_or_default()
                 ),
-                None => format!("nothing from {file}"),
+                None => format!("holds nothing of {file}"),
             };
             return Err(RestoreError::NotCovered {
                 target,
                 reason: format!(
-                    "the binary log archive reaches only {reached} after dump {} ({}:{}): run `sqlguard binlog --server {}` and try again, or pick an earlier point",
+                    "the binary log archive {reached} after dump {} ({}:{}): run `sqlguard binlog --server {}` and try again, or pick an earlier point",
                     dump.id, b.file, b.position, dump.server
                 ),
             });

@@ -118,7 +118,23 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         return Ok(code);
     }
     if rows.is_empty() {
-        Printer::line("no backups match")?;
+        // A type no config names may still be in the indexes (a type taken out): searched for
+        // all the same, and said when nothing has it.
+        let hint = match &args.filter.backup_type {
+            Some(t) if t != crate::binlog::TYPE && ctx.settings.backup_type(t).is_err() => {
+                format!(
+                    " (type '{t}' is not configured: the types are {})",
+                    ctx.settings
+                        .backup_types
+                        .iter()
+                        .map(|b| b.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+            _ => String::new(),
+        };
+        Printer::line(&format!("no backups match{hint}"))?;
         return Ok(code);
     }
     let now = Utc::now();

@@ -107,17 +107,33 @@ pub(super) fn resolve_compression(
     if let Some(t) = env.compression_threads {
         threads = t;
     }
+    // A value the environment gave is named by its variable, not by a key the file lacks.
+    let blame = |var: &str, from_env: bool, field: &str, message: String| {
+        if from_env {
+            ConfigError::Env {
+                var: var.into(),
+                message,
+            }
+        } else {
+            ctx.invalid(format!("{key}.{field}"), message)
+        }
+    };
+    let level_from_env = env.compression_level.is_some();
     if algorithm == Algorithm::None && level.is_some_and(|l| l != 0) {
-        return Err(ctx.invalid(
-            format!("{key}.level"),
-            "compression `none` takes no level: remove it, or pick zstd or xz",
+        return Err(blame(
+            ev::COMPRESSION_LEVEL,
+            level_from_env,
+            "level",
+            "compression `none` takes no level: remove it, or pick zstd or xz".into(),
         ));
     }
     let level = level.unwrap_or(algorithm.default_level());
     let (lo, hi) = algorithm.level_range();
     if level < lo || level > hi {
-        return Err(ctx.invalid(
-            format!("{key}.level"),
+        return Err(blame(
+            ev::COMPRESSION_LEVEL,
+            level_from_env,
+            "level",
             format!(
                 "{level} is out of range for {}: use {lo} to {hi}",
                 algorithm.as_str()
@@ -129,8 +145,14 @@ pub(super) fn resolve_compression(
         level,
         threads,
     };
-    c.check()
-        .map_err(|m| ctx.invalid(format!("{key}.threads"), m))?;
+    c.check().map_err(|m| {
+        blame(
+            ev::COMPRESSION_THREADS,
+            env.compression_threads.is_some(),
+            "threads",
+            m,
+        )
+    })?;
     Ok(c)
 }
 

@@ -367,17 +367,17 @@ pub(super) fn resolve_servers(
         };
         let parallel = env.parallel.or(sf.parallel).unwrap_or(1);
         if !(1..=MAX_PARALLEL).contains(&parallel) {
-            let var = if env.parallel.is_some() {
-                ev::PARALLEL.to_string()
+            let message = format!(
+                "{parallel} is not a number of databases to dump at once (1-{MAX_PARALLEL})"
+            );
+            return Err(if env.parallel.is_some() {
+                ConfigError::Env {
+                    var: ev::PARALLEL.to_string(),
+                    message,
+                }
             } else {
-                key("parallel")
-            };
-            return Err(ctx.invalid(
-                var,
-                format!(
-                    "{parallel} is not a number of databases to dump at once (1-{MAX_PARALLEL})"
-                ),
-            ));
+                ctx.invalid(key("parallel"), message)
+            });
         }
         out.push(ServerSettings {
             name: name.clone(),

@@ -184,3 +184,46 @@ fn relative_state_paths_are_refused_naming_the_key() {
     }
     env.run(&["config", "check", "--no-push"]).expect(0);
 }
+
+/// A value from the environment is named by its variable, `config check --no-push` still reads
+/// the metrics section (it pushes nothing anyway), and `list` of a type no config names says so.
+#[test]
+fn errors_name_where_the_value_came_from() {
+    let env = Env::new();
+    env.write_config(
+        "",
+        "storage:\n  local:\n    type: local\n    path: {storage}\n",
+    );
+    for (var, value) in [
+        ("SQLGUARD_PARALLEL", "0"),
+        ("SQLGUARD_COMPRESSION_LEVEL", "99"),
+    ] {
+        let r = env.run_with(&[(var, value)], &["config", "check"]);
+        r.expect(2);
+        assert!(
+            r.stderr.contains(&format!("environment variable {var}"))
+                && !r.stderr.contains("config file"),
+            "{var}: {}",
+            r.stderr
+        );
+    }
+    env.write_config(
+        "",
+        "storage:\n  local:\n    type: local\n    path: {storage}\nmetrics:\n  pushgateway: ftp://x\n",
+    );
+    let r = env.run(&["--no-push", "config", "check"]);
+    r.expect(2);
+    assert!(r.stderr.contains("metrics.pushgateway"), "{}", r.stderr);
+    env.write_config(
+        "",
+        "storage:\n  local:\n    type: local\n    path: {storage}\n",
+    );
+    let r = env.run(&["list", "-t", "nosuchtype"]);
+    r.expect(0);
+    assert!(
+        r.stdout.contains("no backups match")
+            && r.stdout.contains("type 'nosuchtype' is not configured"),
+        "{}",
+        r.stdout
+    );
+}
