@@ -190,6 +190,17 @@ pub fn build(
             .or_insert(true);
         *ok &= r.status == Status::Success;
     }
+    let succeeded: std::collections::HashSet<(&str, &str)> = window_records
+        .iter()
+        .filter(|r| r.status == Status::Success)
+        .map(|r| (r.server.as_str(), r.id.as_str()))
+        .collect();
+    let mut errors: Vec<String> = catalog
+        .errors
+        .iter()
+        .chain(read_errors.iter())
+        .map(|(_, e)| e.clone())
+        .collect();
     let mut databases = Vec::new();
     for row in &model.rows {
         let no_runs = BTreeMap::new();
@@ -200,6 +211,25 @@ pub fn build(
                 row.backup_type.as_str(),
             ))
             .unwrap_or(&no_runs);
+        // The summary is a cache of the records: where the window's records say otherwise of a
+        // run it names (an edited or damaged summary.json), the row is not believed. Only runs
+        // it names count (records that land while the report reads are newer, not others).
+        let contradiction = if errors.is_empty() {
+            summary_contradiction(&row.summary, runs, &succeeded, since)
+        } else {
+            None
+        };
+        let (health, contradiction) = match contradiction {
+            Some(why) => {
+                let message = format!(
+                    "server '{}': the index summary of {}/{} disagrees with its records ({why}): `sqlguard index rebuild --server {}` rewrites it from the manifests",
+                    row.server, row.database, row.backup_type, row.server
+                );
+                errors.push(message.clone());
+                (Health::Failing, Some(message))
+            }
+            None => (row.health, None),
+        };
         let successes_in_window = runs.values().filter(|ok| **ok).count();
         let trend = match (row.last_success(), row.previous_success()) {
             (Some(l), Some(p)) if p.compressed_bytes > 0 => Some(
@@ -212,7 +242,7 @@ pub fn build(
             server: row.server.to_string(),
             database: row.database.to_string(),
             backup_type: row.backup_type.to_string(),
-            health: row.health,
+            health,
             last_success_at: row.last_success().map(|s| s.finished_at),
             last_success_age_seconds: row.last_success().map(|s| {
                 now.signed_duration_since(s.finished_at)
@@ -232,7 +262,7 @@ pub fn build(
             successes_in_window,
             success_rate: (!runs.is_empty())
                 .then(|| successes_in_window as f64 / runs.len() as f64),
-            last_error: row.last_error().map(String::from),
+            last_error: contradiction.or_else(|| row.last_error().map(String::from)),
             last_verification: last_verification(&row.summary.verified_per_storage),
             last_restore_test: row.summary.restore_tested.clone(),
             last_restore_test_passed_at: row
@@ -272,12 +302,6 @@ pub fn build(
         .filter(|r| r.status == Status::Failed)
         .cloned()
         .collect();
-    let errors = catalog
-        .errors
-        .iter()
-        .chain(read_errors.iter())
-        .map(|(_, e)| e.clone())
-        .collect();
     Report {
         schema_version: REPORT_SCHEMA_VERSION,
         generated_at: now,
@@ -290,6 +314,40 @@ pub fn build(
         point_in_time: point_in_time(settings, catalog, now),
         errors,
     }
+}
+
+/// What the window's records say against a summary's claims about the runs it names: its last
+/// run (in the window, it must be there, with the same outcome) and its last success (in the
+/// window, a success of that id must be there). `runs` holds the window's runs of the row (id:
+/// whether it succeeded on every storage), `succeeded` every successful copy's server and id.
+fn summary_contradiction(
+    summary: &crate::index::TypeSummary,
+    runs: &BTreeMap<&str, bool>,
+    succeeded: &std::collections::HashSet<(&str, &str)>,
+    since: DateTime<Utc>,
+) -> Option<String> {
+    if let Some(last) = summary.last_run.first().filter(|l| l.started_at >= since) {
+        let claimed = summary.last_run_ok();
+        match runs.get(last.id.as_str()) {
+            None => return Some(format!("its last run {} is in no record", last.id)),
+            Some(&ok) if ok != claimed => {
+                let word = |ok: bool| if ok { "succeeded" } else { "failed" };
+                return Some(format!(
+                    "run {} {} by the records, {} by the summary",
+                    last.id,
+                    word(ok),
+                    word(claimed)
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let success = summary
+        .last_success
+        .as_ref()
+        .filter(|s| s.started_at >= since)?;
+    (!succeeded.contains(&(success.server.as_str(), success.id.as_str())))
+        .then(|| format!("its last success {} is no successful record", success.id))
 }
 
 /// The HTML page for `report`: the template with the report embedded as JSON. Safe against

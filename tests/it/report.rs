@@ -1141,3 +1141,43 @@ fn a_success_dated_in_the_future_is_not_fresh() {
     std::fs::remove_file(env.storage().join("main/index/summary.json")).unwrap();
     assert_eq!(health(), "stale");
 }
+
+/// A summary is a cache of its records: one edited to call a failed run a success (or to name a
+/// success no record holds) is not believed. The row reads failing with the contradiction, the
+/// report exits 1, and `index rebuild` puts it right.
+#[test]
+fn a_summary_that_contradicts_its_records_is_not_believed() {
+    let (env, _good, bad) = populated();
+    let path = env.storage().join("main/index/summary.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let daily = &mut doc["databases"][&bad]["types"]["daily"];
+    let last = daily["last_run"][0].clone();
+    assert_eq!(last["status"], "failed", "{last}");
+    let mut lie = last.clone();
+    lie["status"] = "success".into();
+    lie["error"] = serde_json::Value::Null;
+    daily["last_run"] = serde_json::json!([lie.clone()]);
+    daily["last_success"] = lie;
+    std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let r = env.run(&["report", "--format", "json"]);
+    r.expect(1);
+    let doc: ReportDoc =
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}\n{}", r.stdout));
+    let row = doc
+        .databases
+        .iter()
+        .find(|d| d.database == bad && d.backup_type == "daily")
+        .unwrap();
+    assert_eq!(row.health, "failing");
+    let id = last["id"].as_str().unwrap();
+    assert!(
+        doc.errors
+            .iter()
+            .any(|e| e.contains("disagrees with its records") && e.contains(id)),
+        "{:?}",
+        doc.errors
+    );
+    env.run(&["index", "rebuild"]).expect(0);
+    env.run(&["report", "--format", "json"]).expect(0);
+}
