@@ -1468,6 +1468,28 @@ fn placed_code_tokens(
     out
 }
 
+/// Whether `text` (a `CREATE TABLE`) takes a value from a sequence in its code: `nextval(`,
+/// `lastval(`, `setval(`, `NEXT VALUE FOR`, `PREVIOUS VALUE FOR`.
+pub fn uses_sequences(text: &[u8], backslash_escapes: bool, server: Option<ServerVersion>) -> bool {
+    let t = code_tokens(text, backslash_escapes, false, Some(server));
+    (0..t.len()).any(|i| {
+        let call = ["NEXTVAL", "LASTVAL", "SETVAL"].iter().any(|f| t[i].is(f))
+            && t.get(i + 1) == Some(&Token::Symbol(b'('));
+        let value_for = (t[i].is("NEXT") || t[i].is("PREVIOUS"))
+            && t.get(i + 1).is_some_and(|w| w.is("VALUE"))
+            && t.get(i + 2).is_some_and(|w| w.is("FOR"));
+        call || value_for
+    })
+}
+
+/// Whether `text` (a `LOCK TABLES`) names one of `tables` (bare names, as a dump writes them).
+pub fn names_any(text: &[u8], tables: &std::collections::HashSet<String>) -> bool {
+    !tables.is_empty()
+        && code_tokens(text, true, false, None)
+            .iter()
+            .any(|t| matches!(t, Token::Ident(n) | Token::Word(n) if tables.contains(n)))
+}
+
 /// `text`, a `CREATE TABLE` of the dump's database `source` restored as `target`, with the
 /// sequences its defaults take values from (`DEFAULT nextval(`source`.`s`)`: the server writes
 /// a sequence's database into a default, whichever it is) named in `target` instead: restored
