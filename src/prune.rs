@@ -8,7 +8,7 @@
 //! so a prune killed midway leaves records whose objects may be gone; the next prune plans the
 //! same removals (deleting a missing key succeeds) and finishes the job.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
@@ -265,8 +265,12 @@ fn prune_index(
     };
     // The backup objects and manifests stored, listed before any record is read (a backup
     // that lands meanwhile is not taken for unrecorded); each record crosses its keys off.
+    let mut sizes = HashMap::new();
     let mut unowned = match stored_backups(storage, server) {
-        Ok(l) => Some(l),
+        Ok((keys, listed_sizes)) => {
+            sizes = listed_sizes;
+            Some(keys)
+        }
         Err(e) => {
             ui.error(&e.to_string());
             out.errors.push(e.to_string());
@@ -357,16 +361,22 @@ fn prune_index(
                     now,
                 )
             } else {
-                let (plan, problem) =
-                    plan_stored(records, settings, now, storage, unowned.as_ref(), ui);
+                let (plan, problem, gone) =
+                    plan_stored(records, settings, now, storage, &sizes, ui);
                 unchecked = problem;
+                let no_copy =
+                    |r: &BackupRecord| r.storage == storage.name() && gone.contains(&r.id);
                 bases.extend(
                     plan.items
                         .iter()
+                        // Only copies that are copies: a damaged or gone dump kept for a
+                        // person to look at is no base a restore can roll forward from.
                         .filter(|i| {
                             i.decision == Decision::Keep
                                 && i.record.status == crate::index::Status::Success
                                 && i.record.key.is_some()
+                                && !i.record.failed_verification()
+                                && !no_copy(&i.record)
                         })
                         .filter_map(|i| {
                             let b = i.record.binlog.as_ref()?;
@@ -453,19 +463,20 @@ fn prune_index(
 /// this storage that the plan keeps is there: a kept copy stands in for the older ones the plan
 /// removes, so one whose object is gone (deleted by hand, a lifecycle rule) must count as no
 /// copy, and the database is planned again without it until each copy kept is one that is
-/// stored. `listed` is the storage's listing, taken before the records were read (`None` when
-/// it failed); a copy missing from it is looked up, as it may have landed since.
+/// stored, at the size the index records (one cut short or emptied is no copy either). `sizes`
+/// are the sizes the storage's listing gave (taken before the records were read); a copy not
+/// in it is looked up, as it may have landed since, or as the listing gives no sizes.
 ///
-/// Returns the plan, and why nothing of the database may be removed when a kept copy could not
-/// be looked up.
+/// Returns the plan, why nothing of the database may be removed when a kept copy could not be
+/// looked up, and the ids of this storage's copies that count as no copy.
 fn plan_stored(
     records: Vec<BackupRecord>,
     settings: &Settings,
     now: DateTime<Utc>,
     storage: &dyn Storage,
-    listed: Option<&HashSet<String>>,
+    sizes: &HashMap<String, u64>,
     ui: &Ui,
-) -> (retention::Plan, Option<String>) {
+) -> (retention::Plan, Option<String>, HashSet<String>) {
     let own = |r: &BackupRecord| r.storage == storage.name();
     let mut gone: HashSet<String> = HashSet::new();
     let mut checked: HashSet<String> = HashSet::new();
@@ -485,36 +496,44 @@ fn plan_stored(
                 || !own(r)
                 || gone.contains(&r.id)
                 || !checked.insert(r.id.clone())
-                || listed.is_some_and(|l| l.contains(key))
             {
                 continue;
             }
-            match storage.stat(key) {
-                Ok(Some(_)) => {}
-                Ok(None) => {
-                    ui.warn(&format!(
-                        "storage '{}': backup {} of {}/{} ({}) is in the index, but its object '{key}' is not on the storage: it counts as no copy, and older copies keep its place (`sqlguard verify --db {}` records it as failed)",
-                        storage.name(),
-                        r.id,
-                        r.server,
-                        r.database,
-                        r.backup_type,
-                        r.database
-                    ));
-                    gone.insert(r.id.clone());
-                    found = true;
-                }
+            let size = match sizes.get(key) {
+                Some(&s) => Ok(Some(s)),
+                None => storage.stat(key).map(|m| m.map(|m| m.size)),
+            };
+            let why = match size {
+                Ok(Some(s)) if s == r.compressed_bytes => None,
+                Ok(Some(s)) => Some(format!(
+                    "its object '{key}' has {s} bytes, the index says {}",
+                    r.compressed_bytes
+                )),
+                Ok(None) => Some(format!("its object '{key}' is not on the storage")),
                 Err(e) => {
                     let problem = format!(
                         "cannot check that backup {} of {}/{} ({}), which the policy keeps, is stored ({e}): nothing of this database is removed, since the copy kept in their place may be gone",
                         r.id, r.server, r.database, r.backup_type
                     );
-                    return (plan, Some(problem));
+                    return (plan, Some(problem), gone);
                 }
+            };
+            if let Some(why) = why {
+                ui.warn(&format!(
+                    "storage '{}': backup {} of {}/{} ({}) is in the index, but {why}: it counts as no copy, and older copies keep its place (`sqlguard verify --db {}` records it as failed)",
+                    storage.name(),
+                    r.id,
+                    r.server,
+                    r.database,
+                    r.backup_type,
+                    r.database
+                ));
+                gone.insert(r.id.clone());
+                found = true;
             }
         }
         if !found {
-            return (plan, None);
+            return (plan, None, gone);
         }
         records = plan.items.into_iter().map(|i| i.record).collect();
     }
@@ -685,25 +704,45 @@ fn apply(
     }
 }
 
-/// The keys of the backup objects and manifests under `server`'s prefix (their metadata is
-/// read later, for the few that no record owns).
+/// The keys of the backup objects and manifests under `server`'s prefix, with their sizes
+/// where the listing gives them at no cost ([`Storage::lists_sizes`]; the metadata of the
+/// others is read later, for the few that prune needs).
 ///
 /// Fails when the storage cannot be listed.
 fn stored_backups(
     storage: &dyn Storage,
     server: &str,
-) -> Result<HashSet<String>, crate::storage::StorageError> {
-    Ok(storage
-        .list_keys(&layout::server_prefix(server))?
-        .into_iter()
-        .filter(|key| {
-            let name = key.rsplit('/').next().unwrap_or("");
-            (name.ends_with(layout::MANIFEST_SUFFIX)
-                || name.contains(".sql")
-                || name.contains(".binlog"))
-                && !name.starts_with('.')
-        })
-        .collect())
+) -> Result<(HashSet<String>, HashMap<String, u64>), crate::storage::StorageError> {
+    let prefix = layout::server_prefix(server);
+    let listed: Vec<(String, Option<u64>)> = if storage.lists_sizes() {
+        storage
+            .list(&prefix)?
+            .into_iter()
+            .map(|m| (m.key, Some(m.size)))
+            .collect()
+    } else {
+        storage
+            .list_keys(&prefix)?
+            .into_iter()
+            .map(|k| (k, None))
+            .collect()
+    };
+    let mut keys = HashSet::new();
+    let mut sizes = HashMap::new();
+    for (key, size) in listed {
+        let name = key.rsplit('/').next().unwrap_or("");
+        let backup = (name.ends_with(layout::MANIFEST_SUFFIX)
+            || name.contains(".sql")
+            || name.contains(".binlog"))
+            && !name.starts_with('.');
+        if backup {
+            if let Some(s) = size {
+                sizes.insert(key.clone(), s);
+            }
+            keys.insert(key);
+        }
+    }
+    Ok((keys, sizes))
 }
 
 /// Reports the stored backups no record owns, into `out.unrecorded`, in key order; one gone

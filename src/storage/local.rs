@@ -508,6 +508,11 @@ impl Storage for LocalStorage {
         Ok(out)
     }
 
+    /// A listing with sizes reads every file's inode: looking up the few needed is cheaper.
+    fn lists_sizes(&self) -> bool {
+        false
+    }
+
     /// Reads the directories only: no file's inode is read.
     fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         let mut out = Vec::new();

@@ -260,6 +260,12 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         Ok(self.list(prefix)?.into_iter().map(|m| m.key).collect())
     }
+    /// Whether [`Storage::list`] costs no more than [`Storage::list_keys`] (the sizes come with
+    /// the names, as in an S3 listing): a caller that needs the sizes of many keys then lists
+    /// them, rather than looking each up.
+    fn lists_sizes(&self) -> bool {
+        true
+    }
     /// Deletes `key`; a missing key succeeds.
     fn delete(&self, key: &str) -> Result<(), StorageError>;
     /// Deletes `keys`, in as few requests as the storage allows (S3: `DeleteObjects`, 1,000 a

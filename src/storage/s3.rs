@@ -1197,17 +1197,29 @@ impl Storage for S3Storage {
                     ),
                 ));
             }
+            // Each key the answer left out is looked up: gone, it was deleted (a server that
+            // answers as if asked for quiet mode); there still, or not to be looked up, it failed.
             let mut unanswered: Vec<String> = unanswered.into_iter().collect();
             unanswered.sort();
             for key in unanswered {
                 let what = format!("deleting {}", self.full_key(&key));
-                failed.push((
-                    key,
-                    self.answer_error(
-                        &what,
-                        "the server's answer to the batch delete did not say this key was deleted; it is not taken for deleted",
-                    ),
-                ));
+                match self.stat(&key) {
+                    Ok(None) => {}
+                    Ok(Some(_)) => failed.push((
+                        key,
+                        self.answer_error(
+                            &what,
+                            "the server's answer to the batch delete did not name this key, and it is still there",
+                        ),
+                    )),
+                    Err(e) => failed.push((
+                        key,
+                        self.answer_error(
+                            &what,
+                            &format!("the server's answer to the batch delete did not name this key, and looking it up failed ({e})"),
+                        ),
+                    )),
+                }
             }
         }
         Ok(failed)

@@ -1947,3 +1947,53 @@ fn a_next_file_after_a_reset_is_told_by_its_gtid_list() {
         "nothing of the new history is recorded"
     );
 }
+
+/// A dump kept only for a person to look at (its object gone behind the index) is no base for
+/// the point-in-time window: prune keeps the segments that the real base, the newest good dump
+/// from before the window, rolls forward with, and a restore to a second before the gone dump
+/// still works.
+#[test]
+fn a_dump_whose_object_is_gone_is_no_base_for_the_window() {
+    let p = Private::start("pitrgone");
+    let db = &p.db;
+    let env = Env::new();
+    config(
+        &env,
+        db,
+        "backup_types:\n  daily:\n    retention: {keep_last: 1}\n",
+    );
+    env.edit_config("binlog: {window: 14d}", "binlog: {window: 3s}");
+    let name = db.create_db("pitr_gone");
+    db.sql(
+        Some(&name),
+        "CREATE TABLE t (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO t VALUES (1);",
+    );
+    let daily = ["backup", "--type", "daily", "--db", &name];
+    env.run(&daily).expect(0);
+    db.sql(Some(&name), "INSERT INTO t VALUES (2);");
+    let between = next_second();
+    db.sql(None, "FLUSH BINARY LOGS");
+    env.run(&["binlog"]).expect(0);
+    env.run(&daily).expect(0);
+    db.sql(Some(&name), "INSERT INTO t VALUES (3); FLUSH BINARY LOGS;");
+    env.run(&["binlog"]).expect(0);
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    env.run(&daily).expect(0);
+    env.run(&["binlog"]).expect(0);
+    let mut dumps: Vec<Record> = env
+        .list(&["--db", &name])
+        .backups
+        .into_iter()
+        .filter(|r| r.status == "success")
+        .collect();
+    dumps.sort_by(|a, b| (&a.started_at, &a.id).cmp(&(&b.started_at, &b.id)));
+    assert_eq!(dumps.len(), 3);
+    std::fs::remove_file(env.storage().join(dumps[1].key.as_ref().unwrap())).unwrap();
+    let r = env.run(&["prune"]);
+    r.expect(0);
+    assert!(r.stderr.contains("is not on the storage"), "{}", r.stderr);
+    let copy = format!("{name}_at");
+    let r = restore_to(&env, &name, ["--to-time", &between], &copy, &["--yes"]);
+    r.expect(0);
+    assert_eq!(db.sql(Some(&copy), "SELECT COUNT(*) FROM t").trim(), "2");
+}

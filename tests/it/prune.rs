@@ -249,11 +249,12 @@ fn s3_interrupted_prune_is_finished_by_the_next() {
     an_interrupted_prune_is_finished_by_the_next(Place::S3(s3().bucket("prune-kill")));
 }
 
-/// A kept copy whose object was deleted behind the index (by hand, by a lifecycle rule) stands in
-/// for nothing: the older copies keep its place, and nothing is removed on its word.
+/// A kept copy whose object was deleted behind the index (by hand, by a lifecycle rule), or cut
+/// short, stands in for nothing: the older copies keep its place, and nothing is removed on its
+/// word.
 fn a_kept_copy_whose_object_is_gone_keeps_no_place(place: Place) {
     let (env, name) = setup(&place, "");
-    for _ in 0..4 {
+    for _ in 0..5 {
         env.run(&["backup", "--type", "daily", "--db", &name])
             .expect(0);
     }
@@ -267,6 +268,8 @@ fn a_kept_copy_whose_object_is_gone_keeps_no_place(place: Place) {
         .collect();
     let (newest, newest_key) = ids.pop().unwrap();
     place.remove(&env, &newest_key);
+    let (cut, cut_key) = ids.pop().unwrap();
+    place.write(&env, &cut_key, b"cut short");
     for args in [&["--dry-run"][..], &[]] {
         let (r, doc) = prune(&env, args);
         r.expect(0);
@@ -283,6 +286,14 @@ fn a_kept_copy_whose_object_is_gone_keeps_no_place(place: Place) {
         let (d, why) = decision(&newest);
         assert_eq!(d, "keep");
         assert!(why.contains("not on the storage"), "{why}");
+        let (d, why) = decision(&cut);
+        assert_eq!(d, "keep");
+        assert!(why.contains("not at the size the index says"), "{why}");
+        assert!(
+            r.stderr.contains(&format!("backup {cut}")) && r.stderr.contains("has 9 bytes"),
+            "{}",
+            r.stderr
+        );
         // keep_last 2: the two newest copies that are there stay, the oldest goes.
         assert_eq!(decision(&ids[2].0).0, "keep", "{:?}", doc.entries);
         assert_eq!(decision(&ids[1].0).0, "keep", "{:?}", doc.entries);
