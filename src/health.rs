@@ -161,11 +161,16 @@ pub fn build(settings: &Settings, catalog: &Catalog, now: DateTime<Utc>) -> Mode
         // A success dated past the clock's tolerance (a host whose clock was ahead, an edited
         // record) says nothing of how fresh the backups are: counted as stale, not as fresh
         // until that date comes.
-        let stale = match (stale_after, &summary.last_success) {
-            (Some(limit), Some(s)) => {
-                let age = now.signed_duration_since(s.finished_at);
-                age > limit || age < -chrono::Duration::seconds(FUTURE_TOLERANCE_SECONDS)
-            }
+        // The newest success a correct clock could have finished: one dated in the future
+        // outranks the correct ones that follow it (successes rank by start), so the one before
+        // it stands in (a single jump of the clock does not page for its whole skew).
+        let tolerance = chrono::Duration::seconds(FUTURE_TOLERANCE_SECONDS);
+        let believable = [&summary.last_success, &summary.previous_success]
+            .into_iter()
+            .flatten()
+            .find(|s| now.signed_duration_since(s.finished_at) >= -tolerance);
+        let stale = match (stale_after, believable) {
+            (Some(limit), Some(s)) => now.signed_duration_since(s.finished_at) > limit,
             (Some(_), None) => true,
             (None, _) => false,
         };

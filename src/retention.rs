@@ -204,6 +204,30 @@ pub fn plan_without(
         }
     }
 
+    // The newest run of each (server, database, type): a failure of it is what report and the
+    // metrics say of that row, so it stays until a newer run replaces it, however old (else a
+    // database that never succeeded, or whose last run failed on one storage, would read
+    // healthy once failed_keep_within had passed).
+    let mut newest_run: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    for &i in &order {
+        let r = &entries[i];
+        newest_run
+            .entry((
+                r.server.as_str(),
+                r.database.as_str(),
+                r.backup_type.as_str(),
+            ))
+            .or_insert(i);
+    }
+    let newest_id = |r: &BackupRecord| {
+        newest_run
+            .get(&(
+                r.server.as_str(),
+                r.database.as_str(),
+                r.backup_type.as_str(),
+            ))
+            .is_some_and(|&n| entries[n].id == r.id)
+    };
     let mut rank: HashMap<(&str, &str, &str, &str), usize> = HashMap::new();
     let mut decisions: Vec<Option<(Decision, String)>> = vec![None; entries.len()];
     for &i in &order {
@@ -216,6 +240,10 @@ pub fn plan_without(
             )
         } else if let Some(p) = policies.policy(&r.backup_type, &r.storage) {
             match r.status {
+                Status::Failed if newest_id(r) => (
+                    Decision::Keep,
+                    "the newest run of this database and type, and it failed: kept until a newer run (failed_keep_within does not apply)".to_string(),
+                ),
                 Status::Failed => {
                     if a <= p.failed_keep_within.as_secs() {
                         (
@@ -243,7 +271,7 @@ pub fn plan_without(
                     p,
                     a,
                     false,
-                    "its object is not on the storage: it takes no keep_last place",
+                    "its object is not on the storage, or not at the size the index says: it takes no keep_last place",
                 ),
                 Status::Success if r.failed_verification() => damaged(
                     p,
@@ -1040,8 +1068,34 @@ mod tests {
                 && reasons[4].contains("older than keep_within 3d"),
             "{reasons:?}"
         );
-        assert!(reasons[5].contains("failed run"), "{reasons:?}");
+        assert!(reasons[5].contains("the newest run"), "{reasons:?}");
         assert_eq!(p.removed_totals(), (2, 20));
+    }
+
+    /// The newest run's failure is what report and the metrics say of its row: it stays past
+    /// failed_keep_within until a newer run replaces it; older failures go as before.
+    #[test]
+    fn the_newest_runs_failure_stays_until_a_newer_run() {
+        let never = vec![failed("f2", 30 * 24), failed("f1", 20 * 24)];
+        let p = plan(never, &daily(policy(Some(2), None)), now());
+        let d: Vec<_> = p
+            .items
+            .iter()
+            .map(|i| (i.record.id.as_str(), i.decision))
+            .collect();
+        assert_eq!(
+            d,
+            [("f2", Decision::Remove), ("f1", Decision::Keep)],
+            "{d:?}"
+        );
+        let replaced = vec![failed("f1", 20 * 24), ok("b1", 24)];
+        let p = plan(replaced, &daily(policy(Some(2), None)), now());
+        assert_eq!(
+            p.items[0].decision,
+            Decision::Remove,
+            "{:?}",
+            p.items[0].reason
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The dump statement splitter behind the restore guard: whatever the bytes and however they are
 //! cut into chunks, it never panics and loses or duplicates nothing (the statements put back
 //! together are the input), and every head classifies under both restore policies. Every
-//! statement goes through the event rewrite, and the whole text through the restore guard
-//! with events disabled and `--no-binlog`, neither of which may panic. The
+//! statement goes through the event rewrite and the sequence retarget (which leaves a statement
+//! without the source's name as it is), and the whole text through the restore guard with
+//! events disabled and `--no-binlog`, neither of which may panic. The
 //! inventory scan of the same bytes never panics, whatever the chunks. (It may count bytes no
 //! dump tool writes — a comment or a backslash outside quotes inside an INSERT — differently
 //! depending on where a chunk ends, since its INSERT fast path does not read them as the
@@ -14,7 +15,9 @@ use libfuzzer_sys::fuzz_target;
 use sqlguard::inventory::Scanner;
 use std::io::Write;
 
-use sqlguard::sqlscan::{classify, event_disabled, Event, Policy, Splitter};
+use sqlguard::sqlscan::{
+    classify, event_disabled, sequences_retargeted, uses_sequences, Event, Policy, Splitter,
+};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&chunk, text)) = data.split_first() else {
@@ -56,6 +59,12 @@ fuzz_target!(|data: &[u8]| {
             }
             Event::End => {
                 let _ = event_disabled(&statement, None, false);
+                // The sequence retarget touches only the source's name: without it, nothing.
+                let _ = uses_sequences(&statement, true, None);
+                let aimed = sequences_retargeted(&statement, true, None, ("shop", "copy"));
+                if !statement.windows(4).any(|w| w == b"shop") {
+                    assert_eq!(aimed, statement);
+                }
                 statement.clear();
             }
             Event::ClientCommand(_) | Event::Unfollowable(_) => {}

@@ -38,6 +38,11 @@ pub(super) fn resolve_metrics(
     env: &EnvOverrides,
     no_push: bool,
 ) -> Result<Option<MetricsSettings>, ConfigError> {
+    // The URL may carry the basic auth password (`http://user:${PW}@host`): what it names is
+    // a secret's, pushed or not.
+    if let Some(u) = m.and_then(|m| m.pushgateway.as_ref()) {
+        ctx.mark_secret_references(u);
+    }
     if no_push || env.no_push.unwrap_or(false) {
         return Ok(None);
     }

@@ -1127,19 +1127,41 @@ fn a_success_dated_in_the_future_is_not_fresh() {
     };
     assert_eq!(health(), "healthy");
     let dir = env.storage().join("main/index/db").join(&name);
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let edited = text.replace(
-            v["backups"][0]["finished_at"].as_str().unwrap(),
-            "2030-01-01T00:00:00Z",
-        );
-        assert_ne!(edited, text);
-        std::fs::write(&path, edited).unwrap();
-    }
-    std::fs::remove_file(env.storage().join("main/index/summary.json")).unwrap();
+    let month = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let original = std::fs::read_to_string(&month).unwrap();
+    let mut doc: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let summary = env.storage().join("main/index/summary.json");
+    // Its only success finished in 2030 (an edited record): stale, not fresh until then.
+    let finished = doc["backups"][0]["finished_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::write(&month, original.replace(&finished, "2030-01-01T00:00:09Z")).unwrap();
+    std::fs::remove_file(&summary).unwrap();
     assert_eq!(health(), "stale");
+    std::fs::write(&month, &original).unwrap();
+    let _ = std::fs::remove_file(&summary);
+    // A copy of it as a host whose clock ran years ahead would have recorded it (started and
+    // finished in 2030, in that month's file) outranks the real one as the last success; the
+    // real one, fresh, still counts: a single jump of a clock does not page for its skew.
+    let old_id = doc["backups"][0]["id"].as_str().unwrap().to_string();
+    let mut text = serde_json::to_string(&doc["backups"][0])
+        .unwrap()
+        .replace(&old_id, "20300101T000000Z_0000abcd");
+    for (field, at) in [
+        ("started_at", "2030-01-01T00:00:00Z"),
+        ("finished_at", "2030-01-01T00:00:09Z"),
+    ] {
+        let was = doc["backups"][0][field].as_str().unwrap();
+        text = text.replace(was, at);
+    }
+    doc["backups"] = serde_json::json!([serde_json::from_str::<serde_json::Value>(&text).unwrap()]);
+    std::fs::write(dir.join("2030-01.json"), serde_json::to_vec(&doc).unwrap()).unwrap();
+    assert_eq!(health(), "healthy");
 }
 
 /// A summary is a cache of its records: one edited to call a failed run a success (or to name a
