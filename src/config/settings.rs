@@ -610,6 +610,32 @@ fn plain_http_warnings(s: &Settings) -> Vec<String> {
 mod tests {
     use super::super::test_support::*;
 
+    /// Every variable a secret came from is one to blank, wherever the secret is written: a
+    /// password field, a token in a URL, the basic auth of the Pushgateway's URL.
+    #[test]
+    fn the_variables_secrets_come_from_are_named_for_blanking() {
+        let env = crate::config::env::Environment::from(std::collections::HashMap::from(
+            [
+                ("DBPW", "a"),
+                ("PGPW", "b"),
+                ("HOOKTOK", "c"),
+                ("WHERE", "/b"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        ));
+        super::Settings::resolve_text(
+            "c.yaml",
+            "servers:\n  main:\n    password: \"${DBPW}\"\nstorage:\n  l:\n    type: local\n    path: ${WHERE}\nmetrics:\n  pushgateway: \"http://u:${PGPW}@127.0.0.1:9091\"\nnotify:\n  backup:\n    - webhook: \"http://127.0.0.1:1/x\"\n      headers: {X-Token: \"${HOOKTOK}\"}\n",
+            &env,
+        )
+        .unwrap();
+        let names = env.secret_names();
+        for secret in ["DBPW", "PGPW", "HOOKTOK", "SQLGUARD_DB_PASSWORD"] {
+            assert!(names.contains(secret), "{secret}: {names:?}");
+        }
+        assert!(!names.contains("WHERE"), "{names:?}");
+    }
+
     #[test]
     fn a_password_longer_than_an_option_file_line_is_refused() {
         let long = "p".repeat(3990) + "\\\\\\\\\\";
