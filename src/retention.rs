@@ -79,6 +79,13 @@ pub trait PolicyLookup {
         let _ = (server, storage);
         None
     }
+    /// Whether the config still expects backups of `database` of `server` (a server it names,
+    /// a database it does not leave out): only then does the newest run's failure stay past
+    /// `failed_keep_within` (a retired database's ages out, as before).
+    fn expects(&self, server: &str, database: &str) -> bool {
+        let _ = (server, database);
+        true
+    }
 }
 
 impl PolicyLookup for crate::config::Settings {
@@ -97,6 +104,10 @@ impl PolicyLookup for crate::config::Settings {
             .and_then(|s| s.binlog.as_ref())
             .filter(|b| b.storages.iter().any(|s| s == storage))
             .map(|b| b.window.as_secs())
+    }
+    fn expects(&self, server: &str, database: &str) -> bool {
+        self.server(server)
+            .is_ok_and(|s| crate::mysql::left_out(s, database).is_none())
     }
 }
 
@@ -219,14 +230,18 @@ pub fn plan_without(
             ))
             .or_insert(i);
     }
+    // sqlguard's own names (`*`: a server out of reach) are healed by the next good run, not
+    // replaced: they age out as before.
     let newest_id = |r: &BackupRecord| {
-        newest_run
-            .get(&(
-                r.server.as_str(),
-                r.database.as_str(),
-                r.backup_type.as_str(),
-            ))
-            .is_some_and(|&n| entries[n].id == r.id)
+        !r.database.starts_with('*')
+            && policies.expects(&r.server, &r.database)
+            && newest_run
+                .get(&(
+                    r.server.as_str(),
+                    r.database.as_str(),
+                    r.backup_type.as_str(),
+                ))
+                .is_some_and(|&n| entries[n].id == r.id)
     };
     let mut rank: HashMap<(&str, &str, &str, &str), usize> = HashMap::new();
     let mut decisions: Vec<Option<(Decision, String)>> = vec![None; entries.len()];
