@@ -1111,6 +1111,24 @@ mod tests {
             "{:?}",
             p.items[0].reason
         );
+        // A database the config no longer expects (retired): its failure ages out as before.
+        struct Retired(Table);
+        impl PolicyLookup for Retired {
+            fn policy(&self, t: &str, s: &str) -> Option<&Retention> {
+                self.0.policy(t, s)
+            }
+            fn expects(&self, _: &str, _: &str) -> bool {
+                false
+            }
+        }
+        let retired = Retired(daily(policy(Some(2), None)));
+        let p = plan(vec![failed("f1", 20 * 24)], &retired, now());
+        assert_eq!(
+            p.items[0].decision,
+            Decision::Remove,
+            "{:?}",
+            p.items[0].reason
+        );
     }
 
     #[test]
