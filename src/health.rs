@@ -45,6 +45,9 @@ pub struct Row {
     /// The config leaves the database out (see [`Health::Retired`]): its time-based signals (the
     /// last success's age, an overdue restore test) are not pushed.
     pub retired: bool,
+    /// Why the row cannot be judged by its summary: its last run or success is dated past the
+    /// clock's tolerance (see [`FUTURE_TOLERANCE_SECONDS`]); the row then reads failing.
+    pub clock: Option<String>,
 }
 
 impl Row {
@@ -75,12 +78,14 @@ impl Row {
             .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 
-    /// The error of the newest run, if it failed.
+    /// The error of the newest run, if it failed (or why its dates cannot be believed).
     pub fn last_error(&self) -> Option<&str> {
-        self.summary
-            .last_run
-            .iter()
-            .find_map(|r| r.error.as_deref())
+        self.clock.as_deref().or_else(|| {
+            self.summary
+                .last_run
+                .iter()
+                .find_map(|r| r.error.as_deref())
+        })
     }
 }
 
@@ -161,15 +166,26 @@ pub fn build(settings: &Settings, catalog: &Catalog, now: DateTime<Utc>) -> Mode
         // A success dated past the clock's tolerance (a host whose clock was ahead, an edited
         // record) says nothing of how fresh the backups are: counted as stale, not as fresh
         // until that date comes.
-        // The newest success a correct clock could have finished: one dated in the future
-        // outranks the correct ones that follow it (successes rank by start), so the one before
-        // it stands in (a single jump of the clock does not page for its whole skew).
+        // A run or success dated past the clock's tolerance (a host whose clock was ahead, an
+        // edited record) outranks every later one in the summary (runs rank by start): until its
+        // date comes, the row's freshness and its last run's outcome cannot be read from it, so
+        // it reads failing and says why, rather than fresh (a lie) or stale (a guess).
         let tolerance = chrono::Duration::seconds(FUTURE_TOLERANCE_SECONDS);
-        let believable = [&summary.last_success, &summary.previous_success]
+        let ahead = summary
+            .last_run
+            .first()
+            .map(|r| r.started_at)
             .into_iter()
-            .flatten()
-            .find(|s| now.signed_duration_since(s.finished_at) >= -tolerance);
-        let stale = match (stale_after, believable) {
+            .chain(summary.last_success.as_ref().map(|s| s.finished_at))
+            .filter(|t| now.signed_duration_since(*t) < -tolerance)
+            .max();
+        let clock = ahead.map(|t| {
+            format!(
+                "its newest backup is dated {}, in the future: the clock of the host that ran it was ahead, and the runs since rank behind it until then (fix that host's time; `sqlguard list` shows the runs)",
+                t.format("%Y-%m-%d %H:%M:%S UTC")
+            )
+        });
+        let stale = match (stale_after, &summary.last_success) {
             (Some(limit), Some(s)) => now.signed_duration_since(s.finished_at) > limit,
             (Some(_), None) => true,
             (None, _) => false,
@@ -185,7 +201,7 @@ pub fn build(settings: &Settings, catalog: &Catalog, now: DateTime<Utc>) -> Mode
             });
         let health = if held > 0 && failed >= held && all_read {
             Health::Damaged
-        } else if !summary.last_run_ok() {
+        } else if !summary.last_run_ok() || clock.is_some() {
             Health::Failing
         } else if retired {
             Health::Retired
@@ -202,6 +218,7 @@ pub fn build(settings: &Settings, catalog: &Catalog, now: DateTime<Utc>) -> Mode
             stale_after,
             health,
             retired,
+            clock,
         });
     }
     let unreadable: Vec<String> = settings

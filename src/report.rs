@@ -212,8 +212,8 @@ pub fn build(
             ))
             .unwrap_or(&no_runs);
         // The summary is a cache of the records: where the window's records say otherwise of a
-        // run it names (an edited or damaged summary.json), the row is not believed. Only runs
-        // it names count (records that land while the report reads are newer, not others).
+        // run it names (an edited or damaged summary.json), the row is not believed. Only the
+        // outcome of runs both hold counts (records land and go while the report reads).
         let contradiction = if errors.is_empty() {
             summary_contradiction(&row.summary, runs, &succeeded, since)
         } else {
@@ -317,9 +317,11 @@ pub fn build(
 }
 
 /// What the window's records say against a summary's claims about the runs it names: its last
-/// run (in the window, it must be there, with the same outcome) and its last success (in the
-/// window, a success of that id must be there). `runs` holds the window's runs of the row (id:
-/// whether it succeeded on every storage), `succeeded` every successful copy's server and id.
+/// run, where the records hold it, must have the same outcome, and its last success, where the
+/// records hold that run, must have a successful copy. A run the records do not hold is not
+/// judged: a prune may have removed it between the reads of the summary and of the records.
+/// `runs` holds the window's runs of the row (id: whether it succeeded on every storage),
+/// `succeeded` every successful copy's server and id.
 fn summary_contradiction(
     summary: &crate::index::TypeSummary,
     runs: &BTreeMap<&str, bool>,
@@ -329,7 +331,6 @@ fn summary_contradiction(
     if let Some(last) = summary.last_run.first().filter(|l| l.started_at >= since) {
         let claimed = summary.last_run_ok();
         match runs.get(last.id.as_str()) {
-            None => return Some(format!("its last run {} is in no record", last.id)),
             Some(&ok) if ok != claimed => {
                 let word = |ok: bool| if ok { "succeeded" } else { "failed" };
                 return Some(format!(
@@ -339,15 +340,16 @@ fn summary_contradiction(
                     word(claimed)
                 ));
             }
-            Some(_) => {}
+            _ => {}
         }
     }
     let success = summary
         .last_success
         .as_ref()
         .filter(|s| s.started_at >= since)?;
-    (!succeeded.contains(&(success.server.as_str(), success.id.as_str())))
-        .then(|| format!("its last success {} is no successful record", success.id))
+    (runs.contains_key(success.id.as_str())
+        && !succeeded.contains(&(success.server.as_str(), success.id.as_str())))
+    .then(|| format!("its last success {} failed by the records", success.id))
 }
 
 /// The HTML page for `report`: the template with the report embedded as JSON. Safe against

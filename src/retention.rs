@@ -230,11 +230,11 @@ pub fn plan_without(
             ))
             .or_insert(i);
     }
-    // sqlguard's own names (`*`: a server out of reach) are healed by the next good run, not
-    // replaced: they age out as before.
+    // A server out of reach (`*`) is healed by the server's next good run, not replaced: its
+    // failures age out as before. sqlguard's other own names (`*accounts`) are always expected.
     let newest_id = |r: &BackupRecord| {
-        !r.database.starts_with('*')
-            && policies.expects(&r.server, &r.database)
+        r.database != crate::health::SERVER_WIDE
+            && (r.database.starts_with('*') || policies.expects(&r.server, &r.database))
             && newest_run
                 .get(&(
                     r.server.as_str(),
@@ -1129,6 +1129,15 @@ mod tests {
             "{:?}",
             p.items[0].reason
         );
+        // sqlguard's own accounts backup is always expected; a server out of reach (`*`) is
+        // healed by its next good run, and ages out.
+        let mut accounts = failed("fa", 20 * 24);
+        accounts.database = "*accounts".into();
+        let mut server_wide = failed("fs", 20 * 24);
+        server_wide.database = crate::health::SERVER_WIDE.into();
+        let p = plan(vec![accounts, server_wide], &retired, now());
+        let d: Vec<_> = p.items.iter().map(|i| i.decision).collect();
+        assert_eq!(d, [Decision::Keep, Decision::Remove], "{:?}", p.items);
     }
 
     #[test]

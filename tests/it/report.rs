@@ -1105,10 +1105,11 @@ fn report_to_dev_stdout_appends_and_reaches_a_pipe() {
     assert!(piped.trim().parse::<u64>().unwrap() > 1000, "{piped}");
 }
 
-/// A success dated in the future (the backup host's clock was ahead, or a record edited) does
-/// not keep a database healthy until that date: it reads stale.
+/// A backup dated in the future (the backup host's clock was ahead, or a record edited) outranks
+/// every later run in the summary: until its date the row can be judged neither fresh nor by
+/// its last run's outcome, so it reads failing and says why (never healthy until that date).
 #[test]
-fn a_success_dated_in_the_future_is_not_fresh() {
+fn a_backup_dated_in_the_future_makes_its_row_failing_with_why() {
     let db = mariadb();
     let name = db.create_shop("rep_future", 5);
     let env = Env::new();
@@ -1118,14 +1119,17 @@ fn a_success_dated_in_the_future_is_not_fresh() {
     );
     env.run(&["backup", "--type", "daily", "--db", &name])
         .expect(0);
-    let health = || {
+    let row = || {
         let r = env.run(&["report", "--format", "json"]);
         let doc: ReportDoc =
             serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}\n{}", r.stdout));
         let row = doc.databases.iter().find(|d| d.database == name).unwrap();
-        row.health.clone()
+        (
+            row.health.clone(),
+            row.last_error.clone().unwrap_or_default(),
+        )
     };
-    assert_eq!(health(), "healthy");
+    assert_eq!(row().0, "healthy");
     let dir = env.storage().join("main/index/db").join(&name);
     let month = std::fs::read_dir(&dir)
         .unwrap()
@@ -1135,19 +1139,24 @@ fn a_success_dated_in_the_future_is_not_fresh() {
     let original = std::fs::read_to_string(&month).unwrap();
     let mut doc: serde_json::Value = serde_json::from_str(&original).unwrap();
     let summary = env.storage().join("main/index/summary.json");
-    // Its only success finished in 2030 (an edited record): stale, not fresh until then.
+    // Its only success finished in 2030 (an edited record).
     let finished = doc["backups"][0]["finished_at"]
         .as_str()
         .unwrap()
         .to_string();
     std::fs::write(&month, original.replace(&finished, "2030-01-01T00:00:09Z")).unwrap();
     std::fs::remove_file(&summary).unwrap();
-    assert_eq!(health(), "stale");
+    let (health, why) = row();
+    assert_eq!(health, "failing");
+    assert!(
+        why.contains("2030-01-01 00:00:09 UTC") && why.contains("in the future"),
+        "{why}"
+    );
     std::fs::write(&month, &original).unwrap();
     let _ = std::fs::remove_file(&summary);
     // A copy of it as a host whose clock ran years ahead would have recorded it (started and
-    // finished in 2030, in that month's file) outranks the real one as the last success; the
-    // real one, fresh, still counts: a single jump of a clock does not page for its skew.
+    // finished in 2030, in that month's file): it outranks the correct runs that follow it, a
+    // failure among them too, so the row says so rather than healthy.
     let old_id = doc["backups"][0]["id"].as_str().unwrap().to_string();
     let mut text = serde_json::to_string(&doc["backups"][0])
         .unwrap()
@@ -1161,7 +1170,11 @@ fn a_success_dated_in_the_future_is_not_fresh() {
     }
     doc["backups"] = serde_json::json!([serde_json::from_str::<serde_json::Value>(&text).unwrap()]);
     std::fs::write(dir.join("2030-01.json"), serde_json::to_vec(&doc).unwrap()).unwrap();
-    assert_eq!(health(), "healthy");
+    env.run(&["backup", "--type", "daily", "--db", &name])
+        .expect(0);
+    let (health, why) = row();
+    assert_eq!(health, "failing");
+    assert!(why.contains("2030-01-01 00:00:0"), "{why}");
 }
 
 /// A summary is a cache of its records: one edited to call a failed run a success (or to name a
