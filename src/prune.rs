@@ -28,6 +28,20 @@ const BATCH: usize = 1000;
 /// Databases whose index files are read ahead, on their own threads, while one is planned.
 const READ_AHEAD: usize = 2;
 
+/// Copies per database that a prune names one by one when they are not as the index says
+/// (a bucket emptied by a lifecycle rule would name every one); `-v` lists each decision.
+const MAX_COPY_WARNINGS: usize = 10;
+
+/// What the storage held under a server's prefix when the prune began.
+struct Listing {
+    /// When it was listed.
+    at: DateTime<Utc>,
+    /// The backup objects and manifests.
+    keys: HashSet<String>,
+    /// Their sizes, where the listing gives them at no cost ([`Storage::lists_sizes`]).
+    sizes: HashMap<String, u64>,
+}
+
 /// What to prune.
 #[derive(Debug, Clone, Default)]
 pub struct PruneRequest {
@@ -265,10 +279,15 @@ fn prune_index(
     };
     // The backup objects and manifests stored, listed before any record is read (a backup
     // that lands meanwhile is not taken for unrecorded); each record crosses its keys off.
-    let mut sizes = HashMap::new();
+    let listed_at = Utc::now();
+    let mut listing = None;
     let mut unowned = match stored_backups(storage, server) {
-        Ok((keys, listed_sizes)) => {
-            sizes = listed_sizes;
+        Ok((keys, sizes)) => {
+            listing = Some(Listing {
+                at: listed_at,
+                keys: keys.clone(),
+                sizes,
+            });
             Some(keys)
         }
         Err(e) => {
@@ -362,7 +381,7 @@ fn prune_index(
                 )
             } else {
                 let (plan, problem, gone) =
-                    plan_stored(records, settings, now, storage, &sizes, ui);
+                    plan_stored(records, settings, now, storage, listing.as_ref(), ui);
                 unchecked = problem;
                 let no_copy =
                     |r: &BackupRecord| r.storage == storage.name() && gone.contains(&r.id);
@@ -463,9 +482,10 @@ fn prune_index(
 /// this storage that the plan keeps is there: a kept copy stands in for the older ones the plan
 /// removes, so one whose object is gone (deleted by hand, a lifecycle rule) must count as no
 /// copy, and the database is planned again without it until each copy kept is one that is
-/// stored, at the size the index records (one cut short or emptied is no copy either). `sizes`
-/// are the sizes the storage's listing gave (taken before the records were read); a copy not
-/// in it is looked up, as it may have landed since, or as the listing gives no sizes.
+/// stored, at the size the index records (one cut short or emptied is no copy either).
+/// `listing` is what the storage held when the prune began (`None` when it could not be
+/// listed): every copy it lacks is gone, in one pass, so that a storage emptied behind the
+/// index costs one plan, not one per kept copy.
 ///
 /// Returns the plan, why nothing of the database may be removed when a kept copy could not be
 /// looked up, and the ids of this storage's copies that count as no copy.
@@ -474,16 +494,81 @@ fn plan_stored(
     settings: &Settings,
     now: DateTime<Utc>,
     storage: &dyn Storage,
-    sizes: &HashMap<String, u64>,
+    listing: Option<&Listing>,
     ui: &Ui,
 ) -> (retention::Plan, Option<String>, HashSet<String>) {
     let own = |r: &BackupRecord| r.storage == storage.name();
-    let mut gone: HashSet<String> = HashSet::new();
+    let good = |r: &BackupRecord| {
+        own(r) && r.status == crate::index::Status::Success && !r.failed_verification()
+    };
+    // Why each copy of this storage counts as no copy, by id.
+    let mut gone: HashMap<String, String> = HashMap::new();
+    let mut warned = 0usize;
+    let mut say = |r: &BackupRecord, why: &str| {
+        if warned < MAX_COPY_WARNINGS {
+            ui.warn(&format!(
+                "storage '{}': backup {} of {}/{} ({}) is in the index, but {why}: it counts as no copy, and older copies keep its place (`sqlguard verify --db {}` records it as failed)",
+                storage.name(),
+                r.id,
+                r.server,
+                r.database,
+                r.backup_type,
+                r.database
+            ));
+        } else if warned == MAX_COPY_WARNINGS {
+            ui.warn(&format!(
+                "storage '{}': more copies of {}/{} are not as the index says; `sqlguard prune --dry-run -v` lists each",
+                storage.name(),
+                r.server,
+                r.database
+            ));
+        }
+        warned += 1;
+    };
+    let cannot = |r: &BackupRecord, e: &crate::storage::StorageError| {
+        format!(
+            "cannot check that backup {} of {}/{} ({}), which the policy keeps, is stored ({e}): nothing of this database is removed, since the copy kept in their place may be gone",
+            r.id, r.server, r.database, r.backup_type
+        )
+    };
+    // Every copy the listing lacks is gone, in one pass before any plan (one that finished
+    // since shortly before the listing is looked up: it may have landed after it). A copy
+    // that has no place in the listing cannot be judged this way; the plan's kept ones are
+    // looked up below.
+    if let Some(l) = listing {
+        for r in records.iter().filter(|r| good(r)) {
+            let Some(key) = r.key.as_ref() else {
+                continue;
+            };
+            if l.keys.contains(key) {
+                continue;
+            }
+            if r.finished_at >= l.at - chrono::Duration::minutes(10) {
+                match storage.stat(key) {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => {}
+                    Err(e) => {
+                        let problem = cannot(r, &e);
+                        let plan = retention::plan(records, settings, now);
+                        return (plan, Some(problem), HashSet::new());
+                    }
+                }
+            }
+            gone.insert(
+                r.id.clone(),
+                format!("its object '{key}' is not on the storage"),
+            );
+        }
+    }
+    // Then each copy the plan keeps, at the size the index says (from the listing where it
+    // carries sizes, else looked up: one lookup per kept copy); a copy that is not stands in
+    // for nothing, and the database is planned again.
     let mut checked: HashSet<String> = HashSet::new();
     let mut records = records;
     loop {
-        let plan =
-            retention::plan_without(records, settings, now, &|r| own(r) && gone.contains(&r.id));
+        let plan = retention::plan_without(records, settings, now, &|r| {
+            own(r) && gone.contains_key(&r.id)
+        });
         let mut found = false;
         for item in &plan.items {
             let r = &item.record;
@@ -491,49 +576,40 @@ fn plan_stored(
                 continue;
             };
             if item.decision != Decision::Keep
-                || r.status != crate::index::Status::Success
-                || r.failed_verification()
-                || !own(r)
-                || gone.contains(&r.id)
+                || !good(r)
+                || gone.contains_key(&r.id)
                 || !checked.insert(r.id.clone())
             {
                 continue;
             }
-            let size = match sizes.get(key) {
+            let size = match listing.and_then(|l| l.sizes.get(key)) {
                 Some(&s) => Ok(Some(s)),
                 None => storage.stat(key).map(|m| m.map(|m| m.size)),
             };
             let why = match size {
-                Ok(Some(s)) if s == r.compressed_bytes => None,
-                Ok(Some(s)) => Some(format!(
+                Ok(Some(s)) if s == r.compressed_bytes => continue,
+                Ok(Some(s)) => format!(
                     "its object '{key}' has {s} bytes, the index says {}",
                     r.compressed_bytes
-                )),
-                Ok(None) => Some(format!("its object '{key}' is not on the storage")),
+                ),
+                Ok(None) => format!("its object '{key}' is not on the storage"),
                 Err(e) => {
-                    let problem = format!(
-                        "cannot check that backup {} of {}/{} ({}), which the policy keeps, is stored ({e}): nothing of this database is removed, since the copy kept in their place may be gone",
-                        r.id, r.server, r.database, r.backup_type
-                    );
-                    return (plan, Some(problem), gone);
+                    let problem = cannot(r, &e);
+                    return (plan, Some(problem), gone.into_keys().collect());
                 }
             };
-            if let Some(why) = why {
-                ui.warn(&format!(
-                    "storage '{}': backup {} of {}/{} ({}) is in the index, but {why}: it counts as no copy, and older copies keep its place (`sqlguard verify --db {}` records it as failed)",
-                    storage.name(),
-                    r.id,
-                    r.server,
-                    r.database,
-                    r.backup_type,
-                    r.database
-                ));
-                gone.insert(r.id.clone());
-                found = true;
-            }
+            gone.insert(r.id.clone(), why);
+            found = true;
         }
         if !found {
-            return (plan, None, gone);
+            // Said of the copies that stay as no copy (those that would go anyway are a
+            // killed prune's leftovers, and go now).
+            for item in plan.items.iter().filter(|i| i.decision == Decision::Keep) {
+                if let Some(why) = gone.get(&item.record.id).filter(|_| own(&item.record)) {
+                    say(&item.record, why);
+                }
+            }
+            return (plan, None, gone.into_keys().collect());
         }
         records = plan.items.into_iter().map(|i| i.record).collect();
     }

@@ -124,12 +124,48 @@ pub fn plan(entries: Vec<BackupRecord>, policies: &dyn PolicyLookup, now: DateTi
 /// [`plan`], where a success for which `gone` says so (its object is not on its storage: removed
 /// by hand or by a lifecycle rule) counts as no copy: it takes no keep_last place, is no floor,
 /// and stays a while as a damaged copy does, so that older copies keep its place.
+///
+/// A gone copy that the plan would remove anyway (were it there) is removed: its record is a
+/// leftover, as a killed prune leaves them (the objects deleted, the index not yet written),
+/// and the next prune finishes the job.
 pub fn plan_without(
     entries: Vec<BackupRecord>,
     policies: &dyn PolicyLookup,
     now: DateTime<Utc>,
     gone: &dyn Fn(&BackupRecord) -> bool,
 ) -> Plan {
+    let mut decisions = decide(&entries, policies, now, gone);
+    if entries.iter().any(gone) {
+        let present = decide(&entries, policies, now, &|_| false);
+        for ((d, e), (p, why)) in decisions.iter_mut().zip(&entries).zip(present) {
+            if gone(e) && p == Decision::Remove {
+                *d = (
+                    Decision::Remove,
+                    format!("{why}; its object is already gone"),
+                );
+            }
+        }
+    }
+    Plan {
+        items: entries
+            .into_iter()
+            .zip(decisions)
+            .map(|(record, (decision, reason))| PlanItem {
+                record,
+                decision,
+                reason,
+            })
+            .collect(),
+    }
+}
+
+/// The decision and reason for each of `entries`, in their order: see [`plan_without`].
+fn decide(
+    entries: &[BackupRecord],
+    policies: &dyn PolicyLookup,
+    now: DateTime<Utc>,
+    gone: &dyn Fn(&BackupRecord) -> bool,
+) -> Vec<(Decision, String)> {
     // Newest first, ties broken by id so that equal timestamps decide the same way every time.
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by(|&a, &b| {
@@ -329,20 +365,10 @@ pub fn plan_without(
         };
         decisions[i] = Some(decided);
     }
-    Plan {
-        items: entries
-            .into_iter()
-            .zip(decisions)
-            .map(|(record, d)| {
-                let (decision, reason) = d.expect("every entry decided");
-                PlanItem {
-                    record,
-                    decision,
-                    reason,
-                }
-            })
-            .collect(),
-    }
+    decisions
+        .into_iter()
+        .map(|d| d.expect("every entry decided"))
+        .collect()
 }
 
 /// A dump that a point-in-time restore can start from: its database, start and binary log

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes a synthetic sqlguard 0.1 index (one <server>/index.json, the legacy layout) with N
 records, for the index benchmarks: D databases backed up hourly (19 of 20 records) and daily,
-newest now, one run in 50 failed. With --objects, also writes a tiny object and manifest for
-every successful record (what prune deletes). The first sqlguard write migrates it.
+newest now, one run in 50 failed. With --objects, also writes a sparse object (at the record's
+size, which prune checks the copies it keeps against) and a manifest for every successful
+record (what prune deletes). The first sqlguard write migrates it.
 
     seed-index.py ROOT SERVER N [--databases D] [--objects]
 """
@@ -50,8 +51,9 @@ for i in range(a.n):
     if a.objects and ok:
         d = os.path.join(a.root, os.path.dirname(key))
         os.makedirs(d, exist_ok=True)
+        # Sparse, at the size the record gives: prune checks the copies it keeps against it.
         with open(os.path.join(a.root, key), "wb") as f:
-            f.write(b"x")
+            f.truncate(r["compressed_bytes"])
         with open(os.path.join(a.root, manifest), "w") as f:
             json.dump(r, f)
 records.sort(key=lambda r: (r["started_at"], r["id"]))

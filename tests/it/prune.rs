@@ -540,3 +540,41 @@ fn a_damaged_database_index_hides_its_backups_from_no_one() {
     assert!(!r.stderr.contains("not in the index"), "{}", r.stderr);
     db.sql(None, &format!("DROP DATABASE `{name}`"));
 }
+
+/// A storage emptied behind its index (a lifecycle rule, a wiped directory): every copy is no
+/// copy, found in one pass over the listing; the records the policy would remove anyway go
+/// (as a killed prune's leftovers do), the ones it would keep stay as no copy, and the
+/// warnings stop after ten copies of a database.
+#[test]
+fn a_storage_emptied_behind_its_index_keeps_what_it_would_keep_and_says_so_briefly() {
+    let db = mariadb();
+    let name = db.create_shop("prune_empty", 5);
+    let env = Env::new();
+    env.write_config(
+        "",
+        "storage:\n  store:\n    type: local\n    path: {storage}\nbackup_types:\n  daily:\n    retention: {keep_last: 12}\n",
+    );
+    for _ in 0..14 {
+        env.run(&["backup", "--type", "daily", "--db", &name])
+            .expect(0);
+    }
+    for r in env.list(&[]).backups {
+        std::fs::remove_file(env.storage().join(r.key.as_ref().unwrap())).unwrap();
+    }
+    let (r, doc) = prune(&env, &[]);
+    r.expect(0);
+    assert_eq!(doc.removed_entries, 2, "{:?}", doc.entries);
+    assert!(doc
+        .entries
+        .iter()
+        .filter(|e| e.decision == "remove")
+        .all(|e| e.reason.contains("its object is already gone")));
+    assert_eq!(
+        r.stderr.matches("is in the index, but").count(),
+        10,
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("more copies of main/"), "{}", r.stderr);
+    assert_eq!(env.list(&[]).backups.len(), 12);
+}
