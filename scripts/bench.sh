@@ -878,7 +878,7 @@ YAML
   pre=
   for n in "${index_sizes[@]}"; do
     rm -rf "$store"
-    python3 scripts/bench/seed-index.py "$store" bench "$n" >/dev/null
+    python3 scripts/bench/seed-index.py "$store" bench "$n" --objects >/dev/null
     measure "index $n migration" "$bin" --config "$run/index.yaml" --no-progress -q backup --type hourly
     for o in "${ops[@]}"; do
       read -ra cmd <<<"${o#*|}"
@@ -912,8 +912,8 @@ YAML
   head="| operation |"
   sep="| --- |"
   for n in "${index_sizes[@]}"; do head+=" $n: wall s | $n: peak RSS MiB |"; sep+=" ---: | ---: |"; done
-  out "A synthetic sqlguard 0.1 index (\`scripts/bench/seed-index.py STORE bench N\`: 20 databases \`db00\`…\`db19\`, hourly and daily records," \
-    "one run in 50 failed) in fresh local storage; the first sqlguard write (a tiny backup of \`db00\`, type hourly) migrates it." \
+  out "A synthetic sqlguard 0.1 index (\`scripts/bench/seed-index.py STORE bench N --objects\`: 20 databases \`db00\`…\`db19\`, hourly and daily records," \
+    "one run in 50 failed, a sparse object and a manifest for each success, which prune checks) in fresh local storage; the first sqlguard write (a tiny backup of \`db00\`, type hourly) migrates it." \
     "Then each operation runs ${index_reps}× (median wall, largest peak RSS), output to /dev/null, page cache dropped before each run." \
     "The growth column is the ratio of the ${big}-record wall time to the ${small}-record one (${big}/${small} = $((big / small))× the records)." "" \
     "$head growth (wall) |" "$sep ---: |"

@@ -501,8 +501,9 @@ fn plan_stored(
     let good = |r: &BackupRecord| {
         own(r) && r.status == crate::index::Status::Success && !r.failed_verification()
     };
-    // Why each copy of this storage counts as no copy, by id.
-    let mut gone: HashMap<String, String> = HashMap::new();
+    // Each copy of this storage that counts as no copy, by id, with the size it has (`None`:
+    // missing); said in words only for the few that are warned about.
+    let mut gone: HashMap<String, Option<u64>> = HashMap::new();
     let mut warned = 0usize;
     let mut say = |r: &BackupRecord, why: &str| {
         if warned < MAX_COPY_WARNINGS {
@@ -554,10 +555,7 @@ fn plan_stored(
                     }
                 }
             }
-            gone.insert(
-                r.id.clone(),
-                format!("its object '{key}' is not on the storage"),
-            );
+            gone.insert(r.id.clone(), None);
         }
     }
     // Then each copy the plan keeps, at the size the index says (from the listing where it
@@ -586,28 +584,33 @@ fn plan_stored(
                 Some(&s) => Ok(Some(s)),
                 None => storage.stat(key).map(|m| m.map(|m| m.size)),
             };
-            let why = match size {
+            let size = match size {
                 Ok(Some(s)) if s == r.compressed_bytes => continue,
-                Ok(Some(s)) => format!(
-                    "its object '{key}' has {s} bytes, the index says {}",
-                    r.compressed_bytes
-                ),
-                Ok(None) => format!("its object '{key}' is not on the storage"),
+                Ok(s) => s,
                 Err(e) => {
                     let problem = cannot(r, &e);
                     return (plan, Some(problem), gone.into_keys().collect());
                 }
             };
-            gone.insert(r.id.clone(), why);
+            gone.insert(r.id.clone(), size);
             found = true;
         }
         if !found {
             // Said of the copies that stay as no copy (those that would go anyway are a
             // killed prune's leftovers, and go now).
             for item in plan.items.iter().filter(|i| i.decision == Decision::Keep) {
-                if let Some(why) = gone.get(&item.record.id).filter(|_| own(&item.record)) {
-                    say(&item.record, why);
-                }
+                let r = &item.record;
+                let (Some(size), Some(key)) = (gone.get(&r.id).filter(|_| own(r)), &r.key) else {
+                    continue;
+                };
+                let why = match size {
+                    Some(s) => format!(
+                        "its object '{key}' has {s} bytes, the index says {}",
+                        r.compressed_bytes
+                    ),
+                    None => format!("its object '{key}' is not on the storage"),
+                };
+                say(r, &why);
             }
             return (plan, None, gone.into_keys().collect());
         }
