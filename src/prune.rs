@@ -32,13 +32,14 @@ const READ_AHEAD: usize = 2;
 /// (a bucket emptied by a lifecycle rule would name every one); `-v` lists each decision.
 const MAX_COPY_WARNINGS: usize = 10;
 
-/// What the storage held under a server's prefix when the prune began.
+/// What a storage's listing of a server's prefix, taken when the prune began, says beyond its
+/// keys (which the prune keeps apart, crossing off those each record owns).
+#[derive(Default)]
 struct Listing {
     /// When it was listed.
     at: DateTime<Utc>,
-    /// The backup objects and manifests.
-    keys: HashSet<String>,
-    /// Their sizes, where the listing gives them at no cost ([`Storage::lists_sizes`]).
+    /// The sizes of the backup objects and manifests, where the listing gives them at no cost
+    /// ([`Storage::lists_sizes`]).
     sizes: HashMap<String, u64>,
 }
 
@@ -279,15 +280,13 @@ fn prune_index(
     };
     // The backup objects and manifests stored, listed before any record is read (a backup
     // that lands meanwhile is not taken for unrecorded); each record crosses its keys off.
-    let listed_at = Utc::now();
-    let mut listing = None;
+    let mut listing = Listing {
+        at: Utc::now(),
+        ..Listing::default()
+    };
     let mut unowned = match stored_backups(storage, server) {
         Ok((keys, sizes)) => {
-            listing = Some(Listing {
-                at: listed_at,
-                keys: keys.clone(),
-                sizes,
-            });
+            listing.sizes = sizes;
             Some(keys)
         }
         Err(e) => {
@@ -380,8 +379,15 @@ fn prune_index(
                     now,
                 )
             } else {
-                let (plan, problem, gone) =
-                    plan_stored(records, settings, now, storage, listing.as_ref(), ui);
+                let (plan, problem, gone) = plan_stored(
+                    records,
+                    settings,
+                    now,
+                    storage,
+                    unowned.as_ref(),
+                    &listing,
+                    ui,
+                );
                 unchecked = problem;
                 let no_copy =
                     |r: &BackupRecord| r.storage == storage.name() && gone.contains(&r.id);
@@ -483,9 +489,10 @@ fn prune_index(
 /// removes, so one whose object is gone (deleted by hand, a lifecycle rule) must count as no
 /// copy, and the database is planned again without it until each copy kept is one that is
 /// stored, at the size the index records (one cut short or emptied is no copy either).
-/// `listing` is what the storage held when the prune began (`None` when it could not be
-/// listed): every copy it lacks is gone, in one pass, so that a storage emptied behind the
-/// index costs one plan, not one per kept copy.
+/// `listed` holds the keys the storage's listing gave when the prune began, less those of the
+/// databases done before this one (`None` when it could not be listed): every copy of this
+/// database it lacks is gone, in one pass, so that a storage emptied behind the index costs one
+/// plan, not one per kept copy.
 ///
 /// Returns the plan, why nothing of the database may be removed when a kept copy could not be
 /// looked up, and the ids of this storage's copies that count as no copy.
@@ -494,7 +501,8 @@ fn plan_stored(
     settings: &Settings,
     now: DateTime<Utc>,
     storage: &dyn Storage,
-    listing: Option<&Listing>,
+    listed: Option<&HashSet<String>>,
+    listing: &Listing,
     ui: &Ui,
 ) -> (retention::Plan, Option<String>, HashSet<String>) {
     let own = |r: &BackupRecord| r.storage == storage.name();
@@ -536,15 +544,15 @@ fn plan_stored(
     // since shortly before the listing is looked up: it may have landed after it). A copy
     // that has no place in the listing cannot be judged this way; the plan's kept ones are
     // looked up below.
-    if let Some(l) = listing {
+    if let Some(keys) = listed {
         for r in records.iter().filter(|r| good(r)) {
             let Some(key) = r.key.as_ref() else {
                 continue;
             };
-            if l.keys.contains(key) {
+            if keys.contains(key) {
                 continue;
             }
-            if r.finished_at >= l.at - chrono::Duration::minutes(10) {
+            if r.finished_at >= listing.at - chrono::Duration::minutes(10) {
                 match storage.stat(key) {
                     Ok(Some(_)) => continue,
                     Ok(None) => {}
@@ -580,7 +588,7 @@ fn plan_stored(
             {
                 continue;
             }
-            let size = match listing.and_then(|l| l.sizes.get(key)) {
+            let size = match listing.sizes.get(key) {
                 Some(&s) => Ok(Some(s)),
                 None => storage.stat(key).map(|m| m.map(|m| m.size)),
             };

@@ -51,6 +51,21 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The plan of `records` with their `decisions` (decision and reason), in the same order.
+    fn of(records: Vec<BackupRecord>, decisions: Vec<(Decision, String)>) -> Plan {
+        Plan {
+            items: records
+                .into_iter()
+                .zip(decisions)
+                .map(|(record, (decision, reason))| PlanItem {
+                    record,
+                    decision,
+                    reason,
+                })
+                .collect(),
+        }
+    }
+
     /// The records to remove.
     pub fn removals(&self) -> impl Iterator<Item = &PlanItem> {
         self.items.iter().filter(|i| i.decision == Decision::Remove)
@@ -146,17 +161,7 @@ pub fn plan_without(
             }
         }
     }
-    Plan {
-        items: entries
-            .into_iter()
-            .zip(decisions)
-            .map(|(record, (decision, reason))| PlanItem {
-                record,
-                decision,
-                reason,
-            })
-            .collect(),
-    }
+    Plan::of(entries, decisions)
 }
 
 /// The decision and reason for each of `entries`, in their order: see [`plan_without`].
@@ -450,16 +455,7 @@ pub fn plan_segments(
             (decision, reason)
         })
         .collect();
-    let items = segments
-        .into_iter()
-        .zip(decisions)
-        .map(|(record, (decision, reason))| PlanItem {
-            record,
-            decision,
-            reason,
-        })
-        .collect();
-    Plan { items }
+    Plan::of(segments, decisions)
 }
 
 /// The decision for a successful copy that counts as no copy (`why`: its last verification

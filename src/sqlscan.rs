@@ -1468,18 +1468,25 @@ fn placed_code_tokens(
     out
 }
 
-/// Whether `text` (a `CREATE TABLE`) takes a value from a sequence in its code: `nextval(`,
+/// Where the sequence's name starts in the tokens of a sequence call at `t[i..]`: `nextval(`,
 /// `lastval(`, `setval(`, `NEXT VALUE FOR`, `PREVIOUS VALUE FOR`.
+fn sequence_call_at<T: std::borrow::Borrow<Token>>(t: &[T], i: usize) -> Option<usize> {
+    let word = |j: usize, w: &str| t.get(j).is_some_and(|x| x.borrow().is(w));
+    if ["NEXTVAL", "LASTVAL", "SETVAL"].iter().any(|f| word(i, f))
+        && t.get(i + 1)
+            .is_some_and(|x| *x.borrow() == Token::Symbol(b'('))
+    {
+        return Some(i + 2);
+    }
+    ((word(i, "NEXT") || word(i, "PREVIOUS")) && word(i + 1, "VALUE") && word(i + 2, "FOR"))
+        .then_some(i + 3)
+}
+
+/// Whether `text` (a `CREATE TABLE`) takes a value from a sequence in its code (see
+/// [`sequence_call_at`]).
 pub fn uses_sequences(text: &[u8], backslash_escapes: bool, server: Option<ServerVersion>) -> bool {
     let t = code_tokens(text, backslash_escapes, false, Some(server));
-    (0..t.len()).any(|i| {
-        let call = ["NEXTVAL", "LASTVAL", "SETVAL"].iter().any(|f| t[i].is(f))
-            && t.get(i + 1) == Some(&Token::Symbol(b'('));
-        let value_for = (t[i].is("NEXT") || t[i].is("PREVIOUS"))
-            && t.get(i + 1).is_some_and(|w| w.is("VALUE"))
-            && t.get(i + 2).is_some_and(|w| w.is("FOR"));
-        call || value_for
-    })
+    (0..t.len()).any(|i| sequence_call_at(&t, i).is_some())
 }
 
 /// Whether `text` (a `LOCK TABLES`) names one of `tables` (bare names, as a dump writes them).
@@ -1504,29 +1511,18 @@ pub fn sequences_retargeted(
     if source.is_empty() || source == target {
         return text.to_vec();
     }
-    let t = placed_code_tokens(text, backslash_escapes, false, Some(server));
-    let word = |i: usize, w: &str| t.get(i).is_some_and(|(_, x)| x.is(w));
-    let symbol = |i: usize, s: u8| t.get(i).is_some_and(|(_, x)| *x == Token::Symbol(s));
-    let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
-    for i in 0..t.len() {
-        let names_source = matches!(&t[i].1, Token::Ident(x) | Token::Word(x) if x == source);
-        if !names_source || !symbol(i + 1, b'.') || t.get(i + 2).is_none() {
-            continue;
-        }
-        // `nextval(`, `lastval(`, `setval(`; or `NEXT VALUE FOR`, `PREVIOUS VALUE FOR`.
-        let call = i >= 2
-            && symbol(i - 1, b'(')
-            && ["NEXTVAL", "LASTVAL", "SETVAL"]
-                .iter()
-                .any(|f| word(i - 2, f));
-        let value_for = i >= 3
-            && word(i - 1, "FOR")
-            && word(i - 2, "VALUE")
-            && (word(i - 3, "NEXT") || word(i - 3, "PREVIOUS"));
-        if call || value_for {
-            spans.push(t[i].0.clone());
-        }
-    }
+    let placed = placed_code_tokens(text, backslash_escapes, false, Some(server));
+    let t: Vec<&Token> = placed.iter().map(|(_, x)| x).collect();
+    // The sequence's name of each call, when it is qualified with the source's name.
+    let spans: Vec<std::ops::Range<usize>> = (0..t.len())
+        .filter_map(|i| sequence_call_at(&t, i))
+        .filter(|&n| {
+            matches!(t.get(n), Some(Token::Ident(x) | Token::Word(x)) if x == source)
+                && t.get(n + 1) == Some(&&Token::Symbol(b'.'))
+                && t.get(n + 2).is_some()
+        })
+        .map(|n| placed[n].0.clone())
+        .collect();
     let mut out = text.to_vec();
     let quoted = crate::mysql::quote_ident(target);
     for span in spans.into_iter().rev() {

@@ -935,19 +935,7 @@ impl<W: StatementSink> Guard<W> {
                         if matches!(self.held, Some((Kind::Lock, _)))
                             && sqlscan::names_any(&self.pending, &self.sequenced) =>
                     {
-                        if let Some((kind, h)) = &self.held {
-                            sqlscan::whole_statement_refusal(
-                                kind,
-                                &self.pending,
-                                !h.no_backslash_escapes,
-                                self.policy.server,
-                                (&self.policy.source, &self.policy.target),
-                                self.policy.no_binlog,
-                            )
-                            .map_err(|why| {
-                                refused(format!("{why}: {}", sqlscan::excerpt(&h.text, 12)))
-                            })?;
-                        }
+                        self.check_whole()?;
                         self.held = None;
                         self.mode = Mode::Skipping;
                         None
@@ -972,19 +960,7 @@ impl<W: StatementSink> Guard<W> {
                                 );
                             }
                         }
-                        if let Some((kind, h)) = &self.held {
-                            sqlscan::whole_statement_refusal(
-                                kind,
-                                &self.pending,
-                                !h.no_backslash_escapes,
-                                self.policy.server,
-                                (&self.policy.source, &self.policy.target),
-                                self.policy.no_binlog,
-                            )
-                            .map_err(|why| {
-                                refused(format!("{why}: {}", sqlscan::excerpt(&h.text, 12)))
-                            })?;
-                        }
+                        self.check_whole()?;
                         let pending = std::mem::take(&mut self.pending);
                         Some(match self.held.as_ref().and_then(|(k, h)| {
                             drops_a_function(k).map(|name| (name, h))
@@ -1041,6 +1017,23 @@ impl<W: StatementSink> Guard<W> {
 }
 
 impl<W: StatementSink> Guard<W> {
+    /// The whole statement held (a CREATE TABLE or SEQUENCE, a SET, a LOCK TABLES, …) checked
+    /// for what it reaches past its head ([`sqlscan::whole_statement_refusal`]).
+    fn check_whole(&self) -> io::Result<()> {
+        let Some((kind, h)) = &self.held else {
+            return Ok(());
+        };
+        sqlscan::whole_statement_refusal(
+            kind,
+            &self.pending,
+            !h.no_backslash_escapes,
+            self.policy.server,
+            (&self.policy.source, &self.policy.target),
+            self.policy.no_binlog,
+        )
+        .map_err(|why| refused(format!("{why}: {}", sqlscan::excerpt(&h.text, 12))))
+    }
+
     /// Whether the account statement held whole changes an account the server had before the
     /// restore, which the restore leaves as it is (its password, limits and grants): a dump's
     /// `GRANT … IDENTIFIED BY PASSWORD` would set them back to the backup's. Notes the account.
