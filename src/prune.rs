@@ -8,7 +8,7 @@
 //! so a prune killed midway leaves records whose objects may be gone; the next prune plans the
 //! same removals (deleting a missing key succeeds) and finishes the job.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::config::settings::Unknown;
 use crate::config::Settings;
-use crate::index::{BackupRecord, IndexStore};
+use crate::index::{BackupRecord, IndexError, IndexStore};
 use crate::layout;
 use crate::retention::{self, Decision};
 use crate::storage::{Orphan, Storage};
@@ -31,17 +31,6 @@ const READ_AHEAD: usize = 2;
 /// Copies per database that a prune names one by one when they are not as the index says
 /// (a bucket emptied by a lifecycle rule would name every one); `-v` lists each decision.
 const MAX_COPY_WARNINGS: usize = 10;
-
-/// What a storage's listing of a server's prefix, taken when the prune began, says beyond its
-/// keys (which the prune keeps apart, crossing off those each record owns).
-#[derive(Default)]
-struct Listing {
-    /// When it was listed.
-    at: DateTime<Utc>,
-    /// The sizes of the backup objects and manifests, where the listing gives them at no cost
-    /// ([`Storage::lists_sizes`]).
-    sizes: HashMap<String, u64>,
-}
 
 /// What to prune.
 #[derive(Debug, Clone, Default)]
@@ -214,7 +203,7 @@ pub fn run(
                 out.interrupted = true;
                 return Ok(out);
             }
-            prune_index(
+            let orphans = prune_index(
                 settings,
                 req,
                 storage.as_ref(),
@@ -243,6 +232,7 @@ pub fn run(
             clean_orphans(
                 storage.as_ref(),
                 &layout::server_prefix(&server.name),
+                orphans,
                 orphan_cutoff,
                 req.dry_run,
                 &running,
@@ -257,6 +247,8 @@ pub fn run(
 /// Plans and applies retention for one server's index on one storage, one database at a time
 /// (retention never looks across databases), so memory holds one database's records and each
 /// index write rewrites only the months a batch touches.
+///
+/// Returns the orphans the storage's listing found, when it finds them ([`Storage::survey`]).
 #[allow(clippy::too_many_arguments)]
 fn prune_index(
     settings: &Settings,
@@ -268,33 +260,17 @@ fn prune_index(
     cancel: &AtomicBool,
     out: &mut PruneOutcome,
     sink: Sink,
-) {
+) -> Option<Vec<Orphan>> {
     let store = IndexStore::new(storage, server);
-    let (summary, mut legacy) = match store.snapshot() {
+    let (summary, legacy) = match store.snapshot() {
         Ok(s) => s,
         Err(e) => {
             ui.error(&e.to_string());
             out.errors.push(e.to_string());
-            return;
+            return None;
         }
     };
-    // The backup objects and manifests stored, listed before any record is read (a backup
-    // that lands meanwhile is not taken for unrecorded); each record crosses its keys off.
-    let mut listing = Listing {
-        at: Utc::now(),
-        ..Listing::default()
-    };
-    let mut unowned = match stored_backups(storage, server) {
-        Ok((keys, sizes)) => {
-            listing.sizes = sizes;
-            Some(keys)
-        }
-        Err(e) => {
-            ui.error(&e.to_string());
-            out.errors.push(e.to_string());
-            None
-        }
-    };
+    let orphan_cutoff = settings.orphan_min_age.before(now);
     // Binary log segments last: which ones the point-in-time window needs depends on the
     // dumps that stay.
     let mut databases: Vec<&String> = summary
@@ -311,160 +287,139 @@ fn prune_index(
         .ok()
         .and_then(|s| s.binlog.as_ref())
         .map(|b| b.window);
+    // A legacy index is in memory already, read whole once (and migrated by the first removal).
+    let mut legacy: Option<HashMap<String, Vec<BackupRecord>>> = legacy.map(|all| {
+        let mut by_db: HashMap<String, Vec<BackupRecord>> = HashMap::default();
+        for r in all {
+            by_db.entry(r.database.clone()).or_default().push(r);
+        }
+        by_db
+    });
+    let stored: std::sync::OnceLock<Option<Stored>> = std::sync::OnceLock::new();
     let mut bases: Vec<retention::Base> = Vec::new();
-    // Reading and parsing a database's month files is most of a prune's time: the next
-    // databases are read on other threads while this one is planned (a legacy index is
-    // already in memory).
+    // The directories of the databases whose index could not be read: their files are
+    // recorded in an index that cannot be read now, not files that no record owns (to be
+    // reported, or removed as left by a killed run).
+    let mut unread: Vec<[String; 2]> = Vec::new();
+    // Reading a database's month files and planning it is most of a prune's time: both are done
+    // on threads of their own, up to READ_AHEAD databases ahead of the one applied here, in
+    // order; the first ones are read while the storage is listed.
     let stopped = std::thread::scope(|scope| {
-        let mut ahead = std::collections::VecDeque::new();
-        let mut queued = 0;
-        for (i, db) in databases.iter().copied().enumerate() {
-            while legacy.is_none() && queued < databases.len() && queued <= i + READ_AHEAD {
-                let (store, next) = (&store, databases[queued]);
-                // A thread that does not start: that database is read when its turn comes.
+        let listing = crate::threads::spawn_scoped(scope, "storage-listing", || {
+            stored_backups(storage, server, orphan_cutoff)
+        });
+        let mut ahead: std::collections::VecDeque<Pending> = std::collections::VecDeque::new();
+        if legacy.is_none() {
+            for &db in databases.iter().take(READ_AHEAD + 1) {
+                let store = &store;
                 ahead.push_back(
-                    crate::threads::spawn_scoped(scope, "index-read-ahead", move || {
-                        store.read_database(next)
+                    crate::threads::spawn_scoped(scope, "index-read", move || {
+                        store.read_database(db)
                     })
-                    .map_err(|_| next),
+                    .map_or(Pending::Here, Pending::Reading),
                 );
+            }
+        }
+        let listed = match listing {
+            Ok(thread) => joined(thread),
+            Err(_) => stored_backups(storage, server, orphan_cutoff),
+        };
+        let listed = listed
+            .map_err(|e| {
+                ui.error(&e.to_string());
+                out.errors.push(e.to_string());
+            })
+            .ok();
+        let stored = stored.get_or_init(|| listed).as_ref();
+        let plan = move |records: Vec<BackupRecord>| {
+            Planned::Settled(plan_database(
+                records, req, settings, now, storage, server, stored,
+            ))
+        };
+        // The reads begun during the listing go on to their plans (the segments' is made here).
+        for (pending, &db) in ahead.iter_mut().zip(&databases) {
+            if db == &segments_db {
+                continue;
+            }
+            if let Pending::Reading(thread) = std::mem::replace(pending, Pending::Here) {
+                *pending = match crate::threads::spawn_scoped(scope, "index-plan", move || {
+                    joined(thread).map(plan)
+                }) {
+                    Ok(t) => Pending::Planning(t),
+                    // The read is lost with its handle: read again here.
+                    Err(_) => Pending::Here,
+                };
+            }
+        }
+        let mut queued = ahead.len();
+        for (i, db) in databases.iter().copied().enumerate() {
+            while queued < databases.len() && queued <= i + READ_AHEAD {
+                let next = databases[queued];
+                let records = legacy
+                    .as_mut()
+                    .map(|by_db| by_db.remove(next.as_str()).unwrap_or_default());
+                let pending = match records {
+                    Some(r) => Pending::Ready(r),
+                    // Planned here, from the bases the dumps' plans leave.
+                    None if next == &segments_db => Pending::Here,
+                    None => {
+                        let store = &store;
+                        crate::threads::spawn_scoped(scope, "index-plan", move || {
+                            store.read_database(next).map(plan)
+                        })
+                        .map_or(Pending::Here, Pending::Planning)
+                    }
+                };
+                ahead.push_back(pending);
                 queued += 1;
             }
             if cancel.load(Ordering::Relaxed) {
                 out.interrupted = true;
                 return true;
             }
-            // A legacy index is read whole once (and migrated by the first removal).
-            let records = match legacy.as_mut() {
-                Some(all) => {
-                    let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(all)
-                        .into_iter()
-                        .partition(|r| &r.database == db);
-                    *all = rest;
-                    Ok(mine)
-                }
-                None => match ahead.pop_front().expect("read ahead") {
-                    Ok(thread) => thread
-                        .join()
-                        .unwrap_or_else(|p| std::panic::resume_unwind(p)),
-                    Err(db) => store.read_database(db),
-                },
+            let planned = match ahead.pop_front().unwrap_or(Pending::Here) {
+                Pending::Planning(thread) => joined(thread),
+                Pending::Reading(thread) => joined(thread).map(Planned::Read),
+                Pending::Ready(records) => Ok(Planned::Read(records)),
+                Pending::Here => store.read_database(db).map(Planned::Read),
             };
-            let records = match records {
-                Ok(r) => r,
+            let settled = planned.map(|p| match p {
+                Planned::Read(records) if db == &segments_db => {
+                    let plan = retention::plan_segments(
+                        records,
+                        &bases,
+                        window,
+                        crate::config::backup_types::DEFAULT_FAILED_KEEP_WITHIN,
+                        now,
+                    );
+                    settle(plan, None, Vec::new(), req, storage, server, stored)
+                }
+                Planned::Read(records) => {
+                    plan_database(records, req, settings, now, storage, server, stored)
+                }
+                Planned::Settled(s) => s,
+            });
+            let Settled {
+                total,
+                mut entries,
+                bases: database_bases,
+                said,
+            } = match settled {
+                Ok(s) => s,
                 Err(e) => {
                     ui.error(&e.to_string());
                     out.errors.push(e.to_string());
-                    // Its files are recorded in an index that cannot be read now: not files
-                    // that no record owns, to be reported or removed as left by a killed run.
-                    if let Some(unowned) = unowned.as_mut() {
-                        let server_dir = layout::server_prefix(server);
-                        let dirs = [
-                            format!("{server_dir}{}/", layout::database_component(db)),
-                            format!("{server_dir}{}/", layout::encode_component(db)),
-                        ];
-                        unowned.retain(|k| !dirs.iter().any(|d| k.starts_with(d.as_str())));
-                    }
+                    unread.push(database_dirs(server, db));
                     continue;
                 }
             };
-            let total = records.len();
-            let mut unchecked = None;
-            let plan = if db == &segments_db {
-                retention::plan_segments(
-                    records,
-                    &bases,
-                    window,
-                    crate::config::backup_types::DEFAULT_FAILED_KEEP_WITHIN,
-                    now,
-                )
-            } else {
-                let (plan, problem, gone) = plan_stored(
-                    records,
-                    settings,
-                    now,
-                    storage,
-                    unowned.as_ref(),
-                    &listing,
-                    ui,
-                );
-                unchecked = problem;
-                let no_copy =
-                    |r: &BackupRecord| r.storage == storage.name() && gone.contains(&r.id);
-                bases.extend(
-                    plan.items
-                        .iter()
-                        // Only copies that are copies: a damaged or gone dump kept for a
-                        // person to look at is no base a restore can roll forward from.
-                        .filter(|i| {
-                            i.decision == Decision::Keep
-                                && i.record.status == crate::index::Status::Success
-                                && i.record.key.is_some()
-                                && !i.record.failed_verification()
-                                && !no_copy(&i.record)
-                        })
-                        .filter_map(|i| {
-                            let b = i.record.binlog.as_ref()?;
-                            Some(retention::Base {
-                                database: i.record.database.clone(),
-                                id: i.record.id.clone(),
-                                started_at: i.record.started_at,
-                                file: b.file.clone(),
-                                position: b.position,
-                                gtid: b.gtid.clone(),
-                            })
-                        }),
-                );
-                plan
-            };
-            if let Some(unowned) = unowned.as_mut() {
-                for k in plan
-                    .items
-                    .iter()
-                    .flat_map(|i| i.record.key.iter().chain(i.record.manifest_key.iter()))
-                {
-                    unowned.remove(k.as_str());
+            for s in said {
+                match s {
+                    Said::Warning(w) => ui.warn(&w),
+                    Said::Error(e) => ui.error(&e),
                 }
             }
-            let mut entries: Vec<PruneEntry> = plan
-                .items
-                .into_iter()
-                .map(|item| {
-                    let selected = req
-                        .backup_type
-                        .as_ref()
-                        .is_none_or(|t| t == &item.record.backup_type);
-                    let (decision, reason) = if selected || item.decision == Decision::Keep {
-                        (item.decision, item.reason)
-                    } else {
-                        (
-                            Decision::Keep,
-                            format!(
-                                "not selected (--type {})",
-                                req.backup_type.as_deref().unwrap_or("")
-                            ),
-                        )
-                    };
-                    PruneEntry {
-                        record: item.record,
-                        decision,
-                        reason,
-                        done: false,
-                        prune_error: None,
-                    }
-                })
-                .collect();
-            // A dry run says what the real prune would refuse, not only what it plans.
-            refuse_unsafe(storage, server, &mut entries, ui);
-            if let Some(problem) = unchecked {
-                ui.error(&format!("storage '{}': {problem}", storage.name()));
-                for e in entries
-                    .iter_mut()
-                    .filter(|e| e.decision == Decision::Remove)
-                {
-                    e.prune_error.get_or_insert_with(|| problem.clone());
-                }
-            }
+            bases.extend(database_bases);
             if !req.dry_run {
                 apply(&store, storage, total, &mut entries, ui, cancel, out);
             }
@@ -475,13 +430,266 @@ fn prune_index(
         }
         false
     });
+    let orphans = stored.into_inner().flatten().map(|s| {
+        let Stored { keys, orphans, .. } = s;
+        (keys, orphans)
+    });
+    let (keys, orphans) = match orphans {
+        Some((k, o)) => (Some(k), o),
+        None => (None, None),
+    };
     if stopped {
-        return;
+        return orphans;
     }
-    if let Some(unowned) = unowned {
-        let cutoff = settings.orphan_min_age.before(now);
-        report_unrecorded(storage, unowned, cutoff, req.dry_run, ui, out);
+    if let Some(keys) = keys {
+        let mut unowned: HashSet<String> = keys
+            .into_iter()
+            .filter(|(k, l)| {
+                !l.owned.load(Ordering::Relaxed)
+                    && !unread.iter().flatten().any(|d| k.starts_with(d.as_str()))
+            })
+            .map(|(k, _)| k)
+            .collect();
+        if let Err(e) = cross_off_late(&store, server, &mut unowned) {
+            // Not knowing what the index holds now, nothing is called unrecorded.
+            ui.error(&e.to_string());
+            out.errors.push(e.to_string());
+            unowned.clear();
+        }
+        report_unrecorded(storage, unowned, orphan_cutoff, req.dry_run, ui, out);
     }
+    orphans
+}
+
+/// What a thread returned (its panic goes on here).
+fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    thread
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+/// A database on its way through [`prune_index`].
+enum Pending<'scope> {
+    /// Being read, on its thread (begun while the storage is listed).
+    Reading(std::thread::ScopedJoinHandle<'scope, Result<Vec<BackupRecord>, IndexError>>),
+    /// Being read and planned, on its thread.
+    Planning(std::thread::ScopedJoinHandle<'scope, Result<Planned, IndexError>>),
+    /// Its records, in memory (a legacy index), to be planned here.
+    Ready(Vec<BackupRecord>),
+    /// To be read and planned here (no thread would start).
+    Here,
+}
+
+/// A database read, or read and planned.
+enum Planned {
+    Read(Vec<BackupRecord>),
+    Settled(Settled),
+}
+
+/// A database's entries, decided and checked: what is left is to say and apply them.
+struct Settled {
+    /// Its records.
+    total: usize,
+    entries: Vec<PruneEntry>,
+    /// The dumps a point-in-time restore can start from that the plan keeps.
+    bases: Vec<retention::Base>,
+    /// What to say about it, in order.
+    said: Vec<Said>,
+}
+
+/// A message a planning thread leaves for the run to say, in the databases' order.
+enum Said {
+    Warning(String),
+    Error(String),
+}
+
+/// One backup object or manifest that a storage's listing gave when the prune began.
+struct Listed {
+    /// Its size, where the listing gives it at no cost ([`Storage::survey`]).
+    size: Option<u64>,
+    /// Whether a record read owns it (set by the threads that plan the databases).
+    owned: AtomicBool,
+}
+
+/// What a storage's listing of a server's prefix gives a prune ([`stored_backups`]).
+struct Stored {
+    /// When it was listed.
+    at: DateTime<Utc>,
+    /// The backup objects and manifests, by key.
+    keys: HashMap<String, Listed>,
+    /// The orphans older than the cut-off, where the same pass finds them.
+    orphans: Option<Vec<Orphan>>,
+}
+
+/// Plans one database's dumps ([`plan_stored`]) and settles its entries ([`settle`]); on a
+/// planning thread.
+fn plan_database(
+    records: Vec<BackupRecord>,
+    req: &PruneRequest,
+    settings: &Settings,
+    now: DateTime<Utc>,
+    storage: &dyn Storage,
+    server: &str,
+    stored: Option<&Stored>,
+) -> Settled {
+    let (plan, unchecked, gone, said) = plan_stored(records, settings, now, storage, stored);
+    let no_copy = |r: &BackupRecord| r.storage == storage.name() && gone.contains(&r.id);
+    let bases: Vec<retention::Base> = plan
+        .items
+        .iter()
+        // Only copies that are copies: a damaged or gone dump kept for a person to look at is
+        // no base a restore can roll forward from.
+        .filter(|i| {
+            i.decision == Decision::Keep
+                && i.record.status == crate::index::Status::Success
+                && i.record.key.is_some()
+                && !i.record.failed_verification()
+                && !no_copy(&i.record)
+        })
+        .filter_map(|i| {
+            let b = i.record.binlog.as_ref()?;
+            Some(retention::Base {
+                database: i.record.database.clone(),
+                id: i.record.id.clone(),
+                started_at: i.record.started_at,
+                file: b.file.clone(),
+                position: b.position,
+                gtid: b.gtid.clone(),
+            })
+        })
+        .collect();
+    Settled {
+        bases,
+        ..settle(plan, unchecked, said, req, storage, server, stored)
+    }
+}
+
+/// Turns a database's plan into its entries: crosses the keys its records own off the
+/// listing, keeps what `--type` does not select, and marks the removals that must not happen
+/// (those [`refuse_unsafe`] finds, and every one when a kept copy could not be checked:
+/// `unchecked` says why).
+#[allow(clippy::too_many_arguments)]
+fn settle(
+    plan: retention::Plan,
+    unchecked: Option<String>,
+    mut said: Vec<Said>,
+    req: &PruneRequest,
+    storage: &dyn Storage,
+    server: &str,
+    stored: Option<&Stored>,
+) -> Settled {
+    if let Some(stored) = stored {
+        for k in plan
+            .items
+            .iter()
+            .flat_map(|i| i.record.key.iter().chain(i.record.manifest_key.iter()))
+        {
+            if let Some(l) = stored.keys.get(k.as_str()) {
+                l.owned.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+    let total = plan.items.len();
+    let mut entries: Vec<PruneEntry> = plan
+        .items
+        .into_iter()
+        .map(|item| {
+            let selected = req
+                .backup_type
+                .as_ref()
+                .is_none_or(|t| t == &item.record.backup_type);
+            let (decision, reason) = if selected || item.decision == Decision::Keep {
+                (item.decision, item.reason)
+            } else {
+                (
+                    Decision::Keep,
+                    format!(
+                        "not selected (--type {})",
+                        req.backup_type.as_deref().unwrap_or("")
+                    ),
+                )
+            };
+            PruneEntry {
+                record: item.record,
+                decision,
+                reason,
+                done: false,
+                prune_error: None,
+            }
+        })
+        .collect();
+    // A dry run says what the real prune would refuse, not only what it plans.
+    said.extend(
+        refuse_unsafe(storage, server, &mut entries)
+            .into_iter()
+            .map(Said::Error),
+    );
+    if let Some(problem) = unchecked {
+        said.push(Said::Error(format!(
+            "storage '{}': {problem}",
+            storage.name()
+        )));
+        for e in entries
+            .iter_mut()
+            .filter(|e| e.decision == Decision::Remove)
+        {
+            e.prune_error.get_or_insert_with(|| problem.clone());
+        }
+    }
+    Settled {
+        total,
+        entries,
+        bases: Vec::new(),
+        said,
+    }
+}
+
+/// The directories a database's backups are stored in, under `server`'s prefix (its current
+/// component and the plain encoding older versions wrote).
+fn database_dirs(server: &str, database: &str) -> [String; 2] {
+    let server_dir = layout::server_prefix(server);
+    [
+        format!("{server_dir}{}/", layout::database_component(database)),
+        format!("{server_dir}{}/", layout::encode_component(database)),
+    ]
+}
+
+/// Crosses off `unowned` the keys of the records the index gained while the storage was
+/// listed: the listing runs beside the reading of the first databases, so a backup recorded
+/// meanwhile may be listed and not read. Only when keys are left (rarely: each is reported)
+/// is the index read again, and only the databases whose directories hold them.
+fn cross_off_late(
+    store: &IndexStore,
+    server: &str,
+    unowned: &mut HashSet<String>,
+) -> Result<(), crate::index::IndexError> {
+    if unowned.is_empty() {
+        return Ok(());
+    }
+    let (summary, legacy) = store.snapshot()?;
+    let records = match legacy {
+        Some(all) => all,
+        None => {
+            let mut records = Vec::new();
+            for db in summary.databases.keys() {
+                let dirs = database_dirs(server, db);
+                if unowned
+                    .iter()
+                    .any(|k| dirs.iter().any(|d| k.starts_with(d.as_str())))
+                {
+                    records.extend(store.read_database(db)?);
+                }
+            }
+            records
+        }
+    };
+    for k in records
+        .iter()
+        .flat_map(|r| r.key.iter().chain(r.manifest_key.iter()))
+    {
+        unowned.remove(k.as_str());
+    }
+    Ok(())
 }
 
 /// Plans one database's records ([`retention::plan_without`]) and checks that every copy on
@@ -501,21 +709,20 @@ fn plan_stored(
     settings: &Settings,
     now: DateTime<Utc>,
     storage: &dyn Storage,
-    listed: Option<&HashSet<String>>,
-    listing: &Listing,
-    ui: &Ui,
-) -> (retention::Plan, Option<String>, HashSet<String>) {
+    stored: Option<&Stored>,
+) -> (retention::Plan, Option<String>, HashSet<String>, Vec<Said>) {
     let own = |r: &BackupRecord| r.storage == storage.name();
     let good = |r: &BackupRecord| {
         own(r) && r.status == crate::index::Status::Success && !r.failed_verification()
     };
     // Each copy of this storage that counts as no copy, by id, with the size it has (`None`:
     // missing); said in words only for the few that are warned about.
-    let mut gone: HashMap<String, Option<u64>> = HashMap::new();
+    let mut gone: HashMap<String, Option<u64>> = HashMap::default();
+    let mut said = Vec::new();
     let mut warned = 0usize;
     let mut say = |r: &BackupRecord, why: &str| {
         if warned < MAX_COPY_WARNINGS {
-            ui.warn(&format!(
+            said.push(Said::Warning(format!(
                 "storage '{}': backup {} of {}/{} ({}) is in the index, but {why}: it counts as no copy, and older copies keep its place (`sqlguard verify --db {}` records it as failed)",
                 storage.name(),
                 r.id,
@@ -523,14 +730,14 @@ fn plan_stored(
                 r.database,
                 r.backup_type,
                 r.database
-            ));
+            )));
         } else if warned == MAX_COPY_WARNINGS {
-            ui.warn(&format!(
+            said.push(Said::Warning(format!(
                 "storage '{}': more copies of {}/{} are not as the index says; `sqlguard prune --dry-run -v` lists each",
                 storage.name(),
                 r.server,
                 r.database
-            ));
+            )));
         }
         warned += 1;
     };
@@ -544,22 +751,22 @@ fn plan_stored(
     // since shortly before the listing is looked up: it may have landed after it). A copy
     // that has no place in the listing cannot be judged this way; the plan's kept ones are
     // looked up below.
-    if let Some(keys) = listed {
+    if let Some(stored) = stored {
         for r in records.iter().filter(|r| good(r)) {
             let Some(key) = r.key.as_ref() else {
                 continue;
             };
-            if keys.contains(key) {
+            if stored.keys.contains_key(key.as_str()) {
                 continue;
             }
-            if r.finished_at >= listing.at - chrono::Duration::minutes(10) {
+            if r.finished_at >= stored.at - chrono::Duration::minutes(10) {
                 match storage.stat(key) {
                     Ok(Some(_)) => continue,
                     Ok(None) => {}
                     Err(e) => {
                         let problem = cannot(r, &e);
                         let plan = retention::plan(records, settings, now);
-                        return (plan, Some(problem), HashSet::new());
+                        return (plan, Some(problem), HashSet::default(), said);
                     }
                 }
             }
@@ -569,7 +776,7 @@ fn plan_stored(
     // Then each copy the plan keeps, at the size the index says (from the listing where it
     // carries sizes, else looked up: one lookup per kept copy); a copy that is not stands in
     // for nothing, and the database is planned again.
-    let mut checked: HashSet<String> = HashSet::new();
+    let mut checked: HashSet<String> = HashSet::default();
     let mut records = records;
     loop {
         let plan = retention::plan_without(records, settings, now, &|r| {
@@ -588,8 +795,9 @@ fn plan_stored(
             {
                 continue;
             }
-            let size = match listing.sizes.get(key) {
-                Some(&s) => Ok(Some(s)),
+            let listed = stored.and_then(|s| s.keys.get(key.as_str())?.size);
+            let size = match listed {
+                Some(s) => Ok(Some(s)),
                 None => storage.stat(key).map(|m| m.map(|m| m.size)),
             };
             let size = match size {
@@ -597,7 +805,7 @@ fn plan_stored(
                 Ok(s) => s,
                 Err(e) => {
                     let problem = cannot(r, &e);
-                    return (plan, Some(problem), gone.into_keys().collect());
+                    return (plan, Some(problem), gone.into_keys().collect(), said);
                 }
             };
             gone.insert(r.id.clone(), size);
@@ -620,7 +828,7 @@ fn plan_stored(
                 };
                 say(r, &why);
             }
-            return (plan, None, gone.into_keys().collect());
+            return (plan, None, gone.into_keys().collect(), said);
         }
         records = plan.items.into_iter().map(|i| i.record).collect();
     }
@@ -636,17 +844,20 @@ fn batch_size(records: usize) -> usize {
 /// Marks the removals of one database whose files must not be deleted, with why: a file that is
 /// not one of the backup's own (an edited or damaged record), or one that a record the policy
 /// keeps names too (a record copied under another time or id). Nothing is deleted for them.
-fn refuse_unsafe(storage: &dyn Storage, server: &str, entries: &mut [PruneEntry], ui: &Ui) {
+///
+/// Returns what to say of each, in order.
+fn refuse_unsafe(storage: &dyn Storage, server: &str, entries: &mut [PruneEntry]) -> Vec<String> {
     // Only this storage's own copies have objects here; other records are index entries.
     let own = |r: &BackupRecord| r.storage == storage.name();
     fn files(r: &BackupRecord) -> impl Iterator<Item = &String> {
         r.key.iter().chain(r.manifest_key.iter())
     }
-    let kept: std::collections::HashMap<String, String> = entries
+    let kept: HashMap<String, String> = entries
         .iter()
         .filter(|e| e.decision != Decision::Remove && own(&e.record))
         .flat_map(|e| files(&e.record).map(|k| (k.clone(), e.record.id.clone())))
         .collect();
+    let mut said = Vec::new();
     for e in entries.iter_mut() {
         let r = &e.record;
         if e.decision != Decision::Remove || !own(r) {
@@ -664,9 +875,10 @@ fn refuse_unsafe(storage: &dyn Storage, server: &str, entries: &mut [PruneEntry]
         } else {
             continue;
         };
-        ui.error(&format!("storage '{}': {refusal}", storage.name()));
+        said.push(format!("storage '{}': {refusal}", storage.name()));
         e.prune_error = Some(refusal);
     }
+    said
 }
 
 /// Deletes the objects and manifests of one database's removals (in batches, through the
@@ -708,7 +920,7 @@ fn apply(
                 continue;
             }
         };
-        let mut dropped: HashSet<(String, String)> = HashSet::new();
+        let mut dropped: HashSet<(String, String)> = HashSet::default();
         for &i in batch {
             let e = &mut entries[i];
             let r = &e.record;
@@ -750,7 +962,7 @@ fn apply(
         // Only records still in the index under its lock count as this run's removals: another
         // prune (another host's, with its own job lock) may have removed some since the plan
         // was read, and deleting what is gone succeeds for both.
-        let mut present: HashSet<(String, String)> = HashSet::new();
+        let mut present: HashSet<(String, String)> = HashSet::default();
         let updated = store.update(&scope, |records| {
             records.retain(|r| {
                 let key = (r.id.clone(), r.storage.clone());
@@ -791,45 +1003,34 @@ fn apply(
     }
 }
 
-/// The keys of the backup objects and manifests under `server`'s prefix, with their sizes
-/// where the listing gives them at no cost ([`Storage::lists_sizes`]; the metadata of the
-/// others is read later, for the few that prune needs).
+/// Lists the backup objects and manifests under `server`'s prefix, in one pass with what else
+/// it gives ([`Storage::survey`]).
 ///
 /// Fails when the storage cannot be listed.
 fn stored_backups(
     storage: &dyn Storage,
     server: &str,
-) -> Result<(HashSet<String>, HashMap<String, u64>), crate::storage::StorageError> {
-    let prefix = layout::server_prefix(server);
-    let listed: Vec<(String, Option<u64>)> = if storage.lists_sizes() {
-        storage
-            .list(&prefix)?
-            .into_iter()
-            .map(|m| (m.key, Some(m.size)))
-            .collect()
-    } else {
-        storage
-            .list_keys(&prefix)?
-            .into_iter()
-            .map(|k| (k, None))
-            .collect()
-    };
-    let mut keys = HashSet::new();
-    let mut sizes = HashMap::new();
-    for (key, size) in listed {
-        let name = key.rsplit('/').next().unwrap_or("");
+    orphan_cutoff: DateTime<Utc>,
+) -> Result<Stored, crate::storage::StorageError> {
+    let at = Utc::now();
+    let survey = storage.survey(&layout::server_prefix(server), orphan_cutoff)?;
+    let mut keys = HashMap::with_capacity_and_hasher(survey.keys.len(), Default::default());
+    for (key, size) in survey.keys {
+        let name = memchr::memrchr(b'/', key.as_bytes()).map_or(key.as_str(), |i| &key[i + 1..]);
         let backup = (name.ends_with(layout::MANIFEST_SUFFIX)
             || name.contains(".sql")
             || name.contains(".binlog"))
             && !name.starts_with('.');
         if backup {
-            if let Some(s) = size {
-                sizes.insert(key.clone(), s);
-            }
-            keys.insert(key);
+            let owned = AtomicBool::new(false);
+            keys.insert(key, Listed { size, owned });
         }
     }
-    Ok((keys, sizes))
+    Ok(Stored {
+        at,
+        keys,
+        orphans: survey.orphans,
+    })
 }
 
 /// Reports the stored backups no record owns, into `out.unrecorded`, in key order; one gone
@@ -930,13 +1131,14 @@ pub fn unrecorded_fix(is_manifest: bool, adoptable: bool) -> &'static str {
 fn clean_orphans(
     storage: &dyn Storage,
     prefix: &str,
+    listed: Option<Vec<Orphan>>,
     cutoff: DateTime<Utc>,
     dry_run: bool,
     running: &dyn Fn(&Orphan) -> Option<crate::joblock::Holder>,
     ui: &Ui,
     out: &mut PruneOutcome,
 ) {
-    let found = match storage.orphans(prefix, cutoff) {
+    let found = match listed.map_or_else(|| storage.orphans(prefix, cutoff), Ok) {
         Ok(f) => f,
         Err(e) => {
             ui.error(&e.to_string());
@@ -1015,7 +1217,8 @@ mod tests {
             entry(foreign, Decision::Remove),
             entry(fine, Decision::Remove),
         ];
-        refuse_unsafe(&s, "main", &mut entries, &Ui::new(true, false, true, true));
+        let said = refuse_unsafe(&s, "main", &mut entries);
+        assert_eq!(said.len(), 2, "{said:?}");
         let errors: Vec<Option<&str>> = entries.iter().map(|e| e.prune_error.as_deref()).collect();
         assert!(errors[0].is_none() && errors[3].is_none(), "{errors:?}");
         assert!(
@@ -1064,6 +1267,53 @@ mod tests {
         assert_eq!(outs[0].removed(), (1, r.compressed_bytes));
         assert_eq!(outs[1].removed(), (0, 0));
         assert!(outs[1].all_ok());
+    }
+
+    /// The listing runs beside the first reads: a backup recorded after its database was read
+    /// is no unrecorded object, and the index is read again only for the databases whose
+    /// directories hold what is left.
+    #[test]
+    fn what_the_index_gained_while_listing_is_crossed_off() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 28, 2, 30, 0).unwrap();
+        let late = BackupRecord::sample(
+            "20261128T023000Z_0000000a",
+            "shop",
+            "daily",
+            "mem",
+            Status::Success,
+            at,
+        );
+        let other = BackupRecord::sample(
+            "20261128T023000Z_0000000b",
+            "crm",
+            "daily",
+            "mem",
+            Status::Success,
+            at,
+        );
+        store.upsert(&[late.clone(), other]).unwrap();
+        // Another database's damaged files are not read.
+        for k in s
+            .list_keys(&layout::database_index_dir("main", "crm"))
+            .unwrap()
+        {
+            s.put_bytes(&k, b"{").unwrap();
+        }
+        let stray = "main/shop/daily/20200101T000000Z_00000001.sql.zst".to_string();
+        let keys = |r: &BackupRecord| [r.key.clone().unwrap(), r.manifest_key.clone().unwrap()];
+        let mut unowned: HashSet<String> = keys(&late).into_iter().collect();
+        unowned.insert(stray.clone());
+        cross_off_late(&store, "main", &mut unowned).unwrap();
+        assert_eq!(unowned, HashSet::from_iter([stray.clone()]));
+        // Nothing left: the index is not read at all.
+        for k in s.list_keys("main/index/").unwrap() {
+            s.put_bytes(&k, b"{").unwrap();
+        }
+        let mut none = HashSet::default();
+        cross_off_late(&store, "main", &mut none).unwrap();
+        assert!(cross_off_late(&store, "main", &mut unowned).is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! failed, are kept for their type's `failed_keep_within` (and `keep_within`). Records from the
 //! future (clock skew) and of types that are no longer configured are kept.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -184,7 +184,7 @@ fn decide(
     // where none is good, the newest success (a damaged copy may still hold what no other
     // does). One dated in the future (a clock that jumped) is kept anyway, and does not take
     // the floor: the newest copy taken at a believable time stays too.
-    let mut floor_of: HashMap<(&str, &str, &str), (usize, bool)> = HashMap::new();
+    let mut floor_of: HashMap<(&str, &str, &str), (usize, bool)> = HashMap::default();
     for &i in &order {
         let r = &entries[i];
         if r.status != Status::Success || r.started_at > now || gone(r) {
@@ -206,8 +206,8 @@ fn decide(
     // type, storage) whose restore test passed within `restore_test_within` stays while that
     // pass counts: the proof of a restorable backup is not pruned away before the next drill
     // (the restore-test alert reads it).
-    let mut drilled: HashSet<usize> = HashSet::new();
-    let mut drill_seen: HashSet<(&str, &str, &str, &str)> = HashSet::new();
+    let mut drilled: HashSet<usize> = HashSet::default();
+    let mut drill_seen: HashSet<(&str, &str, &str, &str)> = HashSet::default();
     for &i in &order {
         let r = &entries[i];
         let passed_at = r
@@ -237,8 +237,8 @@ fn decide(
     // restore to the window's first second rolls forward from it (without it, keep_last could
     // leave only dumps newer than the window's start, and the window would be a promise kept
     // by none).
-    let mut window_floor: HashMap<usize, u64> = HashMap::new();
-    let mut window_seen: HashSet<(&str, &str, &str)> = HashSet::new();
+    let mut window_floor: HashMap<usize, u64> = HashMap::default();
+    let mut window_seen: HashSet<(&str, &str, &str)> = HashSet::default();
     for &i in &order {
         let r = &entries[i];
         let Some(w) = policies.pitr_window(&r.server, &r.storage) else {
@@ -260,7 +260,7 @@ fn decide(
     // metrics say of that row, so it stays until a newer run replaces it, however old (else a
     // database that never succeeded, or whose last run failed on one storage, would read
     // healthy once failed_keep_within had passed).
-    let mut newest_run: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    let mut newest_run: HashMap<(&str, &str, &str), usize> = HashMap::default();
     for &i in &order {
         let r = &entries[i];
         newest_run
@@ -284,7 +284,7 @@ fn decide(
                 ))
                 .is_some_and(|&n| entries[n].id == r.id)
     };
-    let mut rank: HashMap<(&str, &str, &str, &str), usize> = HashMap::new();
+    let mut rank: HashMap<(&str, &str, &str, &str), usize> = HashMap::default();
     let mut decisions: Vec<Option<(Decision, String)>> = vec![None; entries.len()];
     for &i in &order {
         let r = &entries[i];
@@ -411,7 +411,7 @@ pub fn plan_segments(
 
     let oldest: Option<&Base> = window.and_then(|w| {
         let edge = w.before(now);
-        let mut by_db: HashMap<&str, Vec<&Base>> = HashMap::new();
+        let mut by_db: HashMap<&str, Vec<&Base>> = HashMap::default();
         for b in bases {
             by_db.entry(b.database.as_str()).or_default().push(b);
         }

@@ -66,6 +66,26 @@ impl Status {
 }
 
 /// One backup copy on one storage, as recorded in the index and its manifest.
+/// Reads a time as sqlguard writes it (RFC 3339, `2026-11-28T02:30:00Z`) by chrono's strict
+/// parser, and anything else as chrono's serde does (its relaxed parser): an index of 100,000
+/// records holds 200,000 of them, and the relaxed parser was a twentieth of a prune's time.
+fn rfc3339<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    struct Time;
+    impl serde::de::Visitor<'_> for Time {
+        type Value = DateTime<Utc>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an RFC 3339 date and time")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .or_else(|_| s.parse::<DateTime<Utc>>())
+                .map_err(E::custom)
+        }
+    }
+    d.deserialize_str(Time)
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackupRecord {
     pub id: String,
@@ -75,7 +95,9 @@ pub struct BackupRecord {
     pub backup_type: String,
     pub storage: String,
     pub status: Status,
+    #[serde(deserialize_with = "rfc3339")]
     pub started_at: DateTime<Utc>,
+    #[serde(deserialize_with = "rfc3339")]
     pub finished_at: DateTime<Utc>,
     pub duration_seconds: f64,
     /// Bytes the dump tool produced.

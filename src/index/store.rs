@@ -320,17 +320,24 @@ impl<'a> IndexStore<'a> {
     ///
     /// Fails when the storage cannot be read or a file is damaged or newer.
     pub fn read_database(&self, database: &str) -> Result<Vec<BackupRecord>, IndexError> {
-        let mut out = Vec::new();
+        let keys = self.index_files(&layout::database_index_dir(&self.server, database))?;
+        let mut read = Vec::with_capacity(keys.len());
+        for key in &keys {
+            read.push(self.read_file(key)?);
+        }
+        // Gathered once, at their number: records are large to move.
+        let mut out = Vec::with_capacity(read.iter().map(Vec::len).sum());
         // Where each file's records end in `out`.
         let mut files = Vec::new();
-        for key in self.index_files(&layout::database_index_dir(&self.server, database))? {
-            out.extend(self.read_file(&key)?);
+        for (records, key) in read.into_iter().zip(keys) {
+            out.extend(records);
             files.push((out.len(), key));
         }
         // Each copy once across the database's files too (a record copied into another month
         // under another start time): prune keeps and removes by id and storage. Each file has
         // its records once already.
-        let mut seen = std::collections::HashSet::with_capacity(out.len());
+        let mut seen =
+            rustc_hash::FxHashSet::with_capacity_and_hasher(out.len(), Default::default());
         for (i, r) in out.iter().enumerate() {
             if !seen.insert((r.id.as_str(), r.storage.as_str())) {
                 let key = files.iter().find(|(end, _)| i < *end).map(|(_, k)| k);

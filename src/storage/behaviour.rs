@@ -178,6 +178,35 @@ pub fn list_keys_matches_list(t: Subject) {
     }
 }
 
+/// `survey` gives the keys `list` gives (the sizes it gives are theirs), and the orphans, where
+/// it finds them, that `orphans` gives: a write in flight is one once the cut-off passes it.
+pub fn survey_matches_list_and_orphans(t: Subject) {
+    let s = t.storage.as_ref();
+    for k in ["db/hourly/b.sql.zst", "db/daily/a.manifest.json", "x.json"] {
+        s.put_bytes(&t.k(k), k.as_bytes()).unwrap();
+    }
+    let mut w = s.put_stream(&t.k("db/daily/c.sql.zst"), None).unwrap();
+    w.write_all(b"in progress").unwrap();
+    w.flush().unwrap();
+    for older_than in [
+        Utc::now() - chrono::Duration::hours(1),
+        Utc::now() + chrono::Duration::hours(1),
+    ] {
+        let survey = s.survey(&t.base, older_than).unwrap();
+        let mut keys: Vec<String> = survey.keys.iter().map(|(k, _)| k.clone()).collect();
+        keys.sort();
+        assert_eq!(keys, s.list_keys(&t.base).unwrap());
+        for (k, size) in &survey.keys {
+            let stat = s.stat(k).unwrap().unwrap();
+            assert!(size.is_none_or(|n| n == stat.size), "{k}: {size:?}");
+        }
+        if let Some(found) = survey.orphans {
+            assert_eq!(found, s.orphans(&t.base, older_than).unwrap());
+        }
+    }
+    w.abort();
+}
+
 /// `delete` removes the object.
 pub fn delete_removes(t: Subject) {
     let s = t.storage.as_ref();
@@ -299,6 +328,7 @@ macro_rules! storage_behaviour_tests {
             missing_keys_are_not_errors_where_promised,
             listing_is_sorted_and_a_missing_prefix_is_empty,
             list_keys_matches_list,
+            survey_matches_list_and_orphans,
             delete_removes,
             delete_many_removes_present_and_missing_keys,
             orphans_are_only_old_leftovers,

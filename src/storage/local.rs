@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags};
 
-use super::{check_key, ObjectMeta, ObjectWriter, Orphan, Storage, StorageError, StorageLock};
+use super::{
+    check_key, ObjectMeta, ObjectWriter, Orphan, Storage, StorageError, StorageLock, Survey,
+};
 
 /// Suffix of the temp files that uncommitted writes use.
 pub const TEMP_SUFFIX: &str = ".tmp";
@@ -197,13 +199,15 @@ impl LocalStorage {
     /// Calls `found(dir, name, key)` for each regular file below `dir` (whose key is `rel`)
     /// whose key starts with `prefix`; links are neither followed nor listed. File types come
     /// from the directory entries (a stat only where the filesystem does not give them), so
-    /// that listing 200,000 objects reads no inode the caller does not ask for.
+    /// that listing 200,000 objects reads no inode the caller does not ask for. With `defer`,
+    /// the subdirectories of `dir` itself are put there (name and key) rather than walked.
     fn walk(
         &self,
         dir: &OwnedFd,
         rel: &str,
         prefix: &str,
         found: &mut dyn FnMut(&OwnedFd, &str, String) -> Result<(), StorageError>,
+        mut defer: Option<&mut Vec<(String, String)>>,
     ) -> Result<(), StorageError> {
         let here = || self.path(rel);
         let entries =
@@ -219,7 +223,11 @@ impl LocalStorage {
             let key = if rel.is_empty() {
                 name.to_string()
             } else {
-                format!("{rel}/{name}")
+                let mut key = String::with_capacity(rel.len() + 1 + name.len());
+                key.push_str(rel);
+                key.push('/');
+                key.push_str(name);
+                key
             };
             let kind = match entry.file_type() {
                 FileType::Unknown => match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
@@ -236,10 +244,9 @@ impl LocalStorage {
                 FileType::Directory
                     if prefix.starts_with(&format!("{key}/")) || key.starts_with(prefix) =>
                 {
-                    match rustix::fs::openat(dir, name, DIR, Mode::empty()) {
-                        Ok(sub) => self.walk(&sub, &key, prefix, found)?,
-                        Err(rustix::io::Errno::NOENT | rustix::io::Errno::LOOP) => {}
-                        Err(e) => return Err(self.err("listing", &self.path(&key), e.into())),
+                    match defer.as_mut() {
+                        Some(later) => later.push((name.to_string(), key)),
+                        None => self.walk_into(dir, name, &key, prefix, found)?,
                     }
                 }
                 FileType::RegularFile if key.starts_with(prefix) => found(dir, name, key)?,
@@ -277,7 +284,101 @@ impl LocalStorage {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(self.err("listing", &self.root, e)),
         };
-        self.walk(&root, "", prefix, found)
+        self.walk(&root, "", prefix, found, None)
+    }
+
+    /// Walks the subdirectory `name` of `dir` (key `key`); one gone or become a link is empty.
+    fn walk_into(
+        &self,
+        dir: &OwnedFd,
+        name: &str,
+        key: &str,
+        prefix: &str,
+        found: &mut dyn FnMut(&OwnedFd, &str, String) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        match rustix::fs::openat(dir, name, DIR, Mode::empty()) {
+            Ok(sub) => self.walk(&sub, key, prefix, found, None),
+            Err(rustix::io::Errno::NOENT | rustix::io::Errno::LOOP) => Ok(()),
+            Err(e) => Err(self.err("listing", &self.path(key), e.into())),
+        }
+    }
+
+    /// Walks as [`Self::walk_root`] does, with the directories just below `prefix` (when it
+    /// names a directory: `a/b/`) spread over up to `threads` threads: reading directories
+    /// waits on the kernel, and a prune lists 200,000 files before it plans. Each thread
+    /// gathers into a `T` of its own; they are returned in no particular order.
+    fn walk_spread<T, G>(
+        &self,
+        prefix: &str,
+        threads: usize,
+        gather: &G,
+    ) -> Result<Vec<T>, StorageError>
+    where
+        T: Default + Send,
+        G: Fn(&OwnedFd, &str, String, &mut T) -> Result<(), StorageError> + Sync,
+    {
+        let mut here = T::default();
+        let components: Option<Vec<&str>> = prefix
+            .strip_suffix('/')
+            .map(|d| d.split('/').collect())
+            .filter(|c: &Vec<&str>| {
+                threads > 1 && c.iter().all(|c| !c.is_empty() && *c != "." && *c != "..")
+            });
+        let Some(components) = components else {
+            self.walk_root(prefix, &mut |d, n, k| gather(d, n, k, &mut here))?;
+            return Ok(vec![here]);
+        };
+        let rel = components.join("/");
+        let dir = match self.open_dir(&components, false) {
+            Ok(Some(d)) => d,
+            Ok(None) => return Ok(vec![here]),
+            // A link, or not a directory: nothing under it is listed (as by a walk).
+            Err(e)
+                if matches!(
+                    rustix::io::Errno::from_io_error(&e),
+                    Some(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR)
+                ) =>
+            {
+                return Ok(vec![here])
+            }
+            Err(e) => return Err(self.err("listing", &self.path(&rel), e)),
+        };
+        let mut subdirs = Vec::new();
+        self.walk(
+            &dir,
+            &rel,
+            prefix,
+            &mut |d, n, k| gather(d, n, k, &mut here),
+            Some(&mut subdirs),
+        )?;
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = || -> Result<T, StorageError> {
+            let mut mine = T::default();
+            while let Some((name, key)) =
+                subdirs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+            {
+                self.walk_into(&dir, name, key, prefix, &mut |d, n, k| {
+                    gather(d, n, k, &mut mine)
+                })?;
+            }
+            Ok(mine)
+        };
+        let mut out = vec![here];
+        std::thread::scope(|scope| {
+            let spread: Vec<_> = (1..threads.min(subdirs.len()))
+                .filter_map(|_| crate::threads::spawn_scoped(scope, "storage-walk", work).ok())
+                .collect();
+            // This thread takes its share, and what a thread that did not start would have.
+            out.push(work()?);
+            for thread in spread {
+                out.push(
+                    thread
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p))?,
+                );
+            }
+            Ok(out)
+        })
     }
 }
 
@@ -311,6 +412,18 @@ pub fn is_temp_name(name: &str) -> bool {
             ]
             .iter()
             .any(|s| plain.len() > s.len() && plain.ends_with(s)))
+}
+
+/// The orphan a temp file is, once last touched before `older_than`.
+fn orphan(m: ObjectMeta, older_than: DateTime<Utc>) -> Option<Orphan> {
+    let old = m.modified.is_some_and(|t| t < older_than);
+    old.then_some(Orphan {
+        kind: "temp_file",
+        key: m.key,
+        upload_id: None,
+        size: m.size,
+        modified: m.modified,
+    })
 }
 
 /// The name of the preflight probe (`.sqlguard-preflight.<8 hex>.tmp`).
@@ -453,6 +566,20 @@ impl Storage for LocalStorage {
         Ok(Box::new(io::BufReader::with_capacity(1 << 20, f)))
     }
 
+    /// Straight into a buffer of the file's size, with no buffered reader between and no
+    /// regrowth: a prune reads the index's month files this way, a hundred megabytes of them
+    /// at 100,000 records.
+    fn get_bytes_at_most(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        let Some(file) = self.open_file(key)? else {
+            return Ok(None);
+        };
+        let expected = file.metadata().map_or(0, |m| m.len()).min(max);
+        let buf = Vec::with_capacity(usize::try_from(expected).unwrap_or(0).saturating_add(1));
+        super::read_capped_into(file, max, buf)
+            .map(Some)
+            .map_err(|e| self.err("reading", &self.path(key), e))
+    }
+
     fn open_file(&self, key: &str) -> Result<Option<fs::File>, StorageError> {
         let Some((dir, name)) = self.parent(key, false)? else {
             return Ok(None);
@@ -508,9 +635,29 @@ impl Storage for LocalStorage {
         Ok(out)
     }
 
-    /// A listing with sizes reads every file's inode: looking up the few needed is cheaper.
-    fn lists_sizes(&self) -> bool {
-        false
+    /// One walk for the keys and the temp files, reading the inodes of the temp files only: a
+    /// listing with sizes would read every file's, and looking up the few needed is cheaper.
+    fn survey(&self, prefix: &str, older_than: DateTime<Utc>) -> Result<Survey, StorageError> {
+        type Found = (Vec<(String, Option<u64>)>, Vec<Orphan>);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let parts = self.walk_spread(prefix, threads, &|dir, name, key, found: &mut Found| {
+            if is_temp_name(name) {
+                let meta = self.meta_at(dir, name, key.clone())?;
+                found.1.extend(meta.and_then(|m| orphan(m, older_than)));
+            }
+            found.0.push((key, None));
+            Ok(())
+        })?;
+        let (mut keys, mut orphans): Found = (Vec::new(), Vec::new());
+        for (k, o) in parts {
+            keys.extend(k);
+            orphans.extend(o);
+        }
+        orphans.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(Survey {
+            keys,
+            orphans: Some(orphans),
+        })
     }
 
     /// Reads the directories only: no file's inode is read.
@@ -583,22 +730,15 @@ impl Storage for LocalStorage {
         let mut out = Vec::new();
         self.walk_root(prefix, &mut |dir, name, key| {
             if is_temp_name(name) {
-                out.extend(self.meta_at(dir, name, key)?);
+                out.extend(
+                    self.meta_at(dir, name, key)?
+                        .and_then(|m| orphan(m, older_than)),
+                );
             }
             Ok(())
         })?;
         out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out
-            .into_iter()
-            .filter(|m| m.modified.is_some_and(|t| t < older_than))
-            .map(|m| Orphan {
-                kind: "temp_file",
-                key: m.key,
-                upload_id: None,
-                size: m.size,
-                modified: m.modified,
-            })
-            .collect())
+        Ok(out)
     }
 
     fn remove_orphan(&self, orphan: &Orphan) -> Result<(), StorageError> {

@@ -40,12 +40,27 @@ pub struct Orphan {
     pub modified: Option<DateTime<Utc>>,
 }
 
+/// What one pass over a prefix finds ([`Storage::survey`]).
+#[derive(Debug, Default)]
+pub struct Survey {
+    /// Every key under the prefix, in no particular order, with its size where the listing
+    /// gives it at no cost (an S3 listing carries sizes; a local one would read every inode).
+    pub keys: Vec<(String, Option<u64>)>,
+    /// The orphans under the prefix, as [`Storage::orphans`] gives them, when the same pass
+    /// finds them (a local storage's temp files); `None`: ask [`Storage::orphans`].
+    pub orphans: Option<Vec<Orphan>>,
+}
+
 /// The largest object [`Storage::get_bytes`] reads: an index of a million records is far less.
 pub const MAX_SMALL_OBJECT: u64 = 1 << 30;
 
 /// Reads `r` whole, failing (`InvalidData`) once it holds more than `max` bytes.
 fn read_capped(r: impl Read, max: u64) -> std::io::Result<Vec<u8>> {
-    let mut buf = Vec::new();
+    read_capped_into(r, max, Vec::new())
+}
+
+/// [`read_capped`] into `buf` (whose capacity may be the size expected, plus one byte).
+fn read_capped_into(r: impl Read, max: u64, mut buf: Vec<u8>) -> std::io::Result<Vec<u8>> {
     r.take(max + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > max {
         return Err(too_large(max));
@@ -260,11 +275,19 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         Ok(self.list(prefix)?.into_iter().map(|m| m.key).collect())
     }
-    /// Whether [`Storage::list`] costs no more than [`Storage::list_keys`] (the sizes come with
-    /// the names, as in an S3 listing): a caller that needs the sizes of many keys then lists
-    /// them, rather than looking each up.
-    fn lists_sizes(&self) -> bool {
-        true
+    /// The keys under `prefix` in one pass, with what else that pass gives at no cost: sizes
+    /// where the listing carries them, the orphans last touched before `older_than` where it
+    /// finds them. For a prune, which needs every key, the sizes of a few and the orphans.
+    fn survey(&self, prefix: &str, older_than: DateTime<Utc>) -> Result<Survey, StorageError> {
+        let _ = older_than;
+        Ok(Survey {
+            keys: self
+                .list(prefix)?
+                .into_iter()
+                .map(|m| (m.key, Some(m.size)))
+                .collect(),
+            orphans: None,
+        })
     }
     /// Deletes `key`; a missing key succeeds.
     fn delete(&self, key: &str) -> Result<(), StorageError>;
