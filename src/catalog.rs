@@ -537,6 +537,31 @@ impl Catalog {
         found.into_iter().next()
     }
 
+    /// The newest good backup of `picked`'s database older than it (under `filter`): what a
+    /// `latest` whose every copy failed its checks names in its place.
+    pub fn next_good_before(
+        &self,
+        picked: &BackupRecord,
+        filter: &RecordFilter,
+    ) -> Option<BackupRecord> {
+        let dbs = [picked.database.clone()];
+        let select = Select {
+            databases: &dbs,
+            ..Default::default()
+        };
+        let (found, _) = self.newest(1, &select, |r| {
+            r.server == picked.server
+                && r.id != picked.id
+                && r.status == Status::Success
+                && r.key.is_some()
+                && r.segment.is_none()
+                && !r.failed_verification()
+                && filter.matches(r)
+                && r.started_at <= picked.started_at
+        });
+        found.into_iter().next()
+    }
+
     /// The newest `limit` records that pass `keep` (newest first), reading index files from
     /// the newest down and stopping as soon as no older file can place a record.
     pub fn newest(

@@ -65,6 +65,12 @@ pub enum RestoreError {
         database: String,
         tables: u64,
     },
+    /// Every copy of the backup `latest` chose failed its checks: the cause, and what to do.
+    #[error("{cause}; {hint}")]
+    LatestUnusable {
+        cause: Box<RestoreError>,
+        hint: String,
+    },
     #[error("the copies of backup {id} disagree: {detail}; nothing was restored (run `sqlguard verify {id}` to find the good one, then pass --storage)")]
     CopiesDisagree { id: String, detail: String },
     #[error(
@@ -2673,7 +2679,7 @@ pub fn restore(
     } = planned;
     let server = settings.server(&req.to_server)?;
     let copies: Vec<&BackupRecord> = std::iter::once(&record).chain(&spares).collect();
-    let (record, copy) = first_good(ui, &copies, |record| {
+    let proven = first_good(ui, &copies, |record| {
         let storage = session.storage(&record.storage)?;
         ui.info(&format!(
             "checking {} ({}/{}, {}) on '{}' before restoring it",
@@ -2685,7 +2691,43 @@ pub fn restore(
         ));
         let identities = decryption_for(record, settings.encryption.identities.as_ref())?;
         CheckedCopy::fetch(storage.as_ref(), record, "restored", identities, cancel)
-    })?;
+    });
+    let (record, copy) = match proven {
+        Err(e) if req.id == LATEST && e.is_copy_fault() => {
+            // In a disaster the operator needs the next restorable backup, named, not a
+            // search: never taken quietly in its place (older data is the operator's call).
+            let next = session
+                .catalog(&req.filter.servers)
+                .next_good_before(&record, &req.filter);
+            let hint = match next {
+                Some(n) => format!(
+                    "latest: no copy of backup {} could be used; the next newest good backup of {}/{} is {} (started {}): `sqlguard restore {} --to-server {}{}` restores it, and `sqlguard verify {}` records {} as failed, so that `latest` passes over it",
+                    record.id,
+                    record.server,
+                    record.database,
+                    n.id,
+                    n.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    n.id,
+                    req.to_server,
+                    req.to_database
+                        .as_ref()
+                        .map(|d| format!(" --to-database {d}"))
+                        .unwrap_or_default(),
+                    record.id,
+                    record.id
+                ),
+                None => format!(
+                    "latest: no copy of backup {} could be used, and {}/{} has no older good backup",
+                    record.id, record.server, record.database
+                ),
+            };
+            return Err(RestoreError::LatestUnusable {
+                cause: Box::new(e),
+                hint,
+            });
+        }
+        p => p?,
+    };
     load_proven(session, server, copy, record, database, req.force, req.load)
 }
 

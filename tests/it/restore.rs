@@ -551,11 +551,40 @@ fn restore_latest_with_a_restore_account_in_one_command() {
     env.run(&["backup", "--db", &shop]).expect(0);
     let newest = env.list(&["--db", &shop]).backups[0].clone();
     assert_ne!(newest.id, good.id);
-    // The newest copy rots on disk; verify records that it failed.
+    // The newest copy rots on disk. Before a verify records it, `latest` still picks it, and
+    // fails naming the next good backup and the command that restores it (never taken quietly).
     std::fs::write(env.storage().join(newest.key.as_deref().unwrap()), b"rot").unwrap();
+    let target = format!("{shop}_copy");
+    let r = env.run(&[
+        "restore",
+        "latest",
+        "--db",
+        &shop,
+        "--to-server",
+        "main",
+        "--to-database",
+        &target,
+    ]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "the next newest good backup of main/{shop} is {}",
+            good.id
+        )) && r.stderr.contains(&format!(
+            "`sqlguard restore {} --to-server main --to-database {target}`",
+            good.id
+        )) && r
+            .stderr
+            .contains(&format!("`sqlguard verify {}`", newest.id)),
+        "{}",
+        r.stderr
+    );
+    assert!(db
+        .sql(None, &format!("SHOW DATABASES LIKE '{target}'"))
+        .trim()
+        .is_empty());
     env.run(&["verify", &newest.id]).expect(1);
 
-    let target = format!("{shop}_copy");
     let r = env.run(&["restore", "latest", "--to-server", "main"]);
     r.expect(2);
     assert!(
