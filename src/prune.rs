@@ -214,6 +214,11 @@ pub fn run(
                 &mut out,
                 sink,
             );
+            // A run asked to stop starts nothing more (its orphans wait for the next prune).
+            if out.interrupted || cancel.load(Ordering::Relaxed) {
+                out.interrupted = true;
+                return Ok(out);
+            }
             // An upload begun long ago may be a backup that is still running (a large dump to
             // S3 takes hours): what a running backup of that type on this host writes is left.
             let running = |o: &Orphan| {
@@ -532,7 +537,8 @@ fn plan_database(
     server: &str,
     stored: Option<&Stored>,
 ) -> Settled {
-    let (plan, unchecked, gone, said) = plan_stored(records, settings, now, storage, stored);
+    let (plan, unchecked, gone, said) =
+        plan_stored(records, settings, now, storage, server, stored);
     let no_copy = |r: &BackupRecord| r.storage == storage.name() && gone.contains(&r.id);
     let bases: Vec<retention::Base> = plan
         .items
@@ -697,10 +703,12 @@ fn cross_off_late(
 /// removes, so one whose object is gone (deleted by hand, a lifecycle rule) must count as no
 /// copy, and the database is planned again without it until each copy kept is one that is
 /// stored, at the size the index records (one cut short or emptied is no copy either).
-/// `listed` holds the keys the storage's listing gave when the prune began, less those of the
-/// databases done before this one (`None` when it could not be listed): every copy of this
-/// database it lacks is gone, in one pass, so that a storage emptied behind the index costs one
-/// plan, not one per kept copy.
+/// `stored` holds the keys the storage's listing gave when the prune began (`None` when it
+/// could not be listed): every copy of this database it lacks is gone, in one pass, so that a
+/// storage emptied behind the index costs one plan, not one per kept copy. A copy whose record
+/// names a file that is not its own (an edited or damaged index: another database's object,
+/// which that database's plan may remove in this very run) is no copy either, whatever order
+/// the databases are planned and applied in.
 ///
 /// Returns the plan, why nothing of the database may be removed when a kept copy could not be
 /// looked up, and the ids of this storage's copies that count as no copy.
@@ -709,15 +717,16 @@ fn plan_stored(
     settings: &Settings,
     now: DateTime<Utc>,
     storage: &dyn Storage,
+    server: &str,
     stored: Option<&Stored>,
 ) -> (retention::Plan, Option<String>, HashSet<String>, Vec<Said>) {
     let own = |r: &BackupRecord| r.storage == storage.name();
     let good = |r: &BackupRecord| {
         own(r) && r.status == crate::index::Status::Success && !r.failed_verification()
     };
-    // Each copy of this storage that counts as no copy, by id, with the size it has (`None`:
-    // missing); said in words only for the few that are warned about.
-    let mut gone: HashMap<String, Option<u64>> = HashMap::default();
+    // Each copy of this storage that counts as no copy, by id, with why; said in words only for
+    // the few that are warned about.
+    let mut gone: HashMap<String, NoCopy> = HashMap::default();
     let mut said = Vec::new();
     let mut warned = 0usize;
     let mut say = |r: &BackupRecord, why: &str| {
@@ -770,12 +779,13 @@ fn plan_stored(
                     }
                 }
             }
-            gone.insert(r.id.clone(), None);
+            gone.insert(r.id.clone(), NoCopy::Missing);
         }
     }
-    // Then each copy the plan keeps, at the size the index says (from the listing where it
-    // carries sizes, else looked up: one lookup per kept copy); a copy that is not stands in
-    // for nothing, and the database is planned again.
+    // Then each copy the plan keeps: its own files (a record edited to name another's file,
+    // which may be removed in this very run, is no copy), at the size the index says (from the
+    // listing where it carries sizes, else looked up: one lookup per kept copy); a copy that is
+    // not stands in for nothing, and the database is planned again.
     let mut checked: HashSet<String> = HashSet::default();
     let mut records = records;
     loop {
@@ -795,6 +805,11 @@ fn plan_stored(
             {
                 continue;
             }
+            if let Some(k) = r.foreign_key(server) {
+                gone.insert(r.id.clone(), NoCopy::NotItsOwn(k.to_string()));
+                found = true;
+                continue;
+            }
             let listed = stored.and_then(|s| s.keys.get(key.as_str())?.size);
             let size = match listed {
                 Some(s) => Ok(Some(s)),
@@ -808,7 +823,10 @@ fn plan_stored(
                     return (plan, Some(problem), gone.into_keys().collect(), said);
                 }
             };
-            gone.insert(r.id.clone(), size);
+            gone.insert(
+                r.id.clone(),
+                size.map_or(NoCopy::Missing, NoCopy::WrongSize),
+            );
             found = true;
         }
         if !found {
@@ -816,15 +834,19 @@ fn plan_stored(
             // killed prune's leftovers, and go now).
             for item in plan.items.iter().filter(|i| i.decision == Decision::Keep) {
                 let r = &item.record;
-                let (Some(size), Some(key)) = (gone.get(&r.id).filter(|_| own(r)), &r.key) else {
+                let (Some(no_copy), Some(key)) = (gone.get(&r.id).filter(|_| own(r)), &r.key)
+                else {
                     continue;
                 };
-                let why = match size {
-                    Some(s) => format!(
+                let why = match no_copy {
+                    NoCopy::WrongSize(s) => format!(
                         "its object '{key}' has {s} bytes, the index says {}",
                         r.compressed_bytes
                     ),
-                    None => format!("its object '{key}' is not on the storage"),
+                    NoCopy::Missing => format!("its object '{key}' is not on the storage"),
+                    NoCopy::NotItsOwn(k) => format!(
+                        "'{k}' is not a file of this backup (the index was edited or damaged; `sqlguard index rebuild` rebuilds it from the manifests)"
+                    ),
                 };
                 say(r, &why);
             }
@@ -832,6 +854,16 @@ fn plan_stored(
         }
         records = plan.items.into_iter().map(|i| i.record).collect();
     }
+}
+
+/// Why a copy the index records counts as no copy ([`plan_stored`]).
+enum NoCopy {
+    /// Its object is not on the storage.
+    Missing,
+    /// Its object has this many bytes, not the index's.
+    WrongSize(u64),
+    /// Its record names this file, which is not one of the backup's own.
+    NotItsOwn(String),
 }
 
 /// Records removed per index write: at least [`BATCH`], else a tenth of the database, so that a
@@ -1267,6 +1299,75 @@ mod tests {
         assert_eq!(outs[0].removed(), (1, r.compressed_bytes));
         assert_eq!(outs[1].removed(), (0, 0));
         assert!(outs[1].all_ok());
+    }
+
+    /// A copy whose record names another database's object (an edited index) stands in for
+    /// nothing: that object may be removed by the other database's plan in this very run, and
+    /// the older copies of this database must keep its place, whatever order the databases are
+    /// planned and applied in.
+    #[test]
+    fn a_kept_copy_naming_a_file_not_its_own_is_no_copy() {
+        let yaml = "servers:\n  main: {}\nstorage:\n  mem: {type: local, path: /x}\nbackup_types:\n  daily:\n    retention: {keep_last: 1}\n";
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut f, yaml.as_bytes()).unwrap();
+        let settings = Settings::resolve(Some(f.path()), &Default::default()).unwrap();
+        let s = MemoryStorage::new("mem");
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 20, 2, 30, 0).unwrap();
+        let older = BackupRecord::sample(
+            "20261120T023000Z_0000000a",
+            "shop",
+            "daily",
+            "mem",
+            Status::Success,
+            at,
+        );
+        let mut edited = BackupRecord::sample(
+            "20261121T023000Z_0000000b",
+            "shop",
+            "daily",
+            "mem",
+            Status::Success,
+            at + chrono::Duration::days(1),
+        );
+        let crm = BackupRecord::sample(
+            "20261121T023000Z_0000000c",
+            "crm",
+            "daily",
+            "mem",
+            Status::Success,
+            at,
+        );
+        edited.key = crm.key.clone();
+        for r in [&older, &crm] {
+            s.put_bytes(r.key.as_deref().unwrap(), b"0123456789")
+                .unwrap();
+            s.put_bytes(r.manifest_key.as_deref().unwrap(), b"{}")
+                .unwrap();
+        }
+        let now = at + chrono::Duration::days(2);
+        let (plan, unchecked, gone, said) = plan_stored(
+            vec![older.clone(), edited.clone()],
+            &settings,
+            now,
+            &s,
+            "main",
+            None,
+        );
+        assert!(unchecked.is_none());
+        assert_eq!(gone, HashSet::from_iter([edited.id.clone()]));
+        let kept: Vec<&str> = plan
+            .items
+            .iter()
+            .filter(|i| i.decision == Decision::Keep)
+            .map(|i| i.record.id.as_str())
+            .collect();
+        assert!(kept.contains(&older.id.as_str()), "{kept:?}");
+        assert!(
+            said.iter().any(
+                |s| matches!(s, Said::Warning(w) if w.contains("is not a file of this backup"))
+            ),
+            "no warning"
+        );
     }
 
     /// The listing runs beside the first reads: a backup recorded after its database was read
