@@ -448,12 +448,12 @@ fn prune_index(
     }
     if let Some(keys) = keys {
         let mut unowned: HashSet<String> = keys
-            .into_iter()
+            .iter()
             .filter(|(k, l)| {
                 !l.owned.load(Ordering::Relaxed)
                     && !unread.iter().flatten().any(|d| k.starts_with(d.as_str()))
             })
-            .map(|(k, _)| k)
+            .map(|(k, _)| k.clone())
             .collect();
         if let Err(e) = cross_off_late(&store, server, &mut unowned) {
             // Not knowing what the index holds now, nothing is called unrecorded.
@@ -461,7 +461,28 @@ fn prune_index(
             out.errors.push(e.to_string());
             unowned.clear();
         }
-        report_unrecorded(storage, unowned, orphan_cutoff, req.dry_run, ui, out);
+        // What lies beside each, from the same listing: one pass over it, not one listing per
+        // file (39,000 unrecorded files took minutes).
+        let stems: HashSet<&str> = unowned.iter().map(|k| stem_of(k)).collect();
+        let mut siblings: HashMap<String, Siblings> = HashMap::default();
+        for k in keys.keys().filter(|k| stems.contains(stem_of(k))) {
+            let s = siblings.entry(stem_of(k).to_string()).or_default();
+            if k.ends_with(layout::MANIFEST_SUFFIX) {
+                s.manifest = true;
+            } else {
+                s.object = true;
+            }
+        }
+        drop(stems);
+        report_unrecorded(
+            storage,
+            unowned,
+            &siblings,
+            orphan_cutoff,
+            req.dry_run,
+            ui,
+            out,
+        );
     }
     orphans
 }
@@ -1069,9 +1090,11 @@ fn stored_backups(
 /// since the listing is not reported. A manifest whose object is not there describes nothing
 /// (a run killed between writing it and storing the object): once older than `cutoff` it is
 /// an orphan, removed (unless `dry_run`).
+#[allow(clippy::too_many_arguments)]
 fn report_unrecorded(
     storage: &dyn Storage,
     unowned: HashSet<String>,
+    siblings: &HashMap<String, Siblings>,
     cutoff: DateTime<Utc>,
     dry_run: bool,
     ui: &Ui,
@@ -1080,18 +1103,27 @@ fn report_unrecorded(
     let mut left: Vec<String> = unowned.into_iter().collect();
     left.sort_unstable();
     for key in left {
+        let stem = stem_of(&key);
+        let listed = siblings.get(stem).copied().unwrap_or_default();
+        let is_manifest = key.ends_with(layout::MANIFEST_SUFFIX);
         let found = storage.stat(&key).and_then(|m| {
             let Some(m) = m else { return Ok(None) };
-            // The backup's files share the stem `<dir>/<id>` (an id holds no dot).
-            let (dir, name) = m.key.rsplit_once('/').unwrap_or(("", &m.key));
-            let stem = format!("{dir}/{}", name.split('.').next().unwrap_or(name));
-            let siblings = storage.list_keys(&format!("{stem}."))?;
-            let manifest = format!("{stem}{}", layout::MANIFEST_SUFFIX);
-            let has_manifest = siblings.contains(&manifest);
-            let has_object = siblings.iter().any(|k| k != &manifest);
-            Ok(Some((m, has_manifest, has_object)))
+            // A manifest to be removed for want of its object: its object looked for again
+            // now, in case it landed since the listing.
+            let orphaned = is_manifest && !listed.object && m.modified.is_some_and(|t| t < cutoff);
+            let has_object = !orphaned
+                || storage
+                    .list_keys(&format!("{stem}."))?
+                    .iter()
+                    .any(|k| !k.ends_with(layout::MANIFEST_SUFFIX));
+            Ok(Some((
+                m,
+                listed.manifest,
+                listed.object || has_object,
+                orphaned && !has_object,
+            )))
         });
-        let (m, has_manifest, has_object) = match found {
+        let (m, has_manifest, has_object, orphaned) = match found {
             Ok(Some(f)) => f,
             Ok(None) => continue,
             Err(e) => {
@@ -1100,8 +1132,7 @@ fn report_unrecorded(
                 continue;
             }
         };
-        let is_manifest = m.key.ends_with(layout::MANIFEST_SUFFIX);
-        if is_manifest && !has_object && m.modified.is_some_and(|t| t < cutoff) {
+        if orphaned {
             let mut entry = OrphanEntry {
                 storage: storage.name().to_string(),
                 orphan: Orphan {
@@ -1148,6 +1179,19 @@ fn report_unrecorded(
             adoptable,
         });
     }
+}
+
+/// The files a listing holds beside an unrecorded one (of the same stem, [`stem_of`]).
+#[derive(Debug, Default, Clone, Copy)]
+struct Siblings {
+    manifest: bool,
+    object: bool,
+}
+
+/// The stem `<dir>/<id>` a backup's files share (an id holds no dot).
+fn stem_of(key: &str) -> &str {
+    let start = key.rfind('/').map_or(0, |i| i + 1);
+    key[start..].find('.').map_or(key, |d| &key[..start + d])
 }
 
 /// What to do about a stored backup file no record owns.
