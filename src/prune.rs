@@ -1111,15 +1111,18 @@ fn report_unrecorded(
             // A manifest to be removed for want of its object: its object looked for again
             // now, in case it landed since the listing.
             let orphaned = is_manifest && !listed.object && m.modified.is_some_and(|t| t < cutoff);
-            let has_object = !orphaned
-                || storage
+            let has_object = if orphaned {
+                storage
                     .list_keys(&format!("{stem}."))?
                     .iter()
-                    .any(|k| !k.ends_with(layout::MANIFEST_SUFFIX));
+                    .any(|k| !k.ends_with(layout::MANIFEST_SUFFIX))
+            } else {
+                listed.object
+            };
             Ok(Some((
                 m,
                 listed.manifest,
-                listed.object || has_object,
+                has_object,
                 orphaned && !has_object,
             )))
         });
