@@ -480,6 +480,7 @@ fn prune_index(
             &siblings,
             orphan_cutoff,
             req.dry_run,
+            cancel,
             ui,
             out,
         );
@@ -1097,44 +1098,76 @@ fn report_unrecorded(
     siblings: &HashMap<String, Siblings>,
     cutoff: DateTime<Utc>,
     dry_run: bool,
+    cancel: &AtomicBool,
     ui: &Ui,
     out: &mut PruneOutcome,
 ) {
     let mut left: Vec<String> = unowned.into_iter().collect();
     left.sort_unstable();
+    let stopped = || cancel.load(Ordering::Relaxed);
+    // Each as it is now: one gone since the listing is not reported.
+    let mut found = Vec::with_capacity(left.len());
     for key in left {
-        let stem = stem_of(&key);
-        let listed = siblings.get(stem).copied().unwrap_or_default();
-        let is_manifest = key.ends_with(layout::MANIFEST_SUFFIX);
-        let found = storage.stat(&key).and_then(|m| {
-            let Some(m) = m else { return Ok(None) };
-            // A manifest to be removed for want of its object: its object looked for again
-            // now, in case it landed since the listing.
-            let orphaned = is_manifest && !listed.object && m.modified.is_some_and(|t| t < cutoff);
-            let has_object = if orphaned {
-                storage
-                    .list_keys(&format!("{stem}."))?
-                    .iter()
-                    .any(|k| !k.ends_with(layout::MANIFEST_SUFFIX))
-            } else {
-                listed.object
-            };
-            Ok(Some((
-                m,
-                listed.manifest,
-                has_object,
-                orphaned && !has_object,
-            )))
-        });
-        let (m, has_manifest, has_object, orphaned) = match found {
-            Ok(Some(f)) => f,
-            Ok(None) => continue,
+        if stopped() {
+            out.interrupted = true;
+            return;
+        }
+        match storage.stat(&key) {
+            Ok(Some(m)) => found.push(m),
+            Ok(None) => {}
             Err(e) => {
                 ui.error(&e.to_string());
                 out.errors.push(e.to_string());
-                continue;
             }
-        };
+        }
+    }
+    let listed = |key: &str| siblings.get(stem_of(key)).copied().unwrap_or_default();
+    let lone = |m: &crate::storage::ObjectMeta| {
+        m.key.ends_with(layout::MANIFEST_SUFFIX)
+            && !listed(&m.key).object
+            && m.modified.is_some_and(|t| t < cutoff)
+    };
+    // A manifest to be removed for want of its object: its directory is listed again now (once
+    // per directory, however many), in case the object landed since the first listing; any
+    // file of its stem but the manifest counts as the object. One that cannot be looked up
+    // is left.
+    let mut landed: HashSet<String> = HashSet::default();
+    let mut unsure: HashSet<String> = HashSet::default();
+    if !dry_run {
+        let dirs: std::collections::BTreeSet<&str> = found
+            .iter()
+            .filter(|m| lone(m))
+            .map(|m| m.key.rsplit_once('/').map_or("", |(d, _)| d))
+            .collect();
+        for dir in dirs {
+            if stopped() {
+                out.interrupted = true;
+                return;
+            }
+            match storage.list_keys(&format!("{dir}/")) {
+                Ok(keys) => landed.extend(
+                    keys.iter()
+                        .filter(|k| !k.ends_with(layout::MANIFEST_SUFFIX))
+                        .map(|k| stem_of(k).to_string()),
+                ),
+                Err(e) => {
+                    ui.error(&e.to_string());
+                    out.errors.push(e.to_string());
+                    unsure.insert(dir.to_string());
+                }
+            }
+        }
+    }
+    for m in found {
+        if stopped() {
+            out.interrupted = true;
+            return;
+        }
+        let is_manifest = m.key.ends_with(layout::MANIFEST_SUFFIX);
+        let has_manifest = listed(&m.key).manifest;
+        let dir = m.key.rsplit_once('/').map_or("", |(d, _)| d);
+        let has_object = listed(&m.key).object || landed.contains(stem_of(&m.key));
+        let orphaned = lone(&m) && !has_object && !unsure.contains(dir);
         if orphaned {
             let mut entry = OrphanEntry {
                 storage: storage.name().to_string(),
@@ -1415,6 +1448,84 @@ mod tests {
             ),
             "no warning"
         );
+    }
+
+    /// A manifest whose object the listing lacked is removed only when its directory, listed
+    /// again at removal time, still has no object of its stem; one that landed since is kept
+    /// and adoptable. A dry run goes by the listing alone. Unrecorded files are told apart by
+    /// the listing, with no listing per file.
+    #[test]
+    fn a_lone_manifest_is_looked_for_again_before_it_goes() {
+        let root = tempfile::tempdir().unwrap();
+        let s = crate::storage::local::LocalStorage::new("local", root.path());
+        let dir = "main/shop/daily";
+        let landed = format!("{dir}/20261128T023000Z_0000000a");
+        let lone = format!("{dir}/20261128T023000Z_0000000b");
+        for stem in [&landed, &lone] {
+            s.put_bytes(&format!("{stem}{}", layout::MANIFEST_SUFFIX), b"{}")
+                .unwrap();
+        }
+        let unowned: HashSet<String> = [&landed, &lone]
+            .iter()
+            .map(|stem| format!("{stem}{}", layout::MANIFEST_SUFFIX))
+            .collect();
+        // The listing saw the manifests only; then one object landed.
+        let siblings: HashMap<String, Siblings> = [&landed, &lone]
+            .iter()
+            .map(|stem| {
+                let only = Siblings {
+                    manifest: true,
+                    object: false,
+                };
+                (stem.to_string(), only)
+            })
+            .collect();
+        s.put_bytes(&format!("{landed}.sql.zst"), b"x").unwrap();
+        let cutoff = Utc::now() + chrono::Duration::hours(1);
+        let ui = Ui::new(true, false, true, true);
+        let never = AtomicBool::new(false);
+        for dry_run in [true, false] {
+            let mut out = PruneOutcome::default();
+            report_unrecorded(
+                &s,
+                unowned.clone(),
+                &siblings,
+                cutoff,
+                dry_run,
+                &never,
+                &ui,
+                &mut out,
+            );
+            let orphans: Vec<&str> = out.orphans.iter().map(|o| o.orphan.key.as_str()).collect();
+            let lone_manifest = format!("{lone}{}", layout::MANIFEST_SUFFIX);
+            let landed_manifest = format!("{landed}{}", layout::MANIFEST_SUFFIX);
+            if dry_run {
+                assert_eq!(orphans.len(), 2, "{orphans:?}");
+            } else {
+                assert_eq!(orphans, [lone_manifest.as_str()]);
+                assert!(out
+                    .unrecorded
+                    .iter()
+                    .any(|u| u.key == landed_manifest && u.adoptable));
+                assert!(s.stat(&landed_manifest).unwrap().is_some());
+                assert!(s.stat(&lone_manifest).unwrap().is_none());
+            }
+        }
+        // Asked to stop: nothing more is looked at or removed.
+        s.put_bytes(&format!("{lone}{}", layout::MANIFEST_SUFFIX), b"{}")
+            .unwrap();
+        let mut out = PruneOutcome::default();
+        report_unrecorded(
+            &s,
+            unowned,
+            &siblings,
+            cutoff,
+            false,
+            &AtomicBool::new(true),
+            &ui,
+            &mut out,
+        );
+        assert!(out.interrupted && out.orphans.is_empty() && out.unrecorded.is_empty());
     }
 
     /// The listing runs beside the first reads: a backup recorded after its database was read
