@@ -521,20 +521,9 @@ impl Catalog {
         picked: &BackupRecord,
         filter: &RecordFilter,
     ) -> Option<BackupRecord> {
-        let dbs = [picked.database.clone()];
-        let select = Select {
-            databases: &dbs,
-            ..Default::default()
-        };
-        let (found, _) = self.newest(1, &select, |r| {
-            r.server == picked.server
-                && r.status == Status::Success
-                && r.key.is_some()
-                && filter.matches(r)
-                && r.started_at > picked.started_at
-                && r.verification.as_ref().is_some_and(|v| !v.ok)
-        });
-        found.into_iter().next()
+        self.newest_beside(picked, filter, |r| {
+            r.started_at > picked.started_at && r.verification.as_ref().is_some_and(|v| !v.ok)
+        })
     }
 
     /// The newest good backup of `picked`'s database older than it (under `filter`): what a
@@ -544,6 +533,22 @@ impl Catalog {
         picked: &BackupRecord,
         filter: &RecordFilter,
     ) -> Option<BackupRecord> {
+        self.newest_beside(picked, filter, |r| {
+            r.id != picked.id
+                && r.segment.is_none()
+                && !r.failed_verification()
+                && r.started_at <= picked.started_at
+        })
+    }
+
+    /// The newest stored success of `picked`'s server and database that `filter` matches and
+    /// `keep` accepts.
+    fn newest_beside(
+        &self,
+        picked: &BackupRecord,
+        filter: &RecordFilter,
+        keep: impl Fn(&BackupRecord) -> bool,
+    ) -> Option<BackupRecord> {
         let dbs = [picked.database.clone()];
         let select = Select {
             databases: &dbs,
@@ -551,13 +556,10 @@ impl Catalog {
         };
         let (found, _) = self.newest(1, &select, |r| {
             r.server == picked.server
-                && r.id != picked.id
                 && r.status == Status::Success
                 && r.key.is_some()
-                && r.segment.is_none()
-                && !r.failed_verification()
                 && filter.matches(r)
-                && r.started_at <= picked.started_at
+                && keep(r)
         });
         found.into_iter().next()
     }
