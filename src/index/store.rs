@@ -288,12 +288,13 @@ impl<'a> IndexStore<'a> {
     }
 
     /// The current index files under `prefix` (not backup copies, not hidden files), sorted.
+    /// A link, FIFO or device where the index's files stand fails the read rather than
+    /// hiding the records it stands for.
     pub(super) fn index_files(&self, prefix: &str) -> Result<Vec<String>, IndexError> {
         let mut keys: Vec<String> = self
             .storage
-            .list(prefix)?
+            .list_keys_strict(prefix)?
             .into_iter()
-            .map(|m| m.key)
             .filter(|k| layout::is_index_key(&self.server, k) && layout::bak_base(k).is_none())
             .collect();
         keys.sort_unstable();
@@ -860,6 +861,64 @@ mod tests {
             .into_iter()
             .map(|r| r.id)
             .collect()
+    }
+
+    /// A link, FIFO or socket where a month file or a database's index directory stands
+    /// fails every read, naming it: skipped, its records read as never made (a hostile
+    /// review's: a FIFO month file left its backups unrecorded, exit 0).
+    #[test]
+    fn what_stands_where_index_files_belong_fails_the_read() {
+        use crate::storage::local::LocalStorage;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let s = LocalStorage::new("local", &root);
+        let store = IndexStore::new(&s, "main");
+        let mut r = record("a", "shop", Status::Success);
+        r.storage = "local".into();
+        let mut other = record("b", "crm", Status::Success);
+        other.storage = "local".into();
+        store.upsert(&[r, other]).unwrap();
+        assert_eq!(store.database("shop").unwrap().len(), 1);
+        let month = root.join("main/index/db/shop/2026-11.json");
+        assert!(month.is_file());
+        let saved = dir.path().join("saved.json");
+        std::fs::rename(&month, &saved).unwrap();
+        for what in ["a FIFO", "a symbolic link", "a socket"] {
+            match what {
+                "a FIFO" => assert!(std::process::Command::new("mkfifo")
+                    .arg(&month)
+                    .status()
+                    .unwrap()
+                    .success()),
+                "a symbolic link" => std::os::unix::fs::symlink("/etc/hostname", &month).unwrap(),
+                _ => drop(std::os::unix::net::UnixListener::bind(&month).unwrap()),
+            }
+            for e in [
+                store.database("shop").unwrap_err(),
+                store.load().unwrap_err(),
+            ] {
+                let e = e.to_string();
+                assert!(
+                    e.contains("2026-11.json") && e.contains(what),
+                    "{what}: {e}"
+                );
+            }
+            // Another database's records are read as before.
+            assert_eq!(store.database("crm").unwrap().len(), 1);
+            std::fs::remove_file(&month).unwrap();
+        }
+        std::fs::rename(&saved, &month).unwrap();
+        // A database's directory replaced by a link to a copy elsewhere.
+        let copy = dir.path().join("copy");
+        std::fs::rename(root.join("main/index/db/shop"), &copy).unwrap();
+        std::os::unix::fs::symlink(&copy, root.join("main/index/db/shop")).unwrap();
+        let e = store.database("shop").unwrap_err().to_string();
+        assert!(
+            e.contains("index/db/shop") && e.contains("symbolic link"),
+            "{e}"
+        );
+        // A plain listing still skips them: a backup directory's stray link is no object.
+        assert!(s.list_keys("main/index/db/shop/").unwrap().is_empty());
     }
 
     #[test]

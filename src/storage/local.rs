@@ -201,11 +201,14 @@ impl LocalStorage {
     /// from the directory entries (a stat only where the filesystem does not give them), so
     /// that listing 200,000 objects reads no inode the caller does not ask for. With `defer`,
     /// the subdirectories of `dir` itself are put there (name and key) rather than walked.
+    /// With `strict`, an entry on the way to `prefix` or under it that is neither a regular
+    /// file nor a directory (a link, a FIFO, a socket, a device) fails the walk, naming it.
     fn walk(
         &self,
         dir: &OwnedFd,
         rel: &str,
         prefix: &str,
+        strict: bool,
         found: &mut dyn FnMut(&OwnedFd, &str, String) -> Result<(), StorageError>,
         mut defer: Option<&mut Vec<(String, String)>>,
     ) -> Result<(), StorageError> {
@@ -246,10 +249,26 @@ impl LocalStorage {
                 {
                     match defer.as_mut() {
                         Some(later) => later.push((name.to_string(), key)),
-                        None => self.walk_into(dir, name, &key, prefix, found)?,
+                        None => self.walk_into(dir, name, &key, prefix, strict, found)?,
                     }
                 }
                 FileType::RegularFile if key.starts_with(prefix) => found(dir, name, key)?,
+                FileType::RegularFile | FileType::Directory => {}
+                odd if strict
+                    && (key.starts_with(prefix) || prefix.starts_with(&format!("{key}/"))) =>
+                {
+                    return Err(self.err(
+                        "listing",
+                        &self.path(&key),
+                        io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!(
+                                "it is {}, not a regular file or a directory, and would hide what belongs there: move it out of the storage",
+                                odd_kind(odd)
+                            ),
+                        ),
+                    ));
+                }
                 _ => {}
             }
         }
@@ -277,6 +296,7 @@ impl LocalStorage {
     fn walk_root(
         &self,
         prefix: &str,
+        strict: bool,
         found: &mut dyn FnMut(&OwnedFd, &str, String) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         let root = match self.open_root() {
@@ -284,7 +304,18 @@ impl LocalStorage {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(self.err("listing", &self.root, e)),
         };
-        self.walk(&root, "", prefix, found, None)
+        self.walk(&root, "", prefix, strict, found, None)
+    }
+
+    /// The keys under `prefix`, sorted; `strict` as in [`Self::walk`].
+    fn keys_under(&self, prefix: &str, strict: bool) -> Result<Vec<String>, StorageError> {
+        let mut out = Vec::new();
+        self.walk_root(prefix, strict, &mut |_, _, key| {
+            out.push(key);
+            Ok(())
+        })?;
+        out.sort_unstable();
+        Ok(out)
     }
 
     /// Walks the subdirectory `name` of `dir` (key `key`); one gone or become a link is empty.
@@ -294,10 +325,11 @@ impl LocalStorage {
         name: &str,
         key: &str,
         prefix: &str,
+        strict: bool,
         found: &mut dyn FnMut(&OwnedFd, &str, String) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         match rustix::fs::openat(dir, name, DIR, Mode::empty()) {
-            Ok(sub) => self.walk(&sub, key, prefix, found, None),
+            Ok(sub) => self.walk(&sub, key, prefix, strict, found, None),
             Err(rustix::io::Errno::NOENT | rustix::io::Errno::LOOP) => Ok(()),
             Err(e) => Err(self.err("listing", &self.path(key), e.into())),
         }
@@ -325,7 +357,7 @@ impl LocalStorage {
                 threads > 1 && c.iter().all(|c| !c.is_empty() && *c != "." && *c != "..")
             });
         let Some(components) = components else {
-            self.walk_root(prefix, &mut |d, n, k| gather(d, n, k, &mut here))?;
+            self.walk_root(prefix, false, &mut |d, n, k| gather(d, n, k, &mut here))?;
             return Ok(vec![here]);
         };
         let rel = components.join("/");
@@ -348,6 +380,7 @@ impl LocalStorage {
             &dir,
             &rel,
             prefix,
+            false,
             &mut |d, n, k| gather(d, n, k, &mut here),
             Some(&mut subdirs),
         )?;
@@ -357,7 +390,7 @@ impl LocalStorage {
             while let Some((name, key)) =
                 subdirs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
             {
-                self.walk_into(&dir, name, key, prefix, &mut |d, n, k| {
+                self.walk_into(&dir, name, key, prefix, false, &mut |d, n, k| {
                     gather(d, n, k, &mut mine)
                 })?;
             }
@@ -386,6 +419,17 @@ impl LocalStorage {
 /// `<name>` is a file sqlguard writes (a dump or binary log segment, a manifest, an index file
 /// or its `.bak-` copy, or the preflight probe). Only these are orphans a prune may remove: a
 /// hidden file of someone else's that merely looks alike stays.
+/// What a directory entry that is neither a regular file nor a directory is, in words.
+fn odd_kind(kind: FileType) -> &'static str {
+    match kind {
+        FileType::Symlink => "a symbolic link (a storage's links are never followed)",
+        FileType::Fifo => "a FIFO",
+        FileType::Socket => "a socket",
+        FileType::CharacterDevice | FileType::BlockDevice => "a device",
+        _ => "of an unknown type",
+    }
+}
+
 pub fn is_temp_name(name: &str) -> bool {
     let Some((object, random)) = name
         .strip_prefix('.')
@@ -627,7 +671,7 @@ impl Storage for LocalStorage {
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
         let mut out = Vec::new();
-        self.walk_root(prefix, &mut |dir, name, key| {
+        self.walk_root(prefix, false, &mut |dir, name, key| {
             out.extend(self.meta_at(dir, name, key)?);
             Ok(())
         })?;
@@ -662,13 +706,11 @@ impl Storage for LocalStorage {
 
     /// Reads the directories only: no file's inode is read.
     fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        let mut out = Vec::new();
-        self.walk_root(prefix, &mut |_, _, key| {
-            out.push(key);
-            Ok(())
-        })?;
-        out.sort_unstable();
-        Ok(out)
+        self.keys_under(prefix, false)
+    }
+
+    fn list_keys_strict(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.keys_under(prefix, true)
     }
 
     fn delete(&self, key: &str) -> Result<(), StorageError> {
@@ -728,7 +770,7 @@ impl Storage for LocalStorage {
     ) -> Result<Vec<Orphan>, StorageError> {
         // Only temp names are stat'ed: the objects beside them are not read.
         let mut out = Vec::new();
-        self.walk_root(prefix, &mut |dir, name, key| {
+        self.walk_root(prefix, false, &mut |dir, name, key| {
             if is_temp_name(name) {
                 out.extend(
                     self.meta_at(dir, name, key)?

@@ -275,6 +275,13 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         Ok(self.list(prefix)?.into_iter().map(|m| m.key).collect())
     }
+    /// The keys [`Storage::list_keys`] gives; fails, naming it, on an entry on the way to
+    /// `prefix` or under it that a listing would skip as neither an object nor a directory
+    /// (a local link, FIFO, socket or device). For the index, where skipping it would hide
+    /// the records it stands for.
+    fn list_keys_strict(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.list_keys(prefix)
+    }
     /// The keys under `prefix` in one pass, with what else that pass gives at no cost: sizes
     /// where the listing carries them, the orphans last touched before `older_than` where it
     /// finds them. For a prune, which needs every key, the sizes of a few and the orphans.
