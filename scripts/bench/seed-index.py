@@ -5,7 +5,7 @@ newest now, one run in 50 failed. With --objects, also writes a sparse object (a
 size, which prune checks the copies it keeps against) and a manifest for every successful
 record (what prune deletes). The first sqlguard write migrates it.
 
-    seed-index.py ROOT SERVER N [--databases D] [--objects]
+    seed-index.py ROOT SERVER N [--databases D] [--objects] [--storage NAME]
 """
 import argparse
 import datetime as dt
@@ -18,6 +18,7 @@ p.add_argument("server")
 p.add_argument("n", type=int)
 p.add_argument("--databases", type=int, default=20)
 p.add_argument("--objects", action="store_true")
+p.add_argument("--storage", default="local", help="the storage name the records carry (default: local)")
 a = p.parse_args()
 
 now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -37,7 +38,7 @@ for i in range(a.n):
     key = f"{a.server}/{db}/{t}/{rid}.sql.zst" if ok else None
     manifest = f"{a.server}/{db}/{t}/{rid}.manifest.json" if ok else None
     r = {
-        "id": rid, "server": a.server, "database": db, "type": t, "storage": "local",
+        "id": rid, "server": a.server, "database": db, "type": t, "storage": a.storage,
         "status": "success" if ok else "failed",
         "started_at": started.isoformat().replace("+00:00", "Z"),
         "finished_at": (started + dt.timedelta(seconds=42)).isoformat().replace("+00:00", "Z"),
