@@ -309,6 +309,8 @@ fn prune_index(
     // Reading a database's month files and planning it is most of a prune's time: both are done
     // on threads of their own, up to READ_AHEAD databases ahead of the one applied here, in
     // order; the first ones are read while the storage is listed.
+    // Records of a type the config no longer names, by type: kept whatever their age.
+    let mut unconfigured: std::collections::BTreeMap<String, usize> = Default::default();
     let stopped = std::thread::scope(|scope| {
         let listing = crate::threads::spawn_scoped(scope, "storage-listing", || {
             stored_backups(storage, server, orphan_cutoff)
@@ -429,12 +431,32 @@ fn prune_index(
                 apply(&store, storage, total, &mut entries, ui, cancel, out);
             }
             for e in entries {
+                if db != &segments_db
+                    && settings
+                        .retention(&e.record.backup_type, storage.name())
+                        .is_none()
+                {
+                    *unconfigured
+                        .entry(e.record.backup_type.clone())
+                        .or_default() += 1;
+                }
                 out.count(&e);
                 sink(e);
             }
         }
         false
     });
+    // Said once per type, not once per record: they stay until a person decides.
+    for (t, n) in &unconfigured {
+        ui.warn(&format!(
+            "storage '{}': {n} backup{} of server '{server}' {} type '{t}', which the config no longer names, so no retention applies and prune keeps {} for ever: add `backup_types.{t}` back with its retention to prune {}",
+            storage.name(),
+            if *n == 1 { "" } else { "s" },
+            if *n == 1 { "is of" } else { "are of" },
+            if *n == 1 { "it" } else { "them" },
+            if *n == 1 { "it" } else { "them" },
+        ));
+    }
     let orphans = stored.into_inner().flatten().map(|s| {
         let Stored { keys, orphans, .. } = s;
         (keys, orphans)

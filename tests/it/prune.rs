@@ -426,6 +426,19 @@ fn type_filter_only_removes_that_type_and_unknown_names_exit_2() {
     assert_eq!(env.list(&["--type", "manual"]).backups.len(), 1);
     env.run(&["prune", "--type", "yearly"]).expect(2);
     env.run(&["prune", "--storage", "nope"]).expect(2);
+    // The type dropped from the config: its backups stay, and prune says so once, with the fix.
+    env.write_config(
+        "",
+        &format!(
+            "storage:\n{}backup_types:\n  daily:\n    retention: {{keep_last: 1}}\n",
+            Place::Local.storage_yaml()
+        ),
+    );
+    let (r, doc) = prune(&env, &[]);
+    assert_eq!((r.code, doc.removed_entries), (0, 2), "{}", r.stderr);
+    let said = "1 backup of server 'main' is of type 'manual', which the config no longer names, so no retention applies and prune keeps it for ever: add `backup_types.manual` back";
+    assert_eq!(r.stderr.matches(said).count(), 1, "{}", r.stderr);
+    assert_eq!(env.list(&["--type", "manual"]).backups.len(), 1);
 }
 
 #[test]
