@@ -486,8 +486,11 @@ pub fn run(
             continue;
         }
         let (picked, e) = catalog.newest_good(&req.filter);
+        // What may hold a newer backup could not be read: what is found is verified, and the
+        // run still fails (never an exit 0 over part of the history).
         for (_, e) in e {
-            ui.warn(&e);
+            ui.error(&e);
+            errors.push(e);
         }
         match picked {
             Ok(Some(r)) => ids.push(r.id),

@@ -128,6 +128,16 @@ pub enum RestoreError {
     /// `latest` matches backups of several databases (exit code 2).
     #[error("`latest` matches backups of {} databases: {}; name one with --server and --db", .0.len(), .0.join(", "))]
     Ambiguous(Vec<String>),
+    /// What could hold a newer backup than the one `latest` found could not be read: taking
+    /// it would quietly restore older data.
+    #[error("`latest` cannot be told: {unread} could not be read and may hold a newer backup of {server}/{database} (said above); the newest good backup that could be read is {id} (started {started}): name it in place of `latest` once you know nothing newer is lost, or repair the index first (`sqlguard index rebuild`)")]
+    LatestUncertain {
+        unread: String,
+        server: String,
+        database: String,
+        id: String,
+        started: String,
+    },
     /// `latest` matches no good copy (exit code 2).
     #[error("no good backup matches `latest` with these filters (a successful copy whose last verification did not fail; see `sqlguard list`)")]
     NoLatest,
@@ -2422,6 +2432,38 @@ pub fn copies_of(
         }
         match picked {
             Ok(Some(r)) => {
+                // Never quietly older data: an index file that may hold a newer backup (read
+                // on the way to this one), or a whole index of the server that could not be
+                // read, leaves `latest` unknown.
+                let whole = catalog
+                    .errors
+                    .iter()
+                    .filter(|(s, _)| filter.storage.as_ref().is_none_or(|f| f == s))
+                    .filter(|(s, _)| {
+                        !catalog
+                            .indexes
+                            .iter()
+                            .any(|ix| &ix.storage == s && ix.server == r.server)
+                    })
+                    .count();
+                let s = |n: usize| if n == 1 { "" } else { "s" };
+                let files = format!("{} index file{}", errors.len(), s(errors.len()));
+                let indexes = format!("the index on {whole} storage{}", s(whole));
+                let unread = match (errors.len(), whole) {
+                    (0, 0) => None,
+                    (0, _) => Some(indexes),
+                    (_, 0) => Some(files),
+                    _ => Some(format!("{files} and {indexes}")),
+                };
+                if let Some(unread) = unread {
+                    return Err(RestoreError::LatestUncertain {
+                        unread,
+                        server: r.server.clone(),
+                        database: r.database.clone(),
+                        id: r.id.clone(),
+                        started: r.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                    });
+                }
                 session.ui.info(&format!(
                     "latest: backup {} of {}/{} ({}, started {})",
                     r.id,
@@ -3049,6 +3091,51 @@ mod tests {
         r.sha256 = Some(sha.into());
         r.compressed_bytes = size;
         r
+    }
+
+    /// `latest` never quietly takes older data: while a month file that may hold a newer
+    /// backup cannot be read, it names the newest it could read and restores nothing (a
+    /// hostile review's: a December file gone, `latest` restored November's backup, exit 0).
+    #[test]
+    fn latest_is_not_told_while_a_newer_month_cannot_be_read() {
+        use crate::index::IndexStore;
+        use chrono::TimeZone;
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "servers:\n  main: {{host: 127.0.0.1}}\nstorage:\n  local: {{type: local, path: {}}}\nbackup_types:\n  daily:\n    retention: {{keep_last: 3}}\n",
+            dir.path().display()
+        );
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut f, yaml.as_bytes()).unwrap();
+        let settings =
+            crate::config::Settings::resolve(Some(f.path()), &Default::default()).unwrap();
+        let storage = crate::storage::local::LocalStorage::new("local", dir.path());
+        let at = |m, d| Utc.with_ymd_and_hms(2026, m, d, 2, 30, 0).unwrap();
+        let (nov, dec) = ("20261120T023000Z_0000000a", "20261201T023000Z_0000000b");
+        IndexStore::new(&storage, "main")
+            .upsert(&[
+                BackupRecord::sample(nov, "shop", "daily", "local", Status::Success, at(11, 20)),
+                BackupRecord::sample(dec, "shop", "daily", "local", Status::Success, at(12, 1)),
+            ])
+            .unwrap();
+        let session = Session::new(settings, crate::ui::Ui::silent(), Default::default());
+        let filter = RecordFilter {
+            databases: vec!["shop".into()],
+            ..Default::default()
+        };
+        assert_eq!(copies_of(&session, LATEST, &filter).unwrap().0, dec);
+        std::fs::remove_file(dir.path().join("main/index/db/shop/2026-12.json")).unwrap();
+        let e = copies_of(&session, LATEST, &filter).unwrap_err();
+        assert!(
+            matches!(&e, RestoreError::LatestUncertain { id, .. } if id == nov),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("1 index file could not be read"),
+            "{e}"
+        );
+        // Named by its id, the older backup is the operator's call.
+        assert_eq!(copies_of(&session, nov, &filter).unwrap().1.len(), 1);
     }
 
     #[test]

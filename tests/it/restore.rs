@@ -676,6 +676,67 @@ fn restore_latest_with_a_restore_account_in_one_command() {
 
 /// Issue 13: the README's standard-tools recipe, run as written (paths and names substituted),
 /// restores a backup without sqlguard, and its SHA-256 step agrees with the index.
+/// `latest` is never told from part of the history: while a storage's index that may hold a
+/// newer backup cannot be read, it names the newest it could read and restores nothing;
+/// `--storage` of the readable one (or the id) is the operator's choice.
+#[test]
+fn latest_is_refused_while_an_index_that_may_hold_a_newer_backup_is_unreadable() {
+    let db = mariadb();
+    let shop = db.create_shop("uncertain", 20);
+    let env = Env::new();
+    env.write_config(
+        "",
+        "storage:\n  a:\n    type: local\n    path: {storage}/a\n  b:\n    type: local\n    path: {storage}/b\nbackup_types:\n  daily:\n    storages: [a, b]\n    retention: {keep_last: 3}\n  manual:\n    storages: [b]\n    retention: {keep_last: 3}\n",
+    );
+    env.run(&["backup", "--type", "daily", "--db", &shop])
+        .expect(0);
+    let both = env.list(&["--db", &shop]).backups[0].clone();
+    std::thread::sleep(Duration::from_millis(1100));
+    env.run(&["backup", "--db", &shop]).expect(0);
+    let only_b = env.list(&["--db", &shop, "--storage", "b"]).backups[0].clone();
+    assert_ne!(only_b.id, both.id);
+    let target = format!("{shop}_uncertain");
+    // The month file on b that holds the newer backup, then b's whole index.
+    let index = env.storage().join("b/main/index");
+    let month = index.join(format!("db/{shop}/{}.json", &only_b.started_at[..7]));
+    let saved = std::fs::read(&month).unwrap();
+    std::fs::write(&month, b"{damaged").unwrap();
+    for unread in ["1 index file", "the index on 1 storage"] {
+        if unread != "1 index file" {
+            std::fs::write(&month, &saved).unwrap();
+            std::fs::rename(&index, index.with_extension("moved")).unwrap();
+            std::os::unix::fs::symlink(index.with_extension("moved"), &index).unwrap();
+        }
+        let r = env.run(&restore_into("latest", &target, &["--db", &shop]));
+        r.expect(1);
+        assert!(
+            r.stderr.contains(&format!(
+                "`latest` cannot be told: {unread} could not be read"
+            )) && r.stderr.contains(&format!(
+                "the newest good backup that could be read is {}",
+                both.id
+            )),
+            "{}",
+            r.stderr
+        );
+        assert!(db
+            .sql(None, &format!("SHOW DATABASES LIKE '{target}'"))
+            .trim()
+            .is_empty());
+        // verify checks what it found, and fails all the same.
+        let r = env.run(&["verify", "latest", "--db", &shop]);
+        r.expect(1);
+        assert!(r.stdout.contains(&both.id), "{}{}", r.stdout, r.stderr);
+    }
+    let r = env.run(&restore_into(
+        "latest",
+        &target,
+        &["--db", &shop, "--storage", "a"],
+    ));
+    r.expect(0);
+    assert!(r.stderr.contains(&both.id), "{}", r.stderr);
+}
+
 #[test]
 fn the_readme_standard_tools_recipe_restores_a_backup() {
     let db = mariadb();
