@@ -214,11 +214,25 @@ impl Unit<'_> {
         match self.index.partition(self.database, self.partition) {
             Ok(rs) => {
                 for r in rs {
-                    if keep(&r)
-                        && trusted(&r, self.index, errors)
-                        && seen.insert((r.id.clone(), r.storage.clone()))
-                    {
+                    if !keep(&r) || !trusted(&r, self.index, errors) {
+                        continue;
+                    }
+                    if seen.insert((r.id.clone(), r.storage.clone())) {
                         out.push(r);
+                    } else {
+                        // Damage (a record copied into another month), as prune finds it: said,
+                        // never dropped quietly.
+                        errors.push((
+                            self.index.storage.clone(),
+                            format!(
+                                "index of server '{}' on storage '{}': backup {} of {} is in two of its month files (damaged; run `sqlguard index rebuild --storage {}`)",
+                                self.index.server,
+                                self.index.storage,
+                                r.id,
+                                self.database,
+                                self.index.storage
+                            ),
+                        ));
                     }
                 }
             }
@@ -686,4 +700,32 @@ pub fn load(session: &crate::session::Session, servers: &[String]) -> Catalog {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// A copy in two month files is damage, said to every reader as prune says it, never
+    /// dropped quietly (a hostile review's: `list`, `report` and `verify` exited 0 over it).
+    #[test]
+    fn a_copy_in_two_month_files_is_an_error_beside_the_records() {
+        let at = |m, d| Utc.with_ymd_and_hms(2026, m, d, 2, 30, 0).unwrap();
+        let id = "20261120T023000Z_0000000a";
+        let nov = BackupRecord::sample(id, "shop", "daily", "local", Status::Success, at(11, 20));
+        let dec = BackupRecord::sample(id, "shop", "daily", "local", Status::Success, at(12, 1));
+        let catalog = Catalog::from_records(vec![nov, dec]);
+        let (records, errors) = catalog.records(&Select::default());
+        assert_eq!(records.len(), 1);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0]
+                .1
+                .contains(&format!("backup {id} of shop is in two of its month files")),
+            "{errors:?}"
+        );
+        let (_, errors) = catalog.newest(5, &Select::default(), |_| true);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+    }
 }

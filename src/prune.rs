@@ -318,10 +318,10 @@ fn prune_index(
         let mut ahead: std::collections::VecDeque<Pending> = std::collections::VecDeque::new();
         if legacy.is_none() {
             for &db in databases.iter().take(READ_AHEAD + 1) {
-                let store = &store;
+                let (store, summary) = (&store, &summary);
                 ahead.push_back(
                     crate::threads::spawn_scoped(scope, "index-read", move || {
-                        store.read_database(db)
+                        store.read_summarized(db, summary)
                     })
                     .map_or(Pending::Here, Pending::Reading),
                 );
@@ -370,9 +370,9 @@ fn prune_index(
                     // Planned here, from the bases the dumps' plans leave.
                     None if next == &segments_db => Pending::Here,
                     None => {
-                        let store = &store;
+                        let (store, summary) = (&store, &summary);
                         crate::threads::spawn_scoped(scope, "index-plan", move || {
-                            store.read_database(next).map(plan)
+                            store.read_summarized(next, summary).map(plan)
                         })
                         .map_or(Pending::Here, Pending::Planning)
                     }
@@ -388,7 +388,7 @@ fn prune_index(
                 Pending::Planning(thread) => joined(thread),
                 Pending::Reading(thread) => joined(thread).map(Planned::Read),
                 Pending::Ready(records) => Ok(Planned::Read(records)),
-                Pending::Here => store.read_database(db).map(Planned::Read),
+                Pending::Here => store.read_summarized(db, &summary).map(Planned::Read),
             };
             let settled = planned.map(|p| match p {
                 Planned::Read(records) if db == &segments_db => {
@@ -736,7 +736,7 @@ fn cross_off_late(
                     .iter()
                     .any(|k| dirs.iter().any(|d| k.starts_with(d.as_str())))
                 {
-                    records.extend(store.read_database(db)?);
+                    records.extend(store.read_summarized(db, &summary)?);
                 }
             }
             records

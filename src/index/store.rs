@@ -293,7 +293,7 @@ impl<'a> IndexStore<'a> {
     pub(super) fn index_files(&self, prefix: &str) -> Result<Vec<String>, IndexError> {
         let mut keys: Vec<String> = self
             .storage
-            .list_keys_strict(prefix)?
+            .list_keys_strict(prefix, &|k| layout::is_index_key(&self.server, k))?
             .into_iter()
             .filter(|k| layout::is_index_key(&self.server, k) && layout::bak_base(k).is_none())
             .collect();
@@ -322,6 +322,40 @@ impl<'a> IndexStore<'a> {
     /// Fails when the storage cannot be read or a file is damaged or newer.
     pub fn read_database(&self, database: &str) -> Result<Vec<BackupRecord>, IndexError> {
         let keys = self.index_files(&layout::database_index_dir(&self.server, database))?;
+        self.read_files(database, keys)
+    }
+
+    /// [`IndexStore::read_database`], failing when a file `summary` lists for the database
+    /// is not among its files (gone, or hidden by what stands in its place): for a prune,
+    /// which would call that file's backups unrecorded.
+    pub fn read_summarized(
+        &self,
+        database: &str,
+        summary: &Summary,
+    ) -> Result<Vec<BackupRecord>, IndexError> {
+        let keys = self.index_files(&layout::database_index_dir(&self.server, database))?;
+        for partition in summary
+            .databases
+            .get(database)
+            .into_iter()
+            .flat_map(|d| d.partitions.keys())
+        {
+            if keys
+                .binary_search(&self.partition_key(database, partition))
+                .is_err()
+            {
+                self.missing_partition(summary, database, partition)?;
+            }
+        }
+        self.read_files(database, keys)
+    }
+
+    /// The records of `database`'s files `keys` (sorted), each copy once, oldest first.
+    fn read_files(
+        &self,
+        database: &str,
+        keys: Vec<String>,
+    ) -> Result<Vec<BackupRecord>, IndexError> {
         let mut read = Vec::with_capacity(keys.len());
         for key in &keys {
             read.push(self.read_file(key)?);
@@ -883,8 +917,9 @@ mod tests {
         assert!(month.is_file());
         let saved = dir.path().join("saved.json");
         std::fs::rename(&month, &saved).unwrap();
-        for what in ["a FIFO", "a symbolic link", "a socket"] {
+        for what in ["a FIFO", "a symbolic link", "a socket", "a directory"] {
             match what {
+                "a directory" => std::fs::create_dir(&month).unwrap(),
                 "a FIFO" => assert!(std::process::Command::new("mkfifo")
                     .arg(&month)
                     .status()
@@ -905,8 +940,19 @@ mod tests {
             }
             // Another database's records are read as before.
             assert_eq!(store.database("crm").unwrap().len(), 1);
-            std::fs::remove_file(&month).unwrap();
+            if what == "a directory" {
+                std::fs::remove_dir(&month).unwrap();
+            } else {
+                std::fs::remove_file(&month).unwrap();
+            }
         }
+        // Gone altogether, the month file its summary lists is missed by what prune reads.
+        let summary = store.snapshot().unwrap().0;
+        let e = store
+            .read_summarized("shop", &summary)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the summary lists 2026-11 of shop"), "{e}");
         std::fs::rename(&saved, &month).unwrap();
         // A database's directory replaced by a link to a copy elsewhere.
         let copy = dir.path().join("copy");

@@ -201,14 +201,16 @@ impl LocalStorage {
     /// from the directory entries (a stat only where the filesystem does not give them), so
     /// that listing 200,000 objects reads no inode the caller does not ask for. With `defer`,
     /// the subdirectories of `dir` itself are put there (name and key) rather than walked.
-    /// With `strict`, an entry on the way to `prefix` or under it that is neither a regular
-    /// file nor a directory (a link, a FIFO, a socket, a device) fails the walk, naming it.
+    /// With `strict` (see [`Storage::list_keys_strict`]), an entry on the way to `prefix` or
+    /// under it that is neither a regular file nor a directory (a link, a FIFO, a socket, a
+    /// device), or a directory under it whose key `strict` says is a file's, fails the walk,
+    /// naming it.
     fn walk(
         &self,
         dir: &OwnedFd,
         rel: &str,
         prefix: &str,
-        strict: bool,
+        strict: Option<&dyn Fn(&str) -> bool>,
         found: &mut dyn FnMut(&OwnedFd, &str, String) -> Result<(), StorageError>,
         mut defer: Option<&mut Vec<(String, String)>>,
     ) -> Result<(), StorageError> {
@@ -245,6 +247,19 @@ impl LocalStorage {
             };
             match kind {
                 FileType::Directory
+                    if key.starts_with(prefix)
+                        && strict.is_some_and(|file_like| file_like(&key)) =>
+                {
+                    return Err(self.err(
+                        "listing",
+                        &self.path(&key),
+                        io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "it is a directory where a file belongs, and would hide what belongs there: move it out of the storage",
+                        ),
+                    ));
+                }
+                FileType::Directory
                     if prefix.starts_with(&format!("{key}/")) || key.starts_with(prefix) =>
                 {
                     match defer.as_mut() {
@@ -254,7 +269,7 @@ impl LocalStorage {
                 }
                 FileType::RegularFile if key.starts_with(prefix) => found(dir, name, key)?,
                 FileType::RegularFile | FileType::Directory => {}
-                odd if strict
+                odd if strict.is_some()
                     && (key.starts_with(prefix) || prefix.starts_with(&format!("{key}/"))) =>
                 {
                     return Err(self.err(
@@ -296,7 +311,7 @@ impl LocalStorage {
     fn walk_root(
         &self,
         prefix: &str,
-        strict: bool,
+        strict: Option<&dyn Fn(&str) -> bool>,
         found: &mut dyn FnMut(&OwnedFd, &str, String) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         let root = match self.open_root() {
@@ -308,7 +323,11 @@ impl LocalStorage {
     }
 
     /// The keys under `prefix`, sorted; `strict` as in [`Self::walk`].
-    fn keys_under(&self, prefix: &str, strict: bool) -> Result<Vec<String>, StorageError> {
+    fn keys_under(
+        &self,
+        prefix: &str,
+        strict: Option<&dyn Fn(&str) -> bool>,
+    ) -> Result<Vec<String>, StorageError> {
         let mut out = Vec::new();
         self.walk_root(prefix, strict, &mut |_, _, key| {
             out.push(key);
@@ -325,7 +344,7 @@ impl LocalStorage {
         name: &str,
         key: &str,
         prefix: &str,
-        strict: bool,
+        strict: Option<&dyn Fn(&str) -> bool>,
         found: &mut dyn FnMut(&OwnedFd, &str, String) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         match rustix::fs::openat(dir, name, DIR, Mode::empty()) {
@@ -357,7 +376,7 @@ impl LocalStorage {
                 threads > 1 && c.iter().all(|c| !c.is_empty() && *c != "." && *c != "..")
             });
         let Some(components) = components else {
-            self.walk_root(prefix, false, &mut |d, n, k| gather(d, n, k, &mut here))?;
+            self.walk_root(prefix, None, &mut |d, n, k| gather(d, n, k, &mut here))?;
             return Ok(vec![here]);
         };
         let rel = components.join("/");
@@ -380,7 +399,7 @@ impl LocalStorage {
             &dir,
             &rel,
             prefix,
-            false,
+            None,
             &mut |d, n, k| gather(d, n, k, &mut here),
             Some(&mut subdirs),
         )?;
@@ -390,7 +409,7 @@ impl LocalStorage {
             while let Some((name, key)) =
                 subdirs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
             {
-                self.walk_into(&dir, name, key, prefix, false, &mut |d, n, k| {
+                self.walk_into(&dir, name, key, prefix, None, &mut |d, n, k| {
                     gather(d, n, k, &mut mine)
                 })?;
             }
@@ -671,7 +690,7 @@ impl Storage for LocalStorage {
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
         let mut out = Vec::new();
-        self.walk_root(prefix, false, &mut |dir, name, key| {
+        self.walk_root(prefix, None, &mut |dir, name, key| {
             out.extend(self.meta_at(dir, name, key)?);
             Ok(())
         })?;
@@ -706,11 +725,15 @@ impl Storage for LocalStorage {
 
     /// Reads the directories only: no file's inode is read.
     fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        self.keys_under(prefix, false)
+        self.keys_under(prefix, None)
     }
 
-    fn list_keys_strict(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        self.keys_under(prefix, true)
+    fn list_keys_strict(
+        &self,
+        prefix: &str,
+        file_like: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<String>, StorageError> {
+        self.keys_under(prefix, Some(file_like))
     }
 
     fn delete(&self, key: &str) -> Result<(), StorageError> {
@@ -770,7 +793,7 @@ impl Storage for LocalStorage {
     ) -> Result<Vec<Orphan>, StorageError> {
         // Only temp names are stat'ed: the objects beside them are not read.
         let mut out = Vec::new();
-        self.walk_root(prefix, false, &mut |dir, name, key| {
+        self.walk_root(prefix, None, &mut |dir, name, key| {
             if is_temp_name(name) {
                 out.extend(
                     self.meta_at(dir, name, key)?
@@ -819,13 +842,31 @@ impl Storage for LocalStorage {
         };
         let path = self.path(&key);
         let (dir, file) = self.parent(&key, true)?.expect("created");
-        let fd = rustix::fs::openat(
+        // Non-blocking, and then a regular file only, as for reads (see `open_file`).
+        let not_a_file = || {
+            self.err(
+                "locking",
+                &path,
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "it is not a regular file (a FIFO, a device or a directory stands there): move it out of the storage",
+                ),
+            )
+        };
+        let fd = match rustix::fs::openat(
             &dir,
             file,
-            OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
             Mode::from_raw_mode(0o600),
-        )
-        .map_err(|e| self.err("locking", &path, e.into()))?;
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::ISDIR) => return Err(not_a_file()),
+            Err(e) => return Err(self.err("locking", &path, e.into())),
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| self.err("locking", &path, e.into()))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(not_a_file());
+        }
         StorageLock::from_file(fs::File::from(fd)).map_err(|e| self.err("locking", &path, e))
     }
 }

@@ -277,9 +277,15 @@ pub trait Storage: Send + Sync + fmt::Debug {
     }
     /// The keys [`Storage::list_keys`] gives; fails, naming it, on an entry on the way to
     /// `prefix` or under it that a listing would skip as neither an object nor a directory
-    /// (a local link, FIFO, socket or device). For the index, where skipping it would hide
-    /// the records it stands for.
-    fn list_keys_strict(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+    /// (a local link, FIFO, socket or device), or on a directory under it whose key
+    /// `file_like` says is a file's. For the index, where skipping it would hide the records
+    /// it stands for.
+    fn list_keys_strict(
+        &self,
+        prefix: &str,
+        file_like: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<String>, StorageError> {
+        let _ = file_like;
         self.list_keys(prefix)
     }
     /// The keys under `prefix` in one pass, with what else that pass gives at no cost: sizes
