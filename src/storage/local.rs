@@ -948,6 +948,31 @@ mod tests {
         panic!("second commit replaced the object");
     }
 
+    /// A lock file is a regular file: a directory or a FIFO in its place is refused, naming it
+    /// and the fix (a directory gave a bare "Is a directory").
+    #[test]
+    fn a_lock_is_taken_on_a_regular_file_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LocalStorage::new("local", dir.path());
+        drop(s.lock("main/index").unwrap());
+        let path = dir.path().join("main/.index.lock");
+        fs::remove_file(&path).unwrap();
+        fs::create_dir(&path).unwrap();
+        let e = s.lock("main/index").err().unwrap().to_string();
+        assert!(
+            e.contains(".index.lock") && e.contains("not a regular file"),
+            "{e}"
+        );
+        fs::remove_dir(&path).unwrap();
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success());
+        let e = s.lock("main/index").err().unwrap().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+    }
+
     /// Issue 10, item 4: no read, write or delete leaves the root, through a key or a link.
     #[test]
     fn nothing_leaves_the_root_through_keys_or_links() {
