@@ -2435,10 +2435,18 @@ pub fn copies_of(
                 // Never quietly older data: an index file that may hold a newer backup (read
                 // on the way to this one), or a whole index of the server that could not be
                 // read, leaves `latest` unknown.
+                // A storage no backup type writes to holds no newer backup.
+                let used = |s: &str| {
+                    session
+                        .settings
+                        .backup_types
+                        .iter()
+                        .any(|t| t.storages.iter().any(|n| n == s))
+                };
                 let whole = catalog
                     .errors
                     .iter()
-                    .filter(|(s, _)| filter.storage.as_ref().is_none_or(|f| f == s))
+                    .filter(|(s, _)| filter.storage.as_ref().is_none_or(|f| f == s) && used(s))
                     .filter(|(s, _)| {
                         !catalog
                             .indexes

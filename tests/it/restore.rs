@@ -686,8 +686,16 @@ fn latest_is_refused_while_an_index_that_may_hold_a_newer_backup_is_unreadable()
     let env = Env::new();
     env.write_config(
         "",
-        "storage:\n  a:\n    type: local\n    path: {storage}/a\n  b:\n    type: local\n    path: {storage}/b\nbackup_types:\n  daily:\n    storages: [a, b]\n    retention: {keep_last: 3}\n  manual:\n    storages: [b]\n    retention: {keep_last: 3}\n",
+        "storage:\n  a:\n    type: local\n    path: {storage}/a\n  b:\n    type: local\n    path: {storage}/b\n  unused:\n    type: local\n    path: {storage}/unused\nbackup_types:\n  daily:\n    storages: [a, b]\n    retention: {keep_last: 3}\n  manual:\n    storages: [b]\n    retention: {keep_last: 3}\n",
     );
+    // A storage no type writes to cannot hold a newer backup: that it cannot be read is said,
+    // and `latest` is still told.
+    std::fs::create_dir_all(env.storage()).unwrap();
+    std::fs::write(
+        env.storage().join("unused"),
+        b"a file where a directory belongs",
+    )
+    .unwrap();
     env.run(&["backup", "--type", "daily", "--db", &shop])
         .expect(0);
     let both = env.list(&["--db", &shop]).backups[0].clone();
@@ -696,6 +704,18 @@ fn latest_is_refused_while_an_index_that_may_hold_a_newer_backup_is_unreadable()
     let only_b = env.list(&["--db", &shop, "--storage", "b"]).backups[0].clone();
     assert_ne!(only_b.id, both.id);
     let target = format!("{shop}_uncertain");
+    let r = env.run(&restore_into(
+        "latest",
+        &target,
+        &["--db", &shop, "--dry-run"],
+    ));
+    r.expect(0);
+    assert!(
+        r.stdout.contains(&only_b.id) && r.stderr.contains("unused"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
     // The month file on b that holds the newer backup, then b's whole index.
     let index = env.storage().join("b/main/index");
     let month = index.join(format!("db/{shop}/{}.json", &only_b.started_at[..7]));
