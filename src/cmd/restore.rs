@@ -17,7 +17,8 @@ pub struct Args {
     /// The backup id (from `sqlguard list`), or `latest`: the newest good backup (successful,
     /// and not failed at its last verification) of the database that --db (and --server,
     /// --type, --storage) name. When no copy of it passes its checks, the error names the next
-    /// newest good backup and the command that restores it
+    /// newest good backup and the command that restores it; while an index that may hold a
+    /// newer backup cannot be read, `latest` is refused, naming the newest it could read
     #[arg(value_name = "ID", add = crate::complete::id_arg(), required_unless_present_any = ["all", "file", "to_time", "to_position", "to_gtid"])]
     pub id: Option<String>,
     /// Restore a dump file instead of a stored backup: plain, zstd or xz SQL, or an age file
