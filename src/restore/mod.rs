@@ -130,7 +130,7 @@ pub enum RestoreError {
     Ambiguous(Vec<String>),
     /// What could hold a newer backup than the one `latest` found could not be read: taking
     /// it would quietly restore older data.
-    #[error("`latest` cannot be told: {unread} could not be read and may hold a newer backup of {server}/{database} (said above); the newest good backup that could be read is {id} (started {started}): name it in place of `latest` once you know nothing newer is lost, or repair the index first (`sqlguard index rebuild`)")]
+    #[error("`latest` cannot be told: {unread} could not be read and may hold a newer backup of {server}/{database} (said above); the newest good backup that could be read is {id} (started {started}): once you know nothing newer is lost, name it in place of `latest`, or pass --storage with a storage that could be read; a damaged index is repaired by `sqlguard index rebuild`")]
     LatestUncertain {
         unread: String,
         server: String,
@@ -2435,12 +2435,14 @@ pub fn copies_of(
                 // Never quietly older data: an index file that may hold a newer backup (read
                 // on the way to this one), or a whole index of the server that could not be
                 // read, leaves `latest` unknown.
-                // A storage no backup type writes to holds no newer backup.
+                // A storage the selected types (all, without --type) do not write to holds no
+                // newer backup.
                 let used = |s: &str| {
                     session
                         .settings
                         .backup_types
                         .iter()
+                        .filter(|t| filter.backup_type.as_ref().is_none_or(|f| f == &t.name))
                         .any(|t| t.storages.iter().any(|n| n == s))
                 };
                 let whole = catalog

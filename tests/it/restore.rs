@@ -686,7 +686,7 @@ fn latest_is_refused_while_an_index_that_may_hold_a_newer_backup_is_unreadable()
     let env = Env::new();
     env.write_config(
         "",
-        "storage:\n  a:\n    type: local\n    path: {storage}/a\n  b:\n    type: local\n    path: {storage}/b\n  unused:\n    type: local\n    path: {storage}/unused\nbackup_types:\n  daily:\n    storages: [a, b]\n    retention: {keep_last: 3}\n  manual:\n    storages: [b]\n    retention: {keep_last: 3}\n",
+        "storage:\n  a:\n    type: local\n    path: {storage}/a\n  b:\n    type: local\n    path: {storage}/b\n  unused:\n    type: local\n    path: {storage}/unused\nbackup_types:\n  daily:\n    storages: [a, b]\n    retention: {keep_last: 3}\n  manual:\n    storages: [b]\n    retention: {keep_last: 3}\n  weekly:\n    storages: [a]\n    retention: {keep_last: 3}\n",
     );
     // A storage no type writes to cannot hold a newer backup: that it cannot be read is said,
     // and `latest` is still told.
@@ -748,13 +748,24 @@ fn latest_is_refused_while_an_index_that_may_hold_a_newer_backup_is_unreadable()
         r.expect(1);
         assert!(r.stdout.contains(&both.id), "{}{}", r.stdout, r.stderr);
     }
+    // A type that does not write to b is told as before.
+    env.run(&["backup", "--type", "weekly", "--db", &shop])
+        .expect(0);
+    let weekly = env.list(&["--db", &shop, "--type", "weekly"]).backups[0].clone();
+    let r = env.run(&restore_into(
+        "latest",
+        &target,
+        &["--db", &shop, "--type", "weekly", "--dry-run"],
+    ));
+    r.expect(0);
+    assert!(r.stdout.contains(&weekly.id), "{}{}", r.stdout, r.stderr);
     let r = env.run(&restore_into(
         "latest",
         &target,
         &["--db", &shop, "--storage", "a"],
     ));
     r.expect(0);
-    assert!(r.stderr.contains(&both.id), "{}", r.stderr);
+    assert!(r.stderr.contains(&weekly.id), "{}", r.stderr);
 }
 
 #[test]
