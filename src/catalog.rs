@@ -469,6 +469,8 @@ impl Catalog {
     /// first). `Ok(None)` when nothing matches.
     pub fn newest_good(&self, filter: &RecordFilter) -> (Latest, Vec<(String, String)>) {
         let mut candidates: BTreeMap<(String, String), DateTime<Utc>> = BTreeMap::new();
+        // The newest good success each summary names: what the month files must hold.
+        let mut named: BTreeMap<(String, String), &BackupRecord> = BTreeMap::new();
         for ix in self
             .indexes
             .iter()
@@ -492,6 +494,12 @@ impl Catalog {
                             .entry((ix.server.clone(), db.clone()))
                             .or_insert(r.started_at);
                         *slot = (*slot).max(r.started_at);
+                        if r.verification.as_ref().is_none_or(|v| v.ok) {
+                            let n = named.entry((ix.server.clone(), db.clone())).or_insert(r);
+                            if r.started_at > n.started_at {
+                                *n = r;
+                            }
+                        }
                     }
                 }
             }
@@ -512,19 +520,42 @@ impl Catalog {
         let Some(((server, db), _)) = candidates.into_iter().next() else {
             return (Ok(None), Vec::new());
         };
+        let expected = named.remove(&(server.clone(), db.clone()));
         let dbs = [db];
         let select = Select {
             databases: &dbs,
             ..Default::default()
         };
-        let (found, errors) = self.newest(1, &select, |r| {
+        let (found, mut errors) = self.newest(1, &select, |r| {
             r.server == server
                 && r.status == Status::Success
                 && r.key.is_some()
                 && filter.matches(r)
                 && r.verification.as_ref().is_none_or(|v| v.ok)
         });
-        (Ok(found.into_iter().next()), errors)
+        let found = found.into_iter().next();
+        // A summary that names a newer good success than its month files hold: a month file
+        // put back from an older copy (or cut short), never a reason to take older data.
+        if let Some(e) =
+            expected.filter(|e| found.as_ref().is_none_or(|f| f.started_at < e.started_at))
+        {
+            let (copies, read) = self.copies_of(&e.id);
+            errors.extend(read);
+            if !copies.iter().any(|c| c.storage == e.storage) {
+                errors.push((
+                    e.storage.clone(),
+                    format!(
+                        "index of server '{server}' on storage '{}': its summary names backup {} (started {}) as the newest success of {}, and its month file does not hold it (an older copy put back, or damage; run `sqlguard index rebuild --storage {}`)",
+                        e.storage,
+                        e.id,
+                        e.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                        e.database,
+                        e.storage
+                    ),
+                ));
+            }
+        }
+        (Ok(found), errors)
     }
 
     /// The newest success of `picked`'s server and database that `filter` matches, newer than
@@ -727,5 +758,31 @@ mod tests {
         );
         let (_, errors) = catalog.newest(5, &Select::default(), |_| true);
         assert_eq!(errors.len(), 1, "{errors:?}");
+    }
+
+    /// A month file put back from an older copy lacks the newest success its summary names:
+    /// `latest` is then an error beside the older pick, never the older pick alone (review 30:
+    /// `restore latest` restored the older backup, exit 0).
+    #[test]
+    fn latest_is_an_error_when_the_month_lacks_what_the_summary_names() {
+        let at = |d| Utc.with_ymd_and_hms(2026, 11, d, 2, 30, 0).unwrap();
+        let older = BackupRecord::sample("a", "shop", "daily", "local", Status::Success, at(20));
+        let newer = BackupRecord::sample("b", "shop", "daily", "local", Status::Success, at(21));
+        let mut catalog = Catalog::from_records(vec![older.clone(), newer]);
+        let filter = RecordFilter {
+            databases: vec!["shop".into()],
+            ..Default::default()
+        };
+        let (picked, errors) = catalog.newest_good(&filter);
+        assert_eq!((picked.unwrap().unwrap().id, errors.len()), ("b".into(), 0));
+        catalog.indexes[0].source = Source::Records(vec![older]);
+        let (picked, errors) = catalog.newest_good(&filter);
+        assert_eq!(picked.unwrap().unwrap().id, "a");
+        assert!(
+            errors.len() == 1
+                && errors[0].1.contains("its summary names backup b")
+                && errors[0].1.contains("does not hold it"),
+            "{errors:?}"
+        );
     }
 }

@@ -116,8 +116,51 @@ impl<'a> IndexStore<'a> {
             _ => {
                 let mut i: Index = self.parse(&key, &bytes, SCHEMA_VERSION)?;
                 sort_records(&mut i.backups);
+                self.legacy_holds_the_layout(&key, &i)?;
                 Ok(Some(i))
             }
+        }
+    }
+
+    /// A legacy index beside the current layout is taken as the truth (going back to 0.1 and
+    /// returning: 0.1's `index rebuild` wrote it from every manifest, and 0.1's runs since
+    /// went on from there). One whose every record is older than a newest success the
+    /// layout's summary names, and that lacks it, is an older copy put back: refused, not read
+    /// as the whole history (review 30: `restore latest` took an older backup, and the next
+    /// backup dropped the newer records).
+    fn legacy_holds_the_layout(&self, key: &str, legacy: &Index) -> Result<(), IndexError> {
+        let summary_key = self.summary_key();
+        let Some(bytes) = self.storage.get_bytes(&summary_key)? else {
+            return Ok(());
+        };
+        // A summary that cannot be read names nothing to hold.
+        let Ok(summary) = serde_json::from_slice::<Summary>(&bytes) else {
+            return Ok(());
+        };
+        let held: BTreeSet<(&str, &str)> = legacy
+            .backups
+            .iter()
+            .map(|r| (r.id.as_str(), r.storage.as_str()))
+            .collect();
+        let newest = legacy.backups.iter().map(|r| r.started_at).max();
+        let lacking = summary
+            .databases
+            .values()
+            .flat_map(|d| d.types.values())
+            .flat_map(|t| t.last_success_per_storage.values())
+            .find(|r| {
+                !held.contains(&(r.id.as_str(), r.storage.as_str()))
+                    && newest.is_none_or(|n| r.started_at > n)
+            });
+        match lacking {
+            Some(r) => Err(self.damaged(
+                key,
+                format!(
+                    "this 0.1 index lacks backup {} of {}, which the current index ({summary_key}) holds: an older copy put back? Move it aside to read the current index, or run `sqlguard index rebuild`",
+                    r.id, r.database
+                ),
+            )),
+            None => Ok(()),
         }
     }
 
@@ -322,12 +365,14 @@ impl<'a> IndexStore<'a> {
     /// Fails when the storage cannot be read or a file is damaged or newer.
     pub fn read_database(&self, database: &str) -> Result<Vec<BackupRecord>, IndexError> {
         let keys = self.index_files(&layout::database_index_dir(&self.server, database))?;
-        self.read_files(database, keys)
+        self.read_files(database, keys, &|_| None)
     }
 
     /// [`IndexStore::read_database`], failing when a file `summary` lists for the database
-    /// is not among its files (gone, or hidden by what stands in its place): for a prune,
-    /// which would call that file's backups unrecorded.
+    /// is not among its files (gone, or hidden by what stands in its place), or holds fewer
+    /// records than it counts (rolled back to an older copy, or cut short): for a prune,
+    /// which would call those backups unrecorded. Only prune removes records, one at a time,
+    /// so a file never holds fewer than its summary counts but by damage.
     pub fn read_summarized(
         &self,
         database: &str,
@@ -347,18 +392,37 @@ impl<'a> IndexStore<'a> {
                 self.missing_partition(summary, database, partition)?;
             }
         }
-        self.read_files(database, keys)
+        let counts: BTreeMap<String, usize> = summary
+            .databases
+            .get(database)
+            .into_iter()
+            .flat_map(|d| d.partitions.iter())
+            .map(|(p, span)| (self.partition_key(database, p), span.records))
+            .collect();
+        self.read_files(database, keys, &|key| counts.get(key).copied())
     }
 
-    /// The records of `database`'s files `keys` (sorted), each copy once, oldest first.
+    /// The records of `database`'s files `keys` (sorted), each copy once, oldest first; a file
+    /// holding fewer than `counted` says (the summary's count) is damage.
     fn read_files(
         &self,
         database: &str,
         keys: Vec<String>,
+        counted: &dyn Fn(&str) -> Option<usize>,
     ) -> Result<Vec<BackupRecord>, IndexError> {
         let mut read = Vec::with_capacity(keys.len());
         for key in &keys {
-            read.push(self.read_file(key)?);
+            let records = self.read_file(key)?;
+            if let Some(n) = counted(key).filter(|n| records.len() < *n) {
+                return Err(self.damaged(
+                    key,
+                    format!(
+                        "it holds {} records of {database}, and the summary counts {n} (an older copy put back, or cut short)",
+                        records.len()
+                    ),
+                ));
+            }
+            read.push(records);
         }
         // Gathered once, at their number: records are large to move.
         let mut out = Vec::with_capacity(read.iter().map(Vec::len).sum());
@@ -946,6 +1010,24 @@ mod tests {
                 std::fs::remove_file(&month).unwrap();
             }
         }
+        // Put back from an older copy, it holds fewer records than its summary counts.
+        std::fs::rename(&saved, &month).unwrap();
+        let older = std::fs::read(&month).unwrap();
+        let mut late = record("c", "shop", Status::Success);
+        late.storage = "local".into();
+        store.upsert(&[late]).unwrap();
+        let summary = store.snapshot().unwrap().0;
+        assert_eq!(store.read_summarized("shop", &summary).unwrap().len(), 2);
+        std::fs::write(&month, &older).unwrap();
+        let e = store
+            .read_summarized("shop", &summary)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("it holds 1 records of shop, and the summary counts 2"),
+            "{e}"
+        );
+        std::fs::rename(&month, &saved).unwrap();
         // Gone altogether, the month file its summary lists is missed by what prune reads.
         let summary = store.snapshot().unwrap().0;
         let e = store
@@ -1202,6 +1284,36 @@ mod tests {
         newer(&store.summary_key());
         let e = store.summary().unwrap_err().to_string();
         assert!(e.contains("upgrade sqlguard"), "summary: {e}");
+    }
+
+    /// A 0.1 index put back beside the layout that every record of is older than the newest
+    /// success the layout holds, and that lacks it, is refused (review 30: read as the whole
+    /// history, `restore latest` took older data and the next backup dropped newer records);
+    /// one that went on past it (0.1 ran since going back) is the truth.
+    #[test]
+    fn an_older_legacy_index_put_back_beside_the_layout_is_refused() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        let day = chrono::Duration::days(1);
+        let mut old = record("a", "shop", Status::Success);
+        old.started_at -= day;
+        let mut legacy = Index::empty("main");
+        legacy.upsert(old);
+        let bytes = serde_json::to_vec(&legacy).unwrap();
+        s.put_bytes("main/index.json", &bytes).unwrap();
+        store
+            .upsert(&[record("b", "shop", Status::Success)])
+            .unwrap();
+        s.put_bytes("main/index.json", &bytes).unwrap();
+        let e = store.snapshot().unwrap_err().to_string();
+        assert!(e.contains("this 0.1 index lacks backup b of shop"), "{e}");
+        assert!(store.load().is_err());
+        let mut later = record("c", "shop", Status::Success);
+        later.started_at += day;
+        legacy.upsert(later);
+        s.put_bytes("main/index.json", &serde_json::to_vec(&legacy).unwrap())
+            .unwrap();
+        assert_eq!(ids(&store), ["a", "c"]);
     }
 
     /// A legacy (schema 1) index is read as it is, and moved to the current layout by the
