@@ -234,7 +234,22 @@ impl<'a> IndexStore<'a> {
         };
         let mut summary = match parsed {
             Some(s) => s,
-            None => self.recompute_summary()?,
+            None => {
+                let s = self.recompute_summary()?;
+                // The stub stands once a summary was written: none and no file at all is an
+                // index lost, not an empty one (review 30: `index/` deleted, every command read
+                // no backups, exit 0).
+                if s.databases.is_empty() && self.storage.stat(&self.legacy_key())?.is_some() {
+                    return Err(self.damaged(
+                        &layout::index_prefix(&self.server),
+                        format!(
+                            "{} says this server's index is here, and neither its summary nor any of its files is left",
+                            self.legacy_key()
+                        ),
+                    ));
+                }
+                s
+            }
         };
         let stale: Vec<(String, bool)> = summary
             .databases
@@ -691,13 +706,10 @@ impl<'a> IndexStore<'a> {
 
     /// Moves a legacy index to the current layout (under the lock): its records written anew
     /// (files of databases or months it does not hold are removed: it is the truth), the old
-    /// file kept as `index.json.bak-<time>` and the stub in its place. Writes the stub where
-    /// there is none.
+    /// file kept as `index.json.bak-<time>` and the stub in its place. (A new index gets its
+    /// stub after its first summary: see [`IndexStore::update`].)
     fn migrate(&self) -> Result<(), IndexError> {
         let Some(legacy) = self.legacy()? else {
-            if self.storage.stat(&self.legacy_key())?.is_none() {
-                self.write_stub()?;
-            }
             return Ok(());
         };
         let keep: BTreeSet<String> = legacy
@@ -838,7 +850,18 @@ impl<'a> IndexStore<'a> {
         }
         summary.schema_version = INDEX_SCHEMA_VERSION;
         summary.server = self.server.clone();
-        self.write_summary(&summary).map_err(incomplete)
+        self.write_summary(&summary).map_err(incomplete)?;
+        // A new index's stub, once its summary stands: a stub is then proof that an index was
+        // written here, so that one found with no summary and no file is one lost.
+        if self
+            .storage
+            .stat(&self.legacy_key())
+            .map_err(|e| incomplete(e.into()))?
+            .is_none()
+        {
+            self.write_stub().map_err(incomplete)?;
+        }
+        Ok(())
     }
 
     /// Adds or replaces `records` (by id and storage), each in its database's partition.
@@ -1284,6 +1307,35 @@ mod tests {
         newer(&store.summary_key());
         let e = store.summary().unwrap_err().to_string();
         assert!(e.contains("upgrade sqlguard"), "summary: {e}");
+    }
+
+    /// A new index has no stub until its first summary stands; then the stub with neither the
+    /// summary nor any file beside it is an index lost, not an empty one (review 30: `index/`
+    /// deleted, list, report and prune read no backups, exit 0).
+    #[test]
+    fn an_index_gone_from_beside_its_stub_is_damage() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        assert!(store.snapshot().unwrap().0.databases.is_empty());
+        s.fail_put_bytes("summary", 0);
+        assert!(store
+            .upsert(&[record("a", "shop", Status::Success)])
+            .is_err());
+        assert!(s.get_bytes("main/index.json").unwrap().is_none());
+        store
+            .upsert(&[record("a", "shop", Status::Success)])
+            .unwrap();
+        assert!(s.get_bytes("main/index.json").unwrap().is_some());
+        for k in s.keys() {
+            if k.starts_with("main/index/") {
+                s.delete(&k).unwrap();
+            }
+        }
+        let e = store.snapshot().unwrap_err().to_string();
+        assert!(
+            e.contains("neither its summary nor any of its files is left"),
+            "{e}"
+        );
     }
 
     /// A 0.1 index put back beside the layout that every record of is older than the newest
