@@ -143,6 +143,8 @@ impl<'a> IndexStore<'a> {
             .map(|r| (r.id.as_str(), r.storage.as_str()))
             .collect();
         let newest = legacy.backups.iter().map(|r| r.started_at).max();
+        // Successes only: going back to 0.1 keeps failed runs and verifications only up to the
+        // upgrade (README), so lacking newer ones is no proof of an older copy.
         let lacking = summary
             .databases
             .values()
@@ -388,7 +390,22 @@ impl<'a> IndexStore<'a> {
     /// records than it counts (rolled back to an older copy, or cut short): for a prune,
     /// which would call those backups unrecorded. Only prune removes records, one at a time,
     /// so a file never holds fewer than its summary counts but by damage.
+    ///
+    /// A file that disagrees is checked again against the summary as it is now: a dry run
+    /// takes no lock, and a real prune may have removed records (or a whole month) since its
+    /// summary was read (review 31: 1 dry run in 7 called such an index damaged).
     pub fn read_summarized(
+        &self,
+        database: &str,
+        summary: &Summary,
+    ) -> Result<Vec<BackupRecord>, IndexError> {
+        match self.read_against(database, summary) {
+            Err(IndexError::Damaged { .. }) => self.read_against(database, &self.snapshot()?.0),
+            read => read,
+        }
+    }
+
+    fn read_against(
         &self,
         database: &str,
         summary: &Summary,
@@ -1307,6 +1324,34 @@ mod tests {
         newer(&store.summary_key());
         let e = store.summary().unwrap_err().to_string();
         assert!(e.contains("upgrade sqlguard"), "summary: {e}");
+    }
+
+    /// What prune reads is checked against the summary as it is now when the one it read
+    /// first disagrees: a real prune removing records (or a whole month) beside a dry run is
+    /// no damage (review 31).
+    #[test]
+    fn a_prune_beside_a_read_is_not_damage() {
+        let s = MemoryStorage::new("mem");
+        let store = IndexStore::new(&s, "main");
+        let mut old = record("a", "shop", Status::Success);
+        old.started_at -= chrono::Duration::days(31);
+        let records = [
+            old,
+            record("b", "shop", Status::Success),
+            record("c", "shop", Status::Success),
+        ];
+        store.upsert(&records).unwrap();
+        let before = store.snapshot().unwrap().0;
+        assert_eq!(before.databases["shop"].partitions.len(), 2);
+        store
+            .update(&scope_of(&records), |rs| rs.retain(|r| r.id == "c"))
+            .unwrap();
+        let read = store.read_summarized("shop", &before).unwrap();
+        assert_eq!(
+            read.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["c"]
+        );
+        assert!(store.read_against("shop", &before).is_err());
     }
 
     /// A new index has no stub until its first summary stands; then the stub with neither the
