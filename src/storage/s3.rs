@@ -132,6 +132,9 @@ pub struct S3Storage {
     retry: RetrySettings,
     lock_dir: PathBuf,
     ui: Ui,
+    /// Whether the run was told that the server cannot list incomplete uploads (once, not
+    /// once per server pruned).
+    told_no_upload_listing: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl S3Storage {
@@ -224,6 +227,7 @@ impl S3Storage {
             retry,
             lock_dir,
             ui,
+            told_no_upload_listing: Default::default(),
         })
     }
 
@@ -1241,10 +1245,15 @@ impl Storage for S3Storage {
                 if e.to_string().contains("NotImplemented")
                     || e.to_string().contains("HTTP 501") =>
             {
-                self.ui.warn(&format!(
-                    "storage '{}': the server cannot list incomplete uploads; add a lifecycle rule (AbortIncompleteMultipartUpload) to the bucket instead",
-                    self.name
-                ));
+                if !self
+                    .told_no_upload_listing
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    self.ui.warn(&format!(
+                        "storage '{}': the server cannot list incomplete uploads; add a lifecycle rule (AbortIncompleteMultipartUpload) to the bucket instead",
+                        self.name
+                    ));
+                }
                 return Ok(Vec::new());
             }
             Err(e) => return Err(e),

@@ -591,3 +591,33 @@ fn a_storage_emptied_behind_its_index_keeps_what_it_would_keep_and_says_so_brief
     assert!(r.stderr.contains("more copies of main/"), "{}", r.stderr);
     assert_eq!(env.list(&[]).backups.len(), 12);
 }
+
+/// A server that cannot list incomplete uploads (s3s-fs) is said once per run, not once per
+/// server pruned (review 31: twice in one dry run).
+#[test]
+fn an_s3_server_without_upload_listing_is_told_once_per_run() {
+    let db = mariadb();
+    let name = db.create_shop("uploads", 5);
+    let env = Env::new();
+    let bucket = s3().bucket("uploads");
+    env.write_config(
+        "",
+        &format!(
+            "  other:\n    host: 127.0.0.1\n    port: {}\n    user: root\n    password_file: {}\nstorage:\n{}backup_types:\n  daily:\n    retention: {{keep_last: 2}}\n",
+            db.port,
+            db.password_file().display(),
+            s3().storage_yaml("store", &bucket)
+        ),
+    );
+    env.run(&["backup", "--type", "daily", "--db", &name])
+        .expect(0);
+    assert_eq!(env.list(&[]).backups.len(), 2);
+    let r = env.run(&["prune", "--dry-run"]);
+    r.expect(0);
+    assert_eq!(
+        r.stderr.matches("cannot list incomplete uploads").count(),
+        1,
+        "{}",
+        r.stderr
+    );
+}
