@@ -674,8 +674,6 @@ fn restore_latest_with_a_restore_account_in_one_command() {
     assert!(r.stderr.contains("denied"), "{}", r.stderr);
 }
 
-/// Issue 13: the README's standard-tools recipe, run as written (paths and names substituted),
-/// restores a backup without sqlguard, and its SHA-256 step agrees with the index.
 /// `latest` is never told from part of the history: while a storage's index that may hold a
 /// newer backup cannot be read, it names the newest it could read and restores nothing;
 /// `--storage` of the readable one (or the id) is the operator's choice.
@@ -768,6 +766,8 @@ fn latest_is_refused_while_an_index_that_may_hold_a_newer_backup_is_unreadable()
     assert!(r.stderr.contains(&weekly.id), "{}", r.stderr);
 }
 
+/// Issue 13: the README's standard-tools recipe, run as written (paths and names substituted),
+/// restores a backup without sqlguard, and its SHA-256 step agrees with the index.
 #[test]
 fn the_readme_standard_tools_recipe_restores_a_backup() {
     let db = mariadb();
