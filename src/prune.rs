@@ -1419,9 +1419,7 @@ mod tests {
     #[test]
     fn a_kept_copy_naming_a_file_not_its_own_is_no_copy() {
         let yaml = "servers:\n  main: {}\nstorage:\n  mem: {type: local, path: /x}\nbackup_types:\n  daily:\n    retention: {keep_last: 1}\n";
-        let mut f = tempfile::NamedTempFile::new().unwrap();
-        std::io::Write::write_all(&mut f, yaml.as_bytes()).unwrap();
-        let settings = Settings::resolve(Some(f.path()), &Default::default()).unwrap();
+        let settings = crate::config::test_support::from_yaml(yaml, &[]).unwrap();
         let s = MemoryStorage::new("mem");
         let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 20, 2, 30, 0).unwrap();
         let older = BackupRecord::sample(

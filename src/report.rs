@@ -421,7 +421,6 @@ mod tests {
         assert_eq!((shown.id.as_str(), shown.ok), ("b2", true));
     }
     use chrono::TimeZone;
-    use std::collections::HashMap;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
@@ -429,9 +428,7 @@ mod tests {
 
     fn settings() -> Settings {
         let yaml = "servers:\n  main: {}\nstorage:\n  local: {type: local, path: /x}\n  s3: {type: local, path: /y}\nbackup_types:\n  daily:\n    schedule: \"30 2 * * *\"\n    retention: {keep_last: 7}\n  manual:\n    retention: {keep_last: 7}\n";
-        let mut f = tempfile::NamedTempFile::new().unwrap();
-        std::io::Write::write_all(&mut f, yaml.as_bytes()).unwrap();
-        Settings::resolve(Some(f.path()), &HashMap::new().into()).unwrap()
+        crate::config::test_support::from_yaml(yaml, &[]).unwrap()
     }
 
     fn rec(
@@ -499,8 +496,6 @@ mod tests {
     #[test]
     fn a_database_the_config_leaves_out_is_retired_from_scheduled_types() {
         let yaml = "servers:\n  main:\n    databases: {exclude: [gone, failed]}\nstorage:\n  local: {type: local, path: /x}\nbackup_types:\n  daily:\n    schedule: \"30 2 * * *\"\n    retention: {keep_last: 7}\n  manual:\n    retention: {keep_last: 7}\n";
-        let mut f = tempfile::NamedTempFile::new().unwrap();
-        std::io::Write::write_all(&mut f, yaml.as_bytes()).unwrap();
         let catalog = Catalog::from_records(vec![
             rec("a", "gone", "daily", "local", true, 24 * 5, 100),
             rec("b", "gone", "manual", "local", true, 24 * 5, 100),
@@ -508,7 +503,7 @@ mod tests {
             rec("d", "failed", "daily", "local", true, 24 * 5, 100),
             rec("e", "failed", "daily", "local", false, 1, 0),
         ]);
-        let settings = Settings::resolve(Some(f.path()), &HashMap::new().into()).unwrap();
+        let settings = crate::config::test_support::from_yaml(yaml, &[]).unwrap();
         let r = build(&settings, &catalog, Duration::days(30), now());
         assert_eq!(row(&r, "gone", "daily").health, Health::Retired);
         assert_eq!(row(&r, "gone", "manual").health, Health::Healthy);

@@ -3115,10 +3115,7 @@ mod tests {
             "servers:\n  main: {{host: 127.0.0.1}}\nstorage:\n  local: {{type: local, path: {}}}\nbackup_types:\n  daily:\n    retention: {{keep_last: 3}}\n",
             dir.path().display()
         );
-        let mut f = tempfile::NamedTempFile::new().unwrap();
-        std::io::Write::write_all(&mut f, yaml.as_bytes()).unwrap();
-        let settings =
-            crate::config::Settings::resolve(Some(f.path()), &Default::default()).unwrap();
+        let settings = crate::config::test_support::from_yaml(&yaml, &[]).unwrap();
         let storage = crate::storage::local::LocalStorage::new("local", dir.path());
         let at = |m, d| Utc.with_ymd_and_hms(2026, m, d, 2, 30, 0).unwrap();
         let (nov, dec) = ("20261120T023000Z_0000000a", "20261201T023000Z_0000000b");
