@@ -388,8 +388,9 @@ impl<'a> IndexStore<'a> {
     /// [`IndexStore::read_database`], failing when a file `summary` lists for the database
     /// is not among its files (gone, or hidden by what stands in its place), or holds fewer
     /// records than it counts (rolled back to an older copy, or cut short): for a prune,
-    /// which would call those backups unrecorded. Only prune removes records, one at a time,
-    /// so a file never holds fewer than its summary counts but by damage.
+    /// which would call those backups unrecorded. Only a prune removes records (one prune
+    /// at a time, under the lock), so a file never holds fewer than its summary counts but by
+    /// damage, or by a prune beside a dry run, which the second look below tells apart.
     ///
     /// A file that disagrees is checked again against the summary as it is now: a dry run
     /// takes no lock, and a real prune may have removed records (or a whole month) since its
@@ -411,26 +412,20 @@ impl<'a> IndexStore<'a> {
         summary: &Summary,
     ) -> Result<Vec<BackupRecord>, IndexError> {
         let keys = self.index_files(&layout::database_index_dir(&self.server, database))?;
-        for partition in summary
-            .databases
-            .get(database)
-            .into_iter()
-            .flat_map(|d| d.partitions.keys())
-        {
-            if keys
-                .binary_search(&self.partition_key(database, partition))
-                .is_err()
-            {
-                self.missing_partition(summary, database, partition)?;
-            }
-        }
-        let counts: BTreeMap<String, usize> = summary
+        // What the summary counts in each file it lists, each of which must be there.
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for (partition, span) in summary
             .databases
             .get(database)
             .into_iter()
             .flat_map(|d| d.partitions.iter())
-            .map(|(p, span)| (self.partition_key(database, p), span.records))
-            .collect();
+        {
+            let key = self.partition_key(database, partition);
+            if keys.binary_search(&key).is_err() {
+                self.missing_partition(summary, database, partition)?;
+            }
+            counts.insert(key, span.records);
+        }
         self.read_files(database, keys, &|key| counts.get(key).copied())
     }
 
