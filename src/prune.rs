@@ -448,13 +448,14 @@ fn prune_index(
     });
     // Said once per type, not once per record: they stay until a person decides.
     for (t, n) in &unconfigured {
+        let (s, are, them) = if *n == 1 {
+            ("", "is", "it")
+        } else {
+            ("s", "are", "them")
+        };
         ui.warn(&format!(
-            "storage '{}': {n} backup{} of server '{server}' {} type '{t}', which the config no longer names, so no retention applies and prune keeps {} for ever: add `backup_types.{t}` back with its retention to prune {}",
+            "storage '{}': {n} backup{s} of server '{server}' {are} of type '{t}', which the config no longer names, so no retention applies and prune keeps {them} for ever: add `backup_types.{t}` back with its retention to prune {them}",
             storage.name(),
-            if *n == 1 { "" } else { "s" },
-            if *n == 1 { "is of" } else { "are of" },
-            if *n == 1 { "it" } else { "them" },
-            if *n == 1 { "it" } else { "them" },
         ));
     }
     let orphans = stored.into_inner().flatten().map(|s| {

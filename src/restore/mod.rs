@@ -2456,14 +2456,15 @@ pub fn copies_of(
                             .any(|ix| &ix.storage == s && ix.server == r.server)
                     })
                     .count();
-                let s = |n: usize| if n == 1 { "" } else { "s" };
-                let files = "part of the index".to_string();
-                let indexes = format!("the index on {whole} storage{}", s(whole));
-                let unread = match (errors.len(), whole) {
-                    (0, 0) => None,
-                    (0, _) => Some(indexes),
-                    (_, 0) => Some(files),
-                    _ => Some(format!("{files} and {indexes}")),
+                let indexes = format!(
+                    "the index on {whole} storage{}",
+                    if whole == 1 { "" } else { "s" }
+                );
+                let unread = match (errors.is_empty(), whole) {
+                    (true, 0) => None,
+                    (true, _) => Some(indexes),
+                    (false, 0) => Some("part of the index".to_string()),
+                    (false, _) => Some(format!("part of the index and {indexes}")),
                 };
                 if let Some(unread) = unread {
                     return Err(RestoreError::LatestUncertain {
