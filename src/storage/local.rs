@@ -250,13 +250,10 @@ impl LocalStorage {
                     if key.starts_with(prefix)
                         && strict.is_some_and(|file_like| file_like(&key)) =>
                 {
-                    return Err(self.err(
+                    return Err(self.misplaced(
                         "listing",
                         &self.path(&key),
-                        io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            "it is a directory where a file belongs, and would hide what belongs there: move it out of the storage",
-                        ),
+                        "a directory where a file belongs, and would hide what belongs there",
                     ));
                 }
                 FileType::Directory
@@ -272,15 +269,12 @@ impl LocalStorage {
                 odd if strict.is_some()
                     && (key.starts_with(prefix) || prefix.starts_with(&format!("{key}/"))) =>
                 {
-                    return Err(self.err(
+                    return Err(self.misplaced(
                         "listing",
                         &self.path(&key),
-                        io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!(
-                                "it is {}, not a regular file or a directory, and would hide what belongs there: move it out of the storage",
-                                odd_kind(odd)
-                            ),
+                        &format!(
+                            "{}, not a regular file or a directory, and would hide what belongs there",
+                            odd_kind(odd)
                         ),
                     ));
                 }
@@ -320,6 +314,19 @@ impl LocalStorage {
             Err(e) => return Err(self.err("listing", &self.root, e)),
         };
         self.walk(&root, "", prefix, strict, found, None)
+    }
+
+    /// The error for `path`, which is `what` where sqlguard's own file or directory belongs:
+    /// the fix is to move it out of the storage.
+    fn misplaced(&self, op: &'static str, path: &Path, what: &str) -> StorageError {
+        self.err(
+            op,
+            path,
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("it is {what}: move it out of the storage"),
+            ),
+        )
     }
 
     /// The keys under `prefix`, sorted; `strict` as in [`Self::walk`].
@@ -663,13 +670,10 @@ impl Storage for LocalStorage {
         let st =
             rustix::fs::fstat(&fd).map_err(|e| self.err("opening", &self.path(key), e.into()))?;
         if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-            return Err(self.err(
+            return Err(self.misplaced(
                 "opening",
                 &self.path(key),
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "it is not a regular file (a FIFO, a device or a directory stands there): move it out of the storage",
-                ),
+                "not a regular file (a FIFO, a device or a directory stands there)",
             ));
         }
         Ok(Some(fs::File::from(fd)))
@@ -844,13 +848,10 @@ impl Storage for LocalStorage {
         let (dir, file) = self.parent(&key, true)?.expect("created");
         // Non-blocking, and then a regular file only, as for reads (see `open_file`).
         let not_a_file = || {
-            self.err(
+            self.misplaced(
                 "locking",
                 &path,
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "it is not a regular file (a FIFO, a device or a directory stands there): move it out of the storage",
-                ),
+                "not a regular file (a FIFO, a device or a directory stands there)",
             )
         };
         let fd = match rustix::fs::openat(
