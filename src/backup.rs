@@ -1110,7 +1110,7 @@ fn backup_database(
         record.binlog = streamed.binlog.clone().map(|mut b| {
             b.server_id = ctx.server_id;
             b.file_created_at = file_created_at;
-            b
+            Box::new(b)
         });
         record.consistent = Some(non_transactional.is_empty());
         record.server_version = Some(ctx.info.version_string.clone());

@@ -494,7 +494,7 @@ impl Catalog {
                             .entry((ix.server.clone(), db.clone()))
                             .or_insert(r.started_at);
                         *slot = (*slot).max(r.started_at);
-                        if r.verification.as_ref().is_none_or(|v| v.ok) {
+                        if r.verification.as_deref().is_none_or(|v| v.ok) {
                             let n = named.entry((ix.server.clone(), db.clone())).or_insert(r);
                             if r.started_at > n.started_at {
                                 *n = r;
@@ -531,7 +531,7 @@ impl Catalog {
                 && r.status == Status::Success
                 && r.key.is_some()
                 && filter.matches(r)
-                && r.verification.as_ref().is_none_or(|v| v.ok)
+                && r.verification.as_deref().is_none_or(|v| v.ok)
         });
         let found = found.into_iter().next();
         // A summary that names a newer good success than its month files hold: a month file
@@ -567,7 +567,7 @@ impl Catalog {
         filter: &RecordFilter,
     ) -> Option<BackupRecord> {
         self.newest_beside(picked, filter, |r| {
-            r.started_at > picked.started_at && r.verification.as_ref().is_some_and(|v| !v.ok)
+            r.started_at > picked.started_at && r.verification.as_deref().is_some_and(|v| !v.ok)
         })
     }
 

@@ -607,7 +607,7 @@ fn plan_database(
                 && !no_copy(&i.record)
         })
         .filter_map(|i| {
-            let b = i.record.binlog.as_ref()?;
+            let b = i.record.binlog.as_deref()?;
             Some(retention::Base {
                 database: i.record.database.clone(),
                 id: i.record.id.clone(),

@@ -546,13 +546,13 @@ mod tests {
     #[test]
     fn a_database_whose_every_copy_failed_verification_is_damaged() {
         let damaged = |mut r: BackupRecord| {
-            r.verification = Some(crate::index::Verification {
+            r.verification = Some(Box::new(crate::index::Verification {
                 verified_at: now(),
                 ok: false,
                 restore_tested: false,
                 error: Some("SHA-256 differs".into()),
                 restore_test: None,
-            });
+            }));
             r
         };
         let r = build_from(vec![

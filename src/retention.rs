@@ -406,7 +406,7 @@ pub fn plan_segments(
 ) -> Plan {
     use crate::binlog::file_order;
     let lineages =
-        crate::binlog::pitr::Lineages::new(segments.iter().filter_map(|r| r.segment.as_ref()));
+        crate::binlog::pitr::Lineages::new(segments.iter().filter_map(|r| r.segment.as_deref()));
     let lineage = |b: &Base| lineages.of(&b.file, b.position, b.gtid.as_deref(), None);
 
     let oldest: Option<&Base> = window.and_then(|w| {
@@ -439,7 +439,7 @@ pub fn plan_segments(
                     (Decision::Remove, format!("failed run older than failed_keep_within {failed_keep_within} (age {})", compact(a)))
                 }
             } else {
-                match (window, oldest, r.segment.as_ref()) {
+                match (window, oldest, r.segment.as_deref()) {
                     (None, _, _) => (Decision::Keep, "the server has no binlog section: segments are kept".to_string()),
                     (Some(_), None, _) => (Decision::Keep, "no kept dump records binary log coordinates: every segment is kept".to_string()),
                     (_, _, None) => (Decision::Keep, "not a segment: kept".to_string()),
@@ -603,13 +603,13 @@ mod tests {
     fn damaged_copies_never_push_the_last_good_backup_out() {
         let damaged = |id: &str, hours_ago| {
             let mut r = ok(id, hours_ago);
-            r.verification = Some(crate::index::Verification {
+            r.verification = Some(Box::new(crate::index::Verification {
                 verified_at: now(),
                 ok: false,
                 restore_tested: false,
                 error: Some("SHA-256 differs".into()),
                 restore_test: None,
-            });
+            }));
             r
         };
         let decided = |records: Vec<BackupRecord>, p: Retention| {
@@ -681,12 +681,14 @@ mod tests {
         }
         let dump = |id: &str, hours_ago, coordinates: bool| {
             let mut r = ok(id, hours_ago);
-            r.binlog = coordinates.then(|| crate::index::BinlogPosition {
-                file: "binlog.000001".into(),
-                position: 4,
-                gtid: None,
-                server_id: None,
-                file_created_at: None,
+            r.binlog = coordinates.then(|| {
+                Box::new(crate::index::BinlogPosition {
+                    file: "binlog.000001".into(),
+                    position: 4,
+                    gtid: None,
+                    server_id: None,
+                    file_created_at: None,
+                })
             });
             r
         };
@@ -736,7 +738,7 @@ mod tests {
         }
         let tested = |id: &str, hours_ago: i64, tested_hours_ago: i64, passed: bool| {
             let mut r = ok(id, hours_ago);
-            r.verification = Some(crate::index::Verification {
+            r.verification = Some(Box::new(crate::index::Verification {
                 verified_at: now() - chrono::Duration::hours(tested_hours_ago),
                 ok: passed,
                 restore_tested: true,
@@ -747,7 +749,7 @@ mod tests {
                     duration_seconds: 1.0,
                     error: None,
                 }),
-            });
+            }));
             r
         };
         let entries = vec![
@@ -1200,13 +1202,13 @@ mod tests {
             let mut r = ok(id, 300);
             r.database = crate::binlog::DATABASE.into();
             r.backup_type = crate::binlog::TYPE.into();
-            r.segment = Some(crate::index::Segment {
+            r.segment = Some(Box::new(crate::index::Segment {
                 file: file.into(),
                 end: 100,
                 closed: true,
                 lineage,
                 ..Default::default()
-            });
+            }));
             r
         };
         let segments = vec![
@@ -1246,7 +1248,7 @@ mod tests {
             let mut r = ok(id, hours_ago);
             r.database = crate::binlog::DATABASE.into();
             r.backup_type = crate::binlog::TYPE.into();
-            r.segment = Some(crate::index::Segment {
+            r.segment = Some(Box::new(crate::index::Segment {
                 file: file.into(),
                 start: 0,
                 end: 100,
@@ -1259,7 +1261,7 @@ mod tests {
                 next_file: None,
                 crc32: true,
                 ..Default::default()
-            });
+            }));
             r
         };
         let base = |db: &str, id: &str, hours_ago: i64, file: &str| Base {

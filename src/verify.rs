@@ -408,7 +408,7 @@ pub fn select(records: &[BackupRecord], req: &VerifyRequest) -> Vec<BackupRecord
         // Least recently verified first: never verified, then by the time of the last one;
         // ties (never verified) oldest backup first, so that a timer walks the whole store.
         picked.sort_by(|a, b| {
-            let at = |r: &BackupRecord| r.verification.as_ref().map(|v| v.verified_at);
+            let at = |r: &BackupRecord| r.verification.as_deref().map(|v| v.verified_at);
             (at(a), a.started_at, &a.id, &a.storage).cmp(&(at(b), b.started_at, &b.id, &b.storage))
         });
         picked.truncate(n);
@@ -677,7 +677,7 @@ pub fn run(
                         .iter_mut()
                         .filter(|r| r.id == record.id && r.storage == record.storage)
                     {
-                        r.verification = Some(verification(r.verification.as_ref()));
+                        r.verification = Some(Box::new(verification(r.verification.as_deref())));
                     }
                 },
             );
@@ -693,7 +693,7 @@ pub fn run(
             }
         }
         let mut record = record;
-        record.verification = Some(verification(record.verification.as_ref()));
+        record.verification = Some(Box::new(verification(record.verification.as_deref())));
         results.push(VerifyResult {
             record,
             ok,

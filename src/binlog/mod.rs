@@ -213,7 +213,7 @@ fn newest_segment(storage: &dyn Storage, server: &str) -> Result<Option<Segment>
         .get(DATABASE)
         .and_then(|d| d.types.get(TYPE))
         .and_then(|t| t.last_success_per_storage.get(storage.name()))
-        .and_then(|r| r.segment.clone());
+        .and_then(|r| r.segment.as_deref().cloned());
     if let Some(bad) = newest.as_ref().and_then(Segment::problem) {
         return Err(format!(
             "the newest segment record of '{server}' on '{}' is damaged ({bad}): the index was edited or damaged (`sqlguard index rebuild` rebuilds it from the manifests)",
@@ -235,7 +235,7 @@ fn dump_files(storage: &dyn Storage, server: &str) -> Vec<String> {
         .filter(|(db, _)| db.as_str() != DATABASE)
         .flat_map(|(_, d)| d.types.values())
         .filter_map(|t| t.last_success.as_ref())
-        .filter_map(|r| r.binlog.as_ref().map(|b| b.file.clone()))
+        .filter_map(|r| r.binlog.as_deref().map(|b| b.file.clone()))
         .collect()
 }
 
@@ -772,7 +772,7 @@ fn catch_up(
         .filter(|r| r.status == Status::Success && r.segment.is_some() && r.key.is_some())
         .collect();
     let place = |g: &Segment| (g.lineage, file_order(&g.file), g.start);
-    chain.sort_by_key(|r| r.segment.as_ref().map(place));
+    chain.sort_by_key(|r| r.segment.as_deref().map(place));
     let seg = |r: &BackupRecord| r.segment.clone().unwrap_or_default();
     let first = match frontier {
         Some(f) => match chain.iter().position(|r| continues(f, &seg(r))) {
@@ -878,7 +878,7 @@ fn copy_from(
     // far as reading on is concerned (the hole is said).
     let mut after_hole: Option<Segment> = None;
     for (i, r) in chain.iter().enumerate().skip(first) {
-        let before = i.checked_sub(1).and_then(|k| chain[k].segment.as_ref());
+        let before = i.checked_sub(1).and_then(|k| chain[k].segment.as_deref());
         if session.cancel.load(Ordering::Relaxed) {
             return Err("interrupted by a signal".into());
         }
@@ -924,14 +924,14 @@ fn copy_from(
                         "{}: storage '{}' misses {}:{} to {}:{} for good: {why}; no storage holds it intact ({}); point-in-time recovery from this storage alone cannot cross that range",
                         server.name,
                         to.name(),
-                        r.segment.as_ref().map_or("", |g| g.file.as_str()),
-                        r.segment.as_ref().map_or(0, |g| g.start),
-                        r.segment.as_ref().map_or("", |g| g.file.as_str()),
-                        r.segment.as_ref().map_or(0, |g| g.end),
+                        r.segment.as_deref().map_or("", |g| g.file.as_str()),
+                        r.segment.as_deref().map_or(0, |g| g.start),
+                        r.segment.as_deref().map_or("", |g| g.file.as_str()),
+                        r.segment.as_deref().map_or(0, |g| g.end),
                         bad.join("; ")
                     );
                     a.fail(&session.ui, msg);
-                    after_hole = r.segment.clone();
+                    after_hole = r.segment.as_deref().cloned();
                 }
                 Err(Reread::Failed(e)) => return Err(format!("{} ({e})", bad.join("; "))),
             },
@@ -2037,7 +2037,7 @@ fn fetch_piece(
         );
         r.raw_bytes = streamed.raw_bytes;
         r.dump_tool = Some(tool.display().to_string());
-        r.segment = Some(segment.clone());
+        r.segment = Some(Box::new(segment.clone()));
         r.encryption = recipients.map(|x| x.encryption());
         let landed = match lane.result {
             Ok(writer) => {

@@ -242,18 +242,18 @@ pub fn plan_chain(
     // last verification did not fail.
     let rank = |r: &BackupRecord| {
         (
-            std::cmp::Reverse(r.segment.as_ref().map_or(0, |s| s.end)),
-            r.verification.as_ref().is_some_and(|v| !v.ok),
+            std::cmp::Reverse(r.segment.as_deref().map_or(0, |s| s.end)),
+            r.verification.as_deref().is_some_and(|v| !v.ok),
         )
     };
     let mut copies: std::collections::BTreeMap<Coord, Vec<&BackupRecord>> = Default::default();
     for r in segments.iter().filter(|r| {
         r.status == Status::Success
             && r.key.is_some()
-            && r.segment.as_ref().is_some_and(|s| s.problem().is_none())
+            && r.segment.as_deref().is_some_and(|s| s.problem().is_none())
             && storage.is_none_or(|p| r.storage == p)
     }) {
-        let s = r.segment.as_ref().expect("filtered");
+        let s = r.segment.as_deref().expect("filtered");
         copies
             .entry(pos_key(s.lineage, &s.file, s.start))
             .or_default()
@@ -267,19 +267,19 @@ pub fn plan_chain(
     // The other copies of a chosen one's very range; a copy of the same id must hold the same
     // bytes (one that does not is never read in its place).
     let spares_of = |r: &BackupRecord| -> Vec<BackupRecord> {
-        let s = r.segment.as_ref().expect("chained");
+        let s = r.segment.as_deref().expect("chained");
         copies[&pos_key(s.lineage, &s.file, s.start)]
             .iter()
             .filter(|x| {
                 x.storage != r.storage
-                    && x.segment.as_ref().is_some_and(|y| y.end == s.end)
+                    && x.segment.as_deref().is_some_and(|y| y.end == s.end)
                     && (x.id != r.id
                         || (&x.sha256, x.compressed_bytes) == (&r.sha256, r.compressed_bytes))
             })
             .map(|x| (*x).clone())
             .collect()
     };
-    let lineages = Lineages::new(by_start.values().filter_map(|r| r.segment.as_ref()));
+    let lineages = Lineages::new(by_start.values().filter_map(|r| r.segment.as_deref()));
     let point_lineage = match point {
         Point::Position { file, position } => lineages.of(file, *position, None, None),
         _ => 0,
@@ -288,7 +288,7 @@ pub fn plan_chain(
         .iter()
         .filter(|d| d.status == Status::Success && d.key.is_some() && d.database != DATABASE)
         .filter_map(|d| {
-            let b = d.binlog.as_ref()?;
+            let b = d.binlog.as_deref()?;
             let l = lineages.of(&b.file, b.position, b.gtid.as_deref(), b.server_id);
             Some((d, l))
         })
@@ -344,7 +344,7 @@ fn continuation<'a>(
     by_start
         .range((next, (String::new(), 0), 0)..)
         .map(|(_, r)| *r)
-        .take_while(|r| r.segment.as_ref().is_some_and(|x| x.lineage == next))
+        .take_while(|r| r.segment.as_deref().is_some_and(|x| x.lineage == next))
         .find(|r| {
             r.segment
                 .as_ref()
@@ -362,7 +362,7 @@ fn chain_from(
     state: Option<&ArchiveState>,
 ) -> Result<Chain, RestoreError> {
     let target = point.to_string();
-    let b = dump.binlog.as_ref().expect("candidates have coordinates");
+    let b = dump.binlog.as_deref().expect("candidates have coordinates");
     let from = pos_key(from_lineage, &b.file, b.position);
     let newest_lineage = by_start.keys().next_back().map_or(0, |k| k.0);
     let mut lineage = from_lineage;
@@ -386,7 +386,7 @@ fn chain_from(
         was = Some(here.clone());
         let found = by_start.get(&here).copied().or_else(|| {
             // The archive of this server ends here: a failover continues it by GTID.
-            let last = chain.last()?.segment.as_ref()?;
+            let last = chain.last()?.segment.as_deref()?;
             continuation(by_start, last)
         });
         let Some(r) = found else {
@@ -394,9 +394,9 @@ fn chain_from(
             let later = by_start
                 .range(here.clone()..)
                 .map(|(_, r)| *r)
-                .find(|r| r.segment.as_ref().is_some_and(|s| s.lineage == lineage));
+                .find(|r| r.segment.as_deref().is_some_and(|s| s.lineage == lineage));
             if let Some(l) = later {
-                let s = l.segment.as_ref().expect("segment");
+                let s = l.segment.as_deref().expect("segment");
                 let gap = if s.file == file {
                     format!(
                         "binary log {file} from position {at} to {} is not archived",
@@ -434,7 +434,7 @@ fn chain_from(
             if covered && here >= from {
                 break;
             }
-            let reached = match last.and_then(|l| l.segment.as_ref()) {
+            let reached = match last.and_then(|l| l.segment.as_deref()) {
                 Some(s) => format!(
                     "reaches only {}:{}{}",
                     s.file,
@@ -453,7 +453,7 @@ fn chain_from(
                 ),
             });
         };
-        let s = r.segment.as_ref().expect("segment");
+        let s = r.segment.as_deref().expect("segment");
         if let (true, Some(d), Some(f)) = (
             s.lineage == from_lineage && s.file == b.file,
             b.file_created_at,
@@ -473,7 +473,7 @@ fn chain_from(
                 });
             }
         }
-        if let Some(last) = chain.last().and_then(|l| l.segment.as_ref()) {
+        if let Some(last) = chain.last().and_then(|l| l.segment.as_deref()) {
             if last.file == s.file && !super::same_file(last, s) {
                 return Err(RestoreError::ArchiveGap {
                     target,
@@ -607,7 +607,12 @@ fn spool(session: &Session, chain: &Chain) -> Result<Spool, RestoreError> {
             }
             copied
         })?;
-        parts.push((at, n, r.compression, r.segment.clone().expect("segment")));
+        parts.push((
+            at,
+            n,
+            r.compression,
+            r.segment.as_deref().cloned().expect("segment"),
+        ));
         at += n;
     }
     Ok(Spool { file, parts })
@@ -1391,7 +1396,7 @@ pub fn plan(session: &Session, req: &PitrRequest) -> Result<(PitrPlan, Chain), R
     if let Some(st) = &f.storage {
         dumps.retain(|d| &d.storage == st);
     }
-    dumps.retain(|d| d.verification.as_ref().is_none_or(|v| v.ok));
+    dumps.retain(|d| d.verification.as_deref().is_none_or(|v| v.ok));
     let chain = plan_chain(
         &dumps,
         &segments,
@@ -1412,7 +1417,7 @@ pub fn plan(session: &Session, req: &PitrRequest) -> Result<(PitrPlan, Chain), R
                 .iter()
                 .zip(&chain.spares)
                 .map(|(r, spares)| {
-                    let s = r.segment.as_ref().expect("segment");
+                    let s = r.segment.as_deref().expect("segment");
                     SegmentRef {
                         id: r.id.clone(),
                         storage: r.storage.clone(),
@@ -1696,13 +1701,13 @@ mod tests {
 
     fn dump(id: &str, minutes: i64, file: &str, pos: u64) -> BackupRecord {
         let mut r = rec(id, minutes);
-        r.binlog = Some(BinlogPosition {
+        r.binlog = Some(Box::new(BinlogPosition {
             file: file.into(),
             position: pos,
             gtid: Some(format!("0-1-{pos}")),
             server_id: None,
             file_created_at: None,
-        });
+        }));
         r
     }
 
@@ -1710,7 +1715,7 @@ mod tests {
         let mut r = rec(id, minutes);
         r.database = DATABASE.into();
         r.backup_type = super::super::TYPE.into();
-        r.segment = Some(Segment {
+        r.segment = Some(Box::new(Segment {
             file: file.into(),
             start,
             end,
@@ -1723,7 +1728,7 @@ mod tests {
             next_file: None,
             crc32: true,
             ..Default::default()
-        });
+        }));
         r
     }
 
@@ -1854,7 +1859,7 @@ mod tests {
         let mut far = seg("s4", 4, "b.000002", 600, 900, false);
         far.segment.as_mut().unwrap().lineage = u32::MAX;
         for bad in [itself, empty, far] {
-            assert!(bad.segment.as_ref().unwrap().problem().is_some());
+            assert!(bad.segment.as_deref().unwrap().problem().is_some());
             let segs = [seg("s1", 1, "b.000002", 0, 600, false), bad];
             assert!(plan_chain(&dumps, &segs, &at(30), None, None).is_err());
         }
@@ -1868,12 +1873,14 @@ mod tests {
         let dumps = [dump("d1", 0, "b.000002", 500)];
         let on = |storage: &str, mut r: BackupRecord, failed: bool| {
             r.storage = storage.into();
-            r.verification = failed.then(|| crate::index::Verification {
-                verified_at: r.started_at,
-                ok: false,
-                restore_tested: false,
-                error: Some("damaged".into()),
-                restore_test: None,
+            r.verification = failed.then(|| {
+                Box::new(crate::index::Verification {
+                    verified_at: r.started_at,
+                    ok: false,
+                    restore_tested: false,
+                    error: Some("damaged".into()),
+                    restore_test: None,
+                })
             });
             r
         };
@@ -1958,7 +1965,7 @@ mod tests {
         assert_eq!(c.from_lineage, 1);
         // The same position with A's GTID position is A's.
         on_b.binlog.as_mut().unwrap().gtid = Some("0-1-6".into());
-        let all = Lineages::new(segs.iter().filter_map(|r| r.segment.as_ref()));
+        let all = Lineages::new(segs.iter().filter_map(|r| r.segment.as_deref()));
         assert_eq!(all.of("b.000001", 350, Some("0-1-6"), None), 0);
         assert_eq!(all.of("b.000001", 350, Some("0-2-8"), None), 1);
         assert_eq!(all.of("b.000002", 50, None, None), 1);
@@ -1968,7 +1975,7 @@ mod tests {
             let s = r.segment.as_mut().unwrap();
             s.server_id = Some(if s.lineage == 0 { 1 } else { 2 });
         }
-        let all = Lineages::new(by_id.iter().filter_map(|r| r.segment.as_ref()));
+        let all = Lineages::new(by_id.iter().filter_map(|r| r.segment.as_deref()));
         assert_eq!(all.of("b.000001", 350, Some("0-1-7"), Some(1)), 0);
         assert_eq!(all.of("b.000001", 350, Some("0-1-7"), Some(2)), 1);
         // A position target names the newest lineage holding it: B's b.000002.

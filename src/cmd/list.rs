@@ -178,7 +178,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             human_bytes(r.raw_bytes),
             checked(r, now),
         ];
-        let failed = !ok || r.verification.as_ref().is_some_and(|v| !v.ok);
+        let failed = !ok || r.verification.as_deref().is_some_and(|v| !v.ok);
         if any_failed {
             row.push(r.error.clone().unwrap_or_default());
         }

@@ -119,7 +119,7 @@ pub struct BackupRecord {
     pub error: Option<String>,
     /// The last `sqlguard verify` of this copy; absent until verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verification: Option<Verification>,
+    pub verification: Option<Box<Verification>>,
     /// The database's default collation when it was dumped (a restore creates the target
     /// database with it, so that its routines and triggers keep it); absent in records of
     /// sqlguard 0.1 and for failures before discovery.
@@ -132,7 +132,7 @@ pub struct BackupRecord {
     /// Where the dump's snapshot stands in the binary log; absent when the server writes none
     /// or the account cannot read its position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub binlog: Option<BinlogPosition>,
+    pub binlog: Option<Box<BinlogPosition>>,
     /// False when the dump holds tables of a non-transactional engine (MyISAM, Aria, …), which
     /// may change during a `--single-transaction` dump; absent in records of older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,7 +140,7 @@ pub struct BackupRecord {
     /// For a binary log segment (database [`crate::binlog::DATABASE`]): which bytes of which
     /// file of the server's binary log it holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub segment: Option<Segment>,
+    pub segment: Option<Box<Segment>>,
     /// How the object is encrypted (`{format: age, recipients: [...]}`); absent for plain
     /// objects. `compressed_bytes` and `sha256` are those of the stored, encrypted bytes, so
     /// that `verify` proves an object intact without any key.
@@ -316,7 +316,7 @@ impl BackupRecord {
     /// could not check it, because the server or the storage was out, records no failure).
     /// A successful copy that did not fail its last verification is a good one.
     pub fn failed_verification(&self) -> bool {
-        self.verification.as_ref().is_some_and(|v| !v.ok)
+        self.verification.as_deref().is_some_and(|v| !v.ok)
     }
 
     /// What makes the record another backup's or no backup at all (see [`Self::foreign_key`]
@@ -325,7 +325,7 @@ impl BackupRecord {
         if let Some(k) = self.foreign_key(server) {
             return Some(format!("it names {k}, which is not a file of that backup"));
         }
-        self.segment.as_ref().and_then(Segment::problem)
+        self.segment.as_deref().and_then(Segment::problem)
     }
 
     /// What makes the record's start impossible for the backup its id names: the id is the

@@ -458,12 +458,12 @@ mod tests {
                 crate::binlog::TYPE,
                 id,
             ));
-            r.segment = Some(crate::index::Segment {
+            r.segment = Some(Box::new(crate::index::Segment {
                 file: file.into(),
                 start,
                 end,
                 ..Default::default()
-            });
+            }));
             s.put_bytes(r.key.as_ref().unwrap(), b"data").unwrap();
             r
         };
@@ -511,13 +511,13 @@ mod tests {
         let s = MemoryStorage::new("mem");
         let store = IndexStore::new(&s, "main");
         let mut kept = record("a", "shop", Status::Success);
-        kept.verification = Some(Verification {
+        kept.verification = Some(Box::new(Verification {
             verified_at: Utc::now(),
             ok: true,
             restore_tested: true,
             error: None,
             restore_test: None,
-        });
+        }));
         s.put_bytes(kept.key.as_ref().unwrap(), b"data").unwrap();
         let failed = record("b", "shop", Status::Failed);
         let gone = record("c", "shop", Status::Success);

@@ -1473,13 +1473,13 @@ mod tests {
         let s = MemoryStorage::new("mem");
         let store = IndexStore::new(&s, "main");
         let mut failed = record("a", "shop", Status::Success);
-        failed.verification = Some(Verification {
+        failed.verification = Some(Box::new(Verification {
             verified_at: Utc::now(),
             ok: false,
             restore_tested: false,
             error: Some("sha256 mismatch".into()),
             restore_test: None,
-        });
+        }));
         store.upsert(&[failed]).unwrap();
         let good = store.summary().unwrap();
         assert_eq!(
@@ -1623,7 +1623,7 @@ mod tests {
                 }
                 5..=6 if !all.is_empty() => {
                     let mut r = all[rng.usize(..all.len())].clone();
-                    r.verification = Some(Verification {
+                    r.verification = Some(Box::new(Verification {
                         verified_at: base + chrono::Duration::hours(24 * 100 + round),
                         ok: rng.bool(),
                         restore_tested: rng.bool(),
@@ -1634,7 +1634,7 @@ mod tests {
                             duration_seconds: 1.5,
                             error: None,
                         }),
-                    });
+                    }));
                     store.upsert(&[r]).unwrap();
                 }
                 7..=8 if !all.is_empty() => {

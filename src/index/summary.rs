@@ -83,7 +83,7 @@ pub struct NewestRestoreTest {
 
 impl NewestRestoreTest {
     fn of(r: &BackupRecord) -> Option<NewestRestoreTest> {
-        let t = r.verification.as_ref()?.restore_test.as_ref()?;
+        let t = r.verification.as_deref()?.restore_test.as_ref()?;
         Some(NewestRestoreTest {
             id: r.id.clone(),
             storage: r.storage.clone(),
@@ -218,7 +218,7 @@ impl TypeSummary {
 
     /// Counts `r` (`by` 1) or stops counting it (`by` -1) among the failed verifications.
     fn count_failed(&mut self, r: &BackupRecord, by: isize) {
-        if r.verification.as_ref().is_none_or(|v| v.ok) {
+        if r.verification.as_deref().is_none_or(|v| v.ok) {
             return;
         }
         let n = self
@@ -338,8 +338,11 @@ impl TypeSummary {
                 if was_newest && !still {
                     return false;
                 }
-                let test =
-                    |r: &BackupRecord| r.verification.as_ref().and_then(|v| v.restore_test.clone());
+                let test = |r: &BackupRecord| {
+                    r.verification
+                        .as_deref()
+                        .and_then(|v| v.restore_test.clone())
+                };
                 let holds = [&self.restore_tested, &self.restore_test_passed]
                     .into_iter()
                     .flatten()
@@ -625,13 +628,13 @@ mod tests {
     #[test]
     fn a_later_check_of_an_older_copy_does_not_speak_for_the_newest() {
         let verified = |r: &mut BackupRecord, hour: u32, ok: bool| {
-            r.verification = Some(crate::index::Verification {
+            r.verification = Some(Box::new(crate::index::Verification {
                 verified_at: Utc.with_ymd_and_hms(2026, 11, 29, hour, 0, 0).unwrap(),
                 ok,
                 restore_tested: false,
                 error: None,
                 restore_test: None,
-            });
+            }));
         };
         let mut newest = rec("b2", "local", true, 10);
         let mut older = rec("b1", "local", true, 9);

@@ -309,7 +309,7 @@ pub fn copies_to_try<'a>(
         .iter()
         .filter(|r| r.id == id && r.status == Status::Success && r.key.is_some())
         .collect();
-    copies.sort_by_key(|r| r.verification.as_ref().is_some_and(|v| !v.ok));
+    copies.sort_by_key(|r| r.verification.as_deref().is_some_and(|v| !v.ok));
     Ok(copies)
 }
 
@@ -3169,13 +3169,13 @@ mod tests {
     fn a_copy_that_fails_is_replaced_by_the_next_and_a_pinned_one_is_alone() {
         let good = hex::encode(Sha256::digest(b"good"));
         let mut failed = rec("a", "first", &good, 4);
-        failed.verification = Some(crate::index::Verification {
+        failed.verification = Some(Box::new(crate::index::Verification {
             verified_at: Utc::now(),
             ok: false,
             restore_tested: false,
             error: Some("damaged".into()),
             restore_test: None,
-        });
+        }));
         let records = vec![
             failed,
             rec("a", "second", &good, 4),

@@ -539,7 +539,7 @@ fn varied() -> (Env, std::path::PathBuf, chrono::DateTime<chrono::Utc>) {
         r
     };
     let verified = |r: &mut BackupRecord, after_h: i64, ok: bool, restore: bool| {
-        r.verification = Some(Verification {
+        r.verification = Some(Box::new(Verification {
             verified_at: r.started_at + Duration::hours(after_h),
             ok,
             restore_tested: restore,
@@ -551,7 +551,7 @@ fn varied() -> (Env, std::path::PathBuf, chrono::DateTime<chrono::Utc>) {
                 duration_seconds: 42.0,
                 error: None,
             }),
-        });
+        }));
     };
     const GIB: u64 = 1 << 30;
     const MIB: u64 = 1 << 20;
