@@ -132,7 +132,6 @@ impl Compression {
         Ok(())
     }
 
-    /// The thread count to use, with 0 resolved to the number of cores.
     /// These settings for one of `jobs` compressions running at once: the threads the type
     /// asks for (one per core when 0) divided between them, at least one each.
     pub fn shared_by(&self, jobs: u32) -> Compression {
@@ -145,6 +144,7 @@ impl Compression {
         }
     }
 
+    /// The thread count to use, with 0 resolved to the number of cores.
     pub fn effective_threads(&self) -> u32 {
         if self.threads > 0 {
             return self.threads;
